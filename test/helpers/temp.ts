@@ -3,10 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * A maker of fresh temporary directories named `<prefix>XXXXXX`, all removed by the hook it registers with `after`
- * (a uvu suite's `after`): `const tempDir = tempDirs('sluice-outbox-', test.after);`.
- */
-/**
  * Removes a test's temporary directory. A store's last write (a file written beside its target, then renamed) may
  * still land in it while it goes: rm retries a directory that is not empty yet (rmdir ENOTEMPTY failed a test once).
  */
@@ -14,6 +10,10 @@ export function removeTempDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }
 
+/**
+ * A maker of fresh temporary directories named `<prefix>XXXXXX`, all removed by the hook it registers with `after`
+ * (a uvu suite's `after`): `const tempDir = tempDirs('sluice-outbox-', test.after);`.
+ */
 export function tempDirs(prefix: string, after: (hook: () => void) => void): () => string {
   const dirs: string[] = [];
   after(() => {

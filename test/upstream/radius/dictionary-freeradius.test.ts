@@ -1,6 +1,7 @@
 // tier: peers; needs freeradius
-// sluice's compiled-in RADIUS dictionary against the dictionary files FreeRADIUS installs (and the test's own, for the
-// vendor attributes the lab's FreeRADIUS config adds): every attribute sluice sends or reads has FreeRADIUS's number.
+// sluice's compiled-in RADIUS dictionary against the dictionary files FreeRADIUS installs, with
+// test/fixtures/freeradius/dictionary for the ChilliSpot gigaword attributes Debian's file lacks: every attribute
+// sluice sends or reads has FreeRADIUS's number.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';

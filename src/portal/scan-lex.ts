@@ -81,6 +81,11 @@ export function stringEndWords(buf: Uint8Array, words: DataView, i: number, n: n
   return stringEnd(buf, i, n);
 }
 
+/** A mask of a 32-bit word's lowest `count` bytes (little-endian: its first bytes in memory); 0 for none. */
+export function lowBytesMask(count: number): number {
+  return count <= 0 ? 0 : count >= 4 ? -1 : (1 << (8 * count)) - 1;
+}
+
 /** i is at a value; returns the end of a plain number (digits, optional minus and fraction). */
 export function numberEnd(buf: Uint8Array, i: number, n: number): number {
   const start = i;

@@ -20,6 +20,7 @@ import {
   equalsKey,
   expect,
   hashBytes,
+  lowBytesMask,
   next,
   scalar,
   stateCode,
@@ -297,6 +298,15 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
   const downLen = kDown.length;
   const upLen = kUp.length;
   const words = wordsOf(buf);
+  // The bytes from a member's comma to the next key's quote, as the portal prints them (openNDS `,\n      "`: 8 bytes;
+  // nodogsplash `,\n"`: 2), learned from the first one read byte by byte: up to 8 bytes, as two words under masks,
+  // sepLen 0 until learned. Only bytes equal to ones ws() already accepted are skipped this way, so the scan accepts
+  // and stops exactly as it does byte by byte.
+  let sepLen = 0,
+    sepA = 0,
+    sepMaskA = 0,
+    sepB = 0,
+    sepMaskB = 0;
   let count = st.count;
   let i = st.at;
   if (!st.separator && count === 0) {
@@ -390,12 +400,32 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
           ipEnd = ve;
         }
         let c = buf[i];
+        // The separator as learned (below), checked two words at a time: 20% of the 10k scan, byte by byte.
+        if (
+          c === 0x2c &&
+          sepLen !== 0 &&
+          i + 8 <= n &&
+          (words.getUint32(i, true) & sepMaskA) === sepA &&
+          (words.getUint32(i + 4, true) & sepMaskB) === sepB &&
+          buf[i + sepLen] === 0x22
+        ) {
+          i += sepLen;
+          continue;
+        }
         if (c !== 0x2c && c !== 0x7d) {
           i = ws(buf, i);
           c = buf[i];
         }
         if (c === 0x2c) {
+          const comma = i;
           i = ws(buf, i + 1);
+          if (sepLen === 0 && buf[i] === 0x22 && i - comma <= 8 && comma + 8 <= n) {
+            sepLen = i - comma;
+            sepMaskA = lowBytesMask(sepLen);
+            sepMaskB = lowBytesMask(sepLen - 4);
+            sepA = words.getUint32(comma, true) & sepMaskA;
+            sepB = words.getUint32(comma + 4, true) & sepMaskB;
+          }
           continue;
         }
         if (c === 0x7d) {

@@ -254,6 +254,46 @@ test('a streamed scan of a simulated portal in uneven pieces reads what the whol
   assert.equal(streamed.rows, whole.rows);
 });
 
+test('member separators of every shape: read like JSON.parse, learned or not, and every cut refused', () => {
+  // The scanner learns the first separator between two members (comma, whitespace, quote) and then recognises it two
+  // words at a time; a separator that differs anywhere, or is longer than it can learn, is read byte by byte.
+  const shapes = [
+    ',\n      "',
+    ',"',
+    ', "',
+    ',\n"',
+    ',\n     "',
+    ',\n       "',
+    ',\n\t     "',
+    ',\r\n      "',
+    ',\n      \t"',
+    ',\n  \t   "',
+    ',         "',
+    ',\n      \n"',
+  ];
+  for (let first = 0; first < shapes.length; first++) {
+    let k = first;
+    const text = fixture('opennds-9.10-all-3-clients.json')
+      .toString()
+      .replace(/,\n {6}"/g, () => shapes[k++ % shapes.length]!);
+    const buf = Buffer.from(text);
+    const s = viaScanner(buf);
+    assert.ok(s.out.ok, `separators from ${JSON.stringify(shapes[first])}`);
+    assert.equal(s.rows, viaFallback(buf).rows);
+    assert.equal(s.rows, viaScanner(fixture('opennds-9.10-all-3-clients.json')).rows);
+    for (let cut = 0; cut < text.trimEnd().length; cut++)
+      assert.not.ok(viaScanner(buf.subarray(0, cut)).out.ok, `separators from ${first}, cut at ${cut} accepted`);
+  }
+  // The learned separator's bytes, then something other than a key: refused where the byte loop refuses it.
+  const base = fixture('opennds-9.10-all-3-clients.json').toString();
+  for (const bad of [',\n      x"mac":"x"', ',\n      }', ',\n      ,"', ',\n      "', ',\n  x   ', ',\nx     ']) {
+    const text = base.replace(',\n      "mac"', `${bad}"mac"`);
+    const s = viaScanner(Buffer.from(text));
+    assert.not.ok(s.out.ok, JSON.stringify(bad));
+    assert.not.ok(viaFallback(Buffer.from(text)).out.ok, JSON.stringify(bad));
+  }
+});
+
 test('empty client list in both formats', () => {
   for (const text of [
     '{\n  "client_list_length":"0",\n  "clients":{\n  }\n}\n',

@@ -26,6 +26,7 @@ import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } fro
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
+const C = '02:00:00:00:00:0c';
 const MiB = 1024 * 1024;
 
 interface Rig {
@@ -319,6 +320,42 @@ test(
     await r.close();
   },
 );
+
+test('a paying client back unauthenticated is reported once per backoff, and at once after its gate was open', async () => {
+  const r = await rig('opennds', { reopenBackoffMs: 60_000 });
+  // openNDS forgets a deauthed client; it comes back unauthenticated (what a portal that dropped a gate shows).
+  const drop = (mac: string, ip: string): void => {
+    r.portal.deauth(mac);
+    r.portal.addClient(mac, ip);
+  };
+  await r.paying(A, 100 * MiB);
+  await r.paying(B, 100 * MiB);
+  r.now.t += 1000;
+  await r.meter.tick();
+  drop(A, '10.0.0.10');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, [A]);
+  // Within the backoff: not again, while B's gate stays open and is never reported.
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, []);
+  drop(B, '10.0.0.11');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, [B]);
+  // A's gate opened again: its backoff is forgotten, so its next drop is reported at once, also in a tick that indexes
+  // the sessions afresh (another client's purchase came with it).
+  r.portal.auth(A);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, []);
+  r.portal.addClient(C, '10.0.0.12');
+  await r.buy(C, 100 * MiB);
+  drop(A, '10.0.0.10');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, [A]);
+  // Both still unauthenticated once the backoff has passed: reported again.
+  r.now.t += 60_000;
+  assert.equal((await r.meter.tick()).reopen, [A, B]);
+  assert.equal(r.reopened, [A, B, A, A, B]);
+});
 
 test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {
   const r = await rig();

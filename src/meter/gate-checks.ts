@@ -19,21 +19,21 @@ export interface GateCheckOptions {
   gate?: Pick<GatePort, 'isHeld'> | undefined;
 }
 
-const MARK_GONE = 1;
-const MARK_REOPENED = 2;
-
 export class GateChecks {
   /** Absent paying clients: since when (clock ms), in the current absence. */
   private readonly goneAt = new Map<string, number>();
-  private readonly reopenedAt = new Map<string, number>();
   /**
-   * Per slot, whether its session's MAC is in goneAt (MARK_GONE) and in reopenedAt (MARK_REOPENED), as of index
-   * generation marksOf: a present slot touches those Maps only when marked (a delete per present paying client, each
-   * tick, while any gate was being reopened: ~0.3 ms of a 10k tick's main thread, docs/performance.md).
+   * 1 at a slot whose session's MAC is in goneAt (as of index generation marksOf): a present slot deletes only then.
    */
-  private slotMarks = new Uint8Array(0);
+  private goneMarks = new Uint8Array(0);
+  /**
+   * When each slot's paying client was last reported back unauthenticated (clock ms; -Infinity: not since its gate
+   * was last seen open). By slot, as a table's slots are its MACs' for its life: a Map by MAC cost a lookup per paying client
+   * a tick (0.2–0.3 ms of a 10k tick's main thread while any gate was being reopened, docs/performance.md).
+   */
+  private reopenedAt = new Float64Array(0);
   private marksOf = -1;
-  /** How many slots slotMarks covers. */
+  /** How many slots goneMarks covers. */
   private markedSlots = 0;
   /** The index generation at the last goneAt clean-up that found the sessions unchanged. */
   private cleanedAt = -1;
@@ -71,7 +71,8 @@ export class GateChecks {
     await index.refresh(macToSlot, slotMacs, view.slotCount);
     if (this.marksOf !== index.generation) this.markSlots(index, 0);
     else if (this.markedSlots < index.slots) this.markSlots(index, this.markedSlots);
-    const marks = this.slotMarks;
+    const marks = this.goneMarks;
+    const reopenedAt = this.reopenedAt;
     const count = index.slots;
     for (let slot = 0; slot < count; slot++) {
       if ((slot & (SLICE - 1)) === SLICE - 1) await turn.pause();
@@ -79,27 +80,24 @@ export class GateChecks {
       if (session === undefined || session.startedAt > newest) continue;
       const mac = session.mac;
       const flags = view.flags(slot, tick);
-      const mark = marks[slot]!;
       if (flags < 0 || (flags & FLAG_PRESENT) === 0) {
-        if ((mark & MARK_GONE) === 0) {
+        if (marks[slot] === 0) {
           if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
-          marks[slot] = mark | MARK_GONE;
+          marks[slot] = 1;
         }
         gone.push(mac);
         continue;
       }
-      if ((mark & MARK_GONE) !== 0) this.goneAt.delete(mac);
-      if (flags >> 1 === STATE_CODES.Preauthenticated) {
-        const last = (mark & MARK_REOPENED) === 0 ? undefined : this.reopenedAt.get(mac);
-        if (last === undefined || now - last >= this.options.reopenBackoffMs) {
-          this.reopenedAt.set(mac, now);
-          reopen.push(mac);
-        }
-        marks[slot] = MARK_REOPENED;
-      } else {
-        if ((mark & MARK_REOPENED) !== 0) this.reopenedAt.delete(mac);
+      if (marks[slot] !== 0) {
+        this.goneAt.delete(mac);
         marks[slot] = 0;
       }
+      if (flags >> 1 === STATE_CODES.Preauthenticated) {
+        if (now - reopenedAt[slot]! >= this.options.reopenBackoffMs) {
+          reopenedAt[slot] = now;
+          reopen.push(mac);
+        }
+      } else reopenedAt[slot] = -Infinity;
     }
     // Sessions whose MAC the portal has never listed: absent.
     for (const session of index.withoutSlot()) {
@@ -115,15 +113,14 @@ export class GateChecks {
         filterInPlace(gone, live);
         filterInPlace(reopen, live);
       }
-      // Forget clients that stopped paying (reopenedAt holds a few entries at a time; goneAt all absent paying
-      // clients). Only when sessions changed: otherwise every entry was checked at the last cleanup.
+      // Forget clients that stopped paying (goneAt holds all absent paying clients; reopenedAt's slots without a
+      // session are cleared as the marks are made again). Only when sessions changed: otherwise every entry was
+      // checked at the last cleanup.
       let n = 0;
       for (const mac of this.goneAt.keys()) {
         if (++n % SLICE === 0) await turn.pause();
         if (this.sessions.active(mac) === undefined) this.goneAt.delete(mac);
       }
-      for (const mac of this.reopenedAt.keys())
-        if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
       // Entries deleted here may still be marked (a session the index still held): mark again at the next walk.
       if (changed) this.marksOf = -1;
       this.cleanedAt = changed ? -1 : index.generation;
@@ -132,26 +129,28 @@ export class GateChecks {
   }
 
   /**
-   * slotMarks from slot `from` on, from goneAt and reopenedAt: every slot after an index rebuild (a lookup or two per
-   * session, none while both Maps are empty), only the new ones when the index was extended.
+   * goneMarks[slot] = 1 where the slot's session is in goneAt, from slot `from` on: every slot after an index rebuild
+   * (one lookup per session), only the new ones when the index was extended. A slot without a session forgets when
+   * its client was last reported for re-opening (a client that stopped paying; a new purchase starts afresh).
    */
   private markSlots(index: SlotSessions, from: number): void {
-    let marks = this.slotMarks;
+    let marks = this.goneMarks;
     if (marks.length < index.slots) {
       const grown = new Uint8Array(Math.max(index.slots, 2 * marks.length));
       grown.set(marks.subarray(0, from));
       marks = grown;
+      const reopened = new Float64Array(grown.length).fill(-Infinity);
+      reopened.set(this.reopenedAt);
+      this.reopenedAt = reopened;
     }
     marks.fill(0, from);
-    if (this.goneAt.size > 0 || this.reopenedAt.size > 0) {
-      for (let slot = from; slot < index.slots; slot++) {
-        const session = index.at(slot);
-        if (session === undefined) continue;
-        marks[slot] =
-          (this.goneAt.has(session.mac) ? MARK_GONE : 0) | (this.reopenedAt.has(session.mac) ? MARK_REOPENED : 0);
-      }
+    const reopenedAt = this.reopenedAt;
+    for (let slot = from; slot < index.slots; slot++) {
+      const session = index.at(slot);
+      if (session === undefined) reopenedAt[slot] = -Infinity;
+      else if (this.goneAt.size > 0 && this.goneAt.has(session.mac)) marks[slot] = 1;
     }
-    this.slotMarks = marks;
+    this.goneMarks = marks;
     this.marksOf = index.generation;
     this.markedSlots = index.slots;
   }

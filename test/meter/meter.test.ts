@@ -329,7 +329,7 @@ test('a paying client back unauthenticated is reported once per backoff, and at 
     r.portal.addClient(mac, ip);
   };
   await r.paying(A, 100 * MiB);
-  await r.paying(B, 100 * MiB);
+  const b = await r.paying(B, 100 * MiB);
   r.now.t += 1000;
   await r.meter.tick();
   drop(A, '10.0.0.10');
@@ -354,7 +354,16 @@ test('a paying client back unauthenticated is reported once per backoff, and at 
   // Both still unauthenticated once the backoff has passed: reported again.
   r.now.t += 60_000;
   assert.equal((await r.meter.tick()).reopen, [A, B]);
-  assert.equal(r.reopened, [A, B, A, A, B]);
+  // B stops paying, then buys again while its gate is still closed: a new session, reported at once.
+  await r.manager.end(b.id, 'admin');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, []);
+  r.portal.addClient(B, '10.0.0.11');
+  await r.buy(B, 100 * MiB);
+  drop(B, '10.0.0.11');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).reopen, [B]);
+  assert.equal(r.reopened, [A, B, A, A, B, B]);
 });
 
 test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {

@@ -43,9 +43,10 @@ export function billUsage(
   bytes: Float64Array,
   count: number,
   remainingBytesOut: Float64Array,
+  slots?: Int32Array,
 ): boolean {
   try {
-    ctx.sessions.applyUsage(ids, bytes, count, remainingBytesOut);
+    ctx.sessions.applyUsage(ids, bytes, count, remainingBytesOut, slots);
     return true;
   } catch (err) {
     ctx.onError(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));

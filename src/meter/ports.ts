@@ -36,9 +36,16 @@ export interface SessionsPort {
    * a data session at or past its allotment with `data-limit` (which closes the gate through the gatekeeper), and
    * writes what that data session may still use into `remainingBytesOut[i]` (0 once ended or unknown, Infinity for a
    * time session). By id and in arrays: a tick at 100k clients allocates no object per client (no GC pauses), and a
-   * session replaced by a new purchase since the meter looked it up gets nothing.
+   * session replaced by a new purchase since the meter looked it up gets nothing. `slots[i]`, when given, is that
+   * session's MeteredSession.slot (-1: none): it saves the lookup by id while the slot still holds that id.
    */
-  applyUsage(ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): unknown;
+  applyUsage(
+    ids: readonly string[],
+    bytes: Float64Array,
+    count: number,
+    remainingBytesOut: Float64Array,
+    slots?: Int32Array,
+  ): unknown;
   /** Bytes a data session may still use (0 once ended; Infinity for time sessions). */
   remainingBytes(sessionId: string): number;
   /**

@@ -68,7 +68,8 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
     version: () => version,
-    applyUsage: (ids, bytes, count, remainingBytesOut) => manager.applyUsage(ids, bytes, count, remainingBytesOut),
+    applyUsage: (ids, bytes, count, remainingBytesOut, slots) =>
+      manager.applyUsage(ids, bytes, count, remainingBytesOut, undefined, slots),
     // What it billed, told to the manager's followers (its `usage` event).
     reportUsage: (batch) => manager.reportUsage?.(batch),
     remainingBytes: (id) => {

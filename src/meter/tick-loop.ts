@@ -100,6 +100,8 @@ export class TickLoop {
   private readonly batch = {
     sessions: new Array<MeteredSession | undefined>(SLICE),
     ids: new Array<string>(SLICE).fill(''),
+    /** The sessions' manager slots (MeteredSession.slot): billing reads each session by index, not by id. */
+    slots: new Int32Array(SLICE),
     k: new Int32Array(SLICE),
     bytes: new Float64Array(SLICE),
     remaining: new Float64Array(SLICE),
@@ -469,13 +471,14 @@ export class TickLoop {
         }
         batch.sessions[n] = session;
         batch.ids[n] = session.id;
+        batch.slots[n] = session.slot ?? -1;
         batch.k[n] = k;
         batch.bytes[n] = deltas[k * 3 + 1]! + deltas[k * 3 + 2]!;
         n++;
       }
       if (n === 0) continue;
       // Adds the slice's bytes to the sessions (ending the data sessions that ran out) and fills batch.remaining.
-      billUsage(this.ctx, batch.ids, batch.bytes, n, batch.remaining);
+      billUsage(this.ctx, batch.ids, batch.bytes, n, batch.remaining, batch.slots);
       for (let b = 0; b < n; b++) {
         const session = batch.sessions[b]!;
         const k = batch.k[b]!;

@@ -33,7 +33,8 @@ export class UsageBilling {
    * longer ACTIVE (ended, or replaced by a new purchase since the meter looked it up) gets nothing: bytes measured
    * before a purchase are never billed to it. Nothing is applied outside the manager's open phase (`open` false).
    * `remainingBytesOut[i]`, if given, receives what a data session may still use after the entry (0 once ended or
-   * unknown), Infinity for a time session.
+   * unknown), Infinity for a time session. `slots[i]`, if given, is the entry's session slot as the meter last saw it
+   * (Registry.slotOf, or -1): the session is read from there when it still holds that id, else looked up by id.
    */
   apply(
     ids: readonly string[],
@@ -42,11 +43,13 @@ export class UsageBilling {
     remainingBytesOut: Float64Array | undefined,
     now: number,
     open: boolean,
+    slots?: ArrayLike<number>,
   ): Session[] {
     const ended: Session[] = [];
+    const reg = this.ctx.reg;
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
-      let session = this.ctx.reg.sessions.get(id);
+      let session = slots === undefined ? reg.sessions.get(id) : reg.atSlot(slots[i]!, id);
       const e = open ? this.bill(session, bytes[i]!, now) : null;
       if (e) {
         ended.push(e);

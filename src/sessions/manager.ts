@@ -392,8 +392,9 @@ export class SessionManager {
     count: number,
     remainingBytesOut?: Float64Array,
     now = this.clock.now(),
+    slots?: ArrayLike<number>,
   ): Session[] {
-    return this.billing.apply(ids, bytes, count, remainingBytesOut, now, this.phase === 'open');
+    return this.billing.apply(ids, bytes, count, remainingBytesOut, now, this.phase === 'open', slots);
   }
 
   /** The meter's reports of what applyUsage just billed: told to every follower of `usage` (one event per batch). */

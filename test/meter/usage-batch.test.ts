@@ -83,6 +83,31 @@ test('applyUsage: bad deltas are rejected and counted; unknown or replaced sessi
   await m.close();
 });
 
+test('applyUsage with slots: a slot that still holds the id is read, a reused or wrong slot bills by id', async () => {
+  const m = await manager();
+  const old = await buy(m, A, 1000n);
+  const oldSlot = m.slotOf(old.id);
+  m.endNow(old.id, 'admin');
+  const b = await buy(m, B, 5000n); // takes the slot the ended session freed
+  assert.is(m.slotOf(b.id), oldSlot);
+  const a = await buy(m, A, 5000n);
+  const remaining = new Float64Array(4).fill(-1);
+  // old's stale slot (now b's), a's own, b's given for a, and none.
+  m.applyUsage(
+    [old.id, a.id, a.id, b.id],
+    [700, 100, 10, 1],
+    4,
+    remaining,
+    undefined,
+    Int32Array.of(oldSlot, m.slotOf(a.id), m.slotOf(b.id), -1),
+  );
+  assert.is(m.get(old.id)!.used, 0, "the ended session's bytes never reach the slot's new session");
+  assert.is(m.get(a.id)!.used, 110);
+  assert.is(m.get(b.id)!.used, 1);
+  assert.equal([...remaining], [0, 4900, 4890, 4999]);
+  await m.close();
+});
+
 test('applyUsage does nothing after close', async () => {
   const m = await manager();
   const s = await buy(m, A, 1000n);

@@ -68,11 +68,11 @@ export function mac(n: number): string {
 
 /**
  * Bills bytes by MAC, as a meter tick would: each MAC's live session (or its latest ended one, which gets nothing) is
- * looked up, then all entries go through the one usage path, SessionManager.applyUsage (by session id). A MAC with no
- * session at all gets an id no session has.
+ * looked up, then all entries go through the one usage path, SessionManager.applyUsage (by session id, with each
+ * session's slot as the meter passes it). A MAC with no session at all gets an id no session has.
  */
 export function useBytes(
-  manager: Pick<SessionManager, 'byMac' | 'applyUsage'>,
+  manager: Pick<SessionManager, 'byMac' | 'applyUsage' | 'slotOf'>,
   deltas: ReadonlyArray<readonly [mac: string, bytes: number]>,
 ) {
   const ids = deltas.map(([m]) => manager.byMac(m)?.id ?? '');
@@ -80,5 +80,8 @@ export function useBytes(
     ids,
     deltas.map(([, bytes]) => bytes),
     deltas.length,
+    undefined,
+    undefined,
+    Int32Array.from(ids, (id) => manager.slotOf(id)),
   );
 }

@@ -245,6 +245,23 @@ test("usage reaches the store only at checkpoints, then on close; a data session
   await reopened.manager.close();
 });
 
+test("a data session's first usage is written early once, billed first by id and then by its slot", async () => {
+  const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
+  const { session } = await manager.activate({
+    mac: mac(51),
+    metric: 'bytes',
+    allotment: 10n ** 12n,
+    payment: payment(),
+  });
+  manager.applyUsage([session.id], [1000], 1);
+  await time.advance(FIRST_CHECKPOINT_MS);
+  assert.is(store.count('usage'), 1);
+  manager.applyUsage([session.id], [1000], 1, undefined, undefined, Int32Array.of(manager.slotOf(session.id)));
+  await time.advance(FIRST_CHECKPOINT_MS * 10);
+  assert.is(store.count('usage'), 1, 'billed before: the interval applies');
+  await manager.close();
+});
+
 test(
   "a time session's usage waits for the interval: only " + "a data session's first usage is written at once",
   async () => {

@@ -28,8 +28,8 @@ export class GateChecks {
   private goneMarks = new Uint8Array(0);
   /**
    * When each slot's paying client was last reported back unauthenticated (clock ms; -Infinity: not since its gate
-   * was last seen open). By slot, as a table's slots are its MACs' for its life: a Map by MAC cost a lookup per paying client
-   * a tick (0.2–0.3 ms of a 10k tick's main thread while any gate was being reopened, docs/performance.md).
+   * was last seen open). By slot, as a table's slots are its MACs' for its life: a Map by MAC cost a lookup per paying
+   * client a tick (0.2–0.3 ms of a 10k tick's main thread while any gate was being reopened, docs/performance.md).
    */
   private reopenedAt = new Float64Array(0);
   private marksOf = -1;

@@ -321,50 +321,53 @@ test(
   },
 );
 
-test('a paying client back unauthenticated is reported once per backoff, and at once after its gate was open', async () => {
-  const r = await rig('opennds', { reopenBackoffMs: 60_000 });
-  // openNDS forgets a deauthed client; it comes back unauthenticated (what a portal that dropped a gate shows).
-  const drop = (mac: string, ip: string): void => {
-    r.portal.deauth(mac);
-    r.portal.addClient(mac, ip);
-  };
-  await r.paying(A, 100 * MiB);
-  const b = await r.paying(B, 100 * MiB);
-  r.now.t += 1000;
-  await r.meter.tick();
-  drop(A, '10.0.0.10');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, [A]);
-  // Within the backoff: not again, while B's gate stays open and is never reported.
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, []);
-  drop(B, '10.0.0.11');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, [B]);
-  // A's gate opened again: its backoff is forgotten, so its next drop is reported at once, also in a tick that indexes
-  // the sessions afresh (another client's purchase came with it).
-  r.portal.auth(A);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, []);
-  r.portal.addClient(C, '10.0.0.12');
-  await r.buy(C, 100 * MiB);
-  drop(A, '10.0.0.10');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, [A]);
-  // Both still unauthenticated once the backoff has passed: reported again.
-  r.now.t += 60_000;
-  assert.equal((await r.meter.tick()).reopen, [A, B]);
-  // B stops paying, then buys again while its gate is still closed: a new session, reported at once.
-  await r.manager.end(b.id, 'admin');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, []);
-  r.portal.addClient(B, '10.0.0.11');
-  await r.buy(B, 100 * MiB);
-  drop(B, '10.0.0.11');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).reopen, [B]);
-  assert.equal(r.reopened, [A, B, A, A, B, B]);
-});
+test(
+  'a paying client back unauthenticated is reported once per backoff, ' + 'and at once after its gate was open',
+  async () => {
+    const r = await rig('opennds', { reopenBackoffMs: 60_000 });
+    // openNDS forgets a deauthed client; it comes back unauthenticated (what a portal that dropped a gate shows).
+    const drop = (mac: string, ip: string): void => {
+      r.portal.deauth(mac);
+      r.portal.addClient(mac, ip);
+    };
+    await r.paying(A, 100 * MiB);
+    const b = await r.paying(B, 100 * MiB);
+    r.now.t += 1000;
+    await r.meter.tick();
+    drop(A, '10.0.0.10');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, [A]);
+    // Within the backoff: not again, while B's gate stays open and is never reported.
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, []);
+    drop(B, '10.0.0.11');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, [B]);
+    // A's gate opened again: its backoff is forgotten, so its next drop is reported at once, also in a tick that
+    // indexes the sessions afresh (another client's purchase came with it).
+    r.portal.auth(A);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, []);
+    r.portal.addClient(C, '10.0.0.12');
+    await r.buy(C, 100 * MiB);
+    drop(A, '10.0.0.10');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, [A]);
+    // Both still unauthenticated once the backoff has passed: reported again.
+    r.now.t += 60_000;
+    assert.equal((await r.meter.tick()).reopen, [A, B]);
+    // B stops paying, then buys again while its gate is still closed: a new session, reported at once.
+    await r.manager.end(b.id, 'admin');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, []);
+    r.portal.addClient(B, '10.0.0.11');
+    await r.buy(B, 100 * MiB);
+    drop(B, '10.0.0.11');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).reopen, [B]);
+    assert.equal(r.reopened, [A, B, A, A, B, B]);
+  },
+);
 
 test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {
   const r = await rig();

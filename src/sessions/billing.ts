@@ -113,7 +113,7 @@ export class UsageBilling {
       this.billedOnce.add(session.id);
       if (slot >= 0) this.billedBySlot[slot] = session.id;
     }
-    this.ctx.checkpoints.mark(session.id, first);
+    this.ctx.checkpoints.markAt(session.id, slot, first);
     if (session.metric !== 'bytes') return null;
     session.used = addCounter(session.used, bytes);
     // A number/bigint comparison: exact, and unlike Number(allotment) it allocates nothing.

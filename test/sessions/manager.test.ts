@@ -245,6 +245,42 @@ test("usage reaches the store only at checkpoints, then on close; a data session
   await reopened.manager.close();
 });
 
+test(
+  'every usage checkpoint carries every session billed since the one before ' + '(the meter marks them by slot)',
+  async () => {
+    const { time, store, manager } = await setup({ checkpointIntervalMs: 10_000 });
+    const ids: string[] = [];
+    for (const n of [60, 61, 62]) {
+      const { session } = await manager.activate({
+        mac: mac(n),
+        metric: 'bytes',
+        allotment: 10n ** 12n,
+        payment: payment(),
+      });
+      ids.push(session.id);
+    }
+    const lastUsage = (): string[] => {
+      const batch = store.appends.filter((b) => b.some((r) => r.t === 'usage')).at(-1)!;
+      const record = batch.find((r) => r.t === 'usage');
+      return record?.t === 'usage' ? record.entries.map(([id]) => id).sort() : [];
+    };
+    for (let round = 1; round <= 3; round++) {
+      const before = store.count('usage');
+      for (let second = 0; second < 10; second++) {
+        useBytes(manager, [
+          [mac(60), 100],
+          [mac(61), 100],
+          [mac(62), 100],
+        ]);
+        await time.advance(1000);
+      }
+      assert.ok(store.count('usage') > before, `round ${round}: a checkpoint was written`);
+      assert.equal(lastUsage(), [...ids].sort(), `round ${round}: all three sessions in it`);
+    }
+    await manager.close();
+  },
+);
+
 test("a data session's first usage is written early once, billed first by id and then by its slot", async () => {
   const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
   const { session } = await manager.activate({

@@ -5,6 +5,18 @@ import { FakeTime, settle } from './fake-time.ts';
 import { CountingStore, mac, payment, setup, useBytes } from './helpers.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 import { FIRST_CHECKPOINT_MS } from '../../src/sessions/checkpoints.ts';
+import type { Session, SessionManager } from '../../src/sessions/index.ts';
+
+/** A data session for mac(n) whose allotment no test reaches. */
+async function dataSession(manager: SessionManager, n: number): Promise<Session> {
+  const { session } = await manager.activate({
+    mac: mac(n),
+    metric: 'bytes',
+    allotment: 10n ** 12n,
+    payment: payment(),
+  });
+  return session;
+}
 
 test('time sessions end with time-limit within 1 s of their deadline, from a single armed timer', async () => {
   const { time, manager, events } = await setup();
@@ -205,12 +217,7 @@ test('endUser ends every live session of a user (pc-logout)', async () => {
 
 test("usage reaches the store only at checkpoints, then on close; a data session's first usage at once", async () => {
   const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
-  const { session } = await manager.activate({
-    mac: mac(50),
-    metric: 'bytes',
-    allotment: 10n ** 12n,
-    payment: payment(),
-  });
+  const session = await dataSession(manager, 50);
   const afterPurchase = store.count();
   useBytes(manager, [[mac(50), 1000]]);
   await time.advance(FIRST_CHECKPOINT_MS - 1);
@@ -250,15 +257,7 @@ test(
   async () => {
     const { time, store, manager } = await setup({ checkpointIntervalMs: 10_000 });
     const ids: string[] = [];
-    for (const n of [60, 61, 62]) {
-      const { session } = await manager.activate({
-        mac: mac(n),
-        metric: 'bytes',
-        allotment: 10n ** 12n,
-        payment: payment(),
-      });
-      ids.push(session.id);
-    }
+    for (const n of [60, 61, 62]) ids.push((await dataSession(manager, n)).id);
     const lastUsage = (): string[] => {
       const batch = store.appends.filter((b) => b.some((r) => r.t === 'usage')).at(-1)!;
       const record = batch.find((r) => r.t === 'usage');
@@ -283,12 +282,7 @@ test(
 
 test("a data session's first usage is written early once, billed first by id and then by its slot", async () => {
   const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
-  const { session } = await manager.activate({
-    mac: mac(51),
-    metric: 'bytes',
-    allotment: 10n ** 12n,
-    payment: payment(),
-  });
+  const session = await dataSession(manager, 51);
   manager.applyUsage([session.id], [1000], 1);
   await time.advance(FIRST_CHECKPOINT_MS);
   assert.is(store.count('usage'), 1);

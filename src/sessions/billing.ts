@@ -54,12 +54,10 @@ export class UsageBilling {
     const reg = this.ctx.reg;
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
-      // The slot's session when it still holds the id (Registry.atSlot), else by id, with no slot.
+      // The slot's session when it still holds the id, else by id, with no slot.
       let slot = slots === undefined ? -1 : slots[i]!;
-      const held = slot >= 0 ? reg.bySlot[slot] : undefined;
-      let session: Session | undefined;
-      if (held !== undefined && held.id === id) session = held;
-      else {
+      let session = reg.heldAt(slot, id);
+      if (session === undefined) {
         session = reg.sessions.get(id);
         slot = -1;
       }

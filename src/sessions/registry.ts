@@ -60,10 +60,15 @@ export class Registry {
     return this.slots.get(id) ?? -1;
   }
 
+  /** The session in `slot` if it is still `id`'s (-1, or a slot freed or reused since: undefined). */
+  heldAt(slot: number, id: string): Session | undefined {
+    const s = slot >= 0 ? this.bySlot[slot] : undefined;
+    return s !== undefined && s.id === id ? s : undefined;
+  }
+
   /** The session in `slot` if it is still `id`'s, else `id`'s by lookup (ended since, or no slot given). */
   atSlot(slot: number, id: string): Session | undefined {
-    const s = slot >= 0 ? this.bySlot[slot] : undefined;
-    return s !== undefined && s.id === id ? s : this.sessions.get(id);
+    return this.heldAt(slot, id) ?? this.sessions.get(id);
   }
 
   freshId(generate: () => string): string {

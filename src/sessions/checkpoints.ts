@@ -14,16 +14,14 @@ export const FIRST_CHECKPOINT_MS = 1000;
 
 export class CheckpointSchedule {
   private readonly dirty = new Set<string>();
-  /** Bumped whenever the dirty set starts over (take). */
-  private round = 0;
   /**
-   * By registry slot: the id marked there and in which round, so markAt skips the Set for a session already marked
-   * with the timer armed (the meter marks every billed session every tick: a Set lookup each was a fifth of a 10k
-   * tick's billing, docs/performance.md). A forgotten (ended) session may still be named: ids are never reused, and
-   * an ended session is not billed.
+   * By registry slot: the id marked there since the timer was last stopped, so markAt skips the Set for a session
+   * already in it with the timer armed (the meter marks every billed session every tick: a Set lookup each was a fifth
+   * of a 10k tick's billing, docs/performance.md). Emptied whenever the timer stops (take() stops it too), so a name
+   * here always means: in the Set, timer armed. A forgotten (ended) session may still be named: ids are never reused,
+   * and an ended session is not billed.
    */
   private readonly markedIds: Array<string | undefined> = [];
-  private markedRounds = new Int32Array(0);
   private timer: TimerHandle | null = null;
   /** The armed timer is the short one (a first usage). */
   private soon = false;
@@ -48,7 +46,7 @@ export class CheckpointSchedule {
     this.timer = this.timers.setTimeout(
       () => {
         this.timer = null;
-        this.soon = false;
+        this.stop();
         this.onDue();
       },
       soon ? FIRST_CHECKPOINT_MS : this.intervalMs,
@@ -56,28 +54,12 @@ export class CheckpointSchedule {
   }
 
   /**
-   * mark() for a session in registry slot `slot` (-1: unknown): the same effect, without the Set when it is a no-op
-   * (already marked this round, the timer armed; only close() stops the timer without starting a round).
+   * mark() for a session in registry slot `slot` (-1: unknown): the same effect, without the Set when it is a no-op.
    */
   markAt(id: string, slot: number, first = false): void {
-    if (
-      !first &&
-      slot >= 0 &&
-      this.timer !== null &&
-      slot < this.markedRounds.length &&
-      this.markedRounds[slot] === this.round &&
-      this.markedIds[slot] === id
-    )
-      return;
+    if (!first && slot >= 0 && this.markedIds[slot] === id) return;
     this.mark(id, first);
-    if (slot < 0) return;
-    if (slot >= this.markedRounds.length) {
-      const grown = new Int32Array(Math.max(slot + 1, 2 * this.markedRounds.length)).fill(-1);
-      grown.set(this.markedRounds);
-      this.markedRounds = grown;
-    }
-    this.markedRounds[slot] = this.round;
-    this.markedIds[slot] = id;
+    if (slot >= 0) this.markedIds[slot] = id;
   }
 
   /** An ended session's final usage goes in its end record instead. */
@@ -90,7 +72,6 @@ export class CheckpointSchedule {
     this.stop();
     const ids = [...this.dirty];
     this.dirty.clear();
-    this.round++;
     return ids;
   }
 
@@ -98,5 +79,6 @@ export class CheckpointSchedule {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
     this.soon = false;
+    this.markedIds.length = 0;
   }
 }

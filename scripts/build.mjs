@@ -1,5 +1,6 @@
 // Bundles the daemon/CLI and the usage worker into dist/ with esbuild: no node_modules on the router.
 import { build } from 'esbuild';
+import { buildBatchClient } from './build-batch.mjs';
 import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
@@ -228,35 +229,7 @@ await build({
 });
 writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/sluice.mjs', 0o755);
-// The pay page's batch-settlement client (src/browser/batch.ts → portal/batch.js, docs/batch-settlement.md): for the
-// browser, @x402/evm's own deposit and voucher code with viem's and noble's pieces it reaches. @x402/core and zod are
-// marked side-effect free: the deposit code never calls them, and esbuild then leaves out their module bodies (zod
-// alone is 58 KiB).
-const pureLibs = {
-  name: 'pure-libs',
-  setup(b) {
-    b.onResolve({ filter: /^(@x402\/core|zod)(\/|$)/ }, async (a) => {
-      if (a.pluginData === 'pure-libs') return undefined;
-      return {
-        ...(await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, pluginData: 'pure-libs' })),
-        sideEffects: false,
-      };
-    });
-  },
-};
-await build({
-  entryPoints: ['src/browser/batch.ts'],
-  outfile: 'files/usr/share/sluice/portal/batch.js',
-  bundle: true,
-  format: 'iife',
-  globalName: 'SluiceBatchClient',
-  platform: 'browser',
-  target: 'es2020',
-  minify: true,
-  legalComments: 'none',
-  plugins: [pureLibs],
-  logLevel: 'warning',
-});
+await buildBatchClient();
 // The customer's pay page, next to the bundle as on the router (/usr/share/sluice/portal): the LAN endpoint serves it.
 rmSync('dist/portal', { recursive: true, force: true });
 cpSync('files/usr/share/sluice/portal', 'dist/portal', { recursive: true });

@@ -14,7 +14,8 @@ import { Merchant, Pricing } from '../../src/merchant/index.ts';
 import { createPaymentRegistry } from '../../src/payments/index.ts';
 import { CashuMethod } from '../../src/payments/cashu/cashu.ts';
 import { CashuCustody } from '../../src/payments/cashu/custody.ts';
-import { MAX_OPEN_INVOICES, openQuote } from '../../src/payments/cashu/lightning.ts';
+import { INVOICE_ROOM_DIVISOR, MAX_OPEN_INVOICES, openQuote } from '../../src/payments/cashu/lightning.ts';
+import { cashuLanFace } from '../../src/payments/cashu/lan-routes.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
@@ -85,7 +86,7 @@ config tollgate 'tollgate'
     await ln.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { ...env, cashu, custody, buy, close };
+  return { ...env, cashu, custody, buy, close, config };
 }
 
 test('a payout in flight counts against max_balance until the mint says paid: tokens and invoices alike', async () => {
@@ -207,6 +208,49 @@ test('an invoice whose mint quote or write fails gives its place back', async ()
     const two = [1, 2].map(() => outcomeOf(openQuote(r.cashu, MAC, undefined, 2n)));
     assert.equal(await Promise.all(two), ['ok', 'ok']);
     assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 2n)), 'ERR_PAYMENT_IN_PROGRESS');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test("an invoice buys no more steps than a token or the offer: the plan's max_steps, one rule", async () => {
+  const mint = await CashuMint.start();
+  mint.setAutoPay(false);
+  const r = await rig(mint, 100_000);
+  try {
+    // The tollgate section sets no max_steps: the plan's (100 by default) is the cap for all three.
+    const offer = cashuLanFace(() => r.config, r.cashu).offer();
+    assert.is(offer.max_steps, '100');
+    assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 2380n)), 'ERR_INVALID_ARGUMENT');
+    assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 101n)), 'ERR_INVALID_ARGUMENT');
+    assert.is(await codeOf(r.buy(await mint.fundToken(202))), 'ERR_CASHU_TOO_LARGE');
+    assert.throws(() => cashuLanFace(() => r.config, r.cashu).offer(101n), /steps: from 2 to 100/);
+    assert.is(mint.calls('POST /v1/mint/quote/bolt11'), 0, 'the mint was never asked');
+    assert.is((await openQuote(r.cashu, MAC, undefined, 100n)).amount, '200');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test('invoices from many MACs hold at most their share of max_balance: tokens keep the rest', async () => {
+  const mint = await CashuMint.start();
+  mint.setAutoPay(false);
+  const r = await rig(mint, 1000);
+  try {
+    const share = 1000n / INVOICE_ROOM_DIVISOR;
+    // 40 devices (rotated MACs) at once, each the most a device may owe in one invoice here (50 steps, 100 sat).
+    const macs = Array.from({ length: 40 }, (_, i) => `02:00:00:00:cc:${i.toString(16).padStart(2, '0')}`);
+    const codes = await Promise.all(macs.map((mac) => outcomeOf(openQuote(r.cashu, mac, undefined, 50n))));
+    assert.is(codes.filter((c) => c === 'ok').length, Number(share / 100n), 'only the invoices within the share');
+    assert.equal([...new Set(codes.filter((c) => c !== 'ok'))], ['ERR_PAYMENT_IN_PROGRESS']);
+    assert.is(r.cashu.store.exposure(), share);
+    // And one by one afterwards, the same: the share is full.
+    assert.is(await codeOf(openQuote(r.cashu, '02:00:00:00:cd:01', undefined, 2n)), 'ERR_PAYMENT_IN_PROGRESS');
+    // Tokens still have the rest of max_balance (each within the cap of 100 steps, 200 sat).
+    for (const [i, sat] of [200, 200, 100].entries()) await r.buy(await mint.fundToken(sat), `02:00:00:00:cd:0${i}`);
+    assert.is(r.cashu.store.exposure(), 1000n);
   } finally {
     await r.close();
     await mint.stop();

@@ -27,6 +27,7 @@ import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from './mint-quote-client.ts';
 import { InvoiceSlots, isLightning, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
+import { stepsCap } from './steps.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
 import {
   decodeToken,
@@ -51,8 +52,6 @@ const READ_TIMEOUT_MS = 5_000;
 export const RESOLVE_INTERVAL_MS = 5_000;
 /** A landed swap handed to the merchant and not seen applied after this is granted late (the activation failed). */
 const HANDED_OUT_GRACE_MS = 60_000;
-/** Allotments stay exact as JS numbers (the meter and timers work in numbers). */
-const MAX_ALLOTMENT = { seconds: 3653n * 86_400n, bytes: 1n << 50n } as const;
 
 export interface CashuSessionsPort {
   activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
@@ -201,8 +200,8 @@ export class CashuMethod implements PaymentMethod {
       );
     }
     const plan = this.plan();
-    const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : MAX_ALLOTMENT[plan.metric] / plan.stepSize);
-    if (steps > cap || steps * plan.stepSize > MAX_ALLOTMENT[plan.metric]) {
+    const cap = stepsCap(t, plan);
+    if (steps > cap) {
       throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token buys ${steps} steps; one purchase buys at most ${cap}`, {
         details: { max_steps: cap.toString() },
       });
@@ -210,7 +209,8 @@ export class CashuMethod implements PaymentMethod {
     return steps;
   }
 
-  private plan(): Config['pricing'][number] {
+  /** The tollgate plan (ERR_UNKNOWN_PLAN when a reload took it away). */
+  plan(): Config['pricing'][number] {
     const plan = this.config.pricing.find((p) => p.id === this.tollgate.plan);
     if (!plan) throw new SluiceError('ERR_UNKNOWN_PLAN', `the tollgate plan ${this.tollgate.plan} is not configured`);
     return plan;

@@ -22,6 +22,7 @@ import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin.ts';
 import type { CashuMethod } from './cashu.ts';
 import { openQuote, quoteState, type LightningInvoice, type LightningState } from './lightning.ts';
+import { checkSteps, stepsCap } from './steps.ts';
 
 /** A token is at most 48 KiB (token.ts); the JSON around it a little more. */
 const MAX_PAY_BYTES = 50 * 1024;
@@ -34,7 +35,8 @@ export interface CashuOffer {
   unit: string;
   price_per_step: string;
   min_steps: string;
-  max_steps: string | null;
+  /** stepsCap (steps.ts): what a token, this request and an invoice may buy at most. */
+  max_steps: string;
   mints: string[];
   /** The steps `payment_request` asks for, and the NUT-18 request itself (creqA…). */
   steps: string;
@@ -61,12 +63,9 @@ export function cashuLanFace(current: () => Config, method: CashuMethod): CashuL
       const t = config.tollgate;
       const plan = t && config.pricing.find((p) => p.id === t.plan);
       if (!t || !plan) throw notEnabled();
-      const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : null);
+      const cap = stepsCap(t, plan);
       const n = steps ?? t.minSteps;
-      if (n < t.minSteps || (cap !== null && n > cap))
-        throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, {
-          details: { argument: 'steps' },
-        });
+      checkSteps(t.minSteps, cap, n);
       // Single use, in-band (no transport): the wallet pays it by handing over a token, which the customer pastes.
       const request = new (cashuLib().PaymentRequest)(
         undefined,
@@ -84,7 +83,7 @@ export function cashuLanFace(current: () => Config, method: CashuMethod): CashuL
         unit: t.unit,
         price_per_step: t.pricePerStep.toString(),
         min_steps: t.minSteps.toString(),
-        max_steps: cap === null ? null : cap.toString(),
+        max_steps: cap.toString(),
         mints: [...t.mints],
         steps: n.toString(),
         payment_request: request.toEncodedCreqA(),

@@ -19,6 +19,7 @@ import type { MintQuoteClient } from './mint-quote-client.ts';
 import type { CashuMethod } from './cashu.ts';
 import { unavailable } from './resolve-intent.ts';
 import type { CashuStore, SwapIntent } from './store.ts';
+import { checkSteps, stepsCap } from './steps.ts';
 import { makeOutputs, splitAmount, type SwapOutput } from './token.ts';
 import type { Log } from '../../log.ts';
 import type { SwapOutcome } from './resolve-intent.ts';
@@ -33,15 +34,34 @@ export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);
 export const MAX_OPEN_INVOICES_PER_DEVICE = 2;
 export const MAX_OPEN_INVOICES = 32;
 /**
- * The open-invoice limits, counting the invoices let in whose intent is not on flash yet (the store does not count
- * them; requests at once were each checked against a store that held none of the others). CashuMethod keeps one.
+ * Unpaid invoices together hold at most max_balance / INVOICE_ROOM_DIVISOR of the room, whoever asked for them (any
+ * number of MACs): the rest stays for tokens, which pay at once and hold nothing unpaid.
+ */
+export const INVOICE_ROOM_DIVISOR = 2n;
+
+/** Sat the open (unpaid, unminted) invoices on flash will bring. */
+function invoiceSat(store: CashuStore): bigint {
+  let sum = 0n;
+  for (const { intent, state } of store.openIntents())
+    if (state === 'open' && isLightning(intent.ref)) for (const o of intent.outputs) sum += BigInt(o.amount);
+  return sum;
+}
+
+/**
+ * The open-invoice limits (places per device and on the router, and the invoices' share of max_balance), counting the
+ * invoices let in whose intent is not on flash yet (the store does not count them; requests at once were each
+ * checked against a store that held none of the others). CashuMethod keeps one.
  */
 export class InvoiceSlots {
   private readonly admitting = new Map<string, number>();
   private total = 0;
+  private admittingSat = 0n;
 
-  /** Refuses `mac` past either limit, else holds it a place until the release (its intent on flash, or it failed). */
-  reserve(mac: string, store: CashuStore): () => void {
+  /**
+   * Refuses `mac` past either place limit, or `sat` past the invoices' share of `maxBalance`; else holds it a place and
+   * the sat until the release (its intent on flash, or it failed).
+   */
+  reserve(mac: string, store: CashuStore, sat: bigint, maxBalance: bigint): () => void {
     const open = store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
     const mine = open.filter(({ intent }) => intent.mac === mac).length + (this.admitting.get(mac) ?? 0);
     if (mine >= MAX_OPEN_INVOICES_PER_DEVICE) {
@@ -57,19 +77,29 @@ export class InvoiceSlots {
         'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes',
       );
     }
-    this.count(mac, 1);
+    const share = maxBalance / INVOICE_ROOM_DIVISOR;
+    if (invoiceSat(store) + this.admittingSat + sat > share) {
+      throw new SluiceError(
+        'ERR_PAYMENT_IN_PROGRESS',
+        `unpaid Lightning invoices hold all the room they may (${share} sat): pay with a Cashu token, or try again ` +
+          'in a few minutes',
+        { details: { invoice_room: share.toString() } },
+      );
+    }
+    this.count(mac, 1, sat);
     let held = true;
     return () => {
-      if (held) this.count(mac, -1);
+      if (held) this.count(mac, -1, -sat);
       held = false;
     };
   }
 
-  private count(mac: string, by: number): void {
+  private count(mac: string, by: number, sat: bigint): void {
     const n = (this.admitting.get(mac) ?? 0) + by;
     if (n === 0) this.admitting.delete(mac);
     else this.admitting.set(mac, n);
     this.total += by;
+    this.admittingSat += sat;
   }
 }
 
@@ -95,28 +125,19 @@ export async function openQuote(
   steps: bigint,
 ): Promise<LightningInvoice> {
   const t = method.tollgate;
-  const plan = method.quoteOf(1n);
-  const cap = t.maxSteps ?? null;
-  if (
-    steps < t.minSteps ||
-    (cap !== null && steps > cap) ||
-    steps * plan.stepSize > (plan.metric === 'seconds' ? 3653n * 86_400n : 1n << 50n)
-  ) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, {
-      details: { argument: 'steps' },
-    });
-  }
+  // The token's own bound (steps.ts): an invoice buys no more than a token may.
+  checkSteps(t.minSteps, stepsCap(t, method.plan()), steps);
+  const quote = method.quoteOf(steps);
   // Both held from their check until the intent is on flash or the request fails: requests at once are counted
   // against the open-invoice limits and max_balance, and refused before the mint is asked, as one alone is.
-  const releaseSlot = method.invoiceSlots.reserve(mac, method.store);
-  let releaseRoom: (() => void) | undefined;
-  const quote = method.quoteOf(steps);
+  const releaseRoom = method.reserveRoom(quote.price);
+  let releaseSlot: (() => void) | undefined;
   try {
-    releaseRoom = method.reserveRoom(quote.price);
+    releaseSlot = method.invoiceSlots.reserve(mac, method.store, quote.price, t.maxBalance);
     return await quoteAndWrite(method, mac, ip, quote);
   } finally {
-    releaseRoom?.();
-    releaseSlot();
+    releaseSlot?.();
+    releaseRoom();
   }
 }
 

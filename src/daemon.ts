@@ -257,7 +257,7 @@ export class Daemon {
 
   /** What upstream status reports tell (MQTT's retained status). */
   upstreamStatus(): StatusInfo {
-    return upstreamStatus(this.startedAt, this.sessions, this.config.config);
+    return upstreamStatus(this.startedAt, this.parts, this.config);
   }
 
   /**

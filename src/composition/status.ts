@@ -1,8 +1,8 @@
 /** What the daemon tells of itself: ubus `stats` (each part's own figures: api/stats.ts) and the upstream status. */
-import type { Config, ConfigReloader } from '../config/index.ts';
-import type { SessionManager } from '../sessions/index.ts';
+import type { ConfigReloader } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { planView, statsReply } from '../api/index.ts';
+import { damagedTables } from '../storage/index.ts';
 import type { StatusInfo } from '../upstream/index.ts';
 import type { HttpEndpoint } from '../http/index.ts';
 import { VERSION } from '../version.ts';
@@ -31,12 +31,29 @@ export function daemonStats(
   });
 }
 
-/** What upstream status reports tell (MQTT's retained status). */
-export function upstreamStatus(startedAt: number, sessions: SessionManager, config: Config): StatusInfo {
+/**
+ * What upstream status reports tell (MQTT's retained status), with the few `stats` figures a fleet server shows as
+ * the router's health: a fleet operator sees a router whose flash fails or whose config runs with problems without
+ * logging in to it.
+ */
+export function upstreamStatus(
+  startedAt: number,
+  { sessions, meter, store }: Pick<Parts, 'sessions' | 'meter' | 'store'>,
+  config: ConfigReloader,
+): StatusInfo {
+  const journal = store.stats();
   return {
     version: VERSION,
     uptime_s: Math.floor((Date.now() - startedAt) / 1000),
     sessions: { ...sessions.stats() },
-    pricing: config.pricing.map(planView),
+    pricing: config.config.pricing.map(planView),
+    health: {
+      rss_mb: Math.round((process.memoryUsage.rss() / 1048576) * 10) / 10,
+      meter_tick_ms: meter.stats().tick_ms_p50,
+      journal_write_failures: journal.writeFailures,
+      journal_failing: journal.failing?.code ?? null,
+      damaged_tables: Object.values(damagedTables()).reduce((a, b) => a + b, 0),
+      config_problems: config.problems.length,
+    },
   };
 }

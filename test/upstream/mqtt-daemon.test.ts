@@ -91,6 +91,14 @@ test(
         typeof (online['sessions'] as Record<string, unknown>)['active'] === 'number',
       'uptime and session counters',
     );
+    // The health a fleet server shows without logging in to the router (docs/mqtt.md, status).
+    const health = online['health'] as Record<string, unknown>;
+    assert.ok(typeof health['rss_mb'] === 'number' && (health['rss_mb'] as number) > 0, 'rss_mb');
+    assert.is(typeof health['meter_tick_ms'], 'number');
+    assert.equal(
+      [health['journal_write_failures'], health['journal_failing'], health['damaged_tables'], health['config_problems']],
+      [0, null, 0, 0],
+    );
 
     await lab.call('grant', { mac: A, bytes: 8 * MiB });
     // grant answers within 3 s even when the portal is slower (a loaded machine): traffic counts once the gate is open

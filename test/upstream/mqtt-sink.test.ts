@@ -61,7 +61,20 @@ test(
     const m = await broker();
     const sub = await subscriber(m.url);
     const { sink } = sinkFor(mqttConfig(m.url, { maxPayload: 4096 }), {
-      status: () => ({ version: '9.9.9', uptime_s: 5, sessions: { active: 300 }, pricing: [{ id: 'data' }] }),
+      status: () => ({
+        version: '9.9.9',
+        uptime_s: 5,
+        sessions: { active: 300 },
+        pricing: [{ id: 'data' }],
+        health: {
+          rss_mb: 50,
+          meter_tick_ms: 1,
+          journal_write_failures: 0,
+          journal_failing: null,
+          damaged_tables: 0,
+          config_problems: 0,
+        },
+      }),
     });
     await sink.start();
     await sub.waitFor(() => sub.on('status').some((s) => s.body['online'] === true), 5000, 'online status');

@@ -96,7 +96,12 @@ test(
     assert.ok(typeof health['rss_mb'] === 'number' && (health['rss_mb'] as number) > 0, 'rss_mb');
     assert.is(typeof health['meter_tick_ms'], 'number');
     assert.equal(
-      [health['journal_write_failures'], health['journal_failing'], health['damaged_tables'], health['config_problems']],
+      [
+        health['journal_write_failures'],
+        health['journal_failing'],
+        health['damaged_tables'],
+        health['config_problems'],
+      ],
       [0, null, 0, 0],
     );
 

@@ -251,6 +251,8 @@ export const ERRORS = {
   // Printed vouchers (payments/local-voucher)
   ERR_VOUCHER_GUESS_LIMIT: [DENIED, 500],
   ERR_VOUCHER_STORE: [SYSTEM, 503],
+  // The fleet (sluice fleet: a server's, never a router's; never answered over ubus or the LAN endpoint)
+  ERR_FLEET_SCHEMA_TOO_NEW: [UNKNOWN, 500],
   // Other
   ERR_MODULE_LOAD: [UNKNOWN, 500],
   ERR_INTERNAL: [UNKNOWN, 500],

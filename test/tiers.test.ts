@@ -21,6 +21,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   openssl: 'openssl',
   python3: 'python3-msgpack',
   shellcheck: 'shellcheck',
+  initdb: 'postgresql-15',
 };
 
 function testFiles(dir: string): string[] {

@@ -42,8 +42,17 @@ export function declaration(text) {
   return { tier: /** @type {string} */ (m[1]), needs: (m[2] ?? '').split(' ').filter(Boolean) };
 }
 
-/** sbin too: freeradius lives in /usr/sbin, which a user's PATH often lacks. */
-const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean);
+/**
+ * sbin too: freeradius lives in /usr/sbin, which a user's PATH often lacks; and PostgreSQL 15's own programs (initdb,
+ * pg_ctl), which Debian keeps out of PATH.
+ */
+const SEARCH = [
+  ...(process.env.PATH ?? '').split(delimiter),
+  '/usr/local/sbin',
+  '/usr/sbin',
+  '/sbin',
+  '/usr/lib/postgresql/15/bin',
+].filter(Boolean);
 
 /** @param {string} command */
 export function onPath(command) {

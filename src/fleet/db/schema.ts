@@ -1,0 +1,222 @@
+/**
+ * The fleet database's schema as versioned migrations (docs/fleet.md, "Schema"). A migration is never edited once it
+ * has landed: a change is a new one with the next version. The collector's tables are internal; the `fleet_*` views
+ * are what a dashboard, Grafana or Metabase reads, and they keep their columns from one version to the next (a column
+ * may be added, never renamed or dropped).
+ *
+ * Amounts are `numeric(78,0)` in the asset's smallest unit (an EVM uint256 has at most 78 digits): exact, never float.
+ * Byte counts are `numeric` too: a router reports integers up to 2^53 - 1 and their sums may pass int8.
+ */
+
+export interface Migration {
+  /** Unique across every list passed to migrate(): the collector's 1…999, the dashboard's 1000 and up. */
+  version: number;
+  name: string;
+  /** One or more statements, run in the migration's transaction. */
+  sql: string;
+}
+
+const TABLES = `
+-- One row per router that ever sent an accepted message. name: its main.router_id (= the topic's id, = the MQTT user
+-- under the documented ACL).
+CREATE TABLE routers (
+  id serial PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  first_seen timestamptz NOT NULL DEFAULT now(),
+  -- When the collector last accepted a message of any type from it (status included): "last heard".
+  last_message_at timestamptz,
+  -- The \`at\` of its newest usage or session message, and the highest seq stored.
+  last_report_at timestamptz,
+  max_seq bigint NOT NULL DEFAULT 0,
+  -- Its last status (retained; the Last-Will says online false, reason 'lost').
+  online boolean,
+  status_reason text,
+  status_at timestamptz,
+  status_seq bigint,
+  version text,
+  uptime_s bigint,
+  counters jsonb,
+  pricing jsonb,
+  queue jsonb,
+  health jsonb
+);
+
+-- The exactly-once ledger: one row per usage or session message stored. Its key is the router's gap-free series, so
+-- a message the broker delivers again (at least once) finds its row and changes nothing.
+CREATE TABLE messages (
+  router_id int NOT NULL REFERENCES routers (id),
+  seq bigint NOT NULL,
+  kind smallint NOT NULL, -- 1 usage, 2 session (the router's outbox record types)
+  at timestamptz NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (router_id, seq)
+);
+
+-- Each session as its newest message says (seq: that message's number; a message older than it changes nothing
+-- but what only older messages carry, e.g. the plan of a \`started\` processed after a usage report).
+CREATE TABLE sessions (
+  router_id int NOT NULL REFERENCES routers (id),
+  id text NOT NULL,
+  mac text NOT NULL,
+  ip text,
+  user_name text,
+  plan text,
+  metric text NOT NULL,
+  state text NOT NULL,
+  cause text,
+  allotment numeric,
+  used numeric,
+  bytes numeric,
+  remaining numeric,
+  started_at timestamptz,
+  expires_at timestamptz,
+  ended_at timestamptz,
+  rate_down bigint,
+  rate_up bigint,
+  -- Sums of the usage reports' up/down deltas (bytes from/to the client).
+  up_bytes numeric NOT NULL DEFAULT 0,
+  down_bytes numeric NOT NULL DEFAULT 0,
+  seq bigint NOT NULL,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (router_id, id)
+);
+CREATE INDEX sessions_live ON sessions (router_id) WHERE state IN ('ACTIVE', 'PENDING');
+
+-- Every payment a \`started\` or \`topup\` message carried, keyed by that message.
+CREATE TABLE payments (
+  router_id int NOT NULL REFERENCES routers (id),
+  seq bigint NOT NULL,
+  session_id text NOT NULL,
+  event text NOT NULL,
+  method text NOT NULL,
+  reference text NOT NULL,
+  amount numeric(78, 0) NOT NULL CHECK (amount >= 0),
+  asset text NOT NULL,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (router_id, seq)
+);
+CREATE INDEX payments_at ON payments (at);
+CREATE INDEX payments_reference ON payments (router_id, method, reference);
+
+-- Revenue per router, UTC day, method and asset, kept in the transaction that stores each payment (the dashboard's
+-- main query reads this, not a year of payments).
+CREATE TABLE revenue_days (
+  router_id int NOT NULL REFERENCES routers (id),
+  day date NOT NULL,
+  method text NOT NULL,
+  asset text NOT NULL,
+  amount numeric(78, 0) NOT NULL,
+  payments bigint NOT NULL,
+  PRIMARY KEY (router_id, day, method, asset)
+);
+
+-- Usage per router and hour (UTC) of the reports' \`at\`.
+CREATE TABLE usage_hours (
+  router_id int NOT NULL REFERENCES routers (id),
+  hour timestamptz NOT NULL,
+  up_bytes numeric NOT NULL,
+  down_bytes numeric NOT NULL,
+  rows bigint NOT NULL,
+  reports bigint NOT NULL,
+  PRIMARY KEY (router_id, hour)
+);
+
+-- How each x402-session escrow was settled on chain (the \`escrow-closed\` event).
+CREATE TABLE escrow_closes (
+  router_id int NOT NULL REFERENCES routers (id),
+  seq bigint NOT NULL,
+  session_id text,
+  escrow_session_id text NOT NULL,
+  units numeric(78, 0),
+  transaction text,
+  seller_amount numeric(78, 0),
+  buyer_refund numeric(78, 0),
+  at timestamptz NOT NULL,
+  PRIMARY KEY (router_id, seq)
+);
+
+-- Each change of a router's online state (status messages and the Last-Will), for its history.
+CREATE TABLE status_changes (
+  router_id int NOT NULL REFERENCES routers (id),
+  at timestamptz NOT NULL,
+  online boolean NOT NULL,
+  reason text,
+  received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX status_changes_router ON status_changes (router_id, at);
+
+-- Messages the collector refused (not MessagePack/JSON, unknown version, a router other than its topic's, absurd
+-- values), counted per topic and reason. router: the topic's id (not trusted: it is what the refused message claims).
+CREATE TABLE rejects (
+  topic text NOT NULL,
+  reason text NOT NULL,
+  router text,
+  count bigint NOT NULL,
+  first_at timestamptz NOT NULL,
+  last_at timestamptz NOT NULL,
+  last_seq bigint,
+  sample text,
+  PRIMARY KEY (topic, reason)
+);
+`;
+
+const VIEWS = `
+CREATE VIEW fleet_routers AS
+SELECT r.name AS router, r.online, r.status_reason, r.status_at, r.last_message_at, r.last_report_at,
+  r.max_seq AS last_seq, r.version, r.uptime_s, r.counters, r.pricing, r.queue, r.health, r.first_seen,
+  extract(epoch FROM now() - r.last_message_at)::double precision AS silent_s,
+  (r.queue ->> 'dropped')::bigint AS reported_dropped, (r.queue ->> 'expired')::bigint AS reported_expired
+FROM routers r;
+
+CREATE VIEW fleet_payments AS
+SELECT r.name AS router, p.at, p.method, p.asset, p.amount, p.reference, p.session_id, p.event, p.seq
+FROM payments p JOIN routers r ON r.id = p.router_id;
+
+CREATE VIEW fleet_revenue_daily AS
+SELECT r.name AS router, d.day, d.method, d.asset, d.amount, d.payments
+FROM revenue_days d JOIN routers r ON r.id = d.router_id;
+
+CREATE VIEW fleet_sessions AS
+SELECT r.name AS router, s.id, s.mac, s.ip, s.user_name, s.plan, s.metric, s.state, s.cause, s.allotment, s.used,
+  s.remaining, s.bytes, s.up_bytes, s.down_bytes, s.started_at, s.expires_at, s.ended_at, s.rate_down, s.rate_up,
+  s.updated_at, s.state IN ('ACTIVE', 'PENDING') AS live
+FROM sessions s JOIN routers r ON r.id = s.router_id;
+
+CREATE VIEW fleet_live AS
+SELECT r.name AS router, count(s.id) AS sessions, count(DISTINCT s.mac) AS clients
+FROM routers r LEFT JOIN sessions s ON s.router_id = r.id AND s.state IN ('ACTIVE', 'PENDING')
+GROUP BY r.name;
+
+CREATE VIEW fleet_usage_hourly AS
+SELECT r.name AS router, u.hour, u.up_bytes, u.down_bytes, u.rows, u.reports
+FROM usage_hours u JOIN routers r ON r.id = u.router_id;
+
+-- Holes in each router's series among the messages stored: from_seq..to_seq never reached the database. A hole
+-- before the first stored message (the fleet started after the router) has after_at null.
+CREATE VIEW fleet_gaps AS
+SELECT r.name AS router, g.prev_seq + 1 AS from_seq, g.seq - 1 AS to_seq, g.seq - g.prev_seq - 1 AS missing,
+  g.prev_at AS after_at, g.at AS before_at
+FROM (
+  SELECT router_id, seq, at,
+    coalesce(lag(seq) OVER w, 0) AS prev_seq, lag(at) OVER w AS prev_at
+  FROM messages WINDOW w AS (PARTITION BY router_id ORDER BY seq)
+) g JOIN routers r ON r.id = g.router_id
+WHERE g.seq > g.prev_seq + 1;
+
+CREATE VIEW fleet_escrow_closes AS
+SELECT r.name AS router, e.at, e.session_id, e.escrow_session_id, e.units, e.transaction, e.seller_amount,
+  e.buyer_refund, e.seq
+FROM escrow_closes e JOIN routers r ON r.id = e.router_id;
+
+CREATE VIEW fleet_status_changes AS
+SELECT r.name AS router, c.at, c.online, c.reason, c.received_at
+FROM status_changes c JOIN routers r ON r.id = c.router_id;
+
+CREATE VIEW fleet_rejects AS
+SELECT topic, reason, router, count, first_at, last_at, last_seq, sample FROM rejects;
+`;
+
+export const FLEET_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'tables', sql: TABLES },
+  { version: 2, name: 'views', sql: VIEWS },
+];

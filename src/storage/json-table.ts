@@ -17,12 +17,12 @@
  * both changes, as its snapshot is taken when it starts), so a burst of changes costs fewer flash writes, and an
  * owner that batches by time (RADIUS accounting) changes rows without flushing and flushes on its own schedule.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
-import { crc32 } from './crc32.ts';
+import { fileDamage } from './damage.ts';
+import type { FileKind } from './verdicts.ts';
 
 /** How an owner's file is laid out and checked. `Extra` is what the file holds beside its rows (a floor, intents). */
 export interface JsonTableFormat<Row, Extra = undefined> {
@@ -32,6 +32,8 @@ export interface JsonTableFormat<Row, Extra = undefined> {
   writeCode?: ErrorCode;
   /** What the file is, in messages ("an x402 store"). */
   what: string;
+  /** Its kind's damage verdict (storage/verdicts.ts); default `money-table`. */
+  kind?: FileKind;
   key(row: Row): string;
   /**
    * The parsed file's rows, unchecked, and its other fields; throws (its message says why) when it is not the table.
@@ -49,19 +51,6 @@ export interface JsonTableFormat<Row, Extra = undefined> {
   mode?: number;
   /** End the file with a newline (the formats that always did). */
   newline?: boolean;
-}
-
-const damaged = new Map<string, number>();
-
-/** Files found damaged at an open since start, by name, and how many times (ubus `stats` → `damaged_tables`). */
-export function damagedTables(): Record<string, number> {
-  return Object.fromEntries(damaged);
-}
-
-/** Counts a damaged state file that is not a JsonTable (a record log) under the same `damaged_tables` figure. */
-export function countDamaged(path: string): void {
-  const name = basename(path);
-  damaged.set(name, (damaged.get(name) ?? 0) + 1);
 }
 
 export interface JsonTableOptions {
@@ -247,39 +236,16 @@ export class JsonTable<Row, Extra = undefined> {
   }
 }
 
+type FormatNames = Pick<JsonTableFormat<unknown, unknown>, 'code' | 'what' | 'kind'>;
+
 /** A read error: absent (null) for a file never written, damage for anything else. */
-function absentOr(err: unknown, path: string, format: { code: ErrorCode; what: string }): null {
+function absentOr(err: unknown, path: string, format: FormatNames): null {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return null;
   throw damage(path, format, `cannot read it (${(err as Error).message})`, null);
 }
 
 /** Counts the damage, keeps a copy of the bytes beside the file, and says so in the owner's error. */
-function damage(
-  path: string,
-  format: { code: ErrorCode; what: string },
-  reason: string,
-  text: Buffer | null,
-): SluiceError {
-  countDamaged(path);
-  let kept: string | null = null;
-  if (text !== null) {
-    kept = `${path}.damaged-${crc32(text).toString(16).padStart(8, '0')}`;
-    try {
-      // Synchronous (a start, rarely): the copy is there when the refusal is logged. Temp and rename: never a torn
-      // copy.
-      if (!existsSync(kept)) {
-        writeFileSync(`${kept}.tmp`, text, { mode: 0o600 });
-        renameSync(`${kept}.tmp`, kept);
-      }
-    } catch {
-      kept = null; // a full or read-only flash: the refusal stands without the copy
-    }
-  }
-  return new SluiceError(
-    format.code,
-    `${path} is not ${format.what} that can be read back: ${reason}; refused, never read as empty` +
-      (kept ? ` (a copy is kept as ${basename(kept)})` : ''),
-    { details: { path, damaged: true, reason, ...(kept && { kept }) } },
-  );
+function damage(path: string, format: FormatNames, reason: string, text: Buffer | null): SluiceError {
+  return fileDamage(format.kind ?? 'money-table', path, format.code, format.what, reason, text);
 }

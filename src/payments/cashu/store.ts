@@ -1,9 +1,12 @@
 /**
  * Custody: the ecash the router holds, and every swap on its way to becoming it (issue 39 item 3). Bearer money on
  * flash: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record per change
- * (storage/record-log.ts), each fsynced before the call returns, compacted now and then by an atomic whole-file
- * rewrite. A torn last record (a crash mid-append, never acknowledged) is cut; any other damage refuses to open
- * (ERR_CASHU_STORE_DAMAGED): the method stays off and the file is left for the operator — never read as empty.
+ * (storage/record-log.ts), each fsynced and sealed (`<state_dir>/cashu-ledger.seal`: its length and CRC,
+ * storage/seal.ts) before the call returns, compacted now and then by an atomic whole-file rewrite. A torn last record
+ * past the seal (a crash mid-append, never acknowledged) is cut; anything else — a cut or a flipped bit within the
+ * sealed bytes, a damaged record, an emptied or deleted ledger that held records, an older copy — refuses to open
+ * (ERR_CASHU_STORE_DAMAGED, the `cashu-ledger` verdict of storage/verdicts.ts): the method stays off and the file is
+ * left for the operator — never read as holding less.
  * Proofs never leave this file for a log, a stat or a reply: only amounts and counts do.
  *
  * API (the payout, keyset-retirement and ubus `cashu_balance`/`cashu_payout` work builds on it):
@@ -23,7 +26,19 @@
 import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
-import { countDamaged, ensureDir, FRAME_BYTES, scanRecords, sealRecord, writeFileAtomic } from '../../storage/index.ts';
+import {
+  ensureDir,
+  fileDamage,
+  FRAME_BYTES,
+  matchSeal,
+  readSeal,
+  scanRecords,
+  sealOf,
+  sealRecord,
+  writeFileAtomic,
+  writeSeal,
+  type SealState,
+} from '../../storage/index.ts';
 import type { StoredProof, SwapOutput } from './token.ts';
 
 /** What a swap is for, and all it needs to finish or be undone after a crash. */
@@ -70,15 +85,12 @@ const APPLIED_KEPT = 5000;
 /** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
 const COMPACT_AFTER = 2000;
 
-// Counted in ubus stats' damaged_tables like every state file; no copy is kept aside (it would be a second copy of
-// money).
+/** The ledger's seal (storage/seal.ts), in the state directory: removing the custody directory whole is seen too. */
+export const LEDGER_SEAL = 'cashu-ledger.seal';
+
+/** The ledger's damage, by its kind's verdict (storage/verdicts.ts `cashu-ledger`): counted, no copy, refused. */
 function damaged(file: string, why: string): SluiceError {
-  countDamaged(file);
-  return new SluiceError(
-    'ERR_CASHU_STORE_DAMAGED',
-    `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`,
-    { details: { file } },
-  );
+  return fileDamage('cashu-ledger', file, 'ERR_CASHU_STORE_DAMAGED', 'a Cashu ledger', why, null);
 }
 
 export class CashuStore {
@@ -92,8 +104,11 @@ export class CashuStore {
 
   private constructor(
     private readonly file: string,
+    private readonly seal: string,
     private handle: FileHandle,
     private readonly compactAfter: number,
+    /** The file's length and CRC as last made durable: what its seal says once written. */
+    private sealed: SealState,
   ) {}
 
   /** `compactAfter`: records appended before a rewrite (tests make it small). */
@@ -102,15 +117,37 @@ export class CashuStore {
     await ensureDir(dir, 0o700);
     await chmod(dir, 0o700);
     const file = join(dir, 'ledger.log');
-    let data: Buffer;
+    const seal = join(stateDir, LEDGER_SEAL);
+    let states: SealState[] | null;
+    try {
+      states = await readSeal(seal);
+    } catch (err) {
+      throw damaged(file, (err as Error).message);
+    }
+    let data: Buffer | null = null;
     try {
       data = await readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw damaged(file, `cannot be read (${(err as Error).message})`);
-      data = Buffer.alloc(0);
     }
-    const scan = scanRecords(data, 0);
+    const bytes = data ?? Buffer.alloc(0);
+    if (states) {
+      const held = Math.min(...states.map((s) => s.bytes));
+      if (held > 0 && bytes.length === 0)
+        throw damaged(file, `is ${data ? 'empty' : 'missing'}, while its seal says it held ${held} bytes`);
+      if (!matchSeal(bytes, states, 'prefix')) {
+        throw damaged(
+          file,
+          bytes.length < held
+            ? `ends at byte ${bytes.length}, before the ${held} bytes it was sealed with (cut short, or an older copy)`
+            : 'its sealed bytes changed (a flipped bit, another file, or an older copy)',
+        );
+      }
+    }
+    // Past the seal (appended since, its seal not yet written when the daemon stopped) a torn last record is a crash's
+    // leftover; within it, no crash can have cut anything, and the seal matched.
+    const scan = scanRecords(bytes, 0);
     if (scan.problem === 'corrupt') throw damaged(file, `a damaged record at byte ${scan.end}`);
     const handle = await open(file, 'a', 0o600);
     await handle.chmod(0o600);
@@ -119,7 +156,8 @@ export class CashuStore {
       await handle.truncate(scan.end);
       await handle.sync();
     }
-    const store = new CashuStore(file, handle, options.compactAfter ?? COMPACT_AFTER);
+    const sealed = sealOf(bytes.subarray(0, scan.end));
+    const store = new CashuStore(file, seal, handle, options.compactAfter ?? COMPACT_AFTER, sealed);
     try {
       for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as Rec);
     } catch (err) {
@@ -127,6 +165,14 @@ export class CashuStore {
       throw damaged(file, `a record cannot be read back (${(err as Error).message.slice(0, 120)})`);
     }
     store.appended = scan.records.length;
+    if (states?.length !== 1 || states[0]!.bytes !== sealed.bytes || states[0]!.crc !== sealed.crc) {
+      try {
+        await writeSeal(seal, [sealed]);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    }
     return store;
   }
 
@@ -181,9 +227,14 @@ export class CashuStore {
     const run = this.chain.then(async () => {
       const payload = Buffer.from(JSON.stringify(r), 'utf8');
       const head = sealRecord(Buffer.alloc(FRAME_BYTES), payload);
-      await this.handle.write(Buffer.concat([head, payload]));
+      const record = Buffer.concat([head, payload]);
+      await this.handle.write(record);
       await this.handle.sync();
       this.apply(r);
+      this.sealed = sealOf(record, this.sealed);
+      // A seal that could not be written leaves the older one, which the longer file still begins with: the record
+      // stands; only the check of what was appended since waits for the next seal.
+      await writeSeal(this.seal, [this.sealed]).catch(() => undefined);
       // The record is on flash already: a failed rewrite must not make its caller think otherwise (tried again next
       // time).
       if (++this.appended >= this.compactAfter) await this.compact().catch(() => undefined);
@@ -211,10 +262,15 @@ export class CashuStore {
         return Buffer.concat([sealRecord(Buffer.alloc(FRAME_BYTES), payload), payload]);
       }),
     );
+    // Both states are sealed before the rename: a crash on either side of it leaves a file the seal accepts.
+    const next = sealOf(bytes);
+    await writeSeal(this.seal, [this.sealed, next]);
     await writeFileAtomic(this.file, bytes, { mode: 0o600 });
     await this.handle.close();
     this.handle = await open(this.file, 'a', 0o600);
     this.appended = recs.length;
+    this.sealed = next;
+    await writeSeal(this.seal, [next]).catch(() => undefined);
   }
 
   // ---- receive side (the cashu method)

@@ -1,0 +1,143 @@
+/**
+ * The damage policy of every file sluice keeps, as data: one verdict per kind of file, which each reader declares
+ * itself against (a JsonTableFormat's `kind`, the Cashu ledger, the line logs…) and the shared durable-file suite
+ * (test/storage/durable-file-suite.ts) asserts harm by harm. docs/operations.md "State files" is this table in words.
+ *
+ * The harms: a cut (the file ends early, at any byte), a flipped bit, an empty file, a missing file that existed, a
+ * directory in its place, an older copy of the file put back. What a kind does with each:
+ *   refused       open fails with the owner's code (`details.damaged`): the door the file guards stays closed
+ *   refuses-held  open goes on, and every call the lost file may have held is refused (the nonce files)
+ *   read-past     the damaged records are skipped (and kept aside), the rest read: the door stays open
+ *   new           read as never written
+ *   unseen        not told from a good file (the verdict's `why` says why that is accepted)
+ * Every damage seen is counted (`damaged_tables` in ubus `stats`, by file name) and logged at error by the door's
+ * owner; a copy of the damaged bytes is kept aside (`<file>.damaged-<crc32>`) unless the kind says never (bearer
+ * money: a second copy of ecash is a second chance to spend it). A kind `sealed` keeps a seal (seal.ts) that tells a
+ * file cut, emptied, deleted or rolled back from a crash's leftovers.
+ */
+
+export type Harm = 'cut' | 'flip' | 'empty' | 'deleted' | 'older' | 'directory';
+export const HARMS: readonly Harm[] = ['cut', 'flip', 'empty', 'deleted', 'older', 'directory'];
+
+export type Outcome = 'refused' | 'refuses-held' | 'read-past' | 'new' | 'unseen';
+
+export interface FileVerdict {
+  /** The files of this kind, as the docs name them. */
+  files: string;
+  /** What each harm comes to. */
+  on: Readonly<Record<Harm, Outcome>>;
+  /** Whether the door the file guards fails closed (refuses) or open (serves on) when the file is damaged. */
+  door: 'closed' | 'open';
+  /** Why that is the right way for this file to fail, and what it does not see. */
+  why: string;
+  /** Whether a copy of damaged bytes is kept aside for support. */
+  copy: boolean;
+  /** Where its seal is kept (seal.ts): beside the file, in the state directory, or none. */
+  seal: 'beside' | 'state-dir' | 'none';
+}
+
+const REFUSED_ALL: Record<Harm, Outcome> = {
+  cut: 'refused',
+  flip: 'refused',
+  empty: 'refused',
+  deleted: 'refused',
+  older: 'refused',
+  directory: 'refused',
+};
+
+export const FILE_KINDS = {
+  'cashu-ledger': {
+    files: '<state_dir>/cashu/ledger.log (seal: <state_dir>/cashu-ledger.seal)',
+    on: REFUSED_ALL,
+    door: 'closed',
+    why:
+      'bearer money: a ledger read as holding less loses the ecash it held, and a new empty one forgets it for ' +
+      'good. Only a torn record past the seal (an append a crash cut, never acknowledged) is cut',
+    copy: false,
+    seal: 'state-dir',
+  },
+  'money-table': {
+    files:
+      'x402.json, upto.json, escrow.json, batch-channels.json, trials.json, vouchers.json, radius/sessions.json, ' +
+      'cashu/outgoing.json',
+    on: { ...REFUSED_ALL, flip: 'unseen', deleted: 'new', older: 'unseen' },
+    door: 'closed',
+    why:
+      'each records money taken or owed, a code used, or a payment on its way: read as less, a payment would ' +
+      'replay, a ticket sell twice, a debt be forgotten. The method it belongs to is left out until it is mended',
+    copy: true,
+    seal: 'none',
+  },
+  'secret-key': {
+    files: 'voucher.key, nostr.key',
+    on: { ...REFUSED_ALL, deleted: 'new', older: 'unseen', flip: 'refused' },
+    door: 'closed',
+    why:
+      'a key replaced silently is a different router to every client (nostr.key) or makes every printed code ' +
+      'unknown; one that cannot be read is refused, never replaced. A missing key is a router that never made one ' +
+      '(vouchers.json refuses to open when it holds codes and its key is gone); written once, a key has no older copy',
+    copy: false,
+    seal: 'none',
+  },
+  'nonce-file': {
+    files: 'pcsync-nonces.json, nonces.json (MQTT commands)',
+    on: {
+      ...REFUSED_ALL,
+      cut: 'refuses-held',
+      flip: 'unseen',
+      empty: 'refuses-held',
+      deleted: 'new',
+      older: 'unseen',
+      directory: 'refuses-held',
+    },
+    door: 'closed',
+    why:
+      'a signed call whose nonce was lost could be replayed: every call signed up to the start plus the window is ' +
+      'refused, later calls run, so the door closes only for the window the lost file covered',
+    copy: true,
+    seal: 'none',
+  },
+  'marks-log': {
+    files: "radius/acked, the sinks' end marks",
+    on: { cut: 'read-past', flip: 'read-past', empty: 'new', deleted: 'new', older: 'unseen', directory: 'refused' },
+    door: 'open',
+    why:
+      'a lost mark costs a report sent twice (an Accounting record or an end the receiver sees again), never money: ' +
+      'the sinks also pass what their queue still holds. Marks are appended without a seal: one write each',
+    copy: false,
+    seal: 'none',
+  },
+  outbox: {
+    files: '<state_dir>/*-outbox/ segments, cursor-*, seq',
+    on: { cut: 'read-past', flip: 'read-past', empty: 'new', deleted: 'new', older: 'unseen', directory: 'refused' },
+    door: 'open',
+    why:
+      'reports on their way to an upstream (MQTT, RADIUS, a hook): a damaged record is skipped (a copy kept as ' +
+      '.corrupt) and the rest delivered; a lost cursor delivers again (at least once). Money is not decided here',
+    copy: true,
+    seal: 'none',
+  },
+  'sessions-journal': {
+    files: 'sessions.snapshot, sessions.<gen>.journal',
+    on: {
+      cut: 'read-past',
+      flip: 'read-past',
+      empty: 'refused',
+      deleted: 'refused',
+      older: 'unseen',
+      directory: 'refused',
+    },
+    door: 'closed',
+    why:
+      'paid sessions: a damaged line is read past (resynchronised on the framing, copies kept as .corrupt), a ' +
+      'journal gone, emptied or without its header refuses to start (ERR_STATE_LOST) until --reset-state',
+    copy: true,
+    seal: 'none',
+  },
+} as const satisfies Record<string, FileVerdict>;
+
+export type FileKind = keyof typeof FILE_KINDS;
+
+export function verdictOf(kind: FileKind): FileVerdict {
+  return FILE_KINDS[kind];
+}

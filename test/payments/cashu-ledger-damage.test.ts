@@ -1,0 +1,146 @@
+// tier: fast
+/**
+ * The Cashu ledger (bearer money) against the shared damage suite, and the crash leftovers it must still read: a torn
+ * last record past the seal, a record whose seal was not written yet, a compaction cut on either side of its rename,
+ * and a ledger written before it was sealed. The store keeps proofs as opaque records: the proofs here are shaped as
+ * a mint's are, and no mint is asked.
+ */
+import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CashuStore, LEDGER_SEAL } from '../../src/payments/cashu/store.ts';
+import type { StoredProof } from '../../src/payments/cashu/token.ts';
+import { isSluiceError } from '../../src/errors.ts';
+import { damagedTables, scanRecords } from '../../src/storage/index.ts';
+import { encodeSeal, sealOf, type SealState } from '../../src/storage/seal.ts';
+import { durableFileSuite } from '../storage/durable-file-suite.ts';
+import { tempDirs } from '../helpers/temp.ts';
+
+const MINT = 'https://mint.example';
+const proof = (n: number): StoredProof => ({
+  id: '00ad268c4d1f5826',
+  amount: 2 ** (n % 8),
+  secret: `${n}`.padStart(64, 'a'),
+  C: `02${`${n}`.padStart(64, 'c')}`,
+});
+
+durableFileSuite<CashuStore>('cashu/ledger.log', {
+  kind: 'cashu-ledger',
+  file: join('cashu', 'ledger.log'),
+  code: 'ERR_CASHU_STORE_DAMAGED',
+  open: (dir) => CashuStore.open(dir),
+  close: (s) => s.close(),
+  put: (s, n) => s.addProofs(MINT, [proof(n), proof(n + 100)], 'test'),
+  holds: (s) => ({ total: String(s.total()), proofs: s.proofsOf(MINT).map((p) => p.secret) }),
+});
+
+const tempDir = tempDirs('sluice-ledger-', test.after);
+const LEDGER = join('cashu', 'ledger.log');
+
+/** Adds proofs `from`…`to` (one change each) and stops; the total held. */
+async function filled(dir: string, to: number, from = 1): Promise<bigint> {
+  const store = await CashuStore.open(dir);
+  for (let n = from; n <= to; n++) await store.addProofs(MINT, [proof(n)], 'test');
+  const total = store.total();
+  await store.close();
+  return total;
+}
+
+async function refusal(dir: string): Promise<string> {
+  return CashuStore.open(dir).then(
+    () => assert.unreachable('opened') as never,
+    (err: unknown) => {
+      assert.ok(isSluiceError(err, 'ERR_CASHU_STORE_DAMAGED'), String(err));
+      return err.message;
+    },
+  );
+}
+
+test('cut to half, the ledger is refused (never read as holding less), counted, and no copy of it is kept', async () => {
+  const dir = tempDir();
+  assert.ok((await filled(dir, 12)) > 0n);
+  const file = join(dir, LEDGER);
+  const bytes = readFileSync(file);
+  writeFileSync(file, bytes.subarray(0, bytes.length >> 1));
+  const before = damagedTables()['ledger.log'] ?? 0;
+  assert.match(await refusal(dir), /before the \d+ bytes it was sealed with/);
+  assert.is(damagedTables()['ledger.log'], before + 1);
+  assert.equal(readFileSync(file), bytes.subarray(0, bytes.length >> 1), 'left as it is');
+  assert.equal(readdirSync(join(dir, 'cashu')), ['ledger.log'], 'no copy of bearer money kept aside');
+});
+
+test('emptied or deleted after it held ecash: refused, not a new store', async () => {
+  for (const spoil of ['empty', 'delete'] as const) {
+    const dir = tempDir();
+    await filled(dir, 3);
+    const file = join(dir, LEDGER);
+    if (spoil === 'empty') writeFileSync(file, '');
+    else rmSync(file);
+    assert.match(await refusal(dir), spoil === 'empty' ? /is empty/ : /is missing/);
+  }
+});
+
+test('a torn last record past the seal (a crash mid-append) is cut, the rest kept', async () => {
+  const dir = tempDir();
+  const total = await filled(dir, 3);
+  appendFileSync(join(dir, LEDGER), Buffer.from([40, 0, 0, 0, 1, 2, 3]));
+  const store = await CashuStore.open(dir);
+  assert.is(store.total(), total);
+  await store.close();
+});
+
+test('a record appended whose seal was not written (a crash between the two) is kept', async () => {
+  const dir = tempDir();
+  await filled(dir, 2);
+  const seal = readFileSync(join(dir, LEDGER_SEAL));
+  const total = await filled(dir, 3, 3);
+  writeFileSync(join(dir, LEDGER_SEAL), seal);
+  const store = await CashuStore.open(dir);
+  assert.is(store.total(), total);
+  assert.is(store.proofsOf(MINT).length, 3);
+  await store.close();
+});
+
+test('a compaction cut on either side of its rename opens; an older pre-compaction copy is refused', async () => {
+  const dir = tempDir();
+  await filled(dir, 3);
+  const file = join(dir, LEDGER);
+  const old = readFileSync(file);
+  // compactAfter 2: the next open's appends rewrite the file whole.
+  const store = await CashuStore.open(dir, { compactAfter: 2 });
+  await store.addProofs(MINT, [proof(4)], 'test');
+  await store.addProofs(MINT, [proof(5)], 'test');
+  assert.is(store.proofsOf(MINT).length, 5);
+  await store.close();
+  const compacted = readFileSync(file);
+  assert.ok(scanRecords(compacted, 0).records.length < 5, 'compacted');
+  const seal = JSON.parse(readFileSync(join(dir, LEDGER_SEAL), 'utf8')) as { states: SealState[] };
+  assert.is(seal.states.length, 1, 'one state once the rename is done');
+  writeFileSync(file, old);
+  assert.match(await refusal(dir), /sealed/, 'the ledger from before the compaction: refused');
+  // The seal as it is between its two-state write and the rename, the old file or the compacted one in place: both
+  // open, with what each holds.
+  writeFileSync(join(dir, LEDGER_SEAL), encodeSeal([sealOf(old), seal.states[0]!]));
+  writeFileSync(file, old);
+  let again = await CashuStore.open(dir);
+  assert.is(again.proofsOf(MINT).length, 3, 'the rename not done: the old ledger');
+  await again.close();
+  writeFileSync(join(dir, LEDGER_SEAL), encodeSeal([sealOf(old), seal.states[0]!]));
+  writeFileSync(file, compacted);
+  again = await CashuStore.open(dir);
+  assert.is(again.proofsOf(MINT).length, 5, 'the rename done: the compacted ledger');
+  await again.close();
+});
+
+test('a ledger written before the seal existed opens as it reads, and is sealed from then on', async () => {
+  const dir = tempDir();
+  await filled(dir, 3);
+  rmSync(join(dir, LEDGER_SEAL));
+  const store = await CashuStore.open(dir);
+  assert.is(store.proofsOf(MINT).length, 3);
+  await store.close();
+  assert.ok(readFileSync(join(dir, LEDGER_SEAL), 'utf8').includes('"states"'));
+});
+
+test.run();

@@ -1,0 +1,158 @@
+/**
+ * One damage suite every kind of state file runs, asserting the verdict its kind declares (src/storage/verdicts.ts),
+ * harm by harm: the file cut at every byte, a bit flipped in every byte, emptied, deleted, replaced by an older copy
+ * of itself, a directory in its place. A file is built through its owner's own methods (three changes), the owner
+ * stopped, the harm done, and the owner opened again as a restart does. Whatever the verdict, a file that opens never
+ * reads as holding less than it held unless the verdict says so (`new`, `unseen`, `read-past`): a refusal is
+ * `refused` (the owner's code, `details.damaged`, counted in damaged_tables) or `refuses-held` (the nonce files).
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
+import { damagedTables } from '../../src/storage/index.ts';
+import { FILE_KINDS, HARMS, type FileKind, type Harm } from '../../src/storage/verdicts.ts';
+import { tempDirs } from '../helpers/temp.ts';
+
+export interface DurableOwner<O> {
+  kind: FileKind;
+  /** The file's path in the directory the owner is opened on. */
+  file: string;
+  open(dir: string): Promise<O>;
+  close?(owner: O): Promise<void>;
+  /** Change `n` made through the owner; resolves once it is durable. */
+  put(owner: O, n: number): Promise<void>;
+  /** What the owner holds, comparable with assert.equal (a restart that loses nothing reads back the same). */
+  holds(owner: O): unknown;
+  /** The code a `refused` open rejects with. */
+  code: ErrorCode;
+  /** For `refuses-held`: asserts that a call change `n` recorded is refused. */
+  refuses?(owner: O, n: number): Promise<void>;
+  /** Every how many bytes the cut and the flip are tried (1: every byte; a large file may take a stride). */
+  stride?: number;
+}
+
+type Snapshot = Map<string, Buffer>;
+
+function snapshot(dir: string, into: Snapshot = new Map(), under = ''): Snapshot {
+  for (const name of readdirSync(join(dir, under))) {
+    const rel = join(under, name);
+    if (statSync(join(dir, rel)).isDirectory()) snapshot(dir, into, rel);
+    else into.set(rel, readFileSync(join(dir, rel)));
+  }
+  return into;
+}
+
+function restore(dir: string, snap: Snapshot): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+  for (const [rel, bytes] of snap) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), bytes, { mode: 0o600 });
+  }
+}
+
+export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void {
+  const verdict = FILE_KINDS[owner.kind];
+  const it = suite(`durable file: ${name} (${owner.kind})`);
+  const tempDir = tempDirs('sluice-durable-', it.after);
+
+  /** A directory holding changes 1..3, with the bytes the file had after change 1, and what the owner held. */
+  const build = async (): Promise<{ dir: string; older: Buffer; held: unknown; good: Snapshot }> => {
+    const dir = tempDir();
+    const o = await owner.open(dir);
+    await owner.put(o, 1);
+    const older = readFileSync(join(dir, owner.file));
+    await owner.put(o, 2);
+    await owner.put(o, 3);
+    const held = owner.holds(o);
+    await owner.close?.(o);
+    return { dir, older, held, good: snapshot(dir) };
+  };
+
+  /** Opens after a harm and asserts the verdict's outcome. `lossless`: the harm left the same content. */
+  const expect = async (harm: Harm, dir: string, held: unknown, what: string): Promise<void> => {
+    const outcome = verdict.on[harm];
+    const counted = damagedTables()[basename(owner.file)] ?? 0;
+    let o: O;
+    try {
+      o = await owner.open(dir);
+    } catch (err) {
+      assert.is(outcome, 'refused', `${what}: refused (${String(err)}) where the verdict says ${outcome}`);
+      assert.ok(isSluiceError(err, owner.code), `${what}: refused with ${owner.code}, got ${String(err)}`);
+      assert.is(err.details?.['damaged'], true, `${what}: details.damaged`);
+      assert.is(damagedTables()[basename(owner.file)], counted + 1, `${what}: counted in damaged_tables`);
+      return;
+    }
+    try {
+      const now = owner.holds(o);
+      // A harm that changed nothing the owner reads (a cut of a trailing newline) is no harm.
+      if (JSON.stringify(now) === JSON.stringify(held)) return;
+      if (outcome === 'refused') assert.unreachable(`${what}: opened holding ${JSON.stringify(now)}, refused expected`);
+      if (outcome === 'refuses-held') {
+        assert.ok(owner.refuses, 'a refuses-held owner says how it refuses');
+        await owner.refuses(o, 1);
+        assert.is(damagedTables()[basename(owner.file)], counted + 1, `${what}: counted in damaged_tables`);
+      }
+      if (outcome === 'new') assert.is(harm === 'deleted' || harm === 'empty', true, `${what}: read as new`);
+    } finally {
+      await owner.close?.(o);
+    }
+  };
+
+  it(`a restart reads back what was written`, async () => {
+    const { dir, held } = await build();
+    const o = await owner.open(dir);
+    assert.equal(owner.holds(o), held);
+    await owner.close?.(o);
+  });
+
+  it(`cut at every byte: ${verdict.on.cut}`, async () => {
+    const { dir, held, good } = await build();
+    const bytes = good.get(owner.file)!;
+    for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
+      restore(dir, good);
+      writeFileSync(join(dir, owner.file), bytes.subarray(0, at));
+      await expect(at === 0 ? 'empty' : 'cut', dir, held, `cut at byte ${at} of ${bytes.length}`);
+    }
+  });
+
+  it(`a bit flipped in every byte: ${verdict.on.flip}`, async () => {
+    const { dir, held, good } = await build();
+    const bytes = good.get(owner.file)!;
+    for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
+      restore(dir, good);
+      const flipped = Buffer.from(bytes);
+      flipped[at] = flipped[at]! ^ (1 << (at % 8));
+      writeFileSync(join(dir, owner.file), flipped);
+      await expect('flip', dir, held, `bit ${at % 8} of byte ${at} flipped`);
+    }
+  });
+
+  const harms: Array<[Harm, string, (dir: string, older: Buffer) => void]> = [
+    ['empty', 'emptied', (dir) => writeFileSync(join(dir, owner.file), '')],
+    ['deleted', 'deleted', (dir) => rmSync(join(dir, owner.file))],
+    ['older', 'replaced by an older copy', (dir, older) => writeFileSync(join(dir, owner.file), older)],
+    [
+      'directory',
+      'a directory in its place',
+      (dir) => {
+        rmSync(join(dir, owner.file));
+        mkdirSync(join(dir, owner.file));
+      },
+    ],
+  ];
+  for (const [harm, what, spoil] of harms) {
+    it(`${what}: ${verdict.on[harm]}`, async () => {
+      const { dir, older, held } = await build();
+      spoil(dir, older);
+      await expect(harm, dir, held, what);
+    });
+  }
+
+  it('declares a verdict for every harm', () => {
+    for (const harm of HARMS) assert.ok(verdict.on[harm], harm);
+  });
+
+  it.run();
+}

@@ -27,7 +27,7 @@ import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
-import { startLanEndpoint, startTollgateDoor, type HttpEndpoint } from './http/index.ts';
+import { LanEndpointKeeper, startTollgateDoor } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
   configReloader,
@@ -58,8 +58,8 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private state: 'starting' | 'running' | 'stopping' = 'starting';
   private object: UbusObjectHandle | undefined;
-  /** The LAN endpoint, once it listens (its figures in `stats`). */
-  private lan: HttpEndpoint | null = null;
+  /** The LAN endpoint while anything is served over it (its figures in `stats`), following what is. */
+  private readonly lan: LanEndpointKeeper;
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;
   private readonly config: ConfigReloader;
@@ -79,7 +79,7 @@ export class Daemon {
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
     const { upstream, sessions, payments } = parts;
-    this.config = configReloader(options, log, { config, problems }, parts);
+    this.config = configReloader(options, log, { config, problems }, parts, () => this.followLan());
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
       upstream.add(sink);
@@ -97,6 +97,19 @@ export class Daemon {
         parts.events.rates(change);
       },
     });
+    // The methods' routes over HTTP on the LAN (http.listen; off by default), started in run(). Its IP → MAC lookups
+    // take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick that reads none
+    // within its fetch timeout leaves the lookup to read the portal itself.
+    const { ndsctlTimeoutMs } = config.main;
+    this.lan = new LanEndpointKeeper({
+      backend: this.backend,
+      valve: parts.valve,
+      log,
+      fromTicks: (maxAgeMs) => parts.meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
+    });
+    // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
+    payments.onServesChanged(() => this.followLan());
+    this.closers.push(() => this.lan.close());
     // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
     this.closers.push(...payments.closers());
   }
@@ -217,20 +230,8 @@ export class Daemon {
       }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
-    // The methods' routes over HTTP on the LAN (http.listen): off by default.
-    // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
-    // that reads none within its fetch timeout leaves the lookup to read the portal itself.
+    await this.followLan();
     const { ndsctlTimeoutMs } = this.config.config.main;
-    const lan = await startLanEndpoint(
-      this.config.config,
-      payments.lan(this.config.config),
-      this.backend,
-      valve,
-      log,
-      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
-    );
-    if (lan) this.closers.unshift(() => lan.close());
-    this.lan = lan;
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
     const tollgate = await startTollgateDoor(
       () => this.config.config,
@@ -248,6 +249,14 @@ export class Daemon {
       router: this.config.config.main.routerId,
       poll_interval_ms: this.config.config.main.pollIntervalMs,
     });
+  }
+
+  /**
+   * The LAN endpoint to what the config in force and the methods serve now (at start, after a reload, on a method's
+   * word); a follow while stopping does nothing.
+   */
+  private followLan(): Promise<void> {
+    return this.lan.follow(this.config.config, this.parts.payments.lan(this.config.config));
   }
 
   /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */
@@ -270,7 +279,7 @@ export class Daemon {
   }
 
   stats(): BlobmsgTable {
-    return daemonStats(this.parts, this.config, this.startedAt, this.lan);
+    return daemonStats(this.parts, this.config, this.startedAt, this.lan.running);
   }
 
   /** Clean stop: meter, upstream, LAN endpoint and payment methods, ubus object, ubus, sessions, valve. Idempotent. */

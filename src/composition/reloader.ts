@@ -1,6 +1,7 @@
 /**
  * The config reloader wired to the parts (SIGHUP, `ubus call sluice reload`): what a reload applies reaches the payment
- * methods, the plans, the session limits, the log level and the upstream sinks; what only a restart applies is noted
+ * methods, the plans, the session limits, the log level, the upstream sinks and the LAN endpoint (what it serves);
+ * what only a restart applies is noted
  * by the reloader (config/reloader.ts).
  */
 import { ConfigReloader, type Config, type ConfigProblem } from '../config/index.ts';
@@ -20,6 +21,8 @@ export function configReloader(
   log: Logger,
   started: { config: Config; problems: readonly ConfigProblem[] },
   { upstream, sessions, payments, pricing }: Pick<Parts, 'upstream' | 'sessions' | 'payments' | 'pricing'>,
+  /** Once a reload is in force: what follows the config (the LAN endpoint starts, stops or serves anew). */
+  followed?: () => Promise<void>,
 ): ConfigReloader {
   return new ConfigReloader({
     path: options.configPath,
@@ -37,7 +40,10 @@ export function configReloader(
       return upstream.reload(next);
     },
     // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
-    applied: () => payments.recheck(),
+    applied: async () => {
+      await payments.recheck();
+      await followed?.();
+    },
     ...(options.onDisabled && { onDisabled: options.onDisabled }),
   });
 }

@@ -1,7 +1,8 @@
 /**
- * The daemon's entry to the LAN endpoint: starts it when http.listen is set and anything configured is served over it
- * (lanEndpointUses), else says why not. A method configured but not running (its state file damaged) keeps the
- * endpoint up for the others; its own routes answer ERR_PAYMENT_METHOD_UNAVAILABLE.
+ * The daemon's entry to the LAN endpoint: runs it while http.listen is set and anything configured is served over it
+ * (lanEndpointUses), else says why not, and follows what is served as it changes (LanEndpointKeeper: a reload, the
+ * first batch of printed vouchers), with no restart. A method configured but not running (its state file damaged)
+ * keeps the endpoint up for the others; its own routes answer ERR_PAYMENT_METHOD_UNAVAILABLE.
  */
 import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
@@ -67,7 +68,100 @@ function lanEndpointUses(config: Config): string[] {
   return uses;
 }
 
-export async function startLanEndpoint(
+/** What the LAN endpoint runs with beside the config and the methods: the daemon's parts it reads. */
+interface LanEndpointParts {
+  backend: SluiceBackend;
+  valve: Valve;
+  log: Log;
+  fromTicks?: TickClientList;
+}
+
+/**
+ * The LAN endpoint kept in step with what the config and the methods serve (follow(): at start, after every reload,
+ * when a method's reason to serve changes, as the first batch of printed vouchers does): started when something
+ * comes to be served, its routes' faces, x402 schemes, pay-page forms and methods down replaced in place while it
+ * runs, stopped when nothing is served any more. Paid sessions live in the session manager, never here: starting or
+ * stopping the endpoint touches none. Its address, rate limit and PC-sync secret are read once, at the start of the
+ * daemon (a restart moves them: config/reload-diff.ts). One follow at a time, in the order asked.
+ */
+export class LanEndpointKeeper {
+  private endpoint: HttpEndpoint | null = null;
+  private serving = '';
+  private toldOff = false;
+  private closed = false;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly parts: LanEndpointParts) {}
+
+  /** The endpoint while it listens (ubus `stats` → `http`). */
+  get running(): HttpEndpoint | null {
+    return this.endpoint;
+  }
+
+  follow(config: Config, methods: LanMethods): Promise<void> {
+    const step = this.queue.then(() => this.step(config, methods));
+    this.queue = step.catch(() => undefined);
+    return step;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    await this.endpoint?.close();
+    this.endpoint = null;
+  }
+
+  private async step(config: Config, methods: LanMethods): Promise<void> {
+    if (this.closed || config.http.host === '') return;
+    const { log } = this.parts;
+    const uses = lanEndpointUses(config);
+    const serves = uses.join(',');
+    if (this.endpoint && uses.length === 0) {
+      await this.endpoint.close();
+      this.endpoint = null;
+      this.serving = '';
+      log.info('LAN endpoint stopped: nothing is served over it any more');
+      return;
+    }
+    if (this.endpoint) {
+      this.endpoint.serve({
+        schemes: methods.schemes ?? [],
+        forms: methods.forms ?? {},
+        unavailable: methods.unavailable ?? [],
+        ...(methods.methods && { methods: methods.methods }),
+      });
+      if (serves !== this.serving) {
+        const unavailable = methods.unavailable ?? [];
+        log.info('LAN endpoint serves', {
+          serves,
+          ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }),
+        });
+      }
+      this.serving = serves;
+      return;
+    }
+    if (uses.length === 0) {
+      // Said once while it stays off, not at every reload.
+      if (!this.toldOff) warnNothingServed(log);
+      this.toldOff = true;
+      return;
+    }
+    const { backend, valve, fromTicks } = this.parts;
+    this.endpoint = await startLanEndpoint(config, methods, backend, valve, log, fromTicks);
+    if (this.endpoint) this.serving = serves;
+    this.toldOff = false;
+  }
+}
+
+function warnNothingServed(log: Log): void {
+  const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
+  log.warn(
+    `http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no ` +
+      'several-devices plan, no http.pcsync_secret): the LAN endpoint stays off until something is',
+  );
+}
+
+async function startLanEndpoint(
   config: Config,
   methods: LanMethods,
   backend: SluiceBackend,
@@ -79,11 +173,7 @@ export async function startLanEndpoint(
   const pcsyncOn = config.http.pcsyncSecret !== '';
   const uses = lanEndpointUses(config);
   if (uses.length === 0) {
-    const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
-    log.warn(
-      `http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no ` +
-        'several-devices plan, no http.pcsync_secret): the LAN endpoint stays off',
-    );
+    warnNothingServed(log);
     return null;
   }
   const unavailable = methods.unavailable ?? [];

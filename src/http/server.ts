@@ -122,26 +122,44 @@ export class HttpEndpoint {
   private readonly requestLimiter: RateLimiter;
   private readonly restorer: RestoreDesk;
   /** The pay page's files by path: its own and the methods' scripts. */
-  private readonly portalFiles: Record<string, [string, string]>;
+  private portalFiles: Record<string, [string, string]>;
   /** The methods' routes by `METHOD path`, each with its method (payments' LanRoute). */
-  private readonly routes = new Map<string, { route: LanRoute; method: LanMethod }>();
+  private routes = new Map<string, { route: LanRoute; method: LanMethod }>();
+  /** Each method with its running face, as served now (serve() replaces them). */
+  private methods: readonly LanMethod[] = [];
 
   private constructor(
     private readonly server: Server,
-    private readonly options: HttpEndpointOptions,
+    private options: HttpEndpointOptions,
   ) {
-    const methods = options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null }));
-    for (const method of methods)
-      for (const route of method.plugin.lanRoutes ?? [])
-        this.routes.set(`${route.method} ${route.path}`, { route, method });
-    this.portalFiles = portalFilesOf(methods);
-    // The wallets that paid for a session, as each method's payments show them.
+    this.portalFiles = {};
+    this.adopt(options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null })));
+    // The wallets that paid for a session, as each method's payments show them (the methods served now).
     const payersOf = (s: Session): string[] => [
-      ...new Set(methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
+      ...new Set(this.methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
     ];
     this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
+  }
+
+  private adopt(methods: readonly LanMethod[]): void {
+    const routes = new Map<string, { route: LanRoute; method: LanMethod }>();
+    for (const method of methods)
+      for (const route of method.plugin.lanRoutes ?? []) routes.set(`${route.method} ${route.path}`, { route, method });
+    this.routes = routes;
+    this.methods = methods;
+    this.portalFiles = portalFilesOf(methods);
+  }
+
+  /**
+   * What the methods serve now (a reload, a first batch of printed vouchers): their faces, x402 schemes, forms and the
+   * methods down, in place of the ones the endpoint started with. A request already inside a handler ends on what it
+   * began with; the next one reads these.
+   */
+  serve(parts: Pick<HttpEndpointOptions, 'schemes' | 'forms' | 'unavailable' | 'methods'>): void {
+    this.options = { ...this.options, ...parts };
+    if (parts.methods) this.adopt(parts.methods);
   }
 
   static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {

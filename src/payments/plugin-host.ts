@@ -25,11 +25,19 @@ const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.
 export class PaymentPlugins {
   private constructor(
     private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>,
+    private readonly servesListeners: Array<() => Promise<void>>,
   ) {}
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
-  static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
+  static async open(plugins: readonly PaymentPlugin[], context: PluginContext): Promise<PaymentPlugins> {
     const opened: Array<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }> = [];
+    const listeners: Array<() => Promise<void>> = [];
+    const ctx: PluginContext = {
+      ...context,
+      servesChanged: async () => {
+        await Promise.all([context.servesChanged?.(), ...listeners.map((listener) => listener())]);
+      },
+    };
     // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
     const damaged = plugins.flatMap((p) => (p.damagedState ? [p.damagedState] : []));
     for (const plugin of plugins) {
@@ -37,7 +45,15 @@ export class PaymentPlugins {
       const part = on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), damaged, ctx.log) : null;
       opened.push({ plugin, on, part });
     }
-    return new PaymentPlugins(opened);
+    return new PaymentPlugins(opened, listeners);
+  }
+
+  /**
+   * Calls `listener` whenever a method says what it serves over the LAN may have changed (PluginContext); the method
+   * waits for it.
+   */
+  onServesChanged(listener: () => Promise<void>): void {
+    this.servesListeners.push(listener);
   }
 
   private get parts(): PaymentPart[] {

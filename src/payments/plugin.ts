@@ -33,6 +33,12 @@ export interface PluginContext {
    * one (printed vouchers before RADIUS ones) and is registered in its place (PaymentPlugins.registered).
    */
   sinkMethods?: readonly PaymentMethod[];
+  /**
+   * The method's reason to serve over the LAN (its lanUse, its pay-page form) may have changed (the first batch of
+   * printed vouchers): the LAN endpoint follows at once (PaymentPlugins.onServesChanged), no restart; resolved once it
+   * has (so the reply that made the batch comes after the door is open).
+   */
+  servesChanged?: () => Promise<void>;
 }
 
 /** The root's parts a method announces through (structural: payments/ does not import upstream/ or api/). */

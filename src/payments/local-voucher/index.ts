@@ -1,7 +1,8 @@
 /**
  * Printed vouchers without a RADIUS server (docs/vouchers.md): batches of one-use codes for a plan, made over ubus
  * (`voucher_create`, LuCI's Vouchers page), sold through the `voucher` door before RADIUS. Cheap and config-free, so
- * always built, like the trial ledger; its LAN door runs once a batch was ever printed.
+ * always built, like the trial ledger; its LAN door runs once a batch was ever printed (from the first batch on: no
+ * restart).
  */
 import type { PaymentPart, PaymentPlugin, PluginContext, UbusFace } from '../plugin.ts';
 import { systemClock, type Clock } from '../../time.ts';
@@ -83,7 +84,12 @@ export const localVoucherPlugin: PaymentPlugin = {
 
 /** The plugin's part, on `clock` (tests: fake time). */
 export async function openLocalVouchers(
-  { config, sessions, sinkMethods }: Pick<PluginContext, 'config' | 'sessions' | 'sinkMethods'>,
+  {
+    config,
+    sessions,
+    sinkMethods,
+    servesChanged,
+  }: Pick<PluginContext, 'config' | 'sessions' | 'sinkMethods' | 'servesChanged'>,
   clock: Clock,
 ): Promise<PaymentPart> {
   const store = VoucherStore.open(config.main.stateDir);
@@ -108,6 +114,7 @@ export async function openLocalVouchers(
         });
       }
       const terms = batchTermsOf(current, plan, steps);
+      const first = !VoucherStore.exists(config.main.stateDir);
       const made = await store.create(
         terms,
         Number(count > 100_000n ? 100_000n : count),
@@ -115,6 +122,9 @@ export async function openLocalVouchers(
         note ?? '',
         at,
       );
+      // The first batch: POST /voucher and the page's form come to be served now (the LAN endpoint follows).
+      // A door that fails to open is logged by the endpoint; the batch is made either way.
+      if (first) await servesChanged?.().catch(() => undefined);
       return {
         batch: made.batch.id,
         plan,

@@ -128,22 +128,6 @@ return view.extend({
 	inputs: null,
 	madeBox: null,
 	batchesBox: null,
-	/* Whether a batch existed when the page loaded: the pay page's voucher box appears at sluice's next start. */
-	hadBatches: true,
-
-	/* The first batch: the LAN endpoint learns of vouchers at its start, so offer the restart (paid sessions go on). */
-	restartOffer: function() {
-		var button = E('button', { 'class': 'cbi-button cbi-button-apply', 'click': function() {
-			button.disabled = true;
-			return common.serviceAction('restart').then(function() { return common.awaitService('restart', 20); }).then(function(state) {
-				notify(state.confirmed ? _('sluice restarted: the sign-in page now takes these vouchers.') : _('sluice did not confirm its restart yet: check Sessions in a minute.'), state.confirmed ? 'info' : 'warning');
-			}).catch(function(e) {
-				notify(common.errorText(e), 'danger');
-			}).then(function() { button.disabled = false; });
-		} }, _('Restart sluice now'));
-		return E('p', [ _('This is the first batch: restart sluice once so the sign-in page shows the voucher box. Paid sessions keep running.'), ' ', button ]);
-	},
-
 	handleCreate: function(plans, qr) {
 		var inputs = this.inputs;
 		var get = function(name) { return String(inputs[name].value == null ? '' : inputs[name].value).trim(); };
@@ -172,10 +156,8 @@ return view.extend({
 				E('p', [ E('button', { 'class': 'cbi-button cbi-button-action', 'click': function() { printSheet(made, title, qr); } }, _('Print tickets')) ]),
 				qr ? '' : E('p', _('QR codes cannot be drawn (the pay page\'s qr.js is missing): the tickets carry the code and the address.')),
 				payPageUrl() ? '' : E('p', _('The pay page is off (Settings → LAN endpoint): switch it on, or the tickets cannot be redeemed.')),
-				this.hadBatches ? '' : this.restartOffer(),
 				E('pre', { 'style': 'column-width: 12em' }, made.codes.join('\n'))
 			]));
-			this.hadBatches = true;
 			return this.refreshList();
 		}, this)).catch(function(e) {
 			notify(common.errorText(e), 'danger');
@@ -238,7 +220,6 @@ return view.extend({
 		var list = data[0], pricing = data[1], qr = qrEncoder(data[2]);
 		var plans = ((pricing && pricing.plans) || []).filter(function(p) { return !p.trial_every; });
 		var down = list instanceof Error;
-		this.hadBatches = down || (list.batches || []).length > 0;
 		var inputs = this.inputs = {
 			plan: E('select', { 'class': 'cbi-input-select', 'name': 'plan' },
 				plans.map(L.bind(function(p) { return E('option', { 'value': p.id }, this.planTitle(p) + ' (' + _('1 step = %s').format(buys(p.metric, p.step_size)) + ')'); }, this))),

@@ -1,0 +1,116 @@
+// tier: daemon
+/**
+ * The LAN endpoint follows what is served over it, with no restart (docs/configuration.md "config http"): the real
+ * daemon, started with `http.listen` set and nothing to serve, opens its door once the first batch of printed vouchers
+ * is made over ubus (the reply comes after the door is open) and once a reload adds a free-trial plan; a reload that
+ * takes the plan away takes /trial and its form with it and, with nothing left to serve, the endpoint; the session
+ * the trial opened stays, gate open. Nothing here restarts the daemon.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DaemonLab } from './harness.ts';
+import { freePort } from '../helpers/net.ts';
+import { httpSection } from '../helpers/uci-sections.ts';
+
+const MAC = '02:00:00:00:1b:01';
+const DEVICE = 'lan-live-device-token-0001';
+const TRIAL_PLAN = `
+config pricing 'try'
+\toption metric 'seconds'
+\toption step_size '900'
+\toption price_per_step '0'
+\toption min_steps '1'
+\toption max_steps '1'
+\toption trial_every '1d'
+`;
+
+type Answer = { status: number; body: Record<string, any> };
+
+function asker(port: number) {
+  const ask = async (path: string, init?: RequestInit): Promise<Answer | 'refused'> => {
+    let res: Response;
+    try {
+      res = await fetch(`http://127.0.0.1:${port}${path}`, init);
+    } catch {
+      return 'refused';
+    }
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+  return {
+    get: (path: string) => ask(path),
+    post: (path: string, body: unknown) =>
+      ask(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  };
+}
+
+test('the first batch of printed vouchers opens POST /voucher and the form at once, no restart', async () => {
+  const port = await freePort();
+  const { get, post } = asker(port);
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) });
+  try {
+    lab.portal.addClient(MAC, '127.0.0.1');
+    await lab.startDaemon();
+    assert.ok(lab.output.includes('nothing is served over it'));
+    assert.is(await get('/'), 'refused', 'no endpoint before the first batch');
+    const made = await lab.call('voucher_create', { plan: 'time', count: 2, steps: 30 });
+    const [code] = made.codes as string[];
+    const plans = await get('/');
+    assert.ok(plans !== 'refused', 'the endpoint listens once voucher_create has answered');
+    assert.is(plans.body.methods.voucher, true, 'the page shows its voucher form');
+    const sold = await post('/voucher', { code });
+    assert.ok(sold !== 'refused');
+    assert.is(sold.status, 200, JSON.stringify(sold.body));
+    assert.is(sold.body.session.mac, MAC);
+    assert.is(sold.body.session.allotment, '1800');
+    assert.match(lab.output, /LAN endpoint listening.*serves.*vouchers/);
+    assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
+  } finally {
+    await lab.close();
+  }
+});
+
+test('a reload adds /trial and its endpoint, a reload takes them away; the trial session stays', async () => {
+  const port = await freePort();
+  const { get, post } = asker(port);
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) });
+  try {
+    lab.portal.addClient(MAC, '127.0.0.1');
+    await lab.startDaemon();
+    assert.is(await get('/'), 'refused');
+
+    lab.writeConfig(TRIAL_PLAN);
+    const added = await lab.call('reload');
+    assert.equal(added.restart_required, []);
+    const trial = await post('/trial', { plan: 'try', device: DEVICE });
+    assert.ok(trial !== 'refused', 'the reload opened the endpoint');
+    assert.is(trial.status, 200, JSON.stringify(trial.body));
+    const id = trial.body.session.id as string;
+    await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 10_000, 'gate open');
+
+    lab.writeConfig();
+    const removed = await lab.call('reload');
+    assert.equal(removed.restart_required, []);
+    assert.is(await post('/trial', { plan: 'try', device: DEVICE }), 'refused', 'nothing is served: no endpoint');
+    assert.match(lab.output, /LAN endpoint stopped: nothing is served over it any more/);
+    const session = await lab.session(MAC);
+    assert.equal([session.id, session.state], [id, 'ACTIVE'], 'the paid session is untouched');
+    assert.is(lab.clientState(MAC), 'Authenticated', 'its gate stays open');
+
+    // Something to serve again (the first batch): the endpoint is back, /trial's form and plan gone.
+    await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 });
+    const plans = await get('/');
+    assert.ok(plans !== 'refused');
+    assert.not.ok(
+      (plans.body.plans as Array<{ id: string }>).some((p) => p.id === 'try'),
+      'the trial plan is gone from the page',
+    );
+    const again = await post('/trial', { plan: 'try', device: DEVICE });
+    assert.ok(again !== 'refused');
+    assert.is(again.body.error.code, 'ERR_UNKNOWN_PLAN');
+    assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
+  } finally {
+    await lab.close();
+  }
+});
+
+test.run();

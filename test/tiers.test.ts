@@ -22,6 +22,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   python3: 'python3-msgpack',
   shellcheck: 'shellcheck',
   initdb: 'postgresql-15',
+  chromium: 'chromium',
 };
 
 function testFiles(dir: string): string[] {

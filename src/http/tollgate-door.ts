@@ -69,6 +69,14 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** An advertisement is signed again after this, or at once when the mints answering change. */
 const ADVERT_MAX_AGE_MS = 3600_000;
+/**
+ * Every answer is fetched afresh (no-cache: a cache must ask again before reusing it), but may be stored: Chromium
+ * never finishes loading a `no-store` answer whose body the page does not read (it stays in the renderer's pipe, and
+ * TollGate's own page never reads the 1022 of its `POST /`), while a storable one finishes read or not
+ * (docs/tollgate.md, "TollGate's own page"). `private`: no shared cache keeps it. Nothing in an answer is secret: a
+ * token is never echoed; the device's own MAC and session are what it asked for.
+ */
+const ANSWER_CACHING = 'private, no-cache';
 
 type Answer = { status: number; type: 'json' | 'text'; body: string; headers?: Record<string, string> };
 
@@ -144,7 +152,7 @@ export class TollgateDoor {
       res
         .writeHead(a.status, {
           'content-type': type,
-          'cache-control': 'no-store',
+          'cache-control': ANSWER_CACHING,
           ...cors,
           ...a.headers,
           ...(req.complete ? {} : { connection: 'close' }),

@@ -21,6 +21,8 @@ export interface MosquittoOptions {
   clientCert?: boolean;
   /** Keep subscriptions and queued messages across stop()/start(). */
   persistence?: boolean;
+  /** Several users (name → password) and an acl_file's text (allow_anonymous false), e.g. docs/fleet.md's. */
+  accounts?: { users: Record<string, string>; acl: string };
 }
 
 export function mosquittoInstalled(): boolean {
@@ -84,6 +86,13 @@ export class Mosquitto {
         `password_file ${join(this.dir, 'passwd')}`,
         `acl_file ${join(this.dir, 'acl')}`,
       );
+    } else if (o.accounts) {
+      const passwd = join(this.dir, 'passwd');
+      writeFileSync(passwd, '');
+      for (const [user, pass] of Object.entries(o.accounts.users))
+        run('mosquitto_passwd', ['-b', passwd, user, pass], this.dir);
+      writeFileSync(join(this.dir, 'acl'), o.accounts.acl);
+      lines.push('allow_anonymous false', `password_file ${passwd}`, `acl_file ${join(this.dir, 'acl')}`);
     } else {
       lines.push('allow_anonymous true');
     }

@@ -1,0 +1,228 @@
+/**
+ * The collector: MQTT subscriber(s) that write what routers report into the fleet database and acknowledge each
+ * message to the broker only once it is committed (mqtt.js `customHandleAcks`: the PUBACK waits for the callback).
+ * A persistent session (a fixed client id, clean false, a session expiry) makes the broker keep and resend what was
+ * not acknowledged while the collector was down; the (router, seq) ledger makes a resent message a no-op.
+ *
+ * Usage and session messages come through an MQTT 5 shared subscription (`$share/<group>/…`): several collectors in
+ * one group split the stream with no coordinator of their own. Statuses are subscribed by every collector, unshared
+ * (store.ts: each applies the same sequence). With MQTT 3.1.1 (a broker without shared subscriptions, the demo's)
+ * the subscriptions are plain: run one collector.
+ *
+ * mqtt.js hands a connection's messages over one at a time (the next after the previous one's acknowledgement), so a
+ * collector opens `connections` members of the group to have that many messages in flight at once.
+ *
+ * A database that cannot be reached holds the message (and so the stream) and is retried, with a pause doubling to
+ * 5 s; a message the database refuses for its values (an SQL data or constraint error) is counted as refused and
+ * acknowledged, so one bad message never stops the stream. A connection that closes while its message waits drops
+ * the wait: the broker sends the message again on the next connection, and acknowledging it on the new connection
+ * could acknowledge another message that took its packet id.
+ */
+import type { IClientOptions, MqttClient } from 'mqtt';
+import type { Log } from '../../log.ts';
+import type { Db } from '../db/index.ts';
+import { isReject, parseMessage } from './parse.ts';
+import { RouterIds, storeMessage, storeReject } from './store.ts';
+
+export interface CollectorOptions {
+  db: Db;
+  /** mqtt://host:port (mqtts:// for TLS). */
+  url: string;
+  /** mqtt.topic_prefix of the routers (default sluice). */
+  prefix?: string;
+  /** The shared subscription's group (default sluice-fleet): collectors of one group split the stream. */
+  group?: string;
+  /** This collector's client id (each connection adds -<n>); fixed, so the broker keeps its session. */
+  clientId?: string;
+  /** 5 (default; shared subscriptions) or 4 (MQTT 3.1.1: plain subscriptions). */
+  protocolVersion?: 4 | 5;
+  username?: string;
+  password?: string;
+  /** Connections in the group (default 4): messages in flight at once. */
+  connections?: number;
+  /** How long the broker keeps this collector's session while it is away (default 7 days). */
+  sessionExpiryS?: number;
+  /** MQTT keepalive, seconds (default 30). */
+  keepaliveS?: number;
+  /** Extra connection options (TLS files…). */
+  mqtt?: Partial<IClientOptions>;
+  log: Log;
+  now?: () => number;
+}
+
+export interface CollectorStats {
+  received: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  /** Refused messages by reason. */
+  reasons: Record<string, number>;
+  /** Attempts that failed on the database (each retried). */
+  dbErrors: number;
+  /** Waits dropped because their connection closed (the broker sends those messages again). */
+  dropped: number;
+  connected: number;
+}
+
+export interface Collector {
+  stats(): CollectorStats;
+  /** Resolves once every connection has subscribed (the first time). */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** SQLSTATE classes that are about the message's values, not the database's health. */
+const DATA_ERROR = /^(22|23)/;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function sampleOf(payload: Buffer): string {
+  const printable = payload.subarray(0, 96).every((b) => b >= 0x20 && b < 0x7f);
+  return printable ? payload.subarray(0, 200).toString('latin1') : payload.subarray(0, 100).toString('hex');
+}
+
+export async function startCollector(o: CollectorOptions): Promise<Collector> {
+  const mqtt = (await import('mqtt')).default;
+  const prefix = o.prefix ?? 'sluice';
+  const group = o.group ?? 'sluice-fleet';
+  const protocolVersion = o.protocolVersion ?? 5;
+  const now = o.now ?? Date.now;
+  const ids = new RouterIds();
+  const baseId = o.clientId ?? `sluice-fleet-${process.pid}`;
+  const stats: CollectorStats = {
+    received: 0,
+    stored: 0,
+    duplicates: 0,
+    rejected: 0,
+    reasons: {},
+    dbErrors: 0,
+    dropped: 0,
+    connected: 0,
+  };
+  const logged = new Set<string>();
+  /** Logs a line once per key for the life of the collector (a flood of one bad message is one line). */
+  const once = (key: string, line: () => void): void => {
+    if (logged.has(key)) return;
+    logged.add(key);
+    line();
+  };
+  let stopped = false;
+  let dbDown = false;
+
+  const shared = (t: string) => (protocolVersion === 5 ? `$share/${group}/${t}` : t);
+  const topics = [shared(`${prefix}/+/usage`), shared(`${prefix}/+/session`), `${prefix}/+/status`];
+
+  /** Writes one message, retrying while the database is away; false: give up (connection closed or stopping). */
+  async function handle(topic: string, payload: Buffer, retained: boolean, alive: () => boolean): Promise<boolean> {
+    stats.received++;
+    const parsed = parseMessage(prefix, topic, payload, now());
+    let delay = 250;
+    for (;;) {
+      if (!alive()) {
+        stats.dropped++;
+        return false;
+      }
+      try {
+        if (isReject(parsed)) {
+          stats.rejected++;
+          stats.reasons[parsed.reject] = (stats.reasons[parsed.reject] ?? 0) + 1;
+          once(`reject ${parsed.router} ${parsed.reject}`, () =>
+            o.log.warn('fleet: message refused', { topic, reason: parsed.reject, seq: parsed.seq }),
+          );
+          await storeReject(o.db, topic, parsed.reject, parsed.router, parsed.seq, sampleOf(payload));
+        } else {
+          if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow)
+            once(`event ${parsed.event}`, () =>
+              o.log.warn('fleet: session event of a kind this collector does not know: only its seq is stored', {
+                router: parsed.router,
+                event: parsed.event,
+              }),
+            );
+          const outcome = await storeMessage(o.db, ids, parsed, { retained });
+          if (outcome === 'stored') stats.stored++;
+          else stats.duplicates++;
+        }
+        if (dbDown) {
+          dbDown = false;
+          o.log.info('fleet: database reachable again');
+        }
+        return true;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'string' && DATA_ERROR.test(code)) {
+          // The database refuses these values: counted like any refused message, acknowledged, the stream goes on.
+          const reason = `database refused (${code})`;
+          stats.rejected++;
+          stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
+          once(`db ${topic} ${code}`, () =>
+            o.log.warn('fleet: message refused by the database', { topic, code, error: (err as Error).message }),
+          );
+          await storeReject(o.db, topic, reason, null, null, sampleOf(payload)).catch(() => undefined);
+          return true;
+        }
+        stats.dbErrors++;
+        if (!dbDown) {
+          dbDown = true;
+          o.log.error('fleet: database unreachable: holding the stream until it is back', {
+            error: (err as Error).message,
+          });
+        }
+        if (stopped) return false;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  const clients: MqttClient[] = [];
+  const readies: Promise<void>[] = [];
+  const n = Math.max(1, o.connections ?? 4);
+  for (let i = 0; i < n; i++) {
+    let generation = 0;
+    let subscribed: () => void;
+    readies.push(new Promise<void>((r) => (subscribed = r)));
+    const client = mqtt.connect(o.url, {
+      protocolVersion,
+      clientId: `${baseId}-${i}`,
+      clean: false,
+      keepalive: o.keepaliveS ?? 30,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      ...(protocolVersion === 5 && { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 7 * 86400 } }),
+      ...(o.username !== undefined && { username: o.username }),
+      ...(o.password !== undefined && { password: o.password }),
+      ...o.mqtt,
+      customHandleAcks(topic, payload, packet, done) {
+        const mine = generation;
+        const alive = () => !stopped && generation === mine;
+        void handle(topic, payload as Buffer, packet.retain === true, alive).then((ack) => {
+          if (ack && alive()) done(0);
+        });
+      },
+    });
+    client.on('connect', () => {
+      stats.connected++;
+      // Every time: a broker that lost its sessions (no persistence) has forgotten the subscriptions too.
+      client.subscribe(topics, { qos: 1 }, (err) => {
+        if (err) o.log.error('fleet: subscribe refused', { error: err.message });
+        else subscribed();
+      });
+    });
+    client.on('close', () => {
+      generation++;
+    });
+    client.on('error', (err) =>
+      once(`mqtt ${err.message}`, () => o.log.warn('fleet: broker connection', { error: err.message })),
+    );
+    clients.push(client);
+  }
+  o.log.info('fleet: collector started', { url: o.url, prefix, group, connections: n });
+  return {
+    stats: () => ({ ...stats, reasons: { ...stats.reasons } }),
+    ready: Promise.all(readies).then(() => undefined),
+    async stop() {
+      stopped = true;
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { startCollector, type Collector, type CollectorOptions, type CollectorStats } from './collector.ts';

@@ -1,0 +1,124 @@
+// tier: peers; needs initdb mosquitto
+/**
+ * The collector between a real mosquitto and a real PostgreSQL 15: what routers report lands once (a message the
+ * broker delivers again changes nothing), amounts exact; bad messages are counted, logged once, and never stop the
+ * stream; a message whose `router` is not its topic's is refused.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Db } from '../../src/fleet/db/index.ts';
+import type { Collector } from '../../src/fleet/collector/index.ts';
+import { Mosquitto } from '../peers/mosquitto.ts';
+import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
+
+let pg: Postgres;
+let broker: Mosquitto;
+const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
+test.before(async () => {
+  [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
+});
+test.after.each(async () => {
+  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
+});
+test.after(async () => {
+  await broker?.close();
+  await pg?.close();
+});
+
+async function setup(): Promise<{ db: Db; c: Collector; lines: string[]; r1: FakeRouter }> {
+  const db = await freshDb(pg);
+  open.push(db);
+  const lines: string[] = [];
+  // A group of its own: a stopped collector's persistent session keeps its share of its group's stream.
+  const id = Math.random().toString(16).slice(2, 8);
+  const c = await collector(db, broker.url, lines, { clientId: `t-${id}`, group: `g-${id}` });
+  open.push(c);
+  const r1 = await FakeRouter.connect('r1', broker.url);
+  open.push(r1);
+  return { db, c, lines, r1 };
+}
+
+const handled = (c: Collector) => {
+  const s = c.stats();
+  return s.stored + s.duplicates + s.rejected;
+};
+const one = async <T>(db: Db, sql: string, params: unknown[] = []): Promise<T> => (await db.query<T>(sql, params))[0]!;
+
+test('reports land once; a repeated seq changes nothing; amounts exact; status and usage roll up', async () => {
+  const { db, c, r1 } = await setup();
+  const big = '123456789012345678901234567890';
+  await r1.started('s1', big);
+  await r1.usage([['s1', 1000, 5000, 6000]]);
+  await r1.started('s2', '1');
+  // The same messages again, as a broker's redelivery would bring them.
+  await r1.started('s1', big, 'ref-s1', 1);
+  await r1.usage([['s1', 1000, 5000, 6000]], 2);
+  await r1.publish('status', { ...r1.envelope('status', r1.seq), online: true, version: '0.1.0', uptime_s: 5 });
+  await waitFor(() => handled(c) >= 6, 20_000, 'six messages');
+  assert.is(c.stats().duplicates, 2);
+  const rev = await one<{ total: string; n: string }>(
+    db,
+    "SELECT sum(amount)::text AS total, sum(payments)::text AS n FROM fleet_revenue_daily WHERE router = 'r1'",
+  );
+  assert.is(rev.total, (BigInt(big) + 1n).toString());
+  assert.is(rev.n, '2');
+  const pay = await one<{ total: string }>(db, 'SELECT sum(amount)::text AS total FROM fleet_payments');
+  assert.is(pay.total, rev.total);
+  const s1 = await one<Record<string, unknown>>(db, "SELECT * FROM fleet_sessions WHERE id = 's1'");
+  assert.is(String(s1['used']), '6000');
+  assert.is(String(s1['down_bytes']), '5000');
+  assert.is(s1['plan'], 'data');
+  const hour = await one<{ up: string; reports: string }>(
+    db,
+    'SELECT up_bytes::text AS up, reports::text FROM fleet_usage_hourly',
+  );
+  assert.equal([hour.up, hour.reports], ['1000', '1']);
+  const router = await one<Record<string, unknown>>(db, 'SELECT * FROM fleet_routers');
+  assert.is(router['online'], true);
+  assert.is(String(router['last_seq']), '3');
+  assert.equal(await db.query('SELECT * FROM fleet_gaps'), []);
+});
+
+test('bad messages are counted and logged once, never stop the stream; a router other than the topic is refused', async () => {
+  const { db, c, lines, r1 } = await setup();
+  const raw = (payload: Buffer | string, kind = 'usage') =>
+    r1.client.publishAsync(`sluice/r1/${kind}`, payload, { qos: 1 });
+  await raw(Buffer.from([0xc1, 0xff, 0x00]));
+  await raw(Buffer.from([0xc1, 0xff, 0x00]));
+  await raw('{"v":1,');
+  await r1.publish('session', { ...r1.envelope('session'), v: 2, event: 'started', session: r1.session('x') });
+  await r1.publish('session', { ...r1.envelope('session'), router: 'r2', event: 'started', session: r1.session('y') });
+  await r1.publish('session', {
+    ...r1.envelope('session'),
+    event: 'started',
+    session: r1.session('z'),
+    payment: { method: 'x402', reference: 'r', amount: '-5', asset: 'usdc', at: Date.now() },
+  });
+  await r1.usage([['u', -1, 0, 0]]);
+  await r1.publish('session', { ...r1.envelope('session', 99, 12) });
+  await r1.started('good', '7');
+  await waitFor(() => handled(c) >= 9, 20_000, 'nine messages');
+  assert.is(c.stats().rejected, 8);
+  assert.is(c.stats().stored, 1);
+  const reasons = await db.query<{ reason: string; count: string }>(
+    'SELECT reason, count::text FROM fleet_rejects ORDER BY reason',
+  );
+  assert.equal(Object.fromEntries(reasons.map((r) => [r.reason, Number(r.count)])), {
+    'not MessagePack or JSON': 3,
+    'unknown version': 1,
+    'router differs from the topic': 1,
+    'payment.amount is not a decimal amount': 1,
+    'row up is not a count': 1,
+    'at is not a plausible time': 1,
+  });
+  assert.is(lines.filter((l) => l.includes('not MessagePack or JSON')).length, 1, 'logged once');
+  const pay = await db.query<{ router: string; amount: string }>('SELECT router, amount::text FROM fleet_payments');
+  assert.equal(pay, [{ router: 'r1', amount: '7' }]);
+  assert.equal(
+    (await db.query<{ name: string }>('SELECT name FROM routers')).map((r) => r.name),
+    ['r1'],
+    'r2 never became a router',
+  );
+});
+
+test.run();

@@ -1,0 +1,134 @@
+/** Shared setup for the fleet's tests: a real PostgreSQL 15 and mosquitto, a migrated database, routers to fake. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
+import { startCollector, type Collector, type CollectorOptions } from '../../src/fleet/collector/index.ts';
+import { encode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
+import type { Log } from '../../src/log.ts';
+import { Postgres } from '../peers/postgres.ts';
+
+await loadMsgpack();
+
+let databases = 0;
+
+/** A fresh database on `pg`, migrated. */
+export async function freshDb(pg: Postgres): Promise<Db> {
+  const name = `fleet_${process.pid}_${++databases}`;
+  const admin = await openPostgres({ url: pg.url(), max: 1 });
+  await admin.exec(`CREATE DATABASE ${name}`);
+  await admin.close();
+  const db = await openPostgres({ url: pg.url(name) });
+  await migrate(db, FLEET_MIGRATIONS);
+  return db;
+}
+
+export function recordingLog(lines: string[]): Log {
+  const put = (level: string) => (msg: string, fields?: object) =>
+    void lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+  return { debug: put('debug'), info: put('info'), warn: put('warn'), error: put('error') };
+}
+
+export async function collector(
+  db: Db,
+  url: string,
+  lines: string[],
+  o: Partial<CollectorOptions> = {},
+): Promise<Collector> {
+  const c = await startCollector({ db, url, log: recordingLog(lines), connections: 2, keepaliveS: 5, ...o });
+  await c.ready;
+  return c;
+}
+
+/** A router that publishes hand-made messages (the same maps sluice's builders make: src/upstream/mqtt/messages.ts). */
+export class FakeRouter {
+  seq = 0;
+  private constructor(
+    readonly name: string,
+    readonly client: MqttClient,
+  ) {}
+
+  static async connect(name: string, url: string, options: IClientOptions = {}): Promise<FakeRouter> {
+    const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 200, ...options });
+    return new FakeRouter(name, client);
+  }
+
+  async publish(kind: string, body: Record<string, unknown>, format: 'msgpack' | 'json' = 'msgpack'): Promise<void> {
+    await this.client.publishAsync(`sluice/${this.name}/${kind}`, encode(format, body), { qos: 1 });
+  }
+
+  envelope(type: string, seq = ++this.seq, at = Date.now()) {
+    return { v: 1, router: this.name, seq, type, at };
+  }
+
+  session(id: string, extra: Record<string, unknown> = {}) {
+    return {
+      id,
+      mac: '02:00:00:00:00:01',
+      ip: '10.0.0.2',
+      user: null,
+      plan: 'data',
+      metric: 'bytes',
+      state: 'ACTIVE',
+      cause: null,
+      allotment: 10_485_760,
+      used: 0,
+      bytes: 0,
+      remaining: 10_485_760,
+      started_at: Date.now(),
+      expires_at: null,
+      ended_at: null,
+      at: Date.now(),
+      rate_down: null,
+      rate_up: null,
+      ...extra,
+    };
+  }
+
+  async started(id: string, amount: string, reference = `ref-${id}`, seq?: number): Promise<number> {
+    const env = this.envelope('session', seq);
+    await this.publish('session', {
+      ...env,
+      event: 'started',
+      session: this.session(id),
+      payment: { method: 'x402', reference, amount, asset: 'usdc', at: env.at },
+    });
+    return env.seq;
+  }
+
+  async usage(rows: Array<[string, number, number, number]>, seq?: number): Promise<number> {
+    const env = this.envelope('usage', seq);
+    await this.publish('usage', {
+      ...env,
+      part: 0,
+      parts: 1,
+      fields: ['id', 'mac', 'user', 'metric', 'up', 'down', 'bytes', 'used', 'allotment', 'remaining', 'state'],
+      sessions: rows.map(([id, up, down, used]) => [
+        id,
+        '02:00:00:00:00:01',
+        null,
+        'bytes',
+        up,
+        down,
+        used,
+        used,
+        10_485_760,
+        10_485_760 - used,
+        'ACTIVE',
+      ]),
+    });
+    return env.seq;
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true).catch(() => undefined);
+  }
+}
+
+export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export { Postgres };

@@ -249,7 +249,7 @@ export const ERRORS = {
   ERR_RADIUS_DAS_LISTEN: [UNKNOWN, 500],
   ERR_RADIUS_STATE: [UNKNOWN, 500],
   // Printed vouchers (payments/local-voucher)
-  ERR_VOUCHER_GUESS_LIMIT: [DENIED, 500],
+  ERR_VOUCHER_GUESS_LIMIT: [DENIED, 429],
   ERR_VOUCHER_STORE: [SYSTEM, 503],
   // The fleet (sluice fleet: a server's, never a router's; never answered over ubus or the LAN endpoint)
   ERR_FLEET_SCHEMA_TOO_NEW: [UNKNOWN, 500],

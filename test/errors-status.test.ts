@@ -389,11 +389,12 @@ const HTTP: Record<number, string[]> = {
     'ERR_RADIUS_PACKET',
     'ERR_RADIUS_DAS_LISTEN',
     'ERR_RADIUS_STATE',
-    'ERR_VOUCHER_GUESS_LIMIT',
     'ERR_FLEET_SCHEMA_TOO_NEW',
     'ERR_MODULE_LOAD',
     'ERR_INTERNAL',
   ],
+  // A wait, not a fault: Retry-After says how long.
+  429: ['ERR_VOUCHER_GUESS_LIMIT'],
   501: ['ERR_UNKNOWN_PAYMENT_METHOD'],
   503: [
     'ERR_PAYMENT_METHOD_UNAVAILABLE',

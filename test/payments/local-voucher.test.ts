@@ -160,7 +160,6 @@ test(
       assert.is((await codeOf(r.redeem(mac, `2222-2222-2${i + 2}`, '10.0.0.9'))).code, 'ERR_VOUCHER_REJECTED');
     const limited = await codeOf(r.redeem(mac, code!, '10.0.0.9'));
     assert.is(limited.code, 'ERR_VOUCHER_GUESS_LIMIT');
-    assert.is(limited.details?.httpStatus, 429);
     assert.is(limited.details?.retry_after, 12);
     // A new MAC from the same IP is the same guesser; another client is not.
     assert.is((await codeOf(r.redeem('02:00:00:00:0c:02', code!, '10.0.0.9'))).code, 'ERR_VOUCHER_GUESS_LIMIT');
@@ -172,6 +171,94 @@ test(
     rmSync(r.dir, { recursive: true, force: true });
   },
 );
+
+test(
+  'many addresses share one router-wide bound: 60 wrong codes a minute between them; an honest customer waits his ' +
+    'turn (429, a few seconds), then his code sells; right codes cost no guess',
+  async () => {
+    const r = await rig();
+    const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
+    // An attacker on a /24, a new MAC on each request and every address used, one wrong code per address.
+    const hex = (n: number) => (n & 255).toString(16).padStart(2, '0');
+    let sent = 0;
+    let rejected = 0;
+    let limited = 0;
+    const guess = async (i: number): Promise<void> => {
+      const n = sent++;
+      const mac = `02:00:00:${hex(n >> 16)}:${hex(n >> 8)}:${hex(n)}`;
+      const e = await codeOf(r.redeem(mac, '2222-2222-22', `10.7.0.${(i % 254) + 1}`));
+      if (e.code === 'ERR_VOUCHER_REJECTED') rejected++;
+      else if (e.code === 'ERR_VOUCHER_GUESS_LIMIT') limited++;
+      else throw new Error(e.code);
+    };
+    // Ten minutes of a flood from 250 addresses, each asking every second: the router answers 60 a minute, not 1,250.
+    for (let s = 0; s < 600; s++) {
+      for (let i = 0; i < 250; i += 25) await guess((s * 7 + i) % 250);
+      await r.time.advance(1000);
+    }
+    assert.ok(rejected <= 60 + 10 * 60, `${rejected} wrong codes looked at in ten minutes`);
+    assert.ok(rejected >= 9 * 60, `${rejected}: the bound is a rate, not a lock`);
+    assert.ok(limited > 0);
+    // An honest customer during the flood: sold, or refused with a short wait (not "not valid"), then his turn comes.
+    const honest = { mac: '02:00:00:00:cc:01', ip: '10.7.1.5' };
+    for (let i = 0; i < 250; i += 25) await guess(i);
+    const retryUntilSold = async (who: { mac: string; ip: string }, typed: string): Promise<number> => {
+      for (let s = 0; s < 600; s++) {
+        const e = await r.redeem(who.mac, typed, who.ip).then(
+          () => null,
+          (err: SluiceError) => err,
+        );
+        if (e === null) return s;
+        assert.equal([e.code, e.details?.scope], ['ERR_VOUCHER_GUESS_LIMIT', 'router']);
+        const wait = e.details?.retry_after as number;
+        assert.ok(wait >= 1 && wait <= 300, `Retry-After ${wait}`);
+        // He retries when told; the flood goes on meanwhile.
+        for (let i = 0; i < 250; i += 25) await guess((s * 7 + i) % 250);
+        await r.time.advance(1000);
+      }
+      throw new Error('never sold');
+    };
+    const tookSeconds = await retryUntilSold(honest, code!);
+    assert.ok(tookSeconds <= 2, `the honest code sold ${tookSeconds} s into the flood`);
+    // One who mistyped first waits behind the flood's addresses, not for good.
+    const [code2] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
+    const clumsy = { mac: '02:00:00:00:cc:02', ip: '10.7.1.6' };
+    for (let s = 0; s < 10; s++) {
+      await r.time.advance(1000);
+      if ((await codeOf(r.redeem(clumsy.mac, '2222-3333-44', clumsy.ip))).code === 'ERR_VOUCHER_REJECTED') break;
+    }
+    const clumsySeconds = await retryUntilSold(clumsy, code2!);
+    assert.ok(clumsySeconds <= 300, `the mistyping customer's code sold ${clumsySeconds} s on`);
+    // 61 wrong codes at one instant from 61 new addresses: the 61st waits for the router's next guess, a second.
+    await r.time.advance(120_000);
+    const burst = [];
+    for (let i = 0; i < 61; i++)
+      burst.push(
+        await codeOf(r.redeem(`02:00:00:00:ee:${i.toString(16).padStart(2, '0')}`, '2222-2222-22', `10.9.0.${i + 1}`)),
+      );
+    assert.is(burst.filter((e) => e.code === 'ERR_VOUCHER_REJECTED').length, 60);
+    assert.equal(
+      [burst[60]!.code, burst[60]!.details],
+      ['ERR_VOUCHER_GUESS_LIMIT', { retry_after: 1, scope: 'router' }],
+    );
+    // The next in turn behind it: two seconds, and the message says why.
+    const [code3] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
+    const next = await codeOf(r.redeem('02:00:00:00:ee:99', code3!, '10.9.0.99'));
+    assert.equal(next.details, { retry_after: 2, scope: 'router' });
+    await r.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
+
+test('right codes are no guesses for the router: 200 customers redeem in one minute under no attack', async () => {
+  const r = await rig();
+  const codes = (await r.book.create({ plan: 'hour', count: 200n, steps: 1n })).codes as string[];
+  for (const [i, code] of codes.entries())
+    await r.redeem(`02:00:00:00:dd:${i.toString(16).padStart(2, '0')}`, code, `10.8.${i >> 8}.${i & 255}`);
+  assert.is(r.method.figures.sold, 200);
+  await r.close();
+  rmSync(r.dir, { recursive: true, force: true });
+});
 
 test(
   'an expired or revoked batch sells no more (not counted ' + 'as guesses); the list says used / unused / expired',

@@ -54,6 +54,8 @@ export class LocalVoucherMethod implements PaymentMethod {
     }
     const found = this.store.find(code);
     if (found) {
+      // A real ticket (sellable or not): no guess, for the router's bound.
+      this.guesses.notAGuess(ctx.now);
       this.assertSells(found, ctx.now);
       return { reference: referenceOf(found) };
     }
@@ -68,6 +70,7 @@ export class LocalVoucherMethod implements PaymentMethod {
       if (!this.radius) throw this.wrong(this.clientKeys(ctx), ctx.now);
       try {
         const paid = await this.radius.authorize(ctx);
+        this.guesses.notAGuess(ctx.now);
         return paid as PaymentRef & { terms: GrantTerms };
       } catch (err) {
         // The RADIUS server said no: a wrong code like any other (RADIUS vouchers are guessed through this door too).

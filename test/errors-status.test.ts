@@ -102,6 +102,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
   ],
   PARSE_ERROR: ['ERR_UCI_PARSE'],
   PERMISSION_DENIED: [
+    'ERR_CALLER_UNKNOWN',
     'ERR_PAYMENT_METHOD_ADMIN_ONLY',
     'ERR_PAYMENT_INSUFFICIENT',
     'ERR_TRIAL_USED',
@@ -355,6 +356,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_UBUS_PROTOCOL',
     'ERR_UBUS_CODEC',
     'ERR_UBUS_HANDLER',
+    'ERR_CALLER_UNKNOWN',
     'ERR_UBUS_BROKER_LISTEN',
     'ERR_OUTBOX_OPTIONS',
     'ERR_OUTBOX_OPEN',

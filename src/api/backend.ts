@@ -52,6 +52,8 @@ export interface GrantRequest {
   idempotencyKey?: string;
   /** Several devices per purchase: how many devices may share the grant (1 … 16). */
   devices?: number;
+  /** Only adds to the MAC's live session (ubus `extend`); with none, ERR_SESSION_NOT_FOUND. */
+  liveOnly?: boolean;
 }
 
 export interface SluiceBackend {

@@ -182,6 +182,23 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },
   }),
+  extend: method({
+    // The counter's extension: adds time or data to a live session, no more. Unlike `grant` it never starts a
+    // session and unlike `change` it never lowers a limit or changes a speed tier, so a staff login may have it.
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' } },
+    adminOnly: true,
+    async handler(a, backend) {
+      if ((a.seconds === undefined) === (a.bytes === undefined))
+        throw new InvalidArgumentError('seconds', 'seconds or bytes (one of them) is required');
+      const outcome = await backend.grant({
+        mac: a.mac,
+        ...(a.seconds !== undefined && { seconds: a.seconds }),
+        ...(a.bytes !== undefined && { bytes: a.bytes }),
+        liveOnly: true,
+      });
+      return { session: { ...sessionView(outcome.session, backend.now()), ...gateField(outcome.session, backend) } };
+    },
+  }),
   change: method({
     args: {
       mac: { kind: 'mac' },

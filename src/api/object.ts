@@ -5,8 +5,10 @@
  */
 import { SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
 import {
+  BlobmsgType,
   type BlobmsgTable,
   encodeBlobmsgTable,
+  type UbusRequestContext,
   UBUS_MAX_MSGLEN,
   type UbusObjectDef,
   type UbusReply,
@@ -15,12 +17,20 @@ import { checkArgs, signatureOf } from './args.ts';
 import { METHODS } from './methods.ts';
 import { statusForCode } from './status.ts';
 import type { CallOrigin, SluiceBackend } from './backend.ts';
+import { callerOf, RPC_SESSION_ARG, type Caller, type LoginLookup } from './caller.ts';
 
 export const OBJECT_PATH = 'sluice';
 
 export interface ApiObjectOptions {
-  /** Called for every failed call (the daemon logs it); never for successes, which would flood logread. */
+  /** Called for every failed call of a method anyone may call (the daemon logs it); never for successes. */
   onError?: (method: string, code: ErrorCode, message: string) => void;
+  /**
+   * Called for every admin call, done or refused (`code` null: done), with who made it (caller.ts) and its arguments
+   * (never the rpcd session id): the daemon logs each, so every act of a staff login is in logread with its name.
+   */
+  onAdminCall?: (method: string, caller: Caller, args: BlobmsgTable, code: ErrorCode | null) => void;
+  /** Names the login of an rpcd session id (rpcdLoginLookup); absent: a call that carries one is refused. */
+  loginOf?: LoginLookup;
 }
 
 export function errorReply(err: unknown): UbusReply {
@@ -61,14 +71,28 @@ export async function invokeMethod(
 export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions = {}): UbusObjectDef {
   const methods: UbusObjectDef['methods'] = {};
   for (const [name, method] of Object.entries(METHODS)) {
+    // An admin method also takes the session id uhttpd adds, to name its caller; no other method needs it.
+    const policy = signatureOf(method.args);
+    if (method.adminOnly) policy[RPC_SESSION_ARG] = BlobmsgType.STRING;
     methods[name] = {
-      policy: signatureOf(method.args),
-      handler: async (args: BlobmsgTable): Promise<UbusReply> => {
+      policy,
+      handler: async (args: BlobmsgTable, ctx: UbusRequestContext): Promise<UbusReply> => {
+        const { [RPC_SESSION_ARG]: _sessionId, ...shown } = args;
+        let caller: Caller | null = null;
         try {
-          return await invokeMethod(backend, name, args);
+          if (method.adminOnly) {
+            caller = await callerOf(args, ctx.user, options.loginOf);
+            if (caller === null)
+              throw new SluiceError('ERR_CALLER_UNKNOWN', "the caller's rpcd session is not known (expired?)");
+          }
+          const reply = await invokeMethod(backend, name, shown);
+          if (caller) options.onAdminCall?.(name, caller, shown, null);
+          return reply;
         } catch (err) {
           const e = toSluiceError(err);
-          options.onError?.(name, e.code, e.message);
+          if (method.adminOnly)
+            options.onAdminCall?.(name, caller ?? { login: '(unknown rpcd session)' }, shown, e.code);
+          else options.onError?.(name, e.code, e.message);
           return replyOf(e);
         }
       },

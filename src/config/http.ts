@@ -91,3 +91,11 @@ export function readHttpSection(r: SectionReader): HttpConfig {
     pcsyncWindowMs: r.parsed('pcsync_window', 300_000, (v) => parseSecondsToMs(v, 5, 3600)),
   };
 }
+
+/** Where a phone opens the pay page: `portal_url`, else http://<listen>/portal; empty while the endpoint is off. */
+export function payPageUrl(http: Pick<HttpConfig, 'host' | 'port' | 'portalUrl'>): string {
+  if (http.portalUrl !== '') return http.portalUrl;
+  if (http.host === '' || http.port === 0) return '';
+  const host = http.host.includes(':') && !http.host.startsWith('[') ? `[${http.host}]` : http.host;
+  return `http://${host}:${http.port}/portal`;
+}

@@ -20,6 +20,7 @@ export type {
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
 export { normalizeMintUrl } from './tollgate.ts';
+export { payPageUrl } from './http.ts';
 export { quoteUci } from './serialize.ts';
 export { loadConfigPartial } from './load.ts';
 export { type ConfigProblem } from './reader.ts';

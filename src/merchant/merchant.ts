@@ -218,6 +218,7 @@ export class Merchant {
         ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
         // Checked by validateGrant (1 … MAX_DEVICES) before anything is written.
         ...(request.devices !== undefined && { devices: request.devices }),
+        ...(request.liveOnly === true && { liveOnly: true }),
       };
       const result = await this.options.sessions.activate(grant, hold);
       return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };

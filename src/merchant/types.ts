@@ -19,6 +19,8 @@ export interface GrantRequest {
   idempotencyKey?: string | undefined;
   /** How many devices share the grant (several devices per purchase); absent = 1. */
   devices?: number | undefined;
+  /** Only adds to the MAC's live session (Grant.liveOnly): never starts one. */
+  liveOnly?: boolean | undefined;
 }
 
 export interface Receipt {

@@ -26,6 +26,11 @@ export interface Grant {
   devices?: number;
   /** The session's own speed tier (a RADIUS voucher's Accept); absent or null: its plan's, if any. */
   rates?: SessionRates | null;
+  /**
+   * Only adds to the MAC's live session (ubus `extend`): with none, or a spent one, it is refused
+   * (ERR_SESSION_NOT_FOUND) instead of starting a session, so an extension can never become free access.
+   */
+  liveOnly?: boolean;
 }
 
 export interface ValidGrant {

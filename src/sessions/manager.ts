@@ -264,6 +264,7 @@ export class SessionManager {
     const spent = spentCause(live, now);
     if (live && spent) this.endNow(live.id, spent, now);
     else if (live) return this.sales.topUp(live, g, keys, now);
+    if (grant.liveOnly === true) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${g.mac}`);
     this.admission.assertSlotFree(g.mac);
     return this.sales.create(g, keys, now);
   }

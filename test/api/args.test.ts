@@ -137,6 +137,7 @@ test('the signature announces the blobmsg type of each argument; admin methods a
   assert.equal(admin, [
     'cashu_payout',
     'change',
+    'extend',
     'grant',
     'logout',
     'move',

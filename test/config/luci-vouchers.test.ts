@@ -37,7 +37,7 @@ function find(n: unknown, pred: (x: Node) => boolean): Node[] {
 
 function load(
   ubus: Record<string, (p: Record<string, unknown>) => unknown>,
-  uciValues: Record<string, string> = { listen: '192.168.1.1:2122' },
+  payPage = 'http://192.168.1.1:2122/portal',
   exec: (action: string) => { code: number } = () => ({ code: 0 }),
   writable = true,
 ) {
@@ -102,7 +102,9 @@ function load(
         });
         calls.push([`${o.object}.${o.method}`, params]);
         const h = ubus[`${o.object}.${o.method}`];
-        return h ? h(params) : { error: { code: 'ERR_UNKNOWN_METHOD', message: `no ${o.method}` } };
+        const reply = h ? h(params) : { error: { code: 'ERR_UNKNOWN_METHOD', message: `no ${o.method}` } };
+        // voucher_list names the pay page the tickets carry (the daemon's http.portal_url or http://<listen>/portal).
+        return o.method === 'voucher_list' ? { pay_page: payPage, ...(reply as object) } : reply;
       },
     getStatusText: (n: number) => `status ${n}`,
   };
@@ -115,7 +117,6 @@ function load(
       return exec(args[0]!);
     },
   };
-  const uci = { load: async () => undefined, get: (_c: string, _s: string, o: string) => uciValues[o] ?? null };
   const common = vm.runInContext(
     `(function (baseclass, fs, rpc) {\n${readFileSync(join(RES, 'sluice/common.js'), 'utf8')}\n})`,
     context,
@@ -130,11 +131,15 @@ function load(
       node.children = Array.isArray(children) ? children : [children];
     },
   };
+  const tickets = vm.runInContext(
+    `(function (baseclass, common) {\n${readFileSync(join(RES, 'sluice/tickets.js'), 'utf8')}\n})`,
+    context,
+  )({ extend: (o: unknown) => o }, common);
   const view = vm.runInContext(
-    '(function (view, dom, fs, rpc, uci, ui, common) ' +
+    '(function (view, dom, fs, rpc, ui, common, tickets) ' +
       `{\n${readFileSync(join(RES, 'view/sluice/vouchers.js'), 'utf8')}\n})`,
     context,
-  )({ extend: (o: unknown) => o }, dom, fs, rpc, uci, ui, common);
+  )({ extend: (o: unknown) => o }, dom, fs, rpc, ui, common, tickets);
   return { view, calls, notifications, printed, execs };
 }
 

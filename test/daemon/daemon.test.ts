@@ -152,6 +152,33 @@ test('terminate ends the session as TERMINATED/admin and closes the gate; unknow
   assert.is((missing.data?.error as Record<string, unknown>).code, 'ERR_SESSION_NOT_FOUND');
 });
 
+test(
+  'extend adds to a live session only (an unknown MAC is NOT_FOUND and gets no session); every admin call is ' +
+    'logged with its caller, and a session id rpcd does not know is refused',
+  async () => {
+    await lab.call('grant', { mac: A, seconds: 3600 });
+    const reply = await lab.call('extend', { mac: A, seconds: 600 });
+    assert.is((reply.session as Record<string, unknown>).allotment, '4200');
+    const missing = await lab.callStatus('extend', { mac: C, seconds: 600 });
+    assert.is((missing.data!.error as Record<string, unknown>).code, 'ERR_SESSION_NOT_FOUND');
+    assert.is(((await lab.call('sessions', { mac: C })).sessions as unknown[]).length, 0, 'no free session');
+    const both = await lab.callStatus('extend', { mac: A, seconds: 1, bytes: 1 });
+    assert.is((both.data!.error as Record<string, unknown>).code, 'ERR_INVALID_ARGUMENT');
+    // No rpcd on this bus: a call carrying a session id cannot be named, so it is refused and nothing changes.
+    const unnamed = await lab.callStatus('extend', { mac: A, seconds: 600, ubus_rpc_session: 'f'.repeat(32) });
+    assert.is((unnamed.data!.error as Record<string, unknown>).code, 'ERR_CALLER_UNKNOWN');
+    assert.is((await lab.session(A)).allotment, '4200');
+    await lab.waitFor(() => lab.output.includes('result=ERR_CALLER_UNKNOWN'), 5000, 'the log line');
+    const lines = lab.output.split('\n').filter((l) => l.includes('admin call'));
+    assert.ok(
+      lines.some((l) => /method=extend mac=\S+ seconds=600 account=\S+ result=ok/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(lines.some((l) => /method=extend .*result=ERR_SESSION_NOT_FOUND/.test(l)));
+    assert.not.ok(lab.output.includes('f'.repeat(32)), 'the session id is never logged');
+  },
+);
+
 test('a time session ends at its deadline (within 1 s) and the gate closes', async () => {
   await lab.call('grant', { mac: B, seconds: 2 });
   await lab.waitFor(async () => (await lab.session(B)).state === 'EXPIRED', 30_000, 'time-limit');

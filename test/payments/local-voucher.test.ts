@@ -53,7 +53,8 @@ async function codeOf(
 async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: PaymentMethod | null = null) {
   const env = await setup();
   await env.time.advance(START - env.time.now());
-  const config = { main: { stateDir: dir }, pricing: [hour, gig] } as unknown as Config;
+  const http = { host: '192.168.1.1', port: 2122, portalUrl: '' };
+  const config = { main: { stateDir: dir }, pricing: [hour, gig], http } as unknown as Config;
   const part = await openLocalVouchers(
     { config, sessions: env.manager, sinkMethods: radius ? [radius] : [] },
     env.time,
@@ -93,6 +94,8 @@ test(
     for (const c of codes) assert.not.ok(text.includes(normalizeCode(c)!) || text.includes(c), 'no code in the book');
     assert.is(statSync(join(r.dir, VOUCHERS_FILE)).mode & 0o777, 0o600);
     assert.is(statSync(join(r.dir, VOUCHER_KEY_FILE)).mode & 0o777, 0o600);
+    // Where the tickets send a phone (the Counter page prints it without reading the config): http://<listen>/portal.
+    assert.is(r.book.list().pay_page, 'http://192.168.1.1:2122/portal');
     assert.equal((r.book.list().batches as Array<Record<string, unknown>>)[0], {
       id: made.batch,
       plan: 'hour',
@@ -387,7 +390,8 @@ test(
     };
     for (const e of Object.values(book.codes)) delete e.c;
     writeFileSync(join(r.dir, VOUCHERS_FILE), JSON.stringify(book));
-    const config = { main: { stateDir: r.dir }, pricing: [hour] } as unknown as Config;
+    const http = { host: '', port: 0, portalUrl: '' };
+    const config = { main: { stateDir: r.dir }, pricing: [hour], http } as unknown as Config;
     const restarted = await openLocalVouchers({ config, sessions: r.manager }, r.time);
     await restarted.reconcile!();
     const merchant = new Merchant({

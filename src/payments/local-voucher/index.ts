@@ -11,6 +11,7 @@ import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
 import { VoucherStore } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
+import { payPageUrl } from '../../config/index.ts';
 
 /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
 declare module '../plugin.ts' {
@@ -138,6 +139,8 @@ export async function openLocalVouchers(
       };
     },
     list: () => ({
+      // Where the tickets send a phone: the counter page prints it without reading the config.
+      pay_page: payPageUrl(current.http),
       batches: store.list(now()).map((b) => ({
         ...b,
         created: Math.floor(b.created / 1000),

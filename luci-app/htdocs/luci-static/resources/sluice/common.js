@@ -18,6 +18,8 @@ var callQuote = rpc.declare({ object: 'sluice', method: 'quote', params: [ 'plan
 var callTerminate = rpc.declare({ object: 'sluice', method: 'terminate', params: [ 'mac' ] });
 var callGrantSeconds = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'seconds' ] });
 var callGrantBytes = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'bytes' ] });
+var callExtendSeconds = rpc.declare({ object: 'sluice', method: 'extend', params: [ 'mac', 'seconds' ] });
+var callExtendBytes = rpc.declare({ object: 'sluice', method: 'extend', params: [ 'mac', 'bytes' ] });
 var callReload = rpc.declare({ object: 'sluice', method: 'reload' });
 var callMove = rpc.declare({ object: 'sluice', method: 'move', params: [ 'id', 'to' ] });
 var callRemoveDevice = rpc.declare({ object: 'sluice', method: 'remove_device', params: [ 'mac' ] });
@@ -281,6 +283,10 @@ return baseclass.extend({
 	removeDevice: function(mac) { return callRemoveDevice(mac).then(unwrap); },
 	grant: function(mac, metric, value) {
 		return (metric === 'bytes' ? callGrantBytes : callGrantSeconds)(mac, value).then(unwrap);
+	},
+	/* Adds to a live session only (never starts one: a session that ended meanwhile is ERR_SESSION_NOT_FOUND). */
+	extend: function(mac, metric, value) {
+		return (metric === 'bytes' ? callExtendBytes : callExtendSeconds)(mac, value).then(unwrap);
 	},
 	reload: function() { return callReload().then(unwrap); },
 

@@ -176,7 +176,7 @@ return view.extend({
 						if (!/^\d+$/.test(count) || Number(count) < 1 || !unit)
 							return failure(new Error(_('Expecting a whole number of at least 1')));
 						ui.hideModal();
-						return common.grant(s.mac, unit[1], Number(count) * unit[2]).then(function() {
+						return common.extend(s.mac, unit[1], Number(count) * unit[2]).then(function() {
 							notify(_('Added %s to the session of %s').format(unitText(count, unit), s.mac));
 						}).catch(failure).then(L.bind(self.refresh, self));
 					})

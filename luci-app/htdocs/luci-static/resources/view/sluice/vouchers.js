@@ -3,9 +3,9 @@
 'require dom';
 'require fs';
 'require rpc';
-'require uci';
 'require ui';
 'require sluice.common as common';
+'require sluice.tickets as tickets';
 
 /*
  * Printed vouchers (docs/vouchers.md): make a batch of one-use codes for a plan, print them as tickets from the
@@ -28,80 +28,10 @@ function writableView() {
 	return typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
 }
 
+var buys = tickets.buys;
+
 function notify(text, kind) {
 	return ui.addNotification(null, E('p', text), kind || 'info');
-}
-
-/* The pay page's encoder, run on its own (it sets SluiceQr on the object it is given); null when it cannot be read. */
-function qrEncoder(text) {
-	if (!text)
-		return null;
-	try {
-		var holder = {};
-		new Function('window', 'globalThis', text)(holder, holder);
-		return holder.SluiceQr || null;
-	}
-	catch (e) {
-		return null;
-	}
-}
-
-/* Where a phone opens the pay page: http.portal_url, else http://<http.listen>/portal (a listen on every address: this router's name). */
-function payPageUrl() {
-	var url = uci.get('sluice', 'http', 'portal_url');
-	if (url)
-		return url;
-	var listen = uci.get('sluice', 'http', 'listen') || '';
-	var m = /^(.*):(\d+)$/.exec(listen);
-	if (!m)
-		return null;
-	var host = (m[1] === '0.0.0.0' || m[1] === '' || m[1] === '[::]') ? window.location.hostname : m[1];
-	return 'http://' + host + ':' + m[2] + '/portal';
-}
-
-function esc(s) {
-	return String(s).replace(/[&<>"']/g, function(c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; });
-}
-
-/* What one ticket (or one step) buys, as the staff say it: "2 h", "1 h 30 min", "1 day", "500 MB", "1 GiB". */
-function buys(metric, allotment) {
-	return metric === 'bytes' ? common.size(String(allotment)) : common.duration(allotment);
-}
-
-/* The sheet: one ticket per cell, cut along the dashed lines; printed from a window of its own. */
-function printSheet(made, planTitle, qr) {
-	var base = payPageUrl();
-	var tickets = made.codes.map(function(code) {
-		var link = base ? base + (base.indexOf('?') < 0 ? '?' : '&') + 'voucher=' + encodeURIComponent(code) : null;
-		var img = '';
-		if (link && qr) {
-			try { img = '<img alt="" src="data:image/svg+xml,' + encodeURIComponent(qr.svg(qr.encode(link, 'M'), 2)) + '">'; }
-			catch (e) { img = ''; }
-		}
-		return '<div class="t">' + img + '<div><div class="what">' + esc(planTitle) + ' · ' + esc(buys(made.metric, made.allotment)) + '</div>'
-			+ '<div class="code">' + esc(code) + '</div>'
-			+ (link ? '<div class="how">' + esc(_('Join the WiFi, then scan the code or open %s').format(base)) + '</div>' : '')
-			+ (made.expires ? '<div class="how">' + esc(_('Valid until %s').format(new Date(made.expires * 1000).toLocaleDateString())) + '</div>' : '')
-			+ '<div class="batch">' + esc(made.batch) + '</div></div></div>';
-	}).join('');
-	var html = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>' + esc(_('WiFi vouchers')) + ' ' + esc(made.batch) + '</title><style>'
-		+ 'body{font-family:sans-serif;margin:8mm}.g{display:grid;grid-template-columns:repeat(2,1fr);gap:0}'
-		+ '.t{display:flex;gap:4mm;align-items:center;border:1px dashed #888;padding:4mm;break-inside:avoid}'
-		+ '.t img{width:30mm;height:30mm}.code{font:bold 18pt monospace;letter-spacing:1px;margin:2mm 0}'
-		+ '.what{font-weight:bold}.how{font-size:8pt;color:#333}.batch{font-size:7pt;color:#777}'
-		+ '@media print{.noprint{display:none}}</style></head><body>'
-		+ '<p class="noprint"><button onclick="window.print()">' + esc(_('Print')) + '</button></p>'
-		+ '<div class="g">' + tickets + '</div></body></html>';
-	var w = window.open('', '_blank');
-	if (!w) {
-		notify(_('The browser blocked the ticket window: allow pop-ups for this page, then press Print tickets again.'), 'warning');
-		return;
-	}
-	w.document.open();
-	w.document.write(html);
-	w.document.close();
-	w.focus();
-	w.print();
 }
 
 return view.extend({
@@ -115,8 +45,7 @@ return view.extend({
 		return Promise.all([
 			writableView() ? callList().then(common.unwrap).catch(function(e) { return e; }) : null,
 			common.pricing().catch(function() { return null; }),
-			L.resolveDefault(fs.read(QR_SCRIPT), null),
-			uci.load('sluice').catch(function() { return null; })
+			L.resolveDefault(fs.read(QR_SCRIPT), null)
 		]);
 	},
 
@@ -128,6 +57,9 @@ return view.extend({
 	inputs: null,
 	madeBox: null,
 	batchesBox: null,
+	/* The pay page's URL the tickets carry (voucher_list's `pay_page`); null while the LAN endpoint is off. */
+	payPage: null,
+
 	handleCreate: function(plans, qr) {
 		var inputs = this.inputs;
 		var get = function(name) { return String(inputs[name].value == null ? '' : inputs[name].value).trim(); };
@@ -153,9 +85,12 @@ return view.extend({
 			dom.content(out, E('div', { 'class': 'alert-message notice' }, [
 				E('h4', _('Batch %s: %d tickets of %s, %s each').format(made.batch, made.codes.length, title, buys(made.metric, made.allotment))),
 				E('p', E('strong', _('These codes are shown only now. Print the tickets before leaving this page; sluice keeps no readable copy.'))),
-				E('p', [ E('button', { 'class': 'cbi-button cbi-button-action', 'click': function() { printSheet(made, title, qr); } }, _('Print tickets')) ]),
+				E('p', [ E('button', { 'class': 'cbi-button cbi-button-action', 'click': L.bind(function() {
+					if (!tickets.printSheet(made, title, qr, this.payPage))
+						notify(tickets.POPUP_BLOCKED, 'warning');
+				}, this) }, _('Print tickets')) ]),
 				qr ? '' : E('p', _('QR codes cannot be drawn (the pay page\'s qr.js is missing): the tickets carry the code and the address.')),
-				payPageUrl() ? '' : E('p', _('The pay page is off (Settings → LAN endpoint): switch it on, or the tickets cannot be redeemed.')),
+				this.payPage ? '' : E('p', _('The pay page is off (Settings → LAN endpoint): switch it on, or the tickets cannot be redeemed.')),
 				E('pre', { 'style': 'column-width: 12em' }, made.codes.join('\n'))
 			]));
 			return this.refreshList();
@@ -177,6 +112,7 @@ return view.extend({
 
 	refreshList: function() {
 		return callList().then(common.unwrap).then(L.bind(function(r) {
+			this.payPage = tickets.payPage(r);
 			dom.content(this.batchesBox, this.renderBatches(r.batches || []));
 		}, this)).catch(function(e) {
 			notify(common.errorText(e), 'danger');
@@ -217,9 +153,10 @@ return view.extend({
 				E('h2', _('Vouchers')),
 				E('div', { 'class': 'alert-message notice' }, _('Vouchers are like cash in the till: listing, making and revoking them needs an administrator login.'))
 			]);
-		var list = data[0], pricing = data[1], qr = qrEncoder(data[2]);
+		var list = data[0], pricing = data[1], qr = tickets.qrEncoder(data[2]);
 		var plans = ((pricing && pricing.plans) || []).filter(function(p) { return !p.trial_every; });
 		var down = list instanceof Error;
+		this.payPage = down ? null : tickets.payPage(list);
 		var inputs = this.inputs = {
 			plan: E('select', { 'class': 'cbi-input-select', 'name': 'plan' },
 				plans.map(L.bind(function(p) { return E('option', { 'value': p.id }, this.planTitle(p) + ' (' + _('1 step = %s').format(buys(p.metric, p.step_size)) + ')'); }, this))),

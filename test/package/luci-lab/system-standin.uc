@@ -1,0 +1,26 @@
+// A stand-in for procd's `system` object (board, info), which LuCI's page header asks for: the lab has no procd.
+import * as ubus from 'ubus';
+import * as uloop from 'uloop';
+
+uloop.init();
+let conn = ubus.connect('/var/run/ubus/ubus.sock');
+conn.publish('system', {
+	board: {
+		call: function(req) {
+			return {
+				kernel: '6.6', hostname: 'OpenWrt', system: 'lab', model: 'sluice LuCI lab', board_name: 'lab',
+				release: { distribution: 'OpenWrt', version: '24.10', revision: 'lab', target: 'x86/64',
+					description: 'OpenWrt 24.10 (LuCI lab)' }
+			};
+		},
+		args: {}
+	},
+	info: {
+		call: function(req) {
+			return { uptime: 1, localtime: time(), load: [ 0, 0, 0 ],
+				memory: { total: 268435456, free: 134217728, shared: 0, buffered: 0 }, swap: { total: 0, free: 0 } };
+		},
+		args: {}
+	}
+});
+uloop.run();

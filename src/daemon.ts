@@ -24,15 +24,7 @@ import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins, type PaymentMethod } from './payments/index.ts';
 import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
-import {
-  argFields,
-  callerFields,
-  DaemonBackend,
-  EventPublisher,
-  invokeMethod,
-  rpcdLoginLookup,
-  sluiceObject,
-} from './api/index.ts';
+import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { LanEndpointKeeper, startTollgateDoor } from './http/index.ts';
@@ -235,9 +227,7 @@ export class Daemon {
     this.object = await ubus.addObject(
       sluiceObject(this.backend, {
         onError: (method, code, message) => log.info('call failed', { method, code, reason: message }),
-        onAdminCall: (method, caller, args, code) =>
-          log.info('admin call', { method, ...argFields(args), ...callerFields(caller), result: code ?? 'ok' }),
-        loginOf: rpcdLoginLookup(ubus),
+        ...adminCallLogging(log, ubus),
       }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });

@@ -81,3 +81,21 @@ export function argFields(args: BlobmsgTable): Record<string, string | number | 
   }
   return out;
 }
+
+/**
+ * The object's options that name and log admin callers (sluiceObject's onAdminCall and loginOf): one `admin call`
+ * line per admin call, with its arguments, its caller and its result code.
+ */
+export function adminCallLogging(
+  log: { info(msg: string, fields: Record<string, string | number | bigint | boolean | null>): void },
+  ubus: SessionObject,
+): {
+  onAdminCall: (method: string, caller: Caller, args: BlobmsgTable, code: string | null) => void;
+  loginOf: LoginLookup;
+} {
+  return {
+    onAdminCall: (method, caller, args, code) =>
+      log.info('admin call', { method, ...argFields(args), ...callerFields(caller), result: code ?? 'ok' }),
+    loginOf: rpcdLoginLookup(ubus),
+  };
+}

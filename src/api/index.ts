@@ -5,4 +5,4 @@ export type { SluiceBackend, PurchaseOutcome } from './backend.ts';
 export { EventPublisher } from './events.ts';
 export { DaemonBackend } from './daemon-backend.ts';
 export { statsReply } from './stats.ts';
-export { argFields, callerFields, rpcdLoginLookup } from './caller.ts';
+export { adminCallLogging } from './caller.ts';

@@ -233,6 +233,10 @@ test('luci-app-sluice ipk: control, paths under /www and /usr/share, every file 
     './www/luci-static/resources/view/status/include/90_sluice.js',
     './usr/share/luci/menu.d/luci-app-sluice.json',
     './usr/share/rpcd/acl.d/luci-app-sluice.json',
+    // the counter's staff role and its page
+    './usr/share/rpcd/acl.d/luci-app-sluice-staff.json',
+    './www/luci-static/resources/view/sluice/counter.js',
+    './www/luci-static/resources/sluice/tickets.js',
   ]) {
     assert.ok(paths.includes(p), p);
   }

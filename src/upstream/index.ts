@@ -6,3 +6,4 @@ export { SinkHost } from './host.ts';
 export { openRadiusUpstream } from './radius-open.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { createSinks } from './create-sinks.ts';
+export { signCommand } from './mqtt/commands.ts';

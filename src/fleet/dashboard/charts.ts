@@ -1,0 +1,82 @@
+/**
+ * Revenue charts as plain SVG made on the server: stacked bars per day, one colour per router (or method). No chart
+ * library and no script in the page; the numbers the bars are drawn from are the table's, so the chart and the CSV
+ * never disagree. Heights use Number() of exact decimal amounts: a drawing, not a sum anyone reads.
+ */
+import { esc } from './html.ts';
+
+export interface Series {
+  name: string;
+  /** One value per day, in the days' order. */
+  values: readonly number[];
+}
+
+const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#65a30d', '#db2777', '#475569'];
+
+/** A round step for the y axis near max/4. */
+function niceStep(max: number): number {
+  if (max <= 0) return 1;
+  const raw = max / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const m = raw / p;
+  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+const compact = (n: number): string =>
+  n >= 1e9
+    ? `${+(n / 1e9).toFixed(2)}G`
+    : n >= 1e6
+      ? `${+(n / 1e6).toFixed(2)}M`
+      : n >= 1e4
+        ? `${+(n / 1e3).toFixed(1)}k`
+        : `${n}`;
+
+export function stackedBars(title: string, days: readonly string[], series: readonly Series[]): string {
+  const width = 720;
+  const height = 240;
+  const left = 56;
+  const bottom = 36;
+  const top = 12;
+  const plotH = height - top - bottom;
+  const plotW = width - left - 8;
+  const totals = days.map((_, i) => series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
+  const step = niceStep(Math.max(0, ...totals));
+  const yMax = Math.max(step, Math.ceil(Math.max(0, ...totals) / step) * step);
+  const y = (v: number): number => top + plotH - (v / yMax) * plotH;
+  const slot = plotW / Math.max(1, days.length);
+  const bar = Math.max(2, Math.min(40, slot * 0.7));
+  const parts: string[] = [];
+  for (let v = 0; v <= yMax + step / 2; v += step) {
+    parts.push(
+      `<line x1="${left}" x2="${width - 8}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/>`,
+      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${compact(v)}</text>`,
+    );
+  }
+  const labelEvery = Math.ceil(days.length / 10);
+  days.forEach((day, i) => {
+    const x = left + i * slot + (slot - bar) / 2;
+    let base = 0;
+    series.forEach((s, k) => {
+      const v = s.values[i] ?? 0;
+      if (v <= 0) return;
+      const h = (v / yMax) * plotH;
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${(y(base) - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" ` +
+          `fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${day} ${s.name}: ${v}`)}</title></rect>`,
+      );
+      base += v;
+    });
+    if (i % labelEvery === 0)
+      parts.push(
+        `<text x="${(x + bar / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${esc(day.slice(5))}</text>`,
+      );
+  });
+  const legend = series
+    .map((s, k) => `<span class="key"><i style="background:${PALETTE[k % PALETTE.length]}"></i>${esc(s.name)}</span>`)
+    .join(' ');
+  return (
+    `<figure class="chart"><figcaption>${esc(title)}</figcaption>` +
+    `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}">${parts.join('')}</svg>` +
+    `<div class="legend">${legend}</div></figure>`
+  );
+}

@@ -1,0 +1,43 @@
+/**
+ * The dashboard's own tables, as migrations 1000 and up passed to the fleet's migrate() (docs/fleet.md, "Schema"):
+ * operators (passwords only as scrypt hashes), their logins (only a SHA-256 of each cookie's token is stored: a copy
+ * of the database opens no session) and the audit of every action sent to a router. Never edited once landed.
+ */
+import type { Migration } from '../db/index.ts';
+
+const USERS = `
+CREATE TABLE dashboard_users (
+  name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$'),
+  role text NOT NULL CHECK (role IN ('admin', 'operator')),
+  password text NOT NULL CHECK (password LIKE 'scrypt$%'),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE dashboard_logins (
+  token_hash text PRIMARY KEY,
+  user_name text NOT NULL REFERENCES dashboard_users (name) ON DELETE CASCADE,
+  csrf text NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+-- Each action, written before it is sent (who, when, what) and completed with the router's answer.
+CREATE TABLE dashboard_audit (
+  id bigserial PRIMARY KEY,
+  at timestamptz NOT NULL,
+  actor text NOT NULL,
+  router text NOT NULL,
+  command text NOT NULL,
+  args jsonb NOT NULL,
+  request_id text NOT NULL UNIQUE,
+  nonce text NOT NULL,
+  ok boolean,
+  answered_at timestamptz,
+  reply jsonb
+);
+CREATE INDEX dashboard_audit_router ON dashboard_audit (router, at);
+CREATE VIEW fleet_audit AS
+SELECT id, at, actor, router, command, args, request_id, ok, answered_at, reply FROM dashboard_audit;
+`;
+
+export const DASHBOARD_MIGRATIONS: readonly Migration[] = [
+  { version: 1000, name: 'dashboard users and audit', sql: USERS },
+];

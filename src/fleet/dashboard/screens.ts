@@ -1,0 +1,179 @@
+/**
+ * The dashboard's screens: each builds its Page from the database for one login and request, and the same build
+ * serves the page and the CSV of any of its tables (`<path>.csv?table=<id>&<the same query>`).
+ */
+import type { Sql } from '../db/index.ts';
+import { InputError, type Login } from './auth.ts';
+import { stackedBars } from './charts.ts';
+import { errorBox, grantForm, okBox, sessionActions, type Page } from './pages.ts';
+import * as store from './store.ts';
+import type { Table } from './table.ts';
+import {
+  ago,
+  auditTable,
+  daysBetween,
+  gapsTable,
+  revenueSeries,
+  revenueTable,
+  routersTable,
+  routerState,
+  sessionsTable,
+  totalsTable,
+} from './views.ts';
+
+export interface ScreenContext {
+  db: Sql;
+  login: Login;
+  query: URLSearchParams;
+  now: number;
+  staleAfterMs: number;
+  /** Whether actions can be sent to this router (its command key is known). */
+  canAct: (router: string) => boolean;
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const MAX_DAYS = 400;
+
+function day(query: URLSearchParams, name: string, fallback: string): string {
+  const v = query.get(name);
+  if (v === null || v === '') return fallback;
+  if (!DAY.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`)))
+    throw new InputError(`${name} must be a date YYYY-MM-DD (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+export async function revenueScreen(c: ScreenContext): Promise<Page> {
+  const today = Date.parse(`${iso(c.now)}T00:00:00Z`);
+  const to = day(c.query, 'to', iso(today + 86_400_000));
+  const from = day(c.query, 'from', iso(Date.parse(`${to}T00:00:00Z`) - 14 * 86_400_000));
+  const by = c.query.get('by') ?? 'router';
+  if (by !== 'router' && by !== 'method') throw new InputError('by must be router or method');
+  const days = daysBetween(from, to);
+  if (days.length === 0) throw new InputError('from must be before to');
+  if (days.length > MAX_DAYS) throw new InputError(`a period is at most ${MAX_DAYS} days`);
+  const rows = await store.revenue(c.db, from, to);
+  const form =
+    '<form method="get" action="/revenue">' +
+    `<label>from <input type="date" name="from" value="${from}"></label> ` +
+    `<label>to (excluded) <input type="date" name="to" value="${to}"></label> ` +
+    `<label>per <select name="by"><option${by === 'router' ? ' selected' : ''}>router</option>` +
+    `<option${by === 'method' ? ' selected' : ''}>method</option></select></label> <button>Show</button></form>`;
+  const charts = [...revenueSeries(rows, days, by)].map(([asset, series]) =>
+    stackedBars(`Revenue per day and ${by}, ${asset || '(no asset)'} (smallest unit)`, days, series),
+  );
+  return {
+    title: `Revenue ${from} to ${to}`,
+    sections: [
+      form,
+      charts.length === 0 ? '<p class="note">No payments in this period.</p>' : charts.join(''),
+      totalsTable(rows, 'router'),
+      totalsTable(rows, 'method'),
+      revenueTable(rows),
+    ],
+  };
+}
+
+export async function routersScreen(c: ScreenContext): Promise<Page> {
+  const rows = await store.routers(c.db);
+  return {
+    title: "Routers' health",
+    refreshS: 15,
+    sections: [
+      `<p class="note">Red: offline (a clean stop, or the Last-Will the broker sent when the connection was lost) or ` +
+        `nothing heard for more than ${Math.round(c.staleAfterMs / 1000)} s. Amber: a problem inside a router that ` +
+        `still reports. Now: ${new Date(c.now).toISOString().slice(0, 19).replace('T', ' ')} UTC.</p>`,
+      routersTable(rows, c.now, c.staleAfterMs),
+      '<p>' +
+        rows.map((r) => `<a href="/routers/${encodeURIComponent(r.router)}">${escText(r.router)}</a>`).join(' · ') +
+        '</p>',
+    ],
+  };
+}
+
+const escText = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+export async function routerScreen(c: ScreenContext, name: string): Promise<Page> {
+  const r = await store.router(c.db, name);
+  if (r === null) throw new NotFound(`no router ${JSON.stringify(name)} has reported`);
+  const state = routerState(r, c.now, c.staleAfterMs);
+  const sessions = sessionsTable(await store.liveSessions(c.db, name));
+  const macs = sessions.rows.map((row) => row[0]!);
+  const admin = c.login.role === 'admin';
+  const acts = admin && c.canAct(name);
+  const notes: string[] = [];
+  const done = c.query.get('action');
+  if (done !== null) {
+    const [a] = (await store.audit(c.db, name, 50)).filter((x) => x.request_id === done);
+    if (a !== undefined) {
+      const what = `${a.command} ${JSON.stringify(a.args)}`;
+      notes.push(
+        a.ok === true
+          ? okBox(`${what}: the router did it.`)
+          : a.ok === false
+            ? errorBox(
+                `${what}: the router refused: ${JSON.stringify((a.reply as { error?: unknown })?.error ?? a.reply)}`,
+              )
+            : errorBox(
+                `${what}: sent, no answer yet (the router may be offline; it refuses the command once it is ` +
+                  'older than its mqtt.command_window).',
+              ),
+      );
+    }
+  }
+  const err = c.query.get('error');
+  if (err !== null) notes.push(errorBox(err));
+  if (!admin) notes.push('<p class="note">Read-only: your role (operator) sees, and cannot act.</p>');
+  else if (!acts) notes.push(`<p class="note">No command key for ${escText(name)}: actions on it are off.</p>`);
+  const heard = r.last_message_ms === null ? 'never' : `${ago(c.now - r.last_message_ms)} ago`;
+  return {
+    title: `Router ${name}`,
+    refreshS: done === null && err === null ? 15 : undefined,
+    sections: [
+      ...notes,
+      `<p class="state ${state.bad ? 'bad' : 'good'}"><strong>${escText(state.label)}</strong> · last heard ${heard} · ` +
+        `version ${escText(r.version ?? '?')} · ${r.sessions} live sessions, ${r.clients} clients</p>`,
+      routersTable([r], c.now, c.staleAfterMs),
+      acts
+        ? { ...sessions, actions: { label: 'actions', cell: (i) => sessionActions(name, macs[i]!, c.login.csrf) } }
+        : sessions,
+      ...(acts ? [grantForm(name, c.login.csrf)] : []),
+      gapsTable(await store.gaps(c.db, name)),
+      auditTable(await store.audit(c.db, name, 20)),
+    ],
+  };
+}
+
+export async function gapsScreen(c: ScreenContext): Promise<Page> {
+  return {
+    title: 'Sequence gaps',
+    sections: [
+      '<p class="note">Each router numbers its usage and session messages 1, 2, 3… A hole is a message that never ' +
+        "reached the database. The router's own count of reports it dropped (a full queue) or let expire explains " +
+        'some (Routers, "dropped by router"); any other hole is shown here as it is, never filled in.</p>',
+      gapsTable(await store.gaps(c.db, null)),
+    ],
+  };
+}
+
+export async function auditScreen(c: ScreenContext): Promise<Page> {
+  return { title: 'Audit of operator actions', sections: [auditTable(await store.audit(c.db, null, 500))] };
+}
+
+export class NotFound extends Error {}
+
+export function csvHref(path: string, query: URLSearchParams, table: string): string {
+  const q = new URLSearchParams(query);
+  q.delete('action');
+  q.delete('error');
+  q.set('table', table);
+  return `${path}.csv?${q.toString()}`;
+}
+
+/** The table `id` of a page, for its CSV. */
+export function tableOf(page: Page, id: string | null): Table {
+  const t = page.sections.find((s): s is Table => typeof s !== 'string' && s.id === id);
+  if (t === undefined) throw new InputError(`no table ${JSON.stringify(id)} on this page`);
+  return t;
+}

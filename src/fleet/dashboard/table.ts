@@ -1,0 +1,37 @@
+/**
+ * What a page shows as a table, as text cells: the page's HTML and its CSV export are both made from the same Table,
+ * so the file an operator downloads holds exactly what the page showed.
+ */
+
+export interface Column {
+  key: string;
+  label: string;
+  /** Numbers are right-aligned in the page. */
+  numeric?: boolean;
+}
+
+export interface Table {
+  id: string;
+  title: string;
+  columns: readonly Column[];
+  rows: ReadonlyArray<readonly string[]>;
+  /** Per row, a CSS class for the page (e.g. `bad` for a red router); not exported. */
+  rowClass?: ReadonlyArray<string | undefined>;
+  /** A last column of forms per row (HTML), not exported. */
+  actions?: { label: string; cell: (row: number) => string };
+}
+
+/**
+ * RFC 4180 CSV with a header row. A cell that a spreadsheet would run as a formula (starting with =, +, -, @, a tab
+ * or a CR) is prefixed with an apostrophe (OWASP's advice): a router id or a user name is never run on an operator's
+ * machine. Numbers are exported as the page shows them, so a negative number would be prefixed too; none of the
+ * dashboard's figures is negative.
+ */
+export function toCsv(table: Table): string {
+  const cell = (v: string): string => {
+    const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+    return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  };
+  const lines = [table.columns.map((c) => cell(c.label)), ...table.rows.map((r) => r.map(cell))];
+  return lines.map((l) => l.join(',')).join('\r\n') + '\r\n';
+}

@@ -1,0 +1,320 @@
+/**
+ * What each page shows, from the database's rows: pure functions (the clock is an argument), so the page, its CSV and
+ * the tests read the same tables. A router is red when its last status said offline (a clean stop, or the Last-Will
+ * the broker published when its connection was lost) or when nothing came from it for longer than staleAfterMs.
+ */
+import type { Series } from './charts.ts';
+import type { Table } from './table.ts';
+
+export interface RouterRow {
+  router: string;
+  online: boolean | null;
+  status_reason: string | null;
+  /** ms since the epoch of the last message accepted from it (any type), null: none yet. */
+  last_message_ms: number | null;
+  last_report_ms: number | null;
+  last_seq: string;
+  version: string | null;
+  uptime_s: string | null;
+  health: Record<string, unknown> | null;
+  reported_dropped: string | null;
+  reported_expired: string | null;
+  sessions: string;
+  clients: string;
+  /** Sequence numbers missing in its stored series (fleet_gaps). */
+  missing: string;
+}
+
+export interface RevenueRow {
+  day: string;
+  router: string;
+  method: string;
+  asset: string;
+  payments: string;
+  amount: string;
+}
+
+export interface SessionRow {
+  id: string;
+  mac: string;
+  ip: string | null;
+  user_name: string | null;
+  plan: string | null;
+  metric: string;
+  state: string;
+  used: string | null;
+  allotment: string | null;
+  remaining: string | null;
+  started_ms: number | null;
+  expires_ms: number | null;
+  updated_ms: number | null;
+}
+
+export interface GapRow {
+  router: string;
+  from_seq: string;
+  to_seq: string;
+  missing: string;
+  after_ms: number | null;
+  before_ms: number | null;
+}
+
+export interface AuditRow {
+  id: string;
+  request_id: string;
+  at_ms: number;
+  actor: string;
+  router: string;
+  command: string;
+  args: unknown;
+  ok: boolean | null;
+  answered_ms: number | null;
+  reply: unknown;
+}
+
+export const time = (ms: number | null): string =>
+  ms === null ? '' : new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+
+export function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.floor(s / 60)} min`;
+  if (s < 172_800) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86400)} d`;
+}
+
+export interface RouterState {
+  state: 'online' | 'silent' | 'offline' | 'never';
+  label: string;
+  /** Red on the page. */
+  bad: boolean;
+}
+
+export function routerState(r: RouterRow, nowMs: number, staleAfterMs: number): RouterState {
+  if (r.online === false) {
+    const why = r.status_reason === 'lost' ? 'connection lost (Last-Will)' : (r.status_reason ?? 'offline');
+    return { state: 'offline', label: `offline: ${why}`, bad: true };
+  }
+  if (r.last_message_ms === null) return { state: 'never', label: 'never heard', bad: true };
+  const silent = nowMs - r.last_message_ms;
+  if (silent > staleAfterMs) return { state: 'silent', label: `silent for ${ago(silent)}`, bad: true };
+  return { state: 'online', label: r.online === true ? 'online' : 'reporting (no status yet)', bad: false };
+}
+
+const num = (v: unknown): string => (typeof v === 'number' || typeof v === 'string' ? String(v) : '');
+
+/** What is wrong inside a router that still reports: its journal, its state files, its config, its series. */
+export function healthProblems(r: RouterRow): string[] {
+  const h = r.health ?? {};
+  const out: string[] = [];
+  if (typeof h['journal_failing'] === 'string') out.push(`journal failing (${h['journal_failing']})`);
+  if (Number(h['damaged_tables'] ?? 0) > 0) out.push(`${num(h['damaged_tables'])} damaged table(s)`);
+  if (Number(h['config_problems'] ?? 0) > 0) out.push(`${num(h['config_problems'])} config problem(s)`);
+  const explained = Number(r.reported_dropped ?? 0) + Number(r.reported_expired ?? 0);
+  if (Number(r.missing) > explained) out.push(`${Number(r.missing) - explained} message(s) missing unexplained`);
+  return out;
+}
+
+export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAfterMs: number): Table {
+  const states = rows.map((r) => routerState(r, nowMs, staleAfterMs));
+  return {
+    id: 'routers',
+    title: "Routers' health",
+    columns: [
+      { key: 'router', label: 'router' },
+      { key: 'state', label: 'state' },
+      { key: 'last_heard', label: 'last heard (UTC)' },
+      { key: 'last_report', label: 'last report (UTC)' },
+      { key: 'sessions', label: 'live sessions', numeric: true },
+      { key: 'clients', label: 'clients', numeric: true },
+      { key: 'meter', label: 'meter tick ms', numeric: true },
+      { key: 'rss', label: 'RSS MB', numeric: true },
+      { key: 'journal', label: 'journal write failures', numeric: true },
+      { key: 'damaged', label: 'damaged tables', numeric: true },
+      { key: 'config', label: 'config problems', numeric: true },
+      { key: 'missing', label: 'seq missing', numeric: true },
+      { key: 'dropped', label: 'dropped by router', numeric: true },
+      { key: 'version', label: 'version' },
+      { key: 'problems', label: 'problems' },
+    ],
+    rows: rows.map((r, i) => {
+      const h = r.health ?? {};
+      const dropped =
+        r.reported_dropped === null ? '' : String(Number(r.reported_dropped) + Number(r.reported_expired ?? 0));
+      return [
+        r.router,
+        states[i]!.label,
+        time(r.last_message_ms),
+        time(r.last_report_ms),
+        r.sessions,
+        r.clients,
+        num(h['meter_tick_ms']),
+        num(h['rss_mb']),
+        num(h['journal_write_failures']),
+        num(h['damaged_tables']),
+        num(h['config_problems']),
+        r.missing,
+        dropped,
+        r.version ?? '',
+        healthProblems(r).join('; '),
+      ];
+    }),
+    rowClass: rows.map((r, i) => (states[i]!.bad ? 'bad' : healthProblems(r).length > 0 ? 'warn' : undefined)),
+  };
+}
+
+export function revenueTable(rows: readonly RevenueRow[]): Table {
+  return {
+    id: 'revenue',
+    title: 'Revenue per day, router, method and asset',
+    columns: [
+      { key: 'day', label: 'day (UTC)' },
+      { key: 'router', label: 'router' },
+      { key: 'method', label: 'method' },
+      { key: 'asset', label: 'asset' },
+      { key: 'payments', label: 'payments', numeric: true },
+      { key: 'amount', label: 'amount (smallest unit)', numeric: true },
+    ],
+    rows: rows.map((r) => [r.day, r.router, r.method, r.asset, r.payments, r.amount]),
+  };
+}
+
+/** Exact totals of the revenue rows per `by` and asset (BigInt sums of the decimal amounts). */
+export function totalsTable(rows: readonly RevenueRow[], by: 'router' | 'method'): Table {
+  const sums = new Map<string, { key: string; asset: string; payments: bigint; amount: bigint }>();
+  for (const r of rows) {
+    const k = JSON.stringify([r[by], r.asset]);
+    const t = sums.get(k) ?? { key: r[by], asset: r.asset, payments: 0n, amount: 0n };
+    t.payments += BigInt(r.payments);
+    t.amount += BigInt(r.amount);
+    sums.set(k, t);
+  }
+  const sorted = [...sums.values()].sort((a, b) => a.asset.localeCompare(b.asset) || a.key.localeCompare(b.key));
+  return {
+    id: `by-${by}`,
+    title: `Totals per ${by} and asset`,
+    columns: [
+      { key: by, label: by },
+      { key: 'asset', label: 'asset' },
+      { key: 'payments', label: 'payments', numeric: true },
+      { key: 'amount', label: 'amount (smallest unit)', numeric: true },
+    ],
+    rows: sorted.map((t) => [t.key, t.asset, String(t.payments), String(t.amount)]),
+  };
+}
+
+/** Every UTC day from `from` up to and not including `to` (YYYY-MM-DD). */
+export function daysBetween(from: string, to: string): string[] {
+  const out: string[] = [];
+  for (let d = Date.parse(`${from}T00:00:00Z`); d < Date.parse(`${to}T00:00:00Z`); d += 86_400_000)
+    out.push(new Date(d).toISOString().slice(0, 10));
+  return out;
+}
+
+/** Per asset, one series per router (or method) with a value for each day: what the charts draw. */
+export function revenueSeries(
+  rows: readonly RevenueRow[],
+  days: readonly string[],
+  by: 'router' | 'method',
+): Map<string, Series[]> {
+  const index = new Map(days.map((d, i) => [d, i]));
+  const perAsset = new Map<string, Map<string, number[]>>();
+  for (const r of rows) {
+    const i = index.get(r.day);
+    if (i === undefined) continue;
+    const series = perAsset.get(r.asset) ?? new Map<string, number[]>();
+    perAsset.set(r.asset, series);
+    const values = series.get(r[by]) ?? days.map(() => 0);
+    series.set(r[by], values);
+    values[i]! += Number(r.amount);
+  }
+  return new Map(
+    [...perAsset].map(([asset, series]) => [
+      asset,
+      [...series].sort((a, b) => a[0].localeCompare(b[0])).map(([name, values]) => ({ name, values })),
+    ]),
+  );
+}
+
+export function sessionsTable(rows: readonly SessionRow[]): Table {
+  return {
+    id: 'sessions',
+    title: 'Live sessions',
+    columns: [
+      { key: 'mac', label: 'MAC' },
+      { key: 'ip', label: 'IP' },
+      { key: 'user', label: 'user' },
+      { key: 'plan', label: 'plan' },
+      { key: 'metric', label: 'metric' },
+      { key: 'state', label: 'state' },
+      { key: 'used', label: 'used', numeric: true },
+      { key: 'allotment', label: 'allotment', numeric: true },
+      { key: 'remaining', label: 'remaining', numeric: true },
+      { key: 'started', label: 'started (UTC)' },
+      { key: 'expires', label: 'expires (UTC)' },
+      { key: 'updated', label: 'as of (UTC)' },
+      { key: 'id', label: 'session id' },
+    ],
+    rows: rows.map((s) => [
+      s.mac,
+      s.ip ?? '',
+      s.user_name ?? '',
+      s.plan ?? '',
+      s.metric,
+      s.state,
+      s.used ?? '',
+      s.allotment ?? '',
+      s.remaining ?? '',
+      time(s.started_ms),
+      time(s.expires_ms),
+      time(s.updated_ms),
+      s.id,
+    ]),
+  };
+}
+
+export function gapsTable(rows: readonly GapRow[]): Table {
+  return {
+    id: 'gaps',
+    title: 'Sequence gaps (messages that never reached the database)',
+    columns: [
+      { key: 'router', label: 'router' },
+      { key: 'from', label: 'from seq', numeric: true },
+      { key: 'to', label: 'to seq', numeric: true },
+      { key: 'missing', label: 'missing', numeric: true },
+      { key: 'after', label: 'after (UTC)' },
+      { key: 'before', label: 'before (UTC)' },
+    ],
+    rows: rows.map((g) => [g.router, g.from_seq, g.to_seq, g.missing, time(g.after_ms), time(g.before_ms)]),
+  };
+}
+
+const json = (v: unknown): string => (v === null || v === undefined ? '' : JSON.stringify(v));
+
+export function auditTable(rows: readonly AuditRow[]): Table {
+  return {
+    id: 'audit',
+    title: 'Operator actions',
+    columns: [
+      { key: 'at', label: 'at (UTC)' },
+      { key: 'actor', label: 'who' },
+      { key: 'router', label: 'router' },
+      { key: 'command', label: 'command' },
+      { key: 'args', label: 'arguments' },
+      { key: 'answer', label: "router's answer" },
+      { key: 'answered', label: 'answered (UTC)' },
+      { key: 'reply', label: 'reply' },
+    ],
+    rows: rows.map((a) => [
+      time(a.at_ms),
+      a.actor,
+      a.router,
+      a.command,
+      json(a.args),
+      a.ok === null ? 'no answer' : a.ok ? 'ok' : 'refused',
+      time(a.answered_ms),
+      json(a.reply),
+    ]),
+    rowClass: rows.map((a) => (a.ok === false ? 'warn' : undefined)),
+  };
+}

@@ -61,14 +61,16 @@ export function stackedBars(title: string, days: readonly string[], series: read
       if (v <= 0) return;
       const h = (v / yMax) * plotH;
       parts.push(
-        `<rect x="${x.toFixed(1)}" y="${(y(base) - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" ` +
+        `<rect x="${x.toFixed(1)}" y="${(y(base) - h).toFixed(1)}" width="${bar.toFixed(1)}" ` +
+          `height="${h.toFixed(1)}" ` +
           `fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${day} ${s.name}: ${v}`)}</title></rect>`,
       );
       base += v;
     });
     if (i % labelEvery === 0)
       parts.push(
-        `<text x="${(x + bar / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">${esc(day.slice(5))}</text>`,
+        `<text x="${(x + bar / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">` +
+          `${esc(day.slice(5))}</text>`,
       );
   });
   const legend = series

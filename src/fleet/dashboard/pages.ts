@@ -82,7 +82,8 @@ export const okBox = (message: string): string => `<div class="ok">${esc(message
 /** The end-session and grant forms of one live session's row (admins only). */
 export function sessionActions(router: string, mac: string, csrf: string): string {
   const base = `/routers/${encodeURIComponent(router)}`;
-  const hidden = `<input type="hidden" name="csrf" value="${esc(csrf)}"><input type="hidden" name="mac" value="${esc(mac)}">`;
+  const hidden =
+    `<input type="hidden" name="csrf" value="${esc(csrf)}">` + `<input type="hidden" name="mac" value="${esc(mac)}">`;
   return (
     `<form class="inline" method="post" action="${base}/terminate">${hidden}<button>End session</button></form> ` +
     `<form class="inline" method="post" action="${base}/grant">${hidden}` +

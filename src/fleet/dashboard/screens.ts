@@ -132,7 +132,8 @@ export async function routerScreen(c: ScreenContext, name: string): Promise<Page
     refreshS: done === null && err === null ? 15 : undefined,
     sections: [
       ...notes,
-      `<p class="state ${state.bad ? 'bad' : 'good'}"><strong>${escText(state.label)}</strong> · last heard ${heard} · ` +
+      `<p class="state ${state.bad ? 'bad' : 'good'}"><strong>${escText(state.label)}</strong> · ` +
+        `last heard ${heard} · ` +
         `version ${escText(r.version ?? '?')} · ${r.sessions} live sessions, ${r.clients} clients</p>`,
       routersTable([r], c.now, c.staleAfterMs),
       acts

@@ -10,7 +10,8 @@ const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::
 export async function routers(db: Sql): Promise<RouterRow[]> {
   return db.query<RouterRow>(
     `SELECT r.router, r.online, r.status_reason, ${ms('r.last_message_at')} AS last_message_ms,
-       ${ms('r.last_report_at')} AS last_report_ms, r.last_seq::text AS last_seq, r.version, r.uptime_s::text AS uptime_s,
+       ${ms('r.last_report_at')} AS last_report_ms, r.last_seq::text AS last_seq, r.version,
+       r.uptime_s::text AS uptime_s,
        r.health, r.reported_dropped::text AS reported_dropped, r.reported_expired::text AS reported_expired,
        coalesce(l.sessions, 0)::text AS sessions, coalesce(l.clients, 0)::text AS clients,
        coalesce(g.missing, 0)::text AS missing
@@ -57,7 +58,8 @@ export async function gaps(db: Sql, routerName: string | null): Promise<GapRow[]
 
 export async function audit(db: Sql, routerName: string | null, limit = 200): Promise<AuditRow[]> {
   return db.query<AuditRow>(
-    `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok, ${ms('answered_at')} AS answered_ms,
+    `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
+       ${ms('answered_at')} AS answered_ms,
        reply
      FROM fleet_audit WHERE $1::text IS NULL OR router = $1 ORDER BY at DESC, id DESC LIMIT $2`,
     [routerName, limit],

@@ -221,7 +221,7 @@ const rowClass = (page: Page, router: string): Promise<string> =>
 const skip = browserUnavailableReason();
 if (skip !== null) skipTest(test, 'the dashboard in Chromium', skip, { ciInstalls: true });
 else
-  test('in Chromium: login first; revenue, health, sessions; CSV = table; red when silent; audited actions', async () => {
+  test('in Chromium: login; revenue, health, sessions; CSV = table; red when silent; audited actions', async () => {
     if (SHOTS) mkdirSync(SHOTS, { recursive: true });
     const browser = await Browser.launch(null);
     try {

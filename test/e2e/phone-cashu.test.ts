@@ -216,7 +216,10 @@ scenario(
           `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`,
           30_000,
         );
-        await p.evaluate(`(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; })()`);
+        // Typed, as a customer does: the field's input event (the total follows it).
+        await p.evaluate(
+          `(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; s.dispatchEvent(new Event('input')); })()`,
+        );
         await p.click('#lightning-pay');
         const link = await p.waitFor<string>(
           'the invoice',

@@ -32,6 +32,10 @@ const SCRIPT_NAMES = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><
 const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) =>
   readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'),
 );
+/** The scripts before portal.js other than the batch-settlement pair (loaded below, optionally): cashu-page.js. */
+const EARLY_SCRIPTS = SCRIPT_NAMES.slice(0, SCRIPT_NAMES.indexOf('portal.js'))
+  .filter((f) => f !== 'batch.js' && f !== 'batch-page.js')
+  .map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -131,6 +135,7 @@ export interface FakePage {
 export async function loadPage(o: PageOptions): Promise<FakePage> {
   const elements = new Map<string, FakeElement>();
   const marked: FakeElement[] = [];
+  const created: FakeElement[] = [];
   for (const m of INDEX_HTML.matchAll(/<([a-z0-9]+)((?:\s+[a-z0-9-]+(?:="[^"]*")?)*)\s*>/g)) {
     const attrs = new Map([...m[2]!.matchAll(/([a-z0-9-]+)(?:="([^"]*)")?/g)].map((a) => [a[1]!, a[2] ?? ''] as const));
     if (!attrs.has('id') && !attrs.has('data-i18n')) continue;
@@ -147,12 +152,17 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     readyState: 'complete',
     documentElement,
     title: '',
-    getElementById: (id: string) => elements.get(id) ?? null,
+    // What the page built itself (the Cashu card) is found by its id as a browser finds it.
+    getElementById: (id: string) => elements.get(id) ?? created.find((e) => e.getAttribute('id') === id) ?? null,
     querySelectorAll: (sel: string) => {
       if (sel !== '[data-i18n]') throw new Error(`selector ${sel}`);
       return marked;
     },
-    createElement: (tag: string) => new FakeElement(tag),
+    createElement: (tag: string) => {
+      const e = new FakeElement(tag);
+      created.push(e);
+      return e;
+    },
     addEventListener: () => undefined,
   };
   let now = o.now ?? Date.parse('2026-01-01T00:00:00Z');
@@ -222,6 +232,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     runInNewContext(batchJs(), sandbox);
     runInNewContext(BATCH_PAGE_JS, sandbox);
   }
+  for (const script of EARLY_SCRIPTS) runInNewContext(script, sandbox);
   runInNewContext(PORTAL_JS, sandbox);
   for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
   const portal = sandbox.SluicePortal as Record<string, any>;

@@ -138,11 +138,19 @@
 		return (mints || []).map(function(m) { try { return new URL(m).host; } catch (e) { return m; } }).join(', ');
 	}
 
+	/* The total beside "How many" for `steps` of the offer's plan: what the customer pays, read before paying. */
+	function showTotal(steps) {
+		var n = String(steps || '').trim();
+		if (!offer || !/^[1-9][0-9]{0,15}$/.test(n))
+			return;
+		$('cashu-total').textContent = p.t('cTotal', { amount: p.amountText(offer.metric, (BigInt(offer.step_size) * BigInt(n)).toString()), price: (BigInt(offer.price_per_step) * BigInt(n)).toString() });
+	}
+
 	/* The wallet link and its QR code for the offer's payment request. */
 	function showRequest(o) {
 		var link = 'cashu:' + o.payment_request;
 		$('cashu-link').setAttribute('href', link);
-		$('cashu-total').textContent = p.t('cTotal', { amount: p.amountText(o.metric, (BigInt(o.step_size) * BigInt(o.steps)).toString()), price: (BigInt(o.price_per_step) * BigInt(o.steps)).toString() });
+		showTotal(o.steps);
 		var box = $('cashu-qr-box');
 		box.hidden = true;
 		if (root.SluiceQr) {
@@ -205,6 +213,8 @@
 		}
 		section.appendChild(card);
 		showRequest(o);
+		// As it is typed (a change event waits for the field to lose focus, and the new offer for the router).
+		steps.addEventListener('input', function() { showTotal(steps.value); });
 		steps.addEventListener('change', function() {
 			var n = String(steps.value).trim();
 			if (/^[1-9][0-9]{0,15}$/.test(n))
@@ -272,6 +282,8 @@
 				$('lightning-qr').setAttribute('src', 'data:image/svg+xml,' + encodeURIComponent(root.SluiceQr.svg(root.SluiceQr.encode(uri.toUpperCase(), 'L'))));
 			} catch (e) { /* too long for the encoder: the link remains */ }
 			$('lightning-box').hidden = false;
+			// The invoice's own steps: what the customer is asked to pay for.
+			showTotal(r.body.steps);
 			p.say(p.t('lWaiting'));
 			poll(r.body.quote);
 		}).catch(function(e) {

@@ -15,4 +15,5 @@ export {
 } from '@cashu/cashu-ts';
 // The pay page's NUT-18 payment request (payments/cashu/lan-routes.ts: `new (cashuLib().PaymentRequest)(…)`).
 export { PaymentRequest } from '@cashu/cashu-ts';
-export { schnorr } from '@noble/curves/secp256k1.js';
+// secp256k1: the compressed public key a NUT-20 mint quote is locked to (payments/cashu/quote-lock.ts).
+export { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';

@@ -158,6 +158,57 @@ test('a quote that expires unpaid is dropped: no session, nothing held', async (
   await lab.startDaemon();
 });
 
+test('a paid quote someone else minted (a mint without NUT-20): told 409, released, and a restart keeps it ended', async () => {
+  // The mint ignores the quote's key, as one without NUT-20 does: whoever has the quote id can mint it.
+  mint.ledger.quoteLocks = false;
+  let output = '';
+  try {
+    const q = await quoteFor(50);
+    const other = await quoteFor(2);
+    assert.is(q.status, 200, JSON.stringify(q.body));
+    assert.is(other.status, 200, JSON.stringify(other.body));
+    const quote = q.body.quote as string;
+    assert.is(mint.mintQuote(quote).pubkey, null);
+    assert.is((await quoteFor(2)).status, 402, "the device's two places are held");
+    // Paid and minted elsewhere while the router is down (killed: no chance to mint it first).
+    output += lab.output;
+    await lab.stopDaemon('SIGKILL');
+    mint.payMintQuote(quote);
+    await mint.claimQuote(quote);
+    await lab.reconnectClient();
+    await lab.startDaemon();
+    const told = await ask(`/cashu/lightning?quote=${quote}`);
+    assert.is(told.status, 409, JSON.stringify(told.body));
+    assert.is((told.body.error as Record<string, unknown>).code, 'ERR_CASHU_QUOTE_CLAIMED');
+    assert.is(await sessionsPaidWith(`ln:${quote}`), 0, 'no session');
+    const stats = (await lab.call('stats', {})).cashu as Record<string, unknown>;
+    assert.is(stats.lightning_claimed, 1);
+    assert.is(stats.open_invoices, 1, 'only the other quote is open');
+    const again = await quoteFor(2);
+    assert.is(again.status, 200, 'its place is free again');
+    // A restart does not bring it back.
+    output += lab.output;
+    await lab.stopDaemon();
+    await lab.reconnectClient();
+    await lab.startDaemon();
+    assert.is((await ask(`/cashu/lightning?quote=${quote}`)).status, 409, 'still told after a restart');
+    assert.is(((await lab.call('stats', {})).cashu as Record<string, unknown>).open_invoices, 2);
+    output += lab.output;
+    const above = output.split('\n').filter((l) => l.includes(quote) && !/\bdebug\b/i.test(l));
+    assert.equal(above, [], 'the quote id in no log line above debug');
+    // The two open invoices paid: their places free for the next test.
+    for (const open of [other, again]) mint.payMintQuote(open.body.quote as string);
+    await lab.waitFor(
+      async () => ((await lab.call('stats', {})).cashu as Record<string, unknown>).open_invoices === 0,
+      30_000,
+      'the open quotes minted',
+    );
+  } finally {
+    mint.ledger.quoteLocks = true;
+  }
+  await endSession();
+});
+
 test(
   'a device asking for invoices it never pays gets two ' + 'open at once, then a refusal that writes nothing',
   async () => {

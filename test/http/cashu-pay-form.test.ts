@@ -50,6 +50,11 @@ test("the total follows the quantity as it is typed, and is the invoice's own on
   steps.value = '3';
   steps.dispatch('input');
   assert.is(byId('cashu-total').textContent, '3 min for 6 sat', 'as it is typed');
+  await page.settle();
+  assert.ok(
+    page.fetches.some((f) => f.path === '/cashu/offer?steps=3'),
+    "the wallet's payment request asked anew",
+  );
   byId('lightning-pay').dispatch('click');
   await page.settle();
   assert.is(seen.invoiceSteps, '3');

@@ -37,7 +37,14 @@ import {
   type WireSignature,
 } from './cashu-mint-wire.ts';
 
+import { checkQuoteSignature, quotePubkey, type QuoteSigFormat } from './cashu-mint-nut20.ts';
+
 export { CODES, MintError, fakeInvoice } from './cashu-mint-wire.ts';
+
+/** The outputs as the mint request carried them (checkOutputs has read them: each has an amount and a B_). */
+function signedOutputs(raw: unknown): Array<{ amount: number; B_: string }> {
+  return (raw as Array<{ amount: number; B_: string }>).map((o) => ({ amount: o.amount, B_: o.B_ }));
+}
 
 export interface LabKeyset {
   id: string;
@@ -71,6 +78,8 @@ interface MintQuote {
   unit: string;
   state: 'UNPAID' | 'PAID' | 'ISSUED';
   expiry: number;
+  /** NUT-20: the key a mint request must be signed by (null: anyone with the id may mint it). */
+  pubkey: string | null;
 }
 interface MeltQuote {
   quote: string;
@@ -115,6 +124,10 @@ export class MintLedger {
   readonly meltQuotes = new Map<string, MeltQuote>();
   readonly paidInvoices = new Set<string>();
   autoPayMintQuotes = true;
+  /** NUT-20: quotes locked to the request's `pubkey` (false: the field is ignored, as a mint without NUT-20 does). */
+  quoteLocks = true;
+  /** The NUT-20 messages a signature is checked against (an older mint: only 'legacy'). */
+  quoteSigFormats: QuoteSigFormat[] = ['v1'];
   meltNext: { outcome: MeltOutcome; fee: number } = { outcome: 'paid', fee: 0 };
   feeReserve: (amount: number) => number = (amount) => Math.max(2, Math.ceil(amount / 100));
   maxInputs = 1000;
@@ -363,6 +376,7 @@ export class MintLedger {
       unit,
       state: this.autoPayMintQuotes ? 'PAID' : 'UNPAID',
       expiry: Math.floor(this.now() / 1000) + 3600,
+      pubkey: this.quoteLocks && req.pubkey !== undefined && req.pubkey !== null ? quotePubkey(req.pubkey) : null,
     };
     this.mintQuotes.set(quote.quote, quote);
     return quote;
@@ -388,6 +402,9 @@ export class MintLedger {
     const outputs = this.checkOutputs(req.outputs, q.unit);
     if (outputs.total !== q.amount)
       throw new MintError(CODES.unbalanced, `outputs (${outputs.total}) != quote amount (${q.amount})`);
+    // NUT-20: over the outputs as the request sent them (B_ in its own case, amounts as given).
+    if (q.pubkey !== null)
+      checkQuoteSignature(q.pubkey, q.quote, signedOutputs(req.outputs), req.signature, this.quoteSigFormats);
     q.state = 'ISSUED';
     return { signatures: this.sign(outputs.outputs) };
   }

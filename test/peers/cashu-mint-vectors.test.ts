@@ -28,6 +28,11 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { pbkdf2Sync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { encodeToken } from './cashu-mint-tokens.ts';
+import { checkQuoteSignature, nut20Message } from './cashu-mint-nut20.ts';
+import { MintError } from './cashu-mint-wire.ts';
+import { quoteSigMessage, signQuote } from '../../src/payments/cashu/quote-lock.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { signMintQuote, verifyMintQuoteSignature } from '@cashu/cashu-ts';
 import { startCashuMint } from './cashu-mint.ts';
 
 const fixture = (name: string): string =>
@@ -37,6 +42,7 @@ const nut01 = fixture('01-tests.md');
 const nut02 = fixture('02-tests.md');
 const nut12 = fixture('12-tests.md');
 const nut13 = fixture('13-tests.md');
+const nut20 = fixture('20-test.md');
 
 function all(text: string, re: RegExp): RegExpExecArray[] {
   return [...text.matchAll(re)];
@@ -279,6 +285,73 @@ test('NUT-13 deterministic secrets and blinding factors: v1 (BIP-32 path) and v2
       assert.is(bytesToHex(d.blindingFactor), c.rs[`r_${i}`], `${c.keysetId} r ${i}`);
     }
   }
+});
+
+test('NUT-20 signature on mint quote: the spec request verifies at the lab mint; sluice builds the same message', () => {
+  const request = jsonBlocks(nut20).find((b) => (b as { signature?: unknown }).signature !== undefined) as {
+    quote: string;
+    outputs: Array<{ amount: number; B_: string }>;
+    signature: string;
+  };
+  const msgHex = /msg_to_sign = ([0-9a-f]+)/.exec(nut20)![1]!;
+  const digestHex = /sha256\(msg_to_sign\) = ([0-9a-f]+)/.exec(nut20)![1]!;
+  const pubkey = /`pubkey` in the `PostMintQuoteBolt11Response` is `([0-9a-f]{66})`/.exec(nut20)![1]!;
+  // The lab mint's message and sluice's, each written from the spec apart from the other.
+  assert.is(bytesToHex(nut20Message(request.quote, request.outputs, 'v1')), msgHex);
+  assert.is(bytesToHex(sha256(nut20Message(request.quote, request.outputs, 'v1'))), digestHex);
+  assert.is(quoteSigMessage(request.quote, request.outputs).toString('hex'), msgHex);
+  checkQuoteSignature(pubkey, request.quote, request.outputs, request.signature, ['v1']);
+  // Refused: a signature altered, the outputs in another order, an amount changed, another key's, none at all.
+  const refused = (f: () => void): number => {
+    try {
+      f();
+    } catch (err) {
+      if (err instanceof MintError) return err.code;
+      throw err;
+    }
+    return 0;
+  };
+  const flipped = (request.signature[0] === '0' ? '1' : '0') + request.signature.slice(1);
+  const reversed = [...request.outputs].reverse();
+  const more = [{ ...request.outputs[0]!, amount: 2 }, request.outputs[1]!];
+  const other = '02' + 'c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5';
+  assert.is(
+    refused(() => checkQuoteSignature(pubkey, request.quote, request.outputs, flipped, ['v1'])),
+    20008,
+  );
+  assert.is(
+    refused(() => checkQuoteSignature(pubkey, request.quote, reversed, request.signature, ['v1'])),
+    20008,
+  );
+  assert.is(
+    refused(() => checkQuoteSignature(pubkey, request.quote, more, request.signature, ['v1'])),
+    20008,
+  );
+  assert.is(
+    refused(() => checkQuoteSignature(other, request.quote, request.outputs, request.signature, ['v1'])),
+    20008,
+  );
+  assert.is(
+    refused(() => checkQuoteSignature(pubkey, request.quote, request.outputs, undefined, ['v1'])),
+    20008,
+  );
+  // A v1 signature is not a legacy one (an older mint refuses it, and sluice then signs the legacy message).
+  assert.is(
+    refused(() => checkQuoteSignature(pubkey, request.quote, request.outputs, request.signature, ['legacy'])),
+    20008,
+  );
+  // sluice's signatures (secret key 0x01), each format, verify at the lab mint; the legacy one as cashu-ts reads it
+  // too.
+  const one = '00'.repeat(31) + '01';
+  checkQuoteSignature(pubkey, request.quote, request.outputs, signQuote(one, request.quote, request.outputs), ['v1']);
+  const legacy = signQuote(one, request.quote, request.outputs, 'legacy');
+  checkQuoteSignature(pubkey, request.quote, request.outputs, legacy, ['legacy']);
+  const blinded = request.outputs.map((o) => ({ ...o, id: '009a1f293253e41e' }));
+  assert.ok(verifyMintQuoteSignature(pubkey, request.quote, blinded as never, legacy));
+  // And cashu-ts's legacy signature verifies at the lab mint's legacy check.
+  checkQuoteSignature(pubkey, request.quote, request.outputs, signMintQuote(one, request.quote, blinded as never), [
+    'legacy',
+  ]);
 });
 
 test.run();

@@ -44,6 +44,8 @@ export const CODES = {
   quotePending: 20005,
   invoicePaid: 20006,
   quoteExpired: 20007,
+  quoteSignatureInvalid: 20008,
+  quotePubkeyInvalid: 20009,
 } as const;
 
 export interface WireBlindedMessage {

@@ -22,6 +22,9 @@
  *                                                        // "being retired"
  *   mint.spent(), mint.tokenYs(token), mint.markPending(ys), mint.clearPending(ys?)   // NUT-07 states, a PENDING hook
  *   mint.setAutoPay(false); mint.payMintQuote(id)        // NUT-04: quotes paid on creation (default) or on command
+ *   startCashuMint({ quoteLocks: false })                 // NUT-20 off (default on: a quote asked with a pubkey is
+ *                                                        // minted only with its signature); quoteSigFormats ['legacy']
+ *   await mint.claimQuote(id); mint.mintQuote(id)        // someone else mints a paid quote (refused if locked)
  *   mint.meltOutcome('paid' | 'failed' | 'pending', { fee? }); mint.settleMelt(id, 'paid' | 'failed')
  *   mint.setFeeReserve(n | (amount) => n); mint.invoice(sats)   // NUT-05; a fake bolt11 the mint's melt quote reads
  *   mint.setCachedResponses(false)                       // NUT-19 off: a replayed swap gets 11001, recovery is restore
@@ -54,6 +57,7 @@ import {
   type MeltOutcome,
 } from './cashu-mint-ledger.ts';
 import { CACHED, ROUTES, closeServer, readBody, send } from './cashu-mint-wire.ts';
+import type { QuoteSigFormat } from './cashu-mint-nut20.ts';
 import {
   encodeToken,
   foreignProofs,
@@ -71,6 +75,10 @@ export interface CashuMintOptions extends KeysetOptions {
   cachedResponses?: boolean;
   /** Mint quotes PAID as soon as they are made. Default true; false waits for payMintQuote(id). */
   autoPay?: boolean;
+  /** NUT-20: quotes locked to the request's pubkey (default true, advertised in /v1/info); false: a mint without it. */
+  quoteLocks?: boolean;
+  /** The NUT-20 messages a signature is checked against: ['v1'] (default), ['legacy'] (an older mint), or both. */
+  quoteSigFormats?: QuoteSigFormat[];
   feeReserve?: number | ((amount: number) => number);
   /** The clock keyset expiry is checked against (ms). */
   now?: () => number;
@@ -136,6 +144,8 @@ export class CashuMint {
     this.ledger.addKeyset(opts);
     this.cachedResponses = opts.cachedResponses ?? true;
     this.ledger.autoPayMintQuotes = opts.autoPay ?? true;
+    this.ledger.quoteLocks = opts.quoteLocks ?? true;
+    if (opts.quoteSigFormats) this.ledger.quoteSigFormats = opts.quoteSigFormats;
     if (opts.feeReserve !== undefined) this.setFeeReserve(opts.feeReserve);
   }
 
@@ -254,6 +264,21 @@ export class CashuMint {
 
   payMintQuote(id: string): void {
     this.ledger.payMintQuote(id);
+  }
+
+  /**
+   * Someone else mints a paid quote whose id they learned (a log, the customer himself): a wallet of their own, fresh
+   * outputs, no quote key. A quote locked to a key (NUT-20) is refused them (MintOperationError 20008).
+   */
+  async claimQuote(id: string): Promise<Proof[]> {
+    const q = this.ledger.mintQuote(id);
+    return (await this.labWallet()).mintProofsBolt11(q.amount, id);
+  }
+
+  /** A mint quote as the books hold it (its state, and the pubkey it is locked to). */
+  mintQuote(id: string): { state: string; pubkey: string | null; amount: number } {
+    const { state, pubkey, amount } = this.ledger.mintQuote(id);
+    return { state, pubkey, amount };
   }
 
   meltOutcome(outcome: MeltOutcome, o: { fee?: number } = {}): void {
@@ -499,6 +524,7 @@ export class CashuMint {
         10: { supported: true },
         11: { supported: true },
         12: { supported: true },
+        ...(this.ledger.quoteLocks && { 20: { supported: true } }),
         ...(this.cachedResponses && {
           19: { ttl: 3600, cached_endpoints: CACHED.map((path) => ({ method: 'POST', path })) },
         }),

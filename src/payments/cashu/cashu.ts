@@ -25,7 +25,7 @@ import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from './mint-quote-client.ts';
-import { InvoiceSlots, isLightning, resolveQuote } from './lightning.ts';
+import { InvoiceSlots, isLightning, loggedRef, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { stepsCap } from './steps.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
@@ -391,7 +391,7 @@ export class CashuMethod implements PaymentMethod {
   async release(ref: PaymentRef, reason: Error): Promise<void> {
     this.handedOut.delete(ref.reference);
     this.options.log?.warn('cashu: swapped but not granted; will retry', {
-      reference: ref.reference,
+      reference: loggedRef(ref.reference),
       reason: reason.message,
     });
     this.schedule();
@@ -471,7 +471,7 @@ export class CashuMethod implements PaymentMethod {
       {
         granted: 'cashu purchase granted after its swap landed',
         failed: 'cashu late grant failed; will retry',
-        fields: { reference: intent.ref },
+        fields: { reference: loggedRef(intent.ref) },
       },
       { log: this.options.log },
     );
@@ -535,7 +535,7 @@ export class CashuMethod implements PaymentMethod {
       } catch (err) {
         open++;
         this.options.log?.warn('cashu: resolving a swap failed; tried again', {
-          reference: intent.ref,
+          reference: loggedRef(intent.ref),
           reason: toSluiceError(err).message,
         });
       }
@@ -551,12 +551,18 @@ export class CashuMethod implements PaymentMethod {
     }, RESOLVE_INTERVAL_MS);
   }
 
-  /** Held sat per mint and in total, and open swaps: counts and amounts only, never a proof. */
-  stats(): { balance: Record<string, string>; total: string; open_swaps: number } {
+  /**
+   * ubus stats' `cashu`: held sat per mint and in total, open swaps and invoices, and the paid Lightning quotes someone
+   * else minted (remembered on flash, the last 500): counts and amounts only, never a proof or a quote id.
+   */
+  stats(): Record<string, unknown> {
+    const open = this.store.openIntents();
     return {
       balance: Object.fromEntries([...this.store.balances()].map(([m, v]) => [m, v.toString()])),
       total: this.store.total().toString(),
-      open_swaps: this.store.openIntents().length,
+      open_swaps: open.filter(({ intent }) => !isLightning(intent.ref)).length,
+      open_invoices: open.filter(({ intent, state }) => state === 'open' && isLightning(intent.ref)).length,
+      lightning_claimed: this.store.claimedCount(),
     };
   }
 

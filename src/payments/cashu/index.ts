@@ -41,6 +41,8 @@ export const cashuPlugin: PaymentPlugin = {
   // Its part of the pay page (docs/tollgate.md "Pay page").
   pageScripts: ['cashu-page.js'],
   switch: 'tollgate',
+  // ubus stats' `cashu` (CashuMethod.stats): what is held, what is open, the Lightning quotes someone else minted.
+  stats: { key: 'cashu', absent: { running: false } },
   // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
   lanUse: { name: 'cashu', on: (c) => c.tollgate !== null },
   lanRoutes: cashuLanRoutes,
@@ -91,6 +93,7 @@ export const cashuPlugin: PaymentPlugin = {
         await custody.close();
         await cashu.close();
       },
+      figures: () => cashu.stats(),
       ubus: { cashu: custody },
       lan: { cashu: cashuLanFace(() => current, cashu) },
     };

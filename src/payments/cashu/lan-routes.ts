@@ -12,7 +12,8 @@
  *   POST /cashu/lightning {steps}   Pay with Lightning: the mint's bolt11 invoice for the steps' price, its quote on
  *                       flash for the caller's device (lightning.ts) → {quote, request, amount, expiry, steps}
  *   GET  /cashu/lightning?quote=    the quote resolved now: {state: unpaid | paid | unknown} (paid: the session is
- *                       granted; unknown: expired and dropped, or never this router's)
+ *                       granted; unknown: expired and dropped, or never this router's); 409 ERR_CASHU_QUOTE_CLAIMED:
+                       paid, and minted at the mint by someone else (the payer is told; nothing was granted)
  * A refusal answers {error: {code, message, details?}}: the page words each ERR_CASHU_* for the customer; a pending
  * swap (ERR_CASHU_PENDING) is 202, "being confirmed, do not pay again".
  */
@@ -21,7 +22,14 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin.ts';
 import type { CashuMethod } from './cashu.ts';
-import { openQuote, quoteState, type LightningInvoice, type LightningState } from './lightning.ts';
+import {
+  LN_PREFIX,
+  loggedRef,
+  openQuote,
+  quoteState,
+  type LightningInvoice,
+  type LightningState,
+} from './lightning.ts';
 import { checkSteps, stepsCap } from './steps.ts';
 
 /** A token is at most 48 KiB (token.ts); the JSON around it a little more. */
@@ -161,7 +169,13 @@ export const cashuLanRoutes: readonly LanRoute[] = [
         });
       const mac = await req.mac();
       const invoice = await face.cashu.lightning(mac, req.ip, BigInt(text));
-      req.log?.info('http cashu lightning quote', { mac, ip: req.ip, quote: invoice.quote, amount: invoice.amount });
+      // Never the quote id above debug: a quote not locked to the router's key is minted by whoever has it.
+      req.log?.info('http cashu lightning quote', {
+        mac,
+        ip: req.ip,
+        reference: loggedRef(`${LN_PREFIX}${invoice.quote}`),
+        amount: invoice.amount,
+      });
       return { status: 200, body: invoice };
     },
   },
@@ -173,7 +187,16 @@ export const cashuLanRoutes: readonly LanRoute[] = [
       const quote = req.url.searchParams.get('quote');
       if (quote === null || !/^[A-Za-z0-9_-]{1,128}$/.test(quote))
         throw new SluiceError('ERR_INVALID_ARGUMENT', 'quote must be a quote id', { details: { argument: 'quote' } });
-      return { status: 200, body: { quote, state: await face.cashu.lightningState(quote) } };
+      const state = await face.cashu.lightningState(quote);
+      if (state === 'claimed') {
+        throw new SluiceError(
+          'ERR_CASHU_QUOTE_CLAIMED',
+          'this invoice was paid, but its ecash was taken at the mint by someone else before this router could take ' +
+            'it: no access was granted. Keep your payment receipt and ask the staff',
+          { details: { quote, state } },
+        );
+      }
+      return { status: 200, body: { quote, state } };
     },
   },
 ];

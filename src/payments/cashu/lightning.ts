@@ -13,12 +13,14 @@
  *              restore of the stored outputs → proofs on flash → granted late
  *              no answer: later
  */
+import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
 import type { Quote } from '../types.ts';
 import type { MintQuoteClient } from './mint-quote-client.ts';
 import type { CashuMethod } from './cashu.ts';
 import { unavailable } from './resolve-intent.ts';
-import type { CashuStore, SwapIntent } from './store.ts';
+import { CLAIMED, type CashuStore, type SwapIntent } from './store.ts';
+import { newQuoteKey, QUOTE_SIGNATURE_REFUSED, signQuote } from './quote-lock.ts';
 import { checkSteps, stepsCap } from './steps.ts';
 import { makeOutputs, splitAmount, type SwapOutput } from './token.ts';
 import type { Log } from '../../log.ts';
@@ -103,6 +105,8 @@ export class InvoiceSlots {
   }
 }
 
+/** NUT-04's code for a quote whose ecash was issued already. */
+const QUOTE_ISSUED = 20002;
 /** A mint's own exchange (POST /v1/mint/bolt11) waits at most this. */
 const MINT_TIMEOUT_MS = 30_000;
 
@@ -115,7 +119,7 @@ export interface LightningInvoice {
 }
 
 /** What the page's poll says. */
-export type LightningState = 'unpaid' | 'paid' | 'expired' | 'unknown';
+export type LightningState = 'unpaid' | 'paid' | 'expired' | 'claimed' | 'unknown';
 
 /** The quote for `steps` of the tollgate plan, its intent on flash, for `mac`. */
 export async function openQuote(
@@ -162,9 +166,15 @@ async function quoteAndWrite(
     ),
     active.id,
   );
-  const answer = await method
-    .client(mint)
-    .mintQuote(Number(price), t.unit, `WiFi: ${steps} × ${quote.stepSize} ${quote.metric}`);
+  const client = method.client(mint);
+  // Locked to a key of the router's where the mint can (NUT-20): nobody who learns the quote id can mint it.
+  const key = (await locksQuotes(client)) ? newQuoteKey() : undefined;
+  const answer = await client.mintQuote(
+    Number(price),
+    t.unit,
+    `WiFi: ${steps} × ${quote.stepSize} ${quote.metric}`,
+    key?.pubkey,
+  );
   if (answer.kind !== 'ok') throw unavailable(mint, answer);
   if (answer.value.amount !== 0 && answer.value.amount !== Number(price))
     throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint quoted another amount');
@@ -184,6 +194,8 @@ async function quoteAndWrite(
       stepSize: quote.stepSize.toString(),
     },
     ...(ip !== undefined && ip !== '' && { ip }),
+    ...(key && { lock: key.secret }),
+    ...(answer.value.expiry !== null && { expiry: answer.value.expiry }),
   };
   await method.store.beginSwap(intent);
   method.schedule();
@@ -204,22 +216,65 @@ export interface QuotePort {
   log?: Log | undefined;
 }
 
-/** One look at an open quote's intent (the resolver's, for `ln:` references). */
-export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise<'landed' | 'dropped' | 'later'> {
+/** Whether each mint locks quotes (NUT-20), as its info said; a mint whose info cannot be read is asked again. */
+const lockSupport = new WeakMap<MintQuoteClient, boolean>();
+async function locksQuotes(client: MintQuoteClient): Promise<boolean> {
+  const known = lockSupport.get(client);
+  if (known !== undefined) return known;
+  const info = await client.quoteLocks();
+  if (info.kind !== 'ok') return false;
+  lockSupport.set(client, info.value);
+  return info.value;
+}
+
+/**
+ * A Lightning reference as logs may carry it: never the quote id (an unlocked quote is minted by whoever has it),
+ * a short hash of it instead, the same in every line about the quote.
+ */
+export function loggedRef(ref: string): string {
+  if (!isLightning(ref)) return ref;
+  return `${LN_PREFIX}#${createHash('sha256').update(ref).digest('hex').slice(0, 12)}`;
+}
+
+/** POST /v1/mint/bolt11 with the stored outputs, signed when the quote is locked (the older message after a 20008). */
+async function mintQuoted(client: MintQuoteClient, id: string, intent: SwapIntent) {
+  if (intent.lock === undefined) return client.mint(id, intent.outputs, MINT_TIMEOUT_MS);
+  const v1 = await client.mint(id, intent.outputs, MINT_TIMEOUT_MS, signQuote(intent.lock, id, intent.outputs));
+  if (!(v1.kind === 'refused' && v1.code === QUOTE_SIGNATURE_REFUSED)) return v1;
+  return client.mint(id, intent.outputs, MINT_TIMEOUT_MS, signQuote(intent.lock, id, intent.outputs, 'legacy'));
+}
+
+/**
+ * One look at an open quote's intent (the resolver's, for `ln:` references). Every quote ends: minted by us →
+ * 'landed'; expired unpaid, or unknown to the mint past its expiry → 'dropped'; ISSUED with none of our outputs
+ * signed (someone else minted it: possible only for a quote not locked to our key) → 'claimed', dropped with a record
+ * that says so (the page tells the payer; the store remembers it across restarts).
+ */
+export async function resolveQuote(
+  intent: SwapIntent,
+  port: QuotePort,
+): Promise<'landed' | 'dropped' | 'claimed' | 'later'> {
   const id = intent.ref.slice(LN_PREFIX.length);
   const state = await port.client.mintQuoteState(id);
+  if (state.kind === 'refused' && state.status !== 429 && pastExpiry(intent.expiry, port.now())) {
+    await port.store.dropIntent(intent.ref, `lightning quote unknown to the mint past its expiry (${state.code})`);
+    port.log?.info('cashu: a Lightning quote the mint no longer knows, past its expiry; dropped', {
+      reference: loggedRef(intent.ref),
+    });
+    return 'dropped';
+  }
   if (state.kind !== 'ok') return 'later';
   const q = state.value;
   if (q.state === 'UNPAID') {
-    if (q.expiry !== null && port.now() > q.expiry * 1000) {
+    if (pastExpiry(q.expiry ?? undefined, port.now())) {
       await port.store.dropIntent(intent.ref, 'lightning quote expired unpaid');
-      port.log?.info('cashu: a Lightning quote expired unpaid; dropped', { reference: intent.ref });
+      port.log?.info('cashu: a Lightning quote expired unpaid; dropped', { reference: loggedRef(intent.ref) });
       return 'dropped';
     }
     return 'later';
   }
   if (q.state === 'PAID') {
-    const minted = await port.client.mint(id, intent.outputs, MINT_TIMEOUT_MS);
+    const minted = await mintQuoted(port.client, id, intent);
     if (minted.kind === 'ok') {
       await port.land(
         intent,
@@ -227,8 +282,8 @@ export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise
       );
       return 'landed';
     }
-    // Refused as issued (a lost answer, ours): the restore below reads it; anything else: later.
-    if (!(minted.kind === 'refused' && minted.code === 20002)) return 'later';
+    // Refused as issued (a lost answer, ours, or someone else's mint): the restore below reads which; else later.
+    if (!(minted.kind === 'refused' && minted.code === QUOTE_ISSUED)) return 'later';
   }
   const restored = await port.client.restore(intent.outputs);
   if (restored.kind !== 'ok') return 'later';
@@ -237,12 +292,25 @@ export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise
     await port.land(intent, sigs as string[]);
     return 'landed';
   }
+  if (sigs.every((s) => s === undefined)) {
+    // Issued, and not on our outputs: its ecash went to whoever minted it. Nothing will come: the place and the room
+    // go back, and the payer is told (quoteState: 'claimed').
+    await port.store.dropIntent(intent.ref, CLAIMED);
+    port.log?.warn('cashu: a paid Lightning quote was minted by someone else; no session, its place released', {
+      reference: loggedRef(intent.ref),
+      mac: intent.mac,
+      sat: intent.quote.price,
+    });
+    return 'claimed';
+  }
   port.log?.warn(
     'cashu: a Lightning quote is issued but the mint restores not all of its outputs; asking again later',
-    { reference: intent.ref },
+    { reference: loggedRef(intent.ref) },
   );
   return 'later';
 }
+
+const pastExpiry = (expiry: number | undefined, now: number): boolean => expiry !== undefined && now > expiry * 1000;
 
 /** The page's poll: the quote resolved now (serialised with the resolver), then what it came to. */
 export async function quoteState(method: CashuMethod, id: string): Promise<LightningState> {
@@ -252,5 +320,5 @@ export async function quoteState(method: CashuMethod, id: string): Promise<Light
   if (open) return open.state === 'landed' ? 'paid' : 'unpaid';
   if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref }))
     return 'paid';
-  return 'unknown';
+  return method.store.wasClaimed(ref) ? 'claimed' : 'unknown';
 }

@@ -64,12 +64,22 @@ export class MintQuoteClient extends MintClient {
     this.readTimeoutMs = options.timeoutMs;
   }
 
-  /** POST /v1/mint/quote/bolt11: an invoice for `amount` in `unit`. */
-  mintQuote(amount: number, unit: string, description?: string): Promise<MintAnswer<MintQuote>> {
+  /** GET /v1/info (NUT-06): whether the mint locks a quote to a key (NUT-20 `supported`). */
+  quoteLocks(): Promise<MintAnswer<boolean>> {
+    return this.exchange('GET', '/v1/info', undefined, this.readTimeoutMs, (json) => {
+      if (typeof json !== 'object' || json === null) return null;
+      const nuts = (json as { nuts?: Record<string, unknown> }).nuts;
+      const n20 = nuts && typeof nuts === 'object' ? (nuts['20'] as { supported?: unknown } | undefined) : undefined;
+      return n20?.supported === true;
+    });
+  }
+
+  /** POST /v1/mint/quote/bolt11: an invoice for `amount` in `unit`; `pubkey`: locked to it (NUT-20). */
+  mintQuote(amount: number, unit: string, description?: string, pubkey?: string): Promise<MintAnswer<MintQuote>> {
     return this.exchange(
       'POST',
       '/v1/mint/quote/bolt11',
-      { amount, unit, ...(description !== undefined && { description }) },
+      { amount, unit, ...(description !== undefined && { description }), ...(pubkey !== undefined && { pubkey }) },
       this.readTimeoutMs,
       quoteOf,
     );
@@ -86,9 +96,21 @@ export class MintQuoteClient extends MintClient {
     );
   }
 
-  /** POST /v1/mint/bolt11: the signatures on `outputs` (on flash before this is sent). */
-  mint(quote: string, outputs: readonly SwapOutput[], timeoutMs: number): Promise<MintAnswer<BlindSignature[]>> {
-    const body = { quote, outputs: outputs.map(({ id, amount, B_ }) => ({ id, amount, B_ })) };
+  /**
+   * POST /v1/mint/bolt11: the signatures on `outputs` (on flash before this is sent); `signature`: the NUT-20 one, for
+   * a locked quote.
+   */
+  mint(
+    quote: string,
+    outputs: readonly SwapOutput[],
+    timeoutMs: number,
+    signature?: string,
+  ): Promise<MintAnswer<BlindSignature[]>> {
+    const body = {
+      quote,
+      outputs: outputs.map(({ id, amount, B_ }) => ({ id, amount, B_ })),
+      ...(signature !== undefined && { signature }),
+    };
     return this.exchange('POST', '/v1/mint/bolt11', body, timeoutMs, (json) => signaturesOf(json, outputs.length));
   }
 }

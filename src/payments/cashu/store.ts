@@ -59,6 +59,10 @@ export interface SwapIntent {
   };
   inputs: StoredProof[];
   outputs: SwapOutput[];
+  /** A Lightning quote's NUT-20 secret key (hex): its mint signs the ecash only for a request signed with it. */
+  lock?: string;
+  /** A Lightning quote's expiry at the mint (unix seconds): past it, a quote the mint no longer knows is dropped. */
+  expiry?: number;
 }
 
 export type IntentState = 'open' | 'landed';
@@ -82,6 +86,10 @@ type Rec =
 
 /** Applied references remembered (the sessions' journal keeps them too; this bounds the file). */
 const APPLIED_KEPT = 5000;
+/** A dropped intent's `why` when its Lightning quote was minted by someone else (the payer is told; lightning.ts). */
+export const CLAIMED = 'claimed: minted by someone else';
+/** Claimed quotes remembered, so the page still says so after a restart. */
+const CLAIMED_KEPT = 500;
 /** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
 const COMPACT_AFTER = 2000;
 
@@ -97,6 +105,7 @@ export class CashuStore {
   private readonly held = new Map<string, { mint: string; proof: StoredProof }>();
   private readonly intents = new Map<string, { intent: SwapIntent; state: IntentState }>();
   private readonly applied = new Set<string>();
+  private readonly claimed = new Set<string>();
   private readonly takesById = new Map<string, Take>();
   private appended = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -194,6 +203,10 @@ export class CashuStore {
         break;
       case 'dropped':
         this.intents.delete(r.ref);
+        if (r.why === CLAIMED) {
+          this.claimed.add(r.ref);
+          if (this.claimed.size > CLAIMED_KEPT) this.claimed.delete(this.claimed.values().next().value!);
+        }
         break;
       case 'add':
         for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p });
@@ -247,6 +260,7 @@ export class CashuStore {
   private async compact(): Promise<void> {
     const recs: Rec[] = [];
     for (const ref of this.applied) recs.push({ t: 'applied', ref });
+    for (const ref of this.claimed) recs.push({ t: 'dropped', ref, why: CLAIMED });
     for (const { intent, state } of this.intents.values()) {
       recs.push({ t: 'intent', intent });
       // The landed proofs are in the held set below (if still held): the record only keeps the state.
@@ -285,6 +299,15 @@ export class CashuStore {
 
   isApplied(ref: string): boolean {
     return this.applied.has(ref);
+  }
+
+  /** A Lightning quote dropped because someone else minted it (the last CLAIMED_KEPT). */
+  wasClaimed(ref: string): boolean {
+    return this.claimed.has(ref);
+  }
+
+  claimedCount(): number {
+    return this.claimed.size;
   }
 
   /** The swap's intent, with its outputs' secrets and blinding factors: on flash before /v1/swap is sent. */

@@ -132,6 +132,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
     'ERR_CASHU_TOKEN_SPENT',
     'ERR_CASHU_UNDERPAID',
     'ERR_CASHU_BALANCE_FULL',
+    'ERR_CASHU_QUOTE_CLAIMED',
     'ERR_VOUCHER_REJECTED',
     'ERR_VOUCHER_GUESS_LIMIT',
   ],
@@ -465,6 +466,7 @@ const ROUTES: Record<string, Record<number, string[]>> = {
   },
   'POST /cashu/pay': CASHU_ROUTE,
   'POST /cashu/lightning': CASHU_ROUTE,
+  'GET /cashu/lightning': { 409: ['ERR_CASHU_QUOTE_CLAIMED'] },
 };
 
 const flat = (table: Record<string | number, string[]>): Map<string, string> =>

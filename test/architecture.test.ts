@@ -242,7 +242,7 @@ const SIZE_REASONS: Record<string, string> = {
     "one method's money path: quote, precheck, authorize (the intent on flash, the swap, the proofs on flash) " +
     "and the late resolution share its intents and mint client, in the order of docs/tollgate.md's crash table",
   'src/payments/cashu/store.ts':
-    "the ecash ledger: one record log whose records (intents, proofs, takes, claimed quotes) are read back, " +
+    'the ecash ledger: one record log whose records (intents, proofs, takes, claimed quotes) are read back, ' +
     'compacted and sealed together, so a record kind and its reading cannot live apart',
   'src/payments/batch-settlement/x402-batch.ts':
     "one method's money path: precheck, authorize (the checks, the deposit's intent and /settle, the voucher on " +

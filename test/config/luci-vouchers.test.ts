@@ -270,6 +270,41 @@ test(
   },
 );
 
+test('the first batch offers no restart: the daemon opens the voucher box itself (test/daemon/lan-live.test.ts)', async () => {
+  const batches: unknown[] = [];
+  const p = load(
+    {
+      'sluice.voucher_list': () => ({ batches }),
+      'sluice.pricing': () => PRICING,
+      'rc.list': () => ({ sluice: { running: true, enabled: true } }),
+      'sluice.stats': () => ({ uptime_s: 1 }),
+      'sluice.voucher_create': () => {
+        batches.push(BATCH);
+        return {
+          batch: '7KQ2M9',
+          count: 1,
+          metric: 'seconds',
+          allotment: '3600',
+          expires: null,
+          codes: ['7KQ2-M9AB-CD'],
+        };
+      },
+    },
+    undefined,
+    (action) => ({ code: action === 'restart' ? 0 : 1 }),
+  );
+  const page = p.view.render(await p.view.load());
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'hour';
+  inputs.count!.value = '1';
+  inputs.steps!.value = '1';
+  const generate = find(page, (n) => n.tag === 'button' && text(n) === 'Generate')[0]!;
+  await (generate.attrs.click as () => Promise<void>)();
+  assert.ok(find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Print tickets').length === 1);
+  assert.not.match(JSON.stringify(p.view.madeBox), /[Rr]estart/);
+  assert.equal(p.execs, []);
+});
+
 test(
   'Revoke calls voucher_revoke for the batch and says how ' + 'many tickets stopped; bad input is refused on the page',
   async () => {

@@ -88,6 +88,17 @@ const PENDING_CODES: ReadonlySet<string> = new Set([
   'ERR_PAYMENT_IN_PROGRESS',
 ]);
 
+/**
+ * A request whose body was not read to its end (refused before or while reading it): the answer closes the connection,
+ * or the rest would be read as the next request. Only a request that has a body: one without is complete only once
+ * the parser has moved past it, after the handler started, and a `GET /` answered at once would close for nothing
+ * (a page or a reseller polling the door would open a connection per call).
+ */
+function bodyLeftUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 export class TollgateDoor {
   private readonly paymentLimiter: RateLimiter;
   private readonly requestLimiter: RateLimiter;
@@ -155,7 +166,7 @@ export class TollgateDoor {
           'cache-control': ANSWER_CACHING,
           ...cors,
           ...a.headers,
-          ...(req.complete ? {} : { connection: 'close' }),
+          ...(bodyLeftUnread(req) && { connection: 'close' }),
         })
         .end(a.body);
     };

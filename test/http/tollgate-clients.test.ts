@@ -16,7 +16,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
@@ -396,6 +396,66 @@ test(
     assert.is(evil.headers['access-control-allow-origin'], undefined);
   },
 );
+
+test('a client polling the door keeps one connection: GET / and /usage answer without closing it', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (path: string) =>
+    new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, localAddress: IDLE.ip, agent }, (res) => {
+        res
+          .resume()
+          .on('end', () =>
+            resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, connection: res.headers.connection }),
+          );
+      });
+      req.on('error', reject).end();
+    });
+  try {
+    const answers = [await get('/'), await get('/'), await get('/usage'), await get('/nothing')];
+    assert.equal(
+      answers.map((a) => [a.status, a.reused, a.connection]),
+      [
+        [200, false, 'keep-alive'],
+        [200, true, 'keep-alive'],
+        [200, true, 'keep-alive'],
+        [404, true, 'keep-alive'],
+      ],
+    );
+  } finally {
+    agent.destroy();
+  }
+});
+
+test('a body past 64 KiB: 413 with a 21023; the connection serves the next request (the rest was never one)', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const call = (method: string, body?: string) =>
+    new Promise<{ status: number; reused: boolean; text: string }>((resolve, reject) => {
+      const headers = body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': String(body.length) };
+      const req = request(
+        { host: '127.0.0.1', port, method, path: '/', localAddress: SPENDER.ip, agent, headers },
+        (res) => {
+          let text = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (d) => (text += d))
+            .on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, text }));
+        },
+      );
+      req.on('error', reject).end(body);
+    });
+  try {
+    const big = await call('POST', 'cashuB' + 'A'.repeat(70 * 1024));
+    assert.is(big.status, 413);
+    assert.is(event({ status: 413, headers: {}, text: big.text }).kind, 21023);
+    const next = await call('GET');
+    assert.equal(
+      [next.status, next.reused, event({ status: 200, headers: {}, text: next.text }).kind],
+      [200, true, 10021],
+    );
+  } finally {
+    agent.destroy();
+  }
+});
 
 test(
   'the same key after a restart: the 10021 is signed by the same pubkey, and the session bought before is still ' +

@@ -2,7 +2,7 @@
 //   [--designs worker,main-json] [--no-idle] [--purchases 500] [--purchase-clients 10000] [--purchase-seconds 10]
 //   [--no-purchases] [--only-purchases] [--live N] [--realistic]`
 // --designs kernel,kernel-json: the kernel path (the product's default): the Meter reading every client's counters from
-// one `nft -j list table inet sluice_count` dump a tick (a stand-in nft printing the simulator's counters:
+// one `nft -j list table netdev sluice_count` dump a tick (a stand-in nft printing the simulator's counters:
 // bench/meter/nft-dump.ts), against a main-thread baseline that runs the same command and JSON.parses it.
 // --realistic: the simulated portal burns what a real openNDS 9.10 would per call (≈ 11 ms + 22 ms per client for
 // `json`: test/peers/ndsctl-cost.ts) before it answers; the tick rows then show what polling the portal really costs.

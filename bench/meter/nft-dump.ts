@@ -1,5 +1,5 @@
 // The kernel path's counter dump for `npm run bench -- meter --designs kernel,kernel-json`: what `nft -j list table
-// inet sluice_count` prints (portal/kernel-counters.ts: one named counter pair per client, the two address maps, the
+// netdev sluice_count` prints (portal/kernel-counters.ts: one named counter pair per client, the two address maps, the
 // two chains with their rule), written from a simulated openNDS listing, so the counters grow with the simulator's
 // traffic. A client's counters keep their nft handles while its counting epoch lasts (the portal's token) and get new
 // ones when it changes (a reset, a return): a new epoch, as in the kernel. Printed as nft 1.0.6 prints it
@@ -41,7 +41,7 @@ export class NftDumpWriter {
       const hex = mac.replace(/:/g, '');
       counters.push({
         counter: {
-          family: 'inet',
+          family: 'netdev',
           name: `cu_${hex}`,
           table: T,
           handle: e.h,
@@ -51,7 +51,7 @@ export class NftDumpWriter {
       });
       counters.push({
         counter: {
-          family: 'inet',
+          family: 'netdev',
           name: `cd_${hex}`,
           table: T,
           handle: e.h + 1,
@@ -59,24 +59,24 @@ export class NftDumpWriter {
           bytes: e.down,
         },
       });
-      up.push([e.ip, `cu_${hex}`]);
-      down.push([e.ip, `cd_${hex}`]);
+      up.push([mac, `cu_${hex}`]);
+      down.push([mac, `cd_${hex}`]);
     }
     const chain = (name: string, hook: string): unknown => ({
       chain: {
-        family: 'inet',
+        family: 'netdev',
         table: T,
         name,
         handle: name === 'count_up' ? 3 : 4,
         type: 'filter',
         hook,
-        prio: 50,
+        prio: -450,
         policy: 'accept',
       },
     });
     const rule = (name: string): unknown => ({
       rule: {
-        family: 'inet',
+        family: 'netdev',
         table: T,
         chain: name,
         handle: name === 'count_up' ? 5 : 6,
@@ -84,7 +84,7 @@ export class NftDumpWriter {
           {
             counter: {
               map: {
-                key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } },
+                key: { payload: { protocol: 'ether', field: name === 'count_up' ? 'saddr' : 'daddr' } },
                 data: name === 'count_up' ? '@cup' : '@cdown',
               },
             },
@@ -95,12 +95,12 @@ export class NftDumpWriter {
     const dump = {
       nftables: [
         { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
-        { table: { family: 'inet', name: T, handle: 7 } },
+        { table: { family: 'netdev', name: T, handle: 7 } },
         ...counters,
-        { map: { family: 'inet', name: 'cup', table: T, type: 'ipv4_addr', handle: 1, map: 'counter', elem: up } },
-        { map: { family: 'inet', name: 'cdown', table: T, type: 'ipv4_addr', handle: 2, map: 'counter', elem: down } },
-        chain('count_up', 'prerouting'),
-        chain('count_down', 'postrouting'),
+        { map: { family: 'netdev', name: 'cup', table: T, type: 'ether_addr', handle: 1, map: 'counter', elem: up } },
+        { map: { family: 'netdev', name: 'cdown', table: T, type: 'ether_addr', handle: 2, map: 'counter', elem: down } },
+        chain('count_up', 'ingress'),
+        chain('count_down', 'egress'),
         rule('count_up'),
         rule('count_down'),
       ],
@@ -120,7 +120,7 @@ function nftJson(v: unknown): string {
 }
 
 /**
- * A stand-in for `nft -j list table inet sluice_count` that prints the next frame each call (the last one again once
+ * A stand-in for `nft -j list table netdev sluice_count` that prints the next frame each call (the last one again once
  * they run out): a shell and `cat`, two execs where the real nft is one, so the fetch costs no less than nft's.
  */
 export function nftStandIn(dir: string, frames: number): string[] {

@@ -84,7 +84,6 @@ const kernelCounters = (argv: string[]): KernelCountersPort => ({
   changes: 0,
   has: () => true,
   count: async () => {},
-  move: async () => {},
   rebuild: async () => {},
 });
 if (design === 'worker' || design === 'kernel') {

@@ -31,7 +31,7 @@ export interface GateKernelQuota {
   readonly enabled: boolean;
   start(): Promise<unknown>;
   has(mac: string): boolean;
-  set(mac: string, ip: string | null, limitBytes: number): Promise<void>;
+  set(mac: string, limitBytes: number): Promise<void>;
   toppedUp(mac: string): Promise<void>;
 }
 

@@ -46,12 +46,13 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   const kernelQuota = main.kernelQuota
     ? new KernelQuota({
         run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+        device: main.shapeDevice,
         log,
         session: brakedSessionOf(sessions),
       })
     : null;
   const counters = main.kernelQuota
-    ? new KernelCounters({ command: main.nft, timeoutMs: main.ndsctlTimeoutMs, log })
+    ? new KernelCounters({ command: main.nft, device: main.shapeDevice, timeoutMs: main.ndsctlTimeoutMs, log })
     : null;
   const shaper = shaping
     ? new Shaper({
@@ -70,14 +71,14 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     log,
     ...(kernelQuota && {
       brake: {
-        beforeAuth: (mac, ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, ip, limit),
+        beforeAuth: (mac, _ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, limit),
         afterDeauth: (mac) => kernelQuota.remove(mac),
       },
     }),
     ...(shaper && { shaper }),
     ...(counters && {
       counter: {
-        beforeAuth: (mac, ip) => counters.count(mac, ip),
+        beforeAuth: (mac) => counters.count(mac),
         afterDeauth: (mac) => counters.uncount(mac),
         afterRefusal: (mac) => counters.uncount(mac, false),
       },

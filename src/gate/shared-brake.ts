@@ -11,7 +11,7 @@ import { devicesOf, isLive, remainingNumber, type Session, type SessionReadView 
 
 export interface SharedBrakeQuota {
   has(mac: string): boolean;
-  set(mac: string, ip: string | null, limitBytes: number): Promise<void>;
+  set(mac: string, limitBytes: number): Promise<void>;
   share(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void>;
 }
 
@@ -19,18 +19,17 @@ export async function brakeAtOpening(
   quota: SharedBrakeQuota,
   sessionOf: (mac: string) => Pick<Session, 'mac' | 'devices'> | null,
   mac: string,
-  ip: string | null,
   leftBytes: number,
 ): Promise<void> {
   const session = sessionOf(mac);
   const braked = session === null ? [] : devicesOf(session).filter((m) => m !== mac && quota.has(m));
-  if (braked.length === 0 || ip === null) {
-    await quota.set(mac, ip, leftBytes);
+  if (braked.length === 0) {
+    await quota.set(mac, leftBytes);
     return;
   }
   const each = Math.floor(Math.max(0, leftBytes) / (braked.length + 1));
   await quota.share(braked.map((m) => ({ mac: m, shareBytes: each })));
-  await quota.set(mac, ip, each);
+  await quota.set(mac, each);
 }
 
 /**

@@ -55,6 +55,6 @@ export async function quotaFoundOpen(
     const s = sessions.byMac(c.mac);
     if (s === null || !isLive(s) || s.metric !== 'bytes' || gateOf(c.mac) !== 'already-open' || kernelQuota.has(c.mac))
       continue;
-    await kernelQuota.set(c.mac, c.ip, remainingNumber(s, clock.now()));
+    await kernelQuota.set(c.mac, remainingNumber(s, clock.now()));
   }
 }

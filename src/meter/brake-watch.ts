@@ -14,6 +14,13 @@ import type { KernelQuotaPort, MeteredSession } from './ports.ts';
  * cross its quota, and a router's packets are GRO/GSO segments of up to 64 KiB, so it can stop up to one segment short.
  */
 export const KERNEL_SLACK_BYTES = 64 * 1024;
+/**
+ * The kernel quota counts a download packet with its 14-byte Ethernet header (it sits at the LAN device's egress:
+ * portal/kernel-quota-nft.ts), so it stops a client short of its allotment by 14 bytes a download packet: 0.9 % of what
+ * it let through in full-size frames, 6.25 % in 224-byte ones. A braked session is watched (and refilled at a stop)
+ * from this share of its quota's installed limit from the end, or KERNEL_SLACK_BYTES if more.
+ */
+export const HEADER_SLACK_SHARE = 1 / 16;
 /** A braked session is read this long after its predicted crossing: after the kernel stopped it, not just before. */
 const BRAKE_MARGIN_MS = 20;
 /**
@@ -22,7 +29,7 @@ const BRAKE_MARGIN_MS = 20;
  * in smaller segments, so each stop comes closer. At most this much of an allotment is ever billed without passing.
  */
 export const BRAKE_REFILL_MIN_BYTES = 4096;
-const MAX_BRAKE_REFILLS = 3;
+const MAX_BRAKE_REFILLS = 5;
 /**
  * How often (ms) braked sessions far from their allotment by sluice's count are checked against the kernel. The
  * kernel's count is the truth of what passed: a quota carried over a crash counted the bytes sluice never billed (no
@@ -69,6 +76,11 @@ export class BrakeWatch {
     return this.kernel?.has(mac) === true;
   }
 
+  /** How close to its end a braked session is watched: the segment the kernel may drop, or the headers it counts. */
+  private slackOf(mac: string): number {
+    return Math.max(KERNEL_SLACK_BYTES, Math.floor((this.kernel?.limitOf?.(mac) ?? 0) * HEADER_SLACK_SHARE));
+  }
+
   /** Braked sessions near their allotment: a tick checks them (check) when there are any. */
   get size(): number {
     return this.watched.size;
@@ -80,7 +92,7 @@ export class BrakeWatch {
    */
   crossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
     if (!(remainingBytes > 0)) return Infinity;
-    if (remainingBytes <= KERNEL_SLACK_BYTES && !this.watched.has(session.id))
+    if (remainingBytes <= this.slackOf(session.mac) && !this.watched.has(session.id))
       this.watched.set(session.id, { mac: session.mac, refills: 0 });
     return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
   }
@@ -99,7 +111,7 @@ export class BrakeWatch {
     const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
     for (const [id, w] of this.watched) {
       const left = leftOf(id, w.mac);
-      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(w.mac)) this.watched.delete(id);
+      if (!(left > 0) || left > this.slackOf(w.mac) || !this.braked(w.mac)) this.watched.delete(id);
     }
     // Stopped before this tick's reading was taken: that reading is the last that passed.
     for (const [id, w] of [...this.watched]) {
@@ -165,7 +177,7 @@ export class BrakeWatch {
       // Near its end and stopped, yet not watched: its last reading came before its quota was known as braked (a
       // restart's first tick bills before the quota table is read) and no byte has moved since, so no reading watches
       // it. Watched from now: the next tick's check ends it (seen in the lab: 317 B short of 16 MiB, ACTIVE for ever).
-      if (!(left > KERNEL_SLACK_BYTES)) {
+      if (!(left > this.slackOf(s.mac))) {
         this.watched.set(s.id, { mac: s.mac, refills: 0 });
         this.ctx.requestTick();
         continue;

@@ -17,9 +17,9 @@
  *  - the counters' change count (KernelCountersPort.changes): sluice's own deauths are a reason to list; its auths
  *    are written into the roster as they succeed (opened()), and into the roster of a listing in flight then (read
  *    before them, it shows their gates closed).
- * And what it does on the listing's word: counters mapped on another address than the listing's are moved there; a
- * paying client listed open with an address and no counters (its auth had no address, or sluice was upgraded with its
- * gate open) gets counters from now.
+ * And what it does on the listing's word: a paying client listed open without counters (sluice was upgraded with its
+ * gate open, or its counters' change failed) gets counters from now. Counters are keyed by MAC: an address change
+ * needs nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { GATE_OPEN_STATES, STATE_CODES, type PortalFlavour as Flavour, type SnapshotSource } from '../portal/index.ts';
@@ -189,15 +189,9 @@ export class KernelMode {
       this.rosterAt = at;
       this.policy.listed(at, listingMs);
       this.checkedUnlisted = new Set(result.unlisted);
-      for (const [mac, listedIp] of result.moved) void this.counters.move(mac, listedIp);
-      const open = new Set<string>();
-      for (const [mac, state] of l.roster) if (OPEN_CODES.has(state)) open.add(mac);
-      const a = l.addresses;
-      for (let i = 0; i + 1 < a.length; i += 2) {
-        const mac = a[i]!;
-        if (a[i + 1] !== '' && open.has(mac) && !this.counters.has(mac) && sessions.active(mac) !== undefined)
-          void this.counters.count(mac, a[i + 1]!);
-      }
+      for (const [mac, state] of l.roster)
+        if (OPEN_CODES.has(state) && !this.counters.has(mac) && sessions.active(mac) !== undefined)
+          void this.counters.count(mac);
     }
     if (result.rosterKey !== undefined) this.heldKey = result.rosterKey;
     this.unlistedNow = result.unlisted;

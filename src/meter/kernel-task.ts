@@ -1,6 +1,6 @@
 /**
  * One usage tick from the kernel's counters, as the worker runs it (the counterpart of task.ts's portal tick): read one
- * `nft -j list table inet sluice_count` dump, and the portal's listing only when the main thread says one is due; scan
+ * `nft -j list table netdev sluice_count` dump, and the portal's listing only when the main thread says one is due; scan
  * the listing into a roster (each listed client's MAC and state) and its addresses; account every rostered client's
  * kernel reading in the shared table (meter/kernel-tick.ts). The listing's own counters are not used: the kernel's are
  * the usage, the listing says only who is there and in which state (docs/captive-portal.md, "Kernel counters").
@@ -18,7 +18,6 @@
 import {
   fetchSnapshot,
   macFromParts,
-  macToParts,
   parseSnapshotFallback,
   runCommand,
   scanCounterDump,
@@ -38,7 +37,7 @@ import { accountKernelDump, PreparedRoster, type RosterEntry } from './kernel-ti
 import type { CounterTable } from './table.ts';
 import type { SkipReason } from './task.ts';
 
-/** The counters' dump: nft's argv (`main.nft` + `-j list table inet sluice_count`), or the text itself (tests). */
+/** The counters' dump: nft's argv (`main.nft` + `-j list table netdev sluice_count`), or the text itself (tests). */
 export type CounterSource = { kind: 'command'; argv: readonly string[] } | { kind: 'inline'; text: string };
 
 export interface KernelUsageTask {
@@ -117,8 +116,6 @@ export type KernelUsageResult =
       listingProblem?: string;
       /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
       unlisted: string[];
-      /** Clients whose counters are mapped on another address than the listing's: [mac, listed ip, counted ip]. */
-      moved: Array<[mac: string, listedIp: string, countedIp: string]>;
       dumpBytes: number;
       snapshotBytes: number;
       fetchMs: number;
@@ -218,17 +215,6 @@ export async function runKernelTask(
   if (task.fault === 'throw') throw new Error('injected fault after accounting');
 
   const unlisted = unlistedAt.map((k) => dump.mac(k));
-  const moved: Array<[string, string, string]> = [];
-  if (listed !== undefined) {
-    const a = listed.addresses;
-    for (let i = 0; i < a.length; i += 2) {
-      const parts = a[i + 1] === '' ? undefined : macToParts(a[i]!);
-      const k = parts === undefined ? -1 : dump.indexOf(parts[0], parts[1]);
-      if (k < 0) continue;
-      const counted = dump.ip(k);
-      if (counted !== a[i + 1]) moved.push([a[i]!, a[i + 1]!, counted]);
-    }
-  }
   return {
     tick: task.tick,
     ok: true,
@@ -244,7 +230,6 @@ export async function runKernelTask(
     ...(rosterKey === undefined ? {} : { rosterKey }),
     ...(listingProblem === undefined ? {} : { listingProblem }),
     unlisted,
-    moved,
     dumpBytes: dumpBytes.length,
     snapshotBytes: listingBytes?.length ?? 0,
     fetchMs,

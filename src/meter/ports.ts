@@ -103,6 +103,12 @@ export interface KernelQuotaPort {
   /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
   refill?(mac: string, limitBytes: number): Promise<void>;
   /**
+   * The limit the client's quota was last installed with (undefined: none). Its download side counts each packet's
+   * 14-byte Ethernet header too (portal/kernel-quota-nft.ts), so it stops a client up to that much short: the watch
+   * widens with it (brake-watch.ts).
+   */
+  limitOf?(mac: string): number | undefined;
+  /**
    * Each client's quota set to let exactly `shareBytes` more through from now (the kernel's count so far plus the
    * share), in one read and one change: the devices of one session splitting its bytes left (shared-quota.ts).
    */
@@ -117,13 +123,12 @@ export interface KernelQuotaPort {
  */
 export interface KernelCountersPort {
   readonly enabled: boolean;
-  /** `nft -j list table inet sluice_count`. */
+  /** `nft -j list table netdev sluice_count`. */
   readonly dumpArgv: string[];
   /** Changes when sluice removed a client's counters (its gate closed) or made the table again. */
   readonly changes: number;
   has(mac: string): boolean;
-  count(mac: string, ip: string | null): Promise<void>;
-  move(mac: string, ip: string): Promise<void>;
+  count(mac: string): Promise<void>;
   rebuild(reason: string): Promise<void>;
 }
 

@@ -187,8 +187,8 @@ export class CounterDump {
     return macFromParts(this.macHi[k]!, this.macLo[k]!);
   }
 
-  /** The address `cdown` maps client k's counter on ('' when none: then they count nothing). */
-  ip(k: number): string {
+  /** The key `cdown` maps client k's counter on, its MAC ('' when none: then they count nothing). */
+  key(k: number): string {
     const start = this.ipStart[k]!;
     const end = this.ipEnd[k]!;
     return end === start ? '' : Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString();
@@ -203,7 +203,7 @@ export class CounterDump {
         epoch: this.epoch[k]!,
         downBytes: this.downBytes[k]!,
         upBytes: this.upBytes[k]!,
-        ip: this.ip(k),
+        key: this.key(k),
       });
     return out;
   }

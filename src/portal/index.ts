@@ -58,10 +58,9 @@ export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export {
   COUNTER_TABLE,
-  COUNTER_TABLE_LINES,
+  counterTableLines,
   counterTableScript,
   countLines,
-  moveLines,
   uncountLines,
   parseCounterTable,
   upCounterName,

@@ -1,6 +1,6 @@
 /**
- * Per-client byte counters in sluice's own nftables table (`inet sluice_count`, beside the kernel quota's
- * `inet sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters
+ * Per-client byte counters in sluice's own nftables table (`netdev sluice_count`, beside the kernel quota's
+ * `netdev sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters
  * (under 10 ms for 250 clients, 0.2–0.5 s for 10,000: docs/performance.md), where each `ndsctl json` costs openNDS
  * ≈ 22 ms of CPU per listed client (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side
  * only: the table, one client's lines, and the dump's readings (portal/nft-scan.ts reads the dump;
@@ -9,83 +9,89 @@
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.
  *
- * Where they count (docs/captive-portal.md, "Kernel counters"): what the kernel quota (kernel-quota.ts) counts, so
- * that the bill and the brake agree to the byte (the quota stops a client at its allotment of what it counts; with a
- * bill that left out part of it, the quota stopped devices sharing a purchase 164 KiB short of what they paid for,
- * the pay page's own traffic in the lab's devices scenario 3):
- *  - upload: `ip saddr` on prerouting at priority 50 (after the quota's raw chain in its own table, before the
- *    portal's filter, as the quota counts by source MAC there): everything the client sends, to the internet and to
- *    the router (DNS, the pay page);
- *  - download: `ip daddr` on postrouting at priority 50, after the portal's filter and the quota's drop, before source
- *    NAT: everything that reaches the client through the gate, the router's own answers included (openNDS counts
- *    those too).
- * A client has counters only from the auth sluice makes for it to the deauth that closes its gate, so a closed gate's
- * splash traffic is never counted. IPv4 only, as both portals count. Each client has its own two named counters; their
- * nft handles identify one counting epoch (a counter deleted and made again is a new object, with a new handle,
- * counting from 0).
+ * Where they count (docs/captive-portal.md, "Kernel counters"): on the LAN device the portal gates (`main.shape_device`,
+ * openNDS's `gatewayinterface`), keyed by the client's MAC, at the netdev hooks, before anything else the kernel does
+ * with a packet there:
+ *  - upload: `ether saddr` at the device's ingress, priority -450: everything the client sends, to the internet and
+ *    to the router (DNS, the pay page);
+ *  - download: `ether daddr` at its egress, priority -450: everything sent to the client, the router's own answers
+ *    included (openNDS counts those too).
+ * The prerouting and postrouting hooks they replace miss a flow a flowtable offloaded (openNDS 10.3.1 offloads its
+ * authenticated clients' TCP and UDP, firewall4 with `flow_offloading`): the fast path starts at ingress priority
+ * -100 and sends by the device's egress, so both hooks here see its packets. Keyed by MAC, a client that takes another
+ * address (DHCP, a static one, IPv6) is counted on it from its first packet. IPv4 and IPv6 (`meta protocol`); ARP and
+ * other link-level frames are not counted. At egress the kernel counts the 14-byte Ethernet header too: the scanner
+ * takes 14 bytes a packet off the download counter (nft-scan.ts), so a reading is the IP-level count, as openNDS's.
+ *
+ * The kernel quota (kernel-quota.ts) drops at the same hooks at priority -500, before these chains, so what it drops is
+ * not counted. A client has counters only from the auth sluice makes for it to the deauth that closes its gate, so a
+ * closed gate's splash traffic is never counted. Each client has its own two named counters; their nft handles
+ * identify one counting epoch (a counter deleted and made again is a new object, with a new handle, counting from 0).
  */
 import { normalizeMac } from '../mac.ts';
-import { scanCounterDump } from './nft-scan.ts';
+import { EGRESS_HEADER_BYTES, scanCounterDump } from './nft-scan.ts';
+
+export { EGRESS_HEADER_BYTES };
 
 /** The table (its own: see above). */
 export const COUNTER_TABLE = 'sluice_count';
 
-/** The table's body, as lines inside `table inet sluice_count { … }`. */
-export const COUNTER_TABLE_LINES: readonly string[] = [
-  '  map cup { type ipv4_addr : counter; }',
-  '  map cdown { type ipv4_addr : counter; }',
-  '  chain count_up { type filter hook prerouting priority 50; policy accept; counter name ip saddr map @cup; }',
-  '  chain count_down { type filter hook postrouting priority 50; policy accept; counter name ip daddr map @cdown; }',
-];
+/** The counting chains' priority at both hooks: before a flowtable's (-100), after the quota's (-500). */
+export const COUNT_PRIORITY = -450;
+
+/** The table's body on `device`, as lines inside `table netdev sluice_count { … }`. */
+export function counterTableLines(device: string): string[] {
+  const at = (hook: string): string =>
+    `type filter hook ${hook} device ${JSON.stringify(device)} priority ${COUNT_PRIORITY}; policy accept;`;
+  return [
+    '  map cup { type ether_addr : counter; }',
+    '  map cdown { type ether_addr : counter; }',
+    `  chain count_up { ${at('ingress')} meta protocol { ip, ip6 } counter name ether saddr map @cup; }`,
+    `  chain count_down { ${at('egress')} meta protocol { ip, ip6 } counter name ether daddr map @cdown; }`,
+  ];
+}
 
 const hex12 = (mac: string): string => normalizeMac(mac).replace(/:/g, '');
 export const upCounterName = (mac: string): string => `cu_${hex12(mac)}`;
 export const downCounterName = (mac: string): string => `cd_${hex12(mac)}`;
 
-/** A client's counters from now (0), on this address. */
-export function countLines(mac: string, ip: string): string[] {
+/** A client's counters from now (0), on its MAC. */
+export function countLines(mac: string): string[] {
   const t = COUNTER_TABLE;
+  const m = normalizeMac(mac);
   return [
-    `add counter inet ${t} ${upCounterName(mac)}`,
-    `add counter inet ${t} ${downCounterName(mac)}`,
-    `add element inet ${t} cup { ${ip} : "${upCounterName(mac)}" }`,
-    `add element inet ${t} cdown { ${ip} : "${downCounterName(mac)}" }`,
+    `add counter netdev ${t} ${upCounterName(m)}`,
+    `add counter netdev ${t} ${downCounterName(m)}`,
+    `add element netdev ${t} cup { ${m} : "${upCounterName(m)}" }`,
+    `add element netdev ${t} cdown { ${m} : "${downCounterName(m)}" }`,
   ];
 }
 
-/** The whole table with these clients' counters from 0, replacing any earlier one in the same transaction. */
-export function counterTableScript(clients: ReadonlyArray<{ mac: string; ip: string }>): string {
+/** The whole table on `device` with these clients' counters from 0, replacing any earlier one in one transaction. */
+export function counterTableScript(device: string, macs: Iterable<string>): string {
   const t = COUNTER_TABLE;
   return [
-    `add table inet ${t}`,
-    `delete table inet ${t}`,
-    `table inet ${t} {`,
-    ...COUNTER_TABLE_LINES,
+    `add table netdev ${t}`,
+    `delete table netdev ${t}`,
+    `table netdev ${t} {`,
+    ...counterTableLines(device),
     '}',
-    ...clients.flatMap((c) => countLines(c.mac, c.ip)),
+    ...[...macs].flatMap((mac) => countLines(mac)),
     '',
   ].join('\n');
 }
 
-/** The client's counters, kept (the same epoch, the count going on), mapped on another address. */
-export function moveLines(mac: string, from: string, to: string): string[] {
+/**
+ * Stops counting a client and deletes its counters (a later countLines starts a new epoch). `mapped`: false for
+ * counters the maps do not name (a table an earlier run left half made).
+ */
+export function uncountLines(mac: string, mapped = true): string[] {
   const t = COUNTER_TABLE;
+  const m = normalizeMac(mac);
   return [
-    `delete element inet ${t} cup { ${from} }`,
-    `delete element inet ${t} cdown { ${from} }`,
-    `add element inet ${t} cup { ${to} : "${upCounterName(mac)}" }`,
-    `add element inet ${t} cdown { ${to} : "${downCounterName(mac)}" }`,
-  ];
-}
-
-/** Stops counting a client and deletes its counters (a later countLines starts a new epoch). */
-export function uncountLines(mac: string, ip: string): string[] {
-  const t = COUNTER_TABLE;
-  return [
-    `delete element inet ${t} cup { ${ip} }`,
-    `delete element inet ${t} cdown { ${ip} }`,
-    `delete counter inet ${t} ${upCounterName(mac)}`,
-    `delete counter inet ${t} ${downCounterName(mac)}`,
+    ...(mapped ? [`delete element netdev ${t} cup { ${m} }`, `delete element netdev ${t} cdown { ${m} }`] : []),
+    `delete counter netdev ${t} ${upCounterName(m)}`,
+    `delete counter netdev ${t} ${downCounterName(m)}`,
   ];
 }
 
@@ -95,16 +101,17 @@ export interface KernelReading {
   mac: string;
   /** Identifies the counters' epoch: changes when they are made again (the table's and the counters' nft handles). */
   epoch: number;
+  /** IP-level bytes (the Ethernet headers the egress hook counts taken off). */
   downBytes: number;
   upBytes: number;
-  /** The address the counters are mapped on ('' when not mapped: then they count nothing). */
-  ip: string;
+  /** The key `cdown` maps the counters on: the MAC ('' when not mapped: then they count nothing). */
+  key: string;
 }
 
 /**
- * `nft -j list table inet sluice_count` → each client that has both counters (portal/nft-scan.ts). Throws NftDumpError
- * (ERR_KERNEL_QUOTA) when it is not nft's JSON or not read exactly; counters of another table and half pairs are left
- * out.
+ * `nft -j list table netdev sluice_count` → each client that has both counters (portal/nft-scan.ts). Throws
+ * NftDumpError (ERR_KERNEL_QUOTA) when it is not nft's JSON or not read exactly; counters of another table and half
+ * pairs are left out.
  */
 export function parseCounterDump(json: string | Uint8Array): KernelReading[] {
   return parseCounterTable(json).readings;

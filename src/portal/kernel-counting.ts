@@ -1,10 +1,10 @@
 /**
- * sluice's side of the kernel counters' table (`inet sluice_count`, portal/kernel-counters.ts): which clients are
- * counted, on which address, and every change to it, serialised, one nft batch (one kernel transaction) per change.
+ * sluice's side of the kernel counters' table (`netdev sluice_count`, portal/kernel-counters.ts): which clients are
+ * counted, and every change to it, serialised, one nft batch (one kernel transaction) per change. Counters are keyed by
+ * the client's MAC, so an address change needs nothing here.
  *
  * - count(): fresh counters for a client, made just before its auth (the portal's counters would start at 0 there too):
  *   every byte through the gate sluice opens is counted, in a new epoch.
- * - move(): the client's address changed (DHCP): the same counters mapped on the new address, the count going on.
  * - uncount(): its gate closed.
  * - start(): the table an earlier run left is kept in place with the counters of the clients `keep` names (they counted
  *   while sluice was down: the restored marks and the kernel's count continue one epoch), the others deleted; a table
@@ -12,27 +12,22 @@
  * - rebuild(): the table made again from what sluice knows when a change or a read finds it gone (a firewall reload
  *   flushed it): each client a new epoch from 0, so what passed since the last reading is not billed (logged).
  *
- * Never throws: false from start() (nft missing, no JSON output) leaves the meter on the portal's listing.
+ * Never throws: false from start() (nft missing, no JSON output, a kernel without netdev egress) leaves the meter on
+ * the portal's listing.
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
-import { isIpv4 } from './kernel-quota-nft.ts';
 import { nftRunner, type NftRun } from './nft-run.ts';
-import {
-  COUNTER_TABLE,
-  counterTableScript,
-  countLines,
-  moveLines,
-  parseCounterTable,
-  uncountLines,
-} from './kernel-counters.ts';
+import { COUNTER_TABLE, counterTableScript, countLines, parseCounterTable, uncountLines } from './kernel-counters.ts';
 
 export interface KernelCountersOptions {
   /** `main.nft` as argv (the worker reads the dump with the same command). */
   command: readonly string[];
+  /** The LAN device the portal gates (`main.shape_device`): the counters' hooks. */
+  device: string;
   timeoutMs: number;
   log?: Log;
   spawn?: SpawnFn;
@@ -42,8 +37,9 @@ export class KernelCounters {
   readonly #command: readonly string[];
   readonly #run: NftRun;
   readonly #log: Log;
-  /** mac → the address its counters are mapped on. */
-  readonly #clients = new Map<string, string>();
+  readonly #device: string;
+  /** The clients counted (canonical MACs). */
+  readonly #clients = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #rebuilds = 0;
@@ -55,6 +51,7 @@ export class KernelCounters {
     this.#command = options.command;
     this.#run = nftRunner(options.command, options.timeoutMs, options.spawn ?? (nodeSpawn as SpawnFn));
     this.#log = options.log ?? silentLogger;
+    this.#device = options.device;
   }
 
   get enabled(): boolean {
@@ -79,9 +76,9 @@ export class KernelCounters {
     return this.#found;
   }
 
-  /** The argv of one dump of every counter (`nft -j list table inet sluice_count`), for the usage worker. */
+  /** The argv of one dump of every counter (`nft -j list table netdev sluice_count`), for the usage worker. */
   get dumpArgv(): string[] {
-    return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE];
+    return [...this.#command, '-j', 'list', 'table', 'netdev', COUNTER_TABLE];
   }
 
   /** Asked for every live session on every tick: a canonical MAC (the sessions') is found without normalizing it. */
@@ -89,19 +86,14 @@ export class KernelCounters {
     return this.#enabled && (this.#clients.has(mac) || this.#clients.has(normalizeMac(mac)));
   }
 
-  /** The address a client is counted on, if it is. */
-  ipOf(mac: string): string | undefined {
-    return this.#clients.get(mac) ?? this.#clients.get(normalizeMac(mac));
-  }
-
   start(keep: (mac: string) => boolean): Promise<boolean> {
     return this.#serial(async () => {
       let table: ReturnType<typeof parseCounterTable> | null = null;
       try {
-        table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], ''));
+        table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], ''));
       } catch {
         table = null; // none (a first start, a reboot), or nft without JSON: the fresh table's read below tells which
-        this.#found = await this.#run(['list', 'table', 'inet', COUNTER_TABLE], '').then(
+        this.#found = await this.#run(['list', 'table', 'netdev', COUNTER_TABLE], '').then(
           () => true,
           () => false,
         );
@@ -109,56 +101,42 @@ export class KernelCounters {
       if (table !== null) this.#found = true;
       this.#clients.clear();
       try {
+        // The table of a sluice that counted at prerouting and postrouting (by address): it would count on uselessly.
+        await this.#run(['-f', '-'], `add table inet ${COUNTER_TABLE}\ndelete table inet ${COUNTER_TABLE}\n`).catch(
+          () => undefined,
+        );
         if (table?.intact === true) {
-          const drop = table.readings.filter((r) => !keep(r.mac) || !isIpv4(r.ip));
-          const script = drop
-            .flatMap((r) => (r.ip === '' ? uncountLines(r.mac, '').slice(2) : uncountLines(r.mac, r.ip)))
-            .join('\n');
+          const drop = table.readings.filter((r) => !keep(r.mac) || r.key !== r.mac);
+          const script = drop.flatMap((r) => uncountLines(r.mac, r.key !== '')).join('\n');
           if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
-          for (const r of table.readings) if (!drop.includes(r)) this.#clients.set(r.mac, r.ip);
+          for (const r of table.readings) if (!drop.includes(r)) this.#clients.add(r.mac);
         } else {
-          await this.#run(['-f', '-'], counterTableScript([]));
+          await this.#run(['-f', '-'], counterTableScript(this.#device, []));
         }
         // The meter reads the counters only through `nft -j`: an nft without JSON output could count but never tell.
-        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], '')).intact)
+        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '')).intact)
           throw new Error('the table just made is not whole');
       } catch (err) {
         await this.#turnOff('kernel counters unavailable: the meter lists the portal every tick', err);
         return false;
       }
       this.#enabled = true;
-      this.#log.info('kernel counters on', { table: `inet ${COUNTER_TABLE}`, carried_over: this.#clients.size });
+      this.#log.info('kernel counters on', {
+        table: `netdev ${COUNTER_TABLE}`,
+        device: this.#device,
+        carried_over: this.#clients.size,
+      });
       return true;
     });
   }
 
   /** Fresh counters (a new epoch from 0) for a client about to be authed; its earlier ones go in the same batch. */
-  count(mac: string, ip: string | null): Promise<void> {
+  count(mac: string): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled) return;
       const canonical = normalizeMac(mac);
-      const previous = this.#clients.get(canonical);
-      // No address to count on: the client stays uncounted, and the meter lists the portal to learn it (move()).
-      if (ip === null || !isIpv4(ip)) {
-        if (previous !== undefined)
-          await this.#apply(uncountLines(canonical, previous), () => this.#clients.delete(canonical));
-        return;
-      }
-      const script = [
-        ...(previous === undefined ? [] : uncountLines(canonical, previous)),
-        ...countLines(canonical, ip),
-      ];
-      await this.#apply(script, () => this.#clients.set(canonical, ip));
-    });
-  }
-
-  /** The client's counters mapped on `ip` instead (its address changed), the count going on. */
-  move(mac: string, ip: string): Promise<void> {
-    return this.#serial(async () => {
-      const canonical = normalizeMac(mac);
-      const from = this.#clients.get(canonical);
-      if (!this.#enabled || from === undefined || from === ip || !isIpv4(ip)) return;
-      await this.#apply(moveLines(canonical, from, ip), () => this.#clients.set(canonical, ip));
+      const script = [...(this.#clients.has(canonical) ? uncountLines(canonical) : []), ...countLines(canonical)];
+      await this.#apply(script, () => this.#clients.add(canonical));
     });
   }
 
@@ -166,10 +144,9 @@ export class KernelCounters {
   uncount(mac: string, closed = true): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
-      const ip = this.#clients.get(canonical);
-      if (!this.#enabled || ip === undefined) return;
+      if (!this.#enabled || !this.#clients.has(canonical)) return;
       if (closed) this.#changes++;
-      await this.#apply(uncountLines(canonical, ip), () => this.#clients.delete(canonical));
+      await this.#apply(uncountLines(canonical), () => this.#clients.delete(canonical));
     });
   }
 
@@ -195,14 +172,13 @@ export class KernelCounters {
 
   async #rebuild(reason: string): Promise<void> {
     if (!this.#enabled) return;
-    const clients = [...this.#clients].map(([mac, ip]) => ({ mac, ip }));
     this.#changes++;
     try {
-      await this.#run(['-f', '-'], counterTableScript(clients));
+      await this.#run(['-f', '-'], counterTableScript(this.#device, this.#clients));
       this.#rebuilds++;
       this.#log.warn('kernel counters: table made again; what passed since the last reading is not counted', {
         reason,
-        clients: clients.length,
+        clients: this.#clients.size,
       });
     } catch (err) {
       await this.#turnOff(
@@ -216,7 +192,7 @@ export class KernelCounters {
     this.#enabled = false;
     this.#clients.clear();
     try {
-      await this.#run(['delete', 'table', 'inet', COUNTER_TABLE], '');
+      await this.#run(['delete', 'table', 'netdev', COUNTER_TABLE], '');
     } catch {
       // none was made, or nft cannot run at all
     }

@@ -4,15 +4,13 @@
  * `nft -j` output (the quotas' counts, what a table left by an earlier run holds).
  */
 import { SluiceError } from '../errors.ts';
-import { normalizeMac } from '../mac.ts';
+import { normalizeMac, tryNormalizeMac } from '../mac.ts';
 
 export const KERNEL_QUOTA_TABLE = 'sluice_quota';
 
 export interface KernelQuotaEntry {
   /** Lowercase, colon-separated. */
   mac: string;
-  /** The client's IPv4 address (the download side). */
-  ip: string;
   /** Bytes the kernel lets through from now (both directions together). */
   limitBytes: number;
 }
@@ -47,39 +45,45 @@ function limitOf(entry: KernelQuotaEntry): number {
 function addLines(e: KernelQuotaEntry): string[] {
   const q = quotaName(e.mac);
   return [
-    `add quota inet ${KERNEL_QUOTA_TABLE} ${q} { over ${limitOf(e)} bytes }`,
-    `add element inet ${KERNEL_QUOTA_TABLE} up { ${e.mac} : "${q}" }`,
-    `add element inet ${KERNEL_QUOTA_TABLE} down { ${e.ip} : "${q}" }`,
+    `add quota netdev ${KERNEL_QUOTA_TABLE} ${q} { over ${limitOf(e)} bytes }`,
+    `add element netdev ${KERNEL_QUOTA_TABLE} up { ${e.mac} : "${q}" }`,
+    `add element netdev ${KERNEL_QUOTA_TABLE} down { ${e.mac} : "${q}" }`,
   ];
 }
 
-export function removeLines(e: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string[] {
+export function removeLines(e: Pick<KernelQuotaEntry, 'mac'>): string[] {
   return [
-    `delete element inet ${KERNEL_QUOTA_TABLE} up { ${e.mac} }`,
-    `delete element inet ${KERNEL_QUOTA_TABLE} down { ${e.ip} }`,
-    `delete quota inet ${KERNEL_QUOTA_TABLE} ${quotaName(e.mac)}`,
+    `delete element netdev ${KERNEL_QUOTA_TABLE} up { ${e.mac} }`,
+    `delete element netdev ${KERNEL_QUOTA_TABLE} down { ${e.mac} }`,
+    `delete quota netdev ${KERNEL_QUOTA_TABLE} ${quotaName(e.mac)}`,
   ];
 }
+
+/** The quota's chains' priority at both hooks: before the counters' (-450) and a flowtable's (-100). */
+export const QUOTA_PRIORITY = -500;
 
 /**
- * The whole table, replacing any earlier one in the same transaction (`add` then `delete` makes the delete safe when
- * there is none). The chains drop a packet only when its client's quota is used up; a client without a quota never
- * matches the map lookup.
+ * The whole table on `device` (the LAN device the portal gates), replacing any earlier one in the same transaction
+ * (`add` then `delete` makes the delete safe when there is none). The chains drop a packet only when its client's
+ * quota is used up; a client without a quota never matches the map lookup. Keyed by MAC at the device's ingress
+ * (upload) and egress (download), as the counters are (kernel-counters.ts): whatever address the client uses, and a
+ * flow a flowtable offloaded, are braked too. The egress hook counts each packet's 14-byte Ethernet header, so a
+ * download stops up to 14 bytes a packet (≈ 0.9 % at 1,514-byte frames) before the allotment; the meter's refill
+ * (meter/brake-watch.ts) hands the rest back.
  */
-export function tableScript(entries: readonly KernelQuotaEntry[]): string {
+export function tableScript(device: string, entries: readonly KernelQuotaEntry[]): string {
   const t = KERNEL_QUOTA_TABLE;
+  const at = (hook: string): string =>
+    `type filter hook ${hook} device ${JSON.stringify(device)} priority ${QUOTA_PRIORITY}; policy accept;`;
   return [
-    `add table inet ${t}`,
-    `delete table inet ${t}`,
-    `table inet ${t} {`,
+    `add table netdev ${t}`,
+    `delete table netdev ${t}`,
+    `table netdev ${t} {`,
     '  map up { type ether_addr : quota; }',
-    '  map down { type ipv4_addr : quota; }',
-    // IPv4 only, both ways, as both portals count (iptables): an IPv6 upload the portal never bills must not use up the
-    // quota.
-    '  chain upload { type filter hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ' +
-      'ether saddr map @up drop; }',
-    '  chain download { type filter hook postrouting priority raw; policy accept; quota name ip daddr map ' +
-      '@down drop; }',
+    '  map down { type ether_addr : quota; }',
+    // IPv4 and IPv6, as the counters count: ARP and other link-level frames are never dropped.
+    `  chain upload { ${at('ingress')} meta protocol { ip, ip6 } quota name ether saddr map @up drop; }`,
+    `  chain download { ${at('egress')} meta protocol { ip, ip6 } quota name ether daddr map @down drop; }`,
     '}',
     ...entries.flatMap(addLines),
     '',
@@ -87,20 +91,20 @@ export function tableScript(entries: readonly KernelQuotaEntry[]): string {
 }
 
 /** A fresh quota for a client (its earlier one, if any, goes in the same transaction: a fresh count). */
-export function installScript(entry: KernelQuotaEntry, previous?: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string {
+export function installScript(entry: KernelQuotaEntry, previous?: Pick<KernelQuotaEntry, 'mac'>): string {
   return [...(previous ? removeLines(previous) : []), ...addLines(entry), ''].join('\n');
 }
 
 /** A new limit on a client's quota: the kernel keeps what it counted so far (an update of the object). */
 export function limitScript(entry: KernelQuotaEntry): string {
-  return `add quota inet ${KERNEL_QUOTA_TABLE} ${quotaName(entry.mac)} { over ${limitOf(entry)} bytes }\n`;
+  return `add quota netdev ${KERNEL_QUOTA_TABLE} ${quotaName(entry.mac)} { over ${limitOf(entry)} bytes }\n`;
 }
 
-export function removeScript(entry: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string {
+export function removeScript(entry: Pick<KernelQuotaEntry, 'mac'>): string {
   return [...removeLines(entry), ''].join('\n');
 }
 
-/** `nft -j list quotas table inet sluice_quota` → quota name → limit and bytes counted. */
+/** `nft -j list quotas table netdev sluice_quota` → quota name → limit and bytes counted. */
 export function parseQuotaList(json: string): Map<string, { limitBytes: number; usedBytes: number }> {
   const out = new Map<string, { limitBytes: number; usedBytes: number }>();
   let doc: unknown;
@@ -125,7 +129,6 @@ export function parseQuotaList(json: string): Map<string, { limitBytes: number; 
 /** A client's quota as an earlier run of sluice left it in the kernel. */
 export interface InheritedQuota {
   mac: string;
-  ip: string;
   /** The quota's limit and what the kernel counted against it. */
   limitBytes: number;
   usedBytes: number;
@@ -133,14 +136,14 @@ export interface InheritedQuota {
 
 /** sluice's table as an earlier run left it. */
 export interface TableState {
-  /** Each client whose quota is in both maps (upload by MAC, download by address). */
+  /** Each client whose quota is in both maps under its MAC. */
   clients: InheritedQuota[];
   /** Both maps and both chains are there: the table can be changed in place instead of replaced. */
   intact: boolean;
 }
 
 /**
- * `nft -j list table inet sluice_quota` → the clients it brakes and whether its structure is whole. Clients in one map
+ * `nft -j list table netdev sluice_quota` → the clients it brakes and whether its structure is whole. Clients in one map
  * only, or without their quota object, are left out (a replaced table drops them).
  */
 export function parseTableState(json: string): TableState {
@@ -161,10 +164,9 @@ export function parseTableState(json: string): TableState {
       ? e.filter((x): x is [string, string] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'string')
       : [];
   };
-  const ipOf = new Map(elems('down').map(([ip, q]) => [q, ip]));
+  const down = new Map(elems('down').map(([mac, q]) => [q, mac]));
   const clients: InheritedQuota[] = [];
   for (const [rawMac, q] of elems('up')) {
-    const ip = ipOf.get(q);
     const quota = quotas.get(q);
     let mac: string;
     try {
@@ -172,8 +174,10 @@ export function parseTableState(json: string): TableState {
     } catch {
       continue;
     }
-    if (ip === undefined || quota === undefined || !isIpv4(ip) || quotaName(mac) !== q) continue;
-    clients.push({ mac, ip, limitBytes: quota.limitBytes, usedBytes: quota.usedBytes });
+    const downMac = down.get(q);
+    if (downMac === undefined || tryNormalizeMac(downMac) !== mac || quota === undefined || quotaName(mac) !== q)
+      continue;
+    clients.push({ mac, limitBytes: quota.limitBytes, usedBytes: quota.usedBytes });
   }
   const intact =
     ['up', 'down'].every((m) => ofTable('map', m) !== undefined) &&

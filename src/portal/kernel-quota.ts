@@ -3,7 +3,6 @@ import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import {
   installScript,
-  isIpv4,
   KERNEL_QUOTA_TABLE,
   limitScript,
   parseQuotaList,
@@ -24,11 +23,11 @@ import type { NftRun } from './nft-run.ts';
  * gate a reading plus a deauth after the allotment ran out (openNDS 9: tens to hundreds of KiB at 8 Mbit/s), while a
  * kernel quota stops the client's packets at the byte, and keeps doing so while sluice is down.
  *
- * sluice's own table (`inet sluice_quota`, not the portal's chains, so it works the same under openNDS 9 on iptables,
- * openNDS 10 on nftables and nodogsplash) holds one named quota per client, shared by both directions through two maps:
- * upload by source MAC in prerouting, download by destination IPv4 address in postrouting. Both hooks run at priority
- * raw (−300), before the portal's counting chains (mangle, −150) in the same hooks, so what the quota lets through is
- * exactly what the portal counts, and what it drops the portal never sees: the portal's counters stop at the quota.
+ * sluice's own table (`netdev sluice_quota`, not the portal's chains, so it works the same under openNDS 9 on iptables,
+ * openNDS 10 on nftables and nodogsplash) holds one named quota per client, shared by both directions through two maps
+ * keyed by its MAC: upload at the LAN device's ingress, download at its egress, both at priority -500, before a
+ * flowtable's fast path (-100: an offloaded flow is braked too), sluice's counters (-450) and anything the portal
+ * does, so what it drops nobody counts. Keyed by MAC, a client that takes another address is braked on it at once.
  * A quota counts from when it is installed: installed just before the auth (the portal's counters start at 0 there)
  * with the allotment left, the two count the same bytes.
  *
@@ -46,6 +45,8 @@ export const READ_FAILURES_OFF = 3;
 
 export interface KernelQuotaOptions {
   run: NftRun;
+  /** The LAN device the portal gates (`main.shape_device`): the quota's hooks. */
+  device: string;
   log?: Log;
   /** A client's live data session (null: none): what a rebuild sets each quota to, and how much a top-up added. */
   session: (mac: string) => BrakedSession | null;
@@ -64,6 +65,7 @@ interface Installed extends KernelQuotaEntry {
  */
 export class KernelQuota {
   readonly #run: NftRun;
+  readonly #device: string;
   readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
@@ -101,6 +103,7 @@ export class KernelQuota {
 
   constructor(options: KernelQuotaOptions) {
     this.#run = options.run;
+    this.#device = options.device;
     this.#log = options.log ?? silentLogger;
     this.#session = options.session;
   }
@@ -120,7 +123,12 @@ export class KernelQuota {
    */
   async start(entries: readonly KernelQuotaEntry[] = []): Promise<boolean> {
     return this.#serial(async () => {
-      const given = entries.filter((e) => isIpv4(e.ip));
+      const given = entries;
+      // The table of a sluice that braked at prerouting and postrouting (by address): it would go on dropping.
+      await this.#run(
+        ['-f', '-'],
+        `add table inet ${KERNEL_QUOTA_TABLE}\ndelete table inet ${KERNEL_QUOTA_TABLE}\n`,
+      ).catch(() => undefined);
       const givenMacs = new Set(given.map((e) => e.mac));
       const table = await this.#readTable();
       const previous = new Map((table?.clients ?? []).map((q) => [q.mac, q]));
@@ -137,7 +145,6 @@ export class KernelQuota {
         // In place the quota object stays, its limit its count plus what is left; replaced, it counts afresh.
         ...carried.map(({ q, left }) => ({
           mac: q.mac,
-          ip: q.ip,
           limitBytes: inPlace ? q.usedBytes + left : left,
           allotment: this.#session(q.mac)?.allotment ?? null,
           inherited: true as const,
@@ -150,7 +157,7 @@ export class KernelQuota {
             ...[...previous.values()].filter((q) => !keep.has(q.mac) && !givenMacs.has(q.mac)).flatMap(removeLines),
             ...carried
               .filter(({ q, left }) => left < q.limitBytes - q.usedBytes)
-              .map(({ q, left }) => limitScript({ mac: q.mac, ip: q.ip, limitBytes: q.usedBytes + left }).trimEnd()),
+              .map(({ q, left }) => limitScript({ mac: q.mac, limitBytes: q.usedBytes + left }).trimEnd()),
             ...given.map((e) => installScript(e, previous.get(e.mac)).trimEnd()),
           ].join('\n');
           try {
@@ -161,10 +168,10 @@ export class KernelQuota {
               reason: toSluiceError(err).message,
             });
             for (const e of installed) if (e.inherited) e.limitBytes = carried.find(({ q }) => q.mac === e.mac)!.left;
-            await this.#run(['-f', '-'], tableScript(installed));
+            await this.#run(['-f', '-'], tableScript(this.#device, installed));
           }
         } else {
-          await this.#run(['-f', '-'], tableScript(installed));
+          await this.#run(['-f', '-'], tableScript(this.#device, installed));
         }
         // The meter learns of a stop only through `nft -j`: an nft without JSON output (OpenWrt's nftables-nojson)
         // could install quotas but never tell when one is used up.
@@ -178,7 +185,8 @@ export class KernelQuota {
       for (const e of installed) this.#entries.set(e.mac, e);
       this.#enabled = true;
       this.#log.info('kernel quota on', {
-        table: `inet ${KERNEL_QUOTA_TABLE}`,
+        table: `netdev ${KERNEL_QUOTA_TABLE}`,
+        device: this.#device,
         clients: installed.length,
         carried_over: carried.length,
       });
@@ -190,7 +198,7 @@ export class KernelQuota {
   async #readTable(): Promise<TableState | null> {
     let json: string;
     try {
-      json = await this.#run(['-j', 'list', 'table', 'inet', KERNEL_QUOTA_TABLE], '');
+      json = await this.#run(['-j', 'list', 'table', 'netdev', KERNEL_QUOTA_TABLE], '');
     } catch {
       return null; // no table: a first start, or a reboot
     }
@@ -208,9 +216,14 @@ export class KernelQuota {
     return this.#enabled && this.#entries.has(mac);
   }
 
+  /** The limit a client's quota was last installed or changed with (undefined: none). */
+  limitOf(mac: string): number | undefined {
+    return this.#enabled ? this.#entries.get(mac)?.limitBytes : undefined;
+  }
+
   /** A fresh quota of `limitBytes` for this client from now (replacing its earlier one). */
-  set(mac: string, ip: string | null, limitBytes: number): Promise<void> {
-    return this.#set(mac, ip, limitBytes, true);
+  set(mac: string, limitBytes: number): Promise<void> {
+    return this.#set(mac, limitBytes, true);
   }
 
   /**
@@ -218,19 +231,14 @@ export class KernelQuota {
    * caller's bytes left (from the journal) may not have billed yet, so the new quota is never more than what it still
    * lets through. A refill (the meter read the client after the kernel stopped it: its bytes left are exact) is not.
    */
-  #set(mac: string, ip: string | null, limitBytes: number, keepKernelCount: boolean): Promise<void> {
+  #set(mac: string, limitBytes: number, keepKernelCount: boolean): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled) return;
       const canonical = normalizeMac(mac);
       const previous = this.#entries.get(canonical);
-      if (ip === null || !isIpv4(ip)) {
-        // No address to match downloads on: a half brake would cut uploads only; leave it to the portal.
-        if (previous) await this.#apply(removeScript(previous), () => this.#forget(canonical));
-        return;
-      }
       const limit =
         keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
-      const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
+      const entry = { mac: canonical, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
       await this.#apply(installScript(entry, previous), () => this.#installed(entry));
     });
   }
@@ -327,7 +335,7 @@ export class KernelQuota {
   /** A fresh quota of `limitBytes` from now for a client that has one (the kernel stopped it short). */
   refill(mac: string, limitBytes: number): Promise<void> {
     const entry = this.#entries.get(mac);
-    return entry === undefined ? Promise.resolve() : this.#set(mac, entry.ip, limitBytes, false);
+    return entry === undefined ? Promise.resolve() : this.#set(mac, limitBytes, false);
   }
 
   /** Removes a client's quota (its gate closed). */
@@ -375,7 +383,7 @@ export class KernelQuota {
 
   /** `nft -j list quotas` of sluice's table: quota name → limit and bytes counted. Throws ERR_KERNEL_QUOTA. */
   async #listQuotas(): Promise<Map<string, { limitBytes: number; usedBytes: number }>> {
-    return parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
+    return parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'netdev', KERNEL_QUOTA_TABLE], ''));
   }
 
   /** What a client's quota still lets through now; Infinity (no bound) when the kernel cannot say. */
@@ -450,7 +458,7 @@ export class KernelQuota {
       if (session !== null) entries.push({ ...rest, limitBytes: session.left, allotment: session.allotment });
     }
     try {
-      await this.#run(['-f', '-'], tableScript(entries));
+      await this.#run(['-f', '-'], tableScript(this.#device, entries));
       this.#entries.clear();
       this.#billed.clear();
       this.#owed.clear();
@@ -474,7 +482,7 @@ export class KernelQuota {
     this.#paidOff.clear();
     let deleted = true;
     try {
-      await this.#run(['delete', 'table', 'inet', KERNEL_QUOTA_TABLE], '');
+      await this.#run(['delete', 'table', 'netdev', KERNEL_QUOTA_TABLE], '');
     } catch {
       deleted = false; // none was made, or nft cannot run at all
     }

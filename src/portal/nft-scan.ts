@@ -1,14 +1,14 @@
 /**
- * A strict scanner for `nft -j list table inet sluice_count` (portal/kernel-counters.ts), over the raw bytes: what the
+ * A strict scanner for `nft -j list table netdev sluice_count` (portal/kernel-counters.ts), over the raw bytes: what the
  * meter reads every tick, 3.3 MB for 10,000 clients, where JSON.parse built a tree of 40,000 objects to keep six
  * numbers per client (docs/performance.md, "The kernel path's row").
  *
  * The shape, as nft 1.0.6 prints it (test/fixtures/nft/ holds its real output): one line `{"nftables": [item, …]}`
  * with jansson's ", " and ": " separators; each item an object of one key: `metainfo`, `table`, each `counter`
- * (family, name, table, handle, packets, bytes, a comment if it has one), the two `map`s (`elem`: [address, counter
+ * (family, name, table, handle, packets, bytes, a comment if it has one), the two `map`s (`elem`: [MAC, counter
  * name] pairs, absent when empty), the `chain`s and their `rule`s. The scanner is a whole JSON tokenizer (whitespace,
  * field order and any other item are free, and skipped values are checked too), and reads only what the accounting
- * needs: each counter of the table, the address `cdown` maps it on, the table's handle, and whether its maps and
+ * needs: each counter of the table, the key `cdown` maps it on, the table's handle, and whether its maps and
  * chains are there. A counter item and a map element exactly as nft lays them out are read by a fast path (a few word
  * compares); anything else, by the general one, which gives the same.
  *
@@ -38,7 +38,9 @@ const K_PACKETS = ascii('packets');
 const K_BYTES = ascii('bytes');
 const K_ELEM = ascii('elem');
 const V_TABLE = ascii(TABLE);
-const V_INET = ascii('inet');
+const V_NETDEV = ascii('netdev');
+/** The bytes the egress hook counts in each packet beyond its IP packet: the Ethernet header. */
+export const EGRESS_HEADER_BYTES = 14;
 const V_CUP = ascii('cup');
 const V_CDOWN = ascii('cdown');
 const V_COUNT_UP = ascii('count_up');
@@ -55,7 +57,7 @@ const Q_FIELDS: ReadonlyArray<[Literal, number]> = [
 ];
 const Q_TABLE = new Literal(`"${TABLE}"`);
 /** A counter item of the table exactly as nft prints it, around its name's kind and MAC and its three counts. */
-const T_HEAD = new Literal('{"counter": {"family": "inet", "name": "c');
+const T_HEAD = new Literal('{"counter": {"family": "netdev", "name": "c');
 const T_NAME_END = new Literal(`", "table": "${TABLE}", "handle": `);
 const T_PACKETS = new Literal(', "packets": ');
 const T_BYTES = new Literal(', "bytes": ');
@@ -63,7 +65,7 @@ const T_END = new Literal('}}');
 const E_MID = new Literal('", "c');
 const E_END = new Literal('"]');
 
-/** `nft -j list table inet sluice_count`'s output → its counters. Throws NftDumpError. */
+/** `nft -j list table netdev sluice_count`'s output → its counters. Throws NftDumpError. */
 export function scanCounterDump(dump: Uint8Array | string): CounterDump {
   const bytes = typeof dump === 'string' ? Buffer.from(dump, 'utf8') : dump;
   return new Scan(bytes).document();
@@ -154,7 +156,7 @@ class Scan extends JsonCursor {
     const end = this.i;
     this.end();
     if (!seen) this.fail('shape', 'no nftables array', end);
-    if (this.tableHandle < 0) this.fail('no-table', `no table inet ${TABLE}`, end);
+    if (this.tableHandle < 0) this.fail('no-table', `no table netdev ${TABLE}`, end);
     this.resolveElems();
     const intact = ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => this.parts.has(p));
     return new CounterDump(this.b, this.tableHandle, intact, this.slots);
@@ -210,6 +212,7 @@ class Scan extends JsonCursor {
       nameE = 0,
       ours = false,
       handle = 0,
+      packets = 0,
       bytes = 0;
     if (this.peek() === 0x7d) this.fail('missing-field', 'a counter without its fields');
     do {
@@ -235,7 +238,7 @@ class Scan extends JsonCursor {
           bytes = this.count("a counter's bytes");
           break;
         case 16:
-          this.count("a counter's packets");
+          packets = this.count("a counter's packets");
           break;
         case 32:
           this.plain("a counter's family");
@@ -251,7 +254,7 @@ class Scan extends JsonCursor {
     const kind = counterKind(this.b, nameS, nameE);
     const hi = kind === 0 ? -1 : macHalf(this.b, nameS + 3, 4);
     const lo = hi < 0 ? -1 : macHalf(this.b, nameS + 7, 8);
-    if (lo >= 0) this.record(kind, hi, lo, handle, bytes, nameS);
+    if (lo >= 0) this.record(kind, hi, lo, handle, packets, bytes, nameS);
   }
 
   /**
@@ -279,7 +282,7 @@ class Scan extends JsonCursor {
       this.i = at;
       return false;
     }
-    this.record(kind!, hi, lo, handle, bytes, nameS);
+    this.record(kind!, hi, lo, handle, packets, bytes, nameS);
     return true;
   }
 
@@ -294,15 +297,19 @@ class Scan extends JsonCursor {
     return i === start || i - start > 15 || (b[start] === 0x30 && i - start > 1) ? -1 : v;
   }
 
-  /** A counter of the table, `kind` 'u' or 'd', named after this MAC. */
-  private record(kind: number, hi: number, lo: number, handle: number, bytes: number, at: number): void {
+  /**
+   * A counter of the table, `kind` 'u' or 'd', named after this MAC. A download counter counts at egress, with each
+   * packet's Ethernet header: its IP-level bytes are what it counted less those.
+   */
+  private record(kind: number, hi: number, lo: number, handle: number, packets: number, bytes: number, at: number) {
     const slots = this.slots;
     let k = slots.find(hi, lo, slots.hi.length - 1);
     if (k < 0) k = slots.add(hi, lo);
     const handles = kind === 0x75 ? slots.upHandle : slots.downHandle;
     if (handles[k]! >= 0) this.fail('duplicate', 'a counter twice', at);
     handles[k] = handle;
-    (kind === 0x75 ? slots.upBytes : slots.downBytes)[k] = bytes;
+    if (kind === 0x75) slots.upBytes[k] = bytes;
+    else slots.downBytes[k] = Math.max(0, bytes - EGRESS_HEADER_BYTES * packets);
   }
 
   /** A table, map or chain object (kind 2, 4, 8): its name, family or table, handle, and a map's elements. */
@@ -331,7 +338,7 @@ class Scan extends JsonCursor {
         } else if (kind === 2 && equals(b, s, e, K_FAMILY)) {
           field = 2;
           this.plain("a table's family");
-          family = equals(b, this.s, this.e, V_INET);
+          family = equals(b, this.s, this.e, V_NETDEV);
         } else if (kind !== 2 && equals(b, s, e, K_TABLE)) {
           field = 2;
           this.plain('a table name');
@@ -414,7 +421,10 @@ class Scan extends JsonCursor {
     } while (this.more(0x5d));
   }
 
-  /** The fast path: an element exactly as nft prints it, `["10.0.0.2", "cd_020000000001"]`; false with nothing read. */
+  /**
+   * The fast path: an element exactly as nft prints it, `["02:00:00:00:00:01", "cd_020000000001"]`; false with
+   * nothing read.
+   */
   private exactElement(): boolean {
     const b = this.b;
     const n = this.n;

@@ -43,18 +43,13 @@ class DumpCounters implements KernelCountersPort {
   has(mac: string): boolean {
     return this.clients.has(mac);
   }
-  async count(mac: string, ip: string | null): Promise<void> {
-    if (ip !== null) this.clients.set(mac, { h: (this.handle += 2), down: 0, up: 0, ip });
+  async count(mac: string): Promise<void> {
+    this.clients.set(mac, { h: (this.handle += 2), down: 0, up: 0, ip: mac });
     this.write();
   }
   async uncount(mac: string): Promise<void> {
     this.changes++;
     this.clients.delete(mac);
-    this.write();
-  }
-  async move(mac: string, ip: string): Promise<void> {
-    const c = this.clients.get(mac);
-    if (c) c.ip = ip;
     this.write();
   }
   async rebuild(reason: string): Promise<void> {
@@ -77,11 +72,11 @@ class DumpCounters implements KernelCountersPort {
       JSON.stringify({
         nftables: [
           { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-          { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
+          { table: { family: 'netdev', name: 'sluice_count', handle: 5 } },
           ...cs.flatMap(([mac, c]) => [
             {
               counter: {
-                family: 'inet',
+                family: 'netdev',
                 name: `cu_${hex(mac)}`,
                 table: 'sluice_count',
                 handle: c.h,
@@ -91,18 +86,18 @@ class DumpCounters implements KernelCountersPort {
             },
             {
               counter: {
-                family: 'inet',
+                family: 'netdev',
                 name: `cd_${hex(mac)}`,
                 table: 'sluice_count',
                 handle: c.h + 1,
-                packets: 1,
+                packets: 0,
                 bytes: c.down,
               },
             },
           ]),
           {
             map: {
-              family: 'inet',
+              family: 'netdev',
               name: 'cup',
               table: 'sluice_count',
               type: 'ipv4_addr',
@@ -113,7 +108,7 @@ class DumpCounters implements KernelCountersPort {
           },
           {
             map: {
-              family: 'inet',
+              family: 'netdev',
               name: 'cdown',
               table: 'sluice_count',
               type: 'ipv4_addr',
@@ -122,7 +117,7 @@ class DumpCounters implements KernelCountersPort {
               elem: cs.map(([mac, c]) => [c.ip, `cd_${hex(mac)}`]),
             },
           },
-          { chain: { family: 'inet', table: 'sluice_count', name: 'count', handle: 1 } },
+          { chain: { family: 'netdev', table: 'sluice_count', name: 'count', handle: 1 } },
         ],
       }),
     );
@@ -205,7 +200,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
       });
       // As the valve does it: fresh counters, then the auth.
       meter.authStarting(mac, session.id);
-      await counters.count(mac, portal.get(mac)!.ip ?? null);
+      await counters.count(mac);
       portal.auth(mac);
       meter.authFinished(mac, session.id, 'opened');
       meter.sessionStarted(mac);
@@ -307,7 +302,7 @@ test('a tick that reads the fresh counters of a gate being opened (its auth in f
     const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
     // As the valve does it, with ticks in between: fresh counters, the auth slow to answer.
     r.meter.authStarting(A, session.id);
-    await r.counters.count(A, '10.0.0.10');
+    await r.counters.count(A);
     r.counters.add(A, 1000);
     await r.step();
     await r.step();
@@ -319,7 +314,7 @@ test('a tick that reads the fresh counters of a gate being opened (its auth in f
     assert.is(r.listings(), 1, 'nor after it: the auth wrote the roster');
     assert.is(r.billed(A), 1000, 'billed from its first byte');
     // Counters nobody is opening and no listing showed (left by a failed auth): listed for, once.
-    await r.counters.count(B, '10.0.0.11');
+    await r.counters.count(B);
     await r.step();
     await r.step();
     assert.is(r.listings(), 2);
@@ -344,7 +339,7 @@ test('listed Preauthenticated, fresh counters read while its auth is in flight: 
     const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
     // As the valve does it: fresh counters, then the auth, slow to answer: a tick reads the counters meanwhile.
     r.meter.authStarting(A, session.id);
-    await r.counters.count(A, '10.0.0.10');
+    await r.counters.count(A);
     r.counters.add(A, 1000);
     await r.step();
     r.portal.auth(A);
@@ -595,7 +590,7 @@ test(
       const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
       // As the valve does it: fresh counters first; the auth waits in the portal's queue behind the listing.
       r.meter.authStarting(A, session.id);
-      await r.counters.count(A, '10.0.0.10');
+      await r.counters.count(A);
       r.counters.add(A, 1000);
       r.counters.changes++; // a reason to list (another client's deauth)
       const auths: string[] = [];
@@ -638,7 +633,7 @@ test('the same with the first listing in flight (no roster yet): its roster keep
     const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
     const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
     r.meter.authStarting(A, session.id);
-    await r.counters.count(A, '10.0.0.10');
+    await r.counters.count(A);
     r.counters.add(A, 1000);
     threads.afterListing.push(async () => {
       r.portal.auth(A);

@@ -806,6 +806,43 @@ test(
 );
 
 test(
+  'kernel quota: stopped 1 % short by the Ethernet headers its download side counts, a braked session is refilled ' +
+    'with what a reading after the stop leaves, not left to the audit to end',
+  async () => {
+    const usedUp = new Set<string>();
+    const refills: Array<[string, number]> = [];
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => new Set(usedUp),
+        refill: async (mac, bytes) => {
+          refills.push([mac, bytes]);
+          usedUp.delete(mac);
+        },
+        limitOf: () => 100 * MiB,
+      },
+    });
+    const s = await r.paying(A, 100 * MiB);
+    r.portal.addTraffic(A, 98 * MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    // 14 bytes of every 1,514-byte frame counted on top: the quota let 99.08 MiB through, 0.92 MiB short.
+    const stoppedAt = Math.round(99.08 * MiB);
+    r.portal.addTraffic(A, stoppedAt - 98 * MiB, 0);
+    usedUp.add(A);
+    r.now.t += 1000;
+    await r.meter.tick();
+    r.now.t += 20;
+    await r.meter.tick();
+    const left = 100 * MiB - r.manager.get(s.id)!.used;
+    assert.ok(left > 900 * 1024, `${left} B left by the meter's count`);
+    assert.equal(refills, [[A, left]], 'a fresh quota of what is left, at the next tick');
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    await r.close();
+  },
+);
+
+test(
   'kernel quota: stopped a whole segment short, a braked session gets a fresh quota of exactly what a reading ' +
     'after the stop leaves, then ends at its allotment',
   async () => {

@@ -26,12 +26,18 @@ function fakeNft(used = new Map<string, number>()) {
       if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({
         nftables: [...limits].map(([name, bytes]) => ({
-          quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes, used: Math.min(bytes, used.get(name) ?? 0) },
+          quota: {
+            family: 'netdev',
+            name,
+            table: KERNEL_QUOTA_TABLE,
+            bytes,
+            used: Math.min(bytes, used.get(name) ?? 0),
+          },
         })),
       });
     }
-    for (const m of stdin.matchAll(/delete quota inet sluice_quota (q_\w+)/g)) used.delete(m[1]!);
-    for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
+    for (const m of stdin.matchAll(/delete quota netdev sluice_quota (q_\w+)/g)) used.delete(m[1]!);
+    for (const m of stdin.matchAll(/add quota netdev sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
       limits.set(m[1]!, Number(m[2]));
     scripts.push(stdin);
     return '';
@@ -46,10 +52,10 @@ test('share: each limit set to the kernel count plus the share, both in one batc
       ['q_020000000d02', 50_000],
     ]),
   );
-  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 1_000_000);
-  await kq.set(B, '10.0.0.6', 1_000_000);
+  await kq.set(A, 1_000_000);
+  await kq.set(B, 1_000_000);
   kq.noteBilled(A, 300_000); // the meter billed what the kernel counted
   kq.noteBilled(B, 50_000);
   scripts.length = 0;
@@ -63,8 +69,8 @@ test('share: each limit set to the kernel count plus the share, both in one batc
   assert.is(scripts.length, 1, 'one change for both');
   assert.is(
     scripts[0],
-    'add quota inet sluice_quota q_020000000d01 { over 800000 bytes }\n' +
-      'add quota inet sluice_quota q_020000000d02 { over 200000 bytes }\n',
+    'add quota netdev sluice_quota q_020000000d01 { over 800000 bytes }\n' +
+      'add quota netdev sluice_quota q_020000000d02 { over 200000 bytes }\n',
   );
   // Unchanged limits are not written again.
   scripts.length = 0;
@@ -76,10 +82,10 @@ test(
   'share: what the kernel counted beyond the bytes billed ' + 'comes off the share (it passed after the reading)',
   async () => {
     const { used, limits, run } = fakeNft();
-    const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+    const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
     assert.ok(await kq.start());
-    await kq.set(A, '10.0.0.5', 500_000);
-    await kq.set(B, '10.0.0.6', 500_000);
+    await kq.set(A, 500_000);
+    await kq.set(B, 500_000);
     // The meter's reading billed A 200,000 and B 100,000; by the split the kernel has counted 260,000 and 100,000.
     kq.noteBilled(A, 200_000);
     kq.noteBilled(B, 100_000);
@@ -102,7 +108,7 @@ test(
     await kq.share([{ mac: A, shareBytes: 100_000 }]);
     assert.is(limits.get('q_020000000d01'), 0);
     // A fresh install starts a new count: what was billed before it no longer offsets anything.
-    await kq.set(A, '10.0.0.5', 50_000);
+    await kq.set(A, 50_000);
     used.set('q_020000000d01', 20_000);
     await kq.share([{ mac: A, shareBytes: 30_000 }]);
     assert.is(
@@ -115,10 +121,10 @@ test(
 
 test('share: a quota used up gets a fresh count of its share, less what passed unbilled, which is owed', async () => {
   const { used, limits, scripts, run } = fakeNft();
-  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 300_000);
-  await kq.set(B, '10.0.0.6', 300_000);
+  await kq.set(A, 300_000);
+  await kq.set(B, 300_000);
   // A used up its 300,000 and was sent 50,000 more, dropped; the meter billed 280,000 of it. B is under its limit.
   kq.noteBilled(A, 280_000);
   used.set('q_020000000d01', 350_000);
@@ -132,7 +138,7 @@ test('share: a quota used up gets a fresh count of its share, less what passed u
   assert.is(scripts.length, 1, 'one change for both');
   assert.match(
     scripts[0]!,
-    /delete quota inet sluice_quota q_020000000d01\nadd quota inet sluice_quota q_020000000d01/,
+    /delete quota netdev sluice_quota q_020000000d01\nadd quota netdev sluice_quota q_020000000d01/,
   );
   assert.is(
     limits.get('q_020000000d01'),
@@ -155,9 +161,9 @@ test('share: a device stopped at each split gets its share less one dropped pack
   const DROP = 1_500;
   const SHARE = 200_000;
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 300_000);
+  await kq.set(A, 300_000);
   const got: number[] = [];
   for (let stop = 0; stop < 10; stop++) {
     const limit = limits.get('q_020000000d01')!;
@@ -171,9 +177,9 @@ test('share: a device stopped at each split gets its share less one dropped pack
 
 test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets the next share whole', async () => {
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 100_000);
+  await kq.set(A, 100_000);
   kq.noteBilled(A, 40_000);
   used.set('q_020000000d01', 100_000); // 60,000 passed after the reading, more than the next share
   await kq.share([{ mac: A, shareBytes: 50_000 }]);
@@ -191,9 +197,9 @@ test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets
 test('share: real bytes owed at one stop can make the next stop short of them once, not after', async () => {
   const Q = 'q_020000000d01';
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 300_000);
+  await kq.set(A, 300_000);
   // Billed 250,000; after the reading A passes 49,000 more and the kernel drops a 1,000-byte packet at the limit.
   kq.noteBilled(A, 250_000);
   used.set(Q, 301_000);
@@ -231,11 +237,11 @@ test('share: a read that fails changes nothing and throws nothing; off, it is a 
     scripts.push(stdin);
     return '';
   };
-  const kq = new KernelQuota({ run, session: () => null });
+  const kq = new KernelQuota({ device: 'lan', run, session: () => null });
   await kq.share([{ mac: A, shareBytes: 5 }]);
   assert.is(scripts.length, 0, 'not started: nothing');
   assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 1000);
+  await kq.set(A, 1000);
   scripts.length = 0;
   fail = true;
   await kq.share([{ mac: A, shareBytes: 5 }]);

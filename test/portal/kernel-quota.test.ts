@@ -1,8 +1,8 @@
 // tier: daemon
 /**
- * The kernel quota against the real nft and the real kernel: a network namespace of its own (root, nftables), whose
- * loopback carries UDP datagrams to 127.0.0.1 through the postrouting hook, so the download map (by destination
- * address) counts and drops them. The script builders and the JSON reader are checked on their own first.
+ * The kernel quota against the real nft and the real kernel: a router's network namespace of its own (root,
+ * nftables) sends UDP datagrams to a client's through its device `lan`, whose egress hook counts and drops them by the
+ * client's MAC (the download map). The script builders and the JSON reader are checked on their own first.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -27,32 +27,35 @@ import { skipTest } from '../helpers/skip.ts';
 const A = '02:00:00:00:0c:01';
 
 test('scripts: one table replaced whole, a quota per client shared by both maps, changes as single batches', () => {
-  const table = tableScript([{ mac: A, ip: '10.0.0.5', limitBytes: 2097152.7 }]);
-  assert.match(table, /^add table inet sluice_quota\ndelete table inet sluice_quota\ntable inet sluice_quota \{/);
+  const table = tableScript('br-lan', [{ mac: A, limitBytes: 2097152.7 }]);
+  assert.match(table, /^add table netdev sluice_quota\ndelete table netdev sluice_quota\ntable netdev sluice_quota \{/);
   assert.match(
     table,
-    /hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop;/,
+    /hook ingress device "br-lan" priority -500; policy accept; meta protocol \{ ip, ip6 \} quota name ether saddr map @up drop;/,
   );
-  assert.match(table, /hook postrouting priority raw; policy accept; quota name ip daddr map @down drop;/);
-  assert.match(table, /add quota inet sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
-  assert.match(table, /add element inet sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
-  assert.match(table, /add element inet sluice_quota down \{ 10\.0\.0\.5 : "q_020000000c01" \}/);
-  // A fresh quota replaces the earlier one in the same transaction (a fresh count), its old address included.
-  const again = installScript({ mac: A, ip: '10.0.0.6', limitBytes: -5 }, { mac: A, ip: '10.0.0.5' }).split('\n');
+  assert.match(
+    table,
+    /hook egress device "br-lan" priority -500; policy accept; meta protocol \{ ip, ip6 \} quota name ether daddr map @down drop;/,
+  );
+  assert.match(table, /add quota netdev sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
+  assert.match(table, /add element netdev sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
+  assert.match(table, /add element netdev sluice_quota down \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
+  // A fresh quota replaces the earlier one in the same transaction (a fresh count).
+  const again = installScript({ mac: A, limitBytes: -5 }, { mac: A }).split('\n');
   assert.equal(again.slice(0, 3), [
-    'delete element inet sluice_quota up { 02:00:00:00:0c:01 }',
-    'delete element inet sluice_quota down { 10.0.0.5 }',
-    'delete quota inet sluice_quota q_020000000c01',
+    'delete element netdev sluice_quota up { 02:00:00:00:0c:01 }',
+    'delete element netdev sluice_quota down { 02:00:00:00:0c:01 }',
+    'delete quota netdev sluice_quota q_020000000c01',
   ]);
   assert.ok(
-    again.includes('add quota inet sluice_quota q_020000000c01 { over 0 bytes }'),
+    again.includes('add quota netdev sluice_quota q_020000000c01 { over 0 bytes }'),
     'a negative left is 0: every packet dropped',
   );
   assert.is(
-    limitScript({ mac: A, ip: '10.0.0.6', limitBytes: 2 ** 80 }),
-    `add quota inet sluice_quota q_020000000c01 { over ${Number.MAX_SAFE_INTEGER} bytes }\n`,
+    limitScript({ mac: A, limitBytes: 2 ** 80 }),
+    `add quota netdev sluice_quota q_020000000c01 { over ${Number.MAX_SAFE_INTEGER} bytes }\n`,
   );
-  assert.is(removeScript({ mac: A, ip: '10.0.0.6' }).split('\n').length, 4);
+  assert.is(removeScript({ mac: A }).split('\n').length, 4);
   assert.is(quotaName('aa:bb:cc:dd:ee:ff'), 'q_aabbccddeeff');
 });
 
@@ -62,7 +65,7 @@ test('parseQuotaList: nft -j output, other tables ignored, garbage refused with 
       { metainfo: { version: '1.0.6', json_schema_version: 1 } },
       {
         quota: {
-          family: 'inet',
+          family: 'netdev',
           name: 'q_020000000c01',
           table: KERNEL_QUOTA_TABLE,
           handle: 3,
@@ -72,9 +75,16 @@ test('parseQuotaList: nft -j output, other tables ignored, garbage refused with 
         },
       },
       {
-        quota: { family: 'inet', name: 'q_020000000c02', table: KERNEL_QUOTA_TABLE, handle: 4, bytes: 5000, inv: true },
+        quota: {
+          family: 'netdev',
+          name: 'q_020000000c02',
+          table: KERNEL_QUOTA_TABLE,
+          handle: 4,
+          bytes: 5000,
+          inv: true,
+        },
       },
-      { quota: { family: 'inet', name: 'q_020000000c03', table: 'fw4', handle: 5, bytes: 1, used: 9 } },
+      { quota: { family: 'netdev', name: 'q_020000000c03', table: 'fw4', handle: 5, bytes: 1, used: 9 } },
     ],
   });
   const q = parseQuotaList(json);
@@ -90,11 +100,11 @@ test('parseQuotaList: nft -j output, other tables ignored, garbage refused with 
 
 test('parseTableState: nft -j list table → each client in both maps with what its quota still lets through', () => {
   const map = (name: string, elem: unknown[]) => ({
-    map: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, type: 'x', handle: 3, map: 'quota', elem },
+    map: { family: 'netdev', name, table: KERNEL_QUOTA_TABLE, type: 'x', handle: 3, map: 'quota', elem },
   });
   const quota = (name: string, bytes: number, used?: number) => ({
     quota: {
-      family: 'inet',
+      family: 'netdev',
       name,
       table: KERNEL_QUOTA_TABLE,
       handle: 7,
@@ -106,7 +116,7 @@ test('parseTableState: nft -j list table → each client in both maps with what 
   const json = JSON.stringify({
     nftables: [
       { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-      { table: { family: 'inet', name: KERNEL_QUOTA_TABLE, handle: 1 } },
+      { table: { family: 'netdev', name: KERNEL_QUOTA_TABLE, handle: 1 } },
       quota('q_020000000c01', 3000, 1000),
       quota('q_020000000c02', 5000),
       quota('q_020000000c03', 2000, 2600),
@@ -119,10 +129,10 @@ test('parseTableState: nft -j list table → each client in both maps with what 
         ['02:00:00:00:0c:05', 'q_020000000c05'],
       ]),
       map('down', [
-        ['10.0.0.2', 'q_020000000c02'],
-        ['10.0.0.1', 'q_020000000c01'],
-        ['10.0.0.3', 'q_020000000c03'],
-        ['10.0.0.5', 'q_020000000c05'],
+        ['02:00:00:00:0c:02', 'q_020000000c02'],
+        ['02:00:00:00:0c:01', 'q_020000000c01'],
+        ['02:00:00:00:0c:03', 'q_020000000c03'],
+        ['02:00:00:00:0c:05', 'q_020000000c05'],
       ]),
     ],
   });
@@ -130,19 +140,19 @@ test('parseTableState: nft -j list table → each client in both maps with what 
   assert.equal(
     state.clients,
     [
-      { mac: '02:00:00:00:0c:01', ip: '10.0.0.1', limitBytes: 3000, usedBytes: 1000 },
-      { mac: '02:00:00:00:0c:02', ip: '10.0.0.2', limitBytes: 5000, usedBytes: 0 },
-      { mac: '02:00:00:00:0c:03', ip: '10.0.0.3', limitBytes: 2000, usedBytes: 2600 },
+      { mac: '02:00:00:00:0c:01', limitBytes: 3000, usedBytes: 1000 },
+      { mac: '02:00:00:00:0c:02', limitBytes: 5000, usedBytes: 0 },
+      { mac: '02:00:00:00:0c:03', limitBytes: 2000, usedBytes: 2600 },
     ],
-    'c04 has no address (no download side), c05 no quota object',
+    'c04 has no download side, c05 no quota object',
   );
   assert.is(state.intact, false, 'no chains: the table is replaced, not changed in place');
-  const chain = (name: string) => ({ chain: { family: 'inet', table: KERNEL_QUOTA_TABLE, name, handle: 5 } });
+  const chain = (name: string) => ({ chain: { family: 'netdev', table: KERNEL_QUOTA_TABLE, name, handle: 5 } });
   const whole = JSON.parse(json) as { nftables: unknown[] };
   whole.nftables.push(chain('upload'), chain('download'));
   assert.is(parseTableState(JSON.stringify(whole)).intact, true);
   assert.equal(
-    parseTableState(JSON.stringify({ nftables: [{ table: { family: 'inet', name: KERNEL_QUOTA_TABLE } }] })),
+    parseTableState(JSON.stringify({ nftables: [{ table: { family: 'netdev', name: KERNEL_QUOTA_TABLE } }] })),
     { clients: [], intact: false },
   );
 });
@@ -150,13 +160,14 @@ test('parseTableState: nft -j list table → each client in both maps with what 
 test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
   const logs: string[] = [];
   const kq = new KernelQuota({
+    device: 'lan',
     run: nftRunner(['/nonexistent/nft'], 2000),
     log: recordingLog((_l, m) => logs.push(m)),
     session: () => null,
   });
   assert.is(await kq.start(), false);
   assert.is(kq.enabled, false);
-  await kq.set(A, '10.0.0.5', 1000);
+  await kq.set(A, 1000);
   await kq.remove(A);
   assert.is((await kq.usedUp()).size, 0);
   assert.ok(
@@ -190,6 +201,7 @@ test(
     const nft = fakeNft({ json: () => false });
     const logs: Array<[string, Record<string, unknown> | undefined]> = [];
     const kq = new KernelQuota({
+      device: 'lan',
       run: nft.run,
       log: recordingLog((_l, m, d) => logs.push([m, d])),
       session: () => ({ left: 1000, allotment: 1000n }),
@@ -197,13 +209,13 @@ test(
     assert.is(await kq.start(), false);
     assert.is(kq.enabled, false);
     assert.ok(
-      nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`),
+      nft.calls.some((c) => c.join(' ') === `delete table netdev ${KERNEL_QUOTA_TABLE}`),
       'the table it had made is deleted',
     );
     const [message, details] = logs.at(-1)!;
     assert.is(message, 'kernel quota unavailable: gates close by the portal alone');
     assert.match(String(details?.reason), /JSON support not compiled-in/);
-    await kq.set(A, '10.0.0.5', 1000);
+    await kq.set(A, 1000);
     assert.not.ok(kq.has(A), 'no quota is set while off');
   },
 );
@@ -216,12 +228,13 @@ test(
     const nft = fakeNft({ json: () => json });
     const logs: string[] = [];
     const kq = new KernelQuota({
+      device: 'lan',
       run: nft.run,
       log: recordingLog((_l, m) => logs.push(m)),
       session: () => ({ left: 1000, allotment: 1000n }),
     });
     assert.ok(await kq.start());
-    await kq.set(A, '10.0.0.5', 1000);
+    await kq.set(A, 1000);
     assert.ok(kq.has(A));
     json = false;
     for (let i = 1; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
@@ -234,7 +247,7 @@ test(
     await kq.remove('02:00:00:00:0c:09'); // queued behind the turn-off
     assert.is(kq.enabled, false);
     assert.not.ok(kq.has(A));
-    assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`));
+    assert.ok(nft.calls.some((c) => c.join(' ') === `delete table netdev ${KERNEL_QUOTA_TABLE}`));
     assert.is(logs.filter((m) => m === 'kernel quota: cannot read the quotas').length, 2 * (READ_FAILURES_OFF - 1));
     assert.ok(
       logs.some((m) => m.startsWith(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row`)),
@@ -256,39 +269,55 @@ if (!root || !haveNft || !haveIp) {
     { ciInstalls: true },
   );
 } else {
-  const ns = `sluice-kq-${randomBytes(3).toString('hex')}`;
-  const inNs = (cmd: string, args: string[]) =>
-    execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
+  const id = randomBytes(3).toString('hex');
+  const ns = `sluice-kq-${id}`;
+  const client = `sluice-kq-${id}-c`;
+  const inNs = (cmd: string, args: string[], where = ns) =>
+    execFileSync('ip', ['netns', 'exec', where, cmd, ...args], { encoding: 'utf8' });
+  /** The datagrams the client received so far (its input chain counts and drops them: nothing comes back). */
+  const received = (): number =>
+    Number(/packets (\d+)/.exec(inNs('nft', ['list', 'counter', 'ip', 't', 'got'], client))![1]);
   /**
-   * Sends `n` UDP datagrams of `ipBytes` (IP length) to a bound socket on 127.0.0.1 in the namespace (a closed port
-   * would answer with ICMP to 127.0.0.1, counted too); returns how many the kernel let out.
+   * Sends `n` UDP datagrams from the router's namespace to the client's (MAC A, behind the router's device `lan`),
+   * each `frameBytes` as the egress hook counts them (its IP packet and the 14-byte Ethernet header); returns how
+   * many reached the client (a drop at egress is not an error to the sender).
    */
-  const send = (n: number, ipBytes = 1000): number =>
-    Number(
-      inNs('python3', [
-        '-c',
-        `
+  const send = (n: number, frameBytes = 1000): number => {
+    const before = received();
+    inNs('python3', [
+      '-c',
+      `
 import socket
-r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-r.bind(('127.0.0.1', 0))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-ok = 0
 for i in range(${n}):
-    try:
-        s.sendto(b'x' * ${ipBytes - 28}, r.getsockname())
-        ok += 1
-    except PermissionError:
-        pass
-print(ok)`,
-      ]).trim(),
-    );
+    s.sendto(b'x' * ${frameBytes - 14 - 28}, ('10.79.0.2', 9))`,
+    ]);
+    return received() - before;
+  };
 
   test.before(() => {
-    execFileSync('ip', ['netns', 'add', ns]);
-    inNs('ip', ['link', 'set', 'lo', 'up']);
+    for (const where of [ns, client]) {
+      execFileSync('ip', ['netns', 'add', where]);
+      inNs('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], where);
+    }
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
+    execFileSync('ip', ['-n', client, 'link', 'set', 'eth0', 'address', A]);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', '10.79.0.1/24', 'dev', 'lan']);
+    execFileSync('ip', ['-n', client, 'addr', 'add', '10.79.0.2/24', 'dev', 'eth0']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lan', 'up']);
+    execFileSync('ip', ['-n', client, 'link', 'set', 'eth0', 'up']);
+    execFileSync('ip', ['-n', ns, 'neigh', 'replace', '10.79.0.2', 'lladdr', A, 'dev', 'lan', 'nud', 'permanent']);
+    inNs(
+      'nft',
+      [
+        'add table ip t; add counter ip t got; add chain ip t in { type filter hook input priority 0; udp dport 9 counter name got drop; }',
+      ],
+      client,
+    );
   });
   test.after(() => {
     spawnSync('ip', ['netns', 'del', ns]);
+    spawnSync('ip', ['netns', 'del', client]);
   });
 
   test(
@@ -297,9 +326,13 @@ print(ok)`,
     async () => {
       let allotment = 10_000n;
       const session = (): BrakedSession => ({ left: 3000, allotment });
-      const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session });
+      const kq = new KernelQuota({
+        device: 'lan',
+        run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
+        session,
+      });
       assert.ok(await kq.start(), 'table created');
-      await kq.set(A, '127.0.0.1', 3000);
+      await kq.set(A, 3000);
       assert.ok(kq.has(A));
       assert.is(send(5), 3, 'three 1000-byte packets fit a 3000-byte quota, the rest is dropped');
       assert.equal([...(await kq.usedUp())], [A]);
@@ -310,7 +343,7 @@ print(ok)`,
       assert.is(send(4), 3);
       // A top-up while it still passes grows the limit and the count goes on: 1500 more of a fresh 3000 sent, +2000 →
       // 3500 left.
-      await kq.set(A, '127.0.0.1', 3000);
+      await kq.set(A, 3000);
       assert.is(send(1, 1500), 1);
       allotment += 2000n;
       await kq.toppedUp(A);
@@ -320,7 +353,7 @@ print(ok)`,
       assert.is(send(3), 3, 'no quota: nothing dropped');
       assert.is((await kq.usedUp()).size, 0);
       // A fresh quota for the same client restarts the count.
-      await kq.set(A, '127.0.0.1', 2000);
+      await kq.set(A, 2000);
       assert.is(send(3), 2);
       assert.equal(kq.stats(), { enabled: true, clients: 1, changes: 6, failures: 0 });
     },
@@ -332,13 +365,14 @@ print(ok)`,
     async () => {
       let allotment = 10_000n;
       // the earlier test's quota would be inherited
-      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       const kq = new KernelQuota({
+        device: 'lan',
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         session: () => ({ left: 0, allotment }),
       });
       assert.ok(await kq.start());
-      await kq.set(A, '127.0.0.1', 5000);
+      await kq.set(A, 5000);
       assert.is(send(1), 1);
       allotment -= 3000n; // 5000 → 2000 over the same count: 1000 sent, one more packet fits
       await kq.toppedUp(A);
@@ -354,17 +388,18 @@ print(ok)`,
     'real kernel: a device of a shared purchase stopped by its quota gets its whole next share, whatever the ' +
       'kernel dropped meanwhile',
     async () => {
-      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       const kq = new KernelQuota({
+        device: 'lan',
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         session: () => ({ left: 10_000, allotment: 10_000n }),
       });
       assert.ok(await kq.start());
-      await kq.set(A, '127.0.0.1', 3000);
+      await kq.set(A, 3000);
       assert.is(send(8), 3, 'its share passes, the rest is dropped');
       kq.noteBilled(A, 3000); // the meter billed what passed
       assert.match(
-        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        inNs('nft', ['list', 'quota', 'netdev', KERNEL_QUOTA_TABLE, quotaName(A)]),
         /over 3000 bytes used 3000 bytes/,
         'the kernel lists no more than the limit (it counted 8000)',
       );
@@ -384,24 +419,22 @@ print(ok)`,
     async () => {
       const logs: string[] = [];
       const kq = new KernelQuota({
+        device: 'lan',
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         log: recordingLog((_l, m) => logs.push(m)),
         session: () => ({ left: 1000, allotment: 1n }),
       });
-      assert.ok(
-        await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]),
-        'a stale table from a previous run is replaced',
-      );
-      inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      assert.ok(await kq.start([{ mac: A, limitBytes: 50_000 }]), 'a stale table from a previous run is replaced');
+      inNs('nft', ['delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       // fails: no table → rebuilt with each client's bytes left (1000)
-      await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000);
+      await kq.set('02:00:00:00:0c:02', 5000);
       assert.ok(
         logs.some((m) => m.startsWith('kernel quota change failed: rebuilding')),
         logs.join('; '),
       );
       assert.ok(kq.enabled);
       assert.is(send(3), 1, "the rebuilt quota is the session's bytes left");
-      const listed = inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      const listed = inNs('nft', ['list', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       assert.match(listed, /q_020000000c02/);
     },
   );
@@ -412,13 +445,14 @@ print(ok)`,
     async () => {
       const logs: string[] = [];
       const kq = new KernelQuota({
+        device: 'lan',
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         log: recordingLog((_l, m) => logs.push(m)),
         session: () => ({ left: 1000, allotment: 1000n }),
       });
       assert.ok(await kq.start());
-      await kq.set(A, '127.0.0.1', 1000);
-      inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      await kq.set(A, 1000);
+      inNs('nft', ['delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       for (let i = 0; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
       await kq.remove(A); // queued behind the turn-off
       assert.is(kq.enabled, false);
@@ -437,16 +471,21 @@ print(ok)`,
       const B = '02:00:00:00:0c:02';
       const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
       // the earlier tests' table, if any
-      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-      const before = new KernelQuota({ run, session: () => ({ left: 5000, allotment: 5000n }) });
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
+      const before = new KernelQuota({
+        device: 'lan',
+        run,
+        session: () => ({ left: 5000, allotment: 5000n }),
+      });
       assert.ok(await before.start());
-      await before.set(A, '127.0.0.1', 5000);
-      await before.set(B, '10.9.9.9', 7000);
+      await before.set(A, 5000);
+      await before.set(B, 7000);
       assert.is(send(2), 2, "2000 of A's 5000 pass before the crash");
       // The restarted daemon: its journal's last checkpoint predates those 2000 bytes (A's left 10000 by the journal);
       // B's session ended while it was down.
       const logs: Array<[string, Record<string, unknown> | undefined]> = [];
       const after = new KernelQuota({
+        device: 'lan',
         run,
         log: recordingLog((_l, m, d) => logs.push([m, d])),
         session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
@@ -454,26 +493,31 @@ print(ok)`,
       assert.ok(await after.start());
       assert.ok(after.has(A), 'A carried over');
       assert.not.ok(after.has(B), 'B has no live session: its quota is gone');
-      assert.not.match(inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
+      assert.not.match(inNs('nft', ['list', 'table', 'netdev', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
       assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], {
-        table: `inet ${KERNEL_QUOTA_TABLE}`,
+        table: `netdev ${KERNEL_QUOTA_TABLE}`,
+        device: 'lan',
         clients: 1,
         carried_over: 1,
       });
       assert.match(
-        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        inNs('nft', ['list', 'quota', 'netdev', KERNEL_QUOTA_TABLE, quotaName(A)]),
         /over 5000 bytes used 2000 bytes/,
         'changed in place: the count goes on',
       );
       assert.is(send(1), 1, "1000 more: 2000 left by the kernel's count");
       // A re-auth (the portal lost the client meanwhile) asks for the journal's 10000: the kernel's 2000 stand.
-      await after.set(A, '127.0.0.1', 10_000);
+      await after.set(A, 10_000);
       assert.is(send(4), 2, 'the quota carried over still stops it where the kernel counted, not the journal');
       // Once set afresh, the quota is the caller's again.
-      await after.set(A, '127.0.0.1', 3000);
+      await after.set(A, 3000);
       assert.is(send(4), 3);
       // A refill (the meter's exact bytes left after a stop) is never held to a carried-over count.
-      const again = new KernelQuota({ run, session: () => ({ left: 10_000, allotment: 12_000n }) });
+      const again = new KernelQuota({
+        device: 'lan',
+        run,
+        session: () => ({ left: 10_000, allotment: 12_000n }),
+      });
       assert.ok(await again.start());
       assert.ok(again.has(A), 'carried over, used up (left 0)');
       await again.refill(A, 2000);
@@ -481,10 +525,14 @@ print(ok)`,
       // The journal's bytes left fewer than the kernel's (a quota set from a stale journal): lowered, the count kept.
       await again.refill(A, 5000);
       assert.is(send(1), 1);
-      const lower = new KernelQuota({ run, session: () => ({ left: 500, allotment: 12_000n }) });
+      const lower = new KernelQuota({
+        device: 'lan',
+        run,
+        session: () => ({ left: 500, allotment: 12_000n }),
+      });
       assert.ok(await lower.start());
       assert.match(
-        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        inNs('nft', ['list', 'quota', 'netdev', KERNEL_QUOTA_TABLE, quotaName(A)]),
         /over 1500 bytes used 1000 bytes/,
       );
       assert.is(send(1), 0, 'a 1000-byte packet no longer fits');

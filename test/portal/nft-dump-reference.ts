@@ -1,6 +1,6 @@
 /**
  * The contract of portal/nft-scan.ts written plainly on JSON.parse's tree, for the property tests: what a dump says
- * (each client with both counters, in the order nft lists them, its epoch, bytes and address; the table's handle;
+ * (each client with both counters, in the order nft lists them, its epoch, bytes and map key; the table's handle;
  * whether it is whole), or 'refused'. The scanner must give the same on every input, except where only the bytes can
  * tell (an escape in a string it reads, a key twice, a count written as 5.0 or 5e0, nesting deeper than 32): there it
  * refuses and JSON.parse cannot see why.
@@ -8,7 +8,7 @@
 export interface ReferenceDump {
   tableHandle: number;
   intact: boolean;
-  clients: Array<{ mac: string; epoch: number; downBytes: number; upBytes: number; ip: string }>;
+  clients: Array<{ mac: string; epoch: number; downBytes: number; upBytes: number; key: string }>;
 }
 
 const NAME = /^c([ud])_([0-9a-f]{12})$/;
@@ -39,7 +39,7 @@ function read(text: string): ReferenceDump {
   let tableHandle = -1;
   const parts = new Set<string>();
   const pairs = new Map<string, { up?: [number, number]; down?: [number, number] }>();
-  const ipOf = new Map<string, string>();
+  const keyOf = new Map<string, string>();
   const strings = (o: Json, keys: string[]): void => {
     for (const k of keys) if (typeof o[k] !== 'string') refuse(`${k} missing or not a string`);
   };
@@ -56,7 +56,9 @@ function read(text: string): ReferenceDump {
         const pair = pairs.get(m[2]!) ?? {};
         const side = m[1] === 'u' ? 'up' : 'down';
         if (pair[side] !== undefined) refuse('a counter twice');
-        pair[side] = [c['handle'] as number, c['bytes'] as number];
+        // A download counter counts at egress, with the 14-byte Ethernet header of each packet.
+        const bytes = (c['bytes'] as number) - (side === 'down' ? 14 * (c['packets'] as number) : 0);
+        pair[side] = [c['handle'] as number, Math.max(0, bytes)];
         pairs.set(m[2]!, pair);
       }
     }
@@ -64,7 +66,7 @@ function read(text: string): ReferenceDump {
     if (t !== undefined) {
       strings(t, ['name', 'family']);
       if ('handle' in t && !isCount(t['handle'])) refuse('a bad table handle');
-      if (t['name'] === TABLE && t['family'] === 'inet') {
+      if (t['name'] === TABLE && t['family'] === 'netdev') {
         if (!('handle' in t)) refuse('the table without a handle');
         if (tableHandle >= 0) refuse('the table twice');
         tableHandle = t['handle'] as number;
@@ -77,7 +79,7 @@ function read(text: string): ReferenceDump {
       if (kind === 'map' && Array.isArray(o['elem']))
         for (const e of o['elem'] as unknown[])
           if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string' && o['name'] === 'cdown')
-            if (o['table'] === TABLE && /^cd_[0-9a-f]{12}$/.test(e[1])) ipOf.set(e[1], e[0]);
+            if (o['table'] === TABLE && /^cd_[0-9a-f]{12}$/.test(e[1])) keyOf.set(e[1], e[0]);
       if (o['table'] === TABLE) parts.add(`${kind} ${o['name'] as string}`);
     }
   }
@@ -87,7 +89,7 @@ function read(text: string): ReferenceDump {
     if (up === undefined || down === undefined) continue;
     const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down[0], 0x85ebca6b) ^ up[0]) | 1;
     const mac = hex.replace(/(..)(?!$)/g, '$1:');
-    clients.push({ mac, epoch, downBytes: down[1], upBytes: up[1], ip: ipOf.get(`cd_${hex}`) ?? '' });
+    clients.push({ mac, epoch, downBytes: down[1], upBytes: up[1], key: keyOf.get(`cd_${hex}`) ?? '' });
   }
   const intact = ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p));
   return { tableHandle, intact, clients };

@@ -98,7 +98,9 @@ export class NftDumpWriter {
         { table: { family: 'netdev', name: T, handle: 7 } },
         ...counters,
         { map: { family: 'netdev', name: 'cup', table: T, type: 'ether_addr', handle: 1, map: 'counter', elem: up } },
-        { map: { family: 'netdev', name: 'cdown', table: T, type: 'ether_addr', handle: 2, map: 'counter', elem: down } },
+        {
+          map: { family: 'netdev', name: 'cdown', table: T, type: 'ether_addr', handle: 2, map: 'counter', elem: down },
+        },
         chain('count_up', 'ingress'),
         chain('count_down', 'egress'),
         rule('count_up'),

@@ -1,9 +1,10 @@
 /**
  * One usage tick from the kernel's counters, as the worker runs it (the counterpart of task.ts's portal tick): read one
- * `nft -j list table netdev sluice_count` dump, and the portal's listing only when the main thread says one is due; scan
- * the listing into a roster (each listed client's MAC and state) and its addresses; account every rostered client's
- * kernel reading in the shared table (meter/kernel-tick.ts). The listing's own counters are not used: the kernel's are
- * the usage, the listing says only who is there and in which state (docs/captive-portal.md, "Kernel counters").
+ * `nft -j list table netdev sluice_count` dump, and the portal's listing only when the main thread says one is due;
+ * scan the listing into a roster (each listed client's MAC and state) and its addresses; account every rostered
+ * client's kernel reading in the shared table (meter/kernel-tick.ts). The listing's own counters are not used: the
+ * kernel's are the usage, the listing says only who is there and in which state (docs/captive-portal.md, "Kernel
+ * counters").
  *
  * Without a listing the roster is the one the main thread kept from the last one (the portal's states change only when
  * sluice auths or deauths, which ask for a listing, or when the portal acts by itself: its restart, an idle timeout;

@@ -9,9 +9,9 @@
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.
  *
- * Where they count (docs/captive-portal.md, "Kernel counters"): on the LAN device the portal gates (`main.shape_device`,
- * openNDS's `gatewayinterface`), keyed by the client's MAC, at the netdev hooks, before anything else the kernel does
- * with a packet there:
+ * Where they count (docs/captive-portal.md, "Kernel counters"): on the LAN device the portal gates
+ * (`main.shape_device`, openNDS's `gatewayinterface`), keyed by the client's MAC, at the netdev hooks, before anything
+ * else the kernel does with a packet there:
  *  - upload: `ether saddr` at the device's ingress, priority -450: everything the client sends, to the internet and
  *    to the router (DNS, the pay page);
  *  - download: `ether daddr` at its egress, priority -450: everything sent to the client, the router's own answers

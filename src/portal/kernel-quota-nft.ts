@@ -143,8 +143,8 @@ export interface TableState {
 }
 
 /**
- * `nft -j list table netdev sluice_quota` → the clients it brakes and whether its structure is whole. Clients in one map
- * only, or without their quota object, are left out (a replaced table drops them).
+ * `nft -j list table netdev sluice_quota` → the clients it brakes and whether its structure is whole. Clients in one
+ * map only, or without their quota object, are left out (a replaced table drops them).
  */
 export function parseTableState(json: string): TableState {
   const quotas = parseQuotaList(json);

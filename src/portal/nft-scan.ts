@@ -1,6 +1,6 @@
 /**
- * A strict scanner for `nft -j list table netdev sluice_count` (portal/kernel-counters.ts), over the raw bytes: what the
- * meter reads every tick, 3.3 MB for 10,000 clients, where JSON.parse built a tree of 40,000 objects to keep six
+ * A strict scanner for `nft -j list table netdev sluice_count` (portal/kernel-counters.ts), over the raw bytes: what
+ * the meter reads every tick, 3.3 MB for 10,000 clients, where JSON.parse built a tree of 40,000 objects to keep six
  * numbers per client (docs/performance.md, "The kernel path's row").
  *
  * The shape, as nft 1.0.6 prints it (test/fixtures/nft/ holds its real output): one line `{"nftables": [item, …]}`

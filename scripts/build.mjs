@@ -182,6 +182,22 @@ const mqtt = await build({
   outfile: `dist/${MQTT_FILE}`,
   metafile: true,
 });
+/**
+ * `sluice-fleet` (src/fleet/main.ts): the collector and dashboard for a server or a laptop, never a router's. A bundle
+ * of its own in dist/fleet/, where the package's glob of `sluice-*` files never looks, and a command of its own, so
+ * the router's sluice.mjs does not even carry its name; its npm packages (pg, PGlite with its WASM, mqtt.js, msgpackr)
+ * stay in node_modules, which a server has.
+ */
+mkdirSync('dist/fleet', { recursive: true });
+await build({
+  ...common,
+  plugins: [],
+  packages: 'external',
+  entryPoints: ['src/fleet/main.ts'],
+  outfile: 'dist/fleet/fleet.mjs',
+  banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
+});
+chmodSync('dist/fleet/fleet.mjs', 0o755);
 // What went into which file, for the bundle tests (viem is not in sluice's code); not shipped. `dist/sluice.mjs`:
 // every input of the main build, sluice.mjs and its chunks together.
 const inputsOf = (result) =>

@@ -12,6 +12,7 @@ import type { CallOrigin, SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { PAYMENT_PLUGINS } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
+import { salesReply } from './sales.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
@@ -293,6 +294,14 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     handler(_a, backend) {
       const plans = backend.pricing();
       return { default: plans[0]?.id ?? null, plans: plans.map(planView) };
+    },
+  }),
+  sales: method({
+    args: { since: { kind: 'count' }, until: { kind: 'count' } },
+    adminOnly: false,
+    handler(a, backend) {
+      const until = a.until === undefined ? backend.now() : Number(a.until);
+      return toBlobmsgTable(salesReply(backend.sessions({}), Number(a.since ?? 0n), until));
     },
   }),
   stats: method({

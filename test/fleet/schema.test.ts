@@ -34,8 +34,11 @@ test('migrations apply once, also from two collectors at once; a newer schema is
   const [a, b] = await Promise.all([migrate(db, FLEET_MIGRATIONS), migrate(other, FLEET_MIGRATIONS)]);
   assert.equal([...a, ...b].sort(), FLEET_MIGRATIONS.map((m) => m.version).sort(), 'each applied once, by one');
   assert.equal(await migrate(db, FLEET_MIGRATIONS), []);
-  const more = [...FLEET_MIGRATIONS, { version: 1000, name: 'dashboard', sql: 'CREATE TABLE t1000 (x int)' }];
-  assert.equal(await migrate(db, more), [1000]);
+  const dashboard = { version: 1000, name: 'dashboard', sql: 'CREATE TABLE t1000 (x int)' };
+  assert.equal(await migrate(db, [...FLEET_MIGRATIONS, dashboard]), [1000]);
+  assert.equal(await migrate(db, FLEET_MIGRATIONS), [], "the collector alone runs beside the dashboard's tables");
+  const newer = { version: 999, name: 'a newer collector', sql: 'CREATE TABLE t999 (x int)' };
+  assert.equal(await migrate(db, [...FLEET_MIGRATIONS, newer]), [999]);
   try {
     await migrate(db, FLEET_MIGRATIONS);
     assert.unreachable('an older list runs on a newer schema');

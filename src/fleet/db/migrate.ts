@@ -1,7 +1,8 @@
 /**
  * Brings a fleet database to the newest schema: each migration not yet recorded in fleet_migrations runs in one
  * transaction with its record, under a transaction-scoped advisory lock, so several collectors started at once apply
- * each migration once and the others wait for it.
+ * each migration once and the others wait for it. A version this code does not know, in the band of a list it was
+ * given (a newer sluice's migration), is refused: an older collector never writes into a newer schema.
  */
 import { SluiceError } from '../../errors.ts';
 import type { Db } from './client.ts';
@@ -21,6 +22,9 @@ export class SchemaTooNewError extends SluiceError {
   }
 }
 
+/** Which owner a version belongs to: 0 for 1–999 (the collector), 1 for 1000–1999 (the dashboard)… */
+const band = (version: number): number => Math.floor(version / 1000);
+
 /** Applies what is missing; returns the versions it applied (empty: the schema was current). */
 export async function migrate(db: Db, migrations: readonly Migration[]): Promise<number[]> {
   const known = new Set<number>();
@@ -39,7 +43,10 @@ export async function migrate(db: Db, migrations: readonly Migration[]): Promise
     const done = new Set(
       (await tx.query<{ version: number }>('SELECT version FROM fleet_migrations')).map((r) => Number(r.version)),
     );
-    const unknown = [...done].filter((v) => !known.has(v)).sort((a, b) => a - b);
+    // Only within the bands of the lists given (the collector's 1–999, the dashboard's 1000–1999): the collector alone
+    // runs on a database the dashboard has also migrated.
+    const bands = new Set([...known].map(band));
+    const unknown = [...done].filter((v) => !known.has(v) && bands.has(band(v))).sort((a, b) => a - b);
     if (unknown.length > 0) throw new SchemaTooNewError(unknown);
     const applied: number[] = [];
     for (const m of ordered) {

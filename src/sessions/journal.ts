@@ -20,7 +20,7 @@ import { copyFile, open, rename, rm, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
+import { countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
 import { SNAPSHOT, journalName, readStart } from './journal-start.ts';
@@ -209,6 +209,7 @@ export class JournalStore implements SessionStore {
 
     // Now the changes, evidence first: never delete or overwrite what a post-mortem needs.
     for (const name of damaged) {
+      countDamaged(name);
       const copy = await keepCopy(this.dir, name);
       if (copy)
         warnings.push(

@@ -13,5 +13,5 @@ export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';
 export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './nonce-file.ts';
 export { JsonTable, type JsonTableFormat } from './json-table.ts';
-export { damagedTables, fileDamage } from './damage.ts';
-export { matchSeal, readSeal, sealOf, writeSeal, type SealState } from './seal.ts';
+export { countDamaged, damagedTables, fileDamage } from './damage.ts';
+export { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';

@@ -5,13 +5,20 @@
  * accounting's sessions.json); each owner keeps its own file format (the format object reads and writes it) and its
  * own error code.
  *
- * One damage policy, here, for all of them: a file that is there but cannot be read back (not JSON, not the owner's
- * table, one row failing the owner's shape check, an unreadable file) is never read as empty — an empty table would
- * forget a nonce used or money owed. Opening it fails closed with the owner's code (`details.damaged: true`), the
- * damage is counted (`damagedTables()`, in ubus `stats`), and a copy of its bytes is kept beside it for support
- * (`<file>.damaged-<crc32 of the bytes>`: one copy per distinct damage, so a respawn loop does not fill the flash).
- * The file itself is left in place: the next start refuses it again until it is mended or moved. A missing file (or a
- * path whose directory is not one: nothing can have been saved there) is a table never written: empty.
+ * One damage policy for all of them, their kind's verdict (storage/verdicts.ts, `money-table` unless the format names
+ * another): a file that is there but cannot be read back (not JSON, not the owner's table, one row failing the owner's
+ * shape check, an unreadable file) is never read as empty — an empty table would forget a nonce used or money owed.
+ * Opening it fails closed with the owner's code (`details.damaged: true`), the damage is counted (`damagedTables()`,
+ * in ubus `stats`), and a copy of its bytes is kept beside it for support (`<file>.damaged-<crc32 of the bytes>`: one
+ * copy per distinct damage, so a respawn loop does not fill the flash). The file itself is left in place: the next
+ * start refuses it again until it is mended or moved.
+ *
+ * Each table is sealed (`<file>.seal`, storage/seal.ts): before each rewrite the seal names the file's old and new
+ * length and CRC, so a file that parses but is not what was last written — a flipped bit in a figure, a cut that
+ * leaves JSON, an older copy put back, a file deleted or emptied — is damage too, while a crash on either side of the
+ * rename is not. A missing file never sealed (or a path whose directory is not one: nothing can have been saved
+ * there) is a table never written: empty. A table written before seals existed is read as it is and sealed at its next
+ * write. The cost: one more small atomic write per write.
  *
  * Writes are serialized and coalesced: a flush asked while another waits to start joins it (the one write carries
  * both changes, as its snapshot is taken when it starts), so a burst of changes costs fewer flash writes, and an
@@ -22,6 +29,7 @@ import { readFile } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { fileDamage } from './damage.ts';
+import { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
 import type { FileKind } from './verdicts.ts';
 
 /** How an owner's file is laid out and checked. `Extra` is what the file holds beside its rows (a floor, intents). */
@@ -66,6 +74,8 @@ export class JsonTable<Row, Extra = undefined> {
   /** A write queued behind the one running and not started yet: later flushes join it. */
   private queued: Promise<void> | null = null;
   private writes = 0;
+  /** What the file holds as last written or read (its seal's state); null: unknown (a table laid over damage). */
+  private sealed: SealState | null = null;
 
   private constructor(
     readonly path: string,
@@ -87,7 +97,13 @@ export class JsonTable<Row, Extra = undefined> {
     } catch (err) {
       text = absentOr(err, path, format);
     }
-    return JsonTable.fromText(path, format, options, text);
+    let states: SealState[] | null;
+    try {
+      states = await readSeal(sealPath(path));
+    } catch (err) {
+      throw damage(path, format, (err as Error).message, text);
+    }
+    return JsonTable.fromText(path, format, options, text, states);
   }
 
   /**
@@ -115,7 +131,13 @@ export class JsonTable<Row, Extra = undefined> {
     } catch (err) {
       text = absentOr(err, path, format);
     }
-    return JsonTable.fromText(path, format, options, text);
+    let states: SealState[] | null;
+    try {
+      states = readSealSync(sealPath(path));
+    } catch (err) {
+      throw damage(path, format, (err as Error).message, text);
+    }
+    return JsonTable.fromText(path, format, options, text, states);
   }
 
   private static fromText<Row, Extra>(
@@ -123,8 +145,11 @@ export class JsonTable<Row, Extra = undefined> {
     format: JsonTableFormat<Row, Extra>,
     options: JsonTableOptions,
     bytes: Buffer | null,
+    states: SealState[] | null,
   ): JsonTable<Row, Extra> {
     const table = new JsonTable(path, format, options);
+    if (states) sealed(path, format, bytes, states);
+    table.sealed = bytes === null ? NOTHING : sealOf(bytes);
     if (bytes === null) return table;
     const text = bytes;
     let json: unknown;
@@ -213,12 +238,9 @@ export class JsonTable<Row, Extra = undefined> {
       .then(() => {
         this.queued = null;
         const value = this.format.join([...this.rows.values()], this.extra);
-        const text = JSON.stringify(value) + (this.format.newline ? '\n' : '');
+        const text = Buffer.from(JSON.stringify(value) + (this.format.newline ? '\n' : ''), 'utf8');
         this.writes++;
-        return writeFileAtomic(this.path, text, {
-          mode: this.format.mode ?? 0o600,
-          ...(this.options.fs && { fs: this.options.fs }),
-        });
+        return this.write(text);
       });
     this.writing = run;
     const code = this.format.writeCode;
@@ -234,6 +256,46 @@ export class JsonTable<Row, Extra = undefined> {
     this.queued = result;
     return result;
   }
+
+  /**
+   * The old and the new state sealed first, then the file renamed in: a crash on either side of the rename leaves a
+   * file its seal accepts. Nothing is written when the seal cannot be.
+   */
+  private async write(text: Buffer): Promise<void> {
+    const next = sealOf(text);
+    const fs = this.options.fs;
+    const states = this.sealed && !sameState(this.sealed, next) ? [this.sealed, next] : [next];
+    await writeSeal(sealPath(this.path), states, fs);
+    await writeFileAtomic(this.path, text, { mode: this.format.mode ?? 0o600, ...(fs && { fs }) });
+    this.sealed = next;
+  }
+}
+
+/** The state of a file never written: a crash before its first rename leaves none, which its seal accepts. */
+const NOTHING: SealState = { bytes: 0, crc: 0 };
+
+const sameState = (a: SealState, b: SealState): boolean => a.bytes === b.bytes && a.crc === b.crc;
+
+/**
+ * Checks what is at `path` against its seal: damage when it is missing, emptied, cut, flipped or an older copy of what
+ * the seal says was last written.
+ */
+function sealed(path: string, format: FormatNames, bytes: Buffer | null, states: readonly SealState[]): void {
+  if (bytes === null) {
+    if (states.some((s) => s.bytes === 0)) return;
+    throw damage(path, format, `it is missing, while its seal says it held ${states[0]!.bytes} bytes`, null);
+  }
+  if (matchSeal(bytes, states, 'whole')) return;
+  const held = states.map((s) => s.bytes).join(' or ');
+  throw damage(
+    path,
+    format,
+    bytes.length === 0
+      ? `it is empty, while its seal says it held ${held} bytes`
+      : `it is not what it was last written as (${bytes.length} bytes where its seal says ${held}, or another CRC: ` +
+          'cut, a flipped bit, or an older copy)',
+    bytes,
+  );
 }
 
 type FormatNames = Pick<JsonTableFormat<unknown, unknown>, 'code' | 'what' | 'kind'>;

@@ -26,6 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { SluiceError } from '../errors.ts';
+import { countDamaged } from './damage.ts';
 import { encodeRecord, scanRecords } from './record-log.ts';
 
 /** Longest mark: a session id or a sequence number is far shorter. */
@@ -84,6 +85,8 @@ export class LineLog {
       lines = scan.records.map((r) => r.payload.toString('utf8')).filter((l) => valid.test(l));
       repaired = scan.problem;
       if (scan.problem === 'torn') cutAt = scan.end;
+      // A torn tail is a crash's leftover; a damaged record with marks after it is damage (verdicts.ts `marks-log`).
+      if (scan.problem === 'corrupt') countDamaged(path);
     }
     log.fd = openSync(path, 'a');
     log.count = lines.length;

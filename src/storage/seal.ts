@@ -18,8 +18,10 @@
  * whole-directory restore from an older backup brings back a matching older seal and is not seen (nothing on the same
  * flash can see it). A file without a seal (written by a version that kept none) is taken as it reads and sealed then.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-write.ts';
+import { basename } from 'node:path';
+import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { crc32 } from './crc32.ts';
 
 /** A file's length and the CRC-32 of its bytes. */
@@ -71,26 +73,47 @@ export function decodeSeal(text: string): SealState[] {
  */
 export const sealPath = (file: string): string => `${file}.seal`;
 
+/** A seal file's text read back: its states, or null when there is none; throws why one there cannot be read. */
+function sealRead(seal: string, read: () => string): SealState[] | null {
+  let text: string;
+  try {
+    text = read();
+  } catch (err) {
+    // ENOTDIR: a path whose directory is not one, where nothing can have been sealed.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new Error(`its seal ${basename(seal)} cannot be read (${(err as Error).message})`);
+  }
+  try {
+    return decodeSeal(text);
+  } catch (err) {
+    throw new Error(`its seal ${basename(seal)} is damaged (${(err as Error).message})`);
+  }
+}
+
 /**
  * The seal at `seal`: its states, or null when there is none (never sealed). A seal that is there but cannot be read
  * back throws (its message says why): the caller treats that as damage to the file it guards.
  */
 export async function readSeal(seal: string): Promise<SealState[] | null> {
-  let text: string;
+  let text: string | Error;
   try {
     text = await readFile(seal, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`its seal ${seal} cannot be read (${(err as Error).message})`);
+    text = err as Error;
   }
-  try {
-    return decodeSeal(text);
-  } catch (err) {
-    throw new Error(`its seal ${seal} is damaged (${(err as Error).message})`);
-  }
+  return sealRead(seal, () => {
+    if (text instanceof Error) throw text;
+    return text;
+  });
+}
+
+/** `readSeal` for an owner whose open is synchronous. */
+export function readSealSync(seal: string): SealState[] | null {
+  return sealRead(seal, () => readFileSync(seal, 'utf8'));
 }
 
 /** Replaces the seal at `seal` atomically; resolves once it is on flash. */
-export function writeSeal(seal: string, states: readonly SealState[]): Promise<void> {
-  return writeFileAtomic(seal, encodeSeal(states), { mode: 0o600 });
+export function writeSeal(seal: string, states: readonly SealState[], fs?: AtomicWriteFs): Promise<void> {
+  return writeFileAtomic(seal, encodeSeal(states), { mode: 0o600, ...(fs && { fs }) });
 }

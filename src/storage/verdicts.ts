@@ -57,25 +57,36 @@ export const FILE_KINDS = {
     seal: 'state-dir',
   },
   'money-table': {
-    files:
-      'x402.json, upto.json, escrow.json, batch-channels.json, trials.json, vouchers.json, radius/sessions.json, ' +
-      'cashu/outgoing.json',
-    on: { ...REFUSED_ALL, flip: 'unseen', deleted: 'new', older: 'unseen' },
+    files: 'x402.json, upto.json, escrow.json, batch-channels.json, trials.json, vouchers.json, radius/sessions.json',
+    on: REFUSED_ALL,
     door: 'closed',
     why:
       'each records money taken or owed, a code used, or a payment on its way: read as less, a payment would ' +
-      'replay, a ticket sell twice, a debt be forgotten. The method it belongs to is left out until it is mended',
+      'replay, a ticket sell twice, a debt be forgotten. The method it belongs to is left out until it is mended. ' +
+      'Sealed beside (<file>.seal, one more small write per write): the copy from just before the last write is ' +
+      'taken for a crash in that write; two writes back or more is refused',
     copy: true,
-    seal: 'none',
+    seal: 'beside',
+  },
+  'cashu-outgoing': {
+    files: '<state_dir>/cashu/outgoing.json (seal: outgoing.json.seal)',
+    on: REFUSED_ALL,
+    door: 'closed',
+    why:
+      'a payout or keyset swap on its way out, with the secrets that finish it after a crash: read as less, a melt ' +
+      'is paid twice or its change lost. No copy: it holds what unblinds ecash',
+    copy: false,
+    seal: 'beside',
   },
   'secret-key': {
     files: 'voucher.key, nostr.key',
-    on: { ...REFUSED_ALL, deleted: 'new', older: 'unseen', flip: 'refused' },
+    on: { ...REFUSED_ALL, flip: 'unseen', deleted: 'new', older: 'unseen' },
     door: 'closed',
     why:
-      'a key replaced silently is a different router to every client (nostr.key) or makes every printed code ' +
-      'unknown; one that cannot be read is refused, never replaced. A missing key is a router that never made one ' +
-      '(vouchers.json refuses to open when it holds codes and its key is gone); written once, a key has no older copy',
+      'a key that cannot be read is refused, never replaced: a new one would be a different router to every client ' +
+      '(nostr.key) or make every printed code unknown. Not seen: a flip that leaves 64 hex digits (another key); a ' +
+      'missing key is a router that never made one (vouchers.json refuses to open when it holds codes and its key is ' +
+      'gone; a missing nostr.key is made anew). Written once, a key has no older copy',
     copy: false,
     seal: 'none',
   },
@@ -84,10 +95,10 @@ export const FILE_KINDS = {
     on: {
       ...REFUSED_ALL,
       cut: 'refuses-held',
-      flip: 'unseen',
+      flip: 'refuses-held',
       empty: 'refuses-held',
-      deleted: 'new',
-      older: 'unseen',
+      deleted: 'refuses-held',
+      older: 'refuses-held',
       directory: 'refuses-held',
     },
     door: 'closed',
@@ -95,7 +106,7 @@ export const FILE_KINDS = {
       'a signed call whose nonce was lost could be replayed: every call signed up to the start plus the window is ' +
       'refused, later calls run, so the door closes only for the window the lost file covered',
     copy: true,
-    seal: 'none',
+    seal: 'beside',
   },
   'marks-log': {
     files: "radius/acked, the sinks' end marks",

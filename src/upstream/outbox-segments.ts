@@ -8,6 +8,7 @@ import { closeSync, ftruncateSync, openSync, readSync, writeSync, writevSync } f
 import { copyFile, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
+import { countDamaged } from '../storage/index.ts';
 import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export interface Segment {
@@ -218,6 +219,7 @@ export async function recoverSegments(
       if (decoded.reason === 'torn' && i === names.length - 1) {
         warn('ERR_OUTBOX_TORN', `${name}: a torn last record (crash mid-append) was cut off at byte ${decoded.end}`);
       } else {
+        countDamaged(path);
         await copyFile(path, `${path}.corrupt`).catch(() => undefined);
         warn(
           'ERR_OUTBOX_CORRUPT',

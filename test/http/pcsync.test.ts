@@ -282,12 +282,15 @@ test(
       assert.is(await claim(restarted, 'fresh-call-01', later, later + 1000), 'ERR_PCSYNC_REPLAYED');
       // A window after the floor, the window alone refuses what it covered: the figures say 'ok' again.
       assert.is(restarted.stats(T + 2 * WINDOW + 1).nonces, 'ok');
-      // The file an earlier version wrote (a bare list of pairs) still reads; a missing file is no nonces, not damage.
+      // The file an earlier version wrote (a bare list of pairs, no seal) still reads; a missing file that was never
+      // sealed is no nonces, not damage (one sealed and gone is: test/storage/durable-file-suite.ts).
+      rmSync(`${file}.seal`);
       writeFileSync(file, JSON.stringify([['old-format-01', later]]));
       const upgraded = await NonceLedger.open(dir, WINDOW, later);
       assert.is(await claim(upgraded, 'old-format-01', later, later), 'ERR_PCSYNC_REPLAYED');
       assert.is(upgraded.stats(later).nonces, 'ok');
       rmSync(file);
+      rmSync(`${file}.seal`, { force: true });
       assert.is((await NonceLedger.open(dir, WINDOW, later)).stats(later).nonces, 'ok');
     } finally {
       rmSync(dir, { recursive: true, force: true });

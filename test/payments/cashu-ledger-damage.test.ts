@@ -1,15 +1,16 @@
 // tier: fast
 /**
- * The Cashu ledger (bearer money) against the shared damage suite, and the crash leftovers it must still read: a torn
- * last record past the seal, a record whose seal was not written yet, a compaction cut on either side of its rename,
- * and a ledger written before it was sealed. The store keeps proofs as opaque records: the proofs here are shaped as
- * a mint's are, and no mint is asked.
+ * The Cashu ledger (bearer money) and the book of ecash on its way out against the shared damage suite, and the crash
+ * leftovers it must still read: a torn last record past the seal, a record whose seal was not written yet, a compaction
+ * cut on either side of its rename, and a ledger written before it was sealed. The store keeps proofs as opaque
+ * records: the proofs here are shaped as a mint's are, and no mint is asked.
  */
-import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CashuStore, LEDGER_SEAL } from '../../src/payments/cashu/store.ts';
+import { OutgoingBook } from '../../src/payments/cashu/outgoing.ts';
 import type { StoredProof } from '../../src/payments/cashu/token.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { damagedTables, scanRecords } from '../../src/storage/index.ts';
@@ -33,6 +34,36 @@ durableFileSuite<CashuStore>('cashu/ledger.log', {
   close: (s) => s.close(),
   put: (s, n) => s.addProofs(MINT, [proof(n), proof(n + 100)], 'test'),
   holds: (s) => ({ total: String(s.total()), proofs: s.proofsOf(MINT).map((p) => p.secret) }),
+});
+
+durableFileSuite<OutgoingBook>('cashu/outgoing.json', {
+  kind: 'cashu-outgoing',
+  file: join('cashu', 'outgoing.json'),
+  code: 'ERR_CASHU_STORE_DAMAGED',
+  open: async (dir) => {
+    mkdirSync(join(dir, 'cashu'), { recursive: true, mode: 0o700 });
+    return OutgoingBook.open(dir);
+  },
+  close: (b) => b.settled(),
+  put: (b, n) =>
+    b.add({
+      kind: 'swap',
+      take: `take-${n}`,
+      mint: MINT,
+      inputTotal: n,
+      inputFee: 0,
+      at: 1_750_000_000_000 + n,
+      outputs: [
+        {
+          amount: n,
+          id: '00ad268c4d1f5826',
+          B_: `02${`${n}`.padStart(64, 'b')}`,
+          secret: `${n}`.padStart(64, 's'),
+          r: `${n}`.padStart(64, 'r'),
+        },
+      ],
+    }),
+  holds: (b) => b.open().map((o) => [o.take, o.inputTotal]),
 });
 
 const tempDir = tempDirs('sluice-ledger-', test.after);

@@ -21,6 +21,7 @@ import * as assert from 'uvu/assert';
 import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
 import { damagedTables } from '../../src/storage/index.ts';
 import { tempDirs } from '../helpers/temp.ts';
+import { durableFileSuite } from './durable-file-suite.ts';
 
 export interface TableOwner<O> {
   /** The table's file name in the directory the owner is opened on. */
@@ -40,10 +41,22 @@ export interface TableOwner<O> {
    * How the owner fails closed on a damaged file: its open rejects with `code`; or (the nonce files, whose owner runs
    * on and refuses every call the file may have held) `refuses` asserts that a call the file held is refused.
    */
-  damaged: { code: ErrorCode } | { refuses(owner: O, n: number): Promise<void> };
+  damaged: { code: ErrorCode } | { refuses(owner: O, n: number, writable?: boolean): Promise<void> };
 }
 
 export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
+  const refuses = 'refuses' in owner.damaged ? owner.damaged.refuses : null;
+  durableFileSuite<O>(name, {
+    kind: refuses ? 'nonce-file' : 'money-table',
+    file: owner.file,
+    open: (dir) => owner.open(dir),
+    ...(owner.close && { close: owner.close }),
+    put: (o, n) => owner.put(o, n),
+    holds: async (o) => Promise.all([1, 2, 3].map((n) => owner.get(o, n))),
+    code: 'code' in owner.damaged ? owner.damaged.code : 'ERR_INTERNAL',
+    ...(refuses && { refuses }),
+  });
+
   const it = suite(`json table: ${name}`);
   const tempDir = tempDirs('sluice-table-', it.after);
   const opened: O[] = [];

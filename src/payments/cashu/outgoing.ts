@@ -8,12 +8,23 @@
  * retirement is a few writes a day). The order across the two files: the store's take first (the proofs stop
  * counting as held), then the record here, then the request. So after a crash a take without a record was never
  * sent (given back once the mint says the proofs are unspent), and a record whose take is gone was finished.
- * A file that cannot be read back is refused (ERR_CASHU_STORE_DAMAGED) and left as it is: it may hold money's keys.
+ * Sealed (`outgoing.json.seal`, storage/seal.ts). A file that cannot be read back, or is not what its seal says was
+ * last written, is refused (ERR_CASHU_STORE_DAMAGED, the `cashu-outgoing` verdict) and left as it is, without a copy:
+ * it may hold money's keys.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
+import {
+  fileDamage,
+  matchSeal,
+  readSealSync,
+  sealOf,
+  sealPath,
+  writeFileAtomic,
+  writeSeal,
+  type SealState,
+} from '../../storage/index.ts';
 import type { SwapOutput } from './token.ts';
 
 interface Common {
@@ -65,41 +76,54 @@ interface FileShape {
   payouts: PayoutRecord[];
 }
 
+/** The state of a book never written. */
+const NOTHING: SealState = { bytes: 0, crc: 0 };
+
+/** The book's damage, by its kind's verdict (storage/verdicts.ts `cashu-outgoing`): counted, no copy, refused. */
+function damaged(file: string, why: string): SluiceError {
+  return fileDamage('cashu-outgoing', file, 'ERR_CASHU_STORE_DAMAGED', 'a book of ecash on its way out', why, null);
+}
+
 export class OutgoingBook {
   private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly file: string,
     private data: FileShape,
+    /** The file's length and CRC as last written or read. */
+    private sealed: SealState,
   ) {}
 
   /** Opens `<state_dir>/cashu/outgoing.json` (the store made the directory, 0700). */
   static open(stateDir: string): OutgoingBook {
     const file = join(stateDir, 'cashu', 'outgoing.json');
-    let text: string;
+    let bytes: Buffer | null = null;
     try {
-      text = readFileSync(file, 'utf8');
+      bytes = readFileSync(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return new OutgoingBook(file, { version: 1, open: [], payouts: [] });
-      throw new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file} cannot be read (${(err as Error).message})`, {
-        details: { file },
-      });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw damaged(file, `cannot be read (${(err as Error).message})`);
     }
+    let states: SealState[] | null;
     try {
-      const data = JSON.parse(text) as FileShape;
+      states = readSealSync(sealPath(file));
+    } catch (err) {
+      throw damaged(file, (err as Error).message);
+    }
+    if (states && !(bytes === null ? states.some((s) => s.bytes === 0) : matchSeal(bytes, states, 'whole')))
+      throw damaged(file, `is ${bytes === null ? 'missing' : 'not'} what its seal says was last written`);
+    const sealed = bytes === null ? NOTHING : sealOf(bytes);
+    if (bytes === null) return new OutgoingBook(file, { version: 1, open: [], payouts: [] }, sealed);
+    try {
+      const data = JSON.parse(bytes.toString('utf8')) as FileShape;
       if (data.version !== 1 || !Array.isArray(data.open) || !Array.isArray(data.payouts))
         throw new Error('not the format');
       for (const o of data.open)
         if ((o.kind !== 'melt' && o.kind !== 'swap') || typeof o.take !== 'string' || typeof o.mint !== 'string')
           throw new Error('a record is not one');
-      return new OutgoingBook(file, data);
+      return new OutgoingBook(file, data, sealed);
     } catch (err) {
-      throw new SluiceError(
-        'ERR_CASHU_STORE_DAMAGED',
-        `${file}: ${(err as Error).message}; the cashu method stays off (the file is left as it is: it holds money)`,
-        { details: { file } },
-      );
+      throw damaged(file, (err as Error).message);
     }
   }
 
@@ -178,7 +202,12 @@ export class OutgoingBook {
       this.data = structuredClone(before);
       try {
         change();
-        await writeFileAtomic(this.file, `${JSON.stringify(this.data)}\n`, { mode: 0o600 });
+        const bytes = Buffer.from(`${JSON.stringify(this.data)}\n`, 'utf8');
+        // Old and new sealed before the rename: a crash on either side of it leaves a file the seal accepts.
+        const next = sealOf(bytes);
+        await writeSeal(sealPath(this.file), [this.sealed, next]);
+        await writeFileAtomic(this.file, bytes, { mode: 0o600 });
+        this.sealed = next;
       } catch (err) {
         this.data = before;
         throw err;

@@ -36,7 +36,8 @@
  *
  * Fault kinds (`route` is `METHOD /path` with `:id` for parameters, or `*`):
  *   delay { ms, when? }   wait, then serve; `when: 'after'` applies the request first and delays only the answer
- *   hold { when? }        like delay until `handle.release()` (no clock: what "a slow mint" means in a test)
+ *   hold { when?, lose? } like delay until `handle.release()` (no clock: what "a slow mint" means in a test); `lose`:
+ *                         then dropped unapplied
  *   429 { retryAfter? }   rate limited, nothing applied          5xx { status? }   503 (or status), nothing applied
  *   drop                  socket destroyed before anything is applied
  *   commit-then-drop      applied (spent, signed, cached), then the socket destroyed before any answer
@@ -92,6 +93,8 @@ export interface FaultOptions {
   when?: 'before' | 'after';
   status?: number;
   retryAfter?: number;
+  /** hold: once released, the request is lost (socket destroyed) without being applied, as a cut link loses it. */
+  lose?: boolean;
 }
 export interface FaultHandle {
   readonly hits: number;
@@ -431,6 +434,7 @@ export class CashuMint {
         case 'delay':
         case 'hold':
           if (fault.opts.when !== 'after') await this.wait(fault);
+          if (fault.opts.lose) return void req.socket.destroy();
           break;
         default:
           break;

@@ -237,9 +237,15 @@ export class CashuMethod implements PaymentMethod {
         `the mint's keysets are not known yet (${mint}); try again in a moment`,
       );
     }
-    const { net } = this.priced(request.payment.token, keysets);
-    const steps = this.stepsFor(net);
-    return this.quoteOf(steps);
+    let net: bigint;
+    try {
+      net = this.priced(request.payment.token, keysets).net;
+    } catch (err) {
+      // A keyset the cache does not know may be one the mint made since (a rotation): read them again for the retry.
+      if (toSluiceError(err).code === 'ERR_CASHU_KEYSET_UNKNOWN') void this.freshKeysets(mint).catch(() => undefined);
+      throw err;
+    }
+    return this.quoteOf(this.stepsFor(net));
   }
 
   quoteOf(steps: bigint): Quote {

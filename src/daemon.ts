@@ -203,6 +203,9 @@ export class Daemon {
       meter,
     };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
+    const watch = portal.tableWatch;
+    watch?.start();
+    if (watch) daemon.closers.unshift(async () => watch.stop());
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
     // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).
     await payments.reconcile(log);

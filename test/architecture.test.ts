@@ -166,7 +166,6 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
       'CloseResult',
       'OpenResult',
       'ValveOptions',
-      'COUNTER_TABLE',
       'counterTableLines',
       'counterTableScript',
       'countLines',

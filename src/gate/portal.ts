@@ -6,6 +6,8 @@
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import {
+  COUNTER_TABLE,
+  KERNEL_QUOTA_TABLE,
   KernelCounters,
   KernelQuota,
   neighbourReader,
@@ -13,6 +15,7 @@ import {
   portalSocketIdentity,
   portalSocketResolver,
   Shaper,
+  TableWatch,
   Valve,
 } from '../portal/index.ts';
 import { isLive, type SessionReadView } from '../sessions/index.ts';
@@ -33,6 +36,11 @@ export interface Portal {
    * made fresh before every auth, removed after every deauth; startCounting() turns them on.
    */
   counters: KernelCounters | null;
+  /**
+   * With main.kernel_quota, the watch that makes the counters' and the quota's tables again the moment something else
+   * deletes them (`nft flush ruleset`): started by the daemon, stopped at its stop.
+   */
+  tableWatch: TableWatch | null;
 }
 
 /**
@@ -86,7 +94,20 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
     neighbour: neighbourReader(),
   });
-  return { valve, kernelQuota, shaper, socket, identity: portalSocketIdentity(socketPath), counters };
+  const tableWatch =
+    kernelQuota && counters
+      ? new TableWatch({
+          command: main.nft,
+          tables: [`netdev ${COUNTER_TABLE}`, `netdev ${KERNEL_QUOTA_TABLE}`],
+          log,
+          onGone: (table) => {
+            const reason = `table ${table} deleted`;
+            if (table.endsWith(COUNTER_TABLE)) void counters.rebuild(reason);
+            else void kernelQuota.rebuild(reason);
+          },
+        })
+      : null;
+  return { valve, kernelQuota, shaper, socket, identity: portalSocketIdentity(socketPath), counters, tableWatch };
 }
 
 /**

@@ -54,6 +54,8 @@ export { Valve } from './valve.ts';
 export { neighbourReader } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
+export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';
+export { TableWatch } from './table-watch.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export {

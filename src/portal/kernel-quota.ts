@@ -448,6 +448,18 @@ export class KernelQuota {
     }
   }
 
+  /**
+   * The table made again from the sessions (it was deleted behind sluice: portal/table-watch.ts), each client's quota
+   * its session's bytes left: what passed since the meter's last reading is let through again, at most once.
+   */
+  rebuild(reason: string): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#enabled) return;
+      this.#log.warn('kernel quota: table gone; made again from the sessions', { reason, clients: this.#entries.size });
+      await this.#rebuild();
+    });
+  }
+
   /** The whole table again, each client's quota set to its session's bytes left now. */
   async #rebuild(): Promise<void> {
     const entries: Installed[] = [];

@@ -1,0 +1,108 @@
+// tier: daemon
+/**
+ * The watch on sluice's own nft tables (portal/table-watch.ts): what it reports from `nft monitor tables`' lines, and,
+ * as root against the real kernel, a `nft flush ruleset` behind sluice's back answered by the counters' and the
+ * quota's tables made again at once, each client's counters and quota in them.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { KernelCounters } from '../../src/portal/kernel-counting.ts';
+import { KernelQuota } from '../../src/portal/kernel-quota.ts';
+import { nftRunner } from '../../src/portal/nft-run.ts';
+import { TableWatch } from '../../src/portal/table-watch.ts';
+import { skipTest } from '../helpers/skip.ts';
+
+const A = '02:00:00:00:0c:01';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test("lines: a watched table deleted and not added back is reported once; sluice's own delete-and-add is not", async () => {
+  const gone: string[] = [];
+  const w = new TableWatch({
+    command: ['nft'],
+    tables: ['netdev sluice_count'],
+    onGone: (t) => gone.push(t),
+    quietMs: 5,
+  });
+  // sluice's own replacement: one transaction, add then delete then add
+  for (const l of [
+    'add table netdev sluice_count',
+    'delete table netdev sluice_count',
+    'add table netdev sluice_count',
+  ])
+    w.line(l);
+  w.line('delete table inet other');
+  await sleep(30);
+  assert.equal(gone, []);
+  w.line('delete table netdev sluice_count');
+  w.line('delete table netdev sluice_quota'); // not watched here
+  await sleep(30);
+  assert.equal(gone, ['netdev sluice_count']);
+  assert.is(w.gone, 1);
+});
+
+const root = process.getuid?.() === 0;
+const haveNft = spawnSync('nft', ['--version']).status === 0;
+if (!root || !haveNft) {
+  skipTest(test, 'the table watch on the real kernel', `needs root and nft (root=${root} nft=${haveNft})`, {
+    ciInstalls: true,
+  });
+} else {
+  const ns = `sluice-tw-${randomBytes(3).toString('hex')}`;
+  const nftArgv = ['ip', 'netns', 'exec', ns, 'nft'];
+  const list = (): string =>
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout;
+  test.before(() => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
+  });
+  test.after(() => {
+    spawnSync('ip', ['netns', 'del', ns]);
+  });
+
+  test('real kernel: `nft flush ruleset` is answered by both tables made again, with the client in them', async () => {
+    const counters = new KernelCounters({ command: nftArgv, device: 'lan', timeoutMs: 5000 });
+    const quota = new KernelQuota({
+      run: nftRunner(nftArgv, 5000),
+      device: 'lan',
+      session: () => ({ left: 5000, allotment: 10_000n }),
+    });
+    assert.ok(await counters.start(() => true));
+    assert.ok(await quota.start());
+    await counters.count(A);
+    await quota.set(A, 5000);
+    const watch = new TableWatch({
+      command: nftArgv,
+      tables: ['netdev sluice_count', 'netdev sluice_quota'],
+      onGone: (table) => void (table.endsWith('sluice_count') ? counters.rebuild('flushed') : quota.rebuild('flushed')),
+    });
+    watch.start();
+    try {
+      // Wait for the monitor: a first deletion it reports (and the counters' table made again) says it is up.
+      for (let i = 0; i < 50 && watch.gone === 0; i++) {
+        spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', 'sluice_count'], { stdio: 'ignore' });
+        await sleep(100);
+      }
+      for (let i = 0; i < 50 && !/counter cu_020000000c01/.test(list()); i++) await sleep(50);
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset'], { stdio: 'ignore' });
+      let ruleset = '';
+      for (let i = 0; i < 100; i++) {
+        ruleset = list();
+        if (/table netdev sluice_count/.test(ruleset) && /q_020000000c01/.test(ruleset)) break;
+        await sleep(50);
+      }
+      assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");
+      assert.match(
+        ruleset,
+        /quota q_020000000c01 \{\s*over 5000 bytes/,
+        "the quota is back at the session's bytes left",
+      );
+      assert.ok(counters.has(A) && quota.has(A));
+    } finally {
+      watch.stop();
+    }
+  });
+}
+
+test.run();

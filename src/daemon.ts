@@ -48,6 +48,8 @@ export interface DaemonOptions {
   paymentMethods?: PaymentMethod[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
+  /** The meter's usage worker when it is not next to the running bundle (the fleet demo's routers). */
+  meterWorker?: { path: string | URL; execArgv?: string[] };
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
   /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
@@ -177,7 +179,7 @@ export class Daemon {
     const ubus = await connectUbus(main.ubusSocket, log);
     const events = new EventPublisher({ ubus, sessions, gates, log });
     payments.wire({ upstream, events });
-    const meter = meterFor(main, portal, counting, { sessions, gates, log, source: options.meterSource });
+    const meter = meterFor(main, portal, counting, { ...options, sessions, gates, log });
     // The meter follows the gate's auths and holds, and the gate the meter's facts; what the meter bills reaches the
     // publisher, the sinks and escrow as the sessions' `usage`.
     gates.follow(meter);

@@ -12,12 +12,18 @@ export function meterFor(
   main: MainConfig,
   { valve, kernelQuota, socket, identity }: Portal,
   counting: Awaited<ReturnType<typeof startCounting>>,
-  deps: { sessions: SessionManager; gates: Gatekeeper; log: Log; source: TaskSource | undefined },
+  deps: {
+    sessions: SessionManager;
+    gates: Gatekeeper;
+    log: Log;
+    meterSource?: TaskSource | undefined;
+    meterWorker?: { path: string | URL; execArgv?: string[] } | undefined;
+  },
 ): Meter {
   return new Meter({
     // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
     source:
-      deps.source ??
+      deps.meterSource ??
       (socket !== undefined ? { kind: 'socket', path: socket } : { kind: 'command', argv: [...main.ndsctl] }),
     flavour: main.portal,
     pollIntervalMs: main.pollIntervalMs,
@@ -25,6 +31,8 @@ export function meterFor(
     fetchTimeoutMs: main.ndsctlTimeoutMs,
     maxSnapshotBytes: main.portalOutputMax,
     workers: main.workers,
+    ...(deps.meterWorker && { workerPath: deps.meterWorker.path }),
+    ...(deps.meterWorker?.execArgv && { workerExecArgv: deps.meterWorker.execArgv }),
     sessions: sessionManagerPort(deps.sessions),
     portal: valve,
     readClient: (mac, onStart) => valve.client(mac, 'read', onStart),

@@ -3,9 +3,11 @@
  * (realistic traffic, resets, departures, arrivals) reached through an ndsctl-compatible interface; purchases made over
  * ubus as a portal would; a live view from the `sluice.session` events. Ends after S seconds or on Ctrl-C.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Daemon } from '../daemon.ts';
 import { quoteUci } from '../config/index.ts';
 import { createLogger } from '../log.ts';
@@ -28,6 +30,7 @@ interface DemoOptions {
 const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
   --clients N   clients on the simulated openNDS (1..100000, default 200)
   --seconds S   how long the demo runs (1..86400, default 60); Ctrl-C ends it sooner
+  --fleet       the fleet demo instead (sluice-fleet demo: three routers, a broker, a database, the dashboard)
 `;
 
 /** The demo's options, `help`, or what is wrong with its arguments. */
@@ -48,7 +51,32 @@ function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
   return o;
 }
 
+/**
+ * `--fleet`: the fleet's own program (dist/fleet/fleet.mjs, never part of the router's bundle: only its path is here)
+ * runs its demo in a child process that shares this terminal.
+ */
+function runFleetDemo(argv: readonly string[]): Promise<number> {
+  const bundle = fileURLToPath(new URL('./fleet/fleet.mjs', import.meta.url));
+  if (!existsSync(bundle)) {
+    process.stderr.write(
+      `sluice demo --fleet: ${bundle} is missing: run npm run build (npm run demo -- --fleet does)\n`,
+    );
+    return Promise.resolve(1);
+  }
+  const child = spawn(process.execPath, [bundle, 'demo', ...argv], { stdio: 'inherit' });
+  // Ctrl-C reaches the child too (same process group): it stops its routers and database, then exits.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      process.off('SIGINT', ignore);
+      resolve(code ?? 1);
+    }),
+  );
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
+  if (argv.includes('--fleet')) return runFleetDemo(argv.filter((a) => a !== '--fleet'));
   const parsed = parseDemoArgs(argv);
   if (parsed === 'help') {
     process.stdout.write(DEMO_USAGE);
@@ -525,3 +553,4 @@ function summary(
     '',
   ].join('\n');
 }
+export { demoPaymentMethod } from './payment.ts';

@@ -34,6 +34,7 @@ import {
   daemonStats,
   meterFor,
   openSessions,
+  openWalledGarden,
   stopParts,
   upstreamStatus,
   type Parts,
@@ -65,6 +66,7 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;
   private readonly config: ConfigReloader;
+  private readonly garden: ReturnType<typeof openWalledGarden>;
   /** Parts with state to flush on stop, after upstream and before sessions close (LAN endpoint, payment methods). */
   private readonly closers: Array<() => Promise<void>> = [];
   readonly sessions: SessionManager;
@@ -81,6 +83,7 @@ export class Daemon {
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
     const { upstream, sessions, payments } = parts;
+    this.garden = openWalledGarden(config.main, log);
     this.config = configReloader(options, log, { config, problems }, parts, () => this.followLan());
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
@@ -111,7 +114,7 @@ export class Daemon {
     });
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
-    this.closers.push(() => this.lan.close());
+    this.closers.push(...[this.lan, this.garden].map((part) => () => part.close()));
     // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
     this.closers.push(...payments.closers());
   }
@@ -258,11 +261,12 @@ export class Daemon {
   }
 
   /**
-   * The LAN endpoint to what the config in force and the methods serve now (at start, after a reload, on a method's
-   * word); a follow while stopping does nothing.
+   * The LAN endpoint and the walled garden to what the config in force and the methods serve now (at start, after a
+   * reload, on a method's word); a follow while stopping does nothing.
    */
-  private followLan(): Promise<void> {
-    return this.lan.follow(this.config.config, this.parts.payments.lan(this.config.config));
+  private async followLan(): Promise<void> {
+    await this.lan.follow(this.config.config, this.parts.payments.lan(this.config.config));
+    await this.garden.follow(this.config.config);
   }
 
   /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */

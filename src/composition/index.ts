@@ -4,3 +4,4 @@ export { configReloader } from './reloader.ts';
 export { meterFor } from './meter.ts';
 export { stopParts } from './shutdown.ts';
 export { daemonStats, upstreamStatus } from './status.ts';
+export { openWalledGarden } from './walled-garden.ts';

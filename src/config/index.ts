@@ -27,3 +27,4 @@ export { type ConfigProblem } from './reader.ts';
 export { redactConfig } from './redact.ts';
 export { withOverrides, type RunningParts } from './reload-diff.ts';
 export { ConfigReloader, logExposedSecrets, logProblems } from './reloader.ts';
+export { walledGardenHosts } from './walled-garden.ts';

@@ -21,6 +21,7 @@ import { readEscrowSection } from './escrow.ts';
 import { readBatchSettlementSection } from './batch-settlement.ts';
 import { readUptoSection } from './upto.ts';
 import { readTollgateSection } from './tollgate.ts';
+import { readWalledGarden } from './walled-garden.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import { mergeSecrets, secretsPathFor } from './secrets.ts';
@@ -172,6 +173,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       ),
     ),
     tc,
+    walledGarden: readWalledGarden(r),
   };
 }
 

@@ -4,6 +4,8 @@
  * option with its UCI name, default and range; keep the two in step.
  */
 
+import type { WalledGardenConfig } from './walled-garden.ts';
+
 export type PortalFlavour = 'auto' | 'opennds' | 'nodogsplash';
 export type Metric = 'bytes' | 'seconds';
 
@@ -57,6 +59,8 @@ export interface MainConfig {
   shapeDevice: string;
   /** `main.tc`: the tc command as argv (like `nft`). */
   tc: readonly string[];
+  /** `main.walled_garden` and `main.walled_garden_ports`: hosts a client reaches before it pays (walled-garden.ts). */
+  walledGarden: WalledGardenConfig;
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */

@@ -85,3 +85,4 @@ export {
   type RateParse,
 } from './rates.ts';
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';
+export { systemLookup, WalledGarden } from './walled-garden.ts';

@@ -44,6 +44,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     nft: ['nft'],
     shapeDevice: 'br-lan',
     tc: ['tc'],
+    walledGarden: { hosts: [], ports: [443, 80] },
   });
   assert.equal(c.pricing, [
     {

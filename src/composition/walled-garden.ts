@@ -1,0 +1,25 @@
+/**
+ * The walled garden wired to the config: the hosts from `main.walled_garden` and the enabled methods
+ * (config/walled-garden.ts), kept in sluice's nft table by portal/walled-garden.ts, at start and after every reload.
+ */
+import { walledGardenHosts, type Config } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import { nftRunner, systemLookup, WalledGarden } from '../portal/index.ts';
+
+export interface GardenKeeper {
+  follow(config: Config): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openWalledGarden(main: Config['main'], log: Logger): GardenKeeper {
+  const garden = new WalledGarden({ nft: nftRunner(main.nft, main.ndsctlTimeoutMs), lookup: systemLookup(), log });
+  return {
+    follow: (config) =>
+      garden.follow({
+        hosts: walledGardenHosts(config),
+        ports: config.main.walledGarden.ports,
+        device: config.main.shapeDevice,
+      }),
+    close: () => garden.close(),
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The walled garden kept in the kernel: resolves the garden's names (the config's list and the payment methods'
+ * hosts: config/walled-garden.ts) as their answers' TTLs run out and whenever the config changes, and writes sluice's
+ * own nft table (walled-garden-nft.ts) when the addresses changed. Failures are logged and
+ * retried at the next round; they never stop the daemon.
+ */
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Logger } from '../log.ts';
+import { GardenAddresses, MIN_TTL_MS, type Answer } from './walled-garden-addresses.ts';
+import { gardenRemoveScript, gardenScript } from './walled-garden-nft.ts';
+import type { NftRun } from './nft-run.ts';
+
+/** One family's lookup of a name: its answers with TTLs; [] when the name has none. */
+export type LookupFn = (host: string, family: 4 | 6) => Promise<Answer[]>;
+
+export interface GardenTarget {
+  hosts: readonly string[];
+  ports: readonly number[];
+  device: string;
+}
+
+/** The system's resolver (the router's /etc/resolv.conf: its dnsmasq), one query per family, TTLs kept. */
+export function systemLookup(timeoutMs = 5000): LookupFn {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  return async (host, family) => {
+    try {
+      return family === 4 ? await resolver.resolve4(host, { ttl: true }) : await resolver.resolve6(host, { ttl: true });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
+      throw err;
+    }
+  };
+}
+
+export class WalledGarden {
+  private target: GardenTarget = { hosts: [], ports: [], device: '' };
+  private readonly book = new GardenAddresses();
+  /** The script last written (nothing is written again while the garden is unchanged); null: none written. */
+  private written: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly deps: { nft: NftRun; lookup: LookupFn; log: Logger; now?: () => number }) {}
+
+  /** The garden to this target now (at start, after every reload): a lookup round and the table written. */
+  follow(target: GardenTarget): Promise<void> {
+    this.target = target;
+    return this.schedule(0);
+  }
+
+  /** Stops the lookups and removes the table (a stopped sluice opens nothing). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.round;
+    if (this.written !== null) await this.deps.nft(['-f', '-'], gardenRemoveScript()).catch(() => undefined);
+    this.written = null;
+  }
+
+  private schedule(delayMs: number): Promise<void> {
+    clearTimeout(this.timer);
+    if (this.closed) return this.round;
+    if (delayMs > 0) {
+      this.timer = setTimeout(() => void this.schedule(0), delayMs);
+      this.timer.unref();
+      return this.round;
+    }
+    this.round = this.round.then(() => this.lookupRound());
+    return this.round;
+  }
+
+  private async lookupRound(): Promise<void> {
+    if (this.closed) return;
+    const now = this.deps.now ?? Date.now;
+    const { hosts } = this.target;
+    this.book.retain(hosts);
+    await Promise.all(
+      hosts.map(async (host) => {
+        if (isIP(host) !== 0) {
+          this.book.answered(host, [{ address: host, ttl: Infinity }], now());
+          return;
+        }
+        for (const family of [4, 6] as const) {
+          try {
+            this.book.answered(host, await this.deps.lookup(host, family), now());
+          } catch (err) {
+            this.deps.log.warn('walled garden: lookup failed', {
+              host,
+              family,
+              reason: err instanceof Error ? err.message : String(err),
+            });
+          }
+        }
+      }),
+    );
+    this.book.expire(now());
+    await this.write();
+    if (!this.closed) this.schedule(hosts.length > 0 ? this.book.nextLookupAt(now()) - now() : MIN_TTL_MS * 120);
+  }
+
+  private async write(): Promise<void> {
+    const { v4, v6 } = this.book.addresses();
+    const { hosts, ports, device } = this.target;
+    const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ device, ports, v4, v6 });
+    if (script === this.written || (hosts.length === 0 && this.written === null)) return;
+    try {
+      await this.deps.nft(['-f', '-'], script);
+      this.written = hosts.length === 0 ? null : script;
+      this.deps.log.info('walled garden', { hosts: hosts.length, ipv4: v4.length, ipv6: v6.length });
+    } catch (err) {
+      this.deps.log.warn('walled garden: nft failed', {
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+}

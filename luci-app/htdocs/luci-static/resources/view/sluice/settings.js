@@ -613,6 +613,30 @@ return view.extend({
 		['debug', 'info', 'warn', 'error'].forEach(function(l) { o.value(l); });
 		o.default = 'info';
 
+		o = s.taboption('general', form.DynamicList, 'walled_garden', _('Walled garden'),
+			_('Hosts a customer reaches before paying, one name a line (wallet.example.com): no wildcard, URL, port or address. sluice resolves them as their DNS answers expire and adds the hosts the enabled payment methods need by itself (the Cashu mints, an x402 RPC URL you set); the x402 facilitator is never added, the router talks to it. Applies on save.'));
+		o.validate = function(section_id, value) {
+			var host = (value || '').toLowerCase().replace(/\.$/, '');
+			if (host === '')
+				return true;
+			if (host.indexOf('*') >= 0)
+				return _('Wildcards are not supported: list each host');
+			var labels = host.split('.');
+			var ok = host.length <= 253 && labels.length >= 2 && labels.every(function(l) { return /^(?!-)[a-z0-9-]{1,63}$/.test(l) && l.charAt(l.length - 1) !== '-'; });
+			return ok ? true : _('Expecting a host name such as wallet.example.com');
+		};
+
+		o = s.taboption('general', form.Value, 'walled_garden_ports', _('Walled garden ports'),
+			_('TCP and UDP ports open to the walled garden\'s hosts before paying, separated by spaces.'));
+		o.placeholder = '443 80';
+		o.validate = function(section_id, value) {
+			if (value === '' || value == null)
+				return true;
+			var ports = value.split(/[\s,]+/).filter(function(p) { return p !== ''; });
+			return ports.length >= 1 && ports.length <= 16 && ports.every(function(p) { return /^\d{1,5}$/.test(p) && +p >= 1 && +p <= 65535; })
+				? true : _('Expecting 1 to 16 port numbers (1-65535)');
+		};
+
 		o = s.taboption('advanced', form.Flag, 'leave_foreign_clients', _('Leave other authenticated clients alone'),
 			_('Off (default): clients the portal shows authenticated without a sluice session are deauthenticated on every poll. On: only gates sluice opened are closed (for a free tier run by other means). The portal\'s Trusted list is never touched. Needs a restart.'));
 		o.default = '0';

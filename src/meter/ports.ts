@@ -1,5 +1,5 @@
 /**
- * What the meter needs from the rest of sluice, as small interfaces the daemon wires (docs/performance.md has the data
+ * What the meter needs from the rest of sluice, as small interfaces the daemon wires (docs/metering.md has the data
  * flow). Times are milliseconds on the Clock passed to the Meter (src/time.ts; the system clock by default), the
  * sessions' clock too.
  */

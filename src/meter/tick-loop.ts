@@ -2,7 +2,7 @@
  * The tick loop: schedules ticks, hands each to the worker pool (which fetches and scans the snapshot itself),
  * commits the shared table, bills the deltas of paying clients, and reports.
  *
- * Billing rules (docs/performance.md, "Baseline"):
+ * Billing rules (docs/metering.md, "Baseline"):
  *  - Only paying clients are billed: a delta for a MAC without an ACTIVE session is dropped. Data sessions are
  *    enforced; time sessions get their octets counted too (upstream accounting).
  *  - A delta covers (previous committed tick, this tick]. It is billed only if the previous tick was dispatched at or

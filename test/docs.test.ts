@@ -80,4 +80,20 @@ test('every docs/<name>.md named in README, docs or a source comment exists', ()
   assert.equal([...missing], []);
 });
 
+test('docs/architecture.md names every folder of src/, and only folders that exist', () => {
+  const doc = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
+  const named = new Set([...doc.matchAll(/\bsrc\/([a-z][a-z0-9-]*)\//g)].map((m) => m[1]!));
+  const folders = readdirSync(join(root, 'src')).filter((n) => statSync(join(root, 'src', n)).isDirectory());
+  assert.equal(
+    [...named].filter((n) => !folders.includes(n)),
+    [],
+    'folders the page names that src/ does not have',
+  );
+  assert.equal(
+    folders.filter((n) => !named.has(n)),
+    [],
+    'folders of src/ the page does not name as src/<folder>/',
+  );
+});
+
 test.run();

@@ -65,4 +65,22 @@ test("the total follows the quantity as it is typed, and is the invoice's own on
   assert.is(byId('cashu-total').textContent, '3 min for 6 sat');
 });
 
+test('an invoice refused for the open-invoice limits says so, not "being confirmed"', async () => {
+  const page = await loadPage({
+    handler: (path, init) => {
+      if (path.startsWith('/cashu/offer')) return { status: 200, body: OFFER };
+      if (path === '/cashu/lightning' && init.method === 'POST')
+        return { status: 402, body: { error: { code: 'ERR_PAYMENT_IN_PROGRESS', message: 'too many' } } };
+      return { status: 404, body: { error: { code: 'ERR_NOT_FOUND', message: 'not here' } } };
+    },
+  });
+  const card = page.byId('cashu-section');
+  card
+    .all()
+    .find((e) => e.getAttribute('id') === 'lightning-pay')!
+    .dispatch('click');
+  await page.settle();
+  assert.match(page.byId('message').textContent, /Too many Lightning invoices are open/);
+});
+
 test.run();

@@ -26,7 +26,7 @@
 			cMintDown: 'The mint cannot be reached right now. Nothing was taken. Please try again in a minute.',
 			cFull: 'The router cannot take more Cashu right now. Nothing was taken. Please ask the staff.',
 			cEmpty: 'Please paste your Cashu token first.',
-			lPay: 'Pay with Lightning', lAsking: 'Asking the router for a Lightning invoice…', lScan: 'Pay this Lightning invoice from your wallet (scan it, or tap the link):', lOpen: 'Open in my Lightning wallet', lWaiting: 'Waiting for your Lightning payment… This page updates by itself: do not pay twice.', lPaid: 'Paid with Lightning. You are online.', lExpired: 'This invoice expired without being paid. Nothing was charged: ask for a new one.', lClaimed: 'This invoice was paid, but someone else took its ecash at the mint before this router could, so no access was granted. Keep your payment receipt and ask the staff.'
+			lPay: 'Pay with Lightning', lAsking: 'Asking the router for a Lightning invoice…', lScan: 'Pay this Lightning invoice from your wallet (scan it, or tap the link):', lOpen: 'Open in my Lightning wallet', lWaiting: 'Waiting for your Lightning payment… This page updates by itself: do not pay twice.', lPaid: 'Paid with Lightning. You are online.', lExpired: 'This invoice expired without being paid. Nothing was charged: ask for a new one.', lClaimed: 'This invoice was paid, but someone else took its ecash at the mint before this router could, so no access was granted. Keep your payment receipt and ask the staff.', lBusy: 'Too many Lightning invoices are open right now (yours, or this router\'s). Pay one you asked for, pay with a Cashu token, or try again in a few minutes.'
 		},
 		de: {
 			cTitle: 'Mit Cashu bezahlen', cChoose: 'Bezahlen Sie unten mit Cashu.', cOffer: '{price} sat pro {amount}.', cTotal: '{amount} für {price} sat',
@@ -44,7 +44,7 @@
 			cMintDown: 'Die Mint ist gerade nicht erreichbar. Es wurde nichts abgebucht. Bitte versuchen Sie es in einer Minute noch einmal.',
 			cFull: 'Der Router kann gerade kein weiteres Cashu annehmen. Es wurde nichts abgebucht. Bitte fragen Sie das Personal.',
 			cEmpty: 'Bitte fügen Sie zuerst Ihr Cashu-Token ein.',
-			lPay: 'Mit Lightning bezahlen', lAsking: 'Der Router erstellt eine Lightning-Rechnung…', lScan: 'Bezahlen Sie diese Lightning-Rechnung mit Ihrer Wallet (scannen oder den Link antippen):', lOpen: 'In meiner Lightning-Wallet öffnen', lWaiting: 'Warten auf Ihre Lightning-Zahlung… Diese Seite aktualisiert sich selbst: bitte nicht zweimal zahlen.', lPaid: 'Mit Lightning bezahlt. Sie sind online.', lExpired: 'Diese Rechnung ist unbezahlt abgelaufen. Es wurde nichts abgebucht: fordern Sie eine neue an.', lClaimed: 'Diese Rechnung wurde bezahlt, aber jemand anderes hat ihr Ecash bei der Mint abgeholt, bevor dieser Router es konnte: Es wurde kein Zugang gewährt. Bewahren Sie Ihren Zahlungsbeleg auf und wenden Sie sich an das Personal.'
+			lPay: 'Mit Lightning bezahlen', lAsking: 'Der Router erstellt eine Lightning-Rechnung…', lScan: 'Bezahlen Sie diese Lightning-Rechnung mit Ihrer Wallet (scannen oder den Link antippen):', lOpen: 'In meiner Lightning-Wallet öffnen', lWaiting: 'Warten auf Ihre Lightning-Zahlung… Diese Seite aktualisiert sich selbst: bitte nicht zweimal zahlen.', lPaid: 'Mit Lightning bezahlt. Sie sind online.', lExpired: 'Diese Rechnung ist unbezahlt abgelaufen. Es wurde nichts abgebucht: fordern Sie eine neue an.', lClaimed: 'Diese Rechnung wurde bezahlt, aber jemand anderes hat ihr Ecash bei der Mint abgeholt, bevor dieser Router es konnte: Es wurde kein Zugang gewährt. Bewahren Sie Ihren Zahlungsbeleg auf und wenden Sie sich an das Personal.', lBusy: 'Gerade sind zu viele Lightning-Rechnungen offen (Ihre oder die dieses Routers). Bezahlen Sie eine angeforderte, zahlen Sie mit einem Cashu-Token oder versuchen Sie es in ein paar Minuten erneut.'
 		},
 		es: {
 			cTitle: 'Pagar con Cashu', cChoose: 'Pague con Cashu más abajo.', cOffer: '{price} sat por {amount}.', cTotal: '{amount} por {price} sat',
@@ -62,7 +62,7 @@
 			cMintDown: 'No se puede contactar con la casa de moneda ahora. No se cobró nada. Inténtelo otra vez en un minuto.',
 			cFull: 'El router no puede aceptar más Cashu ahora. No se cobró nada. Pregunte al personal.',
 			cEmpty: 'Pegue primero su token Cashu.',
-			lPay: 'Pagar con Lightning', lAsking: 'Pidiendo al router una factura Lightning…', lScan: 'Pague esta factura Lightning desde su monedero (escanéela o toque el enlace):', lOpen: 'Abrir en mi monedero Lightning', lWaiting: 'Esperando su pago Lightning… Esta página se actualiza sola: no pague dos veces.', lPaid: 'Pagado con Lightning. Ya está en línea.', lExpired: 'Esta factura caducó sin pagarse. No se cobró nada: pida una nueva.', lClaimed: 'Esta factura se pagó, pero otra persona se llevó su ecash en la casa de moneda antes que este router, así que no se concedió acceso. Guarde el comprobante de pago y pregunte al personal.'
+			lPay: 'Pagar con Lightning', lAsking: 'Pidiendo al router una factura Lightning…', lScan: 'Pague esta factura Lightning desde su monedero (escanéela o toque el enlace):', lOpen: 'Abrir en mi monedero Lightning', lWaiting: 'Esperando su pago Lightning… Esta página se actualiza sola: no pague dos veces.', lPaid: 'Pagado con Lightning. Ya está en línea.', lExpired: 'Esta factura caducó sin pagarse. No se cobró nada: pida una nueva.', lClaimed: 'Esta factura se pagó, pero otra persona se llevó su ecash en la casa de moneda antes que este router, así que no se concedió acceso. Guarde el comprobante de pago y pregunte al personal.', lBusy: 'Ahora hay demasiadas facturas Lightning abiertas (suyas o de este router). Pague una que ya pidió, pague con un token Cashu o inténtelo de nuevo en unos minutos.'
 		},
 		fr: {
 			cTitle: 'Payer avec Cashu', cChoose: 'Payez avec Cashu ci-dessous.', cOffer: '{price} sat par {amount}.', cTotal: '{amount} pour {price} sat',
@@ -80,7 +80,7 @@
 			cMintDown: 'La monnaie est injoignable pour le moment. Rien n\'a été prélevé. Réessayez dans une minute.',
 			cFull: 'Le routeur ne peut pas accepter plus de Cashu pour le moment. Rien n\'a été prélevé. Adressez-vous au personnel.',
 			cEmpty: 'Collez d\'abord votre jeton Cashu.',
-			lPay: 'Payer avec Lightning', lAsking: 'Demande d\'une facture Lightning au routeur…', lScan: 'Payez cette facture Lightning depuis votre portefeuille (scannez-la ou touchez le lien) :', lOpen: 'Ouvrir dans mon portefeuille Lightning', lWaiting: 'En attente de votre paiement Lightning… Cette page se met à jour toute seule : ne payez pas deux fois.', lPaid: 'Payé avec Lightning. Vous êtes en ligne.', lExpired: 'Cette facture a expiré sans être payée. Rien n\'a été prélevé : demandez-en une nouvelle.', lClaimed: 'Cette facture a été payée, mais quelqu\'un d\'autre a retiré son ecash à la mint avant ce routeur : aucun accès n\'a été accordé. Gardez votre reçu de paiement et adressez-vous au personnel.'
+			lPay: 'Payer avec Lightning', lAsking: 'Demande d\'une facture Lightning au routeur…', lScan: 'Payez cette facture Lightning depuis votre portefeuille (scannez-la ou touchez le lien) :', lOpen: 'Ouvrir dans mon portefeuille Lightning', lWaiting: 'En attente de votre paiement Lightning… Cette page se met à jour toute seule : ne payez pas deux fois.', lPaid: 'Payé avec Lightning. Vous êtes en ligne.', lExpired: 'Cette facture a expiré sans être payée. Rien n\'a été prélevé : demandez-en une nouvelle.', lClaimed: 'Cette facture a été payée, mais quelqu\'un d\'autre a retiré son ecash à la mint avant ce routeur : aucun accès n\'a été accordé. Gardez votre reçu de paiement et adressez-vous au personnel.', lBusy: 'Trop de factures Lightning sont ouvertes en ce moment (les vôtres ou celles de ce routeur). Payez une facture déjà demandée, payez avec un jeton Cashu ou réessayez dans quelques minutes.'
 		},
 		pt: {
 			cTitle: 'Pagar com Cashu', cChoose: 'Pague com Cashu abaixo.', cOffer: '{price} sat por {amount}.', cTotal: '{amount} por {price} sat',
@@ -98,7 +98,7 @@
 			cMintDown: 'A casa da moeda não pode ser contatada agora. Nada foi cobrado. Tente de novo em um minuto.',
 			cFull: 'O roteador não pode aceitar mais Cashu agora. Nada foi cobrado. Pergunte à equipe.',
 			cEmpty: 'Cole primeiro seu token Cashu.',
-			lPay: 'Pagar com Lightning', lAsking: 'Pedindo ao roteador uma fatura Lightning…', lScan: 'Pague esta fatura Lightning pela sua carteira (escaneie ou toque no link):', lOpen: 'Abrir na minha carteira Lightning', lWaiting: 'Aguardando seu pagamento Lightning… Esta página se atualiza sozinha: não pague duas vezes.', lPaid: 'Pago com Lightning. Você está online.', lExpired: 'Esta fatura expirou sem ser paga. Nada foi cobrado: peça uma nova.', lClaimed: 'Esta fatura foi paga, mas outra pessoa retirou o ecash dela na casa da moeda antes deste roteador, então nenhum acesso foi concedido. Guarde o comprovante de pagamento e fale com a equipe.'
+			lPay: 'Pagar com Lightning', lAsking: 'Pedindo ao roteador uma fatura Lightning…', lScan: 'Pague esta fatura Lightning pela sua carteira (escaneie ou toque no link):', lOpen: 'Abrir na minha carteira Lightning', lWaiting: 'Aguardando seu pagamento Lightning… Esta página se atualiza sozinha: não pague duas vezes.', lPaid: 'Pago com Lightning. Você está online.', lExpired: 'Esta fatura expirou sem ser paga. Nada foi cobrado: peça uma nova.', lClaimed: 'Esta fatura foi paga, mas outra pessoa retirou o ecash dela na casa da moeda antes deste roteador, então nenhum acesso foi concedido. Guarde o comprovante de pagamento e fale com a equipe.', lBusy: 'Há faturas Lightning demais abertas agora (suas ou deste roteador). Pague uma que você já pediu, pague com um token Cashu ou tente de novo em alguns minutos.'
 		}
 	};
 
@@ -278,7 +278,9 @@
 			method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ steps: n })
 		}).then(function(r) {
 			if (r.status !== 200 || !r.body || !r.body.request) {
-				var key = refusalKey(p.errorCode(r.body));
+				var code = p.errorCode(r.body);
+				// Not "being confirmed" (a token's word): no invoice was made, the open-invoice limits are reached.
+				var key = code === 'ERR_PAYMENT_IN_PROGRESS' ? 'lBusy' : refusalKey(code);
 				throw new p.Refusal(key ? p.t(key, { mints: mintNames(offer && offer.mints), price: '' }) : p.errorText(r.status, r.body));
 			}
 			// Upper case: BOLT11 is case-insensitive, and a QR code of capitals is the smaller alphanumeric kind.

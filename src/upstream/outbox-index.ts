@@ -40,8 +40,11 @@ export class RecordIndex {
   /** The unfinished entries in `seg` (a segment's records follow each other in the index). */
   ofSegment(seg: Segment): Entry[] {
     const out: Entry[] = [];
-    for (let i = this.indexAfter(seg.firstSeq - 1); i < this.entries.length && this.entries[i]!.seg === seg; i++) {
-      if (!this.entries[i]!.finished) out.push(this.entries[i]!);
+    for (let i = this.indexAfter(seg.firstSeq - 1); i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (e.payload !== undefined) continue; // held in RAM, interleaved with the file's records
+      if (e.seg !== seg) break;
+      if (!e.finished) out.push(e);
     }
     return out;
   }

@@ -25,6 +25,7 @@ export async function readOutboxDir(
   consumers: readonly { name: string; bit: number }[],
   allMask: number,
   warn: (code: ErrorCode, message: string, cause?: unknown) => void,
+  trustPageCache = true,
 ): Promise<OutboxDir> {
   // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).
   await ensureDir(dir);
@@ -39,7 +40,7 @@ export async function readOutboxDir(
   };
   const found = await recoverSegments(dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, allMask, warn);
   const bootId = await readBootId();
-  const resumeAt = await resumeSeqFrom(dir, bootId);
+  const resumeAt = await resumeSeqFrom(dir, trustPageCache ? bootId : '');
   const nextSeq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
   return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq };
 }

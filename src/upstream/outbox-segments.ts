@@ -43,6 +43,8 @@ export interface Entry {
   /** Bit i: acknowledged by consumer i. */
   acked: number;
   finished: boolean;
+  /** The payload itself, for a record held in RAM and never written (outbox-ram.ts); its `seg` is the RAM ring's. */
+  payload?: Uint8Array;
 }
 
 export const SEGMENT_RE = /^seg-(\d{16})\.log$/;
@@ -143,10 +145,16 @@ export class SegmentReaders {
     const out: OutboxRecord[] = [];
     for (let i = 0; i < entries.length;) {
       const first = entries[i]!;
+      if (first.payload !== undefined) {
+        out.push({ seq: first.seq, durable: first.durable, type: first.type, at: first.at, payload: first.payload });
+        i++;
+        continue;
+      }
       let j = i + 1;
       while (
         j < entries.length &&
         entries[j]!.seg === first.seg &&
+        entries[j]!.payload === undefined &&
         entries[j]!.offset === entries[j - 1]!.offset + entries[j - 1]!.length + RECORD_HEADER_BYTES
       )
         j++;

@@ -17,6 +17,12 @@ export interface OutboxOptions {
   clock?: Clock;
   /** For the fsync and cursor timers. Default backgroundTimers: a pending write never keeps the process alive. */
   timers?: Timers;
+  /**
+   * Keep droppable records in RAM (a ring bounded by maxBytes of its own) instead of writing them: for records whose
+   * loss in a crash loses nothing in sum (the next one carries the totals). They are lost by a crash, a power cut
+   * and a close (their sequence numbers are then a gap); numbering after a crash resumes past the reserved block.
+   */
+  droppableInRam?: boolean;
   /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
   onWarning?: (err: SluiceError) => void;
 }
@@ -40,6 +46,8 @@ export interface OutboxStats {
   /** Records not yet finished (acknowledged by every consumer or dropped). */
   records: number;
   bytes: number;
+  /** Payload and header bytes of the droppable records held in RAM (droppableInRam). */
+  ramBytes: number;
   maxBytes: number;
   overLimitBytes: number;
   segments: number;

@@ -13,7 +13,8 @@
  * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit, outbox-sync.ts:
  * appends that arrive while an fsync runs share the next one). Cursors are written every `cursorIntervalMs` and on
  * close, so after a crash up to that much acknowledged work is delivered again: delivery is at least once, consumers
- * deduplicate by sequence number.
+ * deduplicate by sequence number. Opened with `droppableInRam`, droppable records are not written at all but held in
+ * a bounded RAM ring (outbox-ram.ts): a crash or a close loses them, never a durable one (their numbers: a gap).
  * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten (outbox-compact.ts) without their
  * acknowledged records, then without their droppable ones (counted as dropped); durable records are never dropped —
  * if only they remain, the store grows past the bound and `overLimitBytes` says by how much.
@@ -39,6 +40,7 @@ import { writeCursor, writeSeqMark } from './outbox-marks.ts';
 import { readOutboxDir } from './outbox-open.ts';
 import { newSegment, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
 import { RecordIndex } from './outbox-index.ts';
+import { RamRing } from './outbox-ram.ts';
 import { FsyncGroup } from './outbox-sync.ts';
 import type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
@@ -81,6 +83,8 @@ export class Outbox {
   private reserving = false;
   private bootId = '';
   private readonly listeners = new Set<() => void>();
+  /** Droppable records held in RAM, not written (options.droppableInRam; outbox-ram.ts). */
+  private readonly ram: RamRing | null;
   private readonly counters = { appended: 0, dropped: 0, droppedBytes: 0, writes: 0, compactions: 0, cursorWrites: 0 };
 
   private constructor(private readonly options: OutboxOptions) {
@@ -95,6 +99,7 @@ export class Outbox {
       options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]),
     );
     this.allMask = (1 << options.consumers.length) - 1;
+    this.ram = options.droppableInRam === true ? new RamRing(options.maxBytes) : null;
     this.fsyncs = new FsyncGroup(
       this.dir,
       () => this.active.fd,
@@ -143,7 +148,8 @@ export class Outbox {
 
   private async recover(): Promise<void> {
     const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
-    const found = await readOutboxDir(this.dir, [...this.consumers.values()], this.allMask, warn);
+    // Records in RAM make a process crash like a power cut: resume past the block reserved ahead.
+    const found = await readOutboxDir(this.dir, [...this.consumers.values()], this.allMask, warn, this.ram === null);
     for (const c of this.consumers.values()) c.persistedFloor = found.floors.get(c.name)!;
     this.segments = found.segments;
     this.index = new RecordIndex(found.entries);
@@ -226,6 +232,7 @@ export class Outbox {
       }
       records.push({ seq, durable, type, at, payload: bytes });
     }
+    if (!durable && this.ram !== null) return this.appendToRam(records, type);
     const seqs: number[] = [];
     for (let i = 0; i < records.length;) {
       if (this.active.bytes >= this.segmentBytes) this.rotate();
@@ -276,6 +283,26 @@ export class Outbox {
       this.fsyncs.dirty = true;
     }
     if (seqs.length > 0) this.afterAppend(durable);
+    return seqs;
+  }
+
+  /** Droppable records kept in RAM (never written): indexed like the file's, the ring's bound enforced. */
+  private appendToRam(records: readonly OutboxRecord[], type: number): number[] {
+    const ram = this.ram!;
+    const seqs: number[] = [];
+    for (const r of records) {
+      this.index.push(ram.entry(r.seq, type, r.at, r.payload, RECORD_HEADER_BYTES));
+      seqs.push(r.seq);
+    }
+    const n = records.length;
+    this.counters.appended += n;
+    this.seq += n;
+    for (const c of this.consumers.values()) c.pending += n;
+    const over = ram.overBound();
+    for (const e of over) this.dropEntry(e);
+    if (over.length > 0) this.index.dropFinished();
+    ram.trim();
+    if (n > 0) this.afterAppend(true);
     return seqs;
   }
 
@@ -351,6 +378,7 @@ export class Outbox {
   /** Changes the bound (a reload); drops at once if the store is now over it. */
   setMaxBytes(maxBytes: number): void {
     this.maxBytes = Math.max(4096, maxBytes);
+    if (this.ram !== null) this.ram.maxBytes = this.maxBytes;
     this.enforceBound();
   }
 
@@ -358,11 +386,12 @@ export class Outbox {
     const consumers: Record<string, OutboxConsumerStats> = {};
     for (const c of this.consumers.values())
       consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
-    let records = 0;
+    let records = this.ram?.seg.live ?? 0;
     for (const s of this.segments) records += s.live;
     return {
       records,
       bytes: this.diskBytes,
+      ramBytes: this.ram?.bytes ?? 0,
       maxBytes: this.maxBytes,
       overLimitBytes: Math.max(0, this.diskBytes - this.maxBytes),
       segments: this.segments.length,
@@ -414,6 +443,7 @@ export class Outbox {
 
   private finish(e: Entry): void {
     e.finished = true;
+    if (this.ram !== null && e.seg === this.ram.seg) return this.ram.release(e);
     const seg = e.seg;
     seg.live--;
     if (!e.durable) seg.droppable--;
@@ -492,11 +522,8 @@ export class Outbox {
     let droppedAny = false;
     for (const e of this.index.ofSegment(seg)) {
       if (drop && !e.durable) {
-        for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
-        this.counters.dropped++;
-        this.counters.droppedBytes += e.length;
+        this.dropEntry(e);
         droppedAny = true;
-        this.finish(e);
       } else {
         keep.push(e);
       }
@@ -520,6 +547,14 @@ export class Outbox {
     if (shrunk === null) return;
     this.diskBytes -= shrunk;
     this.counters.compactions++;
+  }
+
+  /** A droppable record given up to make room: counted, finished for every consumer. */
+  private dropEntry(e: Entry): void {
+    for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
+    this.counters.dropped++;
+    this.counters.droppedBytes += e.length;
+    this.finish(e);
   }
 
   private scheduleSync(): void {

@@ -195,6 +195,8 @@ export class MqttSink implements UpstreamSink {
       dir: this.queueDir,
       maxBytes: this.config.queueMax,
       consumers: [CONSUMER],
+      // Usage reports in RAM, not on flash every tick (docs/mqtt.md "Flash writes"); session events on file.
+      droppableInRam: true,
       clock: this.clock,
       timers: this.timers,
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),

@@ -160,6 +160,9 @@ export class RadiusAccounting {
       dir: join(this.options.dir, 'outbox'),
       maxBytes: this.options.maxBytes,
       consumers: [CONSUMER],
+      // Interim-Updates stay in RAM: each carries the session's totals, so losing one in a crash loses nothing in sum
+      // and the flash is not written on every interim; Start and Stop are durable on file.
+      droppableInRam: true,
       clock: this.clock,
       timers: this.timers,
       ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),

@@ -14,8 +14,7 @@ import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-outbox-ram-', test.after);
 
-const dirBytes = (dir: string): number =>
-  readdirSync(dir).reduce((sum, n) => sum + statSync(join(dir, n)).size, 0);
+const dirBytes = (dir: string): number => readdirSync(dir).reduce((sum, n) => sum + statSync(join(dir, n)).size, 0);
 const text = (p: Uint8Array): string => Buffer.from(p).toString();
 
 test('usage-sized droppable records leave the state dir unwritten; durable ones are on file', async () => {

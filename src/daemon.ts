@@ -167,14 +167,13 @@ export class Daemon {
       log,
       sinkMethods: radius?.paymentMethods ?? [],
     });
-    const merchant = new Merchant({
-      pricing,
-      sessions,
-      payments: createPaymentRegistry([
-        ...(options.paymentMethods ?? []),
-        ...payments.registered(radius?.paymentMethods ?? []),
-      ]),
-    });
+    const registry = createPaymentRegistry([
+      ...(options.paymentMethods ?? []),
+      ...payments.registered(radius?.paymentMethods ?? []),
+    ]);
+    // A reload's switches add their methods to it and take them out.
+    payments.sellThrough(registry);
+    const merchant = new Merchant({ pricing, sessions, payments: registry });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
     upstream.attach(sessions);

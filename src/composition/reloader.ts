@@ -32,7 +32,9 @@ export function configReloader(
     problems: started.problems,
     built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
     apply: async (next, running) => {
-      // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+      // Methods switched on open and sell, those switched off stop selling (their sessions run on); the settings of
+      // those that stay (facilitator, network, addresses, grace) apply now.
+      await payments.switchTo(next, log);
       payments.reconfigure(next, running);
       pricing.setPlans(next.pricing);
       sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });

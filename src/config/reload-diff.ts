@@ -68,9 +68,9 @@ export interface RunningParts {
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, TollGate's door's listen address, and switching RADIUS, x402, escrow,
- * batch_settlement, upto or tollgate on or off (each is built at start: its payment method, listener, queue). Their
- * other settings apply on reload.
+ * listen address and rate limit, TollGate's door's listen address, and switching RADIUS or tollgate on or off (each is
+ * built at start: its listener). x402, escrow, batch_settlement and upto switch on and off on reload (their methods
+ * open then: payments/plugin-host.ts switchTo); every other setting applies on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
@@ -82,10 +82,6 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
   if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
   if (next.radius.enabled !== running.radius) out.push('radius.enabled');
-  if (next.x402.enabled !== running.x402) out.push('x402.enabled');
-  if (next.escrow.enabled !== running.escrow) out.push('escrow.enabled');
-  if (next.batchSettlement.enabled !== running.batchSettlement) out.push('batch_settlement.enabled');
-  if (next.upto.enabled !== (running.upto ?? false)) out.push('upto.enabled');
   if ((next.tollgate !== null) !== (running.tollgate ?? false)) out.push('tollgate.enabled');
   else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? ''))
     out.push('tollgate.listen');

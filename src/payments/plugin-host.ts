@@ -1,6 +1,9 @@
 /**
  * The root's side of the plugin list: opens every plugin the config switches on (a damaged state file leaves that one
  * out: method-state.ts) and runs each hook over the opened parts in the list's order, so daemon.ts names no method.
+ * A reload switches methods on and off with no restart (switchTo): one switched on opens then (reconciled, wired and
+ * started as at a start) and sells; one switched off stops selling (out of the registry, its LAN face, x402 offer and
+ * form gone) but stays open, so the sessions it sold run on untouched, and sells again when switched back on.
  */
 import type { Config, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
@@ -22,10 +25,25 @@ import type { Session } from '../sessions/index.ts';
 /** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
 const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.enabled === true;
 
+/** Switches a reload does not move: TollGate's door is bound at start (config/reload-diff.ts lists it). */
+const RESTART_SWITCHES: ReadonlySet<MethodSwitch> = new Set(['tollgate']);
+
+/** Where the methods sell (the merchant's registry: payments/registry.ts). */
+export interface SellingRegistry {
+  register(method: PaymentMethod): void;
+  unregister(name: string): void;
+}
+
+type Opened = { plugin: PaymentPlugin; on: boolean; part: PaymentPart | null };
+
 export class PaymentPlugins {
+  private host: PaymentHost | undefined;
+  private registry: SellingRegistry | undefined;
+
   private constructor(
-    private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>,
+    private readonly opened: Opened[],
     private readonly servesListeners: Array<() => Promise<void>>,
+    private readonly ctx: PluginContext,
   ) {}
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
@@ -45,7 +63,42 @@ export class PaymentPlugins {
       const part = on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), damaged, ctx.log) : null;
       opened.push({ plugin, on, part });
     }
-    return new PaymentPlugins(opened, listeners);
+    return new PaymentPlugins(opened, listeners, ctx);
+  }
+
+  /** The registry the merchant sells through: a reload's switches add their methods to it and take them out. */
+  sellThrough(registry: SellingRegistry): void {
+    this.registry = registry;
+  }
+
+  /**
+   * A reload's switches, applied now: a method switched on opens (unless open already; a damaged state file leaves it
+   * out again, logged) and sells; one switched off stops selling and stays open for its sessions.
+   */
+  async switchTo(next: Config, log: Log): Promise<void> {
+    const damaged = this.opened.flatMap((o) => (o.plugin.damagedState ? [o.plugin.damagedState] : []));
+    for (const o of this.opened) {
+      const key = o.plugin.switch;
+      if (key === undefined || RESTART_SWITCHES.has(key)) continue;
+      const on = switchedOn(next, key);
+      if (on === o.on && (!on || o.part !== null)) continue;
+      const opening = on && o.part === null;
+      if (opening) {
+        const ctx = { ...this.ctx, config: next };
+        o.part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(ctx), damaged, log);
+        if (o.part) {
+          if (this.host) o.part.wire?.(this.host);
+          await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
+          o.part.reconciled?.();
+          await o.part.recheck?.();
+          o.part.start?.();
+        }
+      }
+      if ((o.part && on !== o.on) || opening)
+        for (const m of o.part?.methods ?? []) on ? this.registry?.register(m) : this.registry?.unregister(m.name);
+      if (on !== o.on) log.info(`payment method ${o.plugin.name} switched ${on ? 'on' : 'off'} by a reload`);
+      o.on = on;
+    }
   }
 
   /**
@@ -56,13 +109,19 @@ export class PaymentPlugins {
     this.servesListeners.push(listener);
   }
 
+  /** Every opened part, selling or switched off (its sessions still run through it). */
   private get parts(): PaymentPart[] {
     return this.opened.flatMap((o) => (o.part ? [o.part] : []));
   }
 
+  /** The opened parts switched on: those that sell. */
+  private get selling(): PaymentPart[] {
+    return this.opened.flatMap((o) => (o.part && o.on ? [o.part] : []));
+  }
+
   /** The methods the merchant sells through. */
   methods(): PaymentMethod[] {
-    return this.parts.flatMap((p) => [...p.methods]);
+    return this.selling.flatMap((p) => [...p.methods]);
   }
 
   /**
@@ -74,10 +133,10 @@ export class PaymentPlugins {
     return [...sinkMethods.filter((m) => !own.some((o) => o.name === m.name)), ...own];
   }
 
-  /** Which switches built a method at start (the reloader's RunningParts: switching one takes a restart). */
+  /** Which switches have a method selling now (the reloader's RunningParts). */
   built(): Pick<RunningParts, MethodSwitch> {
     const out: Partial<Record<MethodSwitch, boolean>> = {};
-    for (const { plugin, part } of this.opened) if (plugin.switch) out[plugin.switch] = part !== null;
+    for (const { plugin, part, on } of this.opened) if (plugin.switch) out[plugin.switch] = part !== null && on;
     return out as Pick<RunningParts, MethodSwitch>;
   }
 
@@ -107,12 +166,15 @@ export class PaymentPlugins {
   }
 
   wire(host: PaymentHost): void {
+    this.host = host;
     for (const p of this.parts) p.wire?.(host);
   }
 
-  /** Each opened method's stop, in the list's order. */
+  /** Each method's stop, in the list's order: the part open at the stop (one a reload opened too). */
   closers(): Array<() => Promise<void>> {
-    return this.parts.flatMap((p) => (p.close ? [() => p.close!()] : []));
+    return this.opened.map((o) => async () => {
+      await o.part?.close?.();
+    });
   }
 
   /** What the named plugin's method serves over ubus (its ubus methods' face); null: it does not run. */
@@ -134,7 +196,7 @@ export class PaymentPlugins {
    */
   lan(config: Config): LanParts {
     return {
-      methods: this.opened.map((o) => ({ plugin: o.plugin, face: o.part?.lan ?? null })),
+      methods: this.opened.map((o) => ({ plugin: o.plugin, face: (o.on && o.part?.lan) || null })),
       schemes: this.x402Faces(),
       unavailable: this.unavailable(),
       forms: this.forms(config),
@@ -155,9 +217,9 @@ export class PaymentPlugins {
     return this.opened.filter((o) => o.part === null && o.on).map((o) => o.plugin.name);
   }
 
-  /** The running methods' x402 faces, in the list's order. */
+  /** The selling methods' x402 faces, in the list's order. */
   x402Faces(): X402Face[] {
-    return this.parts.flatMap((p) => (p.x402 ? [p.x402] : []));
+    return this.selling.flatMap((p) => (p.x402 ? [p.x402] : []));
   }
 
   /** The methods' figures for ubus `stats`, each under its plugin's key, in the list's order. */

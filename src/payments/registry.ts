@@ -19,6 +19,11 @@ export class PaymentRegistry {
     this.methods.set(method.name, method);
   }
 
+  /** A method switched off by a reload: no purchase reaches it (ERR_UNKNOWN_PAYMENT_METHOD) until it is back. */
+  unregister(name: string): void {
+    this.methods.delete(name);
+  }
+
   get(name: unknown): PaymentMethod {
     const method = typeof name === 'string' ? this.methods.get(name) : undefined;
     if (!method) {

@@ -46,25 +46,29 @@ test('list options are compared by value (a new ndsctl argv), not by identity', 
   assert.equal(restartRequired(running.main, load(`\tlist ndsctl '/opt/ndsctl'\n`).main), ['main.ndsctl']);
 });
 
-test("switching radius, x402 or escrow on or off, and the LAN endpoint's listen and rate limit, take a restart", () => {
-  const c = load();
-  const parts = partsOf(c);
-  assert.equal(reloadDiff({ ...parts, radius: !parts.radius }, c), ['radius.enabled']);
-  assert.equal(reloadDiff({ ...parts, x402: !parts.x402 }, c), ['x402.enabled']);
-  assert.equal(reloadDiff({ ...parts, escrow: !parts.escrow }, c), ['escrow.enabled']);
-  assert.equal(reloadDiff({ ...parts, batchSettlement: !parts.batchSettlement }, c), ['batch_settlement.enabled']);
-  assert.equal(reloadDiff({ ...parts, upto: true }, c), ['upto.enabled']);
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
-  // PC-sync's route and nonce file are set up with the endpoint: its options take a restart too.
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), [
-    'http.pcsync_secret',
-  ]);
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncWindowMs: 60_000 } }, c), ['http.pcsync_window']);
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), [
-    'http.rate_limit',
-  ]);
-});
+test(
+  "switching radius on or off, and the LAN endpoint's listen and rate limit, take a restart; x402, escrow, " +
+    'batch_settlement and upto do not (a reload opens and closes their sales)',
+  () => {
+    const c = load();
+    const parts = partsOf(c);
+    assert.equal(reloadDiff({ ...parts, radius: !parts.radius }, c), ['radius.enabled']);
+    assert.equal(reloadDiff({ ...parts, x402: !parts.x402 }, c), []);
+    assert.equal(reloadDiff({ ...parts, escrow: !parts.escrow }, c), []);
+    assert.equal(reloadDiff({ ...parts, batchSettlement: !parts.batchSettlement }, c), []);
+    assert.equal(reloadDiff({ ...parts, upto: true }, c), []);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
+    // PC-sync's route and nonce file are set up with the endpoint: its options take a restart too.
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), [
+      'http.pcsync_secret',
+    ]);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncWindowMs: 60_000 } }, c), ['http.pcsync_window']);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), [
+      'http.rate_limit',
+    ]);
+  },
+);
 
 test('asRunning and runningConfig show the running values of what takes a restart, the new values of the rest', () => {
   const running = load();

@@ -4,13 +4,14 @@
  * daemon, started with `http.listen` set and nothing to serve, opens its door once the first batch of printed vouchers
  * is made over ubus (the reply comes after the door is open) and once a reload adds a free-trial plan; a reload that
  * takes the plan away takes /trial and its form with it and, with nothing left to serve, the endpoint; the session
- * the trial opened stays, gate open. Nothing here restarts the daemon.
+ * the trial opened stays, gate open; x402 switched on by a reload offers /buy at once, switched off withdraws it (and
+ * its purchases over ubus) while the session stays. Nothing here restarts the daemon.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from './harness.ts';
 import { freePort } from '../helpers/net.ts';
-import { httpSection } from '../helpers/uci-sections.ts';
+import { httpSection, usdcPlanSection } from '../helpers/uci-sections.ts';
 
 const MAC = '02:00:00:00:1b:01';
 const DEVICE = 'lan-live-device-token-0001';
@@ -107,6 +108,66 @@ test('a reload adds /trial and its endpoint, a reload takes them away; the trial
     const again = await post('/trial', { plan: 'try', device: DEVICE });
     assert.ok(again !== 'refused');
     assert.is(again.body.error.code, 'ERR_UNKNOWN_PLAN');
+    assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
+  } finally {
+    await lab.close();
+  }
+});
+
+const X402 = `
+config x402 'x402'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:8'
+\toption network 'eip155:84532'
+\toption pay_to '0x${'1'.repeat(40)}'
+\toption token_name 'USDC'
+\toption token_version '2'
+`;
+
+test('a reload switches x402 on (/buy offers it at once) and off (its offer and purchases go), no restart', async () => {
+  const port = await freePort();
+  const { get } = asker(port);
+  const plan = usdcPlanSection({ asset: `0x${'4'.repeat(40)}`, price: 1000 });
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) + TRIAL_PLAN + plan });
+  try {
+    lab.portal.addClient(MAC, '127.0.0.1');
+    await lab.startDaemon();
+    const { post } = asker(port);
+    const trial = await post('/trial', { plan: 'try', device: DEVICE });
+    assert.ok(trial !== 'refused' && trial.status === 200, JSON.stringify(trial));
+    const before = await get('/buy?plan=wifi');
+    assert.ok(before !== 'refused');
+    assert.is(before.status, 501, 'no x402 yet');
+
+    lab.writeConfig(TRIAL_PLAN + plan + X402);
+    const on = await lab.call('reload');
+    assert.equal(on.restart_required, []);
+    const offered = await get('/buy?plan=wifi');
+    assert.ok(offered !== 'refused');
+    assert.is(offered.status, 402, JSON.stringify(offered.body));
+    assert.is(
+      (offered.body.accepts as Array<{ scheme: string }> | undefined)?.[0]?.scheme,
+      'exact',
+      JSON.stringify(offered.body),
+    );
+    const page = await get('/');
+    assert.ok(page !== 'refused' && page.body.methods.x402 === true, 'the page offers the wallet');
+
+    lab.writeConfig(TRIAL_PLAN + plan);
+    const off = await lab.call('reload');
+    assert.equal(off.restart_required, []);
+    const withdrawn = await get('/buy?plan=wifi');
+    assert.ok(withdrawn !== 'refused');
+    assert.equal([withdrawn.status, withdrawn.body.error.code], [501, 'ERR_UNKNOWN_PAYMENT_METHOD']);
+    const ubus = await lab.callStatus('purchase', {
+      mac: MAC,
+      plan: 'wifi',
+      payment: { method: 'x402', payload: 'e30=' },
+    });
+    assert.is((ubus.data as { error: { code: string } }).error.code, 'ERR_UNKNOWN_PAYMENT_METHOD');
+    const session = await lab.session(MAC);
+    assert.is(session.state, 'ACTIVE', 'the trial session is untouched');
+    assert.match(lab.output, /payment method x402 switched on by a reload[\s\S]*switched off by a reload/);
     assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
   } finally {
     await lab.close();

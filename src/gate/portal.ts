@@ -7,6 +7,7 @@ import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import {
   COUNTER_TABLE,
+  flowFlusher,
   KERNEL_QUOTA_TABLE,
   KernelCounters,
   KernelQuota,
@@ -51,6 +52,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
+  const flushFlows = flowFlusher({ log });
   const kernelQuota = main.kernelQuota
     ? new KernelQuota({
         run: nftRunner(main.nft, main.ndsctlTimeoutMs),
@@ -80,7 +82,11 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     ...(kernelQuota && {
       brake: {
         beforeAuth: (mac, _ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, limit),
-        afterDeauth: (mac) => kernelQuota.remove(mac),
+        afterDeauth: async (mac) => {
+          await kernelQuota.remove(mac);
+          // Its flows end with its gate: an offloaded one passes a closed gate, and openNDS deletes no entry.
+          await flushFlows(mac);
+        },
       },
     }),
     ...(shaper && { shaper }),

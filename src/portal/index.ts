@@ -56,6 +56,7 @@ export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
 export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';
 export { TableWatch } from './table-watch.ts';
+export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export {

@@ -1,0 +1,71 @@
+/**
+ * When a client's gate closes, its established flows end with it: sluice deletes the client's conntrack entries
+ * (`conntrack -D` by each of its IPv4 addresses, both ways). openNDS deletes none at a deauth, and a flow a flowtable
+ * offloaded (openNDS 10.3.1's, firewall4's) no longer passes the portal's filter at all: it would go on carrying a
+ * download the session no longer pays for. Deleting its entry ends the offloaded flow too (the flowtable drops a flow
+ * whose entry is gone); the client's next packet of it meets the closed gate.
+ *
+ * The addresses come from the kernel's neighbour table (`/proc/net/arp`, every entry of that MAC, resolved or not): a
+ * client that changed its address has both. `conntrack` (conntrack-tools) is an optional package on OpenWrt; without
+ * it the flows run on until they end (logged once).
+ */
+import { spawn as nodeSpawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { tryNormalizeMac } from '../mac.ts';
+import { silentLogger, type Log } from '../log.ts';
+import { isIpv4 } from './kernel-quota-nft.ts';
+import { NEIGHBOUR_TABLE } from './neighbours.ts';
+
+/** Every IPv4 address `/proc/net/arp`'s text holds for `mac` (canonical form). */
+export function addressesOf(table: string, mac: string): string[] {
+  const out: string[] = [];
+  for (const line of table.split('\n').slice(1)) {
+    const [ip, , , hw] = line.trim().split(/\s+/);
+    if (ip !== undefined && hw !== undefined && isIpv4(ip) && tryNormalizeMac(hw) === mac && !out.includes(ip))
+      out.push(ip);
+  }
+  return out;
+}
+
+export interface FlowFlushOptions {
+  /** `conntrack` as argv (its `-D -s <ip>` and `-D -d <ip>` are appended). */
+  command?: readonly string[];
+  neighbours?: string;
+  log?: Log;
+  spawn?: typeof nodeSpawn;
+}
+
+/** A function that deletes a client's conntrack entries; never throws. */
+export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Promise<number> {
+  const [cmd, ...base] = options.command ?? ['conntrack'];
+  const log = options.log ?? silentLogger;
+  const spawn = options.spawn ?? nodeSpawn;
+  let missingLogged = false;
+  const run = (args: string[]): Promise<number> =>
+    new Promise((resolve) => {
+      const child = spawn(cmd!, [...base, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', () => {
+        if (!missingLogged) log.warn('conntrack cannot run: a closed gate leaves its flows until they end', {});
+        missingLogged = true;
+        resolve(0);
+      });
+      // conntrack prints "N flow entries have been deleted." on stderr; 1 when none matched.
+      child.on('close', () => resolve(Number(/(\d+) flow entr/.exec(err)?.[1] ?? 0)));
+    });
+  return async (mac) => {
+    let table: string;
+    try {
+      table = await readFile(options.neighbours ?? NEIGHBOUR_TABLE, 'utf8');
+    } catch {
+      return 0;
+    }
+    let deleted = 0;
+    for (const ip of addressesOf(table, mac)) {
+      deleted += await run(['-D', '-s', ip]);
+      deleted += await run(['-D', '-d', ip]);
+    }
+    return deleted;
+  };
+}

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import type { Session } from '../../src/sessions/model.ts';
 import { isSluiceError } from '../../src/errors.ts';
+import { damagedTables } from '../../src/storage/index.ts';
 import { makeSession, openRecord } from './store-suite.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
@@ -196,10 +197,12 @@ test('a damaged snapshot line loses only that session; the others start, a copy 
   const text = readFileSync(join(dir, 'sessions.snapshot'), 'utf8');
   const at = text.indexOf(sessions[5]!.id);
   writeFileSync(join(dir, 'sessions.snapshot'), text.slice(0, at) + 'Z' + text.slice(at + 1));
+  const counted = damagedTables()['sessions.snapshot'] ?? 0;
   const { store, loaded } = await loadAt(dir);
   assert.is(loaded.sessions.size, 9);
   assert.not.ok(loaded.sessions.has(sessions[5]!.id));
   assert.ok(readdirSync(dir).includes('sessions.snapshot.corrupt'));
+  assert.is(damagedTables()['sessions.snapshot'], counted + 1, 'counted in damaged_tables');
   await store.close();
 });
 

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineLog } from '../../src/storage/index.ts';
+import { damagedTables, LineLog } from '../../src/storage/index.ts';
 import { encodeRecord } from '../../src/storage/record-log.ts';
 import { MAX_MARK_BYTES } from '../../src/storage/line-log.ts';
 import { tempDirs } from '../helpers/temp.ts';
@@ -26,6 +26,22 @@ test('marks are records of the storage format, read back at open, one write each
   again.log.append('s3');
   again.log.close();
   assert.equal(LineLog.open(path, ID).lines, ['s2', 's3']);
+});
+
+test('a damaged record with marks after it is damage (counted in damaged_tables); a torn last one is not', () => {
+  const dir = tempDir();
+  const path = join(dir, 'acked');
+  const bad = encodeRecord(Buffer.from('s2'));
+  bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
+  writeFileSync(path, Buffer.concat([encodeRecord(Buffer.from('s1')), bad, encodeRecord(Buffer.from('s3'))]));
+  const before = damagedTables()['acked'] ?? 0;
+  const { log, repaired } = LineLog.open(path, ID);
+  log.close();
+  assert.is(repaired, 'corrupt');
+  assert.is(damagedTables()['acked'], before + 1, 'counted');
+  writeFileSync(path, Buffer.concat([encodeRecord(Buffer.from('s1')), encodeRecord(Buffer.from('s2')).subarray(0, 5)]));
+  LineLog.open(path, ID).log.close();
+  assert.is(damagedTables()['acked'], before + 1, 'a torn tail is a crash, not damage');
 });
 
 test('a torn last record is cut off at open, so the next mark follows a whole one', () => {

@@ -1,9 +1,10 @@
 // tier: daemon
 import { test } from 'uvu';
+import { damagedTables } from '../../src/storage/index.ts';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Outbox, type OutboxOptions } from '../../src/upstream/outbox.ts';
 import { decodeSegment, encodeRecord, RECORD_HEADER_BYTES } from '../../src/upstream/outbox-codec.ts';
 import type { SluiceError } from '../../src/errors.ts';
@@ -292,12 +293,14 @@ test('garbage in the middle of a segment is reported, copied aside, and the reco
   const data = readFileSync(first);
   data[RECORD_HEADER_BYTES * 3 + 250]! ^= 0xff; // inside the third record
   writeFileSync(first, data);
+  const counted = damagedTables()[basename(first)] ?? 0;
   const { box: again, warnings } = await openAt(dir, { segmentBytes: 4096 });
   assert.equal(
     warnings.map((w) => w.code),
     ['ERR_OUTBOX_CORRUPT'],
   );
   assert.ok(readdirSync(dir).some((n) => n.endsWith('.corrupt')));
+  assert.is(damagedTables()[basename(first)], counted + 1, 'counted in damaged_tables');
   const seqs = again.pending('a', { limit: 1000 }).map((r) => r.seq);
   assert.equal(seqs.slice(0, 2), [1, 2]);
   assert.ok(seqs.length > 2 && seqs[2]! > 3, 'later segments survive');

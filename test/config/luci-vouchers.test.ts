@@ -270,7 +270,7 @@ test(
   },
 );
 
-test('the first batch offers no restart: the daemon opens the voucher box itself (test/daemon/lan-live.test.ts)', async () => {
+test('the first batch offers no restart: the daemon opens the voucher box itself', async () => {
   const batches: unknown[] = [];
   const p = load(
     {

@@ -137,7 +137,7 @@ const STAFF_INSIDE = [
   'terminate',
 ];
 
-test('the staff role: exactly the counter methods, every other sluice method outside it for a reason, no settings', () => {
+test('the staff role: the counter methods, every other sluice method outside it for a reason, no settings', () => {
   const acl = readJson('root/usr/share/rpcd/acl.d/luci-app-sluice-staff.json');
   assert.equal(Object.keys(acl), ['luci-app-sluice-staff']);
   const role = acl['luci-app-sluice-staff'];

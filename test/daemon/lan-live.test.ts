@@ -124,7 +124,7 @@ config x402 'x402'
 \toption token_version '2'
 `;
 
-test('a reload switches x402 on (/buy offers it at once) and off (its offer and purchases go), no restart', async () => {
+test('a reload switches x402 on (/buy offers it at once) and off (its offer and purchases go)', async () => {
   const port = await freePort();
   const { get } = asker(port);
   const plan = usdcPlanSection({ asset: `0x${'4'.repeat(40)}`, price: 1000 });

@@ -218,7 +218,8 @@ scenario(
         );
         // Typed, as a customer does: the field's input event (the total follows it).
         await p.evaluate(
-          `(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; s.dispatchEvent(new Event('input')); })()`,
+          `(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; ` +
+            `s.dispatchEvent(new Event('input')); })()`,
         );
         await p.click('#lightning-pay');
         const link = await p.waitFor<string>(

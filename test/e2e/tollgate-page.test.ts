@@ -163,7 +163,8 @@ config tollgate 'tollgate'
     assert.is(t.status, 0, JSON.stringify(t.data));
     await page.waitFor(
       'session expired',
-      `!document.querySelector(${JSON.stringify(live)}) && !!document.querySelector(${JSON.stringify(`${granted} button.cta`)})`,
+      `!document.querySelector(${JSON.stringify(live)}) && ` +
+        `!!document.querySelector(${JSON.stringify(`${granted} button.cta`)})`,
     );
     assert.match(await text(granted), /expired/i);
     await shot('4-expired');

@@ -76,7 +76,7 @@ test(
   },
 );
 
-test('a single device, a device whose address is not known yet, and a shared session whose other devices are not braked', async () => {
+test('one device, a device with no known address, a shared session whose other devices are not braked', async () => {
   const k = fakeKernel();
   const kq = new KernelQuota({ device: 'lan', run: k.run, session: () => ({ left: 500, allotment: 500n }) });
   assert.ok(await kq.start());

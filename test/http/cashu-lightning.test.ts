@@ -158,7 +158,7 @@ test('a quote that expires unpaid is dropped: no session, nothing held', async (
   await lab.startDaemon();
 });
 
-test('a paid quote someone else minted (a mint without NUT-20): told 409, released, and a restart keeps it ended', async () => {
+test('a paid quote someone else minted (no NUT-20): told 409, released, and a restart keeps it ended', async () => {
   // The mint ignores the quote's key, as one without NUT-20 does: whoever has the quote id can mint it.
   mint.ledger.quoteLocks = false;
   let output = '';

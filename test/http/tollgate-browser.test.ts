@@ -75,7 +75,7 @@ test.after(async () => {
   await mint?.stop();
 });
 
-test('every answer finishes loading, read or not; the 1022 received is the purchase; a page reading it gets it', async () => {
+test('every answer finishes loading, read or not; the 1022 is the purchase; a page reading it gets it', async () => {
   const routerKey = (JSON.parse(await (await fetch(`${door}/`)).text()) as NostrEvent).pubkey;
   const paid = await mint.fundToken(2 * PRICE);
   const payment = signEvent(
@@ -102,12 +102,20 @@ test('every answer finishes loading, read or not; the 1022 received is the purch
     await call('whoami', '/whoami');
     await call('usage-before', '/usage');
     await call('balance', '/balance');
-    const pay = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: ${JSON.stringify(JSON.stringify(payment))} };
+    const pay = {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: ${JSON.stringify(JSON.stringify(payment))},
+    };
     await call('pay', '/', pay);
     await call('pay-again', '/', pay);
     await call('usage-after', '/usage');
     await call('unknown-route', '/portal');
-    const r = await fetch(door + '/?pay-raw-read', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: ${JSON.stringify(raw)} });
+    const r = await fetch(door + '/?pay-raw-read', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: ${JSON.stringify(raw)},
+    });
     out['pay-raw-read'] = r.status;
     out['pay-raw-read-body'] = await r.text();
     return out;

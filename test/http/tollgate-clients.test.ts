@@ -426,7 +426,7 @@ test('a client polling the door keeps one connection: GET / and /usage answer wi
   }
 });
 
-test('a body past 64 KiB: 413 with a 21023; the connection serves the next request (the rest was never one)', async () => {
+test('a body past 64 KiB: 413 with a 21023; the connection serves the next request (the rest is none)', async () => {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const call = (method: string, body?: string) =>
     new Promise<{ status: number; reused: boolean; text: string }>((resolve, reject) => {

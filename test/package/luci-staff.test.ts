@@ -294,7 +294,8 @@ labTest(
     // The admin pages typed in the address bar: LuCI answers this login with an error, not the page.
     for (const path of ['settings', 'sessions', 'vouchers', 'cashu']) {
       const got = await page.evaluate<{ status: number; text: string }>(
-        `fetch('/cgi-bin/luci/admin/services/sluice/${path}').then(async (r) => ({ status: r.status, text: await r.text() }))`,
+        `fetch('/cgi-bin/luci/admin/services/sluice/${path}')` +
+          `.then(async (r) => ({ status: r.status, text: await r.text() }))`,
       );
       assert.ok(got.status >= 400, `${path}: ${got.status}`);
       assert.not.ok(got.text.includes(`sluice/${path}`), `${path}: the view is not loaded`);

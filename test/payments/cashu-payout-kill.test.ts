@@ -186,7 +186,7 @@ test('d: the mint paid and holds its answer: paid after the restart, read from t
   assert.is(mint.calls(MELT) - melts, 1, 'one melt');
 });
 
-test('e: PENDING, then a keyset rotation and the payment landing while the daemon is down: paid, change held', async () => {
+test('e: PENDING, a keyset rotation and the payment landing while the daemon is down: paid, change held', async () => {
   await fund();
   const before = await held();
   const paid = mint.ledger.paidInvoices.size;

@@ -80,7 +80,7 @@ const codeOf = async (p: Promise<unknown>): Promise<number | string> => {
   return 'ok';
 };
 
-test('a mint with NUT-20: the quote is locked to the router, refused to anyone else, minted by the router', async () => {
+test('a mint with NUT-20: the quote is locked to the router, refused to others, minted by the router', async () => {
   const r = await rig();
   try {
     const invoice = await openQuote(r.cashu, MAC, undefined, 5n);

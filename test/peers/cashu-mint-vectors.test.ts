@@ -287,7 +287,7 @@ test('NUT-13 deterministic secrets and blinding factors: v1 (BIP-32 path) and v2
   }
 });
 
-test('NUT-20 signature on mint quote: the spec request verifies at the lab mint; sluice builds the same message', () => {
+test('NUT-20 signature on mint quote: the spec request verifies at the lab mint; sluice builds the same', () => {
   const request = jsonBlocks(nut20).find((b) => (b as { signature?: unknown }).signature !== undefined) as {
     quote: string;
     outputs: Array<{ amount: number; B_: string }>;

@@ -4,7 +4,8 @@
  * made per quote (NUT-20: one key per quote, so the mint cannot link them) and kept in the quote's intent on flash,
  * beside the outputs' own secrets (store.ts). The mint request carries a BIP-340 Schnorr signature on the SHA-256 of
  * the message below; a mint that answers 20008 to it is asked once more with the older message (what cashu-ts does).
- *   v1:     "Cashu_MintQuoteSig_v1" || len32(quote) || quote || for each output: len32(amount) || amount || len32(B_) || B_
+ *   v1:     "Cashu_MintQuoteSig_v1" || len32(quote) || quote
+ *           || for each output: len32(amount) || amount || len32(B_) || B_
  *           (len32: 4-byte big-endian length; amount: minimal big-endian bytes, 0 → none; B_: the point's bytes)
  *   legacy: quote || B_0 || … || B_n  (the quote id and the outputs' hex strings, as UTF-8)
  */

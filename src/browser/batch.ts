@@ -1,5 +1,5 @@
 /**
- * The pay page's side of x402 `batch-settlement` (issue 24, docs/batch-settlement.md "The customer's side"), bundled
+ * The pay page's side of x402 `batch-settlement` (docs/batch-settlement.md "The customer's side"), bundled
  * for the browser by scripts/build.mjs into portal/batch.js as `SluiceBatchClient`. It reuses @x402/evm's own client
  * functions (the deposit payload, the voucher, the channel id), so the page signs exactly what @x402/evm's client
  * signs; what it adds is the page's own voucher key (the channel's `payerAuthorizer`): the wallet signs the deposit

@@ -1,5 +1,5 @@
 /**
- * The `tollgate` section (issue 39): TollGate clients pay with Cashu ecash (payment method `cashu`), over TollGate's
+ * The `tollgate` section: TollGate clients pay with Cashu ecash (payment method `cashu`), over TollGate's
  * HTTP door (`listen`, :2121 on the LAN address) and through sluice's own purchase paths; the router holds the ecash
  * it takes (custody: `<state_dir>/cashu/`) up to `max_balance` and pays it out to `payout_address`. `config.tollgate`
  * is null when the section is absent, disabled, or has a problem (the partial loader disables it), so a running

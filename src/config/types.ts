@@ -44,7 +44,7 @@ export interface MainConfig {
    * weak router may trade cut precision for CPU here; scheduled cuts at the predicted crossing are not bound by it.
    */
   minReadIntervalMs: number;
-  /** `main.portal_output_max` in bytes: the most one portal answer (`json`) may have (issue 14 #8). */
+  /** `main.portal_output_max` in bytes: the most one portal answer (`json`) may have. */
   portalOutputMax: number;
   /**
    * `main.kernel_quota`: give each data session a kernel byte quota (nftables, sluice's own table) that stops the
@@ -147,7 +147,7 @@ export interface Config {
   x402: X402Config;
   batchSettlement: BatchSettlementConfig;
   upto: UptoConfig;
-  /** TollGate's door and the `cashu` method (issue 39); null: absent, disabled, or disabled by a problem. */
+  /** TollGate's door and the `cashu` method; null: absent, disabled, or disabled by a problem. */
   tollgate: TollgateConfig | null;
   http: HttpConfig;
   hook: HookConfig;

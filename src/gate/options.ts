@@ -1,7 +1,7 @@
 /**
  * What the gate is built with and what it tells: its ports (the valve, the kernel quota, the rate shaper), its
- * options, its events and reports, and the timing of its waits for the portal to list a client. Split from
- * gatekeeper.ts (issue 38 item 5), which re-exports the public names.
+ * options, its events and reports, and the timing of its waits for the portal to list a client. gatekeeper.ts
+ * re-exports the public names.
  */
 import { GATE_OPEN_STATES, type ShapedClient, type Valve } from '../portal/index.ts';
 import type { Session, SessionControlPort, SessionEventsView, SessionReadView } from '../sessions/index.ts';

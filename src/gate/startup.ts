@@ -1,7 +1,7 @@
 /**
  * The gate's start-up restores for the gates found open (a restart finds them authenticated, with no auth of sluice's
- * to set their rates or quota): their sessions' rates, then their kernel quotas. Split from gatekeeper.ts (issue 38
- * item 5); the gatekeeper's start() runs them around its reconcile.
+ * to set their rates or quota): their sessions' rates, then their kernel quotas. The gatekeeper's start() runs them
+ * around its reconcile.
  */
 import { isLive, remainingNumber } from '../sessions/index.ts';
 import { hasRates, type PortalSnapshot, type ShapedClient } from '../portal/index.ts';

@@ -10,7 +10,7 @@
  * billed by finished), it claims the readings that show the gate still closed while the auth is on its way: on the
  * kernel's counters the fresh counters count from before the auth and the roster says closed until the auth's outcome,
  * and the first open reading bills them again in full; on the portal's, a reading after a closed one is otherwise
- * billed as bought. Either had a reading billed twice when the client was listed Preauthenticated (issue 40 item 3).
+ * billed as bought. Either would bill a reading twice when the client is listed Preauthenticated.
  */
 import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
 import type { CutPlanner } from './cut-planner.ts';

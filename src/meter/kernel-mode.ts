@@ -219,7 +219,7 @@ export class KernelMode {
    * counters no listing has looked at yet, for the unlisted one. Not those of a gate sluice is opening (`authing`: its
    * fresh counters are made before its auth, and the auth's outcome writes it into the roster, opened()) nor those the
    * roster holds by now: listing for them put the listing in the portal's queue in front of the next purchase's auth
-   * (seen in the lab: 2.6 s at 32 listed for the purchase after the first of a burst, issue 40 item 3).
+   * (seen in the lab: 2.6 s at 32 listed for the purchase after the first of a burst).
    */
   afterBilling(
     now: number,

@@ -19,7 +19,7 @@
  * two that no customer waits for, the stall's and the safety net's, also wait for a quiet moment: `quietMs` after
  * sluice last opened a gate (`gateOpened()`), but no more than `maxQuietWaitMs` past when they fell due. A listing
  * holds the portal's queue for its whole duration (seconds at tens of clients on a busy router), and a purchase's
- * auth queued behind it waits that long (seen in the lab: one gate of 5.1 s in a burst, issue 40 item 3).
+ * auth queued behind it waits that long (seen in the lab: one gate of 5.1 s in a burst).
  * Pure: time comes in as arguments.
  */
 

@@ -7,7 +7,7 @@
  * - a purchase (`open`) gets the reading its session starts from (Meter.openingMark: zero for the gate its auth is
  *   about to open), durable with the purchase, before the gate opens: a crash at any moment after, even before the
  *   first checkpoint, restarts billing from it, and the bytes the portal counted since the auth are billed, not
- *   forgiven (issue 37 item 3: a kill -9 in a session's first second billed 0.5 of 1.5 MiB used).
+ *   forgiven (without the mark, a kill -9 in a session's first second billed 0.5 of 1.5 MiB used).
  */
 import type { CounterMark } from './index.ts';
 import type { LoadResult, SessionStore, StoreRecord } from '../sessions/index.ts';

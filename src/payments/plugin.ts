@@ -207,7 +207,7 @@ export interface X402Scheme {
   readonly reasonAsError?: true;
   /** A refusal's fields for the scheme's offer (the spec's corrective channel and voucher states), from its details. */
   readonly corrective?: (details: Record<string, unknown> | undefined) => Record<string, unknown> | undefined;
-  /** Running, it makes /captive say this router sells (upto alone has not: left as found). */
+  /** Running, it makes /captive say this router sells (exact and batch-settlement set it; upto does not). */
   readonly sells?: true;
 }
 

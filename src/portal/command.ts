@@ -1,7 +1,7 @@
 /**
  * The command transport: one run of ndsctl (or the wrapper configured in its place), for both the runner's calls and
  * the usage worker's snapshot. The child gets its own process group, killed whole: a wrapper (sh, ip netns exec) that
- * hangs would otherwise leave its child behind on every call (issue 14 #7). A killed run is reported once the group
+ * hangs would otherwise leave its child behind on every call. A killed run is reported once the group
  * has closed its pipes, or after a grace period for a process stuck in the kernel, so the next ndsctl never races the
  * lock of one still dying. Stdout goes to the caller chunk by chunk (it decides what to keep and when to refuse);
  * only a tail of stderr is kept, for diagnostics (Debian's ndsctl leaks pgrep warnings there).

@@ -1,5 +1,5 @@
 /**
- * How much output a portal snapshot may have, from the client count it declares in its first line (issue 14 #8).
+ * How much output a portal snapshot may have, from the client count it declares in its first line.
  * Both portals open `json` with the count: openNDS `{"client_list_length":"N",`, nodogsplash `{"client_length": N,`.
  * A snapshot is refused as soon as it runs past what N clients can need (or has no count at its start), so a wrapper
  * that floods or a portal gone wrong costs a few KiB of reading, not hundreds of MB of RAM; `cap`

@@ -242,7 +242,7 @@ export async function readStart(dir: string): Promise<StartRead> {
       damaged.add(name);
       warnings.push(damageWarning(name, read));
       countDamage(read);
-      // A header hit by a bit flip is damage like any record's, not the loss of the journal (issue 37 item 6): the
+      // A header hit by a bit flip is damage like any record's, not the loss of the journal: the
       // records after it are all there, and the rewrite below gives the journal a good header again.
       if (!withHeader.has(gen) && headerDamagedInPlace(bytes)) {
         withHeader.add(gen);

@@ -38,8 +38,8 @@ export interface OpenCharge {
   base: bigint;
   /**
    * The most `charged` may reach at the session's end: base + the prices of its purchase and top-ups (at most
-   * signedMax, which may stand higher: the floor of a new purchase's ceiling is no purchase). Absent in charges
-   * written before issue 37: signedMax (their ceiling was exactly that).
+   * signedMax, which may stand higher: the floor of a new purchase's ceiling is no purchase). Absent in older
+   * charges: signedMax (their ceiling was exactly that).
    */
   limit?: bigint;
   pricePerStep: bigint;
@@ -83,7 +83,7 @@ export interface ChannelRecord {
 }
 
 /**
- * A deposit purchase under way (issue 37): on flash before its /settle moves the customer's money into their channel,
+ * A deposit purchase under way: on flash before its /settle moves the customer's money into their channel,
  * dropped in the same write that records the purchase's voucher. The channel record is written only at the grant, so
  * without it a kill -9 between the money landing and the grant left nothing saying whose purchase that was: the same
  * payload resent after the restart (by anyone who read the header on the open WiFi) got the session. While an intent

@@ -76,7 +76,7 @@ export class BatchSettlementEnds {
       if (s) await this.charge(reference, BigInt(s.used));
       else await this.options.method.release({ method: BATCH_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
-    // Deposit purchases a crash cut between their /settle and their grant: did the money land (issue 37)? Not awaited:
+    // Deposit purchases a crash cut between their /settle and their grant: did the money land? Not awaited:
     // an intent binds its channel to its device whatever the answer, and a facilitator that is down must not hold the
     // start.
     void this.options.method.reconcileIntents().catch(() => undefined);

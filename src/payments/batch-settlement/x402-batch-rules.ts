@@ -1,6 +1,6 @@
 /**
  * The voucher rules of `batch-settlement` (pure): a payment reference and the channel it names, the ceiling the next
- * voucher must sign (issue 37: what binds a purchase), the payment requirements a router offers, and the refusals a
+ * voucher must sign (what binds a purchase), the payment requirements a router offers, and the refusals a
  * purchase answers with (the spec's corrective 402 among them). x402-batch.ts applies them.
  */
 import { SluiceError } from '../../errors.ts';
@@ -10,8 +10,8 @@ import type { ChannelRecord } from './batch-channels.ts';
 
 /**
  * The payment reference of one voucher: the channel and the ceiling it signed. Unique per channel, because every
- * voucher accepted signs a ceiling above all the channel's earlier ones (`nextCeiling`). (References written before
- * issue 37 end in `:<purchase number>`; they are only compared whole, and their channel is the first field.)
+ * voucher accepted signs a ceiling above all the channel's earlier ones (`nextCeiling`). (Older references end in
+ * `:<purchase number>`; they are only compared whole, and their channel is the first field.)
  */
 export function batchReference(channelId: string, ceiling: bigint): string {
   return `${channelId.toLowerCase()}:${ceiling}`;
@@ -23,7 +23,7 @@ export function channelOfReference(reference: string): string {
 }
 
 /**
- * The ceiling the next voucher on a channel must sign for a purchase of `price` (issue 37: what binds a purchase).
+ * The ceiling the next voucher on a channel must sign for a purchase of `price` (what binds a purchase).
  * While a session is open: a top-up, the open ceiling + the price. Otherwise charged + price, the spec's rule, but
  * always above the last ceiling signed on the channel (`signedMax`, which therefore only rises): after a session
  * that used less than its ceiling, charged + price can equal a ceiling the customer signed before (in the extreme, a

@@ -485,7 +485,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     const r = this.options.store.get(id);
     if (!r?.open || r.open.reference !== reference) return 0n;
     const open = r.open;
-    // A charge opened before issue 37 has no limit: its ceiling was exactly base + the prices then.
+    // A charge written without a limit (an older record) had its ceiling at exactly base + the prices then.
     const limit = open.limit !== undefined && open.limit < r.signedMax ? open.limit : r.signedMax;
     const room = limit - open.base;
     const steps = meteredSteps(used, open.stepSize, room / (open.pricePerStep === 0n ? 1n : open.pricePerStep));

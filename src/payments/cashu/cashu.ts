@@ -1,5 +1,5 @@
 /**
- * Payment method `cashu` (issue 39 item 2): the customer pays with a Cashu token (`payment.token`, cashuA… or
+ * Payment method `cashu`: the customer pays with a Cashu token (`payment.token`, cashuA… or
  * cashuB…); sluice swaps its proofs at the mint for its own (NUT-03) before the session is granted. docs/tollgate.md
  * has the flow and the crash table.
  *

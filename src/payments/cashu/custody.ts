@@ -1,5 +1,5 @@
 /**
- * The operator's side of the ecash the router holds (issue 39 item 3): the custody pass and what ubus `cashu_balance`
+ * The operator's side of the ecash the router holds: the custody pass and what ubus `cashu_balance`
  * and `cashu_payout` (and LuCI's TollGate page) call. The pass runs at start and every minute (every 15 s while a
  * payout or a swap is open): every melt and swap on its way out is resolved (payout.ts, retire.ts), held proofs on a
  * retired keyset are swapped off it, and a mint whose balance reached `payout_min` is paid out to `payout_address`.

@@ -1,5 +1,5 @@
 /**
- * Cashu receive (tollgate section, issue 39): payment method `cashu`, tokens swapped at the mint before the session,
+ * Cashu receive (tollgate section): payment method `cashu`, tokens swapped at the mint before the session,
  * the ecash held in custody (store.ts). Open intents are resolved at start and while any is open. The operator's side
  * (custody.ts): payout to the Lightning address, keyset retirement, ubus `cashu_balance` and `cashu_payout`.
  */

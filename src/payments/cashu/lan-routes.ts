@@ -1,5 +1,5 @@
 /**
- * The LAN endpoint's `cashu` routes (issue 39 item 4; docs/tollgate.md "Pay page"), the pay page's way to pay with
+ * The LAN endpoint's `cashu` routes (docs/tollgate.md "Pay page"), the pay page's way to pay with
  * ecash (PaymentPlugin.lanRoutes):
  *   GET  /cashu/offer?steps=N   what the router sells for Cashu: the tollgate plan, its price in sat per step,
  *                       min/max steps, the accepted mints, and a NUT-18 payment request (`creqA…`, in-band: no

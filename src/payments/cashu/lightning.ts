@@ -1,5 +1,5 @@
 /**
- * Pay with Lightning (issue 39 item 4; docs/tollgate.md "Pay page"): the router asks its mint for a NUT-04 mint quote
+ * Pay with Lightning (docs/tollgate.md "Pay page"): the router asks its mint for a NUT-04 mint quote
  * (a bolt11 invoice) for the tollgate plan's steps, the customer pays the invoice, and the router mints the ecash
  * itself and grants the session. A quote is a swap intent without inputs, reference `ln:<quote id>`, so custody,
  * late grants and the merchant's replay rule (one reference, one session) are the swap's own (cashu.ts, store.ts;

@@ -1,5 +1,5 @@
 /**
- * NUT-04 (bolt11 mint) beside mint-client.ts's routes, for the pay page's "Pay with Lightning" (issue 39 item 4): a
+ * NUT-04 (bolt11 mint) beside mint-client.ts's routes, for the pay page's "Pay with Lightning": a
  * mint quote for an amount (the mint's Lightning invoice), the quote's state read again (UNPAID → PAID → ISSUED),
  * and the mint itself with the router's blinded outputs. The same answer kinds as MintClient (ok / refused / unsent /
  * unknown): an `unknown` mint may have signed, so its outputs must already be on flash and what happened is read back

@@ -1,5 +1,5 @@
 /**
- * Ecash on its way out (issue 39 item 3): a payout's melt and a keyset retirement's swap, each written here before its
+ * Ecash on its way out: a payout's melt and a keyset retirement's swap, each written here before its
  * request goes to the mint, with what finishing it needs after a crash: the melt's quote and its NUT-08 blank outputs,
  * the swap's outputs (secrets and blinding factors), and the store's take that holds the proofs. Plus the last
  * payouts' outcomes, for ubus `cashu_balance` and LuCI.

@@ -1,5 +1,5 @@
 /**
- * Payout (issue 39 item 3, docs/tollgate.md "Payout"): a mint's held ecash melted (NUT-05) to the operator's Lightning
+ * Payout (docs/tollgate.md "Payout"): a mint's held ecash melted (NUT-05) to the operator's Lightning
  * address. The amount is what the balance pays after both fees: amount = held − NUT-02 input fee − the quote's
  * fee_reserve (quoted again for a smaller invoice until it fits); the part of the reserve Lightning did not use comes
  * back as NUT-08 change on blank outputs, and is held again.

@@ -1,5 +1,5 @@
 /**
- * Keyset retirement (issue 39 item 3, TollGate #417): a mint rotating its keys marks the old keyset inactive; its
+ * Keyset retirement (TollGate #417): a mint rotating its keys marks the old keyset inactive; its
  * proofs still spend as inputs until the keyset's `final_expiry`, after which the mint refuses them (cdk: 12003) and
  * the ecash is gone. So held proofs on a keyset the mint lists as inactive are swapped (NUT-03) onto its active keyset
  * as soon as the custody pass sees them, long before any expiry, with the receive swap's discipline: the take and

@@ -1,5 +1,5 @@
 /**
- * Custody: the ecash the router holds, and every swap on its way to becoming it (issue 39 item 3). Bearer money on
+ * Custody: the ecash the router holds, and every swap on its way to becoming it. Bearer money on
  * flash: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record per change
  * (storage/record-log.ts), each fsynced and sealed (`<state_dir>/cashu-ledger.seal`: its length and CRC,
  * storage/seal.ts) before the call returns, compacted now and then by an atomic whole-file rewrite. A torn last record

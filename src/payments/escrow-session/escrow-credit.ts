@@ -128,7 +128,7 @@ export class EscrowCredit {
           );
       },
     );
-    // No write when a purchase is granted (issue 37): the pending mark written before /session/create is the
+    // No write when a purchase is granted: the pending mark written before /session/create is the
     // purchase's one durable write. A mark a session holds is harmless: the resolver skips a reference a session holds
     // (and a late grant of it is refused as applied), the session's end clears it with the endedAt write the close
     // needs anyway, and the start's reconcile clears it for a live holder (docs/escrow.md).

@@ -1,5 +1,5 @@
 /**
- * A CoA-Request's new speed tier (issue 27 item 2; issue 41 item 5: lifting one) and the port to the one rate-change
+ * A CoA-Request's new speed tier (or lifting one) and the port to the one rate-change
  * path (ubus `change`). The attributes are read by THE rule a voucher's Access-Accept is read by
  * (src/radius/rate-attributes.ts: WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit, a zero is no limit, tx left out
  * is rx). Three answers per direction: absent (the direction keeps its rate, as with ubus `change`), a rate, or no

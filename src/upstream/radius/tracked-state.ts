@@ -5,8 +5,8 @@
  * once a minute and at close (accounting.ts batches: fewer flash writes; a crash loses at most a minute of octets).
  *
  * Format: `{"<session id>": {"user", "mac", "ip", "startedAt", "interimMs", "classes", "up", "down"}, …}`, octets as
- * decimal strings. Until issue 38 a damaged file was read as empty (sessions tracked from zero, the lost ones never
- * stopped); now it is refused like every table (ERR_RADIUS_STATE): accounting does not start, counted and kept aside.
+ * decimal strings. A damaged file is refused like every table (ERR_RADIUS_STATE): accounting does not start, the damage
+ * counted and kept aside, since reading it as empty would track sessions from zero and never stop the lost ones.
  */
 import { join } from 'node:path';
 import { JsonTable, type JsonTableFormat } from '../../storage/index.ts';

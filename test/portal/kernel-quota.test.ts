@@ -31,11 +31,17 @@ test('scripts: one table replaced whole, a quota per client shared by both maps,
   assert.match(table, /^add table netdev sluice_quota\ndelete table netdev sluice_quota\ntable netdev sluice_quota \{/);
   assert.match(
     table,
-    /hook ingress device "br-lan" priority -500; policy accept; meta protocol \{ ip, ip6 \} quota name ether saddr map @up drop;/,
+    new RegExp(
+      /hook ingress device "br-lan" priority -500; policy accept; /.source +
+        /meta protocol \{ ip, ip6 \} quota name ether saddr map @up drop;/.source,
+    ),
   );
   assert.match(
     table,
-    /hook egress device "br-lan" priority -500; policy accept; meta protocol \{ ip, ip6 \} quota name ether daddr map @down drop;/,
+    new RegExp(
+      /hook egress device "br-lan" priority -500; policy accept; /.source +
+        /meta protocol \{ ip, ip6 \} quota name ether daddr map @down drop;/.source,
+    ),
   );
   assert.match(table, /add quota netdev sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
   assert.match(table, /add element netdev sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
@@ -310,7 +316,8 @@ for i in range(${n}):
     inNs(
       'nft',
       [
-        'add table ip t; add counter ip t got; add chain ip t in { type filter hook input priority 0; udp dport 9 counter name got drop; }',
+        'add table ip t; add counter ip t got; ' +
+          'add chain ip t in { type filter hook input priority 0; udp dport 9 counter name got drop; }',
       ],
       client,
     );

@@ -1,11 +1,11 @@
 /**
- * A `batch-settlement` deposit purchase's intent (a payload pays for one purchase by one device, ever). The
- * channel record, with the voucher and the buyer's MAC, is written only at the grant; the deposit's /settle moves the
- * customer's money before that. A kill -9 in between would leave nothing saying whose purchase it was, and the
- * payload — a plain HTTP header on open WiFi — resent by anyone after the restart would find the money in the channel
- * and get the session. So the purchase's channel, ceiling, device and payload go on flash before /settle
- * (BatchChannelStore `putIntent`), and the write that records the voucher drops them. While an intent stands, its
- * device alone buys on the channel; another gets ERR_BATCH_CHANNEL_BUSY (HTTP 409). A restart asks whether the money landed.
+ * A `batch-settlement` deposit purchase's intent (a payload pays for one purchase by one device, ever). The channel
+ * record, with the voucher and the buyer's MAC, is written only at the grant; the deposit's /settle moves the
+ * customer's money before that. A kill -9 in between would leave nothing saying whose purchase it was, and the payload
+ * — a plain HTTP header on open WiFi — resent by anyone after the restart would find the money in the channel and get
+ * the session. So the purchase's channel, ceiling, device and payload go on flash before /settle (BatchChannelStore
+ * `putIntent`), and the write that records the voucher drops them. While an intent stands, its device alone buys on the
+ * channel; another gets ERR_BATCH_CHANNEL_BUSY (HTTP 409). A restart asks whether the money landed.
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';

@@ -88,7 +88,7 @@ async function refusal(dir: string): Promise<string> {
   );
 }
 
-test('cut to half, the ledger is refused (never read as holding less), counted, and no copy of it is kept', async () => {
+test('cut to half, the ledger is refused (never read as holding less), counted, and no copy is kept', async () => {
   const dir = tempDir();
   assert.ok((await filled(dir, 12)) > 0n);
   const file = join(dir, LEDGER);

@@ -17,7 +17,7 @@ import { skipTest } from '../helpers/skip.ts';
 const A = '02:00:00:00:0c:01';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-test("lines: a watched table deleted and not re-added is reported once; sluice's own delete-and-add is not", async () => {
+test("lines: a table deleted and not re-added is reported once; sluice's own delete-and-add is not", async () => {
   const gone: string[] = [];
   const w = new TableWatch({
     command: ['nft'],

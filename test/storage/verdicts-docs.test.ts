@@ -14,7 +14,8 @@ const DOC = readFileSync(new URL('../../docs/operations.md', import.meta.url), '
 export function rowStart(kind: FileKind): string {
   const v = FILE_KINDS[kind];
   const seal = v.seal === 'none' ? 'none' : v.seal === 'beside' ? 'beside' : 'state dir';
-  return `| \`${kind}\` | ${HARMS.map((h) => v.on[h]).join(' | ')} | ${v.door} | ${v.copy ? 'kept' : 'never'} | ${seal} |`;
+  const harms = HARMS.map((h) => v.on[h]).join(' | ');
+  return `| \`${kind}\` | ${harms} | ${v.door} | ${v.copy ? 'kept' : 'never'} | ${seal} |`;
 }
 
 test('every kind of state file has its row in docs/operations.md, as its verdict declares', () => {

@@ -238,6 +238,8 @@ EOF
   ip -n "$RT" link add wan type veth peer name eth0 netns "$UP"
   ip -n "$RT" addr add "$WAN_NET.1/24" dev wan
   ip -n "$UP" addr add "$WAN_NET.2/24" dev eth0
+  # A second upstream address (the same server answers on both): another host, for the walled garden's tests.
+  ip -n "$UP" addr add "$WAN_NET.3/24" dev eth0
   ip -n "$RT" link set wan up
   ip -n "$UP" link set eth0 up
   ip -n "$UP" route add "$LAN_NET.0/24" via "$WAN_NET.1"
@@ -337,7 +339,8 @@ EOF
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --interface=br-lan --except-interface=lo --dhcp-authoritative \
     --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" "${hosts[@]}" \
-    --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid \
+    --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
+    --address=/other.lab/"$WAN_NET.3" --pid-file=/tmp/dnsmasq.pid \
     --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &
   echo $! >"$LABDIR/dnsmasq.pid"
 

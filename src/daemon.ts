@@ -27,13 +27,14 @@ import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
-import { LanEndpointKeeper, startTollgateDoor } from './http/index.ts';
+import { startTollgateDoor, type LanEndpointKeeper } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
   configReloader,
   daemonStats,
   meterFor,
   openSessions,
+  lanEndpointFor,
   openWalledGarden,
   stopParts,
   upstreamStatus,
@@ -102,16 +103,8 @@ export class Daemon {
         parts.events.rates(change);
       },
     });
-    // The methods' routes over HTTP on the LAN (http.listen; off by default), started in run(). Its IP → MAC lookups
-    // take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick that reads none
-    // within its fetch timeout leaves the lookup to read the portal itself.
-    const { ndsctlTimeoutMs } = config.main;
-    this.lan = new LanEndpointKeeper({
-      backend: this.backend,
-      valve: parts.valve,
-      log,
-      fromTicks: (maxAgeMs) => parts.meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
-    });
+    // The methods' routes over HTTP on the LAN, started in run().
+    this.lan = lanEndpointFor(config.main, this.backend, parts, log);
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
     this.closers.push(...[this.lan, this.garden].map((part) => () => part.close()));

@@ -5,3 +5,4 @@ export { meterFor } from './meter.ts';
 export { stopParts } from './shutdown.ts';
 export { daemonStats, upstreamStatus } from './status.ts';
 export { openWalledGarden } from './walled-garden.ts';
+export { lanEndpointFor } from './lan.ts';

@@ -50,6 +50,8 @@ export interface LabOptions {
    * one), so a test can exhaust them with a few hundred sockets instead of thousands.
    */
   fdLimit?: number;
+  /** main.router_id (default: the host's name), for tests that run several routers. */
+  routerId?: string;
 }
 
 export class DaemonLab {
@@ -115,6 +117,7 @@ ${ndsctl}
 \toption ndsctl_timeout '60'
 \toption checkpoint_interval '${o.checkpointInterval ?? 5}'
 \toption log_level 'debug'
+${o.routerId === undefined ? '' : `\toption router_id ${quoteUci(o.routerId)}`}
 
 config pricing 'data'
 \toption metric 'bytes'

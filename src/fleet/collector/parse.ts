@@ -120,8 +120,8 @@ function fail(reason: string): never {
 const isMap = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 
-function text(v: unknown, what: string, max = MAX_TEXT): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) fail(`${what} is not a text`);
+function text(v: unknown, what: string, max = MAX_TEXT, min = 1): string {
+  if (typeof v !== 'string' || v.length < min || v.length > max) fail(`${what} is not a text`);
   return v;
 }
 
@@ -186,7 +186,8 @@ function payment(v: unknown, now: number): Payment {
     method: text(v['method'], 'payment.method', 64),
     reference: text(v['reference'], 'payment.reference'),
     amount: decimal(v['amount'], 'payment.amount'),
-    asset: text(v['asset'], 'payment.asset', 256),
+    // Empty for a payment of no asset (an admin's grant).
+    asset: text(v['asset'], 'payment.asset', 256, 0),
     at: time(v['at'], 'payment.at', now),
   };
 }

@@ -42,6 +42,9 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // A server that ends the connection while it is checked out is an 'error' on the client itself (the pool's
+      // handler covers only idle ones): the transaction's query fails with it, the process goes on.
+      if (client.listenerCount('error') === 0) client.on('error', () => undefined);
       let broken = false;
       try {
         await client.query('BEGIN');

@@ -1,0 +1,68 @@
+// tier: peers; needs initdb mosquitto mosquitto_sub
+/**
+ * docs/fleet.md's broker ACL on a real mosquitto: a report for r1 sent with r2's credentials never reaches the
+ * database, r1's own does. Two collectors in one MQTT 5 shared-subscription group split one stream: each message is
+ * stored once, and both took a share.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Db } from '../../src/fleet/db/index.ts';
+import type { Collector } from '../../src/fleet/collector/index.ts';
+import { Mosquitto } from '../peers/mosquitto.ts';
+import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
+
+const doc = readFileSync(fileURLToPath(new URL('../../docs/fleet.md', import.meta.url)), 'utf8');
+/** The ACL as docs/fleet.md gives it: the code block after its name. */
+const ACL = /`\/etc\/mosquitto\/sluice\.acl`[\s\S]*?```\n([\s\S]*?)```/.exec(doc)?.[1];
+
+let pg: Postgres;
+let broker: Mosquitto;
+let db: Db;
+const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
+test.before(async () => {
+  assert.ok(ACL?.includes('pattern write sluice/%u/#'), 'docs/fleet.md has the ACL');
+  [pg, broker] = await Promise.all([
+    Postgres.create(),
+    Mosquitto.create({ accounts: { users: { r1: 'p1', r2: 'p2', fleet: 'pf' }, acl: ACL! } }),
+  ]);
+  db = await freshDb(pg);
+});
+test.after(async () => {
+  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
+  await db?.close();
+  await broker?.close();
+  await pg?.close();
+});
+
+const handled = (c: Collector) => c.stats().stored + c.stats().duplicates + c.stats().rejected;
+
+test("the documented ACL: r2's credentials cannot report for r1; two collectors split the stream", async () => {
+  const lines: string[] = [];
+  const auth = { username: 'fleet', password: 'pf' };
+  const a = await collector(db, broker.url, lines, { clientId: 'ca', group: 'g', connections: 1, ...auth });
+  open.push(a);
+  const b = await collector(db, broker.url, lines, { clientId: 'cb', group: 'g', connections: 1, ...auth });
+  open.push(b);
+  // r2's account publishing on r1's topic, with r1 in the message: the broker drops it.
+  const forger = await FakeRouter.connect('r1', broker.url, { username: 'r2', password: 'p2', clientId: 'forger' });
+  open.push(forger);
+  await forger.started('forged', '1000000', 'forged-ref', 1).catch(() => undefined);
+  const r1 = await FakeRouter.connect('r1', broker.url, { username: 'r1', password: 'p1', clientId: 'r1' });
+  open.push(r1);
+  for (let i = 1; i <= 40; i++) await r1.started(`s${i}`, String(i), `ref-${i}`, i);
+  await waitFor(() => handled(a) + handled(b) >= 40, 30_000, 'forty messages');
+  await new Promise((r) => setTimeout(r, 500));
+  const [row] = await db.query<{ n: string; total: string }>(
+    "SELECT count(*)::text AS n, sum(amount)::text AS total FROM fleet_payments WHERE router = 'r1'",
+  );
+  assert.equal([row!.n, row!.total], ['40', String((40 * 41) / 2)], "r1's own forty, not the forged one");
+  assert.equal(await db.query("SELECT * FROM fleet_payments WHERE reference = 'forged-ref'"), []);
+  assert.is(a.stats().stored + b.stats().stored, 40, 'each message stored once');
+  assert.is(a.stats().duplicates + b.stats().duplicates, 0, 'no message went to both');
+  assert.ok(a.stats().stored > 0 && b.stats().stored > 0, `both took a share: ${a.stats().stored}/${b.stats().stored}`);
+  console.log(`# [fleet] shared group: ${a.stats().stored} + ${b.stats().stored} of 40`);
+});
+
+test.run();

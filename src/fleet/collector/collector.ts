@@ -211,6 +211,13 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     client.on('close', () => {
       generation++;
     });
+    // A QoS 0 delivery (a router with mqtt.qos 0, or a broker that downgrades) has no acknowledgement to hold: mqtt.js
+    // gives it only to 'message' handlers. Written all the same; what is lost before it arrives is a gap.
+    client.on('message', (topic, payload, packet) => {
+      if (packet.qos !== 0) return;
+      const mine = generation;
+      void handle(topic, payload, packet.retain, () => !stopped && generation === mine);
+    });
     client.on('error', (err) =>
       once(`mqtt ${err.message}`, () => o.log.warn('fleet: broker connection', { error: err.message })),
     );

@@ -2,10 +2,13 @@
 /**
  * Printed vouchers beside RADIUS ones (docs/vouchers.md "local first, then RADIUS"), real FreeRADIUS and the real
  * daemon: through the one `voucher` door a printed code is sold from the local book and never reaches the RADIUS
- * server; a RADIUS voucher still sells; a code neither knows is refused by RADIUS and counts as a wrong guess.
+ * server; a RADIUS voucher still sells; a code neither knows is refused by RADIUS and counts as a wrong guess; with
+ * the book damaged, RADIUS's vouchers sell under the same wrong-code limit.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FreeRadius } from '../peers/freeradius.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { radiusSection } from '../helpers/uci-sections.ts';
@@ -51,5 +54,36 @@ test(
     }
   },
 );
+
+test('a damaged book: RADIUS vouchers still sell, under the one wrong-code limit (the 6th is refused, not asked)', async () => {
+  const radius = await FreeRadius.start();
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: radiusSection(radius) });
+  try {
+    await lab.startDaemon();
+    await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 });
+    await lab.stopDaemon('SIGTERM');
+    const book = join(lab.dir, 'state', 'vouchers.json');
+    writeFileSync(book, readFileSync(book, 'utf8').slice(0, -3));
+    await lab.startDaemon();
+    assert.match(lab.output, /payment method voucher unavailable/);
+    const mac = '02:00:00:00:1c:04';
+    const errorOf = async (code: string): Promise<string> => {
+      const r = await lab.callStatus('purchase', { mac, payment: { method: 'voucher', code } });
+      return (r.data as { error: { code: string } }).error.code;
+    };
+    for (let i = 0; i < 5; i++) assert.is(await errorOf(`nobody${i}`), 'ERR_VOUCHER_REJECTED');
+    assert.equal(await radiusVouchers(lab), { accepted: 0, rejected: 5 });
+    assert.is(await errorOf('nobody5'), 'ERR_VOUCHER_GUESS_LIMIT');
+    assert.equal(await radiusVouchers(lab), { accepted: 0, rejected: 5 }, 'RADIUS was not asked');
+    const other = await lab.call('purchase', {
+      mac: '02:00:00:00:1c:05',
+      payment: { method: 'voucher', code: 'timeuser', password: 'timepass' },
+    });
+    assert.is((other.session as { user: string }).user, 'timeuser', 'another device still buys');
+  } finally {
+    await lab.close();
+    await radius.close();
+  }
+});
 
 test.run();

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Merchant, Pricing } from '../../src/merchant/index.ts';
-import { createPaymentRegistry, type PaymentMethod } from '../../src/payments/index.ts';
+import { createPaymentRegistry, VoucherMethod } from '../../src/payments/index.ts';
 import { openLocalVouchers } from '../../src/payments/local-voucher/index.ts';
 import type { VoucherBook } from '../../src/payments/local-voucher/index.ts';
 import { LocalVoucherMethod } from '../../src/payments/local-voucher/method.ts';
@@ -50,7 +50,7 @@ async function codeOf(
 }
 
 /** The plugin opened over a real session manager on fake time, and a merchant selling through its `voucher`. */
-async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: PaymentMethod | null = null) {
+async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: VoucherMethod | null = null) {
   const env = await setup();
   await env.time.advance(START - env.time.now());
   const http = { host: '192.168.1.1', port: 2122, portalUrl: '' };
@@ -345,23 +345,33 @@ test(
   'local first, then RADIUS: a code not in the book goes ' + 'to the RADIUS voucher; its rejection counts as a guess',
   async () => {
     const asked: string[] = [];
-    const radius: PaymentMethod = {
-      name: 'voucher',
-      adminOnly: false,
-      setsTerms: true,
-      async authorize({ request, now }) {
-        const code = request.payment['code'] as string;
-        asked.push(code);
-        if (code !== 'radius-user') throw new SluiceError('ERR_VOUCHER_REJECTED', 'Invalid voucher');
-        return {
-          method: 'voucher',
-          reference: `radius-user/${'0'.repeat(12)}`,
-          amount: 0n,
-          asset: '',
-          at: now,
-          terms: { metric: 'seconds', allotment: 60n, expiresAt: null, user: 'radius-user' },
-        };
-      },
+    // The RADIUS voucher method, its server's answer scripted (the real server: local-voucher-radius.test.ts).
+    const radius = new VoucherMethod({
+      client: { request: () => Promise.reject(new Error('no server here')) },
+      nas: () => ({ identifier: 'test', ip: '127.0.0.1', calledStationId: 'test' }),
+    });
+    radius.ask = async ({ request, now }) => {
+      const code = request.payment['code'] as string;
+      asked.push(code);
+      if (code !== 'radius-user') throw new SluiceError('ERR_VOUCHER_REJECTED', 'Invalid voucher');
+      const user = 'radius-user';
+      return {
+        method: 'voucher',
+        reference: `${user}/${'0'.repeat(12)}`,
+        amount: 0n,
+        asset: '',
+        at: now,
+        terms: {
+          metric: 'seconds',
+          allotment: 60n,
+          expiresAt: null,
+          user,
+          interimIntervalS: null,
+          classes: [],
+          replyMessage: null,
+          rates: null,
+        },
+      };
     };
     const r = await rig(undefined, radius);
     const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];

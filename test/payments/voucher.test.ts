@@ -280,7 +280,7 @@ t('bad voucher arguments are refused before any packet', async (c) => {
     { method: 'voucher', code: 'a', password: 'p'.repeat(129) },
   ]) {
     assert.throws(
-      () => m.precheck({ request: { mac: '02:00:00:00:00:01', payment } }),
+      () => m.precheck({ request: { mac: '02:00:00:00:00:01', payment }, now: 0 }),
       (e: { code?: string }) => e.code === 'ERR_INVALID_ARGUMENT',
     );
   }

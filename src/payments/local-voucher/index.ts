@@ -11,6 +11,7 @@ import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
 import { VoucherStore } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
+import { VoucherMethod } from '../voucher/voucher.ts';
 import { payPageUrl } from '../../config/index.ts';
 
 /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
@@ -94,7 +95,8 @@ export async function openLocalVouchers(
   clock: Clock,
 ): Promise<PaymentPart> {
   const store = VoucherStore.open(config.main.stateDir);
-  const method = new LocalVoucherMethod(store, sinkMethods?.find((m) => m.name === VOUCHER_METHOD_NAME) ?? null);
+  const radius = sinkMethods?.find((m): m is VoucherMethod => m instanceof VoucherMethod) ?? null;
+  const method = new LocalVoucherMethod(store, radius);
   let current = config;
   const now = (): number => clock.now();
   // The journal holds a sold code's session: the use is final (a crash later cannot give the code back).

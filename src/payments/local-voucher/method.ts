@@ -12,7 +12,8 @@
 import { SluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { GrantTerms, PaymentContext, PaymentMethod, PaymentRef, PrecheckResult } from '../types.ts';
-import { GuessLimiter } from './guesses.ts';
+import { clientKeys, GuessLimiter } from '../voucher/guesses.ts';
+import type { VoucherMethod } from '../voucher/voucher.ts';
 import type { FoundCode, VoucherStore } from './store.ts';
 
 export const VOUCHER_METHOD_NAME = 'voucher';
@@ -35,13 +36,16 @@ export class LocalVoucherMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly setsTerms = true;
   readonly figures = { sold: 0, wrong: 0, limited: 0 };
-  private readonly guesses = new GuessLimiter();
+  /** RADIUS's limiter when RADIUS is on (one bound for both kinds of code), else this door's own. */
+  private readonly guesses: GuessLimiter;
 
   /** `radius`: the RADIUS voucher method when RADIUS is on (codes not in the book go to it), else null. */
   constructor(
     readonly store: VoucherStore,
-    private readonly radius: PaymentMethod | null,
-  ) {}
+    private readonly radius: VoucherMethod | null,
+  ) {
+    this.guesses = radius?.guesses ?? new GuessLimiter();
+  }
 
   async precheck(ctx: PaymentContext): Promise<PrecheckResult | void> {
     const code = typedCode(ctx.request.payment);
@@ -59,7 +63,7 @@ export class LocalVoucherMethod implements PaymentMethod {
       this.assertSells(found, ctx.now);
       return { reference: referenceOf(found) };
     }
-    if (this.radius) return this.radius.precheck?.(ctx);
+    if (this.radius) return this.radius.checkFields(ctx);
     throw this.wrong(keys, ctx.now);
   }
 
@@ -69,7 +73,7 @@ export class LocalVoucherMethod implements PaymentMethod {
     if (!found) {
       if (!this.radius) throw this.wrong(this.clientKeys(ctx), ctx.now);
       try {
-        const paid = await this.radius.authorize(ctx);
+        const paid = await this.radius.ask(ctx);
         this.guesses.notAGuess(ctx.now);
         return paid as PaymentRef & { terms: GrantTerms };
       } catch (err) {
@@ -95,11 +99,13 @@ export class LocalVoucherMethod implements PaymentMethod {
     return { method: this.name, reference: referenceOf(found), amount: 0n, asset: ctx.quote.asset, at: ctx.now, terms };
   }
 
-  /** The session could not be granted: the code sells again (never called for a reference a session holds). */
-  async release(ref: PaymentRef, reason: Error): Promise<void> {
+  /**
+   * The session could not be granted: the code sells again (never called for a reference a session holds). A RADIUS
+   * voucher's uses are the server's to count: nothing here to give back.
+   */
+  async release(ref: PaymentRef): Promise<void> {
     const local = LOCAL_REFERENCE.exec(ref.reference);
     if (local) return this.store.release(local[1]!, ref.at);
-    await this.radius?.release?.(ref, reason);
   }
 
   /** Refuses a code of a revoked or expired batch (a real ticket: not a guess). */
@@ -127,8 +133,7 @@ export class LocalVoucherMethod implements PaymentMethod {
   }
 
   private clientKeys(ctx: PaymentContext): string[] {
-    const { mac, ip } = ctx.request;
-    return [`mac:${mac.toLowerCase()}`, ...(ip ? [`ip:${ip}`] : [])];
+    return clientKeys(ctx.request);
   }
 }
 

@@ -4,6 +4,8 @@
  * (ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords; the smaller if both) → a data session;
  * both → a data session that also ends at the Session-Timeout deadline. The voucher's User-Name becomes the session's
  * user, so limits.max_devices_per_user applies per voucher. Nothing is granted unless a verified Access-Accept arrived.
+ * Wrong codes are limited before the server is asked (guesses.ts): the printed-voucher method in front shares the
+ * limiter, and without it (its book damaged) this method applies it alone.
  */
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
@@ -25,6 +27,7 @@ import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import type { ClientRates } from '../../portal/index.ts';
 import { silentLogger, type Log } from '../../log.ts';
 import { ratesFromAccept } from './voucher-rates.ts';
+import { clientKeys, GuessLimiter } from './guesses.ts';
 
 /** What the Access-Accept granted. */
 export interface VoucherTerms {
@@ -123,17 +126,39 @@ export class VoucherMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly setsTerms = true;
   private readonly counters = { accepted: 0, rejected: 0, unavailable: 0 };
+  /** The wrong-code limit of every voucher door: the printed-voucher method in front uses this one too. */
+  readonly guesses = new GuessLimiter();
 
   constructor(private readonly options: VoucherMethodOptions) {}
 
-  /** The checks that need no network: run before anything else (the merchant's precheck). */
-  precheck(ctx: Pick<PaymentContext, 'request'>): void {
+  /** The merchant's precheck: the fields, then a guess (ERR_VOUCHER_GUESS_LIMIT) before the server is asked. */
+  precheck(ctx: Pick<PaymentContext, 'request' | 'now'>): void {
+    this.checkFields(ctx);
+    this.guesses.check(clientKeys(ctx.request), ctx.now);
+  }
+
+  /** The checks that need no network (a method in front that took the guess itself runs only these). */
+  checkFields(ctx: Pick<PaymentContext, 'request'>): void {
     const payment = ctx.request.payment as Record<string, unknown>;
     field(payment, 'code', true);
     field(payment, 'password', false);
   }
 
+  /** Asks the server, its guess checked by precheck: a rejected code is a wrong guess, an accepted one none. */
   async authorize(ctx: PaymentContext): Promise<VoucherPayment> {
+    try {
+      const paid = await this.ask(ctx);
+      this.guesses.notAGuess(ctx.now);
+      return paid;
+    } catch (err) {
+      if (err instanceof SluiceError && err.code === 'ERR_VOUCHER_REJECTED')
+        this.guesses.charge(clientKeys(ctx.request), ctx.now);
+      throw err;
+    }
+  }
+
+  /** The Access-Request and its answer, no guess counted (the caller took and settles it). */
+  async ask(ctx: PaymentContext): Promise<VoucherPayment> {
     const payment = ctx.request.payment as Record<string, unknown>;
     const code = field(payment, 'code', true)!;
     const password = field(payment, 'password', false) ?? code;

@@ -1,7 +1,8 @@
 /**
  * Wrong voucher codes: the one limit of every voucher door (POST /voucher and ubus `purchase` alike, printed codes and
- * RADIUS's: this folder's method stands in front of both), on two bounds, both token buckets on the purchase's clock
- * (PaymentContext.now: pure, tested on fake time):
+ * RADIUS's: the RADIUS voucher method owns one and the printed-voucher method in front of it shares it, so the bound
+ * holds whichever of the two sells, the book damaged or not), on two bounds, both token buckets on the purchase's
+ * clock (PaymentContext.now: pure, tested on fake time):
  *
  * - per client, GUESSES_PER_MINUTE, far below http.rate_limit's payment attempts (a customer mistypes a code or two).
  *   A client is its MAC and, when the door knows it, its IP: a wrong code costs both, and either one empty refuses,
@@ -130,6 +131,11 @@ export class GuessLimiter {
     b.at = now;
     return b;
   }
+}
+
+/** The keys a purchase's wrong code costs: its MAC and, when the door knows it, its IP. */
+export function clientKeys(request: { mac: string; ip?: string | undefined }): string[] {
+  return [`mac:${request.mac.toLowerCase()}`, ...(request.ip ? [`ip:${request.ip}`] : [])];
 }
 
 /** A client's place in the router's turn order: its IP when the door knows it (MACs are free to rotate), else MAC. */

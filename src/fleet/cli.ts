@@ -6,11 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../log.ts';
+import { createLogger, type LogFields } from '../log.ts';
 import { startCollector } from './collector/index.ts';
 import { FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
+import { connectMqttBus, DASHBOARD_MIGRATIONS, parseCommandKeys, setUser, startDashboard } from './dashboard/index.ts';
 
 export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [options])
+       sluice-fleet user NAME --role admin|operator [--db URL|DIR]   (the password is read from stdin)
+       sluice-fleet demo [--port P] [--seconds S]   (npm run demo -- --fleet)
   --db URL|DIR          postgres://user@host:port/db (a PostgreSQL server), or a directory for the embedded
                         PGlite database (default ./sluice-fleet-db; memory: for none)
   --broker URL          the routers' MQTT broker (default mqtt://127.0.0.1:1883)
@@ -23,10 +26,16 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
   --mqtt-version 4|5    5 (default): shared subscriptions; 4: MQTT 3.1.1, plain subscriptions (one collector)
   --username U          the collector's broker user
   --password-file F     its password, read from F (never given on the command line)
+  --listen HOST:PORT    the dashboard's address (default 127.0.0.1:8080; none: no dashboard)
+  --command-keys F      "<router> <secret>" lines (or "* <secret>"): the routers' MQTT command keys, for the
+                        dashboard's actions (without it the dashboard only shows)
+  --stale-after S       a router silent this many seconds is red (default 90)
   --migrate-only        bring the database's schema up to date and exit
 `;
 
 export async function runFleet(argv: string[]): Promise<number> {
+  if (argv[0] === 'demo') return (await import('./demo/index.ts')).runFleetDemo(argv.slice(1));
+  if (argv[0] === 'user') return addUser(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({
@@ -42,6 +51,9 @@ export async function runFleet(argv: string[]): Promise<number> {
         username: { type: 'string' },
         'password-file': { type: 'string' },
         'migrate-only': { type: 'boolean', default: false },
+        listen: { type: 'string', default: '127.0.0.1:8080' },
+        'command-keys': { type: 'string' },
+        'stale-after': { type: 'string', default: '90' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -63,7 +75,7 @@ export async function runFleet(argv: string[]): Promise<number> {
   const log = createLogger({ timestamps: true });
   const db = await openDb(values.db);
   try {
-    const applied = await migrate(db, FLEET_MIGRATIONS);
+    const applied = await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
     if (applied.length > 0) log.info('fleet: schema migrated', { applied: applied.join(',') });
   } catch (err) {
     log.error('fleet: cannot use the database', {
@@ -91,12 +103,79 @@ export async function runFleet(argv: string[]): Promise<number> {
     ...(password !== undefined && { password }),
     log,
   });
+  const listen = values.listen === 'none' ? null : /^(.+):(\d+)$/.exec(values.listen);
+  const staleAfterS = Number(values['stale-after']);
+  const bus =
+    listen === null || values['command-keys'] === undefined
+      ? null
+      : await connectMqttBus({
+          url: values.broker,
+          prefix: values.prefix,
+          ...(values.username !== undefined && { username: values.username }),
+          ...(password !== undefined && { password }),
+        });
+  const dashboard =
+    listen === null
+      ? null
+      : await startDashboard({
+          db,
+          host: listen[1]!,
+          port: Number(listen[2]),
+          bus,
+          prefix: values.prefix,
+          ...(values['command-keys'] !== undefined && {
+            commandKeys: parseCommandKeys(readFileSync(values['command-keys'], 'utf8')),
+          }),
+          ...(Number.isFinite(staleAfterS) && staleAfterS > 0 && { staleAfterMs: staleAfterS * 1000 }),
+          log: (message, fields) => log.info(`fleet dashboard: ${message}`, fields as LogFields | undefined),
+        });
+  if (dashboard !== null) log.info('fleet: dashboard', { url: dashboard.url });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  await dashboard?.close();
+  await bus?.close();
   log.info('fleet: stopping', { ...collector.stats(), reasons: JSON.stringify(collector.stats().reasons) });
   await collector.stop();
   await db.close();
   return 0;
+}
+
+/** `sluice-fleet user NAME --role admin|operator`: the password from stdin, stored only as its salted scrypt hash. */
+async function addUser(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { role: { type: 'string' }, db: { type: 'string', default: './sluice-fleet-db' } },
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`sluice-fleet user: ${(err as Error).message}\n${FLEET_USAGE}`);
+    return 2;
+  }
+  const name = parsed.positionals[0];
+  if (name === undefined || parsed.values.role === undefined) {
+    process.stderr.write(`sluice-fleet user: a NAME and --role are needed\n${FLEET_USAGE}`);
+    return 2;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  const db = await openDb(parsed.values.db);
+  try {
+    await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+    await setUser(db, name, parsed.values.role, password);
+    process.stdout.write(`sluice-fleet: user ${name} (${parsed.values.role}) set\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`sluice-fleet user: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await db.close();
+  }
 }

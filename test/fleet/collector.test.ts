@@ -79,7 +79,7 @@ test('reports land once; a repeated seq changes nothing; amounts exact; status a
   assert.equal(await db.query('SELECT * FROM fleet_gaps'), []);
 });
 
-test('bad messages are counted and logged once, never stop the stream; a router other than the topic is refused', async () => {
+test("bad messages counted and logged once, never stopping the stream; a router not its topic's refused", async () => {
   const { db, c, lines, r1 } = await setup();
   const raw = (payload: Buffer | string, kind = 'usage') =>
     r1.client.publishAsync(`sluice/r1/${kind}`, payload, { qos: 1 });

@@ -212,9 +212,11 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       generation++;
     });
     // A QoS 0 delivery (a router with mqtt.qos 0, or a broker that downgrades) has no acknowledgement to hold: mqtt.js
-    // gives it only to 'message' handlers. Written all the same; what is lost before it arrives is a gap.
+    // gives it only to 'message' handlers. On MQTT 3.1.1 mqtt.js ignores customHandleAcks and acknowledges every
+    // delivery on receipt, so there every message comes here: a collector killed before its commit leaves a gap the
+    // dashboard shows (exactly once needs MQTT 5, the default; 3.1.1 is for the demo's embedded broker).
     client.on('message', (topic, payload, packet) => {
-      if (packet.qos !== 0) return;
+      if (packet.qos !== 0 && protocolVersion === 5) return;
       const mine = generation;
       void handle(topic, payload, packet.retain, () => !stopped && generation === mine);
     });

@@ -72,8 +72,9 @@ export class PaymentPlugins {
   }
 
   /**
-   * A reload's switches, applied now: a method switched on opens (unless open already; a damaged state file leaves it
-   * out again, logged) and sells; one switched off stops selling and stays open for its sessions.
+   * A reload's switches, applied now: a method switched on opens (unless open already: then that one instance, never a
+   * second, takes the new settings; a damaged state file leaves it out again, logged) and sells; one switched off stops
+   * selling and stays open for its sessions.
    */
   async switchTo(next: Config, log: Log): Promise<void> {
     const damaged = this.opened.flatMap((o) => (o.plugin.damagedState ? [o.plugin.damagedState] : []));
@@ -93,6 +94,9 @@ export class PaymentPlugins {
           await o.part.recheck?.();
           o.part.start?.();
         }
+      } else if (on && !o.on) {
+        // Open since before it was switched off: this reload's settings (reconfigure passes it by, its switch moved).
+        o.part?.reconfigure?.(next);
       }
       if ((o.part && on !== o.on) || opening)
         for (const m of o.part?.methods ?? []) on ? this.registry?.register(m) : this.registry?.unregister(m.name);

@@ -815,13 +815,14 @@ test(
 
 test(
   'reload applies escrow settings at once (a dead facilitator_url refuses, nothing taken; restored, the same ' +
-    'deposit works); escrow off asks for a restart',
+    'deposit works); escrow switched off by a reload refuses its purchases, no restart; switched on, it sells again',
   async () => {
     const original = readFileSync(lab.configPath, 'utf8');
     const buyer = await newBuyer();
     const mac = newClient();
     const p = await deposit(buyer);
     const before = await usdc.balanceOf(buyer.address);
+    let restored: Record<string, unknown>;
     try {
       writeFileSync(
         lab.configPath,
@@ -832,14 +833,21 @@ test(
       assert.is(code(refused), 'ERR_ESCROW_FACILITATOR_UNAVAILABLE', JSON.stringify(refused.data));
       assert.is(await usdc.balanceOf(buyer.address), before, 'nothing taken');
       writeFileSync(lab.configPath, original.replace(/(config escrow 'escrow'\n\toption enabled) '1'/, "$1 '0'"));
-      assert.equal((await lab.call('reload')).restart_required, ['escrow.enabled']);
+      assert.equal((await lab.call('reload')).restart_required, [], 'escrow off takes no restart');
+      const off = await purchase(mac, p);
+      assert.is(code(off), 'ERR_UNKNOWN_PAYMENT_METHOD', JSON.stringify(off.data));
+      assert.is(await usdc.balanceOf(buyer.address), before, 'nothing taken while escrow is off');
+      assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
     } finally {
+      // Switched back on even when an assertion above failed: the tests after this one buy with escrow.
       writeFileSync(lab.configPath, original);
+      restored = await lab.call('reload');
     }
-    assert.equal((await lab.call('reload')).restart_required, []);
+    assert.equal(restored.restart_required, []);
     const ok = await purchase(mac, p);
     assert.is(ok.status, 0, JSON.stringify(ok.data));
     assert.is(before - (await usdc.balanceOf(buyer.address)), 10n * PRICE);
+    assert.match(lab.output, /payment method x402-session switched off by a reload[\s\S]*switched on by a reload/);
     await lab.callStatus('terminate', { mac });
   },
 );

@@ -87,9 +87,10 @@ if (!root || !haveNft) {
       for (let i = 0; i < 50 && !/counter cu_020000000c01/.test(list()); i++) await sleep(50);
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset'], { stdio: 'ignore' });
       let ruleset = '';
-      for (let i = 0; i < 100; i++) {
+      // Both tables are made again before their entries are: wait for what the assertions read, not the tables alone.
+      for (let i = 0; i < 200; i++) {
         ruleset = list();
-        if (/table netdev sluice_count/.test(ruleset) && /q_020000000c01/.test(ruleset)) break;
+        if (/counter cu_020000000c01/.test(ruleset) && /q_020000000c01/.test(ruleset)) break;
         await sleep(50);
       }
       assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");

@@ -12,7 +12,7 @@ import { sessionView, type SluiceBackend } from '../api/index.ts';
 import { SluiceError } from '../errors.ts';
 import { tryNormalizeMac } from '../mac.ts';
 import { devicesOf, isLive } from '../sessions/index.ts';
-import { readJsonBody } from './body.ts';
+import { readJsonBody } from '../listener/index.ts';
 
 export const DEVICES_PATHS = { list: '/devices', join: '/devices/join', remove: '/devices/remove' } as const;
 const MAX_BODY_BYTES = 512;

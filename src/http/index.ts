@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientDirectory, type ListedClient } from './client-directory.ts';
-import { openFileLimit, totalConnectionBound } from './connection-limits.ts';
+import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 import { openRouterKey } from '../nostr/index.ts';

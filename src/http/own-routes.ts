@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import { sessionView } from '../api/index.ts';
-import { readJsonBody } from './body.ts';
+import { readJsonBody } from '../listener/index.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 import { pcsyncLogout } from './pcsync.ts';

@@ -10,7 +10,7 @@ import { sessionView, type SluiceBackend } from '../api/index.ts';
 import { SluiceError } from '../errors.ts';
 import { tryNormalizeMac } from '../mac.ts';
 import { isLive, type Session } from '../sessions/index.ts';
-import { parseJsonObject, readBodyBytes } from './body.ts';
+import { parseJsonObject, readBodyBytes } from '../listener/index.ts';
 import type { NonceLedger } from './pcsync-nonces.ts';
 import { verifySignedCall } from './pcsync-verify.ts';
 

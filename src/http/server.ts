@@ -24,23 +24,20 @@
  * GET, and POST only for the POST routes above; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
  * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, a method's paying route; a generous
  * one for the rest, so the pay page's own loads and status polls never lock a customer out), bounded connections
- * (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
+ * (listener/) with header, request and keep-alive timeouts; answers carry no secrets.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { httpStatusOf, SluiceError, toSluiceError } from '../errors.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { httpStatusOf, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
 import { PAYMENT_PLUGINS, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
-import { readJsonBody } from './body.ts';
 import { buy, plans, purchased } from './buy.ts';
-import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
+import { clientIpOf, Listener, RateLimiter, readJsonBody, REQUESTS_PER_MINUTE } from '../listener/index.ts';
 import { captiveRoute, devicesRoute, pcsyncRoute, restoreRoute, sessionRoute } from './own-routes.ts';
 import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
-import { RateLimiter } from './rate-limit.ts';
 import { formOffered } from './pay-forms.ts';
 import { firstUnavailable, limited, methodUnavailable, portalClientMac, refused, send } from './reply.ts';
 import { RestoreDesk } from './restore.ts';
@@ -100,20 +97,12 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const POST_PATHS = new Set(['/restore', '/restore/challenge']);
 /**
- * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
- * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
- * hurry stays far below it while a flood from one IP is still bounded.
- */
-export const REQUESTS_PER_MINUTE = 600;
-/**
  * A connection's headers within this, its whole request within REQUEST_TIMEOUT_MS; between requests Node's keep-alive
  * timeout (5 s) closes it. No idle timeout beyond these: a purchase's answer may wait longer than any fixed bound on
  * the facilitator (x402.timeout, up to 120 s per call), and cutting the connection then would lose the answer.
  */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-/** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
-const TIMEOUT_CHECK_MS = 1000;
 
 export class HttpEndpoint {
   /** Payment attempts: what an abuser repeats (signatures to verify, vouchers to try on the RADIUS server). */
@@ -129,7 +118,7 @@ export class HttpEndpoint {
   private methods: readonly LanMethod[] = [];
 
   private constructor(
-    private readonly server: Server,
+    private readonly listener: Listener,
     private options: HttpEndpointOptions,
   ) {
     this.portalFiles = {};
@@ -164,41 +153,40 @@ export class HttpEndpoint {
 
   static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {
     let endpoint: HttpEndpoint | undefined;
-    const server = createServer(
-      {
-        maxHeaderSize: MAX_HEADER_BYTES,
-        requestTimeout: REQUEST_TIMEOUT_MS,
-        headersTimeout: HEADERS_TIMEOUT_MS,
-        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
-      },
-      (req, res) => {
+    const listener = await Listener.open({
+      host: options.host,
+      port: options.port,
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
+      ...(options.maxConnectionsPerIp !== undefined && { maxConnectionsPerIp: options.maxConnectionsPerIp }),
+      handler: (req, res) => {
         endpoint!.handle(req, res).catch((err: unknown) => {
           options.log?.warn('http handler failed', { reason: toSluiceError(err).message });
           if (!res.headersSent) send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
         });
       },
-    );
-    server.maxRequestsPerSocket = 100;
-    limitConnections(server, {
-      total: options.maxConnections ?? MAX_TOTAL,
-      perIp: options.maxConnectionsPerIp ?? MAX_PER_IP,
     });
-    endpoint = new HttpEndpoint(server, options);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
-            cause: err,
-          }),
-        ),
-      );
-      server.listen(options.port, options.host, () => resolve());
-    });
+    endpoint = new HttpEndpoint(listener, options);
     return endpoint;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.listener.port;
+  }
+
+  /** Whether the endpoint listens on `host:port` now (http.listen as configured). */
+  listensOn(host: string, port: number): boolean {
+    return this.listener.bound(host, port);
+  }
+
+  /**
+   * Moves to `host:port` (http.listen changed by a reload): bound there first, so ERR_HTTP_LISTEN leaves it where it
+   * was; the old socket's requests finish. Sessions, buckets and routes stay as they are.
+   */
+  rebind(host: string, port: number): Promise<void> {
+    return this.listener.rebind(host, port);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -350,9 +338,6 @@ export class HttpEndpoint {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return this.listener.close();
   }
 }

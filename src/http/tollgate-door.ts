@@ -12,18 +12,14 @@
  * Per-IP token buckets (payments: http.rate_limit a minute; every request: REQUESTS_PER_MINUTE), bounded connections,
  * header/request timeouts, a 64 KiB body. Tokens are never logged: the log says who, what and the refusal's code.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SluiceBackend } from '../api/index.ts';
 import type { PricingPlan, TollgateConfig } from '../config/index.ts';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { signEvent, type NostrEvent, type RouterKey } from '../nostr/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
-import { readBodyBytes } from './body.ts';
-import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { REQUESTS_PER_MINUTE } from './server.ts';
+import { clientIpOf, Listener, RateLimiter, readBodyBytes, REQUESTS_PER_MINUTE } from '../listener/index.ts';
 import {
   advertisement,
   noticeEvent,
@@ -108,7 +104,7 @@ export class TollgateDoor {
   private limited: { at: number; answer: Answer } | undefined;
 
   private constructor(
-    private readonly server: Server,
+    private readonly listener: Listener,
     private readonly options: TollgateDoorOptions,
   ) {
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
@@ -117,33 +113,25 @@ export class TollgateDoor {
 
   static async start(options: TollgateDoorOptions): Promise<TollgateDoor> {
     let door: TollgateDoor | undefined;
-    const server = createServer(
-      { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
-      (req, res) => {
+    const listener = await Listener.open({
+      host: options.host,
+      port: options.port,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
+      handler: (req, res) => {
         door!.handle(req, res).catch((err: unknown) => {
           options.log?.warn('tollgate handler failed', { reason: toSluiceError(err).message });
           if (!res.headersSent) res.writeHead(500).end();
         });
       },
-    );
-    server.maxRequestsPerSocket = 100;
-    limitConnections(server, { total: options.maxConnections ?? MAX_TOTAL, perIp: MAX_PER_IP });
-    door = new TollgateDoor(server, options);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
-            cause: err,
-          }),
-        ),
-      );
-      server.listen(options.port, options.host, () => resolve());
     });
+    door = new TollgateDoor(listener, options);
     return door;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.listener.port;
   }
 
   private now(): number {
@@ -415,9 +403,6 @@ export class TollgateDoor {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return this.listener.close();
   }
 }

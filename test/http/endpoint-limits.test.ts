@@ -14,7 +14,7 @@ import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { HttpEndpoint, portalClientDirectory } from '../../src/http/index.ts';
 import { ClientDirectory } from '../../src/http/client-directory.ts';
-import { totalConnectionBound, openFileLimit } from '../../src/http/connection-limits.ts';
+import { totalConnectionBound, openFileLimit } from '../../src/listener/connection-limits.ts';
 import { PortalModel } from '../../src/sim/index.ts';
 import { recordedPortalSocket } from '../helpers/portal-socket.ts';
 

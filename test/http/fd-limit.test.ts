@@ -14,7 +14,7 @@ import { freePort } from '../helpers/net.ts';
 import { httpSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const FD_LIMIT = 200;
-/** What the endpoint may hold under FD_LIMIT (src/http/connection-limits.ts: a quarter of the limit). */
+/** What the endpoint may hold under FD_LIMIT (src/listener/connection-limits.ts: a quarter of the limit). */
 const BOUND = FD_LIMIT / 4;
 const IPS = 20;
 const PER_IP = 15;

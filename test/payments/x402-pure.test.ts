@@ -11,7 +11,7 @@ import { parseExactPayment, encodeHeader } from '../../src/x402/payload.ts';
 import { verifyLocally, type LocalRequirements } from '../../src/x402/verify.ts';
 import { chainIdOf, toCaip2, knownTokenDomain } from '../../src/x402/networks.ts';
 import { FacilitatorClient } from '../../src/x402/facilitator.ts';
-import { RateLimiter } from '../../src/http/rate-limit.ts';
+import { RateLimiter } from '../../src/listener/rate-limit.ts';
 import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { signAuthorization } from '../chain/index.ts';

@@ -1,5 +1,5 @@
 /**
- * Bounds on the LAN endpoint's open connections, so that no client (and no crowd of them) can take the descriptors
+ * Bounds on a LAN door's open connections, so that no client (and no crowd of them) can take the descriptors
  * the portal calls, the meter's worker and the journal need: every socket is a file descriptor, and at the process's
  * limit every spawn, connect and open fails with EMFILE.
  *   - in total: a quarter of the process's descriptor limit (`/proc/self/limits`), at most MAX_TOTAL;
@@ -46,11 +46,15 @@ export function clientIpOf(socket: { remoteAddress?: string | undefined }): stri
 
 /**
  * Applies the bounds to `server`: the total through Node's own maxConnections (it closes the socket at accept), the
- * per-IP count here. Returns the live count per IP (for stats and tests).
+ * per-IP count here, in `perIp` (shared by the sockets of one door while a move drains the old one). Returns the live
+ * count per IP (for stats and tests).
  */
-export function limitConnections(server: Server, limits: ConnectionLimits): ReadonlyMap<string, number> {
+export function limitConnections(
+  server: Server,
+  limits: ConnectionLimits,
+  perIp = new Map<string, number>(),
+): ReadonlyMap<string, number> {
   server.maxConnections = limits.total;
-  const perIp = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
     const ip = clientIpOf(socket);
     const open = perIp.get(ip) ?? 0;

@@ -1,6 +1,13 @@
 import { systemClock, type Clock } from '../time.ts';
 
 /**
+ * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
+ * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
+ * hurry stays far below it while a flood from one IP is still bounded.
+ */
+export const REQUESTS_PER_MINUTE = 600;
+
+/**
  * A token bucket per client IP: `perMinute` requests a minute, bursts up to the same. Bounded: at most 4096 IPs
  * tracked.
  */

@@ -105,6 +105,9 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       ? new TableWatch({
           command: main.nft,
           tables: [`netdev ${COUNTER_TABLE}`, `netdev ${KERNEL_QUOTA_TABLE}`],
+          run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+          // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
+          kept: (table) => (table.endsWith(COUNTER_TABLE) ? counters.enabled : kernelQuota.enabled),
           log,
           onGone: (table) => {
             const reason = `table ${table} deleted`;

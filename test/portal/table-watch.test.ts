@@ -61,7 +61,7 @@ if (!root || !haveNft) {
     spawnSync('ip', ['netns', 'del', ns]);
   });
 
-  test('real kernel: `nft flush ruleset` is answered by both tables made again, with the client in them', async () => {
+  const twoTables = async (): Promise<{ counters: KernelCounters; quota: KernelQuota }> => {
     const counters = new KernelCounters({ command: nftArgv, device: 'lan', timeoutMs: 5000 });
     const quota = new KernelQuota({
       run: nftRunner(nftArgv, 5000),
@@ -72,27 +72,38 @@ if (!root || !haveNft) {
     assert.ok(await quota.start());
     await counters.count(A);
     await quota.set(A, 5000);
-    const watch = new TableWatch({
-      command: nftArgv,
+    return { counters, quota };
+  };
+  const watchOf = (counters: KernelCounters, quota: KernelQuota, command: readonly string[] = nftArgv): TableWatch =>
+    new TableWatch({
+      command,
+      run: nftRunner(nftArgv, 5000),
       tables: ['netdev sluice_count', 'netdev sluice_quota'],
       onGone: (table) => void (table.endsWith('sluice_count') ? counters.rebuild('flushed') : quota.rebuild('flushed')),
     });
+  /** Polls the ruleset until `done` holds (a hang guard of 20 s, not a timing goal); the last listing. */
+  const until = async (done: (ruleset: string) => boolean): Promise<string> => {
+    let ruleset = '';
+    for (let i = 0; i < 400; i++) {
+      ruleset = list();
+      if (done(ruleset)) break;
+      await sleep(50);
+    }
+    return ruleset;
+  };
+  const bothBack = (r: string): boolean => /counter cu_020000000c01/.test(r) && /q_020000000c01/.test(r);
+
+  test('real kernel: `nft flush ruleset` is answered by both tables made again, with the client in them', async () => {
+    const { counters, quota } = await twoTables();
+    const watch = watchOf(counters, quota);
     watch.start();
     try {
-      // Wait for the monitor: a first deletion it reports (and the counters' table made again) says it is up.
-      for (let i = 0; i < 50 && watch.gone === 0; i++) {
-        spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', 'sluice_count'], { stdio: 'ignore' });
-        await sleep(100);
-      }
-      for (let i = 0; i < 50 && !/counter cu_020000000c01/.test(list()); i++) await sleep(50);
+      // The monitor hears nothing before it has subscribed: flush only once it has heard its probe.
+      await watch.listening();
+      assert.ok(bothBack(list()), 'nothing was reported before the flush');
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset'], { stdio: 'ignore' });
-      let ruleset = '';
       // Both tables are made again before their entries are: wait for what the assertions read, not the tables alone.
-      for (let i = 0; i < 200; i++) {
-        ruleset = list();
-        if (/counter cu_020000000c01/.test(ruleset) && /q_020000000c01/.test(ruleset)) break;
-        await sleep(50);
-      }
+      const ruleset = await until(bothBack);
       assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");
       assert.match(
         ruleset,
@@ -100,6 +111,24 @@ if (!root || !haveNft) {
         "the quota is back at the session's bytes left",
       );
       assert.ok(counters.has(A) && quota.has(A));
+    } finally {
+      watch.stop();
+    }
+  });
+
+  test('real kernel: a table deleted while the monitor starts is made again once it listens', async () => {
+    const { counters, quota } = await twoTables();
+    // A monitor slow to subscribe (a loaded router): it starts a second after the deletion below.
+    const slow = ['sh', '-c', 'case "$*" in *monitor*) sleep 1 ;; esac; exec "$0" "$@"', ...nftArgv];
+    const watch = watchOf(counters, quota, slow);
+    watch.start();
+    try {
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', 'sluice_count'], { stdio: 'ignore' });
+      assert.not.match(list(), /sluice_count/, 'deleted before the monitor could hear it');
+      const ruleset = await until(bothBack);
+      assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");
+      assert.match(ruleset, /quota q_020000000c01 \{\s*over 5000 bytes/, 'the quota untouched');
+      assert.is(watch.gone, 1);
     } finally {
       watch.stop();
     }

@@ -133,15 +133,15 @@ const mqttApart = {
     );
   },
 };
-// cashu-ts and noble's secp256k1 (src/cashu-lib.ts) likewise: dist/cashu.mjs, imported when the tollgate section opens
-// its door (the router's Nostr key) or its cashu method (src/cashu-loader.ts): a router without the section never reads
+// cashu-ts and noble's secp256k1 (src/cashu/lib.ts) likewise: dist/cashu.mjs, imported when the tollgate section opens
+// its door (the router's Nostr key) or its cashu method (src/cashu/loader.ts): a router without the section never reads
 // it.
 const CASHU_FILE = 'cashu.mjs';
 const cashuApart = {
   name: 'cashu-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/cashu-lib\.ts$/ }, (a) =>
-      /[\\/]src$/.test(a.resolveDir) ? { path: `./${CASHU_FILE}`, external: true } : undefined,
+    b.onResolve({ filter: /^\.\/lib\.ts$/ }, (a) =>
+      /[\\/]src[\\/]cashu$/.test(a.resolveDir) ? { path: `./${CASHU_FILE}`, external: true } : undefined,
     );
   },
 };
@@ -172,7 +172,7 @@ const main = await build({
 const evm = await build({ ...common, entryPoints: ['src/x402/evm.ts'], outfile: `dist/${EVM_FILE}`, metafile: true });
 const cashu = await build({
   ...common,
-  entryPoints: ['src/cashu-lib.ts'],
+  entryPoints: ['src/cashu/lib.ts'],
   outfile: `dist/${CASHU_FILE}`,
   metafile: true,
 });

@@ -147,7 +147,7 @@ const packages = [
       // mqtt.js, loaded by the MQTT sink's first connection: without it mqtt.enabled is ERR_MODULE_LOAD at start.
       put(s, 'dist/mqtt.mjs', 'usr/share/sluice/mqtt.mjs', 0o644);
       // cashu-ts and secp256k1, loaded when the tollgate section opens its door or its cashu method
-      // (src/cashu-loader.ts).
+      // (src/cashu/loader.ts).
       put(s, 'dist/cashu.mjs', 'usr/share/sluice/cashu.mjs', 0o644);
       put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
       put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);

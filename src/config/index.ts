@@ -19,7 +19,6 @@ export type {
   X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
-export { normalizeMintUrl } from './tollgate.ts';
 export { payPageUrl } from './http.ts';
 export { quoteUci } from './serialize.ts';
 export { loadConfigPartial } from './load.ts';

@@ -5,6 +5,7 @@
  * is null when the section is absent, disabled, or has a problem (the partial loader disables it), so a running
  * method always has a whole section. docs/configuration.md and docs/tollgate.md explain the options.
  */
+import { normalizeMintUrl } from '../cashu/index.ts';
 import type { SectionReader } from './reader.ts';
 import { parseListen } from './http.ts';
 import { parseUnsignedBigInt, parseUrl, type Parsed } from './values.ts';
@@ -43,29 +44,6 @@ export const TOLLGATE_DEFAULTS = { unit: 'sat', min_steps: 1n, max_balance: 50_0
 /** 21 million BTC in sat: no amount of ecash a router holds is above it. */
 const MAX_SAT = 2_100_000_000_000_000n;
 const MAX_STEPS = BigInt(Number.MAX_SAFE_INTEGER);
-
-/**
- * One spelling per mint, so a token's mint compares with the accepted list (and one mint is one balance): scheme and
- * host lower-case (URL does it), the default port dropped, no query or fragment, no trailing slash. A mint's path is
- * kept (some serve under one: https://host/cashu). null: not an http(s) URL with a host.
- */
-export function normalizeMintUrl(text: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(text.trim());
-  } catch {
-    return null;
-  }
-  if (
-    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
-    url.hostname === '' ||
-    url.username !== '' ||
-    url.password !== ''
-  )
-    return null;
-  const path = url.pathname.replace(/\/+$/, '');
-  return `${url.protocol}//${url.host}${path}`;
-}
 
 const mintUrl = (v: string): Parsed<string> => {
   const checked = parseUrl(v, ['http:', 'https:']);

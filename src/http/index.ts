@@ -17,7 +17,7 @@ import { ClientDirectory, type ListedClient } from './client-directory.ts';
 import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
-import { openRouterKey } from '../nostr/index.ts';
+import { openRouterKey } from '../payments/index.ts';
 import { TollgateDoor } from './tollgate-door.ts';
 import { MintHealth } from './tollgate-mints.ts';
 

@@ -17,7 +17,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { PricingPlan, TollgateConfig } from '../config/index.ts';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { signEvent, type NostrEvent, type RouterKey } from '../nostr/index.ts';
+import { signEvent, type NostrEvent, type RouterKey } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { clientIpOf, Listener, RateLimiter, readBodyBytes, REQUESTS_PER_MINUTE } from '../listener/index.ts';
 import {

@@ -7,7 +7,7 @@
  * /usage in ms); data plans are bytes on both sides. Every tag value is a string: clients unmarshal `[]string`.
  */
 import type { PricingPlan, TollgateConfig } from '../config/index.ts';
-import type { NostrTag } from '../nostr/index.ts';
+import type { NostrTag } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
 
 export const KIND_ADVERTISEMENT = 10021;

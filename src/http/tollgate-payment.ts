@@ -10,7 +10,7 @@
  * The device is the request's source address, never a field of the body (a 21000's `device-identifier` is ignored).
  */
 import { SluiceError } from '../errors.ts';
-import { isEventShape, tagOf } from '../nostr/index.ts';
+import { isEventShape, tagOf } from '../payments/index.ts';
 import { KIND_PAYMENT } from './tollgate-events.ts';
 
 export interface TollgatePayment {

@@ -11,3 +11,12 @@ export { PaymentPlugins } from './plugin-host.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
 export { EndRecordsTap } from './end-records.ts';
 export { VoucherMethod } from './voucher/voucher.ts';
+export {
+  isEventShape,
+  openRouterKey,
+  signEvent,
+  tagOf,
+  type NostrEvent,
+  type NostrTag,
+  type RouterKey,
+} from './cashu/nostr/index.ts';

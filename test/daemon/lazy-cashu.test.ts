@@ -1,7 +1,7 @@
 // tier: daemon
 /**
  * Issue 39 item 6: cashu-ts and noble's secp256k1 are a lazily loaded file of their own, dist/cashu.mjs
- * (src/cashu-lib.ts, src/cashu-loader.ts, scripts/build.mjs), as viem is evm.mjs (lazy-viem.test.ts): loaded when the
+ * (src/cashu/lib.ts, src/cashu/loader.ts, scripts/build.mjs), as viem is evm.mjs (lazy-viem.test.ts): loaded when the
  * tollgate section opens its door (the router's Nostr key) or its cashu method, so a router without the section never
  * reads it. Checked: sluice.mjs holds none of their code and cashu.mjs no sluice code; with cashu.mjs missing, a daemon
  * without the section starts, serves and never tries the file (no ERR_MODULE_LOAD), and a daemon with the section
@@ -36,7 +36,7 @@ test("sluice.mjs holds none of cashu-ts's or noble's code; cashu.mjs does, and n
     'secp256k1 in cashu.mjs',
   );
   assert.ok(
-    meta['dist/cashu.mjs']!.every((i) => !i.startsWith('src/') || i === 'src/cashu-lib.ts'),
+    meta['dist/cashu.mjs']!.every((i) => !i.startsWith('src/') || i === 'src/cashu/lib.ts'),
     'no sluice code in cashu.mjs (no class twice)',
   );
 });

@@ -26,7 +26,7 @@ import { skipTest } from '../helpers/skip.ts';
 import { Browser, type Page } from './browser.ts';
 import { NetworkLog, describe } from './browser-network.ts';
 import { startStaticSite, type StaticSite } from './static-site.ts';
-import { verifyEvent, type NostrEvent } from '../../src/nostr/event.ts';
+import { verifyEvent, type NostrEvent } from '../../src/payments/cashu/nostr/event.ts';
 
 const test = suite("TollGate's own page pays sluice in Chromium");
 

@@ -2,7 +2,7 @@
  * BIP-340 Schnorr verification written from the BIP's own pseudocode (bitcoin/bips bip-0340.mediawiki, "Verification"),
  * with bigints and node:crypto's SHA-256 only: a verifier that shares no code with @noble/curves, so a test that checks
  * sluice's signatures with it (as TollGate's reseller checks the advertisement's with its own Go library) is not the
- * signer checking itself. test/nostr/event.test.ts runs it against the BIP's vectors.
+ * signer checking itself. test/payments/cashu-nostr.test.ts runs it against the BIP's vectors.
  */
 import { createHash } from 'node:crypto';
 

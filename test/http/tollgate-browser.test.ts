@@ -18,7 +18,7 @@ import { Browser, type Page } from '../e2e/browser.ts';
 import { NetworkLog, describe } from '../e2e/browser-network.ts';
 import { startStaticSite, type StaticSite } from '../e2e/static-site.ts';
 import { httpSection } from '../helpers/uci-sections.ts';
-import { signEvent, verifyEvent, type NostrEvent } from '../../src/nostr/event.ts';
+import { signEvent, verifyEvent, type NostrEvent } from '../../src/payments/cashu/nostr/event.ts';
 
 const test = suite("TollGate's door from a page on another origin, in Chromium");
 

@@ -22,7 +22,7 @@ import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { startCashuMint, type CashuMint } from '../peers/cashu-mint.ts';
 import { bip340Verify } from '../helpers/bip340-verify.ts';
-import { signEvent, verifyEvent, type NostrEvent } from '../../src/nostr/event.ts';
+import { signEvent, verifyEvent, type NostrEvent } from '../../src/payments/cashu/nostr/event.ts';
 
 const test = suite('TollGate clients against the real daemon and the lab mint');
 

@@ -12,7 +12,7 @@ import { DaemonLab } from '../daemon/harness.ts';
 import { stopsWithinWindow } from './stop-window.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
 import { CashuStore } from '../../src/payments/cashu/store.ts';
-import { makeOutputs, referenceOf, splitAmount, unblind, type StoredProof } from '../../src/payments/cashu/token.ts';
+import { makeOutputs, referenceOf, splitAmount, unblind, type StoredProof } from '../../src/cashu/token.ts';
 import { getDecodedToken } from '@cashu/cashu-ts';
 import type { BlobmsgTable } from '../../src/ubus/index.ts';
 import { encodeToken } from '../peers/cashu-mint-tokens.ts';

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CashuStore, LEDGER_SEAL } from '../../src/payments/cashu/store.ts';
 import { OutgoingBook } from '../../src/payments/cashu/outgoing.ts';
-import type { StoredProof } from '../../src/payments/cashu/token.ts';
+import type { StoredProof } from '../../src/cashu/token.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { damagedTables, scanRecords } from '../../src/storage/index.ts';
 import { encodeSeal, sealOf, type SealState } from '../../src/storage/seal.ts';

@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * The NUT-04 client (src/payments/cashu/mint-quote-client.ts, the pay page's "Pay with Lightning" groundwork, issue 39
+ * The NUT-04 client (src/cashu/mint-quote-client.ts, the pay page's "Pay with Lightning" groundwork, issue 39
  * item 4) against the lab mint (in-process on loopback, its fake Lightning node paid on command): a quote is an
  * invoice, UNPAID until paid; minting before is refused; once PAID the router's outputs are signed once and unblind to
  * proofs the mint holds UNSPENT; the quote is then ISSUED and a second mint is refused. A mint whose answer was lost
@@ -9,9 +9,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MintQuoteClient } from '../../src/payments/cashu/mint-quote-client.ts';
-import { MintClient } from '../../src/payments/cashu/mint-client.ts';
-import { makeOutputs, splitAmount, unblind, yOf, type SwapOutput } from '../../src/payments/cashu/token.ts';
+import { MintQuoteClient } from '../../src/cashu/mint-quote-client.ts';
+import { MintClient } from '../../src/cashu/mint-client.ts';
+import { makeOutputs, splitAmount, unblind, yOf, type SwapOutput } from '../../src/cashu/token.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
 
 let mint: CashuMint;

@@ -1,7 +1,7 @@
 /**
  * The lab mint's NUT-20 (signature on mint quote, cashubtc/nuts 20.md): a quote asked with a `pubkey` is minted only
  * for a request whose `signature` is a BIP-340 Schnorr signature by that key on the SHA-256 of the message the spec
- * names. Written here from the spec's text, apart from sluice's own (src/payments/cashu/quote-lock.ts), and checked
+ * names. Written here from the spec's text, apart from sluice's own (src/cashu/quote-lock.ts), and checked
  * against the spec's test vector (cashu-mint-vectors.test.ts), so neither side can agree with the other by mistake.
  *   v1:     b"Cashu_MintQuoteSig_v1" || len32(quote) || quote || per output: len32(amount) || amount || len32(B_) || B_
  *   legacy: the UTF-8 of quote || B_0 || … || B_n (hex strings), what mints verified before v1 (cashu-ts's fallback)

@@ -30,7 +30,7 @@ import { readFileSync } from 'node:fs';
 import { encodeToken } from './cashu-mint-tokens.ts';
 import { checkQuoteSignature, nut20Message } from './cashu-mint-nut20.ts';
 import { MintError } from './cashu-mint-wire.ts';
-import { quoteSigMessage, signQuote } from '../../src/payments/cashu/quote-lock.ts';
+import { quoteSigMessage, signQuote } from '../../src/cashu/quote-lock.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { signMintQuote, verifyMintQuoteSignature } from '@cashu/cashu-ts';
 import { startCashuMint } from './cashu-mint.ts';

@@ -11,7 +11,7 @@
  *   await ln.stop()
  */
 import { createServer, type Server } from 'node:http';
-import { bech32Encode } from '../../src/payments/cashu/lnurl.ts';
+import { bech32Encode } from '../../src/cashu/lnurl.ts';
 
 export interface LnurlServer {
   readonly url: string;

@@ -14,7 +14,7 @@
  * goes on, and its session is granted late when it lands. Every open intent is resolved at start and every few
  * seconds while any is open (resolve-intent.ts: the crash table).
  */
-import { loadCashuLib } from '../../cashu-loader.ts';
+import { loadCashuLib } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Config, TollgateConfig } from '../../config/index.ts';
@@ -24,7 +24,7 @@ import { grantLate } from '../late-grant.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
-import { MintQuoteClient } from './mint-quote-client.ts';
+import { MintQuoteClient } from '../../cashu/index.ts';
 import { InvoiceSlots, isLightning, loggedRef, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { stepsCap } from './steps.ts';
@@ -39,7 +39,7 @@ import {
   unblind,
   type DecodedToken,
   type KeysetEntry,
-} from './token.ts';
+} from '../../cashu/index.ts';
 import { stopController } from '../../stop-signal.ts';
 
 /** A purchase answers within this (TollGate's reseller gives up at 30 s and swaps its own token back). */
@@ -110,7 +110,7 @@ export class CashuMethod implements PaymentMethod {
   static async open(options: CashuMethodOptions): Promise<CashuMethod> {
     const tollgate = options.config.tollgate;
     if (!tollgate) throw new SluiceError('ERR_INTERNAL', 'the cashu method opened without a tollgate section');
-    // cashu-ts is a chunk of its own (src/cashu-loader.ts): loaded here, before any token is decoded or any intent
+    // cashu-ts is a chunk of its own (src/cashu/loader.ts): loaded here, before any token is decoded or any intent
     // resolved (the custody's payout and retirement too open after this); ERR_MODULE_LOAD leaves the method out.
     await loadCashuLib();
     const store = await CashuStore.open(options.config.main.stateDir);

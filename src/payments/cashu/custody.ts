@@ -12,13 +12,13 @@ import type { Log } from '../../log.ts';
 import type { TollgateConfig } from '../../config/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
-import { MeltClient } from './melt-client.ts';
+import { MeltClient } from '../../cashu/index.ts';
 import { MintHealth } from './mint-health.ts';
 import { OutgoingBook } from './outgoing.ts';
 import { giveBack, resolveMelt, startPayout, type CustodyPort, type PayoutOutcome } from './payout.ts';
 import { resolveSwap, retireKeysets } from './retire.ts';
 import type { CashuStore } from './store.ts';
-import type { KeysetEntry } from './token.ts';
+import type { KeysetEntry } from '../../cashu/index.ts';
 
 const PASS_EVERY_MS = 60_000;
 const PASS_WHILE_OPEN_MS = 15_000;

@@ -17,7 +17,7 @@
  * A refusal answers {error: {code, message, details?}}: the page words each ERR_CASHU_* for the customer; a pending
  * swap (ERR_CASHU_PENDING) is 202, "being confirmed, do not pay again".
  */
-import { cashuLib } from '../../cashu-loader.ts';
+import { cashuLib } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin.ts';

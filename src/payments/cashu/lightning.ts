@@ -16,13 +16,13 @@
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
 import type { Quote } from '../types.ts';
-import type { MintQuoteClient } from './mint-quote-client.ts';
+import type { MintQuoteClient } from '../../cashu/index.ts';
 import type { CashuMethod } from './cashu.ts';
 import { unavailable } from './resolve-intent.ts';
 import { CLAIMED, type CashuStore, type SwapIntent } from './store.ts';
-import { newQuoteKey, QUOTE_SIGNATURE_REFUSED, signQuote } from './quote-lock.ts';
+import { newQuoteKey, QUOTE_SIGNATURE_REFUSED, signQuote } from '../../cashu/index.ts';
 import { checkSteps, stepsCap } from './steps.ts';
-import { makeOutputs, splitAmount, type SwapOutput } from './token.ts';
+import { makeOutputs, splitAmount, type SwapOutput } from '../../cashu/index.ts';
 import type { Log } from '../../log.ts';
 import type { SwapOutcome } from './resolve-intent.ts';
 

@@ -25,7 +25,7 @@ import {
   writeSeal,
   type SealState,
 } from '../../storage/index.ts';
-import type { SwapOutput } from './token.ts';
+import type { SwapOutput } from '../../cashu/index.ts';
 
 interface Common {
   /** The store's take holding the inputs. */

@@ -12,12 +12,12 @@
  */
 import { SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { invoiceFor, payRequestOf, type LnurlOptions } from './lnurl.ts';
-import type { MeltClient, MeltQuote } from './melt-client.ts';
-import type { MintAnswer } from './mint-client.ts';
+import { invoiceFor, payRequestOf, type LnurlOptions } from '../../cashu/index.ts';
+import type { MeltClient, MeltQuote } from '../../cashu/index.ts';
+import type { MintAnswer } from '../../cashu/index.ts';
 import type { MeltOut, OutgoingBook, PayoutState } from './outgoing.ts';
 import type { CashuStore } from './store.ts';
-import { inputFee, makeOutputs, unblind, yOf, type KeysetEntry, type StoredProof } from './token.ts';
+import { inputFee, makeOutputs, unblind, yOf, type KeysetEntry, type StoredProof } from '../../cashu/index.ts';
 
 /** A melt waits as long as the mint's Lightning payment may take before it answers (many answer PENDING sooner). */
 const MELT_TIMEOUT_MS = 60_000;

@@ -7,9 +7,9 @@
  */
 import { SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import type { MintAnswer, MintClient } from './mint-client.ts';
+import type { MintAnswer, MintClient } from '../../cashu/index.ts';
 import type { CashuStore, SwapIntent } from './store.ts';
-import { yOf, type StoredProof } from './token.ts';
+import { yOf, type StoredProof } from '../../cashu/index.ts';
 
 export type SwapOutcome =
   | { kind: 'landed'; proofs: StoredProof[] }

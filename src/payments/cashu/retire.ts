@@ -10,7 +10,7 @@
 import type { CustodyPort } from './payout.ts';
 import type { SwapOut } from './outgoing.ts';
 import { giveBack } from './payout.ts';
-import { MAX_PROOFS, inputFee, makeOutputs, splitAmount, unblind, yOf, type StoredProof } from './token.ts';
+import { MAX_PROOFS, inputFee, makeOutputs, splitAmount, unblind, yOf, type StoredProof } from '../../cashu/index.ts';
 
 /** Swaps one batch of a mint's held proofs off its inactive keysets; how many sat were moved (0: none to move). */
 export async function retireKeysets(mint: string, port: CustodyPort): Promise<number> {

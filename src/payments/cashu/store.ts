@@ -39,7 +39,7 @@ import {
   writeSeal,
   type SealState,
 } from '../../storage/index.ts';
-import type { StoredProof, SwapOutput } from './token.ts';
+import type { StoredProof, SwapOutput } from '../../cashu/index.ts';
 
 /** What a swap is for, and all it needs to finish or be undone after a crash. */
 export interface SwapIntent {

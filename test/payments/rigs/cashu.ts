@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { getDecodedToken } from '@cashu/cashu-ts';
 import { DaemonLab } from '../../daemon/harness.ts';
 import { CashuMint } from '../../peers/cashu-mint.ts';
-import { referenceOf } from '../../../src/payments/cashu/token.ts';
+import { referenceOf } from '../../../src/cashu/token.ts';
 import type { MethodRig, RigPayment } from '../method-suite.ts';
 
 export async function cashuRig(): Promise<MethodRig> {

@@ -8,9 +8,9 @@
  * store, whose proofs were then lost with it anyway.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cashuLib, type CashuLib } from '../../cashu-loader.ts';
-import { SluiceError } from '../../errors.ts';
-import { normalizeMintUrl } from '../../config/index.ts';
+import { cashuLib, type CashuLib } from './loader.ts';
+import { SluiceError } from '../errors.ts';
+import { normalizeMintUrl } from './mint-url.ts';
 
 /**
  * A proof as sluice stores and sends it: amount as a safe integer (sat), no DLEQ or witness (never needed to spend).

@@ -7,8 +7,8 @@
  *
  * https only (LUD-01), except a loopback host, which is the router itself (and the lab's LNURL server).
  */
-import { SluiceError } from '../../errors.ts';
-import { boundedFetch } from '../../http-client.ts';
+import { SluiceError } from '../errors.ts';
+import { boundedFetch } from '../http-client.ts';
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 const lnurlError = (message: string): SluiceError => new SluiceError('ERR_CASHU_PAYOUT_LNURL', message.slice(0, 300));

@@ -1,21 +1,21 @@
 /**
- * cashu-lib.ts (cashu-ts and noble's secp256k1), loaded when first needed, as x402/evm-loader.ts loads viem: the
- * tollgate section's door (nostr/key.ts's openRouterKey) and its `cashu` method (CashuMethod.open) await
+ * lib.ts (cashu-ts and noble's secp256k1), loaded when first needed, as x402/evm-loader.ts loads viem: the
+ * tollgate section's door (payments/cashu/nostr/key.ts's openRouterKey) and its `cashu` method (CashuMethod.open) await
  * loadCashuLib() before anything of theirs runs; what they call afterwards (decoding a token, blinding, signing an
  * event) is synchronous and goes through cashuLib(). A chunk that cannot be loaded is ERR_MODULE_LOAD (src/lazy.ts):
  * the door or the method is left out, the rest of the daemon runs.
  */
 import { createRequire } from 'node:module';
-import { SluiceError } from './errors.ts';
-import { lazyPart } from './lazy.ts';
+import { SluiceError } from '../errors.ts';
+import { lazyPart } from '../lazy.ts';
 
-export type CashuLib = typeof import('./cashu-lib.ts');
+export type CashuLib = typeof import('./lib.ts');
 
 let loaded: CashuLib | undefined;
 
 export const loadCashuLib: () => Promise<CashuLib> = lazyPart(
   'cashu-ts and secp256k1 (TollGate and the cashu method)',
-  async () => (loaded ??= await import('./cashu-lib.ts')),
+  async () => (loaded ??= await import('./lib.ts')),
 );
 
 /** cashu-ts and schnorr, loaded. */

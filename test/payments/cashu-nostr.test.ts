@@ -1,8 +1,9 @@
 // tier: fast
 /**
- * src/nostr/: BIP-340 Schnorr against BIP-340's own test vectors (test/fixtures/bip340-test-vectors.csv, copied from
- * bitcoin/bips with its commit), NIP-01 ids and signatures against events signed elsewhere (fiatjaf/nak's examples,
- * signed by go-nostr/btcec), and the router's key: made once, 0600, the same after a reopen, a damaged file refused.
+ * src/payments/cashu/nostr/: BIP-340 Schnorr against BIP-340's own test vectors (test/fixtures/bip340-test-vectors.csv,
+ * copied from bitcoin/bips with its commit), NIP-01 ids and signatures against events signed elsewhere (fiatjaf/nak's
+ * examples, signed by go-nostr/btcec), and the router's key: made once, 0600, the same after a reopen, a damaged file
+ * refused.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,8 +18,8 @@ import {
   signEvent,
   verifyEvent,
   type NostrEvent,
-} from '../../src/nostr/event.ts';
-import { NOSTR_KEY_FILE, openRouterKey } from '../../src/nostr/key.ts';
+} from '../../src/payments/cashu/nostr/event.ts';
+import { NOSTR_KEY_FILE, openRouterKey } from '../../src/payments/cashu/nostr/key.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { bip340Verify } from '../helpers/bip340-verify.ts';
 

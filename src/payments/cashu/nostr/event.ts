@@ -3,11 +3,11 @@
  * (https://github.com/nostr-protocol/nips/blob/master/01.md,
  * https://github.com/bitcoin/bips/blob/master/bip-0340.mediawiki). TollGate's advertisement (10021), session (1022) and
  * notice (21023) are such events, and a legacy payment (21000). Pure: no I/O; the signing key is the caller's (key.ts
- * keeps the router's). Schnorr is noble's, in the lazily loaded cashu chunk (src/cashu-loader.ts): openRouterKey loads
+ * keeps the router's). Schnorr is noble's, in the lazily loaded cashu chunk (src/cashu/loader.ts): openRouterKey loads
  * it before the door signs anything.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cashuLib } from '../cashu-loader.ts';
+import { cashuLib } from '../../../cashu/index.ts';
 
 /** A Nostr tag: every element a string (clients in Go and Kotlin unmarshal `[]string`; a number breaks them). */
 export type NostrTag = string[];

@@ -8,7 +8,7 @@
  *   - `unknown`: a timeout, a dropped connection, a 5xx: the request may have been applied (a swap's intent stays).
  * The answers' shapes are checked here; nothing the mint sends is trusted beyond them.
  */
-import { boundedFetch } from '../../http-client.ts';
+import { boundedFetch } from '../http-client.ts';
 import type { KeysetEntry, StoredProof, SwapOutput } from './token.ts';
 
 export type MintAnswer<T> =

@@ -10,7 +10,7 @@
  *   legacy: quote || B_0 || … || B_n  (the quote id and the outputs' hex strings, as UTF-8)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cashuLib } from '../../cashu-loader.ts';
+import { cashuLib } from './loader.ts';
 
 export type QuoteSigFormat = 'v1' | 'legacy';
 

@@ -7,9 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cashuLib, loadCashuLib } from '../cashu-loader.ts';
-import { SluiceError } from '../errors.ts';
-import { ensureDir, writeFileAtomic } from '../storage/index.ts';
+import { cashuLib, loadCashuLib } from '../../../cashu/index.ts';
+import { SluiceError } from '../../../errors.ts';
+import { ensureDir, writeFileAtomic } from '../../../storage/index.ts';
 import { publicKeyOf } from './event.ts';
 
 /**

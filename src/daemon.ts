@@ -85,7 +85,10 @@ export class Daemon {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
     const { upstream, sessions, payments } = parts;
     this.garden = openWalledGarden(config.main, log);
-    this.config = configReloader(options, log, { config, problems }, parts, () => this.followLan());
+    this.config = configReloader(options, log, { config, problems }, parts, {
+      followed: () => this.followLan(),
+      moveListen: (http) => this.lan.move(http),
+    });
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
       upstream.add(sink);

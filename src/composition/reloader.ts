@@ -1,8 +1,7 @@
 /**
  * The config reloader wired to the parts (SIGHUP, `ubus call sluice reload`): what a reload applies reaches the payment
- * methods, the plans, the session limits, the log level, the upstream sinks and the LAN endpoint (what it serves);
- * what only a restart applies is noted
- * by the reloader (config/reloader.ts).
+ * methods, the plans, the session limits, the log level, the upstream sinks and the LAN endpoint (what it serves, and
+ * where it listens); what only a restart applies is noted by the reloader (config/reloader.ts).
  */
 import { ConfigReloader, type Config, type ConfigProblem } from '../config/index.ts';
 import type { Logger } from '../log.ts';
@@ -21,8 +20,12 @@ export function configReloader(
   log: Logger,
   started: { config: Config; problems: readonly ConfigProblem[] },
   { upstream, sessions, payments, pricing }: Pick<Parts, 'upstream' | 'sessions' | 'payments' | 'pricing'>,
-  /** Once a reload is in force: what follows the config (the LAN endpoint starts, stops or serves anew). */
-  followed?: () => Promise<void>,
+  lan: {
+    /** Once a reload is in force: what follows the config (the LAN endpoint starts, stops or serves anew). */
+    followed: () => Promise<void>;
+    /** http.listen changed: the LAN endpoint moves (LanEndpointKeeper.move). */
+    moveListen: (next: Config['http']) => Promise<void>;
+  },
 ): ConfigReloader {
   return new ConfigReloader({
     path: options.configPath,
@@ -41,10 +44,11 @@ export function configReloader(
       log.level = next.main.logLevel;
       return upstream.reload(next);
     },
+    moveListen: lan.moveListen,
     // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
     applied: async () => {
       await payments.recheck();
-      await followed?.();
+      await lan.followed();
     },
     ...(options.onDisabled && { onDisabled: options.onDisabled }),
   });

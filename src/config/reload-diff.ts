@@ -52,7 +52,10 @@ export function withOverrides(config: Config, overrides: { ubusSocket?: string }
 /** What the engine was started with, beyond main: parts built once at start (their switch, their listener). */
 export interface RunningParts {
   main: Config['main'];
-  /** The LAN endpoint is bound at start (address, port, rate limiter). */
+  /**
+   * The LAN endpoint's section as it runs: its rate limiter, PC-sync and captive URLs as started; its address as
+   * started or as the last reload moved it (http.listen applies on reload: http/index.ts rebinds).
+   */
   http: Config['http'];
   radius: boolean;
   x402: boolean;
@@ -68,13 +71,13 @@ export interface RunningParts {
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, TollGate's door's listen address, and switching RADIUS or tollgate on or off (each is
- * built at start: its listener). x402, escrow, batch_settlement and upto switch on and off on reload (their methods
- * open then: payments/plugin-host.ts switchTo); every other setting applies on reload.
+ * rate limit and the settings it is set up with, TollGate's door's listen address, and switching RADIUS or tollgate on
+ * or off (each is built at start: its listener). The LAN endpoint's address (http.listen) moves on reload
+ * (listenMoved); x402, escrow, batch_settlement and upto switch on and off on reload (their methods open then:
+ * payments/plugin-host.ts switchTo); every other setting applies on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
-  if (next.http.host !== running.http.host || next.http.port !== running.http.port) out.push('http.listen');
   if (next.http.rateLimit !== running.http.rateLimit) out.push('http.rate_limit');
   // The PC-sync route and its nonce file are set up with the endpoint.
   if (next.http.pcsyncSecret !== running.http.pcsyncSecret) out.push('http.pcsync_secret');
@@ -86,6 +89,11 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? ''))
     out.push('tollgate.listen');
   return out;
+}
+
+/** Whether `next` moves the LAN endpoint (http.listen: another address or port, or switched on or off). */
+export function listenMoved(running: Config['http'], next: Config['http']): boolean {
+  return next.host !== running.host || next.port !== running.port;
 }
 
 function listenOf(l: { host: string; port: number }): string {

@@ -9,13 +9,15 @@ import type { Log } from '../log.ts';
 import { loadConfigPartial } from './load.ts';
 import { formatProblem, type ConfigProblem } from './reader.ts';
 import { secretsPathFor } from './secrets.ts';
-import { reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
+import { listenMoved, reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
 import type { Config } from './types.ts';
 
 /** The `reload` reply (docs/ubus-api.md). A type, not an interface: it is sent as a blobmsg table. */
 export type ReloadReply = {
   plans: number;
   restart_required: string[];
+  /** Listeners this reload moved (`http.listen`): the init script hands procd their new firewall rules. */
+  moved?: string[];
   stopping?: true;
   problems: Array<{ path: string; reason: string; effect: string | null }>;
 };
@@ -36,6 +38,11 @@ export interface ConfigReloaderOptions {
    * is off.
    */
   apply: (next: Config, running: RunningParts) => Promise<readonly ConfigProblem[] | void>;
+  /**
+   * Moves the LAN endpoint to `next`'s http.listen (a reload that changed it), before the parts follow the new
+   * config; throws (ERR_HTTP_LISTEN) when it cannot, and the endpoint stays where it was. Absent: nothing listens.
+   */
+  moveListen?: (next: Config['http']) => Promise<void>;
   /** Once the new config is in place (held escrow gates re-evaluated). */
   applied?: () => Promise<void>;
   /** `main.enabled` 0: the owner stops the daemon. */
@@ -59,6 +66,10 @@ export function logExposedSecrets(log: Log, exposed: readonly string[] | undefin
   }
 }
 
+function listenOf(http: Config['http']): string {
+  return http.host === '' ? 'nothing (off)' : `${http.host}:${http.port}`;
+}
+
 export class ConfigReloader {
   /** What runs now: the last good reload, restart-only options as started. */
   config: Config;
@@ -66,10 +77,13 @@ export class ConfigReloader {
   /** Options changed in the file that only a restart applies. */
   restartRequired: string[] = [];
   private reloading: Promise<ReloadReply> | undefined;
+  /** The LAN endpoint's section as it runs: as started, its address as the last move put it. */
+  private http: Config['http'];
 
   constructor(private readonly options: ConfigReloaderOptions) {
     this.config = options.started;
     this.problems = options.problems;
+    this.http = options.started.http;
   }
 
   reload(): Promise<ReloadReply> {
@@ -104,14 +118,15 @@ export class ConfigReloader {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList() };
     }
     const door = this.options.started.tollgate?.listen;
+    const moved = await this.moveListen(next.http);
     const running: RunningParts = {
       main: this.options.started.main,
-      http: this.options.started.http,
+      http: this.http,
       tollgateListen: door && door.host !== '' ? `${door.host}:${door.port}` : '',
       ...this.options.built(),
     };
     this.restartRequired = reloadDiff(running, next);
-    const unapplied = (await this.options.apply(next, running)) ?? [];
+    const unapplied = [...((await this.options.apply(next, running)) ?? []), ...(moved.problem ? [moved.problem] : [])];
     // Already logged by the part that failed, with its own words.
     if (unapplied.length > 0) this.problems = [...problems, ...unapplied];
     this.config = runningConfig(next, running);
@@ -120,7 +135,34 @@ export class ConfigReloader {
       plans: next.pricing.length,
       problems: this.problems.length || undefined,
       restart_required: this.restartRequired.join(',') || undefined,
+      moved: moved.done ? 'http.listen' : undefined,
     });
-    return { plans: next.pricing.length, restart_required: [...this.restartRequired], problems: problemList() };
+    return {
+      plans: next.pricing.length,
+      restart_required: [...this.restartRequired],
+      ...(moved.done && { moved: ['http.listen'] }),
+      problems: problemList(),
+    };
+  }
+
+  /**
+   * http.listen changed: the endpoint moved to the new address and the running section follows it; a move that fails
+   * leaves both where they were and is the reload's problem (ERR_HTTP_LISTEN, the reason in its words).
+   */
+  private async moveListen(next: Config['http']): Promise<{ done: boolean; problem?: ConfigProblem }> {
+    if (!listenMoved(this.http, next)) return { done: false };
+    try {
+      await this.options.moveListen?.(next);
+    } catch (err) {
+      const e = toSluiceError(err, 'ERR_HTTP_LISTEN');
+      this.options.log.error('http.listen not moved: the LAN endpoint stays where it was', {
+        code: e.code,
+        reason: e.message,
+      });
+      const reason = `${e.code}: ${e.message}; the LAN endpoint stays on ${listenOf(this.http)}`;
+      return { done: false, problem: { path: 'http.listen', section: 'http', option: 'listen', reason } };
+    }
+    this.http = { ...this.http, host: next.host, port: next.port };
+    return { done: true };
   }
 }

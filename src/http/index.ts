@@ -81,8 +81,9 @@ interface LanEndpointParts {
  * when a method's reason to serve changes, as the first batch of printed vouchers does): started when something
  * comes to be served, its routes' faces, x402 schemes, pay-page forms and methods down replaced in place while it
  * runs, stopped when nothing is served any more. Paid sessions live in the session manager, never here: starting or
- * stopping the endpoint touches none. Its address, rate limit and PC-sync secret are read once, at the start of the
- * daemon (a restart moves them: config/reload-diff.ts). One follow at a time, in the order asked.
+ * stopping the endpoint touches none. Its address moves on reload (move); its rate limit and PC-sync secret are read
+ * once, at the start of the daemon (a restart changes them: config/reload-diff.ts). One step at a time, in the order
+ * asked.
  */
 export class LanEndpointKeeper {
   private endpoint: HttpEndpoint | null = null;
@@ -104,11 +105,37 @@ export class LanEndpointKeeper {
     return step;
   }
 
+  /**
+   * http.listen moved by a reload: the running endpoint rebinds there (ERR_HTTP_LISTEN: it stays where it was, the
+   * caller reports it), or stops when listen is now off; one that is not running starts at the next follow, on the new
+   * address. Its routes, buckets and the sessions it sold are untouched; the requests in flight finish.
+   */
+  move(http: { host: string; port: number }): Promise<void> {
+    const step = this.queue.then(() => this.moveTo(http));
+    this.queue = step.catch(() => undefined);
+    return step;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.queue;
     await this.endpoint?.close();
     this.endpoint = null;
+  }
+
+  private async moveTo({ host, port }: { host: string; port: number }): Promise<void> {
+    const { endpoint } = this;
+    if (this.closed || !endpoint || endpoint.listensOn(host, port)) return;
+    const { log } = this.parts;
+    if (host === '') {
+      await endpoint.close();
+      this.endpoint = null;
+      this.serving = '';
+      log.info('LAN endpoint stopped: http.listen is off');
+      return;
+    }
+    await endpoint.rebind(host, port);
+    log.info('LAN endpoint moved', { host, port: endpoint.port });
   }
 
   private async step(config: Config, methods: LanMethods): Promise<void> {

@@ -25,8 +25,8 @@ start() { note start; }
 logger() { note "logger $*"; }
 ubus() { note "ubus $*"; ${reply === undefined ? 'return 4' : `printf '%s' '${reply}'`}; }
 jsonfilter() {
-  node -e 'let s="";process.stdin.on("data",d=>s+=d)
-    .on("end",()=>{for(const x of JSON.parse(s).restart_required??[])console.log(x)})'
+  node -e 'const key=/^@\\.(\\w+)\\[\\*\\]$/.exec(process.argv[1])[1];let s="";process.stdin.on("data",d=>s+=d)
+    .on("end",()=>{for(const x of JSON.parse(s)[key]??[])console.log(x)})' "$2"
 }
 `;
   const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nreload_service\ncat "$calls"; rm -f "$calls"`], {
@@ -57,6 +57,13 @@ test('restart-only options changed: the service is restarted and the log says wh
   assert.equal(calls.slice(0, 2), ['config_load sluice', 'ubus -t 30 call sluice reload']);
   assert.match(calls[2]!, /^logger -t sluice restarting: .*main\.state_dir main\.workers/);
   assert.equal(calls.slice(3), ['stop', 'start']);
+});
+
+test("http.listen moved by the reload: start, so procd takes the new port's fw4 rule and fw4 re-reads it", () => {
+  const calls = reload('1', '{"reloaded":true,"restart_required":[],"moved":["http.listen"]}');
+  assert.equal(calls.slice(0, 2), ['config_load sluice', 'ubus -t 30 call sluice reload']);
+  assert.match(calls[2]!, /^logger -t sluice moved: http\.listen/);
+  assert.equal(calls.slice(3), ['start'], 'no stop: the daemon runs on, sessions and all');
 });
 
 test(

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { withOverrides, type Config } from '../../src/config/index.ts';
 import {
   asRunning,
+  listenMoved,
   reloadDiff,
   restartRequired,
   runningConfig,
@@ -47,8 +48,8 @@ test('list options are compared by value (a new ndsctl argv), not by identity', 
 });
 
 test(
-  "switching radius on or off, and the LAN endpoint's listen and rate limit, take a restart; x402, escrow, " +
-    'batch_settlement and upto do not (a reload opens and closes their sales)',
+  "switching radius on or off and the LAN endpoint's rate limit take a restart; its listen moves on reload, and " +
+    'x402, escrow, batch_settlement and upto switch on reload (a reload opens and closes their sales)',
   () => {
     const c = load();
     const parts = partsOf(c);
@@ -57,13 +58,16 @@ test(
     assert.equal(reloadDiff({ ...parts, escrow: !parts.escrow }, c), []);
     assert.equal(reloadDiff({ ...parts, batchSettlement: !parts.batchSettlement }, c), []);
     assert.equal(reloadDiff({ ...parts, upto: true }, c), []);
-    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), []);
+    assert.ok(listenMoved({ ...parts.http, port: parts.http.port + 1 }, c.http));
+    assert.ok(listenMoved({ ...parts.http, host: '10.9.9.9' }, c.http));
+    assert.not.ok(listenMoved({ ...parts.http, rateLimit: parts.http.rateLimit + 1 }, c.http));
     // PC-sync's route and nonce file are set up with the endpoint: its options take a restart too.
     assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), [
       'http.pcsync_secret',
     ]);
     assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncWindowMs: 60_000 } }, c), ['http.pcsync_window']);
-    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
+    assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), []);
     assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), [
       'http.rate_limit',
     ]);

@@ -5,8 +5,11 @@
  * is made over ubus (the reply comes after the door is open) and once a reload adds a free-trial plan; a reload that
  * takes the plan away takes /trial and its form with it and, with nothing left to serve, the endpoint; the session
  * the trial opened stays, gate open; x402 switched on by a reload offers /buy at once, switched off withdraws it (and
- * its purchases over ubus) while the session stays. Nothing here restarts the daemon.
+ * its purchases over ubus) while the session stays; a reload that moves http.listen rebinds the endpoint (the old port
+ * refused, the session untouched), and one whose port is in use leaves it where it was and says so (ERR_HTTP_LISTEN).
+ * Nothing here restarts the daemon.
  */
+import { createServer } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from './harness.ts';
@@ -110,6 +113,53 @@ test('a reload adds /trial and its endpoint, a reload takes them away; the trial
     assert.is(again.body.error.code, 'ERR_UNKNOWN_PLAN');
     assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
   } finally {
+    await lab.close();
+  }
+});
+
+test('a reload moves http.listen: the new port answers, the old one stops, a port in use is a problem', async () => {
+  const [first, second] = [await freePort(), await freePort()];
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: TRIAL_PLAN });
+  const holder = createServer();
+  try {
+    lab.portal.addClient(MAC, '127.0.0.1');
+    lab.writeConfig(httpSection(first));
+    await lab.startDaemon();
+    const trial = await asker(first).post('/trial', { plan: 'try', device: DEVICE });
+    assert.ok(trial !== 'refused' && trial.status === 200, JSON.stringify(trial));
+    const id = trial.body.session.id as string;
+    await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 10_000, 'gate open');
+
+    lab.writeConfig(httpSection(second));
+    const moved = await lab.call('reload');
+    assert.equal(moved.restart_required, [], 'http.listen takes no restart');
+    assert.equal(moved.moved, ['http.listen']);
+    assert.equal(moved.problems, []);
+    const there = await asker(second).get('/session');
+    assert.ok(there !== 'refused', 'the endpoint answers on the new port once reload has answered');
+    assert.is(there.body.session.id, id, 'the paid session is the same, seen through the new port');
+    assert.is(await asker(first).get('/'), 'refused', 'the old port is closed');
+    assert.is(lab.clientState(MAC), 'Authenticated', 'its gate stays open');
+    assert.is(((await lab.call('stats')).http as { port: number }).port, second);
+
+    // A port another program holds: the endpoint stays on `second`, and the reply says why.
+    const held = await freePort();
+    await new Promise<void>((r) => holder.listen(held, '127.0.0.1', r));
+    lab.writeConfig(httpSection(held));
+    const refused = await lab.call('reload');
+    assert.equal(refused.restart_required, []);
+    assert.is(refused.moved, undefined);
+    const problem = (refused.problems as Array<{ path: string; reason: string }>).find((p) => p.path === 'http.listen');
+    assert.ok(problem, JSON.stringify(refused.problems));
+    assert.match(problem.reason, /^ERR_HTTP_LISTEN: cannot listen on 127\.0\.0\.1:\d+/);
+    assert.match(problem.reason, new RegExp(`stays on 127\\.0\\.0\\.1:${second}`));
+    const still = await asker(second).get('/session');
+    assert.ok(still !== 'refused', 'the endpoint still answers where it was');
+    assert.is(((await lab.call('stats')).http as { port: number }).port, second, 'stats: in use');
+    assert.equal((await lab.session(MAC)).id, id);
+    assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
+  } finally {
+    holder.close();
     await lab.close();
   }
 });

@@ -1180,7 +1180,7 @@ return view.extend({
 			_('The customers\' pay page and the x402 endpoint on the LAN: on while an address is set and x402 payments, batch settlement, upto or RADIUS is on, or a PC-sync secret is set. Empty address = off. The package\'s firewall rule keeps it off the WAN.'));
 		s.addremove = true;
 		o = s.option(form.Value, 'listen', _('Address'),
-			_('The router\'s LAN address and a port, e.g. 192.168.1.1:2122 or [fd00::1]:2122. Not 0.0.0.0 or ::, which listen on the WAN too. Needs a restart.'));
+			_('The router\'s LAN address and a port, e.g. 192.168.1.1:2122 or [fd00::1]:2122. Not 0.0.0.0 or ::, which listen on the WAN too. Save & Apply moves it at once (paid sessions stay); an address that cannot be used is reported and the old one kept.'));
 		o.placeholder = '192.168.1.1:2122';
 		o.validate = validateListen;
 		o = s.option(form.Value, 'rate_limit', _('Requests per minute'), _('Per client address, 1 to 10000 (a burst of the same size is allowed).'));

@@ -17,9 +17,11 @@ import type { ClientRates } from './rates.ts';
  * bytes, not Ethernet frames: the unit of the portal's counters and the kernel quota, and 4 % nearer the goodput a
  * customer measures.
  *
- * Upload is POLICED: packets from a limited client's MAC over its rate are dropped in prerouting (a named nft `limit`
- * per client), before the kernel quota (priority raw − 1) so a dropped packet uses no quota. Shaping upload would need
- * an ifb device (kmod-ifb) redirecting the LAN's ingress; on the lab the redirect broke openNDS's gate, so upload is
+ * Upload is POLICED: packets from a limited client's MAC over its rate are dropped at the LAN device's ingress (a
+ * named nft `limit` per client, IPv4 and IPv6), at priority UPLOAD_POLICE_PRIORITY: before the kernel quota (-500) and
+ * sluice's counters (-450) at the same hook, so a packet the router drops itself uses no quota and is never billed
+ * (in prerouting it came after both: the customer paid for what the policer threw away). Shaping upload would need an
+ * ifb device (kmod-ifb) redirecting the LAN's ingress; on the lab the redirect broke openNDS's gate, so upload is
  * policed, which TCP tolerates less evenly (see the figures in the docs).
  *
  * Never throws: a failed change rebuilds everything from what sluice knows; a rebuild that fails turns the shaper off
@@ -31,6 +33,8 @@ export const SHAPER_TABLE = 'sluice_rate';
 export const SHAPER_MAJOR = '51';
 /** Class minors 1..MAX_CLASSES (hex in tc): one per limited client. */
 export const MAX_CLASSES = 0xfffe;
+/** The upload policer's priority at the LAN device's ingress: before the kernel quota (-500) and counters (-450). */
+export const UPLOAD_POLICE_PRIORITY = -550;
 
 export interface ShapedClient extends ClientRates {
   /** Lowercase, colon-separated. */
@@ -49,9 +53,10 @@ const limitName = (mac: string): string => `u_${mac.replace(/:/g, '')}`;
 const bytesPerSecond = (bps: number): number => Math.max(1, Math.round(bps / 8));
 const burstBytes = (bps: number): number => Math.max(15_000, Math.round(bps / 8 / 10));
 
-/** The whole nft table, replacing any earlier one in the same transaction. */
-export function shaperTableScript(entries: readonly Installed[]): string {
+/** The whole nft table on `device`, replacing any earlier one in the same transaction. */
+export function shaperTableScript(device: string, entries: readonly Installed[]): string {
   const t = SHAPER_TABLE;
+  const ingress = `type filter hook ingress device ${JSON.stringify(device)} priority ${UPLOAD_POLICE_PRIORITY};`;
   return [
     `add table inet ${t}`,
     `delete table inet ${t}`,
@@ -60,8 +65,8 @@ export function shaperTableScript(entries: readonly Installed[]): string {
     '  map up { type ether_addr : limit; }',
     '  chain download { type filter hook postrouting priority raw; policy accept; meta nfproto ipv4 meta ' +
       'priority set ip daddr map @down; }',
-    '  chain upload { type filter hook prerouting priority raw - 1; policy accept; meta nfproto ipv4 limit ' +
-      'name ether saddr map @up drop; }',
+    // The inet family's ingress hook sees IPv4 and IPv6 only (ARP passes), as the quota and the counters count.
+    `  chain upload { ${ingress} policy accept; limit name ether saddr map @up drop; }`,
     '}',
     ...entries.flatMap(nftAddLines),
     '',
@@ -303,7 +308,7 @@ export class Shaper {
       await this.#freshQdisc();
       for (const e of this.#entries.values())
         if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
-      await this.#o.nft(['-f', '-'], shaperTableScript([...this.#entries.values()]));
+      await this.#o.nft(['-f', '-'], shaperTableScript(this.#o.device, [...this.#entries.values()]));
       return true;
     } catch (err) {
       this.#failures++;

@@ -67,9 +67,13 @@ test(
       '1514',
     ]);
     assert.ok(tcClassArgs('br-lan', 10, 2_000_000).includes('51:a'), 'class ids in hex, as tc reads them');
-    const script = shaperTableScript([{ ...A, minor: 1 }]);
+    const script = shaperTableScript('br-lan', [{ ...A, minor: 1 }]);
     assert.match(script, /meta priority set ip daddr map @down/);
-    assert.match(script, /hook prerouting priority raw - 1;.*limit name ether saddr map @up drop/);
+    // Before the quota (-500) and the counters (-450) at the same hook: what the policer drops is neither.
+    assert.match(
+      script,
+      /hook ingress device "br-lan" priority -550; policy accept; limit name ether saddr map @up drop/,
+    );
     assert.match(script, /add element inet sluice_rate down \{ 10\.77\.0\.101 : 51:1 \}/);
     assert.match(
       script,

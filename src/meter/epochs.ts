@@ -206,8 +206,9 @@ export class EpochAccountant {
     if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
     this.promote(slot);
     const cFlags = this.ints[ib + I_C_FLAGS]!;
-    if (this.ints[ib + I_C_TICK] === 0 || (cFlags & (FLAG_PRESENT | FLAG_KNOWN)) === 0) {
-      // Never committed present: a first sighting (possibly repeated after a failed tick). Base only.
+    const stale = this.stale(ib);
+    if (!this.sightedBefore(ib, stale)) {
+      // Never seen present, by a committed tick or one that did not commit: a first sighting. Base only.
       this.writePending(slot, pFlags, token, down, up, 0, 0);
       this.arrivals++;
       return true;
@@ -215,7 +216,6 @@ export class EpochAccountant {
     // What this reading is measured from: the committed one, or an uncommitted tick's (true, never billed) with what
     // that tick billed carried on top (the uncommitted reading may be of an epoch the committed half never saw).
     const fb = slot * FLOAT_STRIDE;
-    const stale = this.stale(ib);
     const refFlags = this.ints[ib + (stale ? I_P_FLAGS : I_C_FLAGS)]!;
     const refToken = this.ints[ib + (stale ? I_P_TOKEN : I_C_TOKEN)]!;
     const baseDown = this.floats[fb + (stale ? F_P_DOWN : F_C_DOWN)]!;
@@ -269,9 +269,10 @@ export class EpochAccountant {
       this.promote(slot);
       const cFlags = this.ints[ib + I_C_FLAGS]!;
       if (cFlags & FLAG_PRESENT) departures++;
-      const known = (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0;
+      const stale = this.stale(ib);
+      const known = this.sightedBefore(ib, stale);
       const fb = slot * FLOAT_STRIDE;
-      if (this.stale(ib)) {
+      if (stale) {
         // An uncommitted tick's reading is the last one of this client: it stays the base, and what that tick billed
         // is billed now.
         const billedDown = this.floats[fb + F_P_BILLED_DOWN]!;
@@ -369,6 +370,17 @@ export class EpochAccountant {
    * was lost): a true observation whose bytes nobody billed, so the next reading is measured from it, with what it
    * billed carried (observe, finish).
    */
+  /**
+   * Whether the client was seen present before this pass: by a committed tick, or by a tick that did not commit (its
+   * reading is a true observation, and the base it left; taking the next reading as a first sighting again would lose
+   * every byte between the two).
+   */
+  private sightedBefore(ib: number, stale: boolean): boolean {
+    const seen = FLAG_PRESENT | FLAG_KNOWN;
+    if (this.ints[ib + I_C_TICK] !== 0 && (this.ints[ib + I_C_FLAGS]! & seen) !== 0) return true;
+    return stale && (this.ints[ib + I_P_FLAGS]! & seen) !== 0;
+  }
+
   private stale(ib: number): boolean {
     const pTick = this.ints[ib + I_P_TICK]!;
     return pTick > this.committed && pTick !== this.tick;

@@ -109,9 +109,15 @@ function history(seed: number, kernel: boolean): void {
   const clients: Client[] = [];
   for (let i = 0; i < 40; i++) clients.push(new Client(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, kernel));
   const refs = new Map(clients.map((c) => [c.mac, new Reference(c.mac, kernel)]));
-  // A MAC first seen by a tick that did not commit is seen for the first time again (its reading the base, no delta):
-  // the reference starts from its first committed sighting.
+  // A MAC's first sighting is its base (no delta), whether or not the tick that saw it committed: the reference starts
+  // from the first pass that read it and was not given up. Except where that pass had to grow the table and did not
+  // commit: the main thread keeps the generation it had, which holds no slot for the MAC, so it is first seen again.
   const sighted = new Set<string>();
+  const inTable = (t: CounterTable, mac: string): boolean => {
+    const view = new TableView(t);
+    for (let slot = 0; slot < view.slotCount; slot++) if (view.mac(slot) === mac) return true;
+    return false;
+  };
   let table = createTable(16);
   const threads = [new EpochAccountant(), new EpochAccountant()];
   const billed = new Map<string, number>();
@@ -151,7 +157,8 @@ function history(seed: number, kernel: boolean): void {
     for (const mac of reached) observe(acc, mac, readings.get(mac)!);
     untouched('the pass');
     const commits = kind === 'commit' || kind === 're-run';
-    if (commits) for (const mac of reached) if (readings.get(mac)!.present) sighted.add(mac);
+    for (const mac of reached)
+      if (readings.get(mac)!.present && (commits || sighted.has(mac) || inTable(table, mac))) sighted.add(mac);
     // What the reference is told: every reading the pass took, and an absence only from a pass that finished.
     for (const mac of reached) {
       const reading = readings.get(mac)!;

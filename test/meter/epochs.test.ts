@@ -70,6 +70,30 @@ test('first sighting is the base: bytes counted before the meter saw the client 
   assert.is(h.usage(A), 12 * 1024);
 });
 
+test('a first sighting by a tick that did not commit is the base: the next tick bills every byte after it', async () => {
+  const p = portal();
+  p.addTraffic(A, 5 * 1024 * 1024, 0);
+  const h = new Harness(p);
+  await h.run({ commit: false });
+  p.addTraffic(A, 10 * 1024, 2 * 1024);
+  await h.run();
+  assert.is(h.usage(A), 12 * 1024);
+});
+
+test('first seen by a tick that did not commit, then away and back: its return is a new epoch, billed', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run({ commit: false });
+  p.deauth(A);
+  await h.run();
+  // openNDS lists it again with a new token and counters from 0 after its next auth.
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 30 * 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 30 * 1024);
+});
+
 test('units: openNDS counts KiB (1024), nodogsplash kB (1000), and the floor telescopes to exact totals', async () => {
   for (const [flavour, unit] of [
     ['opennds', 1024],

@@ -136,7 +136,7 @@ export class Daemon {
       sessions,
       sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     );
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
+    const gates = new Gatekeeper({ ...portal.gateParts, sessions, log, leaveForeign: main.leaveForeignClients });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null (its code
     // not loaded) when disabled.

@@ -134,7 +134,6 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
       'GateShaper',
       'PortalClient',
       'FORMATS',
-      'stateCodeOf',
       'PortalFormat',
       'normalizeMac',
       'tryNormalizeMac',

@@ -362,12 +362,19 @@ export class Gatekeeper {
     // Unconfirmed until a portal listing no longer shows it open (ndsctl's answer alone can be wrong: garbage, exit 0).
     this.toClose.set(mac, Infinity);
     const startedAt = performance.now();
+    const { valve, confirmByLook } = this.options;
     try {
-      const result = await this.options.valve.close(mac);
+      const look = valve.closeAndLook !== undefined && confirmByLook?.() === true;
+      const { result, state } = look
+        ? await valve.closeAndLook!(mac)
+        : { result: await valve.close(mac), state: undefined };
       this.toClose.set(mac, this.clock.now());
       this.lastClose.set(mac, 'closed');
       this.counters.closed++;
+      // The portal's word on this one client confirms the close as a listing would (enforce).
+      if (state !== undefined && !AUTHED_STATES.has(state ?? '')) this.confirmClosed(mac);
       this.options.log.info('gate closed', { mac, result, took_ms: Math.round(performance.now() - startedAt) });
+      this.events.emit('closed', mac, state);
       return 'closed';
     } catch (err) {
       const e = toSluiceError(err);
@@ -375,8 +382,16 @@ export class Gatekeeper {
       this.lastClose.set(mac, 'failed');
       this.counters.closeFailures++;
       this.options.log.warn('gate close failed, will retry', { mac, code: e.code, reason: e.message });
+      this.events.emit('closed', mac, undefined);
       return 'failed';
     }
+  }
+
+  /** The portal no longer shows this MAC's gate open after sluice closed it: that close is done. */
+  private confirmClosed(mac: string): void {
+    this.toClose.delete(mac);
+    this.ours.delete(mac);
+    this.lastClose.delete(mac);
   }
 
   gateOf(mac: string): GateState {
@@ -489,11 +504,7 @@ export class Gatekeeper {
   async enforce(openUnpaid: readonly string[], snapshotAt: number): Promise<void> {
     const stillOpen = new Set(openUnpaid);
     for (const [mac, endedAt] of this.toClose) {
-      if (!stillOpen.has(mac) && endedAt <= snapshotAt) {
-        this.toClose.delete(mac);
-        this.ours.delete(mac);
-        this.lastClose.delete(mac);
-      }
+      if (!stillOpen.has(mac) && endedAt <= snapshotAt) this.confirmClosed(mac);
     }
     for (const mac of openUnpaid) {
       if (this.closing.has(mac)) continue;

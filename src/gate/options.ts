@@ -9,7 +9,7 @@ import type { Log } from '../log.ts';
 import type { Clock, Timers } from '../time.ts';
 import type { Meter } from '../meter/index.ts';
 
-export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> & Partial<Pick<Valve, 'lastIp'>>;
+export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> & Partial<Pick<Valve, 'lastIp' | 'closeAndLook'>>;
 
 /** What a close came to: the portal confirmed it (or answered it had nothing open), it failed, or it was not sluice's
  *  to close (a live session holds that gate). */
@@ -23,6 +23,11 @@ export type GateEvents = {
   'auth-starting': [mac: string, sessionId: string];
   'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
   opened: [session: Session];
+  /**
+   * A close sluice made (deauth) ended: `state` is the portal's word on the client right after it (null: not listed),
+   * undefined when nobody looked (the close failed, or `confirmByLook` is off): then a listing must tell.
+   */
+  closed: [mac: string, state: string | null | undefined];
 };
 
 /** main.kernel_quota (portal/kernel-quota.ts): the valve's brake sets and removes it; the gate raises it on a top-up
@@ -58,6 +63,12 @@ export interface GatekeeperOptions {
    * without a live session is deauthed (Trusted ones never are).
    */
   leaveForeign?: boolean;
+  /**
+   * Whether a close is confirmed by a look at that one client (`ndsctl json <mac>` after the deauth,
+   * Valve.closeAndLook) instead of by the next listing: true while no tick lists the portal (the kernel's counters are
+   * on), where waiting for a listing meant asking the portal for every client after every deauth. Default: never.
+   */
+  confirmByLook?: () => boolean;
 }
 
 /** The shaper as the gate drives it besides the valve's auth and deauth. Never throws (shaper.ts). */

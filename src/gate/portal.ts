@@ -22,6 +22,7 @@ import {
 import { isLive, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
+import type { GatekeeperOptions } from './options.ts';
 
 export interface Portal {
   valve: Valve;
@@ -42,6 +43,8 @@ export interface Portal {
    * deletes them (`nft flush ruleset`): started by the daemon, stopped at its stop.
    */
   tableWatch: TableWatch | null;
+  /** What the Gatekeeper drives: the valve, the kernel's quota and shaper, and how a close is confirmed. */
+  gateParts: Pick<GatekeeperOptions, 'valve' | 'kernelQuota' | 'shaper' | 'confirmByLook'>;
 }
 
 /**
@@ -94,7 +97,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       counter: {
         beforeAuth: (mac) => counters.count(mac),
         afterDeauth: (mac) => counters.uncount(mac),
-        afterRefusal: (mac) => counters.uncount(mac, false),
+        afterRefusal: (mac) => counters.uncount(mac),
       },
     }),
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
@@ -116,7 +119,19 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
           },
         })
       : null;
-  return { valve, kernelQuota, shaper, socket, identity: portalSocketIdentity(socketPath), counters, tableWatch };
+  // No tick lists the portal while the kernel counts: a close is confirmed by a look at its one client.
+  const confirmByLook = (): boolean => counters?.enabled === true;
+  const gateParts = { valve, kernelQuota, shaper, confirmByLook };
+  return {
+    valve,
+    kernelQuota,
+    shaper,
+    socket,
+    identity: portalSocketIdentity(socketPath),
+    counters,
+    tableWatch,
+    gateParts,
+  };
 }
 
 /**

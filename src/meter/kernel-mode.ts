@@ -22,7 +22,13 @@
  * needs nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { GATE_OPEN_STATES, STATE_CODES, type PortalFlavour as Flavour, type SnapshotSource } from '../portal/index.ts';
+import {
+  GATE_OPEN_STATES,
+  STATE_CODES,
+  stateCodeOf,
+  type PortalFlavour as Flavour,
+  type SnapshotSource,
+} from '../portal/index.ts';
 import type { KernelUsageResult, KernelUsageTask, RosterRef } from './kernel-task.ts';
 import type { RosterEntry } from './kernel-tick.ts';
 import { ListingPolicy, type ListingPolicyOptions, type ListingReason } from './listing-policy.ts';
@@ -79,6 +85,8 @@ export class KernelMode {
    * whose auth the listing may predate. Its roster shows them closed then; the auth's outcome is the newer word.
    */
   private openedInFlight: string[] | undefined;
+  /** Likewise the closes that ended meanwhile (closed()), with the state the portal gave (undefined: not listed). */
+  private closedInFlight: Array<[string, number | undefined]> | undefined;
   /** Those the last listing's roster got from opened() instead: the tick's own readings show them closed. */
   private openedAfterListing: ReadonlySet<string> = new Set();
   /** The last tick's counters the roster did not hold. */
@@ -121,6 +129,7 @@ export class KernelMode {
       | undefined,
   ): KernelUsageTask {
     this.openedInFlight = listing === undefined ? undefined : [];
+    this.closedInFlight = listing === undefined ? undefined : [];
     return {
       kind: 'kernel',
       tick,
@@ -164,7 +173,9 @@ export class KernelMode {
   ): UsageResult {
     // For this tick only, whatever its outcome (after a failed one, the roster opened() wrote them into still holds).
     const late = this.openedInFlight ?? [];
+    const lateClosed = this.closedInFlight ?? [];
     this.openedInFlight = undefined;
+    this.closedInFlight = undefined;
     if (!result.ok) {
       if (listed) this.policy.failed(at, listingMs);
       if (result.problem === 'counters-unreadable') void this.counters.rebuild(result.message);
@@ -184,8 +195,10 @@ export class KernelMode {
       this.listings++;
       this.roster = l.roster;
       for (const mac of late) this.roster = withOpen(this.roster, mac);
+      for (const [mac, code] of lateClosed) this.roster = withState(this.roster, mac, code);
       // Another roster than the one the thread keeps under the listing's key (heldKey below): sent to it next tick.
-      this.rosterKey = late.length === 0 ? (result.rosterKey ?? newRosterKey()) : newRosterKey();
+      const patched = late.length > 0 || lateClosed.length > 0;
+      this.rosterKey = patched ? newRosterKey() : (result.rosterKey ?? newRosterKey());
       this.rosterAt = at;
       this.policy.listed(at, listingMs);
       this.checkedUnlisted = new Set(result.unlisted);
@@ -283,6 +296,23 @@ export class KernelMode {
   }
 
   /**
+   * A close sluice made ended, and the portal's word on that client right after it (`state`, null: not listed): the
+   * roster says so from now, as opened() does for an auth; the listing in flight, read before it, too. Without that
+   * word (the close failed, or nobody looked) the portal is listed: it shows what the close did.
+   */
+  closed(mac: string, state: string | null | undefined): void {
+    const code = state === null || state === undefined ? undefined : stateCodeOf(state);
+    if (state === undefined || (code !== undefined && OPEN_CODES.has(code))) {
+      this.policy.changed();
+      return;
+    }
+    if (this.on) this.closedInFlight?.push([mac, code]);
+    if (this.rosterAt === undefined) return;
+    this.roster = withState(this.roster, mac, code);
+    this.rosterKey = newRosterKey();
+  }
+
+  /**
    * Whether sluice opened this gate after the last tick's listing was read: that tick's readings show it closed, which
    * is not the portal's word any more (not a gate to re-open).
    */
@@ -299,9 +329,18 @@ export class KernelMode {
 
 /** A copy of `roster` with `mac`'s gate open (Authenticated), added if absent: a roster is never changed in place. */
 function withOpen(roster: readonly RosterEntry[], mac: string): RosterEntry[] {
+  return withState(roster, mac, STATE_CODES.Authenticated);
+}
+
+/** A copy of `roster` with `mac` in state `code` (added if absent), or without it (undefined: not listed). */
+function withState(roster: readonly RosterEntry[], mac: string, code: number | undefined): RosterEntry[] {
   const out = roster.slice();
-  const entry: RosterEntry = [mac, STATE_CODES.Authenticated];
   const i = out.findIndex(([m]) => m === mac);
+  if (code === undefined) {
+    if (i >= 0) out.splice(i, 1);
+    return out;
+  }
+  const entry: RosterEntry = [mac, code];
   if (i >= 0) out[i] = entry;
   else out.push(entry);
   return out;

@@ -62,12 +62,17 @@ export interface SessionsPort {
 
 /**
  * What the gate tells the meter (gate/gatekeeper.ts GateEvents): around every auth sluice makes, the client's counters
- * start at 0 (first-readings.ts); a started session's gate is open, its first reading is due soon.
+ * start at 0 (first-readings.ts); a started session's gate is open, its first reading is due soon; a close ended, and
+ * what the portal then said of that client (the kernel mode's roster takes it instead of listing every client).
  */
 export type GateFacts = {
   'auth-starting': [mac: string, sessionId: string];
   'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
   opened: [session: { mac: string }];
+  /**
+   * A close sluice made ended; `state`: the portal's word on that client after it (null: not listed; undefined: none).
+   */
+  closed: [mac: string, state: string | null | undefined];
 };
 
 /** The gate as the meter follows it: its facts, and which live sessions' gates it keeps closed (escrow credit). */

@@ -59,9 +59,10 @@ export class KernelCounters {
   }
 
   /**
-   * Changes when sluice closed a gate (uncount) or the table was made again: the meter lists the portal after one. Not
-   * at count(): an auth's outcome reaches the meter directly (Meter.authFinished), and a listing after every purchase
-   * held the portal's queue in front of the next purchase's auth.
+   * Changes when the table was made again: the meter lists the portal after one. Not at count() nor uncount(): an
+   * auth's outcome and a close's (with the portal's word on that one client) reach the meter from the gate
+   * (Meter.authFinished, the gate's `closed`); a listing after every purchase held the portal's queue in front of the
+   * next purchase's auth, and one after every deauth ran openNDS's per-client script for every client.
    */
   get changes(): number {
     return this.#changes;
@@ -140,12 +141,11 @@ export class KernelCounters {
     });
   }
 
-  /** `closed`: a gate sluice closed (the meter lists the portal after it: `changes`); false after a refused auth. */
-  uncount(mac: string, closed = true): Promise<void> {
+  /** A gate sluice closed, or an auth refused: the client's counters go. */
+  uncount(mac: string): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       if (!this.#enabled || !this.#clients.has(canonical)) return;
-      if (closed) this.#changes++;
       await this.#apply(uncountLines(canonical), () => this.#clients.delete(canonical));
     });
   }

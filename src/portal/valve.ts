@@ -285,6 +285,14 @@ export class Valve {
    * is not authenticated (openNDS answers "not found" for those too). Either way the gate is shut.
    */
   async close(mac: string): Promise<CloseResult> {
+    return (await this.closeAndLook(mac, false)).result;
+  }
+
+  /**
+   * close(), then (`look`) `json <mac>` in the same turn of the portal's queue: the client's state after the deauth
+   * (null: not listed; undefined: not read). One client's look confirms a close where no tick lists every client.
+   */
+  async closeAndLook(mac: string, look = true): Promise<{ result: CloseResult; state: string | null | undefined }> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       let result: CloseResult;
@@ -303,7 +311,10 @@ export class Valve {
       await this.#brake?.afterDeauth(canonical);
       await this.#shaper?.remove(canonical);
       await this.#counter?.afterDeauth(canonical);
-      return result;
+      if (!look) return { result, state: undefined };
+      // Read only: a client gone from the list after its deauth is not an unlisted one (#noteUnlisted).
+      const after = await this.#read(exec, canonical).catch(() => undefined);
+      return { result, state: after === undefined ? undefined : (after?.state ?? null) };
     }, 'deauth');
   }
 

@@ -48,6 +48,8 @@ interface RigOptions {
     afterDeauth(mac: string): Promise<void>;
   };
   listedIp?: (mac: string) => string | null;
+  /** GatekeeperOptions.confirmByLook (the kernel's counters on). */
+  confirmByLook?: () => boolean;
 }
 
 async function rig(opts: RigOptions = {}): Promise<Rig> {
@@ -76,6 +78,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
     sessions,
     log,
     ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }),
+    ...(opts.confirmByLook && { confirmByLook: opts.confirmByLook }),
   });
   const meter = new Meter({
     source: { kind: 'socket', path: server.path },
@@ -161,6 +164,42 @@ test(
     }
   },
 );
+
+test("confirmByLook: a close is confirmed by `json <mac>` in the deauth's turn; without, by a listing", async () => {
+  for (const look of [true, false]) {
+    const r = await rig({ confirmByLook: () => look });
+    const told: Array<[string, string | null | undefined]> = [];
+    r.gates.on('closed', (mac, state) => told.push([mac, state]));
+    r.portal.addClient(A, '10.0.0.1');
+    try {
+      await grantAndOpen(r, A);
+      r.ndsctl.length = 0;
+      await r.sessions.end(r.sessions.byMac(A)!.id, 'admin');
+      assert.is(await r.gates.closed(A), 'closed');
+      if (look) {
+        assert.equal(
+          r.ndsctl.map((c) => c.split(' ')[0]),
+          ['deauth', 'json'],
+          'one look at the client, in the same turn',
+        );
+        assert.is(r.ndsctl[1], `json ${A}`);
+        assert.equal(told, [[A, r.portal.get(A)?.state ?? null]]);
+        assert.not.ok(r.gates.closeUnconfirmed(A), 'confirmed without a listing');
+      } else {
+        assert.equal(
+          r.ndsctl.map((c) => c.split(' ')[0]),
+          ['deauth'],
+        );
+        assert.equal(told, [[A, undefined]]);
+        assert.ok(r.gates.closeUnconfirmed(A), 'a listing confirms it');
+        await r.tick();
+        assert.not.ok(r.gates.closeUnconfirmed(A));
+      }
+    } finally {
+      await r.close();
+    }
+  }
+});
 
 test('at most LISTING_WAITERS unlisted sessions retry on their own; the rest are left to the meter', async () => {
   const r = await rig();

@@ -17,8 +17,8 @@ import {
   type UsageReport,
   type UsageTaskRunner,
 } from '../../src/meter/index.ts';
-import type { ExclusivePort, KernelCountersPort } from '../../src/meter/ports.ts';
-import { SessionManager } from '../../src/sessions/index.ts';
+import type { ExclusivePort, GateFacts, KernelCountersPort } from '../../src/meter/ports.ts';
+import { Emitter, SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
@@ -48,7 +48,6 @@ class DumpCounters implements KernelCountersPort {
     this.write();
   }
   async uncount(mac: string): Promise<void> {
-    this.changes++;
     this.clients.delete(mac);
     this.write();
   }
@@ -133,6 +132,8 @@ interface Rig {
   now: { t: number };
   usage: UsageReport[][];
   identity: { id: string };
+  /** The gate's facts as the meter follows them (Gatekeeper's events). */
+  gate: Emitter<GateFacts>;
   listings(): number;
   billed(mac: string): number;
   buy(mac: string, bytes: number): Promise<void>;
@@ -160,6 +161,9 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
   const counters = new DumpCounters(join(dir, 'dump.json'));
   const usage: UsageReport[][] = [];
   const identity = { id: '8:100' };
+  const gate = new Emitter<GateFacts>((err) => {
+    throw err;
+  });
   const newMeter = (initialMarks?: ReturnType<Meter['marks']>): Meter => {
     const meter = new Meter({
       source: { kind: 'socket', path: server.path },
@@ -169,6 +173,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
       clock: { now: () => now.t },
       kernelCounters: counters,
       portalIdentity: () => identity.id,
+      gate: { on: (event, listener) => gate.on(event, listener), isHeld: () => false },
       ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
     });
@@ -185,6 +190,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
     now,
     usage,
     identity,
+    gate,
     listings: () => listings,
     billed: (mac) =>
       usage
@@ -278,9 +284,10 @@ test(
       await r.step();
       assert.is(r.listings(), 1);
       assert.is(r.billed(B), 3 * MiB, 'a gate sluice opened: billed from its first byte');
-      // A deauth is listed for (the close is confirmed by a listing).
+      // A close the gate could not confirm by a look at its client is listed for.
       await r.counters.uncount(B);
       r.portal.deauth(B);
+      r.gate.emit('closed', B, undefined);
       await r.step();
       assert.is(r.listings(), 2);
       assert.is(r.billed(A), 11 * MiB);
@@ -289,6 +296,49 @@ test(
     }
   },
 );
+
+test('a close confirmed by a look at its one client is not listed for; the roster has it closed', async () => {
+  const r = await rig();
+  const C = '02:00:00:00:00:0c';
+  try {
+    for (const [mac, ip] of [
+      [A, '10.0.0.10'],
+      [B, '10.0.0.11'],
+      [C, '10.0.0.12'],
+    ] as const)
+      r.portal.addClient(mac, ip);
+    await r.step();
+    for (const mac of [A, B, C]) await r.buy(mac, 100 * MiB);
+    for (const mac of [A, B, C]) r.counters.add(mac, MiB);
+    await r.step();
+    assert.is(r.listings(), 1);
+    // B's and C's sessions end; the gate deauths each, then `json <mac>` finds it Preauthenticated (openNDS 10) or
+    // not at all (openNDS 9.10).
+    for (const [mac, state] of [
+      [B, 'Preauthenticated'],
+      [C, null],
+    ] as const) {
+      await r.manager.end(r.manager.byMac(mac)!.id, 'admin');
+      await r.counters.uncount(mac);
+      r.portal.deauth(mac);
+      r.gate.emit('closed', mac, state);
+      r.counters.add(A, MiB);
+      const report = await r.step();
+      assert.ok(report.ok, report.message);
+      assert.is(r.listings(), 1, 'no listing of every client after a deauth');
+      assert.equal(report.openUnpaid, [], 'the roster has the gate closed: nothing to close again');
+      assert.equal(report.gone, []);
+    }
+    assert.is(r.billed(A), 3 * MiB);
+    // A look that found the gate still open is the listing's to judge.
+    await r.manager.end(r.manager.byMac(A)!.id, 'admin');
+    r.gate.emit('closed', A, 'Authenticated');
+    await r.step();
+    assert.is(r.listings(), 2);
+  } finally {
+    await r.close();
+  }
+});
 
 test('a tick that reads the fresh counters of a gate being opened (its auth in flight) does not list', async () => {
   const r = await rig();

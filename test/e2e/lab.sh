@@ -9,6 +9,9 @@
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
 #     --allow-port: clients may reach this TCP port on the router before authentication too (users-to-router), as an
 #              operator opens TollGate's door (docs/captive-portal.md); repeatable
+#     --opennds-prefix DIR: the portal is the openNDS 10.x installed under DIR (`make install DESTDIR=DIR`, built
+#              from its public source outside the repo), bound over Debian's in the router's mount namespace, with
+#              the same settings as a UCI file (/etc/config/opennds in a private overlay of the router's /etc)
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -105,6 +108,44 @@ $rules
 EOF
 }
 
+# openNDS 10.x reads its settings from /etc/config/opennds (UCI syntax): the same ones as write_opennds_conf.
+write_opennds_uci() {
+  cat >"$1" <<EOF
+config opennds 'setup'
+	option enabled '1'
+	option gatewayinterface 'br-lan'
+	option gatewayname 'sluice-lab'
+	option gatewayfqdn 'disable'
+	option dhcp_default_url_enable '0'
+	option gatewayport '2050'
+	option checkinterval '$CHECKINTERVAL'
+	option sessiontimeout '1440'
+	option preauthidletimeout '30'
+	option authidletimeout '120'
+	option allow_preemptive_authentication '1'
+EOF
+  printf '%s\n' "$USERS_TO_ROUTER" | sed -n "s/^ *FirewallRule \(.*\)\$/\tlist users_to_router '\1'/p" >>"$1"
+}
+
+# What the router's mount namespace needs to run openNDS 10.x from a prefix (run inside it by the anchor): a private
+# overlay on /etc (openNDS 10 reads /etc/config/opennds and appends to /etc/dnsmasq.conf), its binaries and scripts
+# bound over Debian's.
+write_opennds10_mounts() {
+  cat >"$1" <<'EOF'
+set -e
+P=$1 RT=$2
+mkdir -p /run/sluice-lab/etc-up /run/sluice-lab/etc-work
+mount -t overlay sluice-lab-etc -o lowerdir=/etc,upperdir=/run/sluice-lab/etc-up,workdir=/run/sluice-lab/etc-work /etc
+cp "/etc/netns/$RT/hosts" /etc/hosts
+rm -rf /etc/opennds && cp -a "$P/etc/opennds" /etc/opennds
+mkdir -p /etc/config && cp /run/sluice-lab/opennds-uci /etc/config/opennds
+: >/etc/dnsmasq.conf
+mount --bind "$P/usr/bin/opennds" /usr/bin/opennds
+mount --bind "$P/usr/bin/ndsctl" /usr/bin/ndsctl
+mount --bind "$P/usr/lib/opennds" /usr/lib/opennds
+EOF
+}
+
 # nodogsplash 5.0.2: no DHCP leases needed (a client is listed once it hits the splash page); all rule sets explicit.
 write_nodogsplash_conf() {
   cat >"$1" <<EOF
@@ -150,6 +191,7 @@ nodogsplash_start() {
 opennds_start() {
   load "$1"
   if [ "${PORTAL:-opennds}" = nodogsplash ]; then nodogsplash_start; return; fi
+  if [ -n "${NDS_PREFIX:-}" ]; then opennds10_start; return; fi
   local pid offset
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
   # setsid/nsenter/env all exec, so $! is openNDS itself.
@@ -168,6 +210,24 @@ opennds_start() {
   log "openNDS running (pid $pid)"
 }
 
+# openNDS 10.x logs only to syslog (none here): up once its control thread answers and its firewall is made.
+opennds10_start() {
+  local pid
+  # A heartbeat younger than checkinterval makes a new openNDS refuse to start ("already running").
+  rt rm -f /tmp/ndscids/heartbeat
+  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" opennds -f </dev/null >>"$LABDIR/opennds.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$LABDIR/opennds.pid"
+  local deadline=$((SECONDS + 90))
+  until rt ndsctl json >/dev/null 2>&1 && rt nft list table ip nds_filter >/dev/null 2>&1; do
+    pid_alive "$pid" || die "openNDS 10 exited during start (see $LABDIR/opennds.log)"
+    [ "$SECONDS" -lt "$deadline" ] || die "openNDS 10 did not come up in 90 s (see $LABDIR/opennds.log)"
+    sleep 0.5
+  done
+  log "openNDS 10 running (pid $pid)"
+}
+
 opennds_stop() {
   load "$1"
   stop_pid "$LABDIR/opennds.pid"
@@ -175,6 +235,7 @@ opennds_stop() {
 
 up() {
   local rate=8mbit owner=$PPID nds_bin=
+  NDS_PREFIX=
   THEME_LISTEN=
   # openNDS's own default, as routers run it. Not 1 s: openNDS 9.10 exits ("Unable to get routing configuration")
   # when its main loop's gateway check, once per checkinterval, runs a command while its ndsctl thread runs another
@@ -191,6 +252,9 @@ up() {
       --owner) owner=$2; shift ;;
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
       --theme) THEME_LISTEN=$2; shift ;;
+      --opennds-prefix) NDS_PREFIX=$(cd "$2" && pwd); shift
+        [ -x "$NDS_PREFIX/usr/bin/opennds" ] && [ -d "$NDS_PREFIX/usr/lib/opennds" ] ||
+          die "--opennds-prefix: no usr/bin/opennds and usr/lib/opennds under $NDS_PREFIX" ;;
       --clients) NCLIENTS=$2; shift ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
@@ -222,6 +286,7 @@ CLIENTS="$CLIENTS"
 CHECKINTERVAL=$CHECKINTERVAL
 RATE=$rate
 PORTAL=$PORTAL
+NDS_PREFIX=$NDS_PREFIX
 UPSTREAM_IP=$WAN_NET.2
 ROUTER_LAN_IP=$LAN_NET.1
 EOF
@@ -310,6 +375,11 @@ EOF
     cp "$(dirname "$nds_bin")/ndsctl" "$extra/bin/ndsctl"
     write_nodogsplash_conf "$extra/nodogsplash.conf" "$extra/htdocs"
   fi
+  if [ -n "$NDS_PREFIX" ]; then
+    [ "$PORTAL" = opennds ] || die "--opennds-prefix is for openNDS"
+    write_opennds_uci "$extra/opennds-uci"
+    write_opennds10_mounts "$extra/opennds10-mounts.sh"
+  fi
   if [ -n "$THEME_LISTEN" ]; then
     [ "$PORTAL" = opennds ] || die "--theme is for openNDS"
     cp "$HERE/../../files/usr/lib/opennds/theme_sluice.sh" "$extra/theme_sluice.sh"
@@ -325,8 +395,10 @@ EOF
   # /run/sluice-lab (the empty directory is the only trace in the host's /run).
   mkdir -p /run/sluice-lab
   setsid ip netns exec "$RT" unshare -m --propagation private \
-    env WRAPPERS="$HERE/iptables-wrapper" EXTRA="$extra" sh -c 'mount -t tmpfs -o size=4m sluice-lab-bin /run/sluice-lab &&
+    env WRAPPERS="$HERE/iptables-wrapper" EXTRA="$extra" NDS_PREFIX="$NDS_PREFIX" RT="$RT" \
+    sh -c 'mount -t tmpfs -o size=4m sluice-lab-bin /run/sluice-lab &&
       cp -r "$WRAPPERS" /run/sluice-lab/iptables-wrapper && cp -r "$EXTRA"/. /run/sluice-lab/ &&
+      { [ -z "$NDS_PREFIX" ] || sh /run/sluice-lab/opennds10-mounts.sh "$NDS_PREFIX" "$RT"; } &&
       mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
     </dev/null >/dev/null 2>>"$LABDIR/lab.log" &
   echo $! >"$LABDIR/anchor.pid"

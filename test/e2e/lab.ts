@@ -89,6 +89,8 @@ export interface LabOptions {
   theme?: string;
   /** more TCP ports clients may reach on the router before authentication (lab.sh --allow-port: TollGate's door) */
   allowPorts?: number[];
+  /** the portal is the openNDS 10.x installed under this prefix (lab.sh --opennds-prefix), not Debian's 9.10 */
+  openndsPrefix?: string;
 }
 
 export interface FetchResult {
@@ -154,6 +156,7 @@ export class Lab {
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
+    if (opts.openndsPrefix !== undefined) args.push('--opennds-prefix', opts.openndsPrefix);
     const r = await run(LAB_SH, args, 120_000 + (opts.clients ?? 4) * 2000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {

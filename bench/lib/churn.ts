@@ -1,0 +1,72 @@
+// Customers coming and going while `bench -- portal-cpu` measures (its busy scenario): within one sampled window, four
+// new customers buy (each a fresh client the portal lists as a splash-page visitor first, as a café's customer is),
+// one of them a small data session that reaches its allotment while it downloads, one a time session that ends in the
+// window, two staying with 1 GiB; every one of them then fetches like the others. What each came to is read from
+// sluice at the end (`session`): the bench prints it, so a window where an event did not happen is seen.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { UPSTREAM_IP, type Client } from '../../test/e2e/lab.ts';
+import type { Sluice } from '../../test/e2e/sluice.ts';
+
+/** What one customer buys, and when in the window (s from its start). */
+interface Arrival {
+  atS: number;
+  grant: { bytes: number } | { seconds: number };
+  /** The first download (bytes): past the allotment for the one that reaches it. */
+  firstBytes: number;
+}
+
+/** A small data session that reaches its allotment, a time session that ends, two that stay. */
+const ARRIVALS: readonly Arrival[] = [
+  { atS: 1, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000 },
+  { atS: 3, grant: { bytes: 256 * 1024 }, firstBytes: 2_000_000 },
+  { atS: 5, grant: { seconds: 15 }, firstBytes: 20_000 },
+  { atS: 15, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000 },
+];
+
+/** Fresh clients one busy window takes. */
+export const CHURN_CLIENTS = ARRIVALS.length;
+
+/** One client's first download, then 20 kB every 4 s (as the metered clients), until killed. */
+function fetchLoop(c: Client, firstBytes: number): ChildProcess {
+  const get = (bytes: number): string => `curl -s -o /dev/null --max-time 10 http://${UPSTREAM_IP}/bytes/${bytes}`;
+  return spawn(
+    'ip',
+    ['netns', 'exec', c.ns, 'sh', '-c', `${get(firstBytes)}; while :; do sleep 4; ${get(20000)}; done`],
+    {
+      stdio: 'ignore',
+    },
+  );
+}
+
+/**
+ * Runs the arrivals of one window on `clients` (CHURN_CLIENTS fresh ones, listed by the portal already); resolves after
+ * the last purchase with the fetch loops it started (the caller kills them) and a function that reads what each
+ * session came to.
+ */
+export async function churn(
+  s: Sluice,
+  clients: readonly Client[],
+): Promise<{ loops: ChildProcess[]; outcome: () => Promise<string> }> {
+  const loops: ChildProcess[] = [];
+  const t0 = performance.now();
+  for (const [i, a] of ARRIVALS.entries()) {
+    const c = clients[i]!;
+    const wait = a.atS * 1000 - (performance.now() - t0);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await s.call('grant', { mac: c.mac, ...a.grant });
+    loops.push(fetchLoop(c, a.firstBytes));
+  }
+  const outcome = async (): Promise<string> => {
+    const parts: string[] = [];
+    for (const [i, a] of ARRIVALS.entries()) {
+      const v = (await s.call('session', { mac: clients[i]!.mac }).catch(() => ({}))) as {
+        session?: { state?: string; end_cause?: string; gate?: string };
+      };
+      const what = 'bytes' in a.grant ? `${Math.round(a.grant.bytes / 1024)} KiB` : `${a.grant.seconds} s`;
+      const st = v.session;
+      parts.push(`${what}: ${st?.state ?? '?'}${st?.end_cause ? ` (${st.end_cause})` : ''}`);
+    }
+    return parts.join(', ');
+  };
+  return { loops, outcome };
+}

@@ -25,7 +25,9 @@ import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from '../../cashu/index.ts';
-import { InvoiceSlots, isLightning, loggedRef, resolveQuote } from './lightning.ts';
+import { cashuStats, IntentLooks, recordLook, RESOLVE_INTERVAL_MS } from './intent-looks.ts';
+import { InvoiceSlots } from './invoice-slots.ts';
+import { isLightning, loggedRef, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { stepsCap } from './steps.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
@@ -48,8 +50,6 @@ export const ANSWER_WITHIN_MS = 10_000;
 const SWAP_TIMEOUT_MS = 60_000;
 /** Keysets, keys, checkstate, restore. */
 const READ_TIMEOUT_MS = 5_000;
-/** How often open intents are resolved while any exist. */
-export const RESOLVE_INTERVAL_MS = 5_000;
 /** A landed swap handed to the merchant and not seen applied after this is granted late (the activation failed). */
 const HANDED_OUT_GRACE_MS = 60_000;
 
@@ -90,8 +90,10 @@ export class CashuMethod implements PaymentMethod {
   private readonly handedOut = new Map<string, number>();
   /** Sat let in by reserveRoom whose intent is not on flash yet (the store does not count them). */
   private admitting = 0n;
-  /** The open-invoice limits' places held while an invoice is asked for and written (lightning.ts openQuote). */
-  readonly invoiceSlots = new InvoiceSlots();
+  /** When each open intent is looked at again, and which a silent mint stranded. */
+  readonly looks = new IntentLooks();
+  /** The invoice places: which invoices hold one, and those held while an invoice is asked for and written. */
+  readonly invoiceSlots = new InvoiceSlots((ref) => this.looks.isStranded(ref));
   private timer: TimerHandle | undefined;
   private resolving: Promise<void> | undefined;
   private closed = false;
@@ -284,12 +286,18 @@ export class CashuMethod implements PaymentMethod {
 
   /** Refuses `sat` more when it would pass max_balance (a token here, an invoice in lightning.ts). */
   ensureRoom(sat: bigint): void {
-    if (this.store.exposure() + this.admitting + sat > this.tollgate.maxBalance) {
+    if (this.store.exposure((i) => this.holdsRoom(i)) + this.admitting + sat > this.tollgate.maxBalance) {
       throw new SluiceError(
         'ERR_CASHU_BALANCE_FULL',
         `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`,
       );
     }
+  }
+
+  /** Whether an open intent counts against max_balance: not stranded, and an invoice only while it holds a place. */
+  holdsRoom(intent: SwapIntent): boolean {
+    if (isLightning(intent.ref)) return this.invoiceSlots.holds(intent, this.clock.now());
+    return !this.looks.isStranded(intent.ref);
   }
 
   /**
@@ -492,9 +500,17 @@ export class CashuMethod implements PaymentMethod {
    * Every open intent to its end (the crash table, docs/tollgate.md): landed → granted late; open → the mint's
    * checkstate of the inputs: UNSPENT → swapped now; SPENT → the identical swap again (NUT-19), else a restore of the
    * stored outputs (NUT-09) → proofs → granted late; nothing restorable → dropped (spent elsewhere first: nothing
-   * owed); PENDING or no answer → tried again later. Serialised; safe to call any time.
+   * owed); PENDING or no answer → tried again later (intent-looks.ts: how much later, and when an intent is stranded).
+   * Serialised; safe to call any time: every intent (or only `ref`) is looked at now, however long it was to wait.
    */
-  resolvePending(): Promise<void> {
+  async resolvePending(ref?: string): Promise<void> {
+    // A pass already running may have passed over it: this look is a fresh one.
+    await this.resolving?.catch(() => undefined);
+    this.looks.wake(ref);
+    return this.pass();
+  }
+
+  private pass(): Promise<void> {
     this.resolving ??= this.doResolve().finally(() => {
       this.resolving = undefined;
     });
@@ -504,7 +520,8 @@ export class CashuMethod implements PaymentMethod {
   private async doResolve(): Promise<void> {
     let open = 0;
     for (const { intent, state } of this.store.openIntents()) {
-      if (this.inFlight.has(intent.ref) || this.closed) {
+      const notDue = state === 'open' && !this.looks.due(intent.ref, this.clock.now());
+      if (this.inFlight.has(intent.ref) || this.closed || notDue) {
         open++;
         continue;
       }
@@ -535,9 +552,21 @@ export class CashuMethod implements PaymentMethod {
           intent.ref,
           isLightning(intent.ref) ? resolveQuote(intent, port) : resolveOpen(intent, port),
         );
-        if (outcome === 'landed') {
-          if (!(await this.grant(intent))) open++;
-        } else if (outcome === 'later') open++;
+        if (outcome === 'later' || outcome === 'unanswered') {
+          open++;
+          const fields = {
+            reference: loggedRef(intent.ref),
+            mint: intent.mint,
+            mac: intent.mac,
+            sat: intent.quote.price,
+          };
+          const now = this.clock.now();
+          recordLook(this.looks, intent, outcome === 'later', now, this.holdsRoom(intent), fields, this.options.log);
+          continue;
+        }
+        this.looks.forget(intent.ref);
+        this.invoiceSlots.forget(intent.ref);
+        if (outcome === 'landed' && !(await this.grant(intent))) open++;
       } catch (err) {
         open++;
         this.options.log?.warn('cashu: resolving a swap failed; tried again', {
@@ -553,23 +582,13 @@ export class CashuMethod implements PaymentMethod {
     if (this.timer !== undefined || this.closed) return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
-      void this.resolvePending();
+      void this.pass();
     }, RESOLVE_INTERVAL_MS);
   }
 
-  /**
-   * ubus stats' `cashu`: held sat per mint and in total, open swaps and invoices, and the paid Lightning quotes someone
-   * else minted (remembered on flash, the last 500): counts and amounts only, never a proof or a quote id.
-   */
+  /** ubus stats' `cashu` (intent-looks.ts cashuStats). */
   stats(): Record<string, unknown> {
-    const open = this.store.openIntents();
-    return {
-      balance: Object.fromEntries([...this.store.balances()].map(([m, v]) => [m, v.toString()])),
-      total: this.store.total().toString(),
-      open_swaps: open.filter(({ intent }) => !isLightning(intent.ref)).length,
-      open_invoices: open.filter(({ intent, state }) => state === 'open' && isLightning(intent.ref)).length,
-      lightning_claimed: this.store.claimedCount(),
-    };
+    return cashuStats(this.store, this.invoiceSlots, this.looks, this.clock.now(), loggedRef);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@
  *              PAID: POST /v1/mint/bolt11 with the stored outputs → proofs on flash → granted
  *              ISSUED (the mint signed and the answer was lost, or a crash before the proofs were written): a NUT-09
  *              restore of the stored outputs → proofs on flash → granted late
- *              no answer: later
+ *              no answer: later, less and less often, then stranded (intent-looks.ts): kept, shown, never dropped
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
@@ -20,90 +20,14 @@ import type { MintQuoteClient } from '../../cashu/index.ts';
 import type { CashuMethod } from './cashu.ts';
 import { unavailable } from './resolve-intent.ts';
 import { CLAIMED, type CashuStore, type SwapIntent } from './store.ts';
+import { isLightning, LN_PREFIX } from './invoice-slots.ts';
 import { newQuoteKey, QUOTE_SIGNATURE_REFUSED, signQuote } from '../../cashu/index.ts';
 import { checkSteps, stepsCap } from './steps.ts';
 import { makeOutputs, splitAmount, type SwapOutput } from '../../cashu/index.ts';
 import type { Log } from '../../log.ts';
 import type { SwapOutcome } from './resolve-intent.ts';
 
-export const LN_PREFIX = 'ln:';
-export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);
-/**
- * Unpaid invoices open at once, per device and on the router. Each is a flash write, a mint quote and a resolver
- * look every 5 s until it expires (an hour at many mints), and counts against max_balance: uncapped, one LAN client
- * asking for invoices it never pays could fill the cap and shut Cashu for everyone until they expire.
- */
-export const MAX_OPEN_INVOICES_PER_DEVICE = 2;
-export const MAX_OPEN_INVOICES = 32;
-/**
- * Unpaid invoices together hold at most max_balance / INVOICE_ROOM_DIVISOR of the room, whoever asked for them (any
- * number of MACs): the rest stays for tokens, which pay at once and hold nothing unpaid.
- */
-export const INVOICE_ROOM_DIVISOR = 2n;
-
-/** Sat the open (unpaid, unminted) invoices on flash will bring. */
-function invoiceSat(store: CashuStore): bigint {
-  let sum = 0n;
-  for (const { intent, state } of store.openIntents())
-    if (state === 'open' && isLightning(intent.ref)) for (const o of intent.outputs) sum += BigInt(o.amount);
-  return sum;
-}
-
-/**
- * The open-invoice limits (places per device and on the router, and the invoices' share of max_balance), counting the
- * invoices let in whose intent is not on flash yet (the store does not count them; requests at once were each
- * checked against a store that held none of the others). CashuMethod keeps one.
- */
-export class InvoiceSlots {
-  private readonly admitting = new Map<string, number>();
-  private total = 0;
-  private admittingSat = 0n;
-
-  /**
-   * Refuses `mac` past either place limit, or `sat` past the invoices' share of `maxBalance`; else holds it a place and
-   * the sat until the release (its intent on flash, or it failed).
-   */
-  reserve(mac: string, store: CashuStore, sat: bigint, maxBalance: bigint): () => void {
-    const open = store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
-    const mine = open.filter(({ intent }) => intent.mac === mac).length + (this.admitting.get(mac) ?? 0);
-    if (mine >= MAX_OPEN_INVOICES_PER_DEVICE) {
-      throw new SluiceError(
-        'ERR_PAYMENT_IN_PROGRESS',
-        'this device has Lightning invoices still open: pay one of them, or ask again once they expire',
-        { details: { mac } },
-      );
-    }
-    if (open.length + this.total >= MAX_OPEN_INVOICES) {
-      throw new SluiceError(
-        'ERR_PAYMENT_IN_PROGRESS',
-        'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes',
-      );
-    }
-    const share = maxBalance / INVOICE_ROOM_DIVISOR;
-    if (invoiceSat(store) + this.admittingSat + sat > share) {
-      throw new SluiceError(
-        'ERR_PAYMENT_IN_PROGRESS',
-        `unpaid Lightning invoices hold all the room they may (${share} sat): pay with a Cashu token, or try again ` +
-          'in a few minutes',
-        { details: { invoice_room: share.toString() } },
-      );
-    }
-    this.count(mac, 1, sat);
-    let held = true;
-    return () => {
-      if (held) this.count(mac, -1, -sat);
-      held = false;
-    };
-  }
-
-  private count(mac: string, by: number, sat: bigint): void {
-    const n = (this.admitting.get(mac) ?? 0) + by;
-    if (n === 0) this.admitting.delete(mac);
-    else this.admitting.set(mac, n);
-    this.total += by;
-    this.admittingSat += sat;
-  }
-}
+export { isLightning, LN_PREFIX } from './invoice-slots.ts';
 
 /** NUT-04's code for a quote whose ecash was issued already. */
 const QUOTE_ISSUED = 20002;
@@ -137,7 +61,7 @@ export async function openQuote(
   const releaseRoom = method.reserveRoom(quote.price);
   let releaseSlot: (() => void) | undefined;
   try {
-    releaseSlot = method.invoiceSlots.reserve(mac, method.store, quote.price, t.maxBalance);
+    releaseSlot = method.invoiceSlots.reserve(mac, method.store, quote.price, t.maxBalance, method.clock.now());
     return await quoteAndWrite(method, mac, ip, quote);
   } finally {
     releaseSlot?.();
@@ -244,16 +168,16 @@ async function mintQuoted(client: MintQuoteClient, id: string, intent: SwapInten
   return client.mint(id, intent.outputs, MINT_TIMEOUT_MS, signQuote(intent.lock, id, intent.outputs, 'legacy'));
 }
 
+/** What one look at an open intent came to: 'later' (the mint answered, not yet) or 'unanswered' (it did not). */
+export type QuoteOutcome = 'landed' | 'dropped' | 'claimed' | 'later' | 'unanswered';
+
 /**
  * One look at an open quote's intent (the resolver's, for `ln:` references). Every quote ends: minted by us →
  * 'landed'; expired unpaid, or unknown to the mint past its expiry → 'dropped'; ISSUED with none of our outputs
  * signed (someone else minted it: possible only for a quote not locked to our key) → 'claimed', dropped with a record
  * that says so (the page tells the payer; the store remembers it across restarts).
  */
-export async function resolveQuote(
-  intent: SwapIntent,
-  port: QuotePort,
-): Promise<'landed' | 'dropped' | 'claimed' | 'later'> {
+export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise<QuoteOutcome> {
   const id = intent.ref.slice(LN_PREFIX.length);
   const state = await port.client.mintQuoteState(id);
   if (state.kind === 'refused' && state.status !== 429 && pastExpiry(intent.expiry, port.now())) {
@@ -263,7 +187,7 @@ export async function resolveQuote(
     });
     return 'dropped';
   }
-  if (state.kind !== 'ok') return 'later';
+  if (state.kind !== 'ok') return 'unanswered';
   const q = state.value;
   if (q.state === 'UNPAID') {
     if (pastExpiry(q.expiry ?? undefined, port.now())) {
@@ -283,10 +207,11 @@ export async function resolveQuote(
       return 'landed';
     }
     // Refused as issued (a lost answer, ours, or someone else's mint): the restore below reads which; else later.
-    if (!(minted.kind === 'refused' && minted.code === QUOTE_ISSUED)) return 'later';
+    if (!(minted.kind === 'refused' && minted.code === QUOTE_ISSUED))
+      return minted.kind === 'refused' && minted.status !== 429 ? 'later' : 'unanswered';
   }
   const restored = await port.client.restore(intent.outputs);
-  if (restored.kind !== 'ok') return 'later';
+  if (restored.kind !== 'ok') return 'unanswered';
   const sigs = intent.outputs.map((o) => restored.value.get(o.B_.toLowerCase())?.C_);
   if (sigs.every((s) => s !== undefined)) {
     await port.land(intent, sigs as string[]);
@@ -315,7 +240,8 @@ const pastExpiry = (expiry: number | undefined, now: number): boolean => expiry 
 /** The page's poll: the quote resolved now (serialised with the resolver), then what it came to. */
 export async function quoteState(method: CashuMethod, id: string): Promise<LightningState> {
   const ref = `${LN_PREFIX}${id}`;
-  if (method.store.intent(ref)) await method.resolvePending();
+  // Asked about now even when the resolver waits longer for it (lapsed, or its mint stranded it).
+  if (method.store.intent(ref)) await method.resolvePending(ref);
   const open = method.store.intent(ref);
   if (open) return open.state === 'landed' ? 'paid' : 'unpaid';
   if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref }))

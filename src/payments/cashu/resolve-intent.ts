@@ -26,15 +26,19 @@ export interface IntentPort {
   log?: Log | undefined;
 }
 
-export async function resolveOpen(intent: SwapIntent, port: IntentPort): Promise<'landed' | 'dropped' | 'later'> {
+/** 'later': the mint answered, not yet (PENDING); 'unanswered': it did not answer (intent-looks.ts counts those). */
+export async function resolveOpen(
+  intent: SwapIntent,
+  port: IntentPort,
+): Promise<'landed' | 'dropped' | 'later' | 'unanswered'> {
   const client = port.client;
   const states = await client.checkstate(intent.inputs.map((p) => yOf(p.secret)));
-  if (states.kind !== 'ok') return 'later';
+  if (states.kind !== 'ok') return 'unanswered';
   const values = [...states.value.values()];
   if (values.includes('PENDING')) return 'later';
   if (values.every((s) => s === 'UNSPENT')) {
     const o = await port.swap(intent);
-    return o.kind === 'landed' ? 'landed' : o.kind === 'refused' ? 'dropped' : 'later';
+    return o.kind === 'landed' ? 'landed' : o.kind === 'refused' ? 'dropped' : 'unanswered';
   }
   // Spent: by our swap whose answer was lost, or by the customer elsewhere. The mint tells which.
   const replay = await client.swap(intent.inputs, intent.outputs);
@@ -45,9 +49,9 @@ export async function resolveOpen(intent: SwapIntent, port: IntentPort): Promise
     );
     return 'landed';
   }
-  if (replay.kind === 'unknown' || replay.kind === 'unsent') return 'later';
+  if (replay.kind === 'unknown' || replay.kind === 'unsent') return 'unanswered';
   const restored = await client.restore(intent.outputs);
-  if (restored.kind !== 'ok') return 'later';
+  if (restored.kind !== 'ok') return 'unanswered';
   const sigs = intent.outputs.map((o) => restored.value.get(o.B_.toLowerCase())?.C_);
   if (sigs.every((s) => s !== undefined)) {
     await port.land(intent, sigs as string[]);

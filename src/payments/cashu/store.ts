@@ -330,22 +330,23 @@ export class CashuStore {
     return this.append({ t: 'dropped', ref, why });
   }
 
-  /** Sat the open (not yet landed) swaps and invoices will bring. */
-  incoming(): bigint {
+  /** Sat the open (not yet landed) swaps and invoices will bring; `counts`: only those it says hold room. */
+  incoming(counts: (intent: SwapIntent) => boolean = () => true): bigint {
     let sum = 0n;
     for (const { intent, state } of this.intents.values())
-      if (state === 'open') for (const o of intent.outputs) sum += BigInt(o.amount);
+      if (state === 'open' && counts(intent)) for (const o of intent.outputs) sum += BigInt(o.amount);
     return sum;
   }
 
   /**
    * What counts against max_balance, the one rule (CashuMethod.ensureRoom): the proofs held, those taken (a payout or
    * a keyset swap on its way out: a melt that fails or is found unpaid gives them back, so they leave the count only
-   * once the mint has them) and what open swaps and invoices will bring.
+   * once the mint has them) and what open swaps and invoices will bring (`counts`: those that hold room: an invoice
+   * past its hold, or an intent its mint stranded, does not: invoice-slots.ts, intent-looks.ts).
    */
-  exposure(): bigint {
+  exposure(counts?: (intent: SwapIntent) => boolean): bigint {
     // `held` keeps taken proofs until their take ends.
-    let sum = this.incoming();
+    let sum = this.incoming(counts);
     for (const { proof } of this.held.values()) sum += BigInt(proof.amount);
     return sum;
   }

@@ -554,14 +554,8 @@ export class CashuMethod implements PaymentMethod {
         );
         if (outcome === 'later' || outcome === 'unanswered') {
           open++;
-          const fields = {
-            reference: loggedRef(intent.ref),
-            mint: intent.mint,
-            mac: intent.mac,
-            sat: intent.quote.price,
-          };
-          const now = this.clock.now();
-          recordLook(this.looks, intent, outcome === 'later', now, this.holdsRoom(intent), fields, this.options.log);
+          const [now, holds] = [this.clock.now(), this.holdsRoom(intent)];
+          recordLook(this.looks, intent, outcome === 'later', now, holds, loggedRef, this.options.log);
           continue;
         }
         this.looks.forget(intent.ref);

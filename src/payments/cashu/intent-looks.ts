@@ -149,9 +149,15 @@ export function recordLook(
   answered: boolean,
   now: number,
   holding: boolean,
-  fields: LogFields,
+  logged: (ref: string) => string,
   log: Log | undefined,
 ): void {
+  const fields: LogFields = {
+    reference: logged(intent.ref),
+    mint: intent.mint,
+    mac: intent.mac,
+    sat: intent.quote.price,
+  };
   if (answered) {
     if (looks.answered(intent.ref, now, holding))
       log?.info('cashu: the mint answers again about a stranded payment; it is resolved as any other', fields);

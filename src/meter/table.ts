@@ -254,6 +254,16 @@ export class TableView {
     if (this.ints[base + I_P_TICK] !== tick) return -1;
     return this.ints[base + I_P_FLAGS]! & 15;
   }
+  /**
+   * What tick `tick` billed the slot's client (the pending half's carry, [download, upload]) when that tick wrote it
+   * present; undefined otherwise. Read after a tick that did not commit (meter/purchase-bases.ts).
+   */
+  pendingCarry(slot: number, tick: number): [down: number, up: number] | undefined {
+    const flags = this.flags(slot, tick);
+    if (flags < 0 || (flags & FLAG_PRESENT) === 0) return undefined;
+    const fb = slot * FLOAT_STRIDE;
+    return [this.floats[fb + F_P_BILLED_DOWN]!, this.floats[fb + F_P_BILLED_UP]!];
+  }
   /** [download, upload] bytes of the reading just written (the pending half). */
   readingParts(slot: number): [down: number, up: number] {
     return [this.floats[slot * FLOAT_STRIDE + F_P_DOWN]!, this.floats[slot * FLOAT_STRIDE + F_P_UP]!];

@@ -36,6 +36,7 @@ import type { UsageResult, UsageTask } from './task.ts';
 import { KernelMode } from './kernel-mode.ts';
 import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
+import { PurchaseBases } from './purchase-bases.ts';
 
 /** A kernel tick's listing of the portal may take this many fetch timeouts (`main.ndsctl_timeout`). */
 const KERNEL_LISTING_TIMEOUT_FACTOR = 4;
@@ -96,6 +97,8 @@ export class TickLoop {
   private dueAt = Infinity;
   /** A tick asked for (scheduleBy) while one ran: the next one starts no later than this (clock ms). */
   private nextBy = Infinity;
+  /** Readings failed ticks took after a purchase, for the next committed tick's baseline (purchase-bases.ts). */
+  private readonly purchaseBases = new PurchaseBases();
   /** One slice's billed clients, reused every slice (see apply). */
   private readonly batch = {
     sessions: new Array<MeteredSession | undefined>(SLICE),
@@ -103,6 +106,8 @@ export class TickLoop {
     /** The sessions' manager slots (MeteredSession.slot): billing reads each session by index, not by id. */
     slots: new Int32Array(SLICE),
     k: new Int32Array(SLICE),
+    down: new Float64Array(SLICE),
+    up: new Float64Array(SLICE),
     bytes: new Float64Array(SLICE),
     remaining: new Float64Array(SLICE),
   };
@@ -318,7 +323,17 @@ export class TickLoop {
         // Committed (apply's first step, or it threw before: then this tick's readings stay pending for the next).
         if (this.view.committedTick === result.tick) this.view.settle(result.tick);
       }
-    } else report = this.skip(result);
+    } else {
+      report = this.skip(result);
+      this.purchaseBases.noteFailedTick(
+        this.view,
+        tick,
+        dispatchAt,
+        this.lastReadingAt,
+        (slot) => this.slotMacs[slot] ?? this.view.mac(slot),
+        (mac) => this.ctx.sessions.active(mac),
+      );
+    }
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
@@ -424,6 +439,7 @@ export class TickLoop {
     blind.committed();
     const since = this.lastReadingAt;
     this.lastReadingAt = dispatchAt;
+    const bases = this.purchaseBases.take();
     times.recordFetch(result.fetchMs);
 
     const port = this.ctx.sessions;
@@ -465,15 +481,24 @@ export class TickLoop {
         // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
         // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
         // opened it came later, for this session): then every byte of the delta was bought.
+        let down = deltas[k * 3 + 1]!;
+        let up = deltas[k * 3 + 2]!;
         if ((since === undefined || since < session.startedAt) && !gateWasClosed(this.view.previousFlags(slot))) {
           baselined++;
-          continue;
+          // A failed tick read the client after the purchase: what passed since that reading is billed.
+          const base = bases.get(session.mac);
+          if (base === undefined || base.sessionId !== session.id) continue;
+          down = Math.max(0, down - base.down);
+          up = Math.max(0, up - base.up);
+          if (down + up === 0) continue;
         }
         batch.sessions[n] = session;
         batch.ids[n] = session.id;
         batch.slots[n] = session.slot ?? -1;
         batch.k[n] = k;
-        batch.bytes[n] = deltas[k * 3 + 1]! + deltas[k * 3 + 2]!;
+        batch.down[n] = down;
+        batch.up[n] = up;
+        batch.bytes[n] = down + up;
         n++;
       }
       if (n === 0) continue;
@@ -490,8 +515,8 @@ export class TickLoop {
           slot: session.slot ?? -1,
           metric: session.metric,
           deltaBytes: bytes,
-          deltaDownloadBytes: deltas[k * 3 + 1]!,
-          deltaUploadBytes: deltas[k * 3 + 2]!,
+          deltaDownloadBytes: batch.down[b]!,
+          deltaUploadBytes: batch.up[b]!,
           remainingBytes,
           exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         };

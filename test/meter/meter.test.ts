@@ -232,6 +232,41 @@ test('bytes before the purchase are never billed, those only an uncommitted tick
   await r.close();
 });
 
+test('failed ticks after a purchase do not widen its base: billed from the first reading after it', async () => {
+  const inline = createInlineRunner();
+  const faults = new Set<number>();
+  const runner = {
+    ...inline,
+    run: (task: UsageTask) => inline.run(faults.has(task.tick) ? { ...task, fault: 'throw' as const } : task),
+  };
+  const r = await rig('opennds', { runner });
+  r.meter.on('error', () => undefined);
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A); // authenticated by someone else earlier: its counter already runs
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  await r.meter.tick();
+  r.portal.addTraffic(A, 3 * MiB, 0); // before the purchase: never billed
+  r.now.t += 1000;
+  const s = await r.buy(A, 10 * MiB);
+  r.now.t += 10;
+  faults.add(2).add(3);
+  assert.is((await r.meter.tick()).ok, false, 'the first reading after the purchase: its tick fails');
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  assert.is((await r.meter.tick()).ok, false);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  const committed = await r.meter.tick();
+  assert.is(committed.baselined, 1, 'the 3 MiB before the first reading after the purchase');
+  // As had every tick committed: the 3 MiB dropped as the base, the 2 MiB after that first reading billed.
+  assert.is(r.manager.get(s.id)!.used, 2 * MiB);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 3 * MiB);
+  await r.close();
+});
+
 test('the purchase path: seen with its gate closed, buys, authed: every byte after the auth is billed', async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.10');

@@ -4,9 +4,10 @@
  * rest refunded. Validated only when enabled, like every upstream section. docs/batch-settlement.md explains the flow.
  * The receiver authorizer is the facilitator's (it signs claims and refunds: sluice delegates; see the docs).
  */
-import { chainIdOf, MAX_WITHDRAW_DELAY, MIN_WITHDRAW_DELAY, toCaip2 } from '../x402/index.ts';
+import { MAX_WITHDRAW_DELAY, MIN_WITHDRAW_DELAY } from '../x402/index.ts';
+import { chainOf, parseAddress, parseNetwork, readFacilitatorTimeout, readTokenDomain } from './evm.ts';
 import type { SectionReader } from './reader.ts';
-import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { parseHttpUrl, parseInteger, parseSecondsToMs, type Parsed } from './values.ts';
 
 export type BatchRefundPolicy = 'at-end' | 'idle' | 'on-request';
 
@@ -42,19 +43,6 @@ export const BATCH_SETTLEMENT_DEFAULTS = {
   token_version: '2',
 } as const;
 
-const network = (v: string): Parsed<string> => {
-  const caip2 = toCaip2(v);
-  return caip2
-    ? { ok: true, value: caip2 }
-    : {
-        ok: false,
-        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
-      };
-};
-const address = (v: string): Parsed<string> =>
-  isEvmAddress(v)
-    ? { ok: true, value: v.toLowerCase() }
-    : { ok: false, reason: 'must be an address (0x and 40 hex digits)' };
 const refund = (v: string): Parsed<BatchRefundPolicy> =>
   v === 'at-end' || v === 'idle' || v === 'on-request'
     ? { ok: true, value: v }
@@ -62,17 +50,16 @@ const refund = (v: string): Parsed<BatchRefundPolicy> =>
 
 export function readBatchSettlementSection(r: SectionReader, enabled: boolean): BatchSettlementConfig {
   const d = BATCH_SETTLEMENT_DEFAULTS;
-  const net = r.parsed('network', d.network, network);
+  const net = r.parsed('network', d.network, parseNetwork);
   return {
     enabled,
-    facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
-    network: net,
-    chainId: chainIdOf(net) ?? 8453,
-    receiver: r.required('receiver', '', address, 'is required: the address settled money goes to'),
+    facilitatorUrl: r.required('facilitator_url', '', parseHttpUrl),
+    ...chainOf(net),
+    receiver: r.required('receiver', '', parseAddress, 'is required: the address settled money goes to'),
     receiverAuthorizer: r.required(
       'receiver_authorizer',
       '',
-      address,
+      parseAddress,
       "is required: the facilitator's receiverAuthorizer (GET /supported)",
     ),
     withdrawDelay: r.parsed('withdraw_delay', d.withdraw_delay, (v) =>
@@ -80,10 +67,7 @@ export function readBatchSettlementSection(r: SectionReader, enabled: boolean): 
     ),
     refund: r.parsed('refund', d.refund, refund),
     refundIdleMs: r.parsed('refund_idle', d.refund_idle * 1000, (v) => parseSecondsToMs(v, 0, MAX_WITHDRAW_DELAY)),
-    timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
-    tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
-    tokenVersion: r.string('token_version', d.token_version, (v) =>
-      v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters',
-    ),
+    timeoutMs: readFacilitatorTimeout(r, d.timeout),
+    ...readTokenDomain(r, d.token_version),
   };
 }

@@ -3,9 +3,9 @@
  * escrow contract, buyer-signed usage receipts, the unused part refunded at the end. Validated only when enabled, like
  * every upstream section. docs/escrow.md explains the flow; docs/configuration.md each option.
  */
-import { chainIdOf, toCaip2 } from '../x402/index.ts';
+import { chainOf, parseAddress, parseNetwork } from './evm.ts';
 import type { SectionReader } from './reader.ts';
-import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { parseHttpUrl, parseInteger, parseSecondsToMs } from './values.ts';
 
 export interface EscrowConfig {
   enabled: boolean;
@@ -26,31 +26,16 @@ export interface EscrowConfig {
 
 export const ESCROW_DEFAULTS = { network: 'eip155:8453', credit_steps: 1, close_grace: 30 } as const;
 
-const network = (v: string): Parsed<string> => {
-  const caip2 = toCaip2(v);
-  return caip2
-    ? { ok: true, value: caip2 }
-    : {
-        ok: false,
-        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
-      };
-};
-const address = (v: string): Parsed<string> =>
-  isEvmAddress(v)
-    ? { ok: true, value: v.toLowerCase() }
-    : { ok: false, reason: 'must be an address (0x and 40 hex digits)' };
-
 export function readEscrowSection(r: SectionReader, enabled: boolean): EscrowConfig {
   const d = ESCROW_DEFAULTS;
-  const facilitatorUrl = r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:']));
-  const net = r.parsed('network', d.network, network);
+  const facilitatorUrl = r.required('facilitator_url', '', parseHttpUrl);
+  const net = r.parsed('network', d.network, parseNetwork);
   return {
     enabled,
     facilitatorUrl,
-    network: net,
-    chainId: chainIdOf(net) ?? 8453,
-    address: r.required('address', '', address, 'is required: the SessionEscrow contract address'),
-    seller: r.required('seller', '', address, 'is required: the address paid for the units consumed'),
+    ...chainOf(net),
+    address: r.required('address', '', parseAddress, 'is required: the SessionEscrow contract address'),
+    seller: r.required('seller', '', parseAddress, 'is required: the address paid for the units consumed'),
     creditSteps: r.parsed('credit_steps', d.credit_steps, (v) => parseInteger(v, 0, 1000)),
     closeGraceMs: r.parsed('close_grace', d.close_grace * 1000, (v) => parseSecondsToMs(v, 0, 3600)),
   };

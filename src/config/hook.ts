@@ -3,7 +3,7 @@
  * (docs/hook.md). Validated only when enabled, like every upstream section; problems name `hook.<option>`.
  */
 import type { SectionReader } from './reader.ts';
-import { parseQuantity, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { parseQuantity, parseSecondsToMs, parseHttpUrl, type Parsed } from './values.ts';
 
 export interface HookConfig {
   enabled: boolean;
@@ -33,7 +33,7 @@ export function readHookSection(r: SectionReader, enabled: boolean): HookConfig 
       parseSecondsToMs(v, min, max);
   const config: HookConfig = {
     enabled,
-    url: r.required('url', '', (v) => parseUrl(v, ['http:', 'https:'])),
+    url: r.required('url', '', parseHttpUrl),
     secret: r.string('secret', ''),
     timeoutMs: r.parsed('timeout', d.timeout * 1000, seconds(1, 300)),
     backoffMaxMs: r.parsed('backoff_max', d.backoff_max * 1000, seconds(1, 86400)),

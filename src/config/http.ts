@@ -3,7 +3,7 @@
  * it needs x402.enabled. The package's firewall include keeps it off the WAN (files/etc/config/sluice says how).
  */
 import type { SectionReader } from './reader.ts';
-import { isHost, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { isHost, parseInteger, parseSecondsToMs, parseHttpUrl, type Parsed } from './values.ts';
 
 export interface HttpConfig {
   /** Empty = off. */
@@ -31,7 +31,7 @@ export interface HttpConfig {
 function pageUrl(v: string): Parsed<string> {
   if (v === '') return { ok: true, value: '' };
   if (v.length > 512) return { ok: false, reason: 'must be at most 512 characters' };
-  return parseUrl(v, ['http:', 'https:']);
+  return parseHttpUrl(v);
 }
 
 export const MIN_PCSYNC_SECRET = 16;

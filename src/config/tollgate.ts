@@ -8,7 +8,7 @@
 import { normalizeMintUrl } from '../cashu/index.ts';
 import type { SectionReader } from './reader.ts';
 import { parseListen } from './http.ts';
-import { parseUnsignedBigInt, parseUrl, type Parsed } from './values.ts';
+import { parseUnsignedBigInt, parseHttpUrl, type Parsed } from './values.ts';
 
 export interface TollgateConfig {
   /** Always true: a disabled section is `config.tollgate === null`. */
@@ -46,7 +46,7 @@ const MAX_SAT = 2_100_000_000_000_000n;
 const MAX_STEPS = BigInt(Number.MAX_SAFE_INTEGER);
 
 const mintUrl = (v: string): Parsed<string> => {
-  const checked = parseUrl(v, ['http:', 'https:']);
+  const checked = parseHttpUrl(v);
   if (!checked.ok) return checked;
   const n = normalizeMintUrl(v);
   if (n === null || v.length > 512)

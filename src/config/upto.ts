@@ -3,9 +3,9 @@
  * a maximum (the session's ceiling), the metered amount settled once at the session's end, nothing when nothing was
  * used. Validated only when enabled, like every upstream section. docs/upto.md explains the flow.
  */
-import { chainIdOf, toCaip2 } from '../x402/index.ts';
+import { chainOf, parseAddress, parseNetwork, readFacilitatorTimeout } from './evm.ts';
 import type { SectionReader } from './reader.ts';
-import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { parseHttpUrl, parseInteger } from './values.ts';
 
 export interface UptoConfig {
   enabled: boolean;
@@ -34,41 +34,22 @@ export const UPTO_DEFAULTS = { network: 'eip155:8453', max_timeout_seconds: 172_
 export const UPTO_MIN_TIMEOUT_S = 900;
 export const UPTO_MAX_TIMEOUT_S = 2_592_000;
 
-const network = (v: string): Parsed<string> => {
-  const caip2 = toCaip2(v);
-  return caip2
-    ? { ok: true, value: caip2 }
-    : {
-        ok: false,
-        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
-      };
-};
-
 export function readUptoSection(r: SectionReader, enabled: boolean): UptoConfig {
   const d = UPTO_DEFAULTS;
-  const net = r.parsed('network', d.network, network);
+  const net = r.parsed('network', d.network, parseNetwork);
   return {
     enabled,
     facilitatorUrl: r.required(
       'facilitator_url',
       '',
-      (v) => parseUrl(v, ['http:', 'https:']),
+      parseHttpUrl,
       'is required: a facilitator that lists upto in GET /supported',
     ),
-    network: net,
-    chainId: chainIdOf(net) ?? 8453,
-    payTo: r.required(
-      'pay_to',
-      '',
-      (v) =>
-        isEvmAddress(v)
-          ? { ok: true, value: v.toLowerCase() }
-          : { ok: false, reason: 'must be an address (0x and 40 hex digits)' },
-      'is required: the address settled money goes to',
-    ),
+    ...chainOf(net),
+    payTo: r.required('pay_to', '', parseAddress, 'is required: the address settled money goes to'),
     maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) =>
       parseInteger(v, UPTO_MIN_TIMEOUT_S, UPTO_MAX_TIMEOUT_S),
     ),
-    timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
+    timeoutMs: readFacilitatorTimeout(r, d.timeout),
   };
 }

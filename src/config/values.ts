@@ -190,6 +190,11 @@ export function parseUrl(text: string, schemes: readonly string[]): Parsed<strin
   return ok(text);
 }
 
+/** An http or https URL with a host (a facilitator's, a hook's, a page's, a mint's). */
+export function parseHttpUrl(text: string): Parsed<string> {
+  return parseUrl(text, ['http:', 'https:']);
+}
+
 /**
  * Ports fetch() refuses to connect to (WHATWG Fetch "bad port"; the list Node 20's fetch applies, read off by trying
  * each port up to 11000). sluice's x402 and escrow facilitators are reached with fetch: a URL on one of these would

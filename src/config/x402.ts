@@ -2,9 +2,10 @@
  * The `x402` section: customers pay with x402 `exact` payments (EIP-3009 signed stablecoin transfers) settled by a
  * facilitator. Validated only when enabled, like every upstream section. docs/x402.md explains each option.
  */
-import { DEFAULT_RPC_URLS, chainIdOf, defaultRpcUrl, toCaip2 } from '../x402/index.ts';
+import { DEFAULT_RPC_URLS, defaultRpcUrl } from '../x402/index.ts';
+import { chainOf, parseAddress, parseNetwork, readFacilitatorTimeout, readTokenDomain } from './evm.ts';
 import type { SectionReader } from './reader.ts';
-import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import { parseHttpUrl, parseInteger } from './values.ts';
 
 export interface X402Config {
   enabled: boolean;
@@ -34,16 +35,6 @@ export interface X402Config {
 
 export const X402_DEFAULTS = { max_timeout_seconds: 300, timeout: 10, token_version: '2' } as const;
 
-const network = (v: string): Parsed<string> => {
-  const caip2 = toCaip2(v);
-  return caip2
-    ? { ok: true, value: caip2 }
-    : {
-        ok: false,
-        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
-      };
-};
-
 /** `rpc_url 'none'`: no chain lookups at all, not even the network's default. */
 export const RPC_URL_NONE = 'none';
 
@@ -60,21 +51,11 @@ export function readX402Section(
   const net = r.required(
     'network',
     'eip155:8453',
-    network,
+    parseNetwork,
     'is required: eip155:<chain id>, e.g. eip155:8453 for Base',
   );
-  const payTo = r.required(
-    'pay_to',
-    '',
-    (v) =>
-      isEvmAddress(v)
-        ? { ok: true, value: v.toLowerCase() }
-        : { ok: false, reason: 'must be an address (0x and 40 hex digits)' },
-    'is required: the address customers pay',
-  );
-  const rpcOption = r.parsed('rpc_url', '', (v) =>
-    v === RPC_URL_NONE ? { ok: true, value: v } : parseUrl(v, ['http:', 'https:']),
-  );
+  const payTo = r.required('pay_to', '', parseAddress, 'is required: the address customers pay');
+  const rpcOption = r.parsed('rpc_url', '', (v) => (v === RPC_URL_NONE ? { ok: true, value: v } : parseHttpUrl(v)));
   const rpcDefault = defaultRpcUrl(net, rpcDefaults);
   const rpc: Pick<X402Config, 'rpcUrl' | 'rpcUrlSource'> =
     rpcOption === RPC_URL_NONE
@@ -86,16 +67,12 @@ export function readX402Section(
           : { rpcUrl: '', rpcUrlSource: 'none' };
   return {
     enabled,
-    facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
-    network: net,
-    chainId: chainIdOf(net) ?? 8453,
+    facilitatorUrl: r.required('facilitator_url', '', parseHttpUrl),
+    ...chainOf(net),
     payTo,
     maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) => parseInteger(v, 30, 3600)),
-    timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
+    timeoutMs: readFacilitatorTimeout(r, d.timeout),
     ...rpc,
-    tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
-    tokenVersion: r.string('token_version', d.token_version, (v) =>
-      v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters',
-    ),
+    ...readTokenDomain(r, d.token_version),
   };
 }

@@ -35,6 +35,7 @@ import {
   meterFor,
   openSessions,
   lanEndpointFor,
+  openVenue,
   openWalledGarden,
   stopParts,
   upstreamStatus,
@@ -90,6 +91,7 @@ export class Daemon {
       moveListen: (http) => this.lan.move(http),
     });
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
+    Object.assign(sinkDeps, parts.venue && { moved: (s: Session) => parts.venue!.moved(s) });
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
       upstream.add(sink);
     this.backend = new DaemonBackend({
@@ -97,6 +99,7 @@ export class Daemon {
       plans: () => this.config.config.pricing,
       sessions,
       gates: parts.gates,
+      venue: parts.venue,
       stats: () => this.stats(),
       reload: () => this.reload(),
       payments,
@@ -138,8 +141,7 @@ export class Daemon {
     );
     const gates = new Gatekeeper({ ...portal.gateParts, sessions, log, leaveForeign: main.leaveForeignClients });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
-    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null (its code
-    // not loaded) when disabled.
+    // RADIUS (radius.enabled): accounting, its payment method, Disconnect/CoA; null (its code not loaded) when off.
     const radius = await openRadiusUpstream(
       config,
       {
@@ -201,6 +203,7 @@ export class Daemon {
       ubus,
       events,
       meter,
+      venue: openVenue(config, sessions, upstream, log),
     };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
     const watch = portal.tableWatch;

@@ -10,6 +10,7 @@ import type { PurchaseRequest, Quote } from '../merchant/index.ts';
 import type { EndCause, Session, SessionState } from '../sessions/index.ts';
 import type { GateCloseState, GateState } from '../gate/index.ts';
 import type { UbusFace } from '../payments/index.ts';
+import type { VenueRoaming } from '../upstream/index.ts';
 
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
 export type QuoteRecord = Quote;
@@ -58,6 +59,8 @@ export interface GrantRequest {
 
 export interface SluiceBackend {
   now(): number;
+  /** Roaming within the venue (main.venue; docs/roaming.md), when this router takes part. */
+  readonly venue?: VenueRoaming | undefined;
   purchase(req: PurchaseRequest): Promise<PurchaseOutcome>;
   grant(req: GrantRequest): Promise<PurchaseOutcome>;
   quote(req: { plan?: string; amount?: bigint; steps?: bigint }): QuoteRecord;

@@ -33,6 +33,7 @@ import type {
 import type { Gatekeeper } from '../gate/index.ts';
 import type { UbusFace } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
+import type { VenueRoaming } from '../upstream/index.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;
@@ -73,10 +74,16 @@ export interface BackendParts {
    * (MQTT, the hook, the ubus event). Not for a change refused before the journal.
    */
   ratesChanged?: (change: RatesChanged) => void;
+  /** Roaming within the venue (main.venue), when this router takes part. */
+  venue?: VenueRoaming | undefined;
 }
 
 export class DaemonBackend implements SluiceBackend {
   constructor(private readonly parts: BackendParts) {}
+
+  get venue(): VenueRoaming | undefined {
+    return this.parts.venue;
+  }
 
   now(): number {
     return (this.parts.clock ?? systemClock).now();

@@ -13,6 +13,7 @@ import type { BlobmsgTable } from '../ubus/index.ts';
 import { PAYMENT_PLUGINS } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import { salesReply } from './sales.ts';
+import { VENUE_METHODS } from './venue-methods.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
@@ -325,7 +326,7 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
  * them). A plugin's method cannot take the name of one of the object's own.
  */
 export const METHODS: Readonly<Record<string, ApiMethod>> = (() => {
-  const own = Object.entries(OWN_METHODS);
+  const own = [...Object.entries(OWN_METHODS), ...Object.entries(VENUE_METHODS as Record<string, ApiMethod>)];
   const at = own.findIndex(([name]) => name === 'sessions') + 1;
   for (const name of Object.keys(PAYMENT_METHODS)) {
     if (name in OWN_METHODS)

@@ -6,6 +6,7 @@ import type { BlobmsgTable } from '../ubus/index.ts';
 import type { PricingPlan } from '../config/index.ts';
 import type { QuoteRecord } from './backend.ts';
 import { devicesOf, paymentTotals, remaining, usedAt, type Session } from '../sessions/index.ts';
+import { arrivalOf } from '../upstream/index.ts';
 
 const unixSeconds = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -38,6 +39,8 @@ export function sessionView(session: Session, now: number): BlobmsgTable {
     // Several devices per purchase: every MAC sharing the allotment, the buyer's first, and how many may.
     ...(session.maxDevices !== undefined && { max_devices: session.maxDevices, devices: devicesOf(session) }),
     // The speed tier sluice enforces on the session's gates (journaled with it), bit/s; null: not limited that way.
+    // Roaming (roaming.md): a session a handover opened here, where from and since when.
+    ...venueField(session),
     rate_down: session.rates?.downBps ?? null,
     rate_up: session.rates?.upBps ?? null,
   };
@@ -77,4 +80,12 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     ...(plan.rateDownBps !== undefined && { rate_down: plan.rateDownBps }),
     ...(plan.rateUpBps !== undefined && { rate_up: plan.rateUpBps }),
   };
+}
+
+/** `venue` {name, lease, epoch, from, since} of a session that arrived by a handover; nothing for one sold here. */
+function venueField(session: Session): { venue?: BlobmsgTable } {
+  const arrival = arrivalOf(session);
+  if (arrival === null) return {};
+  const { venue: name, lease, epoch, from } = arrival;
+  return { venue: { name, lease, epoch, from, since: unixSeconds(session.startedAt ?? session.createdAt) } };
 }

@@ -7,7 +7,7 @@ import type { Meter } from '../meter/index.ts';
 import type { UbusClient } from '../ubus/index.ts';
 import type { EventPublisher } from '../api/index.ts';
 import type { Gatekeeper } from '../gate/index.ts';
-import type { SinkHost } from '../upstream/index.ts';
+import type { SinkHost, VenueRoaming } from '../upstream/index.ts';
 
 export interface Parts {
   store: JournalStore;
@@ -23,4 +23,6 @@ export interface Parts {
   ubus: UbusClient;
   events: EventPublisher;
   meter: Meter;
+  /** Roaming within the venue (main.venue; docs/roaming.md); undefined when the router is in none. */
+  venue?: VenueRoaming | undefined;
 }

@@ -22,6 +22,8 @@ export const RESTART_OPTIONS = {
   nft: 'main.nft',
   shapeDevice: 'main.shape_device',
   tc: 'main.tc',
+  venue: 'main.venue',
+  venuePresentWindowMs: 'main.venue_present_window',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 

@@ -39,6 +39,13 @@ export interface MainConfig {
   /** `main.leave_foreign_clients`: do not deauth clients authenticated in the portal by other means (default off). */
   leaveForeignClients: boolean;
   /**
+   * `main.venue`: the venue this router belongs to (docs/roaming.md); '' (default): none. Its sessions follow their
+   * device to the venue's other routers, through the fleet's lease service; needs mqtt with commands on.
+   */
+  venue: string;
+  /** `main.venue_present_window` (seconds in UCI): a device billed traffic this recently is still here (default 5). */
+  venuePresentWindowMs: number;
+  /**
    * `main.min_read_interval` (seconds in UCI): the shortest gap between two readings of the portal when the meter reads
    * early (a session nearing its allotment). Each `json` costs the portal work (openNDS runs iptables -L twice), so a
    * weak router may trade cut precision for CPU here; scheduled cuts at the predicted crossing are not bound by it.

@@ -19,6 +19,7 @@ const END_CAUSES: Record<EndCause, string> = {
   'pc-logout': 'the client logged out on the portal',
   'device-limit': 'the same user started it on more devices than limits.max_devices_per_user',
   'portal-lost': 'the client left the portal',
+  moved: 'the device went to another router of the venue, which goes on with what was left',
 };
 
 export function endCauseText(cause: string | null): string {

@@ -10,6 +10,7 @@ import { createLogger, type LogFields } from '../log.ts';
 import { startCollector } from './collector/index.ts';
 import { FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
 import { connectMqttBus, DASHBOARD_MIGRATIONS, parseCommandKeys, setUser, startDashboard } from './dashboard/index.ts';
+import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.ts';
 
 export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [options])
        sluice-fleet user NAME --role admin|operator [--db URL|DIR]   (the password is read from stdin)
@@ -30,6 +31,9 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
   --command-keys F      "<router> <secret>" lines (or "* <secret>"): the routers' MQTT command keys, for the
                         dashboard's actions (without it the dashboard only shows)
   --stale-after S       a router silent this many seconds is red (default 90)
+  --venues F            "<venue> <router> <router>…" lines: runs the venue lease service (docs/roaming.md) for
+                        them; needs --command-keys (its answers are the routers' signed commands)
+  --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90)
   --migrate-only        bring the database's schema up to date and exit
 `;
 
@@ -54,6 +58,8 @@ export async function runFleet(argv: string[]): Promise<number> {
         listen: { type: 'string', default: '127.0.0.1:8080' },
         'command-keys': { type: 'string' },
         'stale-after': { type: 'string', default: '90' },
+        venues: { type: 'string' },
+        'lease-ttl': { type: 'string', default: '90' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -75,7 +81,7 @@ export async function runFleet(argv: string[]): Promise<number> {
   const log = createLogger({ timestamps: true });
   const db = await openDb(values.db);
   try {
-    const applied = await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+    const applied = await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
     if (applied.length > 0) log.info('fleet: schema migrated', { applied: applied.join(',') });
   } catch (err) {
     log.error('fleet: cannot use the database', {
@@ -103,6 +109,26 @@ export async function runFleet(argv: string[]): Promise<number> {
     ...(password !== undefined && { password }),
     log,
   });
+  // The venue lease service (docs/roaming.md): its answers are commands signed with the routers' keys.
+  const venueFile = values.venues;
+  const leaseTtlS = Number(values['lease-ttl']);
+  const venue =
+    venueFile === undefined
+      ? null
+      : await startVenueService({
+          db,
+          url: values.broker,
+          prefix: values.prefix,
+          ...(values.username !== undefined && { username: values.username }),
+          ...(password !== undefined && { password }),
+          clientId: `${values['client-id']}-venue`,
+          venues: parseVenues(readFileSync(venueFile, 'utf8')),
+          keys: parseCommandKeys(
+            values['command-keys'] === undefined ? '' : readFileSync(values['command-keys'], 'utf8'),
+          ),
+          ...(Number.isFinite(leaseTtlS) && leaseTtlS > 0 && { leaseTtlMs: leaseTtlS * 1000 }),
+          log,
+        });
   const listen = values.listen === 'none' ? null : /^(.+):(\d+)$/.exec(values.listen);
   const staleAfterS = Number(values['stale-after']);
   const bus =
@@ -136,6 +162,7 @@ export async function runFleet(argv: string[]): Promise<number> {
   });
   await dashboard?.close();
   await bus?.close();
+  await venue?.stop();
   log.info('fleet: stopping', { ...collector.stats(), reasons: JSON.stringify(collector.stats().reasons) });
   await collector.stop();
   await db.close();
@@ -168,7 +195,7 @@ async function addUser(argv: string[]): Promise<number> {
     .replace(/\r?\n$/, '');
   const db = await openDb(parsed.values.db);
   try {
-    await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+    await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
     await setUser(db, name, parsed.values.role, password);
     process.stdout.write(`sluice-fleet: user ${name} (${parsed.values.role}) set\n`);
     return 0;

@@ -11,7 +11,8 @@ export type SessionState = 'PENDING' | 'ACTIVE' | 'EXPIRED' | 'TERMINATED';
 export const SESSION_STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
 /** `time-limit` and `data-limit` make a session EXPIRED; every other cause makes it TERMINATED. */
 export type LimitCause = 'time-limit' | 'data-limit';
-export type TerminateCause = 'admin' | 'disconnect' | 'pc-logout' | 'device-limit' | 'portal-lost';
+/** `moved`: handed to another router of the venue (docs/roaming.md); what was left goes on there. */
+export type TerminateCause = 'admin' | 'disconnect' | 'pc-logout' | 'device-limit' | 'portal-lost' | 'moved';
 export type EndCause = LimitCause | TerminateCause;
 
 export const LIMIT_CAUSES: readonly LimitCause[] = ['time-limit', 'data-limit'];
@@ -21,6 +22,7 @@ export const TERMINATE_CAUSES: readonly TerminateCause[] = [
   'pc-logout',
   'device-limit',
   'portal-lost',
+  'moved',
 ];
 export const END_CAUSES: readonly EndCause[] = [...LIMIT_CAUSES, ...TERMINATE_CAUSES];
 

@@ -20,6 +20,8 @@ export interface SinkDeps {
   recovered?: () => { ended: readonly Session[] };
   /** A session by id, live or retained after its end (SessionManager.get). */
   session?: (id: string) => Session | null;
+  /** A session's handover within its venue (roaming.md), for MQTT's session messages. */
+  moved?: (session: Session) => Record<string, unknown> | null;
 }
 
 /** The sinks the config enables, not started yet (the daemon adds them to its SinkHost). One line per upstream. */
@@ -35,6 +37,7 @@ export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
       ...(deps.command && { command: deps.command }),
       ...(deps.recovered && { recovered: deps.recovered }),
       ...(deps.session && { session: deps.session }),
+      ...(deps.moved && { moved: deps.moved }),
     }),
   );
   // Always present too (idle while disabled): the PC-sync webhook.

@@ -169,6 +169,11 @@ export class SinkHost {
     return problems;
   }
 
+  /** A venue claim (roaming.md) through the first sink that can send it now; false when none can. */
+  publishVenue(body: Record<string, unknown>): boolean {
+    return this.sinks.some((sink) => sink.publishVenue?.(body) === true);
+  }
+
   stats(): Record<string, SinkStats> {
     const out: Record<string, SinkStats> = {};
     for (const sink of this.sinks) {

@@ -7,3 +7,4 @@ export { openRadiusUpstream } from './radius-open.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { createSinks } from './create-sinks.ts';
 export { signCommand } from './mqtt/commands.ts';
+export { VenueRoaming, arrivalOf, type VenueState } from './venue-roaming.ts';

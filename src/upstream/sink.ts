@@ -70,6 +70,8 @@ export interface UpstreamSink {
   stats(): SinkStats;
   /** Drains: flushes queued records to flash, says goodbye to the peer within a short bound. Idempotent. */
   close(): Promise<void>;
+  /** A venue claim to the fleet (roaming.md), published now: false when this sink cannot (not MQTT, no connection). */
+  publishVenue?(body: Record<string, unknown>): boolean;
   /** Aborts: drops connections at once (queued records stay on flash). Idempotent. */
   destroy(): void;
 }

@@ -52,6 +52,8 @@ export interface LabOptions {
   fdLimit?: number;
   /** main.router_id (default: the host's name), for tests that run several routers. */
   routerId?: string;
+  /** More options of the main section (UCI `\toption name 'value'` lines). */
+  mainExtra?: string;
 }
 
 export class DaemonLab {
@@ -118,6 +120,7 @@ ${ndsctl}
 \toption checkpoint_interval '${o.checkpointInterval ?? 5}'
 \toption log_level 'debug'
 ${o.routerId === undefined ? '' : `\toption router_id ${quoteUci(o.routerId)}`}
+${o.mainExtra ?? ''}
 
 config pricing 'data'
 \toption metric 'bytes'

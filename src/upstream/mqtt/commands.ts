@@ -15,7 +15,16 @@ import { systemClock, type Clock } from '../../time.ts';
 import { decode } from './messages.ts';
 
 /** Commands the channel accepts: the admin ubus methods of the same names (same arguments). */
-export const COMMANDS = ['terminate', 'grant', 'change', 'logout'] as const;
+export const COMMANDS = [
+  'terminate',
+  'grant',
+  'change',
+  'logout',
+  // Roaming within a venue: the fleet's lease service's answers (docs/roaming.md).
+  'venue_answer',
+  'venue_release',
+  'venue_open',
+] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface Command {

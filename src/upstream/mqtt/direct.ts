@@ -68,6 +68,14 @@ export class DirectPublishes {
     this.repliesDue.push(body);
   }
 
+  /** Publishes on another topic of the router's (a venue claim) now, if there is room: false when not sent. */
+  other(suffix: string, body: Buffer): boolean {
+    const client = this.deps.client();
+    if (!client || this.deps.room() <= 0) return false;
+    this.publish(client, this.deps.topic(suffix), body, this.deps.replyOptions());
+    return true;
+  }
+
   /** Sends what waits for room: the status first, then replies in order. */
   flushDue(): void {
     const client = this.deps.client();

@@ -135,8 +135,11 @@ export function sessionMessage(
   event: SessionEventKind,
   session: Session,
   payment?: PaymentRef,
+  moved: Record<string, unknown> | null = null,
 ): (seq: number) => Buffer {
   const body: Record<string, unknown> = { event, session: sessionBody(session, at) };
+  // A handover within the venue (roaming.md): `in` on the arriving session's start, `out` on the leaving one's end.
+  if (moved !== null && (event === 'started' || event === 'ended')) body['moved'] = moved;
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
   if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
   if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));

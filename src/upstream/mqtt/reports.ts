@@ -25,6 +25,8 @@ export interface ReportsDeps {
   recovered?: () => { ended: readonly Session[] };
   /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
   session?: (id: string) => Session | null;
+  /** A session's handover within its venue (roaming.md), carried by its `started`/`ended` message. */
+  moved?: (session: Session) => Record<string, unknown> | null;
 }
 
 /** The consumer name the sink reads its outbox as. */
@@ -132,7 +134,7 @@ export class MqttReports {
     this.counters.session_events++;
     const { format, routerId } = this.deps.settings();
     box
-      .append(sessionMessage(format, routerId, at, kind, session, payment), {
+      .append(sessionMessage(format, routerId, at, kind, session, payment, this.deps.moved?.(session) ?? null), {
         durable: true,
         type: RECORD_TYPE.session,
       })

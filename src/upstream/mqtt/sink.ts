@@ -11,48 +11,19 @@ import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
-import type { Log } from '../../log.ts';
 import { backgroundTimers, systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
-import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandChannel } from './command-channel.ts';
 import { CommandVerifier } from './commands.ts';
 import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
 import { lazyPart } from '../../lazy.ts';
 import { DirectPublishes } from './direct.ts';
-import { contentType, loadMsgpack, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
+import { contentType, encode, loadMsgpack, RECORD_TYPE, replyMessage, statusMessage } from './messages.ts';
+import type { MqttSinkDeps } from './sink-deps.ts';
+export type { MqttSinkDeps } from './sink-deps.ts';
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
-
-export interface MqttSinkDeps {
-  log: Log;
-  routerId: string;
-  /** `main.state_dir`: the queue lives in `<state_dir>/mqtt-outbox` unless mqtt.queue_dir says otherwise. */
-  stateDir: string;
-  /** What the retained status message tells (sessions, pricing, version, uptime). */
-  status?: () => StatusInfo | null;
-  /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
-  command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
-  clock?: Clock;
-  /**
-   * All of the sink's timers (a test's fake time). Default: the reconnect, status and queue timers unref'd
-   * (backgroundTimers: the broker's socket keeps the process alive, not a pause), close()'s waits plain
-   * (systemTimers: its caller awaits them).
-   */
-  timers?: Timers;
-  /**
-   * The pause before a reconnect, and before a publish the broker refused is retried: doubling from minMs to maxMs,
-   * ±20 % jitter. Default 1 s … 60 s.
-   */
-  backoff?: { minMs: number; maxMs: number };
-  /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
-  drainMs?: number;
-  /** Sessions the daemon's recovery ended (they ran out while it was down): their `ended` message is due. */
-  recovered?: () => { ended: readonly Session[] };
-  /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
-  session?: (id: string) => Session | null;
-}
 
 type MqttJs = (typeof import('mqtt'))['default'];
 /**
@@ -139,6 +110,7 @@ export class MqttSink implements UpstreamSink {
       settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
       ...(deps.recovered && { recovered: deps.recovered }),
       ...(deps.session && { session: deps.session }),
+      ...(deps.moved && { moved: deps.moved }),
     });
     this.commands = new CommandChannel({
       verifier: this.verifier,
@@ -562,6 +534,17 @@ export class MqttSink implements UpstreamSink {
     this.direct.reply(
       replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply),
     );
+  }
+
+  /**
+   * A venue claim (roaming.md) on `<prefix>/<router>/venue`, straight to the broker like a command reply (never
+   * queued: a claim is only worth its answer now). False when no connection is up.
+   */
+  publishVenue(body: Record<string, unknown>): boolean {
+    if (this.state !== 'ready' || !this.config.enabled) return false;
+    const at = this.clock.now();
+    const envelope = { v: 1, router: this.routerId, seq: (this.outbox?.nextSeq ?? 1) - 1, type: 'venue', at };
+    return this.direct.other('venue', encode(this.config.format, { ...envelope, ...body }));
   }
 
   // ---- stats ----

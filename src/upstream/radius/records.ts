@@ -47,6 +47,8 @@ export const TERMINATE_CAUSE_OF: Readonly<Record<EndCause, keyof typeof TERMINAT
   // right to it (RFC 2866: Port-Preempted), not reset by an administrator.
   'device-limit': 'Port-Preempted',
   'portal-lost': 'Lost-Carrier',
+  // Handed to another router of the venue: this NAS's port is no longer needed, the session goes on there.
+  moved: 'Port-Unneeded',
 };
 
 export function encodeRecord(r: AcctRecord): Uint8Array {

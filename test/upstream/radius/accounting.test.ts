@@ -139,6 +139,7 @@ t(
       'pc-logout': 'User-Request',
       'device-limit': 'Port-Preempted',
       'portal-lost': 'Lost-Carrier',
+      moved: 'Port-Unneeded',
     };
     const causes = [...LIMIT_CAUSES, ...TERMINATE_CAUSES];
     assert.equal(Object.keys(expected).sort(), [...causes].sort());

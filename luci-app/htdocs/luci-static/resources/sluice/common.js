@@ -40,7 +40,8 @@ var CAUSES = {
 	'disconnect': _('Disconnected upstream (RADIUS)'),
 	'pc-logout': _('Logged out'),
 	'device-limit': _('Device limit reached'),
-	'portal-lost': _('Left the portal')
+	'portal-lost': _('Left the portal'),
+	'moved': _('Moved to another router of the venue')
 };
 
 function SluiceCallError(message, code) {

@@ -1,0 +1,3 @@
+export { VENUE_MIGRATIONS } from './schema.ts';
+export { parseVenues, VenueFileError } from './venues.ts';
+export { startVenueService, type VenueService, type VenueServiceOptions } from './service.ts';

@@ -1,0 +1,361 @@
+/**
+ * The venue lease, as transactions on its row (docs/roaming.md): who holds a venue session, what a claim by another
+ * router of the venue does to it, how a release or an expiry moves it. Every change locks the row first
+ * (SELECT … FOR UPDATE), so two claims, a claim and a report, or two fleet processes never both move one lease:
+ * PostgreSQL decides, sluice adds no protocol of its own.
+ */
+import type { Sql } from '../db/index.ts';
+
+export interface Lease {
+  id: string;
+  venue: string;
+  mac: string;
+  state: 'held' | 'releasing' | 'moving' | 'ended';
+  holder: string;
+  holderSession: string | null;
+  epoch: number;
+  since: number;
+  target: string | null;
+  requestedAt: number | null;
+  metric: 'bytes' | 'seconds';
+  allotment: string;
+  used: string;
+  remaining: string;
+  bytes: string;
+  expiresAt: number | null;
+  rateDown: number | null;
+  rateUp: number | null;
+  devices: number;
+  user: string | null;
+  plan: string | null;
+  reportedAt: number;
+  renewedAt: number;
+}
+
+/** What is left of a session, as its holder says (a report, or its reply to a release). Counts as decimal text. */
+export interface Figures {
+  metric: 'bytes' | 'seconds';
+  allotment: string;
+  used: string;
+  remaining: string;
+  bytes: string;
+  expiresAt: number | null;
+  rateDown: number | null;
+  rateUp: number | null;
+  devices: number;
+  user: string | null;
+  plan: string | null;
+  at: number;
+}
+
+const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,
+  (extract(epoch FROM since) * 1000)::float8 AS since, target,
+  (extract(epoch FROM requested_at) * 1000)::float8 AS requested_at, metric, allotment::text, used::text,
+  remaining::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at, rate_down, rate_up,
+  devices, user_name, plan, (extract(epoch FROM reported_at) * 1000)::float8 AS reported_at,
+  (extract(epoch FROM renewed_at) * 1000)::float8 AS renewed_at`;
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toLease(r: Record<string, unknown>): Lease {
+  return {
+    id: String(r['id']),
+    venue: String(r['venue']),
+    mac: String(r['mac']),
+    state: r['state'] as Lease['state'],
+    holder: String(r['holder']),
+    holderSession: (r['holder_session'] as string | null) ?? null,
+    epoch: Number(r['epoch']),
+    since: Number(r['since']),
+    target: (r['target'] as string | null) ?? null,
+    requestedAt: num(r['requested_at']),
+    metric: r['metric'] as Lease['metric'],
+    allotment: String(r['allotment']),
+    used: String(r['used']),
+    remaining: String(r['remaining']),
+    bytes: String(r['bytes']),
+    expiresAt: num(r['expires_at']),
+    rateDown: num(r['rate_down']),
+    rateUp: num(r['rate_up']),
+    devices: Number(r['devices']),
+    user: (r['user_name'] as string | null) ?? null,
+    plan: (r['plan'] as string | null) ?? null,
+    reportedAt: Number(r['reported_at']),
+    renewedAt: Number(r['renewed_at']),
+  };
+}
+
+const ms = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** A session sold at `router` (not one a handover opened): its lease, held there, epoch 1. Idempotent. */
+export async function registerSale(
+  tx: Sql,
+  venue: string,
+  router: string,
+  sessionId: string,
+  mac: string,
+  f: Figures,
+  now: number,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
+       remaining, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at)
+     VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      `${router}/${sessionId}`,
+      venue,
+      mac,
+      router,
+      sessionId,
+      ms(f.at),
+      f.metric,
+      f.allotment,
+      f.used,
+      f.remaining,
+      f.bytes,
+      ms(f.expiresAt),
+      f.rateDown,
+      f.rateUp,
+      f.devices,
+      f.user,
+      f.plan,
+      ms(f.at),
+      ms(now),
+    ],
+  );
+}
+
+/** The holder's report of its session: newer figures, and the lease renewed. Older figures change nothing. */
+export async function report(
+  db: Sql,
+  router: string,
+  sessionId: string,
+  f: Pick<Figures, 'used' | 'remaining' | 'bytes' | 'at'>,
+  now: number,
+): Promise<void> {
+  await db.query(
+    `UPDATE venue_leases SET used = $3, remaining = $4, bytes = $5, reported_at = $6, renewed_at = $7
+     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing') AND reported_at <= $6`,
+    [router, sessionId, f.used, f.remaining, f.bytes, ms(f.at), ms(now)],
+  );
+}
+
+/** Anything heard from a router online renews the leases it holds. */
+export async function renewHolder(db: Sql, router: string, now: number): Promise<void> {
+  await db.query(`UPDATE venue_leases SET renewed_at = $2 WHERE holder = $1 AND state IN ('held', 'releasing')`, [
+    router,
+    ms(now),
+  ]);
+}
+
+/** The holder's session ended by itself (ran out, ended by an admin): the venue session is over. */
+export async function ended(db: Sql, router: string, sessionId: string, at: number): Promise<void> {
+  await db.query(
+    `UPDATE venue_leases SET state = 'ended', ended_at = $3
+     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing')`,
+    [router, sessionId, ms(at)],
+  );
+}
+
+/** What the fleet does about a claim (decided under the row's lock). */
+export type ClaimDecision =
+  | { kind: 'none' }
+  /** The claimer holds it already (it lost the session: a restart) or it is being opened there. */
+  | { kind: 'open'; lease: Lease }
+  /** Ask the holder to release it to the claimer. */
+  | { kind: 'release'; lease: Lease }
+  /** Held by another router that is busy with another claim. */
+  | { kind: 'held'; lease: Lease };
+
+export interface ClaimOptions {
+  now: number;
+  /** A holder not heard for this long has lost its lease. */
+  ttlMs: number;
+  /** A release sent this recently is not sent again. */
+  resendMs: number;
+}
+
+/**
+ * A claim by `router` for `mac` in `venue`. The newest live lease of that MAC decides: none → none; moving to the
+ * claimer or held by it → open (again: the open is idempotent); held by another → release (the row says releasing,
+ * target the claimer); held by a holder whose lease expired → moved now with its last figures → open.
+ */
+export async function claim(
+  db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> },
+  venue: string,
+  router: string,
+  mac: string,
+  o: ClaimOptions,
+): Promise<ClaimDecision> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(
+      `SELECT ${COLUMNS} FROM venue_leases WHERE venue = $1 AND mac = $2 AND state <> 'ended'
+       ORDER BY since DESC LIMIT 1 FOR UPDATE`,
+      [venue, mac],
+    );
+    if (rows.length === 0) return { kind: 'none' };
+    const lease = toLease(rows[0]!);
+    if (lease.state === 'moving') return lease.target === router ? { kind: 'open', lease } : { kind: 'held', lease };
+    if (lease.holder === router) return { kind: 'open', lease };
+    const expired = o.now - lease.renewedAt > o.ttlMs;
+    if (expired) return { kind: 'open', lease: await move(tx, lease, router, null, 'expired', o.now) };
+    if (lease.state === 'releasing' && lease.target !== router) return { kind: 'held', lease };
+    if (lease.state === 'releasing' && lease.requestedAt !== null && o.now - lease.requestedAt < o.resendMs)
+      return { kind: 'held', lease };
+    await tx.query(`UPDATE venue_leases SET state = 'releasing', target = $2, requested_at = $3 WHERE id = $1`, [
+      lease.id,
+      router,
+      ms(o.now),
+    ]);
+    return { kind: 'release', lease: { ...lease, state: 'releasing', target: router, requestedAt: o.now } };
+  });
+}
+
+/**
+ * Moves a lease to `to` (in the caller's transaction, the row locked): epoch + 1, the figures given (the holder's
+ * release) or its last report's (an expired holder: a time session's remainder counted down to now), recorded in
+ * venue_moves. The row says moving until the new holder confirms its open.
+ */
+async function move(
+  tx: Sql,
+  lease: Lease,
+  to: string,
+  f: Figures | null,
+  how: 'released' | 'expired',
+  now: number,
+): Promise<Lease> {
+  const figures: Figures = f ?? countedDown(lease, now);
+  const epoch = lease.epoch + 1;
+  await tx.query(
+    `UPDATE venue_leases SET state = 'moving', holder = $2, holder_session = NULL, epoch = $3, since = $4, target = $2,
+       requested_at = $4, allotment = $5, used = $6, remaining = $7, bytes = $8, expires_at = $9, rate_down = $10,
+       rate_up = $11, devices = $12, reported_at = $13, renewed_at = $4
+     WHERE id = $1`,
+    [
+      lease.id,
+      to,
+      epoch,
+      ms(now),
+      figures.allotment,
+      figures.used,
+      figures.remaining,
+      figures.bytes,
+      ms(figures.expiresAt),
+      figures.rateDown,
+      figures.rateUp,
+      figures.devices,
+      ms(figures.at),
+    ],
+  );
+  await tx.query(
+    `INSERT INTO venue_moves (lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+    [
+      lease.id,
+      epoch,
+      lease.venue,
+      lease.mac,
+      lease.holder,
+      to,
+      ms(now),
+      how,
+      lease.metric,
+      figures.remaining,
+      figures.used,
+    ],
+  );
+  return {
+    ...lease,
+    state: 'moving',
+    holder: to,
+    holderSession: null,
+    epoch,
+    since: now,
+    target: to,
+    requestedAt: now,
+    allotment: figures.allotment,
+    used: figures.used,
+    remaining: figures.remaining,
+    bytes: figures.bytes,
+    expiresAt: figures.expiresAt,
+    rateDown: figures.rateDown,
+    rateUp: figures.rateUp,
+    devices: figures.devices,
+    reportedAt: figures.at,
+    renewedAt: now,
+  };
+}
+
+/** A lease's last figures as of `now`: a time session's remainder less the seconds since they were reported. */
+function countedDown(lease: Lease, now: number): Figures {
+  let used = BigInt(lease.used);
+  let remaining = BigInt(lease.remaining);
+  if (lease.metric === 'seconds') {
+    const passed = BigInt(Math.max(0, Math.floor((now - lease.reportedAt) / 1000)));
+    const spent = passed > remaining ? remaining : passed;
+    used += spent;
+    remaining -= spent;
+  }
+  return {
+    metric: lease.metric,
+    allotment: lease.allotment,
+    used: used.toString(),
+    remaining: remaining.toString(),
+    bytes: lease.bytes,
+    expiresAt: lease.expiresAt,
+    rateDown: lease.rateDown,
+    rateUp: lease.rateUp,
+    devices: lease.devices,
+    user: lease.user,
+    plan: lease.plan,
+    at: now,
+  };
+}
+
+/** The holder released the lease (its reply to venue_release, for this epoch): moved to the target. */
+export async function released(
+  db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> },
+  leaseId: string,
+  epoch: number,
+  f: Figures,
+  now: number,
+): Promise<Lease | null> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query(`SELECT ${COLUMNS} FROM venue_leases WHERE id = $1 FOR UPDATE`, [leaseId]);
+    const lease = rows[0] && toLease(rows[0]);
+    if (!lease || lease.epoch !== epoch || lease.state !== 'releasing' || lease.target === null) return null;
+    return move(tx, lease, lease.target, f, 'released', now);
+  });
+}
+
+/** The holder refused to release (the device is still there) or no longer has the session: back to held, or ended. */
+export async function notReleased(db: Sql, leaseId: string, epoch: number, gone: boolean, now: number): Promise<void> {
+  await db.query(
+    gone
+      ? `UPDATE venue_leases SET state = 'ended', ended_at = $3, target = NULL WHERE id = $1 AND epoch = $2
+         AND state = 'releasing'`
+      : `UPDATE venue_leases SET state = 'held', target = NULL, requested_at = NULL WHERE id = $1 AND epoch = $2
+         AND state = 'releasing' AND $3::timestamptz IS NOT NULL`,
+    [leaseId, epoch, ms(now)],
+  );
+}
+
+/** The new holder opened its session (its reply to venue_open, or its `started`): held there. */
+export async function opened(
+  db: Sql,
+  leaseId: string,
+  epoch: number,
+  router: string,
+  sessionId: string,
+): Promise<void> {
+  await db.query(
+    `UPDATE venue_leases SET state = 'held', holder_session = $4, target = NULL
+     WHERE id = $1 AND epoch = $2 AND holder = $3 AND state IN ('moving', 'held')`,
+    [leaseId, epoch, router, sessionId],
+  );
+  await db.query(`UPDATE venue_moves SET opened_at = coalesce(opened_at, now()) WHERE lease_id = $1 AND epoch = $2`, [
+    leaseId,
+    epoch,
+  ]);
+}

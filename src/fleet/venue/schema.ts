@@ -1,0 +1,70 @@
+/**
+ * The venue lease service's tables (docs/roaming.md), migrations 2000–2999 (the collector has 1–999, the dashboard
+ * 1000–1999). One `venue_leases` row per venue session, changed only in transactions that lock it; `venue_moves` is
+ * each session's path from router to router.
+ */
+import type { Migration } from '../db/index.ts';
+
+const LEASES = `
+-- One row per venue session: where it is held and what was left as of the holder's last report. id: the router and
+-- local session id it was sold as ('<router>/<session id>'). state: held (the holder serves it), releasing (the
+-- holder was asked to give it to \`target\`), moving (given up by the holder, to be opened at \`target\`), ended.
+CREATE TABLE venue_leases (
+  id text PRIMARY KEY,
+  venue text NOT NULL,
+  mac text NOT NULL,
+  state text NOT NULL CHECK (state IN ('held', 'releasing', 'moving', 'ended')),
+  holder text NOT NULL,
+  holder_session text,
+  epoch int NOT NULL,
+  since timestamptz NOT NULL,
+  target text,
+  requested_at timestamptz,
+  metric text NOT NULL CHECK (metric IN ('bytes', 'seconds')),
+  allotment numeric NOT NULL,
+  used numeric NOT NULL,
+  remaining numeric NOT NULL,
+  bytes numeric NOT NULL DEFAULT 0,
+  expires_at timestamptz,
+  rate_down bigint,
+  rate_up bigint,
+  devices int NOT NULL DEFAULT 1,
+  user_name text,
+  plan text,
+  -- The \`at\` of the figures above (the holder's report or release), and when the fleet last heard the holder.
+  reported_at timestamptz NOT NULL,
+  renewed_at timestamptz NOT NULL,
+  overlap_bytes numeric NOT NULL DEFAULT 0,
+  ended_at timestamptz
+);
+CREATE INDEX venue_leases_live ON venue_leases (venue, mac) WHERE state <> 'ended';
+CREATE INDEX venue_leases_holder ON venue_leases (holder) WHERE state <> 'ended';
+
+-- Each move of a venue session: how (released by the holder, or expired: the holder was unreachable), with what.
+CREATE TABLE venue_moves (
+  lease_id text NOT NULL REFERENCES venue_leases (id),
+  epoch int NOT NULL,
+  venue text NOT NULL,
+  mac text NOT NULL,
+  from_router text NOT NULL,
+  to_router text NOT NULL,
+  at timestamptz NOT NULL,
+  how text NOT NULL CHECK (how IN ('released', 'expired')),
+  metric text NOT NULL,
+  remaining numeric NOT NULL,
+  used numeric NOT NULL,
+  opened_at timestamptz,
+  PRIMARY KEY (lease_id, epoch)
+);
+
+CREATE VIEW fleet_venue_leases AS
+SELECT id, venue, mac, state, holder, holder_session, epoch, since, target, metric, allotment, used, remaining, bytes,
+  expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at, overlap_bytes, ended_at
+FROM venue_leases;
+
+CREATE VIEW fleet_venue_moves AS
+SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used, opened_at
+FROM venue_moves;
+`;
+
+export const VENUE_MIGRATIONS: readonly Migration[] = [{ version: 2000, name: 'venue leases', sql: LEASES }];

@@ -1,0 +1,310 @@
+/**
+ * The venue lease service (docs/roaming.md): an MQTT client of its own beside the collector. It hears the routers'
+ * claims (`<prefix>/<router>/venue`), their command replies, and their session, usage and status messages (which
+ * register and renew leases); it answers with commands signed by each router's command key on `<prefix>/<router>/cmd`.
+ * It keeps nothing in memory that a restart would need: every decision is a transaction on the lease's row, and a
+ * reply names what it answers in its request id (`venue/<command>/<epoch>/<lease id>`), so a fleet killed between a
+ * command and its reply picks the handover up from the row at the next claim.
+ */
+import { randomBytes } from 'node:crypto';
+import { Unpackr } from 'msgpackr';
+import type { MqttClient } from 'mqtt';
+import { signCommand } from '../../upstream/index.ts';
+import type { Log } from '../../log.ts';
+import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
+import type { Db } from '../db/index.ts';
+import * as leases from './leases.ts';
+import type { Figures, Lease } from './leases.ts';
+
+export interface VenueServiceOptions {
+  db: Db;
+  url: string;
+  prefix?: string;
+  username?: string;
+  password?: string;
+  clientId?: string;
+  /** router → venue (parseVenues). */
+  venues: ReadonlyMap<string, string>;
+  /** The routers' command keys (parseCommandKeys: a router's own, or `*`). */
+  keys: ReadonlyMap<string, string>;
+  /** A holder not heard for this long loses its lease to the next claim (default 90 s). */
+  leaseTtlMs?: number;
+  /** A release or open not answered is sent again at the next claim after this long (default 3 s). */
+  resendMs?: number;
+  log: Log;
+  now?: () => number;
+}
+
+export interface VenueService {
+  readonly ready: Promise<void>;
+  stats(): Record<string, number>;
+  stop(): Promise<void>;
+}
+
+const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true });
+
+function decodeMap(payload: Buffer): Record<string, unknown> | null {
+  let body: unknown;
+  try {
+    body = payload[0] === 0x7b ? JSON.parse(payload.toString('utf8')) : unpackr.unpack(payload);
+  } catch {
+    return null;
+  }
+  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const decimal = (v: unknown): string | null =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+    ? String(v)
+    : typeof v === 'string' && /^(0|[1-9][0-9]{0,30})$/.test(v)
+      ? v
+      : null;
+const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+export async function startVenueService(o: VenueServiceOptions): Promise<VenueService> {
+  const prefix = o.prefix ?? 'sluice';
+  const now = o.now ?? Date.now;
+  const ttlMs = o.leaseTtlMs ?? 90_000;
+  const resendMs = o.resendMs ?? 3000;
+  const counters = { claims: 0, releases: 0, opens: 0, moves: 0, refused: 0, errors: 0 };
+  const mqtt = (await import('mqtt')).default;
+  const client: MqttClient = mqtt.connect(o.url, {
+    protocolVersion: 5,
+    clientId: o.clientId ?? `sluice-fleet-venue-${process.pid}`,
+    clean: true,
+    reconnectPeriod: 1000,
+    ...(o.username !== undefined && { username: o.username }),
+    ...(o.password !== undefined && { password: o.password }),
+  });
+  client.on('error', (err) => o.log.warn('fleet venue: mqtt', { reason: err.message }));
+  const topics = ['venue', 'cmd/reply', 'session', 'usage', 'status'].map((t) => `${prefix}/+/${t}`);
+  const ready = new Promise<void>((resolve) => {
+    client.on('connect', () => {
+      client.subscribe(topics, { qos: 1 }, () => resolve());
+    });
+  });
+
+  const send = (router: string, cmd: string, args: Record<string, unknown>, id: string): void => {
+    const key = o.keys.get(router) ?? o.keys.get('*');
+    if (key === undefined) {
+      o.log.warn('fleet venue: no command key for the router: it cannot take part in its venue', { router });
+      return;
+    }
+    const text = JSON.stringify({ cmd, args, ts: now(), nonce: randomBytes(12).toString('hex'), id });
+    client.publish(`${prefix}/${router}/cmd`, JSON.stringify({ command: text, sig: signCommand(key, text) }), {
+      qos: 1,
+    });
+  };
+  const requestId = (kind: string, lease: Pick<Lease, 'epoch' | 'id'>): string =>
+    `venue/${kind}/${lease.epoch}/${lease.id}`;
+  const answer = (router: string, mac: string, venue: string, state: string, lease?: Lease): void =>
+    send(
+      router,
+      'venue_answer',
+      {
+        mac,
+        venue,
+        state,
+        ...(lease && { holder: lease.holder, since: lease.since }),
+      },
+      `venue/answer/0/${router}`,
+    );
+  const open = (lease: Lease, from: string): void => {
+    counters.opens++;
+    send(
+      lease.holder,
+      'venue_open',
+      {
+        mac: lease.mac,
+        venue: lease.venue,
+        lease: lease.id,
+        epoch: lease.epoch,
+        from,
+        metric: lease.metric,
+        remaining: lease.remaining,
+        used: lease.used,
+        allotment: lease.allotment,
+        expires_at: lease.expiresAt,
+        rate_down: lease.rateDown,
+        rate_up: lease.rateUp,
+        devices: lease.devices,
+        user: lease.user,
+        plan: lease.plan,
+      },
+      requestId('open', lease),
+    );
+  };
+
+  async function onClaim(router: string, body: Record<string, unknown>): Promise<void> {
+    const mac = typeof body['mac'] === 'string' ? body['mac'].toLowerCase() : '';
+    const venue = o.venues.get(router);
+    if (!MAC.test(mac) || body['router'] !== router) return;
+    if (venue === undefined || body['venue'] !== venue) {
+      counters.refused++;
+      o.log.warn('fleet venue: a claim from a router not in that venue', { router, venue: String(body['venue']) });
+      return;
+    }
+    counters.claims++;
+    const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
+    if (decision.kind === 'none') return answer(router, mac, venue, 'none');
+    const lease = decision.lease;
+    if (decision.kind === 'open') {
+      if (lease.state === 'moving') open(lease, lease.holder);
+      else answer(router, mac, venue, 'held-here', lease);
+      return;
+    }
+    if (decision.kind === 'release') {
+      counters.releases++;
+      send(
+        lease.holder,
+        'venue_release',
+        { mac, venue, lease: lease.id, epoch: lease.epoch, session: lease.holderSession, to: router },
+        requestId('release', lease),
+      );
+      return answer(router, mac, venue, 'releasing', lease);
+    }
+    answer(router, mac, venue, 'held', lease);
+  }
+
+  async function onReply(router: string, body: Record<string, unknown>): Promise<void> {
+    const id = typeof body['id'] === 'string' ? body['id'] : '';
+    const m = /^venue\/(release|open)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
+    if (m === null) return;
+    const [, kind, epochText, leaseId] = m as unknown as [string, string, string, string];
+    const epoch = Number(epochText);
+    const result = (body['result'] ?? null) as Record<string, unknown> | null;
+    if (kind === 'open') {
+      const session = result?.['session'] as Record<string, unknown> | undefined;
+      if (body['ok'] === true && typeof session?.['id'] === 'string')
+        await leases.opened(o.db, leaseId, epoch, router, session['id']);
+      return;
+    }
+    // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
+    if (!leaseId.startsWith(`${router}/`) && !(await holds(router, leaseId))) return;
+    if (body['ok'] !== true) {
+      const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
+      if (code === 'ERR_VENUE_DEVICE_PRESENT' || code === 'ERR_SESSION_NOT_FOUND')
+        await leases.notReleased(o.db, leaseId, epoch, code === 'ERR_SESSION_NOT_FOUND', now());
+      return;
+    }
+    const f = figuresOf(result);
+    if (f === null) return;
+    const moved = await leases.released(o.db, leaseId, epoch, f, now());
+    if (moved === null) return;
+    counters.moves++;
+    open(moved, router);
+  }
+
+  async function holds(router: string, leaseId: string): Promise<boolean> {
+    const rows = await o.db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2', [leaseId, router]);
+    return rows.length > 0;
+  }
+
+  async function onReport(m: Inbound): Promise<void> {
+    const venue = o.venues.get(m.router);
+    if (venue === undefined) return;
+    const at = Math.min(m.at, now());
+    if (m.kind === 'status') {
+      if (m.online) await leases.renewHolder(o.db, m.router, at);
+      return;
+    }
+    if (m.kind === 'usage') {
+      for (const r of m.rows) {
+        const used = decimal(r.used);
+        const remaining = decimal(r.remaining);
+        if (used === null || remaining === null) continue;
+        await leases.report(o.db, m.router, r.id, { used, remaining, bytes: decimal(r.bytes) ?? '0', at }, now());
+      }
+      return;
+    }
+    const s = m.session;
+    if (s === null) return;
+    if (m.event === 'started' && m.payment !== null) {
+      // A session a handover opened (reference `<venue>/<lease id>#<epoch>/<from>`): the lease's, not a sale.
+      if (m.payment.method === 'venue') {
+        const ref = /^[^/]+\/([^/]+\/[0-9a-f]{16})#(\d+)\/[^/]+$/.exec(m.payment.reference);
+        if (ref !== null) await leases.opened(o.db, ref[1]!, Number(ref[2]), m.router, s.id);
+        return;
+      }
+      const f = figuresOf({ ...sessionFields(s), at: m.at });
+      if (f !== null) await leases.registerSale(o.db, venue, m.router, s.id, s.mac, f, now());
+    } else if (m.event === 'ended' && s.cause !== 'moved') {
+      await leases.ended(o.db, m.router, s.id, m.at);
+    } else if (m.event === 'topup' || m.event === 'rates') {
+      await o.db.query(
+        `UPDATE venue_leases SET allotment = coalesce($3, allotment), rate_down = $4, rate_up = $5
+         WHERE holder = $1 AND holder_session = $2 AND state <> 'ended'`,
+        [m.router, s.id, decimal(s.allotment), s.rateDown, s.rateUp],
+      );
+    }
+  }
+
+  client.on('message', (topic, payload) => {
+    const parts = topic.split('/');
+    const router = parts[parts.length - 2] ?? '';
+    const suffix = topic.endsWith('/cmd/reply') ? 'reply' : parts[parts.length - 1];
+    const work = async (): Promise<void> => {
+      if (suffix === 'venue' || suffix === 'reply') {
+        const body = decodeMap(payload);
+        if (body === null) return;
+        if (suffix === 'venue') await onClaim(router, body);
+        else await onReply(topic.split('/').slice(-3)[0] ?? '', body);
+        return;
+      }
+      const m = parseMessage(prefix, topic, payload, now());
+      if (!isReject(m)) await onReport(m);
+    };
+    work().catch((err: unknown) => {
+      counters.errors++;
+      o.log.warn('fleet venue: a message was not handled', { topic, reason: (err as Error).message });
+    });
+  });
+
+  return {
+    ready,
+    stats: () => ({ ...counters }),
+    stop: () => client.endAsync(),
+  };
+}
+
+function sessionFields(s: NonNullable<Extract<Inbound, { kind: 'session' }>['session']>): Record<string, unknown> {
+  return {
+    metric: s.metric,
+    allotment: s.allotment,
+    used: s.used,
+    remaining: s.remaining,
+    bytes: s.bytes,
+    expires_at: s.expiresAt,
+    rate_down: s.rateDown,
+    rate_up: s.rateUp,
+    user: s.user,
+    plan: s.plan,
+  };
+}
+
+/** A router's figures of its session (its release reply, or a session message), or null when they do not read. */
+function figuresOf(r: Record<string, unknown> | null): Figures | null {
+  if (r === null) return null;
+  const metric = r['metric'];
+  const allotment = decimal(r['allotment']);
+  const used = decimal(r['used']);
+  const remaining = decimal(r['remaining']);
+  if ((metric !== 'bytes' && metric !== 'seconds') || allotment === null || used === null || remaining === null)
+    return null;
+  const devices = numOrNull(r['devices']);
+  return {
+    metric,
+    allotment,
+    used,
+    remaining,
+    bytes: decimal(r['bytes']) ?? '0',
+    expiresAt: numOrNull(r['expires_at']),
+    rateDown: numOrNull(r['rate_down']),
+    rateUp: numOrNull(r['rate_up']),
+    devices: devices !== null && devices >= 1 ? Math.floor(devices) : 1,
+    user: typeof r['user'] === 'string' ? r['user'] : null,
+    plan: typeof r['plan'] === 'string' ? r['plan'] : null,
+    at: numOrNull(r['at']) ?? Date.now(),
+  };
+}

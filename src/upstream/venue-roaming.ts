@@ -1,0 +1,253 @@
+/**
+ * The router's half of roaming within a venue (docs/roaming.md). It asks the fleet's lease service for a MAC it holds
+ * no session for (a claim on `<prefix>/<router>/venue`), and runs the fleet's signed answers, which reach it as
+ * commands (`venue_answer`, `venue_release`, `venue_open`: the MQTT command channel verified them). A release gives a
+ * session up only when the device has not been seen here for `main.venue_present_window` (a copy of its MAC at another
+ * router gets nothing while the device is here), and ends it with cause `moved`, fsynced before the reply that carries
+ * what was left. An open grants exactly what the fleet moved, paid by method `venue` (amount 0: the money was counted
+ * where it was paid), under an idempotency key of the lease's epoch, so an open delivered twice opens once.
+ */
+import { SluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { isLive, type Grant, type Session, type SessionManager, type UsageReport } from '../sessions/index.ts';
+import { systemClock, type Clock } from '../time.ts';
+
+export interface VenueRoamingDeps {
+  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on'>;
+  /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
+  publish: (body: Record<string, unknown>) => boolean;
+  settings: () => { venue: string; presentWindowMs: number };
+  log: Log;
+  clock?: Clock;
+}
+
+/** What this router knows of a MAC's venue session elsewhere (the fleet's last answer), for the pay page. */
+export interface VenueState {
+  state: 'asking' | 'none' | 'held' | 'releasing' | 'held-here' | 'unreachable';
+  holder: string | null;
+  since: number | null;
+  at: number;
+}
+
+/** Payment reference of a session a handover opened: `<venue>/<lease id>#<epoch>/<from router>`. */
+const REFERENCE = /^([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})#(\d+)\/([A-Za-z0-9._-]+)$/;
+/** MACs whose state is kept (oldest dropped first). */
+const MAX_STATES = 4096;
+/** A claim with no answer for this long: the fleet or the broker is unreachable. */
+const ANSWER_WAIT_MS = 3000;
+
+/** Where a session opened by a handover came from, from its payment (null: it was sold here). */
+export function arrivalOf(session: Session): { venue: string; lease: string; epoch: number; from: string } | null {
+  const p = session.payments[0];
+  const m = p?.method === 'venue' ? REFERENCE.exec(p.reference) : null;
+  return m === null ? null : { venue: m[1]!, lease: m[2]!, epoch: Number(m[3]), from: m[4]! };
+}
+
+const text = (v: unknown, name: string): string => {
+  if (typeof v !== 'string' || v === '' || v.length > 200)
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
+  return v;
+};
+const count = (v: unknown, name: string): bigint => {
+  const s = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v;
+  if (typeof s !== 'string' || !/^(0|[1-9][0-9]{0,30})$/.test(s))
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a whole number`, { details: { argument: name } });
+  return BigInt(s);
+};
+/** A positive whole number given as a number or decimal text (ubus args arrive as text), else null. */
+const optNumber = (v: unknown): number | null => {
+  const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
+};
+
+export class VenueRoaming {
+  /** MAC → when the meter last billed it traffic here. */
+  private readonly seen = new Map<string, number>();
+  private readonly states = new Map<string, VenueState>();
+  /** Session id → the router it moved to (for its `ended` message). */
+  private readonly movedOut = new Map<string, string>();
+  private readonly clock: Clock;
+  private unfollow: (() => void) | null = null;
+
+  constructor(private readonly deps: VenueRoamingDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  /** Follows the meter's billing: a MAC billed bytes is present. */
+  follow(): void {
+    this.unfollow ??= this.deps.sessions.on('usage', (batch: readonly UsageReport[]) => {
+      const now = this.clock.now();
+      for (const r of batch) if (r.deltaBytes > 0) this.seen.set(r.mac, now);
+    });
+  }
+
+  close(): void {
+    this.unfollow?.();
+    this.unfollow = null;
+  }
+
+  private venue(asked?: unknown): string {
+    const venue = this.deps.settings().venue;
+    if (venue === '') throw new SluiceError('ERR_VENUE_REFUSED', 'this router is in no venue (main.venue)');
+    if (asked !== undefined && asked !== venue)
+      throw new SluiceError('ERR_VENUE_REFUSED', `this router is in venue ${venue}, not ${String(asked)}`);
+    return venue;
+  }
+
+  /**
+   * Asks the fleet for `mac`'s venue session (the device is here without one). Returns what is known now: the
+   * fleet's answer comes as a command a moment later.
+   */
+  claim(mac: string): VenueState {
+    const venue = this.venue();
+    const now = this.clock.now();
+    const live = this.deps.sessions.byMac(mac);
+    if (live && isLive(live))
+      return this.put(mac, { state: 'held-here', holder: null, since: live.startedAt, at: now });
+    const before = this.states.get(mac);
+    const sent = this.deps.publish({ kind: 'claim', mac, venue });
+    if (!sent) return this.put(mac, { state: 'unreachable', holder: before?.holder ?? null, since: null, at: now });
+    if (before === undefined || before.state === 'none' || now - before.at > ANSWER_WAIT_MS)
+      return this.put(mac, { state: 'asking', holder: before?.holder ?? null, since: before?.since ?? null, at: now });
+    return before;
+  }
+
+  /** What the fleet last said of `mac` (null: never asked), `asking` turned `unreachable` once overdue. */
+  stateOf(mac: string): VenueState | null {
+    const s = this.states.get(mac);
+    if (s?.state === 'asking' && this.clock.now() - s.at > ANSWER_WAIT_MS) return { ...s, state: 'unreachable' };
+    return s ?? null;
+  }
+
+  private put(mac: string, state: VenueState): VenueState {
+    this.states.delete(mac);
+    if (this.states.size >= MAX_STATES) this.states.delete(this.states.keys().next().value!);
+    this.states.set(mac, state);
+    return state;
+  }
+
+  /** `venue_answer {mac, venue, state, holder?, since?}`: the fleet's word on a claim. */
+  answer(args: Record<string, unknown>): { ok: true } {
+    this.venue(args['venue']);
+    const mac = text(args['mac'], 'mac').toLowerCase();
+    const state = args['state'];
+    if (state !== 'none' && state !== 'held' && state !== 'releasing' && state !== 'held-here')
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'state must be none, held, releasing or held-here');
+    const holder = typeof args['holder'] === 'string' ? args['holder'] : null;
+    this.put(mac, { state, holder, since: optNumber(args['since']), at: this.clock.now() });
+    return { ok: true };
+  }
+
+  /**
+   * `venue_release {mac, venue, lease, epoch, session, to}`: gives the session up to router `to`, unless the device
+   * is still here. Idempotent: a session already ended `moved` answers with its figures again.
+   */
+  async release(args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const venue = this.venue(args['venue']);
+    const mac = text(args['mac'], 'mac').toLowerCase();
+    const to = text(args['to'], 'to');
+    const id = typeof args['session'] === 'string' ? args['session'] : null;
+    const session = (id !== null ? this.deps.sessions.get(id) : null) ?? this.deps.sessions.byMac(mac);
+    if (session === null || session.mac !== mac)
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session of ${mac} here`);
+    if (!isLive(session)) {
+      if (session.endCause === 'moved') return this.figures(session, venue, to);
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here (${session.endCause})`);
+    }
+    const seen = this.seen.get(mac);
+    const window = this.deps.settings().presentWindowMs;
+    if (seen !== undefined && this.clock.now() - seen < window)
+      throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `${mac} had traffic here ${this.clock.now() - seen} ms ago`);
+    this.movedOut.set(session.id, to);
+    // Durable before the reply: a crash after it still has the session ended here, never live twice.
+    const ended = (await this.deps.sessions.end(session.id, 'moved')) ?? session;
+    this.deps.log.info('venue: session moved out', { mac, session: session.id, to, venue });
+    return this.figures(ended, venue, to);
+  }
+
+  private figures(s: Session, venue: string, to: string): Record<string, unknown> {
+    const used = BigInt(Math.floor(s.used));
+    const left = s.allotment > used ? s.allotment - used : 0n;
+    return {
+      venue,
+      to,
+      session: s.id,
+      metric: s.metric,
+      allotment: s.allotment.toString(),
+      used: used.toString(),
+      remaining: left.toString(),
+      bytes: String(s.bytes),
+      expires_at: s.metric === 'bytes' ? s.expiresAt : null,
+      rate_down: s.rates?.downBps ?? null,
+      rate_up: s.rates?.upBps ?? null,
+      devices: s.maxDevices ?? 1,
+      user: s.user,
+      plan: s.plan,
+      at: s.endedAt ?? this.clock.now(),
+    };
+  }
+
+  /**
+   * `venue_open {mac, venue, lease, epoch, from, metric, remaining, expires_at, rate_down, rate_up, devices, user,
+   * plan}`: the session moved here, with exactly what was left.
+   */
+  async open(args: Record<string, unknown>): Promise<{ session: Session }> {
+    const venue = this.venue(args['venue']);
+    const mac = text(args['mac'], 'mac').toLowerCase();
+    const lease = text(args['lease'], 'lease');
+    const from = text(args['from'], 'from');
+    const epoch = count(args['epoch'], 'epoch');
+    const metric = args['metric'];
+    if (metric !== 'bytes' && metric !== 'seconds')
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'metric must be bytes or seconds');
+    const allotment = count(args['remaining'], 'remaining');
+    const reference = `${venue}/${lease}#${epoch}/${from}`;
+    const key = `venue:${lease}#${epoch}`;
+    const existing = this.deps.sessions.byMac(mac);
+    if (existing && arrivalOf(existing)?.lease === lease && arrivalOf(existing)?.epoch === Number(epoch))
+      return { session: existing };
+    if (this.deps.sessions.isApplied({ method: 'venue', reference }, key))
+      throw new SluiceError('ERR_PAYMENT_REPLAYED', `the handover ${reference} was opened here already`);
+    const down = optNumber(args['rate_down']);
+    const up = optNumber(args['rate_up']);
+    const grant: Grant = {
+      mac,
+      metric,
+      allotment,
+      payment: { method: 'venue', reference, amount: 0n, asset: 'venue', at: this.clock.now() },
+      idempotencyKey: key,
+      user: typeof args['user'] === 'string' ? args['user'] : null,
+      plan: typeof args['plan'] === 'string' ? args['plan'] : null,
+      ...(down !== null || up !== null ? { rates: { downBps: down, upBps: up } } : {}),
+      ...(optNumber(args['devices']) !== null && { devices: optNumber(args['devices'])! }),
+      ...(metric === 'bytes' &&
+        optNumber(args['expires_at']) !== null && { expiresAt: optNumber(args['expires_at'])! }),
+    };
+    const hold = this.deps.sessions.prepare({ mac, metric, allotment, idempotencyKey: key });
+    try {
+      const { session } = await this.deps.sessions.activate(grant, hold);
+      this.states.delete(mac);
+      this.deps.log.info('venue: session moved in', {
+        mac,
+        session: session.id,
+        from,
+        venue,
+        lease,
+        epoch: Number(epoch),
+      });
+      return { session };
+    } finally {
+      hold.release();
+    }
+  }
+
+  /** What a session's MQTT `started`/`ended` message says of its handover (null: none). */
+  moved(session: Session): Record<string, unknown> | null {
+    const arrival = arrivalOf(session);
+    if (arrival !== null && session.endCause !== 'moved')
+      return { in: arrival.from, venue: arrival.venue, lease: arrival.lease, epoch: arrival.epoch };
+    if (session.endCause === 'moved')
+      return { out: this.movedOut.get(session.id) ?? null, venue: this.deps.settings().venue };
+    return null;
+  }
+}

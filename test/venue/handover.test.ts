@@ -1,0 +1,96 @@
+// tier: peers; needs initdb mosquitto
+/**
+ * Roaming within a venue (docs/roaming.md) with real processes: two sluice daemons on a real mosquitto, the fleet's
+ * lease service on a real PostgreSQL 15. A session bought at one router follows its device to the other with exactly
+ * what was left; while the device is still active where it is, a claim elsewhere (a copy of its MAC) gets nothing.
+ * Invariant: the usage of both routers adds up to at most what was bought; the session is never lost.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { lease, startVenue, type Venue } from './rig.ts';
+
+const D = '02:00:00:00:5e:01';
+const MiB = 1048576;
+let venue: Venue | undefined;
+
+test.after.each(async () => {
+  await venue?.close();
+  venue = undefined;
+});
+
+test('plain handover: the session follows its device with what was left; a copy of its MAC gets nothing', async () => {
+  venue = await startVenue(['ra', 'rb'], [D]);
+  const ra = venue.routers.get('ra')!;
+  const rb = venue.routers.get('rb')!;
+  const db = venue.db;
+  await ra.call('grant', { mac: D, bytes: 8 * MiB });
+  await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
+  await ra.waitFor(async () => (await lease(db, D))?.['holder'] === 'ra', 30_000, 'the lease registered at ra');
+
+  // Traffic at ra; then, while the device is still active there, rb's claim (a copy of its MAC) gets nothing.
+  const ticks = async () => ((await ra.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+  const from = await ticks();
+  await ra.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
+  ra.portal.addTraffic(D, MiB, 256 * 1024);
+  await ra.waitFor(async () => (await ra.session(D)).used === String(MiB + 256 * 1024), 30_000, 'usage at ra');
+  await rb.call('venue_claim', { mac: D });
+  await rb.waitFor(
+    async () => (await rb.call('venue_claim', { mac: D }))['state'] === 'held',
+    20_000,
+    'rb told the session is held at ra',
+  );
+  assert.is((await rb.call('venue_claim', { mac: D }))['holder'], 'ra');
+  assert.is((await ra.session(D)).state, 'ACTIVE', 'still served at ra');
+  assert.is((await lease(db, D))?.['holder'], 'ra');
+  assert.not.ok(rb.clientState(D) === 'Authenticated', 'no gate at rb');
+
+  // The device leaves ra (no traffic there for the present window) and appears at rb.
+  await new Promise((r) => setTimeout(r, 1500));
+  const usedAtRa = BigInt((await ra.session(D)).used as string);
+  const asked = Date.now();
+  await rb.call('venue_claim', { mac: D });
+  await rb.waitFor(() => rb.clientState(D) === 'Authenticated', 30_000, 'gate open at rb');
+  const tookMs = Date.now() - asked;
+  const atRa = await ra.call('session', { mac: D });
+  const left = (atRa.session as Record<string, unknown>)!;
+  assert.is(left['state'], 'TERMINATED');
+  assert.is(left['end_cause'], 'moved');
+  await ra.waitFor(() => ra.clientState(D) !== 'Authenticated', 30_000, 'gate closed at ra');
+  const here = await rb.session(D);
+  assert.is(here['state'], 'ACTIVE');
+  assert.is(here['metric'], 'bytes');
+  assert.is(BigInt(here['allotment'] as string), 8n * BigInt(MiB) - usedAtRa, 'exactly what was left');
+  const v = here['venue'] as Record<string, unknown>;
+  assert.is(v['name'], 'hall');
+  assert.is(v['from'], 'ra');
+  assert.is(v['epoch'], 2);
+  const payments = here['payments'] as Array<Record<string, unknown>>;
+  assert.equal([payments[0]!['method'], payments[0]!['amount']], ['venue', '0'], 'no second sale');
+
+  await rb.waitFor(async () => (await lease(db, D))?.['state'] === 'held', 20_000, 'lease held at rb');
+  const row = (await lease(db, D))!;
+  assert.equal([row['holder'], row['epoch'], row['holder_session']], ['rb', 2, here['id']]);
+  const moves = await db.query<{ from_router: string; to_router: string; how: string; remaining: string }>(
+    'SELECT from_router, to_router, how, remaining::text FROM venue_moves WHERE mac = $1',
+    [D],
+  );
+  assert.equal(
+    moves.map((m) => [m.from_router, m.to_router, m.how, m.remaining]),
+    [['ra', 'rb', 'released', String(8n * BigInt(MiB) - usedAtRa)]],
+  );
+
+  // Usage at rb: both routers together never pass what was bought.
+  const fromB = ((await rb.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+  await rb.waitFor(
+    async () => ((await rb.call('stats')).meter as { ticks_ok: number }).ticks_ok >= fromB + 2,
+    60_000,
+    'a tick at rb',
+  );
+  rb.portal.addTraffic(D, 2 * MiB, 0);
+  await rb.waitFor(async () => (await rb.session(D)).used === String(2 * MiB), 30_000, 'usage at rb');
+  const total = usedAtRa + BigInt((await rb.session(D)).used as string);
+  assert.ok(total <= 8n * BigInt(MiB), `usage ${total} within what was bought`);
+  console.log(`# handover: claim to gate open at rb ${tookMs} ms (the machine's load counts in it)`);
+});
+
+test.run();

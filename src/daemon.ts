@@ -26,7 +26,7 @@ import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
-import { createSinks, openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
+import { openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { startTollgateDoor, type LanEndpointKeeper } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
@@ -35,7 +35,7 @@ import {
   meterFor,
   openSessions,
   lanEndpointFor,
-  openVenue,
+  addSinks,
   openWalledGarden,
   stopParts,
   upstreamStatus,
@@ -90,10 +90,7 @@ export class Daemon {
       followed: () => this.followLan(),
       moveListen: (http) => this.lan.move(http),
     });
-    const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
-    Object.assign(sinkDeps, parts.venue && { moved: (s: Session) => parts.venue!.moved(s) });
-    for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
-      upstream.add(sink);
+    addSinks(config, parts, { log, recovered }, this); // and the venue's roaming, which they carry
     this.backend = new DaemonBackend({
       merchant: () => parts.merchant,
       plans: () => this.config.config.pricing,
@@ -203,7 +200,6 @@ export class Daemon {
       ubus,
       events,
       meter,
-      venue: openVenue(config, sessions, upstream, log),
     };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
     const watch = portal.tableWatch;

@@ -6,4 +6,4 @@ export { stopParts } from './shutdown.ts';
 export { daemonStats, upstreamStatus } from './status.ts';
 export { openWalledGarden } from './walled-garden.ts';
 export { lanEndpointFor } from './lan.ts';
-export { openVenue } from './venue.ts';
+export { addSinks } from './venue.ts';

@@ -6,7 +6,8 @@
 import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { SessionManager } from '../sessions/index.ts';
-import { VenueRoaming, type SinkHost } from '../upstream/index.ts';
+import { createSinks, VenueRoaming, type SinkDeps, type SinkHost, type StatusInfo } from '../upstream/index.ts';
+import type { Parts } from './parts.ts';
 
 export function openVenue(
   config: Config,
@@ -26,4 +27,27 @@ export function openVenue(
   });
   roaming.follow();
   return roaming;
+}
+
+/**
+ * The sinks the config enables (MQTT, the hook), added to the upstream host: they hear the sessions' events and run
+ * the admin commands of MQTT's command channel. First the venue's roaming (parts.venue, when main.venue names one),
+ * whose claims go out through them and whose handovers their MQTT messages tell.
+ */
+export function addSinks(
+  config: Config,
+  parts: Parts,
+  deps: Pick<SinkDeps, 'log' | 'recovered'>,
+  daemon: { upstreamStatus(): StatusInfo; adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> },
+): void {
+  const { sessions } = parts;
+  const venue = (parts.venue = openVenue(config, sessions, parts.upstream, deps.log));
+  const sinkDeps: SinkDeps = {
+    ...deps,
+    session: (id) => sessions.get(id),
+    status: () => daemon.upstreamStatus(),
+    command: (name, args) => daemon.adminCommand(name, args),
+  };
+  if (venue) sinkDeps.moved = (s) => venue.moved(s);
+  for (const sink of createSinks(config, sinkDeps)) parts.upstream.add(sink);
 }

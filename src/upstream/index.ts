@@ -5,6 +5,6 @@
 export { SinkHost } from './host.ts';
 export { openRadiusUpstream } from './radius-open.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
-export { createSinks } from './create-sinks.ts';
+export { createSinks, type SinkDeps } from './create-sinks.ts';
 export { signCommand } from './mqtt/commands.ts';
-export { VenueRoaming, arrivalOf, type VenueState } from './venue-roaming.ts';
+export { VenueRoaming, arrivalOf } from './venue-roaming.ts';

@@ -121,7 +121,7 @@ test('unknown arguments (ubus_rpc_session) are ignored; strings are checked for 
   );
 });
 
-test('the signature announces the blobmsg type of each argument; admin methods are the ones LuCI writes', () => {
+test('the signature announces the blobmsg type of each argument; admin methods are LuCI and roaming ones', () => {
   assert.equal(signatureOf(specs), {
     mac: BlobmsgType.STRING,
     amount: BlobmsgType.STRING,
@@ -144,6 +144,10 @@ test('the signature announces the blobmsg type of each argument; admin methods a
     'reload',
     'remove_device',
     'terminate',
+    'venue_answer',
+    'venue_claim',
+    'venue_open',
+    'venue_release',
     'voucher_create',
     'voucher_list',
     'voucher_revoke',

@@ -23,6 +23,8 @@ const viewDir = join(htdocs, 'view/sluice');
 const views = readdirSync(viewDir).filter((f) => f.endsWith('.js'));
 /** The customer's methods, called by the portal on the customer's behalf, not by LuCI. */
 const PORTAL_METHODS = ['purchase', 'receipt', 'batch_channel', 'batch_refund'];
+/** Roaming's: the fleet's lease service runs them through the MQTT command channel, a hook calls venue_claim. */
+const VENUE_METHODS = ['venue_claim', 'venue_answer', 'venue_release', 'venue_open'];
 const readJson = (rel: string) => JSON.parse(readFileSync(join(app, rel), 'utf8')) as Record<string, any>;
 
 /** Every LuCI module the app ships (views, the shared module, the Overview widget), relative to resources/. */
@@ -51,9 +53,9 @@ test('menu and ACL JSON parse; menu points at existing views and the ACL', () =>
   assert.equal(
     [...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(),
     Object.keys(METHODS)
-      .filter((m) => !PORTAL_METHODS.includes(m))
+      .filter((m) => !PORTAL_METHODS.includes(m) && !VENUE_METHODS.includes(m))
       .sort(),
-    "LuCI may call every method but the portal's",
+    "LuCI may call every method but the portal's and roaming's",
   );
   // Service control: only this package's own init script, never rc's init (which starts/stops any service).
   assert.equal(a.read.ubus.rc, ['list']);
@@ -125,6 +127,10 @@ const STAFF_OUTSIDE: Record<string, string> = {
   sales: 'revenue',
   cashu_balance: 'money held',
   cashu_payout: 'payout',
+  venue_claim: "the venue's lease service's (roaming)",
+  venue_answer: "the venue's lease service's (roaming)",
+  venue_release: "the venue's lease service's (roaming)",
+  venue_open: "the venue's lease service's (roaming)",
 };
 const STAFF_INSIDE = [
   'sessions',
@@ -987,6 +993,8 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     'sluice.nft': "a command for unusual setups (a wrapper entering a namespace), like ndsctl's list form",
     'sluice.tc': 'a command for unusual setups, like nft',
     'sluice.shape_device': 'br-lan on OpenWrt; another LAN device is an unusual setup for the file',
+    'sluice.venue': "set with the fleet's venue file and mqtt.commands (docs/roaming.md), not alone on one router",
+    'sluice.venue_present_window': 'a roaming tuning for the file (docs/roaming.md); the default suits most venues',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

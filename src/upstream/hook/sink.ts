@@ -145,7 +145,7 @@ export class HookSink implements UpstreamSink {
   private queue(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: PaymentRef): void {
     if (!this.outbox) return;
     if (kind === 'ended' && this.ended?.has(session.id)) return;
-    this.append(kind, sessionMessage('json', this.routerId, at, kind, session, payment));
+    this.append(kind, sessionMessage('json', this.routerId, at, kind, session, { payment }));
     if (kind === 'ended') this.ended?.mark(session.id);
   }
 

@@ -127,19 +127,16 @@ function paymentBody(p: PaymentRef) {
 
 export type SessionEventKind = 'started' | 'topup' | 'ended';
 
-/** A session message as a function of its sequence number (the outbox assigns it). */
+/** A session message as a function of its sequence number (the outbox assigns it); `moved`: roaming.md. */
 export function sessionMessage(
   format: MqttFormat,
   router: string,
   at: number,
   event: SessionEventKind,
   session: Session,
-  payment?: PaymentRef,
-  moved: Record<string, unknown> | null = null,
+  { payment, moved = null }: { payment?: PaymentRef | undefined; moved?: Record<string, unknown> | null } = {},
 ): (seq: number) => Buffer {
-  const body: Record<string, unknown> = { event, session: sessionBody(session, at) };
-  // A handover within the venue (roaming.md): `in` on the arriving session's start, `out` on the leaving one's end.
-  if (moved !== null && (event === 'started' || event === 'ended')) body['moved'] = moved;
+  const body: Record<string, unknown> = { event, session: sessionBody(session, at), ...(moved !== null && { moved }) };
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
   if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
   if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));

@@ -133,8 +133,10 @@ export class MqttReports {
     if (kind === 'ended' && this.ended?.has(session.id)) return;
     this.counters.session_events++;
     const { format, routerId } = this.deps.settings();
+    // Roaming: a session's handover within its venue is told by its start and its end.
+    const moved = kind === 'topup' ? null : (this.deps.moved?.(session) ?? null);
     box
-      .append(sessionMessage(format, routerId, at, kind, session, payment, this.deps.moved?.(session) ?? null), {
+      .append(sessionMessage(format, routerId, at, kind, session, { payment, moved }), {
         durable: true,
         type: RECORD_TYPE.session,
       })

@@ -98,7 +98,7 @@ if (design === 'worker' || design === 'kernel') {
     initialCapacity: clients * 1.3,
     maxSnapshotBytes: 1 << 30,
   });
-  meter.on('usage', (batch) => {
+  manager.on('usage', (batch) => {
     usageRows += batch.length;
   });
   tickOnce = async () => {

@@ -19,7 +19,7 @@ export interface MeterContext {
   state: MeterState;
   /** Tells the meter's followers (MeterEvents); usage and errors go through onUsage and onError. */
   emit<K extends 'tick' | 'paying-client-needs-gate'>(event: K, ...args: MeterEvents[K]): void;
-  /** Billed usage: the meter's `usage` event, the sessions port's reportUsage, the shared sessions' quotas. */
+  /** Billed usage: the sessions port's reportUsage (the sessions' `usage` event), the shared sessions' quotas. */
   onUsage(batch: UsageReport[]): void;
   /** Logged and told as the meter's `error` event. */
   onError(err: SluiceError): void;

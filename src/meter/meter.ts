@@ -72,7 +72,7 @@ export class Meter {
       state: 'idle',
       emit: (event, ...args) => this.events.emit(event, ...args),
       onUsage: (batch) => {
-        this.events.emit('usage', batch);
+        // Usage leaves the tick once: as the sessions' `usage` event (the publisher, the sinks, escrow follow it).
         options.sessions.reportUsage?.(batch);
         // Queued in the kernel quota behind earlier changes; the next tick's brake check reads after it.
         void this.shared.onUsage(batch);

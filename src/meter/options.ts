@@ -117,11 +117,6 @@ export interface MeterOptions {
 export type MeterEvents = {
   /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
   tick: [report: TickReport];
-  /**
-   * One batch per tick (and per cut between ticks) with every billed session; the sessions port is told the same
-   * (SessionsPort.reportUsage: the session manager's `usage` event, which the daemon's parts follow).
-   */
-  usage: [batch: UsageReport[]];
   /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
   'paying-client-needs-gate': [mac: string];
   /**

@@ -160,6 +160,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
   const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const counters = new DumpCounters(join(dir, 'dump.json'));
   const usage: UsageReport[][] = [];
+  manager.on('usage', (b) => usage.push([...b]));
   const identity = { id: '8:100' };
   const gate = new Emitter<GateFacts>((err) => {
     throw err;
@@ -177,7 +178,6 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
       ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
     });
-    meter.on('usage', (b) => usage.push(b));
     return meter;
   };
   let meter = newMeter();

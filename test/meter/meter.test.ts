@@ -106,6 +106,7 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const usage: UsageReport[][] = [];
+  manager.on('usage', (b) => usage.push([...b]));
   const ended: Session[] = [];
   const reopened: string[] = [];
   const ticks: TickReport[] = [];
@@ -125,7 +126,6 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
       ...(initialMarks === undefined ? {} : { initialMarks }),
       ...extra,
     });
-    meter.on('usage', (b) => usage.push(b));
     meter.on('paying-client-needs-gate', (mac) => reopened.push(mac));
     meter.on('tick', (r) => ticks.push(r));
     return meter;

@@ -1,7 +1,8 @@
 // Customers coming and going while `bench -- portal-cpu` measures (its busy scenario): within one sampled window, four
 // new customers buy (each a fresh client the portal lists as a splash-page visitor first, as a café's customer is),
 // one of them a small data session that reaches its allotment while it downloads, one a time session that ends in the
-// window, two staying with 1 GiB; every one of them then fetches like the others. What each came to is read from
+// window, two staying with 1 GiB; each fetches like the others while its session lasts (a customer whose session ended
+// leaves: what a client left on the splash page costs the portal is not metering's). What each came to is read from
 // sluice at the end (`session`): the bench prints it, so a window where an event did not happen is seen.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UPSTREAM_IP, type Client } from '../../test/e2e/lab.ts';
@@ -13,25 +14,35 @@ interface Arrival {
   grant: { bytes: number } | { seconds: number };
   /** The first download (bytes): past the allotment for the one that reaches it. */
   firstBytes: number;
+  /** Fetches of 20 kB after it, 4 s apart (Infinity: until the window ends). */
+  more: number;
 }
 
 /** A small data session that reaches its allotment, a time session that ends, two that stay. */
 const ARRIVALS: readonly Arrival[] = [
-  { atS: 1, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000 },
-  { atS: 3, grant: { bytes: 256 * 1024 }, firstBytes: 2_000_000 },
-  { atS: 5, grant: { seconds: 15 }, firstBytes: 20_000 },
-  { atS: 15, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000 },
+  { atS: 1, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000, more: Infinity },
+  { atS: 3, grant: { bytes: 256 * 1024 }, firstBytes: 2_000_000, more: 0 },
+  { atS: 5, grant: { seconds: 15 }, firstBytes: 20_000, more: 3 },
+  { atS: 15, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000, more: Infinity },
 ];
 
 /** Fresh clients one busy window takes. */
 export const CHURN_CLIENTS = ARRIVALS.length;
 
-/** One client's first download, then 20 kB every 4 s (as the metered clients), until killed. */
-function fetchLoop(c: Client, firstBytes: number): ChildProcess {
+/** One client's first download, then `more` times 20 kB 4 s apart (as the metered clients fetch), or until killed. */
+function fetchLoop(c: Client, firstBytes: number, more: number): ChildProcess {
   const get = (bytes: number): string => `curl -s -o /dev/null --max-time 10 http://${UPSTREAM_IP}/bytes/${bytes}`;
+  const times = Number.isFinite(more) ? `[ $i -lt ${more} ]` : ':';
   return spawn(
     'ip',
-    ['netns', 'exec', c.ns, 'sh', '-c', `${get(firstBytes)}; while :; do sleep 4; ${get(20000)}; done`],
+    [
+      'netns',
+      'exec',
+      c.ns,
+      'sh',
+      '-c',
+      `${get(firstBytes)}; i=0; while ${times}; do sleep 4; ${get(20000)}; i=$((i + 1)); done`,
+    ],
     {
       stdio: 'ignore',
     },
@@ -54,7 +65,7 @@ export async function churn(
     const wait = a.atS * 1000 - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     await s.call('grant', { mac: c.mac, ...a.grant });
-    loops.push(fetchLoop(c, a.firstBytes));
+    loops.push(fetchLoop(c, a.firstBytes, a.more));
   }
   const outcome = async (): Promise<string> => {
     const parts: string[] = [];

@@ -147,7 +147,7 @@ test('a held gate: a live session the portal shows open is reported with the ope
   assert.equal((await r.meter.tick()).openUnpaid, [A]);
 });
 
-test("usage leaves the tick once: the session manager's `usage` event, one batch a tick; the meter has none", async () => {
+test("usage leaves the tick once: the session manager's `usage`, one batch a tick; the meter has none", async () => {
   const r = await rig();
   const told: (readonly UsageReport[])[] = [];
   r.manager.on('usage', (batch) => told.push(batch));

@@ -70,7 +70,7 @@ test('first sighting is the base: bytes counted before the meter saw the client 
   assert.is(h.usage(A), 12 * 1024);
 });
 
-test('a first sighting by a tick that did not commit is the base: the next tick bills every byte after it', async () => {
+test('a first sighting by a tick that did not commit is the base: the next tick bills each byte after it', async () => {
   const p = portal();
   p.addTraffic(A, 5 * 1024 * 1024, 0);
   const h = new Harness(p);

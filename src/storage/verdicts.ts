@@ -79,16 +79,17 @@ export const FILE_KINDS = {
     seal: 'beside',
   },
   'secret-key': {
-    files: 'voucher.key, nostr.key',
-    on: { ...REFUSED_ALL, flip: 'unseen', deleted: 'new', older: 'unseen' },
+    files: 'voucher.key, nostr.key (seal: <file>.seal)',
+    on: REFUSED_ALL,
     door: 'closed',
     why:
-      'a key that cannot be read is refused, never replaced: a new one would be a different router to every client ' +
-      '(nostr.key) or make every printed code unknown. Not seen: a flip that leaves 64 hex digits (another key); a ' +
-      'missing key is a router that never made one (vouchers.json refuses to open when it holds codes and its key is ' +
-      'gone; a missing nostr.key is made anew). Written once, a key has no older copy',
+      'a key that cannot be read back is refused, never replaced: a new one would be a different router to every ' +
+      'client (nostr.key: the TollGate door stays off, ERR_NOSTR_KEY) or make every printed code unknown (the ' +
+      'voucher method stays off, ERR_VOUCHER_STORE). Written once, then sealed: a key deleted, emptied, cut, ' +
+      'flipped or replaced by another after it was made is refused, not made anew (storage/key-file.ts); a key ' +
+      'and its seal both gone is a router that never made one. To start afresh, move both aside',
     copy: false,
-    seal: 'none',
+    seal: 'beside',
   },
   'nonce-file': {
     files: 'pcsync-nonces.json, nonces.json (MQTT commands)',

@@ -16,12 +16,19 @@
  * until then a customer is told "withdrawn" or "expired"; after, the code is unknown, refused all the same. The book
  * holds MAX_CODES at most, so the file rewritten at every sale stays small.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Metric } from '../../config/index.ts';
-import { JsonTable, writeFileAtomic, type JsonTableFormat } from '../../storage/index.ts';
+import {
+  fileDamage,
+  JsonTable,
+  readKeyFile,
+  sealKey,
+  writeKeyFile,
+  type JsonTableFormat,
+} from '../../storage/index.ts';
 import { codeHash, newBatchId, newCode, normalizeCode } from './codes.ts';
 
 export const VOUCHERS_FILE = 'vouchers.json';
@@ -93,23 +100,6 @@ export interface FoundCode {
   hash: string;
   batch: Batch;
   used: boolean;
-}
-
-function damaged(path: string, why: string, cause?: unknown): SluiceError {
-  return new SluiceError(
-    'ERR_VOUCHER_STORE',
-    `${path}: ${why} (left as it is: mend or move it, then restart)`,
-    cause === undefined ? {} : { cause },
-  );
-}
-
-function readOptional(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw damaged(path, `cannot be read: ${toSluiceError(err).message}`, err);
-  }
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -243,12 +233,21 @@ export class VoucherStore {
    */
   static open(stateDir: string): VoucherStore {
     const keyPath = join(stateDir, VOUCHER_KEY_FILE);
-    const keyText = readOptional(keyPath);
-    if (keyText !== null && !/^[0-9a-f]{64}\n?$/.test(keyText))
-      throw damaged(keyPath, 'is not a voucher key (64 hex characters)');
+    // Sealed beside (storage/key-file.ts): a key deleted or changed after it was made is refused, never made anew.
+    const key = readKeyFile(keyPath, 'ERR_VOUCHER_STORE', (text) => /^[0-9a-f]{64}\n?$/.test(text));
+    const keyText = key?.text ?? null;
+    if (key !== null && !key.sealed) void sealKey(keyPath, key.text).catch(() => undefined);
     const codes = JsonTable.openSync(join(stateDir, VOUCHERS_FILE), FORMAT);
     // Codes hashed under a key that is gone cannot be found again: refusing them all is the damage to report.
-    if (codes.size > 0 && keyText === null) throw damaged(keyPath, `is missing while ${VOUCHERS_FILE} holds codes`);
+    if (codes.size > 0 && keyText === null)
+      throw fileDamage(
+        'secret-key',
+        keyPath,
+        'ERR_VOUCHER_STORE',
+        'a key',
+        `missing while ${VOUCHERS_FILE} holds codes`,
+        null,
+      );
     return new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'), codes);
   }
 
@@ -295,7 +294,7 @@ export class VoucherStore {
     if (this.key === null) {
       const key = randomBytes(32);
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      await writeFileAtomic(join(this.dir, VOUCHER_KEY_FILE), `${key.toString('hex')}\n`, { mode: 0o600 });
+      await writeKeyFile(join(this.dir, VOUCHER_KEY_FILE), `${key.toString('hex')}\n`);
       this.key = key;
     }
     let id = newBatchId();

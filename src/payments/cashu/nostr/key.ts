@@ -4,12 +4,13 @@
  * start) and kept: a file of 64 hex characters in the state directory, 0600, written atomically, and on sysupgrade's
  * keep list (the package's conffiles, Makefile). A file that is there but cannot be read back is refused, never
  * replaced: a silent new key would be a different router to every client (the operator moves it aside to start afresh).
+ * Sealed beside (nostr.key.seal): a key deleted after it was made is refused too, not made anew; to start afresh, the
+ * operator moves both aside.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cashuLib, loadCashuLib } from '../../../cashu/index.ts';
 import { SluiceError } from '../../../errors.ts';
-import { ensureDir, writeFileAtomic } from '../../../storage/index.ts';
+import { ensureDir, readKeyFile, sealKey, writeKeyFile } from '../../../storage/index.ts';
 import { publicKeyOf } from './event.ts';
 
 /**
@@ -47,26 +48,25 @@ function parseKey(text: string, path: string): Uint8Array {
   return key;
 }
 
-/** The key in `stateDir`, made (0600, atomically) if there is none. Throws ERR_NOSTR_KEY when it cannot. */
+/**
+ * The key in `stateDir`, made (0600, atomically, sealed: storage/key-file.ts) if it never was. Throws ERR_NOSTR_KEY
+ * when it cannot; a key its seal says was made and is gone or changed is refused (`details.damaged`), never made anew.
+ */
 export async function openRouterKey(stateDir: string): Promise<RouterKey> {
   // noble's Schnorr is in the cashu chunk, loaded here, with the door: a router without the tollgate section never
   // reads it. ERR_MODULE_LOAD when the file is missing (the door is left out).
   await loadCashuLib();
   const path = join(stateDir, NOSTR_KEY_FILE);
-  let text: string | null = null;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw keyError(path, 'cannot be read', err);
-  }
-  if (text !== null) {
-    const secretKey = parseKey(text, path);
+  const read = readKeyFile(path, 'ERR_NOSTR_KEY', (text) => /^[0-9a-f]{64}\n?$/.test(text));
+  if (read !== null) {
+    const secretKey = parseKey(read.text, path);
+    if (!read.sealed) await sealKey(path, read.text).catch(() => undefined);
     return { secretKey, pubkey: publicKeyOf(secretKey), created: false };
   }
   const secretKey = cashuLib().schnorr.utils.randomSecretKey();
   try {
     await ensureDir(stateDir);
-    await writeFileAtomic(path, `${Buffer.from(secretKey).toString('hex')}\n`, { mode: 0o600 });
+    await writeKeyFile(path, `${Buffer.from(secretKey).toString('hex')}\n`);
   } catch (err) {
     throw keyError(path, 'cannot be written', err);
   }

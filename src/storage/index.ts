@@ -14,5 +14,5 @@ export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, rea
 export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './nonce-file.ts';
 export { JsonTable, type JsonTableFormat } from './json-table.ts';
 export { countDamaged, damagedTables, fileDamage } from './damage.ts';
-export { readKeyFile, sealKey, writeKeyFile, type KeyRead } from './key-file.ts';
+export { readKeyFile, sealKey, writeKeyFile } from './key-file.ts';
 export { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';

@@ -85,7 +85,7 @@ export class Daemon {
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
     const { upstream, sessions, payments } = parts;
-    this.garden = openWalledGarden(config.main, log);
+    this.garden = openWalledGarden(config.main, log, parts.ipv6Gate);
     this.config = configReloader(options, log, { config, problems }, parts, {
       followed: () => this.followLan(),
       moveListen: (http) => this.lan.move(http),
@@ -130,9 +130,9 @@ export class Daemon {
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
     const portal = openPortal(main, sessions, log, true);
-    const { valve, kernelQuota, shaper } = portal;
+    const { shaper } = portal;
     const counting = await startCounting(
-      portal.counters,
+      portal,
       sessions,
       sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     );
@@ -186,12 +186,11 @@ export class Daemon {
       openingMark: (mac) => meter.openingMark(mac),
     });
 
+    // The portal's parts: valve, kernel quota, IPv6 gate, shaper.
     const parts: Parts = {
+      ...portal,
       store,
       sessions,
-      valve,
-      kernelQuota,
-      shaper,
       gates,
       pricing,
       payments,

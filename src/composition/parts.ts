@@ -2,7 +2,7 @@
 import type { SessionManager, JournalStore } from '../sessions/index.ts';
 import type { Merchant, Pricing } from '../merchant/index.ts';
 import type { PaymentPlugins } from '../payments/index.ts';
-import type { KernelQuota, Shaper, Valve } from '../portal/index.ts';
+import type { Ipv6Gate, KernelQuota, Shaper, Valve } from '../portal/index.ts';
 import type { Meter } from '../meter/index.ts';
 import type { UbusClient } from '../ubus/index.ts';
 import type { EventPublisher } from '../api/index.ts';
@@ -14,6 +14,8 @@ export interface Parts {
   sessions: SessionManager;
   valve: Valve;
   kernelQuota: KernelQuota | null;
+  /** The IPv6 gate (gate/portal.ts): the walled garden's IPv6 addresses are fed to it. */
+  ipv6Gate: Ipv6Gate | null;
   shaper: Shaper | null;
   gates: Gatekeeper;
   pricing: Pricing;

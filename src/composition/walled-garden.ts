@@ -4,15 +4,23 @@
  */
 import { walledGardenHosts, type Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
-import { nftRunner, systemLookup, WalledGarden } from '../portal/index.ts';
+import { nftRunner, systemLookup, WalledGarden, type Ipv6Gate } from '../portal/index.ts';
 
 export interface GardenKeeper {
   follow(config: Config): Promise<void>;
   close(): Promise<void>;
 }
 
-export function openWalledGarden(main: Config['main'], log: Logger): GardenKeeper {
-  const garden = new WalledGarden({ nft: nftRunner(main.nft, main.ndsctlTimeoutMs), lookup: systemLookup(), log });
+/** `ipv6Gate`: the garden's IPv6 addresses are let through it too (no portal gates IPv6). */
+export function openWalledGarden(main: Config['main'], log: Logger, ipv6Gate: Ipv6Gate | null = null): GardenKeeper {
+  const garden = new WalledGarden({
+    nft: nftRunner(main.nft, main.ndsctlTimeoutMs),
+    lookup: systemLookup(),
+    log,
+    ...(ipv6Gate && {
+      onIpv6: (addresses: readonly string[], ports: readonly number[]) => ipv6Gate.garden(addresses, ports),
+    }),
+  });
   return {
     follow: (config) =>
       garden.follow({

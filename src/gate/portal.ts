@@ -15,6 +15,8 @@ import {
   nftRunner,
   portalSocketIdentity,
   portalSocketResolver,
+  GATE_TABLE,
+  Ipv6Gate,
   Shaper,
   TableWatch,
   Valve,
@@ -45,6 +47,11 @@ export interface Portal {
   tableWatch: TableWatch | null;
   /** What the Gatekeeper drives: the valve, the kernel's quota and shaper, and how a close is confirmed. */
   gateParts: Pick<GatekeeperOptions, 'valve' | 'kernelQuota' | 'shaper' | 'confirmByLook'>;
+  /**
+   * With main.kernel_quota, the IPv6 gate (portal/ipv6-gate.ts): a client's IPv6 passes only while its gate is open,
+   * which neither portal does. Started by the daemon with the live sessions' clients.
+   */
+  ipv6Gate: Ipv6Gate | null;
 }
 
 /**
@@ -63,6 +70,9 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
         log,
         session: brakedSessionOf(sessions),
       })
+    : null;
+  const ipv6Gate = main.kernelQuota
+    ? new Ipv6Gate({ run: nftRunner(main.nft, main.ndsctlTimeoutMs), device: main.shapeDevice, log })
     : null;
   const counters = main.kernelQuota
     ? new KernelCounters({ command: main.nft, device: main.shapeDevice, timeoutMs: main.ndsctlTimeoutMs, log })
@@ -100,23 +110,22 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
         afterRefusal: (mac) => counters.uncount(mac),
       },
     }),
+    ...(ipv6Gate && { ipv6: ipv6Gate }),
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
     neighbour: neighbourReader(),
   });
+  const partOf = (table: string): { enabled: boolean; rebuild: (reason: string) => Promise<void> } =>
+    table.endsWith(COUNTER_TABLE) ? counters! : table.endsWith(GATE_TABLE) ? ipv6Gate! : kernelQuota!;
   const tableWatch =
     kernelQuota && counters
       ? new TableWatch({
           command: main.nft,
-          tables: [`netdev ${COUNTER_TABLE}`, `netdev ${KERNEL_QUOTA_TABLE}`],
+          tables: [`netdev ${COUNTER_TABLE}`, `netdev ${KERNEL_QUOTA_TABLE}`, `netdev ${GATE_TABLE}`],
           run: nftRunner(main.nft, main.ndsctlTimeoutMs),
           // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
-          kept: (table) => (table.endsWith(COUNTER_TABLE) ? counters.enabled : kernelQuota.enabled),
+          kept: (table) => partOf(table).enabled,
           log,
-          onGone: (table) => {
-            const reason = `table ${table} deleted`;
-            if (table.endsWith(COUNTER_TABLE)) void counters.rebuild(reason);
-            else void kernelQuota.rebuild(reason);
-          },
+          onGone: (table) => void partOf(table).rebuild(`table ${table} deleted`),
         })
       : null;
   // No tick lists the portal while the kernel counts: a close is confirmed by a look at its one client.
@@ -131,6 +140,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     counters,
     tableWatch,
     gateParts,
+    ipv6Gate,
   };
 }
 
@@ -142,10 +152,12 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
  * output: the portal's listing every tick, as before the counters; docs/configuration.md `kernel_quota`).
  */
 export async function startCounting(
-  counters: KernelCounters | null,
+  { counters, ipv6Gate }: Pick<Portal, 'counters' | 'ipv6Gate'>,
   sessions: SessionReadView,
   marks: ReadonlyArray<readonly [string, CounterMark]>,
 ): Promise<{ counters: KernelCounters | undefined; marks: ReadonlyArray<readonly [string, CounterMark]> }> {
+  // The IPv6 gate with it: a gate open before this start (a live session's) keeps its IPv6, every other client's stops.
+  await ipv6Gate?.start(sessions.list({ state: 'ACTIVE' }).map((s) => s.mac));
   if (counters === null) return { counters: undefined, marks };
   const on = await counters.start((mac) => {
     const s = sessions.byMac(mac);

@@ -79,3 +79,12 @@ export interface GateCounter {
   /** The auth was refused, the gate closed: the counters go as after a deauth, but the portal's list is as it was. */
   afterRefusal?(mac: string): Promise<void>;
 }
+
+/**
+ * The IPv6 gate (ipv6-gate.ts): a client's IPv6 opened once its gate is (by sluice's auth, or found open already) and
+ * closed after its deauth. Must not throw.
+ */
+export interface GateIpv6 {
+  open(mac: string): Promise<void>;
+  close(mac: string): Promise<void>;
+}

@@ -15,6 +15,7 @@ import {
   type SafetyNet,
   type GateBrake,
   type GateCounter,
+  type GateIpv6,
   type GateShaper,
 } from './types.ts';
 
@@ -43,6 +44,8 @@ export interface ValveOptions {
   shaper?: GateShaper;
   /** The kernel's counters (kernel-counting.ts): made before every auth, removed after every deauth. */
   counter?: GateCounter;
+  /** The IPv6 gate (ipv6-gate.ts): opened once the gate is, closed after every deauth. */
+  ipv6?: GateIpv6;
   /**
    * The client's address from the kernel's neighbour table (neighbours.ts; `hint`: the address the caller has, kept
    * when the table agrees), null when the table does not say one: lets open() auth at once (see there).
@@ -71,6 +74,7 @@ export class Valve {
   readonly #brake: GateBrake | undefined;
   readonly #shaper: GateShaper | undefined;
   readonly #counter: GateCounter | undefined;
+  readonly #ipv6: GateIpv6 | undefined;
   readonly #neighbour: ((mac: string, hint: string | null) => Promise<string | null>) | undefined;
   /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
   readonly #unlisted = new Map<string, number>();
@@ -101,6 +105,7 @@ export class Valve {
     this.#brake = opts.brake;
     this.#shaper = opts.shaper;
     this.#counter = opts.counter;
+    this.#ipv6 = opts.ipv6;
     this.#neighbour = opts.neighbour;
   }
 
@@ -148,7 +153,10 @@ export class Valve {
       .runExclusive(async (exec) => {
         leaveQueue();
         await this.#listFirstForBurst(exec, canonical);
-        return this.#open(exec, canonical, safetyNet, knownIp, knownIpListed);
+        const opened = await this.#open(exec, canonical, safetyNet, knownIp, knownIpListed);
+        // Open (by this auth, an earlier run's, someone else's): its IPv6 follows the gate sluice now holds for it.
+        await this.#ipv6?.open(canonical);
+        return opened;
       })
       .finally(leaveQueue);
   }
@@ -311,6 +319,7 @@ export class Valve {
       await this.#brake?.afterDeauth(canonical);
       await this.#shaper?.remove(canonical);
       await this.#counter?.afterDeauth(canonical);
+      await this.#ipv6?.close(canonical);
       if (!look) return { result, state: undefined };
       // Read only: a client gone from the list after its deauth is not an unlisted one (#noteUnlisted).
       const after = await this.#read(exec, canonical).catch(() => undefined);

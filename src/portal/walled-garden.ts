@@ -39,11 +39,24 @@ export class WalledGarden {
   private readonly book = new GardenAddresses();
   /** The script last written (nothing is written again while the garden is unchanged); null: none written. */
   private written: string | null = null;
+  /** What the IPv6 gate was last given. */
+  private ipv6Written = '';
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> = Promise.resolve();
   private closed = false;
 
-  constructor(private readonly deps: { nft: NftRun; lookup: LookupFn; log: Logger; now?: () => number }) {}
+  constructor(
+    private readonly deps: {
+      nft: NftRun;
+      lookup: LookupFn;
+      log: Logger;
+      now?: () => number;
+      /**
+       * The garden's IPv6 addresses and ports at each change, for the IPv6 gate (ipv6-gate.ts), which no portal has.
+       */
+      onIpv6?: (addresses: readonly string[], ports: readonly number[]) => Promise<void>;
+    },
+  ) {}
 
   /** The garden to this target now (at start, after every reload): a lookup round and the table written. */
   follow(target: GardenTarget): Promise<void> {
@@ -105,6 +118,11 @@ export class WalledGarden {
     const { v4, v6 } = this.book.addresses();
     const { hosts, ports, device } = this.target;
     const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ device, ports, v4, v6 });
+    const ipv6 = JSON.stringify([hosts.length === 0 ? [] : v6, ports]);
+    if (ipv6 !== this.ipv6Written) {
+      this.ipv6Written = ipv6;
+      await this.deps.onIpv6?.(hosts.length === 0 ? [] : v6, ports);
+    }
     if (script === this.written || (hosts.length === 0 && this.written === null)) return;
     try {
       await this.deps.nft(['-f', '-'], script);

@@ -1,0 +1,96 @@
+/**
+ * The IPv6 gate's nft side, pure (ipv6-gate.ts keeps it in step with the gates sluice opens): sluice's table
+ * `netdev sluice_gate` on the LAN device the portal gates, which lets a client's IPv6 through only while its gate is
+ * open. Neither portal filters IPv6 (openNDS 9.10 and nodogsplash set up iptables for IPv4 alone; openNDS 10.3.1's
+ * tables are IPv4 too and it turns the router's `wan6` off instead), so on a dual-stack LAN, as OpenWrt's default is,
+ * a client that never paid would reach everything over IPv6.
+ *
+ * Keyed by MAC at the netdev hooks, as the kernel counters and quota are (kernel-counters.ts): whatever addresses the
+ * client takes (SLAAC and its temporary addresses change often), and a flow a flowtable offloaded, meet the same rule,
+ * and a gate that closes stops its IPv6 flows at once, established or not. A client whose gate is closed keeps:
+ *  - what it sends to the router itself (link-local, multicast: neighbour discovery, router solicitations, DHCPv6;
+ *    the router's own addresses: DNS) and what the router sends it (from a link-local or one of its own addresses);
+ *  - the walled garden's IPv6 addresses on the garden's ports, both ways (walled-garden.ts feeds them here).
+ * Everything else is dropped: TCP towards the internet answered with a reset, so that a dual-stack client falls back
+ * to IPv4 (and meets the portal's splash page) at once instead of after a timeout. That reset leaves through the
+ * download chain as a 20-byte TCP packet with no data, which is all that chain lets through from outside; any other
+ * answer (an ICMPv6 error) could carry what an accomplice upstream wants to push to the client.
+ */
+import { normalizeMac } from '../mac.ts';
+
+export const GATE_TABLE = 'sluice_gate';
+
+/** Before the quota (-500), the counters (-450) and a flowtable (-100): nothing of a closed gate is counted. */
+export const GATE_PRIORITY = -550;
+
+export interface GateRuleset {
+  /** The LAN device the portal gates (`main.shape_device`). */
+  device: string;
+  /** The clients whose gate is open. */
+  open: Iterable<string>;
+  /** The walled garden's IPv6 addresses and its ports. */
+  garden: readonly string[];
+  ports: readonly number[];
+}
+
+const elements = (xs: readonly string[]): string => (xs.length > 0 ? ` elements = { ${xs.join(', ')} };` : '');
+
+/** The whole table, replacing any earlier one in one transaction (packets see the old table or the new one). */
+export function gateTableScript(r: GateRuleset): string {
+  const t = GATE_TABLE;
+  const at = (hook: string): string =>
+    `type filter hook ${hook} device ${JSON.stringify(r.device)} priority ${GATE_PRIORITY}; policy accept;`;
+  const open = [...r.open].map((m) => normalizeMac(m));
+  return [
+    `add table netdev ${t}`,
+    `delete table netdev ${t}`,
+    `table netdev ${t} {`,
+    `  set open { type ether_addr;${elements(open)} }`,
+    `  set garden { type ipv6_addr;${elements(r.garden)} }`,
+    `  set ports { type inet_service;${elements(r.ports.map(String))} }`,
+    `  chain upload {`,
+    `    ${at('ingress')}`,
+    '    meta protocol != ip6 accept',
+    '    ether saddr @open accept',
+    '    ip6 daddr { fe80::/10, ff00::/8 } accept',
+    '    fib daddr type local accept',
+    '    ip6 daddr @garden meta l4proto { tcp, udp } th dport @ports accept',
+    '    meta l4proto tcp reject with tcp reset',
+    '    drop',
+    '  }',
+    `  chain download {`,
+    `    ${at('egress')}`,
+    '    meta protocol != ip6 accept',
+    '    ether daddr @open accept',
+    '    ip6 saddr fe80::/10 accept',
+    '    fib saddr type local accept',
+    '    ip6 saddr @garden meta l4proto { tcp, udp } th sport @ports accept',
+    '    ip6 nexthdr tcp ip6 length 20 tcp flags rst accept',
+    '    drop',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** A client's gate opened: its IPv6 passes. */
+export function openScript(mac: string): string {
+  return `add element netdev ${GATE_TABLE} open { ${normalizeMac(mac)} }\n`;
+}
+
+/** A client's gate closed: its IPv6 stops (an element already gone makes nft fail: the caller rebuilds). */
+export function closeScript(mac: string): string {
+  return `delete element netdev ${GATE_TABLE} open { ${normalizeMac(mac)} }\n`;
+}
+
+/** The walled garden's IPv6 addresses and ports now (both sets replaced in one transaction). */
+export function gardenScript(garden: readonly string[], ports: readonly number[]): string {
+  const t = GATE_TABLE;
+  return [
+    `flush set netdev ${t} garden`,
+    `flush set netdev ${t} ports`,
+    ...(garden.length > 0 ? [`add element netdev ${t} garden { ${garden.join(', ')} }`] : []),
+    ...(ports.length > 0 ? [`add element netdev ${t} ports { ${ports.join(', ')} }`] : []),
+    '',
+  ].join('\n');
+}

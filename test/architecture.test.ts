@@ -194,6 +194,9 @@ const SIZE_REASONS: Record<string, string> = {
   'src/meter/epochs.ts':
     'one class, the accountant: the per-MAC epoch rules over the shared table (observe, promote, finish) and ' +
     "a tick's undo around them, which read the same slots; the undo log is already apart (pending-log.ts)",
+  'src/portal/valve.ts':
+    "one class, the gate: each open and close and the kernel's parts that follow it (quota, shaper, counters, " +
+    "IPv6 gate) in the same turn of the portal's queue; token calls, verdicts and auth arguments are already apart",
   'src/radius/packet.ts':
     'one wire format (RFC 2865/2866/5176) and the authenticators it is checked with: the encoder, the ' +
     'decoder and the Message-Authenticator rules per packet type are read together when the RFC is',

@@ -21,13 +21,19 @@ import { SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Session, SessionManager } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins, type PaymentMethod } from './payments/index.ts';
+import {
+  createPaymentRegistry,
+  PAYMENT_PLUGINS,
+  PaymentPlugins,
+  type DoorServices,
+  type PaymentMethod,
+} from './payments/index.ts';
 import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
-import { startTollgateDoor, type LanEndpointKeeper } from './http/index.ts';
+import type { LanEndpointKeeper } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
   configReloader,
@@ -36,6 +42,7 @@ import {
   openSessions,
   lanEndpointFor,
   addSinks,
+  doorServicesFor,
   openWalledGarden,
   stopParts,
   upstreamStatus,
@@ -65,6 +72,8 @@ export class Daemon {
   private object: UbusObjectHandle | undefined;
   /** The LAN endpoint while anything is served over it (its figures in `stats`), following what is. */
   private readonly lan: LanEndpointKeeper;
+  /** What the methods' own doors (TollGate's) sell through and ask. */
+  private readonly doors: DoorServices;
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;
   private readonly config: ConfigReloader;
@@ -108,6 +117,7 @@ export class Daemon {
     });
     // The methods' routes over HTTP on the LAN, started in run().
     this.lan = lanEndpointFor(config.main, this.backend, parts, log);
+    this.doors = doorServicesFor(config.main, this.backend, parts);
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
     this.closers.push(...[this.lan, this.garden].map((part) => () => part.close()));
@@ -215,7 +225,7 @@ export class Daemon {
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
     const {
-      parts: { sessions, gates, payments, meter, ubus, upstream, valve },
+      parts: { sessions, gates, payments, meter, ubus, upstream },
       log,
     } = this;
     // A method's holds are not stored: they follow from its state and the journal, so they are re-evaluated first,
@@ -233,16 +243,6 @@ export class Daemon {
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     await this.followLan();
-    const { ndsctlTimeoutMs } = this.config.config.main;
-    // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
-    const tollgate = await startTollgateDoor(
-      () => this.config.config,
-      this.backend,
-      valve,
-      log,
-      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
-    );
-    if (tollgate) this.closers.unshift(() => tollgate.close());
     await gates.start(endedWhileDown);
     await upstream.start();
     meter.start();
@@ -254,12 +254,14 @@ export class Daemon {
   }
 
   /**
-   * The LAN endpoint and the walled garden to what the config in force and the methods serve now (at start, after a
-   * reload, on a method's word); a follow while stopping does nothing.
+   * The LAN endpoint, the methods' own doors and the walled garden to what the config in force and the methods serve
+   * now (at start, after a reload, on a method's word); a follow while stopping does nothing.
    */
   private async followLan(): Promise<void> {
-    await this.lan.follow(this.config.config, this.parts.payments.lan(this.config.config));
-    await this.garden.follow(this.config.config);
+    const { config } = this.config;
+    await this.lan.follow(config, this.parts.payments.lan(config));
+    await this.parts.payments.followDoors(config, this.doors);
+    await this.garden.follow(config);
   }
 
   /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */

@@ -77,11 +77,6 @@ const ISSUE_40 =
  */
 const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
   {
-    index: 'src/http/index.ts',
-    names: ['portalClientDirectory'],
-    reason: "defined in index.ts itself: tests build the LAN endpoint's IP → MAC directory the way the daemon does",
-  },
-  {
     index: 'src/gate/index.ts',
     reason: ISSUE_40,
     names: [
@@ -225,10 +220,10 @@ const SIZE_REASONS: Record<string, string> = {
   'src/demo/index.ts':
     'the demo command: the daemon, the simulated portal, the purchases and the live view wired for one run; ' +
     'the simulator itself is apart (src/sim/)',
-  'src/http/tollgate-door.ts':
+  'src/payments/cashu/tollgate/door.ts':
     "TollGate's one door: its routes (the 10021, the payment, whoami, usage, balance, CORS) share the per-IP " +
     "buckets, the connection bounds and the signing of every answer; the payment's parsing " +
-    '(tollgate-payment.ts) and the event codes (tollgate-events.ts) are apart',
+    '(payment.ts), the event codes (events.ts) and its opening, moving and closing (keeper.ts) are apart',
   'src/gate/gatekeeper.ts':
     'the one owner of the gates: its session handlers, the opens with their listing retries, the closes and the ' +
     'enforce pass share the gate states, the closes in flight and the holds; its ports and options (options.ts) ' +

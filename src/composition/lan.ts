@@ -1,12 +1,13 @@
 /**
- * The methods' routes over HTTP on the LAN (http.listen; off by default). Its IP → MAC lookups take the list the
- * ticks read (as old as the directory allows), or ask a tick for it; a tick that reads none within its fetch timeout
- * leaves the lookup to read the portal itself.
+ * The doors on the LAN: the methods' routes over HTTP (http.listen; off by default) and the methods' own doors
+ * (PluginHost.door: TollGate's). Their IP → MAC lookups take the list the ticks read (as old as the directory allows),
+ * or ask a tick for it; a tick that reads none within its fetch timeout leaves the lookup to read the portal itself.
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { DaemonBackend } from '../api/index.ts';
-import { LanEndpointKeeper } from '../http/index.ts';
+import { LanEndpointKeeper, portalClientDirectory } from '../http/index.ts';
+import type { DoorServices } from '../payments/index.ts';
 import type { Parts } from './parts.ts';
 
 export function lanEndpointFor(
@@ -21,4 +22,22 @@ export function lanEndpointFor(
     log,
     fromTicks: (maxAgeMs) => meter.clientAddresses(maxAgeMs, main.ndsctlTimeoutMs + 1000),
   });
+}
+
+/** What a method's own door sells through and asks: the daemon's backend and one IP → MAC directory. */
+export function doorServicesFor(
+  main: MainConfig,
+  backend: DaemonBackend,
+  { valve, meter }: Pick<Parts, 'valve' | 'meter'>,
+): DoorServices {
+  const directory = portalClientDirectory(valve, (maxAgeMs) =>
+    meter.clientAddresses(maxAgeMs, main.ndsctlTimeoutMs + 1000),
+  );
+  return {
+    now: () => backend.now(),
+    pricing: () => backend.pricing(),
+    purchase: (req) => backend.purchase(req),
+    session: (query) => backend.session(query),
+    macOf: (ip) => directory.macOf(ip),
+  };
 }

@@ -67,16 +67,14 @@ export interface RunningParts {
   upto?: boolean;
   /** The `cashu` method (and TollGate's door); absent: off. */
   tollgate?: boolean;
-  /** TollGate's door is bound at start: its `host:port` then ('' or absent: no door). */
-  tollgateListen?: string;
 }
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * rate limit and the settings it is set up with, TollGate's door's listen address, and switching RADIUS or tollgate on
- * or off (each is built at start: its listener). The LAN endpoint's address (http.listen) moves on reload
- * (listenMoved); x402, escrow, batch_settlement and upto switch on and off on reload (their methods open then:
- * payments/plugin-host.ts switchTo); every other setting applies on reload.
+ * rate limit and the settings it is set up with, and switching RADIUS on or off (built at start: its listener). The
+ * LAN endpoint's address (http.listen) moves on reload (listenMoved); the payment methods (x402, escrow,
+ * batch_settlement, upto, tollgate) switch on and off on reload (their methods open then, a method's own door opens,
+ * moves or closes: payments/plugin-host.ts); every other setting applies on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
@@ -87,19 +85,12 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
   if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
   if (next.radius.enabled !== running.radius) out.push('radius.enabled');
-  if ((next.tollgate !== null) !== (running.tollgate ?? false)) out.push('tollgate.enabled');
-  else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? ''))
-    out.push('tollgate.listen');
   return out;
 }
 
 /** Whether `next` moves the LAN endpoint (http.listen: another address or port, or switched on or off). */
 export function listenMoved(running: Config['http'], next: Config['http']): boolean {
   return next.host !== running.host || next.port !== running.port;
-}
-
-function listenOf(l: { host: string; port: number }): string {
-  return l.host === '' ? '' : `${l.host}:${l.port}`;
 }
 
 /** The config stats shows after a reload: restart-only values as running, the LAN endpoint's section as started. */

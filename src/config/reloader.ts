@@ -16,7 +16,10 @@ import type { Config } from './types.ts';
 export type ReloadReply = {
   plans: number;
   restart_required: string[];
-  /** Listeners this reload moved (`http.listen`): the init script hands procd their new firewall rules. */
+  /**
+   * Listeners this reload moved (`http.listen`, `tollgate.listen`, one switched on or off too): the init script hands
+   * procd their new firewall rules.
+   */
   moved?: string[];
   stopping?: true;
   problems: Array<{ path: string; reason: string; effect: string | null }>;
@@ -79,11 +82,14 @@ export class ConfigReloader {
   private reloading: Promise<ReloadReply> | undefined;
   /** The LAN endpoint's section as it runs: as started, its address as the last move put it. */
   private http: Config['http'];
+  /** Where the config in force puts TollGate's door ('' : none). */
+  private doorAt: string;
 
   constructor(private readonly options: ConfigReloaderOptions) {
     this.config = options.started;
     this.problems = options.problems;
     this.http = options.started.http;
+    this.doorAt = doorAddress(options.started);
   }
 
   reload(): Promise<ReloadReply> {
@@ -117,12 +123,14 @@ export class ConfigReloader {
       if (this.options.onDisabled) setImmediate(this.options.onDisabled);
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList() };
     }
-    const door = this.options.started.tollgate?.listen;
     const moved = await this.moveListen(next.http);
+    // TollGate's door follows the reload (its plugin's host moves it): the init script hands procd its port's rule.
+    const doorAt = doorAddress(next);
+    const listeners = [...(moved.done ? ['http.listen'] : []), ...(doorAt !== this.doorAt ? ['tollgate.listen'] : [])];
+    this.doorAt = doorAt;
     const running: RunningParts = {
       main: this.options.started.main,
       http: this.http,
-      tollgateListen: door && door.host !== '' ? `${door.host}:${door.port}` : '',
       ...this.options.built(),
     };
     this.restartRequired = reloadDiff(running, next);
@@ -135,12 +143,12 @@ export class ConfigReloader {
       plans: next.pricing.length,
       problems: this.problems.length || undefined,
       restart_required: this.restartRequired.join(',') || undefined,
-      moved: moved.done ? 'http.listen' : undefined,
+      moved: listeners.join(',') || undefined,
     });
     return {
       plans: next.pricing.length,
       restart_required: [...this.restartRequired],
-      ...(moved.done && { moved: ['http.listen'] }),
+      ...(listeners.length > 0 && { moved: listeners }),
       problems: problemList(),
     };
   }
@@ -165,4 +173,10 @@ export class ConfigReloader {
     this.http = { ...this.http, host: next.host, port: next.port };
     return { done: true };
   }
+}
+
+/** Where the config puts TollGate's door (`host:port`; '' when off or no listen address). */
+function doorAddress(config: Config): string {
+  const listen = config.tollgate?.listen;
+  return listen && listen.host !== '' ? `${listen.host}:${listen.port}` : '';
 }

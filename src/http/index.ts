@@ -17,9 +17,6 @@ import { ClientDirectory, type ListedClient } from './client-directory.ts';
 import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
-import { openRouterKey } from '../payments/index.ts';
-import { TollgateDoor } from './tollgate-door.ts';
-import { MintHealth } from './tollgate-mints.ts';
 
 export { HttpEndpoint } from './server.ts';
 
@@ -240,55 +237,6 @@ async function startLanEndpoint(
   } catch (err) {
     const e = toSluiceError(err);
     log.error('LAN endpoint not started', { code: e.code, reason: e.message });
-    return null;
-  }
-}
-
-/**
- * TollGate's door (tollgate-door.ts) when `tollgate.listen` is set: the router's Nostr key (made at the first start),
- * the accepted mints' health for the advertisement, its own IP → MAC directory. `current` is the config in force, so
- * a reload's prices and mints apply to the next answer (listen itself takes a restart). A key that cannot be read back
- * keeps the door off (ERR_NOSTR_KEY, logged); the rest of the daemon runs.
- */
-export async function startTollgateDoor(
-  current: () => Config,
-  backend: SluiceBackend,
-  valve: Valve,
-  log: Log,
-  fromTicks?: TickClientList,
-): Promise<{ close(): Promise<void> } | null> {
-  const config = current();
-  const listen = config.tollgate?.listen;
-  if (!listen || listen.host === '') return null;
-  try {
-    const key = await openRouterKey(config.main.stateDir);
-    if (key.created) log.info("TollGate: the router's Nostr key was made", { pubkey: key.pubkey });
-    const settings = () => current().tollgate;
-    const health = new MintHealth(() => settings()?.mints ?? []);
-    const directory = portalClientDirectory(valve, fromTicks);
-    const door = await TollgateDoor.start({
-      host: listen.host,
-      port: listen.port,
-      settings,
-      backend,
-      key,
-      macOf: (ip) => directory.macOf(ip),
-      mintsUp: () => health.up(),
-      rateLimitPerMinute: config.http.rateLimit,
-      maxConnections: totalConnectionBound(openFileLimit()),
-      log,
-    });
-    health.start();
-    log.info('TollGate door listening', { host: listen.host, port: door.port, pubkey: key.pubkey });
-    return {
-      close: async () => {
-        health.close();
-        await door.close();
-      },
-    };
-  } catch (err) {
-    const e = toSluiceError(err);
-    log.error('TollGate door not started', { code: e.code, reason: e.message });
     return null;
   }
 }

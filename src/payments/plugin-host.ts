@@ -12,10 +12,12 @@ import { reconcileWithin } from './reconcile-within.ts';
 import type {
   LanParts,
   MethodSwitch,
-  PaymentHost,
+  PaymentAnnouncers,
   PaymentPart,
   PaymentPlugin,
-  PluginContext,
+  PluginDoor,
+  PluginHost,
+  DoorServices,
   UbusFace,
   X402Face,
 } from './plugin.ts';
@@ -25,45 +27,54 @@ import type { Session } from '../sessions/index.ts';
 /** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
 const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.enabled === true;
 
-/** Switches a reload does not move: TollGate's door is bound at start (config/reload-diff.ts lists it). */
-const RESTART_SWITCHES: ReadonlySet<MethodSwitch> = new Set(['tollgate']);
-
 /** Where the methods sell (the merchant's registry: payments/registry.ts). */
 export interface SellingRegistry {
   register(method: PaymentMethod): void;
   unregister(name: string): void;
 }
 
-type Opened = { plugin: PaymentPlugin; on: boolean; part: PaymentPart | null };
+/** What every plugin's host holds but its registrars (PaymentPlugins makes those, one set per plugin). */
+export type HostParts = Omit<PluginHost, 'door'>;
+
+type Opened = { plugin: PaymentPlugin; on: boolean; part: PaymentPart | null; doors: PluginDoor[] };
 
 export class PaymentPlugins {
-  private host: PaymentHost | undefined;
+  private host: PaymentAnnouncers | undefined;
   private registry: SellingRegistry | undefined;
 
   private constructor(
     private readonly opened: Opened[],
     private readonly servesListeners: Array<() => Promise<void>>,
-    private readonly ctx: PluginContext,
+    private readonly parts: HostParts,
   ) {}
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
-  static async open(plugins: readonly PaymentPlugin[], context: PluginContext): Promise<PaymentPlugins> {
-    const opened: Array<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }> = [];
+  static async open(plugins: readonly PaymentPlugin[], context: HostParts): Promise<PaymentPlugins> {
     const listeners: Array<() => Promise<void>> = [];
-    const ctx: PluginContext = {
+    const parts: HostParts = {
       ...context,
       servesChanged: async () => {
         await Promise.all([context.servesChanged?.(), ...listeners.map((listener) => listener())]);
       },
     };
-    // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
-    const damaged = plugins.flatMap((p) => (p.damagedState ? [p.damagedState] : []));
-    for (const plugin of plugins) {
-      const on = plugin.switch === undefined || switchedOn(ctx.config, plugin.switch);
-      const part = on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), damaged, ctx.log) : null;
-      opened.push({ plugin, on, part });
+    const host = new PaymentPlugins(
+      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [] })),
+      listeners,
+      parts,
+    );
+    for (const o of host.opened) {
+      o.on = o.plugin.switch === undefined || switchedOn(parts.config, o.plugin.switch);
+      if (o.on) o.part = await host.openOne(o, parts.config, parts.log);
     }
-    return new PaymentPlugins(opened, listeners, ctx);
+    return host;
+  }
+
+  /** Opens one plugin on `config` with its registrars (a damaged state file or unloadable code: null, logged). */
+  private openOne(o: Opened, config: Config, log: Log): Promise<PaymentPart | null> {
+    // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
+    const damaged = this.opened.flatMap((p) => (p.plugin.damagedState ? [p.plugin.damagedState] : []));
+    const host: PluginHost = { ...this.parts, config, door: (door) => void o.doors.push(door) };
+    return unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
   }
 
   /** The registry the merchant sells through: a reload's switches add their methods to it and take them out. */
@@ -77,16 +88,14 @@ export class PaymentPlugins {
    * selling and stays open for its sessions.
    */
   async switchTo(next: Config, log: Log): Promise<void> {
-    const damaged = this.opened.flatMap((o) => (o.plugin.damagedState ? [o.plugin.damagedState] : []));
     for (const o of this.opened) {
       const key = o.plugin.switch;
-      if (key === undefined || RESTART_SWITCHES.has(key)) continue;
+      if (key === undefined) continue;
       const on = switchedOn(next, key);
       if (on === o.on && (!on || o.part !== null)) continue;
       const opening = on && o.part === null;
       if (opening) {
-        const ctx = { ...this.ctx, config: next };
-        o.part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(ctx), damaged, log);
+        o.part = await this.openOne(o, next, log);
         if (o.part) {
           if (this.host) o.part.wire?.(this.host);
           await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
@@ -106,7 +115,15 @@ export class PaymentPlugins {
   }
 
   /**
-   * Calls `listener` whenever a method says what it serves over the LAN may have changed (PluginContext); the method
+   * The methods' own doors to the config in force (at start, after every reload): each opens, moves or closes its
+   * listener as its section says (a method switched off closes its door; its sessions run on).
+   */
+  async followDoors(config: Config, services: DoorServices): Promise<void> {
+    for (const o of this.opened) for (const door of o.doors) await door.follow(config, services);
+  }
+
+  /**
+   * Calls `listener` whenever a method says what it serves over the LAN may have changed (PluginHost); the method
    * waits for it.
    */
   onServesChanged(listener: () => Promise<void>): void {
@@ -114,7 +131,7 @@ export class PaymentPlugins {
   }
 
   /** Every opened part, selling or switched off (its sessions still run through it). */
-  private get parts(): PaymentPart[] {
+  private get openParts(): PaymentPart[] {
     return this.opened.flatMap((o) => (o.part ? [o.part] : []));
   }
 
@@ -162,21 +179,22 @@ export class PaymentPlugins {
   }
 
   async recheck(): Promise<void> {
-    for (const p of this.parts) await p.recheck?.();
+    for (const p of this.openParts) await p.recheck?.();
   }
 
   start(): void {
-    for (const p of this.parts) p.start?.();
+    for (const p of this.openParts) p.start?.();
   }
 
-  wire(host: PaymentHost): void {
+  wire(host: PaymentAnnouncers): void {
     this.host = host;
-    for (const p of this.parts) p.wire?.(host);
+    for (const p of this.openParts) p.wire?.(host);
   }
 
   /** Each method's stop, in the list's order: the part open at the stop (one a reload opened too). */
   closers(): Array<() => Promise<void>> {
     return this.opened.map((o) => async () => {
+      for (const door of o.doors) await door.close();
       await o.part?.close?.();
     });
   }
@@ -188,7 +206,7 @@ export class PaymentPlugins {
 
   /** The fields the running methods add to a session's ubus `session` reply, in the list's order. */
   sessionFields(session: Session): Record<string, unknown> {
-    return Object.assign({}, ...this.parts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<
+    return Object.assign({}, ...this.openParts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<
       string,
       unknown
     >;

@@ -6,19 +6,22 @@
  * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). A method
  * that reads the metered usage follows the sessions' `usage` event itself (escrow-session/).
  */
-import type { Config, RunningParts } from '../config/index.ts';
+import type { Config, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
-import type { PaymentMethod, Quote } from './types.ts';
+import type { PaymentMethod, PurchaseRequest, Quote } from './types.ts';
 
-/** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
-export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius' | 'tollgateListen'>;
+/** The config switches a plugin is built by (a reload moves them: PaymentPlugins.switchTo). */
+export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;
 
-/** What the root hands every plugin when it opens. */
-export interface PluginContext {
+/**
+ * What the host hands every plugin when it opens: the parts it works with, and the registrars through which it brings
+ * what it serves beside its methods (its own listener: `door`).
+ */
+export interface PluginHost {
   config: Config;
   sessions: SessionManager;
   /** The gate's holds (escrow credit). */
@@ -39,10 +42,35 @@ export interface PluginContext {
    * has (so the reply that made the batch comes after the door is open).
    */
   servesChanged?: () => Promise<void>;
+  /**
+   * Registers the method's own listener (TollGate's door): the host brings it to the config in force at start and
+   * after every reload (opened, moved or closed, as the method's section says), and closes it at the stop.
+   */
+  door(door: PluginDoor): void;
+}
+
+/**
+ * What a method's own door sells through and asks (structural: payments/ imports neither api/ nor http/): the clock,
+ * the plans, a purchase exactly as ubus `purchase` makes it, a MAC's session, and the portal client with an address
+ * (the one directory every door asks: null when none; throws when two clients have it).
+ */
+export interface DoorServices {
+  now(): number;
+  pricing(): readonly PricingPlan[];
+  purchase(req: PurchaseRequest): Promise<{ session: Session; toppedUp: boolean }>;
+  session(query: { mac: string }): Session | undefined;
+  macOf(ip: string): Promise<string | null>;
+}
+
+/** A method's own listener, as the host drives it. */
+export interface PluginDoor {
+  /** Opens, moves or closes the listener as `config` says; a failure is logged and leaves the rest running. */
+  follow(config: Config, services: DoorServices): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** The root's parts a method announces through (structural: payments/ does not import upstream/ or api/). */
-export interface PaymentHost {
+export interface PaymentAnnouncers {
   upstream: { escrowClosed(session: Session | null, mac: string, figures: EscrowSessionClosed['figures']): void };
   events: { followEscrow(source: EscrowCredit): void };
 }
@@ -235,7 +263,7 @@ export interface PaymentPart {
   /** Once the daemon runs (ubus, LAN, gates, sinks): work left by a restart or an outage. */
   start?(): void;
   /** Subscribes the root's publishers to the method's own events. */
-  wire?(host: PaymentHost): void;
+  wire?(host: PaymentAnnouncers): void;
   /** Stop: ends the facilitator exchanges in flight and flushes state. */
   close?(): Promise<void>;
   readonly ubus?: UbusFace;
@@ -285,5 +313,5 @@ export interface PaymentPlugin {
    */
   payersOf?(session: Session, face: LanFace | null): readonly string[];
   /** Opens the method; a damaged state file or unloadable code leaves it out (method-state.ts). */
-  open(ctx: PluginContext): Promise<PaymentPart>;
+  open(host: PluginHost): Promise<PaymentPart>;
 }

@@ -6,8 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { advertisement, refusalOf, sessionEvent } from '../../src/http/tollgate-events.ts';
-import { parseTollgatePayment } from '../../src/http/tollgate-payment.ts';
+import { advertisement, refusalOf, sessionEvent } from '../../src/payments/cashu/tollgate/events.ts';
+import { parseTollgatePayment } from '../../src/payments/cashu/tollgate/payment.ts';
 import { isSluiceError } from '../../src/errors.ts';
 
 const SETTINGS = { pricePerStep: 21n, unit: 'sat' as const, minSteps: 1n };

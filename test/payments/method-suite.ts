@@ -149,6 +149,8 @@ async function openInProcess(
     // No gate here: the contract checks below grant no session.
     gate: { hold: async () => true, release: async () => true },
     stepSizeOf: (plan) => pricing.list().find((p) => p.id === plan)?.stepSize,
+    // The money rules run on the method alone: a door it brings is not opened here.
+    door: () => undefined,
   });
   const method = part.methods.find((m) => m.name === name) ?? part.methods[0];
   if (!method) throw new Error(`plugin ${name} opened no method`);

@@ -1,7 +1,8 @@
 /**
  * Cashu receive (tollgate section): payment method `cashu`, tokens swapped at the mint before the session,
  * the ecash held in custody (store.ts). Open intents are resolved at start and while any is open. The operator's side
- * (custody.ts): payout to the Lightning address, keyset retirement, ubus `cashu_balance` and `cashu_payout`.
+ * (custody.ts): payout to the Lightning address, keyset retirement, ubus `cashu_balance` and `cashu_payout`. Its own
+ * listener is TollGate's door (tollgate/, signing through nostr/); the Cashu protocol is the leaf src/cashu/.
  */
 import { SluiceError } from '../../errors.ts';
 import { lazyPart } from '../../lazy.ts';
@@ -10,7 +11,9 @@ import type { CashuCustody, CashuCustodyFace } from './custody.ts';
 import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
 
 /** Its method and custody, in files of their own, read when it opens (docs/performance.md, "Idle memory"). */
-const cashuCode = lazyPart('the cashu method', () => Promise.all([import('./cashu.ts'), import('./custody.ts')]));
+const cashuCode = lazyPart('the cashu method', () =>
+  Promise.all([import('./cashu.ts'), import('./custody.ts'), import('./tollgate/keeper.ts')]),
+);
 
 declare module '../plugin.ts' {
   /** The ecash held (cashu_balance, cashu_payout). */
@@ -54,8 +57,8 @@ export const cashuPlugin: PaymentPlugin = {
       handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
     },
   },
-  async open({ config, sessions, log }) {
-    const [{ CashuMethod }, { CashuCustody }] = await cashuCode();
+  async open({ config, sessions, log, door }) {
+    const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();
     const cashu = await CashuMethod.open({ config, sessions, log });
     let current = config;
     // quoteFor prices a token with the mint's keysets (NUT-02 fees, V4 short ids): read them before the first purchase
@@ -74,6 +77,8 @@ export const cashuPlugin: PaymentPlugin = {
       await cashu.close();
       throw err;
     }
+    // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
+    door(tollgateDoorKeeper(log));
     return {
       methods: [cashu],
       reconfigure: (next) => {

@@ -4,7 +4,7 @@
  * always built, like the trial ledger; its LAN door runs once a batch was ever printed (from the first batch on: no
  * restart).
  */
-import type { PaymentPart, PaymentPlugin, PluginContext, UbusFace } from '../plugin.ts';
+import type { PaymentPart, PaymentPlugin, PluginHost, UbusFace } from '../plugin.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import { SluiceError } from '../../errors.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
@@ -91,7 +91,7 @@ export async function openLocalVouchers(
     sessions,
     sinkMethods,
     servesChanged,
-  }: Pick<PluginContext, 'config' | 'sessions' | 'sinkMethods' | 'servesChanged'>,
+  }: Pick<PluginHost, 'config' | 'sessions' | 'sinkMethods'> & Partial<Pick<PluginHost, 'servesChanged'>>,
   clock: Clock,
 ): Promise<PaymentPart> {
   const store = VoucherStore.open(config.main.stateDir);

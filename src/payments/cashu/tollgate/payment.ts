@@ -9,9 +9,9 @@
  *   - `name=cashu…` (a browser form): the one field that holds a token.
  * The device is the request's source address, never a field of the body (a 21000's `device-identifier` is ignored).
  */
-import { SluiceError } from '../errors.ts';
-import { isEventShape, tagOf } from '../payments/index.ts';
-import { KIND_PAYMENT } from './tollgate-events.ts';
+import { SluiceError } from '../../../errors.ts';
+import { isEventShape, tagOf } from '../nostr/index.ts';
+import { KIND_PAYMENT } from './events.ts';
 
 export interface TollgatePayment {
   token: string;

@@ -6,8 +6,8 @@
  * that just started advertises what it is configured to take. What is payable is the payment method's to decide at
  * the purchase; this only keeps the offer honest.
  */
-import { boundedFetch } from '../http-client.ts';
-import { backgroundTimers, type Timers } from '../time.ts';
+import { boundedFetch } from '../../../http-client.ts';
+import { backgroundTimers, type Timers } from '../../../time.ts';
 
 export const PROBE_INTERVAL_MS = 30_000;
 const PROBE_TIMEOUT_MS = 3000;

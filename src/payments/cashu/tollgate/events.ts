@@ -6,9 +6,9 @@
  * Units: sluice's time plans count seconds, TollGate milliseconds (`step_size` 60 s is "60000"; allotments and
  * /usage in ms); data plans are bytes on both sides. Every tag value is a string: clients unmarshal `[]string`.
  */
-import type { PricingPlan, TollgateConfig } from '../config/index.ts';
-import type { NostrTag } from '../payments/index.ts';
-import type { Session } from '../sessions/index.ts';
+import type { PricingPlan, TollgateConfig } from '../../../config/index.ts';
+import type { NostrTag } from '../nostr/index.ts';
+import type { Session } from '../../../sessions/index.ts';
 
 export const KIND_ADVERTISEMENT = 10021;
 export const KIND_SESSION = 1022;

@@ -13,13 +13,12 @@
  * header/request timeouts, a 64 KiB body. Tokens are never logged: the log says who, what and the refusal's code.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SluiceBackend } from '../api/index.ts';
-import type { PricingPlan, TollgateConfig } from '../config/index.ts';
-import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Log } from '../log.ts';
-import { signEvent, type NostrEvent, type RouterKey } from '../payments/index.ts';
-import { isLive, type Session } from '../sessions/index.ts';
-import { clientIpOf, Listener, RateLimiter, readBodyBytes, REQUESTS_PER_MINUTE } from '../listener/index.ts';
+import type { PricingPlan, TollgateConfig } from '../../../config/index.ts';
+import { SluiceError, toSluiceError } from '../../../errors.ts';
+import type { Log } from '../../../log.ts';
+import { signEvent, type NostrEvent, type RouterKey } from '../nostr/index.ts';
+import { isLive, type Session } from '../../../sessions/index.ts';
+import { clientIpOf, Listener, RateLimiter, readBodyBytes, REQUESTS_PER_MINUTE } from '../../../listener/index.ts';
 import {
   advertisement,
   noticeEvent,
@@ -28,18 +27,18 @@ import {
   toTollgateUnits,
   tollgateMetric,
   type EventBody,
-} from './tollgate-events.ts';
-import { parseTollgatePayment } from './tollgate-payment.ts';
+} from './events.ts';
+import { parseTollgatePayment } from './payment.ts';
+import type { DoorServices } from '../../plugin.ts';
 
 export interface TollgateDoorOptions {
   host: string;
   port: number;
   /** The section in force (a reload's prices and mints apply to the next answer); null: switched off since. */
   settings(): TollgateConfig | null;
-  backend: SluiceBackend;
+  /** The purchases, sessions, plans and IP → MAC lookups it answers with (the host's: PluginHost.door). */
+  services: DoorServices;
   key: RouterKey;
-  /** The portal client with this IP (ClientDirectory.macOf): null when none; throws when two have it. */
-  macOf(ip: string): Promise<string | null>;
   /** The accepted mints that answer (MintHealth.up). */
   mintsUp(): readonly string[];
   /** Payment attempts (POST /) per minute per client IP. */
@@ -102,11 +101,14 @@ export class TollgateDoor {
   private readonly pending = new Map<string, number>();
   private advert: { mints: string; at: number; event: NostrEvent } | undefined;
   private limited: { at: number; answer: Answer } | undefined;
+  /** The address it listens on (a page of the router there is a CORS origin it answers). */
+  private host: string;
 
   private constructor(
     private readonly listener: Listener,
     private readonly options: TollgateDoorOptions,
   ) {
+    this.host = options.host;
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
@@ -134,8 +136,14 @@ export class TollgateDoor {
     return this.listener.port;
   }
 
+  /** To another address while it runs: the new socket first (a bind that fails leaves it where it was, thrown). */
+  async moveTo(host: string, port: number): Promise<void> {
+    await this.listener.rebind(host, port);
+    this.host = host;
+  }
+
   private now(): number {
-    return this.options.backend.now();
+    return this.options.services.now();
   }
 
   private sign(body: EventBody): NostrEvent {
@@ -206,7 +214,7 @@ export class TollgateDoor {
     } catch {
       return {};
     }
-    const own = this.options.host.toLowerCase();
+    const own = this.host.toLowerCase();
     return hostname.toLowerCase() === own
       ? { 'access-control-allow-origin': origin, vary: 'Origin' }
       : { vary: 'Origin' };
@@ -214,7 +222,7 @@ export class TollgateDoor {
 
   private settingsAndPlan(): { settings: TollgateConfig; plan: PricingPlan } {
     const settings = this.options.settings();
-    const plan = settings && this.options.backend.pricing().find((p) => p.id === settings.plan);
+    const plan = settings && this.options.services.pricing().find((p) => p.id === settings.plan);
     if (!settings || !plan)
       throw new SluiceError(
         'ERR_UNKNOWN_PLAN',
@@ -265,7 +273,7 @@ export class TollgateDoor {
   }
 
   private async macOrThrow(ip: string): Promise<string> {
-    const mac = await this.options.macOf(ip);
+    const mac = await this.options.services.macOf(ip);
     if (!mac)
       throw new SluiceError(
         'ERR_HTTP_CLIENT_UNKNOWN',
@@ -282,7 +290,7 @@ export class TollgateDoor {
       payer = payment.payer;
       const { settings } = this.settingsAndPlan();
       mac = await this.macOrThrow(ip);
-      const purchase = this.options.backend.purchase({
+      const purchase = this.options.services.purchase({
         mac,
         ip,
         plan: settings.plan,
@@ -349,7 +357,7 @@ export class TollgateDoor {
   /** The device's live session, or null when sluice knows it has none (no live session and no payment pending). */
   private async live(ip: string): Promise<{ mac: string; session: Session | null }> {
     const mac = await this.macOrThrow(ip);
-    const s = this.options.backend.session({ mac });
+    const s = this.options.services.session({ mac });
     if (s && isLive(s)) {
       this.pending.delete(mac);
       return { mac, session: s };

@@ -1,0 +1,94 @@
+/**
+ * TollGate's door kept to the config in force (`tollgate.listen`): opened when the section is on with a listen
+ * address, moved when the address changes (the new socket bound first: listener/), closed when the section goes off
+ * or the address is cleared; no restart. It opens with the router's Nostr key (made at the first start) and the
+ * accepted mints' health for the advertisement; a reload's prices and mints apply to the next answer. A key that cannot
+ * be read back, or a port that cannot be bound, keeps the door off (logged); the rest of the daemon runs.
+ */
+import type { Config } from '../../../config/index.ts';
+import { toSluiceError } from '../../../errors.ts';
+import { openFileLimit, totalConnectionBound } from '../../../listener/index.ts';
+import type { Log } from '../../../log.ts';
+import type { DoorServices, PluginDoor } from '../../plugin.ts';
+import { openRouterKey } from '../nostr/index.ts';
+import { TollgateDoor } from './door.ts';
+import { MintHealth } from './mints.ts';
+
+interface Open {
+  door: TollgateDoor;
+  health: MintHealth;
+  at: string;
+}
+
+const listenOf = (config: Config): { host: string; port: number } | null => {
+  const listen = config.tollgate?.listen;
+  return listen && listen.host !== '' ? listen : null;
+};
+
+export function tollgateDoorKeeper(log: Log): PluginDoor {
+  let current: Config | undefined;
+  let open: Open | null = null;
+  const settings = (): Config['tollgate'] => current?.tollgate ?? null;
+
+  async function start(config: Config, services: DoorServices, at: string): Promise<Open | null> {
+    const listen = listenOf(config)!;
+    try {
+      const key = await openRouterKey(config.main.stateDir);
+      if (key.created) log.info("TollGate: the router's Nostr key was made", { pubkey: key.pubkey });
+      const health = new MintHealth(() => settings()?.mints ?? []);
+      const door = await TollgateDoor.start({
+        host: listen.host,
+        port: listen.port,
+        settings,
+        services,
+        key,
+        mintsUp: () => health.up(),
+        rateLimitPerMinute: config.http.rateLimit,
+        maxConnections: totalConnectionBound(openFileLimit()),
+        log,
+      });
+      health.start();
+      log.info('TollGate door listening', { host: listen.host, port: door.port, pubkey: key.pubkey });
+      return { door, health, at };
+    } catch (err) {
+      const e = toSluiceError(err);
+      log.error('TollGate door not started', { code: e.code, reason: e.message });
+      return null;
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const was = open;
+    open = null;
+    if (!was) return;
+    was.health.close();
+    await was.door.close();
+  }
+
+  return {
+    async follow(config, services) {
+      current = config;
+      const listen = listenOf(config);
+      const at = listen ? `${listen.host}:${listen.port}` : null;
+      if (at === (open?.at ?? null)) return;
+      if (at === null) {
+        await stop();
+        log.info('TollGate door closed (tollgate off, or no listen address)');
+        return;
+      }
+      if (open) {
+        try {
+          await open.door.moveTo(listen!.host, listen!.port);
+          open.at = at;
+          log.info('TollGate door moved', { host: listen!.host, port: open.door.port });
+        } catch (err) {
+          const e = toSluiceError(err);
+          log.error('TollGate door not moved: it listens where it was', { code: e.code, reason: e.message });
+        }
+        return;
+      }
+      open = await start(config, services, at);
+    },
+    close: stop,
+  };
+}

@@ -40,9 +40,8 @@ import {
   daemonStats,
   meterFor,
   openSessions,
-  lanEndpointFor,
+  lanDoorsFor,
   addSinks,
-  doorServicesFor,
   openWalledGarden,
   stopParts,
   upstreamStatus,
@@ -115,9 +114,7 @@ export class Daemon {
         parts.events.rates(change);
       },
     });
-    // The methods' routes over HTTP on the LAN, started in run().
-    this.lan = lanEndpointFor(config.main, this.backend, parts, log);
-    this.doors = doorServicesFor(config.main, this.backend, parts);
+    ({ lan: this.lan, doors: this.doors } = lanDoorsFor(config.main, this.backend, parts, log));
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
     this.closers.push(...[this.lan, this.garden].map((part) => () => part.close()));

@@ -5,5 +5,5 @@ export { meterFor } from './meter.ts';
 export { stopParts } from './shutdown.ts';
 export { daemonStats, upstreamStatus } from './status.ts';
 export { openWalledGarden } from './walled-garden.ts';
-export { doorServicesFor, lanEndpointFor } from './lan.ts';
+export { lanDoorsFor } from './lan.ts';
 export { addSinks } from './venue.ts';

@@ -10,34 +10,24 @@ import { LanEndpointKeeper, portalClientDirectory } from '../http/index.ts';
 import type { DoorServices } from '../payments/index.ts';
 import type { Parts } from './parts.ts';
 
-export function lanEndpointFor(
+/** The LAN endpoint's keeper, and what a method's own door sells through and asks (one IP → MAC directory). */
+export function lanDoorsFor(
   main: MainConfig,
   backend: DaemonBackend,
   { valve, meter }: Pick<Parts, 'valve' | 'meter'>,
   log: Log,
-): LanEndpointKeeper {
-  return new LanEndpointKeeper({
-    backend,
-    valve,
-    log,
-    fromTicks: (maxAgeMs) => meter.clientAddresses(maxAgeMs, main.ndsctlTimeoutMs + 1000),
-  });
-}
-
-/** What a method's own door sells through and asks: the daemon's backend and one IP → MAC directory. */
-export function doorServicesFor(
-  main: MainConfig,
-  backend: DaemonBackend,
-  { valve, meter }: Pick<Parts, 'valve' | 'meter'>,
-): DoorServices {
-  const directory = portalClientDirectory(valve, (maxAgeMs) =>
-    meter.clientAddresses(maxAgeMs, main.ndsctlTimeoutMs + 1000),
-  );
+): { lan: LanEndpointKeeper; doors: DoorServices } {
+  const fromTicks = (maxAgeMs: number): ReturnType<Parts['meter']['clientAddresses']> =>
+    meter.clientAddresses(maxAgeMs, main.ndsctlTimeoutMs + 1000);
+  const directory = portalClientDirectory(valve, fromTicks);
   return {
-    now: () => backend.now(),
-    pricing: () => backend.pricing(),
-    purchase: (req) => backend.purchase(req),
-    session: (query) => backend.session(query),
-    macOf: (ip) => directory.macOf(ip),
+    lan: new LanEndpointKeeper({ backend, valve, log, fromTicks }),
+    doors: {
+      now: () => backend.now(),
+      pricing: () => backend.pricing(),
+      purchase: (req) => backend.purchase(req),
+      session: (query) => backend.session(query),
+      macOf: (ip) => directory.macOf(ip),
+    },
   };
 }

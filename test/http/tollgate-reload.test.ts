@@ -69,7 +69,9 @@ test('tollgate on, moved, off and on again by reloads: the door follows, no rest
 
     // On: the door opens and sells.
     lab.writeConfig(section(mint, first));
-    assert.equal((await lab.call('reload')).restart_required, []);
+    const on = await lab.call('reload');
+    assert.equal(on.restart_required, []);
+    assert.equal(on.moved, ['tollgate.listen'], "the init script hands procd the door's WAN rule");
     await lab.waitFor(async () => (await door(first, PHONE.ip, 'GET'))?.status === 200, 30_000, 'the door opens');
     const paid = await door(first, PHONE.ip, 'POST', await mint.fundToken(10 * PRICE));
     assert.is(paid?.status, 200, paid?.text);

@@ -4,6 +4,15 @@ import { silentLogger, type Log } from '../log.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
 import type { NftRun } from './nft-run.ts';
 import type { ClientRates } from './rates.ts';
+import {
+  SHAPER_MAJOR,
+  classId,
+  queuedBytes,
+  tcClassArgs,
+  tcClassDeleteArgs,
+  tcClassStatsArgs,
+  tcQdiscArgs,
+} from './shaper-tc.ts';
 
 /**
  * Per-client speed limits in the kernel (docs/configuration.md "Speed tiers" has the measurements behind the choice).
@@ -29,10 +38,15 @@ import type { ClientRates } from './rates.ts';
  */
 
 export const SHAPER_TABLE = 'sluice_rate';
-/** HTB's handle on the LAN device (hex, as tc writes it): a major other tools rarely pick. */
-export const SHAPER_MAJOR = '51';
+export { SHAPER_MAJOR, queuedBytes, tcClassArgs, tcClassDeleteArgs, tcClassStatsArgs, tcQdiscArgs };
 /** Class minors 1..MAX_CLASSES (hex in tc): one per limited client. */
 export const MAX_CLASSES = 0xfffe;
+/**
+ * How long a removed client's class may keep sending what it had queued before it is deleted anyway (ms). Deleting a
+ * class throws its queue away, and every byte in it was counted and billed at the egress hook before the qdisc (a 1
+ * Mbit/s client terminated mid-download lost 95 KiB that way in the lab).
+ */
+export const DRAIN_MAX_MS = 10_000;
 /** The upload policer's priority at the LAN device's ingress: before the kernel quota (-500) and counters (-450). */
 export const UPLOAD_POLICE_PRIORITY = -550;
 
@@ -47,7 +61,6 @@ interface Installed extends ShapedClient {
   minor: number;
 }
 
-const classId = (minor: number): string => `${SHAPER_MAJOR}:${minor.toString(16)}`;
 const limitName = (mac: string): string => `u_${mac.replace(/:/g, '')}`;
 /** nft's `limit` counts bytes per second; a burst of 100 ms of the rate, at least ten full-size packets. */
 const bytesPerSecond = (bps: number): number => Math.max(1, Math.round(bps / 8));
@@ -100,53 +113,6 @@ function nftRemoveLines(e: Installed): string[] {
   ];
 }
 
-/** tc's argv for the root qdisc (replacing whatever root qdisc the device had). */
-export function tcQdiscArgs(device: string): string[] {
-  return [
-    'qdisc',
-    'replace',
-    'dev',
-    device,
-    'root',
-    'handle',
-    `${SHAPER_MAJOR}:`,
-    'stab',
-    'overhead',
-    '-14',
-    'linklayer',
-    'ethernet',
-    'htb',
-    'r2q',
-    '1000',
-  ];
-}
-
-/** tc's argv for a client's download class (created or changed in place). */
-export function tcClassArgs(device: string, minor: number, downBps: number): string[] {
-  const rate = `${downBps}bit`;
-  return [
-    'class',
-    'replace',
-    'dev',
-    device,
-    'parent',
-    `${SHAPER_MAJOR}:`,
-    'classid',
-    classId(minor),
-    'htb',
-    'rate',
-    rate,
-    'ceil',
-    rate,
-    'quantum',
-    '1514',
-  ];
-}
-
-export function tcClassDeleteArgs(device: string, minor: number): string[] {
-  return ['class', 'del', 'dev', device, 'classid', classId(minor)];
-}
-
 export interface ShaperOptions {
   /** The LAN device the portal gates (openNDS's gatewayinterface): download classes go on its egress. */
   device: string;
@@ -165,6 +131,8 @@ export class Shaper {
   #started = false;
   #changes = 0;
   #failures = 0;
+  /** Minors of removed clients whose class still sends what it had queued: deleted once empty, not reused before. */
+  readonly #draining = new Set<number>();
 
   constructor(options: ShaperOptions) {
     this.#o = options;
@@ -273,12 +241,51 @@ export class Shaper {
   async #removeEntry(e: Installed): Promise<void> {
     this.#entries.delete(e.mac);
     try {
+      // No packet is classed into it from here on (and the portal's gate is closed: none comes).
       await this.#o.nft(['-f', '-'], `${nftRemoveLines(e).join('\n')}\n`);
-      if (e.downBps !== null) await this.#o.tc(tcClassDeleteArgs(this.#o.device, e.minor), '');
+      if (e.downBps !== null) {
+        const queued = queuedBytes(await this.#o.tc(tcClassStatsArgs(this.#o.device, e.minor), ''));
+        if (queued > 0) this.#drainThenDelete(e.minor, e.downBps, queued);
+        else await this.#o.tc(tcClassDeleteArgs(this.#o.device, e.minor), '');
+      }
       this.#changes++;
     } catch (err) {
       await this.#recover(err);
     }
+  }
+
+  /**
+   * Lets a removed client's class send what it still queues (billed already: see DRAIN_MAX_MS) at its rate, then
+   * deletes it; outside the change queue, so a close never waits for it. A rebuild meanwhile takes the class with it.
+   */
+  #drainThenDelete(minor: number, bps: number, queued: number): void {
+    this.#draining.add(minor);
+    const until = Date.now() + DRAIN_MAX_MS;
+    const wait = (bytes: number): Promise<void> =>
+      new Promise((resolve) => {
+        const ms = Math.min(Math.max(until - Date.now(), 0), Math.ceil((bytes * 8 * 1000) / bps) + 20);
+        setTimeout(resolve, ms).unref?.();
+      });
+    const run = async (): Promise<void> => {
+      let left = queued;
+      while (left > 0 && Date.now() < until && this.#draining.has(minor)) {
+        await wait(left);
+        try {
+          left = queuedBytes(await this.#o.tc(tcClassStatsArgs(this.#o.device, minor), ''));
+        } catch {
+          left = 0;
+        }
+      }
+      await this.#serial(async () => {
+        if (!this.#draining.delete(minor)) return;
+        try {
+          await this.#o.tc(tcClassDeleteArgs(this.#o.device, minor), '');
+        } catch {
+          /* gone already (a fresh qdisc), or tc cannot run: a later rebuild replaces the qdisc */
+        }
+      });
+    };
+    void run();
   }
 
   /** Records a client with a class minor (its own, or the lowest free); null when none is free. */
@@ -287,7 +294,7 @@ export class Shaper {
     if (!isIpv4(c.ip) || (c.downBps === null && c.upBps === null)) return null;
     let m = minor;
     if (m === undefined) {
-      const used = new Set([...this.#entries.values()].map((e) => e.minor));
+      const used = new Set([...this.#entries.values()].map((e) => e.minor).concat([...this.#draining]));
       for (let i = 1; i <= MAX_CLASSES && m === undefined; i++) if (!used.has(i)) m = i;
     }
     if (m === undefined) return null;
@@ -305,6 +312,8 @@ export class Shaper {
   /** The qdisc (fresh: every class goes with the old one), each client's class, then the whole table. */
   async #rebuild(): Promise<boolean> {
     try {
+      // Every class goes with the old qdisc, the draining ones too.
+      this.#draining.clear();
       await this.#freshQdisc();
       for (const e of this.#entries.values())
         if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');

@@ -6,7 +6,9 @@
  * upstream received it, is shown and must stay within policing's looser fit (under the rate + 15 %). A rate changed by
  * ubus `change` is journaled: after kill -9 and a restart the client is limited to it again (scenario 4). On the
  * package's example tier (8 Mbit/s down, 2 Mbit/s up) on a data plan, what the router's own policer drops is never
- * billed (scenario 5), and a 2 MiB session gives the client's application ≥ 95 % of it (scenario 6).
+ * billed (scenario 5), and a 2 MiB session gives the client's application ≥ 95 % of it (scenario 6). A session ended
+ * mid-download on a 1 Mbit/s tier: its class sends what it still queued (billed already) before it is deleted
+ * (scenario 7).
  *
  * The lab's own uplink shaper (lab.sh --rate, 8 Mbit/s by default) is off here: it would cap the two clients'
  * 10 Mbit/s together below their rates. Nothing else shapes the lab, so what limits each client is sluice's.
@@ -39,6 +41,13 @@ const PLANS = [
   `\toption max_steps '1440'`,
   `\toption rate_down '8mbit'`,
   `\toption rate_up '8mbit'`,
+  ``,
+  `config pricing 'trickle'`,
+  `\toption metric 'bytes'`,
+  `\toption step_size '1048576'`,
+  `\toption price_per_step '1000'`,
+  `\toption max_steps '1000'`,
+  `\toption rate_down '1mbit'`,
   ``,
   // The package's example tier (files/etc/config/sluice), on a data plan.
   `config pricing 'capped'`,
@@ -185,19 +194,22 @@ scenario(
   },
 );
 
-/** The session's `used` once the meter has billed everything that passed (two equal readings a poll apart). */
+/**
+ * The session's `used` once the meter has billed everything that passed: two equal readings 3 s apart (several polls:
+ * a tick may be late on a loaded machine), the client idle meanwhile.
+ */
 async function settledUsed(mac: string): Promise<number> {
   let last = -1;
   return waitFor(
     `the bill of ${mac} to settle`,
-    30_000,
+    60_000,
     async () => {
       const used = (await S().session(mac))?.used ?? -1;
       const settled = used === last;
       last = used;
       return settled ? used : undefined;
     },
-    1_500,
+    3_000,
   );
 }
 
@@ -270,6 +282,55 @@ scenario(
     // Billed and never arrived (dropped by the router after counting, or in flight at the cut): at most a few
     // segments.
     assert.ok(allotment - (ipDown + ipUp) <= 32 * 1024, `billed but not arrived: ${allotment - ipDown - ipUp}`);
+  },
+);
+
+const brLanDrops = async (): Promise<string> =>
+  (await run('ip', ['netns', 'exec', L().rtNs, 'tc', '-s', 'qdisc', 'show', 'dev', 'br-lan'])).stdout.replace(
+    /\n/g,
+    ' | ',
+  );
+
+scenario(
+  '7 a session ended mid-download on a 1 Mbit/s tier: what its class still queued is delivered, not thrown away',
+  pre.daemon,
+  async () => {
+    // Client 4's 2 MiB session of scenario 6 has ended: a new purchase.
+    const c = L().client(4);
+    await L().visitPortal(c);
+    await S().call('grant', { mac: c.mac, bytes: 64 * MiB, plan: 'trickle' });
+    await waitFor(
+      `the gate of ${c.mac} to open`,
+      30_000,
+      async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined),
+      250,
+    );
+    const down0 = await L().clientIpBytes(c, 'from_upstream');
+    const up0 = await L().clientIpBytes(c, 'to_upstream');
+    const used0 = (await S().session(c.mac))?.used ?? 0;
+    const before = await brLanDrops();
+    const dl = L().download(c, '/20MiB', join(L().dir, 'trickle.bin'), 60);
+    await sleep(6_000);
+    await S().call('terminate', { mac: c.mac });
+    await Promise.race([dl.done, sleep(20_000)]);
+    dl.kill();
+    // What the class still queued when the gate closed leaves at its rate (≈ 1 s a 128 KiB here).
+    await waitFor(
+      'the LAN qdisc to be empty',
+      30_000,
+      async () => (/backlog 0b 0p/.test(await brLanDrops()) ? true : undefined),
+      500,
+    );
+    const s = await S().session(c.mac);
+    const billed = (s?.used ?? 0) - used0;
+    const ipDown = (await L().clientIpBytes(c, 'from_upstream')) - down0;
+    const ipUp = (await L().clientIpBytes(c, 'to_upstream')) - up0;
+    figure(
+      `7 billed ${fmt(billed)}; reached the client ${fmt(ipDown)}, its upload ${fmt(ipUp)}; ` +
+        `not delivered ${fmt(billed - ipDown - ipUp)}; br-lan before: ${before}; after: ${await brLanDrops()}`,
+    );
+    // Deleting the class at the close threw its queue away: 95 KiB billed and never delivered here.
+    assert.ok(billed - ipDown - ipUp <= 16 * 1024, `billed and not delivered: ${billed - ipDown - ipUp}`);
   },
 );
 

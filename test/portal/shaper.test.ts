@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SluiceError } from '../../src/errors.ts';
-import { Shaper, shaperTableScript, tcClassArgs, tcQdiscArgs } from '../../src/portal/shaper.ts';
+import { Shaper, queuedBytes, shaperTableScript, tcClassArgs, tcQdiscArgs } from '../../src/portal/shaper.ts';
 import { planView } from '../../src/api/view.ts';
 import { recordingLog } from '../helpers/log.ts';
 
@@ -97,12 +97,44 @@ test('set: starts on first use, a class and the elements; remove takes them away
   assert.not.match(calls.at(-1)!.stdin, /add element inet sluice_rate up/, 'no upload rate: no limit');
   assert.equal(shaper.ratesOf(A.mac), { downBps: 2_000_000, upBps: 1_000_000 });
   await shaper.remove(A.mac);
-  assert.match(calls.at(-2)!.stdin, /delete element inet sluice_rate down \{ 10\.77\.0\.101 \}/);
-  assert.equal(calls.at(-1)!.args, ['class', 'del', 'dev', 'br-lan', 'classid', '51:1']);
+  assert.match(calls.at(-3)!.stdin, /delete element inet sluice_rate down \{ 10\.77\.0\.101 \}/);
+  assert.equal(calls.at(-2)!.args, ['-s', 'class', 'show', 'dev', 'br-lan', 'classid', '51:1'], 'its queue looked at');
+  assert.equal(calls.at(-1)!.args, ['class', 'del', 'dev', 'br-lan', 'classid', '51:1'], 'empty: deleted at once');
   assert.is(shaper.ratesOf(A.mac), null);
   await shaper.set({ ...A, mac: '02:00:00:00:0c:03', ip: '10.77.0.103' });
   assert.ok(calls.at(-2)!.args.includes('51:1'), 'the freed minor is reused');
   assert.equal(shaper.stats(), { enabled: true, clients: 2, changes: 4, failures: 0 });
+});
+
+test('remove: a class that still queues sends it first (it was billed), then goes; its minor waits', async () => {
+  const calls: Call[] = [];
+  let backlog = 'class htb 51:1 root prio 0 rate 2Mbit ceil 2Mbit\n Sent 1 bytes 1 pkt\n backlog 93Kb 4p requeues 0\n';
+  const runner = (tool: 'tc' | 'nft') => async (args: readonly string[], stdin: string) => {
+    calls.push({ tool, args: [...args], stdin });
+    return tool === 'tc' && args[0] === '-s' ? backlog : '';
+  };
+  const shaper = new Shaper({ device: 'br-lan', tc: runner('tc'), nft: runner('nft') });
+  const del = (minor: string) => calls.some((c) => c.args.join(' ') === `class del dev br-lan classid 51:${minor}`);
+  await shaper.set(A);
+  await shaper.remove(A.mac);
+  assert.ok(
+    calls.some((c) => /delete element inet sluice_rate down/.test(c.stdin)),
+    'no longer classed',
+  );
+  assert.not.ok(del('1'), 'not deleted while it queues 93 KiB');
+  await shaper.set({ ...A, mac: '02:00:00:00:0c:03', ip: '10.77.0.103' });
+  assert.ok(calls.at(-2)!.args.includes('51:2'), 'the draining minor is not reused');
+  backlog = ' backlog 0b 0p requeues 0\n';
+  for (let i = 0; i < 100 && !del('1'); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(del('1'), 'deleted once empty');
+});
+
+test('queuedBytes: what tc -s class show says is queued (bytes or Kb/Mb; 0 packets or nothing readable: 0)', () => {
+  assert.is(queuedBytes(' backlog 95340b 4p requeues 0'), 95_340);
+  assert.is(queuedBytes(' backlog 93Kb 4p requeues 0'), 93 * 1024);
+  assert.is(queuedBytes(' backlog 1.5Mb 900p requeues 0'), 1.5 * 1024 * 1024);
+  assert.is(queuedBytes(' backlog 0b 0p requeues 0'), 0);
+  assert.is(queuedBytes(''), 0);
 });
 
 test('change: new rates at the address the client was set with (ubus change / CoA)', async () => {

@@ -1,15 +1,17 @@
 /**
  * When a client's gate closes, its established flows end with it: sluice deletes the client's conntrack entries
- * (`conntrack -D` by each of its IPv4 addresses, both ways). openNDS deletes none at a deauth, and a flow a flowtable
- * offloaded (openNDS 10.3.1's, firewall4's) no longer passes the portal's filter at all: it would go on carrying a
- * download the session no longer pays for. Deleting its entry ends the offloaded flow too (the flowtable drops a flow
- * whose entry is gone); the client's next packet of it meets the closed gate.
+ * (`conntrack -D` by each of its IPv4 and IPv6 addresses, both ways). openNDS deletes none at a deauth, and a flow a
+ * flowtable offloaded (openNDS 10.3.1's, firewall4's) no longer passes the portal's filter at all: it would go on
+ * carrying a download the session no longer pays for. Deleting its entry ends the offloaded flow too (the flowtable
+ * drops a flow whose entry is gone); the client's next packet of it meets the closed gate.
  *
- * The addresses come from the kernel's neighbour table (`/proc/net/arp`, every entry of that MAC, resolved or not): a
- * client that changed its address has both. `conntrack` (conntrack-tools) is an optional package on OpenWrt; without
- * it the flows run on until they end (logged once).
+ * The addresses come from the kernel's neighbour tables (`/proc/net/arp`, and `ip -6 neigh` for IPv6, which has no
+ * /proc file: every entry of that MAC, resolved or not): a client that changed its address has both. Its IPv6 stops
+ * at the IPv6 gate anyway (ipv6-gate.ts); the entries go so that nothing of the old flows is left to pick up.
+ * `conntrack` (conntrack-tools) is an optional package on OpenWrt; without it the flows run on until they end (logged
+ * once).
  */
-import { spawn as nodeSpawn } from 'node:child_process';
+import { execFile, spawn as nodeSpawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
@@ -27,10 +29,33 @@ export function addressesOf(table: string, mac: string): string[] {
   return out;
 }
 
+/** Every IPv6 address `ip -6 neigh show`'s text holds for `mac` (canonical form). */
+export function ipv6AddressesOf(table: string, mac: string): string[] {
+  const out: string[] = [];
+  // "fd77::101 dev br-lan lladdr 02:00:00:00:0c:01 REACHABLE", one entry a line.
+  for (const line of table.split('\n')) {
+    const words = line.trim().split(/\s+/);
+    const at = words.indexOf('lladdr');
+    const ip = words[0];
+    if (ip === undefined || !ip.includes(':') || at < 0 || tryNormalizeMac(words[at + 1] ?? '') !== mac) continue;
+    if (!out.includes(ip)) out.push(ip);
+  }
+  return out;
+}
+
+/** `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. */
+function readIpv6Neighbours(): Promise<string> {
+  return new Promise((resolve) =>
+    execFile('ip', ['-6', 'neigh', 'show'], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : String(stdout))),
+  );
+}
+
 export interface FlowFlushOptions {
   /** `conntrack` as argv (its `-D -s <ip>` and `-D -d <ip>` are appended). */
   command?: readonly string[];
   neighbours?: string;
+  /** `ip -6 neigh show`'s text (default: runs it). */
+  ipv6Neighbours?: () => Promise<string>;
   log?: Log;
   spawn?: typeof nodeSpawn;
 }
@@ -55,16 +80,16 @@ export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Pr
       child.on('close', () => resolve(Number(/(\d+) flow entr/.exec(err)?.[1] ?? 0)));
     });
   return async (mac) => {
-    let table: string;
-    try {
-      table = await readFile(options.neighbours ?? NEIGHBOUR_TABLE, 'utf8');
-    } catch {
-      return 0;
-    }
+    const table = await readFile(options.neighbours ?? NEIGHBOUR_TABLE, 'utf8').catch(() => '');
+    const table6 = await (options.ipv6Neighbours ?? readIpv6Neighbours)();
     let deleted = 0;
     for (const ip of addressesOf(table, mac)) {
       deleted += await run(['-D', '-s', ip]);
       deleted += await run(['-D', '-d', ip]);
+    }
+    for (const ip of ipv6AddressesOf(table6, mac)) {
+      deleted += await run(['-D', '-f', 'ipv6', '-s', ip]);
+      deleted += await run(['-D', '-f', 'ipv6', '-d', ip]);
     }
     return deleted;
   };

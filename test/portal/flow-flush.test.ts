@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addressesOf, flowFlusher } from '../../src/portal/flow-flush.ts';
+import { addressesOf, flowFlusher, ipv6AddressesOf } from '../../src/portal/flow-flush.ts';
 import { skipTest } from '../helpers/skip.ts';
 
 const A = '02:00:00:00:0c:01';
@@ -23,6 +23,16 @@ test("addressesOf: every IPv4 address of the MAC in /proc/net/arp's text, resolv
     '10.77.0.102      0x1         0x2         02:00:00:00:0c:02     *        br-lan',
   ].join('\n');
   assert.equal(addressesOf(table, A), ['10.77.0.101', '10.77.0.201']);
+});
+
+test("ipv6AddressesOf: every IPv6 address of the MAC in `ip -6 neigh`'s text", () => {
+  const table = [
+    'fd77::101 dev br-lan lladdr 02:00:00:00:0c:01 REACHABLE',
+    'fe80::1:2 dev br-lan lladdr 02:00:00:00:0C:01 STALE',
+    'fd77::102 dev br-lan lladdr 02:00:00:00:0c:02 REACHABLE',
+    'fd77::103 dev br-lan FAILED',
+  ].join('\n');
+  assert.equal(ipv6AddressesOf(table, A), ['fd77::101', 'fe80::1:2']);
 });
 
 const root = process.getuid?.() === 0;
@@ -42,6 +52,8 @@ if (!root || !haveConntrack) {
     execFileSync('ip', ['-n', C, 'link', 'set', 'eth0', 'address', A]);
     execFileSync('ip', ['-n', R, 'addr', 'add', '10.80.0.1/24', 'dev', 'lan']);
     execFileSync('ip', ['-n', C, 'addr', 'add', '10.80.0.5/24', 'dev', 'eth0']);
+    execFileSync('ip', ['-n', R, 'addr', 'add', 'fd80::1/64', 'dev', 'lan', 'nodad']);
+    execFileSync('ip', ['-n', C, 'addr', 'add', 'fd80::5/64', 'dev', 'eth0', 'nodad']);
     execFileSync('ip', ['-n', R, 'link', 'set', 'lan', 'up']);
     execFileSync('ip', ['-n', C, 'link', 'set', 'eth0', 'up']);
     // conntrack tracks only where a ruleset hooks it in
@@ -64,15 +76,36 @@ if (!root || !haveConntrack) {
       '-c',
       "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.sendto(b'x',('10.80.0.77',9))",
     );
+    // The same over IPv6 (the client's address from `ip -6 neigh`).
+    inNs(
+      C,
+      'python3',
+      '-c',
+      "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.sendto(b'x',('fd80::1',9))",
+    );
+    inNs(
+      R,
+      'python3',
+      '-c',
+      "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.sendto(b'x',('fd80::77',9))",
+    );
     assert.match(inNs(R, 'conntrack', '-L'), /src=10\.80\.0\.5 /, 'the flow is tracked');
+    assert.match(inNs(R, 'conntrack', '-L', '-f', 'ipv6'), /src=fd80::5 /, 'the IPv6 flow is tracked');
     const dir = mkdtempSync(join(tmpdir(), 'sluice-ff-'));
     const arp = join(dir, 'arp');
     writeFileSync(arp, inNs(R, 'cat', '/proc/net/arp'));
-    const flush = flowFlusher({ command: ['ip', 'netns', 'exec', R, 'conntrack'], neighbours: arp });
+    const flush = flowFlusher({
+      command: ['ip', 'netns', 'exec', R, 'conntrack'],
+      neighbours: arp,
+      ipv6Neighbours: async () => inNs(R, 'ip', '-6', 'neigh', 'show'),
+    });
     assert.ok((await flush(A)) >= 1, 'deleted');
     const left = inNs(R, 'conntrack', '-L');
     assert.not.match(left, /10\.80\.0\.5 /, 'none of the client is left');
     assert.match(left, /dst=10\.80\.0\.77 /, "another destination's stays");
+    const left6 = inNs(R, 'conntrack', '-L', '-f', 'ipv6');
+    assert.not.match(left6, /fd80::5 /, 'none of its IPv6 flows is left');
+    assert.match(left6, /dst=fd80::77 /, "another IPv6 destination's stays");
   });
 }
 

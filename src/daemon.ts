@@ -71,7 +71,7 @@ export class Daemon {
   private object: UbusObjectHandle | undefined;
   /** The LAN endpoint while anything is served over it (its figures in `stats`), following what is. */
   private readonly lan: LanEndpointKeeper;
-  /** What the methods' own doors (TollGate's) sell through and ask. */
+  /** What the methods' own doors sell through and ask (PluginHost.door). */
   private readonly doors: DoorServices;
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;

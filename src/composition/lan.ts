@@ -1,6 +1,6 @@
 /**
  * The doors on the LAN: the methods' routes over HTTP (http.listen; off by default) and the methods' own doors
- * (PluginHost.door: TollGate's). Their IP → MAC lookups take the list the ticks read (as old as the directory allows),
+ * (PluginHost.door). Their IP → MAC lookups take the list the ticks read (as old as the directory allows),
  * or ask a tick for it; a tick that reads none within its fetch timeout leaves the lookup to read the portal itself.
  */
 import type { MainConfig } from '../config/index.ts';

@@ -41,7 +41,15 @@ export const VENUE_METHODS = {
     handler: (a, backend) => roaming(backend).answer(plain(a)),
   }),
   venue_release: method({
-    args: { mac, venue: name, lease: ref, epoch: { kind: 'count' }, session: name, to: name },
+    args: {
+      mac,
+      venue: name,
+      lease: ref,
+      epoch: { kind: 'count' },
+      session: name,
+      to: name,
+      revoke: { kind: 'boolean' },
+    },
     adminOnly: true,
     handler: async (a, backend) => toBlobmsgTable(await roaming(backend).release(plain(a))),
   }),

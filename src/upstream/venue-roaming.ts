@@ -26,7 +26,10 @@ export interface VenueState {
   state: 'asking' | 'none' | 'held' | 'releasing' | 'held-here' | 'unreachable';
   holder: string | null;
   since: number | null;
+  /** When the fleet said so (asking: when asked). */
   at: number;
+  /** When this router last asked. */
+  askedAt: number;
 }
 
 /** Payment reference of a session a handover opened: `<venue>/<lease id>#<epoch>/<from router>`. */
@@ -35,6 +38,8 @@ const REFERENCE = /^([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})#(\d+)\/([
 const MAX_STATES = 4096;
 /** A claim with no answer for this long: the fleet or the broker is unreachable. */
 const ANSWER_WAIT_MS = 3000;
+/** Claims for one MAC are sent at most this often. */
+const RECLAIM_MS = 1000;
 
 /** Where a session opened by a handover came from, from its payment (null: it was sold here). */
 export function arrivalOf(session: Session): { venue: string; lease: string; epoch: number; from: string } | null {
@@ -64,6 +69,8 @@ export class VenueRoaming {
   /** MAC → when the meter last billed it traffic here. */
   private readonly seen = new Map<string, number>();
   private readonly states = new Map<string, VenueState>();
+  /** MAC → when a claim for it was last published. */
+  private readonly sentAt = new Map<string, number>();
   /** Session id → the router it moved to (for its `ended` message). */
   private readonly movedOut = new Map<string, string>();
   private readonly clock: Clock;
@@ -103,20 +110,40 @@ export class VenueRoaming {
     const now = this.clock.now();
     const live = this.deps.sessions.byMac(mac);
     if (live && isLive(live))
-      return this.put(mac, { state: 'held-here', holder: null, since: live.startedAt, at: now });
+      return this.put(mac, { state: 'held-here', holder: null, since: live.startedAt, at: now, askedAt: now });
     const before = this.states.get(mac);
-    const sent = this.deps.publish({ kind: 'claim', mac, venue });
-    if (!sent) return this.put(mac, { state: 'unreachable', holder: before?.holder ?? null, since: null, at: now });
-    if (before === undefined || before.state === 'none' || now - before.at > ANSWER_WAIT_MS)
-      return this.put(mac, { state: 'asking', holder: before?.holder ?? null, since: before?.since ?? null, at: now });
-    return before;
+    // One claim a second is enough: the answer comes within a round trip over the broker.
+    const recent = now - (this.sentAt.get(mac) ?? -Infinity) < RECLAIM_MS;
+    if (recent && before !== undefined) return this.stateOf(mac)!;
+    this.sentAt.set(mac, now);
+    if (this.sentAt.size > MAX_STATES) this.sentAt.delete(this.sentAt.keys().next().value!);
+    if (!this.deps.publish({ kind: 'claim', mac, venue }))
+      return this.put(mac, {
+        ...(before ?? { holder: null, since: null }),
+        state: 'unreachable',
+        at: now,
+        askedAt: now,
+      });
+    // askedAt: the first claim since the last answer (asking again does not make an unanswered claim younger).
+    const unanswered = before !== undefined && (before.state === 'asking' || before.askedAt > before.at);
+    if (!unanswered)
+      this.put(
+        mac,
+        before ? { ...before, askedAt: now } : { state: 'asking', holder: null, since: null, at: now, askedAt: now },
+      );
+    return this.stateOf(mac)!;
   }
 
-  /** What the fleet last said of `mac` (null: never asked), `asking` turned `unreachable` once overdue. */
+  /**
+   * What the fleet last said of `mac` (null: never asked). A claim not answered within ANSWER_WAIT_MS makes it
+   * `unreachable` (the fleet or the broker is down), with the holder it named last: nothing is sold again for it.
+   */
   stateOf(mac: string): VenueState | null {
     const s = this.states.get(mac);
-    if (s?.state === 'asking' && this.clock.now() - s.at > ANSWER_WAIT_MS) return { ...s, state: 'unreachable' };
-    return s ?? null;
+    if (s === undefined) return null;
+    const unanswered = s.state === 'asking' || s.askedAt > s.at;
+    if (unanswered && this.clock.now() - s.askedAt > ANSWER_WAIT_MS) return { ...s, state: 'unreachable' };
+    return s;
   }
 
   private put(mac: string, state: VenueState): VenueState {
@@ -134,7 +161,14 @@ export class VenueRoaming {
     if (state !== 'none' && state !== 'held' && state !== 'releasing' && state !== 'held-here')
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'state must be none, held, releasing or held-here');
     const holder = typeof args['holder'] === 'string' ? args['holder'] : null;
-    this.put(mac, { state, holder, since: optNumber(args['since']), at: this.clock.now() });
+    const now = this.clock.now();
+    this.put(mac, {
+      state,
+      holder,
+      since: optNumber(args['since']),
+      at: now,
+      askedAt: this.states.get(mac)?.askedAt ?? now,
+    });
     return { ok: true };
   }
 
@@ -156,7 +190,8 @@ export class VenueRoaming {
     }
     const seen = this.seen.get(mac);
     const window = this.deps.settings().presentWindowMs;
-    if (seen !== undefined && this.clock.now() - seen < window)
+    // A revoke (this router was unreachable and the lease moved on) is not asked: the session is no longer ours.
+    if (args['revoke'] !== true && seen !== undefined && this.clock.now() - seen < window)
       throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `${mac} had traffic here ${this.clock.now() - seen} ms ago`);
     this.movedOut.set(session.id, to);
     // Durable before the reply: a crash after it still has the session ended here, never live twice.

@@ -67,4 +67,18 @@ SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, rem
 FROM venue_moves;
 `;
 
-export const VENUE_MIGRATIONS: readonly Migration[] = [{ version: 2000, name: 'venue leases', sql: LEASES }];
+const REVOKES = `
+-- A move after the holder's lease expired: the session the old holder had (revoked there once it is heard again),
+-- when that was done, and the overlap it served after its last report (in the lease's metric), booked to the lease.
+ALTER TABLE venue_moves ADD COLUMN from_session text, ADD COLUMN revoked_at timestamptz,
+  ADD COLUMN overlap numeric NOT NULL DEFAULT 0;
+CREATE OR REPLACE VIEW fleet_venue_moves AS
+SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used, opened_at, from_session,
+  revoked_at, overlap
+FROM venue_moves;
+`;
+
+export const VENUE_MIGRATIONS: readonly Migration[] = [
+  { version: 2000, name: 'venue leases', sql: LEASES },
+  { version: 2001, name: 'venue revokes', sql: REVOKES },
+];

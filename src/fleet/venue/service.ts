@@ -98,18 +98,22 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   };
   const requestId = (kind: string, lease: Pick<Lease, 'epoch' | 'id'>): string =>
     `venue/${kind}/${lease.epoch}/${lease.id}`;
-  const answer = (router: string, mac: string, venue: string, state: string, lease?: Lease): void =>
+  /** The fleet's word to a claimer; `held`: where its session is, and since when (ms). */
+  const answer = (
+    router: string,
+    mac: string,
+    venue: string,
+    state: string,
+    held?: { holder: string; since: number | null },
+  ): void => {
+    const since = held?.since === null || held === undefined ? {} : { since: Math.round(held.since) };
     send(
       router,
       'venue_answer',
-      {
-        mac,
-        venue,
-        state,
-        ...(lease && { holder: lease.holder, since: lease.since }),
-      },
+      { mac, venue, state, ...(held && { holder: held.holder }), ...since },
       `venue/answer/0/${router}`,
     );
+  };
   const open = (lease: Lease, from: string): void => {
     counters.opens++;
     send(
@@ -169,7 +173,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
 
   async function onReply(router: string, body: Record<string, unknown>): Promise<void> {
     const id = typeof body['id'] === 'string' ? body['id'] : '';
-    const m = /^venue\/(release|open)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
+    const m = /^venue\/(release|open|revoke)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
     if (m === null) return;
     const [, kind, epochText, leaseId] = m as unknown as [string, string, string, string];
     const epoch = Number(epochText);
@@ -180,12 +184,32 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         await leases.opened(o.db, leaseId, epoch, router, session['id']);
       return;
     }
+    if (kind === 'revoke') {
+      const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
+      if (body['ok'] === true) await leases.revoked(o.db, leaseId, epoch, decimal(result?.['used']));
+      else if (code === 'ERR_SESSION_NOT_FOUND') await leases.revoked(o.db, leaseId, epoch, null);
+      return;
+    }
     // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
     if (!leaseId.startsWith(`${router}/`) && !(await holds(router, leaseId))) return;
     if (body['ok'] !== true) {
       const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
-      if (code === 'ERR_VENUE_DEVICE_PRESENT' || code === 'ERR_SESSION_NOT_FOUND')
-        await leases.notReleased(o.db, leaseId, epoch, code === 'ERR_SESSION_NOT_FOUND', now());
+      if (code !== 'ERR_VENUE_DEVICE_PRESENT' && code !== 'ERR_SESSION_NOT_FOUND') return;
+      const [row] = await o.db.query<{ target: string | null; mac: string; venue: string }>(
+        'SELECT target, mac, venue FROM venue_leases WHERE id = $1 AND epoch = $2',
+        [leaseId, epoch],
+      );
+      const gone = code === 'ERR_SESSION_NOT_FOUND';
+      await leases.notReleased(o.db, leaseId, epoch, gone, now());
+      // The claimer hears why: the device is still at the holder (a copy of its MAC gets nothing), or nothing is left.
+      if (row?.target)
+        answer(
+          row.target,
+          row.mac,
+          row.venue,
+          gone ? 'none' : 'held',
+          gone ? undefined : { holder: router, since: null },
+        );
       return;
     }
     const f = figuresOf(result);
@@ -206,7 +230,18 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     if (venue === undefined) return;
     const at = Math.min(m.at, now());
     if (m.kind === 'status') {
-      if (m.online) await leases.renewHolder(o.db, m.router, at);
+      if (!m.online) return;
+      await leases.renewHolder(o.db, m.router, at);
+      // Back after its lease moved on (it was unreachable): it stops serving what it no longer holds.
+      for (const h of await leases.staleHolds(o.db, m.router)) {
+        const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
+        send(
+          m.router,
+          'venue_release',
+          { ...args, ...(h.session !== null && { session: h.session }) },
+          requestId('revoke', { epoch: h.epoch, id: h.leaseId }),
+        );
+      }
       return;
     }
     if (m.kind === 'usage') {

@@ -14,6 +14,7 @@ import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
+import { revoked, staleHolds } from './revokes.ts';
 import type { Figures, Lease } from './leases.ts';
 
 export interface VenueServiceOptions {
@@ -186,8 +187,8 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     }
     if (kind === 'revoke') {
       const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
-      if (body['ok'] === true) await leases.revoked(o.db, leaseId, epoch, decimal(result?.['used']));
-      else if (code === 'ERR_SESSION_NOT_FOUND') await leases.revoked(o.db, leaseId, epoch, null);
+      if (body['ok'] === true) await revoked(o.db, leaseId, epoch, decimal(result?.['used']));
+      else if (code === 'ERR_SESSION_NOT_FOUND') await revoked(o.db, leaseId, epoch, null);
       return;
     }
     // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
@@ -233,7 +234,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       if (!m.online) return;
       await leases.renewHolder(o.db, m.router, at);
       // Back after its lease moved on (it was unreachable): it stops serving what it no longer holds.
-      for (const h of await leases.staleHolds(o.db, m.router)) {
+      for (const h of await staleHolds(o.db, m.router)) {
         const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
         send(
           m.router,

@@ -115,7 +115,9 @@ export class Gatekeeper {
       const held = this.held.delete(from);
       void this.close(from);
       if (held) {
+        this.events.emit('held', from, false);
         this.held.add(s.mac);
+        this.events.emit('held', s.mac, true);
         this.starts.set(s.id, Promise.resolve('pending'));
         return;
       }
@@ -403,6 +405,7 @@ export class Gatekeeper {
   async hold(mac: string): Promise<boolean> {
     if (this.held.has(mac)) return false;
     this.held.add(mac);
+    this.events.emit('held', mac, true);
     await this.close(mac);
     return true;
   }
@@ -410,6 +413,7 @@ export class Gatekeeper {
   /** Ends a hold and re-opens the gate at once. */
   async release(mac: string): Promise<boolean> {
     if (!this.held.delete(mac)) return false;
+    this.events.emit('held', mac, false);
     await this.reopen(mac);
     return true;
   }

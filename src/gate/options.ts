@@ -28,6 +28,8 @@ export type GateEvents = {
    * undefined when nobody looked (the close failed, or `confirmByLook` is off): then a listing must tell.
    */
   closed: [mac: string, state: string | null | undefined];
+  /** A live session's gate is kept closed on purpose (hold(): escrow credit) from now, or no longer (release()). */
+  held: [mac: string, held: boolean];
 };
 
 /** main.kernel_quota (portal/kernel-quota.ts): the valve's brake sets and removes it; the gate raises it on a top-up

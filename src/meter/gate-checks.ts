@@ -15,8 +15,11 @@ export interface GateCheckOptions {
   reopenBackoffMs: number;
   /** Sessions younger than this are not judged gone/closed (ms). */
   graceMs: number;
-  /** Live sessions whose gate must stay closed for now (MeterOptions.gate): reported with the open unpaid. */
-  gate?: Pick<GatePort, 'isHeld'> | undefined;
+  /**
+   * The gate's facts (MeterOptions.gate): the live sessions whose gate it keeps closed are reported with the open
+   * unpaid; they come as its `held` events, kept here, not asked for during a tick.
+   */
+  gate?: GatePort | undefined;
 }
 
 export class GateChecks {
@@ -37,12 +40,22 @@ export class GateChecks {
   private markedSlots = 0;
   /** The index generation at the last goneAt clean-up that found the sessions unchanged. */
   private cleanedAt = -1;
+  /** MACs whose gate the gate keeps closed (its `held` events). */
+  private readonly held = new Set<string>();
+  /** Stops following the gate's `held` events. */
+  readonly unfollow: () => void;
 
   constructor(
     private readonly sessions: SessionsPort,
     private readonly clock: Clock,
     private readonly options: GateCheckOptions,
-  ) {}
+  ) {
+    this.unfollow =
+      options.gate?.on('held', (mac, held) => {
+        if (held) this.held.add(mac.toLowerCase());
+        else this.held.delete(mac.toLowerCase());
+      }) ?? (() => undefined);
+  }
 
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
   goneSince(mac: string): number | undefined {
@@ -159,7 +172,7 @@ export class GateChecks {
   async openUnpaid(view: TableView, slotMacs: readonly string[], index: SlotSessions, tick: number): Promise<string[]> {
     const out: string[] = [];
     const count = view.slotCount;
-    const held = this.options.gate;
+    const held = this.held;
     const turn = new TurnBudget();
     let fresh = index.fresh();
     for (let slot = 0; slot < count; slot++) {
@@ -175,7 +188,7 @@ export class GateChecks {
         fresh && slot < index.slots
           ? index.at(slot) !== undefined
           : this.sessions.active(slotMacs[slot]!) !== undefined;
-      if (!paying || (held !== undefined && held.isHeld(slotMacs[slot]!))) out.push(slotMacs[slot]!);
+      if (!paying || (held.size > 0 && held.has(slotMacs[slot]!))) out.push(slotMacs[slot]!);
     }
     return out;
   }

@@ -133,6 +133,7 @@ export class Meter {
         gate.on('auth-finished', (mac, id, result) => this.authFinished(mac, id, result)),
         gate.on('opened', (s) => this.sessionStarted(s.mac)),
         gate.on('closed', (mac, state) => this.loop.kernel?.closed(mac.toLowerCase(), state)),
+        this.gates.unfollow,
       );
     }
     if (log) {

@@ -73,12 +73,13 @@ export type GateFacts = {
    * A close sluice made ended; `state`: the portal's word on that client after it (null: not listed; undefined: none).
    */
   closed: [mac: string, state: string | null | undefined];
+  /** A live session's gate is kept closed on purpose (escrow credit) from now (`held`), or no longer. */
+  held: [mac: string, held: boolean];
 };
 
-/** The gate as the meter follows it: its facts, and which live sessions' gates it keeps closed (escrow credit). */
+/** The gate as the meter follows it: its facts, each told once as it happens (never asked for during a tick). */
 export interface GatePort {
   on<K extends keyof GateFacts>(event: K, listener: (...args: GateFacts[K]) => void): () => void;
-  isHeld(mac: string): boolean;
 }
 
 /** The portal's serialized ndsctl queue (portal/valve.ts): `fn` runs when no other portal call is in flight. */

@@ -29,15 +29,15 @@ const POLL_MS = 10_000;
 
 /** The gate as the meter follows it: its auth events, and the gates it holds. */
 class FakeGate {
-  readonly held = new Set<string>();
   private readonly events = new Emitter<GateFacts>((err) => {
     throw err;
   });
   on<E extends keyof GateFacts>(event: E, listener: (...args: GateFacts[E]) => void): () => void {
     return this.events.on(event, listener);
   }
-  isHeld(mac: string): boolean {
-    return this.held.has(mac);
+  /** What the gatekeeper tells when it holds a live session's gate closed (hold) or lets it go (release). */
+  hold(mac: string, held: boolean): void {
+    this.events.emit('held', mac, held);
   }
   /** Whether anyone follows the auths. */
   followed(): boolean {
@@ -142,7 +142,7 @@ test('a held gate: a live session the portal shows open is reported with the ope
   r.gate.auth(r.portal, await r.grant(A, 10 * MiB));
   r.now.t += 1000;
   assert.equal((await r.meter.tick()).openUnpaid, [], 'paid and not held');
-  r.gate.held.add(A);
+  r.gate.hold(A, true);
   r.now.t += 1000;
   assert.equal((await r.meter.tick()).openUnpaid, [A]);
 });

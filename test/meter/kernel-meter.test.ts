@@ -174,7 +174,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
       clock: { now: () => now.t },
       kernelCounters: counters,
       portalIdentity: () => identity.id,
-      gate: { on: (event, listener) => gate.on(event, listener), isHeld: () => false },
+      gate: { on: (event, listener) => gate.on(event, listener) },
       ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
     });

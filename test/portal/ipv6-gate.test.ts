@@ -1,4 +1,4 @@
-// tier: daemon; needs nft curl
+// tier: daemon
 /**
  * The IPv6 gate (portal/ipv6-gate.ts) against the real kernel, in network namespaces laid out as a dual-stack LAN
  * (ULA addresses, the router forwarding IPv6, no other filter): a client whose gate is closed reaches the router and
@@ -23,9 +23,9 @@ const GARDEN = 'fd77:1::3';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const root = process.getuid?.() === 0;
-const haveNft = spawnSync('nft', ['--version']).status === 0;
+const haveNft = spawnSync('nft', ['--version']).status === 0 && spawnSync('curl', ['--version']).status === 0;
 if (!root || !haveNft) {
-  skipTest(test, 'the IPv6 gate on the real kernel', `needs root and nft (root=${root} nft=${haveNft})`, {
+  skipTest(test, 'the IPv6 gate on the real kernel', `needs root, nft and curl (root=${root} nft+curl=${haveNft})`, {
     ciInstalls: true,
   });
 } else {

@@ -205,7 +205,7 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
     c0 = process.cpuUsage();
     box
       .appendMany(
-        parts.map((p) => (seq: number) => p.payload(seq)),
+        parts.map((p) => (seq: number, prev: number) => p.payload(seq, prev)),
         { durable: false, type: RECORD_TYPE.usage },
       )
       .catch(() => undefined);
@@ -232,7 +232,7 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
       figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot),
       maxPayload: 65536,
     });
-    const bytes = parts.reduce((a, p) => a + p.payload(123456).length, 0);
+    const bytes = parts.reduce((a, p) => a + p.payload(123456, 123000).length, 0);
     console.log(
       `    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} ` +
         `messages, ${bytes} bytes)`,

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { JournalStore, SessionManager, type Session } from '../sessions/index.ts';
+import { JournalStore, SessionManager, type PaidEvent, type Session } from '../sessions/index.ts';
 import type { Pricing } from '../merchant/index.ts';
 import { EndRecordsTap } from '../payments/index.ts';
 import type { ClientRates } from '../portal/index.ts';
@@ -21,9 +21,10 @@ export interface OpenedSessions {
   endedWhileDown: readonly Session[];
   /**
    * What the sinks announce: the sessions recovered, what recovery ended, and the ends written just before the stop
-   * whose announcement a crash may have cut off (each sink's end marks drop those it did announce).
+   * whose announcement a crash may have cut off (each sink's end marks drop those it did announce), and the payments
+   * written just before it likewise (the MQTT sink's payment marks drop those it did announce).
    */
-  toAnnounce: { active: readonly Session[]; ended: readonly Session[] };
+  toAnnounce: { active: readonly Session[]; ended: readonly Session[]; payments: readonly PaidEvent[] };
 }
 
 export async function openSessions(
@@ -57,7 +58,11 @@ export async function openSessions(
   const recovery = await sessions.recover();
   for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
   log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
-  const toAnnounce = { active: recovery.active, ended: [...recovery.ended, ...recovery.lastEnds] };
+  const toAnnounce = {
+    active: recovery.active,
+    ended: [...recovery.ended, ...recovery.lastEnds],
+    payments: recovery.lastPayments,
+  };
   sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
   return { store, endRecords, markingStore, sessions, endedWhileDown: recovery.ended, toAnnounce };
 }

@@ -10,6 +10,7 @@ export {
   TERMINATE_CAUSES,
   usedAt,
 } from './model.ts';
+export type { PaidEvent } from './end-replay.ts';
 export type { Grant } from './grant.ts';
 export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
 export { SessionManager } from './manager.ts';

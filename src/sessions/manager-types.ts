@@ -6,6 +6,7 @@
 import type { SluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import type { EndCause, PaymentRef, Session, SessionRates, SessionState } from './model.ts';
+import type { PaidEvent } from './end-replay.ts';
 import type { RetentionPolicy, SessionStore } from './store.ts';
 import type { Clock, Timers } from './time.ts';
 
@@ -109,6 +110,8 @@ export interface RecoveryReport {
   active: Session[];
   ended: Session[];
   lastEnds: Session[];
+  /** Payments written within UNANNOUNCED_WINDOW_MS of the newest one, for the same reason (end-replay.ts). */
+  lastPayments: PaidEvent[];
   warnings: SluiceError[];
 }
 /** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */

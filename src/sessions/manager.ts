@@ -17,7 +17,7 @@ import { SessionChanges } from './changes.ts';
 import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
-import { lastEnds, stillRetained } from './end-replay.ts';
+import { lastEnds, lastPayments, stillRetained } from './end-replay.ts';
 import { Emitter } from './events.ts';
 import { validateGrant } from './grant.ts';
 import type { Grant, GrantDraft } from './grant.ts';
@@ -203,6 +203,7 @@ export class SessionManager {
       active: [],
       ended: [],
       lastEnds: lastEnds(this.reg.ended()),
+      lastPayments: lastPayments(this.reg.sessions.values()),
       warnings: loaded.warnings,
     };
     this.recovering = true;

@@ -110,11 +110,12 @@ export const FILE_KINDS = {
     seal: 'beside',
   },
   'marks-log': {
-    files: "radius/acked, the sinks' end marks",
+    files: "radius/acked, the sinks' end and payment marks",
     on: { cut: 'read-past', flip: 'read-past', empty: 'new', deleted: 'new', older: 'unseen', directory: 'refused' },
     door: 'open',
     why:
-      'a lost mark costs a report sent twice (an Accounting record or an end the receiver sees again), never money: ' +
+      'a lost mark costs a report sent twice (an Accounting record, an end or a payment the receiver sees again, ' +
+      'the payment under a new seq: the fleet keys payments by reference), never money: ' +
       'the sinks also pass what their queue still holds. Marks are appended without a seal: one write each',
     copy: false,
     seal: 'none',

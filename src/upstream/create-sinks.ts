@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import type { Session } from '../sessions/index.ts';
+import type { PaidEvent, Session } from '../sessions/index.ts';
 import type { StatusInfo } from './mqtt/messages.ts';
 import { MqttSink } from './mqtt/sink.ts';
 import { HookSink } from './hook/sink.ts';
@@ -17,7 +17,7 @@ export interface SinkDeps {
   /** Runs an admin ubus method by name (MQTT's signed command channel); resolves with its reply data. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
   /** Sessions the daemon's recovery ended (they ran out while it was down): their end is reported at start. */
-  recovered?: () => { ended: readonly Session[] };
+  recovered?: () => { ended: readonly Session[]; payments?: readonly PaidEvent[] };
   /** A session by id, live or retained after its end (SessionManager.get). */
   session?: (id: string) => Session | null;
   /** A session's handover within its venue (roaming.md), for MQTT's session messages. */

@@ -1,5 +1,7 @@
 /**
- * Which sessions a sink has already reported as ended (RADIUS Stop, MQTT `ended`), so none is reported twice.
+ * Which sessions a sink has already reported as ended (RADIUS Stop, MQTT `ended`), so none is reported twice; the MQTT
+ * sink keeps its payment marks the same way (`<session id>/<digest>`, reports.ts paymentKey: the restart's payment
+ * replay skips those).
  * The session journal writes a session's end a moment after the sinks queued their report of it; a crash in between
  * brings the session back at the restart, where recovery ends it again. A sink checks here first. Marks are appended
  * to a LineLog (one write(), survives kill -9) right after the report is queued; a crash between the two loses only

@@ -1,7 +1,9 @@
 /**
  * Hands session events to the upstream sinks: the daemon wires it with a few lines (attach to the session manager,
  * whose events include each tick's usage batch; start/reload/stats/close). A sink that throws is logged and skipped;
- * it can never stop the others, a purchase or a tick.
+ * it can never stop the others, a purchase or a tick. Session events that come before every sink has started (the
+ * daemon sells from its ubus object, its LAN endpoint and its payment methods' reconciling before the sinks start)
+ * are held and handed over once they have: a sink that is not started yet drops what it is given.
  */
 import type { Config, ConfigProblem } from '../config/index.ts';
 import type { Log } from '../log.ts';
@@ -31,6 +33,9 @@ export interface SessionSource {
   figuresInto(id: string, now: number, out: SessionNumbers, slot?: number): boolean;
 }
 
+/** Session events held before the sinks start: far more than a start's few seconds of sales. */
+const MAX_EARLY_EVENTS = 10_000;
+
 export interface SinkHostOptions {
   log: Log;
   clock?: Clock;
@@ -42,6 +47,8 @@ export class SinkHost {
   private source: SessionSource | undefined;
   private readonly detach: Array<() => void> = [];
   private state: 'idle' | 'running' | 'closing' | 'closed' = 'idle';
+  /** Session events before start() finished (usage reports are not held: their figures are of their moment). */
+  private early: SinkEvent[] | null = [];
   /** The time of the usage batch being handed out, for figuresInto. */
   private usageAt = 0;
   /**
@@ -112,6 +119,12 @@ export class SinkHost {
 
   private emit(event: SinkEvent): void {
     if (this.state === 'closed') return;
+    if (this.early !== null) {
+      if (event.type === 'usage') return;
+      if (this.early.length < MAX_EARLY_EVENTS) this.early.push(event);
+      else this.options.log.warn('upstream event not held before the sinks start', { event: event.type });
+      return;
+    }
     for (const sink of this.sinks) {
       try {
         sink.onEvent(event);
@@ -147,6 +160,9 @@ export class SinkHost {
       this.sinks.splice(this.sinks.indexOf(sink), 1);
       sink.destroy();
     }
+    const held = this.early ?? [];
+    this.early = null;
+    for (const event of held) this.emit(event);
   }
 
   /** Hands the new config to every sink; returns what they could not apply (for the reload's reply). */

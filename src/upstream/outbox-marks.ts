@@ -2,7 +2,8 @@
  * The outbox's two small files beside its segments, each replaced atomically:
  *
  *   <dir>/cursor-<consumer>   {"floor": n}: every record ≤ n was acknowledged by that consumer
- *   <dir>/seq                 sequence numbers reserved ahead, the boot id, a clean-close mark
+ *   <dir>/seq                 sequence numbers reserved ahead, the boot id, a clean-close mark, the newest durable
+ *                             record's number when it was written
  *
  * and the rule for where numbering resumes at open: after a clean close at the exact next number; after a process
  * crash in the same boot (the page cache kept every write) after the last record found; after a power cut (another
@@ -51,8 +52,11 @@ export function readBootId(): Promise<string> {
   );
 }
 
-/** The lowest sequence number the seq mark allows next (0: no constraint beyond the records found). */
-export async function resumeSeqFrom(dir: string, bootId: string): Promise<number> {
+/**
+ * `resumeAt`: the lowest sequence number the seq mark allows next (0: no constraint beyond the records found);
+ * `lastDurable`: the newest durable record's number when the mark was written (0: none, or a mark without it).
+ */
+export async function readSeqMark(dir: string, bootId: string): Promise<{ resumeAt: number; lastDurable: number }> {
   const mark = await readFile(join(dir, SEQ_FILE), 'utf8')
     .then((t): Record<string, unknown> => {
       const parsed: unknown = JSON.parse(t);
@@ -60,17 +64,19 @@ export async function resumeSeqFrom(dir: string, bootId: string): Promise<number
     })
     .catch((): Record<string, unknown> => ({}));
   const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
-  if (mark['clean'] === true) return num(mark['next']);
-  if (bootId === '' || mark['boot'] !== bootId) return num(mark['reserved']);
-  return 0;
+  const lastDurable = num(mark['last_durable']);
+  if (mark['clean'] === true) return { resumeAt: num(mark['next']), lastDurable };
+  if (bootId === '' || mark['boot'] !== bootId) return { resumeAt: num(mark['reserved']), lastDurable };
+  return { resumeAt: 0, lastDurable };
 }
 
 /** Reserves sequence numbers up to `reserved` (clean: also records `next`, the exact next one, at close). */
 export async function writeSeqMark(
   dir: string,
-  mark: { next: number; reserved: number; boot: string; clean: boolean },
+  mark: { next: number; reserved: number; boot: string; clean: boolean; lastDurable: number },
 ): Promise<void> {
   const { next, reserved, boot, clean } = mark;
-  const body = clean ? { next, reserved, boot, clean } : { reserved, boot, clean };
+  const last_durable = mark.lastDurable;
+  const body = clean ? { next, reserved, boot, clean, last_durable } : { reserved, boot, clean, last_durable };
   await writeFileAtomic(join(dir, SEQ_FILE), `${JSON.stringify(body)}\n`, { mode: 0o644 });
 }

@@ -8,7 +8,7 @@ import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
 import { ensureDir } from '../storage/index.ts';
-import { readBootId, readCursor, resumeSeqFrom } from './outbox-marks.ts';
+import { readBootId, readCursor, readSeqMark } from './outbox-marks.ts';
 import { recoverSegments, SEGMENT_RE, type Entry, type Segment } from './outbox-segments.ts';
 
 export interface OutboxDir {
@@ -18,6 +18,11 @@ export interface OutboxDir {
   floors: Map<string, number>;
   bootId: string;
   nextSeq: number;
+  /**
+   * The newest durable record's sequence number (0: none ever): the newest found, or the seq mark's when the records
+   * after it were all acknowledged and removed.
+   */
+  lastDurableSeq: number;
 }
 
 export async function readOutboxDir(
@@ -40,7 +45,8 @@ export async function readOutboxDir(
   };
   const found = await recoverSegments(dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, allMask, warn);
   const bootId = await readBootId();
-  const resumeAt = await resumeSeqFrom(dir, trustPageCache ? bootId : '');
-  const nextSeq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
-  return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq };
+  const mark = await readSeqMark(dir, trustPageCache ? bootId : '');
+  const nextSeq = Math.max(found.lastSeq + 1, mark.resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
+  const lastDurableSeq = Math.max(found.lastDurableSeq, mark.lastDurable);
+  return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq, lastDurableSeq };
 }

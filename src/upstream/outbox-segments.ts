@@ -199,6 +199,8 @@ export interface Recovered {
   segments: Segment[];
   entries: Entry[];
   lastSeq: number;
+  /** The newest durable record's sequence number among every record found, acknowledged ones too (0: none). */
+  lastDurableSeq: number;
 }
 
 /**
@@ -217,6 +219,7 @@ export async function recoverSegments(
   const segments: Segment[] = [];
   const entries: Entry[] = [];
   let lastSeq = 0;
+  let lastDurableSeq = 0;
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const path = join(dir, name);
@@ -273,8 +276,9 @@ export async function recoverSegments(
         entries.push(entry);
       }
       lastSeq = r.seq;
+      if (r.durable) lastDurableSeq = r.seq;
     }
     lastSeq = Math.max(lastSeq, firstSeq - 1);
   }
-  return { segments, entries, lastSeq };
+  return { segments, entries, lastSeq, lastDurableSeq };
 }

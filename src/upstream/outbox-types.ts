@@ -1,5 +1,5 @@
 /** The outbox's options and figures (outbox.ts has the store itself). */
-import type { SluiceError } from '../errors.ts';
+import { SluiceError } from '../errors.ts';
 import type { Clock, Timers } from '../time.ts';
 
 export interface OutboxOptions {
@@ -27,8 +27,11 @@ export interface OutboxOptions {
   onWarning?: (err: SluiceError) => void;
 }
 
-/** A record's bytes, or a function of its sequence number that returns them. */
-export type Payload = Uint8Array | ((seq: number) => Uint8Array);
+/**
+ * A record's bytes, or a function of its sequence number that returns them; `prevDurable` is the number of the durable
+ * record before it (0: none ever), so a consumer can tell a gap of droppable records from a lost durable one.
+ */
+export type Payload = Uint8Array | ((seq: number, prevDurable: number) => Uint8Array);
 
 export interface AppendOptions {
   /** Durable records are fsynced before append() resolves and never dropped to make room. */
@@ -62,3 +65,21 @@ export interface OutboxStats {
   cursorWrites: number;
   consumers: Record<string, OutboxConsumerStats>;
 }
+
+const CONSUMER_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** Refuses options the store cannot work with (ERR_OUTBOX_OPTIONS). */
+export function checkOptions(options: OutboxOptions): void {
+  const names = options.consumers;
+  if (names.length < 1 || names.length > 30 || new Set(names).size !== names.length || !names.every(isConsumerName)) {
+    throw new SluiceError(
+      'ERR_OUTBOX_OPTIONS',
+      `outbox consumers must be 1 to 30 distinct names [a-z0-9_-], got ${JSON.stringify(names)}`,
+    );
+  }
+  if (!(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 4096)) {
+    throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox maxBytes must be at least 4096, got ${options.maxBytes}`);
+  }
+}
+
+const isConsumerName = (c: string): boolean => CONSUMER_RE.test(c);

@@ -18,6 +18,9 @@
  * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten (outbox-compact.ts) without their
  * acknowledged records, then without their droppable ones (counted as dropped); durable records are never dropped —
  * if only they remain, the store grows past the bound and `overLimitBytes` says by how much.
+ * Each payload that is a function is told the number of the durable record before it (0: none ever; after a crash the
+ * newest found, or the seq mark's when all after it were acknowledged and removed), so its consumer can tell a gap of
+ * droppable records from a lost durable one.
  * Sequence numbers never repeat: after a clean close or a process crash (same boot: the page cache kept every write)
  * the next one follows the last record found; after a power cut, records appended since the last fsync may have
  * been delivered and then lost from flash, so numbering resumes after the block reserved ahead in `seq` (one small
@@ -42,6 +45,7 @@ import { newSegment, SegmentReaders, writeRun, type Entry, type Segment } from '
 import { RecordIndex } from './outbox-index.ts';
 import { RamRing } from './outbox-ram.ts';
 import { FsyncGroup } from './outbox-sync.ts';
+import { checkOptions } from './outbox-types.ts';
 import type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
@@ -55,7 +59,6 @@ interface Consumer {
 }
 
 const SEQ_RESERVE = 4096;
-const CONSUMER_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export class Outbox {
   private readonly dir: string;
@@ -71,6 +74,8 @@ export class Outbox {
   private segments: Segment[] = [];
   private active!: Segment;
   private seq = 1;
+  /** The newest durable record's sequence number (0: none ever): each payload is told it (Payload). */
+  private lastDurable = 0;
   private diskBytes = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly readers = new SegmentReaders();
@@ -116,20 +121,7 @@ export class Outbox {
    * Opens (creating) the store: recovers every record, cuts a torn tail, restores cursors and the next sequence number.
    */
   static async open(options: OutboxOptions): Promise<Outbox> {
-    if (
-      options.consumers.length < 1 ||
-      options.consumers.length > 30 ||
-      new Set(options.consumers).size !== options.consumers.length ||
-      !options.consumers.every((c) => CONSUMER_RE.test(c))
-    ) {
-      throw new SluiceError(
-        'ERR_OUTBOX_OPTIONS',
-        `outbox consumers must be 1 to 30 distinct names [a-z0-9_-], got ${JSON.stringify(options.consumers)}`,
-      );
-    }
-    if (!(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 4096)) {
-      throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox maxBytes must be at least 4096, got ${options.maxBytes}`);
-    }
+    checkOptions(options);
     const box = new Outbox(options);
     try {
       await box.recover();
@@ -157,6 +149,7 @@ export class Outbox {
     for (const e of found.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
     this.bootId = found.bootId;
     this.seq = found.nextSeq;
+    this.lastDurable = found.lastDurableSeq;
     await this.reserveSeq(false);
     const last = this.segments.at(-1);
     if (last && last.bytes < this.segmentBytes && last.firstSeq <= this.seq) {
@@ -220,10 +213,12 @@ export class Outbox {
     const type = options.type ?? 0;
     const at = this.clock.now();
     const records: OutboxRecord[] = [];
+    let prevDurable = this.lastDurable;
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
       const seq = this.seq + i;
-      const bytes = typeof payload === 'function' ? payload(seq) : payload;
+      const bytes = typeof payload === 'function' ? payload(seq, prevDurable) : payload;
+      if (durable) prevDurable = seq;
       if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + RECORD_HEADER_BYTES > this.maxBytes) {
         throw new SluiceError(
           'ERR_OUTBOX_RECORD_TOO_LARGE',
@@ -271,6 +266,7 @@ export class Outbox {
         });
         at += RECORD_HEADER_BYTES + length;
         seqs.push(r.seq);
+        if (durable) this.lastDurable = r.seq;
       }
       const n = i - first;
       this.counters.appended += n;
@@ -580,7 +576,7 @@ export class Outbox {
   /** Reserves the next SEQ_RESERVE sequence numbers (clean: records the exact next one at close). */
   private async reserveSeq(clean: boolean): Promise<void> {
     const reserved = this.seq + SEQ_RESERVE;
-    await writeSeqMark(this.dir, { next: this.seq, reserved, boot: this.bootId, clean });
+    await writeSeqMark(this.dir, { next: this.seq, reserved, boot: this.bootId, clean, lastDurable: this.lastDurable });
     this.reservedUntil = reserved;
   }
 

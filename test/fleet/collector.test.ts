@@ -79,6 +79,70 @@ test('reports land once; a repeated seq changes nothing; amounts exact; status a
   assert.equal(await db.query('SELECT * FROM fleet_gaps'), []);
 });
 
+test('a payment a router announces again after a restart (a new seq) is stored and counted once', async () => {
+  const { db, c, r1 } = await setup();
+  await r1.started('s1', '250', 'grant-1');
+  // The restart's replay: the same session, method and reference under a later number.
+  await r1.started('s1', '250', 'grant-1');
+  await r1.started('s2', '250', 'grant-2');
+  await waitFor(() => handled(c) >= 3, 20_000, 'three messages');
+  assert.is(c.stats().stored, 3, 'each message is in the ledger');
+  const rev = await one<{ total: string; n: string }>(
+    db,
+    "SELECT sum(amount)::text AS total, sum(payments)::text AS n FROM fleet_revenue_daily WHERE router = 'r1'",
+  );
+  assert.equal([rev.total, rev.n], ['500', '2']);
+  const pay = await db.query<{ reference: string }>('SELECT reference FROM fleet_payments ORDER BY reference');
+  assert.equal(
+    pay.map((p) => p.reference),
+    ['grant-1', 'grant-2'],
+  );
+});
+
+test('a gap says what it held: usage reports only (droppable), a session message (lost), or not known', async () => {
+  const { db, c, r1 } = await setup();
+  await r1.started('s1', '10'); // 1
+  await r1.usage([['s1', 1, 1, 1]]); // 2
+  r1.seq += 2; // 3, 4: usage reports lost (in RAM at a crash)
+  await r1.usage([['s1', 1, 1, 2]]); // 5: its previous session message is 1
+  r1.seq += 1;
+  r1.lastSession = 6; // 6: a session message lost
+  await r1.usage([['s1', 1, 1, 3]]); // 7
+  r1.seq += 1; // 8: unknown (the next message does not say)
+  r1.lastSession = null;
+  await r1.usage([['s1', 1, 1, 4]]); // 9
+  await waitFor(() => handled(c) >= 4, 20_000, 'four messages');
+  const gaps = await db.query<{ from_seq: string; to_seq: string; kind: string }>(
+    'SELECT from_seq::text, to_seq::text, kind FROM fleet_gaps ORDER BY from_seq',
+  );
+  assert.equal(gaps, [
+    { from_seq: '3', to_seq: '4', kind: 'usage' },
+    { from_seq: '6', to_seq: '6', kind: 'session' },
+    { from_seq: '8', to_seq: '8', kind: 'unknown' },
+  ]);
+  r1.lastSession = 0;
+  await r1.publish('usage', { ...r1.envelope('usage', 10), prev_session_seq: 10, part: 0, parts: 1 });
+  await waitFor(() => c.stats().rejected >= 1, 20_000, 'refused');
+  assert.equal(c.stats().reasons, { 'prev_session_seq is not below seq': 1 });
+});
+
+test('usage per day from the sessions: their own totals, whatever usage reports were lost', async () => {
+  const { db, c, r1 } = await setup();
+  await r1.started('s1', '10');
+  r1.seq += 3; // usage reports lost
+  const env = r1.envelope('session');
+  const ended = Date.UTC(2026, 10, 20, 12);
+  await r1.publish('session', {
+    ...env,
+    event: 'ended',
+    session: r1.session('s1', { state: 'TERMINATED', cause: 'admin', bytes: 777_000, used: 777_000, ended_at: ended }),
+    payments: [{ method: 'x402', reference: 'ref-s1' }],
+  });
+  await waitFor(() => handled(c) >= 2, 20_000, 'two messages');
+  const usage = await db.query('SELECT router, day::text, sessions::int, bytes::text FROM fleet_usage_daily');
+  assert.equal(usage, [{ router: 'r1', day: '2026-11-20', sessions: 1, bytes: '777000' }]);
+});
+
 test("bad messages counted and logged once, never stopping the stream; a router not its topic's refused", async () => {
   const { db, c, lines, r1 } = await setup();
   const raw = (payload: Buffer | string, kind = 'usage') =>

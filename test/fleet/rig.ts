@@ -41,6 +41,8 @@ export async function collector(
 /** A router that publishes hand-made messages (the same maps sluice's builders make: src/upstream/mqtt/messages.ts). */
 export class FakeRouter {
   seq = 0;
+  /** The seq of its last session message (what the next message's prev_session_seq says); null: say nothing. */
+  lastSession: number | null = 0;
   private constructor(
     readonly name: string,
     readonly client: MqttClient,
@@ -55,8 +57,16 @@ export class FakeRouter {
     await this.client.publishAsync(`sluice/${this.name}/${kind}`, encode(format, body), { qos: 1 });
   }
 
+  /** What each message numbered so far said as prev_session_seq: a redelivery says the same. */
+  private readonly prevOf = new Map<number, number | null>();
+
   envelope(type: string, seq = ++this.seq, at = Date.now()) {
-    return { v: 1, router: this.name, seq, type, at };
+    const env = { v: 1, router: this.name, seq, type, at };
+    if (type === 'status') return env;
+    const prev = this.prevOf.has(seq) ? this.prevOf.get(seq)! : seq === this.seq ? this.lastSession : null;
+    this.prevOf.set(seq, prev);
+    if (type === 'session' && seq === this.seq && this.lastSession !== null) this.lastSession = seq;
+    return prev === null ? env : { ...env, prev_session_seq: prev };
   }
 
   session(id: string, extra: Record<string, unknown> = {}) {

@@ -213,6 +213,37 @@ test('a sink that cannot start is logged, destroyed and left out', async () => {
   await host.close();
 });
 
+test('a sale made before the sinks started (the ubus object is up first) reaches them once they have', async () => {
+  const { manager } = await setup();
+  const host = new SinkHost({ log: quietLog([]) });
+  // Like the real sinks: what comes before start() has nowhere to go (no queue open yet) and is dropped.
+  class LateSink extends RecordingSink {
+    started = false;
+    override async start(): Promise<void> {
+      await new Promise((r) => setTimeout(r, 20));
+      this.started = true;
+    }
+    override onEvent(event: SinkEvent): void {
+      if (this.started) super.onEvent(event);
+    }
+  }
+  const sink = new LateSink('mqtt');
+  host.add(sink);
+  host.attach(manager);
+  const { session } = await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment() });
+  const starting = host.start();
+  await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment('during') });
+  await starting;
+  assert.equal(
+    sink.events.map((e) => e.type),
+    ['started', 'topup'],
+  );
+  assert.is((sink.events[0] as { session: { id: string } }).session.id, session.id);
+  await manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment('after') });
+  assert.equal(sink.events.length, 3, 'and after the start, as before');
+  await host.close();
+});
+
 test('a sink kept idle for a reload (state disabled) is not logged as started', async () => {
   const lines: string[] = [];
   const host = new SinkHost({ log: quietLog(lines) });

@@ -40,7 +40,7 @@ function tick(m: SessionManager, prefixes: RowPrefixes, usage: UsageReport[]): A
     maxPayload: 65536,
     prefixes,
   });
-  return parts.flatMap((p) => rows(decode(p.payload(1)) as Record<string, unknown>));
+  return parts.flatMap((p) => rows(decode(p.payload(1, 0)) as Record<string, unknown>));
 }
 
 test('a slot reused by a new session gets a row of its own, by slot and without one', async () => {
@@ -123,9 +123,13 @@ test('row integers take their smallest MessagePack width at every boundary, up t
       maxPayload: 65536,
       prefixes,
     });
-    const body = decode(parts[0]!.payload(1)) as Record<string, unknown>;
+    const body = decode(parts[0]!.payload(1, 0)) as Record<string, unknown>;
     assert.is(rows(body)[0]!['up'], v);
-    assert.is(parts[0]!.payload(1).length - zero[0]!.payload(1).length, width(v) - 1, `${v} in ${width(v)} bytes`);
+    assert.is(
+      parts[0]!.payload(1, 0).length - zero[0]!.payload(1, 0).length,
+      width(v) - 1,
+      `${v} in ${width(v)} bytes`,
+    );
   }
   // The allotment (2^60) is reported as 2^53 - 1, a uint64.
   const body = decode(
@@ -135,7 +139,7 @@ test('row integers take their smallest MessagePack width at every boundary, up t
       usage: [report(m, A, a.id, 0)],
       figuresInto: (id, out, slot) => m.figuresInto(id, 1, out, slot),
       maxPayload: 65536,
-    })[0]!.payload(1),
+    })[0]!.payload(1, 0),
   ) as Record<string, unknown>;
   assert.is(rows(body)[0]!['allotment'], Number.MAX_SAFE_INTEGER);
   await m.close();

@@ -79,9 +79,11 @@ interface Base {
 }
 
 export type Inbound =
-  | (Base & { kind: 'usage'; seq: number; rows: UsageRow[] })
+  | (Base & { kind: 'usage'; seq: number; prevSessionSeq: number | null; rows: UsageRow[] })
   | (Base & {
       kind: 'session';
+      /** The seq of the router's session message before this one (0: none); null from a router that does not say. */
+      prevSessionSeq: number | null;
       seq: number;
       event: string;
       /** Null for an event this collector does not know (a newer router's): stored in the ledger, nothing else. */
@@ -290,10 +292,12 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
       };
     }
     if (seq < 1) fail('seq is not a positive number');
-    if (where.kind === 'usage') return { ...base, kind: 'usage', seq, rows: usageRows(m) };
+    const prevSessionSeq = countOrNull(m['prev_session_seq'], 'prev_session_seq');
+    if (prevSessionSeq !== null && prevSessionSeq >= seq) fail('prev_session_seq is not below seq');
+    if (where.kind === 'usage') return { ...base, kind: 'usage', seq, prevSessionSeq, rows: usageRows(m) };
     const event = text(m['event'], 'event', 32);
     if (!KNOWN_EVENTS.has(event))
-      return { ...base, kind: 'session', seq, event, session: null, payment: null, escrow: null };
+      return { ...base, kind: 'session', seq, prevSessionSeq, event, session: null, payment: null, escrow: null };
     if (event === 'escrow-closed') {
       const e = m['escrow'];
       if (!isMap(e)) fail('escrow is not a map');
@@ -301,6 +305,7 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
         ...base,
         kind: 'session',
         seq,
+        prevSessionSeq,
         event,
         session: m['session'] === null || m['session'] === undefined ? null : session(m['session'], now),
         payment: null,
@@ -318,6 +323,7 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
       ...base,
       kind: 'session',
       seq,
+      prevSessionSeq,
       event,
       session: session(m['session'], now),
       payment: carriesPayment && m['payment'] !== null ? payment(m['payment'], now) : null,

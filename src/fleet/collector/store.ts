@@ -39,7 +39,7 @@ const AT = (p: string): string => `to_timestamp(${p}::double precision / 1000)`;
  */
 const USAGE_SQL = `
 WITH m AS (
-  INSERT INTO messages (router_id, seq, kind, at) VALUES ($1, $2, 1, ${AT('$3')})
+  INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 1, ${AT('$3')}, $18)
   ON CONFLICT DO NOTHING RETURNING seq
 ), s AS (
   INSERT INTO sessions AS s (router_id, id, mac, user_name, metric, state, used, bytes, allotment, remaining,
@@ -102,6 +102,7 @@ async function storeUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage'
     up.toString(),
     down.toString(),
     m.rows.length,
+    m.prevSessionSeq,
   ]);
   return Number(row?.stored) === 1 ? 'stored' : 'duplicate';
 }
@@ -163,11 +164,14 @@ async function insertPayment(
   sessionId: string,
   p: Payment,
 ): Promise<void> {
-  await tx.query(
+  // Announced again after a router's restart (a new seq, the same payment): stored and counted once.
+  const fresh = await tx.query(
     `INSERT INTO payments (router_id, seq, session_id, event, method, reference, amount, asset, at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, ${AT('$9')})`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, ${AT('$9')})
+     ON CONFLICT (router_id, session_id, method, reference) DO NOTHING RETURNING seq`,
     [routerId, seq, sessionId, event, p.method, p.reference, p.amount, p.asset, p.at],
   );
+  if (fresh.length === 0) return;
   await tx.query(
     `INSERT INTO revenue_days AS d (router_id, day, method, asset, amount, payments)
      VALUES ($1, (${AT('$2')} AT TIME ZONE 'UTC')::date, $3, $4, $5::numeric, 1)
@@ -180,9 +184,9 @@ async function insertPayment(
 async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'session' }): Promise<Stored> {
   return db.transaction(async (tx) => {
     const fresh = await tx.query(
-      `INSERT INTO messages (router_id, seq, kind, at) VALUES ($1, $2, 2, ${AT('$3')})
+      `INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 2, ${AT('$3')}, $4)
        ON CONFLICT DO NOTHING RETURNING seq`,
-      [routerId, m.seq, m.at],
+      [routerId, m.seq, m.at, m.prevSessionSeq],
     );
     if (fresh.length === 0) return 'duplicate';
     if (m.session) await upsertSession(tx, routerId, m.seq, m.at, m.session);

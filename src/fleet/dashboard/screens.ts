@@ -151,8 +151,11 @@ export async function gapsScreen(c: ScreenContext): Promise<Page> {
     title: 'Sequence gaps',
     sections: [
       '<p class="note">Each router numbers its usage and session messages 1, 2, 3… A hole is a message that never ' +
-        "reached the database. The router's own count of reports it dropped (a full queue) or let expire explains " +
-        'some (Routers, "dropped by router"); any other hole is shown here as it is, never filled in.</p>',
+        'reached the database, shown here as it is, never filled in. Every message says which number the ' +
+        "router's session message before it had, so the message after a hole tells what it held: usage reports " +
+        'only (kept in RAM on the router and lost by its crash, power cut or full queue: droppable, not money, the ' +
+        'next report carries the totals again), or a session message (a payment, a start or an end: never ' +
+        'droppable, red). A router that does not say leaves it unknown.</p>',
       gapsTable(await store.gaps(c.db, null)),
     ],
   };

@@ -14,10 +14,16 @@ export async function routers(db: Sql): Promise<RouterRow[]> {
        r.uptime_s::text AS uptime_s,
        r.health, r.reported_dropped::text AS reported_dropped, r.reported_expired::text AS reported_expired,
        coalesce(l.sessions, 0)::text AS sessions, coalesce(l.clients, 0)::text AS clients,
-       coalesce(g.missing, 0)::text AS missing
+       coalesce(g.missing, 0)::text AS missing, coalesce(g.missing_usage, 0)::text AS missing_usage,
+       coalesce(g.missing_session, 0)::text AS missing_session
      FROM fleet_routers r
      LEFT JOIN fleet_live l ON l.router = r.router
-     LEFT JOIN (SELECT router, sum(missing) AS missing FROM fleet_gaps GROUP BY router) g ON g.router = r.router
+     LEFT JOIN (
+       SELECT router, sum(missing) FILTER (WHERE kind <> 'usage') AS missing,
+         sum(missing) FILTER (WHERE kind = 'usage') AS missing_usage,
+         sum(missing) FILTER (WHERE kind = 'session') AS missing_session
+       FROM fleet_gaps GROUP BY router
+     ) g ON g.router = r.router
      ORDER BY r.router`,
   );
 }
@@ -49,7 +55,7 @@ export async function liveSessions(db: Sql, routerName: string): Promise<Session
 
 export async function gaps(db: Sql, routerName: string | null): Promise<GapRow[]> {
   return db.query<GapRow>(
-    `SELECT router, from_seq::text AS from_seq, to_seq::text AS to_seq, missing::text AS missing,
+    `SELECT router, from_seq::text AS from_seq, to_seq::text AS to_seq, missing::text AS missing, kind,
        ${ms('after_at')} AS after_ms, ${ms('before_at')} AS before_ms
      FROM fleet_gaps WHERE $1::text IS NULL OR router = $1 ORDER BY router, from_seq`,
     [routerName],

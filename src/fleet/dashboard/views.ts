@@ -21,8 +21,12 @@ export interface RouterRow {
   reported_expired: string | null;
   sessions: string;
   clients: string;
-  /** Sequence numbers missing in its stored series (fleet_gaps). */
+  /** Sequence numbers missing in its stored series (fleet_gaps) that are not known to be usage reports only. */
   missing: string;
+  /** Missing numbers known to be usage reports (droppable: not money). */
+  missing_usage: string;
+  /** Missing numbers known to hold a session message (a payment, a start, an end): lost, never droppable. */
+  missing_session: string;
 }
 
 export interface RevenueRow {
@@ -55,6 +59,8 @@ export interface GapRow {
   from_seq: string;
   to_seq: string;
   missing: string;
+  /** fleet_gaps.kind: usage, session or unknown. */
+  kind: string;
   after_ms: number | null;
   before_ms: number | null;
 }
@@ -110,10 +116,22 @@ export function healthProblems(r: RouterRow): string[] {
   if (typeof h['journal_failing'] === 'string') out.push(`journal failing (${h['journal_failing']})`);
   if (Number(h['damaged_tables'] ?? 0) > 0) out.push(`${num(h['damaged_tables'])} damaged table(s)`);
   if (Number(h['config_problems'] ?? 0) > 0) out.push(`${num(h['config_problems'])} config problem(s)`);
+  if (Number(r.missing_session) > 0) out.push(lostSession(r));
+  const unknown = Number(r.missing) - Number(r.missing_session);
   const explained = Number(r.reported_dropped ?? 0) + Number(r.reported_expired ?? 0);
-  if (Number(r.missing) > explained) out.push(`${Number(r.missing) - explained} message(s) missing unexplained`);
+  if (unknown > explained) out.push(`${unknown - explained} message(s) missing unexplained`);
   return out;
 }
+
+const lostSession = (r: RouterRow): string =>
+  `${r.missing_session} session message(s) lost in a gap (payments, starts or ends: see Gaps)`;
+
+/** What a gap held, in words (fleet_gaps.kind). */
+export const GAP_KIND_LABELS: Readonly<Record<string, string>> = {
+  usage: 'usage reports only (droppable, not money)',
+  session: 'a session message: a payment, start or end lost',
+  unknown: 'not known (the router does not say)',
+};
 
 export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAfterMs: number): Table {
   const states = rows.map((r) => routerState(r, nowMs, staleAfterMs));
@@ -134,6 +152,7 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
       { key: 'config', label: 'config problems', numeric: true },
       { key: 'missing', label: 'seq missing', numeric: true },
       { key: 'dropped', label: 'dropped by router', numeric: true },
+      { key: 'usage_lost', label: 'usage reports lost (droppable)', numeric: true },
       { key: 'version', label: 'version' },
       { key: 'problems', label: 'problems' },
     ],
@@ -155,11 +174,14 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
         num(h['config_problems']),
         r.missing,
         dropped,
+        r.missing_usage,
         r.version ?? '',
         healthProblems(r).join('; '),
       ];
     }),
-    rowClass: rows.map((r, i) => (states[i]!.bad ? 'bad' : healthProblems(r).length > 0 ? 'warn' : undefined)),
+    rowClass: rows.map((r, i) =>
+      states[i]!.bad || Number(r.missing_session) > 0 ? 'bad' : healthProblems(r).length > 0 ? 'warn' : undefined,
+    ),
   };
 }
 
@@ -284,8 +306,18 @@ export function gapsTable(rows: readonly GapRow[]): Table {
       { key: 'missing', label: 'missing', numeric: true },
       { key: 'after', label: 'after (UTC)' },
       { key: 'before', label: 'before (UTC)' },
+      { key: 'held', label: 'what it held' },
     ],
-    rows: rows.map((g) => [g.router, g.from_seq, g.to_seq, g.missing, time(g.after_ms), time(g.before_ms)]),
+    rows: rows.map((g) => [
+      g.router,
+      g.from_seq,
+      g.to_seq,
+      g.missing,
+      time(g.after_ms),
+      time(g.before_ms),
+      GAP_KIND_LABELS[g.kind] ?? g.kind,
+    ]),
+    rowClass: rows.map((g) => (g.kind === 'session' ? 'bad' : g.kind === 'usage' ? undefined : 'warn')),
   };
 }
 

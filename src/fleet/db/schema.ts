@@ -216,7 +216,44 @@ CREATE VIEW fleet_rejects AS
 SELECT topic, reason, router, count, first_at, last_at, last_seq, sample FROM rejects;
 `;
 
+// A router announces again, after a restart, the payments written just before a crash whose announcement it cannot
+// be sure of (a new seq for the same payment): a payment is stored once per router, session, method and reference.
+const PAYMENTS_ONCE = `
+CREATE UNIQUE INDEX payments_once ON payments (router_id, session_id, method, reference);
+`;
+
+// What a hole in a router's series held. Every usage and session message says which seq its router's session message
+// before it had (prev_session_seq; null from a router that does not say): a hole that the message after it says no
+// session message fell into held only usage reports (held in RAM, droppable: lost in a crash, a power cut or a full
+// queue, and nothing in sum, since the next report carries the totals again); one it fell into lost a session message
+// (a payment, a start or an end: durable, never droppable). Usage per day from the sessions' own totals (their session
+// events), which no dropped usage report changes.
+const GAP_KINDS = `
+ALTER TABLE messages ADD COLUMN prev_session_seq bigint;
+
+CREATE OR REPLACE VIEW fleet_gaps AS
+SELECT r.name AS router, g.prev_seq + 1 AS from_seq, g.seq - 1 AS to_seq, g.seq - g.prev_seq - 1 AS missing,
+  g.prev_at AS after_at, g.at AS before_at,
+  CASE WHEN g.prev_session_seq IS NULL THEN 'unknown'
+    WHEN g.prev_session_seq <= g.prev_seq THEN 'usage'
+    ELSE 'session' END AS kind
+FROM (
+  SELECT router_id, seq, at, prev_session_seq,
+    coalesce(lag(seq) OVER w, 0) AS prev_seq, lag(at) OVER w AS prev_at
+  FROM messages WINDOW w AS (PARTITION BY router_id ORDER BY seq)
+) g JOIN routers r ON r.id = g.router_id
+WHERE g.seq > g.prev_seq + 1;
+
+CREATE VIEW fleet_usage_daily AS
+SELECT r.name AS router, (s.ended_at AT TIME ZONE 'UTC')::date AS day, count(*) AS sessions, sum(s.bytes) AS bytes
+FROM sessions s JOIN routers r ON r.id = s.router_id
+WHERE s.ended_at IS NOT NULL
+GROUP BY r.name, (s.ended_at AT TIME ZONE 'UTC')::date;
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
+  { version: 3, name: 'a payment stored once', sql: PAYMENTS_ONCE },
+  { version: 4, name: 'gap kinds, usage from the sessions', sql: GAP_KINDS },
 ];

@@ -89,12 +89,15 @@ export interface Envelope {
   v: number;
   router: string;
   seq: number;
+  /** Usage and session messages: the seq of the router's session message before this one (0: none ever). */
+  prev_session_seq?: number;
   type: string;
   at: number;
 }
 
-function envelope(router: string, seq: number, type: string, at: number): Envelope {
-  return { v: MESSAGE_VERSION, router, seq, type, at };
+function envelope(router: string, seq: number, type: string, at: number, prevSession?: number): Envelope {
+  if (prevSession === undefined) return { v: MESSAGE_VERSION, router, seq, type, at };
+  return { v: MESSAGE_VERSION, router, seq, prev_session_seq: prevSession, type, at };
 }
 
 function sessionBody(s: Session, now: number) {
@@ -135,12 +138,12 @@ export function sessionMessage(
   event: SessionEventKind,
   session: Session,
   { payment, moved = null }: { payment?: PaymentRef | undefined; moved?: Record<string, unknown> | null } = {},
-): (seq: number) => Buffer {
+): (seq: number, prevSession?: number) => Buffer {
   const body: Record<string, unknown> = { event, session: sessionBody(session, at), ...(moved !== null && { moved }) };
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
   if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
   if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));
-  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
 }
 
 /**
@@ -156,14 +159,14 @@ export function ratesMessage(
   session: Session,
   previous: SessionRates | null,
   by: string,
-): (seq: number) => Buffer {
+): (seq: number, prevSession?: number) => Buffer {
   const body = {
     event: 'rates',
     session: sessionBody(session, at),
     by,
     previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
   };
-  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
 }
 
 /**
@@ -178,7 +181,7 @@ export function escrowClosedMessage(
   session: Session | null,
   mac: string,
   e: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string },
-): (seq: number) => Buffer {
+): (seq: number, prevSession?: number) => Buffer {
   const body = {
     event: 'escrow-closed',
     session: session ? sessionBody(session, at) : null,
@@ -191,7 +194,7 @@ export function escrowClosedMessage(
       buyer_refund: e.buyerRefund,
     },
   };
-  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
 }
 
 export interface StatusInfo {
@@ -216,10 +219,10 @@ export function statusMessage(
 export interface UsagePart {
   rows: number;
   /**
-   * The payload for sequence number `seq` (patched in place for msgpack: call once per append; with
-   * UsageInput.writer, valid until that writer's next report).
+   * The payload for sequence number `seq`, the previous session message being `prevSession` (patched in place for
+   * msgpack: call once per append; with UsageInput.writer, valid until that writer's next report).
    */
-  payload(seq: number): Buffer;
+  payload(seq: number, prevSession: number): Buffer;
 }
 
 export interface UsageInput {
@@ -268,6 +271,7 @@ export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
 interface OpenPart {
   start: number;
   seqAt: number;
+  prevAt: number;
   partsAt: number;
   rowsAt: number;
   rows: number;
@@ -280,13 +284,15 @@ interface OpenPart {
  */
 function openPart(w: MsgpackWriter, router: string, at: number, index: number): OpenPart {
   const start = w.pos;
-  w.mapHeader(9);
+  w.mapHeader(10);
   w.ascii('v');
   w.uint(MESSAGE_VERSION);
   w.ascii('router');
   w.str(router);
   w.ascii('seq');
   const seqAt = w.uint32Slot() - start;
+  w.ascii('prev_session_seq');
+  const prevAt = w.uint32Slot() - start;
   w.ascii('type');
   w.ascii('usage');
   w.ascii('at');
@@ -299,7 +305,7 @@ function openPart(w: MsgpackWriter, router: string, at: number, index: number): 
   w.arrayHeader(USAGE_FIELDS.length);
   for (const f of USAGE_FIELDS) w.ascii(f);
   w.ascii('sessions');
-  return { start, seqAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
+  return { start, seqAt, prevAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
 }
 
 function usagePartsMsgpack(input: UsageInput): UsagePart[] {
@@ -338,13 +344,14 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
     const buf = w.buf.subarray(p.start, i + 1 < parts.length ? parts[i + 1]!.start : w.pos);
     patchArray32(buf, p.rowsAt, p.rows);
     patchUint32(buf, p.partsAt, parts.length);
-    out.push(usagePart(buf, p.rows, p.seqAt));
+    out.push(usagePart(buf, p.rows, p.seqAt, p.prevAt));
   }
   return out;
 }
 
-function usagePart(buf: Buffer, rows: number, seqAt: number): UsagePart {
-  return { rows, payload: (seq: number) => withUint(buf, seqAt, seq) };
+function usagePart(buf: Buffer, rows: number, seqAt: number, prevAt: number): UsagePart {
+  // The later slot first: widening it (past 2^32) moves nothing before it.
+  return { rows, payload: (seq, prev) => withUint(withUint(buf, prevAt, prev), seqAt, seq) };
 }
 
 function usagePartsJson(input: UsageInput): UsagePart[] {
@@ -384,7 +391,10 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
     const tail =
       `,"type":"usage","at":${at},"part":${i},"parts":${groups.length},"fields":${fields},` +
       `"sessions":[${g.join(',')}]}`;
-    return { rows: g.length, payload: (seq: number) => Buffer.from(`${head}${seq}${tail}`) };
+    return {
+      rows: g.length,
+      payload: (seq: number, prev: number) => Buffer.from(`${head}${seq},"prev_session_seq":${prev}${tail}`),
+    };
   });
 }
 

@@ -1,6 +1,6 @@
 /** What the MQTT sink is built with (sink.ts). */
 import type { Log } from '../../log.ts';
-import type { Session } from '../../sessions/index.ts';
+import type { PaidEvent, Session } from '../../sessions/index.ts';
 import type { Clock, Timers } from '../../time.ts';
 import type { StatusInfo } from './messages.ts';
 
@@ -28,7 +28,7 @@ export interface MqttSinkDeps {
   /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
   drainMs?: number;
   /** Sessions the daemon's recovery ended (they ran out while it was down): their `ended` message is due. */
-  recovered?: () => { ended: readonly Session[] };
+  recovered?: () => { ended: readonly Session[]; payments?: readonly PaidEvent[] };
   /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
   session?: (id: string) => Session | null;
   /** A session's handover within its venue, for its `started`/`ended` message (roaming.md): null when none. */

@@ -111,7 +111,7 @@ test('a gap says what it held: usage reports only (droppable), a session message
   r1.seq += 1; // 8: unknown (the next message does not say)
   r1.lastSession = null;
   await r1.usage([['s1', 1, 1, 4]]); // 9
-  await waitFor(() => handled(c) >= 4, 20_000, 'four messages');
+  await waitFor(() => handled(c) >= 5, 20_000, 'five messages');
   const gaps = await db.query<{ from_seq: string; to_seq: string; kind: string }>(
     'SELECT from_seq::text, to_seq::text, kind FROM fleet_gaps ORDER BY from_seq',
   );

@@ -1,7 +1,8 @@
 /**
  * Who may see the dashboard: users with a role (admin: sees and acts; operator: sees only), logins as random tokens in
  * an HttpOnly, SameSite=Strict cookie whose SHA-256 is the database's key, and a CSRF token per login that every
- * form that changes something carries. Failed logins are limited per user name (a guessing attacker waits).
+ * form that changes something carries. Failed logins are limited per user name (a guessing attacker waits), counted
+ * in the database so that several dashboard processes share one count.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/index.ts';
@@ -46,9 +47,6 @@ export async function setUser(db: Sql, name: string, role: string, password: str
 }
 
 export class Logins {
-  /** Failed attempts per user name: [count, first failure ms]. */
-  private readonly failures = new Map<string, [number, number]>();
-
   constructor(
     private readonly db: Sql,
     private readonly now: () => number,
@@ -57,9 +55,12 @@ export class Logins {
   /** A new login's cookie token, or an InputError saying why not (the same words for a wrong name or password). */
   async login(name: string, password: string): Promise<{ token: string; login: Login }> {
     const now = this.now();
-    const f = this.failures.get(name);
-    if (f !== undefined && now - f[1] > FAILURE_WINDOW_MS) this.failures.delete(name);
-    else if (f !== undefined && f[0] >= FAILURES_ALLOWED)
+    const [f] = await this.db.query<{ failures: number }>(
+      `SELECT failures FROM dashboard_login_failures
+       WHERE user_name = $1 AND first_at >= to_timestamp(($2::float8 - $3::float8) / 1000)`,
+      [name, now, FAILURE_WINDOW_MS],
+    );
+    if (f !== undefined && Number(f.failures) >= FAILURES_ALLOWED)
       throw new InputError('too many failed logins for this user: try again in 15 minutes');
     const [row] = await this.db.query<{ role: Role; password: string }>(
       'SELECT role, password FROM dashboard_users WHERE name = $1',
@@ -68,11 +69,11 @@ export class Logins {
     // A missing user still costs a hash, so a wrong name answers as slowly as a wrong password.
     const ok = await verifyPassword(password, row?.password ?? DUMMY_HASH);
     if (row === undefined || !ok) {
-      const prev = this.failures.get(name);
-      this.failures.set(name, [(prev?.[0] ?? 0) + 1, prev?.[1] ?? now]);
+      // A name no user can have is not counted (nothing to guard, and no table row for any text sent).
+      if (USER_NAME.test(name)) await this.failed(name, now);
       throw new InputError('wrong user name or password');
     }
-    this.failures.delete(name);
+    await this.db.query('DELETE FROM dashboard_login_failures WHERE user_name = $1', [name]);
     const token = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     await this.db.query(
@@ -82,6 +83,23 @@ export class Logins {
     );
     await this.db.query('DELETE FROM dashboard_logins WHERE expires_at < to_timestamp($1 / 1000.0)', [now]);
     return { token, login: { user: name, role: row.role, csrf } };
+  }
+
+  /** Counts a failure (a count older than the window starts again); forgets counts older than the window. */
+  private async failed(name: string, now: number): Promise<void> {
+    const since = `to_timestamp(($2::float8 - $3::float8) / 1000)`;
+    await this.db.query(
+      `INSERT INTO dashboard_login_failures AS f (user_name, failures, first_at)
+       VALUES ($1, 1, to_timestamp($2::float8 / 1000))
+       ON CONFLICT (user_name) DO UPDATE SET
+         failures = CASE WHEN f.first_at < ${since} THEN 1 ELSE f.failures + 1 END,
+         first_at = CASE WHEN f.first_at < ${since} THEN EXCLUDED.first_at ELSE f.first_at END`,
+      [name, now, FAILURE_WINDOW_MS],
+    );
+    await this.db.query(
+      'DELETE FROM dashboard_login_failures WHERE first_at < to_timestamp(($1::float8 - $2) / 1000)',
+      [now, FAILURE_WINDOW_MS],
+    );
   }
 
   /** The login a cookie's token opens, or null (unknown, expired, its user removed). */

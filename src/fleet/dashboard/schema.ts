@@ -38,6 +38,17 @@ CREATE VIEW fleet_audit AS
 SELECT id, at, actor, router, command, args, request_id, ok, answered_at, reply FROM dashboard_audit;
 `;
 
+// Failed logins per user name, in the database: every dashboard process on it counts the same failures (a guesser
+// cannot spread attempts over several). Names need not be users' (a guess of a name counts too), so no foreign key.
+const LOGIN_FAILURES = `
+CREATE TABLE dashboard_login_failures (
+  user_name text PRIMARY KEY,
+  failures int NOT NULL,
+  first_at timestamptz NOT NULL
+);
+`;
+
 export const DASHBOARD_MIGRATIONS: readonly Migration[] = [
   { version: 1000, name: 'dashboard users and audit', sql: USERS },
+  { version: 1001, name: 'failed logins shared by every dashboard', sql: LOGIN_FAILURES },
 ];

@@ -93,4 +93,45 @@ test('plain handover: the session follows its device with what was left; a copy 
   console.log(`# handover: claim to gate open at rb ${tookMs} ms (the machine's load counts in it)`);
 });
 
+test('flip-flop: the device goes back and forth; each router gets what the other left, the sum stays bought', async () => {
+  venue = await startVenue(['ra', 'rb'], [D]);
+  const labs = [venue.routers.get('ra')!, venue.routers.get('rb')!];
+  const bought = 8n * BigInt(MiB);
+  await labs[0]!.call('grant', { mac: D, bytes: Number(bought) });
+  await labs[0]!.waitFor(async () => (await lease(venue!.db, D))?.['state'] === 'held', 30_000, 'the lease');
+  let spent = 0n;
+  for (let hop = 0; hop < 4; hop++) {
+    const [here, next] = [labs[hop % 2]!, labs[(hop + 1) % 2]!];
+    await here.waitFor(() => here.clientState(D) === 'Authenticated', 30_000, `gate open, hop ${hop}`);
+    const ticks = async () => ((await here.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+    const from = await ticks();
+    await here.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a tick after the open');
+    here.portal.addTraffic(D, 512 * 1024, 0);
+    const before = BigInt((await here.session(D)).allotment as string);
+    await here.waitFor(async () => (await here.session(D)).used === String(512 * 1024), 30_000, `usage, hop ${hop}`);
+    spent += BigInt((await here.session(D)).used as string);
+    await new Promise((r) => setTimeout(r, 1500));
+    // The device arrives: the portal there lists it again (its earlier deauth there dropped it).
+    if (next.clientState(D) === undefined) next.portal.addClient(D, '10.0.0.20');
+    await next.waitFor(
+      async () => {
+        if (next.clientState(D) === 'Authenticated') return true;
+        await next.call('venue_claim', { mac: D });
+        await new Promise((r) => setTimeout(r, 300));
+        return false;
+      },
+      60_000,
+      `handover ${hop}`,
+    );
+    const arrived = await next.session(D);
+    assert.is(BigInt(arrived['allotment'] as string), before - BigInt(512 * 1024), `exactly what was left, hop ${hop}`);
+    assert.is((arrived['venue'] as Record<string, unknown>)['epoch'], hop + 2);
+    assert.is((await here.call('session', { mac: D })).session!['end_cause' as never], 'moved');
+  }
+  assert.is(spent, 4n * 512n * 1024n);
+  assert.ok(spent + BigInt((await labs[0]!.session(D)).allotment as string) === bought, 'nothing made, nothing lost');
+  const moves = await venue.db.query<{ epoch: number }>('SELECT epoch FROM venue_moves WHERE mac = $1', [D]);
+  assert.equal(moves.map((m) => m.epoch).sort(), [2, 3, 4, 5]);
+});
+
 test.run();

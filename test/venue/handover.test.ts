@@ -93,7 +93,7 @@ test('plain handover: the session follows its device with what was left; a copy 
   console.log(`# handover: claim to gate open at rb ${tookMs} ms (the machine's load counts in it)`);
 });
 
-test('flip-flop: the device goes back and forth; each router gets what the other left, the sum stays bought', async () => {
+test('flip-flop: back and forth, each router gets what the other left, the sum stays bought', async () => {
   venue = await startVenue(['ra', 'rb'], [D]);
   const labs = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const bought = 8n * BigInt(MiB);

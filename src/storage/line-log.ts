@@ -26,7 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { SluiceError } from '../errors.ts';
-import { countDamaged } from './damage.ts';
+import { countDamaged, fileDamage } from './damage.ts';
 import { encodeRecord, scanRecords } from './record-log.ts';
 
 /** Longest mark: a session id or a sequence number is far shorter. */
@@ -72,7 +72,9 @@ export class LineLog {
     try {
       data = readFileSync(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // A directory in its place, or a file that cannot be read: refused (verdicts.ts `marks-log`), never empty.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw fileDamage('marks-log', path, 'ERR_STATE_DIR', 'a log of marks', (err as Error).message, null);
     }
     let lines: string[] = [];
     let repaired: LineLogOpen['repaired'] = null;

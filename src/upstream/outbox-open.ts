@@ -4,10 +4,11 @@
  * acknowledged them, and the next sequence number, which never repeats one a consumer may have seen: past the last
  * record, past every floor, and after a power cut past the block reserved ahead in `seq` (outbox-marks.ts).
  */
+import { readdirSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ErrorCode } from '../errors.ts';
-import { ensureDir } from '../storage/index.ts';
+import { SluiceError, type ErrorCode } from '../errors.ts';
+import { ensureDir, fileDamage } from '../storage/index.ts';
 import { readBootId, readCursor, readSeqMark } from './outbox-marks.ts';
 import { recoverSegments, SEGMENT_RE, type Entry, type Segment } from './outbox-segments.ts';
 
@@ -49,4 +50,24 @@ export async function readOutboxDir(
   const nextSeq = Math.max(found.lastSeq + 1, mark.resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
   const lastDurableSeq = Math.max(found.lastDurableSeq, mark.lastDurable);
   return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq, lastDurableSeq };
+}
+
+/**
+ * Why an outbox could not be opened: a directory where one of its files should be is damage (verdicts.ts `outbox`:
+ * refused, counted in damaged_tables); anything else says what failed.
+ */
+export function openFailure(dir: string, err: unknown): SluiceError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EISDIR') {
+    let path = e.path;
+    try {
+      path ??= readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => join(dir, d.name))[0];
+    } catch {
+      // The directory itself cannot be listed: the plain refusal below.
+    }
+    if (path !== undefined) return fileDamage('outbox', path, 'ERR_OUTBOX_OPEN', 'an outbox file', e.message, null);
+  }
+  return new SluiceError('ERR_OUTBOX_OPEN', `cannot open the outbox in ${dir}: ${e.message}`, { cause: err });
 }

@@ -40,7 +40,7 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
 import { writeCursor, writeSeqMark } from './outbox-marks.ts';
-import { readOutboxDir } from './outbox-open.ts';
+import { openFailure, readOutboxDir } from './outbox-open.ts';
 import { newSegment, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
 import { RecordIndex } from './outbox-index.ts';
 import { RamRing } from './outbox-ram.ts';
@@ -127,9 +127,7 @@ export class Outbox {
       await box.recover();
     } catch (err) {
       if (err instanceof SluiceError) throw err;
-      throw new SluiceError('ERR_OUTBOX_OPEN', `cannot open the outbox in ${options.dir}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw openFailure(options.dir, err);
     }
     return box;
   }

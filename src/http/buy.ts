@@ -3,14 +3,13 @@
  * PAYMENT-REQUIRED before a payment, the purchase with the scheme the PAYMENT-SIGNATURE names (200 +
  * PAYMENT-RESPONSE), and a refused payment's 402 saying again what is required along with why.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import { sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
 import { X402_SCHEMES, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { formFlags } from './pay-forms.ts';
-import { firstUnavailable, methodUnavailable, portalClientMac, send } from './reply.ts';
+import { firstUnavailable, methodUnavailable, portalClientMac, send, type RouteCall } from './reply.ts';
 import type { HttpEndpointOptions } from './server.ts';
 import { schemeOfHeader } from './x402-schemes.ts';
 
@@ -19,6 +18,9 @@ type SaleOptions = Pick<HttpEndpointOptions, 'backend' | 'schemes' | 'forms' | '
 
 /** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
 const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
+type Quote = ReturnType<SluiceBackend['quote']>;
+/** What takes a payload: a running face, or `exact`'s entry when none runs (its parser says why). */
+type SchemeTaker = X402Face | typeof UNNAMED;
 
 /** The running face of a scheme, or null. */
 function faceOf(options: SaleOptions, scheme: string): X402Face | null {
@@ -71,31 +73,20 @@ export function plans(options: SaleOptions): unknown {
   };
 }
 
-/** GET /buy: the 402 that says what is required, or with PAYMENT-SIGNATURE the purchase. */
-export async function buy(
-  options: SaleOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-  ip: string,
-): Promise<void> {
-  const { backend } = options;
+/** The running x402 faces; none running: why (a method down, or x402 off). */
+function runningFaces(options: SaleOptions): readonly X402Face[] {
   const faces = options.schemes ?? [];
-  if (faces.length === 0) {
-    const down = firstUnavailable(
-      options.unavailable,
-      X402_SCHEMES.map((s) => s.method),
-    );
-    if (down) throw methodUnavailable(down);
-    throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
-  }
-  const plan = url.searchParams.get('plan') ?? undefined;
-  const stepsText = url.searchParams.get('steps');
-  if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText))
-    throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
-  const steps = stepsText === null ? undefined : BigInt(stepsText);
-  const quote = backend.quote({ ...(plan !== undefined && { plan }), ...(steps !== undefined && { steps }) });
-  // Each scheme this router takes for the quote; a plan one scheme cannot sell is offered by the other alone.
+  if (faces.length > 0) return faces;
+  const down = firstUnavailable(
+    options.unavailable,
+    X402_SCHEMES.map((s) => s.method),
+  );
+  if (down) throw methodUnavailable(down);
+  throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+}
+
+/** Each scheme this router takes for the quote; a plan one scheme cannot sell is offered by the other alone. */
+function offersFor(faces: readonly X402Face[], quote: Quote): Array<Record<string, unknown>> {
   const offers: Array<Record<string, unknown>> = [];
   let refusal: unknown;
   for (const face of faces) {
@@ -114,6 +105,37 @@ export async function buy(
         details: { plan: quote.plan },
       })
     );
+  return offers;
+}
+
+/**
+ * The face that takes a payload: the scheme it names when that method runs (one whose method is down is told so, not
+ * handed to another scheme's parser); else the first running one that takes what names none; else `exact`'s.
+ */
+function takerOf(options: SaleOptions, faces: readonly X402Face[], signature: unknown): SchemeTaker {
+  // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
+  const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
+  const named = X402_SCHEMES.find((s) => s.scheme === scheme);
+  const downForScheme = named ? firstUnavailable(options.unavailable, [named.method]) : null;
+  if (downForScheme) throw methodUnavailable(downForScheme);
+  return (
+    (named && faceOf(options, named.scheme)) ??
+    (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ??
+    UNNAMED
+  );
+}
+
+/** GET /buy: the 402 that says what is required, or with PAYMENT-SIGNATURE the purchase. */
+export async function buy(options: SaleOptions, { req, res, ip }: RouteCall, url: URL): Promise<void> {
+  const { backend } = options;
+  const faces = runningFaces(options);
+  const plan = url.searchParams.get('plan') ?? undefined;
+  const stepsText = url.searchParams.get('steps');
+  if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText))
+    throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
+  const steps = stepsText === null ? undefined : BigInt(stepsText);
+  const quote = backend.quote({ ...(plan !== undefined && { plan }), ...(steps !== undefined && { steps }) });
+  const offers = offersFor(faces, quote);
   const required = (error?: string, corrective?: { scheme: string; extra: Record<string, unknown> }) => ({
     x402Version: 2,
     ...(error !== undefined && { error }),
@@ -129,17 +151,7 @@ export async function buy(
     ),
   });
   const signature = req.headers['payment-signature'];
-  // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
-  const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
-  // A payload for a scheme whose method is down is told so, not handed to another scheme's parser.
-  const named = X402_SCHEMES.find((s) => s.scheme === scheme);
-  const downForScheme = named ? firstUnavailable(options.unavailable, [named.method]) : null;
-  if (downForScheme) throw methodUnavailable(downForScheme);
-  // The named scheme's method when it runs; else the first running one that takes what names none; else `exact`'s.
-  const taker =
-    (named && faceOf(options, named.scheme)) ??
-    (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ??
-    UNNAMED;
+  const taker = takerOf(options, faces, signature);
   const method = taker.method;
   let mac: string | null = null;
   try {

@@ -170,8 +170,7 @@ export class LanEndpointKeeper {
       this.toldOff = true;
       return;
     }
-    const { backend, valve, fromTicks } = this.parts;
-    this.endpoint = await startLanEndpoint(config, methods, backend, valve, log, fromTicks);
+    this.endpoint = await startLanEndpoint(config, methods, this.parts);
     if (this.endpoint) this.serving = serves;
     this.toldOff = false;
   }
@@ -188,10 +187,7 @@ function warnNothingServed(log: Log): void {
 async function startLanEndpoint(
   config: Config,
   methods: LanMethods,
-  backend: SluiceBackend,
-  valve: Valve,
-  log: Log,
-  fromTicks?: TickClientList,
+  { backend, valve, log, fromTicks }: LanEndpointParts,
 ): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   const pcsyncOn = config.http.pcsyncSecret !== '';

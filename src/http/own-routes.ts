@@ -10,7 +10,7 @@ import { readJsonBody } from '../listener/index.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 import { pcsyncLogout } from './pcsync.ts';
-import { portalClientMac, send } from './reply.ts';
+import { portalClientMac, send, type RouteCall } from './reply.ts';
 import { someFormOffered } from './pay-forms.ts';
 import type { RestoreDesk } from './restore.ts';
 import type { HttpEndpointOptions } from './server.ts';
@@ -21,10 +21,7 @@ const MAX_RESTORE_BYTES = 1024;
 export async function restoreRoute(
   options: HttpEndpointOptions,
   restorer: RestoreDesk,
-  req: IncomingMessage,
-  res: ServerResponse,
-  ip: string,
-  path: string,
+  { req, res, ip, path }: RouteCall,
 ): Promise<void> {
   const body = await readJsonBody(
     req,
@@ -56,13 +53,7 @@ export async function restoreRoute(
 }
 
 /** Several devices per purchase: each call acts for the portal client of its source IP only. */
-export async function devicesRoute(
-  options: HttpEndpointOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-  ip: string,
-  path: string,
-): Promise<void> {
+export async function devicesRoute(options: HttpEndpointOptions, { req, res, ip, path }: RouteCall): Promise<void> {
   const mac = await portalClientMac(options.macOf, ip);
   const { backend } = options;
   if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));

@@ -40,8 +40,7 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
 
 /** The signed call's timestamp and nonce when the signature holds and the timestamp is within `windowMs` of `now`. */
 export function verifySignedCall(
-  secret: string,
-  windowMs: number,
+  { secret, windowMs }: { secret: string; windowMs: number },
   now: number,
   headers: Record<string, string | string[] | undefined>,
   body: Uint8Array,

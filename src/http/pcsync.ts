@@ -50,7 +50,7 @@ export async function pcsyncLogout(
 ): Promise<{ ended: number; sessions: unknown[]; gate: string }> {
   const bytes = await readBodyBytes(req, MAX_BODY_BYTES, 'ERR_PCSYNC_INVALID');
   const now = backend.now();
-  const call = verifySignedCall(options.secret, options.windowMs, now, req.headers, bytes);
+  const call = verifySignedCall(options, now, req.headers, bytes);
   const target = targetOf(parseJsonObject(bytes, 'ERR_PCSYNC_INVALID', SHAPE));
   // Durable before acting: a malformed call above burned nothing; from here the nonce is spent even if nothing ends.
   await options.nonces.claim(call.nonce, call.timestamp, now);

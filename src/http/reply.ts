@@ -77,11 +77,21 @@ export function refused(req: IncomingMessage, res: ServerResponse, err: unknown,
   );
 }
 
+/** A request to one of the endpoint's own routes: the exchange and who sent it. */
+export interface RouteCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The client's IP (the listener's clientIpOf). */
+  ip: string;
+  /** The request's path, without its query. */
+  path: string;
+}
+
 /**
  * 429: JSON for the API (the page maps ERR_HTTP_RATE_LIMITED to its own calm words); a page load gets a small HTML
  * page instead, since a browser would show JSON as it is.
  */
-export function limited(req: IncomingMessage, res: ServerResponse, path: string, ip: string, log?: Log): void {
+export function limited({ req, res, path, ip }: RouteCall, log?: Log): void {
   log?.debug('http rate limited', { ip, path });
   const headers = { 'retry-after': '10', ...(req.complete ? {} : { connection: 'close' }) };
   if (path === '/portal') {

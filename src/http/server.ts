@@ -39,7 +39,15 @@ import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
 import { formOffered } from './pay-forms.ts';
-import { firstUnavailable, limited, methodUnavailable, portalClientMac, refused, send } from './reply.ts';
+import {
+  firstUnavailable,
+  limited,
+  methodUnavailable,
+  portalClientMac,
+  refused,
+  send,
+  type RouteCall,
+} from './reply.ts';
 import { RestoreDesk } from './restore.ts';
 
 // Where test/errors-status.test.ts takes it: the endpoint's status table.
@@ -201,6 +209,7 @@ export class HttpEndpoint {
       );
     }
     const path = (req.url ?? '/').split('?')[0]!;
+    const call: RouteCall = { req, res, ip, path };
     const postPath = req.method === 'POST' ? path : '';
     // A restore counts as a payment attempt: each one is a signature to recover; so do a PC-sync call and a device's
     // join or removal (what a forger or a code guesser on the LAN would repeat).
@@ -215,16 +224,16 @@ export class HttpEndpoint {
       routed?.route.paying === true ||
       (routed?.route.paying === 'signed' && signed);
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip)))
-      return limited(req, res, path, ip, this.options.log);
+      return limited(call, this.options.log);
     if ((req.url ?? '').length > MAX_URL)
       return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (routed) return this.methodRoute(routed.route, routed.method, req, res, ip);
+    if (routed) return this.methodRoute(routed, call);
     if (POST_PATHS.has(postPath) || mine) {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await pcsyncRoute(this.options, req, res, ip);
         if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove)
-          return await devicesRoute(this.options, req, res, ip, postPath);
-        return await restoreRoute(this.options, this.restorer, req, res, ip, postPath);
+          return await devicesRoute(this.options, call);
+        return await restoreRoute(this.options, this.restorer, call);
       } catch (err) {
         return refused(req, res, err);
       }
@@ -249,9 +258,9 @@ export class HttpEndpoint {
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
     try {
       if (url.pathname === '/') return send(res, 200, plans(this.options));
-      if (url.pathname === '/buy') return await buy(this.options, req, res, url, ip);
+      if (url.pathname === '/buy') return await buy(this.options, call, url);
       if (url.pathname === '/session') return await sessionRoute(this.options, res, ip);
-      if (url.pathname === DEVICES_PATHS.list) return await devicesRoute(this.options, req, res, ip, url.pathname);
+      if (url.pathname === DEVICES_PATHS.list) return await devicesRoute(this.options, { ...call, path: url.pathname });
       if (url.pathname === '/captive') return await captiveRoute(this.options, this.port, res, ip);
       const file = this.portalFiles[url.pathname];
       if (file) return await portalFile(res, this.options.portalDir, file);
@@ -269,11 +278,8 @@ export class HttpEndpoint {
    * with the method's running face (or null); a refusal is answered as every POST's is (refused()).
    */
   private async methodRoute(
-    route: LanRoute,
-    method: LanMethod,
-    req: IncomingMessage,
-    res: ServerResponse,
-    ip: string,
+    { route, method }: { route: LanRoute; method: LanMethod },
+    { req, res, ip }: RouteCall,
   ): Promise<void> {
     try {
       const lanRequest = this.lanRequest(req, ip, method);

@@ -9,6 +9,8 @@
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
 #     --allow-port: clients may reach this TCP port on the router before authentication too (users-to-router), as an
 #              operator opens TollGate's door (docs/captive-portal.md); repeatable
+#     --ipv6: dual-stack, as OpenWrt's LAN is by default: ULA addresses (router fd77::1 on br-lan and fd77:1::1 on the
+#              WAN, upstream fd77:1::2, client i fd77::<100+i>), IPv6 forwarding on, no IPv6 filter of the lab's own
 #     --opennds-prefix DIR: the portal is the openNDS 10.x installed under DIR (`make install DESTDIR=DIR`, built
 #              from its public source outside the repo), bound over Debian's in the router's mount namespace, with
 #              the same settings as a UCI file (/etc/config/opennds in a private overlay of the router's /etc)
@@ -244,6 +246,7 @@ up() {
   # openNDS in 2 of ~16 lab files. sluice's precision does not depend on it: openNDS reads its counters on every json.
   CHECKINTERVAL=15
   PORTAL=opennds
+  IPV6=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-shape) rate= ;;
@@ -256,6 +259,7 @@ up() {
         [ -x "$NDS_PREFIX/usr/bin/opennds" ] && [ -d "$NDS_PREFIX/usr/lib/opennds" ] ||
           die "--opennds-prefix: no usr/bin/opennds and usr/lib/opennds under $NDS_PREFIX" ;;
       --clients) NCLIENTS=$2; shift ;;
+      --ipv6) IPV6=1 ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
 }" ; shift ;;
@@ -296,7 +300,11 @@ EOF
   for ns in "$UP" "$RT" $CLIENTS; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    if [ "$IPV6" = 1 ]; then
+      ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    else
+      ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    fi
   done
 
   # WAN: router "wan" <-> upstream "eth0".
@@ -311,6 +319,12 @@ EOF
   # openNDS reports itself offline without a default route.
   ip -n "$RT" route add default via "$WAN_NET.2"
   ip netns exec "$RT" sysctl -qw net.ipv4.ip_forward=1
+  if [ "$IPV6" = 1 ]; then
+    ip -n "$RT" addr add fd77:1::1/64 dev wan nodad
+    ip -n "$UP" addr add fd77:1::2/64 dev eth0 nodad
+    ip -n "$UP" route add fd77::/64 via fd77:1::1
+    ip netns exec "$RT" sysctl -qw net.ipv6.conf.all.forwarding=1
+  fi
   # openNDS calls itself offline until the upstream gateway has a neighbour entry.
   ip netns exec "$RT" busybox ping -c 1 -W 2 "$WAN_NET.2" >/dev/null
   # The shaper sits on the upstream's side of the uplink, i.e. BEFORE the gate: packets queued in it still have
@@ -324,6 +338,7 @@ EOF
   # openNDS counts.
   ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
   ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
+  [ "$IPV6" = 1 ] && ip -n "$RT" addr add fd77::1/64 dev br-lan nodad
   ip -n "$RT" link set br-lan up
   i=0
   for ns in $CLIENTS; do
@@ -332,6 +347,10 @@ EOF
     ip -n "$ns" link set eth0 address "$(client_mac "$i")"
     ip -n "$RT" link set "lan$i" master br-lan up
     ip -n "$ns" link set eth0 up
+    if [ "$IPV6" = 1 ]; then
+      ip -n "$ns" addr add "fd77::$((100 + i))/64" dev eth0 nodad
+      ip -n "$ns" route add default via fd77::1
+    fi
     ip netns exec "$ns" nft -f - <<EOF
 table ip lab {
   counter from_upstream {}

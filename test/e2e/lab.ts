@@ -91,6 +91,8 @@ export interface LabOptions {
   allowPorts?: number[];
   /** the portal is the openNDS 10.x installed under this prefix (lab.sh --opennds-prefix), not Debian's 9.10 */
   openndsPrefix?: string;
+  /** dual-stack (lab.sh --ipv6): ULA addresses, IPv6 forwarding on */
+  ipv6?: boolean;
 }
 
 export interface FetchResult {
@@ -156,6 +158,7 @@ export class Lab {
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
+    if (opts.ipv6 === true) args.push('--ipv6');
     if (opts.openndsPrefix !== undefined) args.push('--opennds-prefix', opts.openndsPrefix);
     const r = await run(LAB_SH, args, 120_000 + (opts.clients ?? 4) * 2000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';

@@ -532,8 +532,9 @@ function summary(
     '    (the simulated portal answers at once and is listed every tick; a real openNDS 9.10 spends ≈ 22 ms of ' +
       'CPU per listed client per listing, 193 ms a second for 32 clients;',
     "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
-      'something changed: 9-13 ms a second for 32 clients while nobody comes or goes, ≈ 53 (openNDS 9.10) and 64 ' +
-      '(10.3.1) while customers do, most of it openNDS answering listings: docs/performance.md)',
+      'something changed: with 32 clients while customers come and go, 40-42 ms a second on openNDS 9.10 ' +
+      '(load 22 on a shared machine), with no listing; 10.3.1 spends ≈ 70 of its own on the auths and deauths: ' +
+      'docs/performance.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,

@@ -45,6 +45,8 @@ test('defaults: a file with one priced plan and nothing else', () => {
     shapeDevice: 'br-lan',
     tc: ['tc'],
     walledGarden: { hosts: [], ports: [443, 80] },
+    venue: '',
+    venuePresentWindowMs: 5000,
   });
   assert.equal(c.pricing, [
     {

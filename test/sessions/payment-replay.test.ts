@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The restart's payment replay (end-replay.ts lastPayments): the payments written within the window of the newest one,
  * oldest first, a session's first as its `started` and later ones as `topup`; older ones are not handed over again.

@@ -205,7 +205,10 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       // Every time: a broker that lost its sessions (no persistence) has forgotten the subscriptions too.
       client.subscribe(topics, { qos: 1 }, (err) => {
         if (err) o.log.error('fleet: subscribe refused', { error: err.message });
-        else subscribed();
+        else {
+          o.log.info('fleet: subscribed', { client: `${baseId}-${i}` });
+          subscribed();
+        }
       });
     });
     client.on('close', () => {

@@ -2,7 +2,8 @@
 /**
  * Exactly once, whatever fails: two real sluice daemons (routers r1 and r2) sell sessions and meter traffic while the
  * collector (its own process) writes into a real PostgreSQL 15 through a real mosquitto. Meanwhile: the collector is
- * killed -9 mid-stream, the database is stopped (a broker restart is left out: docs/fleet.md "Open problem"), r1 is killed -9 and restarted (its outbox
+ * killed -9 mid-stream, the database is stopped (a broker restart is left out: docs/fleet.md, "Open problem"),
+ * r1 is killed -9 and restarted (its outbox
  * replays), and r2 is killed -9 three times amid bursts of sales (a sale whose journal record is written while its
  * announcement is not). Afterwards each router's payments in the database equal, per method and asset, to the smallest
  * unit and in number, what the router's own journal sold (ubus `sales`), and every gap in its series is known to have

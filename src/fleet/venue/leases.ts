@@ -6,32 +6,6 @@
  */
 import type { Sql } from '../db/index.ts';
 
-export interface Lease {
-  id: string;
-  venue: string;
-  mac: string;
-  state: 'held' | 'releasing' | 'moving' | 'ended';
-  holder: string;
-  holderSession: string | null;
-  epoch: number;
-  since: number;
-  target: string | null;
-  requestedAt: number | null;
-  metric: 'bytes' | 'seconds';
-  allotment: string;
-  used: string;
-  remaining: string;
-  bytes: string;
-  expiresAt: number | null;
-  rateDown: number | null;
-  rateUp: number | null;
-  devices: number;
-  user: string | null;
-  plan: string | null;
-  reportedAt: number;
-  renewedAt: number;
-}
-
 /** What is left of a session, as its holder says (a report, or its reply to a release). Counts as decimal text. */
 export interface Figures {
   metric: 'bytes' | 'seconds';
@@ -46,6 +20,22 @@ export interface Figures {
   user: string | null;
   plan: string | null;
   at: number;
+}
+
+/** A lease row: who holds the session and since when, with what is left as its holder last said. */
+export interface Lease extends Omit<Figures, 'at'> {
+  id: string;
+  venue: string;
+  mac: string;
+  state: 'held' | 'releasing' | 'moving' | 'ended';
+  holder: string;
+  holderSession: string | null;
+  epoch: number;
+  since: number;
+  target: string | null;
+  requestedAt: number | null;
+  reportedAt: number;
+  renewedAt: number;
 }
 
 const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,

@@ -255,7 +255,21 @@ labTest(
       const row = document.querySelector('tr[data-mac="02:00:00:00:0a:02"]');
       row.querySelector('input[name=extend_amount]').value = '10';
       row.querySelector('select[name=extend_unit]').value = 'min';
+      row.__typedIn = true;
     })()`);
+    // The page redraws the table every 10 s: what was typed survives the redraw.
+    await page.waitFor(
+      'a redraw of the sessions',
+      `!document.querySelector('tr[data-mac="02:00:00:00:0a:02"]')?.__typedIn`,
+      40_000,
+    );
+    assert.equal(
+      await page.evaluate<string[]>(`(() => {
+        const row = document.querySelector('tr[data-mac="02:00:00:00:0a:02"]');
+        return [row.querySelector('input[name=extend_amount]').value, row.querySelector('select[name=extend_unit]').value];
+      })()`),
+      ['10', 'min'],
+    );
     await page.click('tr[data-mac="02:00:00:00:0a:02"] .cbi-button-apply');
     await page
       .waitFor('the extension', `document.body.textContent.includes('Added 10 minutes to the session of')`)

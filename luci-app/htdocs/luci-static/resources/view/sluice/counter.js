@@ -128,7 +128,28 @@ return view.extend({
 
 	refreshSessions: function() {
 		return common.sessions('LIVE', 0, 500).then(L.bind(function(page) {
+			// The poll redraws the table every 10 s: what the staff typed in a row, and where the cursor was,
+			// survive the redraw, or an extension typed across it would add the default instead.
+			var typed = {}, focused = document.activeElement;
+			this.sessionsBox.querySelectorAll('tr[data-mac]').forEach(function(row) {
+				typed[row.getAttribute('data-mac')] = {
+					amount: row.querySelector('input[name=extend_amount]').value,
+					unit: row.querySelector('select[name=extend_unit]').value,
+					focus: row.contains(focused) ? focused.getAttribute('name') : null
+				};
+			});
 			dom.content(this.sessionsBox, this.renderSessions(page.sessions || []));
+			this.sessionsBox.querySelectorAll('tr[data-mac]').forEach(function(row) {
+				var was = typed[row.getAttribute('data-mac')];
+				if (!was)
+					return;
+				row.querySelector('input[name=extend_amount]').value = was.amount;
+				var unit = row.querySelector('select[name=extend_unit]');
+				if (unit.querySelector('option[value="' + was.unit + '"]'))
+					unit.value = was.unit;
+				if (was.focus)
+					row.querySelector('[name=' + was.focus + ']').focus();
+			});
 		}, this)).catch(L.bind(function(e) {
 			dom.content(this.sessionsBox, E('div', { 'class': 'alert-message warning' }, common.errorText(e)));
 		}, this));

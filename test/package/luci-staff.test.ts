@@ -266,7 +266,8 @@ labTest(
     assert.equal(
       await page.evaluate<string[]>(`(() => {
         const row = document.querySelector('tr[data-mac="02:00:00:00:0a:02"]');
-        return [row.querySelector('input[name=extend_amount]').value, row.querySelector('select[name=extend_unit]').value];
+        const value = (name) => row.querySelector('[name=' + name + ']').value;
+        return [value('extend_amount'), value('extend_unit')];
       })()`),
       ['10', 'min'],
     );

@@ -1,5 +1,5 @@
 // `npm run bench -- batch [--vouchers 2000] [--sessions 1,10,100] [--daemon 5]`
-// x402 `batch-settlement` figures (docs/performance.md, issue 24 item 9), on anvil with @x402/evm's own facilitator
+// x402 `batch-settlement` figures (docs/performance.md), on anvil with @x402/evm's own facilitator
 // and the scheme's test contracts at their canonical addresses (test/chain/), vouchers signed by @x402/evm's client:
 // 1. voucher verification per second: parse + channel terms (config hash) + ECDSA recovery of the payerAuthorizer,
 //    what a returning customer's voucher costs the router when its mirrored channel is fresh (no facilitator call);

@@ -1,6 +1,6 @@
 // `npm run bench -- hook [--seconds S] [--modes ok,stream,trickle,silent] [--timeout S] [--bundle dist/sluice.mjs]
 // [--rss-cap-mb N]`
-// The daemon's resident memory while its session-event hook posts to a receiver that misbehaves (issue 37 item 4):
+// The daemon's resident memory while its session-event hook posts to a receiver that misbehaves:
 // the real bundle on the embedded ubus broker, the hook pointed at test/peers/hook-receiver.ts answering every post
 // `ok` (204, the baseline), `stream` (200 and a body that never ends), `trickle` (200 and a byte every 200 ms) or
 // `silent` (never answers). For each mode a fresh daemon runs `--seconds` while a grant or a terminate comes every

@@ -1,7 +1,7 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
 //   [--idle 60] [--clients 20] [--node-args "--flag …"] [--env "NAME=value …"] [--snapshots DIR]
 //   [--bundle dist/sluice.mjs] [--arenas FILE]`
-// The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
+// The leak check: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
 // compressed:

@@ -124,7 +124,7 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
  * gate open, looked at every 50 ms): p50/p99. Then those n are terminated and the next n are listed and granted all
  * at once: when the last gate opened, after the first call. Then `first` more fresh clients, one at a time, granted
  * before the portal lists them (the reply says 'pending'), each then requesting the upstream every 100 ms (1 s
- * timeout): the first 200 from the upstream after the first request (issue 40 item 3).
+ * timeout): the first 200 from the upstream after the first request.
  */
 async function gateLatency(
   lab: Lab,

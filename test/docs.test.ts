@@ -96,4 +96,64 @@ test('docs/architecture.md names every folder of src/, and only folders that exi
   );
 });
 
+/**
+ * The paths the page names in backticks (`gate/gatekeeper.ts`, `payments/cashu/nostr/`, `test/storage/`), read from
+ * the repository's root or from src/; a placeholder (`<method>`), what the build writes (`*.mjs`, `*.js`) and a
+ * folder's `index.ts` in general are not paths of the tree.
+ */
+function pathsNamed(doc: string): string[] {
+  return [...doc.matchAll(/`([a-z0-9_.-]+(?:\/[a-z0-9_.-]+)*\/?)`/g)]
+    .map((m) => m[1]!)
+    .filter((p) => (p.includes('/') || p.endsWith('.ts')) && !/\.(m?js)$/.test(p) && p !== 'index.ts');
+}
+
+test('every path docs/architecture.md names exists, and it names every top-level file of src/', () => {
+  assert.equal(
+    pathsNamed('`gate/gatekeeper.ts` `src/<folder>/` `cashu.mjs` `test/storage/` `ndsctl json` `index.ts` `log.ts`'),
+    ['gate/gatekeeper.ts', 'test/storage/', 'log.ts'],
+  );
+  const doc = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
+  assert.equal(
+    pathsNamed(doc).filter((p) => !existsSync(join(root, p)) && !existsSync(join(root, 'src', p))),
+    [],
+    'paths the page names that the tree does not have',
+  );
+  const named = new Set(pathsNamed(doc).map((p) => p.replace(/^src\//, '')));
+  const files = readdirSync(join(root, 'src')).filter((n) => n.endsWith('.ts'));
+  assert.equal(
+    files.filter((n) => !named.has(n)),
+    [],
+    'top-level files of src/ the page does not name',
+  );
+});
+
+test('docs/performance.md holds the current figures in at most 400 lines, each row with how to reproduce it', () => {
+  const doc = readFileSync(join(root, 'docs/performance.md'), 'utf8');
+  const lines = doc.split('\n').length;
+  assert.ok(lines <= 400, `docs/performance.md has ${lines} lines: earlier runs belong to git, not the page`);
+  const table = doc.slice(doc.indexOf('| figure |'), doc.indexOf('\n\n', doc.indexOf('| figure |')));
+  const withoutHow = table
+    .split('\n')
+    .slice(2)
+    .filter((row) => !/`[^`]+`/.test(row.split('|')[3] ?? ''));
+  assert.equal(withoutHow, [], 'rows of the figures table without a command or test in its third column');
+});
+
+test("no issue number or 'left as found' in src/, workers/, bench/ or docs: history lives in git", () => {
+  const history = /\bissues? #?\d+|\bleft as found\b/i;
+  const files = [
+    ...['src', 'workers', 'bench'].flatMap((d) => sources(join(root, d))),
+    join(root, 'README.md'),
+    ...readdirSync(join(root, 'docs'))
+      .filter((n) => n.endsWith('.md'))
+      .map((n) => join(root, 'docs', n)),
+  ];
+  const found = files.flatMap((path) =>
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .flatMap((line, i) => (history.test(line) ? [`${path.slice(root.length)}:${i + 1}: ${line.trim()}`] : [])),
+  );
+  assert.equal(found, []);
+});
+
 test.run();

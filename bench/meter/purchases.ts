@@ -8,7 +8,7 @@
 // for every `json`, a cost the portal's, not sluice's), gate-open latencies (a purchase's auth waits for a tick's
 // fetch in progress: the portal serves one request at a time), cuts; `pending` purchases are for clients the portal
 // dropped meanwhile (the simulator's departures).
-// With <live> (the scale row, issue 28 item 3), only that many devices hold a session before the window, half data and
+// With <live> (the scale row), only that many devices hold a session before the window, half data and
 // half time (alternating), instead of every device; the line then also carries the process's peak RSS.
 // Each purchase carries its client's address, as the LAN endpoint's do (SLUICE_BENCH_NO_IP=1: none, as a ubus purchase
 // without `ip`). On stderr: where each purchase's gate-open time went (phases: activate, the wait for the portal

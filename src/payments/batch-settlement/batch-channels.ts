@@ -235,8 +235,8 @@ function intentFromJson(v: unknown): PurchaseIntent {
 type Intents = Map<string, PurchaseIntent>;
 
 /**
- * `{"version": 1, "channels": [...], "intents": [...]}` (intents absent when none, and in tables written before issue
- * 37); amounts as decimal strings. Anything else is refused, never overwritten (storage/json-table.ts).
+ * `{"version": 1, "channels": [...], "intents": [...]}` (intents absent when none, and in tables written before
+ * intents were kept); amounts as decimal strings. Anything else is refused, never overwritten (storage/json-table.ts).
  */
 const FORMAT: JsonTableFormat<ChannelRecord, Intents> = {
   code: 'ERR_BATCH_STORE',

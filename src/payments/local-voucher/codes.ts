@@ -13,7 +13,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 
 export const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 export const CODE_LENGTH = 10;
-/** At least 40 bits, so that guessing online is hopeless; 50 keeps a full sheet of live codes far from guessable online. */
+/** At least 40 bits; 50 keeps a full sheet of live codes far from guessable online. */
 export const CODE_BITS = CODE_LENGTH * Math.log2(CODE_ALPHABET.length);
 const GROUPS = [4, 4, 2];
 

@@ -8,7 +8,10 @@
  *     hour); an invoice that lost its place is still paid, minted and granted;
  *   - invoices past their hold hold no room in max_balance either: tokens get all of it;
  *   - a mint gone for good: the quote is asked about less and less often, then stranded — kept on flash, shown in
- *     ubus stats with its device and amount, holding nothing — and resolved as any other when the mint comes back.
+ *     ubus stats with its device and amount, holding nothing — and resolved as any other when the mint comes back;
+ *   - a restart (the method closed, a new one opened on the same state directory: nothing kept in memory) keeps it
+ *     stranded: shown at once, holding no room, asked every 10 minutes, not stranded anew; the mint answering again
+ *     (unpaid) is kept too.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,6 +32,7 @@ import { parseUci } from '../../src/config/uci.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
 import { FakeTime } from '../helpers/fake-time.ts';
 import { setup } from '../sessions/helpers.ts';
+import type { Log } from '../../src/log.ts';
 
 const macOf = (n: number) =>
   `02:00:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
@@ -61,15 +65,38 @@ config tollgate 'tollgate'
     return fetch(input, init);
   };
   const env = await setup({ time });
-  const cashu = await CashuMethod.open({ config, sessions: env.manager, clock: time, timers: time, fetch: counting });
+  const errors: string[] = [];
+  const quiet = () => undefined;
+  const log: Log = { debug: quiet, info: quiet, warn: quiet, error: (msg) => errors.push(msg) };
+  const open = () =>
+    CashuMethod.open({ config, sessions: env.manager, clock: time, timers: time, fetch: counting, log });
+  let cashu = await open();
   await cashu.refreshKeysets();
+  /** A restart of the method: the old one closed, a new one reads the state directory (the daemon's start order). */
+  const restart = async (): Promise<CashuMethod> => {
+    await cashu.close();
+    cashu = await open();
+    await cashu.refreshKeysets();
+    void cashu.resolvePending();
+    return cashu;
+  };
+  /**
+   * The test's clock moved on by `ms` in 5 s steps, each step's resolver pass run to its end: a look that writes to the
+   * ledger (its fsync is real I/O) finishes before the clock moves past the look it schedules.
+   */
+  const advance = async (ms: number): Promise<void> => {
+    for (let left = ms; left > 0; left -= 5_000) {
+      await time.advance(Math.min(5_000, left));
+      await (cashu as unknown as { resolving?: Promise<void> }).resolving;
+    }
+  };
   const close = async () => {
     await cashu.close();
     await env.manager.close();
     await mint.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { ...env, mint, cashu, dir, close, asked: () => asked };
+  return { ...env, mint, cashu, dir, close, restart, advance, errors, asked: () => asked };
 }
 
 const codeOf = async (p: Promise<unknown>): Promise<string> => {
@@ -140,7 +167,7 @@ test('a mint gone for good: asked less and less, then stranded and shown, then r
     const invoice = await openQuote(r.cashu, macOf(7), undefined, 20n);
     const gone = r.mint.fault('*', 'refuse');
     const before = r.asked();
-    await r.time.advance(40 * 60_000);
+    await r.advance(40 * 60_000);
     const looks = r.asked() - before;
     assert.ok(looks >= STRANDED_AFTER_LOOKS && looks <= STRANDED_AFTER_LOOKS + 4, `asked ${looks} times in 40 min`);
     const s = stats(r.cashu);
@@ -158,6 +185,45 @@ test('a mint gone for good: asked less and less, then stranded and shown, then r
     assert.ok(r.manager.byMac(macOf(7)));
     assert.is(r.cashu.store.total(), 40n);
     assert.is(stats(r.cashu).stranded.count, 0);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a stranded payment stays stranded across a restart, and so does its mint answering again', async () => {
+  const r = await rig(1000);
+  try {
+    const invoice = await openQuote(r.cashu, macOf(7), undefined, 20n);
+    const gone = r.mint.fault('*', 'refuse');
+    // Stranded after 8 looks (≈ 21 min); the whole test stays within the quote's hour at the mint.
+    await r.advance(25 * 60_000);
+    const since = stats(r.cashu).stranded.intents[0]!['since'];
+    assert.is(stats(r.cashu).stranded.count, 1);
+    assert.is(r.errors.filter((m) => m.includes('kept as stranded')).length, 1, 'told once');
+    let cashu = await r.restart();
+    const s = stats(cashu);
+    assert.is(s.stranded.count, 1, 'still stranded after the restart, before any look');
+    assert.is(s.stranded.sat, '40');
+    assert.is(s.stranded.intents[0]!['since'], since, 'since when is kept');
+    assert.is(s.invoice_places, 0);
+    cashu.ensureRoom(1000n);
+    // Asked at start, then every 10 minutes: not the 8 quick looks of a fresh intent, and not stranded anew.
+    const before = r.asked();
+    await r.advance(21 * 60_000);
+    const looks = r.asked() - before;
+    assert.ok(looks >= 1 && looks <= 3, `asked ${looks} times in the 21 min after the restart`);
+    assert.is(r.errors.filter((m) => m.includes('kept as stranded')).length, 1, 'not told again');
+    assert.is(stats(cashu).stranded.count, 1);
+    // The mint answers again, the invoice still unpaid: no longer stranded, and a restart keeps that.
+    await gone.clear();
+    assert.is(await quoteState(cashu, invoice.quote), 'unpaid');
+    assert.is(stats(cashu).stranded.count, 0);
+    cashu = await r.restart();
+    assert.is(stats(cashu).stranded.count, 0, 'the mint answering again is on flash too');
+    r.mint.payMintQuote(invoice.quote);
+    assert.is(await quoteState(cashu, invoice.quote), 'paid');
+    assert.ok(r.manager.byMac(macOf(7)));
+    assert.is(cashu.store.total(), 40n);
   } finally {
     await r.close();
   }

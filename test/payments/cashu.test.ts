@@ -377,4 +377,36 @@ test(
   },
 );
 
+test('custody store: a stranded intent is read back stranded, also when compacted; its end clears it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cashu-stranded-'));
+  try {
+    const intent = (ref: string) => ({
+      ref,
+      mint: 'https://mint.example',
+      mac: '02:00:00:00:00:07',
+      at: 1,
+      quote: { plan: 'time', metric: 'seconds' as const, steps: '1', allotment: '60', price: '2', stepSize: '60' },
+      inputs: [],
+      outputs: [],
+    });
+    const store = await CashuStore.open(dir, { compactAfter: 3 });
+    for (const ref of ['ln:a', 'ln:b', 'ln:c']) await store.beginSwap(intent(ref));
+    await store.markStranded('ln:a', 1000);
+    await store.markStranded('ln:b', 2000);
+    await store.markStranded('ln:c', 3000);
+    await store.markStranded('ln:b', null);
+    await store.dropIntent('ln:c', 'expired unpaid');
+    await store.close();
+    assert.ok(scanRecords(readFileSync(join(dir, 'cashu', 'ledger.log')), 0).records.length < 8, 'compacted');
+    const again = await CashuStore.open(dir);
+    assert.equal(
+      ['ln:a', 'ln:b', 'ln:c'].map((ref) => again.strandedSince(ref)),
+      [1000, null, null],
+    );
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

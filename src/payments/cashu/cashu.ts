@@ -91,7 +91,7 @@ export class CashuMethod implements PaymentMethod {
   /** Sat let in by reserveRoom whose intent is not on flash yet (the store does not count them). */
   private admitting = 0n;
   /** When each open intent is looked at again, and which a silent mint stranded. */
-  readonly looks = new IntentLooks();
+  readonly looks = new IntentLooks(() => this.store);
   /** The invoice places: which invoices hold one, and those held while an invoice is asked for and written. */
   readonly invoiceSlots = new InvoiceSlots((ref) => this.looks.isStranded(ref));
   private timer: TimerHandle | undefined;
@@ -555,7 +555,7 @@ export class CashuMethod implements PaymentMethod {
         if (outcome === 'later' || outcome === 'unanswered') {
           open++;
           const [now, holds] = [this.clock.now(), this.holdsRoom(intent)];
-          recordLook(this.looks, intent, outcome === 'later', now, holds, loggedRef, this.options.log);
+          await recordLook(this.looks, intent, outcome === 'later', now, holds, loggedRef, this.options.log);
           continue;
         }
         this.looks.forget(intent.ref);

@@ -7,8 +7,10 @@
  *     row the intent is **stranded**: kept on flash (money may have been paid: the customer's claim stands), shown in
  *     ubus `stats` (`cashu.stranded`), holding no invoice place and no room in max_balance, looked at every 10 min
  *     and whenever its page asks, and resolved as any other once the mint answers again.
- * In memory only: a restart looks at every intent at once and counts its failures from zero (a stranded swap holds
- * its room again for those ≈ 21 minutes; a lapsed invoice never holds again, its hold is counted from its creation).
+ * Stranded, and the mint answering again, are written to the ledger (store.markStranded) before the log or the stats
+ * say so: a restart keeps a stranded intent stranded (shown, holding nothing, looked at once at start, then every 10
+ * min). The rest is in memory: a restart looks at every intent at once and counts unanswered looks from zero (a lapsed
+ * invoice never holds again: its hold is counted from its creation).
  */
 import type { Log, LogFields } from '../../log.ts';
 import { isLightning, type InvoiceSlots } from './invoice-slots.ts';
@@ -29,7 +31,6 @@ interface Look {
   idle: number;
   /** Unanswered looks in a row. */
   fails: number;
-  strandedSince: number | null;
 }
 
 const doubling = (base: number, n: number): number => Math.min(MAX_LOOK_INTERVAL_MS, base * 2 ** Math.min(n, 20));
@@ -37,10 +38,13 @@ const doubling = (base: number, n: number): number => Math.min(MAX_LOOK_INTERVAL
 export class IntentLooks {
   private readonly looks = new Map<string, Look>();
 
+  /** `ledger`: where an intent's stranding is kept (store.strandedSince, store.markStranded). */
+  constructor(readonly ledger: () => Pick<CashuStore, 'strandedSince' | 'markStranded'>) {}
+
   private of(ref: string): Look {
     let l = this.looks.get(ref);
     if (!l) {
-      l = { next: 0, idle: 0, fails: 0, strandedSince: null };
+      l = { next: 0, idle: 0, fails: 0 };
       this.looks.set(ref, l);
     }
     return l;
@@ -60,13 +64,11 @@ export class IntentLooks {
 
   /**
    * The mint answered and the intent stays open; `holding`: it holds its place (looked at often). True when it was
-   * stranded (the caller says so in the log).
+   * stranded (the caller writes that it is not, then says so in the log).
    */
   answered(ref: string, now: number, holding: boolean): boolean {
     const l = this.of(ref);
-    const was = l.strandedSince !== null;
     l.fails = 0;
-    l.strandedSince = null;
     if (holding) {
       l.idle = 0;
       l.next = now + RESOLVE_INTERVAL_MS;
@@ -74,22 +76,24 @@ export class IntentLooks {
       l.next = now + doubling(LAPSED_LOOK_MS, l.idle);
       l.idle++;
     }
-    return was;
+    return this.isStranded(ref);
   }
 
-  /** The mint did not answer about `ref`. True when this look strands it (the caller says so once, loudly). */
+  /**
+   * The mint did not answer about `ref`. True when this look strands it (the caller writes that, then says so once,
+   * loudly). A stranded intent is looked at every 10 minutes, also the first time after a restart.
+   */
   unanswered(ref: string, now: number): boolean {
     const l = this.of(ref);
     l.fails++;
-    l.next = now + doubling(RESOLVE_INTERVAL_MS, l.fails);
-    if (l.strandedSince !== null || l.fails < STRANDED_AFTER_LOOKS) return false;
-    l.strandedSince = now;
-    return true;
+    const stranded = this.isStranded(ref);
+    l.next = now + (stranded ? MAX_LOOK_INTERVAL_MS : doubling(RESOLVE_INTERVAL_MS, l.fails));
+    return !stranded && l.fails >= STRANDED_AFTER_LOOKS;
   }
 
   /** When `ref` was stranded, or null (it is not). */
   strandedSince(ref: string): number | null {
-    return this.looks.get(ref)?.strandedSince ?? null;
+    return this.ledger().strandedSince(ref);
   }
 
   isStranded(ref: string): boolean {
@@ -142,8 +146,11 @@ export function cashuStats(
   };
 }
 
-/** Records one look at `intent` (`answered`: the mint said something) and says in the log when it strands or ends. */
-export function recordLook(
+/**
+ * Records one look at `intent` (`answered`: the mint said something); when that strands it or ends its stranding,
+ * writes so to the ledger, then says so in the log.
+ */
+export async function recordLook(
   looks: IntentLooks,
   intent: SwapIntent,
   answered: boolean,
@@ -151,7 +158,7 @@ export function recordLook(
   holding: boolean,
   logged: (ref: string) => string,
   log: Log | undefined,
-): void {
+): Promise<void> {
   const fields: LogFields = {
     reference: logged(intent.ref),
     mint: intent.mint,
@@ -159,11 +166,13 @@ export function recordLook(
     sat: intent.quote.price,
   };
   if (answered) {
-    if (looks.answered(intent.ref, now, holding))
-      log?.info('cashu: the mint answers again about a stranded payment; it is resolved as any other', fields);
+    if (!looks.answered(intent.ref, now, holding)) return;
+    await looks.ledger().markStranded(intent.ref, null);
+    log?.info('cashu: the mint answers again about a stranded payment; it is resolved as any other', fields);
     return;
   }
   if (!looks.unanswered(intent.ref, now)) return;
+  await looks.ledger().markStranded(intent.ref, now);
   log?.error(
     `cashu: the mint has not answered about a payment ${STRANDED_AFTER_LOOKS} times in a row; it is kept as ` +
       'stranded (the customer may have paid: ubus stats cashu.stranded), holds no invoice place and no room, and ' +

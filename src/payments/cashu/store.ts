@@ -21,7 +21,7 @@
  *   await store.addProofs(mint, proofs, why) proofs that came in otherwise (a keyset swap's new proofs)
  * The receive side (the `cashu` method): beginSwap (the intent, before /v1/swap), landSwap (the new proofs, before the
  * grant), markApplied (the session holds it), dropIntent (nothing moved, or nothing is owed); intent(ref),
- * openIntents(), isApplied(ref).
+ * openIntents(), isApplied(ref); markStranded (a silent mint's intent, or its end), strandedSince(ref).
  */
 import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -79,6 +79,7 @@ type Rec =
   | { t: 'landed'; ref: string; proofs: StoredProof[] }
   | { t: 'applied'; ref: string }
   | { t: 'dropped'; ref: string; why: string }
+  | { t: 'stranded'; ref: string; since: number | null }
   | { t: 'add'; mint: string; proofs: StoredProof[]; why: string }
   | { t: 'take'; take: Take }
   | { t: 'spent'; id: string; change: StoredProof[] }
@@ -106,6 +107,8 @@ export class CashuStore {
   private readonly intents = new Map<string, { intent: SwapIntent; state: IntentState }>();
   private readonly applied = new Set<string>();
   private readonly claimed = new Set<string>();
+  /** Open intents a silent mint stranded, and since when (intent-looks.ts): on flash, so a restart keeps them so. */
+  private readonly stranded = new Map<string, number>();
   private readonly takesById = new Map<string, Take>();
   private appended = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -194,19 +197,27 @@ export class CashuStore {
         const i = this.intents.get(r.ref);
         if (!i) throw new Error(`landed without an intent`);
         i.state = 'landed';
+        this.stranded.delete(r.ref);
         for (const p of r.proofs) this.held.set(p.secret, { mint: i.intent.mint, proof: p });
         break;
       }
       case 'applied':
         this.intents.delete(r.ref);
+        this.stranded.delete(r.ref);
         this.remember(r.ref);
         break;
       case 'dropped':
         this.intents.delete(r.ref);
+        this.stranded.delete(r.ref);
         if (r.why === CLAIMED) {
           this.claimed.add(r.ref);
           if (this.claimed.size > CLAIMED_KEPT) this.claimed.delete(this.claimed.values().next().value!);
         }
+        break;
+      case 'stranded':
+        // Only an open intent is stranded: a mark that arrives after its intent ended (written while it ended) is moot.
+        if (r.since === null) this.stranded.delete(r.ref);
+        else if (this.intents.get(r.ref)?.state === 'open') this.stranded.set(r.ref, r.since);
         break;
       case 'add':
         for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p });
@@ -266,6 +277,7 @@ export class CashuStore {
       // The landed proofs are in the held set below (if still held): the record only keeps the state.
       if (state === 'landed') recs.push({ t: 'landed', ref: intent.ref, proofs: [] });
     }
+    for (const [ref, since] of this.stranded) recs.push({ t: 'stranded', ref, since });
     const byMint = new Map<string, StoredProof[]>();
     for (const { mint, proof } of this.held.values()) byMint.set(mint, [...(byMint.get(mint) ?? []), proof]);
     for (const [mint, proofs] of byMint) recs.push({ t: 'add', mint, proofs, why: 'compacted' });
@@ -308,6 +320,19 @@ export class CashuStore {
 
   claimedCount(): number {
     return this.claimed.size;
+  }
+
+  /** When the open intent `ref` was stranded by a silent mint, or null (it is not). */
+  strandedSince(ref: string): number | null {
+    return this.stranded.get(ref) ?? null;
+  }
+
+  /**
+   * Marks the open intent `ref` stranded since `since` (null: its mint answers again), on flash before the call
+   * returns: what the staff are told (the log, ubus stats) and the room it stops holding outlive a restart.
+   */
+  markStranded(ref: string, since: number | null): Promise<void> {
+    return this.append({ t: 'stranded', ref, since });
   }
 
   /** The swap's intent, with its outputs' secrets and blinding factors: on flash before /v1/swap is sent. */

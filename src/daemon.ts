@@ -32,7 +32,7 @@ import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
-import { openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
+import { SinkHost, type StatusInfo } from './upstream/index.ts';
 import type { LanEndpointKeeper } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
@@ -114,6 +114,11 @@ export class Daemon {
         parts.events.rates(change);
       },
     });
+    payments.wire({
+      upstream,
+      events: parts.events,
+      command: (name, args, origin) => this.adminCommand(name, args, origin),
+    });
     ({ lan: this.lan, doors: this.doors } = lanDoorsFor(config.main, this.backend, parts, log));
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
@@ -145,21 +150,9 @@ export class Daemon {
     );
     const gates = new Gatekeeper({ ...portal.gateParts, sessions, log, leaveForeign: main.leaveForeignClients });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
-    // RADIUS (radius.enabled): accounting, its payment method, Disconnect/CoA; null (its code not loaded) when off.
-    const radius = await openRadiusUpstream(
-      config,
-      {
-        log,
-        stateDir: main.stateDir,
-        sessions,
-        recovered: () => toAnnounce,
-        closeGate: (mac) => gates.closed(mac),
-      },
-      // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
-      shaper && { shaper, command: (name, args) => daemon.adminCommand(name, args, 'coa') },
-    );
-    // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
-    // damaged is left out (logged with its code); the rest of the daemon runs.
+    const upstream = new SinkHost({ log });
+    // The payment methods the config switches on, one plugin each (payments/plugins.ts), with the sinks they bring. A
+    // method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
     const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {
       config,
       sessions,
@@ -167,22 +160,18 @@ export class Daemon {
       stepSizeOf,
       endsWritten: endRecords,
       log,
-      sinkMethods: radius?.paymentMethods ?? [],
+      recovered: () => toAnnounce,
+      shaper,
+      sinks: upstream,
     });
-    const registry = createPaymentRegistry([
-      ...(options.paymentMethods ?? []),
-      ...payments.registered(radius?.paymentMethods ?? []),
-    ]);
+    const registry = createPaymentRegistry(options.paymentMethods ?? []);
     // A reload's switches add their methods to it and take them out.
     payments.sellThrough(registry);
     const merchant = new Merchant({ pricing, sessions, payments: registry });
-    const upstream = new SinkHost({ log });
-    if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
     const ubus = await connectUbus(main.ubusSocket, log);
     const events = new EventPublisher({ ubus, sessions, gates, log });
-    payments.wire({ upstream, events });
     const meter = meterFor(main, portal, counting, { ...options, sessions, gates, log });
     // The meter follows the gate's auths and holds, and the gate the meter's facts; what the meter bills reaches the
     // publisher, the sinks and escrow as the sessions' `usage`.

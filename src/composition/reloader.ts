@@ -33,7 +33,7 @@ export function configReloader(
     log,
     started: started.config,
     problems: started.problems,
-    built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
+    built: () => payments.built(),
     apply: async (next, running) => {
       // Methods switched on open and sell, those switched off stop selling (their sessions run on); the settings of
       // those that stay (facilitator, network, addresses, grace) apply now.

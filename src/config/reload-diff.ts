@@ -71,10 +71,10 @@ export interface RunningParts {
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * rate limit and the settings it is set up with, and switching RADIUS on or off (built at start: its listener). The
- * LAN endpoint's address (http.listen) moves on reload (listenMoved); the payment methods (x402, escrow,
- * batch_settlement, upto, tollgate) switch on and off on reload (their methods open then, a method's own door opens,
- * moves or closes: payments/plugin-host.ts); every other setting applies on reload.
+ * rate limit and the settings it is set up with. The LAN endpoint's address (http.listen) moves on reload
+ * (listenMoved); the plugins (radius, x402, escrow, batch_settlement, upto, tollgate) switch on and off on reload
+ * (their methods open then, a method's own door or sink opens, moves or closes: payments/plugin-host.ts); every other
+ * setting applies on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
@@ -84,7 +84,6 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.http.pcsyncWindowMs !== running.http.pcsyncWindowMs) out.push('http.pcsync_window');
   if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
   if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
-  if (next.radius.enabled !== running.radius) out.push('radius.enabled');
   return out;
 }
 

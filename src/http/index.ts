@@ -59,7 +59,6 @@ interface LanMethods extends Partial<LanParts> {}
 function lanEndpointUses(config: Config): string[] {
   const uses: string[] = [];
   for (const p of PAYMENT_PLUGINS) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
-  if (config.radius.enabled) uses.push('radius');
   if (config.pricing.some((p) => (p.devices ?? 1) > 1)) uses.push('devices');
   if (config.http.pcsyncSecret !== '') uses.push('pcsync');
   return uses;
@@ -179,7 +178,7 @@ export class LanEndpointKeeper {
 function warnNothingServed(log: Log): void {
   const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
   log.warn(
-    `http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no ` +
+    `http.listen is set but nothing is served over it (none of ${names.join(', ')} on, no ` +
       'several-devices plan, no http.pcsync_secret): the LAN endpoint stays off until something is',
   );
 }

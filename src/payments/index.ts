@@ -10,4 +10,3 @@ export type { DoorServices, LanMethod, LanParts, LanRequest, LanRoute, UbusFace,
 export { PaymentPlugins } from './plugin-host.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
 export { EndRecordsTap } from './end-records.ts';
-export { VoucherMethod } from './voucher/voucher.ts';

@@ -3,9 +3,12 @@
  * out: method-state.ts) and runs each hook over the opened parts in the list's order, so daemon.ts names no method.
  * A reload switches methods on and off with no restart (switchTo): one switched on opens then (reconciled, wired and
  * started as at a start) and sells; one switched off stops selling (out of the registry, its LAN face, x402 offer and
- * form gone) but stays open, so the sessions it sold run on untouched, and sells again when switched back on.
+ * form gone) but stays open, so the sessions it sold run on untouched, and sells again when switched back on. A plugin
+ * with an upstream sink of its own (RADIUS) is closed whole instead (its sink drained, its listeners closed) and
+ * opens anew when switched back on: a sink half open would report what no one asked for.
  */
 import type { Config, RunningParts } from '../config/index.ts';
+import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
@@ -17,12 +20,14 @@ import type {
   PaymentPlugin,
   PluginDoor,
   PluginHost,
+  AdminCommand,
   DoorServices,
   UbusFace,
   X402Face,
 } from './plugin.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
+import type { UpstreamSink } from '../upstream/index.ts';
 
 /** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
 const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.enabled === true;
@@ -33,14 +38,31 @@ export interface SellingRegistry {
   unregister(name: string): void;
 }
 
-/** What every plugin's host holds but its registrars (PaymentPlugins makes those, one set per plugin). */
-export type HostParts = Omit<PluginHost, 'door'>;
+/** Where the plugins' sinks go (upstream/host.ts SinkHost): joined when opened, left when switched off. */
+export interface SinkRegistrar {
+  join(sink: UpstreamSink): Promise<void>;
+  leave(sink: UpstreamSink): Promise<void>;
+}
 
-type Opened = { plugin: PaymentPlugin; on: boolean; part: PaymentPart | null; doors: PluginDoor[] };
+/** What every plugin's host holds but its registrars and what PaymentPlugins itself answers. */
+export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'command' | 'methodBehind'> & { sinks: SinkRegistrar };
+
+type Opened = {
+  plugin: PaymentPlugin;
+  on: boolean;
+  part: PaymentPart | null;
+  doors: PluginDoor[];
+  sinks: UpstreamSink[];
+};
+
+const starting = (): Promise<never> =>
+  Promise.reject(new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting'));
 
 export class PaymentPlugins {
   private host: PaymentAnnouncers | undefined;
   private registry: SellingRegistry | undefined;
+  /** What this list put in the registry, by name (the registry also holds grant and the owner's own methods). */
+  private readonly inRegistry = new Map<string, PaymentMethod>();
 
   private constructor(
     private readonly opened: Opened[],
@@ -58,7 +80,7 @@ export class PaymentPlugins {
       },
     };
     const host = new PaymentPlugins(
-      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [] })),
+      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [], sinks: [] })),
       listeners,
       parts,
     );
@@ -69,17 +91,72 @@ export class PaymentPlugins {
     return host;
   }
 
-  /** Opens one plugin on `config` with its registrars (a damaged state file or unloadable code: null, logged). */
-  private openOne(o: Opened, config: Config, log: Log): Promise<PaymentPart | null> {
+  /**
+   * Opens one plugin on `config` with its registrars (a damaged state file or unloadable code: null, logged); its sinks
+   * join the upstream host. `recovered`: what its sinks announce when they start (a reload's: the sessions live now).
+   */
+  private async openOne(
+    o: Opened,
+    config: Config,
+    log: Log,
+    recovered = this.parts.recovered,
+  ): Promise<PaymentPart | null> {
     // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
     const damaged = this.opened.flatMap((p) => (p.plugin.damagedState ? [p.plugin.damagedState] : []));
-    const host: PluginHost = { ...this.parts, config, door: (door) => void o.doors.push(door) };
-    return unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
+    const { sinks: _sinks, ...parts } = this.parts;
+    const host: PluginHost = {
+      ...parts,
+      config,
+      recovered,
+      command: this.command,
+      methodBehind: (name) => this.methodBehind(name),
+      door: (door) => void o.doors.push(door),
+      sink: (sink) => void o.sinks.push(sink),
+    };
+    const part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
+    for (const sink of o.sinks) await this.parts.sinks.join(sink);
+    return part;
   }
 
-  /** The registry the merchant sells through: a reload's switches add their methods to it and take them out. */
+  /** The admin methods, once the root is built (wire); refused before. */
+  private readonly command: AdminCommand = (name, args, origin) =>
+    this.host ? this.host.command(name, args, origin) : starting();
+
+  /** The registry the merchant sells through: the list's methods go in now, and a reload's switches move them. */
   sellThrough(registry: SellingRegistry): void {
     this.registry = registry;
+    this.syncRegistry();
+  }
+
+  /** The registry to what the list sells now: a method of a plugin switched off or closed out, one switched on in. */
+  private syncRegistry(): void {
+    if (!this.registry) return;
+    const want = new Map(this.registered().map((m) => [m.name, m]));
+    for (const [name, m] of this.inRegistry) {
+      if (want.get(name) === m) continue;
+      this.registry.unregister(name);
+      this.inRegistry.delete(name);
+    }
+    for (const [name, m] of want) {
+      if (this.inRegistry.has(name)) continue;
+      this.registry.register(m);
+      this.inRegistry.set(name, m);
+    }
+  }
+
+  /** The selling method named `name` a plugin standing behind brings (PluginHost.methodBehind). */
+  private methodBehind(name: string): PaymentMethod | null {
+    for (const o of this.opened)
+      if (o.on && o.part?.standsBehind) for (const m of o.part.methods) if (m.name === name) return m;
+    return null;
+  }
+
+  /** A plugin with sinks of its own, switched off: drained and closed whole (it opens anew when switched on). */
+  private async closeWhole(o: Opened): Promise<void> {
+    for (const sink of o.sinks.splice(0)) await this.parts.sinks.leave(sink);
+    for (const door of o.doors.splice(0)) await door.close();
+    await o.part?.close?.();
+    o.part = null;
   }
 
   /**
@@ -95,7 +172,11 @@ export class PaymentPlugins {
       if (on === o.on && (!on || o.part !== null)) continue;
       const opening = on && o.part === null;
       if (opening) {
-        o.part = await this.openOne(o, next, log);
+        const live = (): { active: readonly Session[]; ended: readonly Session[] } => ({
+          active: this.parts.sessions.list({ state: 'ACTIVE' }),
+          ended: [],
+        });
+        o.part = await this.openOne(o, next, log, live);
         if (o.part) {
           if (this.host) o.part.wire?.(this.host);
           await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
@@ -106,12 +187,13 @@ export class PaymentPlugins {
       } else if (on && !o.on) {
         // Open since before it was switched off: this reload's settings (reconfigure passes it by, its switch moved).
         o.part?.reconfigure?.(next);
+      } else if (!on && o.sinks.length > 0) {
+        await this.closeWhole(o);
       }
-      if ((o.part && on !== o.on) || opening)
-        for (const m of o.part?.methods ?? []) on ? this.registry?.register(m) : this.registry?.unregister(m.name);
       if (on !== o.on) log.info(`payment method ${o.plugin.name} switched ${on ? 'on' : 'off'} by a reload`);
       o.on = on;
     }
+    this.syncRegistry();
   }
 
   /**
@@ -146,12 +228,12 @@ export class PaymentPlugins {
   }
 
   /**
-   * What the merchant's registry holds: the sinks' methods (the RADIUS voucher) but those a plugin's method of the
-   * same name stands in front of (and passes on to), then the plugins' own.
+   * What the merchant's registry holds of the list, in its order: the selling methods, but those of a plugin standing
+   * behind (the RADIUS voucher) whose name a plugin's method in front has (that one passes on to it).
    */
-  registered(sinkMethods: readonly PaymentMethod[]): PaymentMethod[] {
-    const own = this.methods();
-    return [...sinkMethods.filter((m) => !own.some((o) => o.name === m.name)), ...own];
+  registered(): PaymentMethod[] {
+    const front = new Set(this.selling.filter((p) => !p.standsBehind).flatMap((p) => p.methods.map((m) => m.name)));
+    return this.selling.flatMap((p) => p.methods.filter((m) => !p.standsBehind || !front.has(m.name)));
   }
 
   /** Which switches have a method selling now (the reloader's RunningParts). */

@@ -9,33 +9,46 @@
 import type { Config, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
-import type { Session, SessionManager } from '../sessions/index.ts';
+import type { PaidEvent, Session, SessionManager } from '../sessions/index.ts';
+import type { ShaperFigures, UpstreamSink } from '../upstream/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
 import type { PaymentMethod, PurchaseRequest, Quote } from './types.ts';
 
 /** The config switches a plugin is built by (a reload moves them: PaymentPlugins.switchTo). */
-export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;
+export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http'>;
+
+/** What the root's admin methods run for a plugin (a CoA-Request's rates take ubus `change`'s path). */
+export type AdminCommand = (name: string, args: Record<string, unknown>, origin: 'coa') => Promise<unknown>;
 
 /**
  * What the host hands every plugin when it opens: the parts it works with, and the registrars through which it brings
- * what it serves beside its methods (its own listener: `door`).
+ * what it serves beside its methods (its own listener: `door`; an upstream sink: `sink`).
  */
 export interface PluginHost {
   config: Config;
   sessions: SessionManager;
-  /** The gate's holds (escrow credit). */
-  gate: HoldingGate;
+  /** The gate's holds (escrow credit), and a client's gate closed now (a RADIUS Disconnect). */
+  gate: HoldingGate & { closed(mac: string): Promise<unknown> };
   /** A plan's step size (escrow credit steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;
   /** Ends on flash: a method settles or closes after a session's end is durable (payments/end-records.ts). */
   endsWritten: EndRecordsTap;
   log: Log;
   /**
-   * The payment methods the sinks bring (the RADIUS `voucher`). A plugin's method of the same name stands in front of
-   * one (printed vouchers before RADIUS ones) and is registered in its place (PaymentPlugins.registered).
+   * What an upstream sink announces when it starts: at the daemon's start, what recovery found (sessions recovered,
+   * ended while down, the last ends and payments); for a plugin a reload opens, the sessions live now.
    */
-  sinkMethods?: readonly PaymentMethod[];
+  recovered: () => { active: readonly Session[]; ended: readonly Session[]; payments?: readonly PaidEvent[] };
+  /** The speed-tier shaper's figures (null: the portal has none). */
+  shaper: ShaperFigures | null;
+  /** Runs an admin method exactly as a ubus call does (refused while the daemon starts: ERR_SESSIONS_STATE). */
+  command: AdminCommand;
+  /**
+   * The selling method of that name another plugin brings from behind this one (PaymentPart.standsBehind: the RADIUS
+   * `voucher` behind printed vouchers), read at each call (a reload switches it on and off); null: none sells now.
+   */
+  methodBehind(name: string): PaymentMethod | null;
   /**
    * The method's reason to serve over the LAN (its lanUse, its pay-page form) may have changed (the first batch of
    * printed vouchers): the LAN endpoint follows at once (PaymentPlugins.onServesChanged), no restart; resolved once it
@@ -47,6 +60,11 @@ export interface PluginHost {
    * after every reload (opened, moved or closed, as the method's section says), and closes it at the stop.
    */
   door(door: PluginDoor): void;
+  /**
+   * Registers an upstream sink (RADIUS accounting): it hears the sessions' events beside the config's sinks, and a
+   * reload that switches its plugin off drains it and closes the plugin whole (PaymentPlugins.switchTo).
+   */
+  sink(sink: UpstreamSink): void;
 }
 
 /**
@@ -69,10 +87,12 @@ export interface PluginDoor {
   close(): Promise<void>;
 }
 
-/** The root's parts a method announces through (structural: payments/ does not import upstream/ or api/). */
+/** The root's parts a method announces through, and its admin methods (structural: payments/ does not import api/). */
 export interface PaymentAnnouncers {
   upstream: { escrowClosed(session: Session | null, mac: string, figures: EscrowSessionClosed['figures']): void };
   events: { followEscrow(source: EscrowCredit): void };
+  /** What PluginHost.command runs once the daemon is built. */
+  command: AdminCommand;
 }
 
 /**
@@ -264,6 +284,11 @@ export interface PaymentPart {
   start?(): void;
   /** Subscribes the root's publishers to the method's own events. */
   wire?(host: PaymentAnnouncers): void;
+  /**
+   * Its methods stand behind another plugin's method of the same name (the RADIUS `voucher` behind printed vouchers):
+   * registered only while none such sells, and reached through that one (PluginHost.methodBehind).
+   */
+  readonly standsBehind?: true;
   /** Stop: ends the facilitator exchanges in flight and flushes state. */
   close?(): Promise<void>;
   readonly ubus?: UbusFace;

@@ -1,6 +1,6 @@
 /**
  * The payment methods built from config, one line each (STYLE.md point 13). The order is the registry's (after the
- * built-in grant and the methods a sink brings: the RADIUS voucher), the start's reconcile order and the stop's.
+ * built-in grant), the start's reconcile order and the stop's.
  */
 import { batchSettlementPlugin } from './batch-settlement/index.ts';
 import { cashuPlugin } from './cashu/index.ts';
@@ -8,10 +8,12 @@ import { escrowSessionPlugin } from './escrow-session/index.ts';
 import { exactPlugin } from './exact/index.ts';
 import { localVoucherPlugin } from './local-voucher/index.ts';
 import type { PaymentPlugin, X402Scheme } from './plugin.ts';
+import { radiusPlugin } from './radius/index.ts';
 import { trialPlugin } from './trial/index.ts';
 import { uptoPlugin } from './upto/index.ts';
 
 export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
+  radiusPlugin,
   exactPlugin,
   escrowSessionPlugin,
   batchSettlementPlugin,

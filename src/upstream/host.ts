@@ -76,6 +76,27 @@ export class SinkHost {
     this.sinks.push(sink);
   }
 
+  /**
+   * A sink a plugin brings (PluginHost.sink): added, and started at once when the host runs already (a reload switched
+   * its plugin on); one that cannot start is logged and left out, as at the host's start.
+   */
+  async join(sink: UpstreamSink): Promise<void> {
+    this.add(sink);
+    if (this.state === 'running') await this.startEach([sink]);
+  }
+
+  /** A sink whose plugin a reload switched off: it hears no more events and is drained (its outbox stays on flash). */
+  async leave(sink: UpstreamSink): Promise<void> {
+    const at = this.sinks.indexOf(sink);
+    if (at < 0) return;
+    this.sinks.splice(at, 1);
+    try {
+      await sink.close();
+    } catch (err) {
+      this.options.log.warn('upstream sink close failed', { sink: sink.name, reason: toSluiceError(err).message });
+    }
+  }
+
   /** Subscribes to the manager's session events. */
   attach(source: SessionSource): void {
     this.source = source;
@@ -143,8 +164,15 @@ export class SinkHost {
   /** Starts every sink; one that cannot start is logged and left out (the daemon runs without it). */
   async start(): Promise<void> {
     this.state = 'running';
+    await this.startEach([...this.sinks]);
+    const held = this.early ?? [];
+    this.early = null;
+    for (const event of held) this.emit(event);
+  }
+
+  private async startEach(sinks: readonly UpstreamSink[]): Promise<void> {
     const failed: UpstreamSink[] = [];
-    for (const sink of this.sinks) {
+    for (const sink of sinks) {
       try {
         await sink.start();
         // A sink kept for a reload to switch on (mqtt with `enabled 0`) says so instead of claiming to run.
@@ -160,9 +188,6 @@ export class SinkHost {
       this.sinks.splice(this.sinks.indexOf(sink), 1);
       sink.destroy();
     }
-    const held = this.early ?? [];
-    this.early = null;
-    for (const event of held) this.emit(event);
   }
 
   /** Hands the new config to every sink; returns what they could not apply (for the reload's reply). */

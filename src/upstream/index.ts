@@ -1,9 +1,12 @@
 /**
- * Public surface of the upstream area: the host the daemon wires, the sinks it creates (RADIUS, its CoA rates' port).
- * The sink interface and the outbox every sink queues through stay inside: nothing outside upstream/ names them.
+ * Public surface of the upstream area: the host the daemon wires, the sinks it creates, RADIUS's sink (opened by the
+ * radius plugin: payments/radius/) and the sink interface a plugin registers through. The outbox every sink queues
+ * through stays inside.
  */
 export { SinkHost } from './host.ts';
 export { openRadiusUpstream } from './radius-open.ts';
+export type { UpstreamSink } from './sink.ts';
+export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { createSinks, type SinkDeps } from './create-sinks.ts';
 export { signCommand } from './mqtt/commands.ts';

@@ -1,7 +1,7 @@
 /**
- * RADIUS's code (its accounting sink, the voucher method it brings, the Disconnect/CoA listener and the RADIUS
- * client), read at start only when radius.enabled: an idle router without RADIUS never loads it (docs/performance.md,
- * "Idle memory"). Switching radius on takes a restart (config/reload-diff.ts), so start is the one moment it is needed.
+ * RADIUS's code (its accounting sink, the Disconnect/CoA listener and the RADIUS client), read only when the radius
+ * plugin opens (radius.enabled, at start or on a reload that switches it on): an idle router without RADIUS never
+ * loads it (docs/performance.md, "Idle memory").
  */
 import type { Config } from '../config/index.ts';
 import { lazyPart } from '../lazy.ts';

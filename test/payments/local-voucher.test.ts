@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Merchant, Pricing } from '../../src/merchant/index.ts';
-import { createPaymentRegistry, VoucherMethod } from '../../src/payments/index.ts';
+import { createPaymentRegistry } from '../../src/payments/index.ts';
+import { VoucherMethod } from '../../src/payments/voucher/voucher.ts';
 import { openLocalVouchers } from '../../src/payments/local-voucher/index.ts';
 import type { VoucherBook } from '../../src/payments/local-voucher/index.ts';
 import { LocalVoucherMethod } from '../../src/payments/local-voucher/method.ts';
@@ -55,10 +56,7 @@ async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: Vouc
   await env.time.advance(START - env.time.now());
   const http = { host: '192.168.1.1', port: 2122, portalUrl: '' };
   const config = { main: { stateDir: dir }, pricing: [hour, gig], http } as unknown as Config;
-  const part = await openLocalVouchers(
-    { config, sessions: env.manager, sinkMethods: radius ? [radius] : [] },
-    env.time,
-  );
+  const part = await openLocalVouchers({ config, sessions: env.manager, methodBehind: () => radius }, env.time);
   const merchant = new Merchant({
     pricing: new Pricing([hour, gig]),
     sessions: env.manager,

@@ -31,7 +31,11 @@ export const METHOD_RIGS: Readonly<Record<string, RigEntry>> = {
  * Methods landing while this suite was written (issue 39), whose rigs their owners or the lead add: each name here is
  * a debt, listed so the gap is seen, not silently passed. Empty it as the rigs arrive.
  */
-export const PENDING_RIGS: ReadonlySet<string> = new Set<string>([]);
+export const PENDING_RIGS: ReadonlySet<string> = new Set<string>([
+  // The RADIUS plugin's `voucher` (asks a real FreeRADIUS: test/peers/freeradius.ts), a plugin of the list since
+  // RADIUS became one; its money rules run in test/upstream/radius/ and test/payments/voucher.test.ts until its rig.
+  'radius',
+]);
 
 /** Every payment method a router can have: the plugins' and the built-ins', by name. */
 export function methodNames(): string[] {

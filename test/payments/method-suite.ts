@@ -147,10 +147,17 @@ async function openInProcess(
     log,
     endsWritten: new EndRecordsTap(store),
     // No gate here: the contract checks below grant no session.
-    gate: { hold: async () => true, release: async () => true },
+    gate: { hold: async () => true, release: async () => true, closed: async () => true },
     stepSizeOf: (plan) => pricing.list().find((p) => p.id === plan)?.stepSize,
-    // The money rules run on the method alone: a door it brings is not opened here.
+    recovered: () => ({ active: [], ended: [] }),
+    shaper: null,
+    command: async () => {
+      throw new Error('no admin methods in the money rules');
+    },
+    methodBehind: () => null,
+    // The money rules run on the method alone: a door or sink it brings is not opened here.
     door: () => undefined,
+    sink: () => undefined,
   });
   const method = part.methods.find((m) => m.name === name) ?? part.methods[0];
   if (!method) throw new Error(`plugin ${name} opened no method`);

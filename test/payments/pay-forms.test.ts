@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { PAY_FORM_KEYS, PaymentPlugins } from '../../src/payments/index.ts';
 import { localVoucherPlugin, type VoucherBook } from '../../src/payments/local-voucher/index.ts';
 import { VOUCHERS_FILE } from '../../src/payments/local-voucher/store.ts';
-import type { PluginHost } from '../../src/payments/plugin.ts';
 import type { Config } from '../../src/config/index.ts';
 import type { Log } from '../../src/log.ts';
 import { setup } from '../sessions/helpers.ts';
@@ -24,7 +23,9 @@ const configOf = (stateDir: string, radius: boolean): Config =>
 
 async function opened(stateDir: string): Promise<PaymentPlugins> {
   const env = await setup();
-  const ctx = { config: configOf(stateDir, false), sessions: env.manager, log: quiet } as unknown as PluginHost;
+  const ctx = { config: configOf(stateDir, false), sessions: env.manager, log: quiet } as unknown as Parameters<
+    typeof PaymentPlugins.open
+  >[1];
   return PaymentPlugins.open([localVoucherPlugin], ctx);
 }
 

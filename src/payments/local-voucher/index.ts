@@ -89,13 +89,17 @@ export async function openLocalVouchers(
   {
     config,
     sessions,
-    sinkMethods,
+    methodBehind,
     servesChanged,
-  }: Pick<PluginHost, 'config' | 'sessions' | 'sinkMethods'> & Partial<Pick<PluginHost, 'servesChanged'>>,
+  }: Pick<PluginHost, 'config' | 'sessions'> & Partial<Pick<PluginHost, 'servesChanged' | 'methodBehind'>>,
   clock: Clock,
 ): Promise<PaymentPart> {
   const store = VoucherStore.open(config.main.stateDir);
-  const radius = sinkMethods?.find((m): m is VoucherMethod => m instanceof VoucherMethod) ?? null;
+  // The RADIUS voucher while RADIUS sells (a reload switches it on and off): codes not in the book go to it.
+  const radius = (): VoucherMethod | null => {
+    const behind = methodBehind?.(NAME);
+    return behind instanceof VoucherMethod ? behind : null;
+  };
   const method = new LocalVoucherMethod(store, radius);
   let current = config;
   const now = (): number => clock.now();

@@ -36,15 +36,22 @@ export class LocalVoucherMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly setsTerms = true;
   readonly figures = { sold: 0, wrong: 0, limited: 0 };
-  /** RADIUS's limiter when RADIUS is on (one bound for both kinds of code), else this door's own. */
-  private readonly guesses: GuessLimiter;
+  /** This door's own limiter, while RADIUS is off. */
+  private readonly own = new GuessLimiter();
 
-  /** `radius`: the RADIUS voucher method when RADIUS is on (codes not in the book go to it), else null. */
+  /** `radiusNow`: the RADIUS voucher method while RADIUS is on (codes not in the book go to it), else null. */
   constructor(
     readonly store: VoucherStore,
-    private readonly radius: VoucherMethod | null,
-  ) {
-    this.guesses = radius?.guesses ?? new GuessLimiter();
+    private readonly radiusNow: () => VoucherMethod | null,
+  ) {}
+
+  private get radius(): VoucherMethod | null {
+    return this.radiusNow();
+  }
+
+  /** RADIUS's limiter when RADIUS is on (one bound for both kinds of code), else this door's own. */
+  private get guesses(): GuessLimiter {
+    return this.radius?.guesses ?? this.own;
   }
 
   async precheck(ctx: PaymentContext): Promise<PrecheckResult | void> {

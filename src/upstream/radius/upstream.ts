@@ -1,8 +1,8 @@
 /**
- * sluice as a RADIUS NAS: one object the daemon wires with a few lines. It is the `radius` upstream sink
- * (accounting), owns the `voucher` payment method and the Disconnect/CoA listener. Nothing here runs when
- * `radius.enabled` is 0 (fromConfig returns null). A RADIUS outage never blocks a purchase or a tick: accounting
- * queues on flash, a voucher purchase fails with ERR_UPSTREAM_UNAVAILABLE and nothing else.
+ * sluice as a RADIUS NAS: the `radius` upstream sink (accounting) and the Disconnect/CoA listener, and the port its
+ * `voucher` payment method asks through (the method itself is the radius plugin's: payments/radius/). Nothing here
+ * runs when `radius.enabled` is 0 (fromConfig returns null). A RADIUS outage never blocks a purchase or a tick:
+ * accounting queues on flash, a voucher purchase fails with ERR_UPSTREAM_UNAVAILABLE and nothing else.
  */
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -10,7 +10,6 @@ import type { Config, ConfigProblem, RadiusConfig } from '../../config/index.ts'
 import type { Log } from '../../log.ts';
 import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '../../time.ts';
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
-import { VoucherMethod, type PaymentMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
@@ -34,11 +33,21 @@ export interface RadiusDeps {
   closeGate: (mac: string) => Promise<unknown>;
   /** Speed tiers, for a CoA-Request's rates (coa-rates.ts); absent: refused (Resources-Unavailable). */
   rates?: DasRates;
+  /** The voucher method that asks through this NAS (its figures are told in this sink's stats). */
+  voucher?: (port: RadiusVoucherPort) => { stats(): unknown };
   /**
    * All of its timers (a test's fake time). Default: accounting's and the retired clients' unref'd (backgroundTimers:
    * sockets keep the process alive), the Disconnect's gate wait plain (systemTimers: its answer awaits it).
    */
   timers?: Timers;
+}
+
+/** What a RADIUS voucher method asks through the NAS: the auth server, its identity, accounting's memory of it. */
+export interface RadiusVoucherPort {
+  request: RadiusClient['request'];
+  nas(): NasIdentity;
+  /** An accepted voucher's Acct-Interim-Interval and Class, echoed in its session's accounting. */
+  accepted(reference: string, terms: { interimIntervalS: number | null; classes: Buffer[] }): void;
 }
 
 /** The settings a Disconnect/CoA listener is built from: a change of any of them restarts it. */
@@ -51,11 +60,7 @@ const GATE_WAIT_MS = 1500;
 
 export class RadiusUpstream implements UpstreamSink {
   readonly name = 'radius';
-  readonly voucher: VoucherMethod;
-  /** The payment methods this sink brings (the `voucher`): the daemon registers them beside the plugins' own. */
-  get paymentMethods(): readonly PaymentMethod[] {
-    return [this.voucher];
-  }
+  private readonly voucher: { stats(): unknown } | null;
   private readonly accounting: RadiusAccounting;
   private acctClient: RadiusClient;
   private authClient: RadiusClient;
@@ -89,16 +94,16 @@ export class RadiusUpstream implements UpstreamSink {
       recovered: deps.recovered,
       ...(deps.timers && { timers: deps.timers }),
     });
-    this.voucher = new VoucherMethod({
-      client: { request: (build) => this.authClient.request(build) },
-      nas: () => this.nas(),
-      onAccepted: (reference, terms) =>
-        this.accounting.rememberVoucher(reference, {
-          interimIntervalS: terms.interimIntervalS,
-          classes: terms.classes,
-        }),
-      log: deps.log,
-    });
+    this.voucher =
+      deps.voucher?.({
+        request: (build) => this.authClient.request(build),
+        nas: () => this.nas(),
+        accepted: (reference, terms) =>
+          this.accounting.rememberVoucher(reference, {
+            interimIntervalS: terms.interimIntervalS,
+            classes: terms.classes,
+          }),
+      }) ?? null;
   }
 
   /** null when `radius.enabled` is 0: then nothing of RADIUS exists in the daemon. */
@@ -285,7 +290,7 @@ export class RadiusUpstream implements UpstreamSink {
     return {
       accounting: this.accounting.stats(),
       client: this.acctClient.stats(),
-      voucher: this.voucher.stats(),
+      voucher: this.voucher?.stats() ?? null,
       das: this.das ? this.das.stats() : null,
     };
   }

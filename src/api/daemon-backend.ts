@@ -90,6 +90,8 @@ export class DaemonBackend implements SluiceBackend {
   }
 
   async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {
+    // In a venue, a device whose session is held at another router is not sold a second one (docs/roaming.md).
+    await this.parts.venue?.checkSale(req.mac);
     return this.afterActivation(await this.parts.merchant().purchase(req));
   }
 

@@ -162,6 +162,7 @@ export async function buy(options: SaleOptions, { req, res, ip }: RouteCall, url
       // Before the wallet signs: refuse what would be refused after (a device the portal does not list, a plan that
       // cannot top up the live session), so nobody signs for nothing.
       const live = backend.session({ mac });
+      await backend.venue?.checkSale(mac);
       if (live && isLive(live) && live.metric !== quote.metric) {
         throw new SluiceError(
           'ERR_SESSION_METRIC_MISMATCH',

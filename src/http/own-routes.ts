@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import { sessionView } from '../api/index.ts';
+import { isLive } from '../sessions/index.ts';
 import { readJsonBody } from '../listener/index.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
@@ -103,6 +104,8 @@ export async function captiveRoute(
     /* two clients on one IP: which one is asking is unknown, so captive */
   }
   const live = mac === null ? undefined : backend.session({ mac });
+  // A device met here without a session may hold one at another router of the venue: ask for it now.
+  if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
   const portalUrl =
     options.captive?.portalUrl ||
     `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/portal`;
@@ -121,6 +124,23 @@ export async function captiveRoute(
 export async function sessionRoute(options: HttpEndpointOptions, res: ServerResponse, ip: string): Promise<void> {
   const mac = await portalClientMac(options.macOf, ip);
   const s = options.backend.session({ mac });
-  if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
-  return send(res, 200, { session: sessionView(s, options.backend.now()) });
+  // In a venue, the pay page's question is also the router's cue to claim the device's session from the venue; the
+  // answer says where that session is (the page shows it and asks again while it moves here).
+  const venue = s && isLive(s) ? null : venueMet(options, mac);
+  if (!s && venue === null) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
+  if (!s) return send(res, 404, { error: { code: 'ERR_SESSION_NOT_FOUND', message: 'no session here' }, venue });
+  return send(res, 200, { session: sessionView(s, options.backend.now()), ...(venue !== null && { venue }) });
+}
+
+/** Claims `mac`'s venue session (docs/roaming.md) when this router is in a venue: what the fleet said so far. */
+function venueMet(options: HttpEndpointOptions, mac: string): Record<string, unknown> | null {
+  const venue = options.backend.venue;
+  if (!venue) return null;
+  try {
+    const s = venue.claim(mac);
+    return { state: s.state, holder: s.holder, since: s.since === null ? null : Math.floor(s.since / 1000) };
+  } catch (err) {
+    options.log?.debug('venue claim not sent', { mac, reason: (err as Error).message });
+    return null;
+  }
 }

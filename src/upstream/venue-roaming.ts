@@ -10,7 +10,7 @@
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { isLive, type Grant, type Session, type SessionManager, type UsageReport } from '../sessions/index.ts';
-import { systemClock, type Clock } from '../time.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 
 export interface VenueRoamingDeps {
   sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on'>;
@@ -19,6 +19,7 @@ export interface VenueRoamingDeps {
   settings: () => { venue: string; presentWindowMs: number };
   log: Log;
   clock?: Clock;
+  timers?: Timers;
 }
 
 /** What this router knows of a MAC's venue session elsewhere (the fleet's last answer), for the pay page. */
@@ -40,6 +41,16 @@ const MAX_STATES = 4096;
 const ANSWER_WAIT_MS = 3000;
 /** Claims for one MAC are sent at most this often. */
 const RECLAIM_MS = 1000;
+/**
+ * While a MAC met here is told its session is held elsewhere (or no answer came), the router claims it again this
+ * often by itself: the holder gives it up once the device has left it for `present_window`, and then the gate here
+ * opens without the customer doing anything.
+ */
+export const VENUE_RETRY_MS = 2000;
+/** A MAC is claimed again by the router for this long after it was last met here (a request of its pay page). */
+const PURSUE_MS = 120_000;
+/** A sale waits this long at most for the fleet's first answer about a MAC never asked about (then: unreachable). */
+const SALE_WAIT_STEP_MS = 50;
 
 /** Where a session opened by a handover came from, from its payment (null: it was sold here). */
 export function arrivalOf(session: Session): { venue: string; lease: string; epoch: number; from: string } | null {
@@ -73,11 +84,16 @@ export class VenueRoaming {
   private readonly sentAt = new Map<string, number>();
   /** Session id → the router it moved to (for its `ended` message). */
   private readonly movedOut = new Map<string, string>();
+  /** MAC → when it was last met here without a session (a claim): claimed again until it opens or is told none. */
+  private readonly pursued = new Map<string, number>();
   private readonly clock: Clock;
+  private readonly timers: Timers;
+  private retry: TimerHandle | null = null;
   private unfollow: (() => void) | null = null;
 
   constructor(private readonly deps: VenueRoamingDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.timers = deps.timers ?? backgroundTimers;
   }
 
   /** Follows the meter's billing: a MAC billed bytes is present. */
@@ -91,6 +107,9 @@ export class VenueRoaming {
   close(): void {
     this.unfollow?.();
     this.unfollow = null;
+    if (this.retry !== null) this.timers.clearTimeout(this.retry);
+    this.retry = null;
+    this.pursued.clear();
   }
 
   private venue(asked?: unknown): string {
@@ -106,11 +125,21 @@ export class VenueRoaming {
    * fleet's answer comes as a command a moment later.
    */
   claim(mac: string): VenueState {
-    const venue = this.venue();
+    this.venue();
     const now = this.clock.now();
     const live = this.deps.sessions.byMac(mac);
     if (live && isLive(live))
       return this.put(mac, { state: 'held-here', holder: null, since: live.startedAt, at: now, askedAt: now });
+    this.pursued.delete(mac);
+    if (this.pursued.size >= MAX_STATES) this.pursued.delete(this.pursued.keys().next().value!);
+    this.pursued.set(mac, now);
+    this.armRetry();
+    return this.ask(mac, now);
+  }
+
+  /** Publishes a claim for `mac` unless one went out within RECLAIM_MS; what is known now. */
+  private ask(mac: string, now: number): VenueState {
+    const venue = this.deps.settings().venue;
     const before = this.states.get(mac);
     // One claim a second is enough: the answer comes within a round trip over the broker.
     const recent = now - (this.sentAt.get(mac) ?? -Infinity) < RECLAIM_MS;
@@ -132,6 +161,63 @@ export class VenueRoaming {
         before ? { ...before, askedAt: now } : { state: 'asking', holder: null, since: null, at: now, askedAt: now },
       );
     return this.stateOf(mac)!;
+  }
+
+  private armRetry(): void {
+    if (this.retry !== null || this.pursued.size === 0) return;
+    this.retry = this.timers.setTimeout(() => {
+      this.retry = null;
+      this.retryClaims();
+    }, VENUE_RETRY_MS / 2);
+  }
+
+  /**
+   * Claims again, every VENUE_RETRY_MS, each MAC met here that has no session here and whose venue session is held
+   * elsewhere or was not answered; stops once it opened here, the fleet said there is none, or the MAC was not met
+   * for PURSUE_MS.
+   */
+  private retryClaims(): void {
+    const now = this.clock.now();
+    for (const [mac, metAt] of this.pursued) {
+      const live = this.deps.sessions.byMac(mac);
+      const s = this.stateOf(mac);
+      const settled = s !== null && (s.state === 'none' || s.state === 'held-here') && s.at >= s.askedAt;
+      if ((live && isLive(live)) || settled || now - metAt > PURSUE_MS || this.deps.settings().venue === '') {
+        this.pursued.delete(mac);
+        continue;
+      }
+      if (now - (this.sentAt.get(mac) ?? -Infinity) >= VENUE_RETRY_MS) this.ask(mac, now);
+    }
+    this.armRetry();
+  }
+
+  /**
+   * Before anything is sold to `mac` here (every purchase, by any method; an admin's grant excepted): refused while
+   * its venue session is held at another router, or the fleet cannot be asked and said so before (the page tells the
+   * customer why, and the router keeps claiming it). A MAC never asked about is asked now, and the sale waits for the
+   * answer (ANSWER_WAIT_MS at most: no answer, and none before, sells as a router outside a venue would).
+   */
+  async checkSale(asked: string): Promise<void> {
+    const mac = asked.toLowerCase();
+    const live = this.deps.sessions.byMac(mac);
+    if ((live && isLive(live)) || this.deps.settings().venue === '') return;
+    let s = this.stateOf(mac);
+    if (s === null || s.state === 'asking') {
+      s = this.claim(mac);
+      while (s.state === 'asking') {
+        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, SALE_WAIT_STEP_MS));
+        s = this.stateOf(mac) ?? s;
+      }
+    }
+    const elsewhere = s.state === 'held' || s.state === 'releasing' || (s.state === 'unreachable' && s.holder !== null);
+    if (!elsewhere) return;
+    this.claim(mac);
+    throw new SluiceError(
+      'ERR_VENUE_HELD_ELSEWHERE',
+      `the session of ${mac} is active at ${s.holder ?? 'another router'} of this venue: it moves here once the ` +
+        'device left there',
+      { details: { state: s.state, holder: s.holder, since: s.since } },
+    );
   }
 
   /**

@@ -2,7 +2,9 @@
  * A venue of real routers for the roaming tests: sluice daemons (dist/sluice.mjs, one ubus broker and portal each)
  * on a real mosquitto, and the fleet's venue lease service on a real PostgreSQL 15 (docs/roaming.md).
  */
+import { request } from 'node:http';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { freshDb, recordingLog } from '../fleet/rig.ts';
@@ -18,6 +20,8 @@ export interface Venue {
   db: Db;
   service: VenueService;
   routers: Map<string, DaemonLab>;
+  /** Each router's LAN endpoint (127.0.0.1:<port>) when started with `http`. */
+  ports: Map<string, number>;
   lines: string[];
   close(): Promise<void>;
 }
@@ -49,20 +53,42 @@ export async function startService(v: Pick<Venue, 'db' | 'broker' | 'lines'>, na
   return service;
 }
 
-/** Routers `names` of one venue, each with the clients `macs` on its portal. */
-export async function startVenue(names: string[], macs: string[], o: { ttlMs?: number } = {}): Promise<Venue> {
+/** A free trial plan (the LAN endpoint then serves POST /trial): one sale any test can make from a device. */
+const TRIAL_PLAN = `
+config pricing 'trial'
+\toption metric 'bytes'
+\toption step_size '1048576'
+\toption price_per_step '0'
+\toption min_steps '1'
+\toption trial_every '86400'
+`;
+
+/** The address of the i-th device on every router's portal (with `http`: a loopback address it can send from). */
+export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${20 + i}` : `10.0.0.${20 + i}`);
+
+/**
+ * Routers `names` of one venue, each with the clients `macs` on its portal. `http`: each router's LAN endpoint on
+ * loopback with a free trial plan, the devices at 127.0.0.20… so a test sends their requests from their address.
+ */
+export async function startVenue(
+  names: string[],
+  macs: string[],
+  o: { ttlMs?: number; http?: boolean } = {},
+): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
   await migrate(db, VENUE_MIGRATIONS);
   const lines: string[] = [];
   const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000);
   const routers = new Map<string, DaemonLab>();
+  const ports = new Map<string, number>();
   const venue: Venue = {
     pg,
     broker,
     db,
     service,
     routers,
+    ports,
     lines,
     async close() {
       for (const lab of routers.values()) await lab.close();
@@ -74,15 +100,18 @@ export async function startVenue(names: string[], macs: string[], o: { ttlMs?: n
   };
   try {
     for (const name of names) {
+      const port = o.http ? await freePort() : 0;
+      if (o.http) ports.set(name, port);
+      const http = o.http ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${TRIAL_PLAN}` : '';
       const lab = await DaemonLab.create({
         routerId: name,
         pollInterval: 0.3,
         portalSocket: true,
         mainExtra: `\toption venue '${VENUE}'\n\toption venue_present_window '1'`,
-        extraConfig: routerConfig(broker.url),
+        extraConfig: routerConfig(broker.url) + http,
       });
       routers.set(name, lab);
-      macs.forEach((mac, i) => lab.portal.addClient(mac, `10.0.0.${20 + i}`));
+      macs.forEach((mac, i) => lab.portal.addClient(mac, deviceIp(i, o.http === true)));
       await lab.startDaemon();
     }
   } catch (err) {
@@ -95,4 +124,33 @@ export async function startVenue(names: string[], macs: string[], o: { ttlMs?: n
 export async function lease(db: Db, mac: string): Promise<Record<string, unknown> | undefined> {
   const rows = await db.query(`SELECT * FROM venue_leases WHERE mac = $1 ORDER BY since DESC LIMIT 1`, [mac]);
   return rows[0];
+}
+
+/** A request to `port` from the device at `from` (the endpoint finds its MAC by that address). */
+export function deviceRequest(
+  port: number,
+  from: string,
+  path: string,
+  init: { method?: string; body?: string } = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: init.method ?? 'GET',
+        localAddress: from,
+        agent: false,
+        headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }

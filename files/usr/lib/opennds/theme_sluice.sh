@@ -69,8 +69,24 @@ footer() {
 	exit 0
 }
 
+# In a venue (sluice.main.venue, docs/roaming.md): openNDS runs this for a device's first request here (its captive
+# probe, before any page loads), which is the first sign that a device with a session bought at another router of the
+# venue arrived. sluice is asked to claim that session now, in the background (the splash is not held up), and keeps
+# claiming it until it moved here. Only a plain MAC is passed on: the value comes from openNDS's query string.
+sluice_venue_claim() {
+	local mac="${clientmac:-}" x='[0-9a-fA-F][0-9a-fA-F]'
+	# shellcheck disable=SC2254 # $x is a glob on purpose: two hex digits
+	case "$mac" in
+		$x:$x:$x:$x:$x:$x) ;;
+		*) return 0 ;;
+	esac
+	[ -n "$(uci -q get sluice.main.venue)" ] || return 0
+	(ubus -t 5 call sluice venue_claim "{\"mac\":\"$mac\"}" >/dev/null 2>&1 &)
+}
+
 generate_splash_sequence() {
 	local url
+	sluice_venue_claim
 	url="$(sluice_portal_url)"
 	if [ -z "$url" ]; then
 		echo "<p>Internet access is sold here, but the payment page is not switched on yet. Please ask the staff.</p>"

@@ -36,6 +36,7 @@
 			guessLimit: 'Too many wrong voucher codes. Please wait a minute, then type the code again.',
 			voucherUsed: 'This voucher was already used: each one works once. If it was used on this device, your access is shown above.',
 			notOnPortal: 'This device is not signed in to the WiFi right now. Switch WiFi off and on again (or rejoin the network), then open this page again.',
+			venueElsewhere: 'Your session is active at another WiFi point of this venue. It moves here by itself once your device has left the other one: keep this page open.', venueArrived: 'Your session moved here: you are online.',
 			ambiguous: 'The router cannot tell your device apart from another one. Please rejoin the WiFi and try again.',
 			metricMismatch: 'You already have {kind} running. Buy more {kind}, or wait until it ends to buy this plan.',
 			kindTime: 'time', kindData: 'data',
@@ -79,6 +80,7 @@
 			guessLimit: 'Zu viele falsche Gutscheincodes. Bitte warten Sie eine Minute und geben Sie den Code dann erneut ein.',
 			voucherUsed: 'Dieser Gutschein wurde bereits eingelöst: jeder gilt nur einmal. Wurde er auf diesem Gerät eingelöst, sehen Sie Ihren Zugang oben.',
 			notOnPortal: 'Dieses Gerät ist gerade nicht im WLAN angemeldet. Schalten Sie das WLAN aus und wieder ein (oder verbinden Sie sich neu) und öffnen Sie diese Seite erneut.',
+			venueElsewhere: 'Ihre Sitzung ist an einem anderen WLAN-Punkt dieses Ortes aktiv. Sie wechselt von selbst hierher, sobald Ihr Gerät den anderen verlassen hat: Lassen Sie diese Seite offen.', venueArrived: 'Ihre Sitzung ist hierher gewechselt: Sie sind online.',
 			ambiguous: 'Der Router kann Ihr Gerät nicht von einem anderen unterscheiden. Bitte verbinden Sie sich neu mit dem WLAN.',
 			metricMismatch: 'Sie haben bereits {kind} gebucht. Kaufen Sie mehr {kind} oder warten Sie, bis es abläuft.',
 			kindTime: 'Zeit', kindData: 'Datenvolumen',
@@ -122,6 +124,7 @@
 			guessLimit: 'Demasiados códigos de bono incorrectos. Espere un minuto y vuelva a escribir el código.',
 			voucherUsed: 'Este bono ya se usó: cada uno sirve una sola vez. Si se usó en este dispositivo, su acceso se muestra arriba.',
 			notOnPortal: 'Este dispositivo no está conectado al WiFi ahora mismo. Apague y encienda el WiFi (o vuelva a unirse a la red) y abra esta página de nuevo.',
+			venueElsewhere: 'Su sesión está activa en otro punto WiFi de este lugar. Pasa aquí sola en cuanto su dispositivo deje el otro: mantenga esta página abierta.', venueArrived: 'Su sesión pasó aquí: está conectado.',
 			ambiguous: 'El router no puede distinguir su dispositivo de otro. Vuelva a unirse al WiFi e inténtelo de nuevo.',
 			metricMismatch: 'Ya tiene {kind} en curso. Compre más {kind} o espere a que termine.',
 			kindTime: 'tiempo', kindData: 'datos',
@@ -165,6 +168,7 @@
 			guessLimit: 'Trop de codes de bon erronés. Patientez une minute, puis saisissez à nouveau le code.',
 			voucherUsed: 'Ce bon a déjà été utilisé : chacun ne sert qu\'une fois. S\'il a été utilisé sur cet appareil, votre accès est affiché ci-dessus.',
 			notOnPortal: 'Cet appareil n\'est pas connecté au WiFi en ce moment. Désactivez puis réactivez le WiFi (ou rejoignez le réseau), puis rouvrez cette page.',
+			venueElsewhere: 'Votre session est active sur un autre point WiFi de ce lieu. Elle passe ici d\'elle-même dès que votre appareil a quitté l\'autre : gardez cette page ouverte.', venueArrived: 'Votre session est passée ici : vous êtes en ligne.',
 			ambiguous: 'Le routeur ne distingue pas votre appareil d\'un autre. Rejoignez le WiFi à nouveau et réessayez.',
 			metricMismatch: 'Vous avez déjà du {kind} en cours. Achetez plus de {kind} ou attendez qu\'il se termine.',
 			kindTime: 'temps', kindData: 'volume de données',
@@ -208,6 +212,7 @@
 			guessLimit: 'Muitos códigos de voucher errados. Aguarde um minuto e digite o código novamente.',
 			voucherUsed: 'Este voucher já foi usado: cada um vale uma vez. Se foi usado neste dispositivo, seu acesso aparece acima.',
 			notOnPortal: 'Este dispositivo não está conectado ao WiFi agora. Desligue e ligue o WiFi (ou entre na rede de novo) e abra esta página outra vez.',
+			venueElsewhere: 'Sua sessão está ativa em outro ponto WiFi deste local. Ela passa para cá sozinha assim que seu dispositivo sair do outro: mantenha esta página aberta.', venueArrived: 'Sua sessão passou para cá: você está online.',
 			ambiguous: 'O roteador não consegue distinguir o seu dispositivo de outro. Entre no WiFi de novo e tente outra vez.',
 			metricMismatch: 'Você já tem {kind} em uso. Compre mais {kind} ou espere terminar.',
 			kindTime: 'tempo', kindData: 'dados',
@@ -423,6 +428,7 @@
 			return t('rateLimited');
 		switch (code) {
 		case 'ERR_HTTP_CLIENT_UNKNOWN': return t('notOnPortal');
+		case 'ERR_VENUE_HELD_ELSEWHERE': return t('venueElsewhere');
 		case 'ERR_HTTP_CLIENT_AMBIGUOUS': return t('ambiguous');
 		case 'ERR_SESSION_METRIC_MISMATCH':
 			return t('metricMismatch', { kind: t(plan && plan.metric === 'bytes' ? 'kindTime' : 'kindData') });
@@ -527,6 +533,9 @@
 	/* A status question that failed (the router busy or restarting, the WiFi flaky) is asked again this soon, not only at
 	   the next refresh: a customer who sees no session might pay twice. */
 	var SESSION_RETRY_MS = 3000;
+	/* While this device's session is moving here from another router of the venue, the page asks this often. */
+	var VENUE_RETRY_MS = 2000;
+	var venueWaiting = false, venueAskedAt = 0;
 	var sessionFailedAt = null;
 
 	function $(id) { return document.getElementById(id); }
@@ -584,14 +593,33 @@
 		box.hidden = false;
 	}
 
+	/* The router's word on this device's session at another router of its venue (GET /session's `venue`). */
+	function venueElsewhere(v) {
+		return !!v && (v.state === 'held' || v.state === 'releasing' || (v.state === 'unreachable' && !!v.holder));
+	}
+
 	function showSession() {
 		return getJson('/session').then(function(r) {
 			var box = $('session');
+			var venue = r.body && r.body.venue;
+			var waited = venueWaiting;
 			sessionFailedAt = r.status >= 500 ? Date.now() : null;
+			// Moving here from another router of the venue (or not yet answered): the page asks again soon.
+			venueWaiting = !!venue && (venue.state === 'asking' || venueElsewhere(venue));
+			venueAskedAt = Date.now();
 			if (r.status === 200 && r.body && r.body.session) {
 				known = r.body.session;
 				knownAt = Date.now();
 				renderSession();
+				if (waited && isLive(known))
+					say(t('venueArrived'), 'ok');
+			}
+			else if (r.status === 404 && venueElsewhere(venue)) {
+				known = null;
+				renderSession();
+				box.className = 'card notice';
+				box.textContent = t('venueElsewhere');
+				box.hidden = false;
 			}
 			else if (r.status === 429)
 				renderSession(); // the last known session stays: hiding it could make a customer pay twice
@@ -613,6 +641,10 @@
 	}
 
 	function tick() {
+		if (venueWaiting && Date.now() - venueAskedAt >= VENUE_RETRY_MS) {
+			venueAskedAt = Date.now();
+			showSession();
+		}
 		if (sessionFailedAt !== null && Date.now() - sessionFailedAt >= SESSION_RETRY_MS) {
 			sessionFailedAt = null;
 			showSession();

@@ -60,7 +60,10 @@ test('met at another router: claimed by itself, refused a sale while held, moved
   const page = await loadPage({
     now: Date.now(),
     handler: async (path, init) => {
-      const r = await deviceRequest(portB, ip, path, { ...(init.method && { method: init.method }), body: init.body });
+      const r = await deviceRequest(portB, ip, path, {
+        ...(init.method !== undefined && { method: init.method }),
+        ...(init.body !== undefined && { body: init.body }),
+      });
       return { status: r.status, text: r.text };
     },
   });

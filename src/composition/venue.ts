@@ -5,14 +5,14 @@
  */
 import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
+import type { Meter } from '../meter/index.ts';
 import type { SessionManager } from '../sessions/index.ts';
 import { createSinks, VenueRoaming, type SinkDeps, type SinkHost, type StatusInfo } from '../upstream/index.ts';
 import type { Parts } from './parts.ts';
 
 export function openVenue(
   config: Config,
-  sessions: SessionManager,
-  upstream: SinkHost,
+  { sessions, upstream, meter }: { sessions: SessionManager; upstream: SinkHost; meter: Pick<Meter, 'tick'> },
   log: Log,
 ): VenueRoaming | undefined {
   const { venue, venuePresentWindowMs: presentWindowMs } = config.main;
@@ -23,6 +23,7 @@ export function openVenue(
     sessions,
     publish: (body) => upstream.publishVenue(body),
     settings: () => ({ venue, presentWindowMs }),
+    reading: () => meter.tick(),
     log,
   });
   roaming.follow();
@@ -41,7 +42,7 @@ export function addSinks(
   daemon: { upstreamStatus(): StatusInfo; adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> },
 ): void {
   const { sessions } = parts;
-  const venue = (parts.venue = openVenue(config, sessions, parts.upstream, deps.log));
+  const venue = (parts.venue = openVenue(config, parts, deps.log));
   const sinkDeps: SinkDeps = {
     ...deps,
     session: (id) => sessions.get(id),

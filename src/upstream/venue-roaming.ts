@@ -17,6 +17,11 @@ export interface VenueRoamingDeps {
   /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
   publish: (body: Record<string, unknown>) => boolean;
   settings: () => { venue: string; presentWindowMs: number };
+  /**
+   * A fresh reading of the meter (one tick), billed before a release decides: what the device used here since the
+   * last tick is billed here, and counts as presence.
+   */
+  reading?: () => Promise<unknown>;
   log: Log;
   clock?: Clock;
   timers?: Timers;
@@ -49,6 +54,8 @@ const RECLAIM_MS = 1000;
 export const VENUE_RETRY_MS = 2000;
 /** A MAC is claimed again by the router for this long after it was last met here (a request of its pay page). */
 const PURSUE_MS = 120_000;
+/** A release waits this long at most for the meter's fresh reading (then decides on the last tick's). */
+const READING_WAIT_MS = 5000;
 /** A sale waits this long at most for the fleet's first answer about a MAC never asked about (then: unreachable). */
 const SALE_WAIT_STEP_MS = 50;
 
@@ -274,16 +281,29 @@ export class VenueRoaming {
       if (session.endCause === 'moved') return this.figures(session, venue, to);
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here (${session.endCause})`);
     }
+    await this.freshReading();
     const seen = this.seen.get(mac);
     const window = this.deps.settings().presentWindowMs;
     // A revoke (this router was unreachable and the lease moved on) is not asked: the session is no longer ours.
     if (args['revoke'] !== true && seen !== undefined && this.clock.now() - seen < window)
       throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `${mac} had traffic here ${this.clock.now() - seen} ms ago`);
+    if (!isLive(this.deps.sessions.get(session.id) ?? session))
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here meanwhile`);
     this.movedOut.set(session.id, to);
     // Durable before the reply: a crash after it still has the session ended here, never live twice.
     const ended = (await this.deps.sessions.end(session.id, 'moved')) ?? session;
     this.deps.log.info('venue: session moved out', { mac, session: session.id, to, venue });
     return this.figures(ended, venue, to);
+  }
+
+  /** The meter's next tick, billed (READING_WAIT_MS at most; a failed or late one leaves the last tick's figures). */
+  private async freshReading(): Promise<void> {
+    const reading = this.deps.reading;
+    if (reading === undefined) return;
+    let timer: TimerHandle | null = null;
+    const late = new Promise<void>((resolve) => (timer = this.timers.setTimeout(resolve, READING_WAIT_MS)));
+    await Promise.race([reading().catch(() => undefined), late]);
+    if (timer !== null) this.timers.clearTimeout(timer);
   }
 
   private figures(s: Session, venue: string, to: string): Record<string, unknown> {

@@ -134,4 +134,29 @@ test('flip-flop: back and forth, each router gets what the other left, the sum s
   assert.equal(moves.map((m) => m.epoch).sort(), [2, 3, 4, 5]);
 });
 
+test('traffic the holder has not read yet is billed there before it lets go: never free in the handover', async () => {
+  // ra reads its counters every 30 s only: the device's last megabyte there is unread when rb claims it.
+  venue = await startVenue(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });
+  const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
+  const bought = 8n * BigInt(MiB);
+  await ra.call('grant', { mac: D, bytes: Number(bought) });
+  await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
+  await ra.waitFor(async () => (await lease(venue!.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
+  await new Promise((r) => setTimeout(r, 1500)); // past the present window: only the unread traffic says it is there
+  ra.portal.addTraffic(D, MiB, 0);
+  await rb.waitFor(
+    async () => {
+      if (rb.clientState(D) === 'Authenticated') return true;
+      await rb.call('venue_claim', { mac: D });
+      await new Promise((r) => setTimeout(r, 300));
+      return false;
+    },
+    60_000,
+    'the session moved to rb',
+  );
+  const atRa = BigInt((await ra.session(D)).used as string);
+  assert.is(atRa, BigInt(MiB), 'the unread megabyte was billed at ra');
+  assert.is(BigInt((await rb.session(D)).allotment as string), bought - atRa, 'rb got what was left after it');
+});
+
 test.run();

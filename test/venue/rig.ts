@@ -73,7 +73,7 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
 export async function startVenue(
   names: string[],
   macs: string[],
-  o: { ttlMs?: number; http?: boolean } = {},
+  o: { ttlMs?: number; http?: boolean; pollInterval?: Record<string, number> } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
@@ -105,7 +105,7 @@ export async function startVenue(
       const http = o.http ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${TRIAL_PLAN}` : '';
       const lab = await DaemonLab.create({
         routerId: name,
-        pollInterval: 0.3,
+        pollInterval: o.pollInterval?.[name] ?? 0.3,
         portalSocket: true,
         mainExtra: `\toption venue '${VENUE}'\n\toption venue_present_window '1'`,
         extraConfig: routerConfig(broker.url) + http,

@@ -18,9 +18,6 @@ const ROOT = new URL('../', import.meta.url).pathname;
 const MAX_FUNCTION_LINES = 100;
 const MAX_POSITIONAL = 4;
 
-const PIPELINE =
-  "an x402 method's authorize: decode, verify, the replay rule, the record on flash before acting, settle, in the " +
-  'order its crash argument needs; the one x402 purchase pipeline the four methods plug into takes it apart';
 const SCRIPT =
   'a command run from start to end (the demo, the fleet server and its demo): its steps read in order; split into ' +
   'the parts it wires as they grow, not by lines';
@@ -51,9 +48,6 @@ const LENGTH_REASONS: Record<string, string> = {
   'src/meter/kernel-task.ts runKernelTask': TO_SPLIT,
   'src/meter/tick-loop.ts TickLoop.runTick': TO_SPLIT,
   'src/meter/tick-loop.ts TickLoop.apply': TO_SPLIT,
-  'src/payments/batch-settlement/x402-batch.ts BatchSettlementMethod.authorize': PIPELINE,
-  'src/payments/escrow-session/x402-session.ts X402SessionMethod.authorize': PIPELINE,
-  'src/payments/exact/x402-exact.ts X402Method.authorize': PIPELINE,
   'src/portal/scan.ts clientEntries': SCANNER,
   'src/sessions/journal-start.ts readStart': TO_SPLIT,
 };

@@ -183,8 +183,6 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
 const MAX_LINES = 600;
 /** From here to MAX_LINES a file has its reason here (STYLE.md: split a file that passes ~400 lines). */
 const REASON_LINES = 400;
-const GREW = 'it grew with the schemes; issue 38 item 1 (a payment method per folder, as a plugin) takes it apart';
-
 /** Files of 400 to 600 lines (src/ and workers/) and why each is one file; an entry out of the band fails the test. */
 const SIZE_REASONS: Record<string, string> = {
   'src/upstream/mqtt/messages.ts':
@@ -213,11 +211,16 @@ const SIZE_REASONS: Record<string, string> = {
     'its registry, deadline scheduler and phase; what it decides with and the writes of one kind of change are apart ' +
     '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, end-replay)',
   'src/payments/exact/x402-exact.ts':
-    `${GREW}: the after-end settle, the resolver's scheduling and the verify memo are the ` +
-    'parts issue 38 item 1 writes once for every method',
+    "one scheme's steps of the x402 purchase pipeline (payments/x402-purchase.ts) and the resolver that finishes a " +
+    'settle without an answer: both read and write the same records in the order of its crash argument; what the ' +
+    'facilitator is asked (requirements.ts) and the proof of a settle (x402-resolve.ts) are apart',
   'src/payments/escrow-session/x402-session.ts':
-    `${GREW}: the escrow deposit's create, ` + 'its resolve and the close scheduling',
-  'src/payments/upto/x402-upto.ts': `${GREW}: the Permit2 terms checks and the settle scheduler`,
+    "one scheme's steps of the x402 purchase pipeline, the late grant of a pending deposit and the close and " +
+    'consume pass share its ledger and facilitator client; the deposit checks (deposit-check.ts), the terms and ' +
+    'the credit rule are apart',
+  'src/payments/upto/x402-upto.ts':
+    "one scheme's steps of the x402 purchase pipeline, its Permit2 terms checks and the one settle at the " +
+    "session's end share the authorization store and facilitator client; the ends' policy is apart (x402-upto-ends)",
   'src/config/load.ts':
     'the typed loader: every section read into Config with one problem list and one policy for the valid part ' +
     '(configFromUciPartial); the value parsers are apart (values.ts)',

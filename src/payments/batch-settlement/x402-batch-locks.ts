@@ -3,10 +3,12 @@
  * the spec serializes per channel, so one step at a time holds a channel, and a purchase waits a little for one.
  */
 
+import type { PurchaseHold } from '../x402-purchase.ts';
+
 /** How long a purchase waits for a money step on its channel (a claim or refund pass, another purchase) to end. */
 export const CHANNEL_WAIT_MS = 15_000;
 
-export class ChannelLocks {
+export class ChannelLocks implements PurchaseHold {
   /** Channels a step is working on (lowercase ids). */
   private readonly busy = new Set<string>();
   /** Purchases waiting for a channel to be let go (free): all are woken at any unlock and look again. */
@@ -46,5 +48,18 @@ export class ChannelLocks {
       });
     }
     return true;
+  }
+
+  /** A purchase's hold on the channel (x402-purchase.ts): it waits for the channel to be free, then takes it. */
+  async take(channelId: string): Promise<boolean> {
+    return (await this.free(channelId.toLowerCase())) && this.lock(channelId);
+  }
+
+  release(channelId: string): void {
+    this.unlock(channelId);
+  }
+
+  has(channelId: string): boolean {
+    return this.busy.has(channelId.toLowerCase());
   }
 }

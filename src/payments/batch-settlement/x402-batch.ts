@@ -35,7 +35,7 @@ import {
 } from '../../x402/index.ts';
 import type { Log } from '../../log.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
-import { PurchaseChecks } from '../purchase-checks.ts';
+import { X402Purchase } from '../x402-purchase.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
 import { intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
@@ -94,6 +94,19 @@ export interface RefundOutcome {
   settlement: Record<string, unknown> | null;
 }
 
+type BatchRequest = { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
+type BatchVerifyOutcome = Awaited<ReturnType<BatchFacilitatorClient['verify']>>;
+
+/**
+ * What the channel holds for a purchase: `snapshot` from the fresh mirror or /verify, or a deposit's /verify verdict
+ * (`deposit`), whose /settle says the rest. `known`: the channel's record as the purchase found it, holding it.
+ */
+type BatchVerdict = {
+  known: ChannelRecord | undefined;
+  request: BatchRequest;
+  fresh: boolean;
+} & ({ snapshot: ChannelSnapshot; deposit?: undefined } | { deposit: BatchVerifyOutcome; snapshot?: undefined });
+
 /** `purchase`: the channel's purchase number this voucher takes; `topUp`: it raises the open session's ceiling. */
 interface Checked {
   payment: BatchPayment;
@@ -106,7 +119,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   readonly name = BATCH_METHOD_NAME;
   readonly adminOnly = false;
   private client: BatchFacilitatorClient;
-  private readonly checked = new PurchaseChecks<Checked>();
+  /** The purchase pipeline with this scheme's steps; it holds the channel (the money steps' locks). */
+  private readonly purchase: X402Purchase<Checked, BatchVerdict, BatchVerdict>;
   /** Channels a money step is working on: the spec serializes per channel. */
   private readonly locks = new ChannelLocks();
   /** Recent purchases by payment reference, for the LAN endpoint's PAYMENT-RESPONSE. */
@@ -128,6 +142,18 @@ export class BatchSettlementMethod implements PaymentMethod {
   ) {
     this.clock = options.clock ?? systemClock;
     this.intents = new IntentFate(this, options.store, this.clock, options.log);
+    this.purchase = new X402Purchase(
+      {
+        check: (ctx) => this.check(ctx),
+        holdKey: (c) => c.payment.voucher.channelId,
+        held: (c) => busy(c.payment.voucher.channelId),
+        earlier: (ctx, c) => this.stillAsChecked(ctx, c),
+        verify: (ctx, c) => this.verifyVoucher(ctx, c),
+        record: (ctx, c, verdict) => this.recordIntent(ctx, c, verdict),
+        act: (ctx, c, verdict) => this.accept(ctx, c, verdict),
+      },
+      this.locks,
+    );
     this.client = this.clientFor(config);
     if (
       options.authorizerKey &&
@@ -177,7 +203,7 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
-    const { payment } = await this.verified(ctx);
+    const { payment } = await this.purchase.checked(ctx);
     return { reference: batchReference(payment.voucher.channelId, payment.voucher.maxClaimableAmount) };
   }
 
@@ -204,10 +230,6 @@ export class BatchSettlementMethod implements PaymentMethod {
       open.pricePerStep === ctx.quote.pricePerStep &&
       open.stepSize === ctx.quote.stepSize
     );
-  }
-
-  private verified(ctx: PaymentContext): Promise<Checked> {
-    return this.checked.of(ctx, (c) => this.check(c));
   }
 
   private async check(ctx: PaymentContext): Promise<Checked> {
@@ -244,145 +266,169 @@ export class BatchSettlementMethod implements PaymentMethod {
     return { payment, local, purchase: (r?.purchases ?? 0) + 1, topUp };
   }
 
-  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    const { payment, local, purchase, topUp } = await this.verified(ctx);
+  /**
+   * The x402 purchase pipeline (x402-purchase.ts), holding the channel (the spec serializes per channel): the voucher
+   * checked against the channel as it stands now, the facilitator's /verify (or the fresh mirror's word), a deposit's
+   * intent on flash before its /settle, then the voucher and the open charge on flash.
+   */
+  authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    return this.purchase.authorize(ctx);
+  }
+
+  /** Another purchase (or a refund) went through since precheck: the voucher was checked against a state gone. */
+  private async stillAsChecked(ctx: PaymentContext, { payment, purchase, topUp }: Checked): Promise<undefined> {
     const id = payment.voucher.channelId;
-    const ceiling = payment.voucher.maxClaimableAmount;
-    if (!(await this.locks.free(id.toLowerCase())) || !this.lockChannel(id)) throw busy(id);
-    try {
-      const known = this.options.store.get(id);
-      // Another purchase (or a refund) went through since precheck: this voucher was checked against a state gone.
-      if ((known?.purchases ?? 0) + 1 !== purchase || (known?.open !== undefined) !== topUp) throw busy(id);
-      const intent = this.options.store.intent(id);
-      if (intent && intent.mac !== ctx.request.mac) throw pendingElsewhere(intent);
-      const request = {
-        paymentPayload: payment.raw,
-        paymentRequirements: this.requirements(
-          ctx.quote.asset,
-          ctx.quote.price,
-          payment.raw.accepted as Record<string, unknown>,
-        ),
-      };
-      let snapshot: ChannelSnapshot;
-      let transaction = '';
-      const fresh =
-        known &&
-        local === 'valid' &&
-        payment.depositAmount === null &&
-        known.withdrawRequestedAt === 0 &&
-        this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) &&
-        ceiling <= known.balance;
-      if (fresh) {
-        snapshot = {
-          balance: known.balance,
-          totalClaimed: known.totalClaimed,
-          withdrawRequestedAt: 0,
-          refundNonce: known.refundNonce,
-        };
-      } else if (payment.type === 'deposit') {
-        const landed = await this.deposit(payment, request, ctx);
-        snapshot = landed.snapshot;
-        transaction = landed.transaction ?? '';
-      } else {
-        const v = await this.client.verify(request);
-        if (!v.ok) throw rejected(v.reason, v.message);
-        snapshot = v.snapshot;
-      }
-      if (snapshot.withdrawRequestedAt !== 0) {
-        // A voucher now could not be claimed in time. Read again: a session this tops up may have ended meanwhile.
-        const current = this.options.store.get(id);
-        if (current)
-          await this.options.store.put({
-            ...current,
-            withdrawRequestedAt: snapshot.withdrawRequestedAt,
-            syncedAt: this.clock.now(),
-          });
-        throw withdrawing(id, snapshot.withdrawRequestedAt);
-      }
-      const base = known?.charged ?? snapshot.totalClaimed;
-      const expected = nextCeiling(known, ctx.quote.price, snapshot.totalClaimed);
-      if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling, expected - ctx.quote.price);
-      if (ceiling > snapshot.balance) {
-        throw new SluiceError(
-          'ERR_BATCH_VOUCHER_INVALID',
-          `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
-          { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } },
-        );
-      }
-      const reference = batchReference(id, ceiling);
-      const now = this.clock.now();
-      // A top-up keeps the open charge (its reference, base and price) and adds its price to what the session may
-      // charge; the session is charged once, at its end. The limit is the charge before it + the prices paid, not
-      // the ceiling: the ceiling may stand higher (nextCeiling's floor), and that part was never bought.
-      const open =
-        topUp && known?.open
-          ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
-          : {
-              reference,
-              base,
-              limit: base + ctx.quote.price,
-              pricePerStep: ctx.quote.pricePerStep,
-              stepSize: ctx.quote.stepSize,
-              mac: ctx.request.mac,
-              at: ctx.now,
-            };
-      const record: ChannelRecord = {
-        channelId: id,
-        network: this.config.network,
-        chainId: this.config.chainId,
-        config: { ...payment.config },
-        charged: base,
-        signedMax: ceiling,
-        signature: payment.voucher.signature,
-        balance: snapshot.balance,
-        totalClaimed: snapshot.totalClaimed,
-        withdrawRequestedAt: snapshot.withdrawRequestedAt,
-        refundNonce: snapshot.refundNonce,
-        syncedAt: fresh ? known.syncedAt : now,
-        lastRequestAt: now,
-        open,
-        purchases: purchase,
-        // A new session takes the channel back from a refund asked for; a done one stays to be shown until then.
-        ...(known?.refund?.state === 'done' && !topUp && { refund: known.refund }),
-        ...(known?.refund && topUp && { refund: known.refund }),
-      };
-      // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
-      // sluice can claim for whatever the session used, never a session nothing pays for. The channel's intent (this
-      // device's: another was refused above) is this purchase: it goes in the same write.
-      await this.options.store.put(record, { resolvesIntent: true });
-      this.answers.remember(reference, { transaction, base: expected - ctx.quote.price });
-      return {
-        method: this.name,
-        reference,
-        amount: ctx.quote.price,
-        asset: ctx.quote.asset,
-        at: ctx.now,
-        steps: ctx.quote.steps,
-      };
-    } finally {
-      this.unlockChannel(id);
-    }
+    const known = this.options.store.get(id);
+    if ((known?.purchases ?? 0) + 1 !== purchase || (known?.open !== undefined) !== topUp) throw busy(id);
+    const intent = this.options.store.intent(id);
+    if (intent && intent.mac !== ctx.request.mac) throw pendingElsewhere(intent);
+    return undefined;
   }
 
   /**
-   * A deposit: /verify then /settle (the facilitator submits it; the money goes into the customer's channel). A
-   * deposit whose earlier settle landed (a lost answer, a crash) cannot land twice (its ERC-3009 nonce is spent): if
-   * /settle says no, the same voucher is verified as a plain voucher, which holds exactly when the money is there.
+   * What the channel holds: the mirror when it is fresh and the voucher was checked here; else the facilitator's
+   * /verify (a deposit's verdict is kept whatever it says: a deposit that landed before verifies as a plain voucher).
    */
-  private async deposit(
-    payment: BatchPayment,
-    request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> },
-    ctx: PaymentContext,
-  ): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
+  private async verifyVoucher(ctx: PaymentContext, { payment, local }: Checked): Promise<BatchVerdict> {
+    const known = this.options.store.get(payment.voucher.channelId);
+    const request = {
+      paymentPayload: payment.raw,
+      paymentRequirements: this.requirements(
+        ctx.quote.asset,
+        ctx.quote.price,
+        payment.raw.accepted as Record<string, unknown>,
+      ),
+    };
+    if (
+      known &&
+      local === 'valid' &&
+      payment.depositAmount === null &&
+      known.withdrawRequestedAt === 0 &&
+      this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) &&
+      payment.voucher.maxClaimableAmount <= known.balance
+    ) {
+      const { balance, totalClaimed, refundNonce } = known;
+      return { known, request, fresh: true, snapshot: { balance, totalClaimed, withdrawRequestedAt: 0, refundNonce } };
+    }
     const v = await this.client.verify(request);
-    // Nothing is deposited into a channel the customer is withdrawing from.
-    if (v.ok && v.snapshot.withdrawRequestedAt !== 0)
-      throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
-    if (v.ok) {
-      // Durable before acting: whose purchase this is, before /settle moves the money (a kill -9 after it finds this).
+    if (payment.type === 'deposit') {
+      // Nothing is deposited into a channel the customer is withdrawing from.
+      if (v.ok && v.snapshot.withdrawRequestedAt !== 0)
+        throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
+      return { known, request, fresh: false, deposit: v };
+    }
+    if (!v.ok) throw rejected(v.reason, v.message);
+    return { known, request, fresh: false, snapshot: v.snapshot };
+  }
+
+  /** Durable before acting: whose deposit this is, before /settle moves the money (a kill -9 after it finds this). */
+  private async recordIntent(ctx: PaymentContext, { payment }: Checked, verdict: BatchVerdict): Promise<BatchVerdict> {
+    if (verdict.deposit?.ok) {
       await this.options.store.putIntent(
         intentOf(payment, ctx.request.mac, ctx.quote.asset, ctx.quote.price, this.clock.now()),
       );
+    }
+    return verdict;
+  }
+
+  /** A deposit's /settle, then the voucher against what the channel holds, and the voucher and its charge on flash. */
+  private async accept(ctx: PaymentContext, checked: Checked, verdict: BatchVerdict): Promise<PaymentRef> {
+    const { payment, purchase, topUp } = checked;
+    const { known, fresh } = verdict;
+    const id = payment.voucher.channelId;
+    const ceiling = payment.voucher.maxClaimableAmount;
+    let snapshot: ChannelSnapshot;
+    let transaction = '';
+    if (verdict.deposit) {
+      const landed = await this.deposit(payment, verdict.request, verdict.deposit);
+      snapshot = landed.snapshot;
+      transaction = landed.transaction ?? '';
+    } else snapshot = verdict.snapshot;
+    if (snapshot.withdrawRequestedAt !== 0) {
+      // A voucher now could not be claimed in time. Read again: a session this tops up may have ended meanwhile.
+      const current = this.options.store.get(id);
+      if (current)
+        await this.options.store.put({
+          ...current,
+          withdrawRequestedAt: snapshot.withdrawRequestedAt,
+          syncedAt: this.clock.now(),
+        });
+      throw withdrawing(id, snapshot.withdrawRequestedAt);
+    }
+    const base = known?.charged ?? snapshot.totalClaimed;
+    const expected = nextCeiling(known, ctx.quote.price, snapshot.totalClaimed);
+    if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling, expected - ctx.quote.price);
+    if (ceiling > snapshot.balance) {
+      throw new SluiceError(
+        'ERR_BATCH_VOUCHER_INVALID',
+        `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
+        { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } },
+      );
+    }
+    const reference = batchReference(id, ceiling);
+    const now = this.clock.now();
+    // A top-up keeps the open charge (its reference, base and price) and adds its price to what the session may
+    // charge; the session is charged once, at its end. The limit is the charge before it + the prices paid, not
+    // the ceiling: the ceiling may stand higher (nextCeiling's floor), and that part was never bought.
+    const open =
+      topUp && known?.open
+        ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
+        : {
+            reference,
+            base,
+            limit: base + ctx.quote.price,
+            pricePerStep: ctx.quote.pricePerStep,
+            stepSize: ctx.quote.stepSize,
+            mac: ctx.request.mac,
+            at: ctx.now,
+          };
+    const record: ChannelRecord = {
+      channelId: id,
+      network: this.config.network,
+      chainId: this.config.chainId,
+      config: { ...payment.config },
+      charged: base,
+      signedMax: ceiling,
+      signature: payment.voucher.signature,
+      balance: snapshot.balance,
+      totalClaimed: snapshot.totalClaimed,
+      withdrawRequestedAt: snapshot.withdrawRequestedAt,
+      refundNonce: snapshot.refundNonce,
+      syncedAt: fresh && known ? known.syncedAt : now,
+      lastRequestAt: now,
+      open,
+      purchases: purchase,
+      // A new session takes the channel back from a refund asked for; a done one stays to be shown until then.
+      ...(known?.refund?.state === 'done' && !topUp && { refund: known.refund }),
+      ...(known?.refund && topUp && { refund: known.refund }),
+    };
+    // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
+    // sluice can claim for whatever the session used, never a session nothing pays for. The channel's intent (this
+    // device's: another was refused above) is this purchase: it goes in the same write.
+    await this.options.store.put(record, { resolvesIntent: true });
+    this.answers.remember(reference, { transaction, base: expected - ctx.quote.price });
+    return {
+      method: this.name,
+      reference,
+      amount: ctx.quote.price,
+      asset: ctx.quote.asset,
+      at: ctx.now,
+      steps: ctx.quote.steps,
+    };
+  }
+
+  /**
+   * A deposit's /settle (the facilitator submits it; the money goes into the customer's channel), its intent on flash
+   * already. A deposit whose earlier settle landed (a lost answer, a crash) cannot land twice (its ERC-3009 nonce is
+   * spent): if /settle says no, or /verify refused it, the same voucher is verified as a plain voucher, which holds
+   * exactly when the money is there.
+   */
+  private async deposit(
+    payment: BatchPayment,
+    request: BatchRequest,
+    v: BatchVerifyOutcome,
+  ): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
+    if (v.ok) {
       const s = await this.client.settle(request);
       if (s.status === 'settled') {
         return {

@@ -11,39 +11,28 @@
  * A create without an answer is asked about by id (GET /session/:network/:id): the session exists (granted) or not
  * (refused, nothing taken).
  */
-import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
+import type { Address as ViemAddress } from 'viem';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import type { EscrowConfig } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
 import {
   EscrowFacilitatorClient,
-  sessionIdOf,
-  termsNonce,
   type EscrowClose,
   type EscrowEntry,
   type Outcome,
   type PendingGrant,
 } from '../../escrow/index.ts';
-import {
-  knownTokenDomain,
-  parseExactPayment,
-  verifyLocally,
-  type Address,
-  type ExactPayment,
-  type TokenDomain,
-} from '../../x402/index.ts';
+import { parseExactPayment } from '../../x402/index.ts';
 import { grantLate } from '../late-grant.ts';
 import { creditOf, escrowView, type EscrowCredit, type EscrowView } from './escrow-view.ts';
-import { WINDOW_MARGIN_SECONDS } from '../exact/options.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
-import { PurchaseChecks } from '../purchase-checks.ts';
+import { X402Purchase } from '../x402-purchase.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
+import { checkDeposit } from './deposit-check.ts';
 import {
   CLOSE_RETRY_MS,
   CONSUME_DELAY_MS,
-  MAX_DURATION_SECONDS,
-  MAX_WINDOW_SECONDS,
   METHOD_NAME,
   mismatch,
   parseSessionTerms,
@@ -56,9 +45,11 @@ export class X402SessionMethod implements PaymentMethod {
   readonly name = METHOD_NAME;
   readonly adminOnly = false;
   private client: EscrowFacilitatorClient;
-  private readonly checked = new PurchaseChecks<SessionDeposit>();
-  /** Escrow session ids a purchase or the resolver is working on (never two at once: one grant per deposit). */
-  private readonly inFlight = new Set<string>();
+  /**
+   * The purchase pipeline with this scheme's steps. Its hold is the escrow session ids a purchase or the resolver is
+   * working on (never two at once: one grant per deposit).
+   */
+  private readonly purchase: X402Purchase<SessionDeposit, void, { retry: boolean }>;
 
   private readonly clock: Clock;
   /**
@@ -86,6 +77,20 @@ export class X402SessionMethod implements PaymentMethod {
         options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message }),
     });
     this.client = this.clientFor(config);
+    this.purchase = new X402Purchase({
+      check: (ctx) => checkDeposit(this.config, ctx),
+      holdKey: (d) => d.sessionId,
+      held: (d) =>
+        new SluiceError(
+          'ERR_PAYMENT_IN_PROGRESS',
+          `escrow session ${d.sessionId} is being resolved; try again shortly`,
+        ),
+      earlier: (ctx, d) => this.earlier(ctx, d),
+      // The escrow facilitator has no /verify of its own: /session/create verifies and moves the deposit at once.
+      verify: async () => undefined,
+      record: (ctx, d) => this.recordPending(ctx, d),
+      act: (ctx, d, held) => this.create(ctx, d, held),
+    });
   }
 
   private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
@@ -113,24 +118,6 @@ export class X402SessionMethod implements PaymentMethod {
     return quote({ steps: terms.maxUnits });
   }
 
-  /**
-   * The EIP-712 domain of the plan's token: sluice's table, else what the payload's `accepted.extra` names (the
-   * signature is then checked under it).
-   */
-  private domainOf(asset: string, p: ExactPayment): TokenDomain {
-    const known = knownTokenDomain(this.config.network, asset);
-    if (known) return known;
-    const { name, version } = p.accepted?.extra ?? {};
-    if (name === undefined || version === undefined) {
-      throw new SluiceError(
-        'ERR_X402_ASSET_UNSUPPORTED',
-        `plan asset ${asset} on ${this.config.network} has no known EIP-712 domain: the payload's ` +
-          'accepted.extra must name it',
-      );
-    }
-    return { name, version };
-  }
-
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
     const d = await this.verified(ctx);
     return { reference: d.sessionId };
@@ -140,164 +127,140 @@ export class X402SessionMethod implements PaymentMethod {
    * x402's local checks (payee = the escrow, ReceiveWithAuthorization) and the terms' consistency; once per purchase.
    */
   verified(ctx: PaymentContext): Promise<SessionDeposit> {
-    return this.checked.of(ctx, (c) => this.check(c));
+    return this.purchase.checked(ctx);
   }
 
-  private async check(ctx: PaymentContext): Promise<SessionDeposit> {
-    const c = this.config;
-    const p = parseExactPayment(ctx.request.payment?.payload);
-    if (p.x402Version !== 2) mismatch('an escrow session needs an x402 v2 payload (extensions.session)');
-    const terms = parseSessionTerms(p.raw);
-    const asset = ctx.quote.asset.toLowerCase() as Address;
-    const now = BigInt(Math.floor(ctx.now / 1000));
-    await verifyLocally(p, {
-      network: c.network,
-      chainId: c.chainId,
-      asset,
-      domain: this.domainOf(asset, p),
-      payTo: c.address as Address,
-      price: ctx.quote.price,
-      now,
-      marginSeconds: WINDOW_MARGIN_SECONDS,
-      maxTimeoutSeconds: MAX_WINDOW_SECONDS,
-      primaryType: 'ReceiveWithAuthorization',
-    });
-    if (terms.seller !== c.seller) mismatch(`session seller ${terms.seller} is not this router's seller ${c.seller}`);
-    if (terms.pricePerUnit !== ctx.quote.pricePerStep) {
-      mismatch(
-        `session pricePerUnit ${terms.pricePerUnit} differs from the plan's price per step ${ctx.quote.pricePerStep}`,
-        { pricePerUnit: terms.pricePerUnit.toString(), pricePerStep: ctx.quote.pricePerStep.toString() },
-      );
-    }
-    if (terms.maxUnits !== ctx.quote.steps)
-      mismatch(`session maxUnits ${terms.maxUnits} differs from the steps bought ${ctx.quote.steps}`);
-    if (p.authorization.value !== terms.pricePerUnit * terms.maxUnits) {
-      mismatch(
-        `deposit ${p.authorization.value} is not maxUnits × pricePerUnit = ${terms.pricePerUnit * terms.maxUnits}`,
-      );
-    }
-    const minDuration = ctx.quote.metric === 'seconds' ? ctx.quote.allotment : 60n;
-    if (terms.duration < minDuration || terms.duration > MAX_DURATION_SECONDS) {
-      mismatch(`session duration ${terms.duration} s must be from ${minDuration} to ${MAX_DURATION_SECONDS} s`);
-    }
-    if (termsNonce(c.address as ViemAddress, terms) !== p.authorization.nonce) {
-      mismatch('the authorization nonce is not the hash of the session terms (termsNonce)');
-    }
-    const buyer = p.authorization.from;
+  /**
+   * The x402 purchase pipeline (x402-purchase.ts): a deposit bought before is asked about first; what to grant goes on
+   * flash before /session/create (the escrow facilitator's verify and settle in one), which moves the deposit once.
+   */
+  authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    return this.purchase.authorize(ctx);
+  }
+
+  /** What the purchase of `d` grants: its payment reference. */
+  private refOf(ctx: PaymentContext, d: SessionDeposit): PaymentRef {
     return {
-      payment: p,
-      terms,
-      sessionId: sessionIdOf(asset as ViemAddress, buyer as ViemAddress, p.authorization.nonce as ViemHex),
-      buyer,
-      asset,
-    };
-  }
-
-  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    const d = await this.verified(ctx);
-    const id = d.sessionId;
-    const ref: PaymentRef = {
       method: this.name,
-      reference: id,
+      reference: d.sessionId,
       amount: d.payment.authorization.value,
       asset: d.asset,
       at: ctx.now,
       steps: d.terms.maxUnits,
     };
+  }
+
+  /** What to grant, kept on flash while the purchase is pending (the resolver grants it once the deposit is found). */
+  private pendingOf(ctx: PaymentContext, d: SessionDeposit): PendingGrant {
+    const q = ctx.quote;
+    return {
+      plan: q.plan,
+      metric: q.metric,
+      allotment: q.allotment.toString(),
+      steps: q.steps.toString(),
+      amount: d.payment.authorization.value.toString(),
+      asset: d.asset,
+      at: ctx.now,
+      validBefore: d.payment.authorization.validBefore.toString(),
+      ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+    };
+  }
+
+  /**
+   * A purchase of this deposit began before (a create without an answer, or one a kill -9 cut short): the chain is
+   * asked first. Found → it is granted now. Not found → the earlier create never landed: it is sent again (the deposit
+   * can move only once: createSession spends the buyer's one-time authorization).
+   */
+  private async earlier(ctx: PaymentContext, d: SessionDeposit): Promise<PaymentRef | undefined> {
+    const id = d.sessionId;
+    const known = this.options.ledger?.get(id);
+    if (!known) return undefined;
+    if (known.endedAt !== undefined || known.closed) {
+      throw new SluiceError(
+        'ERR_ESCROW_CREATE_REFUSED',
+        `escrow session ${id} was closed on this router (its deposit refunded)`,
+      );
+    }
+    const view = await this.client.get(this.networkOf(known), id);
+    if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
+      if (!known.pending) await this.options.ledger!.setPending(id, this.pendingOf(ctx, d));
+      return this.refOf(ctx, d);
+    }
+    if (!isNotFound(view)) throw pendingError(id);
+    return undefined;
+  }
+
+  /**
+   * What to grant, on flash before /session/create: a crash during the call (the deposit may land) leaves it for the
+   * resolver and for the customer's retry; cleared once a session holds the escrow session id. `retry`: the entry is
+   * an earlier try's.
+   */
+  private async recordPending(ctx: PaymentContext, d: SessionDeposit): Promise<{ retry: boolean }> {
     const ledger = this.options.ledger;
-    if (this.inFlight.has(id))
-      throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', `escrow session ${id} is being resolved; try again shortly`);
-    this.inFlight.add(id);
-    try {
-      const q = ctx.quote;
-      // What to grant, on flash before /session/create: a crash during the call (the deposit may land) leaves it for
-      // the resolver and for the customer's retry; cleared once a session holds the escrow session id.
-      const pending: PendingGrant = {
-        plan: q.plan,
-        metric: q.metric,
-        allotment: q.allotment.toString(),
-        steps: q.steps.toString(),
-        amount: ref.amount.toString(),
+    const pending = this.pendingOf(ctx, d);
+    const known = ledger?.get(d.sessionId);
+    if (known) {
+      if (!known.pending) await ledger!.setPending(d.sessionId, pending);
+      return { retry: true };
+    }
+    await ledger?.record({
+      sessionId: d.sessionId,
+      mac: ctx.request.mac,
+      buyer: d.buyer as ViemAddress,
+      maxUnits: d.terms.maxUnits,
+      escrow: this.config.address,
+      network: this.config.network,
+      chainId: this.config.chainId,
+      pending,
+    });
+    return { retry: false };
+  }
+
+  /** /session/create, and what its answer (or its silence) means for the deposit. */
+  private async create(ctx: PaymentContext, d: SessionDeposit, { retry }: { retry: boolean }): Promise<PaymentRef> {
+    const id = d.sessionId;
+    const created = await this.client.create({
+      x402Version: 2,
+      paymentPayload: d.payment.raw,
+      paymentRequirements: {
         asset: d.asset,
-        at: ctx.now,
-        validBefore: d.payment.authorization.validBefore.toString(),
-        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
-      };
-      const known = ledger?.get(id);
-      if (known && (known.endedAt !== undefined || known.closed)) {
+        amount: d.payment.authorization.value.toString(),
+        network: this.config.network,
+      },
+    });
+    if (created.status === 'done') {
+      if (created.value.sessionId.toLowerCase() !== id) {
         throw new SluiceError(
           'ERR_ESCROW_CREATE_REFUSED',
-          `escrow session ${id} was closed on this router (its deposit refunded)`,
+          `facilitator created session ${created.value.sessionId}, not ${id}`,
         );
       }
-      if (known) {
-        // A purchase of this deposit began before (a create without an answer, or one a kill -9 cut short): ask the
-        // chain first. Found → it is granted now. Not found → the earlier create never landed: it is sent again below
-        // (the deposit can move only once: createSession spends the buyer's one-time authorization).
-        const view = await this.client.get(this.networkOf(known), id);
-        if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
-          if (!known.pending) await ledger!.setPending(id, pending);
-          return ref;
-        }
-        if (!isNotFound(view)) throw pendingError(id);
-        if (!known.pending) await ledger!.setPending(id, pending);
-      } else {
-        await ledger?.record({
-          sessionId: id,
-          mac: ctx.request.mac,
-          buyer: d.buyer as ViemAddress,
-          maxUnits: d.terms.maxUnits,
-          escrow: this.config.address,
-          network: this.config.network,
-          chainId: this.config.chainId,
-          pending,
-        });
-      }
-      const created = await this.client.create({
-        x402Version: 2,
-        paymentPayload: d.payment.raw,
-        paymentRequirements: {
-          asset: d.asset,
-          amount: d.payment.authorization.value.toString(),
-          network: this.config.network,
-        },
-      });
-      if (created.status === 'done') {
-        if (created.value.sessionId.toLowerCase() !== id) {
-          throw new SluiceError(
-            'ERR_ESCROW_CREATE_REFUSED',
-            `facilitator created session ${created.value.sessionId}, not ${id}`,
-          );
-        }
-        return ref;
-      }
-      // A definite "no" (or a request that never left): nothing was taken by this call. The entry recorded for it goes;
-      // one from an earlier try stays pending (that create may still land: the resolver asks until validBefore).
-      if (created.status === 'refused' || created.unsent) {
-        if (!known) await ledger?.forget(id);
-        if (created.status === 'refused') {
-          throw new SluiceError(
-            'ERR_ESCROW_CREATE_REFUSED',
-            `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
-            { details: { reason: created.reason } },
-          );
-        }
-        throw new SluiceError(
-          'ERR_ESCROW_FACILITATOR_UNAVAILABLE',
-          `escrow facilitator unreachable (${created.message}); nothing was taken`,
-        );
-      }
-      // No answer: the deposit may have landed (or may still land, until validBefore). The session id is known, so ask.
-      const view = await this.client.get(this.config.network, id);
-      if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return ref;
-      // Not found (yet) or not answered: the pending mark (on flash already) keeps it asked about until it is found
-      // (granted then, once) or the authorization has expired unused (nothing can be taken any more).
-      this.options.log?.warn('escrow create unanswered; resolving later', { session: id, reason: created.message });
-      this.schedule(CLOSE_RETRY_MS);
-      throw pendingError(id);
-    } finally {
-      this.inFlight.delete(id);
+      return this.refOf(ctx, d);
     }
+    // A definite "no" (or a request that never left): nothing was taken by this call. The entry recorded for it goes;
+    // one from an earlier try stays pending (that create may still land: the resolver asks until validBefore).
+    if (created.status === 'refused' || created.unsent) {
+      if (!retry) await this.options.ledger?.forget(id);
+      if (created.status === 'refused') {
+        throw new SluiceError(
+          'ERR_ESCROW_CREATE_REFUSED',
+          `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
+          { details: { reason: created.reason } },
+        );
+      }
+      throw new SluiceError(
+        'ERR_ESCROW_FACILITATOR_UNAVAILABLE',
+        `escrow facilitator unreachable (${created.message}); nothing was taken`,
+      );
+    }
+    // No answer: the deposit may have landed (or may still land, until validBefore). The session id is known, so ask.
+    const view = await this.client.get(this.config.network, id);
+    if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return this.refOf(ctx, d);
+    // Not found (yet) or not answered: the pending mark (on flash already) keeps it asked about until it is found
+    // (granted then, once) or the authorization has expired unused (nothing can be taken any more).
+    this.options.log?.warn('escrow create unanswered; resolving later', { session: id, reason: created.message });
+    this.schedule(CLOSE_RETRY_MS);
+    throw pendingError(id);
   }
 
   /**
@@ -387,14 +350,14 @@ export class X402SessionMethod implements PaymentMethod {
     const ledger = this.options.ledger!;
     let pending = 0;
     for (const e of ledger.pendingGrants()) {
-      if (this.inFlight.has(e.sessionId)) {
+      if (this.purchase.hold.has(e.sessionId)) {
         pending++;
         continue;
       }
       // Held by a session already (its purchase is being written or just was): the `started` event or the next
       // start's reconcile clears the mark; nothing to ask.
       if (this.options.sessions?.isApplied({ method: this.name, reference: e.sessionId })) continue;
-      this.inFlight.add(e.sessionId);
+      this.purchase.hold.take(e.sessionId);
       try {
         const view = await this.client.get(this.networkOf(e), e.sessionId);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
@@ -413,7 +376,7 @@ export class X402SessionMethod implements PaymentMethod {
           reason: toSluiceError(err).message,
         });
       } finally {
-        this.inFlight.delete(e.sessionId);
+        this.purchase.hold.release(e.sessionId);
       }
     }
     return pending;

@@ -20,7 +20,6 @@ import {
   knownTokenDomain,
   parseExactPayment,
   rpcReader,
-  v1NameOf,
   verifyLocally,
   X402Store,
   type Address,
@@ -34,9 +33,13 @@ import {
 import { grantLate } from '../late-grant.ts';
 import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
-import { PurchaseChecks } from '../purchase-checks.ts';
+import { X402Purchase } from '../x402-purchase.ts';
+import { exactRequirements, facilitatorRequest } from './requirements.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions } from './options.ts';
+
+/** A purchase on flash before its /settle, with the request /settle is sent. */
+type Settling = PurchaseRecord & { request: FacilitatorRequest };
 
 export class X402Method implements PaymentMethod {
   readonly name = 'x402';
@@ -47,14 +50,12 @@ export class X402Method implements PaymentMethod {
   /** Block windows the resolver found for pending records (so a later round does not search for them again). */
   private readonly windows = new Map<string, SearchWindow>();
   private readonly clock: Clock;
-  /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
-  private readonly inFlight = new Set<string>();
   /** Keys the resolver is deciding or granting right now: a retry of one waits for its word (pending). */
   private readonly resolving = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
-  /** The local check of a purchase, shared by its precheck and authorize (same context object). */
-  private readonly checked = new PurchaseChecks<ExactPayment>();
+  /** The purchase pipeline with this scheme's steps; its hold is the keys being verified, settled or resolved. */
+  private readonly purchase: X402Purchase<ExactPayment, FacilitatorRequest, Settling>;
   private closed = false;
   /**
    * The resolver's pass (scheduled-pass.ts): again every RESOLVE_INTERVAL_MS while a purchase is pending. Its stop
@@ -80,6 +81,16 @@ export class X402Method implements PaymentMethod {
     });
     this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
+    this.purchase = new X402Purchase({
+      check: (ctx) => this.check(ctx),
+      holdKey: keyOf,
+      held: replayed,
+      look: (ctx, p) => this.look(ctx, p),
+      earlier: (_ctx, p) => this.earlier(p),
+      verify: (ctx, p) => this.verifyPayment(ctx, p),
+      record: (ctx, p, request) => this.recordSettling(ctx, p, request),
+      act: (_ctx, _p, record) => this.settle(record),
+    });
   }
 
   private facilitatorFor(config: X402Config): FacilitatorClient {
@@ -155,62 +166,21 @@ export class X402Method implements PaymentMethod {
     }
   }
 
-  /**
-   * The facilitator request for a payment: requirements that match the authorization exactly (x402 needs value =
-   * amount).
-   */
-  private requestFor(p: ExactPayment, asset: Address, domain: TokenDomain): FacilitatorRequest {
-    const a = p.authorization;
-    const extra = { name: domain.name, version: domain.version };
-    const paymentRequirements: Record<string, unknown> =
-      p.x402Version === 2
-        ? {
-            scheme: 'exact',
-            network: this.config.network,
-            amount: a.value.toString(),
-            asset,
-            payTo: this.config.payTo,
-            maxTimeoutSeconds: this.config.maxTimeoutSeconds,
-            extra,
-          }
-        : {
-            scheme: 'exact',
-            network: v1NameOf(this.config.network) ?? this.config.network,
-            maxAmountRequired: a.value.toString(),
-            resource: 'sluice:purchase',
-            description: 'WiFi access',
-            mimeType: 'application/json',
-            payTo: this.config.payTo,
-            maxTimeoutSeconds: this.config.maxTimeoutSeconds,
-            asset,
-            extra,
-          };
-    return { x402Version: p.x402Version, paymentPayload: p.raw, paymentRequirements };
-  }
-
   /** Every check that moves no money; announces the reference (`from:nonce`) so the merchant holds it. */
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
-    const p = await this.verified(ctx);
-    const key = `${p.authorization.from}:${p.authorization.nonce}`;
+    const p = await this.purchase.checked(ctx);
+    const key = keyOf(p);
     const known = this.store.get(key);
     // A payment already applied (or done here and remembered) is this method's replay, with its own code.
     if (
-      this.inFlight.has(key) ||
+      this.purchase.hold.has(key) ||
       known?.state === 'applied' ||
       this.options.sessions.isApplied({ method: this.name, reference: key })
     ) {
-      throw new SluiceError(
-        'ERR_X402_NONCE_REPLAYED',
-        `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`,
-      );
+      throw replayed(p);
     }
     if (known?.state === 'void') throw voidError(known);
     return { reference: key };
-  }
-
-  /** Parses and checks the payment locally once per purchase (precheck and authorize share the result). */
-  private verified(ctx: PaymentContext): Promise<ExactPayment> {
-    return this.checked.of(ctx, (c) => this.check(c));
   }
 
   private async check(ctx: PaymentContext): Promise<ExactPayment> {
@@ -231,146 +201,148 @@ export class X402Method implements PaymentMethod {
     return p;
   }
 
-  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    const p = await this.verified(ctx);
-    const asset = ctx.quote.asset.toLowerCase() as Address;
-    const domain = this.domainOf(asset);
-    const nowSeconds = BigInt(Math.floor(ctx.now / 1000));
-    const key = `${p.authorization.from}:${p.authorization.nonce}`;
-    const ref = (record: PurchaseRecord): PaymentRef => ({
-      method: this.name,
-      reference: key,
-      amount: BigInt(record.value),
-      asset: record.asset,
-      at: record.at,
-      steps: BigInt(record.steps),
-    });
+  /** The x402 purchase pipeline (x402-purchase.ts) with this scheme's steps. */
+  authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    return this.purchase.authorize(ctx);
+  }
 
-    const replayed = (): SluiceError =>
-      new SluiceError(
-        'ERR_X402_NONCE_REPLAYED',
-        `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`,
-      );
-    if (this.inFlight.has(key)) throw replayed();
+  /** The replay rule: a payload in flight, found void, or first sent by another device is refused. */
+  private look(ctx: PaymentContext, p: ExactPayment): void {
+    const key = keyOf(p);
+    if (this.purchase.hold.has(key)) throw replayed(p);
     const known = this.store.get(key);
     if (known?.state === 'void') throw voidError(known);
     if (known && known.state !== 'applied' && known.mac !== ctx.request.mac) {
       // The payment is the device's that sent it first (its MAC is stored with it): another device sending the same
       // payload (captured on open WiFi) gets nothing; the resolver grants the payer when the money is proved.
       if (known.state !== 'unconfirmed' || this.chain) void this.resolvePending();
-      throw replayed();
+      throw replayed(p);
     }
     // Two settles of one record at once: the one refused because the other landed would read as "no money moved".
     if (this.resolving.has(key)) throw pendingError(key);
+  }
+
+  /**
+   * A purchase of this payload seen before: one whose settle had no answer is resolved now (the customer retries); one
+   * settled and not yet handed out is handed out; anything else known is a replay.
+   */
+  private async earlier(p: ExactPayment): Promise<PaymentRef | undefined> {
+    const key = keyOf(p);
+    const known = this.store.get(key);
     if (known?.state === 'settling' || known?.state === 'unconfirmed') {
-      // The customer retries a purchase whose settle had no answer: resolve it now (in flight, so the resolver waits).
-      this.inFlight.add(key);
-      try {
-        const outcome = await this.resolveOne(known, { grant: false });
-        if (outcome.kind === 'settled') {
-          this.handedOut.set(key, this.clock.now());
-          return ref(this.store.get(key) ?? known);
-        }
-        if (outcome.kind === 'pending') throw pendingError(key);
-        if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
-        if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? known);
-        throw new SluiceError(
-          'ERR_X402_SETTLE_FAILED',
-          `the earlier settlement of this authorization failed (${outcome.reason}); no money moved`,
-        );
-      } finally {
-        this.inFlight.delete(key);
-      }
+      const outcome = await this.resolveOne(known, { grant: false });
+      if (outcome.kind === 'settled') return this.handOut(this.store.get(key) ?? known);
+      if (outcome.kind === 'pending') throw pendingError(key);
+      if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
+      if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? known);
+      throw new SluiceError(
+        'ERR_X402_SETTLE_FAILED',
+        `the earlier settlement of this authorization failed (${outcome.reason}); no money moved`,
+      );
     }
-    if (
-      known?.state === 'settled' &&
-      !this.handedOut.has(key) &&
-      !this.options.sessions.isApplied({ method: this.name, reference: key })
-    ) {
-      this.handedOut.set(key, this.clock.now());
-      return ref(known);
-    }
-    if (known || this.options.sessions.isApplied({ method: this.name, reference: key })) throw replayed();
-    if (!this.store.hasRoom(nowSeconds))
+    const applied = this.options.sessions.isApplied({ method: this.name, reference: key });
+    if (known?.state === 'settled' && !this.handedOut.has(key) && !applied) return this.handOut(known);
+    if (known || applied) throw replayed(p);
+    return undefined;
+  }
+
+  /** Room among the purchases remembered, then the facilitator's /verify of requirements matching the payment. */
+  private async verifyPayment(ctx: PaymentContext, p: ExactPayment): Promise<FacilitatorRequest> {
+    if (!this.store.hasRoom(BigInt(Math.floor(ctx.now / 1000))))
       throw new SluiceError(
         'ERR_X402_BUSY',
         'too many x402 purchases in the last max_timeout_seconds; try again shortly',
       );
-    this.inFlight.add(key);
-    try {
-      const request = this.requestFor(p, asset, domain);
-      const verdict = await this.facilitator.verify(request);
-      if (!verdict.ok) {
-        throw new SluiceError(
-          'ERR_X402_VERIFY_REJECTED',
-          `facilitator refused the payment: ${verdict.reason}: ${verdict.message}`,
-          { details: { reason: verdict.reason } },
-        );
-      }
-      const record: PurchaseRecord = {
-        key,
-        state: 'settling',
-        validBefore: p.authorization.validBefore.toString(),
-        at: ctx.now,
-        network: this.config.network,
-        asset,
-        value: p.authorization.value.toString(),
-        payTo: p.authorization.to.toLowerCase(),
-        mac: ctx.request.mac,
-        plan: ctx.quote.plan,
-        metric: ctx.quote.metric,
-        steps: ctx.quote.steps.toString(),
-        allotment: ctx.quote.allotment.toString(),
-        request,
-        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
-      };
-      // Durable before the money can move: a crash during /settle leaves this to resolve.
-      await this.store.put(record);
-      const settled = await this.facilitator.settle(request);
-      if (settled.status === 'settled') {
-        const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
-        await this.persistBestEffort(done);
-        this.handedOut.set(key, this.clock.now());
-        return ref(done);
-      }
-      if (settled.status === 'failed' && isNonceUsedReason(settled.reason)) {
-        // "Nonce used" on the first settle: the authorization ran already (the facilitator's own earlier attempt, or
-        // anyone who submitted it): its money may have reached pay_to. The chain says whether (x402-resolve.ts).
-        this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', {
-          key,
-          reason: settled.reason,
-        });
-        const outcome = await this.resolveOne(record, { grant: false });
-        if (outcome.kind === 'settled') {
-          this.handedOut.set(key, this.clock.now());
-          return ref(this.store.get(key) ?? record);
-        }
-        if (outcome.kind === 'pending') {
-          this.resolver.soon(RESOLVE_INTERVAL_MS);
-          throw pendingError(key);
-        }
-        if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
-        if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? record);
-        throw new SluiceError(
-          'ERR_X402_SETTLE_FAILED',
-          `facilitator could not settle: ${settled.reason}: ${settled.message}`,
-          { details: { reason: settled.reason } },
-        );
-      }
-      if (settled.status === 'failed') {
-        await this.store.remove(key).catch(() => undefined);
-        throw new SluiceError(
-          'ERR_X402_SETTLE_FAILED',
-          `facilitator could not settle: ${settled.reason}: ${settled.message}`,
-          { details: { reason: settled.reason } },
-        );
-      }
-      this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
-      this.resolver.soon(RESOLVE_INTERVAL_MS);
-      throw pendingError(key);
-    } finally {
-      this.inFlight.delete(key);
+    const asset = ctx.quote.asset.toLowerCase() as Address;
+    const request = facilitatorRequest(this.config, p, asset, this.domainOf(asset));
+    const verdict = await this.facilitator.verify(request);
+    if (!verdict.ok) {
+      throw new SluiceError(
+        'ERR_X402_VERIFY_REJECTED',
+        `facilitator refused the payment: ${verdict.reason}: ${verdict.message}`,
+        { details: { reason: verdict.reason } },
+      );
     }
+    return request;
+  }
+
+  /** The purchase `settling` on flash: a crash during /settle leaves this to resolve. */
+  private async recordSettling(ctx: PaymentContext, p: ExactPayment, request: FacilitatorRequest): Promise<Settling> {
+    const record: Settling = {
+      key: keyOf(p),
+      state: 'settling',
+      validBefore: p.authorization.validBefore.toString(),
+      at: ctx.now,
+      network: this.config.network,
+      asset: ctx.quote.asset.toLowerCase(),
+      value: p.authorization.value.toString(),
+      payTo: p.authorization.to.toLowerCase(),
+      mac: ctx.request.mac,
+      plan: ctx.quote.plan,
+      metric: ctx.quote.metric,
+      steps: ctx.quote.steps.toString(),
+      allotment: ctx.quote.allotment.toString(),
+      request,
+      ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+    };
+    await this.store.put(record);
+    return record;
+  }
+
+  /** /settle, and what its answer means for the money. */
+  private async settle(record: Settling): Promise<PaymentRef> {
+    const key = record.key;
+    const settled = await this.facilitator.settle(record.request);
+    if (settled.status === 'settled') {
+      const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
+      await this.persistBestEffort(done);
+      return this.handOut(done);
+    }
+    if (settled.status === 'failed' && isNonceUsedReason(settled.reason)) {
+      // "Nonce used" on the first settle: the authorization ran already (the facilitator's own earlier attempt, or
+      // anyone who submitted it): its money may have reached pay_to. The chain says whether (x402-resolve.ts).
+      this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', {
+        key,
+        reason: settled.reason,
+      });
+      const outcome = await this.resolveOne(record, { grant: false });
+      if (outcome.kind === 'settled') return this.handOut(this.store.get(key) ?? record);
+      if (outcome.kind === 'pending') {
+        this.resolver.soon(RESOLVE_INTERVAL_MS);
+        throw pendingError(key);
+      }
+      if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
+      if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? record);
+      throw new SluiceError(
+        'ERR_X402_SETTLE_FAILED',
+        `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+        { details: { reason: settled.reason } },
+      );
+    }
+    if (settled.status === 'failed') {
+      await this.store.remove(key).catch(() => undefined);
+      throw new SluiceError(
+        'ERR_X402_SETTLE_FAILED',
+        `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+        { details: { reason: settled.reason } },
+      );
+    }
+    this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
+    this.resolver.soon(RESOLVE_INTERVAL_MS);
+    throw pendingError(key);
+  }
+
+  /** A settled purchase handed to the merchant: the resolver leaves it alone a while (handedOut). */
+  private handOut(record: PurchaseRecord): PaymentRef {
+    this.handedOut.set(record.key, this.clock.now());
+    return {
+      method: this.name,
+      reference: record.key,
+      amount: BigInt(record.value),
+      asset: record.asset,
+      at: record.at,
+      steps: BigInt(record.steps),
+    };
   }
 
   /** The session could not be granted after the money moved: keep the record `settled` for the resolver to retry. */
@@ -492,7 +464,7 @@ export class X402Method implements PaymentMethod {
   private async doResolve(): Promise<ResolveReport> {
     const report: ResolveReport = { granted: 0, failed: 0, pending: 0, unconfirmed: 0 };
     for (const r of this.store.list()) {
-      if (this.inFlight.has(r.key)) continue;
+      if (this.purchase.hold.has(r.key)) continue;
       this.resolving.add(r.key);
       try {
         // An unconfirmed record is only worth a look with a chain to ask (a repeated settle already said nothing).
@@ -539,16 +511,7 @@ export class X402Method implements PaymentMethod {
 
   /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
   requirementsFor(quote: Quote): Record<string, unknown> {
-    const domain = this.domainOf(quote.asset);
-    return {
-      scheme: 'exact',
-      network: this.config.network,
-      amount: quote.price.toString(),
-      asset: quote.asset.toLowerCase(),
-      payTo: this.config.payTo,
-      maxTimeoutSeconds: this.config.maxTimeoutSeconds,
-      extra: { name: domain.name, version: domain.version },
-    };
+    return exactRequirements(this.config, quote, this.domainOf(quote.asset));
   }
 
   /** The settlement of a payment reference, as an x402 SettleResponse (for PAYMENT-RESPONSE). */
@@ -583,4 +546,16 @@ export class X402Method implements PaymentMethod {
     await this.resolver.stop();
     await this.store.flush().catch(() => undefined);
   }
+}
+
+/** An `exact` payment's key: its EIP-3009 payer and nonce. */
+function keyOf(p: ExactPayment): string {
+  return `${p.authorization.from}:${p.authorization.nonce}`;
+}
+
+function replayed(p: ExactPayment): SluiceError {
+  return new SluiceError(
+    'ERR_X402_NONCE_REPLAYED',
+    `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`,
+  );
 }

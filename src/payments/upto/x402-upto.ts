@@ -35,7 +35,7 @@ import {
 } from '../../x402/index.ts';
 import { isLive, type Session } from '../../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
-import { PurchaseChecks } from '../purchase-checks.ts';
+import { X402Purchase } from '../x402-purchase.ts';
 import { stopController } from '../../stop-signal.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
@@ -70,6 +70,9 @@ interface Checked {
   reference: string;
 }
 
+/** What /verify and, at the session's end, /settle are sent (the amount set at the end). */
+type UptoRequest = NonNullable<UptoRecord['request']>;
+
 /** What a settle did: the amount settled (0n: nothing due, no transaction), or still pending, or refused. */
 export type UptoSettleResult =
   | { status: 'settled'; amount: bigint; transaction: string | null }
@@ -83,8 +86,8 @@ export class UptoMethod implements PaymentMethod {
   private client: FacilitatorClient;
   /** The facilitator addresses /supported advertised for upto on our network; empty: upto is not offered. */
   private facilitators: Address[] = [];
-  private readonly checked = new PurchaseChecks<Checked>();
-  private readonly busy = new Set<string>();
+  /** The purchase pipeline with this scheme's steps. */
+  private readonly purchase: X402Purchase<Checked, UptoRequest, void>;
   /** Settles in flight: a second ask waits for the first (the chain would refuse the second anyway: one nonce). */
   private readonly sending = new Map<string, Promise<UptoSettleResult>>();
   private readonly clock: Clock;
@@ -106,6 +109,24 @@ export class UptoMethod implements PaymentMethod {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.client = this.clientFor(config);
+    this.purchase = new X402Purchase({
+      check: (ctx) => this.check(ctx),
+      holdKey: (c) => c.reference,
+      held: (c) => replayed(c.reference),
+      look: (_ctx, c) => {
+        if (this.options.store.get(c.reference)) throw replayed(c.reference);
+      },
+      verify: (ctx, c) => this.verifyAuthorization(ctx, c),
+      record: (ctx, c, request) => this.recordOpen(ctx, c, request),
+      act: async (ctx, c) => ({
+        method: this.name,
+        reference: c.reference,
+        amount: ctx.quote.price,
+        asset: ctx.quote.asset,
+        at: ctx.now,
+        steps: ctx.quote.steps,
+      }),
+    });
   }
 
   private clientFor(config: UptoConfig): FacilitatorClient {
@@ -245,11 +266,7 @@ export class UptoMethod implements PaymentMethod {
   }
 
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
-    return { reference: (await this.verified(ctx)).reference };
-  }
-
-  private verified(ctx: PaymentContext): Promise<Checked> {
-    return this.checked.of(ctx, (c) => this.check(c));
+    return { reference: (await this.purchase.checked(ctx)).reference };
   }
 
   private async check(ctx: PaymentContext): Promise<Checked> {
@@ -300,51 +317,48 @@ export class UptoMethod implements PaymentMethod {
     return { payment, reference };
   }
 
-  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    const { payment, reference } = await this.verified(ctx);
-    if (this.busy.has(reference) || this.options.store.get(reference)) {
-      throw new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} is being used already`);
+  /**
+   * The x402 purchase pipeline (x402-purchase.ts): an authorization accepted once, /verify (which simulates the settle
+   * of the full maximum), the authorization on flash, granted. Nothing moves until the session ends (settle).
+   */
+  authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    return this.purchase.authorize(ctx);
+  }
+
+  private async verifyAuthorization(ctx: PaymentContext, { payment }: Checked): Promise<UptoRequest> {
+    const requirements = this.requirements(ctx.quote.asset, ctx.quote.price);
+    const request = { x402Version: 2 as const, paymentPayload: payment.raw, paymentRequirements: requirements };
+    const v = await this.client.verify(request);
+    if (!v.ok) {
+      throw new SluiceError('ERR_UPTO_VERIFY_REJECTED', `upto facilitator refused: ${v.reason}: ${v.message}`, {
+        details: { reason: v.reason },
+      });
     }
-    this.busy.add(reference);
-    try {
-      const requirements = this.requirements(ctx.quote.asset, ctx.quote.price);
-      const request = { x402Version: 2 as const, paymentPayload: payment.raw, paymentRequirements: requirements };
-      const v = await this.client.verify(request);
-      if (!v.ok) {
-        throw new SluiceError('ERR_UPTO_VERIFY_REJECTED', `upto facilitator refused: ${v.reason}: ${v.message}`, {
-          details: { reason: v.reason },
-        });
-      }
-      const a = payment.authorization;
-      const record: UptoRecord = {
-        reference,
-        state: 'open',
-        network: this.config.network,
-        asset: ctx.quote.asset,
-        payTo: this.config.payTo,
-        maxAmount: a.maxAmount.toString(),
-        deadline: a.deadline.toString(),
-        pricePerStep: ctx.quote.pricePerStep.toString(),
-        stepSize: ctx.quote.stepSize.toString(),
-        mac: ctx.request.mac,
-        at: ctx.now,
-        request,
-      };
-      // On flash before the session is granted: a crash after this leaves an authorization sluice can settle for what
-      // the session used, never a session nothing pays for.
-      await this.options.store.put(record);
-      this.options.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
-      return {
-        method: this.name,
-        reference,
-        amount: ctx.quote.price,
-        asset: ctx.quote.asset,
-        at: ctx.now,
-        steps: ctx.quote.steps,
-      };
-    } finally {
-      this.busy.delete(reference);
-    }
+    return request;
+  }
+
+  /**
+   * On flash before the session is granted: a crash after this leaves an authorization sluice can settle for what the
+   * session used, never a session nothing pays for.
+   */
+  private async recordOpen(ctx: PaymentContext, { payment, reference }: Checked, request: UptoRequest): Promise<void> {
+    const a = payment.authorization;
+    const record: UptoRecord = {
+      reference,
+      state: 'open',
+      network: this.config.network,
+      asset: ctx.quote.asset,
+      payTo: this.config.payTo,
+      maxAmount: a.maxAmount.toString(),
+      deadline: a.deadline.toString(),
+      pricePerStep: ctx.quote.pricePerStep.toString(),
+      stepSize: ctx.quote.stepSize.toString(),
+      mac: ctx.request.mac,
+      at: ctx.now,
+      request,
+    };
+    await this.options.store.put(record);
+    this.options.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
   }
 
   /** The session could not be granted: nothing will be settled (the authorization expires unused). */
@@ -539,4 +553,8 @@ export class UptoMethod implements PaymentMethod {
     this.supportedTimer = null;
     this.stopping.abort();
   }
+}
+
+function replayed(reference: string): SluiceError {
+  return new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} is being used already`);
 }

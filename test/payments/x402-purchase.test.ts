@@ -30,7 +30,7 @@ function rig(): Rig {
   const scheme: X402Steps<string, string, string> = {
     check: async (c) => {
       steps.push('check');
-      return (c.request.payment as { payload: string }).payload;
+      return String(c.request.payment?.payload);
     },
     holdKey: (p) => p,
     held: (p) => new SluiceError('ERR_PAYMENT_IN_PROGRESS', `${p} in flight`),

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogFields } from '../log.ts';
 import { startCollector } from './collector/index.ts';
-import { FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
+import { databaseUnreachable, FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
 import { connectMqttBus, DASHBOARD_MIGRATIONS, parseCommandKeys, setUser, startDashboard } from './dashboard/index.ts';
 import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.ts';
 
@@ -80,16 +80,23 @@ export async function runFleet(argv: string[]): Promise<number> {
   }
   const log = createLogger({ timestamps: true });
   const db = await openDb(values.db);
-  try {
-    const applied = await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
-    if (applied.length > 0) log.info('fleet: schema migrated', { applied: applied.join(',') });
-  } catch (err) {
-    log.error('fleet: cannot use the database', {
-      code: (err as { code?: string }).code,
-      error: (err as Error).message,
-    });
-    await db.close();
-    return 1;
+  // A database that is not up yet (both started at boot, or restarting) is waited for, as the stream waits for it
+  // later; one that refuses us for good (password, schema too new) ends the command.
+  for (let pause = 250; ; pause = Math.min(pause * 2, 5000)) {
+    try {
+      const applied = await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
+      if (applied.length > 0) log.info('fleet: schema migrated', { applied: applied.join(',') });
+      break;
+    } catch (err) {
+      const fields = { code: (err as { code?: string }).code, error: (err as Error).message };
+      if (!databaseUnreachable(err)) {
+        log.error('fleet: cannot use the database', fields);
+        await db.close();
+        return 1;
+      }
+      if (pause === 250) log.warn('fleet: database not reachable yet: waiting for it', fields);
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
   if (values['migrate-only']) {
     await db.close();

@@ -5,9 +5,14 @@
  * stream; a message whose `router` is not its topic's is refused.
  */
 import { test } from 'uvu';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import type { Db } from '../../src/fleet/db/index.ts';
 import type { Collector } from '../../src/fleet/collector/index.ts';
+import { isReject, parseMessage } from '../../src/fleet/collector/index.ts';
+import { RouterIds, storeMessage } from '../../src/fleet/collector/store.ts';
+import { encode } from '../../src/upstream/mqtt/messages.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
 
@@ -182,6 +187,86 @@ test("bad messages counted and logged once, never stopping the stream; a router 
     (await db.query<{ name: string }>('SELECT name FROM routers')).map((r) => r.name),
     ['r1'],
     'r2 never became a router',
+  );
+});
+
+test("a router's messages written at once wait for each other, never deadlock over its sessions", async () => {
+  // Several connections (and collectors) write one router's messages at once: usage reports naming its sessions in
+  // any order, payments on them. Each takes the router's row first, so they queue instead of locking sessions' rows
+  // in opposite orders (PostgreSQL would abort one with 40P01, which the collector could only retry).
+  const db = await freshDb(pg);
+  open.push(db);
+  const ids = new RouterIds();
+  const ses = Array.from({ length: 8 }, (_, i) => `s${i}`);
+  const at = Date.now();
+  const parse = (kind: string, body: Record<string, unknown>) => {
+    const m = parseMessage('sluice', `sluice/r1/${kind}`, encode('msgpack', body), at);
+    if (isReject(m)) throw new Error(m.reject);
+    return m;
+  };
+  const usage = (seq: number, order: string[]) =>
+    parse('usage', {
+      ...{ v: 1, router: 'r1', seq, type: 'usage', at, part: 0, parts: 1 },
+      fields: ['id', 'mac', 'user', 'metric', 'up', 'down', 'bytes', 'used', 'allotment', 'remaining', 'state'],
+      sessions: order.map((id) => [id, '02:00:00:00:00:01', null, 'bytes', 10, 20, 30, 30, 1000, 970, 'ACTIVE']),
+    });
+  const topup = (seq: number, id: string) =>
+    parse('session', {
+      ...{ v: 1, router: 'r1', seq, type: 'session', at, event: 'topup' },
+      session: { id, mac: '02:00:00:00:00:01', ip: null, user: null, plan: 'data', metric: 'bytes', state: 'ACTIVE' },
+      payment: { method: 'x402', reference: `ref-${seq}`, amount: '5', asset: 'usdc', at },
+    });
+  await storeMessage(db, ids, usage(1, ses));
+  let seq = 1;
+  const failures: string[] = [];
+  for (let round = 0; round < 30; round++) {
+    const batch = [usage(++seq, ses), usage(++seq, [...ses].reverse()), topup(++seq, 's7'), topup(++seq, 's0')];
+    await Promise.all(batch.map((m) => storeMessage(db, ids, m).catch((e: Error) => failures.push(e.message))));
+  }
+  assert.equal(failures, [], 'no transaction aborted');
+  const paid = await one<{ n: string; total: string }>(
+    db,
+    "SELECT count(*)::text AS n, sum(amount)::text AS total FROM fleet_payments WHERE router = 'r1'",
+  );
+  assert.equal(paid, { n: '60', total: '300' });
+  assert.equal(await db.query('SELECT * FROM fleet_gaps'), []);
+});
+
+test('sluice-fleet started before its database waits for it, then collects', async () => {
+  const db = await freshDb(pg);
+  open.push(db);
+  const [row] = await db.query<{ d: string }>('SELECT current_database() AS d');
+  await pg.stop('fast');
+  let out = '';
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/fleet/main.ts', '--db', pg.url(row!.d), '--broker', broker.url, '--listen', 'none'].concat(
+      ['--client-id', 'waits', '--group', 'waits', '--connections', '1'],
+    ),
+    { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  open.push({ stop: async () => void child.kill('SIGKILL') });
+  try {
+    await waitFor(
+      () => out.includes('database not reachable yet') || child.exitCode !== null,
+      120_000,
+      'the collector to find no database',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.is(child.exitCode, null, `the collector waits, it does not exit: ${out}`);
+  } finally {
+    await pg.start();
+  }
+  await waitFor(() => out.includes('fleet: subscribed'), 120_000, `the collector subscribed: ${out}`);
+  const r = await FakeRouter.connect('late', broker.url);
+  open.push(r);
+  await r.started('w1', '3');
+  await waitFor(
+    async () => (await db.query("SELECT 1 FROM fleet_payments WHERE router = 'late'")).length === 1,
+    60_000,
+    'the payment stored',
   );
 });
 

@@ -23,6 +23,7 @@ import { freshDb, Postgres, waitFor } from './rig.ts';
 import type { Db } from '../../src/fleet/db/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CONNECTIONS = 2;
 
 let pg: Postgres | undefined;
 let broker: Mosquitto | undefined;
@@ -55,7 +56,7 @@ function startCollector(url: string): void {
       '--group',
       'exactly-once',
       '--connections',
-      '2',
+      String(CONNECTIONS),
       '--listen',
       'none',
     ],
@@ -64,6 +65,15 @@ function startCollector(url: string): void {
   child.stdout!.on('data', (d) => (collectorOut += d));
   child.stderr!.on('data', (d) => (collectorOut += d));
   collectorProc = child;
+}
+
+const subscriptions = () => collectorOut.split('fleet: subscribed').length - 1;
+
+/** Starts the collector and waits (generously: CI's machine may be far busier than this one) until it subscribed. */
+async function startCollectorSubscribed(url: string): Promise<void> {
+  const before = subscriptions();
+  startCollector(url);
+  await waitFor(() => subscriptions() >= before + CONNECTIONS, 180_000, 'the collector subscribed');
 }
 
 async function killCollector(): Promise<void> {
@@ -82,8 +92,7 @@ test('each router revenue in the database equals its journal; gaps only of usage
   [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create({ persistence: true })]);
   db = await freshDb(pg);
   const [dbUrl] = (await db.query<{ d: string }>('SELECT current_database() AS d')).map((r) => pg!.url(r.d));
-  startCollector(dbUrl!);
-  await waitFor(() => collectorOut.includes('collector started'), 60_000, 'the collector');
+  await startCollectorSubscribed(dbUrl!);
   for (const name of ['r1', 'r2']) {
     const lab = await DaemonLab.create({
       routerId: name,
@@ -132,7 +141,8 @@ config mqtt 'mqtt'
   // 1. The collector killed -9 mid-stream, restarted.
   await killCollector();
   await sleep(2000);
-  startCollector(dbUrl!);
+  // Subscribed before the next failure: a collector still starting when the database stops is another test's case.
+  await startCollectorSubscribed(dbUrl!);
   await sleep(3000);
   // 2. The broker stopped and started is not run here: with mosquitto 2.0.11 and persistence on, the collector
   // received nothing after the broker came back in every quiet run (docs/fleet.md, "Open problem"), so this test
@@ -202,10 +212,18 @@ config mqtt 'mqtt'
     });
     // A router's kill -9 loses the usage reports it held in RAM and the numbers reserved ahead: gaps, each of them
     // known to hold usage reports only; never a session message (a payment, a start, an end).
-    const gaps = await db.query<{ from_seq: string; to_seq: string; kind: string }>(
-      'SELECT from_seq::text, to_seq::text, kind FROM fleet_gaps WHERE router = $1',
-      [name],
-    );
+    // The last message stored is not the last one in: each connection of the collector commits its own messages,
+    // so a message may still be on its way to the database behind a later one (docs/fleet.md, "Gaps"). A hole that
+    // holds a session message has that long to fill; one that stays is a lost message.
+    let gaps: Array<{ from_seq: string; to_seq: string; kind: string }> = [];
+    await waitFor(
+      async () => {
+        gaps = await db!.query('SELECT from_seq::text, to_seq::text, kind FROM fleet_gaps WHERE router = $1', [name]);
+        return gaps.every((g) => g.kind === 'usage');
+      },
+      60_000,
+      `${name}'s holes of session messages to fill`,
+    ).catch(() => undefined);
     console.log(`# [fleet] ${name} gaps: ${JSON.stringify(gaps)}`);
     assert.equal(
       gaps.filter((g) => g.kind !== 'usage'),

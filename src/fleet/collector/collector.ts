@@ -73,6 +73,8 @@ export interface Collector {
 
 /** SQLSTATE classes that are about the message's values, not the database's health. */
 const DATA_ERROR = /^(22|23)/;
+/** Transaction rollback (a serialization failure, a deadlock): the database is fine, the attempt is run again. */
+const CONFLICT = /^40/;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -161,7 +163,11 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
           return true;
         }
         stats.dbErrors++;
-        if (!dbDown) {
+        if (typeof code === 'string' && CONFLICT.test(code)) {
+          once(`conflict ${code}`, () =>
+            o.log.warn('fleet: transaction rolled back by the database, run again', { code, topic }),
+          );
+        } else if (!dbDown) {
           dbDown = true;
           o.log.error('fleet: database unreachable: holding the stream until it is back', {
             error: (err as Error).message,

@@ -34,12 +34,18 @@ export class RouterIds {
 const AT = (p: string): string => `to_timestamp(${p}::double precision / 1000)`;
 
 /**
- * One statement (so one round trip, atomic on its own): the ledger row, then, only when it is new, the sessions'
- * figures, the hour's roll-up and the router's last report.
+ * One statement (so one round trip, atomic on its own): the router's row locked, the ledger row, then, only when it
+ * is new, the sessions' figures, the hour's roll-up and the router's last report. Every message of a router locks
+ * the router's row first (the ledger row reads from `lock`, the rest waits for the ledger row): two of its messages
+ * in flight at once (several connections, several collectors) take their locks in one order and wait for each other
+ * instead of deadlocking over the sessions' rows they share.
  */
 const USAGE_SQL = `
-WITH m AS (
-  INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 1, ${AT('$3')}, $18)
+WITH lock AS (
+  SELECT id FROM routers WHERE id = $1 FOR UPDATE
+), m AS (
+  INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)
+  SELECT id, $2, 1, ${AT('$3')}, $18 FROM lock
   ON CONFLICT DO NOTHING RETURNING seq
 ), s AS (
   INSERT INTO sessions AS s (router_id, id, mac, user_name, metric, state, used, bytes, allotment, remaining,
@@ -183,6 +189,8 @@ async function insertPayment(
 
 async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'session' }): Promise<Stored> {
   return db.transaction(async (tx) => {
+    // The router's row first, as every message of the router does (USAGE_SQL): no deadlock over its sessions' rows.
+    await tx.query('SELECT 1 FROM routers WHERE id = $1 FOR UPDATE', [routerId]);
     const fresh = await tx.query(
       `INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 2, ${AT('$3')}, $4)
        ON CONFLICT DO NOTHING RETURNING seq`,

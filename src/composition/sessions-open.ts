@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { JournalStore, SessionManager, type PaidEvent, type Session } from '../sessions/index.ts';
+import { JournalStore, ramSealPath, SessionManager, type PaidEvent, type Session } from '../sessions/index.ts';
 import type { Pricing } from '../merchant/index.ts';
 import { EndRecordsTap } from '../payments/index.ts';
 import type { ClientRates } from '../portal/index.ts';
@@ -36,6 +36,7 @@ export async function openSessions(
   const { main } = config;
   const store = new JournalStore({
     dir: main.stateDir,
+    sealCopy: ramSealPath(main.stateDir),
     ...(resetState === true && { resetState: true }),
     onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
   });

@@ -28,4 +28,5 @@ export type {
 export { limitsAfter } from './limits.ts';
 export type { LoadResult, SessionStore, StoreRecord } from './store.ts';
 export { JournalStore } from './journal.ts';
+export { ramSealPath } from './journal-seal.ts';
 export { Emitter } from './events.ts';

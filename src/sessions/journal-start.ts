@@ -24,6 +24,8 @@ export interface StartRead {
   state: StoreState;
   /** The generation to append to, the last record number in its journal, that journal's size and records. */
   gen: number;
+  /** The generation the snapshot says (the newest journal's when it has no header or is missing). */
+  snapshotGen: number;
   seq: number;
   journalBytes: number;
   journalRecords: number;
@@ -176,6 +178,7 @@ export async function readStart(dir: string): Promise<StartRead> {
   const snapshotGen = current;
   const stale = journals.filter((gen) => gen < current);
   const torn: Array<{ name: string; length: number }> = [];
+  let unreadable: string | null = null;
   const unknown = new Set<string>();
   /** Journals whose header line was read. */
   const withHeader = new Set<number>();
@@ -191,7 +194,15 @@ export async function readStart(dir: string): Promise<StartRead> {
         ),
       );
     }
-    const bytes = await readFile(join(dir, name));
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(dir, name));
+    } catch (err) {
+      // A journal that cannot be read as a file (a directory in its place): lost, as if missing.
+      unreadable ??= `${name} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+      damaged.add(name);
+      continue;
+    }
     const read = readJsonLog(bytes, decodeNumbered);
     let last = -1;
     let duplicatesHere = 0;
@@ -289,6 +300,7 @@ export async function readStart(dir: string): Promise<StartRead> {
   // top-up). The operator decides (--reset-state).
   const lost =
     snapshotLost ??
+    unreadable ??
     journalLost ??
     (state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
       ? 'no session could be read back from damaged state files ' +
@@ -297,6 +309,7 @@ export async function readStart(dir: string): Promise<StartRead> {
   return {
     state,
     gen: current,
+    snapshotGen,
     seq,
     journalBytes,
     journalRecords,

@@ -16,13 +16,14 @@
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, open, rename, rm, truncate } from 'node:fs/promises';
+import { copyFile, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
+import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals } from './journal-seal.ts';
 import { SNAPSHOT, journalName, readStart } from './journal-start.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
@@ -45,6 +46,11 @@ export interface JournalOptions {
    * ERR_STATE_LOST and changes nothing.
    */
   resetState?: boolean;
+  /**
+   * A copy of the journal's seal kept outside `dir` (journal-seal.ts: the daemon keeps it in RAM, /var/run/sluice), so
+   * that a whole state_dir put back from an older copy is seen too.
+   */
+  sealCopy?: string;
   /** Tests only: called at each compaction step, to kill the process there. */
   crashPoint?: (step: CrashPoint) => void | Promise<void>;
 }
@@ -140,6 +146,10 @@ export class JournalStore implements SessionStore {
     recoveries: 0,
   };
   private readonly damage = { regions: 0, lostBytes: 0, headers: 0 };
+  /** The current journal's length on flash (its header and every record written), which the seal says. */
+  private fileBytes = 0;
+  private readonly sealPaths: string[];
+  private readonly seal: JournalSealWriter;
 
   constructor(private readonly options: JournalOptions) {
     this.dir = options.dir;
@@ -147,6 +157,8 @@ export class JournalStore implements SessionStore {
     this.compactBytes = options.compactBytes ?? 1024 * 1024;
     this.compactRecords = options.compactRecords ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.sealPaths = [join(this.dir, JOURNAL_SEAL), ...(options.sealCopy ? [options.sealCopy] : [])];
+    this.seal = new JournalSealWriter(this.sealPaths);
   }
 
   stats(): JournalStats {
@@ -176,7 +188,30 @@ export class JournalStore implements SessionStore {
 
   private async loadLocked(): Promise<LoadResult> {
     const read = await readStart(this.dir);
-    const { warnings, damaged, journals, lost } = read;
+    const { warnings, damaged, journals } = read;
+    // State files older than their seal (cut below what was acknowledged, an older copy put back) are a loss like a
+    // missing journal; a first start (nothing there) ignores a seal left from an earlier state_dir.
+    const seals = await readJournalSeals(this.sealPaths);
+    for (const why of seals.unreadable)
+      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `the journal's seal cannot be read, ignored (${why})`));
+    const sealed = read.firstStart ? null : seals.mark;
+    // The journal's length as found (a flipped bit keeps it; a cut or an older copy does not).
+    const found = await stat(join(this.dir, journalName(read.snapshotGen))).then(
+      (st) => st.size,
+      () => 0,
+    );
+    const older = sealed ? olderThanSeal({ gen: read.snapshotGen, bytes: found }, sealed) : null;
+    if (older) damaged.add(sealed!.gen > read.snapshotGen ? SNAPSHOT : journalName(read.snapshotGen));
+    const lost = read.lost ?? older;
+    // An "unfinished last record" that begins within the sealed bytes was acknowledged: damage (a flipped newline),
+    // reported and kept as a copy, never a crash's leftover.
+    for (const t of read.torn) {
+      if (sealed?.gen !== read.gen || t.name !== journalName(read.gen) || t.length >= sealed.bytes) continue;
+      damaged.add(t.name);
+      warnings.push(
+        new SluiceError('ERR_JOURNAL_CORRUPT', `${t.name}: its last record is damaged within the sealed bytes`),
+      );
+    }
     let needsRewrite = read.needsRewrite;
     this.state = read.state;
     this.gen = read.gen;
@@ -184,13 +219,14 @@ export class JournalStore implements SessionStore {
     this.counters.journalBytes = read.journalBytes;
     this.counters.journalRecords = read.journalRecords;
     Object.assign(this.damage, read.damage);
+    for (const name of damaged) countDamaged(name);
     if (lost && !this.options.resetState) {
       throw new SluiceError(
         'ERR_STATE_LOST',
         `${lost} in ${this.dir}; nothing was changed. Keep a copy of the directory, then start once with ` +
           `\`sluice daemon --reset-state\` to accept the loss`,
         {
-          details: { dir: this.dir, damaged: [...damaged], unknownSessions: read.unknownSessions },
+          details: { dir: this.dir, damaged: true, files: [...damaged], unknownSessions: read.unknownSessions },
         },
       );
     }
@@ -209,7 +245,6 @@ export class JournalStore implements SessionStore {
 
     // Now the changes, evidence first: never delete or overwrite what a post-mortem needs.
     for (const name of damaged) {
-      countDamaged(name);
       const copy = await keepCopy(this.dir, name);
       if (copy)
         warnings.push(
@@ -224,6 +259,7 @@ export class JournalStore implements SessionStore {
     // The current journal has its header before an older one goes: a crash between never looks like a lost journal.
     this.handle = await this.openJournal(this.gen, this.now());
     for (const gen of read.stale) await rm(join(this.dir, journalName(gen)), { force: true });
+    this.seal.set({ gen: this.gen, bytes: this.fileBytes });
     this.phase = 'open';
     if (read.firstStart) {
       // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first
@@ -252,12 +288,14 @@ export class JournalStore implements SessionStore {
   private async openJournal(gen: number, now: number): Promise<FileHandle> {
     const handle = await open(join(this.dir, journalName(gen)), 'a', 0o600);
     try {
-      if ((await handle.stat()).size === 0) {
-        await handle.write(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0));
+      let size = (await handle.stat()).size;
+      if (size === 0) {
+        size = (await handle.write(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0))).bytesWritten;
         await handle.datasync();
         this.seq = 0;
         this.counters.journalRecords = 0;
       }
+      this.fileBytes = size;
       await fsyncDir(this.dir);
     } catch (err) {
       await handle.close().catch(() => undefined);
@@ -295,6 +333,7 @@ export class JournalStore implements SessionStore {
       while (this.running) await this.running;
       await this.handle?.close().catch(() => undefined);
       this.handle = null;
+      await this.seal.settled();
       await this.unlock?.().catch(() => undefined);
       this.unlock = null;
       this.phase = 'closed';
@@ -396,6 +435,7 @@ export class JournalStore implements SessionStore {
       await handle.datasync();
       this.counters.fsyncs++;
       this.counters.journalBytes += buf.length;
+      this.fileBytes += buf.length;
     } catch (err) {
       // After a failed write or fsync the file's content is unknown (the kernel may have dropped dirty pages):
       // refuse further appends rather than answer "yes" on top of it.
@@ -415,6 +455,8 @@ export class JournalStore implements SessionStore {
       for (const record of p.records) applyRecord(this.state, record);
       this.counters.journalRecords += p.records.length;
     }
+    // After the fdatasync, never before: the seal lags the journal (a lagging seal accepts more, never less).
+    this.seal.set({ gen: this.gen, bytes: this.fileBytes });
     for (const p of batch) p.resolve();
   }
 
@@ -450,6 +492,7 @@ export class JournalStore implements SessionStore {
       await this.options.crashPoint?.('journal-switched');
       await rm(join(this.dir, journalName(this.gen)), { force: true });
       this.gen = next;
+      this.seal.set({ gen: next, bytes: this.fileBytes });
       this.counters.journalBytes = 0;
       this.counters.journalRecords = 0;
       this.seq = 0;

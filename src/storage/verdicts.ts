@@ -131,21 +131,24 @@ export const FILE_KINDS = {
     seal: 'none',
   },
   'sessions-journal': {
-    files: 'sessions.snapshot, sessions.<gen>.journal',
+    files: 'sessions.snapshot, sessions.<gen>.journal (seal: sessions.seal, a copy in RAM: /var/run/sluice/)',
     on: {
-      cut: 'read-past',
+      cut: 'refused',
       flip: 'read-past',
       empty: 'refused',
       deleted: 'refused',
-      older: 'unseen',
+      older: 'refused',
       directory: 'refused',
     },
     door: 'closed',
     why:
-      'paid sessions: a damaged line is read past (resynchronised on the framing, copies kept as .corrupt), a ' +
-      'journal gone, emptied or without its header refuses to start (ERR_STATE_LOST) until --reset-state',
+      'paid sessions: a damaged line is read past (resynchronised on the framing, copies kept as .corrupt); a ' +
+      'journal gone, emptied, without its header, cut below what was acknowledged, or older than its seal (a ' +
+      'generation counter: the journal generation and the bytes on flash, written after each commit, beside it and ' +
+      'in RAM, so a whole state_dir put back is seen until a reboot) refuses to start (ERR_STATE_LOST) until ' +
+      "--reset-state. Only a torn record past the seal is a crash's, and cut",
     copy: true,
-    seal: 'none',
+    seal: 'beside',
   },
 } as const satisfies Record<string, FileVerdict>;
 

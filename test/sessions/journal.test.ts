@@ -71,6 +71,8 @@ test('a torn last record, cut at every byte offset, recovers the state before it
     const copy = tempDir();
     cpSync(dir, copy, { recursive: true });
     truncateSync(journalFile(copy), cut);
+    // A crash mid-append: the seal (written after each commit's fdatasync) still says the length before it.
+    writeFileSync(join(copy, 'sessions.seal'), JSON.stringify({ gen: 0, bytes: before }));
     const { store: reopened, loaded } = await loadAt(copy);
     const got = loaded.sessions.get(s.id)!;
     assert.is(got.allotment, 60n, `cut at ${cut}`);
@@ -291,6 +293,31 @@ test('a journal written when counters were bigints recovers: exact below 2^53, M
   const again = await loadAt(dir);
   assert.is(again.loaded.sessions.get('00000000000000a1')!.used, 4_501_000);
   await again.store.close();
+});
+
+test('a cut within the acknowledged bytes (its seal says more was written) refuses to start', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const s = makeSession({ metric: 'seconds', allotment: 60n, expiresAt: 1_000_060_000 });
+  await store.append([openRecord(s)]);
+  const before = statSync(journalFile(dir)).size;
+  await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3, 4096]] }]);
+  await store.close();
+  // The journal as it was before the last acknowledged append (a cut on a record boundary: it reads as whole).
+  truncateSync(journalFile(dir), before);
+  const reopened = new JournalStore({ dir });
+  try {
+    await reopened.load();
+    assert.unreachable('a journal older than its seal was read as holding less');
+  } catch (err) {
+    assert.ok(isSluiceError(err, 'ERR_STATE_LOST'), String(err));
+    assert.match(err.message, /seal says/);
+  }
+  // --reset-state accepts the loss.
+  const reset = new JournalStore({ dir, resetState: true });
+  const loaded = await reset.load();
+  assert.ok(loaded.sessions.has(s.id));
+  await reset.close();
 });
 
 test.run();

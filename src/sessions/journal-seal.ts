@@ -1,0 +1,116 @@
+/**
+ * The journal's seal: a generation counter — the journal generation and how many bytes of its journal were on flash
+ * — written after each group commit, so that state files older than what the daemon last wrote (a journal cut short
+ * below a record it acknowledged, an older copy of the journal or of the snapshot put back) are told from a crash's
+ * leftovers. A crash cannot take back what an fdatasync made durable; only a torn record past the seal is a crash's.
+ *
+ * Where it is kept (docs/operations.md "State files"), and what each copy sees:
+ *   - `<state_dir>/sessions.seal`, beside the journal: survives a reboot; a file put back alone (a hand copy, a
+ *     file-system repair that cuts a file) is seen. A whole state_dir restored from an older backup brings back its
+ *     older seal and is not seen by it.
+ *   - a copy outside state_dir (`main.state_dir`'s own file in RAM, /var/run/sluice/: OpenWrt's /var is tmpfs): also
+ *     sees a whole state_dir put back, for as long as the router has not rebooted. It costs no flash write.
+ * The seal lags behind the journal (written after the commit's reply, never before): a lagging seal only accepts
+ * more, never refuses a good journal. A seal that cannot be read is ignored with a warning (the journal's own checks
+ * still stand); the files at a first start (nothing there) ignore any seal left from an earlier state_dir.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ensureDir, writeFileAtomic } from '../storage/index.ts';
+
+export const JOURNAL_SEAL = 'sessions.seal';
+
+/** How far the state files reached: the journal generation, and the bytes of its journal on flash. */
+export interface JournalMark {
+  gen: number;
+  bytes: number;
+}
+
+/** The RAM copy's path for a state_dir: one per state_dir, so two daemons on two directories never share one. */
+export function ramSealPath(stateDir: string, runDir = '/var/run/sluice'): string {
+  return `${runDir}/journal-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.seal`;
+}
+
+/** Whether `a` reaches further than `b`. */
+const beyond = (a: JournalMark, b: JournalMark): boolean => a.gen > b.gen || (a.gen === b.gen && a.bytes > b.bytes);
+
+function decode(text: string): JournalMark {
+  const v = JSON.parse(text) as { gen?: unknown; bytes?: unknown };
+  if (!Number.isSafeInteger(v?.gen) || !Number.isSafeInteger(v?.bytes) || (v.gen as number) < 0)
+    throw new TypeError('not a journal seal');
+  return { gen: v.gen as number, bytes: v.bytes as number };
+}
+
+/** The furthest mark of the seals at `paths` (none there: null), and why any that is there could not be read. */
+export async function readJournalSeals(
+  paths: readonly string[],
+): Promise<{ mark: JournalMark | null; unreadable: string[] }> {
+  let mark: JournalMark | null = null;
+  const unreadable: string[] = [];
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') unreadable.push(`${path}: ${(err as Error).message}`);
+      continue;
+    }
+    try {
+      const m = decode(text);
+      if (!mark || beyond(m, mark)) mark = m;
+    } catch (err) {
+      unreadable.push(`${path}: ${(err as Error).message}`);
+    }
+  }
+  return { mark, unreadable };
+}
+
+/** Why files that reach `files` are older than the seal `sealed`, or null (they reach it, or further). */
+export function olderThanSeal(files: JournalMark, sealed: JournalMark): string | null {
+  if (!beyond(sealed, files)) return null;
+  return sealed.gen > files.gen
+    ? `the state files are of journal generation ${files.gen}, while their seal says generation ${sealed.gen} was ` +
+        'written (an older copy was put back)'
+    : `sessions.${files.gen}.journal holds ${files.bytes} bytes, while its seal says ${sealed.bytes} were on flash ` +
+        '(cut short, or an older copy put back)'; // a crash only tears a record past the seal
+}
+
+/** Writes the latest mark to every seal path, one write at a time, the newest winning; failures are left (it lags). */
+export class JournalSealWriter {
+  private wanted: JournalMark | null = null;
+  private running: Promise<void> | null = null;
+  private readonly made = new Set<string>();
+
+  constructor(private readonly paths: readonly string[]) {}
+
+  set(mark: JournalMark): void {
+    this.wanted = mark;
+    this.running ??= this.loop().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves once every mark set so far was written (or failed). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.wanted) {
+      const mark = this.wanted;
+      this.wanted = null;
+      const text = `${JSON.stringify(mark)}\n`;
+      for (const path of this.paths) {
+        try {
+          if (!this.made.has(path)) await ensureDir(dirname(path));
+          this.made.add(path);
+          await writeFileAtomic(path, text, { mode: 0o600 });
+        } catch {
+          // Left as it was: an older seal accepts more, never less.
+        }
+      }
+    }
+  }
+}

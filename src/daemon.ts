@@ -1,52 +1,33 @@
 /**
  * The composition root (like rpcd's main.c): builds the parts in dependency order, each later part subscribing to
- * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal
- * (valve, kernel quota) → gate → payment methods (payments/plugins.ts) → merchant → upstream sinks → ubus and events →
- * meter. The meter follows the gate's auths and the gate the meter's facts (Gatekeeper.follow); what the meter bills
- * reaches the publisher, the sinks and escrow as the session manager's `usage` event. No part is wired here by a
- * callback that a subscription can be. Start: each method's open payments reconciled with the journal → methods' holds
- * re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and the LAN endpoint →
- * the gate's reconcile with the portal → upstream → meter. Stop is the reverse (composition/shutdown.ts).
+ * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal and
+ * gate → the plugins of payments/plugins.ts (their methods, doors and sinks) → merchant → ubus and events → meter →
+ * the config's sinks, the ubus backend, the LAN doors. Start: each method's open payments reconciled with the journal
+ * → holds re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and the LAN
+ * endpoint → the gate's reconcile with the portal → upstream → meter. Stop is the reverse (composition/shutdown.ts).
  */
 import {
   loadConfigPartial,
   logExposedSecrets,
   logProblems,
   withOverrides,
-  type Config,
-  type ConfigProblem,
   type ConfigReloader,
 } from './config/index.ts';
 import { SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Session, SessionManager } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import {
-  createPaymentRegistry,
-  PAYMENT_PLUGINS,
-  PaymentPlugins,
-  type DoorServices,
-  type PaymentMethod,
-} from './payments/index.ts';
+import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins } from './payments/index.ts';
+import type { DoorServices, PaymentMethod } from './payments/index.ts';
 import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
-import { adminCallLogging, DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
-import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
-import { SinkHost, type StatusInfo } from './upstream/index.ts';
-import type { LanEndpointKeeper } from './http/index.ts';
+import { adminCallLogging, daemonStats, DaemonBackend, EventPublisher, invokeMethod } from './api/index.ts';
+import { sluiceObject, upstreamStatus, type DaemonParts } from './api/index.ts';
+import { macResolver, meterOver, openGates, openWalledGarden, type Gatekeeper } from './gate/index.ts';
+import { addSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
+import { LanEndpointKeeper, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
-import {
-  configReloader,
-  daemonStats,
-  meterFor,
-  openSessions,
-  lanDoorsFor,
-  addSinks,
-  openWalledGarden,
-  stopParts,
-  upstreamStatus,
-  type Parts,
-} from './composition/index.ts';
+import { configReloader, openSessions, stopParts, type Parts } from './composition/index.ts';
 
 export interface DaemonOptions {
   configPath: string;
@@ -69,62 +50,60 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private state: 'starting' | 'running' | 'stopping' = 'starting';
   private object: UbusObjectHandle | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly backend: DaemonBackend;
+  private readonly config: ConfigReloader;
   /** The LAN endpoint while anything is served over it (its figures in `stats`), following what is. */
   private readonly lan: LanEndpointKeeper;
   /** What the methods' own doors sell through and ask (PluginHost.door). */
   private readonly doors: DoorServices;
-  private stopping: Promise<void> | undefined;
-  private readonly backend: DaemonBackend;
-  private readonly config: ConfigReloader;
-  private readonly garden: ReturnType<typeof openWalledGarden>;
-  /** Parts with state to flush on stop, after upstream and before sessions close (LAN endpoint, payment methods). */
-  private readonly closers: Array<() => Promise<void>> = [];
+  private readonly figures: DaemonParts;
   readonly sessions: SessionManager;
   readonly gates: Gatekeeper;
   readonly meter: Meter;
 
   private constructor(
-    config: Config,
-    problems: readonly ConfigProblem[],
     options: DaemonOptions,
     readonly log: Logger,
     private readonly parts: Parts,
-    recovered: () => { ended: readonly Session[] },
+    started: Parameters<typeof configReloader>[2] & { recovered: () => { ended: readonly Session[] } },
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
-    const { upstream, sessions, payments } = parts;
-    this.garden = openWalledGarden(config.main, log, parts.ipv6Gate);
-    this.config = configReloader(options, log, { config, problems }, parts, {
+    const { upstream, sessions, payments, events, garden, valve, meter } = parts;
+    this.config = configReloader(options, log, started, parts, {
       followed: () => this.followLan(),
       moveListen: (http) => this.lan.move(http),
     });
-    addSinks(config, parts, { log, recovered }, this); // and the venue's roaming, which they carry
-    this.backend = new DaemonBackend({
-      merchant: () => parts.merchant,
-      plans: () => this.config.config.pricing,
+    const venue = addSinks(started.config, upstream, {
+      log,
+      recovered: started.recovered,
       sessions,
-      gates: parts.gates,
-      venue: parts.venue,
-      stats: () => this.stats(),
-      reload: () => this.reload(),
-      payments,
+      meter,
+      status: () => this.upstreamStatus(),
+      command: (name, args) => this.adminCommand(name, args),
+    });
+    this.backend = new DaemonBackend({
+      ...{ merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates },
+      ...{ venue, payments, stats: () => this.stats(), reload: () => this.reload() },
       // A rate change is an event of its own: MQTT and the hook (durable), the ubus event and a log line.
       ratesChanged: (change) => {
         upstream.ratesChanged(change.session, change.previous, change.by);
-        parts.events.rates(change);
+        events.rates(change);
       },
     });
-    payments.wire({
-      upstream,
-      events: parts.events,
-      command: (name, args, origin) => this.adminCommand(name, args, origin),
-    });
-    ({ lan: this.lan, doors: this.doors } = lanDoorsFor(config.main, this.backend, parts, log));
+    payments.wire({ upstream, events, command: (name, args, origin) => this.adminCommand(name, args, origin) });
+    const { macOf } = macResolver(valve, meter, started.config.main.ndsctlTimeoutMs);
+    this.lan = new LanEndpointKeeper({ backend: this.backend, log, macOf });
+    this.doors = this.backend.doorServices(macOf);
+    const http = (): HttpEndpoint | null => this.lan.running;
+    this.figures = { ...parts, config: this.config, startedAt: this.startedAt, journal: parts.store, http };
     // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
     payments.onServesChanged(() => this.followLan());
-    this.closers.push(...[this.lan, this.garden].map((part) => () => part.close()));
-    // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
-    this.closers.push(...payments.closers());
+    parts.closers.push(
+      () => this.lan.close(),
+      () => garden.close(),
+      ...payments.closers(),
+    );
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -138,68 +117,33 @@ export class Daemon {
     logExposedSecrets(log, exposedSecrets, options.configPath, 'start');
     const pricing = new Pricing(config.pricing);
     const opened = await openSessions(config, options.resetState, pricing, log);
-    const { store, endRecords, markingStore, sessions, toAnnounce } = opened;
-
-    // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
-    const portal = openPortal(main, sessions, log, true);
-    const { shaper } = portal;
-    const counting = await startCounting(
-      portal,
-      sessions,
-      sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
-    );
-    const gates = new Gatekeeper({ ...portal.gateParts, sessions, log, leaveForeign: main.leaveForeignClients });
-    const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
+    const { store, endRecords, markingStore: marking, sessions, toAnnounce } = opened;
+    const { portal, counting, gates } = await openGates(main, sessions, log);
     const upstream = new SinkHost({ log });
     // The payment methods the config switches on, one plugin each (payments/plugins.ts), with the sinks they bring. A
     // method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
     const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {
-      config,
-      sessions,
-      gate: gates,
-      stepSizeOf,
-      endsWritten: endRecords,
-      log,
+      ...{ config, sessions, gate: gates, endsWritten: endRecords, log, shaper: portal.shaper, sinks: upstream },
+      stepSizeOf: (plan) => pricing.find(plan)?.stepSize,
       recovered: () => toAnnounce,
-      shaper,
-      sinks: upstream,
     });
     const registry = createPaymentRegistry(options.paymentMethods ?? []);
-    // A reload's switches add their methods to it and take them out.
-    payments.sellThrough(registry);
+    payments.sellThrough(registry); // a reload's switches add their methods to it and take them out
     const merchant = new Merchant({ pricing, sessions, payments: registry });
     upstream.attach(sessions);
-
     const ubus = await connectUbus(main.ubusSocket, log);
     const events = new EventPublisher({ ubus, sessions, gates, log });
-    const meter = meterFor(main, portal, counting, { ...options, sessions, gates, log });
-    // The meter follows the gate's auths and holds, and the gate the meter's facts; what the meter bills reaches the
-    // publisher, the sinks and escrow as the sessions' `usage`.
-    gates.follow(meter);
-    markingStore.markWith({
-      marks: () => meter.marks(),
-      macOf: (id) => sessions.get(id)?.mac,
-      openingMark: (mac) => meter.openingMark(mac),
-    });
-
-    // The portal's parts: valve, kernel quota, IPv6 gate, shaper.
-    const parts: Parts = {
-      ...portal,
-      store,
-      sessions,
-      gates,
-      pricing,
-      payments,
-      merchant,
-      upstream,
-      ubus,
-      events,
-      meter,
-    };
-    const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
+    // What the meter bills reaches the publisher, the sinks and escrow as the sessions' `usage`.
+    const meter = meterOver(main, portal, counting, { ...options, sessions, gates, marking, log });
+    const garden = openWalledGarden(main, log, portal.ipv6Gate);
     const watch = portal.tableWatch;
+    const closers = watch ? [async () => watch.stop()] : [];
+    const parts: Parts = {
+      ...{ ...portal, store, sessions, gates, pricing, payments, merchant, upstream, ubus, events },
+      ...{ meter, garden, closers },
+    };
+    const daemon = new Daemon(options, log, parts, { config, problems, recovered: () => toAnnounce });
     watch?.start();
-    if (watch) daemon.closers.unshift(async () => watch.stop());
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
     // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).
     await payments.reconcile(log);
@@ -210,10 +154,7 @@ export class Daemon {
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const {
-      parts: { sessions, gates, payments, meter, ubus, upstream },
-      log,
-    } = this;
+    const { sessions, gates, payments, meter, ubus, upstream } = this.parts;
     // A method's holds are not stored: they follow from its state and the journal, so they are re-evaluated first,
     // before the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
     await payments.recheck();
@@ -221,22 +162,17 @@ export class Daemon {
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     }
-    this.object = await ubus.addObject(
-      sluiceObject(this.backend, {
-        onError: (method, code, message) => log.info('call failed', { method, code, reason: message }),
-        ...adminCallLogging(log, ubus),
-      }),
-    );
-    log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+    const onError = (method: string, code: string, reason: string): void =>
+      this.log.info('call failed', { method, code, reason });
+    this.object = await ubus.addObject(sluiceObject(this.backend, { onError, ...adminCallLogging(this.log, ubus) }));
+    this.log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     await this.followLan();
     await gates.start(endedWhileDown);
     await upstream.start();
     meter.start();
     this.state = 'running';
-    log.info('sluice running', {
-      router: this.config.config.main.routerId,
-      poll_interval_ms: this.config.config.main.pollIntervalMs,
-    });
+    const { main } = this.config.config;
+    this.log.info('sluice running', { router: main.routerId, poll_interval_ms: main.pollIntervalMs });
   }
 
   /**
@@ -247,7 +183,7 @@ export class Daemon {
     const { config } = this.config;
     await this.lan.follow(config, this.parts.payments.lan(config));
     await this.parts.payments.followDoors(config, this.doors);
-    await this.garden.follow(config);
+    await this.parts.garden.follow(config);
   }
 
   /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */
@@ -257,7 +193,7 @@ export class Daemon {
 
   /** What upstream status reports tell (MQTT's retained status). */
   upstreamStatus(): StatusInfo {
-    return upstreamStatus(this.startedAt, this.parts, this.config);
+    return upstreamStatus(this.figures);
   }
 
   /**
@@ -270,17 +206,13 @@ export class Daemon {
   }
 
   stats(): BlobmsgTable {
-    return daemonStats(this.parts, this.config, this.startedAt, this.lan.running);
+    return daemonStats(this.figures);
   }
 
   /** Clean stop: meter, upstream, LAN endpoint and payment methods, ubus object, ubus, sessions, valve. Idempotent. */
   stop(): Promise<void> {
-    this.stopping ??= this.doStop();
-    return this.stopping;
-  }
-
-  private async doStop(): Promise<void> {
     this.state = 'stopping';
-    await stopParts(this.parts, { closers: this.closers, object: () => this.object }, this.log);
+    this.stopping ??= stopParts(this.parts, () => this.object, this.log);
+    return this.stopping;
   }
 }

@@ -31,7 +31,7 @@ import type {
   SluiceBackend,
 } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
-import type { UbusFace } from '../payments/index.ts';
+import type { DoorServices, UbusFace } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import type { VenueRoaming } from '../upstream/index.ts';
 
@@ -87,6 +87,17 @@ export class DaemonBackend implements SluiceBackend {
 
   now(): number {
     return (this.parts.clock ?? systemClock).now();
+  }
+
+  /** What a method's own door sells through and asks (PluginHost.door), with the one MAC resolver every door asks. */
+  doorServices(macOf: (ip: string) => Promise<string | null>): DoorServices {
+    return {
+      now: () => this.now(),
+      pricing: () => this.pricing(),
+      purchase: (req) => this.purchase(req),
+      session: (query) => this.session(query),
+      macOf,
+    };
   }
 
   async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {

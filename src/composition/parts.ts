@@ -6,15 +6,14 @@ import type { Ipv6Gate, KernelQuota, Shaper, Valve } from '../portal/index.ts';
 import type { Meter } from '../meter/index.ts';
 import type { UbusClient } from '../ubus/index.ts';
 import type { EventPublisher } from '../api/index.ts';
-import type { Gatekeeper } from '../gate/index.ts';
-import type { SinkHost, VenueRoaming } from '../upstream/index.ts';
+import type { GardenKeeper, Gatekeeper } from '../gate/index.ts';
+import type { SinkHost } from '../upstream/index.ts';
 
 export interface Parts {
   store: JournalStore;
   sessions: SessionManager;
   valve: Valve;
   kernelQuota: KernelQuota | null;
-  /** The IPv6 gate (gate/portal.ts): the walled garden's IPv6 addresses are fed to it. */
   ipv6Gate: Ipv6Gate | null;
   shaper: Shaper | null;
   gates: Gatekeeper;
@@ -25,6 +24,11 @@ export interface Parts {
   ubus: UbusClient;
   events: EventPublisher;
   meter: Meter;
-  /** Roaming within the venue (main.venue; docs/roaming.md); undefined when the router is in none. */
-  venue?: VenueRoaming | undefined;
+  /** The walled garden (gate/walled-garden.ts), following the config in force. */
+  garden: GardenKeeper;
+  /**
+   * Parts with state to flush on stop, in this order, after upstream and before the ubus object: the portal's table
+   * watch, the LAN endpoint, the walled garden, each payment method (its doors, its exchanges in flight).
+   */
+  closers: Array<() => Promise<void>>;
 }

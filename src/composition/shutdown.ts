@@ -8,16 +8,10 @@ import type { Log } from '../log.ts';
 import type { UbusObjectHandle } from '../ubus/index.ts';
 import type { Parts } from './parts.ts';
 
-export interface StopList {
-  /** Closed in this order after upstream and before the ubus object (read when that step comes). */
-  closers: ReadonlyArray<() => Promise<void>>;
-  /** The `sluice` object, once registered. */
-  object: () => UbusObjectHandle | undefined;
-}
-
 export async function stopParts(
-  { meter, upstream, ubus, sessions, valve }: Pick<Parts, 'meter' | 'upstream' | 'ubus' | 'sessions' | 'valve'>,
-  { closers, object }: StopList,
+  { meter, upstream, ubus, sessions, valve, closers }: Parts,
+  /** The `sluice` object, once registered. */
+  object: () => UbusObjectHandle | undefined,
   log: Log,
 ): Promise<void> {
   const step = (what: string, fn: () => Promise<unknown>): Promise<void> =>

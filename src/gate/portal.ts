@@ -25,6 +25,7 @@ import { isLive, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
+import { Gatekeeper } from './gatekeeper.ts';
 
 export interface Portal {
   valve: Valve;
@@ -164,4 +165,25 @@ export async function startCounting(
     return s !== null && isLive(s);
   });
   return { counters: on ? counters : undefined, marks: on === counters.foundEarlierTable ? marks : [] };
+}
+
+/**
+ * The portal opened for the daemon (the shaper touches tc and nft only when a session with a speed tier opens: a
+ * reload may add the first tier), its kernel counters started from the marks the journal
+ * recovered, and the one owner of its gates over it.
+ */
+export async function openGates(
+  main: MainConfig,
+  sessions: SessionReadView & GatekeeperOptions['sessions'],
+  log: Log,
+): Promise<{ portal: Portal; counting: Awaited<ReturnType<typeof startCounting>>; gates: Gatekeeper }> {
+  const portal = openPortal(main, sessions, log, true);
+  const live = sessions.list({ state: 'ACTIVE' });
+  const counting = await startCounting(
+    portal,
+    sessions,
+    live.flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
+  );
+  const gates = new Gatekeeper({ ...portal.gateParts, sessions, log, leaveForeign: main.leaveForeignClients });
+  return { portal, counting, gates };
 }

@@ -9,34 +9,14 @@ import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { PAYMENT_PLUGINS, type LanParts } from '../payments/index.ts';
-import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClientDirectory, type ListedClient } from './client-directory.ts';
 import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 
 export { HttpEndpoint } from './server.ts';
-
-/**
- * Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses), from a tick dispatched at
- * most `maxAgeMs` ago; null means "read it".
- */
-type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
-
-/**
- * IP → MAC for LAN requests: shared reads of the portal's list. The list the meter's ticks read anyway comes first
- * (`fromTicks`: no portal call of its own, and openNDS runs a script per listed client for each); when the ticks give
- * none, a read of the portal's own queued behind every gate command and meter read ('lookup' priority), so requests
- * neither multiply portal calls nor delay a gate.
- */
-export function portalClientDirectory(valve: Valve, fromTicks?: TickClientList): ClientDirectory {
-  return new ClientDirectory({
-    read: async (maxAgeMs) => (await fromTicks?.(maxAgeMs)) ?? (await valve.snapshot('lookup')).clients,
-  });
-}
 
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
 function portalDir(): string | null {
@@ -67,9 +47,9 @@ function lanEndpointUses(config: Config): string[] {
 /** What the LAN endpoint runs with beside the config and the methods: the daemon's parts it reads. */
 interface LanEndpointParts {
   backend: SluiceBackend;
-  valve: Valve;
+  /** The portal client with an address: the one resolver every door asks (gate/mac-resolver.ts). */
+  macOf(ip: string): Promise<string | null>;
   log: Log;
-  fromTicks?: TickClientList;
 }
 
 /**
@@ -186,7 +166,7 @@ function warnNothingServed(log: Log): void {
 async function startLanEndpoint(
   config: Config,
   methods: LanMethods,
-  { backend, valve, log, fromTicks }: LanEndpointParts,
+  { backend, macOf, log }: LanEndpointParts,
 ): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   const pcsyncOn = config.http.pcsyncSecret !== '';
@@ -197,7 +177,6 @@ async function startLanEndpoint(
   }
   const unavailable = methods.unavailable ?? [];
   try {
-    const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
       host: config.http.host,
@@ -217,7 +196,7 @@ async function startLanEndpoint(
           }
         : null,
       captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
-      macOf: (ip) => directory.macOf(ip),
+      macOf,
       maxConnections,
       log,
     });

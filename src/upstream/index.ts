@@ -8,6 +8,6 @@ export { openRadiusUpstream } from './radius-open.ts';
 export type { UpstreamSink } from './sink.ts';
 export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
-export { createSinks, type SinkDeps } from './create-sinks.ts';
 export { signCommand } from './mqtt/commands.ts';
 export { VenueRoaming, arrivalOf } from './venue-roaming.ts';
+export { addSinks } from './venue-sinks.ts';

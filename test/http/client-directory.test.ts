@@ -3,7 +3,7 @@
 // not name (a device that joined after it was read), spaced so unknown addresses cannot drive the portal's reads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClientDirectory, type ListedClient } from '../../src/http/client-directory.ts';
+import { ClientDirectory, type ListedClient } from '../../src/gate/client-directory.ts';
 import { FakeTime } from '../helpers/fake-time.ts';
 
 const A = '02:00:00:00:0e:01';

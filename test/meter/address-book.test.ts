@@ -8,7 +8,7 @@ import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/i
 import { runUsageTask } from '../../src/meter/task.ts';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { createTable } from '../../src/meter/table.ts';
-import { portalClientDirectory } from '../../src/http/index.ts';
+import { portalClientDirectory } from '../../src/gate/mac-resolver.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';

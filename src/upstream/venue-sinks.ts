@@ -7,10 +7,11 @@ import type { Config } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { Meter } from '../meter/index.ts';
 import type { SessionManager } from '../sessions/index.ts';
-import { createSinks, VenueRoaming, type SinkDeps, type SinkHost, type StatusInfo } from '../upstream/index.ts';
-import type { Parts } from './parts.ts';
+import { createSinks, type SinkDeps } from './create-sinks.ts';
+import type { SinkHost } from './host.ts';
+import { VenueRoaming } from './venue-roaming.ts';
 
-export function openVenue(
+function openVenue(
   config: Config,
   { sessions, upstream, meter }: { sessions: SessionManager; upstream: SinkHost; meter: Pick<Meter, 'tick'> },
   log: Log,
@@ -32,23 +33,19 @@ export function openVenue(
 
 /**
  * The sinks the config enables (MQTT, the hook), added to the upstream host: they hear the sessions' events and run
- * the admin commands of MQTT's command channel. First the venue's roaming (parts.venue, when main.venue names one),
- * whose claims go out through them and whose handovers their MQTT messages tell.
+ * the admin commands of MQTT's command channel. First the venue's roaming (when main.venue names one), whose claims go
+ * out through them and whose handovers their MQTT messages tell; returned (undefined: the router is in no venue).
  */
 export function addSinks(
   config: Config,
-  parts: Parts,
-  deps: Pick<SinkDeps, 'log' | 'recovered'>,
-  daemon: { upstreamStatus(): StatusInfo; adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> },
-): void {
-  const { sessions } = parts;
-  const venue = (parts.venue = openVenue(config, parts, deps.log));
-  const sinkDeps: SinkDeps = {
-    ...deps,
-    session: (id) => sessions.get(id),
-    status: () => daemon.upstreamStatus(),
-    command: (name, args) => daemon.adminCommand(name, args),
-  };
+  host: SinkHost,
+  deps: Pick<SinkDeps, 'log' | 'recovered'> &
+    Required<Pick<SinkDeps, 'status' | 'command'>> & { sessions: SessionManager; meter: Pick<Meter, 'tick'> },
+): VenueRoaming | undefined {
+  const { sessions, meter, ...rest } = deps;
+  const venue = openVenue(config, { sessions, upstream: host, meter }, deps.log);
+  const sinkDeps: SinkDeps = { ...rest, session: (id) => sessions.get(id) };
   if (venue) sinkDeps.moved = (s) => venue.moved(s);
-  for (const sink of createSinks(config, sinkDeps)) parts.upstream.add(sink);
+  for (const sink of createSinks(config, sinkDeps)) host.add(sink);
+  return venue;
 }

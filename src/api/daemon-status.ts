@@ -1,33 +1,35 @@
-/** What the daemon tells of itself: ubus `stats` (each part's own figures: api/stats.ts) and the upstream status. */
+/** What the daemon tells of itself: ubus `stats` (each part's own figures: stats.ts) and the upstream status. */
 import type { ConfigReloader } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
-import { planView, statsReply } from '../api/index.ts';
 import { damagedTables } from '../storage/index.ts';
 import type { StatusInfo } from '../upstream/index.ts';
-import type { HttpEndpoint } from '../http/index.ts';
 import { VERSION } from '../version.ts';
-import type { Parts } from './parts.ts';
+import { statsReply, type StatsSources } from './stats.ts';
+import { planView } from './view.ts';
 
-export function daemonStats(
-  { sessions, meter, gates, kernelQuota, store, upstream, payments }: Parts,
-  config: ConfigReloader,
-  startedAt: number,
+/** The daemon's parts as its status reads them: the running config from its reloader, the LAN endpoint as it is now. */
+export interface DaemonParts extends Omit<
+  StatsSources,
+  'config' | 'restartRequired' | 'problems' | 'payments' | 'http'
+> {
+  config: ConfigReloader;
+  sessions: { stats(): object };
+  meter: { stats(): { tick_ms_p50: number } };
+  journal: { stats(): { writeFailures: number; failing: { code: string } | null } };
+  payments: { stats(): Readonly<Record<string, object>> };
   /** The LAN endpoint, once it listens. */
-  lan: HttpEndpoint | null,
-): BlobmsgTable {
+  http(): { stats(): object } | null;
+}
+
+export function daemonStats(p: DaemonParts): BlobmsgTable {
+  const { config } = p;
   return statsReply({
-    startedAt,
+    ...p,
     config: config.config,
     restartRequired: config.restartRequired,
     problems: config.problems,
-    sessions,
-    meter,
-    gates,
-    kernelQuota,
-    journal: store,
-    upstream,
-    payments: payments.stats(),
-    http: lan,
+    payments: p.payments.stats(),
+    http: p.http(),
   });
 }
 
@@ -36,12 +38,8 @@ export function daemonStats(
  * the router's health: a fleet operator sees a router whose flash fails or whose config runs with problems without
  * logging in to it.
  */
-export function upstreamStatus(
-  startedAt: number,
-  { sessions, meter, store }: Pick<Parts, 'sessions' | 'meter' | 'store'>,
-  config: ConfigReloader,
-): StatusInfo {
-  const journal = store.stats();
+export function upstreamStatus({ startedAt, sessions, meter, journal, config }: DaemonParts): StatusInfo {
+  const written = journal.stats();
   return {
     version: VERSION,
     uptime_s: Math.floor((Date.now() - startedAt) / 1000),
@@ -50,8 +48,8 @@ export function upstreamStatus(
     health: {
       rss_mb: Math.round((process.memoryUsage.rss() / 1048576) * 10) / 10,
       meter_tick_ms: meter.stats().tick_ms_p50,
-      journal_write_failures: journal.writeFailures,
-      journal_failing: journal.failing?.code ?? null,
+      journal_write_failures: written.writeFailures,
+      journal_failing: written.failing?.code ?? null,
       damaged_tables: Object.values(damagedTables()).reduce((a, b) => a + b, 0),
       config_problems: config.problems.length,
     },

@@ -26,9 +26,6 @@ export interface Parts {
   meter: Meter;
   /** The walled garden (gate/walled-garden.ts), following the config in force. */
   garden: GardenKeeper;
-  /**
-   * Parts with state to flush on stop, in this order, after upstream and before the ubus object: the portal's table
-   * watch, the LAN endpoint, the walled garden, each payment method (its doors, its exchanges in flight).
-   */
+  /** Flushed on stop, in order, after upstream: the table watch, the LAN endpoint, the garden, each method. */
   closers: Array<() => Promise<void>>;
 }

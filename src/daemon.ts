@@ -1,10 +1,9 @@
 /**
- * The composition root (like rpcd's main.c): builds the parts in dependency order, each later part subscribing to
- * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal and
- * gate → the plugins of payments/plugins.ts (their methods, doors and sinks) → merchant → ubus and events → meter →
- * the config's sinks, the ubus backend, the LAN doors. Start: each method's open payments reconciled with the journal
- * → holds re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and the LAN
- * endpoint → the gate's reconcile with the portal → upstream → meter. Stop is the reverse (composition/shutdown.ts).
+ * The composition root (like rpcd's main.c): builds the parts in dependency order, then starts and stops them. Build:
+ * config → journal and sessions (recovery) → portal and gate → the plugins of payments/plugins.ts (their methods, doors
+ * and sinks) → merchant → ubus and events → meter → the config's sinks, the ubus backend, the LAN doors. Start: open
+ * payments reconciled with the journal → holds re-evaluated → a first tick billing what passed since the last
+ * checkpoint → ubus object, LAN endpoint → the gate's reconcile → upstream → meter. Stop is the reverse (shutdown.ts).
  */
 import {
   loadConfigPartial,

@@ -1,8 +1,9 @@
 // tier: peers; needs initdb mosquitto mosquitto_sub
 /**
  * docs/fleet.md's broker ACL on a real mosquitto: a report for r1 sent with r2's credentials never reaches the
- * database, r1's own does. Two collectors in one MQTT 5 shared-subscription group split one stream: each message is
- * stored once, and both took a share.
+ * database, r1's own does. Two collectors in one MQTT 5 shared-subscription group split the usage reports: each is
+ * stored once, and both took a share; session messages come to both (unshared: docs/fleet.md, "The broker
+ * restarts"), and each is stored once.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,17 +53,22 @@ test("the documented ACL: r2's credentials cannot report for r1; two collectors 
   const r1 = await FakeRouter.connect('r1', broker.url, { username: 'r1', password: 'p1', clientId: 'r1' });
   open.push(r1);
   for (let i = 1; i <= 40; i++) await r1.started(`s${i}`, String(i), `ref-${i}`, i);
-  await waitFor(() => handled(a) + handled(b) >= 40, 30_000, 'forty messages');
+  for (let i = 1; i <= 40; i++) await r1.usage([[`s${i}`, 10, 20, 30]], 40 + i);
+  // Each collector handles every session message and its share of the usage reports.
+  await waitFor(() => handled(a) + handled(b) >= 40 * 2 + 40, 30_000, 'the messages');
   await new Promise((r) => setTimeout(r, 500));
   const [row] = await db.query<{ n: string; total: string }>(
     "SELECT count(*)::text AS n, sum(amount)::text AS total FROM fleet_payments WHERE router = 'r1'",
   );
   assert.equal([row!.n, row!.total], ['40', String((40 * 41) / 2)], "r1's own forty, not the forged one");
   assert.equal(await db.query("SELECT * FROM fleet_payments WHERE reference = 'forged-ref'"), []);
-  assert.is(a.stats().stored + b.stats().stored, 40, 'each message stored once');
-  assert.is(a.stats().duplicates + b.stats().duplicates, 0, 'no message went to both');
-  assert.ok(a.stats().stored > 0 && b.stats().stored > 0, `both took a share: ${a.stats().stored}/${b.stats().stored}`);
-  console.log(`# [fleet] shared group: ${a.stats().stored} + ${b.stats().stored} of 40`);
+  assert.is(a.stats().stored + b.stats().stored, 80, 'each message stored once');
+  assert.is(a.stats().duplicates + b.stats().duplicates, 40, 'only the session messages went to both');
+  const [usage] = await db.query<{ n: string }>('SELECT sum(reports)::text AS n FROM fleet_usage_hourly');
+  assert.is(usage!.n, '40', 'each usage report counted once');
+  const share = (c: Collector) => c.stats().stored + c.stats().duplicates - 40;
+  assert.ok(share(a) > 0 && share(b) > 0, `both took a share of the usage reports: ${share(a)}/${share(b)}`);
+  console.log(`# [fleet] shared group: ${share(a)} + ${share(b)} of 40 usage reports`);
 });
 
 test.run();

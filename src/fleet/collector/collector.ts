@@ -4,10 +4,11 @@
  * A persistent session (a fixed client id, clean false, a session expiry) makes the broker keep and resend what was
  * not acknowledged while the collector was down; the (router, seq) ledger makes a resent message a no-op.
  *
- * Usage and session messages come through an MQTT 5 shared subscription (`$share/<group>/…`): several collectors in
- * one group split the stream with no coordinator of their own. Statuses are subscribed by every collector, unshared
- * (store.ts: each applies the same sequence). With MQTT 3.1.1 (a broker without shared subscriptions, the demo's)
- * the subscriptions are plain: run one collector.
+ * Usage reports come through an MQTT 5 shared subscription (`$share/<group>/…`): several collectors in one group
+ * split the bulk of the stream with no coordinator of their own. Session messages and statuses are subscribed by
+ * every collector, unshared, on its first connection (topicsOf below says why; store.ts: each applies the same
+ * statuses in the same order). With MQTT 3.1.1 (a broker without shared subscriptions, the demo's) the
+ * subscriptions are plain, on one connection: run one collector.
  *
  * mqtt.js hands a connection's messages over one at a time (the next after the previous one's acknowledgement), so a
  * collector opens `connections` members of the group to have that many messages in flight at once.
@@ -112,7 +113,19 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
   let dbDown = false;
 
   const shared = (t: string) => (protocolVersion === 5 ? `$share/${group}/${t}` : t);
-  const topics = [shared(`${prefix}/+/usage`), shared(`${prefix}/+/session`), `${prefix}/+/status`];
+  /**
+   * Usage reports, the bulk, are shared by every connection of every collector of the group. Session messages (the
+   * money) and statuses come to the first connection of each collector, unshared: a broker keeps a plain
+   * subscription of a persistent session over its restart and queues what comes meanwhile, while mosquitto 2.0.11
+   * (Debian 12's) does not write shared subscriptions into its persistence file, so after its restart a message
+   * published before the collectors subscribe again reaches no one (its PUBACK says "no matching subscribers", and
+   * the router forgets it). A lost usage report is a gap of kind `usage` (droppable); a lost session message would
+   * be money. Each collector writes every session message; the (router, seq) ledger keeps the second a no-op.
+   */
+  const topicsOf = (connection: number) =>
+    connection === 0
+      ? [shared(`${prefix}/+/usage`), `${prefix}/+/session`, `${prefix}/+/status`]
+      : [shared(`${prefix}/+/usage`)];
 
   /** Writes one message, retrying while the database is away; false: give up (connection closed or stopping). */
   async function handle(topic: string, payload: Buffer, retained: boolean, alive: () => boolean): Promise<boolean> {
@@ -182,7 +195,8 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
 
   const clients: MqttClient[] = [];
   const readies: Promise<void>[] = [];
-  const n = Math.max(1, o.connections ?? 4);
+  // Without shared subscriptions (MQTT 3.1.1) every connection would get every message: one is enough.
+  const n = protocolVersion === 5 ? Math.max(1, o.connections ?? 4) : 1;
   for (let i = 0; i < n; i++) {
     let generation = 0;
     let subscribed: () => void;
@@ -191,6 +205,10 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       protocolVersion,
       clientId: `${baseId}-${i}`,
       clean: false,
+      // mqtt.js's own resubscribe remembers what was subscribed and then leaves it out of a later subscribe() call
+      // (and sends nothing when the broker says it kept the session): with it, the subscription below never reached
+      // a broker that had lost it, and after a mosquitto 2.0.11 restart the usage reports went nowhere.
+      resubscribe: false,
       keepalive: o.keepaliveS ?? 30,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
@@ -208,8 +226,9 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     });
     client.on('connect', () => {
       stats.connected++;
-      // Every time: a broker that lost its sessions (no persistence) has forgotten the subscriptions too.
-      client.subscribe(topics, { qos: 1 }, (err) => {
+      // Every time, on the wire (resubscribe off): a broker that lost its sessions or its shared subscriptions (a
+      // restart) has forgotten them; one that kept them takes the same subscription again as a no-op.
+      client.subscribe(topicsOf(i), { qos: 1 }, (err) => {
         if (err) o.log.error('fleet: subscribe refused', { error: err.message });
         else {
           o.log.info('fleet: subscribed', { client: `${baseId}-${i}` });

@@ -1,7 +1,8 @@
 /**
  * The ubus methods of roaming within a venue (docs/roaming.md), admin-only: `venue_claim` (a hook or the pay page: a
  * device is here without a session), and the three the fleet's lease service sends as signed MQTT commands
- * (`venue_answer`, `venue_release`, `venue_open`), which the command channel runs through this same table.
+ * (`venue_answer`, `venue_release`, `venue_open`, `venue_charge`), which the command channel runs through this same
+ * table.
  */
 import { SluiceError } from '../errors.ts';
 import type { ArgSpecs, ArgsOf } from './args.ts';
@@ -52,6 +53,19 @@ export const VENUE_METHODS = {
     },
     adminOnly: true,
     handler: async (a, backend) => toBlobmsgTable(await roaming(backend).release(plain(a))),
+  }),
+  venue_charge: method({
+    args: {
+      mac,
+      venue: name,
+      lease: ref,
+      epoch: { kind: 'count' },
+      move: { kind: 'count' },
+      session: name,
+      bytes: { kind: 'count' },
+    },
+    adminOnly: true,
+    handler: (a, backend) => toBlobmsgTable(roaming(backend).charge(plain(a))),
   }),
   venue_open: method({
     args: {

@@ -10,10 +10,11 @@
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { isLive, type Grant, type Session, type SessionManager, type UsageReport } from '../sessions/index.ts';
+import { arrivalOf, count, optNumber, text } from './venue-args.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 
 export interface VenueRoamingDeps {
-  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on'>;
+  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'applyUsage'>;
   /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
   publish: (body: Record<string, unknown>) => boolean;
   settings: () => { venue: string; presentWindowMs: number };
@@ -38,8 +39,6 @@ export interface VenueState {
   askedAt: number;
 }
 
-/** Payment reference of a session a handover opened: `<venue>/<lease id>#<epoch>/<from router>`. */
-const REFERENCE = /^([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})#(\d+)\/([A-Za-z0-9._-]+)$/;
 /** MACs whose state is kept (oldest dropped first). */
 const MAX_STATES = 4096;
 /** A claim with no answer for this long: the fleet or the broker is unreachable. */
@@ -58,30 +57,6 @@ const PURSUE_MS = 120_000;
 const READING_WAIT_MS = 5000;
 /** A sale waits this long at most for the fleet's first answer about a MAC never asked about (then: unreachable). */
 const SALE_WAIT_STEP_MS = 50;
-
-/** Where a session opened by a handover came from, from its payment (null: it was sold here). */
-export function arrivalOf(session: Session): { venue: string; lease: string; epoch: number; from: string } | null {
-  const p = session.payments[0];
-  const m = p?.method === 'venue' ? REFERENCE.exec(p.reference) : null;
-  return m === null ? null : { venue: m[1]!, lease: m[2]!, epoch: Number(m[3]), from: m[4]! };
-}
-
-const text = (v: unknown, name: string): string => {
-  if (typeof v !== 'string' || v === '' || v.length > 200)
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
-  return v;
-};
-const count = (v: unknown, name: string): bigint => {
-  const s = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v;
-  if (typeof s !== 'string' || !/^(0|[1-9][0-9]{0,30})$/.test(s))
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a whole number`, { details: { argument: name } });
-  return BigInt(s);
-};
-/** A positive whole number given as a number or decimal text (ubus args arrive as text), else null. */
-const optNumber = (v: unknown): number | null => {
-  const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : v;
-  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
-};
 
 export class VenueRoaming {
   /** MAC → when the meter last billed it traffic here. */
@@ -380,6 +355,32 @@ export class VenueRoaming {
     } finally {
       hold.release();
     }
+  }
+
+  /**
+   * `venue_charge {mac, venue, lease, epoch, move, session, bytes}`: what the router the session left served after its
+   * last report (it was unreachable when the lease moved on: the overlap, booked by the fleet) is billed to the session
+   * here, as usage, so it is never free. Only for the lease's session at this epoch, of a data session; the command
+   * channel's nonce makes one charge bill once.
+   */
+  charge(args: Record<string, unknown>): Record<string, unknown> {
+    this.venue(args['venue']);
+    const mac = text(args['mac'], 'mac').toLowerCase();
+    const lease = text(args['lease'], 'lease');
+    const epoch = Number(count(args['epoch'], 'epoch'));
+    const bytes = count(args['bytes'], 'bytes');
+    const id = typeof args['session'] === 'string' ? args['session'] : null;
+    const s = (id !== null ? this.deps.sessions.get(id) : null) ?? this.deps.sessions.byMac(mac);
+    const arrival = s === null ? null : arrivalOf(s);
+    if (s === null || s.mac !== mac || arrival?.lease !== lease || arrival.epoch !== epoch)
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session of lease ${lease} epoch ${epoch} here`);
+    if (s.metric !== 'bytes') throw new SluiceError('ERR_INVALID_ARGUMENT', 'only a data session is charged bytes');
+    if (!isLive(s)) return { session: s.id, charged: '0', used: String(Math.floor(s.used)) };
+    if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'bytes too large');
+    this.deps.sessions.applyUsage([s.id], [Number(bytes)], 1);
+    const after = this.deps.sessions.get(s.id) ?? s;
+    this.deps.log.info('venue: overlap charged', { mac, session: s.id, lease, bytes: bytes.toString() });
+    return { session: s.id, charged: bytes.toString(), used: String(Math.floor(after.used)) };
   }
 
   /** What a session's MQTT `started`/`ended` message says of its handover (null: none). */

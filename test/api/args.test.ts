@@ -145,6 +145,7 @@ test('the signature announces the blobmsg type of each argument; admin methods a
     'remove_device',
     'terminate',
     'venue_answer',
+    'venue_charge',
     'venue_claim',
     'venue_open',
     'venue_release',

@@ -24,7 +24,7 @@ const views = readdirSync(viewDir).filter((f) => f.endsWith('.js'));
 /** The customer's methods, called by the portal on the customer's behalf, not by LuCI. */
 const PORTAL_METHODS = ['purchase', 'receipt', 'batch_channel', 'batch_refund'];
 /** Roaming's: the fleet's lease service runs them through the MQTT command channel, a hook calls venue_claim. */
-const VENUE_METHODS = ['venue_claim', 'venue_answer', 'venue_release', 'venue_open'];
+const VENUE_METHODS = ['venue_claim', 'venue_answer', 'venue_release', 'venue_open', 'venue_charge'];
 const readJson = (rel: string) => JSON.parse(readFileSync(join(app, rel), 'utf8')) as Record<string, any>;
 
 /** Every LuCI module the app ships (views, the shared module, the Overview widget), relative to resources/. */
@@ -131,6 +131,7 @@ const STAFF_OUTSIDE: Record<string, string> = {
   venue_answer: "the venue's lease service's (roaming)",
   venue_release: "the venue's lease service's (roaming)",
   venue_open: "the venue's lease service's (roaming)",
+  venue_charge: "the venue's lease service's (roaming)",
 };
 const STAFF_INSIDE = [
   'sessions',

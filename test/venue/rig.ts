@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { DaemonLab } from '../daemon/harness.ts';
 import { freePort } from '../helpers/net.ts';
+import { Cuttable } from './cut.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { freshDb, recordingLog } from '../fleet/rig.ts';
@@ -22,6 +23,8 @@ export interface Venue {
   routers: Map<string, DaemonLab>;
   /** Each router's LAN endpoint (127.0.0.1:<port>) when started with `http`. */
   ports: Map<string, number>;
+  /** The relays between routers and the broker, for the routers started with `cuttable`. */
+  relays: Map<string, Cuttable>;
   lines: string[];
   close(): Promise<void>;
 }
@@ -73,7 +76,7 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
 export async function startVenue(
   names: string[],
   macs: string[],
-  o: { ttlMs?: number; http?: boolean; pollInterval?: Record<string, number> } = {},
+  o: { ttlMs?: number; http?: boolean; pollInterval?: Record<string, number>; cuttable?: string[] } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
@@ -82,6 +85,7 @@ export async function startVenue(
   const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000);
   const routers = new Map<string, DaemonLab>();
   const ports = new Map<string, number>();
+  const relays = new Map<string, Cuttable>();
   const venue: Venue = {
     pg,
     broker,
@@ -89,9 +93,11 @@ export async function startVenue(
     service,
     routers,
     ports,
+    relays,
     lines,
     async close() {
       for (const lab of routers.values()) await lab.close();
+      for (const relay of relays.values()) await relay.cut();
       await venue.service.stop();
       await db.close();
       await broker.close();
@@ -103,12 +109,14 @@ export async function startVenue(
       const port = o.http ? await freePort() : 0;
       if (o.http) ports.set(name, port);
       const http = o.http ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${TRIAL_PLAN}` : '';
+      if (o.cuttable?.includes(name)) relays.set(name, await Cuttable.open(Number(new URL(broker.url).port)));
+      const brokerUrl = relays.get(name)?.url ?? broker.url;
       const lab = await DaemonLab.create({
         routerId: name,
         pollInterval: o.pollInterval?.[name] ?? 0.3,
         portalSocket: true,
         mainExtra: `\toption venue '${VENUE}'\n\toption venue_present_window '1'`,
-        extraConfig: routerConfig(broker.url) + http,
+        extraConfig: routerConfig(brokerUrl) + http,
       });
       routers.set(name, lab);
       macs.forEach((mac, i) => lab.portal.addClient(mac, deviceIp(i, o.http === true)));

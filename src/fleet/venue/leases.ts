@@ -239,8 +239,9 @@ async function move(
     ],
   );
   await tx.query(
-    `INSERT INTO venue_moves (lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+    `INSERT INTO venue_moves (lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used,
+       from_session)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
     [
       lease.id,
       epoch,
@@ -253,6 +254,7 @@ async function move(
       lease.metric,
       figures.remaining,
       figures.used,
+      lease.holderSession,
     ],
   );
   return {

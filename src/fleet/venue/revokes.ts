@@ -36,13 +36,39 @@ export async function staleHolds(db: Sql, router: string): Promise<StaleHold[]> 
  * The old holder stopped serving (its answer to a revoke; `used`: its final figure, null when it had nothing left to
  * stop): what it served after the figures the lease moved with is the overlap, booked to the move and the lease.
  */
-export async function revoked(db: Sql, leaseId: string, epoch: number, used: string | null): Promise<void> {
-  await db.query(
+export async function revoked(
+  db: Sql,
+  leaseId: string,
+  epoch: number,
+  used: string | null,
+): Promise<{ overlap: string; metric: string } | null> {
+  const rows = await db.query<{ overlap: string; metric: string }>(
     `WITH m AS (
        UPDATE venue_moves SET revoked_at = now(), overlap = greatest(0, coalesce($3::numeric, used) - used)
-       WHERE lease_id = $1 AND epoch = $2 AND revoked_at IS NULL RETURNING overlap, metric)
-     UPDATE venue_leases SET overlap_bytes = overlap_bytes + m.overlap FROM m
-     WHERE id = $1 AND m.metric = 'bytes'`,
+       WHERE lease_id = $1 AND epoch = $2 AND revoked_at IS NULL RETURNING overlap, metric),
+     l AS (UPDATE venue_leases SET overlap_bytes = overlap_bytes + m.overlap FROM m
+       WHERE id = $1 AND m.metric = 'bytes')
+     SELECT overlap::text, metric FROM m`,
     [leaseId, epoch, used],
   );
+  return rows[0] ?? null;
+}
+
+/** Where a lease is now, to charge it an overlap: its holder's session (null: not held by an open session now). */
+export async function chargeable(
+  db: Sql,
+  leaseId: string,
+): Promise<{ holder: string; session: string; epoch: number; mac: string; venue: string } | null> {
+  const rows = await db.query<{ holder: string; holder_session: string; epoch: number; mac: string; venue: string }>(
+    `SELECT holder, holder_session, epoch, mac, venue FROM venue_leases
+     WHERE id = $1 AND state = 'held' AND holder_session IS NOT NULL AND metric = 'bytes'`,
+    [leaseId],
+  );
+  const r = rows[0];
+  return r ? { holder: r.holder, session: r.holder_session, epoch: r.epoch, mac: r.mac, venue: r.venue } : null;
+}
+
+/** The holder confirmed the charge of the overlap of move `epoch`. */
+export async function charged(db: Sql, leaseId: string, epoch: number): Promise<void> {
+  await db.query(`UPDATE venue_moves SET charged_at = now() WHERE lease_id = $1 AND epoch = $2`, [leaseId, epoch]);
 }

@@ -78,7 +78,18 @@ SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, rem
 FROM venue_moves;
 `;
 
+const CHARGES = `
+-- The overlap of a revoke, charged to the session where the lease is now (venue_charge, a data session's bytes): when
+-- that router confirmed it. NULL with an overlap: not charged (a time session, or the lease had moved on again).
+ALTER TABLE venue_moves ADD COLUMN charged_at timestamptz;
+CREATE OR REPLACE VIEW fleet_venue_moves AS
+SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used, opened_at, from_session,
+  revoked_at, overlap, charged_at
+FROM venue_moves;
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
+  { version: 2002, name: 'venue charges', sql: CHARGES },
 ];

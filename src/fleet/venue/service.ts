@@ -14,7 +14,7 @@ import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
-import { revoked, staleHolds } from './revokes.ts';
+import { chargeable, charged, revoked, staleHolds } from './revokes.ts';
 import type { Figures, Lease } from './leases.ts';
 
 export interface VenueServiceOptions {
@@ -68,7 +68,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   const now = o.now ?? Date.now;
   const ttlMs = o.leaseTtlMs ?? 90_000;
   const resendMs = o.resendMs ?? 3000;
-  const counters = { claims: 0, releases: 0, opens: 0, moves: 0, refused: 0, errors: 0 };
+  const counters = { claims: 0, releases: 0, opens: 0, moves: 0, charges: 0, refused: 0, errors: 0 };
   const mqtt = (await import('mqtt')).default;
   const client: MqttClient = mqtt.connect(o.url, {
     protocolVersion: 5,
@@ -174,7 +174,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
 
   async function onReply(router: string, body: Record<string, unknown>): Promise<void> {
     const id = typeof body['id'] === 'string' ? body['id'] : '';
-    const m = /^venue\/(release|open|revoke)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
+    const m = /^venue\/(release|open|revoke|charge)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
     if (m === null) return;
     const [, kind, epochText, leaseId] = m as unknown as [string, string, string, string];
     const epoch = Number(epochText);
@@ -185,10 +185,17 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         await leases.opened(o.db, leaseId, epoch, router, session['id']);
       return;
     }
+    if (kind === 'charge') {
+      if (body['ok'] === true) await charged(o.db, leaseId, epoch);
+      return;
+    }
     if (kind === 'revoke') {
       const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
-      if (body['ok'] === true) await revoked(o.db, leaseId, epoch, decimal(result?.['used']));
+      let booked: { overlap: string; metric: string } | null = null;
+      if (body['ok'] === true) booked = await revoked(o.db, leaseId, epoch, decimal(result?.['used']));
       else if (code === 'ERR_SESSION_NOT_FOUND') await revoked(o.db, leaseId, epoch, null);
+      // What the old holder served after its last report is billed to the session where it is now: never free.
+      if (booked !== null && booked.metric === 'bytes' && booked.overlap !== '0') await charge(leaseId, epoch, booked);
       return;
     }
     // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
@@ -219,6 +226,32 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     if (moved === null) return;
     counters.moves++;
     open(moved, router);
+  }
+
+  async function charge(leaseId: string, move: number, booked: { overlap: string }): Promise<void> {
+    const at = await chargeable(o.db, leaseId);
+    if (at === null) {
+      o.log.warn('fleet venue: an overlap is booked but not charged (the lease is not held by an open session)', {
+        lease: leaseId,
+        overlap: booked.overlap,
+      });
+      return;
+    }
+    counters.charges++;
+    send(
+      at.holder,
+      'venue_charge',
+      {
+        mac: at.mac,
+        venue: at.venue,
+        lease: leaseId,
+        epoch: at.epoch,
+        move,
+        session: at.session,
+        bytes: booked.overlap,
+      },
+      requestId('charge', { epoch: move, id: leaseId }),
+    );
   }
 
   async function holds(router: string, leaseId: string): Promise<boolean> {

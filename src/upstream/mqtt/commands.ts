@@ -24,6 +24,7 @@ export const COMMANDS = [
   'venue_answer',
   'venue_release',
   'venue_open',
+  'venue_charge',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 

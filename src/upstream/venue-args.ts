@@ -1,0 +1,33 @@
+/**
+ * The values of roaming's commands and payments (docs/roaming.md), pure: a handover's payment reference, and the
+ * checks of the fleet's command arguments (ubus gives numbers as decimal text).
+ */
+import { SluiceError } from '../errors.ts';
+import type { Session } from '../sessions/index.ts';
+
+/** Payment reference of a session a handover opened: `<venue>/<lease id>#<epoch>/<from router>`. */
+const REFERENCE = /^([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})#(\d+)\/([A-Za-z0-9._-]+)$/;
+
+/** Where a session opened by a handover came from, from its payment (null: it was sold here). */
+export function arrivalOf(session: Session): { venue: string; lease: string; epoch: number; from: string } | null {
+  const p = session.payments[0];
+  const m = p?.method === 'venue' ? REFERENCE.exec(p.reference) : null;
+  return m === null ? null : { venue: m[1]!, lease: m[2]!, epoch: Number(m[3]), from: m[4]! };
+}
+
+export const text = (v: unknown, name: string): string => {
+  if (typeof v !== 'string' || v === '' || v.length > 200)
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
+  return v;
+};
+export const count = (v: unknown, name: string): bigint => {
+  const s = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v;
+  if (typeof s !== 'string' || !/^(0|[1-9][0-9]{0,30})$/.test(s))
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a whole number`, { details: { argument: name } });
+  return BigInt(s);
+};
+/** A positive whole number given as a number or decimal text (ubus args arrive as text), else null. */
+export const optNumber = (v: unknown): number | null => {
+  const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
+};

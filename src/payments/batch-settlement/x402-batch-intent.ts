@@ -46,13 +46,12 @@ function depositDeadline(raw: Record<string, unknown>): number {
   return Number.isSafeInteger(n) ? n : 0;
 }
 
+/** The intent of a deposit's purchase: the device buying, the plan's asset and price, when (ms). */
 export function intentOf(
   payment: BatchPayment,
-  mac: string,
-  asset: string,
-  price: bigint,
-  now: number,
+  purchase: { mac: string; asset: string; price: bigint; at: number },
 ): PurchaseIntent {
+  const { mac, asset, price, at } = purchase;
   return {
     channelId: payment.voucher.channelId.toLowerCase(),
     ceiling: payment.voucher.maxClaimableAmount,
@@ -63,7 +62,7 @@ export function intentOf(
     asset,
     price,
     deadline: depositDeadline(payment.raw),
-    at: now,
+    at,
   };
 }
 

@@ -101,13 +101,18 @@ export type PayerSignatureCheck = (raw: Record<string, unknown>, token: string) 
  * (the same state); one already done with nothing left answers the done state.
  */
 export async function recordRefundRequest(
-  store: BatchChannelStore,
-  terms: RefundTerms,
   input: unknown,
-  now: number,
-  payerSigned: PayerSignatureCheck,
-  corrective: (r: ChannelRecord, expected: bigint, got: bigint) => SluiceError,
+  options: {
+    store: BatchChannelStore;
+    terms: RefundTerms;
+    /** ms */
+    now: number;
+    payerSigned: PayerSignatureCheck;
+    /** The spec's corrective refusal of a voucher not at the amount expected. */
+    corrective: (r: ChannelRecord, expected: bigint, got: bigint) => SluiceError;
+  },
 ): Promise<ChannelRecord> {
+  const { store, terms, now, payerSigned, corrective } = options;
   const p = parseBatchPayment(input, ['refund']);
   if (p.network !== terms.network)
     throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${p.network} is not ${terms.network}`);

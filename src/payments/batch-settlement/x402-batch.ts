@@ -325,7 +325,12 @@ export class BatchSettlementMethod implements PaymentMethod {
   private async recordIntent(ctx: PaymentContext, { payment }: Checked, verdict: BatchVerdict): Promise<BatchVerdict> {
     if (verdict.deposit?.ok) {
       await this.options.store.putIntent(
-        intentOf(payment, ctx.request.mac, ctx.quote.asset, ctx.quote.price, this.clock.now()),
+        intentOf(payment, {
+          mac: ctx.request.mac,
+          asset: ctx.quote.asset,
+          price: ctx.quote.price,
+          at: this.clock.now(),
+        }),
       );
     }
     return verdict;
@@ -485,18 +490,17 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   async requestRefund(payload: unknown): Promise<RefundOutcome> {
     const c = this.config;
-    const recorded = await recordRefundRequest(
-      this.options.store,
-      c,
-      payload,
-      this.clock.now(),
-      async (raw, token) => {
+    const recorded = await recordRefundRequest(payload, {
+      store: this.options.store,
+      terms: c,
+      now: this.clock.now(),
+      payerSigned: async (raw, token) => {
         // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
         const v = await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) });
         return v.ok;
       },
-      cumulativeMismatch,
-    );
+      corrective: cumulativeMismatch,
+    });
     if (recorded.refund?.state === 'requested') {
       try {
         await this.options.onRefundRequested?.();

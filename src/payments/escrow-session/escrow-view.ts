@@ -21,9 +21,9 @@ export function creditOf(
   ledger: EscrowLedger | undefined,
   creditSteps: number,
   reference: string,
-  used: bigint,
-  stepSize: bigint,
+  live: { used: bigint; stepSize: bigint },
 ): EscrowCredit | null {
+  const { used, stepSize } = live;
   const e = ledger?.get(reference);
   if (!e || e.closed) return null;
   const metered = meteredSteps(used, stepSize, e.maxUnits);
@@ -45,10 +45,7 @@ export function escrowView(
   const e = ledger?.get(reference);
   if (!e) return null;
   // A live session's gate may be held for a receipt (the credit rule, from the ledger and the metered usage).
-  const credit =
-    live && !e.closed && e.endedAt === undefined
-      ? creditOf(ledger, creditSteps, reference, live.used, live.stepSize)
-      : null;
+  const credit = live && !e.closed && e.endedAt === undefined ? creditOf(ledger, creditSteps, reference, live) : null;
   return {
     escrow_session: e.sessionId,
     buyer: e.buyer,

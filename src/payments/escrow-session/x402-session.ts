@@ -418,7 +418,7 @@ export class X402SessionMethod implements PaymentMethod {
    * The credit rule for the escrow session `reference` (escrow-view.ts); null for a session this router does not know.
    */
   creditOf(reference: string, used: bigint, stepSize: bigint): EscrowCredit | null {
-    return creditOf(this.options.ledger, this.config.creditSteps, reference, used, stepSize);
+    return creditOf(this.options.ledger, this.config.creditSteps, reference, { used, stepSize });
   }
 
   /** The escrow side of a session bought with this method (escrow-view.ts); null for a reference not kept. */

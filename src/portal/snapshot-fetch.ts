@@ -126,7 +126,12 @@ export async function fetchSnapshot(source: SnapshotSource, options: FetchOption
   const maxBytes = options.maxBytes ?? DEFAULT_OUTPUT_CAP;
   const into = options.into ?? new SnapshotBuffer();
   if (source.kind === 'socket') {
-    const r = await fetchBySocket(source.path, options.timeoutMs, maxBytes, into, options.onBytes);
+    const r = await fetchBySocket(source.path, {
+      timeoutMs: options.timeoutMs,
+      maxBytes,
+      into,
+      onBytes: options.onBytes,
+    });
     return { ...r, attempts: 1 };
   }
   for (let attempt = 1; ; attempt++) {
@@ -188,11 +193,14 @@ async function fetchByCommand(
 
 async function fetchBySocket(
   path: string,
-  timeoutMs: number,
-  maxBytes: number,
-  into: SnapshotBuffer,
-  onBytes: ((bytes: Buffer) => void) | undefined,
+  options: {
+    timeoutMs: number;
+    maxBytes: number;
+    into: SnapshotBuffer;
+    onBytes: ((bytes: Buffer) => void) | undefined;
+  },
 ): Promise<Attempt> {
+  const { timeoutMs, maxBytes, into, onBytes } = options;
   into.reset(into.length);
   const guard = new OutputGuard(maxBytes);
   let thrown: { error: unknown } | undefined;

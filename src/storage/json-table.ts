@@ -103,7 +103,7 @@ export class JsonTable<Row, Extra = undefined> {
     } catch (err) {
       throw damage(path, format, (err as Error).message, text);
     }
-    return JsonTable.fromText(path, format, options, text, states);
+    return new JsonTable(path, format, options).load(text, states);
   }
 
   /**
@@ -137,20 +137,15 @@ export class JsonTable<Row, Extra = undefined> {
     } catch (err) {
       throw damage(path, format, (err as Error).message, text);
     }
-    return JsonTable.fromText(path, format, options, text, states);
+    return new JsonTable(path, format, options).load(text, states);
   }
 
-  private static fromText<Row, Extra>(
-    path: string,
-    format: JsonTableFormat<Row, Extra>,
-    options: JsonTableOptions,
-    bytes: Buffer | null,
-    states: SealState[] | null,
-  ): JsonTable<Row, Extra> {
-    const table = new JsonTable(path, format, options);
+  /** The rows of the file's bytes as read (null: no file), checked against its seal's states first. */
+  private load(bytes: Buffer | null, states: SealState[] | null): this {
+    const { path, format } = this;
     if (states) sealed(path, format, bytes, states);
-    table.sealed = bytes === null ? NOTHING : sealOf(bytes);
-    if (bytes === null) return table;
+    this.sealed = bytes === null ? NOTHING : sealOf(bytes);
+    if (bytes === null) return this;
     const text = bytes;
     let json: unknown;
     try {
@@ -162,13 +157,13 @@ export class JsonTable<Row, Extra = undefined> {
       const { rows, extra } = format.split(json);
       rows.forEach((value, i) => {
         const row = format.row(value, i);
-        table.rows.set(format.key(row), row);
+        this.rows.set(format.key(row), row);
       });
-      table.extra = extra;
+      this.extra = extra;
     } catch (err) {
       throw damage(path, format, err instanceof Error ? err.message : String(err), text);
     }
-    return table;
+    return this;
   }
 
   get(key: string): Row | undefined {

@@ -144,8 +144,12 @@ function unsupported(io: UbusCliIo, ch: string): number {
   return 1;
 }
 
-/** ubus_cli_error(): the long form names the whole command, and the exit status is then -err. */
-function cliError(cmd: string, args: string[], err: number, opts: CliOptions, io: UbusCliIo): number {
+/**
+ * ubus_cli_error(): the long form names the whole command, and the exit status is then -err. `cli`: the run's options
+ * and streams.
+ */
+function cliError(cli: { opts: CliOptions; io: UbusCliIo }, cmd: string, args: string[], err: number): number {
+  const { opts, io } = cli;
   if (!opts.simple && !io.stderrIsTTY) {
     io.stderr(`Command failed: ubus ${cmd} ${args.map((a) => `${a} `).join('')}(${statusText(err)})\n`);
     return -err;
@@ -199,7 +203,7 @@ async function call(client: UbusClient, args: string[], opts: CliOptions, io: Ub
   if (args.length < 2 || args.length > 3) return -2;
   const [path, method, json] = args as [string, string, string | undefined];
   const nodes = json === undefined ? [] : parseJsonToBlobmsg(json);
-  if (nodes === undefined) return cliError('call', args, Status.PARSE_ERROR, opts, io);
+  if (nodes === undefined) return cliError({ opts, io }, 'call', args, Status.PARSE_ERROR);
   let id: number;
   try {
     id = await client.lookupId(path);
@@ -217,7 +221,7 @@ async function call(client: UbusClient, args: string[], opts: CliOptions, io: Ub
   } catch (err) {
     // libubus hands every DATA to the callback before the STATUS arrives, so the C CLI prints them too.
     if (err instanceof UbusStatusError) print(err.messages);
-    return cliError('call', args, statusOf(err), opts, io);
+    return cliError({ opts, io }, 'call', args, statusOf(err));
   }
   return 0;
 }

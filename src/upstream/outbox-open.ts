@@ -26,10 +26,13 @@ export interface OutboxDir {
   lastDurableSeq: number;
 }
 
+/**
+ * What the outbox's directory holds: its segments read back, each consumer's cursor, the seq mark. `consumers.each`:
+ * their names and bits, `consumers.allMask`: every bit; `trustPageCache`: the seq mark of this boot may be trusted.
+ */
 export async function readOutboxDir(
   dir: string,
-  consumers: readonly { name: string; bit: number }[],
-  allMask: number,
+  consumers: { each: readonly { name: string; bit: number }[]; allMask: number },
   warn: (code: ErrorCode, message: string, cause?: unknown) => void,
   trustPageCache = true,
 ): Promise<OutboxDir> {
@@ -38,13 +41,14 @@ export async function readOutboxDir(
   const names = await readdir(dir);
   for (const n of names) if (n.includes('.tmp')) await unlink(join(dir, n)).catch(() => undefined);
   const floors = new Map<string, number>();
-  for (const c of consumers) floors.set(c.name, await readCursor(dir, c.name, warn));
+  for (const c of consumers.each) floors.set(c.name, await readCursor(dir, c.name, warn));
   const ackedBits = (seq: number): number => {
     let acked = 0;
-    for (const c of consumers) if (seq <= floors.get(c.name)!) acked |= c.bit;
+    for (const c of consumers.each) if (seq <= floors.get(c.name)!) acked |= c.bit;
     return acked;
   };
-  const found = await recoverSegments(dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, allMask, warn);
+  const segments = names.filter((n) => SEGMENT_RE.test(n)).sort();
+  const found = await recoverSegments(dir, segments, { bits: ackedBits, all: consumers.allMask }, warn);
   const bootId = await readBootId();
   const mark = await readSeqMark(dir, trustPageCache ? bootId : '');
   const nextSeq = Math.max(found.lastSeq + 1, mark.resumeAt, ...[...floors.values()].map((f) => f + 1), 1);

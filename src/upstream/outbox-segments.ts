@@ -204,16 +204,15 @@ export interface Recovered {
 }
 
 /**
- * Reads every segment file (`names`, sorted) back into the index. `ackedBits(seq)` says which consumers' cursors cover
- * a record; a record all of them acknowledged is counted as finished bytes, not indexed. A torn last record of the
+ * Reads every segment file (`names`, sorted) back into the index. `acks.bits(seq)` says which consumers' cursors cover
+ * a record; a record all of them acknowledged (`acks.all`) is counted as finished bytes, not indexed. A torn last record of the
  * last segment (a crash mid-append) is cut off; a bad record anywhere else is reported, the file copied aside and cut
  * there.
  */
 export async function recoverSegments(
   dir: string,
   names: readonly string[],
-  ackedBits: (seq: number) => number,
-  allMask: number,
+  acks: { bits: (seq: number) => number; all: number },
   warn: (code: ErrorCode, message: string) => void,
 ): Promise<Recovered> {
   const segments: Segment[] = [];
@@ -254,8 +253,8 @@ export async function recoverSegments(
     segments.push(seg);
     let at = 0;
     for (const r of decoded.records) {
-      const acked = ackedBits(r.seq);
-      const finished = acked === allMask;
+      const acked = acks.bits(r.seq);
+      const finished = acked === acks.all;
       const entry: Entry = {
         seq: r.seq,
         durable: r.durable,

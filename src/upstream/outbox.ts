@@ -139,7 +139,8 @@ export class Outbox {
   private async recover(): Promise<void> {
     const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
     // Records in RAM make a process crash like a power cut: resume past the block reserved ahead.
-    const found = await readOutboxDir(this.dir, [...this.consumers.values()], this.allMask, warn, this.ram === null);
+    const consumers = { each: [...this.consumers.values()], allMask: this.allMask };
+    const found = await readOutboxDir(this.dir, consumers, warn, this.ram === null);
     for (const c of this.consumers.values()) c.persistedFloor = found.floors.get(c.name)!;
     this.segments = found.segments;
     this.index = new RecordIndex(found.entries);

@@ -88,13 +88,12 @@ config hook 'hook'
     );
     const ts = Number(started.headers[HOOK_HEADERS.timestamp]);
     assert.ok(
-      verifyHookSignature(
-        SECRET,
-        ts,
-        String(started.headers[HOOK_HEADERS.nonce]),
-        started.raw,
-        String(started.headers[HOOK_HEADERS.signature]),
-      ),
+      verifyHookSignature(SECRET, {
+        timestamp: ts,
+        nonce: String(started.headers[HOOK_HEADERS.nonce]),
+        body: started.raw,
+        header: String(started.headers[HOOK_HEADERS.signature]),
+      }),
     );
 
     // The receiver goes away; a purchase and an end happen; the daemon dies without a word.

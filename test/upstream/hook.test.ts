@@ -168,22 +168,20 @@ test('started, topped up, ended: posted in order as JSON, each signed over times
     assert.ok(Math.abs(Date.now() - ts) < 60_000, 'the time of sending');
     assert.match(String(p.headers[HOOK_HEADERS.nonce]), /^[0-9a-f]{24}$/);
     assert.ok(
-      verifyHookSignature(
-        SECRET,
-        ts,
-        String(p.headers[HOOK_HEADERS.nonce]),
-        p.body,
-        String(p.headers[HOOK_HEADERS.signature]),
-      ),
+      verifyHookSignature(SECRET, {
+        timestamp: ts,
+        nonce: String(p.headers[HOOK_HEADERS.nonce]),
+        body: p.body,
+        header: String(p.headers[HOOK_HEADERS.signature]),
+      }),
     );
     assert.not.ok(
-      verifyHookSignature(
-        'another-secret-0123456789',
-        ts,
-        String(p.headers[HOOK_HEADERS.nonce]),
-        p.body,
-        String(p.headers[HOOK_HEADERS.signature]),
-      ),
+      verifyHookSignature('another-secret-0123456789', {
+        timestamp: ts,
+        nonce: String(p.headers[HOOK_HEADERS.nonce]),
+        body: p.body,
+        header: String(p.headers[HOOK_HEADERS.signature]),
+      }),
     );
   }
   assert.is(new Set(r.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 3, 'a nonce per post');

@@ -12,7 +12,7 @@ import { fakeSession } from './mqtt-rig.ts';
 await loadMsgpack();
 
 const rates = (format: 'json' | 'msgpack', session: ReturnType<typeof fakeSession>) => {
-  const body = decode(sessionMessage(format, 'r1', 5_000, 'started', session)(1)) as {
+  const body = decode(sessionMessage({ format, router: 'r1', at: 5_000 }, 'started', session)(1)) as {
     session: Record<string, unknown>;
   };
   return [body.session['rate_down'], body.session['rate_up']];
@@ -30,9 +30,7 @@ test('started/topup/ended messages carry rate_down and rate_up (bit/s; null: not
   }
   const ended = decode(
     sessionMessage(
-      'json',
-      'r1',
-      5_000,
+      { format: 'json', router: 'r1', at: 5_000 },
       'ended',
       fakeSession({
         rates: { downBps: 4_000_000, upBps: 512_000 },

@@ -181,10 +181,21 @@ function integerOf(v: BlobmsgScalar, key: string, type: number): bigint {
   throw new UbusCodecError(`"${key}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key });
 }
 
-function checkRange(v: bigint, min: bigint, max: bigint, key: string, type: number): bigint {
-  if (v < min || v > max)
-    throw new UbusCodecError(`"${key}": ${v} is out of range for ${blobmsgTypeName(type)}`, { key });
-  return v;
+/** Each integer type's range: the signed and the unsigned range of its width together (writeScalar). */
+const INTEGER_RANGES: Readonly<Record<number, readonly [bigint, bigint]>> = {
+  [BlobmsgType.INT8]: [-128n, 255n],
+  [BlobmsgType.INT16]: [-32768n, 65535n],
+  [BlobmsgType.INT32]: [-(1n << 31n), (1n << 32n) - 1n],
+  [BlobmsgType.INT64]: [INT64_MIN, U64_MAX],
+};
+
+/** `v` as an integer of `type`, within the type's range. */
+function integerIn(v: BlobmsgScalar, key: string, type: number): bigint {
+  const n = integerOf(v, key, type);
+  const [min, max] = INTEGER_RANGES[type]!;
+  if (n < min || n > max)
+    throw new UbusCodecError(`"${key}": ${n} is out of range for ${blobmsgTypeName(type)}`, { key });
+  return n;
 }
 
 /**
@@ -202,17 +213,17 @@ function writeScalar(w: BlobWriter, type: number, v: BlobmsgScalar, key: string)
       w.u8(0);
       return;
     case BlobmsgType.INT8:
-      w.u8(Number(checkRange(integerOf(v, key, type), -128n, 255n, key, type)));
+      w.u8(Number(integerIn(v, key, type)));
       return;
     case BlobmsgType.INT16:
-      w.u16(Number(checkRange(integerOf(v, key, type), -32768n, 65535n, key, type)));
+      w.u16(Number(integerIn(v, key, type)));
       return;
     case BlobmsgType.INT32:
-      w.u32(Number(BigInt.asUintN(32, checkRange(integerOf(v, key, type), -(1n << 31n), (1n << 32n) - 1n, key, type))));
+      w.u32(Number(BigInt.asUintN(32, integerIn(v, key, type))));
       return;
     case BlobmsgType.INT64: {
       const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt.asUintN(64, checkRange(integerOf(v, key, type), INT64_MIN, U64_MAX, key, type)));
+      b.writeBigUInt64BE(BigInt.asUintN(64, integerIn(v, key, type)));
       w.bytes(b);
       return;
     }

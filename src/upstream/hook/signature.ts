@@ -34,14 +34,15 @@ export function signedHeaders(
   };
 }
 
-/** Whether `header` is the v1 signature of the rest (constant time; for tests and a Node receiver). */
+/**
+ * Whether a post's signature `header` is the v1 signature of its timestamp, nonce and body (constant time; for tests
+ * and a Node receiver).
+ */
 export function verifyHookSignature(
   secret: string,
-  timestamp: number,
-  nonce: string,
-  body: Uint8Array | string,
-  header: string,
+  post: { timestamp: number; nonce: string; body: Uint8Array | string; header: string },
 ): boolean {
+  const { timestamp, nonce, body, header } = post;
   const expected = Buffer.from(`${SIGNATURE_SCHEME}=${hookSignature(secret, timestamp, nonce, body)}`);
   const given = Buffer.from(header);
   return given.length === expected.length && timingSafeEqual(given, expected);

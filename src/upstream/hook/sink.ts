@@ -138,14 +138,14 @@ export class HookSink implements UpstreamSink {
     if (event.type === 'started' || event.type === 'ended') this.queue(event.type, event.session, event.at);
     else if (event.type === 'topup') this.queue('topup', event.session, event.at, event.payment);
     else if (event.type === 'rates')
-      this.append('rates', ratesMessage('json', this.routerId, event.at, event.session, event.previous, event.by));
+      this.append('rates', ratesMessage({ format: 'json', router: this.routerId, at: event.at }, event));
   }
 
   /** Queues one event, durable (fsynced before the delivery loop sees it); an `ended` only once per session. */
   private queue(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: PaymentRef): void {
     if (!this.outbox) return;
     if (kind === 'ended' && this.ended?.has(session.id)) return;
-    this.append(kind, sessionMessage('json', this.routerId, at, kind, session, { payment }));
+    this.append(kind, sessionMessage({ format: 'json', router: this.routerId, at }, kind, session, { payment }));
     if (kind === 'ended') this.ended?.mark(session.id);
   }
 

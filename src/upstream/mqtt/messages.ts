@@ -95,7 +95,15 @@ export interface Envelope {
   at: number;
 }
 
-function envelope(router: string, seq: number, type: string, at: number, prevSession?: number): Envelope {
+/** Who sends a message, in which format, and when (ms): what every message's envelope starts from. */
+export interface MessageHead {
+  format: MqttFormat;
+  router: string;
+  at: number;
+}
+
+function envelope(head: MessageHead, seq: number, type: string, prevSession?: number): Envelope {
+  const { router, at } = head;
   if (prevSession === undefined) return { v: MESSAGE_VERSION, router, seq, type, at };
   return { v: MESSAGE_VERSION, router, seq, prev_session_seq: prevSession, type, at };
 }
@@ -132,18 +140,20 @@ export type SessionEventKind = 'started' | 'topup' | 'ended';
 
 /** A session message as a function of its sequence number (the outbox assigns it); `moved`: roaming.md. */
 export function sessionMessage(
-  format: MqttFormat,
-  router: string,
-  at: number,
+  head: MessageHead,
   event: SessionEventKind,
   session: Session,
   { payment, moved = null }: { payment?: PaymentRef | undefined; moved?: Record<string, unknown> | null } = {},
 ): (seq: number, prevSession?: number) => Buffer {
-  const body: Record<string, unknown> = { event, session: sessionBody(session, at), ...(moved !== null && { moved }) };
+  const body: Record<string, unknown> = {
+    event,
+    session: sessionBody(session, head.at),
+    ...(moved !== null && { moved }),
+  };
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
   if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
   if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));
-  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
+  return (seq, prev) => encode(head.format, { ...envelope(head, seq, 'session', prev), ...body });
 }
 
 /**
@@ -153,20 +163,17 @@ export function sessionMessage(
  * signed `change` command), "coa" (a RADIUS CoA-Request).
  */
 export function ratesMessage(
-  format: MqttFormat,
-  router: string,
-  at: number,
-  session: Session,
-  previous: SessionRates | null,
-  by: string,
+  head: MessageHead,
+  change: { session: Session; previous: SessionRates | null; by: string },
 ): (seq: number, prevSession?: number) => Buffer {
+  const { session, previous, by } = change;
   const body = {
     event: 'rates',
-    session: sessionBody(session, at),
+    session: sessionBody(session, head.at),
     by,
     previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
   };
-  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
+  return (seq, prev) => encode(head.format, { ...envelope(head, seq, 'session', prev), ...body });
 }
 
 /**
@@ -175,16 +182,17 @@ export function ratesMessage(
  * `transaction`, `seller_amount`, `buyer_refund`} (amounts as decimal strings in the asset's smallest unit).
  */
 export function escrowClosedMessage(
-  format: MqttFormat,
-  router: string,
-  at: number,
-  session: Session | null,
-  mac: string,
-  e: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string },
+  head: MessageHead,
+  closed: {
+    session: Session | null;
+    mac: string;
+    escrow: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string };
+  },
 ): (seq: number, prevSession?: number) => Buffer {
+  const { session, mac, escrow: e } = closed;
   const body = {
     event: 'escrow-closed',
-    session: session ? sessionBody(session, at) : null,
+    session: session ? sessionBody(session, head.at) : null,
     mac,
     escrow: {
       session_id: e.sessionId,
@@ -194,7 +202,7 @@ export function escrowClosedMessage(
       buyer_refund: e.buyerRefund,
     },
   };
-  return (seq, prev) => encode(format, { ...envelope(router, seq, 'session', at, prev), ...body });
+  return (seq, prev) => encode(head.format, { ...envelope(head, seq, 'session', prev), ...body });
 }
 
 export interface StatusInfo {
@@ -205,14 +213,8 @@ export interface StatusInfo {
   health: Record<string, number | string | null>; // the router's health for a fleet server (docs/mqtt.md)
 }
 
-export function statusMessage(
-  format: MqttFormat,
-  router: string,
-  lastSeq: number,
-  at: number,
-  fields: Record<string, unknown>,
-): Buffer {
-  return encode(format, { ...envelope(router, lastSeq, 'status', at), ...fields });
+export function statusMessage(head: MessageHead, lastSeq: number, fields: Record<string, unknown>): Buffer {
+  return encode(head.format, { ...envelope(head, lastSeq, 'status'), ...fields });
 }
 
 /** One part of a usage report, with the offset of its `seq` slot (msgpack) or the text around it (json). */
@@ -398,12 +400,6 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
   });
 }
 
-export function replyMessage(
-  format: MqttFormat,
-  router: string,
-  lastSeq: number,
-  at: number,
-  fields: Record<string, unknown>,
-): Buffer {
-  return encode(format, { ...envelope(router, lastSeq, 'reply', at), ...fields });
+export function replyMessage(head: MessageHead, lastSeq: number, fields: Record<string, unknown>): Buffer {
+  return encode(head.format, { ...envelope(head, lastSeq, 'reply'), ...fields });
 }

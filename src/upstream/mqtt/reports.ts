@@ -106,7 +106,7 @@ export class MqttReports {
       // What a customer pays for changed mid-session: durable like every session message.
       this.counters.session_events++;
       box
-        .append(ratesMessage(format, router, event.at, event.session, event.previous, event.by), {
+        .append(ratesMessage({ format, router, at: event.at }, event), {
           durable: true,
           type: RECORD_TYPE.session,
         })
@@ -117,7 +117,7 @@ export class MqttReports {
       // Money settled: durable like every session message.
       this.counters.session_events++;
       box
-        .append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), {
+        .append(escrowClosedMessage({ format, router, at: event.at }, event), {
           durable: true,
           type: RECORD_TYPE.session,
         })
@@ -154,7 +154,7 @@ export class MqttReports {
     const moved = kind === 'topup' ? null : (this.deps.moved?.(session) ?? null);
     const paid = kind === 'topup' ? payment : kind === 'started' ? session.payments[0] : undefined;
     box
-      .append(sessionMessage(format, routerId, at, kind, session, { payment, moved }), {
+      .append(sessionMessage({ format, router: routerId, at }, kind, session, { payment, moved }), {
         durable: true,
         type: RECORD_TYPE.session,
       })

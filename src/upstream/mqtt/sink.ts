@@ -492,7 +492,8 @@ export class MqttSink implements UpstreamSink {
     const at = this.clock.now();
     const q = this.outbox?.stats();
     const info = online ? (this.deps.status?.() ?? null) : null;
-    return statusMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, at, {
+    const head = { format: this.config.format, router: this.routerId, at };
+    return statusMessage(head, (this.outbox?.nextSeq ?? 1) - 1, {
       online,
       ...(reason !== undefined && { reason }),
       ...(info ?? { uptime_s: Math.floor((at - this.startedAt) / 1000) }),
@@ -532,7 +533,11 @@ export class MqttSink implements UpstreamSink {
     const reply = await this.commands.answer(payload);
     if (this.client !== client) return;
     this.direct.reply(
-      replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply),
+      replyMessage(
+        { format: this.config.format, router: this.routerId, at: this.clock.now() },
+        (this.outbox?.nextSeq ?? 1) - 1,
+        reply,
+      ),
     );
   }
 

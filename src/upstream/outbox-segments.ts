@@ -205,9 +205,9 @@ export interface Recovered {
 
 /**
  * Reads every segment file (`names`, sorted) back into the index. `acks.bits(seq)` says which consumers' cursors cover
- * a record; a record all of them acknowledged (`acks.all`) is counted as finished bytes, not indexed. A torn last record of the
- * last segment (a crash mid-append) is cut off; a bad record anywhere else is reported, the file copied aside and cut
- * there.
+ * a record; a record all of them acknowledged (`acks.all`) is counted as finished bytes, not indexed. A torn last
+ * record of the last segment (a crash mid-append) is cut off; a bad record anywhere else is reported, the file copied
+ * aside and cut there.
  */
 export async function recoverSegments(
   dir: string,

@@ -28,7 +28,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Lab, labUnavailableReason, sleep, waitFor, UPSTREAM_IP, type Client } from '../test/e2e/lab.ts';
+import { Lab, labUnavailableReason, run, sleep, waitFor, UPSTREAM_IP, type Client } from '../test/e2e/lab.ts';
 import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -92,6 +92,22 @@ const pct = (xs: number[], q: number): number => {
 type Listing = { clients: Record<string, { mac?: string; state: string }> };
 
 /**
+ * The portal's whole client list, null when unreadable. Through the ndsctl command with a long deadline: openNDS 10.3.1
+ * runs get_client_interface.sh for every listed client and its ndsctl runs libopennds.sh twice, so at 32 clients on a
+ * loaded machine one listing outlasted the harness's 10 s (lab.ndsctl) and the wait for the clients never ended. Busy
+ * answers (exit 4) are tried again at the caller's next look.
+ */
+async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
+  const r = await run(lab.ndsctlPath, ['json'], 120_000);
+  if (r.code !== 0) return null;
+  try {
+    return (JSON.parse(r.stdout) as Partial<Listing>).clients ?? {};
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Makes `clients` known to openNDS (a request each) and waits until it lists them all Preauthenticated; a client not
  * listed yet requests again at each look (on a loaded machine a request can time out before openNDS sees it).
  */
@@ -102,10 +118,10 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
     `openNDS to list ${clients.length} fresh clients`,
     60_000 + clients.length * 2000,
     async () => {
-      const r = await lab.ndsctl('json');
-      if (r.code !== 0) return undefined;
+      const portal = await portalListing(lab);
+      if (portal === null) return undefined;
       const listed = new Set(
-        Object.entries((JSON.parse(r.stdout) as Listing).clients)
+        Object.entries(portal)
           .filter(([key, c]) => (macs.has(key) || macs.has(c.mac ?? '')) && c.state === 'Preauthenticated')
           .map(([key, c]) => c.mac ?? key),
       );
@@ -314,10 +330,8 @@ export default async function main(argv: string[]): Promise<void> {
             `openNDS to list ${n} clients`,
             60_000 + n * 1000,
             async () => {
-              const r = await lab.ndsctl('json');
-              const listed =
-                r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
-              return listed >= n ? true : undefined;
+              const clients = await portalListing(lab);
+              return clients !== null && Object.keys(clients).length >= n ? true : undefined;
             },
             2000,
           );
@@ -402,7 +416,10 @@ export default async function main(argv: string[]): Promise<void> {
             await sleep(8000); // past the start-up reconcile and the first listing
             const pid = s.daemonPid;
             if (pid === null) throw new Error('the sluice daemon is not running');
-            type MeterStats = { meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number } };
+            type MeterStats = {
+              meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number };
+              gates?: Record<string, number>;
+            };
             const window = busyWindow ? fresh.slice(freshUsed, (freshUsed += CHURN_CLIENTS)) : [];
             // The window's customers visit the splash page first (listed Preauthenticated), as a café's do.
             // openNDS 9.10 at 64 clients once did not list them within 204 s: that window is measured without them.
@@ -423,6 +440,11 @@ export default async function main(argv: string[]): Promise<void> {
             if (arrivals) loops.push(...arrivals.loops);
             const stats = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
             const listings = (stats.meter?.portal_listings ?? NaN) - (before.meter?.portal_listings ?? NaN);
+            // The valve's calls in the window, by kind (auth, deauth, json_one, json_all): what the portal was asked.
+            const calls = Object.entries(stats.gates ?? {})
+              .filter(([k]) => k.startsWith('portal_'))
+              .map(([k, n]) => `${k.slice(7)} ${n - (before.gates?.[k] ?? 0)}`)
+              .join(', ');
             const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
             rows.push({
               portal: portal.name,
@@ -436,7 +458,7 @@ export default async function main(argv: string[]): Promise<void> {
             });
             console.log(
               `# portal-cpu openNDS ${portal.name}, ${n} clients, '${mode}' (usage ` +
-                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window, ` +
+                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window, calls: ${calls || 'none'}, ` +
                 `${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), ` +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +
                 (arrivals ? `; customers: ${await arrivals.outcome()}` : ''),

@@ -161,6 +161,7 @@ const packages = [
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
       putPage(s);
       put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
+      put(s, 'files/usr/lib/opennds/binauth_sluice.sh', 'usr/lib/opennds/binauth_sluice.sh', 0o755);
       put(s, 'files/lib/upgrade/keep.d/sluice', 'lib/upgrade/keep.d/sluice', 0o644);
     },
   },

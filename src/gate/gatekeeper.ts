@@ -573,7 +573,9 @@ export class Gatekeeper {
     let open = 0;
     let pending = 0;
     for (const g of this.gates.values()) g === 'open' ? open++ : pending++;
-    return { open, pending, closing: this.toClose.size, ...this.counters };
+    // What the portal was asked since start (portal_auth, portal_deauth, portal_json_one, portal_json_all, …).
+    const calls = Object.entries(this.options.valve.callCounts?.() ?? {}).map(([k, n]) => [`portal_${k}`, n]);
+    return { open, pending, closing: this.toClose.size, ...this.counters, ...Object.fromEntries(calls) };
   }
 
   /** Whether sluice has a close for this MAC that no portal listing has confirmed yet. */

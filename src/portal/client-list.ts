@@ -18,7 +18,14 @@ export type SnapshotProblem =
   | 'count-mismatch'; // the list disagrees with its declared length: a client could look departed and be billed twice
 
 export type ClientListOutcome =
-  | { ok: true; flavour: PortalFlavour; declared: number; entries: Array<[key: string, client: unknown]> }
+  | {
+      ok: true;
+      flavour: PortalFlavour;
+      declared: number;
+      entries: Array<[key: string, client: unknown]>;
+      /** openNDS's `trusted` array (its trustedmac list) as printed; empty when there is none. */
+      trusted: string[];
+    }
   /** `jsonError`: JSON.parse's own message, when the text is not JSON at all. */
   | { ok: false; problem: SnapshotProblem; message: string; jsonError?: string };
 
@@ -62,7 +69,8 @@ export function readClientList(text: string, expected: PortalFlavour | 'auto'): 
       message: `${PORTAL_NAME[flavour]} declares ${declared} clients but lists ${entries.length}`,
     };
   }
-  return { ok: true, flavour, declared, entries };
+  const trusted = Array.isArray(doc['trusted']) ? doc['trusted'].filter((m): m is string => typeof m === 'string') : [];
+  return { ok: true, flavour, declared, entries, trusted };
 }
 
 /**

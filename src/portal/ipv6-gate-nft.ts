@@ -5,6 +5,9 @@
  * tables are IPv4 too and it turns the router's `wan6` off instead), so on a dual-stack LAN, as OpenWrt's default is,
  * a client that never paid would reach everything over IPv6.
  *
+ * The MACs the portal trusts (openNDS `trustedmac`, read from its listing) pass too: the portal lets them through
+ * over IPv4 without a session, and so does this table over IPv6.
+ *
  * Keyed by MAC at the netdev hooks, as the kernel counters and quota are (kernel-counters.ts): whatever addresses the
  * client takes (SLAAC and its temporary addresses change often), and a flow a flowtable offloaded, meet the same rule,
  * and a gate that closes stops its IPv6 flows at once, established or not. A client whose gate is closed keeps:
@@ -28,6 +31,8 @@ export interface GateRuleset {
   device: string;
   /** The clients whose gate is open. */
   open: Iterable<string>;
+  /** The MACs the portal trusts (its trustedmac list): they pass over IPv6 as over IPv4. */
+  trusted?: Iterable<string>;
   /** The walled garden's IPv6 addresses and its ports. */
   garden: readonly string[];
   ports: readonly number[];
@@ -41,17 +46,20 @@ export function gateTableScript(r: GateRuleset): string {
   const at = (hook: string): string =>
     `type filter hook ${hook} device ${JSON.stringify(r.device)} priority ${GATE_PRIORITY}; policy accept;`;
   const open = [...r.open].map((m) => normalizeMac(m));
+  const trusted = [...(r.trusted ?? [])].map((m) => normalizeMac(m));
   return [
     `add table netdev ${t}`,
     `delete table netdev ${t}`,
     `table netdev ${t} {`,
     `  set open { type ether_addr;${elements(open)} }`,
+    `  set trusted { type ether_addr;${elements(trusted)} }`,
     `  set garden { type ipv6_addr;${elements(r.garden)} }`,
     `  set ports { type inet_service;${elements(r.ports.map(String))} }`,
     `  chain upload {`,
     `    ${at('ingress')}`,
     '    meta protocol != ip6 accept',
     '    ether saddr @open accept',
+    '    ether saddr @trusted accept',
     '    ip6 daddr { fe80::/10, ff00::/8 } accept',
     '    fib daddr type local accept',
     '    ip6 daddr @garden meta l4proto { tcp, udp } th dport @ports accept',
@@ -62,6 +70,7 @@ export function gateTableScript(r: GateRuleset): string {
     `    ${at('egress')}`,
     '    meta protocol != ip6 accept',
     '    ether daddr @open accept',
+    '    ether daddr @trusted accept',
     '    ip6 saddr fe80::/10 accept',
     '    fib saddr type local accept',
     '    ip6 saddr @garden meta l4proto { tcp, udp } th sport @ports accept',
@@ -81,6 +90,17 @@ export function openScript(mac: string): string {
 /** A client's gate closed: its IPv6 stops (an element already gone makes nft fail: the caller rebuilds). */
 export function closeScript(mac: string): string {
   return `delete element netdev ${GATE_TABLE} open { ${normalizeMac(mac)} }\n`;
+}
+
+/** The MACs the portal trusts now (the set replaced in one transaction). */
+export function trustedScript(macs: readonly string[]): string {
+  const t = GATE_TABLE;
+  const list = macs.map((m) => normalizeMac(m));
+  return [
+    `flush set netdev ${t} trusted`,
+    ...(list.length > 0 ? [`add element netdev ${t} trusted { ${list.join(', ')} }`] : []),
+    '',
+  ].join('\n');
 }
 
 /** The walled garden's IPv6 addresses and ports now (both sets replaced in one transaction). */

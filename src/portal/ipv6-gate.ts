@@ -13,7 +13,7 @@
 import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { closeScript, GATE_TABLE, gardenScript, gateTableScript, openScript } from './ipv6-gate-nft.ts';
+import { closeScript, GATE_TABLE, gardenScript, gateTableScript, openScript, trustedScript } from './ipv6-gate-nft.ts';
 import type { NftRun } from './nft-run.ts';
 
 export interface Ipv6GateOptions {
@@ -28,6 +28,8 @@ export class Ipv6Gate {
   readonly #device: string;
   readonly #log: Log;
   readonly #open = new Set<string>();
+  /** The MACs the portal trusts, as its last listing read on the main thread said (Valve.snapshot). */
+  #trusted: readonly string[] = [];
   #garden: readonly string[] = [];
   #ports: readonly number[] = [];
   #enabled = false;
@@ -89,6 +91,16 @@ export class Ipv6Gate {
     });
   }
 
+  /** The MACs the portal trusts (its listing's `trusted`): their IPv6 passes. Written only when the list changed. */
+  trusted(macs: readonly string[]): Promise<void> {
+    return this.#serial(async () => {
+      const next = [...new Set(macs.map((m) => normalizeMac(m)))].sort();
+      if (next.length === this.#trusted.length && next.every((m, i) => m === this.#trusted[i])) return;
+      this.#trusted = next;
+      if (this.#enabled) await this.#apply(trustedScript(next));
+    });
+  }
+
   /** The walled garden's IPv6 addresses and ports (walled-garden.ts, at each change). */
   garden(addresses: readonly string[], ports: readonly number[]): Promise<void> {
     return this.#serial(async () => {
@@ -104,11 +116,23 @@ export class Ipv6Gate {
   }
 
   stats(): Record<string, number | boolean> {
-    return { enabled: this.#enabled, open: this.#open.size, rebuilds: this.#rebuilds, failures: this.#failures };
+    return {
+      enabled: this.#enabled,
+      open: this.#open.size,
+      trusted: this.#trusted.length,
+      rebuilds: this.#rebuilds,
+      failures: this.#failures,
+    };
   }
 
   #script(): string {
-    return gateTableScript({ device: this.#device, open: this.#open, garden: this.#garden, ports: this.#ports });
+    return gateTableScript({
+      device: this.#device,
+      open: this.#open,
+      trusted: this.#trusted,
+      garden: this.#garden,
+      ports: this.#ports,
+    });
   }
 
   async #apply(script: string): Promise<void> {

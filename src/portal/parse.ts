@@ -9,6 +9,7 @@ import { parseOpenNdsClientObject } from './parse-opennds.ts';
 import { parseNodogsplashClientObject } from './parse-nodogsplash.ts';
 import { PORTAL_NAME, readClientList } from './client-list.ts';
 import { FLAVOURS, FORMATS } from './formats.ts';
+import { tryNormalizeMac } from '../mac.ts';
 
 const HEAD_CHARS = 4096;
 
@@ -48,7 +49,13 @@ export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'a
   }
   const parseClientObject = clientParser(list.flavour);
   const clients = list.entries.map(([key, client]) => parseClientObject(client, key));
-  return { flavour: list.flavour, clients, declaredCount: list.declared };
+  const trusted = new Set<string>();
+  for (const m of list.trusted) {
+    const mac = tryNormalizeMac(m);
+    if (mac !== null) trusted.add(mac);
+  }
+  for (const c of clients) if (c.state === 'Trusted') trusted.add(c.mac);
+  return { flavour: list.flavour, clients, declaredCount: list.declared, trusted: [...trusted] };
 }
 
 /** `ndsctl json <mac>`: the bare client object, or `{}` (→ null) when the portal does not know the client. */

@@ -73,6 +73,11 @@ export interface NdsctlResult {
   stderr: string;
   /** 1 unless "busy" answers were retried. */
   attempts: number;
+  /**
+   * The portal's own reply on its control socket (socket-transport.ts: exit 0 of a yes/no command is its `Yes`, word
+   * for word), not an ndsctl command's exit code, which a wrapper in between may give for anything.
+   */
+  socket: boolean;
 }
 
 /** Runs ndsctl with these arguments without queueing: valid only inside the runExclusive callback that got it. */
@@ -105,6 +110,8 @@ export class NdsctlRunner {
   #state: RunnerState = 'ready';
   #inFlight: { kill: () => void } | null = null;
   #drained: Array<() => void> = [];
+  /** Calls made since start, by kind (callKind): what the portal was asked, for `stats`. */
+  readonly #calls = new Map<string, number>();
 
   constructor(opts: NdsctlRunnerOptions) {
     if (
@@ -124,6 +131,11 @@ export class NdsctlRunner {
     this.#env = opts.env;
     this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
+  }
+
+  /** Calls made since start by kind (`auth`, `deauth`, `json_one`, `json_all`, …), busy retries not counted. */
+  callCounts(): Record<string, number> {
+    return Object.fromEntries(this.#calls);
   }
 
   /** Calls waiting (not counting the one in flight). */
@@ -235,6 +247,8 @@ export class NdsctlRunner {
     if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl arguments must be strings');
     }
+    const kind = callKind(args);
+    this.#calls.set(kind, (this.#calls.get(kind) ?? 0) + 1);
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#execOnce(args);
       if (outcome.code === NDSCTL_EXIT.busy && outcome.signal === null) {
@@ -311,7 +325,7 @@ export class NdsctlRunner {
         (o) => {
           this.#timers.clearTimeout(timer);
           this.#inFlight = null;
-          resolve({ code: o.code, signal: null, stdout: o.stdout, stderr: o.stderr });
+          resolve({ code: o.code, signal: null, stdout: o.stdout, stderr: o.stderr, socket: true });
         },
         (err: unknown) => {
           this.#timers.clearTimeout(timer);
@@ -323,15 +337,22 @@ export class NdsctlRunner {
   }
 }
 
+/** A call's kind for the counts: its verb, and for `json` whether it asks for one client or all. */
+function callKind(args: readonly string[]): string {
+  const verb = args[0] ?? '';
+  return verb === 'json' ? (args.length > 1 ? 'json_one' : 'json_all') : verb;
+}
+
 interface RawOutcome {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  socket?: boolean;
 }
 
 function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): NdsctlResult {
-  if (o.code === NDSCTL_EXIT.ok) return { stdout: o.stdout, stderr: o.stderr, attempts };
+  if (o.code === NDSCTL_EXIT.ok) return { stdout: o.stdout, stderr: o.stderr, attempts, socket: o.socket === true };
   const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
   const said = firstLine(o.stdout) || firstLine(o.stderr);
   const details = {

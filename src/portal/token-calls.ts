@@ -12,7 +12,7 @@
 import { SluiceError } from '../errors.ts';
 import { CallCosts } from './call-costs.ts';
 import { PortalTokens } from './tokens.ts';
-import type { NdsctlExec } from './runner.ts';
+import type { NdsctlExec, NdsctlResult } from './runner.ts';
 import type { PortalClient, PortalSnapshot } from './types.ts';
 
 export class TokenCalls {
@@ -35,35 +35,36 @@ export class TokenCalls {
   }
 
   /**
-   * An auth or deauth by token (`args` name the token): true when the portal said yes; false, the token dropped, when
+   * An auth or deauth by token (`args` name the token): its result when the portal said yes; null, the token dropped, when
    * it said no. Any other failure throws, as by MAC.
    */
-  async byToken(exec: NdsctlExec, mac: string, args: readonly string[]): Promise<boolean> {
+  async byToken(exec: NdsctlExec, mac: string, args: readonly string[]): Promise<NdsctlResult | null> {
     try {
-      await this.timed(exec, args, 'token');
-      return true;
+      return await this.timed(exec, args, 'token');
     } catch (err) {
       if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
       this.tokens.forget(mac);
-      return false;
+      return null;
     }
   }
 
   /** A call by MAC or by token (`by`), timed (a no too: the portal did the same lookup). */
-  async timed(exec: NdsctlExec, args: readonly string[], by: 'mac' | 'token'): Promise<void> {
+  async timed(exec: NdsctlExec, args: readonly string[], by: 'mac' | 'token'): Promise<NdsctlResult> {
     const started = performance.now();
     const note = (): void => {
       const ms = performance.now() - started;
       if (by === 'mac') this.costs.byMac(ms);
       else this.costs.byToken(ms);
     };
+    let result: NdsctlResult;
     try {
-      await exec(args);
+      result = await exec(args);
     } catch (err) {
       if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_REJECTED') note();
       throw err;
     }
     note();
+    return result;
   }
 
   /**

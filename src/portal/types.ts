@@ -30,6 +30,11 @@ export interface PortalSnapshot {
   clients: PortalClient[];
   /** `client_list_length` (openNDS) or `client_length` (nodogsplash); always equals clients.length once parsed. */
   declaredCount: number;
+  /**
+   * The MACs the portal trusts (openNDS's `trusted` list, its trustedmac setting; clients listed Trusted), canonical.
+   * Absent where the listing was not read on the main thread.
+   */
+  trusted?: readonly string[];
 }
 
 /** Optional per-auth limits handed to the portal so it closes the gate by itself if sluice is gone. */
@@ -87,4 +92,6 @@ export interface GateCounter {
 export interface GateIpv6 {
   open(mac: string): Promise<void>;
   close(mac: string): Promise<void>;
+  /** The MACs the portal trusts now (PortalSnapshot.trusted): their IPv6 passes as their IPv4 does. */
+  trusted?(macs: readonly string[]): Promise<void>;
 }

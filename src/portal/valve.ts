@@ -298,17 +298,22 @@ export class Valve {
 
   /**
    * close(), then (`look`) `json <mac>` in the same turn of the portal's queue: the client's state after the deauth
-   * (null: not listed; undefined: not read). One client's look confirms a close where no tick lists every client.
+   * (null: not listed; undefined: not read). One client's look confirms a close where no tick lists every client; the
+   * portal's own Yes on its control socket needs none (see below).
    */
   async closeAndLook(mac: string, look = true): Promise<{ result: CloseResult; state: string | null | undefined }> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       let result: CloseResult;
+      // The portal's own Yes on its control socket: it deleted the client from its list (below).
+      let portalYes = false;
       // By token when known (see open()); a no by token is asked again by MAC.
       const token = this.#flavour === 'opennds' ? this.#byToken.tokens.of(canonical) : undefined;
       try {
-        if (token === undefined || !(await this.#byToken.byToken(exec, canonical, ['deauth', token])))
-          await this.#byToken.timed(exec, ['deauth', canonical], 'mac');
+        const yes =
+          (token === undefined ? null : await this.#byToken.byToken(exec, canonical, ['deauth', token])) ??
+          (await this.#byToken.timed(exec, ['deauth', canonical], 'mac'));
+        portalYes = yes.socket;
         result = 'closed';
       } catch (err) {
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
@@ -321,6 +326,11 @@ export class Valve {
       await this.#counter?.afterDeauth(canonical);
       await this.#ipv6?.close(canonical);
       if (!look) return { result, state: undefined };
+      // The portal answers a deauth Yes only once it took the client's gate down (auth.c auth_change_state): openNDS
+      // (9.10, 10.3.1) deleted the client from its list, nodogsplash 5 keeps it Preauthenticated. A look would say so,
+      // at openNDS 10.3.1's price of two nft listings and a script (≈ 70–110 ms of its CPU). Through an ndsctl
+      // command the exit code may be a wrapper's: looked at.
+      if (portalYes) return { result, state: this.#flavour === 'nodogsplash' ? 'Preauthenticated' : null };
       // Read only: a client gone from the list after its deauth is not an unlisted one (#noteUnlisted).
       const after = await this.#read(exec, canonical).catch(() => undefined);
       return { result, state: after === undefined ? undefined : (after?.state ?? null) };
@@ -348,6 +358,8 @@ export class Valve {
       const snapshot = parseSnapshot(stdout, this.#flavour);
       this.#flavour = snapshot.flavour;
       if (snapshot.flavour === 'opennds') this.#byToken.listed(snapshot, performance.now() - started);
+      // The MACs the portal trusts pass its IPv4 gate without a session: their IPv6 follows.
+      if (snapshot.trusted !== undefined) await this.#ipv6?.trusted?.(snapshot.trusted);
       return snapshot;
     }, priority);
   }
@@ -367,6 +379,11 @@ export class Valve {
    */
   runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>, priority: NdsctlPriority = 'snapshot'): Promise<T> {
     return this.runner.runExclusive(fn, priority);
+  }
+
+  /** The portal calls this valve made since start, by kind (NdsctlRunner.callCounts). */
+  callCounts(): Record<string, number> {
+    return this.runner.callCounts();
   }
 
   /** Lets queued calls finish, then refuses new ones. */

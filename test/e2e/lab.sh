@@ -70,6 +70,26 @@ stop_pid() { # stop_pid <pidfile>: TERM, wait up to 5 s, then KILL
   rm -f "$file"
 }
 
+# OpenWrt's kernel has no br_netfilter; this host's may (built in here), and then a bridge port's packets pass the IP
+# hooks at the bridge, before br-lan's netdev ingress, which puts the router's IPv4 prerouting ahead of sluice's
+# netdev chains. Off in the router's namespace, as on OpenWrt. This kernel keeps these sysctls per namespace (they go
+# with the lab); on one that does not, writing them in the router changes the host's: put back at once, and the lab
+# runs with them on.
+BRNF_KEYS="net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.bridge.bridge-nf-call-arptables"
+router_without_br_netfilter() { # <router ns>
+  [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] || return 0
+  local key host=() i=0
+  for key in $BRNF_KEYS; do host+=("$(sysctl -n "$key")"); done
+  for key in $BRNF_KEYS; do ip netns exec "$1" sysctl -qw "$key=0"; done
+  for key in $BRNF_KEYS; do
+    if [ "$(sysctl -n "$key")" != "${host[$i]}" ]; then
+      sysctl -qw "$key=${host[$i]}"
+      log "br_netfilter's $key is not per namespace on this kernel: the host's left as it was, the router keeps it"
+    fi
+    i=$((i + 1))
+  done
+}
+
 # What clients may reach on the router itself: the same rule set (and syntax) for openNDS and nodogsplash.
 USERS_TO_ROUTER='FirewallRuleSet users-to-router {
     FirewallRule allow udp port 53
@@ -110,7 +130,8 @@ $rules
 EOF
 }
 
-# openNDS 10.x reads its settings from /etc/config/opennds (UCI syntax): the same ones as write_opennds_conf.
+# openNDS 10.x reads its settings from /etc/config/opennds (UCI syntax): the same ones as write_opennds_conf, and the
+# BinAuth docs/quickstart.md sets (files/usr/lib/opennds/binauth_sluice.sh instead of openNDS 10's binauth_log.sh).
 write_opennds_uci() {
   cat >"$1" <<EOF
 config opennds 'setup'
@@ -125,6 +146,7 @@ config opennds 'setup'
 	option preauthidletimeout '30'
 	option authidletimeout '120'
 	option allow_preemptive_authentication '1'
+	option binauth '/run/sluice-lab/binauth_sluice.sh'
 EOF
   printf '%s\n' "$USERS_TO_ROUTER" | sed -n "s/^ *FirewallRule \(.*\)\$/\tlist users_to_router '\1'/p" >>"$1"
 }
@@ -337,6 +359,7 @@ EOF
   # exchanged with the upstream (nft counters from_upstream/to_upstream): what really passed the gate, at the level
   # openNDS counts.
   ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
+  router_without_br_netfilter "$RT"
   ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
   [ "$IPV6" = 1 ] && ip -n "$RT" addr add fd77::1/64 dev br-lan nodad
   ip -n "$RT" link set br-lan up
@@ -397,6 +420,7 @@ EOF
   if [ -n "$NDS_PREFIX" ]; then
     [ "$PORTAL" = opennds ] || die "--opennds-prefix is for openNDS"
     write_opennds_uci "$extra/opennds-uci"
+    cp "$HERE/../../files/usr/lib/opennds/binauth_sluice.sh" "$extra/binauth_sluice.sh"
     write_opennds10_mounts "$extra/opennds10-mounts.sh"
   fi
   if [ -n "$THEME_LISTEN" ]; then

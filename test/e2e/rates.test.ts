@@ -65,20 +65,8 @@ let failed = false;
 if (pre.daemon === null) {
   test.before(async () => {
     lab = await Lab.up({ rate: null });
-    // As on OpenWrt (no br_netfilter): this host loads it, and then a bridge port's packets pass the IP prerouting
-    // hooks before br-lan's netdev ingress, which hid where the policer sat relative to the counters (scenario 5).
-    const r = await run('ip', [
-      'netns',
-      'exec',
-      lab.rtNs,
-      'sysctl',
-      '-q',
-      '-w',
-      'net.bridge.bridge-nf-call-iptables=0',
-      'net.bridge.bridge-nf-call-ip6tables=0',
-      'net.bridge.bridge-nf-call-arptables=0',
-    ]);
-    if (r.code !== 0) throw new Error(`sysctl in the router: ${r.stderr}`);
+    // As on OpenWrt, br_netfilter is off in the lab's router (lab.sh): a bridge port's packets meet br-lan's netdev
+    // ingress before any IP hook, which is where the policer sits relative to the counters (scenario 5).
     sluice = await Sluice.start(lab, { extraConfig: PLANS });
     figure(`lab ${lab.id}: uplink unshaped, portal ${lab.portal}`);
   });

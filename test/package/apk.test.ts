@@ -99,6 +99,7 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(mode('usr/share/sluice/portal/batch-page.js'), '644 0:0');
   assert.is(mode('usr/share/sluice/portal/batch.js'), '644 0:0');
   assert.is(mode('usr/lib/opennds/theme_sluice.sh'), '755 0:0');
+  assert.is(mode('usr/lib/opennds/binauth_sluice.sh'), '755 0:0');
   assert.is(mode('lib/upgrade/keep.d/sluice'), '644 0:0');
   assert.is(mode('usr/share/acl.d/sluice.json'), '644 0:0');
   assert.is(mode('www/luci-static/resources/view/sluice/sessions.js'), '644 0:0');

@@ -149,6 +149,7 @@ test('sluice ipk: every path with its mode and owner; the SDK recipe, run, insta
       '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
       '-rwxr-xr-x 0/0 ./etc/uci-defaults/90-sluice-secrets',
       '-rwxr-xr-x 0/0 ./etc/uci-defaults/91-sluice-reload-config',
+      '-rwxr-xr-x 0/0 ./usr/lib/opennds/binauth_sluice.sh',
       '-rwxr-xr-x 0/0 ./usr/lib/opennds/theme_sluice.sh',
       '-rwxr-xr-x 0/0 ./usr/share/sluice/sluice.mjs',
       '-rwxr-xr-x 0/0 ./usr/bin/sluice',

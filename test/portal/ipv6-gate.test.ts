@@ -3,7 +3,8 @@
  * The IPv6 gate (portal/ipv6-gate.ts) against the real kernel, in network namespaces laid out as a dual-stack LAN
  * (ULA addresses, the router forwarding IPv6, no other filter): a client whose gate is closed reaches the router and
  * the walled garden's address on its port, and nothing else upstream, neither by its own connections nor by what an
- * upstream host pushes to it; opened, it reaches everything; closed again, a download already flowing stops.
+ * upstream host pushes to it; opened, it reaches everything; closed again, a download already flowing stops. A MAC
+ * the portal trusts passes while it is trusted.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -157,6 +158,16 @@ if (!root || !haveNft) {
     } finally {
       curl.kill('SIGKILL');
     }
+  });
+
+  test("a MAC the portal trusts passes without a gate of sluice's; no longer trusted, it stops", async () => {
+    assert.is(gate.isOpen(MAC), false);
+    assert.is(get(`http://[${UPSTREAM}]/`), 0, 'before: its gate is closed');
+    await gate.trusted([MAC.toUpperCase()]);
+    assert.is(get(`http://[${UPSTREAM}]/`), 200, 'trusted: as over IPv4');
+    assert.is(gate.stats().trusted, 1);
+    await gate.trusted([]);
+    assert.is(get(`http://[${UPSTREAM}]/`), 0, 'trusted no more');
   });
 
   test('the table deleted behind sluice: rebuilt with the open clients and the garden', async () => {

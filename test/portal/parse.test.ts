@@ -181,13 +181,14 @@ test('MACs are normalised; a key that disagrees with the mac field is an error',
   throwsParse(() => parseClient(badMac), /no valid mac/);
 });
 
-test('trusted list after the clients (openNDS with trusted MACs) is tolerated', () => {
+test('trusted list after the clients (openNDS with trusted MACs): read, canonical, for the IPv6 gate', () => {
   const text = ndsctlFixture('opennds-9.10-all-1-preauth.json').replace(
     /  }\n}\n$/,
     '  },\n  "trusted_list_length":"1",\n  "trusted":[\n    "02:00:00:00:0c:09"\n  ]\n}\n',
   );
   assert.ok(text.includes('trusted_list_length'));
   assert.is(parseSnapshot(text).clients.length, 1);
+  assert.equal(parseSnapshot(text.replace('02:00:00:00:0c:09', '02:00:00:00:0C:09')).trusted, ['02:00:00:00:0c:09']);
 });
 
 test('empty client lists', () => {
@@ -195,11 +196,13 @@ test('empty client lists', () => {
     flavour: 'opennds',
     clients: [],
     declaredCount: 0,
+    trusted: [],
   });
   assert.equal(parseSnapshot('{\n"client_length": 0,\n"clients":{\n}\n}\n'), {
     flavour: 'nodogsplash',
     clients: [],
     declaredCount: 0,
+    trusted: [],
   });
 });
 

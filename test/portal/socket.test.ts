@@ -190,6 +190,43 @@ test(
   },
 );
 
+test('a deauth the portal answers Yes on its socket needs no look; a No is looked at', async () => {
+  const { model, path, requests } = await simPortal();
+  model.addClient(A, '10.0.0.2');
+  const valve = socketValve(path, { flavour: 'opennds' });
+  assert.is(await valve.open(A), 'opened');
+  requests.length = 0;
+  assert.equal(await valve.closeAndLook(A), { result: 'closed', state: null }, 'not listed: the portal deleted it');
+  assert.equal(
+    requests.filter((r) => r.startsWith('json')),
+    [],
+    'no json <mac> after the Yes',
+  );
+  requests.length = 0;
+  model.addClient(B, '10.0.0.3');
+  assert.equal(await valve.closeAndLook(B), { result: 'not-found', state: 'Preauthenticated' });
+  assert.ok(requests.includes(`json ${B}`), 'a No says nothing of the gate: looked at');
+  // Over the ndsctl command the exit code may be a wrapper's: test/gate/gatekeeper.test.ts looks after it.
+});
+
+test("a listing's trusted MACs go to the IPv6 gate: they pass it as they pass the portal", async () => {
+  const model = new PortalModel({ flavour: 'opennds', trustedMacs: [C.toUpperCase()] });
+  const path = sockPath();
+  const server = await listenNdsctlSocket(path, portalRequestHandler(model));
+  cleanups.push(() => server.close());
+  const told: string[][] = [];
+  const ipv6 = {
+    open: async () => {},
+    close: async () => {},
+    trusted: async (m: readonly string[]) => void told.push([...m]),
+  };
+  const valve = socketValve(path, { flavour: 'opennds', ipv6 });
+  model.addClient(A, '10.0.0.2');
+  const snap = await valve.snapshot();
+  assert.equal(snap.trusted, [C]);
+  assert.equal(told, [[C]]);
+});
+
 test('the resolver: off → command; auto only with the stock ndsctl; a path only while it is a socket', async () => {
   const { path } = await rawServer(() => 'Yes');
   assert.is(portalSocketResolver({ ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'off' })(), undefined);

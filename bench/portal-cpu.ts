@@ -458,7 +458,8 @@ export default async function main(argv: string[]): Promise<void> {
             });
             console.log(
               `# portal-cpu openNDS ${portal.name}, ${n} clients, '${mode}' (usage ` +
-                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window, calls: ${calls || 'none'}, ` +
+                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window, ` +
+                `calls: ${calls || 'none'}, ` +
                 `${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), ` +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +
                 (arrivals ? `; customers: ${await arrivals.outcome()}` : ''),

@@ -35,8 +35,8 @@ export class TokenCalls {
   }
 
   /**
-   * An auth or deauth by token (`args` name the token): its result when the portal said yes; null, the token dropped, when
-   * it said no. Any other failure throws, as by MAC.
+   * An auth or deauth by token (`args` name the token): its result when the portal said yes; null, the token dropped,
+   * when it said no. Any other failure throws, as by MAC.
    */
   async byToken(exec: NdsctlExec, mac: string, args: readonly string[]): Promise<NdsctlResult | null> {
     try {

@@ -60,7 +60,15 @@ async function sample(
   await sleep(seconds * 1000);
   const wall = (performance.now() - t0) / 1000;
   const perS = Object.fromEntries(
-    Object.entries(pids).map(([k, p]) => [k, Math.round(((cpuMs(p) - c0[k]!) / wall) * 10) / 10]),
+    Object.entries(pids).map(([k, p]) => {
+      let c1: number;
+      try {
+        c1 = cpuMs(p);
+      } catch {
+        throw new Error(`${k} (pid ${p}) exited during the window`);
+      }
+      return [k, Math.round(((c1 - c0[k]!) / wall) * 10) / 10];
+    }),
   );
   return { perS, load: Math.round(loadavg()[0]! * 100) / 100 };
 }
@@ -108,25 +116,25 @@ async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
 }
 
 /**
- * Makes `clients` known to openNDS (a request each) and waits until it lists them all Preauthenticated; a client not
+ * Makes `clients` known to openNDS (a request each) and waits until it lists them all Preauthenticated, each asked by
+ * `json <mac>` (not the whole list: on openNDS 10.3.1 at 32 clients and load 17 a listing outlasted the 30 s its
+ * preauthidletimeout keeps a splash-page visitor, so the fresh clients were never listed all at once); a client not
  * listed yet requests again at each look (on a loaded machine a request can time out before openNDS sees it).
  */
 async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
-  const macs = new Set(clients.map((c) => c.mac));
   await waitFor(
     `openNDS to list ${clients.length} fresh clients`,
     60_000 + clients.length * 2000,
     async () => {
-      const portal = await portalListing(lab);
-      if (portal === null) return undefined;
-      const listed = new Set(
-        Object.entries(portal)
-          .filter(([key, c]) => (macs.has(key) || macs.has(c.mac ?? '')) && c.state === 'Preauthenticated')
-          .map(([key, c]) => c.mac ?? key),
-      );
-      if (listed.size >= clients.length) return true;
-      await Promise.all(clients.filter((c) => !listed.has(c.mac)).map((c) => lab.fetch(c, '/ping', 2)));
+      const missing: Client[] = [];
+      for (const c of clients) {
+        const r = await run(lab.ndsctlPath, ['json', c.mac], 60_000);
+        const state = r.code === 0 ? ((JSON.parse(r.stdout || '{}') as { state?: string }).state ?? null) : null;
+        if (state !== 'Preauthenticated') missing.push(c);
+      }
+      if (missing.length === 0) return true;
+      await Promise.all(missing.map((c) => lab.fetch(c, '/ping', 2)));
       return undefined;
     },
     1000,
@@ -434,7 +442,12 @@ export default async function main(argv: string[]): Promise<void> {
               ));
             const before = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
             const [m, arrivals] = await Promise.all([
-              sample({ nds, sluice: pid }, seconds),
+              sample({ nds, sluice: pid }, seconds).catch((err: unknown) => {
+                // Who died, and what it said, before the lab goes down with its logs.
+                console.log(`# portal-cpu: ${(err as Error).message}; sluice's log:\n${s.logTail(60)}`);
+                console.log(`# openNDS's log:\n${readFileSync(join(lab.dir, 'opennds.log'), 'utf8').slice(-3000)}`);
+                throw err;
+              }),
               listed ? churn(s, window) : undefined,
             ]);
             if (arrivals) loops.push(...arrivals.loops);

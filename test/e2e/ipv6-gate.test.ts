@@ -1,10 +1,10 @@
 // tier: lab
 /**
- * IPv6 on the real openNDS (or nodogsplash: nodogsplash-ipv6-gate.test.ts) lab made dual-stack as OpenWrt's LAN is by default (lab.sh --ipv6: ULA addresses, IPv6
- * forwarding on, no IPv6 filter but sluice's): openNDS gates IPv4 alone, so without sluice's IPv6 gate a client that
- * never paid fetched from the upstream over IPv6. With the package's config (kernel_quota on): the unpaid client
- * reaches nothing upstream over IPv6 (and still meets the splash page over IPv4), a granted one reaches it, and after
- * `terminate` its IPv6 stops again.
+ * IPv6 on the real openNDS lab (nodogsplash's: nodogsplash-ipv6-gate.test.ts) made dual-stack as OpenWrt's LAN is by
+ * default (lab.sh --ipv6: ULA addresses, IPv6 forwarding on, no IPv6 filter but sluice's): the portal gates IPv4
+ * alone, so without sluice's IPv6 gate a client that never paid fetched from the upstream over IPv6. With the
+ * package's config (kernel_quota on): the unpaid client reaches nothing upstream over IPv6 (and still meets the splash
+ * page over IPv4), a granted one reaches it, and after `terminate` its IPv6 stops again.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -14,7 +14,7 @@ import {
 } from './config/index.ts';
 import { SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { Session, SessionManager } from './sessions/index.ts';
+import { openSessions, type Session, type SessionManager } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins } from './payments/index.ts';
 import type { DoorServices, PaymentMethod } from './payments/index.ts';
@@ -26,7 +26,7 @@ import { macResolver, meterOver, openGates, openWalledGarden, type Gatekeeper } 
 import { addSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { LanEndpointKeeper, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
-import { configReloader, openSessions, stopParts, type Parts } from './composition/index.ts';
+import { configReloader, stopParts, type Parts } from './composition/index.ts';
 
 export interface DaemonOptions {
   configPath: string;

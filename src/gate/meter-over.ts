@@ -6,8 +6,8 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import type { SessionManager } from '../sessions/index.ts';
-import { Meter, sessionManagerPort, type MarkingStore, type TaskSource } from '../meter/index.ts';
+import type { MarkingStore, SessionManager } from '../sessions/index.ts';
+import { Meter, sessionManagerPort, type TaskSource } from '../meter/index.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
 import type { Portal, startCounting } from './portal.ts';
 

@@ -21,4 +21,3 @@ export {
 export type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 export type { CounterMark } from './table.ts';
 export { sessionManagerPort, type ManagedSessionsPort, type ManagerForMeter } from './sessions-port.ts';
-export { MarkingStore, type MarkSource } from './marking-store.ts';

@@ -9,4 +9,3 @@ export { createPaymentRegistry } from './builtin.ts';
 export type { DoorServices, LanMethod, LanParts, LanRequest, LanRoute, UbusFace, X402Face } from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
-export { EndRecordsTap } from './end-records.ts';

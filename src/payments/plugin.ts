@@ -9,9 +9,8 @@
 import type { Config, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
-import type { PaidEvent, Session, SessionManager } from '../sessions/index.ts';
+import type { EndRecordsTap, PaidEvent, Session, SessionManager } from '../sessions/index.ts';
 import type { ShaperFigures, UpstreamSink } from '../upstream/index.ts';
-import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
 import type { PaymentMethod, PurchaseRequest, Quote } from './types.ts';
 
@@ -32,7 +31,7 @@ export interface PluginHost {
   gate: HoldingGate & { closed(mac: string): Promise<unknown> };
   /** A plan's step size (escrow credit steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;
-  /** Ends on flash: a method settles or closes after a session's end is durable (payments/end-records.ts). */
+  /** Ends on flash: a method settles or closes after a session's end is durable (sessions/end-records.ts). */
   endsWritten: EndRecordsTap;
   log: Log;
   /**

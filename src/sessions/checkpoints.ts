@@ -3,7 +3,7 @@
  * `checkpointIntervalMs` after the first change. Armed only while there is something to write, so an idle router
  * neither wakes up nor writes, and flash sees at most one usage record per interval — except a data session's first
  * usage, written within FIRST_CHECKPOINT_MS (one extra write a session). A restart bills from a session's counter mark;
- * its purchase already carries the one it starts from (meter/marking-store.ts), so this write is no longer what keeps
+ * its purchase already carries the one it starts from (marking-store.ts), so this write is no longer what keeps
  * its first bytes: it replaces an already-open gate's pre-purchase mark early, and bounds what a new portal epoch in
  * the first interval (a re-auth) would leave unbilled.
  */

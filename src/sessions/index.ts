@@ -26,7 +26,8 @@ export type {
   SessionReadView,
 } from './ports.ts';
 export { limitsAfter } from './limits.ts';
-export type { LoadResult, SessionStore, StoreRecord } from './store.ts';
 export { JournalStore } from './journal.ts';
-export { ramSealPath } from './journal-seal.ts';
 export { Emitter } from './events.ts';
+export { EndRecordsTap, afterEndOnFlash } from './end-records.ts';
+export { MarkingStore } from './marking-store.ts';
+export { openSessions } from './open.ts';

@@ -16,7 +16,7 @@ import { Valve } from '../../src/portal/index.ts';
 import { Gatekeeper, LISTING_RETRY_MS, LISTING_WAITERS } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
-import type { SessionStore } from '../../src/sessions/index.ts';
+import type { SessionStore } from '../../src/sessions/store.ts';
 import type { Merchant } from '../../src/merchant/index.ts';
 import { CountingStore } from '../sessions/helpers.ts';
 import { modelSpawn, type Fault } from './model-spawn.ts';

@@ -18,7 +18,7 @@ import {
   type SessionEventsView,
   type SessionReadView,
 } from '../../sessions/index.ts';
-import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../../sessions/index.ts';
 import { BATCH_METHOD_NAME } from './method-name.ts';
 import { BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';

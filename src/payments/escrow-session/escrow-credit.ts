@@ -19,7 +19,7 @@ import {
   type SessionPurchasePort,
   type SessionReadView,
 } from '../../sessions/index.ts';
-import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../../sessions/index.ts';
 import { METHOD_NAME } from './terms.ts';
 import { X402SessionMethod } from './x402-session.ts';
 

@@ -25,7 +25,7 @@ import {
   type SessionEventsView,
   type SessionReadView,
 } from '../../sessions/index.ts';
-import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../../sessions/index.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
 

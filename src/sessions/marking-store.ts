@@ -9,8 +9,8 @@
  *   first checkpoint, restarts billing from it, and the bytes the portal counted since the auth are billed, not
  *   forgiven (without the mark, a kill -9 in a session's first second billed 0.5 of 1.5 MiB used).
  */
-import type { CounterMark } from './index.ts';
-import type { LoadResult, SessionStore, StoreRecord } from '../sessions/index.ts';
+import type { MeterMark as CounterMark } from './model.ts';
+import type { LoadResult, SessionStore, StoreRecord } from './store.ts';
 
 /** Marks by MAC (the meter's committed readings) and the MAC of a session id. */
 export interface MarkSource {

@@ -1,16 +1,18 @@
 /**
  * The sessions opened at start: the journal store, the session manager over it and its recovery, logged. The store is
  * reached through two taps: the end records (a method settles or closes once a session's end is on flash:
- * payments/end-records.ts) and the marking store (the meter's marks journaled with a session, wired once the meter is
- * built: MarkingStore.markWith).
+ * end-records.ts) and the marking store (the meter's marks journaled with a session, wired once the meter is built:
+ * MarkingStore.markWith).
  */
-import type { Config } from '../config/index.ts';
+import type { Config, PricingPlan } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { JournalStore, ramSealPath, SessionManager, type PaidEvent, type Session } from '../sessions/index.ts';
-import type { Pricing } from '../merchant/index.ts';
-import { EndRecordsTap } from '../payments/index.ts';
-import type { ClientRates } from '../portal/index.ts';
-import { MarkingStore } from '../meter/index.ts';
+import { EndRecordsTap } from './end-records.ts';
+import { JournalStore } from './journal.ts';
+import { ramSealPath } from './journal-seal.ts';
+import { SessionManager } from './manager.ts';
+import { MarkingStore } from './marking-store.ts';
+import type { PaidEvent } from './end-replay.ts';
+import type { Session, SessionRates } from './model.ts';
 
 export interface OpenedSessions {
   store: JournalStore;
@@ -30,7 +32,7 @@ export interface OpenedSessions {
 export async function openSessions(
   config: Config,
   resetState: boolean | undefined,
-  pricing: Pricing,
+  pricing: { find(id: string): PricingPlan | undefined },
   log: Log,
 ): Promise<OpenedSessions> {
   const { main } = config;
@@ -44,7 +46,7 @@ export async function openSessions(
   const markingStore = new MarkingStore(endRecords);
   // A session's speed tier is journaled with it: its plan's at the sale (a reload's new rates apply to new sales), a
   // voucher's own, or a live change's; a session journaled before sessions carried rates gets its plan's at recovery.
-  const planRates = (id: string): ClientRates | null => {
+  const planRates = (id: string): SessionRates | null => {
     const plan = pricing.find(id);
     return plan === undefined || (plan.rateDownBps === undefined && plan.rateUpBps === undefined)
       ? null

@@ -6,7 +6,9 @@
  * SessionStore contract means durable (for the journal: fsynced). An end the store refused and the manager wrote on
  * a retry is told when that retry succeeds.
  */
-import type { LoadResult, Session, SessionEventsView, SessionStore, StoreRecord } from '../sessions/index.ts';
+import type { Session } from './model.ts';
+import type { SessionEventsView } from './ports.ts';
+import type { LoadResult, SessionStore, StoreRecord } from './store.ts';
 
 export type EndsWrittenListener = (sessionIds: readonly string[]) => void;
 

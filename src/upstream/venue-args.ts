@@ -15,6 +15,14 @@ export function arrivalOf(session: Session): { venue: string; lease: string; epo
   return m === null ? null : { venue: m[1]!, lease: m[2]!, epoch: Number(m[3]), from: m[4]! };
 }
 
+/**
+ * The venue session a session is a part of, as the fleet names its lease (`<router sold at>/<session id there>`): the
+ * lease it arrived with, or this router's own sale. The same at every router the session moves through.
+ */
+export function venueSessionOf(routerId: string, session: Session): string {
+  return arrivalOf(session)?.lease ?? `${routerId}/${session.id}`;
+}
+
 export const text = (v: unknown, name: string): string => {
   if (typeof v !== 'string' || v === '' || v.length > 200)
     throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });

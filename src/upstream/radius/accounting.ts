@@ -77,6 +77,8 @@ export interface AccountingOptions {
   figuresOf: (id: string) => SessionFigures | null;
   /** A session by id, live or retained after its end (SessionManager.get). */
   session: (id: string) => Session | null;
+  /** In a venue: the venue session a session is a part of (its Acct-Multi-Session-Id; null: none). */
+  multiSessionOf?: (s: Session) => string | null;
   /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   clock?: Clock;
@@ -382,6 +384,9 @@ export class RadiusAccounting {
       outputOctets: kind === 'Start' ? 0n : output,
     };
     if (t.classes.length > 0) r.classes = t.classes;
+    const session = this.options.multiSessionOf ? this.options.session(t.id) : null;
+    const multi = session === null ? null : this.options.multiSessionOf!(session);
+    if (multi !== null) r.multiSessionId = multi;
     return r;
   }
 

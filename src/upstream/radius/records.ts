@@ -19,6 +19,11 @@ export interface AcctRecord {
   kind: AcctKind;
   /** Acct-Session-Id: the session id (16 hex digits, unique per router). */
   sessionId: string;
+  /**
+   * Acct-Multi-Session-Id: in a venue (roaming.md), the venue session this router's session is a part of (its lease id,
+   * `<router sold at>/<session id there>`), the same at every router it moves through.
+   */
+  multiSessionId?: string;
   user: string;
   mac: string;
   ip: string | null;
@@ -82,6 +87,7 @@ export function decodeRecord(payload: Uint8Array): AcctRecord {
     inputOctets: BigInt(str('inputOctets')),
     outputOctets: BigInt(str('outputOctets')),
   };
+  if (typeof o['multiSessionId'] === 'string') r.multiSessionId = o['multiSessionId'];
   if (typeof o['cause'] === 'string') r.cause = o['cause'] as AcctRecord['cause'] & string;
   if (Array.isArray(o['classes']))
     r.classes = (o['classes'] as unknown[]).filter((c): c is string => typeof c === 'string');
@@ -105,6 +111,7 @@ export function accountingAttributes(r: AcctRecord, nas: NasIdentity, now: numbe
     ['Event-Timestamp', Math.floor(r.at / 1000)],
     ['Acct-Delay-Time', Math.min(0xffffffff, Math.max(0, Math.floor((now - r.at) / 1000)))],
   ];
+  if (r.multiSessionId !== undefined) attrs.push(['Acct-Multi-Session-Id', r.multiSessionId]);
   if (r.ip !== null && /^\d+\.\d+\.\d+\.\d+$/.test(r.ip)) attrs.push(['Framed-IP-Address', r.ip]);
   for (const c of r.classes ?? []) attrs.push(['Class', Buffer.from(c, 'base64')]);
   if (r.kind !== 'Start') {

@@ -12,6 +12,7 @@ import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '.
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
+import { venueSessionOf } from '../venue-args.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
 import type { DasRates } from './coa-rates.ts';
 import { answerDas, type DasContext } from './das.ts';
@@ -76,6 +77,7 @@ export class RadiusUpstream implements UpstreamSink {
   private constructor(
     private config: RadiusConfig,
     private readonly deps: RadiusDeps,
+    multiSessionOf?: (s: Session) => string | null,
   ) {
     this.nasIp = config.nasIp;
     this.acctClient = this.client(config, config.acctPort);
@@ -92,6 +94,7 @@ export class RadiusUpstream implements UpstreamSink {
       figuresOf: (id) => deps.sessions.figuresOf(id),
       session: (id) => deps.sessions.get(id),
       recovered: deps.recovered,
+      ...(multiSessionOf && { multiSessionOf }),
       ...(deps.timers && { timers: deps.timers }),
     });
     this.voucher =
@@ -109,7 +112,10 @@ export class RadiusUpstream implements UpstreamSink {
   /** null when `radius.enabled` is 0: then nothing of RADIUS exists in the daemon. */
   static fromConfig(config: Config, deps: RadiusDeps): RadiusUpstream | null {
     if (!config.radius.enabled || config.radius.servers.length === 0) return null;
-    return new RadiusUpstream(config.radius, deps);
+    // In a venue, every router's records of one venue session share its lease id (the fleet's), sold here or moved in.
+    const { venue, routerId } = config.main;
+    const multi = venue === '' ? undefined : (s: Session) => venueSessionOf(routerId, s);
+    return new RadiusUpstream(config.radius, deps, multi);
   }
 
   private client(c: RadiusConfig, port: number): RadiusClient {

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../../src/log.ts';
-import { SessionManager } from '../../../src/sessions/index.ts';
+import { SessionManager, type Session } from '../../../src/sessions/index.ts';
 import { MemoryStore } from '../../../src/sessions/memory-store.ts';
-import { SinkHost } from '../../../src/upstream/index.ts';
+import { SinkHost, venueSessionOf } from '../../../src/upstream/index.ts';
 import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
 import { RadiusClient } from '../../../src/radius/client.ts';
 import { RadiusUpstream } from '../../../src/upstream/radius/upstream.ts';
@@ -35,7 +35,15 @@ const t = suite<Ctx>('radius accounting', {} as Ctx);
 const log = createLogger({ level: 'error' });
 const mac = (n: number) => `02:00:00:00:0c:${n.toString(16).padStart(2, '0')}`;
 
-async function setup(c: Ctx, options: { interimMs: number; maxBytes?: number; nas?: NasIdentity }): Promise<void> {
+async function setup(
+  c: Ctx,
+  options: {
+    interimMs: number;
+    maxBytes?: number;
+    nas?: NasIdentity;
+    multiSessionOf?: (s: Session) => string | null;
+  },
+): Promise<void> {
   c.dir = mkdtempSync(join(tmpdir(), 'sluice-acct-'));
   c.sessions = await SessionManager.open({ store: new MemoryStore() });
   c.client = new RadiusClient({
@@ -57,6 +65,7 @@ async function setup(c: Ctx, options: { interimMs: number; maxBytes?: number; na
     session: (id) => sessions.get(id),
     recovered: () => ({ active: [], ended: [] }),
     syncIntervalMs: 50,
+    ...(options.multiSessionOf && { multiSessionOf: options.multiSessionOf }),
   });
   c.host = new SinkHost({ log });
   c.host.add({
@@ -92,6 +101,35 @@ const until = async (cond: () => boolean, ms: number, what: string) => {
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+
+t('in a venue, every record carries the venue session as Acct-Multi-Session-Id, sold here or moved in', async (c) => {
+  await setup(c, { interimMs: 3_600_000, multiSessionOf: (s) => venueSessionOf('ra', s) });
+  const at = Date.now();
+  const sold = await c.sessions.activate({
+    mac: mac(40),
+    metric: 'bytes',
+    allotment: 1n << 30n,
+    payment: { method: 't', reference: 'v1', amount: 1n, asset: '', at },
+  });
+  // A session that arrived from router rb (roaming.md): its payment names the venue lease it is a part of.
+  const lease = 'rb/00112233445566ff';
+  const moved = await c.sessions.activate({
+    mac: mac(41),
+    metric: 'bytes',
+    allotment: 1n << 20n,
+    payment: { method: 'venue', reference: `hall/${lease}#2/rb`, amount: 0n, asset: 'venue', at },
+  });
+  for (const s of [sold.session, moved.session]) await c.sessions.end(s.id, 'moved');
+  await until(() => lines(c, 'Stop').length >= 2, 10_000, 'both Stops');
+  const multi = (id: string, kind: string) =>
+    c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === kind)?.[
+      'Acct-Multi-Session-Id'
+    ];
+  for (const kind of ['Start', 'Stop']) {
+    assert.is(multi(sold.session.id, kind), `ra/${sold.session.id}`, `sold here: ${kind}`);
+    assert.is(multi(moved.session.id, kind), lease, `moved in: ${kind}`);
+  }
+});
 
 t('Interim-Update every interval with the usage so far (NAS view: input = upload)', async (c) => {
   await setup(c, { interimMs: 1500 });

@@ -10,5 +10,5 @@ export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { signCommand } from './mqtt/commands.ts';
 export { VenueRoaming } from './venue-roaming.ts';
-export { arrivalOf, venueSessionOf } from './venue-args.ts';
+export { arrivalOf } from './venue-args.ts';
 export { addSinks } from './venue-sinks.ts';

@@ -19,7 +19,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { HTTP_SECTION, PAY_PAGE_LISTEN, api, errorCode } from './captive-api.ts';
-import { Lab, MiB, fmt, sleep, waitFor, type Client } from './lab.ts';
+import { Lab, MiB, OPENNDS10, fmt, sleep, waitFor, type Client } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
@@ -29,7 +29,8 @@ const PAGE = PAY_PAGE_LISTEN;
 const lab = new LabRun();
 const { L, S, scenario } = lab;
 if (pre.lab) {
-  skipTest(test, 'e2e devices scenarios', pre.lab, { ciInstalls: true });
+  // CI builds no openNDS 10.3.1 (opennds10-devices.test.ts): that skip passes there.
+  skipTest(test, 'e2e devices scenarios', pre.lab, { ciInstalls: !OPENNDS10 });
 } else {
   test.before(async () => {
     lab.lab = await Lab.up({ rate: '8mbit', theme: PAGE });

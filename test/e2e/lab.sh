@@ -148,7 +148,15 @@ config opennds 'setup'
 	option allow_preemptive_authentication '1'
 	option binauth '/run/sluice-lab/binauth_sluice.sh'
 EOF
-  printf '%s\n' "$USERS_TO_ROUTER" | sed -n "s/^ *FirewallRule \(.*\)\$/\tlist users_to_router '\1'/p" >>"$1"
+  local rules=$USERS_TO_ROUTER
+  if [ -n "$THEME_LISTEN" ]; then
+    # The pay page's port, as write_opennds_conf opens it for openNDS 9.x. (Not its ThemeSpec splash: the theme asks
+    # `uci` for the pay page's address, and a uci stand-in on openNDS 10's PATH would make its scripts take the lab
+    # for a UCI system.)
+    rules="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port ${THEME_LISTEN##*:}
+}"
+  fi
+  printf '%s\n' "$rules" | sed -n "s/^ *FirewallRule \(.*\)\$/\tlist users_to_router '\1'/p" >>"$1"
 }
 
 # What the router's mount namespace needs to run openNDS 10.x from a prefix (run inside it by the anchor): a private

@@ -3,7 +3,8 @@
  * clients, read what passed (upstream server's acked bytes, clients' IP-level counters) and what openNDS says.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +50,29 @@ export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Ru
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The lab's portal is openNDS 10.3.1 (what OpenWrt ships) rather than Debian's 9.10: set by the opennds10-*.test.ts
+ * files (SLUICE_E2E_LAB_PORTAL=opennds10), or for any lab file by hand. Where it is installed (`make install
+ * DESTDIR=…` of its public source, built outside the repo): SLUICE_E2E_OPENNDS_PREFIX, else the well-known cache path.
+ */
+export const OPENNDS10 = process.env['SLUICE_E2E_LAB_PORTAL'] === 'opennds10';
+const OPENNDS10_CACHE = join(homedir(), '.cache', 'sluice-peers', 'opennds-10.3.1');
+export const OPENNDS10_PREFIX = process.env['SLUICE_E2E_OPENNDS_PREFIX'] || OPENNDS10_CACHE;
+
+/** Why the openNDS 10.3.1 lab cannot run (no build at its prefix), or null. */
+export function opennds10UnavailableReason(): string | null {
+  try {
+    accessSync(join(OPENNDS10_PREFIX, 'usr', 'bin', 'opennds'), constants.X_OK);
+    accessSync(join(OPENNDS10_PREFIX, 'usr', 'bin', 'ndsctl'), constants.X_OK);
+    return null;
+  } catch {
+    return (
+      `no openNDS 10.3.1 installed under ${OPENNDS10_PREFIX} (build it from its public source outside the repo, ` +
+      '`make install DESTDIR=<dir>`, and set SLUICE_E2E_OPENNDS_PREFIX=<dir>)'
+    );
+  }
+}
 
 /** Why the lab cannot run here, or null when it can. */
 export function labUnavailableReason(): string | null {
@@ -159,7 +183,9 @@ export class Lab {
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
     if (opts.ipv6 === true) args.push('--ipv6');
-    if (opts.openndsPrefix !== undefined) args.push('--opennds-prefix', opts.openndsPrefix);
+    const openndsPrefix =
+      opts.openndsPrefix ?? (OPENNDS10 && opts.nodogsplash === undefined ? OPENNDS10_PREFIX : undefined);
+    if (openndsPrefix !== undefined) args.push('--opennds-prefix', openndsPrefix);
     const r = await run(LAB_SH, args, 120_000 + (opts.clients ?? 4) * 2000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {

@@ -52,7 +52,7 @@ export function layout(title: string, login: Login | null, body: string, refresh
     login === null
       ? ''
       : '<a href="/revenue">Revenue</a><a href="/routers">Routers</a><a href="/gaps">Gaps</a>' +
-        '<a href="/audit">Audit</a>' +
+        '<a href="/audit">Audit</a><a href="/venues">Venues</a>' +
         `<span class="me">${esc(login.user)} (${esc(login.role)})</span>` +
         `<form method="post" action="/logout"><input type="hidden" name="csrf" value="${esc(login.csrf)}">` +
         '<button>Log out</button></form>';

@@ -20,6 +20,7 @@ import {
   tableOf,
   type ScreenContext,
 } from './screens.ts';
+import { venuesScreen } from './venue-paths.ts';
 import { toCsv } from './table.ts';
 
 export interface DashboardServerOptions {
@@ -51,6 +52,7 @@ function route(path: string): { screen: Screen; base: string } | null {
     '/routers': routersScreen,
     '/gaps': gapsScreen,
     '/audit': auditScreen,
+    '/venues': venuesScreen,
   };
   if (plain[path]) return { screen: plain[path]!, base: path };
   const m = /^\/routers\/([^/]+)$/.exec(path);

@@ -1,0 +1,111 @@
+/**
+ * Customers' paths through their venue (docs/roaming.md): each venue session, where it is held now, and the routers
+ * it was served at in order, from the venue lease service's views (fleet_venue_leases, fleet_venue_moves). A fleet
+ * database that never ran the lease service (`sluice-fleet --venues`) has none: the page says so.
+ */
+import type { Sql } from '../db/index.ts';
+import { InputError } from './auth.ts';
+import type { Page } from './pages.ts';
+import type { ScreenContext } from './screens.ts';
+import type { Table } from './table.ts';
+import { time } from './views.ts';
+
+export interface VenueLeaseRow {
+  id: string;
+  venue: string;
+  mac: string;
+  state: string;
+  holder: string;
+  epoch: number;
+  since_ms: number;
+  metric: string;
+  remaining: string;
+  overlap_bytes: string;
+}
+
+export interface VenueMoveRow {
+  lease_id: string;
+  epoch: number;
+  from_router: string;
+  to_router: string;
+  at_ms: number;
+  how: string;
+  overlap: string;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const LIMIT = 200;
+
+/** One row per venue session, newest first: its path as `router → router (at, how) → …`. */
+export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonly VenueMoveRow[]): Table {
+  const byLease = new Map<string, VenueMoveRow[]>();
+  for (const m of moves) byLease.set(m.lease_id, [...(byLease.get(m.lease_id) ?? []), m]);
+  return {
+    id: 'paths',
+    title: "Customers' paths (each venue session, the routers it was served at in order)",
+    columns: [
+      { key: 'venue', label: 'venue' },
+      { key: 'mac', label: 'device' },
+      { key: 'path', label: 'path (UTC, how it moved)' },
+      { key: 'holder', label: 'held at' },
+      { key: 'since', label: 'since (UTC)' },
+      { key: 'state', label: 'state' },
+      { key: 'remaining', label: 'left at the last report', numeric: true },
+      { key: 'overlap', label: 'overlap (bytes)', numeric: true },
+    ],
+    rows: leases.map((l) => {
+      const steps = (byLease.get(l.id) ?? []).sort((a, b) => a.epoch - b.epoch);
+      // The lease id names the router it was sold at: `<router>/<session id>`.
+      const first = steps[0]?.from_router ?? l.id.slice(0, l.id.indexOf('/'));
+      const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms)}, ${m.how})`)].join(' → ');
+      return [l.venue, l.mac, path, l.holder, time(l.since_ms), l.state, `${l.remaining} ${l.metric}`, l.overlap_bytes];
+    }),
+    rowClass: leases.map((l) => (l.overlap_bytes !== '0' ? 'warn' : undefined)),
+  };
+}
+
+const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
+
+async function reads(db: Sql, mac: string | null): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[] } | null> {
+  const [present] = await db.query<{ present: boolean }>(
+    `SELECT to_regclass('fleet_venue_moves') IS NOT NULL AS present`,
+  );
+  if (present?.present !== true) return null;
+  const leases = await db.query<VenueLeaseRow>(
+    `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining,
+       overlap_bytes::text AS overlap_bytes
+     FROM fleet_venue_leases WHERE $1::text IS NULL OR mac = $1 ORDER BY since DESC LIMIT ${LIMIT}`,
+    [mac],
+  );
+  const moves = await db.query<VenueMoveRow>(
+    `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap
+     FROM fleet_venue_moves WHERE lease_id = ANY($1::text[]) ORDER BY lease_id, epoch`,
+    [leases.map((l) => l.id)],
+  );
+  return { leases, moves };
+}
+
+export async function venuesScreen(c: ScreenContext): Promise<Page> {
+  const asked = (c.query.get('mac') ?? '').trim().toLowerCase();
+  if (asked !== '' && !MAC.test(asked)) throw new InputError('mac must be a MAC address (aa:bb:cc:dd:ee:ff)');
+  const found = await reads(c.db, asked === '' ? null : asked);
+  const form =
+    '<form method="get" action="/venues">Device <input name="mac" placeholder="aa:bb:cc:dd:ee:ff" ' +
+    `value="${asked}"> <button>Show its path</button></form>`;
+  if (found === null)
+    return {
+      title: 'Venues',
+      sections: ['<p class="note">No venue lease service has run on this database (sluice-fleet --venues).</p>'],
+    };
+  return {
+    title: 'Venues',
+    refreshS: 15,
+    sections: [
+      form,
+      `<p class="note">The newest ${LIMIT} venue sessions${asked === '' ? '' : ` of ${asked}`}. A session moves when ` +
+        'its device reaches another router of the venue: released by the router it left, or expired (that router ' +
+        'was unreachable; what it served past its last report is the overlap, charged to the session).</p>',
+      venuePathsTable(found.leases, found.moves),
+    ],
+  };
+}

@@ -82,8 +82,8 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     ? new Shaper({
         device: main.shapeDevice,
         log,
-        tc: nftRunner(main.tc, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'tc'),
-        nft: nftRunner(main.nft, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'nft'),
+        tc: nftRunner(main.tc, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'tc' }),
+        nft: nftRunner(main.nft, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'nft' }),
       })
     : null;
   const valve = new Valve({

@@ -49,7 +49,7 @@ export class KernelCounters {
 
   constructor(options: KernelCountersOptions) {
     this.#command = options.command;
-    this.#run = nftRunner(options.command, options.timeoutMs, options.spawn ?? (nodeSpawn as SpawnFn));
+    this.#run = nftRunner(options.command, options.timeoutMs, { spawn: options.spawn ?? (nodeSpawn as SpawnFn) });
     this.#log = options.log ?? silentLogger;
     this.#device = options.device;
   }

@@ -10,10 +10,9 @@ export type NftRun = (args: readonly string[], stdin: string) => Promise<string>
 export function nftRunner(
   command: readonly string[],
   timeoutMs: number,
-  spawn: SpawnFn = nodeSpawn as SpawnFn,
-  errCode: 'ERR_KERNEL_QUOTA' | 'ERR_SHAPER' = 'ERR_KERNEL_QUOTA',
-  name = 'nft',
+  options: { spawn?: SpawnFn; errCode?: 'ERR_KERNEL_QUOTA' | 'ERR_SHAPER'; name?: string } = {},
 ): NftRun {
+  const { spawn = nodeSpawn as SpawnFn, errCode = 'ERR_KERNEL_QUOTA', name = 'nft' } = options;
   return (args, stdin) =>
     new Promise<string>((resolve, reject) => {
       const [file, ...prefix] = command;

@@ -153,7 +153,7 @@ export class Valve {
       .runExclusive(async (exec) => {
         leaveQueue();
         await this.#listFirstForBurst(exec, canonical);
-        const opened = await this.#open(exec, canonical, safetyNet, knownIp, knownIpListed);
+        const opened = await this.#open(exec, canonical, safetyNet, { ip: knownIp, listed: knownIpListed });
         // Open (by this auth, an earlier run's, someone else's): its IPv6 follows the gate sluice now holds for it.
         await this.#ipv6?.open(canonical);
         return opened;
@@ -161,20 +161,20 @@ export class Valve {
       .finally(leaveQueue);
   }
 
+  /** `known`: the client's address as the caller has it, and whether the portal's own list showed it (open()). */
   async #open(
     exec: NdsctlExec,
     canonical: string,
     safetyNet: SafetyNet | undefined,
-    knownIp: string | null | undefined,
-    knownIpListed: boolean,
+    known: { ip: string | null | undefined; listed: boolean },
   ): Promise<OpenResult> {
     const needsIp =
       (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) ||
       (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
       this.#counter !== undefined;
-    const given = typeof knownIp === 'string' && knownIp !== '' ? knownIp : null;
-    const known = await this.#addressWithoutLookup(canonical, needsIp, given, knownIpListed);
-    const direct = known !== null;
+    const given = typeof known.ip === 'string' && known.ip !== '' ? known.ip : null;
+    const address = await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
+    const direct = address !== null;
     let before: PortalClient | null = null;
     if (!direct) {
       before = await this.#client(exec, canonical);
@@ -188,7 +188,7 @@ export class Valve {
     if (flavour === 'nodogsplash' && safetyNet !== undefined)
       this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
     // The portal's address for the client: its answer to the lookup, or on the direct path the one known without.
-    const ip = direct ? known : (before?.ip ?? null);
+    const ip = direct ? address : (before?.ip ?? null);
     if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
     // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
     if (safetyNet?.rates !== undefined && ip !== null)
@@ -203,7 +203,7 @@ export class Valve {
       else if (!direct) await this.#byToken.timed(exec, openNdsAuthArgs(token, safetyNet), 'token');
       else if (!(await this.#byToken.byToken(exec, canonical, openNdsAuthArgs(token, safetyNet))))
         await this.#byToken.timed(exec, args, 'mac');
-      if (direct) this.#ips.set(canonical, known);
+      if (direct) this.#ips.set(canonical, address);
       return 'opened';
     } catch (err) {
       if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
@@ -217,7 +217,7 @@ export class Valve {
           mac: canonical,
           reason: err.message,
         });
-        if (direct) this.#ips.set(canonical, known);
+        if (direct) this.#ips.set(canonical, address);
         return 'opened';
       }
       if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;

@@ -17,10 +17,7 @@ durableFileSuite<VoucherStore>('vouchers.json (printed voucher book)', {
   put: async (book, n) => {
     await book.create(
       { plan: 'hour', metric: 'seconds', steps: BigInt(n), allotment: BigInt(n * 3600) },
-      2,
-      null,
-      `b${n}`,
-      NOW,
+      { count: 2, expires: null, note: `b${n}`, now: NOW },
     );
   },
   holds: (book) =>

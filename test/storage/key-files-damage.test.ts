@@ -17,7 +17,10 @@ durableFileSuite<VoucherStore>('voucher.key (the printed codes’ hash key)', {
   code: 'ERR_VOUCHER_STORE',
   open: async (dir) => VoucherStore.open(dir),
   put: async (book, n) => {
-    await book.create({ plan: 'hour', metric: 'seconds', steps: 1n, allotment: 3600n }, 1, null, `b${n}`, NOW);
+    await book.create(
+      { plan: 'hour', metric: 'seconds', steps: 1n, allotment: 3600n },
+      { count: 1, expires: null, note: `b${n}`, now: NOW },
+    );
   },
   holds: (book) => book.list(NOW).length,
 });

@@ -122,13 +122,12 @@ export async function openLocalVouchers(
       }
       const terms = batchTermsOf(current, plan, steps);
       const first = !VoucherStore.exists(config.main.stateDir);
-      const made = await store.create(
-        terms,
-        Number(count > 100_000n ? 100_000n : count),
-        expires === undefined ? null : Number(expires) * 1000,
-        note ?? '',
-        at,
-      );
+      const made = await store.create(terms, {
+        count: Number(count > 100_000n ? 100_000n : count),
+        expires: expires === undefined ? null : Number(expires) * 1000,
+        note: note ?? '',
+        now: at,
+      });
       // The first batch: POST /voucher and the page's form come to be served now (the LAN endpoint follows).
       // A door that fails to open is logged by the endpoint; the batch is made either way.
       if (first) await servesChanged?.().catch(() => undefined);

@@ -266,14 +266,15 @@ export class VoucherStore {
     return entry && batch ? { hash, batch, used: entry.u !== undefined } : null;
   }
 
-  /** Prints a batch: its codes are returned once and only their hashes are kept. */
+  /**
+   * Prints a batch of `count` codes of `terms`: its codes are returned once and only their hashes are kept. `expires`
+   * and `now` in ms; `expires` null: never.
+   */
   async create(
     terms: BatchTerms,
-    count: number,
-    expires: number | null,
-    note: string,
-    now: number,
+    printing: { count: number; expires: number | null; note: string; now: number },
   ): Promise<{ batch: Batch; codes: string[] }> {
+    const { count, expires, note, now } = printing;
     if (!Number.isSafeInteger(count) || count < 1 || count > MAX_BATCH_CODES) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', `count: 1 to ${MAX_BATCH_CODES} codes a batch`, {
         details: { argument: 'count' },

@@ -98,7 +98,6 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/portal/scan.ts advance': SCANNER,
   'src/portal/scan.ts envelope': SCANNER,
   'src/portal/scan.ts clientEntries': SCANNER,
-  'src/radius/client.ts RadiusClient.tryServer': TO_CONVERT,
   'src/sessions/billing.ts UsageBilling.apply': TO_CONVERT,
   'src/sessions/manager.ts SessionManager.applyUsage': TO_CONVERT,
   'src/sim/portal-render.ts renderOpenNdsAll': TOOL,

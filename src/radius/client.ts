@@ -77,6 +77,17 @@ interface Pending {
   resolve: (p: RadiusPacket) => void;
 }
 
+/**
+ * One request across its attempts and servers: how each attempt's packet is built, the identifiers used so far (a late
+ * reply to any of them completes it), and the one reply they all wait for.
+ */
+interface RequestInFlight {
+  build: (a: Attempt) => Buffer;
+  ids: number[];
+  replied: Promise<RadiusPacket>;
+  resolve: (p: RadiusPacket) => void;
+}
+
 export class RadiusClient {
   private readonly timeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -136,12 +147,13 @@ export class RadiusClient {
     const replied = new Promise<RadiusPacket>((r) => {
       resolveReply = r;
     });
+    const request: RequestInFlight = { build, ids, replied, resolve: resolveReply };
     try {
       const order = this.serverOrder();
       for (let k = 0; k < order.length; k++) {
         const index = order[k]!;
         if (k > 0) this.counters.failovers++;
-        const reply = await this.tryServer(index, build, ids, replied, resolveReply);
+        const reply = await this.tryServer(index, request);
         if (reply) {
           this.deadUntil[index] = 0;
           return reply;
@@ -160,13 +172,9 @@ export class RadiusClient {
     }
   }
 
-  private async tryServer(
-    index: number,
-    build: (a: Attempt) => Buffer,
-    ids: number[],
-    replied: Promise<RadiusPacket>,
-    resolve: (p: RadiusPacket) => void,
-  ): Promise<RadiusPacket | null> {
+  /** The request's attempts on server `index`, until a reply or the last attempt's timeout. */
+  private async tryServer(index: number, request: RequestInFlight): Promise<RadiusPacket | null> {
+    const { build, ids, replied, resolve } = request;
     const server = this.options.servers[index]!;
     const socket = await this.socketFor(server.host);
     // Each retransmission waits twice as long as the one before, up to maxTimeoutMs; no jitter: the wait is for this

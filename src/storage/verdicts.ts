@@ -122,11 +122,15 @@ export const FILE_KINDS = {
   },
   outbox: {
     files: '<state_dir>/*-outbox/ segments, cursor-*, seq',
-    on: { cut: 'read-past', flip: 'read-past', empty: 'new', deleted: 'new', older: 'unseen', directory: 'refused' },
+    on: { cut: 'read-past', flip: 'read-past', empty: 'new', deleted: 'new', older: 'read-past', directory: 'refused' },
     door: 'open',
     why:
       'reports on their way to an upstream (MQTT, RADIUS, a hook): a damaged record is skipped (a copy kept as ' +
-      '.corrupt) and the rest delivered; a lost cursor delivers again (at least once). Money is not decided here',
+      '.corrupt) and the rest delivered; a lost cursor delivers again (at least once). Money is not decided here: ' +
+      'the payments and ends reported are in the session journal. A segment cut short or put back older after a ' +
+      'clean stop is told by the seq mark (the newest durable record, exact at a clean close): counted and logged ' +
+      '(ERR_OUTBOX_CORRUPT), what is found delivered; after a crash or a power cut the mark lags and a rollback is ' +
+      'not seen. No seal: one more write per report would double the flash writes of every tick',
     copy: true,
     seal: 'none',
   },

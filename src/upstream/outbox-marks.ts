@@ -54,9 +54,13 @@ export function readBootId(): Promise<string> {
 
 /**
  * `resumeAt`: the lowest sequence number the seq mark allows next (0: no constraint beyond the records found);
- * `lastDurable`: the newest durable record's number when the mark was written (0: none, or a mark without it).
+ * `lastDurable`: the newest durable record's number when the mark was written (0: none, or a mark without it);
+ * `clean`: written at a clean close, when every record was on flash and `lastDurable` exact.
  */
-export async function readSeqMark(dir: string, bootId: string): Promise<{ resumeAt: number; lastDurable: number }> {
+export async function readSeqMark(
+  dir: string,
+  bootId: string,
+): Promise<{ resumeAt: number; lastDurable: number; clean: boolean }> {
   const mark = await readFile(join(dir, SEQ_FILE), 'utf8')
     .then((t): Record<string, unknown> => {
       const parsed: unknown = JSON.parse(t);
@@ -65,9 +69,9 @@ export async function readSeqMark(dir: string, bootId: string): Promise<{ resume
     .catch((): Record<string, unknown> => ({}));
   const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
   const lastDurable = num(mark['last_durable']);
-  if (mark['clean'] === true) return { resumeAt: num(mark['next']), lastDurable };
-  if (bootId === '' || mark['boot'] !== bootId) return { resumeAt: num(mark['reserved']), lastDurable };
-  return { resumeAt: 0, lastDurable };
+  if (mark['clean'] === true) return { resumeAt: num(mark['next']), lastDurable, clean: true };
+  if (bootId === '' || mark['boot'] !== bootId) return { resumeAt: num(mark['reserved']), lastDurable, clean: false };
+  return { resumeAt: 0, lastDurable, clean: false };
 }
 
 /** Reserves sequence numbers up to `reserved` (clean: also records `next`, the exact next one, at close). */

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { ensureDir, fileDamage } from '../storage/index.ts';
+import { countDamaged, ensureDir, fileDamage } from '../storage/index.ts';
 import { readBootId, readCursor, readSeqMark } from './outbox-marks.ts';
 import { recoverSegments, SEGMENT_RE, type Entry, type Segment } from './outbox-segments.ts';
 
@@ -53,6 +53,18 @@ export async function readOutboxDir(
   const mark = await readSeqMark(dir, trustPageCache ? bootId : '');
   const nextSeq = Math.max(found.lastSeq + 1, mark.resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
   const lastDurableSeq = Math.max(found.lastDurableSeq, mark.lastDurable);
+  // After a clean close every durable record was on flash and the mark names the newest: one missing that not every
+  // consumer acknowledged (compaction removes only those) was cut off or rolled back (an older copy of a segment
+  // put back). The rest is delivered; the loss is counted and said (verdicts.ts `outbox`).
+  const acked = Math.min(...floors.values());
+  if (mark.clean && mark.lastDurable > found.lastDurableSeq && mark.lastDurable > acked) {
+    countDamaged(join(dir, segments.at(-1) ?? 'seq'));
+    warn(
+      'ERR_OUTBOX_CORRUPT',
+      `${dir}: durable record ${mark.lastDurable} was written before the last clean stop, yet the newest found is ` +
+        `${found.lastDurableSeq}: a segment was cut short or an older copy put back; what is found is delivered`,
+    );
+  }
   return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq, lastDurableSeq };
 }
 

@@ -167,12 +167,16 @@ config mqtt 'mqtt'
   await Promise.all(loops);
   assert.ok(sold['r1']! > 5 && sold['r2']! > 5, `sales happened: ${JSON.stringify(sold)}`);
 
-  // 5. r2 killed -9 amid bursts of grants, a few times at different moments: a grant whose journal record is written
-  // (it survives a process crash in the page cache) while its announcement to the outbox is not.
+  // 5. r2 killed -9 amid bursts of grants (top-ups of its live sessions; `sold` counts those it acknowledged), a few
+  // times at different moments: a grant whose journal record is written (it survives a process crash in the page
+  // cache) while its announcement to the outbox is not.
   for (const delay of [20, 60, 150]) {
     const r2 = labs[1]!;
     const burst = Array.from({ length: 40 }, (_, i) =>
-      r2.call('grant', { mac: macOf('r2', i + 1), seconds: 600n as never }).catch(() => undefined),
+      r2
+        .call('grant', { mac: macOf('r2', i + 1), seconds: 600n as never })
+        .then(() => void sold['r2']!++)
+        .catch(() => undefined),
     );
     await sleep(delay);
     await r2.stopDaemon('SIGKILL');
@@ -191,6 +195,7 @@ config mqtt 'mqtt'
       };
     // One more sale, so the series' last number is a message's (a restart skips the numbers reserved ahead).
     await lab.call('grant', { mac: macOf(name, 40), seconds: 600n as never });
+    sold[name]!++;
     await waitFor(async () => (await queue()).pending === 0, 120_000, `${name}'s outbox drained`);
     const last = (await queue()).next_seq - 1;
     await waitFor(

@@ -17,10 +17,17 @@ import { createLogger, type Logger } from './log.ts';
 import { openSessions, type Session, type SessionManager } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins } from './payments/index.ts';
-import type { DoorServices, PaymentMethod } from './payments/index.ts';
+import type { DoorServices, PaymentMethod, PaymentPlugin } from './payments/index.ts';
 import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
-import { adminCallLogging, daemonStats, DaemonBackend, EventPublisher, invokeMethod } from './api/index.ts';
+import {
+  adminCallLogging,
+  daemonStats,
+  DaemonBackend,
+  EventPublisher,
+  invokeMethod,
+  methodTable,
+} from './api/index.ts';
 import { sluiceObject, upstreamStatus, type DaemonParts } from './api/index.ts';
 import { macResolver, meterOver, openGates, openWalledGarden, type Gatekeeper } from './gate/index.ts';
 import { addSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
@@ -35,6 +42,8 @@ export interface DaemonOptions {
   log?: Logger;
   /** Extra payment methods (the demo's simulated payments); production has only the built-in ones. */
   paymentMethods?: PaymentMethod[];
+  /** The plugin list (default payments/plugins.ts's): a method added to it is served, over ubus and the LAN, by it. */
+  plugins?: readonly PaymentPlugin[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
   /** The meter's usage worker when it is not next to the running bundle (the fleet demo's routers). */
@@ -52,11 +61,10 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;
   private readonly config: ConfigReloader;
-  /** The LAN endpoint while anything is served over it (its figures in `stats`), following what is. */
-  private readonly lan: LanEndpointKeeper;
-  /** What the methods' own doors sell through and ask (PluginHost.door). */
-  private readonly doors: DoorServices;
+  private readonly lan: LanEndpointKeeper; // the LAN endpoint while anything is served over it
+  private readonly doors: DoorServices; // what the methods' own doors sell through and ask (PluginHost.door)
   private readonly figures: DaemonParts;
+  private readonly methods: ReturnType<typeof methodTable>; // the object's own and the plugin list's
   readonly sessions: SessionManager;
   readonly gates: Gatekeeper;
   readonly meter: Meter;
@@ -68,18 +76,15 @@ export class Daemon {
     started: Parameters<typeof configReloader>[2] & { recovered: () => { ended: readonly Session[] } },
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
+    this.methods = methodTable(parts.payments.plugins);
     const { upstream, sessions, payments, events, garden, valve, meter } = parts;
     this.config = configReloader(options, log, started, parts, {
       followed: () => this.followLan(),
       moveListen: (http) => this.lan.move(http),
     });
     const venue = addSinks(started.config, upstream, {
-      log,
-      recovered: started.recovered,
-      sessions,
-      meter,
-      status: () => this.upstreamStatus(),
-      command: (name, args) => this.adminCommand(name, args),
+      ...{ log, recovered: started.recovered, sessions, meter },
+      ...{ status: () => this.upstreamStatus(), command: (name, args) => this.adminCommand(name, args) },
     });
     this.backend = new DaemonBackend({
       ...{ merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates },
@@ -121,7 +126,7 @@ export class Daemon {
     const upstream = new SinkHost({ log });
     // The payment methods the config switches on, one plugin each (payments/plugins.ts), with the sinks they bring. A
     // method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
-    const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {
+    const payments = await PaymentPlugins.open(options.plugins ?? PAYMENT_PLUGINS, {
       ...{ config, sessions, gate: gates, endsWritten: endRecords, log, shaper: portal.shaper, sinks: upstream },
       stepSizeOf: (plan) => pricing.find(plan)?.stepSize,
       recovered: () => toAnnounce,
@@ -163,7 +168,9 @@ export class Daemon {
     }
     const onError = (method: string, code: string, reason: string): void =>
       this.log.info('call failed', { method, code, reason });
-    this.object = await ubus.addObject(sluiceObject(this.backend, { onError, ...adminCallLogging(this.log, ubus) }));
+    this.object = await ubus.addObject(
+      sluiceObject(this.backend, { onError, methods: this.methods, ...adminCallLogging(this.log, ubus) }),
+    );
     this.log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     await this.followLan();
     await gates.start(endedWhileDown);
@@ -201,7 +208,7 @@ export class Daemon {
    */
   async adminCommand(name: string, args: Record<string, unknown>, origin: 'mqtt' | 'coa' = 'mqtt'): Promise<unknown> {
     if (this.state === 'starting') throw new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting');
-    return (await invokeMethod(this.backend, name, args as BlobmsgTable, origin)).data;
+    return (await invokeMethod(this.backend, name, args as BlobmsgTable, { origin, methods: this.methods })).data;
   }
 
   stats(): BlobmsgTable {

@@ -1,4 +1,5 @@
 export { sluiceObject, invokeMethod } from './object.ts';
+export { methodTable } from './methods.ts';
 export { paymentOf } from './payment.ts';
 export { sessionView } from './view.ts';
 export type { SluiceBackend, PurchaseOutcome } from './backend.ts';

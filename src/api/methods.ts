@@ -10,7 +10,7 @@ import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { CallOrigin, SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
-import { PAYMENT_PLUGINS } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, type PaymentPlugin } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import { salesReply } from './sales.ts';
 import { VENUE_METHODS } from './venue-methods.ts';
@@ -51,21 +51,24 @@ function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 
 }
 
 /**
- * The ubus methods the payment plugins bring (payments/plugins.ts), in the list's order: each is served whether or not
- * its method runs (the ACL names it), and its handler gets its method's face from the backend (null: not running).
+ * The ubus methods the payment plugins of a list bring, in the list's order: each is served whether or not its method
+ * runs (the ACL names it), and its handler gets its method's face from the backend (null: not running).
  */
-const PAYMENT_METHODS: Record<string, ApiMethod> = {};
-for (const plugin of PAYMENT_PLUGINS) {
-  for (const [name, declared] of Object.entries(plugin.ubusMethods ?? {})) {
-    if (name in PAYMENT_METHODS) throw new Error(`ubus method ${name} is declared by two payment plugins`);
-    PAYMENT_METHODS[name] = {
-      args: declared.args,
-      adminOnly: declared.adminOnly,
-      async handler(args, backend) {
-        return toBlobmsgTable(await declared.handler(args, backend.paymentFace?.(plugin.name) ?? null));
-      },
-    };
+function pluginMethods(plugins: readonly PaymentPlugin[]): Record<string, ApiMethod> {
+  const methods: Record<string, ApiMethod> = {};
+  for (const plugin of plugins) {
+    for (const [name, declared] of Object.entries(plugin.ubusMethods ?? {})) {
+      if (name in methods) throw new Error(`ubus method ${name} is declared by two payment plugins`);
+      methods[name] = {
+        args: declared.args,
+        adminOnly: declared.adminOnly,
+        async handler(args, backend) {
+          return toBlobmsgTable(await declared.handler(args, backend.paymentFace?.(plugin.name) ?? null));
+        },
+      };
+    }
   }
+  return methods;
 }
 
 /**
@@ -321,18 +324,25 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
   }),
 };
 
+/** The `sluice` object's table: its methods by name. */
+export type MethodTable = Readonly<Record<string, ApiMethod>>;
+
 /**
- * The table: the object's own methods, with the payment plugins' after `sessions` (where docs/ubus-api.md lists
- * them). A plugin's method cannot take the name of one of the object's own.
+ * The table for a plugin list: the object's own methods, with the plugins' after `sessions` (where docs/ubus-api.md
+ * lists them). A plugin's method cannot take the name of one of the object's own.
  */
-export const METHODS: Readonly<Record<string, ApiMethod>> = (() => {
+export function methodTable(plugins: readonly PaymentPlugin[]): MethodTable {
   const own = [...Object.entries(OWN_METHODS), ...Object.entries(VENUE_METHODS as Record<string, ApiMethod>)];
   const at = own.findIndex(([name]) => name === 'sessions') + 1;
-  for (const name of Object.keys(PAYMENT_METHODS)) {
+  const brought = pluginMethods(plugins);
+  for (const name of Object.keys(brought)) {
     if (name in OWN_METHODS)
       throw new Error(`ubus method ${name} of a payment plugin has the name of one of the sluice object's own`);
   }
-  return Object.fromEntries([...own.slice(0, at), ...Object.entries(PAYMENT_METHODS), ...own.slice(at)]);
-})();
+  return Object.fromEntries([...own.slice(0, at), ...Object.entries(brought), ...own.slice(at)]);
+}
+
+/** The table of payments/plugins.ts's list (what the daemon serves unless it is started with another list). */
+export const METHODS: MethodTable = methodTable(PAYMENT_PLUGINS);
 
 export { checkArgs, signatureOf };

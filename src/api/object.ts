@@ -14,7 +14,7 @@ import {
   type UbusReply,
 } from '../ubus/index.ts';
 import { checkArgs, signatureOf } from './args.ts';
-import { METHODS } from './methods.ts';
+import { METHODS, type MethodTable } from './methods.ts';
 import { statusForCode } from './status.ts';
 import type { CallOrigin, SluiceBackend } from './backend.ts';
 import { callerOf, RPC_SESSION_ARG, type Caller, type LoginLookup } from './caller.ts';
@@ -31,6 +31,8 @@ export interface ApiObjectOptions {
   onAdminCall?: (method: string, caller: Caller, args: BlobmsgTable, code: ErrorCode | null) => void;
   /** Names the login of an rpcd session id (rpcdLoginLookup); absent: a call that carries one is refused. */
   loginOf?: LoginLookup;
+  /** The methods served (methods.ts methodTable of the daemon's plugin list); default: payments/plugins.ts's. */
+  methods?: MethodTable;
 }
 
 export function errorReply(err: unknown): UbusReply {
@@ -48,9 +50,10 @@ export async function invokeMethod(
   backend: SluiceBackend,
   name: string,
   args: BlobmsgTable,
-  origin: CallOrigin = 'ubus',
+  call: CallOrigin | { origin: CallOrigin; methods: MethodTable } = 'ubus',
 ): Promise<UbusReply> {
-  const method = METHODS[name];
+  const { origin, methods } = typeof call === 'string' ? { origin: call, methods: METHODS } : call;
+  const method = methods[name];
   if (!method) return errorReply(new Error(`unknown method ${name}`));
   const checked = checkArgs(method.args, args);
   const data = await method.handler(checked, backend, { origin });
@@ -69,8 +72,9 @@ export async function invokeMethod(
 }
 
 export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions = {}): UbusObjectDef {
+  const table = options.methods ?? METHODS;
   const methods: UbusObjectDef['methods'] = {};
-  for (const [name, method] of Object.entries(METHODS)) {
+  for (const [name, method] of Object.entries(table)) {
     // An admin method also takes the session id uhttpd adds, to name its caller; no other method needs it.
     const policy = signatureOf(method.args);
     if (method.adminOnly) policy[RPC_SESSION_ARG] = BlobmsgType.STRING;
@@ -85,7 +89,7 @@ export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions =
             if (caller === null)
               throw new SluiceError('ERR_CALLER_UNKNOWN', "the caller's rpcd session is not known (expired?)");
           }
-          const reply = await invokeMethod(backend, name, shown);
+          const reply = await invokeMethod(backend, name, shown, { origin: 'ubus', methods: table });
           if (caller) options.onAdminCall?.(name, caller, shown, null);
           return reply;
         } catch (err) {

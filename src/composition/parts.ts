@@ -24,7 +24,6 @@ export interface Parts {
   ubus: UbusClient;
   events: EventPublisher;
   meter: Meter;
-  /** The walled garden (gate/walled-garden.ts), following the config in force. */
   garden: GardenKeeper;
   /** Flushed on stop, in order, after upstream: the table watch, the LAN endpoint, the garden, each method. */
   closers: Array<() => Promise<void>>;

@@ -8,7 +8,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { PAYMENT_PLUGINS, type LanParts } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, type LanParts, type PaymentPlugin } from '../payments/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +36,9 @@ interface LanMethods extends Partial<LanParts> {}
  * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
  * from the methods that opened: a damaged state file must not take the others' routes down.
  */
-function lanEndpointUses(config: Config): string[] {
+function lanEndpointUses(config: Config, methods: LanMethods): string[] {
   const uses: string[] = [];
-  for (const p of PAYMENT_PLUGINS) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
+  for (const p of listOf(methods)) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
   if (config.pricing.some((p) => (p.devices ?? 1) > 1)) uses.push('devices');
   if (config.http.pcsyncSecret !== '') uses.push('pcsync');
   return uses;
@@ -117,7 +117,7 @@ export class LanEndpointKeeper {
   private async step(config: Config, methods: LanMethods): Promise<void> {
     if (this.closed || config.http.host === '') return;
     const { log } = this.parts;
-    const uses = lanEndpointUses(config);
+    const uses = lanEndpointUses(config, methods);
     const serves = uses.join(',');
     if (this.endpoint && uses.length === 0) {
       await this.endpoint.close();
@@ -145,7 +145,7 @@ export class LanEndpointKeeper {
     }
     if (uses.length === 0) {
       // Said once while it stays off, not at every reload.
-      if (!this.toldOff) warnNothingServed(log);
+      if (!this.toldOff) warnNothingServed(log, methods);
       this.toldOff = true;
       return;
     }
@@ -155,8 +155,13 @@ export class LanEndpointKeeper {
   }
 }
 
-function warnNothingServed(log: Log): void {
-  const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
+/** The plugin list the methods come from (the daemon's), or payments/plugins.ts's. */
+function listOf(methods: LanMethods): ReadonlyArray<Pick<PaymentPlugin, 'lanUse'>> {
+  return methods.methods?.map((m) => m.plugin) ?? PAYMENT_PLUGINS;
+}
+
+function warnNothingServed(log: Log, methods: LanMethods): void {
+  const names = listOf(methods).flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
   log.warn(
     `http.listen is set but nothing is served over it (none of ${names.join(', ')} on, no ` +
       'several-devices plan, no http.pcsync_secret): the LAN endpoint stays off until something is',
@@ -170,9 +175,9 @@ async function startLanEndpoint(
 ): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   const pcsyncOn = config.http.pcsyncSecret !== '';
-  const uses = lanEndpointUses(config);
+  const uses = lanEndpointUses(config, methods);
   if (uses.length === 0) {
-    warnNothingServed(log);
+    warnNothingServed(log, methods);
     return null;
   }
   const unavailable = methods.unavailable ?? [];

@@ -6,6 +6,15 @@ export type { PaymentFields, PaymentMethod, PurchaseRequest, Quote, QuoteInput }
 export { PaymentRegistry } from './registry.ts';
 export { grantReference } from './grant/grant.ts';
 export { createPaymentRegistry } from './builtin.ts';
-export type { DoorServices, LanMethod, LanParts, LanRequest, LanRoute, UbusFace, X402Face } from './plugin.ts';
+export type {
+  DoorServices,
+  LanMethod,
+  LanParts,
+  LanRequest,
+  LanRoute,
+  PaymentPlugin,
+  UbusFace,
+  X402Face,
+} from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';

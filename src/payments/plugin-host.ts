@@ -70,6 +70,11 @@ export class PaymentPlugins {
     private readonly parts: HostParts,
   ) {}
 
+  /** The list, in its order, whether or not each plugin opened (what the ubus table and the LAN routes are made of). */
+  get plugins(): readonly PaymentPlugin[] {
+    return this.opened.map((o) => o.plugin);
+  }
+
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
   static async open(plugins: readonly PaymentPlugin[], context: HostParts): Promise<PaymentPlugins> {
     const listeners: Array<() => Promise<void>> = [];

@@ -212,7 +212,7 @@ export interface LanRoute {
 
 /** A method's LAN side as the endpoint serves it: its routes and payers (static), and its face when it runs. */
 export interface LanMethod {
-  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts' | 'payForm'>;
+  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts' | 'payForm' | 'lanUse'>;
   readonly face: LanFace | null;
 }
 

@@ -1,0 +1,138 @@
+// tier: daemon
+/**
+ * A payment method added through the list alone: the test-only `stamp` folder (test/plugins/stamp/) and one line, the
+ * list the daemon is started with (`[...PAYMENT_PLUGINS, stampPlugin]`). No file of src/ names it, yet the real daemon
+ * (in this process, over the embedded ubus broker and the simulated portal's control socket) serves it: its ubus method
+ * is on the `sluice` object, a ubus `purchase` buys with it, its LAN route sells through the endpoint's rules (the
+ * caller's MAC from the one resolver), a replayed code is refused. Without the line none of it exists.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon.ts';
+import { silentLogger } from '../../src/log.ts';
+import { PAYMENT_PLUGINS } from '../../src/payments/index.ts';
+import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../../src/sim/index.ts';
+import { UbusBroker } from '../../src/ubus/broker/index.ts';
+import { UbusClient } from '../../src/ubus/index.ts';
+import { freePort } from '../helpers/net.ts';
+import { stampPlugin } from './stamp/index.ts';
+
+const MAC = '02:00:00:00:5a:01';
+const OTHER = '02:00:00:00:5a:02';
+
+async function router(plugins: typeof PAYMENT_PLUGINS) {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-stamp-'));
+  const ubusSocket = join(dir, 'ubus.sock');
+  const portalSocket = join(dir, 'ndsctl.sock');
+  const port = await freePort();
+  const configPath = join(dir, 'sluice.uci');
+  writeFileSync(
+    configPath,
+    `
+config sluice 'main'
+\toption state_dir '${join(dir, 'state')}'
+\toption ndsctl_socket '${portalSocket}'
+\toption portal 'opennds'
+\toption poll_interval '0.5'
+\toption ndsctl_timeout '60'
+
+config pricing 'hour'
+\toption metric 'seconds'
+\toption step_size '3600'
+\toption price_per_step '1000'
+
+config http 'http'
+\toption listen '127.0.0.1:${port}'
+`,
+  );
+  const model = new PortalModel({ flavour: 'opennds' });
+  model.addClient(MAC, '127.0.0.1');
+  model.addClient(OTHER, '10.0.9.2');
+  const portal = await listenNdsctlSocket(portalSocket, portalRequestHandler(model));
+  const broker = await UbusBroker.listen({ socketPath: ubusSocket });
+  const daemon = await Daemon.start({
+    configPath,
+    ubusSocket,
+    log: silentLogger,
+    plugins,
+    meterSource: { kind: 'socket', path: portalSocket },
+    meterWorker: { path: new URL('../../workers/usage.ts', import.meta.url), execArgv: ['--import', 'tsx'] },
+  });
+  const client = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 20_000 });
+  const call = async (method: string, args: Record<string, unknown> = {}) => {
+    try {
+      return {
+        ok: true as const,
+        data: (await client.call('sluice', method, args as never)) as Record<string, unknown>,
+      };
+    } catch (err) {
+      return { ok: false as const, error: err as Error & { data?: { error?: { code?: string } } } };
+    }
+  };
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  return {
+    call,
+    post,
+    async close() {
+      client.destroy();
+      await daemon.stop();
+      await broker.close();
+      await portal.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a method added by one line in the list is served: its ubus method, a purchase, its LAN route', async () => {
+  const r = await router([...PAYMENT_PLUGINS, stampPlugin]);
+  try {
+    assert.equal((await r.call('stamp_count')).ok && (await r.call('stamp_count')), {
+      ok: true,
+      data: { sold: 0 },
+    });
+    const bought = await r.call('purchase', {
+      mac: OTHER,
+      plan: 'hour',
+      payment: { method: 'stamp', code: 'STAMP-1' },
+    });
+    assert.ok(bought.ok, JSON.stringify(bought));
+    const replayed = await r.call('purchase', {
+      mac: OTHER,
+      plan: 'hour',
+      payment: { method: 'stamp', code: 'STAMP-1' },
+    });
+    assert.not.ok(replayed.ok, 'a punched code does not buy twice');
+
+    const lan = await r.post('/stamp', { code: 'STAMP-2' });
+    assert.is(lan.status, 200, JSON.stringify(lan.body));
+    assert.is((lan.body.session as Record<string, unknown>).mac, MAC, "the caller's MAC, from its address");
+    const again = await r.post('/stamp', { code: 'STAMP-2' });
+    assert.is(again.status, 402, JSON.stringify(again.body));
+    assert.equal((await r.call('stamp_count')).ok && (await r.call('stamp_count')), { ok: true, data: { sold: 2 } });
+  } finally {
+    await r.close();
+  }
+});
+
+test('without its line in the list, the same daemon knows nothing of it', async () => {
+  const r = await router(PAYMENT_PLUGINS);
+  try {
+    assert.not.ok((await r.call('stamp_count')).ok, 'no ubus method');
+    const bought = await r.call('purchase', {
+      mac: OTHER,
+      plan: 'hour',
+      payment: { method: 'stamp', code: 'STAMP-1' },
+    });
+    assert.not.ok(bought.ok, 'no such payment method');
+  } finally {
+    await r.close();
+  }
+});
+
+test.run();

@@ -98,6 +98,7 @@ const pct = (xs: number[], q: number): number => {
 };
 
 type Listing = { clients: Record<string, { mac?: string; state: string }> };
+let lastListingFailure = '';
 
 /**
  * The portal's whole client list, null when unreadable. Through the ndsctl command with a long deadline: openNDS 10.3.1
@@ -107,7 +108,13 @@ type Listing = { clients: Record<string, { mac?: string; state: string }> };
  */
 async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
   const r = await run(lab.ndsctlPath, ['json'], 120_000);
-  if (r.code !== 0) return null;
+  if (r.code !== 0) {
+    // Said once per kind of failure: a portal that exited (openNDS 9.10's SIGCHLD race) shows here as exit 3.
+    const why = `exit ${r.code}: ${(r.stdout + r.stderr).trim().split('\n')[0] ?? ''}`;
+    if (why !== lastListingFailure) console.log(`# portal-cpu: the portal's listing failed (${why})`);
+    lastListingFailure = why;
+    return null;
+  }
   try {
     return (JSON.parse(r.stdout) as Partial<Listing>).clients ?? {};
   } catch {

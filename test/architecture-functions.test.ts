@@ -109,7 +109,6 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/ubus/connection.ts UbusConnection.request': WIRE,
   'src/ubus/server.ts ObjectDispatcher.reply': WIRE,
   'src/upstream/mqtt/writer.ts writeUsageRow': TO_CONVERT,
-  'src/upstream/outbox-ram.ts RamRing.entry': TO_CONVERT,
 };
 
 function sourceFiles(dir: string): string[] {

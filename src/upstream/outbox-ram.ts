@@ -27,8 +27,9 @@ export class RamRing {
 
   constructor(public maxBytes: number) {}
 
-  /** Takes a copy of `payload` (the caller may reuse its buffer). */
-  entry(seq: number, type: number, at: number, payload: Uint8Array, headerBytes: number): Entry {
+  /** The index entry of `record`, of `type`; takes a copy of its payload (the caller may reuse its buffer). */
+  entry(record: { seq: number; at: number; payload: Uint8Array }, type: number, headerBytes: number): Entry {
+    const { seq, at, payload } = record;
     const copy = new Uint8Array(payload); // a copy (a Buffer's slice() would share its memory)
     const e: Entry = {
       seq,

@@ -286,7 +286,7 @@ export class Outbox {
     const ram = this.ram!;
     const seqs: number[] = [];
     for (const r of records) {
-      this.index.push(ram.entry(r.seq, type, r.at, r.payload, RECORD_HEADER_BYTES));
+      this.index.push(ram.entry(r, type, RECORD_HEADER_BYTES));
       seqs.push(r.seq);
     }
     const n = records.length;

@@ -33,7 +33,7 @@ import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
 import { PAYMENT_PLUGINS, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
 import { buy, plans, purchased } from './buy.ts';
-import { clientIpOf, Listener, RateLimiter, readJsonBody, REQUESTS_PER_MINUTE } from '../listener/index.ts';
+import { clientIpOf, DoorLimits, Listener, readJsonBody } from '../listener/index.ts';
 import { captiveRoute, devicesRoute, pcsyncRoute, restoreRoute, sessionRoute } from './own-routes.ts';
 import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
@@ -113,10 +113,11 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export class HttpEndpoint {
-  /** Payment attempts: what an abuser repeats (signatures to verify, vouchers to try on the RADIUS server). */
-  private readonly paymentLimiter: RateLimiter;
-  /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
-  private readonly requestLimiter: RateLimiter;
+  /**
+   * Every request: a generous bound so a flood of page loads from one IP is still bounded; payment attempts, what an
+   * abuser repeats (signatures to verify, vouchers to try on the RADIUS server), a smaller one.
+   */
+  private readonly limits: DoorLimits;
   private readonly restorer: RestoreDesk;
   /** The pay page's files by path: its own and the methods' scripts. */
   private portalFiles: Record<string, [string, string]>;
@@ -136,8 +137,7 @@ export class HttpEndpoint {
       ...new Set(this.methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
     ];
     this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
-    this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
-    this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
+    this.limits = new DoorLimits(options.rateLimitPerMinute);
   }
 
   private adopt(methods: readonly LanMethod[]): void {
@@ -223,8 +223,7 @@ export class HttpEndpoint {
       (path === '/buy' && signed) ||
       routed?.route.paying === true ||
       (routed?.route.paying === 'signed' && signed);
-    if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip)))
-      return limited(call, this.options.log);
+    if (!this.limits.admit(ip, paying)) return limited(call, this.options.log);
     if ((req.url ?? '').length > MAX_URL)
       return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
     if (routed) return this.methodRoute(routed, call);

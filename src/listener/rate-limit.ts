@@ -37,3 +37,22 @@ export class RateLimiter {
     return true;
   }
 }
+
+/**
+ * Every LAN door's per-IP rule, written once: each request takes from one bucket (`REQUESTS_PER_MINUTE`, or the
+ * payments' rate when that is higher), a payment attempt also from its own (`http.rate_limit` a minute).
+ */
+export class DoorLimits {
+  private readonly requests: RateLimiter;
+  private readonly payments: RateLimiter;
+
+  constructor(paymentsPerMinute: number) {
+    this.payments = new RateLimiter(paymentsPerMinute);
+    this.requests = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, paymentsPerMinute));
+  }
+
+  /** Whether a request from `ip` may go on; `paying`: it is a payment attempt (or as costly to repeat). */
+  admit(ip: string, paying: boolean): boolean {
+    return this.requests.take(ip) && (!paying || this.payments.take(ip));
+  }
+}

@@ -18,7 +18,7 @@ import { SluiceError, toSluiceError } from '../../../errors.ts';
 import type { Log } from '../../../log.ts';
 import { signEvent, type NostrEvent, type RouterKey } from '../nostr/index.ts';
 import { isLive, type Session } from '../../../sessions/index.ts';
-import { clientIpOf, Listener, RateLimiter, readBodyBytes, REQUESTS_PER_MINUTE } from '../../../listener/index.ts';
+import { clientIpOf, DoorLimits, Listener, readBodyBytes } from '../../../listener/index.ts';
 import {
   advertisement,
   noticeEvent,
@@ -95,8 +95,7 @@ function bodyLeftUnread(req: IncomingMessage): boolean {
 }
 
 export class TollgateDoor {
-  private readonly paymentLimiter: RateLimiter;
-  private readonly requestLimiter: RateLimiter;
+  private readonly limits: DoorLimits;
   /** MAC → until when a pending payment keeps /usage from saying `-1/-1`. */
   private readonly pending = new Map<string, number>();
   private advert: { mints: string; at: number; event: NostrEvent } | undefined;
@@ -109,8 +108,7 @@ export class TollgateDoor {
     private readonly options: TollgateDoorOptions,
   ) {
     this.host = options.host;
-    this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
-    this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
+    this.limits = new DoorLimits(options.rateLimitPerMinute);
   }
 
   static async start(options: TollgateDoorOptions): Promise<TollgateDoor> {
@@ -181,7 +179,7 @@ export class TollgateDoor {
       return;
     }
     const paying = req.method === 'POST' && path === '/';
-    if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) {
+    if (!this.limits.admit(ip, paying)) {
       this.options.log?.debug('tollgate rate limited', { ip, path });
       return reply(this.limitedAnswer());
     }

@@ -7,7 +7,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../../src/fleet/db/index.ts';
 import type { Collector } from '../../src/fleet/collector/index.ts';
@@ -69,6 +72,38 @@ test("the documented ACL: r2's credentials cannot report for r1; two collectors 
   const share = (c: Collector) => c.stats().stored + c.stats().duplicates - 40;
   assert.ok(share(a) > 0 && share(b) > 0, `both took a share of the usage reports: ${share(a)}/${share(b)}`);
   console.log(`# [fleet] shared group: ${share(a)} + ${share(b)} of 40 usage reports`);
+});
+
+test('sluice-fleet as the recipe runs it: the fleet account, its password from --password-file', async () => {
+  // Only this collector writes now: the first test's two stop.
+  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-fleet-recipe-'));
+  writeFileSync(join(dir, 'fleet.pass'), 'pf\n');
+  const [row] = await db.query<{ d: string }>('SELECT current_database() AS d');
+  let out = '';
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/fleet/main.ts', '--db', pg.url(row!.d), '--broker', broker.url, '--listen', 'none'].concat(
+      ['--username', 'fleet', '--password-file', join(dir, 'fleet.pass'), '--client-id', 'collector-a'],
+    ),
+    { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  try {
+    await waitFor(() => out.includes('fleet: subscribed'), 120_000, 'the collector subscribed');
+    const r9 = await FakeRouter.connect('r1', broker.url, { username: 'r1', password: 'p1', clientId: 'r1-recipe' });
+    open.push(r9);
+    await r9.started('recipe', '5', 'recipe-ref', 1000);
+    await waitFor(
+      async () => (await db.query("SELECT 1 FROM fleet_payments WHERE reference = 'recipe-ref'")).length === 1,
+      60_000,
+      `the payment stored by the recipe's collector: ${out}`,
+    );
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

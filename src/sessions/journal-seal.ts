@@ -10,9 +10,11 @@
  *     older seal and is not seen by it.
  *   - a copy outside state_dir (`main.state_dir`'s own file in RAM, /var/run/sluice/: OpenWrt's /var is tmpfs): also
  *     sees a whole state_dir put back, for as long as the router has not rebooted. It costs no flash write.
- * The seal lags behind the journal (written after the commit's reply, never before): a lagging seal only accepts
- * more, never refuses a good journal. A seal that cannot be read is ignored with a warning (the journal's own checks
- * still stand); the files at a first start (nothing there) ignore any seal left from an earlier state_dir.
+ * The seal lags behind the journal (written after the commit's reply, never before, and at most every
+ * SEAL_SPACING_MS, at once at a stop): a lagging seal only accepts more, never refuses a good journal; what it does not
+ * see is a cut or an older copy within the appends of its last SEAL_SPACING_MS. A seal that cannot be read is ignored
+ * with a warning (the journal's own checks still stand); the files at a first start (nothing there) ignore any seal
+ * left from an earlier state_dir.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +22,8 @@ import { dirname } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../storage/index.ts';
 
 export const JOURNAL_SEAL = 'sessions.seal';
+/** The least time between two seal writes: one small flash write per 10 s of commits at most. */
+export const SEAL_SPACING_MS = 10_000;
 
 /** How far the state files reached: the journal generation, and the bytes of its journal on flash. */
 export interface JournalMark {
@@ -77,13 +81,23 @@ export function olderThanSeal(files: JournalMark, sealed: JournalMark): string |
         '(cut short, or an older copy put back)'; // a crash only tears a record past the seal
 }
 
-/** Writes the latest mark to every seal path, one write at a time, the newest winning; failures are left (it lags). */
+/**
+ * Writes the latest mark to every seal path, one write at a time, the newest winning, at most one write every
+ * `spacingMs` (a seal per commit would double the journal's flash writes): a mark set meanwhile waits, and a stop
+ * (settled) writes it at once. Failures are left: the seal lags, which only accepts more.
+ */
 export class JournalSealWriter {
   private wanted: JournalMark | null = null;
   private running: Promise<void> | null = null;
   private readonly made = new Set<string>();
+  private lastWrite = -Infinity;
+  private hurry = false;
+  private wake: (() => void) | null = null;
 
-  constructor(private readonly paths: readonly string[]) {}
+  constructor(
+    private readonly paths: readonly string[],
+    private readonly spacingMs = 0,
+  ) {}
 
   set(mark: JournalMark): void {
     this.wanted = mark;
@@ -92,14 +106,33 @@ export class JournalSealWriter {
     });
   }
 
-  /** Resolves once every mark set so far was written (or failed). */
+  /** Writes the latest mark now (no spacing) and resolves once every mark set so far was written (or failed). */
   async settled(): Promise<void> {
-    while (this.running) await this.running;
+    this.hurry = true;
+    this.wake?.();
+    try {
+      while (this.running) await this.running;
+    } finally {
+      this.hurry = false;
+    }
   }
 
   private async loop(): Promise<void> {
     while (this.wanted) {
+      const wait = this.lastWrite + this.spacingMs - Date.now();
+      if (wait > 0 && !this.hurry) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          timer.unref?.();
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
       const mark = this.wanted;
+      if (!mark) break;
       this.wanted = null;
       const text = `${JSON.stringify(mark)}\n`;
       for (const path of this.paths) {
@@ -111,6 +144,7 @@ export class JournalSealWriter {
           // Left as it was: an older seal accepts more, never less.
         }
       }
+      this.lastWrite = Date.now();
     }
   }
 }

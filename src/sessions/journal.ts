@@ -23,7 +23,7 @@ import { SluiceError } from '../errors.ts';
 import { countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
-import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals } from './journal-seal.ts';
+import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals, SEAL_SPACING_MS } from './journal-seal.ts';
 import { SNAPSHOT, journalName, readStart } from './journal-start.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
@@ -158,7 +158,7 @@ export class JournalStore implements SessionStore {
     this.compactRecords = options.compactRecords ?? 10_000;
     this.now = options.now ?? Date.now;
     this.sealPaths = [join(this.dir, JOURNAL_SEAL), ...(options.sealCopy ? [options.sealCopy] : [])];
-    this.seal = new JournalSealWriter(this.sealPaths);
+    this.seal = new JournalSealWriter(this.sealPaths, SEAL_SPACING_MS);
   }
 
   stats(): JournalStats {

@@ -148,9 +148,9 @@ export const FILE_KINDS = {
     why:
       'paid sessions: a damaged line is read past (resynchronised on the framing, copies kept as .corrupt); a ' +
       'journal gone, emptied, without its header, cut below what was acknowledged, or older than its seal (a ' +
-      'generation counter: the journal generation and the bytes on flash, written after each commit, beside it and ' +
-      'in RAM, so a whole state_dir put back is seen until a reboot) refuses to start (ERR_STATE_LOST) until ' +
-      "--reset-state. Only a torn record past the seal is a crash's, and cut",
+      'generation counter: the journal generation and the bytes on flash, written after a commit at most every 10 s ' +
+      'and at a stop, beside it and in RAM, so a whole state_dir put back is seen until a reboot) refuses to ' +
+      "start (ERR_STATE_LOST) until --reset-state. Only a torn record past the seal is a crash's, and cut",
     copy: true,
     seal: 'beside',
   },

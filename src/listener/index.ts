@@ -5,5 +5,5 @@
  */
 export { Listener } from './listener.ts';
 export { clientIpOf, openFileLimit, totalConnectionBound } from './connection-limits.ts';
-export { DoorLimits, RateLimiter, REQUESTS_PER_MINUTE } from './rate-limit.ts';
+export { DoorLimits } from './rate-limit.ts';
 export { parseJsonObject, readBodyBytes, readJsonBody } from './body.ts';

@@ -12,10 +12,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPage, type FakePage } from '../http/fake-dom.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { deviceIp, deviceRequest, lease, startVenue, type Venue } from './rig.ts';
+import { deviceIp, deviceRequest, lease, MiB, sleep, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
 
 const D = '02:00:00:00:5e:03';
-const MiB = 1048576;
 const BOUGHT = 8n * BigInt(MiB);
 const ELSEWHERE = 'Your session is active at another WiFi point of this venue';
 let venue: Venue | undefined;
@@ -25,9 +24,8 @@ test.after.each(async () => {
   venue = undefined;
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const used = async (lab: DaemonLab) => BigInt((await lab.session(D)).used as string);
-const ticks = async (lab: DaemonLab) => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
+const ticks = ticksOk;
 
 /** The page's clock moves 2 s and its 1 s interval runs: what a customer's open page does by itself. */
 async function pageWaits(page: FakePage): Promise<void> {

@@ -10,10 +10,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, startService, startVenue, type Venue } from './rig.ts';
+import { lease, MiB, sleep, startService, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
 
 const D = '02:00:00:00:5e:02';
-const MiB = 1048576;
 const BOUGHT = 8n * BigInt(MiB);
 let venue: Venue | undefined;
 
@@ -22,15 +21,14 @@ test.after.each(async () => {
   venue = undefined;
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const used = async (lab: DaemonLab) => BigInt((await lab.session(D)).used as string);
+const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
 
 /** A session at `lab` with some usage, reported to the fleet. */
 async function sold(v: Venue, lab: DaemonLab): Promise<bigint> {
   await lab.call('grant', { mac: D, bytes: Number(BOUGHT) });
   await lab.waitFor(() => lab.clientState(D) === 'Authenticated', 30_000, 'gate open');
   await lab.waitFor(async () => (await lease(v.db, D))?.['state'] === 'held', 30_000, 'the lease registered');
-  const ticks = async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+  const ticks = () => ticksOk(lab);
   const from = await ticks();
   await lab.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
   lab.portal.addTraffic(D, MiB, 256 * 1024);

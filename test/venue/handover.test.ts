@@ -7,10 +7,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lease, startVenue, type Venue } from './rig.ts';
+import { lease, MiB, startVenue, ticksOk, type Venue } from './rig.ts';
 
 const D = '02:00:00:00:5e:01';
-const MiB = 1048576;
 let venue: Venue | undefined;
 
 test.after.each(async () => {
@@ -28,7 +27,7 @@ test('plain handover: the session follows its device with what was left; a copy 
   await ra.waitFor(async () => (await lease(db, D))?.['holder'] === 'ra', 30_000, 'the lease registered at ra');
 
   // Traffic at ra; then, while the device is still active there, rb's claim (a copy of its MAC) gets nothing.
-  const ticks = async () => ((await ra.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+  const ticks = () => ticksOk(ra);
   const from = await ticks();
   await ra.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
   ra.portal.addTraffic(D, MiB, 256 * 1024);
@@ -103,7 +102,7 @@ test('flip-flop: back and forth, each router gets what the other left, the sum s
   for (let hop = 0; hop < 4; hop++) {
     const [here, next] = [labs[hop % 2]!, labs[(hop + 1) % 2]!];
     await here.waitFor(() => here.clientState(D) === 'Authenticated', 30_000, `gate open, hop ${hop}`);
-    const ticks = async () => ((await here.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+    const ticks = () => ticksOk(here);
     const from = await ticks();
     await here.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a tick after the open');
     here.portal.addTraffic(D, 512 * 1024, 0);

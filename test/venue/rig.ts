@@ -14,6 +14,15 @@ import { startVenueService, VENUE_MIGRATIONS, type VenueService } from '../../sr
 
 export const SECRET = 'venue-test-command-secret';
 export const VENUE = 'hall';
+export const MiB = 1048576;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** What `lab`'s session for `mac` has used, in bytes. */
+export const usedBy = async (lab: DaemonLab, mac: string): Promise<bigint> =>
+  BigInt((await lab.session(mac)).used as string);
+/** How many of `lab`'s meter ticks have read the counters. */
+export const ticksOk = async (lab: DaemonLab): Promise<number> =>
+  ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
 
 export interface Venue {
   pg: Postgres;

@@ -11,10 +11,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, startVenue, type Venue } from './rig.ts';
+import { lease, MiB, sleep, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
 
 const D = '02:00:00:00:5e:04';
-const MiB = 1048576;
 const BOUGHT = 8n * BigInt(MiB);
 let venue: Venue | undefined;
 
@@ -23,9 +22,8 @@ test.after.each(async () => {
   venue = undefined;
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const used = async (lab: DaemonLab) => BigInt((await lab.session(D)).used as string);
-const ticks = async (lab: DaemonLab) => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
+const ticks = ticksOk;
 
 /** `n` bytes at `lab`'s portal, billed there (after two ticks, so the gate's first reading is behind us). */
 async function traffic(lab: DaemonLab, n: number): Promise<void> {

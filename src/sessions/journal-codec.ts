@@ -12,7 +12,8 @@ import type { StoreRecord, UsageEntry } from './store.ts';
 /**
  * First line of a snapshot: which journal generation continues it. `headed`: that journal begins with a JournalHeader,
  * so a journal that is missing, empty or without its header lost records (snapshots written before headers existed
- * lack it, and are rewritten at the next start).
+ * lack it, and are rewritten at the next start). `body`: the bytes after the header's line, so that a snapshot cut at a
+ * line's end is told from a whole one (it is written by rename, never torn; snapshots written before it lack it).
  */
 export interface SnapshotHeader {
   t: 'snap';
@@ -20,6 +21,7 @@ export interface SnapshotHeader {
   gen: number;
   at: number;
   headed?: true;
+  body?: number;
 }
 /** First line of every journal (sequence number 0): its generation. A journal without it was emptied or cut. */
 export interface JournalHeader {
@@ -317,6 +319,7 @@ function fromJson(v: unknown): JournalLine {
         gen: int(o['gen']),
         at: int(o['at']),
         ...(o['headed'] === true && { headed: true as const }),
+        ...(o['body'] !== undefined && { body: int(o['body']) }),
       };
     case 'jnl':
       if (o['v'] !== 1) throw new Invalid('unknown journal version');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { decodeJsonLine, readJsonLog } from '../storage/index.ts';
 import type { JsonLogRead } from '../storage/index.ts';
-import { decodeNumbered } from './journal-codec.ts';
+import { decodeNumbered, encodeLine } from './journal-codec.ts';
 import type { JournalLine, NumberedLine } from './journal-codec.ts';
 import { applyRecord, emptyState } from './store.ts';
 import type { StoreRecord, StoreState } from './store.ts';
@@ -108,6 +108,23 @@ function headerDamagedInPlace(buf: Buffer): boolean {
 /** The longest a journal header's line can be: its JSON with a 16-digit gen and time, the CRC and the newline. */
 const MAX_HEADER_LINE = 128;
 
+/**
+ * Whether a snapshot whose header did not decode has it in place, damaged (a bit flip): its first line is complete, no
+ * longer than a header can be, hides no record, and the line after it (if any) is a record that reads.
+ */
+/** The longest a snapshot header's line can be: a journal header's, `headed` and a 16-digit `body` more. */
+const MAX_SNAPSHOT_HEADER_LINE = MAX_HEADER_LINE + 40;
+
+function snapshotHeaderDamagedInPlace(buf: Buffer): boolean {
+  const nl = buf.indexOf(0x0a);
+  if (nl === -1 || nl + 1 > MAX_SNAPSHOT_HEADER_LINE) return false;
+  if (readJsonLog(buf.subarray(0, nl + 1), decodeNumbered).lines.length > 0) return false;
+  const next = buf.indexOf(0x0a, nl + 1);
+  if (next === -1) return nl + 1 === buf.length;
+  const line = decodeJsonLine(buf.toString('utf8', nl + 1, next), decodeNumbered);
+  return line.ok && line.value.line.t !== 'snap';
+}
+
 /** Reads the snapshot and journals of `dir` (the store's lock held) without changing them. */
 export async function readStart(dir: string): Promise<StartRead> {
   const state = emptyState();
@@ -129,19 +146,24 @@ export async function readStart(dir: string): Promise<StartRead> {
     })
     .sort((a, b) => a - b);
 
-  let snapshotText: Buffer | null = null;
-  try {
-    snapshotText = await readFile(join(dir, SNAPSHOT));
-  } catch (err) {
-    if (!isMissing(err))
-      throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
-  }
-  // Nothing at all: a first start. (Once started, the snapshot is never deleted: only replaced by rename.)
-  const firstStart = snapshotText === null && journals.length === 0;
   /** Files with damage: a copy of each is kept before anything rewrites or deletes them. */
   const damaged = new Set<string>();
   /** Why the snapshot cannot be trusted to hold the state (most sessions live only there after a compaction). */
   let snapshotLost: string | null = null;
+  let snapshotText: Buffer | null = null;
+  try {
+    snapshotText = await readFile(join(dir, SNAPSHOT));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'EISDIR') {
+      // Something else in its place (a directory): the sessions it held are lost, as if it were missing.
+      snapshotLost = `${SNAPSHOT} cannot be read (${code})`;
+      damaged.add(SNAPSHOT);
+    } else if (!isMissing(err))
+      throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
+  }
+  // Nothing at all: a first start. (Once started, the snapshot is never deleted: only replaced by rename.)
+  const firstStart = snapshotText === null && snapshotLost === null && journals.length === 0;
   /** The snapshot says its journal begins with a header (so a journal without one lost its records). */
   let headed = false;
   let needsRewrite = false;
@@ -151,12 +173,23 @@ export async function readStart(dir: string): Promise<StartRead> {
     if (header?.t === 'snap') {
       current = header.gen;
       headed = header.headed === true;
+      // Written whole by rename, a snapshot is never torn: shorter than its header says, or (one written before the
+      // header said its length) ending in an unfinished line, it was cut, and the sessions after the cut are lost.
+      // (The header's line re-encoded: its own newline may be the damage, so it is not searched for.)
+      const bodyFound = snapshotText.length - Buffer.byteLength(encodeLine(header));
+      if (header.body !== undefined ? bodyFound < header.body : read.tornBytes > 0)
+        snapshotLost = `${SNAPSHOT} was cut (${bodyFound} of ${header.body ?? '?'} bytes after its header)`;
+    } else if (snapshotHeaderDamagedInPlace(snapshotText)) {
+      // A bit flip in the header line alone: the sessions after it all read. Its journal is the newest one (a
+      // compaction starts the new journal before the old one goes); a missing journal is a loss, as with any header.
+      current = journals.at(-1) ?? 0;
+      headed = true;
     } else {
       // Without its header we cannot tell which journal continues this snapshot: take the newest one.
       current = journals.at(-1) ?? 0;
       snapshotLost = `${SNAPSHOT} (${snapshotText.length} bytes) has no valid header`;
-      damaged.add(SNAPSHOT);
     }
+    if (snapshotLost) damaged.add(SNAPSHOT);
     if (read.corrupt.length > 0 || read.tornBytes > 0) {
       needsRewrite = true;
       damaged.add(SNAPSHOT);

@@ -1,7 +1,7 @@
 /**
  * The flash store: an append-only journal plus a snapshot, in `main.state_dir`.
  *
- *   sessions.snapshot          header {gen, headed} + every kept session + every kept payment key (written atomically)
+ *   sessions.snapshot          header {gen, headed, body} + every kept session + every kept payment key (atomic)
  *   sessions.<gen>.journal     a header {gen} (number 0), then the records appended since that snapshot, numbered
  *                              1, 2, … (journal-codec.ts, in storage/json-log.ts lines)
  *
@@ -266,7 +266,7 @@ export class JournalStore implements SessionStore {
       // start.
       await writeFileAtomic(
         join(this.dir, SNAPSHOT),
-        encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true }),
+        encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true, body: 0 }),
         { mode: 0o600 },
       );
     }
@@ -463,9 +463,11 @@ export class JournalStore implements SessionStore {
   private async compactNow(now: number): Promise<void> {
     pruneState(this.state, now, this.retention);
     const next = this.gen + 1;
-    const lines: string[] = [encodeLine({ t: 'snap', v: 1, gen: next, at: now, headed: true })];
+    const lines: string[] = [];
     for (const session of this.state.sessions.values()) lines.push(encodeLine({ t: 'open', session, keys: [] }));
     for (const [key, at] of this.state.refs) lines.push(encodeLine({ t: 'ref', key, at }));
+    const body = lines.reduce((n, line) => n + Buffer.byteLength(line), 0);
+    lines.unshift(encodeLine({ t: 'snap', v: 1, gen: next, at: now, headed: true, body }));
     const snapshot = join(this.dir, SNAPSHOT);
     const tmp = `${snapshot}.tmp`;
     try {

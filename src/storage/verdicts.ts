@@ -150,7 +150,9 @@ export const FILE_KINDS = {
       'journal gone, emptied, without its header, cut below what was acknowledged, or older than its seal (a ' +
       'generation counter: the journal generation and the bytes on flash, written after a commit at most every 10 s ' +
       'and at a stop, beside it and in RAM, so a whole state_dir put back is seen until a reboot) refuses to ' +
-      "start (ERR_STATE_LOST) until --reset-state. Only a torn record past the seal is a crash's, and cut",
+      "start (ERR_STATE_LOST) until --reset-state. Only a torn record past the seal is a crash's, and cut. The " +
+      'snapshot is written whole by rename and its header says its length: one cut anywhere, or a directory in its ' +
+      'place, refuses to start; a bit flipped in its header is read past (its journal is the newest one)',
     copy: true,
     seal: 'beside',
   },

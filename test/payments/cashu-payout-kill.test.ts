@@ -90,10 +90,15 @@ async function settled(what: string): Promise<Balance> {
   await lab.waitFor(
     async () => {
       const b = await balance();
-      // The retirement pass's swaps off a rotated keyset ended too (their ecash is out of `total` meanwhile).
+      // The retirement pass's swaps off a rotated keyset ended too: their ecash is out of `total` meanwhile, from
+      // the take on flash (taken_sat) even before the swap's record lists it (keyset_swaps).
       const m = b.mints[0];
       return (
-        m.pending_payouts === 0 && m.keyset_swaps === 0 && b.payouts.length > 0 && b.payouts[0].state !== 'pending'
+        m.pending_payouts === 0 &&
+        m.keyset_swaps === 0 &&
+        String(m.taken_sat) === '0' &&
+        b.payouts.length > 0 &&
+        b.payouts[0].state !== 'pending'
       );
     },
     60_000,
@@ -149,8 +154,7 @@ test('b: the record on flash, the melt lost on its way: held again, then one pay
   await asked;
   let b = await settled('the lost melt resolved');
   assert.is(b.payouts[0].state, 'failed');
-  // The proofs held again on the rotated keyset are then swapped off it: between the swap's take and its record on
-  // flash they are out of `total` with no swap listed yet, so the check waits for them to land (or times out).
+  // The proofs held again on the rotated keyset are then swapped off it (out of `total`, in taken_sat meanwhile).
   await lab.waitFor(async () => BigInt((b = await balance()).total) === before, 30_000, 'every proof held again');
   assert.is(BigInt(b.total), before, 'every proof held again');
   assert.is(mint.ledger.paidInvoices.size, paid, 'nothing paid');

@@ -196,6 +196,7 @@ test('a pending payout stays pending (across a reopen, asked again without a sec
         pending_payouts: 1,
         pending_sat: 400n,
         keyset_swaps: 0,
+        taken_sat: 400n,
       },
     );
     assert.is((await r.custody.payout()).state, 'pending', 'asked again: the same quote read');
@@ -217,6 +218,22 @@ test('a pending payout stays pending (across a reopen, asked again without a sec
     await ln.stop();
     await mint.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ecash taken on flash and not yet recorded as a payout or a swap is listed as taken, never as gone', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    await r.fund(70);
+    await r.store.take(mint.url, r.store.proofsOf(mint.url), 'a move whose record is not written yet');
+    const m = (r.custody.balance().mints as Array<Record<string, unknown>>)[0]!;
+    assert.equal([m.balance, m.keyset_swaps, m.pending_payouts, m.taken_sat], [0n, 0, 0, 70n]);
+  } finally {
+    await r.close();
+    await r.ln.stop();
+    await mint.stop();
+    rmSync(r.dir, { recursive: true, force: true });
   }
 });
 

@@ -251,6 +251,12 @@ export class CashuCustody implements CashuCustodyFace {
     const balances = this.store.balances();
     const counts = new Map<string, number>();
     for (const mint of balances.keys()) counts.set(mint, this.store.proofsOf(mint).length);
+    const taken = new Map<string, bigint>();
+    for (const t of this.store.takes())
+      taken.set(
+        t.mint,
+        t.proofs.reduce((s, p) => s + BigInt(p.amount), taken.get(t.mint) ?? 0n),
+      );
     const mints = this.mints().map((mint) => {
       const melts = this.book.open().filter((o) => o.mint === mint && o.kind === 'melt');
       return {
@@ -261,6 +267,8 @@ export class CashuCustody implements CashuCustodyFace {
         pending_payouts: melts.length,
         pending_sat: melts.reduce((s, o) => s + BigInt(o.inputTotal), 0n),
         keyset_swaps: this.book.open().filter((o) => o.mint === mint && o.kind === 'swap').length,
+        // From the take on flash, before a payout's or a swap's record: `balance` + taken_sat never dips mid-move.
+        taken_sat: taken.get(mint) ?? 0n,
         ...this.health.view(mint),
       };
     });

@@ -129,8 +129,14 @@ export const FILE_KINDS = {
       '.corrupt) and the rest delivered; a lost cursor delivers again (at least once). Money is not decided here: ' +
       'the payments and ends reported are in the session journal. A segment cut short or put back older after a ' +
       'clean stop is told by the seq mark (the newest durable record, exact at a clean close): counted and logged ' +
-      '(ERR_OUTBOX_CORRUPT), what is found delivered; after a crash or a power cut the mark lags and a rollback is ' +
-      'not seen. No seal: one more write per report would double the flash writes of every tick',
+      '(ERR_OUTBOX_CORRUPT), what is found delivered. After a crash or a power cut no rollback is seen: the mark is ' +
+      'written only at open, every 4096 numbers and at a clean stop, and a segment may then rightly end below it (a ' +
+      'power cut loses appends not yet fsynced, at most 5 s of them; a segment every consumer acknowledged is ' +
+      'deleted up to 30 s before the cursors say so). A segment cut or put back older then loses at most the reports ' +
+      "no consumer's cursor had passed (at most what the queue held), unseen. A cursor or the seq mark " +
+      'damaged or lost is read as none (a damaged cursor counted; everything stored delivered again; numbering ' +
+      'resumes past every record and cursor found). No seal: one more write per report would double the flash ' +
+      'writes of every tick',
     copy: true,
     seal: 'none',
   },

@@ -13,14 +13,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
-import { writeFileAtomic } from '../storage/index.ts';
+import { countDamaged, writeFileAtomic } from '../storage/index.ts';
 
 const SEQ_FILE = 'seq';
 const cursorName = (consumer: string): string => `cursor-${consumer}`;
 
 /**
  * The consumer's persisted floor (0 when there is none); a malformed or unreadable cursor is warned about and read as
- * 0.
+ * 0; a directory in its place rejects (EISDIR).
  */
 export async function readCursor(
   dir: string,
@@ -31,9 +31,13 @@ export async function readCursor(
     const parsed = JSON.parse(await readFile(join(dir, cursorName(consumer)), 'utf8')) as { floor?: unknown };
     if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0)
       return parsed.floor;
+    countDamaged(join(dir, cursorName(consumer)));
     warn('ERR_OUTBOX_CORRUPT', `cursor of ${consumer} is malformed: delivering everything stored again`);
   } catch (err) {
+    // A directory in its place is damage that no write can mend: the outbox refuses to open (outbox-open.ts).
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      countDamaged(join(dir, cursorName(consumer)));
       warn('ERR_OUTBOX_CORRUPT', `cursor of ${consumer} is unreadable: delivering everything stored again`, err);
     }
   }
@@ -66,7 +70,10 @@ export async function readSeqMark(
       const parsed: unknown = JSON.parse(t);
       return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
     })
-    .catch((): Record<string, unknown> => ({}));
+    .catch((err: unknown): Record<string, unknown> => {
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw err;
+      return {};
+    });
   const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
   const lastDurable = num(mark['last_durable']);
   if (mark['clean'] === true) return { resumeAt: num(mark['next']), lastDurable, clean: true };

@@ -29,6 +29,27 @@ durableFileSuite<Outbox>('outbox segment (reports on their way upstream)', {
   stride: 3,
 });
 
+/** An outbox whose consumer `up` acknowledges report n at change n: its cursor and the seq mark move with each. */
+const acking = {
+  kind: 'outbox' as const,
+  code: 'ERR_OUTBOX_OPEN' as const,
+  open: (dir: string) => Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['up'] }),
+  put: async (box: Outbox, n: number) => {
+    box.ack('up', await box.append(Buffer.from(`report ${n}`), { durable: true }));
+    await box.flush();
+  },
+  holds: (box: Outbox) => ({
+    floor: box.stats().consumers['up']?.floor,
+    pending: box.pending('up').map((r) => r.seq),
+    next: box.nextSeq,
+  }),
+  close: (box: Outbox) => box.close(),
+};
+
+durableFileSuite<Outbox>("outbox cursor (a consumer's acknowledged floor)", { ...acking, file: 'cursor-up' });
+
+durableFileSuite<Outbox>('outbox seq mark (numbers reserved, the newest durable record)', { ...acking, file: 'seq' });
+
 test('a segment put back older after a clean stop: counted and said, what is found delivered', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-outbox-older-'));
   try {

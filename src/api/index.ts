@@ -1,4 +1,4 @@
-export { sluiceObject, invokeMethod } from './object.ts';
+export { sluiceObject } from './object.ts';
 export { methodTable } from './methods.ts';
 export { paymentOf } from './payment.ts';
 export { sessionView } from './view.ts';
@@ -6,4 +6,4 @@ export type { SluiceBackend, PurchaseOutcome } from './backend.ts';
 export { EventPublisher } from './events.ts';
 export { DaemonBackend } from './daemon-backend.ts';
 export { adminCallLogging } from './caller.ts';
-export { daemonStats, upstreamStatus, type DaemonParts } from './daemon-status.ts';
+export { DaemonPort } from './daemon-port.ts';

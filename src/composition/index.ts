@@ -1,3 +1,3 @@
 export type { Parts } from './parts.ts';
-export { configReloader } from './reloader.ts';
+export { openDoors, type Doors } from './doors.ts';
 export { stopParts } from './shutdown.ts';

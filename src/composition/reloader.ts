@@ -22,7 +22,7 @@ export function configReloader(
   { upstream, sessions, payments, pricing }: Pick<Parts, 'upstream' | 'sessions' | 'payments' | 'pricing'>,
   lan: {
     /** Once a reload is in force: what follows the config (the LAN endpoint starts, stops or serves anew). */
-    followed: () => Promise<void>;
+    follow: (config: Config) => Promise<void>;
     /** http.listen changed: the LAN endpoint moves (LanEndpointKeeper.move). */
     moveListen: (next: Config['http']) => Promise<void>;
   },
@@ -46,9 +46,9 @@ export function configReloader(
     },
     moveListen: lan.moveListen,
     // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
-    applied: async () => {
+    applied: async (config) => {
       await payments.recheck();
-      await lan.followed();
+      await lan.follow(config);
     },
     ...(options.onDisabled && { onDisabled: options.onDisabled }),
   });

@@ -46,8 +46,8 @@ export interface ConfigReloaderOptions {
    * config; throws (ERR_HTTP_LISTEN) when it cannot, and the endpoint stays where it was. Absent: nothing listens.
    */
   moveListen?: (next: Config['http']) => Promise<void>;
-  /** Once the new config is in place (held escrow gates re-evaluated). */
-  applied?: () => Promise<void>;
+  /** Once the new config is in place (held escrow gates re-evaluated), with the config in force now. */
+  applied?: (config: Config) => Promise<void>;
   /** `main.enabled` 0: the owner stops the daemon. */
   onDisabled?: () => void;
 }
@@ -138,7 +138,7 @@ export class ConfigReloader {
     // Already logged by the part that failed, with its own words.
     if (unapplied.length > 0) this.problems = [...problems, ...unapplied];
     this.config = runningConfig(next, running);
-    await this.options.applied?.();
+    await this.options.applied?.(this.config);
     log.info('config reloaded', {
       plans: next.pricing.length,
       problems: this.problems.length || undefined,

@@ -16,8 +16,6 @@ import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 
-export { HttpEndpoint } from './server.ts';
-
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
 function portalDir(): string | null {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'portal');

@@ -8,19 +8,16 @@
  * opens anew when switched back on: a sink half open would report what no one asked for.
  */
 import type { Config, RunningParts } from '../config/index.ts';
-import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
 import type {
   LanParts,
   MethodSwitch,
-  PaymentAnnouncers,
   PaymentPart,
   PaymentPlugin,
   PluginDoor,
   PluginHost,
-  AdminCommand,
   DoorServices,
   UbusFace,
   X402Face,
@@ -45,7 +42,7 @@ export interface SinkRegistrar {
 }
 
 /** What every plugin's host holds but its registrars and what PaymentPlugins itself answers. */
-export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'command' | 'methodBehind'> & { sinks: SinkRegistrar };
+export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind'> & { sinks: SinkRegistrar };
 
 type Opened = {
   plugin: PaymentPlugin;
@@ -55,11 +52,7 @@ type Opened = {
   sinks: UpstreamSink[];
 };
 
-const starting = (): Promise<never> =>
-  Promise.reject(new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting'));
-
 export class PaymentPlugins {
-  private host: PaymentAnnouncers | undefined;
   private registry: SellingRegistry | undefined;
   /** What this list put in the registry, by name (the registry also holds grant and the owner's own methods). */
   private readonly inRegistry = new Map<string, PaymentMethod>();
@@ -113,7 +106,6 @@ export class PaymentPlugins {
       ...parts,
       config,
       recovered,
-      command: this.command,
       methodBehind: (name) => this.methodBehind(name),
       door: (door) => void o.doors.push(door),
       sink: (sink) => void o.sinks.push(sink),
@@ -122,10 +114,6 @@ export class PaymentPlugins {
     for (const sink of o.sinks) await this.parts.sinks.join(sink);
     return part;
   }
-
-  /** The admin methods, once the root is built (wire); refused before. */
-  private readonly command: AdminCommand = (name, args, origin) =>
-    this.host ? this.host.command(name, args, origin) : starting();
 
   /** The registry the merchant sells through: the list's methods go in now, and a reload's switches move them. */
   sellThrough(registry: SellingRegistry): void {
@@ -183,7 +171,6 @@ export class PaymentPlugins {
         });
         o.part = await this.openOne(o, next, log, live);
         if (o.part) {
-          if (this.host) o.part.wire?.(this.host);
           await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
           o.part.reconciled?.();
           await o.part.recheck?.();
@@ -271,11 +258,6 @@ export class PaymentPlugins {
 
   start(): void {
     for (const p of this.openParts) p.start?.();
-  }
-
-  wire(host: PaymentAnnouncers): void {
-    this.host = host;
-    for (const p of this.openParts) p.wire?.(host);
   }
 
   /** Each method's stop, in the list's order: the part open at the stop (one a reload opened too). */

@@ -43,6 +43,8 @@ export interface PluginHost {
   shaper: ShaperFigures | null;
   /** Runs an admin method exactly as a ubus call does (refused while the daemon starts: ERR_SESSIONS_STATE). */
   command: AdminCommand;
+  /** The root's parts a method announces its own events through (the ubus events, the upstream sinks). */
+  announce: PaymentAnnouncers;
   /**
    * The selling method of that name another plugin brings from behind this one (PaymentPart.standsBehind: the RADIUS
    * `voucher` behind printed vouchers), read at each call (a reload switches it on and off); null: none sells now.
@@ -86,12 +88,10 @@ export interface PluginDoor {
   close(): Promise<void>;
 }
 
-/** The root's parts a method announces through, and its admin methods (structural: payments/ does not import api/). */
+/** The root's parts a method announces through (structural: payments/ does not import api/). */
 export interface PaymentAnnouncers {
   upstream: { escrowClosed(session: Session | null, mac: string, figures: EscrowSessionClosed['figures']): void };
   events: { followEscrow(source: EscrowCredit): void };
-  /** What PluginHost.command runs once the daemon is built. */
-  command: AdminCommand;
 }
 
 /**
@@ -281,8 +281,6 @@ export interface PaymentPart {
   recheck?(): Promise<void>;
   /** Once the daemon runs (ubus, LAN, gates, sinks): work left by a restart or an outage. */
   start?(): void;
-  /** Subscribes the root's publishers to the method's own events. */
-  wire?(host: PaymentAnnouncers): void;
   /**
    * Its methods stand behind another plugin's method of the same name (the RADIUS `voucher` behind printed vouchers):
    * registered only while none such sells, and reached through that one (PluginHost.methodBehind).

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
 import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
-import { HttpEndpoint } from '../../src/http/index.ts';
+import { HttpEndpoint } from '../../src/http/server.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 

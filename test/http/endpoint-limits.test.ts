@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
 import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
-import { HttpEndpoint } from '../../src/http/index.ts';
+import { HttpEndpoint } from '../../src/http/server.ts';
 import { portalClientDirectory } from '../../src/gate/mac-resolver.ts';
 import { ClientDirectory } from '../../src/gate/client-directory.ts';
 import { totalConnectionBound, openFileLimit } from '../../src/listener/connection-limits.ts';

@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
 import { SluiceError } from '../../src/errors.ts';
-import { HttpEndpoint } from '../../src/http/index.ts';
+import { HttpEndpoint } from '../../src/http/server.ts';
 import type { Log } from '../../src/log.ts';
 import type { X402Method } from '../../src/payments/exact/x402-exact.ts';
 import { exactFace } from '../../src/payments/exact/index.ts';

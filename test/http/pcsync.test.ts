@@ -16,7 +16,7 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { redactConfig } from '../../src/config/index.ts';
 import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
-import { HttpEndpoint } from '../../src/http/index.ts';
+import { HttpEndpoint } from '../../src/http/server.ts';
 import { NonceLedger, PCSYNC_NONCES_FILE } from '../../src/http/pcsync-nonces.ts';
 import { pcsyncSignature } from '../../src/http/pcsync-verify.ts';
 import type { EndCause, Session } from '../../src/sessions/index.ts';

@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import type { SluiceBackend } from '../../src/api/index.ts';
-import { HttpEndpoint } from '../../src/http/index.ts';
+import { HttpEndpoint } from '../../src/http/server.ts';
 import { SessionManager, isLive, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { SECP256K1_HALF_N } from '../../src/x402/signature.ts';

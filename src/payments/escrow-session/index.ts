@@ -95,7 +95,7 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
     },
   ],
-  async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
+  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce }) {
     const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({
@@ -107,6 +107,8 @@ export const escrowSessionPlugin: PaymentPlugin = {
       endsWritten,
       log,
     });
+    escrow.on('escrow-closed', (c) => announce.upstream.escrowClosed(c.session, c.mac, c.figures));
+    announce.events.followEscrow(escrow);
     // Each tick's billed sessions: one whose metered steps outran its receipts is held (escrow-credit.ts).
     sessions.on('usage', (batch) => {
       for (const u of batch) void escrow.check(u.sessionId);
@@ -120,10 +122,6 @@ export const escrowSessionPlugin: PaymentPlugin = {
       recheck: () => escrow.recheckAll(),
       // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
       start: () => escrow.start(),
-      wire: ({ upstream, events }) => {
-        escrow.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
-        events.followEscrow(escrow);
-      },
       close: async () => escrow.stop(),
       ubus: {
         receipt: (args) => escrow.receipt(args),

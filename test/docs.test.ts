@@ -156,4 +156,13 @@ test("no issue number or 'left as found' in src/, workers/, bench/ or docs: hist
   assert.equal(found, []);
 });
 
+test('no issue number in the tests: a test says what must hold, not which report asked for it', () => {
+  const found = sources(join(root, 'test')).flatMap((path) =>
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .flatMap((line, i) => (/\bissues? #?\d+/i.test(line) ? [`${path.slice(root.length)}:${i + 1}`] : [])),
+  );
+  assert.equal(found, []);
+});
+
 test.run();

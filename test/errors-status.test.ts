@@ -1,7 +1,7 @@
 // tier: fast
 /**
  * The ubus status and the HTTP status every error code is answered with, pinned as they were before the statuses moved
- * into src/errors.ts (issue 38 item 1): moving where a status is declared must not change one. A new code is added here
+ * into src/errors.ts: moving where a status is declared must not change one. A new code is added here
  * with the statuses it is meant to have. Changed since, on purpose: ERR_PAYMENT_IN_PROGRESS 500 → 409 and
  * ERR_TRIAL_PLAN 500 → 400 at the endpoint's own routes (/buy, /voucher). The LAN endpoint's statuses are pinned where
  * a code can arise: its own routes for every code but those only a method's route raises, and each method route's own

@@ -77,7 +77,7 @@ test(
   'counts and amounts: surrounding whitespace and leading zeros are the same number (documented); a whole DOUBLE ' +
     'is its integer; fractions, exponents in strings and signs are refused',
   () => {
-    // Issue 14 item 11: these used to pass undocumented. They name the same count a person meant, so they are kept
+    // These used to pass undocumented. They name the same count a person meant, so they are kept
     // and documented in docs/ubus-api.md rather than refused; a DOUBLE 60.0 (json-c turns 60.0 and 1e3 into DOUBLE)
     // reaches checkArgs as the number 60.
     for (const seconds of [' 60 ', '60\n', '0060', 60, 60.0]) {

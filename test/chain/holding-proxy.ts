@@ -1,6 +1,6 @@
 /**
  * A proxy in front of a test facilitator that can hold the next /settle, to place a kill or a SIGTERM exactly where a
- * settlement is out (issue 37's crash tests): everything else is forwarded as it came (a POST's body as JSON) and
+ * settlement is out (the crash tests): everything else is forwarded as it came (a POST's body as JSON) and
  * answered with the facilitator's status and body.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

@@ -34,7 +34,7 @@ test('files/etc/config/sluice loads cleanly; time is the default (first) plan', 
 test('the header of files/etc/config/sluice says what the daemon does with a bad file, effect by effect', () => {
   const text = readFileSync(CONFIG, 'utf8');
   const header = text.slice(0, text.indexOf('\nconfig ')).replace(/\n# ?/g, ' ');
-  // The shipped file with one bad value of each kind: the daemon runs on the rest (issue 41: the header said it keeps
+  // The shipped file with one bad value of each kind: the daemon runs on the rest (the header said it keeps
   // the previous file, which is what happens only to a file that is not UCI at all).
   const bad = text
     .replace("option poll_interval '2'", "option poll_interval 'soon'")

@@ -43,8 +43,7 @@ test('the German translation covers every string, placeholders intact, nothing s
     const text = de.get(id);
     assert.ok(text !== undefined && text !== '', `translated: ${id}`);
     assert.equal(placeholders(text!), placeholders(id), `placeholders of ${id}`);
-    // Help texts are HTML in LuCI: a <placeholder> must stay escaped (&lt;…&gt;) in the translation too (issue 26 item
-    // 4).
+    // Help texts are HTML in LuCI: a <placeholder> must stay escaped (&lt;…&gt;) in the translation too.
     for (const m of text!.matchAll(/<\/?([A-Za-z][^\s>/]*)[^>]*>/g))
       assert.ok(['code', 'br', 'em', 'strong'].includes(m[1]!.toLowerCase()), `${id}: <${m[1]}> in German`);
     assert.is((text!.match(/&lt;/g) ?? []).length, (id.match(/&lt;/g) ?? []).length, `escaped placeholders of ${id}`);

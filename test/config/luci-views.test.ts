@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * The figures the Sessions page and Status → Overview show (issue 26 items 6 and 7), with the real common.js and the
+ * The figures the Sessions page and Status → Overview show, with the real common.js and the
  * views against stub LuCI classes and a stub ubus (each rpc.declare answers from a table): gate-pending devices are
  * not active, Stop/Start end in a state the page has seen, revenue carries its currency, sizes are in their largest
  * whole unit, numbers follow the UI language, and the page's own refusals are not passed off as the daemon's.
@@ -175,7 +175,7 @@ function daemon(list: unknown[], statsSessions: Record<string, number>) {
   };
 }
 
-test('gate-pending devices are not counted as active: Sessions page and Overview (issue 26 item 6)', async () => {
+test('gate-pending devices are not counted as active: Sessions page and Overview', async () => {
   // The daemon's counters count a gate-pending session as active (its state is ACTIVE): 3 active.
   const list = [
     session('02:00:00:00:00:01', 'ACTIVE', 'open'),
@@ -195,7 +195,7 @@ test('gate-pending devices are not counted as active: Sessions page and Overview
 
 test(
   'free trials (stats.trials): granted, refused and remembered on the Sessions page and the Overview; a damaged ' +
-    'ledger said so (issue 26)',
+    'ledger said so',
   async () => {
     const ubus = daemon([], { active: 0, pending: 0 });
     const stats = ubus['sluice.stats'];
@@ -216,7 +216,7 @@ test(
   },
 );
 
-test('Stop and Start end in a state the page has seen, and say which (issue 26 item 7)', async () => {
+test('Stop and Start end in a state the page has seen, and say which', async () => {
   // procd changes the state a few polls after the init script returns.
   let running = true;
   let target: boolean | null = null;
@@ -259,7 +259,7 @@ test('Stop and Start end in a state the page has seen, and say which (issue 26 i
 
 test(
   'figures: revenue with its currency, sizes in the largest whole unit, German numbers, no "sluice:" on the ' +
-    "page's own refusals (issue 26 item 7)",
+    "page's own refusals",
   async () => {
     const { common, overview } = load(daemon([], { active: 0, pending: 0, retainedEnded: 0 }));
     assert.match(text(overview.render(await overview.load())), 'Revenue today0 USDC');
@@ -307,7 +307,7 @@ test(
 
 test(
   'several devices per purchase: joined devices listed with Remove (ubus remove_device); Move to MAC (ubus move ' +
-    "{id, to}); refusals in the daemon's words (issue 27 item 4, issue 25)",
+    "{id, to}); refusals in the daemon's words",
   async () => {
     const BUYER = '02:00:00:00:00:01',
       JOINED = '02:00:00:00:00:02';
@@ -391,21 +391,18 @@ test(
   },
 );
 
-test(
-  'the Sessions table has at most 10 columns, every row ' + 'as many cells as the header (issue 26 item 7: 1400 px)',
-  async () => {
-    const list = [
-      session('02:00:00:00:00:01', 'ACTIVE', 'open'),
-      session('02:00:00:00:00:02', 'TERMINATED', undefined, { end_cause: 'admin', ended_at: now() }),
-    ];
-    const { sessions } = load(daemon(list, { active: 1, pending: 0, retainedEnded: 1 }));
-    sessions.filter = 'all';
-    sessions.render(await sessions.load());
-    const header = (sessions.table as Node).children[0] as Node;
-    assert.ok(header.children.length <= 10, String(header.children.length));
-    for (const r of sessions.table.rows) assert.is(r.length, header.children.length);
-    assert.is(text(sessions.table.rows[1][6]), 'EndedDisconnected by admin', 'the end cause under the state');
-  },
-);
+test('the Sessions table has at most 10 columns, every row ' + 'as many cells as the header (1400 px)', async () => {
+  const list = [
+    session('02:00:00:00:00:01', 'ACTIVE', 'open'),
+    session('02:00:00:00:00:02', 'TERMINATED', undefined, { end_cause: 'admin', ended_at: now() }),
+  ];
+  const { sessions } = load(daemon(list, { active: 1, pending: 0, retainedEnded: 1 }));
+  sessions.filter = 'all';
+  sessions.render(await sessions.load());
+  const header = (sessions.table as Node).children[0] as Node;
+  assert.ok(header.children.length <= 10, String(header.children.length));
+  for (const r of sessions.table.rows) assert.is(r.length, header.children.length);
+  assert.is(text(sessions.table.rows[1][6]), 'EndedDisconnected by admin', 'the end cause under the state');
+});
 
 test.run();

@@ -676,7 +676,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
       [...values],
       {},
     ]),
-    // x402 `exact` (issue 26 item 3): every option the loader reads, with its checks.
+    // x402 `exact`: every option the loader reads, with its checks.
     ...(
       [
         ['pay_to', [`0x${'B'.repeat(40)}`, '0x1', 'me', '']],
@@ -711,7 +711,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
       [...values],
       {},
     ]),
-    // The LAN pay page (issue 26 item 3): 0.0.0.0 and :: in any spelling are refused, as by the loader.
+    // The LAN pay page: 0.0.0.0 and :: in any spelling are refused, as by the loader.
     [
       'http.listen',
       (v) => `${PLAN}config http 'http'\n\toption listen '${v}'\n`,
@@ -739,7 +739,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
       ['1', '10000', '0', '10001', '1.5'],
       {},
     ],
-    // x402 batch settlement and the session-event hook (issue 26: every payment method and upstream from LuCI).
+    // x402 batch settlement and the session-event hook (every payment method and upstream from LuCI).
     ...(
       [
         ['facilitator_url', ['https://f.example', 'ftp://f', 'f', '']],
@@ -801,7 +801,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
       [...values],
       {},
     ]),
-    // x402 upto (issue 24 item 5): every option the loader reads, with its bounds.
+    // x402 upto: every option the loader reads, with its bounds.
     ...(
       [
         ['facilitator_url', ['https://f.example', 'http://f:8080/x', 'ftp://f', 'http://f:6000', 'f', '']],
@@ -830,7 +830,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
       [...values],
       {},
     ]),
-    // PC-sync and the RFC 8908 URLs on the LAN pay page (issue 27 item 6, issue 25).
+    // PC-sync and the RFC 8908 URLs on the LAN pay page.
     [
       'http.pcsync_secret',
       (v) => `${PLAN}config http 'http'\n\toption pcsync_secret '${v}'\n`,
@@ -862,7 +862,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
         {},
       ],
     ),
-    // Plan fields (issue 25, issue 27 items 1 and 4).
+    // Plan fields.
     [
       'pricing.display_name',
       (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption display_name '${v}'\n`,
@@ -1011,7 +1011,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
   }
 });
 
-/** The options a cross-field rule reads (each of them refuses a value that breaks it: issue 26 item 1). */
+/** The options a cross-field rule reads (each of them refuses a value that breaks it). */
 const ruleUses = (r: (typeof CROSS_RULES)[number]): string[] =>
   r.kind === 'at_least' ? [r.option, r.other] : r.kind === 'product_at_most' ? [...r.factors] : [r.option];
 const ruleOfReason = (reason: string) => CROSS_RULES.find((r) => reason.startsWith(r.reason.split('%s')[0]!));
@@ -1103,83 +1103,80 @@ test(
   },
 );
 
-test(
-  'plan editor: a refused edit writes nothing, and ' + 'Dismiss puts the plan back as it was (issue 26 item 1)',
-  async () => {
-    const before = { metric: 'bytes', step_size: '100MiB', price_per_step: '100000', max_steps: '10' };
-    const data = new UciStub({ p: { ...before } });
-    const options = settingsOptions(data);
-    const setForm = (options as any).setForm as (v: Record<string, string>) => void;
-    const grid = (options as any).sections.get('pricing');
-    // The admin's edit: 1 TiB steps × 10000 (over 2^53 bytes), and a new currency that is fine on its own.
-    const edited: Record<string, string> = { ...before, step_size: '1TiB', max_steps: '10000', currency: 'EUR' };
-    setForm(edited);
-    assert.is(grid.renderMoreOptionsModal('p'), 'editor p');
-    const fields = [...options.entries()]
-      .filter(([k]) => k.startsWith('pricing.') && !k.startsWith('pricing._'))
-      .map(([, o]) => o as any);
-    const accepted = (o: any) => {
-      const v = edited[o.name] ?? '';
-      if (typeof o.datatype === 'string' && v !== '' && !luciDatatypeAccepts(o.datatype, v)) return false;
-      return !o.validate || o.validate('p', v) === true;
-    };
-    // The editor's map as LuCI builds it: its parse writes every accepted field and fails on a refused one.
-    const modalMap: any = {
-      parse: () =>
-        Promise.all(
-          fields.map((o) => {
-            if (!accepted(o)) return Promise.reject(new TypeError(`${o.name} refused`));
-            if ((edited[o.name] ?? '') !== (data.get('sluice', 'p', o.name) ?? '') && edited[o.name] !== undefined)
-              data.set('sluice', 'p', o.name, edited[o.name]!);
-            return Promise.resolve();
-          }),
-        ),
-    };
-    const modalSection = {
-      map: modalMap,
-      cfgsections: () => ['p'],
-      children: fields.map((o) => ({
-        option: o.name,
-        title: o.title,
-        isActive: () => true,
-        isValid: () => accepted(o),
-        getUIElement: () => null,
-      })),
-    };
-    modalMap.children = [modalSection];
-    grid.addModalOptions(modalSection, 'p');
-    assert.equal(
-      fields
-        .filter((o) => !accepted(o))
-        .map((o) => o.name)
-        .sort(),
-      ['max_steps', 'step_size'],
-      'the rule refuses every field it reads',
-    );
-    const refusal = await modalMap.parse().then(
-      () => null,
-      (e: Error) => e.message,
-    );
-    assert.ok(refusal && refusal.includes('Step') && refusal.includes('Maximum steps'), String(refusal));
-    assert.equal([...data.changes.keys()], [], 'a refused edit writes nothing, not even the valid currency');
+test('plan editor: a refused edit writes nothing, and ' + 'Dismiss puts the plan back as it was', async () => {
+  const before = { metric: 'bytes', step_size: '100MiB', price_per_step: '100000', max_steps: '10' };
+  const data = new UciStub({ p: { ...before } });
+  const options = settingsOptions(data);
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const grid = (options as any).sections.get('pricing');
+  // The admin's edit: 1 TiB steps × 10000 (over 2^53 bytes), and a new currency that is fine on its own.
+  const edited: Record<string, string> = { ...before, step_size: '1TiB', max_steps: '10000', currency: 'EUR' };
+  setForm(edited);
+  assert.is(grid.renderMoreOptionsModal('p'), 'editor p');
+  const fields = [...options.entries()]
+    .filter(([k]) => k.startsWith('pricing.') && !k.startsWith('pricing._'))
+    .map(([, o]) => o as any);
+  const accepted = (o: any) => {
+    const v = edited[o.name] ?? '';
+    if (typeof o.datatype === 'string' && v !== '' && !luciDatatypeAccepts(o.datatype, v)) return false;
+    return !o.validate || o.validate('p', v) === true;
+  };
+  // The editor's map as LuCI builds it: its parse writes every accepted field and fails on a refused one.
+  const modalMap: any = {
+    parse: () =>
+      Promise.all(
+        fields.map((o) => {
+          if (!accepted(o)) return Promise.reject(new TypeError(`${o.name} refused`));
+          if ((edited[o.name] ?? '') !== (data.get('sluice', 'p', o.name) ?? '') && edited[o.name] !== undefined)
+            data.set('sluice', 'p', o.name, edited[o.name]!);
+          return Promise.resolve();
+        }),
+      ),
+  };
+  const modalSection = {
+    map: modalMap,
+    cfgsections: () => ['p'],
+    children: fields.map((o) => ({
+      option: o.name,
+      title: o.title,
+      isActive: () => true,
+      isValid: () => accepted(o),
+      getUIElement: () => null,
+    })),
+  };
+  modalMap.children = [modalSection];
+  grid.addModalOptions(modalSection, 'p');
+  assert.equal(
+    fields
+      .filter((o) => !accepted(o))
+      .map((o) => o.name)
+      .sort(),
+    ['max_steps', 'step_size'],
+    'the rule refuses every field it reads',
+  );
+  const refusal = await modalMap.parse().then(
+    () => null,
+    (e: Error) => e.message,
+  );
+  assert.ok(refusal && refusal.includes('Step') && refusal.includes('Maximum steps'), String(refusal));
+  assert.equal([...data.changes.keys()], [], 'a refused edit writes nothing, not even the valid currency');
 
-    // Whatever an editor did write (a field LuCI saved on its own), Dismiss undoes it before Save & Apply.
-    data.set('sluice', 'p', 'step_size', '1TiB');
-    data.set('sluice', 'p', 'currency', 'EUR');
-    grid.handleModalCancel(modalMap, null, false);
-    assert.equal(data.get('sluice', 'p'), before);
-    for (const [key, value] of data.changes)
-      assert.is(value, (before as Record<string, string>)[key.split('.')[1]!] ?? null, key);
+  // Whatever an editor did write (a field LuCI saved on its own), Dismiss undoes it before Save & Apply.
+  data.set('sluice', 'p', 'step_size', '1TiB');
+  data.set('sluice', 'p', 'currency', 'EUR');
+  grid.handleModalCancel(modalMap, null, false);
+  assert.equal(data.get('sluice', 'p'), before);
+  for (const [key, value] of data.changes)
+    assert.is(value, (before as Record<string, string>)[key.split('.')[1]!] ?? null, key);
 
-    // A Save that went through is kept: its Dismiss (isSaving) restores nothing.
-    grid.renderMoreOptionsModal('p');
-    data.set('sluice', 'p', 'max_steps', '20');
-    grid.handleModalCancel(modalMap, null, true);
-    assert.is(data.get('sluice', 'p', 'max_steps'), '20');
-  },
-);
+  // A Save that went through is kept: its Dismiss (isSaving) restores nothing.
+  grid.renderMoreOptionsModal('p');
+  data.set('sluice', 'p', 'max_steps', '20');
+  grid.handleModalCancel(modalMap, null, true);
+  assert.is(data.get('sluice', 'p', 'max_steps'), '20');
+});
 
-test('help texts: <placeholders> are escaped, so they show instead of vanishing as HTML tags (issue 26 item 4)', () => {
+test('help texts: <placeholders> are escaped, so they show instead of vanishing as HTML tags', () => {
   const options = settingsOptions();
   const texts = [...options.values()]
     .map((o) => o.description as string | undefined)
@@ -1203,7 +1200,7 @@ test('help texts: <placeholders> are escaped, so they show instead of vanishing 
   }
 });
 
-test('plan grid: an option left empty shows the daemon\'s default, not "none" (issue 26 item 5)', () => {
+test('plan grid: an option left empty shows the daemon\'s default, not "none"', () => {
   const data = new UciStub({
     p: { price_per_step: '1' },
     q: { metric: 'bytes', price_per_step: '1', min_steps: '150', currency: 'EUR' },
@@ -1226,22 +1223,18 @@ test('plan grid: an option left empty shows the daemon\'s default, not "none" (i
   );
 });
 
-test(
-  "plan editor placeholders are the daemon's defaults, never an example that reads as one (issue 26 item 5, real " +
-    'LuCI)',
-  () => {
-    const options = settingsOptions(
-      new UciStub({ p: { price_per_step: '1' }, q: { metric: 'bytes', price_per_step: '1' } }),
-    );
-    const step = options.get('pricing.step_size') as any;
-    // An empty step means 60 s (time) or 1 MiB (data): the greyed text in the field says that, per plan.
-    assert.is(step.renderWidget('p'), '60');
-    assert.is(step.renderWidget('q'), '1MiB');
-    // Empty validity and empty trial interval mean "none": no greyed 24h / 1d suggesting a default.
-    for (const o of ['time_limit', 'trial_every'])
-      assert.not.ok((options.get(`pricing.${o}`) as any).placeholder, `${o} has no placeholder`);
-  },
-);
+test("plan editor placeholders are the daemon's defaults, never an example that reads as one (real " + 'LuCI)', () => {
+  const options = settingsOptions(
+    new UciStub({ p: { price_per_step: '1' }, q: { metric: 'bytes', price_per_step: '1' } }),
+  );
+  const step = options.get('pricing.step_size') as any;
+  // An empty step means 60 s (time) or 1 MiB (data): the greyed text in the field says that, per plan.
+  assert.is(step.renderWidget('p'), '60');
+  assert.is(step.renderWidget('q'), '1MiB');
+  // Empty validity and empty trial interval mean "none": no greyed 24h / 1d suggesting a default.
+  for (const o of ['time_limit', 'trial_every'])
+    assert.not.ok((options.get(`pricing.${o}`) as any).placeholder, `${o} has no placeholder`);
+});
 
 test(
   'RADIUS servers: a list with a server is not "Required" although LuCI validates the empty add field beside it ' +
@@ -1294,7 +1287,7 @@ test(
 );
 
 test(
-  'x402 batch settlement and the session-event hook are on the Settings page, with help (issue 26: every payment ' +
+  'x402 batch settlement and the session-event hook are on the Settings page, with help (every payment ' +
     'method and upstream)',
   () => {
     const options = settingsOptions();
@@ -1323,7 +1316,7 @@ test(
   },
 );
 
-test('x402 and the LAN pay page are on the Settings page, every option the loader reads (issue 26 item 3)', () => {
+test('x402 and the LAN pay page are on the Settings page, every option the loader reads', () => {
   const options = settingsOptions();
   for (const o of [
     'enabled',
@@ -1342,65 +1335,57 @@ test('x402 and the LAN pay page are on the Settings page, every option the loade
   for (const o of ['listen', 'rate_limit']) assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
 });
 
-test(
-  "switching escrow on while a plan has no asset is refused before saving, with the loader's reason (issue 26 " +
-    'item 2)',
-  async () => {
-    const ASSET = `0x${'a'.repeat(40)}`;
-    const data = new UciStub({ hour: { price_per_step: '1', asset: ASSET }, day: { price_per_step: '5' } });
-    const options = settingsOptions(data);
-    const setForm = (options as any).setForm as (v: Record<string, string>) => void;
-    const map = (options as any).map;
-    const file =
-      `config pricing 'hour'\n\toption price_per_step 1\n\toption asset ${ASSET}\nconfig pricing 'day'\n\toption ` +
-      `price_per_step 5\n` +
-      `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption ` +
-      `address ${ASSET}\n\toption seller ${ASSET}\n`;
-    let loader: string[] = [];
-    try {
-      configFromUci(parseUci(file));
-    } catch (err) {
-      loader = (err as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`);
-    }
-    assert.equal(loader, [`pricing[day].asset: ${CROSS_RULES.find((r) => r.id === 'escrow-asset')!.reason}`]);
+test("switching escrow on while a plan has no asset is refused before saving, with the loader's reason", async () => {
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const data = new UciStub({ hour: { price_per_step: '1', asset: ASSET }, day: { price_per_step: '5' } });
+  const options = settingsOptions(data);
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const map = (options as any).map;
+  const file =
+    `config pricing 'hour'\n\toption price_per_step 1\n\toption asset ${ASSET}\nconfig pricing 'day'\n\toption ` +
+    `price_per_step 5\n` +
+    `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption ` +
+    `address ${ASSET}\n\toption seller ${ASSET}\n`;
+  let loader: string[] = [];
+  try {
+    configFromUci(parseUci(file));
+  } catch (err) {
+    loader = (err as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`);
+  }
+  assert.equal(loader, [`pricing[day].asset: ${CROSS_RULES.find((r) => r.id === 'escrow-asset')!.reason}`]);
 
-    setForm({ 'escrow.enabled': '1' });
-    assert.is(options.get('escrow.enabled')!.validate!('escrow', '1'), loader[0], 'at the switch');
-    const refused = await map.parse().then(
-      () => null,
-      (e: Error) => e.message,
-    );
-    assert.ok(refused?.endsWith(`\n${loader[0]}`), String(refused));
-    assert.equal([...data.changes.keys()], [], 'nothing written');
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(options.get('escrow.enabled')!.validate!('escrow', '1'), loader[0], 'at the switch');
+  const refused = await map.parse().then(
+    () => null,
+    (e: Error) => e.message,
+  );
+  assert.ok(refused?.endsWith(`\n${loader[0]}`), String(refused));
+  assert.equal([...data.changes.keys()], [], 'nothing written');
 
-    // Off, or with every plan priced in an asset, it saves; x402 `exact` offers only plans with an asset and needs
-    // none.
-    setForm({ 'escrow.enabled': '0', 'x402.enabled': '1' });
-    assert.is(options.get('x402.enabled')!.validate!('x402', '1'), true);
-    assert.is(await map.parse(), 'parsed');
-    data.set('sluice', 'day', 'asset', ASSET);
-    setForm({ 'escrow.enabled': '1' });
-    assert.is(await map.parse(), 'parsed');
-  },
-);
+  // Off, or with every plan priced in an asset, it saves; x402 `exact` offers only plans with an asset and needs
+  // none.
+  setForm({ 'escrow.enabled': '0', 'x402.enabled': '1' });
+  assert.is(options.get('x402.enabled')!.validate!('x402', '1'), true);
+  assert.is(await map.parse(), 'parsed');
+  data.set('sluice', 'day', 'asset', ASSET);
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(await map.parse(), 'parsed');
+});
 
-test(
-  'x402 upto, PC-sync, the RFC 8908 URLs and the new plan fields are on the Settings page, with help (issue 24 ' +
-    'item 5, issue 25, issue 27)',
-  () => {
-    const options = settingsOptions();
-    for (const o of ['enabled', 'facilitator_url', 'network', 'pay_to', 'max_timeout_seconds', 'timeout']) {
-      assert.ok(options.get(`upto.${o}`), `upto.${o}`);
-      if (o !== 'enabled') assert.ok(options.get(`upto.${o}`)!.description, `upto.${o} has help`);
-    }
-    for (const o of ['pcsync_secret', 'pcsync_window', 'portal_url', 'venue_url'])
-      assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
-    assert.ok((options.get('http.pcsync_secret') as any).password, 'the PC-sync secret is a password field');
-    for (const o of ['display_name', 'devices', 'rate_down', 'rate_up'])
-      assert.ok(options.get(`pricing.${o}`)?.description, `pricing.${o}`);
-    assert.ok((options.get('upto.enabled') as any).section.description.includes('upto'));
-  },
-);
+test('x402 upto, PC-sync, the RFC 8908 URLs and the new plan fields are on the Settings page, with help', () => {
+  const options = settingsOptions();
+  for (const o of ['enabled', 'facilitator_url', 'network', 'pay_to', 'max_timeout_seconds', 'timeout']) {
+    assert.ok(options.get(`upto.${o}`), `upto.${o}`);
+    if (o !== 'enabled') assert.ok(options.get(`upto.${o}`)!.description, `upto.${o} has help`);
+  }
+  for (const o of ['pcsync_secret', 'pcsync_window', 'portal_url', 'venue_url'])
+    assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
+  assert.ok((options.get('http.pcsync_secret') as any).password, 'the PC-sync secret is a password field');
+  for (const o of ['display_name', 'devices', 'rate_down', 'rate_up'])
+    assert.ok(options.get(`pricing.${o}`)?.description, `pricing.${o}`);
+  assert.ok((options.get('upto.enabled') as any).section.description.includes('upto'));
+});
 
 /**
  * Whether an option's field is shown (LuCI validates and writes only those), from its depends() and the form values.
@@ -1457,7 +1442,7 @@ function sweepSection(type: string, grid: Record<string, string[]>, plans: strin
 
 test(
   'batch settlement: every combination of policy, refund_idle, receiver, authorizer, delay and facilitator LuCI ' +
-    'saves is one the loader runs, and none it refuses (issue 24 item 8)',
+    'saves is one the loader runs, and none it refuses',
   () => {
     const options = settingsOptions();
     assert.equal(
@@ -1498,26 +1483,22 @@ test(
   },
 );
 
-test(
-  'upto: every combination of its options LuCI saves is one the loader runs, and none it refuses (issue 24 item ' +
-    '5)',
-  () => {
-    const A = `0x${'b'.repeat(40)}`;
-    const { combos, refused } = sweepSection(
-      'upto',
-      {
-        enabled: ['0', '1'],
-        facilitator_url: ['', 'https://f.example', 'http://f:6000'],
-        network: ['', 'base', 'eip155:0'],
-        pay_to: ['', A, '0x1'],
-        max_timeout_seconds: ['', '900', '899', '2592001'],
-        timeout: ['', '1', '121'],
-      },
-      `config pricing 'p'\n\toption price_per_step 1\n`,
-    );
-    assert.ok(combos > 300 && refused > 100, `${combos} combinations, ${refused} refused`);
-  },
-);
+test('upto: every combination of its options LuCI saves is one the loader runs, and none it refuses', () => {
+  const A = `0x${'b'.repeat(40)}`;
+  const { combos, refused } = sweepSection(
+    'upto',
+    {
+      enabled: ['0', '1'],
+      facilitator_url: ['', 'https://f.example', 'http://f:6000'],
+      network: ['', 'base', 'eip155:0'],
+      pay_to: ['', A, '0x1'],
+      max_timeout_seconds: ['', '900', '899', '2592001'],
+      timeout: ['', '1', '121'],
+    },
+    `config pricing 'p'\n\toption price_per_step 1\n`,
+  );
+  assert.ok(combos > 300 && refused > 100, `${combos} combinations, ${refused} refused`);
+});
 
 test(
   'x402 upto on: the page names the plans upto cannot offer (no asset, a data plan without Valid for, a session ' +
@@ -1581,7 +1562,7 @@ function rpcdGrants(acl: Record<string, any>, login: { read: string[]; write: st
 
 test(
   "ACL (rpcd's grant logic): a read-only login may read sluice but nothing of sluice_secrets; the write role " +
-    'reads and writes both (issue 41 item 5)',
+    'reads and writes both',
   () => {
     const acl = readJson('root/usr/share/rpcd/acl.d/luci-app-sluice.json');
     const staff = rpcdGrants(acl, { read: ['*'], write: [] });
@@ -1604,7 +1585,7 @@ test(
 /** The secret options settings.js offers, by `section.option`. */
 const secretKeys = Object.entries(SECRET_OPTIONS).flatMap(([t, os]) => os.map((o) => `${t}.${o}`));
 
-test('every secret is a write-only field of sluice_secrets, and no other field is (issue 41 item 5)', () => {
+test('every secret is a write-only field of sluice_secrets, and no other field is', () => {
   const options = settingsOptions();
   for (const key of secretKeys) {
     const o = options.get(key) as any;
@@ -1618,60 +1599,52 @@ test('every secret is a write-only field of sluice_secrets, and no other field i
   assert.equal((options as any).map.chained, ['sluice_secrets'], 'loaded and saved with sluice');
 });
 
-test(
-  'a stored secret is never shown; empty keeps it, a new value replaces it in sluice_secrets, Remove deletes it ' +
-    '(issue 41 item 5)',
-  () => {
-    const uciData = new UciStub(
-      { radius: { '.type': 'radius', enabled: '1', server: 'h' } },
-      { radius: { '.type': 'radius', secret: 'the-stored-one' } },
-    );
-    const options = settingsOptions(uciData);
-    const o = options.get('radius.secret') as any;
-    assert.is(o.cfgvalue('radius'), '', 'the widget never gets the stored value');
-    assert.match(o.renderWidget('radius'), /^Set \(not shown\)/);
-    assert.is(o.validate('radius', ''), true, 'empty keeps the stored secret: not "Required"');
-    o.remove('radius');
-    assert.equal([...uciData.changes], [], 'an empty field deletes nothing');
-    o.write('radius', 'a-new-one');
-    assert.equal(
-      [...uciData.changes],
-      [['sluice_secrets.radius.secret', 'a-new-one']],
-      'written to sluice_secrets, nothing to sluice',
-    );
-    (options.get('radius._remove_secret') as any).write('radius', '1');
-    assert.equal(uciData.changes.get('sluice_secrets.radius.secret'), null);
-    // Nothing stored: empty is "Required" as before, and a first value creates the section in sluice_secrets.
-    const fresh = new UciStub({ hook: { '.type': 'hook', enabled: '1' } }, {});
-    const hook = settingsOptions(fresh).get('hook.secret') as any;
-    assert.match(hook.renderWidget('hook'), /^Not set$/);
-    assert.is(hook.validate('hook', ''), 'At least 16 characters');
-    hook.write('hook', 'k'.repeat(16));
-    assert.equal(
-      [...fresh.changes],
-      [
-        ['sluice_secrets.hook', 'hook'],
-        ['sluice_secrets.hook.secret', 'k'.repeat(16)],
-      ],
-    );
-  },
-);
+test('a stored secret is never shown; empty keeps it, a new value replaces it, Remove deletes it', () => {
+  const uciData = new UciStub(
+    { radius: { '.type': 'radius', enabled: '1', server: 'h' } },
+    { radius: { '.type': 'radius', secret: 'the-stored-one' } },
+  );
+  const options = settingsOptions(uciData);
+  const o = options.get('radius.secret') as any;
+  assert.is(o.cfgvalue('radius'), '', 'the widget never gets the stored value');
+  assert.match(o.renderWidget('radius'), /^Set \(not shown\)/);
+  assert.is(o.validate('radius', ''), true, 'empty keeps the stored secret: not "Required"');
+  o.remove('radius');
+  assert.equal([...uciData.changes], [], 'an empty field deletes nothing');
+  o.write('radius', 'a-new-one');
+  assert.equal(
+    [...uciData.changes],
+    [['sluice_secrets.radius.secret', 'a-new-one']],
+    'written to sluice_secrets, nothing to sluice',
+  );
+  (options.get('radius._remove_secret') as any).write('radius', '1');
+  assert.equal(uciData.changes.get('sluice_secrets.radius.secret'), null);
+  // Nothing stored: empty is "Required" as before, and a first value creates the section in sluice_secrets.
+  const fresh = new UciStub({ hook: { '.type': 'hook', enabled: '1' } }, {});
+  const hook = settingsOptions(fresh).get('hook.secret') as any;
+  assert.match(hook.renderWidget('hook'), /^Not set$/);
+  assert.is(hook.validate('hook', ''), 'At least 16 characters');
+  hook.write('hook', 'k'.repeat(16));
+  assert.equal(
+    [...fresh.changes],
+    [
+      ['sluice_secrets.hook', 'hook'],
+      ['sluice_secrets.hook.secret', 'k'.repeat(16)],
+    ],
+  );
+});
 
-test(
-  'a read-only user: the secrets file is not loaded, the fields say they are hidden and write nothing (issue 41 ' +
-    'item 5)',
-  () => {
-    const uciData = new UciStub({ radius: { '.type': 'radius' } }, {});
-    const options = settingsOptions(uciData, false);
-    assert.equal((options as any).map.chained, []);
-    for (const key of secretKeys) {
-      const o = options.get(key) as any;
-      assert.ok(o.readonly, key);
-      assert.match(o.renderWidget(key.split('.')[0]), /^Hidden/);
-      o.write(key.split('.')[0], 'x'.repeat(20));
-    }
-    assert.equal([...uciData.changes], []);
-  },
-);
+test('a read-only user: the secrets file is not loaded, the fields say they are hidden and write nothing', () => {
+  const uciData = new UciStub({ radius: { '.type': 'radius' } }, {});
+  const options = settingsOptions(uciData, false);
+  assert.equal((options as any).map.chained, []);
+  for (const key of secretKeys) {
+    const o = options.get(key) as any;
+    assert.ok(o.readonly, key);
+    assert.match(o.renderWidget(key.split('.')[0]), /^Hidden/);
+    o.write(key.split('.')[0], 'x'.repeat(20));
+  }
+  assert.equal([...uciData.changes], []);
+});
 
 test.run();

@@ -1,5 +1,5 @@
 // tier: fast
-// Secrets in their own UCI file, /etc/config/sluice_secrets (issue 41 item 5): the loader reads them with the main
+// Secrets in their own UCI file, /etc/config/sluice_secrets: the loader reads them with the main
 // file, a value there wins, one left in the main file still works (and is reported), anything else there is ignored
 // with a problem; the shipped files keep every secret out of /etc/config/sluice.
 import { test } from 'uvu';

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Crash test (issue 14 "Deliver"): kill -9 the daemon binary in the middle of bursts of grants, top-ups and
+ * Crash test: kill -9 the daemon binary in the middle of bursts of grants, top-ups and
  * terminates, over several rounds. After each restart every acknowledged grant and top-up is there with exactly the
  * allotment they add up to, every acknowledged end is still ended, and retrying a grant or top-up whose reply was lost
  * (same idempotency_key) never applies it twice.

@@ -1,6 +1,6 @@
 // tier: daemon
 // main.enabled 0 seen by a daemon the init script started (SLUICE_INIT set, as files/etc/init.d/sluice sets it): the
-// daemon must not exit on its own, which procd counts as a crash and respawns five times (issue 41 item 3). It runs
+// daemon must not exit on its own, which procd counts as a crash and respawns five times. It runs
 // `$SLUICE_INIT start` (the script then registers the service without the instance and procd sends SIGTERM) and stops
 // on that SIGTERM. Here a stand-in init script records its arguments and sends the SIGTERM procd would; the real
 // procd does the same in test/package/procd-lab.test.ts.

@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * Issue 37 item 3, through the real daemon on the local chain with a paid method (batch-settlement: the charge is the
+ * Through the real daemon on the local chain with a paid method (batch-settlement: the charge is the
  * metered bytes). What broke: a data session's counter mark reached the journal only with its first usage checkpoint,
  * a second after its first bytes; a kill -9 before that restarted the meter with no mark, so the first reading after
  * the restart was taken as the base and every byte before it forgiven (1.5 MiB used, 0.5 billed). Now the purchase

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Fuzz (issue 14 "Deliver"): every method of the `sluice` object driven with random and hostile arguments through
+ * Fuzz: every method of the `sluice` object driven with random and hostile arguments through
  * the real broker, against the real daemon binary and the stand-in portal (over its control socket). Seeded
  * (SLUICE_FUZZ_SEED, SLUICE_FUZZ_CALLS) so a failure replays. Invariants checked after every call:
  *   - the daemon never crashes and keeps answering;

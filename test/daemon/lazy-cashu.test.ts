@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 39 item 6: cashu-ts and noble's secp256k1 are a lazily loaded file of their own, dist/cashu.mjs
+ * cashu-ts and noble's secp256k1 are a lazily loaded file of their own, dist/cashu.mjs
  * (src/cashu/lib.ts, src/cashu/loader.ts, scripts/build.mjs), as viem is evm.mjs (lazy-viem.test.ts): loaded when the
  * tollgate section opens its door (the router's Nostr key) or its cashu method, so a router without the section never
  * reads it. Checked: sluice.mjs holds none of their code and cashu.mjs no sluice code; with cashu.mjs missing, a daemon

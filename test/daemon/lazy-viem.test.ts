@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * Issue 28 item 2: viem (with noble's curves) is not loaded by an idle daemon. It is its own file, dist/evm.mjs, which
+ * viem (with noble's curves) is not loaded by an idle daemon. It is its own file, dist/evm.mjs, which
  * the daemon imports on the first EVM signature it checks (src/x402/evm-loader.ts; scripts/build.mjs); mqtt.js
  * likewise (dist/mqtt.mjs, on the MQTT sink's first connection). What is checked: sluice.mjs holds none of their code;
  * a daemon whose evm.mjs is missing starts and serves, refuses an x402 purchase with ERR_MODULE_LOAD (nothing charged,

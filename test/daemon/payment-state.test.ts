@@ -1,8 +1,8 @@
 // tier: daemon
 /**
- * Issue 23 item 9 with the real daemon binary: a damaged x402.json or escrow.json used to stop the whole daemon at
+ * With the real daemon binary: a damaged x402.json or escrow.json used to stop the whole daemon at
  * start. Now only that payment method is unavailable (an error line with ERR_X402_STORE / ERR_ESCROW_LEDGER), the file
- * is left as it was, and the daemon serves: grants, the meter's ticks, the other payment method. Issue 37 item 5: one
+ * is left as it was, and the daemon serves: grants, the meter's ticks, the other payment method. One
  * damaged record in an otherwise good x402.json or upto.json is damage too (it was skipped: a nonce forgotten, its
  * payload accepted again), not an empty slot.
  */
@@ -125,7 +125,7 @@ test(
         steps: '1',
         allotment: '1048576',
       };
-      // A record whose key was lost (a bit flipped in `"key"`): before issue 37 it was skipped and its nonce forgotten.
+      // A record whose key was lost (a bit flipped in `"key"`): damage, never a record skipped and its nonce forgotten.
       const x402 = JSON.stringify({
         version: 1,
         records: [good, { ...good, key: undefined, kye: good.key.replace('1', '2') }],

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 27, speed tiers through a crash, against the real daemon binary: a plan's rates, a ubus `change` of them, and
+ * Speed tiers through a crash, against the real daemon binary: a plan's rates, a ubus `change` of them, and
  * rates given by a `change` to a session sold without any are journaled; after kill -9 and a restart every live
  * session's open gate is limited again (tc and nft are recording stand-ins: the shaper's commands are what is checked;
  * the kernel's side is measured in test/e2e/rates.test.ts). Without the journal the restart found the gates open, did

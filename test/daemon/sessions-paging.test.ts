@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 item 5, with the real daemon and broker: `sessions` failed at ~2,400 sessions (status 9, no error body)
+ * With the real daemon and broker: `sessions` failed at ~2,400 sessions (status 9, no error body)
  * because the reply outgrew the ubus message limit. Now it pages (offset, limit; bounded by default) and filters by
  * state.
  */

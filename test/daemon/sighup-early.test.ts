@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 23 item 10: a SIGHUP in the first ~100 ms after spawn (procd's reload right after a start) killed the daemon
+ * A SIGHUP in the first ~100 ms after spawn (procd's reload right after a start) killed the daemon
  * with exit 129: its handler was installed only once every module had loaded. Now main.ts holds SIGHUPs before it loads
  * anything, and the daemon reloads once it is up. The daemon runs from source (tsx) so that a module hook can send the
  * SIGHUP exactly while src/cli.ts loads.

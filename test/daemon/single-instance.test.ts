@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 items 6 and 11, with the real daemon binary: a second daemon on the same config used to run journal
+ * With the real daemon binary: a second daemon on the same config used to run journal
  * recovery on the live state_dir, fail to register `sluice` and stay alive forever; SIGHUP during start-up killed the
  * daemon; an unusable state_dir was ERR_INTERNAL.
  */

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 item 12 with the real daemon binary: a zero-filled state_dir used to start with 0 sessions and rewrite the
+ * With the real daemon binary: a zero-filled state_dir used to start with 0 sessions and rewrite the
  * journal away. Now the start fails with ERR_STATE_LOST and exit 1 (procd gives up after its retries) and leaves the
  * files as they were; `sluice daemon --reset-state` is the operator's way to start anyway, with a `.corrupt` copy kept.
  */
@@ -75,7 +75,7 @@ test(
   'a deleted journal (the daemon killed -9, then its journal removed): exit 1 with ERR_STATE_LOST, nothing ' +
     'changed',
   async () => {
-    // Issue 23 item 9: the daemon started with 0 sessions, every paid session gone without a word.
+    // The daemon started with 0 sessions, every paid session gone without a word.
     const lab = await DaemonLab.create({ portalSocket: true });
     try {
       await lab.startDaemon();
@@ -100,7 +100,7 @@ test(
   'a bit flip in the journal header (60 sessions, killed -9): the daemon starts with all 60, the damage logged ' +
     'and in stats',
   async () => {
-    // Issue 37 item 6: this start was refused with ERR_STATE_LOST ("the records since the last compaction are gone")
+    // This start was refused with ERR_STATE_LOST ("the records since the last compaction are gone")
     // although every record was intact; a router metered nothing until an operator ran --reset-state.
     const lab = await DaemonLab.create({ portalSocket: true });
     try {

@@ -7,12 +7,12 @@
  *
  *   1 two devices, one 4 MiB purchase, 20 MiB each in parallel → the session ends; what the devices exchanged (their
  *     own link counters, both directions, with the upstream and the router alike, as sluice bills) is what was billed
- *     within 2% + 64 KiB, and within 64 KiB below the allotment and the documented bound above it (issue 40 item 3);
+ *     within 2% + 64 KiB, and within 64 KiB below the allotment and the documented bound above it;
  *     both gates close
  *   2 removing a joined device closes its gate only; the buyer's stays open
  *   3 three devices, one 4 MiB purchase, only the last to join downloads (the buyer and the other joined device idle,
  *     each holding a share of the quota): the kernel stops that device too, within the same bounds, the session ends
- *     and all three gates close (issue 41 item 5: every device of the purchase, not only the buyer, is cut by its
+ *     and all three gates close (every device of the purchase, not only the buyer, is cut by its
  *     kernel quota)
  */
 import { test } from 'uvu';
@@ -48,7 +48,7 @@ const ALLOTMENT = 4 * MiB;
  * they passed between the deciding reading and the kernel's change, and a refill of at most KERNEL_SLACK_BYTES.
  */
 const BOUND = 128 * 1024;
-/** Issue 40 item 3: data cuts land within 64 KiB of the allotment; billed bytes within 2% + 64 KiB of what passed. */
+/** Data cuts land within 64 KiB of the allotment; billed bytes within 2% + 64 KiB of what passed. */
 const CUT_SHORT = 64 * 1024;
 const BILLED_SLACK = 64 * 1024;
 const BILLED_SHARE = 0.02;

@@ -1,6 +1,6 @@
 // tier: lab
 /**
- * End to end, the customer's side of the kernel quota (issue 23 item 14): what the client's application gets of what
+ * End to end, the customer's side of the kernel quota: what the client's application gets of what
  * it was billed, and how soon a client granted before the portal lists it gets through. One lab (uplink shaped to
  * SLUICE_E2E_RATE, default 8mbit; `none` for an unshaped uplink), the built sluice with main.kernel_quota as the
  * package ships it (SLUICE_E2E_KERNEL_QUOTA=0 for the polled cut).
@@ -26,7 +26,7 @@ const RATE = process.env['SLUICE_E2E_RATE'] ?? '8mbit';
  * The data sessions' allotment (MiB): a longer one reaches the steady state of TCP behind the shaper (periodic losses).
  */
 const ALLOT = Number(process.env['SLUICE_E2E_ALLOT_MIB'] ?? 2) * MiB;
-/** What each data session downloads (issue 40 item 3 asks 32 MiB: `/bytes/33554432`); the session ends first. */
+/** What each data session downloads (32 MiB with SLUICE_E2E_FILE=/bytes/33554432); the session ends first. */
 const FILE = process.env['SLUICE_E2E_FILE'] ?? '/20MiB';
 /** Random loss on the uplink before the gate (netem under the tbf), e.g. `1%`: the holes the quota's cut can strand. */
 const LOSS = process.env['SLUICE_E2E_LOSS'] ?? '';

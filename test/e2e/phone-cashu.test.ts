@@ -1,7 +1,7 @@
 // tier: lab
 /**
- * Issue 39 item 4 on a phone: headless Chromium at phone size in a lab client's namespace joins the WiFi, is sent by
- * the real openNDS to sluice's pay page, and pays with Cashu (docs/tollgate.md "Pay page"). The lab mint
+ * The pay page's Cashu form on a phone: headless Chromium at phone size in a lab client's namespace joins the WiFi, is
+ * sent by the real openNDS to sluice's pay page, and pays with Cashu (docs/tollgate.md "Pay page"). The lab mint
  * (tollgate-mint.ts, its own process in the router's namespace, where sluice runs) funds the customer's tokens; sluice
  * sells only through the tollgate section (no x402, no door port: the pay page alone).
  *

@@ -1,6 +1,6 @@
 // tier: lab
 /**
- * Speed tiers on the real openNDS lab (issue 27 #1): two clients bought plans of 2 and 8 Mbit/s download; each
+ * Speed tiers on the real openNDS lab: two clients bought plans of 2 and 8 Mbit/s download; each
  * downloads at once for 12 s, and the goodput curl measures at the client (bytes of the body over the transfer's
  * time) must be the plan's rate ± 5 %. Upload is policed (docs/configuration.md "Speed tiers"): its goodput, as the
  * upstream received it, is shown and must stay within policing's looser fit (under the rate + 15 %). A rate changed by

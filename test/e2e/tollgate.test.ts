@@ -1,6 +1,6 @@
 // tier: lab
 /**
- * Issue 39 items 1 and 5: a TollGate purchase through the real openNDS lab, as the TollGate Android app and a TollGate
+ * A TollGate purchase through the real openNDS lab, as the TollGate Android app and a TollGate
  * router in reseller mode make it (docs/tollgate.md, "Which clients work"); nodogsplash-tollgate.test.ts runs the same
  * scenario on a real nodogsplash 5.0.2 (SLUICE_E2E_LAB_PORTAL, as nodogsplash-data.test.ts). The lab mint
  * (test/peers/cashu-mint.ts, its own process: tollgate-mint.ts) runs in the router's network namespace, where sluice

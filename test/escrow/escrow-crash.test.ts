@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * Issue 23 items 2 and 8: the escrow method's crash windows, with the real session manager, the real ledger file and a
+ * The escrow method's crash windows, with the real session manager, the real ledger file and a
  * facilitator over HTTP (a small stand-in here: the chain's side is test/escrow/session-chain.test.ts). A "crash" is a
  * new manager, ledger and method built from what is on disk (the ledger's file, the session store's records), nothing
  * kept from memory.

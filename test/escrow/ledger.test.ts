@@ -1,6 +1,6 @@
 // tier: fast
 // The escrow ledger (<state_dir>/escrow.json): survives a reopen, and keeps only the most recent KEEP_CLOSED closed
-// sessions while every open one stays; one damaged entry fails the whole file (issue 37 item 5).
+// sessions while every open one stays; one damaged entry fails the whole file.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

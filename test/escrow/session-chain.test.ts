@@ -386,7 +386,7 @@ test(
 );
 
 test(
-  'kill -9 while /session/create is unanswered and the deposit lands (issue 23 item 2): the purchase was on ' +
+  'kill -9 while /session/create is unanswered and the deposit lands: the purchase was on ' +
     'flash before the call, the restart grants it once, a retry is a replay, charged once',
   async () => {
     const buyer = await newBuyer();
@@ -667,7 +667,7 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
 
 test(
   'SIGTERM while the facilitator holds /session/close (each try 10 s, three tries): the daemon exits within ' +
-    "procd's 15 s; the restart closes it once, exactly (issue 37 item 4)",
+    "procd's 15 s; the restart closes it once, exactly",
   async () => {
     const s = await sessionWithReceipt(4n, 2n);
     const closes = () => fac.calls.filter((c) => c === 'POST /session/close').length;

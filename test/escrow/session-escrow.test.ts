@@ -374,7 +374,7 @@ test(
   },
 );
 
-/** The ECDSA twin (r, n − s, v flipped): recovers to the same signer, refused by EIP-2 checks (issue 23 item 3). */
+/** The ECDSA twin (r, n − s, v flipped): recovers to the same signer, refused by EIP-2 checks. */
 function highSTwin(signature: Hex): Hex {
   const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
   const s = BigInt(`0x${signature.slice(66, 130)}`);

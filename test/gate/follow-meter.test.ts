@@ -1,5 +1,5 @@
 // tier: fast
-// The gate follows the meter as it follows the sessions (Gatekeeper.follow, issue 38 item 2): a good tick's open
+// The gate follows the meter as it follows the sessions (Gatekeeper.follow): a good tick's open
 // gates without a live session are closed, a paying client back unauthenticated is re-opened, metering overdue closes
 // gates on nodogsplash only, and an open takes the address the ticks listed. A fake valve and meter, the real
 // SessionManager over the MemoryStore, fake time.

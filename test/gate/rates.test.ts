@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * Issue 27, speed tiers through the gate: a live change is journaled before the kernel hears of it and then set on
+ * Speed tiers through the gate: a live change is journaled before the kernel hears of it and then set on
  * the session's open gates (a pending gate gets it at its auth); at start-up the gates found open are limited again
  * with their sessions' journaled rates (the shaper's start replaces what an earlier run left), and with nothing to
  * limit only the old table is dropped. The real Valve and SessionManager over a simulated portal; the shaper records.

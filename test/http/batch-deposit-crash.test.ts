@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * issue 37: a `batch-settlement` deposit payload pays for one purchase by one device, even across a kill -9 between
+ * A `batch-settlement` deposit payload pays for one purchase by one device, even across a kill -9 between
  * its /settle and its grant. The real daemon, @x402/fetch with @x402/evm's own client, @x402/evm's own facilitator on
  * anvil, reached through a proxy that places the kill: it forwards the deposit's /settle and holds the answer (the
  * money moved, sluice has not heard), or holds the /settle itself (nothing moved yet). The daemon is killed -9 there
@@ -194,7 +194,7 @@ test(
     const { header, channelId, ceiling } = await depositKilledAt('answer-held', customer);
     // The money moved before the kill: the customer's deposit is in their channel, sluice had written no voucher.
     assert.equal(await channel(channelId), [DEPOSIT, 0n]);
-    // Before issue 37 the stranger's resend found the money in the channel and got the session it paid for.
+    // The stranger's resend finds the money in the channel: it must not get the session the customer paid for.
     await stranger(header, 'the captured deposit payload');
     // The restart asked whether it landed, and wrote down that it did.
     await lab.waitFor(
@@ -222,7 +222,7 @@ test(
     const customer = await newCustomer();
     const { header, channelId, ceiling } = await depositKilledAt('settle-held', customer);
     assert.equal(await channel(channelId), [0n, 0n], 'nothing moved');
-    // Before issue 37 the stranger's resend made the deposit land and took the session it paid for.
+    // The stranger's resend could make the deposit land: it must not take the session the customer paid for.
     await stranger(header, 'the captured deposit payload');
     // The restart asked: not landed, and the deposit may still land (its validBefore is ahead): the intent stands.
     await lab.waitFor(

@@ -49,7 +49,7 @@ test(
   'the page again without a wallet (the captive window): the deposit left does not reach a ceiling above the ' +
     'last one, so it asks for the wallet and signs nothing',
   async () => {
-    // issue 37: a new purchase signs above the last ceiling (a voucher at or below it could be anyone's replay); the
+    // A new purchase signs above the last ceiling (a voucher at or below it could be anyone's replay); the
     // deposit was exactly that ceiling, so even one step needs one more unit in the channel: a wallet prompt.
     prompts.length = 0;
     const before = storage.get('sluice-batch-channel');

@@ -230,7 +230,7 @@ test(
     assert.is(p.payload.voucher.signature, await ch.voucher(50_000n), 'signed by the stored key');
     assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).ceiling, '50000');
 
-    // issue 37: the last session used little (charged + price is below the last ceiling): the voucher goes one unit
+    // The last session used little (charged + price is below the last ceiling): the voucher goes one unit
     // above the last ceiling this browser signed, never at or below it (that one anyone could replay).
     const low = storedChannel({ charged: 30_000n, ceiling: 100_000n, balance: 200_000n });
     const stage2: Stage = { signed: [], buy: () => paid };
@@ -365,7 +365,7 @@ test(
 );
 
 test(
-  "issue 37: the router's channel view shows a ceiling this browser never signed, or a charge above its last: " +
+  "The router's channel view shows a ceiling this browser never signed, or a charge above its last: " +
     'nothing is signed, the box says why',
   async () => {
     for (const [what, ceiling, charged] of [

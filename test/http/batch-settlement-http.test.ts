@@ -379,7 +379,7 @@ async function refusedReplay(
 }
 
 test(
-  "issue 37: a stranger on another device replays the customer's last voucher after a partly used session: 402, " +
+  "A stranger on another device replays the customer's last voucher after a partly used session: 402, " +
     'no session, nothing moved',
   async () => {
     // The last purchase: the top-up; before it, the session's first voucher. Both readable on the open WiFi.
@@ -411,7 +411,7 @@ test(
 let zeroUseHeader = '';
 
 test(
-  'issue 37: a session that used nothing, its voucher again from the same and another device, and after a ' +
+  'A session that used nothing, its voucher again from the same and another device, and after a ' +
     'restart: 402; the real client pays again by itself',
   async () => {
     // A data session with no traffic: nothing used, nothing charged.
@@ -577,13 +577,10 @@ test("@x402/evm's own refund(url): 200 + PAYMENT-RESPONSE, the customer gets exa
   assert.is(await usdc.balanceOf(receiver), firstCharge);
 });
 
-test(
-  "issue 37: after the refund, the customer's vouchers " + 'replayed from another device: 402, nothing moved',
-  async () => {
-    await refusedReplay(zeroUseHeader, 'wifidata', STEPS, STRANGER_IP, 'the zero-use voucher');
-    const last = sentSignatures.at(-1)!;
-    await refusedReplay(last, 'wifidata', STEPS, STRANGER_IP, 'the last voucher');
-  },
-);
+test("After the refund, the customer's vouchers " + 'replayed from another device: 402, nothing moved', async () => {
+  await refusedReplay(zeroUseHeader, 'wifidata', STEPS, STRANGER_IP, 'the zero-use voucher');
+  const last = sentSignatures.at(-1)!;
+  await refusedReplay(last, 'wifidata', STEPS, STRANGER_IP, 'the last voucher');
+});
 
 test.run();

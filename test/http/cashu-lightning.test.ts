@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * The pay page's "Pay with Lightning" (issue 39 item 4; docs/tollgate.md "Pay page") through the real daemon and the
+ * The pay page's "Pay with Lightning" (docs/tollgate.md "Pay page") through the real daemon and the
  * lab mint, whose fake Lightning node pays an invoice on command: POST /cashu/lightning gives the mint's bolt11
  * invoice for the steps, GET /cashu/lightning?quote= reads unpaid until it is paid, then the router mints the ecash
  * (held in custody) and the session is granted once; a kill -9 after the mint signed and before the router had the

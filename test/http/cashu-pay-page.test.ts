@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * The pay page's "Pay with Cashu" (issue 39 item 4) through the real daemon's LAN endpoint and the lab mint: GET
+ * The pay page's "Pay with Cashu" through the real daemon's LAN endpoint and the lab mint: GET
  * /cashu/offer prices the tollgate plan in sat and carries a NUT-18 payment request for the chosen steps; POST
  * /cashu/pay with a pasted token buys once for the caller's device, and each refusal answers its own code (the page
  * words them: cashu-page.js), a swap the mint has not answered is 202 ERR_CASHU_PENDING and lands later.

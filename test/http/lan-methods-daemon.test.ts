@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 37 item 7 with the real daemon binary: the LAN endpoint ran only for x402 exact/batch/upto, RADIUS and
+ * With the real daemon binary: the LAN endpoint ran only for x402 exact/batch/upto, RADIUS and
  * PC-sync, so a router selling only escrow, or offering only a free trial, had no pay page, /receipt or /trial, and a
  * damaged x402.json took them all down. Now it runs for whatever the config serves over it, and a damaged state file
  * disables that method's routes alone (503 ERR_PAYMENT_METHOD_UNAVAILABLE, listed in `stats` → `http.unavailable`).

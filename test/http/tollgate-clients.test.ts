@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * TollGate conformance (issue 39 items 1 and 5): each real client replayed exactly as docs/tollgate.md ("Which clients
+ * TollGate conformance: each real client replayed exactly as docs/tollgate.md ("Which clients
  * work") describes it, against the real daemon (DaemonLab) with TollGate's door on and the lab Cashu mint
  * (test/peers/cashu-mint.ts; the customers' tokens are funded through a cashu-ts Wallet):
  *   - the Android app ("v1" path): GET / must be 200 with kind 10021, POST / text/plain with a pasted token, success is

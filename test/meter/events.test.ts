@@ -1,5 +1,5 @@
 // tier: fast
-// The meter's events and the gate it follows (issue 38 item 2): what it tells (tick, usage, paying-client-needs-gate,
+// The meter's events and the gate it follows: what it tells (tick, usage, paying-client-needs-gate,
 // metering-overdue, error) and what it hears from the gate (auths, held gates), end to end on one thread over a
 // simulated portal, with the real SessionManager as the sessions port.
 import { test } from 'uvu';

@@ -376,7 +376,7 @@ test('a tick that reads the fresh counters of a gate being opened (its auth in f
   }
 });
 
-// Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
+// The tick billed the reading of a closed gate as bought and the first-reading watch billed it
 // again (2000 for 1000); the watch alone owns a gate's readings until its first open one is billed.
 test('listed Preauthenticated, fresh counters read while its auth is in flight: each byte billed once', async () => {
   const r = await rig();

@@ -513,7 +513,7 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
     },
   );
 
-  // Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
+  // The tick billed the reading of a closed gate as bought and the first-reading watch billed it
   // again (2000 for 1000); the watch alone owns a gate's readings until its first open one is billed.
   test(`${flavour}: listed Preauthenticated, read while its auth is in flight: each byte billed once`, async () => {
     const r = await rig(flavour);
@@ -1370,7 +1370,7 @@ test(
   },
 );
 
-// Issue 37 item 3: a purchase is journaled with the reading its session starts from (MarkingStore asks openingMark),
+// A purchase is journaled with the reading its session starts from (MarkingStore asks openingMark),
 // so a restart before the session's first checkpoint (nothing billed on flash) bills from it, not from its first
 // reading.
 test('opening mark, gate closed: zero; a restart from it alone bills every byte since the auth', async () => {

@@ -126,7 +126,7 @@ run('a daemon respawned with enabled 0 hands the switch to the init script: one 
 
 run(
   'opkg upgrade from a release that kept secrets in /etc/config/sluice: the real uci moves every one, byte for ' +
-    'byte, into a 0600 sluice_secrets (issue 41 item 5)',
+    'byte, into a 0600 sluice_secrets',
   () => {
     assert.match(out, /^SECRETS moved=same left_in_sluice=0 mode=-rw------- script_left=no logged=1$/m);
   },

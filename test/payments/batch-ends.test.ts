@@ -214,8 +214,7 @@ test('a table that is not the channel table is refused, not overwritten', async 
 });
 
 test(
-  'one damaged channel or intent among good ones: ERR_BATCH_STORE (issue 37 item 5: never the good ones alone), ' +
-    'the file untouched',
+  'one damaged channel or intent among good ones: ERR_BATCH_STORE (never the good ones alone), ' + 'the file untouched',
   async () => {
     const { writeFileSync, readFileSync } = await import('node:fs');
     const store = await BatchChannelStore.open(dir);

@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * issue 37: a `batch-settlement` deposit's purchase intent, driven through the method on anvil with @x402/evm's own
+ * A `batch-settlement` deposit's purchase intent, driven through the method on anvil with @x402/evm's own
  * facilitator and client functions (the daemon's kill -9 in the window is test/http/batch-deposit-crash.test.ts).
  * The grant's write fails after the deposit landed (the flash, or a crash: nothing after /settle reached the table
  * but the intent); a fresh process (the restart) asks, finds the money, and binds the purchase to its device; a

@@ -665,7 +665,7 @@ async function corrective(p: Promise<unknown>): Promise<{ base: bigint; signedMa
 const STRANGER = '02:00:00:00:00:66';
 
 test(
-  "issue 37: a stranger replays the customer's last voucher after a partly used session, from another MAC: " +
+  "A stranger replays the customer's last voucher after a partly used session, from another MAC: " +
     'refused, nothing moves',
   async () => {
     const { method, store, settler } = await parts();
@@ -709,7 +709,7 @@ test(
 );
 
 test(
-  'issue 37: a session that used nothing, then its voucher again (same and another device, after a restart): ' +
+  'A session that used nothing, then its voucher again (same and another device, after a restart): ' +
     'refused; the customer re-syncs and pays once',
   async () => {
     const first = await parts();
@@ -762,7 +762,7 @@ test(
 );
 
 test(
-  'issue 37: after the refund, the last voucher replayed ' + 'is refused (and after a new deposit); nothing moves',
+  'After the refund, the last voucher replayed ' + 'is refused (and after a new deposit); nothing moves',
   async () => {
     const { method, store, settler } = await parts({ refund: 'on-request' });
     const b = await newBuyer();

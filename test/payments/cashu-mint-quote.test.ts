@@ -1,11 +1,11 @@
 // tier: fast
 /**
- * The NUT-04 client (src/cashu/mint-quote-client.ts, the pay page's "Pay with Lightning" groundwork, issue 39
- * item 4) against the lab mint (in-process on loopback, its fake Lightning node paid on command): a quote is an
- * invoice, UNPAID until paid; minting before is refused; once PAID the router's outputs are signed once and unblind to
- * proofs the mint holds UNSPENT; the quote is then ISSUED and a second mint is refused. A mint whose answer was lost
- * after it signed is recovered the way the crash path will: the quote reads ISSUED and a NUT-09 restore of the same
- * outputs gives the same signatures.
+ * The NUT-04 client (src/cashu/mint-quote-client.ts, the pay page's "Pay with Lightning" groundwork) against the lab
+ * mint (in-process on loopback, its fake Lightning node paid on command): a quote is an invoice, UNPAID until paid;
+ * minting before is refused; once PAID the router's outputs are signed once and unblind to proofs the mint holds
+ * UNSPENT; the quote is then ISSUED and a second mint is refused. A mint whose answer was lost after it signed is
+ * recovered the way the crash path will: the quote reads ISSUED and a NUT-09 restore of the same outputs gives the same
+ * signatures.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

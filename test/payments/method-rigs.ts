@@ -28,7 +28,7 @@ export const METHOD_RIGS: Readonly<Record<string, RigEntry>> = {
 };
 
 /**
- * Methods landing while this suite was written (issue 39), whose rigs their owners or the lead add: each name here is
+ * Methods landing while this suite was written, whose rigs their owners or the lead add: each name here is
  * a debt, listed so the gap is seen, not silently passed. Empty it as the rigs arrive.
  */
 export const PENDING_RIGS: ReadonlySet<string> = new Set<string>([

@@ -2,7 +2,7 @@
  * One behaviour suite for every payment method (STYLE.md points 10 and 13, in the manner of MQTT.js's abstract client
  * tests): `paymentMethodSuite(name, makeRig)` registers the money rules as uvu tests against a method's rig, and
  * method-rigs.ts runs it for every method of payments/plugins.ts and the built-ins, so a method gets these checks by
- * joining the list. The rules are the ones attack tests kept finding broken one method at a time (issue 38 item 4):
+ * joining the list. The rules are the ones attack tests kept finding broken one method at a time:
  *  - precheck moves no money, whether it passes or throws (chain balances and the method's state files);
  *  - authorize returns the reference precheck announced;
  *  - a payment pays for one purchase by one device, ever: replayed from the same device, another device, after a used

@@ -1,6 +1,6 @@
 /**
  * SIGTERM and procd's stop window (term_timeout 15 s in files/etc/init.d/sluice): the daemon must exit within it
- * whatever a peer does (issue 37 item 4). Past it procd sends SIGKILL; so does this helper, and the test fails. The
+ * whatever a peer does. Past it procd sends SIGKILL; so does this helper, and the test fails. The
  * bound is the behaviour under test (procd's), not a speed check: a stop that waits out a peer's timeout (up to 120 s)
  * is far outside it.
  */

@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * issue 37 item 2: no extension of a session may outlive an upto authorization's Permit2 deadline. The real session
+ * No extension of a session may outlive an upto authorization's Permit2 deadline. The real session
  * manager, merchant, upto method and its ends on fake time, against anvil with Permit2 and the x402 upto
  * proxy, @x402/evm's OWN upto facilitator over HTTP and its OWN upto client signing (at the fake time: the deadline it
  * signs is "now" + max_timeout_seconds). Chain time is moved with the fake clock, so an authorization past its deadline

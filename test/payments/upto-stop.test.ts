@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * issue 37 item 4: SIGTERM ends the daemon within procd's stop window whatever the upto facilitator does. The real
+ * SIGTERM ends the daemon within procd's stop window whatever the upto facilitator does. The real
  * daemon, @x402/evm's own upto facilitator on anvil behind a proxy that can hold the next /settle (take it, neither
  * forward nor answer it: nothing moves). A session bought with @x402/fetch's upto client ends; its /settle is held;
  * SIGTERM: the daemon exits within 15 s (its upto.timeout is 120 s), the amount stays on flash (`settling`), and the

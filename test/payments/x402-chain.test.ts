@@ -411,7 +411,7 @@ test(
 
 test(
   'the first settle is refused "nonce used" because the authorization already paid pay_to: the chain says so, ' +
-    'granted once (issue 37 item 9)',
+    'granted once',
   async () => {
     const buyer = await newBuyer();
     const mac = newClient();
@@ -441,7 +441,7 @@ test(
 
 test(
   "a payload sent again from another device while its settle is pending: that device gets nothing, the payer's " +
-    'device the session (issue 37 item 9)',
+    'device the session',
   async () => {
     const buyer = await newBuyer();
     const payer = newClient();

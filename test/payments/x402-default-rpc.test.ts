@@ -1,6 +1,6 @@
 // tier: chain
 /**
- * Issue 37 item 10: a default install (no `x402.rpc_url`) resolves a settle whose answer was lost from the chain by
+ * A default install (no `x402.rpc_url`) resolves a settle whose answer was lost from the chain by
  * itself, through the network's public endpoint (x402/networks.ts DEFAULT_RPC_URLS: Base, Base Sepolia). The loader
  * is shown picking the default (and `rpc_url` overriding it, `none` turning lookups off); then the resolver, built
  * from a config loaded WITHOUT rpc_url whose default table points Base Sepolia's id at the local anvil (no network

@@ -1,5 +1,5 @@
 /**
- * A lab Cashu mint on 127.0.0.1, for tests of the Cashu payment method and the TollGate door (issue 39). No real mint
+ * A lab Cashu mint on 127.0.0.1, for tests of the Cashu payment method and the TollGate door. No real mint
  * (Nutshell, cdk-mintd) can run here, so this one is built on @cashu/cashu-ts's mint-side primitives and checked
  * against the cashubtc/nuts test vectors (cashu-mint.test.ts). It verifies everything a real mint verifies; it is not a
  * stub that answers yes. The books are in cashu-mint-ledger.ts; docs/testing.md says what it implements.

@@ -51,7 +51,7 @@ test(
   async () => {
     const marker = String(4000 + Math.floor(Math.random() * 5000)) + '.25';
     const script = join(dir, 'flood-ndsctl');
-    // issue 14 #8: a 100 MB answer used to be read whole (RSS 944 MB) before anything refused it.
+    // A 100 MB answer used to be read whole (RSS 944 MB) before anything refused it.
     writeFileSync(
       script,
       `#!/bin/sh\nsleep ${marker} &\nprintf '{\\n  "client_list_length":"2",\\n  "clients":{\\n'\nyes '"x":1,'\n`,

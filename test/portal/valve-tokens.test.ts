@@ -1,5 +1,5 @@
 // tier: daemon
-// The gate's calls by token on openNDS (portal/token-calls.ts, issue 40 item 3), against the ndsctl stand-in: which
+// The gate's calls by token on openNDS (portal/token-calls.ts), against the ndsctl stand-in: which
 // calls are made, that a spent token falls back to the MAC, and that a token never opens another client's gate.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * Issue 37 item 9: the listeners of `ended` that announce an end outside (RADIUS Stop and the hook and MQTT through the
+ * The listeners of `ended` that announce an end outside (RADIUS Stop and the hook and MQTT through the
  * upstream host, the ubus `ended` event) acted before the end record was durable: a crash in between brought the
  * session back ACTIVE after the restart, while upstream billing had already been told it was over. Now they follow
  * `end-written`, told once the journal's append of the end resolved (fsynced), or once a retry wrote an end the store

@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * Issue 14 item 12: corrupted state files. What broke: a bit flip in the last complete record was cut as a torn write
+ * Corrupted state files. What broke: a bit flip in the last complete record was cut as a torn write
  * with no copy kept (a top-up lost without trace); a zero-filled journal was truncated to 0 bytes (0 of 60 sessions);
  * 4 KiB zeroed in the middle lost 10 sessions while the log said one corrupt record; a zero-filled or deleted snapshot
  * started with 0 sessions and deleted the journal. Now: evidence is copied before anything is rewritten, the reader
@@ -218,7 +218,7 @@ test('evidence copies never overwrite an earlier one', async () => {
   assert.match(readFileSync(join(dir, `${name}.corrupt-2`), 'utf8'), '"garbage":1');
 });
 
-// Issue 23 item 9: a deleted or emptied journal started silently with the snapshot alone (every record since the last
+// A deleted or emptied journal started silently with the snapshot alone (every record since the last
 // compaction lost), or with nothing at generation 0; a duplicated record was applied twice.
 for (const compacted of [true, false]) {
   const where = compacted ? 'after a compaction' : 'at generation 0 (never compacted)';
@@ -292,7 +292,7 @@ test('a duplicated top-up record is applied once, reported, and rewritten away',
   await again.store.close();
 });
 
-// Issue 37 item 6: one flipped bit in a journal's header refused the start with ERR_STATE_LOST ("the records … are
+// One flipped bit in a journal's header refused the start with ERR_STATE_LOST ("the records … are
 // gone") although every record after it was intact. A header damaged in place is damage like a record's: reported,
 // counted, a copy kept, every record read on, and the journal rewritten with a good header.
 function flipInHeader(dir: string): string {

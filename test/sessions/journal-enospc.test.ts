@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 item 4, on a real full filesystem (a small tmpfs; CI runs as root): "after a journal write failure, ended
+ * On a real full filesystem (a small tmpfs; CI runs as root): "after a journal write failure, ended
  * sessions come back". An end that cannot be written keeps the session ended in memory and is retried; the journal
  * recovers by itself once space returns (new grants accepted again without a restart); stats say so meanwhile; after
  * a restart every session that was ended stays ended.

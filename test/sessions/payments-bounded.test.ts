@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 item 10: "the per-session payments list grows without bound" (8,380 top-ups: 116–191 ms per top-up,
+ * The per-session payments list must not grow without bound (8,380 top-ups: 116–191 ms per top-up,
  * every reply and event carrying the whole list). A session keeps its first payment, the latest few and exact totals,
  * in memory and across a restart from the journal (and a compacted snapshot).
  */

@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * Issue 27, speed tiers kept through restarts: a session's rates are part of its journaled state. A sale journals its
+ * Speed tiers kept through restarts: a session's rates are part of its journaled state. A sale journals its
  * plan's rates (or a voucher grant's own); setRates journals a live change before anyone hears of it; a restart reads
  * both back; a journal written before sessions carried rates still reads, each such session getting its plan's.
  */

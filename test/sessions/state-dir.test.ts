@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 14 item 11: an unusable `main.state_dir` at start. Under /proc the daemon used to spin at 80% CPU with no log
+ * An unusable `main.state_dir` at start. Under /proc the daemon used to spin at 80% CPU with no log
  * line; EISDIR/ENOTDIR/EROFS came out as ERR_INTERNAL. Each is now ERR_STATE_DIR with the errno, at once (the daemon
  * test in test/daemon/single-instance.test.ts shows the exit 1).
  */

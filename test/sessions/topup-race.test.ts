@@ -1,10 +1,10 @@
 // tier: fast
 /**
- * Issue 14 item 11: "a `topup` reply can say `topped_up: true` for a session already TERMINATED by a racing
- * terminate". The rule (docs/operations.md, the same as for a purchase whose new session is ended while it is
- * written): the terminate wins and the session stays ended; the top-up that was already being written counts, and its
- * reply shows the session as it really is — ended, with the payment in its totals — so `topped_up: true` next to
- * `TERMINATED` is the truth, not a live session that is not there.
+ * A `topup` reply must never say `topped_up: true` for a session already TERMINATED by a racing terminate. The rule
+ * (docs/operations.md, the same as for a purchase whose new session is ended while it is written): the terminate wins
+ * and the session stays ended; the top-up that was already being written counts, and its reply shows the session as it
+ * really is — ended, with the payment in its totals — so `topped_up: true` next to `TERMINATED` is the truth, not a
+ * live session that is not there.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

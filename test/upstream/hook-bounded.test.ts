@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 37 item 4, on the real daemon (dist/sluice.mjs) against a real HTTP receiver (test/peers/hook-receiver.ts):
+ * On the real daemon (dist/sluice.mjs) against a real HTTP receiver (test/peers/hook-receiver.ts):
  * the hook reads at most a bounded answer, within `hook.timeout` body included. A receiver that answers 200 and
  * streams forever has its connection closed by sluice after a few KiB (not after gigabytes), a trickling one after the
  * timeout, and the later events are delivered, in order; SIGTERM ends the daemon within procd's stop window

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 27 item 6, outbound PC-sync on the real daemon (dist/sluice.mjs): session events reach a real HTTP receiver
+ * Outbound PC-sync on the real daemon (dist/sluice.mjs): session events reach a real HTTP receiver
  * (node:http) signed; with the receiver down the events wait on flash, survive a kill -9 of the daemon, and arrive
  * once each after the restart (acknowledged ones are not posted again).
  */

@@ -1,6 +1,6 @@
 // tier: daemon
 /**
- * Issue 27 item 6, outbound PC-sync: the hook sink against a real HTTP server (node:http). Session events arrive
+ * Outbound PC-sync: the hook sink against a real HTTP server (node:http). Session events arrive
  * signed, in order; through an outage (connection refused, then 503s) they stay queued and arrive once after it, each
  * attempt signed afresh; the receiver example of docs/hook.md (run as written) takes the sink's posts and refuses a
  * forged, altered, stale or replayed one.

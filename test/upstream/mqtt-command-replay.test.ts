@@ -1,6 +1,6 @@
 // tier: peers; needs mosquitto
 /**
- * Issue 23 item 6: a command's nonce was saved after the command ran (fire and forget), so a kill -9 while a grant ran
+ * A command's nonce was saved after the command ran (fire and forget), so a kill -9 while a grant ran
  * left no trace of its nonce and the same signed grant, resent, was applied twice. Now the nonce is on flash before the
  * command runs. The crash "while the command runs" is a kill -9 at the
  * moment the command is called (a child process that SIGKILLs itself there); the restarted sink, on the same queue

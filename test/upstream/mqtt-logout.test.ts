@@ -1,6 +1,6 @@
 // tier: peers; needs mosquitto
 /**
- * Issue 27 item 6, inbound PC-sync: the PC system's "user X logged out" on the signed MQTT command channel ends that
+ * Inbound PC-sync: the PC system's "user X logged out" on the signed MQTT command channel ends that
  * user's WiFi sessions at once (cause pc-logout, gates closed), the real daemon against a real mosquitto; the same
  * command replayed or forged is refused. `change` rides the same channel (the ubus method of that name).
  */

@@ -461,7 +461,7 @@ test('bad options are refused with ERR_OUTBOX_OPTIONS', async () => {
 test(
   'a queue directory under /proc is refused at open ' + '(ERR_OUTBOX_OPEN), not retried for ever by a recursive mkdir',
   async () => {
-    // Issue 23 item 10: Node's mkdir(..., {recursive: true}) spins at 100% CPU under /proc and never settles.
+    // Node's mkdir(..., {recursive: true}) spins at 100% CPU under /proc and never settles.
     await rejectsWithCode(
       Outbox.open({ dir: '/proc/sluice-outbox-test/queue', maxBytes: 1 << 20, consumers: ['a'] }),
       'ERR_OUTBOX_OPEN',

@@ -1,6 +1,6 @@
 // tier: peers; needs mosquitto freeradius radclient
 /**
- * Issue 41 item 5: a session's rate change is an event of its own, on MQTT's session topic, on the hook and as the
+ * A session's rate change is an event of its own, on MQTT's session topic, on the hook and as the
  * ubus `sluice.session` event: `rates`, with the session (its id, mac and the new `rate_down`/`rate_up`), the rates
  * before (`previous`) and who asked (`by`). The real daemon (dist/sluice.mjs) with a real mosquitto (a subscriber
  * decodes what it publishes), a real HTTP hook receiver, and the three ways a rate changes: ubus `change`, MQTT's

@@ -1,6 +1,6 @@
 // tier: peers; needs radclient
 /**
- * Issue 23 item 10, with the real daemon (dist/sluice.mjs):
+ * With the real daemon (dist/sluice.mjs):
  * - mqtt.queue_dir under /proc hung the start (Node's recursive mkdir spins there) with a meter that never ticked, and
  *   a reload accepted it with a warning. Now it is a problem of the file: the mqtt section is off, the rest runs, and
  *   the start and the reload say so.

@@ -1,6 +1,6 @@
 // tier: fast
 /**
- * Issue 27: the session messages of the MQTT sink and of the hook (the same builder) carry the session's speed tier,
+ * The session messages of the MQTT sink and of the hook (the same builder) carry the session's speed tier,
  * `rate_down` / `rate_up` in bit/s, null when not limited that way, in both formats.
  */
 import { test } from 'uvu';

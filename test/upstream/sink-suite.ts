@@ -1,7 +1,7 @@
 /**
  * One behaviour suite for every UpstreamSink (src/upstream/sink.ts; STYLE.md point 10, in the manner of MQTT.js's
  * abstract client tests): `upstreamSinkSuite(name, makeRig)` registers the rules every sink is held to against its real
- * peer, driven by a real SessionManager through the SinkHost as the daemon wires it (issue 38 item 4):
+ * peer, driven by a real SessionManager through the SinkHost as the daemon wires it:
  *  - every session event is delivered once after a peer outage (queued while the peer is down, sent when it is back;
  *    counted at the peer after the sink's close drained it);
  *  - stop ends a send in flight (the peer holds it unanswered: close() returns), and what it held is on flash: the

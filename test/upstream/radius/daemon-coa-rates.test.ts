@@ -1,6 +1,6 @@
 // tier: peers; needs freeradius radclient
 /**
- * Issue 27 item 2, rates: a RADIUS CoA-Request from FreeRADIUS's radclient to the real daemon (dist/sluice.mjs) changes
+ * Rates: a RADIUS CoA-Request from FreeRADIUS's radclient to the real daemon (dist/sluice.mjs) changes
  * a live session's speed tier in the kernel, by ubus `change`'s path, without a deauth: the ACK comes once the new
  * rates are in force, so the tc class (download) and the nft limit (upload) read right after it already show them.
  * The shaper drives the real tc and nft in a network namespace of its own (a veth end as the LAN device). Then the

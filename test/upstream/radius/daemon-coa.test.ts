@@ -1,6 +1,6 @@
 // tier: peers; needs freeradius radclient
 /**
- * Issue 27 item 2: live changes to a session on the real daemon (dist/sluice.mjs), by FreeRADIUS's radclient
+ * Live changes to a session on the real daemon (dist/sluice.mjs), by FreeRADIUS's radclient
  * (CoA-Request, RFC 5176) and by ubus `change`, the one path (SessionManager.setLimits): ACK with the new limits in
  * force at once, and each NAK with its Error-Cause.
  */

@@ -16,7 +16,7 @@ export interface RadiusLab {
 /**
  * A suite whose every test gets a fresh FreeRADIUS and daemon (40 portal clients `mac(1…40)` at 10.0.1.n). No
  * radius.coa_listen, as shipped: the listener is the dual-stack socket on `::` that radclient reaches over IPv4
- * (issue 23 item 11: with coa_listen always set, its replies going nowhere by default was never seen). `extraConfig`
+ * (with coa_listen always set, its replies going nowhere by default was never seen). `extraConfig`
  * is appended to the config (a section of the same name reopens it: `config sluice 'main'` adds main options).
  */
 export function radiusDaemonSuite(name: string, extraConfig = ''): Test<RadiusLab> {
@@ -61,7 +61,7 @@ export const acctLines = (c: RadiusLab, kind: string): string[] =>
 
 /**
  * Waits until `m`'s gate is open and the meter has ticked twice since: traffic added after that is billed whatever the
- * machine's load (bytes that pass before the meter's first reading of a new client are its baseline: issue 8).
+ * machine's load (bytes that pass before the meter's first reading of a new client are its baseline).
  */
 export async function meteredFromNow(c: RadiusLab, m: string): Promise<void> {
   await c.lab.waitFor(() => c.lab.clientState(m) === 'Authenticated', 30_000, `gate of ${m}`);

@@ -399,7 +399,7 @@ t(
 );
 
 t('the shipped default (no coa_listen: a dual-stack socket on ::): radclient over IPv4 gets its ACK', async (c) => {
-  // Issue 23 item 11: the reply went to the sender with ::ffff: stripped, which the IPv6 socket refuses (EINVAL),
+  // The reply went to the sender with ::ffff: stripped, which the IPv6 socket refuses (EINVAL),
   // and the failure was dropped unlogged: the request was acted on and radclient saw "No reply".
   const warnings: string[] = [];
   const log = {

@@ -1,7 +1,7 @@
 // tier: fast
 /**
  * RADIUS accounting's sessions.json (upstream/radius/tracked-state.ts) on storage/json-table: the table suite, the
- * file the code of 6ffb9b9 wrote opens after the upgrade, and the one behaviour issue 38 item 3 changes: a damaged
+ * file the code of 6ffb9b9 wrote opens after the upgrade, and the one behaviour that changed with it: a damaged
  * file used to be read as empty (sessions reported from zero octets, the ones it held never stopped); now accounting
  * refuses to start (ERR_RADIUS_STATE), the host runs without it, the damage is counted and the file kept aside.
  */

@@ -23,7 +23,7 @@ import type {
   X402Face,
 } from './plugin.ts';
 import type { PaymentMethod } from './types.ts';
-import type { Session } from '../sessions/index.ts';
+import type { Session, SessionManager } from '../sessions/index.ts';
 import type { UpstreamSink } from '../upstream/index.ts';
 
 /** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
@@ -42,7 +42,9 @@ export interface SinkRegistrar {
 }
 
 /** What every plugin's host holds but its registrars and what PaymentPlugins itself answers. */
-export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind'> & { sinks: SinkRegistrar };
+export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onSession' | 'stats'> & {
+  sinks: SinkRegistrar;
+};
 
 type Opened = {
   plugin: PaymentPlugin;
@@ -50,6 +52,9 @@ type Opened = {
   part: PaymentPart | null;
   doors: PluginDoor[];
   sinks: UpstreamSink[];
+  /** The removals of the session listeners it registered (PluginHost.onSession). */
+  listening: Array<() => void>;
+  figures?: () => object;
 };
 
 export class PaymentPlugins {
@@ -78,7 +83,7 @@ export class PaymentPlugins {
       },
     };
     const host = new PaymentPlugins(
-      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [], sinks: [] })),
+      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [], sinks: [], listening: [] })),
       listeners,
       parts,
     );
@@ -109,8 +114,15 @@ export class PaymentPlugins {
       methodBehind: (name) => this.methodBehind(name),
       door: (door) => void o.doors.push(door),
       sink: (sink) => void o.sinks.push(sink),
+      onSession: ((event: never, listener: never) => {
+        const off = this.parts.sessions.on(event, listener);
+        o.listening.push(off);
+        return off;
+      }) as SessionManager['on'],
+      stats: (figures) => void (o.figures = figures),
     };
     const part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
+    if (!part) this.stopListening(o);
     for (const sink of o.sinks) await this.parts.sinks.join(sink);
     return part;
   }
@@ -144,10 +156,17 @@ export class PaymentPlugins {
     return null;
   }
 
+  /** The session listeners a plugin registered, removed (it closed, or did not open). */
+  private stopListening(o: Opened): void {
+    for (const off of o.listening.splice(0)) off();
+    delete o.figures;
+  }
+
   /** A plugin with sinks of its own, switched off: drained and closed whole (it opens anew when switched on). */
   private async closeWhole(o: Opened): Promise<void> {
     for (const sink of o.sinks.splice(0)) await this.parts.sinks.leave(sink);
     for (const door of o.doors.splice(0)) await door.close();
+    this.stopListening(o);
     await o.part?.close?.();
     o.part = null;
   }
@@ -264,6 +283,7 @@ export class PaymentPlugins {
   closers(): Array<() => Promise<void>> {
     return this.opened.map((o) => async () => {
       for (const door of o.doors) await door.close();
+      this.stopListening(o);
       await o.part?.close?.();
     });
   }
@@ -316,8 +336,8 @@ export class PaymentPlugins {
   /** The methods' figures for ubus `stats`, each under its plugin's key, in the list's order. */
   stats(): Record<string, object> {
     return Object.fromEntries(
-      this.opened.flatMap(({ plugin, part }) =>
-        plugin.stats ? [[plugin.stats.key, part?.figures?.() ?? plugin.stats.absent]] : [],
+      this.opened.flatMap(({ plugin, part, figures }) =>
+        plugin.stats ? [[plugin.stats.key, part && figures ? figures() : plugin.stats.absent]] : [],
       ),
     );
   }

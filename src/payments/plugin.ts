@@ -3,8 +3,9 @@
  * folder exporting one PaymentPlugin, payments/plugins.ts lists them, and the composition root (daemon.ts) loops over
  * the list through PaymentPlugins (plugin-host.ts) without naming one. A plugin opens from the config into a
  * PaymentPart: the PaymentMethods the merchant sells through, and the optional hooks the daemon runs at its own
- * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). A method
- * that reads the metered usage follows the sessions' `usage` event itself (escrow-session/).
+ * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). What it
+ * brings beside them it registers through its host when it opens: its own listener (`door`), an upstream sink
+ * (`sink`), listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`).
  */
 import type { Config, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type ErrorCode } from '../errors.ts';
@@ -61,6 +62,14 @@ export interface PluginHost {
    * after every reload (opened, moved or closed, as the method's section says), and closes it at the stop.
    */
   door(door: PluginDoor): void;
+  /**
+   * Registers a listener of the sessions' events (`started`, `topup`, `usage`…): the host removes it when the plugin
+   * closes (at the stop, or a reload that closes it whole); returns the removal, for a plugin that stops listening
+   * sooner.
+   */
+  onSession: SessionManager['on'];
+  /** Registers the method's figures for ubus `stats`, under its plugin's `stats.key` (PaymentPlugin.stats). */
+  stats(figures: () => object): void;
   /**
    * Registers an upstream sink (RADIUS accounting): it hears the sessions' events beside the config's sinks, and a
    * reload that switches its plugin off drains it and closes the plugin whole (PaymentPlugins.switchTo).
@@ -292,8 +301,6 @@ export interface PaymentPart {
   readonly lan?: LanFace;
   /** Its x402 face (/buy, /plans). */
   readonly x402?: X402Face;
-  /** Its figures now, for ubus `stats` under its plugin's `stats.key`. */
-  figures?(): object;
 }
 
 export interface PaymentPlugin {
@@ -310,8 +317,8 @@ export interface PaymentPlugin {
    */
   readonly pageScripts?: readonly string[];
   /**
-   * Its figures in ubus `stats`: under `key`, the opened part's `figures()`, or `absent` while it does not run (its
-   * state file damaged).
+   * Its figures in ubus `stats`: under `key`, what the opened part registered (PluginHost.stats), or `absent` while it
+   * does not run (its state file damaged).
    */
   readonly stats?: { key: string; absent: object };
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */

@@ -56,7 +56,10 @@ async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: Vouc
   await env.time.advance(START - env.time.now());
   const http = { host: '192.168.1.1', port: 2122, portalUrl: '' };
   const config = { main: { stateDir: dir }, pricing: [hour, gig], http } as unknown as Config;
-  const part = await openLocalVouchers({ config, sessions: env.manager, methodBehind: () => radius }, env.time);
+  const part = await openLocalVouchers(
+    { config, sessions: env.manager, onSession: env.manager.on.bind(env.manager), methodBehind: () => radius },
+    env.time,
+  );
   const merchant = new Merchant({
     pricing: new Pricing([hour, gig]),
     sessions: env.manager,
@@ -400,7 +403,10 @@ test(
     writeFileSync(join(r.dir, VOUCHERS_FILE), JSON.stringify(book));
     const http = { host: '', port: 0, portalUrl: '' };
     const config = { main: { stateDir: r.dir }, pricing: [hour], http } as unknown as Config;
-    const restarted = await openLocalVouchers({ config, sessions: r.manager }, r.time);
+    const restarted = await openLocalVouchers(
+      { config, sessions: r.manager, onSession: r.manager.on.bind(r.manager) },
+      r.time,
+    );
     await restarted.reconcile!();
     const merchant = new Merchant({
       pricing: new Pricing([hour]),

@@ -156,6 +156,8 @@ async function openInProcess(
       throw new Error('no admin methods in the money rules');
     },
     methodBehind: () => null,
+    onSession: sessions.on.bind(sessions),
+    stats: () => undefined,
     // What a method announces is not heard here: the money rules are about what it takes and sells.
     announce: { upstream: { escrowClosed: () => undefined }, events: { followEscrow: () => undefined } },
     // The money rules run on the method alone: a door or sink it brings is not opened here.

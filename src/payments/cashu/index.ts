@@ -57,7 +57,7 @@ export const cashuPlugin: PaymentPlugin = {
       handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
     },
   },
-  async open({ config, sessions, log, door }) {
+  async open({ config, sessions, log, door, stats }) {
     const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();
     const cashu = await CashuMethod.open({ config, sessions, log });
     let current = config;
@@ -77,6 +77,7 @@ export const cashuPlugin: PaymentPlugin = {
       await cashu.close();
       throw err;
     }
+    stats(() => cashu.stats());
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
     door(tollgateDoorKeeper(log));
     return {
@@ -98,7 +99,6 @@ export const cashuPlugin: PaymentPlugin = {
         await custody.close();
         await cashu.close();
       },
-      figures: () => cashu.stats(),
       ubus: { cashu: custody },
       lan: { cashu: cashuLanFace(() => current, cashu) },
     };

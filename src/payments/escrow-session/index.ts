@@ -95,7 +95,7 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
     },
   ],
-  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce }) {
+  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession }) {
     const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({
@@ -110,7 +110,7 @@ export const escrowSessionPlugin: PaymentPlugin = {
     escrow.on('escrow-closed', (c) => announce.upstream.escrowClosed(c.session, c.mac, c.figures));
     announce.events.followEscrow(escrow);
     // Each tick's billed sessions: one whose metered steps outran its receipts is held (escrow-credit.ts).
-    sessions.on('usage', (batch) => {
+    onSession('usage', (batch) => {
       for (const u of batch) void escrow.check(u.sessionId);
     });
     return {

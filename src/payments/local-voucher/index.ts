@@ -89,9 +89,11 @@ export async function openLocalVouchers(
   {
     config,
     sessions,
+    onSession,
     methodBehind,
     servesChanged,
-  }: Pick<PluginHost, 'config' | 'sessions'> & Partial<Pick<PluginHost, 'servesChanged' | 'methodBehind'>>,
+  }: Pick<PluginHost, 'config' | 'sessions' | 'onSession'> &
+    Partial<Pick<PluginHost, 'servesChanged' | 'methodBehind'>>,
   clock: Clock,
 ): Promise<PaymentPart> {
   const store = VoucherStore.open(config.main.stateDir);
@@ -109,8 +111,8 @@ export async function openLocalVouchers(
     if (hashes.length > 0) void store.confirm(hashes, now()).catch(() => undefined);
   };
   const unsubscribe = [
-    sessions.on('started', (s: Session) => confirm(s.payments)),
-    sessions.on('topup', (_s: Session, p: PaymentRef) => confirm([p])),
+    onSession('started', (s: Session) => confirm(s.payments)),
+    onSession('topup', (_s: Session, p: PaymentRef) => confirm([p])),
   ];
   const vouchers: VoucherBook = {
     async create({ plan, count, steps, expires, note }) {

@@ -42,8 +42,9 @@ export const trialPlugin: PaymentPlugin = {
       },
     },
   ],
-  async open({ config }) {
+  async open({ config, stats }) {
     const trial = TrialMethod.open(config.main.stateDir);
-    return { methods: [trial], figures: () => ({ ...trial.figures }) };
+    stats(() => ({ ...trial.figures }));
+    return { methods: [trial] };
   },
 };

@@ -90,6 +90,11 @@ export interface ExclusivePort {
    * the gate's calls by token (Valve.noteListing).
    */
   noteListing?(pairs: readonly string[], flavour: 'opennds' | 'nodogsplash', tookMs: number): void;
+  /**
+   * The worker's own listing of the portal was answered, or got no answer in time (false): the portal's calls pause
+   * after a timeout (portal/runner.ts TimeoutBackoff).
+   */
+  noteFetch?(answered: boolean): void;
 }
 
 /**

@@ -291,14 +291,16 @@ export class TickLoop {
           ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
         };
         listed = task.addresses === true;
+        const holdsPortal = task.source.kind !== 'inline';
         result = await this.dispatch(
           () => this.parts.runner.run(task),
-          task.source.kind !== 'inline',
+          holdsPortal,
           (at) => {
             dispatchAt = at;
           },
           task.timeoutMs,
         );
+        if (holdsPortal && (result.ok || result.problem === 'timeout')) this.options.portal?.noteFetch?.(result.ok);
       }
     } catch (err) {
       const error = toSluiceError(err, 'ERR_METER_WORKER');

@@ -33,7 +33,61 @@ export interface NdsctlRunnerOptions {
    * (socket-transport.ts) instead of spawning ndsctl; undefined falls back to the command.
    */
   socketPath?: () => string | undefined;
+  /** The first pause after a call that timed out (TimeoutBackoff). Default 1000 ms. */
+  timeoutBackoffMs?: number;
+  /** The longest pause after timeouts in a row. Default 30,000 ms. */
+  timeoutBackoffMaxMs?: number;
 }
+
+/**
+ * After a call the portal did not answer in time, the next call waits before it starts: openNDS serves its socket one
+ * request at a time and still does the work of a request whose caller gave up (openNDS 10.3.1 at 64 clients on a loaded
+ * machine took ≈ 30 s per call), so asking again at once only lengthens its queue. The pause doubles with each timeout
+ * in a row, `firstMs`, 2×, 4× … up to `maxMs`, and the deadline of the calls after it doubles with it (up to
+ * MAX_DEADLINE_FACTOR × the configured one), so that a portal that answers slowly is answered at last instead of
+ * being asked again and again; the first answer of any kind (a yes, a no, busy) ends both. Pure.
+ */
+export class TimeoutBackoff {
+  #inARow = 0;
+  #pending = false;
+
+  constructor(
+    private readonly firstMs: number,
+    private readonly maxMs: number,
+  ) {}
+
+  /** Timeouts in a row so far (0: the portal answered the last call). */
+  get inARow(): number {
+    return this.#inARow;
+  }
+
+  /** A call timed out. */
+  timedOut(): void {
+    this.#inARow++;
+    this.#pending = true;
+  }
+
+  /** The portal answered a call (in whatever way). */
+  answered(): void {
+    this.#inARow = 0;
+    this.#pending = false;
+  }
+
+  /** How long the next call waits before it starts (0: not at all), taken once per timeout. */
+  takePause(): number {
+    if (!this.#pending) return 0;
+    this.#pending = false;
+    return Math.min(this.maxMs, this.firstMs * 2 ** Math.min(30, this.#inARow - 1));
+  }
+
+  /** A call's deadline: the configured one, doubled for each timeout in a row, at most MAX_DEADLINE_FACTOR times it. */
+  deadline(timeoutMs: number): number {
+    return timeoutMs * Math.min(MAX_DEADLINE_FACTOR, 2 ** Math.min(30, this.#inARow));
+  }
+}
+
+/** A deadline grows at most to this many times `main.ndsctl_timeout` after timeouts in a row (5 s → 40 s). */
+export const MAX_DEADLINE_FACTOR = 8;
 
 /**
  * Which queued call goes next (#next):
@@ -112,6 +166,7 @@ export class NdsctlRunner {
   #drained: Array<() => void> = [];
   /** Calls made since start, by kind (callKind): what the portal was asked, for `stats`. */
   readonly #calls = new Map<string, number>();
+  readonly #backoff: TimeoutBackoff;
 
   constructor(opts: NdsctlRunnerOptions) {
     if (
@@ -131,11 +186,37 @@ export class NdsctlRunner {
     this.#env = opts.env;
     this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
+    this.#backoff = new TimeoutBackoff(
+      opts.timeoutBackoffMs === undefined ? 1000 : Math.max(0, opts.timeoutBackoffMs),
+      positive(opts.timeoutBackoffMaxMs, 30_000, 'timeoutBackoffMaxMs'),
+    );
   }
 
-  /** Calls made since start by kind (`auth`, `deauth`, `json_one`, `json_all`, …), busy retries not counted. */
+  /**
+   * Calls made since start by kind (`auth`, `deauth`, `json_one`, `json_all`, …), busy retries not counted; with
+   * `timeouts` (calls the portal did not answer in time, the usage worker's listings included) and `backoff_waits`
+   * (pauses before a call because of them: TimeoutBackoff) once there were any.
+   */
   callCounts(): Record<string, number> {
     return Object.fromEntries(this.#calls);
+  }
+
+  /**
+   * A call made outside `exec` (the usage worker's own listing inside runExclusive) got no answer in time: the next
+   * call waits as after one of the runner's own (TimeoutBackoff).
+   */
+  noteTimeout(): void {
+    this.#count('timeouts');
+    this.#backoff.timedOut();
+  }
+
+  /** The portal answered a call made outside `exec`. */
+  noteAnswer(): void {
+    this.#backoff.answered();
+  }
+
+  #count(kind: string): void {
+    this.#calls.set(kind, (this.#calls.get(kind) ?? 0) + 1);
   }
 
   /** Calls waiting (not counting the one in flight). */
@@ -205,6 +286,21 @@ export class NdsctlRunner {
 
   #pump(): void {
     if (this.#busy) return;
+    const pause = this.#queue.length > 0 ? this.#backoff.takePause() : 0;
+    if (pause > 0) {
+      // The queue holds still through the pause: whichever call is most urgent when it ends goes first.
+      this.#busy = true;
+      this.#count('backoff_waits');
+      this.#log.warn('portal did not answer in time, pausing its calls', {
+        pause_ms: pause,
+        timeouts_in_a_row: this.#backoff.inARow,
+      });
+      void this.#sleep(pause).then(() => {
+        this.#busy = false;
+        this.#pump();
+      });
+      return;
+    }
     const job = this.#next();
     if (job === undefined) {
       if (this.#state === 'draining') this.#state = 'closed';
@@ -247,10 +343,16 @@ export class NdsctlRunner {
     if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl arguments must be strings');
     }
-    const kind = callKind(args);
-    this.#calls.set(kind, (this.#calls.get(kind) ?? 0) + 1);
+    this.#count(callKind(args));
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.#execOnce(args);
+      let outcome: RawOutcome;
+      try {
+        outcome = await this.#execOnce(args);
+      } catch (err) {
+        if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.noteTimeout();
+        throw err;
+      }
+      this.#backoff.answered();
       if (outcome.code === NDSCTL_EXIT.busy && outcome.signal === null) {
         if (attempt >= this.#maxAttempts) {
           throw new SluiceError('ERR_NDSCTL_BUSY', `ndsctl ${args[0] ?? ''} still busy after ${attempt} attempts`, {
@@ -287,9 +389,10 @@ export class NdsctlRunner {
     if (socket !== undefined) return this.#execSocket(socket, args);
     const chunks: Buffer[] = [];
     let outBytes = 0;
+    const deadline = this.#backoff.deadline(this.#timeoutMs);
     const run = runCommand({
       argv: [...this.#command, ...args],
-      timeoutMs: this.#timeoutMs,
+      timeoutMs: deadline,
       ...(this.#spawn === undefined ? {} : { spawn: this.#spawn }),
       timers: this.#timers,
       ...(this.#env === undefined ? {} : { env: this.#env }),
@@ -304,7 +407,7 @@ export class NdsctlRunner {
     const outcome = await run.outcome;
     this.#inFlight = null;
     if (outcome.kind === 'spawn-failed') throw spawnError(this.#command[0]!, outcome.error);
-    if (outcome.kind === 'killed') throw killedError(outcome.why, args, this.#timeoutMs);
+    if (outcome.kind === 'killed') throw killedError(outcome.why, args, deadline);
     return {
       code: outcome.code,
       signal: outcome.signal,
@@ -314,12 +417,10 @@ export class NdsctlRunner {
   }
 
   #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
+    const deadline = this.#backoff.deadline(this.#timeoutMs);
     return new Promise<RawOutcome>((resolve, reject) => {
       const call = socketCall(path, args, this.#maxOutputBytes);
-      const timer = this.#timers.setTimeout(
-        () => call.abort(killedError('timeout', args, this.#timeoutMs)),
-        this.#timeoutMs,
-      );
+      const timer = this.#timers.setTimeout(() => call.abort(killedError('timeout', args, deadline)), deadline);
       this.#inFlight = { kill: () => call.abort(closedError()) };
       call.promise.then(
         (o) => {
@@ -330,7 +431,7 @@ export class NdsctlRunner {
         (err: unknown) => {
           this.#timers.clearTimeout(timer);
           this.#inFlight = null;
-          reject(err instanceof RangeError ? killedError('output', args, this.#timeoutMs) : err);
+          reject(err instanceof RangeError ? killedError('output', args, deadline) : err);
         },
       );
     });

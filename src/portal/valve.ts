@@ -30,6 +30,9 @@ export interface ValveOptions {
   preemptive?: boolean;
   maxAttempts?: number;
   busyBackoffMs?: number;
+  /** The pause after a call that timed out, and its bound (runner.ts TimeoutBackoff): default 1 s and 30 s. */
+  timeoutBackoffMs?: number;
+  timeoutBackoffMaxMs?: number;
   spawn?: SpawnFn;
   timers?: Timers;
   env?: NodeJS.ProcessEnv;
@@ -92,6 +95,8 @@ export class Valve {
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
       ...(opts.busyBackoffMs === undefined ? {} : { busyBackoffMs: opts.busyBackoffMs }),
+      ...(opts.timeoutBackoffMs === undefined ? {} : { timeoutBackoffMs: opts.timeoutBackoffMs }),
+      ...(opts.timeoutBackoffMaxMs === undefined ? {} : { timeoutBackoffMaxMs: opts.timeoutBackoffMaxMs }),
       ...(opts.spawn === undefined ? {} : { spawn: opts.spawn }),
       ...(opts.timers === undefined ? {} : { timers: opts.timers }),
       ...(opts.env === undefined ? {} : { env: opts.env }),
@@ -379,6 +384,12 @@ export class Valve {
    */
   runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>, priority: NdsctlPriority = 'snapshot'): Promise<T> {
     return this.runner.runExclusive(fn, priority);
+  }
+
+  /** The usage worker's own listing of the portal got no answer in time, or got one (NdsctlRunner.noteTimeout). */
+  noteFetch(answered: boolean): void {
+    if (answered) this.runner.noteAnswer();
+    else this.runner.noteTimeout();
   }
 
   /** The portal calls this valve made since start, by kind (NdsctlRunner.callCounts). */

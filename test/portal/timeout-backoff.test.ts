@@ -1,0 +1,176 @@
+// tier: fast
+/**
+ * A portal call that times out is not followed at once by the next: the runner pauses its queue (1 s, doubling with
+ * each timeout in a row, up to its bound), lengthens the next calls' deadline, counts both in `stats`, and the first
+ * answer ends it (portal/runner.ts TimeoutBackoff). Against a fake-slow portal on a real unix socket: a server that
+ * holds the requests it is told to and answers the others; every timer (deadlines, pauses) fires on cue, so nothing
+ * here depends on how fast the machine is.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TimeoutBackoff, Valve } from '../../src/portal/index.ts';
+import type { Timers } from '../../src/time.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
+
+const A = '02:00:00:00:0c:01';
+const B = '02:00:00:00:0c:02';
+const C = '02:00:00:00:0c:03';
+const DEADLINE_MS = 5000;
+const PAUSE_MS = 1000;
+const dir = mkdtempSync(join(tmpdir(), 'sluice-backoff-'));
+const cleanups: Array<() => Promise<void> | void> = [];
+
+/** Polls `check` (real time) until it returns a value: a generous bound, never a timing assertion. */
+async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test.after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Timers that only ever fire when the test says: each armed timer's ms is logged. */
+function cueTimers(): { timers: Timers; armed: number[]; fire: (ms: number) => Promise<void> } {
+  const pending: Array<{ fn: () => void; ms: number; handle: object }> = [];
+  const armed: number[] = [];
+  const timers: Timers = {
+    setTimeout: (fn, ms) => {
+      const handle = {};
+      pending.push({ fn, ms, handle });
+      armed.push(ms);
+      return handle;
+    },
+    clearTimeout: (handle) => {
+      const i = pending.findIndex((p) => p.handle === handle);
+      if (i >= 0) pending.splice(i, 1);
+    },
+  };
+  const fire = async (ms: number): Promise<void> => {
+    await waitFor(`a ${ms} ms timer`, 30_000, () => (pending.some((p) => p.ms === ms) ? true : undefined));
+    const [p] = pending.splice(
+      pending.findIndex((q) => q.ms === ms),
+      1,
+    );
+    p!.fn();
+  };
+  return { timers, armed, fire };
+}
+
+/** The fake-slow portal: answers `Yes` at once unless `hang` is set, then holds the request unanswered. */
+async function slowPortal(): Promise<{ path: string; seen: string[]; hang: { on: boolean } }> {
+  const path = join(dir, `ndsctl-${cleanups.length}.sock`);
+  const seen: string[] = [];
+  const hang = { on: false };
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    let buf = '';
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (!buf.endsWith('\r\n\r\n')) return;
+      seen.push(buf.trim());
+      if (!hang.on) socket.end('Yes');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { path, seen, hang };
+}
+
+function valveOn(path: string, timers: Timers, maxMs = 4 * PAUSE_MS): Valve {
+  const valve = new Valve({
+    command: ['/nonexistent/ndsctl'],
+    socketPath: () => path,
+    timeoutMs: DEADLINE_MS,
+    timeoutBackoffMs: PAUSE_MS,
+    timeoutBackoffMaxMs: maxMs,
+    timers,
+  });
+  cleanups.push(() => valve.destroy());
+  return valve;
+}
+
+test('after a timeout the next call waits out a pause before it reaches the portal; both are counted', async () => {
+  const portal = await slowPortal();
+  const cue = cueTimers();
+  const valve = valveOn(portal.path, cue.timers);
+  portal.hang.on = true;
+  const first = valve.runner.run(['auth', A]);
+  await waitFor('the portal to hold the first call', 30_000, () => (portal.seen.length === 1 ? true : undefined));
+  await cue.fire(DEADLINE_MS);
+  await rejectsWithCode(first, 'ERR_NDSCTL_TIMEOUT');
+  portal.hang.on = false;
+  // A storm of calls after it: none reaches the portal until the pause is over.
+  const next = [B, C].map((mac) => valve.runner.run(['auth', mac]));
+  for (const p of next) p.catch(() => {});
+  await waitFor('the pause', 30_000, () => (cue.armed.includes(PAUSE_MS) ? true : undefined));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(portal.seen, [`auth ${A}`], 'nothing asked during the pause');
+  assert.is(valve.callCounts()['timeouts'], 1);
+  assert.is(valve.callCounts()['backoff_waits'], 1);
+  await cue.fire(PAUSE_MS);
+  for (const r of await Promise.all(next)) assert.is(r.stdout, 'Yes');
+  assert.equal(portal.seen, [`auth ${A}`, `auth ${B}`, `auth ${C}`]);
+  // The call after the timeout had twice the deadline; once answered, the next has the configured one, no pause.
+  assert.equal(cue.armed, [DEADLINE_MS, PAUSE_MS, 2 * DEADLINE_MS, DEADLINE_MS]);
+  assert.is(valve.callCounts()['backoff_waits'], 1);
+});
+
+test('timeouts in a row: the pause doubles up to its bound, the deadline up to 8×; an answer ends both', async () => {
+  const portal = await slowPortal();
+  const cue = cueTimers();
+  const valve = valveOn(portal.path, cue.timers, 3 * PAUSE_MS);
+  portal.hang.on = true;
+  const deadlines = [DEADLINE_MS, 2 * DEADLINE_MS, 4 * DEADLINE_MS, 8 * DEADLINE_MS, 8 * DEADLINE_MS];
+  const pauses = [PAUSE_MS, 2 * PAUSE_MS, 3 * PAUSE_MS, 3 * PAUSE_MS];
+  for (let i = 0; i < deadlines.length; i++) {
+    const call = valve.runner.run(['json', A], 'read');
+    if (i > 0) await cue.fire(pauses[i - 1]!);
+    await waitFor('the portal to hold the call', 30_000, () => (portal.seen.length === i + 1 ? true : undefined));
+    await cue.fire(deadlines[i]!);
+    await rejectsWithCode(call, 'ERR_NDSCTL_TIMEOUT');
+  }
+  assert.is(valve.callCounts()['timeouts'], 5);
+  portal.hang.on = false;
+  const answered = valve.runner.run(['auth', B]);
+  await cue.fire(3 * PAUSE_MS);
+  assert.is((await answered).stdout, 'Yes');
+  assert.is(valve.callCounts()['backoff_waits'], 5);
+  const before = cue.armed.length;
+  assert.is((await valve.runner.run(['auth', C])).stdout, 'Yes');
+  assert.equal(cue.armed.slice(before), [DEADLINE_MS], 'no pause, the configured deadline');
+});
+
+test('TimeoutBackoff: one pause per timeout, none once the portal answered', () => {
+  const b = new TimeoutBackoff(100, 1000);
+  assert.is(b.takePause(), 0);
+  b.timedOut();
+  assert.is(b.takePause(), 100);
+  assert.is(b.takePause(), 0, 'taken once');
+  b.timedOut();
+  assert.is(b.takePause(), 200);
+  assert.is(b.deadline(50), 200);
+  b.answered();
+  assert.is(b.takePause(), 0);
+  assert.is(b.deadline(50), 50);
+});
+
+test.run();

@@ -1,7 +1,7 @@
 /**
  * The config reloader wired to the parts (SIGHUP, `ubus call sluice reload`): what a reload applies reaches the payment
- * methods, the plans, the session limits, the log level, the upstream sinks and the LAN endpoint (what it serves, and
- * where it listens); what only a restart applies is noted by the reloader (config/reloader.ts).
+ * methods, the plans, the session limits, the log level, the upstream sinks, the LAN endpoint (what it serves, where it
+ * listens) and the portal's trusted MACs (the IPv6 gate's); what only a restart applies is noted by config/reloader.ts.
  */
 import { ConfigReloader, type Config, type ConfigProblem } from '../config/index.ts';
 import type { Logger } from '../log.ts';
@@ -19,7 +19,7 @@ export function configReloader(
   options: ReloaderOptions,
   log: Logger,
   started: { config: Config; problems: readonly ConfigProblem[] },
-  { upstream, sessions, payments, pricing }: Pick<Parts, 'upstream' | 'sessions' | 'payments' | 'pricing'>,
+  { upstream, sessions, payments, pricing, valve }: Parts,
   lan: {
     /** Once a reload is in force: what follows the config (the LAN endpoint starts, stops or serves anew). */
     follow: (config: Config) => Promise<void>;
@@ -45,10 +45,10 @@ export function configReloader(
       return upstream.reload(next);
     },
     moveListen: lan.moveListen,
-    // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
+    // A method's holds (a plan's step size…) and openNDS's trustedmac may have changed: re-read now, not at next use.
     applied: async (config) => {
       await payments.recheck();
-      await lan.follow(config);
+      await Promise.all([lan.follow(config), valve.rereadTrusted()]);
     },
     ...(options.onDisabled && { onDisabled: options.onDisabled }),
   });

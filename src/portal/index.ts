@@ -37,7 +37,7 @@ export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts'
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.
 export { NDSCTL_EXIT, runCommand, type SpawnFn } from './command.ts';
-export { NdsctlRunner, TimeoutBackoff } from './runner.ts';
+export { NdsctlRunner } from './runner.ts';
 export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
 export { portalSocketIdentity, portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
 export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';

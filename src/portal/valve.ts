@@ -370,6 +370,23 @@ export class Valve {
   }
 
   /**
+   * The portal's trusted MACs read again, for the IPv6 gate's `trusted` set (a config reload: an operator who changed
+   * openNDS's `trustedmac` and restarted it reloads sluice). One listing on the main thread, asked as a LAN request's
+   * lookup is (it never goes ahead of a gate command); false, and nothing asked, when there is no IPv6 gate to tell.
+   * A portal that does not answer is logged, not thrown: the next listing read on the main thread tells the gate.
+   */
+  async rereadTrusted(): Promise<boolean> {
+    if (this.#ipv6?.trusted === undefined) return false;
+    try {
+      await this.snapshot('lookup');
+      return true;
+    } catch (err) {
+      this.#log.warn("could not read the portal's trusted MACs", { reason: (err as Error).message });
+      return false;
+    }
+  }
+
+  /**
    * A listing someone else read (the meter's, in its worker): each listed client's MAC and token, flat (mac, token,
    * …), and how long the portal took to list them. Only openNDS's tokens are used.
    */

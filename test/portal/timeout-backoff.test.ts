@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TimeoutBackoff, Valve } from '../../src/portal/index.ts';
+import { Valve } from '../../src/portal/index.ts';
+import { TimeoutBackoff } from '../../src/portal/runner.ts';
 import type { Timers } from '../../src/time.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 

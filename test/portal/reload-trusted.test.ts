@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configReloader } from '../../src/composition/index.ts';
+import { configReloader } from '../../src/composition/reloader.ts';
 import { loadConfigPartial } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Valve } from '../../src/portal/index.ts';

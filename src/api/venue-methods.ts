@@ -62,10 +62,12 @@ export const VENUE_METHODS = {
       epoch: { kind: 'count' },
       move: { kind: 'count' },
       session: name,
+      metric: { kind: 'string', oneOf: ['bytes', 'seconds'] },
+      amount: { kind: 'count' },
       bytes: { kind: 'count' },
     },
     adminOnly: true,
-    handler: (a, backend) => toBlobmsgTable(roaming(backend).charge(plain(a))),
+    handler: async (a, backend) => toBlobmsgTable(await roaming(backend).charge(plain(a))),
   }),
   venue_open: method({
     args: {

@@ -43,7 +43,7 @@ export interface MainConfig {
    * device to the venue's other routers, through the fleet's lease service; needs mqtt with commands on.
    */
   venue: string;
-  /** `main.venue_present_window` (seconds in UCI): a device billed traffic this recently is still here (default 5). */
+  /** `main.venue_present_window` (seconds in UCI): a device billed traffic this recently is still here (default 1). */
   venuePresentWindowMs: number;
   /**
    * `main.min_read_interval` (seconds in UCI): the shortest gap between two readings of the portal when the meter reads

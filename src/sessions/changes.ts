@@ -5,7 +5,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import type { DeadlineScheduler } from './deadlines.ts';
-import { deadlineFromOpening, limitsAfter } from './limits.ts';
+import { deadlineFromOpening, limitsAfter, limitsAfterCharge } from './limits.ts';
 import type { LimitsChange } from './limits.ts';
 import { isSessionRates, limitReached, viewSession } from './model.ts';
 import type { EndCause, Session, SessionRates } from './model.ts';
@@ -24,9 +24,17 @@ export interface SessionChangesContext {
   emit(event: 'limits' | 'rates', session: Session): void;
 }
 
+/** What a charge did: `taken` off what was left (null: the charge was made before, its key is applied). */
+export interface ChargeResult {
+  session: Session;
+  taken: bigint | null;
+}
+
 export class SessionChanges {
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
+  /** Charges being written, by key: a repeat while one is written waits for it and is told it was made. */
+  private readonly charging = new Map<string, Promise<unknown>>();
 
   constructor(private readonly ctx: SessionChangesContext) {}
 
@@ -58,6 +66,45 @@ export class SessionChanges {
     // Heard by the gate: a data session's kernel quota follows its new allotment (up or down) like a top-up's.
     this.ctx.emit('limits', view);
     return view;
+  }
+
+  /**
+   * Takes `amount` (the session's metric) off what is left of live session `id`, once per `key` ever: written with the
+   * key before it applies, so the charge is durable before anyone hears of it, and a repeat (the same key, before or
+   * after a restart) takes nothing and says so (`taken` null). Never more than is left; a session left with nothing
+   * ends at once. A time session's deadline comes forward by the seconds taken. Throws ERR_SESSION_NOT_FOUND for a
+   * session not live.
+   */
+  async charge(id: string, amount: bigint, key: string): Promise<ChargeResult> {
+    const ref = `idem:${key}`;
+    const busy = this.charging.get(ref);
+    if (busy !== undefined) await busy.catch(() => undefined);
+    if (this.ctx.reg.refs.has(ref)) {
+      const s = this.ctx.reg.sessions.get(id);
+      if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session ${id}`);
+      return { session: viewSession(s, this.ctx.clock.now()), taken: null };
+    }
+    const session = this.ctx.live(id);
+    const now = this.ctx.clock.now();
+    const { allotment, expiresAt, taken } = limitsAfterCharge(session, amount, now);
+    const written = this.ctx.store.append([{ t: 'limits', id, allotment, expiresAt, at: now, keys: [ref] }]);
+    this.charging.set(ref, written);
+    try {
+      await written;
+    } finally {
+      this.charging.delete(ref);
+    }
+    this.ctx.reg.refs.set(ref, now);
+    const current = this.ctx.live(id, 'meanwhile');
+    current.allotment = allotment;
+    current.expiresAt = expiresAt;
+    const at = this.ctx.clock.now();
+    const cause = current.state === 'ACTIVE' ? limitReached(current, at) : null;
+    if (cause) return { session: this.ctx.endNow(id, cause, at) ?? viewSession(current, at), taken };
+    if (expiresAt !== null && current.state === 'ACTIVE') this.ctx.scheduler.set(id, expiresAt);
+    const view = viewSession(current, at);
+    this.ctx.emit('limits', view);
+    return { session: view, taken };
   }
 
   /**

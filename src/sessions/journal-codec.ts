@@ -131,6 +131,7 @@ function toJson(line: JournalLine): unknown {
         exp: line.expiresAt,
         at: line.at,
         ...(line.startedAt === undefined ? {} : { st: line.startedAt }),
+        ...(line.keys === undefined ? {} : { keys: line.keys }),
       };
     case 'move':
       return { t: 'move', id: line.id, mac: line.mac, at: line.at };
@@ -283,6 +284,7 @@ function fromJson(v: unknown): JournalLine {
         expiresAt: intOrNull(o['exp']),
         at: int(o['at']),
         ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }),
+        ...(o['keys'] === undefined ? {} : { keys: strings(o['keys']) }),
       };
     case 'join':
     case 'leave':

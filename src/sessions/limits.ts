@@ -4,7 +4,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
-import type { Session } from './model.ts';
+import { remaining, type Session } from './model.ts';
 
 export interface LimitsChange {
   seconds?: bigint;
@@ -53,4 +53,22 @@ export function deadlineFromOpening(session: Session, at: number): number | null
   if (startedAt !== session.createdAt || expiresAt !== startedAt + Number(session.allotment) * 1000 || at <= startedAt)
     return null;
   return Math.ceil((expiresAt + (at - startedAt)) / 1000) * 1000;
+}
+
+/**
+ * The allotment and deadline after `amount` (the session's metric) is taken off what is left at `now`: never more than
+ * is left (`taken` says how much). A time session's deadline comes forward by the seconds taken.
+ */
+export function limitsAfterCharge(
+  session: Session,
+  amount: bigint,
+  now: number,
+): { allotment: bigint; expiresAt: number | null; taken: bigint } {
+  const left = remaining(session, now);
+  const taken = amount < left ? amount : left;
+  const expiresAt =
+    session.metric === 'seconds' && session.expiresAt !== null
+      ? session.expiresAt - Number(taken) * 1000
+      : session.expiresAt;
+  return { allotment: session.allotment - taken, expiresAt, taken };
 }

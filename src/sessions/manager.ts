@@ -13,7 +13,7 @@ import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
-import { SessionChanges } from './changes.ts';
+import { SessionChanges, type ChargeResult } from './changes.ts';
 import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
@@ -277,6 +277,12 @@ export class SessionManager {
   async setLimits(id: string, change: LimitsChange): Promise<Session> {
     this.assertOpen();
     return this.changes.setLimits(id, change);
+  }
+
+  /** Takes `amount` off what is left of a live session, once per `key`, durable before it applies (changes.ts). */
+  async charge(id: string, amount: bigint, key: string): Promise<ChargeResult> {
+    this.assertOpen();
+    return this.changes.charge(id, amount, key);
   }
 
   /** Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request; changes.ts). */

@@ -6,7 +6,7 @@
  * strings, so its lines read the same as before counters became numbers):
  *   open   a new session, in full, with the payment keys it consumed        (durable before resolve)
  *   topup  allotment added to a session + the payment + its keys + when     (durable before resolve)
- *   limits a session's allotment and deadline set anew (a RADIUS CoA-Request)
+ *   limits a session's allotment and deadline set anew (a RADIUS CoA-Request; a charge, with the keys it consumed)
  *   end    final state, cause, time and usage of a session
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  *   join   a device joined a multi-device session                          (durable before its gate opens)
@@ -39,6 +39,8 @@ export interface LimitsRecord {
   expiresAt: number | null;
   at: number;
   startedAt?: number;
+  /** A charge's keys (SessionManager.charge): a repeat of the charge is refused, after a restart too. */
+  keys?: string[];
 }
 export interface EndRecord {
   t: 'end';
@@ -144,6 +146,7 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       return;
     }
     case 'limits': {
+      for (const key of record.keys ?? []) state.refs.set(key, record.at);
       const session = state.sessions.get(record.id);
       if (!session || session.endedAt !== null) return;
       session.allotment = record.allotment;

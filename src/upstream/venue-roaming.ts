@@ -9,12 +9,14 @@
  */
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { isLive, type Grant, type Session, type SessionManager, type UsageReport } from '../sessions/index.ts';
+import { isLive, type Grant, type Session, type SessionManager } from '../sessions/index.ts';
 import { arrivalOf, count, optNumber, text } from './venue-args.ts';
+import { chargeOverlap, chargesOf } from './venue-charges.ts';
+import { VenuePresence } from './venue-presence.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 
 export interface VenueRoamingDeps {
-  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'applyUsage'>;
+  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'charge'>;
   /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
   publish: (body: Record<string, unknown>) => boolean;
   settings: () => { venue: string; presentWindowMs: number };
@@ -53,17 +55,15 @@ const RECLAIM_MS = 1000;
 export const VENUE_RETRY_MS = 2000;
 /** A MAC is claimed again by the router for this long after it was last met here (a request of its pay page). */
 const PURSUE_MS = 120_000;
-/** A release waits this long at most for the meter's fresh reading (then decides on the last tick's). */
-const READING_WAIT_MS = 5000;
 /** A sale waits this long at most for the fleet's first answer about a MAC never asked about (then: unreachable). */
 const SALE_WAIT_STEP_MS = 50;
 
 export class VenueRoaming {
-  /** MAC → when the meter last billed it traffic here. */
-  private readonly seen = new Map<string, number>();
   private readonly states = new Map<string, VenueState>();
   /** MAC → when a claim for it was last published. */
   private readonly sentAt = new Map<string, number>();
+  /** Session id → its release in progress (waiting for the device to leave). */
+  private readonly releasing = new Map<string, Promise<Record<string, unknown>>>();
   /** Session id → the router it moved to (for its `ended` message). */
   private readonly movedOut = new Map<string, string>();
   /** MAC → when it was last met here without a session (a claim): claimed again until it opens or is told none. */
@@ -71,24 +71,27 @@ export class VenueRoaming {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private retry: TimerHandle | null = null;
-  private unfollow: (() => void) | null = null;
+  private readonly presence: VenuePresence;
 
   constructor(private readonly deps: VenueRoamingDeps) {
     this.clock = deps.clock ?? systemClock;
     this.timers = deps.timers ?? backgroundTimers;
+    this.presence = new VenuePresence({
+      sessions: deps.sessions,
+      windowMs: () => deps.settings().presentWindowMs,
+      ...(deps.reading !== undefined && { reading: deps.reading }),
+      clock: this.clock,
+      timers: this.timers,
+    });
   }
 
   /** Follows the meter's billing: a MAC billed bytes is present. */
   follow(): void {
-    this.unfollow ??= this.deps.sessions.on('usage', (batch: readonly UsageReport[]) => {
-      const now = this.clock.now();
-      for (const r of batch) if (r.deltaBytes > 0) this.seen.set(r.mac, now);
-    });
+    this.presence.follow();
   }
 
   close(): void {
-    this.unfollow?.();
-    this.unfollow = null;
+    this.presence.close();
     if (this.retry !== null) this.timers.clearTimeout(this.retry);
     this.retry = null;
     this.pursued.clear();
@@ -256,12 +259,30 @@ export class VenueRoaming {
       if (session.endCause === 'moved') return this.figures(session, venue, to);
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here (${session.endCause})`);
     }
-    await this.freshReading();
-    const seen = this.seen.get(mac);
-    const window = this.deps.settings().presentWindowMs;
+    // One release of a session at a time: the fleet's resend while one waits for the device to leave joins it.
+    const pending = this.releasing.get(session.id);
+    if (pending !== undefined) return pending;
+    const released = this.giveUp({ session, mac, venue, to, revoke: args['revoke'] === true });
+    this.releasing.set(session.id, released);
+    try {
+      return await released;
+    } finally {
+      this.releasing.delete(session.id);
+    }
+  }
+
+  /** A release's work: the device gone (not asked of a revoke), the session ended `moved`, its figures. */
+  private async giveUp(r: {
+    session: Session;
+    mac: string;
+    venue: string;
+    to: string;
+    revoke: boolean;
+  }): Promise<Record<string, unknown>> {
+    const { session, mac, venue, to, revoke } = r;
     // A revoke (this router was unreachable and the lease moved on) is not asked: the session is no longer ours.
-    if (args['revoke'] !== true && seen !== undefined && this.clock.now() - seen < window)
-      throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `${mac} had traffic here ${this.clock.now() - seen} ms ago`);
+    if (revoke) await this.presence.freshReading();
+    else await this.presence.untilAbsent(mac);
     if (!isLive(this.deps.sessions.get(session.id) ?? session))
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here meanwhile`);
     this.movedOut.set(session.id, to);
@@ -271,17 +292,8 @@ export class VenueRoaming {
     return this.figures(ended, venue, to);
   }
 
-  /** The meter's next tick, billed (READING_WAIT_MS at most; a failed or late one leaves the last tick's figures). */
-  private async freshReading(): Promise<void> {
-    const reading = this.deps.reading;
-    if (reading === undefined) return;
-    let timer: TimerHandle | null = null;
-    const late = new Promise<void>((resolve) => (timer = this.timers.setTimeout(resolve, READING_WAIT_MS)));
-    await Promise.race([reading().catch(() => undefined), late]);
-    if (timer !== null) this.timers.clearTimeout(timer);
-  }
-
   private figures(s: Session, venue: string, to: string): Record<string, unknown> {
+    const arrival = arrivalOf(s);
     const used = BigInt(Math.floor(s.used));
     const left = s.allotment > used ? s.allotment - used : 0n;
     return {
@@ -300,6 +312,8 @@ export class VenueRoaming {
       user: s.user,
       plan: s.plan,
       at: s.endedAt ?? this.clock.now(),
+      // The overlaps charged here: the fleet settles them with this move, and sends none of them on.
+      charges: arrival === null ? [] : chargesOf(this.deps.sessions, arrival.lease, arrival.epoch),
     };
   }
 
@@ -357,30 +371,10 @@ export class VenueRoaming {
     }
   }
 
-  /**
-   * `venue_charge {mac, venue, lease, epoch, move, session, bytes}`: what the router the session left served after its
-   * last report (it was unreachable when the lease moved on: the overlap, booked by the fleet) is billed to the session
-   * here, as usage, so it is never free. Only for the lease's session at this epoch, of a data session; the command
-   * channel's nonce makes one charge bill once.
-   */
-  charge(args: Record<string, unknown>): Record<string, unknown> {
+  /** `venue_charge`: an overlap taken off the session of the lease here (venue-charges.ts). */
+  async charge(args: Record<string, unknown>): Promise<Record<string, unknown>> {
     this.venue(args['venue']);
-    const mac = text(args['mac'], 'mac').toLowerCase();
-    const lease = text(args['lease'], 'lease');
-    const epoch = Number(count(args['epoch'], 'epoch'));
-    const bytes = count(args['bytes'], 'bytes');
-    const id = typeof args['session'] === 'string' ? args['session'] : null;
-    const s = (id !== null ? this.deps.sessions.get(id) : null) ?? this.deps.sessions.byMac(mac);
-    const arrival = s === null ? null : arrivalOf(s);
-    if (s === null || s.mac !== mac || arrival?.lease !== lease || arrival.epoch !== epoch)
-      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session of lease ${lease} epoch ${epoch} here`);
-    if (s.metric !== 'bytes') throw new SluiceError('ERR_INVALID_ARGUMENT', 'only a data session is charged bytes');
-    if (!isLive(s)) return { session: s.id, charged: '0', used: String(Math.floor(s.used)) };
-    if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'bytes too large');
-    this.deps.sessions.applyUsage([s.id], [Number(bytes)], 1);
-    const after = this.deps.sessions.get(s.id) ?? s;
-    this.deps.log.info('venue: overlap charged', { mac, session: s.id, lease, bytes: bytes.toString() });
-    return { session: s.id, charged: bytes.toString(), used: String(Math.floor(after.used)) };
+    return chargeOverlap({ sessions: this.deps.sessions, log: this.deps.log }, args);
   }
 
   /** What a session's MQTT `started`/`ended` message says of its handover (null: none). */

@@ -159,4 +159,30 @@ test(
   },
 );
 
+test('charge: at most what is left, once per key, journaled; a repeat takes nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
+  try {
+    const time = new FakeTime();
+    const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    const d = (await first.activate({ mac: mac(11), metric: 'bytes', allotment: 10_000n, payment: payment() })).session;
+    const t = (await first.activate({ mac: mac(12), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+    useBytes(first, [[mac(11), 1000]]);
+    const [a, again] = await Promise.all([first.charge(d.id, 3000n, 'k1'), first.charge(d.id, 3000n, 'k1')]);
+    assert.equal([a.taken, again.taken, first.get(d.id)!.allotment], [3000n, null, 7000n]);
+    const seconds = await first.charge(t.id, 100n, 'k2');
+    assert.equal([seconds.taken, seconds.session.allotment], [100n, 500n]);
+    assert.is(seconds.session.expiresAt, t.expiresAt! - 100_000, 'the deadline comes forward');
+    await first.close();
+    const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    assert.equal([second.get(d.id)!.allotment, second.get(t.id)!.expiresAt], [7000n, t.expiresAt! - 100_000]);
+    assert.is((await second.charge(d.id, 3000n, 'k1')).taken, null, 'the key survives the restart');
+    const rest = await second.charge(d.id, 9000n, 'k3');
+    assert.equal([rest.taken, rest.session.state, rest.session.endCause], [6000n, 'EXPIRED', 'data-limit']);
+    await rejectsWithCode(second.charge(d.id, 1n, 'k4'), 'ERR_SESSION_NOT_FOUND');
+    await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

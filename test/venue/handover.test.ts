@@ -32,16 +32,29 @@ test('plain handover: the session follows its device with what was left; a copy 
   await ra.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
   ra.portal.addTraffic(D, MiB, 256 * 1024);
   await ra.waitFor(async () => (await ra.session(D)).used === String(MiB + 256 * 1024), 30_000, 'usage at ra');
+  // The device stays busy at ra (traffic every 200 ms): ra holds the release, then refuses it.
+  let busy = true;
+  let sent = BigInt(MiB + 256 * 1024);
+  const traffic = (async () => {
+    while (busy) {
+      ra.portal.addTraffic(D, 16 * 1024, 0);
+      sent += 16n * 1024n;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
   await rb.call('venue_claim', { mac: D });
   await rb.waitFor(
     async () => (await rb.call('venue_claim', { mac: D }))['state'] === 'held',
-    20_000,
+    30_000,
     'rb told the session is held at ra',
   );
   assert.is((await rb.call('venue_claim', { mac: D }))['holder'], 'ra');
   assert.is((await ra.session(D)).state, 'ACTIVE', 'still served at ra');
   assert.is((await lease(db, D))?.['holder'], 'ra');
   assert.not.ok(rb.clientState(D) === 'Authenticated', 'no gate at rb');
+  busy = false;
+  await traffic;
+  await ra.waitFor(async () => (await ra.session(D)).used === String(sent), 30_000, 'all usage at ra billed');
 
   // The device leaves ra (no traffic there for the present window) and appears at rb.
   await new Promise((r) => setTimeout(r, 1500));

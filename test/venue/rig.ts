@@ -58,6 +58,7 @@ export async function startService(v: Pick<Venue, 'db' | 'broker' | 'lines'>, na
     keys: new Map([['*', SECRET]]),
     leaseTtlMs: ttlMs,
     resendMs: 1000,
+    chargeEveryMs: 1000,
     log: recordingLog(v.lines),
     clientId: `venue-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
   });

@@ -53,22 +53,3 @@ export async function revoked(
   );
   return rows[0] ?? null;
 }
-
-/** Where a lease is now, to charge it an overlap: its holder's session (null: not held by an open session now). */
-export async function chargeable(
-  db: Sql,
-  leaseId: string,
-): Promise<{ holder: string; session: string; epoch: number; mac: string; venue: string } | null> {
-  const rows = await db.query<{ holder: string; holder_session: string; epoch: number; mac: string; venue: string }>(
-    `SELECT holder, holder_session, epoch, mac, venue FROM venue_leases
-     WHERE id = $1 AND state = 'held' AND holder_session IS NOT NULL AND metric = 'bytes'`,
-    [leaseId],
-  );
-  const r = rows[0];
-  return r ? { holder: r.holder, session: r.holder_session, epoch: r.epoch, mac: r.mac, venue: r.venue } : null;
-}
-
-/** The holder confirmed the charge of the overlap of move `epoch`. */
-export async function charged(db: Sql, leaseId: string, epoch: number): Promise<void> {
-  await db.query(`UPDATE venue_moves SET charged_at = now() WHERE lease_id = $1 AND epoch = $2`, [leaseId, epoch]);
-}

@@ -80,7 +80,7 @@ FROM venue_moves;
 
 const CHARGES = `
 -- The overlap of a revoke, charged to the session where the lease is now (venue_charge, a data session's bytes): when
--- that router confirmed it. NULL with an overlap: not charged (a time session, or the lease had moved on again).
+-- that router confirmed it. NULL with an overlap: not yet charged.
 ALTER TABLE venue_moves ADD COLUMN charged_at timestamptz;
 CREATE OR REPLACE VIEW fleet_venue_moves AS
 SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used, opened_at, from_session,
@@ -88,8 +88,20 @@ SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, rem
 FROM venue_moves;
 `;
 
+const CHARGES_RESENT = `
+-- Every overlap is charged, a time session's seconds as a data session's bytes, and resent until answered:
+-- charge_epoch, the lease epoch (its holder then) it was sent to; charged, what that router said it took (NULL when it
+-- said only that it had: a repeat, or its handover reply's list).
+ALTER TABLE venue_moves ADD COLUMN charge_epoch int, ADD COLUMN charged numeric;
+CREATE OR REPLACE VIEW fleet_venue_moves AS
+SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used, opened_at, from_session,
+  revoked_at, overlap, charged_at, charge_epoch, charged
+FROM venue_moves;
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
   { version: 2002, name: 'venue charges', sql: CHARGES },
+  { version: 2003, name: 'venue charges resent', sql: CHARGES_RESENT },
 ];

@@ -14,7 +14,8 @@ import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
-import { chargeable, charged, revoked, staleHolds } from './revokes.ts';
+import { revoked, staleHolds } from './revokes.ts';
+import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Figures, Lease } from './leases.ts';
 
 export interface VenueServiceOptions {
@@ -32,6 +33,8 @@ export interface VenueServiceOptions {
   leaseTtlMs?: number;
   /** A release or open not answered is sent again at the next claim after this long (default 3 s). */
   resendMs?: number;
+  /** An overlap charge not answered is sent again this often (default 10 s). */
+  chargeEveryMs?: number;
   log: Log;
   now?: () => number;
 }
@@ -181,12 +184,15 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     const result = (body['result'] ?? null) as Record<string, unknown> | null;
     if (kind === 'open') {
       const session = result?.['session'] as Record<string, unknown> | undefined;
-      if (body['ok'] === true && typeof session?.['id'] === 'string')
-        await leases.opened(o.db, leaseId, epoch, router, session['id']);
-      return;
+      if (body['ok'] !== true || typeof session?.['id'] !== 'string') return;
+      await leases.opened(o.db, leaseId, epoch, router, session['id']);
+      return reconcile(leaseId);
     }
     if (kind === 'charge') {
-      if (body['ok'] === true) await charged(o.db, leaseId, epoch);
+      const ended = typeof result?.['ended'] === 'string' ? result['ended'] : null;
+      // A session that moved on without it: its handover reply settles it, or sends it to the next holder.
+      if (body['ok'] === true && ended !== 'moved') await settled(o.db, leaseId, epoch, decimal(result?.['charged']));
+      else if (body['ok'] !== true) o.log.warn('fleet venue: a charge was refused (sent again)', { lease: leaseId });
       return;
     }
     if (kind === 'revoke') {
@@ -194,8 +200,11 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       let booked: { overlap: string; metric: string } | null = null;
       if (body['ok'] === true) booked = await revoked(o.db, leaseId, epoch, decimal(result?.['used']));
       else if (code === 'ERR_SESSION_NOT_FOUND') await revoked(o.db, leaseId, epoch, null);
-      // What the old holder served after its last report is billed to the session where it is now: never free.
-      if (booked !== null && booked.metric === 'bytes' && booked.overlap !== '0') await charge(leaseId, epoch, booked);
+      else return;
+      // The revoked holder held the lease at the epoch before the move: what it was charged is settled by its list.
+      await handedOver(o.db, leaseId, epoch - 1, listedCharges(result));
+      // What the old holder served after its last report is taken off the session where it is now: never free.
+      if (booked !== null && booked.overlap !== '0') await reconcile(leaseId);
       return;
     }
     // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
@@ -223,36 +232,32 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     const f = figuresOf(result);
     if (f === null) return;
     const moved = await leases.released(o.db, leaseId, epoch, f, now());
+    await handedOver(o.db, leaseId, epoch, listedCharges(result));
     if (moved === null) return;
     counters.moves++;
     open(moved, router);
   }
 
-  async function charge(leaseId: string, move: number, booked: { overlap: string }): Promise<void> {
-    const at = await chargeable(o.db, leaseId);
-    if (at === null) {
-      o.log.warn('fleet venue: an overlap is booked but not charged (the lease is not held by an open session)', {
-        lease: leaseId,
-        overlap: booked.overlap,
-      });
-      return;
-    }
-    counters.charges++;
-    send(
-      at.holder,
-      'venue_charge',
-      {
-        mac: at.mac,
-        venue: at.venue,
-        lease: leaseId,
-        epoch: at.epoch,
-        move,
-        session: at.session,
-        bytes: booked.overlap,
-      },
-      requestId('charge', { epoch: move, id: leaseId }),
-    );
-  }
+  /** Sends every charge booked and not yet answered (of one lease, or all) to where its lease is now (charges.ts). */
+  const reconcile = (leaseId?: string): Promise<void> =>
+    sendCharges(o.db, leaseId, (router, args) => {
+      counters.charges++;
+      send(
+        router,
+        'venue_charge',
+        args,
+        requestId('charge', { epoch: Number(args['move']), id: String(args['lease']) }),
+      );
+    });
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    if (sweeping || !client.connected) return;
+    sweeping = true;
+    reconcile()
+      .catch((err: unknown) => o.log.warn('fleet venue: the charges were not sent', { reason: (err as Error).message }))
+      .finally(() => (sweeping = false));
+  }, o.chargeEveryMs ?? 10_000);
+  sweep.unref();
 
   async function holds(router: string, leaseId: string): Promise<boolean> {
     const rows = await o.db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2', [leaseId, router]);
@@ -333,7 +338,10 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   return {
     ready,
     stats: () => ({ ...counters }),
-    stop: () => client.endAsync(),
+    stop: () => {
+      clearInterval(sweep);
+      return client.endAsync();
+    },
   };
 }
 

@@ -125,7 +125,7 @@ export async function startVenue(
         routerId: name,
         pollInterval: o.pollInterval?.[name] ?? 0.3,
         portalSocket: true,
-        mainExtra: `\toption venue '${VENUE}'\n\toption venue_present_window '1'`,
+        mainExtra: `\toption venue '${VENUE}'`, // venue_present_window: the default (1 s)
         extraConfig: routerConfig(brokerUrl) + http,
       });
       routers.set(name, lab);

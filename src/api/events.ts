@@ -1,14 +1,15 @@
 /**
- * The `sluice.session` ubus event contract (docs/ubus-api.md "Events"): one table of the kinds and their payloads,
- * and the publisher that follows the sessions (the meter's usage among their events), the gate's closes and the
- * escrow subsystem and sends them (with the matching log lines, so logread tells the same story as `ubus listen`).
+ * The `sluice.session` ubus event contract (docs/ubus-api.md "Events"): one table of the sessions' kinds and their
+ * payloads, and the publisher that follows the sessions (the meter's usage among their events) and the gate's closes
+ * and sends them (with the matching log lines, so logread tells the same story as `ubus listen`), beside the events a
+ * payment method announces of its own (PluginHost.announce: escrow's holds, releases and closes).
  * Events are best effort (`ubus send`): while ubus is down they are dropped, never queued; what must not be lost goes
  * to the upstream outbox instead.
  */
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
-import type { PaymentRef, Session, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
+import type { PaymentRef, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
 import type { GateCloseState, RatesChanged } from './backend.ts';
 import { GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
@@ -31,15 +32,6 @@ export interface UsageEntry {
   exhausted: boolean;
 }
 
-/** The figures of an escrow hold or release (decimal strings). */
-export interface CreditFields {
-  session: string;
-  mac: string;
-  escrow_session: string;
-  metered_steps: string;
-  receipt_units: string;
-}
-
 /** Each kind's payload besides `event` (sessionView tables for `session`). */
 export interface SessionEventPayloads {
   started: { session: BlobmsgTable };
@@ -50,10 +42,6 @@ export interface SessionEventPayloads {
   /** A live session's speed tier set anew (`session` has the new rate_down/rate_up); who asked: ubus, mqtt, coa. */
   rates: { session: BlobmsgTable; previous: { rate_down: number | null; rate_up: number | null }; by: string };
   usage: { sessions: UsageEntry[] };
-  'awaiting-receipt': CreditFields;
-  receipt: CreditFields;
-  /** `session` absent when the journal no longer has it; `escrow` as in ubus `session`, with `close`. */
-  'escrow-closed': { session?: string; mac: string; escrow: BlobmsgTable };
 }
 export type SessionEventKind = keyof SessionEventPayloads;
 export const SESSION_EVENT_KINDS = [
@@ -63,9 +51,6 @@ export const SESSION_EVENT_KINDS = [
   'moved',
   'rates',
   'usage',
-  'awaiting-receipt',
-  'receipt',
-  'escrow-closed',
 ] as const satisfies readonly SessionEventKind[];
 
 /** The table sent for one event: `{event: kind, ...payload}`. */
@@ -85,15 +70,6 @@ export interface UsageFact {
   stoppedByKernel?: boolean;
   cutRate?: number;
   cutCloseMs?: number;
-}
-
-/** The escrow subsystem's events (payments/escrow-session/escrow-credit.ts), as the publisher needs them. */
-export interface EscrowEventSource {
-  on(event: 'awaiting-receipt' | 'receipt', listener: (figures: CreditFields) => void): () => void;
-  on(
-    event: 'escrow-closed',
-    listener: (closed: { session: Session | null; mac: string; escrow: BlobmsgTable }) => void,
-  ): () => void;
 }
 
 export interface EventPublisherOptions {
@@ -176,13 +152,9 @@ export class EventPublisher {
     });
   }
 
-  /** Follows the escrow subsystem's holds, releases and on-chain closes. */
-  followEscrow(escrow: EscrowEventSource): void {
-    escrow.on('awaiting-receipt', (figures) => this.send('awaiting-receipt', figures));
-    escrow.on('receipt', (figures) => this.send('receipt', figures));
-    escrow.on('escrow-closed', ({ session, mac, escrow: view }) =>
-      this.send('escrow-closed', { ...(session && { session: session.id }), mac, escrow: view }),
-    );
+  /** A payment method's own event (its kind and payload its own: docs/ubus-api.md lists them), sent as it is given. */
+  method(kind: string, payload: object): void {
+    this.sendTable({ event: kind, ...(payload as Record<string, BlobmsgValue>) });
   }
 
   /**
@@ -238,9 +210,13 @@ export class EventPublisher {
   }
 
   send<K extends SessionEventKind>(kind: K, payload: SessionEventPayloads[K]): void {
+    this.sendTable(sessionEvent(kind, payload));
+  }
+
+  private sendTable(table: BlobmsgTable): void {
     const { ubus, log } = this.options;
     if (ubus.state !== 'ready') return;
-    ubus.send(SESSION_EVENT, sessionEvent(kind, payload)).catch((err: unknown) => {
+    ubus.send(SESSION_EVENT, table).catch((err: unknown) => {
       log.debug('event not sent', { reason: toSluiceError(err).message });
     });
   }

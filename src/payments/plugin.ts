@@ -12,7 +12,7 @@ import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { EndRecordsTap, PaidEvent, Session, SessionManager } from '../sessions/index.ts';
 import type { ShaperFigures, UpstreamSink } from '../upstream/index.ts';
-import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
+import type { EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
 import type { PaymentMethod, PurchaseRequest, Quote } from './types.ts';
 
 /** The config switches a plugin is built by (a reload moves them: PaymentPlugins.switchTo). */
@@ -100,7 +100,8 @@ export interface PluginDoor {
 /** The root's parts a method announces through (structural: payments/ does not import api/). */
 export interface PaymentAnnouncers {
   upstream: { escrowClosed(session: Session | null, mac: string, figures: EscrowSessionClosed['figures']): void };
-  events: { followEscrow(source: EscrowCredit): void };
+  /** A `sluice.session` ubus event of the method's own kind (docs/ubus-api.md lists each method's). */
+  events: { method(kind: string, payload: object): void };
 }
 
 /**

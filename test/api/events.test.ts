@@ -3,15 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventPublisher } from '../../src/api/index.ts';
-import {
-  SESSION_EVENT,
-  SESSION_EVENT_KINDS,
-  USAGE_EVENT_CHUNK,
-  sessionEvent,
-  type CreditFields,
-} from '../../src/api/events.ts';
+import { SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent } from '../../src/api/events.ts';
 import { createLogger } from '../../src/log.ts';
-import { SessionManager, type Session } from '../../src/sessions/index.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { BlobmsgTable } from '../../src/ubus/codec/index.ts';
 import { readFileSync } from 'node:fs';
@@ -42,11 +36,12 @@ test('the table lists every kind docs/ubus-api.md documents, and nothing else', 
   const doc = readFileSync(new URL('../../docs/ubus-api.md', import.meta.url), 'utf8');
   const documented = [...doc.matchAll(/^\| `([a-z-]+)` \| /gm)].map((m) => m[1]);
   for (const kind of SESSION_EVENT_KINDS) assert.ok(documented.includes(kind), `${kind} is documented`);
-  assert.is(new Set(SESSION_EVENT_KINDS).size, 9);
-  assert.equal(
-    sessionEvent('receipt', { session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' }),
-    { event: 'receipt', session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' },
-  );
+  assert.is(new Set(SESSION_EVENT_KINDS).size, 6);
+  assert.equal(sessionEvent('moved', { session: { id: 's' }, from: A }), {
+    event: 'moved',
+    session: { id: 's' },
+    from: A,
+  });
 });
 
 test(
@@ -191,39 +186,21 @@ test("usage follows the sessions' `usage` event: what the meter billed, told onc
   await sessions.close();
 });
 
-test('escrow: holds, releases and on-chain closes are sent as they are told', () => {
+test("a payment method's own event (escrow's hold, a close) is sent on sluice.session as it is given", () => {
   const r = rig();
-  const listeners = new Map<string, (x: never) => void>();
-  const escrow = {
-    on: (event: string, l: (x: never) => void) => {
-      listeners.set(event, l);
-      return () => undefined;
-    },
-  };
   const publisher = new EventPublisher({
     ubus: r.ubus,
     sessions: { on: () => () => undefined, usageOf: () => null },
     gates: r.gates,
     log: r.log,
   });
-  publisher.followEscrow(escrow);
-  const figures: CreditFields = {
-    session: 's1',
-    mac: A,
-    escrow_session: '0xe',
-    metered_steps: '4',
-    receipt_units: '2',
-  };
-  listeners.get('awaiting-receipt')!(figures as never);
-  listeners.get('receipt')!(figures as never);
-  listeners.get('escrow-closed')!({ session: { id: 's1' } as Session, mac: A, escrow: { state: 'closed' } } as never);
-  listeners.get('escrow-closed')!({ session: null, mac: A, escrow: { state: 'closed' } } as never);
+  const figures = { session: 's1', mac: A, escrow_session: '0xe', metered_steps: '4', receipt_units: '2' };
+  publisher.method('awaiting-receipt', figures);
+  publisher.method('escrow-closed', { mac: A, escrow: { state: 'closed' } });
   assert.equal(
     r.sent.map((s) => s.data),
     [
       { event: 'awaiting-receipt', ...figures },
-      { event: 'receipt', ...figures },
-      { event: 'escrow-closed', session: 's1', mac: A, escrow: { state: 'closed' } },
       { event: 'escrow-closed', mac: A, escrow: { state: 'closed' } },
     ],
   );

@@ -159,7 +159,7 @@ async function openInProcess(
     onSession: sessions.on.bind(sessions),
     stats: () => undefined,
     // What a method announces is not heard here: the money rules are about what it takes and sells.
-    announce: { upstream: { escrowClosed: () => undefined }, events: { followEscrow: () => undefined } },
+    announce: { upstream: { escrowClosed: () => undefined }, events: { method: () => undefined } },
     // The money rules run on the method alone: a door or sink it brings is not opened here.
     door: () => undefined,
     sink: () => undefined,

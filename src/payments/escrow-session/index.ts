@@ -107,8 +107,13 @@ export const escrowSessionPlugin: PaymentPlugin = {
       endsWritten,
       log,
     });
-    escrow.on('escrow-closed', (c) => announce.upstream.escrowClosed(c.session, c.mac, c.figures));
-    announce.events.followEscrow(escrow);
+    // Holds, releases and closes on chain: ubus events of the method's own kinds; a close also goes upstream (durable).
+    escrow.on('awaiting-receipt', (figures) => announce.events.method('awaiting-receipt', figures));
+    escrow.on('receipt', (figures) => announce.events.method('receipt', figures));
+    escrow.on('escrow-closed', ({ session, mac, escrow: view, figures }) => {
+      announce.upstream.escrowClosed(session, mac, figures);
+      announce.events.method('escrow-closed', { ...(session && { session: session.id }), mac, escrow: view });
+    });
     // Each tick's billed sessions: one whose metered steps outran its receipts is held (escrow-credit.ts).
     onSession('usage', (batch) => {
       for (const u of batch) void escrow.check(u.sessionId);

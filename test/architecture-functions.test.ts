@@ -83,7 +83,7 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/meter/kernel-mode.ts KernelMode.settle': TO_CONVERT,
   'src/meter/purchase-bases.ts PurchaseBases.noteFailedTick': TO_CONVERT,
   'src/meter/sessions-port.ts applyUsage': TO_CONVERT,
-  'src/meter/task.ts sinkFor/(arrow)': SCANNER,
+  'src/meter/task.ts usageSink/(arrow)': SCANNER,
   'src/meter/tick-loop.ts TickLoop.apply': TO_CONVERT,
   'src/payments/cashu/intent-looks.ts cashuStats': TO_CONVERT,
   'src/payments/cashu/intent-looks.ts recordLook': TO_CONVERT,

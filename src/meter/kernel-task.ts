@@ -248,8 +248,33 @@ interface Listed {
 
 type Scanned = ({ ok: true } & Listed) | { ok: false; problem: SnapshotProblem; message: string };
 
-/** The listing → roster, addresses and tokens, through the scanner (JSON.parse when it stops), counters ignored. */
+/**
+ * The listing → roster, addresses and tokens, through the scanner (JSON.parse when it stops), counters ignored. A MAC
+ * the portal lists more than once (openNDS keeps one client per MAC and address: a device that took a new lease is
+ * listed again, Preauthenticated, its old address still Authenticated) is its last listing, the address it moved to:
+ * its gate is that one's, so a paying client's new address is re-opened (by that listing's token) like any gate the
+ * portal closed. The kernel counts and brakes it by MAC all the while.
+ */
 export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
+  const scanned = scanRosterListed(bytes, flavour);
+  return scanned.ok ? { ...scanned, ...lastListed(scanned) } : scanned;
+}
+
+/** Of each MAC listed more than once, its last listing alone (roster, addresses and tokens). */
+function lastListed(l: Listed): Pick<Listed, 'roster' | 'addresses' | 'tokens'> {
+  const last = new Map<string, number>();
+  l.roster.forEach(([mac], i) => last.set(mac, i));
+  if (last.size === l.roster.length) return l;
+  const keep = (_: unknown, i: number): boolean => last.get(l.roster[i]![0]) === i;
+  const pairs = (flat: string[]): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) if (keep(null, i / 2)) out.push(flat[i]!, flat[i + 1]!);
+    return out;
+  };
+  return { roster: l.roster.filter(keep), addresses: pairs(l.addresses), tokens: pairs(l.tokens) };
+}
+
+function scanRosterListed(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
   const roster: RosterEntry[] = [];
   const addresses: string[] = [];
   const tokens: string[] = [];

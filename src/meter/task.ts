@@ -77,10 +77,7 @@ export async function runUsageTask(
   const started = performance.now();
   accountant.attach(task.table);
   accountant.beginTick(task.tick);
-  const sinkFor: SinkFor = (flavour) => {
-    const unit = COUNTER_UNIT[flavour];
-    return (hi, lo, token, state, down, up) => accountant.observe(hi, lo, token, state, down * unit, up * unit);
-  };
+  const sinkFor = usageSink(accountant);
   let flavour: Flavour;
   let fallback = false;
   let scanStop: string | undefined;
@@ -171,4 +168,19 @@ function signalFetched(task: UsageTask): void {
   const cell = new Int32Array(task.fetchSignal);
   Atomics.store(cell, 0, task.tick);
   Atomics.notify(cell, 0);
+}
+
+/**
+ * The scan's sink into the accountant, counters in bytes. A MAC listed twice (openNDS: one client per MAC and address,
+ * a device with a new lease) is read by its first listing here: the tick goes on for every other client
+ * (docs/operations.md "A new address under the same MAC").
+ */
+function usageSink(accountant: EpochAccountant): SinkFor {
+  return (flavour) => {
+    const unit = COUNTER_UNIT[flavour];
+    return (hi, lo, token, state, down, up) => {
+      accountant.observe(hi, lo, token, state, down * unit, up * unit);
+      return true;
+    };
+  };
 }

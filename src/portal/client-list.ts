@@ -60,8 +60,13 @@ export function readClientList(text: string, expected: PortalFlavour | 'auto'): 
   if (expected !== 'auto' && expected !== flavour) {
     return { ok: false, problem: 'wrong-flavour', message: `expected ${expected} (${wanted}), got ${flavour}` };
   }
-  // JSON.parse keeps only the last of duplicate keys, so a doubled MAC also shows up here as a mismatch.
-  const entries = Object.entries(list);
+  // JSON.parse keeps only the last of duplicate keys: a MAC openNDS lists twice (one client per MAC and address, a
+  // device with a new lease) is read again with each repeated key made unique (`<mac>#2`: clientKeyMac reads it).
+  let entries = Object.entries(list);
+  if (entries.length < declared) {
+    const again = (JSON.parse(uniqueClientKeys(text)) as Record<string, unknown>)['clients'];
+    if (isRecord(again)) entries = Object.entries(again);
+  }
   if (entries.length !== declared) {
     return {
       ok: false,
@@ -96,4 +101,54 @@ function jsonProblem(text: string, message: string): SnapshotProblem {
 
 function malformed(message: string): ClientListOutcome {
   return { ok: false, problem: 'malformed', message };
+}
+
+/** The MAC a client's key names (a repeated key was made `<mac>#<n>` by uniqueClientKeys). */
+export function clientKeyMac(key: string): string {
+  const hash = key.indexOf('#');
+  return hash < 0 ? key : key.slice(0, hash);
+}
+
+/**
+ * The listing with each repeated key of its `clients` object renamed `<key>#<n>` (n: 2, 3… in the order listed), so
+ * that JSON.parse keeps every client. Only the text of keys at the `clients` object's own level changes.
+ */
+export function uniqueClientKeys(text: string): string {
+  const seen = new Map<string, number>();
+  const out: string[] = [];
+  let depth = 0;
+  /** The depth of the `clients` object's keys (0: not inside it). */
+  let clientsDepth = 0;
+  let lastKey = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const str = text.slice(i + 1, j);
+      let k = j + 1;
+      while (k < text.length && /\s/.test(text[k]!)) k++;
+      if (text[k] === ':') {
+        if (depth === 1) lastKey = str;
+        if (depth === clientsDepth) {
+          const n = (seen.get(str) ?? 0) + 1;
+          seen.set(str, n);
+          if (n > 1) {
+            out.push(text.slice(from, j), `#${n}`);
+            from = j;
+          }
+        }
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      if (c === '{' && depth === 2 && lastKey === 'clients') clientsDepth = 2;
+    } else if (c === '}' || c === ']') {
+      if (depth === clientsDepth) clientsDepth = 0;
+      depth--;
+    }
+  }
+  out.push(text.slice(from));
+  return out.join('');
 }

@@ -7,7 +7,7 @@ import type { PortalClient, PortalFlavour, PortalSnapshot } from './types.ts';
 import { isJsonObject, jsonParseError, parseJsonText, PortalParseError } from './parse-error.ts';
 import { parseOpenNdsClientObject } from './parse-opennds.ts';
 import { parseNodogsplashClientObject } from './parse-nodogsplash.ts';
-import { PORTAL_NAME, readClientList } from './client-list.ts';
+import { clientKeyMac, PORTAL_NAME, readClientList } from './client-list.ts';
 import { FLAVOURS, FORMATS } from './formats.ts';
 import { tryNormalizeMac } from '../mac.ts';
 
@@ -48,7 +48,15 @@ export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'a
     throw new PortalParseError(list.message, { problem: list.problem });
   }
   const parseClientObject = clientParser(list.flavour);
-  const clients = list.entries.map(([key, client]) => parseClientObject(client, key));
+  // A MAC listed more than once (openNDS: one client per MAC and address) is its last listing, the address it moved
+  // to (meter/kernel-task.ts scanRoster reads it the same way).
+  const byMac = new Map<string, PortalClient>();
+  for (const [key, client] of list.entries) {
+    const c = parseClientObject(client, clientKeyMac(key));
+    byMac.delete(c.mac);
+    byMac.set(c.mac, c);
+  }
+  const clients = [...byMac.values()];
   const trusted = new Set<string>();
   for (const m of list.trusted) {
     const mac = tryNormalizeMac(m);

@@ -5,7 +5,7 @@
  * scanner reads and must produce the scanner's token hashes and state codes bit for bit: the token is hashed as the
  * portal printed it (a "none" token is not the empty one the main thread's parser makes of it).
  */
-import { readClientList, readCount, isRecord, type SnapshotProblem } from './client-list.ts';
+import { clientKeyMac, readClientList, readCount, isRecord, type SnapshotProblem } from './client-list.ts';
 import { FORMATS, stateCodeOf } from './formats.ts';
 import { macToParts } from './mac-parts.ts';
 import { hashBytes } from './scan-lex.ts';
@@ -33,7 +33,8 @@ export function parseSnapshotFallback(
   // Validate everything before feeding the sink: a snapshot is used whole or not at all.
   const rows: Array<[number, number, number, number, number, number]> = [];
   const addresses: string[] = [];
-  for (const [mac, client] of entries) {
+  for (const [key, client] of entries) {
+    const mac = clientKeyMac(key);
     const parts = macToParts(mac.toLowerCase());
     if (parts === undefined) return malformed(`client key ${JSON.stringify(mac.slice(0, 40))} is not a MAC`);
     if (!isRecord(client)) return malformed(`client ${mac} is not an object`);

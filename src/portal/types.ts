@@ -28,7 +28,10 @@ export interface PortalClient {
 export interface PortalSnapshot {
   flavour: PortalFlavour;
   clients: PortalClient[];
-  /** `client_list_length` (openNDS) or `client_length` (nodogsplash); always equals clients.length once parsed. */
+  /**
+   * `client_list_length` (openNDS) or `client_length` (nodogsplash): clients.length once parsed, more when the portal
+   * listed a MAC more than once (each MAC is its last listing in `clients`).
+   */
   declaredCount: number;
   /**
    * The MACs the portal trusts (openNDS's `trusted` list, its trustedmac setting; clients listed Trusted), canonical.

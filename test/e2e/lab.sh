@@ -18,6 +18,7 @@
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
 #   lab.sh rt <labdir> <cmd...>              run a command inside the router (network + private mount namespace)
+#   lab.sh lease <labdir> <i> <address>      client i leases a new address by DHCP (same MAC), leaving its old one
 #
 # Namespaces are named sl-<id>-{up,rt,c1..c4}; <id> is 6 random hex digits, so a stale lab never collides.
 # The router's anchor process (`sleep infinity` under `ip netns exec` + `unshare -m`) holds a mount namespace with a
@@ -455,13 +456,13 @@ EOF
   echo $! >"$LABDIR/anchor.pid"
   wait_for 10 "router mount namespace" rt test -e /tmp/.lab-ready
 
-  # DHCP: openNDS 9.x only admits clients whose address is in a leases file.
-  local hosts=() mac
-  for i in $(seq "$NCLIENTS"); do hosts+=("--dhcp-host=$(client_mac "$i"),$LAN_NET.$((100 + i))"); done
+  # DHCP: openNDS only admits clients whose address is in a leases file. Each client's address is pinned in a hosts
+  # file dnsmasq reads again on SIGHUP, so that `lab.sh lease` can hand a client a new address, a real new lease.
+  for i in $(seq "$NCLIENTS"); do echo "$(client_mac "$i"),$LAN_NET.$((100 + i))"; done | rt sh -c 'cat >/tmp/dhcp.hosts'
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --interface=br-lan --except-interface=lo --dhcp-authoritative \
-    --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" "${hosts[@]}" \
+    --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
     --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
     --address=/other.lab/"$WAN_NET.3" --pid-file=/tmp/dnsmasq.pid \
     --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &
@@ -487,6 +488,26 @@ EOF
   trap - EXIT
   log "lab $id up in $LABDIR"
   echo "$LABDIR"
+}
+
+# lease <labdir> <client i> <address>: pins client i to a new address (dnsmasq reads its hosts file again on SIGHUP)
+# and has the client ask for a lease, as a device does when its lease changes: it leaves the old address for the new
+# one, under the same MAC.
+lease() {
+  load "$1"
+  local i=$2 addr=$3 mac ns
+  mac=$(client_mac "$i")
+  ns=$(echo "$CLIENTS" | tr ' ' '\n' | sed -n "${i}p")
+  [ -n "$ns" ] || die "no client $i"
+  rt sh -c "sed -i '/^$mac,/d' /tmp/dhcp.hosts && echo '$mac,$addr' >>/tmp/dhcp.hosts"
+  rt sh -c 'kill -HUP "$(cat /tmp/dnsmasq.pid)"'
+  # dnsmasq answers the old lease's owner with the new pin once it has read the file again: ask until it does.
+  local deadline=$((SECONDS + 30))
+  until ip netns exec "$ns" busybox udhcpc -i eth0 -s "$HERE/udhcpc-hook.sh" -q -n -t 5 -T 1 >>"$LABDIR/udhcpc.log" 2>&1 &&
+    ip netns exec "$ns" ip -4 addr show dev eth0 | grep -qw "$addr"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "client $i did not lease $addr"
+    sleep 0.5
+  done
 }
 
 down() {
@@ -535,5 +556,6 @@ case "$cmd" in
   opennds-start) opennds_start "${1:?lab dir}" ;;
   opennds-stop) opennds_stop "${1:?lab dir}" ;;
   rt) load "${1:?lab dir}"; shift; rt "$@" ;;
+  lease) lease "${1:?lab dir}" "${2:?client}" "${3:?address}" ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -247,13 +247,13 @@ test("a scan that stops part-way keeps an uncommitted tick's reading for the fal
   assert.is(h.usage(A), 12 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 2 KiB');
 });
 
-test('a fallback that fails after its first clients leaves the table as if the tick had never been read', async () => {
+test('a MAC listed twice is read by its first listing: the tick goes on, nothing billed twice', async () => {
   const { p, h } = await oldEpochReadUncommitted();
-  // B listed under A's MAC in capitals: the scanner stops at the doubled client, and JSON.parse (two keys) hands A to
-  // the sink before it meets the double and gives the snapshot up.
+  // B listed under A's MAC in capitals (openNDS lists a MAC once per address: a device with a new lease): A's own
+  // listing, the first, stands for it; the tick is read, not given up for every client.
   const text = p.renderJson().replace(`"${B}"`, `"${A.toUpperCase()}"`);
   const r = await h.run({ text });
-  assert.is(!r.ok && r.problem, 'malformed');
+  assert.ok(r.ok, JSON.stringify(r));
   p.addTraffic(A, 1024, 0);
   await h.run();
   assert.is(h.usage(A), 13 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 3 KiB');

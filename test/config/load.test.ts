@@ -46,7 +46,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     tc: ['tc'],
     walledGarden: { hosts: [], ports: [443, 80] },
     venue: '',
-    venuePresentWindowMs: 5000,
+    venuePresentWindowMs: 1000,
   });
   assert.equal(c.pricing, [
     {

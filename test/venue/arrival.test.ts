@@ -136,7 +136,8 @@ test('met at another router: claimed by itself, refused a sale while held, moved
   assert.ok(atRa + (await used(rb)) <= BOUGHT, 'usage at both within what was bought');
   const [row] = await venue.db.query<{ n: string }>('SELECT count(*)::text AS n FROM venue_moves WHERE mac = $1', [D]);
   assert.is(row!.n, '2');
-  console.log(`# arrival: device left ra → gate open at rb ${leftToOpenMs} ms (present window 1 s: ra waits for it to pass)`);
+  const waits = 'present window 1 s: ra waits for it to pass';
+  console.log(`# arrival: device left ra → gate open at rb ${leftToOpenMs} ms (${waits})`);
   console.log(`# arrival: GET /captive at ra → gate open there ${metToOpenMs} ms`);
 });
 

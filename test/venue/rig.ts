@@ -82,11 +82,18 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
 /**
  * Routers `names` of one venue, each with the clients `macs` on its portal. `http`: each router's LAN endpoint on
  * loopback with a free trial plan, the devices at 127.0.0.20… so a test sends their requests from their address.
+ * `elsewhere`: routers of the venue the caller starts itself (a daemon on a real portal in the e2e lab).
  */
 export async function startVenue(
   names: string[],
   macs: string[],
-  o: { ttlMs?: number; http?: boolean; pollInterval?: Record<string, number>; cuttable?: string[] } = {},
+  o: {
+    ttlMs?: number;
+    http?: boolean;
+    pollInterval?: Record<string, number>;
+    cuttable?: string[];
+    elsewhere?: string[];
+  } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
@@ -115,7 +122,7 @@ export async function startVenue(
     },
   };
   try {
-    for (const name of names) {
+    for (const name of names.filter((n) => !o.elsewhere?.includes(n))) {
       const port = o.http ? await freePort() : 0;
       if (o.http) ports.set(name, port);
       const http = o.http ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${TRIAL_PLAN}` : '';

@@ -1,0 +1,156 @@
+// tier: lab; needs initdb mosquitto
+/**
+ * Roaming within a venue (docs/roaming.md) with one router behind a real openNDS: router `ra` is the lab's (sluice's
+ * daemon in the lab's router namespace gating openNDS, a client namespace whose real traffic passes through it),
+ * router `rb` a daemon on the portal stand-in (test/venue/rig.ts), both on a real mosquitto, the fleet's lease
+ * service on a real PostgreSQL 15. `ra` reaches the broker through a relay: a TCP port inside its namespace, a Unix
+ * socket across (namespaces share the file system), the broker's TCP port outside. A data session granted at `ra`
+ * and used there by real downloads moves to `rb` once the device left: openNDS deauthenticates the client at `ra`
+ * and its traffic no longer passes; back at `ra`, openNDS authenticates it again with what `rb` left, and real traffic
+ * passes and is billed. Invariant: the usage of both routers plus what is left is what was bought, to the byte (a
+ * plain handover's overlap, what passes openNDS between the holder's last reading and its deauth, is none here: no
+ * traffic was in flight); the session is never lost.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Lab, MiB, run, sleep, waitFor, type Client } from './lab.ts';
+import { prerequisites } from './scenario.ts';
+import { Sluice } from './sluice.ts';
+import { skipTest } from '../helpers/skip.ts';
+import { lease, routerConfig, startVenue, ticksOk, usedBy, VENUE, type Venue } from '../venue/rig.ts';
+
+const pre = prerequisites();
+const BOUGHT = 8 * MiB;
+/** The broker's port inside the lab's router namespace (the relay's). */
+const NS_PORT = 1883;
+
+let lab: Lab | null = null;
+let venue: Venue | null = null;
+let sluice: Sluice | null = null;
+let relay: { server: Server; inside: ChildProcess } | null = null;
+
+/** The relay from `lab`'s router namespace to the broker at 127.0.0.1:`brokerPort`. */
+async function openRelay(l: Lab, brokerPort: number): Promise<{ server: Server; inside: ChildProcess }> {
+  const sock = join(l.dir, 'mqtt-relay.sock');
+  const server = createServer((inbound) => {
+    const outbound = createConnection({ host: '127.0.0.1', port: brokerPort });
+    for (const s of [inbound, outbound]) s.on('error', () => (inbound.destroy(), outbound.destroy()));
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  await run('ip', ['netns', 'exec', l.rtNs, 'ip', 'link', 'set', 'lo', 'up']);
+  const script =
+    `const net = require('node:net');` +
+    `net.createServer((i) => { const o = net.createConnection(${JSON.stringify(sock)});` +
+    `for (const s of [i, o]) s.on('error', () => (i.destroy(), o.destroy())); i.pipe(o); o.pipe(i); })` +
+    `.listen(${NS_PORT}, '127.0.0.1');`;
+  const inside = spawn('ip', ['netns', 'exec', l.rtNs, process.execPath, '-e', script], { stdio: 'ignore' });
+  process.once('exit', () => inside.kill('SIGKILL'));
+  return { server, inside };
+}
+
+if (pre.daemon) {
+  skipTest(test, 'e2e venue roaming behind openNDS', pre.daemon, { ciInstalls: true });
+} else {
+  test.before(async () => {
+    lab = await Lab.up({ rate: null });
+    const c = lab.client(1);
+    venue = await startVenue(['ra', 'rb'], [c.mac], { elsewhere: ['ra'] });
+    relay = await openRelay(lab, Number(new URL(venue.broker.url).port));
+    sluice = await Sluice.start(lab, {
+      pollInterval: 1,
+      mainOptions: [`\toption router_id 'ra'`, `\toption venue '${VENUE}'`],
+      extraConfig: routerConfig(`mqtt://127.0.0.1:${NS_PORT}`),
+    });
+  });
+  test.after(async () => {
+    await sluice?.stop();
+    relay?.inside.kill('SIGKILL');
+    await new Promise((r) => (relay ? relay.server.close(r) : r(undefined)));
+    await venue?.close();
+    await lab?.down();
+  });
+}
+
+const S = (): Sluice => sluice!;
+const L = (): Lab => lab!;
+
+/** A real download of `bytes` through openNDS, billed at `ra` (its used grew by at least that much). */
+async function download(c: Client, bytes: number): Promise<void> {
+  const before = (await S().session(c.mac))!.used;
+  const r = await L().fetch(c, `/bytes/${bytes}`, 20);
+  assert.is(r.http, 200, `the download passed openNDS (curl exit ${r.exit})`);
+  assert.is(r.bytes, bytes);
+  await S().meterCaughtUp();
+  await waitFor('the download billed at ra', 30_000, async () =>
+    (await S().session(c.mac))!.used >= before + bytes ? true : undefined,
+  );
+}
+
+/** A session bought behind the real openNDS follows its device to the next router and back, nothing free. */
+async function followsAndBack(): Promise<void> {
+  const c = L().client(1);
+  const [v, rb] = [venue!, venue!.routers.get('rb')!];
+  await L().visitPortal(c);
+  await S().call('grant', { mac: c.mac, bytes: BOUGHT });
+  await waitFor('openNDS to authenticate the client', 30_000, async () =>
+    (await L().portalState(c.mac)) === 'Authenticated' ? true : undefined,
+  );
+  await waitFor('the lease at ra', 30_000, async () => (await lease(v.db, c.mac))?.['holder'] === 'ra' || undefined);
+  await download(c, MiB);
+  const atRa = BigInt((await S().session(c.mac))!.used);
+
+  // The device leaves ra and appears at rb: rb's claim moves the session; openNDS closes ra's gate.
+  await sleep(1500);
+  await rb.call('venue_claim', { mac: c.mac });
+  await rb.waitFor(() => rb.clientState(c.mac) === 'Authenticated', 60_000, 'gate open at rb');
+  const out = (await S().session(c.mac))!;
+  assert.equal([out.state, out.raw['end_cause']], ['TERMINATED', 'moved']);
+  assert.is(BigInt(out.used), atRa, 'everything used at ra billed there, nothing after');
+  await waitFor('openNDS to deauthenticate the client at ra', 30_000, async () =>
+    (await L().portalState(c.mac)) !== 'Authenticated' ? true : undefined,
+  );
+  const blocked = await L().fetch(c, `/bytes/${64 * 1024}`, 3);
+  assert.ok(blocked.http !== 200 || blocked.bytes !== 64 * 1024, 'no traffic passes openNDS at ra any more');
+  assert.is(BigInt((await rb.session(c.mac))['allotment'] as string), BigInt(BOUGHT) - atRa, 'what ra left');
+
+  // Used at rb, then back at ra: the device's captive probe there, ra claims it (as the splash's ThemeSpec does).
+  const from = await ticksOk(rb);
+  await rb.waitFor(async () => (await ticksOk(rb)) >= from + 2, 60_000, 'meter ticks at rb');
+  rb.portal.addTraffic(c.mac, MiB, 0);
+  await rb.waitFor(async () => (await usedBy(rb, c.mac)) === BigInt(MiB), 30_000, 'usage at rb');
+  const atRb = await usedBy(rb, c.mac);
+  await sleep(1500);
+  await L().visitPortal(c);
+  await waitFor('the session back at ra', 60_000, async () => {
+    if ((await L().portalState(c.mac)) === 'Authenticated') return true;
+    await S().call('venue_claim', { mac: c.mac });
+    await sleep(500);
+    return undefined;
+  });
+  const back = (await S().session(c.mac))!;
+  assert.is(back.state, 'ACTIVE');
+  assert.is(BigInt(back.raw['allotment'] as string), BigInt(BOUGHT) - atRa - atRb, 'what rb left');
+  assert.is((back.raw['venue'] as Record<string, unknown>)['epoch'], 3);
+  assert.is((await rb.session(c.mac))['end_cause'], 'moved');
+  await download(c, 512 * 1024);
+
+  // Nothing free, nothing lost: ra's two sessions, rb's, and what is left add up to what was bought.
+  const now = (await S().session(c.mac))!;
+  const left = BigInt(now.raw['allotment'] as string) - BigInt(now.used);
+  assert.is(atRa + atRb + BigInt(now.used) + left, BigInt(BOUGHT));
+  assert.ok(atRa + atRb + BigInt(now.used) <= BigInt(BOUGHT), 'usage within what was bought');
+  await waitFor('the lease held at ra, epoch 3', 30_000, async () => {
+    const row = await lease(v.db, c.mac);
+    return row?.['holder'] === 'ra' && row['epoch'] === 3 && row['state'] === 'held' ? true : undefined;
+  });
+  console.log(`# venue e2e: ra (openNDS) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
+}
+
+if (!pre.daemon) test('a session follows its device from the real openNDS to the next router and back', followsAndBack);
+
+test.run();

@@ -3,6 +3,7 @@ import { silentLogger, type Log } from '../log.ts';
 import { systemTimers, type Timers } from '../time.ts';
 import { NDSCTL_EXIT, runCommand, type KillReason, type SpawnFn } from './command.ts';
 import { socketCall } from './socket-transport.ts';
+import { DEFAULT_NUDGE, type NudgePolicy } from './accept-nudge.ts';
 
 /**
  * Runs ndsctl one call at a time. ndsctl takes a lock: a second ndsctl running concurrently exits 4 ("busy"),
@@ -37,6 +38,8 @@ export interface NdsctlRunnerOptions {
   timeoutBackoffMs?: number;
   /** The longest pause after timeouts in a row. Default 30,000 ms. */
   timeoutBackoffMaxMs?: number;
+  /** Over the socket: nudges of the portal's accept while an answer is late (accept-nudge.ts); `null`: none. */
+  nudge?: Omit<NudgePolicy, 'onNudge'> | null;
 }
 
 /**
@@ -167,6 +170,7 @@ export class NdsctlRunner {
   /** Calls made since start, by kind (callKind): what the portal was asked, for `stats`. */
   readonly #calls = new Map<string, number>();
   readonly #backoff: TimeoutBackoff;
+  readonly #nudge: NudgePolicy | undefined;
 
   constructor(opts: NdsctlRunnerOptions) {
     if (
@@ -186,6 +190,8 @@ export class NdsctlRunner {
     this.#env = opts.env;
     this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
+    this.#nudge =
+      opts.nudge === null ? undefined : { ...(opts.nudge ?? DEFAULT_NUDGE), onNudge: () => this.#count('nudges') };
     this.#backoff = new TimeoutBackoff(
       opts.timeoutBackoffMs === undefined ? 1000 : Math.max(0, opts.timeoutBackoffMs),
       positive(opts.timeoutBackoffMaxMs, 30_000, 'timeoutBackoffMaxMs'),
@@ -194,8 +200,9 @@ export class NdsctlRunner {
 
   /**
    * Calls made since start by kind (`auth`, `deauth`, `json_one`, `json_all`, …), busy retries not counted; with
-   * `timeouts` (calls the portal did not answer in time, the usage worker's listings included) and `backoff_waits`
-   * (pauses before a call because of them: TimeoutBackoff) once there were any.
+   * `timeouts` (calls the portal did not answer in time, the usage worker's listings included), `backoff_waits`
+   * (pauses before a call because of them: TimeoutBackoff) and `nudges` (of the portal's accept: accept-nudge.ts) once
+   * there were any.
    */
   callCounts(): Record<string, number> {
     return Object.fromEntries(this.#calls);
@@ -419,7 +426,7 @@ export class NdsctlRunner {
   #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
     const deadline = this.#backoff.deadline(this.#timeoutMs);
     return new Promise<RawOutcome>((resolve, reject) => {
-      const call = socketCall(path, args, this.#maxOutputBytes);
+      const call = socketCall(path, args, this.#maxOutputBytes, this.#nudge);
       const timer = this.#timers.setTimeout(() => call.abort(killedError('timeout', args, deadline)), deadline);
       this.#inFlight = { kill: () => call.abort(closedError()) };
       call.promise.then(

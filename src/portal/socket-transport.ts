@@ -10,6 +10,7 @@
  */
 import { createConnection } from 'node:net';
 import { statSync } from 'node:fs';
+import { nudgeWhileSilent, type NudgePolicy } from './accept-nudge.ts';
 
 /** Commands ndsctl treats as yes/no questions (openNDS: auth deauth trust untrust; nodogsplash adds block/allow). */
 const YES_NO = new Set(['auth', 'deauth', 'trust', 'untrust', 'block', 'unblock', 'allow', 'unallow']);
@@ -135,9 +136,10 @@ export interface SocketCall {
 
 /**
  * Sends one request as ndsctl would. Connection failures resolve as exit 3 (what ndsctl returns when it cannot
- * connect); `maxBytes` bounds the reply (the promise rejects with a RangeError past it).
+ * connect); `maxBytes` bounds the reply (the promise rejects with a RangeError past it). `nudge`: while no byte of the
+ * answer has come, the portal's accept is nudged (accept-nudge.ts).
  */
-export function socketCall(path: string, args: readonly string[], maxBytes: number): SocketCall {
+export function socketCall(path: string, args: readonly string[], maxBytes: number, nudge?: NudgePolicy): SocketCall {
   const request = socketRequest(args);
   if (Buffer.byteLength(request) > MAX_SOCKET_REQUEST) {
     return {
@@ -147,13 +149,16 @@ export function socketCall(path: string, args: readonly string[], maxBytes: numb
   }
   const chunks: Buffer[] = [];
   let size = 0;
+  const nudging = nudge === undefined ? undefined : nudgeWhileSilent(path, nudge);
   const exchange = socketExchange(path, request, (chunk) => {
+    nudging?.stop();
     size += chunk.length;
     if (size > maxBytes) return `portal reply over ${maxBytes} bytes`;
     chunks.push(Buffer.from(chunk));
     return undefined;
   });
   const promise = exchange.end.then((end): SocketOutcome => {
+    nudging?.stop();
     switch (end.kind) {
       case 'end':
         return socketOutcome(args, Buffer.concat(chunks, size).toString('utf8'));

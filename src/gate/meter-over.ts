@@ -8,6 +8,7 @@ import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { MarkingStore, SessionManager } from '../sessions/index.ts';
 import { Meter, sessionManagerPort, type TaskSource } from '../meter/index.ts';
+import { neighbourTable } from '../portal/index.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
 import type { Portal, startCounting } from './portal.ts';
 
@@ -48,6 +49,7 @@ export function meterOver(
     initialMarks: counting.marks,
     ...(counting.counters && { kernelCounters: counting.counters }),
     portalIdentity: identity,
+    neighbours: neighbourTable(),
     gate: gates,
     log: deps.log,
   });

@@ -31,6 +31,7 @@ import {
 } from '../portal/index.ts';
 import type { KernelUsageResult, KernelUsageTask, RosterRef } from './kernel-task.ts';
 import type { RosterEntry } from './kernel-tick.ts';
+import { AddressWatch } from './address-watch.ts';
 import { ListingPolicy, type ListingPolicyOptions, type ListingReason } from './listing-policy.ts';
 import type { KernelCountersPort, SessionsPort } from './ports.ts';
 import type { CounterTable } from './table.ts';
@@ -54,8 +55,13 @@ export interface KernelModeOptions extends ListingPolicyOptions {
    * The portal's control socket as a device:inode string (portal-socket.ts), read every tick; a new one is a restart.
    */
   portalIdentity?: (() => string | undefined) | undefined;
+  /** The kernel's neighbour table's text (null: unreadable): see watchAddresses. */
+  neighbours?: (() => Promise<string | null>) | undefined;
   stallMs?: number;
 }
+
+/** The neighbour table is read at most this often (a file read of a few KB at tens of clients). */
+export const ADDRESS_WATCH_MS = 3000;
 
 export class KernelMode {
   readonly policy: ListingPolicy;
@@ -94,6 +100,10 @@ export class KernelMode {
   /** Ticks that read the portal's listing, and the reason of the last. */
   listings = 0;
   lastReason: ListingReason | 'lookup' | undefined;
+
+  private readonly addressWatch = new AddressWatch();
+  private addressNews = 0;
+  private addressesReadAt = -Infinity;
 
   constructor(
     readonly counters: KernelCountersPort,
@@ -201,6 +211,7 @@ export class KernelMode {
       this.rosterKey = patched ? newRosterKey() : (result.rosterKey ?? newRosterKey());
       this.rosterAt = at;
       this.policy.listed(at, listingMs);
+      this.addressWatch.listed(l.addresses);
       this.checkedUnlisted = new Set(result.unlisted);
       for (const [mac, state] of l.roster)
         if (OPEN_CODES.has(state) && !this.counters.has(mac) && sessions.active(mac) !== undefined)
@@ -262,10 +273,26 @@ export class KernelMode {
     for (const mac of this.unlistedNow) {
       if (!this.checkedUnlisted.has(mac) && !authing(mac) && !this.rostered().has(mac)) unlisted++;
     }
-    // Moved counters were put right in settle(): the next listing is not needed for them.
-    this.policy.afterTick(unlisted, 0, stalled);
+    this.policy.afterTick(unlisted, this.addressNews, stalled);
+    this.addressNews = 0;
     if (this.gateOpenedSinceTick) this.policy.gateOpened(now);
     this.gateOpenedSinceTick = false;
+  }
+
+  /**
+   * Every ADDRESS_WATCH_MS at most, before afterBilling: the paying clients (with counters) the neighbour table shows
+   * on an address no listing showed them with (a new lease: openNDS lists it behind its splash until sluice re-opens
+   * it), each pair once, for the listing policy's `moved` reason.
+   */
+  async watchAddresses(now: number, sessions: SessionsPort): Promise<void> {
+    const read = this.options.neighbours;
+    if (read === undefined || now - this.addressesReadAt < ADDRESS_WATCH_MS) return;
+    this.addressesReadAt = now;
+    const table = await read();
+    if (table === null) return;
+    const paying = new Set<string>();
+    for (const s of sessions.activeSessions()) if (this.counters.has(s.mac)) paying.add(s.mac);
+    this.addressNews += this.addressWatch.news(table, paying);
   }
 
   private rostered(): ReadonlySet<string> {

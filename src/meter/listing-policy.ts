@@ -7,7 +7,10 @@
  *  - the portal restarted (its control socket is a new file: `portalIdentity()`): it forgot every gate; listed then
  *    and `RESTART_FOLLOW_UPS` more times, `restartGapMs` apart: a portal just started lists a client only once the
  *    client shows up again, and a paid client whose gate it forgot must not wait for the stall's pace to get it back;
- *  - the last kernel tick found counters the roster does not hold, or counted on another address than the listing's;
+ *  - the last kernel tick found counters the roster does not hold;
+ *  - a paying client showed up on an address no listing showed it with (the kernel's neighbour table: a new lease,
+ *    which openNDS lists as a client of its own behind its splash once the device asks from it): listed then and
+ *    `MOVED_FOLLOW_UPS` more times, `restartGapMs` apart, as the portal may list the new address only a moment later;
  *  - a paying client's counters stopped (the portal may have closed its gate by itself: an idle timeout, a crash):
  *    once per stall, not once per tick: a client that stays idle is listed once, and again only after it moved and
  *    stopped again; and these listings no closer than `stalledIntervalMs`, stretched to `stallCostFactor` times the
@@ -44,6 +47,8 @@ export interface ListingPolicyOptions {
 
 /** Listings after the one a portal restart asks for (see the header). */
 export const RESTART_FOLLOW_UPS = 3;
+/** Listings after the one a paying client's new address asks for (see the header). */
+export const MOVED_FOLLOW_UPS = 2;
 
 export type ListingReason = 'first' | 'changed' | 'portal-restart' | 'unlisted' | 'moved' | 'stalled' | 'safety-net';
 
@@ -60,6 +65,8 @@ export class ListingPolicy {
   private lastGateAt: number | undefined;
   /** Listings still due after a portal restart's (see the header). */
   private restartFollowUps = 0;
+  /** Listings still due after a move's (see the header). */
+  private movedFollowUps = 0;
   /** A stalled paying client not looked at yet (its own pace: see stalledIntervalMs). */
   private stallPending = false;
   private lastListedAt: number | undefined;
@@ -104,7 +111,10 @@ export class ListingPolicy {
   /** What the last kernel tick reported, and the paying clients whose counters did not move in it. */
   afterTick(unlisted: number, moved: number, stalledPaying: Iterable<string>): void {
     if (unlisted > 0) this.pending ??= 'unlisted';
-    if (moved > 0) this.pending ??= 'moved';
+    if (moved > 0) {
+      this.pending ??= 'moved';
+      this.movedFollowUps = MOVED_FOLLOW_UPS;
+    }
     const now = new Set(stalledPaying);
     // A client that moved again may be looked at again when it next stops.
     for (const mac of this.checked) if (!now.has(mac)) this.checked.delete(mac);
@@ -122,6 +132,7 @@ export class ListingPolicy {
     const since = now - this.lastListedAt;
     if (this.pending !== undefined && since >= this.minIntervalMs) return this.pending;
     if (this.restartFollowUps > 0 && since >= this.followUpGapMs()) return 'portal-restart';
+    if (this.movedFollowUps > 0 && since >= this.followUpGapMs()) return 'moved';
     if (this.stallPending && since >= this.stallGapMs() && this.quiet(now, this.stallGapMs())) return 'stalled';
     if (since >= this.safetyNetGapMs() && this.quiet(now, this.safetyNetGapMs())) return 'safety-net';
     return undefined;
@@ -143,6 +154,7 @@ export class ListingPolicy {
     this.lastTookMs = Math.max(0, tookMs);
     // The restart's own listing (pending) leaves the follow-ups; each later one uses one.
     if (this.pending === undefined && this.restartFollowUps > 0) this.restartFollowUps--;
+    else if (this.pending === undefined && this.movedFollowUps > 0) this.movedFollowUps--;
     this.pending = undefined;
     this.stallPending = false;
     for (const mac of this.stalled) this.checked.add(mac);
@@ -164,7 +176,8 @@ export class ListingPolicy {
     if (this.pending !== undefined) return this.lastListedAt + this.minIntervalMs;
     let next = this.quietAt(this.lastListedAt + this.safetyNetGapMs());
     if (this.stallPending) next = Math.min(next, this.quietAt(this.lastListedAt + this.stallGapMs()));
-    if (this.restartFollowUps > 0) next = Math.min(next, this.lastListedAt + this.followUpGapMs());
+    if (this.restartFollowUps > 0 || this.movedFollowUps > 0)
+      next = Math.min(next, this.lastListedAt + this.followUpGapMs());
     return next;
   }
 

@@ -83,6 +83,12 @@ export interface MeterOptions {
   kernelCounters?: KernelCountersPort;
   /** The portal's control socket as device:inode (undefined: none), read each kernel tick: a new one is a restart. */
   portalIdentity?: () => string | undefined;
+  /**
+   * The kernel's neighbour table's text (`/proc/net/arp`; null: unreadable), read at most every few seconds by a
+   * kernel tick: a paying client on an address the portal has not listed it with is a reason to list it
+   * (meter/address-watch.ts).
+   */
+  neighbours?: () => Promise<string | null>;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;

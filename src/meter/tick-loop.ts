@@ -61,6 +61,7 @@ export type TickLoopOptions = Pick<
   | 'initialCapacity'
   | 'kernelCounters'
   | 'portalIdentity'
+  | 'neighbours'
 > & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
 
 export class TickLoop {
@@ -133,7 +134,10 @@ export class TickLoop {
     this.kernel =
       options.kernelCounters === undefined
         ? undefined
-        : new KernelMode(options.kernelCounters, { portalIdentity: options.portalIdentity });
+        : new KernelMode(options.kernelCounters, {
+            portalIdentity: options.portalIdentity,
+            neighbours: options.neighbours,
+          });
   }
 
   get counterTable(): CounterTable {
@@ -339,6 +343,7 @@ export class TickLoop {
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
+      await kernel.watchAddresses(this.ctx.clock.now(), this.ctx.sessions);
       kernel.afterBilling(this.ctx.clock.now(), moved, this.ctx.sessions, (mac) => this.parts.firsts.authing(mac));
       report.nextInMs = Math.min(
         report.nextInMs,

@@ -51,7 +51,7 @@ export {
 } from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
-export { neighbourReader } from './neighbours.ts';
+export { neighbourReader, neighbourTable } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
 export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';

@@ -38,6 +38,11 @@ export function neighbourIp(table: string, mac: string, hint: string | null = nu
   return found.length === 1 ? found[0]! : null;
 }
 
+/** The table's text at each call: null when it cannot be read (another OS, a jail without /proc). */
+export function neighbourTable(path = NEIGHBOUR_TABLE): () => Promise<string | null> {
+  return () => readFile(path, 'utf8').catch(() => null);
+}
+
 /** Reads the table at each call (a few µs): null when it cannot be read (another OS, a jail without /proc). */
 export function neighbourReader(path = NEIGHBOUR_TABLE): (mac: string, hint: string | null) => Promise<string | null> {
   return async (mac, hint) => {

@@ -147,7 +147,11 @@ interface Rig {
  * `valve`: the portal queue as the meter sees it (its listings' tokens handed to noteListing). `runner`: the threads
  * (default: one inline runner, a thread that lives as long as the meter).
  */
-async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promise<Rig> {
+async function rig(
+  valve?: ExclusivePort,
+  runner?: () => UsageTaskRunner,
+  neighbours?: () => Promise<string | null>,
+): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
   const now = { t: 1_795_221_800_000 };
   const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
@@ -174,6 +178,7 @@ async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promi
       clock: { now: () => now.t },
       kernelCounters: counters,
       portalIdentity: () => identity.id,
+      ...(neighbours && { neighbours }),
       gate: { on: (event, listener) => gate.on(event, listener) },
       ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
@@ -296,6 +301,39 @@ test(
     }
   },
 );
+
+test('a paying client on an address no listing showed (a new lease) is listed for at once, once', async () => {
+  const arp = (...entries: Array<[ip: string, mac: string]>): string =>
+    'IP address       HW type     Flags       HW address            Mask     Device\n' +
+    entries.map(([ip, mac]) => `${ip.padEnd(17)}0x1         0x2         ${mac}     *        br-lan\n`).join('');
+  let table = arp(['10.0.0.10', A], ['10.0.0.11', B]);
+  const r = await rig(undefined, undefined, async () => table);
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.addClient(B, '10.0.0.11');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    for (let i = 0; i < 5; i++) {
+      r.counters.add(A, MiB);
+      await r.step();
+    }
+    assert.is(r.listings(), 1, 'the addresses the listing showed are no news');
+    // A took a new lease: the old entry lingers, the new one is resolved. B (not paying) moves too: not sluice's.
+    table = arp(['10.0.0.10', A], ['10.0.0.20', A], ['10.0.0.21', B]);
+    for (let i = 0; i < 3; i++) {
+      r.counters.add(A, 1000);
+      await r.step();
+    }
+    assert.ok(r.listings() >= 2, `listed for the new address within 6 s (${r.listings()})`);
+    for (let i = 0; i < 10; i++) {
+      r.counters.add(A, 1000);
+      await r.step();
+    }
+    assert.is(r.listings(), 4, 'that listing and its two follow-ups, no more in 20 s');
+  } finally {
+    await r.close();
+  }
+});
 
 test('a close confirmed by a look at its one client is not listed for; the roster has it closed', async () => {
   const r = await rig();

@@ -9,10 +9,12 @@
  * and its traffic no longer passes; back at `ra`, openNDS authenticates it again with what `rb` left, and real traffic
  * passes and is billed. Invariant: the usage of both routers plus what is left is what was bought, to the byte (a
  * plain handover's overlap, what passes openNDS between the holder's last reading and its deauth, is none here: no
- * traffic was in flight); the session is never lost.
+ * traffic was in flight); the session is never lost. Then a network split: `ra` cut from the broker serves on through
+ * openNDS; the lease moves once expired; healed, `ra` is revoked and what it served past its report is taken off the
+ * session at `rb`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,7 +22,7 @@ import { Lab, MiB, run, sleep, waitFor, type Client } from './lab.ts';
 import { prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 import { skipTest } from '../helpers/skip.ts';
-import { lease, routerConfig, startVenue, ticksOk, usedBy, VENUE, type Venue } from '../venue/rig.ts';
+import { deviceIp, lease, routerConfig, startVenue, ticksOk, usedBy, VENUE, type Venue } from '../venue/rig.ts';
 
 const pre = prerequisites();
 const BOUGHT = 8 * MiB;
@@ -30,27 +32,72 @@ const NS_PORT = 1883;
 let lab: Lab | null = null;
 let venue: Venue | null = null;
 let sluice: Sluice | null = null;
-let relay: { server: Server; inside: ChildProcess } | null = null;
+let relay: NsRelay | null = null;
 
-/** The relay from `lab`'s router namespace to the broker at 127.0.0.1:`brokerPort`. */
-async function openRelay(l: Lab, brokerPort: number): Promise<{ server: Server; inside: ChildProcess }> {
-  const sock = join(l.dir, 'mqtt-relay.sock');
-  const server = createServer((inbound) => {
-    const outbound = createConnection({ host: '127.0.0.1', port: brokerPort });
-    for (const s of [inbound, outbound]) s.on('error', () => (inbound.destroy(), outbound.destroy()));
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  });
-  await new Promise<void>((resolve) => server.listen(sock, resolve));
-  await run('ip', ['netns', 'exec', l.rtNs, 'ip', 'link', 'set', 'lo', 'up']);
-  const script =
-    `const net = require('node:net');` +
-    `net.createServer((i) => { const o = net.createConnection(${JSON.stringify(sock)});` +
-    `for (const s of [i, o]) s.on('error', () => (i.destroy(), o.destroy())); i.pipe(o); o.pipe(i); })` +
-    `.listen(${NS_PORT}, '127.0.0.1');`;
-  const inside = spawn('ip', ['netns', 'exec', l.rtNs, process.execPath, '-e', script], { stdio: 'ignore' });
-  process.once('exit', () => inside.kill('SIGKILL'));
-  return { server, inside };
+/**
+ * The relay from `lab`'s router namespace to the broker at 127.0.0.1:`brokerPort`: a TCP port inside, a Unix socket
+ * across, the broker outside. cut() drops it (the router is cut from the broker, a network split); heal() brings the
+ * inside half back, and the router's client reconnects by itself.
+ */
+class NsRelay {
+  private inside: ChildProcess | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly lab: Lab,
+    private readonly server: Server,
+    private readonly sock: string,
+  ) {}
+
+  static async open(l: Lab, brokerPort: number): Promise<NsRelay> {
+    const sock = join(l.dir, 'mqtt-relay.sock');
+    const relay: NsRelay = new NsRelay(
+      l,
+      createServer((inbound) => {
+        const outbound = createConnection({ host: '127.0.0.1', port: brokerPort });
+        for (const s of [inbound, outbound]) {
+          relay.sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => (relay.sockets.delete(s), inbound.destroy(), outbound.destroy()));
+        }
+        inbound.pipe(outbound);
+        outbound.pipe(inbound);
+      }),
+      sock,
+    );
+    await new Promise<void>((resolve) => relay.server.listen(sock, resolve));
+    await run('ip', ['netns', 'exec', l.rtNs, 'ip', 'link', 'set', 'lo', 'up']);
+    relay.heal();
+    return relay;
+  }
+
+  heal(): void {
+    if (this.inside !== null) return;
+    const script =
+      `const net = require('node:net');` +
+      `net.createServer((i) => { const o = net.createConnection(${JSON.stringify(this.sock)});` +
+      `for (const s of [i, o]) s.on('error', () => (i.destroy(), o.destroy())); i.pipe(o); o.pipe(i); })` +
+      `.listen(${NS_PORT}, '127.0.0.1');`;
+    const inside = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, '-e', script], { stdio: 'ignore' });
+    process.once('exit', () => inside.kill('SIGKILL'));
+    this.inside = inside;
+  }
+
+  async cut(): Promise<void> {
+    const inside = this.inside;
+    this.inside = null;
+    if (inside !== null && inside.exitCode === null) {
+      const exited = new Promise((r) => inside.once('exit', r));
+      inside.kill('SIGKILL');
+      await exited;
+    }
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    await this.cut();
+    await new Promise((r) => this.server.close(r));
+  }
 }
 
 if (pre.daemon) {
@@ -59,8 +106,8 @@ if (pre.daemon) {
   test.before(async () => {
     lab = await Lab.up({ rate: null });
     const c = lab.client(1);
-    venue = await startVenue(['ra', 'rb'], [c.mac], { elsewhere: ['ra'] });
-    relay = await openRelay(lab, Number(new URL(venue.broker.url).port));
+    venue = await startVenue(['ra', 'rb'], [c.mac], { elsewhere: ['ra'], ttlMs: 10_000 });
+    relay = await NsRelay.open(lab, Number(new URL(venue.broker.url).port));
     sluice = await Sluice.start(lab, {
       pollInterval: 1,
       mainOptions: [`\toption router_id 'ra'`, `\toption venue '${VENUE}'`],
@@ -69,8 +116,7 @@ if (pre.daemon) {
   });
   test.after(async () => {
     await sluice?.stop();
-    relay?.inside.kill('SIGKILL');
-    await new Promise((r) => (relay ? relay.server.close(r) : r(undefined)));
+    await relay?.close();
     await venue?.close();
     await lab?.down();
   });
@@ -148,9 +194,60 @@ async function followsAndBack(): Promise<void> {
     const row = await lease(v.db, c.mac);
     return row?.['holder'] === 'ra' && row['epoch'] === 3 && row['state'] === 'held' ? true : undefined;
   });
-  console.log(`# venue e2e: ra (openNDS) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
+  console.log(`\n# venue e2e: ra (openNDS) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
 }
 
-if (!pre.daemon) test('a session follows its device from the real openNDS to the next router and back', followsAndBack);
+/**
+ * Then a network split: `ra` cut from the broker keeps serving the client through openNDS (real downloads billed
+ * there, not reported); the lease moves to `rb` once it expired, with `ra`'s last report; healed, `ra` is revoked
+ * (openNDS deauthenticates the client) and what it served past its report is taken off the session at `rb`.
+ */
+async function split(): Promise<void> {
+  const c = L().client(1);
+  const [v, rb] = [venue!, venue!.routers.get('rb')!];
+  const bought = BigInt(BOUGHT);
+  const before = (await S().session(c.mac))!;
+  const servedBefore = bought - BigInt(before.raw['allotment'] as string); // at ra and rb before this session
+  await waitFor('ra reported', 30_000, async () =>
+    (await lease(v.db, c.mac))?.['used'] === String(before.used) ? true : undefined,
+  );
+  const reported = BigInt(before.used);
+  await relay!.cut();
+  await download(c, 256 * 1024); // cut off, ra serves on and bills what it holds
+  const atRaCut = BigInt((await S().session(c.mac))!.used);
+  await sleep(1500); // the device left ra and joins rb's portal again (its deauth there dropped it)
+  if (rb.clientState(c.mac) === undefined) rb.portal.addClient(c.mac, deviceIp(0, false));
+  await rb.call('venue_claim', { mac: c.mac }); // once: rb keeps claiming by itself
+  await rb.waitFor(() => rb.clientState(c.mac) === 'Authenticated', 90_000, 'gate open at rb once the lease expired');
+  const opened = BigInt((await rb.session(c.mac))['allotment'] as string);
+  assert.is(opened, bought - servedBefore - reported, "what ra's last report left");
+
+  relay!.heal();
+  await waitFor('ra revoked', 60_000, async () =>
+    (await S().session(c.mac))!.raw['end_cause'] === 'moved' ? true : undefined,
+  );
+  await waitFor('openNDS to deauthenticate the client at ra', 30_000, async () =>
+    (await L().portalState(c.mac)) !== 'Authenticated' ? true : undefined,
+  );
+  const atRa = BigInt((await S().session(c.mac))!.used);
+  assert.is(atRa, atRaCut, 'ra billed everything it served, nothing after the revoke');
+  await rb.waitFor(
+    async () => (await v.db.query('SELECT 1 FROM venue_moves WHERE charged_at IS NOT NULL')).length === 1,
+    60_000,
+    'the overlap taken at rb',
+  );
+  const overlap = atRa - reported;
+  assert.ok(overlap >= 256n * 1024n, `the overlap: what ra served past its report (${overlap})`);
+  const allotment = BigInt((await rb.session(c.mac))['allotment'] as string);
+  assert.is(allotment, opened - overlap, 'taken off the session at rb');
+  const left = allotment - (await usedBy(rb, c.mac));
+  assert.is(servedBefore + atRa + (await usedBy(rb, c.mac)) + left, bought, 'nothing free, nothing lost');
+  console.log(`\n# venue e2e split: ra (openNDS) served ${overlap} B past its report, taken off the session at rb`);
+}
+
+if (!pre.daemon) {
+  test('a session follows its device from the real openNDS to the next router and back', followsAndBack);
+  test('a split: ra behind openNDS serves on, the lease moves once expired, the overlap is taken', split);
+}
 
 test.run();

@@ -7,27 +7,30 @@
  * user at the same time (LuCI, a script), is enough; in the openNDS 10.3.1 lab at 64 clients no gate opened in 9 min
  * that way (docs/performance.md). A connection made and closed at once is such an arrival: the portal accepts the
  * oldest waiting connection, and a closed one it drops on sight (its epoll reports a hang-up, src/ndsctl_thread.c), at
- * the cost of an accept and a close. So while no byte of the answer has come, the call makes one every `everyMs`
- * after `afterMs`, at most `max` times.
+ * the cost of an accept and a close. But a nudge that arrives while the portal is still working on the call is itself a
+ * second arrival in that busy time: with another one it leaves the queue one longer, for good (the queue only grows;
+ * at its backlog of 5 nobody can connect). So the nudges are few and far apart: the first after `afterMs` without a
+ * byte of the answer, each next one after twice the wait before it (2, 6, 14, 30 s …), at most `max`: a call the
+ * portal works on for under 6 s gets at most one, and a queue k long lets a call in after its k-th.
  */
 import { createConnection } from 'node:net';
 
 export interface NudgePolicy {
   /** Silence before the first nudge: longer than most calls take, so a portal that is merely working is left alone. */
   afterMs: number;
-  everyMs: number;
-  /** Nudges per call at most (the portals listen with a backlog of 5). */
+  /** Nudges per call at most (the portals listen with a backlog of 5); each waits twice as long as the one before. */
   max: number;
   /** Counted by the caller (stats). */
   onNudge?: () => void;
 }
 
 /** The default: a portal answering within a second is never nudged. */
-export const DEFAULT_NUDGE: Omit<NudgePolicy, 'onNudge'> = { afterMs: 1000, everyMs: 1000, max: 8 };
+export const DEFAULT_NUDGE: Omit<NudgePolicy, 'onNudge'> = { afterMs: 2000, max: 5 };
 
 /** Starts nudging `path` per `policy`; `stop` (the first byte of the answer, or the end of the call) ends it. */
 export function nudgeWhileSilent(path: string, policy: NudgePolicy): { stop: () => void } {
   let left = policy.max;
+  let wait = policy.afterMs;
   let timer: NodeJS.Timeout | undefined;
   const nudge = (): void => {
     if (left-- <= 0) return;
@@ -35,7 +38,8 @@ export function nudgeWhileSilent(path: string, policy: NudgePolicy): { stop: () 
     const s = createConnection({ path });
     s.on('error', () => {});
     s.on('connect', () => s.destroy());
-    timer = setTimeout(nudge, policy.everyMs);
+    wait *= 2;
+    timer = setTimeout(nudge, wait);
     timer.unref();
   };
   if (policy.max > 0) {

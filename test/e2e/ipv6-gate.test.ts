@@ -4,7 +4,8 @@
  * default (lab.sh --ipv6: ULA addresses, IPv6 forwarding on, no IPv6 filter but sluice's): the portal gates IPv4
  * alone, so without sluice's IPv6 gate a client that never paid fetched from the upstream over IPv6. With the
  * package's config (kernel_quota on): the unpaid client reaches nothing upstream over IPv6 (and still meets the splash
- * page over IPv4), a granted one reaches it, and after `terminate` its IPv6 stops again.
+ * page over IPv4), a granted one reaches it, from another IPv6 address of its own too (the gate is by MAC), and after
+ * `terminate` its IPv6 stops again, on both addresses.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -44,10 +45,11 @@ if (pre.lab) {
   });
 }
 
-/** One GET from the client: the HTTP status (0: no answer). */
-async function status(c: Client, url: string): Promise<number> {
+/** One GET from the client (from address `from`, else its own): the HTTP status (0: no answer). */
+async function status(c: Client, url: string, from?: string): Promise<number> {
   const r = await run('ip', [
     ...['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', '3', '--connect-timeout', '3'],
+    ...(from === undefined ? [] : ['--interface', from]),
     ...['-w', '%{http_code}', url],
   ]);
   return Number(r.stdout.trim() || 0);
@@ -82,8 +84,28 @@ scenario('2 granted: IPv6 passes; terminated: it stops again', pre.daemon, async
     (await L().portalState(c.mac)) === 'Authenticated' ? true : undefined,
   );
   await waitFor('IPv6 through', 15_000, async () => ((await status(c, v6)) === 200 ? true : undefined), 500);
+  // Another IPv6 address under the same MAC (a privacy address, a new prefix): the gate is by MAC, so it passes too.
+  const other = `fd77::${300 + c.index}`;
+  const added = await run('ip', [
+    'netns',
+    'exec',
+    c.ns,
+    'ip',
+    '-6',
+    'addr',
+    'add',
+    `${other}/64`,
+    'dev',
+    'eth0',
+    'nodad',
+  ]);
+  assert.is(added.code, 0, added.stderr);
+  await waitFor('IPv6 through from the new address', 15_000, async () =>
+    (await status(c, v6, other)) === 200 ? true : undefined,
+  );
   await S().call('terminate', { mac: c.mac });
   await waitFor('IPv6 stopped', 15_000, async () => ((await status(c, v6)) === 0 ? true : undefined), 500);
+  assert.is(await status(c, v6, other), 0, 'the new address stopped with the session');
   assert.is(await status(L().client(1), v6), 0, 'the other client still out');
 });
 

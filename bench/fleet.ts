@@ -1,10 +1,11 @@
 // `npm run bench -- fleet [--routers 1000] [--sessions 32] [--seconds 60] [--backlog 20] [--year-routers 100]
-//                         [--skip real,capacity,year]`
-// The fleet's collector (dist/fleet/fleet.mjs, its own process, 4 connections) between a real mosquitto and a real
-// PostgreSQL 15 (test/peers: Debian's, fsync on), fed by simulated routers, each its own MQTT 5 connection with the
-// package's settings (QoS 1, keepalive 60 s, MessagePack; poll_interval 2 s: a usage report of its 32 sessions every
-// 2 s; a status every 60 s; each session bought for an hour, so a start with its payment and an end per session
-// and hour) publishing the maps sluice's builders make (test/fleet/rig.ts's FakeRouter):
+//                         [--connections 32] [--writers 4] [--skip real,capacity,year]`
+// The fleet's collector (dist/fleet/fleet.mjs, its own process, `--connections` members of its group, `--writers`
+// transactions in flight) between a real mosquitto and a real PostgreSQL 15 (test/peers: Debian's, fsync on), fed by
+// simulated routers, each its own MQTT 5 connection with the package's settings (QoS 1, keepalive 60 s, MessagePack;
+// poll_interval 2 s: a usage report of its 32 sessions every 2 s; a status every 60 s; each session bought for an
+// hour, so a start with its payment and an end per session and hour) publishing the maps sluice's builders make
+// (test/fleet/rig.ts's FakeRouter):
 // 1. real rate: what one collector stores per second of what the routers send, how far it falls behind, its CPU;
 // 2. database size per router-month: bytes per stored row of each table after the real-rate run (VACUUM'd),
 //    times the rows a router makes in 30 days;
@@ -62,6 +63,8 @@ class Collector {
     readonly dbUrl: string,
     readonly brokerUrl: string,
     readonly id: string,
+    readonly connections: number,
+    readonly writers: number,
   ) {}
 
   async start(): Promise<void> {
@@ -69,6 +72,10 @@ class Collector {
     const child = spawn(
       process.execPath,
       [FLEET, '--db', this.dbUrl, '--broker', this.brokerUrl, '--client-id', this.id, '--group', 'bench'].concat([
+        '--connections',
+        String(this.connections),
+        '--writers',
+        String(this.writers),
         '--listen',
         'none',
       ]),
@@ -77,7 +84,7 @@ class Collector {
     child.stdout!.on('data', (d) => (this.out += d));
     child.stderr!.on('data', (d) => (this.out += d));
     this.child = child;
-    await until(() => this.subscribed() >= before + 4, 120_000, `collector ${this.id} subscribed`);
+    await until(() => this.subscribed() >= before + this.connections, 120_000, `collector ${this.id} subscribed`);
   }
 
   subscribed(): number {
@@ -419,6 +426,8 @@ export default async function fleet(argv: string[]): Promise<void> {
   const seconds = Number(arg(argv, 'seconds', '60'));
   const backlog = Number(arg(argv, 'backlog', '20'));
   const yearRouters = Number(arg(argv, 'year-routers', '100'));
+  const connections = Number(arg(argv, 'connections', '32'));
+  const writers = Number(arg(argv, 'writers', '4'));
   const skip = new Set(arg(argv, 'skip', '').split(','));
   if (!existsSync(FLEET)) throw new Error(`${FLEET} is missing: npm run build`);
   console.log(
@@ -428,8 +437,8 @@ export default async function fleet(argv: string[]): Promise<void> {
   );
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const { db, url } = await freshDb(pg, 'fleet_bench');
-  const a = new Collector(url, broker.url, 'bench-a');
-  const b = new Collector(url, broker.url, 'bench-b');
+  const a = new Collector(url, broker.url, 'bench-a', connections, writers);
+  const b = new Collector(url, broker.url, 'bench-b', connections, writers);
   let routers: SimRouter[] = [];
   try {
     if (!skip.has('real') || !skip.has('capacity')) {

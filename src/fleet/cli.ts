@@ -23,7 +23,9 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
                         sluice-fleet)
   --client-id ID        this collector's MQTT client id, fixed so the broker keeps its session (default
                         sluice-fleet-<hostname>); each of its connections adds -<n>
-  --connections N       members of the group this collector opens: messages in flight at once (default 4)
+  --connections N       members of the group this collector opens: messages in flight at once (default 32)
+  --writers N           transactions of usage reports in flight at once, each with the reports that arrived
+                        meanwhile (default 4)
   --mqtt-version 4|5    5 (default): shared subscriptions; 4: MQTT 3.1.1, plain subscriptions (one collector)
   --username U          the collector's broker user
   --password-file F     its password, read from F (never given on the command line)
@@ -50,7 +52,8 @@ export async function runFleet(argv: string[]): Promise<number> {
         prefix: { type: 'string', default: 'sluice' },
         group: { type: 'string', default: 'sluice-fleet' },
         'client-id': { type: 'string', default: `sluice-fleet-${hostname()}` },
-        connections: { type: 'string', default: '4' },
+        connections: { type: 'string', default: '32' },
+        writers: { type: 'string', default: '4' },
         'mqtt-version': { type: 'string', default: '5' },
         username: { type: 'string' },
         'password-file': { type: 'string' },
@@ -73,9 +76,12 @@ export async function runFleet(argv: string[]): Promise<number> {
     return 0;
   }
   const connections = Number(values.connections);
+  const writers = Number(values.writers);
   const version = Number(values['mqtt-version']);
-  if (!Number.isInteger(connections) || connections < 1 || connections > 64 || (version !== 4 && version !== 5)) {
-    process.stderr.write(`sluice-fleet: --connections takes 1…64, --mqtt-version 4 or 5\n${FLEET_USAGE}`);
+  const counts = [connections, writers].every((n) => Number.isInteger(n) && n >= 1 && n <= 64);
+  if (!counts || (version !== 4 && version !== 5)) {
+    const usage = `--connections and --writers take 1…64, --mqtt-version 4 or 5`;
+    process.stderr.write(`sluice-fleet: ${usage}\n${FLEET_USAGE}`);
     return 2;
   }
   const log = createLogger({ timestamps: true });
@@ -111,6 +117,7 @@ export async function runFleet(argv: string[]): Promise<number> {
     group: values.group,
     clientId: values['client-id'],
     connections,
+    writers,
     protocolVersion: version,
     ...(values.username !== undefined && { username: values.username }),
     ...(password !== undefined && { password }),

@@ -1,0 +1,114 @@
+/**
+ * Many usage reports in one transaction: one commit (one fsync) and two statements for the lot instead of a
+ * transaction per report, with exactly the effects of storing them one by one (store.ts, USAGE_SQL). Each report
+ * still takes its own row in the `messages` ledger (ON CONFLICT DO NOTHING), and only the reports whose row is new
+ * change anything: their sessions' figures (those of the newest report per session), the hours' roll-ups and the
+ * routers' last report. The caller acknowledges every report of the batch to the broker only after the commit.
+ *
+ * One statement, so one round trip and its own transaction (a busy machine makes each round trip wait for a CPU).
+ * Locks: the batch's routers' rows first, in id order (`lock`, read whole before the first insert), as every message
+ * of a router locks its row first: two batches, or a batch and a session message, that share routers wait for each
+ * other instead of deadlocking over the sessions' rows.
+ */
+import type { Db } from '../db/index.ts';
+import type { Inbound } from './parse.ts';
+import type { RouterIds, Stored } from './store.ts';
+
+export type UsageMessage = Inbound & { kind: 'usage' };
+
+const AT = (p: string): string => `to_timestamp(${p} / 1000)`;
+
+/**
+ * A session reported twice in one batch would be updated twice by one INSERT … ON CONFLICT (which PostgreSQL
+ * refuses), so the reports' rows are folded per session first: the deltas summed, the figures of the newest report.
+ */
+const BATCH_SQL = `
+WITH lock AS (
+  SELECT id FROM routers WHERE id = ANY($21::int[]) ORDER BY id FOR UPDATE
+), input AS (
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[], $5::numeric[], $6::numeric[],
+    $7::int[]) AS i(router_id, seq, at_ms, prev, up, down, nrows)
+), m AS (
+  INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)
+  SELECT router_id, seq, 1, ${AT('at_ms')}, prev FROM input WHERE (SELECT count(*) FROM lock) > 0
+  ON CONFLICT DO NOTHING RETURNING router_id, seq
+), fresh AS (
+  SELECT i.* FROM input i JOIN m USING (router_id, seq)
+), rows AS (
+  SELECT u.*, f.at_ms, sum(u.up) OVER w AS up_sum, sum(u.down) OVER w AS down_sum, max(u.user_name) OVER w AS any_user,
+    row_number() OVER (w ORDER BY u.seq DESC) AS newest
+  FROM unnest($8::int[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+    $15::numeric[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[])
+    AS u(router_id, seq, id, mac, user_name, metric, state, used, bytes, allotment, remaining, up, down)
+  JOIN fresh f USING (router_id, seq)
+  WINDOW w AS (PARTITION BY u.router_id, u.id)
+), s AS (
+  INSERT INTO sessions AS s (router_id, id, mac, user_name, metric, state, used, bytes, allotment, remaining,
+    up_bytes, down_bytes, seq, updated_at)
+  SELECT router_id, id, mac, coalesce(user_name, any_user), metric, state, used, bytes, allotment, remaining, up_sum,
+    down_sum, seq, ${AT('at_ms')}
+  FROM rows WHERE newest = 1
+  ON CONFLICT (router_id, id) DO UPDATE SET
+    up_bytes = s.up_bytes + EXCLUDED.up_bytes,
+    down_bytes = s.down_bytes + EXCLUDED.down_bytes,
+    user_name = coalesce(s.user_name, EXCLUDED.user_name),
+    state = CASE WHEN EXCLUDED.seq > s.seq THEN EXCLUDED.state ELSE s.state END,
+    used = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.used, s.used) ELSE s.used END,
+    bytes = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.bytes, s.bytes) ELSE s.bytes END,
+    allotment = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.allotment, s.allotment) ELSE s.allotment END,
+    remaining = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.remaining, s.remaining) ELSE s.remaining END,
+    updated_at = CASE WHEN EXCLUDED.seq > s.seq THEN EXCLUDED.updated_at ELSE s.updated_at END,
+    seq = greatest(s.seq, EXCLUDED.seq)
+  RETURNING 1
+), h AS (
+  INSERT INTO usage_hours AS h (router_id, hour, up_bytes, down_bytes, rows, reports)
+  SELECT router_id, date_trunc('hour', ${AT('at_ms')} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(up), sum(down),
+    sum(nrows), count(*)
+  FROM fresh GROUP BY 1, 2
+  ON CONFLICT (router_id, hour) DO UPDATE SET up_bytes = h.up_bytes + EXCLUDED.up_bytes,
+    down_bytes = h.down_bytes + EXCLUDED.down_bytes, rows = h.rows + EXCLUDED.rows,
+    reports = h.reports + EXCLUDED.reports
+  RETURNING 1
+), r AS (
+  UPDATE routers SET max_seq = greatest(max_seq, i.seq), last_message_at = now(),
+    last_report_at = greatest(last_report_at, ${AT('i.at_ms')})
+  FROM (SELECT router_id, max(seq) AS seq, max(at_ms) AS at_ms FROM input GROUP BY router_id) i
+  WHERE routers.id = i.router_id RETURNING 1
+)
+SELECT router_id, seq::text AS seq FROM m`;
+
+/**
+ * Stores the usage reports in one transaction; one outcome per report, in order. A report given twice in one batch
+ * (the broker sent it again before the first copy's commit) is stored once and the copy is a duplicate.
+ */
+export async function storeUsageBatch(db: Db, ids: RouterIds, batch: readonly UsageMessage[]): Promise<Stored[]> {
+  const routerIds: number[] = [];
+  for (const m of batch) routerIds.push(await ids.of(db, m.router));
+  const firstOf = new Map<string, number>();
+  const msg: unknown[][] = [[], [], [], [], [], [], []];
+  const row: unknown[][] = Array.from({ length: 13 }, () => []);
+  batch.forEach((m, i) => {
+    const key = `${routerIds[i]} ${m.seq}`;
+    if (firstOf.has(key)) return;
+    firstOf.set(key, i);
+    let up = 0n;
+    let down = 0n;
+    for (const r of m.rows) {
+      up += BigInt(r.up);
+      down += BigInt(r.down);
+      const values = [routerIds[i], m.seq, r.id, r.mac, r.user, r.metric, r.state, r.used, r.bytes, r.allotment];
+      values.push(r.remaining, r.up, r.down);
+      values.forEach((v, k) => row[k]!.push(v));
+    }
+    [routerIds[i], m.seq, m.at, m.prevSessionSeq, up.toString(), down.toString(), m.rows.length].forEach((v, k) =>
+      msg[k]!.push(v),
+    );
+  });
+  const locked = [...new Set(routerIds)].sort((a, b) => a - b);
+  const fresh = await db.query<{ router_id: number; seq: string }>(BATCH_SQL, [...msg, ...row, locked]);
+  const stored = new Set(fresh.map((f) => `${f.router_id} ${f.seq}`));
+  return batch.map((m, i) => {
+    const key = `${routerIds[i]} ${m.seq}`;
+    return firstOf.get(key) === i && stored.has(key) ? 'stored' : 'duplicate';
+  });
+}

@@ -60,7 +60,9 @@ export class Daemon {
     const startedAt = Date.now();
     const log = options.log ?? createLogger();
     // A router must not lose the service over one bad value: run on the valid part and say what was left out.
-    const { config: loaded, problems, exposedSecrets } = await loadConfigPartial(options.configPath);
+    const plugins = options.plugins ?? PAYMENT_PLUGINS;
+    const sections = PaymentPlugins.sectionsOf(plugins);
+    const { config: loaded, problems, exposedSecrets } = await loadConfigPartial(options.configPath, { sections });
     const config = withOverrides(loaded, options);
     const { main } = config;
     log.level = main.logLevel;
@@ -77,7 +79,7 @@ export class Daemon {
     const port = new DaemonPort();
     // The payment methods the config switches on, one plugin each (payments/plugins.ts), with the sinks they bring. A
     // method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
-    const payments = await PaymentPlugins.open(options.plugins ?? PAYMENT_PLUGINS, {
+    const payments = await PaymentPlugins.open(plugins, {
       ...{ config, sessions, gate: gates, endsWritten: endRecords, log, shaper: portal.shaper, sinks: upstream },
       ...{ command: port.command, announce: { upstream, events } },
       stepSizeOf: (plan) => pricing.find(plan)?.stepSize,

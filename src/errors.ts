@@ -275,35 +275,67 @@ export function isErrorCode(code: string): code is ErrorCode {
   return KNOWN.has(code);
 }
 
+/**
+ * A payment method's own code, declared in its folder with its statuses (methodErrors), as a plugin brings its config
+ * section: the doors answer it as they answer a code of ERRORS, and the core names none.
+ */
+export type MethodErrorCode = string & { readonly methodErrorCode: true };
+
+/** What a SluiceError carries: a code of ERRORS, or a payment method's own. */
+export type AnyErrorCode = ErrorCode | MethodErrorCode;
+
+const METHOD_ERRORS = new Map<string, readonly [UbusStatusName, number]>();
+
+/**
+ * Declares a payment method's own codes, each with [its ubus status, its HTTP status] as ERRORS has them; returns the
+ * codes to throw. A code must read `ERR_` and capitals, and be no code of ERRORS nor another method's (a programming
+ * error: thrown when the method's module loads). docs/errors.md lists the built-in methods' codes in ERRORS; a method
+ * declared this way lists its own in its folder.
+ */
+export function methodErrors<K extends string>(
+  table: Readonly<Record<K, readonly [UbusStatusName, number]>>,
+): { readonly [P in K]: MethodErrorCode } {
+  for (const [code, statuses] of Object.entries(table) as Array<[string, readonly [UbusStatusName, number]]>) {
+    if (!/^ERR_[A-Z0-9_]+$/.test(code)) throw new Error(`${code}: an error code is ERR_ followed by capitals`);
+    if (isErrorCode(code) || METHOD_ERRORS.has(code)) throw new Error(`${code} is declared already`);
+    METHOD_ERRORS.set(code, statuses);
+  }
+  return Object.fromEntries(Object.keys(table).map((code) => [code, code])) as { readonly [P in K]: MethodErrorCode };
+}
+
 export class SluiceError extends Error {
-  readonly code: ErrorCode;
+  readonly code: AnyErrorCode;
   /** Extra machine-readable facts (e.g. the config option that failed); never secrets. */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: AnyErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.details = options.details;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
+  toJSON(): { code: AnyErrorCode; message: string } {
     return { code: this.code, message: this.message };
   }
 }
 
-export function isSluiceError(err: unknown, code?: ErrorCode): err is SluiceError {
+export function isSluiceError(err: unknown, code?: AnyErrorCode): err is SluiceError {
   return err instanceof SluiceError && (code === undefined || err.code === code);
 }
 
 /** The ubus status a code is answered with, by its name (api/status.ts turns it into the number). */
-export function ubusStatusOf(code: ErrorCode): UbusStatusName {
-  return ERRORS[code][0];
+export function ubusStatusOf(code: AnyErrorCode): UbusStatusName {
+  return isErrorCode(code) ? ERRORS[code][0] : (METHOD_ERRORS.get(code)?.[0] ?? UNKNOWN);
 }
 
 /** The HTTP status a code is answered with on the LAN endpoint; 500 for text that is not one of our codes. */
 export function httpStatusOf(code: string): number {
-  return isErrorCode(code) ? ERRORS[code][1] : 500;
+  return isErrorCode(code) ? ERRORS[code][1] : (METHOD_ERRORS.get(code)?.[1] ?? 500);
 }
 
 /** Wraps anything thrown into a SluiceError so callers can always read `code`. */

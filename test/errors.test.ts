@@ -2,7 +2,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { ERROR_CODES, SluiceError, isErrorCode, isSluiceError, toSluiceError } from '../src/errors.ts';
+import {
+  ERROR_CODES,
+  SluiceError,
+  httpStatusOf,
+  isErrorCode,
+  isSluiceError,
+  methodErrors,
+  toSluiceError,
+  ubusStatusOf,
+} from '../src/errors.ts';
 
 test('SluiceError carries a stable code, message and cause', () => {
   const cause = new Error('disk full');
@@ -29,6 +38,20 @@ test('isErrorCode narrows text to the codes of the table, and only those', () =>
   assert.ok(isErrorCode('ERR_SESSION_NOT_FOUND'));
   assert.not.ok(isErrorCode('ERR_OTHER'));
   assert.not.ok(isErrorCode('err_session_not_found'));
+});
+
+test("a method's own codes answer with the statuses it declared; a code of the table or taken is refused", () => {
+  const codes = methodErrors({ ERR_TEST_ONLY_CODE: ['PERMISSION_DENIED', 402] });
+  const err = new SluiceError(codes.ERR_TEST_ONLY_CODE, 'punched');
+  assert.equal(
+    [err.code, ubusStatusOf(err.code), httpStatusOf(err.code)],
+    ['ERR_TEST_ONLY_CODE', 'PERMISSION_DENIED', 402],
+  );
+  assert.not.ok(isErrorCode(err.code), 'not a code of the table');
+  assert.throws(() => methodErrors({ ERR_TEST_ONLY_CODE: ['TIMEOUT', 504] }), /declared already/);
+  assert.throws(() => methodErrors({ ERR_INTERNAL: ['TIMEOUT', 504] }), /declared already/);
+  assert.throws(() => methodErrors({ err_lower: ['TIMEOUT', 504] }), /ERR_ followed by capitals/);
+  assert.is(httpStatusOf('ERR_NOBODY_DECLARED'), 500);
 });
 
 /** The codes in the first column of docs/errors.md's tables (a row may name two: `A` / `B`). */

@@ -3,7 +3,7 @@
  * DESIGN fixes it: a data reply `{error: {code, message}}` followed by the matching non-zero ubus status, so both
  * `ubus call` users (who see the status) and programs (which read the code) learn why.
  */
-import { SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
+import { SluiceError, toSluiceError, type AnyErrorCode } from '../errors.ts';
 import {
   BlobmsgType,
   type BlobmsgTable,
@@ -23,12 +23,12 @@ export const OBJECT_PATH = 'sluice';
 
 export interface ApiObjectOptions {
   /** Called for every failed call of a method anyone may call (the daemon logs it); never for successes. */
-  onError?: (method: string, code: ErrorCode, message: string) => void;
+  onError?: (method: string, code: AnyErrorCode, message: string) => void;
   /**
    * Called for every admin call, done or refused (`code` null: done), with who made it (caller.ts) and its arguments
    * (never the rpcd session id): the daemon logs each, so every act of a staff login is in logread with its name.
    */
-  onAdminCall?: (method: string, caller: Caller, args: BlobmsgTable, code: ErrorCode | null) => void;
+  onAdminCall?: (method: string, caller: Caller, args: BlobmsgTable, code: AnyErrorCode | null) => void;
   /** Names the login of an rpcd session id (rpcdLoginLookup); absent: a call that carries one is refused. */
   loginOf?: LoginLookup;
   /** The methods served (methods.ts methodTable of the daemon's plugin list); default: payments/plugins.ts's. */

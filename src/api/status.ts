@@ -5,8 +5,8 @@
  * number.
  */
 import { Status } from '../ubus/index.ts';
-import { ubusStatusOf, type ErrorCode } from '../errors.ts';
+import { ubusStatusOf, type AnyErrorCode } from '../errors.ts';
 
-export function statusForCode(code: ErrorCode): number {
+export function statusForCode(code: AnyErrorCode): number {
   return Status[ubusStatusOf(code)];
 }

@@ -30,6 +30,7 @@ export function configReloader(
   return new ConfigReloader({
     path: options.configPath,
     overrides: options,
+    sections: payments.sections,
     log,
     started: started.config,
     problems: started.problems,

@@ -316,9 +316,22 @@ function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
   };
 }
 
+/**
+ * A section a payment plugin brings (PaymentPlugin.section), read beside the built-in ones into Config.sections: the
+ * loader names none, and a bad value is reported and its default used, as `main`'s are.
+ */
+export interface OwnSection {
+  /** Its UCI type and name: `config <type> '<type>'`. */
+  readonly type: string;
+  /** Its settings from the section (absent: every default). */
+  read(r: SectionReader): unknown;
+}
+
 export interface ConfigFromUciOptions {
   /** Default for main.router_id (loadConfig passes os.hostname()). */
   hostname?: string;
+  /** The sections the payment plugins bring (PaymentPlugins.sectionsOf). */
+  sections?: readonly OwnSection[];
   /**
    * The per-network default of x402.rpc_url (x402/networks.ts DEFAULT_RPC_URLS; tests point a network at their chain).
    */
@@ -437,6 +450,9 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const http = readHttpSection(
     new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])),
   );
+  const sections: Record<string, unknown> = {};
+  for (const own of options.sections ?? [])
+    sections[own.type] = own.read(new SectionReader(singleton(pkg, own.type, own.type), own.type, limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'),
     ...planProblems,
@@ -444,7 +460,10 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     ...withEffect(limitsProblems, 'default-used'),
   ];
   return {
-    config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits },
+    config: {
+      ...{ main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits },
+      ...(options.sections?.length ? { sections } : {}),
+    },
     problems,
   };
 }
@@ -513,6 +532,9 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  */
 export async function loadConfigPartial(path: string, options: LoadConfigOptions = {}): Promise<PartialConfig> {
   const merged = await readWithSecrets(path, options);
-  const partial = configFromUciPartial(merged.pkg, { hostname: options.hostname ?? osHostname() });
+  const partial = configFromUciPartial(merged.pkg, {
+    hostname: options.hostname ?? osHostname(),
+    ...(options.sections && { sections: options.sections }),
+  });
   return { ...partial, problems: [...merged.problems, ...partial.problems], exposedSecrets: merged.exposed };
 }

@@ -6,7 +6,7 @@
  */
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { loadConfigPartial } from './load.ts';
+import { loadConfigPartial, type OwnSection } from './load.ts';
 import { formatProblem, type ConfigProblem } from './reader.ts';
 import { secretsPathFor } from './secrets.ts';
 import { listenMoved, reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
@@ -29,6 +29,8 @@ export interface ConfigReloaderOptions {
   path: string;
   /** The command line's overrides (withOverrides). */
   overrides: { ubusSocket?: string };
+  /** The sections the payment plugins bring (read on every reload as at the start). */
+  sections?: readonly OwnSection[];
   log: Log;
   /** The config the daemon was started with, and its problems. */
   started: Config;
@@ -105,7 +107,13 @@ export class ConfigReloader {
     let problems: ConfigProblem[];
     let exposed: string[] | undefined;
     try {
-      ({ config: next, problems, exposedSecrets: exposed } = await loadConfigPartial(this.options.path));
+      ({
+        config: next,
+        problems,
+        exposedSecrets: exposed,
+      } = await loadConfigPartial(this.options.path, {
+        ...(this.options.sections && { sections: this.options.sections }),
+      }));
       next = withOverrides(next, this.options.overrides);
     } catch (err) {
       // Unreadable or not UCI at all: nothing to take a valid part from.

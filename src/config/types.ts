@@ -159,4 +159,6 @@ export interface Config {
   http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;
+  /** What each payment plugin's own section reads as (load.ts OwnSection), by its type; absent: none brings one. */
+  sections?: Readonly<Record<string, unknown>>;
 }

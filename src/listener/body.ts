@@ -7,7 +7,7 @@
  * waiting for an answer), and only then does the endpoint answer, closing the connection if the body did not end.
  */
 import type { IncomingMessage } from 'node:http';
-import { SluiceError, type ErrorCode } from '../errors.ts';
+import { SluiceError, type AnyErrorCode } from '../errors.ts';
 
 /** The most the endpoint reads and drops of a body it refuses. */
 export const DRAIN_BYTES = 64 * 1024;
@@ -23,14 +23,14 @@ export const TOO_LARGE_STATUS = 413;
 export async function readJsonBody(
   req: IncomingMessage,
   max: number,
-  code: ErrorCode,
+  code: AnyErrorCode,
   shape: string,
 ): Promise<Record<string, unknown>> {
   return parseJsonObject(await readBodyBytes(req, max, code), code, shape);
 }
 
 /** A JSON object out of `bytes`, or the endpoint's own `code` naming the `shape` it expects. */
-export function parseJsonObject(bytes: Uint8Array, code: ErrorCode, shape: string): Record<string, unknown> {
+export function parseJsonObject(bytes: Uint8Array, code: AnyErrorCode, shape: string): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
@@ -43,7 +43,7 @@ export function parseJsonObject(bytes: Uint8Array, code: ErrorCode, shape: strin
 /**
  * A body's exact bytes (at most `max`; a signed body is checked over them), refused like readJsonBody's when larger.
  */
-export function readBodyBytes(req: IncomingMessage, max: number, code: ErrorCode): Promise<Buffer> {
+export function readBodyBytes(req: IncomingMessage, max: number, code: AnyErrorCode): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

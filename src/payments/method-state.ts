@@ -4,7 +4,7 @@
  * restart_required), while the daemon, the other methods, the meter and the gates run. The file is left as it is: it
  * records money taken or owed, which only the operator can tell how to mend (docs/errors.md).
  */
-import { SluiceError, type ErrorCode } from '../errors.ts';
+import { SluiceError, type AnyErrorCode, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 
 /** A method that loads code when it opens (viem: x402/evm-loader.ts) and cannot: left out the same way. */
@@ -18,7 +18,7 @@ const UNLOADABLE_CODE: ErrorCode = 'ERR_MODULE_LOAD';
 export async function unlessStateDamaged<T>(
   method: string,
   open: () => Promise<T>,
-  damaged: readonly ErrorCode[],
+  damaged: readonly AnyErrorCode[],
   log: Log,
 ): Promise<T | null> {
   try {

@@ -7,7 +7,7 @@
  * with an upstream sink of its own (RADIUS) is closed whole instead (its sink drained, its listeners closed) and
  * opens anew when switched back on: a sink half open would report what no one asked for.
  */
-import type { Config, RunningParts } from '../config/index.ts';
+import type { Config, OwnSection, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
@@ -71,6 +71,16 @@ export class PaymentPlugins {
   /** The list, in its order, whether or not each plugin opened (what the ubus table and the LAN routes are made of). */
   get plugins(): readonly PaymentPlugin[] {
     return this.opened.map((o) => o.plugin);
+  }
+
+  /** The config sections the plugins of a list bring (the loader reads them beside its own). */
+  static sectionsOf(plugins: readonly PaymentPlugin[]): OwnSection[] {
+    return plugins.flatMap((p) => (p.section ? [p.section] : []));
+  }
+
+  /** The config sections this list's plugins bring (each reload reads them too). */
+  get sections(): OwnSection[] {
+    return PaymentPlugins.sectionsOf(this.plugins);
   }
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */

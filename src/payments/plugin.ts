@@ -7,8 +7,8 @@
  * brings beside them it registers through its host when it opens: its own listener (`door`), an upstream sink
  * (`sink`), listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`).
  */
-import type { Config, PricingPlan, RunningParts } from '../config/index.ts';
-import { SluiceError, type ErrorCode } from '../errors.ts';
+import type { Config, OwnSection, PricingPlan, RunningParts } from '../config/index.ts';
+import { SluiceError, type AnyErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { EndRecordsTap, PaidEvent, Session, SessionManager } from '../sessions/index.ts';
 import type { ShaperFigures, UpstreamSink } from '../upstream/index.ts';
@@ -163,7 +163,7 @@ export interface LanRequest {
   /** A request header (the first value when repeated), by its lowercase name. */
   header(name: string): string | undefined;
   /** The body as a JSON object of at most `max` bytes, else refused with the route's own `code` naming the `shape`. */
-  json(max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>>;
+  json(max: number, code: AnyErrorCode, shape: string): Promise<Record<string, unknown>>;
   /**
    * The caller's MAC: the portal client with the request's source IP. ERR_HTTP_CLIENT_UNKNOWN when the portal lists
    * none (not a client of this LAN), ERR_HTTP_CLIENT_AMBIGUOUS when two clients have it.
@@ -311,7 +311,7 @@ export interface PaymentPlugin {
    * The code its state file fails to open with (its open throws it): the method is left out, the rest runs
    * (method-state.ts).
    */
-  readonly damagedState?: ErrorCode;
+  readonly damagedState?: AnyErrorCode;
   /**
    * The pay page's scripts it brings (files in the page's directory, served at `/<file>` as JavaScript by the LAN
    * endpoint whether or not the method runs, as the page's own are).
@@ -322,6 +322,11 @@ export interface PaymentPlugin {
    * does not run (its state file damaged).
    */
   readonly stats?: { key: string; absent: object };
+  /**
+   * Its own UCI section (`config <type> '<type>'`), read by the config loader beside the built-in ones at start and at
+   * every reload: what it reads is `config.sections[type]` in the config the method opens and reconfigures with.
+   */
+  readonly section?: OwnSection;
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */
   readonly switch?: MethodSwitch;
   /**

@@ -2,9 +2,10 @@
 /**
  * A payment method added through the list alone: the test-only `stamp` folder (test/plugins/stamp/) and one line, the
  * list the daemon is started with (`[...PAYMENT_PLUGINS, stampPlugin]`). No file of src/ names it, yet the real daemon
- * (in this process, over the embedded ubus broker and the simulated portal's control socket) serves it: its ubus method
- * is on the `sluice` object, a ubus `purchase` buys with it, its LAN route sells through the endpoint's rules (the
- * caller's MAC from the one resolver), a replayed code is refused. Without the line none of it exists.
+ * (in this process, over the embedded ubus broker and the simulated portal's control socket) serves it: its own config
+ * section is read (its cards' prefix), its ubus method is on the `sluice` object, a ubus `purchase` buys with it,
+ * its LAN route sells through the endpoint's rules (the caller's MAC from the one resolver), and its own error codes
+ * answer a malformed and a replayed code with the statuses it declared. Without the line none of it exists.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +17,7 @@ import { silentLogger } from '../../src/log.ts';
 import { PAYMENT_PLUGINS } from '../../src/payments/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../../src/sim/index.ts';
 import { UbusBroker } from '../../src/ubus/broker/index.ts';
-import { UbusClient } from '../../src/ubus/index.ts';
+import { Status, UbusClient, UbusStatusError } from '../../src/ubus/index.ts';
 import { freePort } from '../helpers/net.ts';
 import { stampPlugin } from './stamp/index.ts';
 
@@ -46,6 +47,9 @@ config pricing 'hour'
 
 config http 'http'
 \toption listen '127.0.0.1:${port}'
+
+config stamp 'stamp'
+\toption prefix 'CARD'
 `,
   );
   const model = new PortalModel({ flavour: 'opennds' });
@@ -89,32 +93,33 @@ config http 'http'
   };
 }
 
-test('a method added by one line in the list is served: its ubus method, a purchase, its LAN route', async () => {
+/** The code of a refused ubus call, with its ubus status: the data reply `{error: {code}}` before the status. */
+const codeOf = (r: { ok: boolean; error?: unknown }): [number, string] | null => {
+  const e = r.error;
+  if (!(e instanceof UbusStatusError)) return null;
+  return [e.status, ((e.replies[0] as { error?: { code?: string } } | undefined)?.error?.code ?? '') as string];
+};
+
+test('a method added by one line in the list is served: its section, ubus method, a purchase, its LAN route', async () => {
   const r = await router([...PAYMENT_PLUGINS, stampPlugin]);
   try {
-    assert.equal((await r.call('stamp_count')).ok && (await r.call('stamp_count')), {
-      ok: true,
-      data: { sold: 0 },
-    });
-    const bought = await r.call('purchase', {
-      mac: OTHER,
-      plan: 'hour',
-      payment: { method: 'stamp', code: 'STAMP-1' },
-    });
+    assert.equal(await r.call('stamp_count'), { ok: true, data: { sold: 0 } });
+    const buy = (code: string) => r.call('purchase', { mac: OTHER, plan: 'hour', payment: { method: 'stamp', code } });
+    const wrong = await buy('STAMP-1');
+    assert.equal(codeOf(wrong), [Status.INVALID_ARGUMENT, 'ERR_STAMP_CODE'], 'its section set the prefix: CARD');
+    const bought = await buy('CARD-1');
     assert.ok(bought.ok, JSON.stringify(bought));
-    const replayed = await r.call('purchase', {
-      mac: OTHER,
-      plan: 'hour',
-      payment: { method: 'stamp', code: 'STAMP-1' },
-    });
-    assert.not.ok(replayed.ok, 'a punched code does not buy twice');
+    const replayed = await buy('CARD-1');
+    assert.equal(codeOf(replayed), [Status.PERMISSION_DENIED, 'ERR_STAMP_PUNCHED'], 'a punched code buys once');
 
-    const lan = await r.post('/stamp', { code: 'STAMP-2' });
+    const lan = await r.post('/stamp', { code: 'CARD-2' });
     assert.is(lan.status, 200, JSON.stringify(lan.body));
     assert.is((lan.body.session as Record<string, unknown>).mac, MAC, "the caller's MAC, from its address");
-    const again = await r.post('/stamp', { code: 'STAMP-2' });
-    assert.is(again.status, 402, JSON.stringify(again.body));
-    assert.equal((await r.call('stamp_count')).ok && (await r.call('stamp_count')), { ok: true, data: { sold: 2 } });
+    const again = await r.post('/stamp', { code: 'CARD-2' });
+    assert.equal([again.status, (again.body.error as { code: string }).code], [402, 'ERR_STAMP_PUNCHED']);
+    const malformed = await r.post('/stamp', { code: 'CARD-x' });
+    assert.equal([malformed.status, (malformed.body.error as { code: string }).code], [400, 'ERR_STAMP_CODE']);
+    assert.equal(await r.call('stamp_count'), { ok: true, data: { sold: 2 } });
   } finally {
     await r.close();
   }

@@ -1,13 +1,27 @@
 /**
  * A test-only payment method, added through the list alone: `stamp`, a paper stamp card the staff punch. A code
- * `STAMP-<n>` buys the plan once; its folder brings the method, one ubus method (`stamp_count`, the codes sold) and
- * one LAN route (POST /stamp: the caller's own MAC, the endpoint's rules). It uses the error table's shared codes and
- * no config section of its own (a plugin's own section and codes still go in src/config/ and src/errors.ts). Nothing
+ * `<prefix>-<n>` buys the plan once; its folder brings the method, its own config section (`config stamp 'stamp'`:
+ * the cards' `prefix`, STAMP by default), its own error codes (a malformed code, a punched one), one ubus method
+ * (`stamp_count`, the codes sold) and one LAN route (POST /stamp: the caller's own MAC, the endpoint's rules). Nothing
  * of src/ names it.
  */
-import { SluiceError } from '../../../src/errors.ts';
+import { methodErrors, SluiceError } from '../../../src/errors.ts';
+import type { Config, SectionReader } from '../../../src/config/index.ts';
 import type { LanFace, PaymentPlugin, UbusFace } from '../../../src/payments/plugin.ts';
 import type { PaymentContext, PaymentMethod } from '../../../src/payments/types.ts';
+
+/** Its codes, with [ubus status, HTTP status] as src/errors.ts's table has them. */
+export const STAMP_ERRORS = methodErrors({
+  ERR_STAMP_CODE: ['INVALID_ARGUMENT', 400],
+  ERR_STAMP_PUNCHED: ['PERMISSION_DENIED', 402],
+});
+
+interface StampSection {
+  prefix: string;
+}
+
+const prefixOf = (config: Config): string =>
+  (config.sections?.['stamp'] as StampSection | undefined)?.prefix ?? 'STAMP';
 
 interface StampFace {
   sold(): number;
@@ -21,6 +35,12 @@ const faceOf = (face: UbusFace | LanFace | null): StampFace => {
 
 export const stampPlugin: PaymentPlugin = {
   name: 'stamp',
+  section: {
+    type: 'stamp',
+    read: (r: SectionReader): StampSection => ({
+      prefix: r.string('prefix', 'STAMP', (v) => (/^[A-Z]{1,8}$/.test(v) ? undefined : 'must be 1-8 capitals')),
+    }),
+  },
   lanUse: { name: 'stamp', on: () => true },
   ubusMethods: {
     stamp_count: { args: {}, adminOnly: true, handler: (_args, face) => ({ sold: faceOf(face).sold() }) },
@@ -32,31 +52,39 @@ export const stampPlugin: PaymentPlugin = {
       paying: true,
       async handler(req, face) {
         faceOf(face);
-        const body = await req.json(1024, 'ERR_INVALID_ARGUMENT', '{"code": "STAMP-<n>"}');
+        const body = await req.json(1024, STAMP_ERRORS.ERR_STAMP_CODE, '{"code": "<prefix>-<n>"}');
         return { status: 200, body: await req.purchase(await req.mac(), { method: 'stamp', code: body.code }) };
       },
     },
   ],
-  async open() {
+  async open({ config }) {
+    let prefix = prefixOf(config);
     const used = new Set<string>();
+    const checked = (ctx: PaymentContext): string => {
+      const code = ctx.request.payment['code'];
+      if (typeof code !== 'string' || !new RegExp(`^${prefix}-\\d{1,6}$`).test(code))
+        throw new SluiceError(STAMP_ERRORS.ERR_STAMP_CODE, `payment.code must be ${prefix}-<n>`);
+      if (used.has(code)) throw new SluiceError(STAMP_ERRORS.ERR_STAMP_PUNCHED, `${code} was punched already`);
+      return code;
+    };
     const method: PaymentMethod = {
       name: 'stamp',
       adminOnly: false,
       async precheck(ctx: PaymentContext) {
-        const code = ctx.request.payment['code'];
-        if (typeof code !== 'string' || !/^STAMP-\d{1,6}$/.test(code))
-          throw new SluiceError('ERR_INVALID_ARGUMENT', 'payment.code must be STAMP-<n>');
-        if (used.has(code)) throw new SluiceError('ERR_PAYMENT_REPLAYED', `${code} was punched already`);
-        return { reference: code };
+        return { reference: checked(ctx) };
       },
       async authorize(ctx: PaymentContext) {
-        const code = ctx.request.payment['code'] as string;
-        if (used.has(code)) throw new SluiceError('ERR_PAYMENT_REPLAYED', `${code} was punched already`);
+        const code = checked(ctx);
         used.add(code);
         return { method: 'stamp', reference: code, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now };
       },
     };
     const stamps: StampFace = { sold: () => used.size };
-    return { methods: [method], ubus: { stamps } as UbusFace, lan: { stamps } as LanFace };
+    return {
+      methods: [method],
+      reconfigure: (next) => void (prefix = prefixOf(next)),
+      ubus: { stamps } as UbusFace,
+      lan: { stamps } as LanFace,
+    };
   },
 };

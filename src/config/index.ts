@@ -22,7 +22,7 @@ export type { MqttFormat } from './mqtt.ts';
 export { payPageUrl } from './http.ts';
 export { quoteUci } from './serialize.ts';
 export { loadConfigPartial, type OwnSection } from './load.ts';
-export { type ConfigProblem, type SectionReader } from './reader.ts';
+export { type ConfigProblem } from './reader.ts';
 export { redactConfig } from './redact.ts';
 export { withOverrides, type RunningParts } from './reload-diff.ts';
 export { ConfigReloader, logExposedSecrets, logProblems } from './reloader.ts';

@@ -353,6 +353,17 @@ export interface PartialConfig {
 const withEffect = (list: ConfigProblem[], effect: ProblemEffect): ConfigProblem[] =>
   list.map((p) => ({ ...p, effect }));
 
+/** The plugins' own sections as their readers read them (none brings one: no `sections` at all). */
+function ownSections(
+  pkg: UciPackage,
+  sections: readonly OwnSection[],
+  problems: ConfigProblem[],
+): Pick<Config, 'sections'> {
+  if (sections.length === 0) return {};
+  const read = (own: OwnSection) => own.read(new SectionReader(singleton(pkg, own.type, own.type), own.type, problems));
+  return { sections: Object.fromEntries(sections.map((own) => [own.type, read(own)])) };
+}
+
 /**
  * Pure: a parsed UCI package → the config to run on and every problem. A bad `main` or `limits` option falls back to
  * its default; a plan with any problem is left out; an enabled upstream section with any problem is disabled.
@@ -450,9 +461,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const http = readHttpSection(
     new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])),
   );
-  const sections: Record<string, unknown> = {};
-  for (const own of options.sections ?? [])
-    sections[own.type] = own.read(new SectionReader(singleton(pkg, own.type, own.type), own.type, limitsProblems));
+  const own = ownSections(pkg, options.sections ?? [], limitsProblems);
   const problems = [
     ...withEffect(mainProblems, 'default-used'),
     ...planProblems,
@@ -460,10 +469,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     ...withEffect(limitsProblems, 'default-used'),
   ];
   return {
-    config: {
-      ...{ main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits },
-      ...(options.sections?.length ? { sections } : {}),
-    },
+    config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits, ...own },
     problems,
   };
 }

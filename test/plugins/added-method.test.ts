@@ -100,7 +100,7 @@ const codeOf = (r: { ok: boolean; error?: unknown }): [number, string] | null =>
   return [e.status, ((e.replies[0] as { error?: { code?: string } } | undefined)?.error?.code ?? '') as string];
 };
 
-test('a method added by one line in the list is served: its section, ubus method, a purchase, its LAN route', async () => {
+test('one line in the list serves a method: its section, codes, ubus method, a purchase, its LAN route', async () => {
   const r = await router([...PAYMENT_PLUGINS, stampPlugin]);
   try {
     assert.equal(await r.call('stamp_count'), { ok: true, data: { sold: 0 } });

@@ -6,7 +6,8 @@
  * of src/ names it.
  */
 import { methodErrors, SluiceError } from '../../../src/errors.ts';
-import type { Config, SectionReader } from '../../../src/config/index.ts';
+import type { Config } from '../../../src/config/index.ts';
+import type { SectionReader } from '../../../src/config/reader.ts';
 import type { LanFace, PaymentPlugin, UbusFace } from '../../../src/payments/plugin.ts';
 import type { PaymentContext, PaymentMethod } from '../../../src/payments/types.ts';
 

@@ -64,12 +64,17 @@ function runFleetDemo(argv: readonly string[]): Promise<number> {
     return Promise.resolve(1);
   }
   const child = spawn(process.execPath, [bundle, 'demo', ...argv], { stdio: 'inherit' });
-  // Ctrl-C reaches the child too (same process group): it stops its routers and database, then exits.
-  const ignore = (): void => undefined;
-  process.on('SIGINT', ignore);
+  // Ctrl-C reaches the child from the terminal too (same process group); a SIGINT or SIGTERM sent to this process
+  // alone (kill <pid>) is passed on. Either way the child stops its routers and database, then exits, and so do we.
+  const forward = (signal: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
   return new Promise((resolve) =>
     child.once('exit', (code) => {
-      process.off('SIGINT', ignore);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
       resolve(code ?? 1);
     }),
   );

@@ -38,7 +38,13 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: (
   }
 }
 
-test('the fleet demo prints its dashboard and a login that works there, and stops cleanly on Ctrl-C', async () => {
+for (const [how, toGroup] of [
+  ['Ctrl-C (SIGINT to its process group)', true],
+  ['SIGINT to the parent alone', false],
+] as const)
+  test(`the fleet demo: its dashboard and printed login work; ${how} stops it and every child`, () => demo(toGroup));
+
+async function demo(toGroup: boolean): Promise<void> {
   await ensureBuilt();
   // Its own process group, as a terminal's foreground job: Ctrl-C is SIGINT to the whole group (the router's demo
   // and the fleet's program it runs), which is what the demo is written for.
@@ -83,16 +89,32 @@ test('the fleet demo prints its dashboard and a login that works there, and stop
       300_000,
       () => `the three routers on the Routers page:\n${page}\n${out}`,
     );
-    group('SIGINT');
+    if (toGroup) group('SIGINT');
+    else process.kill(child.pid!, 'SIGINT');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<string>((r) => (timer = setTimeout(() => r('still running'), 300_000)));
     const code = await Promise.race([exited, late]);
     clearTimeout(timer);
-    assert.is(code, 0, `the demo's exit after Ctrl-C:\n${out}`);
+    assert.is(code, 0, `the demo's exit after the signal:\n${out}`);
+    // Nothing of the demo left running: its routers, their workers, the fleet's program.
+    await until(
+      () => !groupAlive(child.pid!),
+      60_000,
+      () => `the demo's process group gone:\n${out}`,
+    );
   } finally {
     group('SIGKILL');
   }
-});
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function form(url: string): Record<string, string> {
   return { 'content-type': 'application/x-www-form-urlencoded', origin: url };

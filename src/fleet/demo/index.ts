@@ -119,9 +119,11 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
     say('  (an admin can end a session or grant time on the Routers pages; Ctrl-C ends the demo)');
     if (process.env['SLUICE_FLEET_DEMO_LOG'] === 'info')
       setInterval(() => process.stderr.write(`collector ${JSON.stringify(collector.stats())}\n`), 5000).unref();
+    // `on`, not `once`: Ctrl-C in a terminal comes twice (to the process group, and passed on by `sluice demo
+    // --fleet`), and a second signal with no listener would end the process before its routers are stopped.
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      process.on('SIGINT', () => resolve());
+      process.on('SIGTERM', () => resolve());
       if (seconds !== null) setTimeout(resolve, seconds * 1000).unref();
     });
   } catch (err) {

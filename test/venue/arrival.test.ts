@@ -12,17 +12,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPage, type FakePage } from '../http/fake-dom.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { deviceIp, deviceRequest, lease, MiB, sleep, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
+import { deviceIp, deviceRequest, lease, MiB, sleep, ticksOk, usedBy, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:03';
 const BOUGHT = 8n * BigInt(MiB);
 const ELSEWHERE = 'Your session is active at another WiFi point of this venue';
-let venue: Venue | undefined;
-
-test.after.each(async () => {
-  await venue?.close();
-  venue = undefined;
-});
+const venues = venuePerTest(test);
 
 const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
 const ticks = ticksOk;
@@ -35,13 +30,13 @@ async function pageWaits(page: FakePage): Promise<void> {
 }
 
 test('met at another router: claimed by itself, refused a sale while held, moved once the device left', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { http: true });
+  const venue = await venues.start(['ra', 'rb'], [D], { http: true });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const [portA, portB] = [venue.ports.get('ra')!, venue.ports.get('rb')!];
   const ip = deviceIp(0);
   await ra.call('grant', { mac: D, bytes: Number(BOUGHT) });
   await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
-  await ra.waitFor(async () => (await lease(venue!.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
+  await ra.waitFor(async () => (await lease(venue.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
   const from = await ticks(ra);
   await ra.waitFor(async () => (await ticks(ra)) >= from + 2, 60_000, 'meter ticks at ra');
 

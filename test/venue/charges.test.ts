@@ -11,17 +11,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, MiB, sleep, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
+import { lease, MiB, sleep, ticksOk, usedBy, type Venue, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:06';
 const BOUGHT = 8n * BigInt(MiB);
 const SECONDS = 3600n;
-let venue: Venue | undefined;
-
-test.after.each(async () => {
-  await venue?.close();
-  venue = undefined;
-});
+const venues = venuePerTest(test);
 
 const big = async (lab: DaemonLab, field: string): Promise<bigint> => BigInt((await lab.session(D))[field] as string);
 
@@ -55,14 +50,14 @@ async function split(v: Venue, grant: Record<string, unknown>, beforeCut: () => 
 }
 
 test('a time session: the seconds the cut-off holder served after the move are taken off the session', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
+  const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const opened = await split(venue, { seconds: Number(SECONDS) }, () => sleep(1000));
   const deadline = BigInt((await rb.session(D))['expires_at'] as number); // unix seconds
   await sleep(3000); // ra serves on, cut off, after the lease moved: the overlap
   await venue.relays.get('ra')!.heal();
   await ra.waitFor(async () => (await ra.session(D))['end_cause'] === 'moved', 60_000, 'revoked at ra');
-  await rb.waitFor(async () => (await booked(venue!))?.at === true, 60_000, 'the charge answered');
+  await rb.waitFor(async () => (await booked(venue))?.at === true, 60_000, 'the charge answered');
   const b = (await booked(venue))!;
   assert.ok(b.overlap >= 3n, `the overlap: the seconds ra served after the move (${b.overlap})`);
   assert.is(b.charged, String(b.overlap), 'all of it taken');
@@ -99,7 +94,7 @@ async function dataSplit(v: Venue): Promise<{ opened: bigint; reported: bigint }
 }
 
 test('the charge is journaled before it is answered: rb killed -9 just after it took it has it, once', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
+  const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const { opened, reported } = await dataSplit(venue);
   assert.is(opened, BOUGHT - reported, "what ra's last report left");
@@ -107,7 +102,7 @@ test('the charge is journaled before it is answered: rb killed -9 just after it 
   await rb.waitFor(async () => rb.output.includes('venue: overlap charged'), 60_000, 'the charge taken at rb');
   await rb.stopDaemon('SIGKILL');
   await rb.startDaemon();
-  await rb.waitFor(async () => (await booked(venue!))?.at === true, 60_000, 'the charge answered');
+  await rb.waitFor(async () => (await booked(venue))?.at === true, 60_000, 'the charge answered');
   const overlap = (await booked(venue))!.overlap;
   assert.is(overlap, (await usedBy(ra, D)) - reported, 'the overlap: what ra served after its last report');
   assert.is(await big(rb, 'allotment'), opened - overlap, 'taken once, and still after the kill');
@@ -119,20 +114,20 @@ test('the charge is journaled before it is answered: rb killed -9 just after it 
 });
 
 test('the broker killed while the charge is on its way: the fleet sends it again until it is answered', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra', 'rb'] });
+  const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra', 'rb'] });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const { opened } = await dataSplit(venue);
-  await rb.waitFor(async () => (await lease(venue!.db, D))?.['state'] === 'held', 30_000, 'held at rb');
+  await rb.waitFor(async () => (await lease(venue.db, D))?.['state'] === 'held', 30_000, 'held at rb');
   await venue.relays.get('rb')!.cut(); // the charge's way to rb is cut
   await venue.relays.get('ra')!.heal();
-  await ra.waitFor(async () => (await booked(venue!)) !== null, 60_000, 'the overlap booked');
+  await ra.waitFor(async () => (await booked(venue)) !== null, 60_000, 'the overlap booked');
   await sleep(2500); // the fleet sends the charge (and again): none reaches rb
   await venue.broker.stop('SIGKILL'); // whatever the broker held for rb is lost
   assert.is((await booked(venue))!.at, false, 'not answered');
   assert.is(await big(rb, 'allotment'), opened, 'not taken yet');
   await venue.broker.start();
   await venue.relays.get('rb')!.heal();
-  await rb.waitFor(async () => (await booked(venue!))?.at === true, 90_000, 'the charge answered');
+  await rb.waitFor(async () => (await booked(venue))?.at === true, 90_000, 'the charge answered');
   const overlap = (await booked(venue))!.overlap;
   assert.ok(overlap > 0n);
   assert.is(await big(rb, 'allotment'), opened - overlap, 'taken once');

@@ -10,16 +10,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, MiB, sleep, startService, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
+import { lease, MiB, sleep, startService, ticksOk, usedBy, type Venue, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:02';
 const BOUGHT = 8n * BigInt(MiB);
-let venue: Venue | undefined;
-
-test.after.each(async () => {
-  await venue?.close();
-  venue = undefined;
-});
+const venues = venuePerTest(test);
 
 const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
 
@@ -56,7 +51,7 @@ async function claimUntilOpen(lab: DaemonLab, timeoutMs: number): Promise<string
 }
 
 test('the holder killed -9: the lease moves once expired, with its last report; back, it stops serving', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { ttlMs: 8000 });
+  const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 8000 });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const reported = await sold(venue, ra);
   await ra.stopDaemon('SIGKILL');
@@ -72,7 +67,7 @@ test('the holder killed -9: the lease moves once expired, with its last report; 
   await ra.waitFor(async () => (await ra.session(D))['end_cause'] === 'moved', 60_000, 'revoked at ra');
   await ra.waitFor(() => ra.clientState(D) !== 'Authenticated', 30_000, 'gate closed at ra');
   await ra.waitFor(
-    async () => (await venue!.db.query('SELECT 1 FROM venue_moves WHERE revoked_at IS NOT NULL')).length === 1,
+    async () => (await venue.db.query('SELECT 1 FROM venue_moves WHERE revoked_at IS NOT NULL')).length === 1,
     30_000,
     'the revoke booked',
   );
@@ -88,7 +83,7 @@ test('the holder killed -9: the lease moves once expired, with its last report; 
 });
 
 test('the fleet down: the session stays where it is, nothing is sold again; back, the handover completes', async () => {
-  venue = await startVenue(['ra', 'rb'], [D]);
+  const venue = await venues.start(['ra', 'rb'], [D]);
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const atRa = await sold(venue, ra);
   await venue.service.stop();

@@ -7,18 +7,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lease, MiB, startVenue, ticksOk, type Venue } from './rig.ts';
+import { lease, MiB, ticksOk, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:01';
-let venue: Venue | undefined;
-
-test.after.each(async () => {
-  await venue?.close();
-  venue = undefined;
-});
+const venues = venuePerTest(test);
 
 test('plain handover: the session follows its device with what was left; a copy of its MAC gets nothing', async () => {
-  venue = await startVenue(['ra', 'rb'], [D]);
+  const venue = await venues.start(['ra', 'rb'], [D]);
   const ra = venue.routers.get('ra')!;
   const rb = venue.routers.get('rb')!;
   const db = venue.db;
@@ -106,11 +101,11 @@ test('plain handover: the session follows its device with what was left; a copy 
 });
 
 test('flip-flop: back and forth, each router gets what the other left, the sum stays bought', async () => {
-  venue = await startVenue(['ra', 'rb'], [D]);
+  const venue = await venues.start(['ra', 'rb'], [D]);
   const labs = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const bought = 8n * BigInt(MiB);
   await labs[0]!.call('grant', { mac: D, bytes: Number(bought) });
-  await labs[0]!.waitFor(async () => (await lease(venue!.db, D))?.['state'] === 'held', 30_000, 'the lease');
+  await labs[0]!.waitFor(async () => (await lease(venue.db, D))?.['state'] === 'held', 30_000, 'the lease');
   let spent = 0n;
   for (let hop = 0; hop < 4; hop++) {
     const [here, next] = [labs[hop % 2]!, labs[(hop + 1) % 2]!];
@@ -148,12 +143,12 @@ test('flip-flop: back and forth, each router gets what the other left, the sum s
 
 test('traffic the holder has not read yet is billed there before it lets go: never free in the handover', async () => {
   // ra reads its counters every 30 s only: the device's last megabyte there is unread when rb claims it.
-  venue = await startVenue(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });
+  const venue = await venues.start(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const bought = 8n * BigInt(MiB);
   await ra.call('grant', { mac: D, bytes: Number(bought) });
   await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
-  await ra.waitFor(async () => (await lease(venue!.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
+  await ra.waitFor(async () => (await lease(venue.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
   await new Promise((r) => setTimeout(r, 1500)); // past the present window: only the unread traffic says it is there
   ra.portal.addTraffic(D, MiB, 0);
   await rb.waitFor(

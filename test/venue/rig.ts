@@ -3,6 +3,7 @@
  * on a real mosquitto, and the fleet's venue lease service on a real PostgreSQL 15 (docs/roaming.md).
  */
 import { request } from 'node:http';
+import type { Test } from 'uvu';
 import { DaemonLab } from '../daemon/harness.ts';
 import { freePort } from '../helpers/net.ts';
 import { Cuttable } from './cut.ts';
@@ -144,6 +145,24 @@ export async function startVenue(
     throw err;
   }
   return venue;
+}
+
+/**
+ * The venues a file's tests start, each closed after its test whatever it ended with: `start` is startVenue, for the
+ * test that calls it.
+ */
+export function venuePerTest(test: Test): { start: typeof startVenue } {
+  let venue: Venue | undefined;
+  test.after.each(async () => {
+    await venue?.close();
+    venue = undefined;
+  });
+  return {
+    async start(...args) {
+      venue = await startVenue(...args);
+      return venue;
+    },
+  };
 }
 
 export async function lease(db: Db, mac: string): Promise<Record<string, unknown> | undefined> {

@@ -11,16 +11,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, MiB, sleep, startVenue, ticksOk, usedBy, type Venue } from './rig.ts';
+import { lease, MiB, sleep, ticksOk, usedBy, type Venue, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:04';
 const BOUGHT = 8n * BigInt(MiB);
-let venue: Venue | undefined;
-
-test.after.each(async () => {
-  await venue?.close();
-  venue = undefined;
-});
+const venues = venuePerTest(test);
 
 const used = (lab: DaemonLab): Promise<bigint> => usedBy(lab, D);
 const ticks = ticksOk;
@@ -66,7 +61,7 @@ async function neverBoth(ra: DaemonLab, rb: DaemonLab, ms: number): Promise<void
 }
 
 test('a network split: the holder keeps serving; the lease moves once expired; the overlap is charged', async () => {
-  venue = await startVenue(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
+  const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 8000, cuttable: ['ra'] });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const reported = await sold(venue, ra);
   await venue.relays.get('ra')!.cut();
@@ -88,7 +83,7 @@ test('a network split: the holder keeps serving; the lease moves once expired; t
   const atRa = await used(ra);
   assert.is(atRa, atRaCut, 'ra billed everything it served');
   await rb.waitFor(
-    async () => (await venue!.db.query('SELECT 1 FROM venue_moves WHERE charged_at IS NOT NULL')).length === 1,
+    async () => (await venue.db.query('SELECT 1 FROM venue_moves WHERE charged_at IS NOT NULL')).length === 1,
     60_000,
     'the charge confirmed',
   );
@@ -121,7 +116,7 @@ async function movedOut(lab: DaemonLab): Promise<void> {
 
 for (const at of ['releasing', 'moved-out'] as const)
   test(`the broker killed mid-handover (${at}): no free access meanwhile; back, it completes`, async () => {
-    venue = await startVenue(['ra', 'rb'], [D]);
+    const venue = await venues.start(['ra', 'rb'], [D]);
     const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
     await sold(venue, ra);
     await sleep(1500); // the device left ra
@@ -141,7 +136,7 @@ for (const at of ['releasing', 'moved-out'] as const)
     const atRa = await used(ra);
     assert.is((await ra.session(D))['end_cause'], 'moved');
     assert.is(BigInt((await rb.session(D)).allotment as string), BOUGHT - atRa, 'exactly what was left');
-    await rb.waitFor(async () => (await lease(venue!.db, D))?.['state'] === 'held', 30_000, 'held at rb');
+    await rb.waitFor(async () => (await lease(venue.db, D))?.['state'] === 'held', 30_000, 'held at rb');
     const row = (await lease(venue.db, D))!;
     assert.equal([row['holder'], row['epoch']], ['rb', 2]);
     console.log(`# broker killed with the lease ${caught['state']} (ra's session ${atRaState}): completed afterwards`);
@@ -149,7 +144,7 @@ for (const at of ['releasing', 'moved-out'] as const)
 
 for (const at of ['releasing', 'moved-out'] as const)
   test(`the holder killed -9 mid-release (${at}): restarted, it completes with exactly what was left`, async () => {
-    venue = await startVenue(['ra', 'rb'], [D]);
+    const venue = await venues.start(['ra', 'rb'], [D]);
     const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
     await sold(venue, ra);
     await sleep(1500); // the device left ra

@@ -113,6 +113,15 @@ scenario('1 an address change under the same MAC mid-session is counted and brak
     // Still live only while it has not had its allotment (a portal that does not let the new address through).
     if (s.state === 'ACTIVE') assert.ok(passed < ALLOTMENT - CUT_BOUND, `live after ${passed} passed`);
     else assert.is(s.state, 'EXPIRED');
+    // Ended: no listing of the MAC stays open, the old address's included (it would pass unbraked).
+    if (s.state === 'EXPIRED')
+      await waitFor('every listing of the MAC closed', 90_000, async () => {
+        const r = await L().ndsctl('json');
+        const open = [...r.stdout.matchAll(/"mac":"([^"]+)"[^}]*?"state":"Authenticated"/g)].filter(
+          (m) => m[1] === c.mac,
+        );
+        return r.code === 0 && open.length === 0 ? true : undefined;
+      });
   } finally {
     await run(LAB_SH, ['lease', L().dir, String(c.index), c.ip], 60_000);
   }

@@ -28,13 +28,14 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Lab, labUnavailableReason, run, sleep, waitFor, UPSTREAM_IP, type Client } from '../test/e2e/lab.ts';
+import { Lab, labUnavailableReason, sleep, waitFor, UPSTREAM_IP, type Client } from '../test/e2e/lab.ts';
 import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { churn, CHURN_CLIENTS } from './lib/churn.ts';
 import { connectUbus } from '../src/ubus-link.ts';
 import { silentLogger } from '../src/log.ts';
+import { NdsctlRunner } from '../src/portal/index.ts';
 
 const arg = (argv: string[], name: string, fallback: string): string => {
   const i = argv.indexOf(name);
@@ -101,13 +102,33 @@ type Listing = { clients: Record<string, { mac?: string; state: string }> };
 let lastListingFailure = '';
 
 /**
+ * The harness's own portal calls, over the portal's control socket with sluice's runner (its nudges): openNDS accepts
+ * one connection per wake-up, so with the plain ndsctl command every harness call waited for the next one once calls
+ * had arrived together (at 64 clients on 10.3.1 the listing never came back in 6 min: src/portal/accept-nudge.ts).
+ */
+async function harnessCall(
+  lab: Lab,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const runner = new NdsctlRunner({ command: [lab.ndsctlPath], socketPath: () => lab.portalSocketPath, timeoutMs });
+  try {
+    return { code: 0, stdout: (await runner.run(args)).stdout, stderr: '' };
+  } catch (err) {
+    return { code: 1, stdout: '', stderr: (err as Error).message };
+  } finally {
+    await runner.destroy();
+  }
+}
+
+/**
  * The portal's whole client list, null when unreadable. Through the ndsctl command with a long deadline: openNDS 10.3.1
  * runs get_client_interface.sh for every listed client and its ndsctl runs libopennds.sh twice, so at 32 clients on a
  * loaded machine one listing outlasted the harness's 10 s (lab.ndsctl) and the wait for the clients never ended. Busy
  * answers (exit 4) are tried again at the caller's next look.
  */
 async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
-  const r = await run(lab.ndsctlPath, ['json'], 120_000);
+  const r = await harnessCall(lab, ['json'], 120_000);
   if (r.code !== 0) {
     // Said once per kind of failure: a portal that exited (openNDS 9.10's SIGCHLD race) shows here as exit 3.
     const why = `exit ${r.code}: ${(r.stdout + r.stderr).trim().split('\n')[0] ?? ''}`;
@@ -136,7 +157,7 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
     async () => {
       const missing: Client[] = [];
       for (const c of clients) {
-        const r = await run(lab.ndsctlPath, ['json', c.mac], 60_000);
+        const r = await harnessCall(lab, ['json', c.mac], 60_000);
         const state = r.code === 0 ? ((JSON.parse(r.stdout || '{}') as { state?: string }).state ?? null) : null;
         if (state !== 'Preauthenticated') missing.push(c);
       }

@@ -538,7 +538,7 @@ function summary(
       'CPU per listed client per listing, 193 ms a second for 32 clients;',
     "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
       'something changed: with 32 clients while customers come and go, 32-35 ms a second on openNDS 9.10 ' +
-      "and 30-50 on 10.3.1 with the package's binauth (a shared machine), with no listing: " +
+      "and 30-50 on 10.3.1 with the package's binauth (44-49 at load 10-13: over the 40 goal), with no listing: " +
       'docs/performance.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +

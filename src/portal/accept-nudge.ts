@@ -10,8 +10,8 @@
  * the cost of an accept and a close. But a nudge that arrives while the portal is still working on the call is itself a
  * second arrival in that busy time: with another one it leaves the queue one longer, for good (the queue only grows;
  * at its backlog of 5 nobody can connect). So the nudges are few and far apart: the first after `afterMs` without a
- * byte of the answer, each next one after twice the wait before it (2, 6, 14, 30 s …), at most `max`: a call the
- * portal works on for under 6 s gets at most one, and a queue k long lets a call in after its k-th.
+ * byte of the answer, each next one after twice the wait before it (1, 3, 7, 15, 31 s), at most `max`: a call the
+ * portal works on for under 3 s gets at most one, and a queue k long lets a call in after its k-th.
  */
 import { createConnection } from 'node:net';
 
@@ -25,7 +25,7 @@ export interface NudgePolicy {
 }
 
 /** The default: a portal answering within a second is never nudged. */
-export const DEFAULT_NUDGE: Omit<NudgePolicy, 'onNudge'> = { afterMs: 2000, max: 5 };
+export const DEFAULT_NUDGE: Omit<NudgePolicy, 'onNudge'> = { afterMs: 1000, max: 5 };
 
 /** Starts nudging `path` per `policy`; `stop` (the first byte of the answer, or the end of the call) ends it. */
 export function nudgeWhileSilent(path: string, policy: NudgePolicy): { stop: () => void } {

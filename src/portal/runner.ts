@@ -70,10 +70,13 @@ export class TimeoutBackoff {
     this.#pending = true;
   }
 
-  /** The portal answered a call (in whatever way). */
-  answered(): void {
-    this.#inARow = 0;
+  /**
+   * The portal answered a call (in whatever way). `late`: only after nudges of its accept (accept-nudge.ts): its queue
+   * is behind for good, so the longer deadline stays (a call that needs the second nudge is not cut short).
+   */
+  answered(late = false): void {
     this.#pending = false;
+    if (!late) this.#inARow = 0;
   }
 
   /** How long the next call waits before it starts (0: not at all), taken once per timeout. */
@@ -171,6 +174,8 @@ export class NdsctlRunner {
   readonly #calls = new Map<string, number>();
   readonly #backoff: TimeoutBackoff;
   readonly #nudge: NudgePolicy | undefined;
+  /** Nudges made during the call in flight (the calls go one at a time). */
+  #nudgedNow = 0;
 
   constructor(opts: NdsctlRunnerOptions) {
     if (
@@ -191,7 +196,15 @@ export class NdsctlRunner {
     this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
     this.#nudge =
-      opts.nudge === null ? undefined : { ...(opts.nudge ?? DEFAULT_NUDGE), onNudge: () => this.#count('nudges') };
+      opts.nudge === null
+        ? undefined
+        : {
+            ...(opts.nudge ?? DEFAULT_NUDGE),
+            onNudge: () => {
+              this.#count('nudges');
+              this.#nudgedNow++;
+            },
+          };
     this.#backoff = new TimeoutBackoff(
       opts.timeoutBackoffMs === undefined ? 1000 : Math.max(0, opts.timeoutBackoffMs),
       positive(opts.timeoutBackoffMaxMs, 30_000, 'timeoutBackoffMaxMs'),
@@ -353,13 +366,14 @@ export class NdsctlRunner {
     this.#count(callKind(args));
     for (let attempt = 1; ; attempt++) {
       let outcome: RawOutcome;
+      this.#nudgedNow = 0;
       try {
         outcome = await this.#execOnce(args);
       } catch (err) {
         if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.noteTimeout();
         throw err;
       }
-      this.#backoff.answered();
+      this.#backoff.answered(this.#nudgedNow > 0);
       if (outcome.code === NDSCTL_EXIT.busy && outcome.signal === null) {
         if (attempt >= this.#maxAttempts) {
           throw new SluiceError('ERR_NDSCTL_BUSY', `ndsctl ${args[0] ?? ''} still busy after ${attempt} attempts`, {

@@ -169,6 +169,9 @@ test('TimeoutBackoff: one pause per timeout, none once the portal answered', () 
   b.timedOut();
   assert.is(b.takePause(), 200);
   assert.is(b.deadline(50), 200);
+  b.answered(true);
+  assert.is(b.takePause(), 0, 'answered, late: no pause');
+  assert.is(b.deadline(50), 200, 'answered only after nudges: the longer deadline stays');
   b.answered();
   assert.is(b.takePause(), 0);
   assert.is(b.deadline(50), 50);

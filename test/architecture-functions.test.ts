@@ -85,8 +85,6 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/meter/sessions-port.ts applyUsage': TO_CONVERT,
   'src/meter/task.ts usageSink/(arrow)': SCANNER,
   'src/meter/tick-loop.ts TickLoop.apply': TO_CONVERT,
-  'src/payments/cashu/intent-looks.ts cashuStats': TO_CONVERT,
-  'src/payments/cashu/intent-looks.ts recordLook': TO_CONVERT,
   'src/payments/cashu/invoice-slots.ts InvoiceSlots.reserve': TO_CONVERT,
   'src/payments/cashu/payout.ts giveBack': TO_CONVERT,
   'src/payments/cashu/store.ts CashuStore.constructor': TO_CONVERT,

@@ -555,7 +555,8 @@ export class CashuMethod implements PaymentMethod {
         if (outcome === 'later' || outcome === 'unanswered') {
           open++;
           const [now, holds] = [this.clock.now(), this.holdsRoom(intent)];
-          await recordLook(this.looks, intent, outcome === 'later', now, holds, loggedRef, this.options.log);
+          const look = { answered: outcome === 'later', now, holding: holds, logged: loggedRef, log: this.options.log };
+          await recordLook(this.looks, intent, look);
           continue;
         }
         this.looks.forget(intent.ref);
@@ -582,7 +583,8 @@ export class CashuMethod implements PaymentMethod {
 
   /** ubus stats' `cashu` (intent-looks.ts cashuStats). */
   stats(): Record<string, unknown> {
-    return cashuStats(this.store, this.invoiceSlots, this.looks, this.clock.now(), loggedRef);
+    const { store, invoiceSlots: slots, looks } = this;
+    return cashuStats({ store, slots, looks, now: this.clock.now(), logged: loggedRef });
   }
 
   async close(): Promise<void> {

@@ -116,13 +116,19 @@ const LISTED = 20;
  * by device, amount and mint, so the staff can settle them with the customer: money may have been paid for each).
  * Counts, amounts and devices only, never a proof or a quote id (`logged`: a reference as logs carry it).
  */
-export function cashuStats(
-  store: CashuStore,
-  slots: InvoiceSlots,
-  looks: IntentLooks,
-  now: number,
-  logged: (ref: string) => string,
-): Record<string, unknown> {
+export function cashuStats({
+  store,
+  slots,
+  looks,
+  now,
+  logged,
+}: {
+  store: CashuStore;
+  slots: InvoiceSlots;
+  looks: IntentLooks;
+  now: number;
+  logged: (ref: string) => string;
+}): Record<string, unknown> {
   const open = store.openIntents();
   const stranded = open.filter(({ intent, state }) => state === 'open' && looks.isStranded(intent.ref));
   return {
@@ -153,12 +159,17 @@ export function cashuStats(
 export async function recordLook(
   looks: IntentLooks,
   intent: SwapIntent,
-  answered: boolean,
-  now: number,
-  holding: boolean,
-  logged: (ref: string) => string,
-  log: Log | undefined,
+  look: {
+    /** The mint said something about it. */
+    answered: boolean;
+    now: number;
+    /** It holds an invoice place now. */
+    holding: boolean;
+    logged: (ref: string) => string;
+    log: Log | undefined;
+  },
 ): Promise<void> {
+  const { answered, now, holding, logged, log } = look;
   const fields: LogFields = {
     reference: logged(intent.ref),
     mint: intent.mint,

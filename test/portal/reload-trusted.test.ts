@@ -17,6 +17,7 @@ import { Valve } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import type { Parts } from '../../src/composition/parts.ts';
+import { ipv6Recorder } from './raw-ndsctl.ts';
 
 const A = '02:00:00:00:0c:01';
 const T1 = '02:00:00:00:0c:0a';
@@ -34,12 +35,8 @@ test("a reload reads the portal's trusted MACs again: the IPv6 gate follows a tr
   const path = join(dir, 'ndsctl.sock');
   const server = await listenNdsctlSocket(path, portalRequestHandler(model));
   cleanups.push(() => server.close());
-  const told: string[][] = [];
-  const ipv6 = {
-    open: async () => {},
-    close: async () => {},
-    trusted: async (m: readonly string[]) => void told.push([...m]),
-  };
+  const ipv6 = ipv6Recorder();
+  const told = ipv6.told;
   const valve = new Valve({ command: ['/nonexistent/ndsctl'], socketPath: () => path, flavour: 'opennds', ipv6 });
   cleanups.push(() => valve.destroy());
   model.addClient(A, '10.0.0.2');

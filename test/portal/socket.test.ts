@@ -8,13 +8,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NdsctlRunner, portalSocketResolver, socketOutcome, socketRequest, Valve } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
+import { ipv6Recorder, rawNdsctlServer } from './raw-ndsctl.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -57,30 +57,9 @@ async function rawServer(
   delayMs = 0,
 ): Promise<{ path: string; seen: string[] }> {
   const path = sockPath();
-  const seen: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (!buf.endsWith('\r\n\r\n')) return;
-      seen.push(buf);
-      const answer = reply(buf);
-      if (answer === null) return; // hangs
-      setTimeout(() => socket.end(answer), delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { path, seen };
+  const server = await rawNdsctlServer(path, reply, delayMs);
+  cleanups.push(() => server.close());
+  return { path, seen: server.seen };
 }
 
 test('requests are framed as ndsctl frames them: arguments joined by commas, CRLF CRLF', () => {
@@ -214,12 +193,8 @@ test("a listing's trusted MACs go to the IPv6 gate: they pass it as they pass th
   const path = sockPath();
   const server = await listenNdsctlSocket(path, portalRequestHandler(model));
   cleanups.push(() => server.close());
-  const told: string[][] = [];
-  const ipv6 = {
-    open: async () => {},
-    close: async () => {},
-    trusted: async (m: readonly string[]) => void told.push([...m]),
-  };
+  const ipv6 = ipv6Recorder();
+  const told = ipv6.told;
   const valve = socketValve(path, { flavour: 'opennds', ipv6 });
   model.addClient(A, '10.0.0.2');
   const snap = await valve.snapshot();

@@ -9,13 +9,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Valve } from '../../src/portal/index.ts';
 import { TimeoutBackoff } from '../../src/portal/runner.ts';
 import type { Timers } from '../../src/time.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
+import { rawNdsctlServer } from './raw-ndsctl.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -71,30 +71,14 @@ function cueTimers(): { timers: Timers; armed: number[]; fire: (ms: number) => P
 /** The fake-slow portal: answers `Yes` at once unless `hang` is set, then holds the request unanswered. */
 async function slowPortal(): Promise<{ path: string; seen: string[]; hang: { on: boolean } }> {
   const path = join(dir, `ndsctl-${cleanups.length}.sock`);
-  const seen: string[] = [];
   const hang = { on: false };
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (!buf.endsWith('\r\n\r\n')) return;
-      seen.push(buf.trim());
-      if (!hang.on) socket.end('Yes');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { path, seen, hang };
+  const server = await rawNdsctlServer(path, () => (hang.on ? null : 'Yes'));
+  cleanups.push(() => server.close());
+  return { path, seen: server.seen, hang };
 }
+
+/** The requests the portal received, without their CRLF CRLF frame. */
+const asked = (portal: { seen: string[] }): string[] => portal.seen.map((r) => r.trim());
 
 function valveOn(path: string, timers: Timers, maxMs = 4 * PAUSE_MS): Valve {
   const valve = new Valve({
@@ -124,12 +108,12 @@ test('after a timeout the next call waits out a pause before it reaches the port
   for (const p of next) p.catch(() => {});
   await waitFor('the pause', 30_000, () => (cue.armed.includes(PAUSE_MS) ? true : undefined));
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(portal.seen, [`auth ${A}`], 'nothing asked during the pause');
+  assert.equal(asked(portal), [`auth ${A}`], 'nothing asked during the pause');
   assert.is(valve.callCounts()['timeouts'], 1);
   assert.is(valve.callCounts()['backoff_waits'], 1);
   await cue.fire(PAUSE_MS);
   for (const r of await Promise.all(next)) assert.is(r.stdout, 'Yes');
-  assert.equal(portal.seen, [`auth ${A}`, `auth ${B}`, `auth ${C}`]);
+  assert.equal(asked(portal), [`auth ${A}`, `auth ${B}`, `auth ${C}`]);
   // The call after the timeout had twice the deadline; once answered, the next has the configured one, no pause.
   assert.equal(cue.armed, [DEADLINE_MS, PAUSE_MS, 2 * DEADLINE_MS, DEADLINE_MS]);
   assert.is(valve.callCounts()['backoff_waits'], 1);

@@ -11,6 +11,7 @@
  */
 import type { Db, Sql } from '../db/index.ts';
 import type { Inbound, Payment, SessionBody, UsageRow } from './parse.ts';
+import { SESSION_ROW_MERGE } from './session-merge.ts';
 
 export type Stored = 'stored' | 'duplicate';
 
@@ -57,16 +58,7 @@ WITH lock AS (
     bytes, allotment, remaining, up, down)
   WHERE EXISTS (SELECT 1 FROM m)
   ON CONFLICT (router_id, id) DO UPDATE SET
-    up_bytes = s.up_bytes + EXCLUDED.up_bytes,
-    down_bytes = s.down_bytes + EXCLUDED.down_bytes,
-    user_name = coalesce(s.user_name, EXCLUDED.user_name),
-    state = CASE WHEN EXCLUDED.seq > s.seq THEN EXCLUDED.state ELSE s.state END,
-    used = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.used, s.used) ELSE s.used END,
-    bytes = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.bytes, s.bytes) ELSE s.bytes END,
-    allotment = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.allotment, s.allotment) ELSE s.allotment END,
-    remaining = CASE WHEN EXCLUDED.seq > s.seq THEN coalesce(EXCLUDED.remaining, s.remaining) ELSE s.remaining END,
-    updated_at = CASE WHEN EXCLUDED.seq > s.seq THEN EXCLUDED.updated_at ELSE s.updated_at END,
-    seq = greatest(s.seq, EXCLUDED.seq)
+    ${SESSION_ROW_MERGE}
   RETURNING 1
 ), h AS (
   INSERT INTO usage_hours AS h (router_id, hour, up_bytes, down_bytes, rows, reports)

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NdsctlRunner } from '../../src/portal/index.ts';
 
 export const E2E_DIR = fileURLToPath(new URL('.', import.meta.url));
 export const LAB_SH = join(E2E_DIR, 'lab.sh');
@@ -244,13 +245,37 @@ export class Lab {
     const wait = this.lastPortalReadAt + PORTAL_READ_SPACING_MS - Date.now();
     if (wait > 0) await sleep(wait);
     this.lastPortalReadAt = Date.now();
-    const r = await this.ndsctl('json', mac);
-    if (r.code !== 0) return undefined;
+    const stdout = await this.portalJson(mac);
+    if (stdout === undefined) return undefined;
     try {
-      const client = JSON.parse(r.stdout) as Record<string, string>;
+      const client = JSON.parse(stdout) as Record<string, string>;
       return Object.keys(client).length === 0 ? null : client;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * `json <mac>` over openNDS's control socket with sluice's runner and its nudges: openNDS accepts one connection per
+   * wake-up, so once calls arrived together a plain ndsctl waited for the next caller and timed out, and every look of
+   * a wait after it did too (src/portal/accept-nudge.ts). nodogsplash's lab keeps the ndsctl command.
+   */
+  private async portalJson(mac: string): Promise<string | undefined> {
+    if (this.portal !== 'opennds') {
+      const r = await this.ndsctl('json', mac);
+      return r.code === 0 ? r.stdout : undefined;
+    }
+    const runner = new NdsctlRunner({
+      command: [this.ndsctlPath],
+      socketPath: () => this.portalSocketPath,
+      timeoutMs: 10_000,
+    });
+    try {
+      return (await runner.run(['json', mac])).stdout;
+    } catch {
+      return undefined;
+    } finally {
+      await runner.destroy();
     }
   }
 

@@ -47,7 +47,7 @@ printf 'root:%s:20000:0:99999:7:::\n' "\$(chroot "\$R" /usr/bin/uhttpd -m "${LAB
 # what first boot runs: the theme registers itself in /etc/config/luci
 for f in "\$R"/etc/uci-defaults/*; do chroot "\$R" /bin/sh "/etc/uci-defaults/\${f##*/}" && rm -f "\$f"; done
 chroot "\$R" /usr/sbin/ubusd -s /var/run/ubus/ubus.sock &
-for i in \$(seq 1 100); do [ -S "\$R/var/run/ubus/ubus.sock" ] && break; sleep 0.05; done
+for i in \$(seq 1 300); do [ -S "\$R/var/run/ubus/ubus.sock" ] && break; sleep 0.05; done
 chmod 666 "\$R/var/run/ubus/ubus.sock"
 chroot "\$R" /usr/sbin/rpcd -s /var/run/ubus/ubus.sock &
 chroot "\$R" /usr/bin/ucode /usr/share/system-standin.uc &

@@ -3,7 +3,13 @@ import * as ubus from 'ubus';
 import * as uloop from 'uloop';
 
 uloop.init();
-let conn = ubus.connect('/var/run/ubus/ubus.sock');
+// ubusd's socket can be there before it answers (a busy machine): ask again for up to 15 s.
+let conn = null;
+for (let i = 0; i < 150 && !conn; i++) {
+	conn = ubus.connect('/var/run/ubus/ubus.sock');
+	if (!conn)
+		system('sleep 0.1');
+}
 conn.publish('system', {
 	board: {
 		call: function(req) {

@@ -214,7 +214,15 @@ async function split(): Promise<void> {
   const reported = BigInt(before.used);
   await relay!.cut();
   await download(c, 256 * 1024); // cut off, ra serves on and bills what it holds
-  const atRaCut = BigInt((await S().session(c.mac))!.used);
+  // The download's last packets (its FIN and ACKs) are billed at ra's next tick: read once the count stands still.
+  let last = -1n;
+  const atRaCut = await waitFor("ra's count to settle after the download", 30_000, async () => {
+    const used = BigInt((await S().session(c.mac))!.used);
+    const settledAt = used === last ? used : undefined;
+    last = used;
+    if (settledAt === undefined) await sleep(1500);
+    return settledAt;
+  });
   await sleep(1500); // the device left ra and joins rb's portal again (its deauth there dropped it)
   if (rb.clientState(c.mac) === undefined) rb.portal.addClient(c.mac, deviceIp(0, false));
   await rb.call('venue_claim', { mac: c.mac }); // once: rb keeps claiming by itself

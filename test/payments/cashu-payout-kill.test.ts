@@ -85,26 +85,31 @@ async function killAndRestart(after?: () => Promise<void> | void): Promise<void>
   await lab.startDaemon();
 }
 
-/** The payout's end: the latest payout record once nothing is pending. */
+/**
+ * The payout's end: the balance read once nothing is pending, that very reading (a second one could fall inside a
+ * retirement swap the custody pass began meanwhile, its ecash out of `total`).
+ */
 async function settled(what: string): Promise<Balance> {
+  let seen: Balance | undefined;
   await lab.waitFor(
     async () => {
       const b = await balance();
       // The retirement pass's swaps off a rotated keyset ended too: their ecash is out of `total` meanwhile, from
       // the take on flash (taken_sat) even before the swap's record lists it (keyset_swaps).
       const m = b.mints[0];
-      return (
+      const done =
         m.pending_payouts === 0 &&
         m.keyset_swaps === 0 &&
         String(m.taken_sat) === '0' &&
         b.payouts.length > 0 &&
-        b.payouts[0].state !== 'pending'
-      );
+        b.payouts[0].state !== 'pending';
+      if (done) seen = b;
+      return done;
     },
     60_000,
     what,
   );
-  return balance();
+  return seen!;
 }
 
 /** One payout paid, every sat of the melted ecash accounted, the change held, nothing left taken. */

@@ -14,6 +14,7 @@
 import { NDSCTL_EXIT, runCommand } from './command.ts';
 import { DEFAULT_OUTPUT_CAP, OutputGuard } from './output-bound.ts';
 import { socketExchange, socketRequest } from './socket-transport.ts';
+import { DEFAULT_NUDGE, nudgeWhileSilent } from './accept-nudge.ts';
 
 export type SnapshotSource = { kind: 'command'; argv: readonly string[] } | { kind: 'socket'; path: string };
 
@@ -205,11 +206,15 @@ async function fetchBySocket(
   const guard = new OutputGuard(maxBytes);
   let thrown: { error: unknown } | undefined;
   let offered = 0;
+  // The runner's calls wait behind this one (the tick holds the portal's queue), so nobody else would arrive to let it
+  // in if it waits in the portal's accept queue: it nudges for itself, as the runner's calls do.
+  const nudging = nudgeWhileSilent(path, DEFAULT_NUDGE);
   // Reads land in the kept buffer itself (no copy): each chunk is the start of the view space() gave.
   const exchange = socketExchange(
     path,
     socketRequest(['json']),
     (chunk) => {
+      nudging.stop();
       into.commit(chunk.length);
       const refusal = guard.check(into.length, () => into.head());
       // A short read that filled its view met the buffer's end, not a drained socket.
@@ -237,6 +242,7 @@ async function fetchBySocket(
     timeoutMs,
   );
   const end = await exchange.end;
+  nudging.stop();
   clearTimeout(timer);
   if (thrown !== undefined) throw thrown.error;
   switch (end.kind) {

@@ -217,6 +217,22 @@ export class Lab {
     return `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/root/tmp/ndsctl.sock`;
   }
 
+  /**
+   * The portal's version as it says it: openNDS writes `version=` to ndscids/ndsinfo on its tmpfs at start (no call to
+   * it); nodogsplash answers `ndsctl status`.
+   */
+  async portalVersion(): Promise<string> {
+    if (this.portal === 'opennds') {
+      try {
+        const info = readFileSync(this.portalSocketPath.replace(/ndsctl\.sock$/, 'ndscids/ndsinfo'), 'utf8');
+        return /version=(\S+)/.exec(info)?.[1] ?? '?';
+      } catch {
+        return '?';
+      }
+    }
+    return /Version:\s*(\S+)/i.exec((await this.ndsctl('status')).stdout)?.[1] ?? '?';
+  }
+
   client(index: number): Client {
     const c = this.clients[index - 1];
     if (!c) throw new Error(`no client ${index}`);
@@ -279,7 +295,27 @@ export class Lab {
     }
   }
 
+  /**
+   * Whether openNDS's firewall lets `mac` out: its mark rule for the client in the mangle chain ndsOUT (9.10 through
+   * iptables-nft in `ip mangle`, 10.3.1 in its own `ip nds_mangle`; src/fw_iptables.c `iptables_fw_authenticate`).
+   * That rule is the gate itself, read from the kernel without asking openNDS: every `ndsctl json` runs a script in
+   * openNDS's ndsctl thread, and one that meets the main loop's gateway check makes openNDS 9.10 exit
+   * (docs/captive-portal.md "Portal restarts"). Undefined when neither chain can be read.
+   */
+  async gateRule(mac: string): Promise<boolean | undefined> {
+    for (const table of ['mangle', 'nds_mangle']) {
+      const r = await run('ip', ['netns', 'exec', this.rtNs, 'nft', 'list', 'chain', 'ip', table, 'ndsOUT']);
+      if (r.code === 0) return r.stdout.toLowerCase().includes(`ether saddr ${mac.toLowerCase()} `);
+    }
+    return undefined;
+  }
+
+  /**
+   * The client's state in the portal: 'Authenticated' straight from the firewall while openNDS's rule lets it out (no
+   * call to openNDS), otherwise openNDS's own word (`json <mac>`: Preauthenticated, absent, …).
+   */
   async portalState(mac: string): Promise<string> {
+    if (this.portal === 'opennds' && (await this.gateRule(mac)) === true) return 'Authenticated';
     const client = await this.portalClient(mac);
     if (client === undefined) return 'unreadable';
     return client?.state ?? 'absent';

@@ -118,8 +118,10 @@ export function labRun(name: string, pre: Prerequisites): LabRun {
       rate: '8mbit',
       ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env['SLUICE_E2E_NODOGSPLASH']! }),
     }));
-    // The portal's own word for its version (ndsctl status): which openNDS this file really ran against.
-    const version = /Version:\s*(\S+)/i.exec((await lab.ndsctl('status')).stdout)?.[1] ?? '?';
+    // The portal's own word for its version: which openNDS this file really ran against. openNDS writes it at start
+    // (ndscids/ndsinfo on its tmpfs); `ndsctl status` would run a gateway check in its ndsctl thread beside the main
+    // loop's first one, which makes openNDS 9.10 exit (docs/captive-portal.md "Portal restarts": seen in CI).
+    const version = await lab.portalVersion();
     const portal = `${lab.portal} ${version}`;
     figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${portal}, checkinterval ${lab.checkinterval} s)`);
     // Up to 10 s per request: the portal's 307 comes from openNDS's web server, which on a loaded machine can take

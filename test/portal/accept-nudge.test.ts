@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The accept queue read from /proc/net/unix (a capture: a listener with two connections waiting and one accepted) and
  * the nudger's rule: it nudges only when connections wait and none is being served, the same ones on consecutive

@@ -206,11 +206,8 @@ EOF
 
 nodogsplash_start() {
   local pid
-  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" /run/sluice-lab/bin/nodogsplash -f -d 3 -c /run/sluice-lab/nodogsplash.conf \
-    </dev/null >>"$LABDIR/opennds.log" 2>&1 &
-  pid=$!
-  echo "$pid" >"$LABDIR/opennds.pid"
+  pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" /run/sluice-lab/bin/nodogsplash -f -d 3 -c /run/sluice-lab/nodogsplash.conf)
   local deadline=$((SECONDS + 30))
   # The control thread starts after the firewall is complete: an answer on the socket means it is up.
   until rt /run/sluice-lab/bin/ndsctl json >/dev/null 2>&1; do
@@ -227,12 +224,8 @@ opennds_start() {
   if [ -n "${NDS_PREFIX:-}" ]; then opennds10_start; return; fi
   local pid offset
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
-  # setsid/nsenter/env all exec, so $! is openNDS itself.
-  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="/run/sluice-lab/iptables-wrapper:/run/sluice-lab/uci-shim:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
-    </dev/null >>"$LABDIR/opennds.log" 2>&1 &
-  pid=$!
-  echo "$pid" >"$LABDIR/opennds.pid"
+  pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="/run/sluice-lab/iptables-wrapper:/run/sluice-lab/uci-shim:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3)
   local deadline=$((SECONDS + 30))
   # ndsctl answers before the firewall is complete; "now running" comes after it.
   until tail -c +"$((offset + 1))" "$LABDIR/opennds.log" 2>/dev/null | grep -q 'openNDS is now running'; do
@@ -246,12 +239,10 @@ opennds_start() {
 # openNDS 10.x logs only to syslog (none here): up once its control thread answers and its firewall is made.
 opennds10_start() {
   local pid
-  # A heartbeat younger than checkinterval makes a new openNDS refuse to start ("already running").
-  rt rm -f /tmp/ndscids/heartbeat
-  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" opennds -f </dev/null >>"$LABDIR/opennds.log" 2>&1 &
-  pid=$!
-  echo "$pid" >"$LABDIR/opennds.pid"
+  # A heartbeat younger than checkinterval makes a new openNDS refuse to start ("already running"): the supervisor
+  # removes it before every start.
+  pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" opennds -f)
   local deadline=$((SECONDS + 90))
   until rt ndsctl json >/dev/null 2>&1 && rt nft list table ip nds_filter >/dev/null 2>&1; do
     pid_alive "$pid" || die "openNDS 10 exited during start (see $LABDIR/opennds.log)"
@@ -263,7 +254,45 @@ opennds10_start() {
 
 opennds_stop() {
   load "$1"
+  portal_stop
+}
+
+# The portal runs under a supervisor that starts it again 5 s after it exits, as procd does on a router (openNDS's init
+# script sets `respawn`): openNDS 9.10 exits on a failed gateway check and 10.3.1 and 9.10 die of a division by zero in
+# their client check when an auth lands in the second after the check began (docs/captive-portal.md "Portal
+# restarts"). An exit that was not asked for (opennds.stopped absent) is logged in opennds.log and counted in
+# respawns. Prints the first portal's pid once it is running.
+supervise() {
+  rm -f "$LABDIR/opennds.stopped" "$LABDIR/opennds.pid"
+  setsid "$0" supervise-run "$LABDIR" "$@" </dev/null >>"$LABDIR/opennds.log" 2>&1 &
+  echo $! >"$LABDIR/supervisor.pid"
+  local deadline=$((SECONDS + 10))
+  until [ -s "$LABDIR/opennds.pid" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the portal's supervisor did not start it"
+    sleep 0.05
+  done
+  cat "$LABDIR/opennds.pid"
+}
+
+supervise_run() {
+  local rc
+  while :; do
+    [ -z "${NDS_PREFIX:-}" ] || rt rm -f /tmp/ndscids/heartbeat
+    "$@" &
+    echo $! >"$LABDIR/opennds.pid"
+    rc=0; wait $! || rc=$?
+    [ -e "$LABDIR/opennds.stopped" ] || [ ! -d "$LABDIR" ] && exit 0
+    echo "[lab] the portal exited (status $rc) without being asked: started again in 5 s, as procd does"
+    echo $(($(cat "$LABDIR/respawns" 2>/dev/null || echo 0) + 1)) >"$LABDIR/respawns"
+    sleep 5
+    [ -e "$LABDIR/opennds.stopped" ] || [ ! -d "$LABDIR" ] && exit 0
+  done
+}
+
+portal_stop() {
+  [ -d "$LABDIR" ] && touch "$LABDIR/opennds.stopped"
   stop_pid "$LABDIR/opennds.pid"
+  stop_pid "$LABDIR/supervisor.pid"
 }
 
 up() {
@@ -515,7 +544,7 @@ down() {
   local ns pid
   [ -f "$LABDIR/lab.env" ] && . "$LABDIR/lab.env"
   # openNDS first, gracefully, so it removes its firewall while the namespace still exists.
-  stop_pid "$LABDIR/opennds.pid"
+  portal_stop
   for f in dnsmasq upstream anchor; do stop_pid "$LABDIR/$f.pid"; done
   for ns in ${UP:-} ${RT:-} ${CLIENTS:-}; do
     # Whatever else still runs in a lab namespace was started by this lab (curl loops, udhcpc, sluice children).
@@ -555,6 +584,7 @@ case "$cmd" in
   cleanup-stale) cleanup_stale ;;
   opennds-start) opennds_start "${1:?lab dir}" ;;
   opennds-stop) opennds_stop "${1:?lab dir}" ;;
+  supervise-run) load "${1:?lab dir}"; shift; supervise_run "$@" ;;
   rt) load "${1:?lab dir}"; shift; rt "$@" ;;
   lease) lease "${1:?lab dir}" "${2:?client}" "${3:?address}" ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

@@ -1,5 +1,5 @@
 // `npm run bench -- fleet [--routers 1000] [--sessions 32] [--seconds 60] [--backlog 20] [--year-routers 100]
-//                         [--connections 32] [--writers 4] [--skip real,capacity,year]`
+//                         [--connections 32] [--writers 4] [--ledger-rows 43200] [--skip real,capacity,year,ledger]`
 // The fleet's collector (dist/fleet/fleet.mjs, its own process, `--connections` members of its group, `--writers`
 // transactions in flight) between a real mosquitto and a real PostgreSQL 15 (test/peers: Debian's, fsync on), fed by
 // simulated routers, each its own MQTT 5 connection with the package's settings (QoS 1, keepalive 60 s, MessagePack;
@@ -13,7 +13,9 @@
 //    reports), then drained by one collector, then by two of one shared group (each stopped and started with it):
 //    messages and session rows per second from the ledger's received_at;
 // 4. the dashboard's main query (revenue per day, router, method and asset: dashboard/store.ts revenue()) on a year
-//    of `--year-routers` routers' roll-up rows made with generate_series, for 14 days (its default) and a year.
+//    of `--year-routers` routers' roll-up rows made with generate_series, for 14 days (its default) and a year;
+// 5. the ledger at a year of `--year-routers` routers: the Routers page's gap query and a retention pass
+//    (bench/lib/fleet-gaps.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../src/fleet/db/index.ts';
 import { revenue } from '../src/fleet/dashboard/store.ts';
+import { ledgerBench } from './lib/fleet-gaps.ts';
 import { encode, loadMsgpack } from '../src/upstream/mqtt/messages.ts';
 import { Mosquitto } from '../test/peers/mosquitto.ts';
 import { Postgres } from '../test/peers/postgres.ts';
@@ -428,8 +431,10 @@ export default async function fleet(argv: string[]): Promise<void> {
   const yearRouters = Number(arg(argv, 'year-routers', '100'));
   const connections = Number(arg(argv, 'connections', '32'));
   const writers = Number(arg(argv, 'writers', '4'));
+  const ledgerRows = Number(arg(argv, 'ledger-rows', '43200'));
   const skip = new Set(arg(argv, 'skip', '').split(','));
-  if (!existsSync(FLEET)) throw new Error(`${FLEET} is missing: npm run build`);
+  const collecting = !skip.has('real') || !skip.has('capacity');
+  if (collecting && !existsSync(FLEET)) throw new Error(`${FLEET} is missing: npm run build`);
   console.log(
     `fleet: ${cpus().length} CPUs, load ${loadavg()
       .map((l) => l.toFixed(1))
@@ -441,7 +446,7 @@ export default async function fleet(argv: string[]): Promise<void> {
   const b = new Collector(url, broker.url, 'bench-b', connections, writers);
   let routers: SimRouter[] = [];
   try {
-    if (!skip.has('real') || !skip.has('capacity')) {
+    if (collecting) {
       await a.start();
       routers = await connectRouters(broker.url, n, sessions);
       console.log(`  ${routers.length} routers connected; load ${load()}`);
@@ -457,6 +462,10 @@ export default async function fleet(argv: string[]): Promise<void> {
       await capacity(db, routers, [a, b], backlog);
     }
     if (!skip.has('year')) await yearQuery(pg, yearRouters);
+    if (!skip.has('ledger')) {
+      const ledger = await freshDb(pg, 'fleet_bench_ledger');
+      await ledgerBench(ledger.db, yearRouters, ledgerRows).finally(() => ledger.db.close());
+    }
   } finally {
     await Promise.all(routers.map((r) => r.client.endAsync(true).catch(() => undefined)));
     await a.stop();

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogFields } from '../log.ts';
-import { startCollector } from './collector/index.ts';
+import { DEFAULT_RETENTION_DAYS, retentionPass, startCollector } from './collector/index.ts';
 import { databaseUnreachable, FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
 import { connectMqttBus, DASHBOARD_MIGRATIONS, parseCommandKeys, setUser, startDashboard } from './dashboard/index.ts';
 import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.ts';
@@ -15,6 +15,7 @@ import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.
 export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [options])
        sluice-fleet user NAME --role admin|operator [--db URL|DIR]   (the password is read from stdin)
        sluice-fleet demo [--port P] [--seconds S]   (npm run demo -- --fleet)
+       sluice-fleet prune [--db URL|DIR] [--retention-days N]   (one pass of the ledger's retention, then exit)
   --db URL|DIR          postgres://user@host:port/db (a PostgreSQL server), or a directory for the embedded
                         PGlite database (default ./sluice-fleet-db; memory: for none)
   --broker URL          the routers' MQTT broker (default mqtt://127.0.0.1:1883)
@@ -36,12 +37,23 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
   --venues F            "<venue> <router> <router>…" lines: runs the venue lease service (docs/roaming.md) for
                         them; needs --command-keys (its answers are the routers' signed commands)
   --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90)
+  --retention-days N    keep each usage/session message's ledger row N days after it came, then prune it (its
+                        sums stay in the roll-ups, its number in the router's spans); 0: keep them for good
+                        (default 35)
   --migrate-only        bring the database's schema up to date and exit
 `;
+
+/** --retention-days in ms: null for 0 (kept for good), undefined when it is not a whole number of days. */
+export function retentionMsOf(text: string): number | null | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const days = Number(text);
+  return days === 0 ? null : days * 86_400_000;
+}
 
 export async function runFleet(argv: string[]): Promise<number> {
   if (argv[0] === 'demo') return (await import('./demo/index.ts')).runFleetDemo(argv.slice(1));
   if (argv[0] === 'user') return addUser(argv.slice(1));
+  if (argv[0] === 'prune') return prune(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({
@@ -63,6 +75,7 @@ export async function runFleet(argv: string[]): Promise<number> {
         'stale-after': { type: 'string', default: '90' },
         venues: { type: 'string' },
         'lease-ttl': { type: 'string', default: '90' },
+        'retention-days': { type: 'string', default: String(DEFAULT_RETENTION_DAYS) },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -79,8 +92,9 @@ export async function runFleet(argv: string[]): Promise<number> {
   const writers = Number(values.writers);
   const version = Number(values['mqtt-version']);
   const counts = [connections, writers].every((n) => Number.isInteger(n) && n >= 1 && n <= 64);
-  if (!counts || (version !== 4 && version !== 5)) {
-    const usage = `--connections and --writers take 1…64, --mqtt-version 4 or 5`;
+  const retentionMs = retentionMsOf(values['retention-days']);
+  if (!counts || (version !== 4 && version !== 5) || retentionMs === undefined) {
+    const usage = `--connections and --writers take 1…64, --mqtt-version 4 or 5, --retention-days a whole number`;
     process.stderr.write(`sluice-fleet: ${usage}\n${FLEET_USAGE}`);
     return 2;
   }
@@ -119,6 +133,7 @@ export async function runFleet(argv: string[]): Promise<number> {
     connections,
     writers,
     protocolVersion: version,
+    retentionMs,
     ...(values.username !== undefined && { username: values.username }),
     ...(password !== undefined && { password }),
     log,
@@ -215,6 +230,43 @@ async function addUser(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`sluice-fleet user: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `sluice-fleet prune`: one pass of the ledger's retention (spans, then the rows past the window), for a cron job. */
+async function prune(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        db: { type: 'string', default: './sluice-fleet-db' },
+        'retention-days': { type: 'string', default: String(DEFAULT_RETENTION_DAYS) },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`sluice-fleet prune: ${(err as Error).message}\n${FLEET_USAGE}`);
+    return 2;
+  }
+  const retentionMs = retentionMsOf(values['retention-days']);
+  if (retentionMs === undefined) {
+    process.stderr.write(`sluice-fleet prune: --retention-days takes a whole number\n${FLEET_USAGE}`);
+    return 2;
+  }
+  const db = await openDb(values.db);
+  try {
+    await migrate(db, FLEET_MIGRATIONS);
+    const r = await retentionPass(db, { retentionMs });
+    process.stdout.write(
+      `sluice-fleet prune: ${r.routers} routers, ${r.spanned} rows into spans, ${r.pruned} pruned\n`,
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`sluice-fleet prune: ${(err as Error).message}\n`);
     return 1;
   } finally {
     await db.close();

@@ -27,6 +27,7 @@ import type { Db } from '../db/index.ts';
 import { GroupCommit } from './group-commit.ts';
 import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
 import { RouterIds, storeMessage, storeReject } from './store.ts';
+import { DEFAULT_RETENTION_DAYS, retentionPass } from './retention.ts';
 import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
 
 export interface CollectorOptions {
@@ -53,6 +54,10 @@ export interface CollectorOptions {
   keepaliveS?: number;
   /** Extra connection options (TLS files…). */
   mqtt?: Partial<IClientOptions>;
+  /** Rows of the ledger received longer ago than this are pruned (retention.ts); null: kept for good. Default 35 d. */
+  retentionMs?: number | null;
+  /** How often the ledger's spans are brought up to date and pruned (default 60 s; 0: never). */
+  retentionEveryMs?: number;
   log: Log;
   now?: () => number;
 }
@@ -338,12 +343,44 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     clients.push(client);
   }
   o.log.info('fleet: collector started', { url: o.url, prefix, group, connections: n });
+  const retention = keepLedgerShort(o, () => stopped);
   return {
     stats: () => ({ ...stats, reasons: { ...stats.reasons } }),
     ready: Promise.all(readies).then(() => undefined),
     async stop() {
       stopped = true;
+      await retention.stop();
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    },
+  };
+}
+
+/** Runs the ledger's retention pass every retentionEveryMs, one at a time; a failed pass is logged and run again. */
+function keepLedgerShort(o: CollectorOptions, stopped: () => boolean): { stop(): Promise<void> } {
+  const every = o.retentionEveryMs ?? 60_000;
+  if (every <= 0) return { stop: async () => undefined };
+  const retentionMs = o.retentionMs === undefined ? DEFAULT_RETENTION_DAYS * 86_400_000 : o.retentionMs;
+  let running: Promise<void> | null = null;
+  let failing = false;
+  const pass = async () => {
+    try {
+      const r = await retentionPass(o.db, { retentionMs, stopped });
+      if (r.pruned > 0) o.log.info('fleet: ledger pruned', { rows: r.pruned, routers: r.routers });
+      failing = false;
+    } catch (err) {
+      if (!failing) o.log.warn('fleet: ledger retention pass failed', { error: (err as Error).message });
+      failing = true;
+    }
+  };
+  const timer = setInterval(() => {
+    if (running !== null || stopped()) return;
+    running = pass().finally(() => (running = null));
+  }, every);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

@@ -12,6 +12,7 @@
 import type { Db, Sql } from '../db/index.ts';
 import type { Inbound, Payment, SessionBody, UsageRow } from './parse.ts';
 import { SESSION_ROW_MERGE } from './session-merge.ts';
+import { addRowSpan, inSpan, lockRouter } from './spans.ts';
 
 export type Stored = 'stored' | 'duplicate';
 
@@ -43,10 +44,10 @@ const AT = (p: string): string => `to_timestamp(${p}::double precision / 1000)`;
  */
 const USAGE_SQL = `
 WITH lock AS (
-  SELECT id FROM routers WHERE id = $1 FOR UPDATE
+  SELECT id, spans_to FROM routers WHERE id = $1 FOR UPDATE
 ), m AS (
   INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)
-  SELECT id, $2, 1, ${AT('$3')}, $18 FROM lock
+  SELECT id, $2, 1, ${AT('$3')}, $18 FROM lock WHERE $2::bigint > spans_to OR $19::boolean
   ON CONFLICT DO NOTHING RETURNING seq
 ), s AS (
   INSERT INTO sessions AS s (router_id, id, mac, user_name, metric, state, used, bytes, allotment, remaining,
@@ -72,9 +73,18 @@ WITH lock AS (
     last_report_at = greatest(last_report_at, ${AT('$3')})
   WHERE id = $1 RETURNING 1
 )
-SELECT (SELECT count(*) FROM m)::int AS stored`;
+SELECT (SELECT count(*) FROM m)::int AS stored, (SELECT spans_to FROM lock)::text AS spans_to`;
 
-async function storeUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage' }): Promise<Stored> {
+/**
+ * A usage report in one statement; one numbered at or below the router's spans_to is stored only with `late` (the
+ * caller has found, under the router's lock, that no span holds it): otherwise it answers 'late'.
+ */
+async function usageStatement(
+  db: Sql,
+  routerId: number,
+  m: Inbound & { kind: 'usage' },
+  late: boolean,
+): Promise<Stored | 'late'> {
   const col = <K extends keyof UsageRow>(k: K) => m.rows.map((r) => r[k]);
   let up = 0n;
   let down = 0n;
@@ -82,7 +92,7 @@ async function storeUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage'
     up += BigInt(r.up);
     down += BigInt(r.down);
   }
-  const [row] = await db.query<{ stored: number }>(USAGE_SQL, [
+  const [row] = await db.query<{ stored: number; spans_to: string | null }>(USAGE_SQL, [
     routerId,
     m.seq,
     m.at,
@@ -101,8 +111,31 @@ async function storeUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage'
     down.toString(),
     m.rows.length,
     m.prevSessionSeq,
+    late,
   ]);
-  return Number(row?.stored) === 1 ? 'stored' : 'duplicate';
+  if (Number(row?.stored) === 1) return 'stored';
+  return !late && BigInt(m.seq) <= BigInt(row?.spans_to ?? '0') ? 'late' : 'duplicate';
+}
+
+/**
+ * A usage report numbered at or below its router's spans_to: a replay of a message its spans hold (a duplicate,
+ * whether or not its row was pruned), or a hole filled late, stored and made a span of its own at once. In a
+ * transaction that locks the router's row first, so what it reads of the spans is what every compaction committed.
+ */
+export async function storeLateUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage' }): Promise<Stored> {
+  return db.transaction(async (tx) => {
+    const spansTo = await lockRouter(tx, routerId);
+    if (BigInt(m.seq) > spansTo) return (await usageStatement(tx, routerId, m, false)) as Stored;
+    if (await inSpan(tx, routerId, m.seq)) return 'duplicate';
+    const out = await usageStatement(tx, routerId, m, true);
+    if (out === 'stored') await addRowSpan(tx, routerId, m.seq);
+    return out === 'stored' ? 'stored' : 'duplicate';
+  });
+}
+
+async function storeUsage(db: Db, routerId: number, m: Inbound & { kind: 'usage' }): Promise<Stored> {
+  const out = await usageStatement(db, routerId, m, false);
+  return out === 'late' ? storeLateUsage(db, routerId, m) : out;
 }
 
 const SESSION_UPSERT = `
@@ -182,13 +215,16 @@ async function insertPayment(
 async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'session' }): Promise<Stored> {
   return db.transaction(async (tx) => {
     // The router's row first, as every message of the router does (USAGE_SQL): no deadlock over its sessions' rows.
-    await tx.query('SELECT 1 FROM routers WHERE id = $1 FOR UPDATE', [routerId]);
+    // At or below its spans_to, a message its spans hold is a duplicate even once its row is pruned.
+    const late = BigInt(m.seq) <= (await lockRouter(tx, routerId));
+    if (late && (await inSpan(tx, routerId, m.seq))) return 'duplicate';
     const fresh = await tx.query(
       `INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 2, ${AT('$3')}, $4)
        ON CONFLICT DO NOTHING RETURNING seq`,
       [routerId, m.seq, m.at, m.prevSessionSeq],
     );
     if (fresh.length === 0) return 'duplicate';
+    if (late) await addRowSpan(tx, routerId, m.seq);
     if (m.session) await upsertSession(tx, routerId, m.seq, m.at, m.session);
     if (m.payment && m.session) await insertPayment(tx, routerId, m.seq, m.event, m.session.id, m.payment);
     if (m.escrow) {

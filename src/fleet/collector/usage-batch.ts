@@ -12,7 +12,7 @@
  */
 import type { Db } from '../db/index.ts';
 import type { Inbound } from './parse.ts';
-import type { RouterIds, Stored } from './store.ts';
+import { storeLateUsage, type RouterIds, type Stored } from './store.ts';
 import { SESSION_ROW_MERGE } from './session-merge.ts';
 
 export type UsageMessage = Inbound & { kind: 'usage' };
@@ -25,13 +25,14 @@ const AT = (p: string): string => `to_timestamp(${p} / 1000)`;
  */
 const BATCH_SQL = `
 WITH lock AS (
-  SELECT id FROM routers WHERE id = ANY($21::int[]) ORDER BY id FOR UPDATE
+  SELECT id, spans_to FROM routers WHERE id = ANY($21::int[]) ORDER BY id FOR UPDATE
 ), input AS (
   SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[], $5::numeric[], $6::numeric[],
     $7::int[]) AS i(router_id, seq, at_ms, prev, up, down, nrows)
 ), m AS (
   INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)
-  SELECT router_id, seq, 1, ${AT('at_ms')}, prev FROM input WHERE (SELECT count(*) FROM lock) > 0
+  SELECT i.router_id, i.seq, 1, ${AT('i.at_ms')}, i.prev FROM input i JOIN lock l ON l.id = i.router_id
+  WHERE (SELECT count(*) FROM lock) > 0 AND i.seq > l.spans_to
   ON CONFLICT DO NOTHING RETURNING router_id, seq
 ), fresh AS (
   SELECT i.* FROM input i JOIN m USING (router_id, seq)
@@ -67,7 +68,9 @@ WITH lock AS (
   FROM (SELECT router_id, max(seq) AS seq, max(at_ms) AS at_ms FROM input GROUP BY router_id) i
   WHERE routers.id = i.router_id RETURNING 1
 )
-SELECT router_id, seq::text AS seq FROM m`;
+SELECT router_id, seq::text AS seq, false AS late FROM m
+UNION ALL
+SELECT i.router_id, i.seq::text, true FROM input i JOIN lock l ON l.id = i.router_id WHERE i.seq <= l.spans_to`;
 
 /**
  * Stores the usage reports in one transaction; one outcome per report, in order. A report given twice in one batch
@@ -97,10 +100,15 @@ export async function storeUsageBatch(db: Db, ids: RouterIds, batch: readonly Us
     );
   });
   const locked = [...new Set(routerIds)].sort((a, b) => a - b);
-  const fresh = await db.query<{ router_id: number; seq: string }>(BATCH_SQL, [...msg, ...row, locked]);
-  const stored = new Set(fresh.map((f) => `${f.router_id} ${f.seq}`));
-  return batch.map((m, i) => {
+  const fresh = await db.query<{ router_id: number; seq: string; late: boolean }>(BATCH_SQL, [...msg, ...row, locked]);
+  const stored = new Set(fresh.filter((f) => !f.late).map((f) => `${f.router_id} ${f.seq}`));
+  const late = new Set(fresh.filter((f) => f.late).map((f) => `${f.router_id} ${f.seq}`));
+  const out: Stored[] = [];
+  for (const [i, m] of batch.entries()) {
     const key = `${routerIds[i]} ${m.seq}`;
-    return firstOf.get(key) === i && stored.has(key) ? 'stored' : 'duplicate';
-  });
+    // Numbered at or below its router's spans_to: decided under the router's lock against its spans, one by one.
+    if (firstOf.get(key) === i && late.has(key)) out.push(await storeLateUsage(db, routerIds[i]!, m));
+    else out.push(firstOf.get(key) === i && stored.has(key) ? 'stored' : 'duplicate');
+  }
+  return out;
 }

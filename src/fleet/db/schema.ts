@@ -258,10 +258,66 @@ const SESSIONS_HOT = `
 ALTER TABLE sessions SET (fillfactor = 50);
 `;
 
+// The ledger kept short: each router's stored numbers as spans of consecutive numbers (message_spans), which say
+// forever which numbers were stored once their per-message rows are pruned (retention.ts), and from which the gaps
+// are read. Every stored number up to routers.spans_to is in a span; a number above it is a row of messages only.
+// A message numbered at or below spans_to is stored only if no span holds it (and then becomes a span of its own at
+// once), so a replay of a pruned message is a duplicate and a hole before the watermark stays a hole until filled.
+// pruned_to / pruned_rows: how far and how many of its rows retention deleted.
+const SPANS = `
+ALTER TABLE routers ADD COLUMN spans_to bigint NOT NULL DEFAULT 0,
+  ADD COLUMN pruned_to bigint NOT NULL DEFAULT 0,
+  ADD COLUMN pruned_rows bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE message_spans (
+  router_id int NOT NULL REFERENCES routers (id),
+  first_seq bigint NOT NULL,
+  last_seq bigint NOT NULL CHECK (last_seq >= first_seq),
+  -- The \`at\` of its first and last message, and the prev_session_seq of its first (what the hole before it held).
+  first_at timestamptz NOT NULL,
+  last_at timestamptz NOT NULL,
+  first_prev_session_seq bigint,
+  PRIMARY KEY (router_id, first_seq)
+);
+
+-- The holes between a router's spans and the rows above its spans_to (the minute or so not yet in spans): a read of
+-- its spans and of an index range per router, not of the whole ledger. OFFSET 0 keeps the range per router (a join
+-- the planner may otherwise turn into a scan of every row).
+CREATE OR REPLACE VIEW fleet_gaps AS
+SELECT r.name AS router, g.prev_seq + 1 AS from_seq, g.first_seq - 1 AS to_seq,
+  g.first_seq - g.prev_seq - 1 AS missing, g.prev_at AS after_at, g.first_at AS before_at,
+  CASE WHEN g.prev_session_seq IS NULL THEN 'unknown'
+    WHEN g.prev_session_seq <= g.prev_seq THEN 'usage'
+    ELSE 'session' END AS kind
+FROM (
+  SELECT router_id, first_seq, first_at, prev_session_seq,
+    coalesce(lag(last_seq) OVER w, 0) AS prev_seq, lag(last_at) OVER w AS prev_at
+  FROM (
+    SELECT router_id, first_seq, last_seq, first_at, last_at, first_prev_session_seq AS prev_session_seq
+    FROM message_spans
+    UNION ALL
+    SELECT t.* FROM routers o CROSS JOIN LATERAL (
+      SELECT m.router_id, m.seq AS first_seq, m.seq AS last_seq, m.at AS first_at, m.at AS last_at,
+        m.prev_session_seq
+      FROM messages m
+      WHERE m.router_id = o.id AND m.seq > o.spans_to OFFSET 0
+    ) t
+  ) runs WINDOW w AS (PARTITION BY router_id ORDER BY first_seq)
+) g JOIN routers r ON r.id = g.router_id
+WHERE g.first_seq > g.prev_seq + 1;
+
+-- What the ledger holds per router: its spans, up to where they reach, and what retention pruned.
+CREATE VIEW fleet_ledger AS
+SELECT r.name AS router, r.max_seq AS last_seq, r.spans_to, r.pruned_to, r.pruned_rows,
+  (SELECT count(*) FROM message_spans s WHERE s.router_id = r.id) AS spans
+FROM routers r;
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
   { version: 3, name: 'a payment stored once', sql: PAYMENTS_ONCE },
   { version: 4, name: 'gap kinds, usage from the sessions', sql: GAP_KINDS },
   { version: 5, name: 'sessions rewritten in place', sql: SESSIONS_HOT },
+  { version: 6, name: 'the ledger in spans, pruned after its retention', sql: SPANS },
 ];

@@ -6,6 +6,7 @@
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import {
+  binauthTokenReader,
   COUNTER_TABLE,
   flowFlusher,
   KERNEL_QUOTA_TABLE,
@@ -114,6 +115,8 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     ...(ipv6Gate && { ipv6: ipv6Gate }),
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
     neighbour: neighbourReader(),
+    // openNDS: the tokens the package's BinAuth keeps beside the control socket, for deauths by token.
+    binauthTokens: binauthTokenReader(socketPath),
   });
   const partOf = (table: string): { enabled: boolean; rebuild: (reason: string) => Promise<void> } =>
     table.endsWith(COUNTER_TABLE) ? counters! : table.endsWith(GATE_TABLE) ? ipv6Gate! : kernelQuota!;

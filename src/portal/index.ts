@@ -52,6 +52,7 @@ export {
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
 export { neighbourReader, neighbourTable } from './neighbours.ts';
+export { binauthTokenReader } from './binauth-tokens.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
 export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';

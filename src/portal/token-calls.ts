@@ -6,8 +6,10 @@
  * - a lookup by token counts only when its answer names the MAC (else the MAC is asked);
  * - a no to an auth or a deauth by token drops the token, and the caller asks again by MAC (a token the portal no
  *   longer holds answers no, and so does a client in another state: only the MAC's no is the client's).
- * It also times the calls and, for a burst of gates whose tokens are unknown, says whether one listing first costs
- * less than their auths by MAC (call-costs.ts).
+ * A token no listing showed may come from the package's BinAuth, which keeps each client's token at its auth
+ * (binauth-tokens.ts): asked for deauths and lookups, never for an auth (a client waiting for its auth has had no auth
+ * since its last deauth, which emptied the file). It also times the calls and, for a burst of gates whose tokens are
+ * unknown, says whether one listing first costs less than their auths by MAC (call-costs.ts).
  */
 import { SluiceError } from '../errors.ts';
 import { CallCosts } from './call-costs.ts';
@@ -15,11 +17,22 @@ import { PortalTokens } from './tokens.ts';
 import type { NdsctlExec, NdsctlResult } from './runner.ts';
 import type { PortalClient, PortalSnapshot } from './types.ts';
 
+/** The token the portal's BinAuth kept for a MAC (canonical), if any (binauth-tokens.ts). */
+export type BinauthTokens = (mac: string) => Promise<string | undefined>;
+
 export class TokenCalls {
   readonly tokens = new PortalTokens();
   readonly costs = new CallCosts();
   /** Gates waiting for their turn in the queue, by MAC (a count: the same MAC may wait twice). */
   readonly #queued = new Map<string, number>();
+  readonly #binauth: BinauthTokens | undefined;
+  /** Calls made by a token (auths, deauths, lookups), a no included. */
+  #calls = 0;
+
+  /** `binauth`: the tokens the portal's BinAuth kept, for deauths and lookups no listing showed a token for. */
+  constructor(binauth?: BinauthTokens) {
+    this.#binauth = binauth;
+  }
 
   /** A gate of `mac` waits for its turn; the function returned says it left the queue (idempotent). */
   enqueue(mac: string): () => void {
@@ -32,6 +45,20 @@ export class TokenCalls {
       if (n > 0) this.#queued.set(mac, n);
       else this.#queued.delete(mac);
     };
+  }
+
+  /**
+   * The token to reach `mac` by for a deauth or a lookup: the one a listing or a lookup showed, else the one the
+   * BinAuth kept at the client's auth (noted, so that it is dropped as any other once refused or spent).
+   */
+  async known(mac: string): Promise<string | undefined> {
+    const seen = this.tokens.of(mac);
+    if (seen !== undefined || this.#binauth === undefined) return seen;
+    const kept = await this.#binauth(mac);
+    // A token the book pairs with another MAC is that client's as far as anything the portal showed says.
+    if (kept === undefined || (this.tokens.holderOf(kept) ?? mac) !== mac) return undefined;
+    this.tokens.note(mac, kept);
+    return kept;
   }
 
   /**
@@ -48,8 +75,14 @@ export class TokenCalls {
     }
   }
 
+  /** How many calls went by a token since start. */
+  get calls(): number {
+    return this.#calls;
+  }
+
   /** A call by MAC or by token (`by`), timed (a no too: the portal did the same lookup). */
   async timed(exec: NdsctlExec, args: readonly string[], by: 'mac' | 'token'): Promise<NdsctlResult> {
+    if (by === 'token') this.#calls++;
     const started = performance.now();
     const note = (): void => {
       const ms = performance.now() - started;
@@ -76,8 +109,9 @@ export class TokenCalls {
     mac: string,
     read: (exec: NdsctlExec, target: string) => Promise<PortalClient | null>,
   ): Promise<PortalClient | null> {
-    const token = this.tokens.of(mac);
+    const token = await this.known(mac);
     if (token !== undefined) {
+      this.#calls++;
       const started = performance.now();
       const found = await read(exec, token);
       this.costs.byToken(performance.now() - started);

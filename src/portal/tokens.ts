@@ -38,6 +38,11 @@ export class PortalTokens {
     return this.#byMac.get(mac);
   }
 
+  /** The MAC the book pairs `token` with, if any. */
+  holderOf(token: string): string | undefined {
+    return this.#macOf.get(token);
+  }
+
   /**
    * The portal showed `token` for `mac` (canonical) just now. Anything but a token of openNDS's form forgets the MAC's.
    */

@@ -6,7 +6,7 @@ import { silentLogger, type Log } from '../log.ts';
 import type { Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
-import { TokenCalls } from './token-calls.ts';
+import { TokenCalls, type BinauthTokens } from './token-calls.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
 import {
   type PortalClient,
@@ -54,6 +54,11 @@ export interface ValveOptions {
    * when the table agrees), null when the table does not say one: lets open() auth at once (see there).
    */
   neighbour?: (mac: string, hint: string | null) => Promise<string | null>;
+  /**
+   * openNDS: the token the package's BinAuth kept for a client at its auth (binauth-tokens.ts), for deauths and
+   * lookups by token when no listing showed it.
+   */
+  binauthTokens?: BinauthTokens;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -87,7 +92,7 @@ export class Valve {
    */
   readonly #ips = new Map<string, string>();
   /** openNDS only: auths, deauths and lookups by the token the portal showed for a MAC (token-calls.ts). */
-  readonly #byToken = new TokenCalls();
+  readonly #byToken: TokenCalls;
 
   constructor(opts: ValveOptions) {
     this.runner = new NdsctlRunner({
@@ -112,6 +117,7 @@ export class Valve {
     this.#counter = opts.counter;
     this.#ipv6 = opts.ipv6;
     this.#neighbour = opts.neighbour;
+    this.#byToken = new TokenCalls(opts.binauthTokens);
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -295,7 +301,9 @@ export class Valve {
 
   /**
    * Closes the gate: `ndsctl deauth`. 'not-found' when the portal answers no (exit 1): unknown MAC, or a client that
-   * is not authenticated (openNDS answers "not found" for those too). Either way the gate is shut.
+   * is not authenticated (openNDS answers "not found" for those too). Either way the gate is shut. On openNDS by the
+   * client's token when a listing showed it or the package's BinAuth kept it at the auth (token-calls.ts), else, and
+   * after a no by token, by MAC.
    */
   async close(mac: string): Promise<CloseResult> {
     return (await this.closeAndLook(mac, false)).result;
@@ -312,8 +320,8 @@ export class Valve {
       let result: CloseResult;
       // The portal's own Yes on its control socket: it deleted the client from its list (below).
       let portalYes = false;
-      // By token when known (see open()); a no by token is asked again by MAC.
-      const token = this.#flavour === 'opennds' ? this.#byToken.tokens.of(canonical) : undefined;
+      // By token when known (see open()), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
+      const token = this.#flavour === 'opennds' ? await this.#byToken.known(canonical) : undefined;
       try {
         const yes =
           (token === undefined ? null : await this.#byToken.byToken(exec, canonical, ['deauth', token])) ??
@@ -409,9 +417,14 @@ export class Valve {
     else this.runner.noteTimeout();
   }
 
-  /** The portal calls this valve made since start, by kind (NdsctlRunner.callCounts). */
+  /**
+   * The portal calls this valve made since start, by kind (NdsctlRunner.callCounts); `by_token`, once there were any:
+   * how many of them named the client by its token.
+   */
   callCounts(): Record<string, number> {
-    return this.runner.callCounts();
+    const counts = this.runner.callCounts();
+    if (this.#byToken.calls > 0) counts['by_token'] = this.#byToken.calls;
+    return counts;
   }
 
   /** Lets queued calls finish, then refuses new ones. */

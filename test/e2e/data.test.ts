@@ -17,8 +17,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
-import { GUARD_FACTOR, MiB, fmt, pct, sleep, waitFor, type FetchResult } from './lab.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { GUARD_FACTOR, MiB, OPENNDS10, fmt, pct, sleep, waitFor, type FetchResult } from './lab.ts';
 import { LAB_PORTAL, Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -203,6 +204,7 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
 scenario('3 terminate over ubus: traffic stops, the gate closes', needDaemon, async () => {
   const c = L().client(2);
   await S().call('grant', { mac: c.mac, bytes: 20 * MiB }); // top-up: plenty left
+  const kept = OPENNDS10 ? await keptToken(c.mac) : undefined;
   const dl = L().download(c, '/20MiB', tmp('s3.bin'), 40);
   await waitFor('the download to flow', 10_000, async () => (dl.received() > 1 * MiB ? true : undefined), 50);
   const calledAt = Date.now();
@@ -233,7 +235,28 @@ scenario('3 terminate over ubus: traffic stops, the gate closes', needDaemon, as
   assert.is(s?.state, 'TERMINATED');
   assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
   assert.ok(stopped, `traffic still flowed ${Date.now() - repliedAt} ms after terminate`);
+  if (kept !== undefined) {
+    // openNDS 10 with the package's BinAuth: the deauth went by the token it kept, and the deauth spent it.
+    const gates = ((await S().call('stats', {})) as { gates?: Record<string, number> }).gates ?? {};
+    // (Through the ndsctl command sluice has no socket to read beside.)
+    if (S().via === 'socket')
+      assert.ok((gates['portal_by_token'] ?? 0) > kept.byTokenBefore, `a call by token: ${JSON.stringify(gates)}`);
+    assert.is(readFileSync(kept.file, 'utf8'), '', 'the deauth emptied the kept token');
+  }
 });
+
+/**
+ * openNDS 10 runs the package's BinAuth at each auth (lab.sh): it keeps the client's token beside the control socket
+ * (src/portal/binauth-tokens.ts), the very token openNDS lists for it. The file, and sluice's calls by token so far.
+ */
+async function keptToken(mac: string): Promise<{ file: string; byTokenBefore: number }> {
+  const file = join(dirname(L().portalSocketPath), 'sluice-tokens', mac);
+  const token = (await L().portalClient(mac))?.token;
+  assert.ok(token, `openNDS lists ${mac} with a token`);
+  assert.is(existsSync(file) ? readFileSync(file, 'utf8') : 'no file', `${mac} ${token}\n`, 'the BinAuth kept it');
+  const gates = ((await S().call('stats', {})) as { gates?: Record<string, number> }).gates ?? {};
+  return { file, byTokenBefore: gates['portal_by_token'] ?? 0 };
+}
 
 scenario('4 three clients at once: metered within 2% each, cut each at its own allotment', needDaemon, async () => {
   const allot = [2 * MiB, 4 * MiB, 6 * MiB];

@@ -167,8 +167,45 @@ test('an abnormal answer (exit 2) to an auth by token: the look after counts onl
   );
 });
 
+test("the token openNDS's BinAuth kept at the auth: no listing, and the deauth is `deauth <token>`", async () => {
+  const kept = new Map<string, string>();
+  const { file, valve, token } = setup({}, { binauthTokens: async (mac) => kept.get(mac) });
+  // No listing, an address from the neighbour table: the auth goes by MAC at once, and the BinAuth sees the token.
+  assert.is(await valve.open(A), 'opened');
+  const tA = token(A);
+  kept.set(A, tA);
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file), [`auth ${A} ${NET}`, `deauth ${tA}`]);
+  assert.is(valve.callCounts()['by_token'], 1, 'stats.gates.portal_by_token counts it');
+  assert.is(file.read().model.get(A), undefined, 'deauthed (openNDS drops it)');
+  assert.is(file.read().model.get(B)?.state, 'Preauthenticated', 'B untouched');
+});
+
+test('a kept token the portal no longer holds answers no: the deauth goes by MAC, and the gate is shut', async () => {
+  const { file, valve } = setup({}, { binauthTokens: async () => '0badf00d' });
+  assert.is(await valve.open(A), 'opened');
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file), [`auth ${A} ${NET}`, 'deauth 0badf00d', `deauth ${A}`]);
+  assert.is(file.read().model.get(A), undefined, 'deauthed (openNDS drops it)');
+});
+
+test("a kept token a listing showed beside another client is that client's: A goes by its MAC, B stays", async () => {
+  let kept: string | undefined;
+  const { file, valve, token } = setup({}, { binauthTokens: async () => kept });
+  assert.is(await valve.open(A), 'opened');
+  assert.is(await valve.open(B), 'opened');
+  kept = token(B);
+  valve.noteListing([B, token(B)], 'opennds', 700);
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file).slice(2), [`deauth ${A}`]);
+  assert.is(file.read().model.get(B)?.state, 'Authenticated', 'B still open');
+});
+
 test('nodogsplash: by MAC always (its ndsctl finds a MAC without hashing every client)', async () => {
-  const { file, valve } = setup({ config: { flavour: 'nodogsplash' } }, { flavour: 'nodogsplash' });
+  const { file, valve } = setup(
+    { config: { flavour: 'nodogsplash' } },
+    { flavour: 'nodogsplash', binauthTokens: async () => '0a1b2c3d' },
+  );
   valve.noteListing(listing(file), 'opennds', 700);
   await valve.snapshot();
   assert.is(await valve.open(A), 'opened');

@@ -2,7 +2,7 @@
  * One error base for all of sluice. `code` is stable and is what ubus replies, logs and tests key on; the message is
  * for humans and may change. ERRORS is the one list of codes, and each code says there how it is answered: its ubus
  * status (api/status.ts) and its HTTP status on the LAN endpoint (http/server.ts), declared once here, so no door keeps
- * a table of its own (a method's LAN route may answer a shared code its own way: PaymentPlugin.lanRoutes' statusOf).
+ * a table of its own (a method's LAN route may answer a shared code its own way: LanRoute.statusOf).
  * A code outside ERRORS does not compile, and test/errors.test.ts keeps it and docs/errors.md in step (grouped here
  * by the sections there); test/errors-status.test.ts pins the statuses.
  */

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PAYMENT_PLUGINS } from '../src/payments/plugins.ts';
+import { REGISTERED } from '../src/payments/plugins.ts';
 import {
   checkImports,
   describeCycle,
@@ -570,7 +570,10 @@ function codeWords(text: string): string[] {
 test("the composition root names no payment method: the core does not know its extensions' names", () => {
   const key = (w: string): string => w.toLowerCase().replace(/[-_]/g, '');
   const names = new Set(
-    PAYMENT_PLUGINS.flatMap((p) => [p.name, p.switch, p.stats?.key, p.x402?.scheme, p.lanUse?.name, p.payForm?.key])
+    REGISTERED.flatMap(({ plugin: p, schemes }) => [
+      ...[p.name, p.switch, p.stats?.key, p.lanUse?.name, p.payForm?.key],
+      ...schemes.map((s) => s.scheme),
+    ])
       .filter((n): n is string => n !== undefined)
       .map(key),
   );

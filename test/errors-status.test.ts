@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { ERROR_CODES } from '../src/errors.ts';
 import { statusForCode } from '../src/api/status.ts';
 import { refusalStatus } from '../src/http/server.ts';
-import { PAYMENT_PLUGINS } from '../src/payments/index.ts';
+import { REGISTERED } from '../src/payments/index.ts';
 import { Status } from '../src/ubus/index.ts';
 
 /**
@@ -492,7 +492,7 @@ test("every code the LAN endpoint's own routes can raise has its pinned HTTP sta
 
 test('each method route answers its codes with the pinned HTTP status', () => {
   const routes = new Map(
-    PAYMENT_PLUGINS.flatMap((p) => (p.lanRoutes ?? []).map((r) => [`${r.method} ${r.path}` as string, r] as const)),
+    REGISTERED.flatMap((p) => p.lanRoutes.map((r) => [`${r.method} ${r.path}` as string, r] as const)),
   );
   for (const [key, table] of Object.entries(ROUTES)) {
     const route = routes.get(key);

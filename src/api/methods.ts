@@ -10,7 +10,7 @@ import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { CallOrigin, SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
-import { PAYMENT_PLUGINS, type PaymentPlugin } from '../payments/index.ts';
+import { REGISTERED, type RegisteredPlugin } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import { salesReply } from './sales.ts';
 import { VENUE_METHODS } from './venue-methods.ts';
@@ -51,13 +51,13 @@ function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 
 }
 
 /**
- * The ubus methods the payment plugins of a list bring, in the list's order: each is served whether or not its method
- * runs (the ACL names it), and its handler gets its method's face from the backend (null: not running).
+ * The ubus methods the payment plugins of a list registered, in the list's order: each is served whether or not its
+ * method runs (the ACL names it), and its handler gets its method's face from the backend (null: not running).
  */
-function pluginMethods(plugins: readonly PaymentPlugin[]): Record<string, ApiMethod> {
+function pluginMethods(registered: readonly RegisteredPlugin[]): Record<string, ApiMethod> {
   const methods: Record<string, ApiMethod> = {};
-  for (const plugin of plugins) {
-    for (const [name, declared] of Object.entries(plugin.ubusMethods ?? {})) {
+  for (const { plugin, ubusMethods } of registered) {
+    for (const [name, declared] of Object.entries(ubusMethods)) {
       if (name in methods) throw new Error(`ubus method ${name} is declared by two payment plugins`);
       methods[name] = {
         args: declared.args,
@@ -328,13 +328,13 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
 export type MethodTable = Readonly<Record<string, ApiMethod>>;
 
 /**
- * The table for a plugin list: the object's own methods, with the plugins' after `sessions` (where docs/ubus-api.md
- * lists them). A plugin's method cannot take the name of one of the object's own.
+ * The table for a plugin list's registrations: the object's own methods, with the plugins' after `sessions` (where
+ * docs/ubus-api.md lists them). A plugin's method cannot take the name of one of the object's own.
  */
-export function methodTable(plugins: readonly PaymentPlugin[]): MethodTable {
+export function methodTable(registered: readonly RegisteredPlugin[]): MethodTable {
   const own = [...Object.entries(OWN_METHODS), ...Object.entries(VENUE_METHODS as Record<string, ApiMethod>)];
   const at = own.findIndex(([name]) => name === 'sessions') + 1;
-  const brought = pluginMethods(plugins);
+  const brought = pluginMethods(registered);
   for (const name of Object.keys(brought)) {
     if (name in OWN_METHODS)
       throw new Error(`ubus method ${name} of a payment plugin has the name of one of the sluice object's own`);
@@ -343,6 +343,6 @@ export function methodTable(plugins: readonly PaymentPlugin[]): MethodTable {
 }
 
 /** The table of payments/plugins.ts's list (what the daemon serves unless it is started with another list). */
-export const METHODS: MethodTable = methodTable(PAYMENT_PLUGINS);
+export const METHODS: MethodTable = methodTable(REGISTERED);
 
 export { checkArgs, signatureOf };

@@ -5,7 +5,7 @@
  */
 import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import { sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import { X402_SCHEMES, type X402Face } from '../payments/index.ts';
+import { X402_SCHEMES, type X402Face, type X402Scheme } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { formFlags } from './pay-forms.ts';
@@ -14,13 +14,19 @@ import type { HttpEndpointOptions } from './server.ts';
 import { schemeOfHeader } from './x402-schemes.ts';
 
 /** What the sale reads of the endpoint's options. */
-type SaleOptions = Pick<HttpEndpointOptions, 'backend' | 'schemes' | 'forms' | 'unavailable' | 'macOf' | 'log'>;
+type SaleOptions = Pick<
+  HttpEndpointOptions,
+  'backend' | 'schemes' | 'knownSchemes' | 'forms' | 'unavailable' | 'macOf' | 'log'
+>;
 
-/** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
-const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
 type Quote = ReturnType<SluiceBackend['quote']>;
-/** What takes a payload: a running face, or `exact`'s entry when none runs (its parser says why). */
-type SchemeTaker = X402Face | typeof UNNAMED;
+/** What takes a payload: a running face, or the registered scheme that takes unnamed ones (its parser says why). */
+type SchemeTaker = X402Face | X402Scheme;
+
+/** Every x402 scheme the plugin list registered, running or not, in its order. */
+function knownOf(options: SaleOptions): readonly X402Scheme[] {
+  return options.knownSchemes ?? X402_SCHEMES;
+}
 
 /** The running face of a scheme, or null. */
 function faceOf(options: SaleOptions, scheme: string): X402Face | null {
@@ -30,7 +36,8 @@ function faceOf(options: SaleOptions, scheme: string): X402Face | null {
 /** GET /: the plans, each with every running scheme's offer, and the ways to pay this router takes. */
 export function plans(options: SaleOptions): unknown {
   const { backend } = options;
-  const flags = Object.fromEntries(X402_SCHEMES.map((s) => [s.planKey, faceOf(options, s.scheme)?.offered() ?? false]));
+  const known = knownOf(options);
+  const flags = Object.fromEntries(known.map((s) => [s.planKey, faceOf(options, s.scheme)?.offered() ?? false]));
   return {
     // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
     methods: {
@@ -49,7 +56,7 @@ export function plans(options: SaleOptions): unknown {
         }
       };
       const offers = Object.fromEntries(
-        X402_SCHEMES.flatMap((s) => {
+        known.flatMap((s) => {
           const face = faceOf(options, s.scheme);
           return face || s.alwaysListed ? [[s.planKey, offerOf(face)]] : [];
         }),
@@ -79,7 +86,7 @@ function runningFaces(options: SaleOptions): readonly X402Face[] {
   if (faces.length > 0) return faces;
   const down = firstUnavailable(
     options.unavailable,
-    X402_SCHEMES.map((s) => s.method),
+    knownOf(options).map((s) => s.method),
   );
   if (down) throw methodUnavailable(down);
   throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
@@ -115,13 +122,16 @@ function offersFor(faces: readonly X402Face[], quote: Quote): Array<Record<strin
 function takerOf(options: SaleOptions, faces: readonly X402Face[], signature: unknown): SchemeTaker {
   // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
   const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
-  const named = X402_SCHEMES.find((s) => s.scheme === scheme);
+  const known = knownOf(options);
+  const named = known.find((s) => s.scheme === scheme);
   const downForScheme = named ? firstUnavailable(options.unavailable, [named.method]) : null;
   if (downForScheme) throw methodUnavailable(downForScheme);
   return (
     (named && faceOf(options, named.scheme)) ??
     (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ??
-    UNNAMED
+    // The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`).
+    known.find((s) => s.takesUnnamed) ??
+    faces[0]!
   );
 }
 

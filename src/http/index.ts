@@ -127,6 +127,7 @@ export class LanEndpointKeeper {
     if (this.endpoint) {
       this.endpoint.serve({
         schemes: methods.schemes ?? [],
+        ...(methods.knownSchemes && { knownSchemes: methods.knownSchemes }),
         forms: methods.forms ?? {},
         unavailable: methods.unavailable ?? [],
         ...(methods.methods && { methods: methods.methods }),
@@ -187,6 +188,7 @@ async function startLanEndpoint(
       rateLimitPerMinute: config.http.rateLimit,
       backend,
       schemes: methods.schemes ?? [],
+      ...(methods.knownSchemes && { knownSchemes: methods.knownSchemes }),
       forms: methods.forms ?? {},
       unavailable,
       ...(methods.methods && { methods: methods.methods }),

@@ -11,7 +11,7 @@
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *                          (pay-page.ts)
- *   the payment methods' own routes (PaymentPlugin.lanRoutes, in payments/plugins.ts's order; the rules below apply
+ *   the payment methods' own routes (PluginRegistrars.lanRoute, in the plugin list's order; the rules below apply
  *                          to them as to the rest): POST /receipt (escrow usage receipts), GET /batch/channel and
  *                          GET|POST /batch/refund (batch-settlement), POST /trial (free trials), POST /voucher
  *                          (printed vouchers, then RADIUS's: payments/local-voucher), the /cashu/* routes
@@ -30,7 +30,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOf, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
-import { PAYMENT_PLUGINS, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
+import { REGISTERED, type LanMethod, type LanRequest, type LanRoute } from '../payments/index.ts';
+import type { X402Face, X402Scheme } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
 import { buy, plans, purchased } from './buy.ts';
 import { clientIpOf, DoorLimits, Listener, readJsonBody } from '../listener/index.ts';
@@ -67,6 +68,10 @@ export interface HttpEndpointOptions {
    * on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501.
    */
   schemes?: readonly X402Face[];
+  /**
+   * Every x402 scheme the plugin list registered, running or not (PaymentPlugins.lan); default: the built-in list's.
+   */
+  knownSchemes?: readonly X402Scheme[];
   /**
    * Each payment method's routes, payers and running face (PaymentPlugins.lan), in payments/plugins.ts's order;
    * default: the list's, none running.
@@ -131,7 +136,9 @@ export class HttpEndpoint {
     private options: HttpEndpointOptions,
   ) {
     this.portalFiles = {};
-    this.adopt(options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null })));
+    this.adopt(
+      options.methods ?? REGISTERED.map(({ plugin, lanRoutes }) => ({ plugin, routes: lanRoutes, face: null })),
+    );
     // The wallets that paid for a session, as each method's payments show them (the methods served now).
     const payersOf = (s: Session): string[] => [
       ...new Set(this.methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
@@ -143,7 +150,7 @@ export class HttpEndpoint {
   private adopt(methods: readonly LanMethod[]): void {
     const routes = new Map<string, { route: LanRoute; method: LanMethod }>();
     for (const method of methods)
-      for (const route of method.plugin.lanRoutes ?? []) routes.set(`${route.method} ${route.path}`, { route, method });
+      for (const route of method.routes) routes.set(`${route.method} ${route.path}`, { route, method });
     this.routes = routes;
     this.methods = methods;
     this.portalFiles = portalFilesOf(methods);
@@ -154,7 +161,7 @@ export class HttpEndpoint {
    * methods down, in place of the ones the endpoint started with. A request already inside a handler ends on what it
    * began with; the next one reads these.
    */
-  serve(parts: Pick<HttpEndpointOptions, 'schemes' | 'forms' | 'unavailable' | 'methods'>): void {
+  serve(parts: Pick<HttpEndpointOptions, 'schemes' | 'knownSchemes' | 'forms' | 'unavailable' | 'methods'>): void {
     this.options = { ...this.options, ...parts };
     if (parts.methods) this.adopt(parts.methods);
   }
@@ -273,7 +280,7 @@ export class HttpEndpoint {
   }
 
   /**
-   * A payment method's route (PaymentPlugin.lanRoutes): 503 while its method is configured but down, else its handler
+   * A payment method's route (PluginRegistrars.lanRoute): 503 while its method is configured but down, else its handler
    * with the method's running face (or null); a refusal is answered as every POST's is (refused()).
    */
   private async methodRoute(

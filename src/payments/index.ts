@@ -13,8 +13,10 @@ export type {
   LanRequest,
   LanRoute,
   PaymentPlugin,
+  RegisteredPlugin,
   UbusFace,
   X402Face,
+  X402Scheme,
 } from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
-export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
+export { PAY_FORM_KEYS, PAYMENT_PLUGINS, REGISTERED, X402_SCHEMES } from './plugins.ts';

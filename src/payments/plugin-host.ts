@@ -1,5 +1,6 @@
 /**
- * The root's side of the plugin list: opens every plugin the config switches on (a damaged state file leaves that one
+ * The root's side of the plugin list: runs every plugin's register phase first (registrations.ts: its ubus methods,
+ * LAN routes, x402 schemes), then opens every plugin the config switches on (a damaged state file leaves that one
  * out: method-state.ts) and runs each hook over the opened parts in the list's order, so daemon.ts names no method.
  * A reload switches methods on and off with no restart (switchTo): one switched on opens then (reconciled, wired and
  * started as at a start) and sells; one switched off stops selling (out of the registry, its LAN face, x402 offer and
@@ -11,6 +12,7 @@ import type { Config, OwnSection, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
+import { registerPlugins } from './registrations.ts';
 import type {
   LanParts,
   MethodSwitch,
@@ -19,6 +21,7 @@ import type {
   PluginDoor,
   PluginHost,
   DoorServices,
+  RegisteredPlugin,
   UbusFace,
   X402Face,
 } from './plugin.ts';
@@ -48,6 +51,8 @@ export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onS
 
 type Opened = {
   plugin: PaymentPlugin;
+  /** What it registered before any plugin opened. */
+  registered: RegisteredPlugin;
   on: boolean;
   part: PaymentPart | null;
   doors: PluginDoor[];
@@ -68,9 +73,14 @@ export class PaymentPlugins {
     private readonly parts: HostParts,
   ) {}
 
-  /** The list, in its order, whether or not each plugin opened (what the ubus table and the LAN routes are made of). */
+  /** The list, in its order, whether or not each plugin opened. */
   get plugins(): readonly PaymentPlugin[] {
     return this.opened.map((o) => o.plugin);
+  }
+
+  /** What each plugin registered, in the list's order (what the ubus table and the LAN routes are made of). */
+  get registrations(): readonly RegisteredPlugin[] {
+    return this.opened.map((o) => o.registered);
   }
 
   /** The config sections the plugins of a list bring (the loader reads them beside its own). */
@@ -83,7 +93,10 @@ export class PaymentPlugins {
     return PaymentPlugins.sectionsOf(this.plugins);
   }
 
-  /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
+  /**
+   * Runs the register phase of every plugin of the list, then opens, in the list's order, each plugin whose switch is
+   * on (null: off, or left out as damaged).
+   */
   static async open(plugins: readonly PaymentPlugin[], context: HostParts): Promise<PaymentPlugins> {
     const listeners: Array<() => Promise<void>> = [];
     const parts: HostParts = {
@@ -93,7 +106,9 @@ export class PaymentPlugins {
       },
     };
     const host = new PaymentPlugins(
-      plugins.map((plugin) => ({ plugin, on: false, part: null, doors: [], sinks: [], listening: [] })),
+      registerPlugins(plugins).map((registered) => {
+        return { plugin: registered.plugin, registered, on: false, part: null, doors: [], sinks: [], listening: [] };
+      }),
       listeners,
       parts,
     );
@@ -317,8 +332,13 @@ export class PaymentPlugins {
    */
   lan(config: Config): LanParts {
     return {
-      methods: this.opened.map((o) => ({ plugin: o.plugin, face: (o.on && o.part?.lan) || null })),
+      methods: this.opened.map((o) => ({
+        plugin: o.plugin,
+        routes: o.registered.lanRoutes,
+        face: (o.on && o.part?.lan) || null,
+      })),
       schemes: this.x402Faces(),
+      knownSchemes: this.opened.flatMap((o) => o.registered.schemes),
       unavailable: this.unavailable(),
       forms: this.forms(config),
     };

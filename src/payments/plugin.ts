@@ -3,9 +3,11 @@
  * folder exporting one PaymentPlugin, payments/plugins.ts lists them, and the composition root (daemon.ts) loops over
  * the list through PaymentPlugins (plugin-host.ts) without naming one. A plugin opens from the config into a
  * PaymentPart: the PaymentMethods the merchant sells through, and the optional hooks the daemon runs at its own
- * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). What it
- * brings beside them it registers through its host when it opens: its own listener (`door`), an upstream sink
- * (`sink`), listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`).
+ * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). Two phases:
+ * before any plugin opens, each registers what must be known whether or not it runs (`register`: its ubus methods,
+ * LAN routes, x402 schemes: the ubus object, the ACL and the LAN endpoint's routes are made of them); when it opens,
+ * what it brings beside its methods goes through its host: its own listener (`door`), an upstream sink (`sink`),
+ * listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`).
  */
 import type { Config, OwnSection, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type AnyErrorCode } from '../errors.ts';
@@ -105,7 +107,7 @@ export interface PaymentAnnouncers {
 }
 
 /**
- * What an opened method serves over ubus: what its own ubus methods (PaymentPlugin.ubusMethods) call, and the fields
+ * What an opened method serves over ubus: what its own ubus methods (PluginRegistrars.ubusMethod) call, and the fields
  * it adds to a session's `session` reply. A method adds its own field in its folder (a module augmentation:
  * `declare module '../plugin.ts' { interface UbusFace { … } }`), so this file names none.
  */
@@ -144,7 +146,7 @@ export function invalidArgument(argument: string, reason: string): SluiceError {
 }
 
 /**
- * What a running method serves over the LAN endpoint: what its own LAN routes (PaymentPlugin.lanRoutes) call; each
+ * What a running method serves over the LAN endpoint: what its own LAN routes (PluginRegistrars.lanRoute) call; each
  * method adds its field in its folder, as to UbusFace.
  */
 export interface LanFace {}
@@ -198,7 +200,8 @@ export interface LanAnswer {
 }
 
 /**
- * A route of the LAN endpoint a method brings (http/server.ts loops over them, as api/methods.ts over ubusMethods):
+ * A route of the LAN endpoint a method brings (PluginRegistrars.lanRoute; http/server.ts loops over them, as
+ * api/methods.ts over the registered ubus methods):
  * it exists whether or not the method runs, and its handler gets the method's running LAN face, or null. A route that
  * is not a method's (the pay page, /buy, /session, restores, devices, PC-sync) stays in http/.
  */
@@ -220,9 +223,13 @@ export interface LanRoute {
   handler(req: LanRequest, face: LanFace | null): Promise<LanAnswer>;
 }
 
-/** A method's LAN side as the endpoint serves it: its routes and payers (static), and its face when it runs. */
+/**
+ * A method's LAN side as the endpoint serves it: its routes (registered before it opened) and payers, and its face
+ * when it runs.
+ */
 export interface LanMethod {
-  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts' | 'payForm' | 'lanUse'>;
+  readonly plugin: Pick<PaymentPlugin, 'name' | 'payersOf' | 'pageScripts' | 'payForm' | 'lanUse'>;
+  readonly routes: readonly LanRoute[];
   readonly face: LanFace | null;
 }
 
@@ -232,6 +239,8 @@ export interface LanParts {
   readonly methods: readonly LanMethod[];
   /** The running methods' x402 faces, in the list's order (/buy, /plans). */
   readonly schemes: readonly X402Face[];
+  /** Every x402 scheme the list's plugins registered, running or not, in its order (/buy, /plans). */
+  readonly knownSchemes: readonly X402Scheme[];
   /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
   readonly unavailable: readonly string[];
   /** Each pay-page form of the list (PaymentPlugin.payForm), by its key: offered now. */
@@ -276,6 +285,27 @@ export interface X402Face extends X402Scheme {
   offer(quote: Quote): Record<string, unknown> | null;
   /** The PAYMENT-RESPONSE of a purchase paid with this reference, or null. */
   settlementOf(reference: string): unknown;
+}
+
+/**
+ * What a plugin registers in the register phase (PaymentPlugin.register), before any plugin opens; closed once its
+ * register returns (a later call throws).
+ */
+export interface PluginRegistrars {
+  /** A ubus method of the `sluice` object (in the list's order after the sessions' methods: docs/ubus-api.md). */
+  ubusMethod(name: string, method: UbusMethod): void;
+  /** A route of the LAN endpoint (docs/x402.md's list of routes). */
+  lanRoute(route: LanRoute): void;
+  /** An x402 scheme it sells through on the LAN (/buy, /plans); its running face is PaymentPart.x402. */
+  x402Scheme(scheme: X402Scheme): void;
+}
+
+/** What a plugin registered, with the plugin. */
+export interface RegisteredPlugin {
+  readonly plugin: PaymentPlugin;
+  readonly ubusMethods: Readonly<Record<string, UbusMethod>>;
+  readonly lanRoutes: readonly LanRoute[];
+  readonly schemes: readonly X402Scheme[];
 }
 
 /** An opened plugin: its methods and the hooks the root runs. Every hook is optional. */
@@ -334,14 +364,14 @@ export interface PaymentPlugin {
    * one: read from the config, not from the method that opened, so a damaged state file takes no other route down.
    */
   readonly lanUse?: { name: string; on(config: Config): boolean };
-  /** Its x402 scheme, when it sells through x402 on the LAN. */
-  readonly x402?: X402Scheme;
   /** Its form on the pay page, when it sells through one. */
   readonly payForm?: PayForm;
-  /** The ubus methods it brings, by name (in the list's order after the sessions' methods: docs/ubus-api.md). */
-  readonly ubusMethods?: Readonly<Record<string, UbusMethod>>;
-  /** The LAN endpoint's routes it brings (docs/x402.md's list of routes). */
-  readonly lanRoutes?: readonly LanRoute[];
+  /**
+   * The register phase: run for every plugin of the list before any opens, whether or not its switch is on, so the
+   * ubus object (its table and the ACL), the LAN endpoint's routes and /buy's schemes are known before anything runs.
+   * What it registers is served from then on; its handlers get the method's face (null while it does not run).
+   */
+  register?(registrars: PluginRegistrars): void;
   /**
    * The wallet addresses (lowercase) that paid for a session through this method, as far as its payments show them
    * (a returning customer proves one to move the session: http/restore.ts); `face`: the method's, or null.

@@ -7,8 +7,9 @@ import { cashuPlugin } from './cashu/index.ts';
 import { escrowSessionPlugin } from './escrow-session/index.ts';
 import { exactPlugin } from './exact/index.ts';
 import { localVoucherPlugin } from './local-voucher/index.ts';
-import type { PaymentPlugin, X402Scheme } from './plugin.ts';
+import type { PaymentPlugin, RegisteredPlugin, X402Scheme } from './plugin.ts';
 import { radiusPlugin } from './radius/index.ts';
+import { registerPlugins } from './registrations.ts';
 import { trialPlugin } from './trial/index.ts';
 import { uptoPlugin } from './upto/index.ts';
 
@@ -23,10 +24,14 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
   cashuPlugin,
 ];
 
+/** What the list's plugins register (their ubus methods, LAN routes, x402 schemes), in its order. */
+export const REGISTERED: readonly RegisteredPlugin[] = registerPlugins(PAYMENT_PLUGINS);
+
 /**
- * The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans).
+ * The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans,
+ * when it is started without the daemon's list).
  */
-export const X402_SCHEMES: readonly X402Scheme[] = PAYMENT_PLUGINS.flatMap((p) => (p.x402 ? [p.x402] : []));
+export const X402_SCHEMES: readonly X402Scheme[] = REGISTERED.flatMap((r) => r.schemes);
 
 /** The pay-page forms of the list, by key, in its order, whether or not their methods run (GET /'s `methods`). */
 export const PAY_FORM_KEYS: readonly string[] = PAYMENT_PLUGINS.flatMap((p) => (p.payForm ? [p.payForm.key] : []));

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { invokeMethod, sluiceObject } from '../../src/api/object.ts';
 import { METHODS } from '../../src/api/methods.ts';
 import type { SluiceBackend } from '../../src/api/backend.ts';
-import { PAYMENT_PLUGINS, type UbusFace } from '../../src/payments/index.ts';
+import { REGISTERED, type UbusFace } from '../../src/payments/index.ts';
 import type { Session } from '../../src/sessions/index.ts';
 
 const MAC = '02:00:00:00:0d:01';
@@ -61,13 +61,13 @@ async function failure(call: Promise<unknown>): Promise<[string | undefined, str
 
 const sessionOf = (data: unknown): Record<string, unknown> => (data as { session: Record<string, unknown> }).session;
 
-const pluginOf = (method: string): string => PAYMENT_PLUGINS.find((p) => p.ubusMethods?.[method])!.name;
+const pluginOf = (method: string): string => REGISTERED.find((r) => r.ubusMethods[method])!.plugin.name;
 
 test(
   "the payment methods' ubus methods are the plugins', on the object in the list's order after sessions, with " +
     'their policies',
   () => {
-    const brought = PAYMENT_PLUGINS.flatMap((p) => Object.keys(p.ubusMethods ?? {}));
+    const brought = REGISTERED.flatMap((r) => Object.keys(r.ubusMethods));
     assert.equal(brought, [
       'receipt',
       'batch_channel',
@@ -80,8 +80,8 @@ test(
     ]);
     const names = Object.keys(METHODS);
     assert.equal(names.slice(names.indexOf('sessions') + 1, names.indexOf('sessions') + 1 + brought.length), brought);
-    for (const p of PAYMENT_PLUGINS) {
-      for (const [name, m] of Object.entries(p.ubusMethods ?? {})) {
+    for (const r of REGISTERED) {
+      for (const [name, m] of Object.entries(r.ubusMethods)) {
         assert.is(METHODS[name]!.args, m.args, name);
         assert.is(METHODS[name]!.adminOnly, m.adminOnly, name);
       }

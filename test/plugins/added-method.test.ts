@@ -5,7 +5,9 @@
  * (in this process, over the embedded ubus broker and the simulated portal's control socket) serves it: its own config
  * section is read (its cards' prefix), its ubus method is on the `sluice` object, a ubus `purchase` buys with it,
  * its LAN route sells through the endpoint's rules (the caller's MAC from the one resolver), and its own error codes
- * answer a malformed and a replayed code with the statuses it declared. Without the line none of it exists.
+ * answer a malformed and a replayed code with the statuses it declared. Its ubus method and LAN route exist only
+ * through the registrars of its register phase (PaymentPlugin.register): it has no static field for them. Without the
+ * line none of it exists.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -37,23 +37,23 @@ export const batchSettlementPlugin: PaymentPlugin = {
   // Its part of the pay page (docs/batch-settlement.md): the signing bundle and the page logic.
   pageScripts: ['batch.js', 'batch-page.js'],
   switch: 'batchSettlement',
-  x402: SCHEME,
   lanUse: { name: 'batch_settlement', on: (c) => c.batchSettlement.enabled },
-  // GET /batch/channel, GET|POST /batch/refund (lan-routes.ts).
-  lanRoutes: BATCH_LAN_ROUTES,
   payersOf: batchPayersOf,
-  ubusMethods: {
+  register(add) {
+    add.x402Scheme(SCHEME);
+    // GET /batch/channel, GET|POST /batch/refund (lan-routes.ts).
+    for (const route of BATCH_LAN_ROUTES) add.lanRoute(route);
     // A channel's state (docs/ubus-api.md `batch_channel`).
-    batch_channel: {
+    add.ubusMethod('batch_channel', {
       args: { channel: { kind: 'string', maxLength: 66, required: true } },
       adminOnly: false,
       handler(a, face) {
         if (!face?.batch) throw notEnabled();
         return { channel: face.batch.channel(a.channel) };
       },
-    },
+    });
     // The customer's refund request (`batch_refund`): the channel, and the settle response once done.
-    batch_refund: {
+    add.ubusMethod('batch_refund', {
       // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64
       // JSON).
       args: { payload: { kind: 'table' }, signature: { kind: 'string', maxLength: 12_000 } },
@@ -69,7 +69,7 @@ export const batchSettlementPlugin: PaymentPlugin = {
           ...(out.settlement && { settlement: out.settlement }),
         };
       },
-    },
+    });
   },
   async open({ config, sessions, endsWritten, log }) {
     const { openBatchSettlement } = await batchCode();

@@ -1,6 +1,6 @@
 /**
  * The LAN endpoint's `batch-settlement` routes (docs/batch-settlement.md "The channel's state and the customer's refund
- * request"), this method's part of http/server.ts's route table (PaymentPlugin.lanRoutes):
+ * request"), this method's part of http/server.ts's route table (PluginRegistrars.lanRoute):
  *   GET /batch/channel?id=   what sluice knows of a channel (the pay page shows charged, ceiling, balance, refund)
  *   GET /batch/refund        without PAYMENT-SIGNATURE: 402 + PAYMENT-REQUIRED with the batch offer (the spec
  *                            client's probe, @x402/evm's refundChannel)

@@ -48,14 +48,14 @@ export const cashuPlugin: PaymentPlugin = {
   stats: { key: 'cashu', absent: { running: false } },
   // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
   lanUse: { name: 'cashu', on: (c) => c.tollgate !== null },
-  lanRoutes: cashuLanRoutes,
-  ubusMethods: {
-    cashu_balance: { args: {}, adminOnly: false, handler: (_a, face) => custodyOf(face).balance() },
-    cashu_payout: {
+  register(add) {
+    for (const route of cashuLanRoutes) add.lanRoute(route);
+    add.ubusMethod('cashu_balance', { args: {}, adminOnly: false, handler: (_a, face) => custodyOf(face).balance() });
+    add.ubusMethod('cashu_payout', {
       args: { mint: { kind: 'string', maxLength: 512 } },
       adminOnly: true,
       handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
-    },
+    });
   },
   async open({ config, sessions, log, door, stats }) {
     const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();

@@ -1,6 +1,6 @@
 /**
  * The LAN endpoint's `cashu` routes (docs/tollgate.md "Pay page"), the pay page's way to pay with
- * ecash (PaymentPlugin.lanRoutes):
+ * ecash (PluginRegistrars.lanRoute):
  *   GET  /cashu/offer?steps=N   what the router sells for Cashu: the tollgate plan, its price in sat per step,
  *                       min/max steps, the accepted mints, and a NUT-18 payment request (`creqA…`, in-band: no
  *                       transport) for N steps (default min_steps) that the page offers as a `cashu:` link; a wallet

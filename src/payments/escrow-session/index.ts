@@ -30,9 +30,9 @@ export const escrowSessionPlugin: PaymentPlugin = {
   switch: 'escrow',
   // Its receipts (POST /receipt).
   lanUse: { name: 'escrow', on: (c) => c.escrow.enabled },
-  ubusMethods: {
+  register(add) {
     // A buyer-signed usage receipt: kept when higher than the session's last (docs/ubus-api.md `receipt`).
-    receipt: {
+    add.ubusMethod('receipt', {
       args: {
         mac: { kind: 'mac' },
         session_id: { kind: 'string', maxLength: 66 },
@@ -67,10 +67,8 @@ export const escrowSessionPlugin: PaymentPlugin = {
         });
         return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
       },
-    },
-  },
-  lanRoutes: [
-    {
+    });
+    add.lanRoute({
       // A buyer-signed usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the caller's escrow
       // session: ubus `receipt` with the MAC of the source IP.
       method: 'POST',
@@ -93,8 +91,8 @@ export const escrowSessionPlugin: PaymentPlugin = {
           body: { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced },
         };
       },
-    },
-  ],
+    });
+  },
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession }) {
     const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
     const ledger = await EscrowLedger.open(config.main.stateDir);

@@ -29,7 +29,7 @@ export const exactPlugin: PaymentPlugin = {
   name: 'x402',
   damagedState: 'ERR_X402_STORE',
   switch: 'x402',
-  x402: SCHEME,
+  register: (add) => add.x402Scheme(SCHEME),
   lanUse: { name: 'x402', on: (c) => c.x402.enabled },
   // An `exact` payment's reference is `from:nonce`: its EIP-3009 payer, read whether or not the method runs now.
   payersOf: (session) =>

@@ -60,10 +60,10 @@ export const localVoucherPlugin: PaymentPlugin = {
     key: 'voucher',
     offered: (c, running) => c.radius.enabled || (running && VoucherStore.exists(c.main.stateDir)),
   },
-  // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).
-  lanRoutes: [voucherLanRoute],
-  ubusMethods: {
-    voucher_create: {
+  register(add) {
+    // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).
+    add.lanRoute(voucherLanRoute);
+    add.ubusMethod('voucher_create', {
       args: {
         plan: { kind: 'string', required: true, maxLength: 64 },
         count: { kind: 'count', required: true },
@@ -73,13 +73,13 @@ export const localVoucherPlugin: PaymentPlugin = {
       },
       adminOnly: true,
       handler: (a, face) => book(face).create(a as Parameters<VoucherBook['create']>[0]),
-    },
-    voucher_list: { args: {}, adminOnly: true, handler: (_a, face) => book(face).list() },
-    voucher_revoke: {
+    });
+    add.ubusMethod('voucher_list', { args: {}, adminOnly: true, handler: (_a, face) => book(face).list() });
+    add.ubusMethod('voucher_revoke', {
       args: { batch: { kind: 'string', required: true, maxLength: 16 } },
       adminOnly: true,
       handler: (a, face) => book(face).revoke(a.batch as string),
-    },
+    });
   },
   open: (ctx) => openLocalVouchers(ctx, systemClock),
 };

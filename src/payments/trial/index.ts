@@ -15,8 +15,8 @@ export const trialPlugin: PaymentPlugin = {
   lanUse: { name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) },
   // ubus `stats` → `trials`: granted, refused, remembered, limited; a damaged ledger says so.
   stats: { key: 'trials', absent: { available: false } },
-  lanRoutes: [
-    {
+  register: (add) =>
+    add.lanRoute({
       // A free trial for the caller's device: the same purchase as ubus `purchase` {payment: {method: trial, device}}.
       // `device` is the pay page's token for this browser (trial.ts).
       method: 'POST',
@@ -40,8 +40,7 @@ export const trialPlugin: PaymentPlugin = {
           throw err;
         }
       },
-    },
-  ],
+    }),
   async open({ config, stats }) {
     const trial = TrialMethod.open(config.main.stateDir);
     stats(() => ({ ...trial.figures }));

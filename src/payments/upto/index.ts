@@ -11,7 +11,7 @@ export const uptoPlugin: PaymentPlugin = {
   name: 'upto',
   damagedState: 'ERR_UPTO_STORE',
   switch: 'upto',
-  x402: SCHEME,
+  register: (add) => add.x402Scheme(SCHEME),
   lanUse: { name: 'upto', on: (c) => c.upto.enabled },
   async open({ config, sessions, endsWritten, log }) {
     const { openUpto } = await uptoCode();

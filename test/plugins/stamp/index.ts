@@ -43,11 +43,14 @@ export const stampPlugin: PaymentPlugin = {
     }),
   },
   lanUse: { name: 'stamp', on: () => true },
-  ubusMethods: {
-    stamp_count: { args: {}, adminOnly: true, handler: (_args, face) => ({ sold: faceOf(face).sold() }) },
-  },
-  lanRoutes: [
-    {
+  // The register phase, before any plugin opens: its ubus method and LAN route exist whether or not it runs.
+  register(add) {
+    add.ubusMethod('stamp_count', {
+      args: {},
+      adminOnly: true,
+      handler: (_args, face) => ({ sold: faceOf(face).sold() }),
+    });
+    add.lanRoute({
       method: 'POST',
       path: '/stamp',
       paying: true,
@@ -56,8 +59,8 @@ export const stampPlugin: PaymentPlugin = {
         const body = await req.json(1024, STAMP_ERRORS.ERR_STAMP_CODE, '{"code": "<prefix>-<n>"}');
         return { status: 200, body: await req.purchase(await req.mac(), { method: 'stamp', code: body.code }) };
       },
-    },
-  ],
+    });
+  },
   async open({ config }) {
     let prefix = prefixOf(config);
     const used = new Set<string>();

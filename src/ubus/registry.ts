@@ -39,6 +39,8 @@ export class Registry {
   /** Orphans with a SUBSCRIBE in flight: the object-add watch and retryOrphans must not both re-attach one (ubusd
    *  accepts duplicate subscriptions, so notifications would then arrive twice). */
   private readonly attaching = new Set<Registration>();
+  /** Orphans asked to re-attach while an attach of theirs was under way (attachOrphan). */
+  private readonly askedAgain = new Set<Registration>();
   private watch: Registration | undefined;
 
   constructor(private readonly link: RegistryLink) {
@@ -250,14 +252,32 @@ export class Registry {
     }
   }
 
-  /** Re-attaches an orphan once, whichever path asks first; emits 'resubscribed' only for the attach that did it. */
+  /**
+   * Re-attaches an orphan once, whichever path asks first; emits 'resubscribed' only for the attach that did it. A
+   * request that comes while an attach is under way is not dropped: if that attach fails, it is tried again. The
+   * broker's NOT_FOUND for a lookup and its `ubus.object.add` for the object's return can arrive in one read, and the
+   * event is handled before the failed attach has settled: dropped, the subscription stayed an orphan for good.
+   */
   private async attachOrphan(reg: Registration, path: string, target?: number): Promise<void> {
-    if (this.attaching.has(reg) || !this.orphans.has(reg)) return;
+    if (!this.orphans.has(reg)) return;
+    if (this.attaching.has(reg)) {
+      this.askedAgain.add(reg);
+      return;
+    }
     this.attaching.add(reg);
     try {
-      await this.attach(reg, path, target);
+      for (let at = target; ; at = undefined) {
+        this.askedAgain.delete(reg);
+        try {
+          await this.attach(reg, path, at);
+          break;
+        } catch (err) {
+          if (!this.askedAgain.has(reg) || !this.orphans.has(reg)) throw err;
+        }
+      }
     } finally {
       this.attaching.delete(reg);
+      this.askedAgain.delete(reg);
     }
     this.link.emit('resubscribed', path);
   }

@@ -47,7 +47,7 @@ export interface ValveOptions {
   shaper?: GateShaper;
   /** The kernel's counters (kernel-counting.ts): made before every auth, removed after every deauth. */
   counter?: GateCounter;
-  /** The IPv6 gate (ipv6-gate.ts): opened once the gate is, closed after every deauth. */
+  /** The IPv6 gate (ipv6-gate.ts): opened once the gate is, closed before every deauth (a failed one included). */
   ipv6?: GateIpv6;
   /**
    * The client's address from the kernel's neighbour table (neighbours.ts; `hint`: the address the caller has, kept
@@ -322,6 +322,9 @@ export class Valve {
       let portalYes = false;
       // By token when known (see open()), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
       const token = this.#flavour === 'opennds' ? await this.#byToken.known(canonical) : undefined;
+      // sluice's own IPv6 gate first: it needs no portal, so a deauth the portal cannot make (down, or dead of one of
+      // its bugs: docs/captive-portal.md "Portal restarts") leaves the client's IPv6 closed while the close is retried.
+      await this.#ipv6?.close(canonical);
       try {
         const yes =
           (token === undefined ? null : await this.#byToken.byToken(exec, canonical, ['deauth', token])) ??
@@ -337,7 +340,6 @@ export class Valve {
       await this.#brake?.afterDeauth(canonical);
       await this.#shaper?.remove(canonical);
       await this.#counter?.afterDeauth(canonical);
-      await this.#ipv6?.close(canonical);
       if (!look) return { result, state: undefined };
       // The portal answers a deauth Yes only once it took the client's gate down (auth.c auth_change_state): openNDS
       // (9.10, 10.3.1) deleted the client from its list, nodogsplash 5 keeps it Preauthenticated. A look would say so,

@@ -484,4 +484,22 @@ test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length boun
   );
 });
 
+test('a close the portal cannot make (down) closes IPv6 all the same; the rest waits for the retried close', async () => {
+  const closed: string[] = [];
+  const removed: string[] = [];
+  const fake = fakeSpawn([{ code: 3, stderr: 'ndsctl: cannot connect to the portal\n' }]);
+  const valve = new Valve({
+    command: ['ndsctl'],
+    spawn: fake.spawn,
+    flavour: 'nodogsplash',
+    maxAttempts: 1,
+    ipv6: { open: async () => undefined, close: async (mac) => void closed.push(mac) },
+    brake: { beforeAuth: async () => undefined, afterDeauth: async (mac) => void removed.push(mac) },
+  });
+  valves.push(valve);
+  await rejectsWithCode(valve.close(A), 'ERR_PORTAL_DOWN');
+  assert.equal(closed, [A], "the client's IPv6 is closed although the portal never answered");
+  assert.equal(removed, [], 'the kernel quota stays until the gate is known closed');
+});
+
 test.run();

@@ -53,8 +53,8 @@ export async function ledgerBench(db: Db, routers: number, rows: number): Promis
     FROM routers r, generate_series(364 * ${span} + ${DAY_REPORTS} - ${rows} + 1, 364 * ${span} + ${DAY_REPORTS}) s;
     UPDATE routers SET spans_to = 364 * ${span} + ${DAY_REPORTS} - 30, max_seq = 364 * ${span} + ${DAY_REPORTS};
     -- The last 30 are not in spans yet: the last span ends before them.
-    UPDATE message_spans SET last_seq = 364 * ${span} + ${DAY_REPORTS} - 30 WHERE first_seq = 364 * ${span} + 1;
-    VACUUM ANALYZE;`);
+    UPDATE message_spans SET last_seq = 364 * ${span} + ${DAY_REPORTS} - 30 WHERE first_seq = 364 * ${span} + 1;`);
+  await db.exec('VACUUM ANALYZE');
   const [n] = await db.query<{ spans: string; rows: string }>(
     'SELECT (SELECT count(*) FROM message_spans)::text AS spans, (SELECT count(*) FROM messages)::text AS rows',
   );

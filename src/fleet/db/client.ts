@@ -29,7 +29,10 @@ export interface PostgresOptions {
 /** A PostgreSQL server through a pool of `pg` connections. */
 export async function openPostgres(options: PostgresOptions): Promise<Db> {
   const pg = (await import('pg')).default;
-  const pool = new pg.Pool({ connectionString: options.url, max: options.max ?? 8 });
+  // JIT off: PostgreSQL compiles a query whose estimated cost passes jit_above_cost, and the gaps view's estimate of
+  // the rows above each router's spans_to (a third of its rows; really a minute's) made the Routers page's query
+  // spend seconds compiling what ran in milliseconds. Nothing the fleet runs is a long analytic scan.
+  const pool = new pg.Pool({ connectionString: options.url, max: options.max ?? 8, options: '-c jit=off' });
   // An idle connection the server closed (a restart) is an 'error' on the pool: the next query opens a new one.
   pool.on('error', () => undefined);
   const run = async (c: import('pg').Pool | import('pg').PoolClient, text: string, params?: readonly unknown[]) =>

@@ -33,8 +33,8 @@ test('readAcceptQueue: an unreadable file is "cannot see", never an error', asyn
   assert.is(await readAcceptQueue('/tmp/ndsctl.sock', '/nonexistent/proc/net/unix'), undefined);
 });
 
-/** A real listener that counts connections (each nudge is one). */
-async function counting(): Promise<{ path: string; count: () => number; close: () => Promise<void> }> {
+/** A real listener that counts connections (each nudge is one), for the length of `fn`. */
+async function withListener(fn: (path: string, connections: () => number) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-nudge-'));
   const path = join(dir, 'ndsctl.sock');
   let n = 0;
@@ -43,101 +43,90 @@ async function counting(): Promise<{ path: string; count: () => number; close: (
     s.destroy();
   });
   await new Promise<void>((r) => server.listen(path, r));
-  return {
-    path,
-    count: () => n,
-    close: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  try {
+    await fn(path, () => n);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-function scripted(states: Array<AcceptQueue | undefined>): (path: string) => Promise<AcceptQueue | undefined> {
+/** Answers the looks with `states` in turn (the last one from then on), counting them. */
+function scripted(states: Array<AcceptQueue | undefined>): {
+  read: (path: string) => Promise<AcceptQueue | undefined>;
+  looks: () => number;
+} {
   let i = 0;
-  return async () => states[Math.min(i++, states.length - 1)];
+  return { read: async () => states[Math.min(i++, states.length - 1)], looks: () => i };
 }
+
+/** Polls until `check` holds (timers fire late on a loaded machine, never early). */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const LOOKING = { afterMs: 10, max: 5, lookEveryMs: 10, stableLooks: 3 };
 
 test('a portal serving a call is never nudged, however long the answer takes', async () => {
-  const l = await counting();
-  try {
+  await withListener(async (path, connections) => {
     let nudges = 0;
-    const n = nudgeWhileSilent(l.path, {
-      afterMs: 10,
-      max: 5,
-      lookEveryMs: 10,
-      stableLooks: 3,
-      onNudge: () => nudges++,
-      readQueue: scripted([{ waiting: ['a'], serving: 1 }]),
-    });
-    await sleep(200);
+    const queue = scripted([{ waiting: ['a'], serving: 1 }]);
+    const n = nudgeWhileSilent(path, { ...LOOKING, onNudge: () => nudges++, readQueue: queue.read });
+    await until(() => queue.looks() >= 10, 'ten looks');
     n.stop();
     assert.is(nudges, 0);
-    assert.is(l.count(), 0);
-  } finally {
-    await l.close();
-  }
+    assert.is(connections(), 0);
+  });
 });
 
 test('a sleeping portal with a queue: one nudge per stable sighting, none while the queue changes', async () => {
-  const l = await counting();
-  try {
+  await withListener(async (path, connections) => {
     let nudges = 0;
     const stuck = { waiting: ['a', 'b'], serving: 0 };
-    const n = nudgeWhileSilent(l.path, {
-      afterMs: 10,
-      max: 5,
-      lookEveryMs: 10,
-      stableLooks: 3,
-      onNudge: () => nudges++,
-      // Two looks of a changing queue (the portal accepting), then the same queue three times (asleep), then served.
-      readQueue: scripted([
-        { waiting: ['a'], serving: 0 },
-        { waiting: ['b'], serving: 0 },
-        stuck,
-        stuck,
-        stuck,
-        { waiting: ['b'], serving: 1 },
-      ]),
-    });
-    await sleep(250);
+    // Two looks of a changing queue (the portal accepting), then the same queue three times (asleep), then served.
+    const queue = scripted([
+      { waiting: ['a'], serving: 0 },
+      { waiting: ['b'], serving: 0 },
+      stuck,
+      stuck,
+      stuck,
+      { waiting: ['b'], serving: 1 },
+    ]);
+    const n = nudgeWhileSilent(path, { ...LOOKING, onNudge: () => nudges++, readQueue: queue.read });
+    await until(() => queue.looks() >= 12, 'the script and six looks more');
     n.stop();
     assert.is(nudges, 1);
-    await sleep(50);
-    assert.is(l.count(), 1, 'the nudge was one connection');
-  } finally {
-    await l.close();
-  }
+    await until(() => connections() === 1, 'the nudge to connect');
+  });
 });
 
-test('a queue that cannot be seen: blind nudges after 1 s, then after twice the wait', async () => {
-  const l = await counting();
-  try {
-    let nudges = 0;
-    const n = nudgeWhileSilent(l.path, {
+test('a queue that cannot be seen: blind nudges, the first after 1 s; stop ends them', async () => {
+  await withListener(async (path) => {
+    const started = Date.now();
+    const at: number[] = [];
+    const n = nudgeWhileSilent(path, {
       afterMs: 10,
       max: 5,
-      onNudge: () => nudges++,
+      onNudge: () => at.push(Date.now() - started),
       readQueue: async () => undefined,
     });
-    await sleep(700);
-    assert.is(nudges, 0, 'none before a second of silence');
-    await sleep(600);
-    assert.is(nudges, 1);
+    await until(() => at.length === 1, 'the first blind nudge');
+    assert.ok(at[0]! >= 1000, `the first blind nudge came after ${at[0]} ms of silence`);
     n.stop();
-    await sleep(2200);
-    assert.is(nudges, 1, 'stop ends the nudging');
-  } finally {
-    await l.close();
-  }
+    await sleep(2500);
+    assert.is(at.length, 1, 'stop ends the nudging');
+  });
 });
 
 test('max bounds the nudges of one call', async () => {
-  const l = await counting();
-  try {
+  await withListener(async (path) => {
     let nudges = 0;
     let k = 0;
-    const n = nudgeWhileSilent(l.path, {
+    const n = nudgeWhileSilent(path, {
       afterMs: 5,
       max: 2,
       lookEveryMs: 5,
@@ -145,12 +134,11 @@ test('max bounds the nudges of one call', async () => {
       onNudge: () => nudges++,
       readQueue: async () => ({ waiting: [`c${k++}`], serving: 0 }),
     });
-    await sleep(200);
+    await until(() => nudges === 2, 'two nudges');
+    await sleep(100);
     n.stop();
     assert.is(nudges, 2);
-  } finally {
-    await l.close();
-  }
+  });
 });
 
 test.run();

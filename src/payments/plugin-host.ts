@@ -14,6 +14,7 @@ import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
 import { registerPlugins } from './registrations.ts';
 import type {
+  BackgroundPass,
   LanParts,
   MethodSwitch,
   PaymentPart,
@@ -45,7 +46,7 @@ export interface SinkRegistrar {
 }
 
 /** What every plugin's host holds but its registrars and what PaymentPlugins itself answers. */
-export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onSession' | 'stats'> & {
+export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onSession' | 'stats' | 'background'> & {
   sinks: SinkRegistrar;
 };
 
@@ -60,6 +61,9 @@ type Opened = {
   /** The removals of the session listeners it registered (PluginHost.onSession). */
   listening: Array<() => void>;
   figures?: () => object;
+  /** Its background passes (PluginHost.background); `passesRun`: started, not stopped since. */
+  passes: BackgroundPass[];
+  passesRun: boolean;
 };
 
 export class PaymentPlugins {
@@ -106,9 +110,17 @@ export class PaymentPlugins {
       },
     };
     const host = new PaymentPlugins(
-      registerPlugins(plugins).map((registered) => {
-        return { plugin: registered.plugin, registered, on: false, part: null, doors: [], sinks: [], listening: [] };
-      }),
+      registerPlugins(plugins).map((registered) => ({
+        plugin: registered.plugin,
+        registered,
+        on: false,
+        part: null,
+        doors: [],
+        sinks: [],
+        listening: [],
+        passes: [],
+        passesRun: false,
+      })),
       listeners,
       parts,
     );
@@ -145,9 +157,13 @@ export class PaymentPlugins {
         return off;
       }) as SessionManager['on'],
       stats: (figures) => void (o.figures = figures),
+      background: (pass) => void o.passes.push(pass),
     };
     const part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
-    if (!part) this.stopListening(o);
+    if (!part) {
+      this.stopListening(o);
+      o.passes.splice(0);
+    }
     for (const sink of o.sinks) await this.parts.sinks.join(sink);
     return part;
   }
@@ -187,11 +203,29 @@ export class PaymentPlugins {
     delete o.figures;
   }
 
+  /** Its background passes started (once the daemon runs), then its start hook. */
+  private startOne(o: Opened): void {
+    if (!o.part) return;
+    if (!o.passesRun) {
+      o.passesRun = true;
+      for (const pass of o.passes) pass.start();
+    }
+    o.part.start?.();
+  }
+
+  /** Its background passes stopped (a pass's stop that returns a promise is awaited), none left registered. */
+  private async stopPasses(o: Opened): Promise<void> {
+    const passes = o.passes.splice(0);
+    o.passesRun = false;
+    for (const pass of passes) await pass.stop();
+  }
+
   /** A plugin with sinks of its own, switched off: drained and closed whole (it opens anew when switched on). */
   private async closeWhole(o: Opened): Promise<void> {
     for (const sink of o.sinks.splice(0)) await this.parts.sinks.leave(sink);
     for (const door of o.doors.splice(0)) await door.close();
     this.stopListening(o);
+    await this.stopPasses(o);
     await o.part?.close?.();
     o.part = null;
   }
@@ -218,7 +252,7 @@ export class PaymentPlugins {
           await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
           o.part.reconciled?.();
           await o.part.recheck?.();
-          o.part.start?.();
+          this.startOne(o);
         }
       } else if (on && !o.on) {
         // Open since before it was switched off: this reload's settings (reconfigure passes it by, its switch moved).
@@ -300,8 +334,9 @@ export class PaymentPlugins {
     for (const p of this.openParts) await p.recheck?.();
   }
 
+  /** Once the daemon runs: each opened plugin's background passes, then its start hook, in the list's order. */
   start(): void {
-    for (const p of this.openParts) p.start?.();
+    for (const o of this.opened) this.startOne(o);
   }
 
   /** Each method's stop, in the list's order: the part open at the stop (one a reload opened too). */
@@ -309,6 +344,7 @@ export class PaymentPlugins {
     return this.opened.map((o) => async () => {
       for (const door of o.doors) await door.close();
       this.stopListening(o);
+      await this.stopPasses(o);
       await o.part?.close?.();
     });
   }

@@ -7,7 +7,8 @@
  * before any plugin opens, each registers what must be known whether or not it runs (`register`: its ubus methods,
  * LAN routes, x402 schemes: the ubus object, the ACL and the LAN endpoint's routes are made of them); when it opens,
  * what it brings beside its methods goes through its host: its own listener (`door`), an upstream sink (`sink`),
- * listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`).
+ * listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`), its periodic work
+ * (`background`: the host starts it once the daemon runs and stops it when the plugin closes).
  */
 import type { Config, OwnSection, PricingPlan, RunningParts } from '../config/index.ts';
 import { SluiceError, type AnyErrorCode } from '../errors.ts';
@@ -73,6 +74,13 @@ export interface PluginHost {
   /** Registers the method's figures for ubus `stats`, under its plugin's `stats.key` (PaymentPlugin.stats). */
   stats(figures: () => object): void;
   /**
+   * Registers a background pass (periodic work: a custody pass, the closes of ended sessions): the host starts it once
+   * the daemon runs (after the start's reconcile, with the upstream sinks running; for a plugin a reload opens, once
+   * it is reconciled) and stops it when the plugin closes, before its close hook, awaiting what its stop returns. A
+   * plugin that does not open has its passes dropped, never started.
+   */
+  background(pass: BackgroundPass): void;
+  /**
    * Registers an upstream sink (RADIUS accounting): it hears the sessions' events beside the config's sinks, and a
    * reload that switches its plugin off drains it and closes the plugin whole (PaymentPlugins.switchTo).
    */
@@ -90,6 +98,14 @@ export interface DoorServices {
   purchase(req: PurchaseRequest): Promise<{ session: Session; toppedUp: boolean }>;
   session(query: { mac: string }): Session | undefined;
   macOf(ip: string): Promise<string | null>;
+}
+
+/** A method's periodic work, as the host drives it (payments/scheduled-pass.ts's ScheduledPass is one). */
+export interface BackgroundPass {
+  /** The first pass now or as the pass decides, then as it asks; called once. */
+  start(): void;
+  /** No more passes; the exchanges in flight end. What it returns is awaited (void: the stop does not wait). */
+  stop(): Promise<void> | void;
 }
 
 /** A method's own listener, as the host drives it. */
@@ -319,7 +335,7 @@ export interface PaymentPart {
   reconciled?(): void;
   /** Holds that follow from the method's state, re-evaluated before the start tick and after every reload. */
   recheck?(): Promise<void>;
-  /** Once the daemon runs (ubus, LAN, gates, sinks): work left by a restart or an outage. */
+  /** Once the daemon runs (ubus, LAN, gates, sinks), after its background passes start: one-off work. */
   start?(): void;
   /**
    * Its methods stand behind another plugin's method of the same name (the RADIUS `voucher` behind printed vouchers):

@@ -28,6 +28,7 @@ import { PAYMENT_PLUGINS } from '../../src/payments/index.ts';
 import { EndRecordsTap } from '../../src/sessions/index.ts';
 import type { PaymentFields, PaymentMethod } from '../../src/payments/index.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';
+import type { BackgroundPass } from '../../src/payments/plugin.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
@@ -142,6 +143,8 @@ async function openInProcess(
   const sessions = new SessionManager({ store });
   await sessions.recover();
   const log = recordingLog(() => {});
+  // Its background passes are never started here, and stopped at the close as its host would.
+  const passes: BackgroundPass[] = [];
   const part = await plugin.open({
     config,
     sessions,
@@ -163,6 +166,7 @@ async function openInProcess(
     // The money rules run on the method alone: a door or sink it brings is not opened here.
     door: () => undefined,
     sink: () => undefined,
+    background: (pass) => void passes.push(pass),
   });
   const method = part.methods.find((m) => m.name === name) ?? part.methods[0];
   if (!method) throw new Error(`plugin ${name} opened no method`);
@@ -171,6 +175,7 @@ async function openInProcess(
     pricing,
     stateDir,
     close: async () => {
+      for (const pass of passes) await pass.stop();
       await part.close?.();
       await sessions.close();
       rmSync(stateDir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { TollgateConfig } from '../../config/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { MeltClient } from '../../cashu/index.ts';
 import { MintHealth } from './mint-health.ts';
@@ -160,9 +161,12 @@ export class CashuCustody implements CashuCustodyFace {
     return this.pass.run();
   }
 
-  /** The pass from now on (its first run at once). */
-  start(): void {
-    this.pass.start();
+  /**
+   * The custody pass as the plugin's host drives it (PluginHost.background): its first run at once when started, then
+   * every minute; its stop ends the exchanges in flight.
+   */
+  get background(): BackgroundPass {
+    return this.pass;
   }
 
   private async resolveOpen(): Promise<number> {

@@ -57,7 +57,7 @@ export const cashuPlugin: PaymentPlugin = {
       handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
     });
   },
-  async open({ config, sessions, log, door, stats }) {
+  async open({ config, sessions, log, door, stats, background }) {
     const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();
     const cashu = await CashuMethod.open({ config, sessions, log });
     let current = config;
@@ -78,6 +78,8 @@ export const cashuPlugin: PaymentPlugin = {
       throw err;
     }
     stats(() => cashu.stats());
+    // Payouts and keyset retirement, every minute once the daemon runs (custody.ts); stopped when the plugin closes.
+    background(custody.background);
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
     door(tollgateDoorKeeper(log));
     return {
@@ -94,7 +96,6 @@ export const cashuPlugin: PaymentPlugin = {
         await cashu.resolvePending();
         await custody.reconcile();
       },
-      start: () => custody.start(),
       close: async () => {
         await custody.close();
         await cashu.close();

@@ -93,7 +93,7 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
     });
   },
-  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession }) {
+  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession, background }) {
     const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({
@@ -116,6 +116,9 @@ export const escrowSessionPlugin: PaymentPlugin = {
     onSession('usage', (batch) => {
       for (const u of batch) void escrow.check(u.sessionId);
     });
+    // The closes and consumes on chain: what a restart or an outage left, once the upstream sinks run (so their
+    // escrow-closed messages are queued), then as sessions end; the stop ends the exchanges in flight.
+    background({ start: () => escrow.start(), stop: () => escrow.stop() });
     return {
       methods: [escrow.method],
       reconfigure: (next) => escrow.reconfigure(next.escrow),
@@ -123,9 +126,6 @@ export const escrowSessionPlugin: PaymentPlugin = {
       reconcile: () => escrow.reconcile(),
       // Holds are not stored: they follow from the ledger and the journal (escrow.credit_steps may have changed).
       recheck: () => escrow.recheckAll(),
-      // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
-      start: () => escrow.start(),
-      close: async () => escrow.stop(),
       ubus: {
         receipt: (args) => escrow.receipt(args),
         sessionFields: (s) => {

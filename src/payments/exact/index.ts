@@ -37,16 +37,23 @@ export const exactPlugin: PaymentPlugin = {
       const payer = p.method === SCHEME.method ? p.reference.split(':')[0]?.toLowerCase() : undefined;
       return payer !== undefined && ADDRESS.test(payer) ? [payer] : [];
     }),
-  async open({ config, sessions, log }) {
+  async open({ config, sessions, log, background }) {
     const x402 = await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log });
+    // The resolver of settles a crash left unanswered: a pass once the daemon runs, again while any is pending (a
+    // failed pass is logged by the resolver and tried again).
+    background({
+      start: () =>
+        void x402
+          .resolvePending()
+          .then((r) => {
+            if (r.granted + r.failed + r.pending + r.unconfirmed > 0) log.info('x402 pending purchases', { ...r });
+          })
+          .catch(() => undefined),
+      stop: () => x402.stopResolving(),
+    });
     return {
       methods: [x402],
       reconfigure: (next) => x402.reconfigure(next.x402),
-      start: () => {
-        void x402.resolvePending().then((r) => {
-          if (r.granted + r.failed + r.pending + r.unconfirmed > 0) log.info('x402 pending purchases', { ...r });
-        });
-      },
       close: () => x402.close(),
       x402: exactFace(x402),
     };

@@ -540,6 +540,11 @@ export class X402Method implements PaymentMethod {
     if (chainAdded && this.store.list('unconfirmed').length > 0) void this.resolvePending();
   }
 
+  /** No more resolver passes; the exchanges in flight end (close() stops it too). */
+  stopResolving(): Promise<void> {
+    return this.resolver.stop();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     // What a lookup in flight would have decided is decided at the next start: the records stay as they are.

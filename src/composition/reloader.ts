@@ -46,6 +46,7 @@ export function configReloader(
       return upstream.reload(next);
     },
     moveListen: lan.moveListen,
+    listeners: (config) => payments.listenersAt(config),
     // A method's holds (a plan's step size…) and openNDS's trustedmac may have changed: re-read now, not at next use.
     applied: async (config) => {
       await payments.recheck();

@@ -17,8 +17,8 @@ export type ReloadReply = {
   plans: number;
   restart_required: string[];
   /**
-   * Listeners this reload moved (`http.listen`, `tollgate.listen`, one switched on or off too): the init script hands
-   * procd their new firewall rules.
+   * Listeners this reload moved (`http.listen`, the option of a payment plugin's own listener; one switched on or off
+   * too): the init script hands procd their new firewall rules.
    */
   moved?: string[];
   stopping?: true;
@@ -35,7 +35,7 @@ export interface ConfigReloaderOptions {
   /** The config the daemon was started with, and its problems. */
   started: Config;
   problems: readonly ConfigProblem[];
-  /** Which of radius, x402 and escrow were built at start (switching one takes a restart). */
+  /** Which payment methods' switches have a method selling now (PaymentPlugins.built). */
   built: () => Omit<RunningParts, 'main' | 'http'>;
   /**
    * Applies what a reload applies; `next` has the restart-only values as running. Returns what the parts could not
@@ -48,8 +48,14 @@ export interface ConfigReloaderOptions {
    * config; throws (ERR_HTTP_LISTEN) when it cannot, and the endpoint stays where it was. Absent: nothing listens.
    */
   moveListen?: (next: Config['http']) => Promise<void>;
-  /** Once the new config is in place (held escrow gates re-evaluated), with the config in force now. */
+  /** Once the new config is in place (the methods' holds re-evaluated), with the config in force now. */
   applied?: (config: Config) => Promise<void>;
+  /**
+   * Where the payment plugins' own listeners are for `config`, by the option that places each (`<section>.listen` →
+   * `host:port`, '' or absent: nowhere; PaymentPlugins.listenersAt): read once a reload is applied (a plugin it opened
+   * brings its listener then), and a reload that changes one lists its option in `moved`.
+   */
+  listeners?: (config: Config) => Readonly<Record<string, string>>;
   /** `main.enabled` 0: the owner stops the daemon. */
   onDisabled?: () => void;
 }
@@ -84,14 +90,14 @@ export class ConfigReloader {
   private reloading: Promise<ReloadReply> | undefined;
   /** The LAN endpoint's section as it runs: as started, its address as the last move put it. */
   private http: Config['http'];
-  /** Where the config in force puts TollGate's door ('' : none). */
-  private doorAt: string;
+  /** Where the plugins' own listeners are for the config in force, by option. */
+  private listenersAt: Readonly<Record<string, string>>;
 
   constructor(private readonly options: ConfigReloaderOptions) {
     this.config = options.started;
     this.problems = options.problems;
     this.http = options.started.http;
-    this.doorAt = doorAddress(options.started);
+    this.listenersAt = options.listeners?.(options.started) ?? {};
   }
 
   reload(): Promise<ReloadReply> {
@@ -132,10 +138,6 @@ export class ConfigReloader {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList() };
     }
     const moved = await this.moveListen(next.http);
-    // TollGate's door follows the reload (its plugin's host moves it): the init script hands procd its port's rule.
-    const doorAt = doorAddress(next);
-    const listeners = [...(moved.done ? ['http.listen'] : []), ...(doorAt !== this.doorAt ? ['tollgate.listen'] : [])];
-    this.doorAt = doorAt;
     const running: RunningParts = {
       main: this.options.started.main,
       http: this.http,
@@ -147,6 +149,8 @@ export class ConfigReloader {
     if (unapplied.length > 0) this.problems = [...problems, ...unapplied];
     this.config = runningConfig(next, running);
     await this.options.applied?.(this.config);
+    // The plugins' own listeners follow the reload (their host moves them): the init script hands procd their rules.
+    const listeners = [...(moved.done ? ['http.listen'] : []), ...this.listenersMoved(next)];
     log.info('config reloaded', {
       plans: next.pricing.length,
       problems: this.problems.length || undefined,
@@ -159,6 +163,14 @@ export class ConfigReloader {
       ...(listeners.length > 0 && { moved: listeners }),
       problems: problemList(),
     };
+  }
+
+  /** The options of the plugins' own listeners that `next` puts elsewhere than the config before it did. */
+  private listenersMoved(next: Config): string[] {
+    const at = this.options.listeners?.(next) ?? {};
+    const was = this.listenersAt;
+    this.listenersAt = at;
+    return [...new Set([...Object.keys(was), ...Object.keys(at)])].filter((o) => (was[o] ?? '') !== (at[o] ?? ''));
   }
 
   /**
@@ -181,10 +193,4 @@ export class ConfigReloader {
     this.http = { ...this.http, host: next.host, port: next.port };
     return { done: true };
   }
-}
-
-/** Where the config puts TollGate's door (`host:port`; '' when off or no listen address). */
-function doorAddress(config: Config): string {
-  const listen = config.tollgate?.listen;
-  return listen && listen.host !== '' ? `${listen.host}:${listen.port}` : '';
 }

@@ -275,6 +275,14 @@ export class PaymentPlugins {
   }
 
   /**
+   * Where the plugins' own listeners are for `config`, by the option that places each (PluginDoor.option → its
+   * `host:port`, '' for nowhere): the reloader lists those a reload moved.
+   */
+  listenersAt(config: Config): Record<string, string> {
+    return Object.fromEntries(this.opened.flatMap((o) => o.doors.map((d) => [d.option, d.at(config)])));
+  }
+
+  /**
    * Calls `listener` whenever a method says what it serves over the LAN may have changed (PluginHost); the method
    * waits for it.
    */

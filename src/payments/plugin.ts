@@ -110,6 +110,13 @@ export interface BackgroundPass {
 
 /** A method's own listener, as the host drives it. */
 export interface PluginDoor {
+  /**
+   * The option that places it (`<section>.listen`): a reload that moves it, or switches it on or off, lists the option
+   * in its reply's `moved`, so the init script hands procd the new port's firewall rule.
+   */
+  readonly option: string;
+  /** Where `config` puts it (`host:port`; '': nowhere). */
+  at(config: Config): string;
   /** Opens, moves or closes the listener as `config` says; a failure is logged and leaves the rest running. */
   follow(config: Config, services: DoorServices): Promise<void>;
   close(): Promise<void>;

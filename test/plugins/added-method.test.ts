@@ -6,8 +6,9 @@
  * section is read (its cards' prefix), its ubus method is on the `sluice` object, a ubus `purchase` buys with it,
  * its LAN route sells through the endpoint's rules (the caller's MAC from the one resolver), and its own error codes
  * answer a malformed and a replayed code with the statuses it declared. Its ubus method and LAN route exist only
- * through the registrars of its register phase (PaymentPlugin.register): it has no static field for them. Without the
- * line none of it exists.
+ * through the registrars of its register phase (PaymentPlugin.register): it has no static field for them. Its own
+ * listener (`stamp.listen`, registered with PluginHost.door) follows reloads, and a reload that moves it says so in
+ * `moved` as it says `http.listen`'s. Without the line none of it exists.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,9 +33,10 @@ async function router(plugins: typeof PAYMENT_PLUGINS) {
   const portalSocket = join(dir, 'ndsctl.sock');
   const port = await freePort();
   const configPath = join(dir, 'sluice.uci');
-  writeFileSync(
-    configPath,
-    `
+  const writeConfig = (stampListen: string) =>
+    writeFileSync(
+      configPath,
+      `
 config sluice 'main'
 \toption state_dir '${join(dir, 'state')}'
 \toption ndsctl_socket '${portalSocket}'
@@ -52,8 +54,10 @@ config http 'http'
 
 config stamp 'stamp'
 \toption prefix 'CARD'
+\toption listen '${stampListen}'
 `,
-  );
+    );
+  writeConfig('');
   const model = new PortalModel({ flavour: 'opennds' });
   model.addClient(MAC, '127.0.0.1');
   model.addClient(OTHER, '10.0.9.2');
@@ -85,6 +89,11 @@ config stamp 'stamp'
   return {
     call,
     post,
+    /** The config rewritten with the counter's `stamp.listen`, then ubus `reload`. */
+    async reload(stampListen: string) {
+      writeConfig(stampListen);
+      return (await call('reload')).data as { moved?: string[]; restart_required: string[] };
+    },
     async close() {
       client.destroy();
       await daemon.stop();
@@ -122,6 +131,21 @@ test('one line in the list serves a method: its section, codes, ubus method, a p
     const malformed = await r.post('/stamp', { code: 'CARD-x' });
     assert.equal([malformed.status, (malformed.body.error as { code: string }).code], [400, 'ERR_STAMP_CODE']);
     assert.equal(await r.call('stamp_count'), { ok: true, data: { sold: 2 } });
+
+    const counter = await freePort();
+    const on = await r.reload(`127.0.0.1:${counter}`);
+    assert.equal([on.restart_required, on.moved], [[], ['stamp.listen']], 'its listener opened: the reply says so');
+    const count = await fetch(`http://127.0.0.1:${counter}/`);
+    assert.equal(await count.json(), { sold: 2 }, 'its own listener answers');
+    const same = await r.reload(`127.0.0.1:${counter}`);
+    assert.is(same.moved, undefined, 'not moved: not said');
+    const off = await r.reload('');
+    assert.equal(off.moved, ['stamp.listen'], 'closed: said too');
+    const refused = await fetch(`http://127.0.0.1:${counter}/`).then(
+      () => false,
+      () => true,
+    );
+    assert.ok(refused, 'its listener is closed');
   } finally {
     await r.close();
   }

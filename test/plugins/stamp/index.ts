@@ -2,13 +2,14 @@
  * A test-only payment method, added through the list alone: `stamp`, a paper stamp card the staff punch. A code
  * `<prefix>-<n>` buys the plan once; its folder brings the method, its own config section (`config stamp 'stamp'`:
  * the cards' `prefix`, STAMP by default), its own error codes (a malformed code, a punched one), one ubus method
- * (`stamp_count`, the codes sold) and one LAN route (POST /stamp: the caller's own MAC, the endpoint's rules). Nothing
- * of src/ names it.
+ * (`stamp_count`, the codes sold), one LAN route (POST /stamp: the caller's own MAC, the endpoint's rules) and a
+ * listener of its own (`stamp.listen`: GET / answers the codes sold). Nothing of src/ names it.
  */
+import { createServer, type Server } from 'node:http';
 import { methodErrors, SluiceError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/config/index.ts';
 import type { SectionReader } from '../../../src/config/reader.ts';
-import type { LanFace, PaymentPlugin, UbusFace } from '../../../src/payments/plugin.ts';
+import type { LanFace, PaymentPlugin, PluginDoor, UbusFace } from '../../../src/payments/plugin.ts';
 import type { PaymentContext, PaymentMethod } from '../../../src/payments/types.ts';
 
 /** Its codes, with [ubus status, HTTP status] as src/errors.ts's table has them. */
@@ -19,10 +20,12 @@ export const STAMP_ERRORS = methodErrors({
 
 interface StampSection {
   prefix: string;
+  /** Where its own counter listens (`host:port`; '': nowhere). */
+  listen: string;
 }
 
-const prefixOf = (config: Config): string =>
-  (config.sections?.['stamp'] as StampSection | undefined)?.prefix ?? 'STAMP';
+const sectionOf = (config: Config): StampSection | undefined => config.sections?.['stamp'] as StampSection | undefined;
+const prefixOf = (config: Config): string => sectionOf(config)?.prefix ?? 'STAMP';
 
 interface StampFace {
   sold(): number;
@@ -40,6 +43,7 @@ export const stampPlugin: PaymentPlugin = {
     type: 'stamp',
     read: (r: SectionReader): StampSection => ({
       prefix: r.string('prefix', 'STAMP', (v) => (/^[A-Z]{1,8}$/.test(v) ? undefined : 'must be 1-8 capitals')),
+      listen: r.string('listen', '', (v) => (/^$|^[0-9.]+:[0-9]{1,5}$/.test(v) ? undefined : 'must be host:port')),
     }),
   },
   lanUse: { name: 'stamp', on: () => true },
@@ -61,7 +65,7 @@ export const stampPlugin: PaymentPlugin = {
       },
     });
   },
-  async open({ config }) {
+  async open({ config, door }) {
     let prefix = prefixOf(config);
     const used = new Set<string>();
     const checked = (ctx: PaymentContext): string => {
@@ -84,6 +88,8 @@ export const stampPlugin: PaymentPlugin = {
       },
     };
     const stamps: StampFace = { sold: () => used.size };
+    // Its own listener (`stamp.listen`): the codes sold, on a port of its own that the host opens, moves and closes.
+    door(counterDoor(stamps));
     return {
       methods: [method],
       reconfigure: (next) => void (prefix = prefixOf(next)),
@@ -92,3 +98,31 @@ export const stampPlugin: PaymentPlugin = {
     };
   },
 };
+
+/** The counter's door: GET / answers the codes sold, wherever `stamp.listen` puts it. */
+function counterDoor(stamps: StampFace): PluginDoor {
+  let server: Server | null = null;
+  let at = '';
+  const close = async (): Promise<void> => {
+    const was = server;
+    server = null;
+    at = '';
+    if (was) await new Promise((resolve) => was.close(resolve));
+  };
+  return {
+    option: 'stamp.listen',
+    at: (config) => sectionOf(config)?.listen ?? '',
+    async follow(config) {
+      const next = sectionOf(config)?.listen ?? '';
+      if (next === at) return;
+      await close();
+      if (next === '') return;
+      const [host, port] = [next.slice(0, next.lastIndexOf(':')), Number(next.slice(next.lastIndexOf(':') + 1))];
+      const s = createServer((_req, res) => res.end(JSON.stringify({ sold: stamps.sold() })));
+      // A port that cannot be bound leaves the counter closed; the rest of the daemon runs (PluginDoor.follow).
+      await new Promise<void>((resolve) => s.once('error', () => resolve()).listen(port, host, resolve));
+      if (s.listening) [server, at] = [s, next];
+    },
+    close,
+  };
+}

@@ -65,11 +65,17 @@ export function tollgateDoorKeeper(log: Log): PluginDoor {
     await was.door.close();
   }
 
+  const addressOf = (config: Config): string => {
+    const listen = listenOf(config);
+    return listen ? `${listen.host}:${listen.port}` : '';
+  };
   return {
+    option: 'tollgate.listen',
+    at: addressOf,
     async follow(config, services) {
       current = config;
       const listen = listenOf(config);
-      const at = listen ? `${listen.host}:${listen.port}` : null;
+      const at = addressOf(config) || null;
       if (at === (open?.at ?? null)) return;
       if (at === null) {
         await stop();

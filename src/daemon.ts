@@ -88,7 +88,7 @@ export class Daemon {
     const registry = createPaymentRegistry(options.paymentMethods ?? []);
     payments.sellThrough(registry); // a reload's switches add their methods to it and take them out
     const merchant = new Merchant({ pricing, sessions, payments: registry });
-    // What the meter bills reaches the publisher, the sinks and escrow as the sessions' `usage`.
+    // What the meter bills reaches the publisher, the sinks and the methods' listeners as the sessions' `usage`.
     const meter = meterOver(main, portal, counting, { ...options, sessions, gates, marking, log });
     const garden = openWalledGarden(main, log, portal.ipv6Gate);
     const watch = portal.tableWatch;

@@ -59,7 +59,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
     await garden.follow(next);
   };
   const reloader = configReloader(options, log, started, parts, { follow, moveListen: (http) => lan.move(http) });
-  // A method whose reason to serve changed (the first batch of printed vouchers): the endpoint follows at once.
+  // A method whose reason to serve changed (PluginHost.servesChanged): the endpoint follows at once.
   payments.onServesChanged(() => follow(reloader.config));
   const methods = methodTable(payments.registrations);
   const figures = { ...parts, config: reloader, startedAt: started.startedAt, journal: store, http: () => lan.running };

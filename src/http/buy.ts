@@ -39,7 +39,7 @@ export function plans(options: SaleOptions): unknown {
   const known = knownOf(options);
   const flags = Object.fromEntries(known.map((s) => [s.planKey, faceOf(options, s.scheme)?.offered() ?? false]));
   return {
-    // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
+    // Which ways to pay this router takes: the page shows a form or wallet buttons only for what exists.
     methods: {
       ...flags,
       ...formFlags(options.forms),
@@ -47,7 +47,7 @@ export function plans(options: SaleOptions): unknown {
       unavailable: [...(options.unavailable ?? [])],
     },
     plans: backend.pricing().map((p) => {
-      // Each running scheme's offer for the plan (null: one it cannot sell); `exact`'s is listed when off too.
+      // Each running scheme's offer for the plan (null: one it cannot sell); an `alwaysListed` one's when off too.
       const offerOf = (face: X402Face | null): unknown => {
         try {
           return face?.offer(backend.quote({ plan: p.id })) ?? null;
@@ -104,7 +104,7 @@ function offersFor(faces: readonly X402Face[], quote: Quote): Array<Record<strin
       refusal = err;
     }
   }
-  // None offers it and none refused it (upto sells only plans with a time_limit): say so, not a 500 of `undefined`.
+  // None offers it and none refused it (a scheme may sell only some plans): say so, not a 500 of `undefined`.
   if (offers.length === 0)
     throw (
       refusal ??
@@ -117,10 +117,12 @@ function offersFor(faces: readonly X402Face[], quote: Quote): Array<Record<strin
 
 /**
  * The face that takes a payload: the scheme it names when that method runs (one whose method is down is told so, not
- * handed to another scheme's parser); else the first running one that takes what names none; else `exact`'s.
+ * handed to another scheme's parser); else the first running one that takes what names none; else the first
+ * registered one that does (X402Scheme.takesUnnamed).
  */
 function takerOf(options: SaleOptions, faces: readonly X402Face[], signature: unknown): SchemeTaker {
-  // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
+  // The payload names its scheme (accepted.scheme); one that names none goes to a scheme that takes those, whose
+  // parser says why.
   const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
   const known = knownOf(options);
   const named = known.find((s) => s.scheme === scheme);
@@ -129,7 +131,7 @@ function takerOf(options: SaleOptions, faces: readonly X402Face[], signature: un
   return (
     (named && faceOf(options, named.scheme)) ??
     (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ??
-    // The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`).
+    // The scheme whose method takes a payload that names no running scheme, when none runs that would.
     known.find((s) => s.takesUnnamed) ??
     faces[0]!
   );
@@ -213,9 +215,9 @@ export async function buy(options: SaleOptions, { req, res, ip }: RouteCall, url
       { mac, ip, plan: quote.plan, code: e.code, reason: e.message },
     );
     if (!isSluiceError(err) || httpStatusOf(err.code) !== 402) throw err;
-    // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
-    // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
-    // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
+    // A refused payment: the client may pay again, so say what is required along with why. A scheme's refusal may
+    // carry the spec's reason as `error` (X402Scheme.reasonAsError: a client acts on it) and the spec's corrective
+    // fields (X402Scheme.corrective), from which the client re-syncs and signs again.
     const reason = taker.reasonAsError && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
     const fields = taker.corrective?.(err.details as Record<string, unknown> | undefined);
     const extra = fields && { scheme: taker.scheme, extra: fields };
@@ -230,7 +232,7 @@ export async function buy(options: SaleOptions, { req, res, ip }: RouteCall, url
 
 /**
  * A purchase's answer: the session, whether it topped up a live one, and what this purchase added (the quote's
- * allotment; for a voucher, whose quote the RADIUS server decides, the session's growth), so the page says both.
+ * allotment; for a method whose quote a server decides, the session's growth), so the page says both.
  */
 export function purchased(backend: SluiceBackend, outcome: PurchaseOutcome, before: Session | undefined): unknown {
   const s = outcome.session;

@@ -23,7 +23,7 @@ export interface CaptiveInput {
   session: Session | null;
   portalUrl: string;
   venueUrl: string;
-  /** The page sells something now (x402, batch-settlement or vouchers): a session can be extended there. */
+  /** The page sells something now (a running scheme that sells, an offered form): a session can be extended there. */
   canSell: boolean;
   now: number;
 }

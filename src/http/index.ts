@@ -1,7 +1,7 @@
 /**
  * The daemon's entry to the LAN endpoint: runs it while http.listen is set and anything configured is served over it
- * (lanEndpointUses), else says why not, and follows what is served as it changes (LanEndpointKeeper: a reload, the
- * first batch of printed vouchers), with no restart. A method configured but not running (its state file damaged)
+ * (lanEndpointUses), else says why not, and follows what is served as it changes (LanEndpointKeeper: a reload, a
+ * method's reason to serve that changed), with no restart. A method configured but not running (its state file damaged)
  * keeps the endpoint up for the others; its own routes answer ERR_PAYMENT_METHOD_UNAVAILABLE.
  */
 import type { SluiceBackend } from '../api/index.ts';
@@ -29,10 +29,9 @@ function portalDir(): string | null {
 interface LanMethods extends Partial<LanParts> {}
 
 /**
- * What the configuration serves over the LAN endpoint, each a reason to run it: the x402 schemes (/buy, the pay page),
- * escrow's receipts (/receipt), RADIUS and printed vouchers (/voucher), free trials (/trial), plans for several devices
- * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
- * from the methods that opened: a damaged state file must not take the others' routes down.
+ * What the configuration serves over the LAN endpoint, each a reason to run it: each plugin's (PaymentPlugin.lanUse:
+ * its schemes, routes and forms), plans for several devices (/devices), PC-sync logouts. Restores ride on these.
+ * Read from the config, not from the methods that opened: a damaged state file must not take the others' routes down.
  */
 function lanEndpointUses(config: Config, methods: LanMethods): string[] {
   const uses: string[] = [];
@@ -52,7 +51,7 @@ interface LanEndpointParts {
 
 /**
  * The LAN endpoint kept in step with what the config and the methods serve (follow(): at start, after every reload,
- * when a method's reason to serve changes, as the first batch of printed vouchers does): started when something
+ * when a method's reason to serve changes: PluginHost.servesChanged): started when something
  * comes to be served, its routes' faces, x402 schemes, pay-page forms and methods down replaced in place while it
  * runs, stopped when nothing is served any more. Paid sessions live in the session manager, never here: starting or
  * stopping the endpoint touches none. Its address moves on reload (move); its rate limit and PC-sync secret are read

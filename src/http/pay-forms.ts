@@ -1,6 +1,6 @@
 /**
  * The methods' pay-page forms as the endpoint reads them (PaymentPlugin.payForm, offered or not in
- * HttpEndpointOptions.forms), so http/ names none: the voucher form's flag is its plugin's.
+ * HttpEndpointOptions.forms), so http/ names none: each form's flag is its plugin's.
  */
 import { PAY_FORM_KEYS } from '../payments/index.ts';
 

@@ -1,7 +1,7 @@
 /**
  * POST /pcsync/logout (docs/pc-sync.md): a PC system (an iCafe's) says a user logged out, and that user's WiFi
  * session ends at once, TERMINATED with cause `pc-logout` — the same end as ubus `logout`/`terminate`, the MQTT
- * `logout` command and a RADIUS Disconnect-Request. The body names exactly one of `mac` (that device's live session),
+ * `logout` command and an AAA server's Disconnect. The body names exactly one of `mac` (that device's live session),
  * `session_id` (that session) or `user` (every live session of the user, as ubus `logout`); it is signed
  * (pcsync-verify.ts) and its nonce is on flash before anything ends (pcsync-nonces.ts).
  */

@@ -59,8 +59,8 @@ export function firstUnavailable(
 
 /**
  * A refused POST or method route: the status its details or its route say, else the endpoint's table. A body the
- * endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request). ERR_TRIAL_USED says
- * when the next trial may be had (next_at): the page tells the customer.
+ * endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request). A refusal's
+ * `details.next_at` (when the same may be had again) is passed on: the page tells the customer.
  */
 export function refused(req: IncomingMessage, res: ServerResponse, err: unknown, route?: LanRoute): void {
   const e = toSluiceError(err);

@@ -5,7 +5,7 @@
  *   POST /restore {nonce, signature}      → {session, from, gate}: the EIP-191 signature of that message by `payer`
  *                                           (low-s), for a live session that payer paid for: the session moves here
  * The payer is the identity: whoever holds the paying wallet's key may move the session it paid for, and no one else.
- * A voucher customer restores by typing the voucher again (POST /voucher, payments/local-voucher). The challenge
+ * A method without a wallet restores through its own route (LanRequest.moveHere: a voucher typed again). The challenge
  * answers the same for every wallet (a LAN host must not learn which wallets have or had a session here); only what
  * concerns the asking device (its own live session) is refused before the signature. Whether the wallet paid for a
  * live session is told after it (ERR_RESTORE_NO_SESSION, ERR_RESTORE_SESSION_ENDED); nothing moves unless every check
@@ -127,7 +127,7 @@ export class RestoreDesk {
     return this.moveHere(live, mac);
   }
 
-  /** Moves a live session to `mac` (a restore's last step; POST /voucher's move of a voucher session too). */
+  /** Moves a live session to `mac` (a restore's last step; a method's route's move too: LanRequest.moveHere). */
   async moveHere(live: Session, mac: string): Promise<{ session: Session; from: string; gate: string }> {
     if (live.mac === mac) return { session: live, from: mac, gate: 'already-open' };
     if (!this.options.backend.move)

@@ -2,27 +2,24 @@
  * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON; buy.ts)
- *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, `batch-settlement` when
- *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with
- *                          PAYMENT-SIGNATURE: buys the session for the MAC that owns the request's source IP with the
- *                          scheme the payload names, 200 + PAYMENT-RESPONSE + the session (buy.ts)
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (each running scheme's offer,
+ *                          side by side: the schemes the plugins registered, X402Face); with PAYMENT-SIGNATURE:
+ *                          buys the session for the MAC that owns the request's source IP with the scheme the
+ *                          payload names, 200 + PAYMENT-RESPONSE + the session (buy.ts)
  *   GET /session           the caller's own session (this one and the endpoint's other own routes: own-routes.ts)
  *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
- *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
- *                          (pay-page.ts)
- *   the payment methods' own routes (PluginRegistrars.lanRoute, in the plugin list's order; the rules below apply
- *                          to them as to the rest): POST /receipt (escrow usage receipts), GET /batch/channel and
- *                          GET|POST /batch/refund (batch-settlement), POST /trial (free trials), POST /voucher
- *                          (printed vouchers, then RADIUS's: payments/local-voucher), the /cashu/* routes
+ *                          plans, a browser wallet's x402 payment, the methods' forms and scripts; openNDS's
+ *                          splash links to it (pay-page.ts)
+ *   the payment methods' own routes (PluginRegistrars.lanRoute, in the plugin list's order; docs/x402.md lists them;
+ *                          the rules below apply to them as to the rest; one may move a session: LanRequest.moveHere)
  *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
- *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
- *                          (LanRequest.moveHere)
+ *                          paying wallet (restore.ts)
  *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
  *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
  *                          session ends `pc-logout`
  * GET, and POST only for the POST routes above; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
- * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, a method's paying route; a generous
+ * IP (rate_limit for what moves money or tries to: /buy with a payment, a method's paying route; a generous
  * one for the rest, so the pay page's own loads and status polls never lock a customer out), bounded connections
  * (listener/) with header, request and keep-alive timeouts; answers carry no secrets.
  */
@@ -58,14 +55,14 @@ export interface HttpEndpointOptions {
   host: string;
   port: number;
   /**
-   * Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, a method's paying route) per minute per client IP
+   * Payment attempts (/buy with PAYMENT-SIGNATURE, a method's paying route) per minute per client IP
    * (http.rate_limit).
    */
   rateLimitPerMinute: number;
   backend: SluiceBackend;
   /**
-   * The running methods' x402 faces (payments/plugins.ts's order), offered side by side in the 402 and /plans. None
-   * on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501.
+   * The running methods' x402 faces (the plugin list's order), offered side by side in the 402 and /plans. None
+   * when no scheme runs: the plans carry no offer and /buy answers 501.
    */
   schemes?: readonly X402Face[];
   /**
@@ -73,7 +70,7 @@ export interface HttpEndpointOptions {
    */
   knownSchemes?: readonly X402Scheme[];
   /**
-   * Each payment method's routes, payers and running face (PaymentPlugins.lan), in payments/plugins.ts's order;
+   * Each payment method's routes, payers and running face (PaymentPlugins.lan), in the plugin list's order;
    * default: the list's, none running.
    */
   methods?: readonly LanMethod[];
@@ -84,8 +81,8 @@ export interface HttpEndpointOptions {
    */
   forms?: Readonly<Record<string, boolean>>;
   /**
-   * Payment methods configured but not running (their state file cannot be read back: 'x402', 'batch-settlement',
-   * 'upto', 'x402-session', 'trial'): their routes answer 503 ERR_PAYMENT_METHOD_UNAVAILABLE, the others work.
+   * Payment methods configured but not running (their state file cannot be read back), by name: their routes answer
+   * 503 ERR_PAYMENT_METHOD_UNAVAILABLE, the others work.
    */
   unavailable?: readonly string[];
   /**
@@ -112,7 +109,7 @@ const POST_PATHS = new Set(['/restore', '/restore/challenge']);
 /**
  * A connection's headers within this, its whole request within REQUEST_TIMEOUT_MS; between requests Node's keep-alive
  * timeout (5 s) closes it. No idle timeout beyond these: a purchase's answer may wait longer than any fixed bound on
- * the facilitator (x402.timeout, up to 120 s per call), and cutting the connection then would lose the answer.
+ * a method's facilitator (up to 120 s per call), and cutting the connection then would lose the answer.
  */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -120,7 +117,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export class HttpEndpoint {
   /**
    * Every request: a generous bound so a flood of page loads from one IP is still bounded; payment attempts, what an
-   * abuser repeats (signatures to verify, vouchers to try on the RADIUS server), a smaller one.
+   * abuser repeats (signatures to verify, codes to try on a server), a smaller one.
    */
   private readonly limits: DoorLimits;
   private readonly restorer: RestoreDesk;
@@ -157,7 +154,7 @@ export class HttpEndpoint {
   }
 
   /**
-   * What the methods serve now (a reload, a first batch of printed vouchers): their faces, x402 schemes, forms and the
+   * What the methods serve now (a reload, a method's reason to serve changed): their faces, x402 schemes, forms and the
    * methods down, in place of the ones the endpoint started with. A request already inside a handler ends on what it
    * began with; the next one reads these.
    */

@@ -6,7 +6,7 @@
  * connection waits and none is being served" is the one state in which the portal sleeps with work queued: the state
  * accept-nudge.ts exists to end.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 
 export interface AcceptQueue {
   /**
@@ -51,10 +51,14 @@ export function parseAcceptQueue(text: string, path: string): AcceptQueue | unde
   return queue;
 }
 
-/** Reads the queue now; undefined when it cannot be seen (see parseAcceptQueue). */
+/**
+ * Reads the queue now; undefined when it cannot be seen (see parseAcceptQueue). The path as given and as the file
+ * system resolves it: OpenWrt's /var is a link to /tmp, and openNDS binds the name under its tmpfs mountpoint.
+ */
 export async function readAcceptQueue(path: string, file = '/proc/net/unix'): Promise<AcceptQueue | undefined> {
   try {
-    return parseAcceptQueue(await readFile(file, 'utf8'), path);
+    const text = await readFile(file, 'utf8');
+    return parseAcceptQueue(text, path) ?? parseAcceptQueue(text, await realpath(path));
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,20 @@ test('the portal reached through another mount namespace: the bound name is a su
   assert.is(parseAcceptQueue(capture, '/tmp/other.sock'), undefined, 'no listener: the queue cannot be seen');
   assert.is(parseAcceptQueue(capture, '/x/tmp/xndsctl.sock'), undefined, 'a suffix counts only at a / boundary');
   assert.is(parseAcceptQueue('', '/tmp/ndsctl.sock'), undefined);
+});
+
+test('readAcceptQueue: a path through a link is matched as the file system resolves it (/var → /tmp)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-aq-'));
+  try {
+    const proc = join(dir, 'unix');
+    writeFileSync(proc, capture.replaceAll('/tmp/ndsctl.sock', join(dir, 'tmp', 'ndsctl.sock')));
+    mkdirSync(join(dir, 'tmp'));
+    writeFileSync(join(dir, 'tmp', 'ndsctl.sock'), '');
+    symlinkSync(join(dir, 'tmp'), join(dir, 'var'));
+    assert.is((await readAcceptQueue(join(dir, 'var', 'ndsctl.sock'), proc))?.waiting.length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('readAcceptQueue: an unreadable file is "cannot see", never an error', async () => {

@@ -484,7 +484,7 @@ test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length boun
   );
 });
 
-test('a close the portal cannot make (down) closes IPv6 all the same; the rest waits for the retried close', async () => {
+test('a close the portal cannot make (down) closes IPv6 anyway; the rest waits for the retried close', async () => {
   const closed: string[] = [];
   const removed: string[] = [];
   const fake = fakeSpawn([{ code: 3, stderr: 'ndsctl: cannot connect to the portal\n' }]);

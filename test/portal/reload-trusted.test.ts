@@ -51,7 +51,7 @@ test("a reload reads the portal's trusted MACs again: the IPv6 gate follows a tr
     valve,
     upstream: { reload: async () => [] },
     sessions: { configure: () => {} },
-    payments: { switchTo: still, reconfigure: () => {}, recheck: still, built: () => ({}) },
+    payments: { switchTo: still, reconfigure: () => {}, recheck: still, built: () => ({}), listenersAt: () => ({}) },
     pricing: { setPlans: () => {} },
   } as unknown as Parts;
   const reloader = configReloader({ configPath }, silentLogger, started, parts, {

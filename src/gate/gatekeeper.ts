@@ -261,9 +261,9 @@ export class Gatekeeper {
         knownIp,
         listed,
       );
-      this.events.emit('auth-finished', session.mac, session.id, result);
-      this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);
+      this.events.emit('auth-finished', session.mac, session.id, result, ip ?? null);
+      this.ours.add(session.mac);
       if (ip) this.options.sessions.noteIp(session.id, ip);
       // A time session's clock starts now that its gate is open (not at the request).
       if (session.metric === 'seconds')
@@ -284,7 +284,7 @@ export class Gatekeeper {
       });
       return result;
     } catch (err) {
-      this.events.emit('auth-finished', session.mac, session.id, 'failed');
+      this.events.emit('auth-finished', session.mac, session.id, 'failed', null);
       const e = toSluiceError(err);
       this.gates.set(session.mac, 'pending');
       this.counters.openFailures++;

@@ -22,7 +22,8 @@ export type CloseOutcome = 'closed' | 'failed' | 'kept-open';
  */
 export type GateEvents = {
   'auth-starting': [mac: string, sessionId: string];
-  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
+  /** `ip`: the address the portal authed the client with (null: not known). */
+  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed', ip: string | null];
   opened: [session: Session];
   /**
    * A close sluice made (deauth) ended: `state` is the portal's word on the client right after it (null: not listed),

@@ -31,6 +31,11 @@ export class AddressWatch {
     this.forget();
   }
 
+  /** sluice authed `mac` on `ip`: the portal lists it there, the pair is known. */
+  authed(mac: string, ip: string): void {
+    this.know(mac, ip);
+  }
+
   /**
    * How many paying clients (`paying`: canonical MACs) the neighbour table's text shows on an address not known for
    * them (each pair then known).

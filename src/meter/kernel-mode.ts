@@ -310,8 +310,11 @@ export class KernelMode {
    * Preauthenticated client, so 'opened' is the portal's word). Its fresh counters' first reading then starts an open
    * epoch, billed in full by the first-reading watch.
    */
-  opened(mac: string): void {
+  opened(mac: string, ip: string | null = null): void {
     this.gateOpenedSinceTick = true;
+    // The address sluice just authed it on is no news to the address watch: without this every new customer's first
+    // sighting in the neighbour table asked for a listing (at 32 clients on openNDS 10.3.1, ≈ 3 s of its CPU each).
+    if (ip !== null) this.addressWatch.authed(mac, ip);
     // The listing in flight may have been read before this auth (the portal's queue is free once it is read): settle()
     // writes the gate open into its roster too, else that roster would say closed until the next listing (up to the
     // safety net's minute: the gate reported for re-opening, its bytes unbilled meanwhile).

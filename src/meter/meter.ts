@@ -130,7 +130,7 @@ export class Meter {
     if (gate) {
       this.unfollow.push(
         gate.on('auth-starting', (mac, id) => this.authStarting(mac, id)),
-        gate.on('auth-finished', (mac, id, result) => this.authFinished(mac, id, result)),
+        gate.on('auth-finished', (mac, id, result, ip) => this.authFinished(mac, id, result, ip)),
         gate.on('opened', (s) => this.sessionStarted(s.mac)),
         gate.on('closed', (mac, state) => this.loop.kernel?.closed(mac.toLowerCase(), state)),
         this.gates.unfollow,
@@ -203,8 +203,13 @@ export class Meter {
    * read again within `firstReadingMs`. 'already-open' (the portal had it open before: its counters predate this
    * session) or 'failed': forget the watch; the ordinary purchase baseline applies.
    */
-  authFinished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): void {
-    if (result === 'opened') this.loop.kernel?.opened(mac.toLowerCase());
+  authFinished(
+    mac: string,
+    sessionId: string,
+    result: 'opened' | 'already-open' | 'failed',
+    ip: string | null = null,
+  ): void {
+    if (result === 'opened') this.loop.kernel?.opened(mac.toLowerCase(), ip);
     if (this.firsts.finished(mac.toLowerCase(), sessionId, result)) this.loop.scheduleBy(this.firstReadingMs);
   }
 

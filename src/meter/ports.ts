@@ -67,7 +67,8 @@ export interface SessionsPort {
  */
 export type GateFacts = {
   'auth-starting': [mac: string, sessionId: string];
-  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
+  /** `ip`: the address the portal authed the client with (null: not known). */
+  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed', ip: string | null];
   opened: [session: { mac: string }];
   /**
    * A close sluice made ended; `state`: the portal's word on that client after it (null: not listed; undefined: none).

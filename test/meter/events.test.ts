@@ -47,7 +47,7 @@ class FakeGate {
   auth(portal: PortalModel, s: Session): void {
     this.events.emit('auth-starting', s.mac, s.id);
     portal.auth(s.mac);
-    this.events.emit('auth-finished', s.mac, s.id, 'opened');
+    this.events.emit('auth-finished', s.mac, s.id, 'opened', null);
     this.events.emit('opened', s);
   }
 }

@@ -20,7 +20,6 @@ export interface VenueLeaseRow {
   since_ms: number;
   metric: string;
   remaining: string;
-  overlap_bytes: string;
 }
 
 export interface VenueMoveRow {
@@ -30,10 +29,32 @@ export interface VenueMoveRow {
   to_router: string;
   at_ms: number;
   how: string;
+  /** What the old holder served past the figures the lease moved with, in the session's metric. */
   overlap: string;
+  /** What the holder after it took off the session for that overlap; null: not yet confirmed. */
+  charged: string | null;
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** PostgreSQL's numeric as text (whole bytes or seconds) as a bigint; anything else counts 0. */
+const whole = (text: string | null): bigint => (text !== null && /^\d+$/.test(text) ? BigInt(text) : 0n);
+
+/**
+ * A session's overlaps over all its moves, in its metric, and what was charged for them: an overlap larger than what
+ * was left where the lease went is charged only as far as that goes (docs/roaming.md, "The overlap charge"); one not
+ * yet confirmed is pending.
+ */
+function overlapOf(steps: readonly VenueMoveRow[]): { overlap: bigint; charged: bigint; pending: number } {
+  let overlap = 0n;
+  let charged = 0n;
+  let pending = 0;
+  for (const m of steps) {
+    overlap += whole(m.overlap);
+    if (m.charged === null) pending += whole(m.overlap) > 0n ? 1 : 0;
+    else charged += whole(m.charged);
+  }
+  return { overlap, charged, pending };
+}
 const LIMIT = 200;
 
 /** One row per venue session, newest first: its path as `router → router (at, how) → …`. */
@@ -51,16 +72,33 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
       { key: 'since', label: 'since (UTC)' },
       { key: 'state', label: 'state' },
       { key: 'remaining', label: 'left at the last report', numeric: true },
-      { key: 'overlap', label: 'overlap (bytes)', numeric: true },
+      { key: 'overlap', label: 'overlap (in its unit)', numeric: true },
+      { key: 'charged', label: 'overlap charged', numeric: true },
     ],
     rows: leases.map((l) => {
       const steps = (byLease.get(l.id) ?? []).sort((a, b) => a.epoch - b.epoch);
       // The lease id names the router it was sold at: `<router>/<session id>`.
       const first = steps[0]?.from_router ?? l.id.slice(0, l.id.indexOf('/'));
       const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms)}, ${m.how})`)].join(' → ');
-      return [l.venue, l.mac, path, l.holder, time(l.since_ms), l.state, `${l.remaining} ${l.metric}`, l.overlap_bytes];
+      const o = overlapOf(steps);
+      const charged = o.pending > 0 ? `${o.charged} (${o.pending} pending)` : String(o.charged);
+      return [
+        l.venue,
+        l.mac,
+        path,
+        l.holder,
+        time(l.since_ms),
+        l.state,
+        `${l.remaining} ${l.metric}`,
+        `${o.overlap} ${l.metric}`,
+        charged,
+      ];
     }),
-    rowClass: leases.map((l) => (l.overlap_bytes !== '0' ? 'warn' : undefined)),
+    // Amber where an overlap is not (yet) all charged: served twice and not billed for it, as far as it goes.
+    rowClass: leases.map((l) => {
+      const o = overlapOf(byLease.get(l.id) ?? []);
+      return o.overlap > o.charged ? 'warn' : undefined;
+    }),
   };
 }
 
@@ -72,13 +110,13 @@ async function reads(db: Sql, mac: string | null): Promise<{ leases: VenueLeaseR
   );
   if (present?.present !== true) return null;
   const leases = await db.query<VenueLeaseRow>(
-    `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining,
-       overlap_bytes::text AS overlap_bytes
+    `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining
      FROM fleet_venue_leases WHERE $1::text IS NULL OR mac = $1 ORDER BY since DESC LIMIT ${LIMIT}`,
     [mac],
   );
   const moves = await db.query<VenueMoveRow>(
-    `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap
+    `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap,
+       charged::text AS charged
      FROM fleet_venue_moves WHERE lease_id = ANY($1::text[]) ORDER BY lease_id, epoch`,
     [leases.map((l) => l.id)],
   );

@@ -213,18 +213,33 @@ export class Page {
     }
   }
 
-  /** A real click (mouse events at the element's centre), as a finger would. */
+  /**
+   * A real click (mouse events at the element's centre), as a finger would. Only once the element sits still and is
+   * what the point hits: a page that is still laying out (an answer arriving, an image decoding) moves it between
+   * measuring and pressing, and the press lands on whatever took its place.
+   */
   async click(selector: string): Promise<void> {
-    const box = await this.evaluate<{ x: number; y: number } | null>(`(() => {
-      const el = document.querySelector(${JSON.stringify(selector)});
-      if (!el) return null;
-      el.scrollIntoView({ block: 'center' });
-      const r = el.getBoundingClientRect();
-      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
-    })()`);
-    if (!box) throw new Error(`click: no ${selector}`);
-    for (const type of ['mousePressed', 'mouseReleased']) {
-      await this.send('Input.dispatchMouseEvent', { type, x: box.x, y: box.y, button: 'left', clickCount: 1 });
+    let last: { x: number; y: number } | null = null;
+    const deadline = Date.now() + 10_000 * GUARD_FACTOR;
+    for (;;) {
+      const box = await this.evaluate<{ x: number; y: number; hit: boolean } | null>(`(() => {
+        const el = document.querySelector(${JSON.stringify(selector)});
+        if (!el) return null;
+        el.scrollIntoView({ block: 'center' });
+        const r = el.getBoundingClientRect();
+        const x = r.left + r.width / 2, y = r.top + r.height / 2;
+        return { x, y, hit: el.contains(document.elementFromPoint(x, y)) };
+      })()`);
+      if (!box) throw new Error(`click: no ${selector}`);
+      if (box.hit && last !== null && last.x === box.x && last.y === box.y) {
+        for (const type of ['mousePressed', 'mouseReleased']) {
+          await this.send('Input.dispatchMouseEvent', { type, x: box.x, y: box.y, button: 'left', clickCount: 1 });
+        }
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`click: ${selector} never sat still under the pointer`);
+      last = box;
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 

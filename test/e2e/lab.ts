@@ -469,6 +469,15 @@ export class Lab {
     if (r.code !== 0) throw new Error(`opennds-start: ${r.stderr}`);
   }
 
+  /** How often the lab's supervisor started the portal again after an exit nobody asked for (lab.sh supervise). */
+  portalRespawns(): number {
+    try {
+      return Number(readFileSync(join(this.dir, 'respawns'), 'utf8').trim()) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
   logTail(name: string, lines = 40): string {
     try {
       return readFileSync(join(this.dir, name), 'utf8').split('\n').slice(-lines).join('\n');

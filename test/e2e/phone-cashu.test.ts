@@ -216,10 +216,16 @@ scenario(
           `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`,
           30_000,
         );
+        const shown = await p.evaluate<string>(`document.getElementById('cashu-link').getAttribute('href')`);
         // Typed, as a customer does: the field's input event (the total follows it).
         await p.evaluate(
           `(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; ` +
             `s.dispatchEvent(new Event('input')); })()`,
+        );
+        // The router's request for 3 steps in place first: the page is settled when the customer taps.
+        await p.waitFor(
+          'the Cashu request for 3 steps',
+          `document.getElementById('cashu-link').getAttribute('href') !== ${JSON.stringify(shown)}`,
         );
         await p.click('#lightning-pay');
         const link = await p.waitFor<string>(

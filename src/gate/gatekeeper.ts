@@ -289,7 +289,10 @@ export class Gatekeeper {
       this.gates.set(session.mac, 'pending');
       this.counters.openFailures++;
       const unknown = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN';
-      const retrying = unknown && this.unlisted.has(session.id);
+      // An auth cut short by the deadline: the portal may do it later or never (busy with a call sluice gave up on).
+      // Tried again like an unlisted client's: with the kernel's counters no listing may come for minutes to reopen it.
+      const late = e.code === 'ERR_NDSCTL_TIMEOUT';
+      const retrying = (unknown || late) && this.unlisted.has(session.id);
       if (!retrying)
         this.options.log[unknown ? 'info' : 'warn']('gate pending', {
           mac: session.mac,
@@ -297,7 +300,7 @@ export class Gatekeeper {
           code: e.code,
           reason: e.message,
         });
-      if (unknown) this.awaitListing(session);
+      if (unknown || late) this.awaitListing(session);
       else this.unlisted.delete(session.id);
       return 'pending';
     }

@@ -109,7 +109,8 @@ export const LISTED_IP_MAX_AGE_MS = 3000;
  * opening a page: openNDS 9 lists, and auths, a client only once it has seen traffic from it) is opened again every
  * LISTING_RETRY_MS for up to LISTING_WAIT_MS: its first page then comes a fraction of a second after the portal lists
  * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (up to 2.6 s in the lab,
- * docs/performance.md "The customer's bytes at the cut, and the first page"). Each try is one `ndsctl json <mac>`;
+ * docs/performance.md "The customer's bytes at the cut, and the first page"). So is one whose auth got no answer in
+ * time (a busy portal may still do it: the next try finds the client open). Each try is one `ndsctl json <mac>`;
  * after the wait, the meter's readings re-open it as they do any paying client. At most LISTING_WAITERS sessions wait
  * so at once (an admin granting a hundred MACs ahead of time must not become 400 portal calls a second ahead of the
  * meter's snapshot): the others are left to the meter.

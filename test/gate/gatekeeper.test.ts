@@ -50,6 +50,8 @@ interface RigOptions {
   listedIp?: (mac: string) => string | null;
   /** GatekeeperOptions.confirmByLook (the kernel's counters on). */
   confirmByLook?: () => boolean;
+  /** The valve's deadline per ndsctl call (a slower auth times out, and the portal still does it after). */
+  timeoutMs?: number;
 }
 
 async function rig(opts: RigOptions = {}): Promise<Rig> {
@@ -62,6 +64,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
     command: ['ndsctl'],
     ...(opts.flavour && { flavour: opts.flavour }),
     ...(opts.brake && { brake: opts.brake }),
+    ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
     spawn: modelSpawn(
       portal,
       (args) => {
@@ -198,6 +201,30 @@ test("confirmByLook: a close is confirmed by `json <mac>` in the deauth's turn; 
     } finally {
       await r.close();
     }
+  }
+});
+
+test('an auth that timed out is tried again: the gate opens without a listing', async () => {
+  // openNDS answered too late (busy with a listing the daemon had given up on) and did the auth after the deadline:
+  // with the kernel's counters the meter lists the portal rarely, so nothing else would open this gate.
+  const r = await rig({ timeoutMs: 200 });
+  try {
+    r.portal.addClient(A, '10.0.0.11');
+    r.fault.authDelayMs = 400;
+    const { session } = await r.sessions.activate({
+      mac: A,
+      metric: 'bytes',
+      allotment: 10n ** 9n,
+      payment: { method: 'grant', reference: 'g-late', amount: 0n, asset: '', at: Date.now() },
+    });
+    assert.is(await r.gates.opened(session), 'pending');
+    r.fault.authDelayMs = 0;
+    const deadline = Date.now() + 30_000;
+    while (r.gates.stats().open !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is(r.gates.stats().open, 1, 'the gate is open');
+    assert.is(r.portal.get(A)?.state, 'Authenticated');
+  } finally {
+    await r.close();
   }
 });
 

@@ -7,6 +7,11 @@
 #     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
 #     --theme: openNDS shows sluice's splash (files/usr/lib/opennds/theme_sluice.sh, login_option_enabled 3) pointing
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
+#     --venue NAME: with --theme, the router is in venue NAME (sluice.main.venue, docs/roaming.md): the ThemeSpec asks
+#              sluice over ubus to claim the session of a device it meets (sluice_venue_claim)
+#     --ubus BUNDLE: a `ubus` on openNDS's PATH, as a router has: sluice's ubus CLI (BUNDLE's `sluice.mjs ubus`, the
+#              real protocol) on the bus whose socket is <labdir>/bus/ubus.sock (where the test starts its ubusd);
+#              BUNDLE's directory and <labdir>/bus are bound into the router's mount namespace
 #     --allow-port: clients may reach this TCP port on the router before authentication too (users-to-router), as an
 #              operator opens TollGate's door (docs/captive-portal.md); repeatable
 #     --ipv6: dual-stack, as OpenWrt's LAN is by default: ULA addresses (router fd77::1 on br-lan and fd77:1::1 on the
@@ -225,7 +230,7 @@ opennds_start() {
   local pid offset
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
   pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="/run/sluice-lab/iptables-wrapper:/run/sluice-lab/uci-shim:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3)
+    env PATH="/run/sluice-lab/iptables-wrapper:/run/sluice-lab/lab-bin:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3)
   local deadline=$((SECONDS + 30))
   # ndsctl answers before the firewall is complete; "now running" comes after it.
   until tail -c +"$((offset + 1))" "$LABDIR/opennds.log" 2>/dev/null | grep -q 'openNDS is now running'; do
@@ -298,7 +303,7 @@ portal_stop() {
 up() {
   local rate=8mbit owner=$PPID nds_bin=
   NDS_PREFIX=
-  THEME_LISTEN=
+  THEME_LISTEN= VENUE= UBUS_BUNDLE=
   # openNDS's own default, as routers run it. Not 1 s: openNDS 9.10 exits ("Unable to get routing configuration")
   # when its main loop's gateway check, once per checkinterval, runs a command while its ndsctl thread runs another
   # (each `ndsctl json` runs get_client_interface.sh per client): _execute_ret swaps the process-wide SIGCHLD handler,
@@ -315,6 +320,9 @@ up() {
       --owner) owner=$2; shift ;;
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
       --theme) THEME_LISTEN=$2; shift ;;
+      --venue) VENUE=$2; shift ;;
+      --ubus) UBUS_BUNDLE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift
+        [ -f "$UBUS_BUNDLE" ] || die "--ubus: no $2" ;;
       --opennds-prefix) NDS_PREFIX=$(cd "$2" && pwd); shift
         [ -x "$NDS_PREFIX/usr/bin/opennds" ] && [ -d "$NDS_PREFIX/usr/lib/opennds" ] ||
           die "--opennds-prefix: no usr/bin/opennds and usr/lib/opennds under $NDS_PREFIX" ;;
@@ -351,6 +359,7 @@ CHECKINTERVAL=$CHECKINTERVAL
 RATE=$rate
 PORTAL=$PORTAL
 NDS_PREFIX=$NDS_PREFIX
+UBUS_SOCKET=${UBUS_BUNDLE:+$LABDIR/bus/ubus.sock}
 UPSTREAM_IP=$WAN_NET.2
 ROUTER_LAN_IP=$LAN_NET.1
 EOF
@@ -461,14 +470,37 @@ EOF
     cp "$HERE/../../files/usr/lib/opennds/binauth_sluice.sh" "$extra/binauth_sluice.sh"
     write_opennds10_mounts "$extra/opennds10-mounts.sh"
   fi
+  [ -z "$VENUE" ] || [ -n "$THEME_LISTEN" ] || die "--venue is for --theme (the ThemeSpec reads it)"
   if [ -n "$THEME_LISTEN" ]; then
     [ "$PORTAL" = opennds ] || die "--theme is for openNDS"
     cp "$HERE/../../files/usr/lib/opennds/theme_sluice.sh" "$extra/theme_sluice.sh"
-    # The theme reads sluice.http.listen with uci; the lab has no uci, so a stand-in answers that one question the way
-    # uci does (the value on stdout, exit 0; anything else: exit 1 and nothing, as `uci -q get` of a missing option).
-    mkdir -p "$extra/uci-shim"
-    printf '#!/bin/sh\n[ "$*" = "-q get sluice.http.listen" ] && { echo %q; exit 0; }\nexit 1\n' "$THEME_LISTEN" >"$extra/uci-shim/uci"
-    chmod +x "$extra/uci-shim/uci"
+    # The theme reads sluice.http.listen (and sluice.main.venue) with uci; the lab has no uci, so a stand-in answers
+    # those questions the way uci does (the value on stdout, exit 0; anything else: exit 1 and nothing, as `uci -q get`
+    # of a missing option).
+    mkdir -p "$extra/lab-bin"
+    {
+      echo '#!/bin/sh'
+      printf '[ "$*" = "-q get sluice.http.listen" ] && { echo %q; exit 0; }\n' "$THEME_LISTEN"
+      [ -z "$VENUE" ] || printf '[ "$*" = "-q get sluice.main.venue" ] && { echo %q; exit 0; }\n' "$VENUE"
+      echo 'exit 1'
+    } >"$extra/lab-bin/uci"
+    chmod +x "$extra/lab-bin/uci"
+  fi
+  local bundle_dir=''
+  if [ -n "$UBUS_BUNDLE" ]; then
+    [ "$PORTAL" = opennds ] && [ -z "$NDS_PREFIX" ] || die "--ubus is for Debian's openNDS (its PATH has the lab's bin)"
+    # The bus directory is bound into the router before its private /tmp hides the lab's directory: the socket the
+    # test's ubusd makes in it later is the one openNDS's scripts reach. The bundle's directory likewise (a checkout
+    # under /tmp is hidden there too). node itself is the host's.
+    mkdir -p "$LABDIR/bus" "$extra/lab-bin"
+    bundle_dir=$(dirname "$UBUS_BUNDLE")
+    {
+      echo '#!/bin/sh'
+      echo "# sluice's ubus CLI on the lab's bus (lab.sh --ubus)"
+      printf 'exec %q %q ubus -s %q "$@"\n' "$(command -v node)" \
+        "/run/sluice-lab/bundle/$(basename "$UBUS_BUNDLE")" /run/sluice-lab/bus/ubus.sock
+    } >"$extra/lab-bin/ubus"
+    chmod +x "$extra/lab-bin/ubus"
   fi
 
   # The router's anchor: holds the mount namespace with the private /tmp. The checkout may itself live under /tmp
@@ -477,9 +509,12 @@ EOF
   mkdir -p /run/sluice-lab
   setsid ip netns exec "$RT" unshare -m --propagation private \
     env WRAPPERS="$HERE/iptables-wrapper" EXTRA="$extra" NDS_PREFIX="$NDS_PREFIX" RT="$RT" \
+    BUS="${bundle_dir:+$LABDIR/bus}" BUNDLE_DIR="$bundle_dir" \
     sh -c 'mount -t tmpfs -o size=4m sluice-lab-bin /run/sluice-lab &&
       cp -r "$WRAPPERS" /run/sluice-lab/iptables-wrapper && cp -r "$EXTRA"/. /run/sluice-lab/ &&
       { [ -z "$NDS_PREFIX" ] || sh /run/sluice-lab/opennds10-mounts.sh "$NDS_PREFIX" "$RT"; } &&
+      { [ -z "$BUS" ] || { mkdir /run/sluice-lab/bus /run/sluice-lab/bundle &&
+        mount --bind "$BUS" /run/sluice-lab/bus && mount --bind -o ro "$BUNDLE_DIR" /run/sluice-lab/bundle; }; } &&
       mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
     </dev/null >/dev/null 2>>"$LABDIR/lab.log" &
   echo $! >"$LABDIR/anchor.pid"

@@ -112,6 +112,13 @@ export interface LabOptions {
   clients?: number;
   /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
   theme?: string;
+  /** with `theme`: the router is in this venue (lab.sh --venue): the ThemeSpec claims the sessions of devices it meets */
+  venue?: string;
+  /**
+   * A `ubus` on openNDS's PATH (lab.sh --ubus): sluice's ubus CLI from this bundle (sluice.mjs) on the bus at
+   * `ubusSocket`, where Sluice.start then runs its ubusd. Debian's openNDS only.
+   */
+  ubus?: string;
   /** more TCP ports clients may reach on the router before authentication (lab.sh --allow-port: TollGate's door) */
   allowPorts?: number[];
   /** the portal is the openNDS 10.x installed under this prefix (lab.sh --opennds-prefix), not Debian's 9.10 */
@@ -142,6 +149,8 @@ export class Lab {
   readonly portal: 'opennds' | 'nodogsplash';
   /** the portal's `checkinterval`, in seconds, as lab.sh wrote it */
   readonly checkinterval: number;
+  /** the bus openNDS's scripts reach with `ubus` (lab.sh --ubus), null when they have none */
+  readonly ubusSocket: string | null;
   private downed = false;
   private lastPortalReadAt = 0;
 
@@ -171,6 +180,7 @@ export class Lab {
     this.ndsctlPath = join(dir, 'ndsctl');
     this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
     this.checkinterval = Number(env.CHECKINTERVAL);
+    this.ubusSocket = env.UBUS_SOCKET || null;
   }
 
   /** Removes labs left by runs that died, then brings a new one up. Tears it down on process exit. */
@@ -181,6 +191,8 @@ export class Lab {
     else if (opts.rate !== undefined) args.push('--rate', opts.rate);
     if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
+    if (opts.venue !== undefined) args.push('--venue', opts.venue);
+    if (opts.ubus !== undefined) args.push('--ubus', opts.ubus);
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
     if (opts.ipv6 === true) args.push('--ipv6');

@@ -87,7 +87,8 @@ export class Sluice {
     const kernelQuota = (this.kernelQuota = kq === '0' ? false : kq === '1' ? true : (opts.kernelQuota ?? true));
     this.dir = join(lab.dir, 'sluice');
     mkdirSync(join(this.dir, 'state'), { recursive: true });
-    this.socket = join(this.dir, 'ubus.sock');
+    // The lab's bus when openNDS's scripts have a `ubus` on it (lab.sh --ubus), else one of the daemon's own.
+    this.socket = lab.ubusSocket ?? join(this.dir, 'ubus.sock');
     this.config = join(this.dir, 'sluice.conf');
     writeFileSync(
       this.config,

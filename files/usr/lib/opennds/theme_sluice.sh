@@ -69,10 +69,12 @@ footer() {
 	exit 0
 }
 
-# In a venue (sluice.main.venue, docs/roaming.md): openNDS runs this for a device's first request here (its captive
-# probe, before any page loads), which is the first sign that a device with a session bought at another router of the
-# venue arrived. sluice is asked to claim that session now, in the background (the splash is not held up), and keeps
-# claiming it until it moved here. Only a plain MAC is passed on: the value comes from openNDS's query string.
+# In a venue (sluice.main.venue, docs/roaming.md): openNDS runs this when a device loads the splash, the page it
+# redirects the device's captive probe to (the probe itself runs no script: openNDS answers it with a redirect), which
+# the device's captive-portal window loads. That is the first sign openNDS gives that a device with a session bought at
+# another router of the venue arrived. sluice is asked to claim that session now, in the background (the splash is not
+# held up), and keeps claiming it until it moved here. Only a plain MAC is passed on: the value comes from openNDS's
+# query string.
 sluice_venue_claim() {
 	local mac="${clientmac:-}" x='[0-9a-fA-F][0-9a-fA-F]'
 	# shellcheck disable=SC2254 # $x is a glob on purpose: two hex digits

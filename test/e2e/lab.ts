@@ -112,7 +112,7 @@ export interface LabOptions {
   clients?: number;
   /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
   theme?: string;
-  /** with `theme`: the router is in this venue (lab.sh --venue): the ThemeSpec claims the sessions of devices it meets */
+  /** with `theme`: the router is in venue (lab.sh --venue): the ThemeSpec claims the sessions of devices it meets */
   venue?: string;
   /**
    * A `ubus` on openNDS's PATH (lab.sh --ubus): sluice's ubus CLI from this bundle (sluice.mjs) on the bus at

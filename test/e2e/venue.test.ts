@@ -202,10 +202,11 @@ async function followsAndBack(): Promise<void> {
   await sleep(1500);
   const probedAt = Date.now();
   await captiveProbe(c);
+  const splashAt = Date.now();
   await waitFor('the session back at ra, claimed by the ThemeSpec', 60_000, async () =>
     (await L().portalState(c.mac)) === 'Authenticated' ? true : undefined,
   );
-  const backMs = Date.now() - probedAt;
+  const [splashMs, openMs] = [splashAt - probedAt, Date.now() - splashAt];
   const back = (await S().session(c.mac))!;
   assert.is(back.state, 'ACTIVE');
   assert.is(BigInt(back.raw['allotment'] as string), BigInt(BOUGHT) - atRa - atRb, 'what rb left');
@@ -223,7 +224,9 @@ async function followsAndBack(): Promise<void> {
     return row?.['holder'] === 'ra' && row['epoch'] === 3 && row['state'] === 'held' ? true : undefined;
   });
   console.log(`\n# venue e2e: ra (openNDS) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
-  console.log(`# venue e2e: captive probe at ra → openNDS's gate open there (ThemeSpec's claim) ${backMs} ms`);
+  console.log(
+    `# venue e2e: at ra, probe → splash served ${splashMs} ms, → gate open (the ThemeSpec's claim) ${openMs} ms`,
+  );
 }
 
 /**

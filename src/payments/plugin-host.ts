@@ -64,6 +64,9 @@ type Opened = {
   /** Its background passes (PluginHost.background); `passesRun`: started, not stopped since. */
   passes: BackgroundPass[];
   passesRun: boolean;
+  /** Its reconcile's end (done or failed), once it was asked; `reconcileEnded` once that came. */
+  reconcileEnd: Promise<void> | null;
+  reconcileEnded: boolean;
 };
 
 export class PaymentPlugins {
@@ -120,6 +123,8 @@ export class PaymentPlugins {
         listening: [],
         passes: [],
         passesRun: false,
+        reconcileEnd: null,
+        reconcileEnded: false,
       })),
       listeners,
       parts,
@@ -203,12 +208,31 @@ export class PaymentPlugins {
     delete o.figures;
   }
 
-  /** Its background passes started (once the daemon runs), then its start hook. */
+  /**
+   * Its reconcile asked, within the start's bounded wait (the rest goes on in the background): its end is kept, for
+   * the passes that start only after it (BackgroundPass.afterReconcile).
+   */
+  private async reconcileOne(o: Opened, part: PaymentPart, log: Log): Promise<void> {
+    const work = part.reconcile?.();
+    o.reconcileEnded = work === undefined;
+    const ended = (): void => void (o.reconcileEnded = true);
+    o.reconcileEnd = work === undefined ? null : work.then(ended, ended);
+    await reconcileWithin(o.plugin.name, work, log);
+    part.reconciled?.();
+  }
+
+  /**
+   * Its background passes started (once the daemon runs; one that waits for the reconcile once that has ended, unless
+   * the plugin closed meanwhile), then its start hook.
+   */
   private startOne(o: Opened): void {
     if (!o.part) return;
     if (!o.passesRun) {
       o.passesRun = true;
-      for (const pass of o.passes) pass.start();
+      for (const pass of o.passes) {
+        if (!pass.afterReconcile || o.reconcileEnded || !o.reconcileEnd) pass.start();
+        else void o.reconcileEnd.then(() => o.passesRun && o.passes.includes(pass) && pass.start());
+      }
     }
     o.part.start?.();
   }
@@ -249,8 +273,7 @@ export class PaymentPlugins {
         });
         o.part = await this.openOne(o, next, log, live);
         if (o.part) {
-          await reconcileWithin(o.plugin.name, o.part.reconcile?.(), log);
-          o.part.reconciled?.();
+          await this.reconcileOne(o, o.part, log);
           await o.part.recheck?.();
           this.startOne(o);
         }
@@ -331,11 +354,7 @@ export class PaymentPlugins {
 
   /** Each method's reconcile at start, in the list's order, each awaited RECONCILE_WAIT_MS at most. */
   async reconcile(log: Log): Promise<void> {
-    for (const { plugin, part } of this.opened) {
-      if (!part) continue;
-      await reconcileWithin(plugin.name, part.reconcile?.(), log);
-      part.reconciled?.();
-    }
+    for (const o of this.opened) if (o.part) await this.reconcileOne(o, o.part, log);
   }
 
   async recheck(): Promise<void> {

@@ -106,6 +106,11 @@ export interface BackgroundPass {
   start(): void;
   /** No more passes; the exchanges in flight end. What it returns is awaited (void: the stop does not wait). */
   stop(): Promise<void> | void;
+  /**
+   * Started only once its plugin's reconcile has ended (done or failed), however long that took past the start's
+   * bounded wait: its first pass works on what the reconcile left (batch-settlement's claims, upto's due settles).
+   */
+  readonly afterReconcile?: true;
 }
 
 /** A method's own listener, as the host drives it. */

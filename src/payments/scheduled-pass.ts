@@ -5,7 +5,8 @@
  *  - a pass never overlaps itself: a caller of run() joins the pass in flight; a timer that comes due during a pass
  *    runs one more pass right after it (what arrived meanwhile is not left for a later event);
  *  - soon(ms) asks for a pass within ms: the earliest request wins, one timer at a time;
- *  - start() arms the first pass due at once (or after `firstInMs`): a timer, so the owner's caller returns first;
+ *  - start() arms the first pass due at once (or after `firstInMs`; null: none until asked): a timer, so the owner's
+ *    caller returns first;
  *  - a pass that fails is told (`failed`, the owner's log line) and tried again after a pause from src/backoff.ts
  *    (`retry`: doubling from minMs to maxMs, back to minMs after a pass that succeeds); one that succeeds may ask for
  *    the next (`next`);
@@ -66,11 +67,11 @@ export class ScheduledPass<T> {
     return this.state === 'started';
   }
 
-  /** The first pass due now (or after `firstInMs`), then as passes ask. A second call does nothing. */
-  start(firstInMs = 0): void {
+  /** The first pass due now (or after `firstInMs`; null: none until asked), then as passes ask. Once only. */
+  start(firstInMs: number | null = 0): void {
     if (this.state !== 'idle') return;
     this.state = 'started';
-    this.soon(firstInMs);
+    if (firstInMs !== null) this.soon(firstInMs);
   }
 
   /** A pass within `ms` (an earlier request stands; a later one moves nothing). */

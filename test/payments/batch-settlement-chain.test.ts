@@ -571,7 +571,7 @@ test(
     const ended: string[] = [];
     const watch = watchOver(after, 300n, live, ended); // 5 steps used
     timerAt.length = 0;
-    watch.start();
+    watch.background.start();
     assert.equal(timerAt, [0], 'the start checks at once');
     timerAt.length = 0;
     const seen = await watch.check(); // what that timer runs
@@ -588,7 +588,7 @@ test(
     await chain.increaseTime(901);
     await finalizeWithdrawal(b);
     assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 5n * STEP_PRICE, 'the buyer got exactly the rest');
-    watch.stop();
+    await watch.background.stop();
   },
 );
 
@@ -901,7 +901,7 @@ test('a refund asked for while the facilitator is down is on flash: a restart do
   const out = await down.method.requestRefund(await refundPayload(down.method, b, STEP_PRICE));
   assert.is(out.channel.refund.state, 'requested');
   assert.is(out.settlement, null);
-  down.settler.stop();
+  await down.settler.background.stop();
   const walletBefore = await usdc.balanceOf(b.wallet.address);
   // kill -9 and restart with the facilitator back: the request is still there, and the first pass does it.
   const restarted = await parts({ refund: 'on-request' });

@@ -99,6 +99,7 @@ async function router() {
   assert.ok(await method.refreshSupported());
   const ends = new UptoEnds({ method, sessions, endsWritten: tap, log, clock: time, timers: time });
   await ends.reconcile();
+  ends.background.start();
   const plan: PricingPlan = {
     id: 'wifi',
     metric: 'seconds',

@@ -71,7 +71,7 @@ export const batchSettlementPlugin: PaymentPlugin = {
       },
     });
   },
-  async open({ config, sessions, endsWritten, log }) {
+  async open({ config, sessions, endsWritten, log, background }) {
     const { openBatchSettlement } = await batchCode();
     const batch = await openBatchSettlement({
       config: config.batchSettlement,
@@ -80,17 +80,17 @@ export const batchSettlementPlugin: PaymentPlugin = {
       endsWritten,
       log,
     });
+    // The claim/refund passes and the withdrawal watch, once the reconcile has charged what ended while down.
+    background(batch.settler.background);
+    background(batch.watch.background);
     return {
       methods: [batch.method],
       reconfigure: (next) => batch.method.reconfigure(next.batchSettlement),
       // Open charges against the journal (ended while down → charged), then the claim/refund pass.
       reconcile: () => batch.ends.reconcile(),
-      // Ends the facilitator exchanges in flight: a peer that holds one must not hold the stop.
-      close: async () => {
-        batch.watch.stop();
-        batch.settler.stop();
-        batch.method.close();
-      },
+      // Ends the facilitator exchanges in flight (its passes stopped before): a peer that holds one must not hold the
+      // stop.
+      close: async () => batch.method.close(),
       ubus: { batch: batch.method },
       lan: { batch: batch.method },
       x402: {

@@ -27,8 +27,6 @@ import { BatchWithdrawalWatch } from './x402-batch-watch.ts';
 export interface BatchEndsOptions {
   method: BatchSettlementMethod;
   settler: BatchSettler;
-  /** Started after the reconcile: its first check looks at every channel still open. */
-  watch?: BatchWithdrawalWatch;
   sessions: SessionReadView & SessionEventsView;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
@@ -80,8 +78,6 @@ export class BatchSettlementEnds {
     // an intent binds its channel to its device whatever the answer, and a facilitator that is down must not hold the
     // start.
     void this.options.method.reconcileIntents().catch(() => undefined);
-    this.options.settler.start();
-    this.options.watch?.start();
   }
 }
 
@@ -90,7 +86,7 @@ export interface BatchSettlementPart {
   method: BatchSettlementMethod;
   settler: BatchSettler;
   ends: BatchSettlementEnds;
-  /** The customer's timed withdrawal while a session is open (x402-batch-watch.ts): stop it with the settler. */
+  /** The customer's timed withdrawal while a session is open (x402-batch-watch.ts). */
   watch: BatchWithdrawalWatch;
 }
 
@@ -141,7 +137,6 @@ export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promis
   const ends = new BatchSettlementEnds({
     method,
     settler,
-    watch,
     sessions: o.sessions,
     endsWritten: o.endsWritten,
     log: o.log,

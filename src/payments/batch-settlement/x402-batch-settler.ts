@@ -16,6 +16,7 @@ import { systemClock, type Clock, type Timers } from '../../time.ts';
 import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import { claimBatchTypedData, evm, refundTypedData, type ClaimRow, type Hex } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
+import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 
 /** A charge waits this long for others to share its claim transaction. */
@@ -263,13 +264,19 @@ export class BatchSettler {
     this.passes.soon(ms);
   }
 
-  /** At start: what a restart or an outage left. */
-  start(): void {
-    this.passes.start();
-  }
-
-  /** No more passes (the method's close ends its exchanges in flight). */
-  stop(): void {
-    void this.passes.stop();
-  }
+  /**
+   * Its passes as the plugin host drives them: the first once the start's reconcile has ended (what a restart or an
+   * outage left, the charges it wrote among them), stopped when the plugin closes: the method's exchanges end (a
+   * facilitator holding a claim must not hold the stop; a claim cut so is the next start's) and the pass in flight is
+   * awaited.
+   */
+  readonly background: BackgroundPass = {
+    afterReconcile: true,
+    start: () => this.passes.start(),
+    stop: async () => {
+      const stopped = this.passes.stop();
+      this.options.method.close();
+      await stopped;
+    },
+  };
 }

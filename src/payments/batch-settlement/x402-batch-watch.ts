@@ -22,6 +22,7 @@ import { systemClock, type Clock, type Timers } from '../../time.ts';
 import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import type { ChannelSnapshot } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
+import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 
 /** The watch never checks a channel more often than this (the delay's quarter of a 900 s minimum delay is 225 s). */
@@ -200,15 +201,20 @@ export class BatchWithdrawalWatch {
     };
   }
 
-  /** At start (after the open charges are reconciled): a check at once, then one per interval. */
-  start(): void {
-    this.checks.start();
-  }
-
-  /** No more checks (the method's close ends its exchanges in flight). */
-  stop(): void {
-    void this.checks.stop();
-  }
+  /**
+   * Its checks as the plugin host drives them: once the start's reconcile has ended (the open charges reconciled) a
+   * check at once, then one per interval; stopped when the plugin closes: the method's exchanges end (a facilitator
+   * holding a /verify must not hold the stop) and the check in flight is awaited.
+   */
+  readonly background: BackgroundPass = {
+    afterReconcile: true,
+    start: () => this.checks.start(),
+    stop: async () => {
+      const stopped = this.checks.stop();
+      this.options.method.close();
+      await stopped;
+    },
+  };
 }
 
 function changed(r: ChannelRecord, s: ChannelSnapshot): boolean {

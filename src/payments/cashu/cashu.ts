@@ -21,6 +21,8 @@ import type { Config, TollgateConfig } from '../../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { grantLate } from '../late-grant.ts';
+import type { BackgroundPass } from '../plugin.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
@@ -94,7 +96,8 @@ export class CashuMethod implements PaymentMethod {
   readonly looks = new IntentLooks(() => this.store);
   /** The invoice places: which invoices hold one, and those held while an invoice is asked for and written. */
   readonly invoiceSlots = new InvoiceSlots((ref) => this.looks.isStranded(ref));
-  private timer: TimerHandle | undefined;
+  /** The open intents looked at again RESOLVE_INTERVAL_MS after a pass left one open (scheduled-pass.ts). */
+  private readonly looksAgain: ScheduledPass<void>;
   private resolving: Promise<void> | undefined;
   private closed = false;
   readonly health = new MintHealth(); // each mint's last answer (ubus cashu_balance; the custody's reads count too)
@@ -107,6 +110,14 @@ export class CashuMethod implements PaymentMethod {
   ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
+    this.looksAgain = new ScheduledPass({
+      run: () => this.pass(),
+      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS },
+      halted: () => this.closed,
+      failed: (err) => this.options.log?.warn('cashu: resolving open intents failed', { reason: toSluiceError(err).message }),
+      clock: this.clock,
+      timers: this.timers,
+    });
   }
 
   static async open(options: CashuMethodOptions): Promise<CashuMethod> {
@@ -574,11 +585,23 @@ export class CashuMethod implements PaymentMethod {
   }
 
   schedule(): void {
-    if (this.timer !== undefined || this.closed) return;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      void this.pass();
-    }, RESOLVE_INTERVAL_MS);
+    this.looksAgain.soon(RESOLVE_INTERVAL_MS);
+  }
+
+  /**
+   * Its looks again as the plugin host drives them: none at the start (the reconcile resolved every open intent), then
+   * as a pass leaves one open; stopped when the plugin closes: the swaps in flight end (each intent stays on flash,
+   * the next start resolves it) and the pass in flight is awaited.
+   */
+  get background(): BackgroundPass {
+    return {
+      start: () => this.looksAgain.start(null),
+      stop: async () => {
+        this.closed = true;
+        this.stopping.abort();
+        await this.looksAgain.stop();
+      },
+    };
   }
 
   /** ubus stats' `cashu` (intent-looks.ts cashuStats). */
@@ -589,8 +612,7 @@ export class CashuMethod implements PaymentMethod {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.looksAgain.stop();
     // A swap in flight ends without an answer: its intent stays on flash and the next start resolves it.
     this.stopping.abort();
     await Promise.allSettled([...this.inFlight.values()]);

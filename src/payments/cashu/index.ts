@@ -80,8 +80,12 @@ export const cashuPlugin: PaymentPlugin = {
     stats(() => cashu.stats());
     // Payouts and keyset retirement, every minute once the daemon runs (custody.ts); stopped when the plugin closes.
     background(custody.background);
+    // Open intents looked at again while any is open (a silent mint, a swap without an answer).
+    background(cashu.background);
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
-    door(tollgateDoorKeeper(log));
+    const keeper = tollgateDoorKeeper(log);
+    door(keeper);
+    background(keeper.probes);
     return {
       methods: [cashu],
       reconfigure: (next) => {

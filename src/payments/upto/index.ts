@@ -13,9 +13,12 @@ export const uptoPlugin: PaymentPlugin = {
   switch: 'upto',
   register: (add) => add.x402Scheme(SCHEME),
   lanUse: { name: 'upto', on: (c) => c.upto.enabled },
-  async open({ config, sessions, endsWritten, log }) {
+  async open({ config, sessions, endsWritten, log, background }) {
     const { openUpto } = await uptoCode();
     const upto = await openUpto({ config: config.upto, stateDir: config.main.stateDir, sessions, endsWritten, log });
+    // The sweep of due authorizations (once the reconcile settled what was due at start), and the asks again.
+    background(upto.ends.background);
+    for (const pass of upto.method.background) background(pass);
     return {
       methods: [upto.method],
       reconfigure: (next) => {
@@ -26,10 +29,7 @@ export const uptoPlugin: PaymentPlugin = {
       reconcile: () => upto.ends.reconcile(),
       // Whether the facilitator serves upto at all (/supported): until it says so, upto is not offered.
       reconciled: () => void upto.method.refreshSupported(),
-      close: async () => {
-        upto.ends.close();
-        upto.method.close();
-      },
+      close: async () => upto.method.close(),
       x402: {
         ...SCHEME,
         offered: () => upto.method.offered,

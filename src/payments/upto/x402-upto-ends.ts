@@ -26,6 +26,7 @@ import {
   type SessionReadView,
 } from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../../sessions/index.ts';
+import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
 
@@ -155,14 +156,21 @@ export class UptoEnds {
     await this.options.sessions.setLimits(id, s.metric === 'seconds' ? { seconds: allotment } : { bytes: allotment });
   }
 
-  /** Looks at the open authorizations every sweepMs until the method closes. */
-  start(): void {
-    this.sweep.start(this.options.sweepMs ?? UPTO_SETTLE_RETRY_MS);
-  }
-
-  close(): void {
-    void this.sweep.stop();
-  }
+  /**
+   * The sweep as the plugin host drives it: once the start's reconcile has ended (it settled what was due then), the
+   * open authorizations looked at every sweepMs; stopped when the plugin closes: the method's exchanges end (a
+   * facilitator holding a /settle must not hold the stop; the amount is on flash, asked again at the next start) and
+   * the sweep in flight is awaited.
+   */
+  readonly background: BackgroundPass = {
+    afterReconcile: true,
+    start: () => this.sweep.start(this.options.sweepMs ?? UPTO_SETTLE_RETRY_MS),
+    stop: async () => {
+      const stopped = this.sweep.stop();
+      this.options.method.close();
+      await stopped;
+    },
+  };
 
   /**
    * Sessions an early settle was to shrink when sluice stopped: shrunk now if their allotment is still the one the
@@ -180,7 +188,7 @@ export class UptoEnds {
   /**
    * At start, after the sessions' recovery: the shrinks a stop cut short, every open authorization against the
    * journal, the authorizations whose deadline came while sluice was down (settled at once, if they still can be: after
-   * the deadline itself nothing can), then the pending settles; then the sweep runs.
+   * the deadline itself nothing can), then the pending settles. The sweep starts once this has ended (background).
    */
   async reconcile(): Promise<void> {
     // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (payments/reconcile-within.ts),
@@ -206,7 +214,6 @@ export class UptoEnds {
       this.settleDue(),
     ]);
     await this.options.method.retryPending();
-    this.start();
   }
 }
 

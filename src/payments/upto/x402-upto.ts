@@ -18,7 +18,7 @@
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { UptoConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
 import { meteredSteps } from '../../escrow/index.ts';
 import {
   FacilitatorClient,
@@ -37,6 +37,8 @@ import { isLive, type Session } from '../../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
 import { X402Purchase } from '../x402-purchase.ts';
 import { stopController } from '../../stop-signal.ts';
+import type { BackgroundPass } from '../plugin.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
 
@@ -91,9 +93,10 @@ export class UptoMethod implements PaymentMethod {
   /** Settles in flight: a second ask waits for the first (the chain would refuse the second anyway: one nonce). */
   private readonly sending = new Map<string, Promise<UptoSettleResult>>();
   private readonly clock: Clock;
-  private readonly timers: Timers;
-  private retryTimer: TimerHandle | null = null;
-  private supportedTimer: TimerHandle | null = null;
+  /** The settles without an answer asked again, retryMs after one is left so (scheduled-pass.ts). */
+  private readonly retries: ScheduledPass<void>;
+  /** /supported asked again, retryMs after it could not be read (an outage at start must not switch upto off). */
+  private readonly supportedAgain: ScheduledPass<boolean>;
   private closed = false;
   /**
    * Ends the facilitator exchanges in flight at close(): a facilitator holding a /settle must not hold the daemon's
@@ -107,7 +110,22 @@ export class UptoMethod implements PaymentMethod {
     private readonly options: UptoMethodOptions,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    const retryMs = options.retryMs ?? UPTO_SETTLE_RETRY_MS;
+    const timing = { clock: this.clock, ...(options.timers && { timers: options.timers }) };
+    this.retries = new ScheduledPass({
+      run: () => this.retryPending(),
+      retry: { minMs: retryMs, maxMs: retryMs },
+      halted: () => this.closed,
+      failed: (err) => this.options.log?.warn('upto: asking again for settles failed', { reason: toSluiceError(err).message }),
+      ...timing,
+    });
+    this.supportedAgain = new ScheduledPass({
+      run: () => this.refreshSupported(),
+      retry: { minMs: retryMs, maxMs: retryMs },
+      halted: () => this.closed,
+      failed: () => undefined,
+      ...timing,
+    });
     this.client = this.clientFor(config);
     this.purchase = new X402Purchase({
       check: (ctx) => this.check(ctx),
@@ -174,12 +192,7 @@ export class UptoMethod implements PaymentMethod {
       });
       this.facilitators = [];
       // An outage at start must not switch upto off until the next reload: ask again in the background.
-      if (this.supportedTimer === null && !this.closed) {
-        this.supportedTimer = this.timers.setTimeout(() => {
-          this.supportedTimer = null;
-          void this.refreshSupported();
-        }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
-      }
+      this.supportedAgain.soon(this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
     }
     return this.facilitators.length > 0;
   }
@@ -488,11 +501,22 @@ export class UptoMethod implements PaymentMethod {
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed) return;
-    this.retryTimer = this.timers.setTimeout(() => {
-      this.retryTimer = null;
-      void this.retryPending();
-    }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+    this.retries.soon(this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+  }
+
+  /**
+   * Its asks again (settles, /supported) as the plugin host drives them: none at the start (the reconcile and the
+   * `reconciled` hook asked), then as a failure arms one; stopped when the plugin closes: the exchanges end (close)
+   * and the ask in flight is awaited.
+   */
+  get background(): BackgroundPass[] {
+    return [this.retries, this.supportedAgain].map((pass) => ({
+      start: () => pass.start(null),
+      stop: async () => {
+        this.close();
+        await pass.stop();
+      },
+    }));
   }
 
   /** Asks /settle again for every amount on flash without an answer (at start, and on the retry timer). */
@@ -547,10 +571,8 @@ export class UptoMethod implements PaymentMethod {
 
   close(): void {
     this.closed = true;
-    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
-    if (this.supportedTimer !== null) this.timers.clearTimeout(this.supportedTimer);
-    this.retryTimer = null;
-    this.supportedTimer = null;
+    void this.retries.stop();
+    void this.supportedAgain.stop();
     this.stopping.abort();
   }
 }

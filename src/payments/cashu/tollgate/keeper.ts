@@ -3,20 +3,20 @@
  * address, moved when the address changes (the new socket bound first: listener/), closed when the section goes off
  * or the address is cleared; no restart. It opens with the router's Nostr key (made at the first start) and the
  * accepted mints' health for the advertisement; a reload's prices and mints apply to the next answer. A key that cannot
- * be read back, or a port that cannot be bound, keeps the door off (logged); the rest of the daemon runs.
+ * be read back, or a port that cannot be bound, keeps the door off (logged); the rest of the daemon runs. The mints'
+ * probes are a background pass of the plugin's (`probes`): they ask only while the door is open.
  */
 import type { Config } from '../../../config/index.ts';
 import { toSluiceError } from '../../../errors.ts';
 import { openFileLimit, totalConnectionBound } from '../../../listener/index.ts';
 import type { Log } from '../../../log.ts';
-import type { DoorServices, PluginDoor } from '../../plugin.ts';
+import type { BackgroundPass, DoorServices, PluginDoor } from '../../plugin.ts';
 import { openRouterKey } from '../nostr/index.ts';
 import { TollgateDoor } from './door.ts';
 import { MintHealth } from './mints.ts';
 
 interface Open {
   door: TollgateDoor;
-  health: MintHealth;
   at: string;
 }
 
@@ -25,17 +25,18 @@ const listenOf = (config: Config): { host: string; port: number } | null => {
   return listen && listen.host !== '' ? listen : null;
 };
 
-export function tollgateDoorKeeper(log: Log): PluginDoor {
+export function tollgateDoorKeeper(log: Log): PluginDoor & { probes: BackgroundPass } {
   let current: Config | undefined;
   let open: Open | null = null;
   const settings = (): Config['tollgate'] => current?.tollgate ?? null;
+  // The accepted mints, while the door is open (closed: nothing to advertise, nothing asked).
+  const health = new MintHealth(() => (open ? (settings()?.mints ?? []) : []));
 
   async function start(config: Config, services: DoorServices, at: string): Promise<Open | null> {
     const listen = listenOf(config)!;
     try {
       const key = await openRouterKey(config.main.stateDir);
       if (key.created) log.info("TollGate: the router's Nostr key was made", { pubkey: key.pubkey });
-      const health = new MintHealth(() => settings()?.mints ?? []);
       const door = await TollgateDoor.start({
         host: listen.host,
         port: listen.port,
@@ -47,9 +48,8 @@ export function tollgateDoorKeeper(log: Log): PluginDoor {
         maxConnections: totalConnectionBound(openFileLimit()),
         log,
       });
-      health.start();
       log.info('TollGate door listening', { host: listen.host, port: door.port, pubkey: key.pubkey });
-      return { door, health, at };
+      return { door, at };
     } catch (err) {
       const e = toSluiceError(err);
       log.error('TollGate door not started', { code: e.code, reason: e.message });
@@ -61,7 +61,6 @@ export function tollgateDoorKeeper(log: Log): PluginDoor {
     const was = open;
     open = null;
     if (!was) return;
-    was.health.close();
     await was.door.close();
   }
 
@@ -94,7 +93,9 @@ export function tollgateDoorKeeper(log: Log): PluginDoor {
         return;
       }
       open = await start(config, services, at);
+      if (open) void health.probeNow().catch(() => undefined);
     },
     close: stop,
+    probes: health.background,
   };
 }

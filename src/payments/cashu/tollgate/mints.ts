@@ -8,6 +8,8 @@
  */
 import { boundedFetch } from '../../../http-client.ts';
 import { backgroundTimers, type Timers } from '../../../time.ts';
+import type { BackgroundPass } from '../../plugin.ts';
+import { ScheduledPass } from '../../scheduled-pass.ts';
 
 export const PROBE_INTERVAL_MS = 30_000;
 const PROBE_TIMEOUT_MS = 3000;
@@ -16,29 +18,44 @@ const PROBE_MAX_BYTES = 64 * 1024;
 export class MintHealth {
   /** Mint → whether its last probe answered with keysets; absent: not probed yet (counted up). */
   readonly #up = new Map<string, boolean>();
-  #timer: { cancel(): void } | undefined;
-  #closed = false;
+  /** The probes, every PROBE_INTERVAL_MS (scheduled-pass.ts). */
+  readonly #probes: ScheduledPass<void>;
 
   constructor(
     private readonly mints: () => readonly string[],
-    private readonly timers: Timers = backgroundTimers,
+    timers: Timers = backgroundTimers,
     private readonly fetchFn: typeof fetch = fetch,
-  ) {}
+  ) {
+    this.#probes = new ScheduledPass({
+      run: () => this.probeAll(),
+      next: () => PROBE_INTERVAL_MS,
+      retry: { minMs: PROBE_INTERVAL_MS, maxMs: PROBE_INTERVAL_MS },
+      failed: () => undefined,
+      timers,
+    });
+  }
+
+  /**
+   * The probes as the plugin host drives them: every PROBE_INTERVAL_MS once the daemon runs, stopped when the plugin
+   * closes (the probe in flight, bounded to PROBE_TIMEOUT_MS a mint, awaited).
+   */
+  readonly background: BackgroundPass = {
+    start: () => this.#probes.start(),
+    stop: () => this.#probes.stop(),
+  };
 
   /** The mints of `mints()` not known to be down, in the config's order. */
   up(): string[] {
     return this.mints().filter((m) => this.#up.get(m) !== false);
   }
 
-  start(): void {
-    void this.probeAll();
+  /** A probe now, or the one in flight (the door just opened: its advertisement as soon as the mints answer). */
+  probeNow(): Promise<void> {
+    return this.#probes.run();
   }
 
-  async probeAll(): Promise<void> {
+  private async probeAll(): Promise<void> {
     await Promise.all(this.mints().map(async (mint) => this.#up.set(mint, await this.probe(mint))));
-    if (this.#closed) return;
-    const handle = this.timers.setTimeout(() => void this.probeAll(), PROBE_INTERVAL_MS);
-    this.#timer = { cancel: () => this.timers.clearTimeout(handle) };
   }
 
   private async probe(mint: string): Promise<boolean> {
@@ -47,6 +64,7 @@ export class MintHealth {
       timeoutMs: PROBE_TIMEOUT_MS,
       maxBytes: PROBE_MAX_BYTES,
       fetch: this.fetchFn,
+      signal: this.#probes.signal,
     });
     if (answer.kind !== 'answer' || answer.status !== 200) return false;
     try {
@@ -55,10 +73,5 @@ export class MintHealth {
     } catch {
       return false;
     }
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#timer?.cancel();
   }
 }

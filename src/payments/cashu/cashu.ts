@@ -21,13 +21,11 @@ import type { Config, TollgateConfig } from '../../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { grantLate } from '../late-grant.ts';
-import type { BackgroundPass } from '../plugin.ts';
-import { ScheduledPass } from '../scheduled-pass.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from '../../cashu/index.ts';
-import { cashuStats, IntentLooks, recordLook, RESOLVE_INTERVAL_MS } from './intent-looks.ts';
+import { cashuStats, IntentLooks, looksAgain, recordLook } from './intent-looks.ts';
 import { InvoiceSlots } from './invoice-slots.ts';
 import { isLightning, loggedRef, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
@@ -96,8 +94,8 @@ export class CashuMethod implements PaymentMethod {
   readonly looks = new IntentLooks(() => this.store);
   /** The invoice places: which invoices hold one, and those held while an invoice is asked for and written. */
   readonly invoiceSlots = new InvoiceSlots((ref) => this.looks.isStranded(ref));
-  /** The open intents looked at again RESOLVE_INTERVAL_MS after a pass left one open (scheduled-pass.ts). */
-  private readonly looksAgain: ScheduledPass<void>;
+  /** The passes again while an intent is open: `background` is the plugin host's to start and stop. */
+  readonly again: ReturnType<typeof looksAgain>;
   private resolving: Promise<void> | undefined;
   private closed = false;
   readonly health = new MintHealth(); // each mint's last answer (ubus cashu_balance; the custody's reads count too)
@@ -110,14 +108,8 @@ export class CashuMethod implements PaymentMethod {
   ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    this.looksAgain = new ScheduledPass({
-      run: () => this.pass(),
-      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS },
-      halted: () => this.closed,
-      failed: (err) => this.options.log?.warn('cashu: resolving open intents failed', { reason: toSluiceError(err).message }),
-      clock: this.clock,
-      timers: this.timers,
-    });
+    const [pass, halted, endExchanges] = [() => this.pass(), () => this.closed, () => this.endExchanges()];
+    this.again = looksAgain({ pass, halted, endExchanges, log: options.log, clock: this.clock, timers: this.timers });
   }
 
   static async open(options: CashuMethodOptions): Promise<CashuMethod> {
@@ -393,23 +385,23 @@ export class CashuMethod implements PaymentMethod {
     this.timers.clearTimeout(waited);
     if (first === 'late') {
       // Not a failure: the swap goes on; when it lands the session is granted late (and the resolver covers a crash).
-      void swap.then((o) => this.afterSwap(intent, o)).catch(() => this.schedule());
+      void swap.then((o) => this.afterSwap(intent, o)).catch(() => this.again.soon());
       throw pending();
     }
     if (first.kind === 'landed') {
       this.handedOut.set(c.ref, this.clock.now());
-      this.schedule();
+      this.again.soon();
       return this.refOf(intent);
     }
     if (first.kind === 'refused') throw first.error;
-    this.schedule();
+    this.again.soon();
     throw pending();
   }
 
   /** A swap that landed after its purchase answered pending: grant it now. */
   private async afterSwap(intent: SwapIntent, outcome: SwapOutcome): Promise<void> {
     if (outcome.kind === 'landed') await this.grant(intent);
-    else if (outcome.kind === 'unknown') this.schedule();
+    else if (outcome.kind === 'unknown') this.again.soon();
   }
 
   /** The session could not be granted after the swap: the proofs are held; the resolver grants it later. */
@@ -419,7 +411,7 @@ export class CashuMethod implements PaymentMethod {
       reference: loggedRef(ref.reference),
       reason: reason.message,
     });
-    this.schedule();
+    this.again.soon();
   }
 
   async keysOf(mint: string, id: string): Promise<Record<string, string>> {
@@ -581,27 +573,7 @@ export class CashuMethod implements PaymentMethod {
         });
       }
     }
-    if (open > 0) this.schedule();
-  }
-
-  schedule(): void {
-    this.looksAgain.soon(RESOLVE_INTERVAL_MS);
-  }
-
-  /**
-   * Its looks again as the plugin host drives them: none at the start (the reconcile resolved every open intent), then
-   * as a pass leaves one open; stopped when the plugin closes: the swaps in flight end (each intent stays on flash,
-   * the next start resolves it) and the pass in flight is awaited.
-   */
-  get background(): BackgroundPass {
-    return {
-      start: () => this.looksAgain.start(null),
-      stop: async () => {
-        this.closed = true;
-        this.stopping.abort();
-        await this.looksAgain.stop();
-      },
-    };
+    if (open > 0) this.again.soon();
   }
 
   /** ubus stats' `cashu` (intent-looks.ts cashuStats). */
@@ -610,11 +582,15 @@ export class CashuMethod implements PaymentMethod {
     return cashuStats({ store, slots, looks, now: this.clock.now(), logged: loggedRef });
   }
 
-  async close(): Promise<void> {
+  /** No more swaps: one in flight ends without an answer (its intent stays on flash, the next start resolves it). */
+  private endExchanges(): void {
     this.closed = true;
-    void this.looksAgain.stop();
-    // A swap in flight ends without an answer: its intent stays on flash and the next start resolves it.
     this.stopping.abort();
+  }
+
+  async close(): Promise<void> {
+    this.again.stop();
+    this.endExchanges();
     await Promise.allSettled([...this.inFlight.values()]);
     await this.resolving?.catch(() => undefined);
     await this.store.close();

@@ -81,7 +81,7 @@ export const cashuPlugin: PaymentPlugin = {
     // Payouts and keyset retirement, every minute once the daemon runs (custody.ts); stopped when the plugin closes.
     background(custody.background);
     // Open intents looked at again while any is open (a silent mint, a swap without an answer).
-    background(cashu.background);
+    background(cashu.again.background);
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
     const keeper = tollgateDoorKeeper(log);
     door(keeper);

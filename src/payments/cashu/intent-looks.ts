@@ -12,7 +12,11 @@
  * min). The rest is in memory: a restart looks at every intent at once and counts unanswered looks from zero (a lapsed
  * invoice never holds again: its hold is counted from its creation).
  */
+import { toSluiceError } from '../../errors.ts';
 import type { Log, LogFields } from '../../log.ts';
+import type { Clock, Timers } from '../../time.ts';
+import type { BackgroundPass } from '../plugin.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 import { isLightning, type InvoiceSlots } from './invoice-slots.ts';
 import type { CashuStore, SwapIntent } from './store.ts';
 
@@ -24,6 +28,41 @@ export const MAX_LOOK_INTERVAL_MS = 10 * 60_000;
 export const LAPSED_LOOK_MS = 30_000;
 /** Unanswered looks in a row (5 s doubling: ≈ 21 minutes) after which an intent is stranded. */
 export const STRANDED_AFTER_LOOKS = 8;
+
+/**
+ * The resolver's passes again, RESOLVE_INTERVAL_MS after one left an intent open (`soon`), driven by the plugin host
+ * (`background`): none at the start (the reconcile resolved every open intent), then as a pass asks; stopped when the
+ * plugin closes: `endExchanges` ends the swaps in flight (each intent stays on flash, the next start resolves it),
+ * then the pass in flight is awaited.
+ */
+export function looksAgain(o: {
+  pass(): Promise<void>;
+  halted(): boolean;
+  endExchanges(): void;
+  log: Log | undefined;
+  clock: Clock;
+  timers: Timers;
+}): { soon(): void; stop(): void; background: BackgroundPass } {
+  const passes = new ScheduledPass({
+    run: () => o.pass(),
+    retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS },
+    halted: o.halted,
+    failed: (err) => o.log?.warn('cashu: resolving open intents failed', { reason: toSluiceError(err).message }),
+    clock: o.clock,
+    timers: o.timers,
+  });
+  return {
+    soon: () => passes.soon(RESOLVE_INTERVAL_MS),
+    stop: () => void passes.stop(),
+    background: {
+      start: () => passes.start(null),
+      stop: async () => {
+        o.endExchanges();
+        await passes.stop();
+      },
+    },
+  };
+}
 
 interface Look {
   next: number;

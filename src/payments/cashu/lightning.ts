@@ -122,7 +122,7 @@ async function quoteAndWrite(
     ...(answer.value.expiry !== null && { expiry: answer.value.expiry }),
   };
   await method.store.beginSwap(intent);
-  method.schedule();
+  method.again.soon();
   return {
     quote: answer.value.quote,
     request: answer.value.request,

@@ -116,7 +116,8 @@ export class UptoMethod implements PaymentMethod {
       run: () => this.retryPending(),
       retry: { minMs: retryMs, maxMs: retryMs },
       halted: () => this.closed,
-      failed: (err) => this.options.log?.warn('upto: asking again for settles failed', { reason: toSluiceError(err).message }),
+      failed: (err) =>
+        this.options.log?.warn('upto: asking again for settles failed', { reason: toSluiceError(err).message }),
       ...timing,
     });
     this.supportedAgain = new ScheduledPass({

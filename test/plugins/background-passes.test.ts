@@ -110,7 +110,7 @@ test('a plugin that does not open has its passes dropped, never started nor stop
   assert.equal(seen, []);
 });
 
-test('a pass that waits for the reconcile starts once it ended, though the daemon ran first; never once closed', async () => {
+test('a pass that waits for the reconcile starts once it ended, though the daemon ran first', async () => {
   const seen: string[] = [];
   let finish: () => void = () => undefined;
   const waiting = (name: string): PaymentPlugin => ({
@@ -140,7 +140,7 @@ test('a pass that waits for the reconcile starts once it ended, though the daemo
   assert.equal(seen, ['closed eager started'], 'a plugin closed before its reconcile ended starts no waiting pass');
 });
 
-test("batch-settlement's settler and watch: armed once the daemon runs, not by its reconcile; none left at close", async () => {
+test("batch-settlement's settler and watch: armed once the daemon runs, none left at close", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-passes-'));
   const timers = countTimers();
   try {

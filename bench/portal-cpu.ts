@@ -453,7 +453,12 @@ export default async function main(argv: string[]): Promise<void> {
             const pid = s.daemonPid;
             if (pid === null) throw new Error('the sluice daemon is not running');
             type MeterStats = {
-              meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number };
+              meter?: {
+                usage_from?: string;
+                portal_listings?: number;
+                portal_listings_by_reason?: Record<string, number>;
+                ticks_ok?: number;
+              };
               gates?: Record<string, number>;
             };
             const window = busyWindow ? fresh.slice(freshUsed, (freshUsed += CHURN_CLIENTS)) : [];
@@ -481,6 +486,12 @@ export default async function main(argv: string[]): Promise<void> {
             if (arrivals) loops.push(...arrivals.loops);
             const stats = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
             const listings = (stats.meter?.portal_listings ?? NaN) - (before.meter?.portal_listings ?? NaN);
+            // What asked for them (meter/listing-policy.ts's reasons).
+            const why = Object.entries(stats.meter?.portal_listings_by_reason ?? {})
+              .map(([k, n]) => [k, n - (before.meter?.portal_listings_by_reason?.[k] ?? 0)] as const)
+              .filter(([, n]) => n > 0)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ');
             // The valve's calls in the window, by kind (auth, deauth, json_one, json_all): what the portal was asked.
             const calls = Object.entries(stats.gates ?? {})
               .filter(([k]) => k.startsWith('portal_'))
@@ -499,7 +510,8 @@ export default async function main(argv: string[]): Promise<void> {
             });
             console.log(
               `# portal-cpu openNDS ${portal.name}, ${n} clients, '${mode}' (usage ` +
-                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window, ` +
+                `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window` +
+                (why === '' ? ', ' : ` (${why}), `) +
                 `calls: ${calls || 'none'}, ` +
                 `${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), ` +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +

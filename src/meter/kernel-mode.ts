@@ -100,6 +100,8 @@ export class KernelMode {
   /** Ticks that read the portal's listing, and the reason of the last. */
   listings = 0;
   lastReason: ListingReason | 'lookup' | undefined;
+  /** The listings read, by the reason their tick asked for them (stats: what made sluice list the portal). */
+  readonly listingsBy: Partial<Record<ListingReason | 'lookup', number>> = {};
 
   private readonly addressWatch = new AddressWatch();
   private addressNews = 0;
@@ -203,6 +205,7 @@ export class KernelMode {
     this.openedAfterListing = l === undefined || late.length === 0 ? new Set() : new Set(late);
     if (l !== undefined) {
       this.listings++;
+      if (this.lastReason !== undefined) this.listingsBy[this.lastReason] = (this.listingsBy[this.lastReason] ?? 0) + 1;
       this.roster = l.roster;
       for (const mac of late) this.roster = withOpen(this.roster, mac);
       for (const [mac, code] of lateClosed) this.roster = withState(this.roster, mac, code);

@@ -237,6 +237,7 @@ export class Meter {
       ...(this.loop.kernel?.on === true && {
         usage_from: 'kernel' as const,
         portal_listings: this.loop.kernel.listings,
+        portal_listings_by_reason: { ...this.loop.kernel.listingsBy },
       }),
       kernel_quota_refills: this.brakes.refills,
       kernel_quota_splits: this.shared.splits,

@@ -38,6 +38,11 @@ export interface MeterStats {
   usage_from: 'kernel' | 'portal';
   /** Ticks that read the portal's listing (every good tick when usage comes from the portal). */
   portal_listings: number;
+  /**
+   * With the kernel's counters, those listings by what asked for them (meter/listing-policy.ts: `first`, `changed`,
+   * `portal-restart`, `unlisted`, `moved`, `stalled`, `safety-net`; `lookup`: a LAN lookup waiting for an address).
+   */
+  portal_listings_by_reason?: Record<string, number>;
 }
 
 const WINDOW = 128;

@@ -295,6 +295,7 @@ test(
       r.gate.emit('closed', B, undefined);
       await r.step();
       assert.is(r.listings(), 2);
+      assert.equal(r.meter.stats().portal_listings_by_reason, { first: 1, changed: 1 }, 'what asked for each listing');
       assert.is(r.billed(A), 11 * MiB);
     } finally {
       await r.close();

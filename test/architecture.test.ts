@@ -577,8 +577,8 @@ function codeWords(text: string): string[] {
 test("the composition root names no payment method: the core does not know its extensions' names", () => {
   const key = (w: string): string => w.toLowerCase().replace(/[-_]/g, '');
   const names = new Set(
-    REGISTERED.flatMap(({ plugin: p, schemes }) => [
-      ...[p.name, p.switch, p.stats?.key, p.lanUse?.name, p.payForm?.key],
+    REGISTERED.flatMap(({ plugin: p, schemes, stats, lanUse, payForm }) => [
+      ...[p.name, p.switch, stats?.key, lanUse?.name, payForm?.key],
       ...schemes.map((s) => s.scheme),
     ])
       .filter((n): n is string => n !== undefined)

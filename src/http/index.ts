@@ -8,7 +8,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { PAYMENT_PLUGINS, type LanParts, type PaymentPlugin } from '../payments/index.ts';
+import { REGISTERED, type LanParts, type LanUse } from '../payments/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ function portalDir(): string | null {
 interface LanMethods extends Partial<LanParts> {}
 
 /**
- * What the configuration serves over the LAN endpoint, each a reason to run it: each plugin's (PaymentPlugin.lanUse:
+ * What the configuration serves over the LAN endpoint, each a reason to run it: each plugin's (its registered lanUse:
  * its schemes, routes and forms), plans for several devices (/devices), PC-sync logouts. Restores ride on these.
  * Read from the config, not from the methods that opened: a damaged state file must not take the others' routes down.
  */
@@ -154,8 +154,8 @@ export class LanEndpointKeeper {
 }
 
 /** The plugin list the methods come from (the daemon's), or payments/plugins.ts's. */
-function listOf(methods: LanMethods): ReadonlyArray<Pick<PaymentPlugin, 'lanUse'>> {
-  return methods.methods?.map((m) => m.plugin) ?? PAYMENT_PLUGINS;
+function listOf(methods: LanMethods): ReadonlyArray<{ readonly lanUse: LanUse | null }> {
+  return methods.methods ?? REGISTERED;
 }
 
 function warnNothingServed(log: Log, methods: LanMethods): void {

@@ -25,7 +25,7 @@ const PORTAL_FILES: Record<string, [string, string]> = {
 
 /** The pay page's files by path: its own and the methods' scripts (PaymentPlugin.pageScripts). */
 export function portalFilesOf(methods: readonly LanMethod[]): Record<string, [string, string]> {
-  const scripts = methods.flatMap((m) => (m.plugin.pageScripts ?? []).map((file) => [`/${file}`, [file, JAVASCRIPT]]));
+  const scripts = methods.flatMap((m) => m.pageScripts.map((file) => [`/${file}`, [file, JAVASCRIPT]]));
   return { ...PORTAL_FILES, ...Object.fromEntries(scripts) };
 }
 

@@ -27,7 +27,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOf, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
-import { REGISTERED, type LanMethod, type LanRequest, type LanRoute } from '../payments/index.ts';
+import { lanMethodOf, REGISTERED, type LanMethod, type LanRequest, type LanRoute } from '../payments/index.ts';
 import type { X402Face, X402Scheme } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
 import { buy, plans, purchased } from './buy.ts';
@@ -133,13 +133,9 @@ export class HttpEndpoint {
     private options: HttpEndpointOptions,
   ) {
     this.portalFiles = {};
-    this.adopt(
-      options.methods ?? REGISTERED.map(({ plugin, lanRoutes }) => ({ plugin, routes: lanRoutes, face: null })),
-    );
+    this.adopt(options.methods ?? REGISTERED.map((r) => lanMethodOf(r, null)));
     // The wallets that paid for a session, as each method's payments show them (the methods served now).
-    const payersOf = (s: Session): string[] => [
-      ...new Set(this.methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
-    ];
+    const payersOf = (s: Session): string[] => [...new Set(this.methods.flatMap((m) => m.payersOf?.(s, m.face) ?? []))];
     this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
     this.limits = new DoorLimits(options.rateLimitPerMinute);
   }
@@ -332,7 +328,7 @@ export class HttpEndpoint {
           gate: moved.gate,
         };
       },
-      formOffered: formOffered(this.options.forms, method.plugin.payForm?.key),
+      formOffered: formOffered(this.options.forms, method.payForm?.key),
     };
   }
 

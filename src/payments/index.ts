@@ -17,6 +17,8 @@ export type {
   UbusFace,
   X402Face,
   X402Scheme,
+  LanUse,
 } from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
+export { lanMethodOf } from './registrations.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, REGISTERED, X402_SCHEMES } from './plugins.ts';

@@ -12,7 +12,7 @@ import type { Config, OwnSection, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
-import { registerPlugins } from './registrations.ts';
+import { lanMethodOf, registerPlugins } from './registrations.ts';
 import type {
   BackgroundPass,
   LanParts,
@@ -395,11 +395,7 @@ export class PaymentPlugins {
    */
   lan(config: Config): LanParts {
     return {
-      methods: this.opened.map((o) => ({
-        plugin: o.plugin,
-        routes: o.registered.lanRoutes,
-        face: (o.on && o.part?.lan) || null,
-      })),
+      methods: this.opened.map((o) => lanMethodOf(o.registered, (o.on && o.part?.lan) || null)),
       schemes: this.x402Faces(),
       knownSchemes: this.opened.flatMap((o) => o.registered.schemes),
       unavailable: this.unavailable(),
@@ -410,8 +406,8 @@ export class PaymentPlugins {
   /** Each method's pay-page form, by its key: offered on `config` by the method as it opened (or did not). */
   forms(config: Config): Record<string, boolean> {
     return Object.fromEntries(
-      this.opened.flatMap(({ plugin, part }) =>
-        plugin.payForm ? [[plugin.payForm.key, plugin.payForm.offered(config, part !== null)]] : [],
+      this.opened.flatMap(({ registered: { payForm }, part }) =>
+        payForm ? [[payForm.key, payForm.offered(config, part !== null)]] : [],
       ),
     );
   }
@@ -429,8 +425,8 @@ export class PaymentPlugins {
   /** The methods' figures for ubus `stats`, each under its plugin's key, in the list's order. */
   stats(): Record<string, object> {
     return Object.fromEntries(
-      this.opened.flatMap(({ plugin, part, figures }) =>
-        plugin.stats ? [[plugin.stats.key, part && figures ? figures() : plugin.stats.absent]] : [],
+      this.opened.flatMap(({ registered: { stats }, part, figures }) =>
+        stats ? [[stats.key, part && figures ? figures() : stats.absent]] : [],
       ),
     );
   }

@@ -5,7 +5,8 @@
  * PaymentPart: the PaymentMethods the merchant sells through, and the optional hooks the daemon runs at its own
  * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). Two phases:
  * before any plugin opens, each registers what must be known whether or not it runs (`register`: its ubus methods,
- * LAN routes, x402 schemes: the ubus object, the ACL and the LAN endpoint's routes are made of them); when it opens,
+ * LAN routes, x402 schemes, pay-page scripts and form, its reason to run the LAN endpoint, its payers, the key of its
+ * stats: the ubus object, the ACL and the LAN endpoint are made of them); when it opens,
  * what it brings beside its methods goes through its host: its own listener (`door`), an upstream sink (`sink`),
  * listeners of the sessions' events (`onSession`: escrow follows `usage`), its figures (`stats`), its periodic work
  * (`background`: the host starts it once the daemon runs and stops it when the plugin closes).
@@ -71,7 +72,7 @@ export interface PluginHost {
    * sooner.
    */
   onSession: SessionManager['on'];
-  /** Registers the method's figures for ubus `stats`, under its plugin's `stats.key` (PaymentPlugin.stats). */
+  /** Registers the method's figures for ubus `stats`, under the key its register phase gave (PluginRegistrars.stats). */
   stats(figures: () => object): void;
   /**
    * Registers a background pass (periodic work: a custody pass, the closes of ended sessions): the host starts it once
@@ -215,7 +216,7 @@ export interface LanRequest {
    * the session, `restored: true`, the MAC it came `from`, the gate.
    */
   moveHere(session: Session, mac: string): Promise<unknown>;
-  /** The route's method offers its pay-page form now (PaymentPlugin.payForm; false: it brings none). */
+  /** The route's method offers its pay-page form now (PluginRegistrars.payForm; false: it brings none). */
   readonly formOffered: boolean;
   readonly log: Log | undefined;
 }
@@ -252,11 +253,11 @@ export interface LanRoute {
 }
 
 /**
- * A method's LAN side as the endpoint serves it: its routes (registered before it opened) and payers, and its face
- * when it runs.
+ * A method's LAN side as the endpoint serves it: what it registered before it opened (its routes, payers, pay-page
+ * scripts and form, its reason to run the endpoint), and its face when it runs.
  */
-export interface LanMethod {
-  readonly plugin: Pick<PaymentPlugin, 'name' | 'payersOf' | 'pageScripts' | 'payForm' | 'lanUse'>;
+export interface LanMethod extends Pick<RegisteredPlugin, 'pageScripts' | 'payForm' | 'payersOf' | 'lanUse'> {
+  readonly plugin: Pick<PaymentPlugin, 'name'>;
   readonly routes: readonly LanRoute[];
   readonly face: LanFace | null;
 }
@@ -271,7 +272,7 @@ export interface LanParts {
   readonly knownSchemes: readonly X402Scheme[];
   /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
   readonly unavailable: readonly string[];
-  /** Each pay-page form of the list (PaymentPlugin.payForm), by its key: offered now. */
+  /** Each pay-page form of the list (PluginRegistrars.payForm), by its key: offered now. */
   readonly forms: Readonly<Record<string, boolean>>;
 }
 
@@ -316,8 +317,30 @@ export interface X402Face extends X402Scheme {
 }
 
 /**
+ * A method's reason to run the LAN endpoint (http/index.ts lanEndpointUses: the name the log says), when the config
+ * gives one: read from the config, not from the method that opened, so a damaged state file takes no other route down.
+ */
+export interface LanUse {
+  readonly name: string;
+  on(config: Config): boolean;
+}
+
+/**
+ * The wallet addresses (lowercase) that paid for a session through a method, as far as its payments show them (a
+ * returning customer proves one to move the session: http/restore.ts); `face`: the method's, or null.
+ */
+export type PayersOf = (session: Session, face: LanFace | null) => readonly string[];
+
+/** A method's place in ubus `stats`: its key, and what it says there while the method does not run. */
+export interface StatsSlot {
+  readonly key: string;
+  readonly absent: object;
+}
+
+/**
  * What a plugin registers in the register phase (PaymentPlugin.register), before any plugin opens; closed once its
- * register returns (a later call throws).
+ * register returns (a later call throws). A name, route, file or key two plugins register is refused naming both, and
+ * so is a second call of a registrar a plugin has one of (payForm, lanUse, payersOf, stats).
  */
 export interface PluginRegistrars {
   /** A ubus method of the `sluice` object (in the list's order after the sessions' methods: docs/ubus-api.md). */
@@ -326,6 +349,22 @@ export interface PluginRegistrars {
   lanRoute(route: LanRoute): void;
   /** An x402 scheme it sells through on the LAN (/buy, /plans); its running face is PaymentPart.x402. */
   x402Scheme(scheme: X402Scheme): void;
+  /**
+   * A pay-page script it brings (a file in the page's directory, served at `/<file>` as JavaScript by the LAN endpoint
+   * whether or not the method runs, as the page's own are).
+   */
+  pageScript(file: string): void;
+  /** Its form on the pay page, when it sells through one. */
+  payForm(form: PayForm): void;
+  /** Its reason to run the LAN endpoint. */
+  lanUse(use: LanUse): void;
+  /** The payers of a session it sold (read whether or not the method runs now). */
+  payersOf(payers: PayersOf): void;
+  /**
+   * Its place in ubus `stats`: under `key`, what the opened part registers (PluginHost.stats), `absent` while it does
+   * not run (its state file damaged, or switched off).
+   */
+  stats(slot: StatsSlot): void;
 }
 
 /** What a plugin registered, with the plugin. */
@@ -334,6 +373,11 @@ export interface RegisteredPlugin {
   readonly ubusMethods: Readonly<Record<string, UbusMethod>>;
   readonly lanRoutes: readonly LanRoute[];
   readonly schemes: readonly X402Scheme[];
+  readonly pageScripts: readonly string[];
+  readonly payForm: PayForm | null;
+  readonly lanUse: LanUse | null;
+  readonly payersOf: PayersOf | null;
+  readonly stats: StatsSlot | null;
 }
 
 /** An opened plugin: its methods and the hooks the root runs. Every hook is optional. */
@@ -371,16 +415,6 @@ export interface PaymentPlugin {
    */
   readonly damagedState?: AnyErrorCode;
   /**
-   * The pay page's scripts it brings (files in the page's directory, served at `/<file>` as JavaScript by the LAN
-   * endpoint whether or not the method runs, as the page's own are).
-   */
-  readonly pageScripts?: readonly string[];
-  /**
-   * Its figures in ubus `stats`: under `key`, what the opened part registered (PluginHost.stats), or `absent` while it
-   * does not run (its state file damaged).
-   */
-  readonly stats?: { key: string; absent: object };
-  /**
    * Its own UCI section (`config <type> '<type>'`), read by the config loader beside the built-in ones at start and at
    * every reload: what it reads is `config.sections[type]` in the config the method opens and reconfigures with.
    */
@@ -388,23 +422,12 @@ export interface PaymentPlugin {
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */
   readonly switch?: MethodSwitch;
   /**
-   * Its reason to run the LAN endpoint (http/index.ts lanEndpointUses: the name the log says), when the config gives
-   * one: read from the config, not from the method that opened, so a damaged state file takes no other route down.
-   */
-  readonly lanUse?: { name: string; on(config: Config): boolean };
-  /** Its form on the pay page, when it sells through one. */
-  readonly payForm?: PayForm;
-  /**
    * The register phase: run for every plugin of the list before any opens, whether or not its switch is on, so the
-   * ubus object (its table and the ACL), the LAN endpoint's routes and /buy's schemes are known before anything runs.
-   * What it registers is served from then on; its handlers get the method's face (null while it does not run).
+   * ubus object (its table and the ACL), the LAN endpoint's routes, /buy's schemes, the pay page's scripts and forms
+   * and the reasons to run the LAN endpoint are known before anything runs. What it registers is served from then on;
+   * its handlers get the method's face (null while it does not run).
    */
   register?(registrars: PluginRegistrars): void;
-  /**
-   * The wallet addresses (lowercase) that paid for a session through this method, as far as its payments show them
-   * (a returning customer proves one to move the session: http/restore.ts); `face`: the method's, or null.
-   */
-  payersOf?(session: Session, face: LanFace | null): readonly string[];
   /** Opens the method; a damaged state file or unloadable code leaves it out (method-state.ts). */
   open(host: PluginHost): Promise<PaymentPart>;
 }

@@ -34,4 +34,4 @@ export const REGISTERED: readonly RegisteredPlugin[] = registerPlugins(PAYMENT_P
 export const X402_SCHEMES: readonly X402Scheme[] = REGISTERED.flatMap((r) => r.schemes);
 
 /** The pay-page forms of the list, by key, in its order, whether or not their methods run (GET /'s `methods`). */
-export const PAY_FORM_KEYS: readonly string[] = PAYMENT_PLUGINS.flatMap((p) => (p.payForm ? [p.payForm.key] : []));
+export const PAY_FORM_KEYS: readonly string[] = REGISTERED.flatMap((r) => (r.payForm ? [r.payForm.key] : []));

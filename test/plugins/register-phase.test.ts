@@ -2,8 +2,10 @@
 /**
  * The plugins' register phase (PaymentPlugin.register): it runs for every plugin of the list, switched on or off,
  * before any plugin opens, and what each registers (ubus methods, LAN routes, x402 schemes) is what the list serves
- * (PaymentPlugins.registrations, PaymentPlugins.lan). A ubus method, route or scheme registered by two plugins is
- * refused naming both, and a registrar called after its register phase throws. The real session manager on temp files.
+ * (PaymentPlugins.registrations, PaymentPlugins.lan), and so are its pay-page scripts and form, its reason to run the
+ * LAN endpoint, its payers and its place in ubus `stats`. A ubus method, route, scheme, script, form, use or stats key
+ * registered by two plugins is refused naming both, a second form, use, payers or stats slot of one plugin too, and
+ * a registrar called after its register phase throws. The real session manager on temp files.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +14,7 @@ import type { Log } from '../../src/log.ts';
 import { PaymentPlugins } from '../../src/payments/index.ts';
 import { registerPlugins } from '../../src/payments/registrations.ts';
 import type { LanRoute, PaymentPlugin, PluginRegistrars, UbusMethod } from '../../src/payments/plugin.ts';
+import type { Session } from '../../src/sessions/index.ts';
 import { setup } from '../sessions/helpers.ts';
 
 const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
@@ -107,6 +110,60 @@ test('a ubus method, route or scheme registered by two plugins is refused, namin
   );
 });
 
+test('pay-page scripts and form, LAN use, payers and stats slot: registered, served, each refused twice', async () => {
+  const form = { key: 'card', offered: () => true };
+  const use = { name: 'cards', on: () => true };
+  const slot = { key: 'cards', absent: { running: false } };
+  const carded: PaymentPlugin = {
+    name: 'carded',
+    switch: 'x402',
+    register(add) {
+      add.pageScript('card.js');
+      add.payForm(form);
+      add.lanUse(use);
+      add.payersOf((session) => session.payments.map((p) => p.reference));
+      add.stats(slot);
+    },
+    open: async () => ({ methods: [] }),
+  };
+  const env = await setup();
+  const ctx = { config, sessions: env.manager, log: quiet } as unknown as Parameters<typeof PaymentPlugins.open>[1];
+  const list = await PaymentPlugins.open([carded], ctx);
+  const [served] = list.lan(config).methods;
+  assert.equal([served!.pageScripts, served!.payForm, served!.lanUse], [['card.js'], form, use]);
+  const paid = { payments: [{ reference: '0xabc' }] } as unknown as Session;
+  assert.equal(served!.payersOf?.(paid, null), ['0xabc']);
+  assert.equal(list.forms(config), { card: true });
+  assert.equal(list.stats(), { cards: { running: false } }, 'switched off: its absent figures');
+
+  const refused = (...plugins: Array<(add: PluginRegistrars) => void>): string => {
+    try {
+      registerPlugins(plugins.map((register, i) => ({ name: `p${i}`, register, open: async () => ({ methods: [] }) })));
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'not refused';
+  };
+  const script = (add: PluginRegistrars): void => add.pageScript('same.js');
+  assert.match(refused(script, script), /pay-page script \/same.js .*p0 and p1/);
+  const sameForm = (add: PluginRegistrars): void => add.payForm(form);
+  assert.match(refused(sameForm, sameForm), /pay-page form card .*p0 and p1/);
+  const sameUse = (add: PluginRegistrars): void => add.lanUse(use);
+  assert.match(refused(sameUse, sameUse), /LAN endpoint use cards .*p0 and p1/);
+  const sameSlot = (add: PluginRegistrars): void => add.stats(slot);
+  assert.match(refused(sameSlot, sameSlot), /stats key cards .*p0 and p1/);
+  const twoSlots = (add: PluginRegistrars): void => {
+    add.stats(slot);
+    add.stats({ key: 'other', absent: {} });
+  };
+  assert.match(refused(twoSlots), /p0 registered a second stats/);
+  const twoPayers = (add: PluginRegistrars): void => {
+    add.payersOf(() => []);
+    add.payersOf(() => []);
+  };
+  assert.match(refused(twoPayers), /p0 registered a second payersOf/);
+});
+
 test('a registrar kept past the register phase refuses a late registration', () => {
   let kept: PluginRegistrars | undefined;
   const late: PaymentPlugin = {
@@ -116,7 +173,16 @@ test('a registrar kept past the register phase refuses a late registration', () 
   };
   const [registered] = registerPlugins([late]);
   assert.throws(() => kept!.ubusMethod('late_count', ubusMethod), /after its register phase/);
+  assert.throws(() => kept!.pageScript('late.js'), /after its register phase/);
+  assert.throws(() => kept!.payForm({ key: 'late', offered: () => true }), /after its register phase/);
+  assert.throws(() => kept!.lanUse({ name: 'late', on: () => true }), /after its register phase/);
+  assert.throws(() => kept!.payersOf(() => []), /after its register phase/);
+  assert.throws(() => kept!.stats({ key: 'late', absent: {} }), /after its register phase/);
   assert.equal(registered!.ubusMethods, {});
+  assert.equal(
+    [registered!.pageScripts, registered!.payForm, registered!.lanUse, registered!.stats],
+    [[], null, null, null],
+  );
 });
 
 test.run();

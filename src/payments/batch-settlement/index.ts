@@ -34,12 +34,13 @@ const notEnabled = (): SluiceError =>
 export const batchSettlementPlugin: PaymentPlugin = {
   name: 'batch-settlement',
   damagedState: 'ERR_BATCH_STORE',
-  // Its part of the pay page (docs/batch-settlement.md): the signing bundle and the page logic.
-  pageScripts: ['batch.js', 'batch-page.js'],
   switch: 'batchSettlement',
-  lanUse: { name: 'batch_settlement', on: (c) => c.batchSettlement.enabled },
-  payersOf: batchPayersOf,
   register(add) {
+    // Its part of the pay page (docs/batch-settlement.md): the signing bundle and the page logic.
+    add.pageScript('batch.js');
+    add.pageScript('batch-page.js');
+    add.lanUse({ name: 'batch_settlement', on: (c) => c.batchSettlement.enabled });
+    add.payersOf(batchPayersOf);
     add.x402Scheme(SCHEME);
     // GET /batch/channel, GET|POST /batch/refund (lan-routes.ts).
     for (const route of BATCH_LAN_ROUTES) add.lanRoute(route);

@@ -41,14 +41,14 @@ function custodyOf(face: UbusFace | null): CashuCustodyFace {
 export const cashuPlugin: PaymentPlugin = {
   name: 'cashu',
   damagedState: 'ERR_CASHU_STORE_DAMAGED',
-  // Its part of the pay page (docs/tollgate.md "Pay page").
-  pageScripts: ['cashu-page.js'],
   switch: 'tollgate',
-  // ubus stats' `cashu` (CashuMethod.stats): what is held, what is open, the Lightning quotes someone else minted.
-  stats: { key: 'cashu', absent: { running: false } },
-  // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
-  lanUse: { name: 'cashu', on: (c) => c.tollgate !== null },
   register(add) {
+    // Its part of the pay page (docs/tollgate.md "Pay page").
+    add.pageScript('cashu-page.js');
+    // ubus stats' `cashu` (CashuMethod.stats): what is held, what is open, the Lightning quotes someone else minted.
+    add.stats({ key: 'cashu', absent: { running: false } });
+    // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
+    add.lanUse({ name: 'cashu', on: (c) => c.tollgate !== null });
     for (const route of cashuLanRoutes) add.lanRoute(route);
     add.ubusMethod('cashu_balance', { args: {}, adminOnly: false, handler: (_a, face) => custodyOf(face).balance() });
     add.ubusMethod('cashu_payout', {

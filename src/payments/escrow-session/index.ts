@@ -28,9 +28,9 @@ export const escrowSessionPlugin: PaymentPlugin = {
   name: 'x402-session',
   damagedState: 'ERR_ESCROW_LEDGER',
   switch: 'escrow',
-  // Its receipts (POST /receipt).
-  lanUse: { name: 'escrow', on: (c) => c.escrow.enabled },
   register(add) {
+    // Its receipts (POST /receipt).
+    add.lanUse({ name: 'escrow', on: (c) => c.escrow.enabled });
     // A buyer-signed usage receipt: kept when higher than the session's last (docs/ubus-api.md `receipt`).
     add.ubusMethod('receipt', {
       args: {

@@ -29,14 +29,17 @@ export const exactPlugin: PaymentPlugin = {
   name: 'x402',
   damagedState: 'ERR_X402_STORE',
   switch: 'x402',
-  register: (add) => add.x402Scheme(SCHEME),
-  lanUse: { name: 'x402', on: (c) => c.x402.enabled },
-  // An `exact` payment's reference is `from:nonce`: its EIP-3009 payer, read whether or not the method runs now.
-  payersOf: (session) =>
-    session.payments.flatMap((p) => {
-      const payer = p.method === SCHEME.method ? p.reference.split(':')[0]?.toLowerCase() : undefined;
-      return payer !== undefined && ADDRESS.test(payer) ? [payer] : [];
-    }),
+  register(add) {
+    add.x402Scheme(SCHEME);
+    add.lanUse({ name: 'x402', on: (c) => c.x402.enabled });
+    // An `exact` payment's reference is `from:nonce`: its EIP-3009 payer, read whether or not the method runs now.
+    add.payersOf((session) =>
+      session.payments.flatMap((p) => {
+        const payer = p.method === SCHEME.method ? p.reference.split(':')[0]?.toLowerCase() : undefined;
+        return payer !== undefined && ADDRESS.test(payer) ? [payer] : [];
+      }),
+    );
+  },
   async open({ config, sessions, log, background }) {
     const x402 = await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log });
     // The resolver of settles a crash left unanswered: a pass once the daemon runs, again while any is pending (a

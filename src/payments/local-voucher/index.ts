@@ -52,15 +52,15 @@ export interface VoucherBook {
 export const localVoucherPlugin: PaymentPlugin = {
   name: NAME,
   damagedState: 'ERR_VOUCHER_STORE',
-  // POST /voucher and the pay page's form, once a batch exists (read from the state dir, not the book that opened).
-  lanUse: { name: 'vouchers', on: (c) => VoucherStore.exists(c.main.stateDir) },
-  // The voucher form (GET /'s `methods.voucher`): RADIUS's vouchers, or printed ones' when a batch exists and the book
-  // read back.
-  payForm: {
-    key: 'voucher',
-    offered: (c, running) => c.radius.enabled || (running && VoucherStore.exists(c.main.stateDir)),
-  },
   register(add) {
+    // POST /voucher and the pay page's form, once a batch exists (read from the state dir, not the book that opened).
+    add.lanUse({ name: 'vouchers', on: (c) => VoucherStore.exists(c.main.stateDir) });
+    // The voucher form (GET /'s `methods.voucher`): RADIUS's vouchers, or printed ones' when a batch exists and the
+    // book read back.
+    add.payForm({
+      key: 'voucher',
+      offered: (c, running) => c.radius.enabled || (running && VoucherStore.exists(c.main.stateDir)),
+    });
     // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).
     add.lanRoute(voucherLanRoute);
     add.ubusMethod('voucher_create', {

@@ -12,7 +12,7 @@ export const radiusPlugin: PaymentPlugin = {
   name: 'radius',
   switch: 'radius',
   // POST /voucher and the pay page's voucher form (local-voucher/ brings the route; RADIUS's codes come through it).
-  lanUse: { name: 'radius', on: (c) => c.radius.enabled },
+  register: (add) => add.lanUse({ name: 'radius', on: (c) => c.radius.enabled }),
   open: openRadius,
 };
 

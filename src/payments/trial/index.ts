@@ -11,11 +11,11 @@ const MAX_TRIAL_BYTES = 1024;
 export const trialPlugin: PaymentPlugin = {
   name: 'trial',
   damagedState: 'ERR_TRIAL_STORE',
-  // POST /trial, when a plan is a free trial.
-  lanUse: { name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) },
-  // ubus `stats` → `trials`: granted, refused, remembered, limited; a damaged ledger says so.
-  stats: { key: 'trials', absent: { available: false } },
-  register: (add) =>
+  register(add) {
+    // POST /trial, when a plan is a free trial.
+    add.lanUse({ name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) });
+    // ubus `stats` → `trials`: granted, refused, remembered, limited; a damaged ledger says so.
+    add.stats({ key: 'trials', absent: { available: false } });
     add.lanRoute({
       // A free trial for the caller's device: the same purchase as ubus `purchase` {payment: {method: trial, device}}.
       // `device` is the pay page's token for this browser (trial.ts).
@@ -40,7 +40,8 @@ export const trialPlugin: PaymentPlugin = {
           throw err;
         }
       },
-    }),
+    });
+  },
   async open({ config, stats }) {
     const trial = TrialMethod.open(config.main.stateDir);
     stats(() => ({ ...trial.figures }));

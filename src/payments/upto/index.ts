@@ -11,8 +11,10 @@ export const uptoPlugin: PaymentPlugin = {
   name: 'upto',
   damagedState: 'ERR_UPTO_STORE',
   switch: 'upto',
-  register: (add) => add.x402Scheme(SCHEME),
-  lanUse: { name: 'upto', on: (c) => c.upto.enabled },
+  register(add) {
+    add.x402Scheme(SCHEME);
+    add.lanUse({ name: 'upto', on: (c) => c.upto.enabled });
+  },
   async open({ config, sessions, endsWritten, log, background }) {
     const { openUpto } = await uptoCode();
     const upto = await openUpto({ config: config.upto, stateDir: config.main.stateDir, sessions, endsWritten, log });

@@ -46,9 +46,9 @@ export const stampPlugin: PaymentPlugin = {
       listen: r.string('listen', '', (v) => (/^$|^[0-9.]+:[0-9]{1,5}$/.test(v) ? undefined : 'must be host:port')),
     }),
   },
-  lanUse: { name: 'stamp', on: () => true },
   // The register phase, before any plugin opens: its ubus method and LAN route exist whether or not it runs.
   register(add) {
+    add.lanUse({ name: 'stamp', on: () => true });
     add.ubusMethod('stamp_count', {
       args: {},
       adminOnly: true,

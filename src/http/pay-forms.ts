@@ -1,5 +1,5 @@
 /**
- * The methods' pay-page forms as the endpoint reads them (PaymentPlugin.payForm, offered or not in
+ * The methods' pay-page forms as the endpoint reads them (PluginRegistrars.payForm, offered or not in
  * HttpEndpointOptions.forms), so http/ names none: each form's flag is its plugin's.
  */
 import { PAY_FORM_KEYS } from '../payments/index.ts';

@@ -11,7 +11,7 @@ import { send } from './reply.ts';
 
 const JAVASCRIPT = 'text/javascript; charset=utf-8';
 /**
- * The pay page's own files and their types; with the methods' scripts (PaymentPlugin.pageScripts), nothing else in
+ * The pay page's own files and their types; with the methods' scripts (PluginRegistrars.pageScript), nothing else in
  * portalDir is served.
  */
 const PORTAL_FILES: Record<string, [string, string]> = {
@@ -23,7 +23,7 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   '/elsewhere.js': ['elsewhere.js', JAVASCRIPT],
 };
 
-/** The pay page's files by path: its own and the methods' scripts (PaymentPlugin.pageScripts). */
+/** The pay page's files by path: its own and the methods' scripts (PluginRegistrars.pageScript). */
 export function portalFilesOf(methods: readonly LanMethod[]): Record<string, [string, string]> {
   const scripts = methods.flatMap((m) => m.pageScripts.map((file) => [`/${file}`, [file, JAVASCRIPT]]));
   return { ...PORTAL_FILES, ...Object.fromEntries(scripts) };

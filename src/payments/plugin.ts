@@ -72,7 +72,7 @@ export interface PluginHost {
    * sooner.
    */
   onSession: SessionManager['on'];
-  /** Registers the method's figures for ubus `stats`, under the key its register phase gave (PluginRegistrars.stats). */
+  /** Registers the method's figures for ubus `stats`, under the key it registered (PluginRegistrars.stats). */
   stats(figures: () => object): void;
   /**
    * Registers a background pass (periodic work: a custody pass, the closes of ended sessions): the host starts it once

@@ -1,5 +1,5 @@
 // tier: fast
-// The pay page's voucher form is the voucher plugin's (PaymentPlugin.payForm): PaymentPlugins.lan(config)
+// The pay page's voucher form is the voucher plugin's (PluginRegistrars.payForm): PaymentPlugins.lan(config)
 // offers it when RADIUS takes vouchers, or a printed batch exists and its book read back; a damaged book leaves only
 // RADIUS's. http/ reads the flag by key (PAY_FORM_KEYS) and names no method. Temp files, the real session manager.
 import { test } from 'uvu';

@@ -141,6 +141,44 @@ test('flip-flop: back and forth, each router gets what the other left, the sum s
   assert.equal(moves.map((m) => m.epoch).sort(), [2, 3, 4, 5]);
 });
 
+test("what moves is the session's own: its speed tier, devices, user, plan and data deadline", async () => {
+  // Both routers sell the plan; the figures rb opens with come from ra's session, not from rb's configuration.
+  const plan =
+    `\nconfig pricing 'fast'\n\toption metric 'bytes'\n\toption step_size '1048576'\n\toption price_per_step '1000'` +
+    `\n\toption rate_down '4mbit'\n\toption rate_up '1mbit'\n`;
+  const venue = await venues.start(['ra', 'rb'], [D], { config: plan });
+  const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
+  const granted = await ra.call('grant', {
+    mac: D,
+    bytes: 8 * MiB,
+    seconds: 86_400,
+    plan: 'fast',
+    devices: 3,
+    user: 'room-12',
+  });
+  const sold = granted.session as Record<string, unknown>;
+  await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
+  await ra.call('change', { mac: D, rate_down: '6mbit' }); // the session's tier now, no longer its plan's
+  await ra.waitFor(async () => (await lease(venue.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
+  await new Promise((r) => setTimeout(r, 1500));
+  await rb.waitFor(
+    async () => {
+      if (rb.clientState(D) === 'Authenticated') return true;
+      await rb.call('venue_claim', { mac: D });
+      await new Promise((r) => setTimeout(r, 300));
+      return false;
+    },
+    60_000,
+    'the session moved to rb',
+  );
+  const here = await rb.session(D);
+  const pick = (s: Record<string, unknown>) =>
+    ['rate_down', 'rate_up', 'max_devices', 'user', 'plan', 'expires_at'].map((k) => s[k]);
+  assert.equal(pick(here), [6_000_000, 1_000_000, 3, 'room-12', 'fast', sold['expires_at']]);
+  assert.ok(typeof sold['expires_at'] === 'number', 'the data session has a deadline');
+  assert.is((await ra.call('session', { mac: D })).session!['end_cause' as never], 'moved');
+});
+
 test('traffic the holder has not read yet is billed there before it lets go: never free in the handover', async () => {
   // ra reads its counters every 30 s only: the device's last megabyte there is unread when rb claims it.
   const venue = await venues.start(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });

@@ -83,7 +83,8 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
 /**
  * Routers `names` of one venue, each with the clients `macs` on its portal. `http`: each router's LAN endpoint on
  * loopback with a free trial plan, the devices at 127.0.0.20… so a test sends their requests from their address.
- * `elsewhere`: routers of the venue the caller starts itself (a daemon on a real portal in the e2e lab).
+ * `elsewhere`: routers of the venue the caller starts itself (a daemon on a real portal in the e2e lab). `config`: UCI
+ * sections every router gets (plans).
  */
 export async function startVenue(
   names: string[],
@@ -94,6 +95,7 @@ export async function startVenue(
     pollInterval?: Record<string, number>;
     cuttable?: string[];
     elsewhere?: string[];
+    config?: string;
   } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
@@ -134,7 +136,7 @@ export async function startVenue(
         pollInterval: o.pollInterval?.[name] ?? 0.3,
         portalSocket: true,
         mainExtra: `\toption venue '${VENUE}'`, // venue_present_window: the default (1 s)
-        extraConfig: routerConfig(brokerUrl) + http,
+        extraConfig: routerConfig(brokerUrl) + http + (o.config ?? ''),
       });
       routers.set(name, lab);
       macs.forEach((mac, i) => lab.portal.addClient(mac, deviceIp(i, o.http === true)));

@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lease, MiB, ticksOk, venuePerTest } from './rig.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
 
 const D = '02:00:00:00:5e:01';
 const venues = venuePerTest(test);
@@ -177,6 +178,32 @@ test("what moves is the session's own: its speed tier, devices, user, plan and d
   assert.equal(pick(here), [6_000_000, 1_000_000, 3, 'room-12', 'fast', sold['expires_at']]);
   assert.ok(typeof sold['expires_at'] === 'number', 'the data session has a deadline');
   assert.is((await ra.call('session', { mac: D })).session!['end_cause' as never], 'moved');
+});
+
+test('a router the fleet lists in another venue, or not at all, gets nothing by claiming', async () => {
+  // All three say they are in the venue; the fleet's venues file puts rb in another one and does not list rc.
+  const venue = await venues.start(['ra', 'rb', 'rc'], [D], { listed: { rb: 'annex', rc: '' } });
+  const [ra, rb, rc] = ['ra', 'rb', 'rc'].map((n) => venue.routers.get(n)!) as [DaemonLab, DaemonLab, DaemonLab];
+  await ra.call('grant', { mac: D, bytes: 8 * MiB });
+  await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
+  await ra.waitFor(async () => (await lease(venue.db, D))?.['state'] === 'held', 30_000, 'the lease at ra');
+  // The device is idle at ra past the present window: a claim from a router of the venue would move it now.
+  await new Promise((r) => setTimeout(r, 1500));
+  for (const r of [rb, rc]) await r.call('venue_claim', { mac: D });
+  // Their first claims and the ones they make again by themselves (every 2 s) all reach the fleet and are refused.
+  await ra.waitFor(async () => venue.service.stats()['refused']! >= 4, 60_000, 'four claims refused');
+  for (const r of [rb, rc]) {
+    assert.not.ok(r.clientState(D) === 'Authenticated', 'no gate at a stranger');
+    const none = await r.call('session', { mac: D }).then(
+      (x) => x['session'] ?? null,
+      () => null,
+    );
+    assert.is(none, null, 'no session at a stranger');
+  }
+  assert.is((await ra.session(D)).state, 'ACTIVE', 'still served at ra');
+  const row = (await lease(venue.db, D))!;
+  assert.equal([row['holder'], row['epoch'], row['state']], ['ra', 1, 'held']);
+  assert.equal(await venue.db.query('SELECT 1 FROM venue_moves WHERE mac = $1', [D]), [], 'no move');
 });
 
 test('traffic the holder has not read yet is billed there before it lets go: never free in the handover', async () => {

@@ -51,11 +51,20 @@ config mqtt 'mqtt'
 `;
 }
 
-export async function startService(v: Pick<Venue, 'db' | 'broker' | 'lines'>, names: string[], ttlMs: number) {
+/**
+ * The fleet's venue service. Its venues file lists each of `names` in VENUE, or in `listed[name]` when given ('': not
+ * listed at all); the routers themselves all say VENUE.
+ */
+export async function startService(
+  v: Pick<Venue, 'db' | 'broker' | 'lines'>,
+  names: string[],
+  ttlMs: number,
+  listed?: Record<string, string>,
+) {
   const service = await startVenueService({
     db: v.db,
     url: v.broker.url,
-    venues: new Map(names.map((n) => [n, VENUE])),
+    venues: new Map(names.map((n): [string, string] => [n, listed?.[n] ?? VENUE]).filter(([, v]) => v !== '')),
     keys: new Map([['*', SECRET]]),
     leaseTtlMs: ttlMs,
     resendMs: 1000,
@@ -84,7 +93,7 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
  * Routers `names` of one venue, each with the clients `macs` on its portal. `http`: each router's LAN endpoint on
  * loopback with a free trial plan, the devices at 127.0.0.20… so a test sends their requests from their address.
  * `elsewhere`: routers of the venue the caller starts itself (a daemon on a real portal in the e2e lab). `config`: UCI
- * sections every router gets (plans).
+ * sections every router gets (plans). `listed`: the fleet's venues file, as startService takes it.
  */
 export async function startVenue(
   names: string[],
@@ -96,13 +105,14 @@ export async function startVenue(
     cuttable?: string[];
     elsewhere?: string[];
     config?: string;
+    listed?: Record<string, string>;
   } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
   await migrate(db, VENUE_MIGRATIONS);
   const lines: string[] = [];
-  const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000);
+  const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000, o.listed);
   const routers = new Map<string, DaemonLab>();
   const ports = new Map<string, number>();
   const relays = new Map<string, Cuttable>();

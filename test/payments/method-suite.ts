@@ -26,6 +26,7 @@ import { Pricing } from '../../src/merchant/index.ts';
 import { builtinPaymentMethods } from '../../src/payments/builtin.ts';
 import { PAYMENT_PLUGINS } from '../../src/payments/index.ts';
 import { EndRecordsTap } from '../../src/sessions/index.ts';
+import type { UpstreamSink } from '../../src/upstream/index.ts';
 import type { PaymentFields, PaymentMethod } from '../../src/payments/index.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';
 import type { BackgroundPass } from '../../src/payments/plugin.ts';
@@ -143,8 +144,10 @@ async function openInProcess(
   const sessions = new SessionManager({ store });
   await sessions.recover();
   const log = recordingLog(() => {});
-  // Its background passes are never started here, and stopped at the close as its host would.
+  // Its background passes are never started here, and stopped at the close as its host would; a sink it brings is
+  // not started (its sockets opened on demand, RADIUS's auth client for its vouchers) and closed at the close.
   const passes: BackgroundPass[] = [];
+  const sinks: UpstreamSink[] = [];
   const part = await plugin.open({
     config,
     sessions,
@@ -163,9 +166,9 @@ async function openInProcess(
     stats: () => undefined,
     // What a method announces is not heard here: the money rules are about what it takes and sells.
     announce: { upstream: { escrowClosed: () => undefined }, events: { method: () => undefined } },
-    // The money rules run on the method alone: a door or sink it brings is not opened here.
+    // The money rules run on the method alone: a door it brings is not opened here.
     door: () => undefined,
-    sink: () => undefined,
+    sink: (sink) => void sinks.push(sink),
     background: (pass) => void passes.push(pass),
   });
   const method = part.methods.find((m) => m.name === name) ?? part.methods[0];
@@ -176,6 +179,7 @@ async function openInProcess(
     stateDir,
     close: async () => {
       for (const pass of passes) await pass.stop();
+      for (const sink of sinks) await sink.close();
       await part.close?.();
       await sessions.close();
       rmSync(stateDir, { recursive: true, force: true });

@@ -2,6 +2,9 @@
  * A real FreeRADIUS (Debian's `freeradius -X`, installed by .ci/run) on private ports, with the test config in
  * test/fixtures/freeradius (vouchers testuser/testpass and biguser/bigpass; accounting to <run>/detail and
  * <run>/acct.log). stop() + start() keeps the ports and files, so tests can cut the server and bring it back.
+ * `sellOnce` configures it as a voucher server does whose vouchers sell once: its vouchers (users file entries, read
+ * before the fixture's), each accepted once and rejected after that for as long as the server runs (rlm_cache), every
+ * Access-Accept written to <run>/auth.log (accepted()).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,10 +37,11 @@ export class FreeRadius {
 
   /** `debug: false` runs it threaded without -X (what a benchmark needs); tests keep -X for its per-packet log. */
   static async start(
-    options: { secret?: string; replyMessageAuthenticator?: boolean; debug?: boolean } = {},
+    options: { secret?: string; replyMessageAuthenticator?: boolean; debug?: boolean; sellOnce?: string } = {},
   ): Promise<FreeRadius> {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-radiusd-'));
     for (const f of ['radiusd.conf', 'users', 'dictionary']) copyFileSync(join(FIXTURES, f), join(dir, f));
+    if (options.sellOnce !== undefined) sellOnce(dir, options.sellOnce);
     writeFileSync(join(dir, 'acct_users'), '');
     mkdirSync(join(dir, 'run'));
     const env = { RADIUS_REPLY_MA: options.replyMessageAuthenticator ? 'yes' : 'no' };
@@ -125,6 +129,16 @@ export class FreeRadius {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** The users FreeRADIUS accepted, one per Access-Accept, in order (with `sellOnce` only). */
+  accepted(): string[] {
+    const f = join(this.runDir, 'auth.log');
+    return existsSync(f)
+      ? readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+      : [];
+  }
+
   /** One line per accounting packet (the fixture's linelog format). */
   acctLines(): string[] {
     const f = join(this.runDir, 'acct.log');
@@ -156,6 +170,61 @@ export class FreeRadius {
     }
     return records;
   }
+}
+
+/**
+ * The fixture's config made a server whose vouchers sell once: `users` (users-file entries) read first; a name once
+ * accepted is kept by rlm_cache (in memory) and rejected at its next Access-Request; each Accept is logged to auth.log.
+ */
+function sellOnce(dir: string, users: string): void {
+  const conf = join(dir, 'radiusd.conf');
+  const edits: Array<[string, string]> = [
+    [
+      'modules {\n',
+      `modules {
+	always reject {
+		rcode = reject
+	}
+	cache sold_vouchers {
+		driver = "rlm_cache_rbtree"
+		key = "%{User-Name}"
+		ttl = 31536000
+		update {
+			&control:Tmp-String-0 := "sold"
+		}
+	}
+	linelog auth_log {
+		filename  = \${logdir}/auth.log
+		permissions = 0644
+		format    = "%{User-Name}"
+	}
+`,
+    ],
+    [
+      '\tauthorize {\n\t\tfiles\n',
+      `\tauthorize {
+		update control {
+			&Cache-Status-Only := yes
+		}
+		sold_vouchers
+		if (ok) {
+			reject
+		}
+		update control {
+			&Cache-Status-Only !* ANY
+		}
+		files
+`,
+    ],
+    ['\tpost-auth {\n', '\tpost-auth {\n\t\tsold_vouchers\n\t\tauth_log\n'],
+  ];
+  let text = readFileSync(conf, 'utf8');
+  for (const [from, to] of edits) {
+    if (!text.includes(from)) throw new Error(`the fixture's radiusd.conf has no ${JSON.stringify(from)}`);
+    text = text.replace(from, to);
+  }
+  writeFileSync(conf, text);
+  writeFileSync(join(dir, 'users'), `${users}\n${readFileSync(join(dir, 'users'), 'utf8')}`);
 }
 
 /** Runs radclient (freeradius-utils) with attribute lines on stdin; returns its exit code and output. */

@@ -69,11 +69,15 @@ export async function addressed(db: Sql, leaseId: string, move: number, epoch: n
   );
 }
 
-/** The holder answered the charge: taken (`charged`: how much; null when it had taken it before). */
+/**
+ * The holder answered the charge: taken (`charged`: how much; null when it had taken it before). A charge resent
+ * before its answer came is answered twice, how much and "before", in either order: the figure is kept whichever
+ * comes first.
+ */
 export async function settled(db: Sql, leaseId: string, move: number, charged: string | null): Promise<void> {
   await db.query(
-    `UPDATE venue_moves SET charged_at = now(), charged = $3::numeric
-     WHERE lease_id = $1 AND epoch = $2 AND charged_at IS NULL`,
+    `UPDATE venue_moves SET charged_at = COALESCE(charged_at, now()), charged = COALESCE(charged, $3::numeric)
+     WHERE lease_id = $1 AND epoch = $2 AND (charged_at IS NULL OR (charged IS NULL AND $3::numeric IS NOT NULL))`,
     [leaseId, move, charged],
   );
 }

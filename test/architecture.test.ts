@@ -183,13 +183,6 @@ const MAX_LINES = 600;
 const REASON_LINES = 400;
 /** Files of 400 to 600 lines (src/ and workers/) and why each is one file; an entry out of the band fails the test. */
 const SIZE_REASONS: Record<string, string> = {
-  'src/payments/plugin.ts':
-    "the plugin contract, types only: what a method's author reads in one place (the plugin, its registrars, its " +
-    "host, its faces); the LAN face stays beside the others, which each method's folder augments in this module",
-  'src/payments/plugin-host.ts':
-    "one class, the host of one plugin list: each plugin's registrations, registrars (doors, sinks, listeners, " +
-    "passes) and hooks over its open, a reload's switches and its close, read together; the register phase and the " +
-    'open under a damaged state are already apart (registrations.ts, method-state.ts)',
   'src/upstream/mqtt/messages.ts':
     "one wire format: every MQTT message's builder (usage rows patched in place, session events, status, " +
     'replies) shares the envelope and the encodings, which docs/mqtt.md describes field by field',

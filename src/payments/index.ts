@@ -6,19 +6,8 @@ export type { PaymentFields, PaymentMethod, PurchaseRequest, Quote, QuoteInput }
 export { PaymentRegistry } from './registry.ts';
 export { grantReference } from './grant/grant.ts';
 export { createPaymentRegistry } from './builtin.ts';
-export type {
-  DoorServices,
-  LanMethod,
-  LanParts,
-  LanRequest,
-  LanRoute,
-  PaymentPlugin,
-  RegisteredPlugin,
-  UbusFace,
-  X402Face,
-  X402Scheme,
-  LanUse,
-} from './plugin.ts';
+export type { DoorServices, LanMethod, LanParts, PaymentPlugin, RegisteredPlugin, LanUse } from './plugin.ts';
+export type { LanRequest, LanRoute, UbusFace, X402Face, X402Scheme } from './plugin-faces.ts';
 export { PaymentPlugins } from './plugin-host.ts';
 export { lanMethodOf } from './registrations.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, REGISTERED, X402_SCHEMES } from './plugins.ts';

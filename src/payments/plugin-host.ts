@@ -6,28 +6,25 @@
  * started as at a start) and sells; one switched off stops selling (out of the registry, its LAN face, x402 offer and
  * form gone) but stays open, so the sessions it sold run on untouched, and sells again when switched back on. A plugin
  * with an upstream sink of its own (RADIUS) is closed whole instead (its sink drained, its listeners closed) and
- * opens anew when switched back on: a sink half open would report what no one asked for.
+ * opens anew when switched back on: a sink half open would report what no one asked for. What the host holds for one
+ * plugin (what it registered, opened, started and closed together) is opened-plugin.ts's.
  */
 import type { Config, OwnSection, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { unlessStateDamaged } from './method-state.ts';
-import { reconcileWithin } from './reconcile-within.ts';
+import { OpenedPlugin } from './opened-plugin.ts';
 import { lanMethodOf, registerPlugins } from './registrations.ts';
 import type {
-  BackgroundPass,
   LanParts,
   MethodSwitch,
   PaymentPart,
   PaymentPlugin,
-  PluginDoor,
   PluginHost,
   DoorServices,
   RegisteredPlugin,
-  UbusFace,
-  X402Face,
 } from './plugin.ts';
+import type { UbusFace, X402Face } from './plugin-faces.ts';
 import type { PaymentMethod } from './types.ts';
-import type { Session, SessionManager } from '../sessions/index.ts';
+import type { Session } from '../sessions/index.ts';
 import type { UpstreamSink } from '../upstream/index.ts';
 
 /** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
@@ -50,32 +47,13 @@ export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onS
   sinks: SinkRegistrar;
 };
 
-type Opened = {
-  plugin: PaymentPlugin;
-  /** What it registered before any plugin opened. */
-  registered: RegisteredPlugin;
-  on: boolean;
-  part: PaymentPart | null;
-  doors: PluginDoor[];
-  sinks: UpstreamSink[];
-  /** The removals of the session listeners it registered (PluginHost.onSession). */
-  listening: Array<() => void>;
-  figures?: () => object;
-  /** Its background passes (PluginHost.background); `passesRun`: started, not stopped since. */
-  passes: BackgroundPass[];
-  passesRun: boolean;
-  /** Its reconcile's end (done or failed), once it was asked; `reconcileEnded` once that came. */
-  reconcileEnd: Promise<void> | null;
-  reconcileEnded: boolean;
-};
-
 export class PaymentPlugins {
   private registry: SellingRegistry | undefined;
   /** What this list put in the registry, by name (the registry also holds grant and the owner's own methods). */
   private readonly inRegistry = new Map<string, PaymentMethod>();
 
   private constructor(
-    private readonly opened: Opened[],
+    private readonly opened: OpenedPlugin[],
     private readonly servesListeners: Array<() => Promise<void>>,
     private readonly parts: HostParts,
   ) {}
@@ -112,26 +90,11 @@ export class PaymentPlugins {
         await Promise.all([context.servesChanged?.(), ...listeners.map((listener) => listener())]);
       },
     };
-    const host = new PaymentPlugins(
-      registerPlugins(plugins).map((registered) => ({
-        plugin: registered.plugin,
-        registered,
-        on: false,
-        part: null,
-        doors: [],
-        sinks: [],
-        listening: [],
-        passes: [],
-        passesRun: false,
-        reconcileEnd: null,
-        reconcileEnded: false,
-      })),
-      listeners,
-      parts,
-    );
-    for (const o of host.opened) {
+    const opened = registerPlugins(plugins).map((registered) => new OpenedPlugin(registered));
+    const host = new PaymentPlugins(opened, listeners, parts);
+    for (const o of opened) {
       o.on = o.plugin.switch === undefined || switchedOn(parts.config, o.plugin.switch);
-      if (o.on) o.part = await host.openOne(o, parts.config, parts.log);
+      if (o.on) await host.openOne(o, parts.config, parts.log);
     }
     return host;
   }
@@ -141,7 +104,7 @@ export class PaymentPlugins {
    * join the upstream host. `recovered`: what its sinks announce when they start (a reload's: the sessions live now).
    */
   private async openOne(
-    o: Opened,
+    o: OpenedPlugin,
     config: Config,
     log: Log,
     recovered = this.parts.recovered,
@@ -149,26 +112,8 @@ export class PaymentPlugins {
     // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
     const damaged = this.opened.flatMap((p) => (p.plugin.damagedState ? [p.plugin.damagedState] : []));
     const { sinks: _sinks, ...parts } = this.parts;
-    const host: PluginHost = {
-      ...parts,
-      config,
-      recovered,
-      methodBehind: (name) => this.methodBehind(name),
-      door: (door) => void o.doors.push(door),
-      sink: (sink) => void o.sinks.push(sink),
-      onSession: ((event: never, listener: never) => {
-        const off = this.parts.sessions.on(event, listener);
-        o.listening.push(off);
-        return off;
-      }) as SessionManager['on'],
-      stats: (figures) => void (o.figures = figures),
-      background: (pass) => void o.passes.push(pass),
-    };
-    const part = await unlessStateDamaged(o.plugin.name, () => o.plugin.open(host), damaged, log);
-    if (!part) {
-      this.stopListening(o);
-      o.passes.splice(0);
-    }
+    const base = { ...parts, config, recovered, methodBehind: (name: string) => this.methodBehind(name) };
+    const part = await o.open(base, damaged, log);
     for (const sink of o.sinks) await this.parts.sinks.join(sink);
     return part;
   }
@@ -202,56 +147,10 @@ export class PaymentPlugins {
     return null;
   }
 
-  /** The session listeners a plugin registered, removed (it closed, or did not open). */
-  private stopListening(o: Opened): void {
-    for (const off of o.listening.splice(0)) off();
-    delete o.figures;
-  }
-
-  /**
-   * Its reconcile asked, within the start's bounded wait (the rest goes on in the background): its end is kept, for
-   * the passes that start only after it (BackgroundPass.afterReconcile).
-   */
-  private async reconcileOne(o: Opened, part: PaymentPart, log: Log): Promise<void> {
-    const work = part.reconcile?.();
-    o.reconcileEnded = work === undefined;
-    const ended = (): void => void (o.reconcileEnded = true);
-    o.reconcileEnd = work === undefined ? null : work.then(ended, ended);
-    await reconcileWithin(o.plugin.name, work, log);
-    part.reconciled?.();
-  }
-
-  /**
-   * Its background passes started (once the daemon runs; one that waits for the reconcile once that has ended, unless
-   * the plugin closed meanwhile), then its start hook.
-   */
-  private startOne(o: Opened): void {
-    if (!o.part) return;
-    if (!o.passesRun) {
-      o.passesRun = true;
-      for (const pass of o.passes) {
-        if (!pass.afterReconcile || o.reconcileEnded || !o.reconcileEnd) pass.start();
-        else void o.reconcileEnd.then(() => o.passesRun && o.passes.includes(pass) && pass.start());
-      }
-    }
-    o.part.start?.();
-  }
-
-  /** Its background passes stopped (a pass's stop that returns a promise is awaited), none left registered. */
-  private async stopPasses(o: Opened): Promise<void> {
-    const passes = o.passes.splice(0);
-    o.passesRun = false;
-    for (const pass of passes) await pass.stop();
-  }
-
   /** A plugin with sinks of its own, switched off: drained and closed whole (it opens anew when switched on). */
-  private async closeWhole(o: Opened): Promise<void> {
+  private async closeWhole(o: OpenedPlugin): Promise<void> {
     for (const sink of o.sinks.splice(0)) await this.parts.sinks.leave(sink);
-    for (const door of o.doors.splice(0)) await door.close();
-    this.stopListening(o);
-    await this.stopPasses(o);
-    await o.part?.close?.();
-    o.part = null;
+    await o.close(true);
   }
 
   /**
@@ -271,11 +170,11 @@ export class PaymentPlugins {
           active: this.parts.sessions.list({ state: 'ACTIVE' }),
           ended: [],
         });
-        o.part = await this.openOne(o, next, log, live);
-        if (o.part) {
-          await this.reconcileOne(o, o.part, log);
-          await o.part.recheck?.();
-          this.startOne(o);
+        const part = await this.openOne(o, next, log, live);
+        if (part) {
+          await o.reconcile(log);
+          await part.recheck?.();
+          o.start();
         }
       } else if (on && !o.on) {
         // Open since before it was switched off: this reload's settings (reconfigure passes it by, its switch moved).
@@ -354,7 +253,7 @@ export class PaymentPlugins {
 
   /** Each method's reconcile at start, in the list's order, each awaited RECONCILE_WAIT_MS at most. */
   async reconcile(log: Log): Promise<void> {
-    for (const o of this.opened) if (o.part) await this.reconcileOne(o, o.part, log);
+    for (const o of this.opened) await o.reconcile(log);
   }
 
   async recheck(): Promise<void> {
@@ -363,17 +262,12 @@ export class PaymentPlugins {
 
   /** Once the daemon runs: each opened plugin's background passes, then its start hook, in the list's order. */
   start(): void {
-    for (const o of this.opened) this.startOne(o);
+    for (const o of this.opened) o.start();
   }
 
   /** Each method's stop, in the list's order: the part open at the stop (one a reload opened too). */
   closers(): Array<() => Promise<void>> {
-    return this.opened.map((o) => async () => {
-      for (const door of o.doors) await door.close();
-      this.stopListening(o);
-      await this.stopPasses(o);
-      await o.part?.close?.();
-    });
+    return this.opened.map((o) => () => o.close());
   }
 
   /** What the named plugin's method serves over ubus (its ubus methods' face); null: it does not run. */

@@ -6,7 +6,8 @@
  * twice across the list is refused here, once, rather than one shadowing the other; so is a second form, LAN use,
  * payers or stats slot of one plugin.
  */
-import type { LanFace, LanMethod, PaymentPlugin, PluginRegistrars, RegisteredPlugin } from './plugin.ts';
+import type { LanMethod, PaymentPlugin, PluginRegistrars, RegisteredPlugin } from './plugin.ts';
+import type { LanFace } from './plugin-faces.ts';
 
 type Registered = { -readonly [K in keyof RegisteredPlugin]: RegisteredPlugin[K] };
 

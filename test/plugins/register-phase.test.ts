@@ -13,7 +13,8 @@ import type { Config } from '../../src/config/index.ts';
 import type { Log } from '../../src/log.ts';
 import { PaymentPlugins } from '../../src/payments/index.ts';
 import { registerPlugins } from '../../src/payments/registrations.ts';
-import type { LanRoute, PaymentPlugin, PluginRegistrars, UbusMethod } from '../../src/payments/plugin.ts';
+import type { PaymentPlugin, PluginRegistrars } from '../../src/payments/plugin.ts';
+import type { LanRoute, UbusMethod } from '../../src/payments/plugin-faces.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import { setup } from '../sessions/helpers.ts';
 

@@ -1,7 +1,8 @@
 /** x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel. */
 import { SluiceError } from '../../errors.ts';
 import { lazyPart } from '../../lazy.ts';
-import { invalidArgument, type PaymentPlugin, type X402Scheme } from '../plugin.ts';
+import { type PaymentPlugin } from '../plugin.ts';
+import { invalidArgument, type X402Scheme } from '../plugin-faces.ts';
 import { BATCH_LAN_ROUTES, batchPayersOf, correctiveExtra } from './lan-routes.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
 
@@ -9,7 +10,7 @@ import type { BatchSettlementMethod } from './x402-batch.ts';
 const batchCode = lazyPart('the batch-settlement method', () => import('./x402-batch-ends.ts'));
 
 /** The channels' state and refunds (ubus `batch_channel`, `batch_refund`; GET /batch/channel, /batch/refund). */
-declare module '../plugin.ts' {
+declare module '../plugin-faces.ts' {
   interface UbusFace {
     batch?: BatchSettlementMethod;
   }

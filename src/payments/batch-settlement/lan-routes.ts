@@ -11,7 +11,7 @@
 import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../../errors.ts';
 import type { Session } from '../../sessions/index.ts';
 import { encodeHeader } from '../../x402/index.ts';
-import type { LanAnswer, LanFace, LanRequest, LanRoute } from '../plugin.ts';
+import type { LanAnswer, LanFace, LanRequest, LanRoute } from '../plugin-faces.ts';
 import { BATCH_METHOD_NAME } from './method-name.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
 

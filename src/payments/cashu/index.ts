@@ -6,7 +6,8 @@
  */
 import { SluiceError } from '../../errors.ts';
 import { lazyPart } from '../../lazy.ts';
-import type { PaymentPlugin, UbusFace } from '../plugin.ts';
+import type { PaymentPlugin } from '../plugin.ts';
+import type { UbusFace } from '../plugin-faces.ts';
 import type { CashuCustody, CashuCustodyFace } from './custody.ts';
 import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
 
@@ -15,7 +16,7 @@ const cashuCode = lazyPart('the cashu method', () =>
   Promise.all([import('./cashu.ts'), import('./custody.ts'), import('./tollgate/keeper.ts')]),
 );
 
-declare module '../plugin.ts' {
+declare module '../plugin-faces.ts' {
   /** The ecash held (cashu_balance, cashu_payout). */
   interface UbusFace {
     cashu?: CashuCustodyFace;

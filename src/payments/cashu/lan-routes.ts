@@ -20,7 +20,7 @@
 import { cashuLib } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
-import type { LanFace, LanRoute } from '../plugin.ts';
+import type { LanFace, LanRoute } from '../plugin-faces.ts';
 import type { CashuMethod } from './cashu.ts';
 import {
   LN_PREFIX,

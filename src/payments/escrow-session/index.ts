@@ -1,5 +1,6 @@
 /** Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating. */
-import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
+import { type PaymentPlugin } from '../plugin.ts';
+import { invalidArgument } from '../plugin-faces.ts';
 import { SluiceError } from '../../errors.ts';
 import { lazyPart } from '../../lazy.ts';
 
@@ -13,7 +14,7 @@ type ReceiptFace = (
   args: Record<string, unknown>,
 ) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
 
-declare module '../plugin.ts' {
+declare module '../plugin-faces.ts' {
   interface UbusFace {
     receipt?: ReceiptFace;
   }

@@ -2,7 +2,8 @@
  * x402 `exact` (x402.enabled): one EIP-3009 authorization settled before the session; resolves settles a crash left
  * pending.
  */
-import type { PaymentPlugin, X402Face, X402Scheme } from '../plugin.ts';
+import type { PaymentPlugin } from '../plugin.ts';
+import type { X402Face, X402Scheme } from '../plugin-faces.ts';
 import { X402Method } from './x402-exact.ts';
 
 const SCHEME: X402Scheme = {

@@ -4,7 +4,8 @@
  * always built, like the trial ledger; its LAN door runs once a batch was ever printed (from the first batch on: no
  * restart).
  */
-import type { PaymentPart, PaymentPlugin, PluginHost, UbusFace } from '../plugin.ts';
+import type { PaymentPart, PaymentPlugin, PluginHost } from '../plugin.ts';
+import type { UbusFace } from '../plugin-faces.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import { SluiceError } from '../../errors.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
@@ -15,7 +16,7 @@ import { VoucherMethod } from '../voucher/voucher.ts';
 import { payPageUrl } from '../../config/index.ts';
 
 /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
-declare module '../plugin.ts' {
+declare module '../plugin-faces.ts' {
   interface UbusFace {
     vouchers?: VoucherBook;
   }

@@ -7,7 +7,7 @@
  */
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import { isLive, type Session } from '../../sessions/index.ts';
-import type { LanAnswer, LanRequest, LanRoute } from '../plugin.ts';
+import type { LanAnswer, LanRequest, LanRoute } from '../plugin-faces.ts';
 import { VOUCHER_METHOD_NAME } from './method.ts';
 
 const MAX_VOUCHER_BYTES = 1024;

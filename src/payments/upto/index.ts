@@ -1,6 +1,7 @@
 /** x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end. */
 import { lazyPart } from '../../lazy.ts';
-import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
+import type { PaymentPlugin } from '../plugin.ts';
+import type { X402Scheme } from '../plugin-faces.ts';
 
 /** Its code, in a file of its own, read when the method opens (docs/performance.md, "Idle memory"). */
 const uptoCode = lazyPart('the upto method', () => import('./x402-upto-ends.ts'));

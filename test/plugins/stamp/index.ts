@@ -9,7 +9,8 @@ import { createServer, type Server } from 'node:http';
 import { methodErrors, SluiceError } from '../../../src/errors.ts';
 import type { Config } from '../../../src/config/index.ts';
 import type { SectionReader } from '../../../src/config/reader.ts';
-import type { LanFace, PaymentPlugin, PluginDoor, UbusFace } from '../../../src/payments/plugin.ts';
+import type { PaymentPlugin, PluginDoor } from '../../../src/payments/plugin.ts';
+import type { LanFace, UbusFace } from '../../../src/payments/plugin-faces.ts';
 import type { PaymentContext, PaymentMethod } from '../../../src/payments/types.ts';
 
 /** Its codes, with [ubus status, HTTP status] as src/errors.ts's table has them. */

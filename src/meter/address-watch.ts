@@ -19,6 +19,11 @@ export class AddressWatch {
   /** The MACs of the last listing, and those paying at the last look: the others are forgotten. */
   private listedMacs: ReadonlySet<string> = new Set();
   private paying: ReadonlySet<string> = new Set();
+  /**
+   * MACs sluice is authing now (their counters are made just before the auth, so they count as paying); their address
+   * comes with the auth. Each auth's start and end come in pairs (the gate's `auth-starting`, `auth-finished`).
+   */
+  private readonly opening = new Set<string>();
 
   /** A listing's addresses (mac, ip, mac, ip…; '' for none): each known from now. */
   listed(flat: readonly string[]): void {
@@ -29,6 +34,20 @@ export class AddressWatch {
     }
     this.listedMacs = macs;
     this.forget();
+  }
+
+  /**
+   * sluice is about to auth `mac`: until its outcome (`settled`) the neighbour table's address for it is not news.
+   * A paying client's counters are made just before its auth, and on a busy portal the auth takes seconds: a look at
+   * the table in between took every new customer for a moved client and listed the portal.
+   */
+  authing(mac: string): void {
+    this.opening.add(mac);
+  }
+
+  /** The auth of `mac` ended (opened, or not: then an address no listing showed is news again). */
+  settled(mac: string): void {
+    this.opening.delete(mac);
   }
 
   /** sluice authed `mac` on `ip`: the portal lists it there, the pair is known. */
@@ -50,7 +69,7 @@ export class AddressWatch {
       if (ip === undefined || hw === undefined || flags === undefined || !IPV4.test(ip)) continue;
       if ((Number.parseInt(flags, 16) & ATF_COM) === 0) continue;
       const mac = hw.toLowerCase();
-      if (!paying.has(mac) || this.known.get(mac)?.has(ip)) continue;
+      if (!paying.has(mac) || this.opening.has(mac) || this.known.get(mac)?.has(ip)) continue;
       this.know(mac, ip);
       news++;
     }

@@ -307,6 +307,16 @@ export class KernelMode {
     return this.rosterMacs.macs;
   }
 
+  /** sluice is about to auth this client (its counters made just before): see AddressWatch.authing. */
+  authStarting(mac: string): void {
+    this.addressWatch.authing(mac);
+  }
+
+  /** That auth ended, whatever its outcome (after opened() when it opened the gate). */
+  authEnded(mac: string): void {
+    this.addressWatch.settled(mac);
+  }
+
   /**
    * sluice's own auth opened this client's gate: the roster says so from now, without a listing (the listing after
    * every purchase held the portal's queue in front of the next purchase's auth; openNDS answers an auth only for a

@@ -195,6 +195,7 @@ export class Meter {
    * that shows the gate open is billed in full (held until authFinished says the auth was ours).
    */
   authStarting(mac: string, sessionId: string): void {
+    this.loop.kernel?.authStarting(mac.toLowerCase());
     this.firsts.starting(mac.toLowerCase(), sessionId);
   }
 
@@ -210,6 +211,7 @@ export class Meter {
     ip: string | null = null,
   ): void {
     if (result === 'opened') this.loop.kernel?.opened(mac.toLowerCase(), ip);
+    this.loop.kernel?.authEnded(mac.toLowerCase());
     if (this.firsts.finished(mac.toLowerCase(), sessionId, result)) this.loop.scheduleBy(this.firstReadingMs);
   }
 

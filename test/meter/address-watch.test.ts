@@ -38,6 +38,20 @@ test('the address sluice authed a client on is no news; a new lease after it is'
   assert.is(w.news(arp([['10.0.0.7', A]]), new Set([A])), 1, 'the same MAC on another address');
 });
 
+test('a client being authed is no news until its auth ends; one that failed is news after it', () => {
+  const w = new AddressWatch();
+  const table = arp([['10.0.0.2', A]]);
+  // Its counters are made just before the auth: it is paying while the portal works on the auth.
+  w.authing(A);
+  assert.is(w.news(table, new Set([A])), 0, 'its address comes with the auth');
+  w.authed(A, '10.0.0.2');
+  w.settled(A);
+  assert.is(w.news(table, new Set([A])), 0, 'authed there');
+  w.authing(B);
+  w.settled(B); // the auth failed: no address from it
+  assert.is(w.news(arp([['10.0.0.3', B]]), new Set([B])), 1, 'a paying client no listing nor auth placed');
+});
+
 test('a listing makes its pairs known; a MAC neither listed nor paying is forgotten', () => {
   const w = new AddressWatch();
   w.listed([A, '10.0.0.2', B, '']);

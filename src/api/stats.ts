@@ -23,6 +23,8 @@ export interface StatsSources {
   journal: Figures;
   upstream: Figures;
   kernelQuota: Figures | null;
+  /** sluice's own gate table (IPv6, and the stops of closes the portal has not answered). */
+  ipv6Gate?: Figures | null;
   /**
    * The payment methods' figures, each under its key (payments' PaymentPlugins.stats): `trials`, free trials granted
    * and refused since start and the devices the ledger remembers, or {available: false} when the ledger is damaged.
@@ -42,6 +44,7 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     meter: s.meter.stats(),
     gates: s.gates.stats(),
     kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
+    gate_table: s.ipv6Gate?.stats() ?? { enabled: false },
     ...s.payments,
     http: s.http ? s.http.stats() : { listening: false },
     journal: s.journal.stats(),

@@ -397,6 +397,8 @@ export class Gatekeeper {
     this.toClose.delete(mac);
     this.ours.delete(mac);
     this.lastClose.delete(mac);
+    // A close whose deauth failed kept the client stopped in sluice's own table: the portal gates it now.
+    void this.options.valve.released?.(mac);
   }
 
   gateOf(mac: string): GateState {

@@ -16,6 +16,7 @@ import {
   nftRunner,
   portalSocketIdentity,
   portalSocketResolver,
+  DEFAULT_HOLD_SECONDS,
   GATE_TABLE,
   Ipv6Gate,
   Shaper,
@@ -74,7 +75,13 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       })
     : null;
   const ipv6Gate = main.kernelQuota
-    ? new Ipv6Gate({ run: nftRunner(main.nft, main.ndsctlTimeoutMs), device: main.shapeDevice, log })
+    ? new Ipv6Gate({
+        run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+        device: main.shapeDevice,
+        log,
+        // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
+        holdSeconds: Math.max(DEFAULT_HOLD_SECONDS, Math.ceil((4 * main.ndsctlTimeoutMs) / 1000)),
+      })
     : null;
   const counters = main.kernelQuota
     ? new KernelCounters({ command: main.nft, device: main.shapeDevice, timeoutMs: main.ndsctlTimeoutMs, log })

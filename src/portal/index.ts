@@ -58,7 +58,7 @@ export { KernelQuota } from './kernel-quota.ts';
 export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';
 export { TableWatch } from './table-watch.ts';
 export { Ipv6Gate } from './ipv6-gate.ts';
-export { GATE_TABLE } from './ipv6-gate-nft.ts';
+export { DEFAULT_HOLD_SECONDS, GATE_TABLE } from './ipv6-gate-nft.ts';
 export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';

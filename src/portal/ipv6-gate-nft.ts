@@ -18,6 +18,13 @@
  * to IPv4 (and meets the portal's splash page) at once instead of after a timeout. That reset leaves through the
  * download chain as a 20-byte TCP packet with no data, which is all that chain lets through from outside; any other
  * answer (an ICMPv6 error) could carry what an accomplice upstream wants to push to the client.
+ *
+ * The same table holds a closing client's forwarded traffic, IPv4 and IPv6, stopped (`closing`) from the moment sluice
+ * closes its gate until the portal answers the deauth: a portal that is down or dead (openNDS 10.3.1 and 9.10 keep
+ * their firewall rules when they die, docs/captive-portal.md "Portal restarts") would otherwise let a session that
+ * ended run on until its restart. What the client sends the router itself (DHCP, DNS, ARP, the portal's pages) still
+ * passes. Each element lapses by itself after a while unless the close is tried again, so a stop never outlives
+ * sluice's retries: a client must reach the splash page again once the portal gates it, which a stop would prevent.
  */
 import { normalizeMac } from '../mac.ts';
 
@@ -36,7 +43,13 @@ export interface GateRuleset {
   /** The walled garden's IPv6 addresses and its ports. */
   garden: readonly string[];
   ports: readonly number[];
+  /** Clients whose close the portal has not answered yet: their forwarded traffic stops (for `holdSeconds`). */
+  closing?: Iterable<string>;
+  holdSeconds?: number;
 }
+
+/** How long a closing client stays stopped unless the close is tried again (each try starts it anew). */
+export const DEFAULT_HOLD_SECONDS = 60;
 
 const elements = (xs: readonly string[]): string => (xs.length > 0 ? ` elements = { ${xs.join(', ')} };` : '');
 
@@ -47,6 +60,8 @@ export function gateTableScript(r: GateRuleset): string {
     `type filter hook ${hook} device ${JSON.stringify(r.device)} priority ${GATE_PRIORITY}; policy accept;`;
   const open = [...r.open].map((m) => normalizeMac(m));
   const trusted = [...(r.trusted ?? [])].map((m) => normalizeMac(m));
+  const hold = r.holdSeconds ?? DEFAULT_HOLD_SECONDS;
+  const closing = [...(r.closing ?? [])].map((m) => `${normalizeMac(m)} timeout ${hold}s`);
   return [
     `add table netdev ${t}`,
     `delete table netdev ${t}`,
@@ -55,8 +70,23 @@ export function gateTableScript(r: GateRuleset): string {
     `  set trusted { type ether_addr;${elements(trusted)} }`,
     `  set garden { type ipv6_addr;${elements(r.garden)} }`,
     `  set ports { type inet_service;${elements(r.ports.map(String))} }`,
+    `  set closing { type ether_addr; flags timeout;${elements(closing)} }`,
+    // A closing client: to the router (broadcast and multicast too: DHCP, neighbour discovery) and nothing else.
+    '  chain closing_upload {',
+    '    meta protocol != { ip, ip6 } accept',
+    '    fib daddr type { local, broadcast, multicast } accept',
+    '    ip6 daddr { fe80::/10, ff00::/8 } accept',
+    '    drop',
+    '  }',
+    '  chain closing_download {',
+    '    meta protocol != { ip, ip6 } accept',
+    '    fib saddr type local accept',
+    '    ip6 saddr fe80::/10 accept',
+    '    drop',
+    '  }',
     `  chain upload {`,
     `    ${at('ingress')}`,
+    '    ether saddr @closing jump closing_upload',
     '    meta protocol != ip6 accept',
     '    ether saddr @open accept',
     '    ether saddr @trusted accept',
@@ -68,6 +98,7 @@ export function gateTableScript(r: GateRuleset): string {
     '  }',
     `  chain download {`,
     `    ${at('egress')}`,
+    '    ether daddr @closing jump closing_download',
     '    meta protocol != ip6 accept',
     '    ether daddr @open accept',
     '    ether daddr @trusted accept',
@@ -90,6 +121,26 @@ export function openScript(mac: string): string {
 /** A client's gate closed: its IPv6 stops (an element already gone makes nft fail: the caller rebuilds). */
 export function closeScript(mac: string): string {
   return `delete element netdev ${GATE_TABLE} open { ${normalizeMac(mac)} }\n`;
+}
+
+/**
+ * A client's close begun: its forwarded traffic stops for `holdSeconds` from now, a stop already there started anew
+ * (add, delete, add: one transaction, whether or not it was there).
+ */
+export function holdScript(mac: string, holdSeconds: number): string {
+  const element = `netdev ${GATE_TABLE} closing { ${normalizeMac(mac)}`;
+  return [
+    `add element ${element} timeout ${holdSeconds}s }`,
+    `delete element ${element} }`,
+    `add element ${element} timeout ${holdSeconds}s }`,
+    '',
+  ].join('\n');
+}
+
+/** The portal answered the close: the stop goes (there or not: add, then delete). */
+export function releaseScript(mac: string): string {
+  const element = `netdev ${GATE_TABLE} closing { ${normalizeMac(mac)} }`;
+  return `add element ${element}\ndelete element ${element}\n`;
 }
 
 /** The MACs the portal trusts now (the set replaced in one transaction). */

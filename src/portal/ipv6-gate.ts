@@ -6,6 +6,9 @@
  * deleted it (portal/table-watch.ts). A change that fails (the table changed behind sluice's back) rebuilds it from
  * what sluice knows.
  *
+ * The same table stops a closing client's forwarded traffic, IPv4 too, from close() until released() (the portal
+ * answered the deauth) or open(), or until the stop lapses (`holdSeconds`, started anew by each close tried).
+ *
  * Never throws. When the table cannot be made (nft missing, a kernel without netdev egress, before 5.16) IPv6 is not
  * gated: logged at error, since a client that never paid then reaches everything over IPv6 (docs/operations.md says
  * what to do).
@@ -13,7 +16,17 @@
 import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { closeScript, GATE_TABLE, gardenScript, gateTableScript, openScript, trustedScript } from './ipv6-gate-nft.ts';
+import {
+  closeScript,
+  DEFAULT_HOLD_SECONDS,
+  GATE_TABLE,
+  gardenScript,
+  gateTableScript,
+  holdScript,
+  openScript,
+  releaseScript,
+  trustedScript,
+} from './ipv6-gate-nft.ts';
 import type { NftRun } from './nft-run.ts';
 
 export interface Ipv6GateOptions {
@@ -21,6 +34,8 @@ export interface Ipv6GateOptions {
   /** The LAN device the portal gates (`main.shape_device`). */
   device: string;
   log?: Log;
+  /** How long a closing client stays stopped unless its close is tried again (default DEFAULT_HOLD_SECONDS). */
+  holdSeconds?: number;
 }
 
 export class Ipv6Gate {
@@ -28,6 +43,9 @@ export class Ipv6Gate {
   readonly #device: string;
   readonly #log: Log;
   readonly #open = new Set<string>();
+  readonly #holdSeconds: number;
+  /** Closing clients (stopped) and when each stop lapses, for a rebuild. */
+  readonly #closing = new Map<string, number>();
   /** The MACs the portal trusts, as its last listing read on the main thread said (Valve.snapshot). */
   #trusted: readonly string[] = [];
   #garden: readonly string[] = [];
@@ -41,6 +59,7 @@ export class Ipv6Gate {
     this.#run = options.run;
     this.#device = options.device;
     this.#log = options.log ?? silentLogger;
+    this.#holdSeconds = options.holdSeconds ?? DEFAULT_HOLD_SECONDS;
   }
 
   get enabled(): boolean {
@@ -72,23 +91,45 @@ export class Ipv6Gate {
     });
   }
 
-  /** Before the portal's auth: the client's IPv6 passes from its first packet through the gate. */
+  /** The gate open (sluice's auth, or found open): the client's IPv6 passes, and a stop of an earlier close goes. */
   open(mac: string): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
-      if (this.#open.has(canonical)) return;
+      const stopped = this.#closing.delete(canonical);
+      if (this.#open.has(canonical) && !stopped) return;
+      const opening = !this.#open.has(canonical);
       this.#open.add(canonical);
-      if (this.#enabled) await this.#apply(openScript(canonical));
+      if (!this.#enabled) return;
+      await this.#apply((stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : ''));
     });
   }
 
-  /** After the deauth (or a refused auth): the client's IPv6 stops, its established flows with it. */
+  /**
+   * Before the deauth: the client's IPv6 stops, its forwarded IPv4 with it (until released() or the stop lapses),
+   * established flows included, whether the portal answers or not. Each call starts the stop anew.
+   */
   close(mac: string): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
-      if (!this.#open.delete(canonical)) return;
-      if (this.#enabled) await this.#apply(closeScript(canonical));
+      const wasOpen = this.#open.delete(canonical);
+      this.#closing.set(canonical, Date.now() + this.#holdSeconds * 1000);
+      if (!this.#enabled) return;
+      await this.#apply((wasOpen ? closeScript(canonical) : '') + holdScript(canonical, this.#holdSeconds));
     });
+  }
+
+  /** The portal answered the deauth (its gate is down): the stop goes, the client reaches its splash page again. */
+  released(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const canonical = normalizeMac(mac);
+      if (!this.#closing.delete(canonical)) return;
+      if (this.#enabled) await this.#apply(releaseScript(canonical));
+    });
+  }
+
+  isStopped(mac: string): boolean {
+    const until = this.#closing.get(normalizeMac(mac));
+    return until !== undefined && until > Date.now();
   }
 
   /** The MACs the portal trusts (its listing's `trusted`): their IPv6 passes. Written only when the list changed. */
@@ -119,16 +160,26 @@ export class Ipv6Gate {
     return {
       enabled: this.#enabled,
       open: this.#open.size,
+      closing: this.#liveClosing().length,
       trusted: this.#trusted.length,
       rebuilds: this.#rebuilds,
       failures: this.#failures,
     };
   }
 
+  /** The stops not lapsed yet (a rebuild writes them with a whole hold: a late stop, never an early release). */
+  #liveClosing(): string[] {
+    const now = Date.now();
+    for (const [mac, until] of this.#closing) if (until <= now) this.#closing.delete(mac);
+    return [...this.#closing.keys()];
+  }
+
   #script(): string {
     return gateTableScript({
       device: this.#device,
       open: this.#open,
+      closing: this.#liveClosing(),
+      holdSeconds: this.#holdSeconds,
       trusted: this.#trusted,
       garden: this.#garden,
       ports: this.#ports,

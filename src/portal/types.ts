@@ -94,7 +94,10 @@ export interface GateCounter {
  */
 export interface GateIpv6 {
   open(mac: string): Promise<void>;
+  /** Before the deauth: stops the client's forwarded traffic too, until released() (ipv6-gate.ts). */
   close(mac: string): Promise<void>;
+  /** The portal answered the deauth, or shows the client closed: the stop close() began goes. */
+  released?(mac: string): Promise<void>;
   /** The MACs the portal trusts now (PortalSnapshot.trusted): their IPv6 passes as their IPv4 does. */
   trusted?(macs: readonly string[]): Promise<void>;
 }

@@ -322,8 +322,9 @@ export class Valve {
       let portalYes = false;
       // By token when known (see open()), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
       const token = this.#flavour === 'opennds' ? await this.#byToken.known(canonical) : undefined;
-      // sluice's own IPv6 gate first: it needs no portal, so a deauth the portal cannot make (down, or dead of one of
-      // its bugs: docs/captive-portal.md "Portal restarts") leaves the client's IPv6 closed while the close is retried.
+      // sluice's own gate first: it needs no portal, so a deauth the portal cannot make (down, or dead of one of its
+      // bugs: docs/captive-portal.md "Portal restarts") leaves the client's IPv6 closed and its forwarded IPv4
+      // stopped while the close is retried; the portal's answer, yes or no, releases the stop (below).
       await this.#ipv6?.close(canonical);
       try {
         const yes =
@@ -335,6 +336,8 @@ export class Valve {
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
         result = 'not-found';
       }
+      // The portal took its gate down (or never had it up): its splash page must reach the client again.
+      await this.#ipv6?.released?.(canonical);
       // openNDS gives a deauthed client a new token (9.x drops it from the list): this one is spent.
       this.#byToken.tokens.forget(canonical);
       await this.#brake?.afterDeauth(canonical);
@@ -350,6 +353,11 @@ export class Valve {
       const after = await this.#read(exec, canonical).catch(() => undefined);
       return { result, state: after === undefined ? undefined : (after?.state ?? null) };
     }, 'deauth');
+  }
+
+  /** A listing shows the client's gate down: a stop its close began goes (the portal gates it again). */
+  async released(mac: string): Promise<void> {
+    await this.#ipv6?.released?.(normalizeMac(mac));
   }
 
   /**

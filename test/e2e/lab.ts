@@ -481,6 +481,15 @@ export class Lab {
     if (r.code !== 0) throw new Error(`opennds-start: ${r.stderr}`);
   }
 
+  /**
+   * The portal frozen (SIGSTOP) or thawed (SIGCONT): alive, its firewall rules in place, answering nothing, as a
+   * portal that hangs or died without taking its rules down (openNDS 10.3.1 and 9.10 after a crash) looks to sluice.
+   */
+  freezePortal(frozen: boolean): void {
+    const pid = Number(readFileSync(join(this.dir, 'opennds.pid'), 'utf8').trim());
+    process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** How often the lab's supervisor started the portal again after an exit nobody asked for (lab.sh supervise). */
   portalRespawns(): number {
     try {

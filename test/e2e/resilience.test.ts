@@ -12,6 +12,9 @@
  *     portal's safety net was set at auth (never unlimited), the meter continues and ends the session
  *   8 openNDS restarted during a session (9.x deauths everyone) → sluice re-opens the paid session as a new counter
  *     epoch: bytes across the restart neither charged twice nor forgiven
+ *  10 terminate while openNDS is frozen (alive, its rules in place, answering nothing): the client's download stops
+ *     anyway (sluice's own stop, portal/ipv6-gate.ts); thawed, the close completes and the client meets the portal's
+ *     splash page again
  *   9 an unpaid client (c4) stays behind the portal the whole time
  */
 import { test } from 'uvu';
@@ -252,6 +255,53 @@ scenario(
     assert.is.not(token1, token0, 'a new openNDS epoch (new token)');
     assert.ok(Math.abs(err) <= 0.02, `usage across the restart within 2% of what passed (${pct(err)})`);
     await S().call('terminate', { mac: c.mac });
+  },
+);
+
+scenario(
+  '10 terminate while openNDS answers nothing: the download stops anyway, the splash page comes back',
+  needDaemon,
+  async () => {
+    const c = L().client(1);
+    await L().visitPortal(c);
+    await S().call('grant', { mac: c.mac, bytes: 64 * MiB });
+    await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
+    const dl = L().download(c, '/bytes/41943040', tmp('s10.bin'), 90);
+    let frozenAt = 0;
+    try {
+      await waitFor('the download flowing', 20_000, async () => (dl.received() >= 256 * 1024 ? true : undefined), 100);
+      L().freezePortal(true);
+      frozenAt = Date.now();
+      const reply = (await S().call('terminate', { mac: c.mac })) as { gate?: string; session?: { state?: string } };
+      const atReply = dl.received();
+      await sleep(3000);
+      const after = dl.received() - atReply;
+      figure(
+        `10 terminate with openNDS frozen: answered in ${Date.now() - 3000 - frozenAt} ms, gate "${reply.gate}"; ` +
+          `${fmt(after)} reached the client in the 3 s after the reply`,
+      );
+      assert.is(reply.session?.state, 'TERMINATED');
+      assert.ok(reply.gate !== 'closed', `the portal answered nothing (gate "${reply.gate}")`);
+      assert.ok(after <= 64 * 1024, `the download stopped without the portal (${fmt(after)} after the reply)`);
+    } finally {
+      if (frozenAt > 0) L().freezePortal(false);
+      dl.kill();
+    }
+    // Thawed: sluice's retried close reaches openNDS, its gate goes down, and the stop is released: the client is a
+    // visitor again, redirected to the splash page (not stopped by sluice, not let through).
+    await waitFor(
+      'the gate closed in openNDS',
+      60_000,
+      async () => ((await gateOpen(c.mac)()) ? undefined : true),
+      500,
+    );
+    await waitFor(
+      "the portal's redirect for the client",
+      30_000,
+      async () => ((await L().fetch(c, '/ping', 2)).http === 307 ? true : undefined),
+      500,
+    );
+    figure(`10 thawed: the close done and the splash page back ${Date.now() - frozenAt} ms after the freeze`);
   },
 );
 

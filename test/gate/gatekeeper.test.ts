@@ -13,6 +13,7 @@ import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { Valve } from '../../src/portal/index.ts';
+import type { GateIpv6 } from '../../src/portal/types.ts';
 import { Gatekeeper, LISTING_RETRY_MS, LISTING_WAITERS } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
@@ -52,6 +53,8 @@ interface RigOptions {
   confirmByLook?: () => boolean;
   /** The valve's deadline per ndsctl call (a slower auth times out, and the portal still does it after). */
   timeoutMs?: number;
+  /** sluice's own gate (portal/ipv6-gate.ts) as the valve drives it. */
+  ipv6?: GateIpv6;
 }
 
 async function rig(opts: RigOptions = {}): Promise<Rig> {
@@ -65,6 +68,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
     ...(opts.flavour && { flavour: opts.flavour }),
     ...(opts.brake && { brake: opts.brake }),
     ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+    ...(opts.ipv6 && { ipv6: opts.ipv6 }),
     spawn: modelSpawn(
       portal,
       (args) => {
@@ -410,6 +414,31 @@ test(
     await r.close();
   },
 );
+
+test("an unanswered terminate stops the client in sluice's table until a listing clears it", async () => {
+  const calls: string[] = [];
+  const r = await rig({
+    ipv6: {
+      open: async (mac) => void calls.push(`open ${mac}`),
+      close: async (mac) => void calls.push(`stop ${mac}`),
+      released: async (mac) => void calls.push(`release ${mac}`),
+    },
+  });
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  calls.length = 0;
+  r.fault.deauth = { code: 3, stdout: '' }; // the portal is down, its rules still in place
+  assert.is((await r.backend.terminate(A, 'admin')).gate, 'failed');
+  assert.equal(calls, [`stop ${A}`], 'stopped, and held: nobody answered');
+  // The portal comes back without its clients (a restart): the next listing shows A's gate down.
+  r.portal.remove(A);
+  r.portal.addClient(A, '10.0.0.1');
+  delete r.fault.deauth;
+  await r.tick();
+  assert.equal(calls, [`stop ${A}`, `release ${A}`], 'released by the listing, no deauth needed');
+  assert.is(r.portal.get(A)!.state, 'Preauthenticated');
+  await r.close();
+});
 
 test(
   'a top-up raced by a terminate: the reply shows the session ended and gate "closed", not the portal\'s stale ' +

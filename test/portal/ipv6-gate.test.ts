@@ -21,6 +21,8 @@ const MAC = '02:00:00:00:0c:01';
 const ROUTER = 'fd77::1';
 const UPSTREAM = 'fd77:1::2';
 const GARDEN = 'fd77:1::3';
+const ROUTER4 = '10.99.0.1';
+const UPSTREAM4 = '10.99.1.2';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const root = process.getuid?.() === 0;
@@ -45,10 +47,10 @@ if (!root || !haveNft) {
     servers.push(spawn('ip', ['netns', 'exec', name, process.execPath, '-e', code], { stdio: 'ignore' }));
   };
   /** One GET from the client: the HTTP status, 0 when no answer came. */
-  const get = (url: string): number => {
+  const get = (url: string, maxTime = 4): number => {
     const r = spawnSync(
       'ip',
-      ['netns', 'exec', cl, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '4', url],
+      ['netns', 'exec', cl, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', String(maxTime), url],
       { encoding: 'utf8' },
     );
     return Number(r.stdout.trim() || 0);
@@ -68,7 +70,7 @@ if (!root || !haveNft) {
       ip(n, 'link', 'set', 'lo', 'up');
       ns(n, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0');
     }
-    ns(rt, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
+    ns(rt, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_forward=1');
     ip(rt, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', cl);
     ip(rt, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', up);
     ip(cl, 'link', 'set', 'eth0', 'address', MAC);
@@ -77,6 +79,11 @@ if (!root || !haveNft) {
     ip(cl, 'addr', 'add', 'fd77::101/64', 'dev', 'eth0', 'nodad');
     ip(up, 'addr', 'add', `${UPSTREAM}/64`, 'dev', 'eth0', 'nodad');
     ip(up, 'addr', 'add', `${GARDEN}/64`, 'dev', 'eth0', 'nodad');
+    // IPv4 beside it, with no filter of its own: what a portal whose rules stayed behind (it died) lets through.
+    ip(rt, 'addr', 'add', `${ROUTER4}/24`, 'dev', 'lan');
+    ip(rt, 'addr', 'add', '10.99.1.1/24', 'dev', 'wan');
+    ip(cl, 'addr', 'add', '10.99.0.101/24', 'dev', 'eth0');
+    ip(up, 'addr', 'add', `${UPSTREAM4}/24`, 'dev', 'eth0');
     for (const [n, dev] of [
       [rt, 'lan'],
       [rt, 'wan'],
@@ -85,10 +92,13 @@ if (!root || !haveNft) {
     ] as const)
       ip(n, 'link', 'set', dev, 'up');
     ip(cl, 'route', 'add', 'default', 'via', ROUTER);
+    ip(cl, 'route', 'add', 'default', 'via', ROUTER4);
     ip(up, 'route', 'add', 'fd77::/64', 'via', 'fd77:1::1');
+    ip(up, 'route', 'add', '10.99.0.0/24', 'via', '10.99.1.1');
     serve(up, '::', 80);
     serve(up, '::', 8080);
     serve(rt, ROUTER, 80);
+    serve(rt, ROUTER4, 80);
     // Before the gate: the dual-stack LAN reaches the upstream over IPv6 (what a client that never paid got).
     await until('the upstream answering over IPv6', () => get(`http://[${UPSTREAM}]/`) === 200);
     await until("the router's own server answering", () => get(`http://[${ROUTER}]/`) === 200);
@@ -158,6 +168,66 @@ if (!root || !haveNft) {
     } finally {
       curl.kill('SIGKILL');
     }
+    await gate.released(MAC); // the portal answered the deauth
+  });
+
+  test('closing: IPv4 stops too, flowing or new, the router still answers; released, IPv4 passes again', async () => {
+    await gate.open(MAC);
+    assert.is(get(`http://${UPSTREAM4}/`), 200, 'IPv4 before the close');
+    const out = join(dir, 'stream4');
+    const curl = spawn('ip', [
+      'netns',
+      'exec',
+      cl,
+      'curl',
+      '-s',
+      '-o',
+      out,
+      '--max-time',
+      '30',
+      `http://${UPSTREAM4}/stream`,
+    ]);
+    const size = (): number => {
+      try {
+        return statSync(out).size;
+      } catch {
+        return 0;
+      }
+    };
+    try {
+      await until('the IPv4 stream flowing', () => size() >= 32 * 1024);
+      // The portal does not answer (down, dead with its rules in place): only sluice's own stop holds the client.
+      await gate.close(MAC);
+      assert.ok(gate.isStopped(MAC));
+      const atClose = size();
+      await sleep(2000);
+      assert.ok(size() - atClose <= 16 * 1024, `${size() - atClose} bytes arrived over IPv4 after the close`);
+      assert.is(get(`http://${UPSTREAM4}/`), 0, 'a new IPv4 connection upstream: dropped');
+      assert.is(get(`http://${ROUTER4}/`), 200, "the router's own page (the portal's splash lives there)");
+      assert.is(gate.stats().closing, 1);
+    } finally {
+      curl.kill('SIGKILL');
+    }
+    // The portal answered the deauth: its own gate holds the client now, and must be able to show it its splash page.
+    await gate.released(MAC);
+    assert.is(gate.isStopped(MAC), false);
+    assert.is(get(`http://${UPSTREAM4}/`), 200, 'IPv4 after the release (no portal filter in this lab)');
+    assert.is(get(`http://[${UPSTREAM}]/`), 0, 'IPv6 stays closed: the gate is');
+  });
+
+  test('a stop nobody renews lapses by itself; a close tried again starts it anew', async () => {
+    const run = nftRunner(['ip', 'netns', 'exec', rt, 'nft'], 5000);
+    const brief = new Ipv6Gate({ run, device: 'lan', holdSeconds: 4 });
+    assert.ok(await brief.start([MAC]));
+    const t0 = Date.now();
+    await brief.close(MAC);
+    assert.is(get(`http://${UPSTREAM4}/`, 1), 0, 'stopped');
+    await sleep(3000 - (Date.now() - t0));
+    await brief.close(MAC); // tried again: 4 s from now
+    await sleep(5000 - (Date.now() - t0));
+    assert.is(get(`http://${UPSTREAM4}/`, 1), 0, 'still stopped 5 s after the first close');
+    await until('the stop lapsing', () => get(`http://${UPSTREAM4}/`, 1) === 200);
+    assert.ok(await gate.start([]), "the test's gate back");
   });
 
   test("a MAC the portal trusts passes without a gate of sluice's; no longer trusted, it stops", async () => {

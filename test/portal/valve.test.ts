@@ -502,4 +502,35 @@ test('a close the portal cannot make (down) closes IPv6 anyway; the rest waits f
   assert.equal(removed, [], 'the kernel quota stays until the gate is known closed');
 });
 
+test('the client stays stopped until the portal answers the deauth, yes or no; released() ends it', async () => {
+  const log: string[] = [];
+  const fake = fakeSpawn([
+    { code: 3, stderr: 'ndsctl: cannot connect to the portal\n' },
+    { code: 1, stdout: 'Client not found.\n' },
+    { code: 0, stdout: 'Client deauthenticated.\n' },
+  ]);
+  const valve = new Valve({
+    command: ['ndsctl'],
+    spawn: fake.spawn,
+    flavour: 'nodogsplash',
+    maxAttempts: 1,
+    ipv6: {
+      open: async () => undefined,
+      close: async (mac) => void log.push(`stop ${mac}`),
+      released: async (mac) => void log.push(`release ${mac}`),
+    },
+  });
+  valves.push(valve);
+  await rejectsWithCode(valve.close(A), 'ERR_PORTAL_DOWN');
+  assert.equal(log, [`stop ${A}`], 'no answer: the stop holds');
+  assert.is(await valve.close(A), 'not-found');
+  assert.equal(log, [`stop ${A}`, `stop ${A}`, `release ${A}`], 'the portal has no gate open for it: released');
+  log.length = 0;
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(log, [`stop ${A}`, `release ${A}`]);
+  log.length = 0;
+  await valve.released(A);
+  assert.equal(log, [`release ${A}`]);
+});
+
 test.run();

@@ -537,8 +537,9 @@ function summary(
     '    (the simulated portal answers at once and is listed every tick; a real openNDS 9.10 spends ≈ 22 ms of ' +
       'CPU per listed client per listing, 193 ms a second for 32 clients;',
     "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
-      'something changed: with 32 clients while customers come and go, 32-35 ms a second on openNDS 9.10 ' +
-      "and 30-50 on 10.3.1 with the package's binauth (44-49 at load 10-13: over the 40 goal), with no listing: " +
+      'something changed: with 32 clients while customers come and go (4 purchases and 2 sessions ending in ' +
+      "40 s), 37.8 ms a second on openNDS 9.10 and 38.4 on 10.3.1 with the package's binauth, one window each " +
+      'at load 4-5 (28.3 / 33.7 at 8 clients, 61.3 on 9.10 at 64; the margin is within the spread): ' +
       'docs/performance.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +

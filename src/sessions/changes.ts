@@ -30,6 +30,17 @@ export interface ChargeResult {
   taken: bigint | null;
 }
 
+/** The applied key that records what the charge of key `ref` took (`<ref>=<whole amount>`). */
+export const takenKey = (ref: string, taken: bigint): string => `${ref}=${taken}`;
+
+/** What the charge of idempotency key `key` took, from the applied keys; null: not charged, or not recorded. */
+export function takenBy(refs: ReadonlyMap<string, number>, key: string): bigint | null {
+  const prefix = `idem:${key}=`;
+  for (const k of refs.keys())
+    if (k.startsWith(prefix) && /^\d+$/.test(k.slice(prefix.length))) return BigInt(k.slice(prefix.length));
+  return null;
+}
+
 export class SessionChanges {
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
@@ -87,14 +98,16 @@ export class SessionChanges {
     const session = this.ctx.live(id);
     const now = this.ctx.clock.now();
     const { allotment, expiresAt, taken } = limitsAfterCharge(session, amount, now);
-    const written = this.ctx.store.append([{ t: 'limits', id, allotment, expiresAt, at: now, keys: [ref] }]);
+    // The second key says what was taken: a handover's reply tells the fleet how much, after a restart too.
+    const keys = [ref, takenKey(ref, taken)];
+    const written = this.ctx.store.append([{ t: 'limits', id, allotment, expiresAt, at: now, keys }]);
     this.charging.set(ref, written);
     try {
       await written;
     } finally {
       this.charging.delete(ref);
     }
-    this.ctx.reg.refs.set(ref, now);
+    for (const key of keys) this.ctx.reg.refs.set(key, now);
     const current = this.ctx.live(id, 'meanwhile');
     current.allotment = allotment;
     current.expiresAt = expiresAt;

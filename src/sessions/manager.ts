@@ -13,7 +13,7 @@ import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
-import { SessionChanges, type ChargeResult } from './changes.ts';
+import { SessionChanges, takenBy, type ChargeResult } from './changes.ts';
 import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
@@ -283,6 +283,11 @@ export class SessionManager {
   async charge(id: string, amount: bigint, key: string): Promise<ChargeResult> {
     this.assertOpen();
     return this.changes.charge(id, amount, key);
+  }
+
+  /** What the charge made under idempotency key `key` took; null: none made, or made before this was recorded. */
+  chargeTaken(key: string): bigint | null {
+    return takenBy(this.reg.refs, key);
   }
 
   /** Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request; changes.ts). */

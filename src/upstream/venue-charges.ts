@@ -14,7 +14,7 @@ import { arrivalOf, count, text } from './venue-args.ts';
 const chargeKey = (lease: string, move: number): string => `venue-charge:${lease}#${move}`;
 
 export interface ChargeDeps {
-  sessions: Pick<SessionManager, 'byMac' | 'get' | 'isApplied' | 'charge'>;
+  sessions: Pick<SessionManager, 'byMac' | 'get' | 'isApplied' | 'charge' | 'chargeTaken'>;
   log: Log;
 }
 
@@ -61,9 +61,19 @@ export async function chargeOverlap(deps: ChargeDeps, args: Record<string, unkno
   return answer(taken, after);
 }
 
-/** The moves of `lease` whose overlap was taken off its session here at `epoch` (their keys are applied here). */
-export function chargesOf(sessions: Pick<SessionManager, 'isApplied'>, lease: string, epoch: number): number[] {
-  const moves: number[] = [];
-  for (let move = 2; move <= epoch; move++) if (sessions.isApplied(null, chargeKey(lease, move))) moves.push(move);
+/**
+ * The moves of `lease` whose overlap was taken off its session here at `epoch` (their keys are applied here), each with
+ * what it took in the session's metric (null: taken by a release that did not record it).
+ */
+export function chargesOf(
+  sessions: Pick<SessionManager, 'isApplied' | 'chargeTaken'>,
+  lease: string,
+  epoch: number,
+): { move: number; taken: bigint | null }[] {
+  const moves: { move: number; taken: bigint | null }[] = [];
+  for (let move = 2; move <= epoch; move++) {
+    const key = chargeKey(lease, move);
+    if (sessions.isApplied(null, key)) moves.push({ move, taken: sessions.chargeTaken(key) });
+  }
   return moves;
 }

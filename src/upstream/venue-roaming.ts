@@ -16,7 +16,10 @@ import { VenuePresence } from './venue-presence.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 
 export interface VenueRoamingDeps {
-  sessions: Pick<SessionManager, 'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'charge'>;
+  sessions: Pick<
+    SessionManager,
+    'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'charge' | 'chargeTaken'
+  >;
   /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
   publish: (body: Record<string, unknown>) => boolean;
   settings: () => { venue: string; presentWindowMs: number };
@@ -296,6 +299,7 @@ export class VenueRoaming {
     const arrival = arrivalOf(s);
     const used = BigInt(Math.floor(s.used));
     const left = s.allotment > used ? s.allotment - used : 0n;
+    const charged = arrival === null ? [] : chargesOf(this.deps.sessions, arrival.lease, arrival.epoch);
     return {
       venue,
       to,
@@ -312,8 +316,10 @@ export class VenueRoaming {
       user: s.user,
       plan: s.plan,
       at: s.endedAt ?? this.clock.now(),
-      // The overlaps charged here: the fleet settles them with this move, and sends none of them on.
-      charges: arrival === null ? [] : chargesOf(this.deps.sessions, arrival.lease, arrival.epoch),
+      // The overlaps charged here: the fleet settles them with this move, and sends none of them on; with what each
+      // took (`charge_amounts`, move → amount in the session's metric), which the fleet records as charged.
+      charges: charged.map((c) => c.move),
+      charge_amounts: Object.fromEntries(charged.flatMap((c) => (c.taken === null ? [] : [[c.move, String(c.taken)]]))),
     };
   }
 

@@ -3,13 +3,15 @@
  * The fleet's record of an overlap charge's answers on a real PostgreSQL 15 (docs/roaming.md, "The overlap charge"):
  * a charge resent before its answer came is answered twice by the router that took it, once with how much and once
  * "taken before" (no figure), in either order. The move is settled by the first and keeps the figure either way: the
- * Venues page shows what was charged, not a charge pending forever.
+ * Venues page shows what was charged, not a charge pending forever. A holder that gives the session up lists the
+ * charges it took in its handover reply, with what each took: the move keeps that figure; a router of an older release
+ * lists them without figures, and the move is settled with `charged` empty (the page: "amount not reported").
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freshDb } from './rig.ts';
 import { migrate, type Db } from '../../src/fleet/db/index.ts';
-import { settled } from '../../src/fleet/venue/charges.ts';
+import { handedOver, listedCharges, settled } from '../../src/fleet/venue/charges.ts';
 import { VENUE_MIGRATIONS } from '../../src/fleet/venue/index.ts';
 import { Postgres } from '../peers/postgres.ts';
 
@@ -67,6 +69,39 @@ test('answered twice, the figure first: "taken before" changes nothing', async (
   await settled(db, 'ra/2', 2, null);
   assert.equal(await move('ra/2'), first);
   assert.is(first.charged, '9');
+});
+
+test('a handover reply with amounts: the charge is settled with what was taken', async () => {
+  await bookedMove('ra/3');
+  const reply = { charges: [2], charge_amounts: { '2': '9' } };
+  await handedOver(db, 'ra/3', 2, listedCharges(reply));
+  const after = await move('ra/3');
+  assert.ok(after.at !== null, 'settled');
+  assert.is(after.charged, '9', 'what the holder took');
+});
+
+test('an older router lists charges without amounts: settled, figure unknown, filled in later', async () => {
+  await bookedMove('ra/4');
+  await handedOver(db, 'ra/4', 2, listedCharges({ charges: [2] }));
+  const first = await move('ra/4');
+  assert.ok(first.at !== null, 'settled, not sent on to the next holder');
+  assert.is(first.charged, null);
+  const [row] = await db.query<{ epoch: number | null }>(
+    'SELECT charge_epoch AS epoch FROM venue_moves WHERE lease_id = $1 AND epoch = 2',
+    ['ra/4'],
+  );
+  assert.is(row!.epoch, 2, 'still addressed to the holder that took it');
+  await settled(db, 'ra/4', 2, '9');
+  assert.equal(await move('ra/4'), { charged: '9', at: first.at });
+});
+
+test('amounts that are not whole numbers are not recorded', () => {
+  assert.equal(listedCharges({ charges: [2, 3, 'x'], charge_amounts: { '2': '-1', '3': '12' } }), [
+    { move: 2, amount: null },
+    { move: 3, amount: '12' },
+  ]);
+  assert.equal(listedCharges({ charges: [2], charge_amounts: [5] }), [{ move: 2, amount: null }]);
+  assert.equal(listedCharges(null), []);
 });
 
 test.run();

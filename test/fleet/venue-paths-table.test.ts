@@ -2,7 +2,8 @@
 /**
  * The Venues page's table (fleet/dashboard/venue-paths.ts): a session's overlaps over all its moves in its own unit
  * (a time session's seconds as a data session's bytes), what was charged for them, and amber where an overlap is not
- * all charged (pending, or more than was left where the lease went).
+ * all charged (pending, or more than was left where the lease went). A charge a router of an older release confirmed
+ * without saying how much shows as taken, amount not reported, and is not amber.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,7 +20,13 @@ const lease = (id: string, metric: string): VenueLeaseRow => ({
   metric,
   remaining: '100',
 });
-const move = (leaseId: string, epoch: number, overlap: string, charged: string | null): VenueMoveRow => ({
+const move = (
+  leaseId: string,
+  epoch: number,
+  overlap: string,
+  charged: string | null,
+  settled = charged !== null,
+): VenueMoveRow => ({
   lease_id: leaseId,
   epoch,
   from_router: 'ra',
@@ -28,6 +35,7 @@ const move = (leaseId: string, epoch: number, overlap: string, charged: string |
   how: 'expired',
   overlap,
   charged,
+  settled,
 });
 
 test("overlaps in the session's unit, what was charged, amber while not all of it is", () => {
@@ -49,6 +57,24 @@ test("overlaps in the session's unit, what was charged, amber while not all of i
     ['0 bytes', '0'],
   ]);
   assert.equal(table.rowClass, [undefined, 'warn', 'warn', undefined]);
+});
+
+test('a charge confirmed without a figure: taken, amount not reported, not amber', () => {
+  const table = venuePathsTable(
+    [lease('ra/unsaid', 'bytes'), lease('ra/mixed', 'bytes')],
+    [
+      move('ra/unsaid', 2, '300', null, true),
+      move('ra/mixed', 2, '300', null, true),
+      move('ra/mixed', 3, '200', null),
+      move('ra/mixed', 4, '100', '100'),
+    ],
+  );
+  const col = table.columns.findIndex((c) => c.key === 'charged');
+  assert.equal(
+    table.rows.map((r) => r[col]),
+    ['0 (1 taken, amount not reported)', '100 (1 pending; 1 taken, amount not reported)'],
+  );
+  assert.equal(table.rowClass, [undefined, 'warn']);
 });
 
 test.run();

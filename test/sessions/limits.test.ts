@@ -169,6 +169,7 @@ test('charge: at most what is left, once per key, journaled; a repeat takes noth
     useBytes(first, [[mac(11), 1000]]);
     const [a, again] = await Promise.all([first.charge(d.id, 3000n, 'k1'), first.charge(d.id, 3000n, 'k1')]);
     assert.equal([a.taken, again.taken, first.get(d.id)!.allotment], [3000n, null, 7000n]);
+    assert.is(first.chargeTaken('k1'), 3000n, 'what it took');
     const seconds = await first.charge(t.id, 100n, 'k2');
     assert.equal([seconds.taken, seconds.session.allotment], [100n, 500n]);
     assert.is(seconds.session.expiresAt, t.expiresAt! - 100_000, 'the deadline comes forward');
@@ -176,8 +177,11 @@ test('charge: at most what is left, once per key, journaled; a repeat takes noth
     const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
     assert.equal([second.get(d.id)!.allotment, second.get(t.id)!.expiresAt], [7000n, t.expiresAt! - 100_000]);
     assert.is((await second.charge(d.id, 3000n, 'k1')).taken, null, 'the key survives the restart');
+    // What each charge took, after the restart too: a venue handover's reply tells the fleet.
+    assert.equal([second.chargeTaken('k1'), second.chargeTaken('k2'), second.chargeTaken('k9')], [3000n, 100n, null]);
     const rest = await second.charge(d.id, 9000n, 'k3');
     assert.equal([rest.taken, rest.session.state, rest.session.endCause], [6000n, 'EXPIRED', 'data-limit']);
+    assert.is(second.chargeTaken('k3'), 6000n, 'at most what was left');
     await rejectsWithCode(second.charge(d.id, 1n, 'k4'), 'ERR_SESSION_NOT_FOUND');
     await second.close();
   } finally {

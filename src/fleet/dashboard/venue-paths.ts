@@ -31,8 +31,10 @@ export interface VenueMoveRow {
   how: string;
   /** What the old holder served past the figures the lease moved with, in the session's metric. */
   overlap: string;
-  /** What the holder after it took off the session for that overlap; null: not yet confirmed. */
+  /** What the holder after it took off the session for that overlap; null: not yet confirmed, or not said. */
   charged: string | null;
+  /** Whether the holder confirmed it took the charge (a router of an older release says so without the figure). */
+  settled: boolean;
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -42,18 +44,29 @@ const whole = (text: string | null): bigint => (text !== null && /^\d+$/.test(te
 /**
  * A session's overlaps over all its moves, in its metric, and what was charged for them: an overlap larger than what
  * was left where the lease went is charged only as far as that goes (docs/roaming.md, "The overlap charge"); one not
- * yet confirmed is pending.
+ * yet confirmed is pending; one confirmed without a figure (a router of an older release) is counted apart.
  */
-function overlapOf(steps: readonly VenueMoveRow[]): { overlap: bigint; charged: bigint; pending: number } {
+function overlapOf(steps: readonly VenueMoveRow[]): {
+  overlap: bigint;
+  charged: bigint;
+  pending: number;
+  unsaid: number;
+  /** The overlap of the moves whose charge has a figure or none yet: what `charged` is compared with. */
+  known: bigint;
+} {
   let overlap = 0n;
   let charged = 0n;
   let pending = 0;
+  let unsaid = 0;
+  let known = 0n;
   for (const m of steps) {
     overlap += whole(m.overlap);
-    if (m.charged === null) pending += whole(m.overlap) > 0n ? 1 : 0;
+    if (m.charged === null && m.settled) unsaid += whole(m.overlap) > 0n ? 1 : 0;
+    else known += whole(m.overlap);
+    if (m.charged === null && !m.settled) pending += whole(m.overlap) > 0n ? 1 : 0;
     else charged += whole(m.charged);
   }
-  return { overlap, charged, pending };
+  return { overlap, charged, pending, unsaid, known };
 }
 const LIMIT = 200;
 
@@ -81,7 +94,11 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
       const first = steps[0]?.from_router ?? l.id.slice(0, l.id.indexOf('/'));
       const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms)}, ${m.how})`)].join(' → ');
       const o = overlapOf(steps);
-      const charged = o.pending > 0 ? `${o.charged} (${o.pending} pending)` : String(o.charged);
+      const notes = [
+        ...(o.pending > 0 ? [`${o.pending} pending`] : []),
+        ...(o.unsaid > 0 ? [`${o.unsaid} taken, amount not reported`] : []),
+      ];
+      const charged = notes.length > 0 ? `${o.charged} (${notes.join('; ')})` : String(o.charged);
       return [
         l.venue,
         l.mac,
@@ -94,10 +111,11 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
         charged,
       ];
     }),
-    // Amber where an overlap is not (yet) all charged: served twice and not billed for it, as far as it goes.
+    // Amber where an overlap is not (yet) all charged: served twice and not billed for it, as far as it goes. One
+    // taken without a figure is not counted against it.
     rowClass: leases.map((l) => {
       const o = overlapOf(byLease.get(l.id) ?? []);
-      return o.overlap > o.charged ? 'warn' : undefined;
+      return o.known > o.charged ? 'warn' : undefined;
     }),
   };
 }
@@ -116,7 +134,7 @@ async function reads(db: Sql, mac: string | null): Promise<{ leases: VenueLeaseR
   );
   const moves = await db.query<VenueMoveRow>(
     `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap,
-       charged::text AS charged
+       charged::text AS charged, charged_at IS NOT NULL AS settled
      FROM fleet_venue_moves WHERE lease_id = ANY($1::text[]) ORDER BY lease_id, epoch`,
     [leases.map((l) => l.id)],
   );

@@ -82,15 +82,29 @@ export async function settled(db: Sql, leaseId: string, move: number, charged: s
   );
 }
 
+/** A move a handover reply lists as charged there, and what it took (null: a router that does not say). */
+export interface ListedCharge {
+  move: number;
+  amount: string | null;
+}
+
 /**
  * The holder at `epoch` gave the session up (its reply to a release or a revoke), listing the moves whose charge it
- * took: those are settled; the others sent to it go to the lease's next holder.
+ * took: those are settled, with what each took where the reply says it; the others sent to it go to the lease's next
+ * holder.
  */
-export async function handedOver(db: Sql, leaseId: string, epoch: number, listed: readonly number[]): Promise<void> {
+export async function handedOver(
+  db: Sql,
+  leaseId: string,
+  epoch: number,
+  listed: readonly ListedCharge[],
+): Promise<void> {
   await db.query(
-    `UPDATE venue_moves SET charged_at = now()
-     WHERE lease_id = $1 AND charge_epoch = $2 AND charged_at IS NULL AND epoch = ANY($3::int[])`,
-    [leaseId, epoch, [...listed]],
+    `UPDATE venue_moves m SET charged_at = COALESCE(m.charged_at, now()), charged = COALESCE(m.charged, c.amount)
+     FROM unnest($3::int[], $4::numeric[]) AS c(move, amount)
+     WHERE m.lease_id = $1 AND m.charge_epoch = $2 AND m.epoch = c.move
+       AND (m.charged_at IS NULL OR (m.charged IS NULL AND c.amount IS NOT NULL))`,
+    [leaseId, epoch, listed.map((c) => c.move), listed.map((c) => c.amount)],
   );
   await db.query(
     `UPDATE venue_moves SET charge_epoch = NULL WHERE lease_id = $1 AND charge_epoch = $2 AND charged_at IS NULL`,
@@ -127,8 +141,17 @@ export async function sendCharges(
   }
 }
 
-/** The moves a handover reply lists as charged (`charges`: whole numbers), else none. */
-export function listedCharges(result: Record<string, unknown> | null): number[] {
+/**
+ * The moves a handover reply lists as charged (`charges`: whole numbers), else none, each with what it took from
+ * `charge_amounts` (move → whole amount); a router of an older release sends none: null, settled without a figure.
+ */
+export function listedCharges(result: Record<string, unknown> | null): ListedCharge[] {
   const v = result?.['charges'];
-  return Array.isArray(v) ? v.filter((n): n is number => typeof n === 'number' && Number.isSafeInteger(n)) : [];
+  const moves = Array.isArray(v) ? v.filter((n): n is number => typeof n === 'number' && Number.isSafeInteger(n)) : [];
+  const a = result?.['charge_amounts'];
+  const amounts = typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {};
+  return moves.map((move) => {
+    const amount = amounts[String(move)];
+    return { move, amount: typeof amount === 'string' && /^\d+$/.test(amount) ? amount : null };
+  });
 }

@@ -32,7 +32,7 @@ interface Rig {
   gates: Gatekeeper;
   meter: Meter;
   backend: DaemonBackend;
-  fault: { deauth?: Fault; authDelayMs?: number };
+  fault: { deauth?: Fault; auth?: Fault; authDelayMs?: number };
   /** The valve's ndsctl calls, `<command> <mac>`, in order. */
   ndsctl: string[];
   tick(): Promise<TickReport>;
@@ -73,7 +73,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
       portal,
       (args) => {
         ndsctl.push(args.slice(0, 2).join(' '));
-        return args[0] === 'deauth' ? fault.deauth : undefined;
+        return args[0] === 'deauth' ? fault.deauth : args[0] === 'auth' ? fault.auth : undefined;
       },
       (args) => (args[0] === 'auth' ? (fault.authDelayMs ?? 0) : 0),
     ),
@@ -205,6 +205,28 @@ test("confirmByLook: a close is confirmed by `json <mac>` in the deauth's turn; 
     } finally {
       await r.close();
     }
+  }
+});
+
+test('a refused auth (the portal restarting) is tried again: the gate opens without a listing', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.12');
+    r.fault.auth = { code: 3, stdout: '' }; // the portal is not running (procd starts it again in seconds)
+    const { session } = await r.sessions.activate({
+      mac: A,
+      metric: 'bytes',
+      allotment: 10n ** 9n,
+      payment: { method: 'grant', reference: 'g-down', amount: 0n, asset: '', at: Date.now() },
+    });
+    assert.is(await r.gates.opened(session), 'pending');
+    delete r.fault.auth;
+    const deadline = Date.now() + 30_000;
+    while (r.gates.stats().open !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is(r.gates.stats().open, 1, 'the gate is open');
+    assert.is(r.portal.get(A)?.state, 'Authenticated');
+  } finally {
+    await r.close();
   }
 });
 

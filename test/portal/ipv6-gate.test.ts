@@ -55,6 +55,19 @@ if (!root || !haveNft) {
     );
     return Number(r.stdout.trim() || 0);
   };
+  /** A download from the client, kept running (30 s at most): the child and the bytes it received so far. */
+  const stream = (url: string, name: string): { curl: ChildProcess; size: () => number } => {
+    const out = join(dir, name);
+    const curl = spawn('ip', ['netns', 'exec', cl, 'curl', '-s', '-o', out, '--max-time', '30', url]);
+    const size = (): number => {
+      try {
+        return statSync(out).size;
+      } catch {
+        return 0;
+      }
+    };
+    return { curl, size };
+  };
   const until = async (what: string, ok: () => boolean): Promise<void> => {
     for (let i = 0; i < 100; i++) {
       if (ok()) return;
@@ -137,26 +150,7 @@ if (!root || !haveNft) {
   test('open: everything; closed again, a download already flowing stops', async () => {
     await gate.open(MAC);
     assert.is(get(`http://[${UPSTREAM}]/`), 200);
-    const out = join(dir, 'stream');
-    const curl = spawn('ip', [
-      'netns',
-      'exec',
-      cl,
-      'curl',
-      '-s',
-      '-o',
-      out,
-      '--max-time',
-      '30',
-      `http://[${UPSTREAM}]/stream`,
-    ]);
-    const size = (): number => {
-      try {
-        return statSync(out).size;
-      } catch {
-        return 0;
-      }
-    };
+    const { curl, size } = stream(`http://[${UPSTREAM}]/stream`, 'stream');
     try {
       await until('the stream flowing', () => size() >= 32 * 1024);
       await gate.close(MAC);
@@ -174,26 +168,7 @@ if (!root || !haveNft) {
   test('closing: IPv4 stops too, flowing or new, the router still answers; released, IPv4 passes again', async () => {
     await gate.open(MAC);
     assert.is(get(`http://${UPSTREAM4}/`), 200, 'IPv4 before the close');
-    const out = join(dir, 'stream4');
-    const curl = spawn('ip', [
-      'netns',
-      'exec',
-      cl,
-      'curl',
-      '-s',
-      '-o',
-      out,
-      '--max-time',
-      '30',
-      `http://${UPSTREAM4}/stream`,
-    ]);
-    const size = (): number => {
-      try {
-        return statSync(out).size;
-      } catch {
-        return 0;
-      }
-    };
+    const { curl, size } = stream(`http://${UPSTREAM4}/stream`, 'stream4');
     try {
       await until('the IPv4 stream flowing', () => size() >= 32 * 1024);
       // The portal does not answer (down, dead with its rules in place): only sluice's own stop holds the client.

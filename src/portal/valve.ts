@@ -316,16 +316,17 @@ export class Valve {
    */
   async closeAndLook(mac: string, look = true): Promise<{ result: CloseResult; state: string | null | undefined }> {
     const canonical = normalizeMac(mac);
+    // sluice's own gate first, before the deauth's turn in the portal's queue: it needs no portal, so a deauth the
+    // portal cannot make (hung behind an earlier call, down, or dead of one of its bugs: docs/captive-portal.md "Portal
+    // restarts") leaves the client's IPv6 closed and its forwarded IPv4 stopped while the close waits or is retried;
+    // the portal's answer, yes or no, releases the stop (below).
+    await this.#ipv6?.close(canonical);
     return this.runner.runExclusive(async (exec) => {
       let result: CloseResult;
       // The portal's own Yes on its control socket: it deleted the client from its list (below).
       let portalYes = false;
       // By token when known (see open()), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
       const token = this.#flavour === 'opennds' ? await this.#byToken.known(canonical) : undefined;
-      // sluice's own gate first: it needs no portal, so a deauth the portal cannot make (down, or dead of one of its
-      // bugs: docs/captive-portal.md "Portal restarts") leaves the client's IPv6 closed and its forwarded IPv4
-      // stopped while the close is retried; the portal's answer, yes or no, releases the stop (below).
-      await this.#ipv6?.close(canonical);
       try {
         const yes =
           (token === undefined ? null : await this.#byToken.byToken(exec, canonical, ['deauth', token])) ??

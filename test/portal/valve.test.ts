@@ -502,6 +502,26 @@ test('a close the portal cannot make (down) closes IPv6 anyway; the rest waits f
   assert.equal(removed, [], 'the kernel quota stays until the gate is known closed');
 });
 
+test('the stop comes at once, not after an earlier portal call that hangs (the deauth waits its turn)', async () => {
+  const stopped: string[] = [];
+  const fake = fakeSpawn([{ hang: true }, { code: 0, stdout: 'Client deauthenticated.\n' }]);
+  const valve = new Valve({
+    command: ['ndsctl'],
+    spawn: fake.spawn,
+    flavour: 'nodogsplash',
+    maxAttempts: 1,
+    timeoutMs: 2000,
+    ipv6: { open: async () => undefined, close: async (mac) => void stopped.push(mac) },
+  });
+  valves.push(valve);
+  const hung = valve.snapshot().catch(() => undefined); // holds the portal's queue until its deadline
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = valve.close(A).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(stopped, [A], 'stopped while the earlier call still holds the queue');
+  await Promise.all([hung, closing]);
+});
+
 test('the client stays stopped until the portal answers the deauth, yes or no; released() ends it', async () => {
   const log: string[] = [];
   const fake = fakeSpawn([

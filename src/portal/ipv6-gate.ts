@@ -1,7 +1,7 @@
 /**
  * sluice's side of the IPv6 gate (`netdev sluice_gate`, ipv6-gate-nft.ts): which clients' gates are open, and every
- * change to it, serialised, one nft batch each. The valve opens a client's IPv6 just before the portal's auth and
- * closes it after the deauth (or a refused auth), as it does the kernel counters; start() writes the table with the
+ * change to it, serialised, one nft batch each. The valve opens a client's IPv6 once the portal's auth is done and
+ * closes it before asking for the deauth (released() once the portal answered); start() writes the table with the
  * clients of live sessions (a gate opened by an earlier run stays open), rebuild() makes it again when something
  * deleted it (portal/table-watch.ts). A change that fails (the table changed behind sluice's back) rebuilds it from
  * what sluice knows.

@@ -90,7 +90,7 @@ export interface GateCounter {
 
 /**
  * The IPv6 gate (ipv6-gate.ts): a client's IPv6 opened once its gate is (by sluice's auth, or found open already) and
- * closed after its deauth. Must not throw.
+ * closed, with its forwarded IPv4 stopped, before its deauth. Must not throw.
  */
 export interface GateIpv6 {
   open(mac: string): Promise<void>;

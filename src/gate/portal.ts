@@ -14,6 +14,7 @@ import {
   KernelQuota,
   neighbourReader,
   nftRunner,
+  NftBatcher,
   portalSocketIdentity,
   portalSocketResolver,
   DEFAULT_HOLD_SECONDS,
@@ -66,17 +67,14 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
   const flushFlows = flowFlusher({ log });
+  // One nft run for what a gate event changes in the quota's, the counters' and the IPv6 gate's tables together.
+  const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
   const kernelQuota = main.kernelQuota
-    ? new KernelQuota({
-        run: nftRunner(main.nft, main.ndsctlTimeoutMs),
-        device: main.shapeDevice,
-        log,
-        session: brakedSessionOf(sessions),
-      })
+    ? new KernelQuota({ run: nft, device: main.shapeDevice, log, session: brakedSessionOf(sessions) })
     : null;
   const ipv6Gate = main.kernelQuota
     ? new Ipv6Gate({
-        run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+        run: nft,
         device: main.shapeDevice,
         log,
         // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
@@ -84,7 +82,13 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       })
     : null;
   const counters = main.kernelQuota
-    ? new KernelCounters({ command: main.nft, device: main.shapeDevice, timeoutMs: main.ndsctlTimeoutMs, log })
+    ? new KernelCounters({
+        command: main.nft,
+        device: main.shapeDevice,
+        timeoutMs: main.ndsctlTimeoutMs,
+        log,
+        run: nft,
+      })
     : null;
   const shaper = shaping
     ? new Shaper({

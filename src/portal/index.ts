@@ -62,6 +62,7 @@ export { DEFAULT_HOLD_SECONDS, GATE_TABLE } from './ipv6-gate-nft.ts';
 export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
+export { NftBatcher } from './nft-batch.ts';
 export {
   COUNTER_TABLE,
   counterTableLines,

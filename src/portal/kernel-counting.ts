@@ -31,6 +31,8 @@ export interface KernelCountersOptions {
   timeoutMs: number;
   log?: Log;
   spawn?: SpawnFn;
+  /** Runs nft (default: `command` through `spawn`); the portal's NftBatcher, to share an event's nft run. */
+  run?: NftRun;
 }
 
 export class KernelCounters {
@@ -49,7 +51,8 @@ export class KernelCounters {
 
   constructor(options: KernelCountersOptions) {
     this.#command = options.command;
-    this.#run = nftRunner(options.command, options.timeoutMs, { spawn: options.spawn ?? (nodeSpawn as SpawnFn) });
+    this.#run =
+      options.run ?? nftRunner(options.command, options.timeoutMs, { spawn: options.spawn ?? (nodeSpawn as SpawnFn) });
     this.#log = options.log ?? silentLogger;
     this.#device = options.device;
   }

@@ -200,13 +200,16 @@ export class Valve {
       this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
     // The portal's address for the client: its answer to the lookup, or on the direct path the one known without.
     const ip = direct ? address : (before?.ip ?? null);
-    if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
     // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
     if (safetyNet?.rates !== undefined && ip !== null)
       await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
-    // Last before the auth: the counters start at 0 as close to the gate's opening as can be (a few packets of a
-    // client already let through, on the direct path's 'already-open', are a new epoch from 0: not billed twice).
-    await this.#counter?.beforeAuth(canonical, ip);
+    // Last before the auth, the quota and the counters together (one nft run: nft-batch.ts): the counters start at 0
+    // as close to the gate's opening as can be (a few packets of a client already let through, on the direct path's
+    // 'already-open', are a new epoch from 0: not billed twice).
+    await Promise.all([
+      safetyNet?.dataBytes === undefined ? undefined : this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes),
+      this.#counter?.beforeAuth(canonical, ip),
+    ]);
     try {
       // A token the lookup just read names this client: its no is the client's. One from an earlier reading may be
       // spent: its no is asked again by MAC.
@@ -294,9 +297,11 @@ export class Valve {
 
   /** A direct auth refused and the gate not open: the kernel's side of it taken back. Never throws. */
   async #refused(mac: string): Promise<void> {
-    await this.#brake?.afterDeauth(mac);
+    await Promise.all([
+      this.#brake?.afterDeauth(mac),
+      (this.#counter?.afterRefusal ?? this.#counter?.afterDeauth)?.(mac),
+    ]);
     await this.#shaper?.remove(mac);
-    await (this.#counter?.afterRefusal ?? this.#counter?.afterDeauth)?.(mac);
   }
 
   /**
@@ -337,13 +342,16 @@ export class Valve {
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
         result = 'not-found';
       }
-      // The portal took its gate down (or never had it up): its splash page must reach the client again.
-      await this.#ipv6?.released?.(canonical);
       // openNDS gives a deauthed client a new token (9.x drops it from the list): this one is spent.
       this.#byToken.tokens.forget(canonical);
-      await this.#brake?.afterDeauth(canonical);
+      // The portal took its gate down (or never had it up): its splash page must reach the client again; its quota
+      // and counters go in the same nft run (nft-batch.ts).
+      await Promise.all([
+        this.#ipv6?.released?.(canonical),
+        this.#brake?.afterDeauth(canonical),
+        this.#counter?.afterDeauth(canonical),
+      ]);
       await this.#shaper?.remove(canonical);
-      await this.#counter?.afterDeauth(canonical);
       if (!look) return { result, state: undefined };
       // The portal answers a deauth Yes only once it took the client's gate down (auth.c auth_change_state): openNDS
       // (9.10, 10.3.1) deleted the client from its list, nodogsplash 5 keeps it Preauthenticated. A look would say so,

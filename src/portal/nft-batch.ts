@@ -1,0 +1,89 @@
+/**
+ * One nft run for the changes that one gate event makes to sluice's tables. The kernel quota (kernel-quota.ts), the
+ * counters (kernel-counting.ts) and the IPv6 gate (ipv6-gate.ts) each write their own batch, serialised each in its
+ * own queue; an opening sets a client's quota and counters, a close's end releases its stop, removes its quota and
+ * its counters. Each nft run costs the router a process (≈ 2–3 ms of the daemon's CPU to spawn it from Node and
+ * 2–4 ms of nft's own on a small router, whatever the batch holds: docs/performance.md), so the batches handed to
+ * one NftBatcher in the same turn of the event loop go to nft as one `nft -f -`: one kernel transaction (every table
+ * changes together, or none does).
+ *
+ * A merged batch that fails is run again as its parts, each alone in the order they came: one module's lines that
+ * nft refuses (its table deleted behind sluice's back) fail that module alone, which rebuilds its own table as
+ * before, and the others' changes are made. Each caller gets its own batch's outcome, as from its own run.
+ *
+ * Anything but `-f -` (a listing, a delete) runs at once, alone.
+ */
+import type { NftRun } from './nft-run.ts';
+
+interface Pending {
+  script: string;
+  resolve: (stdout: string) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface NftBatchStats {
+  /** nft runs made for batches (merged, alone, and each part of a merged one that failed). */
+  runs: number;
+  /** Batches handed in. */
+  batches: number;
+  /** Merged runs that failed and were run again as their parts. */
+  split: number;
+}
+
+export class NftBatcher {
+  readonly #run: NftRun;
+  #pending: Pending[] = [];
+  #scheduled = false;
+  readonly #stats: NftBatchStats = { runs: 0, batches: 0, split: 0 };
+
+  constructor(run: NftRun) {
+    this.#run = run;
+  }
+
+  /** The NftRun each module is given: `-f -` batches of the same turn merged, anything else alone. */
+  readonly run: NftRun = (args, stdin) => {
+    if (args.length !== 2 || args[0] !== '-f' || args[1] !== '-') return this.#run(args, stdin);
+    this.#stats.batches++;
+    return new Promise<string>((resolve, reject) => {
+      this.#pending.push({ script: stdin.endsWith('\n') || stdin === '' ? stdin : `${stdin}\n`, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // After this turn's promise jobs: each module's queued change reaches here within them.
+        setImmediate(() => void this.#flush());
+      }
+    });
+  };
+
+  stats(): NftBatchStats {
+    return { ...this.#stats };
+  }
+
+  async #flush(): Promise<void> {
+    const parts = this.#pending;
+    this.#pending = [];
+    this.#scheduled = false;
+    if (parts.length === 1) {
+      await this.#alone(parts[0]!);
+      return;
+    }
+    try {
+      this.#stats.runs++;
+      const stdout = await this.#run(['-f', '-'], parts.map((p) => p.script).join(''));
+      for (const p of parts) p.resolve(stdout);
+      return;
+    } catch {
+      // Nothing of it was made (one transaction): each part alone, so one module's failure is its own.
+      this.#stats.split++;
+    }
+    for (const p of parts) await this.#alone(p);
+  }
+
+  async #alone(p: Pending): Promise<void> {
+    this.#stats.runs++;
+    try {
+      p.resolve(await this.#run(['-f', '-'], p.script));
+    } catch (err) {
+      p.reject(err);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// tier: daemon
+/**
+ * One nft run per gate event (portal/nft-batch.ts): the kernel quota's, the counters' and the IPv6 gate's changes
+ * that a gate's opening, or its close's end, makes go to nft as one transaction. On the real kernel (a network
+ * namespace), through the Valve with the portal stand-in: the nft runs counted through the injected spawn, the
+ * tables after the merged runs the same as after one run per module, and a module whose lines nft refuses fails
+ * alone (it rebuilds its table) while the others' changes are made.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawn as nodeSpawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  COUNTER_TABLE,
+  GATE_TABLE,
+  Ipv6Gate,
+  KERNEL_QUOTA_TABLE,
+  KernelCounters,
+  KernelQuota,
+  NftBatcher,
+  nftRunner,
+  Valve,
+  type SpawnFn,
+} from '../../src/portal/index.ts';
+import type { NftRun } from '../../src/portal/nft-run.ts';
+import { PortalStateFile } from '../peers/ndsctl-state.ts';
+import { fakeSpawn } from './fake-spawn.ts';
+import { skipTest } from '../helpers/skip.ts';
+
+const A = '02:00:00:00:0c:01';
+const B = '02:00:00:00:0c:02';
+
+test('merged: batches of one turn in one nft run; when it fails each runs alone with its own outcome', async () => {
+  const fake = fakeSpawn([{ code: 0 }, { code: 1, stderr: 'Error: No such file or directory' }, {}, { code: 1 }]);
+  const batcher = new NftBatcher(nftRunner(['nft'], 5000, { spawn: fake.spawn }));
+  const stdins: string[] = [];
+  const run: NftRun = (args, stdin) => {
+    if (args[0] === '-f') stdins.push(stdin);
+    return batcher.run(args, stdin);
+  };
+  await Promise.all([run(['-f', '-'], 'add element netdev a s { 1 }\n'), run(['-f', '-'], 'flush set netdev b s')]);
+  assert.is(fake.calls.length, 1, 'one nft run for both');
+  assert.equal(fake.calls[0], ['nft', '-f', '-']);
+  // The second fails merged: each runs again alone; the first is made, the second's caller gets its failure.
+  const both = await Promise.allSettled([run(['-f', '-'], 'x\n'), run(['-f', '-'], 'y\n')]);
+  assert.equal(
+    both.map((r) => r.status),
+    ['fulfilled', 'rejected'],
+  );
+  assert.is(fake.calls.length, 4, 'merged, then each alone');
+  assert.equal(batcher.stats(), { runs: 4, batches: 4, split: 1 });
+  // A listing is never held back nor merged.
+  await run(['-j', 'list', 'quotas'], '').catch(() => undefined);
+  assert.equal(fake.calls[4], ['nft', '-j', 'list', 'quotas']);
+  assert.ok(stdins.length === 4);
+});
+
+const root = process.getuid?.() === 0;
+const haveNft = spawnSync('nft', ['--version']).status === 0;
+if (!root || !haveNft) {
+  skipTest(test, 'one nft run per gate event on the real kernel', `needs root and nft (root=${root} nft=${haveNft})`, {
+    ciInstalls: true,
+  });
+} else {
+  const id = randomBytes(3).toString('hex');
+  const R = `nb-${id}-r`;
+  const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
+  const files: PortalStateFile[] = [];
+  const valves: Valve[] = [];
+  /** The three tables as nft lists them (no handles). */
+  const tables = (): string =>
+    [COUNTER_TABLE, KERNEL_QUOTA_TABLE, GATE_TABLE].map((t) => inR('nft', 'list', 'table', 'netdev', t)).join('');
+
+  /** The three modules on one batcher (or, `merged` false, each on its own runner), nft's runs counted. */
+  async function parts(merged: boolean) {
+    const runs: string[][] = [];
+    const spawn: SpawnFn = (file, args, options) => {
+      runs.push([...args]);
+      return nodeSpawn(file, args, options);
+    };
+    const plain = (): NftRun => nftRunner(['ip', 'netns', 'exec', R, 'nft'], 10_000, { spawn });
+    const shared = merged ? new NftBatcher(plain()) : null;
+    const run = (): NftRun => shared?.run ?? plain();
+    const quota = new KernelQuota({
+      run: run(),
+      device: 'lan',
+      session: () => ({ left: 1_000_000, allotment: 1_000_000n }),
+    });
+    const counters = new KernelCounters({
+      command: ['ip', 'netns', 'exec', R, 'nft'],
+      device: 'lan',
+      timeoutMs: 10_000,
+      run: run(),
+    });
+    const gate = new Ipv6Gate({ run: run(), device: 'lan' });
+    assert.ok(await quota.start());
+    assert.ok(await counters.start(() => false));
+    assert.ok(await gate.start([]));
+    const file = PortalStateFile.create({});
+    files.push(file);
+    const valve = new Valve({
+      command: file.command,
+      flavour: 'opennds',
+      brake: { beforeAuth: (mac, _ip, limit) => quota.set(mac, limit), afterDeauth: (mac) => quota.remove(mac) },
+      counter: { beforeAuth: (mac) => counters.count(mac), afterDeauth: (mac) => counters.uncount(mac) },
+      ipv6: gate,
+    });
+    valves.push(valve);
+    return { runs, quota, counters, gate, file, valve, batcher: shared };
+  }
+
+  test.before(() => {
+    execFileSync('ip', ['netns', 'add', R]);
+    execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
+    for (const dev of ['lan', 'lan1']) execFileSync('ip', ['-n', R, 'link', 'set', dev, 'up']);
+  });
+  test.after(async () => {
+    for (const v of valves) await v.destroy();
+    for (const f of files) f.cleanup();
+    spawnSync('ip', ['netns', 'del', R]);
+  });
+
+  test('real nft: one run for an opening, one for the end of a close; tables as if run apart', async () => {
+    const apart = await parts(false);
+    apart.file.addClient(A, '10.0.0.2');
+    apart.file.addClient(B, '10.0.0.3');
+    let before = apart.runs.length;
+    assert.is(await apart.valve.open(A, { dataBytes: 500_000 }), 'opened');
+    assert.is(apart.runs.length - before, 3, 'apart: the quota, the counters, the IPv6 gate');
+    assert.is(await apart.valve.open(B, { dataBytes: 700_000 }), 'opened');
+    before = apart.runs.length;
+    assert.is(await apart.valve.close(B), 'closed');
+    assert.is(apart.runs.length - before, 4, 'apart: the stop; the release, the quota, the counters');
+    const expected = tables();
+    // A fresh start for the merged ones (a table left holding A's quota would be carried over as an earlier run's).
+    for (const t of [COUNTER_TABLE, KERNEL_QUOTA_TABLE, GATE_TABLE]) inR('nft', 'delete', 'table', 'netdev', t);
+
+    const merged = await parts(true);
+    merged.file.addClient(A, '10.0.0.2');
+    merged.file.addClient(B, '10.0.0.3');
+    before = merged.runs.length;
+    assert.is(await merged.valve.open(A, { dataBytes: 500_000 }), 'opened');
+    assert.is(merged.runs.length - before, 2, 'the quota and the counters in one run, then the IPv6 gate');
+    assert.is(await merged.valve.open(B, { dataBytes: 700_000 }), 'opened');
+    before = merged.runs.length;
+    assert.is(await merged.valve.close(B), 'closed');
+    assert.is(merged.runs.length - before, 2, 'the stop before the deauth; release, quota and counters after');
+    assert.is(tables(), expected, 'the same tables as one run per module made');
+    assert.ok(merged.quota.has(A) && !merged.quota.has(B));
+    assert.ok(merged.counters.has(A) && !merged.counters.has(B));
+    assert.ok(merged.gate.isOpen(A) && !merged.gate.isOpen(B) && !merged.gate.isStopped(B));
+    assert.equal(merged.batcher!.stats().split, 0);
+  });
+
+  test("real nft: a module's refused lines fail it alone; the others' changes in the same turn are made", async () => {
+    const m = await parts(true);
+    m.file.addClient(B, '10.0.0.3');
+    // The quota's table deleted behind sluice's back: its lines fail, the merged run with them.
+    inR('nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE);
+    assert.is(await m.valve.open(B, { dataBytes: 700_000 }), 'opened');
+    assert.is(m.batcher!.stats().split, 1, 'the merged run failed and was run as its parts');
+    const counted = inR('nft', 'list', 'map', 'netdev', COUNTER_TABLE, 'cdown');
+    assert.ok(counted.includes(B), 'the counters were made');
+    assert.ok(m.counters.has(B));
+    // The quota made its table again with B's quota in it (its own failure, its own rebuild).
+    assert.ok(inR('nft', 'list', 'quotas', 'table', 'netdev', KERNEL_QUOTA_TABLE).includes('q_020000000c02'));
+    assert.ok(m.gate.isOpen(B));
+  });
+}
+
+test.run();

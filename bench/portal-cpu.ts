@@ -1,4 +1,4 @@
-// `npm run bench -- portal-cpu [--portals 9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64] [--seconds 40]
+// `npm run bench -- portal-cpu [--portals 9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64] [--seconds 45]
 //   [--modes kernel|portal,kernel|none] [--repeat 2] [--gate 32] [--first 3] [--busy 2] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root): for each portal and client count, a
 // lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every client
@@ -6,10 +6,11 @@
 // openNDS and of the sluice daemon. Portals: Debian's openNDS 9.10, and 10.3.1 (what OpenWrt 24.10 ships) built from
 // its public source outside the repo, found in SLUICE_OPENNDS10_PREFIX or ~/.cache/sluice-peers/opennds-10.3.1
 // (`make install DESTDIR=<that>`); without it the 10.3.1 rows are a SKIP line.
-// `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: four purchases on
+// `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: five purchases on
 // fresh clients, one data session reaching its allotment, one time session ending); the figure includes what their
 // auths and deauths cost openNDS. `quiet`: nobody comes or goes.
-//   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work);
+//   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work), before and after
+//            each window, a window's figure taking their mean; a window is 3 checkinterval rounds (45 s in the lab);
 //   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on); metering
 //            CPU = openNDS above its idle + sluice. 'kernel': as the package runs (usage from sluice's nft counters,
 //            the portal listed only when something changed: meter/kernel-mode.ts). 'portal': the path before it, which
@@ -33,6 +34,9 @@ import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { churn, CHURN_CLIENTS } from './lib/churn.ts';
+
+/** A window's length in openNDS checkinterval rounds (the lab's 15 s: 45 s). */
+const WINDOW_ROUNDS = 3;
 import { connectUbus } from '../src/ubus-link.ts';
 import { silentLogger } from '../src/log.ts';
 import { NdsctlRunner } from '../src/portal/index.ts';
@@ -309,7 +313,10 @@ export default async function main(argv: string[]): Promise<void> {
     return;
   }
   const sizes = arg(argv, '--clients', '8,32,64').split(',').map(Number);
-  const seconds = Number(arg(argv, '--seconds', '40'));
+  // A window is whole rounds of openNDS's checkinterval unless told otherwise: one of 40 s held 2 or 3 of its 15 s
+  // rounds, each a share of its own work, so the idle and the busy window differed by a round (±8 ms/s at 32 clients on
+  // 10.3.1) whatever sluice did.
+  const secondsArg = arg(argv, '--seconds', '');
   const busyWindow = arg(argv, '--scenario', 'busy') === 'busy';
   const portals: Array<{ name: string; prefix?: string }> = [];
   for (const name of arg(argv, '--portals', '9.10,10.3.1').split(',')) {
@@ -353,6 +360,7 @@ export default async function main(argv: string[]): Promise<void> {
       });
       // The metered phase's clients come first, then the busy windows'; the gate phase takes the rest.
       const metered = modes.length > 0 ? lab.clients.slice(0, n) : [];
+      const seconds = secondsArg !== '' ? Number(secondsArg) : WINDOW_ROUNDS * lab.checkinterval;
       const fresh = lab.clients.slice(metered.length, metered.length + churnClients);
       const loops: ChildProcess[] = [];
       try {
@@ -433,7 +441,9 @@ export default async function main(argv: string[]): Promise<void> {
           const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
           await s.stopDaemon();
           await sleep(3000);
-          const idle = await sample({ nds }, seconds);
+          // openNDS's idle is sampled again after each window (sluice stopped), and a window's figure subtracts the mean
+          // of the idles on either side of it: openNDS's own work drifts as the window's customers join its list.
+          let idle = await sample({ nds }, seconds);
           rows.push({
             portal: portal.name,
             clients: n,
@@ -485,6 +495,7 @@ export default async function main(argv: string[]): Promise<void> {
             ]);
             if (arrivals) loops.push(...arrivals.loops);
             const stats = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
+            const outcome = arrivals ? await arrivals.outcome() : '';
             const listings = (stats.meter?.portal_listings ?? NaN) - (before.meter?.portal_listings ?? NaN);
             // What asked for them (meter/listing-policy.ts's reasons).
             const why = Object.entries(stats.meter?.portal_listings_by_reason ?? {})
@@ -497,7 +508,13 @@ export default async function main(argv: string[]): Promise<void> {
               .filter(([k]) => k.startsWith('portal_'))
               .map(([k, n]) => `${k.slice(7)} ${n - (before.gates?.[k] ?? 0)}`)
               .join(', ');
-            const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
+            await s.stopDaemon();
+            await sleep(3000);
+            const idleAfter = await sample({ nds }, seconds);
+            const idleMean = Math.round(((idle.perS.nds! + idleAfter.perS.nds!) / 2) * 10) / 10;
+            const idleSaid = `idle ${idle.perS.nds} before, ${idleAfter.perS.nds} after`;
+            idle = idleAfter;
+            const above = Math.max(0, m.perS.nds! - idleMean);
             rows.push({
               portal: portal.name,
               clients: n,
@@ -513,11 +530,10 @@ export default async function main(argv: string[]): Promise<void> {
                 `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window` +
                 (why === '' ? ', ' : ` (${why}), `) +
                 `calls: ${calls || 'none'}, ` +
-                `${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), ` +
+                `${stats.meter?.ticks_ok ?? '?'} ticks, ${seconds} s): openNDS ${m.perS.nds} ms/s (${idleSaid}), ` +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +
-                (arrivals ? `; customers: ${await arrivals.outcome()}` : ''),
+                (arrivals ? `; customers: ${outcome}` : ''),
             );
-            await s.stopDaemon();
           }
         }
         if (gateAt.includes(n)) {

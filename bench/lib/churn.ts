@@ -1,7 +1,7 @@
-// Customers coming and going while `bench -- portal-cpu` measures (its busy scenario): within one sampled window, four
+// Customers coming and going while `bench -- portal-cpu` measures (its busy scenario): within one sampled window, five
 // new customers buy (each a fresh client the portal lists as a splash-page visitor first, as a café's customer is),
 // one of them a small data session that reaches its allotment while it downloads, one a time session that ends in the
-// window, two staying with 1 GiB; each fetches like the others while its session lasts (a customer whose session ended
+// window, three staying with 1 GiB; each fetches like the others while its session lasts (a customer whose session ended
 // leaves: what a client left on the splash page costs the portal is not metering's). What each came to is read from
 // sluice at the end (`session`): the bench prints it, so a window where an event did not happen is seen.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,12 +18,13 @@ interface Arrival {
   more: number;
 }
 
-/** A small data session that reaches its allotment, a time session that ends, two that stay. */
+/** A small data session that reaches its allotment, a time session that ends, three that stay. */
 const ARRIVALS: readonly Arrival[] = [
   { atS: 1, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000, more: Infinity },
   { atS: 3, grant: { bytes: 256 * 1024 }, firstBytes: 2_000_000, more: 0 },
   { atS: 5, grant: { seconds: 15 }, firstBytes: 20_000, more: 3 },
   { atS: 15, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000, more: Infinity },
+  { atS: 25, grant: { bytes: 1024 ** 3 }, firstBytes: 20_000, more: Infinity },
 ];
 
 /** Fresh clients one busy window takes. */

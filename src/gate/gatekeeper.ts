@@ -30,7 +30,7 @@ import {
   type GatekeeperOptions,
   type ReconcileReport,
 } from './options.ts';
-import { quotaFoundOpen, relimitFoundOpen } from './startup.ts';
+import { quotaFoundOpen, reconcileCounts, reconcileRetryMs, relimitFoundOpen } from './startup.ts';
 
 // The gate's ports, options, events and listing timing live in options.ts; importers take them from here as before.
 export type {
@@ -473,35 +473,38 @@ export class Gatekeeper {
     }
   }
 
-  /**
-   * At start, once escrow holds are known and the first tick billed what passed while sluice was down: the gates of
-   * sessions that ended meanwhile are closed, the kernel quota's table is read (quotas an earlier run left for live
-   * data sessions are kept, their count going on), and the portal is reconciled; gates found open without a quota get
-   * one, counted from now (bytes since the meter's last reading pass on top: a late stop, never an early one).
-   */
+  /** At start, once escrow holds are known and the first tick billed what passed while sluice was down: the gates of
+   *  sessions that ended meanwhile close, the kernel quota's table is read, the portal reconciled (startWithPortal). */
   async start(endedWhileDown: readonly Session[]): Promise<void> {
-    const { log, kernelQuota } = this.options;
     for (const s of endedWhileDown) await this.close(s.mac);
-    await kernelQuota?.start();
+    await this.options.kernelQuota?.start();
+    await this.startWithPortal(0);
+  }
+
+  /**
+   * start()'s listing (its deadline grows with the sessions' clients: Valve.snapshot) and reconcile, tried again later
+   * if it fails (startup.ts reconcileRetryMs); gates found open without a quota get one, counted from now (bytes since
+   * the meter's last reading on top: a late stop, never an early one).
+   */
+  private async startWithPortal(attempt: number): Promise<void> {
+    const { log, kernelQuota, sessions } = this.options;
     try {
-      const snapshot = await this.options.valve.snapshot();
+      const expected = sessions.list({ state: 'ACTIVE' }).reduce((n, s) => n + devicesOf(s).length, 0);
+      const snapshot = await this.options.valve.snapshot('snapshot', expected);
       for (const c of snapshot.clients) {
-        const s = c.ip ? this.options.sessions.byMac(c.mac) : null;
-        if (s !== null && isLive(s)) this.options.sessions.noteIp(s.id, c.ip!);
+        const s = c.ip ? sessions.byMac(c.mac) : null;
+        if (s !== null && isLive(s)) sessions.noteIp(s.id, c.ip!);
       }
       await relimitFoundOpen(snapshot, this.options, this.held);
       const report = await this.reconcile(snapshot);
-      await quotaFoundOpen(snapshot, kernelQuota, this.options.sessions, (mac) => this.gateOf(mac), this.clock);
-      log.info('reconciled with portal', {
-        deauthed: report.deauthed.length,
-        reopened: report.reopened.length,
-        pending: report.pending.length,
-        open: report.alreadyOpen,
-      });
+      await quotaFoundOpen(snapshot, kernelQuota, sessions, (mac) => this.gateOf(mac), this.clock);
+      log.info('reconciled with portal', reconcileCounts(report));
     } catch (err) {
-      const e = toSluiceError(err);
-      // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
-      log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
+      const { code, message: reason } = toSluiceError(err);
+      if (code === 'ERR_VALVE_CLOSED') return;
+      // Warned once: a portal starting after sluice is expected (docs/quickstart.md).
+      log[attempt === 0 ? 'warn' : 'debug']('cannot reconcile with portal yet', { code, reason, attempt: attempt + 1 });
+      this.timers.setTimeout(() => void this.startWithPortal(attempt + 1), reconcileRetryMs(attempt));
     }
   }
 

@@ -7,7 +7,7 @@ import { isLive, remainingNumber } from '../sessions/index.ts';
 import { hasRates, type PortalSnapshot, type ShapedClient } from '../portal/index.ts';
 import type { Clock } from '../time.ts';
 import type { GateState } from './states.ts';
-import { AUTHED_STATES, type GateKernelQuota, type GatekeeperOptions } from './options.ts';
+import { AUTHED_STATES, type GateKernelQuota, type GatekeeperOptions, type ReconcileReport } from './options.ts';
 
 /**
  * At start, before the reconcile: the gates found open (no auth, so the valve sets no rates) are limited again with
@@ -57,4 +57,23 @@ export async function quotaFoundOpen(
       continue;
     await kernelQuota.set(c.mac, remainingNumber(s, clock.now()));
   }
+}
+
+/** The start-up reconcile's listing, when it failed, is asked again after this, doubling up to the bound. */
+export const RECONCILE_RETRY_MS = 5000;
+export const RECONCILE_RETRY_MAX_MS = 60_000;
+
+/**
+ * How long the start-up reconcile waits before its listing is asked again after `attempt` (0: the first) failed. It is
+ * asked until one comes: the portal may start after sluice, or be slow (openNDS 10.3.1 lists 64 clients in seconds of
+ * its CPU, longer on a loaded router), and with the kernel's counters no tick lists it, so nothing else would close a
+ * gate left open without a session. Pure.
+ */
+export function reconcileRetryMs(attempt: number): number {
+  return Math.min(RECONCILE_RETRY_MAX_MS, RECONCILE_RETRY_MS * 2 ** Math.min(10, attempt));
+}
+
+/** What the start-up reconcile did, as its log line counts it. Pure. */
+export function reconcileCounts(r: ReconcileReport): Record<string, number> {
+  return { deauthed: r.deauthed.length, reopened: r.reopened.length, pending: r.pending.length, open: r.alreadyOpen };
 }

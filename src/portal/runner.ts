@@ -2,8 +2,9 @@ import { SluiceError, type ErrorCode } from '../errors.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { systemTimers, type Timers } from '../time.ts';
 import { NDSCTL_EXIT, runCommand, type KillReason, type SpawnFn } from './command.ts';
-import { socketCall } from './socket-transport.ts';
+import { socketCall, type SocketCall } from './socket-transport.ts';
 import { DEFAULT_NUDGE, type NudgePolicy } from './accept-nudge.ts';
+import { MAX_DEADLINE_FACTOR, TimeoutBackoff } from './timeout-backoff.ts';
 
 /**
  * Runs ndsctl one call at a time. ndsctl takes a lock: a second ndsctl running concurrently exits 4 ("busy"),
@@ -42,58 +43,7 @@ export interface NdsctlRunnerOptions {
   nudge?: Omit<NudgePolicy, 'onNudge'> | null;
 }
 
-/**
- * After a call the portal did not answer in time, the next call waits before it starts: openNDS serves its socket one
- * request at a time and still does the work of a request whose caller gave up (openNDS 10.3.1 at 64 clients on a loaded
- * machine took ≈ 30 s per call), so asking again at once only lengthens its queue. The pause doubles with each timeout
- * in a row, `firstMs`, 2×, 4× … up to `maxMs`, and the deadline of the calls after it doubles with it (up to
- * MAX_DEADLINE_FACTOR × the configured one), so that a portal that answers slowly is answered at last instead of
- * being asked again and again; the first answer of any kind (a yes, a no, busy) ends both. Pure.
- */
-export class TimeoutBackoff {
-  #inARow = 0;
-  #pending = false;
-
-  constructor(
-    private readonly firstMs: number,
-    private readonly maxMs: number,
-  ) {}
-
-  /** Timeouts in a row so far (0: the portal answered the last call). */
-  get inARow(): number {
-    return this.#inARow;
-  }
-
-  /** A call timed out. */
-  timedOut(): void {
-    this.#inARow++;
-    this.#pending = true;
-  }
-
-  /**
-   * The portal answered a call (in whatever way). `late`: only after nudges of its accept (accept-nudge.ts): its queue
-   * is behind for good, so the longer deadline stays (a call that needs the second nudge is not cut short).
-   */
-  answered(late = false): void {
-    this.#pending = false;
-    if (!late) this.#inARow = 0;
-  }
-
-  /** How long the next call waits before it starts (0: not at all), taken once per timeout. */
-  takePause(): number {
-    if (!this.#pending) return 0;
-    this.#pending = false;
-    return Math.min(this.maxMs, this.firstMs * 2 ** Math.min(30, this.#inARow - 1));
-  }
-
-  /** A call's deadline: the configured one, doubled for each timeout in a row, at most MAX_DEADLINE_FACTOR times it. */
-  deadline(timeoutMs: number): number {
-    return timeoutMs * Math.min(MAX_DEADLINE_FACTOR, 2 ** Math.min(30, this.#inARow));
-  }
-}
-
-/** A deadline grows at most to this many times `main.ndsctl_timeout` after timeouts in a row (5 s → 40 s). */
-export const MAX_DEADLINE_FACTOR = 8;
+export { MAX_DEADLINE_FACTOR, TimeoutBackoff } from './timeout-backoff.ts';
 
 /**
  * Which queued call goes next (#next):
@@ -140,8 +90,11 @@ export interface NdsctlResult {
   socket: boolean;
 }
 
-/** Runs ndsctl with these arguments without queueing: valid only inside the runExclusive callback that got it. */
-export type NdsctlExec = (args: readonly string[]) => Promise<NdsctlResult>;
+/**
+ * Runs ndsctl with these arguments without queueing: valid only inside the runExclusive callback that got it.
+ * `timeoutMs`: this call's own deadline instead of the runner's (a listing's grows with the clients it lists).
+ */
+export type NdsctlExec = (args: readonly string[], opts?: { timeoutMs?: number }) => Promise<NdsctlResult>;
 
 type RunnerState = 'ready' | 'draining' | 'closed';
 
@@ -176,6 +129,11 @@ export class NdsctlRunner {
   readonly #nudge: NudgePolicy | undefined;
   /** Nudges made during the call in flight (the calls go one at a time). */
   #nudgedNow = 0;
+  /**
+   * A call over the socket whose caller heard its timeout, still connected: the portal does the work of a request whose
+   * caller left before it accepts the next, so the queue holds until this one is answered (or OrphanHold's bound).
+   */
+  #orphan: { ended: Promise<void>; abort: () => void } | null = null;
 
   constructor(opts: NdsctlRunnerOptions) {
     if (
@@ -214,8 +172,9 @@ export class NdsctlRunner {
   /**
    * Calls made since start by kind (`auth`, `deauth`, `json_one`, `json_all`, …), busy retries not counted; with
    * `timeouts` (calls the portal did not answer in time, the usage worker's listings included), `backoff_waits`
-   * (pauses before a call because of them: TimeoutBackoff) and `nudges` (of the portal's accept: accept-nudge.ts) once
-   * there were any.
+   * (pauses before a call because of them: TimeoutBackoff), `nudges` (of the portal's accept: accept-nudge.ts),
+   * `late_answers` (timed-out calls the portal answered after all, the queue held for them) and `orphan_waits` (calls
+   * held back for one) once there were any.
    */
   callCounts(): Record<string, number> {
     return Object.fromEntries(this.#calls);
@@ -237,6 +196,11 @@ export class NdsctlRunner {
 
   #count(kind: string): void {
     this.#calls.set(kind, (this.#calls.get(kind) ?? 0) + 1);
+  }
+
+  /** This runner's deadline per call (`timeoutMs`), before any TimeoutBackoff doubling. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
   }
 
   /** Calls waiting (not counting the one in flight). */
@@ -281,6 +245,7 @@ export class NdsctlRunner {
     this.#state = 'closed';
     for (const job of this.#queue.splice(0)) job.reject(closedError());
     this.#inFlight?.kill();
+    this.#orphan?.abort();
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
   }
 
@@ -306,6 +271,18 @@ export class NdsctlRunner {
 
   #pump(): void {
     if (this.#busy) return;
+    const orphan = this.#orphan;
+    if (orphan !== null && this.#queue.length > 0) {
+      // The portal is still on a call whose caller gave up: a new call would wait in its queue behind it, and one given
+      // up on in turn would lengthen that queue for good. Whichever call is most urgent when it ends goes first.
+      this.#busy = true;
+      this.#count('orphan_waits');
+      void orphan.ended.then(() => {
+        this.#busy = false;
+        this.#pump();
+      });
+      return;
+    }
     const pause = this.#queue.length > 0 ? this.#backoff.takePause() : 0;
     if (pause > 0) {
       // The queue holds still through the pause: whichever call is most urgent when it ends goes first.
@@ -329,11 +306,11 @@ export class NdsctlRunner {
     }
     this.#busy = true;
     let held = true;
-    const exec: NdsctlExec = (args) => {
+    const exec: NdsctlExec = (args, opts) => {
       if (!held)
         return Promise.reject(new SluiceError('ERR_INTERNAL', 'ndsctl exec used after its exclusive section ended'));
       if (this.#state === 'closed') return Promise.reject(closedError());
-      return this.#execWithRetry(args);
+      return this.#execWithRetry(args, opts?.timeoutMs);
     };
     let settled: Promise<unknown>;
     try {
@@ -359,7 +336,7 @@ export class NdsctlRunner {
     );
   }
 
-  async #execWithRetry(args: readonly string[]): Promise<NdsctlResult> {
+  async #execWithRetry(args: readonly string[], timeoutMs = this.#timeoutMs): Promise<NdsctlResult> {
     if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl arguments must be strings');
     }
@@ -368,7 +345,7 @@ export class NdsctlRunner {
       let outcome: RawOutcome;
       this.#nudgedNow = 0;
       try {
-        outcome = await this.#execOnce(args);
+        outcome = await this.#execOnce(args, timeoutMs);
       } catch (err) {
         if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.noteTimeout();
         throw err;
@@ -405,12 +382,12 @@ export class NdsctlRunner {
     });
   }
 
-  async #execOnce(args: readonly string[]): Promise<RawOutcome> {
+  async #execOnce(args: readonly string[], timeoutMs: number): Promise<RawOutcome> {
     const socket = this.#socketPath?.();
-    if (socket !== undefined) return this.#execSocket(socket, args);
+    if (socket !== undefined) return this.#execSocket(socket, args, timeoutMs);
     const chunks: Buffer[] = [];
     let outBytes = 0;
-    const deadline = this.#backoff.deadline(this.#timeoutMs);
+    const deadline = this.#backoff.deadline(timeoutMs);
     const run = runCommand({
       argv: [...this.#command, ...args],
       timeoutMs: deadline,
@@ -437,25 +414,66 @@ export class NdsctlRunner {
     };
   }
 
-  #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
-    const deadline = this.#backoff.deadline(this.#timeoutMs);
+  /**
+   * One call over the portal's socket. At the deadline the caller hears ERR_NDSCTL_TIMEOUT, but the connection stays
+   * (the orphan, #pump): openNDS serves its socket one request at a time and does the work of a request whose caller
+   * left all the same, so hanging up frees nothing and the next call would only wait behind it. It is dropped once the
+   * portal answers it (an answer after all: the backoff's pause is not needed), the connection fails, or
+   * MAX_DEADLINE_FACTOR × the call's deadline from its start has passed (a frozen portal).
+   */
+  #execSocket(path: string, args: readonly string[], timeoutMs: number): Promise<RawOutcome> {
+    const deadline = this.#backoff.deadline(timeoutMs);
+    const holdMs = MAX_DEADLINE_FACTOR * timeoutMs - deadline;
     return new Promise<RawOutcome>((resolve, reject) => {
       const call = socketCall(path, args, this.#maxOutputBytes, this.#nudge);
-      const timer = this.#timers.setTimeout(() => call.abort(killedError('timeout', args, deadline)), deadline);
+      let heard = false;
+      const timer = this.#timers.setTimeout(() => {
+        if (holdMs <= 0) {
+          call.abort(killedError('timeout', args, deadline));
+          return;
+        }
+        heard = true;
+        this.#inFlight = null;
+        this.#orphaned(call, holdMs);
+        reject(killedError('timeout', args, deadline));
+      }, deadline);
       this.#inFlight = { kill: () => call.abort(closedError()) };
       call.promise.then(
         (o) => {
+          if (heard) return;
           this.#timers.clearTimeout(timer);
           this.#inFlight = null;
           resolve({ code: o.code, signal: null, stdout: o.stdout, stderr: o.stderr, socket: true });
         },
         (err: unknown) => {
+          if (heard) return;
           this.#timers.clearTimeout(timer);
           this.#inFlight = null;
           reject(err instanceof RangeError ? killedError('output', args, deadline) : err);
         },
       );
     });
+  }
+
+  /** Keeps a timed-out call's connection until it ends or `holdMs` passed; the queue holds meanwhile (#pump). */
+  #orphaned(call: SocketCall, holdMs: number): void {
+    const bound = this.#timers.setTimeout(() => call.abort(closedError()), holdMs);
+    const orphan = {
+      abort: () => call.abort(closedError()),
+      ended: call.promise.then(
+        () => {
+          this.#count('late_answers');
+          // The portal answered after all: it is slow, not gone. No pause (the deadline stays long: TimeoutBackoff).
+          this.#backoff.answered(true);
+        },
+        () => {},
+      ),
+    };
+    void orphan.ended.finally(() => {
+      this.#timers.clearTimeout(bound);
+      if (this.#orphan === orphan) this.#orphan = null;
+    });
+    this.#orphan = orphan;
   }
 }
 

@@ -7,9 +7,10 @@
  * - a no to an auth or a deauth by token drops the token, and the caller asks again by MAC (a token the portal no
  *   longer holds answers no, and so does a client in another state: only the MAC's no is the client's).
  * A token no listing showed may come from the package's BinAuth, which keeps each client's token at its auth
- * (binauth-tokens.ts): asked for deauths and lookups, never for an auth (a client waiting for its auth has had no auth
- * since its last deauth, which emptied the file). It also times the calls and, for a burst of gates whose tokens are
- * unknown, says whether one listing first costs less than their auths by MAC (call-costs.ts).
+ * (binauth-tokens.ts): asked for deauths and lookups, never for an auth. A client waiting for its auth has had no auth
+ * since its last deauth, which emptied the file, so a token kept there says the portal did auth it (keptAtAuth): an
+ * auth whose caller heard a timeout and the portal did after all. It also times the calls and, for a burst of gates
+ * whose tokens are unknown, says whether one listing first costs less than their auths by MAC (call-costs.ts).
  */
 import { SluiceError } from '../errors.ts';
 import { CallCosts } from './call-costs.ts';
@@ -59,6 +60,18 @@ export class TokenCalls {
     if (kept === undefined || (this.tokens.holderOf(kept) ?? mac) !== mac) return undefined;
     this.tokens.note(mac, kept);
     return kept;
+  }
+
+  /**
+   * Whether the BinAuth kept a token for `mac` at an auth since its last deauth (see the top): the portal may have
+   * opened its gate already. The token is noted, so that a lookup goes by it.
+   */
+  async keptAtAuth(mac: string): Promise<boolean> {
+    if (this.#binauth === undefined) return false;
+    const kept = await this.#binauth(mac);
+    if (kept === undefined || (this.tokens.holderOf(kept) ?? mac) !== mac) return false;
+    this.tokens.note(mac, kept);
+    return true;
   }
 
   /**

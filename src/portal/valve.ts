@@ -72,6 +72,13 @@ const UNLISTED_LOOKUP_MS = 60_000;
 const UNLISTED_MAX = 256;
 
 /**
+ * A listing's deadline grows by this per client it is expected to list: openNDS 10.3.1 runs a script for every listed
+ * client (≈ 90 ms of its CPU each, docs/captive-portal.md "What a call costs openNDS"), so one deadline for every list
+ * cut a listing of 64 clients short on a loaded router, and the portal then did it for nobody.
+ */
+export const LISTING_MS_PER_CLIENT = 250;
+
+/**
  * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one
  * serialized ndsctl runner (also lent to the usage engine via runExclusive).
  */
@@ -93,6 +100,8 @@ export class Valve {
   readonly #ips = new Map<string, string>();
   /** openNDS only: auths, deauths and lookups by the token the portal showed for a MAC (token-calls.ts). */
   readonly #byToken: TokenCalls;
+  /** Clients in the last listing read (this valve's or the meter's). */
+  #listed = 0;
 
   constructor(opts: ValveOptions) {
     this.runner = new NdsctlRunner({
@@ -184,7 +193,11 @@ export class Valve {
       (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
       this.#counter !== undefined;
     const given = typeof known.ip === 'string' && known.ip !== '' ? known.ip : null;
-    const address = await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
+    // A token the BinAuth kept since the client's last deauth: the portal authed it after all (an auth whose caller
+    // heard a timeout). A lookup by that token says so at the price of a string compare, where an auth by MAC would be
+    // answered no after a hash of every listed client, and looked up after that.
+    const authedLate = this.#flavour === 'opennds' && (await this.#byToken.keptAtAuth(canonical));
+    const address = authedLate ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
     const direct = address !== null;
     let before: PortalClient | null = null;
     if (!direct) {
@@ -263,8 +276,10 @@ export class Valve {
     if (burst === null) return;
     const started = performance.now();
     try {
-      const { stdout } = await exec(['json']);
-      this.#byToken.listed(parseSnapshot(stdout, 'opennds'), performance.now() - started);
+      const { stdout } = await exec(['json'], { timeoutMs: this.#listingTimeout(burst.waiting) });
+      const snapshot = parseSnapshot(stdout, 'opennds');
+      this.#listed = snapshot.clients.length;
+      this.#byToken.listed(snapshot, performance.now() - started);
       this.#log.info('portal: listed first for a burst of gates', {
         waiting: burst.waiting,
         took_ms: Math.round(performance.now() - started),
@@ -382,13 +397,18 @@ export class Valve {
     }, priority);
   }
 
-  /** Every client in one `ndsctl json`; `priority` 'lookup' for reads a LAN request asked for (see NdsctlPriority). */
-  snapshot(priority: NdsctlPriority = 'snapshot'): Promise<PortalSnapshot> {
+  /**
+   * Every client in one `ndsctl json`; `priority` 'lookup' for reads a LAN request asked for (see NdsctlPriority).
+   * `expectedClients`: how many the caller expects listed (the gate's sessions at start-up), for the deadline when no
+   * listing told yet (LISTING_MS_PER_CLIENT).
+   */
+  snapshot(priority: NdsctlPriority = 'snapshot', expectedClients = 0): Promise<PortalSnapshot> {
     return this.runner.runExclusive(async (exec) => {
       const started = performance.now();
-      const { stdout } = await exec(['json']);
+      const { stdout } = await exec(['json'], { timeoutMs: this.#listingTimeout(expectedClients) });
       const snapshot = parseSnapshot(stdout, this.#flavour);
       this.#flavour = snapshot.flavour;
+      this.#listed = snapshot.clients.length;
       if (snapshot.flavour === 'opennds') this.#byToken.listed(snapshot, performance.now() - started);
       // The MACs the portal trusts pass its IPv4 gate without a session: their IPv6 follows.
       if (snapshot.trusted !== undefined) await this.#ipv6?.trusted?.(snapshot.trusted);
@@ -418,6 +438,7 @@ export class Valve {
    * …), and how long the portal took to list them. Only openNDS's tokens are used.
    */
   noteListing(pairs: readonly string[], flavour: PortalFlavour, tookMs?: number): void {
+    this.#listed = pairs.length / 2;
     if (flavour !== 'opennds' || this.#flavour === 'nodogsplash') return;
     this.#byToken.noteListing(pairs, tookMs);
   }
@@ -476,6 +497,12 @@ export class Valve {
     const { stdout } = await exec(['json', target]);
     if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
     return parseClient(stdout, this.#flavour);
+  }
+
+  /** A listing's deadline: the runner's, and LISTING_MS_PER_CLIENT for each client it may list. */
+  #listingTimeout(expected: number): number {
+    const clients = Math.max(expected, this.#listed, this.#byToken.tokens.size);
+    return this.runner.timeoutMs + LISTING_MS_PER_CLIENT * clients;
   }
 
   /** The client's IPv4/IPv6 address at the valve's last look (an open, a close), or null. */

@@ -32,7 +32,7 @@ interface Rig {
   gates: Gatekeeper;
   meter: Meter;
   backend: DaemonBackend;
-  fault: { deauth?: Fault; auth?: Fault; authDelayMs?: number };
+  fault: { deauth?: Fault; auth?: Fault; authDelayMs?: number; listing?: Fault };
   /** The valve's ndsctl calls, `<command> <mac>`, in order. */
   ndsctl: string[];
   tick(): Promise<TickReport>;
@@ -73,6 +73,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
       portal,
       (args) => {
         ndsctl.push(args.slice(0, 2).join(' '));
+        if (args[0] === 'json' && args.length === 1) return fault.listing;
         return args[0] === 'deauth' ? fault.deauth : args[0] === 'auth' ? fault.auth : undefined;
       },
       (args) => (args[0] === 'auth' ? (fault.authDelayMs ?? 0) : 0),
@@ -651,5 +652,28 @@ test(
     }
   },
 );
+
+test('a start-up listing that failed is asked again until one comes: a gate left open is closed', async () => {
+  const r = await rig();
+  try {
+    // Open in the portal with no session (an earlier run's, or someone else's): the reconcile must close it.
+    r.portal.addClient(A, '10.0.0.61');
+    r.portal.auth(A);
+    r.fault.listing = { code: 3, stdout: '' }; // the portal not answering its listing yet
+    await r.gates.start([]);
+    assert.is(r.portal.get(A)!.state, 'Authenticated', 'nothing known yet');
+    delete r.fault.listing;
+    // No tick runs (the kernel's counters list nobody): only the reconcile's own retry can close it.
+    const end = Date.now() + 30_000;
+    while (r.portal.get(A)?.state === 'Authenticated' && Date.now() < end) await new Promise((x) => setTimeout(x, 50));
+    assert.is.not(r.portal.get(A)?.state, 'Authenticated', 'closed by the retried reconcile');
+    assert.ok(
+      r.ndsctl.some((c) => c.startsWith('deauth ')),
+      'a deauth asked',
+    );
+  } finally {
+    await r.close();
+  }
+});
 
 test.run();

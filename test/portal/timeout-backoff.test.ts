@@ -1,10 +1,11 @@
 // tier: fast
 /**
- * A portal call that times out is not followed at once by the next: the runner pauses its queue (1 s, doubling with
- * each timeout in a row, up to its bound), lengthens the next calls' deadline, counts both in `stats`, and the first
- * answer ends it (portal/runner.ts TimeoutBackoff). Against a fake-slow portal on a real unix socket: a server that
- * holds the requests it is told to and answers the others; every timer (deadlines, pauses) fires on cue, so nothing
- * here depends on how fast the machine is.
+ * A portal call that times out is not followed at once by the next: the portal still does the work of a request whose
+ * caller left, so the runner keeps the connection and holds its queue until the portal answered it (then the next goes
+ * at once) or a bound passed (a frozen portal: then a pause, 1 s doubling with each timeout in a row up to its bound);
+ * the next calls' deadline is longer, and `stats` counts it all (portal/runner.ts TimeoutBackoff, #execSocket). Against
+ * a fake-slow portal on a real unix socket: a server that holds the requests it is told to and answers the others;
+ * every timer (deadlines, holds, pauses) fires on cue, so nothing here depends on how fast the machine is.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,10 +13,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Valve } from '../../src/portal/index.ts';
-import { TimeoutBackoff } from '../../src/portal/runner.ts';
+import { LISTING_MS_PER_CLIENT } from '../../src/portal/valve.ts';
+import { MAX_DEADLINE_FACTOR, TimeoutBackoff } from '../../src/portal/runner.ts';
 import type { Timers } from '../../src/time.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
-import { rawNdsctlServer } from './raw-ndsctl.ts';
+import { createServer, type Socket } from 'node:net';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -68,13 +70,41 @@ function cueTimers(): { timers: Timers; armed: number[]; fire: (ms: number) => P
   return { timers, armed, fire };
 }
 
-/** The fake-slow portal: answers `Yes` at once unless `hang` is set, then holds the request unanswered. */
-async function slowPortal(): Promise<{ path: string; seen: string[]; hang: { on: boolean } }> {
+/**
+ * The fake-slow portal: answers `Yes` at once unless `hang` is set, then holds the request unanswered until
+ * `answerHeld`
+ * (as openNDS answers a request it was busy with, its caller gone or not).
+ */
+async function slowPortal(): Promise<{
+  path: string;
+  seen: string[];
+  hang: { on: boolean };
+  answerHeld: () => void;
+}> {
   const path = join(dir, `ndsctl-${cleanups.length}.sock`);
   const hang = { on: false };
-  const server = await rawNdsctlServer(path, () => (hang.on ? null : 'Yes'));
-  cleanups.push(() => server.close());
-  return { path, seen: server.seen, hang };
+  const held: Socket[] = [];
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    let buf = '';
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (!buf.endsWith('\r\n\r\n')) return;
+      seen.push(buf);
+      if (hang.on) held.push(socket);
+      else socket.end('Yes');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of held) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { path, seen, hang, answerHeld: () => held.splice(0).forEach((s) => s.end('Yes')) };
 }
 
 /** The requests the portal received, without their CRLF CRLF frame. */
@@ -93,7 +123,7 @@ function valveOn(path: string, timers: Timers, maxMs = 4 * PAUSE_MS): Valve {
   return valve;
 }
 
-test('after a timeout the next call waits out a pause before it reaches the portal; both are counted', async () => {
+test('a call given up on is waited for, not piled on: the next reaches the portal once it was answered', async () => {
   const portal = await slowPortal();
   const cue = cueTimers();
   const valve = valveOn(portal.path, cue.timers);
@@ -103,32 +133,38 @@ test('after a timeout the next call waits out a pause before it reaches the port
   await cue.fire(DEADLINE_MS);
   await rejectsWithCode(first, 'ERR_NDSCTL_TIMEOUT');
   portal.hang.on = false;
-  // A storm of calls after it: none reaches the portal until the pause is over.
+  // A storm of calls after it: none reaches the portal while it is still on the first (its caller gone or not).
   const next = [B, C].map((mac) => valve.runner.run(['auth', mac]));
   for (const p of next) p.catch(() => {});
-  await waitFor('the pause', 30_000, () => (cue.armed.includes(PAUSE_MS) ? true : undefined));
+  await waitFor('the hold', 30_000, () => (valve.callCounts()['orphan_waits'] === 1 ? true : undefined));
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(asked(portal), [`auth ${A}`], 'nothing asked during the pause');
+  assert.equal(asked(portal), [`auth ${A}`], 'nothing asked while the portal is on the first');
   assert.is(valve.callCounts()['timeouts'], 1);
-  assert.is(valve.callCounts()['backoff_waits'], 1);
-  await cue.fire(PAUSE_MS);
+  portal.answerHeld();
   for (const r of await Promise.all(next)) assert.is(r.stdout, 'Yes');
   assert.equal(asked(portal), [`auth ${A}`, `auth ${B}`, `auth ${C}`]);
-  // The call after the timeout had twice the deadline; once answered, the next has the configured one, no pause.
-  assert.equal(cue.armed, [DEADLINE_MS, PAUSE_MS, 2 * DEADLINE_MS, DEADLINE_MS]);
-  assert.is(valve.callCounts()['backoff_waits'], 1);
+  assert.is(valve.callCounts()['late_answers'], 1);
+  assert.is(valve.callCounts()['backoff_waits'], undefined, 'answered after all: no pause');
+  // The hold's bound (MAX_DEADLINE_FACTOR × the deadline from the start), then the call after the timeout with twice
+  // the deadline; once it was answered in time, the next has the configured one.
+  assert.equal(cue.armed, [DEADLINE_MS, (MAX_DEADLINE_FACTOR - 1) * DEADLINE_MS, 2 * DEADLINE_MS, DEADLINE_MS]);
 });
 
-test('timeouts in a row: the pause doubles up to its bound, the deadline up to 8×; an answer ends both', async () => {
+test('a frozen portal: each call held to its bound, then a pause doubling to its own; an answer ends it', async () => {
   const portal = await slowPortal();
   const cue = cueTimers();
   const valve = valveOn(portal.path, cue.timers, 3 * PAUSE_MS);
   portal.hang.on = true;
   const deadlines = [DEADLINE_MS, 2 * DEADLINE_MS, 4 * DEADLINE_MS, 8 * DEADLINE_MS, 8 * DEADLINE_MS];
+  // A call whose deadline reached the bound is hung up at it: nothing left to hold.
+  const holds = deadlines.map((d) => MAX_DEADLINE_FACTOR * DEADLINE_MS - d);
   const pauses = [PAUSE_MS, 2 * PAUSE_MS, 3 * PAUSE_MS, 3 * PAUSE_MS];
   for (let i = 0; i < deadlines.length; i++) {
     const call = valve.runner.run(['json', A], 'read');
-    if (i > 0) await cue.fire(pauses[i - 1]!);
+    if (i > 0) {
+      if (holds[i - 1]! > 0) await cue.fire(holds[i - 1]!);
+      await cue.fire(pauses[i - 1]!);
+    }
     await waitFor('the portal to hold the call', 30_000, () => (portal.seen.length === i + 1 ? true : undefined));
     await cue.fire(deadlines[i]!);
     await rejectsWithCode(call, 'ERR_NDSCTL_TIMEOUT');
@@ -139,9 +175,30 @@ test('timeouts in a row: the pause doubles up to its bound, the deadline up to 8
   await cue.fire(3 * PAUSE_MS);
   assert.is((await answered).stdout, 'Yes');
   assert.is(valve.callCounts()['backoff_waits'], 5);
+  assert.is(valve.callCounts()['orphan_waits'], 3);
+  assert.is(valve.callCounts()['late_answers'], undefined);
   const before = cue.armed.length;
   assert.is((await valve.runner.run(['auth', C])).stdout, 'Yes');
   assert.equal(cue.armed.slice(before), [DEADLINE_MS], 'no pause, the configured deadline');
+});
+
+test("a listing's deadline grows with the clients it may list: those expected, then the last listing's", async () => {
+  const portal = await slowPortal();
+  const cue = cueTimers();
+  const valve = valveOn(portal.path, cue.timers);
+  portal.hang.on = true;
+  const first = valve.snapshot('snapshot', 64);
+  await waitFor('the listing', 30_000, () => (portal.seen.length === 1 ? true : undefined));
+  assert.equal(cue.armed, [DEADLINE_MS + 64 * LISTING_MS_PER_CLIENT]);
+  await cue.fire(DEADLINE_MS + 64 * LISTING_MS_PER_CLIENT);
+  await rejectsWithCode(first, 'ERR_NDSCTL_TIMEOUT');
+  // The meter's worker listed 3 clients since: a listing expecting none gets their share (and the backoff's doubling).
+  valve.noteListing(['02:00:00:00:0c:01', 'aaaa0001', '02:00:00:00:0c:02', 'aaaa0002', C, 'aaaa0003'], 'opennds');
+  const second = valve.snapshot();
+  second.catch(() => {});
+  portal.answerHeld();
+  await waitFor('the second listing', 30_000, () => (portal.seen.length === 2 ? true : undefined));
+  assert.is(cue.armed.at(-1), 2 * (DEADLINE_MS + 3 * LISTING_MS_PER_CLIENT));
 });
 
 test('TimeoutBackoff: one pause per timeout, none once the portal answered', () => {

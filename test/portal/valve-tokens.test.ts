@@ -182,8 +182,10 @@ test("the token openNDS's BinAuth kept at the auth: no listing, and the deauth i
 });
 
 test('a kept token the portal no longer holds answers no: the deauth goes by MAC, and the gate is shut', async () => {
-  const { file, valve } = setup({}, { binauthTokens: async () => '0badf00d' });
+  let kept: string | undefined;
+  const { file, valve } = setup({}, { binauthTokens: async () => kept });
   assert.is(await valve.open(A), 'opened');
+  kept = '0badf00d'; // the portal restarted since the BinAuth kept it
   assert.is(await valve.close(A), 'closed');
   assert.equal(calls(file), [`auth ${A} ${NET}`, 'deauth 0badf00d', `deauth ${A}`]);
   assert.is(file.read().model.get(A), undefined, 'deauthed (openNDS drops it)');
@@ -199,6 +201,19 @@ test("a kept token a listing showed beside another client is that client's: A go
   assert.is(await valve.close(A), 'closed');
   assert.equal(calls(file).slice(2), [`deauth ${A}`]);
   assert.is(file.read().model.get(B)?.state, 'Authenticated', 'B still open');
+});
+
+test("an auth the portal did after its caller's timeout, tried again: one lookup by the BinAuth's token", async () => {
+  let kept: string | undefined;
+  const { file, valve, token } = setup({}, { binauthTokens: async (mac) => (mac === A ? kept : undefined) });
+  // The portal authed A, and the BinAuth kept its token, but the valve's caller had heard a timeout by then.
+  file.update((m) => void m.auth(A));
+  kept = token(A);
+  assert.is(await valve.open(A), 'already-open');
+  assert.equal(calls(file), [`json ${kept}`], 'no auth by MAC answered no, no lookup by MAC');
+  // A client never authed has no token kept: its auth goes at once.
+  assert.is(await valve.open(B), 'opened');
+  assert.equal(calls(file).slice(1), [`auth ${B} ${NET}`]);
 });
 
 test('nodogsplash: by MAC always (its ndsctl finds a MAC without hashing every client)', async () => {

@@ -2,10 +2,11 @@
 //   [--modes kernel|portal,kernel|none] [--repeat 2] [--gate 32] [--first 3] [--busy 2] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root): for each portal and client count, a
 // lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every client
-// granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's) per second of wall time of
-// openNDS and of the sluice daemon. Portals: Debian's openNDS 9.10, and 10.3.1 (what OpenWrt 24.10 ships) built from
-// its public source outside the repo, found in SLUICE_OPENNDS10_PREFIX or ~/.cache/sluice-peers/opennds-10.3.1
-// (`make install DESTDIR=<that>`); without it the 10.3.1 rows are a SKIP line.
+// granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's, and the same of each live
+// descendant: treeCpu) per second of wall time of openNDS and of the sluice daemon. Portals: Debian's openNDS 9.10,
+// and 10.3.1 (what OpenWrt 24.10 ships) built from its public source outside the repo, found in
+// SLUICE_OPENNDS10_PREFIX or ~/.cache/sluice-peers/opennds-10.3.1 (`make install DESTDIR=<that>`); without it the
+// 10.3.1 rows are a SKIP line.
 // `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: five purchases on
 // fresh clients, one data session reaching its allotment, one time session ending); the figure includes what their
 // auths and deauths cost openNDS. `quiet`: nobody comes or goes.
@@ -25,7 +26,7 @@
 // (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
 // `--busy N`: N busy loops run through the gate phase (load for the goal "also at load 4").
 // The load average (uptime) is printed beside each figure: the machine may be shared. Prints figures; asserts nothing.
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,11 +49,55 @@ const arg = (argv: string[], name: string, fallback: string): string => {
 const TICKS = 100; // USER_HZ on Linux
 
 /** utime + stime + cutime + cstime of a process, in ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** A process's CPU ms (utime + stime + its reaped children's) and its parent, from /proc/<pid>/stat; null if gone. */
+function procCpu(pid: number): { ms: number; ppid: number } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After the command: state(0) ppid … utime is field 14 of the whole line, i.e. index 11 here.
-  return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / TICKS;
+  // After the command: state(0) ppid(1) … utime is field 14 of the whole line, i.e. index 11 here.
+  return { ms: ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / TICKS, ppid: Number(f[1]) };
+}
+
+/**
+ * The CPU of a process and of every live descendant (pid → ms). A child's CPU reaches its parent's only when the
+ * parent reaps it: sluice runs nft through long-lived shells (portal/nft-shell.ts) and openNDS its scripts, so what a
+ * live child spent so far is read from the child itself.
+ */
+function treeCpu(root: number): Map<number, number> {
+  const all = new Map<number, { ms: number; ppid: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const p = procCpu(Number(name));
+    if (p !== null) all.set(Number(name), p);
+  }
+  const tree = new Map<number, number>();
+  const rootCpu = all.get(root) ?? procCpu(root);
+  if (rootCpu === null || rootCpu === undefined) throw new Error(`pid ${root} is gone`);
+  tree.set(root, rootCpu.ms);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, p] of all)
+      if (!tree.has(pid) && tree.has(p.ppid)) {
+        tree.set(pid, p.ms);
+        grew = true;
+      }
+  }
+  return tree;
+}
+
+/**
+ * The CPU a process tree spent between two readings: each process's growth; one that ended in between was reaped into
+ * its parent's count with what it had spent before the first reading too, which is taken off again.
+ */
+function treeDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, v] of after) ms += v - (before.get(pid) ?? 0);
+  for (const [pid, v] of before) if (!after.has(pid)) ms -= v;
+  return ms;
 }
 
 /** CPU ms per wall second of each pid over `seconds`, and the 1-minute load average at the end. */
@@ -61,18 +106,18 @@ async function sample(
   seconds: number,
 ): Promise<{ perS: Record<string, number>; load: number }> {
   const t0 = performance.now();
-  const c0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuMs(p)]));
+  const c0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, treeCpu(p)]));
   await sleep(seconds * 1000);
   const wall = (performance.now() - t0) / 1000;
   const perS = Object.fromEntries(
     Object.entries(pids).map(([k, p]) => {
-      let c1: number;
+      let c1: Map<number, number>;
       try {
-        c1 = cpuMs(p);
+        c1 = treeCpu(p);
       } catch {
         throw new Error(`${k} (pid ${p}) exited during the window`);
       }
-      return [k, Math.round(((c1 - c0[k]!) / wall) * 10) / 10];
+      return [k, Math.round((treeDelta(c0[k]!, c1) / wall) * 10) / 10];
     }),
   );
   return { perS, load: Math.round(loadavg()[0]! * 100) / 100 };
@@ -441,8 +486,8 @@ export default async function main(argv: string[]): Promise<void> {
           const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
           await s.stopDaemon();
           await sleep(3000);
-          // openNDS's idle is sampled again after each window (sluice stopped), and a window's figure subtracts the mean
-          // of the idles on either side of it: openNDS's own work drifts as the window's customers join its list.
+          // openNDS's idle is sampled again after each window (sluice stopped), and a window's figure subtracts the
+          // mean of the idles on either side of it: openNDS's own work drifts as the window's customers join its list.
           let idle = await sample({ nds }, seconds);
           rows.push({
             portal: portal.name,

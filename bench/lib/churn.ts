@@ -1,9 +1,9 @@
 // Customers coming and going while `bench -- portal-cpu` measures (its busy scenario): within one sampled window, five
 // new customers buy (each a fresh client the portal lists as a splash-page visitor first, as a café's customer is),
 // one of them a small data session that reaches its allotment while it downloads, one a time session that ends in the
-// window, three staying with 1 GiB; each fetches like the others while its session lasts (a customer whose session ended
-// leaves: what a client left on the splash page costs the portal is not metering's). What each came to is read from
-// sluice at the end (`session`): the bench prints it, so a window where an event did not happen is seen.
+// window, three staying with 1 GiB; each fetches like the others while its session lasts (a customer whose session
+// ended leaves: what a client left on the splash page costs the portal is not metering's). What each came to is read
+// from sluice at the end (`session`): the bench prints it, so a window where an event did not happen is seen.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UPSTREAM_IP, type Client } from '../../test/e2e/lab.ts';
 import type { Sluice } from '../../test/e2e/sluice.ts';

@@ -20,7 +20,7 @@ import {
   fetchSnapshot,
   macFromParts,
   parseSnapshotFallback,
-  runCommand,
+  sharedNftShell,
   scanCounterDump,
   scanSnapshot,
   SnapshotBuffer,
@@ -305,8 +305,10 @@ async function readDump(
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;
-  const outcome = await runCommand({
+  // Through the thread's long-lived shell: a spawn from Node forks the whole daemon every tick (nft-shell.ts).
+  const outcome = await sharedNftShell().run({
     argv,
+    stdin: '',
     timeoutMs,
     onStdout: (chunk) => {
       size += chunk.length;
@@ -314,7 +316,7 @@ async function readDump(
       chunks.push(chunk);
       return undefined;
     },
-  }).outcome;
+  });
   switch (outcome.kind) {
     case 'spawn-failed':
       return {

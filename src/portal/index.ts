@@ -36,7 +36,7 @@ export {
 export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.
-export { NDSCTL_EXIT, runCommand, type SpawnFn } from './command.ts';
+export { NDSCTL_EXIT, type SpawnFn } from './command.ts';
 export { NdsctlRunner } from './runner.ts';
 export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
 export { portalSocketIdentity, portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
@@ -63,6 +63,7 @@ export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export { NftBatcher } from './nft-batch.ts';
+export { sharedNftShell } from './nft-shell.ts';
 export {
   COUNTER_TABLE,
   counterTableLines,

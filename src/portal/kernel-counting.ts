@@ -15,7 +15,6 @@
  * Never throws: false from start() (nft missing, no JSON output, a kernel without netdev egress) leaves the meter on
  * the portal's listing.
  */
-import { spawn as nodeSpawn } from 'node:child_process';
 import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
@@ -52,7 +51,8 @@ export class KernelCounters {
   constructor(options: KernelCountersOptions) {
     this.#command = options.command;
     this.#run =
-      options.run ?? nftRunner(options.command, options.timeoutMs, { spawn: options.spawn ?? (nodeSpawn as SpawnFn) });
+      options.run ??
+      nftRunner(options.command, options.timeoutMs, options.spawn === undefined ? {} : { spawn: options.spawn });
     this.#log = options.log ?? silentLogger;
     this.#device = options.device;
   }

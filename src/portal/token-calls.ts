@@ -9,8 +9,9 @@
  * A token no listing showed may come from the package's BinAuth, which keeps each client's token at its auth
  * (binauth-tokens.ts): asked for deauths and lookups, never for an auth. A client waiting for its auth has had no auth
  * since its last deauth, which emptied the file, so a token kept there says the portal did auth it (keptAtAuth): an
- * auth whose caller heard a timeout and the portal did after all. It also times the calls and, for a burst of gates
- * whose tokens are unknown, says whether one listing first costs less than their auths by MAC (call-costs.ts).
+ * auth whose caller heard a timeout and the portal did after all. It also times the calls and, for gates whose tokens
+ * are unknown, says whether one `ndsctl status` first (every client's token) costs less than their auths by MAC
+ * (call-costs.ts).
  */
 import { SluiceError } from '../errors.ts';
 import { CallCosts } from './call-costs.ts';
@@ -143,28 +144,30 @@ export class TokenCalls {
   }
 
   /**
-   * Whether the gate of `mac`, whose turn it is, should list the portal first: its token unknown, and one listing
-   * then auths by token cost less than auths by MAC for it and the gates waiting with no token known either.
+   * Whether the gate of `mac`, whose turn it is, should ask the portal's status first: its token unknown, and one
+   * status then auths by token cost less than auths by MAC for it and the gates waiting with no token known either.
    */
-  listFirst(mac: string): { waiting: number } | null {
+  statusFirst(mac: string): { waiting: number } | null {
     if (this.tokens.of(mac) !== undefined) return null;
     let k = 1;
     for (const other of this.#queued.keys()) if (other !== mac && this.tokens.of(other) === undefined) k++;
     // Listed now: at least the clients whose tokens the book holds and the gates waiting with none.
-    return this.costs.listFirst(k, this.tokens.size + k) ? { waiting: k } : null;
+    return this.costs.statusFirst(k, this.tokens.size + k) ? { waiting: k } : null;
   }
 
-  /** A listing of openNDS read just now (`tookMs`: how long the portal took, when known). */
-  listed(snapshot: PortalSnapshot, tookMs?: number): void {
-    this.noteListing(
-      snapshot.clients.flatMap((c) => [c.mac, c.token ?? '']),
-      tookMs,
-    );
+  /** What openNDS's `ndsctl status` showed (status-tokens.ts: mac, token, …), read in `tookMs`: a full listing. */
+  noteStatus(pairs: readonly string[], tookMs: number): void {
+    this.tokens.noteListing(pairs);
+    this.costs.status(tookMs, pairs.length / 2);
+  }
+
+  /** A listing of openNDS read just now. */
+  listed(snapshot: PortalSnapshot): void {
+    this.noteListing(snapshot.clients.flatMap((c) => [c.mac, c.token ?? '']));
   }
 
   /** The same as each listed client's MAC and token, flat (mac, token, …): a listing the meter's worker read. */
-  noteListing(pairs: readonly string[], tookMs?: number): void {
+  noteListing(pairs: readonly string[]): void {
     this.tokens.noteListing(pairs);
-    if (tookMs !== undefined) this.costs.listing(tookMs, pairs.length / 2);
   }
 }

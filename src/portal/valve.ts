@@ -7,6 +7,7 @@ import type { Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
 import { TokenCalls, type BinauthTokens } from './token-calls.ts';
+import { statusTokens } from './status-tokens.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
 import {
   type PortalClient,
@@ -172,7 +173,7 @@ export class Valve {
     return this.runner
       .runExclusive(async (exec) => {
         leaveQueue();
-        await this.#listFirstForBurst(exec, canonical);
+        await this.#statusFirst(exec, canonical);
         const opened = await this.#open(exec, canonical, safetyNet, { ip: knownIp, listed: knownIpListed });
         // Open (by this auth, an earlier run's, someone else's): its IPv6 follows the gate sluice now holds for it.
         await this.#ipv6?.open(canonical);
@@ -268,24 +269,25 @@ export class Valve {
   }
 
   /**
-   * On openNDS, with this gate's token unknown and enough others waiting whose tokens are unknown too, one listing
-   * first when it costs less than their auths by MAC (call-costs.ts). A listing that fails changes nothing.
+   * On openNDS, with this gate's token unknown (and others waiting whose tokens are unknown too), one `ndsctl status`
+   * first when it and their auths by token cost less than their auths by MAC (call-costs.ts): it shows every client's
+   * token (status-tokens.ts). A status that fails changes nothing.
    */
-  async #listFirstForBurst(exec: NdsctlExec, mac: string): Promise<void> {
-    const burst = this.#flavour === 'opennds' ? this.#byToken.listFirst(mac) : null;
+  async #statusFirst(exec: NdsctlExec, mac: string): Promise<void> {
+    const burst = this.#flavour === 'opennds' ? this.#byToken.statusFirst(mac) : null;
     if (burst === null) return;
     const started = performance.now();
     try {
-      const { stdout } = await exec(['json'], { timeoutMs: this.#listingTimeout(burst.waiting) });
-      const snapshot = parseSnapshot(stdout, 'opennds');
-      this.#listed = snapshot.clients.length;
-      this.#byToken.listed(snapshot, performance.now() - started);
-      this.#log.info('portal: listed first for a burst of gates', {
+      const { stdout } = await exec(['status']);
+      const pairs = statusTokens(stdout);
+      this.#byToken.noteStatus(pairs, performance.now() - started);
+      this.#listed = pairs.length / 2;
+      this.#log.debug('portal: its status read first for gates whose tokens it shows', {
         waiting: burst.waiting,
         took_ms: Math.round(performance.now() - started),
       });
     } catch (err) {
-      this.#log.debug('portal: the listing for a burst of gates failed', { reason: (err as Error).message });
+      this.#log.debug('portal: the status read first failed', { reason: (err as Error).message });
     }
   }
 
@@ -404,12 +406,11 @@ export class Valve {
    */
   snapshot(priority: NdsctlPriority = 'snapshot', expectedClients = 0): Promise<PortalSnapshot> {
     return this.runner.runExclusive(async (exec) => {
-      const started = performance.now();
       const { stdout } = await exec(['json'], { timeoutMs: this.#listingTimeout(expectedClients) });
       const snapshot = parseSnapshot(stdout, this.#flavour);
       this.#flavour = snapshot.flavour;
       this.#listed = snapshot.clients.length;
-      if (snapshot.flavour === 'opennds') this.#byToken.listed(snapshot, performance.now() - started);
+      if (snapshot.flavour === 'opennds') this.#byToken.listed(snapshot);
       // The MACs the portal trusts pass its IPv4 gate without a session: their IPv6 follows.
       if (snapshot.trusted !== undefined) await this.#ipv6?.trusted?.(snapshot.trusted);
       return snapshot;
@@ -435,12 +436,13 @@ export class Valve {
 
   /**
    * A listing someone else read (the meter's, in its worker): each listed client's MAC and token, flat (mac, token,
-   * …), and how long the portal took to list them. Only openNDS's tokens are used.
+   * …), and how long the portal took to list them (not used: a listing never goes first for the gates, a status
+   * does). Only openNDS's tokens are used.
    */
-  noteListing(pairs: readonly string[], flavour: PortalFlavour, tookMs?: number): void {
+  noteListing(pairs: readonly string[], flavour: PortalFlavour, _tookMs?: number): void {
     this.#listed = pairs.length / 2;
     if (flavour !== 'opennds' || this.#flavour === 'nodogsplash') return;
-    this.#byToken.noteListing(pairs, tookMs);
+    this.#byToken.noteListing(pairs);
   }
 
   /**

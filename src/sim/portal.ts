@@ -273,8 +273,18 @@ export class PortalModel {
       `Gateway Name: [ ${this.config.gatewayName} ]\nManaged interface: ${this.config.clientIf}\n` +
       `Preemptive Authentication is ${this.config.preemptive ? 'Enabled' : 'Disabled'}\n====\n` +
       `Client authentications since start: ${this.#authenticatedSinceStart}\nCurrent clients: ${this.#clients.size}\n` +
-      `Authenticated clients: ${authenticated}\n========\n`
+      `Authenticated clients: ${authenticated}\n========\n` +
+      (this.config.flavour === 'opennds' ? this.#statusClients() : '')
     );
+  }
+
+  /** openNDS's client sections of `ndsctl status` (src/util.c ndsctl_status), the lines sluice reads of them. */
+  #statusClients(): string {
+    let out = '';
+    let i = 0;
+    for (const c of this.#clients.values())
+      out += `\nClient ${i++}\n  IP: ${c.ip} MAC: ${c.mac}\n  Token: ${c.token}\n  State: ${c.state}\n`;
+    return out;
   }
 
   /** Answers like the ndsctl binary given these arguments (the subcommand first). */

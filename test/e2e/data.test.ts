@@ -19,7 +19,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { GUARD_FACTOR, MiB, OPENNDS10, fmt, pct, sleep, waitFor, type FetchResult } from './lab.ts';
+import { GUARD_FACTOR, LAB_BINAUTH, MiB, OPENNDS10, fmt, pct, sleep, waitFor, type FetchResult } from './lab.ts';
 import { LAB_PORTAL, Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -204,7 +204,7 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
 scenario('3 terminate over ubus: traffic stops, the gate closes', needDaemon, async () => {
   const c = L().client(2);
   await S().call('grant', { mac: c.mac, bytes: 20 * MiB }); // top-up: plenty left
-  const kept = OPENNDS10 ? await keptToken(c.mac) : undefined;
+  const kept = OPENNDS10 || LAB_BINAUTH ? await keptToken(c.mac) : undefined;
   const dl = L().download(c, '/20MiB', tmp('s3.bin'), 40);
   await waitFor('the download to flow', 10_000, async () => (dl.received() > 1 * MiB ? true : undefined), 50);
   const calledAt = Date.now();
@@ -236,7 +236,7 @@ scenario('3 terminate over ubus: traffic stops, the gate closes', needDaemon, as
   assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
   assert.ok(stopped, `traffic still flowed ${Date.now() - repliedAt} ms after terminate`);
   if (kept !== undefined) {
-    // openNDS 10 with the package's BinAuth: the deauth went by the token it kept, and the deauth spent it.
+    // The package's BinAuth (openNDS 10, or 9.10 told to run it): the deauth went by the token it kept, and spent it.
     const gates = ((await S().call('stats', {})) as { gates?: Record<string, number> }).gates ?? {};
     // (Through the ndsctl command sluice has no socket to read beside.)
     if (S().via === 'socket')
@@ -246,8 +246,9 @@ scenario('3 terminate over ubus: traffic stops, the gate closes', needDaemon, as
 });
 
 /**
- * openNDS 10 runs the package's BinAuth at each auth (lab.sh): it keeps the client's token beside the control socket
- * (src/portal/binauth-tokens.ts), the very token openNDS lists for it. The file, and sluice's calls by token so far.
+ * openNDS 10 runs the package's BinAuth at each auth (lab.sh), and 9.10 with SLUICE_LAB_BINAUTH=1: it keeps the
+ * client's token beside the control socket (src/portal/binauth-tokens.ts), the very token openNDS lists for it. The
+ * file, and sluice's calls by token so far.
  */
 async function keptToken(mac: string): Promise<{ file: string; byTokenBefore: number }> {
   const file = join(dirname(L().portalSocketPath), 'sluice-tokens', mac);

@@ -19,6 +19,9 @@
 #     --opennds-prefix DIR: the portal is the openNDS 10.x installed under DIR (`make install DESTDIR=DIR`, built
 #              from its public source outside the repo), bound over Debian's in the router's mount namespace, with
 #              the same settings as a UCI file (/etc/config/opennds in a private overlay of the router's /etc)
+#     --binauth: Debian's openNDS 9.10 runs the package's BinAuth (files/usr/lib/opennds/binauth_sluice.sh,
+#              `BinAuth` in opennds.conf) as docs/quickstart.md step 6 sets it; openNDS 10.x (--opennds-prefix) always
+#              does (its UCI `binauth`). Also SLUICE_LAB_BINAUTH=1 in the environment.
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -108,7 +111,9 @@ USERS_TO_ROUTER='FirewallRuleSet users-to-router {
 
 write_opennds_conf() {
   mkdir -p "$1"
-  local theme='' rules=$USERS_TO_ROUTER
+  local theme='' rules=$USERS_TO_ROUTER binauth=''
+  # 9.10 runs it with the same arguments as 10.x (src/auth.c binauth_action): the token it keeps serves 9.10's deauths.
+  [ "$BINAUTH" = 1 ] && binauth='BinAuth /run/sluice-lab/binauth_sluice.sh'
   if [ -n "$THEME_LISTEN" ]; then
     theme="login_option_enabled 3
 themespec_path /run/sluice-lab/theme_sluice.sh"
@@ -127,6 +132,7 @@ preauthidletimeout 30
 authidletimeout 120
 allow_preemptive_authentication 1
 $theme
+$binauth
 
 FirewallRuleSet authenticated-users {
 }
@@ -312,6 +318,7 @@ up() {
   CHECKINTERVAL=15
   PORTAL=opennds
   IPV6=0
+  BINAUTH=${SLUICE_LAB_BINAUTH:-0}
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-shape) rate= ;;
@@ -328,6 +335,7 @@ up() {
           die "--opennds-prefix: no usr/bin/opennds and usr/lib/opennds under $NDS_PREFIX" ;;
       --clients) NCLIENTS=$2; shift ;;
       --ipv6) IPV6=1 ;;
+      --binauth) BINAUTH=1 ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
 }" ; shift ;;
@@ -467,9 +475,10 @@ EOF
   if [ -n "$NDS_PREFIX" ]; then
     [ "$PORTAL" = opennds ] || die "--opennds-prefix is for openNDS"
     write_opennds_uci "$extra/opennds-uci"
-    cp "$HERE/../../files/usr/lib/opennds/binauth_sluice.sh" "$extra/binauth_sluice.sh"
     write_opennds10_mounts "$extra/opennds10-mounts.sh"
   fi
+  [ -z "$NDS_PREFIX" ] && [ "$BINAUTH" != 1 ] ||
+    cp "$HERE/../../files/usr/lib/opennds/binauth_sluice.sh" "$extra/binauth_sluice.sh"
   [ -z "$VENUE" ] || [ -n "$THEME_LISTEN" ] || die "--venue is for --theme (the ThemeSpec reads it)"
   if [ -n "$THEME_LISTEN" ]; then
     [ "$PORTAL" = opennds ] || die "--theme is for openNDS"

@@ -58,6 +58,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * DESTDIR=…` of its public source, built outside the repo): SLUICE_E2E_OPENNDS_PREFIX, else the well-known cache path.
  */
 export const OPENNDS10 = process.env['SLUICE_E2E_LAB_PORTAL'] === 'opennds10';
+/** SLUICE_LAB_BINAUTH=1: every lab's openNDS 9.10 runs the package's BinAuth too (lab.sh --binauth). */
+export const LAB_BINAUTH = process.env['SLUICE_LAB_BINAUTH'] === '1';
 const OPENNDS10_CACHE = join(homedir(), '.cache', 'sluice-peers', 'opennds-10.3.1');
 export const OPENNDS10_PREFIX = process.env['SLUICE_E2E_OPENNDS_PREFIX'] || OPENNDS10_CACHE;
 
@@ -125,6 +127,8 @@ export interface LabOptions {
   openndsPrefix?: string;
   /** dual-stack (lab.sh --ipv6): ULA addresses, IPv6 forwarding on */
   ipv6?: boolean;
+  /** Debian's openNDS 9.10 runs the package's BinAuth (lab.sh --binauth); openNDS 10.x always does */
+  binauth?: boolean;
 }
 
 export interface FetchResult {
@@ -196,6 +200,7 @@ export class Lab {
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
     if (opts.ipv6 === true) args.push('--ipv6');
+    if (opts.binauth === true) args.push('--binauth');
     const openndsPrefix =
       opts.openndsPrefix ?? (OPENNDS10 && opts.nodogsplash === undefined ? OPENNDS10_PREFIX : undefined);
     if (openndsPrefix !== undefined) args.push('--opennds-prefix', openndsPrefix);

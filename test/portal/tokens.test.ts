@@ -1,10 +1,16 @@
 // tier: fast
-// The gate's token book (portal/tokens.ts) and when a burst of gates lists first (portal/call-costs.ts): a token is
-// only ever the one the portal last showed beside that MAC, and one token names one MAC.
+// The gate's token book (portal/tokens.ts) and when the gates read the portal's status first (portal/call-costs.ts,
+// status-tokens.ts): a token is only ever the one the portal last showed beside that MAC, and one token names one MAC.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isPortalToken, PortalTokens } from '../../src/portal/tokens.ts';
-import { CallCosts } from '../../src/portal/call-costs.ts';
+import { BURST_MIN, CallCosts, PROBE_AT } from '../../src/portal/call-costs.ts';
+import { statusTokens } from '../../src/portal/status-tokens.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/ndsctl/', import.meta.url));
 
 const A = '02:00:00:00:0d:01';
 const B = '02:00:00:00:0d:02';
@@ -54,26 +60,43 @@ test('bounded: the oldest pairing goes first', () => {
   assert.is(book.size, 2);
 });
 
-test('a burst lists first only when the durations seen say one listing and auths by token cost less', () => {
+test('a status goes first only when the durations seen say it and auths by token cost less than by MAC', () => {
   const costs = new CallCosts();
-  assert.not.ok(costs.listFirst(32, 32), 'nothing timed yet: by MAC');
+  assert.not.ok(costs.statusFirst(1, 32), 'nothing timed yet, one gate: by MAC (and timed)');
+  assert.ok(costs.statusFirst(BURST_MIN, 32), 'nothing timed yet, a burst: a status tried');
   costs.byMac(108);
-  assert.not.ok(costs.listFirst(32, 32), 'no listing timed yet');
-  // openNDS 9.10 with 32 listed: a listing ≈ 715 ms, an auth by MAC ≈ 108 ms, by token ≈ 29 ms.
-  costs.listing(715, 32);
-  // Worth it when it saves a fifth or more: listing + k × token < 0.8 × k × MAC.
-  assert.ok(costs.listFirst(32, 32), 'untimed token calls guessed at half a MAC call: 715 + 32 × 54 < 0.8 × 32 × 108');
-  assert.not.ok(costs.listFirst(3, 32), 'never for fewer than BURST_MIN');
-  costs.byToken(29);
-  assert.not.ok(costs.listFirst(12, 32), '715 + 12 × 29 > 0.8 × 12 × 108');
-  assert.ok(costs.listFirst(13, 32), '715 + 13 × 29 < 0.8 × 13 × 108');
-  // The last listing had fewer clients than the list holds now: its cost scales up (16 → 32 listed: 1,430 ms).
-  costs.listing(715, 16);
-  assert.not.ok(costs.listFirst(13, 32), '1,430 + 13 × 29 > 0.8 × 13 × 108');
-  assert.ok(costs.listFirst(26, 32), '1,430 + 26 × 29 < 0.8 × 26 × 108');
-  // A listing that took seconds (clients gone from the neighbour table: 1 s each) is not worth it.
-  costs.listing(4000, 32);
-  assert.not.ok(costs.listFirst(32, 32));
+  assert.not.ok(costs.statusFirst(1, PROBE_AT - 1), 'no status timed, few listed: by MAC');
+  assert.ok(costs.statusFirst(1, PROBE_AT), 'no status timed, enough listed: one status to time it');
+  // openNDS 9.10 with 36 listed: a status ≈ 30 ms, an auth by MAC ≈ 108 ms, by token ≈ 25 ms.
+  costs.status(30, 36);
+  // Worth it when it saves a fifth or more: status + k × token < 0.8 × k × MAC.
+  assert.ok(costs.statusFirst(1, 36), 'untimed token calls guessed at half a MAC call: 30 + 54 < 0.8 × 108');
+  costs.byToken(25);
+  assert.ok(costs.statusFirst(1, 36), '30 + 25 < 86');
+  // openNDS 10.3.1 with 36 listed: a status ≈ 600 ms (its gateway check), an auth by MAC ≈ 200 ms, by token ≈ 60.
+  const ten = new CallCosts();
+  ten.byMac(200);
+  ten.byToken(60);
+  ten.status(600, 36);
+  assert.not.ok(ten.statusFirst(1, 36), '600 + 60 > 0.8 × 200');
+  assert.not.ok(ten.statusFirst(4, 36), '600 + 240 > 640');
+  assert.ok(ten.statusFirst(6, 36), '600 + 360 < 960');
+  // A status of fewer clients than the list holds now scales up (18 → 36 listed: 1,200 ms).
+  ten.status(600, 18);
+  assert.not.ok(ten.statusFirst(6, 36), '1,200 + 360 > 960');
+});
+
+test("statusTokens: each client's MAC and token from openNDS's `ndsctl status` (real 10.3.1 and 9.10 lines)", () => {
+  const text =
+    '====\nClient authentications since start: 0\nCurrent clients: 2\n\nClient 0\n  Client Type: cpd_can\n' +
+    '  IP: 10.77.0.101 MAC: 02:00:00:00:0c:01\n  Last Activity: Fri Nov 27 05:59:32 2026 (13s ago)\n' +
+    '  Session Start: -\n  Session End:   -\n  Token: 7cc4c541\n  State: Preauthenticated\n' +
+    '  Download Rate Limit Threshold: not set\n  Upload Rate Limit Threshold: not set\n\nClient 1\n' +
+    '  Client Type: cpd_can\n  IP: 10.77.0.102 MAC: 02:00:00:00:0C:02\n  Session Start: -\n  Session End:   -\n' +
+    '  Token: 97f5cb89\n  State: Preauthenticated\n\nClient 2\n  IP: 10.77.0.103 MAC: 02:00:00:00:0c:03\n' +
+    '  Token: none\n\nClient 3\n  Token: 0a0a0a0a\n====\nTrusted MAC addresses: none\n';
+  assert.equal(statusTokens(text), ['02:00:00:00:0c:01', '7cc4c541', '02:00:00:00:0c:02', '97f5cb89']);
+  assert.equal(statusTokens(readFileSync(join(FIXTURES, 'opennds-9.10-status.txt'), 'utf8')), []);
 });
 
 test.run();

@@ -8,6 +8,7 @@ import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
 import { TokenCalls, type BinauthTokens } from './token-calls.ts';
 import { statusTokens } from './status-tokens.ts';
+import { openNdsVersion, statusIsSafe } from './portal-version.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
 import {
   type PortalClient,
@@ -60,6 +61,8 @@ export interface ValveOptions {
    * lookups by token when no listing showed it.
    */
   binauthTokens?: BinauthTokens;
+  /** openNDS's version (`ndsctl status` is asked of 10.x only); default: what it wrote beside its control socket. */
+  portalVersion?: () => Promise<string | undefined>;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -103,6 +106,10 @@ export class Valve {
   readonly #byToken: TokenCalls;
   /** Clients in the last listing read (this valve's or the meter's). */
   #listed = 0;
+  /** The portal's version, when it can be read without a call (portal-version.ts). */
+  readonly #version: () => Promise<string | undefined>;
+  /** Whether `ndsctl status` may be asked (portal-version.ts), once the portal's version was read. */
+  #statusSafe: boolean | undefined;
 
   constructor(opts: ValveOptions) {
     this.runner = new NdsctlRunner({
@@ -128,6 +135,13 @@ export class Valve {
     this.#ipv6 = opts.ipv6;
     this.#neighbour = opts.neighbour;
     this.#byToken = new TokenCalls(opts.binauthTokens);
+    const socket = opts.socketPath;
+    this.#version =
+      opts.portalVersion ??
+      (async () => {
+        const path = socket?.();
+        return path === undefined ? undefined : openNdsVersion(path);
+      });
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -269,13 +283,13 @@ export class Valve {
   }
 
   /**
-   * On openNDS, with this gate's token unknown (and others waiting whose tokens are unknown too), one `ndsctl status`
-   * first when it and their auths by token cost less than their auths by MAC (call-costs.ts): it shows every client's
-   * token (status-tokens.ts). A status that fails changes nothing.
+   * On openNDS 10 (9.x may exit at a status: portal-version.ts), with this gate's token unknown (and others waiting
+   * whose tokens are unknown too), one `ndsctl status` first when it and their auths by token cost less than their
+   * auths by MAC (call-costs.ts): it shows every client's token (status-tokens.ts). A status that fails changes nothing.
    */
   async #statusFirst(exec: NdsctlExec, mac: string): Promise<void> {
     const burst = this.#flavour === 'opennds' ? this.#byToken.statusFirst(mac) : null;
-    if (burst === null) return;
+    if (burst === null || !(await this.#statusIsSafe())) return;
     const started = performance.now();
     try {
       const { stdout } = await exec(['status']);
@@ -499,6 +513,14 @@ export class Valve {
     const { stdout } = await exec(['json', target]);
     if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
     return parseClient(stdout, this.#flavour);
+  }
+
+  /** Whether this openNDS answers `status` without risking its exit (10.x: portal-version.ts); read until known. */
+  async #statusIsSafe(): Promise<boolean> {
+    if (this.#statusSafe !== undefined) return this.#statusSafe;
+    const version = await this.#version();
+    if (version !== undefined) this.#statusSafe = statusIsSafe(version);
+    return this.#statusSafe ?? false;
   }
 
   /** A listing's deadline: the runner's, and LISTING_MS_PER_CLIENT for each client it may list. */

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { isPortalToken, PortalTokens } from '../../src/portal/tokens.ts';
 import { BURST_MIN, CallCosts, PROBE_AT } from '../../src/portal/call-costs.ts';
 import { statusTokens } from '../../src/portal/status-tokens.ts';
+import { ndsinfoVersion, statusIsSafe } from '../../src/portal/portal-version.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +98,16 @@ test("statusTokens: each client's MAC and token from openNDS's `ndsctl status` (
     '  Token: none\n\nClient 3\n  Token: 0a0a0a0a\n====\nTrusted MAC addresses: none\n';
   assert.equal(statusTokens(text), ['02:00:00:00:0c:01', '7cc4c541', '02:00:00:00:0c:02', '97f5cb89']);
   assert.equal(statusTokens(readFileSync(join(FIXTURES, 'opennds-9.10-status.txt'), 'utf8')), []);
+});
+
+test("openNDS's version from its ndsinfo (real 9.10 lines): `status` only of 10 and later", () => {
+  const info = 'tmpfsmountpoint="/tmp"\ngatewayaddress="10.77.0.1"\ngatewayfqdn="disable"\nversion=9.10.0\n';
+  assert.is(ndsinfoVersion(info), '9.10.0');
+  assert.is(ndsinfoVersion(info.replace('9.10.0', '10.3.1')), '10.3.1');
+  assert.is(ndsinfoVersion('gatewayfqdn="disable"\n'), undefined);
+  assert.not.ok(statusIsSafe('9.10.0'));
+  assert.ok(statusIsSafe('10.3.1'));
+  assert.not.ok(statusIsSafe(undefined));
 });
 
 test.run();

@@ -219,7 +219,10 @@ test("an auth the portal did after its caller's timeout, tried again: one lookup
 test("gates waiting whose tokens are unknown: the portal's status first, then each auth by token", async () => {
   const more = ['02:00:00:00:0f:03', '02:00:00:00:0f:04', '02:00:00:00:0f:05'];
   const ips = new Map([A, B, ...more].map((m, i) => [m, `10.0.0.${2 + i}`]));
-  const { file, valve, token } = setup({}, { neighbour: async (mac) => ips.get(mac) ?? null });
+  const { file, valve, token } = setup(
+    {},
+    { neighbour: async (mac) => ips.get(mac) ?? null, portalVersion: async () => '10.3.1' },
+  );
   for (const m of more) file.addClient(m, ips.get(m)!);
   // The first goes alone, by MAC; the other four wait behind it: a burst, and no status timed yet.
   const macs = [A, B, ...more];
@@ -231,6 +234,25 @@ test("gates waiting whose tokens are unknown: the portal's status first, then ea
   assert.equal(calls(file), [`auth ${A} ${NET}`, 'status', ...tokens.slice(1).map((t) => `auth ${t} ${NET}`)]);
   for (const m of macs) assert.is(file.read().model.get(m)?.state, 'Authenticated');
   assert.is(valve.callCounts()['by_token'], 4);
+});
+
+test('openNDS 9.x is never asked its status (its gateway check there may make it exit): the auths go by MAC', async () => {
+  const more = ['02:00:00:00:0f:03', '02:00:00:00:0f:04', '02:00:00:00:0f:05'];
+  const ips = new Map([A, B, ...more].map((m, i) => [m, `10.0.0.${2 + i}`]));
+  const { file, valve } = setup(
+    {},
+    { neighbour: async (mac) => ips.get(mac) ?? null, portalVersion: async () => '9.10.0' },
+  );
+  for (const m of more) file.addClient(m, ips.get(m)!);
+  const macs = [A, B, ...more];
+  assert.equal(
+    await Promise.all(macs.map((m) => valve.open(m))),
+    macs.map(() => 'opened'),
+  );
+  assert.equal(
+    calls(file),
+    macs.map((m) => `auth ${m} ${NET}`),
+  );
 });
 
 test('nodogsplash: by MAC always (its ndsctl finds a MAC without hashing every client)', async () => {

@@ -178,8 +178,9 @@ export class Valve {
    * token answers for the MAC only if its answer names that MAC (else the MAC's is asked). A no to an auth by a token
    * from an earlier reading is not taken as the client's answer (the portal may have re-listed the client under a new
    * one): the token is dropped and the auth goes by the MAC as above; a no to the token the lookup just read is.
-   * When the gate's turn comes with several others waiting whose tokens are not known either, one listing first may
-   * cost less than their auths by MAC (call-costs.ts decides on the durations seen).
+   * When the gate's turn comes with its token unknown, on openNDS 10 one `ndsctl status` first (every client's token)
+   * may cost less than the auths by MAC of it and the gates waiting behind it (call-costs.ts decides on the durations
+   * seen), or an auth by MAC answered no after the portal did an earlier one late (the BinAuth's token says so).
    */
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);

@@ -41,6 +41,11 @@ export interface NdsctlRunnerOptions {
   timeoutBackoffMaxMs?: number;
   /** Over the socket: nudges of the portal's accept while an answer is late (accept-nudge.ts); `null`: none. */
   nudge?: Omit<NudgePolicy, 'onNudge'> | null;
+  /**
+   * The portal's answer to a call whose caller had heard its timeout (#execSocket), when it says yes or lists: what it
+   * tells may still be of use (a listing's tokens). Must not throw.
+   */
+  onLateAnswer?: (args: readonly string[], stdout: string) => void;
 }
 
 export { MAX_DEADLINE_FACTOR, TimeoutBackoff } from './timeout-backoff.ts';
@@ -127,6 +132,7 @@ export class NdsctlRunner {
   readonly #calls = new Map<string, number>();
   readonly #backoff: TimeoutBackoff;
   readonly #nudge: NudgePolicy | undefined;
+  readonly #onLateAnswer: ((args: readonly string[], stdout: string) => void) | undefined;
   /** Nudges made during the call in flight (the calls go one at a time). */
   #nudgedNow = 0;
   /**
@@ -153,6 +159,7 @@ export class NdsctlRunner {
     this.#env = opts.env;
     this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
+    this.#onLateAnswer = opts.onLateAnswer;
     this.#nudge =
       opts.nudge === null
         ? undefined
@@ -434,7 +441,7 @@ export class NdsctlRunner {
         }
         heard = true;
         this.#inFlight = null;
-        this.#orphaned(call, holdMs);
+        this.#orphaned(call, args, holdMs);
         reject(killedError('timeout', args, deadline));
       }, deadline);
       this.#inFlight = { kill: () => call.abort(closedError()) };
@@ -456,13 +463,14 @@ export class NdsctlRunner {
   }
 
   /** Keeps a timed-out call's connection until it ends or `holdMs` passed; the queue holds meanwhile (#pump). */
-  #orphaned(call: SocketCall, holdMs: number): void {
+  #orphaned(call: SocketCall, args: readonly string[], holdMs: number): void {
     const bound = this.#timers.setTimeout(() => call.abort(closedError()), holdMs);
     const orphan = {
       abort: () => call.abort(closedError()),
       ended: call.promise.then(
-        () => {
+        (o) => {
           this.#count('late_answers');
+          if (o.code === NDSCTL_EXIT.ok) this.#onLateAnswer?.(args, o.stdout);
           // The portal answered after all: it is slow, not gone. No pause (the deadline stays long: TimeoutBackoff).
           this.#backoff.answered(true);
         },

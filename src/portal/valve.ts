@@ -125,6 +125,7 @@ export class Valve {
       ...(opts.log === undefined ? {} : { log: opts.log }),
       ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
       ...(opts.maxOutputBytes === undefined ? {} : { maxOutputBytes: opts.maxOutputBytes }),
+      onLateAnswer: (args, stdout) => this.#lateAnswer(args, stdout),
     });
     this.#flavour = opts.flavour ?? 'auto';
     this.#preemptive = opts.preemptive ?? false;
@@ -514,6 +515,27 @@ export class Valve {
     const { stdout } = await exec(['json', target]);
     if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
     return parseClient(stdout, this.#flavour);
+  }
+
+  /**
+   * A listing or a status the portal answered after its caller had heard a timeout (the start-up reconcile's, a slow
+   * burst's): its clients' tokens and count are noted, as the caller would have (the reconcile asks again, with a
+   * deadline that fits them now).
+   */
+  #lateAnswer(args: readonly string[], stdout: string): void {
+    try {
+      if (args.length === 1 && args[0] === 'json' && this.#flavour !== 'nodogsplash') {
+        const snapshot = parseSnapshot(stdout, this.#flavour);
+        this.#listed = snapshot.clients.length;
+        if (snapshot.flavour === 'opennds') this.#byToken.listed(snapshot);
+      } else if (args.length === 1 && args[0] === 'status' && this.#flavour === 'opennds') {
+        const pairs = statusTokens(stdout);
+        this.#listed = pairs.length / 2;
+        this.#byToken.tokens.noteListing(pairs);
+      }
+    } catch (err) {
+      this.#log.debug("portal: a late answer's listing did not parse", { reason: (err as Error).message });
+    }
   }
 
   /** Whether this openNDS answers `status` without risking its exit (10.x: portal-version.ts); read until known. */

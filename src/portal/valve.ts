@@ -287,7 +287,7 @@ export class Valve {
   /**
    * On openNDS 10 (9.x may exit at a status: portal-version.ts), with this gate's token unknown (and others waiting
    * whose tokens are unknown too), one `ndsctl status` first when it and their auths by token cost less than their
-   * auths by MAC (call-costs.ts): it shows every client's token (status-tokens.ts). A status that fails changes nothing.
+   * auths by MAC (call-costs.ts): it shows every client's token (status-tokens.ts). A failed status changes nothing.
    */
   async #statusFirst(exec: NdsctlExec, mac: string): Promise<void> {
     const burst = this.#flavour === 'opennds' ? this.#byToken.statusFirst(mac) : null;

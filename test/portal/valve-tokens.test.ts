@@ -236,7 +236,7 @@ test("gates waiting whose tokens are unknown: the portal's status first, then ea
   assert.is(valve.callCounts()['by_token'], 4);
 });
 
-test('openNDS 9.x is never asked its status (its gateway check there may make it exit): the auths go by MAC', async () => {
+test('openNDS 9.x is never asked its status (its gateway check may make it exit there): auths by MAC', async () => {
   const more = ['02:00:00:00:0f:03', '02:00:00:00:0f:04', '02:00:00:00:0f:05'];
   const ips = new Map([A, B, ...more].map((m, i) => [m, `10.0.0.${2 + i}`]));
   const { file, valve } = setup(

@@ -104,7 +104,7 @@ export function removeScript(entry: Pick<KernelQuotaEntry, 'mac'>): string {
   return [...removeLines(entry), ''].join('\n');
 }
 
-/** `nft -j list quotas table netdev sluice_quota` → quota name → limit and bytes counted. */
+/** `nft -j list table netdev sluice_quota` (or `list quotas`) → quota name → limit and bytes counted. */
 export function parseQuotaList(json: string): Map<string, { limitBytes: number; usedBytes: number }> {
   const out = new Map<string, { limitBytes: number; usedBytes: number }>();
   let doc: unknown;

@@ -22,9 +22,11 @@ function fakeKernel() {
   const used = new Map<string, number>();
   const limits = new Map<string, number>();
   const order: string[] = [];
+  let made = false;
   const run = async (args: readonly string[], stdin: string): Promise<string> => {
+    if (stdin.includes(`table netdev ${KERNEL_QUOTA_TABLE} {`)) made = true;
     if (args[0] === '-j') {
-      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+      if (args[2] === 'table' && !made) throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({
         nftables: [...limits].map(([n, bytes]) => ({
           quota: { family: 'netdev', name: n, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(n) ?? 0 },

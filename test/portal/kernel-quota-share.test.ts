@@ -20,10 +20,12 @@ function fakeNft(used = new Map<string, number>()) {
   const limits = new Map<string, number>();
   const scripts: string[] = [];
   const calls: string[][] = [];
+  let made = false;
   const run = async (args: readonly string[], stdin: string): Promise<string> => {
     calls.push([...args]);
+    if (stdin.includes(`table netdev ${KERNEL_QUOTA_TABLE} {`)) made = true;
     if (args[0] === '-j') {
-      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+      if (args[2] === 'table' && !made) throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({
         nftables: [...limits].map(([name, bytes]) => ({
           quota: {
@@ -228,9 +230,11 @@ test('share: real bytes owed at one stop can make the next stop short of them on
 test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
   let fail = false;
   const scripts: string[] = [];
+  let made = false;
   const run = async (args: readonly string[], stdin: string): Promise<string> => {
+    if (stdin.includes(`table netdev ${KERNEL_QUOTA_TABLE} {`)) made = true;
     if (args[0] === '-j') {
-      if (args[2] === 'table') throw new Error('no table');
+      if (args[2] === 'table' && !made) throw new Error('no table');
       if (fail) throw new Error('nft failed (exit 1)');
       return JSON.stringify({ nftables: [] });
     }

@@ -182,18 +182,23 @@ test('a missing nft: start() says false and logs it; every change is then a no-o
   );
 });
 
-/** An nft that answers like the real one where it works: `-f -` takes any script, `-j list quotas` lists these. */
+/**
+ * An nft that answers like the real one where it works: `-f -` takes any script, `-j list table` lists these once
+ * the table was made.
+ */
 function fakeNft(opts: { json: () => boolean; quotas?: () => unknown[] }) {
   const calls: string[][] = [];
-  const run = async (args: readonly string[]): Promise<string> => {
+  let made = false;
+  const run = async (args: readonly string[], stdin = ''): Promise<string> => {
     calls.push([...args]);
+    if (stdin.includes(`table netdev ${KERNEL_QUOTA_TABLE} {`)) made = true;
     if (args[0] === '-j') {
       // OpenWrt's nftables-nojson prints this and exits 1 for any -j.
       if (!opts.json())
         throw Object.assign(new Error('nft failed (exit 1): Error: JSON support not compiled-in'), {
           code: 'ERR_KERNEL_QUOTA',
         });
-      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+      if (args[2] === 'table' && !made) throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.8' } }, ...(opts.quotas?.() ?? [])] });
     }
     return '';
@@ -261,6 +266,16 @@ test(
     );
   },
 );
+
+test('the quotas are read by listing the table (nft reads the whole ruleset for list quotas)', async () => {
+  const nft = fakeNft({ json: () => true });
+  const kq = new KernelQuota({ device: 'lan', run: nft.run, session: () => ({ left: 1000, allotment: 1000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, 1000);
+  const before = nft.calls.length;
+  await kq.usedUp();
+  assert.equal(nft.calls.slice(before), [['-j', 'list', 'table', 'netdev', KERNEL_QUOTA_TABLE]]);
+});
 
 const root = process.getuid?.() === 0;
 const haveNft = spawnSync('nft', ['--version']).status === 0;

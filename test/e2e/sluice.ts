@@ -15,6 +15,8 @@ import type { BlobmsgTable } from '../../src/ubus/index.ts';
 
 /** The bundle under test: dist/ by default; SLUICE_E2E_BUNDLE points at a copy (a bench comparing two builds). */
 export const SLUICE = process.env['SLUICE_E2E_BUNDLE'] ?? join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
+/** Node flags for the daemon alone (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: where a bench's CPU goes). */
+const DAEMON_NODE_ARGS = (process.env['SLUICE_E2E_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((w) => w !== '');
 
 /** Why the daemon cannot be driven yet, or null when it can. */
 export function daemonUnavailableReason(): string | null {
@@ -133,9 +135,9 @@ export class Sluice {
     return s;
   }
 
-  private spawnInRouter(args: string[], log: string): ChildProcess {
+  private spawnInRouter(args: string[], log: string, nodeArgs: readonly string[] = []): ChildProcess {
     const fd = openSync(join(this.dir, log), 'a');
-    const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, SLUICE, ...args], {
+    const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, ...nodeArgs, SLUICE, ...args], {
       stdio: ['ignore', fd, fd],
     });
     process.once('exit', () => {
@@ -145,7 +147,11 @@ export class Sluice {
   }
 
   async startDaemon(): Promise<void> {
-    this.daemon = this.spawnInRouter(['daemon', '--config', this.config, '--ubus-socket', this.socket], 'daemon.log');
+    this.daemon = this.spawnInRouter(
+      ['daemon', '--config', this.config, '--ubus-socket', this.socket],
+      'daemon.log',
+      DAEMON_NODE_ARGS,
+    );
     const daemon = this.daemon;
     await waitFor(
       `the sluice object on ubus (log: ${join(this.dir, 'daemon.log')})`,

@@ -401,6 +401,8 @@ export default async function main(argv: string[]): Promise<void> {
       const lab = await Lab.up({
         clients: (modes.length > 0 ? n : 0) + churnClients + gateClients,
         rate: null,
+        // The quickstart's BinAuth on 9.10 too (10.x labs always run it): a deauth then goes by the client's token.
+        binauth: true,
         ...(portal.prefix !== undefined && { openndsPrefix: portal.prefix }),
       });
       // The metered phase's clients come first, then the busy windows'; the gate phase takes the rest.

@@ -11,12 +11,13 @@
  * `conntrack` (conntrack-tools) is an optional package on OpenWrt; without it the flows run on until they end (logged
  * once).
  */
-import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import type { spawn as nodeSpawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
 import { NEIGHBOUR_TABLE } from './neighbours.ts';
+import { sharedNftShell } from './nft-shell.ts';
 
 /** Every IPv4 address `/proc/net/arp`'s text holds for `mac` (canonical form). */
 export function addressesOf(table: string, mac: string): string[] {
@@ -43,11 +44,13 @@ export function ipv6AddressesOf(table: string, mac: string): string[] {
   return out;
 }
 
-/** `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. */
-function readIpv6Neighbours(): Promise<string> {
-  return new Promise((resolve) =>
-    execFile('ip', ['-6', 'neigh', 'show'], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : String(stdout))),
-  );
+/**
+ * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through the thread's long-lived shell (nft-shell.ts),
+ * as conntrack below: a spawn from Node forks the whole daemon.
+ */
+async function readIpv6Neighbours(): Promise<string> {
+  const r = await sharedNftShell().run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });
+  return r.kind === 'exited' && r.code === 0 ? (r.stdout?.toString('utf8') ?? '') : '';
 }
 
 export interface FlowFlushOptions {
@@ -57,6 +60,7 @@ export interface FlowFlushOptions {
   /** `ip -6 neigh show`'s text (default: runs it). */
   ipv6Neighbours?: () => Promise<string>;
   log?: Log;
+  /** Each conntrack run spawned (tests); default: through the thread's shell. */
   spawn?: typeof nodeSpawn;
 }
 
@@ -64,21 +68,29 @@ export interface FlowFlushOptions {
 export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Promise<number> {
   const [cmd, ...base] = options.command ?? ['conntrack'];
   const log = options.log ?? silentLogger;
-  const spawn = options.spawn ?? nodeSpawn;
+  const spawn = options.spawn;
   let missingLogged = false;
-  const run = (args: string[]): Promise<number> =>
-    new Promise((resolve) => {
+  const missing = (): number => {
+    if (!missingLogged) log.warn('conntrack cannot run: a closed gate leaves its flows until they end', {});
+    missingLogged = true;
+    return 0;
+  };
+  // conntrack prints "N flow entries have been deleted." on stderr; 1 when none matched.
+  const deletedIn = (stderr: string): number => Number(/(\d+) flow entr/.exec(stderr)?.[1] ?? 0);
+  const run = async (args: string[]): Promise<number> => {
+    if (spawn === undefined) {
+      const r = await sharedNftShell().run({ argv: [cmd!, ...base, ...args], stdin: '', timeoutMs: 5000 });
+      if (r.kind === 'spawn-failed') return missing();
+      return r.kind === 'exited' ? deletedIn(r.stderr) : 0;
+    }
+    return new Promise((resolve) => {
       const child = spawn(cmd!, [...base, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', () => {
-        if (!missingLogged) log.warn('conntrack cannot run: a closed gate leaves its flows until they end', {});
-        missingLogged = true;
-        resolve(0);
-      });
-      // conntrack prints "N flow entries have been deleted." on stderr; 1 when none matched.
-      child.on('close', () => resolve(Number(/(\d+) flow entr/.exec(err)?.[1] ?? 0)));
+      child.on('error', () => resolve(missing()));
+      child.on('close', () => resolve(deletedIn(err)));
     });
+  };
   return async (mac) => {
     const table = await readFile(options.neighbours ?? NEIGHBOUR_TABLE, 'utf8').catch(() => '');
     const table6 = await (options.ipv6Neighbours ?? readIpv6Neighbours)();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addressesOf, flowFlusher, ipv6AddressesOf } from '../../src/portal/flow-flush.ts';
 import { skipTest } from '../helpers/skip.ts';
+import { silentLogger } from '../../src/log.ts';
 
 const A = '02:00:00:00:0c:01';
 
@@ -33,6 +34,23 @@ test("ipv6AddressesOf: every IPv6 address of the MAC in `ip -6 neigh`'s text", (
     'fd77::103 dev br-lan FAILED',
   ].join('\n');
   assert.equal(ipv6AddressesOf(table, A), ['fd77::101', 'fe80::1:2']);
+});
+
+test('a conntrack that cannot run deletes nothing, and says so once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-ff-'));
+  const arp = join(dir, 'arp');
+  writeFileSync(arp, 'IP address HW type Flags HW address Mask Device\n10.81.0.5 0x1 0x2 ' + A + ' * lan\n');
+  const warnings: string[] = [];
+  const log = { ...silentLogger, warn: (msg: string) => void warnings.push(msg) };
+  const flush = flowFlusher({
+    command: [join(dir, 'no-conntrack')],
+    neighbours: arp,
+    ipv6Neighbours: async () => '',
+    log,
+  });
+  assert.is(await flush(A), 0);
+  assert.is(await flush(A), 0);
+  assert.equal(warnings, ['conntrack cannot run: a closed gate leaves its flows until they end']);
 });
 
 const root = process.getuid?.() === 0;

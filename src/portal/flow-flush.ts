@@ -45,8 +45,8 @@ export function ipv6AddressesOf(table: string, mac: string): string[] {
 }
 
 /**
- * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through the thread's long-lived shell (nft-shell.ts),
- * as conntrack below: a spawn from Node forks the whole daemon.
+ * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through the thread's long-lived shell
+ * (nft-shell.ts), as conntrack below: a spawn from Node forks the whole daemon.
  */
 async function readIpv6Neighbours(): Promise<string> {
   const r = await sharedNftShell().run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });

@@ -505,8 +505,18 @@ export default async function main(argv: string[]): Promise<void> {
           for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
             const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
             writeFileSync(s.config, conf);
+            // The window starts once the start-up reconcile is done (its listing: at 64 clients openNDS 10.3.1 takes
+            // seconds of CPU for it, a daemon's start, not metering) and a few ticks after it.
+            const reconciled = (): number => (s.logTail(1_000_000).match(/reconciled with portal/g) ?? []).length;
+            const reconciledBefore = reconciled();
             await s.startDaemon();
-            await sleep(8000); // past the start-up reconcile and the first listing
+            await waitFor(
+              'the start-up reconcile',
+              180_000,
+              async () => (reconciled() > reconciledBefore ? true : undefined),
+              1000,
+            ).catch(() => console.log('# portal-cpu: no "reconciled with portal" line within 180 s'));
+            await sleep(8000);
             const pid = s.daemonPid;
             if (pid === null) throw new Error('the sluice daemon is not running');
             type MeterStats = {

@@ -422,7 +422,11 @@ export default async function main(argv: string[]): Promise<void> {
             60_000 + n * 1000,
             async () => {
               const clients = await portalListing(lab);
-              return clients !== null && Object.keys(clients).length >= n ? true : undefined;
+              if (clients !== null && Object.keys(clients).length >= n) return true;
+              // A client whose one request openNDS did not see (a lost SYN, a slow start) requests again.
+              const listed = new Set(Object.keys(clients ?? {}).map((m) => m.toLowerCase()));
+              await Promise.all(metered.filter((c) => !listed.has(c.mac)).map((c) => lab.fetch(c, '/ping', 2)));
+              return undefined;
             },
             2000,
           );

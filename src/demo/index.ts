@@ -537,9 +537,9 @@ function summary(
     '    (the simulated portal answers at once and is listed every tick; a real openNDS 9.10 spends ≈ 22 ms of ' +
       'CPU per listed client per listing, 193 ms a second for 32 clients;',
     "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
-      'something changed: with 32 clients while customers come and go (4 purchases and 2 sessions ending in ' +
-      "40 s), 37.8 ms a second on openNDS 9.10 and 38.4-55.2 on 10.3.1 with the package's binauth (over the 40 " +
-      'goal in 2 windows of 3) at load 1.4-4.6 (28.3 / 33.7 at 8 clients, 61.3 on 9.10 at 64): docs/performance.md)',
+      'something changed: with 32 clients while customers come and go (5 purchases and 2 sessions ending in ' +
+      "45 s), 38.0-38.8 ms a second on openNDS 9.10 and 40.6-45.0 on 10.3.1 with the package's binauth (over the " +
+      '40 goal on 10.3.1) at load 0.2-0.8 (49-52 on either at 64 clients): docs/performance.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,

@@ -295,6 +295,7 @@ supervise_run() {
     [ -e "$LABDIR/opennds.stopped" ] || [ ! -d "$LABDIR" ] && exit 0
     echo "[lab] the portal exited (status $rc) without being asked: started again in 5 s, as procd does"
     echo $(($(cat "$LABDIR/respawns" 2>/dev/null || echo 0) + 1)) >"$LABDIR/respawns"
+    date +%s%3N >>"$LABDIR/respawn-times"
     sleep 5
     [ -e "$LABDIR/opennds.stopped" ] || [ ! -d "$LABDIR" ] && exit 0
   done

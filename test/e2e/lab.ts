@@ -504,6 +504,18 @@ export class Lab {
     }
   }
 
+  /** When (ms since the epoch) each of those exits happened. */
+  portalRespawnTimes(): number[] {
+    try {
+      return readFileSync(join(this.dir, 'respawn-times'), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
   logTail(name: string, lines = 40): string {
     try {
       return readFileSync(join(this.dir, name), 'utf8').split('\n').slice(-lines).join('\n');

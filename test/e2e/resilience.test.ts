@@ -308,9 +308,19 @@ scenario(
 scenario('9 an unpaid client stays behind the portal the whole time', pre.lab, async () => {
   const all = await run.unpaid!.stop();
   const c = L().client(4);
-  // Requests overlapping openNDS's own downtime say nothing about sluice: openNDS removes its firewall when it stops.
+  // Requests overlapping openNDS's own downtime say nothing about sluice: openNDS removes its firewall when it stops,
+  // and puts it back a while after its process started (seconds under load). A downtime is a restart the scenarios
+  // asked for or one the lab's supervisor made (openNDS 9.10 exits by itself now and then: docs/captive-portal.md
+  // "Portal restarts"; back 5 s later), and it lasts until the first of the client's requests after it that openNDS
+  // held back: its firewall was in place by then.
+  const down: Array<[number, number]> = [
+    ...portalDown,
+    ...L()
+      .portalRespawnTimes()
+      .map((t): [number, number] => [t, t + 5000]),
+  ].map(([a, b]) => [a, all.find((r) => r.startedAt >= b && !Prober.passed(r))?.startedAt ?? b]);
   const inGap = (r: { startedAt: number; endedAt: number }): boolean =>
-    portalDown.some(([a, b]) => r.endedAt >= a && r.startedAt <= b);
+    down.some(([a, b]) => r.endedAt >= a && r.startedAt <= b);
   const results = all.filter((r) => !inGap(r));
   const gapPassed = all.filter((r) => inGap(r) && Prober.passed(r)).length;
   const passed = results.filter(Prober.passed).length;

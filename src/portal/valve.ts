@@ -97,6 +97,11 @@ export class Valve {
   readonly #neighbour: ((mac: string, hint: string | null) => Promise<string | null>) | undefined;
   /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
   readonly #unlisted = new Map<string, number>();
+  /**
+   * Clients whose last auth went unanswered (ERR_NDSCTL_TIMEOUT): openNDS still does a request whose caller left, so
+   * their next open asks first whether that auth took (#open). Bounded as #unlisted.
+   */
+  readonly #authTimedOut = new Set<string>();
   #flavour: PortalFlavour | 'auto';
   /**
    * The address each client had when the valve last looked it up (open, close, client): what the gate tells a session.
@@ -181,7 +186,8 @@ export class Valve {
    * one): the token is dropped and the auth goes by the MAC as above; a no to the token the lookup just read is.
    * When the gate's turn comes with its token unknown, on openNDS 10 one `ndsctl status` first (every client's token)
    * may cost less than the auths by MAC of it and the gates waiting behind it (call-costs.ts decides on the durations
-   * seen), or an auth by MAC answered no after the portal did an earlier one late (the BinAuth's token says so).
+   * seen). After this client's auth went unanswered, its next open looks it up by the token the BinAuth kept since,
+   * if any (the portal did that auth late), where an auth by MAC would be answered no and looked up after that.
    */
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
@@ -210,10 +216,16 @@ export class Valve {
       (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
       this.#counter !== undefined;
     const given = typeof known.ip === 'string' && known.ip !== '' ? known.ip : null;
-    // A token the BinAuth kept since the client's last deauth: the portal authed it after all (an auth whose caller
-    // heard a timeout). A lookup by that token says so at the price of a string compare, where an auth by MAC would be
-    // answered no after a hash of every listed client, and looked up after that.
-    const authedLate = this.#flavour === 'opennds' && (await this.#byToken.keptAtAuth(canonical));
+    // This client's last auth went unanswered, and the BinAuth kept a token since its last deauth: the portal did that
+    // auth after all. A lookup by that token says so at the price of a string compare, where an auth by MAC would be
+    // answered no after a hash of every listed client, and looked up after that. Only after a timeout: a token kept
+    // without one may be another of this MAC's clients (a device on a new address is a second client, the first still
+    // Authenticated), whose state says nothing about this one.
+    const authedLate =
+      this.#flavour === 'opennds' &&
+      this.#authTimedOut.has(canonical) &&
+      (await this.#byToken.keptAtAuth(canonical));
+    this.#authTimedOut.delete(canonical);
     const address = authedLate ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
     const direct = address !== null;
     let before: PortalClient | null = null;
@@ -250,6 +262,7 @@ export class Valve {
       if (direct) this.#ips.set(canonical, address);
       return 'opened';
     } catch (err) {
+      if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.#noteAuthTimedOut(canonical);
       if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
         // An abnormal reply (or a call cut short) does not say whether the auth took. Seen in the lab: openNDS 9.10
         // logged the client authenticated while its reply to the auth was abnormal, and the gate stayed "pending"
@@ -320,6 +333,11 @@ export class Valve {
     if (since !== undefined && Date.now() - since < UNLISTED_LOOKUP_MS) return null;
     this.#unlisted.delete(mac);
     return (await this.#neighbour?.(mac, given)) ?? null;
+  }
+
+  #noteAuthTimedOut(mac: string): void {
+    if (this.#authTimedOut.size >= UNLISTED_MAX) this.#authTimedOut.delete(this.#authTimedOut.values().next().value!);
+    this.#authTimedOut.add(mac);
   }
 
   #noteUnlisted(mac: string): void {

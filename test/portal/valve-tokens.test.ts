@@ -7,6 +7,8 @@ import { UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES, Valve } from '../../src
 import { PortalModel } from '../../src/sim/index.ts';
 import { PortalStateFile, readStateFile, writeStateFile } from '../peers/ndsctl-state.ts';
 import { fakeSpawn } from './fake-spawn.ts';
+import { spawn as nodeSpawn } from 'node:child_process';
+import type { SpawnFn } from '../../src/portal/index.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 
 const A = '02:00:00:00:0f:01';
@@ -205,15 +207,40 @@ test("a kept token a listing showed beside another client is that client's: A go
 
 test("an auth the portal did after its caller's timeout, tried again: one lookup by the BinAuth's token", async () => {
   let kept: string | undefined;
-  const { file, valve, token } = setup({}, { binauthTokens: async (mac) => (mac === A ? kept : undefined) });
-  // The portal authed A, and the BinAuth kept its token, but the valve's caller had heard a timeout by then.
-  file.update((m) => void m.auth(A));
-  kept = token(A);
+  let late = true;
+  const hang = fakeSpawn([{ hang: true }]);
+  let file: PortalStateFile | undefined;
+  // A's first auth: the portal does it, and the BinAuth keeps its token, but the call never answers (a loaded
+  // openNDS): the valve's caller hears ERR_NDSCTL_TIMEOUT.
+  const spawn: SpawnFn = (cmd, args, options) => {
+    if (!late || !args.includes('auth') || !args.includes(A)) return nodeSpawn(cmd, args, options);
+    late = false;
+    file!.update((m) => void m.auth(A));
+    kept = file!.read().model.get(A)!.token;
+    return hang.spawn(cmd, args, options);
+  };
+  const made = setup(
+    {},
+    { binauthTokens: async (mac) => (mac === A ? kept : undefined), spawn, timeoutMs: 300, timeoutBackoffMs: 1 },
+  );
+  file = made.file;
+  const { valve } = made;
+  await rejectsWithCode(valve.open(A), 'ERR_NDSCTL_TIMEOUT');
+  assert.is(hang.kills, 1);
   assert.is(await valve.open(A), 'already-open');
   assert.equal(calls(file), [`json ${kept}`], 'no auth by MAC answered no, no lookup by MAC');
-  // A client never authed has no token kept: its auth goes at once.
+  // A client whose auth never timed out has its auth at once.
   assert.is(await valve.open(B), 'opened');
   assert.equal(calls(file).slice(1), [`auth ${B} ${NET}`]);
+});
+
+test("a kept token, no auth of this client timed out: maybe another client's, the auth goes at once", async () => {
+  // The device came back on a new address: openNDS lists it as a second client of the same MAC, Preauthenticated,
+  // while the first (whose token the BinAuth kept) is still Authenticated. Its state says nothing about this one.
+  const { file, valve } = setup({}, { binauthTokens: async (mac) => (mac === A ? '0a1b2c3d' : undefined) });
+  assert.is(await valve.open(A), 'opened');
+  assert.equal(calls(file), [`auth ${A} ${NET}`], 'no lookup by the kept token');
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
 });
 
 test("gates waiting whose tokens are unknown: the portal's status first, then each auth by token", async () => {

@@ -64,8 +64,8 @@ function procCpu(pid: number): { ms: number; ppid: number } | null {
 
 /**
  * The CPU of a process and of every live descendant (pid → ms). A child's CPU reaches its parent's only when the
- * parent reaps it: sluice runs nft through long-lived shells (portal/nft-shell.ts) and openNDS its scripts, so what a
- * live child spent so far is read from the child itself.
+ * parent reaps it: sluice runs nft through long-lived shells (portal/command-shell.ts) and openNDS its scripts, so
+ * what a live child spent so far is read from the child itself.
  */
 function treeCpu(root: number): Map<number, number> {
   const all = new Map<number, { ms: number; ppid: number }>();

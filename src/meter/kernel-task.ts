@@ -20,7 +20,7 @@ import {
   fetchSnapshot,
   macFromParts,
   parseSnapshotFallback,
-  sharedNftShell,
+  sharedCommandShell,
   scanCounterDump,
   scanSnapshot,
   SnapshotBuffer,
@@ -305,8 +305,8 @@ async function readDump(
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;
-  // Through the thread's long-lived shell: a spawn from Node forks the whole daemon every tick (nft-shell.ts).
-  const outcome = await sharedNftShell().run({
+  // Through the thread's long-lived shell: a spawn from Node forks the whole daemon every tick (command-shell.ts).
+  const outcome = await sharedCommandShell().run({
     argv,
     stdin: '',
     timeoutMs,

@@ -17,7 +17,7 @@ import { tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
 import { NEIGHBOUR_TABLE } from './neighbours.ts';
-import { sharedNftShell } from './nft-shell.ts';
+import { sharedCommandShell } from './command-shell.ts';
 
 /** Every IPv4 address `/proc/net/arp`'s text holds for `mac` (canonical form). */
 export function addressesOf(table: string, mac: string): string[] {
@@ -46,10 +46,10 @@ export function ipv6AddressesOf(table: string, mac: string): string[] {
 
 /**
  * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through the thread's long-lived shell
- * (nft-shell.ts), as conntrack below: a spawn from Node forks the whole daemon.
+ * (command-shell.ts), as conntrack below: a spawn from Node forks the whole daemon.
  */
 async function readIpv6Neighbours(): Promise<string> {
-  const r = await sharedNftShell().run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });
+  const r = await sharedCommandShell().run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });
   return r.kind === 'exited' && r.code === 0 ? (r.stdout?.toString('utf8') ?? '') : '';
 }
 
@@ -79,7 +79,7 @@ export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Pr
   const deletedIn = (stderr: string): number => Number(/(\d+) flow entr/.exec(stderr)?.[1] ?? 0);
   const run = async (args: string[]): Promise<number> => {
     if (spawn === undefined) {
-      const r = await sharedNftShell().run({ argv: [cmd!, ...base, ...args], stdin: '', timeoutMs: 5000 });
+      const r = await sharedCommandShell().run({ argv: [cmd!, ...base, ...args], stdin: '', timeoutMs: 5000 });
       if (r.kind === 'spawn-failed') return missing();
       return r.kind === 'exited' ? deletedIn(r.stderr) : 0;
     }

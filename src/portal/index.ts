@@ -63,7 +63,7 @@ export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export { NftBatcher } from './nft-batch.ts';
-export { sharedNftShell } from './nft-shell.ts';
+export { sharedCommandShell } from './command-shell.ts';
 export {
   COUNTER_TABLE,
   counterTableLines,

@@ -1,14 +1,14 @@
 /** The nft (or tc) command as a function: argv, stdin, a timeout; each failure a SluiceError with its caller's code. */
 import { SluiceError } from '../errors.ts';
 import type { SpawnFn } from './command.ts';
-import { sharedNftShell } from './nft-shell.ts';
+import { sharedCommandShell } from './command-shell.ts';
 
 /** Runs nft with these arguments and `stdin`; resolves stdout, rejects with ERR_KERNEL_QUOTA. */
 export type NftRun = (args: readonly string[], stdin: string) => Promise<string>;
 
 /**
  * `errCode`/`name`: the shaper runs tc and nft through the same runner, failing with its own code (ERR_SHAPER).
- * Without `spawn`, each run goes through the thread's long-lived shell (nft-shell.ts: a spawn from Node costs the
+ * Without `spawn`, each run goes through the thread's long-lived shell (command-shell.ts: a spawn from Node costs the
  * daemon a fork of itself); with it (tests), each is spawned.
  */
 export function nftRunner(
@@ -73,7 +73,7 @@ function viaShell(
   return async (args, stdin) => {
     const [file] = command;
     if (file === undefined) throw new SluiceError(errCode, `the ${name} command is empty`);
-    const outcome = await sharedNftShell().run({ argv: [...command, ...args], stdin, timeoutMs });
+    const outcome = await sharedCommandShell().run({ argv: [...command, ...args], stdin, timeoutMs });
     switch (outcome.kind) {
       case 'spawn-failed':
         throw new SluiceError(errCode, `cannot run ${file}: ${(outcome.error as Error).message}`, {

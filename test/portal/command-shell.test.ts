@@ -1,14 +1,14 @@
 // tier: daemon
 /**
- * The long-lived shell nft runs through (portal/nft-shell.ts): every run gives what a spawned command gives (its
- * stdout byte for byte, its stdin, its exit status and stderr), one shell serves them all, and a run that hangs or
- * whose output is refused is killed with its shell, the next run starting a fresh one.
+ * The long-lived shell nft, conntrack and ip run through (portal/command-shell.ts): every run gives what a spawned
+ * command gives (its stdout byte for byte, its stdin, its exit status and stderr), one shell serves them all, and a
+ * run that hangs or whose output is refused is killed with its shell, the next run starting a fresh one.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NftShell } from '../../src/portal/nft-shell.ts';
+import { CommandShell } from '../../src/portal/command-shell.ts';
 
-const shell = new NftShell();
+const shell = new CommandShell();
 test.after(() => shell.close());
 
 const run = (argv: string[], stdin = '', timeoutMs = 10_000) => shell.run({ argv, stdin, timeoutMs });

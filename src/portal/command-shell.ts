@@ -1,19 +1,19 @@
 /**
- * nft runs through one long-lived shell instead of a spawn from Node each. Spawning from the daemon forks the whole
- * Node process (its page tables, ~100 MB mapped) and the child tears that copy down again at its exec: measured on
- * the dev machine, `nft -j list table` of 32 clients cost 3.7 ms of the daemon's CPU and 6.4 ms of the child's
- * spawned from Node, and 0.5 ms and 3.4 ms run by a shell the daemon keeps (docs/performance.md "Where sluice's part
- * goes"). Each run is still its own nft process, with its own exit status, stdout and stderr, so callers see what a
- * spawned nft gives them.
+ * The commands sluice runs often (nft; conntrack and ip when a client's flows are flushed) go through one long-lived
+ * shell per thread instead of a spawn from Node each. Spawning from the daemon forks the whole Node process (its page
+ * tables, ~100 MB mapped) and the child tears that copy down again at its exec: measured on the dev machine,
+ * `nft -j list table` of 32 clients cost 3.7 ms of the daemon's CPU and 6.4 ms of the child's spawned from Node, and
+ * 0.5 ms and 3.4 ms run by a shell the daemon keeps (docs/performance.md "Where sluice's part goes"). Each run is
+ * still its own process, with its own exit status, stdout and stderr, so callers see what a spawned command gives them.
  *
  * The shell (`/bin/sh`: busybox ash on OpenWrt) reads commands from its stdin and runs one at a time: each argument
  * single-quoted, the batch given on a quoted here-document (no expansion) or /dev/null, then its exit status and a
- * marker that cannot occur in nft's output (a random word of this shell) on stdout and stderr. A run that outlasts
- * its deadline, or whose output its caller refuses, kills the shell's process group (the shell is its leader) and
- * the next run starts a fresh shell. The shell ends when the daemon does (its stdin closes).
+ * marker that cannot occur in the command's output (a random word of this shell) on stdout and stderr. A run that
+ * outlasts its deadline, or whose output its caller refuses, kills the shell's process group (the shell is its leader)
+ * and the next run starts a fresh shell. The shell ends when the daemon does (its stdin closes).
  *
- * What this changes for the figures: nft's CPU is charged to the shell (its children), which the daemon reaps only
- * when the shell ends, so a CPU figure of the daemon's process with its reaped children must add the shell's.
+ * What this changes for the figures: the commands' CPU is charged to the shell (its children), which the daemon reaps
+ * only when the shell ends, so a CPU figure of the daemon's process with its reaped children must add the shell's.
  */
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,26 +21,26 @@ import type { CommandOutcome } from './command.ts';
 
 export interface ShellRunOptions {
   argv: readonly string[];
-  /** Given on nft's stdin ('' : /dev/null). */
+  /** Given on the command's stdin ('' : /dev/null). */
   stdin: string;
   timeoutMs: number;
   /** Each stdout chunk; a returned string refuses the output (the run is killed: 'killed', why 'output'). */
   onStdout?: (chunk: Buffer) => string | undefined;
 }
 
-/** As runCommand's outcome; `stdout` is every byte nft printed when no onStdout took them. */
+/** As runCommand's outcome; `stdout` is every byte the command printed when no onStdout took them. */
 export type ShellOutcome = CommandOutcome & { stdout?: Buffer };
 
 interface Job extends ShellRunOptions {
   resolve: (outcome: ShellOutcome) => void;
 }
 
-/** sh's status for a command it could not find (127) or run (126): nft itself exits 0 or 1. */
+/** sh's status for a command it could not find (127) or run (126): nft, conntrack and ip exit below 126. */
 const NOT_RUN = new Set([126, 127]);
 
 const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
 
-export class NftShell {
+export class CommandShell {
   readonly #shell: string;
   #child: ChildProcess | null = null;
   #marker = '';
@@ -227,13 +227,13 @@ export class NftShell {
   }
 }
 
-/** One shell per thread for each nft command (a thread's runs wait for each other, never for another thread's). */
-const shells = new Map<string, NftShell>();
+/** One shell per thread (a thread's runs wait for each other, never for another thread's). */
+const shells = new Map<string, CommandShell>();
 
-export function sharedNftShell(): NftShell {
+export function sharedCommandShell(): CommandShell {
   let shell = shells.get('/bin/sh');
   if (shell === undefined) {
-    shell = new NftShell();
+    shell = new CommandShell();
     shells.set('/bin/sh', shell);
   }
   return shell;

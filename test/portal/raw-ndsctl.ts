@@ -1,16 +1,19 @@
 /**
  * Small pieces the portal tests share: a raw ndsctl socket server that records each request's exact bytes and
- * answers what the test says (or hangs), and an IPv6 gate that records the trusted MACs it is told.
+ * answers what the test says (or holds the request until the test answers it), and an IPv6 gate that records the
+ * trusted MACs it is told.
  */
 import { createServer, type Socket } from 'node:net';
 
 export interface RawNdsctlServer {
   /** Every request as it arrived, CRLF CRLF included. */
   seen: string[];
+  /** Answers every request held so far (as openNDS answers one it was busy with, its caller gone or not). */
+  answerHeld(answer?: string): void;
   close(): Promise<void>;
 }
 
-/** Listens on `path`; answers `reply(request)` after `delayMs`, or never when it gives null. */
+/** Listens on `path`; answers `reply(request)` after `delayMs`, or holds the request when it gives null. */
 export async function rawNdsctlServer(
   path: string,
   reply: (request: string) => string | null,
@@ -18,6 +21,7 @@ export async function rawNdsctlServer(
 ): Promise<RawNdsctlServer> {
   const seen: string[] = [];
   const sockets = new Set<Socket>();
+  const held: Socket[] = [];
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
@@ -27,13 +31,17 @@ export async function rawNdsctlServer(
       if (!buf.endsWith('\r\n\r\n')) return;
       seen.push(buf);
       const answer = reply(buf);
-      if (answer === null) return;
+      if (answer === null) {
+        held.push(socket);
+        return;
+      }
       setTimeout(() => socket.end(answer), delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
     seen,
+    answerHeld: (answer = 'Yes') => held.splice(0).forEach((s) => s.end(answer)),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

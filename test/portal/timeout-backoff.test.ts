@@ -18,7 +18,7 @@ import { LISTING_MS_PER_CLIENT } from '../../src/portal/valve.ts';
 import { MAX_DEADLINE_FACTOR, TimeoutBackoff } from '../../src/portal/runner.ts';
 import type { Timers } from '../../src/time.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
-import { createServer, type Socket } from 'node:net';
+import { rawNdsctlServer, type RawNdsctlServer } from './raw-ndsctl.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -74,39 +74,14 @@ function cueTimers(): { timers: Timers; armed: number[]; fire: (ms: number) => P
 
 /**
  * The fake-slow portal: answers `Yes` at once unless `hang` is set, then holds the request unanswered until
- * `answerHeld`
- * (as openNDS answers a request it was busy with, its caller gone or not).
+ * `answerHeld`.
  */
-async function slowPortal(): Promise<{
-  path: string;
-  seen: string[];
-  hang: { on: boolean };
-  answerHeld: (reply?: string) => void;
-}> {
+async function slowPortal(): Promise<RawNdsctlServer & { path: string; hang: { on: boolean } }> {
   const path = join(dir, `ndsctl-${cleanups.length}.sock`);
   const hang = { on: false };
-  const held: Socket[] = [];
-  const seen: string[] = [];
-  const server = createServer((socket) => {
-    socket.on('error', () => {});
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (!buf.endsWith('\r\n\r\n')) return;
-      seen.push(buf);
-      if (hang.on) held.push(socket);
-      else socket.end('Yes');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of held) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { path, seen, hang, answerHeld: (reply = 'Yes') => held.splice(0).forEach((s) => s.end(reply)) };
+  const server = await rawNdsctlServer(path, () => (hang.on ? null : 'Yes'));
+  cleanups.push(() => server.close());
+  return { ...server, path, hang };
 }
 
 /** The requests the portal received, without their CRLF CRLF frame. */

@@ -25,7 +25,7 @@ import {
 import type { NftRun } from '../../src/portal/nft-run.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
 import { fakeSpawn } from './fake-spawn.ts';
-import { skipTest } from '../helpers/skip.ts';
+import { lacking, skipTest } from '../helpers/skip.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -55,12 +55,9 @@ test('merged: batches of one turn in one nft run; when it fails each runs alone 
   assert.ok(stdins.length === 4);
 });
 
-const root = process.getuid?.() === 0;
-const haveNft = spawnSync('nft', ['--version']).status === 0;
-if (!root || !haveNft) {
-  skipTest(test, 'one nft run per gate event on the real kernel', `needs root and nft (root=${root} nft=${haveNft})`, {
-    ciInstalls: true,
-  });
+const lacks = lacking(['root', 'nft', 'ip']);
+if (lacks) {
+  skipTest(test, 'one nft run per gate event on the real kernel', lacks, { ciInstalls: true });
 } else {
   const id = randomBytes(3).toString('hex');
   const R = `nb-${id}-r`;
@@ -109,6 +106,19 @@ if (!root || !haveNft) {
     return { runs, quota, counters, gate, file, valve, batcher: shared };
   }
 
+  /** A and B opened, then B closed: the nft runs A's opening took and those B's close took. */
+  async function openAOpenBCloseB(p: Awaited<ReturnType<typeof parts>>): Promise<{ open: number; close: number }> {
+    p.file.addClient(A, '10.0.0.2');
+    p.file.addClient(B, '10.0.0.3');
+    let before = p.runs.length;
+    assert.is(await p.valve.open(A, { dataBytes: 500_000 }), 'opened');
+    const open = p.runs.length - before;
+    assert.is(await p.valve.open(B, { dataBytes: 700_000 }), 'opened');
+    before = p.runs.length;
+    assert.is(await p.valve.close(B), 'closed');
+    return { open, close: p.runs.length - before };
+  }
+
   test.before(() => {
     execFileSync('ip', ['netns', 'add', R]);
     execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
@@ -121,30 +131,16 @@ if (!root || !haveNft) {
   });
 
   test('real nft: one run for an opening, one for the end of a close; tables as if run apart', async () => {
-    const apart = await parts(false);
-    apart.file.addClient(A, '10.0.0.2');
-    apart.file.addClient(B, '10.0.0.3');
-    let before = apart.runs.length;
-    assert.is(await apart.valve.open(A, { dataBytes: 500_000 }), 'opened');
-    assert.is(apart.runs.length - before, 3, 'apart: the quota, the counters, the IPv6 gate');
-    assert.is(await apart.valve.open(B, { dataBytes: 700_000 }), 'opened');
-    before = apart.runs.length;
-    assert.is(await apart.valve.close(B), 'closed');
-    assert.is(apart.runs.length - before, 4, 'apart: the stop; the release, the quota, the counters');
+    // Apart: the quota, the counters, the IPv6 gate; the stop, then the release, the quota, the counters.
+    assert.equal(await openAOpenBCloseB(await parts(false)), { open: 3, close: 4 });
     const expected = tables();
     // A fresh start for the merged ones (a table left holding A's quota would be carried over as an earlier run's).
     for (const t of [COUNTER_TABLE, KERNEL_QUOTA_TABLE, GATE_TABLE]) inR('nft', 'delete', 'table', 'netdev', t);
 
     const merged = await parts(true);
-    merged.file.addClient(A, '10.0.0.2');
-    merged.file.addClient(B, '10.0.0.3');
-    before = merged.runs.length;
-    assert.is(await merged.valve.open(A, { dataBytes: 500_000 }), 'opened');
-    assert.is(merged.runs.length - before, 2, 'the quota and the counters in one run, then the IPv6 gate');
-    assert.is(await merged.valve.open(B, { dataBytes: 700_000 }), 'opened');
-    before = merged.runs.length;
-    assert.is(await merged.valve.close(B), 'closed');
-    assert.is(merged.runs.length - before, 2, 'the stop before the deauth; release, quota and counters after');
+    // The quota and the counters in one run, then the IPv6 gate; the stop before the deauth, then release, quota and
+    // counters in one run after it.
+    assert.equal(await openAOpenBCloseB(merged), { open: 2, close: 2 });
     assert.is(tables(), expected, 'the same tables as one run per module made');
     assert.ok(merged.quota.has(A) && !merged.quota.has(B));
     assert.ok(merged.counters.has(A) && !merged.counters.has(B));

@@ -51,11 +51,31 @@ export class FirstReadingWatch {
   constructor(
     private readonly ctx: MeterContext,
     private readonly planner: CutPlanner,
+    /** Whether the kernel quota stops this MAC at its allotment (brake-watch.ts): no reading decides its cut. */
+    private readonly braked: (mac: string) => boolean = () => false,
   ) {}
 
-  /** Gates watched: while there are any, a tick settles them and the next comes within firstReadingMs. */
+  /** Gates watched: while there are any, a tick settles them. */
   get size(): number {
     return this.watches.size;
+  }
+
+  /**
+   * Whether a watched gate's first reading is wanted before the poll interval (the next tick then comes within
+   * firstReadingMs): a data session that only a reading can cut, whose rate it first tells the cut planner. A time
+   * session ends on its clock, and a braked one where the kernel stops it: their first readings bill the same bytes
+   * at the ordinary tick (the counters count from the auth), and an early tick for them costs the router a counters
+   * dump for nothing.
+   */
+  wantsEarlyReading(): boolean {
+    for (const [mac, watch] of this.watches)
+      if (this.ctx.sessions.active(mac)?.id === watch.sessionId && this.wantsEarlyReadingOf(mac)) return true;
+    return false;
+  }
+
+  /** Whether the live session of `mac`, whose gate just opened, wants its first reading soon (above). */
+  wantsEarlyReadingOf(mac: string): boolean {
+    return this.ctx.sessions.active(mac)?.metric === 'bytes' && !this.braked(mac);
   }
 
   /** The gatekeeper is about to `auth` this MAC for this session: its counters will start at 0. */

@@ -101,7 +101,7 @@ export class Meter {
       minIntervalMs,
       peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
     });
-    this.firsts = new FirstReadingWatch(this.ctx, this.planner);
+    this.firsts = new FirstReadingWatch(this.ctx, this.planner, (mac) => this.brakes.braked(mac));
     this.gates = new GateChecks(options.sessions, clock, {
       reopenBackoffMs: options.reopenBackoffMs ?? 5000,
       graceMs: options.newSessionGraceMs ?? 0,
@@ -178,16 +178,18 @@ export class Meter {
   }
 
   /**
-   * A session's gate just opened: its first reading is taken within `firstReadingMs` (its base is the auth's zero, see
-   * authStarting, so no tick is needed at once: a burst of purchases does not turn into a burst of ticks), and later
-   * ones before it could run out at the peak rate.
+   * A session's gate just opened: a data session's first reading is taken within `firstReadingMs` (its base is the
+   * auth's zero, see authStarting, so no tick is needed at once: a burst of purchases does not turn into a burst of
+   * ticks), and later ones before it could run out at the peak rate; not one the kernel quota stops, nor a time session
+   * (FirstReadingWatch.wantsEarlyReading): the ordinary tick bills the same bytes.
    */
   sessionStarted(mac: string): void {
     const port = this.options.sessions;
-    const session = port.active(mac.toLowerCase());
+    const canonical = mac.toLowerCase();
+    const session = port.active(canonical);
     if (session !== undefined && session.metric === 'bytes')
       this.planner.watchRemaining(session, port.remainingBytes(session.id), 0);
-    this.loop.scheduleBy(this.firstReadingMs);
+    if (this.firsts.wantsEarlyReadingOf(canonical)) this.loop.scheduleBy(this.firstReadingMs);
   }
 
   /**
@@ -201,8 +203,8 @@ export class Meter {
 
   /**
    * The outcome of that auth. 'opened': bill the held first reading if a tick already took it, else the next one;
-   * read again within `firstReadingMs`. 'already-open' (the portal had it open before: its counters predate this
-   * session) or 'failed': forget the watch; the ordinary purchase baseline applies.
+   * read again within `firstReadingMs` if it wants that soon (sessionStarted). 'already-open' (the portal had it open
+   * before: its counters predate this session) or 'failed': forget the watch; the ordinary purchase baseline applies.
    */
   authFinished(
     mac: string,
@@ -212,7 +214,9 @@ export class Meter {
   ): void {
     if (result === 'opened') this.loop.kernel?.opened(mac.toLowerCase(), ip);
     this.loop.kernel?.authEnded(mac.toLowerCase());
-    if (this.firsts.finished(mac.toLowerCase(), sessionId, result)) this.loop.scheduleBy(this.firstReadingMs);
+    const canonical = mac.toLowerCase();
+    if (this.firsts.finished(canonical, sessionId, result) && this.firsts.wantsEarlyReadingOf(canonical))
+      this.loop.scheduleBy(this.firstReadingMs);
   }
 
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */

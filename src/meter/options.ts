@@ -45,7 +45,8 @@ export interface MeterOptions {
   /** Where the meter's errors (warn) and skipped ticks (debug) are logged. */
   log?: Log;
   /**
-   * A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000.
+   * A data session's first reading after its gate opened is taken this soon (no blind first interval), unless the
+   * kernel quota stops it (a time session's first reading waits for the poll interval too). Default 1000.
    */
   firstReadingMs?: number;
   /**

@@ -448,6 +448,45 @@ test(
   },
 );
 
+test(
+  'a first reading soon after an opening only where a reading decides the cut: a data session, not a time session ' +
+    'nor one the kernel quota stops',
+  async () => {
+    const { pending, timers } = fakeTimers();
+    const r = await rig('opennds', {
+      timers,
+      kernelQuota: { has: (mac) => mac === B, usedUp: async () => new Set() },
+    });
+    /** Ticks pending within the first-reading delay (1 s), none of them cleared or fired. */
+    const soon = (): number => pending.filter((p) => !p.cleared && p.ms > 0 && p.ms <= 1000).length;
+    r.meter.start();
+    const first = pending.find((p) => !p.cleared && p.ms === 0)!;
+    first.cleared = true;
+    first.fn();
+    await waitUntil(() => pending.some((p) => !p.cleared && p.ms === 10_000));
+    for (const mac of [A, B, C]) r.portal.addClient(mac, `10.0.0.${parseInt(mac.slice(-2), 16)}`);
+    // A time session: it ends on its clock, and its first reading bills the same bytes at the poll interval.
+    const { session: timed } = await r.manager.activate({
+      mac: C,
+      metric: 'seconds',
+      allotment: 600n,
+      payment: { method: 'grant', reference: 'time-c', amount: 1n, asset: 'X', at: r.now.t },
+    });
+    r.portal.auth(C);
+    r.meter.authStarting(C, timed.id);
+    r.meter.authFinished(C, timed.id, 'opened');
+    r.meter.sessionStarted(C);
+    assert.is(soon(), 0, 'a time session: no early tick');
+    // A data session the kernel quota stops at its allotment.
+    await r.buy(B, 10 * MiB);
+    assert.is(soon(), 0, 'a braked data session: no early tick');
+    // A data session only a reading can cut: its rate is wanted soon.
+    await r.buy(A, 10 * MiB);
+    assert.is(soon(), 1, 'an unbraked data session: its first reading within 1 s');
+    await r.close();
+  },
+);
+
 /** What the gatekeeper does around an auth it runs for a session (Gatekeeper.open). */
 function gatekeeperAuth(r: Rig, s: Session): void {
   r.meter.authStarting(s.mac, s.id);

@@ -545,7 +545,7 @@ export class TickLoop {
     await brakes.audit(this.ctx.clock.now());
     firstWatch.done(firsts);
     if (firsts.length > 0) nextInMs = Math.min(nextInMs, firstWatch.bill(firsts, dispatchAt));
-    // A data session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
+    // A data session just opened, no traffic shown yet: read it again soon, not a whole poll interval later.
     if (firstWatch.size > 0 && firstWatch.wantsEarlyReading())
       nextInMs = Math.min(nextInMs, this.options.firstReadingMs);
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());

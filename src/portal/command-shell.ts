@@ -2,9 +2,10 @@
  * The commands sluice runs often (nft; conntrack and ip when a client's flows are flushed) go through one long-lived
  * shell per thread instead of a spawn from Node each. Spawning from the daemon forks the whole Node process (its page
  * tables, ~100 MB mapped) and the child tears that copy down again at its exec: measured on the dev machine,
- * `nft -j list table` of 32 clients cost 3.7 ms of the daemon's CPU and 6.4 ms of the child's spawned from Node, and
- * 0.5 ms and 3.4 ms run by a shell the daemon keeps (docs/performance.md "Where sluice's part goes"). Each run is
- * still its own process, with its own exit status, stdout and stderr, so callers see what a spawned command gives them.
+ * `nft -j list table` of 32 clients spawned from a Node process holding 80 MB cost it 2.9 ms of CPU and the child
+ * 5.3 ms, run by a shell the process keeps 0.5 ms and 3.4 ms (docs/performance.md "Where sluice's part goes"). Each
+ * run is still its own process, with its own exit status, stdout and stderr, so callers see what a spawned command
+ * gives them.
  *
  * The shell (`/bin/sh`: busybox ash on OpenWrt) reads commands from its stdin and runs one at a time: each argument
  * single-quoted, the batch given on a quoted here-document (no expansion) or /dev/null, then its exit status and a

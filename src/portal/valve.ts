@@ -222,9 +222,7 @@ export class Valve {
     // without one may be another of this MAC's clients (a device on a new address is a second client, the first still
     // Authenticated), whose state says nothing about this one.
     const authedLate =
-      this.#flavour === 'opennds' &&
-      this.#authTimedOut.has(canonical) &&
-      (await this.#byToken.keptAtAuth(canonical));
+      this.#flavour === 'opennds' && this.#authTimedOut.has(canonical) && (await this.#byToken.keptAtAuth(canonical));
     this.#authTimedOut.delete(canonical);
     const address = authedLate ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
     const direct = address !== null;

@@ -8,8 +8,9 @@
 // SLUICE_OPENNDS10_PREFIX or ~/.cache/sluice-peers/opennds-10.3.1 (`make install DESTDIR=<that>`); without it the
 // 10.3.1 rows are a SKIP line.
 // `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: five purchases on
-// fresh clients, one data session reaching its allotment, one time session ending); the figure includes what their
-// auths and deauths cost openNDS. `quiet`: nobody comes or goes.
+// fresh clients, one data session reaching its allotment, one time session ending; each customer's phone asks the
+// captive API before and after paying); the figure includes what their auths, deauths and captive-API checks cost
+// openNDS. `quiet`: nobody comes or goes.
 //   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work), before and after
 //            each window, a window's figure taking their mean; a window is 3 checkinterval rounds (45 s in the lab);
 //   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on); metering
@@ -35,6 +36,7 @@ import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { churn, CHURN_CLIENTS } from './lib/churn.ts';
+import { HTTP_SECTION, PAY_PAGE_LISTEN } from '../test/e2e/captive-api.ts';
 
 /** A window's length in openNDS checkinterval rounds (the lab's 15 s: 45 s). */
 const WINDOW_ROUNDS = 3;
@@ -403,6 +405,8 @@ export default async function main(argv: string[]): Promise<void> {
         rate: null,
         // The quickstart's BinAuth on 9.10 too (10.x labs always run it): a deauth then goes by the client's token.
         binauth: true,
+        // The pay page's port open to clients (the quickstart's users_to_router): the customers ask its captive API.
+        theme: PAY_PAGE_LISTEN,
         ...(portal.prefix !== undefined && { openndsPrefix: portal.prefix }),
       });
       // The metered phase's clients come first, then the busy windows'; the gate phase takes the rest.
@@ -440,7 +444,11 @@ export default async function main(argv: string[]): Promise<void> {
         chmodSync(nocount, 0o755);
         const nftLine = (mode: string): string =>
           mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`;
-        const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [nftLine(modes[0] ?? 'kernel')] });
+        const s = await Sluice.start(lab, {
+          pollInterval: 2,
+          mainOptions: [nftLine(modes[0] ?? 'kernel')],
+          extraConfig: HTTP_SECTION,
+        });
         if (metered.length > 0) {
           for (const c of metered) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
           let authenticated = 0;

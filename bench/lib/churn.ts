@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UPSTREAM_IP, type Client } from '../../test/e2e/lab.ts';
 import type { Sluice } from '../../test/e2e/sluice.ts';
+import { api } from '../../test/e2e/captive-api.ts';
 
 /** What one customer buys, and when in the window (s from its start). */
 interface Arrival {
@@ -63,12 +64,18 @@ export async function churn(
 ): Promise<{ loops: ChildProcess[]; outcome: () => Promise<string> }> {
   const loops: ChildProcess[] = [];
   const t0 = performance.now();
+  // Each customer's phone asks the captive API (RFC 8908) as it joins and again once it paid, as phones do: sluice
+  // places it by its address (gate/mac-resolver.ts). Counted when the answer is the customer's: captive, then not.
+  let placed = 0;
+  const captive = async (c: Client): Promise<unknown> => (await api(c, '/captive')).json['captive'];
   for (const [i, a] of ARRIVALS.entries()) {
     const c = clients[i]!;
     const wait = a.atS * 1000 - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const before = await captive(c);
     await s.call('grant', { mac: c.mac, ...a.grant });
     loops.push(fetchLoop(c, a.firstBytes, a.more));
+    if (before === true && (await captive(c)) === false) placed++;
   }
   const outcome = async (): Promise<string> => {
     const parts: string[] = [];
@@ -80,7 +87,7 @@ export async function churn(
       const st = v.session;
       parts.push(`${what}: ${st?.state ?? '?'}${st?.end_cause ? ` (${st.end_cause})` : ''}`);
     }
-    return parts.join(', ');
+    return `${parts.join(', ')}; captive API answered ${placed} of ${ARRIVALS.length} customers as theirs`;
   };
   return { loops, outcome };
 }

@@ -50,7 +50,8 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
       events.rates(change);
     },
   });
-  const { macOf } = macResolver(valve, meter, config.main.ndsctlTimeoutMs);
+  const { ndsctlTimeoutMs: fetchTimeoutMs, shapeDevice: device } = config.main;
+  const { macOf } = macResolver({ valve, meter, fetchTimeoutMs, device });
   const lan = new LanEndpointKeeper({ backend, log, macOf });
   const services = backend.doorServices(macOf);
   const follow = async (next: Config): Promise<void> => {

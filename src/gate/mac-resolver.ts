@@ -1,12 +1,15 @@
 /**
- * The one answer every door on the LAN asks (the LAN endpoint, a method's own door: TollGate's): which portal client
- * has this address. Shared reads of the portal's list (client-directory.ts): the list the meter's ticks read anyway
- * comes first (`fromTicks`: no portal call of its own, and openNDS runs a script per listed client for each), as old
- * as the directory allows, or a tick asked for it; when the ticks give none within the fetch timeout, a read of the
- * portal's own queued behind every gate command and meter read ('lookup' priority), so requests neither multiply
- * portal calls nor delay a gate.
+ * The one answer every door on the LAN asks (the LAN endpoint, a method's own door: TollGate's): which client has this
+ * address. First the kernel's neighbour table on the LAN device the portal gates (portal/neighbours.ts neighbourMac):
+ * the MAC of the device that holds the address now, where openNDS takes its clients' MACs from too, for a file read.
+ * A request the table cannot place (an IPv6 source, no complete entry, a table that cannot be read) asks the portal's
+ * list, in shared reads (client-directory.ts): the list the meter's ticks read anyway comes first (`fromTicks`), as
+ * old as the directory allows, or a tick asked for it; when the ticks give none within the fetch timeout, a read of
+ * the portal's own queued behind every gate command and meter read ('lookup' priority). On kernel counters a tick asked
+ * for the list lists the portal, and openNDS runs a script per listed client for each (≈ 3 s of its CPU at 32 clients
+ * on 10.3.1): with the list first, every customer's captive-API check and purchase cost one.
  */
-import type { Valve } from '../portal/index.ts';
+import { neighbourMacReader, type Valve } from '../portal/index.ts';
 import type { Meter } from '../meter/index.ts';
 import { ClientDirectory, type ListedClient } from './client-directory.ts';
 
@@ -25,8 +28,25 @@ export interface MacResolver {
   macOf(ip: string): Promise<string | null>;
 }
 
-/** The daemon's resolver: the meter's ticks first (waiting at most the fetch timeout and a second), then the valve. */
-export function macResolver(valve: Valve, meter: Pick<Meter, 'clientAddresses'>, fetchTimeoutMs: number): MacResolver {
+/** What the daemon's resolver reads. */
+export interface MacResolverOptions {
+  valve: Valve;
+  meter: Pick<Meter, 'clientAddresses'>;
+  /** main.ndsctl_timeout: how long a tick's list is waited for (and a second more) before the valve reads one. */
+  fetchTimeoutMs: number;
+  /** main.shape_device: the LAN device the portal gates, whose neighbour entries name its clients. */
+  device: string;
+  /** The neighbour table's MAC for an address (default: `/proc/net/arp`, neighbourMacReader). */
+  neighbourMac?: (ip: string) => Promise<string | null>;
+}
+
+/**
+ * The daemon's resolver: the neighbour table's entry on the gated device, then the portal's list: the meter's ticks
+ * first (waiting at most the fetch timeout and a second), then the valve.
+ */
+export function macResolver(options: MacResolverOptions): MacResolver {
+  const { valve, meter, fetchTimeoutMs } = options;
+  const neighbourMac = options.neighbourMac ?? neighbourMacReader(options.device);
   const directory = portalClientDirectory(valve, (maxAgeMs) => meter.clientAddresses(maxAgeMs, fetchTimeoutMs + 1000));
-  return { macOf: (ip) => directory.macOf(ip) };
+  return { macOf: async (ip) => (await neighbourMac(ip)) ?? directory.macOf(ip) };
 }

@@ -51,7 +51,7 @@ export {
 } from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
-export { neighbourReader, neighbourTable } from './neighbours.ts';
+export { neighbourMacReader, neighbourReader, neighbourTable } from './neighbours.ts';
 export { binauthTokenReader } from './binauth-tokens.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';

@@ -1,9 +1,10 @@
 /**
  * A client's IPv4 address from the kernel's neighbour table (`/proc/net/arp` of the portal's network namespace), for
- * the gate's kernel counters, quota and speed tier at an auth. openNDS itself takes a client's address from the same
- * table (it resolves the MAC of the address a request came from), so the table holds the address openNDS lists; and
- * reading it costs a file read, where `ndsctl json <mac>` costs openNDS ≈ 28 ms + 2.5 ms per listed client under its
- * client-list lock (docs/captive-portal.md "What a call costs openNDS").
+ * the gate's kernel counters, quota and speed tier at an auth, and the MAC behind the address a LAN request came from
+ * (neighbourMac: gate/mac-resolver.ts). openNDS itself takes a client's MAC from the same table (it resolves the MAC of
+ * the address a request came from), so the table holds what openNDS lists; and reading it costs a file read, where
+ * `ndsctl json <mac>` costs openNDS ≈ 28 ms + 2.5 ms per listed client under its client-list lock, and a listing of
+ * every client a script per client (docs/captive-portal.md "What a call costs openNDS").
  *
  * Only a complete entry counts (ATF_COM: the kernel resolved it; an incomplete or failed one has no MAC). A MAC with
  * more than one complete IPv4 entry (a client that changed address: the old entry lingers until it is collected) is
@@ -38,6 +39,26 @@ export function neighbourIp(table: string, mac: string, hint: string | null = nu
   return found.length === 1 ? found[0]! : null;
 }
 
+/**
+ * The MAC `/proc/net/arp`'s text holds for the IPv4 address `ip` (canonical form), on `device` when given (the LAN
+ * device the portal gates: a host on another of the router's networks is none of its clients): the MAC of its one
+ * complete entry there, else null (none, an incomplete one, an address that is not IPv4). openNDS takes a client's MAC
+ * from this table too, when the client's first request reaches it.
+ */
+export function neighbourMac(table: string, ip: string, device: string | null = null): string | null {
+  if (!isIpv4(ip)) return null;
+  let mac: string | null = null;
+  for (const line of table.split('\n').slice(1)) {
+    const [entry, , flags, hw, , dev] = line.trim().split(/\s+/);
+    if (entry !== ip || flags === undefined || hw === undefined) continue;
+    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || (device !== null && dev !== device)) continue;
+    const found = tryNormalizeMac(hw);
+    if (found === null || (mac !== null && found !== mac)) return null;
+    mac = found;
+  }
+  return mac;
+}
+
 /** The table's text at each call: null when it cannot be read (another OS, a jail without /proc). */
 export function neighbourTable(path = NEIGHBOUR_TABLE): () => Promise<string | null> {
   return () => readFile(path, 'utf8').catch(() => null);
@@ -48,6 +69,21 @@ export function neighbourReader(path = NEIGHBOUR_TABLE): (mac: string, hint: str
   return async (mac, hint) => {
     try {
       return neighbourIp(await readFile(path, 'utf8'), mac, hint);
+    } catch {
+      return null;
+    }
+  };
+}
+
+/** neighbourMac over the table read at each call (a few µs); null when it cannot be read. */
+export function neighbourMacReader(
+  device: string | null,
+  path = NEIGHBOUR_TABLE,
+): (ip: string) => Promise<string | null> {
+  return async (ip) => {
+    if (!isIpv4(ip)) return null;
+    try {
+      return neighbourMac(await readFile(path, 'utf8'), ip, device);
     } catch {
       return null;
     }

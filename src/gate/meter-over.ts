@@ -24,7 +24,7 @@ export interface MeterOverOptions {
 
 export function meterOver(
   main: MainConfig,
-  { valve, kernelQuota, socket, identity }: Portal,
+  { valve, kernelQuota, socket, identity, binauthDeauths }: Portal,
   counting: Awaited<ReturnType<typeof startCounting>>,
   deps: MeterOverOptions,
 ): Meter {
@@ -50,6 +50,7 @@ export function meterOver(
     ...(counting.counters && { kernelCounters: counting.counters }),
     portalIdentity: identity,
     neighbours: neighbourTable(),
+    ...(binauthDeauths && { portalDeauths: binauthDeauths }),
     gate: gates,
     log: deps.log,
   });

@@ -7,6 +7,7 @@ import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import {
   binauthTokenReader,
+  BinauthWatch,
   COUNTER_TABLE,
   flowFlusher,
   KERNEL_QUOTA_TABLE,
@@ -56,6 +57,8 @@ export interface Portal {
    * which neither portal does. Started by the daemon with the live sessions' clients.
    */
   ipv6Gate: Ipv6Gate | null;
+  /** openNDS: its own deauths as its BinAuth reports them (portal/binauth-watch.ts), watched from the start. */
+  binauthDeauths: BinauthWatch | null;
 }
 
 /**
@@ -146,11 +149,14 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   // No tick lists the portal while the kernel counts: a close is confirmed by a look at its one client.
   const confirmByLook = (): boolean => counters?.enabled === true;
   const gateParts = { valve, kernelQuota, shaper, confirmByLook };
+  const binauthDeauths = main.portal === 'nodogsplash' ? null : new BinauthWatch({ socketPath });
+  binauthDeauths?.start();
   return {
     valve,
     kernelQuota,
     shaper,
     socket,
+    binauthDeauths,
     identity: portalSocketIdentity(socketPath),
     counters,
     tableWatch,

@@ -13,7 +13,8 @@
  *    the roster itself only when none did (resend() after a thread that does not hold it);
  *  - the counters the last listing did not list (a departed client, an idle timeout): listed for once, not every tick;
  *  - when each paying client's counters last moved: a client stopped for `stallMs` after moving is a reason to list
- *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick;
+ *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick; not one that
+ *    stopped while the portal's own deauths are reported (`deauthsReportedSince`: portal/binauth-watch.ts);
  *  - the counters' change count (KernelCountersPort.changes): sluice's own deauths are a reason to list; its auths
  *    are written into the roster as they succeed (opened()), and into the roster of a listing in flight then (read
  *    before them, it shows their gates closed).
@@ -58,6 +59,11 @@ export interface KernelModeOptions extends ListingPolicyOptions {
   /** The kernel's neighbour table's text (null: unreadable): see watchAddresses. */
   neighbours?: (() => Promise<string | null>) | undefined;
   stallMs?: number;
+  /**
+   * Since when the portal's own deauths are reported (portal/binauth-watch.ts, told through closed()): a paying client
+   * whose counters stopped since then is no reason to list, as its gate closing would have been told.
+   */
+  deauthsReportedSince?: (() => number | undefined) | undefined;
 }
 
 /** The neighbour table is read at most this often (a file read of a few KB at tens of clients). */
@@ -255,6 +261,7 @@ export class KernelMode {
     authing: (mac: string) => boolean = () => false,
   ): void {
     const stalled: string[] = [];
+    const reportedSince = this.options.deauthsReportedSince?.() ?? Infinity;
     const stamp = ++this.billings;
     for (const s of sessions.activeSessions()) {
       const mac = s.mac;
@@ -268,7 +275,7 @@ export class KernelMode {
         }
       } else if (entry !== undefined) {
         entry.seen = stamp;
-        if (now - entry.at >= this.stallMs) stalled.push(mac);
+        if (now - entry.at >= this.stallMs && entry.at < reportedSince) stalled.push(mac);
       }
     }
     for (const [mac, entry] of this.movedAt) if (entry.seen !== stamp) this.movedAt.delete(mac);

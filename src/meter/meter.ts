@@ -31,6 +31,9 @@ import { TickTimes } from './timing.ts';
 
 export type { MeterEvents, MeterOptions, TickReport } from './options.ts';
 
+/** How long after the portal's BinAuth reported a deauth a paying client's gate is opened again (the constructor). */
+export const PORTAL_DEAUTH_SETTLE_MS = 1000;
+
 export class Meter {
   private readonly ctx: MeterContext;
   private readonly runner: UsageTaskRunner;
@@ -136,11 +139,33 @@ export class Meter {
         this.gates.unfollow,
       );
     }
+    this.followPortalDeauths();
     if (log) {
       this.on('tick', (r) => {
         if (!r.ok) log.debug('tick skipped', { reason: r.skipped, message: r.message });
       });
     }
+  }
+
+  /**
+   * A gate the portal closed by itself (its BinAuth ran a deauth): the roster says so now, and a client that still
+   * pays is reported for re-opening (the roster's facts are as of its listing, older than a purchase made since).
+   * sluice's own deauths are told too: their sessions have ended, and a gate kept closed is the gate's to leave closed
+   * (Gatekeeper.reopen). openNDS runs its BinAuth in the middle of its deauth: an auth at once was refused (10.3.1 in
+   * the lab), so the report is acted on PORTAL_DEAUTH_SETTLE_MS later.
+   */
+  private followPortalDeauths(): void {
+    const { portalDeauths, sessions, log } = this.options;
+    const stopped = (): boolean => this.ctx.state === 'closing' || this.ctx.state === 'closed';
+    portalDeauths?.onDeauth((mac) => {
+      if (stopped() || this.loop.kernel?.on !== true) return;
+      this.loop.kernel.closed(mac, 'Preauthenticated');
+      if (sessions.active(mac) === undefined) return;
+      log?.info('portal: a paying client deauthed by the portal itself', { mac });
+      this.ctx.timers.setTimeout(() => {
+        if (!stopped() && sessions.active(mac) !== undefined) this.events.emit('paying-client-needs-gate', mac);
+      }, this.options.portalDeauthSettleMs ?? PORTAL_DEAUTH_SETTLE_MS);
+    });
   }
 
   /** Follows one of the meter's events (MeterEvents); returns the unsubscribe. */
@@ -244,6 +269,10 @@ export class Meter {
         usage_from: 'kernel' as const,
         portal_listings: this.loop.kernel.listings,
         portal_listings_by_reason: { ...this.loop.kernel.listingsBy },
+      }),
+      ...(this.options.portalDeauths && {
+        portal_deauths_watched: this.options.portalDeauths.liveSince !== undefined,
+        portal_deauths_reported: this.options.portalDeauths.deauths,
       }),
       kernel_quota_refills: this.brakes.refills,
       kernel_quota_splits: this.shared.splits,

@@ -11,6 +11,7 @@ import type {
   GatePort,
   KernelCountersPort,
   KernelQuotaPort,
+  PortalDeauthsPort,
   ReadClient,
   SessionsPort,
   UsageReport,
@@ -90,6 +91,15 @@ export interface MeterOptions {
    * (meter/address-watch.ts).
    */
   neighbours?: () => Promise<string | null>;
+  /**
+   * The portal's own deauths as they happen (portal/binauth-watch.ts: its idle and session timeouts, an admin's
+   * `ndsctl deauth`): on the kernel's counters each is written into the roster as the gate closed and a paying
+   * client's is reported for re-opening (portalDeauthSettleMs later), and a paying client whose counters stopped while
+   * they are reported is no reason to list.
+   */
+  portalDeauths?: PortalDeauthsPort;
+  /** How long after a reported deauth a paying client's gate is reported for re-opening. Default 1000 ms. */
+  portalDeauthSettleMs?: number;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;

@@ -108,6 +108,16 @@ export type ReadClient = (
 ) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
 
 /** What the meter asks of the kernel quota (portal/kernel-quota.ts). */
+/** The portal's own deauths (portal/binauth-watch.ts BinauthWatch). */
+export interface PortalDeauthsPort {
+  /** Since when (clock ms) they are reported without a gap; undefined: not now. */
+  readonly liveSince: number | undefined;
+  /** How many were reported (stats). */
+  readonly deauths: number;
+  /** `listener` hears the MAC (canonical) of each gate the portal closed. */
+  onDeauth(listener: (mac: string) => void): void;
+}
+
 export interface KernelQuotaPort {
   has(mac: string): boolean;
   /** The clients whose quota is used up (their packets are dropped). */

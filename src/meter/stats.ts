@@ -43,6 +43,13 @@ export interface MeterStats {
    * `portal-restart`, `unlisted`, `moved`, `stalled`, `safety-net`; `lookup`: a LAN lookup waiting for an address).
    */
   portal_listings_by_reason?: Record<string, number>;
+  /**
+   * With the portal's own deauths reported (the package's BinAuth on openNDS: portal/binauth-watch.ts): whether they
+   * are now, and how many were. Not reported (no BinAuth, or none run yet): a paying client whose counters stopped is
+   * listed for.
+   */
+  portal_deauths_watched?: boolean;
+  portal_deauths_reported?: number;
 }
 
 const WINDOW = 128;

@@ -62,6 +62,7 @@ export type TickLoopOptions = Pick<
   | 'kernelCounters'
   | 'portalIdentity'
   | 'neighbours'
+  | 'portalDeauths'
 > & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
 
 export class TickLoop {
@@ -137,6 +138,7 @@ export class TickLoop {
         : new KernelMode(options.kernelCounters, {
             portalIdentity: options.portalIdentity,
             neighbours: options.neighbours,
+            deauthsReportedSince: () => options.portalDeauths?.liveSince,
           });
   }
 

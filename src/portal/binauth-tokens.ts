@@ -38,6 +38,26 @@ export function trustedRecordFile(st: { uid: number; mode: number }, ownUid: num
 }
 
 /**
+ * The text of a BinAuth record file at `path` ('' for an emptied one: a deauth), or undefined when there is no file or
+ * nothing it may be trusted for (a link, another owner, writable by others, too big). Never throws.
+ */
+export async function readBinauthRecord(path: string, ownUid = process.getuid?.()): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > RECORD_MAX_BYTES || !trustedRecordFile(st, ownUid)) return undefined;
+    const buf = Buffer.alloc(RECORD_MAX_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, RECORD_MAX_BYTES, 0);
+    return buf.toString('latin1', 0, bytesRead);
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+/**
  * Reads the BinAuth's token for a MAC (canonical) beside the socket `socketPath()` names; undefined when there is no
  * socket, no file, or nothing the file may be trusted for. Never throws.
  */
@@ -46,21 +66,7 @@ export function binauthTokenReader(socketPath: () => string | undefined): (mac: 
   return async (mac) => {
     const socket = socketPath();
     if (socket === undefined) return undefined;
-    let handle;
-    try {
-      handle = await open(
-        join(dirname(socket), BINAUTH_TOKENS_DIR, mac),
-        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-      );
-      const st = await handle.stat();
-      if (!st.isFile() || st.size > RECORD_MAX_BYTES || !trustedRecordFile(st, ownUid)) return undefined;
-      const buf = Buffer.alloc(RECORD_MAX_BYTES);
-      const { bytesRead } = await handle.read(buf, 0, RECORD_MAX_BYTES, 0);
-      return parseBinauthRecord(buf.toString('latin1', 0, bytesRead), mac);
-    } catch {
-      return undefined;
-    } finally {
-      await handle?.close().catch(() => {});
-    }
+    const text = await readBinauthRecord(join(dirname(socket), BINAUTH_TOKENS_DIR, mac), ownUid);
+    return text === undefined ? undefined : parseBinauthRecord(text, mac);
   };
 }

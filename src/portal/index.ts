@@ -53,6 +53,7 @@ export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-b
 export { Valve } from './valve.ts';
 export { neighbourMacReader, neighbourReader, neighbourTable } from './neighbours.ts';
 export { binauthTokenReader } from './binauth-tokens.ts';
+export { BinauthWatch } from './binauth-watch.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
 export { KERNEL_QUOTA_TABLE } from './kernel-quota-nft.ts';

@@ -17,7 +17,7 @@ import {
   type UsageReport,
   type UsageTaskRunner,
 } from '../../src/meter/index.ts';
-import type { ExclusivePort, GateFacts, KernelCountersPort } from '../../src/meter/ports.ts';
+import type { ExclusivePort, GateFacts, KernelCountersPort, PortalDeauthsPort } from '../../src/meter/ports.ts';
 import { Emitter, SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
@@ -151,6 +151,7 @@ async function rig(
   valve?: ExclusivePort,
   runner?: () => UsageTaskRunner,
   neighbours?: () => Promise<string | null>,
+  portalDeauths?: PortalDeauthsPort,
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
   const now = { t: 1_795_221_800_000 };
@@ -179,6 +180,7 @@ async function rig(
       kernelCounters: counters,
       portalIdentity: () => identity.id,
       ...(neighbours && { neighbours }),
+      ...(portalDeauths && { portalDeauths }),
       gate: { on: (event, listener) => gate.on(event, listener) },
       ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
@@ -469,6 +471,36 @@ test(
     }
   },
 );
+
+test('a deauth the portal reports (its BinAuth): its paying client reported for re-opening, no listing', async () => {
+  let heard: ((mac: string) => void) | undefined;
+  const deauths = { liveSince: 0, deauths: 0, onDeauth: (l: (mac: string) => void) => void (heard = l) };
+  const r = await rig(undefined, undefined, undefined, deauths);
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.counters.add(A, MiB);
+    let report = await r.step();
+    assert.equal(report.reopen, []);
+    const before = r.listings();
+    // openNDS timed the client out (idle_deauth): its BinAuth emptied the record, and the watch told the meter.
+    r.portal.deauth(A);
+    if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+    const needs: string[] = [];
+    r.meter.on('paying-client-needs-gate', (mac) => needs.push(mac));
+    heard!(A);
+    assert.equal(needs, [], 'not at once: openNDS runs its BinAuth in the middle of its deauth');
+    for (const deadline = Date.now() + 10_000; needs.length === 0 && Date.now() < deadline;)
+      await new Promise((res) => setTimeout(res, 50));
+    assert.equal(needs, [A], 'reported for re-opening once the deauth settled');
+    report = await r.step();
+    assert.is(r.listings(), before, 'no listing: the report said it');
+  } finally {
+    await r.close();
+  }
+});
 
 test('a listing that fails leaves the kept roster billing; counters flushed behind sluice are made again', async () => {
   const r = await rig();

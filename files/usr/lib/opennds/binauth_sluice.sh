@@ -12,7 +12,8 @@
 # One thing is kept: the client's token at its auth, in sluice-tokens/<mac> beside openNDS's control socket (a tmpfs),
 # so that sluice can close the gate with `ndsctl deauth <token>`, which openNDS finds by comparing strings, where a MAC
 # costs it a hash of every listed client first (10.3.1: three processes per client). Shell builtins only, no process
-# but the one mkdir a boot; a deauth empties the file (openNDS gives the client a new token then).
+# but the one mkdir a boot; a deauth empties the file (openNDS gives the client a new token then), which also tells
+# sluice's watch of the directory that openNDS closed a gate by itself (an idle or session timeout, an admin's deauth).
 [ "$1" = auth_client ] && exit 1
 case $1 in
 	*_auth | *_deauth) ;;

@@ -1,0 +1,86 @@
+// tier: fast
+// The portal's own deauths as the package's BinAuth reports them (portal/binauth-watch.ts): a real inotify watch on a
+// directory written the way binauth_sluice.sh writes it.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BinauthWatch } from '../../src/portal/binauth-watch.ts';
+
+const A = '02:00:00:00:0e:01';
+const TOKEN = '0a1b2c3d';
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  for (const deadline = Date.now() + ms; !cond();) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a deauth empties the record: reported once, with the MAC; an auth writes a token: nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
+  const tokens = join(dir, 'sluice-tokens');
+  mkdirSync(tokens);
+  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock') });
+  const heard: string[] = [];
+  watch.onDeauth((mac) => heard.push(mac));
+  try {
+    watch.start();
+    assert.ok(watch.liveSince !== undefined);
+    writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 }); // the auth
+    writeFileSync(join(tokens, 'not-a-mac'), '', { mode: 0o644 });
+    writeFileSync(join(tokens, A), '', { mode: 0o644 }); // the deauth: `printf '' > file`
+    await until(() => heard.length > 0, 'the deauth reported');
+    writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 }); // authed again
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal([...new Set(heard)], [A]);
+    assert.is(watch.deauths, heard.length);
+  } finally {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no directory yet (no BinAuth run): not live, and looked for again until it is there', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
+  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20 });
+  const heard: string[] = [];
+  watch.onDeauth((mac) => heard.push(mac));
+  try {
+    watch.start();
+    assert.is(watch.liveSince, undefined, 'nothing to watch: stalls are listed for');
+    mkdirSync(join(dir, 'sluice-tokens'));
+    await until(() => watch.liveSince !== undefined, 'the directory found');
+    writeFileSync(join(dir, 'sluice-tokens', A), '', { mode: 0o644 });
+    await until(() => heard.length > 0, 'the deauth reported');
+    assert.is(heard[0], A);
+  } finally {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record others may write is not trusted: no deauth reported from it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
+  const tokens = join(dir, 'sluice-tokens');
+  mkdirSync(tokens);
+  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock') });
+  const heard: string[] = [];
+  watch.onDeauth((mac) => heard.push(mac));
+  try {
+    watch.start();
+    // Made writable by all before it enters the directory (the umask would take the bits from a new file).
+    const outside = join(dir, 'record');
+    writeFileSync(outside, '');
+    chmodSync(outside, 0o666);
+    renameSync(outside, join(tokens, A));
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(heard, []);
+  } finally {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

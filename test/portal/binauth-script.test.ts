@@ -96,6 +96,14 @@ test("an auth keeps the client's token beside the control socket for sluice; a d
   assert.is(await read(MAC), undefined);
 });
 
+test('openNDS stopping (shutdown_deauth) leaves the records: its restart is seen by sluice itself', async () => {
+  const { dir, sock } = await portalDir(true);
+  const read = binauthTokenReader(() => sock);
+  assert.equal(binauth(dir, ...session('ndsctl_auth')), { code: 0, out: '' });
+  assert.equal(binauth(dir, ...session('shutdown_deauth')), { code: 0, out: '' });
+  assert.is(await read(MAC), TOKEN, 'not emptied: no deauth reported to the watch');
+});
+
 test("a directory without a control socket gets nothing; the first with openNDS's socket is used", async () => {
   const none = await portalDir(false);
   const portal = await portalDir(true);

@@ -15,7 +15,11 @@
 # but the one mkdir a boot; a deauth empties the file (openNDS gives the client a new token then), which also tells
 # sluice's watch of the directory that openNDS closed a gate by itself (an idle or session timeout, an admin's deauth).
 [ "$1" = auth_client ] && exit 1
+# shutdown_deauth: openNDS is stopping. sluice sees its restart by itself (a new control socket) and opens the paying
+# clients' gates again then; an emptied record would tell it of every gate closing while the portal cannot open one.
+# The record's token answers no after the restart, and sluice asks again by MAC.
 case $1 in
+	shutdown_deauth) exit 0 ;;
 	*_auth | *_deauth) ;;
 	*) exit 0 ;;
 esac

@@ -446,24 +446,31 @@ test('listed Preauthenticated, fresh counters read while its auth is in flight: 
   }
 });
 
+/**
+ * A listed client pays and is read moving, then the portal deauths it (back Preauthenticated, as openNDS lists it once
+ * it shows up again): the listings read before the deauth.
+ */
+async function payingThenDeauthed(r: Rig): Promise<number> {
+  r.portal.addClient(A, '10.0.0.10');
+  await r.step();
+  await r.buy(A, 100 * MiB);
+  await r.step();
+  r.counters.add(A, MiB);
+  assert.equal((await r.step()).reopen, []);
+  const before = r.listings();
+  r.portal.deauth(A);
+  if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+  return before;
+}
+
 test(
   'a restarted portal (a new control socket) is listed: ' + 'the paying client it forgot is reported for re-opening',
   async () => {
     const r = await rig();
     try {
-      r.portal.addClient(A, '10.0.0.10');
-      await r.step();
-      await r.buy(A, 100 * MiB);
-      await r.step();
-      r.counters.add(A, MiB);
-      let report = await r.step();
-      assert.equal(report.reopen, []);
-      const before = r.listings();
-      // openNDS 9.x deauths everyone when it stops; the client comes back Preauthenticated.
-      r.portal.deauth(A);
-      if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+      const before = await payingThenDeauthed(r);
       r.identity.id = '8:177';
-      report = await r.step(6000);
+      const report = await r.step(6000);
       assert.is(r.listings(), before + 1);
       assert.equal(report.reopen, [A]);
     } finally {
@@ -477,17 +484,8 @@ test('a deauth the portal reports (its BinAuth): its paying client reported for 
   const deauths = { liveSince: 0, deauths: 0, onDeauth: (l: (mac: string) => void) => void (heard = l) };
   const r = await rig(undefined, undefined, undefined, deauths);
   try {
-    r.portal.addClient(A, '10.0.0.10');
-    await r.step();
-    await r.buy(A, 100 * MiB);
-    await r.step();
-    r.counters.add(A, MiB);
-    let report = await r.step();
-    assert.equal(report.reopen, []);
-    const before = r.listings();
     // openNDS timed the client out (idle_deauth): its BinAuth emptied the record, and the watch told the meter.
-    r.portal.deauth(A);
-    if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+    const before = await payingThenDeauthed(r);
     const needs: string[] = [];
     r.meter.on('paying-client-needs-gate', (mac) => needs.push(mac));
     heard!(A);
@@ -495,7 +493,7 @@ test('a deauth the portal reports (its BinAuth): its paying client reported for 
     for (const deadline = Date.now() + 10_000; needs.length === 0 && Date.now() < deadline;)
       await new Promise((res) => setTimeout(res, 50));
     assert.equal(needs, [A], 'reported for re-opening once the deauth settled');
-    report = await r.step();
+    await r.step();
     assert.is(r.listings(), before, 'no listing: the report said it');
   } finally {
     await r.close();

@@ -18,13 +18,19 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   }
 }
 
-test('a deauth empties the record: reported once, with the MAC; an auth writes a token: nothing', async () => {
+/** A portal's directory with the BinAuth's records in it (`made`), a watch of it, and the MACs it reported. */
+function watched(made = true): { dir: string; tokens: string; watch: BinauthWatch; heard: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
   const tokens = join(dir, 'sluice-tokens');
-  mkdirSync(tokens);
-  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock') });
+  if (made) mkdirSync(tokens);
+  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20 });
   const heard: string[] = [];
   watch.onDeauth((mac) => heard.push(mac));
+  return { dir, tokens, watch, heard };
+}
+
+test('a deauth empties the record: reported once, with the MAC; an auth writes a token: nothing', async () => {
+  const { dir, tokens, watch, heard } = watched();
   try {
     watch.start();
     assert.ok(watch.liveSince !== undefined);
@@ -43,10 +49,7 @@ test('a deauth empties the record: reported once, with the MAC; an auth writes a
 });
 
 test('no directory yet (no BinAuth run): not live, and looked for again until it is there', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
-  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20 });
-  const heard: string[] = [];
-  watch.onDeauth((mac) => heard.push(mac));
+  const { dir, watch, heard } = watched(false);
   try {
     watch.start();
     assert.is(watch.liveSince, undefined, 'nothing to watch: stalls are listed for');
@@ -62,12 +65,7 @@ test('no directory yet (no BinAuth run): not live, and looked for again until it
 });
 
 test('a record others may write is not trusted: no deauth reported from it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
-  const tokens = join(dir, 'sluice-tokens');
-  mkdirSync(tokens);
-  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock') });
-  const heard: string[] = [];
-  watch.onDeauth((mac) => heard.push(mac));
+  const { dir, tokens, watch, heard } = watched();
   try {
     watch.start();
     // Made writable by all before it enters the directory (the umask would take the bits from a new file).

@@ -60,8 +60,9 @@ export interface KernelModeOptions extends ListingPolicyOptions {
   neighbours?: (() => Promise<string | null>) | undefined;
   stallMs?: number;
   /**
-   * Since when the portal's own deauths are reported (portal/binauth-watch.ts, told through closed()): a paying client
-   * whose counters stopped since then is no reason to list, as its gate closing would have been told.
+   * Since when the portal's own deauths are reported (portal/binauth-watch.ts; the meter reports a paying client's for
+   * re-opening): a paying client whose counters stopped since then is no reason to list, as its gate closing would
+   * have been told.
    */
   deauthsReportedSince?: (() => number | undefined) | undefined;
 }

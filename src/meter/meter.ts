@@ -31,9 +31,6 @@ import { TickTimes } from './timing.ts';
 
 export type { MeterEvents, MeterOptions, TickReport } from './options.ts';
 
-/** How long after the portal's BinAuth reported a deauth a paying client's gate is opened again (the constructor). */
-export const PORTAL_DEAUTH_SETTLE_MS = 1000;
-
 export class Meter {
   private readonly ctx: MeterContext;
   private readonly runner: UsageTaskRunner;
@@ -148,23 +145,18 @@ export class Meter {
   }
 
   /**
-   * A gate the portal closed by itself (its BinAuth ran a deauth): the roster says so now, and a client that still
-   * pays is reported for re-opening (the roster's facts are as of its listing, older than a purchase made since).
-   * sluice's own deauths are told too: their sessions have ended, and a gate kept closed is the gate's to leave closed
-   * (Gatekeeper.reopen). openNDS runs its BinAuth in the middle of its deauth: an auth at once was refused (10.3.1 in
-   * the lab), so the report is acted on PORTAL_DEAUTH_SETTLE_MS later.
+   * A gate the portal closed by itself (its BinAuth ran a deauth, portal/binauth-watch.ts): a client that still pays is
+   * reported for re-opening (Gatekeeper.reopen: a gate kept closed on purpose stays closed; sluice's own deauths end
+   * their sessions first). The roster is left as it is: the re-opening's auth writes it, and a report written into it
+   * as a closed gate would stop the billing of an open one were it ever wrong.
    */
   private followPortalDeauths(): void {
     const { portalDeauths, sessions, log } = this.options;
-    const stopped = (): boolean => this.ctx.state === 'closing' || this.ctx.state === 'closed';
     portalDeauths?.onDeauth((mac) => {
-      if (stopped() || this.loop.kernel?.on !== true) return;
-      this.loop.kernel.closed(mac, 'Preauthenticated');
+      if (this.ctx.state === 'closing' || this.ctx.state === 'closed' || this.loop.kernel?.on !== true) return;
       if (sessions.active(mac) === undefined) return;
       log?.info('portal: a paying client deauthed by the portal itself', { mac });
-      this.ctx.timers.setTimeout(() => {
-        if (!stopped() && sessions.active(mac) !== undefined) this.events.emit('paying-client-needs-gate', mac);
-      }, this.options.portalDeauthSettleMs ?? PORTAL_DEAUTH_SETTLE_MS);
+      this.events.emit('paying-client-needs-gate', mac);
     });
   }
 

@@ -93,13 +93,10 @@ export interface MeterOptions {
   neighbours?: () => Promise<string | null>;
   /**
    * The portal's own deauths as they happen (portal/binauth-watch.ts: its idle and session timeouts, an admin's
-   * `ndsctl deauth`): on the kernel's counters each is written into the roster as the gate closed and a paying
-   * client's is reported for re-opening (portalDeauthSettleMs later), and a paying client whose counters stopped while
-   * they are reported is no reason to list.
+   * `ndsctl deauth`): on the kernel's counters a paying client's is reported for re-opening, and a paying client whose
+   * counters stopped while they are reported is no reason to list.
    */
   portalDeauths?: PortalDeauthsPort;
-  /** How long after a reported deauth a paying client's gate is reported for re-opening. Default 1000 ms. */
-  portalDeauthSettleMs?: number;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;

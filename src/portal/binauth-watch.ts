@@ -10,8 +10,8 @@
  * The directory is made by the BinAuth at its first run: until it exists (no BinAuth, none run yet) or after it went
  * (a reboot's tmpfs, a portal moved), the watch looks for it again every `retryMs` and reports nothing: the meter
  * lists for a stall that began before the watch was up (`liveSince`), as without it. A file is read as any BinAuth
- * record (trusted owner and mode, no link, small): an empty one is a deauth, one naming a token is an auth (nothing to
- * report).
+ * record (trusted owner and mode, no link, small): one still empty BINAUTH_SETTLE_MS after it was emptied is a deauth,
+ * reported once until it names a token again (an auth: nothing to report).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,11 +21,19 @@ import { BINAUTH_TOKENS_DIR, readBinauthRecord } from './binauth-tokens.ts';
 
 /** How often a watch not running looks for the directory again (a stat, when it fires). */
 export const BINAUTH_WATCH_RETRY_MS = 10_000;
+/**
+ * An emptied record is read again this much later, and reported only if still empty: an auth's `printf … > record`
+ * empties the file before it writes the token (an event in between reads empty), and openNDS runs the BinAuth in the
+ * middle of its deauth (an auth sent at once was refused on 10.3.1 in the lab).
+ */
+export const BINAUTH_SETTLE_MS = 1000;
+const REPORTED_MAX = 4096;
 
 export interface BinauthWatchOptions {
   /** The portal's control socket now (the directory is beside it); undefined: none known. */
   socketPath: () => string | undefined;
   retryMs?: number;
+  settleMs?: number;
   clock?: Clock;
   timers?: Timers;
   /** fs.watch, for tests that make it fail. */
@@ -41,6 +49,9 @@ export class BinauthWatch {
   #retry: unknown;
   #closed = false;
   readonly #listeners: Array<(mac: string) => void> = [];
+  /** Records read empty, waiting for their second read (a timer each); and those reported since last read full. */
+  readonly #settling = new Map<string, unknown>();
+  readonly #reported = new Set<string>();
   /** Deauths reported since start (stats, tests). */
   deauths = 0;
 
@@ -93,6 +104,8 @@ export class BinauthWatch {
   close(): void {
     this.#closed = true;
     this.#timers.clearTimeout(this.#retry);
+    for (const timer of this.#settling.values()) this.#timers.clearTimeout(timer);
+    this.#settling.clear();
     this.#watcher?.close();
     this.#watcher = undefined;
     this.#liveSince = undefined;
@@ -102,10 +115,29 @@ export class BinauthWatch {
     const mac = tryNormalizeMac(file);
     if (mac === null || file.toLowerCase() !== mac || dir !== this.#dir) return;
     const record = await readBinauthRecord(join(dir, file));
-    if (record === '') {
-      this.deauths++;
-      for (const listener of this.#listeners) listener(mac);
+    if (record === undefined) return;
+    if (record !== '') {
+      this.#reported.delete(mac);
+      return;
     }
+    if (this.#settling.has(mac) || this.#reported.has(mac)) return;
+    const timer = this.#timers.setTimeout(() => {
+      this.#settling.delete(mac);
+      void this.#settled(dir, file, mac);
+    }, this.#options.settleMs ?? BINAUTH_SETTLE_MS);
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    this.#settling.set(mac, timer);
+  }
+
+  /** The second read of an emptied record: still empty, a deauth, reported once until the record is full again. */
+  async #settled(dir: string, file: string, mac: string): Promise<void> {
+    if (this.#closed || dir !== this.#dir || (await readBinauthRecord(join(dir, file))) !== '') return;
+    if (this.#reported.has(mac)) return;
+    // Bounded: at most one entry per client the BinAuth saw; the oldest go first.
+    if (this.#reported.size >= REPORTED_MAX) this.#reported.delete(this.#reported.values().next().value!);
+    this.#reported.add(mac);
+    this.deauths++;
+    for (const listener of this.#listeners) listener(mac);
   }
 
   /** The directory went (or cannot be watched any more): stall listings again until it is back. */

@@ -23,7 +23,7 @@ function watched(made = true): { dir: string; tokens: string; watch: BinauthWatc
   const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
   const tokens = join(dir, 'sluice-tokens');
   if (made) mkdirSync(tokens);
-  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20 });
+  const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20, settleMs: 100 });
   const heard: string[] = [];
   watch.onDeauth((mac) => heard.push(mac));
   return { dir, tokens, watch, heard };
@@ -37,11 +37,19 @@ test('a deauth empties the record: reported once, with the MAC; an auth writes a
     writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 }); // the auth
     writeFileSync(join(tokens, 'not-a-mac'), '', { mode: 0o644 });
     writeFileSync(join(tokens, A), '', { mode: 0o644 }); // the deauth: `printf '' > file`
+    writeFileSync(join(tokens, A), '', { mode: 0o644 }); // more events of the same deauth
     await until(() => heard.length > 0, 'the deauth reported');
-    writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 }); // authed again
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal([...new Set(heard)], [A]);
-    assert.is(watch.deauths, heard.length);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(heard, [A], 'once');
+    // An auth empties the record before it writes the token (`printf … > file`): not a deauth.
+    writeFileSync(join(tokens, A), '', { mode: 0o644 });
+    writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(heard, [A], 'an auth is no deauth');
+    writeFileSync(join(tokens, A), '', { mode: 0o644 }); // deauthed again after that auth: a new deauth
+    await until(() => heard.length > 1, 'the second deauth reported');
+    assert.equal(heard, [A, A]);
+    assert.is(watch.deauths, 2);
   } finally {
     watch.close();
     rmSync(dir, { recursive: true, force: true });

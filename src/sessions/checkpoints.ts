@@ -1,13 +1,15 @@
 /**
- * Usage checkpoint bookkeeping: which sessions' usage changed since the last write, and one timer that fires
- * `checkpointIntervalMs` after the first change. Armed only while there is something to write, so an idle router
- * neither wakes up nor writes, and flash sees at most one usage record per interval — except a data session's first
- * usage, written within FIRST_CHECKPOINT_MS (one extra write a session). A restart bills from a session's counter mark;
+ * Usage checkpoint bookkeeping: which sessions' usage changed since the last write, and one timer, due
+ * `checkpointIntervalMs` after the last write (at once when a change comes later than that). Armed only while there is
+ * something to write, so an idle router neither wakes up nor writes, and flash sees at most one usage record per
+ * interval — except a data session's first usage, written within FIRST_CHECKPOINT_MS (one extra write a session).
+ * Due from the last write, not from the first change after it: a crash or a power cut then loses at most one interval
+ * of usage (docs/configuration.md), where the first change could come a poll after a write. A restart bills from a session's counter mark;
  * its purchase already carries the one it starts from (marking-store.ts), so this write is no longer what keeps
  * its first bytes: it replaces an already-open gate's pre-purchase mark early, and bounds what a new portal epoch in
  * the first interval (a re-auth) would leave unbilled.
  */
-import type { TimerHandle, Timers } from './time.ts';
+import type { Clock, TimerHandle, Timers } from './time.ts';
 
 /** A data session's first usage reaches flash this soon (ms): after the tick that billed it has finished. */
 export const FIRST_CHECKPOINT_MS = 1000;
@@ -25,12 +27,17 @@ export class CheckpointSchedule {
   private timer: TimerHandle | null = null;
   /** The armed timer is the short one (a first usage). */
   private soon = false;
+  /** When the usage was last taken for a write (or the schedule began). */
+  private lastTakenAt: number;
 
   constructor(
     private readonly timers: Timers,
+    private readonly clock: Clock,
     private intervalMs: number,
     private readonly onDue: () => void,
-  ) {}
+  ) {
+    this.lastTakenAt = clock.now();
+  }
 
   setInterval(ms: number): void {
     this.intervalMs = ms;
@@ -43,13 +50,15 @@ export class CheckpointSchedule {
     if (this.timer !== null && (this.soon || !soon)) return;
     this.stop();
     this.soon = soon;
+    // Bounded by the interval: a wall clock set back (NTP at boot) must not put the next write off for that long.
+    const regular = Math.min(this.intervalMs, Math.max(0, this.lastTakenAt + this.intervalMs - this.clock.now()));
     this.timer = this.timers.setTimeout(
       () => {
         this.timer = null;
         this.stop();
         this.onDue();
       },
-      soon ? FIRST_CHECKPOINT_MS : this.intervalMs,
+      soon ? Math.min(FIRST_CHECKPOINT_MS, regular) : regular,
     );
   }
 
@@ -70,6 +79,7 @@ export class CheckpointSchedule {
   /** The ids to write now; the set starts over. */
   take(): string[] {
     this.stop();
+    this.lastTakenAt = this.clock.now();
     const ids = [...this.dirty];
     this.dirty.clear();
     return ids;

@@ -122,6 +122,7 @@ export class SessionManager {
     );
     this.checkpoints = new CheckpointSchedule(
       this.timers,
+      this.clock,
       options.checkpointIntervalMs ?? 300_000,
       () => void this.checkpoint(),
     );

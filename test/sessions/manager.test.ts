@@ -252,6 +252,28 @@ test("usage reaches the store only at checkpoints, then on close; a data session
   await reopened.manager.close();
 });
 
+test('a checkpoint is due one interval after the last write, not after the first usage that follows it', async () => {
+  // The meter bills a poll after a write: were the timer armed then, a crash just before it would lose an interval
+  // and a poll of usage, more than checkpoint_interval promises.
+  const { time, store, manager } = await setup({ checkpointIntervalMs: 10_000 });
+  await dataSession(manager, 52);
+  useBytes(manager, [[mac(52), 1000]]);
+  await time.advance(FIRST_CHECKPOINT_MS);
+  assert.is(store.count('usage'), 1, 'the first usage, early');
+  const pollMs = 2000;
+  await time.advance(pollMs);
+  useBytes(manager, [[mac(52), 1000]]);
+  await time.advance(10_000 - pollMs - 1);
+  assert.is(store.count('usage'), 1, 'not before the interval is up');
+  await time.advance(1);
+  assert.is(store.count('usage'), 2, 'one interval after the last write');
+  await time.advance(60_000);
+  useBytes(manager, [[mac(52), 1000]]);
+  await time.advance(0);
+  assert.is(store.count('usage'), 3, 'a change after a quiet spell longer than the interval goes at once');
+  await manager.close();
+});
+
 test(
   'every usage checkpoint carries every session billed since the one before ' + '(the meter marks them by slot)',
   async () => {

@@ -6,8 +6,8 @@
  * Due from the last write, not from the first change after it: a crash or a power cut then loses at most one interval
  * of usage (docs/configuration.md), where the first change could come a poll after a write. A restart bills from a
  * session's counter mark; its purchase already carries the one it starts from (marking-store.ts), so this write is no
- * longer what keeps its first bytes: it replaces an already-open gate's pre-purchase mark early, and bounds what a new portal epoch in
- * the first interval (a re-auth) would leave unbilled.
+ * longer what keeps its first bytes: it replaces an already-open gate's pre-purchase mark early, and bounds what a new
+ * portal epoch in the first interval (a re-auth) would leave unbilled.
  */
 import type { Clock, TimerHandle, Timers } from './time.ts';
 

@@ -8,7 +8,7 @@
  * and a café's phones stop and start all day).
  *
  * The directory is made by the BinAuth at its first run: until it exists (no BinAuth, none run yet) or after it went
- * (a reboot's tmpfs, a portal moved), the watch looks for it again every `retryMs` and reports nothing: the meter
+ * (a reboot's tmpfs, an admin's rm), the watch looks for it again every `retryMs` and reports nothing: the meter
  * lists for a stall that began before the watch was up (`liveSince`), as without it. A file is read as any BinAuth
  * record (trusted owner and mode, no link, small): one still empty BINAUTH_SETTLE_MS after it was emptied is a deauth,
  * reported once until it names a token again (an auth: nothing to report).
@@ -36,8 +36,6 @@ export interface BinauthWatchOptions {
   settleMs?: number;
   clock?: Clock;
   timers?: Timers;
-  /** fs.watch, for tests that make it fail. */
-  watchDir?: (dir: string, listener: (event: string, file: string | null) => void) => FSWatcher;
 }
 
 export class BinauthWatch {
@@ -80,9 +78,11 @@ export class BinauthWatch {
     const dir = socket === undefined ? undefined : join(dirname(socket), BINAUTH_TOKENS_DIR);
     if (dir !== undefined) {
       try {
-        const watchDir = this.#options.watchDir ?? ((d, l) => watch(d, { persistent: false }, l));
-        const watcher = watchDir(dir, (_event, file) => {
-          if (file !== null) void this.#changed(dir, file);
+        const watcher = watch(dir, { persistent: false }, (_event, file) => {
+          // The directory itself removed (an admin's rm, a portal's cleanup): inotify says so by its name, not by an
+          // error, and a watch left on it would hear nothing from the one the BinAuth makes next.
+          if (file === BINAUTH_TOKENS_DIR) this.#lost(watcher);
+          else if (file !== null) void this.#changed(dir, file);
         });
         watcher.on('error', () => this.#lost(watcher));
         this.#watcher = watcher;

@@ -72,6 +72,24 @@ test('no directory yet (no BinAuth run): not live, and looked for again until it
   }
 });
 
+test('the directory removed: not live until the BinAuth makes it again, then its deauths are reported', async () => {
+  const { dir, tokens, watch, heard } = watched();
+  try {
+    watch.start();
+    assert.ok(watch.liveSince !== undefined);
+    rmSync(tokens, { recursive: true });
+    await until(() => watch.liveSince === undefined, 'the watch lost with its directory');
+    mkdirSync(tokens);
+    await until(() => watch.liveSince !== undefined, 'the new directory watched');
+    writeFileSync(join(tokens, A), '', { mode: 0o644 });
+    await until(() => heard.length > 0, 'a deauth in the new directory reported');
+    assert.equal(heard, [A]);
+  } finally {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a record others may write is not trusted: no deauth reported from it', async () => {
   const { dir, tokens, watch, heard } = watched();
   try {

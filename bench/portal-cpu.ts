@@ -599,7 +599,8 @@ export default async function main(argv: string[]): Promise<void> {
                 `from ${stats.meter?.usage_from ?? '?'}, ${listings} listings in the window` +
                 (why === '' ? ', ' : ` (${why}), `) +
                 `calls: ${calls || 'none'}, ` +
-                `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): openNDS ${m.perS.nds} ms/s (${idleSaid}), ` +
+                `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): ` +
+                `openNDS ${m.perS.nds} ms/s (${idleSaid}), ` +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +
                 (arrivals ? `; customers: ${outcome}` : ''),
             );

@@ -577,6 +577,8 @@ export default async function main(argv: string[]): Promise<void> {
               .filter(([k]) => k.startsWith('portal_'))
               .map(([k, n]) => `${k.slice(7)} ${n - (before.gates?.[k] ?? 0)}`)
               .join(', ');
+            // The daemon's memory at the window's end (its threads' too; not the nft shells'): what more clients cost.
+            const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
             await s.stopDaemon();
             await sleep(3000);
             const idleAfter = await sample({ nds }, seconds);
@@ -601,7 +603,8 @@ export default async function main(argv: string[]): Promise<void> {
                 `calls: ${calls || 'none'}, ` +
                 `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): ` +
                 `openNDS ${m.perS.nds} ms/s (${idleSaid}), ` +
-                `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})` +
+                `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load}); ` +
+                `sluice's RSS ${rss === undefined ? '?' : (Number(rss) / 1024).toFixed(1)} MB` +
                 (arrivals ? `; customers: ${outcome}` : ''),
             );
           }

@@ -3,12 +3,12 @@
  * `checkpointIntervalMs` after the last write (at once when a change comes later than that). Armed only while there is
  * something to write, so an idle router neither wakes up nor writes, and flash sees at most one usage record per
  * interval — except a data session's first usage, written within FIRST_CHECKPOINT_MS (one extra write a session).
- * Due from the last write, not from the first change after it: a crash or a power cut then loses at most an interval
- * of billing, the traffic of an interval and a poll (docs/configuration.md), where the first change could come a poll
- * after a write and add one more. A restart bills from a
- * session's counter mark; its purchase already carries the one it starts from (marking-store.ts), so this write is no
- * longer what keeps its first bytes: it replaces an already-open gate's pre-purchase mark early, and bounds what a new
- * portal epoch in the first interval (a re-auth) would leave unbilled.
+ * Due from the last write, not from the first change after it (the meter's next bill, up to a poll later, would put
+ * it off by that much): a crash or a power cut loses at most an interval of billing, the traffic of an interval and a
+ * poll (docs/configuration.md). A restart bills from a session's counter mark; its purchase already carries the one it
+ * starts from (marking-store.ts), so this write is no longer what keeps its first bytes: it replaces an already-open
+ * gate's pre-purchase mark early, and bounds what a new portal epoch in the first interval (a re-auth) would leave
+ * unbilled.
  */
 import type { Clock, TimerHandle, Timers } from './time.ts';
 

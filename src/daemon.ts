@@ -92,7 +92,7 @@ export class Daemon {
     const meter = meterOver(main, portal, counting, { ...options, sessions, gates, marking, log });
     const garden = openWalledGarden(main, log, portal.ipv6Gate);
     const watch = portal.tableWatch;
-    const closers = watch ? [async () => watch.stop()] : [];
+    const closers = [...(watch ? [async () => watch.stop()] : []), async () => portal.binauthDeauths?.close()];
     const parts: Parts = {
       ...{ ...portal, store, sessions, gates, pricing, payments, merchant, upstream, ubus, events },
       ...{ meter, garden, closers },

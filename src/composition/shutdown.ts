@@ -27,7 +27,7 @@ export async function stopParts(
   // Ends being written now are announced upstream once on flash (`end-written`): before the sinks close, not lost.
   await step('end records', () => sessions.writesSettled());
   await step('upstream', () => upstream.close());
-  for (const close of closers) await step('payment method', close);
+  for (const close of closers) await step('a payment method or portal watch', close);
   await step('ubus object', async () => {
     if (ubus.state === 'ready') await object()?.remove();
   });

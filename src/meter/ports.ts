@@ -107,7 +107,6 @@ export type ReadClient = (
   onStart: () => void,
 ) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
 
-/** What the meter asks of the kernel quota (portal/kernel-quota.ts). */
 /** The portal's own deauths (portal/binauth-watch.ts BinauthWatch). */
 export interface PortalDeauthsPort {
   /** Since when (clock ms) they are reported without a gap; undefined: not now. */
@@ -118,6 +117,7 @@ export interface PortalDeauthsPort {
   onDeauth(listener: (mac: string) => void): void;
 }
 
+/** What the meter asks of the kernel quota (portal/kernel-quota.ts). */
 export interface KernelQuotaPort {
   has(mac: string): boolean;
   /** The clients whose quota is used up (their packets are dropped). */

@@ -18,21 +18,31 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   }
 }
 
-/** A portal's directory with the BinAuth's records in it (`made`), a watch of it, and the MACs it reported. */
-function watched(made = true): { dir: string; tokens: string; watch: BinauthWatch; heard: string[] } {
+/**
+ * Runs `fn` with a started watch of a portal's directory (the BinAuth's records in it when `made`) and the MACs it
+ * reported; closes the watch and removes the directory after.
+ */
+async function watching(
+  made: boolean,
+  fn: (w: { dir: string; tokens: string; watch: BinauthWatch; heard: string[] }) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-binauth-'));
   const tokens = join(dir, 'sluice-tokens');
   if (made) mkdirSync(tokens);
   const watch = new BinauthWatch({ socketPath: () => join(dir, 'ndsctl.sock'), retryMs: 20, settleMs: 100 });
   const heard: string[] = [];
   watch.onDeauth((mac) => heard.push(mac));
-  return { dir, tokens, watch, heard };
+  try {
+    watch.start();
+    await fn({ dir, tokens, watch, heard });
+  } finally {
+    watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 test('a deauth empties the record: reported once, with the MAC; an auth writes a token: nothing', async () => {
-  const { dir, tokens, watch, heard } = watched();
-  try {
-    watch.start();
+  await watching(true, async ({ dir, tokens, watch, heard }) => {
     assert.ok(watch.liveSince !== undefined);
     writeFileSync(join(tokens, A), `${A} ${TOKEN}\n`, { mode: 0o644 }); // the auth
     writeFileSync(join(tokens, 'not-a-mac'), '', { mode: 0o644 });
@@ -50,32 +60,22 @@ test('a deauth empties the record: reported once, with the MAC; an auth writes a
     await until(() => heard.length > 1, 'the second deauth reported');
     assert.equal(heard, [A, A]);
     assert.is(watch.deauths, 2);
-  } finally {
-    watch.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('no directory yet (no BinAuth run): not live, and looked for again until it is there', async () => {
-  const { dir, watch, heard } = watched(false);
-  try {
-    watch.start();
+  await watching(false, async ({ dir, watch, heard }) => {
     assert.is(watch.liveSince, undefined, 'nothing to watch: stalls are listed for');
     mkdirSync(join(dir, 'sluice-tokens'));
     await until(() => watch.liveSince !== undefined, 'the directory found');
     writeFileSync(join(dir, 'sluice-tokens', A), '', { mode: 0o644 });
     await until(() => heard.length > 0, 'the deauth reported');
     assert.is(heard[0], A);
-  } finally {
-    watch.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the directory removed: not live until the BinAuth makes it again, then its deauths are reported', async () => {
-  const { dir, tokens, watch, heard } = watched();
-  try {
-    watch.start();
+  await watching(true, async ({ dir, tokens, watch, heard }) => {
     assert.ok(watch.liveSince !== undefined);
     rmSync(tokens, { recursive: true });
     await until(() => watch.liveSince === undefined, 'the watch lost with its directory');
@@ -84,16 +84,11 @@ test('the directory removed: not live until the BinAuth makes it again, then its
     writeFileSync(join(tokens, A), '', { mode: 0o644 });
     await until(() => heard.length > 0, 'a deauth in the new directory reported');
     assert.equal(heard, [A]);
-  } finally {
-    watch.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a record others may write is not trusted: no deauth reported from it', async () => {
-  const { dir, tokens, watch, heard } = watched();
-  try {
-    watch.start();
+  await watching(true, async ({ dir, tokens, watch, heard }) => {
     // Made writable by all before it enters the directory (the umask would take the bits from a new file).
     const outside = join(dir, 'record');
     writeFileSync(outside, '');
@@ -101,10 +96,7 @@ test('a record others may write is not trusted: no deauth reported from it', asy
     renameSync(outside, join(tokens, A));
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(heard, []);
-  } finally {
-    watch.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test.run();

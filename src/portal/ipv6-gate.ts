@@ -1,7 +1,8 @@
 /**
  * sluice's side of the IPv6 gate (`netdev sluice_gate`, ipv6-gate-nft.ts): which clients' gates are open, and every
- * change to it, serialised, one nft batch each. The valve opens a client's IPv6 once the portal's auth is done and
- * closes it before asking for the deauth (released() once the portal answered); start() writes the table with the
+ * change to it, serialised, one nft batch each. The valve opens a client's IPv6 with its quota and counters, just
+ * before the portal's auth (withdraw() when the auth does not open the gate), and closes it before asking for the
+ * deauth (released() once the portal answered); start() writes the table with the
  * clients of live sessions (a gate opened by an earlier run stays open), rebuild() makes it again when something
  * deleted it (portal/table-watch.ts). A change that fails (the table changed behind sluice's back) rebuilds it from
  * what sluice knows.
@@ -101,6 +102,18 @@ export class Ipv6Gate {
       this.#open.add(canonical);
       if (!this.#enabled) return;
       await this.#apply((stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : ''));
+    });
+  }
+
+  /**
+   * An opening taken back: the auth it went ahead of (Valve.open) did not open the client's gate. Its IPv6 stops, with
+   * no stop of its forwarded IPv4 (the portal never let it through). Nothing when a close came meanwhile.
+   */
+  withdraw(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const canonical = normalizeMac(mac);
+      if (!this.#open.delete(canonical) || !this.#enabled) return;
+      await this.#apply(closeScript(canonical));
     });
   }
 

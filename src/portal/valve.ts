@@ -243,21 +243,39 @@ export class Valve {
     // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
     if (safetyNet?.rates !== undefined && ip !== null)
       await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
-    // Last before the auth, the quota and the counters together (one nft run: nft-batch.ts): the counters start at 0
-    // as close to the gate's opening as can be (a few packets of a client already let through, on the direct path's
-    // 'already-open', are a new epoch from 0: not billed twice).
+    // Last before the auth, the quota, the counters and the client's IPv6 together (one nft run: nft-batch.ts): the
+    // counters start at 0 as close to the gate's opening as can be (a few packets of a client already let through, on
+    // the direct path's 'already-open', are a new epoch from 0: not billed twice). Its IPv6 passes from the portal's
+    // answer on, or a moment before it: the session is paid, and every byte is counted and braked from the first (the
+    // same transaction). An auth that does not open the gate takes it back.
+    const ipv6Ahead = this.#ipv6?.withdraw !== undefined && this.#ipv6.isOpen?.(canonical) === false;
     await Promise.all([
       safetyNet?.dataBytes === undefined ? undefined : this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes),
       this.#counter?.beforeAuth(canonical, ip),
+      ipv6Ahead ? this.#ipv6?.open(canonical) : undefined,
     ]);
+    return this.#auth(exec, canonical, { args, token, address, safetyNet }).catch(async (err: unknown) => {
+      if (ipv6Ahead) await this.#ipv6?.withdraw?.(canonical);
+      throw err;
+    });
+  }
+
+  /** The auth itself, and what a no or an abnormal answer to it means (open()). */
+  async #auth(
+    exec: NdsctlExec,
+    canonical: string,
+    a: { args: string[]; token: string | undefined; address: string | null; safetyNet: SafetyNet | undefined },
+  ): Promise<OpenResult> {
+    // `address`: the direct path's (no lookup before the auth), else null.
+    const { args, token, address, safetyNet } = a;
     try {
       // A token the lookup just read names this client: its no is the client's. One from an earlier reading may be
       // spent: its no is asked again by MAC.
       if (token === undefined) await this.#byToken.timed(exec, args, 'mac');
-      else if (!direct) await this.#byToken.timed(exec, openNdsAuthArgs(token, safetyNet), 'token');
+      else if (address === null) await this.#byToken.timed(exec, openNdsAuthArgs(token, safetyNet), 'token');
       else if (!(await this.#byToken.byToken(exec, canonical, openNdsAuthArgs(token, safetyNet))))
         await this.#byToken.timed(exec, args, 'mac');
-      if (direct) this.#ips.set(canonical, address);
+      if (address !== null) this.#ips.set(canonical, address);
       return 'opened';
     } catch (err) {
       if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.#noteAuthTimedOut(canonical);
@@ -272,7 +290,7 @@ export class Valve {
           mac: canonical,
           reason: err.message,
         });
-        if (direct) this.#ips.set(canonical, address);
+        if (address !== null) this.#ips.set(canonical, address);
         return 'opened';
       }
       if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
@@ -282,7 +300,7 @@ export class Valve {
       if (after !== null && OPEN_STATES.has(after.state)) return 'already-open';
       // The gate stays closed: what the direct path set for it in the kernel goes (the lookup path set it for a
       // client the portal had just shown Preauthenticated, and its next try sets it afresh anyway).
-      if (direct) await this.#refused(canonical);
+      if (address !== null) await this.#refused(canonical);
       if (after === null) {
         this.#noteUnlisted(canonical);
         throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, {
@@ -290,7 +308,7 @@ export class Valve {
           details: { mac: canonical },
         });
       }
-      if (direct) classify(canonical, after, this.#preemptive, err);
+      if (address !== null) classify(canonical, after, this.#preemptive, err);
       throw err;
     }
   }

@@ -130,6 +130,46 @@ test(
   },
 );
 
+test("the client's IPv6 opens with its quota before the auth; taken back when the auth opens no gate", async () => {
+  const log: string[] = [];
+  const open = new Set<string>();
+  const ipv6 = {
+    open: async (mac: string) => void (open.has(mac) || (open.add(mac), log.push(`ipv6 ${mac}`))),
+    isOpen: (mac: string) => open.has(mac),
+    withdraw: async (mac: string) => void (open.delete(mac) && log.push(`withdraw ${mac}`)),
+    close: async (mac: string) => void open.delete(mac),
+  };
+  const { file, valve } = setup(
+    {},
+    {
+      flavour: 'opennds',
+      ipv6,
+      brake: { beforeAuth: async (mac) => void log.push(`brake ${mac}`), afterDeauth: async () => undefined },
+    },
+  );
+  file.addClient(A, '10.0.0.2');
+  file.addClient(B, '10.0.0.3');
+  const state = readStateFile(file.path);
+  (state.portal.clients[1] as { state: string }).state = 'Blocked';
+  writeStateFile(file.path, state);
+  assert.is(await valve.open(A, { dataBytes: 1_000_000 }, '10.0.0.2', true), 'opened');
+  assert.equal(log, [`brake ${A}`, `ipv6 ${A}`], 'both before the auth, in the same turn');
+  assert.equal(
+    calls(file).map((c) => c.split(' ')[0]),
+    ['auth'],
+  );
+  log.length = 0;
+  await rejectsWithCode(valve.open(B, { dataBytes: 1_000_000 }, '10.0.0.3', true), 'ERR_PORTAL_CLIENT_BLOCKED');
+  assert.equal(log, [`brake ${B}`, `ipv6 ${B}`, `withdraw ${B}`], 'the refused auth took its IPv6 back');
+  assert.ok(open.has(A) && !open.has(B));
+  // Open already (a re-open of a gate sluice holds): a failed auth leaves its IPv6 as it was.
+  log.length = 0;
+  open.add(B);
+  await rejectsWithCode(valve.open(B, { dataBytes: 1_000_000 }, '10.0.0.3', true), 'ERR_PORTAL_CLIENT_BLOCKED');
+  assert.equal(log, [`brake ${B}`]);
+  assert.ok(open.has(B));
+});
+
 test('open with the address known: an unknown or Blocked client is told as without it', async () => {
   const { file, valve } = setup({}, { flavour: 'opennds' });
   await rejectsWithCode(valve.open(B, undefined, '10.0.0.3'), 'ERR_PORTAL_CLIENT_UNKNOWN');

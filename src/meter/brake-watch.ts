@@ -59,6 +59,8 @@ export class BrakeWatch {
   private auditDueAt = 0;
   /** Far-from-the-end braked sessions the last audit found stopped by the kernel: their bytes left then, by id. */
   private stoppedFar = new Map<string, number>();
+  /** Every far-from-the-end braked session's bytes left at the last audit, by id: what was billed since shows. */
+  private leftAtAudit = new Map<string, number>();
 
   /**
    * `endStopped`: ends a session the kernel stopped at its allotment, billing its remainder (the cut planner's
@@ -149,6 +151,13 @@ export class BrakeWatch {
    * two audits in a row found it stopped with the same bytes left — a top-up (more left) or late billing (less) waits
    * for the next. A shared session (several devices) with any device stopped is split again instead: one device's
    * quota holds a share of the bytes left, not the allotment. Near-end sessions are check()'s.
+   *
+   * Only sessions billed nothing since the last audit are asked about: the kernel's counters sit after its quota
+   * (portal/kernel-counters.ts), so a client it stopped bills nothing more, and one billed since was passing traffic.
+   * A stop comes to an audit at most one interval later than it would if every session were asked (its first audit
+   * sees what it was billed before the stop), and no nft read is made while every far session moves bytes: at 32
+   * clients that was one `list table` of the quotas every 10 s (docs/performance.md "Where sluice's part goes").
+   * A shared session is always asked: another device's traffic bills it while one device's share is stopped.
    */
   async audit(now: number): Promise<void> {
     const kernel = this.kernel;
@@ -159,9 +168,15 @@ export class BrakeWatch {
     this.auditDueAt = now + KERNEL_AUDIT_MS;
     const port = this.ctx.sessions;
     const far: MeteredSession[] = [];
+    const leftNow = new Map<string, number>();
     for (const s of port.activeSessions()) {
-      if (s.metric === 'bytes' && !this.watched.has(s.id) && this.braked(s.mac)) far.push(s);
+      if (s.metric !== 'bytes' || this.watched.has(s.id) || !this.braked(s.mac)) continue;
+      const left = port.remainingBytes(s.id);
+      leftNow.set(s.id, left);
+      const before = this.leftAtAudit.get(s.id);
+      if (before === undefined || before === left || port.sharedDevices?.(s.id) !== undefined) far.push(s);
     }
+    this.leftAtAudit = leftNow;
     if (far.length === 0) {
       this.stoppedFar.clear();
       return;

@@ -880,6 +880,50 @@ test(
 );
 
 test(
+  'kernel quota: the audit asks the kernel only when a far braked session was billed nothing since the last audit, ' +
+    'and still ends one stopped after it moved',
+  async () => {
+    const usedUp = new Set<string>();
+    let asked = 0;
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: () => true,
+        usedUp: async () => {
+          asked++;
+          return new Set(usedUp);
+        },
+      },
+    });
+    const a = await r.paying(A, 100 * MiB);
+    const b = await r.paying(B, 100 * MiB);
+    const audit = async (moving: readonly string[]): Promise<void> => {
+      for (const mac of moving) r.portal.addTraffic(mac, 64 * 1024, 1024);
+      r.now.t += KERNEL_AUDIT_MS;
+      await r.meter.tick();
+    };
+    await audit([A, B]);
+    assert.is(asked, 1, 'the first audit knows nothing billed before it: asked');
+    await audit([A, B]);
+    assert.is(asked, 1, 'both billed since the last audit: passing traffic, the kernel is not asked');
+    await audit([A]);
+    assert.is(asked, 2, 'B billed nothing since: asked');
+    // A is stopped by the kernel (its quota carried bytes sluice never billed) right after this audit's traffic.
+    await audit([A, B]);
+    assert.is(asked, 2);
+    usedUp.add(A);
+    await audit([B]);
+    assert.is(asked, 3, 'A billed nothing since the last audit: asked');
+    assert.is(r.manager.get(a.id)!.state, 'ACTIVE', 'found stopped once: a top-up or late billing may be under way');
+    await audit([B]);
+    assert.is(asked, 4);
+    assert.is(r.manager.get(a.id)!.state, 'EXPIRED', 'stopped with the same bytes left two audits in a row: ended');
+    assert.is(r.manager.get(a.id)!.used, 100 * MiB, 'the kernel let the allotment through: the rest is billed');
+    assert.is(r.manager.get(b.id)!.state, 'ACTIVE', 'moving, not stopped: never ended by the audit');
+    assert.is(r.meter.stats().kernel_quota_unbilled_ends, 1);
+    await r.close();
+  },
+);
+test(
   'kernel quota: stopped 1 % short by the Ethernet headers its download side counts, a braked session is refilled ' +
     'with what a reading after the stop leaves, not left to the audit to end',
   async () => {

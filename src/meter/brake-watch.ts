@@ -152,12 +152,14 @@ export class BrakeWatch {
    * for the next. A shared session (several devices) with any device stopped is split again instead: one device's
    * quota holds a share of the bytes left, not the allotment. Near-end sessions are check()'s.
    *
-   * Only sessions billed nothing since the last audit are asked about: the kernel's counters sit after its quota
-   * (portal/kernel-counters.ts), so a client it stopped bills nothing more, and one billed since was passing traffic.
-   * A stop comes to an audit at most one interval later than it would if every session were asked (its first audit
-   * sees what it was billed before the stop), and no nft read is made while every far session moves bytes: at 32
-   * clients that was one `list table` of the quotas every 10 s (docs/performance.md "Where sluice's part goes").
-   * A shared session is always asked: another device's traffic bills it while one device's share is stopped.
+   * Only sessions billed nothing over a whole interval are asked about: the kernel's counters sit after its quota
+   * (portal/kernel-counters.ts), so a client it stopped bills nothing more, and one billed since the last audit was
+   * passing traffic then. A session an audit sees for the first time is only noted (a new purchase's quota holds its
+   * whole allotment; after a restart the next audit asks). A stop so comes to an audit up to two intervals later than
+   * if every session were asked each time, and no nft read is made while every far session moves bytes or is new: in
+   * the bench's busy window at 32 clients that was one `list table` of the quotas every 10 s (docs/performance.md
+   * "Where sluice's part goes"). A shared session is always asked: another device's traffic bills it while one
+   * device's share is stopped.
    */
   async audit(now: number): Promise<void> {
     const kernel = this.kernel;
@@ -174,7 +176,7 @@ export class BrakeWatch {
       const left = port.remainingBytes(s.id);
       leftNow.set(s.id, left);
       const before = this.leftAtAudit.get(s.id);
-      if (before === undefined || before === left || port.sharedDevices?.(s.id) !== undefined) far.push(s);
+      if (before === left || (before !== undefined && port.sharedDevices?.(s.id) !== undefined)) far.push(s);
     }
     this.leftAtAudit = leftNow;
     if (far.length === 0) {

@@ -13,11 +13,13 @@ import {
   decodeMessage,
   decodeMonitor,
   encodeBlobmsgArray,
+  encodeBlobmsgNodes,
   encodeBlobmsgTable,
   encodeMessage,
   msgTypeName,
   statusName,
   Status,
+  tableToNodes,
 } from '../../src/ubus/codec/index.ts';
 import type { BlobmsgNode, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
 import { captureFrames, loadFrameFiles } from './codec-fixtures.ts';
@@ -310,6 +312,68 @@ test('policy forces a wire type per key and rejects values it cannot carry', () 
     () => encodeBlobmsgTable({ f: (() => 1) as unknown as BlobmsgValue }),
     (e: unknown) => e instanceof UbusCodecError,
   );
+});
+
+test('a table is written byte for byte as its nodes are, and refused with the same error', () => {
+  const event = {
+    event: 'usage',
+    sessions: Array.from({ length: 3 }, (_, i) => ({
+      id: `s-${i}`,
+      mac: `02:00:00:00:00:0${i}`,
+      metric: 'bytes',
+      delta: 20000 + i,
+      used: String(10n ** 12n + BigInt(i)),
+      remaining: null,
+      exhausted: i === 2,
+    })),
+  };
+  const tables: Array<[Record<string, BlobmsgValue | undefined>, Record<string, number> | undefined]> = [
+    [event, undefined],
+    [{ é: 'naïve ☕ caf\u00e9', '': '', a: [[1, 'x', [true]], { t: { u: 2 ** 40 } }], gone: undefined }, undefined],
+    [{ n: -1, m: 4294967295, f: -0.5, big: -(2n ** 63n), z: 0, b: true }, undefined],
+    [
+      { object: 0xc9bbca09, small: 3, d: 2, s16: -2, s8: 200 },
+      {
+        object: BlobmsgType.INT32,
+        small: BlobmsgType.INT64,
+        d: BlobmsgType.DOUBLE,
+        s16: BlobmsgType.INT16,
+        s8: BlobmsgType.INT8,
+      },
+    ],
+  ];
+  for (const [table, policy] of tables) {
+    assert.is(
+      hex(encodeBlobmsgTable(table as Record<string, BlobmsgValue>, policy)),
+      hex(encodeBlobmsgNodes(tableToNodes(table as Record<string, BlobmsgValue>, policy))),
+    );
+  }
+  const refusals: Array<[Record<string, BlobmsgValue>, Record<string, number> | undefined]> = [
+    [{ k: 'x' }, { k: BlobmsgType.INT32 }],
+    [{ k: 70000 }, { k: BlobmsgType.INT16 }],
+    [{ k: 2 ** 32 }, { k: BlobmsgType.INT32 }],
+    [{ k: [] }, { k: BlobmsgType.TABLE }],
+    [{ k: 1 }, { k: 99 }],
+    [{ ok: 1, deep: { a: { b: [{ c: (() => 1) as unknown as BlobmsgValue }] } } }, undefined],
+  ];
+  const nest = (d: number): BlobmsgValue => (d === 0 ? 1 : { n: nest(d - 1) });
+  refusals.push([{ deep: nest(70) }, undefined]); // deeper than the codec nests (64)
+  for (const [table, policy] of refusals) {
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (err) {
+        return `${(err as Error).constructor.name}: ${(err as Error).message}`;
+      }
+      return 'no error';
+    };
+    const direct = message(() => encodeBlobmsgTable(table, policy));
+    assert.ok(direct.startsWith('UbusCodecError'), direct);
+    assert.is(
+      direct,
+      message(() => encodeBlobmsgNodes(tableToNodes(table, policy))),
+    );
+  }
 });
 
 test('INT64 decodes to number when safe, bigint beyond 2^53', () => {

@@ -92,6 +92,28 @@ export class BlobWriter {
     this.pos += data.length;
   }
 
+  /** A string's UTF-8 bytes, written in place (no Buffer per string: events carry hundreds of names and values). */
+  utf8(s: string): number {
+    const n = s.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let i = 0;
+    // ASCII by hand: Buffer#write costs more than the copy for the short names and ids events are made of.
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[this.pos + i] = c;
+    }
+    if (i === n) {
+      this.pos += n;
+      return n;
+    }
+    const size = Buffer.byteLength(s, 'utf8');
+    this.ensure(size);
+    this.pos += this.buf.write(s, this.pos, size, 'utf8');
+    return size;
+  }
+
   u8(v: number): void {
     this.ensure(1);
     this.buf[this.pos++] = v & 0xff;
@@ -109,12 +131,11 @@ export class BlobWriter {
     this.pos += 4;
   }
 
-  /** Zero bytes up to the next multiple of 4 (the buffer is zero-filled, so only the cursor moves). */
+  /** Zero bytes up to the next multiple of 4. */
   align(): void {
     const target = pad4(this.pos);
     this.ensure(target - this.pos);
-    this.buf.fill(0, this.pos, target);
-    this.pos = target;
+    while (this.pos < target) this.buf[this.pos++] = 0;
   }
 
   /** Starts an attr; returns a token for `end()`. */

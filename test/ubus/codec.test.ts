@@ -19,9 +19,8 @@ import {
   msgTypeName,
   statusName,
   Status,
-  tableToNodes,
 } from '../../src/ubus/codec/index.ts';
-import type { BlobmsgNode, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
+import type { BlobmsgNode, BlobmsgScalar, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
 import { captureFrames, loadFrameFiles } from './codec-fixtures.ts';
 import type { FixtureDecoded, FixtureNode } from './codec-fixtures.ts';
 
@@ -314,64 +313,100 @@ test('policy forces a wire type per key and rejects values it cannot carry', () 
   );
 });
 
-test('a table is written byte for byte as its nodes are, and refused with the same error', () => {
-  const event = {
-    event: 'usage',
-    sessions: Array.from({ length: 3 }, (_, i) => ({
-      id: `s-${i}`,
-      mac: `02:00:00:00:00:0${i}`,
-      metric: 'bytes',
-      delta: 20000 + i,
-      used: String(10n ** 12n + BigInt(i)),
-      remaining: null,
-      exhausted: i === 2,
-    })),
-  };
-  const tables: Array<[Record<string, BlobmsgValue | undefined>, Record<string, number> | undefined]> = [
-    [event, undefined],
-    [{ é: 'naïve ☕ caf\u00e9', '': '', a: [[1, 'x', [true]], { t: { u: 2 ** 40 } }], gone: undefined }, undefined],
-    [{ n: -1, m: 4294967295, f: -0.5, big: -(2n ** 63n), z: 0, b: true }, undefined],
+test('a table is written byte for byte as its typed elements, and refused with an error naming the key', () => {
+  const T = BlobmsgType;
+  const leaf = (name: string, type: number, value: BlobmsgScalar): BlobmsgNode => ({ name, type, value });
+  const box = (name: string, type: number, children: BlobmsgNode[]): BlobmsgNode => ({ name, type, children });
+  const sessions = Array.from({ length: 3 }, (_, i) => ({
+    id: `s-${i}`,
+    mac: `02:00:00:00:00:0${i}`,
+    metric: 'bytes',
+    delta: 20000 + i,
+    used: String(10n ** 12n + BigInt(i)),
+    remaining: null,
+    exhausted: i === 2,
+  }));
+  const cases: Array<[Record<string, BlobmsgValue | undefined>, Record<string, number> | undefined, BlobmsgNode[]]> = [
+    [
+      { event: 'usage', sessions },
+      undefined,
+      [
+        leaf('event', T.STRING, 'usage'),
+        box(
+          'sessions',
+          T.ARRAY,
+          sessions.map((x) =>
+            box('', T.TABLE, [
+              leaf('id', T.STRING, x.id),
+              leaf('mac', T.STRING, x.mac),
+              leaf('metric', T.STRING, x.metric),
+              leaf('delta', T.INT32, x.delta),
+              leaf('used', T.STRING, x.used),
+              leaf('remaining', T.UNSPEC, null),
+              leaf('exhausted', T.INT8, x.exhausted),
+            ]),
+          ),
+        ),
+      ],
+    ],
+    [
+      { é: 'naïve ☕ caf\u00e9', '': '', a: [[1, 'x', [true]], { t: { u: 2 ** 40 } }], gone: undefined },
+      undefined,
+      [
+        leaf('é', T.STRING, 'naïve ☕ café'),
+        leaf('', T.STRING, ''),
+        box('a', T.ARRAY, [
+          box('', T.ARRAY, [leaf('', T.INT32, 1), leaf('', T.STRING, 'x'), box('', T.ARRAY, [leaf('', T.INT8, true)])]),
+          box('', T.TABLE, [box('t', T.TABLE, [leaf('u', T.INT64, 2 ** 40)])]),
+        ]),
+      ],
+    ],
+    [
+      { n: -1, m: 4294967295, f: -0.5, big: -(2n ** 63n), z: 0, b: true },
+      undefined,
+      [
+        leaf('n', T.INT32, -1),
+        leaf('m', T.INT64, 4294967295),
+        leaf('f', T.DOUBLE, -0.5),
+        leaf('big', T.INT64, -(2n ** 63n)),
+        leaf('z', T.INT32, 0),
+        leaf('b', T.INT8, true),
+      ],
+    ],
     [
       { object: 0xc9bbca09, small: 3, d: 2, s16: -2, s8: 200 },
-      {
-        object: BlobmsgType.INT32,
-        small: BlobmsgType.INT64,
-        d: BlobmsgType.DOUBLE,
-        s16: BlobmsgType.INT16,
-        s8: BlobmsgType.INT8,
-      },
+      { object: T.INT32, small: T.INT64, d: T.DOUBLE, s16: T.INT16, s8: T.INT8 },
+      [
+        leaf('object', T.INT32, 0xc9bbca09),
+        leaf('small', T.INT64, 3),
+        leaf('d', T.DOUBLE, 2),
+        leaf('s16', T.INT16, -2),
+        leaf('s8', T.INT8, 200),
+      ],
     ],
   ];
-  for (const [table, policy] of tables) {
-    assert.is(
-      hex(encodeBlobmsgTable(table as Record<string, BlobmsgValue>, policy)),
-      hex(encodeBlobmsgNodes(tableToNodes(table as Record<string, BlobmsgValue>, policy))),
-    );
+  for (const [table, policy, nodes] of cases) {
+    assert.is(hex(encodeBlobmsgTable(table as Record<string, BlobmsgValue>, policy)), hex(encodeBlobmsgNodes(nodes)));
   }
-  const refusals: Array<[Record<string, BlobmsgValue>, Record<string, number> | undefined]> = [
-    [{ k: 'x' }, { k: BlobmsgType.INT32 }],
-    [{ k: 70000 }, { k: BlobmsgType.INT16 }],
-    [{ k: 2 ** 32 }, { k: BlobmsgType.INT32 }],
-    [{ k: [] }, { k: BlobmsgType.TABLE }],
-    [{ k: 1 }, { k: 99 }],
-    [{ ok: 1, deep: { a: { b: [{ c: (() => 1) as unknown as BlobmsgValue }] } } }, undefined],
-  ];
   const nest = (d: number): BlobmsgValue => (d === 0 ? 1 : { n: nest(d - 1) });
-  refusals.push([{ deep: nest(70) }, undefined]); // deeper than the codec nests (64)
-  for (const [table, policy] of refusals) {
-    const message = (f: () => unknown): string => {
-      try {
-        f();
-      } catch (err) {
-        return `${(err as Error).constructor.name}: ${(err as Error).message}`;
-      }
-      return 'no error';
-    };
-    const direct = message(() => encodeBlobmsgTable(table, policy));
-    assert.ok(direct.startsWith('UbusCodecError'), direct);
-    assert.is(
-      direct,
-      message(() => encodeBlobmsgNodes(tableToNodes(table, policy))),
+  const refusals: Array<[Record<string, BlobmsgValue>, Record<string, number> | undefined, string]> = [
+    [{ k: 'x' }, { k: T.INT32 }, '"k": string "x" cannot be encoded as INT32'],
+    [{ k: 70000 }, { k: T.INT16 }, '"k": 70000 is out of range for INT16'],
+    [{ k: 2 ** 32 }, { k: T.INT32 }, '"k": 4294967296 is out of range for INT32'],
+    [{ k: [] }, { k: T.TABLE }, '"k": an array is not a table'],
+    [{ k: 1 }, { k: 99 }, '"k": type UNKNOWN_99 is not a scalar'],
+    [
+      { ok: 1, deep: { a: { b: [{ c: (() => 1) as unknown as BlobmsgValue }] } } },
+      undefined,
+      '"c": function has no blobmsg representation',
+    ],
+    [{ deep: nest(70) }, undefined, 'blobmsg nesting deeper than 64'],
+  ];
+  for (const [table, policy, message] of refusals) {
+    assert.throws(
+      () => encodeBlobmsgTable(table, policy),
+      (e: unknown) => e instanceof UbusCodecError && e.message === message,
+      message,
     );
   }
 });

@@ -93,7 +93,7 @@ export class BlobWriter {
   }
 
   /** A string's UTF-8 bytes, written in place (no Buffer per string: events carry hundreds of names and values). */
-  utf8(s: string): number {
+  utf8(s: string): void {
     const n = s.length;
     this.ensure(n);
     const buf = this.buf;
@@ -106,12 +106,11 @@ export class BlobWriter {
     }
     if (i === n) {
       this.pos += n;
-      return n;
+      return;
     }
     const size = Buffer.byteLength(s, 'utf8');
     this.ensure(size);
     this.pos += this.buf.write(s, this.pos, size, 'utf8');
-    return size;
   }
 
   u8(v: number): void {

@@ -13,9 +13,7 @@ export {
   encodeBlobmsgTable,
   nodeToValue,
   nodesToTable,
-  tableToNodes,
   tryDecodeBlobmsgNodes,
-  valueToNode,
 } from './blobmsg.ts';
 export type { BlobmsgNode, BlobmsgPolicy, BlobmsgScalar, BlobmsgTable, BlobmsgValue } from './blobmsg.ts';
 export {

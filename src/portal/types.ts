@@ -94,10 +94,10 @@ export interface GateCounter {
  */
 export interface GateIpv6 {
   open(mac: string): Promise<void>;
-  /** Whether the client's IPv6 passes now (absent: open() is made after the auth only). */
-  isOpen?(mac: string): boolean;
+  /** Whether the client's IPv6 passes now (the valve opens it with the quota, ahead of the auth, when it does not). */
+  isOpen(mac: string): boolean;
   /** An open() made ahead of an auth that did not open the gate, taken back (no stop: ipv6-gate.ts). */
-  withdraw?(mac: string): Promise<void>;
+  withdraw(mac: string): Promise<void>;
   /** Before the deauth: stops the client's forwarded traffic too, until released() (ipv6-gate.ts). */
   close(mac: string): Promise<void>;
   /** The portal answered the deauth, or shows the client closed: the stop close() began goes. */

@@ -248,14 +248,14 @@ export class Valve {
     // the direct path's 'already-open', are a new epoch from 0: not billed twice). Its IPv6 passes from the portal's
     // answer on, or a moment before it: the session is paid, and every byte is counted and braked from the first (the
     // same transaction). An auth that does not open the gate takes it back.
-    const ipv6Ahead = this.#ipv6?.withdraw !== undefined && this.#ipv6.isOpen?.(canonical) === false;
+    const ipv6Ahead = this.#ipv6?.isOpen(canonical) === false;
     await Promise.all([
       safetyNet?.dataBytes === undefined ? undefined : this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes),
       this.#counter?.beforeAuth(canonical, ip),
       ipv6Ahead ? this.#ipv6?.open(canonical) : undefined,
     ]);
     return this.#auth(exec, canonical, { args, token, address, safetyNet }).catch(async (err: unknown) => {
-      if (ipv6Ahead) await this.#ipv6?.withdraw?.(canonical);
+      if (ipv6Ahead) await this.#ipv6?.withdraw(canonical);
       throw err;
     });
   }

@@ -436,6 +436,8 @@ test("an unanswered terminate stops the client in sluice's table until a listing
   const calls: string[] = [];
   const r = await rig({
     ipv6: {
+      isOpen: () => true, // no opening ahead of the auth: valve.test.ts
+      withdraw: async () => undefined,
       open: async (mac) => void calls.push(`open ${mac}`),
       close: async (mac) => void calls.push(`stop ${mac}`),
       released: async (mac) => void calls.push(`release ${mac}`),

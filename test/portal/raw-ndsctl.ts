@@ -56,6 +56,9 @@ export function ipv6Recorder() {
   return {
     told,
     open: async () => {},
+    // Reported open: the valve makes no opening ahead of its auths (valve.test.ts tests that).
+    isOpen: () => true,
+    withdraw: async () => {},
     close: async () => {},
     trusted: async (m: readonly string[]) => void told.push([...m]),
   };

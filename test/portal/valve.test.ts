@@ -10,6 +10,8 @@ import { rejectsWithCode } from '../helpers/assert.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
+/** An IPv6 gate that reports every client open: the valve makes no opening ahead of its auths. */
+const alreadyOpen = { isOpen: () => true, withdraw: async () => undefined };
 const files: PortalStateFile[] = [];
 const valves: Valve[] = [];
 
@@ -533,7 +535,7 @@ test('a close the portal cannot make (down) closes IPv6 anyway; the rest waits f
     spawn: fake.spawn,
     flavour: 'nodogsplash',
     maxAttempts: 1,
-    ipv6: { open: async () => undefined, close: async (mac) => void closed.push(mac) },
+    ipv6: { ...alreadyOpen, open: async () => undefined, close: async (mac) => void closed.push(mac) },
     brake: { beforeAuth: async () => undefined, afterDeauth: async (mac) => void removed.push(mac) },
   });
   valves.push(valve);
@@ -551,7 +553,7 @@ test('the stop comes at once, not after an earlier portal call that hangs (the d
     flavour: 'nodogsplash',
     maxAttempts: 1,
     timeoutMs: 2000,
-    ipv6: { open: async () => undefined, close: async (mac) => void stopped.push(mac) },
+    ipv6: { ...alreadyOpen, open: async () => undefined, close: async (mac) => void stopped.push(mac) },
   });
   valves.push(valve);
   const hung = valve.snapshot().catch(() => undefined); // holds the portal's queue until its deadline
@@ -575,6 +577,7 @@ test('the client stays stopped until the portal answers the deauth, yes or no; r
     flavour: 'nodogsplash',
     maxAttempts: 1,
     ipv6: {
+      ...alreadyOpen,
       open: async () => undefined,
       close: async (mac) => void log.push(`stop ${mac}`),
       released: async (mac) => void log.push(`release ${mac}`),

@@ -158,8 +158,8 @@ export class BrakeWatch {
    * whole allotment; after a restart the next audit asks). A stop so comes to an audit up to two intervals later than
    * if every session were asked each time, and no nft read is made while every far session moves bytes or is new: in
    * the bench's busy window at 32 clients that was one `list table` of the quotas every 10 s (docs/performance.md
-   * "Where sluice's part goes"). A shared session is always asked: another device's traffic bills it while one
-   * device's share is stopped.
+   * "Where sluice's part goes"). A shared session is asked at every audit after its first: another device's traffic
+   * bills it while one device's share is stopped.
    */
   async audit(now: number): Promise<void> {
     const kernel = this.kernel;

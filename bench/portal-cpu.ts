@@ -1,5 +1,5 @@
 // `npm run bench -- portal-cpu [--portals 9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64] [--seconds 45]
-//   [--modes kernel|portal,kernel|none] [--repeat 2] [--gate 32] [--first 3] [--busy 2] [--json]`
+//   [--modes kernel|portal,kernel|none] [--repeat 2] [--warm 0] [--gate 32] [--first 3] [--busy 2] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root): for each portal and client count, a
 // lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every client
 // granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's, and the same of each live
@@ -10,7 +10,8 @@
 // `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: five purchases on
 // fresh clients, one data session reaching its allotment, one time session ending; each customer's phone asks the
 // captive API before and after paying); the figure includes what their auths, deauths and captive-API checks cost
-// openNDS. `quiet`: nobody comes or goes.
+// openNDS; with `--warm N` each window's daemon serves N such windows first, unmeasured (warmUp). `quiet`: nobody
+// comes or goes.
 //   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work), before and after
 //            each window, a window's figure taking their mean; a window is 3 checkinterval rounds (45 s in the lab);
 //   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on); metering
@@ -242,6 +243,42 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
 }
 
 /**
+ * One busy window's customers, unmeasured, on a daemon that has just started (`--warm N`: N of them before each
+ * measured window; 0: none). A router's sluice has served customers for hours when the next one comes; a daemon 8 s
+ * old compiles each purchase's and each close's code as it first runs it (V8 compiles a function at its first call),
+ * which a window would otherwise count as metering; and the valve's choice between `status` and auths by MAC
+ * (portal/call-costs.ts) then rests on the durations it timed, as on a router, not on a first probe. The same churn
+ * (bench/lib/churn.ts) on its own fresh clients; then the three still paying are ended and the window waits until
+ * openNDS lists none of the five (it deletes a client at its deauth), so the measured window's openNDS lists what a
+ * window without it would.
+ */
+async function warmUp(lab: Lab, s: Sluice, clients: Client[]): Promise<void> {
+  await listFresh(lab, clients);
+  const { loops, outcome } = await churn(s, clients);
+  // The last purchase is at 25 s of the churn, the time session ends at 20 s: its effects settle in a few ticks.
+  await sleep(6000);
+  for (const l of loops) l.kill('SIGKILL');
+  const said = await outcome();
+  for (const c of clients) await s.call('terminate', { mac: c.mac }).catch(() => undefined);
+  const t0 = performance.now();
+  await waitFor(
+    'openNDS to forget the warm-up customers',
+    180_000,
+    async () => {
+      for (const c of clients) {
+        const r = await harnessCall(lab, ['json', c.mac], 60_000);
+        if (r.code === 0 && (JSON.parse(r.stdout || '{}') as { state?: string }).state !== undefined) return undefined;
+      }
+      return true;
+    },
+    5000,
+  );
+  console.log(
+    `# portal-cpu warm-up: ${said}; forgotten by openNDS ${Math.round((performance.now() - t0) / 1000)} s later`,
+  );
+}
+
+/**
  * Gate-open latency on the kernel path with n clients listed, on fresh clients (openNDS 9.10 did not list terminated
  * clients again within 124 s, so they cannot be reused): the lab's first n, listed, each granted in turn, from the
  * grant's ubus call until its gate is open (the reply, when it says 'opened'; else sluice's `session` showing the
@@ -404,6 +441,8 @@ export default async function main(argv: string[]): Promise<void> {
     .split(',')
     .filter((m) => m !== '' && m !== 'none');
   const repeat = Number(arg(argv, '--repeat', '2'));
+  // Unmeasured busy windows each daemon serves before its measured one (busy scenario only): see warmUp.
+  const warm = busyWindow ? Number(arg(argv, '--warm', '0')) : 0;
   // The client counts whose lab also measures gate-open latency on the kernel path ('' for none).
   const gateAt = arg(argv, '--gate', '')
     .split(',')
@@ -420,7 +459,7 @@ export default async function main(argv: string[]): Promise<void> {
       // The gate phase's clients are fresh ones (gateLatency): n listed one at a time, n at once, `first` unlisted.
       const gateClients = gateAt.includes(n) ? 2 * n + first : 0;
       // Each busy window takes CHURN_CLIENTS fresh clients (openNDS lists a client it deauthed again only later).
-      const churnClients = busyWindow ? repeat * modes.length * CHURN_CLIENTS : 0;
+      const churnClients = busyWindow ? repeat * modes.length * (1 + warm) * CHURN_CLIENTS : 0;
       const lab = await Lab.up({
         clients: (modes.length > 0 ? n : 0) + churnClients + gateClients,
         rate: null,
@@ -550,6 +589,7 @@ export default async function main(argv: string[]): Promise<void> {
               1000,
             ).catch(() => console.log('# portal-cpu: no "reconciled with portal" line within 180 s'));
             await sleep(8000);
+            for (let i = 0; i < warm; i++) await warmUp(lab, s, fresh.slice(freshUsed, (freshUsed += CHURN_CLIENTS)));
             const pid = s.daemonPid;
             if (pid === null) throw new Error('the sluice daemon is not running');
             type MeterStats = {

@@ -259,7 +259,9 @@ export class Lab {
   /** ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). */
   async ndsctl(...args: string[]): Promise<Run> {
     for (let attempt = 0; ; attempt++) {
-      const r = await run(this.ndsctlPath, args, 10_000);
+      // A hang guard like waitFor's (GUARD_FACTOR): openNDS 10.3.1 beside other labs once took longer than 10 s for an
+      // auth by MAC, and the killed ndsctl failed the test (clean clone, 2026-11-27).
+      const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR);
       if (r.code !== 4 || attempt >= 40) return r;
       await sleep(50 + Math.random() * 50);
     }
@@ -463,9 +465,10 @@ export class Lab {
    * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
    */
   async visitPortal(client: Client): Promise<void> {
+    // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit: beside other labs one client was not listed in 30 s.
     await waitFor(
       `openNDS to list ${client.mac}`,
-      10_000,
+      20_000,
       async () => {
         const state = await this.portalState(client.mac);
         if (state === 'Preauthenticated' || state === 'Authenticated') return true;

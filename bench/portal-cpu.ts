@@ -222,6 +222,12 @@ async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
  * preauthidletimeout keeps a splash-page visitor, so the fresh clients were never listed all at once); a client not
  * listed yet requests again at each look (on a loaded machine a request can time out before openNDS sees it).
  */
+/** A client's state in openNDS's list (`json <mac>`), null when it is not listed or the portal did not answer. */
+async function listedState(lab: Lab, mac: string): Promise<string | null> {
+  const r = await harnessCall(lab, ['json', mac], 60_000);
+  return r.code === 0 ? ((JSON.parse(r.stdout || '{}') as { state?: string }).state ?? null) : null;
+}
+
 async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
   await waitFor(
@@ -229,11 +235,7 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
     60_000 + clients.length * 2000,
     async () => {
       const missing: Client[] = [];
-      for (const c of clients) {
-        const r = await harnessCall(lab, ['json', c.mac], 60_000);
-        const state = r.code === 0 ? ((JSON.parse(r.stdout || '{}') as { state?: string }).state ?? null) : null;
-        if (state !== 'Preauthenticated') missing.push(c);
-      }
+      for (const c of clients) if ((await listedState(lab, c.mac)) !== 'Preauthenticated') missing.push(c);
       if (missing.length === 0) return true;
       await Promise.all(missing.map((c) => lab.fetch(c, '/ping', 2)));
       return undefined;
@@ -265,10 +267,7 @@ async function warmUp(lab: Lab, s: Sluice, clients: Client[]): Promise<void> {
     'openNDS to forget the warm-up customers',
     180_000,
     async () => {
-      for (const c of clients) {
-        const r = await harnessCall(lab, ['json', c.mac], 60_000);
-        if (r.code === 0 && (JSON.parse(r.stdout || '{}') as { state?: string }).state !== undefined) return undefined;
-      }
+      for (const c of clients) if ((await listedState(lab, c.mac)) !== null) return undefined;
       return true;
     },
     5000,

@@ -259,8 +259,8 @@ export class Lab {
   /** ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). */
   async ndsctl(...args: string[]): Promise<Run> {
     for (let attempt = 0; ; attempt++) {
-      // A hang guard like waitFor's (GUARD_FACTOR): openNDS 10.3.1 beside other labs once took longer than 10 s for an
-      // auth by MAC, and the killed ndsctl failed the test (clean clone, 2026-11-27).
+      // A hang guard like waitFor's (GUARD_FACTOR): beside other labs openNDS 10.3.1 can take longer than that for an
+      // auth by MAC; a call killed at the bound ends with no exit code (data.test.ts's baseline looks for a late auth).
       const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR);
       if (r.code !== 4 || attempt >= 40) return r;
       await sleep(50 + Math.random() * 50);

@@ -12,7 +12,7 @@
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
@@ -141,12 +141,38 @@ process.on('exit', () => {
 const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0, runQueueMs: 0 };
 const runStarted = Date.now();
 const failedFiles = [];
+/** The failed files with their reasons, said again at the end of the run (whyFailed). */
+const failures = [];
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
 /** Where each file's process writes its CPU time at exit (test/helpers/cpu-time.mjs). */
 const cpuDir = mkdtempSync(join(tmpdir(), 'sluice-run-cpu-'));
 process.on('exit', () => rmSync(cpuDir, { recursive: true, force: true }));
 let fileNo = 0;
+
+/**
+ * A failed file's own reasons, short: each of uvu's FAIL blocks (the test's name, the message, the first lines of its
+ * details and stack), the runner's timeout line; else the output's last lines (a crash before uvu reported).
+ */
+function whyFailed(text, timedOut) {
+  const lines = text.split('\n');
+  const why = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*FAIL\s/.test(lines[i])) continue;
+    // The block runs to uvu's totals or the next FAIL; its stack is cut after the third frame.
+    const block = [lines[i]];
+    let frames = 0;
+    for (let j = i + 1; j < lines.length && block.length < 16 && frames < 3; j++) {
+      if (/^\s*(FAIL\s|Total:)/.test(lines[j])) break;
+      if (lines[j].trim() === '') continue;
+      if (/^\s+at /.test(lines[j])) frames++;
+      block.push(lines[j]);
+    }
+    why.push(...block);
+  }
+  if (timedOut) why.push(...lines.filter((l) => l.startsWith('[run] timed out')));
+  return (why.length > 0 ? why : lines.filter((l) => l.trim() !== '').slice(-8)).join('\n');
+}
 
 /** ", cpu N ms" (user + sys) from the file's exit figures, or '' when it wrote none (killed). */
 function cpuOf(cpuFile) {
@@ -167,6 +193,27 @@ function cpuOf(cpuFile) {
  */
 const PORTAL_SIGFPE = '[lab] the portal exited (status 136) without being asked';
 
+/**
+ * Lowers a file's CPU weight against the lab. The file leads a session of its own (detached), and with the kernel's
+ * autogroup on (Debian's default, /proc/sys/kernel/sched_autogroup_enabled) every session is a scheduling group of its
+ * own whose weight is the group's nice, not its processes': a process's nice then counts only against its own
+ * session. Measured here, two busy loops in two sessions on one core: nice 10 on one process split the core 149:149
+ * ticks, nice 10 on its session's autogroup 252:27. So the autogroup's nice is set, and the process's too for a
+ * kernel without autogroup; the daemons and peers the file spawns share its session and so its weight.
+ */
+function lowerPriority(pid, nice) {
+  try {
+    setPriority(pid, nice);
+  } catch {
+    // not allowed here: the file runs at the runner's priority
+  }
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, `${nice}`);
+  } catch {
+    // no autogroup (kernel built without it, or the file has exited already): the process's nice is what counts
+  }
+}
+
 function runFile(file, timeoutMs, nice = 0, rerun = false) {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -179,13 +226,7 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
       detached: true,
     });
     const pgid = child.pid;
-    if (nice > 0) {
-      try {
-        setPriority(pgid, nice);
-      } catch {
-        // not allowed here: the file runs at the runner's priority
-      }
-    }
+    if (nice > 0) lowerPriority(pgid, nice);
     liveGroups.add(pgid);
     runQueueNs.set(pgid, new Map());
     let out = '';
@@ -250,6 +291,7 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
       const ms = Date.now() - started;
       const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
       console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)}, runq ${runQueueMs} ms)`);
+      if (!ok) failures.push({ name, why: whyFailed(text, timedOut) });
       if (!ok || process.env.SLUICE_TEST_VERBOSE) {
         failedFiles.push(name);
         console.log(text.replace(/^/gm, '     | '));
@@ -344,8 +386,8 @@ for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
 // cores. The lab's files, two at a time (labs coexist: random namespace ids) and beside the unit files from the start.
 const jobs = Number(process.env.SLUICE_TEST_JOBS ?? availableParallelism() + 1);
 const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
-// Beside the lab, the unit files run at a lower CPU priority (nice 10: a tenth of the lab's weight when both want a
-// core): the lab's openNDS, daemons and shaped links then keep the timing of an idle router, while the unit files
+// Beside the lab, the unit files run at a lower CPU priority (nice 10 on their sessions: a tenth of a lab session's
+// weight when both want a core; lowerPriority): the lab's openNDS, daemons and shaped links then keep the timing of an idle router, while the unit files
 // still take every cycle the lab leaves (it mostly waits on its 8 Mbit/s links). At equal priority, load 8–10 from
 // the unit files made openNDS 9.10 answer late or exit and the lab's waits run out, a different file each run.
 const unitNice = lab.length > 0 ? Number(process.env.SLUICE_UNIT_NICE ?? 10) : 0;
@@ -360,6 +402,9 @@ await Promise.all([
   }),
 ]);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
+// Again at the end, each failure's own words: a failed lab file's output is long (its peers' logs), and a reader of
+// only the log's last lines (a CI summary) must still see which assertion failed and why.
+for (const { name, why } of failures) console.log(`\n[run] why ${name} failed:\n${why.replace(/^/gm, '     | ')}`);
 const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
 console.log(
   `\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}, lab ${wall(labMs)}), files' ` +

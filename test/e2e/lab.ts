@@ -7,6 +7,8 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_NUDGE, nudgeWhileSilent } from '../../src/portal/accept-nudge.ts';
+import { readAcceptQueue, type AcceptQueue } from '../../src/portal/accept-queue.ts';
 import { NdsctlRunner } from '../../src/portal/index.ts';
 
 export const E2E_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -256,16 +258,26 @@ export class Lab {
     return c;
   }
 
-  /** ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). */
+  /**
+   * ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). While
+   * it runs, its connection is nudged out of the portal's accept queue as sluice's own calls are (accept-nudge.ts): the
+   * portal accepts one connection per wake-up, so once two callers met (the harness's reads, openNDS's own scripts'
+   * ndsctl, sluice), every later connection waits for the next caller. Without it, the data baseline's auth sat in
+   * openNDS 10.3.1's queue, never accepted, in most full runs (`ss -xl` in the router: Recv-Q 1 for good).
+   */
   async ndsctl(...args: string[]): Promise<Run> {
     for (let attempt = 0; ; attempt++) {
-      // A hang guard like waitFor's (GUARD_FACTOR): beside other labs openNDS 10.3.1 can take longer than that for an
-      // auth by MAC; a call killed at the bound ends with no exit code (data.test.ts's baseline looks for a late auth).
-      const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR);
+      const nudger = nudgeWhileSilent(this.portalSocketPath, { ...DEFAULT_NUDGE, readQueue: this.routerAcceptQueue });
+      // A hang guard like waitFor's (GUARD_FACTOR); a call killed at the bound ends with no exit code.
+      const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR).finally(() => nudger.stop());
       if (r.code !== 4 || attempt >= 40) return r;
       await sleep(50 + Math.random() * 50);
     }
   }
+
+  /** The portal's accept queue as the router's network namespace lists it (the anchor's /proc/<pid>/net/unix). */
+  private readonly routerAcceptQueue = (path: string): Promise<AcceptQueue | undefined> =>
+    readAcceptQueue(path, `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/net/unix`);
 
   /** openNDS's client list keyed by MAC (values are strings, as openNDS prints them); null if unreadable. */
   /**
@@ -304,6 +316,7 @@ export class Lab {
       command: [this.ndsctlPath],
       socketPath: () => this.portalSocketPath,
       timeoutMs: 10_000,
+      nudge: { ...DEFAULT_NUDGE, readQueue: this.routerAcceptQueue },
     });
     try {
       return (await runner.run(['json', mac])).stdout;

@@ -220,8 +220,9 @@ nodogsplash_start() {
   pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     env PATH="/usr/sbin:/usr/bin:/sbin:/bin" /run/sluice-lab/bin/nodogsplash -f -d 3 -c /run/sluice-lab/nodogsplash.conf)
   local deadline=$((SECONDS + 30))
-  # The control thread starts after the firewall is complete: an answer on the socket means it is up.
-  until rt /run/sluice-lab/bin/ndsctl json >/dev/null 2>&1; do
+  # The control thread starts after the firewall is complete: an answer on the socket means it is up. Each try is
+  # bounded: a connection left in the accept queue (test/e2e/lab.ts ndsctl) is accepted at the next try.
+  until rt timeout 10 /run/sluice-lab/bin/ndsctl json >/dev/null 2>&1; do
     pid_alive "$pid" || { tail -n 20 "$LABDIR/opennds.log" >&2; die "nodogsplash exited during start"; }
     [ "$SECONDS" -lt "$deadline" ] || die "nodogsplash did not come up in 30 s (see $LABDIR/opennds.log)"
     sleep 0.2
@@ -255,7 +256,7 @@ opennds10_start() {
   pid=$(supervise nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     env PATH="/usr/sbin:/usr/bin:/sbin:/bin" opennds -f)
   local deadline=$((SECONDS + 90))
-  until rt ndsctl json >/dev/null 2>&1 && rt nft list table ip nds_filter >/dev/null 2>&1; do
+  until rt timeout 10 ndsctl json >/dev/null 2>&1 && rt nft list table ip nds_filter >/dev/null 2>&1; do
     pid_alive "$pid" || die "openNDS 10 exited during start (see $LABDIR/opennds.log)"
     [ "$SECONDS" -lt "$deadline" ] || die "openNDS 10 did not come up in 90 s (see $LABDIR/opennds.log)"
     sleep 0.5

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts in its own node process (isolation: one leaked handle or crash cannot hide
-// another file's result): the lab tier's files two at a time beside the others, cores + 1 at a time at nice 10 (the
+// another file's result): the lab tier's files two at a time beside the others, cores + 1 at a time at nice 5 (the
 // slowest of each first). Prints one closing line "N passed, N failed, N skipped" counted from uvu's per-file totals.
 // Each file runs in its own process group (detached: a new session) and the runner signals the whole group, so the
 // daemons, brokers and peers a file spawned die with it: on the timeout, when the file exits with children still
@@ -197,9 +197,9 @@ const PORTAL_SIGFPE = '[lab] the portal exited (status 136) without being asked'
  * Lowers a file's CPU weight against the lab. The file leads a session of its own (detached), and with the kernel's
  * autogroup on (Debian's default, /proc/sys/kernel/sched_autogroup_enabled) every session is a scheduling group of its
  * own whose weight is the group's nice, not its processes': a process's nice then counts only against its own
- * session. Measured here, two busy loops in two sessions on one core: nice 10 on one process split the core 149:149
- * ticks, nice 10 on its session's autogroup 252:27. So the autogroup's nice is set, and the process's too for a
- * kernel without autogroup; the daemons and peers the file spawns share its session and so its weight.
+ * session. Measured here, two busy loops in two sessions on one core: nice 10 on one process split the core 149:147
+ * ticks, nice 10 on its session's autogroup 265:28, nice 5 224:73. So the autogroup's nice is set, and the process's
+ * too for a kernel without autogroup; the daemons and peers the file spawns share its session and so its weight.
  */
 function lowerPriority(pid, nice) {
   try {
@@ -386,11 +386,12 @@ for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
 // cores. The lab's files, two at a time (labs coexist: random namespace ids) and beside the unit files from the start.
 const jobs = Number(process.env.SLUICE_TEST_JOBS ?? availableParallelism() + 1);
 const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
-// Beside the lab, the unit files run at a lower CPU priority (nice 10 on their sessions: a tenth of a lab session's
-// weight when both want a core; lowerPriority): the lab's openNDS, daemons and shaped links then keep the timing of an idle router, while the unit files
-// still take every cycle the lab leaves (it mostly waits on its 8 Mbit/s links). At equal priority, load 8–10 from
-// the unit files made openNDS 9.10 answer late or exit and the lab's waits run out, a different file each run.
-const unitNice = lab.length > 0 ? Number(process.env.SLUICE_UNIT_NICE ?? 10) : 0;
+// Beside the lab, the unit files run at a lower CPU priority (nice 5 on their sessions, lowerPriority: a third of a lab
+// session's weight when both want a core, 224:73 ticks in the measure above): the lab's openNDS, daemons and shaped
+// links keep closer to an idle router's timing, and the unit files still take every cycle the lab leaves (it mostly
+// waits on its 8 Mbit/s links). At equal weight the lab's waits ran out, a different lab file each run; at nice 10
+// (a tenth) a unit file waited 67 s for a CPU in 77 s and its 2 s facilitator timeout ran out.
+const unitNice = lab.length > 0 ? Number(process.env.SLUICE_UNIT_NICE ?? 5) : 0;
 let unitMs = 0;
 let labMs = 0;
 await Promise.all([

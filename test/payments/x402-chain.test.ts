@@ -48,7 +48,7 @@ config x402 'x402'
 \toption pay_to '${payTo}'
 \toption token_name 'USDC'
 \toption token_version '2'
-\toption timeout '2'
+\toption timeout '6'
 \toption rpc_url '${chain.rpcUrl}'
 ${extra}`;
 }
@@ -288,7 +288,7 @@ test(
     const mac = newClient();
     const p = await payload(buyer, PRICE);
     const [b0, p0] = await balances(buyer.address);
-    facilitator.faults.settleDelayMs = 4000; // sluice's x402.timeout is 2 s
+    facilitator.faults.settleDelayMs = 10_000; // sluice's x402.timeout is 6 s
     let r;
     try {
       r = await purchase(mac, p);
@@ -308,7 +308,7 @@ test(
     // The same with a restart in between instead of a retry: the daemon resolves it on start.
     const buyer2 = await newBuyer();
     const mac2 = newClient();
-    facilitator.faults.settleDelayMs = 4000;
+    facilitator.faults.settleDelayMs = 10_000;
     try {
       assert.is(code(await purchase(mac2, await payload(buyer2, PRICE))), 'ERR_X402_SETTLEMENT_PENDING');
     } finally {
@@ -447,7 +447,7 @@ test(
     const payer = newClient();
     const stranger = newClient();
     const p = await payload(buyer, PRICE);
-    facilitator.faults.settleDelayMs = 4000; // settles on chain, answers after sluice's 2 s timeout
+    facilitator.faults.settleDelayMs = 10_000; // settles on chain, answers after sluice's 6 s timeout
     try {
       assert.is(code(await purchase(payer, p)), 'ERR_X402_SETTLEMENT_PENDING');
     } finally {

@@ -48,7 +48,7 @@ config x402 'x402'
 \toption network '${network}'
 \toption pay_to '0x${'b'.repeat(40)}'
 \toption token_name 'USDC'
-\toption timeout '2'
+\toption timeout '6'
 ${rpc === undefined ? '' : `\toption rpc_url '${rpc}'\n`}`;
 }
 

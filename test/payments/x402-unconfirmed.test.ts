@@ -43,7 +43,7 @@ config x402 'x402'
 \toption pay_to '${payTo}'
 \toption token_name 'USDC'
 \toption token_version '2'
-\toption timeout '2'
+\toption timeout '6'
 \toption rpc_url '${rpc ? chain.rpcUrl : 'none'}'
 `;
 }
@@ -136,7 +136,7 @@ test(
     const buyer = await newBuyer();
     const mac = newClient();
     const p = await payload(buyer);
-    facilitator.faults.settleDelayMs = 4000; // settles on chain, then answers after sluice's 2 s timeout
+    facilitator.faults.settleDelayMs = 10_000; // settles on chain, then answers after sluice's 6 s timeout
     try {
       assert.is(code(await purchase(mac, p)), 'ERR_X402_SETTLEMENT_PENDING');
     } finally {

@@ -478,14 +478,16 @@ export class Lab {
    * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
    */
   async visitPortal(client: Client): Promise<void> {
-    // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit: beside other labs one client was not listed in 30 s.
+    // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit: beside other labs one client was not listed in 30 s, and
+    // another not in 60 s while each visit's curl gave up after 1 s. So a visit waits up to 5 s for the portal's
+    // redirect: the portal answers it after it has listed the client.
     await waitFor(
       `openNDS to list ${client.mac}`,
       20_000,
       async () => {
         const state = await this.portalState(client.mac);
         if (state === 'Preauthenticated' || state === 'Authenticated') return true;
-        await this.fetch(client, '/ping', 1);
+        await this.fetch(client, '/ping', 5);
         return undefined;
       },
       100,

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NUDGE, nudgeWhileSilent } from '../../src/portal/accept-nudge.ts';
-import { readAcceptQueue, type AcceptQueue } from '../../src/portal/accept-queue.ts';
+import type { AcceptQueue } from '../../src/portal/accept-queue.ts';
 import { NdsctlRunner } from '../../src/portal/index.ts';
 
 export const E2E_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -267,7 +267,7 @@ export class Lab {
    */
   async ndsctl(...args: string[]): Promise<Run> {
     for (let attempt = 0; ; attempt++) {
-      const nudger = nudgeWhileSilent(this.portalSocketPath, { ...DEFAULT_NUDGE, readQueue: this.routerAcceptQueue });
+      const nudger = nudgeWhileSilent(this.portalSocketPath, { ...DEFAULT_NUDGE, readQueue: this.blindQueue });
       // A hang guard like waitFor's (GUARD_FACTOR); a call killed at the bound ends with no exit code.
       const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR).finally(() => nudger.stop());
       if (r.code !== 4 || attempt >= 40) return r;
@@ -275,9 +275,14 @@ export class Lab {
     }
   }
 
-  /** The portal's accept queue as the router's network namespace lists it (the anchor's /proc/<pid>/net/unix). */
-  private readonly routerAcceptQueue = (path: string): Promise<AcceptQueue | undefined> =>
-    readAcceptQueue(path, `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/net/unix`);
+  /**
+   * The harness cannot see the portal's accept queue, so its nudges go blind (accept-nudge.ts: 1, 3, 7, 15, 31 s of
+   * silence). The kernel lists a connection not yet accepted in the connecting process's network namespace (the
+   * host's, here) and the listener in the router's: the router's /proc/<pid>/net/unix showed the listener with no
+   * waiting connection while `ss` counted one (a nudger that looked there never nudged), and the host's lists the
+   * waiting connections of every lab under the same name, /tmp/ndsctl.sock.
+   */
+  private readonly blindQueue = (): Promise<AcceptQueue | undefined> => Promise.resolve(undefined);
 
   /** openNDS's client list keyed by MAC (values are strings, as openNDS prints them); null if unreadable. */
   /**
@@ -316,7 +321,7 @@ export class Lab {
       command: [this.ndsctlPath],
       socketPath: () => this.portalSocketPath,
       timeoutMs: 10_000,
-      nudge: { ...DEFAULT_NUDGE, readQueue: this.routerAcceptQueue },
+      nudge: { ...DEFAULT_NUDGE, readQueue: this.blindQueue },
     });
     try {
       return (await runner.run(['json', mac])).stdout;
@@ -481,17 +486,34 @@ export class Lab {
     // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit: beside other labs one client was not listed in 30 s, and
     // another not in 60 s while each visit's curl gave up after 1 s. So a visit waits up to 5 s for the portal's
     // redirect: the portal answers it after it has listed the client.
+    const seen = new Map<string, number>();
+    let last: FetchResult | undefined;
     await waitFor(
       `openNDS to list ${client.mac}`,
       20_000,
       async () => {
         const state = await this.portalState(client.mac);
         if (state === 'Preauthenticated' || state === 'Authenticated') return true;
-        await this.fetch(client, '/ping', 5);
+        seen.set(state, (seen.get(state) ?? 0) + 1);
+        last = await this.fetch(client, '/ping', 5);
         return undefined;
       },
       100,
-    );
+    ).catch(async (err: Error) => {
+      // What the portal said and what the visits got, and the router's view of the client: why it was not listed.
+      const neigh = (await run('ip', ['-n', this.rtNs, 'neigh', 'show', client.ip])).stdout.trim();
+      let lease = '';
+      try {
+        const leases = readFileSync(this.portalSocketPath.replace(/ndsctl\.sock$/, 'dhcp.leases'), 'utf8');
+        lease = leases.split('\n').find((l) => l.toLowerCase().includes(client.mac.toLowerCase())) ?? 'none';
+      } catch (e) {
+        lease = `unreadable: ${(e as Error).message}`;
+      }
+      throw new Error(
+        `${err.message}; portal states ${JSON.stringify(Object.fromEntries(seen))}; last visit ` +
+          `${JSON.stringify(last)}; router neigh "${neigh}"; lease "${lease}"`,
+      );
+    });
   }
 
   async stopOpennds(): Promise<void> {

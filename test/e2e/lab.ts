@@ -483,9 +483,8 @@ export class Lab {
    * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
    */
   async visitPortal(client: Client): Promise<void> {
-    // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit: beside other labs one client was not listed in 30 s, and
-    // another not in 60 s while each visit's curl gave up after 1 s. So a visit waits up to 5 s for the portal's
-    // redirect: the portal answers it after it has listed the client.
+    // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit, and it lists the client before it answers
+    // (src/http_microhttpd.c): a visit waits up to 5 s for that answer rather than giving up while the portal works.
     const seen = new Map<string, number>();
     let last: FetchResult | undefined;
     await waitFor(

@@ -140,8 +140,7 @@ process.on('exit', () => {
 
 const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0, runQueueMs: 0 };
 const runStarted = Date.now();
-const failedFiles = [];
-/** The failed files with their reasons, said again at the end of the run (whyFailed). */
+/** The failed files with their reasons, named and said again at the end of the run (whyFailed). */
 const failures = [];
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
@@ -293,7 +292,6 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
       console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)}, runq ${runQueueMs} ms)`);
       if (!ok) failures.push({ name, why: whyFailed(text, timedOut) });
       if (!ok || process.env.SLUICE_TEST_VERBOSE) {
-        failedFiles.push(name);
         console.log(text.replace(/^/gm, '     | '));
       } else {
         // Figures and skip reasons are worth seeing even when green.
@@ -328,12 +326,12 @@ for (const f of all) {
     runnable.push(f);
   } else if ('error' in d) {
     totals.failed++;
-    failedFiles.push(name);
+    failures.push({ name, why: d.error });
     console.log(`FAIL ${name}: ${d.error}`);
   } else if (why && inCI) {
     totals.failed++;
-    failedFiles.push(name);
-    console.log(`FAIL ${name}: CI=${process.env.CI} and the ${d.tier} tier ${why}; .ci/run installs it`);
+    failures.push({ name, why: `CI=${process.env.CI} and the ${d.tier} tier ${why}; .ci/run installs it` });
+    console.log(`FAIL ${name}: ${failures.at(-1).why}`);
   } else if (why) {
     totals.skipped++;
     console.log(`SKIP ${name}: ${d.tier} tier, ${why}`);
@@ -402,7 +400,7 @@ await Promise.all([
     labMs = Date.now() - runStarted;
   }),
 ]);
-if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
+if (failures.length) console.log(`\nfailed files: ${failures.map((f) => f.name).join(', ')}`);
 // Again at the end, each failure's own words: a failed lab file's output is long (its peers' logs), and a reader of
 // only the log's last lines (a CI summary) must still see which assertion failed and why.
 for (const { name, why } of failures) console.log(`\n[run] why ${name} failed:\n${why.replace(/^/gm, '     | ')}`);

@@ -216,18 +216,18 @@ async function portalListing(lab: Lab): Promise<Listing['clients'] | null> {
   }
 }
 
-/**
- * Makes `clients` known to openNDS (a request each) and waits until it lists them all Preauthenticated, each asked by
- * `json <mac>` (not the whole list: on openNDS 10.3.1 at 32 clients and load 17 a listing outlasted the 30 s its
- * preauthidletimeout keeps a splash-page visitor, so the fresh clients were never listed all at once); a client not
- * listed yet requests again at each look (on a loaded machine a request can time out before openNDS sees it).
- */
 /** A client's state in openNDS's list (`json <mac>`), null when it is not listed or the portal did not answer. */
 async function listedState(lab: Lab, mac: string): Promise<string | null> {
   const r = await harnessCall(lab, ['json', mac], 60_000);
   return r.code === 0 ? ((JSON.parse(r.stdout || '{}') as { state?: string }).state ?? null) : null;
 }
 
+/**
+ * Makes `clients` known to openNDS (a request each) and waits until it lists them all Preauthenticated, each asked by
+ * `json <mac>` (not the whole list: on openNDS 10.3.1 at 32 clients and load 17 a listing outlasted the 30 s its
+ * preauthidletimeout keeps a splash-page visitor, so the fresh clients were never listed all at once); a client not
+ * listed yet requests again at each look (on a loaded machine a request can time out before openNDS sees it).
+ */
 async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
   await waitFor(

@@ -7,9 +7,17 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_NUDGE, nudgeWhileSilent } from '../../src/portal/accept-nudge.ts';
-import type { AcceptQueue } from '../../src/portal/accept-queue.ts';
+import { DEFAULT_NUDGE, nudgeWhileSilent, type NudgePolicy } from '../../src/portal/accept-nudge.ts';
 import { NdsctlRunner } from '../../src/portal/index.ts';
+
+/**
+ * The harness's nudges of the portal's accept queue go blind (accept-nudge.ts: 1, 3, 7, 15, 31 s of silence): it
+ * cannot see the queue. The kernel lists a connection not yet accepted in the connecting process's network namespace
+ * (the host's, here) and the listener in the router's: the router's /proc/<pid>/net/unix showed the listener with no
+ * waiting connection while `ss` counted one (a nudger that looked there never nudged), and the host's lists the
+ * waiting connections of every lab under the same name, /tmp/ndsctl.sock.
+ */
+const BLIND_NUDGE: Omit<NudgePolicy, 'onNudge'> = { ...DEFAULT_NUDGE, readQueue: () => Promise.resolve(undefined) };
 
 export const E2E_DIR = fileURLToPath(new URL('.', import.meta.url));
 export const LAB_SH = join(E2E_DIR, 'lab.sh');
@@ -233,7 +241,12 @@ export class Lab {
    * namespace) speaks the socket like on a router instead of spawning the ndsctl wrapper.
    */
   get portalSocketPath(): string {
-    return `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/root/tmp/ndsctl.sock`;
+    return this.routerTmp('ndsctl.sock');
+  }
+
+  /** A file in the router's private /tmp, reached through the anchor's root as portalSocketPath is. */
+  routerTmp(name: string): string {
+    return `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/root/tmp/${name}`;
   }
 
   /**
@@ -243,7 +256,7 @@ export class Lab {
   async portalVersion(): Promise<string> {
     if (this.portal === 'opennds') {
       try {
-        const info = readFileSync(this.portalSocketPath.replace(/ndsctl\.sock$/, 'ndscids/ndsinfo'), 'utf8');
+        const info = readFileSync(this.routerTmp('ndscids/ndsinfo'), 'utf8');
         return /version=(\S+)/.exec(info)?.[1] ?? '?';
       } catch {
         return '?';
@@ -260,14 +273,14 @@ export class Lab {
 
   /**
    * ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). While
-   * it runs, its connection is nudged out of the portal's accept queue as sluice's own calls are (accept-nudge.ts): the
+   * it runs, its connection is nudged out of the portal's accept queue (BLIND_NUDGE), as sluice's calls are: the
    * portal accepts one connection per wake-up, so once two callers met (the harness's reads, openNDS's own scripts'
    * ndsctl, sluice), every later connection waits for the next caller. Without it, the data baseline's auth sat in
    * openNDS 10.3.1's queue, never accepted, in most full runs (`ss -xl` in the router: Recv-Q 1 for good).
    */
   async ndsctl(...args: string[]): Promise<Run> {
     for (let attempt = 0; ; attempt++) {
-      const nudger = nudgeWhileSilent(this.portalSocketPath, { ...DEFAULT_NUDGE, readQueue: this.blindQueue });
+      const nudger = nudgeWhileSilent(this.portalSocketPath, BLIND_NUDGE);
       // A hang guard like waitFor's (GUARD_FACTOR); a call killed at the bound ends with no exit code.
       const r = await run(this.ndsctlPath, args, 10_000 * GUARD_FACTOR).finally(() => nudger.stop());
       if (r.code !== 4 || attempt >= 40) return r;
@@ -275,16 +288,6 @@ export class Lab {
     }
   }
 
-  /**
-   * The harness cannot see the portal's accept queue, so its nudges go blind (accept-nudge.ts: 1, 3, 7, 15, 31 s of
-   * silence). The kernel lists a connection not yet accepted in the connecting process's network namespace (the
-   * host's, here) and the listener in the router's: the router's /proc/<pid>/net/unix showed the listener with no
-   * waiting connection while `ss` counted one (a nudger that looked there never nudged), and the host's lists the
-   * waiting connections of every lab under the same name, /tmp/ndsctl.sock.
-   */
-  private readonly blindQueue = (): Promise<AcceptQueue | undefined> => Promise.resolve(undefined);
-
-  /** openNDS's client list keyed by MAC (values are strings, as openNDS prints them); null if unreadable. */
   /**
    * One client as the portal's `json <mac>` shows it, null when it does not list it, undefined when unreadable. Not
    * the whole list: openNDS runs a script per listed client for json, and each one widens the window of the SIGCHLD
@@ -321,7 +324,7 @@ export class Lab {
       command: [this.ndsctlPath],
       socketPath: () => this.portalSocketPath,
       timeoutMs: 10_000,
-      nudge: { ...DEFAULT_NUDGE, readQueue: this.blindQueue },
+      nudge: BLIND_NUDGE,
     });
     try {
       return (await runner.run(['json', mac])).stdout;
@@ -503,7 +506,7 @@ export class Lab {
       const neigh = (await run('ip', ['-n', this.rtNs, 'neigh', 'show', client.ip])).stdout.trim();
       let lease = '';
       try {
-        const leases = readFileSync(this.portalSocketPath.replace(/ndsctl\.sock$/, 'dhcp.leases'), 'utf8');
+        const leases = readFileSync(this.routerTmp('dhcp.leases'), 'utf8');
         lease = leases.split('\n').find((l) => l.toLowerCase().includes(client.mac.toLowerCase())) ?? 'none';
       } catch (e) {
         lease = `unreadable: ${(e as Error).message}`;

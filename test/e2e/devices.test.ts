@@ -72,10 +72,20 @@ function assertCut(exchanged: number, billed: number): void {
   );
 }
 
-const authenticated = (c: Client): Promise<boolean> =>
-  L()
-    .portalState(c.mac)
-    .then((s) => s === 'Authenticated');
+/**
+ * Whether openNDS lets `c` out, by a reading it answered: a read that timed out ('unreadable': the portal busy with
+ * another lab's load) is asked again, not taken for a closed gate.
+ */
+const authenticated = async (c: Client): Promise<boolean> =>
+  (await waitFor(
+    `openNDS to answer for ${c.mac}`,
+    20_000,
+    async () => {
+      const s = await L().portalState(c.mac);
+      return s === 'unreadable' ? undefined : s;
+    },
+    500,
+  )) === 'Authenticated';
 const gateOpen = (c: Client): Promise<true> =>
   waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await authenticated(c)) ? true : undefined), 100);
 

@@ -132,6 +132,21 @@ test('no page, CSV or action without a login; bad input gets a clear 400; the pa
   const bad = await fetch(new URL('/revenue?from=yesterday', dash.url), { headers: { cookie } });
   assert.is(bad.status, 400);
   assert.match(await bad.text(), /from must be a date YYYY-MM-DD/);
+  // Input PostgreSQL would refuse is refused first, in the dashboard's words; the database's never reach a page.
+  const page = async (path: string) => {
+    const r = await fetch(new URL(path, dash.url), { headers: { cookie } });
+    return [r.status, await r.text()] as const;
+  };
+  const [febStatus, feb] = await page('/revenue?from=2026-02-30');
+  assert.is(febStatus, 400);
+  assert.match(feb, /from: 2026-02-30 is no day of the calendar/);
+  const [pathStatus, path] = await page('/routers/%E0%A4%A');
+  assert.is(pathStatus, 400);
+  assert.match(path, /is not valid percent-encoded UTF-8/);
+  const [nulStatus, nul] = await page('/routers/a%00b');
+  assert.is(nulStatus, 404);
+  assert.match(nul, /a router id is 1 to 64 of/);
+  for (const text of [feb, path, nul]) assert.not.match(text, /did not answer|invalid byte|syntax|out of range/);
   const stored = await db.query<{ password: string }>('SELECT password FROM dashboard_users');
   for (const { password } of stored) {
     assert.match(password, /^scrypt\$16384\$8\$1\$/);

@@ -2,7 +2,7 @@
  * Who may see the dashboard: users with a role (admin: sees and acts; operator: sees only), logins as random tokens in
  * an HttpOnly, SameSite=Strict cookie whose SHA-256 is the database's key, and a CSRF token per login that every
  * form that changes something carries. Failed logins are limited per user name (a guessing attacker waits), counted
- * in the database so that several dashboard processes share one count.
+ * in the database so that several dashboard processes share one count, and counted before the password is checked.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/index.ts';
@@ -46,33 +46,88 @@ export async function setUser(db: Sql, name: string, role: string, password: str
   await db.query('DELETE FROM dashboard_logins WHERE user_name = $1', [name]);
 }
 
+/** Too many logins at once (from one address, or waiting for the password checker): try again in a moment. */
+export class LoginBusy extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoginBusy';
+  }
+}
+
+export interface LoginLimits {
+  /** Logins in flight at once from one address; more are refused at once (default 4). */
+  perAddress: number;
+  /** Password checks (scrypt: CPU and 32 MiB each) running at once in this process (default 2). */
+  checks: number;
+  /** Logins of known names waiting for a check; more are refused at once (default 64). */
+  waiting: number;
+}
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAddress: 4, checks: 2, waiting: 64 };
+
+export interface LoginsOptions {
+  limits?: Partial<LoginLimits>;
+  /** The password check (tests count the calls). */
+  verify?: (password: string, stored: string) => Promise<boolean>;
+}
+
 export class Logins {
+  private readonly limits: LoginLimits;
+  private readonly verify: (password: string, stored: string) => Promise<boolean>;
+  private readonly inFlight = new Map<string, number>();
+  private readonly checks: Slots;
+  /** How long a check takes here (ms, a running mean): what a login for a name no user has waits instead of one. */
+  private checkMs: number | null = null;
+  private firstCheck: Promise<number> | null = null;
+
   constructor(
     private readonly db: Sql,
     private readonly now: () => number,
-  ) {}
+    o: LoginsOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_LOGIN_LIMITS, ...o.limits };
+    this.verify = o.verify ?? verifyPassword;
+    this.checks = new Slots(this.limits.checks, this.limits.waiting);
+  }
 
-  /** A new login's cookie token, or an InputError saying why not (the same words for a wrong name or password). */
-  async login(name: string, password: string): Promise<{ token: string; login: Login }> {
+  /**
+   * A new login's cookie token, or an InputError saying why not (the same words for a wrong name or password). `from`
+   * is the client's address: at most limits.perAddress of its logins are in flight at once.
+   */
+  async login(name: string, password: string, from = 'local'): Promise<{ token: string; login: Login }> {
+    const inFlight = this.inFlight.get(from) ?? 0;
+    if (inFlight >= this.limits.perAddress)
+      throw new LoginBusy('too many logins in flight from your address: wait for them to finish');
+    this.inFlight.set(from, inFlight + 1);
+    try {
+      return await this.attempt(name, password);
+    } finally {
+      const left = (this.inFlight.get(from) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(from, left);
+      else this.inFlight.delete(from);
+    }
+  }
+
+  private async attempt(name: string, password: string): Promise<{ token: string; login: Login }> {
     const now = this.now();
-    const [f] = await this.db.query<{ failures: number }>(
-      `SELECT failures FROM dashboard_login_failures
-       WHERE user_name = $1 AND first_at >= to_timestamp(($2::float8 - $3::float8) / 1000)`,
-      [name, now, FAILURE_WINDOW_MS],
-    );
-    if (f !== undefined && Number(f.failures) >= FAILURES_ALLOWED)
+    // The attempt is counted before anything is checked: parallel guesses each take a number, and only the first
+    // FAILURES_ALLOWED of a window are checked at all (a count read first would let a batch through together).
+    // A name no user can have is not counted (nothing to guard, and no table row for any text sent).
+    if (USER_NAME.test(name) && (await this.counted(name, now)) > FAILURES_ALLOWED)
       throw new InputError('too many failed logins for this user: try again in 15 minutes');
-    const [row] = await this.db.query<{ role: Role; password: string }>(
-      'SELECT role, password FROM dashboard_users WHERE name = $1',
-      [name],
-    );
-    // A missing user still costs a hash, so a wrong name answers as slowly as a wrong password.
-    const ok = await verifyPassword(password, row?.password ?? DUMMY_HASH);
-    if (row === undefined || !ok) {
-      // A name no user can have is not counted (nothing to guard, and no table row for any text sent).
-      if (USER_NAME.test(name)) await this.failed(name, now);
+    const [row] = USER_NAME.test(name)
+      ? await this.db.query<{ role: Role; password: string }>(
+          'SELECT role, password FROM dashboard_users WHERE name = $1',
+          [name],
+        )
+      : [];
+    if (row === undefined) {
+      // A name no user has answers as slowly as a wrong password, by waiting, not hashing: strangers' guesses take
+      // none of the checks the users' own logins need.
+      await sleep(await this.typicalCheckMs());
       throw new InputError('wrong user name or password');
     }
+    if (!(await this.check(password, row.password))) throw new InputError('wrong user name or password');
     await this.db.query('DELETE FROM dashboard_login_failures WHERE user_name = $1', [name]);
     const token = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
@@ -85,21 +140,52 @@ export class Logins {
     return { token, login: { user: name, role: row.role, csrf } };
   }
 
-  /** Counts a failure (a count older than the window starts again); forgets counts older than the window. */
-  private async failed(name: string, now: number): Promise<void> {
+  /** One password check in a slot, timed into checkMs. */
+  private async check(password: string, stored: string): Promise<boolean> {
+    const slot = this.checks.enter();
+    if (slot === null) throw new LoginBusy('the dashboard is busy checking passwords: try again in a moment');
+    await slot;
+    const started = performance.now();
+    try {
+      return await this.verify(password, stored);
+    } finally {
+      const took = performance.now() - started;
+      this.checkMs = this.checkMs === null ? took : this.checkMs * 0.8 + took * 0.2;
+      this.checks.release();
+    }
+  }
+
+  /** How long a check takes: the running mean, or one check of a hash nobody knows timed once (before any). */
+  private typicalCheckMs(): Promise<number> {
+    if (this.checkMs !== null) return Promise.resolve(this.checkMs);
+    this.firstCheck ??= (async () => {
+      const started = performance.now();
+      await verifyPassword('not a password', DUMMY_HASH);
+      return performance.now() - started;
+    })();
+    return this.firstCheck;
+  }
+
+  /**
+   * Counts an attempt and returns the window's count with it (a count older than the window starts again at 1);
+   * forgets counts older than the window. A success deletes the count.
+   */
+  private async counted(name: string, now: number): Promise<number> {
     const since = `to_timestamp(($2::float8 - $3::float8) / 1000)`;
-    await this.db.query(
+    const [row] = await this.db.query<{ failures: number }>(
       `INSERT INTO dashboard_login_failures AS f (user_name, failures, first_at)
        VALUES ($1, 1, to_timestamp($2::float8 / 1000))
        ON CONFLICT (user_name) DO UPDATE SET
          failures = CASE WHEN f.first_at < ${since} THEN 1 ELSE f.failures + 1 END,
-         first_at = CASE WHEN f.first_at < ${since} THEN EXCLUDED.first_at ELSE f.first_at END`,
+         first_at = CASE WHEN f.first_at < ${since} THEN EXCLUDED.first_at ELSE f.first_at END
+       RETURNING failures`,
       [name, now, FAILURE_WINDOW_MS],
     );
     await this.db.query(
       'DELETE FROM dashboard_login_failures WHERE first_at < to_timestamp(($1::float8 - $2) / 1000)',
       [now, FAILURE_WINDOW_MS],
     );
+    return Number(row!.failures);
   }
 
   /** The login a cookie's token opens, or null (unknown, expired, its user removed). */
@@ -126,5 +212,34 @@ export function csrfMatches(login: Login, given: string | null): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** A valid hash of a random password nobody knows: what a login for an unknown user is checked against. */
+/** A valid hash of a random password nobody knows: timed once to learn how long a check takes. */
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(32, 1).toString('base64');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `size` slots and at most `waiting` waiters in line for one. */
+class Slots {
+  private busy = 0;
+  private readonly line: Array<() => void> = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly waiting: number,
+  ) {}
+
+  /** Resolves once a slot is this caller's (release() gives it back); null: the line is full. */
+  enter(): Promise<void> | null {
+    if (this.busy < this.size) {
+      this.busy++;
+      return Promise.resolve();
+    }
+    if (this.line.length >= this.waiting) return null;
+    return new Promise((resolve) => this.line.push(resolve));
+  }
+
+  release(): void {
+    const next = this.line.shift();
+    if (next !== undefined) next();
+    else this.busy--;
+  }
+}

@@ -37,8 +37,11 @@ const MAX_DAYS = 400;
 function day(query: URLSearchParams, name: string, fallback: string): string {
   const v = query.get(name);
   if (v === null || v === '') return fallback;
-  if (!DAY.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`)))
-    throw new InputError(`${name} must be a date YYYY-MM-DD (got ${JSON.stringify(v)})`);
+  if (!DAY.test(v)) throw new InputError(`${name} must be a date YYYY-MM-DD (got ${JSON.stringify(v)})`);
+  // Date.parse takes 2026-02-30 for 2 March: only a date that reads back the same is one.
+  const ms = Date.parse(`${v}T00:00:00Z`);
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== v)
+    throw new InputError(`${name}: ${v} is no day of the calendar`);
   return v;
 }
 
@@ -94,7 +97,12 @@ export async function routersScreen(c: ScreenContext): Promise<Page> {
 
 const escText = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
+/** What a router may be named (the collector's own rule): anything else is no router's page. */
+const ROUTER_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 export async function routerScreen(c: ScreenContext, name: string): Promise<Page> {
+  if (!ROUTER_ID.test(name))
+    throw new NotFound(`no router is named ${JSON.stringify(name)}: a router id is 1 to 64 of A-Z a-z 0-9 . _ -`);
   const r = await store.router(c.db, name);
   if (r === null) throw new NotFound(`no router ${JSON.stringify(name)} has reported`);
   const state = routerState(r, c.now, c.staleAfterMs);

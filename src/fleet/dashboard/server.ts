@@ -1,13 +1,13 @@
 /**
  * The dashboard's HTTP server (node:http): every page needs a login; forms that change something are POSTs that carry
  * the login's CSRF token and come from this origin; only admins act. Bad input gets a 400 page that says what is
- * wrong; a database that cannot be reached gets a 503 page, never a crash.
+ * wrong; a database that cannot be reached gets a 503 page, never a crash, and never the database's own text.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Sql } from '../db/index.ts';
+import { databaseUnreachable, type Sql } from '../db/index.ts';
 import { actionArgs, type Actions } from './actions.ts';
-import { csrfMatches, InputError, LOGIN_TTL_MS, type Login, type Logins } from './auth.ts';
+import { csrfMatches, InputError, LOGIN_TTL_MS, LoginBusy, type Login, type Logins } from './auth.ts';
 import { errorBox, layout, loginPage, tableHtml, type Page } from './pages.ts';
 import {
   auditScreen,
@@ -57,8 +57,17 @@ function route(path: string): { screen: Screen; base: string } | null {
   if (plain[path]) return { screen: plain[path]!, base: path };
   const m = /^\/routers\/([^/]+)$/.exec(path);
   if (m === null) return null;
-  const name = decodeURIComponent(m[1]!);
+  const name = pathPart(m[1]!);
   return { screen: (c) => routerScreen(c, name), base: path };
+}
+
+/** A percent-encoded path segment as text; an InputError for one that is not UTF-8's percent-encoding. */
+function pathPart(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new InputError(`the path ${JSON.stringify(encoded)} is not valid percent-encoded UTF-8`);
+  }
 }
 
 function cookies(req: IncomingMessage): Map<string, string> {
@@ -202,7 +211,14 @@ export class DashboardServer {
     if (err instanceof NotFound) return this.send(res, 404, layout('Not found', login, errorBox(err.message)));
     const message = err instanceof Error ? err.message : String(err);
     this.o.log('dashboard request failed', { reason: message });
-    this.send(res, 503, layout('Unavailable', login, errorBox(`the fleet database did not answer: ${message}`)));
+    // The database's own words stay in the log: they may quote the request back, or tell the schema to a stranger.
+    if (databaseUnreachable(err))
+      return this.send(
+        res,
+        503,
+        layout('Unavailable', login, errorBox('the fleet database did not answer: try again')),
+      );
+    this.send(res, 500, layout('Failed', login, errorBox('this page failed: the dashboard log says why')));
   }
 
   private async loginRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -210,12 +226,13 @@ export class DashboardServer {
     const body = await form(req);
     const user = body.get('user') ?? '';
     try {
-      const { token } = await this.o.logins.login(user, body.get('password') ?? '');
+      const from = req.socket.remoteAddress ?? 'unknown';
+      const { token } = await this.o.logins.login(user, body.get('password') ?? '', from);
       this.redirect(res, '/revenue', { 'set-cookie': this.cookie(token, LOGIN_TTL_MS / 1000) });
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       this.o.log('dashboard login refused', { user, reason: err.message });
-      this.send(res, 401, loginPage(err.message, user));
+      this.send(res, err instanceof LoginBusy ? 429 : 401, loginPage(err.message, user));
     }
   }
 
@@ -224,7 +241,7 @@ export class DashboardServer {
     if (m === null) throw new NotFound(`no action ${path}`);
     if (login.role !== 'admin')
       return this.send(res, 403, layout('Refused', login, errorBox('read-only operators cannot act: ask an admin')));
-    const router = decodeURIComponent(m[1]!);
+    const router = pathPart(m[1]!);
     const back = `/routers/${encodeURIComponent(router)}`;
     if (this.o.actions === null) throw new InputError('actions are off: this dashboard has no MQTT connection');
     let action: ReturnType<typeof actionArgs>;

@@ -71,7 +71,7 @@ function countingVerify() {
   return c;
 }
 
-test('100 parallel guesses: 5 checked, 95 refused unchecked; the right password in the next 40 does not log in', async () => {
+test('100 parallel guesses: 5 checked, 95 unchecked; the right password in the next 40 does not log in', async () => {
   await setUser(db!, 'bob', 'operator', 'bobs right password');
   const now = Date.UTC(2026, 10, 27, 12);
   const v = countingVerify();

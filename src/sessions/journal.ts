@@ -20,7 +20,7 @@ import { copyFile, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
+import { appendWhole, countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
 import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals, SEAL_SPACING_MS } from './journal-seal.ts';
@@ -290,8 +290,7 @@ export class JournalStore implements SessionStore {
     try {
       let size = (await handle.stat()).size;
       if (size === 0) {
-        size = (await handle.write(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0))).bytesWritten;
-        await handle.datasync();
+        size = await appendWhole(handle, Buffer.from(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0)), 0, 'data');
         this.seq = 0;
         this.counters.journalRecords = 0;
       }
@@ -429,10 +428,10 @@ export class JournalStore implements SessionStore {
         batch.map((p) => p.records.map((r) => encodeLine(r, ++this.seq)).join('')).join(''),
         'utf8',
       );
-      // O_APPEND: a short write's remainder goes after what was written.
-      for (let off = 0; off < buf.length;) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+      // Whole or not at all (storage/append.ts): a failed write or fdatasync cuts the file back to its last whole line,
+      // so a batch refused here is not read back at the next start either.
       this.counters.writes++;
-      await handle.datasync();
+      await appendWhole(handle, buf, this.fileBytes, 'data');
       this.counters.fsyncs++;
       this.counters.journalBytes += buf.length;
       this.fileBytes += buf.length;

@@ -1,5 +1,6 @@
 /**
- * Public surface of src/storage/: atomic replace, a bounded mkdir -p, and the append-only logs: the length-framed
+ * Public surface of src/storage/: atomic replace, a bounded mkdir -p, the one rule of every append (whole or not at
+ * all: append.ts), and the append-only logs: the length-framed
  * record format (the outbox, the line log on it), the CRC-framed JSON-line log (the session journal and snapshot), and
  * the file of used nonces whose damage refuses instead of reading as empty (nonce-file.ts), and the whole-file JSON
  * table every small state file is kept in (json-table.ts); the damage verdict of every kind of file (verdicts.ts), the
@@ -8,6 +9,7 @@
  */
 export { fsyncDir, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
 export * from './ensure-dir.ts';
+export { AppendError, appendWhole, appendWholeSync, appendWholeSyncv, type AppendSync } from './append.ts';
 export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';

@@ -14,17 +14,8 @@
  * MAX_MARK_BYTES long, so a record's length field starts with a zero byte in its bytes 2 and 3, which no text line
  * holds: that tells the two apart, and an old file is rewritten in records when it is opened.
  */
-import {
-  closeSync,
-  fsync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { AppendError, appendWholeSync } from './append.ts';
 import { SluiceError } from '../errors.ts';
 import { countDamaged, fileDamage } from './damage.ts';
 import { encodeRecord, scanRecords } from './record-log.ts';
@@ -55,6 +46,8 @@ function isTextFile(data: Buffer): boolean {
 export class LineLog {
   private fd: number | null = null;
   private count = 0;
+  /** The file's length: the end of its last whole record, where a failed append is cut back to. */
+  private bytes = 0;
   private syncTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -92,8 +85,11 @@ export class LineLog {
     }
     log.fd = openSync(path, 'a');
     log.count = lines.length;
-    if (cutAt !== null) ftruncateSync(log.fd, cutAt);
-    else if (repaired !== null) log.rewrite(lines);
+    log.bytes = data?.length ?? 0;
+    if (cutAt !== null) {
+      ftruncateSync(log.fd, cutAt);
+      log.bytes = cutAt;
+    } else if (repaired !== null) log.rewrite(lines);
     return { log, lines, repaired };
   }
 
@@ -102,9 +98,18 @@ export class LineLog {
     return this.count;
   }
 
+  /**
+   * Appends a mark, whole or not at all (storage/append.ts): throws when it could not be written (the file is cut back
+   * to its last whole record; should even that fail, the log is closed and marks no more).
+   */
   append(line: string): void {
     if (this.fd === null) return;
-    writeSync(this.fd, LineLog.encode(line));
+    try {
+      this.bytes = appendWholeSync(this.fd, LineLog.encode(line), this.bytes, 'none');
+    } catch (err) {
+      if (err instanceof AppendError && !err.cut) this.close();
+      throw err;
+    }
     this.count++;
     this.syncTimer ??= setTimeout(() => {
       this.syncTimer = null;
@@ -117,7 +122,8 @@ export class LineLog {
     if (this.fd === null) return;
     // Synchronous on purpose: no append may land in the old file between the copy and the rename.
     const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, Buffer.concat(keep.map((s) => LineLog.encode(s))));
+    const bytes = Buffer.concat(keep.map((s) => LineLog.encode(s)));
+    writeFileSync(tmp, bytes);
     const fd = openSync(tmp, 'r');
     try {
       fsyncSync(fd);
@@ -128,6 +134,7 @@ export class LineLog {
     closeSync(this.fd);
     this.fd = openSync(this.path, 'a');
     this.count = keep.length;
+    this.bytes = bytes.length;
   }
 
   close(): void {

@@ -4,11 +4,11 @@
  * back with a bounded set of open descriptors, and the recovery of every segment at open (a torn last record cut off,
  * garbage in the middle reported and copied aside).
  */
-import { closeSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { copyFile, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
-import { countDamaged } from '../storage/index.ts';
+import { AppendError, appendWholeSyncv, countDamaged } from '../storage/index.ts';
 import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export interface Segment {
@@ -89,19 +89,10 @@ export function writeRun(
     size += header.length + r.payload.length;
   } while (i < records.length && seg.bytes + size < segmentBytes && iov.length < MAX_IOV);
   try {
-    // Should a write fall short (not on a regular file), the rest follows.
-    let off = writevSync(seg.fd!, iov);
-    if (off < size) {
-      const buf = Buffer.concat(iov);
-      while (off < size) off += writeSync(seg.fd!, buf, off, size - off);
-    }
+    // Whole or not at all (storage/append.ts): on a failed write the file is cut back to `seg.bytes`.
+    appendWholeSyncv(seg.fd!, iov, seg.bytes, 'none');
   } catch (err) {
-    try {
-      ftruncateSync(seg.fd!, seg.bytes);
-      return { ok: false, err, truncated: true };
-    } catch {
-      return { ok: false, err, truncated: false };
-    }
+    return { ok: false, err, truncated: err instanceof AppendError && err.cut };
   }
   return { ok: true, count: i - from, size };
 }

@@ -14,6 +14,8 @@ import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
 import { damagedTables } from '../../src/storage/index.ts';
 import { FILE_KINDS, HARMS, type FileKind, type Harm } from '../../src/storage/verdicts.ts';
 import { tempDirs } from '../helpers/temp.ts';
+import { testNeeding } from '../helpers/skip.ts';
+import { onFullFlash } from './full-flash.ts';
 
 export interface DurableOwner<O> {
   kind: FileKind;
@@ -34,6 +36,8 @@ export interface DurableOwner<O> {
   refuses?(owner: O, n: number, writable: boolean): Promise<void>;
   /** Every how many bytes the cut and the flip are tried (1: every byte; a large file may take a stride). */
   stride?: number;
+  /** false for a file written once (a key): a full flash then refuses no change. Default true. */
+  changesWrite?: boolean;
 }
 
 type Snapshot = Map<string, Buffer>;
@@ -152,6 +156,50 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
       await expect(harm, dir, held, what);
     });
   }
+
+  testNeeding(
+    it,
+    ['root'],
+    'a full flash (a tmpfs filled to its last byte), space back, a restart: nothing lost, nothing refused',
+    async () => {
+      await onFullFlash(async (mount, fill, free) => {
+        const dir = join(mount, 'state');
+        mkdirSync(dir);
+        const o = await owner.open(dir);
+        let reopened = false;
+        try {
+          await owner.put(o, 1);
+          await owner.put(o, 2);
+          fill();
+          // Changes until one is refused: each lands in what is left of a page until a write falls short.
+          let refused: unknown = null;
+          let n = 3;
+          for (; n < 3 + 1000 && refused === null; n++) await owner.put(o, n).catch((err: unknown) => (refused = err));
+          if (owner.changesWrite !== false) assert.ok(refused, 'a change is refused while the flash is full');
+          free();
+          // Space back: the owner goes on (a change told yes is kept, a refused one may be refused again for a while).
+          await owner.put(o, n + 1).catch(() => undefined);
+          const held = JSON.stringify(await owner.holds(o));
+          await owner.close?.(o);
+          reopened = true;
+          let again: O;
+          try {
+            again = await owner.open(dir);
+          } catch (err) {
+            assert.unreachable(`refused at the restart after a full flash: ${String(err)}`);
+            return;
+          }
+          try {
+            assert.is(JSON.stringify(await owner.holds(again)), held, 'the restart holds what was told yes, no less');
+          } finally {
+            await owner.close?.(again);
+          }
+        } finally {
+          if (!reopened) await owner.close?.(o);
+        }
+      });
+    },
+  );
 
   it('declares a verdict for every harm', () => {
     for (const harm of HARMS) assert.ok(verdict.on[harm], harm);

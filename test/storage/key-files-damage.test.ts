@@ -33,4 +33,5 @@ durableFileSuite<RouterKey>('nostr.key (the router’s Nostr identity)', {
   // Made once, at the first open: nothing changes it after.
   put: async () => undefined,
   holds: (key) => key.pubkey,
+  changesWrite: false,
 });

@@ -27,6 +27,8 @@ import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
 import {
+  appendWhole,
+  type AppendError,
   ensureDir,
   fileDamage,
   FRAME_BYTES,
@@ -113,6 +115,8 @@ export class CashuStore {
   private appended = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private takeSeq = 0;
+  /** Set when a failed append could not be cut back: every later append is refused with it. */
+  private broken: SluiceError | null = null;
 
   private constructor(
     private readonly file: string,
@@ -246,14 +250,30 @@ export class CashuStore {
     if (this.applied.size > APPLIED_KEPT) this.applied.delete(this.applied.values().next().value!);
   }
 
-  /** Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. */
+  /**
+   * Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. A write or fsync
+   * that falls short (a full flash) cuts the file back to its sealed length and rejects (ERR_CASHU_STORE_WRITE,
+   * storage/append.ts): the change is not made, and the next append follows the last whole record.
+   */
   private append(r: Rec): Promise<void> {
     const run = this.chain.then(async () => {
+      if (this.broken) throw this.broken;
       const payload = Buffer.from(JSON.stringify(r), 'utf8');
       const head = sealRecord(Buffer.alloc(FRAME_BYTES), payload);
       const record = Buffer.concat([head, payload]);
-      await this.handle.write(record);
-      await this.handle.sync();
+      try {
+        await appendWhole(this.handle, record, this.sealed.bytes, 'full');
+      } catch (err) {
+        const e = err as AppendError;
+        const refused = new SluiceError(
+          'ERR_CASHU_STORE_WRITE',
+          `the Cashu ledger could not be written, nothing changed: ${e.message}`,
+          { cause: err, details: { errno: e.errno } },
+        );
+        // A tail that could not be cut is unknown: nothing more is appended after it until a restart reads it.
+        if (!e.cut) this.broken = refused;
+        throw refused;
+      }
       this.apply(r);
       this.sealed = sealOf(record, this.sealed);
       // A seal that could not be written leaves the older one, which the longer file still begins with: the record

@@ -1,0 +1,127 @@
+/**
+ * The one rule every file sluice appends to follows (the Cashu ledger, the session journal, the outbox's segments, the
+ * logs of marks): an append is whole or not at all. The bytes go to the end of a file opened O_APPEND, every byte
+ * counted (a write may take fewer than it was given: on a full flash it takes what fits), then, if the owner asks,
+ * fsync; should anything fall short — a short write that cannot be finished, a failed write, a failed fsync — the
+ * file is cut back to the length it had before (`whole`, the end of the last whole record), that cut made durable,
+ * and the append fails: no one is told yes for bytes that may not be there, and the next append never lands after a
+ * torn record (which a reader would take for damage, with every record after it behind it).
+ *
+ * Should the cut itself fail, `AppendError.cut` is false: the file's tail is unknown and its owner appends no more
+ * to it (a reopen reads it and cuts a torn tail as a crash's leftover).
+ */
+import { fdatasyncSync, fsyncSync, ftruncateSync, writeSync, writevSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+
+/** After the bytes: `data` fdatasync (the length is metadata fdatasync keeps), `full` fsync, `none` (a later one). */
+export type AppendSync = 'data' | 'full' | 'none';
+
+/** An append that failed: the file is back at `whole` bytes (`cut`), or its tail is unknown (not `cut`). */
+export class AppendError extends Error {
+  override readonly name = 'AppendError';
+  constructor(
+    message: string,
+    readonly cut: boolean,
+    /** The errno code of the failure (ENOSPC, EIO, …), or `SHORT` for a write that took nothing and said nothing. */
+    readonly errno: string,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function failure(err: unknown, whole: number, cut: unknown): AppendError {
+  const errno = (err as NodeJS.ErrnoException).code ?? 'SHORT';
+  const why = err instanceof Error ? err.message : String(err);
+  return cut === null
+    ? new AppendError(`${why}; cut back to its last whole length (${whole} bytes)`, true, errno, { cause: err })
+    : new AppendError(`${why}; and it could not be cut back to ${whole} bytes (${String(cut)})`, false, errno, {
+        cause: err,
+      });
+}
+
+const nothingWritten = (): Error =>
+  Object.assign(new Error('a write took no bytes (the flash is full?)'), { code: 'ENOSPC' });
+
+/**
+ * Appends `data` to the file open for appending at `handle`, which is `whole` bytes long now; resolves with its new
+ * length once the bytes (and, per `sync`, their fsync) are done. Rejects with an AppendError after cutting back.
+ */
+export async function appendWhole(
+  handle: FileHandle,
+  data: Uint8Array,
+  whole: number,
+  sync: AppendSync,
+): Promise<number> {
+  try {
+    for (let off = 0; off < data.length;) {
+      const { bytesWritten } = await handle.write(data, off, data.length - off);
+      if (bytesWritten <= 0) throw nothingWritten();
+      off += bytesWritten;
+    }
+    if (sync === 'data') await handle.datasync();
+    else if (sync === 'full') await handle.sync();
+  } catch (err) {
+    let cut: unknown = null;
+    try {
+      await handle.truncate(whole);
+      await handle.sync();
+    } catch (e) {
+      cut = e instanceof Error ? e.message : e;
+    }
+    throw failure(err, whole, cut);
+  }
+  return whole + data.length;
+}
+
+/** `appendWhole` for an owner whose append is synchronous (one write() per mark, survives kill -9 at once). */
+export function appendWholeSync(fd: number, data: Uint8Array, whole: number, sync: AppendSync): number {
+  try {
+    for (let off = 0; off < data.length;) {
+      const n = writeSync(fd, data, off, data.length - off);
+      if (n <= 0) throw nothingWritten();
+      off += n;
+    }
+    if (sync === 'data') fdatasyncSync(fd);
+    else if (sync === 'full') fsyncSync(fd);
+  } catch (err) {
+    throw failure(err, whole, cutBack(fd, whole));
+  }
+  return whole + data.length;
+}
+
+/**
+ * `appendWholeSync` of several buffers (a record's head and its payload, a run of records) as one append, with one
+ * writev and no copy of them (a copy only of what a short writev left).
+ */
+export function appendWholeSyncv(fd: number, parts: readonly Uint8Array[], whole: number, sync: AppendSync): number {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  try {
+    let off = writevSync(fd, parts as Uint8Array[]);
+    if (off < size) {
+      const rest = Buffer.concat(parts as Uint8Array[]);
+      while (off < size) {
+        const n = writeSync(fd, rest, off, size - off);
+        if (n <= 0) throw nothingWritten();
+        off += n;
+      }
+    }
+    if (sync === 'data') fdatasyncSync(fd);
+    else if (sync === 'full') fsyncSync(fd);
+  } catch (err) {
+    throw failure(err, whole, cutBack(fd, whole));
+  }
+  return whole + size;
+}
+
+/** Cuts the file back to `whole` bytes, durably: null when done, else why not. */
+function cutBack(fd: number, whole: number): unknown {
+  try {
+    ftruncateSync(fd, whole);
+    fsyncSync(fd);
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : e;
+  }
+}

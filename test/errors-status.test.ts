@@ -154,6 +154,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
     'ERR_UPTO_STORE',
     'ERR_PCSYNC_STORE',
     'ERR_CASHU_STORE_DAMAGED',
+    'ERR_CASHU_STORE_WRITE',
     'ERR_VOUCHER_STORE',
   ],
   TIMEOUT: [
@@ -453,7 +454,7 @@ const CASHU_ROUTE: Record<number, string[]> = {
     'ERR_CASHU_PAYOUT_LNURL',
     'ERR_CASHU_PAYOUT_TOO_SMALL',
   ],
-  500: ['ERR_CASHU_STORE_DAMAGED'],
+  500: ['ERR_CASHU_STORE_DAMAGED', 'ERR_CASHU_STORE_WRITE'],
   503: ['ERR_CASHU_MINT_UNAVAILABLE'],
 };
 

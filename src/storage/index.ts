@@ -9,7 +9,7 @@
  */
 export { fsyncDir, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
 export * from './ensure-dir.ts';
-export { AppendError, appendWhole, appendWholeSync, appendWholeSyncv, type AppendSync } from './append.ts';
+export { AppendError, appendWhole, appendWholeSyncv } from './append.ts';
 export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';

@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AppendError, appendWhole, appendWholeSync, appendWholeSyncv } from '../../src/storage/index.ts';
+import { AppendError, appendWhole, appendWholeSync, appendWholeSyncv } from '../../src/storage/append.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-append-', test.after);
@@ -41,7 +41,8 @@ test('a whole append resolves with the new length', async () => {
 });
 
 for (const how of ['short', 'fsync'] as const) {
-  test(`${how === 'short' ? 'a short write, then ENOSPC' : 'a failed fsync'}: cut back to the whole length, rejected`, async () => {
+  const what = how === 'short' ? 'a short write, then ENOSPC' : 'a failed fsync';
+  test(`${what}: cut back to the whole length, rejected`, async () => {
     const file = join(tempDir(), 'log');
     writeFileSync(file, 'whole;');
     const handle = await open(file, 'a');

@@ -85,6 +85,7 @@ export interface FakeResponse {
   status: number;
   body?: unknown;
   text?: string;
+  headers?: Record<string, string>;
 }
 export type FetchHandler = (
   path: string,
@@ -115,7 +116,10 @@ export interface FakePage {
   byId(id: string): FakeElement;
   /** The calls the page made, path and method. */
   fetches: Array<{ path: string; method: string }>;
-  /** Runs the page's intervals with this period once (1000: the countdown; 30000: the status refresh). */
+  /**
+   * Runs the page's intervals with this period once (1000: the countdown; 30000: the status refresh), and its
+   * timeouts of this delay.
+   */
   fire(periodMs: number): void;
   /** Moves the page's clock. */
   advance(ms: number): void;
@@ -172,6 +176,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     }
   };
   const intervals: Array<{ fn: () => void; ms: number }> = [];
+  const timeouts = new Set<{ fn: () => void; ms: number }>();
   const fetches: Array<{ path: string; method: string }> = [];
   const pending = new Set<Promise<unknown>>();
   const fetchFn = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
@@ -180,11 +185,12 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
       if (o.handler) {
         const r = await o.handler(path, init);
         const text = r.text ?? (r.body === undefined ? '' : JSON.stringify(r.body));
-        return { status: r.status, text: async () => text };
+        const headers = new Headers(r.headers ?? {});
+        return { status: r.status, headers, text: async () => text };
       }
       const res = await fetch(`${o.base}${path}`, init);
       const text = await res.text();
-      return { status: res.status, text: async () => text };
+      return { status: res.status, headers: res.headers, text: async () => text };
     })();
     pending.add(answer);
     void answer.finally(() => pending.delete(answer)).catch(() => undefined);
@@ -216,6 +222,12 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
       intervals.push({ fn, ms });
       return intervals.length;
     },
+    setTimeout: (fn: () => void, ms: number) => {
+      const t = { fn, ms };
+      timeouts.add(t);
+      return t;
+    },
+    clearTimeout: (t: { fn: () => void; ms: number }) => timeouts.delete(t),
     ...(o.ethereum && { ethereum: o.ethereum }),
     ...(o.storage && {
       localStorage: {
@@ -256,6 +268,11 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     fetches,
     fire: (ms) => {
       for (const i of intervals) if (i.ms === ms) i.fn();
+      for (const t of [...timeouts])
+        if (t.ms === ms) {
+          timeouts.delete(t);
+          t.fn();
+        }
     },
     advance: (ms) => {
       now += ms;

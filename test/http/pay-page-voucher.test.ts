@@ -37,7 +37,7 @@ const SESSION = {
 };
 
 /** The router's answers: the plans, no session yet, and `voucher` for POST /voucher (recording what was sent). */
-function router(voucher: { status: number; body: unknown }) {
+function router(voucher: { status: number; body: unknown; headers?: Record<string, string> }) {
   const sent: unknown[] = [];
   return {
     sent,
@@ -84,7 +84,36 @@ test("a used code and too many wrong codes: the customer's words", async () => {
   again.byId('voucher-code').value = 'ABCD-EFGH-JK';
   again.byId('voucher').dispatch('submit');
   await again.settle();
-  assert.match(again.byId('message').textContent, /^Zu viele falsche Gutscheincodes/);
+  assert.match(again.byId('message').textContent, /^Gerade zu viele falsche Gutscheincodes/);
+});
+
+test('too many wrong codes on the network: the page names the wait and sends the code again then', async () => {
+  const limited = router({
+    status: 429,
+    headers: { 'retry-after': '47' },
+    body: {
+      error: {
+        code: 'ERR_VOUCHER_GUESS_LIMIT',
+        message: 'too many wrong voucher codes on this network right now: please wait 47 seconds',
+      },
+    },
+  });
+  const page = await loadPage({ handler: limited.handler } as never);
+  page.byId('voucher-code').value = 'ABCD-EFGH-JK';
+  page.byId('voucher').dispatch('submit');
+  await page.settle();
+  assert.is(
+    page.byId('message').textContent,
+    'Too many wrong voucher codes right now. Your code is sent again in 47 s: please keep this page open.',
+  );
+  assert.is(limited.sent.length, 1);
+  page.fire(47_000);
+  await page.settle();
+  assert.equal(
+    limited.sent.map((b) => (b as { code: string }).code),
+    ['ABCD-EFGH-JK', 'ABCD-EFGH-JK'],
+    'sent again when the wait is over, while the router keeps its place',
+  );
 });
 
 test.run();

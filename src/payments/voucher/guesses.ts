@@ -12,12 +12,19 @@
  *
  * A check passes before the code is looked at, right or wrong (else the refusal itself would tell a right code), and
  * takes one of the router's guesses then (so requests in flight at once cannot overdraw it); a code that turns out to
- * be a real ticket gives it back (notAGuess), a wrong one keeps it. While
- * the router's bucket is empty, clients take its guesses in turn, told how long to wait (Retry-After): first those who
- * typed no wrong code for MARK_MS (a customer with his ticket), then those who did, each in the order they were first
- * refused (one turn per client; one that stops asking leaves after WAITER_STALE_MS). A flood from many addresses is
- * all wrong codes, so its addresses queue behind a customer who has typed none: he waits a second or two; one who
- * mistyped waits at most one refill per address ahead of him (≈ 4 min behind a whole /24), never for good.
+ * be a real ticket gives it back (notAGuess), a wrong one keeps it.
+ *
+ * The honest customer first: a client none of whose keys typed a wrong code for MARK_MS (a customer with his ticket,
+ * and every address a flood has not used yet) is looked at at once, even with the router's bucket empty: its guess
+ * is taken on credit, the bucket going below zero, down to ROUTER_DEBT_MAX. Marked clients (a wrong code lately)
+ * guess only from a bucket of at least one, so the credit is paid back before any of them guesses again: over any
+ * span the codes looked at stay within the bound's rate plus one burst (a full bucket and the credit), and the time
+ * to a hit is unchanged. A flood's address gets one look on credit, then waits with the marked; the customer's
+ * valid code sells at once. Only a flood of more new addresses than the credit and the refill cover (more than
+ * ~1,200 in ten minutes: more than a /22, since a mark lasts MARK_MS) brings the credit to its end; clean clients
+ * then wait too, ahead of the marked. Waiting clients take the router's guesses in turn, each in the order it was
+ * first refused, told how long (Retry-After); its place is kept until then and WAITER_GRACE_MS more (the pay page
+ * sends the code again when the wait is over).
  */
 import { SluiceError } from '../../errors.ts';
 
@@ -28,10 +35,12 @@ export const ROUTER_GUESSES_PER_MINUTE = 60;
 const MAX_CLIENTS = 4096;
 const REFILL_MS = 60_000 / GUESSES_PER_MINUTE;
 const ROUTER_REFILL_MS = 60_000 / ROUTER_GUESSES_PER_MINUTE;
-/** A client refused by the router's bound that has not asked again within this leaves the turn order. */
-const WAITER_STALE_MS = 30_000;
+/** A client refused by the router's bound keeps its place until the wait it was told is over and this long more. */
+const WAITER_GRACE_MS = 30_000;
 /** How long a wrong code puts a client behind those who typed none. */
 const MARK_MS = 10 * 60_000;
+/** The router's guesses clean clients may take on credit: ten minutes of the bound. */
+export const ROUTER_DEBT_MAX = 10 * ROUTER_GUESSES_PER_MINUTE;
 
 interface Bucket {
   tokens: number;
@@ -42,11 +51,11 @@ export class GuessLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly router: Bucket = { tokens: ROUTER_GUESSES_PER_MINUTE, at: -Infinity };
   /**
-   * Clients refused by the router's bound, in the order of their first refusal: when each last asked, and whether it
-   * had typed no wrong code then (it goes first).
+   * Clients refused by the router's bound, in the order of their first refusal: until when its place is kept, and
+   * whether it had typed no wrong code then (it goes first).
    */
-  private readonly waiting = new Map<string, { at: number; clean: boolean }>();
-  /** When each client (turnKey) last typed a wrong code, the longest-untouched first. */
+  private readonly waiting = new Map<string, { until: number; clean: boolean }>();
+  /** When each key (MAC, IP) last typed a wrong code, the longest-untouched first. */
   private readonly wrongAt = new Map<string, number>();
 
   /**
@@ -62,7 +71,7 @@ export class GuessLimiter {
     if (waitMs > 0) {
       throw refusal(`too many wrong voucher codes from this device: please wait ${seconds(waitMs)} seconds`, waitMs);
     }
-    const routerWait = this.turn(turnKey(keys), now);
+    const routerWait = this.turn(keys, now);
     if (routerWait > 0) {
       throw refusal(
         `too many wrong voucher codes on this network right now: please wait ${seconds(routerWait)} seconds`,
@@ -81,9 +90,10 @@ export class GuessLimiter {
       this.buckets.set(k, b);
     }
     while (this.buckets.size > MAX_CLIENTS) this.buckets.delete(this.buckets.keys().next().value!);
-    const client = turnKey(keys);
-    this.wrongAt.delete(client);
-    this.wrongAt.set(client, now);
+    for (const k of keys) {
+      this.wrongAt.delete(k);
+      this.wrongAt.set(k, now);
+    }
     while (this.wrongAt.size > MAX_CLIENTS) this.wrongAt.delete(this.wrongAt.keys().next().value!);
   }
 
@@ -94,14 +104,18 @@ export class GuessLimiter {
   }
 
   /**
-   * 0 when the router's bound lets `client` guess now, else how long until its turn. The router's guesses left go to
-   * the clients waiting in their order (clean ones first); one not waiting may take what those ahead of it leave.
+   * 0 when the router's bound lets the client guess now, else how long until its turn. The router's guesses (and for
+   * a clean client its credit) go to the clients waiting in their order, clean ones first; one not waiting may take
+   * what those ahead of it leave.
    */
-  private turn(client: string, now: number): number {
+  private turn(keys: readonly string[], now: number): number {
     this.refillRouter(now);
-    for (const [k, w] of this.waiting) if (now - w.at > WAITER_STALE_MS) this.waiting.delete(k);
-    const wrong = this.wrongAt.get(client);
-    const clean = wrong === undefined || now - wrong > MARK_MS;
+    for (const [k, w] of this.waiting) if (now > w.until) this.waiting.delete(k);
+    const client = turnKey(keys);
+    const clean = keys.every((k) => {
+      const wrong = this.wrongAt.get(k);
+      return wrong === undefined || now - wrong > MARK_MS;
+    });
     let ahead = 0;
     let seen = false;
     for (const [k, w] of this.waiting) {
@@ -109,14 +123,17 @@ export class GuessLimiter {
       // Clean clients ahead of it in order; for a marked one, every clean one too.
       else if (w.clean ? !seen || !clean : !seen && !clean) ahead++;
     }
-    if (ahead < Math.floor(this.router.tokens)) {
+    // A clean client may also take the router's guesses on credit; a marked one only those it has.
+    const available = this.router.tokens + (clean ? ROUTER_DEBT_MAX : 0);
+    if (ahead < Math.floor(available)) {
       this.waiting.delete(client);
       this.router.tokens -= 1;
       return 0;
     }
-    this.waiting.set(client, { at: now, clean });
+    const waitMs = Math.ceil((ahead + 1 - available) * ROUTER_REFILL_MS);
+    this.waiting.set(client, { until: now + waitMs + WAITER_GRACE_MS, clean });
     while (this.waiting.size > MAX_CLIENTS) this.waiting.delete(this.waiting.keys().next().value!);
-    return Math.ceil((ahead + 1 - this.router.tokens) * ROUTER_REFILL_MS);
+    return waitMs;
   }
 
   private refillRouter(now: number): void {

@@ -33,7 +33,7 @@
 			stateActive: 'Your access is active: {left} left of {total}.', statePending: 'Your access is starting: {left} left of {total}.',
 			stateExpired: 'Your access is used up.', stateEnded: 'Your access has ended.',
 			rateLimited: 'Too many attempts from this device. Please wait a minute, then try again.',
-			guessLimit: 'Too many wrong voucher codes. Please wait a minute, then type the code again.',
+			guessLimit: 'Too many wrong voucher codes right now. Your code is sent again in {seconds} s: please keep this page open.',
 			voucherUsed: 'This voucher was already used: each one works once. If it was used on this device, your access is shown above.',
 			notOnPortal: 'This device is not signed in to the WiFi right now. Switch WiFi off and on again (or rejoin the network), then open this page again.',
 			venueElsewhere: 'Your session is active at another WiFi point of this venue. It moves here by itself once your device has left the other one: keep this page open.', venueArrived: 'Your session moved here: you are online.',
@@ -77,7 +77,7 @@
 			stateActive: 'Ihr Zugang ist aktiv: noch {left} von {total}.', statePending: 'Ihr Zugang startet: noch {left} von {total}.',
 			stateExpired: 'Ihr Zugang ist aufgebraucht.', stateEnded: 'Ihr Zugang ist beendet.',
 			rateLimited: 'Zu viele Versuche von diesem Gerät. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.',
-			guessLimit: 'Zu viele falsche Gutscheincodes. Bitte warten Sie eine Minute und geben Sie den Code dann erneut ein.',
+			guessLimit: 'Gerade zu viele falsche Gutscheincodes. Ihr Code wird in {seconds} s erneut gesendet: bitte lassen Sie diese Seite offen.',
 			voucherUsed: 'Dieser Gutschein wurde bereits eingelöst: jeder gilt nur einmal. Wurde er auf diesem Gerät eingelöst, sehen Sie Ihren Zugang oben.',
 			notOnPortal: 'Dieses Gerät ist gerade nicht im WLAN angemeldet. Schalten Sie das WLAN aus und wieder ein (oder verbinden Sie sich neu) und öffnen Sie diese Seite erneut.',
 			venueElsewhere: 'Ihre Sitzung ist an einem anderen WLAN-Punkt dieses Ortes aktiv. Sie wechselt von selbst hierher, sobald Ihr Gerät den anderen verlassen hat: Lassen Sie diese Seite offen.', venueArrived: 'Ihre Sitzung ist hierher gewechselt: Sie sind online.',
@@ -121,7 +121,7 @@
 			stateActive: 'Su acceso está activo: quedan {left} de {total}.', statePending: 'Su acceso está empezando: quedan {left} de {total}.',
 			stateExpired: 'Su acceso se ha agotado.', stateEnded: 'Su acceso ha terminado.',
 			rateLimited: 'Demasiados intentos desde este dispositivo. Espere un minuto y vuelva a intentarlo.',
-			guessLimit: 'Demasiados códigos de bono incorrectos. Espere un minuto y vuelva a escribir el código.',
+			guessLimit: 'Demasiados códigos de bono incorrectos ahora mismo. Su código se enviará de nuevo en {seconds} s: deje esta página abierta.',
 			voucherUsed: 'Este bono ya se usó: cada uno sirve una sola vez. Si se usó en este dispositivo, su acceso se muestra arriba.',
 			notOnPortal: 'Este dispositivo no está conectado al WiFi ahora mismo. Apague y encienda el WiFi (o vuelva a unirse a la red) y abra esta página de nuevo.',
 			venueElsewhere: 'Su sesión está activa en otro punto WiFi de este lugar. Pasa aquí sola en cuanto su dispositivo deje el otro: mantenga esta página abierta.', venueArrived: 'Su sesión pasó aquí: está conectado.',
@@ -165,7 +165,7 @@
 			stateActive: 'Votre accès est actif : il reste {left} sur {total}.', statePending: 'Votre accès démarre : il reste {left} sur {total}.',
 			stateExpired: 'Votre accès est épuisé.', stateEnded: 'Votre accès est terminé.',
 			rateLimited: 'Trop de tentatives depuis cet appareil. Patientez une minute, puis réessayez.',
-			guessLimit: 'Trop de codes de bon erronés. Patientez une minute, puis saisissez à nouveau le code.',
+			guessLimit: 'Trop de codes de bon erronés en ce moment. Votre code sera renvoyé dans {seconds} s : gardez cette page ouverte.',
 			voucherUsed: 'Ce bon a déjà été utilisé : chacun ne sert qu\'une fois. S\'il a été utilisé sur cet appareil, votre accès est affiché ci-dessus.',
 			notOnPortal: 'Cet appareil n\'est pas connecté au WiFi en ce moment. Désactivez puis réactivez le WiFi (ou rejoignez le réseau), puis rouvrez cette page.',
 			venueElsewhere: 'Votre session est active sur un autre point WiFi de ce lieu. Elle passe ici d\'elle-même dès que votre appareil a quitté l\'autre : gardez cette page ouverte.', venueArrived: 'Votre session est passée ici : vous êtes en ligne.',
@@ -209,7 +209,7 @@
 			stateActive: 'Seu acesso está ativo: restam {left} de {total}.', statePending: 'Seu acesso está começando: restam {left} de {total}.',
 			stateExpired: 'Seu acesso acabou.', stateEnded: 'Seu acesso terminou.',
 			rateLimited: 'Muitas tentativas deste dispositivo. Aguarde um minuto e tente novamente.',
-			guessLimit: 'Muitos códigos de voucher errados. Aguarde um minuto e digite o código novamente.',
+			guessLimit: 'Muitos códigos de voucher errados agora. Seu código será enviado de novo em {seconds} s: mantenha esta página aberta.',
 			voucherUsed: 'Este voucher já foi usado: cada um vale uma vez. Se foi usado neste dispositivo, seu acesso aparece acima.',
 			notOnPortal: 'Este dispositivo não está conectado ao WiFi agora. Desligue e ligue o WiFi (ou entre na rede de novo) e abra esta página outra vez.',
 			venueElsewhere: 'Sua sessão está ativa em outro ponto WiFi deste local. Ela passa para cá sozinha assim que seu dispositivo sair do outro: mantenha esta página aberta.', venueArrived: 'Sua sessão passou para cá: você está online.',
@@ -419,11 +419,17 @@
 		return null;
 	}
 
+	/* The wait a guess-limit refusal names (Retry-After, seconds): the router keeps the place that long and 30 s more. */
+	function retryAfterOf(r) {
+		var n = r && Number(r.retryAfter);
+		return n > 0 && n < 3600 ? Math.ceil(n) : 60;
+	}
+
 	/* The customer's words for a failed answer. The router's own reason is in its log, with this device's MAC. */
-	function errorText(status, body, plan) {
+	function errorText(status, body, plan, answer) {
 		var code = errorCode(body);
 		if (code === 'ERR_VOUCHER_GUESS_LIMIT')
-			return t('guessLimit');
+			return t('guessLimit', { seconds: retryAfterOf(answer) });
 		if (status === 429 || code === 'ERR_HTTP_RATE_LIMITED')
 			return t('rateLimited');
 		switch (code) {
@@ -556,7 +562,7 @@
 			return res.text().then(function(text) {
 				var body = null;
 				try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-				return { status: res.status, body: body };
+				return { status: res.status, body: body, retryAfter: Number(res.headers.get('retry-after')) || null };
 			});
 		}, function() {
 			throw new Refusal(t('unreachable'));
@@ -804,7 +810,13 @@
 			ev.preventDefault();
 			redeemVoucher();
 		});
+		// A guess-limit refusal names the wait; the code is sent again when it is over, while the router keeps its place.
+		var resend = null;
 		function redeemVoucher() {
+			if (resend !== null) {
+				clearTimeout(resend);
+				resend = null;
+			}
 			var code = $('voucher-code').value.trim(), password = $('voucher-password').value;
 			if (voucherKeyFor !== code + '\n' + password) {
 				voucherKeyFor = code + '\n' + password;
@@ -823,8 +835,10 @@
 				// A printed voucher sells once, ever: typed again (here or on another device) it is refused.
 				if (errorCode(r.body) === 'ERR_PAYMENT_REPLAYED')
 					throw new Refusal(t('voucherUsed'));
+				if (errorCode(r.body) === 'ERR_VOUCHER_GUESS_LIMIT')
+					resend = setTimeout(redeemVoucher, retryAfterOf(r) * 1000);
 				if (r.status !== 200)
-					throw new Refusal(errorText(r.status, r.body));
+					throw new Refusal(errorText(r.status, r.body, null, r));
 				return done(r);
 			}).catch(function(e) {
 				say(failureText(e), 'error');

@@ -124,6 +124,47 @@ export async function runFleet(argv: string[]): Promise<number> {
   }
   const password =
     values['password-file'] === undefined ? undefined : readFileSync(values['password-file'], 'utf8').trim();
+  const listen = values.listen === 'none' ? null : /^(.+):(\d+)$/.exec(values.listen);
+  const staleAfterS = Number(values['stale-after']);
+  const bus =
+    listen === null || values['command-keys'] === undefined
+      ? null
+      : await connectMqttBus({
+          url: values.broker,
+          prefix: values.prefix,
+          ...(values.username !== undefined && { username: values.username }),
+          ...(password !== undefined && { password }),
+        });
+  // The dashboard's address first, before anything subscribes: an address in use (a second collector on this host
+  // with the same --listen) is a clear error and an exit, not a crash after the collector took its share.
+  let dashboard;
+  try {
+    dashboard =
+      listen === null
+        ? null
+        : await startDashboard({
+            db,
+            host: listen[1]!,
+            port: Number(listen[2]),
+            bus,
+            prefix: values.prefix,
+            ...(values['command-keys'] !== undefined && {
+              commandKeys: parseCommandKeys(readFileSync(values['command-keys'], 'utf8')),
+            }),
+            ...(Number.isFinite(staleAfterS) && staleAfterS > 0 && { staleAfterMs: staleAfterS * 1000 }),
+            log: (message, fields) => log.info(`fleet dashboard: ${message}`, fields as LogFields | undefined),
+          });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    await bus?.close();
+    await db.close();
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw err;
+    log.error(
+      `fleet: cannot serve the dashboard on ${values.listen} (${String(code)}): another program (a second ` +
+        'collector on this host?) has it; give each collector its own --listen HOST:PORT, or --listen none',
+    );
+    return 1;
+  }
   const collector = await startCollector({
     db,
     url: values.broker,
@@ -157,32 +198,6 @@ export async function runFleet(argv: string[]): Promise<number> {
           ),
           ...(Number.isFinite(leaseTtlS) && leaseTtlS > 0 && { leaseTtlMs: leaseTtlS * 1000 }),
           log,
-        });
-  const listen = values.listen === 'none' ? null : /^(.+):(\d+)$/.exec(values.listen);
-  const staleAfterS = Number(values['stale-after']);
-  const bus =
-    listen === null || values['command-keys'] === undefined
-      ? null
-      : await connectMqttBus({
-          url: values.broker,
-          prefix: values.prefix,
-          ...(values.username !== undefined && { username: values.username }),
-          ...(password !== undefined && { password }),
-        });
-  const dashboard =
-    listen === null
-      ? null
-      : await startDashboard({
-          db,
-          host: listen[1]!,
-          port: Number(listen[2]),
-          bus,
-          prefix: values.prefix,
-          ...(values['command-keys'] !== undefined && {
-            commandKeys: parseCommandKeys(readFileSync(values['command-keys'], 'utf8')),
-          }),
-          ...(Number.isFinite(staleAfterS) && staleAfterS > 0 && { staleAfterMs: staleAfterS * 1000 }),
-          log: (message, fields) => log.info(`fleet dashboard: ${message}`, fields as LogFields | undefined),
         });
   if (dashboard !== null) log.info('fleet: dashboard', { url: dashboard.url });
   await new Promise<void>((resolve) => {

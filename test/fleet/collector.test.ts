@@ -172,11 +172,12 @@ test("bad messages counted and logged once, never stopping the stream; a router 
   const reasons = await db.query<{ reason: string; count: string }>(
     'SELECT reason, count::text FROM fleet_rejects ORDER BY reason',
   );
+  // The same bytes twice on one topic are one message (as a redelivery, or another collector's copy): counted once.
   assert.equal(Object.fromEntries(reasons.map((r) => [r.reason, Number(r.count)])), {
-    'not MessagePack or JSON': 3,
+    'not MessagePack or JSON': 2,
     'unknown version': 1,
     'router differs from the topic': 1,
-    'payment.amount is not a decimal amount': 1,
+    'payment.amount is not a decimal amount of at most 40 digits': 1,
     'row up is not a count': 1,
     'at is not a plausible time': 1,
   });

@@ -16,18 +16,20 @@
  * then each one's acknowledgement. A transaction per message was what held one collector below 1,000 routers' rate.
  *
  * A database that cannot be reached holds the message (and so the stream) and is retried, with a pause doubling to
- * 5 s; a message the database refuses for its values (an SQL data or constraint error) is counted as refused and
- * acknowledged, so one bad message never stops the stream. A connection that closes while its message waits drops
- * the wait: the broker sends the message again on the next connection, and acknowledging it on the new connection
- * could acknowledge another message that took its packet id.
+ * 5 s; a transaction rolled back for a conflict is run again (a few times); any other failure to store a message —
+ * the database refusing it for any reason, a throw in sluice's own code — is counted as refused and acknowledged,
+ * so one message never stops the stream (db/errors.ts decides which is which). A connection that closes while its
+ * message waits drops the wait: the broker sends the message again on the next connection, and acknowledging it on the
+ * new connection could acknowledge another message that took its packet id.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Log } from '../../log.ts';
-import type { Db } from '../db/index.ts';
+import { classifyDbError, errorName, type Db } from '../db/index.ts';
 import { GroupCommit } from './group-commit.ts';
 import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
 import { RouterIds, storeMessage, storeReject } from './store.ts';
-import { DEFAULT_RETENTION_DAYS, retentionPass } from './retention.ts';
+import { DEFAULT_RETENTION_DAYS, keepLedgerShort } from './retention.ts';
+import { digestOf, sampleOf } from './reject-sample.ts';
 import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
 
 export interface CollectorOptions {
@@ -83,10 +85,8 @@ export interface Collector {
   stop(): Promise<void>;
 }
 
-/** SQLSTATE classes that are about the message's values, not the database's health. */
-const DATA_ERROR = /^(22|23)/;
-/** Transaction rollback (a serialization failure, a deadlock): the database is fine, the attempt is run again. */
-const CONFLICT = /^40/;
+/** A transaction rolled back for a conflict is run again this many times, then its message is refused. */
+const CONFLICT_RETRIES = 8;
 
 /** A message as the broker delivered it; alive: its connection is still the one it came on (and not stopping). */
 interface Delivery {
@@ -97,11 +97,6 @@ interface Delivery {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function sampleOf(payload: Buffer): string {
-  const printable = payload.subarray(0, 96).every((b) => b >= 0x20 && b < 0x7f);
-  return printable ? payload.subarray(0, 200).toString('latin1') : payload.subarray(0, 100).toString('hex');
-}
 
 export async function startCollector(o: CollectorOptions): Promise<Collector> {
   const mqtt = (await import('mqtt')).default;
@@ -150,11 +145,13 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
   const GIVE_UP = Symbol('give up');
 
   /**
-   * Runs attempt until the database takes it: a database away, or a transaction it rolled back (SQLSTATE class 40),
-   * is tried again with a pause doubling to 5 s; an error about the values (SQLSTATE 22, 23) is the caller's.
+   * Runs attempt until the database takes it: a database away is waited for (the message, and so its connection's
+   * stream, held) with a pause doubling to 5 s; a transaction rolled back for a conflict is run again up to
+   * CONFLICT_RETRIES times; any other failure is the message's, thrown to the caller, who refuses it.
    */
   async function untilWritten<T>(attempt: () => Promise<T>, wanted: () => boolean): Promise<T | typeof GIVE_UP> {
     let delay = 250;
+    let conflicts = 0;
     for (;;) {
       if (!wanted()) return GIVE_UP;
       try {
@@ -165,12 +162,12 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
         }
         return out;
       } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        if (typeof code === 'string' && DATA_ERROR.test(code)) throw err;
+        const kind = classifyDbError(err);
+        if (kind === 'refused' || (kind === 'conflict' && ++conflicts > CONFLICT_RETRIES)) throw err;
         stats.dbErrors++;
-        if (typeof code === 'string' && CONFLICT.test(code)) {
-          once(`conflict ${code}`, () =>
-            o.log.warn('fleet: transaction rolled back by the database, run again', { code }),
+        if (kind === 'conflict') {
+          once(`conflict ${errorName(err)}`, () =>
+            o.log.warn('fleet: transaction rolled back by the database, run again', { code: errorName(err) }),
           );
         } else if (!dbDown) {
           dbDown = true;
@@ -185,27 +182,54 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     }
   }
 
-  /** The database refused a message's values: counted like any refused message, acknowledged, the stream goes on. */
-  async function refusedByDb(topic: string, payload: Buffer, err: unknown): Promise<void> {
-    const code = String((err as { code?: unknown }).code);
-    const reason = `database refused (${code})`;
+  /**
+   * Counts a refused message in `rejects` (once for every copy of it: store.ts storeReject), waiting for a database
+   * away as any write does; false: not counted because its connection closed (the broker brings it again).
+   */
+  async function countRefused(m: Delivery, reason: string, router: string | null, seq: number | null) {
     stats.rejected++;
     stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
-    once(`db ${topic} ${code}`, () =>
-      o.log.warn('fleet: message refused by the database', { topic, code, error: (err as Error).message }),
+    try {
+      const out = await untilWritten(
+        () => storeReject(o.db, m.topic, reason, router, seq, sampleOf(m.payload), digestOf(m.topic, m.payload)),
+        m.alive,
+      );
+      return out !== GIVE_UP;
+    } catch (err) {
+      // The count itself refused (it never should be): the message is still let go, and the log says so.
+      once(`reject count ${errorName(err)}`, () =>
+        o.log.error('fleet: a refused message could not be counted', { error: (err as Error).message }),
+      );
+      return true;
+    }
+  }
+
+  /** A message that could not be stored for a reason of its own (db/errors.ts): counted, acknowledged, let go. */
+  async function refusedByDb(m: Delivery, router: string | null, seq: number | null, err: unknown) {
+    const name = errorName(err);
+    const reason =
+      typeof (err as { code?: unknown }).code === 'string' ? `database refused (${name})` : `not stored (${name})`;
+    once(`db ${m.topic} ${name}`, () =>
+      o.log.warn('fleet: message could not be stored: refused', {
+        topic: m.topic,
+        reason,
+        error: (err as Error).message,
+      }),
     );
-    await storeReject(o.db, topic, reason, null, null, sampleOf(payload)).catch(() => undefined);
+    return countRefused(m, reason, router, seq);
   }
 
   /** Writes one message in its own transaction; false: not written (connection closed or stopping). */
   async function storeOne(m: Delivery, parsed: Inbound | Reject): Promise<boolean> {
     if (isReject(parsed)) {
-      stats.rejected++;
-      stats.reasons[parsed.reject] = (stats.reasons[parsed.reject] ?? 0) + 1;
       once(`reject ${parsed.router} ${parsed.reject}`, () =>
         o.log.warn('fleet: message refused', { topic: m.topic, reason: parsed.reject, seq: parsed.seq }),
       );
-    } else if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow) {
+      const counted = await countRefused(m, parsed.reject, parsed.router, parsed.seq);
+      if (!counted) stats.dropped++;
+      return counted;
+    }
+    if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow) {
       once(`event ${parsed.event}`, () =>
         o.log.warn('fleet: session event of a kind this collector does not know: only its seq is stored', {
           router: parsed.router,
@@ -214,21 +238,19 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       );
     }
     try {
-      const out = await untilWritten(async () => {
-        if (!isReject(parsed)) return storeMessage(o.db, ids, parsed, { retained: m.retained });
-        await storeReject(o.db, m.topic, parsed.reject, parsed.router, parsed.seq, sampleOf(m.payload));
-        return 'refused' as const;
-      }, m.alive);
+      const out = await untilWritten(() => storeMessage(o.db, ids, parsed, { retained: m.retained }), m.alive);
       if (out === GIVE_UP) {
         stats.dropped++;
         return false;
       }
       if (out === 'stored') stats.stored++;
-      else if (out === 'duplicate') stats.duplicates++;
+      else stats.duplicates++;
+      return true;
     } catch (err) {
-      await refusedByDb(m.topic, m.payload, err);
+      if (!m.alive()) return false;
+      const seq = 'seq' in parsed ? parsed.seq : null;
+      return refusedByDb(m, parsed.router, parsed.kind === 'status' ? null : seq, err);
     }
-    return true;
   }
 
   /**
@@ -276,8 +298,14 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
   /** Writes one delivery (usage reports through the group commit); false: give up (connection closed, stopping). */
   function handle(topic: string, payload: Buffer, retained: boolean, alive: () => boolean): Promise<boolean> {
     stats.received++;
-    const parsed = parseMessage(prefix, topic, payload, now());
     const m: Delivery = { topic, payload, retained, alive };
+    let parsed: Inbound | Reject;
+    try {
+      parsed = parseMessage(prefix, topic, payload, now());
+    } catch (err) {
+      // parse.ts refuses what it checks; a throw is sluice's own failure on this input: the message is refused.
+      parsed = { reject: `unreadable (${errorName(err)})`, router: null, seq: null };
+    }
     if (!isReject(parsed) && parsed.kind === 'usage') return usage.submit({ ...m, parsed });
     return storeOne(m, parsed);
   }
@@ -343,7 +371,15 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     clients.push(client);
   }
   o.log.info('fleet: collector started', { url: o.url, prefix, group, connections: n });
-  const retention = keepLedgerShort(o, () => stopped);
+  const retention = keepLedgerShort(
+    o.db,
+    o.log,
+    {
+      everyMs: o.retentionEveryMs ?? 60_000,
+      retentionMs: o.retentionMs === undefined ? DEFAULT_RETENTION_DAYS * 86_400_000 : o.retentionMs,
+    },
+    () => stopped,
+  );
   return {
     stats: () => ({ ...stats, reasons: { ...stats.reasons } }),
     ready: Promise.all(readies).then(() => undefined),
@@ -351,36 +387,6 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       stopped = true;
       await retention.stop();
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    },
-  };
-}
-
-/** Runs the ledger's retention pass every retentionEveryMs, one at a time; a failed pass is logged and run again. */
-function keepLedgerShort(o: CollectorOptions, stopped: () => boolean): { stop(): Promise<void> } {
-  const every = o.retentionEveryMs ?? 60_000;
-  if (every <= 0) return { stop: async () => undefined };
-  const retentionMs = o.retentionMs === undefined ? DEFAULT_RETENTION_DAYS * 86_400_000 : o.retentionMs;
-  let running: Promise<void> | null = null;
-  let failing = false;
-  const pass = async () => {
-    try {
-      const r = await retentionPass(o.db, { retentionMs, stopped });
-      if (r.pruned > 0) o.log.info('fleet: ledger pruned', { rows: r.pruned, routers: r.routers });
-      failing = false;
-    } catch (err) {
-      if (!failing) o.log.warn('fleet: ledger retention pass failed', { error: (err as Error).message });
-      failing = true;
-    }
-  };
-  const timer = setInterval(() => {
-    if (running !== null || stopped()) return;
-    running = pass().finally(() => (running = null));
-  }, every);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
     },
   };
 }

@@ -6,16 +6,22 @@
  * throws.
  */
 import { Unpackr } from 'msgpackr';
+import {
+  boundedJson,
+  MAX_AMOUNT_DIGITS,
+  MAX_JSON_BYTES,
+  MAX_PAYLOAD_BYTES,
+  MAX_USAGE_ROWS,
+  Unbounded,
+} from './bounds.ts';
 
 /** A router id as main.router_id allows it. */
 const ROUTER_ID = /^[A-Za-z0-9._-]{1,64}$/;
-const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
+const DECIMAL = new RegExp(`^(0|[1-9][0-9]{0,${MAX_AMOUNT_DIGITS - 1}})$`);
 /** 2020-01-01: a router's clock before it is unset, not a time it made a message. */
 const EARLIEST_AT = 1_577_836_800_000;
 /** How far ahead of the collector's clock a router's may be. */
 const FUTURE_SLACK_MS = 366 * 86_400_000;
-/** Rows in one usage message: a part is at most mqtt.max_payload bytes (≤ 256 KiB), ~85 bytes a row. */
-const MAX_ROWS = 100_000;
 const MAX_TEXT = 512;
 
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true });
@@ -98,10 +104,11 @@ export type Inbound =
       reason: string | null;
       version: string | null;
       uptimeS: number | null;
-      counters: unknown;
-      pricing: unknown;
-      queue: unknown;
-      health: unknown;
+      /** The status' free-form maps as JSON text (bounds.ts), null when absent. */
+      counters: string | null;
+      pricing: string | null;
+      queue: string | null;
+      health: string | null;
     });
 
 export interface Reject {
@@ -124,6 +131,8 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
 
 function text(v: unknown, what: string, max = MAX_TEXT, min = 1): string {
   if (typeof v !== 'string' || v.length < min || v.length > max) fail(`${what} is not a text`);
+  // PostgreSQL's text cannot hold a NUL: refused here, not by the database.
+  if (v.includes('\u0000')) fail(`${what} holds a NUL character`);
   return v;
 }
 
@@ -151,7 +160,8 @@ function timeOrNull(v: unknown, what: string, now: number): number | null {
 }
 
 function decimal(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !DECIMAL.test(v)) fail(`${what} is not a decimal amount`);
+  if (typeof v !== 'string' || !DECIMAL.test(v))
+    fail(`${what} is not a decimal amount of at most ${MAX_AMOUNT_DIGITS} digits`);
   return v;
 }
 
@@ -198,7 +208,8 @@ function usageRows(m: Record<string, unknown>): UsageRow[] {
   const fields = m['fields'];
   const rows = m['sessions'];
   if (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string')) fail('fields is not a list of names');
-  if (!Array.isArray(rows) || rows.length > MAX_ROWS) fail('sessions is not a list of rows');
+  if (!Array.isArray(rows)) fail('sessions is not a list of rows');
+  if (rows.length > MAX_USAGE_ROWS) fail(`sessions has over ${MAX_USAGE_ROWS} rows`);
   const at = (name: string): number => {
     const i = (fields as string[]).indexOf(name);
     if (i < 0) fail(`fields has no ${name}`);
@@ -260,6 +271,8 @@ function decode(payload: Uint8Array): unknown {
 export function parseMessage(prefix: string, topic: string, payload: Uint8Array, now: number): Inbound | Reject {
   const where = topicOf(prefix, topic);
   if (!where) return { reject: 'topic', router: null, seq: null };
+  if (payload.length > MAX_PAYLOAD_BYTES)
+    return { reject: `over ${MAX_PAYLOAD_BYTES} bytes`, router: where.router, seq: null };
   let m: unknown;
   try {
     m = decode(payload);
@@ -285,10 +298,10 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
         reason: textOrNull(m['reason'], 'reason', 32),
         version: textOrNull(m['version'], 'version', 64),
         uptimeS: countOrNull(m['uptime_s'], 'uptime_s'),
-        counters: isMap(m['sessions']) ? m['sessions'] : null,
-        pricing: Array.isArray(m['pricing']) ? m['pricing'] : null,
-        queue: isMap(m['queue']) ? m['queue'] : null,
-        health: isMap(m['health']) ? m['health'] : null,
+        counters: isMap(m['sessions']) ? boundedJson(m['sessions'], 'sessions', MAX_JSON_BYTES.sessions) : null,
+        pricing: Array.isArray(m['pricing']) ? boundedJson(m['pricing'], 'pricing', MAX_JSON_BYTES.pricing) : null,
+        queue: isMap(m['queue']) ? boundedJson(m['queue'], 'queue', MAX_JSON_BYTES.queue) : null,
+        health: isMap(m['health']) ? boundedJson(m['health'], 'health', MAX_JSON_BYTES.health) : null,
       };
     }
     if (seq < 1) fail('seq is not a positive number');
@@ -330,7 +343,8 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
       escrow: null,
     };
   } catch (err) {
-    if (err instanceof Bad) return { reject: err.message, router: where.router, seq: seqField };
+    if (err instanceof Bad || err instanceof Unbounded)
+      return { reject: err.message, router: where.router, seq: seqField };
     throw err;
   }
 }

@@ -9,8 +9,10 @@
  * of the router's row (a message replayed meanwhile is decided by the spans, which already hold it). Several
  * collectors may run passes at once: the second finds the work done.
  */
+import type { Log } from '../../log.ts';
 import type { Db } from '../db/index.ts';
 import { compactRouter, type CompactOptions } from './spans.ts';
+import { pruneRejectDigests } from './store.ts';
 
 export const DEFAULT_RETENTION_DAYS = 35;
 
@@ -88,5 +90,41 @@ export async function retentionPass(db: Db, o: RetentionOptions): Promise<PassRe
     result.spanned += await compactRouter(db, Number(id), o);
     if (o.retentionMs !== null) result.pruned += await pruneRouter(db, Number(id), o.retentionMs, o.pruneChunk);
   }
+  await pruneRejectDigests(db);
   return result;
+}
+
+/** Runs the ledger's retention pass every everyMs, one at a time; a failed pass is logged and run again. */
+export function keepLedgerShort(
+  db: Db,
+  log: Log,
+  o: { everyMs: number; retentionMs: number | null },
+  stopped: () => boolean,
+): { stop(): Promise<void> } {
+  const every = o.everyMs;
+  if (every <= 0) return { stop: async () => undefined };
+  const retentionMs = o.retentionMs;
+  let running: Promise<void> | null = null;
+  let failing = false;
+  const pass = async () => {
+    try {
+      const r = await retentionPass(db, { retentionMs, stopped });
+      if (r.pruned > 0) log.info('fleet: ledger pruned', { rows: r.pruned, routers: r.routers });
+      failing = false;
+    } catch (err) {
+      if (!failing) log.warn('fleet: ledger retention pass failed', { error: (err as Error).message });
+      failing = true;
+    }
+  };
+  const timer = setInterval(() => {
+    if (running !== null || stopped()) return;
+    running = pass().finally(() => (running = null));
+  }, every);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

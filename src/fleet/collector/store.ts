@@ -280,10 +280,10 @@ async function storeStatus(db: Db, routerId: number, m: Inbound & { kind: 'statu
         m.seq,
         m.version,
         m.uptimeS,
-        json(m.counters),
-        json(m.pricing),
-        json(m.queue),
-        json(m.health),
+        m.counters,
+        m.pricing,
+        m.queue,
+        m.health,
         retained,
       ],
     );
@@ -296,8 +296,6 @@ async function storeStatus(db: Db, routerId: number, m: Inbound & { kind: 'statu
       ]);
   });
 }
-
-const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
 /** Stores one checked message; status messages have no series and answer 'stored'. */
 export async function storeMessage(
@@ -313,20 +311,38 @@ export async function storeMessage(
   return 'stored';
 }
 
-/** Counts a refused message under its topic and reason. */
+/** How long a refused message's digest is kept (a collector's broker session lasts 7 days by default). */
+export const REJECT_DIGEST_DAYS = 8;
+
+/**
+ * Counts a refused message under its topic and reason, once: `digest` (of its topic and payload) is taken first, and
+ * a message whose digest is there already (another collector's copy, the broker's redelivery) counts nothing.
+ */
 export async function storeReject(
-  db: Db,
+  db: Sql,
   topic: string,
   reason: string,
   router: string | null,
   seq: number | null,
   sample: string,
+  digest: Buffer,
 ): Promise<void> {
   await db.query(
-    `INSERT INTO rejects AS j (topic, reason, router, count, first_at, last_at, last_seq, sample)
-     VALUES ($1, $2, $3, 1, now(), now(), $4, $5)
+    `WITH fresh AS (
+       INSERT INTO reject_digests (digest) VALUES ($6) ON CONFLICT DO NOTHING RETURNING 1
+     )
+     INSERT INTO rejects AS j (topic, reason, router, count, first_at, last_at, last_seq, sample)
+     SELECT $1, $2, $3, 1, now(), now(), $4, $5 WHERE EXISTS (SELECT 1 FROM fresh)
      ON CONFLICT (topic, reason) DO UPDATE SET count = j.count + 1, last_at = now(),
        last_seq = coalesce(EXCLUDED.last_seq, j.last_seq), sample = EXCLUDED.sample`,
-    [topic.slice(0, 512), reason, router, seq, sample],
+    [topic.slice(0, 512), reason.slice(0, 200), router, seq, sample, digest],
   );
+}
+
+/** Forgets the digests of refused messages older than REJECT_DIGEST_DAYS. */
+export async function pruneRejectDigests(db: Sql): Promise<number> {
+  const rows = await db.query(`DELETE FROM reject_digests WHERE at < now() - $1::int * interval '1 day' RETURNING 1`, [
+    REJECT_DIGEST_DAYS,
+  ]);
+  return rows.length;
 }

@@ -313,6 +313,19 @@ SELECT r.name AS router, r.max_seq AS last_seq, r.spans_to, r.pruned_to, r.prune
 FROM routers r;
 `;
 
+/**
+ * A refused message counted once, however many collectors it reached (session messages and statuses come to every
+ * collector, unshared) and however often the broker brings it again: its digest (topic and payload) is kept for
+ * REJECT_DIGEST_DAYS, longer than a collector's broker session can hold it.
+ */
+const REJECTS_ONCE = `
+CREATE TABLE reject_digests (
+  digest bytea PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX reject_digests_at ON reject_digests (at);
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
@@ -320,4 +333,5 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'gap kinds, usage from the sessions', sql: GAP_KINDS },
   { version: 5, name: 'sessions rewritten in place', sql: SESSIONS_HOT },
   { version: 6, name: 'the ledger in spans, pruned after its retention', sql: SPANS },
+  { version: 7, name: 'a refused message counted once', sql: REJECTS_ONCE },
 ];

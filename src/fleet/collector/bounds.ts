@@ -1,0 +1,58 @@
+/**
+ * What a router may send the fleet, at most: a message beyond these is refused at parse (counted, acknowledged),
+ * never handed to the database or to code that would fail on it (JSON.stringify throws on a structure nested a few
+ * thousand deep; PostgreSQL refuses a jsonb nested too deep; a sum of amounts can pass numeric(78,0)). docs/fleet.md
+ * states them ("What a router may send").
+ */
+
+/** Nesting of a status' free-form maps (`health`, `pricing`, `queue`, `sessions`): sluice's own use at most 4. */
+export const MAX_JSON_DEPTH = 8;
+/** Bytes of each of them as JSON: sluice's own are well under 4 KiB (pricing grows with the plans: 64 KiB). */
+export const MAX_JSON_BYTES = { health: 16_384, queue: 16_384, sessions: 16_384, pricing: 65_536 } as const;
+/**
+ * Rows of one usage message: a router's report is split into parts of at most mqtt.max_payload bytes, ~85 bytes a
+ * row, so the default 64 KiB part holds ~770 and a 10,000-session router fits one part of 850 KB.
+ */
+export const MAX_USAGE_ROWS = 10_000;
+/** Bytes of one message: a 10,000-row usage part is ~850 KB. */
+export const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
+/**
+ * Digits of an amount (a payment's, an escrow's): 10^40 - 1 is far above any real payment (an EVM uint256 has 78
+ * digits, but no price comes near it), and a day's roll-up of a router's payments in numeric(78,0) can then never
+ * overflow (it would take 10^38 payments).
+ */
+export const MAX_AMOUNT_DIGITS = 40;
+
+export class Unbounded extends Error {}
+
+/**
+ * `v` as JSON text when it is nested at most MAX_JSON_DEPTH deep and at most maxBytes long, else an Unbounded
+ * saying which. Walked without recursion, and stopped at the first node past a bound: a deep or huge structure costs
+ * only what was read of it. A NUL in a text is refused too (PostgreSQL's jsonb cannot hold \u0000).
+ */
+export function boundedJson(v: unknown, what: string, maxBytes: number): string {
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  let nodes = 0;
+  let bytes = 0;
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (++nodes > maxBytes) throw new Unbounded(`${what} is over ${maxBytes} bytes`);
+    if (typeof node === 'string') {
+      bytes += node.length;
+      if (node.includes('\u0000')) throw new Unbounded(`${what} holds a NUL character`);
+    } else bytes += 1;
+    if (bytes > maxBytes) throw new Unbounded(`${what} is over ${maxBytes} bytes`);
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) throw new Unbounded(`${what} is nested over ${MAX_JSON_DEPTH} deep`);
+    if (Array.isArray(node)) for (const x of node) stack.push([x, depth + 1]);
+    else
+      for (const [k, x] of Object.entries(node)) {
+        bytes += k.length;
+        if (k.includes('\u0000')) throw new Unbounded(`${what} holds a NUL character`);
+        stack.push([x, depth + 1]);
+      }
+  }
+  const text = JSON.stringify(v);
+  if (text.length > maxBytes) throw new Unbounded(`${what} is over ${maxBytes} bytes`);
+  return text;
+}

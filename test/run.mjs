@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { bundleTests } from './helpers/bundle.mjs';
 import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -217,8 +218,12 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
   return new Promise((resolve) => {
     const started = Date.now();
     const cpuFile = join(cpuDir, `${++fileNo}`);
-    const hooks = ['uvu-hook-errors.mjs', 'cpu-time.mjs'].flatMap((h) => ['--import', join(root, 'helpers', h)]);
-    const child = spawn(process.execPath, ['--import', 'tsx', ...hooks, file], {
+    const cpuTime = ['--import', join(root, 'helpers', 'cpu-time.mjs')];
+    const bundle = bundled.get(file);
+    const args = bundle
+      ? ['--enable-source-maps', ...cpuTime, bundle]
+      : ['--import', 'tsx', '--import', join(root, 'helpers', 'uvu-hook-errors.mjs'), ...cpuTime, file];
+    const child = spawn(process.execPath, args, {
       cwd: join(root, '..'),
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', SLUICE_TEST_CPU_FILE: cpuFile },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -342,6 +347,23 @@ const lab = runnable.filter((f) => {
   return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab';
 });
 const unit = runnable.filter((f) => !lab.includes(f));
+
+// The fast tier's files run from one bundle of them (test/helpers/bundle.mjs: no TypeScript loader in each file's
+// process); the other tiers' through tsx, as do all with SLUICE_TEST_LOADER=tsx. A bundle that cannot be built (a
+// syntax error) leaves every file to tsx, so each reports its own failure.
+/** Each fast file's bundled module. */
+const bundled = new Map();
+const fast = unit.filter((f) => !('error' in declared.get(f)) && declared.get(f).tier === 'fast');
+if (fast.length > 0 && process.env.SLUICE_TEST_LOADER !== 'tsx') {
+  const started = Date.now();
+  try {
+    const { outputs, built } = await bundleTests(fast, join(root, '..'));
+    for (const [file, out] of outputs) bundled.set(file, out);
+    console.log(`[run] ${fast.length} fast files ${built ? 'bundled' : 'bundle reused'} in ${Date.now() - started} ms`);
+  } catch (err) {
+    console.log(`[run] bundling the fast files failed, they run through tsx:\n${String(err?.message ?? err)}`);
+  }
+}
 
 // The slowest files start first, so a pool does not end on one long file while its other lanes idle: longest first
 // by their idle times as scripts/test-time.mjs estimates them from a run. A hint only: a file that is not listed (or

@@ -1,47 +1,13 @@
-// uvu 0.5 loses the error of a throwing before/after hook: its runner's `finally` block returns, which discards the
-// exception, so a file whose setup failed reports "(0 / N)" and nothing else (test/run.mjs counts it failed, but
-// nobody can tell why: CI's upto-daemon run showed only a 180 s duration). test/run.mjs preloads this file; it
-// rewrites that one spot of uvu's runner as it loads, so a hook's error is reported like a failing test's.
+// test/run.mjs preloads this file into a file it runs through tsx (the tiers other than fast): it applies
+// test/helpers/uvu-mend.mjs to uvu's runner as it loads, so a throwing before/after hook is reported with its error.
 import { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-
-const RUNNER_FINALLY = "\t} finally {\n\t\tstate.__test__ = '';";
-const REPORTED =
-  "\t} catch (err) {\n\t\tif (errors.length) errors += '\\n';\n\t\terrors += format(`${state.__test__ || 'a " +
-  "before hook'} (hook or setup)`, err, name);\n" +
-  RUNNER_FINALLY;
-
-// SLUICE_TEST_PROFILE=1: each test's and each suite's before/after hooks' wall time, as `# [profile] …` lines
-// (test/run.mjs shows them for a green file too), to find where a slow file's time goes.
-const HANDLER = '\t\t\t\tawait test.handler(state);';
-const TIMED_HANDLER =
-  '\t\t\t\tconst t0 = Date.now(); await test.handler(state);\n' +
-  '\t\t\t\tconsole.log(`\n# [profile] ${Date.now() - t0} ms ${name} > ${test.name}`);';
-const BEFORE = '\t\tfor (hook of before) await hook(state);';
-const TIMED_BEFORE =
-  '\t\tconst b0 = Date.now(); for (hook of before) await hook(state);\n' +
-  '\t\tconsole.log(`\n# [profile] ${Date.now() - b0} ms ${name} > before`);';
-const AFTER = '\t\tfor (hook of after) await hook(state);';
-const TIMED_AFTER =
-  '\t\tconst a0 = Date.now(); for (hook of after) await hook(state);\n' +
-  '\t\tconsole.log(`\n# [profile] ${Date.now() - a0} ms ${name} > after`);';
-const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
+import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 if (isMainThread) register(import.meta.url);
 
 export async function load(url, context, nextLoad) {
   const loaded = await nextLoad(url, context);
-  if (!/\/uvu\/dist\/index\.mjs$/.test(url)) return loaded;
-  const source = String(loaded.source);
-  // An uvu that no longer has this spot must be looked at again, not silently left as it was.
-  if (!source.includes(RUNNER_FINALLY))
-    throw new Error(`test/helpers/uvu-hook-errors.mjs: uvu's runner changed (${url}); see that file`);
-  let mended = source.replace(RUNNER_FINALLY, REPORTED);
-  if (profile) {
-    for (const spot of [HANDLER, BEFORE, AFTER]) {
-      if (!mended.includes(spot)) throw new Error(`uvu-hook-errors.mjs: uvu's runner changed (${url}): ${spot}`);
-    }
-    mended = mended.replace(HANDLER, TIMED_HANDLER).replace(BEFORE, TIMED_BEFORE).replace(AFTER, TIMED_AFTER);
-  }
-  return { ...loaded, source: mended };
+  if (!UVU_RUNNER.test(url)) return loaded;
+  return { ...loaded, source: mendUvu(String(loaded.source), url) };
 }

@@ -1,0 +1,193 @@
+// The fast tier's files, compiled ahead for test/run.mjs: one esbuild build bundles them all (code splitting: the
+// modules two files share are one chunk), and each file then runs as plain JavaScript in its own node process, with
+// no TypeScript loader in it. Under tsx a file paid ~0.5 s of CPU for the loader and ~0.5–1.5 s more to transpile,
+// resolve and link its ~270 modules of src/ one by one through the loader's thread; bundled, a file starts in ~0.1 s.
+//
+// What a bundle must keep of running from the sources:
+// - import.meta.url, .dirname and .filename are each module's own source path (fixtures, child scripts and package.json
+//   are found from them), written into the module as it is bundled;
+// - a dynamic import() of a literal path becomes a chunk of its own, loaded when it is reached: what src/ loads lazily
+//   (viem, cashu-ts) stays lazy;
+// - packages are imported from node_modules as they are (one instance each, their own import.meta), except uvu, which
+//   is bundled with test/helpers/uvu-mend.mjs applied to its runner (the mend tsx's files get from a loader hook);
+// - class and function names stay (esbuild's keepNames), and stack traces point into the sources (linked source maps,
+//   node --enable-source-maps).
+//
+// The output is cached under node_modules/.cache/sluice-test/, one folder per set of entry files, reused while every
+// input (each module's bytes, as esbuild read them) hashes the same: a run after an edit rebuilds (~2 s of CPU for the
+// whole tier, esbuild's own threads), a run after none only hashes the inputs (~0.1 s). A build goes to a folder of
+// its own and is renamed into place, so a run that still reads an older build is not cut off.
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
+
+/** Changes with this file's way of building: a new version never reads an older build. */
+const FORMAT = 1;
+/** An older build of the same entry files is removed once it is this old (a run may still be reading it). */
+const STALE_MS = 60 * 60 * 1000;
+/** The builds of another set of entry files (one file's, the watch mode's) are removed once unused for this long. */
+const UNUSED_MS = 24 * 60 * 60 * 1000;
+
+const sha1 = (data) => createHash('sha1').update(data).digest('hex');
+
+/** `import.meta.url`/`.dirname`/`.filename` in a module's source, replaced by its own path's values. */
+function withOwnMeta(source, path) {
+  const values = { url: pathToFileURL(path).href, dirname: dirname(path), filename: path };
+  return source.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, key) => JSON.stringify(values[key]));
+}
+
+/** The cached build's manifest when every input it lists still hashes the same, else null. */
+function freshManifest(cacheDir, repo) {
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(cacheDir, 'manifest.json'), 'utf8'));
+    statSync(join(cacheDir, manifest.out));
+  } catch {
+    return null;
+  }
+  for (const [path, hash] of Object.entries(manifest.inputs)) {
+    try {
+      if (sha1(readFileSync(join(repo, path))) !== hash) return null;
+    } catch {
+      return null;
+    }
+  }
+  removeOlder(dirname(cacheDir), UNUSED_MS, [key]);
+  return manifest;
+}
+
+/** Removes what `dir` holds that was last changed longer than `ms` ago, but the names `kept`. */
+function removeOlder(dir, ms, kept) {
+  for (const name of readdirSync(dir)) {
+    if (kept.includes(name)) continue;
+    try {
+      if (Date.now() - statSync(join(dir, name)).mtimeMs > ms)
+        rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+}
+
+/**
+ * Bundles `files` (absolute paths of test files under `repo`) or reuses the cached bundle of them.
+ * @returns {Promise<{ outputs: Map<string, string>, imports: Map<string, string[]>, built: boolean }>} each file's
+ *   bundle, and each input's imports (paths relative to `repo`) for the watch mode
+ */
+export async function bundleTests(files, repo) {
+  const entries = files.map((f) => relative(repo, f)).sort();
+  // esbuild's version from its package.json: importing esbuild itself is left to a build.
+  const esbuildPackage = JSON.parse(readFileSync(join(repo, 'node_modules', 'esbuild', 'package.json'), 'utf8'));
+  const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
+  const key = sha1(JSON.stringify({ FORMAT, esbuild: esbuildPackage.version, profile, repo, entries })).slice(0, 16);
+  // By its real path: a bundle runs from there (node resolves the main module's links), and its source maps name the
+  // sources relative to it.
+  const cacheDir = join(realpathSync(join(repo, 'node_modules')), '.cache', 'sluice-test', key);
+  let manifest = freshManifest(cacheDir, repo);
+  const built = manifest === null;
+  if (!built) utimesSync(cacheDir, new Date(), new Date()); // in use: not removed as unused
+  else manifest = await build(await import('esbuild'), entries, repo, cacheDir, key);
+  const outDir = join(cacheDir, manifest.out);
+  return {
+    outputs: new Map(Object.entries(manifest.outputs).map(([entry, out]) => [resolve(repo, entry), join(outDir, out)])),
+    imports: new Map(Object.entries(manifest.imports)),
+    built,
+  };
+}
+
+async function build(esbuild, entries, repo, cacheDir, key) {
+  mkdirSync(cacheDir, { recursive: true });
+  const tmp = join(cacheDir, `tmp-${process.pid}-${Date.now()}`);
+  /** The bytes each module was bundled from, hashed (what the cache is checked against). */
+  const inputs = {};
+  const sourceOf = (path) => {
+    const source = readFileSync(path, 'utf8');
+    inputs[relative(repo, path)] = sha1(source);
+    return source;
+  };
+  const result = await esbuild.build({
+    absWorkingDir: repo,
+    entryPoints: entries,
+    outdir: tmp,
+    outbase: repo,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    // Node 20 reads `with { type: 'json' }`; esbuild's node20 table would drop it from an external import.
+    supported: { 'import-attributes': true },
+    keepNames: true,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'sluice-tests',
+        setup(b) {
+          // Packages stay imports of node_modules, uvu apart (its runner is mended as it is bundled).
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            /^uvu(\/|$)/.test(args.path) ? undefined : { path: args.path, external: true },
+          );
+          b.onLoad({ filter: /\.(ts|mts|mjs|js)$/ }, (args) => {
+            const source = sourceOf(args.path);
+            const loader = /\.m?ts$/.test(args.path) ? 'ts' : 'js';
+            if (UVU_RUNNER.test(args.path)) return { contents: mendUvu(source, args.path), loader };
+            if (args.path.includes('/node_modules/')) return { contents: source, loader };
+            return { contents: withOwnMeta(source, args.path), loader };
+          });
+        },
+      },
+    ],
+  });
+  // What esbuild read itself (JSON): hashed as it is now.
+  for (const path of Object.keys(result.metafile.inputs)) inputs[path] ??= sha1(readFileSync(join(repo, path)));
+  const out = sha1(JSON.stringify(Object.entries(inputs).sort())).slice(0, 16);
+  const outputs = {};
+  for (const [path, output] of Object.entries(result.metafile.outputs)) {
+    if (output.entryPoint) outputs[output.entryPoint] = relative(tmp, resolve(repo, path));
+  }
+  const imports = {};
+  for (const [path, input] of Object.entries(result.metafile.inputs)) {
+    imports[path] = input.imports.filter((i) => !i.external).map((i) => i.path);
+  }
+  try {
+    renameSync(tmp, join(cacheDir, out));
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // the same build is there already (another run made it)
+  }
+  const manifest = { out, outputs, inputs, imports };
+  const written = join(cacheDir, `manifest.json.${process.pid}`);
+  writeFileSync(written, JSON.stringify(manifest));
+  renameSync(written, join(cacheDir, 'manifest.json'));
+  removeOlder(cacheDir, STALE_MS, [out, 'manifest.json']);
+  removeOlder(dirname(cacheDir), UNUSED_MS, [key]);
+  return manifest;
+}
+
+/** Removes what `dir` holds that was last changed longer than `ms` ago, but the names `kept`. */
+function removeOlder(dir, ms, kept) {
+  for (const name of readdirSync(dir)) {
+    if (kept.includes(name)) continue;
+    try {
+      if (Date.now() - statSync(join(dir, name)).mtimeMs > ms)
+        rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+}

@@ -26,6 +26,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -63,21 +64,7 @@ function freshManifest(cacheDir, repo) {
       return null;
     }
   }
-  removeOlder(dirname(cacheDir), UNUSED_MS, [key]);
   return manifest;
-}
-
-/** Removes what `dir` holds that was last changed longer than `ms` ago, but the names `kept`. */
-function removeOlder(dir, ms, kept) {
-  for (const name of readdirSync(dir)) {
-    if (kept.includes(name)) continue;
-    try {
-      if (Date.now() - statSync(join(dir, name)).mtimeMs > ms)
-        rmSync(join(dir, name), { recursive: true, force: true });
-    } catch {
-      /* removed meanwhile */
-    }
-  }
 }
 
 /**
@@ -96,7 +83,8 @@ export async function bundleTests(files, repo) {
   const cacheDir = join(realpathSync(join(repo, 'node_modules')), '.cache', 'sluice-test', key);
   let manifest = freshManifest(cacheDir, repo);
   const built = manifest === null;
-  if (!built) utimesSync(cacheDir, new Date(), new Date()); // in use: not removed as unused
+  if (!built)
+    utimesSync(cacheDir, new Date(), new Date()); // in use: not removed as unused
   else manifest = await build(await import('esbuild'), entries, repo, cacheDir, key);
   const outDir = join(cacheDir, manifest.out);
   return {

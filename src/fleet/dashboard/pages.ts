@@ -1,6 +1,7 @@
 /** The dashboard's HTML: one layout, tables with their CSV link, forms with the login's CSRF token. No script. */
 import type { Login } from './auth.ts';
 import { esc } from './html.ts';
+import { lastPage, pagingLabel } from './paging.ts';
 import type { Table } from './table.ts';
 
 /** A page: its sections are HTML or tables; `refreshS` reloads it (health pages: a silent router turns red). */
@@ -25,10 +26,25 @@ max-width:740px}.chart svg{width:100%;height:auto;font-size:10px}.chart .grid{st
 .error{background:#fee2e2;border:1px solid #fca5a5;padding:8px;margin:8px 0}.note{color:#475569}
 .state{padding:6px 8px}.state.bad{background:#fee2e2;color:#991b1b}.state.good{background:#dcfce7}
 .ok{background:#dcfce7;border:1px solid #86efac;padding:8px;margin:8px 0}form.inline{display:inline}
-.scroll{overflow-x:auto}.login{max-width:320px;margin:60px auto;background:#fff;padding:16px;border:1px solid #e2e8f0}
+.scroll{overflow-x:auto}.paging{font-size:12px;color:#475569;margin:4px 0}.login{max-width:320px;margin:60px auto;background:#fff;padding:16px;border:1px solid #e2e8f0}
 .login input{width:100%;box-sizing:border-box;margin:4px 0 10px}`;
 
-export function tableHtml(t: Table, csvHref: string | null): string {
+/** The table's page links: which rows of how many, and the pages around. */
+function pagingHtml(t: Table, pageHref: ((page: number) => string) | null): string {
+  const p = t.paging;
+  if (p === undefined || (p.total <= p.size && p.page === 1) || pageHref === null) return '';
+  const last = lastPage(p);
+  const link = (page: number, label: string): string =>
+    page >= 1 && page <= last && page !== p.page ? `<a href="${esc(pageHref(page))}">${label}</a>` : '';
+  const links = [link(1, 'first'), link(p.page - 1, '← previous'), link(p.page + 1, 'next →'), link(last, 'last')];
+  return `<p class="paging">${esc(pagingLabel(p))} ${links.filter((l) => l !== '').join(' · ')}</p>`;
+}
+
+export function tableHtml(
+  t: Table,
+  csvHref: string | null,
+  pageHref: ((page: number) => string) | null = null,
+): string {
   const extra = t.actions?.cell;
   const head =
     t.columns.map((c) => `<th>${esc(c.label)}</th>`).join('') + (extra ? `<th>${esc(t.actions!.label)}</th>` : '');
@@ -42,7 +58,7 @@ export function tableHtml(t: Table, csvHref: string | null): string {
   const csv = csvHref === null ? '' : `<a class="csv" href="${esc(csvHref)}" download>CSV</a>`;
   const empty = t.rows.length === 0 ? '<p class="note">none</p>' : '';
   return (
-    `<h2>${esc(t.title)}${csv}</h2>${empty}` +
+    `<h2>${esc(t.title)}${csv}</h2>${empty}${pagingHtml(t, pageHref)}` +
     `<div class="scroll"><table id="${esc(t.id)}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`
   );
 }

@@ -6,6 +6,7 @@ import type { Sql } from '../db/index.ts';
 import { InputError, type Login } from './auth.ts';
 import { stackedBars } from './charts.ts';
 import { errorBox, grantForm, okBox, sessionActions, type Page } from './pages.ts';
+import { pageAsk, paging, type PageAsk } from './paging.ts';
 import * as store from './store.ts';
 import type { Table } from './table.ts';
 import {
@@ -56,14 +57,22 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
   const days = daysBetween(from, to);
   if (days.length === 0) throw new InputError('from must be before to');
   if (days.length > MAX_DAYS) throw new InputError(`a period is at most ${MAX_DAYS} days`);
-  const rows = await store.revenue(c.db, from, to);
+  const asks = {
+    revenue: pageAsk(c.query, 'revenue'),
+    router: pageAsk(c.query, 'by-router'),
+    method: pageAsk(c.query, 'by-method'),
+  };
+  const detail = await store.revenue(c.db, from, to, asks.revenue);
+  const perRouter = await store.revenueTotals(c.db, from, to, 'router', asks.router);
+  const perMethod = await store.revenueTotals(c.db, from, to, 'method', asks.method);
+  const chart = await store.revenueChart(c.db, from, to, by);
   const form =
     '<form method="get" action="/revenue">' +
     `<label>from <input type="date" name="from" value="${from}"></label> ` +
     `<label>to (excluded) <input type="date" name="to" value="${to}"></label> ` +
     `<label>per <select name="by"><option${by === 'router' ? ' selected' : ''}>router</option>` +
     `<option${by === 'method' ? ' selected' : ''}>method</option></select></label> <button>Show</button></form>`;
-  const charts = [...revenueSeries(rows, days, by)].map(([asset, series]) =>
+  const charts = [...revenueSeries(chart, days)].map(([asset, series]) =>
     stackedBars(`Revenue per day and ${by}, ${asset || '(no asset)'} (smallest unit)`, days, series),
   );
   return {
@@ -71,15 +80,16 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
     sections: [
       form,
       charts.length === 0 ? '<p class="note">No payments in this period.</p>' : charts.join(''),
-      totalsTable(rows, 'router'),
-      totalsTable(rows, 'method'),
-      revenueTable(rows),
+      withPaging(totalsTable(perRouter.rows, 'router'), asks.router, perRouter.total),
+      withPaging(totalsTable(perMethod.rows, 'method'), asks.method, perMethod.total),
+      withPaging(revenueTable(detail.rows), asks.revenue, detail.total),
     ],
   };
 }
 
 export async function routersScreen(c: ScreenContext): Promise<Page> {
-  const rows = await store.routers(c.db);
+  const ask = pageAsk(c.query, 'routers');
+  const { rows, total } = await store.routers(c.db, ask);
   return {
     title: "Routers' health",
     refreshS: 15,
@@ -87,7 +97,7 @@ export async function routersScreen(c: ScreenContext): Promise<Page> {
       `<p class="note">Red: offline (a clean stop, or the Last-Will the broker sent when the connection was lost) or ` +
         `nothing heard for more than ${Math.round(c.staleAfterMs / 1000)} s. Amber: a problem inside a router that ` +
         `still reports. Now: ${new Date(c.now).toISOString().slice(0, 19).replace('T', ' ')} UTC.</p>`,
-      routersTable(rows, c.now, c.staleAfterMs),
+      withPaging(routersTable(rows, c.now, c.staleAfterMs), ask, total),
       '<p>' +
         rows.map((r) => `<a href="/routers/${encodeURIComponent(r.router)}">${escText(r.router)}</a>`).join(' · ') +
         '</p>',
@@ -106,15 +116,21 @@ export async function routerScreen(c: ScreenContext, name: string): Promise<Page
   const r = await store.router(c.db, name);
   if (r === null) throw new NotFound(`no router ${JSON.stringify(name)} has reported`);
   const state = routerState(r, c.now, c.staleAfterMs);
-  const sessions = sessionsTable(await store.liveSessions(c.db, name));
+  const sessionsAsk = pageAsk(c.query, 'sessions');
+  const live = await store.liveSessions(c.db, name, sessionsAsk);
+  const sessions = withPaging(sessionsTable(live.rows), sessionsAsk, live.total);
+  const gapsAsk = pageAsk(c.query, 'gaps', 50);
+  const auditAsk = pageAsk(c.query, 'audit', 20);
+  const gaps = await store.gaps(c.db, name, gapsAsk);
+  const audits = await store.audit(c.db, name, auditAsk);
   const macs = sessions.rows.map((row) => row[0]!);
   const admin = c.login.role === 'admin';
   const acts = admin && c.canAct(name);
   const notes: string[] = [];
   const done = c.query.get('action');
   if (done !== null) {
-    const [a] = (await store.audit(c.db, name, 50)).filter((x) => x.request_id === done);
-    if (a !== undefined) {
+    const a = await store.action(c.db, done);
+    if (a !== null && a.router === name) {
       const what = `${a.command} ${JSON.stringify(a.args)}`;
       notes.push(
         a.ok === true
@@ -148,13 +164,15 @@ export async function routerScreen(c: ScreenContext, name: string): Promise<Page
         ? { ...sessions, actions: { label: 'actions', cell: (i) => sessionActions(name, macs[i]!, c.login.csrf) } }
         : sessions,
       ...(acts ? [grantForm(name, c.login.csrf)] : []),
-      gapsTable(await store.gaps(c.db, name)),
-      auditTable(await store.audit(c.db, name, 20)),
+      withPaging(gapsTable(gaps.rows), gapsAsk, gaps.total),
+      withPaging(auditTable(audits.rows), auditAsk, audits.total),
     ],
   };
 }
 
 export async function gapsScreen(c: ScreenContext): Promise<Page> {
+  const ask = pageAsk(c.query, 'gaps');
+  const gaps = await store.gaps(c.db, null, ask);
   return {
     title: 'Sequence gaps',
     sections: [
@@ -164,16 +182,20 @@ export async function gapsScreen(c: ScreenContext): Promise<Page> {
         'only (kept in RAM on the router and lost by its crash, power cut or full queue: droppable, not money, the ' +
         'next report carries the totals again), or a session message (a payment, a start or an end: never ' +
         'droppable, red). A router that does not say leaves it unknown.</p>',
-      gapsTable(await store.gaps(c.db, null)),
+      withPaging(gapsTable(gaps.rows), ask, gaps.total),
     ],
   };
 }
 
 export async function auditScreen(c: ScreenContext): Promise<Page> {
-  return { title: 'Audit of operator actions', sections: [auditTable(await store.audit(c.db, null, 500))] };
+  const ask = pageAsk(c.query, 'audit');
+  const audits = await store.audit(c.db, null, ask);
+  return { title: 'Audit of operator actions', sections: [withPaging(auditTable(audits.rows), ask, audits.total)] };
 }
 
 export class NotFound extends Error {}
+
+const withPaging = (t: Table, ask: PageAsk, total: string): Table => ({ ...t, paging: paging(ask, total) });
 
 export function csvHref(path: string, query: URLSearchParams, table: string): string {
   const q = new URLSearchParams(query);
@@ -181,6 +203,17 @@ export function csvHref(path: string, query: URLSearchParams, table: string): st
   q.delete('error');
   q.set('table', table);
   return `${path}.csv?${q.toString()}`;
+}
+
+/** The same page with another page of table `table`. */
+export function pageHref(path: string, query: URLSearchParams, table: string, page: number): string {
+  const q = new URLSearchParams(query);
+  q.delete('action');
+  q.delete('error');
+  if (page === 1) q.delete(`${table}_page`);
+  else q.set(`${table}_page`, String(page));
+  const text = q.toString();
+  return text === '' ? path : `${path}?${text}`;
 }
 
 /** The table `id` of a page, for its CSV. */

@@ -14,6 +14,7 @@ import {
   csvHref,
   gapsScreen,
   NotFound,
+  pageHref,
   revenueScreen,
   routerScreen,
   routersScreen,
@@ -186,7 +187,11 @@ export class DashboardServer {
         });
       }
       const body = page.sections
-        .map((s) => (typeof s === 'string' ? s : tableHtml(s, csvHref(r.base, url.searchParams, s.id))))
+        .map((s) =>
+          typeof s === 'string'
+            ? s
+            : tableHtml(s, csvHref(r.base, url.searchParams, s.id), (n) => pageHref(r.base, url.searchParams, s.id, n)),
+        )
         .join('');
       return this.send(res, 200, layout(page.title, login, body, page.refreshS));
     } catch (err) {

@@ -3,71 +3,171 @@
  * figure comes back as text or a number of ms, whichever driver runs (pg or PGlite): exact amounts stay decimal text.
  */
 import type { Sql } from '../db/index.ts';
-import type { AuditRow, GapRow, RevenueRow, RouterRow, SessionRow } from './views.ts';
+import type { PageAsk } from './paging.ts';
+import type { AuditRow, ChartRow, GapRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
 const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
 
-export async function routers(db: Sql): Promise<RouterRow[]> {
-  return db.query<RouterRow>(
-    `SELECT r.router, r.online, r.status_reason, ${ms('r.last_message_at')} AS last_message_ms,
-       ${ms('r.last_report_at')} AS last_report_ms, r.last_seq::text AS last_seq, r.version,
-       r.uptime_s::text AS uptime_s,
-       r.health, r.reported_dropped::text AS reported_dropped, r.reported_expired::text AS reported_expired,
-       coalesce(l.sessions, 0)::text AS sessions, coalesce(l.clients, 0)::text AS clients,
-       coalesce(g.missing, 0)::text AS missing, coalesce(g.missing_usage, 0)::text AS missing_usage,
-       coalesce(g.missing_session, 0)::text AS missing_session
-     FROM fleet_routers r
-     LEFT JOIN fleet_live l ON l.router = r.router
-     LEFT JOIN (
-       SELECT router, sum(missing) FILTER (WHERE kind <> 'usage') AS missing,
-         sum(missing) FILTER (WHERE kind = 'usage') AS missing_usage,
-         sum(missing) FILTER (WHERE kind = 'session') AS missing_session
-       FROM fleet_gaps GROUP BY router
-     ) g ON g.router = r.router
-     ORDER BY r.router`,
-  );
+/** The routers' rows: `page` picks which (a WHERE and an ORDER BY … LIMIT over fleet_routers r). */
+const ROUTERS = (page: string): string => `
+  SELECT r.router, r.online, r.status_reason, ${ms('r.last_message_at')} AS last_message_ms,
+    ${ms('r.last_report_at')} AS last_report_ms, r.last_seq::text AS last_seq, r.version,
+    r.uptime_s::text AS uptime_s,
+    r.health, r.reported_dropped::text AS reported_dropped, r.reported_expired::text AS reported_expired,
+    coalesce(l.sessions, 0)::text AS sessions, coalesce(l.clients, 0)::text AS clients,
+    coalesce(g.missing, 0)::text AS missing, coalesce(g.missing_usage, 0)::text AS missing_usage,
+    coalesce(g.missing_session, 0)::text AS missing_session
+  FROM (SELECT * FROM fleet_routers r ${page}) r
+  LEFT JOIN fleet_live l ON l.router = r.router
+  LEFT JOIN (
+    SELECT router, sum(missing) FILTER (WHERE kind <> 'usage') AS missing,
+      sum(missing) FILTER (WHERE kind = 'usage') AS missing_usage,
+      sum(missing) FILTER (WHERE kind = 'session') AS missing_session
+    FROM fleet_gaps GROUP BY router
+  ) g ON g.router = r.router
+  ORDER BY r.router`;
+
+/** A page of routers in the order of their names, and how many there are. */
+export async function routers(db: Sql, ask: PageAsk): Promise<{ rows: RouterRow[]; total: string }> {
+  const rows = await db.query<RouterRow>(ROUTERS('ORDER BY r.router LIMIT $1 OFFSET $2'), [ask.size, ask.offset]);
+  const [n] = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM fleet_routers');
+  return { rows, total: n?.n ?? '0' };
 }
 
 export async function router(db: Sql, name: string): Promise<RouterRow | null> {
-  return (await routers(db)).find((r) => r.router === name) ?? null;
+  const [row] = await db.query<RouterRow>(ROUTERS('WHERE r.router = $1'), [name]);
+  return row ?? null;
 }
 
-/** Revenue rows of the UTC days from `from` up to and not including `to` (YYYY-MM-DD). */
-export async function revenue(db: Sql, from: string, to: string): Promise<RevenueRow[]> {
-  return db.query<RevenueRow>(
-    `SELECT to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, sum(payments)::text AS payments,
-       sum(amount)::text AS amount
-     FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date
-     GROUP BY day, router, method, asset ORDER BY day, router, method, asset`,
+/** The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD): day, router, method, asset. */
+const REVENUE = `
+  SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
+  FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date GROUP BY day, router, method, asset`;
+
+/** A page of the revenue per day, router, method and asset, and how many rows there are. */
+export async function revenue(
+  db: Sql,
+  from: string,
+  to: string,
+  ask: PageAsk,
+): Promise<{ rows: RevenueRow[]; total: string }> {
+  const rows = await db.query<RevenueRow>(
+    `SELECT to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
+       amount::text AS amount
+     FROM (${REVENUE}) v ORDER BY day, router, method, asset LIMIT $3 OFFSET $4`,
+    [from, to, ask.size, ask.offset],
+  );
+  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM (${REVENUE}) v`, [from, to]);
+  return { rows, total: n?.n ?? '0' };
+}
+
+/** A page of the period's totals per router (or method) and asset, summed in SQL (numeric: exact). */
+export async function revenueTotals(
+  db: Sql,
+  from: string,
+  to: string,
+  by: 'router' | 'method',
+  ask: PageAsk,
+): Promise<{ rows: TotalRow[]; total: string }> {
+  const totals = `SELECT ${by} AS key, asset, sum(payments) AS payments, sum(amount) AS amount
+    FROM (${REVENUE}) v GROUP BY ${by}, asset`;
+  const rows = await db.query<TotalRow>(
+    `SELECT key, asset, payments::text AS payments, amount::text AS amount FROM (${totals}) t
+     ORDER BY asset, key LIMIT $3 OFFSET $4`,
+    [from, to, ask.size, ask.offset],
+  );
+  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM (${totals}) t`, [from, to]);
+  return { rows, total: n?.n ?? '0' };
+}
+
+export const CHART_ASSETS = 6;
+export const CHART_SERIES = 8;
+
+/**
+ * What the charts draw, bounded whatever the routers sent: the CHART_ASSETS assets paid most often, and per asset the
+ * CHART_SERIES routers (or methods) that took the most, the rest summed as one series `others`.
+ */
+export async function revenueChart(db: Sql, from: string, to: string, by: 'router' | 'method'): Promise<ChartRow[]> {
+  return db.query(
+    `WITH d AS (SELECT day, ${by} AS key, asset, sum(amount) AS amount, sum(payments) AS payments
+        FROM (${REVENUE}) v GROUP BY day, ${by}, asset),
+      assets AS (SELECT asset FROM d GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
+      ranked AS (SELECT key, asset, row_number() OVER (PARTITION BY asset ORDER BY sum(amount) DESC, key) AS n
+        FROM d GROUP BY key, asset)
+     SELECT to_char(d.day, 'YYYY-MM-DD') AS day, d.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN d.key END AS key,
+       sum(d.amount)::text AS amount, r.n > ${CHART_SERIES} AS others
+     FROM d JOIN ranked r ON r.key = d.key AND r.asset = d.asset
+     WHERE d.asset IN (SELECT asset FROM assets)
+     GROUP BY 1, 2, 3, 5 ORDER BY 2, 3, 1`,
     [from, to],
   );
 }
 
-export async function liveSessions(db: Sql, routerName: string): Promise<SessionRow[]> {
-  return db.query<SessionRow>(
+/** A page of a router's live sessions, oldest first, and how many it has. */
+export async function liveSessions(
+  db: Sql,
+  routerName: string,
+  ask: PageAsk,
+): Promise<{ rows: SessionRow[]; total: string }> {
+  const rows = await db.query<SessionRow>(
     `SELECT id, mac, ip, user_name, plan, metric, state, used::text AS used, allotment::text AS allotment,
        remaining::text AS remaining, ${ms('started_at')} AS started_ms, ${ms('expires_at')} AS expires_ms,
        ${ms('updated_at')} AS updated_ms
-     FROM fleet_sessions WHERE router = $1 AND live ORDER BY started_at, id`,
+     FROM fleet_sessions WHERE router = $1 AND live ORDER BY started_at, id LIMIT $2 OFFSET $3`,
+    [routerName, ask.size, ask.offset],
+  );
+  const [n] = await db.query<{ n: string }>(
+    'SELECT count(*)::text AS n FROM fleet_sessions WHERE router = $1 AND live',
     [routerName],
   );
+  return { rows, total: n?.n ?? '0' };
 }
 
-export async function gaps(db: Sql, routerName: string | null): Promise<GapRow[]> {
-  return db.query<GapRow>(
+/** A page of the holes in one router's series (or every router's), in the order of their numbers. */
+export async function gaps(
+  db: Sql,
+  routerName: string | null,
+  ask: PageAsk,
+): Promise<{ rows: GapRow[]; total: string }> {
+  const rows = await db.query<GapRow>(
     `SELECT router, from_seq::text AS from_seq, to_seq::text AS to_seq, missing::text AS missing, kind,
        ${ms('after_at')} AS after_ms, ${ms('before_at')} AS before_ms
-     FROM fleet_gaps WHERE $1::text IS NULL OR router = $1 ORDER BY router, from_seq`,
+     FROM fleet_gaps WHERE $1::text IS NULL OR router = $1 ORDER BY router, from_seq LIMIT $2 OFFSET $3`,
+    [routerName, ask.size, ask.offset],
+  );
+  const [n] = await db.query<{ n: string }>(
+    'SELECT count(*)::text AS n FROM fleet_gaps WHERE $1::text IS NULL OR router = $1',
     [routerName],
   );
+  return { rows, total: n?.n ?? '0' };
 }
 
-export async function audit(db: Sql, routerName: string | null, limit = 200): Promise<AuditRow[]> {
-  return db.query<AuditRow>(
+/** A page of the actions on one router (or every router), newest first. */
+export async function audit(
+  db: Sql,
+  routerName: string | null,
+  ask: PageAsk,
+): Promise<{ rows: AuditRow[]; total: string }> {
+  const rows = await db.query<AuditRow>(
     `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
-       ${ms('answered_at')} AS answered_ms,
-       reply
-     FROM fleet_audit WHERE $1::text IS NULL OR router = $1 ORDER BY at DESC, id DESC LIMIT $2`,
-    [routerName, limit],
+       ${ms('answered_at')} AS answered_ms, reply
+     FROM fleet_audit WHERE $1::text IS NULL OR router = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3`,
+    [routerName, ask.size, ask.offset],
   );
+  const [n] = await db.query<{ n: string }>(
+    'SELECT count(*)::text AS n FROM fleet_audit WHERE $1::text IS NULL OR router = $1',
+    [routerName],
+  );
+  return { rows, total: n?.n ?? '0' };
+}
+
+/** One action by its request id (the answer an admin is shown after acting). */
+export async function action(db: Sql, requestId: string): Promise<AuditRow | null> {
+  const [row] = await db.query<AuditRow>(
+    `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
+       ${ms('answered_at')} AS answered_ms, reply
+     FROM fleet_audit WHERE request_id = $1`,
+    [requestId],
+  );
+  return row ?? null;
 }

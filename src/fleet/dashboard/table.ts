@@ -2,6 +2,7 @@
  * What a page shows as a table, as text cells: the page's HTML and its CSV export are both made from the same Table,
  * so the file an operator downloads holds exactly what the page showed.
  */
+import type { Paging } from './paging.ts';
 
 export interface Column {
   key: string;
@@ -17,6 +18,8 @@ export interface Table {
   rows: ReadonlyArray<readonly string[]>;
   /** Per row, a CSS class for the page (e.g. `bad` for a red router); not exported. */
   rowClass?: ReadonlyArray<string | undefined>;
+  /** Which page of the rows this is (paging.ts); absent: the table is bounded by what it is (e.g. one row). */
+  paging?: Paging;
   /** A last column of forms per row (HTML), not exported. */
   actions?: { label: string; cell: (row: number) => string };
 }

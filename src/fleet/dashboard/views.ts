@@ -38,6 +38,22 @@ export interface RevenueRow {
   amount: string;
 }
 
+export interface TotalRow {
+  key: string;
+  asset: string;
+  payments: string;
+  amount: string;
+}
+
+export interface ChartRow {
+  day: string;
+  asset: string;
+  /** null: the row sums the series past the chart's few (`others`). */
+  key: string | null;
+  amount: string;
+  others: boolean;
+}
+
 export interface SessionRow {
   id: string;
   mac: string;
@@ -201,17 +217,8 @@ export function revenueTable(rows: readonly RevenueRow[]): Table {
   };
 }
 
-/** Exact totals of the revenue rows per `by` and asset (BigInt sums of the decimal amounts). */
-export function totalsTable(rows: readonly RevenueRow[], by: 'router' | 'method'): Table {
-  const sums = new Map<string, { key: string; asset: string; payments: bigint; amount: bigint }>();
-  for (const r of rows) {
-    const k = JSON.stringify([r[by], r.asset]);
-    const t = sums.get(k) ?? { key: r[by], asset: r.asset, payments: 0n, amount: 0n };
-    t.payments += BigInt(r.payments);
-    t.amount += BigInt(r.amount);
-    sums.set(k, t);
-  }
-  const sorted = [...sums.values()].sort((a, b) => a.asset.localeCompare(b.asset) || a.key.localeCompare(b.key));
+/** The period's totals per `by` and asset, as the database summed them (numeric: exact). */
+export function totalsTable(rows: readonly TotalRow[], by: 'router' | 'method'): Table {
   return {
     id: `by-${by}`,
     title: `Totals per ${by} and asset`,
@@ -221,7 +228,7 @@ export function totalsTable(rows: readonly RevenueRow[], by: 'router' | 'method'
       { key: 'payments', label: 'payments', numeric: true },
       { key: 'amount', label: 'amount (smallest unit)', numeric: true },
     ],
-    rows: sorted.map((t) => [t.key, t.asset, String(t.payments), String(t.amount)]),
+    rows: rows.map((t) => [t.key, t.asset, t.payments, t.amount]),
   };
 }
 
@@ -233,12 +240,8 @@ export function daysBetween(from: string, to: string): string[] {
   return out;
 }
 
-/** Per asset, one series per router (or method) with a value for each day: what the charts draw. */
-export function revenueSeries(
-  rows: readonly RevenueRow[],
-  days: readonly string[],
-  by: 'router' | 'method',
-): Map<string, Series[]> {
+/** Per asset, one series per router (or method, and `others`) with a value for each day: what the charts draw. */
+export function revenueSeries(rows: readonly ChartRow[], days: readonly string[]): Map<string, Series[]> {
   const index = new Map(days.map((d, i) => [d, i]));
   const perAsset = new Map<string, Map<string, number[]>>();
   for (const r of rows) {
@@ -246,17 +249,22 @@ export function revenueSeries(
     if (i === undefined) continue;
     const series = perAsset.get(r.asset) ?? new Map<string, number[]>();
     perAsset.set(r.asset, series);
-    const values = series.get(r[by]) ?? days.map(() => 0);
-    series.set(r[by], values);
+    const name = r.others ? OTHERS : (r.key ?? '');
+    const values = series.get(name) ?? days.map(() => 0);
+    series.set(name, values);
     values[i]! += Number(r.amount);
   }
+  const order = (a: string, b: string): number => (a === OTHERS ? 1 : b === OTHERS ? -1 : a.localeCompare(b));
   return new Map(
     [...perAsset].map(([asset, series]) => [
       asset,
-      [...series].sort((a, b) => a[0].localeCompare(b[0])).map(([name, values]) => ({ name, values })),
+      [...series].sort((a, b) => order(a[0], b[0])).map(([name, values]) => ({ name, values })),
     ]),
   );
 }
+
+/** The series of every router (or method) past the chart's few. */
+const OTHERS = '(others)';
 
 export function sessionsTable(rows: readonly SessionRow[]): Table {
   return {

@@ -26,7 +26,8 @@ max-width:740px}.chart svg{width:100%;height:auto;font-size:10px}.chart .grid{st
 .error{background:#fee2e2;border:1px solid #fca5a5;padding:8px;margin:8px 0}.note{color:#475569}
 .state{padding:6px 8px}.state.bad{background:#fee2e2;color:#991b1b}.state.good{background:#dcfce7}
 .ok{background:#dcfce7;border:1px solid #86efac;padding:8px;margin:8px 0}form.inline{display:inline}
-.scroll{overflow-x:auto}.paging{font-size:12px;color:#475569;margin:4px 0}.login{max-width:320px;margin:60px auto;background:#fff;padding:16px;border:1px solid #e2e8f0}
+.scroll{overflow-x:auto}.paging{font-size:12px;color:#475569;margin:4px 0}
+.login{max-width:320px;margin:60px auto;background:#fff;padding:16px;border:1px solid #e2e8f0}
 .login input{width:100%;box-sizing:border-box;margin:4px 0 10px}`;
 
 /** The table's page links: which rows of how many, and the pages around. */

@@ -62,10 +62,10 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
     router: pageAsk(c.query, 'by-router'),
     method: pageAsk(c.query, 'by-method'),
   };
-  const detail = await store.revenue(c.db, from, to, asks.revenue);
-  const perRouter = await store.revenueTotals(c.db, from, to, 'router', asks.router);
-  const perMethod = await store.revenueTotals(c.db, from, to, 'method', asks.method);
-  const chart = await store.revenueChart(c.db, from, to, by);
+  const detail = await store.revenue(c.db, { from, to }, asks.revenue);
+  const perRouter = await store.revenueTotals(c.db, { from, to }, 'router', asks.router);
+  const perMethod = await store.revenueTotals(c.db, { from, to }, 'method', asks.method);
+  const chart = await store.revenueChart(c.db, { from, to }, by);
   const form =
     '<form method="get" action="/revenue">' +
     `<label>from <input type="date" name="from" value="${from}"></label> ` +

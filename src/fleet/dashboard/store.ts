@@ -44,11 +44,16 @@ const REVENUE = `
   SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
   FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date GROUP BY day, router, method, asset`;
 
+/** Days from `from` up to and not including `to` (YYYY-MM-DD). */
+export interface Period {
+  from: string;
+  to: string;
+}
+
 /** A page of the revenue per day, router, method and asset, and how many rows there are. */
 export async function revenue(
   db: Sql,
-  from: string,
-  to: string,
+  { from, to }: Period,
   ask: PageAsk,
 ): Promise<{ rows: RevenueRow[]; total: string }> {
   const rows = await db.query<RevenueRow>(
@@ -64,8 +69,7 @@ export async function revenue(
 /** A page of the period's totals per router (or method) and asset, summed in SQL (numeric: exact). */
 export async function revenueTotals(
   db: Sql,
-  from: string,
-  to: string,
+  { from, to }: Period,
   by: 'router' | 'method',
   ask: PageAsk,
 ): Promise<{ rows: TotalRow[]; total: string }> {
@@ -87,7 +91,7 @@ export const CHART_SERIES = 8;
  * What the charts draw, bounded whatever the routers sent: the CHART_ASSETS assets paid most often, and per asset the
  * CHART_SERIES routers (or methods) that took the most, the rest summed as one series `others`.
  */
-export async function revenueChart(db: Sql, from: string, to: string, by: 'router' | 'method'): Promise<ChartRow[]> {
+export async function revenueChart(db: Sql, { from, to }: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
   return db.query(
     `WITH d AS (SELECT day, ${by} AS key, asset, sum(amount) AS amount, sum(payments) AS payments
         FROM (${REVENUE}) v GROUP BY day, ${by}, asset),

@@ -65,8 +65,8 @@ test("a session's path: sold at ra, released to rb, taken back by ra once rb's l
   const o = { ttlMs: 90_000, resendMs: 3000 };
   const first = await claim(db, 'hall', 'rb', D, { ...o, now: t0 + 60_000 });
   assert.is(first.kind, 'release');
-  const moved = await released(db, 'ra/00112233445566aa', 1, figures(3000, t0 + 61_000), t0 + 61_000);
-  assert.ok(moved);
+  const moved = await released(db, 'ra', 'ra/00112233445566aa', 1, figures(3000, t0 + 61_000), t0 + 61_000);
+  assert.is(moved.kind, 'moved');
   await opened(db, 'ra/00112233445566aa', 2, 'rb', '00112233445566cc');
   // rb unheard for longer than the lease's TTL: ra's claim takes it with rb's last figures.
   const back = await claim(db, 'hall', 'ra', D, { ...o, now: t0 + 300_000 });

@@ -9,6 +9,7 @@ import type { Page } from './pages.ts';
 import type { ScreenContext } from './screens.ts';
 import type { Table } from './table.ts';
 import { time } from './views.ts';
+import { venueBreachesTable } from './venue-breaches.ts';
 
 export interface VenueLeaseRow {
   id: string;
@@ -162,6 +163,7 @@ export async function venuesScreen(c: ScreenContext): Promise<Page> {
         'its device reaches another router of the venue: released by the router it left, or expired (that router ' +
         'was unreachable; what it served past its last report is the overlap, charged to the session).</p>',
       venuePathsTable(found.leases, found.moves),
+      ...[await venueBreachesTable(c.db)].filter((t): t is Table => t !== null && t.rows.length > 0),
     ],
   };
 }

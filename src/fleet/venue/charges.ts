@@ -70,16 +70,33 @@ export async function addressed(db: Sql, leaseId: string, move: number, epoch: n
 }
 
 /**
- * The holder answered the charge: taken (`charged`: how much; null when it had taken it before). A charge resent
- * before its answer came is answered twice, how much and "before", in either order: the figure is kept whichever
- * comes first.
+ * `router` answered the charge of `move` sent to the lease's holder at `epoch`: taken (`charged`: how much; null when
+ * it had taken it before). Believed only from the router that held the lease at `epoch` (the move that gave it to it)
+ * while the charge is still addressed there. A charge resent before its answer came is answered twice, how much and
+ * "before", in either order: the figure is kept whichever comes first. False: `router` was not asked.
  */
-export async function settled(db: Sql, leaseId: string, move: number, charged: string | null): Promise<void> {
+export async function settled(
+  db: Sql,
+  router: string,
+  leaseId: string,
+  move: number,
+  epoch: number,
+  charged: string | null,
+): Promise<boolean> {
+  const [to] = await db.query<{ addressed: boolean }>(
+    `SELECT m.charge_epoch = $3 AS addressed FROM venue_moves m JOIN venue_moves h ON h.lease_id = m.lease_id
+     WHERE m.lease_id = $1 AND m.epoch = $2 AND h.epoch = $3 AND h.to_router = $4`,
+    [leaseId, move, epoch, router],
+  );
+  if (to === undefined) return false;
+  if (!to.addressed) return true;
   await db.query(
     `UPDATE venue_moves SET charged_at = COALESCE(charged_at, now()), charged = COALESCE(charged, $3::numeric)
-     WHERE lease_id = $1 AND epoch = $2 AND (charged_at IS NULL OR (charged IS NULL AND $3::numeric IS NOT NULL))`,
-    [leaseId, move, charged],
+     WHERE lease_id = $1 AND epoch = $2 AND charge_epoch = $4
+       AND (charged_at IS NULL OR (charged IS NULL AND $3::numeric IS NOT NULL))`,
+    [leaseId, move, charged, epoch],
   );
+  return true;
 }
 
 /** A move a handover reply lists as charged there, and what it took (null: a router that does not say). */

@@ -22,9 +22,14 @@ export interface Figures {
   at: number;
 }
 
-/** A lease row: who holds the session and since when, with what is left as its holder last said. */
+/**
+ * A lease row: who holds the session and since when, with what is left as its holder last said. `allotment` and
+ * `used` are the holder's own session's (what the lease gave it and its top-ups; what it used of that); `sold` what
+ * the venue session was bought for all told, the ceiling of every figure a holder gives.
+ */
 export interface Lease extends Omit<Figures, 'at'> {
   id: string;
+  sold: string;
   venue: string;
   mac: string;
   state: 'held' | 'releasing' | 'moving' | 'ended';
@@ -41,7 +46,7 @@ export interface Lease extends Omit<Figures, 'at'> {
 const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,
   (extract(epoch FROM since) * 1000)::float8 AS since, target,
   (extract(epoch FROM requested_at) * 1000)::float8 AS requested_at, metric, allotment::text, used::text,
-  remaining::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at, rate_down, rate_up,
+  remaining::text, sold::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at, rate_down, rate_up,
   devices, user_name, plan, (extract(epoch FROM reported_at) * 1000)::float8 AS reported_at,
   (extract(epoch FROM renewed_at) * 1000)::float8 AS renewed_at`;
 
@@ -63,6 +68,7 @@ function toLease(r: Record<string, unknown>): Lease {
     allotment: String(r['allotment']),
     used: String(r['used']),
     remaining: String(r['remaining']),
+    sold: String(r['sold']),
     bytes: String(r['bytes']),
     expiresAt: num(r['expires_at']),
     rateDown: num(r['rate_down']),
@@ -77,57 +83,102 @@ function toLease(r: Record<string, unknown>): Lease {
 
 const ms = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
-/** A session sold at `router` (not one a handover opened): its lease, held there, epoch 1. Idempotent. */
+/** What became of a sale: its lease, or why none (the device's session is live at `holder` in the venue). */
+export type Sale = { kind: 'registered' } | { kind: 'held-elsewhere'; holder: string };
+
+/**
+ * A session sold at `router` (not one a handover opened): its lease, held there, epoch 1, since `now` (when the fleet
+ * heard of it: a router's clock orders nothing). Idempotent. Refused for a device whose venue session is live at
+ * another router: one live lease per device and venue, so no sale can take over another's (decided under a lock of the
+ * device's name in the venue). The seller's own older lease of the device ends: its new sale is its word about itself.
+ */
 export async function registerSale(
-  tx: Sql,
+  db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> },
   venue: string,
   router: string,
   sessionId: string,
   mac: string,
   f: Figures,
   now: number,
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
-       remaining, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at)
-     VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-     ON CONFLICT (id) DO NOTHING`,
-    [
-      `${router}/${sessionId}`,
-      venue,
-      mac,
-      router,
-      sessionId,
-      ms(f.at),
-      f.metric,
-      f.allotment,
-      f.used,
-      f.remaining,
-      f.bytes,
-      ms(f.expiresAt),
-      f.rateDown,
-      f.rateUp,
-      f.devices,
-      f.user,
-      f.plan,
-      ms(f.at),
-      ms(now),
-    ],
-  );
+): Promise<Sale> {
+  const id = `${router}/${sessionId}`;
+  return db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`venue-mac ${venue} ${mac}`]);
+    const live = await tx.query<{ id: string; holder: string }>(
+      `SELECT id, holder FROM venue_leases WHERE venue = $1 AND mac = $2 AND state <> 'ended' FOR UPDATE`,
+      [venue, mac],
+    );
+    if (live.some((l) => l.id === id)) return { kind: 'registered' };
+    const other = live.find((l) => l.holder !== router);
+    if (other !== undefined) return { kind: 'held-elsewhere', holder: other.holder };
+    if (live.length > 0)
+      await tx.query(`UPDATE venue_leases SET state = 'ended', ended_at = $2 WHERE id = ANY($1::text[])`, [
+        live.map((l) => l.id),
+        ms(now),
+      ]);
+    await tx.query(
+      `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
+         remaining, sold, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at)
+       VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $8, $11, $12, $13, $14, $15, $16, $17, $18, $6)
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        id,
+        venue,
+        mac,
+        router,
+        sessionId,
+        ms(now),
+        f.metric,
+        f.allotment,
+        f.used,
+        f.remaining,
+        f.bytes,
+        ms(f.expiresAt),
+        f.rateDown,
+        f.rateUp,
+        f.devices,
+        f.user,
+        f.plan,
+        ms(Math.min(f.at, now)),
+      ],
+    );
+    return { kind: 'registered' };
+  });
 }
 
-/** The holder's report of its session: newer figures, and the lease renewed. Older figures change nothing. */
+/**
+ * The holder's report of its session: newer figures, and the lease renewed. Older figures change nothing. What is left
+ * only goes down (a top-up raises it: topUp()) and what was used only up: true when the report said otherwise (it
+ * was capped).
+ */
 export async function report(
   db: Sql,
   router: string,
   sessionId: string,
   f: Pick<Figures, 'used' | 'remaining' | 'bytes' | 'at'>,
   now: number,
-): Promise<void> {
-  await db.query(
-    `UPDATE venue_leases SET used = $3, remaining = $4, bytes = $5, reported_at = $6, renewed_at = $7
-     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing') AND reported_at <= $6`,
+): Promise<boolean> {
+  const rows = await db.query<{ capped: boolean }>(
+    `UPDATE venue_leases SET used = greatest(used, $3), remaining = least(remaining, $4), bytes = $5, reported_at = $6,
+       renewed_at = $7
+     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing') AND reported_at <= $6
+     RETURNING ($4::numeric > remaining OR $3::numeric < used) AS capped`,
     [router, sessionId, f.used, f.remaining, f.bytes, ms(f.at), ms(now)],
+  );
+  return rows[0]?.capped === true;
+}
+
+/**
+ * The holder sold more of its session (a top-up: its session message with the new allotment): the lease's allotment,
+ * what is left and what was sold grow by as much. A seller's word about its own sale, as the collector books its
+ * payment.
+ */
+export async function topUp(db: Sql, router: string, sessionId: string, allotment: string): Promise<void> {
+  await db.query(
+    `UPDATE venue_leases SET remaining = remaining + ($3::numeric - allotment), sold = sold + ($3::numeric - allotment),
+       allotment = $3::numeric
+     WHERE holder = $1 AND holder_session = $2 AND state <> 'ended' AND $3::numeric > allotment`,
+    [router, sessionId, allotment],
   );
 }
 
@@ -167,7 +218,8 @@ export interface ClaimOptions {
 }
 
 /**
- * A claim by `router` for `mac` in `venue`. The newest live lease of that MAC decides: none → none; moving to the
+ * A claim by `router` for `mac` in `venue`. The MAC's live lease decides (registerSale keeps one per device and venue;
+ * of older rows the first registered, never one a later sale dated itself ahead into): none → none; moving to the
  * claimer or held by it → open (again: the open is idempotent); held by another → release (the row says releasing,
  * target the claimer); held by a holder whose lease expired → moved now with its last figures → open.
  */
@@ -181,7 +233,7 @@ export async function claim(
   return db.transaction(async (tx) => {
     const rows = await tx.query(
       `SELECT ${COLUMNS} FROM venue_leases WHERE venue = $1 AND mac = $2 AND state <> 'ended'
-       ORDER BY since DESC LIMIT 1 FOR UPDATE`,
+       ORDER BY since, id LIMIT 1 FOR UPDATE`,
       [venue, mac],
     );
     if (rows.length === 0) return { kind: 'none' };
@@ -204,8 +256,9 @@ export async function claim(
 
 /**
  * Moves a lease to `to` (in the caller's transaction, the row locked): epoch + 1, the figures given (the holder's
- * release) or its last report's (an expired holder: a time session's remainder counted down to now), recorded in
- * venue_moves. The row says moving until the new holder confirms its open.
+ * release, capped to the lease) or its last report's (an expired holder: a time session's remainder counted down to
+ * now), recorded in venue_moves. The new holder's session is given what was left: its allotment, nothing used yet. The
+ * row says moving until the new holder confirms its open.
  */
 async function move(
   tx: Sql,
@@ -227,8 +280,8 @@ async function move(
       to,
       epoch,
       ms(now),
-      figures.allotment,
-      figures.used,
+      figures.remaining,
+      '0',
       figures.remaining,
       figures.bytes,
       ms(figures.expiresAt),
@@ -266,8 +319,8 @@ async function move(
     since: now,
     target: to,
     requestedAt: now,
-    allotment: figures.allotment,
-    used: figures.used,
+    allotment: figures.remaining,
+    used: '0',
     remaining: figures.remaining,
     bytes: figures.bytes,
     expiresAt: figures.expiresAt,
@@ -305,32 +358,69 @@ function countedDown(lease: Lease, now: number): Figures {
   };
 }
 
-/** The holder released the lease (its reply to venue_release, for this epoch): moved to the target. */
+/** What a release reply did: moved (its figures `capped` to the lease's), or nothing (why). */
+export type Release =
+  | { kind: 'moved'; lease: Lease; capped: boolean }
+  /** `router` does not hold the lease at that epoch: a reply it was not asked for. */
+  | { kind: 'not-holder' }
+  /** Answered already, or the lease is not being released (a late repeat). */
+  | { kind: 'stale' };
+
+const big = (v: string): bigint => BigInt(v);
+const min = (a: string, b: string): string => (big(a) < big(b) ? a : b);
+
+/**
+ * `router` released the lease (its reply to venue_release): moved to the target, if `router` is its holder at `epoch`.
+ * Believed only within the lease: never more left than its last report (and top-ups) said, never a larger allotment
+ * than the lease gave the holder, never less used than it reported.
+ */
 export async function released(
   db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> },
+  router: string,
   leaseId: string,
   epoch: number,
   f: Figures,
   now: number,
-): Promise<Lease | null> {
+): Promise<Release> {
   return db.transaction(async (tx) => {
     const rows = await tx.query(`SELECT ${COLUMNS} FROM venue_leases WHERE id = $1 FOR UPDATE`, [leaseId]);
     const lease = rows[0] && toLease(rows[0]);
-    if (!lease || lease.epoch !== epoch || lease.state !== 'releasing' || lease.target === null) return null;
-    return move(tx, lease, lease.target, f, 'released', now);
+    if (!lease || lease.holder !== router || lease.epoch !== epoch) return { kind: 'not-holder' };
+    if (lease.state !== 'releasing' || lease.target === null) return { kind: 'stale' };
+    const capped: Figures = {
+      ...f,
+      metric: lease.metric,
+      remaining: min(min(f.remaining, lease.remaining), lease.sold),
+      allotment: min(f.allotment, lease.allotment),
+      used: big(f.used) < big(lease.used) ? lease.used : f.used,
+    };
+    const over = capped.remaining !== f.remaining || capped.allotment !== f.allotment || f.metric !== lease.metric;
+    return { kind: 'moved', lease: await move(tx, lease, lease.target, capped, 'released', now), capped: over };
   });
 }
 
-/** The holder refused to release (the device is still there) or no longer has the session: back to held, or ended. */
-export async function notReleased(db: Sql, leaseId: string, epoch: number, gone: boolean, now: number): Promise<void> {
-  await db.query(
-    gone
-      ? `UPDATE venue_leases SET state = 'ended', ended_at = $3, target = NULL WHERE id = $1 AND epoch = $2
-         AND state = 'releasing'`
-      : `UPDATE venue_leases SET state = 'held', target = NULL, requested_at = NULL WHERE id = $1 AND epoch = $2
-         AND state = 'releasing' AND $3::timestamptz IS NOT NULL`,
-    [leaseId, epoch, ms(now)],
+/**
+ * The holder (`router` at `epoch`) refused to release (the device is still there) or no longer has the session: back
+ * to held, or ended. The claimer it was released to, or null when `router` is not the holder asked.
+ */
+export async function notReleased(
+  db: Sql,
+  router: string,
+  leaseId: string,
+  epoch: number,
+  gone: boolean,
+  now: number,
+): Promise<{ target: string; mac: string; venue: string } | null> {
+  const rows = await db.query<{ target: string; mac: string; venue: string }>(
+    `WITH old AS (SELECT id, target FROM venue_leases WHERE id = $1 AND epoch = $2 AND holder = $4
+       AND state = 'releasing' FOR UPDATE)
+     UPDATE venue_leases l SET ${
+       gone ? `state = 'ended', ended_at = $3, target = NULL` : `state = 'held', target = NULL, requested_at = NULL`
+     } FROM old WHERE l.id = old.id AND $3::timestamptz IS NOT NULL
+     RETURNING old.target, l.mac, l.venue`,
+    [leaseId, epoch, ms(now), router],
   );
+  return rows[0] ?? null;
 }
 
 /** The new holder opened its session (its reply to venue_open, or its `started`): held there. */

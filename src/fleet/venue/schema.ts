@@ -99,9 +99,36 @@ SELECT lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, rem
 FROM venue_moves;
 `;
 
+const TRUST = `
+-- sold: what the venue session was bought for, all told (its sale's allotment and every top-up since): no figure a
+-- holder gives is believed above it. allotment is now the holder's own session's (what the lease gave it, and its
+-- top-ups), used what it used of that.
+ALTER TABLE venue_leases ADD COLUMN sold numeric;
+UPDATE venue_leases SET sold = allotment;
+ALTER TABLE venue_leases ALTER COLUMN sold SET NOT NULL;
+-- A router that broke one of the lease service's rules (a reply it was not asked for, figures above the lease, a sale
+-- dated ahead or of a device held elsewhere): what it did, how often, first and last. Read by the Venues page.
+CREATE TABLE venue_breaches (
+  router text NOT NULL,
+  rule text NOT NULL,
+  venue text,
+  detail text NOT NULL,
+  count bigint NOT NULL DEFAULT 1,
+  first_at timestamptz NOT NULL DEFAULT now(),
+  last_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (router, rule)
+);
+CREATE OR REPLACE VIEW fleet_venue_leases AS
+SELECT id, venue, mac, state, holder, holder_session, epoch, since, target, metric, allotment, used, remaining, bytes,
+  expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at, overlap_bytes, ended_at, sold
+FROM venue_leases;
+CREATE VIEW fleet_venue_breaches AS SELECT router, rule, venue, detail, count, first_at, last_at FROM venue_breaches;
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
   { version: 2002, name: 'venue charges', sql: CHARGES },
   { version: 2003, name: 'venue charges resent', sql: CHARGES_RESENT },
+  { version: 2004, name: 'venue trust', sql: TRUST },
 ];

@@ -14,7 +14,9 @@ import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
-import { revoked, staleHolds } from './revokes.ts';
+import { revoked, staleHolds, type Revoke } from './revokes.ts';
+import { breach, type Rule } from './breaches.ts';
+import { FairQueue } from './queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Figures, Lease } from './leases.ts';
 
@@ -33,6 +35,8 @@ export interface VenueServiceOptions {
   leaseTtlMs?: number;
   /** A release or open not answered is sent again at the next claim after this long (default 3 s). */
   resendMs?: number;
+  /** Messages handled at once, all routers together: the service's share of the database pool (default 2). */
+  concurrency?: number;
   /** An overlap charge not answered is sent again this often (default 10 s). */
   chargeEveryMs?: number;
   log: Log;
@@ -64,6 +68,8 @@ const decimal = (v: unknown): string | null =>
     : typeof v === 'string' && /^(0|[1-9][0-9]{0,30})$/.test(v)
       ? v
       : null;
+/** A sale dated more than this ahead of the fleet's clock is not believed (a router's clock is NTP-set). */
+const SALE_SKEW_MS = 30_000;
 const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 export async function startVenueService(o: VenueServiceOptions): Promise<VenueService> {
@@ -71,7 +77,19 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   const now = o.now ?? Date.now;
   const ttlMs = o.leaseTtlMs ?? 90_000;
   const resendMs = o.resendMs ?? 3000;
-  const counters = { claims: 0, releases: 0, opens: 0, moves: 0, charges: 0, refused: 0, errors: 0 };
+  const counters = { claims: 0, releases: 0, opens: 0, moves: 0, charges: 0, refused: 0, errors: 0, dropped: 0 };
+  /** The routers whose refused claim was logged (once each). */
+  const refusedClaims = new Set<string>();
+  const queue = new FairQueue({
+    concurrency: o.concurrency ?? 2,
+    perRouter: 512,
+    claimsPerRouter: 64,
+    onDrop: () => void counters.dropped++,
+    onError: (router, err) => {
+      counters.errors++;
+      o.log.warn('fleet venue: a message was not handled', { router, reason: (err as Error).message });
+    },
+  });
   const mqtt = (await import('mqtt')).default;
   const client: MqttClient = mqtt.connect(o.url, {
     protocolVersion: 5,
@@ -133,6 +151,8 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         remaining: lease.remaining,
         used: lease.used,
         allotment: lease.allotment,
+        // What the venue session was bought for: the receiving router opens nothing larger.
+        sold: lease.sold,
         expires_at: lease.expiresAt,
         rate_down: lease.rateDown,
         rate_up: lease.rateUp,
@@ -150,8 +170,17 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     if (!MAC.test(mac) || body['router'] !== router) return;
     if (venue === undefined || body['venue'] !== venue) {
       counters.refused++;
-      o.log.warn('fleet venue: a claim from a router not in that venue', { router, venue: String(body['venue']) });
-      return;
+      const said = JSON.stringify(body['venue'] ?? null).slice(0, 80);
+      // Once per router: a router that keeps claiming (every 2 s, or a flood) is named on the Venues page, not the log.
+      if (!refusedClaims.has(router) && refusedClaims.size < 10_000) {
+        refusedClaims.add(router);
+        o.log.warn('fleet venue: a claim from a router not in that venue (logged once per router)', {
+          router,
+          venue: said,
+          listed: venue ?? null,
+        });
+      }
+      return breach(o.db, router, 'claim-venue', venue ?? null, `claimed for venue ${said}`);
     }
     counters.claims++;
     const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
@@ -175,13 +204,23 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     answer(router, mac, venue, 'held', lease);
   }
 
+  /**
+   * A router's reply to a command of the service's. Its id names the command, the epoch and the lease; it counts only
+   * from the router it was sent to, for what it was sent about (leases.ts, revokes.ts, charges.ts decide it under the
+   * row): a reply from any other router is refused and the router named (breaches.ts).
+   */
   async function onReply(router: string, body: Record<string, unknown>): Promise<void> {
     const id = typeof body['id'] === 'string' ? body['id'] : '';
-    const m = /^venue\/(release|open|revoke|charge)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})$/.exec(id);
+    const m = /^venue\/(release|open|revoke|charge)\/(\d+)\/([A-Za-z0-9._-]+\/[0-9a-f]{16})(?:@(\d+))?$/.exec(id);
     if (m === null) return;
-    const [, kind, epochText, leaseId] = m as unknown as [string, string, string, string];
+    const [, kind, epochText, leaseId, toText] = m as unknown as [string, string, string, string, string | undefined];
     const epoch = Number(epochText);
     const result = (body['result'] ?? null) as Record<string, unknown> | null;
+    const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
+    const refuse = async (rule: Rule, detail: string): Promise<void> => {
+      counters.refused++;
+      await breach(o.db, router, rule, o.venues.get(router) ?? null, `${leaseId} #${epoch}: ${detail}`);
+    };
     if (kind === 'open') {
       const session = result?.['session'] as Record<string, unknown> | undefined;
       if (body['ok'] !== true || typeof session?.['id'] !== 'string') return;
@@ -189,37 +228,43 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       return reconcile(leaseId);
     }
     if (kind === 'charge') {
+      // The id's epoch is the move charged; after `@` the lease epoch (its holder) it was sent to.
+      if (toText === undefined) return refuse('charge-not-sent', 'a charge reply naming no holder');
       const ended = typeof result?.['ended'] === 'string' ? result['ended'] : null;
+      if (body['ok'] !== true) {
+        o.log.warn('fleet venue: a charge was refused (sent again)', { lease: leaseId, router, code });
+        return;
+      }
       // A session that moved on without it: its handover reply settles it, or sends it to the next holder.
-      if (body['ok'] === true && ended !== 'moved') await settled(o.db, leaseId, epoch, decimal(result?.['charged']));
-      else if (body['ok'] !== true) o.log.warn('fleet venue: a charge was refused (sent again)', { lease: leaseId });
+      if (ended === 'moved') return;
+      if (!(await settled(o.db, router, leaseId, epoch, Number(toText), decimal(result?.['charged']))))
+        return refuse('charge-not-sent', `charge of move ${epoch} answered as ${String(result?.['charged'])}`);
       return;
     }
     if (kind === 'revoke') {
-      const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
-      let booked: { overlap: string; metric: string } | null = null;
-      if (body['ok'] === true) booked = await revoked(o.db, leaseId, epoch, decimal(result?.['used']));
-      else if (code === 'ERR_SESSION_NOT_FOUND') await revoked(o.db, leaseId, epoch, null);
+      let r: Revoke;
+      if (body['ok'] === true) r = await revoked(o.db, router, leaseId, epoch, decimal(result?.['used']));
+      else if (code === 'ERR_SESSION_NOT_FOUND') r = await revoked(o.db, router, leaseId, epoch, null);
       else return;
+      if (r.kind === 'not-sent') return refuse('revoke-not-sent', `${code || 'ok'}, used ${String(result?.['used'])}`);
+      if (r.kind === 'booked' && r.capped)
+        await refuse('revoke-figures', `used ${String(result?.['used'])}: overlap capped to ${r.overlap}`);
       // The revoked holder held the lease at the epoch before the move: what it was charged is settled by its list.
       await handedOver(o.db, leaseId, epoch - 1, listedCharges(result));
       // What the old holder served after its last report is taken off the session where it is now: never free.
-      if (booked !== null && booked.overlap !== '0') await reconcile(leaseId);
+      if (r.kind === 'booked' && r.overlap !== '0') await reconcile(leaseId);
       return;
     }
-    // Only the holder answers a release: under the broker ACL a reply on its topic is its own.
-    if (!leaseId.startsWith(`${router}/`) && !(await holds(router, leaseId))) return;
     if (body['ok'] !== true) {
-      const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
       if (code !== 'ERR_VENUE_DEVICE_PRESENT' && code !== 'ERR_SESSION_NOT_FOUND') return;
-      const [row] = await o.db.query<{ target: string | null; mac: string; venue: string }>(
-        'SELECT target, mac, venue FROM venue_leases WHERE id = $1 AND epoch = $2',
-        [leaseId, epoch],
-      );
       const gone = code === 'ERR_SESSION_NOT_FOUND';
-      await leases.notReleased(o.db, leaseId, epoch, gone, now());
+      const row = await leases.notReleased(o.db, router, leaseId, epoch, gone, now());
+      if (row === null) {
+        if (!(await holdsAt(router, leaseId, epoch))) await refuse('release-not-holder', code);
+        return;
+      }
       // The claimer hears why: the device is still at the holder (a copy of its MAC gets nothing), or nothing is left.
-      if (row?.target)
+      if (row.target)
         answer(
           row.target,
           row.mac,
@@ -231,11 +276,17 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     }
     const f = figuresOf(result);
     if (f === null) return;
-    const moved = await leases.released(o.db, leaseId, epoch, f, now());
+    const r = await leases.released(o.db, router, leaseId, epoch, f, now());
+    if (r.kind === 'not-holder') return refuse('release-not-holder', `remaining ${f.remaining}`);
     await handedOver(o.db, leaseId, epoch, listedCharges(result));
-    if (moved === null) return;
+    if (r.kind !== 'moved') return;
+    if (r.capped)
+      await refuse(
+        'release-figures',
+        `remaining ${f.remaining}, allotment ${f.allotment}: moved with ${r.lease.remaining} (the lease's)`,
+      );
     counters.moves++;
-    open(moved, router);
+    open(r.lease, router);
   }
 
   /** Sends every charge booked and not yet answered (of one lease, or all) to where its lease is now (charges.ts). */
@@ -246,7 +297,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         router,
         'venue_charge',
         args,
-        requestId('charge', { epoch: Number(args['move']), id: String(args['lease']) }),
+        `${requestId('charge', { epoch: Number(args['move']), id: String(args['lease']) })}@${Number(args['epoch'])}`,
       );
     });
   let sweeping = false;
@@ -259,8 +310,12 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   }, o.chargeEveryMs ?? 10_000);
   sweep.unref();
 
-  async function holds(router: string, leaseId: string): Promise<boolean> {
-    const rows = await o.db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2', [leaseId, router]);
+  async function holdsAt(router: string, leaseId: string, epoch: number): Promise<boolean> {
+    const rows = await o.db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2 AND epoch = $3', [
+      leaseId,
+      router,
+      epoch,
+    ]);
     return rows.length > 0;
   }
 
@@ -288,7 +343,15 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         const used = decimal(r.used);
         const remaining = decimal(r.remaining);
         if (used === null || remaining === null) continue;
-        await leases.report(o.db, m.router, r.id, { used, remaining, bytes: decimal(r.bytes) ?? '0', at }, now());
+        const f = { used, remaining, bytes: decimal(r.bytes) ?? '0', at };
+        if (await leases.report(o.db, m.router, r.id, f, now()))
+          await breach(
+            o.db,
+            m.router,
+            'report-figures',
+            venue,
+            `session ${r.id}: used ${used}, remaining ${remaining}`,
+          );
       }
       return;
     }
@@ -302,45 +365,63 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         return;
       }
       const f = figuresOf({ ...sessionFields(s), at: m.at });
-      if (f !== null) await leases.registerSale(o.db, venue, m.router, s.id, s.mac, f, now());
+      if (f === null) return;
+      const arrived = now();
+      // A sale the fleet cannot have heard of yet: dated ahead, it would claim a newer place than every real one.
+      if (m.at > arrived + SALE_SKEW_MS) {
+        counters.refused++;
+        const ahead = Math.round((m.at - arrived) / 1000);
+        return breach(o.db, m.router, 'sale-future', venue, `session ${s.id} of ${s.mac}: ${ahead} s ahead`);
+      }
+      const sale = await leases.registerSale(o.db, venue, m.router, s.id, s.mac.toLowerCase(), f, arrived);
+      if (sale.kind === 'held-elsewhere') {
+        counters.refused++;
+        await breach(
+          o.db,
+          m.router,
+          'sale-held-elsewhere',
+          venue,
+          `session ${s.id} of ${s.mac}: live at ${sale.holder}`,
+        );
+      }
     } else if (m.event === 'ended' && s.cause !== 'moved') {
       await leases.ended(o.db, m.router, s.id, m.at);
     } else if (m.event === 'topup' || m.event === 'rates') {
+      const allotment = decimal(s.allotment);
+      if (m.event === 'topup' && allotment !== null) await leases.topUp(o.db, m.router, s.id, allotment);
       await o.db.query(
-        `UPDATE venue_leases SET allotment = coalesce($3, allotment), rate_down = $4, rate_up = $5
+        `UPDATE venue_leases SET rate_down = $3, rate_up = $4
          WHERE holder = $1 AND holder_session = $2 AND state <> 'ended'`,
-        [m.router, s.id, decimal(s.allotment), s.rateDown, s.rateUp],
+        [m.router, s.id, s.rateDown, s.rateUp],
       );
     }
   }
 
+  // Every message is a task on its router's queue (queue.ts): one router's flood waits behind itself.
   client.on('message', (topic, payload) => {
+    const reply = topic.endsWith('/cmd/reply');
     const parts = topic.split('/');
-    const router = parts[parts.length - 2] ?? '';
-    const suffix = topic.endsWith('/cmd/reply') ? 'reply' : parts[parts.length - 1];
-    const work = async (): Promise<void> => {
-      if (suffix === 'venue' || suffix === 'reply') {
-        const body = decodeMap(payload);
-        if (body === null) return;
-        if (suffix === 'venue') await onClaim(router, body);
-        else await onReply(topic.split('/').slice(-3)[0] ?? '', body);
-        return;
-      }
-      const m = parseMessage(prefix, topic, payload, now());
-      if (!isReject(m)) await onReport(m);
-    };
-    work().catch((err: unknown) => {
-      counters.errors++;
-      o.log.warn('fleet venue: a message was not handled', { topic, reason: (err as Error).message });
-    });
+    const router = (reply ? parts[parts.length - 3] : parts[parts.length - 2]) ?? '';
+    const suffix = reply ? 'reply' : parts[parts.length - 1];
+    if (suffix === 'venue' || suffix === 'reply') {
+      const body = decodeMap(payload);
+      if (body === null) return;
+      if (suffix === 'reply') return void queue.push(router, null, () => onReply(router, body));
+      // A claim for a device already waiting is that one claim.
+      const mac = typeof body['mac'] === 'string' ? body['mac'].slice(0, 32).toLowerCase() : '';
+      return void queue.push(router, `claim ${mac}`, () => onClaim(router, body));
+    }
+    const m = parseMessage(prefix, topic, payload, now());
+    if (!isReject(m)) queue.push(m.router, null, () => onReport(m));
   });
 
   return {
     ready,
     stats: () => ({ ...counters }),
-    stop: () => {
+    stop: async () => {
       clearInterval(sweep);
-      return client.endAsync();
+      await client.endAsync();
+      await queue.drained();
     },
   };
 }

@@ -1,0 +1,49 @@
+/**
+ * The routers that broke a rule of the venue lease service (docs/roaming.md, "What the fleet trusts"), for the
+ * Venues page: who, which rule, how often, first and last, and the last one's detail (fleet_venue_breaches). A
+ * database whose lease service predates the table has none.
+ */
+import type { Sql } from '../db/index.ts';
+import type { Table } from './table.ts';
+import { time } from './views.ts';
+
+const LIMIT = 200;
+
+interface BreachRow {
+  router: string;
+  rule: string;
+  venue: string | null;
+  detail: string;
+  count: string;
+  first_ms: number;
+  last_ms: number;
+}
+
+const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
+
+/** The table, most recent first (null: no lease service with breaches has run here). */
+export async function venueBreachesTable(db: Sql): Promise<Table | null> {
+  const [present] = await db.query<{ present: boolean }>(
+    `SELECT to_regclass('fleet_venue_breaches') IS NOT NULL AS present`,
+  );
+  if (present?.present !== true) return null;
+  const rows = await db.query<BreachRow>(
+    `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms, ${ms('last_at')} AS last_ms
+     FROM fleet_venue_breaches ORDER BY last_at DESC LIMIT ${LIMIT}`,
+  );
+  return {
+    id: 'breaches',
+    title: 'Routers that broke a rule of the venue (refused or capped, never believed)',
+    columns: [
+      { key: 'router', label: 'router' },
+      { key: 'venue', label: 'venue' },
+      { key: 'rule', label: 'rule' },
+      { key: 'count', label: 'times', numeric: true },
+      { key: 'first', label: 'first (UTC)' },
+      { key: 'last', label: 'last (UTC)' },
+      { key: 'detail', label: 'last detail' },
+    ],
+    rows: rows.map((r) => [r.router, r.venue ?? '', r.rule, r.count, time(r.first_ms), time(r.last_ms), r.detail]),
+    rowClass: rows.map(() => 'bad'),
+  };
+}

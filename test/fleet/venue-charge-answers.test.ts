@@ -32,7 +32,8 @@ async function bookedMove(lease: string): Promise<void> {
   await db.query(
     `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
        remaining, sold, reported_at, renewed_at)
-     VALUES ($1, 'hall', '02:00:00:00:5e:01', 'held', 'rb', 's2', 2, now(), 'seconds', 3600, 0, 3000, 3600, now(), now())`,
+     VALUES ($1, 'hall', '02:00:00:00:5e:01', 'held', 'rb', 's2', 2, now(), 'seconds', 3600, 0, 3000, 3600, now(),
+       now())`,
     [lease],
   );
   await db.query(
@@ -53,10 +54,10 @@ async function move(lease: string): Promise<{ charged: string | null; at: Date |
 
 test('answered twice, "taken before" first: the figure that follows is kept, settled once', async () => {
   await bookedMove('ra/1');
-  await settled(db, 'rb', 'ra/1', 2, 2, null);
+  await settled(db, { router: 'rb', leaseId: 'ra/1', move: 2, epoch: 2, charged: null });
   const first = await move('ra/1');
   assert.ok(first.at !== null, 'settled by the first answer');
-  await settled(db, 'rb', 'ra/1', 2, 2, '9');
+  await settled(db, { router: 'rb', leaseId: 'ra/1', move: 2, epoch: 2, charged: '9' });
   const after = await move('ra/1');
   assert.is(after.charged, '9', 'what was taken');
   assert.equal(after.at, first.at, 'settled when the first answer came');
@@ -64,9 +65,9 @@ test('answered twice, "taken before" first: the figure that follows is kept, set
 
 test('answered twice, the figure first: "taken before" changes nothing', async () => {
   await bookedMove('ra/2');
-  await settled(db, 'rb', 'ra/2', 2, 2, '9');
+  await settled(db, { router: 'rb', leaseId: 'ra/2', move: 2, epoch: 2, charged: '9' });
   const first = await move('ra/2');
-  await settled(db, 'rb', 'ra/2', 2, 2, null);
+  await settled(db, { router: 'rb', leaseId: 'ra/2', move: 2, epoch: 2, charged: null });
   assert.equal(await move('ra/2'), first);
   assert.is(first.charged, '9');
 });
@@ -91,7 +92,7 @@ test('an older router lists charges without amounts: settled, figure unknown, fi
     ['ra/4'],
   );
   assert.is(row!.epoch, 2, 'still addressed to the holder that took it');
-  await settled(db, 'rb', 'ra/4', 2, 2, '9');
+  await settled(db, { router: 'rb', leaseId: 'ra/4', move: 2, epoch: 2, charged: '9' });
   assert.equal(await move('ra/4'), { charged: '9', at: first.at });
 });
 

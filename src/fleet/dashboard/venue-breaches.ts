@@ -28,7 +28,8 @@ export async function venueBreachesTable(db: Sql): Promise<Table | null> {
   );
   if (present?.present !== true) return null;
   const rows = await db.query<BreachRow>(
-    `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms, ${ms('last_at')} AS last_ms
+    `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms,
+       ${ms('last_at')} AS last_ms
      FROM fleet_venue_breaches ORDER BY last_at DESC LIMIT ${LIMIT}`,
   );
   return {

@@ -25,7 +25,10 @@ export type Rule = keyof typeof RULES;
 const DETAIL_MAX = 200;
 
 /** One more breach of `rule` by `router`. */
-export async function breach(db: Sql, router: string, rule: Rule, venue: string | null, detail: string): Promise<void> {
+export async function breach(
+  db: Sql,
+  { router, rule, venue, detail }: { router: string; rule: Rule; venue: string | null; detail: string },
+): Promise<void> {
   await db.query(
     `INSERT INTO venue_breaches (router, rule, venue, detail) VALUES ($1, $2, $3, $4)
      ON CONFLICT (router, rule) DO UPDATE SET count = venue_breaches.count + 1, last_at = now(), detail = $4,

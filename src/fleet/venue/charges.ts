@@ -69,20 +69,21 @@ export async function addressed(db: Sql, leaseId: string, move: number, epoch: n
   );
 }
 
+export interface SettledBy {
+  router: string;
+  leaseId: string;
+  move: number;
+  epoch: number;
+  charged: string | null;
+}
+
 /**
  * `router` answered the charge of `move` sent to the lease's holder at `epoch`: taken (`charged`: how much; null when
  * it had taken it before). Believed only from the router that held the lease at `epoch` (the move that gave it to it)
  * while the charge is still addressed there. A charge resent before its answer came is answered twice, how much and
  * "before", in either order: the figure is kept whichever comes first. False: `router` was not asked.
  */
-export async function settled(
-  db: Sql,
-  router: string,
-  leaseId: string,
-  move: number,
-  epoch: number,
-  charged: string | null,
-): Promise<boolean> {
+export async function settled(db: Sql, { router, leaseId, move, epoch, charged }: SettledBy): Promise<boolean> {
   const [to] = await db.query<{ addressed: boolean }>(
     `SELECT m.charge_epoch = $3 AS addressed FROM venue_moves m JOIN venue_moves h ON h.lease_id = m.lease_id
      WHERE m.lease_id = $1 AND m.epoch = $2 AND h.epoch = $3 AND h.to_router = $4`,

@@ -46,7 +46,8 @@ export interface Lease extends Omit<Figures, 'at'> {
 const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,
   (extract(epoch FROM since) * 1000)::float8 AS since, target,
   (extract(epoch FROM requested_at) * 1000)::float8 AS requested_at, metric, allotment::text, used::text,
-  remaining::text, sold::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at, rate_down, rate_up,
+  remaining::text, sold::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at,
+  rate_down, rate_up,
   devices, user_name, plan, (extract(epoch FROM reported_at) * 1000)::float8 AS reported_at,
   (extract(epoch FROM renewed_at) * 1000)::float8 AS renewed_at`;
 
@@ -81,123 +82,7 @@ function toLease(r: Record<string, unknown>): Lease {
   };
 }
 
-const ms = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
-
-/** What became of a sale: its lease, or why none (the device's session is live at `holder` in the venue). */
-export type Sale = { kind: 'registered' } | { kind: 'held-elsewhere'; holder: string };
-
-/**
- * A session sold at `router` (not one a handover opened): its lease, held there, epoch 1, since `now` (when the fleet
- * heard of it: a router's clock orders nothing). Idempotent. Refused for a device whose venue session is live at
- * another router: one live lease per device and venue, so no sale can take over another's (decided under a lock of the
- * device's name in the venue). The seller's own older lease of the device ends: its new sale is its word about itself.
- */
-export async function registerSale(
-  db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> },
-  venue: string,
-  router: string,
-  sessionId: string,
-  mac: string,
-  f: Figures,
-  now: number,
-): Promise<Sale> {
-  const id = `${router}/${sessionId}`;
-  return db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`venue-mac ${venue} ${mac}`]);
-    const live = await tx.query<{ id: string; holder: string }>(
-      `SELECT id, holder FROM venue_leases WHERE venue = $1 AND mac = $2 AND state <> 'ended' FOR UPDATE`,
-      [venue, mac],
-    );
-    if (live.some((l) => l.id === id)) return { kind: 'registered' };
-    const other = live.find((l) => l.holder !== router);
-    if (other !== undefined) return { kind: 'held-elsewhere', holder: other.holder };
-    if (live.length > 0)
-      await tx.query(`UPDATE venue_leases SET state = 'ended', ended_at = $2 WHERE id = ANY($1::text[])`, [
-        live.map((l) => l.id),
-        ms(now),
-      ]);
-    await tx.query(
-      `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
-         remaining, sold, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at)
-       VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $8, $11, $12, $13, $14, $15, $16, $17, $18, $6)
-       ON CONFLICT (id) DO NOTHING`,
-      [
-        id,
-        venue,
-        mac,
-        router,
-        sessionId,
-        ms(now),
-        f.metric,
-        f.allotment,
-        f.used,
-        f.remaining,
-        f.bytes,
-        ms(f.expiresAt),
-        f.rateDown,
-        f.rateUp,
-        f.devices,
-        f.user,
-        f.plan,
-        ms(Math.min(f.at, now)),
-      ],
-    );
-    return { kind: 'registered' };
-  });
-}
-
-/**
- * The holder's report of its session: newer figures, and the lease renewed. Older figures change nothing. What is left
- * only goes down (a top-up raises it: topUp()) and what was used only up: true when the report said otherwise (it
- * was capped).
- */
-export async function report(
-  db: Sql,
-  router: string,
-  sessionId: string,
-  f: Pick<Figures, 'used' | 'remaining' | 'bytes' | 'at'>,
-  now: number,
-): Promise<boolean> {
-  const rows = await db.query<{ capped: boolean }>(
-    `UPDATE venue_leases SET used = greatest(used, $3), remaining = least(remaining, $4), bytes = $5, reported_at = $6,
-       renewed_at = $7
-     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing') AND reported_at <= $6
-     RETURNING ($4::numeric > remaining OR $3::numeric < used) AS capped`,
-    [router, sessionId, f.used, f.remaining, f.bytes, ms(f.at), ms(now)],
-  );
-  return rows[0]?.capped === true;
-}
-
-/**
- * The holder sold more of its session (a top-up: its session message with the new allotment): the lease's allotment,
- * what is left and what was sold grow by as much. A seller's word about its own sale, as the collector books its
- * payment.
- */
-export async function topUp(db: Sql, router: string, sessionId: string, allotment: string): Promise<void> {
-  await db.query(
-    `UPDATE venue_leases SET remaining = remaining + ($3::numeric - allotment), sold = sold + ($3::numeric - allotment),
-       allotment = $3::numeric
-     WHERE holder = $1 AND holder_session = $2 AND state <> 'ended' AND $3::numeric > allotment`,
-    [router, sessionId, allotment],
-  );
-}
-
-/** Anything heard from a router online renews the leases it holds. */
-export async function renewHolder(db: Sql, router: string, now: number): Promise<void> {
-  await db.query(`UPDATE venue_leases SET renewed_at = $2 WHERE holder = $1 AND state IN ('held', 'releasing')`, [
-    router,
-    ms(now),
-  ]);
-}
-
-/** The holder's session ended by itself (ran out, ended by an admin): the venue session is over. */
-export async function ended(db: Sql, router: string, sessionId: string, at: number): Promise<void> {
-  await db.query(
-    `UPDATE venue_leases SET state = 'ended', ended_at = $3
-     WHERE holder = $1 AND holder_session = $2 AND state IN ('held', 'releasing')`,
-    [router, sessionId, ms(at)],
-  );
-}
+export const ms = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** What the fleet does about a claim (decided under the row's lock). */
 export type ClaimDecision =
@@ -421,6 +306,16 @@ export async function notReleased(
     [leaseId, epoch, ms(now), router],
   );
   return rows[0] ?? null;
+}
+
+/** Whether `router` holds the lease at `epoch`. */
+export async function holdsAt(db: Sql, router: string, leaseId: string, epoch: number): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2 AND epoch = $3', [
+    leaseId,
+    router,
+    epoch,
+  ]);
+  return rows.length > 0;
 }
 
 /** The new holder opened its session (its reply to venue_open, or its `started`): held there. */

@@ -44,10 +44,7 @@ export type Revoke =
  */
 export async function revoked(
   db: Sql,
-  router: string,
-  leaseId: string,
-  epoch: number,
-  used: string | null,
+  { router, leaseId, epoch, used }: { router: string; leaseId: string; epoch: number; used: string | null },
 ): Promise<Revoke> {
   const [move] = await db.query<{ from_router: string; revoked: boolean }>(
     `SELECT from_router, revoked_at IS NOT NULL AS revoked FROM venue_moves

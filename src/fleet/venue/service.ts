@@ -7,18 +7,19 @@
  * command and its reply picks the handover up from the row at the next claim.
  */
 import { randomBytes } from 'node:crypto';
-import { Unpackr } from 'msgpackr';
 import type { MqttClient } from 'mqtt';
 import { signCommand } from '../../upstream/index.ts';
 import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
+import * as reports from './holder-reports.ts';
 import { revoked, staleHolds, type Revoke } from './revokes.ts';
 import { breach, type Rule } from './breaches.ts';
 import { FairQueue } from './queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
-import type { Figures, Lease } from './leases.ts';
+import type { Lease } from './leases.ts';
+import { decimal, decodeMap, figuresOf, MAC, openArgs, sessionFields } from './figures.ts';
 
 export interface VenueServiceOptions {
   db: Db;
@@ -49,28 +50,8 @@ export interface VenueService {
   stop(): Promise<void>;
 }
 
-const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true });
-
-function decodeMap(payload: Buffer): Record<string, unknown> | null {
-  let body: unknown;
-  try {
-    body = payload[0] === 0x7b ? JSON.parse(payload.toString('utf8')) : unpackr.unpack(payload);
-  } catch {
-    return null;
-  }
-  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
-}
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const decimal = (v: unknown): string | null =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-    ? String(v)
-    : typeof v === 'string' && /^(0|[1-9][0-9]{0,30})$/.test(v)
-      ? v
-      : null;
 /** A sale dated more than this ahead of the fleet's clock is not believed (a router's clock is NTP-set). */
 const SALE_SKEW_MS = 30_000;
-const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 export async function startVenueService(o: VenueServiceOptions): Promise<VenueService> {
   const prefix = o.prefix ?? 'sluice';
@@ -138,30 +119,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   };
   const open = (lease: Lease, from: string): void => {
     counters.opens++;
-    send(
-      lease.holder,
-      'venue_open',
-      {
-        mac: lease.mac,
-        venue: lease.venue,
-        lease: lease.id,
-        epoch: lease.epoch,
-        from,
-        metric: lease.metric,
-        remaining: lease.remaining,
-        used: lease.used,
-        allotment: lease.allotment,
-        // What the venue session was bought for: the receiving router opens nothing larger.
-        sold: lease.sold,
-        expires_at: lease.expiresAt,
-        rate_down: lease.rateDown,
-        rate_up: lease.rateUp,
-        devices: lease.devices,
-        user: lease.user,
-        plan: lease.plan,
-      },
-      requestId('open', lease),
-    );
+    send(lease.holder, 'venue_open', openArgs(lease, from), requestId('open', lease));
   };
 
   async function onClaim(router: string, body: Record<string, unknown>): Promise<void> {
@@ -180,7 +138,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
           listed: venue ?? null,
         });
       }
-      return breach(o.db, router, 'claim-venue', venue ?? null, `claimed for venue ${said}`);
+      return breach(o.db, { router, rule: 'claim-venue', venue: venue ?? null, detail: `claimed for venue ${said}` });
     }
     counters.claims++;
     const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
@@ -219,7 +177,12 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     const code = String((body['error'] as Record<string, unknown> | undefined)?.['code'] ?? '');
     const refuse = async (rule: Rule, detail: string): Promise<void> => {
       counters.refused++;
-      await breach(o.db, router, rule, o.venues.get(router) ?? null, `${leaseId} #${epoch}: ${detail}`);
+      await breach(o.db, {
+        router,
+        rule,
+        venue: o.venues.get(router) ?? null,
+        detail: `${leaseId} #${epoch}: ${detail}`,
+      });
     };
     if (kind === 'open') {
       const session = result?.['session'] as Record<string, unknown> | undefined;
@@ -237,14 +200,16 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       }
       // A session that moved on without it: its handover reply settles it, or sends it to the next holder.
       if (ended === 'moved') return;
-      if (!(await settled(o.db, router, leaseId, epoch, Number(toText), decimal(result?.['charged']))))
+      const charged = decimal(result?.['charged']);
+      if (!(await settled(o.db, { router, leaseId, move: epoch, epoch: Number(toText), charged })))
         return refuse('charge-not-sent', `charge of move ${epoch} answered as ${String(result?.['charged'])}`);
       return;
     }
     if (kind === 'revoke') {
       let r: Revoke;
-      if (body['ok'] === true) r = await revoked(o.db, router, leaseId, epoch, decimal(result?.['used']));
-      else if (code === 'ERR_SESSION_NOT_FOUND') r = await revoked(o.db, router, leaseId, epoch, null);
+      const said = { router, leaseId, epoch };
+      if (body['ok'] === true) r = await revoked(o.db, { ...said, used: decimal(result?.['used']) });
+      else if (code === 'ERR_SESSION_NOT_FOUND') r = await revoked(o.db, { ...said, used: null });
       else return;
       if (r.kind === 'not-sent') return refuse('revoke-not-sent', `${code || 'ok'}, used ${String(result?.['used'])}`);
       if (r.kind === 'booked' && r.capped)
@@ -260,7 +225,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       const gone = code === 'ERR_SESSION_NOT_FOUND';
       const row = await leases.notReleased(o.db, router, leaseId, epoch, gone, now());
       if (row === null) {
-        if (!(await holdsAt(router, leaseId, epoch))) await refuse('release-not-holder', code);
+        if (!(await leases.holdsAt(o.db, router, leaseId, epoch))) await refuse('release-not-holder', code);
         return;
       }
       // The claimer hears why: the device is still at the holder (a copy of its MAC gets nothing), or nothing is left.
@@ -310,22 +275,13 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   }, o.chargeEveryMs ?? 10_000);
   sweep.unref();
 
-  async function holdsAt(router: string, leaseId: string, epoch: number): Promise<boolean> {
-    const rows = await o.db.query('SELECT 1 FROM venue_leases WHERE id = $1 AND holder = $2 AND epoch = $3', [
-      leaseId,
-      router,
-      epoch,
-    ]);
-    return rows.length > 0;
-  }
-
   async function onReport(m: Inbound): Promise<void> {
     const venue = o.venues.get(m.router);
     if (venue === undefined) return;
     const at = Math.min(m.at, now());
     if (m.kind === 'status') {
       if (!m.online) return;
-      await leases.renewHolder(o.db, m.router, at);
+      await reports.renewHolder(o.db, m.router, at);
       // Back after its lease moved on (it was unreachable): it stops serving what it no longer holds.
       for (const h of await staleHolds(o.db, m.router)) {
         const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
@@ -344,14 +300,13 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         const remaining = decimal(r.remaining);
         if (used === null || remaining === null) continue;
         const f = { used, remaining, bytes: decimal(r.bytes) ?? '0', at };
-        if (await leases.report(o.db, m.router, r.id, f, now()))
-          await breach(
-            o.db,
-            m.router,
-            'report-figures',
+        if (await reports.report(o.db, m.router, r.id, f, now()))
+          await breach(o.db, {
+            router: m.router,
             venue,
-            `session ${r.id}: used ${used}, remaining ${remaining}`,
-          );
+            rule: 'report-figures',
+            detail: `session ${r.id}: used ${used}, remaining ${remaining}`,
+          });
       }
       return;
     }
@@ -371,24 +326,28 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       if (m.at > arrived + SALE_SKEW_MS) {
         counters.refused++;
         const ahead = Math.round((m.at - arrived) / 1000);
-        return breach(o.db, m.router, 'sale-future', venue, `session ${s.id} of ${s.mac}: ${ahead} s ahead`);
+        return breach(o.db, {
+          router: m.router,
+          venue,
+          rule: 'sale-future',
+          detail: `session ${s.id} of ${s.mac}: ${ahead} s ahead`,
+        });
       }
-      const sale = await leases.registerSale(o.db, venue, m.router, s.id, s.mac.toLowerCase(), f, arrived);
+      const sale = await reports.registerSale(o.db, venue, m.router, s.id, s.mac.toLowerCase(), f, arrived);
       if (sale.kind === 'held-elsewhere') {
         counters.refused++;
-        await breach(
-          o.db,
-          m.router,
-          'sale-held-elsewhere',
+        await breach(o.db, {
+          router: m.router,
           venue,
-          `session ${s.id} of ${s.mac}: live at ${sale.holder}`,
-        );
+          rule: 'sale-held-elsewhere',
+          detail: `session ${s.id} of ${s.mac}: live at ${sale.holder}`,
+        });
       }
     } else if (m.event === 'ended' && s.cause !== 'moved') {
-      await leases.ended(o.db, m.router, s.id, m.at);
+      await reports.ended(o.db, m.router, s.id, m.at);
     } else if (m.event === 'topup' || m.event === 'rates') {
       const allotment = decimal(s.allotment);
-      if (m.event === 'topup' && allotment !== null) await leases.topUp(o.db, m.router, s.id, allotment);
+      if (m.event === 'topup' && allotment !== null) await reports.topUp(o.db, m.router, s.id, allotment);
       await o.db.query(
         `UPDATE venue_leases SET rate_down = $3, rate_up = $4
          WHERE holder = $1 AND holder_session = $2 AND state <> 'ended'`,
@@ -423,46 +382,5 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       await client.endAsync();
       await queue.drained();
     },
-  };
-}
-
-function sessionFields(s: NonNullable<Extract<Inbound, { kind: 'session' }>['session']>): Record<string, unknown> {
-  return {
-    metric: s.metric,
-    allotment: s.allotment,
-    used: s.used,
-    remaining: s.remaining,
-    bytes: s.bytes,
-    expires_at: s.expiresAt,
-    rate_down: s.rateDown,
-    rate_up: s.rateUp,
-    user: s.user,
-    plan: s.plan,
-  };
-}
-
-/** A router's figures of its session (its release reply, or a session message), or null when they do not read. */
-function figuresOf(r: Record<string, unknown> | null): Figures | null {
-  if (r === null) return null;
-  const metric = r['metric'];
-  const allotment = decimal(r['allotment']);
-  const used = decimal(r['used']);
-  const remaining = decimal(r['remaining']);
-  if ((metric !== 'bytes' && metric !== 'seconds') || allotment === null || used === null || remaining === null)
-    return null;
-  const devices = numOrNull(r['devices']);
-  return {
-    metric,
-    allotment,
-    used,
-    remaining,
-    bytes: decimal(r['bytes']) ?? '0',
-    expiresAt: numOrNull(r['expires_at']),
-    rateDown: numOrNull(r['rate_down']),
-    rateUp: numOrNull(r['rate_up']),
-    devices: devices !== null && devices >= 1 ? Math.floor(devices) : 1,
-    user: typeof r['user'] === 'string' ? r['user'] : null,
-    plan: typeof r['plan'] === 'string' ? r['plan'] : null,
-    at: numOrNull(r['at']) ?? Date.now(),
   };
 }

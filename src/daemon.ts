@@ -71,7 +71,7 @@ export class Daemon {
     const pricing = new Pricing(config.pricing);
     const opened = await openSessions(config, options.resetState, pricing, log);
     const { store, endRecords, markingStore: marking, sessions, toAnnounce } = opened;
-    const { portal, counting, gates } = await openGates(main, sessions, log);
+    const { portal, counting, gates } = await openGates(config, sessions, log);
     const upstream = new SinkHost({ log });
     upstream.attach(sessions);
     const ubus = await connectUbus(main.ubusSocket, log);
@@ -92,7 +92,7 @@ export class Daemon {
     const meter = meterOver(main, portal, counting, { ...options, sessions, gates, marking, log });
     const garden = openWalledGarden(main, log, portal.ipv6Gate);
     const watch = portal.tableWatch;
-    const closers = [...(watch ? [async () => watch.stop()] : []), async () => portal.binauthDeauths?.close()];
+    const closers = [...(watch ? [async () => watch.stop()] : []), async () => portal.closeWatches()];
     const parts: Parts = {
       ...{ ...portal, store, sessions, gates, pricing, payments, merchant, upstream, ubus, events },
       ...{ meter, garden, closers },

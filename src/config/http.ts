@@ -71,8 +71,15 @@ function isUnspecified(host: string): boolean {
   return canonical === '0.0.0.0' || canonical === '[::]' || canonical === '[::ffff:0:0]';
 }
 
-export function readHttpSection(r: SectionReader): HttpConfig {
-  const l = r.parsed('listen', { host: '', port: 0 }, (v) =>
+/**
+ * `http.listen` when unset with `portal 'sluice'`: the pay page and /captive run whenever sluice is the gate, at the
+ * quickstart's address (OpenWrt's LAN address, the port the quickstart opens).
+ */
+export const OWN_GATE_LISTEN = { host: '192.168.1.1', port: 2122 } as const;
+
+/** `listenDefault`: where the endpoint listens when `listen` is unset (off when none). */
+export function readHttpSection(r: SectionReader, listenDefault?: { host: string; port: number }): HttpConfig {
+  const l = r.parsed('listen', listenDefault ?? { host: '', port: 0 }, (v) =>
     v === '' ? { ok: true, value: { host: '', port: 0 } } : parseListen(v),
   );
   // A short key would let a LAN guest brute-force the logout of others' sessions: refused, the route stays off.

@@ -22,7 +22,7 @@ import { readBatchSettlementSection } from './batch-settlement.ts';
 import { readUptoSection } from './upto.ts';
 import { readTollgateSection } from './tollgate.ts';
 import { readWalledGarden } from './walled-garden.ts';
-import { readHttpSection } from './http.ts';
+import { OWN_GATE_LISTEN, readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import { mergeSecrets, secretsPathFor } from './secrets.ts';
 import {
@@ -126,6 +126,17 @@ function readCommand(r: SectionReader, name: string, fallback: string): string[]
   return raw === undefined ? [fallback] : r.parsed(name, [fallback], splitCommand);
 }
 
+/**
+ * sluice's own gate (`portal 'sluice'`) has no counters but the kernel's, and its IPv6 is the IPv6 gate's: the kernel
+ * quota's parts are on with it, whatever `kernel_quota` says (a `kernel_quota 0` beside it is reported).
+ */
+function ownGateCounts(r: SectionReader, kernelQuota: boolean): boolean {
+  if (r.raw('portal') !== 'sluice') return kernelQuota;
+  if (!kernelQuota && r.raw('kernel_quota') !== undefined)
+    r.report('kernel_quota', "portal 'sluice' meters with the kernel's counters: kernel_quota is on");
+  return true;
+}
+
 function readMain(r: SectionReader, hostname: string): MainConfig {
   const d = DEFAULTS.main;
   const fallbackId = /^[A-Za-z0-9._-]{1,64}$/.test(hostname) ? hostname : 'sluice';
@@ -141,7 +152,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       d.ndsctl_socket,
       check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path"),
     ),
-    portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
+    portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash', 'sluice'] as const, d.portal),
     pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
     minReadIntervalMs: r.parsed('min_read_interval', d.min_read_interval * 1000, seconds(0.02, 3600)),
     checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),
@@ -168,7 +179,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
         ? { ok: true, value: Number(q.value) }
         : { ok: false, reason };
     }),
-    kernelQuota: r.parsed('kernel_quota', d.kernel_quota, bool),
+    kernelQuota: ownGateCounts(r, r.parsed('kernel_quota', d.kernel_quota, bool)),
     nft,
     shapeDevice: r.string(
       'shape_device',
@@ -460,6 +471,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const limits = readLimits(pkg, limitsProblems);
   const http = readHttpSection(
     new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])),
+    main.portal === 'sluice' ? OWN_GATE_LISTEN : undefined,
   );
   const own = ownSections(pkg, options.sections ?? [], limitsProblems);
   const problems = [

@@ -6,7 +6,8 @@
 
 import type { WalledGardenConfig } from './walled-garden.ts';
 
-export type PortalFlavour = 'auto' | 'opennds' | 'nodogsplash';
+/** `main.portal`: which portal gates the clients; 'sluice' is sluice's own gate (portal/own-gate.ts). */
+export type PortalFlavour = 'auto' | 'opennds' | 'nodogsplash' | 'sluice';
 export type Metric = 'bytes' | 'seconds';
 
 export interface MainConfig {

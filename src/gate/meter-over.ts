@@ -10,7 +10,7 @@ import type { MarkingStore, SessionManager } from '../sessions/index.ts';
 import { Meter, sessionManagerPort, type TaskSource } from '../meter/index.ts';
 import { neighbourTable } from '../portal/index.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
-import type { Portal, startCounting } from './portal.ts';
+import { listingFlavour, type Portal, type startCounting } from './portal.ts';
 
 export interface MeterOverOptions {
   sessions: SessionManager;
@@ -34,7 +34,7 @@ export function meterOver(
     source:
       deps.meterSource ??
       (socket !== undefined ? { kind: 'socket', path: socket } : { kind: 'command', argv: [...main.ndsctl] }),
-    flavour: main.portal,
+    flavour: listingFlavour(main),
     pollIntervalMs: main.pollIntervalMs,
     minIntervalMs: main.minReadIntervalMs,
     fetchTimeoutMs: main.ndsctlTimeoutMs,

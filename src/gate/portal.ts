@@ -20,6 +20,7 @@ import {
   portalSocketResolver,
   DEFAULT_HOLD_SECONDS,
   GATE_TABLE,
+  OWN_GATE_TABLE,
   Ipv6Gate,
   Shaper,
   TableWatch,
@@ -30,6 +31,7 @@ import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
 import { Gatekeeper } from './gatekeeper.ts';
+import { ownGatePart, type OwnGateConfig, type OwnGatePart } from './own-gate.ts';
 
 export interface Portal {
   valve: Valve;
@@ -59,19 +61,63 @@ export interface Portal {
   ipv6Gate: Ipv6Gate | null;
   /** openNDS: its own deauths as its BinAuth reports them (portal/binauth-watch.ts), watched from the start. */
   binauthDeauths: BinauthWatch | null;
+  /** `main.portal 'sluice'`: sluice's own gate, which the valve drives over its socket (gate/own-gate.ts). */
+  ownGate: OwnGatePart | null;
+  /** At the daemon's stop: the BinAuth watch and the own gate's socket closed (its table stays). */
+  closeWatches(): Promise<void>;
+}
+
+type Rebuilt = { enabled: boolean; rebuild: (reason: string) => Promise<void> };
+
+/**
+ * The watch that makes sluice's tables again the moment something else deletes them (`nft flush ruleset`): each
+ * table's part rebuilds its own.
+ */
+function watchTables(
+  main: MainConfig,
+  log: Log,
+  parts: { counters: Rebuilt; kernelQuota: Rebuilt; ipv6Gate: Rebuilt; ownGate: OwnGatePart | null },
+): TableWatch {
+  const { counters, kernelQuota, ipv6Gate, ownGate } = parts;
+  const partOf = (table: string): Rebuilt =>
+    table.endsWith(COUNTER_TABLE)
+      ? counters
+      : table.endsWith(GATE_TABLE)
+        ? ipv6Gate
+        : table.endsWith(OWN_GATE_TABLE) && ownGate
+          ? ownGate.gate
+          : kernelQuota;
+  return new TableWatch({
+    command: main.nft,
+    tables: [
+      `netdev ${COUNTER_TABLE}`,
+      `netdev ${KERNEL_QUOTA_TABLE}`,
+      `netdev ${GATE_TABLE}`,
+      ...(ownGate ? [`inet ${OWN_GATE_TABLE}`] : []),
+    ],
+    run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+    // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
+    kept: (table) => partOf(table).enabled,
+    log,
+    onGone: (table) => void partOf(table).rebuild(`table ${table} deleted`),
+  });
 }
 
 /**
  * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
  * (portal/shaper.ts).
  */
-export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log, shaping = false): Portal {
-  const socketPath = portalSocketResolver(main);
-  const socket = socketPath();
-  log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
-  const flushFlows = flowFlusher({ log });
-  // One nft run for what a gate event changes in the quota's, the counters' and the IPv6 gate's tables together.
+export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log: Log, shaping = false): Portal {
+  const { main } = config;
+  // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
+  // gate's) tables together.
   const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
+  const ownGate = main.portal === 'sluice' ? ownGatePart(config, nft, log) : null;
+  // sluice's own gate answers on its socket in openNDS's form (portal/own-gate-server.ts).
+  const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
+  const socket = socketPath();
+  log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket, portal: main.portal });
+  const flushFlows = flowFlusher({ log });
   const kernelQuota = main.kernelQuota
     ? new KernelQuota({ run: nft, device: main.shapeDevice, log, session: brakedSessionOf(sessions) })
     : null;
@@ -106,7 +152,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     socketPath,
     timeoutMs: main.ndsctlTimeoutMs,
     maxOutputBytes: main.portalOutputMax,
-    flavour: main.portal,
+    flavour: listingFlavour(main),
     log,
     ...(kernelQuota && {
       brake: {
@@ -132,24 +178,12 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     // openNDS: the tokens the package's BinAuth keeps beside the control socket, for deauths by token.
     binauthTokens: binauthTokenReader(socketPath),
   });
-  const partOf = (table: string): { enabled: boolean; rebuild: (reason: string) => Promise<void> } =>
-    table.endsWith(COUNTER_TABLE) ? counters! : table.endsWith(GATE_TABLE) ? ipv6Gate! : kernelQuota!;
   const tableWatch =
-    kernelQuota && counters
-      ? new TableWatch({
-          command: main.nft,
-          tables: [`netdev ${COUNTER_TABLE}`, `netdev ${KERNEL_QUOTA_TABLE}`, `netdev ${GATE_TABLE}`],
-          run: nftRunner(main.nft, main.ndsctlTimeoutMs),
-          // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
-          kept: (table) => partOf(table).enabled,
-          log,
-          onGone: (table) => void partOf(table).rebuild(`table ${table} deleted`),
-        })
-      : null;
+    kernelQuota && counters ? watchTables(main, log, { counters, kernelQuota, ipv6Gate: ipv6Gate!, ownGate }) : null;
   // No tick lists the portal while the kernel counts: a close is confirmed by a look at its one client.
   const confirmByLook = (): boolean => counters?.enabled === true;
   const gateParts = { valve, kernelQuota, shaper, confirmByLook };
-  const binauthDeauths = main.portal === 'nodogsplash' ? null : new BinauthWatch({ socketPath });
+  const binauthDeauths = main.portal === 'nodogsplash' || ownGate ? null : new BinauthWatch({ socketPath });
   binauthDeauths?.start();
   return {
     valve,
@@ -162,7 +196,17 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     tableWatch,
     gateParts,
     ipv6Gate,
+    ownGate,
+    closeWatches: async () => {
+      binauthDeauths?.close();
+      await ownGate?.close();
+    },
   };
+}
+
+/** The form the portal lists its clients in: sluice's own gate answers in openNDS's. */
+export function listingFlavour(main: Pick<MainConfig, 'portal'>): 'auto' | 'opennds' | 'nodogsplash' {
+  return main.portal === 'sluice' ? 'opennds' : main.portal;
 }
 
 /**
@@ -193,11 +237,14 @@ export async function startCounting(
  * recovered, and the one owner of its gates over it.
  */
 export async function openGates(
-  main: MainConfig,
+  config: OwnGateConfig,
   sessions: SessionReadView & GatekeeperOptions['sessions'],
   log: Log,
 ): Promise<{ portal: Portal; counting: Awaited<ReturnType<typeof startCounting>>; gates: Gatekeeper }> {
-  const portal = openPortal(main, sessions, log, true);
+  const { main } = config;
+  const portal = openPortal(config, sessions, log, true);
+  // sluice's own gate: up, keeping the devices an earlier run left passing, before anything asks it.
+  await portal.ownGate?.start();
   const live = sessions.list({ state: 'ACTIVE' });
   const counting = await startCounting(
     portal,

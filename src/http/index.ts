@@ -38,6 +38,8 @@ function lanEndpointUses(config: Config, methods: LanMethods): string[] {
   for (const p of listOf(methods)) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
   if (config.pricing.some((p) => (p.devices ?? 1) > 1)) uses.push('devices');
   if (config.http.pcsyncSecret !== '') uses.push('pcsync');
+  // sluice's own gate: the pay page, /captive and the answer to a phone's probe run whenever it gates.
+  if (config.main.portal === 'sluice') uses.push('portal');
   return uses;
 }
 
@@ -200,6 +202,7 @@ async function startLanEndpoint(
           }
         : null,
       captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
+      answerProbes: config.main.portal === 'sluice',
       macOf,
       maxConnections,
       log,

@@ -106,9 +106,7 @@ export async function captiveRoute(
   const live = mac === null ? undefined : backend.session({ mac });
   // A device met here without a session may hold one at another router of the venue: ask for it now.
   if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
-  const portalUrl =
-    options.captive?.portalUrl ||
-    `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/portal`;
+  const portalUrl = userPortalUrl(options, port);
   const answer = captiveAnswer({
     session: live ?? null,
     portalUrl,
@@ -133,6 +131,63 @@ export async function sessionRoute(options: HttpEndpointOptions, res: ServerResp
 }
 
 /** Claims `mac`'s venue session (docs/roaming.md) when this router is in a venue: what the fleet said so far. */
+/** The pay page's URL as a phone opens it: http.portal_url, else the endpoint's own /portal. */
+export function userPortalUrl(options: Pick<HttpEndpointOptions, 'captive' | 'host'>, port: number): string {
+  return (
+    options.captive?.portalUrl ||
+    `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/portal`
+  );
+}
+
+/**
+ * Whether a request was meant for another host (`portal 'sluice'`: the gate sends an unpaid device's HTTP to any
+ * address here): its Host names neither this endpoint's address nor the pay page's.
+ */
+export function forAnotherHost(
+  options: Pick<HttpEndpointOptions, 'captive' | 'host'>,
+  host: string | undefined,
+  port: number,
+): boolean {
+  if (host === undefined || host === '') return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}/`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return true;
+  }
+  if (name === options.host) return false;
+  try {
+    return new URL(userPortalUrl(options, port)).hostname.replace(/^\[|\]$/g, '') !== name;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A probe (or any page) an unpaid device asked of another host, sent here by sluice's own gate: a 302 to the pay page,
+ * as every system's captive-portal check expects (Android's generate_204, Apple's hotspot-detect.html, Windows'
+ * connecttest.txt, Firefox's canonical.html: anything but their success answer), never cached. A device met so
+ * without a session may hold one at another router of the venue: asked for it, as /captive does.
+ */
+export async function probeRedirect(options: HttpEndpointOptions, port: number, res: ServerResponse, ip: string) {
+  let mac: string | null = null;
+  try {
+    mac = await options.macOf(ip);
+  } catch {
+    /* two clients on one IP: no venue claim */
+  }
+  const live = mac === null ? undefined : options.backend.session({ mac });
+  if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
+  const location = userPortalUrl(options, port);
+  res.writeHead(302, {
+    location,
+    'cache-control': 'no-store',
+    'content-type': 'text/html; charset=utf-8',
+    connection: 'close',
+  });
+  res.end(`<html><body><a href="${location.replace(/[<>"&]/g, '')}">Pay for WiFi</a></body></html>\n`);
+}
+
 function venueMet(options: HttpEndpointOptions, mac: string): Record<string, unknown> | null {
   const venue = options.backend.venue;
   if (!venue) return null;

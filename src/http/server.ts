@@ -32,7 +32,15 @@ import type { X402Face, X402Scheme } from '../payments/index.ts';
 import type { Session } from '../sessions/index.ts';
 import { buy, plans, purchased } from './buy.ts';
 import { clientIpOf, DoorLimits, Listener, readJsonBody } from '../listener/index.ts';
-import { captiveRoute, devicesRoute, pcsyncRoute, restoreRoute, sessionRoute } from './own-routes.ts';
+import {
+  captiveRoute,
+  devicesRoute,
+  forAnotherHost,
+  pcsyncRoute,
+  probeRedirect,
+  restoreRoute,
+  sessionRoute,
+} from './own-routes.ts';
 import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
@@ -100,6 +108,11 @@ export interface HttpEndpointOptions {
   pcsync?: PcSyncOptions | null;
   /** What GET /captive announces (http.portal_url, or the endpoint's own /portal; http.venue_url, '' for none). */
   captive?: { portalUrl: string; venueUrl: string };
+  /**
+   * `portal 'sluice'`: sluice's gate sends an unpaid device's HTTP for any host here; such a request (its Host names
+   * another) is answered with a redirect to the pay page (own-routes.ts probeRedirect).
+   */
+  answerProbes?: boolean;
   log?: Log;
 }
 
@@ -207,6 +220,11 @@ export class HttpEndpoint {
         { error: { code: 'ERR_HTTP_VERSION', message: 'HTTP/1.0 or HTTP/1.1 only' } },
         { connection: 'close' },
       );
+    }
+    // Before the rate limit: a phone probes often, and a probe answered 429 would hide the portal from it.
+    if (this.options.answerProbes === true && forAnotherHost(this.options, req.headers.host, this.port)) {
+      req.resume();
+      return probeRedirect(this.options, this.port, res, ip);
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const call: RouteCall = { req, res, ip, path };

@@ -62,7 +62,7 @@ export { Ipv6Gate } from './ipv6-gate.ts';
 export { DEFAULT_HOLD_SECONDS, GATE_TABLE } from './ipv6-gate-nft.ts';
 export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
-export { nftRunner } from './nft-run.ts';
+export { nftRunner, type NftRun } from './nft-run.ts';
 export { NftBatcher } from './nft-batch.ts';
 export { sharedCommandShell } from './command-shell.ts';
 export {
@@ -93,3 +93,7 @@ export {
 } from './rates.ts';
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';
 export { systemLookup, WalledGarden } from './walled-garden.ts';
+// sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers.
+export { OwnGate } from './own-gate.ts';
+export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, type OwnGateRuleset } from './own-gate-nft.ts';
+export { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from './own-gate-server.ts';

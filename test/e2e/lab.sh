@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
 #
-#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN] [--theme HOST:PORT]
+#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN|--sluice] [--theme HOST:PORT]
 #             [--clients N] [--allow-port PORT]…                                                   → prints the lab dir
 #     --clients: N client namespaces (default 4, at most 99): MAC 02:00:00:00:0c:<i in hex>, address 10.77.0.<100+i>
+#     --sluice: no portal daemon: sluice itself is the gate (main.portal 'sluice'), installed by the test's daemon
 #     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
 #     --theme: openNDS shows sluice's splash (files/usr/lib/opennds/theme_sluice.sh, login_option_enabled 3) pointing
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
@@ -232,6 +233,8 @@ nodogsplash_start() {
 
 opennds_start() {
   load "$1"
+  # sluice is the gate (main.portal 'sluice'): no portal daemon, the test's sluice installs the gate.
+  if [ "${PORTAL:-opennds}" = sluice ]; then return; fi
   if [ "${PORTAL:-opennds}" = nodogsplash ]; then nodogsplash_start; return; fi
   if [ -n "${NDS_PREFIX:-}" ]; then opennds10_start; return; fi
   local pid offset
@@ -328,6 +331,7 @@ up() {
       --checkinterval) CHECKINTERVAL=$2; shift ;;
       --owner) owner=$2; shift ;;
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
+      --sluice) PORTAL=sluice ;;
       --theme) THEME_LISTEN=$2; shift ;;
       --venue) VENUE=$2; shift ;;
       --ubus) UBUS_BUNDLE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift
@@ -430,6 +434,10 @@ EOF
     if [ "$IPV6" = 1 ]; then
       ip -n "$ns" addr add "fd77::$((100 + i))/64" dev eth0 nodad
       ip -n "$ns" route add default via fd77::1
+    fi
+    # With sluice as the gate, clients resolve through the router's dnsmasq (the probes' real names: lab.sh below).
+    if [ "$PORTAL" = sluice ]; then
+      mkdir -p "/etc/netns/$ns" && echo "nameserver $LAN_NET.1" >"/etc/netns/$ns/resolv.conf"
     fi
     ip netns exec "$ns" nft -f - <<EOF
 table ip lab {
@@ -539,7 +547,9 @@ EOF
     --interface=br-lan --except-interface=lo --dhcp-authoritative \
     --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
     --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
-    --address=/other.lab/"$WAN_NET.3" --pid-file=/tmp/dnsmasq.pid \
+    --address=/other.lab/"$WAN_NET.3" --address=/connectivitycheck.gstatic.com/"$WAN_NET.2" \
+    --address=/captive.apple.com/"$WAN_NET.2" --address=/www.msftconnecttest.com/"$WAN_NET.2" \
+    --address=/detectportal.firefox.com/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid \
     --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &
   echo $! >"$LABDIR/dnsmasq.pid"
 
@@ -598,6 +608,7 @@ down() {
     ip netns del "$ns" 2>/dev/null || true
   done
   [ -n "${RT:-}" ] && rm -rf "/etc/netns/${RT:?}"
+  for ns in ${CLIENTS:-}; do rm -rf "/etc/netns/${ns:?}"; done
   rm -rf "$LABDIR"
   log "lab ${ID:-?} down"
 }

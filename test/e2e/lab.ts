@@ -120,6 +120,8 @@ export interface LabOptions {
   rate?: string | null;
   /** a nodogsplash binary (a local build, ndsctl next to it) to run as the portal instead of openNDS */
   nodogsplash?: string;
+  /** no portal daemon: sluice is the gate (`main.portal 'sluice'`, lab.sh --sluice) */
+  sluice?: boolean;
   /** client namespaces (lab.sh --clients; default 4, at most 99) */
   clients?: number;
   /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
@@ -160,7 +162,7 @@ export class Lab {
   /** the argv[0] for sluice's `list ndsctl`: runs ndsctl inside this lab's router */
   readonly ndsctlPath: string;
   /** which portal gates the lab (`main.portal`) */
-  readonly portal: 'opennds' | 'nodogsplash';
+  readonly portal: 'opennds' | 'nodogsplash' | 'sluice';
   /** the portal's `checkinterval`, in seconds, as lab.sh wrote it */
   readonly checkinterval: number;
   /** the bus openNDS's scripts reach with `ubus` (lab.sh --ubus), null when they have none */
@@ -192,7 +194,7 @@ export class Lab {
         ip: `10.77.0.${100 + i + 1}`,
       }));
     this.ndsctlPath = join(dir, 'ndsctl');
-    this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
+    this.portal = env.PORTAL === 'nodogsplash' || env.PORTAL === 'sluice' ? env.PORTAL : 'opennds';
     this.checkinterval = Number(env.CHECKINTERVAL);
     this.ubusSocket = env.UBUS_SOCKET || null;
   }
@@ -204,6 +206,7 @@ export class Lab {
     if (opts.rate === null) args.push('--no-shape');
     else if (opts.rate !== undefined) args.push('--rate', opts.rate);
     if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
+    if (opts.sluice === true) args.push('--sluice');
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
     if (opts.venue !== undefined) args.push('--venue', opts.venue);
     if (opts.ubus !== undefined) args.push('--ubus', opts.ubus);

@@ -92,6 +92,8 @@ export class Sluice {
     // The lab's bus when openNDS's scripts have a `ubus` on it (lab.sh --ubus), else one of the daemon's own.
     this.socket = lab.ubusSocket ?? join(this.dir, 'ubus.sock');
     this.config = join(this.dir, 'sluice.conf');
+    const socketOption =
+      lab.portal === 'sluice' ? join(this.dir, 'gate.sock') : via === 'socket' ? lab.portalSocketPath : 'off';
     writeFileSync(
       this.config,
       [
@@ -99,7 +101,8 @@ export class Sluice {
         `\toption state_dir '${join(this.dir, 'state')}'`,
         `\tlist ndsctl '${lab.ndsctlPath}'`,
         `\toption portal '${lab.portal}'`,
-        `\toption ndsctl_socket '${via === 'socket' ? lab.portalSocketPath : 'off'}'`,
+        // sluice's own gate answers on a socket of its own, in this lab's directory (labs run side by side).
+        `\toption ndsctl_socket '${socketOption}'`,
         `\toption poll_interval '${opts.pollInterval ?? 1}'`,
         `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
         `\toption kernel_quota '${kernelQuota ? 1 : 0}'`,

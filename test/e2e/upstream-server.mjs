@@ -64,6 +64,17 @@ async function refreshAcked() {
 }
 setInterval(refreshAcked, 200).unref();
 
+/** Each system's probe path and its internet's answer: Android, Apple, Windows, Firefox. */
+const PROBES = {
+  '/generate_204': { status: 204, body: '' },
+  '/hotspot-detect.html': { status: 200, body: '<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>' },
+  '/connecttest.txt': { status: 200, body: 'Microsoft Connect Test' },
+  '/canonical.html': {
+    status: 200,
+    body: '<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>',
+  },
+};
+
 const server = createServer((req, res) => {
   const ip = ipOf(req.socket);
   if (req.url === '/__stats') {
@@ -88,6 +99,12 @@ const server = createServer((req, res) => {
   if (ip !== '127.0.0.1') totals(ip).requests += 1;
   if (req.url === '/ping') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    return;
+  }
+  // The systems' captive-portal probes, answered as their own servers answer them (the lab's dnsmasq names them here).
+  const probe = PROBES[req.url ?? ''];
+  if (probe !== undefined) {
+    res.writeHead(probe.status, { 'content-type': 'text/html' }).end(probe.body);
     return;
   }
   // An upload sink (rates.test.ts): reads the body, answers its length once all of it arrived.

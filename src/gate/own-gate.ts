@@ -1,0 +1,61 @@
+/**
+ * sluice's own gate for the daemon (`main.portal 'sluice'`, portal/own-gate.ts): where it answers the valve (its
+ * socket), what an unpaid device reaches (the LAN endpoint, TollGate's door, openNDS's usual router ports), and the
+ * one start: the table installed keeping what an earlier run left passing, then the socket, before the gate's
+ * reconcile asks it anything.
+ */
+import type { Config, MainConfig } from '../config/index.ts';
+import type { Log } from '../log.ts';
+import {
+  DEFAULT_ROUTER_PORTS,
+  gateAnswer,
+  neighbourTable,
+  OWN_GATE_SOCKET,
+  OwnGate,
+  OwnGateServer,
+  type NftRun,
+  type OwnGateRuleset,
+} from '../portal/index.ts';
+
+export type OwnGateConfig = Pick<Config, 'main' | 'http' | 'tollgate'>;
+
+/** The gate's socket: `main.ndsctl_socket` when it names one, else /var/run/sluice/gate.sock. */
+export function ownGateSocket(main: Pick<MainConfig, 'ndsctlSocket'>): string {
+  return main.ndsctlSocket.startsWith('/') ? main.ndsctlSocket : OWN_GATE_SOCKET;
+}
+
+/** What the gate lets an unpaid device reach, from the config. */
+export function ownGateRuleset({ main, http, tollgate }: OwnGateConfig): Omit<OwnGateRuleset, 'paid'> {
+  const door = tollgate !== null && tollgate.listen.port !== 0 ? [tollgate.listen.port] : [];
+  return {
+    device: main.shapeDevice,
+    http: { host: http.host, port: http.port },
+    tcpPorts: [...DEFAULT_ROUTER_PORTS, ...door],
+  };
+}
+
+export interface OwnGatePart {
+  gate: OwnGate;
+  socket: string;
+  /** Installs the table (keeping the devices passing) and answers on the socket. */
+  start(): Promise<void>;
+  /** The socket closed; the table stays (the paid keep passing while sluice is away). */
+  close(): Promise<void>;
+}
+
+export function ownGatePart(config: OwnGateConfig, run: NftRun, log: Log): OwnGatePart {
+  const gate = new OwnGate({ ruleset: ownGateRuleset(config), run, neighbours: neighbourTable(), log });
+  const socket = ownGateSocket(config.main);
+  let server: OwnGateServer | undefined;
+  return {
+    gate,
+    socket,
+    async start() {
+      await gate.start();
+      server = await OwnGateServer.listen(socket, gateAnswer(gate), log);
+    },
+    async close() {
+      await server?.close();
+    },
+  };
+}

@@ -1,0 +1,201 @@
+// tier: lab
+/**
+ * sluice as its own gate (`main.portal 'sluice'`): the lab with no portal daemon at all (lab.sh --sluice), dual-stack,
+ * its clients resolving through the router's dnsmasq, which names the systems' probe hosts as the upstream (it answers
+ * each probe as the real server does). The daemon installs the gate. An unpaid device's probes, each as its system
+ * sends it, get a 302 to the pay page, its HTTPS a reset at once, its IPv4 and IPv6 to the upstream nothing; a grant
+ * opens the gate by the time it answers and the same probes get the real answers; a data grant is cut by the kernel
+ * at its allotment; a terminate closes the gate and the device's next packet on an open connection is answered with a
+ * reset; a daemon killed with -9 leaves the paid passing and the unpaid out, and the restart squares the set with the
+ * journal; `nft flush ruleset` and the gate is back within a second.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Lab, MiB, run, sleep, waitFor, type Client } from './lab.ts';
+import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
+import { skipTest } from '../helpers/skip.ts';
+import { Sluice } from './sluice.ts';
+
+const pre = prerequisites();
+const lab = new LabRun();
+const { L, S, scenario } = lab;
+const LISTEN = '10.77.0.1:2122';
+const PAY_PAGE = `http://${LISTEN}/portal`;
+const UPSTREAM6 = 'fd77:1::2';
+let server6: ChildProcess | undefined;
+
+/** Each system's probe, as it sends it: its URL, its user agent, and what its internet answers. */
+const PROBES = [
+  { os: 'Android', url: 'http://connectivitycheck.gstatic.com/generate_204', agent: 'Dalvik/2.1.0', ok: 204 },
+  { os: 'Apple', url: 'http://captive.apple.com/hotspot-detect.html', agent: 'CaptiveNetworkSupport-481', ok: 200 },
+  { os: 'Windows', url: 'http://www.msftconnecttest.com/connecttest.txt', agent: 'Microsoft NCSI', ok: 200 },
+  { os: 'Firefox', url: 'http://detectportal.firefox.com/canonical.html', agent: 'Mozilla/5.0 Firefox/128', ok: 200 },
+  { os: 'any page', url: 'http://upstream.lab/some/page?x=1', agent: 'curl', ok: 404 },
+] as const;
+
+if (pre.lab) {
+  skipTest(test, 'e2e sluice gate scenarios', pre.lab, { ciInstalls: true });
+} else {
+  test.before(async () => {
+    lab.lab = await Lab.up({ rate: '8mbit', clients: 3, ipv6: true, sluice: true });
+    const code = `require('http').createServer((q, r) => r.end('ok')).listen(80, '${UPSTREAM6}')`;
+    server6 = spawn('ip', ['netns', 'exec', lab.lab.upNs, process.execPath, '-e', code], { stdio: 'ignore' });
+    lab.sluice = await Sluice.start(lab.lab, {
+      extraConfig: `config http 'http'\n\toption listen '${LISTEN}'\n`,
+    });
+    figure(`lab ${lab.lab.id}: no portal daemon, sluice is the gate, dual-stack`);
+  });
+  test.after(async () => {
+    if (lab.failed) dumpLogs(lab.lab, lab.sluice ? () => lab.S().logTail() : null);
+    server6?.kill('SIGKILL');
+    await lab.sluice?.stop();
+    await lab.lab?.down();
+  });
+}
+
+interface Answer {
+  exit: number;
+  status: number;
+  location: string;
+  ms: number;
+}
+
+/** One request from the client as curl does it: exit code, status, Location, how long it took. */
+async function probe(c: Client, url: string, agent = 'curl', extra: string[] = []): Promise<Answer> {
+  const started = Date.now();
+  const r = await run('ip', [
+    ...['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', '5', '--connect-timeout', '5'],
+    ...['-A', agent, '-w', '%{http_code} %{redirect_url}', ...extra, url],
+  ]);
+  const [status = '0', location = ''] = r.stdout.trim().split(' ');
+  return { exit: r.code ?? -1, status: Number(status), location, ms: Date.now() - started };
+}
+
+async function nft(args: string[]): Promise<string> {
+  const r = await run('ip', ['netns', 'exec', L().rtNs, 'nft', ...args]);
+  return r.code === 0 ? r.stdout : '';
+}
+
+const passes = async (c: Client): Promise<boolean> => (await probe(c, 'http://upstream.lab/ping')).status === 200;
+
+scenario(
+  '1 unpaid: every probe is sent to the pay page, HTTPS is reset at once, nothing passes',
+  pre.daemon,
+  async () => {
+    const c = L().client(1);
+    await waitFor('the gate table', 20_000, async () =>
+      (await nft(['list', 'table', 'inet', 'sluice_portal'])) ? true : undefined,
+    );
+    for (const p of PROBES) {
+      const a = await probe(c, p.url, p.agent);
+      assert.is(a.status, 302, `${p.os}: ${JSON.stringify(a)}`);
+      assert.is(a.location, PAY_PAGE, `${p.os}'s probe goes to the pay page`);
+    }
+    const https = await probe(c, 'https://upstream.lab/');
+    // curl's 7: the connection was refused (the gate's reset), not timed out (28).
+    assert.is(https.exit, 7, `HTTPS: ${JSON.stringify(https)}`);
+    figure(`unpaid: 5 probes → 302 ${PAY_PAGE}; HTTPS reset after ${https.ms} ms`);
+    assert.is((await probe(c, `http://${LISTEN}/captive`)).status, 200, 'the captive API answers');
+    assert.is((await probe(c, 'http://[fd77:1::2]/', 'curl', ['-6'])).status, 0, 'no IPv6 to the upstream');
+    const ping = await run('ip', ['netns', 'exec', c.ns, 'busybox', 'ping', '-c', '1', '-W', '1', '10.77.1.2']);
+    assert.is.not(ping.code, 0, 'no ICMP to the upstream');
+  },
+);
+
+scenario('2 a grant opens the gate by the time it answers; the probes get their real answers', pre.daemon, async () => {
+  const c = L().client(1);
+  const started = Date.now();
+  await S().call('grant', { mac: c.mac, seconds: 600 });
+  const answered = Date.now() - started;
+  // No wait: the gate is open when the grant answers.
+  assert.ok(await passes(c), 'passes right after the grant answered');
+  for (const p of PROBES) assert.is((await probe(c, p.url, p.agent)).status, p.ok, p.os);
+  assert.is((await probe(c, `http://[${UPSTREAM6}]/`, 'curl', ['-6'])).status, 200, 'its IPv6 passes');
+  assert.not.ok(await passes(L().client(2)), 'another device stays out');
+  const set = await nft(['list', 'set', 'inet', 'sluice_portal', 'paid']);
+  assert.ok(set.includes(`${c.mac} . ${c.ip}`), `bound by MAC and address: ${set}`);
+  figure(`grant answered in ${answered} ms, the gate open then`);
+});
+
+scenario('3 a data grant is cut by the kernel at its allotment', pre.daemon, async () => {
+  const c = L().client(2);
+  await S().call('grant', { mac: c.mac, bytes: 1 * MiB });
+  const got = await run(
+    'ip',
+    [
+      ...['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', '15'],
+      ...['-w', '%{size_download}', 'http://upstream.lab/bytes/8388608'],
+    ],
+    30_000,
+  );
+  const bytes = Number(got.stdout.trim());
+  assert.ok(bytes < 1.2 * MiB, `cut near 1 MiB: got ${bytes}`);
+  await S().waitSession(c.mac, 'the session to end', 15_000, (s) => s.state !== 'ACTIVE');
+  assert.not.ok(await passes(c), 'closed after its allotment');
+  figure(`data grant of 1 MiB: the download stopped at ${bytes} B`);
+});
+
+scenario('4 a terminate closes the gate: the open connection is reset at its next packet', pre.daemon, async () => {
+  const c = L().client(1);
+  // An upload that runs on: the client sends, as a browser does. 8 Mbit/s up for 20 s is more than it can finish.
+  const upload = spawn('ip', [
+    ...['netns', 'exec', c.ns, 'sh', '-c'],
+    'head -c 50000000 /dev/zero | curl -s -o /dev/null --max-time 30 --limit-rate 200k -w "%{http_code}" ' +
+      '-X POST -T - http://upstream.lab/upload; echo " $?"',
+  ]);
+  let out = '';
+  upload.stdout.on('data', (d) => (out += d));
+  const ended = new Promise<void>((r) => upload.on('close', () => r()));
+  await sleep(1500);
+  const at = Date.now();
+  await S().call('terminate', { mac: c.mac });
+  await ended;
+  const took = Date.now() - at;
+  const exit = Number(out.trim().split(' ').pop());
+  // curl's 55 (send failure) or 56 (receive failure): the connection was reset, not timed out (28).
+  assert.ok(exit === 55 || exit === 56, `curl ended with ${out.trim()} after ${took} ms`);
+  assert.is((await probe(c, PROBES[0].url)).status, 302, 'back to the pay page');
+  figure(`terminate: the open upload was reset ${took} ms later (curl exit ${exit})`);
+});
+
+scenario(
+  '5 killed with -9: the paid pass, the unpaid stay out; the restart squares it with the journal',
+  pre.daemon,
+  async () => {
+    const paid = L().client(3);
+    await S().call('grant', { mac: paid.mac, seconds: 600 });
+    assert.ok(await passes(paid));
+    await S().kill9();
+    assert.ok(await passes(paid), 'the paid pass while sluice is down');
+    assert.not.ok(await passes(L().client(1)), 'the unpaid stay out');
+    // A device the set holds without a session (its session ended while sluice was down, or anything an earlier run
+    // left): the restart closes it.
+    await nft(['add', 'element', 'inet', 'sluice_portal', 'paid', `{ ${L().client(1).mac} . ${L().client(1).ip} }`]);
+    await S().startDaemon();
+    assert.ok(await passes(paid), 'still passing after the restart');
+    await waitFor('the restart to close the stray', 15_000, async () =>
+      (await passes(L().client(1))) ? undefined : true,
+    );
+  },
+);
+
+scenario('6 nft flush ruleset: the gate is back within a second, the paid still pass', pre.daemon, async () => {
+  await nft(['flush', 'ruleset']);
+  const flushed = Date.now();
+  await waitFor(
+    'the gate back',
+    10_000,
+    async () =>
+      (await nft(['list', 'set', 'inet', 'sluice_portal', 'paid'])).includes(L().client(3).mac) ? true : undefined,
+    50,
+  );
+  const back = Date.now() - flushed;
+  figure(
+    `nft flush ruleset: the gate back after ${back} ms (load ${(await import('node:os')).loadavg()[0]!.toFixed(1)})`,
+  );
+  assert.ok(await passes(L().client(3)), 'the paid device passes');
+  assert.is((await probe(L().client(1), PROBES[1].url, PROBES[1].agent)).status, 302, 'the unpaid meet the pay page');
+});
+
+test.run();

@@ -263,6 +263,20 @@ test(
   async () => {
     const { common, overview } = load(daemon([], { active: 0, pending: 0, retainedEnded: 0 }));
     assert.match(text(overview.render(await overview.load())), 'Revenue today0 USDC');
+    // The counter's cash: a printed ticket of a batch priced 2.50 EUR (voucher_list says the currency's decimals).
+    const ticket = session('02:00:00:00:00:09', 'ACTIVE', 'open', {
+      plan: 'hour',
+      paid_total: '250',
+      payments: [{ method: 'voucher', amount: '250', asset: 'EUR', reference: '7KQ2M9/' + 'a'.repeat(32) }],
+    });
+    const till = load({
+      ...daemon([ticket], { active: 1, pending: 0, retainedEnded: 0 }),
+      'sluice.voucher_list': () => ({
+        batches: [{ id: '7KQ2M9', price: { amount: '250', currency: 'EUR', decimals: 2 } }],
+      }),
+    });
+    const shown = text(till.overview.render(await till.overview.load()));
+    assert.match(shown, 'Revenue today2.5 EUR', shown);
     assert.equal(
       ['1073741824', '104857600', '100000000', '1536', '1610612736', '1000', '512', '1099511627776'].map((b) =>
         common.amount('bytes', b),

@@ -270,6 +270,45 @@ test(
   },
 );
 
+test('a price set when printing: sent in cents with its currency; the sheet and the table show it', async () => {
+  const p = load({
+    'sluice.voucher_list': () => ({ batches: [{ ...BATCH, price: { amount: '250', currency: 'EUR', decimals: 2 } }] }),
+    'sluice.pricing': () => PRICING,
+    'sluice.voucher_create': (a) => ({
+      batch: 'QRST22',
+      plan: a.plan,
+      steps: a.steps,
+      count: 1,
+      metric: 'seconds',
+      allotment: '3600',
+      expires: null,
+      note: null,
+      price: { amount: a.price, currency: a.currency, decimals: 2 },
+      codes: ['7KQ2-M9AB-CD'],
+    }),
+  });
+  const page = p.view.render(await p.view.load());
+  assert.match(text(page), /7KQ2M9.*terrace.*2\.5 EUR/);
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'hour';
+  inputs.count!.value = '1';
+  inputs.steps!.value = '1';
+  inputs.expires!.value = '';
+  inputs.note!.value = '';
+  inputs.currency!.value = 'eur';
+  const generate = find(page, (n) => n.tag === 'button' && text(n) === 'Generate')[0]!.attrs
+    .click as () => Promise<void>;
+  inputs.price!.value = '2.5.0';
+  await generate();
+  assert.match(p.notifications.pop() ?? '', /Price/);
+  inputs.price!.value = '2,50';
+  await generate();
+  const create = p.calls.find(([m]) => m === 'sluice.voucher_create')![1];
+  assert.equal([create.price, create.currency], ['250', 'EUR']);
+  (find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Print tickets')[0]!.attrs.click as () => void)();
+  assert.ok(p.printed[0]!.includes('One hour · 1 h · 2.5 EUR'), 'the ticket says its price');
+});
+
 test('the first batch offers no restart: the daemon opens the voucher box itself', async () => {
   const batches: unknown[] = [];
   const p = load(

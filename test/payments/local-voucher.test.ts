@@ -36,6 +36,7 @@ test(
     assert.is(r.book.list().pay_page, 'http://192.168.1.1:2122/portal');
     assert.equal((r.book.list().batches as Array<Record<string, unknown>>)[0], {
       id: made.batch,
+      price: null,
       plan: 'hour',
       steps: 2n,
       metric: 'seconds',

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../../time.ts';
 import { SluiceError } from '../../errors.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
-import { VoucherStore } from './store.ts';
+import { CURRENCY, MAX_DECIMALS, VoucherStore, type BatchPrice } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
 import { VoucherMethod } from '../voucher/voucher.ts';
 import { payPageUrl } from '../../config/index.ts';
@@ -45,6 +45,11 @@ export interface VoucherBook {
     steps: bigint;
     expires?: bigint;
     note?: string;
+    /** What a ticket is sold for at the counter, in the currency's smallest unit (with `currency`). */
+    price?: bigint;
+    currency?: string;
+    /** The currency's decimals (default 2: cents). */
+    decimals?: bigint;
   }): Promise<Record<string, unknown>>;
   list(): Record<string, unknown>;
   revoke(batch: string): Promise<Record<string, unknown>>;
@@ -71,6 +76,9 @@ export const localVoucherPlugin: PaymentPlugin = {
         steps: { kind: 'count', required: true },
         expires: { kind: 'count' },
         note: { kind: 'string', maxLength: 64 },
+        price: { kind: 'amount' },
+        currency: { kind: 'string', maxLength: 12 },
+        decimals: { kind: 'count' },
       },
       adminOnly: true,
       handler: (a, face) => book(face).create(a as Parameters<VoucherBook['create']>[0]),
@@ -84,6 +92,24 @@ export const localVoucherPlugin: PaymentPlugin = {
   },
   open: (ctx) => openLocalVouchers(ctx, systemClock),
 };
+
+/** voucher_create's price arguments → the batch's price; none without a price (or a price of 0). */
+function batchPriceOf(a: { price?: bigint; currency?: string; decimals?: bigint }): BatchPrice | undefined {
+  const bad = (argument: string, message: string) =>
+    new SluiceError('ERR_INVALID_ARGUMENT', `${argument}: ${message}`, { details: { argument } });
+  if (a.price === undefined || a.price === 0n) {
+    if (a.currency !== undefined || a.decimals !== undefined) throw bad('price', 'currency and decimals need a price');
+    return undefined;
+  }
+  if (a.currency === undefined || !CURRENCY.test(a.currency))
+    throw bad('currency', 'a code of 1 to 12 letters and digits ("EUR") is needed with a price');
+  const decimals = a.decimals ?? 2n;
+  if (decimals > BigInt(MAX_DECIMALS)) throw bad('decimals', `0 to ${MAX_DECIMALS}`);
+  return { amount: a.price, currency: a.currency, decimals: Number(decimals) };
+}
+
+/** A price as the replies give it: the amount a decimal string of the smallest unit, as `sales` gives amounts. */
+const priceView = (p: BatchPrice | null | undefined) => (p ? { ...p, amount: p.amount.toString() } : null);
 
 /** The plugin's part, on `clock` (tests: fake time). */
 export async function openLocalVouchers(
@@ -116,8 +142,9 @@ export async function openLocalVouchers(
     onSession('topup', (_s: Session, p: PaymentRef) => confirm([p])),
   ];
   const vouchers: VoucherBook = {
-    async create({ plan, count, steps, expires, note }) {
+    async create({ plan, count, steps, expires, note, ...priced }) {
       const at = now();
+      const price = batchPriceOf(priced);
       if (expires !== undefined && Number(expires) * 1000 <= at) {
         throw new SluiceError('ERR_INVALID_ARGUMENT', 'expires: a moment in the future (seconds since the epoch)', {
           details: { argument: 'expires' },
@@ -130,6 +157,7 @@ export async function openLocalVouchers(
         expires: expires === undefined ? null : Number(expires) * 1000,
         note: note ?? '',
         now: at,
+        ...(price && { price }),
       });
       // The first batch: POST /voucher and the page's form come to be served now (the LAN endpoint follows).
       // A door that fails to open is logged by the endpoint; the batch is made either way.
@@ -143,6 +171,7 @@ export async function openLocalVouchers(
         allotment: terms.allotment,
         expires: expires ?? null,
         note: note ?? '',
+        price: priceView(price),
         codes: made.codes,
       };
     },
@@ -151,6 +180,7 @@ export async function openLocalVouchers(
       pay_page: payPageUrl(current.http),
       batches: store.list(now()).map((b) => ({
         ...b,
+        price: priceView(b.price),
         created: Math.floor(b.created / 1000),
         expires: b.expires === null ? null : Math.floor(b.expires / 1000),
       })),

@@ -103,7 +103,16 @@ export class LocalVoucherMethod implements PaymentMethod {
       expiresAt: b.timeLimit !== undefined ? ctx.now + Number(b.timeLimit) * 1000 : null,
       ...(b.devices !== undefined && { devices: b.devices }),
     };
-    return { method: this.name, reference: referenceOf(found), amount: 0n, asset: ctx.quote.asset, at: ctx.now, terms };
+    // A priced batch's ticket was paid at the counter: its payment says how much, in the batch's currency.
+    const price = b.price;
+    return {
+      method: this.name,
+      reference: referenceOf(found),
+      amount: price?.amount ?? 0n,
+      asset: price?.currency ?? ctx.quote.asset,
+      at: ctx.now,
+      terms,
+    };
   }
 
   /**

@@ -54,8 +54,24 @@ export interface BatchTerms {
   devices?: number;
 }
 
+/**
+ * What a ticket of the batch is sold for at the counter (cash, as a rule): its redeemed code's payment carries it, so
+ * revenue counts it like any other payment. `amount` in the currency's smallest unit (cents for EUR, decimals 2).
+ */
+export interface BatchPrice {
+  amount: bigint;
+  /** A currency code as the counter names it ("EUR"): the payment's asset. */
+  currency: string;
+  decimals: number;
+}
+
+export const CURRENCY = /^[A-Za-z][A-Za-z0-9]{0,11}$/;
+export const MAX_DECIMALS = 18;
+
 export interface Batch extends BatchTerms {
   id: string;
+  /** Absent: the batch was printed without a price (its payments are 0). */
+  price?: BatchPrice;
   count: number;
   /** ms since the epoch. */
   created: number;
@@ -81,6 +97,7 @@ interface CodeEntry {
 
 export interface BatchView {
   id: string;
+  price: BatchPrice | null;
   plan: string;
   steps: bigint;
   metric: Metric;
@@ -105,6 +122,15 @@ export interface FoundCode {
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isDigits = (v: unknown): v is string => typeof v === 'string' && /^[0-9]{1,30}$/.test(v);
 
+/** A batch's price as the book writes it; undefined: none (books written before prices, or a batch without one). */
+function parsePrice(v: unknown): BatchPrice | null | undefined {
+  if (v === undefined) return undefined;
+  const p = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  if (!isDigits(p.amount) || typeof p.currency !== 'string' || !CURRENCY.test(p.currency)) return null;
+  if (!isInt(p.decimals) || p.decimals > MAX_DECIMALS) return null;
+  return { amount: BigInt(p.amount), currency: p.currency, decimals: p.decimals };
+}
+
 function parseBatch(v: unknown): Batch | null {
   if (typeof v !== 'object' || v === null) return null;
   const b = v as Record<string, unknown>;
@@ -120,6 +146,8 @@ function parseBatch(v: unknown): Batch | null {
     return null;
   if ((b.time_limit !== undefined && !isDigits(b.time_limit)) || (b.devices !== undefined && !isInt(b.devices)))
     return null;
+  const price = parsePrice(b.price);
+  if (price === null) return null;
   return {
     id: b.id,
     plan: b.plan,
@@ -134,6 +162,7 @@ function parseBatch(v: unknown): Batch | null {
     used: b.used,
     ...(b.time_limit !== undefined && { timeLimit: BigInt(b.time_limit as string) }),
     ...(b.devices !== undefined && { devices: b.devices as number }),
+    ...(price && { price }),
   };
 }
 
@@ -201,6 +230,9 @@ const FORMAT: JsonTableFormat<CodeEntry, Batch[]> = {
       allotment: b.allotment.toString(),
       ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }),
       ...(b.devices !== undefined && { devices: b.devices }),
+      ...(b.price && {
+        price: { amount: b.price.amount.toString(), currency: b.price.currency, decimals: b.price.decimals },
+      }),
       count: b.count,
       created: b.created,
       expires: b.expires,
@@ -272,9 +304,9 @@ export class VoucherStore {
    */
   async create(
     terms: BatchTerms,
-    printing: { count: number; expires: number | null; note: string; now: number },
+    printing: { count: number; expires: number | null; note: string; now: number; price?: BatchPrice },
   ): Promise<{ batch: Batch; codes: string[] }> {
-    const { count, expires, note, now } = printing;
+    const { count, expires, note, now, price } = printing;
     if (!Number.isSafeInteger(count) || count < 1 || count > MAX_BATCH_CODES) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', `count: 1 to ${MAX_BATCH_CODES} codes a batch`, {
         details: { argument: 'count' },
@@ -300,7 +332,17 @@ export class VoucherStore {
     }
     let id = newBatchId();
     while (this.batches.has(id)) id = newBatchId();
-    const batch: Batch = { ...terms, id, count, created: now, expires, note, revoked: null, used: 0 };
+    const batch: Batch = {
+      ...terms,
+      id,
+      count,
+      created: now,
+      expires,
+      note,
+      revoked: null,
+      used: 0,
+      ...(price && { price }),
+    };
     const codes: string[] = [];
     const hashes: string[] = [];
     while (codes.length < count) {
@@ -408,6 +450,7 @@ export class VoucherStore {
       const expired = b.revoked === null && b.expires !== null && now > b.expires;
       return {
         id: b.id,
+        price: b.price ?? null,
         plan: b.plan,
         steps: b.steps,
         metric: b.metric,

@@ -14,6 +14,7 @@
 var callStats = rpc.declare({ object: 'sluice', method: 'stats' });
 var callSessions = rpc.declare({ object: 'sluice', method: 'sessions', params: [ 'state', 'offset', 'limit' ] });
 var callPricing = rpc.declare({ object: 'sluice', method: 'pricing' });
+var callVoucherList = rpc.declare({ object: 'sluice', method: 'voucher_list' });
 var callQuote = rpc.declare({ object: 'sluice', method: 'quote', params: [ 'plan', 'steps' ] });
 var callTerminate = rpc.declare({ object: 'sluice', method: 'terminate', params: [ 'mac' ] });
 var callGrantSeconds = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'seconds' ] });
@@ -276,6 +277,7 @@ return baseclass.extend({
 		return next(0, 0);
 	},
 	pricing: function() { return callPricing().then(unwrap); },
+	vouchers: function() { return callVoucherList().then(unwrap); },
 	quote: function(plan, steps) { return callQuote(plan, String(steps)).then(unwrap).then(function(r) { return r.quote; }); },
 	terminate: function(mac) { return callTerminate(mac).then(unwrap); },
 	/* A session to another device (its purchase follows the MAC: a customer's new phone, a randomized MAC). */

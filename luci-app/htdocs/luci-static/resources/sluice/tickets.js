@@ -37,6 +37,18 @@ function payPage(list) {
 	return list && typeof list.pay_page === 'string' && list.pay_page !== '' ? list.pay_page : null;
 }
 
+/* A batch's price as the counter says it ("2.50 EUR"); '' for a batch without one. */
+function priceText(price) {
+	return price && price.currency ? common.price(String(price.amount), price.decimals, price.currency) : '';
+}
+
+/* What a ticket costs, typed at the counter ("2.50", "2,50", "3"): the amount in cents (the page prices with two
+ * decimals), or null when it is not a price. */
+function priceUnits(text) {
+	var m = /^(\d{1,12})(?:[.,](\d{1,2}))?$/.exec(String(text).trim());
+	return m ? (BigInt(m[1]) * BigInt(100) + BigInt((m[2] || '0').length === 1 ? m[2] + '0' : (m[2] || '00'))).toString() : null;
+}
+
 /* The sheet: one ticket per cell, cut along the dashed lines; printed from a window of its own. False: the browser
  * blocked the window. */
 function printSheet(made, planTitle, qr, base) {
@@ -47,7 +59,8 @@ function printSheet(made, planTitle, qr, base) {
 			try { img = '<img alt="" src="data:image/svg+xml,' + encodeURIComponent(qr.svg(qr.encode(link, 'M'), 2)) + '">'; }
 			catch (e) { img = ''; }
 		}
-		return '<div class="t">' + img + '<div><div class="what">' + esc(planTitle) + ' · ' + esc(buys(made.metric, made.allotment)) + '</div>'
+		var cost = priceText(made.price);
+		return '<div class="t">' + img + '<div><div class="what">' + esc(planTitle) + ' · ' + esc(buys(made.metric, made.allotment)) + (cost ? ' · ' + esc(cost) : '') + '</div>'
 			+ '<div class="code">' + esc(code) + '</div>'
 			+ (link ? '<div class="how">' + esc(_('Join the WiFi, then scan the code or open %s').format(base)) + '</div>' : '')
 			+ (made.expires ? '<div class="how">' + esc(_('Valid until %s').format(new Date(made.expires * 1000).toLocaleDateString())) + '</div>' : '')
@@ -77,5 +90,7 @@ return baseclass.extend({
 	qrEncoder: qrEncoder,
 	payPage: payPage,
 	printSheet: printSheet,
+	priceText: priceText,
+	priceUnits: priceUnits,
 	POPUP_BLOCKED: _('The browser blocked the ticket window: allow pop-ups for this page, then press Print tickets again.')
 });

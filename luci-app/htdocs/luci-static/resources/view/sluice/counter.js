@@ -16,7 +16,7 @@
  * acts with the login's name.
  */
 
-var callCreate = rpc.declare({ object: 'sluice', method: 'voucher_create', params: [ 'plan', 'count', 'steps', 'note' ] });
+var callCreate = rpc.declare({ object: 'sluice', method: 'voucher_create', params: [ 'plan', 'count', 'steps', 'note', 'price', 'currency' ] });
 var callList = rpc.declare({ object: 'sluice', method: 'voucher_list' });
 var callRevoke = rpc.declare({ object: 'sluice', method: 'voucher_revoke', params: [ 'batch' ] });
 
@@ -75,9 +75,16 @@ return view.extend({
 			return notify(_('How many tickets: a whole number from 1 to %d.').format(MAX_COUNT), 'warning');
 		if (!Number.isInteger(steps) || steps < Number(plan.min_steps) || steps > Number(plan.max_steps))
 			return notify(_('Each ticket sells %s to %s steps of this plan.').format(plan.min_steps, plan.max_steps), 'warning');
-		var note = get('note');
+		var note = get('note'), price = get('price'), currency = get('currency').toUpperCase(), cents = null;
+		if (price !== '' && price !== '0') {
+			cents = tickets.priceUnits(price);
+			if (cents === null)
+				return notify(_('Price: an amount such as 2.50 (two decimals at most).'), 'warning');
+			if (!/^[A-Z][A-Z0-9]{0,11}$/.test(currency))
+				return notify(_('A price needs its currency, such as EUR.'), 'warning');
+		}
 		var out = this.madeBox;
-		return callCreate(plan.id, count, steps, note || undefined).then(common.unwrap).then(L.bind(function(made) {
+		return callCreate(plan.id, count, steps, note || undefined, cents || undefined, cents ? currency : undefined).then(common.unwrap).then(L.bind(function(made) {
 			var title = planTitle(plan);
 			dom.content(out, E('div', { 'class': 'alert-message notice' }, [
 				E('h4', _('Batch %s: %d tickets of %s, %s each').format(made.batch, made.codes.length, title, tickets.buys(made.metric, made.allotment))),
@@ -165,6 +172,7 @@ return view.extend({
 				E('td', { 'class': 'td' }, b.plan + ' · ' + tickets.buys(b.metric, b.allotment)),
 				E('td', { 'class': 'td' }, common.timestamp(b.created)),
 				E('td', { 'class': 'td' }, b.note || '-'),
+				E('td', { 'class': 'td' }, tickets.priceText(b.price) || '-'),
 				E('td', { 'class': 'td' }, String(b.used) + ' / ' + String(b.count)),
 				E('td', { 'class': 'td' }, status),
 				E('td', { 'class': 'td' }, b.revoked ? ''
@@ -172,7 +180,7 @@ return view.extend({
 			]);
 		}, this));
 		return E('table', { 'class': 'table' }, [
-			E('tr', { 'class': 'tr table-titles' }, [ _('Batch'), _('Each ticket'), _('Made'), _('Note'), _('Used'), _('Status'), '' ]
+			E('tr', { 'class': 'tr table-titles' }, [ _('Batch'), _('Each ticket'), _('Made'), _('Note'), _('Price'), _('Used'), _('Status'), '' ]
 				.map(function(h) { return E('th', { 'class': 'th' }, h); }))
 		].concat(rows));
 	},
@@ -213,7 +221,9 @@ return view.extend({
 				plans.map(function(p) { return E('option', { 'value': p.id }, planTitle(p) + ' (' + _('1 step = %s').format(tickets.buys(p.metric, p.step_size)) + ')'); })),
 			count: E('input', { 'class': 'cbi-input-text', 'name': 'count', 'type': 'number', 'min': 1, 'max': MAX_COUNT, 'value': 10 }),
 			steps: E('input', { 'class': 'cbi-input-text', 'name': 'steps', 'type': 'number', 'min': 1, 'value': 1 }),
-			note: E('input', { 'class': 'cbi-input-text', 'name': 'note', 'maxlength': 64 })
+			note: E('input', { 'class': 'cbi-input-text', 'name': 'note', 'maxlength': 64 }),
+			price: E('input', { 'class': 'cbi-input-text', 'name': 'price', 'inputmode': 'decimal', 'placeholder': '2.50' }),
+			currency: E('input', { 'class': 'cbi-input-text', 'name': 'currency', 'maxlength': 12, 'placeholder': 'EUR' })
 		};
 		this.madeBox = E('div', { 'id': 'sluice-counter-made' });
 		this.batchesBox = E('div', { 'id': 'sluice-counter-batches' }, down ? '' : this.renderBatches(list.batches || []));
@@ -239,6 +249,8 @@ return view.extend({
 				field(_('Tickets'), inputs.count, _('How many to print (up to %d a batch).').format(MAX_COUNT)),
 				field(_('Steps per ticket'), inputs.steps, _('What one ticket buys, in steps of the plan: with a plan of 1 hour per step, 2 = two hours.')),
 				field(_('Note'), inputs.note, _('Optional: who or what the batch is for ("terrace", "weekend").')),
+				field(_('Price'), inputs.price, _('Optional: what one ticket costs at the counter (2.50), printed on it; each ticket redeemed counts as a sale of that much in the revenue.')),
+				field(_('Currency'), inputs.currency, _('The price\'s currency (EUR, USD…), needed with a price.')),
 				E('div', { 'class': 'cbi-page-actions' }, E('button', { 'class': 'cbi-button cbi-button-save', 'click': L.bind(this.handleCreate, this, plans, qr) }, _('Generate'))),
 				this.madeBox
 			]),

@@ -15,7 +15,7 @@
  * no copy of it here).
  */
 
-var callCreate = rpc.declare({ object: 'sluice', method: 'voucher_create', params: [ 'plan', 'count', 'steps', 'expires', 'note' ] });
+var callCreate = rpc.declare({ object: 'sluice', method: 'voucher_create', params: [ 'plan', 'count', 'steps', 'expires', 'note', 'price', 'currency' ] });
 var callList = rpc.declare({ object: 'sluice', method: 'voucher_list' });
 var callRevoke = rpc.declare({ object: 'sluice', method: 'voucher_revoke', params: [ 'batch' ] });
 
@@ -78,9 +78,16 @@ return view.extend({
 			if (!(expires > Date.now() / 1000))
 				return notify(_('The last day must be today or later.'), 'warning');
 		}
-		var note = get('note');
+		var note = get('note'), price = get('price'), currency = get('currency').toUpperCase(), cents = null;
+		if (price !== '' && price !== '0') {
+			cents = tickets.priceUnits(price);
+			if (cents === null)
+				return notify(_('Price: an amount such as 2.50 (two decimals at most).'), 'warning');
+			if (!/^[A-Z][A-Z0-9]{0,11}$/.test(currency))
+				return notify(_('A price needs its currency, such as EUR.'), 'warning');
+		}
 		var out = this.madeBox;
-		return callCreate(plan.id, count, steps, expires, note || undefined).then(common.unwrap).then(L.bind(function(made) {
+		return callCreate(plan.id, count, steps, expires, note || undefined, cents || undefined, cents ? currency : undefined).then(common.unwrap).then(L.bind(function(made) {
 			var title = this.planTitle(plan);
 			dom.content(out, E('div', { 'class': 'alert-message notice' }, [
 				E('h4', _('Batch %s: %d tickets of %s, %s each').format(made.batch, made.codes.length, title, buys(made.metric, made.allotment))),
@@ -131,6 +138,7 @@ return view.extend({
 				E('td', { 'class': 'td' }, common.timestamp(b.created)),
 				E('td', { 'class': 'td' }, b.expires ? common.timestamp(b.expires) : _('never')),
 				E('td', { 'class': 'td' }, b.note || '-'),
+				E('td', { 'class': 'td' }, tickets.priceText(b.price) || '-'),
 				E('td', { 'class': 'td' }, String(b.count)),
 				E('td', { 'class': 'td' }, String(b.used)),
 				E('td', { 'class': 'td' }, String(b.unused)),
@@ -142,7 +150,7 @@ return view.extend({
 		}, this));
 		return E('table', { 'class': 'table' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
-				_('Batch'), _('Each ticket'), _('Made'), _('Last day'), _('Note'), _('Tickets'), _('Used'), _('Unused'), _('Expired'), _('Status'), ''
+				_('Batch'), _('Each ticket'), _('Made'), _('Last day'), _('Note'), _('Price'), _('Tickets'), _('Used'), _('Unused'), _('Expired'), _('Status'), ''
 			].map(function(h) { return E('th', { 'class': 'th' }, h); }))
 		].concat(rows));
 	},
@@ -163,7 +171,9 @@ return view.extend({
 			count: E('input', { 'class': 'cbi-input-text', 'name': 'count', 'type': 'number', 'min': 1, 'max': MAX_COUNT, 'value': 20 }),
 			steps: E('input', { 'class': 'cbi-input-text', 'name': 'steps', 'type': 'number', 'min': 1, 'value': 1 }),
 			expires: E('input', { 'class': 'cbi-input-text', 'name': 'expires', 'type': 'date' }),
-			note: E('input', { 'class': 'cbi-input-text', 'name': 'note', 'maxlength': 64 })
+			note: E('input', { 'class': 'cbi-input-text', 'name': 'note', 'maxlength': 64 }),
+			price: E('input', { 'class': 'cbi-input-text', 'name': 'price', 'inputmode': 'decimal', 'placeholder': '2.50' }),
+			currency: E('input', { 'class': 'cbi-input-text', 'name': 'currency', 'maxlength': 12, 'placeholder': 'EUR' })
 		};
 		this.madeBox = E('div', { 'id': 'sluice-voucher-made' });
 		this.batchesBox = E('div', { 'id': 'sluice-voucher-batches' }, down ? '' : this.renderBatches(list.batches || []));
@@ -184,6 +194,9 @@ return view.extend({
 			E('div', { 'class': 'cbi-value' }, [ E('label', { 'class': 'cbi-value-title' }, _('Note')),
 				E('div', { 'class': 'cbi-value-field' }, [ inputs.note,
 					E('div', { 'class': 'cbi-value-description' }, _('Optional, for the staff: who or what the batch is for ("terrace", "weekend").')) ]) ]),
+			E('div', { 'class': 'cbi-value' }, [ E('label', { 'class': 'cbi-value-title' }, _('Price')),
+				E('div', { 'class': 'cbi-value-field' }, [ inputs.price, ' ', inputs.currency,
+					E('div', { 'class': 'cbi-value-description' }, _('Optional: what one ticket costs at the counter (2.50 EUR), printed on it. Each ticket redeemed counts as a sale of that much in the revenue, sales and the fleet; a revoked or unsold ticket counts nothing. Empty: the tickets count 0.')) ]) ]),
 			E('div', { 'class': 'cbi-page-actions' }, E('button', { 'class': 'cbi-button cbi-button-save', 'click': L.bind(this.handleCreate, this, plans, qr) }, _('Generate'))),
 			this.madeBox
 		]);

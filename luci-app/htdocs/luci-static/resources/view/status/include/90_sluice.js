@@ -3,7 +3,19 @@
 'require sluice.common as common';
 
 /* Status → Overview: sluice at a glance. Revenue today is summed from the sessions the daemon still lists (started
- * today; paid_total, which covers every payment of a session, grants count 0), per currency. */
+ * today; paid_total, which covers every payment of a session, grants count 0), per currency: a printed voucher's in
+ * its batch's price (cash at the counter). */
+
+/* The currencies printed vouchers are priced in, with their decimals (voucher_list): a ticket's payment is in its
+ * batch's currency, which no plan names. */
+function voucherCurrencies(list) {
+	var out = {};
+	((list && list.batches) || []).forEach(function(b) {
+		if (b.price && b.price.currency)
+			out[String(b.price.currency).toLowerCase()] = { currency: b.price.currency, decimals: b.price.decimals };
+	});
+	return out;
+}
 
 /* Up to this many sessions are read (pages of 500, oldest first) for the revenue; past it the figure says so. */
 var MAX_PAGES = 20;
@@ -28,14 +40,15 @@ function startOfToday() {
 	return d.getTime() / 1000;
 }
 
-function revenueToday(sessions, plans) {
+function revenueToday(sessions, plans, cash) {
 	var since = startOfToday(), totals = {};
 	sessions.forEach(function(s) {
 		if ((s.created_at || 0) < since || !/^\d+$/.test(s.paid_total || '') || s.paid_total === '0')
 			return;
 		/* A session of a plan since renamed or removed still counts: priced by a plan with its asset, else in units. */
-		var plan = common.paidPlan(s, plans);
-		var key = plan ? (plan.currency || '') + '/' + plan.decimals : (common.paidAssets(s)[0] || '') + '/units';
+		/* A ticket sold for cash is in its batch's currency, whatever the plan it sells is priced in. */
+		var asset = common.paidAssets(s)[0] || '', till = cash[asset], plan = till || common.paidPlan(s, plans);
+		var key = plan ? (plan.currency || '') + '/' + plan.decimals : asset + '/units';
 		totals[key] = (totals[key] || BigInt(0)) + BigInt(s.paid_total);
 	});
 	var parts = Object.keys(totals).map(function(k) {
@@ -56,12 +69,13 @@ return baseclass.extend({
 		return Promise.all([
 			common.stats().catch(function(e) { return e; }),
 			allSessions().catch(function() { return { sessions: [], complete: true }; }),
-			common.pricing().catch(function() { return { plans: [] }; })
+			common.pricing().catch(function() { return { plans: [] }; }),
+			common.vouchers().catch(function() { return null; })
 		]);
 	},
 
 	render: function(data) {
-		var stats = data[0], sessions = data[1], pricing = data[2];
+		var stats = data[0], sessions = data[1], pricing = data[2], cash = voucherCurrencies(data[3]);
 		var rows;
 		if (stats instanceof Error) {
 			rows = [ [ _('Service'), _('Not running') ] ];
@@ -79,7 +93,7 @@ return baseclass.extend({
 				waiting.push(_('%d pending').format(c.pending));
 			rows = [
 				[ _('Active sessions'), String(c.active) + (waiting.length ? ' (' + waiting.join(', ') + ')' : '') ],
-				[ _('Revenue today'), revenueToday(sessions.sessions, plans) + (sessions.complete ? '' : ' ' + _('(first %d sessions)').format(sessions.sessions.length)) ],
+				[ _('Revenue today'), revenueToday(sessions.sessions, plans, cash) + (sessions.complete ? '' : ' ' + _('(first %d sessions)').format(sessions.sessions.length)) ],
 				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
 			];

@@ -78,6 +78,7 @@ export const VENUE_METHODS = {
       from: name,
       metric: { kind: 'string', oneOf: ['bytes', 'seconds'] },
       remaining: { kind: 'count' },
+      sold: { kind: 'count' },
       expires_at: { kind: 'count' },
       rate_down: { kind: 'count' },
       rate_up: { kind: 'count' },

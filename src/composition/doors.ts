@@ -38,6 +38,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
     recovered,
     sessions,
     meter,
+    gateClosed: (mac) => gates.closed(mac),
     status: port.status,
     command: port.command,
   });

@@ -39,3 +39,35 @@ export const optNumber = (v: unknown): number | null => {
   const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : v;
   return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
 };
+
+/**
+ * A release's reply: the session's final figures here (what the fleet moves on, capped to its lease), with the overlap
+ * charges taken here (`charges`: their moves, which the fleet settles with this move and sends none of on;
+ * `charge_amounts`: move → what each took in the session's metric).
+ */
+export function releaseFigures(
+  s: Session,
+  o: { venue: string; to: string; charged: readonly { move: number; taken: bigint | null }[]; now: number },
+): Record<string, unknown> {
+  const used = BigInt(Math.floor(s.used));
+  const left = s.allotment > used ? s.allotment - used : 0n;
+  return {
+    venue: o.venue,
+    to: o.to,
+    session: s.id,
+    metric: s.metric,
+    allotment: s.allotment.toString(),
+    used: used.toString(),
+    remaining: left.toString(),
+    bytes: String(s.bytes),
+    expires_at: s.metric === 'bytes' ? s.expiresAt : null,
+    rate_down: s.rates?.downBps ?? null,
+    rate_up: s.rates?.upBps ?? null,
+    devices: s.maxDevices ?? 1,
+    user: s.user,
+    plan: s.plan,
+    at: s.endedAt ?? o.now,
+    charges: o.charged.map((c) => c.move),
+    charge_amounts: Object.fromEntries(o.charged.flatMap((c) => (c.taken === null ? [] : [[c.move, String(c.taken)]]))),
+  };
+}

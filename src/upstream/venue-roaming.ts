@@ -10,7 +10,7 @@
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { isLive, type Grant, type Session, type SessionManager } from '../sessions/index.ts';
-import { arrivalOf, count, optNumber, text } from './venue-args.ts';
+import { arrivalOf, count, optNumber, releaseFigures, text } from './venue-args.ts';
 import { chargeOverlap, chargesOf } from './venue-charges.ts';
 import { VenuePresence } from './venue-presence.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
@@ -28,6 +28,12 @@ export interface VenueRoamingDeps {
    * last tick is billed here, and counts as presence.
    */
   reading?: () => Promise<unknown>;
+  /**
+   * The close of the device's gate here after its session ended (the portal's answer; gatekeeper.ts closed()): a
+   * release's reply leaves only once it is `closed` (or `kept-open` by a newer session of the MAC), so the device is
+   * never let through at two routers at once.
+   */
+  gateClosed?: (mac: string) => Promise<'closed' | 'failed' | 'kept-open'>;
   log: Log;
   clock?: Clock;
   timers?: Timers;
@@ -259,7 +265,10 @@ export class VenueRoaming {
     if (session === null || session.mac !== mac)
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session of ${mac} here`);
     if (!isLive(session)) {
-      if (session.endCause === 'moved') return this.figures(session, venue, to);
+      if (session.endCause === 'moved') {
+        await this.gateShut(mac);
+        return this.figures(session, venue, to);
+      }
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here (${session.endCause})`);
     }
     // One release of a session at a time: the fleet's resend while one waits for the device to leave joins it.
@@ -292,35 +301,25 @@ export class VenueRoaming {
     // Durable before the reply: a crash after it still has the session ended here, never live twice.
     const ended = (await this.deps.sessions.end(session.id, 'moved')) ?? session;
     this.deps.log.info('venue: session moved out', { mac, session: session.id, to, venue });
+    await this.gateShut(mac);
     return this.figures(ended, venue, to);
+  }
+
+  /**
+   * The holder closes first: the reply waits for the portal to confirm the device's gate closed. A close that failed
+   * (the portal did not answer) is refused as a device still here: the lease stays, the next release (the claimer asks
+   * again every 2 s) finds the session ended `moved` and waits for the close retried meanwhile.
+   */
+  private async gateShut(mac: string): Promise<void> {
+    if (this.deps.gateClosed === undefined) return;
+    if ((await this.deps.gateClosed(mac)) === 'failed')
+      throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `the gate of ${mac} here is not confirmed closed yet`);
   }
 
   private figures(s: Session, venue: string, to: string): Record<string, unknown> {
     const arrival = arrivalOf(s);
-    const used = BigInt(Math.floor(s.used));
-    const left = s.allotment > used ? s.allotment - used : 0n;
     const charged = arrival === null ? [] : chargesOf(this.deps.sessions, arrival.lease, arrival.epoch);
-    return {
-      venue,
-      to,
-      session: s.id,
-      metric: s.metric,
-      allotment: s.allotment.toString(),
-      used: used.toString(),
-      remaining: left.toString(),
-      bytes: String(s.bytes),
-      expires_at: s.metric === 'bytes' ? s.expiresAt : null,
-      rate_down: s.rates?.downBps ?? null,
-      rate_up: s.rates?.upBps ?? null,
-      devices: s.maxDevices ?? 1,
-      user: s.user,
-      plan: s.plan,
-      at: s.endedAt ?? this.clock.now(),
-      // The overlaps charged here: the fleet settles them with this move, and sends none of them on; with what each
-      // took (`charge_amounts`, move → amount in the session's metric), which the fleet records as charged.
-      charges: charged.map((c) => c.move),
-      charge_amounts: Object.fromEntries(charged.flatMap((c) => (c.taken === null ? [] : [[c.move, String(c.taken)]]))),
-    };
+    return releaseFigures(s, { venue, to, charged, now: this.clock.now() });
   }
 
   /**
@@ -336,7 +335,11 @@ export class VenueRoaming {
     const metric = args['metric'];
     if (metric !== 'bytes' && metric !== 'seconds')
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'metric must be bytes or seconds');
-    const allotment = count(args['remaining'], 'remaining');
+    const remaining = count(args['remaining'], 'remaining');
+    // Never more than the venue session was sold (the lease's `sold`), whatever the rest of the command says.
+    const sold = args['sold'] === undefined ? null : count(args['sold'], 'sold');
+    const allotment = sold !== null && sold < remaining ? sold : remaining;
+    if (allotment !== remaining) this.deps.log.warn('venue: an open above what was sold, capped', { mac, lease });
     const reference = `${venue}/${lease}#${epoch}/${from}`;
     const key = `venue:${lease}#${epoch}`;
     const existing = this.deps.sessions.byMac(mac);

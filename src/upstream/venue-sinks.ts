@@ -9,11 +9,21 @@ import type { Meter } from '../meter/index.ts';
 import type { SessionManager } from '../sessions/index.ts';
 import { createSinks, type SinkDeps } from './create-sinks.ts';
 import type { SinkHost } from './host.ts';
-import { VenueRoaming } from './venue-roaming.ts';
+import { VenueRoaming, type VenueRoamingDeps } from './venue-roaming.ts';
 
 function openVenue(
   config: Config,
-  { sessions, upstream, meter }: { sessions: SessionManager; upstream: SinkHost; meter: Pick<Meter, 'tick'> },
+  {
+    sessions,
+    upstream,
+    meter,
+    gateClosed,
+  }: {
+    sessions: SessionManager;
+    upstream: SinkHost;
+    meter: Pick<Meter, 'tick'>;
+    gateClosed?: VenueRoamingDeps['gateClosed'];
+  },
   log: Log,
 ): VenueRoaming | undefined {
   const { venue, venuePresentWindowMs: presentWindowMs } = config.main;
@@ -25,6 +35,7 @@ function openVenue(
     publish: (body) => upstream.publishVenue(body),
     settings: () => ({ venue, presentWindowMs }),
     reading: () => meter.tick(),
+    ...(gateClosed !== undefined && { gateClosed }),
     log,
   });
   roaming.follow();
@@ -40,10 +51,18 @@ export function addSinks(
   config: Config,
   host: SinkHost,
   deps: Pick<SinkDeps, 'log' | 'recovered'> &
-    Required<Pick<SinkDeps, 'status' | 'command'>> & { sessions: SessionManager; meter: Pick<Meter, 'tick'> },
+    Required<Pick<SinkDeps, 'status' | 'command'>> & {
+      sessions: SessionManager;
+      meter: Pick<Meter, 'tick'>;
+      gateClosed?: VenueRoamingDeps['gateClosed'];
+    },
 ): VenueRoaming | undefined {
-  const { sessions, meter, ...rest } = deps;
-  const venue = openVenue(config, { sessions, upstream: host, meter }, deps.log);
+  const { sessions, meter, gateClosed, ...rest } = deps;
+  const venue = openVenue(
+    config,
+    { sessions, upstream: host, meter, ...(gateClosed !== undefined && { gateClosed }) },
+    deps.log,
+  );
   const sinkDeps: SinkDeps = { ...rest, session: (id) => sessions.get(id) };
   if (venue) sinkDeps.moved = (s) => venue.moved(s);
   for (const sink of createSinks(config, sinkDeps)) host.add(sink);

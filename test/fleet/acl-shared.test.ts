@@ -1,36 +1,28 @@
 // tier: peers; needs initdb mosquitto mosquitto_sub
 /**
- * docs/fleet.md's broker ACL on a real mosquitto: a report for r1 sent with r2's credentials never reaches the
- * database, r1's own does. Two collectors in one MQTT 5 shared-subscription group split the usage reports: each is
- * stored once, and both took a share; session messages come to both (unshared: docs/fleet.md, "The broker
- * restarts"), and each is stored once.
+ * docs/fleet.md's broker configuration (its listeners, ACLs and accounts) on a real mosquitto: a report for r1 sent
+ * with r2's credentials never reaches the database, r1's own does. Two collectors in one MQTT 5 shared-subscription
+ * group split the usage reports: each is stored once, and both took a share; session messages come to both (unshared:
+ * docs/fleet.md, "The broker restarts"), and each is stored once; a session message both refuse is counted once.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../../src/fleet/db/index.ts';
 import type { Collector } from '../../src/fleet/collector/index.ts';
-import { Mosquitto } from '../peers/mosquitto.ts';
-import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
-
-const doc = readFileSync(fileURLToPath(new URL('../../docs/fleet.md', import.meta.url)), 'utf8');
-/** The ACL as docs/fleet.md gives it: the code block after its name. */
-const ACL = /`\/etc\/mosquitto\/sluice\.acl`[\s\S]*?```\n([\s\S]*?)```/.exec(doc)?.[1];
+import type { Mosquitto } from '../peers/mosquitto.ts';
+import { collector, documentedBroker, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
 
 let pg: Postgres;
 let broker: Mosquitto;
 let db: Db;
 const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
 test.before(async () => {
-  assert.ok(ACL?.includes('pattern write sluice/%u/#'), 'docs/fleet.md has the ACL');
-  [pg, broker] = await Promise.all([
-    Postgres.create(),
-    Mosquitto.create({ accounts: { users: { r1: 'p1', r2: 'p2', fleet: 'pf' }, acl: ACL! } }),
-  ]);
+  [pg, broker] = await Promise.all([Postgres.create(), documentedBroker({ r1: 'p1', r2: 'p2' }, 'pf')]);
   db = await freshDb(pg);
 });
 test.after(async () => {
@@ -43,11 +35,12 @@ test.after(async () => {
 const handled = (c: Collector) => c.stats().stored + c.stats().duplicates + c.stats().rejected;
 
 test("the documented ACL: r2's credentials cannot report for r1; two collectors split the stream", async () => {
+  // The fleet's listener for the collectors, the routers' for the routers.
   const lines: string[] = [];
   const auth = { username: 'fleet', password: 'pf' };
-  const a = await collector(db, broker.url, lines, { clientId: 'ca', group: 'g', connections: 1, ...auth });
+  const a = await collector(db, broker.secondUrl, lines, { clientId: 'ca', group: 'g', connections: 1, ...auth });
   open.push(a);
-  const b = await collector(db, broker.url, lines, { clientId: 'cb', group: 'g', connections: 1, ...auth });
+  const b = await collector(db, broker.secondUrl, lines, { clientId: 'cb', group: 'g', connections: 1, ...auth });
   open.push(b);
   // r2's account publishing on r1's topic, with r1 in the message: the broker drops it.
   const forger = await FakeRouter.connect('r1', broker.url, { username: 'r2', password: 'p2', clientId: 'forger' });
@@ -72,6 +65,13 @@ test("the documented ACL: r2's credentials cannot report for r1; two collectors 
   const share = (c: Collector) => c.stats().stored + c.stats().duplicates - 40;
   assert.ok(share(a) > 0 && share(b) > 0, `both took a share of the usage reports: ${share(a)}/${share(b)}`);
   console.log(`# [fleet] shared group: ${share(a)} + ${share(b)} of 40 usage reports`);
+  // A session message both collectors get and refuse (an unknown version): one count, not one per collector.
+  await r1.publish('session', { ...r1.envelope('session', 200), v: 9, event: 'started' });
+  await waitFor(() => a.stats().rejected + b.stats().rejected >= 2, 30_000, 'both refused it');
+  const [rejected] = await db.query<{ n: string }>(
+    "SELECT sum(count)::text AS n FROM fleet_rejects WHERE reason = 'unknown version'",
+  );
+  assert.is(rejected!.n, '1', 'counted once across the collectors');
 });
 
 test('sluice-fleet as the recipe runs it: the fleet account, its password from --password-file', async () => {
@@ -83,9 +83,17 @@ test('sluice-fleet as the recipe runs it: the fleet account, its password from -
   let out = '';
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/fleet/main.ts', '--db', pg.url(row!.d), '--broker', broker.url, '--listen', 'none'].concat(
-      ['--username', 'fleet', '--password-file', join(dir, 'fleet.pass'), '--client-id', 'collector-a'],
-    ),
+    [
+      '--import',
+      'tsx',
+      'src/fleet/main.ts',
+      '--db',
+      pg.url(row!.d),
+      '--broker',
+      broker.secondUrl,
+      '--listen',
+      'none',
+    ].concat(['--username', 'fleet', '--password-file', join(dir, 'fleet.pass'), '--client-id', 'collector-a']),
     { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.on('data', (d) => (out += d));

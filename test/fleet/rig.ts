@@ -5,6 +5,7 @@ import { startCollector, type Collector, type CollectorOptions } from '../../src
 import { encode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
 import type { Log } from '../../src/log.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { Mosquitto } from '../peers/mosquitto.ts';
 
 await loadMsgpack();
 
@@ -142,3 +143,33 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
 }
 
 export { Postgres };
+
+/**
+ * docs/fleet.md's broker configuration, read from the page (the code block after each file's name), with accounts:
+ * the routers' (name → password) and the fleet's `fleet` account. The routers' listener is the broker's `url`, the
+ * fleet's its `secondUrl`.
+ */
+export async function documentedBroker(routers: Record<string, string>, fleetPassword: string): Promise<Mosquitto> {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/fleet.md', import.meta.url)), 'utf8');
+  const block = (name: string): string => {
+    const text = new RegExp(`\`${name.replaceAll('.', '\\.')}\`[^\\n]*\\n+\`\`\`\\n([\\s\\S]*?)\`\`\``).exec(doc)?.[1];
+    if (text === undefined) throw new Error(`docs/fleet.md has no ${name}`);
+    return text;
+  };
+  return Mosquitto.create({
+    persistence: true,
+    conf: {
+      text: block('/etc/mosquitto/conf.d/sluice.conf'),
+      files: {
+        '/etc/mosquitto/sluice-routers.acl': block('/etc/mosquitto/sluice-routers.acl'),
+        '/etc/mosquitto/sluice-fleet.acl': block('/etc/mosquitto/sluice-fleet.acl'),
+      },
+      passwords: {
+        '/etc/mosquitto/sluice-routers.passwd': routers,
+        '/etc/mosquitto/sluice-fleet.passwd': { fleet: fleetPassword },
+      },
+    },
+  });
+}

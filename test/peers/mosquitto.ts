@@ -23,6 +23,12 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Several users (name → password) and an acl_file's text (allow_anonymous false), e.g. docs/fleet.md's. */
   accounts?: { users: Record<string, string>; acl: string };
+  /**
+   * A configuration as a deployment's (docs/fleet.md's): its text with `/etc/mosquitto/` read as this broker's
+   * directory and `listener 1883` / `listener 1884` as this broker's two ports (url, secondUrl); `files` (by their
+   * /etc/mosquitto/ path) written there, `passwords` (file → user → password) made with mosquitto_passwd.
+   */
+  conf?: { text: string; files: Record<string, string>; passwords: Record<string, Record<string, string>> };
 }
 
 export function mosquittoInstalled(): boolean {
@@ -37,6 +43,8 @@ function run(cmd: string, args: string[], cwd: string): void {
 export class Mosquitto {
   readonly dir: string;
   port = 0;
+  /** With `conf`: its second listener's port (its `listener 1884`). */
+  secondPort = 0;
   output = '';
   private child: ChildProcess | undefined;
   caFile = '';
@@ -51,12 +59,18 @@ export class Mosquitto {
     return `${this.options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${this.port}`;
   }
 
+  get secondUrl(): string {
+    return `mqtt://127.0.0.1:${this.secondPort}`;
+  }
+
   static async create(options: MosquittoOptions = {}): Promise<Mosquitto> {
     if (!mosquittoInstalled())
       throw new Error('mosquitto is not installed: apt-get install mosquitto mosquitto-clients (.ci/run does)');
     const m = new Mosquitto(options);
     m.port = await freePort();
-    m.writeConfig();
+    m.secondPort = await freePort();
+    if (options.conf) m.writeDeployment(options.conf);
+    else m.writeConfig();
     await m.start();
     return m;
   }
@@ -161,6 +175,30 @@ export class Mosquitto {
         lines.push('require_certificate true');
       }
     }
+    writeFileSync(join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
+  }
+
+  private writeDeployment(conf: NonNullable<MosquittoOptions['conf']>): void {
+    const here = (text: string) => text.replaceAll('/etc/mosquitto/', `${this.dir}/`);
+    for (const [path, text] of Object.entries(conf.files)) writeFileSync(here(path), text);
+    for (const [path, users] of Object.entries(conf.passwords)) {
+      writeFileSync(here(path), '');
+      for (const [user, pass] of Object.entries(users))
+        run('mosquitto_passwd', ['-b', here(path), user, pass], this.dir);
+    }
+    const text = here(conf.text)
+      .replace(/^listener 1883$/m, `listener ${this.port} 127.0.0.1`)
+      .replace(/^listener 1884$/m, `listener ${this.secondPort} 127.0.0.1`);
+    const lines = [
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
+      `persistence_location ${this.dir}/`,
+      text,
+    ];
     writeFileSync(join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
   }
 

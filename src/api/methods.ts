@@ -14,6 +14,7 @@ import { REGISTERED, type RegisteredPlugin } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import { salesReply } from './sales.ts';
 import { VENUE_METHODS } from './venue-methods.ts';
+import { extendCap } from './extend-cap.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
@@ -195,6 +196,20 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     async handler(a, backend) {
       if ((a.seconds === undefined) === (a.bytes === undefined))
         throw new InvalidArgumentError('seconds', 'seconds or bytes (one of them) is required');
+      const metric = a.seconds !== undefined ? 'seconds' : 'bytes';
+      const adds = a.seconds ?? a.bytes!;
+      const live = backend.session({ mac: a.mac });
+      // Checked before anything is added; no live session or another metric: the grant below refuses it.
+      if (live !== undefined && isLive(live) && live.metric === metric) {
+        const cap = extendCap(live, backend.pricing());
+        if (cap === null || adds > cap.max)
+          throw new SluiceError(
+            'ERR_EXTEND_TOO_LARGE',
+            cap === null
+              ? `no ${metric} plan bounds an extend of this session`
+              : `an extend adds at most ${cap.max} ${metric} (plan ${cap.plan}: max_steps × step_size)`,
+          );
+      }
       const outcome = await backend.grant({
         mac: a.mac,
         ...(a.seconds !== undefined && { seconds: a.seconds }),

@@ -179,6 +179,25 @@ test(
   },
 );
 
+test('extend is capped at one largest purchase of its plan: ten years is refused, logged, adds nothing', async () => {
+  await lab.call('grant', { mac: B, seconds: 600, plan: 'time' });
+  const years = await lab.callStatus('extend', { mac: B, seconds: 315_360_000 });
+  assert.is((years.data!.error as Record<string, unknown>).code, 'ERR_EXTEND_TOO_LARGE');
+  assert.is((await lab.session(B)).allotment, '600');
+  // The time plan: max_steps 1440 × step_size 60 s.
+  const over = await lab.callStatus('extend', { mac: B, seconds: 86_401 });
+  assert.is((over.data!.error as Record<string, unknown>).code, 'ERR_EXTEND_TOO_LARGE');
+  const most = await lab.call('extend', { mac: B, seconds: 86_400 });
+  assert.is((most.session as Record<string, unknown>).allotment, String(600 + 86_400));
+  await lab.waitFor(() => lab.output.includes('result=ERR_EXTEND_TOO_LARGE'), 5000, 'the log line');
+  const lines = lab.output.split('\n').filter((l) => l.includes('admin call'));
+  assert.ok(
+    lines.some((l) => /method=extend mac=\S+ seconds=315360000 account=\S+ result=ERR_EXTEND_TOO_LARGE/.test(l)),
+    lines.join('\n'),
+  );
+  await lab.call('terminate', { mac: B });
+});
+
 test('a time session ends at its deadline (within 1 s) and the gate closes', async () => {
   await lab.call('grant', { mac: B, seconds: 2 });
   await lab.waitFor(async () => (await lab.session(B)).state === 'EXPIRED', 30_000, 'time-limit');

@@ -15,6 +15,7 @@ export interface DaemonParts extends Omit<
   config: ConfigReloader;
   sessions: { stats(): object };
   meter: { stats(): { tick_ms_p50: number } };
+  metering?: { stats(): object; problem: string | null } | null;
   journal: { stats(): { writeFailures: number; failing: { code: string } | null } };
   payments: { stats(): Readonly<Record<string, object>> };
   /** The LAN endpoint, once it listens. */
@@ -38,7 +39,7 @@ export function daemonStats(p: DaemonParts): BlobmsgTable {
  * the router's health: a fleet operator sees a router whose flash fails or whose config runs with problems without
  * logging in to it.
  */
-export function upstreamStatus({ startedAt, sessions, meter, journal, config }: DaemonParts): StatusInfo {
+export function upstreamStatus({ startedAt, sessions, meter, journal, config, metering }: DaemonParts): StatusInfo {
   const written = journal.stats();
   return {
     version: VERSION,
@@ -52,6 +53,8 @@ export function upstreamStatus({ startedAt, sessions, meter, journal, config }: 
       journal_failing: written.failing?.code ?? null,
       damaged_tables: Object.values(damagedTables()).reduce((a, b) => a + b, 0),
       config_problems: config.problems.length,
+      // The hotspot metered where its customers are not: the portal's counters meter instead (gate/hotspot.ts).
+      metering_problem: metering?.problem ?? null,
     },
   };
 }

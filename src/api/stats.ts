@@ -23,6 +23,8 @@ export interface StatsSources {
   journal: Figures;
   upstream: Figures;
   kernelQuota: Figures | null;
+  /** Where the hotspot is metered (the device(s), from where, by whose counters) and what is wrong there. */
+  metering?: Figures | null;
   /** sluice's own gate table (IPv6, and the stops of closes the portal has not answered). */
   ipv6Gate?: Figures | null;
   /**
@@ -43,6 +45,7 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     sessions: s.sessions.stats(),
     meter: s.meter.stats(),
     gates: s.gates.stats(),
+    metering: s.metering?.stats() ?? null,
     kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
     gate_table: s.ipv6Gate?.stats() ?? { enabled: false },
     ...s.payments,

@@ -51,8 +51,8 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
       events.rates(change);
     },
   });
-  const { ndsctlTimeoutMs: fetchTimeoutMs, shapeDevice: device } = config.main;
-  const { macOf } = macResolver({ valve, meter, fetchTimeoutMs, device });
+  const { ndsctlTimeoutMs: fetchTimeoutMs } = config.main;
+  const { macOf } = macResolver({ valve, meter, fetchTimeoutMs, device: parts.metering.devices[0]! });
   const lan = new LanEndpointKeeper({ backend, log, macOf });
   const services = backend.doorServices(macOf);
   const follow = async (next: Config): Promise<void> => {

@@ -83,7 +83,7 @@ export const DEFAULTS = {
     min_read_interval: 0.02,
     kernel_quota: false,
     nft: 'nft',
-    shape_device: 'br-lan',
+    shape_device: '',
     tc: 'tc',
   },
   pricing: {
@@ -185,8 +185,8 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       'shape_device',
       d.shape_device,
       check(
-        (v) => /^[A-Za-z0-9._@-]{1,15}$/.test(v),
-        'must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -)',
+        (v) => /^[A-Za-z0-9._@-]{0,15}$/.test(v),
+        "must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -), or empty for the portal's",
       ),
     ),
     tc,

@@ -62,7 +62,8 @@ export interface MainConfig {
   /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */
   nft: readonly string[];
   /**
-   * `main.shape_device`: the LAN device the portal gates, where plans' download rates are shaped (portal/shaper.ts).
+   * `main.shape_device`: overrides the LAN device the portal gates ('' = the portal's own, gate/hotspot.ts): where the
+   * kernel meters and brakes, and plans' download rates are shaped (portal/shaper.ts).
    */
   shapeDevice: string;
   /** `main.tc`: the tc command as argv (like `nft`). */

@@ -13,7 +13,9 @@ import {
   KERNEL_QUOTA_TABLE,
   KernelCounters,
   KernelQuota,
+  MeteringGuard,
   neighbourReader,
+  neighbourTable,
   nftRunner,
   NftBatcher,
   portalSocketIdentity,
@@ -25,6 +27,8 @@ import {
   Shaper,
   TableWatch,
   Valve,
+  type DeviceFacts,
+  type HotspotDecision,
 } from '../portal/index.ts';
 import { isLive, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
@@ -32,6 +36,7 @@ import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
 import { Gatekeeper } from './gatekeeper.ts';
 import { ownGatePart, type OwnGateConfig, type OwnGatePart } from './own-gate.ts';
+import { checkListedClients, findHotspot } from './hotspot.ts';
 
 export interface Portal {
   valve: Valve;
@@ -65,6 +70,8 @@ export interface Portal {
   ownGate: OwnGatePart | null;
   /** At the daemon's stop: the BinAuth watch and the own gate's socket closed (its table stays). */
   closeWatches(): Promise<void>;
+  /** The device(s) the hotspot runs on, and whether the kernel's metering there counts its customers. */
+  metering: MeteringGuard;
 }
 
 type Rebuilt = { enabled: boolean; rebuild: (reason: string) => Promise<void> };
@@ -103,45 +110,80 @@ function watchTables(
   });
 }
 
+/** The kernel's parts under the gates (main.kernel_quota), all hooked on the hotspot's `device`. */
+function kernelParts(
+  main: MainConfig,
+  o: { nft: ReturnType<typeof nftRunner>; device: string; sessions: SessionReadView; log: Log },
+): { kernelQuota: KernelQuota; ipv6Gate: Ipv6Gate; counters: KernelCounters } | null {
+  if (!main.kernelQuota) return null;
+  const { nft, device, sessions, log } = o;
+  return {
+    kernelQuota: new KernelQuota({ run: nft, device, log, session: brakedSessionOf(sessions) }),
+    ipv6Gate: new Ipv6Gate({
+      run: nft,
+      device,
+      log,
+      // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
+      holdSeconds: Math.max(DEFAULT_HOLD_SECONDS, Math.ceil((4 * main.ndsctlTimeoutMs) / 1000)),
+    }),
+    counters: new KernelCounters({ command: main.nft, device, timeoutMs: main.ndsctlTimeoutMs, log, run: nft }),
+  };
+}
+
+/**
+ * The guard over the hotspot's device(s): a client found elsewhere turns the kernel's counters and quota off, and the
+ * portal's counters meter and its gates close by the meter's readings from the next tick. sluice's own gate has no
+ * counters but the kernel's: there the problem is reported and nothing is turned off.
+ */
+function meteringGuard(
+  main: MainConfig,
+  where: { hotspot: HotspotDecision; facts: DeviceFacts },
+  kernel: ReturnType<typeof kernelParts>,
+  log: Log,
+): MeteringGuard {
+  return new MeteringGuard({
+    decision: where.hotspot,
+    facts: where.facts,
+    neighbours: neighbourTable(),
+    kernelCounting: () => kernel?.counters.enabled === true,
+    fallBack: async (problem) => {
+      if (main.portal === 'sluice') return;
+      await Promise.all([kernel?.counters.off(problem), kernel?.kernelQuota.off(problem)]);
+    },
+    log,
+  });
+}
+
 /**
  * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
- * (portal/shaper.ts).
+ * (portal/shaper.ts). `hotspot`: the device(s) it runs on (gate/hotspot.ts); the parts that take one take the first.
  */
-export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log: Log, shaping = false): Portal {
-  const { main } = config;
+export function openPortal(
+  config: OwnGateConfig,
+  sessions: SessionReadView,
+  log: Log,
+  where: { shaping: boolean; hotspot: HotspotDecision; facts: DeviceFacts },
+): Portal {
+  const { shaping, hotspot } = where;
+  const device = hotspot.devices[0]!;
+  const main = { ...config.main, shapeDevice: device };
   // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
   // gate's) tables together.
   const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
-  const ownGate = main.portal === 'sluice' ? ownGatePart(config, nft, log) : null;
+  const ownGate = main.portal === 'sluice' ? ownGatePart({ ...config, main }, nft, log) : null;
   // sluice's own gate answers on its socket in openNDS's form (portal/own-gate-server.ts).
   const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket, portal: main.portal });
   const flushFlows = flowFlusher({ log });
-  const kernelQuota = main.kernelQuota
-    ? new KernelQuota({ run: nft, device: main.shapeDevice, log, session: brakedSessionOf(sessions) })
-    : null;
-  const ipv6Gate = main.kernelQuota
-    ? new Ipv6Gate({
-        run: nft,
-        device: main.shapeDevice,
-        log,
-        // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
-        holdSeconds: Math.max(DEFAULT_HOLD_SECONDS, Math.ceil((4 * main.ndsctlTimeoutMs) / 1000)),
-      })
-    : null;
-  const counters = main.kernelQuota
-    ? new KernelCounters({
-        command: main.nft,
-        device: main.shapeDevice,
-        timeoutMs: main.ndsctlTimeoutMs,
-        log,
-        run: nft,
-      })
-    : null;
+  const kernel = kernelParts(main, { nft, device, sessions, log });
+  const kernelQuota = kernel?.kernelQuota ?? null;
+  const ipv6Gate = kernel?.ipv6Gate ?? null;
+  const counters = kernel?.counters ?? null;
+  const metering = meteringGuard(main, where, kernel, log);
   const shaper = shaping
     ? new Shaper({
-        device: main.shapeDevice,
+        device,
         log,
         tc: nftRunner(main.tc, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'tc' }),
         nft: nftRunner(main.nft, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'nft' }),
@@ -156,7 +198,10 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
     log,
     ...(kernelQuota && {
       brake: {
-        beforeAuth: (mac, _ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, limit),
+        beforeAuth: async (mac, _ip, limit) => {
+          await metering.admit(mac);
+          await brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, limit);
+        },
         afterDeauth: async (mac) => {
           await kernelQuota.remove(mac);
           // Its flows end with its gate: an offloaded one passes a closed gate, and openNDS deletes no entry.
@@ -167,7 +212,10 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
     ...(shaper && { shaper }),
     ...(counters && {
       counter: {
-        beforeAuth: (mac) => counters.count(mac),
+        beforeAuth: async (mac) => {
+          await metering.admit(mac);
+          await counters.count(mac);
+        },
         afterDeauth: (mac) => counters.uncount(mac),
         afterRefusal: (mac) => counters.uncount(mac),
       },
@@ -201,6 +249,7 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
       binauthDeauths?.close();
       await ownGate?.close();
     },
+    metering,
   };
 }
 
@@ -242,7 +291,13 @@ export async function openGates(
   log: Log,
 ): Promise<{ portal: Portal; counting: Awaited<ReturnType<typeof startCounting>>; gates: Gatekeeper }> {
   const { main } = config;
-  const portal = openPortal(config, sessions, log, true);
+  const { decision, probe } = findHotspot(main);
+  const portal = openPortal(config, sessions, log, { shaping: true, hotspot: decision, facts: probe.facts });
+  // Before anything counts: a device that does not exist, or the portal's clients elsewhere, and the portal meters.
+  const listed = main.kernelQuota && main.portal !== 'sluice';
+  const problem = decision.problem ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);
+  if (problem !== null) await portal.metering.fail(problem);
+  else log.info('metering on', { devices: decision.devices.join(','), source: decision.source });
   // sluice's own gate: up, keeping the devices an earlier run left passing, before anything asks it.
   await portal.ownGate?.start();
   const live = sessions.list({ state: 'ACTIVE' });

@@ -11,8 +11,16 @@ export interface GardenKeeper {
   close(): Promise<void>;
 }
 
-/** `ipv6Gate`: the garden's IPv6 addresses are let through it too (no portal gates IPv6). */
-export function openWalledGarden(main: Config['main'], log: Logger, ipv6Gate: Ipv6Gate | null = null): GardenKeeper {
+/**
+ * `ipv6Gate`: the garden's IPv6 addresses are let through it too (no portal gates IPv6). `device`: the LAN device the
+ * hotspot runs on, as decided at start (gate/hotspot.ts).
+ */
+export function openWalledGarden(
+  main: Config['main'],
+  log: Logger,
+  ipv6Gate: Ipv6Gate | null,
+  device: string,
+): GardenKeeper {
   const garden = new WalledGarden({
     nft: nftRunner(main.nft, main.ndsctlTimeoutMs),
     lookup: systemLookup(),
@@ -26,7 +34,7 @@ export function openWalledGarden(main: Config['main'], log: Logger, ipv6Gate: Ip
       garden.follow({
         hosts: walledGardenHosts(config),
         ports: config.main.walledGarden.ports,
-        device: config.main.shapeDevice,
+        device,
       }),
     close: () => garden.close(),
   };

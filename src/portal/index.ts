@@ -97,3 +97,13 @@ export { systemLookup, WalledGarden } from './walled-garden.ts';
 export { OwnGate } from './own-gate.ts';
 export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, type OwnGateRuleset } from './own-gate-nft.ts';
 export { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from './own-gate-server.ts';
+// Where the hotspot runs: the device(s) to meter on, and the guard that keeps the kernel's metering there.
+export {
+  decideHotspot,
+  listedClientDevices,
+  problemOf,
+  type DeviceFacts,
+  type HotspotDecision,
+} from './hotspot-devices.ts';
+export { portalGatewayInterfaces, sysfsDeviceFacts } from './hotspot-probe.ts';
+export { MeteringGuard } from './metering-guard.ts';

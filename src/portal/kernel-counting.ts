@@ -47,6 +47,8 @@ export class KernelCounters {
   #failures = 0;
   #changes = 0;
   #found = false;
+  /** Turned off for good (off()): start() no longer turns them on. */
+  #retired = false;
 
   constructor(options: KernelCountersOptions) {
     this.#command = options.command;
@@ -92,6 +94,7 @@ export class KernelCounters {
 
   start(keep: (mac: string) => boolean): Promise<boolean> {
     return this.#serial(async () => {
+      if (this.#retired) return false;
       let table: ReturnType<typeof parseCounterTable> | null = null;
       try {
         table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], ''));
@@ -150,6 +153,17 @@ export class KernelCounters {
       const canonical = normalizeMac(mac);
       if (!this.#enabled || !this.#clients.has(canonical)) return;
       await this.#apply(uncountLines(canonical), () => this.#clients.delete(canonical));
+    });
+  }
+
+  /**
+   * Off until a restart, the table deleted: they count where the customers are not (portal/metering-guard.ts), and the
+   * meter lists the portal every tick from the next.
+   */
+  off(reason: string): Promise<void> {
+    return this.#serial(async () => {
+      this.#retired = true;
+      await this.#turnOff('kernel counters off: the meter lists the portal every tick', new Error(reason));
     });
   }
 

@@ -100,6 +100,8 @@ export class KernelQuota {
    */
   #readFailuresInRow = 0;
   #changes = 0;
+  /** Turned off for good (off()): start() no longer turns it on. */
+  #retired = false;
 
   constructor(options: KernelQuotaOptions) {
     this.#run = options.run;
@@ -123,6 +125,7 @@ export class KernelQuota {
    */
   async start(entries: readonly KernelQuotaEntry[] = []): Promise<boolean> {
     return this.#serial(async () => {
+      if (this.#retired) return false;
       const given = entries;
       // The table of a sluice that braked at prerouting and postrouting (by address): it would go on dropping.
       await this.#run(
@@ -450,6 +453,17 @@ export class KernelQuota {
       this.#log.warn('kernel quota change failed: rebuilding the table', { reason: toSluiceError(err).message });
       await this.#rebuild();
     }
+  }
+
+  /**
+   * Off until a restart, the table deleted: it brakes where the customers are not (portal/metering-guard.ts), and a
+   * session it seems to brake is cut by nobody. Its sessions are cut by the meter's readings from now.
+   */
+  off(reason: string): Promise<void> {
+    return this.#serial(async () => {
+      this.#retired = true;
+      await this.#turnOff('kernel quota off: gates close by the portal alone', new Error(reason));
+    });
   }
 
   /**

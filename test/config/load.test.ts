@@ -42,7 +42,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     minReadIntervalMs: 20,
     kernelQuota: false,
     nft: ['nft'],
-    shapeDevice: 'br-lan',
+    shapeDevice: '',
     tc: ['tc'],
     walledGarden: { hosts: [], ports: [443, 80] },
     venue: '',
@@ -789,6 +789,6 @@ test('main: shape_device and tc', () => {
   const c = load(`config main 'main'\n\toption shape_device wlan0\n\toption tc '/usr/bin/ip netns exec r tc'\n${PLAN}`);
   assert.is(c.main.shapeDevice, 'wlan0');
   assert.equal(c.main.tc, ['/usr/bin/ip', 'netns', 'exec', 'r', 'tc']);
-  assert.is(load(PLAN).main.shapeDevice, 'br-lan');
+  assert.is(load(PLAN).main.shapeDevice, '');
   assert.equal(paths(`config main 'main'\n\toption shape_device 'br lan; rm'\n${PLAN}`), ['main.shape_device']);
 });

@@ -993,7 +993,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
       'toggle in passing',
     'sluice.nft': "a command for unusual setups (a wrapper entering a namespace), like ndsctl's list form",
     'sluice.tc': 'a command for unusual setups, like nft',
-    'sluice.shape_device': 'br-lan on OpenWrt; another LAN device is an unusual setup for the file',
+    'sluice.shape_device': "the portal's own device by default; an override is an unusual setup for the file",
     'sluice.venue': "set with the fleet's venue file and mqtt.commands (docs/roaming.md), not alone on one router",
     'sluice.venue_present_window': 'a roaming tuning for the file (docs/roaming.md); the default suits most venues',
   };

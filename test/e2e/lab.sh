@@ -23,6 +23,8 @@
 #     --binauth: Debian's openNDS 9.10 runs the package's BinAuth (files/usr/lib/opennds/binauth_sluice.sh,
 #              `BinAuth` in opennds.conf) as docs/quickstart.md step 6 sets it; openNDS 10.x (--opennds-prefix) always
 #              does (its UCI `binauth`). Also SLUICE_LAB_BINAUTH=1 in the environment.
+#     --bridge NAME: the hotspot's bridge is NAME (default br-lan), as on a café router whose guests are on br-guest;
+#              any other name leaves an empty br-lan beside it (the staff LAN, which carries none of the portal's clients)
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -122,7 +124,7 @@ themespec_path /run/sluice-lab/theme_sluice.sh"
 }"
   fi
   cat >"$1/opennds.conf" <<EOF
-gatewayinterface br-lan
+gatewayinterface $BRIDGE
 gatewayname sluice-lab
 gatewayfqdn disable
 dhcp_default_url_enable 0
@@ -149,7 +151,7 @@ write_opennds_uci() {
   cat >"$1" <<EOF
 config opennds 'setup'
 	option enabled '1'
-	option gatewayinterface 'br-lan'
+	option gatewayinterface '$BRIDGE'
 	option gatewayname 'sluice-lab'
 	option gatewayfqdn 'disable'
 	option dhcp_default_url_enable '0'
@@ -194,7 +196,7 @@ EOF
 # nodogsplash 5.0.2: no DHCP leases needed (a client is listed once it hits the splash page); all rule sets explicit.
 write_nodogsplash_conf() {
   cat >"$1" <<EOF
-GatewayInterface br-lan
+GatewayInterface $BRIDGE
 GatewayAddress $LAN_NET.1
 GatewayPort 2050
 WebRoot /run/sluice-lab/htdocs
@@ -323,6 +325,7 @@ up() {
   CHECKINTERVAL=15
   PORTAL=opennds
   IPV6=0
+  BRIDGE=br-lan
   BINAUTH=${SLUICE_LAB_BINAUTH:-0}
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -342,6 +345,7 @@ up() {
       --clients) NCLIENTS=$2; shift ;;
       --ipv6) IPV6=1 ;;
       --binauth) BINAUTH=1 ;;
+      --bridge) case "$2" in br-[a-z]*) BRIDGE=$2 ;; *) die "--bridge $2: a bridge name br-<name>" ;; esac; shift ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
 }" ; shift ;;
@@ -372,6 +376,7 @@ CLIENTS="$CLIENTS"
 CHECKINTERVAL=$CHECKINTERVAL
 RATE=$rate
 PORTAL=$PORTAL
+BRIDGE=$BRIDGE
 NDS_PREFIX=$NDS_PREFIX
 UBUS_SOCKET=${UBUS_BUNDLE:+$LABDIR/bus/ubus.sock}
 UPSTREAM_IP=$WAN_NET.2
@@ -416,20 +421,25 @@ EOF
     ip netns exec "$UP" tc qdisc add dev eth0 root tbf rate "$rate" burst 32kbit latency 400ms
   fi
 
-  # LAN: br-lan with one veth per client; fixed client MACs 02:00:00:00:0c:0N. Each client counts the IP bytes it
-  # exchanged with the upstream (nft counters from_upstream/to_upstream): what really passed the gate, at the level
-  # openNDS counts.
-  ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
+  # LAN: $BRIDGE (br-lan) with one veth per client; fixed client MACs 02:00:00:00:0c:0N. Each client counts the IP
+  # bytes it exchanged with the upstream (nft counters from_upstream/to_upstream): what really passed the gate, at the
+  # level openNDS counts.
+  ip -n "$RT" link add "$BRIDGE" type bridge forward_delay 0 stp_state 0
   router_without_br_netfilter "$RT"
-  ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
-  [ "$IPV6" = 1 ] && ip -n "$RT" addr add fd77::1/64 dev br-lan nodad
-  ip -n "$RT" link set br-lan up
+  ip -n "$RT" addr add "$LAN_NET.1/24" dev "$BRIDGE"
+  [ "$IPV6" = 1 ] && ip -n "$RT" addr add fd77::1/64 dev "$BRIDGE" nodad
+  ip -n "$RT" link set "$BRIDGE" up
+  if [ "$BRIDGE" != br-lan ]; then
+    ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
+    ip -n "$RT" addr add 10.77.9.1/24 dev br-lan
+    ip -n "$RT" link set br-lan up
+  fi
   i=0
   for ns in $CLIENTS; do
     i=$((i + 1))
     ip -n "$RT" link add "lan$i" type veth peer name eth0 netns "$ns"
     ip -n "$ns" link set eth0 address "$(client_mac "$i")"
-    ip -n "$RT" link set "lan$i" master br-lan up
+    ip -n "$RT" link set "lan$i" master "$BRIDGE" up
     ip -n "$ns" link set eth0 up
     if [ "$IPV6" = 1 ]; then
       ip -n "$ns" addr add "fd77::$((100 + i))/64" dev eth0 nodad
@@ -544,7 +554,7 @@ EOF
   for i in $(seq "$NCLIENTS"); do echo "$(client_mac "$i"),$LAN_NET.$((100 + i))"; done | rt sh -c 'cat >/tmp/dhcp.hosts'
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-    --interface=br-lan --except-interface=lo --dhcp-authoritative \
+    --interface="$BRIDGE" --except-interface=lo --dhcp-authoritative \
     --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
     --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
     --address=/other.lab/"$WAN_NET.3" --address=/connectivitycheck.gstatic.com/"$WAN_NET.2" \

@@ -141,6 +141,8 @@ export interface LabOptions {
   ipv6?: boolean;
   /** Debian's openNDS 9.10 runs the package's BinAuth (lab.sh --binauth); openNDS 10.x always does */
   binauth?: boolean;
+  /** the hotspot's bridge (lab.sh --bridge; default br-lan): another name leaves an empty br-lan beside it */
+  bridge?: string;
 }
 
 export interface FetchResult {
@@ -214,6 +216,7 @@ export class Lab {
     for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
     if (opts.ipv6 === true) args.push('--ipv6');
     if (opts.binauth === true) args.push('--binauth');
+    if (opts.bridge !== undefined) args.push('--bridge', opts.bridge);
     const openndsPrefix =
       opts.openndsPrefix ?? (OPENNDS10 && opts.nodogsplash === undefined ? OPENNDS10_PREFIX : undefined);
     if (openndsPrefix !== undefined) args.push('--opennds-prefix', openndsPrefix);

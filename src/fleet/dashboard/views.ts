@@ -132,6 +132,7 @@ export function healthProblems(r: RouterRow): string[] {
   if (typeof h['journal_failing'] === 'string') out.push(`journal failing (${h['journal_failing']})`);
   if (Number(h['damaged_tables'] ?? 0) > 0) out.push(`${num(h['damaged_tables'])} damaged table(s)`);
   if (Number(h['config_problems'] ?? 0) > 0) out.push(`${num(h['config_problems'])} config problem(s)`);
+  if (typeof h['metering_problem'] === 'string') out.push(`metering by the portal: ${h['metering_problem']}`);
   if (Number(r.missing_session) > 0) out.push(lostSession(r));
   const unknown = Number(r.missing) - Number(r.missing_session);
   const explained = Number(r.reported_dropped ?? 0) + Number(r.reported_expired ?? 0);

@@ -97,6 +97,9 @@ return baseclass.extend({
 				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
 			];
+			/* The hotspot's device metered wrong: the portal's counters meter instead (docs/configuration.md shape_device). */
+			if (stats.metering && stats.metering.problem)
+				rows.push([ _('Metering'), _('Error: %s. Metered by the portal\'s counters.').format(stats.metering.problem) ]);
 			var trials = common.trialsText(stats);
 			if (trials)
 				rows.push([ _('Free trials'), trials ]);

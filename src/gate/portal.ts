@@ -295,7 +295,10 @@ export async function openGates(
   const portal = openPortal(config, sessions, log, { shaping: true, hotspot: decision, facts: probe.facts });
   // Before anything counts: a device that does not exist, or the portal's clients elsewhere, and the portal meters.
   const listed = main.kernelQuota && main.portal !== 'sluice';
-  const problem = decision.problem ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);
+  // The kernel's tables hook one device: with several, a client on another would pass uncounted.
+  const several = decision.devices.length > 1 ? `several hotspot devices (${decision.devices.join(', ')})` : null;
+  const problem =
+    decision.problem ?? several ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);
   if (problem !== null) await portal.metering.fail(problem);
   else log.info('metering on', { devices: decision.devices.join(','), source: decision.source });
   // sluice's own gate: up, keeping the devices an earlier run left passing, before anything asks it.

@@ -4,8 +4,11 @@
  * one start: the table installed keeping what an earlier run left passing, then the socket, before the gate's
  * reconcile asks it anything.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Config, MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
+import { writeFileAtomic } from '../storage/index.ts';
 import {
   DEFAULT_ROUTER_PORTS,
   gateAnswer,
@@ -13,6 +16,7 @@ import {
   OWN_GATE_SOCKET,
   OwnGate,
   OwnGateServer,
+  ownGateScript,
   type NftRun,
   type OwnGateRuleset,
 } from '../portal/index.ts';
@@ -34,6 +38,23 @@ export function ownGateRuleset({ main, http, tollgate }: OwnGateConfig): Omit<Ow
   };
 }
 
+/**
+ * The gate as fw4's include (`<state_dir>/gate.nft`, which the init script names in /etc/config/firewall) installs it
+ * at boot and at every firewall reload, before and besides the daemon: the same idempotent script with no paid devices
+ * of its own (those in the kernel's set stay). Written only when it changed (a flash write at a config change).
+ */
+export async function writeFw4Include(config: OwnGateConfig, log: Log): Promise<void> {
+  const path = join(config.main.stateDir, 'gate.nft');
+  const head = "# sluice's own gate (main.portal 'sluice'), written by the daemon: fw4 includes it.\n";
+  const text = `${head}${ownGateScript(ownGateRuleset(config))}`;
+  if ((await readFile(path, 'utf8').catch(() => '')) === text) return;
+  try {
+    await writeFileAtomic(path, text);
+  } catch (err) {
+    log.warn('the gate for fw4 not written', { path, reason: (err as Error).message });
+  }
+}
+
 export interface OwnGatePart {
   gate: OwnGate;
   socket: string;
@@ -52,6 +73,7 @@ export function ownGatePart(config: OwnGateConfig, run: NftRun, log: Log): OwnGa
     socket,
     async start() {
       await gate.start();
+      await writeFw4Include(config, log);
       server = await OwnGateServer.listen(socket, gateAnswer(gate), log);
     },
     async close() {

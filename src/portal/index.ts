@@ -95,7 +95,7 @@ export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './s
 export { systemLookup, WalledGarden } from './walled-garden.ts';
 // sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers.
 export { OwnGate } from './own-gate.ts';
-export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, type OwnGateRuleset } from './own-gate-nft.ts';
+export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, ownGateScript, type OwnGateRuleset } from './own-gate-nft.ts';
 export { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from './own-gate-server.ts';
 // Where the hotspot runs: the device(s) to meter on, and the guard that keeps the kernel's metering there.
 export {

@@ -586,6 +586,7 @@ return view.extend({
 		o.value('auto', _('Auto'));
 		o.value('opennds', 'openNDS');
 		o.value('nodogsplash', 'nodogsplash');
+		o.value('sluice', 'sluice');
 		o.default = 'auto';
 
 		o = s.taboption('general', form.Value, 'ndsctl', _('ndsctl command'),

@@ -34,6 +34,12 @@ export async function seed(db: Sql, now: number): Promise<void> {
       [name, t(last), online, reason, h],
     );
   }
+  // What the routers' status says they sell in: the units the dashboard shows amounts in.
+  const pricing = JSON.stringify([
+    { id: 'time', metric: 'seconds', asset: 'USDC', currency: 'USDC', decimals: 6 },
+    { id: 'data', metric: 'bytes', asset: 'sat', currency: 'sat', decimals: 0 },
+  ]);
+  await db.query('UPDATE routers SET pricing = $1', [pricing]);
   const id = async (name: string) =>
     Number((await db.query<{ id: number }>('SELECT id FROM routers WHERE name = $1', [name]))[0]!.id);
   // Series: north and station 1..5, south 1, 2, 5 (3 and 4 never arrived).

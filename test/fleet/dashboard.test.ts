@@ -30,6 +30,15 @@ const SECRET = 'a-command-key-of-cafe-north-0123456789';
 const ADMIN = ['alice', 'correct horse battery'] as const;
 const OPERATOR = ['oscar', 'read only but long'] as const;
 const SHOTS = process.env['SLUICE_FLEET_SCREENSHOTS'];
+/** The pages checked at a laptop's and a phone's width (and kept as docs/fleet/<name>-<width>.png). */
+const SCREENS = [
+  ['revenue', '/revenue'],
+  ['routers', '/routers'],
+  ['router-sessions', '/routers/cafe-north'],
+  ['gaps', '/gaps'],
+  ['audit', '/audit'],
+  ['venues', '/venues'],
+] as const;
 
 let pg: Postgres;
 let db: Db;
@@ -259,7 +268,16 @@ else
         assert.ok(shown.length > 2, id);
         assert.equal(csv, shown, `${id}: the CSV is the table`);
       }
-      if (SHOTS) await page.screenshot(join(SHOTS, 'revenue.png'));
+      const totals = await tableAndCsv(page, 'by-router');
+      for (const row of totals.shown.slice(1)) {
+        // In the asset's unit, exact, with the smallest unit beside it: USDC at 6 decimals, sat at 0.
+        const [, asset, , amount, smallest] = row as [string, string, string, string, string];
+        const decimals = asset === 'USDC' ? 6 : 0;
+        const digits = smallest.padStart(decimals + 1, '0');
+        const whole = Number(digits.slice(0, digits.length - decimals)).toLocaleString('en-US');
+        const fraction = digits.slice(digits.length - decimals).replace(/0+$/, '');
+        assert.is(amount, `${whole}${fraction ? `.${fraction}` : ''} ${asset}`, row.join(' '));
+      }
 
       await page.goto(new URL('/routers', dash.url).href);
       assert.is(await rowClass(page, 'station'), 'bad', 'the router whose Last-Will came is red');
@@ -267,7 +285,6 @@ else
       assert.is(await rowClass(page, 'cafe-north'), '', 'cafe-north heard 20 s ago: not red');
       const { shown, csv } = await tableAndCsv(page, 'routers');
       assert.equal(csv, shown, 'routers: the CSV is the table');
-      if (SHOTS) await page.screenshot(join(SHOTS, 'routers.png'));
       // 41 s later by the dashboard's clock cafe-north has been silent 61 s: past the 60 s setting, red.
       clock = start + 41_000;
       await page.goto(new URL('/routers', dash.url).href);
@@ -285,7 +302,6 @@ else
         sessions.shown.slice(1).map((r) => r[0]),
         NORTH_MACS,
       );
-      if (SHOTS) await page.screenshot(join(SHOTS, 'router-sessions.png'));
       await page.click('#sessions tbody tr:first-child form[action$="/terminate"] button');
       await page.waitFor('the answer', `location.search.includes('action=') && document.querySelector('.ok, .error')`);
       assert.match(await page.evaluate<string>(`document.querySelector('.ok').textContent`), /the router did it/);
@@ -316,6 +332,35 @@ else
         { ...received[1]!.args, idempotency_key: 'x' },
         { mac: NORTH_MACS[1], seconds: 7200, idempotency_key: 'x' },
       );
+
+      // Every page fits a laptop and a phone: nothing wider than the screen but a table, scrolling in its own box.
+      for (const [width, height, mobile] of [
+        [1366, 900, false],
+        [390, 844, true],
+      ] as const) {
+        await page.send('Emulation.setDeviceMetricsOverride', { width, height, mobile, deviceScaleFactor: 1 });
+        for (const [name, path] of SCREENS) {
+          await page.goto(new URL(path, dash.url).href);
+          const wide = await page.evaluate<string[]>(`(() => {
+            const w = document.documentElement.clientWidth;
+            const out = document.documentElement.scrollWidth > w ? ['the page scrolls sideways'] : [];
+            for (const e of document.querySelectorAll('body *')) {
+              const inBox = e.parentElement.closest('.scroll');
+              const r = e.getBoundingClientRect();
+              if (!inBox && (r.right > w + 0.5 || r.left < -0.5)) out.push(e.tagName + '.' + e.className + ' ' + r.right);
+            }
+            return out;
+          })()`);
+          assert.equal(wide, [], `${name} at ${width} px`);
+          if (SHOTS) await page.screenshot(join(SHOTS, `${name}-${width}.png`));
+        }
+      }
+      await page.send('Emulation.setDeviceMetricsOverride', {
+        width: 1366,
+        height: 900,
+        mobile: false,
+        deviceScaleFactor: 1,
+      });
 
       // The operator sees the same router and no form.
       await page.click('header form button');

@@ -1,14 +1,16 @@
 /**
  * Revenue charts as plain SVG made on the server: stacked bars per day, one colour per router (or method). No chart
  * library and no script in the page; the numbers the bars are drawn from are the table's, so the chart and the CSV
- * never disagree. Heights use Number() of exact decimal amounts: a drawing, not a sum anyone reads.
+ * never disagree. Amounts are exact (bigint, smallest unit) up to the labels: heights and the axis use Number() of
+ * them in the asset's unit, a drawing, not a sum anyone reads; each bar's label is the exact figure.
  */
 import { esc } from './html.ts';
+import { decimalText, type Unit } from './money.ts';
 
 export interface Series {
   name: string;
-  /** One value per day, in the days' order. */
-  values: readonly number[];
+  /** One amount per day in the smallest unit, in the days' order. */
+  values: readonly bigint[];
 }
 
 const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#65a30d', '#db2777', '#475569'];
@@ -29,9 +31,25 @@ const compact = (n: number): string =>
       ? `${+(n / 1e6).toFixed(2)}M`
       : n >= 1e4
         ? `${+(n / 1e3).toFixed(1)}k`
-        : `${n}`;
+        : `${+n.toPrecision(6)}`;
 
-export function stackedBars(title: string, days: readonly string[], series: readonly Series[]): string {
+/**
+ * `unit`: the asset's unit (the axis counts in it, the labels say "30.25 USDC"); null: not known, the axis counts
+ * the smallest unit and the labels say so.
+ */
+export function stackedBars(
+  title: string,
+  days: readonly string[],
+  series: readonly Series[],
+  unit: Unit | null,
+  assetLabel: string,
+): string {
+  const scale = 10 ** (unit?.decimals ?? 0);
+  const drawn = (v: bigint): number => Number(v) / scale;
+  const label = (v: bigint): string =>
+    unit === null
+      ? `${decimalText(String(v), 0)} ${assetLabel} (smallest unit)`
+      : `${decimalText(String(v), unit.decimals)} ${unit.name}`;
   const width = 720;
   const height = 240;
   const left = 56;
@@ -39,14 +57,15 @@ export function stackedBars(title: string, days: readonly string[], series: read
   const top = 12;
   const plotH = height - top - bottom;
   const plotW = width - left - 8;
-  const totals = days.map((_, i) => series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
+  const totals = days.map((_, i) => series.reduce((a, s) => a + drawn(s.values[i] ?? 0n), 0));
   const step = niceStep(Math.max(0, ...totals));
   const yMax = Math.max(step, Math.ceil(Math.max(0, ...totals) / step) * step);
   const y = (v: number): number => top + plotH - (v / yMax) * plotH;
   const slot = plotW / Math.max(1, days.length);
   const bar = Math.max(2, Math.min(40, slot * 0.7));
   const parts: string[] = [];
-  for (let v = 0; v <= yMax + step / 2; v += step) {
+  for (let k = 0; k * step <= yMax + step / 2; k++) {
+    const v = k * step;
     parts.push(
       `<line x1="${left}" x2="${width - 8}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/>`,
       `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${compact(v)}</text>`,
@@ -57,13 +76,14 @@ export function stackedBars(title: string, days: readonly string[], series: read
     const x = left + i * slot + (slot - bar) / 2;
     let base = 0;
     series.forEach((s, k) => {
-      const v = s.values[i] ?? 0;
-      if (v <= 0) return;
+      const exact = s.values[i] ?? 0n;
+      if (exact <= 0n) return;
+      const v = drawn(exact);
       const h = (v / yMax) * plotH;
       parts.push(
         `<rect x="${x.toFixed(1)}" y="${(y(base) - h).toFixed(1)}" width="${bar.toFixed(1)}" ` +
           `height="${h.toFixed(1)}" ` +
-          `fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${day} ${s.name}: ${v}`)}</title></rect>`,
+          `fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${day} ${s.name}: ${label(exact)}`)}</title></rect>`,
       );
       base += v;
     });

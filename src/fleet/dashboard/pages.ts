@@ -11,24 +11,30 @@ export interface Page {
   refreshS?: number | undefined;
 }
 
+// Fits a phone (390 px) and a laptop (1366 px): the header and forms wrap, a chart shrinks to its box, and a table
+// wider than the screen scrolls inside its own box (.scroll) instead of widening the page.
 const STYLE = `
-body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#111;background:#f6f7f9}
-header{background:#1e293b;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
+*{box-sizing:border-box}body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#111;background:#f6f7f9}
+header{background:#1e293b;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center}
 header a{color:#cbd5e1;text-decoration:none}header a:hover{color:#fff}header .me{margin-left:auto}
 header form{display:inline}header button{background:none;border:1px solid #64748b;color:#cbd5e1;cursor:pointer}
-main{padding:12px 16px}h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:16px 0 6px}
+main{padding:12px 16px;max-width:100%}h1{font-size:20px;margin:8px 0;overflow-wrap:anywhere}
+h2{font-size:16px;margin:16px 0 6px}p,.error,.ok{overflow-wrap:anywhere}
 table{border-collapse:collapse;background:#fff;font-size:13px}th,td{border:1px solid #e2e8f0;padding:3px 6px;
 text-align:left;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.bad td{background:#fee2e2;color:#991b1b}tr.bad td:nth-child(2){font-weight:bold}tr.warn td{background:#fef3c7}
 .csv{font-size:12px;margin-left:8px}.chart{margin:8px 0;background:#fff;border:1px solid #e2e8f0;padding:6px;
-max-width:740px}.chart svg{width:100%;height:auto;font-size:10px}.chart .grid{stroke:#e2e8f0}
-.legend .key{margin-right:10px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+width:100%;max-width:740px}.chart svg{width:100%;height:auto;font-size:10px}.chart .grid{stroke:#e2e8f0}
+.legend .key{margin-right:10px;font-size:12px;display:inline-block}
+.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .error{background:#fee2e2;border:1px solid #fca5a5;padding:8px;margin:8px 0}.note{color:#475569}
 .state{padding:6px 8px}.state.bad{background:#fee2e2;color:#991b1b}.state.good{background:#dcfce7}
 .ok{background:#dcfce7;border:1px solid #86efac;padding:8px;margin:8px 0}form.inline{display:inline}
-.scroll{overflow-x:auto}.paging{font-size:12px;color:#475569;margin:4px 0}
+.scroll{overflow-x:auto;max-width:100%}.paging{font-size:12px;color:#475569;margin:4px 0}
+form label{display:inline-block;margin:2px 0}input,select,button{max-width:100%}
 .login{max-width:320px;margin:60px auto;background:#fff;padding:16px;border:1px solid #e2e8f0}
-.login input{width:100%;box-sizing:border-box;margin:4px 0 10px}`;
+.login input{width:100%;margin:4px 0 10px}
+@media (max-width:600px){main{padding:8px}header{padding:6px 8px}}`;
 
 /** The table's page links: which rows of how many, and the pages around. */
 function pagingHtml(t: Table, pageHref: ((page: number) => string) | null): string {

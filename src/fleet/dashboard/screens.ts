@@ -7,6 +7,7 @@ import { InputError, type Login } from './auth.ts';
 import { stackedBars } from './charts.ts';
 import { errorBox, grantForm, okBox, sessionActions, type Page } from './pages.ts';
 import { pageAsk, paging, type PageAsk } from './paging.ts';
+import { assetName } from './money.ts';
 import * as store from './store.ts';
 import type { Table } from './table.ts';
 import {
@@ -66,23 +67,27 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
   const perRouter = await store.revenueTotals(c.db, { from, to }, 'router', asks.router);
   const perMethod = await store.revenueTotals(c.db, { from, to }, 'method', asks.method);
   const chart = await store.revenueChart(c.db, { from, to }, by);
+  const units = await store.units(c.db);
   const form =
     '<form method="get" action="/revenue">' +
     `<label>from <input type="date" name="from" value="${from}"></label> ` +
     `<label>to (excluded) <input type="date" name="to" value="${to}"></label> ` +
     `<label>per <select name="by"><option${by === 'router' ? ' selected' : ''}>router</option>` +
     `<option${by === 'method' ? ' selected' : ''}>method</option></select></label> <button>Show</button></form>`;
-  const charts = [...revenueSeries(chart, days)].map(([asset, series]) =>
-    stackedBars(`Revenue per day and ${by}, ${asset || '(no asset)'} (smallest unit)`, days, series),
-  );
+  const charts = [...revenueSeries(chart, days)].map(([asset, series]) => {
+    const unit = units.get(asset) ?? null;
+    const named = assetName(asset, units);
+    const title = `Revenue per day and ${by}, ${named}${unit === null ? ' (smallest unit: decimals not known)' : ''}`;
+    return stackedBars(title, days, series, unit, named);
+  });
   return {
     title: `Revenue ${from} to ${to}`,
     sections: [
       form,
       charts.length === 0 ? '<p class="note">No payments in this period.</p>' : charts.join(''),
-      withPaging(totalsTable(perRouter.rows, 'router'), asks.router, perRouter.total),
-      withPaging(totalsTable(perMethod.rows, 'method'), asks.method, perMethod.total),
-      withPaging(revenueTable(detail.rows), asks.revenue, detail.total),
+      withPaging(totalsTable(perRouter.rows, 'router', units), asks.router, perRouter.total),
+      withPaging(totalsTable(perMethod.rows, 'method', units), asks.method, perMethod.total),
+      withPaging(revenueTable(detail.rows, units), asks.revenue, detail.total),
     ],
   };
 }

@@ -3,6 +3,7 @@
  * figure comes back as text or a number of ms, whichever driver runs (pg or PGlite): exact amounts stay decimal text.
  */
 import type { Sql } from '../db/index.ts';
+import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
 import type { AuditRow, ChartRow, GapRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
@@ -174,4 +175,15 @@ export async function action(db: Sql, requestId: string): Promise<AuditRow | nul
     [requestId],
   );
   return row ?? null;
+}
+
+/** The units of the assets the routers price (their status `pricing`: asset, currency, decimals per plan). */
+export async function units(db: Sql): Promise<Units> {
+  const plans = await db.query<PricedAsset>(
+    `SELECT DISTINCT coalesce(p ->> 'asset', '') AS asset, p ->> 'currency' AS currency, p ->> 'decimals' AS decimals
+     FROM fleet_routers r
+     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(r.pricing) WHEN 'array' THEN r.pricing ELSE '[]' END) p
+     WHERE jsonb_typeof(p) = 'object'`,
+  );
+  return unitsOf(plans);
 }

@@ -4,6 +4,7 @@
  * the broker published when its connection was lost) or when nothing came from it for longer than staleAfterMs.
  */
 import type { Series } from './charts.ts';
+import { money, type Units } from './money.ts';
 import type { Table } from './table.ts';
 
 export interface RouterRow {
@@ -202,7 +203,7 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
   };
 }
 
-export function revenueTable(rows: readonly RevenueRow[]): Table {
+export function revenueTable(rows: readonly RevenueRow[], units: Units): Table {
   return {
     id: 'revenue',
     title: 'Revenue per day, router, method and asset',
@@ -212,14 +213,15 @@ export function revenueTable(rows: readonly RevenueRow[]): Table {
       { key: 'method', label: 'method' },
       { key: 'asset', label: 'asset' },
       { key: 'payments', label: 'payments', numeric: true },
-      { key: 'amount', label: 'amount (smallest unit)', numeric: true },
+      { key: 'amount', label: 'amount', numeric: true },
+      { key: 'smallest', label: 'amount (smallest unit)', numeric: true },
     ],
-    rows: rows.map((r) => [r.day, r.router, r.method, r.asset, r.payments, r.amount]),
+    rows: rows.map((r) => [r.day, r.router, r.method, r.asset, r.payments, money(r.amount, r.asset, units), r.amount]),
   };
 }
 
 /** The period's totals per `by` and asset, as the database summed them (numeric: exact). */
-export function totalsTable(rows: readonly TotalRow[], by: 'router' | 'method'): Table {
+export function totalsTable(rows: readonly TotalRow[], by: 'router' | 'method', units: Units): Table {
   return {
     id: `by-${by}`,
     title: `Totals per ${by} and asset`,
@@ -227,9 +229,10 @@ export function totalsTable(rows: readonly TotalRow[], by: 'router' | 'method'):
       { key: by, label: by },
       { key: 'asset', label: 'asset' },
       { key: 'payments', label: 'payments', numeric: true },
-      { key: 'amount', label: 'amount (smallest unit)', numeric: true },
+      { key: 'amount', label: 'amount', numeric: true },
+      { key: 'smallest', label: 'amount (smallest unit)', numeric: true },
     ],
-    rows: rows.map((t) => [t.key, t.asset, t.payments, t.amount]),
+    rows: rows.map((t) => [t.key, t.asset, t.payments, money(t.amount, t.asset, units), t.amount]),
   };
 }
 
@@ -244,16 +247,16 @@ export function daysBetween(from: string, to: string): string[] {
 /** Per asset, one series per router (or method, and `others`) with a value for each day: what the charts draw. */
 export function revenueSeries(rows: readonly ChartRow[], days: readonly string[]): Map<string, Series[]> {
   const index = new Map(days.map((d, i) => [d, i]));
-  const perAsset = new Map<string, Map<string, number[]>>();
+  const perAsset = new Map<string, Map<string, bigint[]>>();
   for (const r of rows) {
     const i = index.get(r.day);
     if (i === undefined) continue;
-    const series = perAsset.get(r.asset) ?? new Map<string, number[]>();
+    const series = perAsset.get(r.asset) ?? new Map<string, bigint[]>();
     perAsset.set(r.asset, series);
     const name = r.others ? OTHERS : (r.key ?? '');
-    const values = series.get(name) ?? days.map(() => 0);
+    const values = series.get(name) ?? days.map(() => 0n);
     series.set(name, values);
-    values[i]! += Number(r.amount);
+    values[i]! += BigInt(r.amount);
   }
   const order = (a: string, b: string): number => (a === OTHERS ? 1 : b === OTHERS ? -1 : a.localeCompare(b));
   return new Map(

@@ -347,7 +347,7 @@ else
             for (const e of document.querySelectorAll('body *')) {
               const inBox = e.parentElement.closest('.scroll');
               const r = e.getBoundingClientRect();
-              if (!inBox && (r.right > w + 0.5 || r.left < -0.5)) out.push(e.tagName + '.' + e.className + ' ' + r.right);
+              if (!inBox && (r.right > w + 0.5 || r.left < -0.5)) out.push(e.tagName + '.' + e.className);
             }
             return out;
           })()`);

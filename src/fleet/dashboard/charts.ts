@@ -33,16 +33,18 @@ const compact = (n: number): string =>
         ? `${+(n / 1e3).toFixed(1)}k`
         : `${+n.toPrecision(6)}`;
 
-/**
- * `unit`: the asset's unit (the axis counts in it, the labels say "30.25 USDC"); null: not known, the axis counts
- * the smallest unit and the labels say so.
- */
+/** The asset a chart draws: its unit (the axis counts in it, labels say "30.25 USDC"), or null: not known. */
+export interface ChartAsset {
+  unit: Unit | null;
+  /** Its name for labels where the unit is not known ("2100 sat (smallest unit)"). */
+  label: string;
+}
+
 export function stackedBars(
   title: string,
   days: readonly string[],
   series: readonly Series[],
-  unit: Unit | null,
-  assetLabel: string,
+  { unit, label: assetLabel }: ChartAsset,
 ): string {
   const scale = 10 ** (unit?.decimals ?? 0);
   const drawn = (v: bigint): number => Number(v) / scale;

@@ -78,7 +78,7 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
     const unit = units.get(asset) ?? null;
     const named = assetName(asset, units);
     const title = `Revenue per day and ${by}, ${named}${unit === null ? ' (smallest unit: decimals not known)' : ''}`;
-    return stackedBars(title, days, series, unit, named);
+    return stackedBars(title, days, series, { unit, label: named });
   });
   return {
     title: `Revenue ${from} to ${to}`,

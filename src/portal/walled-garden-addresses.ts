@@ -38,6 +38,11 @@ export class GardenAddresses {
     for (const held of this.byHost.values()) for (const [a, until] of held) if (until <= now) held.delete(a);
   }
 
+  /** The addresses `host` holds now, sorted. */
+  addressesOf(host: string): string[] {
+    return [...(this.byHost.get(host)?.keys() ?? [])].sort();
+  }
+
   /** Every address held, IPv4 and IPv6 apart, sorted (so an unchanged garden writes nothing). */
   addresses(): { v4: string[]; v6: string[] } {
     const all = new Set<string>();

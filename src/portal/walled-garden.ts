@@ -44,6 +44,8 @@ export class WalledGarden {
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> = Promise.resolve();
   private closed = false;
+  /** What each host opened, as last logged ("host" → its addresses). */
+  private readonly opened = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -110,8 +112,23 @@ export class WalledGarden {
       }),
     );
     this.book.expire(now());
+    this.logOpened(hosts);
     await this.write();
     if (!this.closed) this.schedule(hosts.length > 0 ? this.book.nextLookupAt(now()) - now() : MIN_TTL_MS * 120);
+  }
+
+  /**
+   * Says which addresses each host opened, when that changes (the payment methods' own hosts, a Cashu mint's,
+   * included): anything else on those addresses (a CDN's other sites) is open too, so an admin can see what.
+   */
+  private logOpened(hosts: readonly string[]): void {
+    for (const host of [...this.opened.keys()]) if (!hosts.includes(host)) this.opened.delete(host);
+    for (const host of hosts) {
+      const addresses = this.book.addressesOf(host).join(', ');
+      if (this.opened.get(host) === addresses) continue;
+      this.opened.set(host, addresses);
+      this.deps.log.info('walled garden: host opened', { host, addresses: addresses || '(none)' });
+    }
   }
 
   private async write(): Promise<void> {

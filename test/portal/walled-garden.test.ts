@@ -64,6 +64,30 @@ test('the keeper: a name whose answer changes moves the set; an unchanged round 
   await garden.close();
 });
 
+test('each host says which addresses it opened, when they change (a mint behind a CDN opens that edge)', async () => {
+  let answer = '198.51.100.7';
+  const lookup: LookupFn = async (_host, family) => (family === 4 ? [{ address: answer, ttl: 60 }] : []);
+  const lines: string[] = [];
+  let now = 0;
+  const garden = new WalledGarden({
+    nft: async () => '',
+    lookup,
+    log: createLogger({ write: (_level, line) => void lines.push(line) }),
+    now: () => now,
+  });
+  const target = { hosts: ['mint.example'], ports: [443], device: 'br-lan' };
+  await garden.follow(target);
+  await garden.follow(target);
+  answer = '198.51.100.8';
+  now = 61_000;
+  await garden.follow(target);
+  const opened = lines.filter((l) => l.includes('walled garden: host opened'));
+  assert.is(opened.length, 2, opened.join('\n'));
+  assert.match(opened[0]!, /mint\.example.*198\.51\.100\.7/);
+  assert.match(opened[1]!, /mint\.example.*addresses=198\.51\.100\.8/);
+  await garden.close();
+});
+
 const root = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v nft']).status === 0;
 if (!root) skipTest(test, 'the garden script on the real nft', 'not root or no nft', { ciInstalls: true });
 else

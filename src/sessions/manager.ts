@@ -232,6 +232,17 @@ export class SessionManager {
     return this.admission.isApplied(payment, idempotencyKey);
   }
 
+  /**
+   * The references of `method`'s payments the journal holds (applied within its retention of replay keys), each with
+   * when it was applied: what a method's own ledger is checked against at start (payments/cashu/store.ts).
+   */
+  paymentReferences(method: string): Map<string, number> {
+    const prefix = paymentKeys({ method, reference: '' })[0]!;
+    const out = new Map<string, number>();
+    for (const [key, at] of this.reg.refs) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), at);
+    return out;
+  }
+
   /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
   holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean {
     return this.admission.holdsReference(payment, self);

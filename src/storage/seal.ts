@@ -16,7 +16,8 @@
  * the state directory is on the overlay (jffs2/ubifs): a bad block, a hand edit, a copy from a backup of the one file
  * or a file system repair that cuts a file are seen; a firstboot (the overlay wiped) takes both and is a new router; a
  * whole-directory restore from an older backup brings back a matching older seal and is not seen (nothing on the same
- * flash can see it). A file without a seal (written by a version that kept none) is taken as it reads and sealed then.
+ * flash can see it). A file without a seal (written by a version that kept none) is taken as it reads and sealed then,
+ * unless it says itself that it was sealed (the Cashu ledger's first record: payments/cashu/store.ts).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

@@ -52,7 +52,9 @@ export const FILE_KINDS = {
     door: 'closed',
     why:
       'bearer money: a ledger read as holding less loses the ecash it held, and a new empty one forgets it for ' +
-      'good. Only a torn record past the seal (an append a crash cut, never acknowledged) is cut',
+      'good. Only a torn record past the seal (an append a crash cut, never acknowledged) is cut; its first record ' +
+      'says it was sealed (a ledger without its seal is refused), and it must know every Cashu payment the journal ' +
+      'holds',
     copy: false,
     seal: 'state-dir',
   },

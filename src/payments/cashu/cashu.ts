@@ -56,6 +56,8 @@ const HANDED_OUT_GRACE_MS = 60_000;
 export interface CashuSessionsPort {
   activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
+  /** The method's payments the journal holds (the ledger is checked against them at start: store.ts). */
+  paymentReferences(method: string): ReadonlyMap<string, number>;
 }
 
 export interface CashuMethodOptions {
@@ -118,7 +120,9 @@ export class CashuMethod implements PaymentMethod {
     // cashu-ts is a chunk of its own (src/cashu/loader.ts): loaded here, before any token is decoded or any intent
     // resolved (the custody's payout and retirement too open after this); ERR_MODULE_LOAD leaves the method out.
     await loadCashuLib();
-    const store = await CashuStore.open(options.config.main.stateDir);
+    const store = await CashuStore.open(options.config.main.stateDir, {
+      journal: options.sessions.paymentReferences('cashu'),
+    });
     return new CashuMethod(options.config, tollgate, store, options);
   }
 

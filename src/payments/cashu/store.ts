@@ -23,7 +23,7 @@
  * grant), markApplied (the session holds it), dropIntent (nothing moved, or nothing is owed); intent(ref),
  * openIntents(), isApplied(ref); markStranded (a silent mint's intent, or its end), strandedSince(ref).
  */
-import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
+import { open, readFile, chmod, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
 import {
@@ -79,7 +79,10 @@ export interface Take {
 type Rec =
   | { t: 'intent'; intent: SwapIntent }
   | { t: 'landed'; ref: string; proofs: StoredProof[] }
-  | { t: 'applied'; ref: string }
+  | { t: 'applied'; ref: string; at?: number }
+  | { t: 'sealed'; v: 1 }
+  | { t: 'forgot'; before: number }
+  | { t: 'accepted'; refs: string[]; at: number }
   | { t: 'dropped'; ref: string; why: string }
   | { t: 'stranded'; ref: string; since: number | null }
   | { t: 'add'; mint: string; proofs: StoredProof[]; why: string }
@@ -98,16 +101,39 @@ const COMPACT_AFTER = 2000;
 
 /** The ledger's seal (storage/seal.ts), in the state directory: removing the custody directory whole is seen too. */
 export const LEDGER_SEAL = 'cashu-ledger.seal';
+/**
+ * The operator's decision, a file the operator makes in the state directory (docs/tollgate.md "The ledger"): the next
+ * start takes the ledger as it reads, records the journal's payments it lacks as known, reseals it, and removes the
+ * file. Never made by sluice.
+ */
+export const LEDGER_ACCEPT = 'cashu-ledger.accept-loss';
+
+/** How many of the journal's references a refusal names. */
+const NAMED = 3;
 
 /** The ledger's damage, by its kind's verdict (storage/verdicts.ts `cashu-ledger`): counted, no copy, refused. */
 function damaged(file: string, why: string): SluiceError {
   return fileDamage('cashu-ledger', file, 'ERR_CASHU_STORE_DAMAGED', 'a Cashu ledger', why, null);
 }
 
+/** Why a ledger that lacks payments the journal holds is refused. */
+function missingWhy(missing: readonly string[]): string {
+  const named = missing.slice(-NAMED).map((r) => r.slice(0, 16));
+  return (
+    `holds none of ${missing.length} Cashu payment(s) the session journal holds (the newest: ${named.join(', ')}): ` +
+    `an older or partial copy; put back the ledger that holds them, or accept the loss (${LEDGER_ACCEPT})`
+  );
+}
+
 export class CashuStore {
   private readonly held = new Map<string, { mint: string; proof: StoredProof }>();
   private readonly intents = new Map<string, { intent: SwapIntent; state: IntentState }>();
-  private readonly applied = new Set<string>();
+  /** Applied references and when they were marked applied (what the journal holds is checked against them). */
+  private readonly applied = new Map<string, number>();
+  /** Applied references were forgotten (APPLIED_KEPT) up to this time: the journal's older ones are not checked. */
+  private forgottenBefore = 0;
+  /** The ledger's own mark that it was sealed (its first record): without its seal file it is damage. */
+  private marked = false;
   private readonly claimed = new Set<string>();
   /** Open intents a silent mint stranded, and since when (intent-looks.ts): on flash, so a restart keeps them so. */
   private readonly stranded = new Map<string, number>();
@@ -118,22 +144,36 @@ export class CashuStore {
   /** Set when a failed append could not be cut back: every later append is refused with it. */
   private broken: SluiceError | null = null;
 
+  /** Open for appending once the ledger read back passed every check (CashuStore.open). */
+  private handle!: FileHandle;
+
   private constructor(
     private readonly file: string,
     private readonly seal: string,
-    private handle: FileHandle,
     private readonly compactAfter: number,
     /** The file's length and CRC as last made durable: what its seal says once written. */
     private sealed: SealState,
   ) {}
 
-  /** `compactAfter`: records appended before a rewrite (tests make it small). */
-  static async open(stateDir: string, options: { compactAfter?: number } = {}): Promise<CashuStore> {
+  /**
+   * `compactAfter`: records appended before a rewrite (tests make it small). `journal`: the references of the Cashu
+   * payments the session journal holds, and when each was applied (SessionManager.paymentReferences): a ledger that
+   * knows none of one is refused, as damage (the journal is the later witness: a payment there was landed here first).
+   */
+  static async open(
+    stateDir: string,
+    options: { compactAfter?: number; journal?: ReadonlyMap<string, number> } = {},
+  ): Promise<CashuStore> {
     const dir = join(stateDir, 'cashu');
     await ensureDir(dir, 0o700);
     await chmod(dir, 0o700);
     const file = join(dir, 'ledger.log');
     const seal = join(stateDir, LEDGER_SEAL);
+    const accept = join(stateDir, LEDGER_ACCEPT);
+    const accepted = await stat(accept).then(
+      () => true,
+      () => false,
+    );
     let states: SealState[] | null;
     try {
       states = await readSeal(seal);
@@ -165,31 +205,59 @@ export class CashuStore {
     // leftover; within it, no crash can have cut anything, and the seal matched.
     const scan = scanRecords(bytes, 0);
     if (scan.problem === 'corrupt') throw damaged(file, `a damaged record at byte ${scan.end}`);
-    const handle = await open(file, 'a', 0o600);
-    await handle.chmod(0o600);
-    if (scan.problem === 'torn') {
-      // A crash mid-append: that record was never acknowledged, so nothing promised is lost by cutting it.
-      await handle.truncate(scan.end);
-      await handle.sync();
-    }
-    const sealed = sealOf(bytes.subarray(0, scan.end));
-    const store = new CashuStore(file, seal, handle, options.compactAfter ?? COMPACT_AFTER, sealed);
+    const store = new CashuStore(
+      file,
+      seal,
+      options.compactAfter ?? COMPACT_AFTER,
+      sealOf(bytes.subarray(0, scan.end)),
+    );
     try {
       for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as Rec);
     } catch (err) {
-      await handle.close();
       throw damaged(file, `a record cannot be read back (${(err as Error).message.slice(0, 120)})`);
     }
     store.appended = scan.records.length;
-    if (states?.length !== 1 || states[0]!.bytes !== sealed.bytes || states[0]!.crc !== sealed.crc) {
-      try {
-        await writeSeal(seal, [sealed]);
-      } catch (err) {
-        await handle.close();
-        throw err;
+    const missing = store.missingOf(options.journal ?? new Map());
+    if (!accepted) {
+      // Checked before anything is written: a refused ledger is left exactly as it was found.
+      if (!states && store.marked)
+        throw damaged(file, `its seal ${LEDGER_SEAL} is missing, while the ledger says it was sealed`);
+      if (missing.length > 0) throw damaged(file, missingWhy(missing));
+    }
+    store.handle = await open(file, 'a', 0o600);
+    try {
+      await store.handle.chmod(0o600);
+      if (scan.problem === 'torn') {
+        // A crash mid-append: that record was never acknowledged, so nothing promised is lost by cutting it.
+        await store.handle.truncate(scan.end);
+        await store.handle.sync();
       }
+      if (accepted) {
+        // The operator's decision: what the journal holds beyond this ledger is known from now on, not owed.
+        if (missing.length > 0)
+          await store.append({ t: 'accepted', refs: missing.slice(-APPLIED_KEPT), at: Date.now() });
+        await rm(accept, { force: true });
+      }
+      // A ledger without its mark (new, or written before the mark was) is rewritten with it first: from then on a
+      // ledger whose seal is gone is seen, however it was cut.
+      if (!store.marked) await store.compact();
+      else if (states?.length !== 1 || states[0]!.bytes !== store.sealed.bytes || states[0]!.crc !== store.sealed.crc)
+        await writeSeal(seal, [store.sealed]);
+    } catch (err) {
+      await store.handle.close();
+      throw err;
     }
     return store;
+  }
+
+  /**
+   * The journal's references this ledger knows nothing of (not applied, not an intent, not forgotten), oldest first.
+   */
+  private missingOf(journal: ReadonlyMap<string, number>): string[] {
+    return [...journal]
+      .filter(([ref, at]) => at > this.forgottenBefore && !this.applied.has(ref) && !this.intents.has(ref))
+      .sort((a, b) => a[1] - b[1])
+      .map(([ref]) => ref);
   }
 
   private apply(r: Rec): void {
@@ -208,7 +276,17 @@ export class CashuStore {
       case 'applied':
         this.intents.delete(r.ref);
         this.stranded.delete(r.ref);
-        this.remember(r.ref);
+        // Written before applied records kept their time: as of now, so forgetting one never checks older ones.
+        this.remember(r.ref, r.at ?? Date.now());
+        break;
+      case 'sealed':
+        this.marked = true;
+        break;
+      case 'forgot':
+        this.forgottenBefore = Math.max(this.forgottenBefore, r.before);
+        break;
+      case 'accepted':
+        for (const ref of r.refs) this.remember(ref, r.at);
         break;
       case 'dropped':
         this.intents.delete(r.ref);
@@ -245,9 +323,12 @@ export class CashuStore {
     }
   }
 
-  private remember(ref: string): void {
-    this.applied.add(ref);
-    if (this.applied.size > APPLIED_KEPT) this.applied.delete(this.applied.values().next().value!);
+  private remember(ref: string, at: number): void {
+    this.applied.set(ref, at);
+    if (this.applied.size <= APPLIED_KEPT) return;
+    const [oldest, when] = this.applied.entries().next().value!;
+    this.applied.delete(oldest);
+    this.forgottenBefore = Math.max(this.forgottenBefore, when);
   }
 
   /**
@@ -289,8 +370,10 @@ export class CashuStore {
 
   /** The same state in fewest records, replacing the file atomically. */
   private async compact(): Promise<void> {
-    const recs: Rec[] = [];
-    for (const ref of this.applied) recs.push({ t: 'applied', ref });
+    // The mark first: a ledger cut anywhere still says it was sealed.
+    const recs: Rec[] = [{ t: 'sealed', v: 1 }];
+    if (this.forgottenBefore > 0) recs.push({ t: 'forgot', before: this.forgottenBefore });
+    for (const [ref, at] of this.applied) recs.push({ t: 'applied', ref, at });
     for (const ref of this.claimed) recs.push({ t: 'dropped', ref, why: CLAIMED });
     for (const { intent, state } of this.intents.values()) {
       recs.push({ t: 'intent', intent });
@@ -316,6 +399,7 @@ export class CashuStore {
     this.handle = await open(this.file, 'a', 0o600);
     this.appended = recs.length;
     this.sealed = next;
+    this.marked = true;
     await writeSeal(this.seal, [next]).catch(() => undefined);
   }
 
@@ -329,6 +413,7 @@ export class CashuStore {
     return [...this.intents.values()];
   }
 
+  /** Whether `ref` is applied here (or was, before it was forgotten: APPLIED_KEPT). */
   isApplied(ref: string): boolean {
     return this.applied.has(ref);
   }
@@ -368,7 +453,7 @@ export class CashuStore {
   }
 
   markApplied(ref: string): Promise<void> {
-    return this.append({ t: 'applied', ref });
+    return this.append({ t: 'applied', ref, at: Date.now() });
   }
 
   dropIntent(ref: string, why: string): Promise<void> {

@@ -57,6 +57,12 @@ export interface GrantRequest {
   liveOnly?: boolean;
 }
 
+/** What the sales book answers: sums over [since, until), and from when it is complete. */
+export interface SalesSums {
+  readonly since: number;
+  totals(since: number, until: number): Array<{ method: string; asset: string; amount: bigint; payments: number }>;
+}
+
 export interface SluiceBackend {
   now(): number;
   /** Roaming within the venue (main.venue; docs/roaming.md), when this router takes part. */
@@ -66,6 +72,8 @@ export interface SluiceBackend {
   quote(req: { plan?: string; amount?: bigint; steps?: bigint }): QuoteRecord;
   session(query: { mac?: string; id?: string }): Session | undefined;
   sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[];
+  /** The router's sales book (sessions/sales-book.ts): every payment sold within its window, for ubus `sales`. */
+  salesBook(): SalesSums;
   /** Ends the MAC's active session; throws ERR_SESSION_NOT_FOUND when there is none. */
   terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }>;
   /**

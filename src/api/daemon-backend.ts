@@ -15,6 +15,7 @@ import {
   type SessionControlPort,
   type SessionDevicesPort,
   type SessionReadView,
+  type SessionSalesView,
   type SessionState,
 } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/index.ts';
@@ -29,6 +30,7 @@ import type {
   QuoteRecord,
   RatesChanged,
   SluiceBackend,
+  SalesSums,
 } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
 import type { DoorServices, UbusFace } from '../payments/index.ts';
@@ -58,7 +60,7 @@ export async function waitForClose(
 export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
-  sessions: SessionReadView & SessionControlPort & SessionDevicesPort;
+  sessions: SessionReadView & SessionControlPort & SessionDevicesPort & SessionSalesView;
   gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf' | 'ratesApplied'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;
@@ -137,6 +139,10 @@ export class DaemonBackend implements SluiceBackend {
 
   sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[] {
     return this.parts.sessions.list(filter);
+  }
+
+  salesBook(): SalesSums {
+    return this.parts.sessions.salesBook;
   }
 
   gateOf(mac: string): 'open' | 'pending' {

@@ -320,7 +320,7 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     adminOnly: false,
     handler(a, backend) {
       const until = a.until === undefined ? backend.now() : Number(a.until);
-      return toBlobmsgTable(salesReply(backend.sessions({}), Number(a.since ?? 0n), until));
+      return toBlobmsgTable(salesReply(backend.salesBook(), Number(a.since ?? 0n), until));
     },
   }),
   stats: method({

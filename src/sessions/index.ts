@@ -24,6 +24,7 @@ export type {
   SessionFiguresView,
   SessionPurchasePort,
   SessionReadView,
+  SessionSalesView,
 } from './ports.ts';
 export { limitsAfter } from './limits.ts';
 export { JournalStore } from './journal.ts';

@@ -8,6 +8,7 @@ import type { JsonDecoded } from '../storage/index.ts';
 import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session, SessionRates } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
+import type { Sale } from './sales-book.ts';
 
 /**
  * First line of a snapshot: which journal generation continues it. `headed`: that journal begins with a JournalHeader,
@@ -36,7 +37,13 @@ export interface RefRecord {
   key: string;
   at: number;
 }
-export type JournalLine = StoreRecord | SnapshotHeader | JournalHeader | RefRecord;
+/** A snapshot's chunk of the sales book (sales-book.ts): from when it is complete, and its payments, oldest first. */
+export interface SalesRecord {
+  t: 'sales';
+  since: number;
+  sales: Sale[];
+}
+export type JournalLine = StoreRecord | SnapshotHeader | JournalHeader | RefRecord | SalesRecord;
 /**
  * A line and its sequence number in its journal (`n`: the header 0, each record one more than the one before), absent
  * in snapshots and in journals written before numbering: replay skips a record whose number it has already passed (a
@@ -164,6 +171,8 @@ function toJson(line: JournalLine): unknown {
       return line;
     case 'ref':
       return { t: 'ref', k: line.key, at: line.at };
+    case 'sales':
+      return { t: 'sales', since: line.since, p: line.sales.map(([at, m, a, n]) => [at, m, a, n.toString()]) };
   }
 }
 
@@ -328,6 +337,14 @@ function fromJson(v: unknown): JournalLine {
       return { t: 'jnl', v: 1, gen: int(o['gen']), at: int(o['at']) };
     case 'ref':
       return { t: 'ref', key: str(o['k']), at: int(o['at']) };
+    case 'sales': {
+      if (!Array.isArray(o['p'])) throw new Invalid('p not an array');
+      const sales = o['p'].map((e): Sale => {
+        if (!Array.isArray(e) || e.length !== 4) throw new Invalid('bad sale');
+        return [int(e[0]), str(e[1]), str(e[2]), big(e[3])];
+      });
+      return { t: 'sales', since: int(o['since']), sales };
+    }
     default:
       throw new Invalid('unknown record type');
   }

@@ -13,6 +13,7 @@ import type { JsonLogRead } from '../storage/index.ts';
 import { decodeNumbered, encodeLine } from './journal-codec.ts';
 import type { JournalLine, NumberedLine } from './journal-codec.ts';
 import { applyRecord, emptyState } from './store.ts';
+import { copySession } from './model.ts';
 import type { StoreRecord, StoreState } from './store.ts';
 
 export const SNAPSHOT = 'sessions.snapshot';
@@ -54,8 +55,13 @@ function isMissing(err: unknown): boolean {
 }
 
 function applySnapshotLine(state: StoreState, line: JournalLine): void {
-  if (line.t === 'open') applyRecord(state, { t: 'open', session: line.session, keys: [] });
+  // A snapshot's session is not a sale: its payments are in the snapshot's sales book already.
+  if (line.t === 'open') state.sessions.set(line.session.id, copySession(line.session));
   else if (line.t === 'ref') state.refs.set(line.key, line.at);
+  else if (line.t === 'sales') {
+    state.sales.since = line.since;
+    state.sales.load(line.sales);
+  }
 }
 
 /** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */
@@ -252,7 +258,7 @@ export async function readStart(dir: string): Promise<StartRead> {
         if (line.gen === gen) withHeader.add(gen);
         continue;
       }
-      if (line.t === 'snap' || line.t === 'ref') continue;
+      if (line.t === 'snap' || line.t === 'ref' || line.t === 'sales') continue;
       for (const id of idsOf(line)) if (!state.sessions.has(id)) unknown.add(id);
       applyRecord(state, line);
     }

@@ -465,6 +465,8 @@ export class JournalStore implements SessionStore {
     const lines: string[] = [];
     for (const session of this.state.sessions.values()) lines.push(encodeLine({ t: 'open', session, keys: [] }));
     for (const [key, at] of this.state.refs) lines.push(encodeLine({ t: 'ref', key, at }));
+    const since = this.state.sales.since;
+    for (const sales of this.state.sales.chunks()) lines.push(encodeLine({ t: 'sales', since, sales }));
     const body = lines.reduce((n, line) => n + Buffer.byteLength(line), 0);
     lines.unshift(encodeLine({ t: 'snap', v: 1, gen: next, at: now, headed: true, body }));
     const snapshot = join(this.dir, SNAPSHOT);

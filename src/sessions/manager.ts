@@ -52,7 +52,7 @@ import { SessionMoves } from './moves.ts';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
 import { SessionSales } from './sales.ts';
-import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
+import { DEFAULT_RETENTION } from './store.ts';
 import type { EndRecord, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
 import type { Clock, Timers } from './time.ts';
@@ -189,6 +189,7 @@ export class SessionManager {
     if (this.phase !== 'new') throw new SluiceError('ERR_SESSIONS_STATE', 'recover() runs once, before anything else');
     const loaded = await this.store.load();
     for (const [key, at] of loaded.refs) this.reg.refs.set(key, at);
+    this.reg.sales = loaded.sales;
     for (const stored of loaded.sessions.values()) {
       // The store only ever records purchases that completed, so a PENDING session there is ACTIVE.
       const session = stored.state === 'PENDING' ? toActive(stored) : stored;
@@ -220,7 +221,7 @@ export class SessionManager {
     }
     this.recovering = false;
     for (const w of loaded.warnings) this.events.emit('warning', w);
-    this.prune(now);
+    this.reg.prune(now, this.retention);
     report.lastEnds = stillRetained(report.lastEnds, this.reg.sessions);
     this.recovery = report;
     return report;
@@ -232,15 +233,14 @@ export class SessionManager {
     return this.admission.isApplied(payment, idempotencyKey);
   }
 
-  /**
-   * The references of `method`'s payments the journal holds (applied within its retention of replay keys), each with
-   * when it was applied: what a method's own ledger is checked against at start (payments/cashu/store.ts).
-   */
+  /** `method`'s payments the journal holds, each with when it was applied (a method's ledger is checked against). */
   paymentReferences(method: string): Map<string, number> {
-    const prefix = paymentKeys({ method, reference: '' })[0]!;
-    const out = new Map<string, number>();
-    for (const [key, at] of this.reg.refs) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), at);
-    return out;
+    return this.reg.referencesOf(paymentKeys({ method, reference: '' })[0]!);
+  }
+
+  /** The sales book (sales-book.ts): what ubus `sales` sums. */
+  get salesBook(): Registry['sales'] {
+    return this.reg.sales;
   }
 
   /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
@@ -404,7 +404,7 @@ export class SessionManager {
       this.recovering ? undefined : () => this.events.emit('end-written', copySession(view)),
     );
     this.events.emit('ended', view);
-    if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
+    if (this.reg.endedCount() > this.retention.endedMax + 100) this.reg.prune(now, this.retention);
     return { session: view, written };
   }
 
@@ -524,7 +524,7 @@ export class SessionManager {
       const s = this.reg.sessions.get(id);
       if (s?.state === 'ACTIVE') entries.push([id, usedAt(s, now), s.bytes]);
     }
-    this.prune(now);
+    this.reg.prune(now, this.retention);
     if (entries.length === 0) return;
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
@@ -567,15 +567,6 @@ export class SessionManager {
       if (s?.state === 'ACTIVE' && limitReached(s, now) === 'time-limit') this.endNow(id, 'time-limit', now);
       else if (s?.state === 'ACTIVE' && s.expiresAt !== null) this.scheduler.set(id, s.expiresAt);
     }
-  }
-
-  private prune(now: number): void {
-    const { sessionIds, refKeys } = expiredByRetention(this.reg.ended(), this.reg.refs, now, this.retention);
-    for (const id of sessionIds) {
-      const s = this.reg.sessions.get(id);
-      if (s) this.reg.remove(s);
-    }
-    for (const key of refKeys) this.reg.refs.delete(key);
   }
 
   /** Writes the ends the store refused before, in one append; on failure they wait for the next try. */

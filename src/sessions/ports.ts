@@ -8,6 +8,9 @@ import type { SessionManager } from './manager.ts';
 /** Sessions as copies, by id, by MAC or by filter: live ones and ended ones still retained. */
 export type SessionReadView = Pick<SessionManager, 'get' | 'byMac' | 'list'>;
 
+/** The sales book (sales-book.ts): every payment sold within its window, for ubus `sales`. */
+export type SessionSalesView = Pick<SessionManager, 'salesBook'>;
+
 /** What the manager tells (SessionEvents): a start, a top-up, an end, a warning. */
 export type SessionEventsView = Pick<SessionManager, 'on'>;
 

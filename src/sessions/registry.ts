@@ -6,12 +6,16 @@
 import { tryNormalizeMac } from '../mac.ts';
 import { devicesOf, isLive } from './model.ts';
 import type { Session } from './model.ts';
+import { SalesBook } from './sales-book.ts';
+import { expiredByRetention, type RetentionPolicy } from './store.ts';
 
 const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 export class Registry {
   readonly sessions = new Map<string, Session>();
   readonly refs = new Map<string, number>();
+  /** Every payment sold within the sales window (sales-book.ts); the store's, once recovered. */
+  sales = new SalesBook(Date.now());
   private readonly liveByMac = new Map<string, string>();
   private readonly liveByUser = new Map<string, Set<string>>();
   private readonly lastEndedByMac = new Map<string, string>();
@@ -24,6 +28,24 @@ export class Registry {
   readonly bySlot: Array<Session | undefined> = [];
   private readonly slots = new Map<string, number>();
   private readonly freeSlots: number[] = [];
+
+  /** Drops the ended sessions, payment keys and sales the retention no longer keeps. */
+  prune(now: number, retention: RetentionPolicy): void {
+    const { sessionIds, refKeys } = expiredByRetention(this.ended(), this.refs, now, retention);
+    for (const id of sessionIds) {
+      const s = this.sessions.get(id);
+      if (s) this.remove(s);
+    }
+    for (const key of refKeys) this.refs.delete(key);
+    this.sales.prune(now);
+  }
+
+  /** The applied payment keys under `prefix` (a method's), without it, each with when it was applied. */
+  referencesOf(prefix: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [key, at] of this.refs) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), at);
+    return out;
+  }
 
   install(session: Session): void {
     this.sessions.set(session.id, session);

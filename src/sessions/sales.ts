@@ -55,6 +55,7 @@ export class SessionSales {
       }
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }
+    this.ctx.reg.sales.add(g.payment);
     const view = viewSession(this.ctx.reg.sessions.get(id) ?? existing, this.ctx.clock.now());
     this.ctx.toppedUp(view, { ...g.payment });
     return { session: view, toppedUp: true };
@@ -87,6 +88,8 @@ export class SessionSales {
       if (current?.state === 'PENDING') this.ctx.reg.remove(current);
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }
+    // Sold once on flash, whatever happens to the session next (the journal's book adds it as it applies the record).
+    for (const p of session.payments) this.ctx.reg.sales.add(p);
     const current = this.ctx.reg.sessions.get(session.id) ?? session;
     // Ended while its purchase was being written (an admin terminate, a device limit): it stays ended, no `started`.
     if (current.state !== 'PENDING') return { session: viewSession(current, this.ctx.clock.now()), toppedUp: false };

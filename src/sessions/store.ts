@@ -17,6 +17,7 @@
 import { addPayment, copySession } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session, SessionRates } from './model.ts';
 import type { SluiceError } from '../errors.ts';
+import { SalesBook } from './sales-book.ts';
 
 export interface OpenRecord {
   t: 'open';
@@ -86,6 +87,8 @@ export interface StoreState {
   sessions: Map<string, Session>;
   /** Payment keys already applied (see model.paymentKeys) → when. */
   refs: Map<string, number>;
+  /** Every payment sold within the sales window (sales-book.ts): what ubus `sales` sums. */
+  sales: SalesBook;
 }
 
 export interface LoadResult extends StoreState {
@@ -121,8 +124,9 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
   refsMaxAgeMs: 90 * 24 * 3600_000,
 };
 
-export function emptyState(): StoreState {
-  return { sessions: new Map(), refs: new Map() };
+/** `now`: from when a new sales book is complete. */
+export function emptyState(now = Date.now()): StoreState {
+  return { sessions: new Map(), refs: new Map(), sales: new SalesBook(now) };
 }
 
 /**
@@ -134,10 +138,13 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
     case 'open': {
       state.sessions.set(record.session.id, copySession(record.session));
       for (const key of record.keys) state.refs.set(key, record.session.createdAt);
+      // A sale: a journal's `open` is always a new session (a snapshot's sessions are read apart: journal-start.ts).
+      for (const p of record.session.payments) state.sales.add(p);
       return;
     }
     case 'topup': {
       for (const key of record.keys) state.refs.set(key, record.at);
+      state.sales.add(record.payment);
       const session = state.sessions.get(record.id);
       if (!session) return;
       session.allotment += record.add;
@@ -224,10 +231,11 @@ export function pruneState(state: StoreState, now: number, policy: RetentionPoli
   const { sessionIds, refKeys } = expiredByRetention(state.sessions.values(), state.refs, now, policy);
   for (const id of sessionIds) state.sessions.delete(id);
   for (const key of refKeys) state.refs.delete(key);
+  state.sales.prune(now);
 }
 
 export function copyState(state: StoreState): StoreState {
   const sessions = new Map<string, Session>();
   for (const [id, s] of state.sessions) sessions.set(id, copySession(s));
-  return { sessions, refs: new Map(state.refs) };
+  return { sessions, refs: new Map(state.refs), sales: state.sales.copy() };
 }

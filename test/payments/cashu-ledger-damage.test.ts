@@ -164,7 +164,7 @@ test('a compaction cut on either side of its rename opens; an older pre-compacti
   await again.close();
 });
 
-test('its seal deleted, a whole ledger is refused: it says it was sealed (cashu-ledger-journal.test.ts: the rest)', async () => {
+test('its seal deleted, a whole ledger is refused: it says it was sealed', async () => {
   const dir = tempDir();
   await filled(dir, 3);
   rmSync(join(dir, LEDGER_SEAL));

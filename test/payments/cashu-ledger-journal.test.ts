@@ -156,7 +156,7 @@ test("the operator's decision (cashu-ledger.accept-loss): opens as it reads, onc
   await (again as CashuStore).close();
 });
 
-test('a ledger written before the mark (and the seal) existed opens as it reads, then is marked and sealed', async () => {
+test('a ledger from before the mark and the seal opens as it reads, then is marked and sealed', async () => {
   const dir = tempDir();
   await sell(dir, 1, 2);
   // The same records without the mark, and no seal: as an older version left them.

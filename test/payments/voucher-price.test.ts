@@ -40,7 +40,7 @@ test('a priced batch: a redeemed code pays its price in its currency; revoked an
   await r.book.revoke(revoked.batch as string);
   const refused = await codeOf(r.redeem('02:00:00:00:2a:03', (revoked.codes as string[])[0]!));
   assert.is(refused.details?.reason, 'revoked');
-  const sales = salesReply(r.manager.list(), 0, r.time.now() + 1);
+  const sales = salesReply(r.manager.salesBook, 0, r.time.now() + 1);
   assert.equal(
     sales.totals.filter((t) => t.method === 'voucher'),
     [

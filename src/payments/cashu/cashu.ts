@@ -56,7 +56,6 @@ const HANDED_OUT_GRACE_MS = 60_000;
 export interface CashuSessionsPort {
   activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
-  /** The method's payments the journal holds (the ledger is checked against them at start: store.ts). */
   paymentReferences(method: string): ReadonlyMap<string, number>;
 }
 
@@ -120,9 +119,8 @@ export class CashuMethod implements PaymentMethod {
     // cashu-ts is a chunk of its own (src/cashu/loader.ts): loaded here, before any token is decoded or any intent
     // resolved (the custody's payout and retirement too open after this); ERR_MODULE_LOAD leaves the method out.
     await loadCashuLib();
-    const store = await CashuStore.open(options.config.main.stateDir, {
-      journal: options.sessions.paymentReferences('cashu'),
-    });
+    const journal = options.sessions.paymentReferences('cashu'); // checked against the ledger (store.ts)
+    const store = await CashuStore.open(options.config.main.stateDir, { journal });
     return new CashuMethod(options.config, tollgate, store, options);
   }
 

@@ -87,7 +87,6 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/meter/tick-loop.ts TickLoop.apply': TO_CONVERT,
   'src/payments/cashu/invoice-slots.ts InvoiceSlots.reserve': TO_CONVERT,
   'src/payments/cashu/payout.ts giveBack': TO_CONVERT,
-  'src/payments/cashu/store.ts CashuStore.constructor': TO_CONVERT,
   'src/payments/cashu/tollgate/events.ts noticeEvent': TO_CONVERT,
   'src/portal/nft-scan.ts Scan.record': SCANNER,
   'src/portal/scan-fallback.ts parseSnapshotFallback': TO_CONVERT,

@@ -31,8 +31,7 @@ export interface Started {
 
 export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, started: Started): Doors {
   const { upstream, sessions, payments, events, garden, valve, meter, gates, merchant, pricing, store } = parts;
-  const { port, config } = started;
-  const { recovered } = started;
+  const { port, config, recovered } = started;
   const venue = addSinks(config, upstream, {
     log,
     recovered,

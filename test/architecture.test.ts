@@ -16,7 +16,9 @@ import { REGISTERED } from '../src/payments/plugins.ts';
 import {
   checkImports,
   describeCycle,
+  describeFileCycle,
   exportedNames,
+  fileCycles,
   importedNames,
   relativeSpecifiers,
   resolveSpecifier,
@@ -403,6 +405,27 @@ test("src/ and workers/ have no folder cycle and no import past a folder's index
   for (const k of allowedDeep) if (!foundDeep.has(k)) problems.push(`allowlisted ${k} is gone: remove it from ALLOWED`);
 
   assert.ok(problems.length === 0, `\n${problems.join('\n')}\n`);
+});
+
+test('the checker finds each circle between files, the shortest through its first file', () => {
+  const e = (from: string, to: string): ImportEdge => ({ from, specifier: `./${to}`, to });
+  const circles = fileCycles([
+    e('a/x.ts', 'a/y.ts'),
+    e('a/y.ts', 'a/z.ts'),
+    e('a/z.ts', 'a/x.ts'),
+    e('a/y.ts', 'a/x.ts'),
+    e('a/w.ts', 'a/x.ts'),
+    e('b/p.ts', 'b/q.ts'),
+  ]);
+  assert.equal(circles.map(describeFileCycle), ["a/x.ts -> a/y.ts ('./a/y.ts') -> a/x.ts ('./a/x.ts')"]);
+  assert.equal(fileCycles([e('a/x.ts', 'a/y.ts'), e('a/y.ts', 'a/z.ts')]), []);
+});
+
+test('no two files of src/ or workers/ import each other, through any chain of imports (types too)', () => {
+  const circles = fileCycles(srcEdges().edges).map((c) =>
+    c.map((e) => ({ ...e, from: shown(e.from), to: shown(e.to) })),
+  );
+  assert.ok(circles.length === 0, `\n${circles.map(describeFileCycle).join('\n')}\n`);
 });
 
 test(

@@ -10,7 +10,6 @@ export type {
   HookConfig,
   LimitsConfig,
   MainConfig,
-  Metric,
   MqttConfig,
   PricingPlan,
   RadiusConfig,
@@ -19,6 +18,7 @@ export type {
   X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
+export type { Metric } from './values.ts';
 export { payPageUrl } from './http.ts';
 export { quoteUci } from './serialize.ts';
 export { loadConfigPartial, type OwnSection } from './load.ts';
@@ -26,4 +26,4 @@ export { type ConfigProblem } from './reader.ts';
 export { redactConfig } from './redact.ts';
 export { withOverrides, type RunningParts } from './reload-diff.ts';
 export { ConfigReloader, logExposedSecrets, logProblems } from './reloader.ts';
-export { walledGardenHosts } from './walled-garden.ts';
+export { walledGardenHosts } from './garden-hosts.ts';

@@ -4,11 +4,11 @@
  * option with its UCI name, default and range; keep the two in step.
  */
 
+import type { Metric } from './values.ts';
 import type { WalledGardenConfig } from './walled-garden.ts';
 
 /** `main.portal`: which portal gates the clients; 'sluice' is sluice's own gate (portal/own-gate.ts). */
 export type PortalFlavour = 'auto' | 'opennds' | 'nodogsplash' | 'sluice';
-export type Metric = 'bytes' | 'seconds';
 
 export interface MainConfig {
   enabled: boolean;

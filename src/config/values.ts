@@ -2,7 +2,9 @@
  * Parsers for the text of UCI option values. Each returns the value or a reason (a phrase that completes
  * "<section>.<option>: …"); the loader adds the section, option and offending text. Pure.
  */
-import type { Metric } from './types.ts';
+
+/** What a plan sells: bytes of traffic or seconds of access. */
+export type Metric = 'bytes' | 'seconds';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });

@@ -1,9 +1,8 @@
 /**
  * The walled garden: hosts a client reaches before it pays (`list walled_garden` and `option walled_garden_ports` in
- * `main`), and the hosts the enabled payment methods need added to them. Pure. docs/configuration.md explains them.
+ * `main`); garden-hosts.ts adds the hosts the enabled payment methods need. Pure. docs/configuration.md explains them.
  */
 import type { SectionReader } from './reader.ts';
-import type { Config } from './types.ts';
 
 /** The ports opened to the garden's hosts when `walled_garden_ports` is absent: HTTPS, then HTTP. */
 export const WALLED_GARDEN_DEFAULT_PORTS: readonly number[] = [443, 80];
@@ -57,33 +56,4 @@ export function readWalledGarden(r: SectionReader): WalledGardenConfig {
       : { ok: false, reason: 'must be 1 to 16 port numbers (1-65535) separated by spaces, e.g. 443 80' };
   });
   return { hosts, ports };
-}
-
-/** A URL's host when it is a name (an address literal needs no resolving and is added as is by its caller). */
-function urlHost(url: string): string | undefined {
-  try {
-    const host = new URL(url).hostname.toLowerCase();
-    return host === '' ? undefined : host;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Every host the garden opens: the operator's list, then what each enabled payment method's customers need before
- * they can pay — the Cashu mints (a wallet melts or swaps there, a Lightning payer's wallet reaches it through the
- * invoice), and an x402 RPC URL set by the operator (`x402.rpc_url`: the customer's wallet reads the chain there).
- * The x402 facilitator never: the router talks to it, not the client.
- */
-export function walledGardenHosts(config: Pick<Config, 'main' | 'tollgate' | 'x402'>): string[] {
-  const hosts = new Set(config.main.walledGarden.hosts);
-  for (const mint of config.tollgate?.mints ?? []) {
-    const host = urlHost(mint);
-    if (host !== undefined) hosts.add(host);
-  }
-  if (config.x402.enabled && config.x402.rpcUrlSource === 'option') {
-    const host = urlHost(config.x402.rpcUrl);
-    if (host !== undefined) hosts.add(host);
-  }
-  return [...hosts];
 }

@@ -10,7 +10,7 @@ import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { formFlags } from './pay-forms.ts';
 import { firstUnavailable, methodUnavailable, portalClientMac, send, type RouteCall } from './reply.ts';
-import type { HttpEndpointOptions } from './server.ts';
+import type { HttpEndpointOptions } from './options.ts';
 import { schemeOfHeader } from './x402-schemes.ts';
 
 /** What the sale reads of the endpoint's options. */

@@ -14,7 +14,7 @@ import { pcsyncLogout } from './pcsync.ts';
 import { portalClientMac, send, type RouteCall } from './reply.ts';
 import { someFormOffered } from './pay-forms.ts';
 import type { RestoreDesk } from './restore.ts';
-import type { HttpEndpointOptions } from './server.ts';
+import type { HttpEndpointOptions } from './options.ts';
 
 const MAX_RESTORE_BYTES = 1024;
 

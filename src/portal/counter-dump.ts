@@ -4,8 +4,20 @@
  * and NftDumpError.
  */
 import { SluiceError } from '../errors.ts';
-import type { KernelReading } from './kernel-counters.ts';
 import { macFromParts } from './mac-parts.ts';
+
+/** One client's counters as the kernel reported them. */
+export interface KernelReading {
+  /** Lowercase, colon-separated. */
+  mac: string;
+  /** Identifies the counters' epoch: changes when they are made again (the table's and the counters' nft handles). */
+  epoch: number;
+  /** IP-level bytes (the Ethernet headers the egress hook counts taken off). */
+  downBytes: number;
+  upBytes: number;
+  /** The key `cdown` maps the counters on: the MAC ('' when not mapped: then they count nothing). */
+  key: string;
+}
 
 export type NftDumpReason =
   | 'not-json'

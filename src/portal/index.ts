@@ -74,11 +74,10 @@ export {
   parseCounterTable,
   upCounterName,
   downCounterName,
-  type KernelReading,
 } from './kernel-counters.ts';
 export { KernelCounters, type KernelCountersOptions } from './kernel-counting.ts';
 export { scanCounterDump } from './nft-scan.ts';
-export type { CounterDump } from './counter-dump.ts';
+export type { CounterDump, KernelReading } from './counter-dump.ts';
 // Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).
 export {
   formatRate,

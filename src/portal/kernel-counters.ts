@@ -29,6 +29,7 @@
  * identify one counting epoch (a counter deleted and made again is a new object, with a new handle, counting from 0).
  */
 import { normalizeMac } from '../mac.ts';
+import type { KernelReading } from './counter-dump.ts';
 import { EGRESS_HEADER_BYTES, scanCounterDump } from './nft-scan.ts';
 
 export { EGRESS_HEADER_BYTES };
@@ -93,19 +94,6 @@ export function uncountLines(mac: string, mapped = true): string[] {
     `delete counter netdev ${t} ${upCounterName(m)}`,
     `delete counter netdev ${t} ${downCounterName(m)}`,
   ];
-}
-
-/** One client's counters as the kernel reported them. */
-export interface KernelReading {
-  /** Lowercase, colon-separated. */
-  mac: string;
-  /** Identifies the counters' epoch: changes when they are made again (the table's and the counters' nft handles). */
-  epoch: number;
-  /** IP-level bytes (the Ethernet headers the egress hook counts taken off). */
-  downBytes: number;
-  upBytes: number;
-  /** The key `cdown` maps the counters on: the MAC ('' when not mapped: then they count nothing). */
-  key: string;
 }
 
 /**

@@ -1,10 +1,37 @@
-import type { ExecResult, PortalModel } from './portal.ts';
-
 /**
  * The ndsctl binary's side of a call (argument handling, the Yes/No → message + exit code mapping), following
  * openNDS 9.10 and nodogsplash 5.0.2 src/ndsctl.c. Locking (exit 4) and "portal not running" for a missing
  * socket are the stand-in process's business; a stopped model also answers 3 here.
  */
+import type { PortalFlavour } from '../portal/index.ts';
+
+/** An auth's arguments, as ndsctl's `auth` fields give them (the model's defaults for the missing ones). */
+export interface AuthArgs {
+  sessionMinutes?: number;
+  uploadRate?: number;
+  downloadRate?: number;
+  uploadQuotaKiB?: number;
+  downloadQuotaKiB?: number;
+  custom?: string;
+}
+
+/** What an ndsctl call prints and exits with. */
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** What a call reads and does to the portal model (sim/portal.ts's PortalModel). */
+export interface NdsctlTarget {
+  readonly flavour: PortalFlavour;
+  readonly running: boolean;
+  renderJson(flavour: PortalFlavour, target?: string): string;
+  renderStatus(): string;
+  stop(): void;
+  auth(target: string, args?: AuthArgs): boolean;
+  deauth(target: string): boolean;
+}
 
 /** ifyes / ifno formats of ndsctl.c `arguments[]`; %s is the whole (comma-joined) parameter string. */
 const YES_NO: Record<string, readonly [string, string]> = {
@@ -25,11 +52,11 @@ const USAGE = 'Usage: ndsctl [options] command [arguments]\n\n(ndsctl stand-in: 
 
 const ok = (stdout: string): ExecResult => ({ code: 0, stdout, stderr: '' });
 
-export function executeNdsctl(model: PortalModel, argv: readonly string[]): ExecResult {
+export function executeNdsctl(model: NdsctlTarget, argv: readonly string[]): ExecResult {
   return model.flavour === 'opennds' ? executeOpenNds(model, argv) : executeNodogsplash(model, argv);
 }
 
-function executeOpenNds(model: PortalModel, argv: readonly string[]): ExecResult {
+function executeOpenNds(model: NdsctlTarget, argv: readonly string[]): ExecResult {
   if (argv.length === 0) return { code: 1, stdout: USAGE, stderr: '' };
   let i = 0;
   if (argv[0] === '-s') {
@@ -54,7 +81,7 @@ function executeOpenNds(model: PortalModel, argv: readonly string[]): ExecResult
   return dispatch(model, cmd, param, 'opennds');
 }
 
-function executeNodogsplash(model: PortalModel, argv: readonly string[]): ExecResult {
+function executeNodogsplash(model: NdsctlTarget, argv: readonly string[]): ExecResult {
   if (argv.length === 0) return ok(USAGE);
   if (argv[0] === '-h') return { code: 1, stdout: USAGE, stderr: '' };
   let i = 0;
@@ -67,7 +94,7 @@ function executeNodogsplash(model: PortalModel, argv: readonly string[]): ExecRe
   return dispatch(model, cmd, argv[i + 1] ?? '', 'nodogsplash');
 }
 
-function dispatch(model: PortalModel, cmd: string, param: string, flavour: 'opennds' | 'nodogsplash'): ExecResult {
+function dispatch(model: NdsctlTarget, cmd: string, param: string, flavour: 'opennds' | 'nodogsplash'): ExecResult {
   switch (cmd) {
     case 'json':
       // openNDS: `strlen(arg) > 6` selects one client; nodogsplash: any non-empty argument.
@@ -89,7 +116,7 @@ function dispatch(model: PortalModel, cmd: string, param: string, flavour: 'open
 }
 
 /** ndsctl_thread.c ndsctl_auth: strsep on ',' then strtol on each field; missing fields keep the defaults. */
-function authOpenNds(model: PortalModel, param: string): boolean {
+function authOpenNds(model: NdsctlTarget, param: string): boolean {
   const [target = '', minutes, upRate, downRate, upQuota, downQuota, custom] = param.split(',');
   return model.auth(target, {
     ...(minutes === undefined ? {} : { sessionMinutes: strtol(minutes) }),

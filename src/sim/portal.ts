@@ -9,7 +9,7 @@ import {
   type GatewayInfo,
   type SimClient,
 } from './portal-render.ts';
-import { executeNdsctl } from './ndsctl-exec.ts';
+import { executeNdsctl, type AuthArgs, type ExecResult } from './ndsctl-exec.ts';
 
 export type { GatewayInfo, SimClient } from './portal-render.ts';
 
@@ -44,21 +44,6 @@ export interface PortalModelJson {
   seed: number;
   authenticatedSinceStart: number;
   clients: SimClient[];
-}
-
-export interface AuthArgs {
-  sessionMinutes?: number;
-  uploadRate?: number;
-  downloadRate?: number;
-  uploadQuotaKiB?: number;
-  downloadQuotaKiB?: number;
-  custom?: string;
-}
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
 }
 
 const DEFAULT_CONFIG: PortalConfig = {

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configFromUci, configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
-import { walledGardenHosts } from '../../src/config/walled-garden.ts';
+import { walledGardenHosts } from '../../src/config/garden-hosts.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
 const main = (lines: string) => `config sluice 'main'\n${lines}\n${PLAN}`;

@@ -79,6 +79,62 @@ export function checkImports(edges: readonly ImportEdge[]): ImportReport {
     if (!out.has(b)) out.set(b, e);
   }
 
+  const components = stronglyConnected(graph);
+
+  const cycles = components
+    .map((folders) => {
+      const inside = new Set(folders);
+      const cycleEdges: ImportEdge[] = [];
+      for (const a of folders) {
+        for (const [b, e] of graph.get(a) ?? []) if (inside.has(b)) cycleEdges.push(e);
+      }
+      return { folders, edges: cycleEdges };
+    })
+    .sort((x, y) => x.folders.join().localeCompare(y.folders.join()));
+  return { cycles, deep };
+}
+
+/**
+ * The cycles between files: for each strongly connected component of the file graph (Tarjan) of more than one file,
+ * one shortest circle through its first file, as the imports that close it (a → b → … → a). A type-only import counts:
+ * a reader starts from a folder's leaves and reads up either way.
+ */
+export function fileCycles(edges: readonly ImportEdge[]): ImportEdge[][] {
+  const graph = new Map<string, Map<string, ImportEdge>>();
+  for (const e of edges) {
+    if (e.from === e.to) continue;
+    let out = graph.get(e.from);
+    if (!out) graph.set(e.from, (out = new Map()));
+    if (!out.has(e.to)) out.set(e.to, e);
+  }
+  const components = stronglyConnected(graph);
+  return components.map((component) => {
+    const inside = new Set(component);
+    const start = component[0]!;
+    // Breadth first from start, inside the component, back to start: the shortest circle through it.
+    const via = new Map<string, ImportEdge>();
+    const queue = [start];
+    for (let i = 0; i < queue.length; i++) {
+      for (const [next, e] of graph.get(queue[i]!) ?? []) {
+        if (!inside.has(next) || via.has(next)) continue;
+        via.set(next, e);
+        if (next === start) break;
+        queue.push(next);
+      }
+      if (via.has(start)) break;
+    }
+    const circle: ImportEdge[] = [];
+    for (let at = start; circle.length === 0 || at !== start;) {
+      const e = via.get(at)!;
+      circle.unshift(e);
+      at = e.from;
+    }
+    return circle;
+  });
+}
+
+/** The components of more than one node of a graph, each sorted, in order of their first node. */
+function stronglyConnected(graph: ReadonlyMap<string, ReadonlyMap<string, unknown>>): string[][] {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const stack: string[] = [];
@@ -107,18 +163,12 @@ export function checkImports(edges: readonly ImportEdge[]): ImportReport {
     }
   };
   for (const v of [...graph.keys()].sort()) if (!index.has(v)) strong(v);
+  return components.sort((a, b) => a[0]!.localeCompare(b[0]!));
+}
 
-  const cycles = components
-    .map((folders) => {
-      const inside = new Set(folders);
-      const cycleEdges: ImportEdge[] = [];
-      for (const a of folders) {
-        for (const [b, e] of graph.get(a) ?? []) if (inside.has(b)) cycleEdges.push(e);
-      }
-      return { folders, edges: cycleEdges };
-    })
-    .sort((x, y) => x.folders.join().localeCompare(y.folders.join()));
-  return { cycles, deep };
+/** A file cycle as one line: `a.ts -> b.ts -> a.ts`, each import as written. */
+export function describeFileCycle(circle: readonly ImportEdge[]): string {
+  return [circle[0]!.from, ...circle.map((e) => `${e.to} ('${e.specifier}')`)].join(' -> ');
 }
 
 /** One line per edge of a cycle: `payments -> merchant: payments/types.ts imports '../merchant/types.ts'`. */

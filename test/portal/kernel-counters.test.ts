@@ -15,8 +15,8 @@ import {
   countLines,
   parseCounterDump,
   uncountLines,
-  type KernelReading,
 } from '../../src/portal/kernel-counters.ts';
+import type { KernelReading } from '../../src/portal/counter-dump.ts';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { accountKernelReadings, type RosterEntry } from '../../src/meter/kernel-tick.ts';
 import { createTable, TableView } from '../../src/meter/table.ts';

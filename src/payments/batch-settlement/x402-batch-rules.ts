@@ -121,3 +121,12 @@ export function rejected(reason: string, message: string): SluiceError {
     details: { reason },
   });
 }
+
+/** The method's refusal of a voucher or deposit on a channel being withdrawn from. */
+export function withdrawing(channelId: string, at: number): SluiceError {
+  return new SluiceError(
+    'ERR_BATCH_CHANNEL_WITHDRAWING',
+    `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
+    { details: { withdrawRequestedAt: at } },
+  );
+}

@@ -16,7 +16,7 @@
  * Durable: the schedule needs nothing on flash of its own: the open charges are on flash (batch-channels.json), and a
  * start checks them all at once, so a withdrawal started while sluice was down is seen at the next start.
  */
-import { SluiceError, toSluiceError } from '../../errors.ts';
+import { toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import { systemClock, type Clock, type Timers } from '../../time.ts';
 import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
@@ -223,15 +223,6 @@ function changed(r: ChannelRecord, s: ChannelSnapshot): boolean {
     r.totalClaimed !== s.totalClaimed ||
     r.withdrawRequestedAt !== s.withdrawRequestedAt ||
     r.refundNonce !== s.refundNonce
-  );
-}
-
-/** The method's refusal of a voucher or deposit on a channel being withdrawn from. */
-export function withdrawing(channelId: string, at: number): SluiceError {
-  return new SluiceError(
-    'ERR_BATCH_CHANNEL_WITHDRAWING',
-    `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
-    { details: { withdrawRequestedAt: at } },
   );
 }
 

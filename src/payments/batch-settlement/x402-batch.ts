@@ -37,7 +37,6 @@ import type { Log } from '../../log.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import { X402Purchase } from '../x402-purchase.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
-import { withdrawing } from './x402-batch-watch.ts';
 import { intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
 import {
   batchReference,
@@ -47,6 +46,7 @@ import {
   cumulativeMismatch,
   nextCeiling,
   rejected,
+  withdrawing,
 } from './x402-batch-rules.ts';
 import { ChannelLocks } from './x402-batch-locks.ts';
 import { IntentFate } from './x402-batch-intent-fate.ts';

@@ -12,8 +12,7 @@ import {
   tryDecodeBlobmsgNodes,
 } from '../codec/index.ts';
 import type { BlobmsgNode, UbusMessage } from '../codec/index.ts';
-import type { BrokerCore } from './core.ts';
-import type { BrokerClient, BrokerObject } from './state.ts';
+import type { BrokerClient, BrokerHost, BrokerObject } from './state.ts';
 
 interface EventPattern {
   /** The pattern without its trailing `*`. */
@@ -47,7 +46,7 @@ export class EventRegistry {
   /** Increments per event so each object gets one copy even when several of its patterns match. */
   private round = 1;
 
-  constructor(private readonly core: BrokerCore) {}
+  constructor(private readonly core: BrokerHost) {}
 
   get patternCount(): number {
     return this.patterns.length;

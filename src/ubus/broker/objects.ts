@@ -3,10 +3,9 @@
  */
 import { BlobWriter, MsgType, Status, UbusCodecError, decodeBlobmsgNodes, readBlobAttrs } from '../codec/index.ts';
 import type { UbusAttrs, UbusMessage } from '../codec/index.ts';
-import type { BrokerCore } from './core.ts';
 import { IdTable } from './ids.ts';
 import type { RandomU32 } from './ids.ts';
-import type { BrokerClient, BrokerObject, ObjectType, Subscription } from './state.ts';
+import type { BrokerClient, BrokerHost, BrokerObject, ObjectType, Subscription } from './state.ts';
 
 /** ubusd keeps paths in an AVL tree ordered by strcmp, i.e. by UTF-8 bytes. */
 function comparePaths(a: string, b: string): number {
@@ -20,7 +19,7 @@ export class ObjectRegistry {
   private sortedPaths: string[] | null = [];
 
   constructor(
-    private readonly core: BrokerCore,
+    private readonly core: BrokerHost,
     random: RandomU32,
   ) {
     this.objects = new IdTable(random);

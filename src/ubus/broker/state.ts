@@ -42,3 +42,10 @@ export interface BrokerObject {
   /** System objects answer invokes themselves. */
   recv?: (client: BrokerClient, request: UbusMessage, frame: Buffer, method: string) => number;
 }
+
+/** What the object and event registries call back on the broker (core.ts's BrokerCore, which holds both). */
+export interface BrokerHost {
+  sendMsg(client: BrokerClient, msg: UbusMessage): void;
+  readonly objects: { get(id: number): BrokerObject | undefined };
+  readonly events: { sendObjectEvent(obj: BrokerObject, added: boolean): void; removeObject(obj: BrokerObject): void };
+}

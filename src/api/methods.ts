@@ -4,35 +4,19 @@
  * give a portal `purchase`, `quote` and `session` without `terminate` or `grant`. Each handler's argument type comes
  * from its own policy (ArgsOf), so what the policy checks is what the handler may assume, without casts.
  */
-import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type ArgsOf } from './args.ts';
+import { checkArgs, signatureOf, InvalidArgumentError } from './args.ts';
 import { SluiceError } from '../errors.ts';
 import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
-import type { CallOrigin, SluiceBackend } from './backend.ts';
-import type { BlobmsgTable } from '../ubus/index.ts';
+import type { SluiceBackend } from './backend.ts';
 import { REGISTERED, type RegisteredPlugin } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 import { salesReply } from './sales.ts';
 import { VENUE_METHODS } from './venue-methods.ts';
 import { extendCap } from './extend-cap.ts';
+import { method, type ApiMethod } from './method.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
-
-/** Who is calling (invokeMethod's `origin`): not an argument, so no caller can claim another's name. */
-export interface CallContext {
-  origin: CallOrigin;
-}
-
-export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
-  args: S;
-  adminOnly: boolean;
-  handler(args: ArgsOf<S>, backend: SluiceBackend, call: CallContext): Promise<BlobmsgTable> | BlobmsgTable;
-}
-
-/** Declares a method: `const` keeps the policy's literal kinds, `required` flags and `oneOf` values for ArgsOf. */
-function method<const S extends ArgSpecs>(declared: ApiMethod<S>): ApiMethod<S> {
-  return declared;
-}
 
 const mac = { kind: 'mac', required: true } as const;
 

@@ -6,7 +6,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import type { ArgSpecs, ArgsOf } from './args.ts';
-import type { ApiMethod } from './methods.ts';
+import { method } from './method.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { sessionView } from './view.ts';
@@ -15,10 +15,6 @@ import { toBlobmsgTable } from './plain.ts';
 const mac = { kind: 'mac', required: true } as const;
 const name = { kind: 'string', maxLength: 64 } as const;
 const ref = { kind: 'string', maxLength: 200 } as const;
-
-function method<const S extends ArgSpecs>(declared: ApiMethod<S>): ApiMethod<S> {
-  return declared;
-}
 
 function roaming(backend: SluiceBackend) {
   const venue = backend.venue;

@@ -80,6 +80,11 @@ test('every docs/<name>.md named in README, docs or a source comment exists', ()
   assert.equal([...missing], []);
 });
 
+test('docs/architecture.md is one page: at most 150 lines', () => {
+  const lines = readFileSync(join(root, 'docs/architecture.md'), 'utf8').trimEnd().split('\n').length;
+  assert.ok(lines <= 150, `docs/architecture.md has ${lines} lines: the map is one page, details go to the topic docs`);
+});
+
 test('docs/architecture.md names every folder of src/, and only folders that exist', () => {
   const doc = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
   const named = new Set([...doc.matchAll(/\bsrc\/([a-z][a-z0-9-]*)\//g)].map((m) => m[1]!));

@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Lab, waitFor } from './lab.ts';
+import { Lab, OPENNDS10, waitFor } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
@@ -19,7 +19,7 @@ const lab = new LabRun();
 const { L, S, scenario } = lab;
 
 if (pre.lab) {
-  skipTest(test, 'e2e portal-deauth scenarios', pre.lab, { ciInstalls: true });
+  skipTest(test, 'e2e portal-deauth scenarios', pre.lab, { ciInstalls: !OPENNDS10 });
 } else {
   test.before(async () => {
     lab.lab = await Lab.up({ rate: null, binauth: true });

@@ -74,6 +74,9 @@ config tollgate 'tollgate'
       const ledger = join(lab.dir, 'state', 'cashu', 'ledger.log');
       mkdirSync(join(stateDir, 'cashu'), { recursive: true, mode: 0o700 });
       if (existsSync(ledger)) copyFileSync(ledger, join(stateDir, 'cashu', 'ledger.log'));
+      // A ledger that was ever sealed is read only with its seal: the copy takes both, as a backup must.
+      const seal = join(lab.dir, 'state', 'cashu-ledger.seal');
+      if (existsSync(seal)) copyFileSync(seal, join(stateDir, 'cashu-ledger.seal'));
     },
     close: async () => {
       await lab.close();

@@ -14,6 +14,12 @@ import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } fro
 import { quoteUci } from '../../src/config/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * The harness's ubus calls' hang guard, not a speed check: a real-chain purchase (anvil, the facilitator, the daemon)
+ * under CI's load waited 59 s of its file's 108 for a CPU, and a 20 s guard cut it.
+ */
+const CALL_GUARD_MS = 60_000;
+
 export const BUNDLE = join(ROOT, 'dist', 'sluice.mjs');
 
 /** Builds the bundle once per file when run on its own (npm test builds before running tests). */
@@ -90,7 +96,7 @@ export class DaemonLab {
       );
     }
     lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
-    lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
+    lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: CALL_GUARD_MS });
     return lab;
   }
 
@@ -196,7 +202,7 @@ ${extra}
    */
   async reconnectClient(): Promise<void> {
     this.client.destroy();
-    this.client = await UbusClient.connect({ socketPath: this.socket, timeoutMs: 20_000 });
+    this.client = await UbusClient.connect({ socketPath: this.socket, timeoutMs: CALL_GUARD_MS });
   }
 
   call(method: string, args: BlobmsgTable = {}): Promise<BlobmsgTable> {

@@ -238,7 +238,11 @@ config mqtt 'mqtt'
     assert.equal(
       gaps.filter((g) => g.kind !== 'usage'),
       [],
-      `${name}: every gap holds usage reports only`,
+      `${name}: every gap holds usage reports only; the collector's refusals and errors:\n` +
+        collectorOut
+          .split('\n')
+          .filter((l) => /refused|could not|unreachable|error/i.test(l))
+          .join('\n'),
     );
     const journal = (await lab.call('sessions', { limit: 500n as never })) as {
       sessions: Array<{ id: string; created_at?: number; state: string }>;

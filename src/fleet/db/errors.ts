@@ -24,8 +24,9 @@ const SOCKET_ERRORS = new Set([
   'EAI_AGAIN',
 ]);
 
-/** pg's own words for a connection that ended or never came (no code on these). */
-const CONNECTION_WORDS = /Connection terminated|connection timeout|timeout exceeded when trying to connect/i;
+/** pg's own words for a connection that ended, broke or never came (no code on these: pg/lib/client.js, pg-pool). */
+const CONNECTION_WORDS =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable|Query read timeout|timeout expired/i;
 
 export function classifyDbError(err: unknown): DbErrorClass {
   const code = (err as { code?: unknown } | null)?.code;
@@ -35,6 +36,12 @@ export function classifyDbError(err: unknown): DbErrorClass {
     return 'refused';
   }
   return err instanceof Error && CONNECTION_WORDS.test(err.message) ? 'unreachable' : 'refused';
+}
+
+/** Whether the database itself answered with this failure (a SQLSTATE), rather than the connection or sluice's code. */
+export function databaseVerdict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
 export function databaseUnreachable(err: unknown): boolean {

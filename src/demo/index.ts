@@ -539,7 +539,9 @@ function summary(
     "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
       'something changed: with 32 clients while customers come and go (5 purchases and 2 sessions ending in ' +
       "45 s), 40.4-49.2 ms a second on openNDS 9.10 and 48.2-52.7 on 10.3.1 with the package's binauth: over " +
-      "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md)",
+      "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
+    "     main.portal 'sluice', sluice's own gate, takes openNDS's work away: not yet measured side by side, " +
+      'docs/captive-portal.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,

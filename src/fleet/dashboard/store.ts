@@ -7,7 +7,14 @@ import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
 import type { AuditRow, ChartRow, GapRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
-const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
+/** A timestamp column as ms since the epoch, a float8 whichever driver reads it. */
+export const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
+
+/** Whether a table or view is there: a database whose lease service predates it has none. */
+export async function relationExists(db: Sql, name: string): Promise<boolean> {
+  const [row] = await db.query<{ present: boolean }>('SELECT to_regclass($1::text) IS NOT NULL AS present', [name]);
+  return row?.present === true;
+}
 
 /** The routers' rows: `page` picks which (a WHERE and an ORDER BY … LIMIT over fleet_routers r). */
 const ROUTERS = (page: string): string => `

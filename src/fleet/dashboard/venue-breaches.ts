@@ -4,6 +4,7 @@
  * database whose lease service predates the table has none.
  */
 import type { Sql } from '../db/index.ts';
+import { ms, relationExists } from './store.ts';
 import type { Table } from './table.ts';
 import { time } from './views.ts';
 
@@ -19,14 +20,9 @@ interface BreachRow {
   last_ms: number;
 }
 
-const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
-
 /** The table, most recent first (null: no lease service with breaches has run here). */
 export async function venueBreachesTable(db: Sql): Promise<Table | null> {
-  const [present] = await db.query<{ present: boolean }>(
-    `SELECT to_regclass('fleet_venue_breaches') IS NOT NULL AS present`,
-  );
-  if (present?.present !== true) return null;
+  if (!(await relationExists(db, 'fleet_venue_breaches'))) return null;
   const rows = await db.query<BreachRow>(
     `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms,
        ${ms('last_at')} AS last_ms

@@ -7,6 +7,7 @@ import type { Sql } from '../db/index.ts';
 import { InputError } from './auth.ts';
 import type { Page } from './pages.ts';
 import type { ScreenContext } from './screens.ts';
+import { ms, relationExists } from './store.ts';
 import type { Table } from './table.ts';
 import { time } from './views.ts';
 import { venueBreachesTable } from './venue-breaches.ts';
@@ -121,13 +122,8 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
   };
 }
 
-const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
-
 async function reads(db: Sql, mac: string | null): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[] } | null> {
-  const [present] = await db.query<{ present: boolean }>(
-    `SELECT to_regclass('fleet_venue_moves') IS NOT NULL AS present`,
-  );
-  if (present?.present !== true) return null;
+  if (!(await relationExists(db, 'fleet_venue_moves'))) return null;
   const leases = await db.query<VenueLeaseRow>(
     `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining
      FROM fleet_venue_leases WHERE $1::text IS NULL OR mac = $1 ORDER BY since DESC LIMIT ${LIMIT}`,

@@ -77,13 +77,8 @@ export async function appendWhole(
 /** `appendWhole` for an owner whose append is synchronous (one write() per mark, survives kill -9 at once). */
 export function appendWholeSync(fd: number, data: Uint8Array, whole: number, sync: AppendSync): number {
   try {
-    for (let off = 0; off < data.length;) {
-      const n = writeSync(fd, data, off, data.length - off);
-      if (n <= 0) throw nothingWritten();
-      off += n;
-    }
-    if (sync === 'data') fdatasyncSync(fd);
-    else if (sync === 'full') fsyncSync(fd);
+    writeRestSync(fd, data, 0);
+    syncSync(fd, sync);
   } catch (err) {
     throw failure(err, whole, cutBack(fd, whole));
   }
@@ -98,21 +93,27 @@ export function appendWholeSyncv(fd: number, parts: readonly Uint8Array[], whole
   let size = 0;
   for (const p of parts) size += p.length;
   try {
-    let off = writevSync(fd, parts as Uint8Array[]);
-    if (off < size) {
-      const rest = Buffer.concat(parts as Uint8Array[]);
-      while (off < size) {
-        const n = writeSync(fd, rest, off, size - off);
-        if (n <= 0) throw nothingWritten();
-        off += n;
-      }
-    }
-    if (sync === 'data') fdatasyncSync(fd);
-    else if (sync === 'full') fsyncSync(fd);
+    const off = writevSync(fd, parts as Uint8Array[]);
+    if (off < size) writeRestSync(fd, Buffer.concat(parts as Uint8Array[]), off);
+    syncSync(fd, sync);
   } catch (err) {
     throw failure(err, whole, cutBack(fd, whole));
   }
   return whole + size;
+}
+
+/** Writes `data` from `off` to its end, every byte counted (a write may take fewer than it was given). */
+function writeRestSync(fd: number, data: Uint8Array, off: number): void {
+  while (off < data.length) {
+    const n = writeSync(fd, data, off, data.length - off);
+    if (n <= 0) throw nothingWritten();
+    off += n;
+  }
+}
+
+function syncSync(fd: number, sync: AppendSync): void {
+  if (sync === 'data') fdatasyncSync(fd);
+  else if (sync === 'full') fsyncSync(fd);
 }
 
 /** Cuts the file back to `whole` bytes, durably: null when done, else why not. */

@@ -11,6 +11,9 @@
  * decision carries a problem when a device does not exist or carries none of the portal's clients.
  */
 
+import { tryNormalizeMac } from '../mac.ts';
+import { completeNeighbours } from './neighbours.ts';
+
 /** Both portals' default `gatewayinterface` (openNDS src/conf.c, nodogsplash src/conf.c). */
 export const PORTAL_DEFAULT_DEVICE = 'br-lan';
 
@@ -101,16 +104,9 @@ function undoubled(text: string): string {
 
 /** The devices the kernel's neighbour table (`/proc/net/arp`) has `mac` on, complete entries only. Pure. */
 export function neighbourDevices(table: string, mac: string): string[] {
-  const out: string[] = [];
-  const want = mac.toLowerCase();
-  for (const line of table.split('\n').slice(1)) {
-    const [, , flags, hw, , device] = line.trim().split(/\s+/);
-    if (flags === undefined || hw === undefined || device === undefined) continue;
-    // ATF_COM (0x02): resolved.
-    if ((Number.parseInt(flags, 16) & 0x02) === 0 || hw.toLowerCase() !== want) continue;
-    if (!out.includes(device)) out.push(device);
-  }
-  return out;
+  const want = tryNormalizeMac(mac);
+  const on = completeNeighbours(table).filter((e) => e.mac === want && e.device !== '');
+  return [...new Set(on.map((e) => e.device))];
 }
 
 /**

@@ -27,16 +27,36 @@ export const NEIGHBOUR_TABLE = '/proc/net/arp';
  * disagreement is for the portal to settle).
  */
 export function neighbourIp(table: string, mac: string, hint: string | null = null): string | null {
-  const found: string[] = [];
-  // "IP address  HW type  Flags  HW address  Mask  Device", one entry a line after the header.
-  for (const line of table.split('\n').slice(1)) {
-    const [ip, , flags, hw] = line.trim().split(/\s+/);
-    if (ip === undefined || hw === undefined || flags === undefined) continue;
-    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || !isIpv4(ip)) continue;
-    if (tryNormalizeMac(hw) === mac && !found.includes(ip)) found.push(ip);
-  }
+  const found = [
+    ...new Set(
+      completeNeighbours(table)
+        .filter((e) => e.mac === mac)
+        .map((e) => e.ip),
+    ),
+  ];
   if (hint !== null) return found.includes(hint) ? hint : null;
   return found.length === 1 ? found[0]! : null;
+}
+
+/** One complete entry of the table: its IPv4 address, the MAC in canonical form, its device ('' when not given). */
+export interface NeighbourEntry {
+  ip: string;
+  mac: string;
+  device: string;
+}
+
+/** The table's complete IPv4 entries with a readable MAC, in its order. Pure. */
+export function completeNeighbours(table: string): NeighbourEntry[] {
+  const out: NeighbourEntry[] = [];
+  // "IP address  HW type  Flags  HW address  Mask  Device", one entry a line after the header.
+  for (const line of table.split('\n').slice(1)) {
+    const [ip, , flags, hw, , device] = line.trim().split(/\s+/);
+    if (ip === undefined || hw === undefined || flags === undefined) continue;
+    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || !isIpv4(ip)) continue;
+    const mac = tryNormalizeMac(hw);
+    if (mac !== null) out.push({ ip, mac, device: device ?? '' });
+  }
+  return out;
 }
 
 /**

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { normalizeMac, tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { isIpv4 } from './kernel-quota-nft.ts';
+import { completeNeighbours } from './neighbours.ts';
 import type { NftRun } from './nft-run.ts';
 import {
   OWN_GATE_TABLE,
@@ -29,9 +29,6 @@ import {
   type OwnGateRuleset,
   type PaidDevice,
 } from './own-gate-nft.ts';
-
-/** The kernel's ATF_COM flag: a resolved neighbour entry (neighbours.ts). */
-const ATF_COM = 0x02;
 
 export interface OwnGateOptions {
   /** The gate's ruleset but its paid devices. */
@@ -53,14 +50,8 @@ interface Gate {
 
 /** Every resolved IPv4 address the neighbour table holds for `mac` on `device`. */
 export function resolvedAddresses(table: string, mac: string, device: string | null): string[] {
-  const out: string[] = [];
-  for (const line of table.split('\n').slice(1)) {
-    const [ip, , flags, hw, , dev] = line.trim().split(/\s+/);
-    if (ip === undefined || flags === undefined || hw === undefined || !isIpv4(ip)) continue;
-    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || (device !== null && dev !== device)) continue;
-    if (tryNormalizeMac(hw) === mac && !out.includes(ip)) out.push(ip);
-  }
-  return out;
+  const on = completeNeighbours(table).filter((e) => e.mac === mac && (device === null || e.device === device));
+  return [...new Set(on.map((e) => e.ip))];
 }
 
 export class OwnGate {
@@ -159,13 +150,8 @@ export class OwnGate {
   /** A token or an address: the MAC it names. */
   #macOf(target: string, table: string | null): string | null {
     for (const [mac, g] of this.#gates) if (g.token === target || g.ips.includes(target)) return mac;
-    if (table === null || !isIpv4(target)) return null;
-    for (const line of table.split('\n').slice(1)) {
-      const [ip, , flags, hw] = line.trim().split(/\s+/);
-      if (ip === target && flags !== undefined && (Number.parseInt(flags, 16) & ATF_COM) !== 0)
-        return tryNormalizeMac(hw ?? '');
-    }
-    return null;
+    if (table === null) return null;
+    return completeNeighbours(table).find((e) => e.ip === target)?.mac ?? null;
   }
 
   async #addressesOf(mac: string): Promise<string[]> {

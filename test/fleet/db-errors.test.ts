@@ -2,7 +2,7 @@
 /** What a failed write says (db/errors.ts): pg's own words for a broken connection, SQLSTATE classes, own throws. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { classifyDbError, databaseVerdict } from '../../src/fleet/db/index.ts';
+import { classifyDbError, databaseVerdict } from '../../src/fleet/db/errors.ts';
 
 const coded = (code: string) => Object.assign(new Error(code), { code });
 

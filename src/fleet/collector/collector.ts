@@ -24,7 +24,7 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Log } from '../../log.ts';
-import { classifyDbError, databaseVerdict, errorName, type Db } from '../db/index.ts';
+import { classifyFailure, errorName, type Db } from '../db/index.ts';
 import { GroupCommit } from './group-commit.ts';
 import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
 import { RouterIds, storeMessage, storeReject } from './store.ts';
@@ -141,22 +141,14 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       ? [shared(`${prefix}/+/usage`), `${prefix}/+/session`, `${prefix}/+/status`]
       : [shared(`${prefix}/+/usage`)];
 
-  const databaseAnswers = (): Promise<boolean> =>
-    o.db.query('SELECT 1').then(
-      () => true,
-      () => false,
-    );
-
   /** What untilWritten gives back when the message is no longer wanted (its connection closed, or stopping). */
   const GIVE_UP = Symbol('give up');
 
   /**
    * Runs attempt until the database takes it: a database away is waited for (the message, and so its connection's
    * stream, held) with a pause doubling to 5 s; a transaction rolled back for a conflict is run again up to
-   * CONFLICT_RETRIES times; any other failure is the message's, thrown to the caller, who refuses it. A failure
-   * that is not the database's own verdict (no SQLSTATE) is the message's only once it comes again while the
-   * database answers: a connection broken in an outage does not always say so in words db/errors.ts knows, and
-   * taking it for the message's would let go of a message the outage should have held.
+   * CONFLICT_RETRIES times; any other failure is the message's, thrown to the caller, who refuses it (one the
+   * database did not itself give, only once it comes again while the database answers: db/errors.ts classifyFailure).
    */
   async function untilWritten<T>(attempt: () => Promise<T>, wanted: () => boolean): Promise<T | typeof GIVE_UP> {
     let delay = 250;
@@ -172,14 +164,12 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
         }
         return out;
       } catch (err) {
-        let kind = classifyDbError(err);
-        if (kind === 'refused' && !databaseVerdict(err)) {
-          if (!(await databaseAnswers())) kind = 'unreachable';
-          else if (!triedAgain) {
-            triedAgain = true;
-            continue;
-          }
+        const found = await classifyFailure(err, o.db);
+        if (found === 'unsure' && !triedAgain) {
+          triedAgain = true;
+          continue;
         }
+        const kind = found === 'unsure' ? 'refused' : found;
         if (kind === 'refused' || (kind === 'conflict' && ++conflicts > CONFLICT_RETRIES)) throw err;
         stats.dbErrors++;
         if (kind === 'conflict') {

@@ -25,8 +25,17 @@ const SOCKET_ERRORS = new Set([
 ]);
 
 /** pg's own words for a connection that ended, broke or never came (no code on these: pg/lib/client.js, pg-pool). */
-const CONNECTION_WORDS =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable|Query read timeout|timeout expired/i;
+const CONNECTION_WORDS = new RegExp(
+  [
+    'Connection terminated',
+    'connection timeout',
+    'timeout exceeded when trying to connect',
+    'is not queryable',
+    'Query read timeout',
+    'timeout expired',
+  ].join('|'),
+  'i',
+);
 
 export function classifyDbError(err: unknown): DbErrorClass {
   const code = (err as { code?: unknown } | null)?.code;
@@ -42,6 +51,24 @@ export function classifyDbError(err: unknown): DbErrorClass {
 export function databaseVerdict(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/**
+ * classifyDbError, asking the database when the failure is not its own verdict (no SQLSTATE): a connection broken in
+ * an outage does not always say so in words this file knows, so one whose database does not answer SELECT 1 is
+ * 'unreachable'; one whose database answers is 'unsure', the message's only if it comes again (the caller's to try).
+ */
+export async function classifyFailure(
+  err: unknown,
+  db: { query(sql: string): Promise<unknown> },
+): Promise<DbErrorClass | 'unsure'> {
+  const kind = classifyDbError(err);
+  if (kind !== 'refused' || databaseVerdict(err)) return kind;
+  const answers = await db.query('SELECT 1').then(
+    () => true,
+    () => false,
+  );
+  return answers ? 'unsure' : 'unreachable';
 }
 
 export function databaseUnreachable(err: unknown): boolean {

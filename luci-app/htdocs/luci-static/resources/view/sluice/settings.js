@@ -582,7 +582,7 @@ return view.extend({
 		o.rmempty = false;
 
 		o = s.taboption('general', form.ListValue, 'portal', _('Captive portal'),
-			_('Auto detects openNDS or nodogsplash from the output of <code>ndsctl json</code>.'));
+			_('Auto detects openNDS or nodogsplash from the output of <code>ndsctl json</code>. <code>sluice</code>: sluice is the gate itself, no portal daemon (its own nftables table; the pay page on <code>192.168.1.1:2122</code> unless the LAN endpoint says otherwise). Needs a restart.'));
 		o.value('auto', _('Auto'));
 		o.value('opennds', 'openNDS');
 		o.value('nodogsplash', 'nodogsplash');

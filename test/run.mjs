@@ -12,51 +12,27 @@
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
-import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
+import { declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
 const root = new URL('.', import.meta.url).pathname;
-const filters = [];
-const tiers = [];
-for (let i = 2; i < process.argv.length; i++) {
-  const arg = process.argv[i];
-  const value = arg === '--tier' ? process.argv[++i] : arg.startsWith('--tier=') ? arg.slice('--tier='.length) : null;
-  if (value === null) {
-    filters.push(arg);
-    continue;
-  }
-  for (const t of (value ?? '').split(',').filter(Boolean)) {
-    if (!TIERS.includes(t)) {
-      console.error(`[run] unknown tier '${t}' (one of ${TIERS.join(', ')})`);
-      process.exit(2);
-    }
-    tiers.push(t);
-  }
-  if (!value) {
-    console.error('[run] --tier needs a value');
-    process.exit(2);
-  }
+const chosenBy = tierArgs(process.argv.slice(2));
+if ('error' in chosenBy) {
+  console.error(`[run] ${chosenBy.error}`);
+  process.exit(2);
 }
+const { tiers, filters } = chosenBy;
 // A hang guard, not a speed check: on a loaded machine the slowest files take several times as long as idle
 // (test/daemon/daemon.test.ts: 154 s at load 16, and cut off by the former 180 s bound at load 22).
 const FILE_TIMEOUT_MS = Number(process.env.SLUICE_TEST_TIMEOUT_MS ?? 600_000);
 const E2E_TIMEOUT_MS = Number(process.env.SLUICE_E2E_TIMEOUT_MS ?? 600_000);
 
-function walk(dir) {
-  const out = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (name === 'fixtures' || name === 'node_modules') continue;
-    if (statSync(path).isDirectory()) out.push(...walk(path));
-    else if (name.endsWith('.test.ts')) out.push(path);
-  }
-  return out;
-}
-
-const matched = walk(root).filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
+const matched = testFiles(root).filter(
+  (f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)),
+);
 /** Each matched file's declaration (tier and needs), or why it has none. */
 const declared = new Map(matched.map((f) => [f, declaration(readFileSync(f, 'utf8'))]));
 const all = matched.filter((f) => {

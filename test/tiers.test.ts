@@ -4,9 +4,9 @@
 // (`needs mosquito`) would otherwise skip the file everywhere and fail only in CI.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { declaration } from './helpers/prerequisites.mjs';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { declaration, testFiles } from './helpers/prerequisites.mjs';
 
 const root = new URL('./', import.meta.url).pathname;
 const ciRun = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8');
@@ -24,17 +24,6 @@ const PACKAGE_OF: Record<string, string | null> = {
   initdb: 'postgresql-15',
   chromium: 'chromium',
 };
-
-function testFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (name === 'fixtures' || name === 'node_modules') continue;
-    if (statSync(path).isDirectory()) out.push(...testFiles(path));
-    else if (name.endsWith('.test.ts')) out.push(path);
-  }
-  return out;
-}
 
 test('the declaration: tier, then the needs; anything else says what is wrong', () => {
   assert.equal(declaration('// tier: fast\nimport x'), { tier: 'fast', needs: [] });

@@ -4,32 +4,20 @@
 // graph esbuild reads: static imports, and dynamic imports of a literal path), each through test/run.mjs as usual.
 // Usage: node test/watch.mjs [--tier <tier>[,<tier>]]... [substring...]   (default: --tier fast)
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, watch } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { declaration } from './helpers/prerequisites.mjs';
+import { declaration, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
 const testDir = new URL('.', import.meta.url).pathname;
 const repo = resolve(testDir, '..');
 const args = process.argv.slice(2);
 if (!args.some((a) => a === '--tier' || a.startsWith('--tier='))) args.unshift('--tier', 'fast');
-const tiers = [];
-const filters = [];
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--tier') tiers.push(...(args[++i] ?? '').split(','));
-  else if (args[i].startsWith('--tier=')) tiers.push(...args[i].slice('--tier='.length).split(','));
-  else filters.push(args[i]);
+const chosenBy = tierArgs(args);
+if ('error' in chosenBy) {
+  console.error(`[watch] ${chosenBy.error}`);
+  process.exit(2);
 }
-
-function testFiles(dir) {
-  const out = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (name === 'fixtures' || name === 'node_modules') continue;
-    if (statSync(path).isDirectory()) out.push(...testFiles(path));
-    else if (name.endsWith('.test.ts')) out.push(path);
-  }
-  return out;
-}
+const { tiers, filters } = chosenBy;
 
 /** The chosen test files (as test/run.mjs chooses them). */
 function chosen() {

@@ -12,13 +12,54 @@
 // A missing need is a counted skip (`SKIP <file>: needs …`); in CI (CI=true) it is a failure, since .ci/run
 // installs every command a file may name here. What CI does not install (a real ubusd, nodogsplash, apk-tools,
 // the procd lab) stays opt-in by environment variable inside the file, and its skip passes in CI too.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export const TIERS = /** @type {const} */ (['fast', 'daemon', 'chain', 'peers', 'lab']);
 
 /** CI sets CI=true (GitHub, GitLab and .ci/run's caller); '' / 'false' / '0' mean a local run. */
 export const inCI = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
+
+/**
+ * Every test file under `dir` (each `*.test.ts`, fixtures and node_modules left out), in a stable order.
+ * @param {string} dir
+ * @returns {string[]}
+ */
+export function testFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (name === 'fixtures' || name === 'node_modules') continue;
+    if (statSync(path).isDirectory()) out.push(...testFiles(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+/**
+ * The runner's arguments (`--tier <tier>[,<tier>]`, `--tier=…`, repeatable; anything else a substring of a file's
+ * path): the tiers and the substrings, or an error saying what is wrong.
+ * @param {readonly string[]} args
+ * @returns {{ tiers: string[], filters: string[] } | { error: string }}
+ */
+export function tierArgs(args) {
+  const tiers = [];
+  const filters = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = arg === '--tier' ? args[++i] : arg.startsWith('--tier=') ? arg.slice('--tier='.length) : null;
+    if (value === null) {
+      filters.push(arg);
+      continue;
+    }
+    if (!value) return { error: '--tier needs a value' };
+    for (const t of value.split(',').filter(Boolean)) {
+      if (!TIERS.includes(t)) return { error: `unknown tier '${t}' (one of ${TIERS.join(', ')})` };
+      tiers.push(t);
+    }
+  }
+  return { tiers, filters };
+}
 
 const DECLARATION = /^\/\/ tier: ([a-z]+)(?:; needs ([a-z0-9 ._-]+))?\s*$/;
 

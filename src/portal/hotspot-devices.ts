@@ -18,7 +18,7 @@ import { completeNeighbours } from './neighbours.ts';
 export const PORTAL_DEFAULT_DEVICE = 'br-lan';
 
 /** A Linux interface name (IFNAMSIZ − 1 characters). */
-const DEVICE_NAME = /^[A-Za-z0-9._@-]{1,15}$/;
+export const DEVICE_NAME = /^[A-Za-z0-9._@-]{1,15}$/;
 
 /** Where the decision's devices came from. */
 export type HotspotSource = 'shape_device' | 'portal config' | 'portal clients' | 'portal default';

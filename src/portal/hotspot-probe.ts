@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { PortalFlavour } from './types.ts';
-import { confGatewayInterfaces, uciGatewayInterfaces, type DeviceFacts } from './hotspot-devices.ts';
+import { confGatewayInterfaces, DEVICE_NAME, uciGatewayInterfaces, type DeviceFacts } from './hotspot-devices.ts';
 
 /** Where each portal keeps its settings: OpenWrt's UCI file first, then the plain config (Debian's packages). */
 export const PORTAL_CONFIG_FILES: Readonly<Record<PortalFlavour, ReadonlyArray<{ path: string; uci: boolean }>>> = {
@@ -47,7 +47,7 @@ export function portalGatewayInterfaces(
 
 /** The kernel's devices as sysfs shows them (`/sys/class/net/<dev>`, its `master` link). */
 export function sysfsDeviceFacts(root = '/sys/class/net'): DeviceFacts {
-  const safe = (device: string): boolean => /^[A-Za-z0-9._@-]{1,15}$/.test(device) && device !== '.' && device !== '..';
+  const safe = (device: string): boolean => DEVICE_NAME.test(device) && device !== '.' && device !== '..';
   return {
     exists: (device) => safe(device) && existsSync(join(root, device)),
     masterOf: (device) => {

@@ -49,6 +49,20 @@ function priceUnits(text) {
 	return m ? (BigInt(m[1]) * BigInt(100) + BigInt((m[2] || '0').length === 1 ? m[2] + '0' : (m[2] || '00'))).toString() : null;
 }
 
+/* A batch's price as typed beside its currency: { amount (cents), currency }, both undefined for none (empty, or 0),
+ * or { error } saying what to type. */
+function typedPrice(price, currency) {
+	if (price === '' || price === '0')
+		return {};
+	var cents = priceUnits(price);
+	if (cents === null)
+		return { error: _('Price: an amount such as 2.50 (two decimals at most).') };
+	currency = currency.toUpperCase();
+	if (!/^[A-Z][A-Z0-9]{0,11}$/.test(currency))
+		return { error: _('A price needs its currency, such as EUR.') };
+	return { amount: cents, currency: currency };
+}
+
 /* The sheet: one ticket per cell, cut along the dashed lines; printed from a window of its own. False: the browser
  * blocked the window. */
 function printSheet(made, planTitle, qr, base) {
@@ -92,5 +106,6 @@ return baseclass.extend({
 	printSheet: printSheet,
 	priceText: priceText,
 	priceUnits: priceUnits,
+	typedPrice: typedPrice,
 	POPUP_BLOCKED: _('The browser blocked the ticket window: allow pop-ups for this page, then press Print tickets again.')
 });

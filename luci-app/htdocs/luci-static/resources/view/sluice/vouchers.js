@@ -78,16 +78,11 @@ return view.extend({
 			if (!(expires > Date.now() / 1000))
 				return notify(_('The last day must be today or later.'), 'warning');
 		}
-		var note = get('note'), price = get('price'), currency = get('currency').toUpperCase(), cents = null;
-		if (price !== '' && price !== '0') {
-			cents = tickets.priceUnits(price);
-			if (cents === null)
-				return notify(_('Price: an amount such as 2.50 (two decimals at most).'), 'warning');
-			if (!/^[A-Z][A-Z0-9]{0,11}$/.test(currency))
-				return notify(_('A price needs its currency, such as EUR.'), 'warning');
-		}
+		var note = get('note'), price = tickets.typedPrice(get('price'), get('currency'));
+		if (price.error)
+			return notify(price.error, 'warning');
 		var out = this.madeBox;
-		return callCreate(plan.id, count, steps, expires, note || undefined, cents || undefined, cents ? currency : undefined).then(common.unwrap).then(L.bind(function(made) {
+		return callCreate(plan.id, count, steps, expires, note || undefined, price.amount, price.currency).then(common.unwrap).then(L.bind(function(made) {
 			var title = this.planTitle(plan);
 			dom.content(out, E('div', { 'class': 'alert-message notice' }, [
 				E('h4', _('Batch %s: %d tickets of %s, %s each').format(made.batch, made.codes.length, title, buys(made.metric, made.allotment))),

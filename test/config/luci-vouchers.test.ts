@@ -307,6 +307,10 @@ test('a price set when printing: sent in cents with its currency; the sheet and 
   assert.equal([create.price, create.currency], ['250', 'EUR']);
   (find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Print tickets')[0]!.attrs.click as () => void)();
   assert.ok(p.printed[0]!.includes('One hour · 1 h · 2.5 EUR'), 'the ticket says its price');
+  inputs.price!.value = '3';
+  await generate();
+  const whole = p.calls.filter(([m]) => m === 'sluice.voucher_create').at(-1)![1];
+  assert.equal([whole.price, whole.currency], ['300', 'EUR'], 'a whole amount is a price too');
 });
 
 test('the first batch offers no restart: the daemon opens the voucher box itself', async () => {

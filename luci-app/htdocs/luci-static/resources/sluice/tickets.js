@@ -46,7 +46,7 @@ function priceText(price) {
  * decimals), or null when it is not a price. */
 function priceUnits(text) {
 	var m = /^(\d{1,12})(?:[.,](\d{1,2}))?$/.exec(String(text).trim());
-	return m ? (BigInt(m[1]) * BigInt(100) + BigInt((m[2] || '0').length === 1 ? m[2] + '0' : (m[2] || '00'))).toString() : null;
+	return m ? (BigInt(m[1]) * BigInt(100) + BigInt((m[2] || '').padEnd(2, '0'))).toString() : null;
 }
 
 /* A batch's price as typed beside its currency: { amount (cents), currency }, both undefined for none (empty, or 0),

@@ -311,6 +311,14 @@ test('a price set when printing: sent in cents with its currency; the sheet and 
   await generate();
   const whole = p.calls.filter(([m]) => m === 'sluice.voucher_create').at(-1)![1];
   assert.equal([whole.price, whole.currency], ['300', 'EUR'], 'a whole amount is a price too');
+  inputs.price!.value = '0.00';
+  await generate();
+  const free = p.calls.filter(([m]) => m === 'sluice.voucher_create').at(-1)![1];
+  assert.equal(
+    [free.price, free.currency],
+    [undefined, undefined],
+    'a price of 0 is no price (the daemon refuses a currency without one)',
+  );
 });
 
 test('the first batch offers no restart: the daemon opens the voucher box itself', async () => {

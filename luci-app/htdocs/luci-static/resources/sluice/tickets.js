@@ -49,14 +49,16 @@ function priceUnits(text) {
 	return m ? (BigInt(m[1]) * BigInt(100) + BigInt((m[2] || '').padEnd(2, '0'))).toString() : null;
 }
 
-/* A batch's price as typed beside its currency: { amount (cents), currency }, both undefined for none (empty, or 0),
+/* A batch's price as typed beside its currency: { amount (cents), currency }, both undefined for none (empty, or 0.00),
  * or { error } saying what to type. */
 function typedPrice(price, currency) {
-	if (price === '' || price === '0')
+	if (price === '')
 		return {};
 	var cents = priceUnits(price);
 	if (cents === null)
 		return { error: _('Price: an amount such as 2.50 (two decimals at most).') };
+	if (cents === '0')
+		return {};
 	currency = currency.toUpperCase();
 	if (!/^[A-Z][A-Z0-9]{0,11}$/.test(currency))
 		return { error: _('A price needs its currency, such as EUR.') };

@@ -16,6 +16,24 @@ export async function relationExists(db: Sql, name: string): Promise<boolean> {
   return row?.present === true;
 }
 
+/**
+ * A page of `columns` from `source` (a FROM clause and its WHERE, over `params`) in `order`, and how many rows the
+ * source holds: the count reads the same source as the rows, so the two cannot disagree.
+ */
+async function pageOf<T>(
+  db: Sql,
+  q: { columns: string; source: string; order: string; params: unknown[] },
+  ask: PageAsk,
+): Promise<{ rows: T[]; total: string }> {
+  const k = q.params.length;
+  const rows = await db.query<T>(
+    `SELECT ${q.columns} FROM ${q.source} ORDER BY ${q.order} LIMIT $${k + 1} OFFSET $${k + 2}`,
+    [...q.params, ask.size, ask.offset],
+  );
+  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q.source}`, q.params);
+  return { rows, total: n?.n ?? '0' };
+}
+
 /** The routers' rows: `page` picks which (a WHERE and an ORDER BY … LIMIT over fleet_routers r). */
 const ROUTERS = (page: string): string => `
   SELECT r.router, r.online, r.status_reason, ${ms('r.last_message_at')} AS last_message_ms,
@@ -64,14 +82,13 @@ export async function revenue(
   { from, to }: Period,
   ask: PageAsk,
 ): Promise<{ rows: RevenueRow[]; total: string }> {
-  const rows = await db.query<RevenueRow>(
-    `SELECT to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
-       amount::text AS amount
-     FROM (${REVENUE}) v ORDER BY day, router, method, asset LIMIT $3 OFFSET $4`,
-    [from, to, ask.size, ask.offset],
+  const columns = `to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
+    amount::text AS amount`;
+  return pageOf(
+    db,
+    { columns, source: `(${REVENUE}) v`, order: 'day, router, method, asset', params: [from, to] },
+    ask,
   );
-  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM (${REVENUE}) v`, [from, to]);
-  return { rows, total: n?.n ?? '0' };
 }
 
 /** A page of the period's totals per router (or method) and asset, summed in SQL (numeric: exact). */
@@ -83,13 +100,8 @@ export async function revenueTotals(
 ): Promise<{ rows: TotalRow[]; total: string }> {
   const totals = `SELECT ${by} AS key, asset, sum(payments) AS payments, sum(amount) AS amount
     FROM (${REVENUE}) v GROUP BY ${by}, asset`;
-  const rows = await db.query<TotalRow>(
-    `SELECT key, asset, payments::text AS payments, amount::text AS amount FROM (${totals}) t
-     ORDER BY asset, key LIMIT $3 OFFSET $4`,
-    [from, to, ask.size, ask.offset],
-  );
-  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM (${totals}) t`, [from, to]);
-  return { rows, total: n?.n ?? '0' };
+  const columns = 'key, asset, payments::text AS payments, amount::text AS amount';
+  return pageOf(db, { columns, source: `(${totals}) t`, order: 'asset, key', params: [from, to] }, ask);
 }
 
 export const CHART_ASSETS = 6;
@@ -121,18 +133,11 @@ export async function liveSessions(
   routerName: string,
   ask: PageAsk,
 ): Promise<{ rows: SessionRow[]; total: string }> {
-  const rows = await db.query<SessionRow>(
-    `SELECT id, mac, ip, user_name, plan, metric, state, used::text AS used, allotment::text AS allotment,
-       remaining::text AS remaining, ${ms('started_at')} AS started_ms, ${ms('expires_at')} AS expires_ms,
-       ${ms('updated_at')} AS updated_ms
-     FROM fleet_sessions WHERE router = $1 AND live ORDER BY started_at, id LIMIT $2 OFFSET $3`,
-    [routerName, ask.size, ask.offset],
-  );
-  const [n] = await db.query<{ n: string }>(
-    'SELECT count(*)::text AS n FROM fleet_sessions WHERE router = $1 AND live',
-    [routerName],
-  );
-  return { rows, total: n?.n ?? '0' };
+  const columns = `id, mac, ip, user_name, plan, metric, state, used::text AS used, allotment::text AS allotment,
+    remaining::text AS remaining, ${ms('started_at')} AS started_ms, ${ms('expires_at')} AS expires_ms,
+    ${ms('updated_at')} AS updated_ms`;
+  const source = 'fleet_sessions WHERE router = $1 AND live';
+  return pageOf(db, { columns, source, order: 'started_at, id', params: [routerName] }, ask);
 }
 
 /** A page of the holes in one router's series (or every router's), in the order of their numbers. */
@@ -141,18 +146,14 @@ export async function gaps(
   routerName: string | null,
   ask: PageAsk,
 ): Promise<{ rows: GapRow[]; total: string }> {
-  const rows = await db.query<GapRow>(
-    `SELECT router, from_seq::text AS from_seq, to_seq::text AS to_seq, missing::text AS missing, kind,
-       ${ms('after_at')} AS after_ms, ${ms('before_at')} AS before_ms
-     FROM fleet_gaps WHERE $1::text IS NULL OR router = $1 ORDER BY router, from_seq LIMIT $2 OFFSET $3`,
-    [routerName, ask.size, ask.offset],
-  );
-  const [n] = await db.query<{ n: string }>(
-    'SELECT count(*)::text AS n FROM fleet_gaps WHERE $1::text IS NULL OR router = $1',
-    [routerName],
-  );
-  return { rows, total: n?.n ?? '0' };
+  const columns = `router, from_seq::text AS from_seq, to_seq::text AS to_seq, missing::text AS missing, kind,
+    ${ms('after_at')} AS after_ms, ${ms('before_at')} AS before_ms`;
+  const source = 'fleet_gaps WHERE $1::text IS NULL OR router = $1';
+  return pageOf(db, { columns, source, order: 'router, from_seq', params: [routerName] }, ask);
 }
+
+const AUDIT_COLUMNS = `id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
+  ${ms('answered_at')} AS answered_ms, reply`;
 
 /** A page of the actions on one router (or every router), newest first. */
 export async function audit(
@@ -160,27 +161,13 @@ export async function audit(
   routerName: string | null,
   ask: PageAsk,
 ): Promise<{ rows: AuditRow[]; total: string }> {
-  const rows = await db.query<AuditRow>(
-    `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
-       ${ms('answered_at')} AS answered_ms, reply
-     FROM fleet_audit WHERE $1::text IS NULL OR router = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3`,
-    [routerName, ask.size, ask.offset],
-  );
-  const [n] = await db.query<{ n: string }>(
-    'SELECT count(*)::text AS n FROM fleet_audit WHERE $1::text IS NULL OR router = $1',
-    [routerName],
-  );
-  return { rows, total: n?.n ?? '0' };
+  const source = 'fleet_audit WHERE $1::text IS NULL OR router = $1';
+  return pageOf(db, { columns: AUDIT_COLUMNS, source, order: 'at DESC, id DESC', params: [routerName] }, ask);
 }
 
 /** One action by its request id (the answer an admin is shown after acting). */
 export async function action(db: Sql, requestId: string): Promise<AuditRow | null> {
-  const [row] = await db.query<AuditRow>(
-    `SELECT id::text AS id, request_id, ${ms('at')} AS at_ms, actor, router, command, args, ok,
-       ${ms('answered_at')} AS answered_ms, reply
-     FROM fleet_audit WHERE request_id = $1`,
-    [requestId],
-  );
+  const [row] = await db.query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM fleet_audit WHERE request_id = $1`, [requestId]);
   return row ?? null;
 }
 

@@ -97,15 +97,8 @@ export async function captiveRoute(
   ip: string,
 ): Promise<void> {
   const { backend } = options;
-  let mac: string | null = null;
-  try {
-    mac = await options.macOf(ip);
-  } catch {
-    /* two clients on one IP: which one is asking is unknown, so captive */
-  }
-  const live = mac === null ? undefined : backend.session({ mac });
-  // A device met here without a session may hold one at another router of the venue: ask for it now.
-  if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
+  // Two clients on one IP: which one is asking is unknown, so captive.
+  const live = await sessionMetAt(options, ip);
   const portalUrl = userPortalUrl(options, port);
   const answer = captiveAnswer({
     session: live ?? null,
@@ -130,7 +123,6 @@ export async function sessionRoute(options: HttpEndpointOptions, res: ServerResp
   return send(res, 200, { session: sessionView(s, options.backend.now()), ...(venue !== null && { venue }) });
 }
 
-/** Claims `mac`'s venue session (docs/roaming.md) when this router is in a venue: what the fleet said so far. */
 /** The pay page's URL as a phone opens it: http.portal_url, else the endpoint's own /portal. */
 export function userPortalUrl(options: Pick<HttpEndpointOptions, 'captive' | 'host'>, port: number): string {
   return (
@@ -170,14 +162,7 @@ export function forAnotherHost(
  * without a session may hold one at another router of the venue: asked for it, as /captive does.
  */
 export async function probeRedirect(options: HttpEndpointOptions, port: number, res: ServerResponse, ip: string) {
-  let mac: string | null = null;
-  try {
-    mac = await options.macOf(ip);
-  } catch {
-    /* two clients on one IP: no venue claim */
-  }
-  const live = mac === null ? undefined : options.backend.session({ mac });
-  if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
+  await sessionMetAt(options, ip);
   const location = userPortalUrl(options, port);
   res.writeHead(302, {
     location,
@@ -188,6 +173,26 @@ export async function probeRedirect(options: HttpEndpointOptions, port: number, 
   res.end(`<html><body><a href="${location.replace(/[<>"&]/g, '')}">Pay for WiFi</a></body></html>\n`);
 }
 
+/**
+ * The session of the device at `ip`: undefined when it has none, or when two clients share the IP (which one asks is
+ * unknown). A device met here without a live one may hold one at another router of the venue: claimed now.
+ */
+async function sessionMetAt(
+  options: HttpEndpointOptions,
+  ip: string,
+): Promise<ReturnType<HttpEndpointOptions['backend']['session']>> {
+  let mac: string | null = null;
+  try {
+    mac = await options.macOf(ip);
+  } catch {
+    return undefined;
+  }
+  const live = mac === null ? undefined : options.backend.session({ mac });
+  if (mac !== null && !(live && isLive(live))) venueMet(options, mac);
+  return live;
+}
+
+/** Claims `mac`'s venue session (docs/roaming.md) when this router is in a venue: what the fleet said so far. */
 function venueMet(options: HttpEndpointOptions, mac: string): Record<string, unknown> | null {
   const venue = options.backend.venue;
   if (!venue) return null;

@@ -23,6 +23,8 @@ const PACKAGE_OF: Record<string, string | null> = {
   shellcheck: 'shellcheck',
   initdb: 'postgresql-15',
   chromium: 'chromium',
+  nft: 'nftables',
+  dnsmasq: 'dnsmasq-base',
 };
 
 test('the declaration: tier, then the needs; anything else says what is wrong', () => {

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import type { Logger } from '../log.ts';
 import { GardenAddresses, MIN_TTL_MS, type Answer } from './walled-garden-addresses.ts';
 import { gardenRemoveScript, gardenScript } from './walled-garden-nft.ts';
+import { gardenRefusal, ownNetworksNow, type OwnNetworks } from './walled-garden-refusal.ts';
 import type { NftRun } from './nft-run.ts';
 
 /** One family's lookup of a name: its answers with TTLs; [] when the name has none. */
@@ -20,9 +21,13 @@ export interface GardenTarget {
   device: string;
 }
 
-/** The system's resolver (the router's /etc/resolv.conf: its dnsmasq), one query per family, TTLs kept. */
-export function systemLookup(timeoutMs = 5000): LookupFn {
+/**
+ * The system's resolver (the router's /etc/resolv.conf: its dnsmasq), one query per family, TTLs kept; `servers`
+ * ("127.0.0.1:5353") in its place where given.
+ */
+export function systemLookup(timeoutMs = 5000, servers?: readonly string[]): LookupFn {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  if (servers !== undefined) resolver.setServers(servers);
   return async (host, family) => {
     try {
       return family === 4 ? await resolver.resolve4(host, { ttl: true }) : await resolver.resolve6(host, { ttl: true });
@@ -46,6 +51,8 @@ export class WalledGarden {
   private closed = false;
   /** What each host opened, as last logged ("host" → its addresses). */
   private readonly opened = new Map<string, string>();
+  /** Each host's addresses refused (walled-garden-refusal.ts), logged once each: "host address". */
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -53,6 +60,8 @@ export class WalledGarden {
       lookup: LookupFn;
       log: Logger;
       now?: () => number;
+      /** The router's own addresses and subnets, read at each round (default: its interfaces). */
+      ownNetworks?: () => OwnNetworks;
       /**
        * The garden's IPv6 addresses and ports at each change, for the IPv6 gate (ipv6-gate.ts), which no portal has.
        */
@@ -92,15 +101,18 @@ export class WalledGarden {
     const now = this.deps.now ?? Date.now;
     const { hosts } = this.target;
     this.book.retain(hosts);
+    for (const key of [...this.refused]) if (!hosts.includes(key.split(' ')[0]!)) this.refused.delete(key);
+    const own = (this.deps.ownNetworks ?? ownNetworksNow)();
+    const admitted = (host: string, answers: readonly Answer[]) => answers.filter((a) => this.admits(host, a, own));
     await Promise.all(
       hosts.map(async (host) => {
         if (isIP(host) !== 0) {
-          this.book.answered(host, [{ address: host, ttl: Infinity }], now());
+          this.book.answered(host, admitted(host, [{ address: host, ttl: Infinity }]), now());
           return;
         }
         for (const family of [4, 6] as const) {
           try {
-            this.book.answered(host, await this.deps.lookup(host, family), now());
+            this.book.answered(host, admitted(host, await this.deps.lookup(host, family)), now());
           } catch (err) {
             this.deps.log.warn('walled garden: lookup failed', {
               host,
@@ -115,6 +127,21 @@ export class WalledGarden {
     this.logOpened(hosts);
     await this.write();
     if (!this.closed) this.schedule(hosts.length > 0 ? this.book.nextLookupAt(now()) - now() : MIN_TTL_MS * 120);
+  }
+
+  /**
+   * Whether `answer` may enter the garden for `host`; a refused address is logged once (per host) with its name and
+   * why, and never enters the set (a name resolving into the LAN or to the router opens neither).
+   */
+  private admits(host: string, answer: Answer, own: OwnNetworks): boolean {
+    const reason = gardenRefusal(answer.address, own);
+    if (reason === undefined) return true;
+    const key = `${host} ${answer.address}`;
+    if (!this.refused.has(key)) {
+      this.refused.add(key);
+      this.deps.log.warn('walled garden: address refused', { host, address: answer.address, reason });
+    }
+    return false;
   }
 
   /**

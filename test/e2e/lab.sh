@@ -399,8 +399,12 @@ EOF
   ip -n "$RT" link add wan type veth peer name eth0 netns "$UP"
   ip -n "$RT" addr add "$WAN_NET.1/24" dev wan
   ip -n "$UP" addr add "$WAN_NET.2/24" dev eth0
-  # A second upstream address (the same server answers on both): another host, for the walled garden's tests.
+  # A second upstream address (the same server answers on both): another host, for the walled garden's tests. The
+  # garden never opens a private address, so its hosts also answer on two public-looking ones (TEST-NET-2, routed to
+  # the upstream by the router's default route).
   ip -n "$UP" addr add "$WAN_NET.3/24" dev eth0
+  ip -n "$UP" addr add 198.51.100.2/32 dev eth0
+  ip -n "$UP" addr add 198.51.100.3/32 dev eth0
   ip -n "$RT" link set wan up
   ip -n "$UP" link set eth0 up
   ip -n "$UP" route add "$LAN_NET.0/24" via "$WAN_NET.1"
@@ -557,7 +561,8 @@ EOF
     --interface="$BRIDGE" --except-interface=lo --dhcp-authoritative \
     --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
     --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
-    --address=/other.lab/"$WAN_NET.3" --address=/connectivitycheck.gstatic.com/"$WAN_NET.2" \
+    --address=/other.lab/"$WAN_NET.3" --address=/garden.lab/198.51.100.2 --address=/garden-other.lab/198.51.100.3 \
+    --address=/router.lab/"$LAN_NET.1" --address=/connectivitycheck.gstatic.com/"$WAN_NET.2" \
     --address=/captive.apple.com/"$WAN_NET.2" --address=/www.msftconnecttest.com/"$WAN_NET.2" \
     --address=/detectportal.firefox.com/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid \
     --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &

@@ -1,10 +1,12 @@
 // tier: lab
 /**
- * The walled garden on the real openNDS lab: the router's dnsmasq names two upstream addresses (upstream.lab →
- * 10.77.1.2, other.lab → 10.77.1.3, the same server); sluice resolves `main.walled_garden` through it. An unpaid
- * client reaches the listed host and not the other (openNDS's DNAT answers it with the splash redirect); the name
- * added to the list and the config reloaded (no restart), the unpaid client reaches both; a paid client reaches both
- * whatever the list.
+ * The walled garden on the real openNDS lab: the router's dnsmasq names two public-looking upstream addresses
+ * (garden.lab → 198.51.100.2, garden-other.lab → 198.51.100.3, the same server); sluice resolves
+ * `main.walled_garden` through it. An unpaid client reaches the listed host and not the other (openNDS's DNAT answers
+ * it with the splash redirect); the name added to the list and the config reloaded (no restart), the unpaid client
+ * reaches both; names resolving to a private upstream address (upstream.lab → 10.77.1.2) and to the router
+ * (router.lab → 10.77.0.1) never enter the set and are logged as refused; a paid client reaches both whatever the
+ * list.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,8 +19,9 @@ import { Sluice } from './sluice.ts';
 const pre = prerequisites();
 const lab = new LabRun();
 const { L, S, scenario } = lab;
-const LISTED = '10.77.1.2';
-const OTHER = '10.77.1.3';
+const LISTED = '198.51.100.2';
+const OTHER = '198.51.100.3';
+const PRIVATE_UPSTREAM = '10.77.1.2';
 
 if (pre.lab) {
   skipTest(test, 'e2e walled garden scenarios', pre.lab, { ciInstalls: true });
@@ -61,8 +64,8 @@ const reaches = (c: Client, ip: string, want: number) =>
     500,
   );
 
-scenario('sluice starts with upstream.lab in the walled garden', pre.daemon, async () => {
-  lab.sluice = await Sluice.start(L(), { pollInterval: 1, mainOptions: [`\tlist walled_garden 'upstream.lab'`] });
+scenario('sluice starts with garden.lab in the walled garden', pre.daemon, async () => {
+  lab.sluice = await Sluice.start(L(), { pollInterval: 1, mainOptions: [`\tlist walled_garden 'garden.lab'`] });
   await visitPortal(L().client(1));
 });
 
@@ -78,8 +81,8 @@ scenario('2 the other name added and the config reloaded: reached without a rest
   writeFileSync(
     S().config,
     conf.replace(
-      `\tlist walled_garden 'upstream.lab'`,
-      `\tlist walled_garden 'upstream.lab'\n\tlist walled_garden 'other.lab'`,
+      `\tlist walled_garden 'garden.lab'`,
+      `\tlist walled_garden 'garden.lab'\n\tlist walled_garden 'garden-other.lab'`,
     ),
   );
   await S().call('reload', {});
@@ -92,7 +95,33 @@ scenario('2 the other name added and the config reloaded: reached without a rest
   await reaches(c, OTHER, 307);
 });
 
-scenario('3 a paid client reaches both', pre.daemon, async () => {
+scenario('3 names resolving to a private upstream and to the router never enter the set', pre.daemon, async () => {
+  const conf = readFileSync(S().config, 'utf8');
+  writeFileSync(
+    S().config,
+    conf.replace(
+      `\tlist walled_garden 'garden.lab'`,
+      `\tlist walled_garden 'garden.lab'\n\tlist walled_garden 'upstream.lab'\n\tlist walled_garden 'router.lab'`,
+    ),
+  );
+  await S().call('reload', {});
+  await waitFor('both refusals logged', 15_000, async () => {
+    const log = S().logTail(400);
+    return /address refused host=upstream\.lab address=10\.77\.1\.2/.test(log) &&
+      /address refused host=router\.lab address=10\.77\.0\.1/.test(log)
+      ? true
+      : undefined;
+  });
+  const set = await run('ip', ['netns', 'exec', L().rtNs, 'nft', 'list', 'set', 'inet', 'sluice_garden', 'v4']);
+  assert.match(set.stdout, /198\.51\.100\.2/);
+  assert.not.match(set.stdout, /10\.77\./, set.stdout);
+  const c = L().client(1);
+  assert.is(await status(c, PRIVATE_UPSTREAM), 307, 'the private upstream: the portal answers');
+  writeFileSync(S().config, conf);
+  await S().call('reload', {});
+});
+
+scenario('4 a paid client reaches both', pre.daemon, async () => {
   const c = L().client(2);
   await visitPortal(c);
   await S().call('grant', { mac: c.mac, seconds: 600 });

@@ -45,6 +45,7 @@ test('the keeper: a name whose answer changes moves the set; an unchanged round 
     lookup,
     log: createLogger({ write: () => undefined }),
     now: () => now,
+    ownNetworks: () => ({ addresses: [], subnets: [] }),
   });
   const target = { hosts: ['wallet.example'], ports: [443], device: 'br-lan' };
   await garden.follow(target);
@@ -74,6 +75,7 @@ test('each host says which addresses it opened, when they change (a mint behind 
     lookup,
     log: createLogger({ write: (_level, line) => void lines.push(line) }),
     now: () => now,
+    ownNetworks: () => ({ addresses: [], subnets: [] }),
   });
   const target = { hosts: ['mint.example'], ports: [443], device: 'br-lan' };
   await garden.follow(target);

@@ -1,12 +1,17 @@
-// `npm run bench -- portal-cpu [--portals 9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64] [--seconds 45]
-//   [--modes kernel|portal,kernel|none] [--repeat 2] [--warm 0] [--gate 32] [--first 3] [--busy 2] [--json]`
+// `npm run bench -- portal-cpu [--portals sluice,9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64]
+//   [--seconds 45] [--modes kernel|portal,kernel|none] [--repeat 2] [--warm 0] [--gate 32] [--first 3] [--busy 2]
+//   [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root): for each portal and client count, a
 // lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every client
 // granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's, and the same of each live
 // descendant: treeCpu) per second of wall time of openNDS and of the sluice daemon. Portals: Debian's openNDS 9.10,
 // and 10.3.1 (what OpenWrt 24.10 ships) built from its public source outside the repo, found in
 // SLUICE_OPENNDS10_PREFIX or ~/.cache/sluice-peers/opennds-10.3.1 (`make install DESTDIR=<that>`); without it the
-// 10.3.1 rows are a SKIP line.
+// 10.3.1 rows are a SKIP line. `sluice`: no portal process, sluice is the gate (`main.portal 'sluice'`, lab.sh
+// --sluice; its usage is always the kernel's counters, so only the 'kernel' mode; a customer is known by its first
+// request, which puts it in the router's neighbour table); its idle is nothing and its whole figure is sluice's.
+// The last table puts the portals side by side: the router's whole CPU for the hotspot (the portal's, its idle
+// included, + sluice's), the portal's idle, sluice's part and the growth per added client (sideBySide).
 // `--scenario busy` (default): customers come and go in every sampled window (bench/lib/churn.ts: five purchases on
 // fresh clients, one data session reaching its allotment, one time session ending; each customer's phone asks the
 // captive API before and after paying); the figure includes what their auths, deauths and captive-API checks cost
@@ -23,6 +28,7 @@
 // so today's figure stands beside the old path's from the same run.
 // SLUICE_E2E_BUNDLE runs another build of sluice.mjs (e.g. a copy of dist/ from before a change).
 // --gate N: in the lab of N clients, also the gate-open latency on the kernel path with N listed, on 2N fresh clients
+// (one at a time, then N at once: each one's from its own grant, and the last's from the first grant)
 // (openNDS 9.10 did not list terminated clients again within 124 s, so the metered ones cannot be reused), and with
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
 // (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
@@ -230,6 +236,8 @@ async function listedState(lab: Lab, mac: string): Promise<string | null> {
  */
 async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
+  // sluice's own gate knows a device by the router's neighbour table: the request (answered 302) put it there.
+  if (lab.portal === 'sluice') return;
   await waitFor(
     `openNDS to list ${clients.length} fresh clients`,
     60_000 + clients.length * 2000,
@@ -262,6 +270,7 @@ async function warmUp(lab: Lab, s: Sluice, clients: Client[]): Promise<void> {
   for (const l of loops) l.kill('SIGKILL');
   const said = await outcome();
   for (const c of clients) await s.call('terminate', { mac: c.mac }).catch(() => undefined);
+  if (lab.portal === 'sluice') return console.log(`# portal-cpu warm-up: ${said}`);
   const t0 = performance.now();
   await waitFor(
     'openNDS to forget the warm-up customers',
@@ -328,28 +337,34 @@ async function gateLatency(
     for (const c of oneAtATime) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
     // A deauthed client stays listed Preauthenticated until openNDS's preauthidletimeout (30 s in the lab): wait for
     // them to go, so that the n at once are granted with n listed (each auth costs openNDS 2.5 ms per listed client).
-    await waitFor(
-      'openNDS to forget the clients granted one at a time',
-      120_000,
-      async () => {
-        const r = await lab.ndsctl('json');
-        if (r.code !== 0) return undefined;
-        const gone = new Set(oneAtATime.map((c) => c.mac));
-        const listed = Object.entries((JSON.parse(r.stdout) as Listing).clients);
-        return listed.some(([key, c]) => gone.has(key) || gone.has(c.mac ?? '')) ? undefined : true;
-      },
-      2000,
-    );
+    if (lab.portal !== 'sluice')
+      await waitFor(
+        'openNDS to forget the clients granted one at a time',
+        120_000,
+        async () => {
+          const r = await lab.ndsctl('json');
+          if (r.code !== 0) return undefined;
+          const gone = new Set(oneAtATime.map((c) => c.mac));
+          const listed = Object.entries((JSON.parse(r.stdout) as Listing).clients);
+          return listed.some(([key, c]) => gone.has(key) || gone.has(c.mac ?? '')) ? undefined : true;
+        },
+        2000,
+      );
     await listFresh(lab, atOnce);
     await sleep(3000);
     const loadAll = Math.round(loadavg()[0]! * 100) / 100;
-    const listedAll = await lab
-      .ndsctl('json')
-      .then((r) => Object.keys((JSON.parse(r.stdout) as Listing).clients).length)
-      .catch(() => -1);
+    const listedAll =
+      lab.portal === 'sluice'
+        ? n
+        : await lab
+            .ndsctl('json')
+            .then((r) => Object.keys((JSON.parse(r.stdout) as Listing).clients).length)
+            .catch(() => -1);
     const t0 = performance.now();
     const all = await Promise.all(atOnce.map((c) => grant(c.mac)));
     const allAtOnceMs = Math.round(performance.now() - t0);
+    // Each of the n granted at once: from its own grant call until its gate was open.
+    const each = all.map(([ms]) => ms);
     all.forEach(([, r]) => count(r));
     const firsts: number[] = [];
     const firstLoads: number[] = [];
@@ -381,6 +396,8 @@ async function gateLatency(
       p99: pct(one, 0.99),
       max: Math.round(Math.max(...one)),
       loadOne,
+      atOnceP50: pct(each, 0.5),
+      atOnceP99: pct(each, 0.99),
       allAtOnceMs,
       loadAll,
       listedAll,
@@ -398,6 +415,8 @@ interface Row {
   phase: string;
   opennds_ms_s: number;
   sluice_ms_s: number;
+  /** The router's whole CPU for the hotspot: the portal's (its idle too) + sluice's. */
+  hotspot_ms_s: number;
   metering_ms_s: number;
   /** Portal listings sluice read in the window. */
   listings: number | string;
@@ -422,8 +441,12 @@ export default async function main(argv: string[]): Promise<void> {
   // 10.3.1) whatever sluice did.
   const secondsArg = arg(argv, '--seconds', '');
   const busyWindow = arg(argv, '--scenario', 'busy') === 'busy';
-  const portals: Array<{ name: string; prefix?: string }> = [];
+  const portals: Array<{ name: string; prefix?: string; sluice?: boolean }> = [];
   for (const name of arg(argv, '--portals', '9.10,10.3.1').split(',')) {
+    if (name === 'sluice') {
+      portals.push({ name, sluice: true });
+      continue;
+    }
     if (name !== '10.3.1') {
       portals.push({ name });
       continue;
@@ -436,7 +459,7 @@ export default async function main(argv: string[]): Promise<void> {
     else portals.push({ name, prefix });
   }
   // `--modes none`: no metering figures (only --gate's).
-  const modes = arg(argv, '--modes', 'kernel')
+  const allModes = arg(argv, '--modes', 'kernel')
     .split(',')
     .filter((m) => m !== '' && m !== 'none');
   const repeat = Number(arg(argv, '--repeat', '2'));
@@ -455,6 +478,8 @@ export default async function main(argv: string[]): Promise<void> {
   const gates: Array<Record<string, number | string>> = [];
   for (const portal of portals)
     for (const n of sizes) {
+      // sluice's own gate has no 'portal' mode (its usage is the kernel's counters: portal 'sluice' needs them).
+      const modes = portal.sluice === true ? allModes.filter((m) => m === 'kernel') : allModes;
       // The gate phase's clients are fresh ones (gateLatency): n listed one at a time, n at once, `first` unlisted.
       const gateClients = gateAt.includes(n) ? 2 * n + first : 0;
       // Each busy window takes CHURN_CLIENTS fresh clients (openNDS lists a client it deauthed again only later).
@@ -462,10 +487,15 @@ export default async function main(argv: string[]): Promise<void> {
       const lab = await Lab.up({
         clients: (modes.length > 0 ? n : 0) + churnClients + gateClients,
         rate: null,
-        // The quickstart's BinAuth on 9.10 too (10.x labs always run it): a deauth then goes by the client's token.
-        binauth: true,
-        // The pay page's port open to clients (the quickstart's users_to_router): the customers ask its captive API.
-        theme: PAY_PAGE_LISTEN,
+        // sluice's gate lets an unpaid device reach the pay page (its http.listen) itself.
+        ...(portal.sluice === true
+          ? { sluice: true }
+          : {
+              // The quickstart's BinAuth on 9.10 too (10.x labs always run it): a deauth then goes by its token.
+              binauth: true,
+              // The pay page's port open to clients (the quickstart's users_to_router): the customers ask its API.
+              theme: PAY_PAGE_LISTEN,
+            }),
         ...(portal.prefix !== undefined && { openndsPrefix: portal.prefix }),
       });
       // The metered phase's clients come first, then the busy windows'; the gate phase takes the rest.
@@ -479,7 +509,7 @@ export default async function main(argv: string[]): Promise<void> {
         // made openNDS 9.10 exit ("Fatal error in GNU libmicrohttpd daemon.c:3831: Failed to remove FD from epoll
         // set").
         await Promise.all(metered.map((c) => lab.fetch(c, '/ping', 2)));
-        if (metered.length > 0)
+        if (metered.length > 0 && !portal.sluice)
           await waitFor(
             `openNDS to list ${n} clients`,
             60_000 + n * 1000,
@@ -556,22 +586,27 @@ export default async function main(argv: string[]): Promise<void> {
               `after the last grant's reply (load ${loadavg()[0]!.toFixed(2)})`,
           );
           loops.push(...traffic(lab, metered));
-          const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
+          // No portal process with sluice's own gate: its idle is nothing, not sampled.
+          const nds = portal.sluice === true ? null : Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
+          const portalPids = (): Record<string, number> => (nds === null ? {} : { nds });
+          const noPortal = { perS: { nds: 0 } as Record<string, number>, load: Math.round(loadavg()[0]! * 100) / 100 };
           await s.stopDaemon();
           await sleep(3000);
           // openNDS's idle is sampled again after each window (sluice stopped), and a window's figure subtracts the
           // mean of the idles on either side of it: openNDS's own work drifts as the window's customers join its list.
-          let idle = await sample({ nds }, seconds);
-          rows.push({
-            portal: portal.name,
-            clients: n,
-            phase: 'idle',
-            opennds_ms_s: idle.perS.nds!,
-            sluice_ms_s: 0,
-            metering_ms_s: 0,
-            listings: '',
-            load: idle.load,
-          });
+          let idle = nds === null ? noPortal : await sample(portalPids(), seconds);
+          if (nds !== null)
+            rows.push({
+              portal: portal.name,
+              clients: n,
+              phase: 'idle',
+              opennds_ms_s: idle.perS.nds!,
+              sluice_ms_s: 0,
+              hotspot_ms_s: idle.perS.nds!,
+              metering_ms_s: 0,
+              listings: '',
+              load: idle.load,
+            });
           let freshUsed = 0;
           for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
             const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
@@ -613,13 +648,14 @@ export default async function main(argv: string[]): Promise<void> {
                 ),
               ));
             // The visits' work done before the window starts: it is the splash page's, not metering's.
-            if (listed) await openNdsQuiet(nds);
+            if (listed && nds !== null) await openNdsQuiet(nds);
             const before = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
             const [m, arrivals] = await Promise.all([
-              sample({ nds, sluice: pid }, seconds).catch((err: unknown) => {
+              sample({ ...portalPids(), sluice: pid }, seconds).catch((err: unknown) => {
                 // Who died, and what it said, before the lab goes down with its logs.
                 console.log(`# portal-cpu: ${(err as Error).message}; sluice's log:\n${s.logTail(60)}`);
-                console.log(`# openNDS's log:\n${readFileSync(join(lab.dir, 'opennds.log'), 'utf8').slice(-3000)}`);
+                if (nds !== null)
+                  console.log(`# openNDS's log:\n${readFileSync(join(lab.dir, 'opennds.log'), 'utf8').slice(-3000)}`);
                 throw err;
               }),
               listed ? churn(s, window) : undefined,
@@ -643,17 +679,19 @@ export default async function main(argv: string[]): Promise<void> {
             const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
             await s.stopDaemon();
             await sleep(3000);
-            const idleAfter = await sample({ nds }, seconds);
+            const idleAfter = nds === null ? noPortal : await sample(portalPids(), seconds);
             const idleMean = Math.round(((idle.perS.nds! + idleAfter.perS.nds!) / 2) * 10) / 10;
             const idleSaid = `idle ${idle.perS.nds} before, ${idleAfter.perS.nds} after`;
             idle = idleAfter;
-            const above = Math.max(0, m.perS.nds! - idleMean);
+            const ndsWindow = m.perS.nds ?? 0;
+            const above = Math.max(0, ndsWindow - idleMean);
             rows.push({
               portal: portal.name,
               clients: n,
               phase: busyWindow ? `${mode} busy` : mode,
-              opennds_ms_s: m.perS.nds!,
+              opennds_ms_s: ndsWindow,
               sluice_ms_s: m.perS.sluice!,
+              hotspot_ms_s: Math.round((ndsWindow + m.perS.sluice!) * 10) / 10,
               metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10,
               listings,
               load: m.load,
@@ -664,7 +702,7 @@ export default async function main(argv: string[]): Promise<void> {
                 (why === '' ? ', ' : ` (${why}), `) +
                 `calls: ${calls || 'none'}, ` +
                 `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): ` +
-                `openNDS ${m.perS.nds} ms/s (${idleSaid}), ` +
+                (nds === null ? 'no portal process, ' : `openNDS ${ndsWindow} ms/s (${idleSaid}), `) +
                 `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load}); ` +
                 `sluice's RSS ${rss === undefined ? '?' : (Number(rss) / 1024).toFixed(1)} MB` +
                 (arrivals ? `; customers: ${outcome}` : ''),
@@ -683,10 +721,9 @@ export default async function main(argv: string[]): Promise<void> {
               // openNDS 9.10 can die of a divide error in its client refresh (docs/captive-portal.md "Portal
               // restarts"):
               // the lab does not respawn it as procd would, so say so.
-              const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
               let alive = true;
               try {
-                process.kill(nds, 0);
+                if (!portal.sluice) process.kill(Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim()), 0);
               } catch {
                 alive = false;
               }
@@ -700,7 +737,8 @@ export default async function main(argv: string[]): Promise<void> {
             console.log(
               `# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time ` +
                 `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ` +
-                `${n} at once: all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, ` +
+                `${n} at once: each open p50 ${g.atOnceP50} ms, p99 ${g.atOnceP99} ms after its grant, ` +
+                `all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, ` +
                 `load ${g.loadAll})` +
                 (first > 0
                   ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms ` +
@@ -719,9 +757,46 @@ export default async function main(argv: string[]): Promise<void> {
         await lab.down();
       }
     }
-  if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates }));
+  const summary = sideBySide(rows);
+  if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates, summary }));
   else {
     console.table(rows);
     console.table(gates);
+    console.table(summary);
   }
+}
+
+/**
+ * The portals side by side: for each portal and client count, the means of its kernel-path windows (the router's whole
+ * CPU for the hotspot, the portal's idle, sluice's part) and the growth of the whole per added client from the client
+ * count before.
+ */
+function sideBySide(rows: readonly Row[]): Array<Record<string, number | string>> {
+  const mean = (xs: number[]): number =>
+    xs.length === 0 ? NaN : Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10;
+  const out: Array<Record<string, number | string>> = [];
+  for (const portal of [...new Set(rows.map((r) => r.portal))]) {
+    let before: { clients: number; hotspot: number } | undefined;
+    const sizes = [...new Set(rows.filter((r) => r.portal === portal).map((r) => r.clients))].sort((a, b) => a - b);
+    for (const clients of sizes) {
+      const of = rows.filter((r) => r.portal === portal && r.clients === clients);
+      const windows = of.filter((r) => r.phase.startsWith('kernel'));
+      if (windows.length === 0) continue;
+      const hotspot = mean(windows.map((r) => r.hotspot_ms_s));
+      const idle = of.filter((r) => r.phase === 'idle').map((r) => r.opennds_ms_s);
+      out.push({
+        portal,
+        clients,
+        windows: windows.length,
+        hotspot_ms_s: hotspot,
+        portal_idle_ms_s: idle.length === 0 ? 0 : mean(idle),
+        sluice_ms_s: mean(windows.map((r) => r.sluice_ms_s)),
+        per_added_client:
+          before === undefined ? '' : Math.round(((hotspot - before.hotspot) / (clients - before.clients)) * 100) / 100,
+        load: windows.map((r) => r.load).join('/'),
+      });
+      before = { clients, hotspot };
+    }
+  }
+  return out;
 }

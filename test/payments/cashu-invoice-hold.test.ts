@@ -152,9 +152,9 @@ test('invoices past their hold hold no room: tokens get all of max_balance', asy
   try {
     for (let d = 0; d < 5; d++) await openQuote(r.cashu, macOf(d), undefined, 50n);
     assert.is(await codeOf(openQuote(r.cashu, macOf(9), undefined, 2n)), 'ERR_PAYMENT_IN_PROGRESS', 'half taken');
-    assert.throws(() => r.cashu.ensureRoom(501n), /as much ecash as it may/);
+    assert.throws(() => r.cashu.room.ensure(501n), /as much ecash as it may/);
     await r.time.advance(INVOICE_HOLD_MS);
-    r.cashu.ensureRoom(1000n);
+    r.cashu.room.ensure(1000n);
     assert.is(stats(r.cashu).open_invoices, 5, 'still on flash until the mint ends them');
   } finally {
     await r.close();
@@ -176,7 +176,7 @@ test('a mint gone for good: asked less and less, then stranded and shown, then r
     assert.is(s.stranded.intents[0]!['mac'], macOf(7));
     assert.not.match(JSON.stringify(s), invoice.quote, 'no quote id in the stats');
     assert.is(s.invoice_places, 0);
-    r.cashu.ensureRoom(1000n);
+    r.cashu.room.ensure(1000n);
     assert.ok(r.cashu.store.intent(`ln:${invoice.quote}`), 'kept on flash: the customer may have paid');
     // The mint is back and the invoice was paid: the page's next poll resolves it.
     await gone.clear();
@@ -206,7 +206,7 @@ test('a stranded payment stays stranded across a restart, and so does its mint a
     assert.is(s.stranded.sat, '40');
     assert.is(s.stranded.intents[0]!['since'], since, 'since when is kept');
     assert.is(s.invoice_places, 0);
-    cashu.ensureRoom(1000n);
+    cashu.room.ensure(1000n);
     // Asked at start, then every 10 minutes: not the 8 quick looks of a fresh intent, and not stranded anew.
     const before = r.asked();
     await r.advance(21 * 60_000);

@@ -14,42 +14,36 @@
  * goes on, and its session is granted late when it lands. Every open intent is resolved at start and every few
  * seconds while any is open (resolve-intent.ts: the crash table).
  */
-import { loadCashuLib } from '../../cashu/index.ts';
+import { loadCashuLib, unblind } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import type { Config, TollgateConfig } from '../../config/index.ts';
+import type { Config, PricingPlan, TollgateConfig } from '../../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { grantLate } from '../late-grant.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
-import { MintHealth } from './mint-health.ts';
-import { MintQuoteClient } from '../../cashu/index.ts';
+import { BalanceRoom } from './balance-room.ts';
 import { cashuStats, IntentLooks, looksAgain, recordLook } from './intent-looks.ts';
 import { InvoiceSlots } from './invoice-slots.ts';
-import { isLightning, loggedRef, resolveQuote } from './lightning.ts';
-import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
-import { stepsCap } from './steps.ts';
+import { isLightning, loggedRef, resolveQuote, type LightningPort } from './lightning.ts';
+import { MintReads } from './mint-reads.ts';
+import { pending, resolveOpen, swapRefusal, type SwapOutcome } from './resolve-intent.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
 import {
-  decodeToken,
-  inputFee,
-  makeOutputs,
-  referenceOf,
-  splitAmount,
-  tokenHeader,
-  unblind,
-  type DecodedToken,
-  type KeysetEntry,
-} from '../../cashu/index.ts';
+  acceptedMint,
+  paymentOf,
+  pricedToken,
+  satQuote,
+  stepsFor,
+  storedQuote,
+  tollgatePlan,
+  type PricedToken,
+} from './token-pricing.ts';
 import { stopController } from '../../stop-signal.ts';
 
 /** A purchase answers within this (TollGate's reseller gives up at 30 s and swaps its own token back). */
 export const ANSWER_WITHIN_MS = 10_000;
-/** A swap's own deadline: it goes on after the purchase answered pending. */
-const SWAP_TIMEOUT_MS = 60_000;
-/** Keysets, keys, checkstate, restore. */
-const READ_TIMEOUT_MS = 5_000;
 /** A landed swap handed to the merchant and not seen applied after this is granted late (the activation failed). */
 const HANDED_OUT_GRACE_MS = 60_000;
 
@@ -68,38 +62,29 @@ export interface CashuMethodOptions {
   fetch?: typeof fetch;
 }
 
-interface Checked {
-  token: DecodedToken;
-  keysets: KeysetEntry[];
-  net: bigint;
-  ref: string;
-}
-
-export class CashuMethod implements PaymentMethod {
+export class CashuMethod implements PaymentMethod, LightningPort {
   readonly name = 'cashu';
   readonly adminOnly = false;
   readonly clock: Clock;
   private readonly timers: Timers;
   private readonly stopping = stopController();
-  private readonly clients = new Map<string, MintQuoteClient>();
-  private readonly keysets = new Map<string, KeysetEntry[]>();
-  private readonly keys = new Map<string, Record<string, string>>();
-  private readonly checked = new PurchaseChecks<Checked>();
+  /** The mints' clients, keysets and keys: what a swap or an invoice waits on first. */
+  readonly mints: MintReads;
+  private readonly checked = new PurchaseChecks<PricedToken>();
   /** References whose swap or resolution runs now (the resolver leaves them alone). */
   private readonly inFlight = new Map<string, Promise<unknown>>();
   /** Landed references handed to the merchant, and when. */
   private readonly handedOut = new Map<string, number>();
-  /** Sat let in by reserveRoom whose intent is not on flash yet (the store does not count them). */
-  private admitting = 0n;
   /** When each open intent is looked at again, and which a silent mint stranded. */
   readonly looks = new IntentLooks(() => this.store);
   /** The invoice places: which invoices hold one, and those held while an invoice is asked for and written. */
   readonly invoiceSlots = new InvoiceSlots((ref) => this.looks.isStranded(ref));
+  /** max_balance's room, for tokens and invoices alike. */
+  readonly room: BalanceRoom;
   /** The passes again while an intent is open: `background` is the plugin host's to start and stop. */
   readonly again: ReturnType<typeof looksAgain>;
   private resolving: Promise<void> | undefined;
   private closed = false;
-  readonly health = new MintHealth(); // each mint's last answer (ubus cashu_balance; the custody's reads count too)
 
   private constructor(
     private config: Config,
@@ -109,6 +94,11 @@ export class CashuMethod implements PaymentMethod {
   ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
+    const [clock, signal, log, fetch] = [this.clock, this.stopping.signal, options.log, options.fetch];
+    this.mints = new MintReads({ clock, signal, log, fetch });
+    const [looks, slots] = [this.looks, this.invoiceSlots];
+    const [maxBalance, now] = [() => this.tollgate.maxBalance, () => this.clock.now()];
+    this.room = new BalanceRoom({ store, looks, slots, maxBalance, now });
     const [pass, halted, endExchanges] = [() => this.pass(), () => this.closed, () => this.endExchanges()];
     this.again = looksAgain({ pass, halted, endExchanges, log: options.log, clock: this.clock, timers: this.timers });
   }
@@ -129,98 +119,14 @@ export class CashuMethod implements PaymentMethod {
     [this.config, this.tollgate] = [next, next.tollgate];
   }
 
-  client(mint: string): MintQuoteClient {
-    let c = this.clients.get(mint);
-    if (!c) {
-      c = new MintQuoteClient(mint, {
-        timeoutMs: READ_TIMEOUT_MS,
-        swapTimeoutMs: SWAP_TIMEOUT_MS,
-        signal: this.stopping.signal,
-        ...(this.options.fetch && { fetch: this.options.fetch }),
-      });
-      this.clients.set(mint, c);
-    }
-    return c;
-  }
-
-  /** The mint's keysets read now (and cached for quoteFor, which cannot wait for the network). */
-  async freshKeysets(mint: string): Promise<KeysetEntry[]> {
-    const answer = await this.client(mint).keysets();
-    if (answer.kind !== 'ok') throw this.health.failed(mint, this.clock.now(), unavailable(mint, answer));
-    this.health.answered(mint, this.clock.now());
-    this.keysets.set(mint, answer.value);
-    return answer.value;
-  }
-
-  /** Reads every accepted mint's keysets (at start: quoteFor needs them to price a token). */
-  async refreshKeysets(): Promise<void> {
-    await Promise.all(
-      this.tollgate.mints.map((m) =>
-        this.freshKeysets(m).catch((err: unknown) => {
-          this.options.log?.warn("cashu: a mint's keysets cannot be read; its tokens are refused until they can", {
-            mint: m,
-            reason: toSluiceError(err).message,
-          });
-        }),
-      ),
-    );
-  }
-
-  /**
-   * The token's mint and unit, checked before anything else: a token of another mint is refused without a network call.
-   */
-  private accepted(text: unknown): { mint: string } {
-    const header = tokenHeader(text);
-    if (!this.tollgate.mints.includes(header.mint)) {
-      throw new SluiceError('ERR_CASHU_MINT_NOT_ACCEPTED', `mint ${header.mint.slice(0, 200)} is not accepted here`, {
-        details: { mint: header.mint.slice(0, 200), accepted: [...this.tollgate.mints] },
-      });
-    }
-    if (header.unit !== this.tollgate.unit)
-      throw new SluiceError(
-        'ERR_CASHU_UNIT',
-        `the token is in ${header.unit.slice(0, 16)}; this router takes ${this.tollgate.unit}`,
-      );
-    return { mint: header.mint };
-  }
-
-  /** Decodes against keysets and prices the token: (value − input fees) and the whole steps it buys. */
-  private priced(text: unknown, keysets: KeysetEntry[]): Checked {
-    const token = decodeToken(text, keysets);
-    for (const p of token.proofs) {
-      if (keysets.find((k) => k.id === p.id)?.unit !== this.tollgate.unit)
-        throw new SluiceError('ERR_CASHU_UNIT', `keyset ${p.id} is not a ${this.tollgate.unit} keyset`);
-    }
-    const net = token.value - inputFee(token.proofs, keysets);
-    return { token, keysets, net, ref: referenceOf(token.proofs) };
-  }
-
-  private stepsFor(net: bigint): bigint {
-    const t = this.tollgate;
-    const steps = net > 0n ? net / t.pricePerStep : 0n;
-    if (steps < t.minSteps) {
-      throw new SluiceError(
-        'ERR_CASHU_UNDERPAID',
-        `the token is worth ${net > 0n ? net : 0n} sat after the mint's fees; at ` +
-          `least ${t.minSteps * t.pricePerStep} sat buys the minimum of ${t.minSteps} step(s)`,
-        { details: { net: (net > 0n ? net : 0n).toString(), min_price: (t.minSteps * t.pricePerStep).toString() } },
-      );
-    }
-    const plan = this.plan();
-    const cap = stepsCap(t, plan);
-    if (steps > cap) {
-      throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token buys ${steps} steps; one purchase buys at most ${cap}`, {
-        details: { max_steps: cap.toString() },
-      });
-    }
-    return steps;
+  /** Every accepted mint's keysets read now (at start and on reload: quoteFor needs them to price a token). */
+  refreshKeysets(): Promise<void> {
+    return this.mints.refresh(this.tollgate.mints);
   }
 
   /** The tollgate plan (ERR_UNKNOWN_PLAN when a reload took it away). */
-  plan(): Config['pricing'][number] {
-    const plan = this.config.pricing.find((p) => p.id === this.tollgate.plan);
-    if (!plan) throw new SluiceError('ERR_UNKNOWN_PLAN', `the tollgate plan ${this.tollgate.plan} is not configured`);
-    return plan;
+  plan(): PricingPlan {
+    return tollgatePlan(this.config, this.tollgate);
   }
 
   /**
@@ -228,7 +134,7 @@ export class CashuMethod implements PaymentMethod {
    * so it prices with the keysets read at start or by an earlier purchase; precheck reads them again.
    */
   quoteFor(request: PurchaseRequest, _quote: (input: QuoteInput) => Quote): Quote {
-    const { mint } = this.accepted(request.payment?.token);
+    const mint = acceptedMint(request.payment?.token, this.tollgate);
     const plan = this.plan();
     if (request.plan !== undefined && request.plan !== plan.id) {
       throw new SluiceError(
@@ -236,9 +142,9 @@ export class CashuMethod implements PaymentMethod {
         `cashu sells plan ${plan.id}, not ${String(request.plan).slice(0, 64)}`,
       );
     }
-    const keysets = this.keysets.get(mint);
+    const keysets = this.mints.known(mint);
     if (!keysets) {
-      void this.freshKeysets(mint).catch(() => undefined);
+      void this.mints.freshKeysets(mint).catch(() => undefined);
       throw new SluiceError(
         'ERR_CASHU_MINT_UNAVAILABLE',
         `the mint's keysets are not known yet (${mint}); try again in a moment`,
@@ -246,37 +152,29 @@ export class CashuMethod implements PaymentMethod {
     }
     let net: bigint;
     try {
-      net = this.priced(request.payment.token, keysets).net;
+      net = pricedToken(request.payment.token, keysets, this.tollgate.unit).net;
     } catch (err) {
       // A keyset the cache does not know may be one the mint made since (a rotation): read them again for the retry.
-      if (toSluiceError(err).code === 'ERR_CASHU_KEYSET_UNKNOWN') void this.freshKeysets(mint).catch(() => undefined);
+      if (toSluiceError(err).code === 'ERR_CASHU_KEYSET_UNKNOWN')
+        void this.mints.freshKeysets(mint).catch(() => undefined);
       throw err;
     }
-    return this.quoteOf(this.stepsFor(net));
+    return this.quoteOf(stepsFor(net, this.tollgate, plan));
   }
 
   quoteOf(steps: bigint): Quote {
-    const plan = this.plan();
-    return {
-      plan: plan.id,
-      metric: plan.metric,
-      steps,
-      allotment: steps * plan.stepSize,
-      price: steps * this.tollgate.pricePerStep,
-      asset: 'sat',
-      currency: 'sat',
-      decimals: 0,
-      stepSize: plan.stepSize,
-      pricePerStep: this.tollgate.pricePerStep,
-      ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
-      ...(plan.devices !== undefined && { devices: plan.devices }),
-    };
+    return satQuote(this.plan(), this.tollgate, steps);
+  }
+
+  /** Whether `ref` was applied: the store's record, or the sessions' ledger (a grant whose mark was not written). */
+  applied(ref: string): boolean {
+    return this.store.isApplied(ref) || this.options.sessions.isApplied({ method: this.name, reference: ref });
   }
 
   /** The checks that need the mint (nothing moves): its keysets now, the fees again, replay, the balance cap. */
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
     const c = await this.checks(ctx);
-    if (this.store.isApplied(c.ref) || this.options.sessions.isApplied({ method: this.name, reference: c.ref })) {
+    if (this.applied(c.ref)) {
       throw new SluiceError('ERR_PAYMENT_REPLAYED', 'this token was already applied');
     }
     if (this.store.intent(c.ref) || this.inFlight.has(c.ref)) {
@@ -285,47 +183,18 @@ export class CashuMethod implements PaymentMethod {
         'this token is being redeemed; its session shows when the mint answers',
       );
     }
-    this.ensureRoom(c.net);
+    this.room.ensure(c.net);
     return { reference: c.ref };
   }
 
-  /** Refuses `sat` more when it would pass max_balance (a token here, an invoice in lightning.ts). */
-  ensureRoom(sat: bigint): void {
-    if (this.store.exposure((i) => this.holdsRoom(i)) + this.admitting + sat > this.tollgate.maxBalance) {
-      throw new SluiceError(
-        'ERR_CASHU_BALANCE_FULL',
-        `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`,
-      );
-    }
-  }
-
-  /** Whether an open intent counts against max_balance: not stranded, and an invoice only while it holds a place. */
-  holdsRoom(intent: SwapIntent): boolean {
-    if (isLightning(intent.ref)) return this.invoiceSlots.holds(intent, this.clock.now());
-    return !this.looks.isStranded(intent.ref);
-  }
-
-  /**
-   * ensureRoom, and `sat` counted against max_balance until the release (call it once the payment's intent is on
-   * flash, or it failed): payments checked at once were each let in by a store that held none of them yet.
-   */
-  reserveRoom(sat: bigint): () => void {
-    this.ensureRoom(sat);
-    this.admitting += sat;
-    let held = true;
-    return () => {
-      if (held) this.admitting -= sat;
-      held = false;
-    };
-  }
-
-  private checks(ctx: PaymentContext): Promise<Checked> {
+  private checks(ctx: PaymentContext): Promise<PricedToken> {
     return this.checked.of(ctx, async (c) => {
       if (this.closed) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'cashu payments are shutting down');
-      const { mint } = this.accepted(c.request.payment?.token);
-      const checked = this.priced(c.request.payment.token, await this.freshKeysets(mint));
+      const t = this.tollgate;
+      const mint = acceptedMint(c.request.payment?.token, t);
+      const checked = pricedToken(c.request.payment.token, await this.mints.freshKeysets(mint), t.unit);
       // The fee read now may differ from the one quoted: never grant more than the token pays for.
-      if (this.stepsFor(checked.net) < c.quote.steps) {
+      if (stepsFor(checked.net, t, this.plan()) < c.quote.steps) {
         throw new SluiceError(
           'ERR_CASHU_UNDERPAID',
           "the mint's fees changed: the token buys fewer steps than quoted; nothing was taken",
@@ -338,18 +207,7 @@ export class CashuMethod implements PaymentMethod {
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
     const c = await this.checks(ctx);
     const mint = c.token.mint;
-    const active = c.keysets.find((k) => k.active && k.unit === this.tollgate.unit);
-    if (!active)
-      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${this.tollgate.unit} keyset`);
-    const keys = await this.keysOf(mint, active.id);
-    const outputs = makeOutputs(
-      splitAmount(
-        c.net,
-        Object.keys(keys).map((a) => BigInt(a)),
-      ),
-      active.id,
-    );
-    const q = ctx.quote;
+    const outputs = await this.mints.outputsFor(mint, c.keysets, this.tollgate.unit, c.net);
     const intent: SwapIntent = {
       ref: c.ref,
       mint,
@@ -357,19 +215,12 @@ export class CashuMethod implements PaymentMethod {
       at: ctx.now,
       inputs: c.token.proofs,
       outputs,
-      quote: {
-        plan: q.plan,
-        metric: q.metric,
-        steps: q.steps.toString(),
-        allotment: q.allotment.toString(),
-        price: q.price.toString(),
-        stepSize: q.stepSize.toString(),
-      },
+      quote: storedQuote(ctx.quote),
       ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
     };
     // Checked again as it is written (precheck's room may have gone to a payment admitted since). Durable before the
     // swap: a crash while the mint works leaves this for the resolver (checkstate, replay, restore).
-    const release = this.reserveRoom(c.net);
+    const release = this.room.reserve(c.net);
     try {
       await this.store.beginSwap(intent);
     } finally {
@@ -393,7 +244,7 @@ export class CashuMethod implements PaymentMethod {
     if (first.kind === 'landed') {
       this.handedOut.set(c.ref, this.clock.now());
       this.again.soon();
-      return this.refOf(intent);
+      return paymentOf(this.name, intent);
     }
     if (first.kind === 'refused') throw first.error;
     this.again.soon();
@@ -416,15 +267,6 @@ export class CashuMethod implements PaymentMethod {
     this.again.soon();
   }
 
-  async keysOf(mint: string, id: string): Promise<Record<string, string>> {
-    const known = this.keys.get(id);
-    if (known) return known;
-    const answer = await this.client(mint).keys(id);
-    if (answer.kind !== 'ok') throw unavailable(mint, answer);
-    this.keys.set(id, answer.value);
-    return answer.value;
-  }
-
   private track<T>(ref: string, work: Promise<T>): Promise<T> {
     this.inFlight.set(ref, work);
     void work
@@ -437,7 +279,7 @@ export class CashuMethod implements PaymentMethod {
 
   /** One /v1/swap of an intent on flash; lands the proofs (fsync) or drops the intent when the mint applied nothing. */
   private async swap(intent: SwapIntent): Promise<SwapOutcome> {
-    const answer = await this.client(intent.mint).swap(intent.inputs, intent.outputs);
+    const answer = await this.mints.client(intent.mint).swap(intent.inputs, intent.outputs);
     if (answer.kind === 'ok')
       return this.land(
         intent,
@@ -456,22 +298,10 @@ export class CashuMethod implements PaymentMethod {
   }
 
   private async land(intent: SwapIntent, signatures: readonly string[]): Promise<SwapOutcome> {
-    const keys = await this.keysOf(intent.mint, intent.outputs[0]!.id);
+    const keys = await this.mints.keysOf(intent.mint, intent.outputs[0]!.id);
     const proofs = intent.outputs.map((o, i) => unblind(o, signatures[i]!, keys));
     await this.store.landSwap(intent.ref, proofs);
     return { kind: 'landed', proofs };
-  }
-
-  private refOf(intent: SwapIntent): PaymentRef {
-    const net = intent.outputs.reduce((s, o) => s + BigInt(o.amount), 0n);
-    return {
-      method: this.name,
-      reference: intent.ref,
-      amount: net,
-      asset: 'sat',
-      at: intent.at,
-      steps: BigInt(intent.quote.steps),
-    };
   }
 
   private async grant(intent: SwapIntent): Promise<boolean> {
@@ -481,7 +311,7 @@ export class CashuMethod implements PaymentMethod {
       metric: q.metric,
       allotment: BigInt(q.allotment),
       plan: q.plan,
-      payment: this.refOf(intent),
+      payment: paymentOf(this.name, intent),
       ...(intent.ip !== undefined && { ip: intent.ip }),
     };
     const done = await grantLate(
@@ -546,7 +376,7 @@ export class CashuMethod implements PaymentMethod {
           continue;
         }
         const port = {
-          client: this.client(intent.mint),
+          client: this.mints.client(intent.mint),
           swap: (i: SwapIntent) => this.swap(i),
           land: (i: SwapIntent, sigs: readonly string[]) => this.land(i, sigs),
           store: this.store,
@@ -559,7 +389,7 @@ export class CashuMethod implements PaymentMethod {
         );
         if (outcome === 'later' || outcome === 'unanswered') {
           open++;
-          const [now, holds] = [this.clock.now(), this.holdsRoom(intent)];
+          const [now, holds] = [this.clock.now(), this.room.holds(intent)];
           const look = { answered: outcome === 'later', now, holding: holds, logged: loggedRef, log: this.options.log };
           await recordLook(this.looks, intent, look);
           continue;

@@ -21,13 +21,13 @@ import { cashuLib } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin-faces.ts';
-import type { CashuMethod } from './cashu.ts';
 import {
   LN_PREFIX,
   loggedRef,
   openQuote,
   quoteState,
   type LightningInvoice,
+  type LightningPort,
   type LightningState,
 } from './lightning.ts';
 import { checkSteps, stepsCap } from './steps.ts';
@@ -62,7 +62,7 @@ export interface CashuLanFace {
 }
 
 /** The face over the current config (a reload's prices apply at once). */
-export function cashuLanFace(current: () => Config, method: CashuMethod): CashuLanFace {
+export function cashuLanFace(current: () => Config, method: LightningPort): CashuLanFace {
   return {
     lightning: (mac, ip, steps) => openQuote(method, mac, ip, steps),
     lightningState: (quote) => quoteState(method, quote),

@@ -3,7 +3,7 @@
  * (a bolt11 invoice) for the tollgate plan's steps, the customer pays the invoice, and the router mints the ecash
  * itself and grants the session. A quote is a swap intent without inputs, reference `ln:<quote id>`, so custody,
  * late grants and the merchant's replay rule (one reference, one session) are the swap's own (cashu.ts, store.ts;
- * CashuMethod's members without `private` are what this file uses):
+ * LightningPort is what this file takes from the method):
  *   openQuote: the mint quote → the intent with its outputs (secrets and blinding factors) on flash (fsync) before
  *              the invoice is shown: paid after a crash or a restart, it is still this device's
  *   resolveQuote (the resolver, every 5 s while open, and each poll of the page): the quote's state —
@@ -15,15 +15,18 @@
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
+import type { PricingPlan, TollgateConfig } from '../../config/index.ts';
+import type { Clock } from '../../time.ts';
 import type { Quote } from '../types.ts';
 import type { MintQuoteClient } from '../../cashu/index.ts';
-import type { CashuMethod } from './cashu.ts';
+import type { BalanceRoom } from './balance-room.ts';
+import type { MintReads } from './mint-reads.ts';
 import { unavailable } from './resolve-intent.ts';
 import { CLAIMED, type CashuStore, type SwapIntent } from './store.ts';
-import { isLightning, LN_PREFIX } from './invoice-slots.ts';
+import { isLightning, LN_PREFIX, type InvoiceSlots } from './invoice-slots.ts';
 import { newQuoteKey, QUOTE_SIGNATURE_REFUSED, signQuote } from '../../cashu/index.ts';
 import { checkSteps, stepsCap } from './steps.ts';
-import { makeOutputs, splitAmount, type SwapOutput } from '../../cashu/index.ts';
+import { storedQuote } from './token-pricing.ts';
 import type { Log } from '../../log.ts';
 import type { SwapOutcome } from './resolve-intent.ts';
 
@@ -45,9 +48,28 @@ export interface LightningInvoice {
 /** What the page's poll says. */
 export type LightningState = 'unpaid' | 'paid' | 'expired' | 'claimed' | 'unknown';
 
+/**
+ * What an invoice takes from the cashu method (cashu.ts): the plan and its price, which decide what is sold; the room,
+ * the places and the store, which decide whether it may be; the mint it waits on; and the resolver, which ends it.
+ */
+export interface LightningPort {
+  readonly tollgate: TollgateConfig;
+  plan(): PricingPlan;
+  quoteOf(steps: bigint): Quote;
+  readonly room: BalanceRoom;
+  readonly invoiceSlots: InvoiceSlots;
+  readonly store: CashuStore;
+  readonly clock: Clock;
+  readonly mints: MintReads;
+  readonly again: { soon(): void };
+  resolvePending(ref?: string): Promise<void>;
+  /** Whether the reference was applied (the store's record or the sessions' ledger). */
+  applied(ref: string): boolean;
+}
+
 /** The quote for `steps` of the tollgate plan, its intent on flash, for `mac`. */
 export async function openQuote(
-  method: CashuMethod,
+  method: LightningPort,
   mac: string,
   ip: string | undefined,
   steps: bigint,
@@ -58,7 +80,7 @@ export async function openQuote(
   const quote = method.quoteOf(steps);
   // Both held from their check until the intent is on flash or the request fails: requests at once are counted
   // against the open-invoice limits and max_balance, and refused before the mint is asked, as one alone is.
-  const releaseRoom = method.reserveRoom(quote.price);
+  const releaseRoom = method.room.reserve(quote.price);
   let releaseSlot: (() => void) | undefined;
   try {
     releaseSlot = method.invoiceSlots.reserve(mac, method.store, quote.price, t.maxBalance, method.clock.now());
@@ -71,7 +93,7 @@ export async function openQuote(
 
 /** The mint's quote for `quote` and its intent on flash (openQuote holds the room and the slot around it). */
 async function quoteAndWrite(
-  method: CashuMethod,
+  method: LightningPort,
   mac: string,
   ip: string | undefined,
   quote: Quote,
@@ -79,18 +101,8 @@ async function quoteAndWrite(
   const t = method.tollgate;
   const mint = t.mints[0]!;
   const { price, steps } = quote;
-  const keysets = await method.freshKeysets(mint);
-  const active = keysets.find((k) => k.active && k.unit === t.unit);
-  if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);
-  const keys = await method.keysOf(mint, active.id);
-  const outputs: SwapOutput[] = makeOutputs(
-    splitAmount(
-      price,
-      Object.keys(keys).map((a) => BigInt(a)),
-    ),
-    active.id,
-  );
-  const client = method.client(mint);
+  const outputs = await method.mints.outputsFor(mint, await method.mints.freshKeysets(mint), t.unit, price);
+  const client = method.mints.client(mint);
   // Locked to a key of the router's where the mint can (NUT-20): nobody who learns the quote id can mint it.
   const key = (await locksQuotes(client)) ? newQuoteKey() : undefined;
   const answer = await client.mintQuote(
@@ -109,14 +121,7 @@ async function quoteAndWrite(
     at: method.clock.now(),
     inputs: [],
     outputs,
-    quote: {
-      plan: quote.plan,
-      metric: quote.metric,
-      steps: quote.steps.toString(),
-      allotment: quote.allotment.toString(),
-      price: price.toString(),
-      stepSize: quote.stepSize.toString(),
-    },
+    quote: storedQuote(quote),
     ...(ip !== undefined && ip !== '' && { ip }),
     ...(key && { lock: key.secret }),
     ...(answer.value.expiry !== null && { expiry: answer.value.expiry }),
@@ -238,13 +243,12 @@ export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise
 const pastExpiry = (expiry: number | undefined, now: number): boolean => expiry !== undefined && now > expiry * 1000;
 
 /** The page's poll: the quote resolved now (serialised with the resolver), then what it came to. */
-export async function quoteState(method: CashuMethod, id: string): Promise<LightningState> {
+export async function quoteState(method: LightningPort, id: string): Promise<LightningState> {
   const ref = `${LN_PREFIX}${id}`;
   // Asked about now even when the resolver waits longer for it (lapsed, or its mint stranded it).
   if (method.store.intent(ref)) await method.resolvePending(ref);
   const open = method.store.intent(ref);
   if (open) return open.state === 'landed' ? 'paid' : 'unpaid';
-  if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref }))
-    return 'paid';
+  if (method.applied(ref)) return 'paid';
   return method.store.wasClaimed(ref) ? 'claimed' : 'unknown';
 }

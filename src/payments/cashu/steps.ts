@@ -1,5 +1,5 @@
 /**
- * How many steps one Cashu payment may buy: the one rule for a token (cashu.ts stepsFor), the NUT-18 offer
+ * How many steps one Cashu payment may buy: the one rule for a token (token-pricing.ts stepsFor), the NUT-18 offer
  * (lan-routes.ts) and a Lightning invoice (lightning.ts openQuote), so no door sells more than the others.
  */
 import { SluiceError } from '../../errors.ts';

@@ -469,7 +469,7 @@ export class CashuStore {
   }
 
   /**
-   * What counts against max_balance, the one rule (CashuMethod.ensureRoom): the proofs held, those taken (a payout or
+   * What counts against max_balance, the one rule (balance-room.ts): the proofs held, those taken (a payout or
    * a keyset swap on its way out: a melt that fails or is found unpaid gives them back, so they leave the count only
    * once the mint has them) and what open swaps and invoices will bring (`counts`: those that hold room: an invoice
    * past its hold, or an intent its mint stranded, does not: invoice-slots.ts, intent-looks.ts).

@@ -25,6 +25,8 @@
 #              does (its UCI `binauth`). Also SLUICE_LAB_BINAUTH=1 in the environment.
 #     --bridge NAME: the hotspot's bridge is NAME (default br-lan), as on a café router whose guests are on br-guest;
 #              any other name leaves an empty br-lan beside it (the staff LAN, which carries none of the portal's clients)
+#     --dhcp-option VALUE: the router's dnsmasq also sends this DHCP option to the LAN (tagged `lan`, the tag OpenWrt's
+#              dnsmasq init gives the lan section's range): VALUE as /etc/config/dhcp's dhcp_option holds it; repeatable
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -326,6 +328,7 @@ up() {
   PORTAL=opennds
   IPV6=0
   BRIDGE=br-lan
+  DHCP_OPTIONS=()
   BINAUTH=${SLUICE_LAB_BINAUTH:-0}
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -345,6 +348,7 @@ up() {
       --clients) NCLIENTS=$2; shift ;;
       --ipv6) IPV6=1 ;;
       --binauth) BINAUTH=1 ;;
+      --dhcp-option) DHCP_OPTIONS+=("--dhcp-option=lan,$2"); shift ;;
       --bridge) case "$2" in br-[a-z]*) BRIDGE=$2 ;; *) die "--bridge $2: a bridge name br-<name>" ;; esac; shift ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
@@ -559,12 +563,12 @@ EOF
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --interface="$BRIDGE" --except-interface=lo --dhcp-authoritative \
-    --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
+    --dhcp-range="set:lan,$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" --dhcp-hostsfile=/tmp/dhcp.hosts \
     --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" \
     --address=/other.lab/"$WAN_NET.3" --address=/garden.lab/198.51.100.2 --address=/garden-other.lab/198.51.100.3 \
     --address=/router.lab/"$LAN_NET.1" --address=/connectivitycheck.gstatic.com/"$WAN_NET.2" \
     --address=/captive.apple.com/"$WAN_NET.2" --address=/www.msftconnecttest.com/"$WAN_NET.2" \
-    --address=/detectportal.firefox.com/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid \
+    --address=/detectportal.firefox.com/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid ${DHCP_OPTIONS[@]+"${DHCP_OPTIONS[@]}"} \
     --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &
   echo $! >"$LABDIR/dnsmasq.pid"
 

@@ -143,6 +143,10 @@ export interface LabOptions {
   binauth?: boolean;
   /** the hotspot's bridge (lab.sh --bridge; default br-lan): another name leaves an empty br-lan beside it */
   bridge?: string;
+  /**
+   * DHCP options the router's dnsmasq sends, each as /etc/config/dhcp's `dhcp_option` holds it (lab.sh --dhcp-option)
+   */
+  dhcpOptions?: string[];
 }
 
 export interface FetchResult {
@@ -217,6 +221,7 @@ export class Lab {
     if (opts.ipv6 === true) args.push('--ipv6');
     if (opts.binauth === true) args.push('--binauth');
     if (opts.bridge !== undefined) args.push('--bridge', opts.bridge);
+    for (const option of opts.dhcpOptions ?? []) args.push('--dhcp-option', option);
     const openndsPrefix =
       opts.openndsPrefix ?? (OPENNDS10 && opts.nodogsplash === undefined ? OPENNDS10_PREFIX : undefined);
     if (openndsPrefix !== undefined) args.push('--opennds-prefix', openndsPrefix);

@@ -2,20 +2,24 @@
 /**
  * sluice as its own gate (`main.portal 'sluice'`): the lab with no portal daemon at all (lab.sh --sluice), dual-stack,
  * its clients resolving through the router's dnsmasq, which names the systems' probe hosts as the upstream (it answers
- * each probe as the real server does). The daemon installs the gate. An unpaid device's probes, each as its system
- * sends it, get a 302 to the pay page, its HTTPS a reset at once, its IPv4 and IPv6 to the upstream nothing; a grant
- * opens the gate by the time it answers and the same probes get the real answers; a data grant is cut by the kernel
- * at its allotment; a terminate closes the gate and the device's next packet on an open connection is answered with a
- * reset; a daemon killed with -9 leaves the paid passing and the unpaid out, and the restart squares the set with the
- * journal; `nft flush ruleset` and the gate is back within a second.
+ * each probe as the real server does) and announces the captive API as the init script configures it for a pay page
+ * behind a TLS front (a DHCP client gets option 114). The daemon installs the gate. An unpaid device's probes, each as
+ * its system sends it, get a 302 to the pay page, its HTTPS a reset at once, its IPv4 and IPv6 to the upstream nothing;
+ * a grant opens the gate by the time it answers and the same probes get the real answers; a data grant is cut by the
+ * kernel at its allotment; a terminate closes the gate and the device's next packet on an open connection is answered
+ * with a reset; a daemon killed with -9 leaves the paid passing and the unpaid out, and the restart squares the set
+ * with the journal; `nft flush ruleset` and the gate is back within a second.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Lab, MiB, run, sleep, waitFor, type Client } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
+import { announce } from '../helpers/init-announce.ts';
 
 const pre = prerequisites();
 const lab = new LabRun();
@@ -24,6 +28,13 @@ const LISTEN = '10.77.0.1:2122';
 const PAY_PAGE = `http://${LISTEN}/portal`;
 const UPSTREAM6 = 'fd77:1::2';
 let server6: ChildProcess | undefined;
+/** The pay page behind a TLS front, and the captive API's URL the init script announces for it. */
+const FRONT_PAGE = 'https://wifi.example.net/portal';
+const CAPTIVE_API = 'https://wifi.example.net/captive';
+/** What the init script puts in /etc/config/dhcp's lan section for `portal 'sluice'` with that page. */
+const ANNOUNCED = announce('sluice', FRONT_PAGE, ['lan=dhcp']).dhcp.flatMap((l) =>
+  l.startsWith('dhcp_option=') ? [l.slice('dhcp_option='.length)] : [],
+);
 
 /** Each system's probe, as it sends it: its URL, its user agent, and what its internet answers. */
 const PROBES = [
@@ -38,7 +49,7 @@ if (pre.lab) {
   skipTest(test, 'e2e sluice gate scenarios', pre.lab, { ciInstalls: true });
 } else {
   test.before(async () => {
-    lab.lab = await Lab.up({ rate: '8mbit', clients: 3, ipv6: true, sluice: true });
+    lab.lab = await Lab.up({ rate: '8mbit', clients: 3, ipv6: true, sluice: true, dhcpOptions: ANNOUNCED });
     const code = `require('http').createServer((q, r) => r.end('ok')).listen(80, '${UPSTREAM6}')`;
     server6 = spawn('ip', ['netns', 'exec', lab.lab.upNs, process.execPath, '-e', code], { stdio: 'ignore' });
     lab.sluice = await Sluice.start(lab.lab, {
@@ -78,6 +89,26 @@ async function nft(args: string[]): Promise<string> {
 }
 
 const passes = async (c: Client): Promise<boolean> => (await probe(c, 'http://upstream.lab/ping')).status === 200;
+
+scenario(
+  "0 the LAN's DHCP announces the captive API (RFC 8910 option 114) as the init script configures it",
+  pre.daemon,
+  async () => {
+    assert.equal(ANNOUNCED, [`114,${CAPTIVE_API}`, `option6:103,${CAPTIVE_API}`]);
+    const c = L().client(3);
+    // A DHCP client asking for option 114 as a phone does; its hook only prints what came (the lease stays as it is).
+    const hook = join(L().dir, 'udhcpc-114.sh');
+    writeFileSync(hook, '#!/bin/sh\n[ "$1" = bound ] && echo "opt114=$opt114"\nexit 0\n', { mode: 0o755 });
+    const r = await run('ip', [
+      ...['netns', 'exec', c.ns, 'busybox', 'udhcpc', '-i', 'eth0', '-O', '114', '-s', hook],
+      ...['-q', '-n', '-t', '5', '-T', '1'],
+    ]);
+    const hex = /opt114=([0-9a-f]+)/.exec(r.stdout)?.[1];
+    assert.ok(hex, `no option 114 in the lease: ${r.stdout} ${r.stderr}`);
+    assert.is(Buffer.from(hex!, 'hex').toString('utf8'), CAPTIVE_API);
+    figure(`DHCP: option 114 = ${CAPTIVE_API}`);
+  },
+);
 
 scenario(
   '1 unpaid: every probe is sent to the pay page, HTTPS is reset at once, nothing passes',
@@ -158,6 +189,49 @@ scenario('4 a terminate closes the gate: the open connection is reset at its nex
   assert.is((await probe(c, PROBES[0].url)).status, 302, 'back to the pay page');
   figure(`terminate: the open upload was reset ${took} ms later (curl exit ${exit})`);
 });
+
+/**
+ * Client 1 downloads (`--limit-rate` as a slow reader, else as fast as it can) and is terminated once it has 200 kB:
+ * how curl ended (its exit: 56 reset, 28 its own timeout), when, and the bytes that reached it after the close.
+ */
+async function downloadCut(limit: string[]): Promise<{ exit: number; took: number; after: number }> {
+  const c = L().client(1);
+  await S().call('grant', { mac: c.mac, seconds: 600 });
+  const download = spawn('ip', [
+    ...['netns', 'exec', c.ns, 'sh', '-c'],
+    `curl -s -o /dev/null --max-time 12 ${limit.join(' ')} http://upstream.lab/bytes/60000000; echo " $?"`,
+  ]);
+  let out = '';
+  download.stdout.on('data', (d) => (out += d));
+  const ended = new Promise<void>((r) => download.on('close', () => r()));
+  const before = await L().clientIpBytes(c);
+  await waitFor('the download under way', 10_000, async () =>
+    (await L().clientIpBytes(c)) - before > 200_000 ? true : undefined,
+  );
+  const at = Date.now();
+  await S().call('terminate', { mac: c.mac });
+  const cut = await L().clientIpBytes(c);
+  await ended;
+  return { exit: Number(out.trim()), took: Date.now() - at, after: (await L().clientIpBytes(c)) - cut };
+}
+
+scenario(
+  '4b a terminate cuts a download the device only receives: no more than what was in flight reaches it',
+  pre.daemon,
+  async () => {
+    const said = (what: string, r: { exit: number; took: number; after: number }): string =>
+      `download-only, ${what}: curl exit ${r.exit} ${r.took} ms after the terminate, ${r.after} B after the close`;
+    // A slow reader (a video player): its next window update after the close meets the gate's reset.
+    const slow = await downloadCut(['--limit-rate', '100k']);
+    figure(said('slow reader', slow));
+    assert.ok(slow.after < 64 * 1024, `${slow.after} B reached the client after the close`);
+    assert.is(slow.exit, 56, 'its connection was reset');
+    // A fast reader: its bytes stop as well; it is reset at the next ACK it sends (if none, its own timeout ends it).
+    const fast = await downloadCut([]);
+    figure(said('fast reader', fast));
+    assert.ok(fast.after < 64 * 1024, `${fast.after} B reached the client after the close`);
+  },
+);
 
 scenario(
   '5 killed with -9: the paid pass, the unpaid stay out; the restart squares it with the journal',

@@ -12,7 +12,8 @@
  * a crash of the process — kill -9 — loses nothing once the call returned; fsync happens at most every
  * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit, outbox-sync.ts:
  * appends that arrive while an fsync runs share the next one). Cursors are written every `cursorIntervalMs` and on
- * close, so after a crash up to that much acknowledged work is delivered again: delivery is at least once, consumers
+ * close, and only once a record on file was acknowledged (a RAM record's acknowledgement changes nothing a restart
+ * reads), so after a crash up to that much acknowledged work is delivered again: delivery is at least once, consumers
  * deduplicate by sequence number. Opened with `droppableInRam`, droppable records are not written at all but held in
  * a bounded RAM ring (outbox-ram.ts): a crash or a close loses them, never a durable one (their numbers: a gap).
  * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten (outbox-compact.ts) without their
@@ -364,10 +365,16 @@ export class Outbox {
     if (!e || e.finished || (e.acked & c.bit) !== 0) return;
     e.acked |= c.bit;
     c.pending--;
-    this.cursorsDirty = true;
-    this.scheduleCursors();
+    if (e.seg !== this.ram?.seg) this.cursorsDirty = true; // a RAM record is gone after a crash whatever a cursor says
+    if (this.cursorsDirty) this.scheduleCursors();
     if (e.acked === this.allMask) this.finish(e);
     this.index.advanceHead();
+  }
+
+  /** Whether record `seq` is pending on file (not in the RAM ring, not yet finished). */
+  isOnFile(seq: number): boolean {
+    const e = this.index.find(seq);
+    return e !== undefined && !e.finished && e.seg !== this.ram?.seg;
   }
 
   /** Changes the bound (a reload); drops at once if the store is now over it. */

@@ -63,6 +63,30 @@ test('the RAM ring is bounded: the oldest droppable records go first, counted as
   await box.close();
 });
 
+test('acknowledging RAM records writes no cursor; acknowledging a record on file does', async () => {
+  const dir = tempDir();
+  const box = await Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['a'], droppableInRam: true });
+  const ram = [];
+  for (let i = 0; i < 10; i++) ram.push(await box.append(Buffer.from(`usage ${i}`), { durable: false }));
+  for (const seq of ram) {
+    assert.not.ok(box.isOnFile(seq));
+    box.ack('a', seq);
+  }
+  await box.flush();
+  assert.is(box.stats().cursorWrites, 0, 'a cursor over RAM records tells a restart nothing: no flash write');
+  assert.not.ok(readdirSync(dir).some((n) => n.startsWith('cursor-')));
+  const onFile = await box.append(Buffer.from('purchase'), { durable: true });
+  assert.ok(box.isOnFile(onFile));
+  box.ack('a', onFile);
+  assert.not.ok(box.isOnFile(onFile), 'finished');
+  await box.flush();
+  assert.is(box.stats().cursorWrites, 1);
+  await box.close();
+  const again = await Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['a'], droppableInRam: true });
+  assert.is(again.pending('a', { limit: 10 }).length, 0, 'the acknowledged record on file is not delivered again');
+  await again.close();
+});
+
 test('kill -9 mid-stream: every durable record comes back, numbering resumes past any number handed out', async () => {
   const dir = tempDir();
   const child = spawnSync(

@@ -453,7 +453,8 @@ export class RadiusAccounting {
 
   private ack(seq: number): void {
     if (this.state === 'closed') return;
-    this.acks?.record(seq);
+    // Only a record on file comes back after a restart: an Interim-Update held in RAM needs no line on flash.
+    if (this.outbox?.isOnFile(seq) !== false) this.acks?.record(seq);
     if (this.state === 'running') this.outbox?.ack(CONSUMER, seq);
   }
 

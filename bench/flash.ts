@@ -146,7 +146,7 @@ function print(run: Run, n: number): void {
   const rows = [...run.files].sort((a, b) => b[1].bytes - a[1].bytes || b[1].fsyncs - a[1].fsyncs);
   const per = (x: number): string => (x / h).toFixed(0).padStart(7);
   console.log(
-    `    ${'file (per hour)'.padEnd(40)} ${'KiB'.padStart(7)} ${'writes'.padStart(7)} ${'fsyncs'.padStart(7)} ${'renames'.padStart(7)}`,
+    `    ${'file (per hour)'.padEnd(40)} ${['KiB', 'writes', 'fsyncs', 'renames'].map((c) => c.padStart(7)).join(' ')}`,
   );
   const total = { bytes: 0, writes: 0, fsyncs: 0, renames: 0 };
   for (const [path, f] of rows) {
@@ -159,7 +159,8 @@ function print(run: Run, n: number): void {
     total.renames += f.renames;
   }
   console.log(
-    `    ${'total asked'.padEnd(40)} ${kib(total.bytes, h).padStart(7)} ${per(total.writes)} ${per(total.fsyncs)} ${per(total.renames)}`,
+    `    ${'total asked'.padEnd(40)} ${kib(total.bytes, h).padStart(7)} ` +
+      `${per(total.writes)} ${per(total.fsyncs)} ${per(total.renames)}`,
   );
 }
 

@@ -260,6 +260,7 @@ export const ERRORS = {
   ERR_VOUCHER_STORE: [SYSTEM, 503],
   // The fleet (sluice fleet: a server's, never a router's; never answered over ubus or the LAN endpoint)
   ERR_FLEET_SCHEMA_TOO_NEW: [UNKNOWN, 500],
+  ERR_FLEET_TIME_ZONE: [ARG, 400],
   // Other
   ERR_MODULE_LOAD: [UNKNOWN, 500],
   ERR_INTERNAL: [UNKNOWN, 500],

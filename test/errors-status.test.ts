@@ -67,6 +67,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
   ],
   INVALID_ARGUMENT: [
     'ERR_INVALID_ARGUMENT',
+    'ERR_FLEET_TIME_ZONE',
     'ERR_INVALID_MAC',
     'ERR_INVALID_AMOUNT',
     'ERR_AMOUNT_TOO_SMALL',
@@ -256,6 +257,7 @@ const ROUTE_ONLY = /^ERR_(TRIAL_USED|TRIAL_LIMIT|RECEIPT_|CASHU_|BATCH_CHANNEL_U
 const HTTP: Record<number, string[]> = {
   400: [
     'ERR_INVALID_ARGUMENT',
+    'ERR_FLEET_TIME_ZONE',
     'ERR_INVALID_MAC',
     'ERR_INVALID_AMOUNT',
     'ERR_AMOUNT_TOO_SMALL',

@@ -25,6 +25,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   chromium: 'chromium',
   nft: 'nftables',
   dnsmasq: 'dnsmasq-base',
+  sendmail: 'exim4-daemon-light',
 };
 
 test('the declaration: tier, then the needs; anything else says what is wrong', () => {

@@ -9,7 +9,17 @@ import { parseArgs } from 'node:util';
 import { createLogger, type LogFields } from '../log.ts';
 import { DEFAULT_RETENTION_DAYS, retentionPass, startCollector } from './collector/index.ts';
 import { databaseUnreachable, FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
-import { connectMqttBus, DASHBOARD_MIGRATIONS, parseCommandKeys, setUser, startDashboard } from './dashboard/index.ts';
+import {
+  checkTimeZone,
+  connectMqttBus,
+  DASHBOARD_MIGRATIONS,
+  DEFAULT_STALE_AFTER_MS,
+  parseCommandKeys,
+  setUser,
+  startAlerts,
+  startDashboard,
+  TimeZoneError,
+} from './dashboard/index.ts';
 import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.ts';
 
 export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [options])
@@ -34,6 +44,11 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
   --command-keys F      "<router> <secret>" lines (or "* <secret>"): the routers' MQTT command keys, for the
                         dashboard's actions (without it the dashboard only shows)
   --stale-after S       a router silent this many seconds is red (default 90)
+  --time-zone ZONE      the fleet's time zone, an IANA name (Europe/Berlin): days and hours on the dashboard's
+                        pages, charts and CSVs, and the times in alert mails (default UTC; a user may choose
+                        their own on Settings). The database and its views keep UTC
+  --sendmail PATH       the host's mail transport for alert mails, run as PATH -t (default /usr/sbin/sendmail;
+                        absent: alerts go by webhook only)
   --venues F            "<venue> <router> <router>…" lines: runs the venue lease service (docs/roaming.md) for
                         them; needs --command-keys (its answers are the routers' signed commands)
   --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90)
@@ -73,6 +88,8 @@ export async function runFleet(argv: string[]): Promise<number> {
         listen: { type: 'string', default: '127.0.0.1:8080' },
         'command-keys': { type: 'string' },
         'stale-after': { type: 'string', default: '90' },
+        'time-zone': { type: 'string', default: 'UTC' },
+        sendmail: { type: 'string', default: '/usr/sbin/sendmail' },
         venues: { type: 'string' },
         'lease-ttl': { type: 'string', default: '90' },
         'retention-days': { type: 'string', default: String(DEFAULT_RETENTION_DAYS) },
@@ -122,10 +139,20 @@ export async function runFleet(argv: string[]): Promise<number> {
     await db.close();
     return 0;
   }
+  let zone: string;
+  try {
+    zone = await checkTimeZone(db, values['time-zone']);
+  } catch (err) {
+    if (!(err instanceof TimeZoneError)) throw err;
+    process.stderr.write(`sluice-fleet: --time-zone: ${err.message}\n`);
+    await db.close();
+    return 2;
+  }
   const password =
     values['password-file'] === undefined ? undefined : readFileSync(values['password-file'], 'utf8').trim();
   const listen = values.listen === 'none' ? null : /^(.+):(\d+)$/.exec(values.listen);
   const staleAfterS = Number(values['stale-after']);
+  const staleAfterMs = Number.isFinite(staleAfterS) && staleAfterS > 0 ? staleAfterS * 1000 : DEFAULT_STALE_AFTER_MS;
   const bus =
     listen === null || values['command-keys'] === undefined
       ? null
@@ -151,7 +178,8 @@ export async function runFleet(argv: string[]): Promise<number> {
             ...(values['command-keys'] !== undefined && {
               commandKeys: parseCommandKeys(readFileSync(values['command-keys'], 'utf8')),
             }),
-            ...(Number.isFinite(staleAfterS) && staleAfterS > 0 && { staleAfterMs: staleAfterS * 1000 }),
+            staleAfterMs,
+            timeZone: zone,
             log: (message, fields) => log.info(`fleet dashboard: ${message}`, fields as LogFields | undefined),
           });
   } catch (err) {
@@ -199,11 +227,20 @@ export async function runFleet(argv: string[]): Promise<number> {
           ...(Number.isFinite(leaseTtlS) && leaseTtlS > 0 && { leaseTtlMs: leaseTtlS * 1000 }),
           log,
         });
+  // Every collector evaluates and sends alerts: the database decides which one finds a change and which one sends it.
+  const alerts = startAlerts({
+    db,
+    staleAfterMs,
+    zone,
+    sendmailPath: values.sendmail,
+    log: (message, fields) => log.info(`fleet alerts: ${message}`, fields as LogFields | undefined),
+  });
   if (dashboard !== null) log.info('fleet: dashboard', { url: dashboard.url });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  await alerts.stop();
   await dashboard?.close();
   await bus?.close();
   await venue?.stop();

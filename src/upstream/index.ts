@@ -9,6 +9,7 @@ export type { UpstreamSink } from './sink.ts';
 export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { signCommand } from './mqtt/commands.ts';
+export { signedHeaders } from './hook/signature.ts';
 export { VenueRoaming } from './venue-roaming.ts';
 export { arrivalOf } from './venue-args.ts';
 export { addSinks } from './venue-sinks.ts';

@@ -42,6 +42,7 @@ test('the revenue tables show the unit and keep the smallest unit beside it (the
   const t = revenueTable(
     [{ day: '2026-11-27', router: 'r1', method: 'x402', asset: 'USDC', payments: '2', amount: '30250000' }],
     units,
+    'UTC',
   );
   assert.equal(t.rows[0], ['2026-11-27', 'r1', 'x402', 'USDC', '2', '30.25 USDC', '30250000']);
   const totals = totalsTable([{ key: 'cashu', asset: 'sat', payments: '1', amount: '2100' }], 'method', units);

@@ -24,6 +24,7 @@ import { Browser, browserUnavailableReason, type Page } from '../e2e/browser.ts'
 import { skipTest } from '../helpers/skip.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { parseCsv } from './dashboard-http.ts';
 import { NORTH_MACS, seed } from './dashboard-seed.ts';
 
 const SECRET = 'a-command-key-of-cafe-north-0123456789';
@@ -38,6 +39,8 @@ const SCREENS = [
   ['gaps', '/gaps'],
   ['audit', '/audit'],
   ['venues', '/venues'],
+  ['alerts', '/alerts'],
+  ['settings', '/settings'],
 ] as const;
 
 let pg: Postgres;
@@ -189,8 +192,10 @@ test('the read-only operator cannot act: no form, a forged POST refused, nothing
   assert.equal(await db.query('SELECT * FROM dashboard_audit'), []);
 });
 
-/** The table's cells as the page shows them, and its CSV (fetched with the page's own link) parsed. */
+/** The table's cells as the page shows them, and its CSV (fetched with the page's own link) parsed, zone apart. */
 async function tableAndCsv(page: Page, id: string): Promise<{ shown: string[][]; csv: string[][] }> {
+  // The whole page parsed: a table read while its rows still stream in is not the table.
+  await page.waitFor('the page loaded', `document.readyState === 'complete'`);
   const r = await page.evaluate<{ shown: string[][]; csv: string }>(`(async () => {
     const t = document.getElementById(${JSON.stringify(id)});
     const last = t.querySelector('thead th:last-child')?.textContent;
@@ -200,29 +205,13 @@ async function tableAndCsv(page: Page, id: string): Promise<{ shown: string[][];
     const link = t.closest('.scroll').previousElementSibling.querySelector('a.csv');
     return { shown: rows, csv: await (await fetch(link.href)).text() };
   })()`);
-  return { shown: r.shown, csv: parseCsv(r.csv) };
-}
-
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') ((cell += '"'), i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') (row.push(cell), (cell = ''));
-    else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      ((row = []), (cell = ''), i++);
-    } else cell += ch;
-  }
-  return rows;
+  // The CSV is the table and, in a last column, the time zone its days and times are in.
+  const csv = parseCsv(r.csv);
+  assert.equal(
+    csv.map((row) => row.at(-1)),
+    ['time zone', ...csv.slice(1).map(() => 'UTC')],
+  );
+  return { shown: r.shown, csv: csv.map((row) => row.slice(0, -1)) };
 }
 
 async function logIn(page: Page, user: string, password: string): Promise<void> {

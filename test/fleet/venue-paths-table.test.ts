@@ -47,6 +47,7 @@ test("overlaps in the session's unit, what was charged, amber while not all of i
       move('ra/pending', 1, '300', null),
       move('ra/none', 1, '0', null),
     ],
+    'UTC',
   );
   const col = (key: string): number => table.columns.findIndex((c) => c.key === key);
   const cells = table.rows.map((r) => [r[col('overlap')], r[col('charged')]]);
@@ -68,6 +69,7 @@ test('a charge confirmed without a figure: taken, amount not reported, not amber
       move('ra/mixed', 3, '200', null),
       move('ra/mixed', 4, '100', '100'),
     ],
+    'UTC',
   );
   const col = table.columns.findIndex((c) => c.key === 'charged');
   assert.equal(

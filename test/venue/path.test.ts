@@ -52,8 +52,9 @@ const screen = (db: Db, query = ''): Promise<{ sections: Array<string | Table> }
     query: new URLSearchParams(query),
     now: Date.now(),
     staleAfterMs: 90_000,
+    zone: 'UTC',
     canAct: () => false,
-    login: { user: 'oscar', role: 'operator', csrf: 'x' },
+    login: { user: 'oscar', role: 'operator', csrf: 'x', zone: 'UTC', ownZone: null },
   } as unknown as ScreenContext);
 
 test("a session's path: sold at ra, released to rb, taken back by ra once rb's lease expired", async () => {

@@ -15,6 +15,10 @@ export interface Login {
   user: string;
   role: Role;
   csrf: string;
+  /** The time zone of this user's pages: their own, or the fleet's. */
+  zone: string;
+  /** The user's own zone (Settings), null: the fleet's. */
+  ownZone: string | null;
 }
 
 export class InputError extends Error {
@@ -69,6 +73,8 @@ export interface LoginsOptions {
   limits?: Partial<LoginLimits>;
   /** The password check (tests count the calls). */
   verify?: (password: string, stored: string) => Promise<boolean>;
+  /** The fleet's time zone: a user's pages are in it unless they chose their own (default UTC). */
+  zone?: string;
 }
 
 export class Logins {
@@ -79,6 +85,7 @@ export class Logins {
   /** How long a check takes here (ms, a running mean): what a login for a name no user has waits instead of one. */
   private checkMs: number | null = null;
   private firstCheck: Promise<number> | null = null;
+  private readonly zone: string;
 
   constructor(
     private readonly db: Sql,
@@ -87,6 +94,7 @@ export class Logins {
   ) {
     this.limits = { ...DEFAULT_LOGIN_LIMITS, ...o.limits };
     this.verify = o.verify ?? verifyPassword;
+    this.zone = o.zone ?? 'UTC';
     this.checks = new Slots(this.limits.checks, this.limits.waiting);
   }
 
@@ -116,8 +124,8 @@ export class Logins {
     if (USER_NAME.test(name) && (await this.counted(name, now)) > FAILURES_ALLOWED)
       throw new InputError('too many failed logins for this user: try again in 15 minutes');
     const [row] = USER_NAME.test(name)
-      ? await this.db.query<{ role: Role; password: string }>(
-          'SELECT role, password FROM dashboard_users WHERE name = $1',
+      ? await this.db.query<{ role: Role; password: string; zone: string | null }>(
+          'SELECT role, password, time_zone AS zone FROM dashboard_users WHERE name = $1',
           [name],
         )
       : [];
@@ -137,7 +145,7 @@ export class Logins {
       [sha256(token), name, csrf, now, now + LOGIN_TTL_MS],
     );
     await this.db.query('DELETE FROM dashboard_logins WHERE expires_at < to_timestamp($1 / 1000.0)', [now]);
-    return { token, login: { user: name, role: row.role, csrf } };
+    return { token, login: { user: name, role: row.role, csrf, zone: row.zone ?? this.zone, ownZone: row.zone } };
   }
 
   /** One password check in a slot, timed into checkMs. */
@@ -192,9 +200,10 @@ export class Logins {
   async lookup(token: string | undefined): Promise<Login | null> {
     if (token === undefined || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
     const [row] = await this.db.query<Login>(
-      `SELECT l.user_name AS user, u.role, l.csrf FROM dashboard_logins l JOIN dashboard_users u ON u.name = l.user_name
+      `SELECT l.user_name AS user, u.role, l.csrf, coalesce(u.time_zone, $3) AS zone, u.time_zone AS "ownZone"
+       FROM dashboard_logins l JOIN dashboard_users u ON u.name = l.user_name
        WHERE l.token_hash = $1 AND l.expires_at > to_timestamp($2 / 1000.0)`,
-      [sha256(token), this.now()],
+      [sha256(token), this.now(), this.zone],
     );
     return row ?? null;
   }
@@ -202,6 +211,11 @@ export class Logins {
   async logout(token: string): Promise<void> {
     await this.db.query('DELETE FROM dashboard_logins WHERE token_hash = $1', [sha256(token)]);
   }
+}
+
+/** Sets a user's own time zone (null: the fleet's); the name is checked by the caller (zone.ts checkTimeZone). */
+export async function setUserZone(db: Sql, name: string, zone: string | null): Promise<void> {
+  await db.query('UPDATE dashboard_users SET time_zone = $2 WHERE name = $1', [name, zone]);
 }
 
 /** True when a form's CSRF token is the login's. */

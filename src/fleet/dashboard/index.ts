@@ -8,11 +8,14 @@ import { Actions, type CommandBus } from './actions.ts';
 import { Logins } from './auth.ts';
 import { DASHBOARD_MIGRATIONS } from './schema.ts';
 import { DashboardServer } from './server.ts';
+import { checkTimeZone, DEFAULT_TIME_ZONE } from './zone.ts';
 
 export { DASHBOARD_MIGRATIONS } from './schema.ts';
 export { setUser, InputError } from './auth.ts';
 export { parseCommandKeys } from './actions.ts';
 export { connectMqttBus } from './mqtt-bus.ts';
+export { startAlerts, type Alerts } from './alert-send.ts';
+export { checkTimeZone, DEFAULT_TIME_ZONE, TimeZoneError, zoneProblem } from './zone.ts';
 
 export interface DashboardOptions {
   db: Db;
@@ -26,6 +29,8 @@ export interface DashboardOptions {
   /** A router silent for longer is red (default 90 s: the routers' 60 s status_interval and 30 s to spare). */
   staleAfterMs?: number;
   secureCookies?: boolean;
+  /** The fleet's time zone (an IANA name; default UTC): days, hours and times of a user without their own. */
+  timeZone?: string;
   /** The clock the pages judge silence by (tests inject one); commands and the audit use the real one. */
   now?: () => number;
   replyWaitMs?: number;
@@ -42,6 +47,7 @@ export const DEFAULT_STALE_AFTER_MS = 90_000;
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   // Both lists: migrate() refuses a database holding versions it is not given (an older sluice's guard).
   await migrate(o.db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+  const zone = await checkTimeZone(o.db, o.timeZone ?? DEFAULT_TIME_ZONE);
   const now = o.now ?? Date.now;
   const keys = o.commandKeys ?? new Map<string, string>();
   const actions =
@@ -58,7 +64,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         });
   const server = new DashboardServer({
     db: o.db,
-    logins: new Logins(o.db, now),
+    logins: new Logins(o.db, now, { zone }),
     actions,
     now,
     staleAfterMs: o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,

@@ -75,8 +75,9 @@ export function layout(title: string, login: Login | null, body: string, refresh
     login === null
       ? ''
       : '<a href="/revenue">Revenue</a><a href="/routers">Routers</a><a href="/gaps">Gaps</a>' +
-        '<a href="/audit">Audit</a><a href="/venues">Venues</a>' +
-        `<span class="me">${esc(login.user)} (${esc(login.role)})</span>` +
+        '<a href="/audit">Audit</a><a href="/venues">Venues</a><a href="/alerts">Alerts</a>' +
+        '<a href="/settings">Settings</a>' +
+        `<span class="me">${esc(login.user)} (${esc(login.role)}) · times in ${esc(login.zone)}</span>` +
         `<form method="post" action="/logout"><input type="hidden" name="csrf" value="${esc(login.csrf)}">` +
         '<button>Log out</button></form>';
   return (

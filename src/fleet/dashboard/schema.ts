@@ -48,7 +48,55 @@ CREATE TABLE dashboard_login_failures (
 );
 `;
 
+// A user's own time zone (an IANA name both Intl and pg_timezone_names know, checked when set); null: the fleet's.
+const USER_ZONE = `
+ALTER TABLE dashboard_users ADD COLUMN time_zone text;
+`;
+
+// Alerts (alert-*.ts): where they go (one row, an admin's), each router's conditions as last found, every change
+// (an event), and its sending per channel, written in the event's own transaction before anything is sent: the
+// primary key (event, channel) is what makes it sent once by whichever process sends.
+const ALERTS = `
+CREATE TABLE dashboard_alert_settings (
+  id int PRIMARY KEY CHECK (id = 1),
+  webhook_url text,
+  webhook_secret text,
+  mail_to text NOT NULL DEFAULT '',
+  updated_by text NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE dashboard_alert_states (
+  router text NOT NULL,
+  kind text NOT NULL,
+  active boolean NOT NULL,
+  detail text NOT NULL,
+  changed_at timestamptz NOT NULL,
+  PRIMARY KEY (router, kind)
+);
+CREATE TABLE dashboard_alert_events (
+  id bigserial PRIMARY KEY,
+  at timestamptz NOT NULL,
+  router text NOT NULL,
+  kind text NOT NULL,
+  raised boolean NOT NULL,
+  detail text NOT NULL
+);
+CREATE TABLE dashboard_alert_deliveries (
+  event_id bigint NOT NULL REFERENCES dashboard_alert_events (id),
+  channel text NOT NULL CHECK (channel IN ('webhook', 'mail')),
+  target text NOT NULL,
+  attempts int NOT NULL DEFAULT 0,
+  next_at timestamptz NOT NULL,
+  sent_at timestamptz,
+  last_error text,
+  PRIMARY KEY (event_id, channel)
+);
+CREATE INDEX dashboard_alert_deliveries_unsent ON dashboard_alert_deliveries (channel, event_id) WHERE sent_at IS NULL;
+`;
+
 export const DASHBOARD_MIGRATIONS: readonly Migration[] = [
   { version: 1000, name: 'dashboard users and audit', sql: USERS },
   { version: 1001, name: 'failed logins shared by every dashboard', sql: LOGIN_FAILURES },
+  { version: 1002, name: "a user's own time zone", sql: USER_ZONE },
+  { version: 1003, name: 'alerts', sql: ALERTS },
 ];

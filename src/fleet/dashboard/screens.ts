@@ -10,11 +10,13 @@ import { pageAsk, paging, type PageAsk } from './paging.ts';
 import { assetName } from './money.ts';
 import * as store from './store.ts';
 import type { Table } from './table.ts';
+import { zoneDay, zoneTime } from './zone.ts';
 import {
   ago,
   auditTable,
   daysBetween,
   gapsTable,
+  hoursTable,
   revenueSeries,
   revenueTable,
   routersTable,
@@ -29,6 +31,8 @@ export interface ScreenContext {
   query: URLSearchParams;
   now: number;
   staleAfterMs: number;
+  /** The time zone the page's days, hours and times are in (the user's own, or the fleet's). */
+  zone: string;
   /** Whether actions can be sent to this router (its command key is known). */
   canAct: (router: string) => boolean;
 }
@@ -48,11 +52,13 @@ function day(query: URLSearchParams, name: string, fallback: string): string {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
 
 export async function revenueScreen(c: ScreenContext): Promise<Page> {
-  const today = Date.parse(`${iso(c.now)}T00:00:00Z`);
-  const to = day(c.query, 'to', iso(today + 86_400_000));
-  const from = day(c.query, 'from', iso(Date.parse(`${to}T00:00:00Z`) - 14 * 86_400_000));
+  // Today is the zone's: in Berlin after midnight, tomorrow's UTC date already.
+  const today = Date.parse(`${zoneDay(c.now, c.zone)}T00:00:00Z`);
+  const to = day(c.query, 'to', iso(today + DAY_MS));
+  const from = day(c.query, 'from', iso(Date.parse(`${to}T00:00:00Z`) - 14 * DAY_MS));
   const by = c.query.get('by') ?? 'router';
   if (by !== 'router' && by !== 'method') throw new InputError('by must be router or method');
   const days = daysBetween(from, to);
@@ -63,10 +69,13 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
     router: pageAsk(c.query, 'by-router'),
     method: pageAsk(c.query, 'by-method'),
   };
-  const detail = await store.revenue(c.db, { from, to }, asks.revenue);
-  const perRouter = await store.revenueTotals(c.db, { from, to }, 'router', asks.router);
-  const perMethod = await store.revenueTotals(c.db, { from, to }, 'method', asks.method);
-  const chart = await store.revenueChart(c.db, { from, to }, by);
+  const period = { from, to, zone: c.zone };
+  const detail = await store.revenue(c.db, period, asks.revenue);
+  const perRouter = await store.revenueTotals(c.db, period, 'router', asks.router);
+  const perMethod = await store.revenueTotals(c.db, period, 'method', asks.method);
+  const chart = await store.revenueChart(c.db, period, by);
+  const hoursAsk = pageAsk(c.query, 'hours');
+  const hours = days.length === 1 ? await store.revenueHours(c.db, period, hoursAsk) : null;
   const units = await store.units(c.db);
   const form =
     '<form method="get" action="/revenue">' +
@@ -77,7 +86,8 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
   const charts = [...revenueSeries(chart, days)].map(([asset, series]) => {
     const unit = units.get(asset) ?? null;
     const named = assetName(asset, units);
-    const title = `Revenue per day and ${by}, ${named}${unit === null ? ' (smallest unit: decimals not known)' : ''}`;
+    const title =
+      `Revenue per day (${c.zone}) and ${by}, ${named}` + (unit === null ? ' (smallest unit: decimals not known)' : '');
     return stackedBars(title, days, series, { unit, label: named });
   });
   return {
@@ -87,7 +97,10 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
       charts.length === 0 ? '<p class="note">No payments in this period.</p>' : charts.join(''),
       withPaging(totalsTable(perRouter.rows, 'router', units), asks.router, perRouter.total),
       withPaging(totalsTable(perMethod.rows, 'method', units), asks.method, perMethod.total),
-      withPaging(revenueTable(detail.rows, units), asks.revenue, detail.total),
+      withPaging(revenueTable(detail.rows, units, c.zone), asks.revenue, detail.total),
+      hours === null
+        ? `<p class="note">Its hours: choose one day (to = the day after from).</p>`
+        : withPaging(hoursTable(hours.rows, units, c.zone), hoursAsk, hours.total),
     ],
   };
 }
@@ -101,8 +114,8 @@ export async function routersScreen(c: ScreenContext): Promise<Page> {
     sections: [
       `<p class="note">Red: offline (a clean stop, or the Last-Will the broker sent when the connection was lost) or ` +
         `nothing heard for more than ${Math.round(c.staleAfterMs / 1000)} s. Amber: a problem inside a router that ` +
-        `still reports. Now: ${new Date(c.now).toISOString().slice(0, 19).replace('T', ' ')} UTC.</p>`,
-      withPaging(routersTable(rows, c.now, c.staleAfterMs), ask, total),
+        `still reports. Now: ${zoneTime(c.now, c.zone)} ${escText(c.zone)}.</p>`,
+      withPaging(routersTable(rows, c.now, c.staleAfterMs, c.zone), ask, total),
       '<p>' +
         rows.map((r) => `<a href="/routers/${encodeURIComponent(r.router)}">${escText(r.router)}</a>`).join(' · ') +
         '</p>',
@@ -123,7 +136,7 @@ export async function routerScreen(c: ScreenContext, name: string): Promise<Page
   const state = routerState(r, c.now, c.staleAfterMs);
   const sessionsAsk = pageAsk(c.query, 'sessions');
   const live = await store.liveSessions(c.db, name, sessionsAsk);
-  const sessions = withPaging(sessionsTable(live.rows), sessionsAsk, live.total);
+  const sessions = withPaging(sessionsTable(live.rows, c.zone), sessionsAsk, live.total);
   const gapsAsk = pageAsk(c.query, 'gaps', 50);
   const auditAsk = pageAsk(c.query, 'audit', 20);
   const gaps = await store.gaps(c.db, name, gapsAsk);
@@ -164,13 +177,13 @@ export async function routerScreen(c: ScreenContext, name: string): Promise<Page
       `<p class="state ${state.bad ? 'bad' : 'good'}"><strong>${escText(state.label)}</strong> · ` +
         `last heard ${heard} · ` +
         `version ${escText(r.version ?? '?')} · ${r.sessions} live sessions, ${r.clients} clients</p>`,
-      routersTable([r], c.now, c.staleAfterMs),
+      routersTable([r], c.now, c.staleAfterMs, c.zone),
       acts
         ? { ...sessions, actions: { label: 'actions', cell: (i) => sessionActions(name, macs[i]!, c.login.csrf) } }
         : sessions,
       ...(acts ? [grantForm(name, c.login.csrf)] : []),
-      withPaging(gapsTable(gaps.rows), gapsAsk, gaps.total),
-      withPaging(auditTable(audits.rows), auditAsk, audits.total),
+      withPaging(gapsTable(gaps.rows, c.zone), gapsAsk, gaps.total),
+      withPaging(auditTable(audits.rows, c.zone), auditAsk, audits.total),
     ],
   };
 }
@@ -187,7 +200,7 @@ export async function gapsScreen(c: ScreenContext): Promise<Page> {
         'only (kept in RAM on the router and lost by its crash, power cut or full queue: droppable, not money, the ' +
         'next report carries the totals again), or a session message (a payment, a start or an end: never ' +
         'droppable, red). A router that does not say leaves it unknown.</p>',
-      withPaging(gapsTable(gaps.rows), ask, gaps.total),
+      withPaging(gapsTable(gaps.rows, c.zone), ask, gaps.total),
     ],
   };
 }
@@ -195,7 +208,10 @@ export async function gapsScreen(c: ScreenContext): Promise<Page> {
 export async function auditScreen(c: ScreenContext): Promise<Page> {
   const ask = pageAsk(c.query, 'audit');
   const audits = await store.audit(c.db, null, ask);
-  return { title: 'Audit of operator actions', sections: [withPaging(auditTable(audits.rows), ask, audits.total)] };
+  return {
+    title: 'Audit of operator actions',
+    sections: [withPaging(auditTable(audits.rows, c.zone), ask, audits.total)],
+  };
 }
 
 export class NotFound extends Error {}

@@ -21,6 +21,8 @@ import {
   tableOf,
   type ScreenContext,
 } from './screens.ts';
+import { alertsScreen } from './alert-settings.ts';
+import { saveSettings, settingsScreen } from './settings.ts';
 import { venuesScreen } from './venue-paths.ts';
 import { toCsv } from './table.ts';
 
@@ -54,6 +56,8 @@ function route(path: string): { screen: Screen; base: string } | null {
     '/gaps': gapsScreen,
     '/audit': auditScreen,
     '/venues': venuesScreen,
+    '/alerts': alertsScreen,
+    '/settings': settingsScreen,
   };
   if (plain[path]) return { screen: plain[path]!, base: path };
   const m = /^\/routers\/([^/]+)$/.exec(path);
@@ -182,7 +186,7 @@ export class DashboardServer {
       const page = await r.screen(this.context(login, url.searchParams));
       if (csv) {
         const t = tableOf(page, url.searchParams.get('table'));
-        return this.send(res, 200, toCsv(t), 'text/csv; charset=utf-8', {
+        return this.send(res, 200, toCsv(t, login.zone), 'text/csv; charset=utf-8', {
           'content-disposition': `attachment; filename="sluice-fleet-${t.id}.csv"`,
         });
       }
@@ -206,6 +210,7 @@ export class DashboardServer {
       query,
       now: this.o.now(),
       staleAfterMs: this.o.staleAfterMs,
+      zone: login.zone,
       canAct: (router) => this.o.actions?.canAct(router) ?? false,
     };
   }
@@ -242,6 +247,8 @@ export class DashboardServer {
   }
 
   private async actionRoute(res: ServerResponse, login: Login, path: string, body: URLSearchParams): Promise<void> {
+    const setting = /^\/settings\/(time-zone|alerts)$/.exec(path);
+    if (setting !== null) return this.settingRoute(res, login, setting[1]!, body);
     const m = /^\/routers\/([^/]+)\/(terminate|grant)$/.exec(path);
     if (m === null) throw new NotFound(`no action ${path}`);
     if (login.role !== 'admin')
@@ -266,5 +273,19 @@ export class DashboardServer {
     }
     this.o.log('dashboard action', { user: login.user, router, cmd: action.name, ok: result.ok });
     this.redirect(res, `${back}?action=${encodeURIComponent(result.requestId)}`);
+  }
+
+  /** A Settings form: a user's own time zone (anyone's), where alerts go (admins only). */
+  private async settingRoute(res: ServerResponse, login: Login, what: string, body: URLSearchParams): Promise<void> {
+    if (what === 'alerts' && login.role !== 'admin')
+      return this.send(res, 403, layout('Refused', login, errorBox('read-only operators cannot change alerts')));
+    try {
+      const said = await saveSettings(this.o.db, login, what, body);
+      this.o.log('dashboard setting', { user: login.user, setting: what });
+      this.redirect(res, `/settings?saved=${encodeURIComponent(said)}`);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      this.redirect(res, `/settings?error=${encodeURIComponent(err.message)}`);
+    }
   }
 }

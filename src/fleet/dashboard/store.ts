@@ -5,7 +5,7 @@
 import type { Sql } from '../db/index.ts';
 import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
-import type { AuditRow, ChartRow, GapRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
+import type { AuditRow, ChartRow, GapRow, HourRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
 /** A timestamp column as ms since the epoch, a float8 whichever driver reads it. */
 export const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
@@ -60,33 +60,53 @@ export async function routers(db: Sql, ask: PageAsk): Promise<{ rows: RouterRow[
   return { rows, total: n?.n ?? '0' };
 }
 
+/** Every router's row (the alerts' evaluation: the same rows the Routers page judges). */
+export async function allRouters(db: Sql): Promise<RouterRow[]> {
+  return db.query<RouterRow>(ROUTERS(''));
+}
+
 export async function router(db: Sql, name: string): Promise<RouterRow | null> {
   const [row] = await db.query<RouterRow>(ROUTERS('WHERE r.router = $1'), [name]);
   return row ?? null;
 }
 
-/** The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD): day, router, method, asset. */
-const REVENUE = `
-  SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
-  FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date GROUP BY day, router, method, asset`;
+/**
+ * The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD) of the zone $3: day, router, method,
+ * asset. In UTC, the collector's roll-up (fleet_revenue_daily: a row per router and day, not a year of payments); in
+ * any other zone, the payments of those days' hours (the index on `at`), each on its day in the zone. Both sum the
+ * same payments (the roll-up is kept in the transaction that stores each), so UTC is only the faster read.
+ */
+const revenueSource = (zone: string): string =>
+  zone === 'UTC'
+    ? `SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
+       FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC'
+       GROUP BY day, router, method, asset`
+    : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
+         sum(amount) AS amount
+       FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
+       GROUP BY 1, router, method, asset`;
 
-/** Days from `from` up to and not including `to` (YYYY-MM-DD). */
+/** The instant the day $n (YYYY-MM-DD) begins in the zone $3. */
+const zoneStart = (day: string): string => `(${day}::date::timestamp AT TIME ZONE $3::text)`;
+
+/** Days from `from` up to and not including `to` (YYYY-MM-DD), in the time zone `zone`. */
 export interface Period {
   from: string;
   to: string;
+  zone: string;
 }
 
 /** A page of the revenue per day, router, method and asset, and how many rows there are. */
 export async function revenue(
   db: Sql,
-  { from, to }: Period,
+  { from, to, zone }: Period,
   ask: PageAsk,
 ): Promise<{ rows: RevenueRow[]; total: string }> {
   const columns = `to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
     amount::text AS amount`;
   return pageOf(
     db,
-    { columns, source: `(${REVENUE}) v`, order: 'day, router, method, asset', params: [from, to] },
+    { columns, source: `(${revenueSource(zone)}) v`, order: 'day, router, method, asset', params: [from, to, zone] },
     ask,
   );
 }
@@ -94,14 +114,14 @@ export async function revenue(
 /** A page of the period's totals per router (or method) and asset, summed in SQL (numeric: exact). */
 export async function revenueTotals(
   db: Sql,
-  { from, to }: Period,
+  { from, to, zone }: Period,
   by: 'router' | 'method',
   ask: PageAsk,
 ): Promise<{ rows: TotalRow[]; total: string }> {
   const totals = `SELECT ${by} AS key, asset, sum(payments) AS payments, sum(amount) AS amount
-    FROM (${REVENUE}) v GROUP BY ${by}, asset`;
+    FROM (${revenueSource(zone)}) v GROUP BY ${by}, asset`;
   const columns = 'key, asset, payments::text AS payments, amount::text AS amount';
-  return pageOf(db, { columns, source: `(${totals}) t`, order: 'asset, key', params: [from, to] }, ask);
+  return pageOf(db, { columns, source: `(${totals}) t`, order: 'asset, key', params: [from, to, zone] }, ask);
 }
 
 export const CHART_ASSETS = 6;
@@ -111,10 +131,10 @@ export const CHART_SERIES = 8;
  * What the charts draw, bounded whatever the routers sent: the CHART_ASSETS assets paid most often, and per asset the
  * CHART_SERIES routers (or methods) that took the most, the rest summed as one series `others`.
  */
-export async function revenueChart(db: Sql, { from, to }: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
+export async function revenueChart(db: Sql, { from, to, zone }: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
   return db.query(
     `WITH d AS (SELECT day, ${by} AS key, asset, sum(amount) AS amount, sum(payments) AS payments
-        FROM (${REVENUE}) v GROUP BY day, ${by}, asset),
+        FROM (${revenueSource(zone)}) v GROUP BY day, ${by}, asset),
       assets AS (SELECT asset FROM d GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
       ranked AS (SELECT key, asset, row_number() OVER (PARTITION BY asset ORDER BY sum(amount) DESC, key) AS n
         FROM d GROUP BY key, asset)
@@ -123,8 +143,27 @@ export async function revenueChart(db: Sql, { from, to }: Period, by: 'router' |
      FROM d JOIN ranked r ON r.key = d.key AND r.asset = d.asset
      WHERE d.asset IN (SELECT asset FROM assets)
      GROUP BY 1, 2, 3, 5 ORDER BY 2, 3, 1`,
-    [from, to],
+    [from, to, zone],
   );
+}
+
+/**
+ * A page of one day's revenue per hour of the zone and asset: every hour the day has there (23 or 25 on the days its
+ * clock changes), an hour without payments as one row of no asset. `from` and `to` are the day and the next.
+ */
+export async function revenueHours(
+  db: Sql,
+  { from, to, zone }: Period,
+  ask: PageAsk,
+): Promise<{ rows: HourRow[]; total: string }> {
+  const hours = `(SELECT generate_series(${zoneStart('$1')}, ${zoneStart('$2')} - interval '1 hour',
+      interval '1 hour') AS hour) h
+    LEFT JOIN (SELECT date_trunc('hour', at, $3::text) AS hour, asset, count(*) AS payments, sum(amount) AS amount
+      FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')} GROUP BY 1, asset) p
+    ON p.hour = h.hour`;
+  const columns = `${ms('h.hour')} AS hour_ms, coalesce(p.asset, '') AS asset,
+    coalesce(p.payments, 0)::text AS payments, coalesce(p.amount, 0)::text AS amount`;
+  return pageOf(db, { columns, source: hours, order: 'h.hour, asset', params: [from, to, zone] }, ask);
 }
 
 /** A page of a router's live sessions, oldest first, and how many it has. */

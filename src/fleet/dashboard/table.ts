@@ -28,13 +28,16 @@ export interface Table {
  * RFC 4180 CSV with a header row. A cell that a spreadsheet would run as a formula (starting with =, +, -, @, a tab
  * or a CR) is prefixed with an apostrophe (OWASP's advice): a router id or a user name is never run on an operator's
  * machine. Numbers are exported as the page shows them, so a negative number would be prefixed too; none of the
- * dashboard's figures is negative.
+ * dashboard's figures is negative. With `zone`, a last column `time zone` holds it on every row.
  */
-export function toCsv(table: Table): string {
+export function toCsv(table: Table, zone?: string): string {
   const cell = (v: string): string => {
     const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
     return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
   };
-  const lines = [table.columns.map((c) => cell(c.label)), ...table.rows.map((r) => r.map(cell))];
-  return lines.map((l) => l.join(',')).join('\r\n') + '\r\n';
+  // The zone its days and times are in, on every row: a file that leaves the page still says which clock it read.
+  const head = table.columns.map((c) => c.label);
+  const lines =
+    zone === undefined ? [head, ...table.rows] : [[...head, 'time zone'], ...table.rows.map((r) => [...r, zone])];
+  return lines.map((l) => l.map(cell).join(',')).join('\r\n') + '\r\n';
 }

@@ -21,7 +21,7 @@ interface BreachRow {
 }
 
 /** The table, most recent first (null: no lease service with breaches has run here). */
-export async function venueBreachesTable(db: Sql): Promise<Table | null> {
+export async function venueBreachesTable(db: Sql, zone: string): Promise<Table | null> {
   if (!(await relationExists(db, 'fleet_venue_breaches'))) return null;
   const rows = await db.query<BreachRow>(
     `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms,
@@ -36,11 +36,19 @@ export async function venueBreachesTable(db: Sql): Promise<Table | null> {
       { key: 'venue', label: 'venue' },
       { key: 'rule', label: 'rule' },
       { key: 'count', label: 'times', numeric: true },
-      { key: 'first', label: 'first (UTC)' },
-      { key: 'last', label: 'last (UTC)' },
+      { key: 'first', label: `first (${zone})` },
+      { key: 'last', label: `last (${zone})` },
       { key: 'detail', label: 'last detail' },
     ],
-    rows: rows.map((r) => [r.router, r.venue ?? '', r.rule, r.count, time(r.first_ms), time(r.last_ms), r.detail]),
+    rows: rows.map((r) => [
+      r.router,
+      r.venue ?? '',
+      r.rule,
+      r.count,
+      time(r.first_ms, zone),
+      time(r.last_ms, zone),
+      r.detail,
+    ]),
     rowClass: rows.map(() => 'bad'),
   };
 }

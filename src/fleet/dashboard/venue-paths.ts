@@ -73,7 +73,7 @@ function overlapOf(steps: readonly VenueMoveRow[]): {
 const LIMIT = 200;
 
 /** One row per venue session, newest first: its path as `router → router (at, how) → …`. */
-export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonly VenueMoveRow[]): Table {
+export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonly VenueMoveRow[], zone: string): Table {
   const byLease = new Map<string, VenueMoveRow[]>();
   for (const m of moves) byLease.set(m.lease_id, [...(byLease.get(m.lease_id) ?? []), m]);
   return {
@@ -82,9 +82,9 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
     columns: [
       { key: 'venue', label: 'venue' },
       { key: 'mac', label: 'device' },
-      { key: 'path', label: 'path (UTC, how it moved)' },
+      { key: 'path', label: `path (${zone}, how it moved)` },
       { key: 'holder', label: 'held at' },
-      { key: 'since', label: 'since (UTC)' },
+      { key: 'since', label: `since (${zone})` },
       { key: 'state', label: 'state' },
       { key: 'remaining', label: 'left at the last report', numeric: true },
       { key: 'overlap', label: 'overlap (in its unit)', numeric: true },
@@ -94,7 +94,7 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
       const steps = (byLease.get(l.id) ?? []).sort((a, b) => a.epoch - b.epoch);
       // The lease id names the router it was sold at: `<router>/<session id>`.
       const first = steps[0]?.from_router ?? l.id.slice(0, l.id.indexOf('/'));
-      const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms)}, ${m.how})`)].join(' → ');
+      const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms, zone)}, ${m.how})`)].join(' → ');
       const o = overlapOf(steps);
       const notes = [
         ...(o.pending > 0 ? [`${o.pending} pending`] : []),
@@ -106,7 +106,7 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
         l.mac,
         path,
         l.holder,
-        time(l.since_ms),
+        time(l.since_ms, zone),
         l.state,
         `${l.remaining} ${l.metric}`,
         `${o.overlap} ${l.metric}`,
@@ -158,8 +158,8 @@ export async function venuesScreen(c: ScreenContext): Promise<Page> {
       `<p class="note">The newest ${LIMIT} venue sessions${asked === '' ? '' : ` of ${asked}`}. A session moves when ` +
         'its device reaches another router of the venue: released by the router it left, or expired (that router ' +
         'was unreachable; what it served past its last report is the overlap, charged to the session).</p>',
-      venuePathsTable(found.leases, found.moves),
-      ...[await venueBreachesTable(c.db)].filter((t): t is Table => t !== null && t.rows.length > 0),
+      venuePathsTable(found.leases, found.moves, c.zone),
+      ...[await venueBreachesTable(c.db, c.zone)].filter((t): t is Table => t !== null && t.rows.length > 0),
     ],
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { Series } from './charts.ts';
 import { money, type Units } from './money.ts';
+import { zoneHour, zoneTime } from './zone.ts';
 import type { Table } from './table.ts';
 
 export interface RouterRow {
@@ -41,6 +42,15 @@ export interface RevenueRow {
 
 export interface TotalRow {
   key: string;
+  asset: string;
+  payments: string;
+  amount: string;
+}
+
+export interface HourRow {
+  /** ms since the epoch of the hour's start. */
+  hour_ms: number;
+  /** '' for an hour without payments. */
   asset: string;
   payments: string;
   amount: string;
@@ -95,8 +105,8 @@ export interface AuditRow {
   reply: unknown;
 }
 
-export const time = (ms: number | null): string =>
-  ms === null ? '' : new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+/** A time on the zone's clock (zone.ts): every time a page or CSV shows, labelled with the zone in its column. */
+export const time = (ms: number | null, zone: string): string => zoneTime(ms, zone);
 
 export function ago(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -151,7 +161,7 @@ export const GAP_KIND_LABELS: Readonly<Record<string, string>> = {
   unknown: 'not known (the router does not say)',
 };
 
-export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAfterMs: number): Table {
+export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAfterMs: number, zone: string): Table {
   const states = rows.map((r) => routerState(r, nowMs, staleAfterMs));
   return {
     id: 'routers',
@@ -159,8 +169,8 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
     columns: [
       { key: 'router', label: 'router' },
       { key: 'state', label: 'state' },
-      { key: 'last_heard', label: 'last heard (UTC)' },
-      { key: 'last_report', label: 'last report (UTC)' },
+      { key: 'last_heard', label: `last heard (${zone})` },
+      { key: 'last_report', label: `last report (${zone})` },
       { key: 'sessions', label: 'live sessions', numeric: true },
       { key: 'clients', label: 'clients', numeric: true },
       { key: 'meter', label: 'meter tick ms', numeric: true },
@@ -181,8 +191,8 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
       return [
         r.router,
         states[i]!.label,
-        time(r.last_message_ms),
-        time(r.last_report_ms),
+        time(r.last_message_ms, zone),
+        time(r.last_report_ms, zone),
         r.sessions,
         r.clients,
         num(h['meter_tick_ms']),
@@ -203,12 +213,12 @@ export function routersTable(rows: readonly RouterRow[], nowMs: number, staleAft
   };
 }
 
-export function revenueTable(rows: readonly RevenueRow[], units: Units): Table {
+export function revenueTable(rows: readonly RevenueRow[], units: Units, zone: string): Table {
   return {
     id: 'revenue',
     title: 'Revenue per day, router, method and asset',
     columns: [
-      { key: 'day', label: 'day (UTC)' },
+      { key: 'day', label: `day (${zone})` },
       { key: 'router', label: 'router' },
       { key: 'method', label: 'method' },
       { key: 'asset', label: 'asset' },
@@ -236,7 +246,29 @@ export function totalsTable(rows: readonly TotalRow[], by: 'router' | 'method', 
   };
 }
 
-/** Every UTC day from `from` up to and not including `to` (YYYY-MM-DD). */
+/** One day's revenue per hour of the zone and asset: 23 or 25 rows of hours on a day the clock changes. */
+export function hoursTable(rows: readonly HourRow[], units: Units, zone: string): Table {
+  return {
+    id: 'hours',
+    title: `Revenue per hour (${zone}) and asset`,
+    columns: [
+      { key: 'hour', label: `hour (${zone}, offset from UTC)` },
+      { key: 'asset', label: 'asset' },
+      { key: 'payments', label: 'payments', numeric: true },
+      { key: 'amount', label: 'amount', numeric: true },
+      { key: 'smallest', label: 'amount (smallest unit)', numeric: true },
+    ],
+    rows: rows.map((h) => [
+      zoneHour(h.hour_ms, zone),
+      h.asset,
+      h.payments,
+      h.asset === '' ? '' : money(h.amount, h.asset, units),
+      h.asset === '' ? '' : h.amount,
+    ]),
+  };
+}
+
+/** Every calendar day from `from` up to and not including `to` (YYYY-MM-DD; the days of the page's zone). */
 export function daysBetween(from: string, to: string): string[] {
   const out: string[] = [];
   for (let d = Date.parse(`${from}T00:00:00Z`); d < Date.parse(`${to}T00:00:00Z`); d += 86_400_000)
@@ -270,7 +302,7 @@ export function revenueSeries(rows: readonly ChartRow[], days: readonly string[]
 /** The series of every router (or method) past the chart's few. */
 const OTHERS = '(others)';
 
-export function sessionsTable(rows: readonly SessionRow[]): Table {
+export function sessionsTable(rows: readonly SessionRow[], zone: string): Table {
   return {
     id: 'sessions',
     title: 'Live sessions',
@@ -284,9 +316,9 @@ export function sessionsTable(rows: readonly SessionRow[]): Table {
       { key: 'used', label: 'used', numeric: true },
       { key: 'allotment', label: 'allotment', numeric: true },
       { key: 'remaining', label: 'remaining', numeric: true },
-      { key: 'started', label: 'started (UTC)' },
-      { key: 'expires', label: 'expires (UTC)' },
-      { key: 'updated', label: 'as of (UTC)' },
+      { key: 'started', label: `started (${zone})` },
+      { key: 'expires', label: `expires (${zone})` },
+      { key: 'updated', label: `as of (${zone})` },
       { key: 'id', label: 'session id' },
     ],
     rows: rows.map((s) => [
@@ -299,15 +331,15 @@ export function sessionsTable(rows: readonly SessionRow[]): Table {
       s.used ?? '',
       s.allotment ?? '',
       s.remaining ?? '',
-      time(s.started_ms),
-      time(s.expires_ms),
-      time(s.updated_ms),
+      time(s.started_ms, zone),
+      time(s.expires_ms, zone),
+      time(s.updated_ms, zone),
       s.id,
     ]),
   };
 }
 
-export function gapsTable(rows: readonly GapRow[]): Table {
+export function gapsTable(rows: readonly GapRow[], zone: string): Table {
   return {
     id: 'gaps',
     title: 'Sequence gaps (messages that never reached the database)',
@@ -316,8 +348,8 @@ export function gapsTable(rows: readonly GapRow[]): Table {
       { key: 'from', label: 'from seq', numeric: true },
       { key: 'to', label: 'to seq', numeric: true },
       { key: 'missing', label: 'missing', numeric: true },
-      { key: 'after', label: 'after (UTC)' },
-      { key: 'before', label: 'before (UTC)' },
+      { key: 'after', label: `after (${zone})` },
+      { key: 'before', label: `before (${zone})` },
       { key: 'held', label: 'what it held' },
     ],
     rows: rows.map((g) => [
@@ -325,8 +357,8 @@ export function gapsTable(rows: readonly GapRow[]): Table {
       g.from_seq,
       g.to_seq,
       g.missing,
-      time(g.after_ms),
-      time(g.before_ms),
+      time(g.after_ms, zone),
+      time(g.before_ms, zone),
       GAP_KIND_LABELS[g.kind] ?? g.kind,
     ]),
     rowClass: rows.map((g) => (g.kind === 'session' ? 'bad' : g.kind === 'usage' ? undefined : 'warn')),
@@ -335,28 +367,28 @@ export function gapsTable(rows: readonly GapRow[]): Table {
 
 const json = (v: unknown): string => (v === null || v === undefined ? '' : JSON.stringify(v));
 
-export function auditTable(rows: readonly AuditRow[]): Table {
+export function auditTable(rows: readonly AuditRow[], zone: string): Table {
   return {
     id: 'audit',
     title: 'Operator actions',
     columns: [
-      { key: 'at', label: 'at (UTC)' },
+      { key: 'at', label: `at (${zone})` },
       { key: 'actor', label: 'who' },
       { key: 'router', label: 'router' },
       { key: 'command', label: 'command' },
       { key: 'args', label: 'arguments' },
       { key: 'answer', label: "router's answer" },
-      { key: 'answered', label: 'answered (UTC)' },
+      { key: 'answered', label: `answered (${zone})` },
       { key: 'reply', label: 'reply' },
     ],
     rows: rows.map((a) => [
-      time(a.at_ms),
+      time(a.at_ms, zone),
       a.actor,
       a.router,
       a.command,
       json(a.args),
       a.ok === null ? 'no answer' : a.ok ? 'ok' : 'refused',
-      time(a.answered_ms),
+      time(a.answered_ms, zone),
       json(a.reply),
     ]),
     rowClass: rows.map((a) => (a.ok === false ? 'warn' : undefined)),

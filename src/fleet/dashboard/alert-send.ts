@@ -1,0 +1,161 @@
+/**
+ * Alerts leave the fleet (docs/fleet.md, "Alerts"): a webhook POST signed exactly as the router's hook signs its
+ * posts (docs/hook.md: the same signer, src/upstream/hook/signature.ts), and a mail handed to the host's mail
+ * transport (`sendmail -t`, e.g. Debian's exim4). The runner evaluates and sends every `intervalMs`, one round at a
+ * time, and never throws: a failure is logged and the next round tries again.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import type { Db } from '../db/index.ts';
+import { signedHeaders } from '../../upstream/index.ts';
+import { ALERT_LABELS, alertLine } from './alert-rules.ts';
+import { alertSettings, evaluateAlerts, sendDue, type Delivery } from './alert-store.ts';
+import { zoneTime } from './zone.ts';
+
+export const DEFAULT_SENDMAIL = '/usr/sbin/sendmail';
+const WEBHOOK_TIMEOUT_MS = 10_000;
+const MAIL_TIMEOUT_MS = 30_000;
+
+/** Whether the host has a mail transport at `path` (an executable sendmail). */
+export function hasSendmail(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The webhook's JSON: the event id is the receiver's key to act once (a post whose answer was lost comes again). */
+export function alertPayload(d: Delivery): Record<string, unknown> {
+  return {
+    v: 1,
+    type: 'alert',
+    id: Number(d.eventId),
+    router: d.router,
+    alert: d.kind,
+    state: d.raised ? 'raised' : 'cleared',
+    what: ALERT_LABELS[d.kind],
+    detail: d.detail,
+    at: d.atMs,
+  };
+}
+
+/** POSTs the body signed with `secret`; only a 2xx answer is a delivery. */
+export async function postWebhook(url: string, secret: string, body: Uint8Array): Promise<void> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: signedHeaders(secret, body, Date.now()),
+    body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+  });
+  await r.body?.cancel();
+  if (r.status < 200 || r.status > 299) throw new Error(`the webhook answered ${r.status}`);
+}
+
+/** Text safe in a mail header: no line breaks (a router's words cannot add a header). */
+const oneLine = (s: string): string => s.replace(/[\r\n]+/g, ' ').slice(0, 300);
+
+/** The mail of one event (RFC 5322, for `sendmail -t`: the recipients are its To). */
+export function alertMail(d: Delivery, zone: string): string {
+  const line = alertLine(d);
+  return [
+    `To: ${oneLine(d.target)}`,
+    `Subject: [sluice fleet] ${oneLine(line)}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    `X-Sluice-Alert-Id: ${d.eventId}`,
+    '',
+    line,
+    '',
+    `Router: ${d.router}`,
+    `What: ${ALERT_LABELS[d.kind]}`,
+    `State: ${d.raised ? 'raised (it began)' : 'cleared (it ended)'}`,
+    `Detail: ${d.detail}`,
+    `At: ${zoneTime(d.atMs, zone)} ${zone}`,
+    `Alert id: ${d.eventId}`,
+    '',
+  ].join('\n');
+}
+
+/** Hands a message to `sendmail -t -oi`: delivered to the transport when it exits 0. */
+export function sendmail(path: string, message: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, ['-t', '-oi'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), MAIL_TIMEOUT_MS);
+    child.stderr.on('data', (c: Buffer) => void (err = (err + c.toString('utf8')).slice(-500)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${path} exited ${code ?? signal}${err ? `: ${err.trim()}` : ''}`));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(message);
+  });
+}
+
+export interface AlertsOptions {
+  db: Db;
+  /** A router silent for longer is red (the dashboard's setting). */
+  staleAfterMs: number;
+  /** The zone of the times in a mail. */
+  zone: string;
+  /** How often a round runs (default 15 s). */
+  intervalMs?: number;
+  /** The mail transport (default /usr/sbin/sendmail; none there: no mail). */
+  sendmailPath?: string;
+  /** The clock the evaluation judges silence by (tests inject one). */
+  now?: () => number;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface Alerts {
+  /** One round now: evaluate, then send what is due. Rounds never overlap. */
+  round(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startAlerts(o: AlertsOptions): Alerts {
+  const now = o.now ?? Date.now;
+  const sendmailPath = o.sendmailPath ?? DEFAULT_SENDMAIL;
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  const once = async (): Promise<void> => {
+    try {
+      const mail = hasSendmail(sendmailPath);
+      const changes = await evaluateAlerts(o.db, { nowMs: now(), staleAfterMs: o.staleAfterMs, mail });
+      for (const c of changes) o.log('alert', { alert: alertLine(c), detail: c.detail });
+      const settings = await alertSettings(o.db);
+      await sendDue(o.db, 'webhook', now, async (d) => {
+        if (settings.webhookSecret === null) throw new Error('no webhook secret is set');
+        await postWebhook(d.target, settings.webhookSecret, Buffer.from(JSON.stringify(alertPayload(d))));
+      });
+      await sendDue(o.db, 'mail', now, (d) => sendmail(sendmailPath, alertMail(d, o.zone)));
+    } catch (err) {
+      o.log('alerts round failed', { reason: err instanceof Error ? err.message : String(err) });
+    }
+  };
+  const round = (): Promise<void> => {
+    running ??= once().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void (stopped ? undefined : round()), o.intervalMs ?? 15_000);
+  timer.unref();
+  return {
+    round,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Where alerts go, as an admin sets it on the Settings page (a webhook URL and its secret, mail recipients), and the
+ * Alerts page: every change told, and how each sending went. The secret is never shown back, only whether one is set.
+ */
+import type { Sql } from '../db/index.ts';
+import { ALERT_LABELS, type AlertKind } from './alert-rules.ts';
+import { alertSettings, recentEvents, storeAlertSettings } from './alert-store.ts';
+import { InputError } from './auth.ts';
+import { esc } from './html.ts';
+import type { Page } from './pages.ts';
+import type { ScreenContext } from './screens.ts';
+import type { Table } from './table.ts';
+import { time } from './views.ts';
+
+const MAIL = /^[^\s@,<>"()[\]\\;:]{1,64}@[A-Za-z0-9.-]{1,253}$/;
+const MAX_RECIPIENTS = 20;
+const MIN_SECRET = 16;
+
+export async function alertSettingsForm(db: Sql, csrf: string): Promise<string> {
+  const s = await alertSettings(db);
+  const secret = s.webhookSecret === null ? 'none set' : 'set (not shown; blank keeps it)';
+  return (
+    '<h2>Alerts</h2><p class="note">A router turning red, a session message lost in a gap, a damaged table, a ' +
+    'failing journal or config problems: told once when it begins and once when it ends, by a webhook signed as ' +
+    "the router's hook signs (docs/hook.md) and by mail where this host has a mail transport (sendmail). " +
+    '<a href="/alerts">What was told</a>.</p>' +
+    `<form method="post" action="/settings/alerts"><input type="hidden" name="csrf" value="${esc(csrf)}">` +
+    `<p><label>Webhook URL <input name="webhook_url" size="40" value="${esc(s.webhookUrl ?? '')}" ` +
+    'placeholder="https://example.net/sluice-alerts"></label></p>' +
+    `<p><label>Webhook secret (${esc(secret)}) <input name="webhook_secret" type="password" ` +
+    'autocomplete="new-password"></label></p>' +
+    `<p><label>Mail to <input name="mail_to" size="40" value="${esc(s.mailTo.join(', '))}" ` +
+    'placeholder="owner@example.net, ops@example.net"></label></p>' +
+    '<button>Save alerts</button></form>' +
+    (s.updatedBy === null ? '' : `<p class="note">Last set by ${esc(s.updatedBy)}.</p>`)
+  );
+}
+
+/** Checks and stores an admin's alert settings; what to say on the page. */
+export async function saveAlertSettings(db: Sql, user: string, body: URLSearchParams): Promise<string> {
+  const url = (body.get('webhook_url') ?? '').trim();
+  const secret = body.get('webhook_secret') ?? '';
+  if (url !== '') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new InputError(`the webhook URL ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+      throw new InputError('the webhook URL must be http:// or https://');
+  }
+  if (secret !== '' && secret.length < MIN_SECRET)
+    throw new InputError(`a webhook secret is at least ${MIN_SECRET} characters`);
+  const stored = await alertSettings(db);
+  if (url !== '' && secret === '' && stored.webhookSecret === null)
+    throw new InputError('a webhook needs a secret: its posts are signed with it');
+  const mailTo = (body.get('mail_to') ?? '')
+    .split(/[\s,]+/)
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  for (const a of mailTo) if (!MAIL.test(a)) throw new InputError(`${JSON.stringify(a)} is not a mail address`);
+  if (mailTo.length > MAX_RECIPIENTS) throw new InputError(`at most ${MAX_RECIPIENTS} mail recipients`);
+  await storeAlertSettings(db, user, {
+    webhookUrl: url === '' ? null : url,
+    webhookSecret: secret === '' ? undefined : secret,
+    mailTo,
+  });
+  return 'alerts saved';
+}
+
+const LIMIT = 200;
+
+export async function alertsScreen(c: ScreenContext): Promise<Page> {
+  const events = await recentEvents(c.db, LIMIT);
+  const how = (e: (typeof events)[number]): string =>
+    e.sendings.length === 0
+      ? 'not sent (no webhook or mail set then)'
+      : e.sendings
+          .map((s) =>
+            s.sent_ms !== null
+              ? `${s.channel} sent ${time(s.sent_ms, c.zone)}`
+              : `${s.channel} pending (${s.attempts} attempt(s)${s.last_error ? `: ${s.last_error}` : ''})`,
+          )
+          .join('; ');
+  const table: Table = {
+    id: 'alerts',
+    title: `The newest ${LIMIT} alerts`,
+    columns: [
+      { key: 'at', label: `at (${c.zone})` },
+      { key: 'router', label: 'router' },
+      { key: 'what', label: 'what' },
+      { key: 'state', label: 'state' },
+      { key: 'detail', label: 'detail' },
+      { key: 'sent', label: 'told' },
+      { key: 'id', label: 'alert id', numeric: true },
+    ],
+    rows: events.map((e) => [
+      time(e.at_ms, c.zone),
+      e.router,
+      ALERT_LABELS[e.kind as AlertKind] ?? e.kind,
+      e.raised ? 'raised' : 'cleared',
+      e.detail,
+      how(e),
+      e.id,
+    ]),
+    rowClass: events.map((e) => (!e.raised ? undefined : e.sendings.some((s) => s.sent_ms === null) ? 'bad' : 'warn')),
+  };
+  return {
+    title: 'Alerts',
+    refreshS: 15,
+    sections: [
+      '<p class="note">Each change told once: raised when it began, cleared when it ended. Where they go: ' +
+        '<a href="/settings">Settings</a>.</p>',
+      table,
+    ],
+  };
+}

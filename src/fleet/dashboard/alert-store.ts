@@ -1,0 +1,198 @@
+/**
+ * Alerts in the database (docs/fleet.md, "Alerts"): an evaluation reads every router as the Routers page does,
+ * compares with the states it recorded last, and writes each change as an event with its sendings (one per channel
+ * configured then) in one transaction, under an advisory lock: two collectors evaluating at once find the change
+ * once. A sending is sent by one process at a time per channel (a second lock, tried: the other skips its turn), in
+ * the order of the events, and marked sent in the transaction that held it while it was sent; a failure waits and is
+ * tried again, and the channel's later events wait behind it (in order, as the router's hook posts).
+ */
+import type { Db, Sql } from '../db/index.ts';
+import { alertChanges, findings, type AlertChange, type AlertKind, type AlertState } from './alert-rules.ts';
+import { allRouters, ms } from './store.ts';
+
+/** pg_advisory_xact_lock keys: ("sluice", "alerts") and per channel ("sluice", "send-webhook"/"send-mail"). */
+const LOCK = 0x736c7569;
+const EVALUATE = 1;
+const SEND: Record<AlertChannel, number> = { webhook: 2, mail: 3 };
+
+export type AlertChannel = 'webhook' | 'mail';
+
+export interface AlertSettings {
+  webhookUrl: string | null;
+  webhookSecret: string | null;
+  /** Mail recipients, in order. */
+  mailTo: string[];
+  updatedBy: string | null;
+  updatedMs: number | null;
+}
+
+export async function alertSettings(db: Sql): Promise<AlertSettings> {
+  const [row] = await db.query<{
+    webhook_url: string | null;
+    webhook_secret: string | null;
+    mail_to: string;
+    updated_by: string;
+    updated_ms: number;
+  }>(
+    `SELECT webhook_url, webhook_secret, mail_to, updated_by, ${ms('updated_at')} AS updated_ms
+     FROM dashboard_alert_settings WHERE id = 1`,
+  );
+  return {
+    webhookUrl: row?.webhook_url ?? null,
+    webhookSecret: row?.webhook_secret ?? null,
+    mailTo: (row?.mail_to ?? '').split(',').filter((a) => a !== ''),
+    updatedBy: row?.updated_by ?? null,
+    updatedMs: row?.updated_ms ?? null,
+  };
+}
+
+/** Stores what an admin set; a secret left undefined keeps the stored one. */
+export async function storeAlertSettings(
+  db: Sql,
+  by: string,
+  s: { webhookUrl: string | null; webhookSecret: string | null | undefined; mailTo: readonly string[] },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO dashboard_alert_settings (id, webhook_url, webhook_secret, mail_to, updated_by, updated_at)
+     VALUES (1, $1, $2, $3, $4, now())
+     ON CONFLICT (id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url,
+       webhook_secret = CASE WHEN $5 THEN dashboard_alert_settings.webhook_secret ELSE EXCLUDED.webhook_secret END,
+       mail_to = EXCLUDED.mail_to, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
+    [s.webhookUrl, s.webhookSecret ?? null, s.mailTo.join(','), by, s.webhookSecret === undefined],
+  );
+}
+
+export interface EvaluateOptions {
+  nowMs: number;
+  staleAfterMs: number;
+  /** Whether this host can send mail (a sendmail there): without, no mail sendings are written. */
+  mail: boolean;
+}
+
+/** One evaluation: the changes found (and written, with their sendings), none when nothing changed. */
+export async function evaluateAlerts(db: Db, o: EvaluateOptions): Promise<AlertChange[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK, EVALUATE]);
+    const routers = await allRouters(tx);
+    const recorded = await tx.query<AlertState>('SELECT router, kind, active, detail FROM dashboard_alert_states');
+    const changes = alertChanges(
+      recorded,
+      routers.flatMap((r) => findings(r, o.nowMs, o.staleAfterMs)),
+    );
+    if (changes.length === 0) return changes;
+    const settings = await alertSettings(tx);
+    const at = `to_timestamp($1::float8 / 1000)`;
+    for (const c of changes) {
+      await tx.query(
+        `INSERT INTO dashboard_alert_states (router, kind, active, detail, changed_at) VALUES ($2, $3, $4, $5, ${at})
+         ON CONFLICT (router, kind) DO UPDATE SET active = EXCLUDED.active, detail = EXCLUDED.detail,
+           changed_at = EXCLUDED.changed_at`,
+        [o.nowMs, c.router, c.kind, c.raised, c.detail],
+      );
+      const [event] = await tx.query<{ id: string }>(
+        `INSERT INTO dashboard_alert_events (at, router, kind, raised, detail) VALUES (${at}, $2, $3, $4, $5)
+         RETURNING id::text AS id`,
+        [o.nowMs, c.router, c.kind, c.raised, c.detail],
+      );
+      const sendings: Array<[AlertChannel, string]> = [];
+      if (settings.webhookUrl !== null) sendings.push(['webhook', settings.webhookUrl]);
+      if (o.mail && settings.mailTo.length > 0) sendings.push(['mail', settings.mailTo.join(', ')]);
+      for (const [channel, target] of sendings)
+        await tx.query(
+          `INSERT INTO dashboard_alert_deliveries (event_id, channel, target, next_at) VALUES ($2, $3, $4, ${at})`,
+          [o.nowMs, event!.id, channel, target],
+        );
+    }
+    return changes;
+  });
+}
+
+/** An event's sending, as the sender reads it. */
+export interface Delivery {
+  eventId: string;
+  channel: AlertChannel;
+  target: string;
+  attempts: number;
+  router: string;
+  kind: AlertKind;
+  raised: boolean;
+  detail: string;
+  atMs: number;
+}
+
+/** The wait before attempt n+1 after n failed: 5 s, 10 s, 20 s … at most 10 minutes. */
+export const retryAfterMs = (failed: number): number => Math.min(5000 * 2 ** Math.max(0, failed - 1), 600_000);
+
+/**
+ * Sends the channel's due sendings in the order of their events, each inside the transaction that locks the
+ * channel and marks it sent; stops at the first failure (recorded, retried after retryAfterMs) or when another
+ * process holds the channel. How many were sent.
+ */
+export async function sendDue(
+  db: Db,
+  channel: AlertChannel,
+  nowMs: () => number,
+  send: (d: Delivery) => Promise<void>,
+): Promise<number> {
+  let sent = 0;
+  for (;;) {
+    const more = await db.transaction(async (tx) => {
+      const [lock] = await tx.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS got', [
+        LOCK,
+        SEND[channel],
+      ]);
+      if (lock?.got !== true) return false;
+      const [d] = await tx.query<Delivery & { nextMs: number }>(
+        `SELECT d.event_id::text AS "eventId", d.channel, d.target, d.attempts, ${ms('d.next_at')} AS "nextMs",
+           e.router, e.kind, e.raised, e.detail, ${ms('e.at')} AS "atMs"
+         FROM dashboard_alert_deliveries d JOIN dashboard_alert_events e ON e.id = d.event_id
+         WHERE d.channel = $1 AND d.sent_at IS NULL ORDER BY d.event_id LIMIT 1`,
+        [channel],
+      );
+      const now = nowMs();
+      if (d === undefined || d.nextMs > now) return false;
+      try {
+        await send(d);
+      } catch (err) {
+        const reason = (err instanceof Error ? err.message : String(err)).slice(0, 500);
+        await tx.query(
+          `UPDATE dashboard_alert_deliveries SET attempts = attempts + 1, last_error = $3,
+             next_at = to_timestamp($4::float8 / 1000) WHERE event_id = $1 AND channel = $2`,
+          [d.eventId, channel, reason, now + retryAfterMs(d.attempts + 1)],
+        );
+        return false;
+      }
+      await tx.query(
+        `UPDATE dashboard_alert_deliveries SET attempts = attempts + 1, sent_at = to_timestamp($3::float8 / 1000),
+           last_error = NULL WHERE event_id = $1 AND channel = $2`,
+        [d.eventId, channel, now],
+      );
+      return true;
+    });
+    if (!more) return sent;
+    sent++;
+  }
+}
+
+/** The newest events with their sendings' state, for the Alerts page. */
+export interface EventRow {
+  id: string;
+  at_ms: number;
+  router: string;
+  kind: string;
+  raised: boolean;
+  detail: string;
+  /** Per channel: `sent <ms>`, `pending (n attempts: error)`. */
+  sendings: Array<{ channel: string; sent_ms: number | null; attempts: number; last_error: string | null }>;
+}
+
+export async function recentEvents(db: Sql, limit: number): Promise<EventRow[]> {
+  return db.query<EventRow>(
+    `SELECT e.id::text AS id, ${ms('e.at')} AS at_ms, e.router, e.kind, e.raised, e.detail,
+       coalesce((SELECT json_agg(json_build_object('channel', d.channel, 'sent_ms', ${ms('d.sent_at')},
+           'attempts', d.attempts, 'last_error', d.last_error) ORDER BY d.channel)
+         FROM dashboard_alert_deliveries d WHERE d.event_id = e.id), '[]') AS sendings
+     FROM dashboard_alert_events e ORDER BY e.id DESC LIMIT $1`,
+    [limit],
+  );
+}

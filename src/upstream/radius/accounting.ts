@@ -39,7 +39,14 @@ import {
 
 const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
+/** Sessions tracked or let go: saved this soon (batched). */
 const STATE_SAVE_MS = 60_000;
+/**
+ * Octets only: saved this seldom. They only split sluice's own total (the journal's) into the two directions, so a
+ * crash costs at most this much of the split, not a byte of the total; each save is two atomic replaces (the file and
+ * its seal, ~130 KiB at the block device on ext4: docs/performance.md), once a minute they were most of the flash.
+ */
+const OCTETS_SAVE_MS = 3_600_000;
 
 /** What accounting remembers of a live session between events. */
 interface Tracked {
@@ -109,9 +116,13 @@ export class RadiusAccounting {
   /** Exact, no jitter: one NAS's accounting, paced as it always was (1 s, doubling to radius.backoff_max). */
   private readonly backoff: Backoff;
   private ticker: TimerHandle | null = null;
-  /** sessions.json (tracked-state.ts): saved at most every STATE_SAVE_MS while something changed, and at close. */
+  /** sessions.json (tracked-state.ts): saved STATE_SAVE_MS after a session is tracked or let go, octets alone after
+   * OCTETS_SAVE_MS, and at close. */
   private saved: JsonTable<TrackedState> | undefined;
+  /** Octets changed since the last save. */
   private stateDirty = false;
+  /** A session tracked or let go since the last save. */
+  private trackedChanged = false;
   private lastStateSave = 0;
   private readonly clock: Clock;
   private readonly timers: Timers;
@@ -277,7 +288,7 @@ export class RadiusAccounting {
       );
       this.markStopped(id);
     }
-    this.stateDirty = true;
+    this.trackedChanged = true;
   }
 
   private track(s: Session, interimMs: number | null, classes: string[]): Tracked {
@@ -319,7 +330,7 @@ export class RadiusAccounting {
         if (s.rates && (s.rates.downBps !== null || s.rates.upBps !== null))
           start.rates = { down: s.rates.downBps, up: s.rates.upBps };
         this.append(start, true);
-        this.stateDirty = true;
+        this.trackedChanged = true;
         return;
       }
       case 'topup': {
@@ -350,7 +361,7 @@ export class RadiusAccounting {
   private stop(s: Session, cause: NonNullable<AcctRecord['cause']>): void {
     const t = this.tracked.get(s.id)!;
     this.tracked.delete(s.id);
-    this.stateDirty = true;
+    this.trackedChanged = true;
     // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
     if (this.stopped?.has(s.id)) return;
     const at = s.endedAt ?? this.clock.now();
@@ -399,7 +410,9 @@ export class RadiusAccounting {
   private tick(): void {
     const now = this.clock.now();
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
-    if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
+    const since = now - this.lastStateSave;
+    if ((this.trackedChanged && since >= STATE_SAVE_MS) || (this.stateDirty && since >= OCTETS_SAVE_MS))
+      void this.saveState();
     this.compactAckLog();
     this.delivery?.kick();
   }
@@ -476,7 +489,7 @@ export class RadiusAccounting {
   }
 
   private async saveState(): Promise<void> {
-    this.stateDirty = false;
+    this.stateDirty = this.trackedChanged = false;
     this.lastStateSave = this.clock.now();
     const saved = this.saved;
     if (!saved) return;
@@ -497,7 +510,7 @@ export class RadiusAccounting {
     try {
       await saved.flush();
     } catch (err) {
-      this.stateDirty = true;
+      this.stateDirty = this.trackedChanged = true;
       this.options.log.warn('radius: session state not saved', { reason: toSluiceError(err).message });
     }
   }

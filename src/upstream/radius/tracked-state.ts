@@ -1,8 +1,9 @@
 /**
  * What RADIUS accounting keeps of each live session across a restart (`<radius dir>/sessions.json`), a table on
  * storage/json-table.ts: its user, address and start, its Interim interval and Class attributes (from the voucher's
- * Access-Accept), and the bytes counted so far each way — what the next Interim and the Stop report. Written at most
- * once a minute and at close (accounting.ts batches: fewer flash writes; a crash loses at most a minute of octets).
+ * Access-Accept), and the bytes counted so far each way — how the next Interim and the Stop split sluice's own total.
+ * Written a minute after a session is tracked or let go, octets alone once an hour, and at close (accounting.ts: a
+ * crash loses at most an hour of the split, never the total, which is the session journal's).
  *
  * Format: `{"<session id>": {"user", "mac", "ip", "startedAt", "interimMs", "classes", "up", "down"}, …}`, octets as
  * decimal strings. A damaged file is refused like every table (ERR_RADIUS_STATE): accounting does not start, the damage

@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSluiceError } from '../../../src/errors.ts';
 import { damagedTables } from '../../../src/storage/index.ts';
@@ -16,6 +16,9 @@ import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
 import { openTrackedState, type TrackedState } from '../../../src/upstream/radius/tracked-state.ts';
 import { recordingLog } from '../../helpers/log.ts';
 import { tempDirs } from '../../helpers/temp.ts';
+import { FakeTime } from '../../helpers/fake-time.ts';
+import type { Session } from '../../../src/sessions/index.ts';
+import type { SinkEvent } from '../../../src/upstream/sink.ts';
 import { jsonTableSuite, withOldFile } from '../../storage/json-table-suite.ts';
 
 const tracked = (n: number): TrackedState => ({
@@ -132,5 +135,69 @@ test(
     await host.close();
   },
 );
+
+test('sessions.json is written a minute after a session starts, then octets alone only once an hour', async () => {
+  const dir = tempDir();
+  const time = new FakeTime();
+  const acct = new RadiusAccounting({
+    dir,
+    maxBytes: 1 << 20,
+    client: () => ({ request: () => Promise.reject(new Error('no server here')) }) as never,
+    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 300_000,
+    maxInFlight: 8,
+    log: recordingLog(() => undefined),
+    figuresOf: () => null,
+    session: () => null,
+    recovered: () => ({ active: [], ended: [] }),
+    clock: time,
+    timers: time,
+  });
+  await acct.start();
+  const session = {
+    id: 's1',
+    mac: '02:00:00:00:00:0b',
+    ip: '10.0.0.11',
+    user: null,
+    createdAt: time.now(),
+    startedAt: time.now(),
+    payments: [],
+    rates: null,
+  } as unknown as Session;
+  acct.onEvent({ type: 'started', at: time.now(), session });
+  const file = join(dir, 'sessions.json');
+  const written = (): string => {
+    try {
+      return `${statSync(file).ino}:${statSync(file).size}`;
+    } catch {
+      return 'none';
+    }
+  };
+  // The save's file I/O is real: let it land before looking.
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
+  await time.advance(61_000);
+  await settle();
+  const first = written();
+  assert.is.not(first, 'none', 'a new session is saved within a minute');
+  const usage = (): SinkEvent =>
+    ({
+      type: 'usage',
+      at: time.now(),
+      usage: [{ sessionId: 's1', deltaUploadBytes: 1000, deltaDownloadBytes: 9000 }],
+    }) as unknown as SinkEvent;
+  for (let minute = 0; minute < 30; minute++) {
+    acct.onEvent(usage());
+    await time.advance(60_000);
+  }
+  await settle();
+  assert.is(written(), first, 'half an hour of octets alone: not written (was: once a minute)');
+  for (let minute = 0; minute < 31; minute++) {
+    acct.onEvent(usage());
+    await time.advance(60_000);
+  }
+  await settle();
+  assert.is.not(written(), first, 'octets alone are saved after an hour');
+  await acct.close();
+});
 
 test.run();

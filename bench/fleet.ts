@@ -1,5 +1,6 @@
 // `npm run bench -- fleet [--routers 1000] [--sessions 32] [--seconds 60] [--backlog 20] [--year-routers 100]
-//                         [--connections 32] [--writers 4] [--ledger-rows 43200] [--skip real,capacity,year,ledger]`
+//                         [--connections 32] [--writers 4] [--ledger-rows 43200] [--skip real,capacity,year,ledger]
+//                         [--flood]`
 // The fleet's collector (dist/fleet/fleet.mjs, its own process, `--connections` members of its group, `--writers`
 // transactions in flight) between a real mosquitto and a real PostgreSQL 15 (test/peers: Debian's, fsync on), fed by
 // simulated routers, each its own MQTT 5 connection with the package's settings (QoS 1, keepalive 60 s, MessagePack;
@@ -15,7 +16,9 @@
 // 4. the dashboard's main query (revenue per day, router, method and asset: dashboard/store.ts revenue()) on a year
 //    of `--year-routers` routers' roll-up rows made with generate_series, for 14 days (its default) and a year;
 // 5. the ledger at a year of `--year-routers` routers: the Routers page's gap query and a retention pass
-//    (bench/lib/fleet-gaps.ts).
+//    (bench/lib/fleet-gaps.ts);
+// 6. with --flood: the other routers' session-message delay at their rate, without and with one router flooding
+//    (bench/lib/fleet-flood.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -23,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../src/fleet/db/index.ts';
 import { revenue } from '../src/fleet/dashboard/store.ts';
+import { floodBench } from './lib/fleet-flood.ts';
 import { ledgerBench } from './lib/fleet-gaps.ts';
 import { encode, loadMsgpack } from '../src/upstream/mqtt/messages.ts';
 import { Mosquitto } from '../test/peers/mosquitto.ts';
@@ -435,7 +439,8 @@ export default async function fleet(argv: string[]): Promise<void> {
   const writers = Number(arg(argv, 'writers', '4'));
   const ledgerRows = Number(arg(argv, 'ledger-rows', '43200'));
   const skip = new Set(arg(argv, 'skip', '').split(','));
-  const collecting = !skip.has('real') || !skip.has('capacity');
+  const flood = argv.includes('--flood');
+  const collecting = !skip.has('real') || !skip.has('capacity') || flood;
   if (collecting && !existsSync(FLEET)) throw new Error(`${FLEET} is missing: npm run build`);
   console.log(
     `fleet: ${cpus().length} CPUs, load ${loadavg()
@@ -463,6 +468,15 @@ export default async function fleet(argv: string[]): Promise<void> {
       await b.start();
       await capacity(db, routers, [a, b], backlog);
     }
+    if (flood)
+      await floodBench(
+        db,
+        broker.url,
+        routers.length,
+        seconds,
+        (s) => runAtRate(routers, s),
+        () => sent(routers).session,
+      );
     if (!skip.has('year')) await yearQuery(pg, yearRouters);
     if (!skip.has('ledger')) {
       const ledger = await freshDb(pg, 'fleet_bench_ledger');

@@ -1,12 +1,12 @@
 // tier: fast
 /**
- * The venue service's queue (src/fleet/venue/queue.ts): one router's flood waits behind itself. Another router's task
+ * The venue service's queue (src/fleet/fair-queue.ts): one router's flood waits behind itself. Another router's task
  * runs as soon as a slot is free, whatever the flood holds; claims for one device wait once; a router's queue is
  * bounded and what it sends beyond is dropped and counted; never more than `concurrency` tasks run at once.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FairQueue } from '../../src/fleet/venue/queue.ts';
+import { FairQueue } from '../../src/fleet/fair-queue.ts';
 
 test("a flood of one router: another router's task is the next to run, at most 2 run at once", async () => {
   const ran: string[] = [];

@@ -15,6 +15,10 @@
  * usage reports in flight together, many per transaction (group-commit.ts, usage-batch.ts): one commit for the lot,
  * then each one's acknowledgement. A transaction per message was what held one collector below 1,000 routers' rate.
  *
+ * Session messages and statuses come on the first connection, read ahead of what is stored and stored fair between
+ * routers (intake.ts, held-acks.ts): one router's flood waits behind itself (kept aside in the database beyond its
+ * share), never ahead of another router's payment.
+ *
  * A database that cannot be reached holds the message (and so the stream) and is retried, with a pause doubling to
  * 5 s; a transaction rolled back for a conflict is run again (a few times); any other failure to store a message —
  * the database refusing it for any reason, a throw in sluice's own code — is counted as refused and acknowledged,
@@ -22,71 +26,21 @@
  * message waits drops the wait: the broker sends the message again on the next connection, and acknowledging it on the
  * new connection could acknowledge another message that took its packet id.
  */
-import type { IClientOptions, MqttClient } from 'mqtt';
-import type { Log } from '../../log.ts';
-import { classifyFailure, errorName, type Db } from '../db/index.ts';
+import type { MqttClient } from 'mqtt';
+import { errorName } from '../db/index.ts';
+import type { Collector, CollectorOptions, CollectorStats } from './options.ts';
+import { deferMessages, deferredOf, dropDeferred, routersDeferred } from './deferred.ts';
 import { GroupCommit } from './group-commit.ts';
+import { holdAcks } from './held-acks.ts';
+import { Intake, type Taken } from './intake.ts';
 import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
 import { RouterIds, storeMessage, storeReject } from './store.ts';
 import { DEFAULT_RETENTION_DAYS, keepLedgerShort } from './retention.ts';
 import { digestOf, sampleOf } from './reject-sample.ts';
 import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
+import { GIVE_UP, writeLoop } from './write-loop.ts';
 
-export interface CollectorOptions {
-  db: Db;
-  /** mqtt://host:port (mqtts:// for TLS). */
-  url: string;
-  /** mqtt.topic_prefix of the routers (default sluice). */
-  prefix?: string;
-  /** The shared subscription's group (default sluice-fleet): collectors of one group split the stream. */
-  group?: string;
-  /** This collector's client id (each connection adds -<n>); fixed, so the broker keeps its session. */
-  clientId?: string;
-  /** 5 (default; shared subscriptions) or 4 (MQTT 3.1.1: plain subscriptions). */
-  protocolVersion?: 4 | 5;
-  username?: string;
-  password?: string;
-  /** Connections in the group (default 32): messages in flight at once, so usage reports per transaction. */
-  connections?: number;
-  /** Transactions of usage reports in flight at once (default 4). */
-  writers?: number;
-  /** How long the broker keeps this collector's session while it is away (default 7 days). */
-  sessionExpiryS?: number;
-  /** MQTT keepalive, seconds (default 30). */
-  keepaliveS?: number;
-  /** Extra connection options (TLS files…). */
-  mqtt?: Partial<IClientOptions>;
-  /** Rows of the ledger received longer ago than this are pruned (retention.ts); null: kept for good. Default 35 d. */
-  retentionMs?: number | null;
-  /** How often the ledger's spans are brought up to date and pruned (default 60 s; 0: never). */
-  retentionEveryMs?: number;
-  log: Log;
-  now?: () => number;
-}
-
-export interface CollectorStats {
-  received: number;
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  /** Refused messages by reason. */
-  reasons: Record<string, number>;
-  /** Attempts that failed on the database (each retried). */
-  dbErrors: number;
-  /** Waits dropped because their connection closed (the broker sends those messages again). */
-  dropped: number;
-  connected: number;
-}
-
-export interface Collector {
-  stats(): CollectorStats;
-  /** Resolves once every connection has subscribed (the first time). */
-  ready: Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** A transaction rolled back for a conflict is run again this many times, then its message is refused. */
-const CONFLICT_RETRIES = 8;
+export type { Collector, CollectorOptions, CollectorStats } from './options.ts';
 
 /** A message as the broker delivered it; alive: its connection is still the one it came on (and not stopping). */
 interface Delivery {
@@ -95,8 +49,6 @@ interface Delivery {
   retained: boolean;
   alive: () => boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startCollector(o: CollectorOptions): Promise<Collector> {
   const mqtt = (await import('mqtt')).default;
@@ -114,6 +66,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     reasons: {},
     dbErrors: 0,
     dropped: 0,
+    deferred: 0,
     connected: 0,
   };
   const logged = new Set<string>();
@@ -124,7 +77,6 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     line();
   };
   let stopped = false;
-  let dbDown = false;
 
   const shared = (t: string) => (protocolVersion === 5 ? `$share/${group}/${t}` : t);
   /**
@@ -137,57 +89,19 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
    * be money. Each collector writes every session message; the (router, seq) ledger keeps the second a no-op.
    */
   const topicsOf = (connection: number) =>
-    connection === 0
-      ? [shared(`${prefix}/+/usage`), `${prefix}/+/session`, `${prefix}/+/status`]
-      : [shared(`${prefix}/+/usage`)];
+    connection > 0
+      ? [shared(`${prefix}/+/usage`)]
+      : n > 1
+        ? [`${prefix}/+/session`, `${prefix}/+/status`]
+        : [shared(`${prefix}/+/usage`), `${prefix}/+/session`, `${prefix}/+/status`];
 
-  /** What untilWritten gives back when the message is no longer wanted (its connection closed, or stopping). */
-  const GIVE_UP = Symbol('give up');
-
-  /**
-   * Runs attempt until the database takes it: a database away is waited for (the message, and so its connection's
-   * stream, held) with a pause doubling to 5 s; a transaction rolled back for a conflict is run again up to
-   * CONFLICT_RETRIES times; any other failure is the message's, thrown to the caller, who refuses it (one the
-   * database did not itself give, only once it comes again while the database answers: db/errors.ts classifyFailure).
-   */
-  async function untilWritten<T>(attempt: () => Promise<T>, wanted: () => boolean): Promise<T | typeof GIVE_UP> {
-    let delay = 250;
-    let conflicts = 0;
-    let triedAgain = false;
-    for (;;) {
-      if (!wanted()) return GIVE_UP;
-      try {
-        const out = await attempt();
-        if (dbDown) {
-          dbDown = false;
-          o.log.info('fleet: database reachable again');
-        }
-        return out;
-      } catch (err) {
-        const found = await classifyFailure(err, o.db);
-        if (found === 'unsure' && !triedAgain) {
-          triedAgain = true;
-          continue;
-        }
-        const kind = found === 'unsure' ? 'refused' : found;
-        if (kind === 'refused' || (kind === 'conflict' && ++conflicts > CONFLICT_RETRIES)) throw err;
-        stats.dbErrors++;
-        if (kind === 'conflict') {
-          once(`conflict ${errorName(err)}`, () =>
-            o.log.warn('fleet: transaction rolled back by the database, run again', { code: errorName(err) }),
-          );
-        } else if (!dbDown) {
-          dbDown = true;
-          o.log.error('fleet: database unreachable: holding the stream until it is back', {
-            error: (err as Error).message,
-          });
-        }
-        if (stopped) return GIVE_UP;
-        await sleep(delay);
-        delay = Math.min(delay * 2, 5000);
-      }
-    }
-  }
+  const untilWritten = writeLoop({
+    db: o.db,
+    log: o.log,
+    once,
+    onDbError: () => void stats.dbErrors++,
+    stopped: () => stopped,
+  });
 
   /**
    * Counts a refused message in `rejects` (once for every copy of it: store.ts storeReject), waiting for a database
@@ -303,12 +217,12 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
   const usage = new GroupCommit(storeUsage, { maxInFlight: Math.max(1, o.writers ?? 4), maxBatch: 256 });
 
   /** Writes one delivery (usage reports through the group commit); false: give up (connection closed, stopping). */
-  function handle(topic: string, payload: Buffer, retained: boolean, alive: () => boolean): Promise<boolean> {
+  function handle(m: Delivery, at = now()): Promise<boolean> {
     stats.received++;
-    const m: Delivery = { topic, payload, retained, alive };
+    const { topic, payload } = m;
     let parsed: Inbound | Reject;
     try {
-      parsed = parseMessage(prefix, topic, payload, now());
+      parsed = parseMessage(prefix, topic, payload, at);
     } catch (err) {
       // parse.ts refuses what it checks; a throw is sluice's own failure on this input: the message is refused.
       parsed = { reject: `unreadable (${errorName(err)})`, router: null, seq: null };
@@ -317,14 +231,65 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     return storeOne(m, parsed);
   }
 
+  /** Keeps `batch` aside in one statement; a batch the database refuses goes its own way, message by message. */
+  async function putAside(batch: Taken[]): Promise<boolean[]> {
+    try {
+      const out = await untilWritten(
+        async () => {
+          const live = batch.filter((m) => m.alive());
+          await deferMessages(o.db, live);
+          return new Set(live);
+        },
+        () => batch.some((m) => m.alive()),
+      );
+      if (out === GIVE_UP) return batch.map(() => false);
+      stats.deferred += out.size;
+      return batch.map((m) => out.has(m));
+    } catch {
+      return Promise.all(batch.map((m) => handle(m, m.receivedAt)));
+    }
+  }
+
+  const intake = new Intake({
+    concurrency: 3,
+    waiting: Math.max(1, o.waitingPerRouter ?? 64),
+    store: (m) => handle(m, m.receivedAt),
+    putAside,
+    next: async (router, limit) => {
+      const out = await untilWritten(
+        () => deferredOf(o.db, router, limit),
+        () => !stopped,
+      );
+      return out === GIVE_UP ? [] : out;
+    },
+    drop: async (id) =>
+      void (await untilWritten(
+        () => dropDeferred(o.db, id),
+        () => !stopped,
+      )),
+    onError: (router, err) =>
+      once(`aside ${errorName(err)}`, () =>
+        o.log.error('fleet: messages kept aside could not be read back', { router, error: (err as Error).message }),
+      ),
+  });
+  /** The router a topic is under (`<prefix>/<router>/<kind>`): whose turn its message waits for. */
+  const routerOf = (topic: string): string => topic.slice(prefix.length + 1).split('/', 1)[0] ?? '';
+
   const clients: MqttClient[] = [];
   const readies: Promise<void>[] = [];
   // Without shared subscriptions (MQTT 3.1.1) every connection would get every message: one is enough.
   const n = protocolVersion === 5 ? Math.max(1, o.connections ?? 32) : 1;
+  intake.resume(await routersDeferred(o.db));
   for (let i = 0; i < n; i++) {
     let generation = 0;
     let subscribed: () => void;
     readies.push(new Promise<void>((r) => (subscribed = r)));
+    // The first connection (session messages, statuses) reads ahead: up to readAhead unacknowledged at once.
+    const readAhead = i === 0 && protocolVersion === 5;
+    const properties = {
+      sessionExpiryInterval: o.sessionExpiryS ?? 7 * 86400,
+      ...(readAhead && { receiveMaximum: Math.min(65_535, Math.max(1, o.readAhead ?? 1024)) }),
+    };
     const client = mqtt.connect(o.url, {
       protocolVersion,
       clientId: `${baseId}-${i}`,
@@ -336,14 +301,28 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       keepalive: o.keepaliveS ?? 30,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
-      ...(protocolVersion === 5 && { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 7 * 86400 } }),
+      ...(protocolVersion === 5 && { properties }),
       ...(o.username !== undefined && { username: o.username }),
       ...(o.password !== undefined && { password: o.password }),
       ...o.mqtt,
       customHandleAcks(topic, payload, packet, done) {
         const mine = generation;
         const alive = () => !stopped && generation === mine;
-        void handle(topic, payload as Buffer, packet.retain === true, alive).then((ack) => {
+        const id = packet.messageId;
+        if (readAhead && packet.qos === 1 && id !== undefined) {
+          // Its PUBACK held until stored, mqtt.js reads the next message at once (held-acks.ts).
+          acks.hold(id);
+          const m = { router: routerOf(topic), topic, payload: payload as Buffer, retained: packet.retain === true };
+          const stored = topic.endsWith('/usage')
+            ? handle({ ...m, alive })
+            : intake.take({ ...m, receivedAt: now(), alive });
+          void stored.then((ack) => {
+            if (ack && alive()) acks.release(id);
+          });
+          done(0);
+          return;
+        }
+        void handle({ topic, payload: payload as Buffer, retained: packet.retain === true, alive }).then((ack) => {
           if (ack && alive()) done(0);
         });
       },
@@ -352,6 +331,9 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       stats.connected++;
       // Every time, on the wire (resubscribe off): a broker that lost its sessions or its shared subscriptions (a
       // restart) has forgotten them; one that kept them takes the same subscription again as a no-op.
+      // The first connection of a collector that has others takes no usage report (a session kept from a version that
+      // subscribed it there loses it): its messages are the money, read ahead and stored fair between routers.
+      if (i === 0 && n > 1) client.unsubscribe(shared(`${prefix}/+/usage`));
       client.subscribe(topicsOf(i), { qos: 1 }, (err) => {
         if (err) o.log.error('fleet: subscribe refused', { error: err.message });
         else {
@@ -360,8 +342,10 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
         }
       });
     });
+    const acks = holdAcks(client);
     client.on('close', () => {
       generation++;
+      acks.forget();
     });
     // A QoS 0 delivery (a router with mqtt.qos 0, or a broker that downgrades) has no acknowledgement to hold: mqtt.js
     // gives it only to 'message' handlers. On MQTT 3.1.1 mqtt.js ignores customHandleAcks and acknowledges every
@@ -370,7 +354,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     client.on('message', (topic, payload, packet) => {
       if (packet.qos !== 0 && protocolVersion === 5) return;
       const mine = generation;
-      void handle(topic, payload, packet.retain, () => !stopped && generation === mine);
+      void handle({ topic, payload, retained: packet.retain, alive: () => !stopped && generation === mine });
     });
     client.on('error', (err) =>
       once(`mqtt ${err.message}`, () => o.log.warn('fleet: broker connection', { error: err.message })),
@@ -392,6 +376,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     ready: Promise.all(readies).then(() => undefined),
     async stop() {
       stopped = true;
+      intake.stop();
       await retention.stop();
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
     },

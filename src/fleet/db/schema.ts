@@ -326,6 +326,23 @@ CREATE TABLE reject_digests (
 CREATE INDEX reject_digests_at ON reject_digests (at);
 `;
 
+/**
+ * What a router sent beyond its share of the collector's queue (collector/intake.ts): kept here, acknowledged, and
+ * stored in its turn, so one router's flood neither waits in the broker ahead of every other router's messages nor is
+ * dropped. A message is deleted once stored; a collector's restart finds what is left.
+ */
+const DEFERRED = `
+CREATE TABLE deferred_messages (
+  id bigserial PRIMARY KEY,
+  router text NOT NULL,
+  topic text NOT NULL,
+  payload bytea NOT NULL,
+  retained boolean NOT NULL,
+  received_at bigint NOT NULL
+);
+CREATE INDEX deferred_messages_router ON deferred_messages (router, id);
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
@@ -334,4 +351,5 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'sessions rewritten in place', sql: SESSIONS_HOT },
   { version: 6, name: 'the ledger in spans, pruned after its retention', sql: SPANS },
   { version: 7, name: 'a refused message counted once', sql: REJECTS_ONCE },
+  { version: 8, name: "a router's flood kept aside", sql: DEFERRED },
 ];

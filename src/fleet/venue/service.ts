@@ -16,7 +16,7 @@ import * as leases from './leases.ts';
 import * as reports from './holder-reports.ts';
 import { revoked, staleHolds, type Revoke } from './revokes.ts';
 import { breach, type Rule } from './breaches.ts';
-import { FairQueue } from './queue.ts';
+import { FairQueue } from '../fair-queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Lease } from './leases.ts';
 import { decimal, decodeMap, figuresOf, MAC, openArgs, sessionFields } from './figures.ts';

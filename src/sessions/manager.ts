@@ -7,13 +7,14 @@
  * (replays, purchases in flight, the session limit), purchase.ts and sales.ts (a sale or a top-up, and its writing),
  * limits.ts and changes.ts (CoA totals, rates, a clock's start, and their writing), reads.ts (lists, figures),
  * background-writes.ts (end records and checkpoints nobody awaits), billing.ts (the meter's bytes per tick),
- * moves.ts (a session to another MAC) and end-replay.ts (the ends a restart hands the sinks again).
+ * moves.ts (a session to another MAC) and end-replay.ts (the ends a restart hands the sinks again). What it answers
+ * without changing anything is the class it extends (queries.ts).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
-import { SessionChanges, takenBy, type ChargeResult } from './changes.ts';
+import { SessionChanges, type ChargeResult } from './changes.ts';
 import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
@@ -27,43 +28,27 @@ import type { LimitsChange } from './limits.ts';
 import type {
   RecoveryReport,
   SessionEvents,
-  SessionFigures,
-  SessionFilter,
   SessionManagerOptions,
-  SessionNumbers,
   SessionStats,
   UsageReport,
 } from './manager-types.ts';
-import {
-  copySession,
-  isLive,
-  limitReached,
-  normalizeMac,
-  paymentKeys,
-  remaining,
-  remainingNumber,
-  UNLIMITED,
-  usedAt,
-  viewSession,
-} from './model.ts';
+import { copySession, isLive, limitReached, paymentKeys, UNLIMITED, usedAt, viewSession } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
 import { DeviceJoins } from './device-joins.ts';
 import { SessionMoves } from './moves.ts';
-import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
-import { Registry } from './registry.ts';
+import { liveCounts } from './reads.ts';
+import { SessionQueries } from './queries.ts';
 import { SessionSales } from './sales.ts';
 import { DEFAULT_RETENTION } from './store.ts';
 import type { EndRecord, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
-import type { Clock, Timers } from './time.ts';
+import type { Timers } from './time.ts';
 
-export class SessionManager {
+export class SessionManager extends SessionQueries {
   private readonly store: SessionStore;
-  private readonly clock: Clock;
   private readonly timers: Timers;
   private limits: LimitsConfig;
   private readonly retention: RetentionPolicy;
-  private readonly reg = new Registry();
   private readonly admission = new Admission(this.reg, () => this.limits.maxSessions);
   private readonly scheduler: DeadlineScheduler;
   private readonly events = new Emitter<SessionEvents>((err, event) =>
@@ -78,7 +63,6 @@ export class SessionManager {
    * `end-written`.
    */
   private recovering = false;
-  private readonly figures = new FiguresWriter();
   /** End records and checkpoints; an end the store refused stays ended here (its gate closed) and is retried. */
   private readonly writes: BackgroundWrites;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
@@ -97,8 +81,8 @@ export class SessionManager {
   private readonly planRates: (plan: string) => SessionRates | null;
 
   constructor(options: SessionManagerOptions) {
+    super(options.clock ?? systemClock);
     this.store = options.store;
-    this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
@@ -233,16 +217,6 @@ export class SessionManager {
     return this.admission.isApplied(payment, idempotencyKey);
   }
 
-  /** `method`'s payments the journal holds, each with when it was applied (a method's ledger is checked against). */
-  paymentReferences(method: string): Map<string, number> {
-    return this.reg.referencesOf(paymentKeys({ method, reference: '' })[0]!);
-  }
-
-  /** The sales book (sales-book.ts): what ubus `sales` sums. */
-  get salesBook(): Registry['sales'] {
-    return this.reg.sales;
-  }
-
   /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
   holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean {
     return this.admission.holdsReference(payment, self);
@@ -295,11 +269,6 @@ export class SessionManager {
   async charge(id: string, amount: bigint, key: string): Promise<ChargeResult> {
     this.assertOpen();
     return this.changes.charge(id, amount, key);
-  }
-
-  /** What the charge made under idempotency key `key` took; null: none made, or made before this was recorded. */
-  chargeTaken(key: string): bigint | null {
-    return takenBy(this.reg.refs, key);
   }
 
   /** Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request; changes.ts). */
@@ -425,76 +394,6 @@ export class SessionManager {
   /** The meter's reports of what applyUsage just billed: told to every follower of `usage` (one event per batch). */
   reportUsage(batch: readonly UsageReport[]): void {
     this.events.emit('usage', batch);
-  }
-
-  /** The meter's fast read path: every ACTIVE data session with what it may still use. */
-  *activeDataSessions(): Iterable<{ id: string; mac: string; remainingBytes: number }> {
-    for (const s of this.reg.live()) {
-      if (s.state === 'ACTIVE' && s.metric === 'bytes')
-        yield { id: s.id, mac: s.mac, remainingBytes: remainingNumber(s, 0) };
-    }
-  }
-
-  /** MACs whose gate should be open (every device of ACTIVE sessions of either metric). */
-  *activeMacs(): Iterable<string> {
-    for (const [mac, s] of this.reg.liveDevices()) if (s.state === 'ACTIVE') yield mac;
-  }
-
-  get(id: string): Session | null {
-    const s = this.reg.sessions.get(id);
-    return s ? viewSession(s, this.clock.now()) : null;
-  }
-
-  /** The MAC's live session, or else its most recent ended one still retained. Throws ERR_INVALID_MAC on a bad MAC. */
-  byMac(mac: string): Session | null {
-    const s = this.reg.latestFor(normalizeMac(mac));
-    return s ? viewSession(s, this.clock.now()) : null;
-  }
-
-  /**
-   * Copies of the sessions `filter` matches, live and retained ended ones, oldest first. Throws ERR_INVALID_MAC on a
-   * bad MAC.
-   */
-  list(filter: SessionFilter = {}): Session[] {
-    const mac = filter.mac === undefined ? undefined : normalizeMac(filter.mac);
-    return listViews(this.reg.sessions.values(), filter, mac, this.clock.now());
-  }
-
-  remaining(id: string): bigint | null {
-    const s = this.reg.sessions.get(id);
-    return s ? remaining(s, this.clock.now()) : null;
-  }
-
-  /** Used and remaining of one session without copying it (the per-tick usage event reads every billed session). */
-  usageOf(id: string, now = this.clock.now()): { used: number; remaining: bigint } | null {
-    const s = this.reg.sessions.get(id);
-    return s ? { used: usedAt(s, now), remaining: remaining(s, now) } : null;
-  }
-
-  /** A session's report figures without copying it (upstream usage reports read every billed session per tick). */
-  figuresOf(id: string, now = this.clock.now()): SessionFigures | null {
-    const s = this.reg.sessions.get(id);
-    return s ? figuresOf(s, now) : null;
-  }
-
-  /**
-   * A live session's slot (-1 once ended or unknown): the meter carries it in its usage batch, so figuresInto finds
-   * the session by index (docs/performance.md).
-   */
-  slotOf(id: string): number {
-    return this.reg.slotOf(id);
-  }
-
-  /**
-   * figuresOf as numbers, written into `out`: no object and no bigint arithmetic per call, for the per-tick usage
-   * report (10k billed sessions a tick). `slot` (the usage batch's, or -1) saves the id lookup while it still holds
-   * this session. False if the session is unknown.
-   */
-  figuresInto(id: string, now: number, out: SessionNumbers, slot = -1): boolean {
-    const s = this.reg.atSlot(slot, id);
-    if (s === undefined) return false;
-    this.figures.write(s, now, out, slot);
-    return true;
   }
 
   stats(): SessionStats {

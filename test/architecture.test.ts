@@ -209,8 +209,8 @@ const SIZE_REASONS: Record<string, string> = {
   'src/sessions/manager.ts':
     'the one owner of sessions in memory: recovery, activation, the ends and the reads share ' +
     'its registry, deadline scheduler and phase; what it decides with and the writes of one kind of change are apart ' +
-    '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, end-replay), ' +
-    'and what it answers without a change is the class it extends (queries.ts)',
+    '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, ' +
+    'end-replay), and what it answers without a change is the class it extends (queries.ts)',
   'src/payments/exact/x402-exact.ts':
     "one scheme's steps of the x402 purchase pipeline (payments/x402-purchase.ts) and the resolver that finishes a " +
     'settle without an answer: both read and write the same records in the order of its crash argument; what the ' +

@@ -105,6 +105,8 @@ function watchTables(
     run: nftRunner(main.nft, main.ndsctlTimeoutMs),
     // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
     kept: (table) => partOf(table).enabled,
+    // The own gate's script only adds its table: one deleted and added again was made by fw4's include, its set empty.
+    remadeByOthers: ownGate ? [`inet ${OWN_GATE_TABLE}`] : [],
     log,
     onGone: (table) => void partOf(table).rebuild(`table ${table} deleted`),
   });

@@ -28,6 +28,11 @@ export interface TableWatchOptions {
   onGone: (table: string) => void;
   /** Whether sluice keeps this table now (a table it turned off and deleted itself is not reported): default all. */
   kept?: (table: string) => boolean;
+  /**
+   * Watched tables sluice never deletes and adds itself: a delete is reported even when something else adds the table
+   * again before the events pause (fw4's include makes sluice's own gate again, its `paid` set empty).
+   */
+  remadeByOthers?: readonly string[];
   log?: Log;
   quietMs?: number;
   restartMs?: number;
@@ -102,7 +107,7 @@ export class TableWatch {
     if (!this.#options.tables.includes(m[2]!)) return;
     this.#events++;
     if (m[1] === 'delete') this.#deleted.add(m[2]!);
-    else this.#deleted.delete(m[2]!);
+    else if (!(this.#options.remadeByOthers ?? []).includes(m[2]!)) this.#deleted.delete(m[2]!);
     this.#schedule();
   }
 

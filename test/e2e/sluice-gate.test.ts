@@ -7,8 +7,9 @@
  * its system sends it, get a 302 to the pay page, its HTTPS a reset at once, its IPv4 and IPv6 to the upstream nothing;
  * a grant opens the gate by the time it answers and the same probes get the real answers; a data grant is cut by the
  * kernel at its allotment; a terminate closes the gate and the device's next packet on an open connection is answered
- * with a reset; a daemon killed with -9 leaves the paid passing and the unpaid out, and the restart squares the set
- * with the journal; `nft flush ruleset` and the gate is back within a second.
+ * with a reset, a download the device only receives as well; a daemon killed with -9 leaves the paid passing and the
+ * unpaid out, and the restart squares the set with the journal; `nft flush ruleset` and the gate is back within a
+ * second, and so are the paid after every table went and fw4's include made the gate again with an empty set.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -271,5 +272,24 @@ scenario('6 nft flush ruleset: the gate is back within a second, the paid still 
   assert.ok(await passes(L().client(3)), 'the paid device passes');
   assert.is((await probe(L().client(1), PROBES[1].url, PROBES[1].agent)).status, 302, 'the unpaid meet the pay page');
 });
+
+scenario(
+  "7 fw4 flush then fw4's include (every table deleted, the gate made again with an empty set): the paid pass again",
+  pre.daemon,
+  async () => {
+    const paid = L().client(3);
+    assert.ok(await passes(paid));
+    // What `fw4 flush` + `fw4 start` (a firewall restart after a flush) does to sluice's gate: every table goes, then
+    // fw4's ruleset brings the include, <state_dir>/gate.nft, before the daemon can see the table missing.
+    const include = join(S().dir, 'state', 'gate.nft');
+    const r = await run('ip', ['netns', 'exec', L().rtNs, 'sh', '-c', `nft flush ruleset && nft -f '${include}'`]);
+    assert.is(r.code, 0, r.stderr);
+    const flushed = Date.now();
+    await waitFor('the paid device passing again', 10_000, async () => ((await passes(paid)) ? true : undefined), 50);
+    const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+    figure(`fw4 flush + include: the paid device passed again after ${Date.now() - flushed} ms (load ${load})`);
+    assert.is((await probe(L().client(1), PROBES[1].url, PROBES[1].agent)).status, 302, 'the unpaid meet the pay page');
+  },
+);
 
 test.run();

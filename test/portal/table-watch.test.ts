@@ -42,6 +42,31 @@ test("lines: a table deleted and not re-added is reported once; sluice's own del
   assert.is(w.gone, 1);
 });
 
+test("a table sluice never remakes itself: deleted then added by another (fw4's include) is reported", async () => {
+  const gone: string[] = [];
+  const w = new TableWatch({
+    command: ['nft'],
+    tables: ['netdev sluice_count', 'inet sluice_portal'],
+    remadeByOthers: ['inet sluice_portal'],
+    onGone: (t) => gone.push(t),
+    quietMs: 5,
+  });
+  // `fw4 flush` then fw4's ruleset with the gate's include, before the events pause
+  for (const l of [
+    'delete table netdev sluice_count',
+    'delete table inet sluice_portal',
+    'add table inet sluice_portal',
+    'add table netdev sluice_count',
+  ])
+    w.line(l);
+  await sleep(30);
+  assert.equal(gone, ['inet sluice_portal']);
+  // an add alone (fw4 reload: the include runs on the table as it is) is nothing
+  w.line('add table inet sluice_portal');
+  await sleep(30);
+  assert.equal(gone, ['inet sluice_portal']);
+});
+
 const root = process.getuid?.() === 0;
 const haveNft = spawnSync('nft', ['--version']).status === 0;
 if (!root || !haveNft) {

@@ -37,12 +37,23 @@ const MAX_BRAKE_REFILLS = 5;
  * whose client gets nothing. One nft read per interval while braked sessions exist.
  */
 export const KERNEL_AUDIT_MS = 10_000;
+/**
+ * A braked session whose crossing at its reading's rate is this many poll intervals away, or nearer, has its kernel
+ * quota checked against sluice's bytes left at every tick (verify): a quota whose count was reset (`nft reset
+ * quotas`) or that was made again from an older reading (its table deleted) would let more through than is left.
+ */
+const VERIFY_POLLS = 2;
 
 interface Braked {
   mac: string;
   /** When (clock) the kernel was seen to stop it with more than BRAKE_REFILL_MIN_BYTES left: a refill is due. */
   stoppedAt?: number;
   refills: number;
+  /**
+   * Re-armed (verify) with a guess of what passed since the reading: watched however far from its end, so a stop
+   * short of it is refilled.
+   */
+  rearmed?: true;
 }
 
 export class BrakeWatch {
@@ -51,9 +62,18 @@ export class BrakeWatch {
    * used.
    */
   private readonly watched = new Map<string, Braked>();
+  /**
+   * Braked one-device sessions near their end (VERIFY_POLLS), by id → MAC: each tick compares the kernel's quota with
+   * their bytes left. A shared session's devices are not: each split sets their quotas from the kernel's count anew.
+   */
+  private readonly verifying = new Map<string, { mac: string; rate: number }>();
+  /** Each verified session's quota as last looked at (or as re-armed: a fresh count), by id. */
+  private readonly looked = new Map<string, { limitBytes: number; usedBytes: number }>();
   /** Sessions ended because the kernel stopped them, and fresh quotas given (MeterStats). */
   ends = 0;
   refills = 0;
+  /** Quotas found letting more through than their session had left (reset or made again behind sluice), re-armed. */
+  rearms = 0;
   /** Of `ends`, those the audit found stopped by the kernel ahead of sluice's count (bytes that passed unbilled). */
   auditEnds = 0;
   private auditDueAt = 0;
@@ -83,9 +103,9 @@ export class BrakeWatch {
     return Math.max(KERNEL_SLACK_BYTES, Math.floor((this.kernel?.limitOf?.(mac) ?? 0) * HEADER_SLACK_SHARE));
   }
 
-  /** Braked sessions near their allotment: a tick checks them (check) when there are any. */
+  /** Braked sessions near their allotment or verified: a tick checks them (check) when there are any. */
   get size(): number {
-    return this.watched.size;
+    return this.watched.size + this.verifying.size;
   }
 
   /**
@@ -96,6 +116,12 @@ export class BrakeWatch {
     if (!(remainingBytes > 0)) return Infinity;
     if (remainingBytes <= this.slackOf(session.mac) && !this.watched.has(session.id))
       this.watched.set(session.id, { mac: session.mac, refills: 0 });
+    if (
+      this.kernel?.quotas !== undefined &&
+      remainingBytes <= Math.max(this.slackOf(session.mac), rate * VERIFY_POLLS * this.ctx.pollIntervalMs) &&
+      this.ctx.sessions.sharedDevices?.(session.id) === undefined
+    )
+      this.verifying.set(session.id, { mac: session.mac, rate: Number.isFinite(rate) ? rate : 0 });
     return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
   }
 
@@ -113,7 +139,12 @@ export class BrakeWatch {
     const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
     for (const [id, w] of this.watched) {
       const left = leftOf(id, w.mac);
-      if (!(left > 0) || left > this.slackOf(w.mac) || !this.braked(w.mac)) this.watched.delete(id);
+      if (!(left > 0) || (left > this.slackOf(w.mac) && !w.rearmed) || !this.braked(w.mac)) this.watched.delete(id);
+    }
+    for (const [id, { mac }] of this.verifying) {
+      if (leftOf(id, mac) > 0 && this.braked(mac)) continue;
+      this.verifying.delete(id);
+      this.looked.delete(id);
     }
     // Stopped before this tick's reading was taken: that reading is the last that passed.
     for (const [id, w] of [...this.watched]) {
@@ -128,8 +159,17 @@ export class BrakeWatch {
       }
     }
     const waiting = (): number => [...this.watched.values()].filter((w) => w.stoppedAt !== undefined).length;
-    if (this.watched.size === 0 || waiting() === this.watched.size) return waiting() > 0 ? 0 : Infinity;
-    const usedUp = await kernel.usedUp();
+    const toAsk = this.watched.size > waiting();
+    if (!toAsk && this.verifying.size === 0) return waiting() > 0 ? 0 : Infinity;
+    // One read serves both: the verified sessions' quotas, and which quotas are used up.
+    const quotas = kernel.quotas !== undefined ? await kernel.quotas() : undefined;
+    if (stopping(this.ctx)) return Infinity;
+    if (quotas) await this.verify(quotas, leftOf, dispatchAt);
+    if (!toAsk || stopping(this.ctx)) return waiting() > 0 ? 0 : Infinity;
+    const usedUp =
+      quotas === undefined
+        ? await kernel.usedUp()
+        : new Set([...(quotas ?? [])].filter(([, q]) => q.usedBytes >= q.limitBytes).map(([mac]) => mac));
     if (stopping(this.ctx)) return Infinity;
     for (const [id, w] of [...this.watched]) {
       if (w.stoppedAt !== undefined) continue;
@@ -143,6 +183,64 @@ export class BrakeWatch {
       else w.stoppedAt = this.ctx.clock.now();
     }
     return waiting() > 0 ? 0 : Infinity;
+  }
+
+  /**
+   * The verified sessions whose kernel quota was reset or replaced behind sluice: the kernel no longer lists it; its
+   * count went backwards under the same limit since the last look; or, at a first look at a limit (a quota made
+   * again from an older reading when its table was deleted), it lets more through than sluice has left by more than a
+   * segment (the kernel counts before sluice's counters and adds headers, so an untouched count is never behind).
+   * Each gets a fresh quota of what is left, from the reading this tick just billed; counted
+   * (`meter.kernel_quota_rearms`) and logged as ERR_KERNEL_QUOTA. A quota sluice re-armed is looked at next as the
+   * fresh count it is: the bytes that passed between the reading and the re-arm (billed at the next reading, not
+   * counted by the new quota) are not taken for another reset.
+   */
+  private async verify(
+    quotas: ReadonlyMap<string, { limitBytes: number; usedBytes: number }>,
+    leftOf: (id: string, mac: string) => number,
+    dispatchAt: number,
+  ): Promise<void> {
+    const kernel = this.kernel;
+    if (kernel?.refill === undefined) return;
+    // What passed between this tick's reading and the quota read: the kernel counted it, the reading did not.
+    const sinceReadingMs = Math.max(0, this.ctx.clock.now() - dispatchAt);
+    for (const [id, v] of [...this.verifying]) {
+      const left = leftOf(id, v.mac);
+      if (!(left > 0)) continue;
+      const q = quotas.get(v.mac);
+      const before = this.looked.get(id);
+      if (q !== undefined) this.looked.set(id, q);
+      const kernelLeft = q === undefined ? Infinity : Math.max(0, q.limitBytes - q.usedBytes);
+      const reset =
+        q === undefined ||
+        (before !== undefined && before.limitBytes === q.limitBytes
+          ? q.usedBytes < before.usedBytes
+          : kernelLeft > left + KERNEL_SLACK_BYTES);
+      if (!reset || kernelLeft <= left) continue;
+      this.rearms++;
+      this.ctx.onError(
+        new SluiceError(
+          'ERR_KERNEL_QUOTA',
+          `the kernel quota of ${v.mac} ${q === undefined ? 'is gone' : `let ${kernelLeft} B more through`} while ` +
+            `its session has ${left} B left (reset or made again behind sluice): re-armed with what is left`,
+        ),
+      );
+      // Erring short is harmless: a stop with more left is watched and refilled exactly (check).
+      const rest = Math.max(0, Math.floor(left - v.rate * sinceReadingMs));
+      if (q !== undefined && kernel.rearm !== undefined) {
+        // The count goes on (no fresh count to install while bytes pass): it stops the client `rest` from now.
+        const limitBytes = q.usedBytes + rest;
+        await kernel.rearm(v.mac, limitBytes);
+        this.looked.set(id, { limitBytes, usedBytes: q.usedBytes });
+      } else {
+        await kernel.refill(v.mac, rest);
+        this.looked.set(id, { limitBytes: rest, usedBytes: 0 });
+      }
+      const w = this.watched.get(id);
+      if (w !== undefined) w.rearmed = true;
+      else this.watched.set(id, { mac: v.mac, refills: 0, rearmed: true });
+      if (stopping(this.ctx)) return;
+    }
   }
 
   /**

@@ -267,6 +267,7 @@ export class Meter {
         portal_deauths_reported: this.options.portalDeauths.deauths,
       }),
       kernel_quota_refills: this.brakes.refills,
+      kernel_quota_rearms: this.brakes.rearms,
       kernel_quota_splits: this.shared.splits,
       final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
     };

@@ -122,8 +122,15 @@ export interface KernelQuotaPort {
   has(mac: string): boolean;
   /** The clients whose quota is used up (their packets are dropped). */
   usedUp(): Promise<ReadonlySet<string>>;
+  /**
+   * Each braked client's quota as the kernel lists it now (MAC → limit and bytes counted; a quota the kernel no longer
+   * lists is absent); null when it cannot be read.
+   */
+  quotas?(): Promise<ReadonlyMap<string, { limitBytes: number; usedBytes: number }> | null>;
   /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
   refill?(mac: string, limitBytes: number): Promise<void>;
+  /** The client's quota given this limit in place, its count going on (a count reset behind sluice's back). */
+  rearm?(mac: string, limitBytes: number): Promise<void>;
   /**
    * The limit the client's quota was last installed with (undefined: none). Its download side counts each packet's
    * 14-byte Ethernet header too (portal/kernel-quota-nft.ts), so it stops a client up to that much short: the watch

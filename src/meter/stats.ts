@@ -31,6 +31,8 @@ export interface MeterStats {
   kernel_quota_unbilled_ends: number;
   /** Fresh quotas given to braked sessions the kernel stopped more than a few KiB short (a dropped big segment). */
   kernel_quota_refills: number;
+  /** Quotas the kernel held with more than their session had left (reset or made again behind sluice), re-armed. */
+  kernel_quota_rearms: number;
   /** Times a shared session's bytes left were split among its devices' kernel quotas (shared-quota.ts). */
   kernel_quota_splits: number;
   final_read_ms: number;
@@ -115,6 +117,7 @@ export class MeterStatsRecorder {
       kernel_quota_ends: 0,
       kernel_quota_unbilled_ends: 0,
       kernel_quota_refills: 0,
+      kernel_quota_rearms: 0,
       kernel_quota_splits: 0,
       final_read_ms: 0,
       usage_from: 'portal',

@@ -341,6 +341,20 @@ export class KernelQuota {
     return entry === undefined ? Promise.resolve() : this.#set(mac, limitBytes, false);
   }
 
+  /**
+   * A client's quota given `limitBytes` in place, the kernel's count going on: the meter found the count reset behind
+   * sluice's back (meter/brake-watch.ts verify), and a fresh count installed while bytes pass would miss those that
+   * pass between the meter's reading and the change.
+   */
+  rearm(mac: string, limitBytes: number): Promise<void> {
+    return this.#serial(async () => {
+      const entry = this.#entries.get(mac);
+      if (!this.#enabled || entry === undefined) return;
+      const next = { ...entry, limitBytes };
+      await this.#apply(limitScript(next), () => this.#entries.set(mac, next));
+    });
+  }
+
   /** Removes a client's quota (its gate closed). */
   remove(mac: string): Promise<void> {
     return this.#serial(async () => {
@@ -385,6 +399,22 @@ export class KernelQuota {
   }
 
   /**
+   * Each braked client's quota as the kernel lists it now (MAC → limit and bytes counted); a client whose quota the
+   * kernel no longer lists (its element deleted behind sluice) is absent. Null when nft fails (counted as usedUp's
+   * failures are). Not queued behind changes (a read).
+   */
+  async quotas(): Promise<Map<string, { limitBytes: number; usedBytes: number }> | null> {
+    const listed = await this.#readListed();
+    if (listed === null) return null;
+    const out = new Map<string, { limitBytes: number; usedBytes: number }>();
+    for (const mac of this.#entries.keys()) {
+      const q = listed.get(quotaName(mac));
+      if (q !== undefined) out.set(mac, q);
+    }
+    return out;
+  }
+
+  /**
    * The quotas of sluice's table: quota name → limit and bytes counted. Throws ERR_KERNEL_QUOTA. Read with the table's
    * listing, not `list quotas`, for which nft 1.0.6 reads the whole ruleset first: beside openNDS 10.3.1's 32
    * clients, 13.6 ms of nft's CPU against 4.8 (docs/performance.md "Where sluice's part goes").
@@ -405,7 +435,18 @@ export class KernelQuota {
 
   async #readUsedUp(): Promise<Set<string>> {
     const out = new Set<string>();
-    if (!this.#enabled || this.#entries.size === 0) return out;
+    const quotas = await this.#readListed();
+    if (quotas === null) return out;
+    for (const mac of this.#entries.keys()) {
+      const q = quotas.get(quotaName(mac));
+      if (q !== undefined && q.usedBytes >= q.limitBytes) out.add(mac);
+    }
+    return out;
+  }
+
+  /** The table's quotas by name; null when off, empty, or nft fails (READ_FAILURES_OFF in a row turn it off). */
+  async #readListed(): Promise<Map<string, { limitBytes: number; usedBytes: number }> | null> {
+    if (!this.#enabled || this.#entries.size === 0) return null;
     let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
     try {
       quotas = await this.#listQuotas();
@@ -423,14 +464,10 @@ export class KernelQuota {
       } else {
         this.#log.warn('kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
       }
-      return out;
+      return null;
     }
     this.#readFailuresInRow = 0;
-    for (const mac of this.#entries.keys()) {
-      const q = quotas.get(quotaName(mac));
-      if (q !== undefined && q.usedBytes >= q.limitBytes) out.add(mac);
-    }
-    return out;
+    return quotas;
   }
 
   stats(): Record<string, number | boolean> {

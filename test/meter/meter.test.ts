@@ -1049,6 +1049,67 @@ test(
 );
 
 test(
+  'kernel quota: a braked quota whose count went back (`nft reset quotas`), that the kernel no longer lists, or ' +
+    'made again from an older reading is re-armed with what is left at the next reading, once',
+  async () => {
+    const kernel = new Map<string, { limitBytes: number; usedBytes: number }>();
+    const refills: Array<[string, number]> = [];
+    /** In place: the MAC and what the new limit lets through from the kernel's count. */
+    const rearms: Array<[string, number]> = [];
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => new Set<string>(),
+        quotas: async () => new Map(kernel),
+        refill: async (mac, bytes) => {
+          refills.push([mac, bytes]);
+          kernel.set(mac, { limitBytes: bytes, usedBytes: 0 });
+        },
+        rearm: async (mac, limitBytes) => {
+          const q = kernel.get(mac)!;
+          rearms.push([mac, limitBytes - q.usedBytes]);
+          kernel.set(mac, { ...q, limitBytes });
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    const left = () => 10 * MiB - r.manager.get(s.id)!.used;
+    // The kernel counts what the meter bills, and a little more (headers): untouched, nothing is re-armed.
+    const pass = async (bytes: number, kernelBytes = bytes + 1000) => {
+      r.portal.addTraffic(A, bytes, 0);
+      const q = kernel.get(A);
+      if (q !== undefined) kernel.set(A, { ...q, usedBytes: q.usedBytes + kernelBytes });
+      r.now.t += 1000;
+      await r.meter.tick();
+    };
+    kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
+    await pass(3 * MiB);
+    await pass(1 * MiB);
+    assert.equal([refills, rearms], [[], []], 'an untouched count: nothing re-armed');
+    // `nft reset quotas`: the kernel's count starts again from 0 under the same limit.
+    kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
+    await pass(MiB);
+    assert.equal(rearms, [[A, left()]], 'the count went back: its limit set to let through what is left');
+    assert.is(r.meter.stats().kernel_quota_rearms, 1);
+    // The count goes on under the new limit: not taken for another reset.
+    await pass(MiB);
+    await pass(MiB / 2);
+    assert.is(rearms.length, 1, 'a re-armed count going on is not taken for another reset');
+    // The quota gone from the kernel's listing (its element deleted): a fresh one.
+    kernel.delete(A);
+    await pass(MiB / 4);
+    assert.equal(refills, [[A, left()]]);
+    // Made again from an older reading (its table deleted, rebuilt with the bytes left of a reading ago).
+    kernel.set(A, { limitBytes: left() + MiB, usedBytes: 0 });
+    await pass(MiB / 8);
+    assert.equal(rearms[1], [A, left()]);
+    assert.is(r.meter.stats().kernel_quota_rearms, 3);
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    await r.close();
+  },
+);
+
+test(
   'cut between ticks: when the next reading would come after the moment to start closing, a final reading is ' +
     'scheduled for that moment, and it ends the session',
   async () => {

@@ -5,9 +5,10 @@
 // RADIUS accounting on (a real FreeRADIUS where installed, else said). The state dir is a fresh file system on a loop
 // device of each kind OpenWrt's overlay uses that this machine can make (bench/lib/loop-fs.ts: F2FS where the kernel
 // has it, else ext4; as root), read at `/sys/block/loopN/stat` around a window of S seconds (default 300: one
-// checkpoint interval, so one checkpoint and one interim per session fall in it) after a sync, and after a sync again
-// at its end (what was dirtied in the window is counted, nothing from before it). Per file, from strace (where
-// installed) over the same window: the bytes asked, the writes, the fsyncs, the renames onto it. Also what the process
+// checkpoint interval, so one checkpoint and one interim per session fall in it; it starts 65 s after the grants,
+// once their own writes are done) after a sync, and after a sync again at its end (what was dirtied in the window is
+// counted, nothing from before it). Per file, from strace (where installed) over the same window: the bytes asked,
+// the writes, the fsyncs, the renames onto it. Also what the process
 // had the kernel write (/proc/<pid>/io write_bytes: pages dirtied, the file system's own metadata and journal not
 // included). R runs (default 3) per file system, then each run's figures and the load average. Not root: a plain
 // temp dir, without the block device's figure.
@@ -103,7 +104,9 @@ async function runOnce(o: Options): Promise<Run> {
     const ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
     for (let i = 0; i < o.clients; i++) await ubus.call('sluice', 'grant', { mac: simulatedMac(i), bytes: 1 << 30 });
     await ubus.close();
-    await sleep(3000); // the grants' own journal records are not part of the steady state
+    // The grants' own writes are not the steady state: their journal records and seal (10 s), the outboxes' cursors
+    // over the Start and session records (30 s), RADIUS's sessions.json a minute after the sessions started.
+    await sleep(65_000);
     const trace = o.strace ? await attachStrace(child.pid!, state, join(dir, 'strace.out')) : null;
     const device0 = loop?.bytesWritten() ?? null;
     const io0 = writeBytes(child.pid!);

@@ -86,6 +86,8 @@ export class Logins {
   private checkMs: number | null = null;
   private firstCheck: Promise<number> | null = null;
   private readonly zone: string;
+  /** The read of the users' names in flight, and when it started: every stranger's guess waits on this one query. */
+  private names: { since: number; read: Promise<Set<string>> } | null = null;
 
   constructor(
     private readonly db: Sql,
@@ -118,20 +120,22 @@ export class Logins {
 
   private async attempt(name: string, password: string): Promise<{ token: string; login: Login }> {
     const now = this.now();
+    if (!USER_NAME.test(name) || !(await this.userNames(performance.now())).has(name)) {
+      // A name no user has answers as slowly as a wrong password, by waiting, not hashing, and costs no query of its
+      // own (userNames): strangers' guesses take none of the checks or connections the users' own logins need.
+      await sleep(await this.typicalCheckMs());
+      throw new InputError('wrong user name or password');
+    }
     // The attempt is counted before anything is checked: parallel guesses each take a number, and only the first
     // FAILURES_ALLOWED of a window are checked at all (a count read first would let a batch through together).
     // A name no user can have is not counted (nothing to guard, and no table row for any text sent).
-    if (USER_NAME.test(name) && (await this.counted(name, now)) > FAILURES_ALLOWED)
+    if ((await this.counted(name, now)) > FAILURES_ALLOWED)
       throw new InputError('too many failed logins for this user: try again in 15 minutes');
-    const [row] = USER_NAME.test(name)
-      ? await this.db.query<{ role: Role; password: string; zone: string | null }>(
-          'SELECT role, password, time_zone AS zone FROM dashboard_users WHERE name = $1',
-          [name],
-        )
-      : [];
+    const [row] = await this.db.query<{ role: Role; password: string; zone: string | null }>(
+      'SELECT role, password, time_zone AS zone FROM dashboard_users WHERE name = $1',
+      [name],
+    );
     if (row === undefined) {
-      // A name no user has answers as slowly as a wrong password, by waiting, not hashing: strangers' guesses take
-      // none of the checks the users' own logins need.
       await sleep(await this.typicalCheckMs());
       throw new InputError('wrong user name or password');
     }
@@ -146,6 +150,32 @@ export class Logins {
     );
     await this.db.query('DELETE FROM dashboard_logins WHERE expires_at < to_timestamp($1 / 1000.0)', [now]);
     return { token, login: { user: name, role: row.role, csrf, zone: row.zone ?? this.zone, ownZone: row.zone } };
+  }
+
+  /**
+   * The users' names as read by a query started at or after `since` (so a user added before a login began is
+   * there): logins that ask together share one query, so any number of strangers hold at most one connection.
+   */
+  private async userNames(since: number): Promise<Set<string>> {
+    for (;;) {
+      const current = this.names;
+      if (current !== null && current.since >= since) return current.read;
+      if (current !== null) {
+        await current.read.catch(() => undefined);
+        if (this.names !== current) continue;
+      }
+      const read = this.db
+        .query<{ name: string }>('SELECT name FROM dashboard_users')
+        .then((rows) => new Set(rows.map((r) => r.name)));
+      const entry = { since: performance.now(), read };
+      this.names = entry;
+      void read
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.names === entry) this.names = null;
+        });
+      return read;
+    }
   }
 
   /** One password check in a slot, timed into checkMs. */

@@ -205,7 +205,8 @@ const SIZE_REASONS: Record<string, string> = {
     "command channel's wiring; connection.ts, direct.ts, reports.ts and command-channel.ts already hold the parts",
   'src/upstream/outbox.ts':
     "the outbox's one class (append, group commit, per-consumer floors, recovery order); codec, " +
-    'segments, marks, sync, what opening reads (outbox-open) and its options and figures (outbox-types) are apart',
+    'segments (and the bound step), marks, sync, what opening reads (outbox-open), what each consumer still owes ' +
+    '(outbox-consumers) and its options and figures (outbox-types) are apart',
   'src/sessions/manager.ts':
     'the one owner of sessions in memory: recovery, activation, the ends and the reads share ' +
     'its registry, deadline scheduler and phase; what it decides with and the writes of one kind of change are apart ' +

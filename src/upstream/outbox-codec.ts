@@ -1,6 +1,7 @@
 /**
  * The outbox's records (outbox.ts), pure: a record of the storage log format (src/storage/record-log.ts: length,
- * CRC-32, header, payload) with a 20-byte header of the outbox's own. On flash:
+ * CRC-32, header, payload) with a 20-byte header of the outbox's own, and how a batch of payloads is numbered. On
+ * flash:
  *
  *   offset  size  field
  *   0       4     payload length (u32 LE)                         } the storage frame
@@ -12,7 +13,9 @@
  *   20      8     appended at, ms since the epoch (f64 LE)
  *   28      n     payload
  */
-import { FRAME_BYTES, scanRecords, sealRecord } from '../storage/index.ts';
+import { SluiceError } from '../errors.ts';
+import { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from '../storage/index.ts';
+import type { Payload } from './outbox-types.ts';
 
 const OUTBOX_HEADER_BYTES = 20;
 export const RECORD_HEADER_BYTES = FRAME_BYTES + OUTBOX_HEADER_BYTES;
@@ -77,4 +80,33 @@ export function decodeSegment(data: Uint8Array, afterSeq = 0): DecodeResult {
   return scan.problem === null
     ? { ok: true, records, end: scan.end }
     : { ok: false, records, end: scan.end, reason: scan.problem };
+}
+
+/**
+ * The records a batch of payloads becomes: consecutive numbers from `next.seq`, each payload that is a function told
+ * its number and the durable record's before it, each checked against the bounds (one too large refuses the batch
+ * before anything is written: ERR_OUTBOX_RECORD_TOO_LARGE).
+ */
+export function numberRecords(
+  payloads: readonly Payload[],
+  next: { seq: number; lastDurable: number; durable: boolean; type: number; at: number },
+  maxBytes: number,
+): OutboxRecord[] {
+  const { durable, type, at } = next;
+  const records: OutboxRecord[] = [];
+  let prevDurable = next.lastDurable;
+  for (let i = 0; i < payloads.length; i++) {
+    const payload = payloads[i]!;
+    const seq = next.seq + i;
+    const bytes = typeof payload === 'function' ? payload(seq, prevDurable) : payload;
+    if (durable) prevDurable = seq;
+    if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + RECORD_HEADER_BYTES > maxBytes) {
+      throw new SluiceError(
+        'ERR_OUTBOX_RECORD_TOO_LARGE',
+        `an outbox record of ${bytes.length} bytes exceeds the store's bound`,
+      );
+    }
+    records.push({ seq, durable, type, at, payload: bytes });
+  }
+  return records;
 }

@@ -272,3 +272,21 @@ export async function recoverSegments(
   }
   return { segments, entries, lastSeq, lastDurableSeq };
 }
+
+/** The next step toward the bound (outbox.ts enforceBound), decided from the segments alone. */
+export type BoundStep = { compact: Segment; drop: boolean } | 'rotate' | null;
+
+/**
+ * Lossless rewrites of old segments first (their acknowledged records left out), then dropping their droppable
+ * records, oldest segment first; the active segment is rotated out when it holds something either could remove; null:
+ * only durable unacknowledged records remain, and the store stays over its bound.
+ */
+export function boundStep(segments: readonly Segment[], active: Segment): BoundStep {
+  const old = segments.filter((s) => s !== active && !s.compacting);
+  const lossless = old.find((s) => s.finishedBytes > 0);
+  if (lossless) return { compact: lossless, drop: false };
+  const lossy = old.find((s) => s.droppable > 0);
+  if (lossy) return { compact: lossy, drop: true };
+  if (active.live > 0 && (active.droppable > 0 || active.finishedBytes > 0)) return 'rotate';
+  return null;
+}

@@ -6,7 +6,8 @@
  *   <dir>/seg-<first seq, 16 digits>.log   records (outbox-codec.ts), appended; the last one is the active segment
  *                                          (outbox-segments.ts: their shapes, writing and reading back, recovery;
  *                                          outbox-open.ts: what the directory holds when the store opens)
- *   <dir>/cursor-<consumer>, <dir>/seq     per-consumer floors, sequence numbers reserved ahead (outbox-marks.ts)
+ *   <dir>/cursor-<consumer>, <dir>/seq     per-consumer floors, sequence numbers reserved ahead (outbox-marks.ts;
+ *                                          what each consumer owes, when its cursor moves: outbox-consumers.ts)
  *
  * Flash: each append is one write() to the page cache, and so is each appendMany batch (per segment it lands in), so
  * a crash of the process — kill -9 — loses nothing once the call returned; fsync happens at most every
@@ -36,28 +37,22 @@
 import { closeSync, openSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
-import { writeCursor, writeSeqMark } from './outbox-marks.ts';
+import { numberRecords } from './outbox-codec.ts';
+import { OutboxConsumers } from './outbox-consumers.ts';
+import { writeSeqMark } from './outbox-marks.ts';
 import { openFailure, readOutboxDir } from './outbox-open.ts';
-import { newSegment, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
+import { boundStep, newSegment, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
 import { RecordIndex } from './outbox-index.ts';
 import { RamRing } from './outbox-ram.ts';
 import { FsyncGroup } from './outbox-sync.ts';
 import { checkOptions } from './outbox-types.ts';
-import type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
+import type { AppendOptions, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
 export type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
-
-interface Consumer {
-  name: string;
-  bit: number;
-  pending: number;
-  persistedFloor: number;
-}
 
 const SEQ_RESERVE = 4096;
 
@@ -69,8 +64,7 @@ export class Outbox {
   private readonly cursorIntervalMs: number;
   private readonly clock: Clock;
   private readonly timers: Timers;
-  private readonly consumers: Map<string, Consumer>;
-  private readonly allMask: number;
+  private readonly consumers: OutboxConsumers;
   private index = new RecordIndex();
   private segments: Segment[] = [];
   private active!: Segment;
@@ -83,7 +77,6 @@ export class Outbox {
   private readonly fsyncs: FsyncGroup;
   private syncTimer: TimerHandle | null = null;
   private cursorTimer: TimerHandle | null = null;
-  private cursorsDirty = false;
   private io: Promise<void> = Promise.resolve();
   private reservedUntil = 0;
   private reserving = false;
@@ -101,10 +94,7 @@ export class Outbox {
     this.cursorIntervalMs = options.cursorIntervalMs ?? 30_000;
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    this.consumers = new Map(
-      options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]),
-    );
-    this.allMask = (1 << options.consumers.length) - 1;
+    this.consumers = new OutboxConsumers(options.consumers);
     this.ram = options.droppableInRam === true ? new RamRing(options.maxBytes) : null;
     this.fsyncs = new FsyncGroup(
       this.dir,
@@ -140,13 +130,12 @@ export class Outbox {
   private async recover(): Promise<void> {
     const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
     // Records in RAM make a process crash like a power cut: resume past the block reserved ahead.
-    const consumers = { each: [...this.consumers.values()], allMask: this.allMask };
+    const consumers = { each: [...this.consumers.each()], allMask: this.consumers.allMask };
     const found = await readOutboxDir(this.dir, consumers, warn, this.ram === null);
-    for (const c of this.consumers.values()) c.persistedFloor = found.floors.get(c.name)!;
+    this.consumers.recovered(found.floors, found.entries);
     this.segments = found.segments;
     this.index = new RecordIndex(found.entries);
     for (const seg of this.segments) this.diskBytes += seg.bytes;
-    for (const e of found.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
     this.bootId = found.bootId;
     this.seq = found.nextSeq;
     this.lastDurable = found.lastDurableSeq;
@@ -212,21 +201,11 @@ export class Outbox {
     const durable = options.durable;
     const type = options.type ?? 0;
     const at = this.clock.now();
-    const records: OutboxRecord[] = [];
-    let prevDurable = this.lastDurable;
-    for (let i = 0; i < payloads.length; i++) {
-      const payload = payloads[i]!;
-      const seq = this.seq + i;
-      const bytes = typeof payload === 'function' ? payload(seq, prevDurable) : payload;
-      if (durable) prevDurable = seq;
-      if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + RECORD_HEADER_BYTES > this.maxBytes) {
-        throw new SluiceError(
-          'ERR_OUTBOX_RECORD_TOO_LARGE',
-          `an outbox record of ${bytes.length} bytes exceeds the store's bound`,
-        );
-      }
-      records.push({ seq, durable, type, at, payload: bytes });
-    }
+    const records = numberRecords(
+      payloads,
+      { seq: this.seq, lastDurable: this.lastDurable, durable, type, at },
+      this.maxBytes,
+    );
     if (!durable && this.ram !== null) return this.appendToRam(records, type);
     const seqs: number[] = [];
     for (let i = 0; i < records.length;) {
@@ -275,7 +254,7 @@ export class Outbox {
       seg.live += n;
       if (!durable) seg.droppable += n;
       this.diskBytes += size;
-      for (const c of this.consumers.values()) c.pending += n;
+      this.consumers.added(n);
       this.fsyncs.dirty = true;
     }
     if (seqs.length > 0) this.afterAppend(durable);
@@ -293,7 +272,7 @@ export class Outbox {
     const n = records.length;
     this.counters.appended += n;
     this.seq += n;
-    for (const c of this.consumers.values()) c.pending += n;
+    this.consumers.added(n);
     const over = ram.overBound();
     for (const e of over) this.dropEntry(e);
     if (over.length > 0) this.index.dropFinished();
@@ -336,7 +315,7 @@ export class Outbox {
     consumer: string,
     options: { after?: number; limit?: number; maxBytes?: number; type?: number } = {},
   ): OutboxRecord[] {
-    const c = this.consumer(consumer);
+    const c = this.consumers.of(consumer);
     const limit = options.limit ?? 1000;
     const maxBytes = options.maxBytes ?? Infinity;
     const picked = this.index.pick(options.after ?? 0, c.bit, {
@@ -355,19 +334,15 @@ export class Outbox {
 
   /** How many records `consumer` has not acknowledged (nothing read). */
   pendingCount(consumer: string): number {
-    return this.consumer(consumer).pending;
+    return this.consumers.of(consumer).pending;
   }
 
   /** Acknowledges one record for `consumer` (any order; unknown or dropped sequence numbers are ignored). */
   ack(consumer: string, seq: number): void {
-    const c = this.consumer(consumer);
     const e = this.index.find(seq);
-    if (!e || e.finished || (e.acked & c.bit) !== 0) return;
-    e.acked |= c.bit;
-    c.pending--;
-    if (e.seg !== this.ram?.seg) this.cursorsDirty = true; // a RAM record is gone after a crash whatever a cursor says
-    if (this.cursorsDirty) this.scheduleCursors();
-    if (e.acked === this.allMask) this.finish(e);
+    if (!this.consumers.ack(consumer, e, e?.seg !== this.ram?.seg)) return;
+    if (this.consumers.dirty) this.scheduleCursors();
+    if (e!.acked === this.consumers.allMask) this.finish(e!);
     this.index.advanceHead();
   }
 
@@ -385,9 +360,7 @@ export class Outbox {
   }
 
   stats(): OutboxStats {
-    const consumers: Record<string, OutboxConsumerStats> = {};
-    for (const c of this.consumers.values())
-      consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
+    const consumers = this.consumers.stats(this.index, this.seq);
     let records = this.ram?.seg.live ?? 0;
     for (const s of this.segments) records += s.live;
     return {
@@ -436,12 +409,6 @@ export class Outbox {
   }
 
   // ---- internals ----
-
-  private consumer(name: string): Consumer {
-    const c = this.consumers.get(name);
-    if (!c) throw new SluiceError('ERR_OUTBOX_OPTIONS', `unknown outbox consumer ${JSON.stringify(name)}`);
-    return c;
-  }
 
   private finish(e: Entry): void {
     e.finished = true;
@@ -497,25 +464,13 @@ export class Outbox {
     );
   }
 
-  /** Lossless rewrites of old segments first, then dropping their droppable records, oldest segment first. */
+  /** Compactions (and a rotation) until the files are within maxBytes, or only what may not go is left (boundStep). */
   private enforceBound(): void {
     while (this.diskBytes > this.maxBytes) {
-      const old = this.segments.filter((s) => s !== this.active && !s.compacting);
-      const lossless = old.find((s) => s.finishedBytes > 0);
-      if (lossless) {
-        this.compact(lossless, false);
-        continue;
-      }
-      const lossy = old.find((s) => s.droppable > 0);
-      if (lossy) {
-        this.compact(lossy, true);
-        continue;
-      }
-      if (this.active.live > 0 && (this.active.droppable > 0 || this.active.finishedBytes > 0)) {
-        this.rotate();
-        continue;
-      }
-      break;
+      const step = boundStep(this.segments, this.active);
+      if (step === null) break;
+      if (step === 'rotate') this.rotate();
+      else this.compact(step.compact, step.drop);
     }
   }
 
@@ -553,7 +508,7 @@ export class Outbox {
 
   /** A droppable record given up to make room: counted, finished for every consumer. */
   private dropEntry(e: Entry): void {
-    for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
+    this.consumers.dropped(e);
     this.counters.dropped++;
     this.counters.droppedBytes += e.length;
     this.finish(e);
@@ -587,14 +542,6 @@ export class Outbox {
   }
 
   private async writeCursors(): Promise<void> {
-    if (!this.cursorsDirty) return;
-    this.cursorsDirty = false;
-    for (const c of this.consumers.values()) {
-      const floor = this.index.floor(c.bit, this.seq);
-      if (floor === c.persistedFloor) continue;
-      await writeCursor(this.dir, c.name, floor);
-      c.persistedFloor = floor;
-      this.counters.cursorWrites++;
-    }
+    await this.consumers.write(this.dir, this.index, this.seq, () => this.counters.cursorWrites++);
   }
 }

@@ -130,6 +130,47 @@ async function openNdsQuiet(nds: number, maxMs = 30_000): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * Where a process's CPU goes: each of its threads' (by name: the main thread, the usage worker, V8's and libuv's) and
+ * each live descendant's by its command (the shells sluice keeps for nft, with what they reaped), in ms.
+ */
+function splitCpu(root: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (k: string, ms: number): void => void out.set(k, (out.get(k) ?? 0) + ms);
+  const statOf = (path: string): { comm: string; ms: number } | null => {
+    try {
+      const stat = readFileSync(path, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      return { comm, ms: ((Number(f[11]) + Number(f[12])) * 1000) / TICKS };
+    } catch {
+      return null;
+    }
+  };
+  for (const tid of readdirSync(`/proc/${root}/task`)) {
+    const t = statOf(`/proc/${root}/task/${tid}/stat`);
+    if (t !== null) add(Number(tid) === root ? 'main' : `thread ${t.comm.replace(/[\d:]+$/, '')}`, t.ms);
+  }
+  // The daemon's reaped children (spawned once, not through a shell).
+  const self = procCpu(root);
+  if (self !== null) add('reaped', self.ms - (out.get('main') ?? 0) - sumOf(out, (k) => k.startsWith('thread')));
+  for (const [pid, ms] of treeCpu(root)) if (pid !== root) add(`child ${statOf(`/proc/${pid}/stat`)?.comm ?? '?'}`, ms);
+  return out;
+}
+
+const sumOf = (m: Map<string, number>, keep: (k: string) => boolean): number =>
+  [...m].filter(([k]) => keep(k)).reduce((a, [, v]) => a + v, 0);
+
+/** Two splitCpu readings `wallS` apart as ms/s, largest first. */
+function splitSaid(before: Map<string, number>, after: Map<string, number>, wallS: number): string {
+  return [...after]
+    .map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / wallS] as const)
+    .filter(([, v]) => v >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(', ');
+}
+
 /** CPU ms per wall second of each pid over `seconds`, and the 1-minute load average at the end. */
 async function sample(
   pids: Record<string, number>,
@@ -650,6 +691,8 @@ export default async function main(argv: string[]): Promise<void> {
             // The visits' work done before the window starts: it is the splash page's, not metering's.
             if (listed && nds !== null) await openNdsQuiet(nds);
             const before = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
+            const splitBefore = splitCpu(pid);
+            const windowStart = performance.now();
             const [m, arrivals] = await Promise.all([
               sample({ ...portalPids(), sluice: pid }, seconds).catch((err: unknown) => {
                 // Who died, and what it said, before the lab goes down with its logs.
@@ -661,6 +704,7 @@ export default async function main(argv: string[]): Promise<void> {
               listed ? churn(s, window) : undefined,
             ]);
             if (arrivals) loops.push(...arrivals.loops);
+            const split = splitSaid(splitBefore, splitCpu(pid), (performance.now() - windowStart) / 1000);
             const stats = (await s.call('stats', {}).catch(() => ({}))) as MeterStats;
             const outcome = arrivals ? await arrivals.outcome() : '';
             const listings = (stats.meter?.portal_listings ?? NaN) - (before.meter?.portal_listings ?? NaN);
@@ -703,7 +747,8 @@ export default async function main(argv: string[]): Promise<void> {
                 `calls: ${calls || 'none'}, ` +
                 `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): ` +
                 (nds === null ? 'no portal process, ' : `openNDS ${ndsWindow} ms/s (${idleSaid}), `) +
-                `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load}); ` +
+                `sluice ${m.perS.sluice} ms/s (${split}) → metering ${rows.at(-1)!.metering_ms_s} ms/s ` +
+                `(load ${m.load}); ` +
                 `sluice's RSS ${rss === undefined ? '?' : (Number(rss) / 1024).toFixed(1)} MB` +
                 (arrivals ? `; customers: ${outcome}` : ''),
             );

@@ -123,12 +123,23 @@ test('a day the clock changes: 25 hours (one of them twice, apart), 23 in spring
   assert.match((await berlin.get('/revenue?from=2026-10-25&to=2026-10-27')).text, /Its hours: choose one day/);
 });
 
-test("the payments read in a zone on UTC's clock sum to the collector's UTC roll-up", async () => {
+test("the daily roll-up, the hourly one (kept by the payments' trigger) and the payments sum alike", async () => {
   const period = { from: '2026-10-01', to: '2026-12-01' };
-  const rollUp = await store.revenue(db, { ...period, zone: 'UTC' }, FIRST_PAGE);
-  const payments = await store.revenue(db, { ...period, zone: 'Etc/UTC' }, FIRST_PAGE);
-  assert.equal(payments, rollUp);
-  assert.is(rollUp.rows.length, 2);
+  const daily = await store.revenue(db, { ...period, zone: 'UTC' }, FIRST_PAGE);
+  const hourly = await store.revenue(db, { ...period, zone: 'Etc/UTC' }, FIRST_PAGE);
+  assert.equal(hourly, daily);
+  assert.is(daily.rows.length, 2);
+  // +05:30: not whole hours, so read from the payments; 23:30 UTC is 05:00 on the 28th there.
+  const kolkata = await store.revenue(db, { from: '2026-11-27', to: '2026-11-29', zone: 'Asia/Kolkata' }, FIRST_PAGE);
+  assert.equal(
+    kolkata.rows.map((r) => [r.day, r.amount]),
+    [
+      ['2026-11-27', '2000000'],
+      ['2026-11-28', '1000000'],
+    ],
+  );
+  const [hours] = await db.query<{ n: string }>('SELECT sum(payments)::text AS n FROM fleet_revenue_hourly');
+  assert.is(hours!.n, '4');
 });
 
 test('a name no zone has is refused, clearly: Settings, startDashboard, sluice-fleet --time-zone', async () => {

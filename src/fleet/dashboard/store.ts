@@ -5,6 +5,7 @@
 import type { Sql } from '../db/index.ts';
 import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
+import { wholeHours } from './zone.ts';
 import type { AuditRow, ChartRow, GapRow, HourRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
 /** A timestamp column as ms since the epoch, a float8 whichever driver reads it. */
@@ -72,19 +73,26 @@ export async function router(db: Sql, name: string): Promise<RouterRow | null> {
 
 /**
  * The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD) of the zone $3: day, router, method,
- * asset. In UTC, the collector's roll-up (fleet_revenue_daily: a row per router and day, not a year of payments); in
- * any other zone, the payments of those days' hours (the index on `at`), each on its day in the zone. Both sum the
- * same payments (the roll-up is kept in the transaction that stores each), so UTC is only the faster read.
+ * asset. In UTC, the collector's daily roll-up (fleet_revenue_daily); in a zone whose offset is whole hours over the
+ * period, its hourly one (fleet_revenue_hourly, UTC hours: each lies within one day of the zone); in any other zone,
+ * the payments themselves, each on its day there. All three sum the same payments (each roll-up is kept in the
+ * transaction that stores a payment), so the roll-ups are only the faster reads.
  */
-const revenueSource = (zone: string): string =>
-  zone === 'UTC'
+const revenueSource = (p: Period): string =>
+  p.zone === 'UTC'
     ? `SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
        FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC'
        GROUP BY day, router, method, asset`
-    : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
+    : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, sum(payments) AS payments,
          sum(amount) AS amount
-       FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
+       FROM (${paid(p)}) p WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
        GROUP BY 1, router, method, asset`;
+
+/** The period's payments as (at, router, method, asset, amount, payments): whole UTC hours where that is exact. */
+const paid = ({ from, to, zone }: Period): string =>
+  wholeHours(zone, from, to)
+    ? 'SELECT hour AS at, router, method, asset, amount, payments FROM fleet_revenue_hourly'
+    : 'SELECT at, router, method, asset, amount, 1 AS payments FROM fleet_payments';
 
 /** The instant the day $n (YYYY-MM-DD) begins in the zone $3. */
 const zoneStart = (day: string): string => `(${day}::date::timestamp AT TIME ZONE $3::text)`;
@@ -106,7 +114,12 @@ export async function revenue(
     amount::text AS amount`;
   return pageOf(
     db,
-    { columns, source: `(${revenueSource(zone)}) v`, order: 'day, router, method, asset', params: [from, to, zone] },
+    {
+      columns,
+      source: `(${revenueSource({ from, to, zone })}) v`,
+      order: 'day, router, method, asset',
+      params: [from, to, zone],
+    },
     ask,
   );
 }
@@ -119,7 +132,7 @@ export async function revenueTotals(
   ask: PageAsk,
 ): Promise<{ rows: TotalRow[]; total: string }> {
   const totals = `SELECT ${by} AS key, asset, sum(payments) AS payments, sum(amount) AS amount
-    FROM (${revenueSource(zone)}) v GROUP BY ${by}, asset`;
+    FROM (${revenueSource({ from, to, zone })}) v GROUP BY ${by}, asset`;
   const columns = 'key, asset, payments::text AS payments, amount::text AS amount';
   return pageOf(db, { columns, source: `(${totals}) t`, order: 'asset, key', params: [from, to, zone] }, ask);
 }
@@ -134,7 +147,7 @@ export const CHART_SERIES = 8;
 export async function revenueChart(db: Sql, { from, to, zone }: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
   return db.query(
     `WITH d AS (SELECT day, ${by} AS key, asset, sum(amount) AS amount, sum(payments) AS payments
-        FROM (${revenueSource(zone)}) v GROUP BY day, ${by}, asset),
+        FROM (${revenueSource({ from, to, zone })}) v GROUP BY day, ${by}, asset),
       assets AS (SELECT asset FROM d GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
       ranked AS (SELECT key, asset, row_number() OVER (PARTITION BY asset ORDER BY sum(amount) DESC, key) AS n
         FROM d GROUP BY key, asset)
@@ -158,8 +171,10 @@ export async function revenueHours(
 ): Promise<{ rows: HourRow[]; total: string }> {
   const hours = `(SELECT generate_series(${zoneStart('$1')}, ${zoneStart('$2')} - interval '1 hour',
       interval '1 hour') AS hour) h
-    LEFT JOIN (SELECT date_trunc('hour', at, $3::text) AS hour, asset, count(*) AS payments, sum(amount) AS amount
-      FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')} GROUP BY 1, asset) p
+    LEFT JOIN (SELECT date_trunc('hour', at, $3::text) AS hour, asset, sum(payments) AS payments,
+        sum(amount) AS amount
+      FROM (${paid({ from, to, zone })}) p WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
+      GROUP BY 1, asset) p
     ON p.hour = h.hour`;
   const columns = `${ms('h.hour')} AS hour_ms, coalesce(p.asset, '') AS asset,
     coalesce(p.payments, 0)::text AS payments, coalesce(p.amount, 0)::text AS amount`;

@@ -88,3 +88,14 @@ export function zoneOffset(ms: number, zone: string): string {
 /** An hour's start on the zone's clock with its offset, so the hour a clock goes back through shows twice, apart. */
 export const zoneHour = (ms: number, zone: string): string =>
   `${zoneTime(ms, zone).slice(0, 16)} (${zoneOffset(ms, zone)})`;
+
+/**
+ * Whether the zone's offset is a whole number of hours all through the days from `from` to `to` (YYYY-MM-DD), read
+ * at every UTC midnight and noon: then its days and hours are runs of whole UTC hours (Asia/Kolkata's +05:30 is not).
+ */
+export function wholeHours(zone: string, from: string, to: string): boolean {
+  const end = Date.parse(`${to}T12:00:00Z`) + 86_400_000;
+  for (let t = Date.parse(`${from}T00:00:00Z`) - 86_400_000; t <= end; t += 43_200_000)
+    if (!zoneOffset(t, zone).endsWith(':00')) return false;
+  return true;
+}

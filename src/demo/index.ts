@@ -497,28 +497,7 @@ function summary(
       .map(([c, n]) => `${c} ${n}`)
       .join(', ') || 'none';
   const gaps = figures.tickGaps;
-  const overLine =
-    over.length === 0
-      ? 'none this run'
-      : `passed beyond the allotment p50 ${signedAmount(
-          percentile(
-            over.map((o) => o.bytes),
-            0.5,
-          ),
-        )} ` +
-        `(${percentile(
-          over.map((o) => o.seconds),
-          0.5,
-        ).toFixed(2)} s of its traffic), ` +
-        `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} ` +
-        `(${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
-        `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
-        `usage counted beyond it (not charged: a purchase paid for its allotment) p50 ${signedAmount(
-          percentile(
-            over.map((o) => o.billed),
-            0.5,
-          ),
-        )}, max ${signedAmount(Math.max(...over.map((o) => o.billed)))}`;
+  const overLine = overshootLine(over);
   return [
     '',
     `sluice demo summary (${elapsedS.toFixed(1)} s, ${totals.clients} clients, poll_interval ${POLL_S} s)`,
@@ -564,5 +543,31 @@ function summary(
       '(idle, as a router starts: ≈ 49.5 MB, docs/performance.md)',
     '',
   ].join('\n');
+}
+/** The cut sessions' overshoot: what passed beyond the allotment, as bytes and as seconds of the client's traffic. */
+function overshootLine(
+  over: ReadonlyArray<{ bytes: number; billed: number; seconds: number; withinGoal: boolean }>,
+): string {
+  return over.length === 0
+    ? 'none this run'
+    : `passed beyond the allotment p50 ${signedAmount(
+        percentile(
+          over.map((o) => o.bytes),
+          0.5,
+        ),
+      )} ` +
+        `(${percentile(
+          over.map((o) => o.seconds),
+          0.5,
+        ).toFixed(2)} s of its traffic), ` +
+        `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} ` +
+        `(${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
+        `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
+        `usage counted beyond it (not charged: a purchase paid for its allotment) p50 ${signedAmount(
+          percentile(
+            over.map((o) => o.billed),
+            0.5,
+          ),
+        )}, max ${signedAmount(Math.max(...over.map((o) => o.billed)))}`;
 }
 export { demoPaymentMethod } from './payment.ts';

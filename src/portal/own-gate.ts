@@ -2,8 +2,9 @@
  * sluice's own gate (`main.portal 'sluice'`): who passes is the `paid` set of sluice's table (own-gate-nft.ts), and
  * the gate answers the control protocol openNDS's ndsctl speaks, on a unix socket of its own (own-gate-server.ts), in
  * openNDS's JSON. So the valve, the gate's reconcile, the meter's listings and the nudges drive it as they drive
- * openNDS, with nothing of openNDS's price: an auth is one nft transaction (through the daemon's nft batcher, merged
- * with the kernel quota's, the counters' and the IPv6 gate's lines of the same gate), a listing a walk of a Map.
+ * openNDS, with nothing of openNDS's price: an auth is an nft run of the set element (through the daemon's nft batcher,
+ * which merges only the scripts of one turn of the event loop: the kernel quota's and the IPv6 gate's lines of the same
+ * purchase are runs of their own today), a listing a walk of a Map.
  *
  * A device is let through by its MAC with the IPv4 addresses the router's neighbour table holds for it at its auth (a
  * resolved entry: the address it bought from, and an older one that still lingers), as openNDS matches a client by

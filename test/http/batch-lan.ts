@@ -36,6 +36,7 @@ export function lanRequest(
     const req = request(
       `${base}${path}`,
       {
+        agent: false,
         headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) },
         method: post === undefined ? 'GET' : 'POST',
         ...(localAddress && { localAddress }),

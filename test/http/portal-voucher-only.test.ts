@@ -40,7 +40,7 @@ function http(path: string, method = 'GET', body?: string) {
   return new Promise<{ status: number; text: string }>((resolve, reject) => {
     const req = request(
       `${base}${path}`,
-      { method, headers: body ? { 'content-type': 'application/json' } : {} },
+      { method, agent: false, headers: body ? { 'content-type': 'application/json' } : {} },
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));

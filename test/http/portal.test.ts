@@ -111,6 +111,7 @@ function http(
     const req = request(
       `${base}${path}`,
       {
+        agent: false,
         method: options.method ?? 'GET',
         headers: options.headers ?? {},
         ...(options.localAddress && { localAddress: options.localAddress }),

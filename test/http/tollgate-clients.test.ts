@@ -62,6 +62,7 @@ function http(
   return new Promise((resolve, reject) => {
     const req = request(
       {
+        agent: false,
         host: '127.0.0.1',
         port,
         method,

@@ -27,6 +27,7 @@ function door(
   return new Promise((resolve, reject) => {
     const req = request(
       {
+        agent: false,
         host: '127.0.0.1',
         port,
         method,

@@ -52,6 +52,7 @@ function get(path: string, options: { localAddress?: string; method?: string; he
       const req = request(
         `${base}${path}`,
         {
+          agent: false,
           method: options.method ?? 'GET',
           headers: options.headers ?? {},
           ...(options.localAddress && { localAddress: options.localAddress }),

@@ -75,7 +75,7 @@ test.after(async () => {
 function get(path: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>(
     (resolve, reject) => {
-      const req = request(`${base}${path}`, { headers }, (res) => {
+      const req = request(`${base}${path}`, { agent: false, headers }, (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
         res.on('end', () =>

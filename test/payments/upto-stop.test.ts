@@ -63,7 +63,7 @@ test.after(async () => {
 
 function get(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, (res) => {
+    const req = request(`${base}${path}`, { agent: false }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () =>

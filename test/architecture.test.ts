@@ -242,7 +242,8 @@ const SIZE_REASONS: Record<string, string> = {
     'share its per-session state, and are read together',
   'src/meter/tick-loop.ts':
     'the tick: dispatch, commit, billing and the report share the committed table and the ordering its billing ' +
-    'rules (the header) depend on; the pool, the cut planner and the kernel mode are apart',
+    'rules (the header) depend on; when it runs (tick-scheduler), what it waits on (tick-dispatch), the ' +
+    'pool, the cut planner and the kernel mode are apart',
   'src/payments/cashu/cashu.ts':
     "one method's money path: precheck, authorize (the intent on flash, the swap, the proofs on flash) and the " +
     "late resolution share its swaps in flight, in the order of docs/tollgate.md's crash table; what a token buys " +

@@ -81,7 +81,7 @@ export class Meter {
         options.log?.warn('meter', { code: err.code, reason: err.message });
         this.events.emit('error', err);
       },
-      requestTick: () => this.loop.requestTick(),
+      requestTick: () => this.loop.scheduler.requestTick(),
     };
     const minIntervalMs = options.minIntervalMs ?? 20;
     this.firstReadingMs = options.firstReadingMs ?? 1000;
@@ -169,7 +169,7 @@ export class Meter {
   start(): void {
     if (this.ctx.state !== 'idle') return;
     this.ctx.state = 'running';
-    this.loop.schedule(0);
+    this.loop.scheduler.schedule(0);
     if (this.events.listens('metering-overdue')) {
       this.blind.start((macs) => this.events.emit('metering-overdue', macs, this.portalFlavour()));
     }
@@ -191,7 +191,7 @@ export class Meter {
 
   /** Ticks as soon as possible (after the tick in flight, if any). */
   requestTick(): void {
-    this.loop.requestTick();
+    this.loop.scheduler.requestTick();
   }
 
   /**
@@ -206,7 +206,7 @@ export class Meter {
     const session = port.active(canonical);
     if (session !== undefined && session.metric === 'bytes')
       this.planner.watchRemaining(session, port.remainingBytes(session.id), 0);
-    if (this.firsts.wantsEarlyReadingOf(canonical)) this.loop.scheduleBy(this.firstReadingMs);
+    if (this.firsts.wantsEarlyReadingOf(canonical)) this.loop.scheduler.scheduleBy(this.firstReadingMs);
   }
 
   /**
@@ -233,7 +233,7 @@ export class Meter {
     this.loop.kernel?.authEnded(mac.toLowerCase());
     const canonical = mac.toLowerCase();
     if (this.firsts.finished(canonical, sessionId, result) && this.firsts.wantsEarlyReadingOf(canonical))
-      this.loop.scheduleBy(this.firstReadingMs);
+      this.loop.scheduler.scheduleBy(this.firstReadingMs);
   }
 
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
@@ -278,10 +278,10 @@ export class Meter {
     if (this.ctx.state === 'closed' || this.ctx.state === 'closing') return;
     this.ctx.state = 'closing';
     for (const off of this.unfollow.splice(0)) off();
-    this.loop.stop();
+    this.loop.scheduler.stop();
     this.blind.stop();
     this.planner.cancelAll();
-    await this.loop.settled();
+    await this.loop.scheduler.settled();
     await this.runner.close();
     this.ctx.state = 'closed';
   }
@@ -290,7 +290,7 @@ export class Meter {
   async destroy(): Promise<void> {
     this.ctx.state = 'closed';
     for (const off of this.unfollow.splice(0)) off();
-    this.loop.stop();
+    this.loop.scheduler.stop();
     this.blind.stop();
     this.planner.cancelAll();
     await this.runner.destroy();
@@ -298,7 +298,7 @@ export class Meter {
 
   /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
   tick(): Promise<TickReport> {
-    return this.loop.tick();
+    return this.loop.scheduler.tick();
   }
 
   /**

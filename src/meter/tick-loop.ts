@@ -1,6 +1,7 @@
 /**
- * The tick loop: schedules ticks, hands each to the worker pool (which fetches and scans the snapshot itself),
- * commits the shared table, bills the deltas of paying clients, and reports.
+ * The tick loop: runs each tick (tick-scheduler.ts says when), hands it to the worker pool (which fetches and scans
+ * the snapshot itself; tick-dispatch.ts holds the portal's queue meanwhile), commits the shared table, bills the deltas
+ * of paying clients, and reports.
  *
  * Billing rules (docs/metering.md, "Baseline"):
  *  - Only paying clients are billed: a delta for a MAC without an ACTIVE session is dropped. Data sessions are
@@ -12,6 +13,8 @@
  *    counted twice.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
+import { TickDispatch } from './tick-dispatch.ts';
+import { TickScheduler } from './tick-scheduler.ts';
 import type { BlindWatch } from './blind-watch.ts';
 import type { BrakeWatch } from './brake-watch.ts';
 import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
@@ -73,7 +76,6 @@ export class TickLoop {
   private readonly macToSlot = new Map<string, number>();
   /** Each slot's ACTIVE session: billing and the gate checks read it instead of a lookup per client. */
   private readonly index: SlotSessions;
-  private readonly fetchSignal = new SharedArrayBuffer(4);
   readonly statsRecorder = new MeterStatsRecorder();
   private seq = 0;
   /** When the last committed tick's snapshot was asked for (clock ms). */
@@ -92,13 +94,10 @@ export class TickLoop {
    * since. The next tick that lists the portal must not bill (see runTick).
    */
   private lastFromKernel = false;
-  private timer: unknown;
-  private running: Promise<TickReport> | undefined;
-  private again = false;
-  /** When the scheduled tick fires (clock ms), for scheduleBy(). */
-  private dueAt = Infinity;
-  /** A tick asked for (scheduleBy) while one ran: the next one starts no later than this (clock ms). */
-  private nextBy = Infinity;
+  /** When each tick runs (tick-scheduler.ts). */
+  readonly scheduler: TickScheduler;
+  /** What a tick waits on: the worker, and the portal's queue while it reads (tick-dispatch.ts). */
+  private readonly dispatcher: TickDispatch;
   /** Readings failed ticks took after a purchase, for the next committed tick's baseline (purchase-bases.ts). */
   private readonly purchaseBases = new PurchaseBases();
   /** One slice's billed clients, reused every slice (see apply). */
@@ -131,7 +130,9 @@ export class TickLoop {
     }
     this.view = new TableView(this.table);
     this.index = new SlotSessions(ctx.sessions);
-    this.addresses = new AddressBook(ctx.timers, () => this.requestTick());
+    this.scheduler = new TickScheduler(ctx, () => this.runTick());
+    this.dispatcher = new TickDispatch(ctx.clock, parts.planner, options.portal, options.fetchTimeoutMs);
+    this.addresses = new AddressBook(ctx.timers, () => this.scheduler.requestTick());
     this.kernel =
       options.kernelCounters === undefined
         ? undefined
@@ -162,77 +163,6 @@ export class TickLoop {
     return { token: reading.mark.token, down: 0, up: 0 };
   }
 
-  /** Ticks as soon as possible (after the tick in flight, if any). */
-  requestTick(): void {
-    if (this.ctx.state !== 'running') return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.schedule(0);
-  }
-
-  /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
-  tick(): Promise<TickReport> {
-    if (this.running) return this.running.then(() => this.tick());
-    const run = this.runTick().finally(() => {
-      this.running = undefined;
-    });
-    this.running = run;
-    return run;
-  }
-
-  /** Waits for the tick in flight, if any (its failure is the scheduler's to report). */
-  async settled(): Promise<void> {
-    await this.running?.catch(() => undefined);
-  }
-
-  stop(): void {
-    this.ctx.timers.clearTimeout(this.timer);
-  }
-
-  /**
-   * Makes sure a tick starts within `delayMs` (sooner if one is due sooner); when a tick is running, the one after it
-   * is brought forward instead.
-   */
-  scheduleBy(delayMs: number): void {
-    if (this.ctx.state !== 'running') return;
-    const at = this.ctx.clock.now() + delayMs;
-    if (this.running) {
-      this.nextBy = Math.min(this.nextBy, at);
-      return;
-    }
-    if (at < this.dueAt) this.schedule(delayMs);
-  }
-
-  schedule(delayMs: number): void {
-    const { ctx } = this;
-    ctx.timers.clearTimeout(this.timer);
-    this.dueAt = ctx.clock.now() + delayMs;
-    this.timer = ctx.timers.setTimeout(() => {
-      this.timer = undefined;
-      this.dueAt = Infinity;
-      void this.tick().then(
-        (report) => {
-          if (ctx.state !== 'running') return;
-          const by = this.nextBy - ctx.clock.now();
-          this.nextBy = Infinity;
-          if (this.again) {
-            this.again = false;
-            this.schedule(0);
-          } else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
-        },
-        (err: unknown) => {
-          // A tick that throws must not end metering: report it and poll again.
-          ctx.onError(
-            new SluiceError('ERR_METER_WORKER', `tick failed: ${toSluiceError(err).message}`, { cause: err }),
-          );
-          if (ctx.state === 'running') this.schedule(ctx.pollIntervalMs);
-        },
-      );
-    }, delayMs);
-  }
-
   private async runTick(): Promise<TickReport> {
     const tick = ++this.seq;
     const started = performance.now();
@@ -260,7 +190,7 @@ export class TickLoop {
           tick,
           this.table,
           timeoutMs,
-          this.fetchSignal,
+          this.dispatcher.fetchSignal,
           listed
             ? {
                 source: this.options.source,
@@ -270,7 +200,7 @@ export class TickLoop {
             : undefined,
         );
         const run = (t: KernelUsageTask): Promise<KernelUsageResult> =>
-          this.dispatch(
+          this.dispatcher.dispatch(
             () => this.parts.runner.runKernel!(t),
             listed && t.listing?.source.kind !== 'inline',
             (at) => {
@@ -293,12 +223,12 @@ export class TickLoop {
           flavour: this.options.flavour ?? 'auto',
           timeoutMs: this.options.fetchTimeoutMs,
           ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
-          fetchSignal: this.fetchSignal,
+          fetchSignal: this.dispatcher.fetchSignal,
           ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
         };
         listed = task.addresses === true;
         const holdsPortal = task.source.kind !== 'inline';
-        result = await this.dispatch(
+        result = await this.dispatcher.dispatch(
           () => this.parts.runner.run(task),
           holdsPortal,
           (at) => {
@@ -358,50 +288,6 @@ export class TickLoop {
     this.statsRecorder.recordTick(report, this.ctx.clock.now(), result.ok ? result : undefined);
     this.ctx.emit('tick', report);
     return report;
-  }
-
-  /**
-   * Runs the task; with a portal queue and `holdsPortal` (the task reads the portal), holds the queue only until the
-   * worker reports the fetch finished. A kernel tick that lists nothing never waits for the portal's queue.
-   */
-  private async dispatch<R>(
-    run: () => Promise<R>,
-    holdsPortal: boolean,
-    onDispatch: (at: number) => void,
-    timeoutMs: number,
-  ): Promise<R> {
-    const { portal } = this.options;
-    if (portal === undefined || !holdsPortal) {
-      onDispatch(this.ctx.clock.now());
-      return run();
-    }
-    await this.parts.planner.waitForCuts(this.options.fetchTimeoutMs);
-    let result: Promise<R> | undefined;
-    await portal.runExclusive(async () => {
-      const cell = new Int32Array(this.fetchSignal);
-      Atomics.store(cell, 0, 0);
-      onDispatch(this.ctx.clock.now());
-      result = run();
-      const settled = result.then(
-        () => undefined,
-        () => undefined,
-      );
-      // No timeout given to waitAsync: V8 would post a task per call for it that stays allocated until the timeout
-      // passes even once the wait is over (10 s a tick, in whatever malloc chunk came to hand: such chunks held up
-      // the ended pool thread's arena, docs/performance.md "The leak check"). A timer bounds the wait instead, and the
-      // waiter is released below when the task ended without signalling.
-      const waiter = (
-        Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: unknown } }
-      ).waitAsync(cell, 0, 0);
-      let bound: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => {
-        bound = setTimeout(resolve, timeoutMs * 2);
-      });
-      await Promise.race([settled, waiter.async ? waiter.value : undefined, late]);
-      clearTimeout(bound);
-      Atomics.notify(cell, 0);
-    });
-    return result!;
   }
 
   private skip(result: Extract<UsageResult, { ok: false }>): TickReport {

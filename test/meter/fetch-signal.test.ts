@@ -1,5 +1,5 @@
 // tier: fast
-// The portal's queue around a tick's task (meter/tick-loop.ts dispatch): held while the task fetches, released as
+// The portal's queue around a tick's task (meter/tick-dispatch.ts): held while the task fetches, released as
 // soon as the task signals its fetch over (before it scans), and at the latest twice the fetch timeout after a task
 // that never signals, while that task is still running.
 import { test } from 'uvu';

@@ -22,6 +22,16 @@ export const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
  * overflow (it would take 10^38 payments).
  */
 export const MAX_AMOUNT_DIGITS = 40;
+/**
+ * Sessions a router's usage reports may make new in the fleet's tables in one UTC day (of the database's clock, not
+ * the router's): a session normally comes with its `started` message, and a usage report makes its row only when it
+ * arrives first (another collector, a replay), so an honest router stays far below; a router inventing session ids
+ * would otherwise add rows without end. Usage reports only: a session message may carry a payment, never refused
+ * for a count. Checked where the rows are written (store.ts, usage-batch.ts), under the router's lock.
+ */
+export const MAX_NEW_SESSIONS_PER_DAY = 20_000;
+/** The reason a usage report over MAX_NEW_SESSIONS_PER_DAY is counted under in `fleet_rejects`. */
+export const OVER_NEW_SESSIONS = `over ${MAX_NEW_SESSIONS_PER_DAY} new sessions a day`;
 
 export class Unbounded extends Error {}
 

@@ -36,6 +36,7 @@ import { Intake, type Taken } from './intake.ts';
 import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
 import { RouterIds, storeMessage, storeReject } from './store.ts';
 import { DEFAULT_RETENTION_DAYS, keepLedgerShort } from './retention.ts';
+import { OVER_NEW_SESSIONS } from './bounds.ts';
 import { digestOf, sampleOf } from './reject-sample.ts';
 import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
 import { GIVE_UP, writeLoop } from './write-loop.ts';
@@ -140,6 +141,14 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     return countRefused(m, reason, router, seq);
   }
 
+  /** A usage report whose new sessions would pass its router's bound for the day: refused, counted, let go. */
+  function overSessions(m: Delivery, router: string, seq: number | null): Promise<boolean> {
+    once(`reject ${router} ${OVER_NEW_SESSIONS}`, () =>
+      o.log.warn('fleet: message refused', { topic: m.topic, reason: OVER_NEW_SESSIONS, seq }),
+    );
+    return countRefused(m, OVER_NEW_SESSIONS, router, seq);
+  }
+
   /** Writes one message in its own transaction; false: not written (connection closed or stopping). */
   async function storeOne(m: Delivery, parsed: Inbound | Reject): Promise<boolean> {
     if (isReject(parsed)) {
@@ -164,6 +173,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
         stats.dropped++;
         return false;
       }
+      if (out === 'over') return overSessions(m, parsed.router, 'seq' in parsed ? parsed.seq : null);
       if (out === 'stored') stats.stored++;
       else stats.duplicates++;
       return true;
@@ -195,11 +205,14 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
         () => batch.some((m) => m.alive()),
       );
       if (out !== GIVE_UP)
-        out.live.forEach((m, i) => {
-          if (out.outcomes[i] === 'stored') stats.stored++;
-          else stats.duplicates++;
-          done.set(m, true);
-        });
+        for (const [i, m] of out.live.entries()) {
+          if (out.outcomes[i] === 'over') done.set(m, await overSessions(m, m.parsed.router, m.parsed.seq));
+          else {
+            if (out.outcomes[i] === 'stored') stats.stored++;
+            else stats.duplicates++;
+            done.set(m, true);
+          }
+        }
     } catch (err) {
       once('batch refused', () =>
         o.log.warn('fleet: a batch refused by the database: its messages stored one by one', {

@@ -10,11 +10,13 @@
  * usage report) fills what is still empty.
  */
 import type { Db, Sql } from '../db/index.ts';
+import { MAX_NEW_SESSIONS_PER_DAY } from './bounds.ts';
 import type { Inbound, Payment, SessionBody, UsageRow } from './parse.ts';
 import { SESSION_ROW_MERGE } from './session-merge.ts';
 import { addRowSpan, inSpan, lockRouter } from './spans.ts';
 
-export type Stored = 'stored' | 'duplicate';
+/** 'over': refused, its new sessions beyond the router's MAX_NEW_SESSIONS_PER_DAY; nothing of it written. */
+export type Stored = 'stored' | 'duplicate' | 'over';
 
 /** Router name → id, made on first sight. */
 export class RouterIds {
@@ -35,6 +37,10 @@ export class RouterIds {
 
 const AT = (p: string): string => `to_timestamp(${p}::double precision / 1000)`;
 
+/** The database's UTC day, and the sessions a router's usage made new in it (bounds.ts MAX_NEW_SESSIONS_PER_DAY). */
+export const TODAY = `(now() AT TIME ZONE 'UTC')::date`;
+export const NEW_TODAY = `(CASE WHEN usage_sessions_day = ${TODAY} THEN usage_sessions ELSE 0 END)`;
+
 /**
  * One statement (so one round trip, atomic on its own): the router's row locked, the ledger row, then, only when it
  * is new, the sessions' figures, the hour's roll-up and the router's last report. Every message of a router locks
@@ -44,10 +50,15 @@ const AT = (p: string): string => `to_timestamp(${p}::double precision / 1000)`;
  */
 const USAGE_SQL = `
 WITH lock AS (
-  SELECT id, spans_to FROM routers WHERE id = $1 FOR UPDATE
+  SELECT id, spans_to, ${NEW_TODAY} AS today FROM routers WHERE id = $1 FOR UPDATE
+), fits AS (
+  SELECT n, n = 0 OR (SELECT today FROM lock) + n <= $20 AS ok FROM (
+    SELECT count(*)::int AS n FROM unnest($4::text[]) AS u(id)
+    WHERE NOT EXISTS (SELECT 1 FROM sessions x WHERE x.router_id = $1 AND x.id = u.id)
+  ) f
 ), m AS (
   INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)
-  SELECT id, $2, 1, ${AT('$3')}, $18 FROM lock WHERE $2::bigint > spans_to OR $19::boolean
+  SELECT id, $2, 1, ${AT('$3')}, $18 FROM lock, fits WHERE fits.ok AND ($2::bigint > spans_to OR $19::boolean)
   ON CONFLICT DO NOTHING RETURNING seq
 ), s AS (
   INSERT INTO sessions AS s (router_id, id, mac, user_name, metric, state, used, bytes, allotment, remaining,
@@ -60,7 +71,7 @@ WITH lock AS (
   WHERE EXISTS (SELECT 1 FROM m)
   ON CONFLICT (router_id, id) DO UPDATE SET
     ${SESSION_ROW_MERGE}
-  RETURNING 1
+  RETURNING (xmax = 0) AS inserted
 ), h AS (
   INSERT INTO usage_hours AS h (router_id, hour, up_bytes, down_bytes, rows, reports)
   SELECT $1, date_trunc('hour', ${AT('$3')} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $15::numeric, $16::numeric, $17, 1
@@ -70,10 +81,12 @@ WITH lock AS (
   RETURNING 1
 ), r AS (
   UPDATE routers SET max_seq = greatest(max_seq, $2), last_message_at = now(),
-    last_report_at = greatest(last_report_at, ${AT('$3')})
-  WHERE id = $1 RETURNING 1
+    last_report_at = greatest(last_report_at, ${AT('$3')}),
+    usage_sessions = ${NEW_TODAY} + (SELECT count(*) FROM s WHERE inserted), usage_sessions_day = ${TODAY}
+  WHERE id = $1 AND (SELECT ok FROM fits) RETURNING 1
 )
-SELECT (SELECT count(*) FROM m)::int AS stored, (SELECT spans_to FROM lock)::text AS spans_to`;
+SELECT (SELECT count(*) FROM m)::int AS stored, (SELECT spans_to FROM lock)::text AS spans_to,
+  NOT (SELECT ok FROM fits) AS over`;
 
 /**
  * A usage report in one statement; one numbered at or below the router's spans_to is stored only with `late` (the
@@ -92,7 +105,7 @@ async function usageStatement(
     up += BigInt(r.up);
     down += BigInt(r.down);
   }
-  const [row] = await db.query<{ stored: number; spans_to: string | null }>(USAGE_SQL, [
+  const [row] = await db.query<{ stored: number; spans_to: string | null; over: boolean }>(USAGE_SQL, [
     routerId,
     m.seq,
     m.at,
@@ -112,8 +125,10 @@ async function usageStatement(
     m.rows.length,
     m.prevSessionSeq,
     late,
+    MAX_NEW_SESSIONS_PER_DAY,
   ]);
   if (Number(row?.stored) === 1) return 'stored';
+  if (row?.over) return 'over';
   return !late && BigInt(m.seq) <= BigInt(row?.spans_to ?? '0') ? 'late' : 'duplicate';
 }
 
@@ -129,7 +144,7 @@ export async function storeLateUsage(db: Db, routerId: number, m: Inbound & { ki
     if (await inSpan(tx, routerId, m.seq)) return 'duplicate';
     const out = await usageStatement(tx, routerId, m, true);
     if (out === 'stored') await addRowSpan(tx, routerId, m.seq);
-    return out === 'stored' ? 'stored' : 'duplicate';
+    return out === 'late' ? 'duplicate' : out;
   });
 }
 

@@ -377,6 +377,14 @@ SELECT r.name AS router, h.hour, h.method, h.asset, h.amount, h.payments
 FROM revenue_hours h JOIN routers r ON r.id = h.router_id;
 `;
 
+/**
+ * How many sessions a router's usage reports made new today (the database's UTC day): the bound on them
+ * (collector/bounds.ts MAX_NEW_SESSIONS_PER_DAY) is checked against this under the router's lock, in O(1).
+ */
+const NEW_SESSIONS_DAY = `
+ALTER TABLE routers ADD COLUMN usage_sessions_day date, ADD COLUMN usage_sessions integer NOT NULL DEFAULT 0;
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
@@ -387,4 +395,5 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 7, name: 'a refused message counted once', sql: REJECTS_ONCE },
   { version: 8, name: "a router's flood kept aside", sql: DEFERRED },
   { version: 9, name: 'revenue per UTC hour', sql: REVENUE_HOURS },
+  { version: 10, name: "sessions a router's usage made new per day", sql: NEW_SESSIONS_DAY },
 ];

@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
+import { ThreadHost } from './helpers/thread-pool.mjs';
 import { declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -150,14 +151,29 @@ function whyFailed(text, timedOut) {
   return (why.length > 0 ? why : lines.filter((l) => l.trim() !== '').slice(-8)).join('\n');
 }
 
-/** ", cpu N ms" (user + sys) from the file's exit figures, or '' when it wrote none (killed). */
+/** The CPU time (user + sys, ms) from the file's exit figures, or null when it wrote none (killed). */
 function cpuOf(cpuFile) {
   try {
     const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split(' ').map(Number);
-    totals.cpuMs += user + sys;
-    return `, cpu ${user + sys} ms`;
+    return user + sys;
   } catch {
-    return '';
+    return null;
+  }
+}
+
+/** The CPU time (ms) of this process and of the children it reaped: every file, the bundler, the fast files' host. */
+function ownCpuMs() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return (
+      stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .slice(11, 15)
+        .reduce((a, t) => a + Number(t), 0) * 10
+    );
+  } catch {
+    return NaN;
   }
 }
 
@@ -190,9 +206,13 @@ function lowerPriority(pid, nice) {
   }
 }
 
-function runFile(file, timeoutMs, nice = 0, rerun = false) {
+/**
+ * Runs one file in a node process of its own, in its own process group.
+ * @returns {Promise<{ text: string, code: number | null, signal: string | null, timedOut: boolean, cpuMs: number |
+ *   null, runqMs: number }>}
+ */
+function runProcess(file, timeoutMs, nice) {
   return new Promise((resolve) => {
-    const started = Date.now();
     const cpuFile = join(cpuDir, `${++fileNo}`);
     const cpuTime = ['--import', join(root, 'helpers', 'cpu-time.mjs')];
     const bundle = bundled.get(file);
@@ -214,7 +234,7 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
     child.stderr.on('data', (d) => (out += d));
     let grace;
     let timedOut = false;
-    let runQueueMs = 0;
+    let runqMs = 0;
     const timer = setTimeout(() => {
       timedOut = true;
       out +=
@@ -226,8 +246,7 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
     // On 'exit' rather than 'close': a leftover child holding the file's stdout would hold off 'close' forever.
     child.once('exit', () => {
       const waited = [...(runQueueNs.get(pgid)?.values() ?? [])].reduce((a, ns) => a + ns, 0);
-      runQueueMs = Math.round(waited / 1e6);
-      totals.runQueueMs += runQueueMs;
+      runqMs = Math.round(waited / 1e6);
       runQueueNs.delete(pgid);
       clearTimeout(timer);
       clearTimeout(grace);
@@ -241,47 +260,57 @@ function runFile(file, timeoutMs, nice = 0, rerun = false) {
       liveGroups.delete(pgid);
     });
     child.on('close', (code, signal) => {
-      const text = strip(out);
-      const n = (label) => {
-        const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))];
-        return m.reduce((a, x) => a + Number(x[1]), 0);
-      };
-      const total = n('Total'),
-        passed = n('Passed'),
-        skipped = n('Skipped');
-      // uvu exits 0 when a before/after hook throws, reporting the file's tests as neither passed nor skipped.
-      // Its Total counts the tests that ran: test.skip() ones are only in Skipped.
-      // A file whose every test is a counted skip (a missing prerequisite: test/helpers/skip.ts) ran nothing and
-      // passes.
-      const clean = !timedOut && code === 0 && signal === null;
-      const ok = clean && (total > 0 ? passed === total : skipped > 0);
-      if (!ok && !rerun && text.includes(PORTAL_SIGFPE)) {
-        console.log(
-          `[run] ${relative(root, file)} failed while openNDS died of SIGFPE (its own race): run once more; the ` +
-            `first run said:\n${text.replace(/^/gm, '     | ')}`,
-        );
-        resolve(runFile(file, timeoutMs, nice, true));
-        return;
-      }
-      const failed = ok ? 0 : Math.max(1, total - passed);
-      totals.passed += passed;
-      totals.skipped += skipped;
-      totals.failed += failed;
-      const name = relative(root, file);
-      const ms = Date.now() - started;
-      const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
-      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)}, runq ${runQueueMs} ms)`);
-      if (!ok) failures.push({ name, why: whyFailed(text, timedOut) });
-      if (!ok || process.env.SLUICE_TEST_VERBOSE) {
-        console.log(text.replace(/^/gm, '     | '));
-      } else {
-        // Figures and skip reasons are worth seeing even when green.
-        for (const line of text.split('\n'))
-          if (/^\s*(# |SKIP |\[e2e\]|\[bench\])/.test(line)) console.log(`     ${line.trim()}`);
-      }
-      resolve();
+      resolve({ text: out, code, signal, timedOut, cpuMs: cpuOf(cpuFile), runqMs });
     });
   });
+}
+
+async function runFile(file, timeoutMs, nice = 0, rerun = false) {
+  const started = Date.now();
+  const bundle = bundled.get(file);
+  const host = threads?.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  const run = bundle && host ? await host.run(bundle, timeoutMs) : await runProcess(file, timeoutMs, nice);
+  const { code, signal, timedOut, cpuMs, runqMs } = run;
+  totals.cpuMs += cpuMs ?? 0;
+  totals.runQueueMs += runqMs;
+  const text = strip(run.text);
+  const n = (label) => {
+    const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))];
+    return m.reduce((a, x) => a + Number(x[1]), 0);
+  };
+  const total = n('Total'),
+    passed = n('Passed'),
+    skipped = n('Skipped');
+  // uvu exits 0 when a before/after hook throws, reporting the file's tests as neither passed nor skipped.
+  // Its Total counts the tests that ran: test.skip() ones are only in Skipped.
+  // A file whose every test is a counted skip (a missing prerequisite: test/helpers/skip.ts) ran nothing and
+  // passes.
+  const clean = !timedOut && code === 0 && signal === null;
+  const ok = clean && (total > 0 ? passed === total : skipped > 0);
+  if (!ok && !rerun && text.includes(PORTAL_SIGFPE)) {
+    console.log(
+      `[run] ${relative(root, file)} failed while openNDS died of SIGFPE (its own race): run once more; the ` +
+        `first run said:\n${text.replace(/^/gm, '     | ')}`,
+    );
+    return runFile(file, timeoutMs, nice, true);
+  }
+  const failed = ok ? 0 : Math.max(1, total - passed);
+  totals.passed += passed;
+  totals.skipped += skipped;
+  totals.failed += failed;
+  const name = relative(root, file);
+  const ms = Date.now() - started;
+  const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
+  const cpu = cpuMs === null ? '' : `, cpu ${cpuMs} ms`;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpu}, runq ${runqMs} ms)`);
+  if (!ok) failures.push({ name, why: whyFailed(text, timedOut) });
+  if (!ok || process.env.SLUICE_TEST_VERBOSE) {
+    console.log(text.replace(/^/gm, '     | '));
+  } else {
+    // Figures and skip reasons are worth seeing even when green.
+    for (const line of text.split('\n'))
+      if (/^\s*(# |SKIP |\[e2e\]|\[bench\])/.test(line)) console.log(`     ${line.trim()}`);
+  }
 }
 
 async function pool(files, concurrency, timeoutMs, nice = 0) {
@@ -388,6 +417,32 @@ const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
 // waits on its 8 Mbit/s links). At equal weight the lab's waits ran out, a different lab file each run; at nice 10
 // (a tenth) a unit file waited 67 s for a CPU in 77 s and its 2 s facilitator timeout ran out.
 const unitNice = lab.length > 0 ? Number(process.env.SLUICE_UNIT_NICE ?? 5) : 0;
+// The bundled files run in worker threads (test/helpers/thread-host.mjs: a fresh module graph, globals and timers per
+// file, without a node process's start and exit per file): one long-lived process per lane of the unit pool, each a
+// session and process group of its own at the unit files' priority, as a file's own process was;
+// SLUICE_TEST_THREADS=0 runs each file in a process of its own instead.
+const threads =
+  bundled.size > 0 && process.env.SLUICE_TEST_THREADS !== '0'
+    ? Array.from(
+        { length: jobs },
+        () =>
+          new ThreadHost({
+            cwd: join(root, '..'),
+            env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+            started(pid) {
+              if (unitNice > 0) lowerPriority(pid, unitNice);
+              liveGroups.add(pid);
+            },
+            ended(pid) {
+              const left = groupMembers(pid);
+              signalGroup(pid, 'SIGKILL');
+              if (left.length > 0)
+                console.log(`[run] the fast files left processes; killed:\n${left.map((l) => `     ${l}`).join('\n')}`);
+              liveGroups.delete(pid);
+            },
+          }),
+      )
+    : null;
 let unitMs = 0;
 let labMs = 0;
 await Promise.all([
@@ -398,6 +453,7 @@ await Promise.all([
     labMs = Date.now() - runStarted;
   }),
 ]);
+await Promise.all((threads ?? []).map((t) => t.close()));
 if (failures.length) console.log(`\nfailed files: ${failures.map((f) => f.name).join(', ')}`);
 // Again at the end, each failure's own words: a failed lab file's output is long (its peers' logs), and a reader of
 // only the log's last lines (a CI summary) must still see which assertion failed and why.
@@ -406,7 +462,7 @@ const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
 console.log(
   `\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}, lab ${wall(labMs)}), files' ` +
     `cpu ${wall(totals.cpuMs)}, ` +
-    `waiting for a cpu ${wall(totals.runQueueMs)}`,
+    `waiting for a cpu ${wall(totals.runQueueMs)}; the run's cpu ${wall(ownCpuMs())} (runner, bundler, files)`,
 );
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

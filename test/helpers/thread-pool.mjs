@@ -1,0 +1,118 @@
+// test/run.mjs's side of test/helpers/thread-host.mjs: starts the host process when the first fast file is run, hands
+// it files, and gives each file's result back as its own process's would be. The host leads a process group of its own
+// (detached), so the runner can lower its priority and kill whatever a file spawned, as it does a file process's.
+// When the host itself dies (a crash no thread could contain), each file it was running fails with the host's last
+// words, and the next file starts a new host.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
+/** How much of the host's own output (there should be none) a failure quotes. */
+const TAIL_CHARS = 4_000;
+
+export class ThreadHost {
+  /**
+   * @param {{ cwd: string, env: NodeJS.ProcessEnv, started?: (pid: number) => void, ended?: (pid: number) => void }} o
+   *   started/ended: the host's pid (= its process group) as it starts and after it exited
+   */
+  constructor({ cwd, env, started, ended }) {
+    Object.assign(this, { cwd, env, started, ended });
+    this.current = null;
+    this.pending = new Map();
+    this.nextId = 0;
+  }
+
+  /**
+   * Runs one bundled file in a thread of the host.
+   * @returns {Promise<{ text: string, code: number | null, signal: string | null, timedOut: boolean, cpuMs: number,
+   *   runqMs: number }>}
+   */
+  run(module, timeoutMs) {
+    const host = this.#host();
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const job = { resolve, timeoutMs, timedOut: false, timer: null, cpuBefore: this.cpuMs() };
+      job.timer = setTimeout(() => {
+        job.timedOut = true;
+        host.child.send({ stop: id });
+      }, timeoutMs);
+      this.pending.set(id, job);
+      host.child.send({ run: { id, module, env: {} } });
+    });
+  }
+
+  /** The CPU time (user + sys, ms) the host and the children it reaped used so far; null when it is not running. */
+  cpuMs() {
+    if (!this.current) return null;
+    try {
+      const stat = readFileSync(`/proc/${this.current.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return f.slice(11, 15).reduce((a, t) => a + Number(t), 0) * 10;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Lets the host end (it exits once disconnected) and waits for it. */
+  async close() {
+    const host = this.current;
+    if (!host) return;
+    const exited = new Promise((r) => host.child.once('exit', r));
+    host.child.disconnect();
+    await exited;
+  }
+
+  #host() {
+    if (this.current) return this.current;
+    const child = spawn(process.execPath, [HOST], {
+      cwd: this.cwd,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: true,
+    });
+    const host = { child, pid: child.pid, tail: '' };
+    const keep = (d) => (host.tail = (host.tail + d).slice(-TAIL_CHARS));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('message', ({ id, code, out, cpuMs, runqMs }) => {
+      const job = this.pending.get(id);
+      if (!job) return;
+      this.pending.delete(id);
+      clearTimeout(job.timer);
+      const timedOut = job.timedOut;
+      const text = timedOut ? `${out}\n[run] timed out after ${job.timeoutMs} ms: its thread was terminated\n` : out;
+      // The host's own CPU over the file (its threads, V8's helper threads, the worker's start) when it ran this file
+      // alone, as test/run.mjs uses it: the figure a file's own process gave. Else the file's thread alone.
+      const hostCpu = this.pending.size === 0 && job.cpuBefore !== null ? this.cpuMs() - job.cpuBefore : null;
+      job.resolve({
+        text,
+        code,
+        signal: null,
+        timedOut,
+        cpuMs: hostCpu ?? Math.round(cpuMs),
+        runqMs: Math.round(runqMs),
+      });
+    });
+    child.once('exit', (code, signal) => {
+      if (this.current === host) this.current = null;
+      for (const [id, job] of this.pending) {
+        this.pending.delete(id);
+        clearTimeout(job.timer);
+        job.resolve({
+          text:
+            `[run] the fast files' process (pid ${host.pid}) ended (${signal ?? `status ${code}`}) while this file ` +
+            `ran in it; its own output:\n${host.tail}`,
+          code: null,
+          signal,
+          timedOut: job.timedOut,
+          cpuMs: 0,
+          runqMs: 0,
+        });
+      }
+      this.ended?.(host.pid);
+    });
+    this.current = host;
+    this.started?.(host.pid);
+    return host;
+  }
+}

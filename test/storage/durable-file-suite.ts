@@ -6,7 +6,7 @@
  * reads as holding less than it held unless the verdict says so (`new`, `unseen`, `read-past`): a refusal is
  * `refused` (the owner's code, `details.damaged`, counted in damaged_tables) or `refuses-held` (the nonce files).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -51,9 +51,40 @@ function snapshot(dir: string, into: Snapshot = new Map(), under = ''): Snapshot
   return into;
 }
 
-function restore(dir: string, snap: Snapshot): void {
-  for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+/**
+ * Puts `dir` back to the snapshot exactly as emptying it and writing every file anew would (each snapshot file with
+ * its bytes and mode 0o600, each directory holding one with mkdir's default mode, nothing else), touching only what
+ * differs: the owner's last open changed a file or two of it, and the harms run once per byte of the file, so
+ * rewriting the whole directory each time was most of these suites' time (unlink, rmdir, mkdir, create).
+ */
+function restore(dir: string, snap: Snapshot, harmed?: string): void {
+  const fileMode = 0o600 & ~process.umask();
+  const dirMode = 0o777 & ~process.umask();
+  const dirs = new Set<string>();
+  for (const rel of snap.keys()) for (let d = dirname(rel); d !== '.'; d = dirname(d)) dirs.add(d);
+  const kept = new Set<string>();
+  const walk = (under: string): void => {
+    for (const entry of readdirSync(join(dir, under), { withFileTypes: true })) {
+      const rel = join(under, entry.name);
+      const path = join(dir, rel);
+      const want = snap.get(rel);
+      if (entry.isDirectory() && dirs.has(rel)) {
+        if ((statSync(path).mode & 0o7777) !== dirMode) chmodSync(path, dirMode);
+        walk(rel);
+      } else if (entry.isFile() && want && rel !== harmed) {
+        if ((statSync(path).mode & 0o7777) !== fileMode) rmSync(path);
+        else {
+          if (!readFileSync(path).equals(want)) writeFileSync(path, want);
+          kept.add(rel);
+        }
+      } else rmSync(path, { recursive: true, force: true });
+    }
+  };
+  walk('');
+  // The harmed file is left for the caller to write (new, mode 0o600), so that it is not written twice.
+  if (harmed) mkdirSync(dirname(join(dir, harmed)), { recursive: true });
   for (const [rel, bytes] of snap) {
+    if (kept.has(rel) || rel === harmed) continue;
     mkdirSync(dirname(join(dir, rel)), { recursive: true });
     writeFileSync(join(dir, rel), bytes, { mode: 0o600 });
   }
@@ -118,8 +149,8 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     const { dir, held, good } = await build();
     const bytes = good.get(owner.file)!;
     for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
-      restore(dir, good);
-      writeFileSync(join(dir, owner.file), bytes.subarray(0, at));
+      restore(dir, good, owner.file);
+      writeFileSync(join(dir, owner.file), bytes.subarray(0, at), { mode: 0o600 });
       await expect(at === 0 ? 'empty' : 'cut', dir, held, `cut at byte ${at} of ${bytes.length}`);
     }
   });
@@ -128,10 +159,10 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     const { dir, held, good } = await build();
     const bytes = good.get(owner.file)!;
     for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
-      restore(dir, good);
+      restore(dir, good, owner.file);
       const flipped = Buffer.from(bytes);
       flipped[at] = flipped[at]! ^ (1 << (at % 8));
-      writeFileSync(join(dir, owner.file), flipped);
+      writeFileSync(join(dir, owner.file), flipped, { mode: 0o600 });
       await expect('flip', dir, held, `bit ${at % 8} of byte ${at} flipped`);
     }
   });

@@ -140,10 +140,11 @@ async function build(esbuild, entries, repo, cacheDir, key) {
               return { path: args.path, namespace: 'required' };
             return /^uvu(\/|$)/.test(args.path) ? undefined : { path: args.path, external: true };
           });
+          const requireFrom = JSON.stringify(join(repo, 'package.json'));
           b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
             contents:
               "import { createRequire } from 'node:module';\n" +
-              `export default createRequire(${JSON.stringify(join(repo, 'package.json'))})(${JSON.stringify(args.path)});`,
+              `export default createRequire(${requireFrom})(${JSON.stringify(args.path)});`,
             loader: 'js',
           }));
           b.onLoad({ filter: /\.(ts|mts|mjs|js)$/ }, (args) => {

@@ -202,7 +202,8 @@ const SIZE_REASONS: Record<string, string> = {
     'the ack log; the packet building is already apart (accounting-records and the radius/ codec)',
   'src/upstream/mqtt/sink.ts':
     "one sink's lifecycle: the connection, the outbox's delivery, the retained status and the " +
-    "command channel's wiring; connection.ts, direct.ts, reports.ts and command-channel.ts already hold the parts",
+    "command channel's wiring; connection.ts (connecting, what needs a new connection, the clean end), direct.ts, " +
+    'reports.ts, command-channel.ts and what each publish goes out with (publish-options.ts) hold the parts',
   'src/upstream/outbox.ts':
     "the outbox's one class (append, group commit, per-consumer floors, recovery order); codec, " +
     'segments (and the bound step), marks, sync, what opening reads (outbox-open), what each consumer still owes ' +

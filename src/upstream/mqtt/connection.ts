@@ -1,13 +1,43 @@
 /**
- * How the MQTT sink connects: the mqtt.js client options (its own reconnect off, clean session, a retained Last-Will
- * saying offline, TLS files read at each connect so a reload or a renewed certificate takes effect), and which setting
- * a connection error points at, so the log names what to fix.
+ * How the MQTT sink connects and lets go: which settings a connection is made with (a change to one reconnects), the
+ * mqtt.js client options (its own reconnect off, clean session, a retained Last-Will
+ * saying offline, TLS files read at each connect so a reload or a renewed certificate takes effect), which setting
+ * a connection error points at, so the log names what to fix, and the clean end of a connection, bounded in time.
  */
 import { readFileSync } from 'node:fs';
-import type { IClientOptions } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../../config/index.ts';
 import { SluiceError } from '../../errors.ts';
+import type { Clock, Timers } from '../../time.ts';
 import { contentType } from './messages.ts';
+
+/** The settings whose change needs a new connection. */
+export const CONNECTION_OPTIONS = [
+  'url',
+  'username',
+  'password',
+  'clientId',
+  'keepaliveMs',
+  'protocol',
+  'caFile',
+  'certFile',
+  'keyFile',
+  'topicPrefix',
+  'commands',
+  'format',
+] as const satisfies ReadonlyArray<keyof MqttConfig>;
+
+/** The settings a reload changed that need a new connection ('router_id' among them: it is in every topic). */
+export function reconnectFor(prev: MqttConfig, next: MqttConfig, routerChanged: boolean): string[] {
+  const changed: string[] = CONNECTION_OPTIONS.filter((k) => prev[k] !== next[k]);
+  if (routerChanged) changed.push('router_id');
+  return changed;
+}
+
+/** The protocol a connection starts with: `auto` starts at 5 and falls back to 3.1.1 once the broker refuses it. */
+export function firstProtocol(cfg: Pick<MqttConfig, 'protocol'>): 4 | 5 {
+  return cfg.protocol === '3.1.1' ? 4 : 5;
+}
 
 /**
  * The options of one connection attempt. Throws ERR_CONFIG_INVALID naming the setting when a TLS file cannot be read.
@@ -80,4 +110,52 @@ export function describeConnectError(err: Error & { code?: unknown }): string {
   else if (TLS_ALERT.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
   else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
   return `${hint}: ${err.message}`;
+}
+
+/** A clean end's waits: all bounded by one deadline (clock ms). */
+export interface EndWaits {
+  clock: Clock;
+  timers: Timers;
+  deadline: number;
+}
+
+/**
+ * Waits (bounded) for the in-flight acknowledgements, so they are not sent twice, then says offline in the retained
+ * status (built once the wait is over, so its queue figures are the last); the DISCONNECT that follows (endClient)
+ * keeps the broker from publishing the Last-Will.
+ */
+export async function sayOffline(
+  client: MqttClient,
+  waits: EndWaits,
+  inflight: () => number,
+  offline: () => { topic: string; payload: Buffer; options: IClientPublishOptions },
+): Promise<void> {
+  const { clock, timers, deadline } = waits;
+  while (inflight() > 0 && clock.now() < deadline) await new Promise<void>((resolve) => timers.setTimeout(resolve, 20));
+  const status = offline();
+  await new Promise<void>((resolve) => {
+    const timer = timers.setTimeout(resolve, Math.max(100, deadline - clock.now()));
+    client.publish(status.topic, status.payload, status.options, () => {
+      timers.clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** DISCONNECTs, or drops the socket once the deadline passed (at least 100 ms from now). */
+export async function endClient(client: MqttClient, waits: EndWaits): Promise<void> {
+  const { clock, timers, deadline } = waits;
+  await new Promise<void>((resolve) => {
+    const timer = timers.setTimeout(
+      () => {
+        client.end(true);
+        resolve();
+      },
+      Math.max(100, deadline - clock.now()),
+    );
+    client.end(false, {}, () => {
+      timers.clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -403,3 +403,8 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
 export function replyMessage(head: MessageHead, lastSeq: number, fields: Record<string, unknown>): Buffer {
   return encode(head.format, { ...envelope(head, lastSeq, 'reply'), ...fields });
 }
+
+/** A venue claim (docs/roaming.md): the envelope's fields, then the claim's. */
+export function venueMessage(head: MessageHead, lastSeq: number, body: Record<string, unknown>): Buffer {
+  return encode(head.format, { ...envelope(head, lastSeq, 'venue'), ...body });
+}

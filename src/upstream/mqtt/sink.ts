@@ -7,7 +7,7 @@
  * reconnect is exactly what the outbox still holds, in order. docs/mqtt.md describes topics, payloads and guarantees.
  */
 import { join } from 'node:path';
-import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
@@ -17,10 +17,19 @@ import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandChannel } from './command-channel.ts';
 import { CommandVerifier } from './commands.ts';
-import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
+import {
+  clientOptions,
+  describeConnectError,
+  endClient,
+  firstProtocol,
+  reconnectFor,
+  refusesVersion5,
+  sayOffline,
+} from './connection.ts';
+import { recordOptions, replyOptions, statusOptions } from './publish-options.ts';
 import { lazyPart } from '../../lazy.ts';
 import { DirectPublishes } from './direct.ts';
-import { contentType, encode, loadMsgpack, RECORD_TYPE, replyMessage, statusMessage } from './messages.ts';
+import { loadMsgpack, RECORD_TYPE, replyMessage, statusMessage, venueMessage } from './messages.ts';
 import type { MqttSinkDeps } from './sink-deps.ts';
 export type { MqttSinkDeps } from './sink-deps.ts';
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
@@ -39,22 +48,6 @@ async function loadMqttJs(): Promise<MqttJs> {
 }
 
 type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing' | 'closed';
-
-/** The options whose change needs a new connection. */
-const CONNECTION_OPTIONS = [
-  'url',
-  'username',
-  'password',
-  'clientId',
-  'keepaliveMs',
-  'protocol',
-  'caFile',
-  'certFile',
-  'keyFile',
-  'topicPrefix',
-  'commands',
-  'format',
-] as const satisfies ReadonlyArray<keyof MqttConfig>;
 
 export class MqttSink implements UpstreamSink {
   readonly name = 'mqtt';
@@ -101,7 +94,7 @@ export class MqttSink implements UpstreamSink {
     this.timers = deps.timers ?? backgroundTimers;
     this.waitTimers = deps.timers ?? systemTimers;
     this.startedAt = this.clock.now();
-    this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
+    this.protocolVersion = firstProtocol(config);
     this.reconnectBackoff = this.newBackoff();
     this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.clock);
     this.reports = new MqttReports({
@@ -121,11 +114,8 @@ export class MqttSink implements UpstreamSink {
       room: () => this.config.maxInflight - this.inflight,
       client: () => (this.state === 'ready' ? this.client : null),
       topic: (suffix) => this.topic(suffix),
-      status: () => ({ body: this.statusPayload(true), options: this.statusOptions() }),
-      replyOptions: () => ({
-        qos: 1,
-        ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
-      }),
+      status: () => ({ body: this.statusPayload(true), options: statusOptions(this.config, this.protocolVersion) }),
+      replyOptions: () => replyOptions(this.config, this.protocolVersion),
       freed: () => this.delivery?.kick(),
     });
   }
@@ -216,10 +206,9 @@ export class MqttSink implements UpstreamSink {
     } else {
       await this.openQueue();
     }
-    const changed: string[] = CONNECTION_OPTIONS.filter((k) => prev[k] !== next[k]);
-    if (routerChanged) changed.push('router_id');
+    const changed = reconnectFor(prev, next, routerChanged);
     if (this.state === 'disabled' || this.state === 'idle') {
-      this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
+      this.protocolVersion = firstProtocol(next);
       await loadMqttJs();
       this.connect();
     } else if (changed.length > 0) {
@@ -227,7 +216,7 @@ export class MqttSink implements UpstreamSink {
         changed: changed.join(','),
       });
       await this.disconnect('reload');
-      this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
+      this.protocolVersion = firstProtocol(next);
       this.reconnectBackoff.reset();
       this.connect();
     } else if (prev.statusIntervalMs !== next.statusIntervalMs && this.state === 'ready') {
@@ -275,34 +264,27 @@ export class MqttSink implements UpstreamSink {
     this.state = 'waiting';
     this.delivery?.pause();
     if (!client) return;
-    const drainMs = this.deps.drainMs ?? 2000;
-    const deadline = this.clock.now() + drainMs;
+    const waits = {
+      clock: this.clock,
+      timers: this.waitTimers,
+      deadline: this.clock.now() + (this.deps.drainMs ?? 2000),
+    };
     if (wasReady) {
-      while (this.inflight > 0 && this.clock.now() < deadline) await this.sleep(20);
-      await new Promise<void>((resolve) => {
-        const timer = this.waitTimers.setTimeout(resolve, Math.max(100, deadline - this.clock.now()));
-        client.publish(this.topic('status'), this.statusPayload(false, reason), this.statusOptions(), () => {
-          this.waitTimers.clearTimeout(timer);
-          resolve();
-        });
-      });
+      await sayOffline(
+        client,
+        waits,
+        () => this.inflight,
+        () => ({
+          topic: this.topic('status'),
+          payload: this.statusPayload(false, reason),
+          options: statusOptions(this.config, this.protocolVersion),
+        }),
+      );
     }
     this.generation++;
     this.client = null;
     this.direct.reset();
-    await new Promise<void>((resolve) => {
-      const timer = this.waitTimers.setTimeout(
-        () => {
-          client.end(true);
-          resolve();
-        },
-        Math.max(100, deadline - this.clock.now()),
-      );
-      client.end(false, {}, () => {
-        this.waitTimers.clearTimeout(timer);
-        resolve();
-      });
-    });
+    await endClient(client, waits);
   }
 
   // ---- connection ----
@@ -435,22 +417,11 @@ export class MqttSink implements UpstreamSink {
   private publishRecord(r: OutboxRecord): Promise<void> | 'skip' {
     const client = this.client;
     if (!client) return Promise.reject(new Error('not connected'));
-    const v5 = this.protocolVersion === 5;
-    const options: IClientPublishOptions = { qos: this.config.qos };
-    if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
-      const left = this.config.usageExpiryMs - (this.clock.now() - r.at);
-      if (left <= 0) {
-        // It would expire at the broker anyway: count it and move on.
-        this.counters.expired++;
-        return 'skip';
-      }
-      if (v5)
-        options.properties = {
-          contentType: contentType(this.config.format),
-          messageExpiryInterval: Math.ceil(left / 1000),
-        };
-    } else if (v5) {
-      options.properties = { contentType: contentType(this.config.format) };
+    const options = recordOptions(this.config, this.protocolVersion, r, this.clock.now());
+    if (options === 'expired') {
+      // It would expire at the broker anyway: count it and move on.
+      this.counters.expired++;
+      return 'skip';
     }
     this.counters.published++;
     const gen = this.generation;
@@ -479,14 +450,6 @@ export class MqttSink implements UpstreamSink {
   }
 
   // ---- status ----
-
-  private statusOptions(): IClientPublishOptions {
-    return {
-      qos: 1,
-      retain: true,
-      ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
-    };
-  }
 
   private statusPayload(online: boolean, reason?: string): Buffer {
     const at = this.clock.now();
@@ -520,12 +483,6 @@ export class MqttSink implements UpstreamSink {
     this.statusTimer = this.timers.setTimeout(beat, everyMs);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.waitTimers.setTimeout(resolve, ms);
-    });
-  }
-
   // ---- commands ----
 
   private async onMessage(client: MqttClient, topic: string, payload: Buffer): Promise<void> {
@@ -547,9 +504,8 @@ export class MqttSink implements UpstreamSink {
    */
   publishVenue(body: Record<string, unknown>): boolean {
     if (this.state !== 'ready' || !this.config.enabled) return false;
-    const at = this.clock.now();
-    const envelope = { v: 1, router: this.routerId, seq: (this.outbox?.nextSeq ?? 1) - 1, type: 'venue', at };
-    return this.direct.other('venue', encode(this.config.format, { ...envelope, ...body }));
+    const head = { format: this.config.format, router: this.routerId, at: this.clock.now() };
+    return this.direct.other('venue', venueMessage(head, (this.outbox?.nextSeq ?? 1) - 1, body));
   }
 
   // ---- stats ----

@@ -353,6 +353,20 @@ export class Lab {
    * openNDS's ndsctl thread, and one that meets the main loop's gateway check makes openNDS 9.10 exit
    * (docs/captive-portal.md "Portal restarts"). Undefined when neither chain can be read.
    */
+  /**
+   * Whether sluice's own gate lets `mac` pass over IPv4: its MAC in the gate's `paid` set of MAC and address
+   * (src/portal/own-gate-nft.ts). No portal lists devices there: every device is "Preauthenticated" until it passes.
+   */
+  async ownGatePasses(mac: string): Promise<boolean> {
+    const r = await run('ip', ['netns', 'exec', this.rtNs, 'nft', 'list', 'set', 'inet', 'sluice_portal', 'paid']);
+    return r.code === 0 && r.stdout.toLowerCase().includes(mac.toLowerCase());
+  }
+
+  /** What an unpaid device's HTTP to the internet gets: openNDS's and nodogsplash's 307 splash, sluice's own 302. */
+  get unpaidHttpStatus(): number {
+    return this.portal === 'sluice' ? 302 : 307;
+  }
+
   async gateRule(mac: string): Promise<boolean | undefined> {
     for (const table of ['mangle', 'nds_mangle']) {
       const r = await run('ip', ['netns', 'exec', this.rtNs, 'nft', 'list', 'chain', 'ip', table, 'ndsOUT']);
@@ -366,6 +380,7 @@ export class Lab {
    * call to openNDS), otherwise openNDS's own word (`json <mac>`: Preauthenticated, absent, …).
    */
   async portalState(mac: string): Promise<string> {
+    if (this.portal === 'sluice') return (await this.ownGatePasses(mac)) ? 'Authenticated' : 'Preauthenticated';
     if (this.portal === 'opennds' && (await this.gateRule(mac)) === true) return 'Authenticated';
     const client = await this.portalClient(mac);
     if (client === undefined) return 'unreadable';
@@ -497,6 +512,8 @@ export class Lab {
    * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
    */
   async visitPortal(client: Client): Promise<void> {
+    // sluice's own gate lists no device: it knows every device on the LAN from the router's neighbour table.
+    if (this.portal === 'sluice') return;
     // 10.3.1 spends ≈ 0.5 s of CPU on each splash-page visit, and it lists the client before it answers
     // (src/http_microhttpd.c): a visit waits up to 5 s for that answer rather than giving up while the portal works.
     const seen = new Map<string, number>();

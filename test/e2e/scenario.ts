@@ -11,11 +11,14 @@ import type { Client, FetchResult } from './lab.ts';
 import { daemonUnavailableReason, type Sluice } from './sluice.ts';
 
 /**
- * The portal the lab runs: openNDS (Debian's package), or nodogsplash when a scenario file for it
- * (nodogsplash-*.test.ts) set SLUICE_E2E_LAB_PORTAL and SLUICE_E2E_NODOGSPLASH names a local build.
+ * The portal the lab runs: openNDS (Debian's package), nodogsplash when a scenario file for it
+ * (nodogsplash-*.test.ts) set SLUICE_E2E_LAB_PORTAL and SLUICE_E2E_NODOGSPLASH names a local build, or none when
+ * sluice is the gate (sluice-*.test.ts: `main.portal 'sluice'`, lab.sh --sluice).
  */
-export const LAB_PORTAL: 'opennds' | 'nodogsplash' =
-  process.env['SLUICE_E2E_LAB_PORTAL'] === 'nodogsplash' ? 'nodogsplash' : 'opennds';
+export const LAB_PORTAL: 'opennds' | 'nodogsplash' | 'sluice' =
+  process.env['SLUICE_E2E_LAB_PORTAL'] === 'nodogsplash' || process.env['SLUICE_E2E_LAB_PORTAL'] === 'sluice'
+    ? process.env['SLUICE_E2E_LAB_PORTAL']
+    : 'opennds';
 
 export interface Prerequisites {
   /** why no lab can run here (then nothing runs) */
@@ -117,6 +120,7 @@ export function labRun(name: string, pre: Prerequisites): LabRun {
     const lab = (run.lab = await Lab.up({
       rate: '8mbit',
       ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env['SLUICE_E2E_NODOGSPLASH']! }),
+      ...(LAB_PORTAL === 'sluice' && { sluice: true }),
     }));
     // The portal's own word for its version: which openNDS this file really ran against. openNDS writes it at start
     // (ndscids/ndsinfo on its tmpfs); `ndsctl status` would run a gateway check in its ndsctl thread beside the main

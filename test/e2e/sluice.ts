@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { E2E_DIR, run, sleep, waitFor } from './lab.ts';
+import { E2E_DIR, ROUTER_LAN_IP, run, sleep, waitFor } from './lab.ts';
 import type { Lab } from './lab.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { UbusStatusError } from '../../src/ubus/errors.ts';
@@ -126,6 +126,11 @@ export class Sluice {
         ...asset(opts.planAsset),
         ``,
         opts.extraConfig ?? '',
+        // sluice as the gate sends unpaid HTTP to its LAN endpoint: on the lab router's LAN address unless the file
+        // says where (the package's default, 192.168.1.1, is not this router's).
+        ...(lab.portal === 'sluice' && !/^config http /m.test(opts.extraConfig ?? '')
+          ? [`config http 'http'`, `\toption listen '${ROUTER_LAN_IP}:2122'`, ``]
+          : []),
       ].join('\n'),
     );
   }

@@ -58,6 +58,7 @@ if (pre.lab) {
       rate: null,
       allowPorts: [DOOR_PORT],
       ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env['SLUICE_E2E_NODOGSPLASH']! }),
+      ...(LAB_PORTAL === 'sluice' && { sluice: true }),
     });
     figure(
       `lab ${lab.lab.id}: uplink unshaped, portal ${lab.lab.portal}, TollGate ` +

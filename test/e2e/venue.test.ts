@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Lab, MiB, OPENNDS10, run, sleep, UPSTREAM_IP, waitFor, type Client } from './lab.ts';
-import { prerequisites } from './scenario.ts';
+import { LAB_PORTAL, prerequisites } from './scenario.ts';
 import { SLUICE, Sluice } from './sluice.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { deviceIp, lease, routerConfig, startVenue, ticksOk, usedBy, VENUE, type Venue } from '../venue/rig.ts';
@@ -110,14 +110,22 @@ class NsRelay {
   }
 }
 
+/** sluice is the gate at `ra` (sluice-venue.test.ts): its own probe answer claims, no ThemeSpec, no openNDS. */
+const OWN_GATE = LAB_PORTAL === 'sluice';
+/** What gates `ra` and what claims the session back there, for the figures. */
+const GATE = OWN_GATE ? "sluice's own gate" : 'openNDS';
+const CLAIMER = OWN_GATE ? "the probe answer's claim" : "the ThemeSpec's claim";
 // The lab runs the ThemeSpec (and gives its scripts a `ubus`) with Debian's openNDS 9.10 only.
-const themeless = OPENNDS10 ? "the openNDS 10 lab runs no ThemeSpec splash (lab.sh --theme, --ubus: 9.10's)" : null;
+const themeless =
+  OPENNDS10 && !OWN_GATE ? "the openNDS 10 lab runs no ThemeSpec splash (lab.sh --theme, --ubus: 9.10's)" : null;
 
 if (pre.daemon || themeless) {
   skipTest(test, 'e2e venue roaming behind openNDS', (pre.daemon ?? themeless)!, { ciInstalls: !themeless });
 } else {
   test.before(async () => {
-    lab = await Lab.up({ rate: null, theme: PAY_PAGE, venue: VENUE, ubus: SLUICE });
+    lab = await Lab.up(
+      OWN_GATE ? { rate: null, sluice: true } : { rate: null, theme: PAY_PAGE, venue: VENUE, ubus: SLUICE },
+    );
     const c = lab.client(1);
     venue = await startVenue(['ra', 'rb'], [c.mac], { elsewhere: ['ra'], ttlMs: 10_000 });
     relay = await NsRelay.open(lab, Number(new URL(venue.broker.url).port));
@@ -156,6 +164,27 @@ async function download(c: Client, bytes: number): Promise<void> {
  * no script: openNDS answers it with a 307). Retried until the splash is served, as a phone probes again.
  */
 async function captiveProbe(c: Client): Promise<void> {
+  if (OWN_GATE) {
+    // sluice's own gate sends the probe to its LAN endpoint, whose 302 to the pay page is also its cue to claim.
+    const r = await run('ip', [
+      ...[
+        'netns',
+        'exec',
+        c.ns,
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '--max-time',
+        '10',
+        '-w',
+        '%{http_code} %{redirect_url}',
+      ],
+      `http://${UPSTREAM_IP}/generate_204`,
+    ]);
+    assert.is(r.stdout.trim(), `302 http://${PAY_PAGE}/portal`, 'the probe answered with the pay page');
+    return;
+  }
   await waitFor(`openNDS's splash for ${c.mac}`, 30_000, async () => {
     const r = await run(
       'ip',
@@ -189,8 +218,12 @@ async function followsAndBack(): Promise<void> {
   await waitFor('openNDS to deauthenticate the client at ra', 30_000, async () =>
     (await L().portalState(c.mac)) !== 'Authenticated' ? true : undefined,
   );
-  const blocked = await L().fetch(c, `/bytes/${64 * 1024}`, 3);
-  assert.ok(blocked.http !== 200 || blocked.bytes !== 64 * 1024, 'no traffic passes openNDS at ra any more');
+  // Under sluice's own gate an unpaid device's HTTP at ra is its arrival there (answered by the probe's 302, which
+  // claims the session back, as a phone's probe would): the gate's own set says it is out.
+  if (!OWN_GATE) {
+    const blocked = await L().fetch(c, `/bytes/${64 * 1024}`, 3);
+    assert.ok(blocked.http !== 200 || blocked.bytes !== 64 * 1024, 'no traffic passes openNDS at ra any more');
+  }
   assert.is(BigInt((await rb.session(c.mac))['allotment'] as string), BigInt(BOUGHT) - atRa, 'what ra left');
 
   // Used at rb, then back at ra: the device's captive probe there; openNDS's splash (the ThemeSpec) claims it.
@@ -223,10 +256,8 @@ async function followsAndBack(): Promise<void> {
     const row = await lease(v.db, c.mac);
     return row?.['holder'] === 'ra' && row['epoch'] === 3 && row['state'] === 'held' ? true : undefined;
   });
-  console.log(`\n# venue e2e: ra (openNDS) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
-  console.log(
-    `# venue e2e: at ra, probe → splash served ${splashMs} ms, → gate open (the ThemeSpec's claim) ${openMs} ms`,
-  );
+  console.log(`\n# venue e2e: ra (${GATE}) ${atRa} B, rb ${atRb} B, ra again ${now.used} B, left ${left} B`);
+  console.log(`# venue e2e: at ra, probe → page served ${splashMs} ms, → gate open (${CLAIMER}) ${openMs} ms`);
 }
 
 /**
@@ -286,7 +317,7 @@ async function split(): Promise<void> {
   assert.is(allotment, opened - overlap, 'taken off the session at rb');
   const left = allotment - (await usedBy(rb, c.mac));
   assert.is(servedBefore + atRa + (await usedBy(rb, c.mac)) + left, bought, 'nothing free, nothing lost');
-  console.log(`\n# venue e2e split: ra (openNDS) served ${overlap} B past its report, taken off the session at rb`);
+  console.log(`\n# venue e2e split: ra (${GATE}) served ${overlap} B past its report, taken off the session at rb`);
 }
 
 if (!pre.daemon) {

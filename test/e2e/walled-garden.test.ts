@@ -1,18 +1,18 @@
 // tier: lab
 /**
- * The walled garden on the real openNDS lab: the router's dnsmasq names two public-looking upstream addresses
- * (garden.lab → 198.51.100.2, garden-other.lab → 198.51.100.3, the same server); sluice resolves
- * `main.walled_garden` through it. An unpaid client reaches the listed host and not the other (openNDS's DNAT answers
- * it with the splash redirect); the name added to the list and the config reloaded (no restart), the unpaid client
- * reaches both; names resolving to a private upstream address (upstream.lab → 10.77.1.2) and to the router
- * (router.lab → 10.77.0.1) never enter the set and are logged as refused; a paid client reaches both whatever the
- * list.
+ * The walled garden on the real openNDS lab (sluice-walled-garden.test.ts: the same with sluice as the gate): the
+ * router's dnsmasq names two public-looking upstream addresses (garden.lab → 198.51.100.2, garden-other.lab →
+ * 198.51.100.3, the same server); sluice resolves `main.walled_garden` through it. An unpaid client reaches the listed
+ * host and not the other (the portal answers it with its redirect); the name added to the list and the config
+ * reloaded (no restart), the unpaid client reaches both; names resolving to a private upstream address (upstream.lab →
+ * 10.77.1.2) and to the router (router.lab → 10.77.0.1) never enter the set and are logged as refused; a paid client
+ * reaches both whatever the list.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Lab, run, waitFor, type Client } from './lab.ts';
-import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
+import { LAB_PORTAL, LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
 
@@ -27,7 +27,7 @@ if (pre.lab) {
   skipTest(test, 'e2e walled garden scenarios', pre.lab, { ciInstalls: true });
 } else {
   test.before(async () => {
-    lab.lab = await Lab.up({ rate: null, clients: 2 });
+    lab.lab = await Lab.up({ rate: null, clients: 2, ...(LAB_PORTAL === 'sluice' && { sluice: true }) });
     // sluice resolves through the router's resolver, as on OpenWrt (dnsmasq on the LAN address here).
     writeFileSync(`/etc/netns/${lab.lab.rtNs}/resolv.conf`, '# sluice lab\nnameserver 10.77.0.1\n');
     figure(`lab ${lab.lab.id}: portal ${lab.lab.portal}`);
@@ -48,8 +48,12 @@ async function status(c: Client, ip: string): Promise<number> {
   return Number(r.stdout.trim() || 0);
 }
 
-/** A customer's first page (the unlisted host, which the portal intercepts): openNDS lists the client from then on. */
+/**
+ * A customer's first page (the unlisted host, which the portal intercepts): openNDS lists the client from then on;
+ * sluice's own gate lists no one.
+ */
 async function visitPortal(c: Client): Promise<void> {
+  if (L().portal === 'sluice') return;
   await waitFor(`openNDS to list ${c.mac}`, 30_000, async () => {
     await status(c, OTHER);
     return (await L().portalClient(c.mac)) ? true : undefined;
@@ -72,7 +76,7 @@ scenario('sluice starts with garden.lab in the walled garden', pre.daemon, async
 scenario('1 an unpaid client reaches the listed host and not the other', pre.daemon, async () => {
   const c = L().client(1);
   await reaches(c, LISTED, 200);
-  assert.is(await status(c, OTHER), 307, 'the unlisted host: the portal answers');
+  assert.is(await status(c, OTHER), L().unpaidHttpStatus, 'the unlisted host: the portal answers');
   assert.is(await L().portalState(c.mac), 'Preauthenticated');
 });
 
@@ -92,7 +96,7 @@ scenario('2 the other name added and the config reloaded: reached without a rest
   // Taken out again: the address leaves at once (its name is no longer listed).
   writeFileSync(S().config, conf);
   await S().call('reload', {});
-  await reaches(c, OTHER, 307);
+  await reaches(c, OTHER, L().unpaidHttpStatus);
 });
 
 scenario('3 names resolving to a private upstream and to the router never enter the set', pre.daemon, async () => {
@@ -116,7 +120,7 @@ scenario('3 names resolving to a private upstream and to the router never enter 
   assert.match(set.stdout, /198\.51\.100\.2/);
   assert.not.match(set.stdout, /10\.77\./, set.stdout);
   const c = L().client(1);
-  assert.is(await status(c, PRIVATE_UPSTREAM), 307, 'the private upstream: the portal answers');
+  assert.is(await status(c, PRIVATE_UPSTREAM), L().unpaidHttpStatus, 'the private upstream: the portal answers');
   writeFileSync(S().config, conf);
   await S().call('reload', {});
 });

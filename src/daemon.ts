@@ -90,7 +90,7 @@ export class Daemon {
     const merchant = new Merchant({ pricing, sessions, payments: registry });
     // What the meter bills reaches the publisher, the sinks and the methods' listeners as the sessions' `usage`.
     const meter = meterOver(main, portal, counting, { ...options, sessions, gates, marking, log });
-    const garden = openWalledGarden(main, log, portal.ipv6Gate, portal.metering.devices[0]!);
+    const garden = openWalledGarden(main, log, portal.ipv6Gate, portal.metering.devices);
     const watch = portal.tableWatch;
     const closers = [...(watch ? [async () => watch.stop()] : []), async () => portal.closeWatches()];
     const parts: Parts = {

@@ -51,7 +51,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
     },
   });
   const { ndsctlTimeoutMs: fetchTimeoutMs } = config.main;
-  const { macOf } = macResolver({ valve, meter, fetchTimeoutMs, device: parts.metering.devices[0]! });
+  const { macOf } = macResolver({ valve, meter, fetchTimeoutMs, devices: parts.metering.devices });
   const lan = new LanEndpointKeeper({ backend, log, macOf });
   const services = backend.doorServices(macOf);
   const follow = async (next: Config): Promise<void> => {

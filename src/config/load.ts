@@ -29,6 +29,7 @@ import {
   isAbsolutePath,
   isEvmAddress,
   parseBool,
+  parseDeviceNames,
   parseInteger,
   parseQuantity,
   parseSecondsToMs,
@@ -181,14 +182,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     }),
     kernelQuota: ownGateCounts(r, r.parsed('kernel_quota', d.kernel_quota, bool)),
     nft,
-    shapeDevice: r.string(
-      'shape_device',
-      d.shape_device,
-      check(
-        (v) => /^[A-Za-z0-9._@-]{0,15}$/.test(v),
-        "must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -), or empty for the portal's",
-      ),
-    ),
+    shapeDevices: r.parsed('shape_device', [], parseDeviceNames),
     tc,
     walledGarden: readWalledGarden(r),
   };

@@ -20,7 +20,7 @@ export const RESTART_OPTIONS = {
   minReadIntervalMs: 'main.min_read_interval',
   kernelQuota: 'main.kernel_quota',
   nft: 'main.nft',
-  shapeDevice: 'main.shape_device',
+  shapeDevices: 'main.shape_device',
   tc: 'main.tc',
   venue: 'main.venue',
   venuePresentWindowMs: 'main.venue_present_window',

@@ -62,10 +62,11 @@ export interface MainConfig {
   /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */
   nft: readonly string[];
   /**
-   * `main.shape_device`: overrides the LAN device the portal gates ('' = the portal's own, gate/hotspot.ts): where the
-   * kernel meters and brakes, and plans' download rates are shaped (portal/shaper.ts).
+   * `main.shape_device`: overrides the LAN device(s) the portal gates (names separated by spaces; none = the portal's
+   * own, gate/hotspot.ts): where the kernel meters and brakes on every one, and plans' download rates are shaped
+   * (portal/shaper.ts).
    */
-  shapeDevice: string;
+  shapeDevices: readonly string[];
   /** `main.tc`: the tc command as argv (like `nft`). */
   tc: readonly string[];
   /** `main.walled_garden` and `main.walled_garden_ports`: hosts a client reaches before it pays (walled-garden.ts). */

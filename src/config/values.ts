@@ -216,3 +216,20 @@ export function isAbsolutePath(text: string): boolean {
 export function isEvmAddress(text: string): boolean {
   return /^0x[0-9a-fA-F]{40}$/.test(text);
 }
+
+/**
+ * Network device names separated by spaces (`main.shape_device`: a hotspot on a guest bridge and a second SSID's
+ * interface), each a Linux interface name; empty: none. Duplicates are taken once.
+ */
+export function parseDeviceNames(text: string): Parsed<string[]> {
+  const names = text.trim() === '' ? [] : text.trim().split(/\s+/);
+  if (!names.every((n) => /^[A-Za-z0-9._@-]{1,15}$/.test(n))) {
+    return {
+      ok: false,
+      reason:
+        'must be network device names (each 1 to 15 characters from A-Z a-z 0-9 . _ @ -, separated by spaces), or ' +
+        "empty for the portal's",
+    };
+  }
+  return { ok: true, value: [...new Set(names)] };
+}

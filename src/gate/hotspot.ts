@@ -22,11 +22,11 @@ export interface HotspotProbe {
 }
 
 export function findHotspot(
-  main: Pick<MainConfig, 'shapeDevice' | 'portal'>,
+  main: Pick<MainConfig, 'shapeDevices' | 'portal'>,
   probe: HotspotProbe = { facts: sysfsDeviceFacts(), portal: portalGatewayInterfaces(main.portal) },
 ): { decision: HotspotDecision; probe: HotspotProbe } {
   return {
-    decision: decideHotspot({ configured: main.shapeDevice, portal: probe.portal, clients: [] }, probe.facts),
+    decision: decideHotspot({ configured: main.shapeDevices, portal: probe.portal, clients: [] }, probe.facts),
     probe,
   };
 }

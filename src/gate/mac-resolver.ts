@@ -34,8 +34,8 @@ export interface MacResolverOptions {
   meter: Pick<Meter, 'clientAddresses'>;
   /** main.ndsctl_timeout: how long a tick's list is waited for (and a second more) before the valve reads one. */
   fetchTimeoutMs: number;
-  /** main.shape_device: the LAN device the portal gates, whose neighbour entries name its clients. */
-  device: string;
+  /** The LAN device(s) the portal gates (gate/hotspot.ts), whose neighbour entries name its clients. */
+  devices: readonly string[];
   /** The neighbour table's MAC for an address (default: `/proc/net/arp`, neighbourMacReader). */
   neighbourMac?: (ip: string) => Promise<string | null>;
 }
@@ -46,7 +46,7 @@ export interface MacResolverOptions {
  */
 export function macResolver(options: MacResolverOptions): MacResolver {
   const { valve, meter, fetchTimeoutMs } = options;
-  const neighbourMac = options.neighbourMac ?? neighbourMacReader(options.device);
+  const neighbourMac = options.neighbourMac ?? neighbourMacReader(options.devices);
   const directory = portalClientDirectory(valve, (maxAgeMs) => meter.clientAddresses(maxAgeMs, fetchTimeoutMs + 1000));
   return { macOf: async (ip) => (await neighbourMac(ip)) ?? directory.macOf(ip) };
 }

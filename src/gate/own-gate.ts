@@ -29,10 +29,13 @@ export function ownGateSocket(main: Pick<MainConfig, 'ndsctlSocket'>): string {
 }
 
 /** What the gate lets an unpaid device reach, from the config. */
-export function ownGateRuleset({ main, http, tollgate }: OwnGateConfig): Omit<OwnGateRuleset, 'paid'> {
+export function ownGateRuleset(
+  { http, tollgate }: OwnGateConfig,
+  devices: readonly string[],
+): Omit<OwnGateRuleset, 'paid'> {
   const door = tollgate !== null && tollgate.listen.port !== 0 ? [tollgate.listen.port] : [];
   return {
-    device: main.shapeDevice,
+    devices,
     http: { host: http.host, port: http.port },
     tcpPorts: [...DEFAULT_ROUTER_PORTS, ...door],
   };
@@ -43,10 +46,10 @@ export function ownGateRuleset({ main, http, tollgate }: OwnGateConfig): Omit<Ow
  * at boot and at every firewall reload, before and besides the daemon: the same idempotent script with no paid devices
  * of its own (those in the kernel's set stay). Written only when it changed (a flash write at a config change).
  */
-export async function writeFw4Include(config: OwnGateConfig, log: Log): Promise<void> {
+export async function writeFw4Include(config: OwnGateConfig, devices: readonly string[], log: Log): Promise<void> {
   const path = join(config.main.stateDir, 'gate.nft');
   const head = "# sluice's own gate (main.portal 'sluice'), written by the daemon: fw4 includes it.\n";
-  const text = `${head}${ownGateScript(ownGateRuleset(config))}`;
+  const text = `${head}${ownGateScript(ownGateRuleset(config, devices))}`;
   if ((await readFile(path, 'utf8').catch(() => '')) === text) return;
   try {
     await writeFileAtomic(path, text);
@@ -64,8 +67,8 @@ export interface OwnGatePart {
   close(): Promise<void>;
 }
 
-export function ownGatePart(config: OwnGateConfig, run: NftRun, log: Log): OwnGatePart {
-  const gate = new OwnGate({ ruleset: ownGateRuleset(config), run, neighbours: neighbourTable(), log });
+export function ownGatePart(config: OwnGateConfig, devices: readonly string[], run: NftRun, log: Log): OwnGatePart {
+  const gate = new OwnGate({ ruleset: ownGateRuleset(config, devices), run, neighbours: neighbourTable(), log });
   const socket = ownGateSocket(config.main);
   let server: OwnGateServer | undefined;
   return {
@@ -73,7 +76,7 @@ export function ownGatePart(config: OwnGateConfig, run: NftRun, log: Log): OwnGa
     socket,
     async start() {
       await gate.start();
-      await writeFw4Include(config, log);
+      await writeFw4Include(config, devices, log);
       server = await OwnGateServer.listen(socket, gateAnswer(gate), log);
     },
     async close() {

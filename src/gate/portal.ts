@@ -112,23 +112,23 @@ function watchTables(
   });
 }
 
-/** The kernel's parts under the gates (main.kernel_quota), all hooked on the hotspot's `device`. */
+/** The kernel's parts under the gates (main.kernel_quota), all hooked on every one of the hotspot's `devices`. */
 function kernelParts(
   main: MainConfig,
-  o: { nft: ReturnType<typeof nftRunner>; device: string; sessions: SessionReadView; log: Log },
+  o: { nft: ReturnType<typeof nftRunner>; devices: readonly string[]; sessions: SessionReadView; log: Log },
 ): { kernelQuota: KernelQuota; ipv6Gate: Ipv6Gate; counters: KernelCounters } | null {
   if (!main.kernelQuota) return null;
-  const { nft, device, sessions, log } = o;
+  const { nft, devices, sessions, log } = o;
   return {
-    kernelQuota: new KernelQuota({ run: nft, device, log, session: brakedSessionOf(sessions) }),
+    kernelQuota: new KernelQuota({ run: nft, devices, log, session: brakedSessionOf(sessions) }),
     ipv6Gate: new Ipv6Gate({
       run: nft,
-      device,
+      devices,
       log,
       // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
       holdSeconds: Math.max(DEFAULT_HOLD_SECONDS, Math.ceil((4 * main.ndsctlTimeoutMs) / 1000)),
     }),
-    counters: new KernelCounters({ command: main.nft, device, timeoutMs: main.ndsctlTimeoutMs, log, run: nft }),
+    counters: new KernelCounters({ command: main.nft, devices, timeoutMs: main.ndsctlTimeoutMs, log, run: nft }),
   };
 }
 
@@ -158,7 +158,8 @@ function meteringGuard(
 
 /**
  * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
- * (portal/shaper.ts). `hotspot`: the device(s) it runs on (gate/hotspot.ts); the parts that take one take the first.
+ * (portal/shaper.ts). `hotspot`: the device(s) it runs on (gate/hotspot.ts): every part hooks, shapes and gates on
+ * all of them, so a client on any one is counted, braked and gated alike.
  */
 export function openPortal(
   config: OwnGateConfig,
@@ -167,25 +168,25 @@ export function openPortal(
   where: { shaping: boolean; hotspot: HotspotDecision; facts: DeviceFacts },
 ): Portal {
   const { shaping, hotspot } = where;
-  const device = hotspot.devices[0]!;
-  const main = { ...config.main, shapeDevice: device };
+  const { devices } = hotspot;
+  const { main } = config;
   // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
   // gate's) tables together.
   const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
-  const ownGate = main.portal === 'sluice' ? ownGatePart({ ...config, main }, nft, log) : null;
+  const ownGate = main.portal === 'sluice' ? ownGatePart(config, devices, nft, log) : null;
   // sluice's own gate answers on its socket in openNDS's form (portal/own-gate-server.ts).
   const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket, portal: main.portal });
   const flushFlows = flowFlusher({ log });
-  const kernel = kernelParts(main, { nft, device, sessions, log });
+  const kernel = kernelParts(main, { nft, devices, sessions, log });
   const kernelQuota = kernel?.kernelQuota ?? null;
   const ipv6Gate = kernel?.ipv6Gate ?? null;
   const counters = kernel?.counters ?? null;
   const metering = meteringGuard(main, where, kernel, log);
   const shaper = shaping
     ? new Shaper({
-        device,
+        devices,
         log,
         tc: nftRunner(main.tc, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'tc' }),
         nft: nftRunner(main.nft, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'nft' }),
@@ -297,10 +298,7 @@ export async function openGates(
   const portal = openPortal(config, sessions, log, { shaping: true, hotspot: decision, facts: probe.facts });
   // Before anything counts: a device that does not exist, or the portal's clients elsewhere, and the portal meters.
   const listed = main.kernelQuota && main.portal !== 'sluice';
-  // The kernel's tables hook one device: with several, a client on another would pass uncounted.
-  const several = decision.devices.length > 1 ? `several hotspot devices (${decision.devices.join(', ')})` : null;
-  const problem =
-    decision.problem ?? several ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);
+  const problem = decision.problem ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);
   if (problem !== null) await portal.metering.fail(problem);
   else log.info('metering on', { devices: decision.devices.join(','), source: decision.source });
   // sluice's own gate: up, keeping the devices an earlier run left passing, before anything asks it.

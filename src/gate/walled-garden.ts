@@ -12,14 +12,14 @@ export interface GardenKeeper {
 }
 
 /**
- * `ipv6Gate`: the garden's IPv6 addresses are let through it too (no portal gates IPv6). `device`: the LAN device the
- * hotspot runs on, as decided at start (gate/hotspot.ts).
+ * `ipv6Gate`: the garden's IPv6 addresses are let through it too (no portal gates IPv6). `devices`: the LAN device(s)
+ * the hotspot runs on, as decided at start (gate/hotspot.ts): the garden opens on every one.
  */
 export function openWalledGarden(
   main: Config['main'],
   log: Logger,
   ipv6Gate: Ipv6Gate | null,
-  device: string,
+  devices: readonly string[],
 ): GardenKeeper {
   const garden = new WalledGarden({
     nft: nftRunner(main.nft, main.ndsctlTimeoutMs),
@@ -34,7 +34,7 @@ export function openWalledGarden(
       garden.follow({
         hosts: walledGardenHosts(config),
         ports: config.main.walledGarden.ports,
-        device,
+        devices,
       }),
     close: () => garden.close(),
   };

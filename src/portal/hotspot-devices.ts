@@ -126,8 +126,8 @@ export function carrierOf(device: string, facts: DeviceFacts): string {
 }
 
 export interface HotspotInputs {
-  /** `main.shape_device` ('' = from the portal). */
-  configured: string;
+  /** `main.shape_device`'s device(s) (none = from the portal). */
+  configured: readonly string[];
   /** The portal's `gatewayinterface`(s) from its config. */
   portal: readonly string[];
   /** The devices the portal lists its clients on (`clientif`), if it was asked. */
@@ -143,8 +143,8 @@ export function decideHotspot(inputs: HotspotInputs, facts: DeviceFacts): Hotspo
   const clientDevices = unique(inputs.clients);
   let devices: string[];
   let source: HotspotSource;
-  if (inputs.configured !== '') {
-    devices = [inputs.configured];
+  if (inputs.configured.length > 0) {
+    devices = unique(inputs.configured);
     source = 'shape_device';
   } else if (inputs.portal.length > 0) {
     devices = unique(inputs.portal);
@@ -161,7 +161,21 @@ export function decideHotspot(inputs: HotspotInputs, facts: DeviceFacts): Hotspo
     devices = [PORTAL_DEFAULT_DEVICE];
     source = 'portal default';
   }
-  return { devices, source, problem: problemOf(devices, clientDevices, facts) };
+  return { devices: outermost(devices, facts), source, problem: problemOf(devices, clientDevices, facts) };
+}
+
+/**
+ * The devices without those that are a port of another of them: a bridge's hooks see its ports' clients already, and
+ * both the bridge and its port hooked would count each of their packets twice.
+ */
+export function outermost(devices: readonly string[], facts: DeviceFacts): string[] {
+  return devices.filter((d) => {
+    let master = facts.masterOf(d);
+    for (let depth = 0; master !== null && depth < 4; depth++, master = facts.masterOf(master)) {
+      if (devices.includes(master)) return false;
+    }
+    return true;
+  });
 }
 
 /** A device missing, or clients listed and none of them on a metered device; null when neither. */

@@ -27,6 +27,7 @@
  * sluice's retries: a client must reach the splash page again once the portal gates it, which a stop would prevent.
  */
 import { normalizeMac } from '../mac.ts';
+import { hookDevices } from './nft-devices.ts';
 
 export const GATE_TABLE = 'sluice_gate';
 
@@ -34,8 +35,8 @@ export const GATE_TABLE = 'sluice_gate';
 export const GATE_PRIORITY = -550;
 
 export interface GateRuleset {
-  /** The LAN device the portal gates (`main.shape_device`). */
-  device: string;
+  /** The LAN device(s) the portal gates (`main.shape_device`, every one). */
+  devices: readonly string[];
   /** The clients whose gate is open. */
   open: Iterable<string>;
   /** The MACs the portal trusts (its trustedmac list): they pass over IPv6 as over IPv4. */
@@ -57,7 +58,7 @@ const elements = (xs: readonly string[]): string => (xs.length > 0 ? ` elements 
 export function gateTableScript(r: GateRuleset): string {
   const t = GATE_TABLE;
   const at = (hook: string): string =>
-    `type filter hook ${hook} device ${JSON.stringify(r.device)} priority ${GATE_PRIORITY}; policy accept;`;
+    `type filter hook ${hook} ${hookDevices(r.devices)} priority ${GATE_PRIORITY}; policy accept;`;
   const open = [...r.open].map((m) => normalizeMac(m));
   const trusted = [...(r.trusted ?? [])].map((m) => normalizeMac(m));
   const hold = r.holdSeconds ?? DEFAULT_HOLD_SECONDS;

@@ -32,8 +32,8 @@ import type { NftRun } from './nft-run.ts';
 
 export interface Ipv6GateOptions {
   run: NftRun;
-  /** The LAN device the portal gates (`main.shape_device`). */
-  device: string;
+  /** The LAN device(s) the portal gates (`main.shape_device`, every one). */
+  devices: readonly string[];
   log?: Log;
   /** How long a closing client stays stopped unless its close is tried again (default DEFAULT_HOLD_SECONDS). */
   holdSeconds?: number;
@@ -41,7 +41,7 @@ export interface Ipv6GateOptions {
 
 export class Ipv6Gate {
   readonly #run: NftRun;
-  readonly #device: string;
+  readonly #devices: readonly string[];
   readonly #log: Log;
   readonly #open = new Set<string>();
   readonly #holdSeconds: number;
@@ -58,7 +58,7 @@ export class Ipv6Gate {
 
   constructor(options: Ipv6GateOptions) {
     this.#run = options.run;
-    this.#device = options.device;
+    this.#devices = options.devices;
     this.#log = options.log ?? silentLogger;
     this.#holdSeconds = options.holdSeconds ?? DEFAULT_HOLD_SECONDS;
   }
@@ -82,12 +82,16 @@ export class Ipv6Gate {
         this.#enabled = false;
         this.#log.error('IPv6 gate unavailable: IPv6 passes the portal unpaid', {
           reason: toSluiceError(err).message,
-          device: this.#device,
+          devices: this.#devices.join(','),
         });
         return false;
       }
       this.#enabled = true;
-      this.#log.info('IPv6 gate on', { table: `netdev ${GATE_TABLE}`, device: this.#device, open: this.#open.size });
+      this.#log.info('IPv6 gate on', {
+        table: `netdev ${GATE_TABLE}`,
+        devices: this.#devices.join(','),
+        open: this.#open.size,
+      });
       return true;
     });
   }
@@ -189,7 +193,7 @@ export class Ipv6Gate {
 
   #script(): string {
     return gateTableScript({
-      device: this.#device,
+      devices: this.#devices,
       open: this.#open,
       closing: this.#liveClosing(),
       holdSeconds: this.#holdSeconds,

@@ -9,9 +9,9 @@
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.
  *
- * Where they count (docs/captive-portal.md, "Kernel counters"): on the LAN device the portal gates
- * (`main.shape_device`, openNDS's `gatewayinterface`), keyed by the client's MAC, at the netdev hooks, before anything
- * else the kernel does with a packet there:
+ * Where they count (docs/captive-portal.md, "Kernel counters"): on the LAN device(s) the portal gates
+ * (`main.shape_device`, openNDS's `gatewayinterface`: every one of them), keyed by the client's MAC, at the netdev
+ * hooks, before anything else the kernel does with a packet there:
  *  - upload: `ether saddr` at the device's ingress, priority -450: everything the client sends, to the internet and
  *    to the router (DNS, the pay page);
  *  - download: `ether daddr` at its egress, priority -450: everything sent to the client, the router's own answers
@@ -31,6 +31,7 @@
 import { normalizeMac } from '../mac.ts';
 import type { KernelReading } from './counter-dump.ts';
 import { EGRESS_HEADER_BYTES, scanCounterDump } from './nft-scan.ts';
+import { hookDevices } from './nft-devices.ts';
 
 export { EGRESS_HEADER_BYTES };
 
@@ -40,10 +41,10 @@ export const COUNTER_TABLE = 'sluice_count';
 /** The counting chains' priority at both hooks: before a flowtable's (-100), after the quota's (-500). */
 export const COUNT_PRIORITY = -450;
 
-/** The table's body on `device`, as lines inside `table netdev sluice_count { … }`. */
-export function counterTableLines(device: string): string[] {
+/** The table's body on `devices` (the hotspot's, one or several), as lines inside `table netdev sluice_count { … }`. */
+export function counterTableLines(devices: readonly string[]): string[] {
   const at = (hook: string): string =>
-    `type filter hook ${hook} device ${JSON.stringify(device)} priority ${COUNT_PRIORITY}; policy accept;`;
+    `type filter hook ${hook} ${hookDevices(devices)} priority ${COUNT_PRIORITY}; policy accept;`;
   return [
     '  map cup { type ether_addr : counter; }',
     '  map cdown { type ether_addr : counter; }',
@@ -68,14 +69,14 @@ export function countLines(mac: string): string[] {
   ];
 }
 
-/** The whole table on `device` with these clients' counters from 0, replacing any earlier one in one transaction. */
-export function counterTableScript(device: string, macs: Iterable<string>): string {
+/** The whole table on `devices` with these clients' counters from 0, replacing any earlier one in one transaction. */
+export function counterTableScript(devices: readonly string[], macs: Iterable<string>): string {
   const t = COUNTER_TABLE;
   return [
     `add table netdev ${t}`,
     `delete table netdev ${t}`,
     `table netdev ${t} {`,
-    ...counterTableLines(device),
+    ...counterTableLines(devices),
     '}',
     ...[...macs].flatMap((mac) => countLines(mac)),
     '',

@@ -25,8 +25,8 @@ import { COUNTER_TABLE, counterTableScript, countLines, parseCounterTable, uncou
 export interface KernelCountersOptions {
   /** `main.nft` as argv (the worker reads the dump with the same command). */
   command: readonly string[];
-  /** The LAN device the portal gates (`main.shape_device`): the counters' hooks. */
-  device: string;
+  /** The LAN device(s) the portal gates (`main.shape_device`, every one): the counters' hooks. */
+  devices: readonly string[];
   timeoutMs: number;
   log?: Log;
   spawn?: SpawnFn;
@@ -38,7 +38,7 @@ export class KernelCounters {
   readonly #command: readonly string[];
   readonly #run: NftRun;
   readonly #log: Log;
-  readonly #device: string;
+  readonly #devices: readonly string[];
   /** The clients counted (canonical MACs). */
   readonly #clients = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -56,7 +56,7 @@ export class KernelCounters {
       options.run ??
       nftRunner(options.command, options.timeoutMs, options.spawn === undefined ? {} : { spawn: options.spawn });
     this.#log = options.log ?? silentLogger;
-    this.#device = options.device;
+    this.#devices = options.devices;
   }
 
   get enabled(): boolean {
@@ -118,7 +118,7 @@ export class KernelCounters {
           if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
           for (const r of table.readings) if (!drop.includes(r)) this.#clients.add(r.mac);
         } else {
-          await this.#run(['-f', '-'], counterTableScript(this.#device, []));
+          await this.#run(['-f', '-'], counterTableScript(this.#devices, []));
         }
         // The meter reads the counters only through `nft -j`: an nft without JSON output could count but never tell.
         if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '')).intact)
@@ -130,7 +130,7 @@ export class KernelCounters {
       this.#enabled = true;
       this.#log.info('kernel counters on', {
         table: `netdev ${COUNTER_TABLE}`,
-        device: this.#device,
+        devices: this.#devices.join(','),
         carried_over: this.#clients.size,
       });
       return true;
@@ -191,7 +191,7 @@ export class KernelCounters {
     if (!this.#enabled) return;
     this.#changes++;
     try {
-      await this.#run(['-f', '-'], counterTableScript(this.#device, this.#clients));
+      await this.#run(['-f', '-'], counterTableScript(this.#devices, this.#clients));
       this.#rebuilds++;
       this.#log.warn('kernel counters: table made again; what passed since the last reading is not counted', {
         reason,

@@ -5,6 +5,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import { normalizeMac, tryNormalizeMac } from '../mac.ts';
+import { hookDevices } from './nft-devices.ts';
 
 export const KERNEL_QUOTA_TABLE = 'sluice_quota';
 
@@ -63,18 +64,19 @@ export function removeLines(e: Pick<KernelQuotaEntry, 'mac'>): string[] {
 export const QUOTA_PRIORITY = -500;
 
 /**
- * The whole table on `device` (the LAN device the portal gates), replacing any earlier one in the same transaction
- * (`add` then `delete` makes the delete safe when there is none). The chains drop a packet only when its client's
- * quota is used up; a client without a quota never matches the map lookup. Keyed by MAC at the device's ingress
+ * The whole table on `devices` (the LAN device(s) the portal gates, one chain on all), replacing any earlier one in the
+ * same transaction (`add` then `delete` makes the delete safe when there is none). The chains drop a packet only when
+ * its client's quota is used up; a client without a quota never matches the map lookup. Keyed by MAC at the device's
+ * ingress
  * (upload) and egress (download), as the counters are (kernel-counters.ts): whatever address the client uses, and a
  * flow a flowtable offloaded, are braked too. The egress hook counts each packet's 14-byte Ethernet header, so a
  * download stops up to 14 bytes a packet (≈ 0.9 % at 1,514-byte frames) before the allotment; the meter's refill
  * (meter/brake-watch.ts) hands the rest back.
  */
-export function tableScript(device: string, entries: readonly KernelQuotaEntry[]): string {
+export function tableScript(devices: readonly string[], entries: readonly KernelQuotaEntry[]): string {
   const t = KERNEL_QUOTA_TABLE;
   const at = (hook: string): string =>
-    `type filter hook ${hook} device ${JSON.stringify(device)} priority ${QUOTA_PRIORITY}; policy accept;`;
+    `type filter hook ${hook} ${hookDevices(devices)} priority ${QUOTA_PRIORITY}; policy accept;`;
   return [
     `add table netdev ${t}`,
     `delete table netdev ${t}`,

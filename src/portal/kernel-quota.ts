@@ -45,8 +45,8 @@ export const READ_FAILURES_OFF = 3;
 
 export interface KernelQuotaOptions {
   run: NftRun;
-  /** The LAN device the portal gates (`main.shape_device`): the quota's hooks. */
-  device: string;
+  /** The LAN device(s) the portal gates (`main.shape_device`, every one): the quota's hooks. */
+  devices: readonly string[];
   log?: Log;
   /** A client's live data session (null: none): what a rebuild sets each quota to, and how much a top-up added. */
   session: (mac: string) => BrakedSession | null;
@@ -65,7 +65,7 @@ interface Installed extends KernelQuotaEntry {
  */
 export class KernelQuota {
   readonly #run: NftRun;
-  readonly #device: string;
+  readonly #devices: readonly string[];
   readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
@@ -105,7 +105,7 @@ export class KernelQuota {
 
   constructor(options: KernelQuotaOptions) {
     this.#run = options.run;
-    this.#device = options.device;
+    this.#devices = options.devices;
     this.#log = options.log ?? silentLogger;
     this.#session = options.session;
   }
@@ -171,10 +171,10 @@ export class KernelQuota {
               reason: toSluiceError(err).message,
             });
             for (const e of installed) if (e.inherited) e.limitBytes = carried.find(({ q }) => q.mac === e.mac)!.left;
-            await this.#run(['-f', '-'], tableScript(this.#device, installed));
+            await this.#run(['-f', '-'], tableScript(this.#devices, installed));
           }
         } else {
-          await this.#run(['-f', '-'], tableScript(this.#device, installed));
+          await this.#run(['-f', '-'], tableScript(this.#devices, installed));
         }
         // The meter learns of a stop only through `nft -j`: an nft without JSON output (OpenWrt's nftables-nojson)
         // could install quotas but never tell when one is used up.
@@ -189,7 +189,7 @@ export class KernelQuota {
       this.#enabled = true;
       this.#log.info('kernel quota on', {
         table: `netdev ${KERNEL_QUOTA_TABLE}`,
-        device: this.#device,
+        devices: this.#devices.join(','),
         clients: installed.length,
         carried_over: carried.length,
       });
@@ -525,7 +525,7 @@ export class KernelQuota {
       if (session !== null) entries.push({ ...rest, limitBytes: session.left, allotment: session.allotment });
     }
     try {
-      await this.#run(['-f', '-'], tableScript(this.#device, entries));
+      await this.#run(['-f', '-'], tableScript(this.#devices, entries));
       this.#entries.clear();
       this.#billed.clear();
       this.#owed.clear();

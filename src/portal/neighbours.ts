@@ -60,18 +60,18 @@ export function completeNeighbours(table: string): NeighbourEntry[] {
 }
 
 /**
- * The MAC `/proc/net/arp`'s text holds for the IPv4 address `ip` (canonical form), on `device` when given (the LAN
- * device the portal gates: a host on another of the router's networks is none of its clients): the MAC of its one
- * complete entry there, else null (none, an incomplete one, an address that is not IPv4). openNDS takes a client's MAC
- * from this table too, when the client's first request reaches it.
+ * The MAC `/proc/net/arp`'s text holds for the IPv4 address `ip` (canonical form), on one of `devices` when given (the
+ * LAN device(s) the portal gates: a host on another of the router's networks is none of its clients): the MAC of its
+ * one complete entry there, else null (none, an incomplete one, an address that is not IPv4). openNDS takes a client's
+ * MAC from this table too, when the client's first request reaches it.
  */
-export function neighbourMac(table: string, ip: string, device: string | null = null): string | null {
+export function neighbourMac(table: string, ip: string, devices: readonly string[] | null = null): string | null {
   if (!isIpv4(ip)) return null;
   let mac: string | null = null;
   for (const line of table.split('\n').slice(1)) {
     const [entry, , flags, hw, , dev] = line.trim().split(/\s+/);
     if (entry !== ip || flags === undefined || hw === undefined) continue;
-    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || (device !== null && dev !== device)) continue;
+    if ((Number.parseInt(flags, 16) & ATF_COM) === 0 || (devices !== null && !devices.includes(dev ?? ''))) continue;
     const found = tryNormalizeMac(hw);
     if (found === null || (mac !== null && found !== mac)) return null;
     mac = found;
@@ -97,13 +97,13 @@ export function neighbourReader(path = NEIGHBOUR_TABLE): (mac: string, hint: str
 
 /** neighbourMac over the table read at each call (a few µs); null when it cannot be read. */
 export function neighbourMacReader(
-  device: string | null,
+  devices: readonly string[] | null,
   path = NEIGHBOUR_TABLE,
 ): (ip: string) => Promise<string | null> {
   return async (ip) => {
     if (!isIpv4(ip)) return null;
     try {
-      return neighbourMac(await readFile(path, 'utf8'), ip, device);
+      return neighbourMac(await readFile(path, 'utf8'), ip, devices);
     } catch {
       return null;
     }

@@ -21,6 +21,7 @@
  */
 import { normalizeMac } from '../mac.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
+import { deviceNames } from './nft-devices.ts';
 
 export const OWN_GATE_TABLE = 'sluice_portal';
 
@@ -41,8 +42,8 @@ export interface PaidDevice {
 }
 
 export interface OwnGateRuleset {
-  /** The LAN device sluice gates. */
-  device: string;
+  /** The LAN device(s) sluice gates (every one). */
+  devices: readonly string[];
   /** Where an unpaid device's HTTP goes: the LAN endpoint (http.listen). */
   http: { host: string; port: number };
   /** More TCP ports of the router an unpaid device reaches: TollGate's door, and `routerPorts` (openNDS's three). */
@@ -63,7 +64,7 @@ function toEndpoint(http: OwnGateRuleset['http']): string {
 /** The whole gate, installed in one transaction, keeping the sets' elements and adding `paid`. */
 export function ownGateScript(r: OwnGateRuleset): string {
   const t = `inet ${OWN_GATE_TABLE}`;
-  const dev = JSON.stringify(r.device);
+  const dev = deviceNames(r.devices);
   const tcp = [...new Set([53, r.http.port, ...r.tcpPorts])].sort((a, b) => a - b);
   const paid = r.paid ?? [];
   const chain = (name: string, hook: string, type: string, priority: number): string[] => [

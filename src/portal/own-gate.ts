@@ -49,9 +49,9 @@ interface Gate {
   since: number;
 }
 
-/** Every resolved IPv4 address the neighbour table holds for `mac` on `device`. */
-export function resolvedAddresses(table: string, mac: string, device: string | null): string[] {
-  const on = completeNeighbours(table).filter((e) => e.mac === mac && (device === null || e.device === device));
+/** Every resolved IPv4 address the neighbour table holds for `mac` on one of `devices`. */
+export function resolvedAddresses(table: string, mac: string, devices: readonly string[] | null): string[] {
+  const on = completeNeighbours(table).filter((e) => e.mac === mac && (devices === null || devices.includes(e.device)));
   return [...new Set(on.map((e) => e.ip))];
 }
 
@@ -140,7 +140,7 @@ export class OwnGate {
 
   #client(mac: string, table: string | null): Record<string, string> | null {
     const gate = this.#gates.get(mac);
-    const seen = table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.device);
+    const seen = table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices);
     const unheld = seen.find((ip) => gate !== undefined && !gate.ips.includes(ip));
     if (gate === undefined && seen.length === 0) return null;
     const state = gate !== undefined && unheld === undefined ? 'Authenticated' : 'Preauthenticated';
@@ -157,7 +157,7 @@ export class OwnGate {
 
   async #addressesOf(mac: string): Promise<string[]> {
     const table = await this.#options.neighbours();
-    return table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.device);
+    return table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices);
   }
 
   async #install(): Promise<void> {

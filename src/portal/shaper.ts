@@ -2,6 +2,7 @@ import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
+import { hookDevices } from './nft-devices.ts';
 import type { NftRun } from './nft-run.ts';
 import type { ClientRates } from './rates.ts';
 import {
@@ -66,10 +67,10 @@ const limitName = (mac: string): string => `u_${mac.replace(/:/g, '')}`;
 const bytesPerSecond = (bps: number): number => Math.max(1, Math.round(bps / 8));
 const burstBytes = (bps: number): number => Math.max(15_000, Math.round(bps / 8 / 10));
 
-/** The whole nft table on `device`, replacing any earlier one in the same transaction. */
-export function shaperTableScript(device: string, entries: readonly Installed[]): string {
+/** The whole nft table on `devices`, replacing any earlier one in the same transaction. */
+export function shaperTableScript(devices: readonly string[], entries: readonly Installed[]): string {
   const t = SHAPER_TABLE;
-  const ingress = `type filter hook ingress device ${JSON.stringify(device)} priority ${UPLOAD_POLICE_PRIORITY};`;
+  const ingress = `type filter hook ingress ${hookDevices(devices)} priority ${UPLOAD_POLICE_PRIORITY};`;
   return [
     `add table inet ${t}`,
     `delete table inet ${t}`,
@@ -114,8 +115,11 @@ function nftRemoveLines(e: Installed): string[] {
 }
 
 export interface ShaperOptions {
-  /** The LAN device the portal gates (openNDS's gatewayinterface): download classes go on its egress. */
-  device: string;
+  /**
+   * The LAN device(s) the portal gates (openNDS's gatewayinterface): download classes go on each one's egress, a
+   * client's on every one (its packets leave by the device it is on; a class nothing is classed into costs nothing).
+   */
+  devices: readonly string[];
   tc: NftRun;
   nft: NftRun;
   log?: Log;
@@ -158,7 +162,7 @@ export class Shaper {
       this.#enabled = await this.#rebuild();
       if (this.#enabled)
         this.#log.info('shaper on', {
-          device: this.#o.device,
+          devices: this.#o.devices.join(','),
           table: `inet ${SHAPER_TABLE}`,
           clients: this.#entries.size,
         });
@@ -193,7 +197,8 @@ export class Shaper {
       if (!this.#started) {
         this.#started = true;
         this.#enabled = await this.#rebuild();
-        if (this.#enabled) this.#log.info('shaper on', { device: this.#o.device, table: `inet ${SHAPER_TABLE}` });
+        if (this.#enabled)
+          this.#log.info('shaper on', { devices: this.#o.devices.join(','), table: `inet ${SHAPER_TABLE}` });
       }
       if (!this.#enabled) return;
       const mac = normalizeMac(client.mac);
@@ -209,8 +214,8 @@ export class Shaper {
       }
       try {
         if (previous !== undefined) await this.#o.nft(['-f', '-'], `${nftRemoveLines(previous).join('\n')}\n`);
-        if (next.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, next.minor, next.downBps), '');
-        else if (previous?.downBps != null) await this.#o.tc(tcClassDeleteArgs(this.#o.device, previous.minor), '');
+        if (next.downBps !== null) await this.#tcEach((d) => tcClassArgs(d, next.minor, next.downBps!));
+        else if (previous?.downBps != null) await this.#tcEach((d) => tcClassDeleteArgs(d, previous.minor));
         await this.#o.nft(['-f', '-'], `${nftAddLines(next).join('\n')}\n`);
         this.#changes++;
       } catch (err) {
@@ -244,9 +249,9 @@ export class Shaper {
       // No packet is classed into it from here on (and the portal's gate is closed: none comes).
       await this.#o.nft(['-f', '-'], `${nftRemoveLines(e).join('\n')}\n`);
       if (e.downBps !== null) {
-        const queued = queuedBytes(await this.#o.tc(tcClassStatsArgs(this.#o.device, e.minor), ''));
+        const queued = await this.#queued(e.minor);
         if (queued > 0) this.#drainThenDelete(e.minor, e.downBps, queued);
-        else await this.#o.tc(tcClassDeleteArgs(this.#o.device, e.minor), '');
+        else await this.#tcEach((d) => tcClassDeleteArgs(d, e.minor));
       }
       this.#changes++;
     } catch (err) {
@@ -271,7 +276,7 @@ export class Shaper {
       while (left > 0 && Date.now() < until && this.#draining.has(minor)) {
         await wait(left);
         try {
-          left = queuedBytes(await this.#o.tc(tcClassStatsArgs(this.#o.device, minor), ''));
+          left = await this.#queued(minor);
         } catch {
           left = 0;
         }
@@ -279,7 +284,7 @@ export class Shaper {
       await this.#serial(async () => {
         if (!this.#draining.delete(minor)) return;
         try {
-          await this.#o.tc(tcClassDeleteArgs(this.#o.device, minor), '');
+          await this.#tcEach((d) => tcClassDeleteArgs(d, minor));
         } catch {
           /* gone already (a fresh qdisc), or tc cannot run: a later rebuild replaces the qdisc */
         }
@@ -316,8 +321,8 @@ export class Shaper {
       this.#draining.clear();
       await this.#freshQdisc();
       for (const e of this.#entries.values())
-        if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
-      await this.#o.nft(['-f', '-'], shaperTableScript(this.#o.device, [...this.#entries.values()]));
+        if (e.downBps !== null) await this.#tcEach((d) => tcClassArgs(d, e.minor, e.downBps!));
+      await this.#o.nft(['-f', '-'], shaperTableScript(this.#o.devices, [...this.#entries.values()]));
       return true;
     } catch (err) {
       this.#failures++;
@@ -341,16 +346,30 @@ export class Shaper {
    * only when the handle matches, so an operator's own is never touched) and created anew.
    */
   async #freshQdisc(): Promise<void> {
-    try {
-      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
-    } catch (err) {
+    for (const device of this.#o.devices) {
       try {
-        await this.#o.tc(['qdisc', 'del', 'dev', this.#o.device, 'root', 'handle', `${SHAPER_MAJOR}:`], '');
-      } catch {
-        throw err;
+        await this.#o.tc(tcQdiscArgs(device), '');
+      } catch (err) {
+        try {
+          await this.#o.tc(['qdisc', 'del', 'dev', device, 'root', 'handle', `${SHAPER_MAJOR}:`], '');
+        } catch {
+          throw err;
+        }
+        await this.#o.tc(tcQdiscArgs(device), '');
       }
-      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
     }
+  }
+
+  /** One tc call on each of the hotspot's devices, in turn. */
+  async #tcEach(argsOn: (device: string) => string[]): Promise<void> {
+    for (const device of this.#o.devices) await this.#o.tc(argsOn(device), '');
+  }
+
+  /** What a class still queues, on all the devices together (a client's traffic leaves by one of them). */
+  async #queued(minor: number): Promise<number> {
+    let bytes = 0;
+    for (const device of this.#o.devices) bytes += queuedBytes(await this.#o.tc(tcClassStatsArgs(device, minor), ''));
+    return bytes;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -10,6 +10,8 @@
  * and a blocked client's keep theirs.
  */
 
+import { deviceNames } from './nft-devices.ts';
+
 export const GARDEN_TABLE = 'sluice_garden';
 /** After the portals' mangle chains (-150) mark clients, before their DNAT (-100) redirects to the splash page. */
 export const GARDEN_PRIORITY = -149;
@@ -18,8 +20,8 @@ export const PORTAL_MARK_MASK = 0x30700;
 export const PORTAL_TRUSTED_MARK = 0x20200;
 
 export interface GardenRuleset {
-  /** The LAN device the portal gates (`main.shape_device`). */
-  device: string;
+  /** The LAN device(s) the portal gates (`main.shape_device`, every one). */
+  devices: readonly string[];
   ports: readonly number[];
   v4: readonly string[];
   v6: readonly string[];
@@ -34,7 +36,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 export function gardenScript(r: GardenRuleset): string {
   const ports = r.ports.join(', ');
   const elements = (xs: readonly string[]) => (xs.length > 0 ? `\t\telements = { ${xs.join(', ')} }\n` : '');
-  const match = `iifname "${r.device}" meta mark & ${hex(PORTAL_MARK_MASK)} == 0x00000000`;
+  const match = `iifname ${deviceNames(r.devices)} meta mark & ${hex(PORTAL_MARK_MASK)} == 0x00000000`;
   const set = `meta mark set meta mark | ${hex(PORTAL_TRUSTED_MARK)}`;
   return (
     `table inet ${GARDEN_TABLE} {}\n` +

@@ -18,7 +18,8 @@ export type LookupFn = (host: string, family: 4 | 6) => Promise<Answer[]>;
 export interface GardenTarget {
   hosts: readonly string[];
   ports: readonly number[];
-  device: string;
+  /** The hotspot's LAN device(s): the garden opens for clients on every one. */
+  devices: readonly string[];
 }
 
 /**
@@ -40,7 +41,7 @@ export function systemLookup(timeoutMs = 5000, servers?: readonly string[]): Loo
 }
 
 export class WalledGarden {
-  private target: GardenTarget = { hosts: [], ports: [], device: '' };
+  private target: GardenTarget = { hosts: [], ports: [], devices: [] };
   private readonly book = new GardenAddresses();
   /** The script last written (nothing is written again while the garden is unchanged); null: none written. */
   private written: string | null = null;
@@ -160,8 +161,8 @@ export class WalledGarden {
 
   private async write(): Promise<void> {
     const { v4, v6 } = this.book.addresses();
-    const { hosts, ports, device } = this.target;
-    const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ device, ports, v4, v6 });
+    const { hosts, ports, devices } = this.target;
+    const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ devices, ports, v4, v6 });
     const ipv6 = JSON.stringify([hosts.length === 0 ? [] : v6, ports]);
     if (ipv6 !== this.ipv6Written) {
       this.ipv6Written = ipv6;

@@ -42,7 +42,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     minReadIntervalMs: 20,
     kernelQuota: false,
     nft: ['nft'],
-    shapeDevice: '',
+    shapeDevices: [],
     tc: ['tc'],
     walledGarden: { hosts: [], ports: [443, 80] },
     venue: '',
@@ -787,8 +787,11 @@ test('pricing: a speed tier (rate_down / rate_up), validated with a clear error'
 
 test('main: shape_device and tc', () => {
   const c = load(`config main 'main'\n\toption shape_device wlan0\n\toption tc '/usr/bin/ip netns exec r tc'\n${PLAN}`);
-  assert.is(c.main.shapeDevice, 'wlan0');
+  assert.equal(c.main.shapeDevices, ['wlan0']);
   assert.equal(c.main.tc, ['/usr/bin/ip', 'netns', 'exec', 'r', 'tc']);
-  assert.is(load(PLAN).main.shapeDevice, '');
+  assert.equal(load(PLAN).main.shapeDevices, []);
   assert.equal(paths(`config main 'main'\n\toption shape_device 'br lan; rm'\n${PLAN}`), ['main.shape_device']);
+  // A hotspot on several devices: every one is metered.
+  const two = load(`config main 'main'\n\toption shape_device ' br-guest  phy1-ap0 br-guest'\n${PLAN}`);
+  assert.equal(two.main.shapeDevices, ['br-guest', 'phy1-ap0']);
 });

@@ -25,6 +25,8 @@
 #              does (its UCI `binauth`). Also SLUICE_LAB_BINAUTH=1 in the environment.
 #     --bridge NAME: the hotspot's bridge is NAME (default br-lan), as on a café router whose guests are on br-guest;
 #              any other name leaves an empty br-lan beside it (the staff LAN, which carries none of the portal's clients)
+#     --second-device NAME: the last client is on a second hotspot device NAME outside the bridge (a second SSID's
+#              interface, as phy1-ap0), reaching the router's LAN address there by a host route (its address is static)
 #     --dhcp-option VALUE: the router's dnsmasq also sends this DHCP option to the LAN (tagged `lan`, the tag OpenWrt's
 #              dnsmasq init gives the lan section's range): VALUE as /etc/config/dhcp's dhcp_option holds it; repeatable
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
@@ -328,6 +330,7 @@ up() {
   PORTAL=opennds
   IPV6=0
   BRIDGE=br-lan
+  SECOND_DEVICE=
   DHCP_OPTIONS=()
   BINAUTH=${SLUICE_LAB_BINAUTH:-0}
   while [ $# -gt 0 ]; do
@@ -349,6 +352,8 @@ up() {
       --ipv6) IPV6=1 ;;
       --binauth) BINAUTH=1 ;;
       --dhcp-option) DHCP_OPTIONS+=("--dhcp-option=lan,$2"); shift ;;
+      --second-device) case "$2" in [a-z]*[0-9]) SECOND_DEVICE=$2 ;; *) die "--second-device $2: a name like phy1-ap0" ;; esac
+        shift ;;
       --bridge) case "$2" in br-[a-z]*) BRIDGE=$2 ;; *) die "--bridge $2: a bridge name br-<name>" ;; esac; shift ;;
       --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
         USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
@@ -381,6 +386,7 @@ CHECKINTERVAL=$CHECKINTERVAL
 RATE=$rate
 PORTAL=$PORTAL
 BRIDGE=$BRIDGE
+SECOND_DEVICE=$SECOND_DEVICE
 NDS_PREFIX=$NDS_PREFIX
 UBUS_SOCKET=${UBUS_BUNDLE:+$LABDIR/bus/ubus.sock}
 UPSTREAM_IP=$WAN_NET.2
@@ -445,10 +451,22 @@ EOF
   i=0
   for ns in $CLIENTS; do
     i=$((i + 1))
-    ip -n "$RT" link add "lan$i" type veth peer name eth0 netns "$ns"
-    ip -n "$ns" link set eth0 address "$(client_mac "$i")"
-    ip -n "$RT" link set "lan$i" master "$BRIDGE" up
-    ip -n "$ns" link set eth0 up
+    if [ -n "$SECOND_DEVICE" ] && [ "$i" = "$NCLIENTS" ]; then
+      # The second hotspot device: the router's LAN address on it too, the client behind it by a host route.
+      ip -n "$RT" link add "$SECOND_DEVICE" type veth peer name eth0 netns "$ns"
+      ip -n "$ns" link set eth0 address "$(client_mac "$i")"
+      ip -n "$RT" addr add "$LAN_NET.1/32" dev "$SECOND_DEVICE"
+      ip -n "$RT" link set "$SECOND_DEVICE" up
+      ip -n "$ns" link set eth0 up
+      ip -n "$RT" route add "$LAN_NET.$((100 + i))/32" dev "$SECOND_DEVICE"
+      ip -n "$ns" addr add "$LAN_NET.$((100 + i))/24" dev eth0
+      ip -n "$ns" route add default via "$LAN_NET.1"
+    else
+      ip -n "$RT" link add "lan$i" type veth peer name eth0 netns "$ns"
+      ip -n "$ns" link set eth0 address "$(client_mac "$i")"
+      ip -n "$RT" link set "lan$i" master "$BRIDGE" up
+      ip -n "$ns" link set eth0 up
+    fi
     if [ "$IPV6" = 1 ]; then
       ip -n "$ns" addr add "fd77::$((100 + i))/64" dev eth0 nodad
       ip -n "$ns" route add default via fd77::1
@@ -579,7 +597,10 @@ EOF
   wait_for 10 "the upstream HTTP server" ip netns exec "$UP" curl -sf --max-time 1 "http://127.0.0.1/ping"
 
   # Clients lease their addresses before openNDS starts so it finds them in the leases file.
+  i=0
   for ns in $CLIENTS; do
+    i=$((i + 1))
+    [ -n "$SECOND_DEVICE" ] && [ "$i" = "$NCLIENTS" ] && continue
     ip netns exec "$ns" busybox udhcpc -i eth0 -s "$HERE/udhcpc-hook.sh" -q -n -t 10 -T 1 >>"$LABDIR/udhcpc.log" 2>&1 ||
       die "DHCP failed in $ns"
   done

@@ -144,6 +144,10 @@ export interface LabOptions {
   /** the hotspot's bridge (lab.sh --bridge; default br-lan): another name leaves an empty br-lan beside it */
   bridge?: string;
   /**
+   * the last client is on this second hotspot device outside the bridge (lab.sh --second-device), its address static
+   */
+  secondDevice?: string;
+  /**
    * DHCP options the router's dnsmasq sends, each as /etc/config/dhcp's `dhcp_option` holds it (lab.sh --dhcp-option)
    */
   dhcpOptions?: string[];
@@ -221,6 +225,7 @@ export class Lab {
     if (opts.ipv6 === true) args.push('--ipv6');
     if (opts.binauth === true) args.push('--binauth');
     if (opts.bridge !== undefined) args.push('--bridge', opts.bridge);
+    if (opts.secondDevice !== undefined) args.push('--second-device', opts.secondDevice);
     for (const option of opts.dhcpOptions ?? []) args.push('--dhcp-option', option);
     const openndsPrefix =
       opts.openndsPrefix ?? (OPENNDS10 && opts.nodogsplash === undefined ? OPENNDS10_PREFIX : undefined);

@@ -29,7 +29,7 @@ test('the neighbour table answers first; the portal is listed only for an addres
     valve,
     meter: { clientAddresses: async () => null },
     fetchTimeoutMs: 1000,
-    device: 'br-lan',
+    devices: ['br-lan'],
     neighbourMac: async (ip) => {
       asked.push(ip);
       return table.get(ip) ?? null;

@@ -55,7 +55,7 @@ test(
     const k = fakeKernel();
     const session = { mac: A, devices: [B] as string[] };
     const kq = new KernelQuota({
-      device: 'lan',
+      devices: ['lan'],
       run: k.run,
       session: () => ({ left: 1_000_000, allotment: 1_000_000n }),
     });
@@ -80,7 +80,7 @@ test(
 
 test('one device, a device with no known address, a shared session whose other devices are not braked', async () => {
   const k = fakeKernel();
-  const kq = new KernelQuota({ device: 'lan', run: k.run, session: () => ({ left: 500, allotment: 500n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run: k.run, session: () => ({ left: 500, allotment: 500n }) });
   assert.ok(await kq.start());
   await brakeAtOpening(kq, () => null, A, 500);
   assert.is(k.limits.get(name(A)), 500);
@@ -112,7 +112,7 @@ test(
       assert.equal(of(B), { left: 500_000, allotment: 1_000_000n, devices: 2 }, 'the joined device too');
       assert.is(of(C), null, 'no session');
       const k = fakeKernel();
-      const kq = new KernelQuota({ device: 'lan', run: k.run, session: of });
+      const kq = new KernelQuota({ devices: ['lan'], run: k.run, session: of });
       assert.ok(await kq.start());
       await brakeAtOpening(kq, (m) => sessions.byMac(m), A, 1_000_000);
       await brakeAtOpening(kq, (m) => sessions.byMac(m), B, 1_000_000);

@@ -59,8 +59,8 @@ if (RUN === '' || !existsSync(RUN) || process.getuid?.() !== 0) {
     spawnSync('mkdir', ['-p', join(homedir(), '.cache'), join(dir, 'out')]);
     const tables = mkdtempSync(join(homedir(), '.cache', 'sluice-kvm-tables-'));
     try {
-      writeFileSync(join(tables, 'counters.nft'), counterTableScript('br-lan', [MAC]));
-      writeFileSync(join(tables, `quota-${QUOTA}.nft`), tableScript('br-lan', [{ mac: MAC, limitBytes: QUOTA }]));
+      writeFileSync(join(tables, 'counters.nft'), counterTableScript(['br-lan'], [MAC]));
+      writeFileSync(join(tables, `quota-${QUOTA}.nft`), tableScript(['br-lan'], [{ mac: MAC, limitBytes: QUOTA }]));
       const r = spawnSync(
         RUN,
         [

@@ -289,7 +289,7 @@ if (!root || !haveNft || !haveIp) {
     execFileSync('ip', ['netns', 'add', ns]);
     execFileSync('ip', ['-n', ns, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-      input: ['table netdev sluice_count {', ...counterTableLines('lan'), '}', ...countLines(A), ''].join('\n'),
+      input: ['table netdev sluice_count {', ...counterTableLines(['lan']), '}', ...countLines(A), ''].join('\n'),
     });
   });
   test.after(() => {

@@ -101,11 +101,11 @@ test('nodogsplash lists no device; its inf/nan listing is not JSON: no devices, 
 });
 
 test('the portal decides; shape_device overrides; both defaults are br-lan', () => {
-  const fromPortal = decideHotspot({ configured: '', portal: ['br-guest'], clients: [] }, CAFE);
+  const fromPortal = decideHotspot({ configured: [], portal: ['br-guest'], clients: [] }, CAFE);
   assert.equal(fromPortal, { devices: ['br-guest'], source: 'portal config', problem: null });
-  const override = decideHotspot({ configured: 'br-lan', portal: ['br-guest'], clients: [] }, CAFE);
+  const override = decideHotspot({ configured: ['br-lan'], portal: ['br-guest'], clients: [] }, CAFE);
   assert.equal(override, { devices: ['br-lan'], source: 'shape_device', problem: null });
-  const none = decideHotspot({ configured: '', portal: [], clients: [] }, CAFE);
+  const none = decideHotspot({ configured: [], portal: [], clients: [] }, CAFE);
   assert.equal(none, { devices: ['br-lan'], source: 'portal default', problem: null });
 });
 
@@ -114,7 +114,7 @@ test("clients on a radio of the hotspot's bridge are carried by the bridge", () 
   assert.ok(carries(['br-guest'], 'br-guest', CAFE));
   assert.not.ok(carries(['br-lan'], 'phy1-ap0', CAFE));
   // Without a config file, the clients' devices decide: the bridge that carries them.
-  const d = decideHotspot({ configured: '', portal: [], clients: ['phy1-ap0', 'lan3'] }, CAFE);
+  const d = decideHotspot({ configured: [], portal: [], clients: ['phy1-ap0', 'lan3'] }, CAFE);
   assert.equal(d, { devices: ['br-guest'], source: 'portal clients', problem: null });
 });
 
@@ -123,23 +123,31 @@ test('a second hotspot device the clients are on is metered too', () => {
     exists: (d) => ['br-guest', 'br-iot', 'br-lan'].includes(d),
     masterOf: () => null,
   };
-  const d = decideHotspot({ configured: '', portal: ['br-guest'], clients: ['br-guest', 'br-iot'] }, facts);
+  const d = decideHotspot({ configured: [], portal: ['br-guest'], clients: ['br-guest', 'br-iot'] }, facts);
   assert.equal(d.devices, ['br-guest', 'br-iot']);
   assert.is(d.problem, null);
 });
 
+test('several configured devices are all metered; a port of a listed bridge is left to the bridge', () => {
+  const two = decideHotspot({ configured: ['br-guest', 'br-lan'], portal: [], clients: [] }, CAFE);
+  assert.equal(two, { devices: ['br-guest', 'br-lan'], source: 'shape_device', problem: null });
+  // phy1-ap0 is a port of br-guest: hooked on both, each of its packets would count twice.
+  const port = decideHotspot({ configured: ['phy1-ap0', 'br-guest', 'br-lan'], portal: [], clients: [] }, CAFE);
+  assert.equal(port.devices, ['br-guest', 'br-lan']);
+});
+
 test('problems: a device that does not exist; a device that carries none of the listed clients', () => {
-  const missing = decideHotspot({ configured: 'br-gues', portal: [], clients: [] }, CAFE);
+  const missing = decideHotspot({ configured: ['br-gues'], portal: [], clients: [] }, CAFE);
   assert.is(missing.problem, 'device br-gues does not exist');
   const elsewhere = decideHotspot(
-    { configured: 'br-lan', portal: ['br-guest'], clients: ['br-guest', 'phy1-ap0'] },
+    { configured: ['br-lan'], portal: ['br-guest'], clients: ['br-guest', 'phy1-ap0'] },
     CAFE,
   );
   assert.is(elsewhere.problem, "br-lan carries none of the portal's clients (they are on br-guest, phy1-ap0)");
   // The package's old default on a café router: br-lan exists, the clients are on br-guest.
   const old = decideHotspot(
     {
-      configured: '',
+      configured: [],
       portal: [],
       clients: [...listedClientDevices(fixture('opennds-9.10-all-3-clients.json')).values()],
     },
@@ -161,8 +169,8 @@ test('neighbour table: the devices a MAC has complete entries on', () => {
 
 test('findHotspot: the daemon takes shape_device over the portal file, the file over the default', () => {
   const probe = { facts: CAFE, portal: ['br-guest'] };
-  assert.equal(findHotspot({ shapeDevice: '', portal: 'opennds' }, probe).decision.devices, ['br-guest']);
-  assert.equal(findHotspot({ shapeDevice: 'wan', portal: 'opennds' }, probe).decision.source, 'shape_device');
+  assert.equal(findHotspot({ shapeDevices: [], portal: 'opennds' }, probe).decision.devices, ['br-guest']);
+  assert.equal(findHotspot({ shapeDevices: ['wan'], portal: 'opennds' }, probe).decision.source, 'shape_device');
 });
 
 test.run();

@@ -75,7 +75,7 @@ if (!root || !haveNft) {
     }
     assert.unreachable(`${what} never happened`);
   };
-  const gate = new Ipv6Gate({ run: nftRunner(['ip', 'netns', 'exec', rt, 'nft'], 5000), device: 'lan' });
+  const gate = new Ipv6Gate({ run: nftRunner(['ip', 'netns', 'exec', rt, 'nft'], 5000), devices: ['lan'] });
 
   test.before(async () => {
     for (const n of [rt, cl, up]) {
@@ -192,7 +192,7 @@ if (!root || !haveNft) {
 
   test('a stop nobody renews lapses by itself; a close tried again starts it anew', async () => {
     const run = nftRunner(['ip', 'netns', 'exec', rt, 'nft'], 5000);
-    const brief = new Ipv6Gate({ run, device: 'lan', holdSeconds: 4 });
+    const brief = new Ipv6Gate({ run, devices: ['lan'], holdSeconds: 4 });
     assert.ok(await brief.start([MAC]));
     const t0 = Date.now();
     await brief.close(MAC);

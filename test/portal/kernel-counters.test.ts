@@ -228,7 +228,7 @@ if (!root || !haveNft || !haveIp) {
     execFileSync('ip', ['-n', U, 'route', 'add', 'default', 'via', '10.78.1.1']);
     inNs(R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     execFileSync('ip', ['-n', C, 'link', 'set', 'eth0', 'address', A]);
-    nft([`table netdev ${COUNTER_TABLE} {`, ...counterTableLines('lan'), '}', ...countLines(A), ''].join('\n'));
+    nft([`table netdev ${COUNTER_TABLE} {`, ...counterTableLines(['lan']), '}', ...countLines(A), ''].join('\n'));
   });
   test.after(() => {
     for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]);
@@ -257,7 +257,7 @@ if (!root || !haveNft || !haveIp) {
   );
 
   const counters = (logs: string[] = [], command = ['ip', 'netns', 'exec', R, 'nft']): KernelCounters =>
-    new KernelCounters({ command, device: 'lan', timeoutMs: 5000, log: recordingLog((_l, m) => logs.push(m)) });
+    new KernelCounters({ command, devices: ['lan'], timeoutMs: 5000, log: recordingLog((_l, m) => logs.push(m)) });
   const ping = (from: string): void => {
     inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '-I', from, '10.78.1.2');
   };

@@ -54,7 +54,7 @@ test('share: each limit set to the kernel count plus the share, both in one batc
       ['q_020000000d02', 50_000],
     ]),
   );
-  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 1_000_000);
   await kq.set(B, 1_000_000);
@@ -84,7 +84,7 @@ test(
   'share: what the kernel counted beyond the bytes billed ' + 'comes off the share (it passed after the reading)',
   async () => {
     const { used, limits, run } = fakeNft();
-    const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+    const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
     assert.ok(await kq.start());
     await kq.set(A, 500_000);
     await kq.set(B, 500_000);
@@ -123,7 +123,7 @@ test(
 
 test('share: a quota used up gets a fresh count of its share, less what passed unbilled, which is owed', async () => {
   const { used, limits, scripts, run } = fakeNft();
-  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 300_000);
   await kq.set(B, 300_000);
@@ -163,7 +163,7 @@ test('share: a device stopped at each split gets its share less one dropped pack
   const DROP = 1_500;
   const SHARE = 200_000;
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 300_000);
   const got: number[] = [];
@@ -179,7 +179,7 @@ test('share: a device stopped at each split gets its share less one dropped pack
 
 test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets the next share whole', async () => {
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 100_000);
   kq.noteBilled(A, 40_000);
@@ -199,7 +199,7 @@ test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets
 test('share: real bytes owed at one stop can make the next stop short of them once, not after', async () => {
   const Q = 'q_020000000d01';
   const { used, limits, run } = fakeNft();
-  const kq = new KernelQuota({ device: 'lan', run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 300_000);
   // Billed 250,000; after the reading A passes 49,000 more and the kernel drops a 1,000-byte packet at the limit.
@@ -241,7 +241,7 @@ test('share: a read that fails changes nothing and throws nothing; off, it is a 
     scripts.push(stdin);
     return '';
   };
-  const kq = new KernelQuota({ device: 'lan', run, session: () => null });
+  const kq = new KernelQuota({ devices: ['lan'], run, session: () => null });
   await kq.share([{ mac: A, shareBytes: 5 }]);
   assert.is(scripts.length, 0, 'not started: nothing');
   assert.ok(await kq.start());

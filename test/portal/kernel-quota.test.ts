@@ -27,7 +27,7 @@ import { skipTest } from '../helpers/skip.ts';
 const A = '02:00:00:00:0c:01';
 
 test('scripts: one table replaced whole, a quota per client shared by both maps, changes as single batches', () => {
-  const table = tableScript('br-lan', [{ mac: A, limitBytes: 2097152.7 }]);
+  const table = tableScript(['br-lan'], [{ mac: A, limitBytes: 2097152.7 }]);
   assert.match(table, /^add table netdev sluice_quota\ndelete table netdev sluice_quota\ntable netdev sluice_quota \{/);
   assert.match(
     table,
@@ -166,7 +166,7 @@ test('parseTableState: nft -j list table → each client in both maps with what 
 test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
   const logs: string[] = [];
   const kq = new KernelQuota({
-    device: 'lan',
+    devices: ['lan'],
     run: nftRunner(['/nonexistent/nft'], 2000),
     log: recordingLog((_l, m) => logs.push(m)),
     session: () => null,
@@ -212,7 +212,7 @@ test(
     const nft = fakeNft({ json: () => false });
     const logs: Array<[string, Record<string, unknown> | undefined]> = [];
     const kq = new KernelQuota({
-      device: 'lan',
+      devices: ['lan'],
       run: nft.run,
       log: recordingLog((_l, m, d) => logs.push([m, d])),
       session: () => ({ left: 1000, allotment: 1000n }),
@@ -239,7 +239,7 @@ test(
     const nft = fakeNft({ json: () => json });
     const logs: string[] = [];
     const kq = new KernelQuota({
-      device: 'lan',
+      devices: ['lan'],
       run: nft.run,
       log: recordingLog((_l, m) => logs.push(m)),
       session: () => ({ left: 1000, allotment: 1000n }),
@@ -269,7 +269,7 @@ test(
 
 test('the quotas are read by listing the table (nft reads the whole ruleset for list quotas)', async () => {
   const nft = fakeNft({ json: () => true });
-  const kq = new KernelQuota({ device: 'lan', run: nft.run, session: () => ({ left: 1000, allotment: 1000n }) });
+  const kq = new KernelQuota({ devices: ['lan'], run: nft.run, session: () => ({ left: 1000, allotment: 1000n }) });
   assert.ok(await kq.start());
   await kq.set(A, 1000);
   const before = nft.calls.length;
@@ -349,7 +349,7 @@ for i in range(${n}):
       let allotment = 10_000n;
       const session = (): BrakedSession => ({ left: 3000, allotment });
       const kq = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         session,
       });
@@ -389,7 +389,7 @@ for i in range(${n}):
       // the earlier test's quota would be inherited
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       const kq = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         session: () => ({ left: 0, allotment }),
       });
@@ -412,7 +412,7 @@ for i in range(${n}):
     async () => {
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       const kq = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         session: () => ({ left: 10_000, allotment: 10_000n }),
       });
@@ -441,7 +441,7 @@ for i in range(${n}):
     async () => {
       const logs: string[] = [];
       const kq = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         log: recordingLog((_l, m) => logs.push(m)),
         session: () => ({ left: 1000, allotment: 1n }),
@@ -467,7 +467,7 @@ for i in range(${n}):
     async () => {
       const logs: string[] = [];
       const kq = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
         log: recordingLog((_l, m) => logs.push(m)),
         session: () => ({ left: 1000, allotment: 1000n }),
@@ -495,7 +495,7 @@ for i in range(${n}):
       // the earlier tests' table, if any
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       const before = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run,
         session: () => ({ left: 5000, allotment: 5000n }),
       });
@@ -507,7 +507,7 @@ for i in range(${n}):
       // B's session ended while it was down.
       const logs: Array<[string, Record<string, unknown> | undefined]> = [];
       const after = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run,
         log: recordingLog((_l, m, d) => logs.push([m, d])),
         session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
@@ -518,7 +518,7 @@ for i in range(${n}):
       assert.not.match(inNs('nft', ['list', 'table', 'netdev', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
       assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], {
         table: `netdev ${KERNEL_QUOTA_TABLE}`,
-        device: 'lan',
+        devices: ['lan'],
         clients: 1,
         carried_over: 1,
       });
@@ -536,7 +536,7 @@ for i in range(${n}):
       assert.is(send(4), 3);
       // A refill (the meter's exact bytes left after a stop) is never held to a carried-over count.
       const again = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run,
         session: () => ({ left: 10_000, allotment: 12_000n }),
       });
@@ -548,7 +548,7 @@ for i in range(${n}):
       await again.refill(A, 5000);
       assert.is(send(1), 1);
       const lower = new KernelQuota({
-        device: 'lan',
+        devices: ['lan'],
         run,
         session: () => ({ left: 500, allotment: 12_000n }),
       });

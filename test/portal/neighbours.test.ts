@@ -60,21 +60,21 @@ test("an address's MAC: its one complete entry on the gated device", () => {
     '10.0.0.5         0x1         0x2         02:00:00:00:0c:05     *        br-lan',
     '10.0.0.5         0x1         0x2         02:00:00:00:0c:06     *        br-guest',
   );
-  assert.is(neighbourMac(t, '10.0.0.2', 'br-lan'), A, 'canonical form');
-  assert.is(neighbourMac(t, '10.0.0.3', 'br-lan'), null, 'incomplete: the kernel has not resolved it');
-  assert.is(neighbourMac(t, '10.0.0.4', 'br-lan'), null, 'on another network of the router: no client of the portal');
+  assert.is(neighbourMac(t, '10.0.0.2', ['br-lan']), A, 'canonical form');
+  assert.is(neighbourMac(t, '10.0.0.3', ['br-lan']), null, 'incomplete: the kernel has not resolved it');
+  assert.is(neighbourMac(t, '10.0.0.4', ['br-lan']), null, 'on another network of the router: no client of the portal');
   assert.is(neighbourMac(t, '10.0.0.4', null), '02:00:00:00:0c:04', 'no device given: any');
-  assert.is(neighbourMac(t, '10.0.0.5', 'br-lan'), '02:00:00:00:0c:05', 'the gated device entry alone');
+  assert.is(neighbourMac(t, '10.0.0.5', ['br-lan']), '02:00:00:00:0c:05', 'the gated device entry alone');
   assert.is(neighbourMac(t, '10.0.0.5', null), null, 'two MACs for one address: none');
-  assert.is(neighbourMac(t, '10.0.0.9', 'br-lan'), null, 'not there');
-  assert.is(neighbourMac(t, 'fd00::2', 'br-lan'), null, 'IPv6 is not in this table');
+  assert.is(neighbourMac(t, '10.0.0.9', ['br-lan']), null, 'not there');
+  assert.is(neighbourMac(t, 'fd00::2', ['br-lan']), null, 'IPv6 is not in this table');
 });
 
 test("the address's MAC reader: the file read at each call; none readable → null", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-arp-'));
   try {
     const path = join(dir, 'arp');
-    const read = neighbourMacReader('br-lan', path);
+    const read = neighbourMacReader(['br-lan'], path);
     assert.is(await read('10.0.0.2'), null);
     writeFileSync(path, table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan'));
     assert.is(await read('10.0.0.2'), A);

@@ -80,16 +80,16 @@ if (lacks) {
     const run = (): NftRun => shared?.run ?? plain();
     const quota = new KernelQuota({
       run: run(),
-      device: 'lan',
+      devices: ['lan'],
       session: () => ({ left: 1_000_000, allotment: 1_000_000n }),
     });
     const counters = new KernelCounters({
       command: ['ip', 'netns', 'exec', R, 'nft'],
-      device: 'lan',
+      devices: ['lan'],
       timeoutMs: 10_000,
       run: run(),
     });
-    const gate = new Ipv6Gate({ run: run(), device: 'lan' });
+    const gate = new Ipv6Gate({ run: run(), devices: ['lan'] });
     assert.ok(await quota.start());
     assert.ok(await counters.start(() => false));
     assert.ok(await gate.start([]));

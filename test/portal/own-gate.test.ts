@@ -28,7 +28,7 @@ const ARP = [
   `10.77.0.102      0x1         0x2         ${B}     *        br-lan`,
   `10.77.0.150      0x1         0x0         ${B}     *        br-lan`,
 ].join('\n');
-const RULESET = { device: 'br-lan', http: { host: '10.77.0.1', port: 2122 }, tcpPorts: [22, 2121] };
+const RULESET = { devices: ['br-lan'], http: { host: '10.77.0.1', port: 2122 }, tcpPorts: [22, 2121] };
 
 function rig(arp = ARP) {
   const scripts: string[] = [];

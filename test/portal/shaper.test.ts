@@ -29,7 +29,7 @@ function rig(fail: (c: Call) => boolean = () => false) {
     recordingLog((_l, message) => records.push({ message })),
     { records },
   );
-  const shaper = new Shaper({ device: 'br-lan', tc: runner('tc'), nft: runner('nft'), log });
+  const shaper = new Shaper({ devices: ['br-lan'], tc: runner('tc'), nft: runner('nft'), log });
   return { calls, shaper, log };
 }
 
@@ -67,7 +67,7 @@ test(
       '1514',
     ]);
     assert.ok(tcClassArgs('br-lan', 10, 2_000_000).includes('51:a'), 'class ids in hex, as tc reads them');
-    const script = shaperTableScript('br-lan', [{ ...A, minor: 1 }]);
+    const script = shaperTableScript(['br-lan'], [{ ...A, minor: 1 }]);
     assert.match(script, /meta priority set ip daddr map @down/);
     // Before the quota (-500) and the counters (-450) at the same hook: what the policer drops is neither.
     assert.match(
@@ -113,7 +113,7 @@ test('remove: a class that still queues sends it first (it was billed), then goe
     calls.push({ tool, args: [...args], stdin });
     return tool === 'tc' && args[0] === '-s' ? backlog : '';
   };
-  const shaper = new Shaper({ device: 'br-lan', tc: runner('tc'), nft: runner('nft') });
+  const shaper = new Shaper({ devices: ['br-lan'], tc: runner('tc'), nft: runner('nft') });
   const del = (minor: string) => calls.some((c) => c.args.join(' ') === `class del dev br-lan classid 51:${minor}`);
   await shaper.set(A);
   await shaper.remove(A.mac);

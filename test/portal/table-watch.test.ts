@@ -87,10 +87,10 @@ if (!root || !haveNft) {
   });
 
   const twoTables = async (): Promise<{ counters: KernelCounters; quota: KernelQuota }> => {
-    const counters = new KernelCounters({ command: nftArgv, device: 'lan', timeoutMs: 5000 });
+    const counters = new KernelCounters({ command: nftArgv, devices: ['lan'], timeoutMs: 5000 });
     const quota = new KernelQuota({
       run: nftRunner(nftArgv, 5000),
-      device: 'lan',
+      devices: ['lan'],
       session: () => ({ left: 5000, allotment: 10_000n }),
     });
     assert.ok(await counters.start(() => true));

@@ -62,7 +62,11 @@ test('the keeper: refused answers never reach the set, each logged once with its
     log: createLogger({ write: (_level, line) => void lines.push(line) }),
     ownNetworks: () => OWN,
   });
-  const target = { hosts: ['lan.example', 'mint.example', '10.0.0.5', '198.51.100.9'], ports: [443], device: 'br-lan' };
+  const target = {
+    hosts: ['lan.example', 'mint.example', '10.0.0.5', '198.51.100.9'],
+    ports: [443],
+    devices: ['br-lan'],
+  };
   await garden.follow(target);
   await garden.follow(target);
   assert.match(scripts[0]!, /elements = \{ 198\.51\.100\.7, 198\.51\.100\.9 \}/);
@@ -131,7 +135,7 @@ testNeeding(
         ownNetworks: own,
       });
       const hosts = ['public.test', 'lan.test', 'ten.test', 'router.test', 'neighbour.test', 'mixed.test'];
-      await garden.follow({ hosts, ports: [443, 80], device: 'br-lan' });
+      await garden.follow({ hosts, ports: [443, 80], devices: ['br-lan'] });
       const set = inNs('nft', '-j', 'list', 'set', 'inet', 'sluice_garden', 'v4').stdout;
       const elements = (JSON.parse(set) as { nftables: { set?: { elem?: string[] } }[] }).nftables.flatMap(
         (o) => o.set?.elem ?? [],

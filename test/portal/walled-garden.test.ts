@@ -47,7 +47,7 @@ test('the keeper: a name whose answer changes moves the set; an unchanged round 
     now: () => now,
     ownNetworks: () => ({ addresses: [], subnets: [] }),
   });
-  const target = { hosts: ['wallet.example'], ports: [443], device: 'br-lan' };
+  const target = { hosts: ['wallet.example'], ports: [443], devices: ['br-lan'] };
   await garden.follow(target);
   assert.is(scripts.length, 1);
   assert.match(scripts[0]!, /elements = \{ 192\.0\.2\.1 \}/);
@@ -77,7 +77,7 @@ test('each host says which addresses it opened, when they change (a mint behind 
     now: () => now,
     ownNetworks: () => ({ addresses: [], subnets: [] }),
   });
-  const target = { hosts: ['mint.example'], ports: [443], device: 'br-lan' };
+  const target = { hosts: ['mint.example'], ports: [443], devices: ['br-lan'] };
   await garden.follow(target);
   await garden.follow(target);
   answer = '198.51.100.8';
@@ -98,7 +98,7 @@ else
     assert.is(spawnSync('ip', ['netns', 'add', ns]).status, 0);
     try {
       const nft = (stdin: string) => spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: stdin });
-      const script = gardenScript({ device: 'br-lan', ports: [443, 80], v4: ['192.0.2.1'], v6: ['2001:db8::1'] });
+      const script = gardenScript({ devices: ['br-lan'], ports: [443, 80], v4: ['192.0.2.1'], v6: ['2001:db8::1'] });
       const first = nft(script);
       assert.is(first.status, 0, String(first.stderr));
       assert.is(nft(script).status, 0, 'applied again over itself');

@@ -111,6 +111,8 @@ export interface AlertsOptions {
   intervalMs?: number;
   /** The mail transport (default /usr/sbin/sendmail; none there: no mail). */
   sendmailPath?: string;
+  /** How long after its alert a failing sending is still tried (default GIVE_UP_AFTER_MS, a day). */
+  giveUpAfterMs?: number;
   /** The clock the evaluation judges silence by (tests inject one). */
   now?: () => number;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -133,11 +135,30 @@ export function startAlerts(o: AlertsOptions): Alerts {
       const changes = await evaluateAlerts(o.db, { nowMs: now(), staleAfterMs: o.staleAfterMs, mail });
       for (const c of changes) o.log('alert', { alert: alertLine(c), detail: c.detail });
       const settings = await alertSettings(o.db);
-      await sendDue(o.db, 'webhook', now, async (d) => {
-        if (settings.webhookSecret === null) throw new Error('no webhook secret is set');
-        await postWebhook(d.target, settings.webhookSecret, Buffer.from(JSON.stringify(alertPayload(d))));
-      });
-      await sendDue(o.db, 'mail', now, (d) => sendmail(sendmailPath, alertMail(d, o.zone)));
+      const webhook = await sendDue(
+        o.db,
+        'webhook',
+        now,
+        async (d) => {
+          if (settings.webhookSecret === null) throw new Error('no webhook secret is set');
+          await postWebhook(d.target, settings.webhookSecret, Buffer.from(JSON.stringify(alertPayload(d))));
+        },
+        o.giveUpAfterMs,
+      );
+      const mailed = await sendDue(
+        o.db,
+        'mail',
+        now,
+        (d) => sendmail(sendmailPath, alertMail(d, o.zone)),
+        o.giveUpAfterMs,
+      );
+      for (const d of [...webhook.failed, ...mailed.failed])
+        o.log('alert sending given up', {
+          alert: alertLine(d),
+          channel: d.channel,
+          attempts: d.attempts,
+          reason: d.error,
+        });
     } catch (err) {
       o.log('alerts round failed', { reason: err instanceof Error ? err.message : String(err) });
     }

@@ -4,7 +4,7 @@
  */
 import type { Sql } from '../db/index.ts';
 import { ALERT_LABELS, type AlertKind } from './alert-rules.ts';
-import { alertSettings, recentEvents, storeAlertSettings } from './alert-store.ts';
+import { alertSettings, failedSendings, GIVE_UP_AFTER_MS, recentEvents, storeAlertSettings } from './alert-store.ts';
 import { InputError } from './auth.ts';
 import { esc } from './html.ts';
 import type { Page } from './pages.ts';
@@ -16,14 +16,28 @@ const MAIL = /^[^\s@,<>"()[\]\\;:]{1,64}@[A-Za-z0-9.-]{1,253}$/;
 const MAX_RECIPIENTS = 20;
 const MIN_SECRET = 16;
 
+/** How many sendings were given up, in words ('' for none): on Settings and on the Alerts page. */
+async function givenUp(db: Sql): Promise<string> {
+  const failed = await failedSendings(db);
+  const total = failed.webhook + failed.mail;
+  if (total === 0) return '';
+  return (
+    `<p class="error">${total} sending(s) given up (${failed.webhook} by webhook, ${failed.mail} by mail): still ` +
+    `failing ${GIVE_UP_AFTER_MS / 3_600_000} h after their alert. Each, with its last error, on ` +
+    '<a href="/alerts">Alerts</a>.</p>'
+  );
+}
+
 export async function alertSettingsForm(db: Sql, csrf: string): Promise<string> {
   const s = await alertSettings(db);
+  const failed = await givenUp(db);
   const secret = s.webhookSecret === null ? 'none set' : 'set (not shown; blank keeps it)';
   return (
     '<h2>Alerts</h2><p class="note">A router turning red, a session message lost in a gap, a damaged table, a ' +
     'failing journal or config problems: told once when it begins and once when it ends, by a webhook signed as ' +
     "the router's hook signs (docs/hook.md) and by mail where this host has a mail transport (sendmail). " +
     '<a href="/alerts">What was told</a>.</p>' +
+    failed +
     `<form method="post" action="/settings/alerts"><input type="hidden" name="csrf" value="${esc(csrf)}">` +
     `<p><label>Webhook URL <input name="webhook_url" size="40" value="${esc(s.webhookUrl ?? '')}" ` +
     'placeholder="https://example.net/sluice-alerts"></label></p>' +
@@ -80,7 +94,10 @@ export async function alertsScreen(c: ScreenContext): Promise<Page> {
           .map((s) =>
             s.sent_ms !== null
               ? `${s.channel} sent ${time(s.sent_ms, c.zone)}`
-              : `${s.channel} pending (${s.attempts} attempt(s)${s.last_error ? `: ${s.last_error}` : ''})`,
+              : s.failed_ms !== null
+                ? `${s.channel} failed, given up ${time(s.failed_ms, c.zone)} (${s.attempts} attempt(s): ` +
+                  `${s.last_error ?? ''})`
+                : `${s.channel} pending (${s.attempts} attempt(s)${s.last_error ? `: ${s.last_error}` : ''})`,
           )
           .join('; ');
   const table: Table = {
@@ -104,14 +121,23 @@ export async function alertsScreen(c: ScreenContext): Promise<Page> {
       how(e),
       e.id,
     ]),
-    rowClass: events.map((e) => (!e.raised ? undefined : e.sendings.some((s) => s.sent_ms === null) ? 'bad' : 'warn')),
+    rowClass: events.map((e) =>
+      e.sendings.some((s) => s.failed_ms !== null)
+        ? 'bad'
+        : !e.raised
+          ? undefined
+          : e.sendings.some((s) => s.sent_ms === null)
+            ? 'bad'
+            : 'warn',
+    ),
   };
   return {
     title: 'Alerts',
     refreshS: 15,
     sections: [
       '<p class="note">Each change told once: raised when it began, cleared when it ended. Where they go: ' +
-        '<a href="/settings">Settings</a>.</p>',
+        '<a href="/settings">Settings</a>.</p>' +
+        (await givenUp(c.db)),
       table,
     ],
   };

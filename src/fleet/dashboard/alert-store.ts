@@ -4,7 +4,8 @@
  * configured then) in one transaction, under an advisory lock: two collectors evaluating at once find the change
  * once. A sending is sent by one process at a time per channel (a second lock, tried: the other skips its turn), in
  * the order of the events, and marked sent in the transaction that held it while it was sent; a failure waits and is
- * tried again, and the channel's later events wait behind it (in order, as the router's hook posts).
+ * tried again, and the channel's later events wait behind it (in order, as the router's hook posts), until a day after
+ * its alert: then it is marked failed with its last error and the next one goes.
  */
 import type { Db, Sql } from '../db/index.ts';
 import { alertChanges, findings, type AlertChange, type AlertKind, type AlertState } from './alert-rules.ts';
@@ -124,17 +125,31 @@ export interface Delivery {
 export const retryAfterMs = (failed: number): number => Math.min(5000 * 2 ** Math.max(0, failed - 1), 600_000);
 
 /**
+ * How long after its alert a failing sending is still tried: news of a day ago that never arrived is given up, so a
+ * receiver gone for good neither holds its channel's later alerts back for ever nor shows them pending for ever.
+ */
+export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+
+/** What a sending round did: how many were sent, and the sendings it gave up (marked failed). */
+export interface SendResult {
+  sent: number;
+  failed: Array<Delivery & { error: string }>;
+}
+
+/**
  * Sends the channel's due sendings in the order of their events, each inside the transaction that locks the
  * channel and marks it sent; stops at the first failure (recorded, retried after retryAfterMs) or when another
- * process holds the channel. How many were sent.
+ * process holds the channel. A failure `giveUpAfterMs` or more after its alert is marked failed instead, with its
+ * error, and the round goes on to the next.
  */
 export async function sendDue(
   db: Db,
   channel: AlertChannel,
   nowMs: () => number,
   send: (d: Delivery) => Promise<void>,
-): Promise<number> {
-  let sent = 0;
+  giveUpAfterMs = GIVE_UP_AFTER_MS,
+): Promise<SendResult> {
+  const result: SendResult = { sent: 0, failed: [] };
   for (;;) {
     const more = await db.transaction(async (tx) => {
       const [lock] = await tx.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS got', [
@@ -146,7 +161,7 @@ export async function sendDue(
         `SELECT d.event_id::text AS "eventId", d.channel, d.target, d.attempts, ${ms('d.next_at')} AS "nextMs",
            e.router, e.kind, e.raised, e.detail, ${ms('e.at')} AS "atMs"
          FROM dashboard_alert_deliveries d JOIN dashboard_alert_events e ON e.id = d.event_id
-         WHERE d.channel = $1 AND d.sent_at IS NULL ORDER BY d.event_id LIMIT 1`,
+         WHERE d.channel = $1 AND d.sent_at IS NULL AND d.failed_at IS NULL ORDER BY d.event_id LIMIT 1`,
         [channel],
       );
       const now = nowMs();
@@ -155,23 +170,36 @@ export async function sendDue(
         await send(d);
       } catch (err) {
         const reason = (err instanceof Error ? err.message : String(err)).slice(0, 500);
+        const giveUp = now - d.atMs >= giveUpAfterMs;
         await tx.query(
           `UPDATE dashboard_alert_deliveries SET attempts = attempts + 1, last_error = $3,
-             next_at = to_timestamp($4::float8 / 1000) WHERE event_id = $1 AND channel = $2`,
-          [d.eventId, channel, reason, now + retryAfterMs(d.attempts + 1)],
+             next_at = to_timestamp($4::float8 / 1000),
+             failed_at = CASE WHEN $5 THEN to_timestamp($6::float8 / 1000) END
+           WHERE event_id = $1 AND channel = $2`,
+          [d.eventId, channel, reason, now + retryAfterMs(d.attempts + 1), giveUp, now],
         );
-        return false;
+        if (!giveUp) return false;
+        result.failed.push({ ...d, attempts: d.attempts + 1, error: reason });
+        return true;
       }
       await tx.query(
         `UPDATE dashboard_alert_deliveries SET attempts = attempts + 1, sent_at = to_timestamp($3::float8 / 1000),
            last_error = NULL WHERE event_id = $1 AND channel = $2`,
         [d.eventId, channel, now],
       );
+      result.sent++;
       return true;
     });
-    if (!more) return sent;
-    sent++;
+    if (!more) return result;
   }
+}
+
+/** How many sendings were given up, per channel (the Settings and Alerts pages say it). */
+export async function failedSendings(db: Sql): Promise<Record<AlertChannel, number>> {
+  const rows = await db.query<{ channel: AlertChannel; n: number }>(
+    `SELECT channel, count(*)::int AS n FROM dashboard_alert_deliveries WHERE failed_at IS NOT NULL GROUP BY channel`,
+  );
+  return { webhook: 0, mail: 0, ...Object.fromEntries(rows.map((r) => [r.channel, Number(r.n)])) };
 }
 
 /** The newest events with their sendings' state, for the Alerts page. */
@@ -182,15 +210,21 @@ export interface EventRow {
   kind: string;
   raised: boolean;
   detail: string;
-  /** Per channel: `sent <ms>`, `pending (n attempts: error)`. */
-  sendings: Array<{ channel: string; sent_ms: number | null; attempts: number; last_error: string | null }>;
+  /** Per channel: sent when, or given up when (failed), or neither yet (pending), after how many attempts, why. */
+  sendings: Array<{
+    channel: string;
+    sent_ms: number | null;
+    failed_ms: number | null;
+    attempts: number;
+    last_error: string | null;
+  }>;
 }
 
 export async function recentEvents(db: Sql, limit: number): Promise<EventRow[]> {
   return db.query<EventRow>(
     `SELECT e.id::text AS id, ${ms('e.at')} AS at_ms, e.router, e.kind, e.raised, e.detail,
        coalesce((SELECT json_agg(json_build_object('channel', d.channel, 'sent_ms', ${ms('d.sent_at')},
-           'attempts', d.attempts, 'last_error', d.last_error) ORDER BY d.channel)
+           'failed_ms', ${ms('d.failed_at')}, 'attempts', d.attempts, 'last_error', d.last_error) ORDER BY d.channel)
          FROM dashboard_alert_deliveries d WHERE d.event_id = e.id), '[]') AS sendings
      FROM dashboard_alert_events e ORDER BY e.id DESC LIMIT $1`,
     [limit],

@@ -94,9 +94,19 @@ CREATE TABLE dashboard_alert_deliveries (
 CREATE INDEX dashboard_alert_deliveries_unsent ON dashboard_alert_deliveries (channel, event_id) WHERE sent_at IS NULL;
 `;
 
+// A sending still failing a day after its alert is given up (alert-store.ts GIVE_UP_AFTER_MS): marked failed with
+// its last error, so its channel's later alerts no longer wait behind it.
+const ALERTS_GIVE_UP = `
+ALTER TABLE dashboard_alert_deliveries ADD COLUMN failed_at timestamptz;
+DROP INDEX dashboard_alert_deliveries_unsent;
+CREATE INDEX dashboard_alert_deliveries_unsent ON dashboard_alert_deliveries (channel, event_id)
+  WHERE sent_at IS NULL AND failed_at IS NULL;
+`;
+
 export const DASHBOARD_MIGRATIONS: readonly Migration[] = [
   { version: 1000, name: 'dashboard users and audit', sql: USERS },
   { version: 1001, name: 'failed logins shared by every dashboard', sql: LOGIN_FAILURES },
   { version: 1002, name: "a user's own time zone", sql: USER_ZONE },
   { version: 1003, name: 'alerts', sql: ALERTS },
+  { version: 1004, name: 'an alert sending given up', sql: ALERTS_GIVE_UP },
 ];

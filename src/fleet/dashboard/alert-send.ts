@@ -135,23 +135,17 @@ export function startAlerts(o: AlertsOptions): Alerts {
       const changes = await evaluateAlerts(o.db, { nowMs: now(), staleAfterMs: o.staleAfterMs, mail });
       for (const c of changes) o.log('alert', { alert: alertLine(c), detail: c.detail });
       const settings = await alertSettings(o.db);
+      const timing = { now, giveUpAfterMs: o.giveUpAfterMs };
       const webhook = await sendDue(
         o.db,
         'webhook',
-        now,
         async (d) => {
           if (settings.webhookSecret === null) throw new Error('no webhook secret is set');
           await postWebhook(d.target, settings.webhookSecret, Buffer.from(JSON.stringify(alertPayload(d))));
         },
-        o.giveUpAfterMs,
+        timing,
       );
-      const mailed = await sendDue(
-        o.db,
-        'mail',
-        now,
-        (d) => sendmail(sendmailPath, alertMail(d, o.zone)),
-        o.giveUpAfterMs,
-      );
+      const mailed = await sendDue(o.db, 'mail', (d) => sendmail(sendmailPath, alertMail(d, o.zone)), timing);
       for (const d of [...webhook.failed, ...mailed.failed])
         o.log('alert sending given up', {
           alert: alertLine(d),

@@ -139,15 +139,14 @@ export interface SendResult {
 /**
  * Sends the channel's due sendings in the order of their events, each inside the transaction that locks the
  * channel and marks it sent; stops at the first failure (recorded, retried after retryAfterMs) or when another
- * process holds the channel. A failure `giveUpAfterMs` or more after its alert is marked failed instead, with its
- * error, and the round goes on to the next.
+ * process holds the channel. A failure `o.giveUpAfterMs` (default GIVE_UP_AFTER_MS) or more after its alert is
+ * marked failed instead, with its error, and the round goes on to the next.
  */
 export async function sendDue(
   db: Db,
   channel: AlertChannel,
-  nowMs: () => number,
   send: (d: Delivery) => Promise<void>,
-  giveUpAfterMs = GIVE_UP_AFTER_MS,
+  o: { now: () => number; giveUpAfterMs?: number | undefined },
 ): Promise<SendResult> {
   const result: SendResult = { sent: 0, failed: [] };
   for (;;) {
@@ -164,13 +163,13 @@ export async function sendDue(
          WHERE d.channel = $1 AND d.sent_at IS NULL AND d.failed_at IS NULL ORDER BY d.event_id LIMIT 1`,
         [channel],
       );
-      const now = nowMs();
+      const now = o.now();
       if (d === undefined || d.nextMs > now) return false;
       try {
         await send(d);
       } catch (err) {
         const reason = (err instanceof Error ? err.message : String(err)).slice(0, 500);
-        const giveUp = now - d.atMs >= giveUpAfterMs;
+        const giveUp = now - d.atMs >= (o.giveUpAfterMs ?? GIVE_UP_AFTER_MS);
         await tx.query(
           `UPDATE dashboard_alert_deliveries SET attempts = attempts + 1, last_error = $3,
              next_at = to_timestamp($4::float8 / 1000),

@@ -73,14 +73,14 @@ export async function churn(
     const wait = a.atS * 1000 - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const before = await captive(c);
-    await s.call('grant', { mac: c.mac, ...a.grant });
+    await s.callInProcess('grant', { mac: c.mac, ...a.grant });
     loops.push(fetchLoop(c, a.firstBytes, a.more));
     if (before === true && (await captive(c)) === false) placed++;
   }
   const outcome = async (): Promise<string> => {
     const parts: string[] = [];
     for (const [i, a] of ARRIVALS.entries()) {
-      const v = (await s.call('session', { mac: clients[i]!.mac }).catch(() => ({}))) as {
+      const v = (await s.callInProcess('session', { mac: clients[i]!.mac }).catch(() => ({}))) as {
         session?: { state?: string; end_cause?: string; gate?: string };
       };
       const what = 'bytes' in a.grant ? `${Math.round(a.grant.bytes / 1024)} KiB` : `${a.grant.seconds} s`;

@@ -67,8 +67,14 @@ export interface OwnGatePart {
   close(): Promise<void>;
 }
 
-export function ownGatePart(config: OwnGateConfig, devices: readonly string[], run: NftRun, log: Log): OwnGatePart {
-  const gate = new OwnGate({ ruleset: ownGateRuleset(config, devices), run, neighbours: neighbourTable(), log });
+export function ownGatePart(
+  config: OwnGateConfig,
+  devices: readonly string[],
+  run: NftRun,
+  o: { log: Log; neighbours?: () => Promise<string | null> },
+): OwnGatePart {
+  const { log, neighbours = neighbourTable() } = o;
+  const gate = new OwnGate({ ruleset: ownGateRuleset(config, devices), run, neighbours, log });
   const socket = ownGateSocket(config.main);
   let server: OwnGateServer | undefined;
   return {

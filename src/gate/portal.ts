@@ -36,6 +36,7 @@ import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
 import { Gatekeeper } from './gatekeeper.ts';
 import { ownGatePart, type OwnGateConfig, type OwnGatePart } from './own-gate.ts';
+import { ownGateValve } from './own-valve.ts';
 import { checkListedClients, findHotspot } from './hotspot.ts';
 
 export interface Portal {
@@ -156,24 +157,37 @@ function meteringGuard(
   });
 }
 
+export interface PortalWhere {
+  shaping: boolean;
+  hotspot: HotspotDecision;
+  facts: DeviceFacts;
+  /** The neighbour table sluice's own gate binds devices by (tests; default /proc/net/arp). */
+  neighbours?: () => Promise<string | null>;
+}
+
+/** The rate shaper, when a plan sells a speed tier. */
+function shaperOf(main: MainConfig, devices: readonly string[], log: Log): Shaper {
+  return new Shaper({
+    devices,
+    log,
+    tc: nftRunner(main.tc, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'tc' }),
+    nft: nftRunner(main.nft, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'nft' }),
+  });
+}
+
 /**
  * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
  * (portal/shaper.ts). `hotspot`: the device(s) it runs on (gate/hotspot.ts): every part hooks, shapes and gates on
  * all of them, so a client on any one is counted, braked and gated alike.
  */
-export function openPortal(
-  config: OwnGateConfig,
-  sessions: SessionReadView,
-  log: Log,
-  where: { shaping: boolean; hotspot: HotspotDecision; facts: DeviceFacts },
-): Portal {
-  const { shaping, hotspot } = where;
+export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log: Log, where: PortalWhere): Portal {
+  const { shaping, hotspot, neighbours = neighbourTable() } = where;
   const { devices } = hotspot;
   const { main } = config;
   // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
   // gate's) tables together.
   const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
-  const ownGate = main.portal === 'sluice' ? ownGatePart(config, devices, nft, log) : null;
+  const ownGate = main.portal === 'sluice' ? ownGatePart(config, devices, nft, { log, neighbours }) : null;
   // sluice's own gate answers on its socket in openNDS's form (portal/own-gate-server.ts).
   const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
   const socket = socketPath();
@@ -184,14 +198,7 @@ export function openPortal(
   const ipv6Gate = kernel?.ipv6Gate ?? null;
   const counters = kernel?.counters ?? null;
   const metering = meteringGuard(main, where, kernel, log);
-  const shaper = shaping
-    ? new Shaper({
-        devices,
-        log,
-        tc: nftRunner(main.tc, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'tc' }),
-        nft: nftRunner(main.nft, main.ndsctlTimeoutMs, { errCode: 'ERR_SHAPER', name: 'nft' }),
-      })
-    : null;
+  const shaper = shaping ? shaperOf(main, devices, log) : null;
   const valve = new Valve({
     command: main.ndsctl,
     socketPath,
@@ -233,7 +240,15 @@ export function openPortal(
     kernelQuota && counters ? watchTables(main, log, { counters, kernelQuota, ipv6Gate: ipv6Gate!, ownGate }) : null;
   // No tick lists the portal while the kernel counts: a close is confirmed by a look at its one client.
   const confirmByLook = (): boolean => counters?.enabled === true;
-  const gateParts = { valve, kernelQuota, shaper, confirmByLook };
+  // sluice's own gate: each opening and close one nft transaction, none queued behind another (gate/own-valve.ts).
+  const gateValve =
+    ownGate !== null && kernel !== null
+      ? ownGateValve({
+          ...{ ...kernel, valve, gate: ownGate.gate, nft, neighbours, devices },
+          ...{ metering, shaper, flushFlows, sessions, log },
+        })
+      : valve;
+  const gateParts = { valve: gateValve, kernelQuota, shaper, confirmByLook };
   const binauthDeauths = main.portal === 'nodogsplash' || ownGate ? null : new BinauthWatch({ socketPath });
   binauthDeauths?.start();
   return {

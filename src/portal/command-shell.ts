@@ -228,14 +228,18 @@ export class CommandShell {
   }
 }
 
-/** One shell per thread (a thread's runs wait for each other, never for another thread's). */
+/**
+ * One shell per thread and purpose (a thread's runs wait for each other, never for another thread's): nft's runs and
+ * the rest ('commands'), and a close's flow deletes ('flows': conntrack and `ip -6 neigh`, flow-flush.ts), which would
+ * otherwise hold the next gate's nft run behind them.
+ */
 const shells = new Map<string, CommandShell>();
 
-export function sharedCommandShell(): CommandShell {
-  let shell = shells.get('/bin/sh');
+export function sharedCommandShell(purpose: 'commands' | 'flows' = 'commands'): CommandShell {
+  let shell = shells.get(purpose);
   if (shell === undefined) {
     shell = new CommandShell();
-    shells.set('/bin/sh', shell);
+    shells.set(purpose, shell);
   }
   return shell;
 }

@@ -8,6 +8,7 @@
  * The addresses come from the kernel's neighbour tables (`/proc/net/arp`, and `ip -6 neigh` for IPv6, which has no
  * /proc file: every entry of that MAC, resolved or not): a client that changed its address has both. Its IPv6 stops
  * at the IPv6 gate anyway (ipv6-gate.ts); the entries go so that nothing of the old flows is left to pick up.
+ * Both run through a shell of their own (command-shell.ts 'flows'): a close's deletes never hold a gate's nft run.
  * `conntrack` (conntrack-tools) is an optional package on OpenWrt; without it the flows run on until they end (logged
  * once).
  */
@@ -45,11 +46,11 @@ export function ipv6AddressesOf(table: string, mac: string): string[] {
 }
 
 /**
- * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through the thread's long-lived shell
- * (command-shell.ts), as conntrack below: a spawn from Node forks the whole daemon.
+ * `ip -6 neigh show` (iproute2 or busybox): '' when it cannot run. Through a long-lived shell (command-shell.ts), as
+ * conntrack below: a spawn from Node forks the whole daemon.
  */
 async function readIpv6Neighbours(): Promise<string> {
-  const r = await sharedCommandShell().run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });
+  const r = await sharedCommandShell('flows').run({ argv: ['ip', '-6', 'neigh', 'show'], stdin: '', timeoutMs: 5000 });
   return r.kind === 'exited' && r.code === 0 ? (r.stdout?.toString('utf8') ?? '') : '';
 }
 
@@ -79,7 +80,7 @@ export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Pr
   const deletedIn = (stderr: string): number => Number(/(\d+) flow entr/.exec(stderr)?.[1] ?? 0);
   const run = async (args: string[]): Promise<number> => {
     if (spawn === undefined) {
-      const r = await sharedCommandShell().run({ argv: [cmd!, ...base, ...args], stdin: '', timeoutMs: 5000 });
+      const r = await sharedCommandShell('flows').run({ argv: [cmd!, ...base, ...args], stdin: '', timeoutMs: 5000 });
       if (r.kind === 'spawn-failed') return missing();
       return r.kind === 'exited' ? deletedIn(r.stderr) : 0;
     }

@@ -63,7 +63,7 @@ export { DEFAULT_HOLD_SECONDS, GATE_TABLE } from './ipv6-gate-nft.ts';
 export { flowFlusher } from './flow-flush.ts';
 export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner, type NftRun } from './nft-run.ts';
-export { NftBatcher } from './nft-batch.ts';
+export { HeldRuns, NftBatcher } from './nft-batch.ts';
 export { sharedCommandShell } from './command-shell.ts';
 export {
   COUNTER_TABLE,
@@ -93,7 +93,7 @@ export {
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';
 export { systemLookup, WalledGarden } from './walled-garden.ts';
 // sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers.
-export { OwnGate } from './own-gate.ts';
+export { OwnGate, resolvedAddresses } from './own-gate.ts';
 export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, ownGateScript, type OwnGateRuleset } from './own-gate-nft.ts';
 export { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from './own-gate-server.ts';
 // Where the hotspot runs: the device(s) to meter on, and the guard that keeps the kernel's metering there.

@@ -96,8 +96,11 @@ export class Ipv6Gate {
     });
   }
 
-  /** The gate open (sluice's auth, or found open): the client's IPv6 passes, and a stop of an earlier close goes. */
-  open(mac: string): Promise<void> {
+  /**
+   * The gate open (sluice's auth, or found open): the client's IPv6 passes, and a stop of an earlier close goes.
+   * `via` (here and below): the nft run of a transaction the caller makes (nft-batch.ts heldRun), instead of its own.
+   */
+  open(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       const stopped = this.#closing.delete(canonical);
@@ -105,7 +108,7 @@ export class Ipv6Gate {
       const opening = !this.#open.has(canonical);
       this.#open.add(canonical);
       if (!this.#enabled) return;
-      await this.#apply((stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : ''));
+      await this.#apply((stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : ''), via);
     });
   }
 
@@ -113,11 +116,11 @@ export class Ipv6Gate {
    * An opening taken back: the auth it went ahead of (Valve.open) did not open the client's gate. Its IPv6 stops, with
    * no stop of its forwarded IPv4 (the portal never let it through). Nothing when a close came meanwhile.
    */
-  withdraw(mac: string): Promise<void> {
+  withdraw(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       if (!this.#open.delete(canonical) || !this.#enabled) return;
-      await this.#apply(closeScript(canonical));
+      await this.#apply(closeScript(canonical), via);
     });
   }
 
@@ -136,11 +139,11 @@ export class Ipv6Gate {
   }
 
   /** The portal answered the deauth (its gate is down): the stop goes, the client reaches its splash page again. */
-  released(mac: string): Promise<void> {
+  released(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       if (!this.#closing.delete(canonical)) return;
-      if (this.#enabled) await this.#apply(releaseScript(canonical));
+      if (this.#enabled) await this.#apply(releaseScript(canonical), via);
     });
   }
 
@@ -203,9 +206,9 @@ export class Ipv6Gate {
     });
   }
 
-  async #apply(script: string): Promise<void> {
+  async #apply(script: string, via: NftRun = this.#run): Promise<void> {
     try {
-      await this.#run(['-f', '-'], script);
+      await via(['-f', '-'], script);
     } catch (err) {
       this.#failures++;
       await this.#rebuild(toSluiceError(err).message);

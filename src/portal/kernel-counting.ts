@@ -138,21 +138,21 @@ export class KernelCounters {
   }
 
   /** Fresh counters (a new epoch from 0) for a client about to be authed; its earlier ones go in the same batch. */
-  count(mac: string): Promise<void> {
+  count(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled) return;
       const canonical = normalizeMac(mac);
       const script = [...(this.#clients.has(canonical) ? uncountLines(canonical) : []), ...countLines(canonical)];
-      await this.#apply(script, () => this.#clients.add(canonical));
+      await this.#apply(script, () => this.#clients.add(canonical), via);
     });
   }
 
   /** A gate sluice closed, or an auth refused: the client's counters go. */
-  uncount(mac: string): Promise<void> {
+  uncount(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       if (!this.#enabled || !this.#clients.has(canonical)) return;
-      await this.#apply(uncountLines(canonical), () => this.#clients.delete(canonical));
+      await this.#apply(uncountLines(canonical), () => this.#clients.delete(canonical), via);
     });
   }
 
@@ -176,9 +176,9 @@ export class KernelCounters {
     return { enabled: this.#enabled, clients: this.#clients.size, rebuilds: this.#rebuilds, failures: this.#failures };
   }
 
-  async #apply(lines: string[], onDone: () => void): Promise<void> {
+  async #apply(lines: string[], onDone: () => void, via: NftRun = this.#run): Promise<void> {
     try {
-      await this.#run(['-f', '-'], `${lines.join('\n')}\n`);
+      await via(['-f', '-'], `${lines.join('\n')}\n`);
       onDone();
     } catch (err) {
       this.#failures++;

@@ -224,9 +224,12 @@ export class KernelQuota {
     return this.#enabled ? this.#entries.get(mac)?.limitBytes : undefined;
   }
 
-  /** A fresh quota of `limitBytes` for this client from now (replacing its earlier one). */
-  set(mac: string, limitBytes: number): Promise<void> {
-    return this.#set(mac, limitBytes, true);
+  /**
+   * A fresh quota of `limitBytes` for this client from now (replacing its earlier one). `via`: the nft run of a
+   * transaction the caller makes (nft-batch.ts heldRun), instead of the quota's own.
+   */
+  set(mac: string, limitBytes: number, via?: NftRun): Promise<void> {
+    return this.#set(mac, limitBytes, true, via);
   }
 
   /**
@@ -234,7 +237,7 @@ export class KernelQuota {
    * caller's bytes left (from the journal) may not have billed yet, so the new quota is never more than what it still
    * lets through. A refill (the meter read the client after the kernel stopped it: its bytes left are exact) is not.
    */
-  #set(mac: string, limitBytes: number, keepKernelCount: boolean): Promise<void> {
+  #set(mac: string, limitBytes: number, keepKernelCount: boolean, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled) return;
       const canonical = normalizeMac(mac);
@@ -242,7 +245,7 @@ export class KernelQuota {
       const limit =
         keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
       const entry = { mac: canonical, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
-      await this.#apply(installScript(entry, previous), () => this.#installed(entry));
+      await this.#apply(installScript(entry, previous), () => this.#installed(entry), via);
     });
   }
 
@@ -356,11 +359,11 @@ export class KernelQuota {
   }
 
   /** Removes a client's quota (its gate closed). */
-  remove(mac: string): Promise<void> {
+  remove(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const entry = this.#entries.get(mac);
       if (!this.#enabled || entry === undefined) return;
-      await this.#apply(removeScript(entry), () => this.#forget(mac));
+      await this.#apply(removeScript(entry), () => this.#forget(mac), via);
     });
   }
 
@@ -479,9 +482,9 @@ export class KernelQuota {
     };
   }
 
-  async #apply(script: string, onDone: () => void): Promise<void> {
+  async #apply(script: string, onDone: () => void, via: NftRun = this.#run): Promise<void> {
     try {
-      await this.#run(['-f', '-'], script);
+      await via(['-f', '-'], script);
       this.#changes++;
       onDone();
     } catch (err) {

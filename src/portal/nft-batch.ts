@@ -11,7 +11,15 @@
  * nft refuses (its table deleted behind sluice's back) fail that module alone, which rebuilds its own table as
  * before, and the others' changes are made. Each caller gets its own batch's outcome, as from its own run.
  *
+ * One run at a time: the batches handed in while a run is in flight go together in the next one (the thread's shell
+ * runs one command at a time anyway), so openings that arrive together share a run instead of queueing one behind
+ * another's.
+ *
  * Anything but `-f -` (a listing, a delete) runs at once, alone.
+ *
+ * HeldRuns: NftRuns that keep the batches they are handed and answer each at once, as made: a caller that makes
+ * several modules' changes one transaction (sluice's own gate: gate/own-valve.ts) runs what they kept as one batch,
+ * and squares each module with the kernel itself when nft refuses it.
  */
 import type { NftRun } from './nft-run.ts';
 
@@ -34,6 +42,7 @@ export class NftBatcher {
   readonly #run: NftRun;
   #pending: Pending[] = [];
   #scheduled = false;
+  #inFlight = false;
   readonly #stats: NftBatchStats = { runs: 0, batches: 0, split: 0 };
 
   constructor(run: NftRun) {
@@ -46,13 +55,23 @@ export class NftBatcher {
     this.#stats.batches++;
     return new Promise<string>((resolve, reject) => {
       this.#pending.push({ script: stdin.endsWith('\n') || stdin === '' ? stdin : `${stdin}\n`, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // After this turn's promise jobs: each module's queued change reaches here within them.
-        setImmediate(() => void this.#flush());
-      }
+      this.#schedule();
     });
   };
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight) return;
+    this.#scheduled = true;
+    // After this turn's promise jobs: each module's queued change reaches here within them.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#inFlight = true;
+      void this.#flush().finally(() => {
+        this.#inFlight = false;
+        if (this.#pending.length > 0) this.#schedule();
+      });
+    });
+  }
 
   stats(): NftBatchStats {
     return { ...this.#stats };
@@ -61,7 +80,6 @@ export class NftBatcher {
   async #flush(): Promise<void> {
     const parts = this.#pending;
     this.#pending = [];
-    this.#scheduled = false;
     if (parts.length === 1) {
       await this.#alone(parts[0]!);
       return;
@@ -85,5 +103,44 @@ export class NftBatcher {
     } catch (err) {
       p.reject(err);
     }
+  }
+}
+
+/** The batches one module handed a HeldRuns. */
+export interface HeldPart {
+  name: string;
+  script: string;
+}
+
+/**
+ * NftRuns that keep every `-f -` batch (answered at once, as made) and pass anything else on to `run`, one per name
+ * (a module): `script()` is all of them in the order they came, `parts()` each module's, for a caller that runs them
+ * alone after the whole was refused.
+ */
+export class HeldRuns {
+  readonly #run: NftRun;
+  readonly #kept: HeldPart[] = [];
+
+  constructor(run: NftRun) {
+    this.#run = run;
+  }
+
+  for(name: string): NftRun {
+    return async (args, stdin) => {
+      if (args.length !== 2 || args[0] !== '-f' || args[1] !== '-') return this.#run(args, stdin);
+      if (stdin !== '') this.#kept.push({ name, script: stdin.endsWith('\n') ? stdin : `${stdin}\n` });
+      return '';
+    };
+  }
+
+  script(): string {
+    return this.#kept.map((p) => p.script).join('');
+  }
+
+  /** Each module's batches together, modules in the order they first came. */
+  parts(): HeldPart[] {
+    const byName = new Map<string, string>();
+    for (const p of this.#kept) byName.set(p.name, (byName.get(p.name) ?? '') + p.script);
+    return [...byName].map(([name, script]) => ({ name, script }));
   }
 }

@@ -2,9 +2,9 @@
  * sluice's own gate (`main.portal 'sluice'`): who passes is the `paid` set of sluice's table (own-gate-nft.ts), and
  * the gate answers the control protocol openNDS's ndsctl speaks, on a unix socket of its own (own-gate-server.ts), in
  * openNDS's JSON. So the valve, the gate's reconcile, the meter's listings and the nudges drive it as they drive
- * openNDS, with nothing of openNDS's price: an auth is an nft run of the set element (through the daemon's nft batcher,
- * which merges only the scripts of one turn of the event loop: the kernel quota's and the IPv6 gate's lines of the same
- * purchase are runs of their own today), a listing a walk of a Map.
+ * openNDS, with nothing of openNDS's price: an auth is an nft run of the set element, a listing a walk of a Map. The
+ * daemon's own openings and closes do not go through the socket: gate/own-valve.ts makes each one nft transaction of
+ * the set's element (opening(), closing()) and the kernel quota's, the counters' and the IPv6 gate's lines.
  *
  * A device is let through by its MAC with the IPv4 addresses the router's neighbour table holds for it at its auth (a
  * resolved entry: the address it bought from, and an older one that still lingers), as openNDS matches a client by
@@ -41,6 +41,12 @@ export interface OwnGateOptions {
   log?: Log;
   /** Unix seconds now. */
   now?: () => number;
+}
+
+/** A change of the gate's sets: its nft lines, and what to note once nft made them. */
+export interface GateChange {
+  script: string;
+  made: () => void;
 }
 
 interface Gate {
@@ -96,25 +102,55 @@ export class OwnGate {
   /** Opens `mac` with its resolved addresses (added to those it has, if open): false when it has none. */
   async auth(mac: string): Promise<boolean> {
     const canonical = normalizeMac(mac);
-    const ips = await this.#addressesOf(canonical);
-    const gate = this.#gates.get(canonical);
-    const fresh = ips.filter((ip) => !gate?.ips.includes(ip));
-    if (gate === undefined && ips.length === 0) return false;
-    if (gate !== undefined && fresh.length === 0) return false;
-    await this.#options.run(['-f', '-'], ownOpenScript({ mac: canonical, ips: fresh }));
-    if (gate === undefined) this.#gates.set(canonical, { ips, token: token(), since: this.#now() });
-    else gate.ips.push(...fresh);
+    const change = this.opening(canonical, await this.#addressesOf(canonical));
+    if (change === null) return false;
+    await this.#options.run(['-f', '-'], change.script);
+    change.made();
     return true;
   }
 
   /** Closes `mac`: false when it was not open. */
   async deauth(mac: string): Promise<boolean> {
+    const change = this.closing(mac);
+    if (change === null) return false;
+    await this.#options.run(['-f', '-'], change.script);
+    change.made();
+    return true;
+  }
+
+  /**
+   * The change that opens `mac` at `ips` (its resolved addresses: those it lacks are added), for the caller to run
+   * (alone, or in one transaction with the quota's, the counters' and the IPv6 gate's lines: gate/own-valve.ts), then
+   * `made()` once nft made it. Null when there is nothing to open (no address, or open at each already).
+   */
+  opening(mac: string, ips: readonly string[]): GateChange | null {
     const canonical = normalizeMac(mac);
     const gate = this.#gates.get(canonical);
-    if (gate === undefined) return false;
-    await this.#options.run(['-f', '-'], ownCloseScript({ mac: canonical, ips: gate.ips }));
-    this.#gates.delete(canonical);
-    return true;
+    const fresh = ips.filter((ip) => !gate?.ips.includes(ip));
+    if (fresh.length === 0 && (gate !== undefined || ips.length === 0)) return null;
+    return {
+      script: ownOpenScript({ mac: canonical, ips: fresh }),
+      made: () => {
+        const now = this.#gates.get(canonical);
+        if (now === undefined) this.#gates.set(canonical, { ips: [...ips], token: token(), since: this.#now() });
+        else now.ips.push(...fresh.filter((ip) => !now.ips.includes(ip)));
+      },
+    };
+  }
+
+  /** The change that closes `mac` (as opening()); null when it is not open. */
+  closing(mac: string): GateChange | null {
+    const canonical = normalizeMac(mac);
+    const gate = this.#gates.get(canonical);
+    if (gate === undefined) return null;
+    return {
+      script: ownCloseScript({ mac: canonical, ips: gate.ips }),
+      made: () => void this.#gates.delete(canonical),
+    };
+  }
+
+  isOpen(mac: string): boolean {
+    return this.#gates.has(normalizeMac(mac));
   }
 
   /** `json`: every open gate, in openNDS's form, as of its last auth. */

@@ -277,6 +277,15 @@ export class Sluice {
   }
 
   /**
+   * `ubus call sluice <method>` over this process's own connection, as call() answers (a NOT_FOUND throws): the
+   * benches' grants and polls, where a `sluice ubus` process per call (~100 ms of CPU) is the bench's cost, not the
+   * router's.
+   */
+  callInProcess(method: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.#callOwn(method, args as BlobmsgTable);
+  }
+
+  /**
    * `ubus call sluice <method>` over the in-process connection; a failed call drops it (a restarted daemon or broker:
    * connect again on the next call).
    */

@@ -1,0 +1,166 @@
+// tier: daemon
+/**
+ * `portal 'sluice'` as the daemon assembles it (gate/portal.ts openPortal) against the real nft in a network namespace
+ * of its own: a grant is one nft transaction (the gate's set elements, the kernel quota, the counters, the IPv6 gate)
+ * and so is a close; grants that arrive together share runs; a transaction nft refuses makes nothing of the gate,
+ * each module's part runs alone, and an opening whose gate part nft refuses fails with ERR_GATE_NFT and takes back
+ * what was made for the device. nft's runs are counted by the `main.nft` wrapper each one goes through.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { openPortal, startCounting, type Portal } from '../../src/gate/portal.ts';
+import { silentLogger } from '../../src/log.ts';
+import { sharedCommandShell } from '../../src/portal/command-shell.ts';
+import type { SessionReadView } from '../../src/sessions/index.ts';
+import { toSluiceError } from '../../src/errors.ts';
+import { lacking, skipTest } from '../helpers/skip.ts';
+
+const MACS = Array.from({ length: 8 }, (_, i) => `02:00:00:00:0d:${String(i + 1).padStart(2, '0')}`);
+const [A, B] = MACS as [string, string];
+const ARP = [
+  'IP address       HW type     Flags       HW address            Mask     Device',
+  ...MACS.map((m, i) => `10.78.0.${101 + i}      0x1         0x2         ${m}     *        lan`),
+].join('\n');
+
+const lacks = lacking(['root', 'nft', 'ip']);
+if (lacks) {
+  skipTest(test, "portal 'sluice': one nft transaction per grant and per close", lacks, { ciInstalls: true });
+} else {
+  const id = randomBytes(3).toString('hex');
+  const R = `ov-${id}-r`;
+  const dir = mkdtempSync(join(tmpdir(), 'own-valve-'));
+  const runsFile = join(dir, 'runs');
+  const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
+  /** The `nft -f -` runs made so far (the wrapper notes each run's arguments). */
+  const runs = (): number =>
+    readFileSync(runsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l === '-f -').length;
+  let portal: Portal;
+
+  test.before(async () => {
+    execFileSync('ip', ['netns', 'add', R]);
+    execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
+    for (const dev of ['lan', 'lan1']) execFileSync('ip', ['-n', R, 'link', 'set', dev, 'up']);
+    const wrapper = join(dir, 'nft');
+    writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${runsFile}\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
+    writeFileSync(runsFile, '');
+    const uci = [
+      "config sluice 'main'",
+      "\toption portal 'sluice'",
+      `\toption nft '${wrapper}'`,
+      "\toption shape_device 'lan'",
+      `\toption state_dir '${dir}'`,
+      `\toption ndsctl_socket '${join(dir, 'gate.sock')}'`,
+      "config pricing 'data'\n\toption metric 'bytes'\n\toption step_size '1'\n\toption price_per_step '1'",
+      "config http 'http'\n\toption listen '10.78.0.1:2122'",
+      '',
+    ].join('\n');
+    const { config } = configFromUciPartial(parseUci(uci), { hostname: 'r' });
+    const sessions = { byMac: () => null, list: () => [] } as unknown as SessionReadView;
+    portal = openPortal(config, sessions, silentLogger, {
+      shaping: false,
+      hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
+      facts: { exists: () => true, masterOf: () => null },
+      neighbours: async () => ARP,
+    });
+    await portal.ownGate!.start();
+    await startCounting(portal, sessions, []);
+    assert.ok(await portal.kernelQuota!.start());
+  });
+  test.after(async () => {
+    await portal?.closeWatches();
+    await portal?.valve.destroy();
+    sharedCommandShell().close();
+    sharedCommandShell('flows').close();
+    spawnSync('ip', ['netns', 'del', R]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const paid = (): string => inR('nft', 'list', 'set', 'inet', 'sluice_portal', 'paid');
+  const quotas = (): string => inR('nft', 'list', 'quotas', 'table', 'netdev', 'sluice_quota');
+  const counted = (): string => inR('nft', 'list', 'map', 'netdev', 'sluice_count', 'cdown');
+  const ipv6Open = (): string => inR('nft', 'list', 'set', 'netdev', 'sluice_gate', 'open');
+  const quotaOf = (mac: string): string => `q_${mac.replaceAll(':', '')}`;
+
+  test('a grant is one nft run: the gate, its quota, its counters and its IPv6 together', async () => {
+    const valve = portal.gateParts.valve;
+    const before = runs();
+    assert.is(await valve.open(A, { dataBytes: 500_000 }), 'opened');
+    assert.is(runs() - before, 1, 'one nft run for the opening');
+    assert.match(paid(), `${A} . 10.78.0.101`);
+    assert.match(quotas(), quotaOf(A));
+    assert.match(counted(), A);
+    assert.match(ipv6Open(), A);
+    assert.is(valve.lastIp?.(A), '10.78.0.101');
+
+    const again = runs();
+    assert.is(await valve.open(A, { dataBytes: 400_000 }), 'already-open');
+    assert.is(runs() - again, 1, 'open already: a new quota and counting epoch, in one run');
+  });
+
+  test('a close is one nft run, and every trace of the device goes', async () => {
+    const valve = portal.gateParts.valve;
+    const before = runs();
+    assert.equal(await valve.closeAndLook!(A), { result: 'closed', state: null });
+    assert.is(runs() - before, 1, 'one nft run for the close');
+    assert.not.match(paid(), A);
+    assert.not.match(quotas(), quotaOf(A));
+    assert.not.match(counted(), A);
+    assert.not.match(ipv6Open(), A);
+    assert.is(await valve.close(A), 'not-found');
+  });
+
+  test('grants that arrive together share nft runs', async () => {
+    const valve = portal.gateParts.valve;
+    const together = MACS.slice(1, 6);
+    const before = runs();
+    const results = await Promise.all(together.map((m) => valve.open(m, { dataBytes: 100_000 })));
+    assert.equal(
+      results,
+      together.map(() => 'opened'),
+    );
+    const made = runs() - before;
+    assert.ok(made < together.length, `${together.length} grants in ${made} nft runs`);
+    for (const m of together) assert.match(paid(), m);
+    const closing = runs();
+    await Promise.all(together.map((m) => valve.close(m)));
+    assert.ok(runs() - closing < together.length, 'closes that arrive together share runs too');
+    for (const m of together) assert.not.match(paid(), m);
+  });
+
+  test('refused: a module whose table went is made again; a gate that cannot open takes all back', async () => {
+    const valve = portal.gateParts.valve;
+    inR('nft', 'delete', 'table', 'netdev', 'sluice_count');
+    assert.is(
+      await valve.open(B, { dataBytes: 100_000 }),
+      'opened',
+      'the counters rebuilt their table, the gate opened',
+    );
+    assert.match(counted(), B);
+    assert.match(paid(), B);
+
+    const G = MACS[6]!;
+    inR('nft', 'delete', 'table', 'inet', 'sluice_portal');
+    const err = await valve.open(G, { dataBytes: 100_000 }).then(
+      () => null,
+      (e: unknown) => toSluiceError(e),
+    );
+    assert.is(err?.code, 'ERR_GATE_NFT', String(err?.message));
+    assert.match(err!.message, /opening of 02:00:00:00:0d:07 was refused by nft/);
+    assert.not.match(quotas(), quotaOf(G), 'its quota taken back');
+    assert.not.match(counted(), G, 'its counters taken back');
+    assert.not.match(ipv6Open(), G, 'its IPv6 closed');
+    assert.match(quotas(), quotaOf(B), 'the others kept theirs');
+    assert.not.ok(portal.ownGate!.gate.isOpen(G));
+  });
+}
+
+test.run();

@@ -3,6 +3,8 @@
  * write a temp file in the same directory (rename is atomic only within one file system), fsync it, rename it
  * over the target, fsync the directory so the rename itself survives a power cut. On any failure the temp file
  * is removed and the old file is untouched. The file system is injectable so tests can make any step fail.
+ * A temp file a crash left mid-write (`.name.tmp-<pid>-<hex>`) is removed by the next process's first write of that
+ * file (sweepStaleTemps): flash is small, and nothing else would ever remove it.
  */
 import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +22,9 @@ export interface AtomicWriteFs {
   open(path: string, flags: string, mode?: number): Promise<AtomicFileHandle>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
-  stat(path: string): Promise<{ mode: number }>;
+  stat(path: string): Promise<{ mode: number; mtimeMs?: number }>;
+  /** Lists a directory, for the sweep of stale temp files; a file system without it is not swept. */
+  readdir?(path: string): Promise<string[]>;
 }
 
 export interface WriteFileAtomicOptions {
@@ -31,6 +35,59 @@ export interface WriteFileAtomicOptions {
 
 const nodeFs: AtomicWriteFs = fsp;
 
+/** A temp file older than this is no write in flight, whichever process its name says wrote it. */
+export const STALE_TEMP_MS = 60 * 60_000;
+/** The files whose directory this process has swept of their stale temp files (the first write of each). */
+const swept = new Set<string>();
+
+/** The temp file of one write of `path`: in its directory, named after it, this process and a random tag. */
+function tempName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** The pid in `name` when it is one of tempName's for a file named `base`, else undefined. */
+function tempPid(name: string, base: string): number | undefined {
+  const prefix = `.${base}.tmp-`;
+  if (!name.startsWith(prefix)) return undefined;
+  const tail = /^([1-9][0-9]*)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
+  return tail === null ? undefined : Number(tail[1]);
+}
+
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes the temp files a crash left beside `path`: only its own temp files (tempName's pattern), never this
+ * process's (a write of the same file may be in flight), and of another process only when that process is gone or
+ * the file is older than STALE_TEMP_MS. Once per file and process; a failure here never fails the write.
+ */
+async function sweepStaleTemps(path: string, fs: AtomicWriteFs): Promise<void> {
+  if (swept.has(path) || fs.readdir === undefined) return;
+  swept.add(path);
+  const base = basename(path);
+  try {
+    for (const name of await fs.readdir(dirname(path))) {
+      const pid = tempPid(name, base);
+      if (pid === undefined || pid === process.pid) continue;
+      const temp = join(dirname(path), name);
+      const mtimeMs = await fs.stat(temp).then(
+        (st) => st.mtimeMs,
+        () => undefined,
+      );
+      if (processGone(pid) || (mtimeMs !== undefined && Date.now() - mtimeMs > STALE_TEMP_MS))
+        await fs.unlink(temp).catch(() => undefined);
+    }
+  } catch {
+    // A directory that cannot be listed is the write's to report.
+  }
+}
+
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
@@ -38,7 +95,8 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const fs = options.fs ?? nodeFs;
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await sweepStaleTemps(path, fs);
+  const temp = tempName(path);
   let mode = options.mode ?? 0o600;
   try {
     mode = (await fs.stat(path)).mode & 0o7777;

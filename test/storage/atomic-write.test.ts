@@ -2,13 +2,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fsp from 'node:fs/promises';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { isSluiceError } from '../../src/errors.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { writeUci } from '../../src/config/write.ts';
 import { writeFileAtomic } from '../../src/storage/index.ts';
-import type { AtomicWriteFs } from '../../src/storage/atomic-write.ts';
+import { STALE_TEMP_MS, type AtomicWriteFs } from '../../src/storage/atomic-write.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-atomic-', test.after);
@@ -78,6 +79,28 @@ for (const step of ['write', 'sync', 'rename'] as const) {
     assert.equal(readdirSync(dir), ['sluice']);
   });
 }
+
+test('the first write of a file removes the temp files a crash left of it, and only those', async () => {
+  const dir = tempDir();
+  const gone = spawnSync('true').pid!;
+  const live = process.ppid;
+  const names = {
+    crashed: `.state.json.tmp-${gone}-0a1b2c3d`,
+    ours: `.state.json.tmp-${process.pid}-0a1b2c3d`,
+    liveWriter: `.state.json.tmp-${live}-0a1b2c3d`,
+    oldLiveWriter: `.state.json.tmp-${live}-0b1b2c3d`,
+    otherFile: `.other.json.tmp-${gone}-0a1b2c3d`,
+    notATemp: `.state.json.tmp-${gone}-notes`,
+  };
+  for (const name of Object.values(names)) writeFileSync(join(dir, name), 'half a write');
+  const old = (Date.now() - STALE_TEMP_MS - 60_000) / 1000;
+  utimesSync(join(dir, names.oldLiveWriter), old, old);
+  await writeFileAtomic(join(dir, 'state.json'), '{}');
+  assert.equal(
+    readdirSync(dir).sort(),
+    ['state.json', names.ours, names.liveWriter, names.otherFile, names.notATemp].sort(),
+  );
+});
 
 test('a failing directory fsync is reported (the new content is already in place)', async () => {
   const dir = tempDir();

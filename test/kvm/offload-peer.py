@@ -4,6 +4,10 @@
   ping IP                       exits 0 once the server answers
   client IP PROTO DIR N [SECS]  moves N bytes (or until SECS), prints the IP-level bytes the client's eth0 received
                                 and sent meanwhile (its own counters less 14 bytes a frame)
+  stream IP PROTO DIR SECS LOG  moves data until SECS or the connection ends, writing `<unix time> <rx> <tx>` (IP-level
+                                bytes since its start) every 20 ms to LOG, and last `end <how>`: `reset` (the
+                                connection was reset), `closed`, `timeout`, `error <name>`
+  rates LOG DEV...              writes `<unix time> <tx bytes of each DEV>` every 20 ms to LOG until killed
 """
 import socket, sys, threading, time
 
@@ -97,6 +101,70 @@ def client(ip, proto, d, n, secs):
     print(moved['rx'], moved['tx'])
 
 
+def stream(ip, proto, d, secs, log):
+    base = {k: ip_bytes(k) for k in ('rx', 'tx')}
+    out = open(log, 'w', buffering=1)
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            out.write(f"{time.time():.3f} {ip_bytes('rx') - base['rx']} {ip_bytes('tx') - base['tx']}\n")
+            time.sleep(0.02)
+
+    threading.Thread(target=sample, daemon=True).start()
+    end = time.time() + secs
+    how = 'timeout'
+    try:
+        if proto == 'tcp':
+            c = socket.create_connection((ip, PORT), timeout=5); c.settimeout(1)
+            c.send(f'{d} {1 << 40}\n'.encode())
+            chunk = b'x' * 65536
+            while time.time() < end:
+                try:
+                    if d == 'down':
+                        if not c.recv(65536): how = 'closed'; break
+                    else:
+                        c.send(chunk)
+                except socket.timeout:
+                    pass
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20); s.connect((ip, PORT)); s.settimeout(0.2)
+            if d == 'down':
+                s.send(b'down 89600000000')  # a multiple of the server's 64-datagram pacing
+            sent = 0
+            while time.time() < end:
+                try:
+                    if d == 'down':
+                        s.recv(2048)
+                    else:
+                        s.send(b'x' * 1400); sent += 1
+                        if sent % 64 == 0: time.sleep(0.001)
+                except socket.timeout:
+                    pass
+    except ConnectionResetError:
+        how = 'reset'
+    except OSError as e:
+        how = f'error {type(e).__name__}'
+    time.sleep(0.1)
+    done.set()
+    time.sleep(0.05)
+    out.write(f'end {how}\n')
+    out.close()
+
+
+def rates(log, devs):
+    out = open(log, 'w', buffering=1)
+    files = [open(f'/sys/class/net/{d}/statistics/tx_bytes') for d in devs]
+    while True:
+        now = time.time()
+        values = []
+        for f in files:
+            f.seek(0); values.append(f.read().strip())
+        out.write(f"{now:.3f} {' '.join(values)}\n")
+        time.sleep(0.02)
+
+
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'server':
@@ -107,6 +175,10 @@ if __name__ == '__main__':
             socket.create_connection((sys.argv[2], PORT), timeout=1).close()
         except OSError:
             sys.exit(1)
+    elif cmd == 'rates':
+        rates(sys.argv[2], sys.argv[3:])
+    elif cmd == 'stream':
+        stream(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6])
     else:
         ip, proto, d, n = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
         client(ip, proto, d, n, float(sys.argv[6]) if len(sys.argv) > 6 else 30)

@@ -68,12 +68,12 @@ const FW4 = `table inet fw4 {
 function startTables(): string {
   return [
     ownGateScript({
-      device: DEVICE,
+      devices: [DEVICE],
       http: { host: '10.99.0.1', port: 2122 },
       tcpPorts: DEFAULT_ROUTER_PORTS,
     }),
-    counterTableScript(DEVICE, []),
-    tableScript(DEVICE, []),
+    counterTableScript([DEVICE], []),
+    tableScript([DEVICE], []),
   ].join('');
 }
 

@@ -35,7 +35,7 @@ import type {
 import type { Gatekeeper } from '../gate/index.ts';
 import type { DoorServices, UbusFace } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
-import type { VenueRoaming } from '../upstream/index.ts';
+import type { TrialAsk, VenueRoaming } from '../upstream/index.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;
@@ -104,8 +104,17 @@ export class DaemonBackend implements SluiceBackend {
 
   async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {
     // In a venue, a device whose session is held at another router is not sold a second one (docs/roaming.md).
-    await this.parts.venue?.checkSale(req.mac);
+    await this.parts.venue?.checkSale(req.mac, this.trialAsked(req));
     return this.afterActivation(await this.parts.merchant().purchase(req));
+  }
+
+  /** A free trial asked for (method `trial`, a plan with trial_every): the venue has its word on it too. */
+  private trialAsked(req: PurchaseRequest): TrialAsk | undefined {
+    if (req.payment.method !== 'trial') return undefined;
+    const plans = this.pricing();
+    const plan = req.plan === undefined ? plans[0] : plans.find((p) => p.id === req.plan);
+    if (plan?.trialEvery === undefined) return undefined;
+    return { plan: plan.id, everyMs: Number(plan.trialEvery) * 1000 };
   }
 
   paymentFace(plugin: string): UbusFace | null {

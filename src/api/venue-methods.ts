@@ -33,7 +33,15 @@ export const VENUE_METHODS = {
     handler: (a, backend) => toBlobmsgTable({ ...roaming(backend).claim(a.mac) }),
   }),
   venue_answer: method({
-    args: { mac, venue: name, state: { kind: 'string', maxLength: 16 }, holder: name, since: { kind: 'count' } },
+    args: {
+      mac,
+      venue: name,
+      state: { kind: 'string', maxLength: 16 },
+      holder: name,
+      since: { kind: 'count' },
+      // Plan → when (ms) the device last had that free trial in the venue.
+      trials: { kind: 'table' },
+    },
     adminOnly: true,
     handler: (a, backend) => roaming(backend).answer(plain(a)),
   }),

@@ -11,5 +11,6 @@ export type { StatusInfo } from './mqtt/messages.ts';
 export { signCommand } from './mqtt/commands.ts';
 export { signedHeaders } from './hook/signature.ts';
 export { VenueRoaming } from './venue-roaming.ts';
+export type { TrialAsk } from './venue-trials.ts';
 export { arrivalOf } from './venue-args.ts';
 export { addSinks } from './venue-sinks.ts';

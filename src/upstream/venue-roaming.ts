@@ -13,6 +13,7 @@ import { isLive, type Grant, type Session, type SessionManager } from '../sessio
 import { arrivalOf, count, optNumber, releaseFigures, text } from './venue-args.ts';
 import { chargeOverlap, chargesOf } from './venue-charges.ts';
 import { VenuePresence } from './venue-presence.ts';
+import { checkVenueTrial, trialsOf, type TrialAsk } from './venue-trials.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 
 export interface VenueRoamingDeps {
@@ -48,6 +49,8 @@ export interface VenueState {
   at: number;
   /** When this router last asked. */
   askedAt: number;
+  /** Plan → when (ms) the device last had that free trial anywhere in the venue, as the fleet said. */
+  trials?: Record<string, number>;
 }
 
 /** MACs whose state is kept (oldest dropped first). */
@@ -189,22 +192,32 @@ export class VenueRoaming {
    * Before anything is sold to `mac` here (every purchase, by any method; an admin's grant excepted): refused while
    * its venue session is held at another router, or the fleet cannot be asked and said so before (the page tells the
    * customer why, and the router keeps claiming it). A MAC never asked about is asked now, and the sale waits for the
-   * answer (ANSWER_WAIT_MS at most: no answer, and none before, sells as a router outside a venue would).
+   * answer (ANSWER_WAIT_MS at most: no answer, and none before, sells as a router outside a venue would). A free
+   * trial (`trial`) waits for the answer to a claim of its own, and is refused when the device had it anywhere in the
+   * venue within its `trial_every`, or when no answer comes (venue-trials.ts).
    */
-  async checkSale(asked: string): Promise<void> {
+  async checkSale(asked: string, trial?: TrialAsk): Promise<void> {
     const mac = asked.toLowerCase();
     const live = this.deps.sessions.byMac(mac);
-    if ((live && isLive(live)) || this.deps.settings().venue === '') return;
+    const venue = this.deps.settings().venue;
+    if ((live && isLive(live)) || venue === '') return;
     let s = this.stateOf(mac);
-    if (s === null || s.state === 'asking') {
+    // A trial is sold only on an answer to a claim of this sale's (the device may have had it a minute ago elsewhere).
+    if (s === null || s.state === 'asking' || trial !== undefined) {
       s = this.claim(mac);
-      while (s.state === 'asking') {
+      while (s.state === 'asking' || (trial !== undefined && s.state !== 'unreachable' && s.askedAt > s.at)) {
         await new Promise<void>((resolve) => this.timers.setTimeout(resolve, SALE_WAIT_STEP_MS));
         s = this.stateOf(mac) ?? s;
       }
     }
     const elsewhere = s.state === 'held' || s.state === 'releasing' || (s.state === 'unreachable' && s.holder !== null);
-    if (!elsewhere) return;
+    if (!elsewhere) {
+      if (trial !== undefined) {
+        const reachable = s.state !== 'unreachable';
+        checkVenueTrial({ mac, venue, reachable, trials: s.trials ?? {}, now: this.clock.now() }, trial);
+      }
+      return;
+    }
     this.claim(mac);
     throw new SluiceError(
       'ERR_VENUE_HELD_ELSEWHERE',
@@ -233,7 +246,7 @@ export class VenueRoaming {
     return state;
   }
 
-  /** `venue_answer {mac, venue, state, holder?, since?}`: the fleet's word on a claim. */
+  /** `venue_answer {mac, venue, state, holder?, since?, trials?}`: the fleet's word on a claim. */
   answer(args: Record<string, unknown>): { ok: true } {
     this.venue(args['venue']);
     const mac = text(args['mac'], 'mac').toLowerCase();
@@ -248,6 +261,7 @@ export class VenueRoaming {
       since: optNumber(args['since']),
       at: now,
       askedAt: this.states.get(mac)?.askedAt ?? now,
+      trials: trialsOf(args['trials']),
     });
     return { ok: true };
   }

@@ -125,10 +125,24 @@ FROM venue_leases;
 CREATE VIEW fleet_venue_breaches AS SELECT router, rule, venue, detail, count, first_at, last_at FROM venue_breaches;
 `;
 
+/** When each device had each trial plan in a venue (trials.ts): a trial is the venue's, not each router's. */
+const TRIALS = `
+CREATE TABLE venue_trials (
+  venue text NOT NULL,
+  mac text NOT NULL,
+  plan text NOT NULL,
+  router text NOT NULL,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (venue, mac, plan)
+);
+CREATE INDEX venue_trials_at ON venue_trials (at);
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
   { version: 2002, name: 'venue charges', sql: CHARGES },
   { version: 2003, name: 'venue charges resent', sql: CHARGES_RESENT },
   { version: 2004, name: 'venue trust', sql: TRUST },
+  { version: 2005, name: 'venue trials', sql: TRIALS },
 ];

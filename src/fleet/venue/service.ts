@@ -16,6 +16,7 @@ import * as leases from './leases.ts';
 import * as reports from './holder-reports.ts';
 import { revoked, staleHolds, type Revoke } from './revokes.ts';
 import { breach, type Rule } from './breaches.ts';
+import { pruneTrials, recordTrial, trialsOf } from './trials.ts';
 import { FairQueue } from '../fair-queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Lease } from './leases.ts';
@@ -101,19 +102,23 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   };
   const requestId = (kind: string, lease: Pick<Lease, 'epoch' | 'id'>): string =>
     `venue/${kind}/${lease.epoch}/${lease.id}`;
-  /** The fleet's word to a claimer; `held`: where its session is, and since when (ms). */
+  /**
+   * The fleet's word to a claimer; `held`: where its session is, and since when (ms); `trials`: plan → when (ms) the
+   * device last had that free trial anywhere in the venue (trials.ts).
+   */
   const answer = (
     router: string,
     mac: string,
     venue: string,
     state: string,
+    trials: Record<string, number>,
     held?: { holder: string; since: number | null },
   ): void => {
     const since = held?.since === null || held === undefined ? {} : { since: Math.round(held.since) };
     send(
       router,
       'venue_answer',
-      { mac, venue, state, ...(held && { holder: held.holder }), ...since },
+      { mac, venue, state, trials, ...(held && { holder: held.holder }), ...since },
       `venue/answer/0/${router}`,
     );
   };
@@ -142,11 +147,12 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     }
     counters.claims++;
     const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
-    if (decision.kind === 'none') return answer(router, mac, venue, 'none');
+    const trials = await trialsOf(o.db, venue, mac);
+    if (decision.kind === 'none') return answer(router, mac, venue, 'none', trials);
     const lease = decision.lease;
     if (decision.kind === 'open') {
       if (lease.state === 'moving') open(lease, lease.holder);
-      else answer(router, mac, venue, 'held-here', lease);
+      else answer(router, mac, venue, 'held-here', trials, lease);
       return;
     }
     if (decision.kind === 'release') {
@@ -157,9 +163,9 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         { mac, venue, lease: lease.id, epoch: lease.epoch, session: lease.holderSession, to: router },
         requestId('release', lease),
       );
-      return answer(router, mac, venue, 'releasing', lease);
+      return answer(router, mac, venue, 'releasing', trials, lease);
     }
-    answer(router, mac, venue, 'held', lease);
+    answer(router, mac, venue, 'held', trials, lease);
   }
 
   /**
@@ -229,14 +235,11 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         return;
       }
       // The claimer hears why: the device is still at the holder (a copy of its MAC gets nothing), or nothing is left.
-      if (row.target)
-        answer(
-          row.target,
-          row.mac,
-          row.venue,
-          gone ? 'none' : 'held',
-          gone ? undefined : { holder: router, since: null },
-        );
+      if (row.target) {
+        const trials = await trialsOf(o.db, row.venue, row.mac);
+        const held = gone ? undefined : { holder: router, since: null };
+        answer(row.target, row.mac, row.venue, gone ? 'none' : 'held', trials, held);
+      }
       return;
     }
     const f = figuresOf(result);
@@ -266,11 +269,19 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       );
     });
   let sweeping = false;
+  let prunedAt = 0;
   const sweep = setInterval(() => {
     if (sweeping || !client.connected) return;
     sweeping = true;
-    reconcile()
-      .catch((err: unknown) => o.log.warn('fleet venue: the charges were not sent', { reason: (err as Error).message }))
+    // The trials past their memory go once an hour.
+    const pruning = now() - prunedAt >= 3_600_000;
+    if (pruning) prunedAt = now();
+    Promise.all([reconcile(), pruning ? pruneTrials(o.db) : undefined])
+      .catch((err: unknown) =>
+        o.log.warn('fleet venue: the charges were not sent or old trials not pruned', {
+          reason: (err as Error).message,
+        }),
+      )
       .finally(() => (sweeping = false));
   }, o.chargeEveryMs ?? 10_000);
   sweep.unref();
@@ -319,6 +330,9 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
         if (ref !== null) await leases.opened(o.db, ref[1]!, Number(ref[2]), m.router, s.id);
         return;
       }
+      // A free trial is the venue's: remembered for every router's next claim, dated by its arrival here.
+      if (m.payment.method === 'trial' && s.plan !== null)
+        await recordTrial(o.db, { venue, mac: s.mac.toLowerCase(), plan: s.plan, router: m.router, at: now() });
       const f = figuresOf({ ...sessionFields(s), at: m.at });
       if (f === null) return;
       const arrived = now();

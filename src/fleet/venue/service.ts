@@ -273,8 +273,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   const sweep = setInterval(() => {
     if (sweeping || !client.connected) return;
     sweeping = true;
-    // The trials past their memory go once an hour.
-    const pruning = now() - prunedAt >= 3_600_000;
+    const pruning = now() - prunedAt >= 3_600_000; // the trials past their memory go once an hour
     if (pruning) prunedAt = now();
     Promise.all([reconcile(), pruning ? pruneTrials(o.db) : undefined])
       .catch((err: unknown) =>

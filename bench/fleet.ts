@@ -13,8 +13,8 @@
 // 3. capacity: a backlog queued at the broker while the collectors are away (`--backlog` seconds of the routers'
 //    reports), then drained by one collector, then by two of one shared group (each stopped and started with it):
 //    messages and session rows per second from the ledger's received_at;
-// 4. the dashboard's main query (revenue per day, router, method and asset: dashboard/store.ts revenue()) on a year
-//    of `--year-routers` routers' roll-up rows made with generate_series, for 14 days (its default) and a year;
+// 4. the dashboard's Revenue page on a year of `--year-routers` routers' roll-up rows made with generate_series, in
+//    UTC, Europe/Berlin, Asia/Kolkata and Asia/Kathmandu, for 14 days (its default) and a year (bench/lib/fleet-year.ts);
 // 5. the ledger at a year of `--year-routers` routers: the Routers page's gap query and a retention pass
 //    (bench/lib/fleet-gaps.ts);
 // 6. with --flood: the other routers' session-message delay at their rate, without and with one router flooding
@@ -25,14 +25,12 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../src/fleet/db/index.ts';
-import { revenue } from '../src/fleet/dashboard/store.ts';
 import { floodBench } from './lib/fleet-flood.ts';
 import { ledgerBench } from './lib/fleet-gaps.ts';
+import { yearBench } from './lib/fleet-year.ts';
 import { encode, loadMsgpack } from '../src/upstream/mqtt/messages.ts';
 import { Mosquitto } from '../test/peers/mosquitto.ts';
 import { Postgres } from '../test/peers/postgres.ts';
-
-const FIRST_PAGE = { page: 1, size: 200, offset: 0 };
 
 await loadMsgpack();
 
@@ -390,45 +388,6 @@ async function capacity(db: Db, routers: SimRouter[], collectors: Collector[], s
   );
 }
 
-async function yearQuery(pg: Postgres, routers: number): Promise<void> {
-  const { db } = await freshDb(pg, 'fleet_bench_year');
-  try {
-    const t0 = Date.now();
-    await db.exec(`
-      INSERT INTO routers (name) SELECT 'r' || lpad(i::text, 4, '0') FROM generate_series(1, ${routers}) i;
-      INSERT INTO revenue_days (router_id, day, method, asset, amount, payments)
-      SELECT r.id, d::date, m.method, m.asset, (random() * 1e8)::numeric(78, 0), (random() * 200)::int
-      FROM routers r, generate_series(current_date - 364, current_date, interval '1 day') d,
-        (VALUES ('x402', 'USDC'), ('cashu', 'sat'), ('voucher', '')) m(method, asset);
-      ANALYZE;`);
-    const rows = await count(db, 'SELECT count(*)::text AS n FROM revenue_days');
-    console.log(
-      `  year        ${routers} routers x 365 days x 3 methods: ${rows} roll-up rows made in ` +
-        `${((Date.now() - t0) / 1000).toFixed(1)} s`,
-    );
-    const day = (offset: number) => new Date(Date.now() + offset * 86400_000).toISOString().slice(0, 10);
-    for (const [label, from] of [
-      ['14 days', day(-13)],
-      ['a year', day(-364)],
-    ] as const) {
-      const times: number[] = [];
-      let n = 0;
-      for (let i = 0; i < 15; i++) {
-        const t = process.hrtime.bigint();
-        n = Number((await revenue(db, { from, to: day(1), zone: 'UTC' }, FIRST_PAGE)).total);
-        times.push(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-      times.sort((a, b) => a - b);
-      console.log(
-        `              revenue page (200 and the count), ${label}: ${n} rows, p50 ${times[7]!.toFixed(1)} ms, ` +
-          `min ${times[0]!.toFixed(1)}, max ${times[14]!.toFixed(1)} (15 runs, load ${load()})`,
-      );
-    }
-  } finally {
-    await db.close();
-  }
-}
-
 export default async function fleet(argv: string[]): Promise<void> {
   const n = Number(arg(argv, 'routers', '1000'));
   const sessions = Number(arg(argv, 'sessions', '32'));
@@ -477,7 +436,10 @@ export default async function fleet(argv: string[]): Promise<void> {
         (s) => runAtRate(routers, s),
         () => sent(routers).session,
       );
-    if (!skip.has('year')) await yearQuery(pg, yearRouters);
+    if (!skip.has('year')) {
+      const year = await freshDb(pg, 'fleet_bench_year');
+      await yearBench(year.db, yearRouters).finally(() => year.db.close());
+    }
     if (!skip.has('ledger')) {
       const ledger = await freshDb(pg, 'fleet_bench_ledger');
       await ledgerBench(ledger.db, yearRouters, ledgerRows).finally(() => ledger.db.close());

@@ -5,7 +5,7 @@
 import type { Sql } from '../db/index.ts';
 import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
-import { wholeHours } from './zone.ts';
+import { offsetsOf } from './zone.ts';
 import type { AuditRow, ChartRow, GapRow, HourRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
 
 /** A timestamp column as ms since the epoch, a float8 whichever driver reads it. */
@@ -19,7 +19,7 @@ export async function relationExists(db: Sql, name: string): Promise<boolean> {
 
 /**
  * A page of `columns` from `source` (a FROM clause and its WHERE, over `params`) in `order`, and how many rows the
- * source holds: the count reads the same source as the rows, so the two cannot disagree.
+ * source holds: the count reads the same source as the rows, so the two cannot disagree (two reads at once).
  */
 async function pageOf<T>(
   db: Sql,
@@ -27,11 +27,14 @@ async function pageOf<T>(
   ask: PageAsk,
 ): Promise<{ rows: T[]; total: string }> {
   const k = q.params.length;
-  const rows = await db.query<T>(
-    `SELECT ${q.columns} FROM ${q.source} ORDER BY ${q.order} LIMIT $${k + 1} OFFSET $${k + 2}`,
-    [...q.params, ask.size, ask.offset],
-  );
-  const [n] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q.source}`, q.params);
+  const [rows, [n]] = await Promise.all([
+    db.query<T>(`SELECT ${q.columns} FROM ${q.source} ORDER BY ${q.order} LIMIT $${k + 1} OFFSET $${k + 2}`, [
+      ...q.params,
+      ask.size,
+      ask.offset,
+    ]),
+    db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q.source}`, q.params),
+  ]);
   return { rows, total: n?.n ?? '0' };
 }
 
@@ -73,26 +76,59 @@ export async function router(db: Sql, name: string): Promise<RouterRow | null> {
 
 /**
  * The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD) of the zone $3: day, router, method,
- * asset. In UTC, the collector's daily roll-up (fleet_revenue_daily); in a zone whose offset is whole hours over the
- * period, its hourly one (fleet_revenue_hourly, UTC hours: each lies within one day of the zone); in any other zone,
- * the payments themselves, each on its day there. All three sum the same payments (each roll-up is kept in the
- * transaction that stores a payment), so the roll-ups are only the faster reads.
+ * asset. In UTC, the collector's daily roll-up (fleet_revenue_daily). In a zone whose offsets are quarter hours over
+ * the period (every zone in use now), each day is its UTC day of the same date corrected by what lies between the
+ * zone's midnight and UTC's (zoneDays). In any other, the payments themselves, each on its day there. All sum the same
+ * payments (each roll-up is kept in the transaction that stores a payment), so the roll-ups are only faster reads.
  */
 const revenueSource = (p: Period): string =>
   p.zone === 'UTC'
-    ? `SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
-       FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC'
-       GROUP BY day, router, method, asset`
-    : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, sum(payments) AS payments,
-         sum(amount) AS amount
-       FROM (${paid(p)}) p WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
-       GROUP BY 1, router, method, asset`;
+    ? `SELECT day, router, method, asset, payments, amount
+       FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC'`
+    : offsetsOf(15, p.zone, p.from, p.to)
+      ? zoneDays
+      : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
+           sum(amount) AS amount
+         FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
+         GROUP BY 1, router, method, asset`;
 
-/** The period's payments as (at, router, method, asset, amount, payments): whole UTC hours where that is exact. */
+/**
+ * A day D of the zone $3 is UTC's day D, plus what lies between the zone's midnight starting D and UTC's when the
+ * zone's comes first (east of Greenwich: UTC's day D-1, the zone's D), minus what lies between them when UTC's comes
+ * first (west: UTC's day D, the zone's D-1); the same at D+1's midnights. Each such window is read as the whole UTC
+ * hours within it and the quarters at its ragged ends, so a day of Asia/Kolkata reads its UTC day's row and 2 x 7
+ * finer ones, not 96 quarters; a day of Europe/Berlin its row and two hours. A group none of whose payments fell in
+ * the zone's day sums to 0 payments, and is no row.
+ */
+const zoneDays = `
+  WITH w AS (
+    SELECT least(s, u) AS a, greatest(s, u) AS b, CASE WHEN s < u THEN d ELSE d - 1 END AS zone_day,
+      CASE WHEN s < u THEN d - 1 ELSE d END AS utc_day
+    FROM (SELECT d::date AS d, d::date::timestamp AT TIME ZONE $3::text AS s, d::date::timestamp AT TIME ZONE 'UTC' AS u
+      FROM generate_series($1::date, $2::date, interval '1 day') d) x
+    WHERE s <> u),
+  e AS (SELECT w.*, date_trunc('hour', a, 'UTC') + CASE WHEN date_trunc('hour', a, 'UTC') = a THEN interval '0'
+      ELSE interval '1 hour' END AS ha, date_trunc('hour', b, 'UTC') AS hb FROM w),
+  f AS (
+    SELECT e.zone_day, e.utc_day, h.router, h.method, h.asset, h.payments, h.amount
+    FROM e JOIN fleet_revenue_hourly h ON h.hour >= e.ha AND h.hour < e.hb
+    UNION ALL
+    SELECT e.zone_day, e.utc_day, q.router, q.method, q.asset, q.payments, q.amount
+    FROM e JOIN fleet_revenue_quarterly q ON q.quarter >= e.a AND q.quarter < e.b AND (q.quarter < e.ha OR q.quarter >= e.hb))
+  SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
+    SELECT day, router, method, asset, payments, amount FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date
+    UNION ALL SELECT zone_day, router, method, asset, payments, amount FROM f
+    UNION ALL SELECT utc_day, router, method, asset, -payments, -amount FROM f) v
+  WHERE day >= $1::date AND day < $2::date
+  GROUP BY day, router, method, asset HAVING sum(payments) > 0`;
+
+/** The period's payments as (at, router, method, asset, amount, payments): whole UTC hours or quarters where exact. */
 const paid = ({ from, to, zone }: Period): string =>
-  wholeHours(zone, from, to)
+  offsetsOf(60, zone, from, to)
     ? 'SELECT hour AS at, router, method, asset, amount, payments FROM fleet_revenue_hourly'
-    : 'SELECT at, router, method, asset, amount, 1 AS payments FROM fleet_payments';
+    : offsetsOf(15, zone, from, to)
+      ? 'SELECT quarter AS at, router, method, asset, amount, payments FROM fleet_revenue_quarterly'
+      : 'SELECT at, router, method, asset, amount, 1 AS payments FROM fleet_payments';
 
 /** The instant the day $n (YYYY-MM-DD) begins in the zone $3. */
 const zoneStart = (day: string): string => `(${day}::date::timestamp AT TIME ZONE $3::text)`;
@@ -169,8 +205,10 @@ export async function revenueHours(
   { from, to, zone }: Period,
   ask: PageAsk,
 ): Promise<{ rows: HourRow[]; total: string }> {
-  const hours = `(SELECT generate_series(${zoneStart('$1')}, ${zoneStart('$2')} - interval '1 hour',
-      interval '1 hour') AS hour) h
+  // The zone's hours as the payments' are truncated to them: after a clock change of half an hour
+  // (Australia/Lord_Howe) its hours start on UTC's half hours, which a series of whole hours from midnight misses.
+  const hours = `(SELECT DISTINCT date_trunc('hour', t, $3::text) AS hour
+      FROM generate_series(${zoneStart('$1')}, ${zoneStart('$2')} - interval '1 second', interval '15 minutes') t) h
     LEFT JOIN (SELECT date_trunc('hour', at, $3::text) AS hour, asset, sum(payments) AS payments,
         sum(amount) AS amount
       FROM (${paid({ from, to, zone })}) p WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}

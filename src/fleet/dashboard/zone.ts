@@ -90,12 +90,16 @@ export const zoneHour = (ms: number, zone: string): string =>
   `${zoneTime(ms, zone).slice(0, 16)} (${zoneOffset(ms, zone)})`;
 
 /**
- * Whether the zone's offset is a whole number of hours all through the days from `from` to `to` (YYYY-MM-DD), read
- * at every UTC midnight and noon: then its days and hours are runs of whole UTC hours (Asia/Kolkata's +05:30 is not).
+ * Whether the zone's offset is a whole number of `minutes` (60: whole hours, 15: quarter hours) all through the days
+ * from `from` to `to` (YYYY-MM-DD), read at every UTC midnight and noon: then its days and hours are runs of whole UTC
+ * hours, or quarters (Asia/Kolkata's +05:30 is quarters, not hours; every offset a zone uses now is quarters).
  */
-export function wholeHours(zone: string, from: string, to: string): boolean {
+export function offsetsOf(minutes: 15 | 60, zone: string, from: string, to: string): boolean {
   const end = Date.parse(`${to}T12:00:00Z`) + 86_400_000;
-  for (let t = Date.parse(`${from}T00:00:00Z`) - 86_400_000; t <= end; t += 43_200_000)
-    if (!zoneOffset(t, zone).endsWith(':00')) return false;
+  for (let t = Date.parse(`${from}T00:00:00Z`) - 86_400_000; t <= end; t += 43_200_000) {
+    // An old local mean time has seconds (+00:53:28): no whole number of anything.
+    const [h = 0, m = 0, sec = 0] = zoneOffset(t, zone).slice(1).split(':').map(Number);
+    if (((h * 60 + m) * 60 + sec) % (minutes * 60) !== 0) return false;
+  }
   return true;
 }

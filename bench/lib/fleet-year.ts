@@ -1,0 +1,76 @@
+// The fleet bench's year part (bench/fleet.ts, `--skip real,capacity,ledger` runs only it): the dashboard's Revenue
+// page (dashboard/screens.ts revenueScreen: its days, totals per router and method, chart and units) on a year of
+// `routers` routers' revenue roll-ups made with generate_series in a real PostgreSQL 15, in UTC, a zone of whole hours
+// (Europe/Berlin), of half hours (Asia/Kolkata) and of quarters (Asia/Kathmandu), for 14 days and a year. Every
+// router took every method in every UTC quarter hour (the densest the roll-ups get): the quarters are made first,
+// the hours and days summed from them, so the three agree as the payments' triggers keep them.
+import { loadavg } from 'node:os';
+import type { Login } from '../../src/fleet/dashboard/auth.ts';
+import { revenueScreen, routersScreen } from '../../src/fleet/dashboard/screens.ts';
+import type { Db } from '../../src/fleet/db/index.ts';
+
+const load = () => loadavg()[0]!.toFixed(1);
+const ZONES = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'Asia/Kathmandu'];
+const RUNS = 20;
+
+async function timed(fn: () => Promise<unknown>): Promise<string> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(RUNS - 1, Math.ceil(q * RUNS) - 1)]!.toFixed(0);
+  return `p50 ${at(0.5)} ms, p95 ${at(0.95)}, max ${at(1)} (${RUNS} runs, load ${load()})`;
+}
+
+export async function yearBench(db: Db, routers: number): Promise<void> {
+  const t0 = Date.now();
+  await db.exec(`
+    INSERT INTO routers (name, last_message_at, online) SELECT 'r' || lpad(i::text, 4, '0'), now(), true
+    FROM generate_series(1, ${routers}) i;
+    INSERT INTO revenue_quarters (router_id, quarter, method, asset, amount, payments)
+    SELECT r.id, q, m.method, m.asset, (random() * 1e7)::numeric(78, 0), 1 + (random() * 4)::int
+    FROM routers r, generate_series(date_trunc('day', now(), 'UTC') - interval '365 days',
+        date_trunc('day', now(), 'UTC') + interval '1 day' - interval '15 minutes', interval '15 minutes') q,
+      (VALUES ('x402', 'USDC'), ('cashu', 'sat'), ('voucher', '')) m(method, asset);
+    INSERT INTO revenue_hours (router_id, hour, method, asset, amount, payments)
+    SELECT router_id, date_trunc('hour', quarter, 'UTC'), method, asset, sum(amount), sum(payments)
+    FROM revenue_quarters GROUP BY 1, 2, 3, 4;
+    INSERT INTO revenue_days (router_id, day, method, asset, amount, payments)
+    SELECT router_id, (hour AT TIME ZONE 'UTC')::date, method, asset, sum(amount), sum(payments)
+    FROM revenue_hours GROUP BY 1, 2, 3, 4;`);
+  await db.exec('VACUUM ANALYZE');
+  const [n] = await db.query<{ q: string; h: string; d: string }>(
+    `SELECT (SELECT count(*) FROM revenue_quarters)::text AS q, (SELECT count(*) FROM revenue_hours)::text AS h,
+       (SELECT count(*) FROM revenue_days)::text AS d`,
+  );
+  console.log(
+    `  year        ${routers} routers x 366 days x 3 methods: ${n!.q} quarter, ${n!.h} hour, ${n!.d} day roll-up ` +
+      `rows made in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const now = Date.now();
+  const context = (zone: string, query: string) => ({
+    db,
+    login: { user: 'bench', role: 'operator', csrf: '', zone, ownZone: zone } satisfies Login,
+    query: new URLSearchParams(query),
+    now,
+    staleAfterMs: 180_000,
+    zone,
+    canAct: () => false,
+  });
+  const day = (offset: number) => new Date(now + offset * 86_400_000).toISOString().slice(0, 10);
+  for (const zone of ZONES)
+    for (const [label, from] of [
+      ['14 days', day(-13)],
+      ['a year', day(-364)],
+    ] as const)
+      console.log(
+        `              Revenue page, ${zone}, ${label}: ` +
+          (await timed(() => revenueScreen(context(zone, `from=${from}&to=${day(1)}`)))),
+      );
+  console.log(
+    `              Routers page (${routers} routers): ${await timed(() => routersScreen(context('UTC', '')))}`,
+  );
+}

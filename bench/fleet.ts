@@ -13,8 +13,8 @@
 // 3. capacity: a backlog queued at the broker while the collectors are away (`--backlog` seconds of the routers'
 //    reports), then drained by one collector, then by two of one shared group (each stopped and started with it):
 //    messages and session rows per second from the ledger's received_at;
-// 4. the dashboard's Revenue page on a year of `--year-routers` routers' roll-up rows made with generate_series, in
-//    UTC, Europe/Berlin, Asia/Kolkata and Asia/Kathmandu, for 14 days (its default) and a year (bench/lib/fleet-year.ts);
+// 4. the dashboard's Revenue page on a year of `--year-routers` routers' roll-up rows made with generate_series,
+//    in UTC, Europe/Berlin, Asia/Kolkata and Asia/Kathmandu, for 14 days and a year (bench/lib/fleet-year.ts);
 // 5. the ledger at a year of `--year-routers` routers: the Routers page's gap query and a retention pass
 //    (bench/lib/fleet-gaps.ts);
 // 6. with --flood: the other routers' session-message delay at their rate, without and with one router flooding

@@ -114,9 +114,11 @@ const zoneDays = `
     FROM e JOIN fleet_revenue_hourly h ON h.hour >= e.ha AND h.hour < e.hb
     UNION ALL
     SELECT e.zone_day, e.utc_day, q.router, q.method, q.asset, q.payments, q.amount
-    FROM e JOIN fleet_revenue_quarterly q ON q.quarter >= e.a AND q.quarter < e.b AND (q.quarter < e.ha OR q.quarter >= e.hb))
+    FROM e JOIN fleet_revenue_quarterly q ON q.quarter >= e.a AND q.quarter < e.b
+      AND (q.quarter < e.ha OR q.quarter >= e.hb))
   SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
-    SELECT day, router, method, asset, payments, amount FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date
+    SELECT day, router, method, asset, payments, amount FROM fleet_revenue_daily
+    WHERE day >= $1::date AND day < $2::date
     UNION ALL SELECT zone_day, router, method, asset, payments, amount FROM f
     UNION ALL SELECT utc_day, router, method, asset, -payments, -amount FROM f) v
   WHERE day >= $1::date AND day < $2::date

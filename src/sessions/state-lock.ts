@@ -7,17 +7,9 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
+import { processAlive as alive } from '../storage/index.ts';
 
 export const LOCK_FILE = 'sluice.lock';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function looksLikeSluice(pid: number): Promise<boolean> {
   try {

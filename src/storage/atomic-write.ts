@@ -53,12 +53,13 @@ function tempPid(name: string, base: string): number | undefined {
   return tail === null ? undefined : Number(tail[1]);
 }
 
-function processGone(pid: number): boolean {
+/** Whether a process `pid` runs (kill(pid, 0): EPERM is one of another user's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
+    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -80,7 +81,7 @@ async function sweepStaleTemps(path: string, fs: AtomicWriteFs): Promise<void> {
         (st) => st.mtimeMs,
         () => undefined,
       );
-      if (processGone(pid) || (mtimeMs !== undefined && Date.now() - mtimeMs > STALE_TEMP_MS))
+      if (!processAlive(pid) || (mtimeMs !== undefined && Date.now() - mtimeMs > STALE_TEMP_MS))
         await fs.unlink(temp).catch(() => undefined);
     }
   } catch {

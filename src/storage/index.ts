@@ -7,7 +7,7 @@
  * one refusal every reader gives (damage.ts), and the seal that tells a file cut, emptied, deleted or rolled back from
  * a crash's leftovers (seal.ts).
  */
-export { fsyncDir, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
+export { fsyncDir, processAlive, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
 export * from './ensure-dir.ts';
 export { AppendError, appendWhole, appendWholeSyncv } from './append.ts';
 export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';

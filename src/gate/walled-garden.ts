@@ -1,10 +1,12 @@
 /**
  * The walled garden wired to the config: the hosts from `main.walled_garden` and the enabled methods
- * (config/walled-garden.ts), kept in sluice's nft table by portal/walled-garden.ts, at start and after every reload.
+ * (config/walled-garden.ts), kept in sluice's nft table by portal/walled-garden.ts, and their names given to the
+ * router's dnsmasq, which adds what it answers for them to the table (portal/garden-dnsmasq.ts), at start and after
+ * every reload.
  */
 import { walledGardenHosts, type Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
-import { nftRunner, systemLookup, WalledGarden, type Ipv6Gate } from '../portal/index.ts';
+import { GardenDnsmasq, nftRunner, systemLookup, WalledGarden, type Ipv6Gate } from '../portal/index.ts';
 
 export interface GardenKeeper {
   follow(config: Config): Promise<void>;
@@ -29,13 +31,14 @@ export function openWalledGarden(
       onIpv6: (addresses: readonly string[], ports: readonly number[]) => ipv6Gate.garden(addresses, ports),
     }),
   });
+  const dnsmasq = new GardenDnsmasq({ log });
   return {
-    follow: (config) =>
-      garden.follow({
-        hosts: walledGardenHosts(config),
-        ports: config.main.walledGarden.ports,
-        devices,
-      }),
+    follow: async (config) => {
+      const hosts = walledGardenHosts(config);
+      await garden.follow({ hosts, ports: config.main.walledGarden.ports, devices });
+      // The sets exist before dnsmasq is told to fill them.
+      await dnsmasq.follow(hosts);
+    },
     close: () => garden.close(),
   };
 }

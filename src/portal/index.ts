@@ -92,6 +92,7 @@ export {
 } from './rates.ts';
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';
 export { systemLookup, WalledGarden } from './walled-garden.ts';
+export { GardenDnsmasq } from './garden-dnsmasq.ts';
 // sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers.
 export { OwnGate, resolvedAddresses } from './own-gate.ts';
 export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, ownGateScript, type OwnGateRuleset } from './own-gate-nft.ts';

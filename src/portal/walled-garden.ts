@@ -126,7 +126,7 @@ export class WalledGarden {
     );
     this.book.expire(now());
     this.logOpened(hosts);
-    await this.write();
+    await this.write(own);
     if (!this.closed) this.schedule(hosts.length > 0 ? this.book.nextLookupAt(now()) - now() : MIN_TTL_MS * 120);
   }
 
@@ -159,10 +159,10 @@ export class WalledGarden {
     }
   }
 
-  private async write(): Promise<void> {
+  private async write(own: OwnNetworks): Promise<void> {
     const { v4, v6 } = this.book.addresses();
     const { hosts, ports, devices } = this.target;
-    const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ devices, ports, v4, v6 });
+    const script = hosts.length === 0 ? gardenRemoveScript() : gardenScript({ devices, ports, v4, v6, own });
     const ipv6 = JSON.stringify([hosts.length === 0 ? [] : v6, ports]);
     if (ipv6 !== this.ipv6Written) {
       this.ipv6Written = ipv6;

@@ -50,16 +50,16 @@ test('the keeper: a name whose answer changes moves the set; an unchanged round 
   const target = { hosts: ['wallet.example'], ports: [443], devices: ['br-lan'] };
   await garden.follow(target);
   assert.is(scripts.length, 1);
-  assert.match(scripts[0]!, /elements = \{ 192\.0\.2\.1 \}/);
+  assert.match(scripts[0]!, /v4 \{ 192\.0\.2\.1 \}/);
   await garden.follow(target);
   assert.is(scripts.length, 1, 'unchanged: not written again');
   answer = '192.0.2.2';
   now = 10_000;
   await garden.follow(target);
-  assert.match(scripts[1]!, /elements = \{ 192\.0\.2\.1, 192\.0\.2\.2 \}/, 'the old answer is held for its TTL');
+  assert.match(scripts[1]!, /v4 \{ 192\.0\.2\.1, 192\.0\.2\.2 \}/, 'the old answer is held for its TTL');
   now = 61_000;
   await garden.follow(target);
-  assert.match(scripts[2]!, /elements = \{ 192\.0\.2\.2 \}/);
+  assert.match(scripts[2]!, /v4 \{ 192\.0\.2\.2 \}/);
   await garden.follow({ ...target, hosts: [] });
   assert.match(scripts[3]!, /^table inet sluice_garden \{\}\ndelete table inet sluice_garden\n$/);
   await garden.close();
@@ -98,7 +98,10 @@ else
     assert.is(spawnSync('ip', ['netns', 'add', ns]).status, 0);
     try {
       const nft = (stdin: string) => spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: stdin });
-      const script = gardenScript({ devices: ['br-lan'], ports: [443, 80], v4: ['192.0.2.1'], v6: ['2001:db8::1'] });
+      const script = gardenScript({
+        ...{ devices: ['br-lan'], ports: [443, 80], v4: ['192.0.2.1'], v6: ['2001:db8::1'] },
+        own: { addresses: ['10.0.0.1'], subnets: ['10.0.0.0/24'] },
+      });
       const first = nft(script);
       assert.is(first.status, 0, String(first.stderr));
       assert.is(nft(script).status, 0, 'applied again over itself');

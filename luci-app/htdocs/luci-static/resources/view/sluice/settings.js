@@ -615,7 +615,7 @@ return view.extend({
 		o.default = 'info';
 
 		o = s.taboption('general', form.DynamicList, 'walled_garden', _('Walled garden'),
-			_('Hosts a customer reaches before paying, one name a line (wallet.example.com): no wildcard, URL, port or address. sluice resolves them as their DNS answers expire and adds the hosts the enabled payment methods need by itself (the Cashu mints, an x402 RPC URL you set); the x402 facilitator is never added, the router talks to it. The garden opens the names\' addresses: other sites on a shared address (a CDN) open too; the system log names the addresses each host opened. Private, link-local and loopback addresses, the LAN\'s subnets and the router\'s own addresses are never opened (logged as refused). Applies on save.'));
+			_('Hosts a customer reaches before paying, one name a line (wallet.example.com): no wildcard, URL, port or address. sluice resolves them as their DNS answers expire, and the router\'s dnsmasq adds what it answers customers for them or their subdomains (restarted when the list changes); sluice adds the hosts the enabled payment methods need by itself (the Cashu mints, an x402 RPC URL you set); the x402 facilitator is never added, the router talks to it. The garden opens the names\' addresses: other sites on a shared address (a CDN) open too; the system log names the addresses each host opened. Private, link-local and loopback addresses, the LAN\'s subnets and the router\'s own addresses are never opened, whoever resolved them (logged as refused). Applies on save.'));
 		o.validate = function(section_id, value) {
 			var host = (value || '').toLowerCase().replace(/\.$/, '');
 			if (host === '')

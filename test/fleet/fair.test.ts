@@ -10,20 +10,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../../src/fleet/db/index.ts';
-import { Mosquitto } from '../peers/mosquitto.ts';
-import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
+import { collector, FakeRouter, fleetPeers, freshDb, waitFor } from './rig.ts';
 
-let pg: Postgres;
-let broker: Mosquitto;
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-test.before(async () => {
-  [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create({ persistence: true })]);
-});
-test.after(async () => {
-  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
-  await broker?.close();
-  await pg?.close();
-});
+const peers = fleetPeers(test);
+const { open } = peers;
 
 const FLOOD = 1500;
 
@@ -35,13 +25,13 @@ const paymentsOf = async (db: Db, router: string): Promise<number> => {
 };
 
 test("a router's flood waits behind itself: another's payment is stored first, and the flood in full", async () => {
-  const db = await freshDb(pg);
+  const db = await freshDb(peers.pg);
   open.push(db);
   const lines: string[] = [];
   const options = { clientId: 'fair-c', group: 'fair-g', connections: 2, waitingPerRouter: 8 };
-  let c = await collector(db, broker.url, lines, options);
-  const flood = await FakeRouter.connect('flood', broker.url);
-  const other = await FakeRouter.connect('other', broker.url);
+  let c = await collector(db, peers.broker.url, lines, options);
+  const flood = await FakeRouter.connect('flood', peers.broker.url);
+  const other = await FakeRouter.connect('other', peers.broker.url);
   open.push(flood, other);
 
   await Promise.all(Array.from({ length: FLOOD }, (_, k) => flood.started(`f${k}`, '1', `f-${k}`)));
@@ -53,7 +43,7 @@ test("a router's flood waits behind itself: another's payment is stored first, a
 
   // Stopped in the middle of the flood: what was kept aside is stored by the next run.
   await c.stop();
-  c = await collector(db, broker.url, lines, options);
+  c = await collector(db, peers.broker.url, lines, options);
   open.push(c);
   await waitFor(async () => (await paymentsOf(db, 'flood')) === FLOOD, 120_000, `the whole flood stored: ${lines}`);
   const [aside] = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM deferred_messages');

@@ -12,20 +12,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../../src/fleet/db/index.ts';
 import type { Collector } from '../../src/fleet/collector/index.ts';
-import { Mosquitto } from '../peers/mosquitto.ts';
-import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
+import { collector, FakeRouter, fleetPeers, freshDb, waitFor } from './rig.ts';
 
-let pg: Postgres;
-let broker: Mosquitto;
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-test.before(async () => {
-  [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create({ persistence: true })]);
-});
-test.after(async () => {
-  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
-  await broker?.close();
-  await pg?.close();
-});
+const peers = fleetPeers(test);
+const { open } = peers;
 
 const nested = (depth: number, leaf: string): string => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
 
@@ -51,7 +41,7 @@ const paid = async (db: Db, reference: string): Promise<boolean> =>
   (await db.query('SELECT 1 FROM fleet_payments WHERE reference = $1', [reference])).length === 1;
 
 test("a router's poison is refused and counted; another's payment is stored, also across a restart", async () => {
-  const db = await freshDb(pg);
+  const db = await freshDb(peers.pg);
   open.push(db);
   // Errors of classes the database may raise for a message, not about its values: a program limit, an internal one.
   await db.exec(`
@@ -64,9 +54,9 @@ test("a router's poison is refused and counted; another's payment is stored, als
     CREATE TRIGGER poison BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION poison();`);
   const lines: string[] = [];
   const options = { clientId: 'poison-c', group: 'poison-g', connections: 2 };
-  let c: Collector = await collector(db, broker.url, lines, options);
-  const bad = await FakeRouter.connect('bad', broker.url);
-  const good = await FakeRouter.connect('good', broker.url);
+  let c: Collector = await collector(db, peers.broker.url, lines, options);
+  const bad = await FakeRouter.connect('bad', peers.broker.url);
+  const good = await FakeRouter.connect('good', peers.broker.url);
   open.push(bad, good);
 
   await poison(bad);
@@ -91,7 +81,7 @@ test("a router's poison is refused and counted; another's payment is stored, als
   await c.stop();
   await poison(bad);
   await good.started('g2', '8', 'g2-ref');
-  c = await collector(db, broker.url, lines, options);
+  c = await collector(db, peers.broker.url, lines, options);
   open.push(c);
   await waitFor(() => paid(db, 'g2-ref'), 30_000, `the payment sent while the collector was away: ${lines.join('\n')}`);
   await waitFor(() => c.stats().rejected >= 6, 30_000, 'the second poison counted');

@@ -144,6 +144,30 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
 
 export { Postgres };
 
+/** What a test opened and its rig stops after the file's tests, last first (a collector stops, a router closes). */
+export type Opened = { close?: () => Promise<void>; stop?: () => Promise<void> };
+
+/**
+ * A real PostgreSQL and mosquitto (persistent sessions) for one test file: started before its tests, stopped after
+ * them, once what the tests put in `open` is stopped.
+ */
+export function fleetPeers(test: { before(fn: () => Promise<void>): void; after(fn: () => Promise<void>): void }): {
+  pg: Postgres;
+  broker: Mosquitto;
+  open: Opened[];
+} {
+  const peers = { open: [] as Opened[] } as { pg: Postgres; broker: Mosquitto; open: Opened[] };
+  test.before(async () => {
+    [peers.pg, peers.broker] = await Promise.all([Postgres.create(), Mosquitto.create({ persistence: true })]);
+  });
+  test.after(async () => {
+    for (const x of peers.open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
+    await peers.broker?.close();
+    await peers.pg?.close();
+  });
+  return peers;
+}
+
 /**
  * docs/fleet.md's broker configuration, read from the page (the code block after each file's name), with accounts:
  * the routers' (name → password) and the fleet's `fleet` account. The routers' listener is the broker's `url`, the

@@ -9,27 +9,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../../src/fleet/db/index.ts';
-import { Mosquitto } from '../peers/mosquitto.ts';
-import { collector, FakeRouter, freshDb, Postgres, waitFor } from './rig.ts';
+import { collector, FakeRouter, fleetPeers, freshDb, waitFor } from './rig.ts';
 
-let pg: Postgres;
-let broker: Mosquitto;
-const open: Array<{ close?: () => Promise<void>; stop?: () => Promise<void> }> = [];
-test.before(async () => {
-  [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create({ persistence: true })]);
-});
-test.after(async () => {
-  for (const x of open.splice(0).reverse()) await (x.stop ?? x.close)!.call(x);
-  await broker?.close();
-  await pg?.close();
-});
+const peers = fleetPeers(test);
+const { open } = peers;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Words no list of pg's knows, and no code: what a connection broken some new way might say. */
 const unknownFailure = () => new Error('the line to the database went quiet');
 
 test('held while the database does not answer; refused after one more try while it does', async () => {
-  const db = await freshDb(pg);
+  const db = await freshDb(peers.pg);
   open.push(db);
   /** Every call fails while `away`; the next `writesFailing` transactions fail while the database answers. */
   const fault = { away: false, writesFailing: 0 };
@@ -48,9 +38,9 @@ test('held while the database does not answer; refused after one more try while 
     },
   }) as Db;
   const lines: string[] = [];
-  const c = await collector(flaky, broker.url, lines, { clientId: 'unknown-c', group: 'unknown-g' });
+  const c = await collector(flaky, peers.broker.url, lines, { clientId: 'unknown-c', group: 'unknown-g' });
   open.push(c);
-  const router = await FakeRouter.connect('r', broker.url);
+  const router = await FakeRouter.connect('r', peers.broker.url);
   open.push(router);
   const paid = async (reference: string) =>
     (await db.query('SELECT 1 FROM payments WHERE reference = $1', [reference])).length > 0;

@@ -64,6 +64,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
     'ERR_CASHU_MINT_UNAVAILABLE',
     'ERR_CASHU_PAYOUT_LNURL',
     'ERR_UPSTREAM_UNAVAILABLE',
+    'ERR_TRIAL_VENUE_UNREACHABLE',
   ],
   INVALID_ARGUMENT: [
     'ERR_INVALID_ARGUMENT',
@@ -419,6 +420,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_PCSYNC_NONCES_LOST',
     'ERR_UPSTREAM_UNAVAILABLE',
     'ERR_VOUCHER_STORE',
+    'ERR_TRIAL_VENUE_UNREACHABLE',
   ],
   504: ['ERR_X402_SETTLEMENT_PENDING', 'ERR_BATCH_DEPOSIT_PENDING'],
 };
@@ -476,6 +478,7 @@ const ROUTES: Record<string, Record<number, string[]>> = {
   'POST /trial': {
     400: ['ERR_TRIAL_PLAN'],
     403: ['ERR_TRIAL_USED', 'ERR_TRIAL_LIMIT'],
+    503: ['ERR_TRIAL_VENUE_UNREACHABLE'],
   },
   'POST /cashu/pay': CASHU_ROUTE,
   'POST /cashu/lightning': CASHU_ROUTE,

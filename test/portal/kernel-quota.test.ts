@@ -518,7 +518,7 @@ for i in range(${n}):
       assert.not.match(inNs('nft', ['list', 'table', 'netdev', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
       assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], {
         table: `netdev ${KERNEL_QUOTA_TABLE}`,
-        devices: ['lan'],
+        devices: 'lan',
         clients: 1,
         carried_over: 1,
       });

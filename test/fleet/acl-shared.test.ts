@@ -68,10 +68,17 @@ test("the documented ACL: r2's credentials cannot report for r1; two collectors 
   // A session message both collectors get and refuse (an unknown version): one count, not one per collector.
   await r1.publish('session', { ...r1.envelope('session', 200), v: 9, event: 'started' });
   await waitFor(() => a.stats().rejected + b.stats().rejected >= 2, 30_000, 'both refused it');
-  const [rejected] = await db.query<{ n: string }>(
-    "SELECT sum(count)::text AS n FROM fleet_rejects WHERE reason = 'unknown version'",
-  );
-  assert.is(rejected!.n, '1', 'counted once across the collectors');
+  // A collector counts a refusal in its stats before its row is written: wait for the row, then give the other
+  // collector's write the time to land (it must add nothing).
+  const rejects = async (): Promise<string | null> =>
+    (
+      await db.query<{ n: string | null }>(
+        "SELECT sum(count)::text AS n FROM fleet_rejects WHERE reason = 'unknown version'",
+      )
+    )[0]!.n;
+  await waitFor(async () => (await rejects()) !== null, 30_000, 'the refusal counted');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.is(await rejects(), '1', 'counted once across the collectors');
 });
 
 test('sluice-fleet as the recipe runs it: the fleet account, its password from --password-file', async () => {

@@ -519,17 +519,17 @@ function summary(
       'something changed: with 32 clients while customers come and go (5 purchases and 2 sessions ending in ' +
       "45 s), 40.4-49.2 ms a second on openNDS 9.10 and 48.2-52.7 on 10.3.1 with the package's binauth: over " +
       "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
-    // Measured side by side in the same busy window (bench portal-cpu --portals sluice,9.10), on a shared machine.
+    // Measured in busy windows (bench portal-cpu --portals sluice,9.10), on a shared machine.
     "     with main.portal 'sluice' (sluice is the gate, no portal process) the same busy window cost the router " +
-      '17.0-24.2 ms a second at 8-32 clients against 50.7-67.9 on openNDS 9.10 + sluice in the same run, at load ' +
-      '15-33 on a machine shared with other work: over the goal of 15, docs/performance.md "Side by side")',
+      '18.2-20.7 ms a second at 8-64 clients (one nft transaction a grant and a close) against 50.7-67.9 on ' +
+      'openNDS 9.10 + sluice at 8-32, at load 25-32 on a shared machine: over the goal of 15, docs/performance.md)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; a real openNDS 9.10 with 32 clients listed opens a gate at p99 140-704 ms at load 3-9, " +
       'and serves auths one at a time: 32 at once 1.5-4.8 s by token at load 3-8; ' +
-      "main.portal 'sluice' at load 22: p99 812 ms one at a time, 12.8 s for 32 at once, docs/performance.md)",
+      "main.portal 'sluice' at load 17-19: p99 723 ms one at a time, 1.23 s for 32 at once, docs/performance.md)",
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
     ...(cut.length > 0

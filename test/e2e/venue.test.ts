@@ -166,23 +166,8 @@ async function download(c: Client, bytes: number): Promise<void> {
 async function captiveProbe(c: Client): Promise<void> {
   if (OWN_GATE) {
     // sluice's own gate sends the probe to its LAN endpoint, whose 302 to the pay page is also its cue to claim.
-    const r = await run('ip', [
-      ...[
-        'netns',
-        'exec',
-        c.ns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '--max-time',
-        '10',
-        '-w',
-        '%{http_code} %{redirect_url}',
-      ],
-      `http://${UPSTREAM_IP}/generate_204`,
-    ]);
-    assert.is(r.stdout.trim(), `302 http://${PAY_PAGE}/portal`, 'the probe answered with the pay page');
+    const r = await L().fetch(c, '/generate_204', 10);
+    assert.is(`${r.http} ${r.redirect}`, `302 http://${PAY_PAGE}/portal`, 'the probe answered with the pay page');
     return;
   }
   await waitFor(`openNDS's splash for ${c.mac}`, 30_000, async () => {

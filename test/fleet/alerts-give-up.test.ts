@@ -5,7 +5,6 @@
  * it is marked failed with its last error, logged, counted on Settings and shown failed on the Alerts page, and the
  * alerts behind it go on once the receiver answers again. It is never tried again.
  */
-import { createServer, type Server } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
@@ -17,8 +16,8 @@ import {
   type Alerts,
   type Dashboard,
 } from '../../src/fleet/dashboard/index.ts';
-import { freePort } from '../helpers/net.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { startAlertReceiver, type AlertReceiver } from './alert-receiver.ts';
 import { logIn } from './dashboard-http.ts';
 
 const SECRET = 'alert-secret-0123456789abcdef';
@@ -27,11 +26,8 @@ const HOUR = 3_600_000;
 let pg: Postgres;
 let db: Db;
 let dash: Dashboard;
-let receiver: Server;
+let receiver: AlertReceiver;
 let clock = Date.parse('2026-11-27T12:00:00Z');
-let down = true;
-let tries = 0;
-const accepted: Array<Record<string, unknown>> = [];
 const lines: string[] = [];
 
 const alerts = (): Alerts =>
@@ -56,23 +52,13 @@ test.before(async () => {
        (2, 'cafe-b', to_timestamp($1::float8 / 1000), 0, true, now())`,
     [clock],
   );
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      tries++;
-      if (down) return void res.writeHead(503).end('busy');
-      accepted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-      res.writeHead(204).end();
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
+  receiver = await startAlertReceiver(SECRET);
+  receiver.down = true;
   await setUser(db, 'alice', 'admin', 'correct horse battery');
   dash = await startDashboard({ db, port: 0 });
   const admin = await logIn(dash.url, 'alice', 'correct horse battery');
   const saved = await admin.post('/settings/alerts', {
-    webhook_url: `http://127.0.0.1:${port}/alerts`,
+    webhook_url: receiver.url,
     webhook_secret: SECRET,
     mail_to: '',
   });
@@ -81,7 +67,7 @@ test.before(async () => {
 
 test.after(async () => {
   await dash?.close();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await db?.close();
   await pg?.close();
 });
@@ -96,7 +82,7 @@ test('retried while its alert is under a day old, then given up: failed, its err
   const a = alerts();
   await db.query(`UPDATE routers SET online = false, status_reason = 'lost' WHERE name = 'cafe-a'`);
   await a.round();
-  assert.is(tries, 1);
+  assert.is(receiver.tries, 1);
   // An hour later cafe-b goes red too: its alert waits behind cafe-a's.
   for (let h = 0; h < 23; h++) {
     clock += HOUR;
@@ -121,14 +107,14 @@ test('retried while its alert is under a day old, then given up: failed, its err
     ],
   );
   // The receiver comes back: cafe-b's is sent, cafe-a's is never tried again.
-  down = false;
+  receiver.down = false;
   clock += 10 * 60_000;
-  const before = tries;
+  const before = receiver.tries;
   await a.round();
   await a.round();
-  assert.is(tries, before + 1);
+  assert.is(receiver.tries, before + 1);
   assert.equal(
-    accepted.map((p) => p['router']),
+    receiver.accepted.map((p) => p['router']),
     ['cafe-b'],
   );
   rows = await sending();

@@ -7,10 +7,8 @@
  * it ends, by both; two evaluators at once (two collectors) tell each change once; a webhook that fails is retried,
  * and a restart meanwhile neither loses nor repeats it.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
@@ -22,8 +20,8 @@ import {
   type Alerts,
   type Dashboard,
 } from '../../src/fleet/dashboard/index.ts';
-import { freePort } from '../helpers/net.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { startAlertReceiver, type AlertReceiver } from './alert-receiver.ts';
 import { logIn } from './dashboard-http.ts';
 import { waitFor } from './rig.ts';
 
@@ -37,15 +35,10 @@ const SICK = `sick-${tag}`;
 let pg: Postgres;
 let db: Db;
 let dash: Dashboard;
-let receiver: Server;
+let receiver: AlertReceiver;
 let hookUrl: string;
 let clock = Date.now();
 const lines: string[] = [];
-/** Posts the receiver accepted (signature right), in order; and how many it refused on purpose. */
-const accepted: Array<Record<string, unknown>> = [];
-let refuseNext = 0;
-let refused = 0;
-let forged = 0;
 
 function alerts(): Alerts {
   return startAlerts({
@@ -71,32 +64,8 @@ test.before(async () => {
        VALUES ($1, $2, to_timestamp($3::float8 / 1000), 0, true, now(), $4)`,
       [id, name, clock, JSON.stringify({ journal_failing: null, damaged_tables: 0, config_problems: 0 })],
     );
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const ts = String(req.headers['x-sluice-timestamp']);
-      const nonce = String(req.headers['x-sluice-nonce']);
-      const mac = createHmac('sha256', SECRET).update(`${ts}.${nonce}.`).update(body).digest('hex');
-      const expected = Buffer.from(`v1=${mac}`);
-      const given = Buffer.from(String(req.headers['x-sluice-signature'] ?? ''));
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        forged++;
-        return void res.writeHead(401).end('bad signature');
-      }
-      if (refuseNext > 0) {
-        refuseNext--;
-        refused++;
-        return void res.writeHead(503).end('busy');
-      }
-      accepted.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
-      res.writeHead(204).end();
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
-  hookUrl = `http://127.0.0.1:${port}/sluice-alerts`;
+  receiver = await startAlertReceiver(SECRET);
+  hookUrl = receiver.url;
   await setUser(db, 'alice', 'admin', 'correct horse battery');
   await setUser(db, 'oscar', 'operator', 'read only but long');
   dash = await startDashboard({ db, port: 0 });
@@ -104,7 +73,7 @@ test.before(async () => {
 
 test.after(async () => {
   await dash?.close();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await db?.close();
   await pg?.close();
 });
@@ -122,8 +91,6 @@ async function mails(atLeast: number): Promise<string[]> {
   await waitFor(() => read().length >= atLeast && queued() === 0, 60_000, `${atLeast} alert mails delivered`);
   return read();
 }
-
-const told = () => accepted.map((a) => `${String(a['router'])}: ${String(a['alert'])} ${String(a['state'])}`);
 
 test('an admin sets where alerts go; the secret is never shown back; an operator cannot', async () => {
   const admin = await logIn(dash.url, 'alice', 'correct horse battery');
@@ -162,18 +129,18 @@ test('red, then healthy: told once each by webhook and mail, with two evaluators
   const [a, b] = [alerts(), alerts()];
   await Promise.all([a.round(), b.round(), a.round(), b.round()]);
   await Promise.all([a.round(), b.round()]);
-  assert.equal(told(), [`${RED}: red raised`]);
-  assert.is(accepted[0]!['detail'], 'offline: connection lost (Last-Will)');
-  assert.is(accepted[0]!['v'], 1);
+  assert.equal(receiver.told(), [`${RED}: red raised`]);
+  assert.is(receiver.accepted[0]!['detail'], 'offline: connection lost (Last-Will)');
+  assert.is(receiver.accepted[0]!['v'], 1);
   await db.query(`UPDATE routers SET online = true, status_reason = NULL WHERE name = $1`, [RED]);
   await Promise.all([a.round(), b.round()]);
   await Promise.all([a.round(), b.round()]);
-  assert.equal(told(), [`${RED}: red raised`, `${RED}: red cleared`]);
+  assert.equal(receiver.told(), [`${RED}: red raised`, `${RED}: red cleared`]);
   assert.equal(await mails(2), [
     `${RED}: router red (offline or silent) (raised)`,
     `${RED}: router red (offline or silent) (cleared)`,
   ]);
-  assert.is(forged, 0);
+  assert.is(receiver.forged, 0);
   await Promise.all([a.stop(), b.stop()]);
 });
 
@@ -189,8 +156,8 @@ test('a lost session message, a damaged table, a failing journal: raised once, c
   ]);
   await a.round();
   await a.round();
-  const before = accepted.length;
-  assert.equal(told().slice(2), [
+  const before = receiver.accepted.length;
+  assert.equal(receiver.told().slice(2), [
     `${SICK}: session-gap raised`,
     `${SICK}: damaged-tables raised`,
     `${SICK}: journal-failing raised`,
@@ -203,7 +170,7 @@ test('a lost session message, a damaged table, a failing journal: raised once, c
   ]);
   await a.round();
   await a.round();
-  assert.equal(told().slice(before), [
+  assert.equal(receiver.told().slice(before), [
     `${SICK}: session-gap cleared`,
     `${SICK}: damaged-tables cleared`,
     `${SICK}: journal-failing cleared`,
@@ -216,27 +183,27 @@ test('a lost session message, a damaged table, a failing journal: raised once, c
 
 test('a webhook that fails is retried after its wait; a restart meanwhile neither loses nor repeats it', async () => {
   const first = alerts();
-  refuseNext = 1;
-  const before = accepted.length;
+  receiver.refuseNext = 1;
+  const before = receiver.accepted.length;
   clock += 61_000; // SICK silent past the 60 s setting; RED too.
   await first.round();
-  assert.is(refused, 1);
-  assert.is(accepted.length, before, 'refused: not delivered, and the later event waits behind it');
+  assert.is(receiver.refused, 1);
+  assert.is(receiver.accepted.length, before, 'refused: not delivered, and the later event waits behind it');
   const [pending] = await db.query<{ attempts: number; last_error: string }>(
     `SELECT attempts, last_error FROM dashboard_alert_deliveries WHERE channel = 'webhook' AND sent_at IS NULL
      ORDER BY event_id LIMIT 1`,
   );
   assert.equal(pending, { attempts: 1, last_error: 'the webhook answered 503' });
   await first.round();
-  assert.is(accepted.length, before, 'within its wait: not tried again');
+  assert.is(receiver.accepted.length, before, 'within its wait: not tried again');
   await first.stop();
   // Another process (a restart) after the wait: each event sent once, in order.
   clock += 6_000;
   const second = alerts();
   await second.round();
   await second.round();
-  assert.equal(told().slice(before).sort(), [`${RED}: red raised`, `${SICK}: red raised`]);
-  assert.is(refused, 1);
+  assert.equal(receiver.told().slice(before).sort(), [`${RED}: red raised`, `${SICK}: red raised`]);
+  assert.is(receiver.refused, 1);
   await second.stop();
   const dashPage = await (await logIn(dash.url, 'oscar', 'read only but long')).get('/alerts');
   assert.match(dashPage.text, /webhook sent/);

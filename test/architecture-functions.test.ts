@@ -58,7 +58,7 @@ const PARAMETER_REASONS: Record<string, string> = {
   'src/browser/batch.ts voucherPayment': TOOL,
   'src/browser/batch.ts refundPayment': TOOL,
   'src/cashu/mint-client.ts MintClient.exchange': TO_CONVERT,
-  'src/demo/index.ts summary': TOOL,
+  'src/demo/summary.ts summary': TOOL,
   'src/fleet/collector/store.ts upsertSession': TO_CONVERT,
   'src/fleet/collector/store.ts insertPayment': TO_CONVERT,
   'src/fleet/collector/store.ts storeReject': TO_CONVERT,

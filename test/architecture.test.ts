@@ -231,9 +231,6 @@ const SIZE_REASONS: Record<string, string> = {
   'src/config/load.ts':
     'the typed loader: every section read into Config with one problem list and one policy for the valid part ' +
     '(configFromUciPartial); the value parsers are apart (values.ts)',
-  'src/demo/index.ts':
-    'the demo command: the daemon, the simulated portal, the purchases and the live view wired for one run; ' +
-    'the simulator itself is apart (src/sim/)',
   'src/payments/cashu/tollgate/door.ts':
     "TollGate's one door: its routes (the 10021, the payment, whoami, usage, balance, CORS) share the per-IP " +
     "buckets, the connection bounds and the signing of every answer; the payment's parsing " +

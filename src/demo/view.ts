@@ -2,6 +2,9 @@
  * The demo's live terminal view, built from what any ubus listener sees (`sluice.session` events) plus the daemon's
  * stats: pure functions from state to text, so the headless mode and tests can use the same state.
  */
+import type { BlobmsgTable } from '../ubus/index.ts';
+import { endCauseText } from './explain.ts';
+
 export interface ViewSession {
   id: string;
   mac: string;
@@ -147,4 +150,62 @@ export function renderView(
     .slice(0, rows)
     .map((l) => fit(l, Math.max(20, opts.columns)))
     .join('\n');
+}
+
+/**
+ * One `sluice.session` event into the view's state: a usage event updates its sessions' counts, any other sets its
+ * session; started, top-up and end events also go to the event lines (`event`) in words.
+ */
+export function applyEvent(
+  data: BlobmsgTable,
+  sessions: Map<string, ViewSession>,
+  totals: ViewTotals,
+  event: (t: string) => void,
+): void {
+  const kind = data.event;
+  if (kind === 'usage') {
+    const now = Date.now();
+    for (const u of (data.sessions ?? []) as BlobmsgTable[]) {
+      const s = sessions.get(u.id as string);
+      if (!s) continue;
+      s.used = Number(u.used ?? s.used);
+      // Bytes both ways for data and time sessions alike: the running sum of the deltas (`used` of a time session is
+      // seconds).
+      addUsageSample(s.usageSamples, now, Number(u.delta ?? 0));
+      s.remaining = Number(u.remaining ?? s.remaining);
+      totals.meteredBytes += Number(u.delta ?? 0);
+    }
+    return;
+  }
+  const t = data.session as BlobmsgTable | undefined;
+  if (!t) return;
+  const id = t.id as string;
+  const prev = sessions.get(id);
+  const s: ViewSession = {
+    startedMs: prev?.startedMs ?? performance.now(),
+    endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
+    usageSamples: prev?.usageSamples ?? [[Date.now(), 0]],
+    id,
+    mac: t.mac as string,
+    metric: t.metric as 'bytes' | 'seconds',
+    allotment: Number(t.allotment),
+    used: Number(t.used),
+    remaining: Number(t.remaining),
+    expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000,
+    state: t.state as string,
+    endCause: (t.end_cause as string | null) ?? null,
+    topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
+    endedAt: t.ended_at === null ? null : Number(t.ended_at) * 1000,
+  };
+  sessions.set(id, s);
+  if (kind === 'started')
+    event(`+ ${s.mac} bought ${formatAmount(s.metric, s.allotment)} of ${s.metric === 'bytes' ? 'data' : 'time'}`);
+  if (kind === 'topup') event(`^ ${s.mac} topped up to ${formatAmount(s.metric, s.allotment)}`);
+  if (kind === 'ended') {
+    totals.ended[s.endCause ?? '?'] = (totals.ended[s.endCause ?? '?'] ?? 0) + 1;
+    event(
+      `- ${s.mac} ended, ${endCauseText(s.endCause)}; used ${formatAmount(s.metric, s.used)} ` +
+        `of ${formatAmount(s.metric, s.allotment)}`,
+    );
+  }
 }

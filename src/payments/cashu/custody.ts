@@ -14,7 +14,8 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { MeltClient } from '../../cashu/index.ts';
-import { MintHealth } from './mint-health.ts';
+import type { MintHealth } from './mint-health.ts';
+import { MintReads } from './mint-reads.ts';
 import { OutgoingBook } from './outgoing.ts';
 import { giveBack, resolveMelt, startPayout, type CustodyPort, type PayoutOutcome } from './payout.ts';
 import { resolveSwap, retireKeysets } from './retire.ts';
@@ -43,20 +44,23 @@ export interface CashuCustodyOptions {
   clock?: Clock;
   timers?: Timers;
   fetch?: typeof fetch;
-  /** Shared with the cashu method (its keyset reads at start and before a token count too). */
-  health?: MintHealth;
+  /**
+   * The cashu method's reads of its mints: one cache of keyset keys (immutable) and one MintHealth for both (its
+   * keyset reads at start and before a token count too). Without it (the custody alone) the custody reads its own.
+   */
+  mints?: Pick<MintReads, 'keysOf' | 'health'>;
 }
 
 export class CashuCustody implements CashuCustodyFace {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly clients = new Map<string, MeltClient>();
-  private readonly keys = new Map<string, Record<string, string>>();
   private readonly failedAt = new Map<string, number>();
   private readonly pass: ScheduledPass<number>;
   private readonly port: CustodyPort;
   private chain: Promise<unknown> = Promise.resolve();
   private tollgate: TollgateConfig;
+  private readonly reads: Pick<MintReads, 'keysOf' | 'health'>;
   private readonly health: MintHealth;
 
   private constructor(
@@ -67,7 +71,6 @@ export class CashuCustody implements CashuCustodyFace {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.tollgate = options.tollgate;
-    this.health = options.health ?? new MintHealth();
     this.pass = new ScheduledPass<number>({
       run: () => this.exclusive(() => this.cycle()),
       next: (open) => (open > 0 ? PASS_WHILE_OPEN_MS : PASS_EVERY_MS),
@@ -81,6 +84,15 @@ export class CashuCustody implements CashuCustodyFace {
       timers: this.timers,
     });
     const signal = this.pass.signal;
+    this.reads =
+      options.mints ??
+      new MintReads({
+        clock: this.clock,
+        signal,
+        log: options.log,
+        ...(options.fetch && { fetch: options.fetch }),
+      });
+    this.health = this.reads.health;
     this.port = {
       store,
       book: this.book,
@@ -88,7 +100,7 @@ export class CashuCustody implements CashuCustodyFace {
       now: () => this.clock.now(),
       client: (mint) => this.client(mint),
       keysets: (mint) => this.keysetsOf(mint),
-      keysOf: (mint, id) => this.keysOf(mint, id),
+      keysOf: (mint, id) => this.reads.keysOf(mint, id),
       lnurl: () => ({ timeoutMs: READ_TIMEOUT_MS, signal, ...(options.fetch && { fetch: options.fetch }) }),
     };
   }
@@ -129,18 +141,6 @@ export class CashuCustody implements CashuCustodyFace {
       );
     }
     this.health.answered(mint, this.clock.now());
-    return answer.value;
-  }
-
-  private async keysOf(mint: string, id: string): Promise<Record<string, string>> {
-    const known = this.keys.get(id);
-    if (known) return known;
-    const answer = await this.client(mint).keys(id);
-    if (answer.kind !== 'ok')
-      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keys of ${id} cannot be read`, {
-        details: { mint },
-      });
-    this.keys.set(id, answer.value);
     return answer.value;
   }
 

@@ -72,7 +72,7 @@ export const cashuPlugin: PaymentPlugin = {
         stateDir: config.main.stateDir,
         tollgate: config.tollgate!,
         log,
-        health: cashu.mints.health,
+        mints: cashu.mints,
       });
     } catch (err) {
       await cashu.close();

@@ -273,7 +273,8 @@ const SIZE_REASONS: Record<string, string> = {
     'be read as it arrives resume each other; the lexical pieces (scan-lex.ts) and the fallback are apart',
   'src/portal/runner.ts':
     'one ndsctl queue: the FIFO, the bounded attempt, the busy retry and the socket path share its ' +
-    'one-at-a-time state; spawning (command.ts) and the socket transport (socket-transport.ts) are apart',
+    "one-at-a-time state; which call goes next (call-order.ts), what a call's end means (ndsctl-outcome.ts), " +
+    'spawning (command.ts) and the socket transport (socket-transport.ts) are apart',
   'src/sessions/journal.ts':
     'the journal store: appends with group commit, compaction and the recovery from a failed write are one ' +
     "crash-ordering argument over its handle and generation; the start's read (journal-start.ts) and the " +

@@ -1,7 +1,16 @@
-import { SluiceError, type ErrorCode } from '../errors.ts';
+import { SluiceError } from '../errors.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { systemTimers, type Timers } from '../time.ts';
-import { NDSCTL_EXIT, runCommand, type KillReason, type SpawnFn } from './command.ts';
+import { NDSCTL_EXIT, runCommand, type SpawnFn } from './command.ts';
+import { rankOf, takeNext, type NdsctlPriority, type QueuedCall } from './call-order.ts';
+import {
+  closedError,
+  killedError,
+  mapOutcome,
+  spawnError,
+  type NdsctlResult,
+  type RawOutcome,
+} from './ndsctl-outcome.ts';
 import { socketCall, type SocketCall } from './socket-transport.ts';
 import { DEFAULT_NUDGE, type NudgePolicy } from './accept-nudge.ts';
 import { MAX_DEADLINE_FACTOR, TimeoutBackoff } from './timeout-backoff.ts';
@@ -49,51 +58,8 @@ export interface NdsctlRunnerOptions {
 }
 
 export { MAX_DEADLINE_FACTOR, TimeoutBackoff } from './timeout-backoff.ts';
-
-/**
- * Which queued call goes next (#next):
- * 1. 'deauth' (a gate of an exhausted or terminated session), then 'read' (the meter's final reading of one client
- *    about to run out: it decides a cut): always first, in the order asked. Nothing else ever goes ahead of them, so a
- *    burst of purchases or a tick never delays a cut or a close by more than the call in flight. They come from
- *    session ends and cuts (at most one each per session), so they delay the others without starving them.
- * 2. 'auth' (a purchase's gate: its `json <mac>` and `ndsctl auth`) before 'snapshot' (the tick's list of every
- *    client): a customer staring at the pay page should not wait for a 10k-client fetch that is merely queued, while
- *    a tick can wait a few auths (the poll interval is a second; an auth is a few ms on the socket).
- * 3. The aging bound: a call (any but a lookup) that has waited while AGED_AFTER others ran, of whatever class and
- *    whether asked before or after it, goes next, ahead of the more urgent class it waited behind; only the deauths
- *    and reads of 1. still go before it. So a burst of purchases, queued before the tick's snapshot or after it,
- *    delays the snapshot by at most AGED_AFTER calls, and never starves it; purchases in turn wait for at most one
- *    snapshot per AGED_AFTER of them (besides the one in flight).
- * 4. 'lookup' last: reads on behalf of LAN requests (the HTTP endpoint's IP → MAC list), which anyone on the LAN can
- *    cause, so they never go ahead of a gate command or a meter read; never aged (their callers coalesce them, one
- *    queued at a time, and what they wait for is the work that must not wait).
- * FIFO within a class.
- */
-export type NdsctlPriority = 'deauth' | 'read' | 'snapshot' | 'auth' | 'lookup';
-const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, auth: 2, snapshot: 3, lookup: 4 };
-/** Ranks at or below this always go first (deauth, read) and are never overtaken, aged or not. */
-const FIRST_RANK = PRIORITY_RANK.read;
-/** Never aged (see NdsctlPriority 4). */
-const UNAGED_RANK = PRIORITY_RANK.lookup;
-/**
- * How many calls may go ahead of a waiting call before it goes next (NdsctlPriority 3). 8 purchases' gate commands
- * over the socket take ~10–40 ms on the bench machine (a call is 1–2 ms, more when the portal stalls): what a tick may
- * wait, so that purchases need not wait its fetch. Over the ndsctl command (~0.1 s a spawn) that is up to ~1.5 s.
- */
-export const AGED_AFTER = 8;
-
-export interface NdsctlResult {
-  stdout: string;
-  /** Tail of stderr, for diagnostics only. */
-  stderr: string;
-  /** 1 unless "busy" answers were retried. */
-  attempts: number;
-  /**
-   * The portal's own reply on its control socket (socket-transport.ts: exit 0 of a yes/no command is its `Yes`, word
-   * for word), not an ndsctl command's exit code, which a wrapper in between may give for anything.
-   */
-  socket: boolean;
-}
+export type { NdsctlPriority } from './call-order.ts';
+export type { NdsctlResult } from './ndsctl-outcome.ts';
 
 /**
  * Runs ndsctl with these arguments without queueing: valid only inside the runExclusive callback that got it.
@@ -103,10 +69,7 @@ export type NdsctlExec = (args: readonly string[], opts?: { timeoutMs?: number }
 
 type RunnerState = 'ready' | 'draining' | 'closed';
 
-interface Job {
-  rank: number;
-  /** Calls that started while this one waited: AGED_AFTER of them age it (NdsctlPriority 3). */
-  passed: number;
+interface Job extends QueuedCall {
   fn: (exec: NdsctlExec) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
@@ -231,8 +194,7 @@ export class NdsctlRunner {
   runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>, priority: NdsctlPriority = 'auth'): Promise<T> {
     if (this.#state !== 'ready') return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      const rank = PRIORITY_RANK[priority] ?? PRIORITY_RANK.auth;
-      this.#queue.push({ rank, passed: 0, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ rank: rankOf(priority), passed: 0, fn, resolve: resolve as (value: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -254,26 +216,6 @@ export class NdsctlRunner {
     this.#inFlight?.kill();
     this.#orphan?.abort();
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
-  }
-
-  /** Removes and returns the call that goes next (see NdsctlPriority); the queue is in the order asked. */
-  #next(): Job | undefined {
-    const queue = this.#queue;
-    let best = -1;
-    for (let i = 0; i < queue.length; i++) if (best < 0 || queue[i]!.rank < queue[best]!.rank) best = i;
-    if (best < 0) return undefined;
-    let at = best;
-    const bestRank = queue[best]!.rank;
-    if (bestRank > FIRST_RANK) {
-      // The first call that has waited out AGED_AFTER others behind a more urgent class goes before that class.
-      const aged = queue.findIndex(
-        (job) => job.rank > bestRank && job.rank !== UNAGED_RANK && job.passed >= AGED_AFTER,
-      );
-      if (aged >= 0) at = aged;
-    }
-    const [job] = queue.splice(at, 1);
-    for (const waiting of queue) waiting.passed++;
-    return job;
   }
 
   #pump(): void {
@@ -305,7 +247,7 @@ export class NdsctlRunner {
       });
       return;
     }
-    const job = this.#next();
+    const job = takeNext(this.#queue);
     if (job === undefined) {
       if (this.#state === 'draining') this.#state = 'closed';
       for (const resolve of this.#drained.splice(0)) resolve();
@@ -489,84 +431,6 @@ export class NdsctlRunner {
 function callKind(args: readonly string[]): string {
   const verb = args[0] ?? '';
   return verb === 'json' ? (args.length > 1 ? 'json_one' : 'json_all') : verb;
-}
-
-interface RawOutcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  socket?: boolean;
-}
-
-function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): NdsctlResult {
-  if (o.code === NDSCTL_EXIT.ok) return { stdout: o.stdout, stderr: o.stderr, attempts, socket: o.socket === true };
-  const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
-  const said = firstLine(o.stdout) || firstLine(o.stderr);
-  const details = {
-    args: [...args],
-    exitCode: o.code,
-    signal: o.signal,
-    stdout: o.stdout.slice(0, 200),
-    stderr: o.stderr.slice(-500),
-  };
-  if (o.signal !== null) return fail('ERR_NDSCTL_FAILED', `${what}: killed by ${o.signal}`);
-  switch (o.code) {
-    case NDSCTL_EXIT.no:
-      return fail('ERR_NDSCTL_REJECTED', `${what}: ${said || 'refused (exit 1)'}`);
-    case NDSCTL_EXIT.abnormalReply:
-      return fail('ERR_NDSCTL_FAILED', `${what}: abnormal reply from the portal (exit 2)${said ? `: ${said}` : ''}`);
-    case NDSCTL_EXIT.cannotConnect:
-      return fail('ERR_PORTAL_DOWN', `${what}: cannot reach the portal (exit 3)${said ? `: ${said}` : ''}`);
-    case 126:
-    case 127:
-      // Shell conventions, when the command is a wrapper script whose ndsctl is missing or not executable.
-      return fail(
-        'ERR_NDSCTL_MISSING',
-        `${what}: command not found or not executable (exit ${o.code})${said ? `: ${said}` : ''}`,
-      );
-    default:
-      return fail('ERR_NDSCTL_FAILED', `${what}: exit ${o.code}${said ? `: ${said}` : ''}`);
-  }
-  function fail(code: ErrorCode, message: string): never {
-    throw new SluiceError(code, message, { details });
-  }
-}
-
-function firstLine(text: string): string {
-  return (text.split('\n').find((line) => line.trim() !== '') ?? '').trim().slice(0, 200);
-}
-
-function killedError(why: KillReason, args: readonly string[], timeoutMs: number): SluiceError {
-  const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
-  if (why === 'timeout')
-    return new SluiceError('ERR_NDSCTL_TIMEOUT', `${what}: no answer within ${timeoutMs} ms, killed`, {
-      details: { args: [...args], timeoutMs },
-    });
-  if (why === 'output')
-    return new SluiceError('ERR_NDSCTL_FAILED', `${what}: output exceeds the size cap, killed`, {
-      details: { args: [...args] },
-    });
-  return closedError();
-}
-
-function spawnError(file: string, err: unknown): SluiceError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR') {
-    return new SluiceError('ERR_NDSCTL_MISSING', `cannot run ${file}: ${code}`, {
-      cause: err,
-      details: { file, errno: code },
-    });
-  }
-  return new SluiceError(
-    'ERR_NDSCTL_FAILED',
-    `cannot run ${file}: ${err instanceof Error ? err.message : String(err)}`,
-    { cause: err },
-  );
-}
-
-function closedError(): SluiceError {
-  return new SluiceError('ERR_VALVE_CLOSED', 'the ndsctl runner is shut down');
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NdsctlRunner, type NdsctlPriority } from '../../src/portal/index.ts';
-import { AGED_AFTER } from '../../src/portal/runner.ts';
+import { AGED_AFTER } from '../../src/portal/call-order.ts';
 import { fakeSpawn } from './fake-spawn.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';

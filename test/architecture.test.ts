@@ -230,7 +230,7 @@ const SIZE_REASONS: Record<string, string> = {
     "session's end share the authorization store and facilitator client; the ends' policy is apart (x402-upto-ends)",
   'src/config/load.ts':
     'the typed loader: every section read into Config with one problem list and one policy for the valid part ' +
-    '(configFromUciPartial); the value parsers are apart (values.ts)',
+    '(configFromUciPartial); the value parsers (values.ts) and the reading of the files (load-file.ts) are apart',
   'src/payments/cashu/tollgate/door.ts':
     "TollGate's one door: its routes (the 10021, the payment, whoami, usage, balance, CORS) share the per-IP " +
     "buckets, the connection bounds and the signing of every answer; the payment's parsing " +

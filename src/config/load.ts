@@ -4,10 +4,8 @@
  * service over one bad value, so the daemon runs on the valid part (`configFromUciPartial`): a bad `main`/`limits`
  * option falls back to its default, a bad plan is left out, a bad enabled upstream section is disabled, a section
  * type sluice does not support yet is ignored, and each problem says which of those happened. `configFromUci` is the
- * strict form (any problem → ConfigError). Pure (the hostname comes in as an argument).
+ * strict form (any problem → ConfigError). Pure (the hostname comes in as an argument; load-file.ts reads the files).
  */
-import { readFile } from 'node:fs/promises';
-import { hostname as osHostname } from 'node:os';
 import { SluiceError } from '../errors.ts';
 import type { Config, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig } from './types.ts';
 import { readMqttSection } from './mqtt.ts';
@@ -23,8 +21,7 @@ import { readUptoSection } from './upto.ts';
 import { readTollgateSection } from './tollgate.ts';
 import { readWalledGarden } from './walled-garden.ts';
 import { OWN_GATE_LISTEN, readHttpSection } from './http.ts';
-import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
-import { mergeSecrets, secretsPathFor } from './secrets.ts';
+import { sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath,
   isEvmAddress,
@@ -485,68 +482,4 @@ export function configFromUci(pkg: UciPackage, options: ConfigFromUciOptions = {
   const { config, problems } = readAll(pkg, options, 'configured');
   if (problems.length > 0) throw new ConfigError(problems.map(({ effect: _effect, ...p }) => p));
   return config;
-}
-
-export interface LoadConfigOptions extends ConfigFromUciOptions {
-  readFile?: (path: string) => Promise<string>;
-  /** The secrets file; default `<path>_secrets` (/etc/config/sluice_secrets). Absent = no secrets file. */
-  secretsPath?: string;
-}
-
-async function readUci(path: string, options: LoadConfigOptions, missing?: 'absent'): Promise<UciPackage | undefined> {
-  let data: string;
-  try {
-    data = await (options.readFile ?? ((p: string) => readFile(p, 'utf8')))(path);
-  } catch (err) {
-    // The secrets file is optional: a router that keeps no secret, or one the upgrade has not reached yet.
-    if (missing === 'absent' && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SluiceError(
-      'ERR_CONFIG_READ',
-      `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`,
-      {
-        cause: err,
-        details: { file: path },
-      },
-    );
-  }
-  return parseUci(data, path);
-}
-
-/**
- * The main file with its secrets file merged in (secrets.ts). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE of either file.
- */
-async function readWithSecrets(path: string, options: LoadConfigOptions): Promise<ReturnType<typeof mergeSecrets>> {
-  const [main, secrets] = await Promise.all([
-    readUci(path, options),
-    readUci(options.secretsPath ?? secretsPathFor(path), options, 'absent'),
-  ]);
-  return mergeSecrets(main!, secrets);
-}
-
-/**
- * Reads, parses and validates a UCI file and its secrets file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE,
- * ERR_CONFIG_INVALID.
- */
-export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
-  const { pkg, problems } = await readWithSecrets(path, options);
-  try {
-    if (problems.length > 0) throw new ConfigError(problems.map(({ effect: _effect, ...p }) => p));
-    return configFromUci(pkg, { hostname: options.hostname ?? osHostname() });
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(err.problems, path);
-    throw err;
-  }
-}
-
-/**
- * Reads and parses a UCI file and its secrets file and keeps the valid part (configFromUciPartial).
- * Errors: ERR_CONFIG_READ, ERR_UCI_PARSE.
- */
-export async function loadConfigPartial(path: string, options: LoadConfigOptions = {}): Promise<PartialConfig> {
-  const merged = await readWithSecrets(path, options);
-  const partial = configFromUciPartial(merged.pkg, {
-    hostname: options.hostname ?? osHostname(),
-    ...(options.sections && { sections: options.sections }),
-  });
-  return { ...partial, problems: [...merged.problems, ...partial.problems], exposedSecrets: merged.exposed };
 }

@@ -6,7 +6,8 @@
  */
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { loadConfigPartial, type OwnSection } from './load.ts';
+import type { OwnSection } from './load.ts';
+import { loadConfigPartial } from './load-file.ts';
 import { formatProblem, type ConfigProblem } from './reader.ts';
 import { secretsPathFor } from './secrets.ts';
 import { listenMoved, reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';

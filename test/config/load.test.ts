@@ -3,7 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError } from '../../src/errors.ts';
 import { loadConfigPartial, redactConfig, type Config } from '../../src/config/index.ts';
-import { ConfigError, configFromUci, configFromUciPartial, loadConfig } from '../../src/config/load.ts';
+import { ConfigError, configFromUci, configFromUciPartial } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/config/load-file.ts';
 import { parseUci } from '../../src/config/uci.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfigPartial } from '../../src/config/load.ts';
+import { loadConfigPartial } from '../../src/config/load-file.ts';
 import { SluiceError } from '../../src/errors.ts';
 import { Pricing } from '../../src/merchant/index.ts';
 import { builtinPaymentMethods } from '../../src/payments/builtin.ts';

@@ -263,6 +263,7 @@ export const ERRORS = {
   // The fleet (sluice fleet: a server's, never a router's; never answered over ubus or the LAN endpoint)
   ERR_FLEET_SCHEMA_TOO_NEW: [UNKNOWN, 500],
   ERR_FLEET_TIME_ZONE: [ARG, 400],
+  ERR_FLEET_ALERT_MAIL: [CONN, 503],
   // Other
   ERR_MODULE_LOAD: [UNKNOWN, 500],
   ERR_INTERNAL: [UNKNOWN, 500],

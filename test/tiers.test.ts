@@ -26,6 +26,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   nft: 'nftables',
   dnsmasq: 'dnsmasq-base',
   sendmail: 'exim4-daemon-light',
+  exim4: 'exim4-daemon-light',
 };
 
 test('the declaration: tier, then the needs; anything else says what is wrong', () => {

@@ -47,8 +47,8 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
   --time-zone ZONE      the fleet's time zone, an IANA name (Europe/Berlin): days and hours on the dashboard's
                         pages, charts and CSVs, and the times in alert mails (default UTC; a user may choose
                         their own on Settings). The database and its views keep UTC
-  --sendmail PATH       the host's mail transport for alert mails, run as PATH -t (default /usr/sbin/sendmail;
-                        absent: alerts go by webhook only)
+  --sendmail PATH       the host's mail transport for alert mails when no SMTP server is set on Settings, run
+                        as PATH -t (default /usr/sbin/sendmail; absent: without an SMTP server, webhook only)
   --venues F            "<venue> <router> <router>…" lines: runs the venue lease service (docs/roaming.md) for
                         them; needs --command-keys (its answers are the routers' signed commands)
   --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90)

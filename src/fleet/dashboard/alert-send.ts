@@ -1,15 +1,18 @@
 /**
  * Alerts leave the fleet (docs/fleet.md, "Alerts"): a webhook POST signed exactly as the router's hook signs its
- * posts (docs/hook.md: the same signer, src/upstream/hook/signature.ts), and a mail handed to the host's mail
- * transport (`sendmail -t`, e.g. Debian's exim4). The runner evaluates and sends every `intervalMs`, one round at a
+ * posts (docs/hook.md: the same signer, src/upstream/hook/signature.ts), and a mail sent through the SMTP server an
+ * admin set (smtp.ts) or, with none set, handed to the host's mail transport (`sendmail -t`, e.g. Debian's exim4).
+ * The runner evaluates and sends every `intervalMs`, one round at a
  * time, and never throws: a failure is logged and the next round tries again.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Db } from '../db/index.ts';
 import { signedHeaders } from '../../upstream/index.ts';
 import { ALERT_LABELS, alertLine } from './alert-rules.ts';
 import { alertSettings, evaluateAlerts, sendDue, type Delivery } from './alert-store.ts';
+import { sendSmtp } from './smtp.ts';
 import { zoneTime } from './zone.ts';
 
 export const DEFAULT_SENDMAIL = '/usr/sbin/sendmail';
@@ -57,12 +60,24 @@ export async function postWebhook(url: string, secret: string, body: Uint8Array)
 /** Text safe in a mail header: no line breaks (a router's words cannot add a header). */
 const oneLine = (s: string): string => s.replace(/[\r\n]+/g, ' ').slice(0, 300);
 
-/** The mail of one event (RFC 5322, for `sendmail -t`: the recipients are its To). */
-export function alertMail(d: Delivery, zone: string): string {
+/** A header's words: as they are in ASCII, else an RFC 2047 encoded-word (UTF-8, base64). */
+const headerText = (s: string): string =>
+  /^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${Buffer.from(s, 'utf8').toString('base64')}?=`;
+
+/**
+ * The mail of one event (RFC 5322; for `sendmail -t` the recipients are its To). `from` null: the transport's own
+ * (sendmail's user). Its Date is the alert's time and its Message-ID the event's, the same on every try: a mail sent
+ * twice (its answer lost) is one message to the reader's mail program.
+ */
+export function alertMail(d: Delivery, zone: string, from: string | null): string {
   const line = alertLine(d);
+  const domain = from?.split('@')[1] ?? hostname();
   return [
+    ...(from === null ? [] : [`From: ${oneLine(from)}`]),
     `To: ${oneLine(d.target)}`,
-    `Subject: [sluice fleet] ${oneLine(line)}`,
+    `Subject: ${headerText(`[sluice fleet] ${oneLine(line)}`)}`,
+    `Date: ${new Date(d.atMs).toUTCString().replace(/GMT$/, '+0000')}`,
+    `Message-ID: <sluice-alert-${d.eventId}.${d.atMs}@${oneLine(domain)}>`,
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
     'Content-Transfer-Encoding: 8bit',
@@ -109,7 +124,7 @@ export interface AlertsOptions {
   zone: string;
   /** How often a round runs (default 15 s). */
   intervalMs?: number;
-  /** The mail transport (default /usr/sbin/sendmail; none there: no mail). */
+  /** The mail transport when no SMTP server is set (default /usr/sbin/sendmail; none there: no mail). */
   sendmailPath?: string;
   /** How long after its alert a failing sending is still tried (default GIVE_UP_AFTER_MS, a day). */
   giveUpAfterMs?: number;
@@ -131,7 +146,8 @@ export function startAlerts(o: AlertsOptions): Alerts {
   let stopped = false;
   const once = async (): Promise<void> => {
     try {
-      const mail = hasSendmail(sendmailPath);
+      const { smtp } = await alertSettings(o.db);
+      const mail = smtp !== null || hasSendmail(sendmailPath);
       const changes = await evaluateAlerts(o.db, { nowMs: now(), staleAfterMs: o.staleAfterMs, mail });
       for (const c of changes) o.log('alert', { alert: alertLine(c), detail: c.detail });
       const settings = await alertSettings(o.db);
@@ -145,7 +161,20 @@ export function startAlerts(o: AlertsOptions): Alerts {
         },
         timing,
       );
-      const mailed = await sendDue(o.db, 'mail', (d) => sendmail(sendmailPath, alertMail(d, o.zone)), timing);
+      const server = settings.smtp;
+      const mailed = await sendDue(
+        o.db,
+        'mail',
+        (d) =>
+          server === null
+            ? sendmail(sendmailPath, alertMail(d, o.zone, null))
+            : sendSmtp(server, {
+                from: server.from,
+                to: d.target.split(/,\s*/),
+                message: alertMail(d, o.zone, server.from),
+              }),
+        timing,
+      );
       for (const d of [...webhook.failed, ...mailed.failed])
         o.log('alert sending given up', {
           alert: alertLine(d),

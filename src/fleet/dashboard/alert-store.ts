@@ -8,6 +8,7 @@
  * its alert: then it is marked failed with its last error and the next one goes.
  */
 import type { Db, Sql } from '../db/index.ts';
+import type { SmtpTls } from './smtp.ts';
 import { alertChanges, findings, type AlertChange, type AlertKind, type AlertState } from './alert-rules.ts';
 import { allRouters, ms } from './store.ts';
 
@@ -18,11 +19,24 @@ const SEND: Record<AlertChannel, number> = { webhook: 2, mail: 3 };
 
 export type AlertChannel = 'webhook' | 'mail';
 
+/** The SMTP server alert mails go through (none set: the host's sendmail, if it has one). */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  tls: SmtpTls;
+  /** The mails' From and the envelope's sender. */
+  from: string;
+  /** Both or neither. */
+  user: string | null;
+  password: string | null;
+}
+
 export interface AlertSettings {
   webhookUrl: string | null;
   webhookSecret: string | null;
   /** Mail recipients, in order. */
   mailTo: string[];
+  smtp: SmtpSettings | null;
   updatedBy: string | null;
   updatedMs: number | null;
 }
@@ -32,34 +46,79 @@ export async function alertSettings(db: Sql): Promise<AlertSettings> {
     webhook_url: string | null;
     webhook_secret: string | null;
     mail_to: string;
+    smtp_host: string | null;
+    smtp_port: number | null;
+    smtp_tls: SmtpTls;
+    smtp_from: string | null;
+    smtp_user: string | null;
+    smtp_password: string | null;
     updated_by: string;
     updated_ms: number;
   }>(
-    `SELECT webhook_url, webhook_secret, mail_to, updated_by, ${ms('updated_at')} AS updated_ms
+    `SELECT webhook_url, webhook_secret, mail_to, smtp_host, smtp_port, smtp_tls, smtp_from, smtp_user, smtp_password,
+       updated_by, ${ms('updated_at')} AS updated_ms
      FROM dashboard_alert_settings WHERE id = 1`,
   );
   return {
     webhookUrl: row?.webhook_url ?? null,
     webhookSecret: row?.webhook_secret ?? null,
     mailTo: (row?.mail_to ?? '').split(',').filter((a) => a !== ''),
+    smtp:
+      row?.smtp_host == null || row.smtp_port === null || row.smtp_from === null
+        ? null
+        : {
+            host: row.smtp_host,
+            port: Number(row.smtp_port),
+            tls: row.smtp_tls,
+            from: row.smtp_from,
+            user: row.smtp_user,
+            password: row.smtp_password,
+          },
     updatedBy: row?.updated_by ?? null,
     updatedMs: row?.updated_ms ?? null,
   };
 }
 
-/** Stores what an admin set; a secret left undefined keeps the stored one. */
+/**
+ * Stores what an admin set; a webhook secret or SMTP password left undefined keeps the stored one (a password is
+ * kept only for the same user: a new user, or none, never inherits it).
+ */
 export async function storeAlertSettings(
   db: Sql,
   by: string,
-  s: { webhookUrl: string | null; webhookSecret: string | null | undefined; mailTo: readonly string[] },
+  s: {
+    webhookUrl: string | null;
+    webhookSecret: string | null | undefined;
+    mailTo: readonly string[];
+    smtp: (Omit<SmtpSettings, 'password'> & { password: string | null | undefined }) | null;
+  },
 ): Promise<void> {
+  const smtp = s.smtp;
   await db.query(
-    `INSERT INTO dashboard_alert_settings (id, webhook_url, webhook_secret, mail_to, updated_by, updated_at)
-     VALUES (1, $1, $2, $3, $4, now())
+    `INSERT INTO dashboard_alert_settings (id, webhook_url, webhook_secret, mail_to, updated_by, updated_at,
+       smtp_host, smtp_port, smtp_tls, smtp_from, smtp_user, smtp_password)
+     VALUES (1, $1, $2, $3, $4, now(), $6, $7, $8, $9, $10, $11)
      ON CONFLICT (id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url,
        webhook_secret = CASE WHEN $5 THEN dashboard_alert_settings.webhook_secret ELSE EXCLUDED.webhook_secret END,
-       mail_to = EXCLUDED.mail_to, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
-    [s.webhookUrl, s.webhookSecret ?? null, s.mailTo.join(','), by, s.webhookSecret === undefined],
+       mail_to = EXCLUDED.mail_to, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at,
+       smtp_host = EXCLUDED.smtp_host, smtp_port = EXCLUDED.smtp_port, smtp_tls = EXCLUDED.smtp_tls,
+       smtp_from = EXCLUDED.smtp_from, smtp_user = EXCLUDED.smtp_user,
+       smtp_password = CASE WHEN $12 AND dashboard_alert_settings.smtp_user IS NOT DISTINCT FROM EXCLUDED.smtp_user
+         THEN dashboard_alert_settings.smtp_password ELSE EXCLUDED.smtp_password END`,
+    [
+      s.webhookUrl,
+      s.webhookSecret ?? null,
+      s.mailTo.join(','),
+      by,
+      s.webhookSecret === undefined,
+      smtp?.host ?? null,
+      smtp?.port ?? null,
+      smtp?.tls ?? 'starttls',
+      smtp?.from ?? null,
+      smtp?.user ?? null,
+      smtp?.password ?? null,
+      smtp !== null && smtp.user !== null && smtp.password === undefined,
+    ],
   );
 }
 

@@ -103,10 +103,23 @@ CREATE INDEX dashboard_alert_deliveries_unsent ON dashboard_alert_deliveries (ch
   WHERE sent_at IS NULL AND failed_at IS NULL;
 `;
 
+// Alert mail by SMTP (smtp.ts), where the host has no sendmail: the server an admin sets. The password, like the
+// webhook's secret, is never shown back.
+const ALERTS_SMTP = `
+ALTER TABLE dashboard_alert_settings
+  ADD COLUMN smtp_host text,
+  ADD COLUMN smtp_port int CHECK (smtp_port BETWEEN 1 AND 65535),
+  ADD COLUMN smtp_tls text NOT NULL DEFAULT 'starttls' CHECK (smtp_tls IN ('starttls', 'tls', 'none')),
+  ADD COLUMN smtp_from text,
+  ADD COLUMN smtp_user text,
+  ADD COLUMN smtp_password text;
+`;
+
 export const DASHBOARD_MIGRATIONS: readonly Migration[] = [
   { version: 1000, name: 'dashboard users and audit', sql: USERS },
   { version: 1001, name: 'failed logins shared by every dashboard', sql: LOGIN_FAILURES },
   { version: 1002, name: "a user's own time zone", sql: USER_ZONE },
   { version: 1003, name: 'alerts', sql: ALERTS },
   { version: 1004, name: 'an alert sending given up', sql: ALERTS_GIVE_UP },
+  { version: 1005, name: 'alert mail by SMTP', sql: ALERTS_SMTP },
 ];

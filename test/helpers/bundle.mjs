@@ -83,7 +83,12 @@ export async function bundleTests(files, repo) {
   // esbuild's version from its package.json: importing esbuild itself is left to a build.
   const esbuildPackage = JSON.parse(readFileSync(join(repo, 'node_modules', 'esbuild', 'package.json'), 'utf8'));
   const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
-  const key = sha1(JSON.stringify({ FORMAT, esbuild: esbuildPackage.version, profile, repo, entries })).slice(0, 16);
+  // The mend is part of how a build is made: a change to it builds anew.
+  const mend = sha1(readFileSync(new URL('./uvu-mend.mjs', import.meta.url)));
+  const key = sha1(JSON.stringify({ FORMAT, esbuild: esbuildPackage.version, profile, mend, repo, entries })).slice(
+    0,
+    16,
+  );
   // By its real path: a bundle runs from there (node resolves the main module's links), and its source maps name the
   // sources relative to it.
   const cacheDir = join(realpathSync(join(repo, 'node_modules')), '.cache', 'sluice-test', key);

@@ -10,20 +10,25 @@ const REPORTED =
   "before hook'} (hook or setup)`, err, name);\n" +
   RUNNER_FINALLY;
 
-// SLUICE_TEST_PROFILE=1: each test's and each suite's before/after hooks' wall time, as `# [profile] …` lines
-// (test/run.mjs shows them for a green file too), to find where a slow file's time goes.
+// SLUICE_TEST_PROFILE=1: each test's and each suite's before/after hooks' wall time and the CPU time of the thread
+// that ran it (Linux /proc/thread-self: the file's own, whatever else the machine runs; 10 ms steps), as
+// `# [profile] …` lines (test/run.mjs shows them for a green file too), to find where a slow file's time goes.
+const CPU_MS =
+  "import { readFileSync as readProc } from 'node:fs';\n" +
+  'const cpuMs = () => { try { const s = readProc("/proc/thread-self/stat", "utf8"); ' +
+  'const f = s.slice(s.lastIndexOf(")") + 2).split(" "); return (Number(f[11]) + Number(f[12])) * 10; } ' +
+  'catch { return NaN; } };\n';
+const timed = (label) =>
+  `console.log(\`\\n# [profile] \${Date.now() - t0} ms, cpu \${cpuMs() - c0} ms \${name} > ${label}\`);`;
 const HANDLER = '\t\t\t\tawait test.handler(state);';
 const TIMED_HANDLER =
-  '\t\t\t\tconst t0 = Date.now(); await test.handler(state);\n' +
-  '\t\t\t\tconsole.log(`\n# [profile] ${Date.now() - t0} ms ${name} > ${test.name}`);';
+  '\t\t\t\t{ const t0 = Date.now(), c0 = cpuMs(); await test.handler(state);\n' + `\t\t\t\t${timed('${test.name}')} }`;
 const BEFORE = '\t\tfor (hook of before) await hook(state);';
 const TIMED_BEFORE =
-  '\t\tconst b0 = Date.now(); for (hook of before) await hook(state);\n' +
-  '\t\tconsole.log(`\n# [profile] ${Date.now() - b0} ms ${name} > before`);';
+  '\t\t{ const t0 = Date.now(), c0 = cpuMs(); for (hook of before) await hook(state);\n' + `\t\t${timed('before')} }`;
 const AFTER = '\t\tfor (hook of after) await hook(state);';
 const TIMED_AFTER =
-  '\t\tconst a0 = Date.now(); for (hook of after) await hook(state);\n' +
-  '\t\tconsole.log(`\n# [profile] ${Date.now() - a0} ms ${name} > after`);';
+  '\t\t{ const t0 = Date.now(), c0 = cpuMs(); for (hook of after) await hook(state);\n' + `\t\t${timed('after')} }`;
 const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
 
 /** uvu's runner module, the one file mendUvu rewrites. */
@@ -39,7 +44,7 @@ export function mendUvu(source, where) {
     for (const spot of [HANDLER, BEFORE, AFTER]) {
       if (!mended.includes(spot)) throw new Error(`uvu-mend.mjs: uvu's runner changed (${where}): ${spot}`);
     }
-    mended = mended.replace(HANDLER, TIMED_HANDLER).replace(BEFORE, TIMED_BEFORE).replace(AFTER, TIMED_AFTER);
+    mended = CPU_MS + mended.replace(HANDLER, TIMED_HANDLER).replace(BEFORE, TIMED_BEFORE).replace(AFTER, TIMED_AFTER);
   }
   return mended;
 }

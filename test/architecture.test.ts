@@ -316,7 +316,13 @@ function houseFiles(): string[] {
   return [...sourceFiles(SRC), ...sourceFiles(WORKERS)];
 }
 
+/** The import graph of src/ and workers/, read once for the tests that check it (read-only). */
+let graphRead: { edges: ImportEdge[]; unresolved: string[] } | undefined;
 function srcEdges(): { edges: ImportEdge[]; unresolved: string[] } {
+  return (graphRead ??= readSrcEdges());
+}
+
+function readSrcEdges(): { edges: ImportEdge[]; unresolved: string[] } {
   const edges: ImportEdge[] = [];
   const unresolved: string[] = [];
   for (const path of houseFiles()) {

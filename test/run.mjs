@@ -12,7 +12,7 @@
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
@@ -221,7 +221,13 @@ function runProcess(file, timeoutMs, nice) {
       : ['--import', 'tsx', '--import', join(root, 'helpers', 'uvu-hook-errors.mjs'), ...cpuTime, file];
     const child = spawn(process.execPath, args, {
       cwd: join(root, '..'),
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', SLUICE_TEST_CPU_FILE: cpuFile },
+      env: {
+        ...process.env,
+        ...(bundle ? fastEnv : {}),
+        NO_COLOR: '1',
+        FORCE_COLOR: '0',
+        SLUICE_TEST_CPU_FILE: cpuFile,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -370,6 +376,29 @@ if (fast.length > 0 && process.env.SLUICE_TEST_LOADER !== 'tsx') {
   }
 }
 
+/** statfs's f_type of a tmpfs (linux/magic.h). */
+const TMPFS_MAGIC = 0x01021994;
+/**
+ * The fast files' temporary directory (their TMPDIR), on a tmpfs when the machine has one (/dev/shm): the fast tier
+ * reads and writes temp files for its logic, and on a disk each fsync of the damage suites' thousands of reopens waited
+ * for the disk (journal-damage: 12 s of its 14 s idle). The other tiers keep the disk a router's state sits on; the
+ * full-flash tests mount a tmpfs of their own. Removed at the end of the run, with whatever a file left in it.
+ * SLUICE_TEST_TMPFS=0 keeps the fast files on the default temporary directory.
+ */
+function fastTmpDir() {
+  if (process.env.SLUICE_TEST_TMPFS === '0') return null;
+  try {
+    if (statfsSync('/dev/shm').type !== TMPFS_MAGIC) return null;
+    const dir = mkdtempSync('/dev/shm/sluice-fast-');
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  } catch {
+    return null;
+  }
+}
+const fastTmp = bundled.size > 0 ? fastTmpDir() : null;
+const fastEnv = fastTmp === null ? {} : { TMPDIR: fastTmp };
+
 // The slowest files start first, so a pool does not end on one long file while its other lanes idle: longest first
 // by their idle times as scripts/test-time.mjs estimates them from a run. A hint only: a file that is not listed (or
 // a name that went stale) runs in its alphabetical place after the listed ones.
@@ -441,7 +470,7 @@ const threads =
         () =>
           new ThreadHost({
             cwd: join(root, '..'),
-            env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+            env: { ...process.env, ...fastEnv, NO_COLOR: '1', FORCE_COLOR: '0' },
             started(pid) {
               if (unitNice > 0) lowerPriority(pid, unitNice);
               liveGroups.add(pid);

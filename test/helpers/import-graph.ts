@@ -29,12 +29,12 @@ export interface ImportReport {
   deep: ImportEdge[];
 }
 
-/** The relative specifiers of a module: import/export … from, bare import, import() (types too); comments skipped. */
+/**
+ * The relative specifiers of a module, each once: import/export … from, bare import, import() (types too); comments
+ * skipped. Read from the tree importedNames reads, so a file is parsed once for both.
+ */
 export function relativeSpecifiers(source: string): string[] {
-  return ts
-    .preProcessFile(source, true, true)
-    .importedFiles.map((f) => f.fileName)
-    .filter((s) => s.startsWith('.'));
+  return importedNames(source).map((i) => i.specifier);
 }
 
 /** The folder directly under src/ that holds a path, or null for a top-level file. */
@@ -210,11 +210,22 @@ function dynamicNames(call: ts.CallExpression): Set<string> | '*' {
 }
 
 /**
+ * Each source's syntax tree, parsed once: the architecture test reads every file's imports and each index.ts's exports
+ * too, and TypeScript's parser is most of its time (the trees are only read).
+ */
+const trees = new Map<string, ts.SourceFile>();
+function parsed(source: string): ts.SourceFile {
+  let file = trees.get(source);
+  if (file === undefined) trees.set(source, (file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true)));
+  return file;
+}
+
+/**
  * The names a module takes from each relative specifier (static and dynamic imports, re-exports, `import('x').T`
  * types); one entry per specifier. A whole-module use (`import * as`, `export *`, a dynamic import kept whole) is '*'.
  */
 export function importedNames(source: string): ImportedNames[] {
-  const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true);
+  const file = parsed(source);
   const out = new Map<string, Set<string> | '*'>();
   const add = (specifier: string | null, names: Iterable<string> | '*'): void => {
     if (specifier === null || !specifier.startsWith('.')) return;
@@ -269,7 +280,7 @@ export function importedNames(source: string): ImportedNames[] {
  * `export default`); `export * from 'x'` asks `starOf` for x's names (null: not followed).
  */
 export function exportedNames(source: string, starOf: (specifier: string) => Iterable<string> | null): Set<string> {
-  const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true);
+  const file = parsed(source);
   const names = new Set<string>();
   for (const statement of file.statements) {
     if (ts.isExportDeclaration(statement)) {

@@ -63,8 +63,8 @@ test("real dumps of nft 1.0.6: the scanner reads what JSON.parse reads, the fixt
  * Where a dump is cut: every byte of the small real dumps, which hold each shape nft prints (metainfo, table, counters,
  * maps with and without elements, chains, rules, the end); of a longer one its first and last SPAN bytes and every
  * STRIDE-th byte between, its middle being the same counters and elements again (126-128 and 42 bytes each: 11 divides
- * none, so the cuts still fall on every offset within them). Each cut costs a scan of what is before it: all 23,000 cuts of the 64-client dump
- * were quadratic, ~250M bytes scanned.
+ * none, so the cuts still fall on every offset within them). Each cut costs a scan of what is before it: all 23,000
+ * cuts of the 64-client dump were quadratic, ~250M bytes scanned.
  */
 function cuts(end: number): number[] {
   const SPAN = 1_000;

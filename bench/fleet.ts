@@ -1,13 +1,19 @@
 // `npm run bench -- fleet [--routers 1000] [--sessions 32] [--seconds 60] [--backlog 20] [--year-routers 100]
-//                         [--connections 32] [--writers 4] [--ledger-rows 43200] [--skip real,capacity,year,ledger]
-//                         [--flood]`
+//                         [--connections 32] [--writers 4] [--ledger-rows 43200]
+//                         [--only real,size,capacity,flood,year,ledger | --skip …] [--flood]
+//                         [--collector-prof DIR]`   (DIR: each collector's node --cpu-prof profile)
+// The parts run in that order; all but flood by default (--flood adds it). The ingest's three goals, one at a time:
+//   --only real --seconds 300       one collector at 1,000 routers' rate: stored ÷ published over 5 minutes
+//   --only capacity --backlog 60    the rate one collector sustains, then two of one group: what the second adds
+//   --only flood --seconds 60       the other routers' session-message delay without and with one router flooding
 // The fleet's collector (dist/fleet/fleet.mjs, its own process, `--connections` members of its group, `--writers`
 // transactions in flight) between a real mosquitto and a real PostgreSQL 15 (test/peers: Debian's, fsync on), fed by
 // simulated routers, each its own MQTT 5 connection with the package's settings (QoS 1, keepalive 60 s, MessagePack;
 // poll_interval 2 s: a usage report of its 32 sessions every 2 s; a status every 60 s; each session bought for an
 // hour, so a start with its payment and an end per session and hour) publishing the maps sluice's builders make
 // (test/fleet/rig.ts's FakeRouter):
-// 1. real rate: what one collector stores per second of what the routers send, how far it falls behind, its CPU;
+// 1. real rate: what one collector stores per second of what the routers send, how far it falls behind, and who
+//    used the CPU meanwhile (bench/lib/fleet-probe.ts: PostgreSQL, mosquitto, the collector, the routers);
 // 2. database size per router-month: bytes per stored row of each table after the real-rate run (VACUUM'd),
 //    times the rows a router makes in 30 days;
 // 3. capacity: a backlog queued at the broker while the collectors are away (`--backlog` seconds of the routers'
@@ -20,12 +26,13 @@
 // 6. with --flood: the other routers' session-message delay at their rate, without and with one router flooding
 //    (bench/lib/fleet-flood.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../src/fleet/db/index.ts';
 import { floodBench } from './lib/fleet-flood.ts';
+import { cpuSeconds, cpuWindow, pidOf, postgresCpu, sampleBackends, type Meter } from './lib/fleet-probe.ts';
 import { ledgerBench } from './lib/fleet-gaps.ts';
 import { yearBench } from './lib/fleet-year.ts';
 import { encode, loadMsgpack } from '../src/upstream/mqtt/messages.ts';
@@ -57,12 +64,6 @@ async function until(cond: () => Promise<boolean> | boolean, ms: number, what: s
   }
 }
 
-/** user + system CPU seconds of a process (/proc/<pid>/stat, clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 class Collector {
   out = '';
   private child: ChildProcess | undefined;
@@ -72,20 +73,26 @@ class Collector {
     readonly id: string,
     readonly connections: number,
     readonly writers: number,
+    /** A directory for the collector's CPU profiles (node --cpu-prof), or none. */
+    readonly profDir = '',
   ) {}
 
   async start(): Promise<void> {
     const before = this.subscribed();
     const child = spawn(
       process.execPath,
-      [FLEET, '--db', this.dbUrl, '--broker', this.brokerUrl, '--client-id', this.id, '--group', 'bench'].concat([
-        '--connections',
-        String(this.connections),
-        '--writers',
-        String(this.writers),
-        '--listen',
-        'none',
-      ]),
+      [
+        ...(this.profDir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${this.profDir}`]),
+        FLEET,
+        '--db',
+        this.dbUrl,
+        '--broker',
+        this.brokerUrl,
+        '--client-id',
+        this.id,
+        '--group',
+        'bench',
+      ].concat(['--connections', String(this.connections), '--writers', String(this.writers), '--listen', 'none']),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (this.out += d));
@@ -263,16 +270,37 @@ async function freshDb(pg: Postgres, name: string): Promise<{ db: Db; url: strin
   return { db, url: pg.url(name) };
 }
 
-async function realRate(db: Db, a: Collector, routers: SimRouter[], seconds: number): Promise<void> {
+/** The CPU this bench's peers, collectors and routers (this process) use, each by name. */
+function meterOf(pg: Postgres, broker: Mosquitto, collectors: Collector[]): Meter {
+  const mosquitto = pidOf(broker.dir);
+  return {
+    read: () => {
+      const own = process.cpuUsage();
+      return {
+        PostgreSQL: postgresCpu(pg.data),
+        mosquitto: mosquitto === undefined ? 0 : cpuSeconds(mosquitto),
+        ...Object.fromEntries(collectors.map((c) => [c.id, c.cpu()])),
+        'routers (the bench)': (own.user + own.system) / 1e6,
+      };
+    },
+  };
+}
+
+/**
+ * One collector at the routers' rate for `seconds`: the messages with a ledger row (usage and session messages; a
+ * status has none) stored in the window ÷ those published in it, how far behind it fell, and who used the CPU.
+ */
+async function realRate(db: Db, meter: Meter, a: Collector, routers: SimRouter[], seconds: number): Promise<void> {
   const before = sent(routers);
   const storedBefore = await stored(db);
-  const cpu0 = a.cpu();
   const t0 = Date.now();
+  const cpu = cpuWindow(meter);
+  const backends = sampleBackends(db, 'fleet_bench');
   const loads = [load()];
   const run = runAtRate(routers, seconds);
   let behindMax = 0;
   while (Date.now() - t0 < seconds * 1000) {
-    await sleep(5000);
+    await sleep(Math.min(5000, t0 + seconds * 1000 - Date.now() + 50));
     const s = sent(routers);
     behindMax = Math.max(
       behindMax,
@@ -283,7 +311,8 @@ async function realRate(db: Db, a: Collector, routers: SimRouter[], seconds: num
   await run;
   const window = (Date.now() - t0) / 1000;
   const inWindow = (await stored(db)) - storedBefore;
-  const cpu = a.cpu() - cpu0;
+  const used = cpu.done(inWindow);
+  const busy = await backends.stop();
   const s = sent(routers);
   const offered = {
     usage: s.usage - before.usage,
@@ -293,16 +322,18 @@ async function realRate(db: Db, a: Collector, routers: SimRouter[], seconds: num
   const total = offered.usage + offered.session;
   await until(async () => (await stored(db)) - storedBefore >= total, 600_000, 'the backlog stored');
   const drained = (Date.now() - t0) / 1000;
+  const ratio = inWindow / total;
   console.log(
     `  real rate   ${routers.length} routers for ${window.toFixed(0)} s: sent ${(offered.usage / window).toFixed(0)} ` +
       `usage + ${(offered.session / window).toFixed(1)} session + ${(offered.status / window).toFixed(1)} status ` +
       `msg/s (${((offered.usage * routers[0]!.sessions) / window).toFixed(0)} session rows/s)`,
   );
   console.log(
-    `              one collector stored ${(inWindow / window).toFixed(0)} msg/s in the window, ` +
-      `at most ${behindMax} behind; all ${total} stored after ${drained.toFixed(0)} s; ` +
-      `its CPU ${((cpu / window) * 100).toFixed(0)}% of a core; load ${loads.join(' ')}`,
+    `              one collector stored ${(inWindow / window).toFixed(0)} msg/s of ${(total / window).toFixed(0)}: ` +
+      `stored ÷ published ${ratio.toFixed(3)} (${ratio >= 0.99 ? 'kept up' : 'BEHIND'}: goal ≥ 0.99), at most ` +
+      `${behindMax} behind; all ${total} stored ${(drained - window).toFixed(0)} s after the window`,
   );
+  console.log(`              CPU of a core: ${used}; PostgreSQL's ${busy}; load ${loads.join(' ')}`);
 }
 
 /** Key columns to vary per table, so N copies of one stored row fit its unique indexes. */
@@ -352,7 +383,17 @@ async function sizes(db: Db, sessions: number): Promise<void> {
   console.log(`              the run's database: ${(db1 / 1e6).toFixed(1)} MB`);
 }
 
-async function capacity(db: Db, routers: SimRouter[], collectors: Collector[], seconds: number): Promise<void> {
+/**
+ * The rate the collectors sustain: a backlog of `seconds` of the routers' usage reports queued at the broker while
+ * they are away, then drained: messages per second from the ledger's received_at, and who used the CPU meanwhile.
+ */
+async function capacity(
+  db: Db,
+  meter: Meter,
+  routers: SimRouter[],
+  collectors: Collector[],
+  seconds: number,
+): Promise<number> {
   for (const c of collectors) await c.stop();
   const mark = (await db.query<{ t: string }>("SELECT (now() + interval '1 second')::text AS t"))[0]!.t;
   await sleep(1500);
@@ -372,20 +413,27 @@ async function capacity(db: Db, routers: SimRouter[], collectors: Collector[], s
   );
   const storedBefore = await stored(db);
   await Promise.all(collectors.map((c) => c.start()));
-  const cpu0 = collectors.map(() => 0); // fresh processes: their CPU since their start
-  await until(async () => (await stored(db)) - storedBefore >= queued, 900_000, 'the backlog drained');
+  const cpu = cpuWindow(meter);
+  const backends = sampleBackends(db, 'fleet_bench');
+  // Polled once a second: a count of the whole ledger is PostgreSQL's work too.
+  for (const t = Date.now(); (await stored(db)) - storedBefore < queued; await sleep(1000))
+    if (Date.now() - t > 900_000) throw new Error('timed out waiting for the backlog drained');
+  const used = cpu.done(queued);
+  const busy = await backends.stop();
   const [r] = await db.query<{ n: string; s: string }>(
     `SELECT count(*)::text AS n, extract(epoch FROM max(received_at) - min(received_at))::text AS s
      FROM messages WHERE received_at > $1::timestamptz`,
     [mark],
   );
   const s = Number(r!.s);
-  const cpu = collectors.map((c, i) => c.cpu() - (cpu0[i] ?? 0));
+  const rate = Number(r!.n) / s;
   console.log(
-    `              ${collectors.length} collector(s): ${(Number(r!.n) / s).toFixed(0)} msg/s, ` +
+    `              ${collectors.length} collector(s): ${rate.toFixed(0)} msg/s, ` +
       `${((Number(r!.n) * routers[0]!.sessions) / s).toFixed(0)} session rows/s (${r!.n} in ${s.toFixed(1)} s); ` +
-      `CPU ${cpu.map((c) => `${((c / s) * 100).toFixed(0)}%`).join(' + ')} of a core; load ${load()}`,
+      `load ${load()}`,
   );
+  console.log(`              CPU of a core: ${used}; PostgreSQL's ${busy}`);
+  return rate;
 }
 
 export default async function fleet(argv: string[]): Promise<void> {
@@ -397,9 +445,12 @@ export default async function fleet(argv: string[]): Promise<void> {
   const connections = Number(arg(argv, 'connections', '32'));
   const writers = Number(arg(argv, 'writers', '4'));
   const ledgerRows = Number(arg(argv, 'ledger-rows', '43200'));
+  const only = arg(argv, 'only', '');
   const skip = new Set(arg(argv, 'skip', '').split(','));
-  const flood = argv.includes('--flood');
-  const collecting = !skip.has('real') || !skip.has('capacity') || flood;
+  const part = (name: string) =>
+    only === '' ? !skip.has(name) && (name !== 'flood' || argv.includes('--flood')) : only.split(',').includes(name);
+  const flood = part('flood');
+  const collecting = part('real') || part('capacity') || flood;
   if (collecting && !existsSync(FLEET)) throw new Error(`${FLEET} is missing: npm run build`);
   console.log(
     `fleet: ${cpus().length} CPUs, load ${loadavg()
@@ -408,8 +459,10 @@ export default async function fleet(argv: string[]): Promise<void> {
   );
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const { db, url } = await freshDb(pg, 'fleet_bench');
-  const a = new Collector(url, broker.url, 'bench-a', connections, writers);
-  const b = new Collector(url, broker.url, 'bench-b', connections, writers);
+  const prof = arg(argv, 'collector-prof', '');
+  const a = new Collector(url, broker.url, 'bench-a', connections, writers, prof);
+  const b = new Collector(url, broker.url, 'bench-b', connections, writers, prof);
+  const meter = meterOf(pg, broker, [a, b]);
   let routers: SimRouter[] = [];
   try {
     if (collecting) {
@@ -417,15 +470,16 @@ export default async function fleet(argv: string[]): Promise<void> {
       routers = await connectRouters(broker.url, n, sessions);
       console.log(`  ${routers.length} routers connected; load ${load()}`);
     }
-    if (!skip.has('real')) {
-      await realRate(db, a, routers, seconds);
-      await sizes(db, sessions);
-    }
-    if (!skip.has('capacity')) {
-      await capacity(db, routers, [a], backlog);
+    if (part('real')) await realRate(db, meter, a, routers, seconds);
+    if (part('size') && part('real')) await sizes(db, sessions);
+    if (part('capacity')) {
+      const one = await capacity(db, meter, routers, [a], backlog);
       // The second collector joins the group once (its sessions then take their share of what is queued).
       await b.start();
-      await capacity(db, routers, [a, b], backlog);
+      const two = await capacity(db, meter, routers, [a, b], backlog);
+      console.log(
+        `              the second collector adds ${((two - one) / one).toFixed(2)}× the first's rate (goal ≥ 0.7)`,
+      );
     }
     if (flood)
       await floodBench(
@@ -436,11 +490,11 @@ export default async function fleet(argv: string[]): Promise<void> {
         (s) => runAtRate(routers, s),
         () => sent(routers).session,
       );
-    if (!skip.has('year')) {
+    if (part('year')) {
       const year = await freshDb(pg, 'fleet_bench_year');
       await yearBench(year.db, yearRouters).finally(() => year.db.close());
     }
-    if (!skip.has('ledger')) {
+    if (part('ledger')) {
       const ledger = await freshDb(pg, 'fleet_bench_ledger');
       await ledgerBench(ledger.db, yearRouters, ledgerRows).finally(() => ledger.db.close());
     }

@@ -54,7 +54,7 @@ WITH lock AS (
 ), fits AS (
   SELECT n, n = 0 OR (SELECT today FROM lock) + n <= $20 AS ok FROM (
     SELECT count(*)::int AS n FROM unnest($4::text[]) AS u(id)
-    WHERE NOT EXISTS (SELECT 1 FROM sessions x WHERE x.router_id = $1 AND x.id = u.id)
+    WHERE (SELECT true FROM sessions x WHERE x.router_id = $1 AND x.id = u.id) IS NULL
   ) f
 ), m AS (
   INSERT INTO messages (router_id, seq, kind, at, prev_session_seq)

@@ -26,6 +26,10 @@ const AT = (p: string): string => `to_timestamp(${p} / 1000)`;
 /**
  * A session reported twice in one batch would be updated twice by one INSERT … ON CONFLICT (which PostgreSQL
  * refuses), so the reports' rows are folded per session first: the deltas summed, the figures of the newest report.
+ *
+ * Whether a row's session is new is one probe of the sessions' key per row (a scalar subquery: as NOT EXISTS the
+ * planner hashed the whole sessions table, which keeps every session for good, into every batch), and the routers'
+ * counts of new sessions are summed once, not scanned per router.
  */
 const BATCH_SQL = `
 WITH lock AS (
@@ -39,7 +43,7 @@ WITH lock AS (
     AS u(router_id, seq, id, mac, user_name, metric, state, used, bytes, allotment, remaining, up, down)
 ), firsts AS (
   SELECT router_id, min(seq) AS seq FROM raw u
-  WHERE NOT EXISTS (SELECT 1 FROM sessions x WHERE x.router_id = u.router_id AND x.id = u.id)
+  WHERE (SELECT true FROM sessions x WHERE x.router_id = u.router_id AND x.id = u.id) IS NULL
   GROUP BY router_id, id
 ), news AS (
   SELECT i.router_id, i.seq, coalesce(f.n, 0) AS n,
@@ -81,12 +85,11 @@ WITH lock AS (
 ), r AS (
   UPDATE routers SET max_seq = greatest(max_seq, i.seq), last_message_at = now(),
     last_report_at = greatest(last_report_at, ${AT('i.at_ms')}),
-    usage_sessions = ${NEW_TODAY} + (SELECT count(*) FROM s WHERE s.router_id = routers.id AND s.inserted),
-    usage_sessions_day = ${TODAY}
+    usage_sessions = ${NEW_TODAY} + coalesce(k.n, 0), usage_sessions_day = ${TODAY}
   FROM (
     SELECT router_id, max(seq) AS seq, max(at_ms) AS at_ms FROM input x
     WHERE NOT EXISTS (SELECT 1 FROM over o WHERE o.router_id = x.router_id AND o.seq = x.seq) GROUP BY router_id
-  ) i
+  ) i LEFT JOIN (SELECT router_id, count(*) AS n FROM s WHERE inserted GROUP BY router_id) k USING (router_id)
   WHERE routers.id = i.router_id RETURNING 1
 )
 SELECT router_id, seq::text AS seq, 'stored' AS outcome FROM m

@@ -4,7 +4,8 @@
  * read-only operator cannot act (no form, and a forged POST is refused); a router silent for longer than the
  * dashboard's setting turns red (an injected clock, no waiting); each CSV holds exactly what its table shows; an
  * admin's action goes out signed as the router's own verifier (src/upstream/mqtt/commands.ts) expects and is audited
- * with the router's answer. SLUICE_FLEET_SCREENSHOTS=<dir> keeps what an operator sees (docs/fleet/ holds them).
+ * with the router's answer. Every page fits 1366 px and 390 px, in the admin's own zone (Europe/Berlin), shown on
+ * each. SLUICE_FLEET_SCREENSHOTS=<dir> keeps what an operator sees (docs/fleet/ holds them).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -322,6 +323,12 @@ else
         { mac: NORTH_MACS[1], seconds: 7200, idempotency_key: 'x' },
       );
 
+      // The admin's own zone, Berlin, set on Settings: the pages (and their screenshots) show a fleet not in UTC.
+      await page.goto(new URL('/settings', dash.url).href);
+      await page.evaluate(`document.querySelector('input[name=zone]').value = 'Europe/Berlin'`);
+      await page.click('form[action="/settings/time-zone"] button');
+      await page.waitFor('the zone saved', `location.search.includes('saved=') && document.readyState === 'complete'`);
+
       // Every page fits a laptop and a phone: nothing wider than the screen but a table, scrolling in its own box.
       for (const [width, height, mobile] of [
         [1366, 900, false],
@@ -341,6 +348,11 @@ else
             return out;
           })()`);
           assert.equal(wide, [], `${name} at ${width} px`);
+          assert.match(
+            await page.evaluate<string>(`document.querySelector('header .me').textContent`),
+            /times in Europe\/Berlin/,
+            `${name}: the zone shown`,
+          );
           if (SHOTS) await page.screenshot(join(SHOTS, `${name}-${width}.png`));
         }
       }

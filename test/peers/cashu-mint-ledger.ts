@@ -5,20 +5,18 @@
  * `{detail, code}`, codes from cashubtc/nuts error_codes.md). Each state change is synchronous, so checking and
  * marking spent happen in one turn of the event loop: the swap is atomic without a lock.
  *
- * Built on @cashu/cashu-ts's mint-side primitives (the same a wallet uses to check a mint): the spec vectors in
- * test/fixtures/cashu-nuts are the independent check of them (cashu-mint.test.ts).
+ * Built on @cashu/cashu-ts's primitives (the same a wallet uses to check a mint), but for signing and checking proofs:
+ * cashu-mint-sign.ts does those in variable time. The spec vectors in test/fixtures/cashu-nuts are the independent
+ * check of both (cashu-mint-vectors.test.ts).
  */
 import {
   Amount,
-  createBlindSignature,
-  createDLEQProof,
   createNewMintKeys,
   getP2PKSigFlag,
   getSecretKind,
   hashToCurve,
   isP2PKSpendAuthorised,
   pointFromHex,
-  verifyUnblindedSignature,
   type Proof,
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
@@ -38,6 +36,7 @@ import {
 } from './cashu-mint-wire.ts';
 
 import { checkQuoteSignature, quotePubkey, type QuoteSigFormat } from './cashu-mint-nut20.ts';
+import { signBlinded, signedBy } from './cashu-mint-sign.ts';
 
 export { CODES, MintError, fakeInvoice } from './cashu-mint-wire.ts';
 
@@ -242,7 +241,7 @@ export class MintLedger {
     if (!key) throw new MintError(CODES.proofInvalid, `no key for amount ${p.amount}`);
     let valid = false;
     try {
-      valid = verifyUnblindedSignature({ id: p.id, secret: utf8.encode(p.secret), C: pointFromHex(p.C) }, key);
+      valid = signedBy(utf8.encode(p.secret), pointFromHex(p.C), key);
     } catch {
       /* an unparsable C is an invalid proof */
     }
@@ -304,8 +303,7 @@ export class MintLedger {
     return outputs.map((o) => {
       const key = this.keyset(o.id).privKeys[String(o.amount)]!;
       const B_ = pointFromHex(o.B_);
-      const { C_ } = createBlindSignature(B_, key, o.id);
-      const dleq = createDLEQProof(B_, key);
+      const { C_, ...dleq } = signBlinded(B_, key);
       const sig: WireSignature = {
         amount: o.amount,
         id: o.id,

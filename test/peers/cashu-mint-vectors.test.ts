@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import {
   Amount,
   blindMessage,
+  constructUnblindedSignature,
   createBlindSignature,
   createDLEQProof,
   deriveKeysetId,
@@ -17,16 +18,19 @@ import {
   getDecodedToken,
   getEncodedToken,
   getKeysetIdInt,
+  getPubKeyFromPrivKey,
   hashToCurve,
   hash_e,
   hasValidDleq,
   pointFromHex,
   verifyDLEQProof,
   verifyDLEQProof_reblind,
+  verifyUnblindedSignature,
 } from '@cashu/cashu-ts';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { pbkdf2Sync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { signBlinded, signedBy } from './cashu-mint-sign.ts';
 import { encodeToken } from './cashu-mint-tokens.ts';
 import { checkQuoteSignature, nut20Message } from './cashu-mint-nut20.ts';
 import { MintError } from './cashu-mint-wire.ts';
@@ -92,6 +96,32 @@ test('NUT-00 blind signatures: C_ = k·B_, as the mint signs', () => {
   assert.is(vectors.length, 2);
   for (const [, k, B_, C_] of vectors)
     assert.is(hex(createBlindSignature(pointFromHex(B_!), hexToBytes(k!), '00').C_), C_);
+});
+
+test("the lab mint's own signing: the spec's C_, a DLEQ that cashu-ts verifies, proofs checked against the key", () => {
+  for (const [, k, B_, C_] of all(nut00, /mint private key: (\w+)\nB_: (\w+)\nC_: (\w+)/g)) {
+    const key = hexToBytes(k!);
+    const signed = signBlinded(pointFromHex(B_!), key);
+    assert.is(hex(signed.C_), C_);
+    const K = pointFromHex(bytesToHex(getPubKeyFromPrivKey(key)));
+    assert.ok(verifyDLEQProof(signed, pointFromHex(B_!), signed.C_, K), 'its DLEQ verifies');
+    assert.not.ok(
+      verifyDLEQProof({ ...signed, s: signBlinded(pointFromHex(B_!), key).s }, pointFromHex(B_!), signed.C_, K),
+    );
+  }
+  const key = hexToBytes('7f7f63d6bfbc2a5bd80c1a3c0b09d0b98ac0a2dd1a2a6e2ec3b5fa7c1b1c7a01');
+  const secret = new TextEncoder().encode('lab secret');
+  const blinded = blindMessage(secret, 7n);
+  const C = constructUnblindedSignature(
+    { ...signBlinded(blinded.B_, key), id: '00' },
+    7n,
+    secret,
+    pointFromHex(bytesToHex(getPubKeyFromPrivKey(key))),
+  );
+  assert.ok(signedBy(secret, C.C, key), 'the unblinded proof is signed by the key');
+  assert.ok(verifyUnblindedSignature({ id: '00', secret, C: C.C }, key), 'as cashu-ts checks it');
+  assert.not.ok(signedBy(new TextEncoder().encode('another secret'), C.C, key));
+  assert.not.ok(signedBy(secret, C.C, hexToBytes(`${'11'.repeat(31)}12`)));
 });
 
 test(

@@ -1,8 +1,9 @@
 /**
- * What the gate drives under `main.portal 'sluice'`: each opening and each close is one nft transaction of everything
- * it changes in the kernel (the own gate's set elements, the kernel quota, the counters, the IPv6 gate), all made or
- * none. The modules hand their lines to a held run (portal/nft-batch.ts heldRun) and note them as made; the opening
- * runs them through the daemon's batcher as one batch, which goes to nft with the other openings and closes of that
+ * What the gate drives under `main.portal 'sluice'`: each opening is one nft transaction of everything it changes in
+ * the kernel (the own gate's set elements, the kernel quota, the counters, the IPv6 gate), all made or none; a close is
+ * one of the gate's elements and its IPv6, then, once its flows are gone from any flowtable, one of its quota and
+ * counters (close()). The modules hand their lines to a held run (portal/nft-batch.ts heldRun) and note them as
+ * made; the opening runs them through the daemon's batcher as one batch, which goes to nft with the other openings and closes of that
  * moment in one run (a batch nft refuses is run again alone: another's failure is not this one's). Nothing waits in
  * the portal's queue: sluice is the portal, and a device's openings and closes are in order by the gate's own rules
  * (a close in flight goes before the next opening of that MAC: gatekeeper.ts).
@@ -59,11 +60,27 @@ export interface OwnValveParts {
 type OpenResult = Awaited<ReturnType<GateValve['open']>>;
 type CloseResult = Awaited<ReturnType<GateValve['close']>>;
 
-export function ownGateValve(p: OwnValveParts): GateValve & Required<Pick<GateValve, 'closeAndLook' | 'lastIp'>> {
+/**
+ * How long a closed device keeps its quota and counters after its conntrack entries went: a flowtable lets go of a
+ * flow whose entry was deleted at its next garbage collection (every second), and until then that flow skips the
+ * gate's forward chain; only the LAN device's netdev hooks, where they sit, still see it.
+ */
+export const OFFLOAD_SETTLE_MS = 2000;
+
+export function ownGateValve(
+  p: OwnValveParts,
+  settleMs = OFFLOAD_SETTLE_MS,
+): GateValve & Required<Pick<GateValve, 'closeAndLook' | 'lastIp'>> {
   const ips = new Map<string, string>();
-  const closeAndLook = (mac: string) => close(p, normalizeMac(mac));
+  const settling = new Settling(settleMs, p.log);
+  const closeAndLook = (mac: string) => close(p, settling, normalizeMac(mac));
   return {
-    open: (mac, safetyNet, knownIp) => open(p, ips, normalizeMac(mac), { safetyNet, knownIp }),
+    open: (mac, safetyNet, knownIp) => {
+      const canonical = normalizeMac(mac);
+      // An opening squares whatever a close left (its counters, quota and stop): that close's settle is moot.
+      settling.cancel(canonical);
+      return open(p, ips, canonical, { safetyNet, knownIp });
+    },
     close: async (mac) => (await closeAndLook(mac)).result,
     closeAndLook,
     snapshot: (...args) => p.valve.snapshot(...args),
@@ -71,6 +88,41 @@ export function ownGateValve(p: OwnValveParts): GateValve & Required<Pick<GateVa
     released: (mac) => p.valve.released(mac),
     lastIp: (mac) => ips.get(normalizeMac(mac)) ?? null,
   };
+}
+
+/** The closes whose quota and counters go a while after their flows were deleted (one timer a device). */
+class Settling {
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #ms: number;
+  readonly #log: Log;
+
+  constructor(ms: number, log: Log) {
+    this.#ms = ms;
+    this.#log = log;
+  }
+
+  has(mac: string): boolean {
+    return this.#timers.has(mac);
+  }
+
+  cancel(mac: string): void {
+    clearTimeout(this.#timers.get(mac));
+    this.#timers.delete(mac);
+  }
+
+  /** `fn` in a while, unless an opening or another close of the device comes first. */
+  after(mac: string, fn: () => Promise<void>): void {
+    this.cancel(mac);
+    const timer = setTimeout(() => {
+      this.#timers.delete(mac);
+      fn().catch((err: unknown) =>
+        this.#log.warn("own gate: a close's settle failed", { mac, reason: toSluiceError(err).message }),
+      );
+    }, this.#ms);
+    // A daemon that stops meanwhile leaves them to the stop's own timeout and the next start's reconcile.
+    timer.unref();
+    this.#timers.set(mac, timer);
+  }
 }
 
 async function open(
@@ -126,24 +178,40 @@ async function open(
   return change === null ? 'already-open' : 'opened';
 }
 
-async function close(p: OwnValveParts, mac: string): Promise<{ result: CloseResult; state: string | null }> {
+/**
+ * The gate's elements and the device's IPv6 go, one transaction; then its conntrack entries go. An offloaded flow
+ * skips the gate's forward chain but not the LAN device's netdev hooks, where the quota and the counters sit, and a
+ * flowtable lets go of it only at its next garbage collection after its entry went: so they stay until then
+ * (Settling, not on the close's answer), and whatever it moves meanwhile is counted and braked.
+ */
+async function close(
+  p: OwnValveParts,
+  settling: Settling,
+  mac: string,
+): Promise<{ result: CloseResult; state: string | null }> {
+  // Closed, its flows deleted, its quota and counters waiting for a flowtable's cleanup: nothing to do again.
+  if (settling.has(mac) && !p.gate.isOpen(mac)) return { result: 'not-found', state: null };
+  settling.cancel(mac);
   const held = new HeldRuns(p.nft);
   const change = p.gate.closing(mac);
   if (change !== null) await held.for('gate')(['-f', '-'], change.script);
-  await Promise.all([
-    p.ipv6Gate.withdraw(mac, held.for('ipv6')),
-    p.ipv6Gate.released(mac, held.for('ipv6')),
-    p.kernelQuota.remove(mac, held.for('quota')),
-    p.counters.uncount(mac, held.for('counters')),
-  ]);
-  // Refused (ERR_GATE_NFT): the device passes as before, its quota, counters and IPv6 squared; tried again.
+  await Promise.all([p.ipv6Gate.withdraw(mac, held.for('ipv6')), p.ipv6Gate.released(mac, held.for('ipv6'))]);
+  // Refused (ERR_GATE_NFT): the device passes as before, metered; tried again.
   await transact(p, { what: 'close', mac, held, gateFirst: true });
   change?.made();
-  // Its flows end with its gate (an offloaded one passes a closed gate), on a shell of their own.
+  // Its flows end with its gate, on a shell of their own.
   await p.flushFlows(mac);
+  if (p.counters.has(mac) || p.kernelQuota.has(mac)) settling.after(mac, () => settle(p, mac));
   await p.shaper?.remove(mac);
   // Not listed any more: the gate's own word, as openNDS's Yes on its socket.
   return { result: change === null ? 'not-found' : 'closed', state: null };
+}
+
+/** A closed device's flows are gone from any flowtable: its quota and counters go, one transaction. */
+async function settle(p: OwnValveParts, mac: string): Promise<void> {
+  const held = new HeldRuns(p.nft);
+  await Promise.all([p.kernelQuota.remove(mac, held.for('quota')), p.counters.uncount(mac, held.for('counters'))]);
+  await transact(p, { what: 'settle', mac, held, gateFirst: false });
 }
 
 /**

@@ -163,6 +163,8 @@ export interface PortalWhere {
   facts: DeviceFacts;
   /** The neighbour table sluice's own gate binds devices by (tests; default /proc/net/arp). */
   neighbours?: () => Promise<string | null>;
+  /** `conntrack` as argv, for a close's flow deletes (tests; default `conntrack`). */
+  conntrack?: readonly string[];
 }
 
 /** The rate shaper, when a plan sells a speed tier. */
@@ -181,7 +183,7 @@ function shaperOf(main: MainConfig, devices: readonly string[], log: Log): Shape
  * all of them, so a client on any one is counted, braked and gated alike.
  */
 export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log: Log, where: PortalWhere): Portal {
-  const { shaping, hotspot, neighbours = neighbourTable() } = where;
+  const { shaping, hotspot, neighbours = neighbourTable(), conntrack } = where;
   const { devices } = hotspot;
   const { main } = config;
   // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
@@ -192,7 +194,7 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
   const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket, portal: main.portal });
-  const flushFlows = flowFlusher({ log });
+  const flushFlows = flowFlusher({ log, neighbours, ...(conntrack === undefined ? {} : { command: conntrack }) });
   const kernel = kernelParts(main, { nft, devices, sessions, log });
   const kernelQuota = kernel?.kernelQuota ?? null;
   const ipv6Gate = kernel?.ipv6Gate ?? null;

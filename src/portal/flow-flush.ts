@@ -57,7 +57,8 @@ async function readIpv6Neighbours(): Promise<string> {
 export interface FlowFlushOptions {
   /** `conntrack` as argv (its `-D -s <ip>` and `-D -d <ip>` are appended). */
   command?: readonly string[];
-  neighbours?: string;
+  /** `/proc/net/arp`'s path, or a function that reads the table (null: unreadable). */
+  neighbours?: string | (() => Promise<string | null>);
   /** `ip -6 neigh show`'s text (default: runs it). */
   ipv6Neighbours?: () => Promise<string>;
   log?: Log;
@@ -93,7 +94,8 @@ export function flowFlusher(options: FlowFlushOptions = {}): (mac: string) => Pr
     });
   };
   return async (mac) => {
-    const table = await readFile(options.neighbours ?? NEIGHBOUR_TABLE, 'utf8').catch(() => '');
+    const from = options.neighbours ?? NEIGHBOUR_TABLE;
+    const table = (typeof from === 'string' ? await readFile(from, 'utf8').catch(() => '') : await from()) ?? '';
     const table6 = await (options.ipv6Neighbours ?? readIpv6Neighbours)();
     let deleted = 0;
     for (const ip of addressesOf(table, mac)) {

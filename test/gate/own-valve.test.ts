@@ -37,6 +37,8 @@ if (lacks) {
   const R = `ov-${id}-r`;
   const dir = mkdtempSync(join(tmpdir(), 'own-valve-'));
   const runsFile = join(dir, 'runs');
+  /** What the kernel held for the device each time a close's `conntrack -D` ran (the conntrack wrapper writes it). */
+  const atFlush = join(dir, 'at-flush');
   const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
   /** The `nft -f -` runs made so far (the wrapper notes each run's arguments). */
   const runs = (): number =>
@@ -52,6 +54,22 @@ if (lacks) {
     const wrapper = join(dir, 'nft');
     writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${runsFile}\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
     writeFileSync(runsFile, '');
+    // conntrack notes what the kernel holds at that moment: the gate's set, the quota and the counters.
+    const conntrack = join(dir, 'conntrack');
+    const look = (what: string): string => `ip netns exec ${R} nft list ${what} 2>&1`;
+    const lookAll = [
+      look('set inet sluice_portal paid'),
+      look('quotas table netdev sluice_quota'),
+      look('map netdev sluice_count cdown'),
+    ].join('; ');
+    writeFileSync(
+      conntrack,
+      `#!/bin/sh\n{ echo "conntrack $*"; ${lookAll}; } >> ${atFlush}\nexec ip netns exec ${R} conntrack "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    writeFileSync(atFlush, '');
     const uci = [
       "config sluice 'main'",
       "\toption portal 'sluice'",
@@ -70,6 +88,7 @@ if (lacks) {
       hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
       facts: { exists: () => true, masterOf: () => null },
       neighbours: async () => ARP,
+      conntrack: [join(dir, 'conntrack')],
     });
     await portal.ownGate!.start();
     await startCounting(portal, sessions, []);
@@ -89,6 +108,14 @@ if (lacks) {
   const counted = (): string => inR('nft', 'list', 'map', 'netdev', 'sluice_count', 'cdown');
   const ipv6Open = (): string => inR('nft', 'list', 'set', 'netdev', 'sluice_gate', 'open');
   const quotaOf = (mac: string): string => `q_${mac.replaceAll(':', '')}`;
+  /** Waits for `done` (a bound of 20 s: the settle comes seconds after a close). */
+  const until = async (done: () => boolean): Promise<boolean> => {
+    for (let i = 0; i < 200; i++) {
+      if (done()) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return done();
+  };
 
   test('a grant is one nft run: the gate, its quota, its counters and its IPv6 together', async () => {
     const valve = portal.gateParts.valve;
@@ -106,15 +133,29 @@ if (lacks) {
     assert.is(runs() - again, 1, 'open already: a new quota and counting epoch, in one run');
   });
 
-  test('a close is one nft run, and every trace of the device goes', async () => {
+  test('a close keeps its quota and counters until its flows are deleted; they go after, in one run', async () => {
     const valve = portal.gateParts.valve;
+    writeFileSync(atFlush, '');
     const before = runs();
     assert.equal(await valve.closeAndLook!(A), { result: 'closed', state: null });
-    assert.is(runs() - before, 1, 'one nft run for the close');
+    assert.is(runs() - before, 1, 'one nft run for the close: the gate and its IPv6');
     assert.not.match(paid(), A);
-    assert.not.match(quotas(), quotaOf(A));
-    assert.not.match(counted(), A);
     assert.not.match(ipv6Open(), A);
+    // At each conntrack delete (an offloaded flow skips the gate's forward chain, not the netdev hooks): the gate
+    // closed, the device's quota and counters still in place (what its flow moves is counted and braked).
+    const flushes = readFileSync(atFlush, 'utf8').split(/(?=^conntrack )/m);
+    assert.ok(flushes.length >= 2, `conntrack ran (${flushes.length}): ${flushes.join('')}`);
+    for (const f of flushes) {
+      assert.match(f, /^conntrack -D /);
+      assert.not.match(f.split('table netdev sluice_quota')[0]!, A, 'the gate closed first');
+      assert.match(f, quotaOf(A), 'its quota still there');
+      assert.match(f.slice(f.indexOf('map cdown')), A, 'its counters still there');
+    }
+    // Then (a flowtable let go of its flows): the quota and the counters go, one more run.
+    const gone = await until(() => !quotas().includes(quotaOf(A)));
+    assert.ok(gone, 'the quota went after the flows');
+    assert.not.match(counted(), A);
+    assert.is(runs() - before, 2, 'the quota and the counters went in one run');
     assert.is(await valve.close(A), 'not-found');
   });
 

@@ -129,7 +129,6 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
       'GateBrake',
       'GateCounter',
       'GateShaper',
-      'PortalClient',
       'FORMATS',
       'PortalFormat',
       'normalizeMac',

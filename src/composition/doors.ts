@@ -33,13 +33,9 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
   const { upstream, sessions, payments, events, garden, valve, meter, gates, merchant, pricing, store } = parts;
   const { port, config, recovered } = started;
   const venue = addSinks(config, upstream, {
-    log,
-    recovered,
-    sessions,
-    meter,
+    ...{ log, recovered, sessions, meter, status: port.status, command: port.command },
     gateClosed: (mac) => gates.closed(mac),
-    status: port.status,
-    command: port.command,
+    tail: { valve, counters: parts.counters },
   });
   const backend = new DaemonBackend({
     ...{ merchant: () => merchant, plans: () => pricing.list(), sessions, gates, venue, payments },

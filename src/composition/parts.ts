@@ -2,7 +2,7 @@
 import type { SessionManager, JournalStore } from '../sessions/index.ts';
 import type { Merchant, Pricing } from '../merchant/index.ts';
 import type { PaymentPlugins } from '../payments/index.ts';
-import type { Ipv6Gate, KernelQuota, MeteringGuard, Shaper, Valve } from '../portal/index.ts';
+import type { Ipv6Gate, KernelCounters, KernelQuota, MeteringGuard, Shaper, Valve } from '../portal/index.ts';
 import type { Meter } from '../meter/index.ts';
 import type { UbusClient } from '../ubus/index.ts';
 import type { EventPublisher } from '../api/index.ts';
@@ -14,6 +14,7 @@ export interface Parts {
   sessions: SessionManager;
   valve: Valve;
   kernelQuota: KernelQuota | null;
+  counters: KernelCounters | null;
   ipv6Gate: Ipv6Gate | null;
   metering: MeteringGuard;
   shaper: Shaper | null;

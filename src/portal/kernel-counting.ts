@@ -147,6 +147,24 @@ export class KernelCounters {
     });
   }
 
+  /**
+   * One client's counters now (one dump of the table; null: not counted, off, or the dump failed): a release's last
+   * reading of a client just before its close (upstream/venue-tail.ts), which the ticks' dump would come too late for.
+   */
+  read(mac: string): Promise<{ down: number; up: number; epoch: number } | null> {
+    return this.#serial(async () => {
+      const canonical = normalizeMac(mac);
+      if (!this.#enabled || !this.#clients.has(canonical)) return null;
+      try {
+        const dump = await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '');
+        const r = parseCounterTable(dump).readings.find((x) => x.mac === canonical);
+        return r === undefined ? null : { down: r.downBytes, up: r.upBytes, epoch: r.epoch };
+      } catch {
+        return null;
+      }
+    });
+  }
+
   /** A gate sluice closed, or an auth refused: the client's counters go. */
   uncount(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {

@@ -10,6 +10,7 @@ import { TokenCalls, type BinauthTokens } from './token-calls.ts';
 import { statusTokens } from './status-tokens.ts';
 import { openNdsVersion, statusIsSafe } from './portal-version.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
+import { closeInTurn, type CloseResult } from './valve-close.ts';
 import {
   type PortalClient,
   type PortalFlavour,
@@ -66,7 +67,7 @@ export interface ValveOptions {
 }
 
 export type OpenResult = 'opened' | 'already-open';
-export type CloseResult = 'closed' | 'not-found';
+export type { CloseResult } from './valve-close.ts';
 
 /**
  * How long open() looks up first a client the portal did not know (the gate's retries of an unlisted client last a
@@ -384,51 +385,44 @@ export class Valve {
   /**
    * close(), then (`look`) `json <mac>` in the same turn of the portal's queue: the client's state after the deauth
    * (null: not listed; undefined: not read). One client's look confirms a close where no tick lists every client; the
-   * portal's own Yes on its control socket needs none (see below).
+   * portal's own Yes on its control socket needs none (valve-close.ts).
    */
   async closeAndLook(mac: string, look = true): Promise<{ result: CloseResult; state: string | null | undefined }> {
+    return this.#close(normalizeMac(mac), { look });
+  }
+
+  /**
+   * close(), with `count` run in the same turn just before the deauth, after the client's traffic was stopped (sluice's
+   * own stop, below): what the device passed up to its close is read there, while the portal still has its counters
+   * (openNDS deletes them with the client). `count` gets one look at the client (`json <mac>`) to take or leave.
+   */
+  async closeAndCount<T>(
+    mac: string,
+    count: (client: () => Promise<PortalClient | null>) => Promise<T>,
+  ): Promise<{ result: CloseResult; counted: T }> {
     const canonical = normalizeMac(mac);
+    let counted: { v: T } | undefined;
+    const before = async (exec: NdsctlExec): Promise<void> => {
+      counted = { v: await count(() => this.#read(exec, canonical)) };
+    };
+    const { result } = await this.#close(canonical, { look: false, before });
+    return { result, counted: counted!.v };
+  }
+
+  async #close(
+    canonical: string,
+    o: { look: boolean; before?: (exec: NdsctlExec) => Promise<void> },
+  ): Promise<{ result: CloseResult; state: string | null | undefined }> {
     // sluice's own gate first, before the deauth's turn in the portal's queue: it needs no portal, so a deauth the
     // portal cannot make (hung behind an earlier call, down, or dead of one of its bugs: docs/captive-portal.md "Portal
     // restarts") leaves the client's IPv6 closed and its forwarded IPv4 stopped while the close waits or is retried;
-    // the portal's answer, yes or no, releases the stop (below).
+    // the portal's answer, yes or no, releases the stop (valve-close.ts).
     await this.#ipv6?.close(canonical);
-    return this.runner.runExclusive(async (exec) => {
-      let result: CloseResult;
-      // The portal's own Yes on its control socket: it deleted the client from its list (below).
-      let portalYes = false;
-      // By token when known (see open()), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
-      const token = this.#flavour === 'opennds' ? await this.#byToken.known(canonical) : undefined;
-      try {
-        const yes =
-          (token === undefined ? null : await this.#byToken.byToken(exec, canonical, ['deauth', token])) ??
-          (await this.#byToken.timed(exec, ['deauth', canonical], 'mac'));
-        portalYes = yes.socket;
-        result = 'closed';
-      } catch (err) {
-        if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
-        result = 'not-found';
-      }
-      // openNDS gives a deauthed client a new token (9.x drops it from the list): this one is spent.
-      this.#byToken.tokens.forget(canonical);
-      // The portal took its gate down (or never had it up): its splash page must reach the client again; its quota
-      // and counters go in the same nft run (nft-batch.ts).
-      await Promise.all([
-        this.#ipv6?.released?.(canonical),
-        this.#brake?.afterDeauth(canonical),
-        this.#counter?.afterDeauth(canonical),
-      ]);
-      await this.#shaper?.remove(canonical);
-      if (!look) return { result, state: undefined };
-      // The portal answers a deauth Yes only once it took the client's gate down (auth.c auth_change_state): openNDS
-      // (9.10, 10.3.1) deleted the client from its list, nodogsplash 5 keeps it Preauthenticated. A look would say so,
-      // at openNDS 10.3.1's price of two nft listings and a script (≈ 70–110 ms of its CPU). Through an ndsctl
-      // command the exit code may be a wrapper's: looked at.
-      if (portalYes) return { result, state: this.#flavour === 'nodogsplash' ? 'Preauthenticated' : null };
-      // Read only: a client gone from the list after its deauth is not an unlisted one (#noteUnlisted).
-      const after = await this.#read(exec, canonical).catch(() => undefined);
-      return { result, state: after === undefined ? undefined : (after?.state ?? null) };
-    }, 'deauth');
+    const parts = {
+      ...{ flavour: this.#flavour, byToken: this.#byToken, brake: this.#brake, counter: this.#counter },
+      ...{ shaper: this.#shaper, ipv6: this.#ipv6, read: (exec: NdsctlExec, t: string) => this.#read(exec, t) },
+    };
+    return this.runner.runExclusive((exec) => closeInTurn(parts, exec, canonical, o), 'deauth');
   }
 
   /** A listing shows the client's gate down: a stop its close began goes (the portal gates it again). */

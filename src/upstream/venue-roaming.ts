@@ -13,6 +13,7 @@ import { isLive, type Grant, type Session, type SessionManager } from '../sessio
 import { arrivalOf, count, optNumber, releaseFigures, text } from './venue-args.ts';
 import { chargeOverlap, chargesOf } from './venue-charges.ts';
 import { VenuePresence } from './venue-presence.ts';
+import { billTail, type Tail, type TailSessions } from './venue-tail.ts';
 import { checkVenueTrial, trialsOf, type TrialAsk } from './venue-trials.ts';
 import {
   ANSWER_WAIT_MS,
@@ -29,7 +30,8 @@ export interface VenueRoamingDeps {
   sessions: Pick<
     SessionManager,
     'byMac' | 'get' | 'end' | 'prepare' | 'activate' | 'isApplied' | 'on' | 'charge' | 'chargeTaken'
-  >;
+  > &
+    TailSessions;
   /** Publishes a claim to the fleet now (SinkHost.publishVenue): false when no MQTT connection is up. */
   publish: (body: Record<string, unknown>) => boolean;
   settings: () => { venue: string; presentWindowMs: number };
@@ -44,6 +46,11 @@ export interface VenueRoamingDeps {
    * never let through at two routers at once.
    */
   gateClosed?: (mac: string) => Promise<'closed' | 'failed' | 'kept-open'>;
+  /**
+   * The close of the device's gate before its session ends, with its last reading (venue-tail.ts): the bytes it passed
+   * here after the meter's last reading, billed here. Throws when the portal did not answer the deauth.
+   */
+  closeWithTail?: (mac: string) => Promise<Tail>;
   log: Log;
   clock?: Clock;
   timers?: Timers;
@@ -290,6 +297,7 @@ export class VenueRoaming {
     else await this.presence.untilAbsent(mac);
     if (!isLive(this.deps.sessions.get(session.id) ?? session))
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here meanwhile`);
+    await billTail(this.deps, session); // the holder closes first, with its last reading (venue-tail.ts)
     this.movedOut.set(session.id, to);
     // Durable before the reply: a crash after it still has the session ended here, never live twice.
     const ended = (await this.deps.sessions.end(session.id, 'moved')) ?? session;

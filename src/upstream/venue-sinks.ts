@@ -10,32 +10,50 @@ import type { SessionManager } from '../sessions/index.ts';
 import { createSinks, type SinkDeps } from './create-sinks.ts';
 import type { SinkHost } from './host.ts';
 import { VenueRoaming, type VenueRoamingDeps } from './venue-roaming.ts';
+import { closeWithTail, type KernelCountsReader, type TailParts } from './venue-tail.ts';
 
-function openVenue(
-  config: Config,
-  {
-    sessions,
-    upstream,
-    meter,
-    gateClosed,
-  }: {
-    sessions: SessionManager;
-    upstream: SinkHost;
-    meter: Pick<Meter, 'tick'>;
-    gateClosed?: VenueRoamingDeps['gateClosed'];
-  },
-  log: Log,
-): VenueRoaming | undefined {
+/** The parts a release's close with its last reading needs (venue-tail.ts). */
+export interface VenueTailParts {
+  valve: TailParts['valve'];
+  /** The kernel's counters (main.kernel_quota): read while the meter meters from them (`enabled`). */
+  counters: (KernelCountsReader & { readonly enabled: boolean }) | null;
+}
+
+interface VenueDeps {
+  sessions: SessionManager;
+  meter: Pick<Meter, 'tick' | 'marks'>;
+  gateClosed?: VenueRoamingDeps['gateClosed'];
+  tail?: VenueTailParts;
+}
+
+/**
+ * The close with its last reading, where the portal's gate is openNDS's or nodogsplash's (sluice's own gate closes in
+ * one nft transaction of its own: gate/own-valve.ts, not through this valve).
+ */
+function tailOf(config: Config, { meter, tail }: VenueDeps): VenueRoamingDeps['closeWithTail'] {
+  if (tail === undefined || config.main.portal === 'sluice') return undefined;
+  const { valve, counters } = tail;
+  return closeWithTail({
+    valve,
+    kernel: () => (counters?.enabled === true ? counters : null),
+    mark: (mac) => meter.marks().get(mac),
+  });
+}
+
+function openVenue(config: Config, deps: VenueDeps & { upstream: SinkHost }, log: Log): VenueRoaming | undefined {
   const { venue, venuePresentWindowMs: presentWindowMs } = config.main;
   if (venue === '') return undefined;
   if (!config.mqtt.enabled || !config.mqtt.commands)
     log.warn('main.venue is set but mqtt or mqtt.commands is off: the venue cannot answer this router', { venue });
+  const { sessions, upstream, meter, gateClosed } = deps;
+  const closeWithTail = tailOf(config, deps);
   const roaming = new VenueRoaming({
     sessions,
     publish: (body) => upstream.publishVenue(body),
     settings: () => ({ venue, presentWindowMs }),
     reading: () => meter.tick(),
     ...(gateClosed !== undefined && { gateClosed }),
+    ...(closeWithTail !== undefined && { closeWithTail }),
     log,
   });
   roaming.follow();
@@ -50,19 +68,10 @@ function openVenue(
 export function addSinks(
   config: Config,
   host: SinkHost,
-  deps: Pick<SinkDeps, 'log' | 'recovered'> &
-    Required<Pick<SinkDeps, 'status' | 'command'>> & {
-      sessions: SessionManager;
-      meter: Pick<Meter, 'tick'>;
-      gateClosed?: VenueRoamingDeps['gateClosed'];
-    },
+  deps: Pick<SinkDeps, 'log' | 'recovered'> & Required<Pick<SinkDeps, 'status' | 'command'>> & VenueDeps,
 ): VenueRoaming | undefined {
-  const { sessions, meter, gateClosed, ...rest } = deps;
-  const venue = openVenue(
-    config,
-    { sessions, upstream: host, meter, ...(gateClosed !== undefined && { gateClosed }) },
-    deps.log,
-  );
+  const { sessions, meter, gateClosed, tail, ...rest } = deps;
+  const venue = openVenue(config, { sessions, upstream: host, meter, gateClosed, ...(tail && { tail }) }, deps.log);
   const sinkDeps: SinkDeps = { ...rest, session: (id) => sessions.get(id) };
   if (venue) sinkDeps.moved = (s) => venue.moved(s);
   for (const sink of createSinks(config, sinkDeps)) host.add(sink);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
 import { UbusBroker } from '../../src/ubus/broker/index.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
+import type { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';
 
@@ -71,6 +72,12 @@ export class DaemonLab {
   client!: UbusClient;
   daemon: ChildProcess | undefined;
   output = '';
+  /**
+   * With `portalSocket`: called after each request the portal answered (its line, e.g. `json`, `deauth <token>`), on
+   * the state it answered from, before that is written back: a test's device goes on passing traffic between two of
+   * sluice's calls (its counters rise after a reading, before the next).
+   */
+  afterPortalCall: ((line: string, model: PortalModel) => void) | undefined;
   private portalServer: NdsctlSocketServer | undefined;
 
   private constructor(readonly options: LabOptions) {
@@ -92,7 +99,11 @@ export class DaemonLab {
     // own modules: every ndsctl call loads them).
     if (options.portalSocket) {
       lab.portalServer = await listenNdsctlSocket(lab.portalSocketPath, (line) =>
-        lab.portal.update((model) => portalRequestHandler(model)(line)),
+        lab.portal.update((model) => {
+          const answer = portalRequestHandler(model)(line);
+          lab.afterPortalCall?.(line, model);
+          return answer;
+        }),
       );
     }
     lab.broker = await UbusBroker.listen({ socketPath: lab.socket });

@@ -231,4 +231,44 @@ test('traffic the holder has not read yet is billed there before it lets go: nev
   assert.is(BigInt((await rb.session(D)).allotment as string), bought - atRa, 'rb got what was left after it');
 });
 
+test("the bytes a device passes after the holder's last reading are billed there, in the reply and its session", async () => {
+  // ra reads its counters every 30 s: the release's own reading is the last before the close. The device passes 8 KiB
+  // right after it (the portal answered that listing; no tick reads it again), and openNDS's deauth deletes its counters.
+  const venue = await venues.start(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });
+  const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
+  const bought = 8n * BigInt(MiB);
+  const tail = 8192;
+  await ra.call('grant', { mac: D, bytes: Number(bought) });
+  await ra.waitFor(() => ra.clientState(D) === 'Authenticated', 30_000, 'gate open at ra');
+  await ra.waitFor(async () => (await lease(venue.db, D))?.['holder'] === 'ra', 30_000, 'the lease at ra');
+  await new Promise((r) => setTimeout(r, 1500)); // idle past the present window: one reading decides the release
+  let passed = false;
+  ra.afterPortalCall = (line, model) => {
+    if (passed || line !== 'json') return;
+    passed = model.addTraffic(D, tail - 1024, 1024);
+  };
+  await rb.waitFor(
+    async () => {
+      if (rb.clientState(D) === 'Authenticated') return true;
+      await rb.call('venue_claim', { mac: D });
+      await new Promise((r) => setTimeout(r, 300));
+      return false;
+    },
+    60_000,
+    'the session moved to rb',
+  );
+  assert.ok(passed, 'the device passed its bytes after a listing at ra');
+  const atRa = await ra.session(D);
+  assert.is(atRa['end_cause'], 'moved');
+  assert.is(BigInt(atRa['used'] as string), BigInt(tail), 'billed at ra, the session ended with them');
+  assert.is(BigInt((await rb.session(D)).allotment as string), bought - BigInt(tail), "the reply's figures had them");
+  const moves = await venue.db.query<{ remaining: string }>('SELECT remaining::text FROM venue_moves WHERE mac = $1', [
+    D,
+  ]);
+  assert.equal(
+    moves.map((m) => m.remaining),
+    [String(bought - BigInt(tail))],
+  );
+});
+
 test.run();

@@ -231,9 +231,9 @@ test('traffic the holder has not read yet is billed there before it lets go: nev
   assert.is(BigInt((await rb.session(D)).allotment as string), bought - atRa, 'rb got what was left after it');
 });
 
-test("the bytes a device passes after the holder's last reading are billed there, in the reply and its session", async () => {
+test("bytes passed after the holder's last reading are billed there, in its session and the reply", async () => {
   // ra reads its counters every 30 s: the release's own reading is the last before the close. The device passes 8 KiB
-  // right after it (the portal answered that listing; no tick reads it again), and openNDS's deauth deletes its counters.
+  // right after it (the portal answered that listing; no tick reads it again); openNDS's deauth deletes its counters.
   const venue = await venues.start(['ra', 'rb'], [D], { pollInterval: { ra: 30 } });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const bought = 8n * BigInt(MiB);

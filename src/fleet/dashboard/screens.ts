@@ -71,12 +71,9 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
   };
   const period = { from, to, zone: c.zone };
   const hoursAsk = pageAsk(c.query, 'hours');
-  // Each on its own connection of the pool at once: the page takes as long as its slowest read, not their sum.
-  const [detail, perRouter, perMethod, chart, hours, units] = await Promise.all([
-    store.revenue(c.db, period, asks.revenue),
-    store.revenueTotals(c.db, period, 'router', asks.router),
-    store.revenueTotals(c.db, period, 'method', asks.method),
-    store.revenueChart(c.db, period, by),
+  // The tables and chart from one read of the period's days; its hours and the units beside it, at once.
+  const [{ detail, perRouter, perMethod, chart }, hours, units] = await Promise.all([
+    store.revenuePage(c.db, period, by, asks),
     days.length === 1 ? store.revenueHours(c.db, period, hoursAsk) : null,
     store.units(c.db),
   ]);

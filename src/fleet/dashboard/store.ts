@@ -5,8 +5,11 @@
 import type { Sql } from '../db/index.ts';
 import { unitsOf, type PricedAsset, type Units } from './money.ts';
 import type { PageAsk } from './paging.ts';
+import { revenuePage, zoneStart, type Period } from './revenue.ts';
 import { offsetsOf } from './zone.ts';
 import type { AuditRow, ChartRow, GapRow, HourRow, RevenueRow, RouterRow, SessionRow, TotalRow } from './views.ts';
+
+export { CHART_ASSETS, CHART_SERIES, revenuePage, type Period } from './revenue.ts';
 
 /** A timestamp column as ms since the epoch, a float8 whichever driver reads it. */
 export const ms = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
@@ -74,56 +77,6 @@ export async function router(db: Sql, name: string): Promise<RouterRow | null> {
   return row ?? null;
 }
 
-/**
- * The revenue rows of the days from $1 up to and not including $2 (YYYY-MM-DD) of the zone $3: day, router, method,
- * asset. In UTC, the collector's daily roll-up (fleet_revenue_daily). In a zone whose offsets are quarter hours over
- * the period (every zone in use now), each day is its UTC day of the same date corrected by what lies between the
- * zone's midnight and UTC's (zoneDays). In any other, the payments themselves, each on its day there. All sum the same
- * payments (each roll-up is kept in the transaction that stores a payment), so the roll-ups are only faster reads.
- */
-const revenueSource = (p: Period): string =>
-  p.zone === 'UTC'
-    ? `SELECT day, router, method, asset, payments, amount
-       FROM fleet_revenue_daily WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC'`
-    : offsetsOf(15, p.zone, p.from, p.to)
-      ? zoneDays
-      : `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
-           sum(amount) AS amount
-         FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')}
-         GROUP BY 1, router, method, asset`;
-
-/**
- * A day D of the zone $3 is UTC's day D, plus what lies between the zone's midnight starting D and UTC's when the
- * zone's comes first (east of Greenwich: UTC's day D-1, the zone's D), minus what lies between them when UTC's comes
- * first (west: UTC's day D, the zone's D-1); the same at D+1's midnights. Each such window is read as the whole UTC
- * hours within it and the quarters at its ragged ends, so a day of Asia/Kolkata reads its UTC day's row and 2 x 7
- * finer ones, not 96 quarters; a day of Europe/Berlin its row and two hours. A group none of whose payments fell in
- * the zone's day sums to 0 payments, and is no row.
- */
-const zoneDays = `
-  WITH w AS (
-    SELECT least(s, u) AS a, greatest(s, u) AS b, CASE WHEN s < u THEN d ELSE d - 1 END AS zone_day,
-      CASE WHEN s < u THEN d - 1 ELSE d END AS utc_day
-    FROM (SELECT d::date AS d, d::date::timestamp AT TIME ZONE $3::text AS s, d::date::timestamp AT TIME ZONE 'UTC' AS u
-      FROM generate_series($1::date, $2::date, interval '1 day') d) x
-    WHERE s <> u),
-  e AS (SELECT w.*, date_trunc('hour', a, 'UTC') + CASE WHEN date_trunc('hour', a, 'UTC') = a THEN interval '0'
-      ELSE interval '1 hour' END AS ha, date_trunc('hour', b, 'UTC') AS hb FROM w),
-  f AS (
-    SELECT e.zone_day, e.utc_day, h.router, h.method, h.asset, h.payments, h.amount
-    FROM e JOIN fleet_revenue_hourly h ON h.hour >= e.ha AND h.hour < e.hb
-    UNION ALL
-    SELECT e.zone_day, e.utc_day, q.router, q.method, q.asset, q.payments, q.amount
-    FROM e JOIN fleet_revenue_quarterly q ON q.quarter >= e.a AND q.quarter < e.b
-      AND (q.quarter < e.ha OR q.quarter >= e.hb))
-  SELECT day, router, method, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
-    SELECT day, router, method, asset, payments, amount FROM fleet_revenue_daily
-    WHERE day >= $1::date AND day < $2::date
-    UNION ALL SELECT zone_day, router, method, asset, payments, amount FROM f
-    UNION ALL SELECT utc_day, router, method, asset, -payments, -amount FROM f) v
-  WHERE day >= $1::date AND day < $2::date
-  GROUP BY day, router, method, asset HAVING sum(payments) > 0`;
-
 /** The period's payments as (at, router, method, asset, amount, payments): whole UTC hours or quarters where exact. */
 const paid = ({ from, to, zone }: Period): string =>
   offsetsOf(60, zone, from, to)
@@ -132,70 +85,26 @@ const paid = ({ from, to, zone }: Period): string =>
       ? 'SELECT quarter AS at, router, method, asset, amount, payments FROM fleet_revenue_quarterly'
       : 'SELECT at, router, method, asset, amount, 1 AS payments FROM fleet_payments';
 
-/** The instant the day $n (YYYY-MM-DD) begins in the zone $3. */
-const zoneStart = (day: string): string => `(${day}::date::timestamp AT TIME ZONE $3::text)`;
-
-/** Days from `from` up to and not including `to` (YYYY-MM-DD), in the time zone `zone`. */
-export interface Period {
-  from: string;
-  to: string;
-  zone: string;
-}
-
 /** A page of the revenue per day, router, method and asset, and how many rows there are. */
-export async function revenue(
-  db: Sql,
-  { from, to, zone }: Period,
-  ask: PageAsk,
-): Promise<{ rows: RevenueRow[]; total: string }> {
-  const columns = `to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
-    amount::text AS amount`;
-  return pageOf(
-    db,
-    {
-      columns,
-      source: `(${revenueSource({ from, to, zone })}) v`,
-      order: 'day, router, method, asset',
-      params: [from, to, zone],
-    },
-    ask,
-  );
+export async function revenue(db: Sql, period: Period, ask: PageAsk): Promise<{ rows: RevenueRow[]; total: string }> {
+  return (await revenuePage(db, period, 'router', { revenue: ask, router: ask, method: ask })).detail;
 }
 
 /** A page of the period's totals per router (or method) and asset, summed in SQL (numeric: exact). */
 export async function revenueTotals(
   db: Sql,
-  { from, to, zone }: Period,
+  period: Period,
   by: 'router' | 'method',
   ask: PageAsk,
 ): Promise<{ rows: TotalRow[]; total: string }> {
-  const totals = `SELECT ${by} AS key, asset, sum(payments) AS payments, sum(amount) AS amount
-    FROM (${revenueSource({ from, to, zone })}) v GROUP BY ${by}, asset`;
-  const columns = 'key, asset, payments::text AS payments, amount::text AS amount';
-  return pageOf(db, { columns, source: `(${totals}) t`, order: 'asset, key', params: [from, to, zone] }, ask);
+  const page = await revenuePage(db, period, by, { revenue: ask, router: ask, method: ask });
+  return by === 'router' ? page.perRouter : page.perMethod;
 }
 
-export const CHART_ASSETS = 6;
-export const CHART_SERIES = 8;
-
-/**
- * What the charts draw, bounded whatever the routers sent: the CHART_ASSETS assets paid most often, and per asset the
- * CHART_SERIES routers (or methods) that took the most, the rest summed as one series `others`.
- */
-export async function revenueChart(db: Sql, { from, to, zone }: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
-  return db.query(
-    `WITH d AS (SELECT day, ${by} AS key, asset, sum(amount) AS amount, sum(payments) AS payments
-        FROM (${revenueSource({ from, to, zone })}) v GROUP BY day, ${by}, asset),
-      assets AS (SELECT asset FROM d GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
-      ranked AS (SELECT key, asset, row_number() OVER (PARTITION BY asset ORDER BY sum(amount) DESC, key) AS n
-        FROM d GROUP BY key, asset)
-     SELECT to_char(d.day, 'YYYY-MM-DD') AS day, d.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN d.key END AS key,
-       sum(d.amount)::text AS amount, r.n > ${CHART_SERIES} AS others
-     FROM d JOIN ranked r ON r.key = d.key AND r.asset = d.asset
-     WHERE d.asset IN (SELECT asset FROM assets)
-     GROUP BY 1, 2, 3, 5 ORDER BY 2, 3, 1`,
-    [from, to, zone],
-  );
+/** What the charts draw (revenue.ts revenuePage): per day, asset and router (or method), the rest as `others`. */
+export async function revenueChart(db: Sql, period: Period, by: 'router' | 'method'): Promise<ChartRow[]> {
+  const none = { page: 1, size: 0, offset: 0 };
+  return (await revenuePage(db, period, by, { revenue: none, router: none, method: none })).chart;
 }
 
 /**

@@ -422,6 +422,66 @@ SELECT r.name AS router, q.quarter, q.method, q.asset, q.amount, q.payments
 FROM revenue_quarters q JOIN routers r ON r.id = q.router_id;
 `;
 
+/**
+ * Revenue per day of a fixed offset from UTC (minutes east; day D of +60 is [D 00:00 UTC - 1 h, D+1 00:00 UTC - 1 h)),
+ * router, method and asset, for the offsets listed in revenue_offsets: the dashboard lists the offsets its zones take
+ * (Europe/Berlin's +60 and +120, Asia/Kolkata's +330) the first time it reads them, so a zone's day is one such row
+ * (corrected by an hour on the days its clock changes) instead of its UTC day and the hours and quarters between
+ * the two midnights. Offset 0 is revenue_days. A listed offset is kept by a trigger in the transaction that stores each
+ * payment; revenue_offset_keep() lists one and fills it from the quarters with the payments locked against writes
+ * meanwhile, so a payment stored during the fill is counted once: by the fill or by the trigger.
+ */
+const REVENUE_OFFSET_DAYS = `
+CREATE TABLE revenue_offsets (
+  minutes int PRIMARY KEY CHECK (minutes % 15 = 0 AND minutes BETWEEN -1440 AND 1440 AND minutes <> 0),
+  kept_since timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE revenue_offset_days (
+  minutes int NOT NULL,
+  day date NOT NULL,
+  router_id int NOT NULL REFERENCES routers (id),
+  method text NOT NULL,
+  asset text NOT NULL,
+  amount numeric(78, 0) NOT NULL,
+  payments bigint NOT NULL,
+  PRIMARY KEY (minutes, day, router_id, method, asset)
+);
+-- A period's UTC days read by their range, not the whole table.
+CREATE INDEX revenue_days_day ON revenue_days (day);
+CREATE FUNCTION revenue_offset_days_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO revenue_offset_days AS d (minutes, day, router_id, method, asset, amount, payments)
+  SELECT o.minutes, ((NEW.at AT TIME ZONE 'UTC') + o.minutes * interval '1 minute')::date, NEW.router_id,
+    NEW.method, NEW.asset, NEW.amount, 1
+  FROM revenue_offsets o
+  ON CONFLICT (minutes, day, router_id, method, asset) DO UPDATE SET amount = d.amount + EXCLUDED.amount,
+    payments = d.payments + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER payments_revenue_offset_days AFTER INSERT ON payments FOR EACH ROW
+  EXECUTE FUNCTION revenue_offset_days_add();
+-- SHARE ROW EXCLUSIVE waits for the transactions storing payments now and holds off new ones until the fill commits:
+-- the fill sees every payment stored before, the trigger every one after.
+CREATE FUNCTION revenue_offset_keep(m int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF m = 0 OR EXISTS (SELECT 1 FROM revenue_offsets WHERE minutes = m) THEN RETURN false; END IF;
+  LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE;
+  INSERT INTO revenue_offsets (minutes) VALUES (m) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN false; END IF;
+  INSERT INTO revenue_offset_days (minutes, day, router_id, method, asset, amount, payments)
+  SELECT m, ((quarter AT TIME ZONE 'UTC') + m * interval '1 minute')::date AS day, router_id, method, asset,
+    sum(amount), sum(payments)
+  FROM revenue_quarters GROUP BY day, router_id, method, asset;
+  RETURN true;
+END $$;
+CREATE VIEW fleet_revenue_offset_daily AS
+SELECT o.minutes, r.name AS router, o.day, o.method, o.asset, o.amount, o.payments
+FROM revenue_offset_days o JOIN routers r ON r.id = o.router_id
+UNION ALL
+SELECT 0, r.name, d.day, d.method, d.asset, d.amount, d.payments
+FROM revenue_days d JOIN routers r ON r.id = d.router_id;
+`;
+
 export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: TABLES },
   { version: 2, name: 'views', sql: VIEWS },
@@ -434,4 +494,5 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'revenue per UTC hour', sql: REVENUE_HOURS },
   { version: 10, name: "sessions a router's usage made new per day", sql: NEW_SESSIONS_DAY },
   { version: 11, name: 'revenue per UTC quarter hour', sql: REVENUE_QUARTERS },
+  { version: 12, name: 'revenue per day of the offsets the zones read', sql: REVENUE_OFFSET_DAYS },
 ];

@@ -76,6 +76,6 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
       );
   }
   console.log(
-    `              page Routers (${routers} routers), zone UTC: ${await timed(() => routersScreen(context('UTC', '')))}`,
+    `              page Routers, zone UTC (${routers}): ${await timed(() => routersScreen(context('UTC', '')))}`,
   );
 }

@@ -58,7 +58,7 @@ test.after(async () => {
   await pg?.close();
 });
 
-test('an offset is kept from when it is asked for: filled from the payments before, the trigger the ones after', async () => {
+test('an offset asked for is filled from the payments before, kept by the trigger for the ones after', async () => {
   assert.equal((await days(330)).kept, []);
   const [first] = await db.query<{ kept: boolean }>('SELECT revenue_offset_keep(330) AS kept');
   assert.is(first!.kept, true);

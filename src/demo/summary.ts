@@ -94,10 +94,10 @@ export function summary(
       'something changed: with 32 clients while customers come and go (5 purchases and 2 sessions ending in ' +
       "45 s), 40.4-49.2 ms a second on openNDS 9.10 and 48.2-52.7 on 10.3.1 with the package's binauth: over " +
       "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
-    // Measured in busy windows (bench portal-cpu --portals sluice,9.10), on a shared machine.
+    // Measured in busy windows, the three portals in one run (bench portal-cpu --portals sluice,9.10,10.3.1).
     "     with main.portal 'sluice' (sluice is the gate, no portal process) the same busy window cost the router " +
-      '18.2-20.7 ms a second at 8-64 clients (one nft transaction a grant and a close) against 50.7-67.9 on ' +
-      'openNDS 9.10 + sluice at 8-32, at load 25-32 on a shared machine: over the goal of 15, docs/performance.md)',
+      '21.3-27.3 ms a second at 8-64 clients (25.3 at 32) against 45.8-83.3 on openNDS 9.10 + sluice and ' +
+      '78.4-110.2 on 10.3.1 + sluice, in one run at load 0.2-1.4: over the goal of 15)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,

@@ -7,23 +7,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
-import {
-  DASHBOARD_MIGRATIONS,
-  setUser,
-  startAlerts,
-  startDashboard,
-  type Alerts,
-  type Dashboard,
-} from '../../src/fleet/dashboard/index.ts';
-import { Postgres } from '../peers/postgres.ts';
+import type { Db } from '../../src/fleet/db/index.ts';
+import type { Alerts, Dashboard } from '../../src/fleet/dashboard/index.ts';
 import { startAlertReceiver, type AlertReceiver } from './alert-receiver.ts';
+import { ALICE_PASSWORD, alertsOnClock, openAlertsFleet, type AlertsFleet } from './alerts-fleet.ts';
 import { logIn } from './dashboard-http.ts';
 
 const SECRET = 'alert-secret-0123456789abcdef';
 const HOUR = 3_600_000;
 
-let pg: Postgres;
+let fleet: AlertsFleet;
 let db: Db;
 let dash: Dashboard;
 let receiver: AlertReceiver;
@@ -31,21 +24,16 @@ let clock = Date.parse('2026-11-27T12:00:00Z');
 const lines: string[] = [];
 
 const alerts = (): Alerts =>
-  startAlerts({
-    db,
+  alertsOnClock(db, () => clock, lines, {
     // Red by their Last-Will only, never by the test's clock jumping a day.
     staleAfterMs: 1000 * 24 * HOUR,
     zone: 'UTC',
-    intervalMs: HOUR,
     sendmailPath: '/nonexistent/sendmail',
-    now: () => clock,
-    log: (m, f) => void lines.push(`${m} ${JSON.stringify(f ?? {})}`),
   });
 
 test.before(async () => {
-  pg = await Postgres.create();
-  db = await openPostgres({ url: pg.url() });
-  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+  fleet = await openAlertsFleet();
+  ({ db, dash } = fleet);
   await db.query(
     `INSERT INTO routers (id, name, last_message_at, max_seq, online, status_at) VALUES
        (1, 'cafe-a', to_timestamp($1::float8 / 1000), 0, true, now()),
@@ -54,9 +42,7 @@ test.before(async () => {
   );
   receiver = await startAlertReceiver(SECRET);
   receiver.down = true;
-  await setUser(db, 'alice', 'admin', 'correct horse battery');
-  dash = await startDashboard({ db, port: 0 });
-  const admin = await logIn(dash.url, 'alice', 'correct horse battery');
+  const admin = await logIn(dash.url, 'alice', ALICE_PASSWORD);
   const saved = await admin.post('/settings/alerts', {
     webhook_url: receiver.url,
     webhook_secret: SECRET,
@@ -66,10 +52,8 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  await dash?.close();
   await receiver?.close();
-  await db?.close();
-  await pg?.close();
+  await fleet?.close();
 });
 
 const sending = async () =>
@@ -121,7 +105,7 @@ test('retried while its alert is under a day old, then given up: failed, its err
   assert.equal(rows[0]!.failed, true);
   assert.equal(rows[1]!.sent, true);
   await a.stop();
-  const admin = await logIn(dash.url, 'alice', 'correct horse battery');
+  const admin = await logIn(dash.url, 'alice', ALICE_PASSWORD);
   const settings = (await admin.get('/settings')).text;
   assert.match(settings, /1 sending\(s\) given up \(1 by webhook, 0 by mail\): still failing 24 h after their alert/);
   const page = (await admin.get('/alerts')).text;

@@ -12,19 +12,12 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError } from '../../src/errors.ts';
-import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
-import {
-  DASHBOARD_MIGRATIONS,
-  setUser,
-  startAlerts,
-  startDashboard,
-  type Alerts,
-  type Dashboard,
-} from '../../src/fleet/dashboard/index.ts';
+import type { Db } from '../../src/fleet/db/index.ts';
+import type { Alerts, Dashboard } from '../../src/fleet/dashboard/index.ts';
 import { sendSmtp } from '../../src/fleet/dashboard/smtp.ts';
 import { freePort } from '../helpers/net.ts';
 import { Exim, mailboxMessages } from '../peers/exim.ts';
-import { Postgres } from '../peers/postgres.ts';
+import { ALICE_PASSWORD, alertsOnClock, openAlertsFleet, type AlertsFleet } from './alerts-fleet.ts';
 import { logIn, type Visitor } from './dashboard-http.ts';
 import { waitFor } from './rig.ts';
 
@@ -35,7 +28,7 @@ const tag = `${process.pid}s${Date.now().toString(36)}`;
 const RED = `red-${tag}`;
 const FROM = `fleet-${tag}@example.net`;
 
-let pg: Postgres;
+let fleet: AlertsFleet;
 let db: Db;
 let dash: Dashboard;
 let exim: Exim;
@@ -44,34 +37,25 @@ let clock = Date.parse('2026-11-27T12:00:00Z');
 const lines: string[] = [];
 
 const alerts = (): Alerts =>
-  startAlerts({
-    db,
+  alertsOnClock(db, () => clock, lines, {
     staleAfterMs: 1000 * 24 * HOUR,
     zone: 'Europe/Berlin',
-    intervalMs: HOUR,
     sendmailPath: '/nonexistent/sendmail',
-    now: () => clock,
-    log: (m, f) => void lines.push(`${m} ${JSON.stringify(f ?? {})}`),
   });
 
 test.before(async () => {
-  [pg, exim] = await Promise.all([Postgres.create(), Exim.create()]);
-  db = await openPostgres({ url: pg.url() });
-  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+  [fleet, exim] = await Promise.all([openAlertsFleet(), Exim.create()]);
+  ({ db, dash } = fleet);
   await db.query(
     `INSERT INTO routers (id, name, last_message_at, max_seq, online, status_at)
      VALUES (1, $1, to_timestamp($2::float8 / 1000), 0, true, now())`,
     [RED, clock],
   );
-  await setUser(db, 'alice', 'admin', 'correct horse battery');
-  dash = await startDashboard({ db, port: 0 });
-  admin = await logIn(dash.url, 'alice', 'correct horse battery');
+  admin = await logIn(dash.url, 'alice', ALICE_PASSWORD);
 });
 
 test.after(async () => {
-  await dash?.close();
-  await db?.close();
-  await Promise.all([pg?.close(), exim?.close()]);
+  await Promise.all([fleet?.close(), exim?.close()]);
 });
 
 /** This run's messages in the mailbox whose Subject has `word`, once none of this run's is in exim's queue. */

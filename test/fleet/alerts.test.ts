@@ -11,17 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
-import {
-  DASHBOARD_MIGRATIONS,
-  setUser,
-  startAlerts,
-  startDashboard,
-  type Alerts,
-  type Dashboard,
-} from '../../src/fleet/dashboard/index.ts';
-import { Postgres } from '../peers/postgres.ts';
+import type { Db } from '../../src/fleet/db/index.ts';
+import { setUser, type Alerts, type Dashboard } from '../../src/fleet/dashboard/index.ts';
 import { startAlertReceiver, type AlertReceiver } from './alert-receiver.ts';
+import { ALICE_PASSWORD, alertsOnClock, openAlertsFleet, type AlertsFleet } from './alerts-fleet.ts';
 import { logIn } from './dashboard-http.ts';
 import { waitFor } from './rig.ts';
 
@@ -32,7 +25,7 @@ const tag = `${process.pid}x${Date.now().toString(36)}`;
 const RED = `red-${tag}`;
 const SICK = `sick-${tag}`;
 
-let pg: Postgres;
+let fleet: AlertsFleet;
 let db: Db;
 let dash: Dashboard;
 let receiver: AlertReceiver;
@@ -40,21 +33,11 @@ let hookUrl: string;
 let clock = Date.now();
 const lines: string[] = [];
 
-function alerts(): Alerts {
-  return startAlerts({
-    db,
-    staleAfterMs: 60_000,
-    zone: 'Europe/Berlin',
-    intervalMs: 3_600_000,
-    now: () => clock,
-    log: (m, f) => void lines.push(`${m} ${JSON.stringify(f ?? {})}`),
-  });
-}
+const alerts = (): Alerts => alertsOnClock(db, () => clock, lines, { staleAfterMs: 60_000, zone: 'Europe/Berlin' });
 
 test.before(async () => {
-  pg = await Postgres.create();
-  db = await openPostgres({ url: pg.url() });
-  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+  fleet = await openAlertsFleet();
+  ({ db, dash } = fleet);
   for (const [id, name] of [
     [1, RED],
     [2, SICK],
@@ -66,16 +49,12 @@ test.before(async () => {
     );
   receiver = await startAlertReceiver(SECRET);
   hookUrl = receiver.url;
-  await setUser(db, 'alice', 'admin', 'correct horse battery');
   await setUser(db, 'oscar', 'operator', 'read only but long');
-  dash = await startDashboard({ db, port: 0 });
 });
 
 test.after(async () => {
-  await dash?.close();
   await receiver?.close();
-  await db?.close();
-  await pg?.close();
+  await fleet?.close();
 });
 
 /** This run's alert mails in the mailbox, once the transport's queue is empty: their subjects. */
@@ -93,7 +72,7 @@ async function mails(atLeast: number): Promise<string[]> {
 }
 
 test('an admin sets where alerts go; the secret is never shown back; an operator cannot', async () => {
-  const admin = await logIn(dash.url, 'alice', 'correct horse battery');
+  const admin = await logIn(dash.url, 'alice', ALICE_PASSWORD);
   const bad = await admin.post('/settings/alerts', { webhook_url: hookUrl, webhook_secret: '', mail_to: '' });
   assert.match(decodeURIComponent(bad.location ?? ''), /a webhook needs a secret/);
   const short = await admin.post('/settings/alerts', { webhook_url: hookUrl, webhook_secret: 'short', mail_to: '' });

@@ -14,7 +14,7 @@ export { DASHBOARD_MIGRATIONS } from './schema.ts';
 export { setUser, InputError } from './auth.ts';
 export { parseCommandKeys } from './actions.ts';
 export { connectMqttBus } from './mqtt-bus.ts';
-export { startAlerts, type Alerts } from './alert-send.ts';
+export { startAlerts, type Alerts, type AlertsOptions } from './alert-send.ts';
 export { checkTimeZone, DEFAULT_TIME_ZONE, TimeZoneError, zoneProblem } from './zone.ts';
 
 export interface DashboardOptions {

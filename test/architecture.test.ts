@@ -217,9 +217,9 @@ const SIZE_REASONS: Record<string, string> = {
     '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, ' +
     'end-replay), and what it answers without a change is the class it extends (queries.ts)',
   'src/payments/exact/x402-exact.ts':
-    "one scheme's steps of the x402 purchase pipeline (payments/x402-purchase.ts) and the resolver that finishes a " +
-    'settle without an answer: both read and write the same records in the order of its crash argument; what the ' +
-    'facilitator is asked (requirements.ts) and the proof of a settle (x402-resolve.ts) are apart',
+    "one scheme's steps of the x402 purchase pipeline (payments/x402-purchase.ts) and what each facilitator answer " +
+    'means for the money; what it waits on, an unanswered settle decided and granted late, is settle-resolver.ts, ' +
+    'what the facilitator is asked requirements.ts and the proof of a settle x402-resolve.ts',
   'src/payments/escrow-session/x402-session.ts':
     "one scheme's steps of the x402 purchase pipeline, the late grant of a pending deposit and the close and " +
     'consume pass share its ledger and facilitator client; the deposit checks (deposit-check.ts), the terms and ' +

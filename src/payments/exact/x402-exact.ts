@@ -27,16 +27,14 @@ import {
   type ExactPayment,
   type FacilitatorRequest,
   type PurchaseRecord,
-  type SearchWindow,
   type TokenDomain,
 } from '../../x402/index.ts';
-import { grantLate } from '../late-grant.ts';
-import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
+import { pendingError, unconfirmedError, voidError } from '../x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { X402Purchase } from '../x402-purchase.ts';
 import { exactRequirements, facilitatorRequest } from './requirements.ts';
-import { ScheduledPass } from '../scheduled-pass.ts';
-import { RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions } from './options.ts';
+import { SettleResolver } from './settle-resolver.ts';
+import { WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions } from './options.ts';
 
 /** A purchase on flash before its /settle, with the request /settle is sent. */
 type Settling = PurchaseRecord & { request: FacilitatorRequest };
@@ -47,22 +45,12 @@ export class X402Method implements PaymentMethod {
   private facilitator: FacilitatorClient;
   /** x402.rpc_url's reader; null without one. */
   private chain: ChainReader | null;
-  /** Block windows the resolver found for pending records (so a later round does not search for them again). */
-  private readonly windows = new Map<string, SearchWindow>();
   private readonly clock: Clock;
-  /** Keys the resolver is deciding or granting right now: a retry of one waits for its word (pending). */
-  private readonly resolving = new Set<string>();
-  /** Settled keys handed to the merchant and not yet seen applied or released. */
-  private readonly handedOut = new Map<string, number>();
   /** The purchase pipeline with this scheme's steps; its hold is the keys being verified, settled or resolved. */
   private readonly purchase: X402Purchase<ExactPayment, FacilitatorRequest, Settling>;
   private closed = false;
-  /**
-   * The resolver's pass (scheduled-pass.ts): again every RESOLVE_INTERVAL_MS while a purchase is pending. Its stop
-   * ends the facilitator and chain exchanges in flight at close() (they take its signal): a slow peer does not hold
-   * the daemon's stop.
-   */
-  private readonly resolver: ScheduledPass<ResolveReport>;
+  /** What the method waits on: unanswered settles decided, late grants, old records dropped (settle-resolver.ts). */
+  private readonly resolver: SettleResolver;
 
   private constructor(
     private config: X402Config,
@@ -70,14 +58,15 @@ export class X402Method implements PaymentMethod {
     private readonly options: X402MethodOptions,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.resolver = new ScheduledPass({
-      run: () => this.doResolve(),
-      next: (r) => (r.pending > 0 ? RESOLVE_INTERVAL_MS : undefined),
-      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS },
+    this.resolver = new SettleResolver({
+      method: this.name,
+      store,
+      sessions: options.sessions,
+      ...(options.log && { log: options.log }),
       clock: this.clock,
       ...(options.timers && { timers: options.timers }),
-      failed: (err) =>
-        options.log?.warn('x402 resolve pass failed; will retry', { reason: toSluiceError(err).message }),
+      peers: () => ({ chain: this.chain, facilitator: this.facilitator, payTo: this.config.payTo }),
+      held: (key) => this.purchase.hold.has(key),
     });
     this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
@@ -219,7 +208,7 @@ export class X402Method implements PaymentMethod {
       throw replayed(p);
     }
     // Two settles of one record at once: the one refused because the other landed would read as "no money moved".
-    if (this.resolving.has(key)) throw pendingError(key);
+    if (this.resolver.isResolving(key)) throw pendingError(key);
   }
 
   /**
@@ -230,8 +219,8 @@ export class X402Method implements PaymentMethod {
     const key = keyOf(p);
     const known = this.store.get(key);
     if (known?.state === 'settling' || known?.state === 'unconfirmed') {
-      const outcome = await this.resolveOne(known, { grant: false });
-      if (outcome.kind === 'settled') return this.handOut(this.store.get(key) ?? known);
+      const outcome = await this.resolver.resolveOne(known, { grant: false });
+      if (outcome.kind === 'settled') return this.resolver.handOut(this.store.get(key) ?? known);
       if (outcome.kind === 'pending') throw pendingError(key);
       if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
       if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? known);
@@ -241,7 +230,7 @@ export class X402Method implements PaymentMethod {
       );
     }
     const applied = this.options.sessions.isApplied({ method: this.name, reference: key });
-    if (known?.state === 'settled' && !this.handedOut.has(key) && !applied) return this.handOut(known);
+    if (known?.state === 'settled' && !this.resolver.wasHandedOut(key) && !applied) return this.resolver.handOut(known);
     if (known || applied) throw replayed(p);
     return undefined;
   }
@@ -296,7 +285,7 @@ export class X402Method implements PaymentMethod {
     if (settled.status === 'settled') {
       const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
       await this.persistBestEffort(done);
-      return this.handOut(done);
+      return this.resolver.handOut(done);
     }
     if (settled.status === 'failed' && isNonceUsedReason(settled.reason)) {
       // "Nonce used" on the first settle: the authorization ran already (the facilitator's own earlier attempt, or
@@ -305,10 +294,10 @@ export class X402Method implements PaymentMethod {
         key,
         reason: settled.reason,
       });
-      const outcome = await this.resolveOne(record, { grant: false });
-      if (outcome.kind === 'settled') return this.handOut(this.store.get(key) ?? record);
+      const outcome = await this.resolver.resolveOne(record, { grant: false });
+      if (outcome.kind === 'settled') return this.resolver.handOut(this.store.get(key) ?? record);
       if (outcome.kind === 'pending') {
-        this.resolver.soon(RESOLVE_INTERVAL_MS);
+        this.resolver.soon();
         throw pendingError(key);
       }
       if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
@@ -328,33 +317,20 @@ export class X402Method implements PaymentMethod {
       );
     }
     this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
-    this.resolver.soon(RESOLVE_INTERVAL_MS);
+    this.resolver.soon();
     throw pendingError(key);
-  }
-
-  /** A settled purchase handed to the merchant: the resolver leaves it alone a while (handedOut). */
-  private handOut(record: PurchaseRecord): PaymentRef {
-    this.handedOut.set(record.key, this.clock.now());
-    return {
-      method: this.name,
-      reference: record.key,
-      amount: BigInt(record.value),
-      asset: record.asset,
-      at: record.at,
-      steps: BigInt(record.steps),
-    };
   }
 
   /** The session could not be granted after the money moved: keep the record `settled` for the resolver to retry. */
   async release(ref: PaymentRef, reason: Error): Promise<void> {
-    this.handedOut.delete(ref.reference);
+    this.resolver.released(ref.reference);
     const r = this.store.get(ref.reference);
     if (r && r.state === 'settled') {
       this.options.log?.warn('x402 payment settled but not granted; will retry', {
         key: ref.reference,
         reason: reason.message,
       });
-      this.resolver.soon(RESOLVE_INTERVAL_MS);
+      this.resolver.soon();
     }
   }
 
@@ -371,142 +347,12 @@ export class X402Method implements PaymentMethod {
   }
 
   /**
-   * Settles the question of one `settling` or `unconfirmed` record (x402-resolve.ts) and writes the answer: `settled`
-   * (money reached pay_to), `void` (its nonce was spent without paying; kept so the same payload is refused with its
-   * reason), `unconfirmed` (kept for a chain lookup), or removed when it failed. With `grant`, a settled purchase is
-   * granted here (resolver path).
-   */
-  private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<PendingOutcome> {
-    const outcome = await resolveSettle(r, {
-      chain: this.chain,
-      facilitator: this.facilitator,
-      payTo: this.config.payTo,
-      windows: this.windows,
-      log: this.options.log,
-      nowSeconds: BigInt(Math.floor(this.clock.now() / 1000)),
-    });
-    if (outcome.kind !== 'pending') this.windows.delete(r.key);
-    if (outcome.kind === 'pending') return outcome;
-    if (outcome.kind === 'failed') {
-      await this.store.remove(r.key);
-      this.options.log?.info('x402 pending purchase failed; no money moved', { key: r.key, reason: outcome.reason });
-      return outcome;
-    }
-    if (outcome.kind === 'void') {
-      await this.store.put({ ...r, state: 'void', voided: outcome.how, transaction: outcome.transaction });
-      this.options.log?.warn('x402 authorization spent on chain without paying; not granted', {
-        key: r.key,
-        how: outcome.how,
-        transaction: outcome.transaction,
-      });
-      return outcome;
-    }
-    if (outcome.kind === 'unconfirmed') {
-      if (r.state !== 'unconfirmed') {
-        await this.store.put({ ...r, state: 'unconfirmed' });
-        this.options.log?.warn(
-          'x402 settle cannot be confirmed; not granted until a chain lookup (x402.rpc_url) proves the transfer',
-          { key: r.key, reason: outcome.reason },
-        );
-      }
-      return outcome;
-    }
-    const settled: PurchaseRecord = {
-      ...r,
-      state: 'settled',
-      ...(outcome.transaction && { transaction: outcome.transaction }),
-    };
-    await this.store.put(settled);
-    if (options.grant) await this.grant(settled);
-    return outcome;
-  }
-
-  private async grant(r: PurchaseRecord): Promise<boolean> {
-    const payment: PaymentRef = {
-      method: this.name,
-      reference: r.key,
-      amount: BigInt(r.value),
-      asset: r.asset,
-      at: r.at,
-      steps: BigInt(r.steps),
-    };
-    const grant = {
-      mac: r.mac,
-      metric: r.metric,
-      allotment: BigInt(r.allotment),
-      plan: r.plan,
-      payment,
-      ...(r.ip !== undefined && { ip: r.ip }),
-    };
-    const done = await grantLate(
-      this.options.sessions,
-      grant,
-      {
-        granted: 'x402 purchase granted after a late settle',
-        failed: 'x402 late grant failed; will retry',
-        fields: { key: r.key },
-      },
-      { log: this.options.log },
-    );
-    if (!done) return false;
-    await this.store.put({ ...r, state: 'applied' });
-    return true;
-  }
-
-  /**
-   * Finishes what a crash or a silent facilitator left: `settling` records are asked about, `settled` ones not yet
-   * in a session are granted, `applied` ones past their window are dropped. Safe to call any time (serialised).
+   * Finishes what a crash or a silent facilitator left (settle-resolver.ts): `settling` records are asked about,
+   * `settled` ones not yet in a session are granted, `applied` ones past their window are dropped. Safe to call any
+   * time (serialised).
    */
   resolvePending(): Promise<ResolveReport> {
     return this.resolver.run();
-  }
-
-  private async doResolve(): Promise<ResolveReport> {
-    const report: ResolveReport = { granted: 0, failed: 0, pending: 0, unconfirmed: 0 };
-    for (const r of this.store.list()) {
-      if (this.purchase.hold.has(r.key)) continue;
-      this.resolving.add(r.key);
-      try {
-        // An unconfirmed record is only worth a look with a chain to ask (a repeated settle already said nothing).
-        if (r.state === 'settling' || (r.state === 'unconfirmed' && this.chain)) {
-          const outcome = await this.resolveOne(r, { grant: true });
-          if (outcome.kind === 'settled') report.granted++;
-          else if (outcome.kind === 'failed' || outcome.kind === 'void') report.failed++;
-          else if (outcome.kind === 'unconfirmed') report.unconfirmed++;
-          else report.pending++;
-        } else if (r.state === 'unconfirmed') {
-          report.unconfirmed++;
-        } else if (r.state === 'settled') {
-          const handed = this.handedOut.get(r.key);
-          if (this.options.sessions.isApplied({ method: this.name, reference: r.key })) {
-            this.handedOut.delete(r.key);
-            await this.store.put({ ...r, state: 'applied' });
-          } else if (handed === undefined || this.clock.now() - handed > 60_000) {
-            if (await this.grant(r)) report.granted++;
-            else report.pending++;
-          } else report.pending++;
-        }
-      } catch (err) {
-        report.pending++;
-        this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
-      } finally {
-        this.resolving.delete(r.key);
-      }
-    }
-    const dropped = this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
-    for (const r of dropped.filter((d) => d.state === 'unconfirmed')) {
-      // The last word on it: what an operator needs to look the transfer up by hand.
-      this.options.log?.warn('x402 unconfirmed purchase dropped after 7 days; never granted', {
-        key: r.key,
-        mac: r.mac,
-        value: r.value,
-        asset: r.asset,
-        network: r.network,
-        pay_to: r.payTo ?? this.config.payTo,
-      });
-    }
-    if (dropped.length > 0) await this.store.flush().catch(() => undefined);
-    return report;
   }
 
   /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
@@ -535,7 +381,7 @@ export class X402Method implements PaymentMethod {
     this.config = config;
     this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
-    this.windows.clear();
+    this.resolver.forgetWindows();
     // A chain to ask (now or another one): purchases kept unconfirmed may be decided at last.
     if (chainAdded && this.store.list('unconfirmed').length > 0) void this.resolvePending();
   }

@@ -27,7 +27,9 @@
 // The modes run one after the other in the same lab (the same clients and sessions), each `--repeat` times in turn,
 // so today's figure stands beside the old path's from the same run.
 // SLUICE_E2E_BUNDLE runs another build of sluice.mjs (e.g. a copy of dist/ from before a change).
-// --gate N: in the lab of N clients, also the gate-open latency on the kernel path with N listed, on 2N fresh clients
+// --gate N (default 32 when --clients has it; `none`: no gate phase): in the lab of N clients (a lab of its own when
+// the metered, the busy windows' and the gate's clients are more than the lab's 99), also the gate-open latency on the
+// kernel path with N listed, on 2N fresh clients
 // (one at a time, then N at once: each one's from its own grant, and the last's from the first grant)
 // (openNDS 9.10 did not list terminated clients again within 124 s, so the metered ones cannot be reused), and with
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
@@ -506,10 +508,11 @@ export default async function main(argv: string[]): Promise<void> {
   const repeat = Number(arg(argv, '--repeat', '2'));
   // Unmeasured busy windows each daemon serves before its measured one (busy scenario only): see warmUp.
   const warm = busyWindow ? Number(arg(argv, '--warm', '0')) : 0;
-  // The client counts whose lab also measures gate-open latency on the kernel path ('' for none).
-  const gateAt = arg(argv, '--gate', '')
+  // The client counts whose lab also measures gate-open latency on the kernel path ('none' for none): by default the
+  // goal's 32 when it is among --clients, so a run of the figures shows the gate's too.
+  const gateAt = arg(argv, '--gate', sizes.includes(32) ? '32' : 'none')
     .split(',')
-    .filter((x) => x !== '')
+    .filter((x) => x !== '' && x !== 'none')
     .map(Number);
   // With --gate, that many more fresh clients for the first answer of a client granted before it is listed.
   const first = Number(arg(argv, '--first', '0'));
@@ -518,12 +521,15 @@ export default async function main(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   const gates: Array<Record<string, number | string>> = [];
   for (const portal of portals)
-    for (const n of sizes) {
+    for (const { n, modes, gate } of labPlans(sizes, gateAt, (n) => {
       // sluice's own gate has no 'portal' mode (its usage is the kernel's counters: portal 'sluice' needs them).
       const modes = portal.sluice === true ? allModes.filter((m) => m === 'kernel') : allModes;
-      // The gate phase's clients are fresh ones (gateLatency): n listed one at a time, n at once, `first` unlisted.
-      const gateClients = gateAt.includes(n) ? 2 * n + first : 0;
       // Each busy window takes CHURN_CLIENTS fresh clients (openNDS lists a client it deauthed again only later).
+      const churnClients = busyWindow ? repeat * modes.length * (1 + warm) * CHURN_CLIENTS : 0;
+      return { modes, clients: (modes.length > 0 ? n : 0) + churnClients, gateClients: 2 * n + first };
+    })) {
+      // The gate phase's clients are fresh ones (gateLatency): n listed one at a time, n at once, `first` unlisted.
+      const gateClients = gate ? 2 * n + first : 0;
       const churnClients = busyWindow ? repeat * modes.length * (1 + warm) * CHURN_CLIENTS : 0;
       const lab = await Lab.up({
         clients: (modes.length > 0 ? n : 0) + churnClients + gateClients,
@@ -759,7 +765,7 @@ export default async function main(argv: string[]): Promise<void> {
             );
           }
         }
-        if (gateAt.includes(n)) {
+        if (gate) {
           if (metered.length > 0) {
             writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine('kernel')));
             await s.startDaemon();
@@ -811,9 +817,36 @@ export default async function main(argv: string[]): Promise<void> {
   if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates, summary }));
   else {
     console.table(rows);
-    console.table(gates);
+    if (gates.length > 0) console.table(gates);
+    else console.log('# portal-cpu: no gate-open figures (--gate none, or every gate phase failed: see above)');
     console.table(summary);
   }
+}
+
+type LabPlan = { n: number; modes: string[]; gate: boolean };
+
+/** The lab's client namespaces (test/e2e/lab.sh: its DHCP range). */
+const LAB_MAX_CLIENTS = 99;
+
+/**
+ * The labs a portal's run brings up, in order: one per client count with its metering windows and, when `gateAt` names
+ * that count, its gate phase; the gate phase in a lab of its own when both would not fit in one (32 metered clients,
+ * a busy window's 5 and the gate phase's 64 fresh ones are 101).
+ */
+function labPlans(
+  sizes: readonly number[],
+  gateAt: readonly number[],
+  need: (n: number) => { modes: string[]; clients: number; gateClients: number },
+): LabPlan[] {
+  return sizes.flatMap((n): LabPlan[] => {
+    const { modes, clients, gateClients } = need(n);
+    if (!gateAt.includes(n)) return [{ n, modes, gate: false }];
+    if (modes.length === 0 || clients + gateClients <= LAB_MAX_CLIENTS) return [{ n, modes, gate: true }];
+    return [
+      { n, modes, gate: false },
+      { n, modes: [], gate: true },
+    ];
+  });
 }
 
 /**

@@ -19,7 +19,7 @@
 // comes or goes.
 //   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work), before and after
 //            each window, a window's figure taking their mean; a window is 3 checkinterval rounds (45 s in the lab);
-//   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on); metering
+//   <mode>   sluice running at the package's defaults (poll 2 s, checkpoint 300 s, the control socket, kernel quota on); metering
 //            CPU = openNDS above its idle + sluice. 'kernel': as the package runs (usage from sluice's nft counters,
 //            the portal listed only when something changed: meter/kernel-mode.ts). 'portal': the path before it, which
 //            a router without nft JSON output still takes (every tick lists the portal): `main.nft` is a wrapper that
@@ -582,6 +582,8 @@ export default async function main(argv: string[]): Promise<void> {
           mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`;
         const s = await Sluice.start(lab, {
           pollInterval: 2,
+          // The package's checkpoint interval (the e2e harness's 5 s wrote the usage to flash 60 times as often).
+          checkpointInterval: 300,
           mainOptions: [nftLine(modes[0] ?? 'kernel')],
           extraConfig: HTTP_SECTION,
         });

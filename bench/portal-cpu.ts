@@ -19,9 +19,10 @@
 // comes or goes.
 //   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work), before and after
 //            each window, a window's figure taking their mean; a window is 3 checkinterval rounds (45 s in the lab);
-//   <mode>   sluice running at the package's defaults (poll 2 s, checkpoint 300 s, the control socket, kernel quota on); metering
-//            CPU = openNDS above its idle + sluice. 'kernel': as the package runs (usage from sluice's nft counters,
-//            the portal listed only when something changed: meter/kernel-mode.ts). 'portal': the path before it, which
+//   <mode>   sluice running at the package's defaults (poll 2 s, checkpoint 300 s, the control socket, kernel quota
+//            on); metering CPU = openNDS above its idle + sluice. 'kernel': as the package runs (usage from sluice's
+//            nft counters, the portal listed only when something changed: meter/kernel-mode.ts). 'portal': the path
+//            before it, which
 //            a router without nft JSON output still takes (every tick lists the portal): `main.nft` is a wrapper that
 //            refuses only the counters' JSON dump, so the counters turn off at start and the kernel quota stays on.
 // The modes run one after the other in the same lab (the same clients and sessions), each `--repeat` times in turn,

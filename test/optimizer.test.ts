@@ -4,11 +4,24 @@
 // which print each tier-up).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { holdOptimizer, optimizerHeld, releaseOptimizer } from '../src/optimizer.ts';
 
-const MODULE = fileURLToPath(new URL('../src/optimizer.ts', import.meta.url));
+/**
+ * src/optimizer.ts as one plain JavaScript module the children import: no TypeScript loader in them (tsx's start was
+ * ~1 s of this file's CPU in each of its three children).
+ */
+const MODULE = `data:text/javascript;base64,${Buffer.from(
+  buildSync({
+    entryPoints: [fileURLToPath(new URL('../src/optimizer.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    write: false,
+  }).outputFiles[0]!.text,
+).toString('base64')}`;
 
 /** --trace-opt's lines about `hot` in a child that runs it hot, held and then released when `release`. */
 function traceOfHot(release: boolean): string[] {
@@ -23,7 +36,7 @@ function traceOfHot(release: boolean): string[] {
     for (let i = 0; i < 3000; i++) sum += hot(1000);
     console.log(sum > 0 ? 'done' : '');
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--trace-opt', '--input-type=module', '-e', script], {
+  const r = spawnSync(process.execPath, ['--trace-opt', '--input-type=module', '-e', script], {
     encoding: 'utf8',
   });
   assert.is(r.status, 0, r.stderr);
@@ -55,11 +68,9 @@ function baselineTrace(): string[] {
     for (let i = 0; i < 3000; i++) sum += hot(1000);
     console.log(sum > 0 ? 'done' : '');
   `;
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--trace-baseline-batch-compilation', '--input-type=module', '-e', script],
-    { encoding: 'utf8' },
-  );
+  const r = spawnSync(process.execPath, ['--trace-baseline-batch-compilation', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split('\n');
 }

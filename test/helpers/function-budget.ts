@@ -5,7 +5,8 @@
  * object); `this` is not a parameter. Length counts the lines from the function's first line to its last. An anonymous
  * function is named by the nearest named function around it (`outer/(arrow)`).
  */
-import ts from 'typescript';
+import type ts from 'typescript';
+import { cachedFacts, typescript } from './syntax-cache.ts';
 
 export interface FunctionFacts {
   /** `name` or `Class.name`; an anonymous function by the variable or property it is given to, else `outer/(arrow)`. */
@@ -16,6 +17,7 @@ export interface FunctionFacts {
 }
 
 function nameOf(node: ts.Node, file: ts.SourceFile): string {
+  const ts = typescript();
   const cls = (n: ts.Node): string => {
     for (let p = n.parent; p; p = p.parent) if (ts.isClassLike(p)) return p.name ? `${p.name.text}.` : '';
     return '';
@@ -38,7 +40,13 @@ function nameOf(node: ts.Node, file: ts.SourceFile): string {
   return '(arrow)';
 }
 
+/** The functions of `source` (`path` names it in the parser's messages), read once per source (syntax-cache.ts). */
 export function functionsOf(path: string, source: string): FunctionFacts[] {
+  return cachedFacts('functions', import.meta.url, source, () => readFunctions(path, source));
+}
+
+function readFunctions(path: string, source: string): FunctionFacts[] {
+  const ts = typescript();
   const file = ts.createSourceFile(path, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const out: FunctionFacts[] = [];
   const visit = (node: ts.Node): void => {

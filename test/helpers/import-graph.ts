@@ -5,7 +5,8 @@
  * src/daemon.ts) is not a folder: importing one is never deep, and it is no node of a cycle (it may still import deep
  * into a folder). Paths are relative to src/, with '/' separators.
  */
-import ts from 'typescript';
+import type ts from 'typescript';
+import { cachedFacts, typescript } from './syntax-cache.ts';
 
 export interface ImportEdge {
   /** The importing file, e.g. 'payments/voucher.ts'. */
@@ -187,11 +188,13 @@ export interface ImportedNames {
 }
 
 function literalOf(node: ts.Node | undefined): string | null {
+  const ts = typescript();
   return node !== undefined && ts.isStringLiteralLike(node) ? node.text : null;
 }
 
 /** The names a dynamic `import('x')` takes: `const { a } = await import(…)` or `(await import(…)).a`; else '*'. */
 function dynamicNames(call: ts.CallExpression): Set<string> | '*' {
+  const ts = typescript();
   let node: ts.Node = call;
   if (ts.isAwaitExpression(node.parent)) node = node.parent;
   while (ts.isParenthesizedExpression(node.parent)) node = node.parent;
@@ -211,10 +214,12 @@ function dynamicNames(call: ts.CallExpression): Set<string> | '*' {
 
 /**
  * Each source's syntax tree, parsed once: the architecture test reads every file's imports and each index.ts's exports
- * too, and TypeScript's parser is most of its time (the trees are only read).
+ * too, and TypeScript's parser is most of its time (the trees are only read). What is read from them is cached by the
+ * source's hash (test/helpers/syntax-cache.ts): a file unchanged since the last run is not parsed.
  */
 const trees = new Map<string, ts.SourceFile>();
 function parsed(source: string): ts.SourceFile {
+  const ts = typescript();
   let file = trees.get(source);
   if (file === undefined) trees.set(source, (file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true)));
   return file;
@@ -225,6 +230,16 @@ function parsed(source: string): ts.SourceFile {
  * types); one entry per specifier. A whole-module use (`import * as`, `export *`, a dynamic import kept whole) is '*'.
  */
 export function importedNames(source: string): ImportedNames[] {
+  return cachedFacts('imported-names', import.meta.url, source, () =>
+    readImportedNames(source).map(({ specifier, names }) => ({
+      specifier,
+      names: names === '*' ? ('*' as const) : [...names],
+    })),
+  ).map(({ specifier, names }) => ({ specifier, names: names === '*' ? '*' : new Set(names) }));
+}
+
+function readImportedNames(source: string): ImportedNames[] {
+  const ts = typescript();
   const file = parsed(source);
   const out = new Map<string, Set<string> | '*'>();
   const add = (specifier: string | null, names: Iterable<string> | '*'): void => {
@@ -280,31 +295,42 @@ export function importedNames(source: string): ImportedNames[] {
  * `export default`); `export * from 'x'` asks `starOf` for x's names (null: not followed).
  */
 export function exportedNames(source: string, starOf: (specifier: string) => Iterable<string> | null): Set<string> {
-  const file = parsed(source);
   const names = new Set<string>();
+  for (const entry of cachedFacts('exported-names', import.meta.url, source, () => readExports(source))) {
+    if (typeof entry === 'string') names.add(entry);
+    else for (const n of (entry.star === null ? null : starOf(entry.star)) ?? []) if (n !== 'default') names.add(n);
+  }
+  return names;
+}
+
+/** The names a module exports as written, in order, and `{ star }` where it has `export * from star`. */
+function readExports(source: string): (string | { star: string | null })[] {
+  const ts = typescript();
+  const file = parsed(source);
+  const out: (string | { star: string | null })[] = [];
+  const add = (name: string): void => {
+    out.push(name);
+  };
   for (const statement of file.statements) {
     if (ts.isExportDeclaration(statement)) {
       const clause = statement.exportClause;
-      if (clause && ts.isNamedExports(clause)) for (const e of clause.elements) names.add(e.name.text);
-      else if (clause && ts.isNamespaceExport(clause)) names.add(clause.name.text);
-      else {
-        const specifier = literalOf(statement.moduleSpecifier);
-        for (const n of (specifier === null ? null : starOf(specifier)) ?? []) if (n !== 'default') names.add(n);
-      }
+      if (clause && ts.isNamedExports(clause)) for (const e of clause.elements) add(e.name.text);
+      else if (clause && ts.isNamespaceExport(clause)) add(clause.name.text);
+      else out.push({ star: literalOf(statement.moduleSpecifier) });
       continue;
     }
     if (ts.isExportAssignment(statement)) {
-      names.add('default');
+      add('default');
       continue;
     }
     const modifiers = ts.canHaveModifiers(statement) ? (ts.getModifiers(statement) ?? []) : [];
     if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
     if (modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) {
-      names.add('default');
+      add('default');
       continue;
     }
     if (ts.isVariableStatement(statement)) {
-      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) names.add(d.name.text);
+      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) add(d.name.text);
     } else if (
       (ts.isFunctionDeclaration(statement) ||
         ts.isClassDeclaration(statement) ||
@@ -315,7 +341,7 @@ export function exportedNames(source: string, starOf: (specifier: string) => Ite
       statement.name &&
       ts.isIdentifier(statement.name)
     )
-      names.add(statement.name.text);
+      add(statement.name.text);
   }
-  return names;
+  return out;
 }

@@ -8,16 +8,19 @@
 #                     offload` first in its forward chain
 #   grant.nft         a time plan's grant of the client (its counters, the gate's set elements), one transaction
 #   grant-data.nft    the same with a quota far above what moves; grant-quota.nft with a 5 MiB one ($QUOTA)
-#   close.nft         the close of a data plan's device: the gate's elements, its quota and counters, one
-#                     transaction; then its conntrack entries deleted as portal/flow-flush.ts does (`conntrack -D -s
-#                     <ip>`, `-D -d <ip>`, the address the router's neighbour table holds)
+#   close.nft         the close of a data plan's device: the gate's elements, one transaction; then its conntrack
+#                     entries deleted as portal/flow-flush.ts does (`conntrack -D -s <ip>`, `-D -d <ip>`, the address
+#                     the router's neighbour table holds)
+#   close-later.nft   2 s after the deletes (gate/own-valve.ts): its quota and counters, one more transaction
 # HELPER: offload-peer.py. $CU / $CD: the client's counters' names. Each line of $KVM_OUT/own-gate-offload.txt:
 #   count <case> moved=<bytes the client moved at IP level> counted=<sluice's count> [quota=<limit>] offloaded=<n>
 #   close <case> offloaded=<n> nft=<B> gap=<B> first=<B> settled=<B> nft_ms=<ms> flush_ms=<ms> last_ms=<ms> end=<how>
-#         entries=<n> deleted=<n>
+#         entries=<n> deleted=<n> counted_after=<B> passed_span=<B>
 # where nft/gap/first/settled are the bytes (frames) the router forwarded that flow's way while the close's nft ran,
 # from its end to the conntrack deletes' end (the flush), in the 1.5 s after the flush, and from then to 4 s after;
-# last_ms: when the flow last moved, from the flush's end (negative: before it).
+# last_ms: when the flow last moved, from the flush's end (negative: before it); counted_after: what the device's
+# counter of that way counted from just before the close's nft run to just before close-later.nft (IP-level bytes);
+# passed_span: the router's bytes that way from before that first reading to after the last (an upper bound).
 set -u -o pipefail
 export LC_ALL=C
 OUT=${KVM_OUT:-/tmp}/own-gate-offload.txt
@@ -104,9 +107,16 @@ windows() { # COLUMN T0 TA T1: the bytes in each window of the sampler's log, an
 		}' /tmp/kg-rate.log
 }
 
+span() { # COLUMN FROM TO: the bytes the sampler saw between two times, as passed_span=<B>
+	awk -v c="$1" -v f="$2" -v t="$3" '
+		function at(x) { v = 0; for (i = 1; i <= n; i++) if (ts[i] <= x) v = val[i]; return v }
+		{ n++; ts[n] = $1; val[n] = $c }
+		END { printf "passed_span=%d", at(t) - at(f) }' /tmp/kg-rate.log
+}
+
 ended() { # PROTO DIR [noflush|cut]: an offloaded stream, the device closed under it. noflush: the set's elements
 	# and the rest of the close's transaction only; cut: a device whose quota had stopped the stream before its close
-	local t0 ta t1 col=2 off deleted=0 end grant=grant-data.nft what="$1-$2${3:+-$3}"
+	local tc t0 ta t1 tl c0 after col=2 off deleted=0 end grant=grant-data.nft what="$1-$2${3:+-$3}"
 	[ "$2" = up ] && col=3
 	[ "${3:-}" = cut ] && grant=grant-quota.nft
 	fresh $grant
@@ -122,6 +132,8 @@ ended() { # PROTO DIR [noflush|cut]: an offloaded stream, the device closed unde
 	for _ in $(seq 240); do [ "$(wc -l </tmp/kg-rate.log 2>/dev/null || echo 0)" -ge 10 ] && break; sleep 0.25; done
 	sleep 1
 	[ -n "${KEEP_LOGS:-}" ] && $R conntrack -L >"${KVM_OUT:-/tmp}/ct-before-$what.txt" 2>&1
+	tc=$EPOCHREALTIME
+	c0=$(counted "$2")
 	t0=$EPOCHREALTIME
 	$R nft -f "$TABLES/close.nft" || die "close"
 	ta=$EPOCHREALTIME
@@ -132,13 +144,17 @@ ended() { # PROTO DIR [noflush|cut]: an offloaded stream, the device closed unde
 		done
 	fi
 	t1=$EPOCHREALTIME
-	sleep 4.5
+	sleep 2
+	after=$(($(counted "$2") - c0))
+	tl=$EPOCHREALTIME
+	$R nft -f "$TABLES/close-later.nft" || die "close-later"
+	sleep 2.5
 	kill $spid 2>/dev/null; wait $spid 2>/dev/null
 	end=$(sed -n 's/^end //p' /tmp/kg-stream.log)
 	kill $cpid 2>/dev/null; wait $cpid 2>/dev/null
 	[ -n "${KEEP_LOGS:-}" ] && { cp /tmp/kg-rate.log "${KVM_OUT:-/tmp}/rate-$what.log"; echo "$t0 $ta $t1" >>"${KVM_OUT:-/tmp}/rate-$what.log"; $R conntrack -L >>"${KVM_OUT:-/tmp}/rate-$what.log" 2>&1; }
 	end=${end:-none}
-	say "close $what offloaded=$off $(windows $col "$t0" "$ta" "$t1") end=${end// /_} entries=$(entries) deleted=$deleted"
+	say "close $what offloaded=$off $(windows $col "$t0" "$ta" "$t1") end=${end// /_} entries=$(entries) deleted=$deleted counted_after=$after $(span $col "$tc" "$tl")"
 	server
 }
 

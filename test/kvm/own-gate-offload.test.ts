@@ -7,7 +7,8 @@
  * test/kvm/own-gate-offload.sh there, beside fw4's one flowtable with `flow offload` for every established flow:
  * TCP and UDP each way counted to what the client moved, a 5 MiB quota holding an offloaded download, and a device
  * closed under an offloaded TCP download, TCP upload and UDP download (and one whose quota had stopped it), with and
- * without its conntrack entries deleted. SLUICE_KVM_KEEP=<dir> keeps the guest's output there, each close's byte
+ * without its conntrack entries deleted: what passes after the close counted until the quota and counters go, 2 s after
+ * the deletes. SLUICE_KVM_KEEP=<dir> keeps the guest's output there, each close's byte
  * samples with it. Takes about 17 minutes on a loaded 2-core machine (TCG emulation): SLUICE_E2E_TIMEOUT_MS=1800000.
  */
 import { test } from 'uvu';
@@ -89,14 +90,13 @@ function grant(limitBytes?: number): string {
   ].join('');
 }
 
-/** A data plan's close, one transaction, the gate's elements first (gate/own-valve.ts); its flows after it (sh). */
-function close(): string {
-  return [
-    ownCloseScript({ mac: MAC, ips: [IP] }),
-    removeScript({ mac: MAC }),
-    [...uncountLines(MAC), ''].join('\n'),
-  ].join('');
-}
+/**
+ * A data plan's close as gate/own-valve.ts runs it: the gate's elements in one transaction, the device's conntrack
+ * entries deleted (sh), and 2 s later its quota and counters (`closeLater`), so a flow that outlives the close is
+ * braked and counted until it ends.
+ */
+const close = (): string => ownCloseScript({ mac: MAC, ips: [IP] });
+const closeLater = (): string => [removeScript({ mac: MAC }), [...uncountLines(MAC), ''].join('\n')].join('');
 
 interface Count {
   moved: number;
@@ -106,11 +106,17 @@ interface Count {
 interface Closed {
   offloaded: number;
   /** Bytes forwarded that flow's way from the close's nft run to the conntrack deletes' end. */
+  /** Bytes forwarded that flow's way while the close's nft ran. */
+  nft: number;
   gap: number;
   first: number;
   settled: number;
   end: string;
   entries: number;
+  /** What the device's counter counted that way from the close to closeLater(). */
+  countedAfter: number;
+  /** The router's bytes that way from before the counter's first reading to after its last (frames: an upper bound). */
+  passedSpan: number;
 }
 
 function counts(text: string): Map<string, Count> {
@@ -130,11 +136,14 @@ function closes(text: string): Map<string, Closed> {
     const field = (name: string): string => new RegExp(`(?:^| )${name}=(\\S*)`).exec(m[2]!)?.[1] ?? '';
     out.set(m[1]!, {
       offloaded: Number(field('offloaded')),
+      nft: Number(field('nft')),
       gap: Number(field('gap')),
       first: Number(field('first')),
       settled: Number(field('settled')),
       end: field('end'),
       entries: Number(field('entries')),
+      countedAfter: Number(field('counted_after')),
+      passedSpan: Number(field('passed_span')),
     });
   }
   return out;
@@ -162,6 +171,7 @@ if (RUN === '' || !existsSync(RUN) || process.getuid?.() !== 0) {
       writeFileSync(join(tables, 'grant-data.nft'), grant(DATA_PLAN));
       writeFileSync(join(tables, 'grant-quota.nft'), grant(QUOTA));
       writeFileSync(join(tables, 'close.nft'), close());
+      writeFileSync(join(tables, 'close-later.nft'), closeLater());
       const r = spawnSync(
         RUN,
         [
@@ -212,12 +222,21 @@ if (RUN === '' || !existsSync(RUN) || process.getuid?.() !== 0) {
         const c = closed(kase);
         assert.ok(c.first + c.settled <= SLACK, `close ${kase}: ${c.first} + ${c.settled} B after the flush`);
         assert.is(c.entries, 0, `close ${kase}: the client's conntrack entries are gone`);
+        // What passed from the close to the deletes' end was counted (the router's frames carry 14 bytes more than
+        // the IP count), and nothing that did not pass.
+        assert.ok(c.countedAfter <= c.passedSpan + SLACK, `close ${kase}: ${c.countedAfter} of ${c.passedSpan} B`);
+        assert.ok(c.countedAfter >= (c.nft + c.gap) * 0.98 - SLACK, `close ${kase}: counted ${c.countedAfter} B`);
       }
       assert.is(closed('tcp-up').end, 'reset', 'the upload sees its connection reset');
       assert.ok(['reset', 'none'].includes(closed('tcp-down').end), `the download: ${closed('tcp-down').end}`);
       // The set's elements alone do not stop an offloaded flow (it skips the gate's forward chain): the flush does.
       const unflushed = closed('udp-down-noflush');
       assert.ok(unflushed.first + unflushed.settled > 10_000, 'an offloaded flow passes a closed gate until the flush');
+      // ...counted while its counters stand (they go 2 s after the close's deletes would have run).
+      assert.ok(
+        unflushed.countedAfter >= (unflushed.nft + unflushed.gap + unflushed.first) * 0.9 - SLACK,
+        `the unflushed flow counted ${unflushed.countedAfter} B after its close`,
+      );
     } finally {
       if (KEEP === '') rmSync(dir, { recursive: true, force: true });
       rmSync(tables, { recursive: true, force: true });

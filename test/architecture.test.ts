@@ -225,8 +225,9 @@ const SIZE_REASONS: Record<string, string> = {
     'consume pass share its ledger and facilitator client; the deposit checks (deposit-check.ts), the terms and ' +
     'the credit rule are apart',
   'src/payments/upto/x402-upto.ts':
-    "one scheme's steps of the x402 purchase pipeline, its Permit2 terms checks and the one settle at the " +
-    "session's end share the authorization store and facilitator client; the ends' policy is apart (x402-upto-ends)",
+    "one scheme's steps of the x402 purchase pipeline and its Permit2 terms: what a purchase may be, from the " +
+    "facilitator's /supported to the authorization on flash; the settle at the session's end (settler.ts) and the " +
+    "ends' policy (x402-upto-ends.ts) are apart",
   'src/config/load.ts':
     'the typed loader: every section read into Config with one problem list and one policy for the valid part ' +
     '(configFromUciPartial); the value parsers (values.ts) and the reading of the files (load-file.ts) are apart',

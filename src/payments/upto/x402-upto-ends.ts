@@ -28,7 +28,8 @@ import {
 import { afterEndOnFlash, type EndRecordsTap } from '../../sessions/index.ts';
 import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
-import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
+import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod } from './x402-upto.ts';
+import type { EarlySettle } from './settler.ts';
 
 /** What upto needs of the sessions: reading them, hearing their ends, and shrinking one an early settle left unpaid. */
 export type UptoSessions = SessionReadView & SessionEventsView & Pick<SessionControlPort, 'setLimits'>;

@@ -221,9 +221,9 @@ const SIZE_REASONS: Record<string, string> = {
     'means for the money; what it waits on, an unanswered settle decided and granted late, is settle-resolver.ts, ' +
     'what the facilitator is asked requirements.ts and the proof of a settle x402-resolve.ts',
   'src/payments/escrow-session/x402-session.ts':
-    "one scheme's steps of the x402 purchase pipeline, the late grant of a pending deposit and the close and " +
-    'consume pass share its ledger and facilitator client; the deposit checks (deposit-check.ts), the terms and ' +
-    'the credit rule are apart',
+    "one scheme's steps of the x402 purchase pipeline, what a create's answer (or silence) means for the deposit, " +
+    'and the receipts and views over its ledger; what it waits on, the pass of late grants, consumes and closes, ' +
+    'is close-pass.ts; the deposit checks (deposit-check.ts), the terms and the credit rule are apart',
   'src/payments/upto/x402-upto.ts':
     "one scheme's steps of the x402 purchase pipeline and its Permit2 terms: what a purchase may be, from the " +
     "facilitator's /supported to the authorization on flash; the settle at the session's end (settler.ts) and the " +

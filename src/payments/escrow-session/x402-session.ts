@@ -16,19 +16,13 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import type { EscrowConfig } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
-import {
-  EscrowFacilitatorClient,
-  type EscrowClose,
-  type EscrowEntry,
-  type Outcome,
-  type PendingGrant,
-} from '../../escrow/index.ts';
+import { EscrowFacilitatorClient, type PendingGrant } from '../../escrow/index.ts';
 import { parseExactPayment } from '../../x402/index.ts';
-import { grantLate } from '../late-grant.ts';
 import { creditOf, escrowView, type EscrowCredit, type EscrowView } from './escrow-view.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { X402Purchase } from '../x402-purchase.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
+import { EscrowClosePass, isNotFound, networkOf } from './close-pass.ts';
 import { checkDeposit } from './deposit-check.ts';
 import {
   CLOSE_RETRY_MS,
@@ -36,7 +30,6 @@ import {
   METHOD_NAME,
   mismatch,
   parseSessionTerms,
-  PENDING_MARGIN_SECONDS,
   type SessionDeposit,
   type X402SessionOptions,
 } from './terms.ts';
@@ -61,6 +54,8 @@ export class X402SessionMethod implements PaymentMethod {
    * receipt not yet consumed.
    */
   private readonly closes: ScheduledPass<number>;
+  /** What the pass does (close-pass.ts); null without a ledger: nothing to close. */
+  private readonly pass: EscrowClosePass | null;
 
   constructor(
     private config: EscrowConfig,
@@ -68,7 +63,7 @@ export class X402SessionMethod implements PaymentMethod {
   ) {
     this.clock = options.clock ?? systemClock;
     this.closes = new ScheduledPass({
-      run: () => this.doClose(),
+      run: async () => (this.pass ? this.pass.run() : 0),
       retry: { minMs: CLOSE_RETRY_MS, maxMs: CLOSE_RETRY_MS },
       clock: this.clock,
       ...(options.timers && { timers: options.timers }),
@@ -91,6 +86,19 @@ export class X402SessionMethod implements PaymentMethod {
       record: (ctx, d) => this.recordPending(ctx, d),
       act: (ctx, d, held) => this.create(ctx, d, held),
     });
+    this.pass = options.ledger
+      ? new EscrowClosePass({
+          ledger: options.ledger,
+          client: () => this.client,
+          config: () => this.config,
+          clock: this.clock,
+          hold: this.purchase.hold,
+          schedule: (ms) => this.schedule(ms),
+          ...(options.log && { log: options.log }),
+          ...(options.sessions && { sessions: options.sessions }),
+          ...(options.onClosed && { onClosed: options.onClosed }),
+        })
+      : null;
   }
 
   private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
@@ -181,7 +189,7 @@ export class X402SessionMethod implements PaymentMethod {
         `escrow session ${id} was closed on this router (its deposit refunded)`,
       );
     }
-    const view = await this.client.get(this.networkOf(known), id);
+    const view = await this.client.get(networkOf(known, this.config), id);
     if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
       if (!known.pending) await this.options.ledger!.setPending(id, this.pendingOf(ctx, d));
       return this.refOf(ctx, d);
@@ -307,81 +315,6 @@ export class X402SessionMethod implements PaymentMethod {
     if (await this.options.ledger?.ended(ref.reference, this.clock.now() - this.config.closeGraceMs)) this.schedule(0);
   }
 
-  /** A pending purchase whose deposit landed: grant it (once: a session holding the reference is not granted again). */
-  private async lateGrant(e: EscrowEntry): Promise<boolean> {
-    const p = e.pending!;
-    const sessions = this.options.sessions;
-    if (!sessions) return false;
-    const payment: PaymentRef = {
-      method: this.name,
-      reference: e.sessionId,
-      amount: BigInt(p.amount),
-      asset: p.asset,
-      at: p.at,
-      steps: BigInt(p.steps),
-    };
-    const grant = {
-      mac: e.mac,
-      metric: p.metric,
-      allotment: BigInt(p.allotment),
-      plan: p.plan,
-      payment,
-      ...(p.ip !== undefined && { ip: p.ip }),
-    };
-    const done = await grantLate(
-      sessions,
-      grant,
-      {
-        granted: 'escrow purchase granted after a late create',
-        failed: 'escrow late grant failed; will retry',
-        fields: { session: e.sessionId },
-      },
-      { log: this.options.log },
-    );
-    if (!done) return false;
-    await this.options.ledger!.setPending(e.sessionId, undefined);
-    return true;
-  }
-
-  /**
-   * Pending purchases: found → granted; not found after validBefore (+ a margin for clocks) → dropped, nothing taken.
-   */
-  private async resolvePending(now: number): Promise<number> {
-    const ledger = this.options.ledger!;
-    let pending = 0;
-    for (const e of ledger.pendingGrants()) {
-      if (this.purchase.hold.has(e.sessionId)) {
-        pending++;
-        continue;
-      }
-      // Held by a session already (its purchase is being written or just was): the `started` event or the next
-      // start's reconcile clears the mark; nothing to ask.
-      if (this.options.sessions?.isApplied({ method: this.name, reference: e.sessionId })) continue;
-      this.purchase.hold.take(e.sessionId);
-      try {
-        const view = await this.client.get(this.networkOf(e), e.sessionId);
-        if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
-          if (!(await this.lateGrant(e))) pending++;
-        } else if (
-          isNotFound(view) &&
-          BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))
-        ) {
-          await ledger.forget(e.sessionId);
-          this.options.log?.info('escrow pending purchase failed; nothing was taken', { session: e.sessionId });
-        } else pending++;
-      } catch (err) {
-        pending++;
-        this.options.log?.warn('escrow pending purchase: resolve failed', {
-          session: e.sessionId,
-          reason: toSluiceError(err).message,
-        });
-      } finally {
-        this.purchase.hold.release(e.sessionId);
-      }
-    }
-    return pending;
-  }
-
   /**
    * A buyer-signed usage receipt (ubus `receipt`): for the escrow session `session_id`, or the one the MAC's live
    * session was bought with. Kept when higher than the last; a lower or equal one changes nothing.
@@ -445,80 +378,6 @@ export class X402SessionMethod implements PaymentMethod {
     return this.closes.run();
   }
 
-  private async doClose(): Promise<number> {
-    const ledger = this.options.ledger;
-    if (!ledger) return 0;
-    const now = this.clock.now();
-    let pending = await this.resolvePending(now);
-    // Periodic consume: the latest receipt of a live session goes on chain (cumulative, so a retry or a replay of an
-    // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
-    for (const e of ledger.dueToConsume()) {
-      const r = e.receipt!;
-      const out = await this.client.consume({
-        sessionId: e.sessionId,
-        network: this.networkOf(e),
-        units: r.cumulativeUnits.toString(),
-        nonce: r.nonce.toString(),
-        buyerSignature: r.signature,
-      });
-      if (out.status === 'done') await ledger.consumed(e.sessionId, r.cumulativeUnits);
-      else if (out.status === 'refused')
-        this.options.log?.warn('escrow consume refused; the close carries the receipt', {
-          session: e.sessionId,
-          reason: out.reason,
-        });
-      else {
-        pending++;
-        this.options.log?.warn('escrow consume not done; will retry', { session: e.sessionId, reason: out.message });
-      }
-    }
-    for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
-      const r = e.receipt;
-      const out = await this.client.close({
-        sessionId: e.sessionId,
-        network: this.networkOf(e),
-        ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }),
-      });
-      if (out.status === 'done') {
-        const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
-        await this.settled(e.sessionId, { ...out.value, units });
-        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units, ...out.value });
-        continue;
-      }
-      if (out.status === 'refused') {
-        const view = await this.client.get(this.networkOf(e), e.sessionId);
-        if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
-          // Closed by a close whose answer was lost: the chain's figures, its transaction unknown here. The buyer got
-          // the deposit minus what was consumed (remainingAmount is 0 once the session is closed).
-          await this.settled(e.sessionId, {
-            transaction: '',
-            sellerAmount: view.value.consumedAmount,
-            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(),
-            units: view.value.unitsUsed,
-          });
-          continue;
-        }
-        this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
-      }
-      pending++;
-    }
-    if (pending > 0) this.schedule(CLOSE_RETRY_MS);
-    // Ended sessions still in their close_grace: woken when the first is due (an earlier wake-up, a consume's, must
-    // not leave them waiting for the next event or restart).
-    const next = ledger.nextCloseDue(this.clock.now(), this.config.closeGraceMs);
-    if (next !== undefined) this.schedule(next - this.clock.now() + 1);
-    return pending;
-  }
-
-  private async settled(sessionId: string, close: EscrowClose): Promise<void> {
-    await this.options.ledger!.closed(sessionId, close);
-    try {
-      this.options.onClosed?.(sessionId, close);
-    } catch {
-      /* a listener's failure is not the close's */
-    }
-  }
-
   /** A pass within `ms` (the earliest any of consumes, closes and pending purchases asks for wins). */
   private schedule(ms: number): void {
     this.closes.soon(ms);
@@ -534,20 +393,10 @@ export class X402SessionMethod implements PaymentMethod {
     void this.closes.stop();
   }
 
-  /** The network an entry's session was sold on (entries from before this was recorded: the config's). */
-  private networkOf(e: EscrowEntry): string {
-    return e.network ?? this.config.network;
-  }
-
   reconfigure(config: EscrowConfig): void {
     this.config = config;
     this.client = this.clientFor(config);
   }
-}
-
-/** The facilitator's definite "no such session" (HTTP 404 or its reason): nothing landed on chain under that id. */
-function isNotFound(view: Outcome<unknown>): boolean {
-  return view.status === 'refused' && (view.httpStatus === 404 || view.reason === 'session_not_found');
 }
 
 function pendingError(id: string): SluiceError {

@@ -254,10 +254,9 @@ const SIZE_REASONS: Record<string, string> = {
     'the ecash ledger: one record log whose records (intents, proofs, takes, claimed quotes) are read back, ' +
     'compacted and sealed together, so a record kind and its reading cannot live apart',
   'src/payments/batch-settlement/x402-batch.ts':
-    "one method's money path: precheck, authorize (the checks, the deposit's intent and /settle, the voucher on " +
-    'flash) and the charge share its channel locks, facilitator client and store, in the order of its header; ' +
-    "the voucher rules, the channel locks, the intents' fate and the answers are apart (x402-batch-rules, -locks, " +
-    '-intent-fate, -answers)',
+    "one money path's I/O: precheck, authorize (a deposit's /settle) and the charge at a session's end share the " +
+    "channel locks and the store; what a voucher and a session's end decide is x402-batch-charges.ts, the rules, " +
+    'the intent, the refund request, the answers and the settler are apart',
   'src/payments/local-voucher/store.ts':
     "the vouchers' one book: batches, the codes' keyed hashes and their uses, written and confirmed in the " +
     'order its crash argument needs; the codes and their key are apart (codes.ts)',

@@ -14,6 +14,9 @@ import { SluiceError } from '../../errors.ts';
 import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import { checkChannel, parseBatchPayment, verifyVoucher, type Address } from '../../x402/index.ts';
 import type { BatchRefundPolicy } from '../../config/index.ts';
+import type { Log } from '../../log.ts';
+import { cumulativeMismatch } from './x402-batch-rules.ts';
+import { refundSettlement } from './x402-batch-answers.ts';
 
 /**
  * The channel as the pay page shows it: amounts as decimal strings, times in ms (refund) or unix seconds (withdrawal).
@@ -159,4 +162,42 @@ export async function recordRefundRequest(
   };
   await store.put(next);
   return next;
+}
+
+/** The answer to a customer's refund request: the channel, and the spec's settle response once the refund is done. */
+export interface RefundOutcome {
+  channel: ChannelView;
+  settlement: Record<string, unknown> | null;
+}
+
+/**
+ * The customer's refund request: on flash (recordRefundRequest), then the settler's pass (`pass`; a failure is
+ * retried by its schedule); answers the channel and, when the refund is done, the spec's settle response.
+ */
+export async function requestRefund(
+  payload: unknown,
+  options: {
+    store: BatchChannelStore;
+    terms: RefundTerms & { refund: BatchRefundPolicy };
+    now: number;
+    payerSigned: PayerSignatureCheck;
+    pass?: () => Promise<unknown>;
+    log?: Log;
+  },
+): Promise<RefundOutcome> {
+  const { store, terms } = options;
+  const recorded = await recordRefundRequest(payload, { ...options, corrective: cumulativeMismatch });
+  if (recorded.refund?.state === 'requested') {
+    try {
+      await options.pass?.();
+    } catch (err) {
+      // The request is on flash: the settler's schedule tries again.
+      options.log?.warn('batch-settlement refund pass failed; will retry', {
+        channel: recorded.channelId,
+        reason: (err as Error).message,
+      });
+    }
+  }
+  const r = store.get(recorded.channelId) ?? recorded;
+  return { channel: channelView(r, terms.refund), settlement: refundSettlement(r) };
 }

@@ -20,7 +20,6 @@
 import { SluiceError } from '../../errors.ts';
 import type { BatchSettlementConfig } from '../../config/index.ts';
 import { systemClock, type Clock } from '../../time.ts';
-import { meteredSteps } from '../../escrow/index.ts';
 import type { BatchChannelStore, ChannelRecord, PurchaseIntent } from './batch-channels.ts';
 import {
   BatchFacilitatorClient,
@@ -36,7 +35,15 @@ import {
 import type { Log } from '../../log.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import { X402Purchase } from '../x402-purchase.ts';
-import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
+import {
+  channelRecordOf,
+  channelView,
+  requestRefund,
+  type ChannelView,
+  type RefundOutcome,
+} from './x402-batch-refund.ts';
+
+export type { RefundOutcome } from './x402-batch-refund.ts';
 import { intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
 import {
   batchReference,
@@ -49,8 +56,9 @@ import {
   withdrawing,
 } from './x402-batch-rules.ts';
 import { ChannelLocks } from './x402-batch-locks.ts';
+import { acceptedRecord, sessionCharge } from './x402-batch-charges.ts';
 import { IntentFate } from './x402-batch-intent-fate.ts';
-import { PurchaseAnswers, purchaseSettlement, refundSettlement } from './x402-batch-answers.ts';
+import { PurchaseAnswers, purchaseSettlement } from './x402-batch-answers.ts';
 import { stopController } from '../../stop-signal.ts';
 import { BATCH_METHOD_NAME } from './method-name.ts';
 
@@ -86,12 +94,6 @@ export interface BatchMethodOptions {
   isLive?: (reference: string) => boolean;
   /** A customer asked for a refund (on flash): runs the settler's pass; resolves when it is over (done or not). */
   onRefundRequested?: () => Promise<unknown>;
-}
-
-/** The answer to a customer's refund request: the channel, and the spec's settle response once the refund is done. */
-export interface RefundOutcome {
-  channel: ChannelView;
-  settlement: Record<string, unknown> | null;
 }
 
 type BatchRequest = { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
@@ -341,7 +343,6 @@ export class BatchSettlementMethod implements PaymentMethod {
     const { payment, purchase, topUp } = checked;
     const { known, fresh } = verdict;
     const id = payment.voucher.channelId;
-    const ceiling = payment.voucher.maxClaimableAmount;
     let snapshot: ChannelSnapshot;
     let transaction = '';
     if (verdict.deposit) {
@@ -360,58 +361,25 @@ export class BatchSettlementMethod implements PaymentMethod {
         });
       throw withdrawing(id, snapshot.withdrawRequestedAt);
     }
-    const base = known?.charged ?? snapshot.totalClaimed;
-    const expected = nextCeiling(known, ctx.quote.price, snapshot.totalClaimed);
-    if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling, expected - ctx.quote.price);
-    if (ceiling > snapshot.balance) {
-      throw new SluiceError(
-        'ERR_BATCH_VOUCHER_INVALID',
-        `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
-        { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } },
-      );
-    }
-    const reference = batchReference(id, ceiling);
-    const now = this.clock.now();
-    // A top-up keeps the open charge (its reference, base and price) and adds its price to what the session may
-    // charge; the session is charged once, at its end. The limit is the charge before it + the prices paid, not
-    // the ceiling: the ceiling may stand higher (nextCeiling's floor), and that part was never bought.
-    const open =
-      topUp && known?.open
-        ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
-        : {
-            reference,
-            base,
-            limit: base + ctx.quote.price,
-            pricePerStep: ctx.quote.pricePerStep,
-            stepSize: ctx.quote.stepSize,
-            mac: ctx.request.mac,
-            at: ctx.now,
-          };
-    const record: ChannelRecord = {
-      channelId: id,
+    const { record, reference, base } = acceptedRecord({
+      payment,
+      known,
+      snapshot,
+      fresh,
+      quote: ctx.quote,
+      mac: ctx.request.mac,
+      at: ctx.now,
+      now: this.clock.now(),
+      purchase,
+      topUp,
       network: this.config.network,
       chainId: this.config.chainId,
-      config: { ...payment.config },
-      charged: base,
-      signedMax: ceiling,
-      signature: payment.voucher.signature,
-      balance: snapshot.balance,
-      totalClaimed: snapshot.totalClaimed,
-      withdrawRequestedAt: snapshot.withdrawRequestedAt,
-      refundNonce: snapshot.refundNonce,
-      syncedAt: fresh && known ? known.syncedAt : now,
-      lastRequestAt: now,
-      open,
-      purchases: purchase,
-      // A new session takes the channel back from a refund asked for; a done one stays to be shown until then.
-      ...(known?.refund?.state === 'done' && !topUp && { refund: known.refund }),
-      ...(known?.refund && topUp && { refund: known.refund }),
-    };
+    });
     // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
     // sluice can claim for whatever the session used, never a session nothing pays for. The channel's intent (this
     // device's: another was refused above) is this purchase: it goes in the same write.
     await this.options.store.put(record, { resolvesIntent: true });
-    this.answers.remember(reference, { transaction, base: expected - ctx.quote.price });
+    this.answers.remember(reference, { transaction, base });
     return {
       method: this.name,
       reference,
@@ -488,32 +456,17 @@ export class BatchSettlementMethod implements PaymentMethod {
    * The customer's refund request (x402-batch-refund.ts): on flash, then the settler's pass; answers the channel and,
    * when the refund is done, the spec's settle response (the LAN endpoint's PAYMENT-RESPONSE).
    */
-  async requestRefund(payload: unknown): Promise<RefundOutcome> {
-    const c = this.config;
-    const recorded = await recordRefundRequest(payload, {
+  requestRefund(payload: unknown): Promise<RefundOutcome> {
+    return requestRefund(payload, {
       store: this.options.store,
-      terms: c,
+      terms: this.config,
       now: this.clock.now(),
-      payerSigned: async (raw, token) => {
-        // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
-        const v = await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) });
-        return v.ok;
-      },
-      corrective: cumulativeMismatch,
+      // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
+      payerSigned: async (raw, token) =>
+        (await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) })).ok,
+      ...(this.options.onRefundRequested && { pass: this.options.onRefundRequested }),
+      ...(this.options.log && { log: this.options.log }),
     });
-    if (recorded.refund?.state === 'requested') {
-      try {
-        await this.options.onRefundRequested?.();
-      } catch (err) {
-        // The request is on flash: the settler's schedule tries again.
-        this.options.log?.warn('batch-settlement refund pass failed; will retry', {
-          channel: recorded.channelId,
-          reason: (err as Error).message,
-        });
-      }
-    }
-    const r = this.options.store.get(recorded.channelId) ?? recorded;
-    return { channel: channelView(r, c.refund), settlement: refundSettlement(r) };
   }
 
   /** The session could not be granted: the open charge goes (the voucher stays: it is the channel's latest). */
@@ -534,14 +487,8 @@ export class BatchSettlementMethod implements PaymentMethod {
     const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r?.open || r.open.reference !== reference) return 0n;
-    const open = r.open;
-    // A charge written without a limit (an older record) had its ceiling at exactly base + the prices then.
-    const limit = open.limit !== undefined && open.limit < r.signedMax ? open.limit : r.signedMax;
-    const room = limit - open.base;
-    const steps = meteredSteps(used, open.stepSize, room / (open.pricePerStep === 0n ? 1n : open.pricePerStep));
-    let price = steps * open.pricePerStep;
-    if (price > room) price = room;
-    r.charged = open.base + price;
+    const { price, room, steps } = sessionCharge({ ...r, open: r.open }, used);
+    r.charged = r.open.base + price;
     delete r.open;
     r.idleSince = this.clock.now();
     await this.options.store.put(r);

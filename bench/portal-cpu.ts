@@ -1,6 +1,6 @@
 // `npm run bench -- portal-cpu [--portals sluice,9.10,10.3.1] [--scenario busy|quiet] [--clients 8,32,64]
 //   [--seconds 45] [--modes kernel|portal,kernel|none] [--repeat 2] [--warm 0] [--gate 32] [--first 3] [--busy 2]
-//   [--json]`
+//   [--conntrack-buckets 1024|<n>|host] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root): for each portal and client count, a
 // lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every client
 // granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's, and the same of each live
@@ -36,6 +36,11 @@
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
 // (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
 // `--busy N`: N busy loops run through the gate phase (load for the goal "also at load 4").
+// `--conntrack-buckets N` (default 1024: a 128 MB router's; `host`: the table as it is): the kernel's conntrack hash
+// table has N buckets for the whole run and the host's size again at its end (also on SIGINT/SIGTERM). A close with
+// sluice's own gate runs `conntrack -D` per address, each walking the whole table (shared by all namespaces); the
+// kernel sizes it from RAM, so a 24 GB machine's 262144 buckets cost ≈ 10 ms of CPU a walk more than a router's
+// (bench/lib/conntrack-buckets.ts). The size used is printed beside the figures.
 // The load average (uptime) is printed beside each figure: the machine may be shared. Prints figures; asserts nothing.
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -47,6 +52,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { churn, CHURN_CLIENTS } from './lib/churn.ts';
 import { HTTP_SECTION, PAY_PAGE_LISTEN } from '../test/e2e/captive-api.ts';
+import { parseBuckets, ROUTER_BUCKETS, withConntrackBuckets } from './lib/conntrack-buckets.ts';
 
 /** A window's length in openNDS checkinterval rounds (the lab's 15 s: 45 s). */
 const WINDOW_ROUNDS = 3;
@@ -479,6 +485,15 @@ export default async function main(argv: string[]): Promise<void> {
     console.log(`SKIP portal-cpu: needs the real openNDS lab as root (${why})`);
     return;
   }
+  const buckets = parseBuckets(arg(argv, '--conntrack-buckets', String(ROUTER_BUCKETS)));
+  await withConntrackBuckets(buckets, async (used) => {
+    console.log(`# portal-cpu: conntrack buckets ${used}`);
+    await run(argv, used);
+  });
+}
+
+/** The labs and their figures; `buckets` says the conntrack table's size beside them. */
+async function run(argv: string[], buckets: string): Promise<void> {
   const sizes = arg(argv, '--clients', '8,32,64').split(',').map(Number);
   // A window is whole rounds of openNDS's checkinterval unless told otherwise: one of 40 s held 2 or 3 of its 15 s
   // rounds, each a share of its own work, so the idle and the busy window differed by a round (±8 ms/s at 32 clients on
@@ -762,7 +777,7 @@ export default async function main(argv: string[]): Promise<void> {
                 `${(stats.meter?.ticks_ok ?? NaN) - (before.meter?.ticks_ok ?? NaN)} ticks in ${seconds} s): ` +
                 (nds === null ? 'no portal process, ' : `openNDS ${ndsWindow} ms/s (${idleSaid}), `) +
                 `sluice ${m.perS.sluice} ms/s (${split}) → metering ${rows.at(-1)!.metering_ms_s} ms/s ` +
-                `(load ${m.load}); ` +
+                `(load ${m.load}; conntrack buckets ${buckets}); ` +
                 `sluice's RSS ${rss === undefined ? '?' : (Number(rss) / 1024).toFixed(1)} MB` +
                 (arrivals ? `; customers: ${outcome}` : ''),
             );
@@ -803,7 +818,7 @@ export default async function main(argv: string[]): Promise<void> {
                   ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms ` +
                     `(load ${g.firstLoads})`
                   : '') +
-                `; replies ${g.replies}`,
+                `; replies ${g.replies}; conntrack buckets ${buckets}`,
             );
         }
         await s.stop();
@@ -817,8 +832,9 @@ export default async function main(argv: string[]): Promise<void> {
       }
     }
   const summary = sideBySide(rows);
-  if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates, summary }));
+  if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates, summary, conntrack_buckets: buckets }));
   else {
+    console.log(`# portal-cpu: the figures below with conntrack buckets ${buckets}`);
     console.table(rows);
     if (gates.length > 0) console.table(gates);
     else console.log('# portal-cpu: no gate-open figures (--gate none, or every gate phase failed: see above)');

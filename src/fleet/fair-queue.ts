@@ -1,12 +1,11 @@
 /**
- * Work fair between routers (the venue service's messages: docs/roaming.md, "What the fleet trusts"; the collector's
- * session messages and statuses: docs/fleet.md, "One router cannot slow the others"): every message a router sends
- * becomes a task on that router's own queue; at most `concurrency` tasks run at once (a share of the database pool the
- * collector, the venue service and the dashboard use together), taken from the routers in turn, one at a time per
- * router (its messages keep their order). A router's queue is bounded: what it sends beyond is dropped and counted (or,
- * the collector, kept aside before the push: intake.ts), so one router's flood waits behind itself and never holds a
- * connection another router's claim or payment needs. Claims for a device already waiting are one claim (a router asks
- * again every 2 s by itself).
+ * Work fair between routers (the venue service's messages: docs/roaming.md, "What the fleet trusts"; the collector
+ * batches its own the same way: collector/intake.ts): every message a router sends becomes a task on that router's
+ * own queue; at most `concurrency` tasks run at once (a share of the database pool the collector, the venue service
+ * and the dashboard use together), taken from the routers in turn, one at a time per router (its messages keep their
+ * order). A router's queue is bounded: what it sends beyond is dropped and counted, so one router's flood waits
+ * behind itself and never holds a connection another router's claim needs. Claims for a device already waiting are
+ * one claim (a router asks again every 2 s by itself).
  */
 
 export interface FairQueueOptions {

@@ -38,6 +38,7 @@ import { RouterIds, storeMessage, storeReject } from './store.ts';
 import { DEFAULT_RETENTION_DAYS, keepLedgerShort } from './retention.ts';
 import { OVER_NEW_SESSIONS } from './bounds.ts';
 import { digestOf, sampleOf } from './reject-sample.ts';
+import { storeSessionBatch, type SessionItem } from './session-batch.ts';
 import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
 import { GIVE_UP, writeLoop } from './write-loop.ts';
 
@@ -149,6 +150,18 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     return countRefused(m, OVER_NEW_SESSIONS, router, seq);
   }
 
+  /** A session event of a newer router's kind: stored as its seq only, said once per kind. */
+  function noteUnknownEvent(parsed: Inbound): void {
+    if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow) {
+      once(`event ${parsed.event}`, () =>
+        o.log.warn('fleet: session event of a kind this collector does not know: only its seq is stored', {
+          router: parsed.router,
+          event: parsed.event,
+        }),
+      );
+    }
+  }
+
   /** Writes one message in its own transaction; false: not written (connection closed or stopping). */
   async function storeOne(m: Delivery, parsed: Inbound | Reject): Promise<boolean> {
     if (isReject(parsed)) {
@@ -159,14 +172,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       if (!counted) stats.dropped++;
       return counted;
     }
-    if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow) {
-      once(`event ${parsed.event}`, () =>
-        o.log.warn('fleet: session event of a kind this collector does not know: only its seq is stored', {
-          router: parsed.router,
-          event: parsed.event,
-        }),
-      );
-    }
+    noteUnknownEvent(parsed);
     try {
       const out = await untilWritten(() => storeMessage(o.db, ids, parsed, { retained: m.retained }), m.alive);
       if (out === GIVE_UP) {
@@ -229,19 +235,80 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
 
   const usage = new GroupCommit(storeUsage, { maxInFlight: Math.max(1, o.writers ?? 4), maxBatch: 256 });
 
-  /** Writes one delivery (usage reports through the group commit); false: give up (connection closed, stopping). */
-  function handle(m: Delivery, at = now()): Promise<boolean> {
+  /** A delivery received and checked (parse.ts), or refused. */
+  function parseDelivery(m: Delivery, at: number): Inbound | Reject {
     stats.received++;
-    const { topic, payload } = m;
-    let parsed: Inbound | Reject;
     try {
-      parsed = parseMessage(prefix, topic, payload, at);
+      return parseMessage(prefix, m.topic, m.payload, at);
     } catch (err) {
       // parse.ts refuses what it checks; a throw is sluice's own failure on this input: the message is refused.
-      parsed = { reject: `unreadable (${errorName(err)})`, router: null, seq: null };
+      return { reject: `unreadable (${errorName(err)})`, router: null, seq: null };
     }
+  }
+
+  /** Writes one delivery (usage reports through the group commit); false: give up (connection closed, stopping). */
+  function handle(m: Delivery, at = now()): Promise<boolean> {
+    const parsed = parseDelivery(m, at);
     if (!isReject(parsed) && parsed.kind === 'usage') return usage.submit({ ...m, parsed });
     return storeOne(m, parsed);
+  }
+
+  /** Stores one message read ahead on its own; one kept aside then leaves the aside table. */
+  async function storeTakenOne(m: Taken, parsed: Inbound | Reject): Promise<boolean> {
+    const ack = await storeOne(m, parsed);
+    if (ack && m.asideId !== undefined) {
+      const id = m.asideId;
+      await untilWritten(
+        () => dropDeferred(o.db, id),
+        () => !stopped,
+      );
+    }
+    return ack;
+  }
+
+  /**
+   * Session messages and statuses of several routers, read ahead (intake.ts), in one transaction (session-batch.ts),
+   * retried as a whole while the database is away; a batch the database refuses (or sluice's own code throws on) is
+   * written again one message at a time, so only the bad one is refused, counted and acknowledged. A message refused
+   * at parse is counted on its own.
+   */
+  async function storeTaken(batch: Taken[]): Promise<boolean[]> {
+    const done = new Map<Taken, boolean>();
+    const items: Array<{ m: Taken } & SessionItem> = [];
+    const apart: Array<[Taken, Inbound | Reject]> = [];
+    for (const m of batch) {
+      const parsed = parseDelivery(m, m.receivedAt);
+      if (isReject(parsed) || parsed.kind === 'usage') apart.push([m, parsed]);
+      else items.push({ m, parsed, retained: m.retained, ...(m.asideId !== undefined && { asideId: m.asideId }) });
+    }
+    try {
+      const out = await untilWritten(
+        async () => {
+          const live = items.filter((item) => item.m.alive());
+          return { live, outcomes: await storeSessionBatch(o.db, ids, live) };
+        },
+        () => items.some((item) => item.m.alive()),
+      );
+      if (out !== GIVE_UP)
+        for (const [i, item] of out.live.entries()) {
+          noteUnknownEvent(item.parsed);
+          if (out.outcomes[i] === 'stored') stats.stored++;
+          else stats.duplicates++;
+          done.set(item.m, true);
+        }
+    } catch (err) {
+      once(`session batch refused ${errorName(err)}`, () =>
+        o.log.warn('fleet: a batch of session messages could not be stored: its messages stored one by one', {
+          error: (err as Error).message,
+        }),
+      );
+      for (const item of items) done.set(item.m, await storeTakenOne(item.m, item.parsed));
+    }
+    for (const [m, parsed] of apart) done.set(m, await storeTakenOne(m, parsed));
+    return batch.map((m) => {
+      if (!done.has(m)) stats.dropped++;
+      return done.get(m) ?? false;
+    });
   }
 
   /** Keeps `batch` aside in one statement; a batch the database refuses goes its own way, message by message. */
@@ -265,8 +332,10 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
 
   const intake = new Intake({
     concurrency: 3,
+    maxBatch: 64,
+    perTurn: 16,
     waiting: Math.max(1, o.waitingPerRouter ?? 64),
-    store: (m) => handle(m, m.receivedAt),
+    store: storeTaken,
     putAside,
     next: async (router, limit) => {
       const out = await untilWritten(
@@ -275,11 +344,6 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
       );
       return out === GIVE_UP ? [] : out;
     },
-    drop: async (id) =>
-      void (await untilWritten(
-        () => dropDeferred(o.db, id),
-        () => !stopped,
-      )),
     onError: (router, err) =>
       once(`aside ${errorName(err)}`, () =>
         o.log.error('fleet: messages kept aside could not be read back', { router, error: (err as Error).message }),

@@ -227,47 +227,57 @@ async function insertPayment(
   );
 }
 
-async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'session' }): Promise<Stored> {
-  return db.transaction(async (tx) => {
-    // The router's row first, as every message of the router does (USAGE_SQL): no deadlock over its sessions' rows.
-    // At or below its spans_to, a message its spans hold is a duplicate even once its row is pruned.
-    const late = BigInt(m.seq) <= (await lockRouter(tx, routerId));
-    if (late && (await inSpan(tx, routerId, m.seq))) return 'duplicate';
-    const fresh = await tx.query(
-      `INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 2, ${AT('$3')}, $4)
-       ON CONFLICT DO NOTHING RETURNING seq`,
-      [routerId, m.seq, m.at, m.prevSessionSeq],
-    );
-    if (fresh.length === 0) return 'duplicate';
-    if (late) await addRowSpan(tx, routerId, m.seq);
-    if (m.session) await upsertSession(tx, routerId, m.seq, m.at, m.session);
-    if (m.payment && m.session) await insertPayment(tx, routerId, m.seq, m.event, m.session.id, m.payment);
-    if (m.escrow) {
-      const e = m.escrow;
-      await tx.query(
-        `INSERT INTO escrow_closes (router_id, seq, session_id, escrow_session_id, units, transaction, seller_amount,
-           buyer_refund, at)
-         VALUES ($1, $2, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, ${AT('$9')})`,
-        [
-          routerId,
-          m.seq,
-          m.session?.id ?? null,
-          e.sessionId,
-          e.units,
-          e.transaction,
-          e.sellerAmount,
-          e.buyerRefund,
-          m.at,
-        ],
-      );
-    }
+/**
+ * A session message's writes in `tx`, which holds its router's row lock (taken first, as every message of the router
+ * does: USAGE_SQL; no deadlock over its sessions' rows) and read `spansTo` from it (only a compaction, under the same
+ * lock, moves it). At or below spansTo, a message its spans hold is a duplicate even once its row is pruned.
+ */
+export async function sessionIn(
+  tx: Sql,
+  routerId: number,
+  m: Inbound & { kind: 'session' },
+  spansTo: bigint,
+): Promise<Stored> {
+  const late = BigInt(m.seq) <= spansTo;
+  if (late && (await inSpan(tx, routerId, m.seq))) return 'duplicate';
+  const fresh = await tx.query(
+    `INSERT INTO messages (router_id, seq, kind, at, prev_session_seq) VALUES ($1, $2, 2, ${AT('$3')}, $4)
+     ON CONFLICT DO NOTHING RETURNING seq`,
+    [routerId, m.seq, m.at, m.prevSessionSeq],
+  );
+  if (fresh.length === 0) return 'duplicate';
+  if (late) await addRowSpan(tx, routerId, m.seq);
+  if (m.session) await upsertSession(tx, routerId, m.seq, m.at, m.session);
+  if (m.payment && m.session) await insertPayment(tx, routerId, m.seq, m.event, m.session.id, m.payment);
+  if (m.escrow) {
+    const e = m.escrow;
     await tx.query(
-      `UPDATE routers SET max_seq = greatest(max_seq, $2), last_message_at = now(),
-         last_report_at = greatest(last_report_at, ${AT('$3')}) WHERE id = $1`,
-      [routerId, m.seq, m.at],
+      `INSERT INTO escrow_closes (router_id, seq, session_id, escrow_session_id, units, transaction, seller_amount,
+         buyer_refund, at)
+       VALUES ($1, $2, $3, $4, $5::numeric, $6, $7::numeric, $8::numeric, ${AT('$9')})`,
+      [
+        routerId,
+        m.seq,
+        m.session?.id ?? null,
+        e.sessionId,
+        e.units,
+        e.transaction,
+        e.sellerAmount,
+        e.buyerRefund,
+        m.at,
+      ],
     );
-    return 'stored';
-  });
+  }
+  await tx.query(
+    `UPDATE routers SET max_seq = greatest(max_seq, $2), last_message_at = now(),
+       last_report_at = greatest(last_report_at, ${AT('$3')}) WHERE id = $1`,
+    [routerId, m.seq, m.at],
+  );
+  return 'stored';
+}
+
+async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'session' }): Promise<Stored> {
+  return db.transaction(async (tx) => sessionIn(tx, routerId, m, await lockRouter(tx, routerId)));
 }
 
 /**
@@ -276,40 +286,42 @@ async function storeSession(db: Db, routerId: number, m: Inbound & { kind: 'sess
  * is a row of status_changes. `retained`: delivered because the collector subscribed, not because the router spoke
  * now, so "last heard" is the status's own time, not now.
  */
-async function storeStatus(db: Db, routerId: number, m: Inbound & { kind: 'status' }, retained: boolean) {
-  await db.transaction(async (tx) => {
-    const [prev] = await tx.query<{ online: boolean | null }>('SELECT online FROM routers WHERE id = $1 FOR UPDATE', [
+export async function statusIn(tx: Sql, routerId: number, m: Inbound & { kind: 'status' }, retained: boolean) {
+  const [prev] = await tx.query<{ online: boolean | null }>('SELECT online FROM routers WHERE id = $1 FOR UPDATE', [
+    routerId,
+  ]);
+  await tx.query(
+    `UPDATE routers SET online = $2, status_reason = $3, status_at = ${AT('$4')}, status_seq = $5,
+       version = coalesce($6, version), uptime_s = coalesce($7, uptime_s), counters = coalesce($8, counters),
+       pricing = coalesce($9, pricing), queue = coalesce($10, queue), health = coalesce($11, health),
+       last_message_at = CASE WHEN $12 THEN greatest(last_message_at, ${AT('$4')}) ELSE now() END
+     WHERE id = $1`,
+    [
       routerId,
+      m.online,
+      m.reason,
+      m.at,
+      m.seq,
+      m.version,
+      m.uptimeS,
+      m.counters,
+      m.pricing,
+      m.queue,
+      m.health,
+      retained,
+    ],
+  );
+  if (prev?.online !== m.online)
+    await tx.query(`INSERT INTO status_changes (router_id, at, online, reason) VALUES ($1, ${AT('$2')}, $3, $4)`, [
+      routerId,
+      m.at,
+      m.online,
+      m.reason,
     ]);
-    await tx.query(
-      `UPDATE routers SET online = $2, status_reason = $3, status_at = ${AT('$4')}, status_seq = $5,
-         version = coalesce($6, version), uptime_s = coalesce($7, uptime_s), counters = coalesce($8, counters),
-         pricing = coalesce($9, pricing), queue = coalesce($10, queue), health = coalesce($11, health),
-         last_message_at = CASE WHEN $12 THEN greatest(last_message_at, ${AT('$4')}) ELSE now() END
-       WHERE id = $1`,
-      [
-        routerId,
-        m.online,
-        m.reason,
-        m.at,
-        m.seq,
-        m.version,
-        m.uptimeS,
-        m.counters,
-        m.pricing,
-        m.queue,
-        m.health,
-        retained,
-      ],
-    );
-    if (prev?.online !== m.online)
-      await tx.query(`INSERT INTO status_changes (router_id, at, online, reason) VALUES ($1, ${AT('$2')}, $3, $4)`, [
-        routerId,
-        m.at,
-        m.online,
-        m.reason,
-      ]);
-  });
+}
+
+async function storeStatus(db: Db, routerId: number, m: Inbound & { kind: 'status' }, retained: boolean) {
+  await db.transaction((tx) => statusIn(tx, routerId, m, retained));
 }
 
 /** Stores one checked message; status messages have no series and answer 'stored'. */

@@ -19,38 +19,26 @@
  * routers (intake.ts, held-acks.ts): one router's flood waits behind itself (kept aside in the database beyond its
  * share), never ahead of another router's payment.
  *
- * A database that cannot be reached holds the message (and so the stream) and is retried, with a pause doubling to
- * 5 s; a transaction rolled back for a conflict is run again (a few times); any other failure to store a message —
- * the database refusing it for any reason, a throw in sluice's own code — is counted as refused and acknowledged,
- * so one message never stops the stream (db/errors.ts decides which is which). A connection that closes while its
- * message waits drops the wait: the broker sends the message again on the next connection, and acknowledging it on the
- * new connection could acknowledge another message that took its packet id.
+ * What it stores and how it refuses is writes.ts. A database that cannot be reached holds the message (and so the
+ * stream) and is retried, with a pause doubling to 5 s; a transaction rolled back for a conflict is run again (a few
+ * times); any other failure to store a message — the database refusing it for any reason, a throw in sluice's own
+ * code — is counted as refused and acknowledged, so one message never stops the stream (db/errors.ts decides which is
+ * which). A connection that closes while its message waits drops the wait: the broker sends the message again on
+ * the next connection, and acknowledging it on the new connection could acknowledge another message that took its
+ * packet id.
  */
 import type { MqttClient } from 'mqtt';
 import { errorName } from '../db/index.ts';
 import type { Collector, CollectorOptions, CollectorStats } from './options.ts';
-import { deferMessages, deferredOf, dropDeferred, routersDeferred } from './deferred.ts';
-import { GroupCommit } from './group-commit.ts';
+import { deferredOf, routersDeferred } from './deferred.ts';
 import { holdAcks } from './held-acks.ts';
-import { Intake, type Taken } from './intake.ts';
-import { isReject, parseMessage, type Inbound, type Reject } from './parse.ts';
-import { RouterIds, storeMessage, storeReject } from './store.ts';
+import { Intake } from './intake.ts';
+import { RouterIds } from './store.ts';
 import { DEFAULT_RETENTION_DAYS, keepLedgerShort } from './retention.ts';
-import { OVER_NEW_SESSIONS } from './bounds.ts';
-import { digestOf, sampleOf } from './reject-sample.ts';
-import { storeSessionBatch, type SessionItem } from './session-batch.ts';
-import { storeUsageBatch, type UsageMessage } from './usage-batch.ts';
+import { MessageWriter } from './writes.ts';
 import { GIVE_UP, writeLoop } from './write-loop.ts';
 
 export type { Collector, CollectorOptions, CollectorStats } from './options.ts';
-
-/** A message as the broker delivered it; alive: its connection is still the one it came on (and not stopping). */
-interface Delivery {
-  topic: string;
-  payload: Buffer;
-  retained: boolean;
-  alive: () => boolean;
-}
 
 export async function startCollector(o: CollectorOptions): Promise<Collector> {
   const mqtt = (await import('mqtt')).default;
@@ -105,238 +93,26 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     stopped: () => stopped,
   });
 
-  /**
-   * Counts a refused message in `rejects` (once for every copy of it: store.ts storeReject), waiting for a database
-   * away as any write does; false: not counted because its connection closed (the broker brings it again).
-   */
-  async function countRefused(m: Delivery, reason: string, router: string | null, seq: number | null) {
-    stats.rejected++;
-    stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
-    try {
-      const out = await untilWritten(
-        () => storeReject(o.db, m.topic, reason, router, seq, sampleOf(m.payload), digestOf(m.topic, m.payload)),
-        m.alive,
-      );
-      return out !== GIVE_UP;
-    } catch (err) {
-      // The count itself refused (it never should be): the message is still let go, and the log says so.
-      once(`reject count ${errorName(err)}`, () =>
-        o.log.error('fleet: a refused message could not be counted', { error: (err as Error).message }),
-      );
-      return true;
-    }
-  }
-
-  /** A message that could not be stored for a reason of its own (db/errors.ts): counted, acknowledged, let go. */
-  async function refusedByDb(m: Delivery, router: string | null, seq: number | null, err: unknown) {
-    const name = errorName(err);
-    const reason =
-      typeof (err as { code?: unknown }).code === 'string' ? `database refused (${name})` : `not stored (${name})`;
-    once(`db ${m.topic} ${name}`, () =>
-      o.log.warn('fleet: message could not be stored: refused', {
-        topic: m.topic,
-        reason,
-        error: (err as Error).message,
-      }),
-    );
-    return countRefused(m, reason, router, seq);
-  }
-
-  /** A usage report whose new sessions would pass its router's bound for the day: refused, counted, let go. */
-  function overSessions(m: Delivery, router: string, seq: number | null): Promise<boolean> {
-    once(`reject ${router} ${OVER_NEW_SESSIONS}`, () =>
-      o.log.warn('fleet: message refused', { topic: m.topic, reason: OVER_NEW_SESSIONS, seq }),
-    );
-    return countRefused(m, OVER_NEW_SESSIONS, router, seq);
-  }
-
-  /** A session event of a newer router's kind: stored as its seq only, said once per kind. */
-  function noteUnknownEvent(parsed: Inbound): void {
-    if (parsed.kind === 'session' && parsed.session === null && !parsed.escrow) {
-      once(`event ${parsed.event}`, () =>
-        o.log.warn('fleet: session event of a kind this collector does not know: only its seq is stored', {
-          router: parsed.router,
-          event: parsed.event,
-        }),
-      );
-    }
-  }
-
-  /** Writes one message in its own transaction; false: not written (connection closed or stopping). */
-  async function storeOne(m: Delivery, parsed: Inbound | Reject): Promise<boolean> {
-    if (isReject(parsed)) {
-      once(`reject ${parsed.router} ${parsed.reject}`, () =>
-        o.log.warn('fleet: message refused', { topic: m.topic, reason: parsed.reject, seq: parsed.seq }),
-      );
-      const counted = await countRefused(m, parsed.reject, parsed.router, parsed.seq);
-      if (!counted) stats.dropped++;
-      return counted;
-    }
-    noteUnknownEvent(parsed);
-    try {
-      const out = await untilWritten(() => storeMessage(o.db, ids, parsed, { retained: m.retained }), m.alive);
-      if (out === GIVE_UP) {
-        stats.dropped++;
-        return false;
-      }
-      if (out === 'over') return overSessions(m, parsed.router, 'seq' in parsed ? parsed.seq : null);
-      if (out === 'stored') stats.stored++;
-      else stats.duplicates++;
-      return true;
-    } catch (err) {
-      if (!m.alive()) return false;
-      const seq = 'seq' in parsed ? parsed.seq : null;
-      return refusedByDb(m, parsed.router, parsed.kind === 'status' ? null : seq, err);
-    }
-  }
-
-  /**
-   * Writes usage reports that arrived together in one transaction (usage-batch.ts), retried as a whole while the
-   * database is away; a batch the database refuses for its values is written again one message at a time, so only
-   * the bad one is refused. true: committed, acknowledge it.
-   */
-  async function storeUsage(batch: Array<Delivery & { parsed: UsageMessage }>): Promise<boolean[]> {
-    const done = new Map<Delivery, boolean>();
-    try {
-      const out = await untilWritten(
-        async () => {
-          const live = batch.filter((m) => m.alive());
-          const outcomes = await storeUsageBatch(
-            o.db,
-            ids,
-            live.map((m) => m.parsed),
-          );
-          return { live, outcomes };
-        },
-        () => batch.some((m) => m.alive()),
-      );
-      if (out !== GIVE_UP)
-        for (const [i, m] of out.live.entries()) {
-          if (out.outcomes[i] === 'over') done.set(m, await overSessions(m, m.parsed.router, m.parsed.seq));
-          else {
-            if (out.outcomes[i] === 'stored') stats.stored++;
-            else stats.duplicates++;
-            done.set(m, true);
-          }
-        }
-    } catch (err) {
-      once('batch refused', () =>
-        o.log.warn('fleet: a batch refused by the database: its messages stored one by one', {
-          code: String((err as { code?: unknown }).code),
-        }),
-      );
-      for (const m of batch) done.set(m, await storeOne(m, m.parsed));
-    }
-    return batch.map((m) => {
-      if (!done.has(m)) stats.dropped++;
-      return done.get(m) ?? false;
-    });
-  }
-
-  const usage = new GroupCommit(storeUsage, { maxInFlight: Math.max(1, o.writers ?? 4), maxBatch: 256 });
-
-  /** A delivery received and checked (parse.ts), or refused. */
-  function parseDelivery(m: Delivery, at: number): Inbound | Reject {
-    stats.received++;
-    try {
-      return parseMessage(prefix, m.topic, m.payload, at);
-    } catch (err) {
-      // parse.ts refuses what it checks; a throw is sluice's own failure on this input: the message is refused.
-      return { reject: `unreadable (${errorName(err)})`, router: null, seq: null };
-    }
-  }
-
-  /** Writes one delivery (usage reports through the group commit); false: give up (connection closed, stopping). */
-  function handle(m: Delivery, at = now()): Promise<boolean> {
-    const parsed = parseDelivery(m, at);
-    if (!isReject(parsed) && parsed.kind === 'usage') return usage.submit({ ...m, parsed });
-    return storeOne(m, parsed);
-  }
-
-  /** Stores one message read ahead on its own; one kept aside then leaves the aside table. */
-  async function storeTakenOne(m: Taken, parsed: Inbound | Reject): Promise<boolean> {
-    const ack = await storeOne(m, parsed);
-    if (ack && m.asideId !== undefined) {
-      const id = m.asideId;
-      await untilWritten(
-        () => dropDeferred(o.db, id),
-        () => !stopped,
-      );
-    }
-    return ack;
-  }
-
-  /**
-   * Session messages and statuses of several routers, read ahead (intake.ts), in one transaction (session-batch.ts),
-   * retried as a whole while the database is away; a batch the database refuses (or sluice's own code throws on) is
-   * written again one message at a time, so only the bad one is refused, counted and acknowledged. A message refused
-   * at parse is counted on its own.
-   */
-  async function storeTaken(batch: Taken[]): Promise<boolean[]> {
-    const done = new Map<Taken, boolean>();
-    const items: Array<{ m: Taken } & SessionItem> = [];
-    const apart: Array<[Taken, Inbound | Reject]> = [];
-    for (const m of batch) {
-      const parsed = parseDelivery(m, m.receivedAt);
-      if (isReject(parsed) || parsed.kind === 'usage') apart.push([m, parsed]);
-      else items.push({ m, parsed, retained: m.retained, ...(m.asideId !== undefined && { asideId: m.asideId }) });
-    }
-    try {
-      const out = await untilWritten(
-        async () => {
-          const live = items.filter((item) => item.m.alive());
-          return { live, outcomes: await storeSessionBatch(o.db, ids, live) };
-        },
-        () => items.some((item) => item.m.alive()),
-      );
-      if (out !== GIVE_UP)
-        for (const [i, item] of out.live.entries()) {
-          noteUnknownEvent(item.parsed);
-          if (out.outcomes[i] === 'stored') stats.stored++;
-          else stats.duplicates++;
-          done.set(item.m, true);
-        }
-    } catch (err) {
-      once(`session batch refused ${errorName(err)}`, () =>
-        o.log.warn('fleet: a batch of session messages could not be stored: its messages stored one by one', {
-          error: (err as Error).message,
-        }),
-      );
-      for (const item of items) done.set(item.m, await storeTakenOne(item.m, item.parsed));
-    }
-    for (const [m, parsed] of apart) done.set(m, await storeTakenOne(m, parsed));
-    return batch.map((m) => {
-      if (!done.has(m)) stats.dropped++;
-      return done.get(m) ?? false;
-    });
-  }
-
-  /** Keeps `batch` aside in one statement; a batch the database refuses goes its own way, message by message. */
-  async function putAside(batch: Taken[]): Promise<boolean[]> {
-    try {
-      const out = await untilWritten(
-        async () => {
-          const live = batch.filter((m) => m.alive());
-          await deferMessages(o.db, live);
-          return new Set(live);
-        },
-        () => batch.some((m) => m.alive()),
-      );
-      if (out === GIVE_UP) return batch.map(() => false);
-      stats.deferred += out.size;
-      return batch.map((m) => out.has(m));
-    } catch {
-      return Promise.all(batch.map((m) => handle(m, m.receivedAt)));
-    }
-  }
+  const writer = new MessageWriter({
+    db: o.db,
+    log: o.log,
+    ids,
+    stats,
+    prefix,
+    writers: o.writers ?? 4,
+    now,
+    once,
+    untilWritten,
+    stopped: () => stopped,
+  });
 
   const intake = new Intake({
     concurrency: 3,
     maxBatch: 64,
     perTurn: 16,
     waiting: Math.max(1, o.waitingPerRouter ?? 64),
-    store: storeTaken,
-    putAside,
+    store: (ms) => writer.storeTaken(ms),
+    putAside: (ms) => writer.putAside(ms),
     next: async (router, limit) => {
       const out = await untilWritten(
         () => deferredOf(o.db, router, limit),
@@ -391,7 +167,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
           acks.hold(id);
           const m = { router: routerOf(topic), topic, payload: payload as Buffer, retained: packet.retain === true };
           const stored = topic.endsWith('/usage')
-            ? handle({ ...m, alive })
+            ? writer.handle({ ...m, alive })
             : intake.take({ ...m, receivedAt: now(), alive });
           void stored.then((ack) => {
             if (ack && alive()) acks.release(id);
@@ -399,9 +175,11 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
           done(0);
           return;
         }
-        void handle({ topic, payload: payload as Buffer, retained: packet.retain === true, alive }).then((ack) => {
-          if (ack && alive()) done(0);
-        });
+        void writer
+          .handle({ topic, payload: payload as Buffer, retained: packet.retain === true, alive })
+          .then((ack) => {
+            if (ack && alive()) done(0);
+          });
       },
     });
     client.on('connect', () => {
@@ -431,7 +209,7 @@ export async function startCollector(o: CollectorOptions): Promise<Collector> {
     client.on('message', (topic, payload, packet) => {
       if (packet.qos !== 0 && protocolVersion === 5) return;
       const mine = generation;
-      void handle({ topic, payload, retained: packet.retain, alive: () => !stopped && generation === mine });
+      void writer.handle({ topic, payload, retained: packet.retain, alive: () => !stopped && generation === mine });
     });
     client.on('error', (err) =>
       once(`mqtt ${err.message}`, () => o.log.warn('fleet: broker connection', { error: err.message })),

@@ -1,13 +1,14 @@
 // tier: peers; needs initdb
 /**
- * The days of an offset from UTC (migration 12: revenue_offset_days), on a real PostgreSQL 15: an offset the dashboard
- * asks to keep is filled from the quarters of the payments stored before and kept by the trigger for the ones after;
- * a payment whose transaction is open while the offset is filled, or that comes during the fill, is counted once (the
- * fill waits for the one and holds off the other); asking again changes nothing.
+ * The days of an offset from UTC (migrations 12 and 13: revenue_offset_days), on a real PostgreSQL 15: an offset the
+ * dashboard keeps is filled a slice at a time from the quarters of the payments stored before, and kept by the trigger
+ * for the ones after; payments go on being stored while the slices run, the ones of a day a slice is filling wait for
+ * that slice only, and every payment is counted once: by the trigger or by a slice, whatever the interleaving.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db, type Sql } from '../../src/fleet/db/index.ts';
+import { OffsetFill, zoneOffsets } from '../../src/fleet/dashboard/offset-fill.ts';
 import { Postgres } from '../peers/postgres.ts';
 
 let pg: Postgres;
@@ -58,47 +59,140 @@ test.after(async () => {
   await pg?.close();
 });
 
-test('an offset asked for is filled from the payments before, kept by the trigger for the ones after', async () => {
+/** Offset m's fill to its end, one slice of `days` days per call; how many slices it took. */
+async function fillAll(m: number, days = 1): Promise<number> {
+  let slices = 0;
+  for (;;) {
+    const [row] = await db.query<{ from: string }>('SELECT revenue_offset_fill($1, $2)::text AS from', [m, days]);
+    if (row!.from === '-infinity') return slices;
+    slices += 1;
+  }
+}
+
+const waiting = async (): Promise<boolean> =>
+  (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).length > 0;
+
+async function until(what: () => Promise<boolean>): Promise<void> {
+  while (!(await what())) await new Promise((r) => setTimeout(r, 10));
+}
+
+test('an offset kept is filled in slices from the payments before, kept by the trigger for the ones after', async () => {
   assert.equal((await days(330)).kept, []);
   const [first] = await db.query<{ kept: boolean }>('SELECT revenue_offset_keep(330) AS kept');
   assert.is(first!.kept, true);
+  // Listed, not filled yet: the trigger counts nothing below the fill's reach, which is nothing yet.
+  await pay(db, T0 + 3 * 86_400_000, 5n);
+  assert.equal((await days(330)).kept, []);
+  const [state] = await db.query<{ complete_from: string | null }>(
+    'SELECT complete_from::text FROM fleet_revenue_offsets WHERE minutes = 330',
+  );
+  assert.is(state!.complete_from, 'infinity');
+  assert.ok((await fillAll(330)) > 1, 'more than one slice');
   let { kept, truth } = await days(330);
-  assert.ok(truth.length >= 2);
+  assert.ok(truth.length >= 3);
   assert.equal(kept, truth);
   await payments(db, T0 + 86_400_000 * 2, 200);
   ({ kept, truth } = await days(330));
   assert.equal(kept, truth);
   const [again] = await db.query<{ kept: boolean }>('SELECT revenue_offset_keep(330) AS kept');
   assert.is(again!.kept, false);
+  assert.is(await fillAll(330), 0);
   assert.equal((await days(330)).kept, truth);
   // UTC's days are the collector's own roll-up: no offset 0 of their own.
   const [zero] = await db.query<{ kept: boolean }>('SELECT revenue_offset_keep(0) AS kept');
   assert.is(zero!.kept, false);
 });
 
-test('a payment being stored while an offset is filled is counted once', async () => {
-  // A payment stored in a transaction still open when the fill begins, and one stored after it began.
+test('a payment stored while a slice is open: of a day above it, at once; of its days, after it; counted once', async () => {
+  await db.query('SELECT revenue_offset_keep(-300)');
+  await db.query('SELECT revenue_offset_fill(-300, 1)');
+  // The next slice, held open: the newest day below the first slice's.
   let release: () => void = () => undefined;
   const held = new Promise<void>((r) => (release = r));
+  let from = '';
+  const slice = db.transaction(async (tx) => {
+    [{ from }] = (await tx.query('SELECT revenue_offset_fill(-300, 1)::text AS from')) as [{ from: string }];
+    await held;
+  });
+  await until(async () => from !== '');
+  // A payment of today (above every slice) is stored while the slice is open: it does not wait for it.
+  await pay(db, T0 + 5 * 86_400_000, 17n);
+  // One of a day the open slice fills waits for that slice, then is counted by the trigger (the slice did not see it).
+  let stored = false;
+  const inSlice = pay(db, Date.parse(`${from}T12:00:00Z`), 19n).then(() => (stored = true));
+  await until(waiting);
+  assert.is(stored, false);
+  release();
+  await Promise.all([slice, inSlice]);
+  await fillAll(-300);
+  const { kept, truth } = await days(-300);
+  assert.equal(kept, truth);
+});
+
+test('a payment transaction open when an offset is listed, or when a slice begins, is counted once', async () => {
+  // Open when listed: the listing waits for it (the payments' SHARE lock, for the instant of one row).
+  let release: () => void = () => undefined;
+  let held = new Promise<void>((r) => (release = r));
   const open = db.transaction(async (tx) => {
     await pay(tx, T0 + 3_600_000, 11n);
     await held;
   });
-  // The transaction has stored its payment before the fill is asked for.
-  while ((await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass AND granted`)).length === 0)
-    await new Promise((r) => setTimeout(r, 10));
-  let filled = false;
-  const keep = db.query('SELECT revenue_offset_keep(60)').finally(() => (filled = true));
-  // The fill waits for that transaction (or, were it not to, is done).
-  while (
-    !filled &&
-    (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass AND NOT granted`)).length === 0
-  )
-    await new Promise((r) => setTimeout(r, 10));
-  const after = pay(db, T0 + 7_200_000, 13n);
+  await until(async () => (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass`)).length > 0);
+  const keep = db.query('SELECT revenue_offset_keep(60)');
+  await until(waiting);
   release();
-  await Promise.all([open, keep, after]);
+  await Promise.all([open, keep]);
+  // Open when a slice begins, its payment of a day below the fill's reach: the slice waits for it, then sums it.
+  await db.query('SELECT revenue_offset_fill(60, 1)');
+  held = new Promise<void>((r) => (release = r));
+  const below = db.transaction(async (tx) => {
+    await pay(tx, T0 + 7_200_000, 13n);
+    await held;
+  });
+  await until(
+    async () =>
+      (
+        await db.query(
+          `SELECT 1 FROM pg_locks WHERE locktype = 'tuple' OR mode = 'RowShareLock' AND relation = 'revenue_offsets'::regclass`,
+        )
+      ).length > 0,
+  );
+  let filled = false;
+  const fill = fillAll(60).then(() => (filled = true));
+  await until(waiting);
+  assert.is(filled, false);
+  release();
+  await Promise.all([below, fill]);
   const { kept, truth } = await days(60);
+  assert.equal(kept, truth);
+});
+
+test("payments written all through a zone's background fill are each counted once", async () => {
+  // Asia/Kathmandu: +05:45 only (and +05:30 before 1986: none of these payments).
+  assert.equal(await zoneOffsets(db, 'Asia/Kathmandu'), [345]);
+  const fill = new OffsetFill({ db, sliceDays: 1 });
+  fill.keep('Asia/Kathmandu');
+  // Of every day, in transactions of one and of several, while the slices run.
+  let n = 0;
+  const writer = (async () => {
+    while (n < 120) {
+      n += 1;
+      const at = T0 - 86_400_000 + ((n * 7_919_000) % (7 * 86_400_000));
+      if (n % 3 === 0)
+        await db.transaction(async (tx) => {
+          await pay(tx, at, 10n ** 20n + BigInt(n));
+          await pay(tx, at + 86_400_000, BigInt(n));
+        });
+      else await pay(db, at, BigInt(n));
+    }
+  })();
+  await Promise.all([fill.idle(), writer]);
+  await fill.close();
+  const [state] = await db.query<{ complete_from: string | null }>(
+    'SELECT complete_from::text FROM fleet_revenue_offsets WHERE minutes = 345',
+  );
+  assert.is(state!.complete_from, null);
+  const { kept, truth } = await days(345);
   assert.equal(kept, truth);
 });
 

@@ -7,6 +7,7 @@ import { FLEET_MIGRATIONS, migrate } from '../db/index.ts';
 import { Actions, type CommandBus } from './actions.ts';
 import { Logins } from './auth.ts';
 import { DASHBOARD_MIGRATIONS } from './schema.ts';
+import { OffsetFill } from './offset-fill.ts';
 import { DashboardServer } from './server.ts';
 import { checkTimeZone, DEFAULT_TIME_ZONE } from './zone.ts';
 
@@ -62,6 +63,12 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
           now: Date.now,
           ...(o.replyWaitMs !== undefined && { replyWaitMs: o.replyWaitMs }),
         });
+  // The days of the fleet's zone and of every user's own, kept and filled in the background from the start.
+  const fill = new OffsetFill({ db: o.db, ...(o.log !== undefined && { log: o.log }) });
+  const zones = await o.db.query<{ zone: string }>(
+    'SELECT DISTINCT time_zone AS zone FROM dashboard_users WHERE time_zone IS NOT NULL',
+  );
+  for (const z of [zone, ...zones.map((r) => r.zone)]) fill.keep(z);
   const server = new DashboardServer({
     db: o.db,
     logins: new Logins(o.db, now, { zone }),
@@ -70,7 +77,17 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     staleAfterMs: o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
     secureCookies: o.secureCookies ?? false,
     log: o.log ?? (() => undefined),
+    keepZone: (z) => fill.keep(z),
   });
-  const url = await server.listen(o.port ?? 8080, o.host ?? '127.0.0.1');
-  return { url, close: () => server.close() };
+  const url = await server.listen(o.port ?? 8080, o.host ?? '127.0.0.1').catch(async (err: unknown) => {
+    await fill.close();
+    throw err;
+  });
+  return {
+    url,
+    close: async () => {
+      await fill.close();
+      await server.close();
+    },
+  };
 }

@@ -23,6 +23,8 @@ interface DaySource {
   sql: string;
   /** $4: the offsets (minutes east of UTC) whose days the rows read. */
   minutes: number[];
+  /** Those of them not complete yet over the period (some days read from the quarters). */
+  filling: number[];
 }
 
 /** UTC's days: the collector's daily roll-up. */
@@ -41,28 +43,35 @@ export function zoneStart(day: string): string {
 }
 
 /**
- * Each day of the period in the zone $3: its midnight s, the next day's n, and the offset of s (minutes east: the
- * zone's clock at s less UTC's) whose day is [s, s + 24 h). On a day the clock changes, [s, n) is that day corrected
- * by [s + 24 h, n) (a day of 25 hours) or less [n, s + 24 h) (of 23): the window w, read from the quarters.
+ * Each day of the period in the zone $3: its midnight s, the next day's n, the offset of s (minutes east: the zone's
+ * clock at s less UTC's) whose day is [s, s + 24 h), and whether that offset's day is kept (UTC's always; another's
+ * from its fill's complete_from on, migration 13). A kept day is its offset's row o, and on a day the clock changes
+ * [s, n) is that day corrected by [s + 24 h, n) (a day of 25 hours) or less [n, s + 24 h) (of 23): the window w, read
+ * from the quarters. A day not kept yet is all window: its quarters [s, n).
  */
 const ZONE_DAYS = `z AS (
-    SELECT day, s, n, extract(epoch FROM day::timestamp - (s AT TIME ZONE 'UTC'))::int / 60 AS minutes
-    FROM (SELECT d::date AS day, d::date::timestamp AT TIME ZONE $3::text AS s,
-        (d::date + 1)::timestamp AT TIME ZONE $3::text AS n
-      FROM generate_series($1::date, $2::date - 1, interval '1 day') d) x),
+    SELECT x.day, x.s, x.n, x.minutes, x.minutes = 0 OR coalesce(x.day >= k.complete_from, false) AS kept
+    FROM (SELECT day, s, n, extract(epoch FROM day::timestamp - (s AT TIME ZONE 'UTC'))::int / 60 AS minutes
+      FROM (SELECT d::date AS day, d::date::timestamp AT TIME ZONE $3::text AS s,
+          (d::date + 1)::timestamp AT TIME ZONE $3::text AS n
+        FROM generate_series($1::date, $2::date - 1, interval '1 day') d) y) x
+    LEFT JOIN revenue_offsets k ON k.minutes = x.minutes),
   w AS (
     SELECT day, least(s + interval '24 hours', n) AS a, greatest(s + interval '24 hours', n) AS b,
       CASE WHEN n > s + interval '24 hours' THEN 1 ELSE -1 END AS sign
-    FROM z WHERE n <> s + interval '24 hours'),
+    FROM z WHERE kept AND n <> s + interval '24 hours'
+    UNION ALL
+    SELECT day, s, n, 1 FROM z WHERE NOT kept),
   o AS (
     SELECT o.day, o.router, o.method, o.asset, o.payments, o.amount
-    FROM fleet_revenue_offset_daily o JOIN z ON z.day = o.day AND z.minutes = o.minutes
+    FROM fleet_revenue_offset_daily o JOIN z ON z.day = o.day AND z.minutes = o.minutes AND z.kept
     WHERE o.minutes = ANY ($4::int[]) AND o.day >= $1::date AND o.day < $2::date)`;
 
 /**
  * A zone whose offsets are whole quarter hours (every zone in use now): each day is the row of its offset's day
- * (fleet_revenue_offset_daily, kept for the offsets the dashboard asked for) and, on a day its clock changes, the
- * window w's quarters. A group none of whose payments fell in the zone's day sums to 0 payments, and is no row.
+ * (fleet_revenue_offset_daily, kept for the offsets the zones take) and, on a day its clock changes or one its
+ * offset's fill has not reached, the window w's quarters. A group none of whose payments fell in the zone's day sums
+ * to 0 payments, and is no row.
  */
 const OFFSET_DAYS = `WITH ${ZONE_DAYS}
   SELECT day, router, method, asset, payments, amount FROM o WHERE day NOT IN (SELECT day FROM w)
@@ -76,24 +85,27 @@ const OFFSET_DAYS = `WITH ${ZONE_DAYS}
 
 /**
  * Where the period's days come from: in UTC the collector's daily roll-up; in a zone of quarter-hour offsets, the
- * offsets' daily roll-ups, asking the database to keep the ones not kept yet (revenue_offset_keep: a fill from the
- * quarters, once per offset for good); in any other zone, the payments. All sum the same payments.
+ * offsets' daily roll-ups where kept and the quarters where not yet (`filling`: the offsets whose fill has not
+ * reached the period's first day, for the page to say so and have them filled, offset-fill.ts); in any other zone,
+ * the payments. All sum the same payments.
  */
 async function daySource(db: Sql, { from, to, zone }: Period): Promise<DaySource> {
-  if (zone === 'UTC') return { sql: UTC_DAYS, minutes: [0] };
-  if (!offsetsOf(15, zone, from, to)) return { sql: PAYMENT_DAYS, minutes: [] };
+  if (zone === 'UTC') return { sql: UTC_DAYS, minutes: [0], filling: [] };
+  if (!offsetsOf(15, zone, from, to)) return { sql: PAYMENT_DAYS, minutes: [], filling: [] };
   // The database's own zone rules, not Intl's, say which offsets the days take.
-  const rows = await db.query<{ seconds: string }>(
-    `SELECT DISTINCT extract(epoch FROM d::date::timestamp - ((d::date::timestamp AT TIME ZONE $3::text)
-        AT TIME ZONE 'UTC'))::text AS seconds
-     FROM generate_series($1::date, $2::date - 1, interval '1 day') d`,
+  const rows = await db.query<{ seconds: string; kept: boolean }>(
+    `SELECT x.seconds::text AS seconds, x.seconds = 0 OR coalesce(k.complete_from <= $1::date, false) AS kept
+     FROM (SELECT DISTINCT extract(epoch FROM d::date::timestamp - ((d::date::timestamp AT TIME ZONE $3::text)
+         AT TIME ZONE 'UTC'))::int AS seconds
+       FROM generate_series($1::date, $2::date - 1, interval '1 day') d) x
+     LEFT JOIN revenue_offsets k ON k.minutes * 60 = x.seconds`,
     [from, to, zone],
   );
   const seconds = rows.map((r) => Number(r.seconds));
-  if (!seconds.every((s) => Number.isInteger(s) && s % 900 === 0)) return { sql: PAYMENT_DAYS, minutes: [] };
-  const minutes = seconds.map((s) => s / 60);
-  await db.query('SELECT revenue_offset_keep(m) FROM unnest($1::int[]) m', [minutes]);
-  return { sql: OFFSET_DAYS, minutes };
+  if (!seconds.every((s) => Number.isInteger(s) && s % 900 === 0))
+    return { sql: PAYMENT_DAYS, minutes: [], filling: [] };
+  const filling = rows.filter((r) => !r.kept).map((r) => Number(r.seconds) / 60);
+  return { sql: OFFSET_DAYS, minutes: seconds.map((s) => s / 60), filling };
 }
 
 export interface RevenueAsks {
@@ -107,6 +119,8 @@ export interface RevenuePage {
   perRouter: { rows: TotalRow[]; total: string };
   perMethod: { rows: TotalRow[]; total: string };
   chart: ChartRow[];
+  /** The offsets (minutes east of UTC) whose fill has not reached the period yet: read from the quarters meanwhile. */
+  filling: number[];
 }
 
 /**
@@ -184,5 +198,6 @@ export async function revenuePage(
     perRouter: { rows: row!.per_router, total: row!.per_router_total },
     perMethod: { rows: row!.per_method, total: row!.per_method_total },
     chart: row!.chart,
+    filling: source.filling,
   };
 }

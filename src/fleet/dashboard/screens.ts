@@ -35,6 +35,8 @@ export interface ScreenContext {
   zone: string;
   /** Whether actions can be sent to this router (its command key is known). */
   canAct: (router: string) => boolean;
+  /** Has the zone's offsets' days kept and filled in the background (offset-fill.ts). */
+  keepZone?: (zone: string) => void;
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -72,7 +74,7 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
   const period = { from, to, zone: c.zone };
   const hoursAsk = pageAsk(c.query, 'hours');
   // The tables and chart from one read of the period's days; its hours and the units beside it, at once.
-  const [{ detail, perRouter, perMethod, chart }, hours, units] = await Promise.all([
+  const [{ detail, perRouter, perMethod, chart, filling }, hours, units] = await Promise.all([
     store.revenuePage(c.db, period, by, asks),
     days.length === 1 ? store.revenueHours(c.db, period, hoursAsk) : null,
     store.units(c.db),
@@ -90,10 +92,21 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
       `Revenue per day (${c.zone}) and ${by}, ${named}` + (unit === null ? ' (smallest unit: decimals not known)' : '');
     return stackedBars(title, days, series, { unit, label: named });
   });
+  // Days the background fill has not reached yet are summed from the quarter hours: exact, slower.
+  if (filling.length > 0) c.keepZone?.(c.zone);
+  const note =
+    filling.length === 0
+      ? []
+      : [
+          `<p class="note">The days of ${escText(c.zone)} (UTC${filling.map(offsetName).join(', UTC')}) are still ` +
+            'being summed up in the background: this period is read from the quarter hours meanwhile (exact, ' +
+            'slower).</p>',
+        ];
   return {
     title: `Revenue ${from} to ${to}`,
     sections: [
       form,
+      ...note,
       charts.length === 0 ? '<p class="note">No payments in this period.</p>' : charts.join(''),
       withPaging(totalsTable(perRouter.rows, 'router', units), asks.router, perRouter.total),
       withPaging(totalsTable(perMethod.rows, 'method', units), asks.method, perMethod.total),
@@ -122,6 +135,10 @@ export async function routersScreen(c: ScreenContext): Promise<Page> {
     ],
   };
 }
+
+/** Minutes east of UTC as an offset: +02:00, -03:30. */
+const offsetName = (m: number): string =>
+  `${m < 0 ? '-' : '+'}${String(Math.floor(Math.abs(m) / 60)).padStart(2, '0')}:${String(Math.abs(m) % 60).padStart(2, '0')}`;
 
 const escText = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 

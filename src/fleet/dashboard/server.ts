@@ -35,6 +35,8 @@ export interface DashboardServerOptions {
   /** Cookies marked Secure (the dashboard is served over HTTPS, e.g. behind a reverse proxy). */
   secureCookies: boolean;
   log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Has a zone's offsets' days kept and filled in the background (offset-fill.ts). */
+  keepZone?: (zone: string) => void;
 }
 
 const COOKIE = 'sluice_fleet';
@@ -212,6 +214,7 @@ export class DashboardServer {
       staleAfterMs: this.o.staleAfterMs,
       zone: login.zone,
       canAct: (router) => this.o.actions?.canAct(router) ?? false,
+      ...(this.o.keepZone !== undefined && { keepZone: this.o.keepZone }),
     };
   }
 
@@ -280,7 +283,7 @@ export class DashboardServer {
     if (what === 'alerts' && login.role !== 'admin')
       return this.send(res, 403, layout('Refused', login, errorBox('read-only operators cannot change alerts')));
     try {
-      const said = await saveSettings(this.o.db, login, what, body);
+      const said = await saveSettings(this.o.db, login, what, body, this.o.keepZone);
       this.o.log('dashboard setting', { user: login.user, setting: what });
       this.redirect(res, `/settings?saved=${encodeURIComponent(said)}`);
     } catch (err) {

@@ -33,7 +33,13 @@ export async function settingsScreen(c: ScreenContext): Promise<Page> {
 }
 
 /** A Settings form's POST: what to say on the page after it (`saved`), or an InputError saying what is wrong. */
-export async function saveSettings(db: Sql, login: Login, what: string, body: URLSearchParams): Promise<string> {
+export async function saveSettings(
+  db: Sql,
+  login: Login,
+  what: string,
+  body: URLSearchParams,
+  keepZone?: (zone: string) => void,
+): Promise<string> {
   if (what === 'time-zone') {
     const name = (body.get('zone') ?? '').trim();
     try {
@@ -42,6 +48,8 @@ export async function saveSettings(db: Sql, login: Login, what: string, body: UR
       if (err instanceof TimeZoneError) throw new InputError(err.message);
       throw err;
     }
+    // Its days summed in the background now, not in the first page view.
+    if (name !== '') keepZone?.(name);
     return name === '' ? "your pages are in the fleet's time zone" : `your pages are in ${name}`;
   }
   if (what === 'alerts') {

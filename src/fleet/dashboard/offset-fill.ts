@@ -1,0 +1,111 @@
+/**
+ * The days of the offsets the operators' zones take (docs/fleet.md, "Time zone"), kept and filled in the background
+ * when a zone is set (the dashboard's start: the fleet's and every user's own; a user's change on Settings; a page
+ * that found a day not kept yet), never in a page view: the database lists the offset (the payments' SHARE lock for
+ * the instant of one row, its wait bounded by lock_timeout) and then fills its days a slice at a time, newest first,
+ * each slice its own short transaction (migration 13), so a collector's payment waits at most for one slice and only
+ * when its day is one that slice is filling. Until an offset is complete the Revenue page reads the days not filled
+ * yet from the quarters (exact, slower) and says so.
+ */
+import type { Db } from '../db/index.ts';
+
+/** Days per slice: a year of 100 routers paying in every quarter is 28,800 quarter rows a day. */
+export const FILL_SLICE_DAYS = 2;
+const LOCK_TIMEOUT = '2s';
+const RETRY_MS = 5_000;
+
+/**
+ * The offsets (minutes east of UTC, whole quarter hours, not 0) the zone's midnights take from the first quarter the
+ * fleet holds to a year ahead, by the database's own zone rules. An offset of seconds (an old local mean time) is no
+ * offset kept: such days read the payments.
+ */
+export async function zoneOffsets(db: Db, zone: string): Promise<number[]> {
+  const rows = await db.query<{ seconds: number }>(
+    `SELECT DISTINCT seconds FROM (
+       SELECT extract(epoch FROM d::date::timestamp - ((d::date::timestamp AT TIME ZONE $1::text) AT TIME ZONE 'UTC'))
+         ::int AS seconds
+       FROM generate_series(coalesce((SELECT min(quarter) FROM revenue_quarters), now())::date - 1,
+         now()::date + 400, interval '1 day') d) x
+     WHERE seconds % 900 = 0`,
+    [zone],
+  );
+  return rows.map((r) => Number(r.seconds) / 60).filter((m) => m !== 0);
+}
+
+export interface OffsetFillOptions {
+  db: Db;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  sliceDays?: number;
+}
+
+/** One at a time, in the order asked: the zones whose offsets are to be kept and filled. */
+export class OffsetFill {
+  private readonly queue: string[] = [];
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly o: OffsetFillOptions) {}
+
+  /** Has the zone's offsets kept and filled, in the background; a zone asked for again while queued is one task. */
+  keep(zone: string): void {
+    if (this.closed || zone === 'UTC' || this.queue.includes(zone)) return;
+    this.queue.push(zone);
+    this.running ??= this.run().finally(() => (this.running = null));
+  }
+
+  /** Resolves when nothing is left to do (tests, the bench). */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    this.wake?.();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed && this.queue.length > 0) {
+      const zone = this.queue[0]!;
+      try {
+        for (const m of await zoneOffsets(this.o.db, zone)) await this.fill(m);
+        this.queue.shift();
+      } catch (err) {
+        // A database that cannot be reached, or a lock not had in time: the same zone again, later.
+        this.o.log?.('dashboard offset fill: retrying', { zone, error: err instanceof Error ? err.message : err });
+        await this.pause(RETRY_MS);
+      }
+    }
+  }
+
+  private async fill(m: number): Promise<void> {
+    await this.o.db.transaction(async (tx) => {
+      await tx.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      await tx.query('SELECT revenue_offset_keep($1)', [m]);
+    });
+    const t = Date.now();
+    let slices = 0;
+    for (;;) {
+      if (this.closed) return;
+      const [row] = await this.o.db.query<{ from: string | null }>('SELECT revenue_offset_fill($1, $2)::text AS from', [
+        m,
+        this.o.sliceDays ?? FILL_SLICE_DAYS,
+      ]);
+      if (row?.from === '-infinity' || row?.from == null) break;
+      slices += 1;
+    }
+    if (slices > 0) this.o.log?.('dashboard offset filled', { minutes: m, slices, ms: Date.now() - t });
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

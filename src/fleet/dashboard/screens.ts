@@ -137,8 +137,10 @@ export async function routersScreen(c: ScreenContext): Promise<Page> {
 }
 
 /** Minutes east of UTC as an offset: +02:00, -03:30. */
-const offsetName = (m: number): string =>
-  `${m < 0 ? '-' : '+'}${String(Math.floor(Math.abs(m) / 60)).padStart(2, '0')}:${String(Math.abs(m) % 60).padStart(2, '0')}`;
+const offsetName = (m: number): string => {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${m < 0 ? '-' : '+'}${two(Math.floor(Math.abs(m) / 60))}:${two(Math.abs(m) % 60)}`;
+};
 
 const escText = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 

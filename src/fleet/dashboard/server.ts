@@ -283,7 +283,7 @@ export class DashboardServer {
     if (what === 'alerts' && login.role !== 'admin')
       return this.send(res, 403, layout('Refused', login, errorBox('read-only operators cannot change alerts')));
     try {
-      const said = await saveSettings(this.o.db, login, what, body, this.o.keepZone);
+      const said = await saveSettings({ db: this.o.db, login, keepZone: this.o.keepZone }, what, body);
       this.o.log('dashboard setting', { user: login.user, setting: what });
       this.redirect(res, `/settings?saved=${encodeURIComponent(said)}`);
     } catch (err) {

@@ -34,11 +34,9 @@ export async function settingsScreen(c: ScreenContext): Promise<Page> {
 
 /** A Settings form's POST: what to say on the page after it (`saved`), or an InputError saying what is wrong. */
 export async function saveSettings(
-  db: Sql,
-  login: Login,
+  { db, login, keepZone }: { db: Sql; login: Login; keepZone?: ((zone: string) => void) | undefined },
   what: string,
   body: URLSearchParams,
-  keepZone?: (zone: string) => void,
 ): Promise<string> {
   if (what === 'time-zone') {
     const name = (body.get('zone') ?? '').trim();

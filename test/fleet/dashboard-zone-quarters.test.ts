@@ -144,7 +144,7 @@ test('the quarter-hour roll-up holds every payment, those before its migration t
 });
 
 for (const [zone, filled] of [...ZONES.map((z) => [z, false] as const), ...ZONES.map((z) => [z, true] as const)])
-  test(`${zone}, ${filled ? 'filled' : 'not filled yet'}: every day, total, chart bar and hour is the payments' sum`, async () => {
+  test(`${zone}, ${filled ? 'filled' : 'not filled'}: each day, total, bar and hour is the payments' sum`, async () => {
     if (filled) {
       const fill = new OffsetFill({ db, sliceDays: 3 });
       fill.keep(zone);

@@ -1,7 +1,7 @@
 /**
- * The fleet's revenue roll-ups beside the payments (docs/fleet.md, "Schema", "Time zone"): per UTC hour, per UTC quarter
- * hour, per day of each offset the dashboard's zones take; each kept by a trigger in the transaction that stores a
- * payment. Migrations of schema.ts's list: never edited once landed.
+ * The fleet's revenue roll-ups beside the payments (docs/fleet.md, "Schema", "Time zone"): per UTC hour, per UTC
+ * quarter hour, per day of each offset the dashboard's zones take; each kept by a trigger in the transaction that
+ * stores a payment. Migrations of schema.ts's list: never edited once landed.
  */
 
 /**

@@ -41,6 +41,8 @@ export const VENUE_METHODS = {
       since: { kind: 'count' },
       // Plan → when (ms) the device last had that free trial in the venue.
       trials: { kind: 'table' },
+      // The venue's hold on the trial the claim asked for: {plan, reserved, until?} (venue-trials.ts).
+      trial: { kind: 'table' },
     },
     adminOnly: true,
     handler: (a, backend) => roaming(backend).answer(plain(a)),

@@ -4,17 +4,17 @@
  * commands (`venue_answer`, `venue_release`, `venue_open`: the MQTT command channel verified them). A release gives a
  * session up only when the device has not been seen here for `main.venue_present_window` (a copy of its MAC at another
  * router gets nothing while the device is here), and ends it with cause `moved`, fsynced before the reply that carries
- * what was left. An open grants exactly what the fleet moved, paid by method `venue` (amount 0: the money was counted
- * where it was paid), under an idempotency key of the lease's epoch, so an open delivered twice opens once.
+ * what was left. An open grants exactly what the fleet moved (venue-open.ts).
  */
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { isLive, type Grant, type Session, type SessionManager } from '../sessions/index.ts';
-import { arrivalOf, count, optNumber, releaseFigures, text } from './venue-args.ts';
+import { isLive, type Session, type SessionManager } from '../sessions/index.ts';
+import { arrivalOf, optNumber, releaseFigures, text } from './venue-args.ts';
+import { openMoved } from './venue-open.ts';
 import { chargeOverlap, chargesOf } from './venue-charges.ts';
 import { VenuePresence } from './venue-presence.ts';
 import { billTail, type Tail, type TailSessions } from './venue-tail.ts';
-import { checkVenueTrial, trialsOf, type TrialAsk } from './venue-trials.ts';
+import { answered, checkVenueTrial, trialOf, trialsOf, type TrialAsk } from './venue-trials.ts';
 import {
   ANSWER_WAIT_MS,
   MAX_STATES,
@@ -107,7 +107,7 @@ export class VenueRoaming {
    * Asks the fleet for `mac`'s venue session (the device is here without one). Returns what is known now: the
    * fleet's answer comes as a command a moment later.
    */
-  claim(mac: string): VenueState {
+  claim(mac: string, trial?: TrialAsk): VenueState {
     this.venue();
     const now = this.clock.now();
     const live = this.deps.sessions.byMac(mac);
@@ -117,19 +117,25 @@ export class VenueRoaming {
     if (this.pursued.size >= MAX_STATES) this.pursued.delete(this.pursued.keys().next().value!);
     this.pursued.set(mac, now);
     this.armRetry();
-    return this.ask(mac, now);
+    return this.ask(mac, now, trial);
   }
 
   /** Publishes a claim for `mac` unless one went out within RECLAIM_MS; what is known now. */
-  private ask(mac: string, now: number): VenueState {
+  private ask(mac: string, now: number, trial?: TrialAsk): VenueState {
     const venue = this.deps.settings().venue;
-    const before = this.states.get(mac);
-    // One claim a second is enough: the answer comes within a round trip over the broker.
+    let before = this.states.get(mac);
+    // One claim a second is enough: the answer comes within a round trip over the broker. A trial's goes out always:
+    // its answer is the venue's hold on the trial for this sale (venue-trials.ts).
     const recent = now - (this.sentAt.get(mac) ?? -Infinity) < RECLAIM_MS;
-    if (recent && before !== undefined) return this.stateOf(mac)!;
+    if (recent && before !== undefined && trial === undefined) return this.stateOf(mac)!;
+    if (trial !== undefined && before?.trial !== undefined) {
+      const { trial: _answered, ...rest } = before;
+      before = this.put(mac, rest);
+    }
     this.sentAt.set(mac, now);
     if (this.sentAt.size > MAX_STATES) this.sentAt.delete(this.sentAt.keys().next().value!);
-    if (!this.deps.publish({ kind: 'claim', mac, venue }))
+    const asks = trial === undefined ? {} : { trial: trial.plan, trial_every: trial.everyMs };
+    if (!this.deps.publish({ kind: 'claim', mac, venue, ...asks }))
       return this.put(mac, {
         ...(before ?? { holder: null, since: null }),
         state: 'unreachable',
@@ -190,17 +196,20 @@ export class VenueRoaming {
     let s = this.stateOf(mac);
     // A trial is sold only on an answer to a claim of this sale's (the device may have had it a minute ago elsewhere).
     if (s === null || s.state === 'asking' || trial !== undefined) {
-      s = this.claim(mac);
-      while (s.state === 'asking' || (trial !== undefined && s.state !== 'unreachable' && s.askedAt > s.at)) {
-        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, SALE_WAIT_STEP_MS));
-        s = this.stateOf(mac) ?? s;
+      s = this.claim(mac, trial);
+      const until = this.clock.now() + ANSWER_WAIT_MS;
+      while (s.state === 'asking' || (trial !== undefined && s.state !== 'unreachable' && !answered(s, trial))) {
+        // A trial's claim answered without its hold (a fleet that holds none) is as none: no trial.
+        if (trial !== undefined && this.clock.now() > until) s = { ...s, state: 'unreachable' };
+        else await new Promise<void>((resolve) => this.timers.setTimeout(resolve, SALE_WAIT_STEP_MS));
+        s = s.state === 'unreachable' ? s : (this.stateOf(mac) ?? s);
       }
     }
     const elsewhere = s.state === 'held' || s.state === 'releasing' || (s.state === 'unreachable' && s.holder !== null);
     if (!elsewhere) {
       if (trial !== undefined) {
         const reachable = s.state !== 'unreachable';
-        checkVenueTrial({ mac, venue, reachable, trials: s.trials ?? {}, now: this.clock.now() }, trial);
+        checkVenueTrial({ mac, venue, reachable, hold: s.trial, trials: s.trials ?? {}, now: this.clock.now() }, trial);
       }
       return;
     }
@@ -232,7 +241,7 @@ export class VenueRoaming {
     return state;
   }
 
-  /** `venue_answer {mac, venue, state, holder?, since?, trials?}`: the fleet's word on a claim. */
+  /** `venue_answer {mac, venue, state, holder?, since?, trials?, trial?}`: the fleet's word on a claim. */
   answer(args: Record<string, unknown>): { ok: true } {
     this.venue(args['venue']);
     const mac = text(args['mac'], 'mac').toLowerCase();
@@ -241,6 +250,8 @@ export class VenueRoaming {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'state must be none, held, releasing or held-here');
     const holder = typeof args['holder'] === 'string' ? args['holder'] : null;
     const now = this.clock.now();
+    // An answer to a plain claim (the retries) keeps the hold a trial's claim was answered with.
+    const trial = trialOf(args['trial']) ?? this.states.get(mac)?.trial;
     this.put(mac, {
       state,
       holder,
@@ -248,6 +259,7 @@ export class VenueRoaming {
       at: now,
       askedAt: this.states.get(mac)?.askedAt ?? now,
       trials: trialsOf(args['trials']),
+      ...(trial !== undefined && { trial }),
     });
     return { ok: true };
   }
@@ -323,62 +335,12 @@ export class VenueRoaming {
     return releaseFigures(s, { venue, to, charged, now: this.clock.now() });
   }
 
-  /**
-   * `venue_open {mac, venue, lease, epoch, from, metric, remaining, expires_at, rate_down, rate_up, devices, user,
-   * plan}`: the session moved here, with exactly what was left.
-   */
+  /** `venue_open`: the session moved here, with exactly what was left (venue-open.ts). */
   async open(args: Record<string, unknown>): Promise<{ session: Session }> {
     const venue = this.venue(args['venue']);
-    const mac = text(args['mac'], 'mac').toLowerCase();
-    const lease = text(args['lease'], 'lease');
-    const from = text(args['from'], 'from');
-    const epoch = count(args['epoch'], 'epoch');
-    const metric = args['metric'];
-    if (metric !== 'bytes' && metric !== 'seconds')
-      throw new SluiceError('ERR_INVALID_ARGUMENT', 'metric must be bytes or seconds');
-    const remaining = count(args['remaining'], 'remaining');
-    // Never more than the venue session was sold (the lease's `sold`), whatever the rest of the command says.
-    const sold = args['sold'] === undefined ? null : count(args['sold'], 'sold');
-    const allotment = sold !== null && sold < remaining ? sold : remaining;
-    if (allotment !== remaining) this.deps.log.warn('venue: an open above what was sold, capped', { mac, lease });
-    const reference = `${venue}/${lease}#${epoch}/${from}`;
-    const key = `venue:${lease}#${epoch}`;
-    const existing = this.deps.sessions.byMac(mac);
-    if (existing && arrivalOf(existing)?.lease === lease && arrivalOf(existing)?.epoch === Number(epoch))
-      return { session: existing };
-    if (this.deps.sessions.isApplied({ method: 'venue', reference }, key))
-      throw new SluiceError('ERR_PAYMENT_REPLAYED', `the handover ${reference} was opened here already`);
-    const down = optNumber(args['rate_down']);
-    const up = optNumber(args['rate_up']);
-    const grant: Grant = {
-      mac,
-      metric,
-      allotment,
-      payment: { method: 'venue', reference, amount: 0n, asset: 'venue', at: this.clock.now() },
-      idempotencyKey: key,
-      user: typeof args['user'] === 'string' ? args['user'] : null,
-      plan: typeof args['plan'] === 'string' ? args['plan'] : null,
-      ...(down !== null || up !== null ? { rates: { downBps: down, upBps: up } } : {}),
-      ...(optNumber(args['devices']) !== null && { devices: optNumber(args['devices'])! }),
-      ...(metric === 'bytes' &&
-        optNumber(args['expires_at']) !== null && { expiresAt: optNumber(args['expires_at'])! }),
-    };
-    const hold = this.deps.sessions.prepare({ mac, metric, allotment, idempotencyKey: key });
-    try {
-      const { session } = await this.deps.sessions.activate(grant, hold);
-      this.states.delete(mac);
-      this.deps.log.info('venue: session moved in', {
-        mac,
-        session: session.id,
-        from,
-        venue,
-        lease,
-        epoch: Number(epoch),
-      });
-      return { session };
-    } finally {
-      hold.release();
-    }
+    const { session, fresh } = await openMoved({ ...this.deps, now: () => this.clock.now() }, venue, args);
+    if (fresh) this.states.delete(session.mac);
+    return { session };
   }
 
   /** `venue_charge`: an overlap taken off the session of the lease here (venue-charges.ts). */

@@ -12,6 +12,15 @@ export interface VenueState {
   askedAt: number;
   /** Plan → when (ms) the device last had that free trial anywhere in the venue, as the fleet said. */
   trials?: Record<string, number>;
+  /** The answer to a claim that asked for a trial: whether the venue holds it for this router's sale. */
+  trial?: TrialHold;
+}
+
+/** The venue's hold on a trial a claim asked for: held for this router, or not (`until`: another router's hold). */
+export interface TrialHold {
+  plan: string;
+  reserved: boolean;
+  until?: number;
 }
 
 /** MACs whose state is kept (oldest dropped first). */

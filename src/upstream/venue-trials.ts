@@ -5,6 +5,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import { optNumber } from './venue-args.ts';
+import type { TrialHold, VenueState } from './venue-state.ts';
 
 /** A trial asked for: its plan, and the plan's `trial_every` in ms. */
 export interface TrialAsk {
@@ -23,12 +24,32 @@ export function trialsOf(v: unknown): Record<string, number> {
   return out;
 }
 
+/** The answer's `trial` (the venue's hold on the trial its claim asked for), as the state keeps it; else undefined. */
+export function trialOf(v: unknown): TrialHold | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { plan, reserved, until } = v as Record<string, unknown>;
+  if (typeof plan !== 'string') return undefined;
+  const ms = optNumber(until);
+  return { plan, reserved: reserved === true, ...(ms !== null && { until: ms }) };
+}
+
+/** Whether the fleet answered the claim of this trial (its hold on it, either way). */
+export const answered = (s: VenueState, trial: TrialAsk): boolean => s.trial?.plan === trial.plan;
+
 /**
- * Refuses the trial when the fleet could not be asked (`reachable` false: no answer to this sale's claim), or said
- * the device had it within `trial_every`; else nothing.
+ * Refuses the trial when the fleet could not be asked (`reachable` false: no answer to this sale's claim), said the
+ * device had it within `trial_every`, or did not hold it for this sale (`hold`: another router of the venue claimed
+ * it first, in the same second, and holds it until `until`); else nothing.
  */
 export function checkVenueTrial(
-  o: { mac: string; venue: string; reachable: boolean; trials: Record<string, number>; now: number },
+  o: {
+    mac: string;
+    venue: string;
+    reachable: boolean;
+    hold: TrialHold | undefined;
+    trials: Record<string, number>;
+    now: number;
+  },
   trial: TrialAsk,
 ): void {
   if (!o.reachable)
@@ -39,8 +60,17 @@ export function checkVenueTrial(
       { details: { plan: trial.plan } },
     );
   const at = o.trials[trial.plan];
-  if (at === undefined || o.now - at >= trial.everyMs) return;
-  const nextAt = at + trial.everyMs;
+  const had = at !== undefined && o.now - at < trial.everyMs;
+  if (o.hold?.reserved === true && !had) return;
+  if (!had && o.hold?.until !== undefined)
+    throw new SluiceError(
+      'ERR_TRIAL_USED',
+      `this device's free trial of plan ${trial.plan} in venue ${o.venue} is being given at another of its routers; ` +
+        `if it is not, the next one from ${new Date(o.hold.until).toISOString()}`,
+      { details: { plan: trial.plan, next_at: Math.ceil(o.hold.until / 1000), venue: o.venue } },
+    );
+  // Had within `trial_every`, or not held for this sale (the venue held it for none: its session is elsewhere).
+  const nextAt = (had ? at : o.now) + trial.everyMs;
   throw new SluiceError(
     'ERR_TRIAL_USED',
     `this device had its free trial of plan ${trial.plan} in venue ${o.venue}; the next one from ` +

@@ -60,6 +60,7 @@ export async function startService(
   names: string[],
   ttlMs: number,
   listed?: Record<string, string>,
+  trialHoldMs?: number,
 ) {
   const service = await startVenueService({
     db: v.db,
@@ -69,6 +70,7 @@ export async function startService(
     leaseTtlMs: ttlMs,
     resendMs: 1000,
     chargeEveryMs: 1000,
+    ...(trialHoldMs !== undefined && { trialHoldMs }),
     log: recordingLog(v.lines),
     clientId: `venue-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
   });
@@ -76,15 +78,18 @@ export async function startService(
   return service;
 }
 
-/** A free trial plan (the LAN endpoint then serves POST /trial): one sale any test can make from a device. */
-const TRIAL_PLAN = `
+/**
+ * A free trial plan (the LAN endpoint then serves POST /trial): one sale any test can make from a device; `limit`: its
+ * `trial_limit` (trials at the router, all devices together).
+ */
+const trialPlan = (limit?: number): string => `
 config pricing 'trial'
 \toption metric 'bytes'
 \toption step_size '1048576'
 \toption price_per_step '0'
 \toption min_steps '1'
 \toption trial_every '86400'
-`;
+${limit === undefined ? '' : `\toption trial_limit '${limit}'\n`}`;
 
 /** The address of the i-th device on every router's portal (with `http`: a loopback address it can send from). */
 export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${20 + i}` : `10.0.0.${20 + i}`);
@@ -93,7 +98,8 @@ export const deviceIp = (i: number, http = true): string => (http ? `127.0.0.${2
  * Routers `names` of one venue, each with the clients `macs` on its portal. `http`: each router's LAN endpoint on
  * loopback with a free trial plan, the devices at 127.0.0.20… so a test sends their requests from their address.
  * `elsewhere`: routers of the venue the caller starts itself (a daemon on a real portal in the e2e lab). `config`: UCI
- * sections every router gets (plans). `listed`: the fleet's venues file, as startService takes it.
+ * sections every router gets (plans). `listed`: the fleet's venues file, as startService takes it. `trialLimit`: the
+ * trial plan's `trial_limit`; `trialHoldMs`: the service's hold on a trial claimed.
  */
 export async function startVenue(
   names: string[],
@@ -106,13 +112,15 @@ export async function startVenue(
     elsewhere?: string[];
     config?: string;
     listed?: Record<string, string>;
+    trialLimit?: number;
+    trialHoldMs?: number;
   } = {},
 ): Promise<Venue> {
   const [pg, broker] = await Promise.all([Postgres.create(), Mosquitto.create()]);
   const db = await freshDb(pg);
   await migrate(db, VENUE_MIGRATIONS);
   const lines: string[] = [];
-  const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000, o.listed);
+  const service = await startService({ db, broker, lines }, names, o.ttlMs ?? 60_000, o.listed, o.trialHoldMs);
   const routers = new Map<string, DaemonLab>();
   const ports = new Map<string, number>();
   const relays = new Map<string, Cuttable>();
@@ -138,7 +146,9 @@ export async function startVenue(
     for (const name of names.filter((n) => !o.elsewhere?.includes(n))) {
       const port = o.http ? await freePort() : 0;
       if (o.http) ports.set(name, port);
-      const http = o.http ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${TRIAL_PLAN}` : '';
+      const http = o.http
+        ? `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n${trialPlan(o.trialLimit)}`
+        : '';
       if (o.cuttable?.includes(name)) relays.set(name, await Cuttable.open(Number(new URL(broker.url).port)));
       const brokerUrl = relays.get(name)?.url ?? broker.url;
       const lab = await DaemonLab.create({

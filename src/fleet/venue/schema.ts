@@ -138,6 +138,22 @@ CREATE TABLE venue_trials (
 CREATE INDEX venue_trials_at ON venue_trials (at);
 `;
 
+/**
+ * A trial claimed and not started yet (trials.ts reserveTrial): the first router to claim a device's trial in a venue
+ * holds it until `until`; another router's claim meanwhile is refused it.
+ */
+const TRIAL_HOLDS = `
+CREATE TABLE venue_trial_holds (
+  venue text NOT NULL,
+  mac text NOT NULL,
+  plan text NOT NULL,
+  router text NOT NULL,
+  at timestamptz NOT NULL,
+  until timestamptz NOT NULL,
+  PRIMARY KEY (venue, mac, plan)
+);
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
@@ -145,4 +161,5 @@ export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2003, name: 'venue charges resent', sql: CHARGES_RESENT },
   { version: 2004, name: 'venue trust', sql: TRUST },
   { version: 2005, name: 'venue trials', sql: TRIALS },
+  { version: 2006, name: 'venue trial holds', sql: TRIAL_HOLDS },
 ];

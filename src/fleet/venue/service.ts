@@ -1,10 +1,10 @@
 /**
  * The venue lease service (docs/roaming.md): an MQTT client of its own beside the collector. It hears the routers'
  * claims (`<prefix>/<router>/venue`), their command replies, and their session, usage and status messages (which
- * register and renew leases); it answers with commands signed by each router's command key on `<prefix>/<router>/cmd`.
- * It keeps nothing in memory that a restart would need: every decision is a transaction on the lease's row, and a
- * reply names what it answers in its request id (`venue/<command>/<epoch>/<lease id>`), so a fleet killed between a
- * command and its reply picks the handover up from the row at the next claim.
+ * register and renew leases: heard-reports.ts); it answers with commands signed by each router's command key on
+ * `<prefix>/<router>/cmd`. It keeps nothing in memory that a restart would need: every decision is a transaction on the
+ * lease's row, and a reply names what it answers in its request id (`venue/<command>/<epoch>/<lease id>`), so a fleet
+ * killed between a command and its reply picks the handover up from the row at the next claim.
  */
 import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
@@ -13,14 +13,14 @@ import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
 import type { Db } from '../db/index.ts';
 import * as leases from './leases.ts';
-import * as reports from './holder-reports.ts';
-import { revoked, staleHolds, type Revoke } from './revokes.ts';
+import { revoked, type Revoke } from './revokes.ts';
+import { heardReport, type HeardContext } from './heard-reports.ts';
 import { breach, type Rule } from './breaches.ts';
-import { pruneTrials, recordTrial, trialsOf } from './trials.ts';
+import { pruneTrials, trialAsked, trialHold, trialsOf, TRIAL_HOLD_MS, type TrialHold } from './trials.ts';
 import { FairQueue } from '../fair-queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Lease } from './leases.ts';
-import { decimal, decodeMap, figuresOf, MAC, openArgs, sessionFields } from './figures.ts';
+import { decimal, decodeMap, figuresOf, MAC, openArgs } from './figures.ts';
 
 export interface VenueServiceOptions {
   db: Db;
@@ -41,6 +41,8 @@ export interface VenueServiceOptions {
   concurrency?: number;
   /** An overlap charge not answered is sent again this often (default 10 s). */
   chargeEveryMs?: number;
+  /** A trial claimed is held this long for its router's sale (default TRIAL_HOLD_MS: 30 s). */
+  trialHoldMs?: number;
   log: Log;
   now?: () => number;
 }
@@ -50,9 +52,6 @@ export interface VenueService {
   stats(): Record<string, number>;
   stop(): Promise<void>;
 }
-
-/** A sale dated more than this ahead of the fleet's clock is not believed (a router's clock is NTP-set). */
-const SALE_SKEW_MS = 30_000;
 
 export async function startVenueService(o: VenueServiceOptions): Promise<VenueService> {
   const prefix = o.prefix ?? 'sluice';
@@ -104,21 +103,23 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     `venue/${kind}/${lease.epoch}/${lease.id}`;
   /**
    * The fleet's word to a claimer; `held`: where its session is, and since when (ms); `trials`: plan → when (ms) the
-   * device last had that free trial anywhere in the venue (trials.ts).
+   * device last had that free trial anywhere in the venue; `trial`: the hold on the trial its claim asked for
+   * (trials.ts).
    */
   const answer = (
     router: string,
     mac: string,
     venue: string,
     state: string,
-    trials: Record<string, number>,
+    word: { trials: Record<string, number>; trial?: TrialHold | null },
     held?: { holder: string; since: number | null },
   ): void => {
     const since = held?.since === null || held === undefined ? {} : { since: Math.round(held.since) };
+    const trial = word.trial ? { trial: word.trial } : {};
     send(
       router,
       'venue_answer',
-      { mac, venue, state, trials, ...(held && { holder: held.holder }), ...since },
+      { mac, venue, state, trials: word.trials, ...trial, ...(held && { holder: held.holder }), ...since },
       `venue/answer/0/${router}`,
     );
   };
@@ -147,7 +148,11 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     }
     counters.claims++;
     const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
-    const trials = await trialsOf(o.db, venue, mac);
+    // A trial asked for is held for the first router that claims it; the others are refused it (trials.ts).
+    const free = decision.kind === 'none' || (decision.kind === 'open' && decision.lease.state !== 'moving');
+    const holdMs = o.trialHoldMs ?? TRIAL_HOLD_MS;
+    const trial = await trialHold(o.db, { venue, mac, router, body, free, holdMs });
+    const trials = { trials: await trialsOf(o.db, venue, mac), trial };
     if (decision.kind === 'none') return answer(router, mac, venue, 'none', trials);
     const lease = decision.lease;
     if (decision.kind === 'open') {
@@ -236,7 +241,7 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       }
       // The claimer hears why: the device is still at the holder (a copy of its MAC gets nothing), or nothing is left.
       if (row.target) {
-        const trials = await trialsOf(o.db, row.venue, row.mac);
+        const trials = { trials: await trialsOf(o.db, row.venue, row.mac) };
         const held = gone ? undefined : { holder: router, since: null };
         answer(row.target, row.mac, row.venue, gone ? 'none' : 'held', trials, held);
       }
@@ -285,89 +290,22 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   }, o.chargeEveryMs ?? 10_000);
   sweep.unref();
 
-  async function onReport(m: Inbound): Promise<void> {
-    const venue = o.venues.get(m.router);
-    if (venue === undefined) return;
-    const at = Math.min(m.at, now());
-    if (m.kind === 'status') {
-      if (!m.online) return;
-      await reports.renewHolder(o.db, m.router, at);
-      // Back after its lease moved on (it was unreachable): it stops serving what it no longer holds.
-      for (const h of await staleHolds(o.db, m.router)) {
-        const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
-        send(
-          m.router,
-          'venue_release',
-          { ...args, ...(h.session !== null && { session: h.session }) },
-          requestId('revoke', { epoch: h.epoch, id: h.leaseId }),
-        );
-      }
-      return;
-    }
-    if (m.kind === 'usage') {
-      for (const r of m.rows) {
-        const used = decimal(r.used);
-        const remaining = decimal(r.remaining);
-        if (used === null || remaining === null) continue;
-        const f = { used, remaining, bytes: decimal(r.bytes) ?? '0', at };
-        if (await reports.report(o.db, m.router, r.id, f, now()))
-          await breach(o.db, {
-            router: m.router,
-            venue,
-            rule: 'report-figures',
-            detail: `session ${r.id}: used ${used}, remaining ${remaining}`,
-          });
-      }
-      return;
-    }
-    const s = m.session;
-    if (s === null) return;
-    if (m.event === 'started' && m.payment !== null) {
-      // A session a handover opened (reference `<venue>/<lease id>#<epoch>/<from>`): the lease's, not a sale.
-      if (m.payment.method === 'venue') {
-        const ref = /^[^/]+\/([^/]+\/[0-9a-f]{16})#(\d+)\/[^/]+$/.exec(m.payment.reference);
-        if (ref !== null) await leases.opened(o.db, ref[1]!, Number(ref[2]), m.router, s.id);
-        return;
-      }
-      // A free trial is the venue's: remembered for every router's next claim, dated by its arrival here.
-      if (m.payment.method === 'trial' && s.plan !== null)
-        await recordTrial(o.db, { venue, mac: s.mac.toLowerCase(), plan: s.plan, router: m.router, at: now() });
-      const f = figuresOf({ ...sessionFields(s), at: m.at });
-      if (f === null) return;
-      const arrived = now();
-      // A sale the fleet cannot have heard of yet: dated ahead, it would claim a newer place than every real one.
-      if (m.at > arrived + SALE_SKEW_MS) {
-        counters.refused++;
-        const ahead = Math.round((m.at - arrived) / 1000);
-        return breach(o.db, {
-          router: m.router,
-          venue,
-          rule: 'sale-future',
-          detail: `session ${s.id} of ${s.mac}: ${ahead} s ahead`,
-        });
-      }
-      const sale = await reports.registerSale(o.db, venue, m.router, s.id, s.mac.toLowerCase(), f, arrived);
-      if (sale.kind === 'held-elsewhere') {
-        counters.refused++;
-        await breach(o.db, {
-          router: m.router,
-          venue,
-          rule: 'sale-held-elsewhere',
-          detail: `session ${s.id} of ${s.mac}: live at ${sale.holder}`,
-        });
-      }
-    } else if (m.event === 'ended' && s.cause !== 'moved') {
-      await reports.ended(o.db, m.router, s.id, m.at);
-    } else if (m.event === 'topup' || m.event === 'rates') {
-      const allotment = decimal(s.allotment);
-      if (m.event === 'topup' && allotment !== null) await reports.topUp(o.db, m.router, s.id, allotment);
-      await o.db.query(
-        `UPDATE venue_leases SET rate_down = $3, rate_up = $4
-         WHERE holder = $1 AND holder_session = $2 AND state <> 'ended'`,
-        [m.router, s.id, s.rateDown, s.rateUp],
+  const heard: HeardContext = {
+    db: o.db,
+    venues: o.venues,
+    now,
+    refused: () => void counters.refused++,
+    revoke: (router, h) => {
+      const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
+      send(
+        router,
+        'venue_release',
+        { ...args, ...(h.session !== null && { session: h.session }) },
+        requestId('revoke', { epoch: h.epoch, id: h.leaseId }),
       );
-    }
-  }
+    },
+  };
+  const onReport = (m: Inbound): Promise<void> => heardReport(heard, m);
 
   // Every message is a task on its router's queue (queue.ts): one router's flood waits behind itself.
   client.on('message', (topic, payload) => {
@@ -379,9 +317,10 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       const body = decodeMap(payload);
       if (body === null) return;
       if (suffix === 'reply') return void queue.push(router, null, () => onReply(router, body));
-      // A claim for a device already waiting is that one claim.
+      // A claim for a device already waiting is that one claim (one that asks for a trial: one with the same plan).
       const mac = typeof body['mac'] === 'string' ? body['mac'].slice(0, 32).toLowerCase() : '';
-      return void queue.push(router, `claim ${mac}`, () => onClaim(router, body));
+      const trial = trialAsked(body)?.plan;
+      return void queue.push(router, `claim ${mac}${trial ? ` trial ${trial}` : ''}`, () => onClaim(router, body));
     }
     const m = parseMessage(prefix, topic, payload, now());
     if (!isReject(m)) queue.push(m.router, null, () => onReport(m));

@@ -30,6 +30,7 @@ import {
   type GatekeeperOptions,
   type ReconcileReport,
 } from './options.ts';
+import { RateFollower } from './rate-follower.ts';
 import { quotaFoundOpen, reconcileCounts, reconcileRetryMs, relimitFoundOpen } from './startup.ts';
 
 // The gate's ports, options, events and listing timing live in options.ts; importers take them from here as before.
@@ -78,8 +79,11 @@ export class Gatekeeper {
   private readonly unlisted = new Map<string, number>();
   /** The opening of each live session's gate at its start, by session id (a purchase reply waits for it). */
   private readonly starts = new Map<string, Promise<GateState>>();
-  /** The kernel's side of each session's last rate change, by session id (a `change` reply waits for it). */
-  private readonly rateChanges = new Map<string, Promise<void>>();
+  /** Each session's rate changes, set on its open gates (a `change` reply waits for them). */
+  private readonly rates: RateFollower;
+  /** Openings begun since start, and the number of each MAC's latest: a listing taken before it says nothing of it. */
+  private opensBegun = 0;
+  private readonly openBegun = new Map<string, number>();
   /** The meter followed (follow): the address its ticks listed for a client whose gate opens. */
   private meter: FollowedMeter | undefined;
   private readonly events = new Emitter<GateEvents>((err, event) =>
@@ -90,6 +94,11 @@ export class Gatekeeper {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     const { sessions } = options;
+    this.rates = new RateFollower({
+      ...options,
+      openingOf: (mac) => this.opening.get(mac),
+      passes: (mac) => this.gates.get(mac) === 'open' && !this.held.has(mac),
+    });
     sessions.on('started', (s) => {
       // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
       this.starts.set(
@@ -129,20 +138,7 @@ export class Gatekeeper {
         }),
       );
     });
-    // New rates (on flash already): every open gate of the session is limited anew; a pending one gets them at its
-    // auth.
-    sessions.on('rates', (s) => {
-      const previous = this.rateChanges.get(s.id) ?? Promise.resolve();
-      const run = previous
-        .then(() => this.applyRates(s))
-        .catch((err: unknown) => {
-          this.options.log.warn('new rates not set', { session: s.id, reason: toSluiceError(err).message });
-        });
-      this.rateChanges.set(s.id, run);
-      void run.finally(() => {
-        if (this.rateChanges.get(s.id) === run) this.rateChanges.delete(s.id);
-      });
-    });
+    sessions.on('rates', (s) => this.rates.changed(s));
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
       this.unlisted.delete(s.id);
@@ -195,37 +191,7 @@ export class Gatekeeper {
 
   /** The kernel's side of the session's last rate change: done (or nothing to do) when this resolves. */
   ratesApplied(sessionId: string): Promise<void> {
-    return this.rateChanges.get(sessionId) ?? Promise.resolve();
-  }
-
-  /** Sets a session's (new) rates on each of its devices whose gate is open, after any opening in flight. */
-  private async applyRates(s: Session): Promise<void> {
-    const shaper = this.options.shaper;
-    if (!shaper || !s.rates) return;
-    for (const mac of devicesOf(s)) {
-      // An auth in flight sets the rates it was started with: the new ones go on after it.
-      await this.opening.get(mac);
-      const current = this.options.sessions.byMac(mac);
-      if (
-        current === null ||
-        current.id !== s.id ||
-        !isLive(current) ||
-        this.gates.get(mac) !== 'open' ||
-        this.held.has(mac)
-      )
-        continue;
-      const ip = this.options.valve.lastIp?.(mac) ?? (mac === current.mac ? current.ip : null);
-      if (ip === null) {
-        this.options.log.warn("new rates not set: the client's address is unknown; they apply at its next auth", {
-          mac,
-          session: s.id,
-        });
-        continue;
-      }
-      const rates = current.rates ?? s.rates;
-      await shaper.set({ mac, ip, downBps: rates.downBps, upBps: rates.upBps });
-      this.options.log.info('rates set', { mac, session: s.id, down: rates.downBps, up: rates.upBps });
-    }
+    return this.rates.applied(sessionId);
   }
 
   private open(session: Session): Promise<GateState> {
@@ -245,6 +211,7 @@ export class Gatekeeper {
     this.toClose.delete(session.mac);
     this.lastClose.delete(session.mac);
     this.events.emit('auth-starting', session.mac, session.id);
+    this.openBegun.set(session.mac, ++this.opensBegun);
     try {
       // The session's journaled rates (its plan's, a voucher's, or a live change's).
       const rates = this.options.shaper ? session.rates : undefined;
@@ -364,6 +331,7 @@ export class Gatekeeper {
     const live = this.options.sessions.byMac(mac);
     if (live && isLive(live) && !this.held.has(mac)) return 'kept-open';
     this.gates.delete(mac);
+    this.openBegun.delete(mac);
     this.failingSince.delete(mac);
     // Unconfirmed until a portal listing no longer shows it open (ndsctl's answer alone can be wrong: garbage, exit 0).
     this.toClose.set(mac, Infinity);
@@ -490,13 +458,14 @@ export class Gatekeeper {
     const { log, kernelQuota, sessions } = this.options;
     try {
       const expected = sessions.list({ state: 'ACTIVE' }).reduce((n, s) => n + devicesOf(s).length, 0);
+      const listedAfter = this.opensBegun;
       const snapshot = await this.options.valve.snapshot('snapshot', expected);
       for (const c of snapshot.clients) {
         const s = c.ip ? sessions.byMac(c.mac) : null;
         if (s !== null && isLive(s)) sessions.noteIp(s.id, c.ip!);
       }
       await relimitFoundOpen(snapshot, this.options, this.held);
-      const report = await this.reconcile(snapshot);
+      const report = await this.reconcile(snapshot, listedAfter);
       await quotaFoundOpen(snapshot, kernelQuota, sessions, (mac) => this.gateOf(mac), this.clock);
       log.info('reconciled with portal', reconcileCounts(report));
     } catch (err) {
@@ -539,9 +508,10 @@ export class Gatekeeper {
   /**
    * On start: authenticated clients without a live session are deauthed (a crash must never leave free access);
    * live sessions whose client is present but not authenticated are re-opened (a new counter epoch); live sessions
-   * whose client is absent stay pending.
+   * whose client is absent stay pending. A gate whose opening began after the listing (`listedAfter` openings) is
+   * that opening's: a purchase answered while the start-up listed the portal keeps its gate.
    */
-  async reconcile(snapshot?: PortalSnapshot): Promise<ReconcileReport> {
+  async reconcile(snapshot?: PortalSnapshot, listedAfter = this.opensBegun): Promise<ReconcileReport> {
     const report: ReconcileReport = { deauthed: [], reopened: [], pending: [], alreadyOpen: 0 };
     const snap = snapshot ?? (await this.options.valve.snapshot());
     const present = new Map(snap.clients.map((c) => [c.mac, c]));
@@ -557,6 +527,7 @@ export class Gatekeeper {
       .list({ state: 'ACTIVE' })
       .flatMap((s) => devicesOf(s).map((mac) => ({ ...s, mac })))) {
       const client = present.get(session.mac);
+      if ((this.openBegun.get(session.mac) ?? 0) > listedAfter) continue;
       if (this.held.has(session.mac)) {
         // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is
         // closed).

@@ -15,6 +15,7 @@ import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } fro
 import { Valve } from '../../src/portal/index.ts';
 import type { GateIpv6 } from '../../src/portal/types.ts';
 import { Gatekeeper, LISTING_RETRY_MS, LISTING_WAITERS } from '../../src/gate/gatekeeper.ts';
+import type { RateShaper } from '../../src/gate/options.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
 import type { SessionStore } from '../../src/sessions/store.ts';
@@ -55,6 +56,7 @@ interface RigOptions {
   timeoutMs?: number;
   /** sluice's own gate (portal/ipv6-gate.ts) as the valve drives it. */
   ipv6?: GateIpv6;
+  shaper?: RateShaper;
 }
 
 async function rig(opts: RigOptions = {}): Promise<Rig> {
@@ -87,6 +89,7 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
     log,
     ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }),
     ...(opts.confirmByLook && { confirmByLook: opts.confirmByLook }),
+    ...(opts.shaper && { shaper: opts.shaper }),
   });
   const meter = new Meter({
     source: { kind: 'socket', path: server.path },
@@ -673,6 +676,41 @@ test('a start-up listing that failed is asked again until one comes: a gate left
       r.ndsctl.some((c) => c.startsWith('deauth ')),
       'a deauth asked',
     );
+  } finally {
+    await r.close();
+  }
+});
+
+test('a purchase answered while the start-up reconciles keeps its open gate (the listing predates it)', async () => {
+  // The start-up's shaper work (after its listing, before the reconcile) held until B has paid.
+  let letGo = (): void => undefined;
+  const shaperHeld = new Promise<void>((go) => (letGo = go));
+  let listed = (): void => undefined;
+  const listingDone = new Promise<void>((done) => (listed = done));
+  const r = await rig({
+    shaper: {
+      set: async () => {},
+      start: async () => true,
+      dropLeftover: async () => {
+        listed();
+        await shaperHeld;
+      },
+    },
+  });
+  try {
+    const C = T.replace(/03$/, '05');
+    r.portal.addClient(C, '10.0.0.72'); // listed by the start-up, not yet paid
+    const started = r.gates.start([]);
+    await listingDone;
+    // B joins and pays after the listing, C pays too: both gates opened while the start-up is busy.
+    r.portal.addClient(B, '10.0.0.73');
+    await grantAndOpen(r, B);
+    await grantAndOpen(r, C);
+    letGo();
+    await started;
+    assert.is(r.gates.gateOf(B), 'already-open', "the reconcile left B's gate to its own opening (unlisted)");
+    assert.is(r.gates.gateOf(C), 'already-open', "and C's (listed unpaid)");
+    assert.is(r.ndsctl.filter((c) => c.startsWith('auth ')).length, 2, 'one auth each: the purchases');
   } finally {
     await r.close();
   }

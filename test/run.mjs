@@ -11,8 +11,17 @@
 // `--tier fast` (or fast,daemon; repeatable) runs those tiers only; a file without a declaration is a FAIL that says
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
@@ -40,6 +49,30 @@ const all = matched.filter((f) => {
   const d = declared.get(f);
   return tiers.length === 0 || 'error' in d || tiers.includes(d.tier);
 });
+
+/** The newest modification time of a file under dir (0 when there is none). */
+function newestUnder(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestUnder(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+// The daemon's tiers run the bundle (dist/), which `npm test` has just built; a run of chosen files may find it older
+// than the sources it was built from, and would test yesterday's code without a word: it is rebuilt once, here,
+// before any file starts (never by the files themselves, which run side by side).
+const repo = join(root, '..');
+if (all.some((f) => declared.get(f).tier !== 'fast')) {
+  const bundle = join(repo, 'dist', 'sluice.mjs');
+  const sources = Math.max(...['src', 'workers'].map((d) => newestUnder(join(repo, d))));
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < sources) {
+    console.log('[run] dist/ is older than src/: building it first');
+    if (spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: repo, stdio: 'inherit' }).status !== 0)
+      process.exit(2);
+  }
+}
 
 /** Grace between SIGTERM and SIGKILL on a timeout: lets a file's exit handlers run (the e2e lab tears itself down). */
 const KILL_GRACE_MS = 15_000;

@@ -147,14 +147,21 @@ else
         daemons.push(p);
         return p;
       };
+      let upstreamErr = '';
       start([
         '--conf-file=/dev/null',
         '--no-resolv',
         '--listen-address=127.0.0.2',
         '--bind-interfaces',
+        '--log-facility=-',
         `--address=/public.test/${PUBLIC}`,
         `--address=/lan.test/${PRIVATE}`,
-      ]);
+      ]).stderr?.on('data', (d) => (upstreamErr += d));
+      // The upstream answers before the router's dnsmasq forwards to it: queries it forwarded to a port nobody had
+      // bound yet stay unanswered until dnsmasq's own timeout, and a loaded machine's slow start filled its 150.
+      const upstreamAnswers = () => sh(rt, 'busybox', 'nslookup', 'public.test', '127.0.0.2').stdout.includes(PUBLIC);
+      for (let i = 0; i < 100 && !upstreamAnswers(); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(upstreamAnswers(), `the upstream resolver answers: ${upstreamErr}`);
       let stderr = '';
       start([
         `--conf-file=${join(confDir, GARDEN_DNSMASQ_FILE)}`,
@@ -171,7 +178,7 @@ else
         lookup('lan.test');
         await new Promise((r) => setTimeout(r, 100));
       }
-      assert.ok(set().includes(PUBLIC), `dnsmasq added the public answer: ${set()} ${stderr}`);
+      assert.ok(set().includes(PUBLIC), `dnsmasq added the public answer: ${set()} ${stderr} upstream: ${upstreamErr}`);
       assert.ok(set().includes(PRIVATE), `dnsmasq adds a private answer too (the chain refuses it): ${set()}`);
 
       // The client's TCP to each (nothing answers: the SYN through prerouting is what is looked at).

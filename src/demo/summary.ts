@@ -94,10 +94,10 @@ export function summary(
       'something changed: with 32 clients while customers come and go (5 purchases and 2 sessions ending in ' +
       "45 s), 40.4-49.2 ms a second on openNDS 9.10 and 48.2-52.7 on 10.3.1 with the package's binauth: over " +
       "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
-    // Measured in busy windows, the three portals in one run (bench portal-cpu --portals sluice,9.10,10.3.1).
+    // Measured in busy windows (bench portal-cpu): sluice with a 128 MB router's conntrack table, the portals earlier.
     "     with main.portal 'sluice' (sluice is the gate, no portal process) the same busy window cost the router " +
-      '21.3-27.3 ms a second at 8-64 clients (25.3 at 32) against 45.8-83.3 on openNDS 9.10 + sluice and ' +
-      '78.4-110.2 on 10.3.1 + sluice, in one run at load 0.2-1.4: over the goal of 15)',
+      '16.0-24.0 ms a second at 8-64 clients (19.1 at 32, load 0.4-1.1) against 45.8-83.3 on openNDS 9.10 + ' +
+      'sluice and 78.4-110.2 on 10.3.1 + sluice (load 0.2-1.4): over the goal of 15)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,

@@ -104,7 +104,7 @@ export function summary(
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; a real openNDS 9.10 with 32 clients listed opens a gate at p99 140-704 ms at load 3-9, " +
       'and serves auths one at a time: 32 at once 1.5-4.8 s by token at load 3-8; ' +
-      "main.portal 'sluice' at load 17-19: p99 723 ms one at a time, 1.23 s for 32 at once, docs/performance.md)",
+      "main.portal 'sluice' quiet: p99 44 ms one at a time, 117 ms for 32 at once, docs/performance.md)",
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
     ...(cut.length > 0

@@ -193,4 +193,29 @@ test("payments written all through a zone's background fill are each counted onc
   assert.equal(kept, truth);
 });
 
+test('a zone that keeps failing does not hold the others: they are filled while it is retried', async () => {
+  const log: string[] = [];
+  const fill = new OffsetFill({ db, sliceDays: 3, log: (m, f) => void log.push(`${m} ${JSON.stringify(f)}`) });
+  fill.keep('Not/A_Zone'); // PostgreSQL refuses it at every try
+  fill.keep('America/St_Johns'); // -03:30 and -02:30
+  const filled = async () =>
+    (
+      await db.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM fleet_revenue_offsets WHERE minutes IN (-210, -150) AND complete_from IS NULL`,
+      )
+    )[0]!.n === '2';
+  const end = Date.now() + 60_000;
+  while (!(await filled()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  await fill.close();
+  assert.ok(await filled(), `St_Johns filled behind a failing zone: ${log.join('; ')}`);
+  assert.ok(
+    log.some((l) => l.includes('Not/A_Zone')),
+    'the failing zone was tried and logged',
+  );
+  for (const m of [-210, -150]) {
+    const { kept, truth } = await days(m);
+    assert.equal(kept, truth);
+  }
+});
+
 test.run();

@@ -73,8 +73,10 @@ export class OffsetFill {
         for (const m of await zoneOffsets(this.o.db, zone)) await this.fill(m);
         this.queue.shift();
       } catch (err) {
-        // A database that cannot be reached, or a lock not had in time: the same zone again, later.
+        // A database that cannot be reached, or a lock not had in time: the zone again later, behind the others, so
+        // a zone that keeps failing never holds theirs.
         this.o.log?.('dashboard offset fill: retrying', { zone, error: err instanceof Error ? err.message : err });
+        this.queue.push(this.queue.shift()!);
         await this.pause(RETRY_MS);
       }
     }

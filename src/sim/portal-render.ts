@@ -94,6 +94,33 @@ export function renderOpenNdsClient(c: SimClient, gw: GatewayInfo, now: number, 
   );
 }
 
+/**
+ * The pieces of a rendering, joined into one flat string every BATCH pieces. A client's rendering is a tree of some
+ * sixty concatenated strings until it is flattened: 100k clients' trees held for one join at the end make the
+ * collector most of a render's time (100k openNDS clients: 2.6 s of CPU against 0.6 s in batches, load 15).
+ */
+class FlatParts {
+  static readonly BATCH = 1024;
+  readonly #done: string[] = [];
+  #batch: string[];
+
+  constructor(first: string) {
+    this.#batch = [first];
+  }
+
+  push(...pieces: string[]): void {
+    this.#batch.push(...pieces);
+    if (this.#batch.length >= FlatParts.BATCH) {
+      this.#done.push(this.#batch.join(''));
+      this.#batch = [];
+    }
+  }
+
+  join(): string {
+    return this.#done.join('') + this.#batch.join('');
+  }
+}
+
 export function renderOpenNdsAll(
   clients: Iterable<SimClient>,
   count: number,
@@ -102,7 +129,7 @@ export function renderOpenNdsAll(
   trusted: readonly string[],
 ): string {
   const indent = '    ';
-  const parts: string[] = [`{\n  "client_list_length":"${count}",\n  "clients":{\n`];
+  const parts = new FlatParts(`{\n  "client_list_length":"${count}",\n  "clients":{\n`);
   let first = true;
   for (const c of clients) {
     parts.push(`${first ? '' : `${indent}},\n`}${indent}"${c.mac}":{\n`, renderOpenNdsClient(c, gw, now, indent));
@@ -116,7 +143,7 @@ export function renderOpenNdsAll(
     parts.push('  }\n');
   }
   parts.push('}\n');
-  return parts.join('');
+  return parts.join();
 }
 
 export function renderOpenNdsOne(c: SimClient | undefined, gw: GatewayInfo, now: number): string {
@@ -151,7 +178,7 @@ export function renderNodogsplashClient(c: SimClient, now: number): string {
 }
 
 export function renderNodogsplashAll(clients: Iterable<SimClient>, count: number, now: number): string {
-  const parts: string[] = [`{\n"client_length": ${count},\n"clients":{\n`];
+  const parts = new FlatParts(`{\n"client_length": ${count},\n"clients":{\n`);
   let first = true;
   for (const c of clients) {
     parts.push(`${first ? '' : '},\n'}"${c.mac}":{\n`, renderNodogsplashClient(c, now));
@@ -159,7 +186,7 @@ export function renderNodogsplashAll(clients: Iterable<SimClient>, count: number
   }
   if (!first) parts.push('}\n');
   parts.push('}\n}\n');
-  return parts.join('');
+  return parts.join();
 }
 
 export function renderNodogsplashOne(c: SimClient | undefined, now: number): string {

@@ -35,7 +35,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
   const venue = addSinks(config, upstream, {
     ...{ log, recovered, sessions, meter, status: port.status, command: port.command },
     gateClosed: (mac) => gates.closed(mac),
-    tail: { valve, counters: parts.counters },
+    tail: { gate: gates, counters: parts.counters },
   });
   const backend = new DaemonBackend({
     ...{ merchant: () => merchant, plans: () => pricing.list(), sessions, gates, venue, payments },

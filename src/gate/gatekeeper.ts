@@ -14,7 +14,7 @@
  */
 import { toSluiceError } from '../errors.ts';
 import { devicesOf, Emitter, isLive, type Session } from '../sessions/index.ts';
-import { hasRates, type PortalSnapshot } from '../portal/index.ts';
+import { hasRates, type PortalClient, type PortalSnapshot } from '../portal/index.ts';
 import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
@@ -57,6 +57,8 @@ export class Gatekeeper {
   private readonly opening = new Map<string, Promise<GateState>>();
   /** Live sessions whose gate is kept closed on purpose (escrow credit exhausted): reopen() leaves them alone. */
   private readonly held = new Set<string>();
+  /** The held whose hold is a venue handover's (closeAndCount): it goes with the session's end. */
+  private readonly handingOver = new Set<string>();
   /** MACs whose gate sluice opened (leaveForeign: the only ones enforce() closes). */
   private readonly ours = new Set<string>();
   /** Outcome of the last close of each MAC still awaiting confirmation. */
@@ -142,6 +144,8 @@ export class Gatekeeper {
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
       this.unlisted.delete(s.id);
+      for (const mac of devicesOf(s))
+        if (this.handingOver.delete(mac) && this.held.delete(mac)) this.events.emit('held', mac, false);
       // A close still unconfirmed (a held gate, a failed deauth) stands for this end: enforce() retries it.
       // Every device's gate closes at the end, as the buyer's does.
       for (const mac of devicesOf(s)) if (this.closeInFlight(mac) === undefined) void this.close(mac);
@@ -382,6 +386,29 @@ export class Gatekeeper {
     this.events.emit('held', mac, true);
     await this.close(mac);
     return true;
+  }
+
+  /**
+   * A venue handover's close (upstream/venue-tail.ts): `count` run in the close once the device's traffic stopped
+   * (GateValve.closeAndCount), the gate held closed as hold() holds it from before the close until the session ends,
+   * or until handedBack() when the release gave way. An opening or close of the MAC in flight goes first.
+   */
+  async closeAndCount<T>(mac: string, count: (client: () => Promise<PortalClient | null>) => Promise<T>) {
+    if (!this.held.has(mac)) {
+      this.handingOver.add(mac);
+      this.held.add(mac);
+      this.events.emit('held', mac, true);
+    }
+    await Promise.all([this.opening.get(mac), this.closing.get(mac)]);
+    const { valve } = this.options;
+    if (valve.closeAndCount !== undefined) return valve.closeAndCount(mac, count);
+    return { result: await valve.close(mac), counted: await count(async () => null) };
+  }
+
+  /** A handover's close failed: its stop and its hold go (a gate it did close opens again as the meter finds it). */
+  async handedBack(mac: string): Promise<void> {
+    await this.options.valve.released?.(mac);
+    if (this.handingOver.delete(mac) && this.held.delete(mac)) this.events.emit('held', mac, false);
   }
 
   /** Ends a hold and re-opens the gate at once. */

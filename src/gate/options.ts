@@ -10,7 +10,7 @@ import type { Clock, Timers } from '../time.ts';
 import type { Meter } from '../meter/index.ts';
 
 export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> &
-  Partial<Pick<Valve, 'lastIp' | 'closeAndLook' | 'callCounts' | 'released'>>;
+  Partial<Pick<Valve, 'lastIp' | 'closeAndLook' | 'closeAndCount' | 'callCounts' | 'released'>>;
 
 /** What a close came to: the portal confirmed it (or answered it had nothing open), it failed, or it was not sluice's
  *  to close (a live session holds that gate). */

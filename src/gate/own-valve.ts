@@ -37,8 +37,8 @@ import type { GateValve } from './options.ts';
 import { brakeAtOpening } from './shared-brake.ts';
 
 export interface OwnValveParts {
-  /** The valve over the gate's socket: listings, and what a listing tells the IPv6 gate. */
-  valve: Pick<Valve, 'snapshot' | 'callCounts' | 'released'>;
+  /** The valve over the gate's socket: listings, one client's look, and what a listing tells the IPv6 gate. */
+  valve: Pick<Valve, 'snapshot' | 'client' | 'callCounts' | 'released'>;
   gate: OwnGate;
   /** The daemon's nft batcher. */
   nft: NftRun;
@@ -70,7 +70,7 @@ export const OFFLOAD_SETTLE_MS = 2000;
 export function ownGateValve(
   p: OwnValveParts,
   settleMs = OFFLOAD_SETTLE_MS,
-): GateValve & Required<Pick<GateValve, 'closeAndLook' | 'lastIp'>> {
+): GateValve & Required<Pick<GateValve, 'closeAndLook' | 'closeAndCount' | 'lastIp'>> {
   const ips = new Map<string, string>();
   const settling = new Settling(settleMs, p.log);
   const closeAndLook = (mac: string) => close(p, settling, normalizeMac(mac));
@@ -83,6 +83,16 @@ export function ownGateValve(
     },
     close: async (mac) => (await closeAndLook(mac)).result,
     closeAndLook,
+    // The count runs once the gate's elements and the device's flows went, before its counters may settle away.
+    closeAndCount: async (mac, count) => {
+      const canonical = normalizeMac(mac);
+      let counted: { v: Awaited<ReturnType<typeof count>> } | undefined;
+      const afterFlush = async (): Promise<void> => {
+        counted = { v: await count(() => p.valve.client(canonical)) };
+      };
+      const { result } = await close(p, settling, canonical, afterFlush);
+      return { result, counted: counted!.v };
+    },
     snapshot: (...args) => p.valve.snapshot(...args),
     callCounts: () => p.valve.callCounts(),
     released: (mac) => p.valve.released(mac),
@@ -182,15 +192,20 @@ async function open(
  * The gate's elements and the device's IPv6 go, one transaction; then its conntrack entries go. An offloaded flow
  * skips the gate's forward chain but not the LAN device's netdev hooks, where the quota and the counters sit, and a
  * flowtable lets go of it only at its next garbage collection after its entry went: so they stay until then
- * (Settling, not on the close's answer), and whatever it moves meanwhile is counted and braked.
+ * (Settling, not on the close's answer), and whatever it moves meanwhile is counted and braked. `afterFlush`: run
+ * once the flows went, while the counters are still there (a handover's last reading, closeAndCount).
  */
 async function close(
   p: OwnValveParts,
   settling: Settling,
   mac: string,
+  afterFlush?: () => Promise<void>,
 ): Promise<{ result: CloseResult; state: string | null }> {
   // Closed, its flows deleted, its quota and counters waiting for a flowtable's cleanup: nothing to do again.
-  if (settling.has(mac) && !p.gate.isOpen(mac)) return { result: 'not-found', state: null };
+  if (settling.has(mac) && !p.gate.isOpen(mac)) {
+    await afterFlush?.();
+    return { result: 'not-found', state: null };
+  }
   settling.cancel(mac);
   const held = new HeldRuns(p.nft);
   const change = p.gate.closing(mac);
@@ -201,6 +216,7 @@ async function close(
   change?.made();
   // Its flows end with its gate, on a shell of their own.
   await p.flushFlows(mac);
+  await afterFlush?.();
   if (p.counters.has(mac) || p.kernelQuota.has(mac)) settling.after(mac, () => settle(p, mac));
   await p.shaper?.remove(mac);
   // Not listed any more: the gate's own word, as openNDS's Yes on its socket.

@@ -14,7 +14,8 @@ import { closeWithTail, type KernelCountsReader, type TailParts } from './venue-
 
 /** The parts a release's close with its last reading needs (venue-tail.ts). */
 export interface VenueTailParts {
-  valve: TailParts['valve'];
+  /** The gate: its close with a count that holds the device closed until the session ends (Gatekeeper). */
+  gate: Pick<TailParts['valve'], 'closeAndCount'> & { handedBack(mac: string): Promise<void> };
   /** The kernel's counters (main.kernel_quota): read while the meter meters from them (`enabled`). */
   counters: (KernelCountsReader & { readonly enabled: boolean }) | null;
 }
@@ -26,15 +27,12 @@ interface VenueDeps {
   tail?: VenueTailParts;
 }
 
-/**
- * The close with its last reading, where the portal's gate is openNDS's or nodogsplash's (sluice's own gate closes in
- * one nft transaction of its own: gate/own-valve.ts, not through this valve).
- */
-function tailOf(config: Config, { meter, tail }: VenueDeps): VenueRoamingDeps['closeWithTail'] {
-  if (tail === undefined || config.main.portal === 'sluice') return undefined;
-  const { valve, counters } = tail;
+/** The close with its last reading, whichever gate the router runs (openNDS's, nodogsplash's, sluice's own). */
+function tailOf({ meter, tail }: VenueDeps): VenueRoamingDeps['closeWithTail'] {
+  if (tail === undefined) return undefined;
+  const { gate, counters } = tail;
   return closeWithTail({
-    valve,
+    valve: { closeAndCount: (mac, count) => gate.closeAndCount(mac, count), released: (mac) => gate.handedBack(mac) },
     kernel: () => (counters?.enabled === true ? counters : null),
     mark: (mac) => meter.marks().get(mac),
   });
@@ -46,7 +44,7 @@ function openVenue(config: Config, deps: VenueDeps & { upstream: SinkHost }, log
   if (!config.mqtt.enabled || !config.mqtt.commands)
     log.warn('main.venue is set but mqtt or mqtt.commands is off: the venue cannot answer this router', { venue });
   const { sessions, upstream, meter, gateClosed } = deps;
-  const closeWithTail = tailOf(config, deps);
+  const closeWithTail = tailOf(deps);
   const roaming = new VenueRoaming({
     sessions,
     publish: (body) => upstream.publishVenue(body),

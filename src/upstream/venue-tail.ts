@@ -4,7 +4,9 @@
  * its deauth, and the kernel's go with it too, so a byte the ticks had not read by then would never be billed. The
  * close stops the device's traffic (sluice's own stop, where the IPv6 gate runs), then reads its counters in the same
  * turn of the portal's queue, the ones the meter bills from: the kernel's while it meters from them, else the portal's
- * (`json <mac>`); what they show past the meter's last reading is billed here before the session ends.
+ * (`json <mac>`); what they show past the meter's last reading is billed here before the session ends. Under sluice's
+ * own gate the close takes the device out of the gate's set and deletes its flows, then reads the kernel's counters,
+ * which stay a while after a close (gate/own-valve.ts). The gate holds the device closed from the close to the end.
  */
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -19,11 +21,12 @@ export interface KernelCountsReader {
 
 export interface TailParts {
   valve: {
+    /** The close, `count` run in it once the device's traffic stopped; the gate held closed until the session ends. */
     closeAndCount<T>(
       mac: string,
       count: (client: () => Promise<PortalClient | null>) => Promise<T>,
     ): Promise<{ result: 'closed' | 'not-found'; counted: T }>;
-    /** The stop the close began goes (its deauth failed: the session stays here, and so does its traffic). */
+    /** The stop and the hold the close began go (it failed: the session stays here, and so does its traffic). */
     released(mac: string): Promise<void>;
   };
   /** The kernel's counters when the meter reads usage from them (null: it reads the portal's). */

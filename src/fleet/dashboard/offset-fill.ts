@@ -5,14 +5,19 @@
  * the instant of one row, its wait bounded by lock_timeout) and then fills its days a slice at a time, newest first,
  * each slice its own short transaction (migration 13), so a collector's payment waits at most for one slice and only
  * when its day is one that slice is filling. Until an offset is complete the Revenue page reads the days not filled
- * yet from the quarters (exact, slower) and says so.
+ * yet from the quarters (exact, slower) and says so. Once it is, and for UTC's days, the fleet's totals per day,
+ * method and asset are summed for its past days (migration 14), a few weeks per transaction, and again every
+ * `totalsEveryMs` for the days that have passed since.
  */
 import type { Db } from '../db/index.ts';
 
 /** Days per slice: a year of 100 routers paying in every quarter is 28,800 quarter rows a day. */
 export const FILL_SLICE_DAYS = 2;
+/** Days per transaction of the fleet's totals (the payments' writes wait for it): 100 routers' 3 methods, 9,000 rows. */
+export const TOTALS_SLICE_DAYS = 30;
 const LOCK_TIMEOUT = '2s';
 const RETRY_MS = 5_000;
+const TOTALS_EVERY_MS = 600_000;
 
 /**
  * The offsets (minutes east of UTC, whole quarter hours, not 0) the zone's midnights take from the first quarter the
@@ -36,6 +41,8 @@ export interface OffsetFillOptions {
   db: Db;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   sliceDays?: number;
+  /** How often the zones kept have their days passed since summed into the fleet's totals. */
+  totalsEveryMs?: number;
 }
 
 /** One at a time, in the order asked: the zones whose offsets are to be kept and filled. */
@@ -44,12 +51,23 @@ export class OffsetFill {
   private running: Promise<void> | null = null;
   private closed = false;
   private wake: (() => void) | null = null;
+  private readonly zones = new Set<string>(['UTC']);
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly o: OffsetFillOptions) {}
+  constructor(private readonly o: OffsetFillOptions) {
+    this.timer = setInterval(() => {
+      for (const z of this.zones) this.keep(z);
+    }, o.totalsEveryMs ?? TOTALS_EVERY_MS);
+    this.timer.unref();
+  }
 
-  /** Has the zone's offsets kept and filled, in the background; a zone asked for again while queued is one task. */
+  /**
+   * Has the zone's offsets kept and filled, and their past days and UTC's summed into the fleet's totals, in the
+   * background; a zone asked for again while queued is one task.
+   */
   keep(zone: string): void {
-    if (this.closed || zone === 'UTC' || this.queue.includes(zone)) return;
+    if (this.closed || this.queue.includes(zone)) return;
+    this.zones.add(zone);
     this.queue.push(zone);
     this.running ??= this.run().finally(() => (this.running = null));
   }
@@ -61,6 +79,7 @@ export class OffsetFill {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.timer);
     this.queue.length = 0;
     this.wake?.();
     await this.running;
@@ -70,7 +89,9 @@ export class OffsetFill {
     while (!this.closed && this.queue.length > 0) {
       const zone = this.queue[0]!;
       try {
-        for (const m of await zoneOffsets(this.o.db, zone)) await this.fill(m);
+        const offsets = await zoneOffsets(this.o.db, zone);
+        for (const m of offsets) await this.fill(m);
+        for (const m of [0, ...offsets]) await this.totals(m);
         this.queue.shift();
       } catch (err) {
         // A database that cannot be reached, or a lock not had in time: the zone again later, behind the others, so
@@ -99,6 +120,24 @@ export class OffsetFill {
       slices += 1;
     }
     if (slices > 0) this.o.log?.('dashboard offset filled', { minutes: m, slices, ms: Date.now() - t });
+  }
+
+  /** Offset m's past days summed into the fleet's totals, a slice per transaction, up to its today. */
+  private async totals(m: number): Promise<void> {
+    let last: string | null = null;
+    for (;;) {
+      if (this.closed) return;
+      const to = await this.o.db.transaction(async (tx) => {
+        await tx.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+        const [row] = await tx.query<{ to: string | null }>('SELECT revenue_totals_close($1, $2)::text AS to', [
+          m,
+          TOTALS_SLICE_DAYS,
+        ]);
+        return row?.to ?? null;
+      });
+      if (to === null || to === last) return;
+      last = to;
+    }
   }
 
   private pause(ms: number): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * The Revenue page's reads (docs/fleet.md, "Time zone"): the period's rows per day of the operator's zone, router,
- * method and asset, made once per page and grouped in the same statement into the page's tables and chart, so a year
- * is read once and not once per widget. Amounts stay numeric in SQL and decimal text here: exact.
+ * method and asset, grouped in one statement into the page's tables and chart. The days and months the fleet's totals
+ * hold (migration 14) are read from them, so a year reads a row per day and method, and per month and router, and the
+ * routers' own days only for the days the totals do not hold, the page of days shown, and the chart's few routers.
+ * Amounts stay numeric in SQL and decimal text here: exact.
  */
 import type { Sql } from '../db/index.ts';
 import type { PageAsk } from './paging.ts';
@@ -18,24 +20,22 @@ export interface Period {
 export const CHART_ASSETS = 6;
 export const CHART_SERIES = 8;
 
-/** The SQL of the period's day rows (day, router, method, asset, payments, amount) over $1 from, $2 to, $3 zone, $4. */
+/**
+ * Where the period's rows come from, over $1 from, $2 to, $3 zone, $4 the offsets (minutes east of UTC) its days
+ * take: `with` defines zc, each day of the period (day; its offset `minutes`; `summed`: the fleet's totals hold it;
+ * `covered`: its month's rows of the totals are read for it), and mo, the months of the totals read; `rows` is the
+ * routers' day rows (day, router, method, asset, payments, amount) of the days of a CTE like zc, of the routers
+ * `router` (a condition on a column name) allows.
+ */
 interface DaySource {
-  sql: string;
-  /** $4: the offsets (minutes east of UTC) whose days the rows read. */
+  with: string;
+  rows: (days: string, router: (column: string) => string) => string;
   minutes: number[];
   /** Those of them not complete yet over the period (some days read from the quarters). */
   filling: number[];
 }
 
-/** UTC's days: the collector's daily roll-up. */
-const UTC_DAYS = `SELECT day, router, method, asset, payments, amount FROM fleet_revenue_daily
-  WHERE day >= $1::date AND day < $2::date AND $3::text = 'UTC' AND $4::int[] IS NOT NULL`;
-
-/** Any zone's days from its payments, each on its day there: a zone whose offset is no whole quarter hour. */
-const PAYMENT_DAYS = `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
-    sum(amount) AS amount
-  FROM fleet_payments WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')} AND $4::int[] IS NOT NULL
-  GROUP BY 1, router, method, asset`;
+const ANY_ROUTER = (): string => 'true';
 
 /** The instant the day $n (YYYY-MM-DD) begins in the zone $3. */
 export function zoneStart(day: string): string {
@@ -44,44 +44,86 @@ export function zoneStart(day: string): string {
 
 /**
  * Each day of the period in the zone $3: its midnight s, the next day's n, the offset of s (minutes east: the zone's
- * clock at s less UTC's) whose day is [s, s + 24 h), and whether that offset's day is kept (UTC's always; another's
- * from its fill's complete_from on, migration 13). A kept day is its offset's row o, and on a day the clock changes
- * [s, n) is that day corrected by [s + 24 h, n) (a day of 25 hours) or less [n, s + 24 h) (of 23): the window w, read
- * from the quarters. A day not kept yet is all window: its quarters [s, n).
+ * clock at s less UTC's) whose day is [s, s + 24 h), whether that offset's day is kept (UTC's always; another's from
+ * its fill's complete_from on, migration 13), and whether the fleet's totals hold it (a kept day of 24 hours before
+ * its offset's days_to, migration 14). A month of an offset is read from the totals' month rows when each of its
+ * days those hold (the ones before days_to) is a day of the period the totals hold.
  */
 const ZONE_DAYS = `z AS (
-    SELECT x.day, x.s, x.n, x.minutes, x.minutes = 0 OR coalesce(x.day >= k.complete_from, false) AS kept
+    SELECT x.day, x.s, x.n, x.minutes, x.minutes = 0 OR coalesce(x.day >= k.complete_from, false) AS kept,
+      (x.minutes = 0 OR coalesce(x.day >= k.complete_from, false)) AND x.n = x.s + interval '24 hours'
+        AND x.day < coalesce(t.days_to, '-infinity') AS summed
     FROM (SELECT day, s, n, extract(epoch FROM day::timestamp - (s AT TIME ZONE 'UTC'))::int / 60 AS minutes
       FROM (SELECT d::date AS day, d::date::timestamp AT TIME ZONE $3::text AS s,
           (d::date + 1)::timestamp AT TIME ZONE $3::text AS n
         FROM generate_series($1::date, $2::date - 1, interval '1 day') d) y) x
-    LEFT JOIN revenue_offsets k ON k.minutes = x.minutes),
-  w AS (
-    SELECT day, least(s + interval '24 hours', n) AS a, greatest(s + interval '24 hours', n) AS b,
-      CASE WHEN n > s + interval '24 hours' THEN 1 ELSE -1 END AS sign
-    FROM z WHERE kept AND n <> s + interval '24 hours'
-    UNION ALL
-    SELECT day, s, n, 1 FROM z WHERE NOT kept),
-  o AS (
-    SELECT o.day, o.router, o.method, o.asset, o.payments, o.amount
-    FROM fleet_revenue_offset_daily o JOIN z ON z.day = o.day AND z.minutes = o.minutes AND z.kept
-    WHERE o.minutes = ANY ($4::int[]) AND o.day >= $1::date AND o.day < $2::date)`;
+    LEFT JOIN revenue_offsets k ON k.minutes = x.minutes
+    LEFT JOIN fleet_revenue_totals_to t ON t.minutes = x.minutes),
+  mo AS (
+    SELECT z.minutes, date_trunc('month', z.day)::date AS month
+    FROM z JOIN fleet_revenue_totals_to t ON t.minutes = z.minutes
+    WHERE z.summed
+    GROUP BY 1, 2
+    HAVING count(*) = least((date_trunc('month', min(z.day)) + interval '1 month')::date, min(t.days_to))
+      - date_trunc('month', min(z.day))::date),
+  zc AS MATERIALIZED (
+    SELECT z.*, z.summed AND mo.month IS NOT NULL AS covered
+    FROM z LEFT JOIN mo ON mo.minutes = z.minutes AND mo.month = date_trunc('month', z.day)::date),`;
+
+/** UTC's days: the collector's daily roll-up. */
+const UTC_DAYS: Omit<DaySource, 'filling'> = {
+  with: ZONE_DAYS,
+  rows: (days, router) => `SELECT v.day, v.router, v.method, v.asset, v.payments, v.amount
+    FROM fleet_revenue_daily v JOIN ${days} z ON z.day = v.day
+    WHERE v.day = ANY (ARRAY(SELECT day FROM ${days})) AND ${router('v.router')}`,
+  minutes: [0],
+};
+
+/** Any zone's days from its payments, each on its day there: a zone whose offset is no whole quarter hour. */
+const PAYMENT_DAYS: DaySource = {
+  with: `zc AS (SELECT d::date AS day, 0 AS minutes, false AS summed, false AS covered
+    FROM generate_series($1::date, $2::date - 1, interval '1 day') d),
+  mo AS (SELECT 0 AS minutes, NULL::date AS month WHERE false),`,
+  rows: (days, router) => `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
+      sum(amount) AS amount
+    FROM fleet_payments
+    WHERE at >= ${zoneStart('$1')} AND at < ${zoneStart('$2')} AND $4::int[] IS NOT NULL AND ${router('router')}
+      AND (at AT TIME ZONE $3::text)::date IN (SELECT day FROM ${days})
+    GROUP BY 1, router, method, asset`,
+  minutes: [],
+  filling: [],
+};
 
 /**
  * A zone whose offsets are whole quarter hours (every zone in use now): each day is the row of its offset's day
- * (fleet_revenue_offset_daily, kept for the offsets the zones take) and, on a day its clock changes or one its
- * offset's fill has not reached, the window w's quarters. A group none of whose payments fell in the zone's day sums
- * to 0 payments, and is no row.
+ * (fleet_revenue_offset_daily, kept for the offsets the zones take) and, on a day its clock changes ([s, n) is that
+ * day corrected by [s + 24 h, n), a day of 25 hours, or less [n, s + 24 h), of 23) or one its offset's fill has not
+ * reached (all of [s, n)), the window w's quarters. A group none of whose payments fell in the zone's day sums to 0
+ * payments, and is no row.
  */
-const OFFSET_DAYS = `WITH ${ZONE_DAYS}
+const OFFSET_ROWS = (days: string, router: (column: string) => string): string => `(
+  WITH w AS (
+    SELECT day, least(s + interval '24 hours', n) AS a, greatest(s + interval '24 hours', n) AS b,
+      CASE WHEN n > s + interval '24 hours' THEN 1 ELSE -1 END AS sign
+    FROM ${days} WHERE kept AND n <> s + interval '24 hours'
+    UNION ALL
+    SELECT day, s, n, 1 FROM ${days} WHERE NOT kept),
+  o AS (
+    SELECT o.day, o.router, o.method, o.asset, o.payments, o.amount
+    FROM fleet_revenue_offset_daily o JOIN ${days} z ON z.day = o.day AND z.minutes = o.minutes AND z.kept
+    WHERE o.minutes = ANY ($4::int[]) AND o.day = ANY (ARRAY(SELECT day FROM ${days} WHERE kept))
+      AND ${router('o.router')}),
+  -- The windows' quarters found by their time, then by router (not the other way round: a year of quarters).
+  q AS MATERIALIZED (
+    SELECT w.day, q.router, q.method, q.asset, w.sign * q.payments AS payments, w.sign * q.amount AS amount
+    FROM w JOIN fleet_revenue_quarterly q ON q.quarter >= w.a AND q.quarter < w.b)
   SELECT day, router, method, asset, payments, amount FROM o WHERE day NOT IN (SELECT day FROM w)
   UNION ALL
   SELECT day, router, method, asset, sum(payments), sum(amount) FROM (
     SELECT day, router, method, asset, payments, amount FROM o WHERE day IN (SELECT day FROM w)
     UNION ALL
-    SELECT w.day, q.router, q.method, q.asset, w.sign * q.payments, w.sign * q.amount
-    FROM w JOIN fleet_revenue_quarterly q ON q.quarter >= w.a AND q.quarter < w.b) c
-  GROUP BY day, router, method, asset HAVING sum(payments) > 0`;
+    SELECT day, router, method, asset, payments, amount FROM q WHERE ${router('q.router')}) c
+  GROUP BY day, router, method, asset HAVING sum(payments) > 0)`;
 
 /**
  * Where the period's days come from: in UTC the collector's daily roll-up; in a zone of quarter-hour offsets, the
@@ -90,8 +132,8 @@ const OFFSET_DAYS = `WITH ${ZONE_DAYS}
  * the payments. All sum the same payments.
  */
 async function daySource(db: Sql, { from, to, zone }: Period): Promise<DaySource> {
-  if (zone === 'UTC') return { sql: UTC_DAYS, minutes: [0], filling: [] };
-  if (!offsetsOf(15, zone, from, to)) return { sql: PAYMENT_DAYS, minutes: [], filling: [] };
+  if (zone === 'UTC') return { ...UTC_DAYS, filling: [] };
+  if (!offsetsOf(15, zone, from, to)) return PAYMENT_DAYS;
   // The database's own zone rules, not Intl's, say which offsets the days take.
   const rows = await db.query<{ seconds: string; kept: boolean }>(
     `SELECT x.seconds::text AS seconds, x.seconds = 0 OR coalesce(k.complete_from <= $1::date, false) AS kept
@@ -102,10 +144,9 @@ async function daySource(db: Sql, { from, to, zone }: Period): Promise<DaySource
     [from, to, zone],
   );
   const seconds = rows.map((r) => Number(r.seconds));
-  if (!seconds.every((s) => Number.isInteger(s) && s % 900 === 0))
-    return { sql: PAYMENT_DAYS, minutes: [], filling: [] };
+  if (!seconds.every((s) => Number.isInteger(s) && s % 900 === 0)) return PAYMENT_DAYS;
   const filling = rows.filter((r) => !r.kept).map((r) => Number(r.seconds) / 60);
-  return { sql: OFFSET_DAYS, minutes: seconds.map((s) => s / 60), filling };
+  return { with: ZONE_DAYS, rows: OFFSET_ROWS, minutes: seconds.map((s) => s / 60), filling };
 }
 
 export interface RevenueAsks {
@@ -124,46 +165,82 @@ export interface RevenuePage {
 }
 
 /**
- * The period's day rows d, made once; s their sums per router, method and asset, t those per router and asset (set
- * 1) and per method and asset (set 2); the chart's bars in a second pass over d. What the charts draw is bounded
- *    whatever the routers sent: the
- * CHART_ASSETS assets paid most often, and per asset the CHART_SERIES routers (or methods) that took the most, the
- * rest summed as one series `others`: ranked first from the totals.
+ * d: the routers' day rows of the days not covered by the totals' months; f: per day, method and asset over the
+ * routers (the totals' rows of the days they hold, d's sums of the others; `rows`: the routers' day rows each sums);
+ * s: per router and asset (the months' rows and d); m: per method and asset (f). The page of days shown is read from
+ * the routers' rows of only the days it spans (found from f's rows per day). What the charts draw is bounded whatever
+ * the routers sent: the CHART_ASSETS assets paid most often, and per asset the CHART_SERIES routers (or methods) that
+ * took the most, the rest summed as one series `others`: ranked first from the totals. Per method the bars are f's;
+ * per router, the routers' own days of the few drawn, and `others` f's day less theirs.
  */
-const PAGE = (source: string, by: 'router' | 'method'): string => `
-  WITH d AS MATERIALIZED (${source}),
+const PAGE = (source: DaySource, by: 'router' | 'method'): string => `
+  WITH ${source.with}
+  rest AS MATERIALIZED (SELECT * FROM zc WHERE NOT covered),
+  d AS MATERIALIZED (${source.rows('rest', ANY_ROUTER)}),
+  f AS MATERIALIZED (
+    SELECT t.day, t.method, t.asset, t.payments, t.amount, t.rows
+    FROM fleet_revenue_daily_totals t JOIN zc ON zc.day = t.day AND zc.minutes = t.minutes AND zc.summed
+    WHERE t.minutes = ANY ($4::int[]) AND t.day >= $1::date AND t.day < $2::date
+    UNION ALL
+    SELECT day, method, asset, sum(payments), sum(amount), count(*) FROM d
+    WHERE day IN (SELECT day FROM zc WHERE NOT summed) GROUP BY day, method, asset),
   s AS MATERIALIZED (
-    SELECT router, method, asset, sum(payments) AS payments, sum(amount) AS amount, count(*) AS rows
-    FROM d GROUP BY router, method, asset),
-  t AS MATERIALIZED (
-    SELECT grouping(router, method) AS set, router, method, asset, sum(payments) AS payments, sum(amount) AS amount
-    FROM s GROUP BY GROUPING SETS ((router, asset), (method, asset))),
-  assets AS (SELECT asset FROM t WHERE set = 2 GROUP BY asset ORDER BY sum(payments) DESC, asset
-    LIMIT ${CHART_ASSETS}),
-  ranked AS (
+    SELECT router, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
+      SELECT t.router, t.asset, t.payments, t.amount FROM fleet_revenue_monthly_totals t
+      JOIN mo ON mo.minutes = t.minutes AND mo.month = t.month
+      UNION ALL
+      SELECT router, asset, payments, amount FROM d) x
+    GROUP BY router, asset),
+  m AS MATERIALIZED (
+    SELECT method, asset, sum(payments) AS payments, sum(amount) AS amount FROM f GROUP BY method, asset),
+  assets AS (SELECT asset FROM m GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
+  ranked AS MATERIALIZED (
     SELECT ${by} AS key, asset, row_number() OVER (PARTITION BY asset ORDER BY amount DESC, ${by}) AS n
-    FROM t WHERE set = ${by === 'router' ? 1 : 2} AND asset IN (SELECT asset FROM assets)),
-  bars AS (
-    SELECT d.day, d.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN r.key END AS key, sum(d.amount) AS amount,
-      r.n > ${CHART_SERIES} AS others
-    FROM d JOIN ranked r ON r.key = d.${by} AND r.asset = d.asset
-    GROUP BY d.day, d.asset, 3, 5)
+    FROM ${by === 'router' ? 's' : 'm'} WHERE asset IN (SELECT asset FROM assets)),
+  ${by === 'router' ? ROUTER_BARS(source) : METHOD_BARS},
+  per_day AS (SELECT day, sum(rows) AS rows FROM f GROUP BY day),
+  spans AS MATERIALIZED (SELECT day, rows, sum(rows) OVER (ORDER BY day) - rows AS before FROM per_day),
+  shown AS MATERIALIZED (
+    SELECT zc.* FROM zc JOIN spans ON spans.day = zc.day WHERE spans.before < $6::bigint + $5::bigint AND spans.before + spans.rows > $6::bigint)
   SELECT
     (SELECT coalesce(json_agg(x ORDER BY x.day, x.router, x.method, x.asset), '[]') FROM (
       SELECT to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
         amount::text AS amount
-      FROM (SELECT * FROM d ORDER BY day, router, method, asset LIMIT $5 OFFSET $6) p) x) AS detail,
-    (SELECT coalesce(sum(rows), 0)::text FROM s) AS detail_total,
+      FROM (SELECT * FROM (${source.rows('shown', ANY_ROUTER)}) p ORDER BY day, router, method, asset LIMIT $5
+        OFFSET $6::bigint - (SELECT coalesce(min(before), 0) FROM spans WHERE day IN (SELECT day FROM shown))) p) x) AS detail,
+    (SELECT coalesce(sum(rows), 0)::text FROM f) AS detail_total,
     (SELECT coalesce(json_agg(x ORDER BY x.asset, x.key), '[]') FROM (
       SELECT router AS key, asset, payments::text AS payments, amount::text AS amount
-      FROM t WHERE set = 1 ORDER BY t.asset, t.router LIMIT $7 OFFSET $8) x) AS per_router,
-    (SELECT count(*)::text FROM t WHERE set = 1) AS per_router_total,
+      FROM s ORDER BY s.asset, s.router LIMIT $7 OFFSET $8) x) AS per_router,
+    (SELECT count(*)::text FROM s) AS per_router_total,
     (SELECT coalesce(json_agg(x ORDER BY x.asset, x.key), '[]') FROM (
       SELECT method AS key, asset, payments::text AS payments, amount::text AS amount
-      FROM t WHERE set = 2 ORDER BY t.asset, t.method LIMIT $9 OFFSET $10) x) AS per_method,
-    (SELECT count(*)::text FROM t WHERE set = 2) AS per_method_total,
+      FROM m ORDER BY m.asset, m.method LIMIT $9 OFFSET $10) x) AS per_method,
+    (SELECT count(*)::text FROM m) AS per_method_total,
     (SELECT coalesce(json_agg(x ORDER BY x.asset, x.key, x.day), '[]') FROM (
       SELECT to_char(day, 'YYYY-MM-DD') AS day, asset, key, amount::text AS amount, others FROM bars) x) AS chart`;
+
+/** Per method: f's days. */
+const METHOD_BARS = `bars AS (
+    SELECT f.day, f.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN r.key END AS key, sum(f.amount) AS amount,
+      r.n > ${CHART_SERIES} AS others
+    FROM f JOIN ranked r ON r.key = f.method AND r.asset = f.asset
+    GROUP BY f.day, f.asset, 3, 5)`;
+
+/** Per router: the days of the routers drawn, and per day of an asset with more routers, the rest as `others`. */
+const ROUTER_BARS = (source: DaySource): string => `drawn AS MATERIALIZED (
+    SELECT x.day, x.asset, x.router AS key, sum(x.amount) AS amount
+    FROM (${source.rows('zc', (c) => `${c} = ANY (ARRAY(SELECT key FROM ranked WHERE n <= ${CHART_SERIES}))`)}) x
+    JOIN ranked r ON r.key = x.router AND r.asset = x.asset AND r.n <= ${CHART_SERIES}
+    GROUP BY x.day, x.asset, x.router),
+  bars AS (
+    SELECT day, asset, key, amount, false AS others FROM drawn
+    UNION ALL
+    SELECT f.day, f.asset, NULL, f.amount - coalesce(x.amount, 0), true
+    FROM (SELECT day, asset, sum(amount) AS amount FROM f
+        WHERE asset IN (SELECT asset FROM ranked WHERE n > ${CHART_SERIES}) GROUP BY day, asset) f
+      LEFT JOIN (SELECT day, asset, sum(amount) AS amount FROM drawn GROUP BY day, asset) x
+        ON x.day = f.day AND x.asset = f.asset)`;
 
 /** The Revenue page's tables and chart for the period, in one statement over its day rows. */
 export async function revenuePage(
@@ -181,7 +258,7 @@ export async function revenuePage(
     per_method: TotalRow[];
     per_method_total: string;
     chart: ChartRow[];
-  }>(PAGE(source.sql, by), [
+  }>(PAGE(source, by), [
     period.from,
     period.to,
     period.zone,

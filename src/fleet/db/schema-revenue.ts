@@ -214,3 +214,129 @@ CREATE VIEW fleet_revenue_offsets AS
 SELECT minutes, kept_since, CASE WHEN complete_from = '-infinity' THEN NULL ELSE complete_from END AS complete_from
 FROM revenue_offsets;
 `;
+
+/**
+ * Revenue per day of an offset (minutes east; 0: UTC's days), method and asset across every router, and per month
+ * (its first day), router, method and asset, for the days before the offset's `days_to` (revenue_totals_to): a year's
+ * chart and totals read a row per day and method, and a router's year twelve rows, not a row per router and day.
+ * `rows`: how many of the routers' day rows (a router's day of a method and asset with payments: a row of the Revenue
+ * page's days) each sums. A day is added by revenue_totals_close(), which takes the payments' SHARE lock (it waits for
+ * the transactions storing payments then, and holds off new ones) for one short transaction that sums up to `days`
+ * days of the routers' rows (revenue_days; revenue_offset_days once the offset's fill is complete) from `days_to` up
+ * to the offset's today, and raises `days_to` past them: it sees every payment stored before, and every payment stored
+ * after reads the new `days_to`. The trigger counts a payment into these rows only when its day is before `days_to`
+ * (a late one: a router that reports a past day), so a day being paid now is no row every router's transaction
+ * updates. Each payment is counted once: by the close that sums its day, or by the trigger.
+ */
+export const REVENUE_TOTALS = `
+CREATE TABLE revenue_totals_to (
+  minutes int PRIMARY KEY CHECK (minutes % 15 = 0 AND minutes BETWEEN -1440 AND 1440),
+  days_to date NOT NULL DEFAULT '-infinity'
+);
+CREATE TABLE revenue_totals_days (
+  minutes int NOT NULL,
+  day date NOT NULL,
+  method text NOT NULL,
+  asset text NOT NULL,
+  amount numeric(78, 0) NOT NULL,
+  payments bigint NOT NULL,
+  rows bigint NOT NULL,
+  PRIMARY KEY (minutes, day, method, asset)
+);
+CREATE TABLE revenue_totals_months (
+  minutes int NOT NULL,
+  month date NOT NULL,
+  router_id int NOT NULL REFERENCES routers (id),
+  method text NOT NULL,
+  asset text NOT NULL,
+  amount numeric(78, 0) NOT NULL,
+  payments bigint NOT NULL,
+  rows bigint NOT NULL,
+  PRIMARY KEY (minutes, month, router_id, method, asset)
+);
+-- A router's days of an offset read by router (the chart's few routers over a year).
+CREATE INDEX revenue_offset_days_router ON revenue_offset_days (minutes, router_id, day);
+-- A late payment's day row is new when its router had none of that day, method and asset: for UTC the collector
+-- writes revenue_days after the payment (collector/store.ts), for an offset the trigger payments_revenue_offset_days
+-- fired before this one (triggers fire in the order of their names).
+CREATE FUNCTION revenue_totals_add() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  o record;
+  d date;
+  fresh int;
+BEGIN
+  FOR o IN SELECT minutes, days_to FROM revenue_totals_to ORDER BY minutes LOOP
+    d := ((NEW.at AT TIME ZONE 'UTC') + o.minutes * interval '1 minute')::date;
+    CONTINUE WHEN d >= o.days_to;
+    IF o.minutes = 0 THEN
+      fresh := CASE WHEN EXISTS (SELECT 1 FROM revenue_days WHERE router_id = NEW.router_id AND day = d
+        AND method = NEW.method AND asset = NEW.asset) THEN 0 ELSE 1 END;
+    ELSE
+      fresh := CASE WHEN (SELECT payments FROM revenue_offset_days WHERE minutes = o.minutes AND day = d
+        AND router_id = NEW.router_id AND method = NEW.method AND asset = NEW.asset) = 1 THEN 1 ELSE 0 END;
+    END IF;
+    INSERT INTO revenue_totals_days AS x (minutes, day, method, asset, amount, payments, rows)
+    VALUES (o.minutes, d, NEW.method, NEW.asset, NEW.amount, 1, fresh)
+    ON CONFLICT (minutes, day, method, asset) DO UPDATE SET amount = x.amount + EXCLUDED.amount,
+      payments = x.payments + 1, rows = x.rows + EXCLUDED.rows;
+    INSERT INTO revenue_totals_months AS x (minutes, month, router_id, method, asset, amount, payments, rows)
+    VALUES (o.minutes, date_trunc('month', d)::date, NEW.router_id, NEW.method, NEW.asset, NEW.amount, 1, fresh)
+    ON CONFLICT (minutes, month, router_id, method, asset) DO UPDATE SET amount = x.amount + EXCLUDED.amount,
+      payments = x.payments + 1, rows = x.rows + EXCLUDED.rows;
+  END LOOP;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER payments_revenue_totals AFTER INSERT ON payments FOR EACH ROW EXECUTE FUNCTION revenue_totals_add();
+-- Sums up to \`days\` days of offset m from days_to on (its first day with rows, then the days after it) up to its
+-- today. Returns the new days_to (the offset's today: all done; null: m's fill is not complete yet, nothing to sum).
+-- Takes the payments' lock only when a day is left to sum; the caller bounds the wait with lock_timeout.
+CREATE FUNCTION revenue_totals_close(m int, days int) RETURNS date LANGUAGE plpgsql AS $$
+DECLARE
+  today date := ((now() AT TIME ZONE 'UTC') + m * interval '1 minute')::date;
+  f date;
+  lo date;
+  hi date;
+BEGIN
+  IF m <> 0 AND NOT EXISTS (SELECT 1 FROM revenue_offsets WHERE minutes = m AND complete_from = '-infinity') THEN
+    RETURN NULL;
+  END IF;
+  SELECT days_to INTO f FROM revenue_totals_to WHERE minutes = m;
+  IF f >= today THEN RETURN f; END IF;
+  LOCK TABLE payments IN SHARE MODE;
+  INSERT INTO revenue_totals_to (minutes) VALUES (m) ON CONFLICT DO NOTHING;
+  -- Two closes at once: the second sums from where the first reached.
+  SELECT days_to INTO f FROM revenue_totals_to WHERE minutes = m FOR UPDATE;
+  IF f >= today THEN RETURN f; END IF;
+  IF m = 0 THEN
+    SELECT min(day) INTO lo FROM revenue_days WHERE day >= f;
+  ELSE
+    SELECT min(day) INTO lo FROM revenue_offset_days WHERE minutes = m AND day >= f;
+  END IF;
+  hi := least(today, coalesce(lo + days, today));
+  WITH x AS MATERIALIZED (
+    SELECT router_id, day, method, asset, amount, payments FROM revenue_days WHERE m = 0 AND day >= f AND day < hi
+    UNION ALL
+    SELECT router_id, day, method, asset, amount, payments FROM revenue_offset_days
+    WHERE m <> 0 AND minutes = m AND day >= f AND day < hi),
+  per_day AS (
+    INSERT INTO revenue_totals_days (minutes, day, method, asset, amount, payments, rows)
+    SELECT m, day, method, asset, sum(amount), sum(payments), count(*) FROM x GROUP BY day, method, asset)
+  INSERT INTO revenue_totals_months AS t (minutes, month, router_id, method, asset, amount, payments, rows)
+  SELECT m, date_trunc('month', day)::date, router_id, method, asset, sum(amount), sum(payments), count(*)
+  FROM x GROUP BY 2, router_id, method, asset
+  ON CONFLICT (minutes, month, router_id, method, asset) DO UPDATE SET amount = t.amount + EXCLUDED.amount,
+    payments = t.payments + EXCLUDED.payments, rows = t.rows + EXCLUDED.rows;
+  UPDATE revenue_totals_to SET days_to = hi WHERE minutes = m;
+  RETURN hi;
+END $$;
+-- Per offset (0: UTC), the first day not summed in fleet_revenue_daily_totals and fleet_revenue_monthly_totals yet
+-- (null: none summed yet).
+CREATE VIEW fleet_revenue_totals_to AS
+SELECT minutes, CASE WHEN days_to = '-infinity' THEN NULL ELSE days_to END AS days_to FROM revenue_totals_to;
+CREATE VIEW fleet_revenue_daily_totals AS
+SELECT minutes, day, method, asset, amount, payments, rows FROM revenue_totals_days;
+-- A month's row holds its days before days_to: the whole month once days_to is past it.
+CREATE VIEW fleet_revenue_monthly_totals AS
+SELECT t.minutes, t.month, r.name AS router, t.method, t.asset, t.amount, t.payments, t.rows
+FROM revenue_totals_months t JOIN routers r ON r.id = t.router_id;
+`;

@@ -8,7 +8,13 @@
  * Byte counts are `numeric` too: a router reports integers up to 2^53 - 1 and their sums may pass int8.
  */
 
-import { REVENUE_HOURS, REVENUE_OFFSET_DAYS, REVENUE_OFFSET_SLICES, REVENUE_QUARTERS } from './schema-revenue.ts';
+import {
+  REVENUE_HOURS,
+  REVENUE_OFFSET_DAYS,
+  REVENUE_OFFSET_SLICES,
+  REVENUE_QUARTERS,
+  REVENUE_TOTALS,
+} from './schema-revenue.ts';
 
 export interface Migration {
   /** Unique across every list passed to migrate(): the collector's 1…999, the dashboard's 1000 and up. */
@@ -367,4 +373,5 @@ export const FLEET_MIGRATIONS: readonly Migration[] = [
   { version: 11, name: 'revenue per UTC quarter hour', sql: REVENUE_QUARTERS },
   { version: 12, name: 'revenue per day of the offsets the zones read', sql: REVENUE_OFFSET_DAYS },
   { version: 13, name: "an offset's days filled in slices", sql: REVENUE_OFFSET_SLICES },
+  { version: 14, name: "the fleet's revenue per day, method and asset", sql: REVENUE_TOTALS },
 ];

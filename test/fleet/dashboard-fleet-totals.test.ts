@@ -134,7 +134,7 @@ test("UTC's and two zones' past days summed up to each offset's today: the payme
   assert.is(again!.to, todayOf(330));
 });
 
-test('a late payment (of a day already summed) is counted by the trigger; one of today is not a total yet', async () => {
+test('a late payment (of a day summed) is counted by the trigger; one of today is no total yet', async () => {
   await pay(db, 3, T0 + 2 * DAY + 3_600_000, 7n, 0);
   await pay(db, 4, T0 + 10 * DAY + 23 * 3_600_000 + 50 * 60_000, 9n, 1);
   await db.transaction(async (tx) => {
@@ -147,7 +147,7 @@ test('a late payment (of a day already summed) is counted by the trigger; one of
   }
 });
 
-test('a payment transaction open when a close begins is summed by it; one stored while it closes, by the trigger', async () => {
+test('a payment open when a close begins is summed by it; one stored while it closes, by the trigger', async () => {
   // Days the totals do not hold yet: days_to moved back to a month's first day, the rows from it on gone (as before
   // those days were summed).
   const back = new Date(T0 + 30 * DAY).toISOString().slice(0, 8) + '01';
@@ -196,7 +196,9 @@ test('a payment transaction open when a close begins is summed by it; one stored
 
 test("payments written all through two zones' fills and closes are each counted once", async () => {
   // A database whose totals and offsets are not summed yet: every offset of both zones is filled and closed.
-  await db.exec(`TRUNCATE revenue_totals_days, revenue_totals_months, revenue_totals_to, revenue_offset_days, revenue_offsets`);
+  await db.exec(
+    `TRUNCATE revenue_totals_days, revenue_totals_months, revenue_totals_to, revenue_offset_days, revenue_offsets`,
+  );
   const f = new OffsetFill({ db, sliceDays: 1 });
   f.keep('Asia/Kolkata');
   f.keep('Europe/Berlin');

@@ -13,7 +13,9 @@ import type { Db } from '../db/index.ts';
 
 /** Days per slice: a year of 100 routers paying in every quarter is 28,800 quarter rows a day. */
 export const FILL_SLICE_DAYS = 2;
-/** Days per transaction of the fleet's totals (the payments' writes wait for it): 100 routers' 3 methods, 9,000 rows. */
+/**
+ * Days per transaction of the fleet's totals (the payments' writes wait for it): 100 routers' 3 methods, 9,000 rows.
+ */
 export const TOTALS_SLICE_DAYS = 30;
 const LOCK_TIMEOUT = '2s';
 const RETRY_MS = 5_000;

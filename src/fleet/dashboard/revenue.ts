@@ -201,13 +201,15 @@ const PAGE = (source: DaySource, by: 'router' | 'method'): string => `
   per_day AS (SELECT day, sum(rows) AS rows FROM f GROUP BY day),
   spans AS MATERIALIZED (SELECT day, rows, sum(rows) OVER (ORDER BY day) - rows AS before FROM per_day),
   shown AS MATERIALIZED (
-    SELECT zc.* FROM zc JOIN spans ON spans.day = zc.day WHERE spans.before < $6::bigint + $5::bigint AND spans.before + spans.rows > $6::bigint)
+    SELECT zc.* FROM zc JOIN spans ON spans.day = zc.day
+    WHERE spans.before < $6::bigint + $5::bigint AND spans.before + spans.rows > $6::bigint)
   SELECT
     (SELECT coalesce(json_agg(x ORDER BY x.day, x.router, x.method, x.asset), '[]') FROM (
       SELECT to_char(day, 'YYYY-MM-DD') AS day, router, method, asset, payments::text AS payments,
         amount::text AS amount
       FROM (SELECT * FROM (${source.rows('shown', ANY_ROUTER)}) p ORDER BY day, router, method, asset LIMIT $5
-        OFFSET $6::bigint - (SELECT coalesce(min(before), 0) FROM spans WHERE day IN (SELECT day FROM shown))) p) x) AS detail,
+        OFFSET $6::bigint - (SELECT coalesce(min(before), 0) FROM spans WHERE day IN (SELECT day FROM shown))) p
+    ) x) AS detail,
     (SELECT coalesce(sum(rows), 0)::text FROM f) AS detail_total,
     (SELECT coalesce(json_agg(x ORDER BY x.asset, x.key), '[]') FROM (
       SELECT router AS key, asset, payments::text AS payments, amount::text AS amount

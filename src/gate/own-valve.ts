@@ -26,6 +26,7 @@ import {
   type KernelCounters,
   type KernelQuota,
   type MeteringGuard,
+  type NeighbourRead,
   type NftRun,
   type OwnGate,
   type SafetyNet,
@@ -42,8 +43,11 @@ export interface OwnValveParts {
   gate: OwnGate;
   /** The daemon's nft batcher. */
   nft: NftRun;
-  /** `/proc/net/arp`'s text now, null when it cannot be read. */
-  neighbours: () => Promise<string | null>;
+  /**
+   * `/proc/net/arp`'s text, null when it cannot be read; `accept`: whether an earlier read answers (a shared read:
+   * portal/neighbours.ts sharedNeighbourTable).
+   */
+  neighbours: NeighbourRead;
   /** The hotspot's devices: a device is opened at the addresses the neighbour table resolved for it on them. */
   devices: readonly string[];
   kernelQuota: KernelQuota;
@@ -142,7 +146,11 @@ async function open(
   given: { safetyNet: SafetyNet | undefined; knownIp: string | null | undefined },
 ): Promise<OpenResult> {
   const { safetyNet, knownIp } = given;
-  const table = await p.neighbours();
+  // An earlier read answers when it holds the device (at the address the purchase came from, when known).
+  const table = await p.neighbours((t) => {
+    const at = resolvedAddresses(t, mac, p.devices);
+    return at.length > 0 && (!knownIp || at.includes(knownIp));
+  });
   const seen = table === null ? [] : resolvedAddresses(table, mac, p.devices);
   const wasOpen = p.gate.isOpen(mac);
   if (!wasOpen && seen.length === 0)

@@ -17,6 +17,8 @@ import {
   neighbourReader,
   neighbourTable,
   nftRunner,
+  sharedNeighbourTable,
+  type NeighbourRead,
   NftBatcher,
   portalSocketIdentity,
   portalSocketResolver,
@@ -140,14 +142,14 @@ function kernelParts(
  */
 function meteringGuard(
   main: MainConfig,
-  where: { hotspot: HotspotDecision; facts: DeviceFacts },
+  where: { hotspot: HotspotDecision; facts: DeviceFacts; neighbours: NeighbourRead },
   kernel: ReturnType<typeof kernelParts>,
   log: Log,
 ): MeteringGuard {
   return new MeteringGuard({
     decision: where.hotspot,
     facts: where.facts,
-    neighbours: neighbourTable(),
+    neighbours: where.neighbours,
     kernelCounting: () => kernel?.counters.enabled === true,
     fallBack: async (problem) => {
       if (main.portal === 'sluice') return;
@@ -199,7 +201,9 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
   const kernelQuota = kernel?.kernelQuota ?? null;
   const ipv6Gate = kernel?.ipv6Gate ?? null;
   const counters = kernel?.counters ?? null;
-  const metering = meteringGuard(main, where, kernel, log);
+  // An opening's reads of the table (its addresses, the metering guard's check) shared with those of the same moment.
+  const opening = sharedNeighbourTable(neighbours);
+  const metering = meteringGuard(main, { ...where, neighbours: opening }, kernel, log);
   const shaper = shaping ? shaperOf(main, devices, log) : null;
   const valve = new Valve({
     command: main.ndsctl,
@@ -246,7 +250,7 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
   const gateValve =
     ownGate !== null && kernel !== null
       ? ownGateValve({
-          ...{ ...kernel, valve, gate: ownGate.gate, nft, neighbours, devices },
+          ...{ ...kernel, valve, gate: ownGate.gate, nft, neighbours: opening, devices },
           ...{ metering, shaper, flushFlows, sessions, log },
         })
       : valve;

@@ -51,7 +51,13 @@ export {
 } from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
-export { neighbourMacReader, neighbourReader, neighbourTable } from './neighbours.ts';
+export {
+  neighbourMacReader,
+  neighbourReader,
+  neighbourTable,
+  sharedNeighbourTable,
+  type NeighbourRead,
+} from './neighbours.ts';
 export { binauthTokenReader } from './binauth-tokens.ts';
 export { BinauthWatch } from './binauth-watch.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';

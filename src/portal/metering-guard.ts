@@ -13,7 +13,8 @@ export interface MeteringGuardOptions {
   decision: HotspotDecision;
   facts: DeviceFacts;
   /** The neighbour table's text (null: unreadable). */
-  neighbours: () => Promise<string | null>;
+  /** The table; `accept` (portal/neighbours.ts NeighbourRead): whether an earlier read of it answers. */
+  neighbours: (accept?: (table: string) => boolean) => Promise<string | null>;
   /** Whether the kernel's counters meter now (else the portal's do). */
   kernelCounting: () => boolean;
   /** Turns the kernel's metering off: the meter falls back to the portal's counters. */
@@ -58,7 +59,7 @@ export class MeteringGuard {
 
   async #check(mac: string): Promise<void> {
     if (!this.#o.kernelCounting()) return;
-    const table = await this.#o.neighbours();
+    const table = await this.#o.neighbours((t) => neighbourDevices(t, mac).length > 0);
     if (table === null) return;
     const on = neighbourDevices(table, mac);
     if (on.length === 0 || on.some((d) => carries(this.devices, d, this.#o.facts))) return;

@@ -84,6 +84,53 @@ export function neighbourTable(path = NEIGHBOUR_TABLE): () => Promise<string | n
   return () => readFile(path, 'utf8').catch(() => null);
 }
 
+/**
+ * A read of the table that may be answered from an earlier one: `accept` says whether a cached table answers the
+ * caller (it holds what the caller looks for); one it refuses is read again.
+ */
+export type NeighbourRead = (accept?: (table: string) => boolean) => Promise<string | null>;
+
+/** How old a table sluice's own gate answers from (ms): well inside the kernel's own ARP staleness (minutes). */
+export const NEIGHBOUR_MAX_AGE_MS = 1000;
+
+/**
+ * `read` shared by its callers: one read at a time, each caller of that moment given its text, and a table answered
+ * again for `maxAgeMs` unless a caller's `accept` refuses it (the device or the address it looks for is not there:
+ * a device that just joined, or took another address, is read anew at once). A purchase's opening reads the table
+ * twice (its addresses, the metering guard's device check) and 32 purchases of one moment 64 times, each read a file
+ * open and read on libuv's pool, finishing at 64 different moments: shared, the openings of one moment reach the nft
+ * batcher together and go to nft in one run.
+ */
+export function sharedNeighbourTable(
+  read: () => Promise<string | null> = neighbourTable(),
+  maxAgeMs = NEIGHBOUR_MAX_AGE_MS,
+  now: () => number = () => performance.now(),
+): NeighbourRead {
+  let kept: { text: string; at: number } | null = null;
+  let reading: Promise<string | null> | null = null;
+  const fresh = (): Promise<string | null> => {
+    if (reading !== null) return reading;
+    const at = now();
+    const run = read()
+      .catch(() => null)
+      .then((text) => {
+        // An unreadable table is read again by the next caller.
+        kept = text === null ? null : { text, at };
+        return text;
+      })
+      .finally(() => {
+        if (reading === run) reading = null;
+      });
+    reading = run;
+    return run;
+  };
+  return async (accept) => {
+    const k = kept;
+    if (k !== null && now() - k.at <= maxAgeMs && (accept === undefined || accept(k.text))) return k.text;
+    return fresh();
+  };
+}
+
 /** Reads the table at each call (a few µs): null when it cannot be read (another OS, a jail without /proc). */
 export function neighbourReader(path = NEIGHBOUR_TABLE): (mac: string, hint: string | null) => Promise<string | null> {
   return async (mac, hint) => {
@@ -95,17 +142,19 @@ export function neighbourReader(path = NEIGHBOUR_TABLE): (mac: string, hint: str
   };
 }
 
-/** neighbourMac over the table read at each call (a few µs); null when it cannot be read. */
+/**
+ * neighbourMac over the table (null when it cannot be read), read at most once a `maxAgeMs` while it holds the address
+ * (sharedNeighbourTable): every unpaid device's probe and page asks it, and an address it does not hold is read anew.
+ */
 export function neighbourMacReader(
   devices: readonly string[] | null,
   path = NEIGHBOUR_TABLE,
+  maxAgeMs = NEIGHBOUR_MAX_AGE_MS,
 ): (ip: string) => Promise<string | null> {
+  const table = sharedNeighbourTable(neighbourTable(path), maxAgeMs);
   return async (ip) => {
     if (!isIpv4(ip)) return null;
-    try {
-      return neighbourMac(await readFile(path, 'utf8'), ip, devices);
-    } catch {
-      return null;
-    }
+    const text = await table((t) => neighbourMac(t, ip, devices) !== null);
+    return text === null ? null : neighbourMac(text, ip, devices);
   };
 }

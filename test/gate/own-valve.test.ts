@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromUciPartial } from '../../src/config/load.ts';
@@ -37,6 +38,7 @@ if (lacks) {
   const R = `ov-${id}-r`;
   const dir = mkdtempSync(join(tmpdir(), 'own-valve-'));
   const runsFile = join(dir, 'runs');
+  const arpFile = join(dir, 'arp');
   /** What the kernel held for the device each time a close's `conntrack -D` ran (the conntrack wrapper writes it). */
   const atFlush = join(dir, 'at-flush');
   const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
@@ -54,6 +56,7 @@ if (lacks) {
     const wrapper = join(dir, 'nft');
     writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${runsFile}\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
     writeFileSync(runsFile, '');
+    writeFileSync(arpFile, ARP);
     // conntrack notes what the kernel holds at that moment: the gate's set, the quota and the counters.
     const conntrack = join(dir, 'conntrack');
     const look = (what: string): string => `ip netns exec ${R} nft list ${what} 2>&1`;
@@ -87,7 +90,8 @@ if (lacks) {
       shaping: false,
       hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
       facts: { exists: () => true, masterOf: () => null },
-      neighbours: async () => ARP,
+      // A file, as /proc/net/arp: each read is the file's open and read on libuv's pool.
+      neighbours: () => readFile(arpFile, 'utf8'),
       conntrack: [join(dir, 'conntrack')],
     });
     await portal.ownGate!.start();
@@ -174,6 +178,21 @@ if (lacks) {
     const closing = runs();
     await Promise.all(together.map((m) => valve.close(m)));
     assert.ok(runs() - closing < together.length, 'closes that arrive together share runs too');
+    for (const m of together) assert.not.match(paid(), m);
+  });
+
+  test('grants of one moment go to nft in one run: their reads of the neighbour table are one', async () => {
+    const valve = portal.gateParts.valve;
+    const together = MACS.slice(1, 8);
+    const before = runs();
+    const results = await Promise.all(together.map((m) => valve.open(m, { dataBytes: 100_000 })));
+    assert.equal(
+      results,
+      together.map(() => 'opened'),
+    );
+    assert.is(runs() - before, 1, `${together.length} grants of one moment in one nft run`);
+    for (const m of together) assert.match(paid(), m);
+    await Promise.all(together.map((m) => valve.close(m)));
     for (const m of together) assert.not.match(paid(), m);
   });
 

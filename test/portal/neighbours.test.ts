@@ -4,7 +4,13 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { neighbourIp, neighbourMac, neighbourMacReader, neighbourReader } from '../../src/portal/neighbours.ts';
+import {
+  neighbourIp,
+  neighbourMac,
+  neighbourMacReader,
+  neighbourReader,
+  sharedNeighbourTable,
+} from '../../src/portal/neighbours.ts';
 
 const A = '02:00:00:00:0c:01';
 const HEADER = 'IP address       HW type     Flags       HW address            Mask     Device';
@@ -78,6 +84,73 @@ test("the address's MAC reader: the file read at each call; none readable → nu
     assert.is(await read('10.0.0.2'), null);
     writeFileSync(path, table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan'));
     assert.is(await read('10.0.0.2'), A);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a shared table: the reads of one moment are one read, answered again until it is too old', async () => {
+  let reads = 0;
+  let text = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  let now = 0;
+  const read = sharedNeighbourTable(
+    async () => {
+      reads++;
+      await new Promise((r) => setTimeout(r, 5));
+      return text;
+    },
+    1000,
+    () => now,
+  );
+  const all = await Promise.all(Array.from({ length: 32 }, () => read()));
+  assert.is(reads, 1, '32 callers of one moment: one read');
+  assert.ok(all.every((t) => t === text));
+  text = table('10.0.0.5         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  now = 999;
+  assert.is(neighbourIp((await read())!, A), '10.0.0.2', 'within its age: the earlier read');
+  assert.is(reads, 1);
+  now = 1001;
+  assert.is(neighbourIp((await read())!, A), '10.0.0.5', 'too old: read again');
+  assert.is(reads, 2);
+});
+
+test('a shared table a caller refuses (its device took another address) is read again at once', async () => {
+  let reads = 0;
+  let text = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  const read = sharedNeighbourTable(
+    async () => {
+      reads++;
+      return text;
+    },
+    60_000,
+    () => 0,
+  );
+  assert.is(neighbourIp((await read())!, A), '10.0.0.2');
+  text = table('10.0.0.7         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  const at7 = (t: string): boolean => neighbourIp(t, A, '10.0.0.7') !== null;
+  assert.is(neighbourIp((await read(at7))!, A), '10.0.0.7', 'the new address');
+  assert.is(reads, 2);
+  assert.is(neighbourIp((await read(at7))!, A), '10.0.0.7', 'kept from then on');
+  assert.is(reads, 2);
+});
+
+test("an address's MAC answered from a recent read, and a new address read at once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'arp-'));
+  const path = join(dir, 'arp');
+  try {
+    writeFileSync(path, table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan'));
+    const read = neighbourMacReader(['br-lan'], path, 60_000);
+    assert.is(await read('10.0.0.2'), A);
+    // The device moves to .3 and another takes .2: the new address is read at once, and then the old one's too.
+    writeFileSync(
+      path,
+      table(
+        '10.0.0.3         0x1         0x2         02:00:00:00:0c:01     *        br-lan',
+        '10.0.0.2         0x1         0x2         02:00:00:00:0c:02     *        br-lan',
+      ),
+    );
+    assert.is(await read('10.0.0.3'), A);
+    assert.is(await read('10.0.0.2'), '02:00:00:00:0c:02');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

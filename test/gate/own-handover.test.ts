@@ -180,6 +180,9 @@ if (lacks) {
     const reply = await venue.release({ mac: A, venue: 'hall', session: s.id, epoch: '1', to: 'rb', revoke: true });
     assert.is(reopens, 1);
     assert.not.match(paid(), A, 'the gate closed and stayed closed');
+    console.log(
+      `# billed at the close: ${billed.join(', ')} B (20 datagrams of 1000 IP bytes sent after the last reading)`,
+    );
     assert.is(billed.length, 1, `the bytes after the last reading billed once: ${JSON.stringify(billed)}`);
     assert.ok(billed[0]! >= 20 * 1000, `20 datagrams of 1000 B after the last reading: ${billed[0]}`);
     assert.is(reply['used'], String(1000 + billed[0]!), 'the reply carries the final reading');

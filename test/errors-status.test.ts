@@ -66,6 +66,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
     'ERR_UPSTREAM_UNAVAILABLE',
     'ERR_TRIAL_VENUE_UNREACHABLE',
     'ERR_FLEET_ALERT_MAIL',
+    'ERR_VENUE_BUSY',
   ],
   INVALID_ARGUMENT: [
     'ERR_INVALID_ARGUMENT',
@@ -423,6 +424,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_VOUCHER_STORE',
     'ERR_TRIAL_VENUE_UNREACHABLE',
     'ERR_FLEET_ALERT_MAIL',
+    'ERR_VENUE_BUSY',
   ],
   504: ['ERR_X402_SETTLEMENT_PENDING', 'ERR_BATCH_DEPOSIT_PENDING'],
 };

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogFields } from '../log.ts';
 import { DEFAULT_RETENTION_DAYS, retentionPass, startCollector } from './collector/index.ts';
-import { databaseUnreachable, FLEET_MIGRATIONS, migrate, openDb } from './db/index.ts';
+import { databaseUnreachable, FLEET_MIGRATIONS, migrate, openDb, openPostgres } from './db/index.ts';
 import {
   checkTimeZone,
   connectMqttBus,
@@ -20,7 +20,7 @@ import {
   startDashboard,
   TimeZoneError,
 } from './dashboard/index.ts';
-import { parseVenues, startVenueService, VENUE_MIGRATIONS } from './venue/index.ts';
+import { parseVenues, startVenueService, VENUE_CONNECTIONS, VENUE_MIGRATIONS } from './venue/index.ts';
 
 export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [options])
        sluice-fleet user NAME --role admin|operator [--db URL|DIR]   (the password is read from stdin)
@@ -210,11 +210,17 @@ export async function runFleet(argv: string[]): Promise<number> {
   // The venue lease service (docs/roaming.md): its answers are commands signed with the routers' keys.
   const venueFile = values.venues;
   const leaseTtlS = Number(values['lease-ttl']);
+  // Its own connections to PostgreSQL: a router's flood of claims never waits in the collector's pool (PGlite is one
+  // connection in this process, shared).
+  const venueDb =
+    venueFile === undefined || db.kind !== 'postgres'
+      ? db
+      : await openPostgres({ url: values.db, max: VENUE_CONNECTIONS });
   const venue =
     venueFile === undefined
       ? null
       : await startVenueService({
-          db,
+          db: venueDb,
           url: values.broker,
           prefix: values.prefix,
           ...(values.username !== undefined && { username: values.username }),
@@ -244,6 +250,7 @@ export async function runFleet(argv: string[]): Promise<number> {
   await dashboard?.close();
   await bus?.close();
   await venue?.stop();
+  if (venueDb !== db) await venueDb.close();
   log.info('fleet: stopping', { ...collector.stats(), reasons: JSON.stringify(collector.stats().reasons) });
   await collector.stop();
   await db.close();

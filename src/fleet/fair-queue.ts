@@ -15,8 +15,9 @@ export interface FairQueueOptions {
   perRouter: number;
   /** Claims waiting per router (a part of perRouter). */
   claimsPerRouter: number;
-  /** A task dropped (its router's queue full) or failed. */
-  onDrop: (router: string) => void;
+  /** A task dropped (its router's queue full): `key` is its key (a claim's), null for a message of another kind. */
+  onDrop: (router: string, key: string | null) => void;
+  /** A task failed. */
   onError: (router: string, err: unknown) => void;
 }
 
@@ -36,23 +37,23 @@ export class FairQueue {
 
   constructor(private readonly o: FairQueueOptions) {}
 
-  /** Queues `run` for `router`; false when it was dropped (a full queue) or joined one waiting with its key. */
-  push(router: string, key: string | null, run: () => Promise<void>): boolean {
+  /** Queues `run` for `router`, unless one waiting has its key (joined) or its router's queue is full (dropped). */
+  push(router: string, key: string | null, run: () => Promise<void>): 'queued' | 'joined' | 'dropped' {
     let q = this.waiting.get(router);
     if (q === undefined) {
       q = [];
       this.waiting.set(router, q);
     }
-    if (key !== null && q.some((t) => t.key === key)) return false;
+    if (key !== null && q.some((t) => t.key === key)) return 'joined';
     const claims = key === null ? 0 : q.filter((t) => t.key !== null).length;
     if (q.length >= this.o.perRouter || claims >= this.o.claimsPerRouter) {
-      this.o.onDrop(router);
-      return false;
+      this.o.onDrop(router, key);
+      return 'dropped';
     }
     q.push({ key, run });
     if (q.length === 1 && !this.busy.has(router)) this.ready.push(router);
     this.pump();
-    return true;
+    return 'queued';
   }
 
   /** Tasks waiting for `router`. */

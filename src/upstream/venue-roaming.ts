@@ -241,15 +241,21 @@ export class VenueRoaming {
     return state;
   }
 
-  /** `venue_answer {mac, venue, state, holder?, since?, trials?, trial?}`: the fleet's word on a claim. */
+  /** `venue_answer {mac, venue, state, holder?, since?, trials?, trial?, error?}`: the fleet's word on a claim. */
   answer(args: Record<string, unknown>): { ok: true } {
     this.venue(args['venue']);
     const mac = text(args['mac'], 'mac').toLowerCase();
     const state = args['state'];
-    if (state !== 'none' && state !== 'held' && state !== 'releasing' && state !== 'held-here')
-      throw new SluiceError('ERR_INVALID_ARGUMENT', 'state must be none, held, releasing or held-here');
-    const holder = typeof args['holder'] === 'string' ? args['holder'] : null;
     const now = this.clock.now();
+    // The fleet refused the claim (this router has too many waiting there): as if it could not be reached.
+    if (state === 'busy') {
+      const before = this.states.get(mac) ?? { holder: null, since: null, askedAt: now };
+      this.put(mac, { ...before, state: 'unreachable', at: now });
+      return { ok: true };
+    }
+    if (state !== 'none' && state !== 'held' && state !== 'releasing' && state !== 'held-here')
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'state must be none, held, releasing, held-here or busy');
+    const holder = typeof args['holder'] === 'string' ? args['holder'] : null;
     // An answer to a plain claim (the retries) keeps the hold a trial's claim was answered with.
     const trial = trialOf(args['trial']) ?? this.states.get(mac)?.trial;
     this.put(mac, {

@@ -48,10 +48,10 @@ test('claims for one device wait once; a router keeps its order', async () => {
     onError: () => undefined,
   });
   const task = (name: string) => async () => void ran.push(name);
-  assert.ok(q.push('ra', null, task('report1')));
-  assert.ok(q.push('ra', 'claim d', task('claim-d')));
-  assert.not.ok(q.push('ra', 'claim d', task('claim-d again')));
-  assert.ok(q.push('ra', null, task('report2')));
+  assert.is(q.push('ra', null, task('report1')), 'queued');
+  assert.is(q.push('ra', 'claim d', task('claim-d')), 'queued');
+  assert.is(q.push('ra', 'claim d', task('claim-d again')), 'joined');
+  assert.is(q.push('ra', null, task('report2')), 'queued');
   await q.drained();
   assert.equal(ran, ['report1', 'claim-d', 'report2']);
 });

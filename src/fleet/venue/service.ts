@@ -21,6 +21,16 @@ import { FairQueue } from '../fair-queue.ts';
 import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Lease } from './leases.ts';
 import { decimal, decodeMap, figuresOf, MAC, openArgs } from './figures.ts';
+import { OVER_CLAIMS, OVER_MESSAGES, Overflow } from './overflow.ts';
+
+/** Messages of one router waiting at the service (claims and everything else), and claims among them. */
+export const WAITING_PER_ROUTER = 512;
+export const CLAIMS_PER_ROUTER = 64;
+/**
+ * The service's own database connections (beside the collector's pool): its messages two at a time, plus its sweep.
+ * A flood of claims waits for these, never for the connections the collector stores payments with.
+ */
+export const VENUE_CONNECTIONS = 3;
 
 export interface VenueServiceOptions {
   db: Db;
@@ -37,7 +47,10 @@ export interface VenueServiceOptions {
   leaseTtlMs?: number;
   /** A release or open not answered is sent again at the next claim after this long (default 3 s). */
   resendMs?: number;
-  /** Messages handled at once, all routers together: the service's share of the database pool (default 2). */
+  /**
+   * Messages handled at once, all routers together (default 2). `db` should be the service's own pool (the fleet
+   * opens one of VENUE_CONNECTIONS), so that no flood of claims waits on the connections the collector writes with.
+   */
   concurrency?: number;
   /** An overlap charge not answered is sent again this often (default 10 s). */
   chargeEveryMs?: number;
@@ -61,10 +74,11 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   const counters = { claims: 0, releases: 0, opens: 0, moves: 0, charges: 0, refused: 0, errors: 0, dropped: 0 };
   /** The routers whose refused claim was logged (once each). */
   const refusedClaims = new Set<string>();
+  const overflow = new Overflow();
   const queue = new FairQueue({
     concurrency: o.concurrency ?? 2,
-    perRouter: 512,
-    claimsPerRouter: 64,
+    perRouter: WAITING_PER_ROUTER,
+    claimsPerRouter: CLAIMS_PER_ROUTER,
     onDrop: () => void counters.dropped++,
     onError: (router, err) => {
       counters.errors++;
@@ -307,23 +321,58 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   };
   const onReport = (m: Inbound): Promise<void> => heardReport(heard, m);
 
-  // Every message is a task on its router's queue (queue.ts): one router's flood waits behind itself.
+  /** Busy answers sent this second, per router: a flood's refusals are counted, a few of them answered. */
+  let busyAnswers = new Map<string, number>();
+  /**
+   * A claim beyond its router's bound: counted in `fleet_rejects` and answered `busy` (ERR_VENUE_BUSY), at most
+   * CLAIMS_PER_ROUTER answers a second per router; the router sells as when the fleet cannot be reached.
+   */
+  const busy = (router: string, topic: string, body: Record<string, unknown>, mac: string): void => {
+    overflow.add(router, topic, OVER_CLAIMS(CLAIMS_PER_ROUTER));
+    const venue = o.venues.get(router);
+    const answered = busyAnswers.get(router) ?? 0;
+    if (venue === undefined || body['venue'] !== venue || !MAC.test(mac) || answered >= CLAIMS_PER_ROUTER) return;
+    busyAnswers.set(router, answered + 1);
+    const error = {
+      code: 'ERR_VENUE_BUSY',
+      message: `over ${CLAIMS_PER_ROUTER} claims of this router waiting at the fleet: claim again later`,
+    };
+    send(router, 'venue_answer', { mac, venue, state: 'busy', error, trials: {} }, `venue/answer/0/${router}`);
+  };
+  const flushing = setInterval(() => {
+    busyAnswers = new Map();
+    overflow
+      .flush(o.db)
+      .catch((err: unknown) =>
+        o.log.warn('fleet venue: the refused messages were not counted yet', { reason: (err as Error).message }),
+      );
+  }, 1000);
+  flushing.unref();
+
+  // Every message is a task on its router's queue (fair-queue.ts): one router's flood waits behind itself, and what
+  // it sends beyond its bound is refused and counted, never queued.
   client.on('message', (topic, payload) => {
     const reply = topic.endsWith('/cmd/reply');
     const parts = topic.split('/');
     const router = (reply ? parts[parts.length - 3] : parts[parts.length - 2]) ?? '';
     const suffix = reply ? 'reply' : parts[parts.length - 1];
+    const over = (): void => overflow.add(router, topic, OVER_MESSAGES(WAITING_PER_ROUTER));
     if (suffix === 'venue' || suffix === 'reply') {
       const body = decodeMap(payload);
       if (body === null) return;
-      if (suffix === 'reply') return void queue.push(router, null, () => onReply(router, body));
+      if (suffix === 'reply') {
+        if (queue.push(router, null, () => onReply(router, body)) === 'dropped') over();
+        return;
+      }
       // A claim for a device already waiting is that one claim (one that asks for a trial: one with the same plan).
       const mac = typeof body['mac'] === 'string' ? body['mac'].slice(0, 32).toLowerCase() : '';
       const trial = trialAsked(body)?.plan;
-      return void queue.push(router, `claim ${mac}${trial ? ` trial ${trial}` : ''}`, () => onClaim(router, body));
+      const key = `claim ${mac}${trial ? ` trial ${trial}` : ''}`;
+      if (queue.push(router, key, () => onClaim(router, body)) === 'dropped') busy(router, topic, body, mac);
+      return;
     }
     const m = parseMessage(prefix, topic, payload, now());
-    if (!isReject(m)) queue.push(m.router, null, () => onReport(m));
+    if (!isReject(m) && queue.push(m.router, null, () => onReport(m)) === 'dropped') over();
   });
 
   return {
@@ -331,8 +380,10 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     stats: () => ({ ...counters }),
     stop: async () => {
       clearInterval(sweep);
+      clearInterval(flushing);
       await client.endAsync();
       await queue.drained();
+      await overflow.flush(o.db).catch(() => undefined);
     },
   };
 }

@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db } from '../../src/fleet/db/index.ts';
 import { DASHBOARD_MIGRATIONS, setUser, startDashboard, type Dashboard } from '../../src/fleet/dashboard/index.ts';
+import { VENUE_MIGRATIONS } from '../../src/fleet/venue/index.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { seed } from './dashboard-seed.ts';
 
@@ -20,8 +21,33 @@ const now = Date.now();
 test.before(async () => {
   pg = await Postgres.create();
   db = await openPostgres({ url: pg.url() });
-  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS]);
+  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
   await seed(db, now);
+  // 250 venue sessions sold at cafe-north, one moved back and forth 500 times; 250 routers named for a broken rule;
+  // 250 alerts: each more than a page.
+  await db.query(
+    `INSERT INTO venue_leases (id, venue, mac, state, holder, epoch, since, metric, allotment, used, remaining,
+       reported_at, renewed_at, sold)
+     SELECT 'cafe-north/' || lpad(to_hex(i), 16, '0'), 'hall', '02:00:00:01:' || lpad(to_hex(i / 256), 2, '0') || ':' ||
+       lpad(to_hex(i % 256), 2, '0'), 'held', 'cafe-north', 1, now() - i * interval '1 second', 'bytes', 100, 0,
+       100, now(), now(), 100
+     FROM generate_series(1, 250) i`,
+  );
+  await db.query(
+    `INSERT INTO venue_moves (lease_id, epoch, venue, mac, from_router, to_router, at, how, metric, remaining, used)
+     SELECT 'cafe-north/' || lpad(to_hex(1), 16, '0'), e, 'hall', '02:00:00:01:00:01',
+       CASE WHEN e % 2 = 1 THEN 'cafe-north' ELSE 'cafe-south' END,
+       CASE WHEN e % 2 = 1 THEN 'cafe-south' ELSE 'cafe-north' END, now(), 'released', 'bytes', 100, 0
+     FROM generate_series(2, 501) e`,
+  );
+  await db.query(
+    `INSERT INTO venue_breaches (router, rule, detail) SELECT 'r' || lpad(i::text, 3, '0'), 'claim-venue', 'x'
+     FROM generate_series(1, 250) i`,
+  );
+  await db.query(
+    `INSERT INTO dashboard_alert_events (at, router, kind, raised, detail)
+     SELECT now(), 'cafe-north', 'red', i % 2 = 1, 'alert ' || i FROM generate_series(1, 250) i`,
+  );
   // 300,000 more live sessions at cafe-north (what three usage messages of 100,000 new ids left before the bounds).
   await db.query(
     `INSERT INTO sessions (router_id, id, mac, metric, state, used, bytes, seq, updated_at, started_at)
@@ -91,6 +117,35 @@ test('every paged table refuses a page that is not a number in range, with a 400
   }
   const revenue = await get('/revenue');
   assert.match(revenue.text, /<table id="revenue">/);
+});
+
+/** The rows of table `id` in a page. */
+const rowsOf = (html: string, id: string): string[] => {
+  const table = new RegExp(`<table id="${id}">([\\s\\S]*?)</table>`).exec(html)![1]!;
+  return [...table.matchAll(/<tr[^>]*><td>[\s\S]*?<\/tr>/g)].map((m) => m[0]);
+};
+
+test('the Venues page (sessions, breaches) and the Alerts page: 200 rows a page, the next linked', async () => {
+  const venues = await get('/venues');
+  assert.is(venues.status, 200);
+  assert.is(rowsOf(venues.text, 'paths').length, 200);
+  assert.match(venues.text, /rows 1–200 of 250 \(200 a page\)/);
+  assert.match(venues.text, /href="\/venues\?paths_page=2"/);
+  assert.is(rowsOf(venues.text, 'breaches').length, 200);
+  assert.match(venues.text, /href="\/venues\?breaches_page=2"/);
+  const second = await get('/venues?paths_page=2&breaches_page=2');
+  assert.is(rowsOf(second.text, 'paths').length, 50);
+  assert.is(rowsOf(second.text, 'breaches').length, 50);
+  const moved = rowsOf(venues.text, 'paths').find((r) => r.includes('02:00:00:01:00:01'))!;
+  assert.ok(moved.length < 4000, `a path of 500 moves is ${moved.length} characters`);
+  assert.match(moved, /… 476 more moves …/);
+  const csv = await get('/venues.csv?table=breaches&breaches_page=2');
+  assert.is(csv.text.trim().split('\r\n').length, 51, 'the CSV is the page');
+  const alerts = await get('/alerts');
+  assert.is(rowsOf(alerts.text, 'alerts').length, 200);
+  assert.match(alerts.text, /href="\/alerts\?alerts_page=2"/);
+  assert.is(rowsOf((await get('/alerts?alerts_page=2')).text, 'alerts').length, 50);
+  assert.is((await get('/venues?paths_page=0')).status, 400);
 });
 
 test.run();

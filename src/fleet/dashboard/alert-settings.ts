@@ -15,6 +15,7 @@ import {
 import { InputError } from './auth.ts';
 import { esc } from './html.ts';
 import type { Page } from './pages.ts';
+import { pageAsk, paging } from './paging.ts';
 import type { ScreenContext } from './screens.ts';
 import { DEFAULT_SMTP_PORT, SMTP_TLS_MODES, type SmtpTls } from './smtp.ts';
 import type { Table } from './table.ts';
@@ -162,10 +163,9 @@ export async function saveAlertSettings(db: Sql, user: string, body: URLSearchPa
   return 'alerts saved';
 }
 
-const LIMIT = 200;
-
 export async function alertsScreen(c: ScreenContext): Promise<Page> {
-  const events = await recentEvents(c.db, LIMIT);
+  const ask = pageAsk(c.query, 'alerts');
+  const { rows: events, total } = await recentEvents(c.db, ask);
   const how = (e: (typeof events)[number]): string =>
     e.sendings.length === 0
       ? 'not sent (no webhook or mail set then)'
@@ -181,7 +181,8 @@ export async function alertsScreen(c: ScreenContext): Promise<Page> {
           .join('; ');
   const table: Table = {
     id: 'alerts',
-    title: `The newest ${LIMIT} alerts`,
+    title: 'Alerts, newest first',
+    paging: paging(ask, total),
     columns: [
       { key: 'at', label: `at (${c.zone})` },
       { key: 'router', label: 'router' },

@@ -8,6 +8,7 @@
  * its alert: then it is marked failed with its last error and the next one goes.
  */
 import type { Db, Sql } from '../db/index.ts';
+import type { PageAsk } from './paging.ts';
 import type { SmtpTls } from './smtp.ts';
 import { alertChanges, findings, type AlertChange, type AlertKind, type AlertState } from './alert-rules.ts';
 import { allRouters, ms } from './store.ts';
@@ -278,13 +279,18 @@ export interface EventRow {
   }>;
 }
 
-export async function recentEvents(db: Sql, limit: number): Promise<EventRow[]> {
-  return db.query<EventRow>(
-    `SELECT e.id::text AS id, ${ms('e.at')} AS at_ms, e.router, e.kind, e.raised, e.detail,
+/** A page of the alerts, newest first, and how many there are. */
+export async function recentEvents(db: Sql, ask: PageAsk): Promise<{ rows: EventRow[]; total: string }> {
+  const [rows, [n]] = await Promise.all([
+    db.query<EventRow>(
+      `SELECT e.id::text AS id, ${ms('e.at')} AS at_ms, e.router, e.kind, e.raised, e.detail,
        coalesce((SELECT json_agg(json_build_object('channel', d.channel, 'sent_ms', ${ms('d.sent_at')},
            'failed_ms', ${ms('d.failed_at')}, 'attempts', d.attempts, 'last_error', d.last_error) ORDER BY d.channel)
          FROM dashboard_alert_deliveries d WHERE d.event_id = e.id), '[]') AS sendings
-     FROM dashboard_alert_events e ORDER BY e.id DESC LIMIT $1`,
-    [limit],
-  );
+     FROM dashboard_alert_events e ORDER BY e.id DESC LIMIT $1 OFFSET $2`,
+      [ask.size, ask.offset],
+    ),
+    db.query<{ n: string }>('SELECT count(*)::text AS n FROM dashboard_alert_events'),
+  ]);
+  return { rows, total: n?.n ?? '0' };
 }

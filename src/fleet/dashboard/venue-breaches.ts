@@ -5,10 +5,9 @@
  */
 import type { Sql } from '../db/index.ts';
 import { ms, relationExists } from './store.ts';
+import { paging, type PageAsk } from './paging.ts';
 import type { Table } from './table.ts';
 import { time } from './views.ts';
-
-const LIMIT = 200;
 
 interface BreachRow {
   router: string;
@@ -21,13 +20,17 @@ interface BreachRow {
 }
 
 /** The table, most recent first (null: no lease service with breaches has run here). */
-export async function venueBreachesTable(db: Sql, zone: string): Promise<Table | null> {
+export async function venueBreachesTable(db: Sql, zone: string, ask: PageAsk): Promise<Table | null> {
   if (!(await relationExists(db, 'fleet_venue_breaches'))) return null;
-  const rows = await db.query<BreachRow>(
-    `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms,
-       ${ms('last_at')} AS last_ms
-     FROM fleet_venue_breaches ORDER BY last_at DESC LIMIT ${LIMIT}`,
-  );
+  const [rows, [n]] = await Promise.all([
+    db.query<BreachRow>(
+      `SELECT router, rule, venue, detail, count::text AS count, ${ms('first_at')} AS first_ms,
+         ${ms('last_at')} AS last_ms
+       FROM fleet_venue_breaches ORDER BY last_at DESC, router, rule LIMIT $1 OFFSET $2`,
+      [ask.size, ask.offset],
+    ),
+    db.query<{ n: string }>('SELECT count(*)::text AS n FROM fleet_venue_breaches'),
+  ]);
   return {
     id: 'breaches',
     title: 'Routers that broke a rule of the venue (refused or capped, never believed)',
@@ -50,5 +53,6 @@ export async function venueBreachesTable(db: Sql, zone: string): Promise<Table |
       r.detail,
     ]),
     rowClass: rows.map(() => 'bad'),
+    paging: paging(ask, n?.n ?? '0'),
   };
 }

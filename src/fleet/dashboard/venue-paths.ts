@@ -8,6 +8,7 @@ import { InputError } from './auth.ts';
 import type { Page } from './pages.ts';
 import type { ScreenContext } from './screens.ts';
 import { ms, relationExists } from './store.ts';
+import { pageAsk, paging, type PageAsk, type Paging } from './paging.ts';
 import type { Table } from './table.ts';
 import { time } from './views.ts';
 import { venueBreachesTable } from './venue-breaches.ts';
@@ -70,10 +71,16 @@ function overlapOf(steps: readonly VenueMoveRow[]): {
   }
   return { overlap, charged, pending, unsaid, known };
 }
-const LIMIT = 200;
+/** A venue session's moves shown in its path (its first and its newest): a device moved back and forth for days. */
+const PATH_MOVES = 24;
 
 /** One row per venue session, newest first: its path as `router → router (at, how) → …`. */
-export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonly VenueMoveRow[], zone: string): Table {
+export function venuePathsTable(
+  leases: readonly VenueLeaseRow[],
+  moves: readonly VenueMoveRow[],
+  zone: string,
+  pages?: Paging,
+): Table {
   const byLease = new Map<string, VenueMoveRow[]>();
   for (const m of moves) byLease.set(m.lease_id, [...(byLease.get(m.lease_id) ?? []), m]);
   return {
@@ -94,7 +101,16 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
       const steps = (byLease.get(l.id) ?? []).sort((a, b) => a.epoch - b.epoch);
       // The lease id names the router it was sold at: `<router>/<session id>`.
       const first = steps[0]?.from_router ?? l.id.slice(0, l.id.indexOf('/'));
-      const path = [first, ...steps.map((m) => `${m.to_router} (${time(m.at_ms, zone)}, ${m.how})`)].join(' → ');
+      const step = (m: VenueMoveRow): string => `${m.to_router} (${time(m.at_ms, zone)}, ${m.how})`;
+      const shown =
+        steps.length <= PATH_MOVES
+          ? steps.map(step)
+          : [
+              ...steps.slice(0, PATH_MOVES / 2).map(step),
+              `… ${steps.length - PATH_MOVES} more moves …`,
+              ...steps.slice(-PATH_MOVES / 2).map(step),
+            ];
+      const path = [first, ...shown].join(' → ');
       const o = overlapOf(steps);
       const notes = [
         ...(o.pending > 0 ? [`${o.pending} pending`] : []),
@@ -119,29 +135,39 @@ export function venuePathsTable(leases: readonly VenueLeaseRow[], moves: readonl
       const o = overlapOf(byLease.get(l.id) ?? []);
       return o.known > o.charged ? 'warn' : undefined;
     }),
+    ...(pages && { paging: pages }),
   };
 }
 
-async function reads(db: Sql, mac: string | null): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[] } | null> {
+async function reads(
+  db: Sql,
+  mac: string | null,
+  ask: PageAsk,
+): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[]; total: string } | null> {
   if (!(await relationExists(db, 'fleet_venue_moves'))) return null;
-  const leases = await db.query<VenueLeaseRow>(
-    `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining
-     FROM fleet_venue_leases WHERE $1::text IS NULL OR mac = $1 ORDER BY since DESC LIMIT ${LIMIT}`,
-    [mac],
-  );
+  const where = 'WHERE $1::text IS NULL OR mac = $1';
+  const [leases, [n]] = await Promise.all([
+    db.query<VenueLeaseRow>(
+      `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining
+       FROM fleet_venue_leases ${where} ORDER BY since DESC, id LIMIT $2 OFFSET $3`,
+      [mac, ask.size, ask.offset],
+    ),
+    db.query<{ n: string }>(`SELECT count(*)::text AS n FROM fleet_venue_leases ${where}`, [mac]),
+  ]);
   const moves = await db.query<VenueMoveRow>(
     `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap,
        charged::text AS charged, charged_at IS NOT NULL AS settled
      FROM fleet_venue_moves WHERE lease_id = ANY($1::text[]) ORDER BY lease_id, epoch`,
     [leases.map((l) => l.id)],
   );
-  return { leases, moves };
+  return { leases, moves, total: n?.n ?? '0' };
 }
 
 export async function venuesScreen(c: ScreenContext): Promise<Page> {
   const asked = (c.query.get('mac') ?? '').trim().toLowerCase();
   if (asked !== '' && !MAC.test(asked)) throw new InputError('mac must be a MAC address (aa:bb:cc:dd:ee:ff)');
-  const found = await reads(c.db, asked === '' ? null : asked);
+  const ask = pageAsk(c.query, 'paths');
+  const found = await reads(c.db, asked === '' ? null : asked, ask);
   const form =
     '<form method="get" action="/venues">Device <input name="mac" placeholder="aa:bb:cc:dd:ee:ff" ' +
     `value="${asked}"> <button>Show its path</button></form>`;
@@ -155,11 +181,13 @@ export async function venuesScreen(c: ScreenContext): Promise<Page> {
     refreshS: 15,
     sections: [
       form,
-      `<p class="note">The newest ${LIMIT} venue sessions${asked === '' ? '' : ` of ${asked}`}. A session moves when ` +
+      `<p class="note">The venue sessions${asked === '' ? '' : ` of ${asked}`}, newest first. A session moves when ` +
         'its device reaches another router of the venue: released by the router it left, or expired (that router ' +
         'was unreachable; what it served past its last report is the overlap, charged to the session).</p>',
-      venuePathsTable(found.leases, found.moves, c.zone),
-      ...[await venueBreachesTable(c.db, c.zone)].filter((t): t is Table => t !== null && t.rows.length > 0),
+      venuePathsTable(found.leases, found.moves, c.zone, paging(ask, found.total)),
+      ...[await venueBreachesTable(c.db, c.zone, pageAsk(c.query, 'breaches'))].filter(
+        (t): t is Table => t !== null && t.rows.length > 0,
+      ),
     ],
   };
 }

@@ -259,8 +259,8 @@ const SIZE_REASONS: Record<string, string> = {
     'order its crash argument needs; the codes and their key are apart (codes.ts)',
   'src/portal/kernel-quota.ts':
     "the kernel quota's keeper: the installed quotas, the serialised batches and the rebuild after a failed " +
-    'one share its one view of the table; the nft scripts and parsers (kernel-quota-nft.ts) and the command ' +
-    'runner (nft-run.ts) are apart',
+    'one share its one view of the table; the nft scripts and parsers (kernel-quota-nft.ts), the shared ' +
+    "purchase's split rule (kernel-quota-share.ts) and the command runner (nft-run.ts) are apart",
   'src/portal/nft-scan.ts':
     "one wire format (nft's counter dump): each item's fast path for nft's exact layout beside the general reading " +
     'it must agree with, read together; the JSON cursor and the result (json-cursor, counter-dump) are apart',

@@ -16,6 +16,7 @@ import {
   type KernelQuotaEntry,
   type TableState,
 } from './kernel-quota-nft.ts';
+import { ShareLedger, type QuotaCount } from './kernel-quota-share.ts';
 import type { NftRun } from './nft-run.ts';
 
 /**
@@ -69,28 +70,8 @@ export class KernelQuota {
   readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
-  /**
-   * Bytes the meter billed for a client since this run installed its quota (the kernel's count starts there too):
-   * 0 at each install, raised by noteBilled, which the meter calls for the devices of shared purchases only (share()
-   * is for them alone). What the kernel counted beyond it passed after the meter's reading, and share() charges it
-   * against the client's share. Absent (a quota an earlier run left): unknown, nothing charged.
-   */
-  readonly #billed = new Map<string, number>();
-  /**
-   * Bytes that passed under a client's earlier count and were not billed when share() gave it a fresh one: the meter
-   * bills them later, and they are not the new count's. noteBilled pays them off first; what two splits later is still
-   * owed was the estimate's excess (the packet the kernel dropped at the limit), dropped so it never adds up.
-   */
-  readonly #owed = new Map<string, { bytes: number; splits: number }>();
-  /**
-   * Of the bytes billed since a client's quota was installed, those that paid off what was owed (#owed). The billings
-   * cannot tell the old count's bytes from the new one's, so they pay off the estimate's excess too; a count used up
-   * in turn reckons what it passed unbilled from all that was billed since its install, else each stop would charge
-   * every earlier stop's excess again and the device's fresh quota would shrink stop after stop to nothing (1,500 B a
-   * stop at a dropped 1,500 B packet; a GSO segment is up to 64 KiB). The price: where the owed bytes were real (passed
-   * between the meter's reading and the split), the next stop's estimate can fall short by as much, once.
-   */
-  readonly #paidOff = new Map<string, number>();
+  /** The shared purchases' billings against each count (the split's rule: kernel-quota-share.ts). */
+  readonly #ledger = new ShareLedger();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
@@ -288,7 +269,7 @@ export class KernelQuota {
   share(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled || shares.length === 0) return;
-      let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
+      let quotas: Map<string, QuotaCount>;
       try {
         quotas = await this.#listQuotas();
       } catch (err) {
@@ -297,42 +278,18 @@ export class KernelQuota {
         });
         return;
       }
-      const next: Installed[] = [];
-      const fresh: Array<{ entry: Installed; owed: number }> = [];
-      for (const { mac, shareBytes } of shares) {
-        const entry = this.#entries.get(mac);
-        const q = quotas.get(quotaName(mac));
-        if (entry === undefined || q === undefined) continue;
-        const owed = this.#owed.get(mac);
-        if (owed !== undefined && ++owed.splits > 1) this.#owed.delete(mac);
-        // What the kernel counted beyond what the meter billed passed after the reading the share was computed from:
-        // it is part of the bytes left already handed out, so it comes off this client's share.
-        const billed = this.#billed.get(mac);
-        if (q.usedBytes >= q.limitBytes) {
-          // Used up: the kernel goes on counting the packets it drops and lists no more than the limit, so a limit
-          // raised from the listed count would take the dropped bytes, which never passed, out of the share (each
-          // stop a device waited through for its next share cost it what it was sent meanwhile: the lab's devices
-          // stopped with bytes left and the session ended short). A fresh count instead; what passed under the old
-          // one unbilled is at most its limit less what was billed since its install (the owed it paid off included:
-          // that may have been this count's bytes paying for the last estimate's excess).
-          const sinceInstall = billed === undefined ? undefined : billed + (this.#paidOff.get(mac) ?? 0);
-          const unbilled = sinceInstall === undefined ? 0 : Math.max(0, q.limitBytes - sinceInstall);
-          const limitBytes = Math.max(0, Math.floor(shareBytes) - unbilled);
-          const { inherited: _carried, ...rest } = entry;
-          fresh.push({ entry: { ...rest, limitBytes }, owed: unbilled + (this.#owed.get(mac)?.bytes ?? 0) });
-          continue;
-        }
-        const unbilled = billed === undefined ? 0 : Math.max(0, q.usedBytes - billed);
-        const limitBytes = q.usedBytes + Math.max(0, Math.floor(shareBytes) - unbilled);
-        if (limitBytes !== q.limitBytes) next.push({ ...entry, limitBytes });
-      }
+      const { next, fresh } = this.#ledger.split(
+        shares,
+        (mac) => this.#entries.get(mac),
+        (mac) => quotas.get(quotaName(mac)),
+      );
       if (next.length === 0 && fresh.length === 0) return;
       const script = fresh.map(({ entry }) => installScript(entry, entry)).join('') + next.map(limitScript).join('');
       await this.#apply(script, () => {
         for (const e of next) this.#entries.set(e.mac, e);
         for (const { entry, owed } of fresh) {
           this.#installed(entry);
-          if (owed > 0) this.#owed.set(entry.mac, { bytes: owed, splits: 0 });
+          this.#ledger.owe(entry.mac, owed);
         }
       });
     });
@@ -370,27 +327,17 @@ export class KernelQuota {
   /** A fresh quota in the kernel (a new count): nothing billed against it yet. */
   #installed(entry: Installed): void {
     this.#entries.set(entry.mac, entry);
-    this.#billed.set(entry.mac, 0);
-    this.#owed.delete(entry.mac);
-    this.#paidOff.delete(entry.mac);
+    this.#ledger.installed(entry.mac);
   }
 
   #forget(mac: string): void {
     this.#entries.delete(mac);
-    this.#billed.delete(mac);
-    this.#owed.delete(mac);
-    this.#paidOff.delete(mac);
+    this.#ledger.forget(mac);
   }
 
   /** The meter billed `bytes` more for this client (a device of a shared purchase), counted against its next share. */
   noteBilled(mac: string, bytes: number): void {
-    const billed = this.#billed.get(mac);
-    if (billed === undefined || !(bytes > 0)) return;
-    const owed = this.#owed.get(mac);
-    const paid = owed === undefined ? 0 : Math.min(owed.bytes, bytes);
-    if (owed !== undefined) owed.bytes -= paid;
-    if (paid > 0) this.#paidOff.set(mac, (this.#paidOff.get(mac) ?? 0) + paid);
-    this.#billed.set(mac, billed + bytes - paid);
+    this.#ledger.noteBilled(mac, bytes);
   }
 
   /**
@@ -406,10 +353,10 @@ export class KernelQuota {
    * kernel no longer lists (its element deleted behind sluice) is absent. Null when nft fails (counted as usedUp's
    * failures are). Not queued behind changes (a read).
    */
-  async quotas(): Promise<Map<string, { limitBytes: number; usedBytes: number }> | null> {
+  async quotas(): Promise<Map<string, QuotaCount> | null> {
     const listed = await this.#readListed();
     if (listed === null) return null;
-    const out = new Map<string, { limitBytes: number; usedBytes: number }>();
+    const out = new Map<string, QuotaCount>();
     for (const mac of this.#entries.keys()) {
       const q = listed.get(quotaName(mac));
       if (q !== undefined) out.set(mac, q);
@@ -422,7 +369,7 @@ export class KernelQuota {
    * listing, not `list quotas`, for which nft 1.0.6 reads the whole ruleset first: beside openNDS 10.3.1's 32
    * clients, 13.6 ms of nft's CPU against 4.8 (docs/performance.md "Where sluice's part goes").
    */
-  async #listQuotas(): Promise<Map<string, { limitBytes: number; usedBytes: number }>> {
+  async #listQuotas(): Promise<Map<string, QuotaCount>> {
     return parseQuotaList(await this.#run(['-j', 'list', 'table', 'netdev', KERNEL_QUOTA_TABLE], ''));
   }
 
@@ -448,9 +395,9 @@ export class KernelQuota {
   }
 
   /** The table's quotas by name; null when off, empty, or nft fails (READ_FAILURES_OFF in a row turn it off). */
-  async #readListed(): Promise<Map<string, { limitBytes: number; usedBytes: number }> | null> {
+  async #readListed(): Promise<Map<string, QuotaCount> | null> {
     if (!this.#enabled || this.#entries.size === 0) return null;
-    let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
+    let quotas: Map<string, QuotaCount>;
     try {
       quotas = await this.#listQuotas();
     } catch (err) {
@@ -530,9 +477,7 @@ export class KernelQuota {
     try {
       await this.#run(['-f', '-'], tableScript(this.#devices, entries));
       this.#entries.clear();
-      this.#billed.clear();
-      this.#owed.clear();
-      this.#paidOff.clear();
+      this.#ledger.clear();
       for (const e of entries) this.#installed(e); // every count starts again
     } catch (err) {
       await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
@@ -547,9 +492,7 @@ export class KernelQuota {
     const wasOn = this.#enabled || this.#entries.size > 0;
     this.#enabled = false;
     this.#entries.clear();
-    this.#billed.clear();
-    this.#owed.clear();
-    this.#paidOff.clear();
+    this.#ledger.clear();
     let deleted = true;
     try {
       await this.#run(['delete', 'table', 'netdev', KERNEL_QUOTA_TABLE], '');

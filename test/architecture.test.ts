@@ -199,7 +199,8 @@ const SIZE_REASONS: Record<string, string> = {
     'decoder and the Message-Authenticator rules per packet type are read together when the RFC is',
   'src/upstream/radius/accounting.ts':
     "one sink's lifecycle (Start, Interims on a timer, one Stop ever) over the outbox and " +
-    'the ack log; the packet building is already apart (accounting-records and the radius/ codec)',
+    "the ack log; what a session's records say (session-records.ts) and the packet building (records.ts and the " +
+    'radius/ codec) are apart',
   'src/upstream/mqtt/sink.ts':
     "one sink's lifecycle: the connection, the outbox's delivery, the retained status and the " +
     "command channel's wiring; connection.ts (connecting, what needs a new connection, the clean end), direct.ts, " +

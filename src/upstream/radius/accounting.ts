@@ -27,7 +27,7 @@ import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
 import { AckLog } from './ack-log.ts';
 import { openTrackedState, type TrackedState } from './tracked-state.ts';
-import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
+import { CODE, encodeRequest, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
 import {
   accountingAttributes,
   decodeRecord,
@@ -36,6 +36,9 @@ import {
   type AcctKind,
   type AcctRecord,
 } from './records.ts';
+import { lostSessionStop, recordOf, savedOf, trackSession, type Tracked } from './session-records.ts';
+
+export { accountingUserName } from './session-records.ts';
 
 const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
@@ -47,22 +50,6 @@ const STATE_SAVE_MS = 60_000;
  * its seal, ~130 KiB at the block device on ext4: docs/performance.md), once a minute they were most of the flash.
  */
 const OCTETS_SAVE_MS = 3_600_000;
-
-/** What accounting remembers of a live session between events. */
-interface Tracked {
-  id: string;
-  user: string;
-  mac: string;
-  ip: string | null;
-  startedAt: number;
-  /** null = radius.interim_interval. */
-  interimMs: number | null;
-  nextInterimAt: number;
-  classes: string[];
-  /** Bytes from the client (upload) and to it (download), from the meter's per-direction deltas. */
-  up: bigint;
-  down: bigint;
-}
 
 /** Per payment reference: what the voucher's Access-Accept said (kept until the session starts). */
 export interface VoucherAccounting {
@@ -96,10 +83,6 @@ export interface AccountingOptions {
   timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
-}
-
-export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
-  return s.user ?? rfc3580Mac(s.mac);
 }
 
 export class RadiusAccounting {
@@ -265,46 +248,17 @@ export class RadiusAccounting {
     }
     for (const [id, prev] of Object.entries(saved)) {
       if (this.tracked.has(id) || this.stopped!.has(id) || ended.some((s) => s.id === id)) continue;
-      // Accounting had started it, and the session store no longer knows it (state lost or reset): it did not survive
-      // the restart, so its accounting ends with NAS-Reboot. (A session ended normally is still retained: its Stop was
-      // queued when it ended.)
+      // Accounting had started it, and the session store no longer knows it: its Stop (NAS-Reboot). A session ended
+      // normally is still retained: its Stop was queued when it ended.
       if (this.options.session(id) !== null) continue;
-      const at = now;
-      this.append(
-        {
-          kind: 'Stop',
-          sessionId: id,
-          user: prev.user,
-          mac: prev.mac,
-          ip: prev.ip,
-          at,
-          sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)),
-          inputOctets: prev.up,
-          outputOctets: prev.down,
-          cause: 'NAS-Reboot',
-          classes: prev.classes,
-        },
-        true,
-      );
+      this.append(lostSessionStop(prev, now), true);
       this.markStopped(id);
     }
     this.trackedChanged = true;
   }
 
   private track(s: Session, interimMs: number | null, classes: string[]): Tracked {
-    const startedAt = s.startedAt ?? s.createdAt;
-    const t: Tracked = {
-      id: s.id,
-      user: accountingUserName(s),
-      mac: s.mac,
-      ip: s.ip,
-      startedAt,
-      interimMs,
-      classes,
-      nextInterimAt: startedAt + (interimMs ?? this.options.interimMs()),
-      up: 0n,
-      down: 0n,
-    };
+    const t = trackSession(s, { interimMs, classes, defaultInterimMs: this.options.interimMs() });
     this.tracked.set(s.id, t);
     return t;
   }
@@ -376,29 +330,9 @@ export class RadiusAccounting {
 
   /** The record for `t` at `at`; `total` is sluice's metered byte count (null: only what the meter's deltas said). */
   private recordOf(t: Tracked, kind: AcctKind, at: number, total: bigint | null): AcctRecord {
-    let input = t.up;
-    let output = t.down;
-    if (total !== null) {
-      // sluice's own total is the truth; the per-direction counters only split it.
-      if (input > total) input = total;
-      output = total - input;
-    }
-    const r: AcctRecord = {
-      kind,
-      sessionId: t.id,
-      user: t.user,
-      mac: t.mac,
-      ip: t.ip,
-      at,
-      sessionTime: kind === 'Start' ? 0 : Math.max(0, Math.floor((at - t.startedAt) / 1000)),
-      inputOctets: kind === 'Start' ? 0n : input,
-      outputOctets: kind === 'Start' ? 0n : output,
-    };
-    if (t.classes.length > 0) r.classes = t.classes;
     const session = this.options.multiSessionOf ? this.options.session(t.id) : null;
-    const multi = session === null ? null : this.options.multiSessionOf!(session);
-    if (multi !== null) r.multiSessionId = multi;
-    return r;
+    const multiSessionId = session === null ? null : this.options.multiSessionOf!(session);
+    return recordOf(t, kind, at, { total, multiSessionId });
   }
 
   private interim(t: Tracked, at: number): void {
@@ -493,20 +427,7 @@ export class RadiusAccounting {
     this.lastStateSave = this.clock.now();
     const saved = this.saved;
     if (!saved) return;
-    saved.replace(
-      [...this.tracked.values()].map((t) => ({
-        id: t.id,
-        user: t.user,
-        mac: t.mac,
-        ip: t.ip,
-        startedAt: t.startedAt,
-        interimMs: t.interimMs,
-        classes: t.classes,
-        up: t.up,
-        down: t.down,
-      })),
-      undefined,
-    );
+    saved.replace([...this.tracked.values()].map(savedOf), undefined);
     try {
       await saved.flush();
     } catch (err) {

@@ -50,7 +50,7 @@ export interface VenueRoamingDeps {
    * The close of the device's gate before its session ends, with its last reading (venue-tail.ts): the bytes it passed
    * here after the meter's last reading, billed here. Throws when the portal did not answer the deauth.
    */
-  closeWithTail?: (mac: string) => Promise<Tail>;
+  closeWithTail?: (mac: string) => Promise<() => Tail>;
   log: Log;
   clock?: Clock;
   timers?: Timers;

@@ -48,28 +48,36 @@ function past(down: number, up: number, m: CounterMark): Tail {
   return { down: Math.floor(down - m.down), up: Math.floor(up - m.up) };
 }
 
+/** The device's counters read in its close: the kernel's (with their epoch) or the portal's. */
+interface CloseReading {
+  down: number;
+  up: number;
+  epoch?: number;
+}
+
 /**
- * The close of `mac`'s gate with its last reading: resolves with the bytes past the meter's last reading (none when it
- * cannot tell: no reading of the client, other counters), once the portal answered the deauth; throws when it did not
- * (the stop is released: the session goes on here).
+ * The close of `mac`'s gate with its last reading: resolves, once the portal answered the deauth, with what the
+ * counters show past the meter's last reading, asked when it is billed (none when it cannot tell: no reading of the
+ * client, other counters). Asked then, not in the close: a tick whose reading was under way commits meanwhile, and
+ * what it billed is then past the mark, not billed twice. Throws when the portal did not answer (the stop is released:
+ * the session goes on here).
  */
-export function closeWithTail(p: TailParts): (mac: string) => Promise<Tail> {
+export function closeWithTail(p: TailParts): (mac: string) => Promise<() => Tail> {
   return async (mac) => {
     try {
-      const { counted } = await p.valve.closeAndCount(mac, async (client) => {
-        // The meter's last reading as of the close's turn (a tick's listing of the portal takes the same queue).
-        const mark = p.mark(mac);
+      const { counted } = await p.valve.closeAndCount(mac, async (client): Promise<CloseReading | null> => {
         const kernel = p.kernel();
-        if (mark === undefined) return NONE;
-        if (kernel !== null) {
-          const r = await kernel.read(mac);
-          return r === null || r.epoch !== mark.token ? NONE : past(r.down, r.up, mark);
-        }
+        if (kernel !== null) return kernel.read(mac);
         const c = await client().catch(() => null);
         const open = c !== null && (GATE_OPEN_STATES as readonly string[]).includes(c.state);
-        return open ? past(c.downloadBytes, c.uploadBytes, mark) : NONE;
+        return open ? { down: c.downloadBytes, up: c.uploadBytes } : null;
       });
-      return counted;
+      return () => {
+        const mark = p.mark(mac);
+        if (counted === null || mark === undefined) return NONE;
+        if (counted.epoch !== undefined && counted.epoch !== mark.token) return NONE;
+        return past(counted.down, counted.up, mark);
+      };
     } catch (err) {
       await p.valve.released(mac);
       throw err;
@@ -87,19 +95,21 @@ export type TailSessions = Pick<SessionManager, 'get' | 'applyUsage' | 'reportUs
  * without `closeWithTail` (the portal's gate closes after the end, as it always did).
  */
 export async function billTail(
-  deps: { closeWithTail?: ((mac: string) => Promise<Tail>) | undefined; sessions: TailSessions; log: Log },
+  deps: { closeWithTail?: ((mac: string) => Promise<() => Tail>) | undefined; sessions: TailSessions; log: Log },
   session: Session,
 ): Promise<void> {
   const { mac } = session;
   if (deps.closeWithTail === undefined) return;
-  let tail: Tail;
+  let tailNow: () => Tail;
   try {
-    tail = await deps.closeWithTail(mac);
+    tailNow = await deps.closeWithTail(mac);
   } catch (err) {
     throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `the gate of ${mac} here is not confirmed closed yet`, {
       cause: err,
     });
   }
+  // From here to the session's end nothing waits, so no tick bills between the mark read and this bill.
+  const tail = tailNow();
   const bytes = tail.down + tail.up;
   if (bytes <= 0) return;
   deps.sessions.applyUsage([session.id], [bytes], 1);

@@ -1,6 +1,6 @@
 /** Ports for the peers, daemons and servers a test starts. */
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 
 /**
  * Where freePort picks: below Linux's ephemeral range (32768–60999 by default), so no outgoing connection's local port
@@ -41,4 +41,15 @@ export async function freePort(): Promise<number> {
     if (await bindable(port)) return port;
   }
   throw new Error(`no port free for both TCP and UDP in 50 tries between ${LOW} and ${HIGH}`);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
 }

@@ -11,10 +11,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/net.ts';
+import { freePort, listening } from '../helpers/net.ts';
 import { removeTempDir } from '../helpers/temp.ts';
 
 export const EXIM_USER = 'fleet';
@@ -185,14 +184,4 @@ login:
   server_set_id = $auth1
   server_advertise_condition = \${if def:tls_in_cipher}
 `;
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }

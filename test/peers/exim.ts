@@ -5,8 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { freePort } from '../helpers/net.ts';
+import { freePort, listening } from '../helpers/net.ts';
 
 export class Exim {
   output = '';
@@ -40,16 +39,6 @@ export class Exim {
     this.child.kill('SIGTERM');
     await exited;
   }
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 /** The messages in an mbox mailbox (e.g. /var/mail/mail), each as its text, oldest first. */

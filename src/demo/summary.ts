@@ -96,15 +96,15 @@ export function summary(
       "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
     // Measured in busy windows (bench portal-cpu): sluice with a 128 MB router's conntrack table, the portals earlier.
     "     with main.portal 'sluice' (sluice is the gate, no portal process) the same busy window cost the router " +
-      '16.0-24.0 ms a second at 8-64 clients (19.1 at 32, load 0.4-1.1) against 45.8-83.3 on openNDS 9.10 + ' +
-      'sluice and 78.4-110.2 on 10.3.1 + sluice (load 0.2-1.4): over the goal of 15)',
+      '12.9-21.8 ms a second at 8-64 clients (15.8 at 32) against 39.3-69.1 on openNDS 9.10 + sluice and ' +
+      '64.9-83.3 on 10.3.1 + sluice, in one quiet run (load 0.3-1.2): over the goal of 15 at 32)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; a real openNDS 9.10 with 32 clients listed opens a gate at p99 140-704 ms at load 3-9, " +
       'and serves auths one at a time: 32 at once 1.5-4.8 s by token at load 3-8; ' +
-      "main.portal 'sluice' quiet: p99 44 ms one at a time, 117 ms for 32 at once, docs/performance.md)",
+      "main.portal 'sluice' quiet: p99 33 ms one at a time, 92 ms for 32 at once, docs/performance.md)",
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
     ...(cut.length > 0

@@ -113,9 +113,10 @@ export function summary(
             'its allotment)',
         ]
       : []),
-    `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB ` +
-      `with ${totals.clients} clients under way ` +
-      '(idle, as a router starts: ≈ 49.5 MB, docs/performance.md)',
+    // The demo runs the daemon in its own process, beside the simulated portal, its traffic and this view.
+    `  metered ${formatAmount('bytes', totals.meteredBytes)}, RSS ${totals.rssMb.toFixed(0)} MB ` +
+      `with ${totals.clients} clients under way (the daemon, the simulated portal and this view in one process; ` +
+      'the daemon alone, idle as a router starts: ≈ 49.5 MB, docs/performance.md)',
     '',
   ].join('\n');
 }

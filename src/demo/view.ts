@@ -131,7 +131,7 @@ export function renderView(
       `refused ${totals.rejected} · active ${active.length}`,
     `ended: ${endedText}`,
     `meter: ${totals.ticks} ticks, last ${totals.tickMs.toFixed(1)} ms · ` +
-      `metered ${formatAmount('bytes', totals.meteredBytes)} · daemon RSS ${totals.rssMb.toFixed(0)} MB`,
+      `metered ${formatAmount('bytes', totals.meteredBytes)} · process RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
     `${'client'.padEnd(17)} kind ${'progress'.padEnd(20)} ${'used'.padStart(8)} ` +
       `/ ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`,

@@ -15,8 +15,8 @@ export interface FairQueueOptions {
   perRouter: number;
   /** Claims waiting per router (a part of perRouter). */
   claimsPerRouter: number;
-  /** A task dropped (its router's queue full): `key` is its key (a claim's), null for a message of another kind. */
-  onDrop: (router: string, key: string | null) => void;
+  /** A task dropped (its router's queue full). */
+  onDrop: (router: string) => void;
   /** A task failed. */
   onError: (router: string, err: unknown) => void;
 }
@@ -47,7 +47,7 @@ export class FairQueue {
     if (key !== null && q.some((t) => t.key === key)) return 'joined';
     const claims = key === null ? 0 : q.filter((t) => t.key !== null).length;
     if (q.length >= this.o.perRouter || claims >= this.o.claimsPerRouter) {
-      this.o.onDrop(router, key);
+      this.o.onDrop(router);
       return 'dropped';
     }
     q.push({ key, run });

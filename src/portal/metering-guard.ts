@@ -8,13 +8,13 @@
  */
 import type { Log } from '../log.ts';
 import { carries, neighbourDevices, type DeviceFacts, type HotspotDecision } from './hotspot-devices.ts';
+import type { NeighbourRead } from './neighbours.ts';
 
 export interface MeteringGuardOptions {
   decision: HotspotDecision;
   facts: DeviceFacts;
-  /** The neighbour table's text (null: unreadable). */
-  /** The table; `accept` (portal/neighbours.ts NeighbourRead): whether an earlier read of it answers. */
-  neighbours: (accept?: (table: string) => boolean) => Promise<string | null>;
+  /** The neighbour table's text (null: unreadable), an earlier read of it answering where `accept` says it may. */
+  neighbours: NeighbourRead;
   /** Whether the kernel's counters meter now (else the portal's do). */
   kernelCounting: () => boolean;
   /** Turns the kernel's metering off: the meter falls back to the portal's counters. */

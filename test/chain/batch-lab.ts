@@ -8,6 +8,7 @@ import type { Address, Hex } from 'viem';
 import type { TestChain, TestToken } from './index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from './batch.ts';
 import type { TestFacilitator } from './facilitator.ts';
+import type { HoldingProxy } from './holding-proxy.ts';
 import { RIG_NETWORK, receiverAuthorizer, startChainDaemon } from './daemon-rig.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
 import { x402Section } from '../helpers/uci-sections.ts';
@@ -19,6 +20,8 @@ export interface BatchLabOptions {
   stepPrice: bigint;
   /** batch_settlement.refund */
   refund: 'at-end' | 'idle' | 'on-request';
+  /** The daemon talks to the facilitator through a holding proxy (holding-proxy.ts): `proxy`. */
+  holdingProxy?: boolean;
 }
 
 export interface BatchLab {
@@ -26,6 +29,8 @@ export interface BatchLab {
   usdc: TestToken;
   stack: BatchStack;
   facilitator: TestFacilitator;
+  /** With `holdingProxy`. */
+  proxy: HoldingProxy | undefined;
   receiver: Address;
   lab: DaemonLab;
   /** The LAN endpoint, http://127.0.0.1:port */
@@ -43,7 +48,8 @@ export async function startBatchLab(o: BatchLabOptions): Promise<BatchLab> {
     deploy: deployBatchStack,
     facilitator: (chain) => ({ batchSettlement: { authorizer: chain.newAccount() } }),
     clients: { [o.mac]: '127.0.0.1' },
-    config: async ({ chain, usdc, facilitator }) => {
+    holdingProxy: o.holdingProxy ?? false,
+    config: async ({ chain, usdc, facilitator, proxy }) => {
       accounts.receiver = chain.newAccount().address;
       return (
         `
@@ -58,7 +64,7 @@ config pricing 'wifi'
 
 config batch_settlement 'batch_settlement'
 \toption enabled '1'
-\toption facilitator_url '${facilitator.url}'
+\toption facilitator_url '${(proxy ?? facilitator).url}'
 \toption network '${BATCH_NET}'
 \toption receiver '${accounts.receiver}'
 \toption receiver_authorizer '${await receiverAuthorizer(facilitator)}'
@@ -70,12 +76,13 @@ config batch_settlement 'batch_settlement'
       );
     },
   });
-  const { chain, usdc, deployed: stack, facilitator, lab, base } = rig;
+  const { chain, usdc, deployed: stack, facilitator, proxy, lab, base } = rig;
   return {
     chain,
     usdc,
     stack,
     facilitator,
+    proxy,
     receiver: accounts.receiver!,
     lab,
     base,

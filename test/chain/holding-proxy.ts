@@ -16,11 +16,29 @@ export interface HoldingProxy {
    * The next /settle waits until the test calls the function this resolves with (when it arrives), then is forwarded.
    */
   delay(): Promise<() => void>;
+  /**
+   * The next /settle whose payload is of `type` (claim, settle, refund, …) is forwarded (the money moves) and its
+   * answer held until the test calls the function this resolves with (when the answer is in).
+   */
+  delayAnswer(type: string): Promise<() => void>;
   close(): Promise<void>;
 }
 
 type Next =
-  { kind: 'hold' | 'answer'; reached: () => void } | { kind: 'delay'; reached: (forward: () => void) => void };
+  | { kind: 'hold' | 'answer'; reached: () => void }
+  | { kind: 'delay'; reached: (forward: () => void) => void }
+  | { kind: 'delay-answer'; type: string; reached: (answer: () => void) => void };
+
+/** The x402 payload type of a /settle body (claim, settle, refund, deposit, voucher), or undefined. */
+function payloadType(body: string): string | undefined {
+  try {
+    const type = (JSON.parse(body) as { paymentPayload?: { payload?: { type?: unknown } } }).paymentPayload?.payload
+      ?.type;
+    return typeof type === 'string' ? type : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   let next: Next | undefined;
@@ -44,8 +62,21 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      const mine = req.url === '/settle' ? next : undefined;
+      const mine =
+        req.url === '/settle' && (next?.kind !== 'delay-answer' || next.type === payloadType(body)) ? next : undefined;
       if (mine) next = undefined;
+      if (mine?.kind === 'delay-answer') {
+        forward(req, body).then(
+          ({ status, text }) =>
+            mine.reached(() => {
+              res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+            }),
+          (err: unknown) => {
+            res.writeHead(502).end(String(err));
+          },
+        );
+        return;
+      }
       if (mine?.kind === 'hold') return mine.reached();
       if (mine?.kind === 'delay')
         return mine.reached(() => {
@@ -77,6 +108,10 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     delay: () =>
       new Promise<() => void>((r) => {
         next = { kind: 'delay', reached: r };
+      }),
+    delayAnswer: (type) =>
+      new Promise<() => void>((r) => {
+        next = { kind: 'delay-answer', type, reached: r };
       }),
     // A held request's connection is still open: closeAllConnections, or close() would wait for it forever.
     close: () =>

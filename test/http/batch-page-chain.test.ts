@@ -18,6 +18,7 @@ import { loadPage, PORTAL_DIR } from './fake-dom.ts';
 const rig = batchPageRig('pay page: batch-settlement on anvil, end to end', {
   mac: '02:00:00:00:0c:41',
   refund: 'at-end',
+  holdingProxy: true,
 });
 const { test, MAC, storage, prompts, ethereum, batchButton, buy, terminate } = rig;
 
@@ -138,6 +139,57 @@ test(
       'the rest refunded',
     );
     assert.equal(await rig.world.channel(channelId), [charged + second, charged + second]);
+  },
+);
+
+test(
+  "the page loaded while the last session's refund has landed on chain and not yet on the router: the top-up " +
+    'deposit is sized from the balance the refund leaves',
+  async () => {
+    const { world } = rig;
+    let page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    const refundHeld = world.proxy!.delayAnswer('refund');
+    const before = (await world.channel(channelId))[0];
+    const third = await terminate();
+    // The refund is on chain (the facilitator answered it), its answer held from the daemon.
+    const answerRefund = await refundHeld;
+    const [balance] = await world.channel(channelId);
+    assert.ok(balance < before, 'the refund landed on chain');
+
+    // The page asks the router for its channel while the refund's answer is out; the answer goes once the router has
+    // answered the page, or after a while when it waits for the refund (then the page's request is either waiting or
+    // not yet sent: both see the balance the refund leaves).
+    let channelAnswered!: () => void;
+    const answered = new Promise<void>((r) => (channelAnswered = r));
+    const loading = loadPage({
+      handler: async (path, init) => {
+        const res = await fetch(`${world.base}${path}`, init);
+        const text = await res.text();
+        if (path.startsWith('/batch/channel')) channelAnswered();
+        return { status: res.status, headers: Object.fromEntries(res.headers), text };
+      },
+      ethereum,
+      storage,
+      languages: ['en-US'],
+      now: Date.now(),
+    });
+    await Promise.race([answered, new Promise((r) => setTimeout(r, 2000))]);
+    answerRefund();
+    page = await loading;
+    prompts.length = 0;
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    assert.equal(
+      prompts.filter((m) => m === 'eth_signTypedData_v4').length,
+      1,
+      'one wallet signature: the top-up deposit',
+    );
+    const charged = (await world.channel(channelId))[1];
+    assert.is(charged, BigInt(JSON.parse(storage.get('sluice-batch-channel')!).charged));
+    assert.ok(third > 0n);
+    assert.equal(await world.channel(channelId), [charged + PRICE, charged], 'the deposit tops up to the new ceiling');
   },
 );
 

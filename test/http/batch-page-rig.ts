@@ -15,7 +15,10 @@ export const STEPS = 10n;
 export const PRICE = STEPS * STEP_PRICE;
 export const FUNDS = 5_000_000n;
 
-export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 'on-request' }) {
+export function batchPageRig(
+  name: string,
+  o: { mac: string; refund: 'at-end' | 'on-request'; holdingProxy?: boolean },
+) {
   const test = suite(name);
   const MAC = o.mac;
   let world: BatchLab;
@@ -24,7 +27,12 @@ export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 
   const prompts: string[] = [];
 
   test.before(async () => {
-    world = await startBatchLab({ mac: MAC, stepPrice: STEP_PRICE, refund: o.refund });
+    world = await startBatchLab({
+      mac: MAC,
+      stepPrice: STEP_PRICE,
+      refund: o.refund,
+      ...(o.holdingProxy && { holdingProxy: true }),
+    });
     buyer = world.chain.newAccount();
     await world.usdc.mint(buyer.address, FUNDS);
   });

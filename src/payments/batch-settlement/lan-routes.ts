@@ -119,7 +119,7 @@ export const BATCH_LAN_ROUTES: readonly LanRoute[] = [
     statusOf: batchRouteStatus,
     async handler(req, face) {
       if (!face?.batch) throw notEnabled();
-      return { status: 200, body: face.batch.channel(req.url.searchParams.get('id')) };
+      return { status: 200, body: await face.batch.settledChannel(req.url.searchParams.get('id')) };
     },
   },
   {

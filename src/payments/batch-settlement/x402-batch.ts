@@ -453,6 +453,16 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   /**
+   * The channel as the money step holding it leaves it (a refund or a purchase out; waits as a purchase does, then
+   * answers what is known): the pay page sizes a top-up deposit from this balance, and a balance read while a refund
+   * has landed on chain but not yet here would make the deposit too small for the ceiling it signs.
+   */
+  async settledChannel(id: unknown): Promise<ChannelView> {
+    if (typeof id === 'string') await this.locks.free(id.toLowerCase());
+    return this.channel(id);
+  }
+
+  /**
    * The customer's refund request (x402-batch-refund.ts): on flash, then the settler's pass; answers the channel and,
    * when the refund is done, the spec's settle response (the LAN endpoint's PAYMENT-RESPONSE).
    */

@@ -54,6 +54,12 @@ export class OffsetFill {
   private closed = false;
   private wake: (() => void) | null = null;
   private readonly zones = new Set<string>(['UTC']);
+  /** Zones whose latest try failed: they wait out RETRY_MS, and idle() does not wait for them. */
+  private readonly failing = new Set<string>();
+  /** The run is in its retry pause (only after a failure). */
+  private pausing = false;
+  /** idle() callers, woken to look again when the run pauses or ends. */
+  private idleWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly o: OffsetFillOptions) {
@@ -71,12 +77,24 @@ export class OffsetFill {
     if (this.closed || this.queue.includes(zone)) return;
     this.zones.add(zone);
     this.queue.push(zone);
-    this.running ??= this.run().finally(() => (this.running = null));
+    this.running ??= this.run().finally(() => {
+      this.running = null;
+      this.wakeIdle();
+    });
   }
 
-  /** Resolves when nothing is left to do (tests, the bench). */
-  async idle(): Promise<void> {
-    while (this.running !== null) await this.running;
+  /**
+   * Resolves when nothing is in flight (tests, the bench): every zone asked for is filled, or its latest try failed
+   * and it waits out its retry (the fill goes on trying it). Answers the zones so waiting, [] when all are filled.
+   */
+  async idle(): Promise<string[]> {
+    while (this.running !== null && !(this.pausing && this.queue.every((z) => this.failing.has(z))))
+      await new Promise<void>((r) => this.idleWaiters.push(r));
+    return this.queue.filter((z) => this.failing.has(z));
+  }
+
+  private wakeIdle(): void {
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   async close(): Promise<void> {
@@ -95,12 +113,17 @@ export class OffsetFill {
         for (const m of offsets) await this.fill(m);
         for (const m of [0, ...offsets]) await this.totals(m);
         this.queue.shift();
+        this.failing.delete(zone);
       } catch (err) {
         // A database that cannot be reached, or a lock not had in time: the zone again later, behind the others, so
         // a zone that keeps failing never holds theirs.
         this.o.log?.('dashboard offset fill: retrying', { zone, error: err instanceof Error ? err.message : err });
         this.queue.push(this.queue.shift()!);
+        this.failing.add(zone);
+        this.pausing = true;
+        this.wakeIdle();
         await this.pause(RETRY_MS);
+        this.pausing = false;
       }
     }
   }

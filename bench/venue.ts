@@ -8,7 +8,10 @@
 //   just-left the device's last traffic at the router it left was billed there a moment before that first request
 //             (the present window then counts: the router it left waits for it to pass before it lets go).
 // Prints each time, min / median / max per way and the load.
+// `npm run bench -- venue --flood [--claims N] [--rounds R]`: one router's flood of claims beside the others'
+// payments and claims instead (bench/lib/venue-flood.ts).
 import { loadavg } from 'node:os';
+import { venueFloodBench } from './lib/venue-flood.ts';
 import type { DaemonLab } from '../test/daemon/harness.ts';
 import { deviceIp, deviceRequest, lease, startVenue, usedBy } from '../test/venue/rig.ts';
 
@@ -42,6 +45,11 @@ export default async function venueBench(argv: string[]): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
+  if (argv.includes('--flood'))
+    return venueFloodBench({
+      claims: Math.max(1, Number(arg('--claims') ?? 1000)),
+      rounds: Math.max(1, Number(arg('--rounds') ?? 20)),
+    });
   const runs = Math.max(1, Number(arg('--runs') ?? 6));
   const poll = Number(arg('--poll') ?? 0.3);
   const venue = await startVenue(['ra', 'rb'], [D], { http: true, pollInterval: { ra: poll, rb: poll } });

@@ -9,8 +9,9 @@
  * that is missing, empty or without its header is a loss (ERR_STATE_LOST), never mistaken for a first start; a header
  * damaged in place (its line there, followed by record 1) is damage like a record's, reported and read on; replay
  * skips a record whose number it has passed (a duplicated line is applied once).
- * Appends that arrive while a write is in flight are grouped into the next write + fdatasync (group commit), so a
- * burst of purchases costs a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
+ * Appends are grouped into one write + fdatasync (group commit): those of one turn of the event loop (the first of a
+ * burst waits for the turn's end, not for a timer) and those that arrive while a write is in flight, so a burst of
+ * purchases costs one or a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
  * snapshot of generation gen+1 (temp + fsync + rename + fsync dir), then switches to an empty journal gen+1 and
  * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
@@ -342,10 +343,16 @@ export class JournalStore implements SessionStore {
 
   private kick(): void {
     if (this.running) return;
-    this.running = this.drain().finally(() => {
-      this.running = null;
-      if (this.pending.length > 0 || this.compactWaiters.length > 0) this.kick();
-    });
+    // After the I/O callbacks already due (setImmediate): the purchases of one moment (32 grants read from one ubus
+    // message burst) share one write and one fdatasync, and then reach the gate together, where they share one nft
+    // run; alone, the first would go first and the rest would wait a whole fdatasync for the next write.
+    const turnEnd = new Promise<void>((resolve) => setImmediate(resolve));
+    this.running = turnEnd
+      .then(() => this.drain())
+      .finally(() => {
+        this.running = null;
+        if (this.pending.length > 0 || this.compactWaiters.length > 0) this.kick();
+      });
   }
 
   /** Whether a failed journal should try to recover now (rate-limited: a full disk is not hammered per request). */

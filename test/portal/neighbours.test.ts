@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  completeNeighbours,
   neighbourIp,
   neighbourMac,
   neighbourMacReader,
@@ -23,6 +24,22 @@ test('one complete entry for the MAC: its address', () => {
   );
   assert.is(neighbourIp(t, A), '10.0.0.2');
   assert.is(neighbourIp(t, '02:00:00:00:0c:03'), null, 'not there');
+});
+
+test("the table's text parsed once for the looks of one moment: the same text answers its last parse", () => {
+  const rows = Array.from(
+    { length: 100 },
+    (_, i) => `10.0.1.${i + 2}   0x1   0x2   02:00:00:00:0d:${i.toString(16).padStart(2, '0')}   *   br-lan`,
+  );
+  const t = table(...rows);
+  const first = completeNeighbours(t);
+  assert.is(first.length, 100);
+  // A copy of the same text (as a second read of the file gives) answers the same parse, not a new one.
+  assert.ok(completeNeighbours(`${t}`.slice(0)) === first, 'one parse for the same text');
+  assert.ok(completeNeighbours(t.split('').join('')) === first, 'one parse for an equal text read again');
+  const changed = table(...rows.slice(1));
+  assert.is(completeNeighbours(changed).length, 99, 'another text is parsed anew');
+  assert.is(neighbourIp(t, '02:00:00:00:0d:00'), '10.0.1.2', 'and the first again');
 });
 
 test('incomplete or failed entries do not count', () => {

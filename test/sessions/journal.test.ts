@@ -216,6 +216,27 @@ test('200 concurrent activates are all durable, with fewer fsyncs than purchases
   await reopened.close();
 });
 
+test('32 purchases of one moment share one write and one fdatasync, the first included', async () => {
+  const dir = tempDir();
+  const store = new JournalStore({ dir });
+  const manager = await SessionManager.open({ store });
+  const before = store.stats();
+  const macs = Array.from({ length: 32 }, (_, i) => `02:00:00:00:0e:${i.toString(16).padStart(2, '0')}`);
+  const results = await Promise.all(
+    macs.map((mac, i) => manager.activate({ mac, metric: 'bytes', allotment: 1_000_000n, payment: pay(`m${i}`) })),
+  );
+  assert.is(results.filter((r) => r.session.state === 'ACTIVE').length, 32);
+  assert.is(store.stats().writes - before.writes, 1, 'one write for the 32');
+  assert.is(store.stats().fsyncs - before.fsyncs, 1, 'one fdatasync for the 32');
+  // One at a time: each purchase its own write, none waiting on another.
+  await manager.activate({ mac: '02:00:00:00:0e:40', metric: 'bytes', allotment: 1n, payment: pay('alone') });
+  assert.is(store.stats().writes - before.writes, 2);
+  await manager.close();
+  const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
+  assert.is(reopened.list({ state: 'ACTIVE' }).length, 33);
+  await reopened.close();
+});
+
 test('a replayed payment reference or idempotency key is refused after a restart', async () => {
   const dir = tempDir();
   const manager = await SessionManager.open({ store: new JournalStore({ dir }) });

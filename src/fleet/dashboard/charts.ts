@@ -15,6 +15,21 @@ export interface Series {
 
 const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#65a30d', '#db2777', '#475569'];
 
+/** The longest period whose chart draws a bar per day; a longer one draws a bar per month. */
+export const CHART_DAILY_MAX = 92;
+
+/**
+ * The bars of the period's chart: its days, or for a period of more than CHART_DAILY_MAX days, the first day of each
+ * month it touches (its first month's bar begins at `from`): a year is 13 bars, not 365 of a pixel each.
+ */
+export function chartBars(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let d = Date.parse(`${from}T00:00:00Z`); d < Date.parse(`${to}T00:00:00Z`); d += 86_400_000)
+    days.push(new Date(d).toISOString().slice(0, 10));
+  if (days.length <= CHART_DAILY_MAX) return days;
+  return days.filter((d, i) => i === 0 || d.endsWith('-01'));
+}
+
 /** A round step for the y axis near max/4. */
 function niceStep(max: number): number {
   if (max <= 0) return 1;
@@ -22,6 +37,14 @@ function niceStep(max: number): number {
   const p = 10 ** Math.floor(Math.log10(raw));
   const m = raw / p;
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+/** n to one decimal, as toFixed(1) writes it but without its cost (a chart's thousands of coordinates). */
+function tenths(n: number): string {
+  const t = Math.round(n * 10);
+  const whole = Math.trunc(t / 10);
+  const frac = Math.abs(t % 10);
+  return `${t < 0 && whole === 0 ? '-' : ''}${whole}.${frac}`;
 }
 
 const compact = (n: number): string =>
@@ -45,6 +68,7 @@ export function stackedBars(
   days: readonly string[],
   series: readonly Series[],
   { unit, label: assetLabel }: ChartAsset,
+  per: 'day' | 'month' = 'day',
 ): string {
   const scale = 10 ** (unit?.decimals ?? 0);
   const drawn = (v: bigint): number => Number(v) / scale;
@@ -74,8 +98,14 @@ export function stackedBars(
     );
   }
   const labelEvery = Math.ceil(days.length / 10);
+  // A year is ~3,300 bars per chart: what is the same for a day's bars or a series' is made once.
+  const width1 = `" width="${tenths(bar)}" height="`;
+  const fills = series.map((s, k) => `" fill="${PALETTE[k % PALETTE.length]}"><title>`);
+  const names = series.map((s) => esc(s.name));
   days.forEach((day, i) => {
     const x = left + i * slot + (slot - bar) / 2;
+    const at = `<rect x="${tenths(x)}" y="`;
+    const dayText = esc(per === 'day' ? day : day.slice(0, 7));
     let base = 0;
     series.forEach((s, k) => {
       const exact = s.values[i] ?? 0n;
@@ -83,16 +113,15 @@ export function stackedBars(
       const v = drawn(exact);
       const h = (v / yMax) * plotH;
       parts.push(
-        `<rect x="${x.toFixed(1)}" y="${(y(base) - h).toFixed(1)}" width="${bar.toFixed(1)}" ` +
-          `height="${h.toFixed(1)}" ` +
-          `fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${day} ${s.name}: ${label(exact)}`)}</title></rect>`,
+        at + tenths(y(base) - h) + width1 + tenths(h) + fills[k] + dayText + ' ' + names[k] + ': ' + esc(label(exact)),
+        '</title></rect>',
       );
       base += v;
     });
     if (i % labelEvery === 0)
       parts.push(
         `<text x="${(x + bar / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">` +
-          `${esc(day.slice(5))}</text>`,
+          `${esc(per === 'day' ? day.slice(5) : day.slice(0, 7))}</text>`,
       );
   });
   const legend = series

@@ -8,6 +8,7 @@
 import type { Sql } from '../db/index.ts';
 import type { PageAsk } from './paging.ts';
 import type { ChartRow, RevenueRow, TotalRow } from './views.ts';
+import { CHART_DAILY_MAX } from './charts.ts';
 import { offsetsOf } from './zone.ts';
 
 /** Days from `from` up to and not including `to` (YYYY-MM-DD), in the time zone `zone`. */
@@ -46,8 +47,10 @@ export function zoneStart(day: string): string {
  * Each day of the period in the zone $3: its midnight s, the next day's n, the offset of s (minutes east: the zone's
  * clock at s less UTC's) whose day is [s, s + 24 h), whether that offset's day is kept (UTC's always; another's from
  * its fill's complete_from on, migration 13), and whether the fleet's totals hold it (a kept day of 24 hours before
- * its offset's days_to, migration 14). A month of an offset is read from the totals' month rows when each of its
- * days those hold (the ones before days_to) is a day of the period the totals hold.
+ * its offset's days_to, migration 14). A month of an offset is read from the totals' month rows (mo) when at least
+ * half of the days those hold (the ones before days_to) are days of the period the totals hold, less the routers' rows
+ * of its other days (cd, comp: the days of the other offset in a month the clock changes, a clock change's own day,
+ * the days of a partial month outside the period), so no month reads more than half of its days per router.
  */
 const ZONE_DAYS = `z AS (
     SELECT x.day, x.s, x.n, x.minutes, x.minutes = 0 OR coalesce(x.day >= k.complete_from, false) AS kept,
@@ -60,15 +63,23 @@ const ZONE_DAYS = `z AS (
     LEFT JOIN revenue_offsets k ON k.minutes = x.minutes
     LEFT JOIN fleet_revenue_totals_to t ON t.minutes = x.minutes),
   mo AS (
-    SELECT z.minutes, date_trunc('month', z.day)::date AS month
+    SELECT z.minutes, date_trunc('month', z.day)::date AS month, min(t.days_to) AS days_to
     FROM z JOIN fleet_revenue_totals_to t ON t.minutes = z.minutes
     WHERE z.summed
     GROUP BY 1, 2
-    HAVING count(*) = least((date_trunc('month', min(z.day)) + interval '1 month')::date, min(t.days_to))
+    HAVING 2 * count(*) >= least((date_trunc('month', min(z.day)) + interval '1 month')::date, min(t.days_to))
       - date_trunc('month', min(z.day))::date),
   zc AS MATERIALIZED (
     SELECT z.*, z.summed AND mo.month IS NOT NULL AS covered
-    FROM z LEFT JOIN mo ON mo.minutes = z.minutes AND mo.month = date_trunc('month', z.day)::date),`;
+    FROM z LEFT JOIN mo ON mo.minutes = z.minutes AND mo.month = date_trunc('month', z.day)::date),
+  cd AS MATERIALIZED (
+    SELECT mo.minutes, mo.month, e::date AS day
+    FROM mo, generate_series(mo.month, least((mo.month + interval '1 month')::date, mo.days_to) - 1, interval '1 day') e
+    WHERE NOT EXISTS (SELECT 1 FROM zc WHERE zc.day = e::date AND zc.minutes = mo.minutes AND zc.covered)),
+  comp AS MATERIALIZED (
+    SELECT cd.month, o.router, o.asset, o.payments, o.amount
+    FROM fleet_revenue_offset_daily o JOIN cd ON cd.minutes = o.minutes AND cd.day = o.day
+    WHERE o.day = ANY (ARRAY(SELECT day FROM cd)) AND o.minutes = ANY (ARRAY(SELECT minutes FROM cd))),`;
 
 /** UTC's days: the collector's daily roll-up. */
 const UTC_DAYS: Omit<DaySource, 'filling'> = {
@@ -83,7 +94,9 @@ const UTC_DAYS: Omit<DaySource, 'filling'> = {
 const PAYMENT_DAYS: DaySource = {
   with: `zc AS (SELECT d::date AS day, 0 AS minutes, false AS summed, false AS covered
     FROM generate_series($1::date, $2::date - 1, interval '1 day') d),
-  mo AS (SELECT 0 AS minutes, NULL::date AS month WHERE false),`,
+  mo AS (SELECT 0 AS minutes, NULL::date AS month WHERE false),
+  comp AS (SELECT NULL::date AS month, ''::text AS router, ''::text AS asset, 0::bigint AS payments,
+    0::numeric AS amount WHERE false),`,
   rows: (days, router) => `SELECT (at AT TIME ZONE $3::text)::date AS day, router, method, asset, count(*) AS payments,
       sum(amount) AS amount
     FROM fleet_payments
@@ -167,13 +180,16 @@ export interface RevenuePage {
 /**
  * d: the routers' day rows of the days not covered by the totals' months; f: per day, method and asset over the
  * routers (the totals' rows of the days they hold, d's sums of the others; `rows`: the routers' day rows each sums);
- * s: per router and asset (the months' rows and d); m: per method and asset (f). The page of days shown is read from
- * the routers' rows of only the days it spans (found from f's rows per day). What the charts draw is bounded whatever
- * the routers sent: the CHART_ASSETS assets paid most often, and per asset the CHART_SERIES routers (or methods) that
- * took the most, the rest summed as one series `others`: ranked first from the totals. Per method the bars are f's;
- * per router, the routers' own days of the few drawn, and `others` f's day less theirs.
+ * sm: per month, router and asset (the months' rows less comp, and d), s: per router and asset (sm); m: per method
+ * and asset (f). The page of days shown is read from the routers' rows of only the days it spans (found from f's rows
+ * per day). What the charts draw is bounded whatever the routers sent: the CHART_ASSETS assets paid most often, and
+ * per asset the CHART_SERIES routers (or methods) that took the most, the rest summed as one series `others`: ranked
+ * first from the totals. Per method the bars are f's days (or months); per router, the routers' own days of the few
+ * drawn (or their months, sm), and `others` f's day (or month) less theirs. A chart of months (a period of more than
+ * CHART_DAILY_MAX days) reads no router's day beyond d's: a year per day was 365 bars a pixel wide each, ~9,000 day
+ * rows of the drawn routers read and ~10,000 bars drawn.
  */
-const PAGE = (source: DaySource, by: 'router' | 'method'): string => `
+const PAGE = (source: DaySource, by: 'router' | 'method', monthly: boolean): string => `
   WITH ${source.with}
   rest AS MATERIALIZED (SELECT * FROM zc WHERE NOT covered),
   d AS MATERIALIZED (${source.rows('rest', ANY_ROUTER)}),
@@ -184,20 +200,25 @@ const PAGE = (source: DaySource, by: 'router' | 'method'): string => `
     UNION ALL
     SELECT day, method, asset, sum(payments), sum(amount), count(*) FROM d
     WHERE day IN (SELECT day FROM zc WHERE NOT summed) GROUP BY day, method, asset),
-  s AS MATERIALIZED (
-    SELECT router, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
-      SELECT t.router, t.asset, t.payments, t.amount FROM fleet_revenue_monthly_totals t
-      JOIN mo ON mo.minutes = t.minutes AND mo.month = t.month
+  sm AS MATERIALIZED (
+    SELECT month, router, asset, sum(payments) AS payments, sum(amount) AS amount FROM (
+      SELECT greatest(t.month, $1::date) AS month, t.router, t.asset, t.payments, t.amount
+      FROM fleet_revenue_monthly_totals t JOIN mo ON mo.minutes = t.minutes AND mo.month = t.month
       UNION ALL
-      SELECT router, asset, payments, amount FROM d) x
-    GROUP BY router, asset),
+      SELECT greatest(month, $1::date), router, asset, -payments, -amount FROM comp
+      UNION ALL
+      SELECT greatest(date_trunc('month', day)::date, $1::date), router, asset, payments, amount FROM d) x
+    GROUP BY month, router, asset
+    HAVING sum(payments) <> 0),
+  s AS MATERIALIZED (
+    SELECT router, asset, sum(payments) AS payments, sum(amount) AS amount FROM sm GROUP BY router, asset),
   m AS MATERIALIZED (
     SELECT method, asset, sum(payments) AS payments, sum(amount) AS amount FROM f GROUP BY method, asset),
   assets AS (SELECT asset FROM m GROUP BY asset ORDER BY sum(payments) DESC, asset LIMIT ${CHART_ASSETS}),
   ranked AS MATERIALIZED (
     SELECT ${by} AS key, asset, row_number() OVER (PARTITION BY asset ORDER BY amount DESC, ${by}) AS n
     FROM ${by === 'router' ? 's' : 'm'} WHERE asset IN (SELECT asset FROM assets)),
-  ${by === 'router' ? ROUTER_BARS(source) : METHOD_BARS},
+  ${by === 'method' ? METHOD_BARS(monthly) : monthly ? ROUTER_MONTH_BARS : ROUTER_BARS(source)},
   per_day AS (SELECT day, sum(rows) AS rows FROM f GROUP BY day),
   spans AS MATERIALIZED (SELECT day, rows, sum(rows) OVER (ORDER BY day) - rows AS before FROM per_day),
   shown AS MATERIALIZED (
@@ -222,12 +243,29 @@ const PAGE = (source: DaySource, by: 'router' | 'method'): string => `
     (SELECT coalesce(json_agg(x ORDER BY x.asset, x.key, x.day), '[]') FROM (
       SELECT to_char(day, 'YYYY-MM-DD') AS day, asset, key, amount::text AS amount, others FROM bars) x) AS chart`;
 
-/** Per method: f's days. */
-const METHOD_BARS = `bars AS (
-    SELECT f.day, f.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN r.key END AS key, sum(f.amount) AS amount,
-      r.n > ${CHART_SERIES} AS others
+/** A day's bar: the day, or its month's (from $1 on) when the chart draws months. */
+const BAR = (monthly: boolean, day: string): string =>
+  monthly ? `greatest(date_trunc('month', ${day})::date, $1::date)` : day;
+
+/** Per method: f's days (or months). */
+const METHOD_BARS = (monthly: boolean): string => `bars AS (
+    SELECT ${BAR(monthly, 'f.day')} AS day, f.asset, CASE WHEN r.n <= ${CHART_SERIES} THEN r.key END AS key,
+      sum(f.amount) AS amount, r.n > ${CHART_SERIES} AS others
     FROM f JOIN ranked r ON r.key = f.method AND r.asset = f.asset
-    GROUP BY f.day, f.asset, 3, 5)`;
+    GROUP BY 1, f.asset, 3, 5)`;
+
+/** Per router and month: the months of the routers drawn (sm), and per month of an asset with more, `others`. */
+const ROUTER_MONTH_BARS = `drawn AS MATERIALIZED (
+    SELECT sm.month AS day, sm.asset, sm.router AS key, sm.amount
+    FROM sm JOIN ranked r ON r.key = sm.router AND r.asset = sm.asset AND r.n <= ${CHART_SERIES}),
+  bars AS (
+    SELECT day, asset, key, amount, false AS others FROM drawn
+    UNION ALL
+    SELECT f.day, f.asset, NULL, f.amount - coalesce(x.amount, 0), true
+    FROM (SELECT ${BAR(true, 'day')} AS day, asset, sum(amount) AS amount FROM f
+        WHERE asset IN (SELECT asset FROM ranked WHERE n > ${CHART_SERIES}) GROUP BY 1, asset) f
+      LEFT JOIN (SELECT day, asset, sum(amount) AS amount FROM drawn GROUP BY day, asset) x
+        ON x.day = f.day AND x.asset = f.asset)`;
 
 /** Per router: the days of the routers drawn, and per day of an asset with more routers, the rest as `others`. */
 const ROUTER_BARS = (source: DaySource): string => `drawn AS MATERIALIZED (
@@ -252,6 +290,7 @@ export async function revenuePage(
   asks: RevenueAsks,
 ): Promise<RevenuePage> {
   const source = await daySource(db, period);
+  const monthly = (Date.parse(period.to) - Date.parse(period.from)) / 86_400_000 > CHART_DAILY_MAX;
   const [row] = await db.query<{
     detail: RevenueRow[];
     detail_total: string;
@@ -260,7 +299,7 @@ export async function revenuePage(
     per_method: TotalRow[];
     per_method_total: string;
     chart: ChartRow[];
-  }>(PAGE(source, by), [
+  }>(PAGE(source, by, monthly), [
     period.from,
     period.to,
     period.zone,

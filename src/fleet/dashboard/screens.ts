@@ -4,7 +4,7 @@
  */
 import type { Sql } from '../db/index.ts';
 import { InputError, type Login } from './auth.ts';
-import { stackedBars } from './charts.ts';
+import { chartBars, stackedBars } from './charts.ts';
 import { errorBox, grantForm, okBox, sessionActions, type Page } from './pages.ts';
 import { pageAsk, paging, type PageAsk } from './paging.ts';
 import { assetName } from './money.ts';
@@ -85,12 +85,15 @@ export async function revenueScreen(c: ScreenContext): Promise<Page> {
     `<label>to (excluded) <input type="date" name="to" value="${to}"></label> ` +
     `<label>per <select name="by"><option${by === 'router' ? ' selected' : ''}>router</option>` +
     `<option${by === 'method' ? ' selected' : ''}>method</option></select></label> <button>Show</button></form>`;
-  const charts = [...revenueSeries(chart, days)].map(([asset, series]) => {
+  const bars = chartBars(from, to);
+  const per = bars.length === days.length ? 'day' : 'month';
+  const charts = [...revenueSeries(chart, bars)].map(([asset, series]) => {
     const unit = units.get(asset) ?? null;
     const named = assetName(asset, units);
     const title =
-      `Revenue per day (${c.zone}) and ${by}, ${named}` + (unit === null ? ' (smallest unit: decimals not known)' : '');
-    return stackedBars(title, days, series, { unit, label: named });
+      `Revenue per ${per} (${c.zone}) and ${by}, ${named}` +
+      (unit === null ? ' (smallest unit: decimals not known)' : '');
+    return stackedBars(title, bars, series, { unit, label: named }, per);
   });
   // Days the background fill has not reached yet are summed from the quarter hours: exact, slower.
   if (filling.length > 0) c.keepZone?.(c.zone);

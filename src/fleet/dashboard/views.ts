@@ -276,7 +276,7 @@ export function daysBetween(from: string, to: string): string[] {
   return out;
 }
 
-/** Per asset, one series per router (or method, and `others`) with a value for each day: what the charts draw. */
+/** Per asset, one series per router (or method, and `others`) with a value for each bar: what the charts draw. */
 export function revenueSeries(rows: readonly ChartRow[], days: readonly string[]): Map<string, Series[]> {
   const index = new Map(days.map((d, i) => [d, i]));
   const perAsset = new Map<string, Map<string, bigint[]>>();

@@ -7,7 +7,8 @@
 //   rotating  30 addresses, each moved to a new MAC and IP every minute, for five minutes; a customer every minute;
 //   per-guess a new MAC and IP on every guess, 5 a second (more new addresses than the credit covers: the limit).
 // Prints per flood the customer's wait (the clock's seconds from his first ask to his sale, and the processing's
-// wall time of his asks), the wrong codes looked at a minute, and the load.
+// wall time of his asks), the wrong codes looked at a minute, the CPU of a flooding address's refused ask (the
+// process's user + system over the flood's asks, each refused: a wrong code or the guess limit), and the load.
 import { loadavg } from 'node:os';
 import { rmSync } from 'node:fs';
 import { codeOf, rig } from '../test/payments/voucher-rig.ts';
@@ -47,12 +48,19 @@ async function run(
   const codes = (await r.book.create({ plan: 'hour', count: 100n, steps: 1n })).codes as string[];
   const start = r.time.now();
   let looked = 0;
+  let floodCpuUs = 0;
+  let floodAsks = 0;
   const customers: Customer[] = [];
   const waits: number[] = [];
   const walls: number[] = [];
   for (let s = 0; s < seconds; s++) {
     for (const who of flooders(s)) {
-      if ((await codeOf(r.redeem(who.mac, '2222-2222-22', who.ip))).code === 'ERR_VOUCHER_REJECTED') looked++;
+      const c0 = process.cpuUsage();
+      const { code } = await codeOf(r.redeem(who.mac, '2222-2222-22', who.ip));
+      const c = process.cpuUsage(c0);
+      floodCpuUs += c.user + c.system;
+      floodAsks++;
+      if (code === 'ERR_VOUCHER_REJECTED') looked++;
     }
     if (arrivals(s)) {
       const n = customers.length;
@@ -88,7 +96,7 @@ async function run(
     `voucher flood (${name}): customer's wait ${wait} over ${waits.length} sold` +
       `${unsold ? `, ${unsold} still waiting` : ''}; his asks' processing max ${Math.max(0, ...walls).toFixed(1)} ` +
       `ms; wrong codes looked at ${(looked / minutes).toFixed(0)} a minute over ${minutes.toFixed(0)} min; ` +
-      `load ${load()}`,
+      `a refused ask ${(floodCpuUs / floodAsks).toFixed(1)} µs of CPU (${floodAsks}); load ${load()}`,
   );
   await r.close();
   rmSync(r.dir, { recursive: true, force: true });

@@ -205,4 +205,22 @@ test(
   },
 );
 
+test("a refused guess's error is built without a stack trace (a flood makes thousands), its words kept", async () => {
+  const r = await rig();
+  const who = fresh(0xab0000);
+  const refusals: SluiceError[] = [];
+  for (let i = 0; i < 6; i++) refusals.push((await ask(r, who, '2222-2222-22'))!);
+  const [wrong, limited] = [refusals[0]!, refusals[5]!];
+  assert.equal(
+    [wrong.code, wrong.message, wrong.details],
+    ['ERR_VOUCHER_REJECTED', 'this voucher code is not valid; please check it', { reason: 'unknown' }],
+  );
+  assert.is(limited.code, 'ERR_VOUCHER_GUESS_LIMIT');
+  assert.match(limited.message, /^too many wrong voucher codes from this device: please wait \d+ seconds, then type/);
+  for (const e of [wrong, limited]) assert.is(e.stack, `SluiceError: ${e.message}`);
+  assert.is(Error.stackTraceLimit, 10, "every other error's stack is captured as before");
+  await r.close();
+  rmSync(r.dir, { recursive: true, force: true });
+});
+
 test.run();

@@ -9,7 +9,7 @@
  * (ERR_PAYMENT_IN_PROGRESS) where it refuses every method's replays; the book's own mark refuses one the journal
  * has forgotten. Typed again on another device it is refused, not moved (a RADIUS voucher's session moves: restore.ts).
  */
-import { SluiceError } from '../../errors.ts';
+import { refusalWithoutStack, SluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { GrantTerms, PaymentContext, PaymentMethod, PaymentRef, PrecheckResult } from '../types.ts';
 import { clientKeys, GuessLimiter } from '../voucher/guesses.ts';
@@ -143,7 +143,7 @@ export class LocalVoucherMethod implements PaymentMethod {
   private wrong(keys: readonly string[], now: number): SluiceError {
     this.guesses.charge(keys, now);
     this.figures.wrong++;
-    return new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher code is not valid; please check it', {
+    return refusalWithoutStack('ERR_VOUCHER_REJECTED', 'this voucher code is not valid; please check it', {
       details: { reason: 'unknown' },
     });
   }

@@ -26,7 +26,7 @@
  * first refused, told how long (Retry-After); its place is kept until then and WAITER_GRACE_MS more (the pay page
  * sends the code again when the wait is over).
  */
-import { SluiceError } from '../../errors.ts';
+import { refusalWithoutStack, type SluiceError } from '../../errors.ts';
 
 export const GUESSES_PER_MINUTE = 5;
 /** Wrong codes a minute on the whole router: 60 spread over a minute, one more each second. */
@@ -164,7 +164,7 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
 function refusal(reason: string, waitMs: number, scope?: 'router'): SluiceError {
   const retryAfter = seconds(waitMs);
-  return new SluiceError('ERR_VOUCHER_GUESS_LIMIT', `${reason}, then type the code again`, {
+  return refusalWithoutStack('ERR_VOUCHER_GUESS_LIMIT', `${reason}, then type the code again`, {
     details: { retry_after: retryAfter, ...(scope && { scope }) },
   });
 }

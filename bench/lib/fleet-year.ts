@@ -73,7 +73,10 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
     let done = false;
     let worst = 0;
     let paid = 0;
-    const filled = fill.idle().then(() => (done = true));
+    const filled = fill.idle().then((failing) => {
+      done = true;
+      return failing;
+    });
     while (!done) {
       const p = Date.now();
       await db.query(
@@ -85,10 +88,13 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
       paid += 1;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await filled;
+    // A zone whose fill failed is read from the quarters: its figures are not the filled page's.
+    const failing = await filled;
     await fill.close();
     console.log(
-      `              ${zone}: its offsets filled in the background in ${Date.now() - t} ms; ${paid} payments ` +
+      `              ${zone}: ` +
+        (failing.length > 0 ? `its fill FAILED (${failing.join(', ')}, waiting to retry)` : 'its offsets filled') +
+        ` in the background in ${Date.now() - t} ms; ${paid} payments ` +
         `stored meanwhile, the slowest in ${worst} ms (load ${load()})`,
     );
     for (const [label, from] of [

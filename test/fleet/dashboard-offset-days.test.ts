@@ -193,6 +193,36 @@ test("payments written all through a zone's background fill are each counted onc
   assert.equal(kept, truth);
 });
 
+test("a zone's fill leaves the planner's statistics of what it wrote fresh, not waiting for autovacuum", async () => {
+  // The last manual ANALYZE of each table the fill writes (autovacuum's own is last_autoanalyze, apart).
+  const analyzed = async () =>
+    db.transaction(async (tx) => {
+      await tx.query('SELECT pg_stat_clear_snapshot()');
+      return tx.query<{ relname: string; at: string | null }>(
+        `SELECT relname, last_analyze::text AS at FROM pg_stat_user_tables
+         WHERE relname IN ('revenue_offsets', 'revenue_offset_days', 'revenue_totals_days', 'revenue_totals_months')
+         ORDER BY relname`,
+      );
+    });
+  const before = await analyzed();
+  const fill = new OffsetFill({ db, sliceDays: 2 });
+  fill.keep('Asia/Tokyo'); // +09:00, not kept by the tests before
+  assert.equal(await fill.idle(), []);
+  await fill.close();
+  // The statistics reach pg_stat_user_tables when the analyzing backend reports them: at most a second later.
+  let after = await analyzed();
+  for (let i = 0; i < 50 && after.some((r, k) => r.at === null || r.at === before[k]!.at); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await analyzed();
+  }
+  assert.equal(
+    after.map((r) => r.relname),
+    ['revenue_offset_days', 'revenue_offsets', 'revenue_totals_days', 'revenue_totals_months'],
+  );
+  for (const [k, r] of after.entries())
+    assert.ok(r.at !== null && r.at !== before[k]!.at, `${r.relname} analyzed by the fill: ${r.at}`);
+});
+
 test('a zone that keeps failing holds neither the others nor idle(): they are filled while it is retried', async () => {
   const log: string[] = [];
   const fill = new OffsetFill({ db, sliceDays: 3, log: (m, f) => void log.push(`${m} ${JSON.stringify(f)}`) });

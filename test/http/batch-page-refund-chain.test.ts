@@ -94,6 +94,17 @@ test(
       'the rest refunded',
     );
     assert.is(await rig.world.usdc.balanceOf(rig.world.receiver), charged);
+    // The chain shows the refund before the router has read its receipt and recorded it: the page's next refresh
+    // tells what the router says, so it is fired once the router says it.
+    const channelId = (JSON.parse(storage.get('sluice-batch-channel')!) as { channelId: string }).channelId;
+    await rig.world.lab.waitFor(
+      async () => {
+        const r = await fetch(`${rig.world.base}/batch/channel?id=${channelId}`);
+        return r.ok && ((await r.json()) as { refund?: { state?: string } }).refund?.state === 'done';
+      },
+      60_000,
+      'the router has recorded the refund',
+    );
     page.fire(30_000);
     await page.settle();
     assert.match(box.text(), new RegExp(`${Number(PRICE - charged) / 1e6} USDC came back to your wallet`), box.text());

@@ -1,5 +1,5 @@
 // `npm run bench -- venue --flood [--claims N] [--rounds R]`: what one router's flood of venue claims costs the others
-// (docs/performance.md, "A router's venue flood"), with real processes: mosquitto, PostgreSQL 15, the fleet's lease
+// (docs/fleet-performance.md, "A router's venue flood"), with real processes: mosquitto, PostgreSQL 15, the fleet's lease
 // service on its own connections (VENUE_CONNECTIONS, as sluice-fleet opens them) beside a collector. R rounds without
 // the flood, then R with router `rx` publishing bursts of N claims for new MACs back to back; each round, router `rc`
 // reports a payment (timed from its publish to its row in `payments`) and router `rb` claims a MAC (timed from its

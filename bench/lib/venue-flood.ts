@@ -1,10 +1,10 @@
 // `npm run bench -- venue --flood [--claims N] [--rounds R]`: what one router's flood of venue claims costs the others
-// (docs/fleet-performance.md, "A router's venue flood"), with real processes: mosquitto, PostgreSQL 15, the fleet's lease
-// service on its own connections (VENUE_CONNECTIONS, as sluice-fleet opens them) beside a collector. R rounds without
-// the flood, then R with router `rx` publishing bursts of N claims for new MACs back to back; each round, router `rc`
-// reports a payment (timed from its publish to its row in `payments`) and router `rb` claims a MAC (timed from its
-// publish to the service's `venue_answer` for it). Prints each way's min / median / p95 / max, the claims the flooder
-// sent and how many the service refused (over its bound per router), and the load.
+// (docs/fleet-performance.md, "A router's venue flood"), with real processes: mosquitto, PostgreSQL 15, the fleet's
+// lease service on its own connections (VENUE_CONNECTIONS, as sluice-fleet opens them) beside a collector. R rounds
+// without the flood, then R with router `rx` publishing bursts of N claims for new MACs back to back; each round,
+// router `rc` reports a payment (timed from its publish to its row in `payments`) and router `rb` claims a MAC (timed
+// from its publish to the service's `venue_answer` for it). Prints each way's min / median / p95 / max, the claims the
+// flooder sent and how many the service refused (over its bound per router), and the load.
 import { loadavg } from 'node:os';
 import mqtt from 'mqtt';
 import { collector, FakeRouter, freshDb, recordingLog } from '../../test/fleet/rig.ts';

@@ -55,6 +55,13 @@ export class GuessLimiter {
    * whether it had typed no wrong code then (it goes first).
    */
   private readonly waiting = new Map<string, { until: number; clean: boolean }>();
+  /** How many of `waiting` are clean: a client not waiting is behind them (clean) or all of them (marked). */
+  private cleanWaiting = 0;
+  /**
+   * No waiter's place ends before this (the least `until`, or less once one is moved later): until then nothing is
+   * due to leave and a check need not walk the list to drop them; a flood refuses thousands of checks a minute.
+   */
+  private waitingUntil = Infinity;
   /** When each key (MAC, IP) last typed a wrong code, the longest-untouched first. */
   private readonly wrongAt = new Map<string, number>();
 
@@ -110,30 +117,63 @@ export class GuessLimiter {
    */
   private turn(keys: readonly string[], now: number): number {
     this.refillRouter(now);
-    for (const [k, w] of this.waiting) if (now > w.until) this.waiting.delete(k);
+    if (now > this.waitingUntil) this.dropExpiredWaiters(now);
     const client = turnKey(keys);
     const clean = keys.every((k) => {
       const wrong = this.wrongAt.get(k);
       return wrong === undefined || now - wrong > MARK_MS;
     });
-    let ahead = 0;
-    let seen = false;
-    for (const [k, w] of this.waiting) {
-      if (k === client) seen = true;
-      // Clean clients ahead of it in order; for a marked one, every clean one too.
-      else if (w.clean ? !seen || !clean : !seen && !clean) ahead++;
-    }
+    const ahead = this.ahead(client, clean);
     // A clean client may also take the router's guesses on credit; a marked one only those it has.
     const available = this.router.tokens + (clean ? ROUTER_DEBT_MAX : 0);
     if (ahead < Math.floor(available)) {
-      this.waiting.delete(client);
+      this.dropWaiter(client);
       this.router.tokens -= 1;
       return 0;
     }
     const waitMs = Math.ceil((ahead + 1 - available) * ROUTER_REFILL_MS);
-    this.waiting.set(client, { until: now + waitMs + WAITER_GRACE_MS, clean });
-    while (this.waiting.size > MAX_CLIENTS) this.waiting.delete(this.waiting.keys().next().value!);
+    this.setWaiter(client, now + waitMs + WAITER_GRACE_MS, clean);
+    while (this.waiting.size > MAX_CLIENTS) this.dropWaiter(this.waiting.keys().next().value!);
     return waitMs;
+  }
+
+  /**
+   * The waiters ahead of `client`: the clean ones before it in order and, for a marked client, every other clean one
+   * and the marked before it. One not waiting is behind them all, counted without a walk.
+   */
+  private ahead(client: string, clean: boolean): number {
+    const own = this.waiting.get(client);
+    if (own === undefined) return clean ? this.cleanWaiting : this.waiting.size;
+    let ahead = clean ? 0 : this.cleanWaiting - (own.clean ? 1 : 0);
+    for (const [k, w] of this.waiting) {
+      if (k === client) break;
+      if (w.clean === clean) ahead++;
+    }
+    return ahead;
+  }
+
+  private dropExpiredWaiters(now: number): void {
+    let until = Infinity;
+    for (const [k, w] of this.waiting) {
+      if (now > w.until) this.dropWaiter(k);
+      else until = Math.min(until, w.until);
+    }
+    this.waitingUntil = until;
+  }
+
+  /** Sets a waiter's place, kept where it is in the order when it already has one. */
+  private setWaiter(client: string, until: number, clean: boolean): void {
+    const was = this.waiting.get(client);
+    this.cleanWaiting += (clean ? 1 : 0) - (was?.clean ? 1 : 0);
+    this.waiting.set(client, { until, clean });
+    this.waitingUntil = Math.min(this.waitingUntil, until);
+  }
+
+  private dropWaiter(client: string): void {
+    const was = this.waiting.get(client);
+    if (was === undefined) return;
+    if (was.clean) this.cleanWaiting--;
+    this.waiting.delete(client);
   }
 
   private refillRouter(now: number): void {

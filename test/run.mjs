@@ -250,7 +250,7 @@ function runProcess(file, timeoutMs, nice) {
     const cpuTime = ['--import', join(root, 'helpers', 'cpu-time.mjs')];
     const bundle = bundled.get(file);
     const args = bundle
-      ? ['--enable-source-maps', ...cpuTime, bundle]
+      ? ['--import', join(root, 'helpers', 'lazy-source-maps.mjs'), ...cpuTime, bundle]
       : ['--import', 'tsx', '--import', join(root, 'helpers', 'uvu-hook-errors.mjs'), ...cpuTime, file];
     const child = spawn(process.execPath, args, {
       cwd: join(root, '..'),

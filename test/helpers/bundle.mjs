@@ -11,7 +11,7 @@
 // - packages are imported from node_modules as they are (one instance each, their own import.meta), except uvu, which
 //   is bundled with test/helpers/uvu-mend.mjs applied to its runner (the mend tsx's files get from a loader hook);
 // - class and function names stay (esbuild's keepNames), and stack traces point into the sources (linked source maps,
-//   node --enable-source-maps).
+//   read when a trace needs them: lazy-source-maps.mjs).
 //
 // The output is cached under node_modules/.cache/sluice-test/, one folder per set of entry files, reused while every
 // input (each module's bytes, as esbuild read them) hashes the same: a run after an edit rebuilds (~2 s of CPU for the

@@ -5,6 +5,8 @@
 // no exit handler: its figures stay 0.
 import { readFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
+// Stack traces name the sources (the bundle's linked source maps, each read when a trace first needs it).
+import './lazy-source-maps.mjs';
 
 /** USER_HZ: 100 on every Linux this runs on (the kernel's ABI for /proc/<pid>/stat). */
 const TICKS_PER_S = 100;
@@ -25,6 +27,4 @@ process.on('exit', () => {
     /* no /proc: no figures */
   }
 });
-// Stack traces name the sources (the bundle's linked source maps), as `node --enable-source-maps` does.
-process.setSourceMapsEnabled(true);
 await import(module);

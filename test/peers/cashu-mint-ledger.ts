@@ -21,6 +21,7 @@ import {
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { randomUUID } from 'node:crypto';
+import { labMintKeys } from './cashu-mint-keys.ts';
 import {
   CODES,
   MintError,
@@ -137,12 +138,14 @@ export class MintLedger {
   addKeyset(o: KeysetOptions = {}): LabKeyset {
     const unit = o.unit ?? 'sat';
     const inputFeePpk = o.inputFeePpk ?? 0;
-    const pair = createNewMintKeys(Math.min(64, o.orders ?? 32) as 32, o.seed, {
+    const orders = Math.min(64, o.orders ?? 32) as 32;
+    const options = {
       unit,
       input_fee_ppk: inputFeePpk,
       versionByte: o.idVersion ?? 1,
       ...(o.finalExpiry !== undefined && { expiry: o.finalExpiry }),
-    });
+    };
+    const pair = o.seed ? createNewMintKeys(orders, o.seed, options) : labMintKeys(orders, options);
     const keyset: LabKeyset = {
       id: pair.keysetId,
       unit,

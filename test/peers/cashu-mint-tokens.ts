@@ -10,7 +10,6 @@ import {
   blindMessage,
   constructUnblindedSignature,
   createBlindSignature,
-  createNewMintKeys,
   createP2PKsecret,
   createRandomSecretKey,
   getEncodedToken,
@@ -19,6 +18,7 @@ import {
   type Proof,
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { labMintKeys } from './cashu-mint-keys.ts';
 
 export type TokenVersion = 3 | 4;
 
@@ -69,7 +69,7 @@ export function forgedProofs(amount: number, keysetId: string): Proof[] {
 
 /** A keyset this mint never made or listed, and proofs properly signed by it. */
 export function foreignProofs(amount: number, unit: string): { keysetId: string; proofs: Proof[] } {
-  const pair = createNewMintKeys(32, undefined, { unit });
+  const pair = labMintKeys(32, { unit });
   return { keysetId: pair.keysetId, proofs: issueProofs(amount, pair.keysetId, pair.privKeys) };
 }
 

@@ -193,4 +193,51 @@ test(
   },
 );
 
+test(
+  'a refund that lands after the page last asked for its channel: the purchase asks again and sizes the top-up ' +
+    'deposit from the balance the refund leaves',
+  async () => {
+    const { world } = rig;
+    const page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    // The purchase's answer refreshed the page's channel; the session's end and its refund come after, and the page's
+    // 30 s refresh is not fired before the next click.
+    const refund = async () => {
+      const r = await fetch(`${world.base}/batch/channel?id=${channelId}`);
+      return ((await r.json()) as { refund: { state: string; done_at?: number } }).refund;
+    };
+    const before = (await world.channel(channelId))[0];
+    const lastRefund = await refund();
+    await terminate();
+    await world.lab.waitFor(
+      async () => {
+        const r = await refund();
+        return r.state === 'done' && r.done_at !== lastRefund.done_at;
+      },
+      60_000,
+      'the router has recorded the refund',
+    );
+    const [balance, charged] = await world.channel(channelId);
+    assert.ok(balance < before, 'the refund landed on chain');
+    prompts.length = 0;
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    assert.equal(
+      prompts.filter((m) => m === 'eth_signTypedData_v4').length,
+      1,
+      'one wallet signature: the top-up deposit',
+    );
+    const rec = JSON.parse(storage.get('sluice-batch-channel')!) as { charged: string; ceiling: string };
+    assert.is(BigInt(rec.charged), charged);
+    // Above the last ceiling signed (a voucher at or below it could be a replay), and at least charged + the price.
+    assert.ok(BigInt(rec.ceiling) > before && BigInt(rec.ceiling) >= charged + PRICE, rec.ceiling);
+    assert.equal(
+      await world.channel(channelId),
+      [BigInt(rec.ceiling), charged],
+      'the deposit tops up to the new ceiling',
+    );
+  },
+);
+
 test.run();

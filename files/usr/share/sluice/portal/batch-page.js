@@ -265,7 +265,7 @@
 			resource = r.body.resource;
 			rec = load();
 			if (rec && rec.network === offer.network && C.channelIdOf(C.channelConfig(offer, rec.config.payer, rec.key, rec.salt), offer.network) === rec.channelId)
-				return attempt(true);
+				return fromStoredChannel();
 			// A new channel: its key and salt are on the device before the wallet signs for it.
 			var price = BigInt(offer.amount);
 			return wallet(offer, price, plan).then(function(from) {
@@ -277,6 +277,19 @@
 				return attempt(true, true);
 			});
 		});
+
+		/*
+		 * The stored channel's balance is as the router last told it, and a refund may have left the channel since (the
+		 * session ended after the last refresh): the router is asked again, the purchase sized from its answer.
+		 */
+		function fromStoredChannel() {
+			return refreshChannel().then(function() {
+				if (mismatch)
+					throw new p.Refusal(p.t('bMismatch'));
+				rec = load();
+				return attempt(true);
+			});
+		}
 
 		/*
 		 * This browser's signature of its last voucher, to compare with the router's copy: a record kept before it was

@@ -45,7 +45,12 @@ function listOf(cidrs: readonly string[]): BlockList {
   return list;
 }
 
-const FIXED = NEVER_OPENED.map(({ cidr, reason }) => ({ list: listOf([cidr]), reason }));
+/**
+ * NEVER_OPENED as block lists, built on the first check: the first isIP of a process compiles node:net's IPv6 pattern
+ * (~5 ms of CPU), which every process and test file importing this module paid at import, most of them for nothing.
+ */
+let fixed: { list: BlockList; reason: string }[] | undefined;
+const fixedLists = () => (fixed ??= NEVER_OPENED.map(({ cidr, reason }) => ({ list: listOf([cidr]), reason })));
 
 /**
  * Why `address` may not enter the garden, or undefined when it may. IPv4-mapped IPv6 addresses (::ffff:10.0.0.1) are
@@ -54,7 +59,7 @@ const FIXED = NEVER_OPENED.map(({ cidr, reason }) => ({ list: listOf([cidr]), re
 export function gardenRefusal(address: string, own: OwnNetworks): string | undefined {
   if (isIP(address) === 0) return 'not an address';
   const family = familyOf(address);
-  for (const { list, reason } of FIXED) if (list.check(address, family)) return reason;
+  for (const { list, reason } of fixedLists()) if (list.check(address, family)) return reason;
   if (listOf(own.addresses).check(address, family)) return "the router's own address";
   if (listOf(own.subnets).check(address, family)) return "the router's own network (a LAN or WAN subnet)";
   return undefined;

@@ -148,10 +148,10 @@ async function open(
   const { safetyNet, knownIp } = given;
   // An earlier read answers when it holds the device (at the address the purchase came from, when known).
   const table = await p.neighbours((t) => {
-    const at = resolvedAddresses(t, mac, p.devices);
+    const at = resolvedAddresses(t, mac, p.devices, p.neighbours.parse);
     return at.length > 0 && (!knownIp || at.includes(knownIp));
   });
-  const seen = table === null ? [] : resolvedAddresses(table, mac, p.devices);
+  const seen = table === null ? [] : resolvedAddresses(table, mac, p.devices, p.neighbours.parse);
   const wasOpen = p.gate.isOpen(mac);
   if (!wasOpen && seen.length === 0)
     throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the gate has not seen client ${mac} yet`, { details: { mac } });

@@ -59,9 +59,10 @@ export class MeteringGuard {
 
   async #check(mac: string): Promise<void> {
     if (!this.#o.kernelCounting()) return;
-    const table = await this.#o.neighbours((t) => neighbourDevices(t, mac).length > 0);
+    const { neighbours } = this.#o;
+    const table = await neighbours((t) => neighbourDevices(t, mac, neighbours.parse).length > 0);
     if (table === null) return;
-    const on = neighbourDevices(table, mac);
+    const on = neighbourDevices(table, mac, neighbours.parse);
     if (on.length === 0 || on.some((d) => carries(this.devices, d, this.#o.facts))) return;
     await this.fail(`${this.devices.join(', ')} carries none of the portal's clients (${mac} is on ${on.join(', ')})`);
   }

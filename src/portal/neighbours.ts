@@ -45,16 +45,8 @@ export interface NeighbourEntry {
   device: string;
 }
 
-/** The last table parsed and its entries (completeNeighbours). */
-let lastParsed: { table: string; entries: readonly NeighbourEntry[] } | null = null;
-
-/**
- * The table's complete IPv4 entries with a readable MAC, in its order. Pure, and the same text answered from its last
- * parse: 32 purchases of one moment share one read of the table and look at it 4 times each (their addresses, the
- * metering guard's device check), and 128 parses of a 100-line table cost tens of ms of a router's CPU.
- */
+/** The table's complete IPv4 entries with a readable MAC, in its order. Pure: each call parses the text. */
 export function completeNeighbours(table: string): readonly NeighbourEntry[] {
-  if (lastParsed !== null && lastParsed.table === table) return lastParsed.entries;
   const out: NeighbourEntry[] = [];
   // "IP address  HW type  Flags  HW address  Mask  Device", one entry a line after the header.
   for (const line of table.split('\n').slice(1)) {
@@ -64,8 +56,23 @@ export function completeNeighbours(table: string): readonly NeighbourEntry[] {
     const mac = tryNormalizeMac(hw);
     if (mac !== null) out.push(Object.freeze({ ip, mac, device: device ?? '' }));
   }
-  lastParsed = { table, entries: Object.freeze(out) };
-  return lastParsed.entries;
+  return Object.freeze(out);
+}
+
+/** A table's text to its entries: completeNeighbours, or one of neighbourParser's. */
+export type NeighbourParse = (table: string) => readonly NeighbourEntry[];
+
+/**
+ * completeNeighbours answering the same text from its last parse, for the one who reads the table to hand its
+ * lookups: 32 purchases of one moment share one read of the table and look at it 4 times each (their addresses, the
+ * metering guard's device check), and 128 parses of a 100-line table cost tens of ms of a router's CPU.
+ */
+export function neighbourParser(): NeighbourParse {
+  let last: { table: string; entries: readonly NeighbourEntry[] } | null = null;
+  return (table) => {
+    if (last === null || last.table !== table) last = { table, entries: completeNeighbours(table) };
+    return last.entries;
+  };
 }
 
 /**
@@ -95,9 +102,12 @@ export function neighbourTable(path = NEIGHBOUR_TABLE): () => Promise<string | n
 
 /**
  * A read of the table that may be answered from an earlier one: `accept` says whether a cached table answers the
- * caller (it holds what the caller looks for); one it refuses is read again.
+ * caller (it holds what the caller looks for); one it refuses is read again. `parse`, when given, is the reader's
+ * own (neighbourParser): its callers' looks at one text share one parse.
  */
-export type NeighbourRead = (accept?: (table: string) => boolean) => Promise<string | null>;
+export type NeighbourRead = ((accept?: (table: string) => boolean) => Promise<string | null>) & {
+  readonly parse?: NeighbourParse;
+};
 
 /** How old a table sluice's own gate answers from (ms): well inside the kernel's own ARP staleness (minutes). */
 export const NEIGHBOUR_MAX_AGE_MS = 1000;
@@ -133,11 +143,12 @@ export function sharedNeighbourTable(
     reading = run;
     return run;
   };
-  return async (accept) => {
+  const shared = async (accept?: (table: string) => boolean): Promise<string | null> => {
     const k = kept;
     if (k !== null && now() - k.at <= maxAgeMs && (accept === undefined || accept(k.text))) return k.text;
     return fresh();
   };
+  return Object.assign(shared, { parse: neighbourParser() });
 }
 
 /** Reads the table at each call (a few µs): null when it cannot be read (another OS, a jail without /proc). */

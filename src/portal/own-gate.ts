@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { normalizeMac, tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { completeNeighbours } from './neighbours.ts';
+import { completeNeighbours, neighbourParser, type NeighbourParse } from './neighbours.ts';
 import type { NftRun } from './nft-run.ts';
 import {
   OWN_GATE_TABLE,
@@ -56,8 +56,13 @@ interface Gate {
 }
 
 /** Every resolved IPv4 address the neighbour table holds for `mac` on one of `devices`. */
-export function resolvedAddresses(table: string, mac: string, devices: readonly string[] | null): string[] {
-  const on = completeNeighbours(table).filter((e) => e.mac === mac && (devices === null || devices.includes(e.device)));
+export function resolvedAddresses(
+  table: string,
+  mac: string,
+  devices: readonly string[] | null,
+  parse: NeighbourParse = completeNeighbours,
+): string[] {
+  const on = parse(table).filter((e) => e.mac === mac && (devices === null || devices.includes(e.device)));
   return [...new Set(on.map((e) => e.ip))];
 }
 
@@ -66,6 +71,8 @@ export class OwnGate {
   readonly #log: Log;
   readonly #now: () => number;
   readonly #gates = new Map<string, Gate>();
+  /** A listing looks at one read of the table once per device. */
+  readonly #parse = neighbourParser();
   /** The table is sluice's to keep (TableWatch `kept`): always, while the gate runs. */
   readonly enabled = true;
   /** Rebuilds after the table was deleted behind sluice's back (stats, tests). */
@@ -176,7 +183,7 @@ export class OwnGate {
 
   #client(mac: string, table: string | null): Record<string, string> | null {
     const gate = this.#gates.get(mac);
-    const seen = table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices);
+    const seen = table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices, this.#parse);
     const unheld = seen.find((ip) => gate !== undefined && !gate.ips.includes(ip));
     if (gate === undefined && seen.length === 0) return null;
     const state = gate !== undefined && unheld === undefined ? 'Authenticated' : 'Preauthenticated';
@@ -188,12 +195,12 @@ export class OwnGate {
   #macOf(target: string, table: string | null): string | null {
     for (const [mac, g] of this.#gates) if (g.token === target || g.ips.includes(target)) return mac;
     if (table === null) return null;
-    return completeNeighbours(table).find((e) => e.ip === target)?.mac ?? null;
+    return this.#parse(table).find((e) => e.ip === target)?.mac ?? null;
   }
 
   async #addressesOf(mac: string): Promise<string[]> {
     const table = await this.#options.neighbours();
-    return table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices);
+    return table === null ? [] : resolvedAddresses(table, mac, this.#options.ruleset.devices, this.#parse);
   }
 
   async #install(): Promise<void> {

@@ -9,6 +9,7 @@ import {
   neighbourIp,
   neighbourMac,
   neighbourMacReader,
+  neighbourParser,
   neighbourReader,
   sharedNeighbourTable,
 } from '../../src/portal/neighbours.ts';
@@ -32,14 +33,28 @@ test("the table's text parsed once for the looks of one moment: the same text an
     (_, i) => `10.0.1.${i + 2}   0x1   0x2   02:00:00:00:0d:${i.toString(16).padStart(2, '0')}   *   br-lan`,
   );
   const t = table(...rows);
-  const first = completeNeighbours(t);
+  const parse = neighbourParser();
+  const first = parse(t);
   assert.is(first.length, 100);
   // A copy of the same text (as a second read of the file gives) answers the same parse, not a new one.
-  assert.ok(completeNeighbours(`${t}`.slice(0)) === first, 'one parse for the same text');
-  assert.ok(completeNeighbours(t.split('').join('')) === first, 'one parse for an equal text read again');
+  assert.ok(parse(`${t}`.slice(0)) === first, 'one parse for the same text');
+  assert.ok(parse(t.split('').join('')) === first, 'one parse for an equal text read again');
   const changed = table(...rows.slice(1));
-  assert.is(completeNeighbours(changed).length, 99, 'another text is parsed anew');
+  assert.is(parse(changed).length, 99, 'another text is parsed anew');
   assert.is(neighbourIp(t, '02:00:00:00:0d:00'), '10.0.1.2', 'and the first again');
+  assert.ok(parse(t) !== first && parse(t) === parse(t), 'the first text again: parsed anew, then kept');
+});
+
+test('the parse is kept by its owner, not the module: completeNeighbours parses each call, parsers apart', () => {
+  const t = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  assert.ok(completeNeighbours(t) !== completeNeighbours(t), 'pure: a new parse each call');
+  assert.equal(completeNeighbours(t), [{ ip: '10.0.0.2', mac: A, device: 'br-lan' }]);
+  const one = neighbourParser();
+  const other = neighbourParser();
+  assert.ok(one(t) !== other(t), "each parser its own parse: one owner's table does not answer another's");
+  // The shared read's callers (a purchase's opening and the metering guard's check) share its parser.
+  const read = sharedNeighbourTable(async () => t);
+  assert.ok(read.parse !== undefined && read.parse(t) === read.parse(`${t}`.slice(0)));
 });
 
 test('incomplete or failed entries do not count', () => {

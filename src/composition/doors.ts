@@ -36,6 +36,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
     ...{ log, recovered, sessions, meter, status: port.status, command: port.command },
     gateClosed: (mac) => gates.closed(mac),
     tail: { gate: gates, counters: parts.counters },
+    leases: parts.ipv6Gate,
   });
   const backend = new DaemonBackend({
     ...{ merchant: () => merchant, plans: () => pricing.list(), sessions, gates, venue, payments },
@@ -64,6 +65,7 @@ export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, s
   parts.closers.push(
     () => lan.close(),
     () => garden.close(),
+    async () => venue?.close(),
     ...payments.closers(),
   );
   return { backend, methods, reloader, follow };

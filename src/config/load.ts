@@ -170,6 +170,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       check((v) => /^[A-Za-z0-9._-]{0,64}$/.test(v), 'must be 0 to 64 characters from A-Z a-z 0-9 . _ -'),
     ),
     venuePresentWindowMs: r.parsed('venue_present_window', 1000, seconds(1, 3600)),
+    venueLeaseTtlMs: r.parsed('venue_lease_ttl', 90_000, seconds(5, 86400)),
     portalOutputMax: r.parsed('portal_output_max', 32 * 1024 * 1024, (v) => {
       const q = parseQuantity(v, 'bytes');
       const reason = 'must be a size from 1MiB to 1GiB (a number of bytes, optionally with a unit: 64MiB)';

@@ -24,6 +24,7 @@ export const RESTART_OPTIONS = {
   tc: 'main.tc',
   venue: 'main.venue',
   venuePresentWindowMs: 'main.venue_present_window',
+  venueLeaseTtlMs: 'main.venue_lease_ttl',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 

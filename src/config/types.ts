@@ -47,6 +47,11 @@ export interface MainConfig {
   /** `main.venue_present_window` (seconds in UCI): a device billed traffic this recently is still here (default 1). */
   venuePresentWindowMs: number;
   /**
+   * `main.venue_lease_ttl` (seconds in UCI): the fleet's `--lease-ttl` (default 90). A venue session's device passes
+   * here only while the daemon renews it within this, less a margin (upstream/venue-lease-time.ts).
+   */
+  venueLeaseTtlMs: number;
+  /**
    * `main.min_read_interval` (seconds in UCI): the shortest gap between two readings of the portal when the meter reads
    * early (a session nearing its allotment). Each `json` costs the portal work (openNDS runs iptables -L twice), so a
    * weak router may trade cut precision for CPU here; scheduled cuts at the predicted crossing are not bound by it.

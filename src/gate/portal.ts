@@ -33,6 +33,7 @@ import {
   type HotspotDecision,
 } from '../portal/index.ts';
 import { isLive, type SessionReadView } from '../sessions/index.ts';
+import { leaseTimeoutMs } from '../upstream/index.ts';
 import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
@@ -130,6 +131,8 @@ function kernelParts(
       log,
       // A close is tried again each tick once the last try ended, which can take a portal call's whole timeout.
       holdSeconds: Math.max(DEFAULT_HOLD_SECONDS, Math.ceil((4 * main.ndsctlTimeoutMs) / 1000)),
+      // A venue router's devices pass only while their lease is renewed (upstream/venue-lease.ts).
+      ...(main.venue !== '' && { leaseTimeoutMs: leaseTimeoutMs(main.venueLeaseTtlMs) }),
     }),
     counters: new KernelCounters({ command: main.nft, devices, timeoutMs: main.ndsctlTimeoutMs, log, run: nft }),
   };

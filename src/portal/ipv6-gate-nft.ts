@@ -25,11 +25,20 @@
  * ended run on until its restart. What the client sends the router itself (DHCP, DNS, ARP, the portal's pages) still
  * passes. Each element lapses by itself after a while unless the close is tried again, so a stop never outlives
  * sluice's retries: a client must reach the splash page again once the portal gates it, which a stop would prevent.
+ *
+ * At a venue router (docs/roaming.md) it is also the lease's dead-man's switch: the clients of sessions held under a
+ * venue lease (`leased`) pass only while their element of `lease_live` lives, an element the daemon renews before
+ * each status that renews the lease at the fleet, with a timeout shorter than the lease's TTL (venue-lease-time.ts).
+ * A daemon that dies renews nothing: the kernel stops the device here (as a closing client: what it sends the router
+ * itself still passes) before the lease expires at the fleet and another router may open it, whatever the portal's
+ * own rules, which outlive the daemon, still say.
  */
 import { normalizeMac } from '../mac.ts';
 import { hookDevices } from './nft-devices.ts';
 
 export const GATE_TABLE = 'sluice_gate';
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /** Before the quota (-500), the counters (-450) and a flowtable (-100): nothing of a closed gate is counted. */
 export const GATE_PRIORITY = -550;
@@ -47,6 +56,10 @@ export interface GateRuleset {
   /** Clients whose close the portal has not answered yet: their forwarded traffic stops (for `holdSeconds`). */
   closing?: Iterable<string>;
   holdSeconds?: number;
+  /** The clients held under a venue lease: each passes only while its `lease_live` element lives. */
+  leased?: Iterable<string>;
+  /** The lease elements alive and what is left of each, in ms (a rebuild writes what was left, never more). */
+  leaseLive?: ReadonlyMap<string, number>;
 }
 
 /** How long a closing client stays stopped unless the close is tried again (each try starts it anew). */
@@ -63,6 +76,10 @@ export function gateTableScript(r: GateRuleset): string {
   const trusted = [...(r.trusted ?? [])].map((m) => normalizeMac(m));
   const hold = r.holdSeconds ?? DEFAULT_HOLD_SECONDS;
   const closing = [...(r.closing ?? [])].map((m) => `${normalizeMac(m)} timeout ${hold}s`);
+  const leased = [...(r.leased ?? [])].map((m) => normalizeMac(m));
+  const live = [...(r.leaseLive ?? [])]
+    .filter(([, leftMs]) => leftMs >= 1)
+    .map(([m, leftMs]) => `${normalizeMac(m)} timeout ${Math.floor(leftMs)}ms`);
   return [
     `add table netdev ${t}`,
     `delete table netdev ${t}`,
@@ -72,6 +89,8 @@ export function gateTableScript(r: GateRuleset): string {
     `  set garden { type ipv6_addr;${elements(r.garden)} }`,
     `  set ports { type inet_service;${elements(r.ports.map(String))} }`,
     `  set closing { type ether_addr; flags timeout;${elements(closing)} }`,
+    `  set leased { type ether_addr;${elements(leased)} }`,
+    `  set lease_live { type ether_addr; flags timeout;${elements(live)} }`,
     // A closing client: to the router (broadcast and multicast too: DHCP, neighbour discovery) and nothing else.
     '  chain closing_upload {',
     '    meta protocol != { ip, ip6 } accept',
@@ -88,6 +107,7 @@ export function gateTableScript(r: GateRuleset): string {
     `  chain upload {`,
     `    ${at('ingress')}`,
     '    ether saddr @closing jump closing_upload',
+    '    ether saddr @leased ether saddr != @lease_live jump closing_upload',
     '    meta protocol != ip6 accept',
     '    ether saddr @open accept',
     '    ether saddr @trusted accept',
@@ -100,6 +120,7 @@ export function gateTableScript(r: GateRuleset): string {
     `  chain download {`,
     `    ${at('egress')}`,
     '    ether daddr @closing jump closing_download',
+    '    ether daddr @leased ether daddr != @lease_live jump closing_download',
     '    meta protocol != ip6 accept',
     '    ether daddr @open accept',
     '    ether daddr @trusted accept',
@@ -142,6 +163,67 @@ export function holdScript(mac: string, holdSeconds: number): string {
 export function releaseScript(mac: string): string {
   const element = `netdev ${GATE_TABLE} closing { ${normalizeMac(mac)} }`;
   return `add element ${element}\ndelete element ${element}\n`;
+}
+
+/**
+ * Venue leases renewed: each client's `lease_live` element lives `timeoutMs` from now (add, delete, add: one
+ * transaction, whether or not it was there or had lapsed), `leased` added too (there already: nothing). One batch
+ * for every leased client of the round: a kernel operation, nothing written to flash.
+ */
+export function leaseScript(macs: readonly string[], timeoutMs: number): string {
+  const t = GATE_TABLE;
+  const ms = Math.max(1, Math.floor(timeoutMs));
+  return macs
+    .map((mac) => {
+      const m = normalizeMac(mac);
+      return [
+        `add element netdev ${t} leased { ${m} }`,
+        `add element netdev ${t} lease_live { ${m} timeout ${ms}ms }`,
+        `delete element netdev ${t} lease_live { ${m} }`,
+        `add element netdev ${t} lease_live { ${m} timeout ${ms}ms }`,
+        '',
+      ].join('\n');
+    })
+    .join('');
+}
+
+/** A client's venue lease here is over (its session ended or moved): both elements go (there or not). */
+export function unleaseScript(mac: string): string {
+  const t = GATE_TABLE;
+  const m = normalizeMac(mac);
+  return [
+    `add element netdev ${t} leased { ${m} }`,
+    `delete element netdev ${t} leased { ${m} }`,
+    `add element netdev ${t} lease_live { ${m} timeout 1s }`,
+    `delete element netdev ${t} lease_live { ${m} }`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * `nft -j list set netdev sluice_gate lease_live` → each element alive and what is left of it in ms (nft's JSON gives
+ * whole seconds, rounded down: a restart keeps at most what was left, never more). Anything unreadable: none.
+ */
+export function parseLeaseLive(json: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  const items = (doc as { nftables?: unknown }).nftables;
+  if (!Array.isArray(items)) return out;
+  for (const item of items) {
+    const elems = (item as { set?: { elem?: unknown } }).set?.elem;
+    if (!Array.isArray(elems)) continue;
+    for (const e of elems) {
+      const elem = (e as { elem?: { val?: unknown; expires?: unknown } }).elem;
+      if (typeof elem?.val !== 'string' || typeof elem.expires !== 'number' || !(elem.expires > 0)) continue;
+      if (MAC.test(elem.val)) out.set(elem.val.toLowerCase(), elem.expires * 1000);
+    }
+  }
+  return out;
 }
 
 /** The MACs the portal trusts now (the set replaced in one transaction). */

@@ -10,6 +10,10 @@
  * The same table stops a closing client's forwarded traffic, IPv4 too, from close() until released() (the portal
  * answered the deauth) or open(), or until the stop lapses (`holdSeconds`, started anew by each close tried).
  *
+ * At a venue router (`leaseTimeoutMs`), every client whose gate sluice opens is leased: it passes only while its
+ * `lease_live` element lives, renewed by renewLeases() (upstream/venue-lease.ts). start() keeps what the kernel had
+ * left of each element and renews none of them until confirm(): a lease may have moved on while the daemon was down.
+ *
  * Never throws. When the table cannot be made (nft missing, a kernel without netdev egress, before 5.16) IPv6 is not
  * gated: logged at error, since a client that never paid then reaches everything over IPv6 (docs/operations.md says
  * what to do).
@@ -24,9 +28,12 @@ import {
   gardenScript,
   gateTableScript,
   holdScript,
+  leaseScript,
   openScript,
+  parseLeaseLive,
   releaseScript,
   trustedScript,
+  unleaseScript,
 } from './ipv6-gate-nft.ts';
 import type { NftRun } from './nft-run.ts';
 
@@ -37,6 +44,14 @@ export interface Ipv6GateOptions {
   log?: Log;
   /** How long a closing client stays stopped unless its close is tried again (default DEFAULT_HOLD_SECONDS). */
   holdSeconds?: number;
+  /** At a venue router: the lease elements' timeout (upstream/venue-lease-time.ts); none: no client is leased. */
+  leaseTimeoutMs?: number;
+}
+
+/** A leased client: whether its lease is renewed (confirmed this run), and when its element lapses. */
+interface Leased {
+  confirmed: boolean;
+  until: number;
 }
 
 export class Ipv6Gate {
@@ -49,6 +64,8 @@ export class Ipv6Gate {
   readonly #closing = new Map<string, number>();
   /** The MACs the portal trusts, as its last listing read on the main thread said (Valve.snapshot). */
   #trusted: readonly string[] = [];
+  readonly #leaseTimeoutMs: number | undefined;
+  readonly #leased = new Map<string, Leased>();
   #garden: readonly string[] = [];
   #ports: readonly number[] = [];
   #enabled = false;
@@ -61,6 +78,7 @@ export class Ipv6Gate {
     this.#devices = options.devices;
     this.#log = options.log ?? silentLogger;
     this.#holdSeconds = options.holdSeconds ?? DEFAULT_HOLD_SECONDS;
+    this.#leaseTimeoutMs = options.leaseTimeoutMs;
   }
 
   get enabled(): boolean {
@@ -76,6 +94,7 @@ export class Ipv6Gate {
     return this.#serial(async () => {
       this.#open.clear();
       for (const mac of open) this.#open.add(normalizeMac(mac));
+      if (this.#leaseTimeoutMs !== undefined) await this.#restoreLeases();
       try {
         await this.#run(['-f', '-'], this.#script());
       } catch (err) {
@@ -104,11 +123,18 @@ export class Ipv6Gate {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       const stopped = this.#closing.delete(canonical);
-      if (this.#open.has(canonical) && !stopped) return;
+      if (this.#open.has(canonical) && !stopped && (this.#leaseTimeoutMs === undefined || this.#leased.has(canonical)))
+        return;
       const opening = !this.#open.has(canonical);
       this.#open.add(canonical);
+      const leasing = this.#leaseTimeoutMs !== undefined && !this.#leased.has(canonical);
+      if (leasing) this.#leased.set(canonical, { confirmed: true, until: Date.now() + this.#leaseTimeoutMs! });
       if (!this.#enabled) return;
-      await this.#apply((stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : ''), via);
+      const lease = leasing ? leaseScript([canonical], this.#leaseTimeoutMs!) : '';
+      await this.#apply(
+        (stopped ? releaseScript(canonical) : '') + (opening ? openScript(canonical) : '') + lease,
+        via,
+      );
     });
   }
 
@@ -119,8 +145,10 @@ export class Ipv6Gate {
   withdraw(mac: string, via?: NftRun): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
-      if (!this.#open.delete(canonical) || !this.#enabled) return;
-      await this.#apply(closeScript(canonical), via);
+      if (!this.#open.delete(canonical)) return;
+      const leased = this.#leased.delete(canonical);
+      if (!this.#enabled) return;
+      await this.#apply(closeScript(canonical) + (leased ? unleaseScript(canonical) : ''), via);
     });
   }
 
@@ -133,8 +161,10 @@ export class Ipv6Gate {
       const canonical = normalizeMac(mac);
       const wasOpen = this.#open.delete(canonical);
       this.#closing.set(canonical, Date.now() + this.#holdSeconds * 1000);
+      const leased = this.#leased.delete(canonical);
       if (!this.#enabled) return;
-      await this.#apply((wasOpen ? closeScript(canonical) : '') + holdScript(canonical, this.#holdSeconds));
+      const script = (wasOpen ? closeScript(canonical) : '') + holdScript(canonical, this.#holdSeconds);
+      await this.#apply(script + (leased ? unleaseScript(canonical) : ''));
     });
   }
 
@@ -145,6 +175,42 @@ export class Ipv6Gate {
       if (!this.#closing.delete(canonical)) return;
       if (this.#enabled) await this.#apply(releaseScript(canonical), via);
     });
+  }
+
+  /**
+   * A round of the venue lease's switch: every confirmed leased client's element lives the lease timeout from now,
+   * one nft batch for all. Resolves once the kernel has them (the caller stamps its status after); the MACs renewed.
+   */
+  renewLeases(): Promise<string[]> {
+    return this.#serial(async () => {
+      const timeout = this.#leaseTimeoutMs;
+      if (timeout === undefined) return [];
+      const macs = [...this.#leased].filter(([, l]) => l.confirmed).map(([mac]) => mac);
+      if (macs.length === 0 || !this.#enabled) return macs;
+      const until = Date.now() + timeout;
+      await this.#apply(leaseScript(macs, timeout));
+      for (const mac of macs) this.#leased.get(mac)!.until = until;
+      return macs;
+    });
+  }
+
+  /** The leased clients whose lease this run has not confirmed yet (restored at start: the fleet is asked). */
+  unconfirmed(): string[] {
+    return [...this.#leased].filter(([, l]) => !l.confirmed).map(([mac]) => mac);
+  }
+
+  /** The fleet says the lease of `mac` is still this router's: its next round renews it. */
+  confirm(mac: string): boolean {
+    const l = this.#leased.get(normalizeMac(mac));
+    if (l === undefined || l.confirmed) return false;
+    l.confirmed = true;
+    return true;
+  }
+
+  /** What is left of a leased client's element, ms (0: lapsed, stopped here; undefined: not leased). */
+  leaseLeftMs(mac: string): number | undefined {
+    const l = this.#leased.get(normalizeMac(mac));
+    return l === undefined ? undefined : Math.max(0, l.until - Date.now());
   }
 
   isStopped(mac: string): boolean {
@@ -181,6 +247,8 @@ export class Ipv6Gate {
       enabled: this.#enabled,
       open: this.#open.size,
       closing: this.#liveClosing().length,
+      leased: this.#leased.size,
+      lease_unconfirmed: this.unconfirmed().length,
       trusted: this.#trusted.length,
       rebuilds: this.#rebuilds,
       failures: this.#failures,
@@ -194,12 +262,35 @@ export class Ipv6Gate {
     return [...this.#closing.keys()];
   }
 
+  #leaseLeft(): Map<string, number> {
+    const now = Date.now();
+    return new Map([...this.#leased].map(([mac, l]) => [mac, l.until - now]));
+  }
+
+  /**
+   * At start: every open client is leased, with what the kernel had left of its element (a table of an earlier run),
+   * none renewed: a lease may have moved on while no daemon renewed it, which only the fleet can say (confirm()).
+   */
+  async #restoreLeases(): Promise<void> {
+    let left = new Map<string, number>();
+    try {
+      left = parseLeaseLive(await this.#run(['-j', 'list', 'set', 'netdev', GATE_TABLE, 'lease_live'], ''));
+    } catch {
+      // No table yet (a first start, a reboot): nothing was left.
+    }
+    this.#leased.clear();
+    const now = Date.now();
+    for (const mac of this.#open) this.#leased.set(mac, { confirmed: false, until: now + (left.get(mac) ?? 0) });
+  }
+
   #script(): string {
     return gateTableScript({
       devices: this.#devices,
       open: this.#open,
       closing: this.#liveClosing(),
       holdSeconds: this.#holdSeconds,
+      leased: this.#leased.keys(),
+      leaseLive: this.#leaseLeft(),
       trusted: this.#trusted,
       garden: this.#garden,
       ports: this.#ports,

@@ -215,6 +215,11 @@ export class SinkHost {
     return this.sinks.some((sink) => sink.publishVenue?.(body) === true);
   }
 
+  /** Every sink's status now (the venue lease's renewal round): those that publish one. */
+  statusNow(): void {
+    for (const sink of this.sinks) sink.statusNow?.();
+  }
+
   stats(): Record<string, SinkStats> {
     const out: Record<string, SinkStats> = {};
     for (const sink of this.sinks) {

@@ -72,6 +72,11 @@ export interface UpstreamSink {
   close(): Promise<void>;
   /** A venue claim to the fleet (roaming.md), published now: false when this sink cannot (not MQTT, no connection). */
   publishVenue?(body: Record<string, unknown>): boolean;
+  /**
+   * Publishes the router's online status now (a venue lease's renewal, upstream/venue-lease.ts) when connected, and
+   * counts its next beat from it.
+   */
+  statusNow?(): void;
   /** Aborts: drops connections at once (queued records stay on flash). Idempotent. */
   destroy(): void;
 }

@@ -51,6 +51,8 @@ export interface VenueRoamingDeps {
    * here after the meter's last reading, billed here. Throws when the portal did not answer the deauth.
    */
   closeWithTail?: (mac: string) => Promise<() => Tail>;
+  /** The lease's dead-man's switch (venue-lease.ts): told the fleet's answers, closed with this. */
+  lease?: { answered(mac: string, state: string): void; start(): void; close(): void };
   log: Log;
   clock?: Clock;
   timers?: Timers;
@@ -86,10 +88,12 @@ export class VenueRoaming {
   /** Follows the meter's billing: a MAC billed bytes is present. */
   follow(): void {
     this.presence.follow();
+    this.deps.lease?.start();
   }
 
   close(): void {
     this.presence.close();
+    this.deps.lease?.close();
     if (this.retry !== null) this.timers.clearTimeout(this.retry);
     this.retry = null;
     this.pursued.clear();
@@ -267,6 +271,7 @@ export class VenueRoaming {
       trials: trialsOf(args['trials']),
       ...(trial !== undefined && { trial }),
     });
+    this.deps.lease?.answered(mac, state);
     return { ok: true };
   }
 

@@ -9,6 +9,8 @@ import type { Meter } from '../meter/index.ts';
 import type { SessionManager } from '../sessions/index.ts';
 import { createSinks, type SinkDeps } from './create-sinks.ts';
 import type { SinkHost } from './host.ts';
+import { VenueLeaseSwitch, type LeaseElements } from './venue-lease.ts';
+import { leaseTimeoutMs, renewEveryMs } from './venue-lease-time.ts';
 import { VenueRoaming, type VenueRoamingDeps } from './venue-roaming.ts';
 import { closeWithTail, type KernelCountsReader, type TailParts } from './venue-tail.ts';
 
@@ -25,6 +27,8 @@ interface VenueDeps {
   meter: Pick<Meter, 'tick' | 'marks'>;
   gateClosed?: VenueRoamingDeps['gateClosed'];
   tail?: VenueTailParts;
+  /** The kernel's lease elements (main.kernel_quota: the IPv6 gate's table), for the lease's dead-man's switch. */
+  leases?: LeaseElements | null;
 }
 
 /** The close with its last reading, whichever gate the router runs (openNDS's, nodogsplash's, sluice's own). */
@@ -45,6 +49,16 @@ function openVenue(config: Config, deps: VenueDeps & { upstream: SinkHost }, log
     log.warn('main.venue is set but mqtt or mqtt.commands is off: the venue cannot answer this router', { venue });
   const { sessions, upstream, meter, gateClosed } = deps;
   const closeWithTail = tailOf(deps);
+  const lease =
+    deps.leases == null
+      ? undefined
+      : new VenueLeaseSwitch({
+          gate: deps.leases,
+          statusNow: () => upstream.statusNow(),
+          claim: (mac) => upstream.publishVenue({ kind: 'claim', mac, venue, own: true }),
+          everyMs: renewEveryMs(leaseTimeoutMs(config.main.venueLeaseTtlMs), config.mqtt.statusIntervalMs),
+          log,
+        });
   const roaming = new VenueRoaming({
     sessions,
     publish: (body) => upstream.publishVenue(body),
@@ -52,6 +66,7 @@ function openVenue(config: Config, deps: VenueDeps & { upstream: SinkHost }, log
     reading: () => meter.tick(),
     ...(gateClosed !== undefined && { gateClosed }),
     ...(closeWithTail !== undefined && { closeWithTail }),
+    ...(lease !== undefined && { lease }),
     log,
   });
   roaming.follow();
@@ -68,8 +83,9 @@ export function addSinks(
   host: SinkHost,
   deps: Pick<SinkDeps, 'log' | 'recovered'> & Required<Pick<SinkDeps, 'status' | 'command'>> & VenueDeps,
 ): VenueRoaming | undefined {
-  const { sessions, meter, gateClosed, tail, ...rest } = deps;
-  const venue = openVenue(config, { sessions, upstream: host, meter, gateClosed, ...(tail && { tail }) }, deps.log);
+  const { sessions, meter, gateClosed, tail, leases, ...rest } = deps;
+  const parts = { sessions, upstream: host, meter, gateClosed, ...(tail && { tail }), ...(leases && { leases }) };
+  const venue = openVenue(config, parts, deps.log);
   const sinkDeps: SinkDeps = { ...rest, session: (id) => sessions.get(id) };
   if (venue) sinkDeps.moved = (s) => venue.moved(s);
   for (const sink of createSinks(config, sinkDeps)) host.add(sink);

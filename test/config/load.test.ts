@@ -48,6 +48,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     walledGarden: { hosts: [], ports: [443, 80] },
     venue: '',
     venuePresentWindowMs: 1000,
+    venueLeaseTtlMs: 90_000,
   });
   assert.equal(c.pricing, [
     {

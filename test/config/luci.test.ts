@@ -996,6 +996,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     'sluice.shape_device': "the portal's own device by default; an override is an unusual setup for the file",
     'sluice.venue': "set with the fleet's venue file and mqtt.commands (docs/roaming.md), not alone on one router",
     'sluice.venue_present_window': 'a roaming tuning for the file (docs/roaming.md); the default suits most venues',
+    'sluice.venue_lease_ttl': "the fleet's --lease-ttl, set with the fleet's venue file (docs/roaming.md)",
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

@@ -100,6 +100,11 @@ export interface ClaimOptions {
   ttlMs: number;
   /** A release sent this recently is not sent again. */
   resendMs: number;
+  /**
+   * The claimer asks only whether the lease is still its own (a restarted holder, before it lets the device through
+   * again: upstream/venue-lease.ts): nothing moves, nothing is released; its own lease is renewed.
+   */
+  own?: boolean;
 }
 
 /**
@@ -123,8 +128,13 @@ export async function claim(
     );
     if (rows.length === 0) return { kind: 'none' };
     const lease = toLease(rows[0]!);
+    if (o.own === true && (lease.holder !== router || lease.state === 'moving')) return { kind: 'held', lease };
     if (lease.state === 'moving') return lease.target === router ? { kind: 'open', lease } : { kind: 'held', lease };
-    if (lease.holder === router) return { kind: 'open', lease };
+    // The holder asking about its own lease is heard as its status is (a restarted holder confirms its lease so).
+    if (lease.holder === router) {
+      await tx.query(`UPDATE venue_leases SET renewed_at = $2 WHERE id = $1`, [lease.id, ms(o.now)]);
+      return { kind: 'open', lease: { ...lease, renewedAt: o.now } };
+    }
     const expired = o.now - lease.renewedAt > o.ttlMs;
     if (expired) return { kind: 'open', lease: await move(tx, lease, router, null, 'expired', o.now) };
     if (lease.state === 'releasing' && lease.target !== router) return { kind: 'held', lease };

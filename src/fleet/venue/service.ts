@@ -161,7 +161,8 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       return breach(o.db, { router, rule: 'claim-venue', venue: venue ?? null, detail: `claimed for venue ${said}` });
     }
     counters.claims++;
-    const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs });
+    const own = body['own'] === true;
+    const decision = await leases.claim(o.db, venue, router, mac, { now: now(), ttlMs, resendMs, own });
     // A trial asked for is held for the first router that claims it; the others are refused it (trials.ts).
     const free = decision.kind === 'none' || (decision.kind === 'open' && decision.lease.state !== 'moving');
     const holdMs = o.trialHoldMs ?? TRIAL_HOLD_MS;

@@ -508,6 +508,11 @@ export class MqttSink implements UpstreamSink {
     return this.direct.other('venue', venueMessage(head, (this.outbox?.nextSeq ?? 1) - 1, body));
   }
 
+  /** The status now (the venue lease's renewal round), its next beat a whole interval later. */
+  statusNow(): void {
+    if (this.state === 'ready') (this.direct.status(), this.startStatusTimer());
+  }
+
   // ---- stats ----
 
   stats(): SinkStats {

@@ -1,0 +1,27 @@
+/**
+ * The arithmetic of the venue lease's dead-man's switch (docs/roaming.md, "The holder's switch"), pure. The fleet
+ * counts a holder's lease from the `at` of the last status it heard from it (never later than its arrival) and moves
+ * it to another router's claim once `--lease-ttl` has passed since. The router renews each leased device's kernel
+ * element before it stamps the status that renews the lease, with a timeout strictly shorter than that TTL: the
+ * element lapses, and the kernel stops the device here, before the fleet can let another router open it, whenever
+ * the daemon stops renewing (killed, hung, down past its lease).
+ */
+
+/** What a lease element's timeout keeps below the fleet's TTL: clock skew between router and fleet (NTP-set). */
+export function leaseMarginMs(ttlMs: number): number {
+  return Math.max(1000, Math.ceil(ttlMs / 10));
+}
+
+/** The kernel element's timeout for a lease of `ttlMs` at the fleet: the TTL less its margin, never below 1 ms. */
+export function leaseTimeoutMs(ttlMs: number): number {
+  return Math.max(1, ttlMs - leaseMarginMs(ttlMs));
+}
+
+/**
+ * How often the router renews (each round one nft batch for every leased device, then a status): at least twice per
+ * element's life, so one late round (a busy router, a slow nft) never lapses its own customers; never less often
+ * than the router's own status beat.
+ */
+export function renewEveryMs(timeoutMs: number, statusIntervalMs: number): number {
+  return Math.max(1, Math.min(statusIntervalMs, Math.floor(timeoutMs / 2)));
+}

@@ -1,0 +1,279 @@
+// tier: peers; needs initdb mosquitto
+/**
+ * The lease's dead-man's switch (docs/roaming.md, "The holder's switch") with real processes: two sluice daemons, a
+ * real mosquitto, the fleet's lease service on a real PostgreSQL 15, and `ra`'s kernel side real: its nft (sluice's
+ * `netdev sluice_gate`) in a network namespace whose LAN device `lan` carries the device's real packets, from a
+ * namespace of its own to an upstream namespace and back, every 10 ms. `ra`'s gate is open while its portal says so
+ * (the portal stand-in, whose state outlives the daemon as openNDS's rules do) and the device's packets pass `ra`'s
+ * kernel; `rb`'s is its portal's. Killed -9 and not restarted past its lease, `ra` stops renewing, its kernel closes
+ * the device before the lease expires at the fleet, and `rb` opens on the expiry only after that: never open at both.
+ * A long session at a router that lives is never cut by its own switch (renewed over several TTLs).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DaemonLab } from '../daemon/harness.ts';
+import { lacking, skipTest } from '../helpers/skip.ts';
+import { lease, MiB, routerConfig, sleep, startVenue, ticksOk, usedBy, VENUE, type Venue } from './rig.ts';
+
+const D = '02:00:00:00:5e:0d';
+const BOUGHT = 8n * BigInt(MiB);
+const TTL_S = 8;
+const ECHO_PORT = 7007;
+
+const lacks = lacking(['root', 'nft', 'ip']);
+if (lacks) {
+  skipTest(test, "the holder's switch: a holder killed past its lease never open at two routers", lacks, {
+    ciInstalls: true,
+  });
+} else {
+  const id = randomBytes(3).toString('hex');
+  const [R, C, U] = ['r', 'c', 'u'].map((n) => `hs-${id}-${n}`) as [string, string, string];
+  const dir = mkdtempSync(join(tmpdir(), 'holder-switch-'));
+  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+  let venue: Venue | undefined;
+  let probe: Probe | undefined;
+
+  /** The device's packets through `ra`: one UDP datagram every 10 ms to the upstream namespace, echoed back. */
+  class Probe {
+    lastReplyAt = -Infinity;
+    replies = 0;
+    private constructor(private readonly procs: ChildProcess[]) {}
+
+    static async start(): Promise<Probe> {
+      const echo = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          U,
+          process.execPath,
+          '-e',
+          `const s = require('node:dgram').createSocket('udp4');` +
+            `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.80.0.2');`,
+        ],
+        { stdio: 'ignore' },
+      );
+      const send = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          C,
+          process.execPath,
+          '-e',
+          `const s = require('node:dgram').createSocket('udp4');` +
+            `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
+            `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.80.0.2'), 10);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      const p = new Probe([echo, send]);
+      send.stdout!.on('data', (d: Buffer) => {
+        p.replies += d
+          .toString()
+          .split('\n')
+          .filter((l) => l.startsWith('r ')).length;
+        p.lastReplyAt = performance.now();
+      });
+      return p;
+    }
+
+    /** The device's packets pass `ra`'s kernel: a reply within the last 100 ms (ten probes). */
+    passing(): boolean {
+      return performance.now() - this.lastReplyAt < 100;
+    }
+
+    async stop(): Promise<void> {
+      for (const p of this.procs) {
+        if (p.exitCode !== null || p.signalCode !== null) continue;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGKILL');
+        await exited;
+      }
+    }
+  }
+
+  test.before(() => {
+    for (const ns of [R, C, U]) ip('netns', 'add', ns);
+    ip('-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'dev0', 'netns', C);
+    ip('-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'up0', 'netns', U);
+    ip('-n', C, 'link', 'set', 'dev0', 'address', D);
+    ip('-n', R, 'addr', 'add', '10.79.0.1/24', 'dev', 'lan');
+    ip('-n', R, 'addr', 'add', '10.80.0.1/24', 'dev', 'wan');
+    ip('-n', C, 'addr', 'add', '10.79.0.101/24', 'dev', 'dev0');
+    ip('-n', U, 'addr', 'add', '10.80.0.2/24', 'dev', 'up0');
+    for (const [ns, dev] of [
+      [R, 'lan'],
+      [R, 'wan'],
+      [R, 'lo'],
+      [C, 'dev0'],
+      [C, 'lo'],
+      [U, 'up0'],
+      [U, 'lo'],
+    ] as const)
+      ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', C, 'route', 'add', 'default', 'via', '10.79.0.1');
+    ip('-n', U, 'route', 'add', '10.79.0.0/24', 'via', '10.80.0.1');
+    execFileSync('ip', ['netns', 'exec', R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    writeFileSync(join(dir, 'nft'), `#!/bin/sh\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
+  });
+
+  test.after.each(async () => {
+    await probe?.stop();
+    probe = undefined;
+    await venue?.close();
+    venue = undefined;
+    execFileSync('ip', ['netns', 'exec', R, 'nft', 'flush', 'ruleset']);
+  });
+
+  test.after(() => {
+    for (const ns of [R, C, U]) spawnSyncQuiet('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * The venue with `ra` on the kernel in R (kernel_quota on, its table on `lan` through the nft wrapper; the daemon
+   * itself in the test's namespace, so the kernel's counters find no client of the portal on `lan` and the meter
+   * reads the portal's counters, as the other venue tests do) and `rb` on the portal stand-in alone.
+   */
+  async function startRouters(): Promise<{ v: Venue; ra: DaemonLab; rb: DaemonLab }> {
+    const v = await startVenue(['ra', 'rb'], [D], { ttlMs: TTL_S * 1000, elsewhere: ['ra'] });
+    venue = v;
+    const ra = await DaemonLab.create({
+      routerId: 'ra',
+      pollInterval: 0.3,
+      portalSocket: true,
+      mainExtra: [
+        `\toption venue '${VENUE}'`,
+        `\toption venue_lease_ttl '${TTL_S}'`,
+        `\toption kernel_quota '1'`,
+        `\toption shape_device 'lan'`,
+        `\toption nft '${join(dir, 'nft')}'`,
+      ].join('\n'),
+      extraConfig: routerConfig(v.broker.url),
+    });
+    v.routers.set('ra', ra);
+    ra.portal.addClient(D, '10.79.0.101');
+    await ra.startDaemon();
+    probe = await Probe.start();
+    return { v, ra, rb: v.routers.get('rb')! };
+  }
+
+  const portalOpen = (lab: DaemonLab): boolean => lab.clientState(D) === 'Authenticated';
+
+  /** A session of BOUGHT at `ra`, its lease registered and its first usage reported; what it passed there. */
+  async function sold(v: Venue, ra: DaemonLab): Promise<bigint> {
+    await ra.call('grant', { mac: D, bytes: Number(BOUGHT) });
+    await ra.waitFor(() => portalOpen(ra) && probe!.passing(), 30_000, 'gate open at ra, packets passing');
+    await ra.waitFor(async () => (await lease(v.db, D))?.['state'] === 'held', 30_000, 'the lease registered');
+    const from = await ticksOk(ra);
+    await ra.waitFor(async () => (await ticksOk(ra)) >= from + 2, 60_000, 'a meter tick after the start');
+    ra.portal.addTraffic(D, MiB, 0);
+    await ra.waitFor(async () => (await usedBy(ra, D)) === BigInt(MiB), 30_000, 'usage billed');
+    await ra.waitFor(async () => (await lease(v.db, D))?.['used'] === String(MiB), 30_000, 'usage reported');
+    return BigInt(MiB);
+  }
+
+  /**
+   * The pairs of gate states (ra's, rb's) in the order seen, each once in a row; when each gate was last/first open.
+   */
+  function watchGates(ra: DaemonLab, rb: DaemonLab) {
+    const seen: string[] = [];
+    let running = true;
+    let rbOpenedAt: number | null = null;
+    const loop = (async () => {
+      while (running) {
+        const a = portalOpen(ra) && probe!.passing();
+        const b = portalOpen(rb);
+        if (b) rbOpenedAt ??= performance.now();
+        const pair = `${a ? 'open' : 'closed'}/${b ? 'open' : 'closed'}`;
+        if (seen.at(-1) !== pair) seen.push(pair);
+        await sleep(10);
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return { seen, rbOpenedAt };
+      },
+    };
+  }
+
+  test('killed -9 mid-release and not restarted past its lease: ra closes by itself before rb opens', async () => {
+    const { v, ra, rb } = await startRouters();
+    await sold(v, ra);
+    const gates = watchGates(ra, rb);
+    // The device busy at ra when rb claims: ra's release waits for it to leave, and ra is killed then.
+    let busy = true;
+    const traffic = (async () => {
+      while (busy) {
+        ra.portal.addTraffic(D, 16 * 1024, 0);
+        await sleep(200);
+      }
+    })();
+    await rb.call('venue_claim', { mac: D });
+    await ra.waitFor(async () => (await lease(v.db, D))?.['state'] === 'releasing', 30_000, 'the release sent');
+    await ra.stopDaemon('SIGKILL');
+    busy = false;
+    await traffic;
+    await rb.waitFor(
+      async () => {
+        if (portalOpen(rb)) return true;
+        await rb.call('venue_claim', { mac: D });
+        await sleep(450);
+        return false;
+      },
+      120_000,
+      'gate open at rb',
+    );
+    const lastPassedAtRa = probe!.lastReplyAt;
+    const { seen, rbOpenedAt } = await gates.stop();
+    console.log(
+      `# killed, not restarted: gates ${seen.join(' → ')}; ra's last packet passed ` +
+        `${Math.round(rbOpenedAt! - lastPassedAtRa)} ms before rb opened`,
+    );
+    const [move] = await v.db.query<{ how: string }>('SELECT how FROM venue_moves WHERE mac = $1', [D]);
+    assert.is(move?.how, 'expired', 'moved on the expiry');
+    assert.ok(portalOpen(ra), "ra's portal, which outlives its daemon, still lets the device through");
+    assert.not.ok(probe!.passing(), "ra's kernel stops it");
+    assert.not.ok(seen.includes('open/open'), `never open at both: ${seen.join(' → ')}`);
+    assert.ok(seen.indexOf('closed/closed') < seen.indexOf('closed/open'), `ra closed first: ${seen.join(' → ')}`);
+    assert.ok(lastPassedAtRa < rbOpenedAt!, "ra's last packet passed before rb opened");
+  });
+
+  test("a long session under a venue lease: its own router's renewals keep it open over several TTLs", async () => {
+    const { v, ra } = await startRouters();
+    await sold(v, ra);
+    const from = probe!.replies;
+    let cut = 0;
+    const until = performance.now() + 4 * TTL_S * 1000;
+    while (performance.now() < until) {
+      // A cut is packets not passing for a second (a hundred probes) while the router lives.
+      if (performance.now() - probe!.lastReplyAt > 1000) cut++;
+      await sleep(250);
+    }
+    const stats = (await ra.call('stats')) as { gate_table?: Record<string, unknown> };
+    console.log(
+      `# ${probe!.replies - from} replies over ${4 * TTL_S} s; gate_table ${JSON.stringify(stats.gate_table)}`,
+    );
+    assert.is(cut, 0, 'never cut by its own router');
+    assert.is(stats.gate_table?.['leased'], 1, 'the device is leased');
+    assert.ok(portalOpen(ra) && probe!.passing());
+  });
+}
+
+function spawnSyncQuiet(cmd: string, args: string[]): void {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+}
+
+test.run();

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import type { Hex } from 'viem';
 import { batchPageRig, FUNDS, PRICE, STEPS } from './batch-page-rig.ts';
-import { loadPage, PORTAL_DIR } from './fake-dom.ts';
+import { loadPage, PORTAL_DIR, type FakePage } from './fake-dom.ts';
 
 const rig = batchPageRig('pay page: batch-settlement on anvil, end to end', {
   mac: '02:00:00:00:0c:41',
@@ -24,6 +24,23 @@ const { test, MAC, storage, prompts, ethereum, batchButton, buy, terminate } = r
 
 let channelId: Hex;
 let charged = 0n;
+
+/** The page loaded again from storage, a purchase of STEPS paid on it. */
+async function boughtPage(): Promise<FakePage> {
+  const page = await loadPage({ base: rig.world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
+  await buy(page, STEPS);
+  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+  return page;
+}
+
+/** A purchase of STEPS on `page` that one wallet signature pays: the top-up deposit. */
+async function topUp(page: FakePage): Promise<void> {
+  prompts.length = 0;
+  await buy(page, STEPS);
+  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+  const signatures = prompts.filter((m) => m === 'eth_signTypedData_v4').length;
+  assert.is(signatures, 1, 'one wallet signature: the top-up deposit');
+}
 
 test("the daemon serves the page's batch-settlement scripts as they are built", async () => {
   for (const file of ['batch.js', 'batch-page.js']) {
@@ -147,9 +164,7 @@ test(
     'deposit is sized from the balance the refund leaves',
   async () => {
     const { world } = rig;
-    let page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
-    await buy(page, STEPS);
-    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    let page = await boughtPage();
     const refundHeld = world.proxy!.delayAnswer('refund');
     const before = (await world.channel(channelId))[0];
     const third = await terminate();
@@ -178,14 +193,7 @@ test(
     await Promise.race([answered, new Promise((r) => setTimeout(r, 2000))]);
     answerRefund();
     page = await loading;
-    prompts.length = 0;
-    await buy(page, STEPS);
-    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-    assert.equal(
-      prompts.filter((m) => m === 'eth_signTypedData_v4').length,
-      1,
-      'one wallet signature: the top-up deposit',
-    );
+    await topUp(page);
     const charged = (await world.channel(channelId))[1];
     assert.is(charged, BigInt(JSON.parse(storage.get('sluice-batch-channel')!).charged));
     assert.ok(third > 0n);
@@ -198,9 +206,7 @@ test(
     'deposit from the balance the refund leaves',
   async () => {
     const { world } = rig;
-    const page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
-    await buy(page, STEPS);
-    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    const page = await boughtPage();
     // The purchase's answer refreshed the page's channel; the session's end and its refund come after, and the page's
     // 30 s refresh is not fired before the next click.
     const refund = async () => {
@@ -220,14 +226,7 @@ test(
     );
     const [balance, charged] = await world.channel(channelId);
     assert.ok(balance < before, 'the refund landed on chain');
-    prompts.length = 0;
-    await buy(page, STEPS);
-    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-    assert.equal(
-      prompts.filter((m) => m === 'eth_signTypedData_v4').length,
-      1,
-      'one wallet signature: the top-up deposit',
-    );
+    await topUp(page);
     const rec = JSON.parse(storage.get('sluice-batch-channel')!) as { charged: string; ceiling: string };
     assert.is(BigInt(rec.charged), charged);
     // Above the last ceiling signed (a voucher at or below it could be a replay), and at least charged + the price.

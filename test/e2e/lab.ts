@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NUDGE, nudgeWhileSilent, type NudgePolicy } from '../../src/portal/accept-nudge.ts';
 import { NdsctlRunner } from '../../src/portal/index.ts';
+import { exitOnSignals, onProcessExit } from './exit-cleanup.ts';
 
 /**
  * The harness's nudges of the portal's accept queue go blind (accept-nudge.ts: 1, 3, 7, 15, 31 s of silence): it
@@ -178,6 +179,8 @@ export class Lab {
   /** the bus openNDS's scripts reach with `ubus` (lab.sh --ubus), null when they have none */
   readonly ubusSocket: string | null;
   private downed = false;
+  /** Takes back the exit cleanup that brings the lab down (the lab went down on its own). */
+  private forgetExit: () => void = () => undefined;
   private lastPortalReadAt = 0;
 
   private constructor(dir: string) {
@@ -237,16 +240,17 @@ export class Lab {
     }
     const lab = new Lab(dir);
     // Last resort if the test dies: spawnSync works inside an exit handler.
-    process.once('exit', () => {
+    lab.forgetExit = onProcessExit(() => {
       if (!lab.downed) spawnSync(LAB_SH, ['down', dir], { stdio: 'ignore' });
     });
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+    exitOnSignals();
     return lab;
   }
 
   async down(): Promise<void> {
     if (this.downed) return;
     this.downed = true;
+    this.forgetExit();
     const r = await run(LAB_SH, ['down', this.dir], 60_000);
     if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr}\n`);
   }

@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { E2E_DIR, ROUTER_LAN_IP, run, sleep, waitFor } from './lab.ts';
 import type { Lab } from './lab.ts';
+import { onProcessExit } from './exit-cleanup.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { UbusStatusError } from '../../src/ubus/errors.ts';
 import type { BlobmsgTable } from '../../src/ubus/index.ts';
@@ -148,9 +149,10 @@ export class Sluice {
     const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, ...nodeArgs, SLUICE, ...args], {
       stdio: ['ignore', fd, fd],
     });
-    process.once('exit', () => {
+    const forget = onProcessExit(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
+    child.once('exit', forget);
     return child;
   }
 

@@ -14,6 +14,8 @@ import { renderView, rateAt, addUsageSample, type ViewSession, type ViewTotals }
 import { nextAction, actionIntervalMs } from '../../src/demo/activity.ts';
 import { DELIBERATE_BAD_MAC, endCauseText, explainLogLine, refusalText } from '../../src/demo/explain.ts';
 import { END_CAUSES } from '../../src/sessions/model.ts';
+import { summary } from '../../src/demo/summary.ts';
+import { readFileSync } from 'node:fs';
 
 const NOW = 1_800_000_000_000;
 
@@ -164,6 +166,31 @@ test('every refusal, deauth and end the demo shows says why', () => {
     /gate close failed/,
   );
   for (const cause of END_CAUSES) assert.match(endCauseText(cause), new RegExp(`^${cause}: \\w`), cause);
+});
+
+test("the summary quotes performance.md's latest gate-open figures for portal 'sluice', whether 50 ms is met", () => {
+  const doc = readFileSync(new URL('../../docs/performance.md', import.meta.url), 'utf8');
+  const row = doc.split('\n').find((l) => l.startsWith("| gate open after a purchase, `portal 'sluice'`"));
+  // The row's bold figures: one at a time p50 / p99; 32 at once, each p50 / p99.
+  const figures = /\*\*(\d+) \/ (\d+) ms; (\d+) \/ (\d+) ms\*\*/.exec(row ?? '');
+  assert.ok(figures, `the row and its figures in docs/performance.md: ${row}`);
+  const [oneP99, atOnceP99] = [Number(figures![2]), Number(figures![4])];
+  const totals = { clients: 0, purchases: 0, topups: 0, terminates: 0, rejected: 0, ended: {}, tickMs: 0, ticks: 0 };
+  const text = summary(
+    new Map(),
+    { ...totals, meteredBytes: 0, rssMb: 0, events: [] },
+    { tickGaps: [], tickMs: [], gateMs: [], gateLate: 0, lastTickStart: undefined },
+    [],
+    1,
+  ).replace(/\s+/g, ' ');
+  assert.match(text, `main.portal 'sluice' ${oneP99} ms and ${atOnceP99} ms`);
+  const said = [oneP99 <= 50, atOnceP99 <= 50].join();
+  const goal: Record<string, string> = {
+    'true,true': 'met one at a time and 32 at once',
+    'true,false': 'met one at a time, not 32 at once',
+    'false,false': 'met neither one at a time nor 32 at once',
+  };
+  assert.match(text, goal[said] ?? said);
 });
 
 test('the demo runs headless for a few seconds and exits 0 with a summary', () => {

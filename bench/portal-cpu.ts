@@ -34,7 +34,9 @@
 // (one at a time, then N at once: each one's from its own grant, and the last's from the first grant)
 // (openNDS 9.10 did not list terminated clients again within 124 s, so the metered ones cannot be reused), and with
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
-// (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
+// (gateLatency), each phase with the daemon's CPU over it (its main thread's, where every grant's own work runs one
+// after another, and all its threads', V8's GC and compiler threads too: schedstat, ns). `--modes none` skips the
+// metering figures (the lab then holds only the gate phase's clients: the quick way to run the gate phase alone).
 // `--busy N`: N busy loops run through the gate phase (load for the goal "also at load 4").
 // `--conntrack-buckets N` (default 1024: a 128 MB router's; `host`: the table as it is): the kernel's conntrack hash
 // table has N buckets for the whole run and the host's size again at its end (also on SIGINT/SIGTERM). A close with
@@ -337,6 +339,35 @@ async function warmUp(lab: Lab, s: Sluice, clients: Client[]): Promise<void> {
 }
 
 /**
+ * The CPU a process has run so far (ms): its main thread's (where every grant's own work runs, one after another) and
+ * all its threads' (V8's GC and compiler threads too), from each one's schedstat (ns): /proc/<pid>/stat counts in
+ * 10 ms ticks, too coarse for a burst of grants that costs the daemon tens of ms. 0 when the process is gone.
+ */
+function threadsCpuMs(pid: number | null): { main: number; all: number } {
+  const ms = { main: 0, all: 0 };
+  if (pid === null) return ms;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const t = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+        ms.all += t;
+        if (Number(tid) === pid) ms.main = t;
+      } catch {
+        // A thread that ended meanwhile.
+      }
+    }
+  } catch {
+    return ms;
+  }
+  return ms;
+}
+
+const cpuSince = (pid: number | null, from: { main: number; all: number }, per = 1): string => {
+  const now = threadsCpuMs(pid);
+  return `${((now.main - from.main) / per).toFixed(1)}/${((now.all - from.all) / per).toFixed(1)}`;
+};
+
+/**
  * Gate-open latency on the kernel path with n clients listed, on fresh clients (openNDS 9.10 did not list terminated
  * clients again within 124 s, so they cannot be reused): the lab's first n, listed, each granted in turn, from the
  * grant's ubus call until its gate is open (the reply, when it says 'opened'; else sluice's `session` showing the
@@ -379,11 +410,13 @@ async function gateLatency(
     await sleep(3000);
     const loadOne = Math.round(loadavg()[0]! * 100) / 100;
     const one: number[] = [];
+    const cpuOne0 = threadsCpuMs(s.daemonPid);
     for (const c of oneAtATime) {
       const [ms, r] = await grant(c.mac);
       one.push(ms);
       count(r);
     }
+    const cpuOne = cpuSince(s.daemonPid, cpuOne0, n);
     for (const c of oneAtATime) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
     // A deauthed client stays listed Preauthenticated until openNDS's preauthidletimeout (30 s in the lab): wait for
     // them to go, so that the n at once are granted with n listed (each auth costs openNDS 2.5 ms per listed client).
@@ -410,9 +443,11 @@ async function gateLatency(
             .ndsctl('json')
             .then((r) => Object.keys((JSON.parse(r.stdout) as Listing).clients).length)
             .catch(() => -1);
+    const cpuAll0 = threadsCpuMs(s.daemonPid);
     const t0 = performance.now();
     const all = await Promise.all(atOnce.map((c) => grant(c.mac)));
     const allAtOnceMs = Math.round(performance.now() - t0);
+    const cpuAll = cpuSince(s.daemonPid, cpuAll0);
     // Each of the n granted at once: from its own grant call until its gate was open.
     const each = all.map(([ms]) => ms);
     all.forEach(([, r]) => count(r));
@@ -446,10 +481,12 @@ async function gateLatency(
       p99: pct(one, 0.99),
       max: Math.round(Math.max(...one)),
       loadOne,
+      cpuOne,
       atOnceP50: pct(each, 0.5),
       atOnceP99: pct(each, 0.99),
       allAtOnceMs,
       loadAll,
+      cpuAll,
       listedAll,
       ...(first > 0 ? { first: firsts.join('/'), firstLoads: firstLoads.join('/') } : {}),
       replies: JSON.stringify(replies),
@@ -810,10 +847,11 @@ async function run(argv: string[], buckets: string): Promise<void> {
           if (g !== null)
             console.log(
               `# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time ` +
-                `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ` +
+                `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}; the daemon's CPU, ` +
+                `main thread/all, ${g.cpuOne} ms a grant); ` +
                 `${n} at once: each open p50 ${g.atOnceP50} ms, p99 ${g.atOnceP99} ms after its grant, ` +
                 `all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, ` +
-                `load ${g.loadAll})` +
+                `load ${g.loadAll}; the daemon's CPU ${g.cpuAll} ms for the ${n})` +
                 (first > 0
                   ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms ` +
                     `(load ${g.firstLoads})`

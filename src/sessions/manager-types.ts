@@ -58,6 +58,11 @@ export type SessionEvents = {
    * `usage` event, the upstream sinks' reports and escrow's credit follow this one event.
    */
   usage: [batch: readonly UsageReport[]];
+  /**
+   * Usage now on flash (a checkpoint or the session's end record holds it), summed per session since the last such
+   * write, with each session's figures as written: what upstream is told (usage-hold.ts).
+   */
+  'usage-written': [batch: readonly UsageReport[], at: number, figures: ReadonlyMap<string, SessionNumbers>];
   /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
   warning: [err: SluiceError];
 };

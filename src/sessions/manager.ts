@@ -30,6 +30,7 @@ import type {
   SessionEvents,
   SessionManagerOptions,
   SessionStats,
+  SessionNumbers,
   UsageReport,
 } from './manager-types.ts';
 import { copySession, isLive, limitReached, paymentKeys, UNLIMITED, usedAt, viewSession } from './model.ts';
@@ -39,6 +40,7 @@ import { SessionMoves } from './moves.ts';
 import { liveCounts } from './reads.ts';
 import { SessionQueries } from './queries.ts';
 import { SessionSales } from './sales.ts';
+import { UsageHold } from './usage-hold.ts';
 import { DEFAULT_RETENTION } from './store.ts';
 import type { EndRecord, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
@@ -79,6 +81,8 @@ export class SessionManager extends SessionQueries {
   private readonly changes: SessionChanges;
   private readonly sales: SessionSales;
   private readonly planRates: (plan: string) => SessionRates | null;
+  /** Usage billed but not on flash yet: `usage-written` tells it once a checkpoint or an end record holds it. */
+  private readonly unwritten = new UsageHold();
 
   constructor(options: SessionManagerOptions) {
     super(options.clock ?? systemClock);
@@ -366,11 +370,21 @@ export class SessionManager extends SessionQueries {
       bytes: ended.bytes,
     };
     const view = copySession(ended);
-    // The announcements (RADIUS Stop, events, hook, MQTT) follow the durable end; recovery's ends reach the sinks
-    // through recovered() instead.
+    if (!this.recovering) this.unwritten.end(id);
+    // The announcements (RADIUS Stop, events, hook, MQTT) follow the durable end, its last usage before it; recovery's
+    // ends reach the sinks through recovered() instead.
     const written = this.writes.end(
       record,
-      this.recovering ? undefined : () => this.events.emit('end-written', copySession(view)),
+      this.recovering
+        ? undefined
+        : () => {
+            const usage = this.unwritten.ended(id);
+            if (usage !== null) {
+              const at = this.clock.now();
+              this.events.emit('usage-written', [usage], at, this.figuresAt([usage], at));
+            }
+            this.events.emit('end-written', copySession(view));
+          },
     );
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.reg.prune(now, this.retention);
@@ -394,6 +408,17 @@ export class SessionManager extends SessionQueries {
   /** The meter's reports of what applyUsage just billed: told to every follower of `usage` (one event per batch). */
   reportUsage(batch: readonly UsageReport[]): void {
     this.events.emit('usage', batch);
+    if (this.events.listens('usage-written')) this.unwritten.add(batch);
+  }
+
+  /** Each session's figures as of `now`: taken with the write that records them, told once it is durable. */
+  private figuresAt(batch: readonly UsageReport[], now: number): Map<string, SessionNumbers> {
+    const figures = new Map<string, SessionNumbers>();
+    for (const u of batch) {
+      const out: SessionNumbers = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' };
+      if (this.figuresInto(u.sessionId, now, out)) figures.set(u.sessionId, out);
+    }
+    return figures;
   }
 
   stats(): SessionStats {
@@ -427,8 +452,14 @@ export class SessionManager extends SessionQueries {
     if (entries.length === 0) return;
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
+    const held = this.unwritten.take(entries.map(([id]) => id));
+    const figures = held.length === 0 ? null : this.figuresAt(held, now);
     // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
-    await this.writes.track(this.store.append([record]), 'usage checkpoint', () => {
+    const write = this.store.append([record]).then(() => {
+      if (figures !== null) this.events.emit('usage-written', held, now, figures);
+    });
+    await this.writes.track(write, 'usage checkpoint', () => {
+      this.unwritten.putBack(held);
       for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id);
     });
   }

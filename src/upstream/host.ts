@@ -27,8 +27,14 @@ export interface SessionSource {
   on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
   /** The session's end record is durable (the manager's `end-written`): only then is an end announced upstream. */
   on(event: 'end-written', listener: (s: Session) => void): () => void;
-  /** What the meter billed, one batch per tick (the manager's `usage`). */
-  on(event: 'usage', listener: (batch: readonly UsageReport[]) => void): () => void;
+  /**
+   * What the meter billed, once the journal holds it (the manager's `usage-written`): the router's own records have
+   * every byte and second upstream is told, through a kill -9 or a power cut.
+   */
+  on(
+    event: 'usage-written',
+    listener: (batch: readonly UsageReport[], at: number, figures: ReadonlyMap<string, SessionNumbers>) => void,
+  ): () => void;
   figuresOf(id: string, now?: number): SessionFigures | null;
   figuresInto(id: string, now: number, out: SessionNumbers, slot?: number): boolean;
 }
@@ -49,15 +55,27 @@ export class SinkHost {
   private state: 'idle' | 'running' | 'closing' | 'closed' = 'idle';
   /** Session events before start() finished (usage reports are not held: their figures are of their moment). */
   private early: SinkEvent[] | null = [];
-  /** The time of the usage batch being handed out, for figuresInto. */
+  /** The figures the usage batch being handed out was written with (null: read live at usageAt), for figuresInto. */
+  private usageFigures: ReadonlyMap<string, SessionNumbers> | null = null;
   private usageAt = 0;
   /**
    * The usage event's figuresInto: one function for every tick, not a new closure per tick. A report's row loop calls
    * it once per row and V8 inlines a call whose target stays the same; a new target each tick deoptimized the loop
    * (at 10k sessions the ticks after the first few ran ~1 ms slower until V8 gave up inlining it).
    */
-  private readonly figuresInto = (id: string, out: SessionNumbers, slot?: number): boolean =>
-    this.source !== undefined && this.source.figuresInto(id, this.usageAt, out, slot);
+  private readonly figuresInto = (id: string, out: SessionNumbers, slot?: number): boolean => {
+    if (this.usageFigures === null)
+      return this.source !== undefined && this.source.figuresInto(id, this.usageAt, out, slot);
+    const f = this.usageFigures.get(id);
+    if (f === undefined) return false;
+    out.user = f.user;
+    out.allotment = f.allotment;
+    out.used = f.used;
+    out.remaining = f.remaining;
+    out.bytes = f.bytes;
+    out.state = f.state;
+    return true;
+  };
 
   constructor(private readonly options: SinkHostOptions) {
     this.clock = options.clock ?? systemClock;
@@ -106,7 +124,7 @@ export class SinkHost {
       // Not at `ended`: a RADIUS Stop, an MQTT or hook report of an end that a crash then undoes (the session back
       // ACTIVE after the restart) would be a lie upstream billing acts on.
       source.on('end-written', (session) => this.emit({ type: 'ended', at: this.clock.now(), session })),
-      source.on('usage', (batch) => this.usage(batch)),
+      source.on('usage-written', (batch, at, figures) => this.usage(batch, at, figures)),
     );
   }
 
@@ -123,11 +141,18 @@ export class SinkHost {
     this.emit({ type: 'rates', at: this.clock.now(), session, previous, by });
   }
 
-  /** One tick's usage batch (the manager's `usage`, once attached). */
-  usage(batch: readonly UsageReport[]): void {
+  /**
+   * Usage on flash (the manager's `usage-written`, once attached), with the figures written at `at`; without them
+   * (benches) the source's live figures at `at`.
+   */
+  usage(
+    batch: readonly UsageReport[],
+    at = this.clock.now(),
+    figures: ReadonlyMap<string, SessionNumbers> | null = null,
+  ): void {
     if (batch.length === 0 || this.sinks.length === 0 || !this.source) return;
     const source = this.source;
-    const at = this.clock.now();
+    this.usageFigures = figures;
     this.usageAt = at;
     this.emit({
       type: 'usage',

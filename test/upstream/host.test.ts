@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SinkHost } from '../../src/upstream/host.ts';
-import type { SinkEvent, UpstreamSink } from '../../src/upstream/sink.ts';
+import type { SessionNumbers, SinkEvent, UpstreamSink } from '../../src/upstream/sink.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { mac, payment, setup, useBytes } from '../sessions/helpers.ts';
 
@@ -20,6 +20,8 @@ class RecordingSink implements UpstreamSink {
   events: SinkEvent[] = [];
   /** Figures read during onEvent (the lookup reads live state, so sinks read it there). */
   figures: unknown[] = [];
+  /** What figuresInto gave for each usage row (the figures the write recorded). */
+  numbers: SessionNumbers[] = [];
   closed = 0;
   destroyed = 0;
   constructor(
@@ -33,8 +35,13 @@ class RecordingSink implements UpstreamSink {
   onEvent(event: SinkEvent): void {
     if (event.type === this.failOn) throw new Error(`broken on ${event.type}`);
     this.events.push(event);
-    if (event.type === 'usage')
+    if (event.type === 'usage') {
       this.figures.push(...event.usage.map((u) => event.figures(u.sessionId)), event.figures('nope'));
+      for (const u of event.usage) {
+        const out: SessionNumbers = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'PENDING' };
+        if (event.figuresInto(u.sessionId, out)) this.numbers.push(out);
+      }
+    }
   }
   stats() {
     return { events: this.events.length };
@@ -101,8 +108,8 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   assert.is(good.events.length, 4, 'detached after close');
 });
 
-test("attached, the sinks hear the manager's `usage` (what the meter billed), once a batch", async () => {
-  const { manager, time } = await setup();
+test("attached, sinks hear the manager's usage once the journal holds it: a checkpoint's, then an end's", async () => {
+  const { manager, time, store } = await setup();
   const host = new SinkHost({ log: quietLog([]), clock: time });
   const sink = new RecordingSink('sink');
   host.add(sink);
@@ -114,39 +121,74 @@ test("attached, the sinks hear the manager's `usage` (what the meter billed), on
     allotment: 1000n,
     payment: payment('p9'),
   });
-  useBytes(manager, [[mac(1), 600]]);
-  const batch = [
-    {
-      mac: mac(1),
-      sessionId: session.id,
-      metric: 'bytes' as const,
-      deltaBytes: 600,
-      deltaDownloadBytes: 500,
-      deltaUploadBytes: 100,
-      remainingBytes: 400,
-      exhausted: false,
-    },
-  ];
-  manager.reportUsage(batch);
+  const report = (bytes: number, remaining: number) => ({
+    mac: mac(1),
+    sessionId: session.id,
+    metric: 'bytes' as const,
+    deltaBytes: bytes,
+    deltaDownloadBytes: bytes - 100,
+    deltaUploadBytes: 100,
+    remainingBytes: remaining,
+    exhausted: false,
+  });
+  useBytes(manager, [[mac(1), 300]]);
+  manager.reportUsage([report(300, 700)]);
+  useBytes(manager, [[mac(1), 300]]);
+  manager.reportUsage([report(300, 400)]);
+  assert.equal(
+    sink.events.map((e) => e.type),
+    ['started'],
+    'billed, not on flash: not told',
+  );
+  store.hold = true;
+  const checkpoint = manager.checkpoint();
+  useBytes(manager, [[mac(1), 100]]);
+  manager.reportUsage([report(100, 300)]);
+  assert.equal(
+    sink.events.map((e) => e.type),
+    ['started'],
+    'the checkpoint is being written: not told',
+  );
+  store.release();
+  await checkpoint;
   assert.equal(
     sink.events.map((e) => e.type),
     ['started', 'usage'],
   );
   const usage = sink.events[1]!;
-  assert.ok(usage.type === 'usage' && usage.usage === batch);
-  const figures = {
+  assert.ok(usage.type === 'usage');
+  assert.equal(
+    usage.usage,
+    [{ ...report(600, 400), deltaDownloadBytes: 400, deltaUploadBytes: 200 }],
+    "the two ticks the checkpoint holds, summed; not the third's",
+  );
+  assert.equal(sink.numbers, [{ user: null, allotment: 1000, used: 600, remaining: 400, bytes: 600, state: 'ACTIVE' }]);
+  store.hold = true;
+  const ended = manager.end(session.id, 'admin');
+  await Promise.resolve();
+  assert.is(sink.events.length, 2, 'the end record is being written: neither its usage nor the end told');
+  store.release();
+  await ended;
+  await manager.writesSettled();
+  assert.equal(
+    sink.events.map((e) => e.type),
+    ['started', 'usage', 'usage', 'ended'],
+  );
+  const last = sink.events[2]!;
+  assert.ok(last.type === 'usage');
+  assert.equal(last.usage, [report(100, 300)]);
+  assert.equal(sink.numbers[1], {
     user: null,
-    metric: 'bytes',
-    allotment: 1000n,
-    used: 600n,
-    remaining: 400n,
-    bytes: 600n,
-    state: 'ACTIVE',
-  };
-  assert.equal(sink.figures, [figures, null]);
+    allotment: 1000,
+    used: 700,
+    remaining: 0,
+    bytes: 700,
+    state: 'TERMINATED',
+  });
   await host.close();
-  manager.reportUsage(batch);
-  assert.is(sink.events.length, 2, 'detached after close');
+  manager.reportUsage([report(1, 299)]);
+  await manager.checkpoint();
+  assert.is(sink.events.length, 4, 'detached after close');
 });
 
 test(

@@ -272,10 +272,11 @@ test(
     await new Promise((r) => setTimeout(r, 1500));
     // Phase 1: the broker stops while metering goes on, then comes back.
     await m.stop();
-    // Until a few reports queued up (each tick runs the ndsctl stand-in, a node process: slow on a loaded machine).
+    // Until a few reports queued up: one per checkpoint (the lab's checkpoint_interval, 5 s), each after ticks that
+    // run the ndsctl stand-in, a node process: slow on a loaded machine.
     const stoppedAt = Date.now();
     let during = await mqttStats(lab);
-    while (during.queue.pending < 5 && Date.now() - stoppedAt < 20_000) {
+    while (during.queue.pending < 5 && Date.now() - stoppedAt < 60_000) {
       await new Promise((r) => setTimeout(r, 250));
       during = await mqttStats(lab);
     }

@@ -1,8 +1,8 @@
 /**
  * Revenue charts as plain SVG made on the server: stacked bars per day, one colour per router (or method). No chart
  * library and no script in the page; the numbers the bars are drawn from are the table's, so the chart and the CSV
- * never disagree. Amounts are exact (bigint, smallest unit) up to the labels: heights and the axis use Number() of
- * them in the asset's unit, a drawing, not a sum anyone reads; each bar's label is the exact figure.
+ * never disagree. Amounts are exact (bigint, smallest unit) in every label, the axis' included: only heights and
+ * coordinates use Number() of them, a drawing, not a sum anyone reads.
  */
 import { esc } from './html.ts';
 import { decimalText, type Unit } from './money.ts';
@@ -30,13 +30,12 @@ export function chartBars(from: string, to: string): string[] {
   return days.filter((d, i) => i === 0 || d.endsWith('-01'));
 }
 
-/** A round step for the y axis near max/4. */
-function niceStep(max: number): number {
-  if (max <= 0) return 1;
-  const raw = max / 4;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  const m = raw / p;
-  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+/** A round step for the y axis near max/4, in the smallest unit (exact: its labels are money). */
+function niceStep(max: bigint, scale: bigint): bigint {
+  if (max <= 0n) return scale;
+  const quarter = max / 4n;
+  const p = quarter < 1n ? 1n : 10n ** BigInt(String(quarter).length - 1);
+  return (max <= 4n * p ? 1n : max <= 8n * p ? 2n : max <= 20n * p ? 5n : 10n) * p;
 }
 
 /** n to one decimal, as toFixed(1) writes it but without its cost (a chart's thousands of coordinates). */
@@ -47,14 +46,18 @@ function tenths(n: number): string {
   return `${t < 0 && whole === 0 ? '-' : ''}${whole}.${frac}`;
 }
 
-const compact = (n: number): string =>
-  n >= 1e9
-    ? `${+(n / 1e9).toFixed(2)}G`
-    : n >= 1e6
-      ? `${+(n / 1e6).toFixed(2)}M`
-      : n >= 1e4
-        ? `${+(n / 1e3).toFixed(1)}k`
-        : `${+n.toPrecision(6)}`;
+/**
+ * An axis value (smallest unit) in the asset's unit, exact, thousands and up shortened: 0.000000005, 2,500, 15k, 1.5M.
+ */
+function axisText(v: bigint, decimals: number): string {
+  const unit = 10n ** BigInt(decimals);
+  for (const [power, suffix] of [
+    [9, 'G'],
+    [6, 'M'],
+  ] as const)
+    if (v >= unit * 10n ** BigInt(power)) return decimalText(String(v), decimals + power) + suffix;
+  return v >= unit * 10_000n ? decimalText(String(v), decimals + 3) + 'k' : decimalText(String(v), decimals);
+}
 
 /** The asset a chart draws: its unit (the axis counts in it, labels say "30.25 USDC"), or null: not known. */
 export interface ChartAsset {
@@ -70,8 +73,7 @@ export function stackedBars(
   { unit, label: assetLabel }: ChartAsset,
   per: 'day' | 'month' = 'day',
 ): string {
-  const scale = 10 ** (unit?.decimals ?? 0);
-  const drawn = (v: bigint): number => Number(v) / scale;
+  const decimals = unit?.decimals ?? 0;
   const label = (v: bigint): string =>
     unit === null
       ? `${decimalText(String(v), 0)} ${assetLabel} (smallest unit)`
@@ -83,24 +85,31 @@ export function stackedBars(
   const top = 12;
   const plotH = height - top - bottom;
   const plotW = width - left - 8;
-  const totals = days.map((_, i) => series.reduce((a, s) => a + drawn(s.values[i] ?? 0n), 0));
-  const step = niceStep(Math.max(0, ...totals));
-  const yMax = Math.max(step, Math.ceil(Math.max(0, ...totals) / step) * step);
-  const y = (v: number): number => top + plotH - (v / yMax) * plotH;
+  // The axis in bigint (its labels are amounts); only the drawing is in Number, in the smallest unit.
+  let max = 0n;
+  for (let i = 0; i < days.length; i++) {
+    let total = 0n;
+    for (const s of series) total += (s.values[i] ?? 0n) > 0n ? s.values[i]! : 0n;
+    if (total > max) max = total;
+  }
+  const step = niceStep(max, 10n ** BigInt(decimals));
+  const yMax = max <= step ? step : ((max + step - 1n) / step) * step;
+  const yMaxDrawn = Number(yMax);
+  const y = (v: number): number => top + plotH - (v / yMaxDrawn) * plotH;
   const slot = plotW / Math.max(1, days.length);
   const bar = Math.max(2, Math.min(40, slot * 0.7));
   const parts: string[] = [];
-  for (let k = 0; k * step <= yMax + step / 2; k++) {
-    const v = k * step;
+  for (let v = 0n; v <= yMax; v += step) {
+    const at = y(Number(v));
     parts.push(
-      `<line x1="${left}" x2="${width - 8}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/>`,
-      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${compact(v)}</text>`,
+      `<line x1="${left}" x2="${width - 8}" y1="${tenths(at)}" y2="${tenths(at)}" class="grid"/>`,
+      `<text x="${left - 6}" y="${tenths(at + 4)}" text-anchor="end">${axisText(v, decimals)}</text>`,
     );
   }
   const labelEvery = Math.ceil(days.length / 10);
   // A year is ~3,300 bars per chart: what is the same for a day's bars or a series' is made once.
   const width1 = `" width="${tenths(bar)}" height="`;
-  const fills = series.map((s, k) => `" fill="${PALETTE[k % PALETTE.length]}"><title>`);
+  const fills = series.map((_, k) => `" fill="${PALETTE[k % PALETTE.length]}"><title>`);
   const names = series.map((s) => esc(s.name));
   days.forEach((day, i) => {
     const x = left + i * slot + (slot - bar) / 2;
@@ -110,8 +119,8 @@ export function stackedBars(
     series.forEach((s, k) => {
       const exact = s.values[i] ?? 0n;
       if (exact <= 0n) return;
-      const v = drawn(exact);
-      const h = (v / yMax) * plotH;
+      const v = Number(exact);
+      const h = (v / yMaxDrawn) * plotH;
       parts.push(
         at + tenths(y(base) - h) + width1 + tenths(h) + fills[k] + dayText + ' ' + names[k] + ': ' + esc(label(exact)),
         '</title></rect>',
@@ -120,7 +129,7 @@ export function stackedBars(
     });
     if (i % labelEvery === 0)
       parts.push(
-        `<text x="${(x + bar / 2).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle">` +
+        `<text x="${tenths(x + bar / 2)}" y="${height - bottom + 16}" text-anchor="middle">` +
           `${esc(per === 'day' ? day.slice(5) : day.slice(0, 7))}</text>`,
       );
   });

@@ -14,14 +14,8 @@ import { OffsetFill } from '../../src/fleet/dashboard/offset-fill.ts';
 import * as store from '../../src/fleet/dashboard/store.ts';
 import { revenueSeries, daysBetween } from '../../src/fleet/dashboard/views.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { ALL, DAY, METHODS } from './dashboard-days.ts';
 
-const DAY = 86_400_000;
-const ALL = { page: 1, size: 100_000, offset: 0 };
-const METHODS = [
-  ['x402', 'USDC'],
-  ['cashu', 'sat'],
-  ['voucher', 'EUR'],
-] as const;
 const ROUTERS = 11;
 
 let pg: Postgres;

@@ -17,14 +17,8 @@ import * as store from '../../src/fleet/dashboard/store.ts';
 import { chartBars } from '../../src/fleet/dashboard/charts.ts';
 import { revenueSeries } from '../../src/fleet/dashboard/views.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { ALL, DAY, METHODS } from './dashboard-days.ts';
 
-const DAY = 86_400_000;
-const ALL = { page: 1, size: 1_000_000, offset: 0 };
-const METHODS = [
-  ['x402', 'USDC'],
-  ['cashu', 'sat'],
-  ['voucher', 'EUR'],
-] as const;
 const ROUTERS = 12;
 const ZONES = ['UTC', 'Europe/Berlin', 'Asia/Kolkata'];
 

@@ -248,4 +248,49 @@ test('a zone that keeps failing holds neither the others nor idle(): they are fi
   }
 });
 
+test('an ANALYZE that failed is tried again at the next pass, and the UTC totals alone are analyzed', async () => {
+  // The fleet's UTC totals from scratch (a fleet whose days have passed since): the fill sums them again.
+  await db.exec(
+    'DELETE FROM revenue_totals_days WHERE minutes = 0; DELETE FROM revenue_totals_months WHERE minutes = 0; ' +
+      'DELETE FROM revenue_totals_to WHERE minutes = 0',
+  );
+  const analyzed = async () =>
+    db.transaction(async (tx) => {
+      await tx.query('SELECT pg_stat_clear_snapshot()');
+      return tx.query<{ relname: string; at: string | null }>(
+        `SELECT relname, last_analyze::text AS at FROM pg_stat_user_tables
+         WHERE relname IN ('revenue_offsets', 'revenue_offset_days', 'revenue_totals_days', 'revenue_totals_months')
+         ORDER BY relname`,
+      );
+    });
+  const before = await analyzed();
+  let refused = 0;
+  // The database refuses the first ANALYZE (a lock not had in time); everything else goes to it.
+  const flaky = new Proxy(db, {
+    get(target, key) {
+      if (key === 'exec')
+        return async (text: string) => {
+          if (text.startsWith('ANALYZE') && refused++ === 0) throw new Error('canceling statement due to lock timeout');
+          return target.exec(text);
+        };
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const fill = new OffsetFill({ db: flaky, sliceDays: 2 });
+  fill.keep('UTC');
+  // The retry comes after RETRY_MS (5 s); the bound only keeps a fill that never retries from hanging the file.
+  for (let i = 0; i < 300 && ((await fill.idle()).length > 0 || refused < 2); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await fill.close();
+  assert.is(refused, 2, 'tried again after the refusal');
+  let after = await analyzed();
+  for (let i = 0; i < 50 && after.some((r, k) => r.at === null || r.at === before[k]!.at); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await analyzed();
+  }
+  for (const [k, r] of after.entries())
+    assert.ok(r.at !== null && r.at !== before[k]!.at, `${r.relname} analyzed on the retry: ${r.at}`);
+});
+
 test.run();

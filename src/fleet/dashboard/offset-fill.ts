@@ -56,6 +56,8 @@ export class OffsetFill {
   private readonly zones = new Set<string>(['UTC']);
   /** Zones whose latest try failed: they wait out RETRY_MS, and idle() does not wait for them. */
   private readonly failing = new Set<string>();
+  /** A fill or the totals wrote rows no ANALYZE has seen yet: cleared only by one that succeeded. */
+  private needsAnalyze = false;
   /** The run is in its retry pause (only after a failure). */
   private pausing = false;
   /** idle() callers, woken to look again when the run pauses or ends. */
@@ -110,10 +112,12 @@ export class OffsetFill {
       const zone = this.queue[0]!;
       try {
         const offsets = await zoneOffsets(this.o.db, zone);
-        let slices = 0;
-        for (const m of offsets) slices += await this.fill(m);
-        for (const m of [0, ...offsets]) await this.totals(m);
-        if (slices > 0) await this.analyze();
+        for (const m of offsets) if ((await this.fill(m)) > 0) this.needsAnalyze = true;
+        for (const m of [0, ...offsets]) if (await this.totals(m)) this.needsAnalyze = true;
+        if (this.needsAnalyze) {
+          await this.analyze();
+          this.needsAnalyze = false;
+        }
         this.queue.shift();
         this.failing.delete(zone);
       } catch (err) {
@@ -160,11 +164,16 @@ export class OffsetFill {
     return slices;
   }
 
-  /** Offset m's past days summed into the fleet's totals, a slice per transaction, up to its today. */
-  private async totals(m: number): Promise<void> {
-    let last: string | null = null;
+  /** Offset m's past days summed into the fleet's totals, a slice per transaction, up to its today; whether it wrote. */
+  private async totals(m: number): Promise<boolean> {
+    const [was] = await this.o.db.query<{ to: string | null }>(
+      'SELECT days_to::text AS to FROM revenue_totals_to WHERE minutes = $1',
+      [m],
+    );
+    let last: string | null = was?.to ?? null;
+    let wrote = false;
     for (;;) {
-      if (this.closed) return;
+      if (this.closed) return wrote;
       const to = await this.o.db.transaction(async (tx) => {
         await tx.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
         const [row] = await tx.query<{ to: string | null }>('SELECT revenue_totals_close($1, $2)::text AS to', [
@@ -173,7 +182,8 @@ export class OffsetFill {
         ]);
         return row?.to ?? null;
       });
-      if (to === null || to === last) return;
+      if (to === null || to === last) return wrote;
+      wrote = true;
       last = to;
     }
   }

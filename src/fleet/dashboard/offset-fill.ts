@@ -164,7 +164,7 @@ export class OffsetFill {
     return slices;
   }
 
-  /** Offset m's past days summed into the fleet's totals, a slice per transaction, up to its today; whether it wrote. */
+  /** Offset m's past days summed into the fleet's totals, a slice per transaction, up to today; whether it wrote. */
   private async totals(m: number): Promise<boolean> {
     const [was] = await this.o.db.query<{ to: string | null }>(
       'SELECT days_to::text AS to FROM revenue_totals_to WHERE minutes = $1',

@@ -6,8 +6,12 @@
 // the hours and days summed from them, so the three agree as the payments' triggers keep them.
 import { loadavg } from 'node:os';
 import type { Login } from '../../src/fleet/dashboard/auth.ts';
-import { revenueScreen, routersScreen } from '../../src/fleet/dashboard/screens.ts';
-import type { Db } from '../../src/fleet/db/index.ts';
+import { revenueScreen, routerScreen, routersScreen } from '../../src/fleet/dashboard/screens.ts';
+import { alertsScreen } from '../../src/fleet/dashboard/alert-settings.ts';
+import { venuesScreen } from '../../src/fleet/dashboard/venue-paths.ts';
+import { FLEET_MIGRATIONS, migrate, type Db } from '../../src/fleet/db/index.ts';
+import { DASHBOARD_MIGRATIONS } from '../../src/fleet/dashboard/index.ts';
+import { VENUE_MIGRATIONS } from '../../src/fleet/venue/index.ts';
 import { OffsetFill } from '../../src/fleet/dashboard/offset-fill.ts';
 
 const load = () => loadavg()[0]!.toFixed(1);
@@ -29,6 +33,8 @@ async function timed(fn: () => Promise<unknown>): Promise<string> {
 let paidTotal = 0;
 
 export async function yearBench(db: Db, routers: number): Promise<void> {
+  // The dashboard's and the venues' tables and views too, as sluice-fleet makes them: a router's page, Venues, Alerts.
+  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
   const t0 = Date.now();
   await db.exec(`
     INSERT INTO routers (name, last_message_at, online) SELECT 'r' || lpad(i::text, 4, '0'), now(), true
@@ -109,4 +115,11 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
   console.log(
     `              page Routers, zone UTC (${routers}): ${await timed(() => routersScreen(context('UTC', '')))}`,
   );
+  // A router's page reads its year of revenue; Venues and Alerts read tables this bench does not fill (venue moves,
+  // alert events): their figures are the pages' own cost over empty tables, not a year's volume of them.
+  console.log(
+    `              page router r0001, zone UTC: ${await timed(() => routerScreen(context('UTC', ''), 'r0001'))}`,
+  );
+  console.log(`              page Venues (no moves): ${await timed(() => venuesScreen(context('UTC', '')))}`);
+  console.log(`              page Alerts (no events): ${await timed(() => alertsScreen(context('UTC', '')))}`);
 }

@@ -9,7 +9,8 @@
 // The fleet's collector (dist/fleet/fleet.mjs, its own process, `--connections` members of its group, `--writers`
 // transactions in flight) between a real mosquitto and a real PostgreSQL 15 (test/peers: Debian's, fsync on), fed by
 // simulated routers, each its own MQTT 5 connection with the package's settings (QoS 1, keepalive 60 s, MessagePack;
-// poll_interval 2 s: a usage report of its 32 sessions every 2 s; a status every 60 s; each session bought for an
+// a usage report of its 32 sessions every 2 s, above any router's rate (usage goes out per journal write: each
+// checkpoint_interval, 5 s at least, 300 s by default); a status every 60 s; each session bought for an
 // hour, so a start with its payment and an end per session and hour) publishing the maps sluice's builders make
 // (test/fleet/rig.ts's FakeRouter):
 // 1. real rate: what one collector stores per second of what the routers send, how far it falls behind, and who

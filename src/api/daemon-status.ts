@@ -2,7 +2,7 @@
 import type { ConfigReloader } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { damagedTables } from '../storage/index.ts';
-import type { StatusInfo } from '../upstream/index.ts';
+import { declaredLeaseTtlS, type StatusInfo } from '../upstream/index.ts';
 import { VERSION } from '../version.ts';
 import { statsReply, type StatsSources } from './stats.ts';
 import { planView } from './view.ts';
@@ -41,6 +41,7 @@ export function daemonStats(p: DaemonParts): BlobmsgTable {
  */
 export function upstreamStatus({ startedAt, sessions, meter, journal, config, metering }: DaemonParts): StatusInfo {
   const written = journal.stats();
+  const leaseTtl = declaredLeaseTtlS(config.config.main);
   return {
     version: VERSION,
     uptime_s: Math.floor((Date.now() - startedAt) / 1000),
@@ -56,5 +57,7 @@ export function upstreamStatus({ startedAt, sessions, meter, journal, config, me
       // The hotspot metered where its customers are not: the portal's counters meter instead (gate/hotspot.ts).
       metering_problem: metering?.problem ?? null,
     },
+    // How long this router's kernel passes a leased device unrenewed: the fleet never moves its leases sooner.
+    ...(leaseTtl !== null && { lease_ttl: leaseTtl }),
   };
 }

@@ -51,7 +51,8 @@ export const FLEET_USAGE = `usage: sluice-fleet [options]   (npm run fleet -- [o
                         as PATH -t (default /usr/sbin/sendmail; absent: without an SMTP server, webhook only)
   --venues F            "<venue> <router> <router>…" lines: runs the venue lease service (docs/roaming.md) for
                         them; needs --command-keys (its answers are the routers' signed commands)
-  --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90)
+  --lease-ttl S         a venue session's holder not heard for this long loses it to the next claim (default 90;
+                        longer for a holder whose status declares a longer lease_ttl: docs/roaming.md)
   --retention-days N    keep each usage/session message's ledger row N days after it came, then prune it (its
                         sums stay in the roll-ups, its number in the router's spans); 0: keep them for good
                         (default 35)

@@ -11,7 +11,7 @@ export type { StatusInfo } from './mqtt/messages.ts';
 export { signCommand } from './mqtt/commands.ts';
 export { signedHeaders } from './hook/signature.ts';
 export { VenueRoaming } from './venue-roaming.ts';
-export { leaseTimeoutMs } from './venue-lease-time.ts';
+export { declaredLeaseTtlS, leaseTimeoutMs } from './venue-lease-time.ts';
 export type { TrialAsk } from './venue-trials.ts';
 export { arrivalOf } from './venue-args.ts';
 export { addSinks } from './venue-sinks.ts';

@@ -25,3 +25,16 @@ export function leaseTimeoutMs(ttlMs: number): number {
 export function renewEveryMs(timeoutMs: number, statusIntervalMs: number): number {
   return Math.max(1, Math.min(statusIntervalMs, Math.floor(timeoutMs / 2)));
 }
+
+/**
+ * The lease TTL a router declares in its status (`lease_ttl`, seconds), only where its switch runs (a venue router
+ * with the kernel's gate): the fleet then waits at least that long before it moves one of its leases, since its kernel
+ * passes its devices that long (docs/roaming.md). Null elsewhere: no switch, nothing to declare.
+ */
+export function declaredLeaseTtlS(main: {
+  venue: string;
+  kernelQuota: boolean;
+  venueLeaseTtlMs: number;
+}): number | null {
+  return main.venue !== '' && main.kernelQuota ? Math.ceil(main.venueLeaseTtlMs / 1000) : null;
+}

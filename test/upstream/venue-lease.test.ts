@@ -4,7 +4,8 @@
  * lease elements on a recording nft): the element's timeout is strictly shorter than the fleet's TTL as the fleet
  * counts it (from the renewing status's `at`, never later than its arrival), measured from before the status is sent
  * (the kernel has the element before the status is stamped); a round is one nft batch for every leased device; two
- * rounds fit in one element's life; a restart renews nothing the fleet has not confirmed.
+ * rounds fit in one element's life; a restart renews nothing the fleet has not confirmed. The router's status declares
+ * its lease TTL (`lease_ttl`) where the switch runs, and only there: the fleet waits at least that long.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +14,7 @@ import { VenueLeaseSwitch } from '../../src/upstream/venue-lease.ts';
 import { gateTableScript, leaseScript, parseLeaseLive } from '../../src/portal/ipv6-gate-nft.ts';
 import { Ipv6Gate } from '../../src/portal/ipv6-gate.ts';
 import { silentLogger } from '../../src/log.ts';
+import { upstreamStatus, type DaemonParts } from '../../src/api/daemon-status.ts';
 
 const A = '02:00:00:00:0a:01';
 const B = '02:00:00:00:0a:02';
@@ -174,6 +176,22 @@ test('the switch claims unconfirmed leases, and a held-here answer renews at onc
   assert.ok(confirmed.has(A));
   assert.ok(statuses > before);
   sw.close();
+});
+
+test("the status declares the lease TTL where the switch runs (venue and the kernel's gate), nowhere else", () => {
+  const status = (main: { venue: string; kernelQuota: boolean; venueLeaseTtlMs: number }) =>
+    upstreamStatus({
+      startedAt: Date.now(),
+      sessions: { stats: () => ({}) },
+      meter: { stats: () => ({ tick_ms_p50: 1 }) },
+      journal: { stats: () => ({ writeFailures: 0, failing: null }) },
+      config: { config: { main, pricing: [] }, problems: [] },
+      metering: null,
+    } as unknown as DaemonParts);
+  assert.is(status({ venue: 'hall', kernelQuota: true, venueLeaseTtlMs: 60_000 }).lease_ttl, 60);
+  assert.is(status({ venue: 'hall', kernelQuota: true, venueLeaseTtlMs: 8_500 }).lease_ttl, 9, 'whole seconds, up');
+  assert.ok(!('lease_ttl' in status({ venue: '', kernelQuota: true, venueLeaseTtlMs: 90_000 })), 'no venue');
+  assert.ok(!('lease_ttl' in status({ venue: 'hall', kernelQuota: false, venueLeaseTtlMs: 90_000 })), 'no switch');
 });
 
 test.run();

@@ -33,6 +33,12 @@ export const MAX_NEW_SESSIONS_PER_DAY = 20_000;
 /** The reason a usage report over MAX_NEW_SESSIONS_PER_DAY is counted under in `fleet_rejects`. */
 export const OVER_NEW_SESSIONS = `over ${MAX_NEW_SESSIONS_PER_DAY} new sessions a day`;
 
+/**
+ * A venue router's declared lease TTL (its status' `lease_ttl`, whole seconds), as its main.venue_lease_ttl is
+ * bounded: any other value is not believed (the lease service counts it refused) and the fleet's own TTL holds.
+ */
+export const LEASE_TTL_S = { min: 5, max: 86_400 } as const;
+
 export class Unbounded extends Error {}
 
 /**

@@ -8,6 +8,7 @@
 import { Unpackr } from 'msgpackr';
 import {
   boundedJson,
+  LEASE_TTL_S,
   MAX_AMOUNT_DIGITS,
   MAX_JSON_BYTES,
   MAX_PAYLOAD_BYTES,
@@ -109,6 +110,10 @@ export type Inbound =
       pricing: string | null;
       queue: string | null;
       health: string | null;
+      /** The router's declared lease TTL in seconds (bounds.ts LEASE_TTL_S), null when absent or not believed. */
+      leaseTtlS: number | null;
+      /** It declared one out of bounds (ignored; the lease service counts it refused). */
+      leaseTtlRefused: boolean;
     });
 
 export interface Reject {
@@ -147,6 +152,13 @@ function count(v: unknown, what: string): number {
 
 function countOrNull(v: unknown, what: string): number | null {
   return v === null || v === undefined ? null : count(v, what);
+}
+
+/** A status' `lease_ttl`: whole seconds within LEASE_TTL_S, null when absent; anything else only refused. */
+function leaseTtlOf(v: unknown): number | null | 'refused' {
+  if (v === null || v === undefined) return null;
+  const ok = typeof v === 'number' && Number.isSafeInteger(v) && v >= LEASE_TTL_S.min && v <= LEASE_TTL_S.max;
+  return ok ? v : 'refused';
 }
 
 function time(v: unknown, what: string, now: number): number {
@@ -290,6 +302,7 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
     const base = { router: where.router, at };
     if (where.kind === 'status') {
       if (typeof m['online'] !== 'boolean') fail('online is not a boolean');
+      const leaseTtlS = leaseTtlOf(m['lease_ttl']);
       return {
         ...base,
         kind: 'status',
@@ -302,6 +315,8 @@ export function parseMessage(prefix: string, topic: string, payload: Uint8Array,
         pricing: Array.isArray(m['pricing']) ? boundedJson(m['pricing'], 'pricing', MAX_JSON_BYTES.pricing) : null,
         queue: isMap(m['queue']) ? boundedJson(m['queue'], 'queue', MAX_JSON_BYTES.queue) : null,
         health: isMap(m['health']) ? boundedJson(m['health'], 'health', MAX_JSON_BYTES.health) : null,
+        leaseTtlS: leaseTtlS === 'refused' ? null : leaseTtlS,
+        leaseTtlRefused: leaseTtlS === 'refused',
       };
     }
     if (seq < 1) fail('seq is not a positive number');

@@ -17,6 +17,7 @@ export const RULES = {
   'charge-not-sent': 'answered an overlap charge it was not sent',
   'sale-future': 'reported a sale dated ahead of the fleet clock',
   'sale-held-elsewhere': 'reported a sale for a device whose venue session is live at another router',
+  'lease-ttl-above': "its lease TTL is above the fleet's: its devices wait longer to move",
 } as const;
 
 export type Rule = keyof typeof RULES;

@@ -23,6 +23,13 @@ export interface HeardContext {
   now: () => number;
   /** A message refused (counted in the service's stats). */
   refused: () => void;
+  /** The fleet's lease TTL (--lease-ttl). */
+  ttlMs: number;
+  /**
+   * The routers named for a lease TTL above it, with the TTL named: once each (and again when it changes), so the
+   * breach counts what a router declared, not each status.
+   */
+  namedTtl: Map<string, number>;
   /** Sends `router` the revoke of a hold that moved on while it was unreachable. */
   revoke: (router: string, h: StaleHold) => void;
 }
@@ -33,7 +40,15 @@ export async function heardReport(c: HeardContext, m: Inbound): Promise<void> {
   const at = Math.min(m.at, c.now());
   if (m.kind === 'status') {
     if (!m.online) return;
-    await reports.renewHolder(c.db, m.router, at);
+    if (m.leaseTtlRefused) c.refused();
+    const ttlMs = m.leaseTtlS === null ? null : m.leaseTtlS * 1000;
+    await reports.renewHolder(c.db, m.router, at, ttlMs);
+    // Believed (its kernel passes its devices that long), and named: its leases move later than the fleet's TTL.
+    if (ttlMs !== null && ttlMs > c.ttlMs && c.namedTtl.get(m.router) !== ttlMs) {
+      if (c.namedTtl.size < 10_000) c.namedTtl.set(m.router, ttlMs);
+      const detail = `its lease TTL (${m.leaseTtlS} s) is above the fleet's (${c.ttlMs / 1000} s)`;
+      await breach(c.db, { router: m.router, venue, rule: 'lease-ttl-above', detail });
+    }
     // Back after its lease moved on (it was unreachable): it stops serving what it no longer holds.
     for (const h of await staleHolds(c.db, m.router)) c.revoke(m.router, h);
     return;

@@ -105,12 +105,15 @@ export async function topUp(db: Sql, router: string, sessionId: string, allotmen
   );
 }
 
-/** Anything heard from a router online renews the leases it holds. */
-export async function renewHolder(db: Sql, router: string, now: number): Promise<void> {
-  await db.query(`UPDATE venue_leases SET renewed_at = $2 WHERE holder = $1 AND state IN ('held', 'releasing')`, [
-    router,
-    ms(now),
-  ]);
+/**
+ * Anything heard from a router online renews the leases it holds, with the lease TTL its status declares (`ttlMs`:
+ * how long its kernel passes their devices; null, none: the fleet's own).
+ */
+export async function renewHolder(db: Sql, router: string, now: number, ttlMs: number | null = null): Promise<void> {
+  await db.query(
+    `UPDATE venue_leases SET renewed_at = $2, holder_ttl_ms = $3 WHERE holder = $1 AND state IN ('held', 'releasing')`,
+    [router, ms(now), ttlMs],
+  );
 }
 
 /** The holder's session ended by itself (ran out, ended by an admin): the venue session is over. */

@@ -41,6 +41,8 @@ export interface Lease extends Omit<Figures, 'at'> {
   requestedAt: number | null;
   reportedAt: number;
   renewedAt: number;
+  /** The TTL the holder declared with its last renewal (its kernel's), null when none. */
+  holderTtlMs: number | null;
 }
 
 const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,
@@ -49,7 +51,7 @@ const COLUMNS = `id, venue, mac, state, holder, holder_session, epoch,
   remaining::text, sold::text, bytes::text, (extract(epoch FROM expires_at) * 1000)::float8 AS expires_at,
   rate_down, rate_up,
   devices, user_name, plan, (extract(epoch FROM reported_at) * 1000)::float8 AS reported_at,
-  (extract(epoch FROM renewed_at) * 1000)::float8 AS renewed_at`;
+  (extract(epoch FROM renewed_at) * 1000)::float8 AS renewed_at, holder_ttl_ms`;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -79,6 +81,7 @@ function toLease(r: Record<string, unknown>): Lease {
     plan: (r['plan'] as string | null) ?? null,
     reportedAt: Number(r['reported_at']),
     renewedAt: Number(r['renewed_at']),
+    holderTtlMs: num(r['holder_ttl_ms']),
   };
 }
 
@@ -135,7 +138,9 @@ export async function claim(
       await tx.query(`UPDATE venue_leases SET renewed_at = $2 WHERE id = $1`, [lease.id, ms(o.now)]);
       return { kind: 'open', lease: { ...lease, renewedAt: o.now } };
     }
-    const expired = o.now - lease.renewedAt > o.ttlMs;
+    // A holder is believed about itself only: its kernel passes the device for as long as it declared, so the lease
+    // moves only after the longer of that and the fleet's own TTL, never while the device may still pass there.
+    const expired = o.now - lease.renewedAt > Math.max(o.ttlMs, lease.holderTtlMs ?? 0);
     if (expired) return { kind: 'open', lease: await move(tx, lease, router, null, 'expired', o.now) };
     if (lease.state === 'releasing' && lease.target !== router) return { kind: 'held', lease };
     if (lease.state === 'releasing' && lease.requestedAt !== null && o.now - lease.requestedAt < o.resendMs)
@@ -168,7 +173,7 @@ async function move(
   await tx.query(
     `UPDATE venue_leases SET state = 'moving', holder = $2, holder_session = NULL, epoch = $3, since = $4, target = $2,
        requested_at = $4, allotment = $5, used = $6, remaining = $7, bytes = $8, expires_at = $9, rate_down = $10,
-       rate_up = $11, devices = $12, reported_at = $13, renewed_at = $4
+       rate_up = $11, devices = $12, reported_at = $13, renewed_at = $4, holder_ttl_ms = NULL
      WHERE id = $1`,
     [
       lease.id,
@@ -224,6 +229,7 @@ async function move(
     devices: figures.devices,
     reportedAt: figures.at,
     renewedAt: now,
+    holderTtlMs: null,
   };
 }
 

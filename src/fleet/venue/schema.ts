@@ -154,6 +154,15 @@ CREATE TABLE venue_trial_holds (
 );
 `;
 
+/**
+ * The holder's declared lease TTL (its status' `lease_ttl`, with its renewal: holder-reports.ts renewHolder): how
+ * long its kernel passes the device unrenewed. NULL: it declared none, the fleet's own holds. A lease is moved from
+ * an unheard holder only after the longer of the two (leases.ts claim).
+ */
+const HOLDER_TTL = `
+ALTER TABLE venue_leases ADD COLUMN holder_ttl_ms bigint;
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
@@ -162,4 +171,5 @@ export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2004, name: 'venue trust', sql: TRUST },
   { version: 2005, name: 'venue trials', sql: TRIALS },
   { version: 2006, name: 'venue trial holds', sql: TRIAL_HOLDS },
+  { version: 2007, name: 'venue holder ttl', sql: HOLDER_TTL },
 ];

@@ -310,6 +310,8 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
     venues: o.venues,
     now,
     refused: () => void counters.refused++,
+    ttlMs,
+    namedTtl: new Map(),
     revoke: (router, h) => {
       const args = { mac: h.mac, venue: h.venue, lease: h.leaseId, epoch: h.epoch, to: h.holder, revoke: true };
       send(

@@ -211,6 +211,8 @@ export interface StatusInfo {
   sessions: Record<string, unknown>;
   pricing: unknown[];
   health: Record<string, number | string | null>; // the router's health for a fleet server (docs/mqtt.md)
+  /** A venue router's lease TTL in seconds, where its switch runs (upstream/venue-lease-time.ts). */
+  lease_ttl?: number;
 }
 
 export function statusMessage(head: MessageHead, lastSeq: number, fields: Record<string, unknown>): Buffer {

@@ -353,6 +353,9 @@ export class SessionManager extends SessionQueries {
     this.changes.forget(id);
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) return null;
+    // The end's last usage is told with the session's figures as it ended (what it had left), as each tick's was: an
+    // ended session's own figures say nothing is left, which a venue's lease would take for the holder's last report.
+    const last = this.recovering || !this.events.listens('usage-written') ? null : this.figuresAt([id], now);
     const ended = endSession(session, cause, now);
     ended.used = usedAt(session, now);
     this.reg.replace(ended);
@@ -379,10 +382,7 @@ export class SessionManager extends SessionQueries {
         ? undefined
         : () => {
             const usage = this.unwritten.ended(id);
-            if (usage !== null) {
-              const at = this.clock.now();
-              this.events.emit('usage-written', [usage], at, this.figuresAt([usage], at));
-            }
+            if (usage !== null) this.events.emit('usage-written', [usage], now, last ?? new Map());
             this.events.emit('end-written', copySession(view));
           },
     );
@@ -412,11 +412,11 @@ export class SessionManager extends SessionQueries {
   }
 
   /** Each session's figures as of `now`: taken with the write that records them, told once it is durable. */
-  private figuresAt(batch: readonly UsageReport[], now: number): Map<string, SessionNumbers> {
+  private figuresAt(ids: readonly string[], now: number): Map<string, SessionNumbers> {
     const figures = new Map<string, SessionNumbers>();
-    for (const u of batch) {
+    for (const id of ids) {
       const out: SessionNumbers = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' };
-      if (this.figuresInto(u.sessionId, now, out)) figures.set(u.sessionId, out);
+      if (this.figuresInto(id, now, out)) figures.set(id, out);
     }
     return figures;
   }
@@ -453,7 +453,13 @@ export class SessionManager extends SessionQueries {
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
     const held = this.unwritten.take(entries.map(([id]) => id));
-    const figures = held.length === 0 ? null : this.figuresAt(held, now);
+    const figures =
+      held.length === 0
+        ? null
+        : this.figuresAt(
+            held.map((u) => u.sessionId),
+            now,
+          );
     // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
     const write = this.store.append([record]).then(() => {
       if (figures !== null) this.events.emit('usage-written', held, now, figures);

@@ -177,13 +177,15 @@ test("attached, sinks hear the manager's usage once the journal holds it: a chec
   const last = sink.events[2]!;
   assert.ok(last.type === 'usage');
   assert.equal(last.usage, [report(100, 300)]);
+  // The session's figures as it ended (what it had left), as each tick's report had them: a venue's lease reads a
+  // holder's report as what is left to move.
   assert.equal(sink.numbers[1], {
     user: null,
     allotment: 1000,
     used: 700,
-    remaining: 0,
+    remaining: 300,
     bytes: 700,
-    state: 'TERMINATED',
+    state: 'ACTIVE',
   });
   await host.close();
   manager.reportUsage([report(1, 299)]);

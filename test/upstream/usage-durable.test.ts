@@ -99,6 +99,9 @@ test('usage and an end held in the journal are not published; once written, they
   const byReport = usage.map((m) => rows(m.body)[0]!);
   assert.is(byReport[0]!['used'], 4000, "the checkpoint's figures, as written");
   assert.is(byReport[1]!['used'], 5000, "the end record's");
+  // As each tick's report did, the end's says what the session had left as it ended, not an ended session's nothing:
+  // a venue's lease takes a holder's report for what is left to move.
+  assert.is(byReport[1]!['remaining'], 5000, 'what it had left as it ended');
   const seqOf = (m: { body: Record<string, unknown> }) => m.body['seq'] as number;
   const end = sub.on('session').find((m) => m.body['event'] === 'ended')!;
   assert.ok(seqOf(usage[1]!) < seqOf(end), 'the last usage goes before the end');

@@ -26,9 +26,17 @@ function watchGates(ra: DaemonLab, rb: DaemonLab) {
   let running = true;
   let bothSince: number | null = null;
   let bothMs = 0;
+  let failed: unknown = null;
   const loop = (async () => {
     while (running) {
-      const pair = `${open(ra) ? 'open' : 'closed'}/${open(rb) ? 'open' : 'closed'}`;
+      let pair: string;
+      try {
+        pair = `${open(ra) ? 'open' : 'closed'}/${open(rb) ? 'open' : 'closed'}`;
+      } catch (err) {
+        // A lab torn down under the sampler (its test failed on a step): the step's own error is the one to see.
+        failed = err;
+        return;
+      }
       if (seen.at(-1) !== pair) seen.push(pair);
       if (pair === 'open/open') bothSince ??= performance.now();
       else if (bothSince !== null) {
@@ -43,6 +51,7 @@ function watchGates(ra: DaemonLab, rb: DaemonLab) {
     async stop(): Promise<{ seen: string[]; bothMs: number }> {
       running = false;
       await loop;
+      if (failed !== null) throw failed;
       return { seen, bothMs: Math.round(bothMs) };
     },
   };

@@ -13,7 +13,7 @@ import { arrivalOf, optNumber, releaseFigures, text } from './venue-args.ts';
 import { openMoved } from './venue-open.ts';
 import { chargeOverlap, chargesOf } from './venue-charges.ts';
 import { VenuePresence } from './venue-presence.ts';
-import { billTail, type Tail, type TailSessions } from './venue-tail.ts';
+import { billTail, type CloseWithTail, type TailSessions } from './venue-tail.ts';
 import { answered, checkVenueTrial, trialOf, trialsOf, type TrialAsk } from './venue-trials.ts';
 import {
   ANSWER_WAIT_MS,
@@ -47,10 +47,10 @@ export interface VenueRoamingDeps {
    */
   gateClosed?: (mac: string) => Promise<'closed' | 'failed' | 'kept-open'>;
   /**
-   * The close of the device's gate before its session ends, with its last reading (venue-tail.ts): the bytes it passed
-   * here after the meter's last reading, billed here. Throws when the portal did not answer the deauth.
+   * The close of the device's gate with its last reading (venue-tail.ts): the bytes it passed here after the meter's
+   * last reading, billed here and the session ended before the deauth. Throws when the portal did not answer it.
    */
-  closeWithTail?: (mac: string) => Promise<() => Tail>;
+  closeWithTail?: CloseWithTail;
   /** The lease's dead-man's switch (venue-lease.ts): told the fleet's answers, closed with this. */
   lease?: { answered(mac: string, state: string): void; start(): void; close(): void };
   log: Log;
@@ -320,10 +320,13 @@ export class VenueRoaming {
     else await this.presence.untilAbsent(mac);
     if (!isLive(this.deps.sessions.get(session.id) ?? session))
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} ended here meanwhile`);
-    await billTail(this.deps, session); // the holder closes first, with its last reading (venue-tail.ts)
-    this.movedOut.set(session.id, to);
     // Durable before the reply: a crash after it still has the session ended here, never live twice.
-    const ended = (await this.deps.sessions.end(session.id, 'moved')) ?? session;
+    const end = (): Promise<Session | null> => {
+      this.movedOut.set(session.id, to);
+      return this.deps.sessions.end(session.id, 'moved');
+    };
+    // The holder closes first, with its last reading billed and the end on flash before the deauth (venue-tail.ts).
+    const ended = (await billTail(this.deps, session, end)) ?? session;
     this.deps.log.info('venue: session moved out', { mac, session: session.id, to, venue });
     await this.gateShut(mac);
     return this.figures(ended, venue, to);

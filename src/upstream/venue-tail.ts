@@ -4,9 +4,11 @@
  * its deauth, and the kernel's go with it too, so a byte the ticks had not read by then would never be billed. The
  * close stops the device's traffic (sluice's own stop, where the IPv6 gate runs), then reads its counters in the same
  * turn of the portal's queue, the ones the meter bills from: the kernel's while it meters from them, else the portal's
- * (`json <mac>`); what they show past the meter's last reading is billed here before the session ends. Under sluice's
- * own gate the close takes the device out of the gate's set and deletes its flows, then reads the kernel's counters,
- * which stay a while after a close (gate/own-valve.ts). The gate holds the device closed from the close to the end.
+ * (`json <mac>`); what they show past the meter's last reading is billed here and the session ended, on flash, before
+ * the portal's deauth (a holder killed after it finds the bytes in its journal, one killed before it the portal's
+ * counters still there for its restarted meter). Under sluice's own gate the close takes the device out of the gate's
+ * set and deletes its flows, then reads the kernel's counters, which stay a while after a close (gate/own-valve.ts).
+ * The gate holds the device closed from the close to the end.
  */
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -55,63 +57,97 @@ interface CloseReading {
   epoch?: number;
 }
 
+/** The close of a device's gate with its last reading, `bill` run in it before the deauth (closeWithTail). */
+export type CloseWithTail = <T>(mac: string, bill: (tailNow: () => Tail) => Promise<T>) => Promise<T>;
+
 /**
- * The close of `mac`'s gate with its last reading: resolves, once the portal answered the deauth, with what the
- * counters show past the meter's last reading, asked when it is billed (none when it cannot tell: no reading of the
- * client, other counters). Asked then, not in the close: a tick whose reading was under way commits meanwhile, and
- * what it billed is then past the mark, not billed twice. Throws when the portal did not answer (the stop is released:
- * the session goes on here).
+ * The close of `mac`'s gate with its last reading: once the device's traffic stopped and its counters were read,
+ * `bill` runs in the close, before the portal's deauth, with what the counters show past the meter's last reading,
+ * asked when it is billed (none when it cannot tell: no reading of the client, other counters). Asked then, not as
+ * the counters are read: a tick whose reading was under way commits meanwhile, and what it billed is then past the
+ * mark, not billed twice. The deauth waits for `bill`: openNDS deletes the counters with it, so what they showed is on
+ * flash first, and a holder killed before the deauth still has them at the portal. Resolves with what `bill` did once
+ * the portal answered the deauth; throws when it did not (the stop is released when `bill` did not run: the session
+ * goes on here).
  */
-export function closeWithTail(p: TailParts): (mac: string) => Promise<() => Tail> {
-  return async (mac) => {
+export function closeWithTail(p: TailParts): CloseWithTail {
+  return async (mac, bill) => {
+    let done: { v: Awaited<ReturnType<typeof bill>> } | undefined;
     try {
-      const { counted } = await p.valve.closeAndCount(mac, async (client): Promise<CloseReading | null> => {
-        const kernel = p.kernel();
-        if (kernel !== null) return kernel.read(mac);
-        const c = await client().catch(() => null);
-        const open = c !== null && (GATE_OPEN_STATES as readonly string[]).includes(c.state);
-        return open ? { down: c.downloadBytes, up: c.uploadBytes } : null;
+      await p.valve.closeAndCount(mac, async (client) => {
+        const counted = await read(p, mac, client);
+        done = {
+          v: await bill(() => {
+            const mark = p.mark(mac);
+            if (counted === null || mark === undefined) return NONE;
+            if (counted.epoch !== undefined && counted.epoch !== mark.token) return NONE;
+            return past(counted.down, counted.up, mark);
+          }),
+        };
       });
-      return () => {
-        const mark = p.mark(mac);
-        if (counted === null || mark === undefined) return NONE;
-        if (counted.epoch !== undefined && counted.epoch !== mark.token) return NONE;
-        return past(counted.down, counted.up, mark);
-      };
+      return done!.v;
     } catch (err) {
-      await p.valve.released(mac);
+      // A bill that ran ended the session: its gate stays stopped until a close the gatekeeper retries succeeds.
+      if (done === undefined) await p.valve.released(mac);
       throw err;
     }
   };
 }
 
+/** The counters `closeWithTail` bills from: the kernel's while the meter meters from them, else the portal's. */
+async function read(
+  p: TailParts,
+  mac: string,
+  client: () => Promise<PortalClient | null>,
+): Promise<CloseReading | null> {
+  const kernel = p.kernel();
+  if (kernel !== null) return kernel.read(mac);
+  const c = await client().catch(() => null);
+  const open = c !== null && (GATE_OPEN_STATES as readonly string[]).includes(c.state);
+  return open ? { down: c.downloadBytes, up: c.uploadBytes } : null;
+}
+
 /** What billTail asks of the sessions. */
-export type TailSessions = Pick<SessionManager, 'get' | 'applyUsage' | 'reportUsage'>;
+export type TailSessions = Pick<SessionManager, 'get' | 'applyUsage' | 'reportUsage' | 'writesSettled'>;
 
 /**
- * Closes the device's gate with its last reading (`closeWithTail`) and bills what it shows past the meter's last
- * reading to the session, as a tick would (its `usage` told to the sinks). A close the portal did not answer is a
- * device not confirmed gone: ERR_VENUE_DEVICE_PRESENT, the release is refused and the fleet asks again. Nothing
- * without `closeWithTail` (the portal's gate closes after the end, as it always did).
+ * Closes the device's gate with its last reading (`closeWithTail`): in the close, before the portal's deauth, what it
+ * shows past the meter's last reading is billed to the session as a tick would bill it (its `usage` told to the
+ * sinks), and the session ended (`end`, durable when it resolves), so the bill is on flash before the portal forgets
+ * the counters. Resolves with what `end` gave once the portal answered. A close the portal did not answer is a device
+ * not confirmed gone: ERR_VENUE_DEVICE_PRESENT, the release is refused and the fleet asks again. Without
+ * `closeWithTail`, just `end` (the portal's gate closes after the end, as it always did).
  */
 export async function billTail(
-  deps: { closeWithTail?: ((mac: string) => Promise<() => Tail>) | undefined; sessions: TailSessions; log: Log },
+  deps: { closeWithTail?: CloseWithTail | undefined; sessions: TailSessions; log: Log },
   session: Session,
-): Promise<void> {
+  end: () => Promise<Session | null>,
+): Promise<Session | null> {
   const { mac } = session;
-  if (deps.closeWithTail === undefined) return;
-  let tailNow: () => Tail;
+  if (deps.closeWithTail === undefined) return end();
+  let outcome: { ranOut: boolean; ended: Session | null };
   try {
-    tailNow = await deps.closeWithTail(mac);
+    outcome = await deps.closeWithTail(mac, async (tailNow) => {
+      // From the mark read to the session's end nothing waits, so no tick bills between them.
+      if (!billed(deps, session, tailNow())) return { ranOut: false, ended: await end() };
+      // The bill ended it (its allotment reached): that end on flash too before the deauth.
+      await deps.sessions.writesSettled();
+      return { ranOut: true, ended: null };
+    });
   } catch (err) {
     throw new SluiceError('ERR_VENUE_DEVICE_PRESENT', `the gate of ${mac} here is not confirmed closed yet`, {
       cause: err,
     });
   }
-  // From here to the session's end nothing waits, so no tick bills between the mark read and this bill.
-  const tail = tailNow();
+  if (outcome.ranOut) throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} here ran out at its close`);
+  return outcome.ended;
+}
+
+/** Bills `tail` to the session as a tick would; true when that ended it (false: still live, or nothing billed). */
+function billed(deps: { sessions: TailSessions; log: Log }, session: Session, tail: Tail): boolean {
+  const { mac } = session;
   const bytes = tail.down + tail.up;
-  if (bytes <= 0) return;
+  if (bytes <= 0) return false;
   deps.sessions.applyUsage([session.id], [bytes], 1);
   const now = deps.sessions.get(session.id) ?? session;
   deps.sessions.reportUsage([
@@ -123,5 +159,5 @@ export async function billTail(
     },
   ]);
   deps.log.info('venue: bytes after the last reading billed at the close', { mac, session: session.id, bytes });
-  if (!isLive(now)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `the session of ${mac} here ran out at its close`);
+  return !isLive(now);
 }

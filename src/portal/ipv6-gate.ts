@@ -207,12 +207,6 @@ export class Ipv6Gate {
     return true;
   }
 
-  /** What is left of a leased client's element, ms (0: lapsed, stopped here; undefined: not leased). */
-  leaseLeftMs(mac: string): number | undefined {
-    const l = this.#leased.get(normalizeMac(mac));
-    return l === undefined ? undefined : Math.max(0, l.until - Date.now());
-  }
-
   isStopped(mac: string): boolean {
     const until = this.#closing.get(normalizeMac(mac));
     return until !== undefined && until > Date.now();

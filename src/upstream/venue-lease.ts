@@ -42,7 +42,6 @@ export class VenueLeaseSwitch {
   private running: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  rounds = 0;
 
   constructor(private readonly deps: VenueLeaseDeps) {
     this.timers = deps.timers ?? backgroundTimers;
@@ -86,7 +85,6 @@ export class VenueLeaseSwitch {
           .catch((err: unknown) =>
             this.deps.log.warn('venue: lease elements not renewed', { reason: (err as Error).message }),
           );
-        this.rounds++;
         this.deps.statusNow();
       } while (this.again && !this.closed);
     })().finally(() => {

@@ -653,7 +653,7 @@ return view.extend({
 		o.validate = validateSeconds(0.2, 3600);
 
 		o = s.taboption('advanced', form.Value, 'checkpoint_interval', _('Checkpoint interval'),
-			_('Seconds between writes of usage to flash, 5 to 86400. Purchases are written at once; after a power cut at most this much usage is lost on the router.'));
+			_('Seconds between writes of usage to flash, 5 to 86400. Purchases are written at once; after a power cut at most this much usage is lost on the router. MQTT usage reports carry only what is on flash, so they go out at this pace too.'));
 		o.placeholder = '300';
 		o.validate = validateSeconds(5, 86400);
 

@@ -111,8 +111,27 @@ scenario('2 a wrong shape_device: the error shown, the portal meters, still cut'
   assert.match(S().logTail(400), /error: metering: /);
   assert.is(cut.state, 'EXPIRED');
   assert.ok(cut.used >= ALLOTMENT, `billed the allotment: used ${cut.used}`);
-  // The portal's cut: a reading and a deauth after the allotment (docs/metering.md "Cut at the crossing").
-  assert.ok(cut.passed <= ALLOTMENT + MiB, `cut near 2 MiB: ${fmt(cut.passed)} passed`);
+  // The portal's cut: a reading and a deauth after the allotment (docs/metering.md "Cut at the crossing"). Idle, the
+  // bytes past 2 MiB are 30-80 KiB; the deauth is openNDS's own work, which a loaded machine stretches (a CI run:
+  // 1.4 MiB past), so what the 8 Mbit/s link carries while the daemon's own log says the close took is allowed too.
+  const close = closeTookMs(c.mac);
+  figure(`2 the gate's close took ${close} ms (the daemon's log)`);
+  const allowed = ALLOTMENT + MiB + Math.round((LINK_BYTES_PER_S * close) / 1000);
+  assert.ok(cut.passed <= allowed, `cut near 2 MiB: ${fmt(cut.passed)} passed, ${fmt(allowed)} allowed`);
 });
+
+/** 8 Mbit/s: the lab's uplink (its tbf). */
+const LINK_BYTES_PER_S = 1_000_000;
+
+/** The daemon's `gate closed` line for `mac`: how long the portal's deauth took. */
+function closeTookMs(mac: string): number {
+  const lines = S()
+    .logTail(400)
+    .split('\n')
+    .filter((l) => l.includes('gate closed') && l.includes(mac));
+  const took = /took_ms=(\d+)/.exec(lines.at(-1) ?? '');
+  assert.ok(took, `the daemon logged the gate's close for ${mac}`);
+  return Number(took[1]);
+}
 
 test.run();

@@ -172,7 +172,6 @@ upstreamSinkSuite('radius', async () => {
         maxInFlight: 8,
         maxBackoffMs: 500,
         log,
-        figuresOf: (id) => sessions.figuresOf(id),
         session: (id) => sessions.get(id),
         recovered: () => ({ active: [], ended: [] }),
         syncIntervalMs: 50,

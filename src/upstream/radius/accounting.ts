@@ -11,14 +11,19 @@
  * outage lasts.
  *
  * Per-session figures: Acct-Session-Time from the session's start; octets from the NAS's point of view (input = from
- * the client); the total is sluice's metered `bytes`, split by the portal's per-direction counters.
+ * the client); the total is sluice's metered `bytes` as the session journal has written it, split by the portal's
+ * per-direction counters. Usage reaches this sink only once a checkpoint or the session's end record holds it (the
+ * host's usage event follows the manager's usage-written), and an Interim carries the total that write recorded, never
+ * the live one: after a kill -9 the restart resumes from the journal's total, so the server never sees octets go back
+ * nor is told usage the router then bills again. Octets so advance once per checkpoint interval; an Interim between
+ * repeats the last written figures, its Acct-Session-Time the clock's.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import type { Session, SessionFigures } from '../../sessions/index.ts';
+import type { Session, SessionNumbers } from '../../sessions/index.ts';
 import type { JsonTable } from '../../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
@@ -67,8 +72,6 @@ export interface AccountingOptions {
   /** Longest pause between attempts while no server answers. Default 60 s. */
   maxBackoffMs?: number;
   log: Log;
-  /** Live figures of a session (SessionManager.figuresOf). */
-  figuresOf: (id: string) => SessionFigures | null;
   /** A session by id, live or retained after its end (SessionManager.get). */
   session: (id: string) => Session | null;
   /** In a venue: the venue session a session is a part of (its Acct-Multi-Session-Id; null: none). */
@@ -93,6 +96,15 @@ export class RadiusAccounting {
   private readonly tracked = new Map<string, Tracked>();
   private readonly vouchers = new Map<string, VoucherAccounting>();
   private readonly early: SinkEvent[] = [];
+  /** A usage event's figures for one session, read into this one object. */
+  private readonly written: SessionNumbers = {
+    user: null,
+    allotment: 0,
+    used: 0,
+    remaining: 0,
+    bytes: 0,
+    state: 'ACTIVE',
+  };
   private delivery: DeliveryLoop | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private maxInFlight: number;
@@ -299,6 +311,11 @@ export class RadiusAccounting {
           if (!t) continue;
           if (u.deltaUploadBytes > 0) t.up += BigInt(Math.round(u.deltaUploadBytes));
           if (u.deltaDownloadBytes > 0) t.down += BigInt(Math.round(u.deltaDownloadBytes));
+          // The figures the write that holds this usage recorded (the host hands them with the event).
+          if (event.figuresInto(u.sessionId, this.written, u.slot)) {
+            const total = BigInt(Math.round(this.written.bytes));
+            if (total > t.writtenBytes) t.writtenBytes = total;
+          }
         }
         this.stateDirty = true;
         return;
@@ -336,8 +353,7 @@ export class RadiusAccounting {
   }
 
   private interim(t: Tracked, at: number): void {
-    const figures = this.options.figuresOf(t.id);
-    this.append(this.recordOf(t, 'Interim-Update', at, figures ? figures.bytes : null), false);
+    this.append(this.recordOf(t, 'Interim-Update', at, t.writtenBytes), false);
     t.nextInterimAt = at + (t.interimMs ?? this.options.interimMs());
   }
 

@@ -8,9 +8,13 @@ import { rfc3580Mac } from '../../radius/index.ts';
 import type { AcctKind, AcctRecord } from './records.ts';
 import type { TrackedState } from './tracked-state.ts';
 
-/** A live session between events: what is saved across a restart (tracked-state.ts), and when its Interim is due. */
+/**
+ * A live session between events: what is saved across a restart (tracked-state.ts), when its Interim is due, and its
+ * metered total as the session journal last wrote it (a checkpoint's; the journal's own after a restart).
+ */
 export interface Tracked extends TrackedState {
   nextInterimAt: number;
+  writtenBytes: bigint;
 }
 
 export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
@@ -19,7 +23,8 @@ export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
 
 /**
  * A session tracked from its start (or its creation, if it never started): its first Interim one interval on, its own
- * interval (a voucher's Acct-Interim-Interval) or else `defaultInterimMs`; no octets counted yet.
+ * interval (a voucher's Acct-Interim-Interval) or else `defaultInterimMs`; no octets counted each way yet, its total
+ * what the session has on record (`s.bytes`: 0 at a start, the journal's after a restart).
  */
 export function trackSession(
   s: Session,
@@ -35,6 +40,7 @@ export function trackSession(
     interimMs: o.interimMs,
     classes: o.classes,
     nextInterimAt: startedAt + (o.interimMs ?? o.defaultInterimMs),
+    writtenBytes: BigInt(Math.round(s.bytes)),
     up: 0n,
     down: 0n,
   };
@@ -92,9 +98,12 @@ export function lostSessionStop(prev: TrackedState, at: number): AcctRecord {
   };
 }
 
-/** What is saved of a tracked session (its next Interim is spread again at a restart). */
+/**
+ * What is saved of a tracked session (its next Interim is spread again at a restart, its total read again from the
+ * journal).
+ */
 export function savedOf(t: Tracked): TrackedState {
-  const { nextInterimAt: _due, ...saved } = t;
+  const { nextInterimAt: _due, writtenBytes: _total, ...saved } = t;
   return saved;
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Config, ConfigProblem, RadiusConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
 import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '../../time.ts';
-import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
+import type { EndCause, Session } from '../../sessions/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { venueSessionOf } from '../venue-args.ts';
@@ -27,7 +27,6 @@ export interface RadiusDeps {
     list(filter: { state: 'ACTIVE' }): Session[];
     end(id: string, cause: EndCause): Promise<Session | null>;
     setLimits(id: string, change: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
-    figuresOf(id: string): SessionFigures | null;
   };
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
@@ -91,7 +90,6 @@ export class RadiusUpstream implements UpstreamSink {
       maxInFlight: config.maxInFlight,
       maxBackoffMs: config.backoffMaxMs,
       log: deps.log,
-      figuresOf: (id) => deps.sessions.figuresOf(id),
       session: (id) => deps.sessions.get(id),
       recovered: deps.recovered,
       ...(multiSessionOf && { multiSessionOf }),

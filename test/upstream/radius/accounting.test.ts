@@ -62,7 +62,6 @@ async function setup(
     maxInFlight: 8,
     maxBackoffMs: 500,
     log,
-    figuresOf: (id) => sessions.figuresOf(id),
     session: (id) => sessions.get(id),
     recovered: () => ({ active: [], ended: [] }),
     syncIntervalMs: 50,
@@ -453,7 +452,6 @@ t('a session accounting had started that the restarted daemon no longer has gets
     maxInFlight: 8,
     maxBackoffMs: 500,
     log,
-    figuresOf: () => null,
     session: () => null,
     recovered: () => ({ active: [], ended: [] }),
   });
@@ -500,7 +498,6 @@ t(
       maxInFlight: 8,
       maxBackoffMs: 500,
       log,
-      figuresOf: (id) => sessions.figuresOf(id),
       session: (id) => sessions.get(id),
       recovered: () => ({ active: ids.map((id) => sessions.get(id)!), ended: [] }),
     });
@@ -555,7 +552,6 @@ t(
         maxInFlight: 8,
         maxBackoffMs: 500,
         log,
-        figuresOf: () => null,
         session: (id) => c.sessions.get(id),
         recovered: () => ({ active: [], ended: ids.map((id) => ({ ...c.sessions.get(id)!, endedAt: Date.now() })) }),
       });

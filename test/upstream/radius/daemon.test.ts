@@ -104,13 +104,13 @@ t(
     // A time session's view shows seconds, not bytes: two ticks bill what was added.
     await meteredFromNow(c, mac(5));
     await lab.call('grant', { mac: mac(5), seconds: 60 });
-    // The top-up's Interim-Update carries the octets so far (NAS view: input = the client's upload). Interim-Updates by
-    // the 10 s interval may come before it, with what was metered then.
+    // An Interim-Update carries the octets on flash (NAS view: input = the client's upload): the top-up's, or, when the
+    // 5 s checkpoint has not written them yet, the next one by the 10 s interval.
     const interims = () =>
       c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update');
     await lab.waitFor(
       () => interims().some((r) => r['Acct-Input-Octets'] === String(MiB)),
-      15_000,
+      30_000,
       'Interim-Update with the usage',
     );
     const interim = interims().find((r) => r['Acct-Input-Octets'] === String(MiB))!;

@@ -22,12 +22,15 @@ const session = {
   user: null,
   startedAt: 1_000_000,
   createdAt: 999_000,
+  bytes: 2_500,
 } as unknown as Session;
 
 test('a tracked session: its User-Name the RFC 3580 MAC, its first Interim one interval on', () => {
   assert.is(accountingUserName(session), '02-00-00-00-0F-01');
   const t = trackSession(session, { interimMs: null, classes: [], defaultInterimMs: 300_000 });
   assert.is(t.nextInterimAt, 1_300_000);
+  // A session tracked again after a restart: its total the journal's, which upstream was told at most.
+  assert.is(t.writtenBytes, 2_500n);
   assert.is(
     trackSession(session, { interimMs: 60_000, classes: [], defaultInterimMs: 300_000 }).nextInterimAt,
     1_060_000,
@@ -51,7 +54,7 @@ test("the total is sluice's: the upload capped at it, the download the rest; a S
   assert.equal([start.sessionTime, start.inputOctets, start.outputOctets], [0, 0n, 0n]);
 });
 
-test("a lost session's Stop: NAS-Reboot with the octets saved; what is saved has no due time", () => {
+test("a lost session's Stop: NAS-Reboot with the octets saved; what is saved has no due time nor total", () => {
   const t = {
     ...trackSession(session, { interimMs: null, classes: [], defaultInterimMs: 300_000 }),
     up: 12n,
@@ -59,6 +62,7 @@ test("a lost session's Stop: NAS-Reboot with the octets saved; what is saved has
   };
   const saved = savedOf(t);
   assert.not.ok('nextInterimAt' in saved);
+  assert.not.ok('writtenBytes' in saved, "the total is the journal's, not saved beside it");
   const stop = lostSessionStop(saved, 1_010_900);
   assert.equal(
     [stop.kind, stop.cause, stop.sessionTime, stop.inputOctets, stop.outputOctets, stop.user],

@@ -102,7 +102,6 @@ test(
         interimMs: () => 300_000,
         maxInFlight: 8,
         log,
-        figuresOf: () => null,
         session: () => null,
         recovered: () => ({ active: [], ended: [] }),
       });
@@ -147,7 +146,6 @@ test('sessions.json is written a minute after a session starts, then octets alon
     interimMs: () => 300_000,
     maxInFlight: 8,
     log: recordingLog(() => undefined),
-    figuresOf: () => null,
     session: () => null,
     recovered: () => ({ active: [], ended: [] }),
     clock: time,
@@ -161,6 +159,7 @@ test('sessions.json is written a minute after a session starts, then octets alon
     user: null,
     createdAt: time.now(),
     startedAt: time.now(),
+    bytes: 0,
     payments: [],
     rates: null,
   } as unknown as Session;
@@ -184,6 +183,7 @@ test('sessions.json is written a minute after a session starts, then octets alon
       type: 'usage',
       at: time.now(),
       usage: [{ sessionId: 's1', deltaUploadBytes: 1000, deltaDownloadBytes: 9000 }],
+      figuresInto: () => false,
     }) as unknown as SinkEvent;
   for (let minute = 0; minute < 30; minute++) {
     acct.onEvent(usage());

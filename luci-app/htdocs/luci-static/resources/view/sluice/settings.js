@@ -653,7 +653,7 @@ return view.extend({
 		o.validate = validateSeconds(0.2, 3600);
 
 		o = s.taboption('advanced', form.Value, 'checkpoint_interval', _('Checkpoint interval'),
-			_('Seconds between writes of usage to flash, 5 to 86400. Purchases are written at once; after a power cut at most this much usage is lost on the router. MQTT usage reports carry only what is on flash, so they go out at this pace too.'));
+			_('Seconds between writes of usage to flash, 5 to 86400. Purchases are written at once; after a power cut at most this much usage is lost on the router. MQTT usage reports and RADIUS Interim-Updates carry only what is on flash, so their usage advances at this pace too.'));
 		o.placeholder = '300';
 		o.validate = validateSeconds(5, 86400);
 
@@ -873,7 +873,8 @@ return view.extend({
 		o = s.option(form.Value, 'nas_identifier', _('NAS-Identifier'), _('Empty = the router ID.'));
 		o.datatype = 'maxlength(253)';
 		upstream(o);
-		o = s.option(form.Value, 'interim_interval', _('Interim interval'), _('Seconds, 10 to 86400.'));
+		o = s.option(form.Value, 'interim_interval', _('Interim interval'),
+			_('Seconds, 10 to 86400. An Interim-Update carries only the usage on flash: its octets advance once per checkpoint interval (Advanced), and Interim-Updates between repeat them.'));
 		o.placeholder = '300';
 		o.validate = validateSeconds(10, 86400);
 		upstream(o);

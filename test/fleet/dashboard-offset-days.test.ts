@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { FLEET_MIGRATIONS, migrate, openPostgres, type Db, type Sql } from '../../src/fleet/db/index.ts';
 import { OffsetFill, zoneOffsets } from '../../src/fleet/dashboard/offset-fill.ts';
 import { Postgres } from '../peers/postgres.ts';
+import { lastAnalyzed } from './dashboard-days.ts';
 
 let pg: Postgres;
 let db: Db;
@@ -194,16 +195,7 @@ test("payments written all through a zone's background fill are each counted onc
 });
 
 test("a zone's fill leaves the planner's statistics of what it wrote fresh, not waiting for autovacuum", async () => {
-  // The last manual ANALYZE of each table the fill writes (autovacuum's own is last_autoanalyze, apart).
-  const analyzed = async () =>
-    db.transaction(async (tx) => {
-      await tx.query('SELECT pg_stat_clear_snapshot()');
-      return tx.query<{ relname: string; at: string | null }>(
-        `SELECT relname, last_analyze::text AS at FROM pg_stat_user_tables
-         WHERE relname IN ('revenue_offsets', 'revenue_offset_days', 'revenue_totals_days', 'revenue_totals_months')
-         ORDER BY relname`,
-      );
-    });
+  const analyzed = () => lastAnalyzed(db);
   const before = await analyzed();
   const fill = new OffsetFill({ db, sliceDays: 2 });
   fill.keep('Asia/Tokyo'); // +09:00, not kept by the tests before
@@ -254,15 +246,7 @@ test('an ANALYZE that failed is tried again at the next pass, and the UTC totals
     'DELETE FROM revenue_totals_days WHERE minutes = 0; DELETE FROM revenue_totals_months WHERE minutes = 0; ' +
       'DELETE FROM revenue_totals_to WHERE minutes = 0',
   );
-  const analyzed = async () =>
-    db.transaction(async (tx) => {
-      await tx.query('SELECT pg_stat_clear_snapshot()');
-      return tx.query<{ relname: string; at: string | null }>(
-        `SELECT relname, last_analyze::text AS at FROM pg_stat_user_tables
-         WHERE relname IN ('revenue_offsets', 'revenue_offset_days', 'revenue_totals_days', 'revenue_totals_months')
-         ORDER BY relname`,
-      );
-    });
+  const analyzed = () => lastAnalyzed(db);
   const before = await analyzed();
   let refused = 0;
   // The database refuses the first ANALYZE (a lock not had in time); everything else goes to it.

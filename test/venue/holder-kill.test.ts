@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonLab } from '../daemon/harness.ts';
-import { lease, MiB, sleep, ticksOk, usedBy, type Venue, venuePerTest } from './rig.ts';
+import { killedInRelease, lease, MiB, sleep, ticksOk, usedBy, type Venue, venuePerTest } from './rig.ts';
 
 const D = '02:00:00:00:5e:0c';
 const BOUGHT = 8n * BigInt(MiB);
@@ -161,20 +161,8 @@ test('killed after its reply: the next router opens on it; back, the holder stay
 });
 
 /** The device busy at ra when rb claims; ra killed while its release waits for it to leave. What it passed at ra. */
-async function killedInRelease(v: Venue, ra: DaemonLab, rb: DaemonLab, passed: bigint): Promise<bigint> {
-  let busy = true;
-  const traffic = (async () => {
-    while (busy) {
-      ra.portal.addTraffic(D, 16 * 1024, 0);
-      passed += 16n * 1024n;
-      await sleep(200);
-    }
-  })();
-  await rb.call('venue_claim', { mac: D });
-  await ra.waitFor(async () => (await lease(v.db, D))?.['state'] === 'releasing', 30_000, 'the release sent');
-  await ra.stopDaemon('SIGKILL');
-  busy = false;
-  await traffic;
+async function killedInReleaseAt(v: Venue, ra: DaemonLab, rb: DaemonLab, passed: bigint): Promise<bigint> {
+  passed += await killedInRelease(v, ra, rb, D);
   ra.portal.addTraffic(D, 32 * 1024, 0); // what it passes at ra's gate, ra down
   return passed + 32n * 1024n;
 }
@@ -183,7 +171,7 @@ test('killed before its close, back within its lease (procd respawns it): it ans
   const venue = await venues.start(['ra', 'rb'], [D], { ttlMs: 60_000 });
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const gates = watchGates(ra, rb);
-  const passed = await killedInRelease(venue, ra, rb, await sold(venue, ra));
+  const passed = await killedInReleaseAt(venue, ra, rb, await sold(venue, ra));
   await ra.reconnectClient();
   await ra.startDaemon();
   await claimUntilOpen(rb, 120_000);
@@ -202,7 +190,7 @@ test('killed before its close, down past its lease: open at both only from the e
   const [ra, rb] = [venue.routers.get('ra')!, venue.routers.get('rb')!];
   const reported = await sold(venue, ra);
   const gates = watchGates(ra, rb);
-  const passed = await killedInRelease(venue, ra, rb, reported);
+  const passed = await killedInReleaseAt(venue, ra, rb, reported);
   await claimUntilOpen(rb, 120_000);
   const [move] = await moves(venue);
   assert.equal([move?.how, move?.from_router, move?.to_router], ['expired', 'ra', 'rb'], 'moved by the expiry');

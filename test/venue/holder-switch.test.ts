@@ -9,7 +9,7 @@
  * the device before the lease expires at the fleet, and `rb` opens on the expiry only after that: never open at both.
  * A long session at a router that lives is never cut by its own switch (renewed over several TTLs).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,19 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
-import { lease, MiB, routerConfig, sleep, startVenue, ticksOk, usedBy, VENUE, type Venue } from './rig.ts';
+import {
+  killedInRelease,
+  lease,
+  MiB,
+  nodeInNetns,
+  routerConfig,
+  sleep,
+  startVenue,
+  ticksOk,
+  usedBy,
+  VENUE,
+  type Venue,
+} from './rig.ts';
 
 const D = '02:00:00:00:5e:0d';
 const BOUGHT = 8n * BigInt(MiB);
@@ -45,32 +57,18 @@ if (lacks) {
     private constructor(private readonly procs: ChildProcess[]) {}
 
     static async start(): Promise<Probe> {
-      const echo = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          U,
-          process.execPath,
-          '-e',
-          `const s = require('node:dgram').createSocket('udp4');` +
-            `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.80.0.2');`,
-        ],
-        { stdio: 'ignore' },
+      const echo = nodeInNetns(
+        U,
+        `const s = require('node:dgram').createSocket('udp4');` +
+          `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.80.0.2');`,
+        'ignore',
       );
-      const send = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          C,
-          process.execPath,
-          '-e',
-          `const s = require('node:dgram').createSocket('udp4');` +
-            `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
-            `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.80.0.2'), 10);`,
-        ],
-        { stdio: ['ignore', 'pipe', 'ignore'] },
+      const send = nodeInNetns(
+        C,
+        `const s = require('node:dgram').createSocket('udp4');` +
+          `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
+          `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.80.0.2'), 10);`,
+        ['ignore', 'pipe', 'ignore'],
       );
       const p = new Probe([echo, send]);
       send.stdout!.on('data', (d: Buffer) => {
@@ -210,18 +208,7 @@ if (lacks) {
     await sold(v, ra);
     const gates = watchGates(ra, rb);
     // The device busy at ra when rb claims: ra's release waits for it to leave, and ra is killed then.
-    let busy = true;
-    const traffic = (async () => {
-      while (busy) {
-        ra.portal.addTraffic(D, 16 * 1024, 0);
-        await sleep(200);
-      }
-    })();
-    await rb.call('venue_claim', { mac: D });
-    await ra.waitFor(async () => (await lease(v.db, D))?.['state'] === 'releasing', 30_000, 'the release sent');
-    await ra.stopDaemon('SIGKILL');
-    busy = false;
-    await traffic;
+    await killedInRelease(v, ra, rb, D);
     await rb.waitFor(
       async () => {
         if (portalOpen(rb)) return true;

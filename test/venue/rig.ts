@@ -2,6 +2,7 @@
  * A venue of real routers for the roaming tests: sluice daemons (dist/sluice.mjs, one ubus broker and portal each)
  * on a real mosquitto, and the fleet's venue lease service on a real PostgreSQL 15 (docs/roaming.md).
  */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { request } from 'node:http';
 import type { Test } from 'uvu';
 import { DaemonLab } from '../daemon/harness.ts';
@@ -185,6 +186,33 @@ export function venuePerTest(test: Test): { start: typeof startVenue } {
       return venue;
     },
   };
+}
+
+/**
+ * The device `mac` busy at `ra` (16 KiB every 200 ms) when `rb` claims it: `ra`'s release waits for it to leave, and
+ * `ra` is killed -9 then. What the traffic added at `ra` until the kill.
+ */
+export async function killedInRelease(v: Venue, ra: DaemonLab, rb: DaemonLab, mac: string): Promise<bigint> {
+  let added = 0n;
+  let busy = true;
+  const traffic = (async () => {
+    while (busy) {
+      ra.portal.addTraffic(mac, 16 * 1024, 0);
+      added += 16n * 1024n;
+      await sleep(200);
+    }
+  })();
+  await rb.call('venue_claim', { mac });
+  await ra.waitFor(async () => (await lease(v.db, mac))?.['state'] === 'releasing', 30_000, 'the release sent');
+  await ra.stopDaemon('SIGKILL');
+  busy = false;
+  await traffic;
+  return added;
+}
+
+/** A node script run in the network namespace `ns` (`ip netns exec`): one end of a lab's real packets. */
+export function nodeInNetns(ns: string, script: string, stdio: StdioOptions): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio });
 }
 
 export async function lease(db: Db, mac: string): Promise<Record<string, unknown> | undefined> {

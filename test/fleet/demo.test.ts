@@ -1,8 +1,9 @@
 // tier: daemon
 /**
  * `npm run demo -- --fleet` as a newcomer runs it (the router's bundle handing over to the fleet's): it starts, prints
- * the dashboard's address and an admin login, the dashboard takes that login and shows the three routers, and Ctrl-C
- * (SIGINT to its process group, as a terminal sends it) stops it cleanly (exit 0).
+ * the pace at which usage reaches the broker, the dashboard's address and an admin login, the dashboard takes that
+ * login and shows the three routers, and Ctrl-C (SIGINT to its process group, as a terminal sends it) stops it cleanly
+ * (exit 0).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -70,6 +71,8 @@ async function demo(toGroup: boolean): Promise<void> {
       () => `the login:\n${out}`,
     );
     assert.is(child.exitCode, null, out);
+    // Said, not hidden: the routers' usage reaches the dashboard at their checkpoint's pace (told once on flash).
+    assert.match(out, /usage reaches the broker once a router's checkpoint has written it to flash: every 10 s here/);
     const url = /dashboard: (http:\/\/\S+?)\/?\s/.exec(out)![1]!;
     const password = /password: (\S+)/.exec(out)![1]!;
     const wrong = await http(`${url}/login`, 'POST', form(url), 'user=admin&password=not-the-one-printed');

@@ -14,7 +14,7 @@ import { createLogger } from '../../log.ts';
 import { startCollector } from '../collector/index.ts';
 import { connectMqttBus, setUser, startDashboard } from '../dashboard/index.ts';
 import { openPglite } from '../db/index.ts';
-import { startDemoRouter, type DemoRouter } from './routers.ts';
+import { DEMO_CHECKPOINT_S, startDemoRouter, type DemoRouter } from './routers.ts';
 
 export const FLEET_DEMO_USAGE = `usage: sluice-fleet demo [--port P] [--seconds S]   (npm run demo -- --fleet [...])
   --port P      the dashboard's port on 127.0.0.1 (default 8080; 0: any free one)
@@ -114,6 +114,10 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
       for (const r of routers) await r.stop();
     });
     say(`sluice fleet demo: ${ROUTERS.length} routers (${ROUTERS.join(', ')}) report to the broker ${brokerUrl}`);
+    say(
+      `  usage reaches the broker once a router's checkpoint has written it to flash: every ${DEMO_CHECKPOINT_S} s ` +
+        'here (main.checkpoint_interval, 300 s as shipped)',
+    );
     say(`  dashboard: ${dashboard.url}`);
     say(`  log in as: admin   password: ${dashboardPassword}`);
     say('  (an admin can end a session or grant time on the Routers pages; Ctrl-C ends the demo)');

@@ -300,7 +300,7 @@ export class RadiusAccounting {
         return;
       }
       case 'topup': {
-        // The back end hears of the new allotment's usage so far at once rather than at the next interval.
+        // The back end hears of the new allotment at once rather than at the next interval (with the written usage).
         const t = this.tracked.get(event.session.id);
         if (t) this.interim(t, event.at);
         return;

@@ -12,7 +12,7 @@
  */
 
 import { tryNormalizeMac } from '../mac.ts';
-import { completeNeighbours, type NeighbourParse } from './neighbours.ts';
+import { completeNeighbours, entriesOfMac, type NeighbourParse } from './neighbours.ts';
 
 /** Both portals' default `gatewayinterface` (openNDS src/conf.c, nodogsplash src/conf.c). */
 export const PORTAL_DEFAULT_DEVICE = 'br-lan';
@@ -105,7 +105,8 @@ function undoubled(text: string): string {
 /** The devices the kernel's neighbour table (`/proc/net/arp`) has `mac` on, complete entries only. Pure. */
 export function neighbourDevices(table: string, mac: string, parse: NeighbourParse = completeNeighbours): string[] {
   const want = tryNormalizeMac(mac);
-  const on = parse(table).filter((e) => e.mac === want && e.device !== '');
+  if (want === null) return [];
+  const on = entriesOfMac(parse(table), want).filter((e) => e.device !== '');
   return [...new Set(on.map((e) => e.device))];
 }
 

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { normalizeMac, tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { completeNeighbours, neighbourParser, type NeighbourParse } from './neighbours.ts';
+import { completeNeighbours, entriesOfMac, neighbourParser, type NeighbourParse } from './neighbours.ts';
 import type { NftRun } from './nft-run.ts';
 import {
   OWN_GATE_TABLE,
@@ -62,7 +62,7 @@ export function resolvedAddresses(
   devices: readonly string[] | null,
   parse: NeighbourParse = completeNeighbours,
 ): string[] {
-  const on = parse(table).filter((e) => e.mac === mac && (devices === null || devices.includes(e.device)));
+  const on = entriesOfMac(parse(table), mac).filter((e) => devices === null || devices.includes(e.device));
   return [...new Set(on.map((e) => e.ip))];
 }
 

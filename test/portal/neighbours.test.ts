@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   completeNeighbours,
+  entriesOfMac,
   neighbourIp,
   neighbourMac,
   neighbourMacReader,
@@ -55,6 +56,33 @@ test('the parse is kept by its owner, not the module: completeNeighbours parses 
   // The shared read's callers (a purchase's opening and the metering guard's check) share its parser.
   const read = sharedNeighbourTable(async () => t);
   assert.ok(read.parse !== undefined && read.parse(t) === read.parse(`${t}`.slice(0)));
+});
+
+test("a parse's entries by MAC: the entries a filter finds, in the table's order, one index a parse", () => {
+  const rows = Array.from(
+    { length: 100 },
+    (_, i) => `10.0.1.${i + 2}   0x1   0x2   02:00:00:00:0d:${(i % 50).toString(16).padStart(2, '0')}   *   br-lan`,
+  );
+  const parse = neighbourParser();
+  const entries = parse(table(...rows));
+  for (const mac of ['02:00:00:00:0d:00', '02:00:00:00:0d:31', '02:00:00:00:0d:99'])
+    assert.equal(
+      entriesOfMac(entries, mac),
+      entries.filter((e) => e.mac === mac),
+      mac,
+    );
+  assert.equal(
+    entriesOfMac(entries, '02:00:00:00:0d:01').map((e) => e.ip),
+    ['10.0.1.3', '10.0.1.53'],
+    'the older entry first',
+  );
+  assert.ok(entriesOfMac(entries, '02:00:00:00:0d:01') === entriesOfMac(entries, '02:00:00:00:0d:01'), 'indexed once');
+  const other = parse(table(...rows.slice(1)));
+  assert.equal(
+    entriesOfMac(other, '02:00:00:00:0d:00').map((e) => e.ip),
+    ['10.0.1.52'],
+    'another parse, its own index',
+  );
 });
 
 test('incomplete or failed entries do not count', () => {

@@ -59,7 +59,9 @@ export async function invokeMethod(
   const data = await method.handler(checked, backend, { origin });
   // A reply past ubus's message limit would fail in the connection with a bare status and no body (`sessions` at
   // ~2,400 sessions did): say so with a code instead. Leaves room for the message header and attributes.
-  const size = encodeBlobmsgTable(data).length;
+  // Encoded once: the reply sends these bytes.
+  const encoded = encodeBlobmsgTable(data);
+  const size = encoded.length;
   if (size > UBUS_MAX_MSGLEN - 4096) {
     throw new SluiceError(
       'ERR_REPLY_TOO_LARGE',
@@ -68,7 +70,7 @@ export async function invokeMethod(
       { details: { size } },
     );
   }
-  return { data };
+  return { data, encoded };
 }
 
 export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions = {}): UbusObjectDef {

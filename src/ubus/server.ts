@@ -24,7 +24,15 @@ export interface UbusRequestContext {
 export interface UbusReply {
   status?: number;
   data?: BlobmsgTable | BlobmsgTable[];
+  /**
+   * One table's body already encoded (encodeBlobmsgTable of `data`, which is then that one table): sent as it is, for
+   * a handler that encoded it already (the API measures each reply against ubus's message limit).
+   */
+  encoded?: Uint8Array;
 }
+
+/** A DATA frame's body: a table, or its encoded bytes. */
+type ReplyBody = BlobmsgTable | Uint8Array;
 
 export interface UbusMethodDef {
   /** Argument name → BlobmsgType. Sent as the signature; arguments not named here never reach the handler. */
@@ -189,7 +197,7 @@ export class ObjectDispatcher {
     const data = msg.attrs.data;
     // Event deliveries come with peer 0; libubus answers them but ubusd drops that answer, so we skip it.
     const wantsReply = msg.attrs.noReply !== true && !(served?.kind === 'listener' && msg.peer === 0);
-    const reply = (status: number, tables: BlobmsgTable[] = []): void => {
+    const reply = (status: number, tables: ReplyBody[] = []): void => {
       if (wantsReply) this.reply(conn, msg, objid, status, tables);
     };
     if (served === undefined) return reply(Status.NOT_FOUND);
@@ -242,30 +250,40 @@ export class ObjectDispatcher {
 
   private finish(
     result: UbusReply | void,
-    reply: (status: number, tables?: BlobmsgTable[]) => void,
+    reply: (status: number, tables?: ReplyBody[]) => void,
     fail: (err: unknown) => void,
   ): void {
     if (result === undefined || result === null) return reply(Status.OK);
     const status = result.status ?? Status.OK;
     if (!Number.isInteger(status) || status < 0 || status > 0xffffffff)
       return fail(new TypeError(`bad ubus status ${String(status)}`));
-    const tables = result.data === undefined ? [] : Array.isArray(result.data) ? result.data : [result.data];
+    const tables =
+      result.encoded !== undefined
+        ? [result.encoded]
+        : result.data === undefined
+          ? []
+          : Array.isArray(result.data)
+            ? result.data
+            : [result.data];
     reply(status, tables);
   }
 
-  private reply(
-    conn: UbusConnection,
-    invoke: UbusMessage,
-    objid: number,
-    status: number,
-    tables: BlobmsgTable[],
-  ): void {
+  private reply(conn: UbusConnection, invoke: UbusMessage, objid: number, status: number, tables: ReplyBody[]): void {
     // A reply for a connection that has since dropped would carry a stale (seq, peer): drop it, as ubusd would.
     if (conn.state !== 'ready' && conn.state !== 'closing') return;
     const head = { seq: invoke.seq, peer: invoke.peer };
     let frames: Buffer[];
     try {
-      frames = tables.map((data) => conn.encode({ type: MsgType.DATA, ...head, attrs: { objid, data } }, 'reply'));
+      frames = tables.map((data) =>
+        conn.encode(
+          {
+            type: MsgType.DATA,
+            ...head,
+            attrs: data instanceof Uint8Array ? { objid, dataRaw: data } : { objid, data },
+          },
+          'reply',
+        ),
+      );
     } catch (err) {
       this.link.warn(new SluiceError('ERR_UBUS_HANDLER', 'ubus reply could not be encoded', { cause: err }));
       frames = [];

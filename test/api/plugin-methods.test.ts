@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { invokeMethod, sluiceObject } from '../../src/api/object.ts';
 import { METHODS } from '../../src/api/methods.ts';
+import { decodeBlobmsgTable, encodeBlobmsgTable } from '../../src/ubus/codec/index.ts';
 import type { SluiceBackend } from '../../src/api/backend.ts';
 import { REGISTERED, type UbusFace } from '../../src/payments/index.ts';
 import type { Session } from '../../src/sessions/index.ts';
@@ -99,6 +100,12 @@ test(
     });
   },
 );
+
+test("a method's reply carries its table encoded once: what ubus sends, the size checked on them", async () => {
+  const reply = await invokeMethod(backend({}).b, 'session', { mac: MAC });
+  assert.ok(reply.encoded !== undefined && reply.data !== undefined && !Array.isArray(reply.data));
+  assert.equal(decodeBlobmsgTable(reply.encoded), decodeBlobmsgTable(encodeBlobmsgTable(reply.data)));
+});
 
 test('a method that does not run answers its ubus methods with the same errors as before', async () => {
   const { b, asked } = backend({});

@@ -1,7 +1,7 @@
 // tier: fast
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BlobmsgType, Status, UbusClient, UbusStatusError } from '../../src/ubus/index.ts';
+import { BlobmsgType, encodeBlobmsgTable, Status, UbusClient, UbusStatusError } from '../../src/ubus/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from '../../src/ubus/index.ts';
 import { busKinds, rejects, startBus, waitFor } from './client-bus.ts';
 import type { TestBus } from './client-bus.ts';
@@ -86,6 +86,8 @@ for (const kind of busKinds('client.test.ts')) {
           handler: () => ({ status: Status.INVALID_ARGUMENT, data: { error: { code: 'ERR_X', message: 'bad mac' } } }),
         },
         nothing: { handler: () => undefined },
+        // The bytes win over the table: a handler that encoded its reply already has it sent as it is.
+        preencoded: { handler: () => ({ data: { n: 1 }, encoded: encodeBlobmsgTable({ n: 2, sent: 'as encoded' }) }) },
         multi: {
           handler: () => ({
             data: [
@@ -199,6 +201,10 @@ for (const kind of busKinds('client.test.ts')) {
       { b: 2, same: 'second' },
     ]);
     assert.equal(await caller.call('test.client', 'multi'), { a: 1, same: 'second', b: 2 });
+  });
+
+  t("a reply's encoded body is sent as it is, not encoded again from its table", async () => {
+    assert.equal(await caller.callAll('test.client', 'preencoded'), [{ n: 2, sent: 'as encoded' }]);
   });
 
   t('a call whose handler never answers times out; the late reply is ignored', async () => {

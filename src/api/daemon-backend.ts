@@ -57,6 +57,14 @@ export async function waitForClose(
   return outcome === 'kept-open' ? 'closed' : outcome;
 }
 
+/**
+ * The opening of `session`'s gate begun at its start, as a purchase reply shows it, waiting at most `waitMs`
+ * (`opening`: the opening itself goes on).
+ */
+export function waitForOpen(gates: Pick<Gatekeeper, 'opened'>, session: Session, waitMs: number): Promise<GateState> {
+  return Promise.race([gates.opened(session), delay(waitMs, 'opening' as const)]);
+}
+
 export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
@@ -262,10 +270,9 @@ export class DaemonBackend implements SluiceBackend {
     let gate: GateState;
     if (result.toppedUp) gate = this.parts.gates.gateOf(result.session.mac);
     else {
-      const opening = this.parts.gates.opened(result.session);
       // ndsctl calls are serialized (~0.1 s each on a router): in a burst the last gate opens long after its purchase
       // is safe on flash. Answer after a bounded wait; the gate keeps opening in order.
-      gate = await Promise.race([opening, delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+      gate = await waitForOpen(this.parts.gates, result.session, this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS);
     }
     // Re-read: the session may have ended (or been topped up again) while the gate opened.
     const session = this.parts.sessions.get(result.session.id) ?? result.session;

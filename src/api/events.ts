@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../time.ts';
 import type { PaymentRef, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
 import type { GateCloseState, RatesChanged } from './backend.ts';
-import { GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
+import { GATE_REPLY_WAIT_MS, waitForClose, waitForOpen } from './daemon-backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
 import { sessionView } from './view.ts';
 
@@ -75,8 +75,11 @@ export interface UsageFact {
 export interface EventPublisherOptions {
   ubus: Pick<UbusClient, 'state' | 'send'>;
   sessions: SessionEventsView & Pick<SessionFiguresView, 'usageOf'>;
-  /** The `ended` event waits (bounded) for the gate's close and says how it went. */
-  gates: Pick<Gatekeeper, 'closed'>;
+  /**
+   * The `started` event waits (bounded) for the session's gate opening; the `ended` event for the gate's close, and
+   * says how it went.
+   */
+  gates: Pick<Gatekeeper, 'opened' | 'closed'>;
   log: Log;
   clock?: Clock;
   gateWaitMs?: number;
@@ -84,21 +87,38 @@ export interface EventPublisherOptions {
 
 export class EventPublisher {
   private readonly clock: Clock;
+  /** Each session's `started` line and event not yet out, to tell now: a later one of its own tells them first. */
+  private readonly starting = new Map<string, () => void>();
 
   constructor(private readonly options: EventPublisherOptions) {
     this.clock = options.clock ?? systemClock;
     const { sessions, gates, log } = options;
+    const waitMs = options.gateWaitMs ?? GATE_REPLY_WAIT_MS;
+    // `started` is emitted once the sale is on flash; its line and event then wait for the session's gate opening
+    // (bounded, as the purchase's reply does) and the replies of that moment: building and encoding them is off the
+    // opening's path, and the openings of a burst reach nft together. The opening is looked up once every listener
+    // of the emit ran (the gate's begins it). A later event of the session sends them at once, before its own.
     sessions.on('started', (s) => {
-      log.info('session started', {
-        id: s.id,
-        mac: s.mac,
-        metric: s.metric,
-        allotment: s.allotment,
-        user: s.user ?? undefined,
-      });
-      this.send('started', { session: sessionView(s, this.clock.now()) });
+      const at = this.clock.now();
+      const tell = (): void => {
+        if (this.starting.get(s.id) !== tell) return;
+        this.starting.delete(s.id);
+        log.info('session started', {
+          id: s.id,
+          mac: s.mac,
+          metric: s.metric,
+          allotment: s.allotment,
+          user: s.user ?? undefined,
+        });
+        this.send('started', { session: sessionView(s, at) });
+      };
+      this.starting.set(s.id, tell);
+      void Promise.resolve()
+        .then(() => waitForOpen(gates, s, waitMs))
+        .then(() => setImmediate(tell));
     });
     sessions.on('topup', (s, payment: PaymentRef) => {
+      this.startedFirst(s.id);
       log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
       this.send('topup', {
         session: sessionView(s, this.clock.now()),
@@ -111,10 +131,12 @@ export class EventPublisher {
       });
     });
     sessions.on('moved', (s, from) => {
+      this.startedFirst(s.id);
       log.info('session moved', { id: s.id, from, mac: s.mac });
       this.send('moved', { session: sessionView(s, this.clock.now()), from });
     });
     sessions.on('ended', (s) => {
+      this.startedFirst(s.id);
       log.info('session ended', {
         id: s.id,
         mac: s.mac,
@@ -127,15 +149,21 @@ export class EventPublisher {
     // The event goes out once the end is on flash (a crash before that brings the session back ACTIVE: no event may
     // have said it ended), and once the portal answered the deauth (bounded wait), so it says whether the gate closed.
     sessions.on('end-written', (s) => {
-      void waitForClose(gates, s.mac, options.gateWaitMs ?? GATE_REPLY_WAIT_MS).then((gate) => {
+      void waitForClose(gates, s.mac, waitMs).then((gate) => {
         this.send('ended', { session: sessionView(s, this.clock.now()), gate });
       });
     });
     sessions.on('usage', (batch) => this.usage(batch));
   }
 
+  /** A session's `started` line and event, at once if not out yet: none of its own goes before them. */
+  private startedFirst(id: string): void {
+    this.starting.get(id)?.();
+  }
+
   /** A rate change went through the change path (DaemonBackend's `ratesChanged`): one log line, one event. */
   rates({ session: s, previous, by }: RatesChanged): void {
+    this.startedFirst(s.id);
     this.options.log.info('session rates changed', {
       id: s.id,
       mac: s.mac,
@@ -163,6 +191,7 @@ export class EventPublisher {
    * thread for long.
    */
   usage(batch: readonly UsageFact[]): void {
+    if (this.starting.size > 0) for (const u of batch) this.startedFirst(u.sessionId);
     this.logCuts(batch);
     if (batch.length === 0 || this.options.ubus.state !== 'ready') return;
     const sendChunk = (from: number): void => {

@@ -12,7 +12,9 @@ import { readFileSync } from 'node:fs';
 
 const A = '02:00:00:00:0d:01';
 
-function rig(opts: { closeOutcome?: Promise<'closed' | 'failed' | 'kept-open'> } = {}) {
+function rig(
+  opts: { closeOutcome?: Promise<'closed' | 'failed' | 'kept-open'>; openOutcome?: Promise<'opened' | 'pending'> } = {},
+) {
   const sent: Array<{ event: string; data: BlobmsgTable }> = [];
   const ubus = {
     state: 'ready' as 'ready' | 'reconnecting',
@@ -22,7 +24,11 @@ function rig(opts: { closeOutcome?: Promise<'closed' | 'failed' | 'kept-open'> }
   };
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', write: (_level, line) => lines.push(line) });
-  return { sent, ubus, lines, log, gates: { closed: () => opts.closeOutcome ?? Promise.resolve('closed' as const) } };
+  const gates = {
+    opened: () => opts.openOutcome ?? Promise.resolve('opened' as const),
+    closed: () => opts.closeOutcome ?? Promise.resolve('closed' as const),
+  };
+  return { sent, ubus, lines, log, gates };
 }
 
 async function manager(): Promise<SessionManager> {
@@ -31,6 +37,10 @@ async function manager(): Promise<SessionManager> {
 
 const grant = (reference: string) => ({ method: 'grant', reference, amount: 0n, asset: '', at: Date.now() });
 const settle = () => new Promise((r) => setImmediate(r));
+/** Until the publisher's `started` events went out (each a few turns after its session's opening settled). */
+const startedOut = async (sent: Array<{ data: BlobmsgTable }>, n = 1) => {
+  for (let i = 0; i < 20 && sent.filter((x) => x.data.event === 'started').length < n; i++) await settle();
+};
 
 test('the table lists every kind docs/ubus-api.md documents, and nothing else', () => {
   const doc = readFileSync(new URL('../../docs/ubus-api.md', import.meta.url), 'utf8');
@@ -82,6 +92,80 @@ test(
   },
 );
 
+test(
+  "started: its line and event once the sale is on flash and the session's gate opening settled, after the " +
+    "opening's own turn (a burst's openings reach nft first); a later event of the session sends it first",
+  async () => {
+    let open!: (v: 'opened') => void;
+    const r = rig({
+      openOutcome: new Promise((res) => {
+        open = res;
+      }),
+    });
+    // The journal's write held until told: a store whose fsync has not answered.
+    const store = new MemoryStore();
+    let fsync!: () => void;
+    const held = new Promise<void>((res) => {
+      fsync = res;
+    });
+    const append = store.append.bind(store);
+    store.append = async (records) => {
+      await held;
+      await append(records);
+    };
+    const sessions = await SessionManager.open({ store });
+    new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+    const activation = sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('o1') });
+    await settle();
+    open('opened');
+    await settle();
+    await settle();
+    assert.equal(r.sent, [], 'nothing before the journal is durable, the gate opened or not');
+    assert.not.ok(r.lines.some((l) => l.includes('session started')));
+    fsync();
+    await activation;
+    assert.equal(r.sent, [], "durable, its gate opened: the event waits for the opening's turn to end");
+    await settle();
+    await settle();
+    assert.equal(
+      r.sent.map((x) => x.data.event),
+      ['started'],
+    );
+    assert.ok(r.lines.some((l) => l.includes('session started')));
+
+    // A session whose gate is still opening: a top-up sends its `started` first, then its own, and once.
+    const slow = rig({ openOutcome: new Promise(() => undefined) });
+    const other = await manager();
+    new EventPublisher({ ubus: slow.ubus, sessions: other, gates: slow.gates, log: slow.log, gateWaitMs: 10_000 });
+    await other.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('o2') });
+    await settle();
+    assert.equal(slow.sent, [], 'waits for the opening');
+    await other.activate({ mac: A, metric: 'bytes', allotment: 500n, payment: grant('o3') });
+    await settle();
+    assert.equal(
+      slow.sent.map((x) => x.data.event),
+      ['started', 'topup'],
+    );
+    await sessions.close();
+    await other.close();
+  },
+);
+
+test("started: an opening that takes longer than the wait sends it at the wait's end", async () => {
+  const r = rig({ openOutcome: new Promise(() => undefined) });
+  const sessions = await manager();
+  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log, gateWaitMs: 20 });
+  await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('o4') });
+  await settle();
+  assert.equal(r.sent, []);
+  await new Promise((res) => setTimeout(res, 60));
+  assert.equal(
+    r.sent.map((x) => x.data.event),
+    ['started'],
+  );
+  await sessions.close();
+});
+
 test('moved: the session on its new MAC and the MAC it left, with a log line', async () => {
   const r = rig();
   const sessions = await manager();
@@ -121,6 +205,7 @@ test(
     const sessions = await manager();
     const publisher = new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
     const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g4') });
+    await startedOut(r.sent);
     r.sent.length = 0;
     const fact = (i: number) => ({
       sessionId: i === 0 ? session.id : `gone-${i}`,
@@ -164,6 +249,7 @@ test("usage follows the sessions' `usage` event: what the meter billed, told onc
   new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
   const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g5') });
   sessions.applyUsage([session.id], [300], 1);
+  await startedOut(r.sent);
   r.sent.length = 0;
   sessions.reportUsage([
     {

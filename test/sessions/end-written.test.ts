@@ -89,7 +89,8 @@ async function rig() {
       sent.push({ event, data });
     },
   };
-  new EventPublisher({ ubus, sessions, gates: { closed: () => Promise.resolve('closed' as const) }, log });
+  const gates = { opened: () => Promise.resolve('opened' as const), closed: () => Promise.resolve('closed' as const) };
+  new EventPublisher({ ubus, sessions, gates, log });
   const heardEnded: string[] = [];
   sessions.on('ended', (s) => heardEnded.push(s.id));
   const endEvents = () => sent.filter((s) => s.data.event === 'ended').map((s) => (s.data.session as BlobmsgTable).id);

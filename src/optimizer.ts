@@ -3,8 +3,8 @@
  * and Sparkplug (baseline). Each one's first compile touches pages of the node binary that stay resident: TurboFan
  * ~3.5 MB (the idle daemon's RssFile 41.3 → 37.7 MB), Sparkplug ~0.4 MB of RSS; an idle daemon's 2 s tick, ubus codec
  * and UCI reader get hot enough for them within a minute, and nothing idle is worth compiling (docs/performance.md,
- * "Idle memory"). The work that is — the pool's scan of a large portal or of live sessions' counters — lets them go
- * (meter/pool.ts) before the pool's thread starts, so that thread and the main thread run compiled from then on.
+ * "Idle memory"). The work that is — the pool's scan of a large portal, a tick of live sessions' counters on either
+ * thread — lets them go (meter/pool.ts), before the pool's thread starts, so both threads run compiled from then on.
  * Not held: irregexp's native code (`--regexp-interpret-all`, ~0.2 MB more): switched back at run time, the daemon's
  * main thread stopped answering once the pool started (test/package/ipk.test.ts, 2026-11-25).
  * They are V8 flags set from inside (node:v8 setFlagsFromString): each is read when V8 decides to compile, and

@@ -305,8 +305,9 @@ async function readDump(
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;
-  // Through the thread's long-lived shell: a spawn from Node forks the whole daemon every tick (command-shell.ts).
-  const outcome = await sharedCommandShell().run({
+  // Through the thread's long-lived shell: a spawn from Node forks the whole daemon every tick (command-shell.ts). Its
+  // own: on the main thread (a small dump's tick runs there: meter/pool.ts) a gate's nft run does not wait behind it.
+  const outcome = await sharedCommandShell('counters').run({
     argv,
     stdin: '',
     timeoutMs,

@@ -96,23 +96,24 @@ export const INLINE_MAX_BYTES = 64 * 1024;
 export const POOL_IDLE_TIMEOUT_MS = 30_000;
 
 export interface AdaptiveOptions extends PoolOptions {
-  /** True while any session is live: then every tick runs on the pool. */
+  /** True while any session is live: then every portal tick runs on the pool (a small kernel tick stays here). */
   hasLiveSessions: () => boolean;
   inlineMaxBytes?: number;
   idleTimeoutMs?: number;
   /**
-   * When the pool's last thread has ended (the busy period is over). Default: releaseHeap (heap-release.ts), not
-   * once the runner is closing.
+   * When the pool's last thread has ended, or `idleTimeoutMs` after the last kernel tick with live sessions on the main
+   * thread (the busy period is over). Default: releaseHeap (heap-release.ts), not once the runner is closing.
    */
   onThreadsEnded?: () => void;
 }
 
 /**
- * The Meter's default runner. While sessions are live, every tick is fetched, scanned and accounted on the worker
- * pool. With none live and a small portal (the last snapshot under `inlineMaxBytes`) the tick runs on the main thread
- * instead, and the pool's thread ends after `idleTimeoutMs` without a task: an idle router carries no worker thread
- * (~12 MB resident, not given back once a thread has run), and the main thread's heap grown in the busy period is
- * let go then (`onThreadsEnded`). So the first tick with no live session runs here too,
+ * The Meter's default runner. While sessions are live, every portal tick is fetched, scanned and accounted on the
+ * worker pool; a kernel tick whose last dump and listing were small runs on the main thread, live sessions or not
+ * (see runKernel below). With none live and a small portal (the last snapshot under `inlineMaxBytes`) the tick runs on
+ * the main thread instead, and the pool's thread ends after `idleTimeoutMs` without a task: an idle router carries no
+ * worker thread (~12 MB resident, not given back once a thread has run), and the main thread's heap grown in the busy
+ * period is let go then (`onThreadsEnded`). So the first tick with no live session runs here too,
  * whatever the portal's size: one scan of a large list on the main thread at start-up (10k clients: ~10 ms here),
  * after which its size sends the next ticks to the pool. Switching is safe at any tick: the state is the shared
  * table, and each side's accountant is only a cache of it (rebuilt from the table, epochs.ts).
@@ -121,11 +122,14 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
   const threads = Math.max(1, Math.floor(options.workers ?? 1));
   let closing = false;
   const threadsEnded = options.onThreadsEnded ?? releaseHeap;
+  const idleMs = options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS;
+  /** When a kernel tick with live sessions last ran on this thread (performance.now()); undefined: none since idle. */
+  let liveHereAt: number | undefined;
   const pool = lazyPool(() =>
     startPool(options, {
       min: 0,
       max: threads,
-      idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS,
+      idleTimeoutMs: idleMs,
       onThreadsEnded: () => {
         if (!closing) threadsEnded();
       },
@@ -151,13 +155,25 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
       if (lastBytes > inlineMax) worker.releaseBuffer?.();
       return result;
     },
-    // The kernel's tick reads a dump of a few hundred bytes per client and, now and then, the portal's listing: with
-    // no live session and a small portal it stays here too, by the same rule.
+    // The kernel's tick reads a dump of a few hundred bytes per client through the thread's long-lived shell (no fork
+    // of the daemon) and, now and then, the portal's listing: while both are small it runs here, live sessions or not.
+    // A worker thread for it would be a second isolate compiling the same code again and collecting its own garbage:
+    // at 32 clients its thread and V8's helper threads took 3.8-5.7 ms/s of a daemon's first minute, the scan here
+    // well under a millisecond a tick (docs/performance.md).
     runKernel: async (task) => {
-      if (lastBytes > inlineMax || options.hasLiveSessions()) {
+      if (lastBytes > inlineMax) {
         const result = await pool.runKernel!(task);
         if (result.ok) lastBytes = Math.max(result.dumpBytes, result.snapshotBytes);
         return result;
+      }
+      if (options.hasLiveSessions()) {
+        // Live sessions' ticks are work worth compiling, on whichever thread they run (optimizer.ts).
+        releaseOptimizer();
+        liveHereAt = performance.now();
+      } else if (liveHereAt !== undefined && performance.now() - liveHereAt >= idleMs) {
+        // The busy period these ticks metered is over, as a pool thread's end would say for its ticks.
+        liveHereAt = undefined;
+        if (!closing) threadsEnded();
       }
       const worker = await inlineModule();
       const result = await worker.kernel(task);

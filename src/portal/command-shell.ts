@@ -230,12 +230,13 @@ export class CommandShell {
 
 /**
  * One shell per thread and purpose (a thread's runs wait for each other, never for another thread's): nft's runs and
- * the rest ('commands'), and a close's flow deletes ('flows': conntrack and `ip -6 neigh`, flow-flush.ts), which would
- * otherwise hold the next gate's nft run behind them.
+ * the rest ('commands'), a close's flow deletes ('flows': conntrack and `ip -6 neigh`, flow-flush.ts) and the tick's
+ * counter dump ('counters': meter/kernel-task.ts, on the main thread while it is small), which would otherwise hold
+ * the next gate's nft run behind them.
  */
 const shells = new Map<string, CommandShell>();
 
-export function sharedCommandShell(purpose: 'commands' | 'flows' = 'commands'): CommandShell {
+export function sharedCommandShell(purpose: 'commands' | 'flows' | 'counters' = 'commands'): CommandShell {
   let shell = shells.get(purpose);
   if (shell === undefined) {
     shell = new CommandShell();

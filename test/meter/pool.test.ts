@@ -17,6 +17,8 @@ import {
 } from '../../src/meter/index.ts';
 import { holdOptimizer, optimizerHeld, releaseOptimizer } from '../../src/optimizer.ts';
 import type { UsageTask } from '../../src/meter/task.ts';
+import type { KernelUsageTask } from '../../src/meter/kernel-task.ts';
+import { createTable } from '../../src/meter/table.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
@@ -289,6 +291,105 @@ test("the pool's last thread ends: the busy period's memory is let go once, not 
     await done(1500);
   }
   assert.is(ended, 1, 'closing the runner (its thread destroyed) is not the end of a busy period');
+});
+
+/**
+ * sluice_count as nft 1.0.6 prints it with one client, A, padded with `pad` spaces (a dump of that many bytes more).
+ */
+function kernelDump(down: number, pad = 0): string {
+  const counter = (name: string, handle: number, bytes: number): object => ({
+    counter: { family: 'netdev', name, table: 'sluice_count', handle, packets: 1, bytes },
+  });
+  const text = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { table: { family: 'netdev', name: 'sluice_count', handle: 5 } },
+      counter('cu_02000000000a', 10, 0),
+      counter('cd_02000000000a', 11, down),
+    ],
+  });
+  return text.slice(0, -1) + ' '.repeat(pad) + '}';
+}
+
+/** Kernel ticks through `runner` on one shared table, A in the roster as authenticated. */
+function kernelTicks(runner: UsageTaskRunner): (down: number, pad?: number) => Promise<number> {
+  const table = createTable(16);
+  let tick = 0;
+  return async (down, pad = 0) => {
+    const task: KernelUsageTask = {
+      kind: 'kernel',
+      tick: ++tick,
+      table,
+      counters: { kind: 'inline', text: kernelDump(down, pad) },
+      roster: { key: `roster-${tick}`, entries: [[A, 2]] },
+      timeoutMs: 5000,
+    };
+    const r = await runner.runKernel!(task);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return r.ok ? r.dumpBytes : 0;
+  };
+}
+
+test(
+  'kernel counters: a small dump is read on the main thread with live sessions too (the optimizer let go); ' +
+    'a dump past the inline size sends the next ticks to the pool',
+  async () => {
+    const counts = globalThis as { inlineKernelTicks?: number };
+    counts.inlineKernelTicks = 0;
+    const runner = createAdaptiveRunner({
+      hasLiveSessions: () => true,
+      inlineMaxBytes: 4096,
+      workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)),
+      execArgv: ['--import', 'tsx'],
+    });
+    holdOptimizer();
+    try {
+      const tick = kernelTicks(runner);
+      await tick(1000);
+      await tick(2000);
+      assert.is(counts.inlineKernelTicks, 2, 'a live session, a dump of a few hundred bytes: the main thread');
+      assert.not.ok(optimizerHeld(), "a live session's tick lets the optimizer go, though no pool thread starts");
+      assert.ok((await tick(3000, 8192)) > 4096);
+      assert.is(counts.inlineKernelTicks, 3, 'the big dump itself was read here (its size not known before)');
+      await tick(4000, 8192);
+      assert.is(counts.inlineKernelTicks, 3, 'the next one on the pool');
+    } finally {
+      releaseOptimizer();
+      await runner.destroy();
+    }
+  },
+);
+
+test("kernel ticks on the main thread: the busy period's end told once, idleTimeoutMs after the last", async () => {
+  let ended = 0;
+  let live = true;
+  const runner = createAdaptiveRunner({
+    hasLiveSessions: () => live,
+    idleTimeoutMs: 200,
+    onThreadsEnded: () => ended++,
+    workerPath: WORKER,
+    execArgv: ['--import', 'tsx'],
+  });
+  try {
+    const tick = kernelTicks(runner);
+    await tick(1000);
+    live = false;
+    await tick(1000);
+    assert.is(ended, 0, 'not at once');
+    await new Promise((r) => setTimeout(r, 250));
+    await tick(1000);
+    assert.is(ended, 1, 'told once the idle time has passed');
+    await tick(1000);
+    assert.is(ended, 1, 'and once only');
+    live = true;
+    await tick(2000);
+    live = false;
+    await new Promise((r) => setTimeout(r, 250));
+    await tick(2000);
+    assert.is(ended, 2, 'a second busy period, told again');
+  } finally {
+    await runner.destroy();
+  }
 });
 
 test.run();

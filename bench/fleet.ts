@@ -1,5 +1,6 @@
 // `npm run bench -- fleet [--routers 1000] [--sessions 32] [--seconds 60] [--backlog 20] [--year-routers 100]
-//                         [--connections 32] [--writers 4] [--ledger-rows 43200]
+//                         [--year-venues 3] [--venue-sessions 288] [--connections 32] [--writers 4]
+//                         [--ledger-rows 43200]
 //                         [--only real,size,capacity,flood,year,ledger | --skip …] [--flood]
 //                         [--collector-prof DIR]`   (DIR: each collector's node --cpu-prof profile)
 // The parts run in that order; all but flood by default (--flood adds it). The ingest's three goals, one at a time:
@@ -21,7 +22,9 @@
 //    reports), then drained by one collector, then by two of one shared group (each stopped and started with it):
 //    messages and session rows per second from the ledger's received_at;
 // 4. the dashboard's Revenue page on a year of `--year-routers` routers' roll-up rows made with generate_series,
-//    in UTC, Europe/Berlin, Asia/Kolkata and Asia/Kathmandu, for 14 days and a year (bench/lib/fleet-year.ts);
+//    in UTC, Europe/Berlin, Asia/Kolkata and Asia/Kathmandu, for 14 days and a year (bench/lib/fleet-year.ts); its
+//    Routers, a router's, Venues (a year of `--year-venues` venues of 10 routers, each selling `--venue-sessions`
+//    venue sessions a day) and Alerts pages (a year of alerts: bench/lib/fleet-year-venues.ts);
 // 5. the ledger at a year of `--year-routers` routers: the Routers page's gap query and a retention pass
 //    (bench/lib/fleet-gaps.ts);
 // 6. with --flood: the other routers' session-message delay at their rate, without and with one router flooding
@@ -443,6 +446,8 @@ export default async function fleet(argv: string[]): Promise<void> {
   const seconds = Number(arg(argv, 'seconds', '60'));
   const backlog = Number(arg(argv, 'backlog', '20'));
   const yearRouters = Number(arg(argv, 'year-routers', '100'));
+  const yearVenues = Number(arg(argv, 'year-venues', '3'));
+  const venueSessions = Number(arg(argv, 'venue-sessions', '288'));
   const connections = Number(arg(argv, 'connections', '32'));
   const writers = Number(arg(argv, 'writers', '4'));
   const ledgerRows = Number(arg(argv, 'ledger-rows', '43200'));
@@ -493,7 +498,9 @@ export default async function fleet(argv: string[]): Promise<void> {
       );
     if (part('year')) {
       const year = await freshDb(pg, 'fleet_bench_year');
-      await yearBench(year.db, yearRouters).finally(() => year.db.close());
+      await yearBench(year.db, yearRouters, { venues: yearVenues, sessionsPerRouterDay: venueSessions }).finally(() =>
+        year.db.close(),
+      );
     }
     if (part('ledger')) {
       const ledger = await freshDb(pg, 'fleet_bench_ledger');

@@ -3,7 +3,10 @@
 // `routers` routers' revenue roll-ups made with generate_series in a real PostgreSQL 15, in UTC, a zone of whole hours
 // (Europe/Berlin), of half hours (Asia/Kolkata) and of quarters (Asia/Kathmandu), for 14 days and a year. Every
 // router took every method in every UTC quarter hour (the densest the roll-ups get): the quarters are made first,
-// the hours and days summed from them, so the three agree as the payments' triggers keep them.
+// the hours and days summed from them, so the three agree as the payments' triggers keep them. Then its other main
+// pages: Routers, a router's, Venues and Alerts over a year of venue sessions and alerts (fleet-year-venues.ts), the
+// Venues page before and after the venue migration that orders its sessions (with its query plans and how long the
+// migration takes on that year).
 import { loadavg } from 'node:os';
 import type { Login } from '../../src/fleet/dashboard/auth.ts';
 import { revenueScreen, routerScreen, routersScreen } from '../../src/fleet/dashboard/screens.ts';
@@ -13,6 +16,7 @@ import { FLEET_MIGRATIONS, migrate, type Db } from '../../src/fleet/db/index.ts'
 import { DASHBOARD_MIGRATIONS } from '../../src/fleet/dashboard/index.ts';
 import { VENUE_MIGRATIONS } from '../../src/fleet/venue/index.ts';
 import { OffsetFill } from '../../src/fleet/dashboard/offset-fill.ts';
+import { fillAlertYear, fillVenueYear, VENUE_ROUTERS } from './fleet-year-venues.ts';
 
 const load = () => loadavg()[0]!.toFixed(1);
 const ZONES = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'Asia/Kathmandu'];
@@ -32,9 +36,27 @@ async function timed(fn: () => Promise<unknown>): Promise<string> {
 
 let paidTotal = 0;
 
-export async function yearBench(db: Db, routers: number): Promise<void> {
+/** The venue migration whose indexes order the Venues page: the year is filled before it, then it runs. */
+const PATH_ORDER = 2008;
+
+/** The plan's nodes, one line each (their kind, relation or index, actual rows and time), for the bench's output. */
+async function plan(db: Db, sql: string, params: readonly unknown[]): Promise<string> {
+  const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+  return rows.map((r) => `                | ${r['QUERY PLAN']}`).join('\n');
+}
+
+export interface VenueYear {
+  venues: number;
+  sessionsPerRouterDay: number;
+}
+
+export async function yearBench(db: Db, routers: number, venueYear: VenueYear): Promise<void> {
   // The dashboard's and the venues' tables and views too, as sluice-fleet makes them: a router's page, Venues, Alerts.
-  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
+  await migrate(db, [
+    ...FLEET_MIGRATIONS,
+    ...DASHBOARD_MIGRATIONS,
+    ...VENUE_MIGRATIONS.filter((m) => m.version < PATH_ORDER),
+  ]);
   const t0 = Date.now();
   await db.exec(`
     INSERT INTO routers (name, last_message_at, online) SELECT 'r' || lpad(i::text, 4, '0'), now(), true
@@ -50,6 +72,14 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
     INSERT INTO revenue_days (router_id, day, method, asset, amount, payments)
     SELECT router_id, (hour AT TIME ZONE 'UTC')::date, method, asset, sum(amount), sum(payments)
     FROM revenue_hours GROUP BY 1, 2, 3, 4;`);
+  const tv = Date.now();
+  const made = await fillVenueYear(db, venueYear.venues, venueYear.sessionsPerRouterDay);
+  const events = await fillAlertYear(db, routers);
+  console.log(
+    `  year        venues: ${venueYear.venues} of ${VENUE_ROUTERS} routers, ${venueYear.sessionsPerRouterDay} venue ` +
+      `sessions per router-day: ${made.leases} leases, ${made.moves} moves; alerts: ${events} events; made in ` +
+      `${((Date.now() - tv) / 1000).toFixed(1)} s (load ${load()})`,
+  );
   await db.exec('VACUUM ANALYZE');
   const [n] = await db.query<{ q: string; h: string; d: string }>(
     `SELECT (SELECT count(*) FROM revenue_quarters)::text AS q, (SELECT count(*) FROM revenue_hours)::text AS h,
@@ -115,11 +145,33 @@ export async function yearBench(db: Db, routers: number): Promise<void> {
   console.log(
     `              page Routers, zone UTC (${routers}): ${await timed(() => routersScreen(context('UTC', '')))}`,
   );
-  // A router's page reads its year of revenue; Venues and Alerts read tables this bench does not fill (venue moves,
-  // alert events): their figures are the pages' own cost over empty tables, not a year's volume of them.
   console.log(
     `              page router r0001, zone UTC: ${await timed(() => routerScreen(context('UTC', ''), 'r0001'))}`,
   );
-  console.log(`              page Venues (no moves): ${await timed(() => venuesScreen(context('UTC', '')))}`);
-  console.log(`              page Alerts (no events): ${await timed(() => alertsScreen(context('UTC', '')))}`);
+  // The page's rows, of all and of one device (one with the most sessions), as venue-paths.ts reads them.
+  const [device] = await db.query<{ mac: string }>(
+    'SELECT mac FROM venue_leases GROUP BY mac ORDER BY count(*) DESC LIMIT 1',
+  );
+  const rowsSql = `SELECT id, venue, mac, state, holder, epoch, since, metric, remaining::text AS remaining
+    FROM fleet_venue_leases WHERE $1::text IS NULL OR mac = $1 ORDER BY since DESC, id LIMIT 200 OFFSET 0`;
+  const venuePages = async (when: string) => {
+    for (const mac of [null, device!.mac]) {
+      console.log(`              the Venues page's rows ${mac === null ? 'of all' : `of ${mac}`}, ${when}:`);
+      console.log(await plan(db, rowsSql, [mac]));
+    }
+    console.log(`              page Venues, ${when}: ${await timed(() => venuesScreen(context('UTC', '')))}`);
+    console.log(
+      `              page Venues of ${device!.mac}, ${when}: ` +
+        (await timed(() => venuesScreen(context('UTC', `mac=${device!.mac}`)))),
+    );
+  };
+  await venuePages(`before migration ${PATH_ORDER}`);
+  const tm = Date.now();
+  await migrate(db, [...FLEET_MIGRATIONS, ...DASHBOARD_MIGRATIONS, ...VENUE_MIGRATIONS]);
+  await db.exec('VACUUM ANALYZE venue_leases');
+  console.log(
+    `              migration ${PATH_ORDER} on that year: ${((Date.now() - tm) / 1000).toFixed(1)} s (load ${load()})`,
+  );
+  await venuePages(`after migration ${PATH_ORDER}`);
+  console.log(`              page Alerts: ${await timed(() => alertsScreen(context('UTC', '')))}`);
 }

@@ -19,6 +19,8 @@ export interface PageAsk {
 export interface Paging extends PageAsk {
   /** Rows in all pages. */
   total: number;
+  /** `total` is PostgreSQL's estimate of a table too large to count on each reload (pagedCount). */
+  about?: boolean;
 }
 
 export function pageAsk(query: URLSearchParams, table: string, size = PAGE_ROWS): PageAsk {
@@ -31,15 +33,20 @@ export function pageAsk(query: URLSearchParams, table: string, size = PAGE_ROWS)
   return { page, size, offset: (page - 1) * size };
 }
 
-export const paging = (ask: PageAsk, total: number | string): Paging => ({ ...ask, total: Number(total) });
+export const paging = (ask: PageAsk, total: number | string, about = false): Paging => ({
+  ...ask,
+  total: Number(total),
+  ...(about && { about }),
+});
 
-/** "rows 201–400 of 300,001 (200 a page)". */
+/** "rows 201–400 of 300,001 (200 a page)", or "of about 3,153,470". */
 export function pagingLabel(p: Paging): string {
   if (p.total === 0) return '';
   const first = Math.min(p.offset + 1, p.total);
   const last = Math.min(p.offset + p.size, p.total);
   const n = (x: number): string => x.toLocaleString('en-US');
-  return `rows ${n(first)}–${n(last)} of ${n(p.total)} (${n(p.size)} a page)`;
+  return `rows ${n(first)}–${n(last)} of ${p.about ? 'about ' : ''}${n(p.total)} (${n(p.size)} a page)`;
 }
 
-export const lastPage = (p: Paging): number => Math.max(1, Math.ceil(p.total / p.size));
+/** The last page a link may ask for: past MAX_PAGE a page is refused, however many rows there are. */
+export const lastPage = (p: Paging): number => Math.min(MAX_PAGE, Math.max(1, Math.ceil(p.total / p.size)));

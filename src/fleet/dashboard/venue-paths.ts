@@ -71,6 +71,8 @@ function overlapOf(steps: readonly VenueMoveRow[]): {
   }
   return { overlap, charged, pending, unsaid, known };
 }
+/** The venue sessions counted for the page's total before it says PostgreSQL's estimate of them all. */
+const COUNTED = 10_000;
 /** A venue session's moves shown in its path (its first and its newest): a device moved back and forth for days. */
 const PATH_MOVES = 24;
 
@@ -143,16 +145,25 @@ async function reads(
   db: Sql,
   mac: string | null,
   ask: PageAsk,
-): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[]; total: string } | null> {
+): Promise<{ leases: VenueLeaseRow[]; moves: VenueMoveRow[]; total: string; about: boolean } | null> {
   if (!(await relationExists(db, 'fleet_venue_moves'))) return null;
   const where = 'WHERE $1::text IS NULL OR mac = $1';
+  // Every venue session is kept: a year of a venue is millions, and counting them all took half a second each reload.
+  // Past COUNTED, all of them are PostgreSQL's estimate (its statistics of the table); one device's are counted.
   const [leases, [n]] = await Promise.all([
     db.query<VenueLeaseRow>(
       `SELECT id, venue, mac, state, holder, epoch, ${ms('since')} AS since_ms, metric, remaining::text AS remaining
        FROM fleet_venue_leases ${where} ORDER BY since DESC, id LIMIT $2 OFFSET $3`,
       [mac, ask.size, ask.offset],
     ),
-    db.query<{ n: string }>(`SELECT count(*)::text AS n FROM fleet_venue_leases ${where}`, [mac]),
+    db.query<{ n: string; about: boolean }>(
+      `SELECT (CASE WHEN about THEN greatest(n, (SELECT reltuples::bigint FROM pg_class
+           WHERE oid = 'venue_leases'::regclass)) ELSE n END)::text AS n, about
+       FROM (SELECT n, $1::text IS NULL AND n > $2 AS about
+         FROM (SELECT count(*) AS n FROM (SELECT 1 FROM fleet_venue_leases ${where}
+           LIMIT CASE WHEN $1::text IS NULL THEN $2 + 1 END) counted) c) c`,
+      [mac, COUNTED],
+    ),
   ]);
   const moves = await db.query<VenueMoveRow>(
     `SELECT lease_id, epoch, from_router, to_router, ${ms('at')} AS at_ms, how, overlap::text AS overlap,
@@ -160,7 +171,7 @@ async function reads(
      FROM fleet_venue_moves WHERE lease_id = ANY($1::text[]) ORDER BY lease_id, epoch`,
     [leases.map((l) => l.id)],
   );
-  return { leases, moves, total: n?.n ?? '0' };
+  return { leases, moves, total: n?.n ?? '0', about: n?.about === true };
 }
 
 export async function venuesScreen(c: ScreenContext): Promise<Page> {
@@ -184,7 +195,7 @@ export async function venuesScreen(c: ScreenContext): Promise<Page> {
       `<p class="note">The venue sessions${asked === '' ? '' : ` of ${asked}`}, newest first. A session moves when ` +
         'its device reaches another router of the venue: released by the router it left, or expired (that router ' +
         'was unreachable; what it served past its last report is the overlap, charged to the session).</p>',
-      venuePathsTable(found.leases, found.moves, c.zone, paging(ask, found.total)),
+      venuePathsTable(found.leases, found.moves, c.zone, paging(ask, found.total, found.about)),
       ...[await venueBreachesTable(c.db, c.zone, pageAsk(c.query, 'breaches'))].filter(
         (t): t is Table => t !== null && t.rows.length > 0,
       ),

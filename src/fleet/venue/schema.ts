@@ -163,6 +163,15 @@ const HOLDER_TTL = `
 ALTER TABLE venue_leases ADD COLUMN holder_ttl_ms bigint;
 `;
 
+/**
+ * The Venues page's order (dashboard/venue-paths.ts: newest first, then id; of one device, or all): a year of a venue's
+ * sessions is millions of rows, every one kept, and without these its page sorted them all on each reload.
+ */
+const PATH_ORDER = `
+CREATE INDEX venue_leases_since ON venue_leases (since DESC, id);
+CREATE INDEX venue_leases_mac_since ON venue_leases (mac, since DESC, id);
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
@@ -172,4 +181,5 @@ export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2005, name: 'venue trials', sql: TRIALS },
   { version: 2006, name: 'venue trial holds', sql: TRIAL_HOLDS },
   { version: 2007, name: 'venue holder ttl', sql: HOLDER_TTL },
+  { version: 2008, name: 'venue path order', sql: PATH_ORDER },
 ];

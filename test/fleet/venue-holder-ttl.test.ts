@@ -13,7 +13,8 @@ import { isReject, parseMessage, type Inbound } from '../../src/fleet/collector/
 import { migrate, type Db } from '../../src/fleet/db/index.ts';
 import { heardReport, type HeardContext } from '../../src/fleet/venue/heard-reports.ts';
 import { VENUE_MIGRATIONS } from '../../src/fleet/venue/index.ts';
-import { claim } from '../../src/fleet/venue/leases.ts';
+import { registerSale } from '../../src/fleet/venue/holder-reports.ts';
+import { claim, opened, type Figures } from '../../src/fleet/venue/leases.ts';
 import { Postgres } from '../peers/postgres.ts';
 
 const TTL_MS = 8000;
@@ -27,7 +28,7 @@ test.before(async () => {
   pg = await Postgres.create();
   db = await freshDb(pg);
   await migrate(db, VENUE_MIGRATIONS);
-  const venues = new Map(['ra', 'rb', 'rc', 'rd', 're'].map((r) => [r, 'hall']));
+  const venues = new Map(['ra', 'rb', 'rc', 'rd', 're', 'rf', 'rg'].map((r) => [r, 'hall']));
   heard = {
     db,
     venues,
@@ -122,6 +123,39 @@ test("a TTL above the fleet's is named on the Venues page, once per router and T
   assert.equal(rows, [
     { rule: 'lease-ttl-above', detail: "its lease TTL (60 s) is above the fleet's (8 s)", count: '1' },
   ]);
+});
+
+test("a lease moved to a holder that declared 60 s takes its TTL at once, not at its next status", async () => {
+  await heardReport(heard, status('rf', 60));
+  await held('rg', '02:00:00:00:7a:06');
+  const moved = await claim(db, 'hall', 'rf', '02:00:00:00:7a:06', { now: t0, ttlMs: TTL_MS, resendMs: 1000 });
+  assert.is(moved.kind, 'open', 'expired at rg (heard an hour ago), moved to rf');
+  assert.is(moved.kind === 'open' && moved.lease.holderTtlMs, 60_000);
+  await opened(db, 'rg/s1', 2, 'rf', 's9');
+  // rf is not heard again: its kernel passes the device for its 60 s, so the lease stays with it past the fleet's 8.
+  assert.is((await claimAt('02:00:00:00:7a:06', 10_000)).kind, 'release', 'asked of rf, not moved');
+  assert.is((await claimAt('02:00:00:00:7a:06', 61_000)).kind, 'open', 'moved once its own TTL passed');
+});
+
+test("a sale takes its seller's declared TTL at once", async () => {
+  const f: Figures = {
+    metric: 'bytes',
+    allotment: '1000',
+    used: '0',
+    remaining: '1000',
+    bytes: '0',
+    expiresAt: null,
+    rateDown: null,
+    rateUp: null,
+    devices: 1,
+    user: null,
+    plan: null,
+    at: t0,
+  };
+  const sale = await registerSale(db, 'hall', 'rf', 's10', '02:00:00:00:7a:07', f, t0);
+  assert.is(sale.kind, 'registered');
+  assert.is((await claimAt('02:00:00:00:7a:07', 10_000)).kind, 'release', 'asked of rf, not moved');
+  assert.is((await claimAt('02:00:00:00:7a:07', 61_000)).kind, 'open');
 });
 
 test.run();

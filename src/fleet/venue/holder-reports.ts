@@ -41,8 +41,10 @@ export async function registerSale(
       ]);
     await tx.query(
       `INSERT INTO venue_leases (id, venue, mac, state, holder, holder_session, epoch, since, metric, allotment, used,
-         remaining, sold, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at)
-       VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $8, $11, $12, $13, $14, $15, $16, $17, $18, $6)
+         remaining, sold, bytes, expires_at, rate_down, rate_up, devices, user_name, plan, reported_at, renewed_at,
+         holder_ttl_ms)
+       VALUES ($1, $2, $3, 'held', $4, $5, 1, $6, $7, $8, $9, $10, $8, $11, $12, $13, $14, $15, $16, $17, $18, $6,
+         (SELECT ttl_ms FROM venue_holders WHERE router = $4))
        ON CONFLICT (id) DO NOTHING`,
       [
         id,
@@ -112,6 +114,13 @@ export async function topUp(db: Sql, router: string, sessionId: string, allotmen
 export async function renewHolder(db: Sql, router: string, now: number, ttlMs: number | null = null): Promise<void> {
   await db.query(
     `UPDATE venue_leases SET renewed_at = $2, holder_ttl_ms = $3 WHERE holder = $1 AND state IN ('held', 'releasing')`,
+    [router, ms(now), ttlMs],
+  );
+  // Kept for the leases it is given before its next status; a status older than the one kept changes nothing.
+  await db.query(
+    `INSERT INTO venue_holders (router, ttl_ms, at) VALUES ($1, $3, $2)
+     ON CONFLICT (router) DO UPDATE SET ttl_ms = EXCLUDED.ttl_ms, at = EXCLUDED.at
+       WHERE venue_holders.at <= EXCLUDED.at`,
     [router, ms(now), ttlMs],
   );
 }

@@ -170,11 +170,14 @@ async function move(
 ): Promise<Lease> {
   const figures: Figures = f ?? countedDown(lease, now);
   const epoch = lease.epoch + 1;
-  await tx.query(
+  // The new holder's TTL is the one its newest status declared, so the lease expires there no sooner than its kernel
+  // lets the device go.
+  const [moved] = await tx.query<{ holder_ttl_ms: string | null }>(
     `UPDATE venue_leases SET state = 'moving', holder = $2, holder_session = NULL, epoch = $3, since = $4, target = $2,
        requested_at = $4, allotment = $5, used = $6, remaining = $7, bytes = $8, expires_at = $9, rate_down = $10,
-       rate_up = $11, devices = $12, reported_at = $13, renewed_at = $4, holder_ttl_ms = NULL
-     WHERE id = $1`,
+       rate_up = $11, devices = $12, reported_at = $13, renewed_at = $4,
+       holder_ttl_ms = (SELECT ttl_ms FROM venue_holders WHERE router = $2)
+     WHERE id = $1 RETURNING holder_ttl_ms`,
     [
       lease.id,
       to,
@@ -229,7 +232,7 @@ async function move(
     devices: figures.devices,
     reportedAt: figures.at,
     renewedAt: now,
-    holderTtlMs: null,
+    holderTtlMs: num(moved?.holder_ttl_ms ?? null),
   };
 }
 

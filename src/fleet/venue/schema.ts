@@ -172,6 +172,19 @@ CREATE INDEX venue_leases_since ON venue_leases (since DESC, id);
 CREATE INDEX venue_leases_mac_since ON venue_leases (mac, since DESC, id);
 `;
 
+/**
+ * Each venue router's lease TTL as its newest status declared it (NULL: none), whether it held a lease then or not: a
+ * lease moved or sold to it takes that TTL at once (leases.ts move, holder-reports.ts registerSale), not only at its
+ * next status.
+ */
+const HOLDERS = `
+CREATE TABLE venue_holders (
+  router text PRIMARY KEY,
+  ttl_ms bigint,
+  at timestamptz NOT NULL
+);
+`;
+
 export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2000, name: 'venue leases', sql: LEASES },
   { version: 2001, name: 'venue revokes', sql: REVOKES },
@@ -182,4 +195,5 @@ export const VENUE_MIGRATIONS: readonly Migration[] = [
   { version: 2006, name: 'venue trial holds', sql: TRIAL_HOLDS },
   { version: 2007, name: 'venue holder ttl', sql: HOLDER_TTL },
   { version: 2008, name: 'venue path order', sql: PATH_ORDER },
+  { version: 2009, name: 'venue holders', sql: HOLDERS },
 ];

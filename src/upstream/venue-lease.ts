@@ -1,7 +1,8 @@
 /**
  * The holder's side of the venue lease's dead-man's switch (docs/roaming.md, "The holder's switch"). Every round
  * renews, in one nft batch, the kernel element of each device held here under a venue lease (portal/ipv6-gate.ts
- * renewLeases), and only once the kernel has them stamps and publishes the status that renews the leases at the fleet:
+ * renewLeases), and only once the kernel has them stamps and publishes the status that renews the leases at the fleet
+ * (a round that renewed none publishes nothing):
  * an element never outlives the status after it by more than its timeout, which is shorter than the fleet's TTL
  * (venue-lease-time.ts). A daemon that stops renewing stops its devices in the kernel before the fleet lets another
  * router open them. The rounds run whether or not the broker is reached: a router cut from the fleet serves on, as
@@ -80,12 +81,13 @@ export class VenueLeaseSwitch {
       do {
         this.again = false;
         // The status after the kernel has the elements: it is what the fleet counts the lease's TTL from.
-        await this.deps.gate
-          .renewLeases()
-          .catch((err: unknown) =>
-            this.deps.log.warn('venue: lease elements not renewed', { reason: (err as Error).message }),
-          );
-        this.deps.statusNow();
+        const renewed = await this.deps.gate.renewLeases().catch((err: unknown) => {
+          this.deps.log.warn('venue: lease elements not renewed', { reason: (err as Error).message });
+          return null;
+        });
+        // No device passes here under a lease: the status would renew no element's lease (the sink's own beat still
+        // says the router is alive), so a quiet venue router sends no more statuses than any other.
+        if (renewed === null || renewed.length > 0) this.deps.statusNow();
       } while (this.again && !this.closed);
     })().finally(() => {
       this.running = null;

@@ -88,6 +88,48 @@ test('a round: the kernel has every element before the status is stamped; one nf
   sw.close();
 });
 
+test('a round that renewed no element publishes no status; one that renewed, or failed to, does', async () => {
+  const order: string[] = [];
+  let failing = false;
+  const gate = new Ipv6Gate({
+    run: async (args, stdin) => {
+      if (args.includes('-j')) throw new Error('no table');
+      if (failing && stdin.includes('lease_live')) throw new Error('nft: busy');
+      order.push('nft');
+      return '';
+    },
+    devices: ['br-lan'],
+    log: silentLogger,
+    leaseTimeoutMs: 7000,
+  });
+  await gate.start([]);
+  order.length = 0;
+  const sw = new VenueLeaseSwitch({
+    gate,
+    statusNow: () => order.push('status'),
+    claim: () => true,
+    everyMs: 3500,
+    log: silentLogger,
+    timers: { setTimeout: () => 0 as never, clearTimeout: () => undefined },
+  });
+  await sw.round();
+  assert.equal(order, [], "no device leased here: the sink's own beat is the only status");
+  await gate.open(A);
+  order.length = 0;
+  await sw.round();
+  assert.equal(order, ['nft', 'status'], 'a leased device: its element, then the status that renews its lease');
+  failing = true;
+  order.length = 0;
+  await sw.round();
+  assert.equal(order, ['status'], 'a batch that failed: the status still goes out, as before the switch');
+  failing = false;
+  await gate.close(A);
+  order.length = 0;
+  await sw.round();
+  assert.equal(order, [], 'its session ended: nothing leased, no status');
+  sw.close();
+});
+
 test('the table: a leased device passes only while its element lives, both ways', () => {
   const t = gateTableScript({
     devices: ['br-lan'],

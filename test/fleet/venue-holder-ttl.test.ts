@@ -125,7 +125,7 @@ test("a TTL above the fleet's is named on the Venues page, once per router and T
   ]);
 });
 
-test("a lease moved to a holder that declared 60 s takes its TTL at once, not at its next status", async () => {
+test('a lease moved to a holder that declared 60 s takes its TTL at once, not at its next status', async () => {
   await heardReport(heard, status('rf', 60));
   await held('rg', '02:00:00:00:7a:06');
   const moved = await claim(db, 'hall', 'rf', '02:00:00:00:7a:06', { now: t0, ttlMs: TTL_MS, resendMs: 1000 });

@@ -113,8 +113,10 @@ export class EventPublisher {
         this.send('started', { session: sessionView(s, at) });
       };
       this.starting.set(s.id, tell);
+      // An opening that failed outright sends them too (its failure is the gate's to tell).
       void Promise.resolve()
         .then(() => waitForOpen(gates, s, waitMs))
+        .catch(() => undefined)
         .then(() => setImmediate(tell));
     });
     sessions.on('topup', (s, payment: PaymentRef) => {

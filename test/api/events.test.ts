@@ -151,6 +151,19 @@ test(
   },
 );
 
+test('started: an opening that failed outright sends it as well', async () => {
+  const r = rig({ openOutcome: Promise.reject(new Error('the gate broke')) });
+  const sessions = await manager();
+  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+  await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('o5') });
+  await startedOut(r.sent);
+  assert.equal(
+    r.sent.map((x) => x.data.event),
+    ['started'],
+  );
+  await sessions.close();
+});
+
 test("started: an opening that takes longer than the wait sends it at the wait's end", async () => {
   const r = rig({ openOutcome: new Promise(() => undefined) });
   const sessions = await manager();

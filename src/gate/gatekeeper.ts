@@ -31,7 +31,7 @@ import {
   type ReconcileReport,
 } from './options.ts';
 import { RateFollower } from './rate-follower.ts';
-import { quotaFoundOpen, reconcileCounts, reconcileRetryMs, relimitFoundOpen } from './startup.ts';
+import { listingMark, quotaFoundOpen, reconcileCounts, reconcileRetryMs, relimitFoundOpen } from './startup.ts';
 
 // The gate's ports, options, events and listing timing live in options.ts; importers take them from here as before.
 export type {
@@ -83,7 +83,7 @@ export class Gatekeeper {
   private readonly starts = new Map<string, Promise<GateState>>();
   /** Each session's rate changes, set on its open gates (a `change` reply waits for them). */
   private readonly rates: RateFollower;
-  /** Openings begun since start, and the number of each MAC's latest: a listing taken before it says nothing of it. */
+  /** Openings begun since start, and each MAC's latest number: a listing before or during it says nothing of it. */
   private opensBegun = 0;
   private readonly openBegun = new Map<string, number>();
   /** The meter followed (follow): the address its ticks listed for a client whose gate opens. */
@@ -485,7 +485,7 @@ export class Gatekeeper {
     const { log, kernelQuota, sessions } = this.options;
     try {
       const expected = sessions.list({ state: 'ACTIVE' }).reduce((n, s) => n + devicesOf(s).length, 0);
-      const listedAfter = this.opensBegun;
+      const listedAfter = listingMark(this.opensBegun, this.opening.keys(), this.openBegun);
       const snapshot = await this.options.valve.snapshot('snapshot', expected);
       for (const c of snapshot.clients) {
         const s = c.ip ? sessions.byMac(c.mac) : null;
@@ -535,10 +535,13 @@ export class Gatekeeper {
   /**
    * On start: authenticated clients without a live session are deauthed (a crash must never leave free access);
    * live sessions whose client is present but not authenticated are re-opened (a new counter epoch); live sessions
-   * whose client is absent stay pending. A gate whose opening began after the listing (`listedAfter` openings) is
-   * that opening's: a purchase answered while the start-up listed the portal keeps its gate.
+   * whose client is absent stay pending. A gate whose opening began after the listing or was in flight at it (numbered
+   * above `listedAfter`) is that opening's: a purchase answered while the start-up listed the portal keeps its gate.
    */
-  async reconcile(snapshot?: PortalSnapshot, listedAfter = this.opensBegun): Promise<ReconcileReport> {
+  async reconcile(
+    snapshot?: PortalSnapshot,
+    listedAfter = listingMark(this.opensBegun, this.opening.keys(), this.openBegun),
+  ): Promise<ReconcileReport> {
     const report: ReconcileReport = { deauthed: [], reopened: [], pending: [], alreadyOpen: 0 };
     const snap = snapshot ?? (await this.options.valve.snapshot());
     const present = new Map(snap.clients.map((c) => [c.mac, c]));
@@ -556,8 +559,7 @@ export class Gatekeeper {
       const client = present.get(session.mac);
       if ((this.openBegun.get(session.mac) ?? 0) > listedAfter) continue;
       if (this.held.has(session.mac)) {
-        // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is
-        // closed).
+        // Held for an escrow receipt: stays closed (hold() asked already; a gate still shown open is closed).
         if (client && AUTHED_STATES.has(client.state)) await this.close(session.mac);
         report.pending.push(session.mac);
         continue;

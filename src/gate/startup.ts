@@ -77,3 +77,19 @@ export function reconcileRetryMs(attempt: number): number {
 export function reconcileCounts(r: ReconcileReport): Record<string, number> {
   return { deauthed: r.deauthed.length, reopened: r.reopened.length, pending: r.pending.length, open: r.alreadyOpen };
 }
+
+/**
+ * The openings a listing taken now may not show are numbered above this (the reconcile leaves their gates to them):
+ * those begun later, and those in flight now, whose latest numbers are `begun`'s. sluice's own gate lists without
+ * waiting for its openings' nft runs, so a listing can predate an opening that answers before the reconcile runs.
+ * Pure.
+ */
+export function listingMark(
+  opensBegun: number,
+  inFlight: Iterable<string>,
+  begun: ReadonlyMap<string, number>,
+): number {
+  let mark = opensBegun;
+  for (const mac of inFlight) mark = Math.min(mark, (begun.get(mac) ?? mark + 1) - 1);
+  return mark;
+}

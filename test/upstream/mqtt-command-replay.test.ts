@@ -16,20 +16,13 @@ import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 import { CommandChannel } from '../../src/upstream/mqtt/command-channel.ts';
 import { CommandVerifier, signCommand } from '../../src/upstream/mqtt/commands.ts';
 import { mqttConfig, recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const SECRET = 'a-long-shared-secret-1234';
 
 function signed(body: Record<string, unknown>): string {
   const text = JSON.stringify(body);
   return JSON.stringify({ command: text, sig: signCommand(SECRET, text) });
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test(

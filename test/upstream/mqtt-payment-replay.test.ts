@@ -12,6 +12,7 @@ import { MqttSink, type MqttSinkDeps } from '../../src/upstream/mqtt/sink.ts';
 import type { MqttConfig } from '../../src/config/mqtt.ts';
 import type { PaidEvent } from '../../src/sessions/index.ts';
 import { fakeSession, mqttConfig, recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
@@ -31,14 +32,6 @@ function sinkFor(cfg: MqttConfig, extra: Partial<MqttSinkDeps>, stateDir: string
 }
 
 const stat = (sink: MqttSink) => sink.stats() as Record<string, unknown> & { queue: Record<string, number> };
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('a payment journaled but never announced (a crash in between) is announced at the restart, once', async () => {
   const m = await Mosquitto.create();

@@ -11,6 +11,7 @@ import { USAGE_FIELDS } from '../../src/upstream/mqtt/messages.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { MqttConfig } from '../../src/config/mqtt.ts';
 import { fakeSession, mqttConfig, recordingLog, rows, seqReport, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
@@ -46,14 +47,6 @@ async function subscriber(url: string, options: Parameters<typeof Subscriber.con
 }
 
 const stat = (sink: MqttSink) => sink.stats() as Record<string, unknown> & { queue: Record<string, number> };
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test(
   'usage rows, session events and the retained status ' + 'arrive decoded; big reports split under max_payload',

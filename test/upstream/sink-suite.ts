@@ -17,6 +17,7 @@ import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { SinkHost } from '../../src/upstream/index.ts';
 import type { UpstreamSink } from '../../src/upstream/sink.ts';
 import { tempDir } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 /** Two hex digits of a number's low byte, for a MAC's part. */
 const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
@@ -42,14 +43,6 @@ export interface SinkRig {
 const log = createLogger({ level: 'error' });
 let macSeq = 0;
 const newMac = (): string => `02:00:00:5d:${hexByte(++macSeq >> 8)}:${hexByte(macSeq)}`;
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export function upstreamSinkSuite(name: string, makeRig: () => Promise<SinkRig>): void {
   const it = suite(`UpstreamSink suite: ${name}`);

@@ -13,19 +13,12 @@ import { SinkHost } from '../../src/upstream/host.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 import { CountingStore, mac, payment, setup, useBytes } from '../sessions/helpers.ts';
 import { mqttConfig, recordingLog, rows, Subscriber, tempDir } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('usage and an end held in the journal are not published; once written, they are, usage first', async () => {
   const broker = await Mosquitto.create();

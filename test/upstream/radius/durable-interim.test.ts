@@ -19,20 +19,13 @@ import { RadiusClient } from '../../../src/radius/client.ts';
 import type { UsageReport } from '../../../src/meter/ports.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
 import { CountingStore, useBytes } from '../../sessions/helpers.ts';
+import { until } from '../../helpers/until.ts';
 
 const log = createLogger({ level: 'error' });
 const cleanups: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const tempDir = (prefix: string): string => {
   const dir = mkdtempSync(join(tmpdir(), prefix));

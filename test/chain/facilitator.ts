@@ -32,6 +32,12 @@ export interface FacilitatorFaults {
 export interface TestFacilitator {
   url: string;
   account: PrivateKeyAccount;
+  /**
+   * Sends from the facilitator's key in turn with its own settles. viem's nonce manager hands a nonce out before the
+   * gas estimate; a settle whose estimate reverts (a repeated settle of a used authorization) resets it, and a
+   * transaction given the next nonce meanwhile waits forever behind a nonce nobody sends.
+   */
+  inTurn<T>(send: () => Promise<T>): Promise<T>;
   faults: FacilitatorFaults;
   calls: { verify: number; settle: number; supported: number };
   /** Stops listening (connection refused) until up(). */
@@ -71,12 +77,18 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     transport: http(chain.rpcUrl, { retryCount: 0 }),
     pollingInterval: 50,
   }).extend(publicActions);
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(send: () => Promise<T>): Promise<T> => {
+    const mine = turn.then(send, send);
+    turn = mine.catch(() => undefined);
+    return mine;
+  };
   const signer = toFacilitatorEvmSigner({
     address: account.address,
     readContract: (args: never) => client.readContract(args),
     verifyTypedData: (args: never) => client.verifyTypedData(args),
-    writeContract: (args: never) => client.writeContract(args),
-    sendTransaction: (args: never) => client.sendTransaction(args),
+    writeContract: (args: never) => inTurn(() => client.writeContract(args)),
+    sendTransaction: (args: never) => inTurn(() => client.sendTransaction(args)),
     waitForTransactionReceipt: (args: never) => timedReceiptWait(args, () => client.waitForTransactionReceipt(args)),
     getCode: (args: { address: `0x${string}` }) => client.getCode(args),
   } as never);
@@ -204,7 +216,7 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
       server = undefined;
     });
   await up();
-  return { url: `http://127.0.0.1:${port}`, account, faults, calls, up, down, stop: down };
+  return { url: `http://127.0.0.1:${port}`, account, inTurn, faults, calls, up, down, stop: down };
 }
 
 /**

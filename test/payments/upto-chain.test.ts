@@ -368,12 +368,14 @@ test(
       });
     assert.match(await revertOf(call(facilitator.account, BigInt(a.permitted.amount) + 1n)), 'AmountExceedsPermitted');
     assert.match(await revertOf(call(b, 1n)), 'UnauthorizedFacilitator');
-    const hash = await chain.wallet(facilitator.account).writeContract({
-      address: UPTO_PROXY_ADDRESS,
-      abi: stack.proxyAbi,
-      functionName: 'settle',
-      args: args(5n) as never,
-    });
+    const hash = await facilitator.inTurn(() =>
+      chain.wallet(facilitator.account).writeContract({
+        address: UPTO_PROXY_ADDRESS,
+        abi: stack.proxyAbi,
+        functionName: 'settle',
+        args: args(5n) as never,
+      }),
+    );
     await chain.publicClient.waitForTransactionReceipt({ hash });
     assert.match(await revertOf(call(facilitator.account, 5n)), 'InvalidNonce');
     // Last in the file: chain time moves on for good.

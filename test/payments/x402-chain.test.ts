@@ -396,10 +396,12 @@ test(
     const [b0, p0] = await balances(buyer.address);
     // The facilitator's own late broadcast (as a queued settle landing after sluice gave up).
     await stalledPurchase(mac, p, () =>
-      submitAuthorization(chain, usdc, facilitator.account, {
-        authorization: p.payload.authorization,
-        signature: p.payload.signature,
-      }),
+      facilitator.inTurn(() =>
+        submitAuthorization(chain, usdc, facilitator.account, {
+          authorization: p.payload.authorization,
+          signature: p.payload.signature,
+        }),
+      ),
     );
     const r = await purchase(mac, p);
     assert.is(r.status, 0, JSON.stringify(r.data));

@@ -40,8 +40,17 @@ import type { TrialAsk, VenueRoaming } from '../upstream/index.ts';
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;
 
-function delay<T>(ms: number, value: T): Promise<T> {
-  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
+/**
+ * `outcome`, or `late` once `ms` passed; the timer goes as soon as the outcome comes (a burst of purchases would
+ * otherwise leave one armed per purchase for the whole wait).
+ */
+function within<T, L>(outcome: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<L>((resolve) => {
+    timer = setTimeout(resolve, ms, late);
+    timer.unref();
+  });
+  return Promise.race([outcome, deadline]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -53,7 +62,7 @@ export async function waitForClose(
   mac: string,
   waitMs: number,
 ): Promise<GateCloseState> {
-  const outcome = await Promise.race([gates.closed(mac), delay(waitMs, 'closing' as const)]);
+  const outcome = await within(gates.closed(mac), waitMs, 'closing' as const);
   return outcome === 'kept-open' ? 'closed' : outcome;
 }
 
@@ -62,7 +71,7 @@ export async function waitForClose(
  * (`opening`: the opening itself goes on).
  */
 export function waitForOpen(gates: Pick<Gatekeeper, 'opened'>, session: Session, waitMs: number): Promise<GateState> {
-  return Promise.race([gates.opened(session), delay(waitMs, 'opening' as const)]);
+  return within(gates.opened(session), waitMs, 'opening' as const);
 }
 
 export interface BackendParts {
@@ -234,10 +243,7 @@ export class DaemonBackend implements SluiceBackend {
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
     }
     const moved = await this.parts.sessions.move(live.id, toMac);
-    const gate = await Promise.race([
-      this.parts.gates.opened(moved),
-      delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const),
-    ]);
+    const gate = await waitForOpen(this.parts.gates, moved, this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS);
     const session = this.parts.sessions.get(moved.id) ?? moved;
     return { session, from: live.mac, gate: isLive(session) && session.mac === moved.mac ? gate : 'closed' };
   }

@@ -10,7 +10,8 @@
 // Tiers: each file's first line declares its tier and needs (test/helpers/prerequisites.mjs, docs/testing.md):
 // `--tier fast` (or fast,daemon; repeatable) runs those tiers only; a file without a declaration is a FAIL that says
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
-// Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
+// Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring or path...]   (a file runs when it matches both; a
+// substring or path that matches no file is an error)
 import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -26,7 +27,7 @@ import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
 import { ThreadHost } from './helpers/thread-pool.mjs';
-import { declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
+import { chooseFiles, declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
 const root = new URL('.', import.meta.url).pathname;
 const chosenBy = tierArgs(process.argv.slice(2));
@@ -40,9 +41,14 @@ const { tiers, filters } = chosenBy;
 const FILE_TIMEOUT_MS = Number(process.env.SLUICE_TEST_TIMEOUT_MS ?? 600_000);
 const E2E_TIMEOUT_MS = Number(process.env.SLUICE_E2E_TIMEOUT_MS ?? 600_000);
 
-const matched = testFiles(root).filter(
-  (f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)),
-);
+const { chosen: matched, unmatched } = chooseFiles(testFiles(root), root, filters, process.cwd());
+if (unmatched.length > 0) {
+  console.error(
+    `[run] no test file matches ${unmatched.map((s) => `'${s}'`).join(', ')}: give a part of a path under test/ ` +
+      '(payments/x402-chain) or a path (test/payments/x402-chain.test.ts)',
+  );
+  process.exit(2);
+}
 /** Each matched file's declaration (tier and needs), or why it has none. */
 const declared = new Map(matched.map((f) => [f, declaration(readFileSync(f, 'utf8'))]));
 const all = matched.filter((f) => {

@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
-import { declaration, testFiles } from './helpers/prerequisites.mjs';
+import { join, relative } from 'node:path';
+import { chooseFiles, declaration, testFiles } from './helpers/prerequisites.mjs';
 
 const root = new URL('./', import.meta.url).pathname;
 const ciRun = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8');
@@ -75,6 +75,28 @@ test('every need a file names is installed by .ci/run (so a skip in CI is rightl
         `.ci/run installs ${pkg} (for ${need}, named by ${files.join(', ')})`,
       );
   }
+});
+
+test("the runner's arguments: a part of a path under test/, or a path as a shell completes it; a miss is said", () => {
+  const files = testFiles(root);
+  const repo = join(root, '..');
+  const chosen = (filters: string[], cwd = repo) =>
+    chooseFiles(files, root, filters, cwd).chosen.map((f) => relative(root, f));
+  const x402 = 'payments/x402-chain.test.ts';
+  assert.equal(chosen(['payments/x402-chain']), [x402]);
+  assert.equal(chosen(['test/payments/x402-chain.test.ts']), [x402]);
+  assert.equal(chosen(['./test/payments/x402-chain.test.ts']), [x402]);
+  assert.equal(chosen([`${root}payments/x402-chain.test.ts`]), [x402], 'an absolute path');
+  assert.equal(chosen(['x402-chain.test.ts'], join(root, 'payments')), [x402], 'a path from inside test/');
+  const portal = chosen(['test/portal']);
+  assert.ok(portal.length > 1 && portal.every((f) => f.startsWith('portal/')), 'a folder: its files');
+  assert.equal(chosen([]).length, files.length, 'no argument: every file');
+  assert.equal(chooseFiles(files, root, ['test/payments/x402-chain.test.ts', 'no-such-test'], repo).unmatched, [
+    'no-such-test',
+  ]);
+  assert.equal(chooseFiles(files, root, ['test/payments/no-such.test.ts'], repo).unmatched, [
+    'test/payments/no-such.test.ts',
+  ]);
 });
 
 test.run();

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, watch } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { declaration, testFiles, tierArgs } from './helpers/prerequisites.mjs';
+import { chooseFiles, declaration, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
 const testDir = new URL('.', import.meta.url).pathname;
 const repo = resolve(testDir, '..');
@@ -18,12 +18,15 @@ if ('error' in chosenBy) {
   process.exit(2);
 }
 const { tiers, filters } = chosenBy;
+const { unmatched } = chooseFiles(testFiles(testDir), testDir, filters, process.cwd());
+if (unmatched.length > 0) {
+  console.error(`[watch] no test file matches ${unmatched.map((s) => `'${s}'`).join(', ')}`);
+  process.exit(2);
+}
 
 /** The chosen test files (as test/run.mjs chooses them). */
 function chosen() {
-  return testFiles(testDir).filter((f) => {
-    const name = relative(testDir, f);
-    if (filters.length > 0 && !filters.some((s) => name.includes(s))) return false;
+  return chooseFiles(testFiles(testDir), testDir, filters, process.cwd()).chosen.filter((f) => {
     const d = declaration(readFileSync(f, 'utf8'));
     return 'error' in d || tiers.includes(d.tier);
   });

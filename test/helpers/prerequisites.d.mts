@@ -5,3 +5,9 @@ export declare function onPath(command: string): boolean;
 export declare function lacking(needs: readonly string[]): string | null;
 export declare function testFiles(dir: string): string[];
 export declare function tierArgs(args: readonly string[]): { tiers: string[]; filters: string[] } | { error: string };
+export declare function chooseFiles(
+  files: readonly string[],
+  testDir: string,
+  filters: readonly string[],
+  cwd: string,
+): { chosen: string[]; unmatched: string[] };

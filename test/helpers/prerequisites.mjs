@@ -13,7 +13,7 @@
 // installs every command a file may name here. What CI does not install (a real ubusd, nodogsplash, apk-tools,
 // the procd lab) stays opt-in by environment variable inside the file, and its skip passes in CI too.
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, relative, resolve, sep } from 'node:path';
 
 export const TIERS = /** @type {const} */ (['fast', 'daemon', 'chain', 'peers', 'lab']);
 
@@ -59,6 +59,34 @@ export function tierArgs(args) {
     }
   }
   return { tiers, filters };
+}
+
+/**
+ * The files the runner's path arguments choose: a file runs when its path under `testDir` contains one of `filters`.
+ * A filter that names a file or folder from `cwd` (`test/payments/x402-chain.test.ts`, as a shell completes it, or
+ * `./test/portal/`) is that path under `testDir`. A filter that chooses no file is returned in `unmatched`: a typo
+ * must not pass as a run of nothing.
+ * @param {readonly string[]} files absolute paths (testFiles)
+ * @param {string} testDir
+ * @param {readonly string[]} filters
+ * @param {string} cwd
+ * @returns {{ chosen: string[], unmatched: string[] }}
+ */
+export function chooseFiles(files, testDir, filters, cwd) {
+  if (filters.length === 0) return { chosen: [...files], unmatched: [] };
+  const names = files.map((f) => relative(testDir, f));
+  const parts = filters.map((filter) => {
+    const path = relative(testDir, resolve(cwd, filter));
+    if (path.startsWith('..') || path === '') return filter;
+    try {
+      return statSync(resolve(cwd, filter)).isDirectory() ? path + sep : path;
+    } catch {
+      return filter; // not a path from cwd: a substring, as before
+    }
+  });
+  const chosen = files.filter((_, i) => parts.some((p) => names[i].includes(p)));
+  const unmatched = filters.filter((_, k) => !names.some((n) => n.includes(parts[k])));
+  return { chosen, unmatched };
 }
 
 const DECLARATION = /^\/\/ tier: ([a-z]+)(?:; needs ([a-z0-9 ._-]+))?\s*$/;

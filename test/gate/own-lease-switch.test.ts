@@ -1,0 +1,196 @@
+// tier: daemon
+/**
+ * The venue lease's dead-man's switch under sluice's own gate (`main.portal 'sluice'`; docs/roaming.md, "The holder's
+ * switch"), with the real daemon in a router namespace: its own gate (`inet sluice_portal`, whose set outlives the
+ * daemon) and its `netdev sluice_gate` on the LAN device `lan`, a device in a namespace of its own sending a UDP
+ * datagram every 10 ms through the router to an upstream namespace, which echoes it. No broker, no fleet: the
+ * daemon's rounds renew on its own timer, so a live daemon with the fleet out of reach keeps its customer passing
+ * over several timeouts, while one killed -9 has its venue device stopped by the kernel within the element's
+ * timeout (its own gate's set still holding it); a router in no venue keeps its paid device passing after a kill -9.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BUNDLE, DaemonLab } from '../daemon/harness.ts';
+import { lacking, skipTest } from '../helpers/skip.ts';
+import { until } from '../helpers/until.ts';
+import { leaseTimeoutMs } from '../../src/upstream/index.ts';
+
+const D = '02:00:00:00:5e:1d';
+const DEVICE_IP = '10.83.0.101';
+const ECHO_PORT = 7008;
+const TTL_S = 5;
+/** The kernel element's timeout for that TTL (4 s): what a venue device passes after its daemon's last round. */
+const TIMEOUT_MS = leaseTimeoutMs(TTL_S * 1000);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const lacks = lacking(['root', 'nft', 'ip']);
+if (lacks) {
+  skipTest(test, "portal 'sluice': the lease's switch stops a killed venue holder's device", lacks, {
+    ciInstalls: true,
+  });
+} else {
+  const id = randomBytes(3).toString('hex');
+  const [R, C, U] = ['r', 'c', 'u'].map((n) => `ol-${id}-${n}`) as [string, string, string];
+  const dir = mkdtempSync(join(tmpdir(), 'own-lease-switch-'));
+  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+  const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
+  let lab: DaemonLab | undefined;
+  let probe: Probe | undefined;
+
+  /** The device's packets through the router: one UDP datagram every 10 ms to the upstream namespace, echoed back. */
+  class Probe {
+    lastReplyAt = -Infinity;
+    private constructor(private readonly procs: ChildProcess[]) {}
+
+    static start(): Probe {
+      const inNs = (ns: string, script: string): ChildProcess =>
+        spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const echo = inNs(
+        U,
+        `const s = require('node:dgram').createSocket('udp4');` +
+          `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.84.0.2');`,
+      );
+      const send = inNs(
+        C,
+        `const s = require('node:dgram').createSocket('udp4'); s.on('error', () => {});` +
+          `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
+          `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.84.0.2'), 10);`,
+      );
+      const p = new Probe([echo, send]);
+      send.stdout!.on('data', () => (p.lastReplyAt = performance.now()));
+      return p;
+    }
+
+    /** The device's packets pass the router: a reply within the last 100 ms (ten probes). */
+    passing(): boolean {
+      return performance.now() - this.lastReplyAt < 100;
+    }
+
+    async stop(): Promise<void> {
+      for (const p of this.procs) {
+        if (p.exitCode !== null || p.signalCode !== null) continue;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGKILL');
+        await exited;
+      }
+    }
+  }
+
+  test.before(() => {
+    for (const ns of [R, C, U]) ip('netns', 'add', ns);
+    ip('-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'dev0', 'netns', C);
+    ip('-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'up0', 'netns', U);
+    ip('-n', C, 'link', 'set', 'dev0', 'address', D);
+    ip('-n', R, 'addr', 'add', '10.83.0.1/24', 'dev', 'lan');
+    ip('-n', R, 'addr', 'add', '10.84.0.1/24', 'dev', 'wan');
+    ip('-n', C, 'addr', 'add', `${DEVICE_IP}/24`, 'dev', 'dev0');
+    ip('-n', U, 'addr', 'add', '10.84.0.2/24', 'dev', 'up0');
+    for (const [ns, dev] of [
+      [R, 'lan'],
+      [R, 'wan'],
+      [R, 'lo'],
+      [C, 'dev0'],
+      [C, 'lo'],
+      [U, 'up0'],
+      [U, 'lo'],
+    ] as const)
+      ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', C, 'route', 'add', 'default', 'via', '10.83.0.1');
+    ip('-n', U, 'route', 'add', '10.83.0.0/24', 'via', '10.84.0.1');
+    inR('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    // The daemon runs in the router's namespace (its nft, conntrack and /proc/net/arp are the router's): `ip netns
+    // exec` execs in place, so the harness's SIGKILL reaches node itself.
+    writeFileSync(
+      join(dir, 'sluice'),
+      `#!/bin/sh\nexec ip netns exec ${R} "${process.execPath}" "${process.env.SLUICE_TEST_BUNDLE || BUNDLE}" "$@"\n`,
+      { mode: 0o755 },
+    );
+  });
+
+  test.after.each(async () => {
+    await probe?.stop();
+    probe = undefined;
+    await lab?.close();
+    lab = undefined;
+    inR('nft', 'flush', 'ruleset');
+  });
+
+  test.after(() => {
+    for (const ns of [R, C, U]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * The router on its own gate (in venue `hall` with a lease TTL of TTL_S, or in none), the device paid and passing.
+   */
+  async function paidRouter(venue: boolean): Promise<DaemonLab> {
+    lab = await DaemonLab.create({
+      command: join(dir, 'sluice'),
+      pollInterval: 1,
+      mainExtra: [
+        `\toption portal 'sluice'`,
+        `\toption shape_device 'lan'`,
+        `\toption ndsctl_socket '${join(dir, `gate-${randomBytes(2).toString('hex')}.sock`)}'`,
+        ...(venue ? [`\toption venue 'hall'`, `\toption venue_lease_ttl '${TTL_S}'`] : []),
+      ].join('\n'),
+      extraConfig: `config http 'http'\n\toption listen '10.83.0.1:2123'\n`,
+    });
+    await lab.startDaemon();
+    probe = Probe.start();
+    // The device in the router's neighbour table (its probes' replies need it), where the own gate finds its address.
+    const r = lab;
+    await until(() => inR('ip', 'neigh', 'show', 'dev', 'lan').includes(D), 20_000, 'the device in the neighbours');
+    await r.call('grant', { mac: D, seconds: 3600 });
+    await until(
+      () => probe!.passing(),
+      30_000,
+      () => `the paid device passing\n${r.output}`,
+    );
+    return r;
+  }
+
+  const paidSetHolds = (): boolean => inR('nft', 'list', 'set', 'inet', 'sluice_portal', 'paid').includes(D);
+
+  test("a venue device: the live daemon's own rounds keep it passing; killed -9, its kernel stops it", async () => {
+    const r = await paidRouter(true);
+    const stats = (await r.call('stats')) as { gate_table?: Record<string, unknown> };
+    assert.is(stats.gate_table?.['leased'], 1, `the device is leased: ${JSON.stringify(stats.gate_table)}`);
+    // No broker, no fleet: three whole timeouts later the device passes, its element renewed by the daemon's timer.
+    for (let i = 1; i <= 3; i++) {
+      await sleep(TIMEOUT_MS);
+      assert.ok(probe!.passing(), `passing after ${i} timeouts of its element, the daemon alive`);
+    }
+    await r.stopDaemon('SIGKILL');
+    const killedAt = performance.now();
+    // Its element lapses within one timeout of the last round (the margin: the probe's 100 ms and a busy machine).
+    await until(() => !probe!.passing(), TIMEOUT_MS + 3000, 'the kernel to stop the venue device');
+    console.log(
+      `# venue device stopped ${Math.round(performance.now() - killedAt)} ms after the kill (timeout ${TIMEOUT_MS} ms)`,
+    );
+    assert.ok(paidSetHolds(), "the own gate's set still holds it: the lease's element stopped it");
+    await sleep(1000);
+    assert.not.ok(probe!.passing(), 'it stays stopped');
+  });
+
+  test('a device of a router in no venue: killed -9, it keeps passing', async () => {
+    const r = await paidRouter(false);
+    await r.stopDaemon('SIGKILL');
+    await sleep(TIMEOUT_MS + 3000);
+    assert.ok(probe!.passing(), 'the paid device passes while the daemon is down');
+    assert.ok(paidSetHolds());
+  });
+}
+
+test.run();

@@ -13,6 +13,7 @@ import { PortalStateFile } from '../peers/ndsctl-state.ts';
 import type { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';
+import { LogTail, logTails } from '../helpers/log-tails.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
@@ -72,6 +73,8 @@ export class DaemonLab {
   client!: UbusClient;
   daemon: ChildProcess | undefined;
   output = '';
+  /** The daemon's last lines, printed by any wait of the test that times out (several routers: each one's). */
+  private readonly tail: LogTail;
   /**
    * With `portalSocket`: called after each request the portal answered (its line, e.g. `json`, `deauth <token>`), on
    * the state it answered from, before that is written back: a test's device goes on passing traffic between two of
@@ -84,6 +87,7 @@ export class DaemonLab {
     this.dir = mkdtempSync(join(tmpdir(), 'sluice-daemon-'));
     this.socket = join(this.dir, 'ubus.sock');
     this.configPath = join(this.dir, 'sluice.uci');
+    this.tail = new LogTail(`daemon ${options.routerId ?? this.dir}`);
     mkdirSync(join(this.dir, 'portal'));
     this.portal = PortalStateFile.create({
       dir: join(this.dir, 'portal'),
@@ -180,8 +184,12 @@ ${extra}
       limit === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, ...argv];
     const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
-    child.stdout!.on('data', (d) => (this.output += d));
-    child.stderr!.on('data', (d) => (this.output += d));
+    const heard = (d: Buffer): void => {
+      this.output += d;
+      this.tail.push(String(d));
+    };
+    child.stdout!.on('data', heard);
+    child.stderr!.on('data', heard);
     let exited: string | undefined;
     child.once('exit', (code, signal) => {
       exited = `daemon exited (code ${code}, signal ${signal})`;
@@ -246,12 +254,13 @@ ${extra}
     const deadline = Date.now() + timeoutMs;
     while (!(await cond())) {
       if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}`);
+        throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}${logTails()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
   async close(): Promise<void> {
+    this.tail.close();
     await this.stopDaemon('SIGKILL').catch(() => undefined);
     this.client?.destroy();
     await this.broker?.close().catch(() => undefined);

@@ -6,6 +6,7 @@ import { encode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
 import type { Log } from '../../src/log.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
+import { LogTail, logTails } from '../helpers/log-tails.ts';
 
 await loadMsgpack();
 
@@ -22,9 +23,17 @@ export async function freshDb(pg: Postgres): Promise<Db> {
   return db;
 }
 
-export function recordingLog(lines: string[]): Log {
-  const put = (level: string) => (msg: string, fields?: object) =>
-    void lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+/**
+ * A Log that keeps its lines in `lines`; `tail`: also the last of them under that name, printed by a wait that times
+ * out.
+ */
+export function recordingLog(lines: string[], tail?: string): Log {
+  const last = tail === undefined ? undefined : new LogTail(tail);
+  const put = (level: string) => (msg: string, fields?: object) => {
+    const line = `${level} ${msg} ${JSON.stringify(fields ?? {})}`;
+    lines.push(line);
+    last?.push(`${line}\n`);
+  };
   return { debug: put('debug'), info: put('info'), warn: put('warn'), error: put('error') };
 }
 
@@ -137,7 +146,7 @@ export class FakeRouter {
 export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${logTails()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -10,6 +10,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/net.ts';
+import { tailOf } from '../helpers/log-tails.ts';
 
 export interface MosquittoOptions {
   /** Require this user and password (allow_anonymous false). */
@@ -47,6 +48,8 @@ export class Mosquitto {
   secondPort = 0;
   output = '';
   private child: ChildProcess | undefined;
+  /** Stops printing its log when a wait times out (tailOf). */
+  private untail = (): void => undefined;
   caFile = '';
   /** With `clientCert`: a certificate and key the broker accepts. */
   clientCert = { certFile: '', keyFile: '' };
@@ -231,6 +234,8 @@ export class Mosquitto {
   async start(): Promise<void> {
     const child = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.untail();
+    this.untail = tailOf(`mosquitto :${this.port}`, () => this.output);
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
     const deadline = Date.now() + 10_000;
@@ -260,6 +265,7 @@ export class Mosquitto {
   }
 
   async close(): Promise<void> {
+    this.untail();
     await this.stop('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/net.ts';
+import { tailOf } from '../helpers/log-tails.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -29,6 +30,8 @@ export class Postgres {
   readonly log: string;
   port = 0;
   private readonly runAs = owner();
+  /** Stops printing its log when a wait times out (tailOf). */
+  private untail = (): void => undefined;
 
   private constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
@@ -54,6 +57,7 @@ export class Postgres {
     pg.run('initdb', ['-D', pg.data, '-A', 'trust', '-U', 'sluice', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
     pg.port = await freePort();
     await pg.start();
+    pg.untail = tailOf(`postgresql :${pg.port}`, () => pg.output());
     return pg;
   }
 
@@ -68,7 +72,10 @@ export class Postgres {
 
   /** Starts the server and waits until it accepts connections. */
   async start(): Promise<void> {
-    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=on`;
+    // A lock waited on past a second, and a statement slower than one, are logged: a wait that times out prints the
+    // log's last lines (log-tails.ts), so a stall says whether the database held it.
+    const logged = `-c log_lock_waits=on -c log_min_duration_statement=1000`;
+    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=on ${logged}`;
     this.run('pg_ctl', ['-D', this.data, '-o', opts, '-l', this.log, '-w', '-t', '60', 'start']);
   }
 
@@ -82,6 +89,7 @@ export class Postgres {
   }
 
   async close(): Promise<void> {
+    this.untail();
     try {
       await this.stop('immediate');
     } catch {

@@ -49,7 +49,7 @@ test.before(async () => {
     url: broker.url,
     venues: new Map(['rx', 'rb'].map((n): [string, string] => [n, 'hall'])),
     keys: new Map([['*', 'k']]),
-    log: recordingLog(lines),
+    log: recordingLog(lines, 'fleet venue service'),
   });
   await service.ready;
   fleet = await collector(db, broker.url, lines);

@@ -72,7 +72,7 @@ export async function startService(
     resendMs: 1000,
     chargeEveryMs: 1000,
     ...(trialHoldMs !== undefined && { trialHoldMs }),
-    log: recordingLog(v.lines),
+    log: recordingLog(v.lines, 'fleet venue service'),
     clientId: `venue-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
   });
   await service.ready;

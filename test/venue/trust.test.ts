@@ -146,7 +146,7 @@ test.before(async () => {
     leaseTtlMs: 5000,
     resendMs: 300,
     chargeEveryMs: 300,
-    log: recordingLog(lines),
+    log: recordingLog(lines, 'fleet venue service'),
   });
   await service.ready;
 });

@@ -6,7 +6,8 @@
  * datagram every 10 ms through the router to an upstream namespace, which echoes it. No broker, no fleet: the
  * daemon's rounds renew on its own timer, so a live daemon with the fleet out of reach keeps its customer passing
  * over several timeouts, while one killed -9 has its venue device stopped by the kernel within the element's
- * timeout (its own gate's set still holding it); a router in no venue keeps its paid device passing after a kill -9.
+ * timeout (its own gate's set still holding it), and restarted with no fleet to confirm the lease keeps it stopped; a
+ * router in no venue keeps its paid device passing after a kill -9 and its restart.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -182,6 +183,14 @@ if (lacks) {
     assert.ok(paidSetHolds(), "the own gate's set still holds it: the lease's element stopped it");
     await sleep(1000);
     assert.not.ok(probe!.passing(), 'it stays stopped');
+    // Restarted with no fleet to ask: the lease may have moved meanwhile, so its element is not renewed until the fleet
+    // says it is still this router's (docs/roaming.md, "Restarted").
+    await r.startDaemon();
+    const after = (await r.call('stats')) as { gate_table?: Record<string, unknown> };
+    assert.is(after.gate_table?.['lease_unconfirmed'], 1, `unconfirmed: ${JSON.stringify(after.gate_table)}`);
+    await sleep(TIMEOUT_MS);
+    assert.not.ok(probe!.passing(), 'still stopped after the restart, the fleet unreachable');
+    assert.ok(paidSetHolds(), "the restart kept the own gate's element of its live session");
   });
 
   test('a device of a router in no venue: killed -9, it keeps passing', async () => {
@@ -190,6 +199,9 @@ if (lacks) {
     await sleep(TIMEOUT_MS + 3000);
     assert.ok(probe!.passing(), 'the paid device passes while the daemon is down');
     assert.ok(paidSetHolds());
+    await r.startDaemon();
+    await sleep(TIMEOUT_MS);
+    assert.ok(probe!.passing(), 'and after the restart');
   });
 }
 

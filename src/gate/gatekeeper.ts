@@ -260,10 +260,11 @@ export class Gatekeeper {
       this.gates.set(session.mac, 'pending');
       this.counters.openFailures++;
       const unknown = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN';
-      // An auth cut short by the deadline (the portal may do it later or never: busy with a call sluice gave up on), or
-      // refused at the socket (the portal restarting: procd brings it back in seconds). Tried again like an unlisted
-      // client's: with the kernel's counters no listing may come for minutes to reopen it.
-      const late = e.code === 'ERR_NDSCTL_TIMEOUT' || e.code === 'ERR_PORTAL_DOWN';
+      // An auth cut short by the deadline (the portal may do it later or never), refused at the socket (the portal
+      // restarting: procd brings it back in seconds), or of unknown outcome (the valve's next open looks first). Tried
+      // again like an unlisted client's: with the kernel's counters no listing may come for minutes to reopen it.
+      const late =
+        e.code === 'ERR_NDSCTL_TIMEOUT' || e.code === 'ERR_PORTAL_DOWN' || e.details?.['outcome'] === 'unknown';
       const retrying = (unknown || late) && this.unlisted.has(session.id);
       if (!retrying)
         this.options.log[unknown ? 'info' : 'warn']('gate pending', {

@@ -3,7 +3,7 @@ import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
 import { silentLogger, type Log } from '../log.ts';
-import type { Timers } from '../time.ts';
+import { systemTimers, type Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
 import { TokenCalls, type BinauthTokens } from './token-calls.ts';
@@ -11,6 +11,7 @@ import { statusTokens } from './status-tokens.ts';
 import { openNdsVersion, statusIsSafe } from './portal-version.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
 import { closeInTurn, type CloseResult } from './valve-close.ts';
+import { lookAfterAuth, outcomeUnknown } from './look-after-auth.ts';
 import {
   type PortalClient,
   type PortalFlavour,
@@ -64,6 +65,8 @@ export interface ValveOptions {
   binauthTokens?: BinauthTokens;
   /** openNDS's version (`ndsctl status` is asked of 10.x only); default: what it wrote beside its control socket. */
   portalVersion?: () => Promise<string | undefined>;
+  /** The pauses between the looks after an auth answered abnormally (look-after-auth.ts LOOK_AGAIN_MS). */
+  lookAgainMs?: readonly number[];
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -99,10 +102,14 @@ export class Valve {
   /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
   readonly #unlisted = new Map<string, number>();
   /**
-   * Clients whose last auth went unanswered (ERR_NDSCTL_TIMEOUT): openNDS still does a request whose caller left, so
-   * their next open asks first whether that auth took (#open). Bounded as #unlisted.
+   * Clients whose last auth's outcome is unknown (ERR_NDSCTL_TIMEOUT: openNDS still does a request whose caller left;
+   * an abnormal reply no look answered after): their next open asks first whether that auth took (#open). Bounded as
+   * #unlisted.
    */
-  readonly #authTimedOut = new Set<string>();
+  readonly #authUnknown = new Set<string>();
+  /** For the pauses between the looks after an abnormal answer to an auth (look-after-auth.ts). */
+  readonly #timers: Timers;
+  readonly #lookAgainMs: readonly number[] | undefined;
   #flavour: PortalFlavour | 'auto';
   /**
    * The address each client had when the valve last looked it up (open, close, client): what the gate tells a session.
@@ -142,6 +149,8 @@ export class Valve {
     this.#ipv6 = opts.ipv6;
     this.#neighbour = opts.neighbour;
     this.#byToken = new TokenCalls(opts.binauthTokens);
+    this.#timers = opts.timers ?? systemTimers;
+    this.#lookAgainMs = opts.lookAgainMs;
     const socket = opts.socketPath;
     this.#version =
       opts.portalVersion ??
@@ -187,8 +196,7 @@ export class Valve {
    * one): the token is dropped and the auth goes by the MAC as above; a no to the token the lookup just read is.
    * When the gate's turn comes with its token unknown, on openNDS 10 one `ndsctl status` first (every client's token)
    * may cost less than the auths by MAC of it and the gates waiting behind it (call-costs.ts decides on the durations
-   * seen). After this client's auth went unanswered, its next open looks it up by the token the BinAuth kept since,
-   * if any (the portal did that auth late), where an auth by MAC would be answered no and looked up after that.
+   * seen). After an auth of this client whose outcome is unknown, its next open looks it up first (#open).
    */
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
@@ -217,15 +225,13 @@ export class Valve {
       (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
       this.#counter !== undefined;
     const given = typeof known.ip === 'string' && known.ip !== '' ? known.ip : null;
-    // This client's last auth went unanswered, and the BinAuth kept a token since its last deauth: the portal did that
-    // auth after all. A lookup by that token says so at the price of a string compare, where an auth by MAC would be
-    // answered no after a hash of every listed client, and looked up after that. Only after a timeout: a token kept
-    // without one may be another of this MAC's clients (a device on a new address is a second client, the first still
-    // Authenticated), whose state says nothing about this one.
-    const authedLate =
-      this.#flavour === 'opennds' && this.#authTimedOut.has(canonical) && (await this.#byToken.keptAtAuth(canonical));
-    this.#authTimedOut.delete(canonical);
-    const address = authedLate ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
+    // This client's last auth's outcome is unknown: the portal may have done it, the client passing bytes on the
+    // counters made for it, which an auth at once would make afresh (a new epoch from 0) before the portal's no. So it
+    // is looked up first, by the token the BinAuth kept since its last deauth if any (the portal did that auth); only
+    // then: a token kept without such an auth may be another of this MAC's clients (a device on a new address).
+    const lookFirst = this.#authUnknown.delete(canonical);
+    if (lookFirst && this.#flavour === 'opennds') await this.#byToken.keptAtAuth(canonical);
+    const address = lookFirst ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
     const direct = address !== null;
     let before: PortalClient | null = null;
     if (!direct) {
@@ -279,13 +285,19 @@ export class Valve {
       if (address !== null) this.#ips.set(canonical, address);
       return 'opened';
     } catch (err) {
-      if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.#noteAuthTimedOut(canonical);
+      if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.#noteAuthUnknown(canonical);
       if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
         // An abnormal reply (or a call cut short) does not say whether the auth took. Seen in the lab: openNDS 9.10
-        // logged the client authenticated while its reply to the auth was abnormal, and the gate stayed "pending"
-        // in sluice. A client open now is open by this auth (it was Preauthenticated, or the portal would have
-        // refused it with exit 1); anything else keeps the error.
-        const after = await this.#client(exec, canonical).catch(() => null);
+        // and 10.3.1 authenticated the client while their reply to the auth was abnormal. A client open now is open by
+        // this auth (it was Preauthenticated, or the portal would have refused it with exit 1), on the counters made
+        // for it: 'opened', its first reading billed in full. The look is asked again while the portal answers nothing
+        // (restarting, its socket closed again): until its word, nothing of the gate's kernel side is taken back.
+        const look = await lookAfterAuth(() => this.#client(exec, canonical), this.#timers, this.#lookAgainMs);
+        if (!look.answered) {
+          this.#noteAuthUnknown(canonical);
+          throw outcomeUnknown(err, look.last);
+        }
+        const after = look.client;
         if (after === null || !OPEN_STATES.has(after.state)) throw err;
         this.#log.info('portal: auth answered abnormally but the client is open', {
           mac: canonical,
@@ -352,9 +364,9 @@ export class Valve {
     return (await this.#neighbour?.(mac, given)) ?? null;
   }
 
-  #noteAuthTimedOut(mac: string): void {
-    if (this.#authTimedOut.size >= UNLISTED_MAX) this.#authTimedOut.delete(this.#authTimedOut.values().next().value!);
-    this.#authTimedOut.add(mac);
+  #noteAuthUnknown(mac: string): void {
+    if (this.#authUnknown.size >= UNLISTED_MAX) this.#authUnknown.delete(this.#authUnknown.values().next().value!);
+    this.#authUnknown.add(mac);
   }
 
   #noteUnlisted(mac: string): void {

@@ -33,7 +33,8 @@ interface Rig {
   gates: Gatekeeper;
   meter: Meter;
   backend: DaemonBackend;
-  fault: { deauth?: Fault; auth?: Fault; authDelayMs?: number; listing?: Fault };
+  /** `lookupAfterAuth`: the answer to `json <mac|token>` once an auth got the `auth` fault. */
+  fault: { deauth?: Fault; auth?: Fault; authDelayMs?: number; listing?: Fault; lookupAfterAuth?: Fault };
   /** The valve's ndsctl calls, `<command> <mac>`, in order. */
   ndsctl: string[];
   tick(): Promise<TickReport>;
@@ -65,17 +66,21 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
   const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const fault: Rig['fault'] = {};
   const ndsctl: string[] = [];
+  let authFaulted = false;
   const valve = new Valve({
     command: ['ndsctl'],
     ...(opts.flavour && { flavour: opts.flavour }),
     ...(opts.brake && { brake: opts.brake }),
     ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
     ...(opts.ipv6 && { ipv6: opts.ipv6 }),
+    lookAgainMs: [1, 1, 1, 1],
     spawn: modelSpawn(
       portal,
       (args) => {
         ndsctl.push(args.slice(0, 2).join(' '));
         if (args[0] === 'json' && args.length === 1) return fault.listing;
+        if (args[0] === 'json') return authFaulted ? fault.lookupAfterAuth : undefined;
+        if (args[0] === 'auth') authFaulted = fault.auth !== undefined;
         return args[0] === 'deauth' ? fault.deauth : args[0] === 'auth' ? fault.auth : undefined;
       },
       (args) => (args[0] === 'auth' ? (fault.authDelayMs ?? 0) : 0),
@@ -213,7 +218,7 @@ test("confirmByLook: a close is confirmed by `json <mac>` in the deauth's turn; 
 });
 
 // With the kernel's counters the meter lists the portal rarely, so nothing but the gate's own retries would open these.
-for (const { title, timeoutMs, fail, heal } of [
+for (const { title, timeoutMs, fail, heal, took } of [
   {
     // openNDS answered too late (busy with a listing the daemon had given up on) and did the auth after the deadline.
     title: 'an auth that timed out is tried again: the gate opens without a listing',
@@ -228,6 +233,15 @@ for (const { title, timeoutMs, fail, heal } of [
     fail: (f: Rig['fault']) => void (f.auth = { code: 3, stdout: '' }),
     heal: (f: Rig['fault']) => void delete f.auth,
   },
+  {
+    // The portal did the auth but its reply was abnormal, and no look after it got an answer: its outcome unknown. No
+    // listing would reopen this one (the portal shows it Authenticated).
+    title: 'an auth of unknown outcome (abnormal, no look answered) is tried again: the gate opens without a listing',
+    timeoutMs: undefined,
+    took: true,
+    fail: (f: Rig['fault']) => void ((f.auth = { code: 2, stdout: '' }), (f.lookupAfterAuth = { code: 3, stdout: '' })),
+    heal: (f: Rig['fault']) => void (delete f.auth, delete f.lookupAfterAuth),
+  },
 ]) {
   test(title, async () => {
     const r = await rig(timeoutMs === undefined ? {} : { timeoutMs });
@@ -241,6 +255,7 @@ for (const { title, timeoutMs, fail, heal } of [
         payment: { method: 'grant', reference: 'g-retried', amount: 0n, asset: '', at: Date.now() },
       });
       assert.is(await r.gates.opened(session), 'pending');
+      if (took === true) r.portal.auth(A);
       heal(r.fault);
       const deadline = Date.now() + 30_000;
       while (r.gates.stats().open !== 1 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 50));

@@ -13,7 +13,7 @@
  *
  * One run at a time: the batches handed in while a run is in flight go together in the next one (the thread's shell
  * runs one command at a time anyway), so openings that arrive together share a run instead of queueing one behind
- * another's.
+ * another's. A merged run adds each set's elements in one command (nft-coalesce.ts).
  *
  * Anything but `-f -` (a listing, a delete) runs at once, alone.
  *
@@ -21,6 +21,7 @@
  * several modules' changes one transaction (sluice's own gate: gate/own-valve.ts) runs what they kept as one batch,
  * and squares each module with the kernel itself when nft refuses it.
  */
+import { coalesceElements } from './nft-coalesce.ts';
 import type { NftRun } from './nft-run.ts';
 
 interface Pending {
@@ -86,7 +87,7 @@ export class NftBatcher {
     }
     try {
       this.#stats.runs++;
-      const stdout = await this.#run(['-f', '-'], parts.map((p) => p.script).join(''));
+      const stdout = await this.#run(['-f', '-'], coalesceElements(parts.map((p) => p.script).join('')));
       for (const p of parts) p.resolve(stdout);
       return;
     } catch {

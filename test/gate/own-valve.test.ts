@@ -2,9 +2,10 @@
 /**
  * `portal 'sluice'` as the daemon assembles it (gate/portal.ts openPortal) against the real nft in a network namespace
  * of its own: a grant is one nft transaction (the gate's set elements, the kernel quota, the counters, the IPv6 gate)
- * and so is a close; grants that arrive together share runs; a transaction nft refuses makes nothing of the gate,
- * each module's part runs alone, and an opening whose gate part nft refuses fails with ERR_GATE_NFT and takes back
- * what was made for the device. nft's runs are counted by the `main.nft` wrapper each one goes through.
+ * and so is a close; grants that arrive together share runs (each set's elements one command of the run); a
+ * transaction nft refuses makes nothing of the gate, each module's part runs alone, and an opening whose gate part nft
+ * refuses fails with ERR_GATE_NFT and takes back what was made for the device. nft's runs are counted by the `main.nft`
+ * wrapper each one goes through.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,7 +24,7 @@ import type { SessionReadView } from '../../src/sessions/index.ts';
 import { toSluiceError } from '../../src/errors.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
 
-const MACS = Array.from({ length: 8 }, (_, i) => `02:00:00:00:0d:${String(i + 1).padStart(2, '0')}`);
+const MACS = Array.from({ length: 12 }, (_, i) => `02:00:00:00:0d:${String(i + 1).padStart(2, '0')}`);
 const [A, B] = MACS as [string, string];
 const ARP = [
   'IP address       HW type     Flags       HW address            Mask     Device',
@@ -38,6 +39,7 @@ if (lacks) {
   const R = `ov-${id}-r`;
   const dir = mkdtempSync(join(tmpdir(), 'own-valve-'));
   const runsFile = join(dir, 'runs');
+  const lastScript = join(dir, 'last.nft');
   const arpFile = join(dir, 'arp');
   /** What the kernel held for the device each time a close's `conntrack -D` ran (the conntrack wrapper writes it). */
   const atFlush = join(dir, 'at-flush');
@@ -54,7 +56,14 @@ if (lacks) {
     execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'lan1']);
     for (const dev of ['lan', 'lan1']) execFileSync('ip', ['-n', R, 'link', 'set', dev, 'up']);
     const wrapper = join(dir, 'nft');
-    writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${runsFile}\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
+    // A batch's lines are kept too (the last run's): what nft was given.
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\necho "$*" >> ${runsFile}\n` +
+        `if [ "$*" = "-f -" ]; then tee ${lastScript} | ip netns exec ${R} nft "$@"; exit $?; fi\n` +
+        `exec ip netns exec ${R} nft "$@"\n`,
+      { mode: 0o755 },
+    );
     writeFileSync(runsFile, '');
     writeFileSync(arpFile, ARP);
     // conntrack notes what the kernel holds at that moment: the gate's set, the quota and the counters.
@@ -194,6 +203,32 @@ if (lacks) {
     for (const m of together) assert.match(paid(), m);
     await Promise.all(together.map((m) => valve.close(m)));
     for (const m of together) assert.not.match(paid(), m);
+  });
+
+  test("fresh devices' grants of one moment: each set's elements are one command of that run", async () => {
+    const valve = portal.gateParts.valve;
+    const fresh = MACS.slice(8);
+    const before = runs();
+    const results = await Promise.all(fresh.map((m) => valve.open(m, { dataBytes: 100_000 })));
+    assert.equal(
+      results,
+      fresh.map(() => 'opened'),
+    );
+    assert.is(runs() - before, 1);
+    // The quota's and the counters' two maps, the IPv6 gate's set, the own gate's two: seven commands, not 7 × 4.
+    const adds = readFileSync(lastScript, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('add element '));
+    assert.is(adds.length, 7, adds.join('\n'));
+    for (const line of adds) for (const m of fresh) assert.match(line, m);
+    for (const m of fresh) {
+      assert.match(paid(), m);
+      assert.match(quotas(), quotaOf(m));
+      assert.match(counted(), m);
+      assert.match(ipv6Open(), m);
+    }
+    await Promise.all(fresh.map((m) => valve.close(m)));
+    for (const m of fresh) assert.not.match(paid(), m);
   });
 
   test('refused: a module whose table went is made again; a gate that cannot open takes all back', async () => {

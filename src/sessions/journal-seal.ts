@@ -17,7 +17,8 @@
  * left from an earlier state_dir.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../storage/index.ts';
 
@@ -46,16 +47,17 @@ function decode(text: string): JournalMark {
   return { gen: v.gen as number, bytes: v.bytes as number };
 }
 
-/** The furthest mark of the seals at `paths` (none there: null), and why any that is there could not be read. */
-export async function readJournalSeals(
-  paths: readonly string[],
-): Promise<{ mark: JournalMark | null; unreadable: string[] }> {
+/**
+ * The furthest mark of the seals at `paths` (none there: null), and why any that is there could not be read.
+ * Synchronous, as readStart is: read once at the store's load, before anything is served.
+ */
+export function readJournalSeals(paths: readonly string[]): { mark: JournalMark | null; unreadable: string[] } {
   let mark: JournalMark | null = null;
   const unreadable: string[] = [];
   for (const path of paths) {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') unreadable.push(`${path}: ${(err as Error).message}`);

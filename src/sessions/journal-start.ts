@@ -5,7 +5,7 @@
  * with ERR_STATE_LOST unless --reset-state). It only reads: a start refused for lost state must leave the files as they
  * were.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { decodeJsonLine, readJsonLog } from '../storage/index.ts';
@@ -131,8 +131,12 @@ function snapshotHeaderDamagedInPlace(buf: Buffer): boolean {
   return line.ok && line.value.line.t !== 'snap';
 }
 
-/** Reads the snapshot and journals of `dir` (the store's lock held) without changing them. */
-export async function readStart(dir: string): Promise<StartRead> {
+/**
+ * Reads the snapshot and journals of `dir` (the store's lock held) without changing them. Synchronous: it runs once,
+ * at the daemon's start before anything is served (the store loads once), where a thread-pool hop per open, stat, read
+ * and close of each file only costs CPU (the damage suites reopen thousands of times).
+ */
+export function readStart(dir: string): StartRead {
   const state = emptyState();
   let current = 0;
   let seq = 0;
@@ -145,7 +149,7 @@ export async function readStart(dir: string): Promise<StartRead> {
   };
   const warnings: SluiceError[] = [];
   // Read everything before touching anything: a start refused for lost state must leave the files as they were.
-  const journals = (await readdir(dir))
+  const journals = readdirSync(dir)
     .flatMap((name) => {
       const m = JOURNAL_RE.exec(name);
       return m ? [Number(m[1])] : [];
@@ -158,7 +162,7 @@ export async function readStart(dir: string): Promise<StartRead> {
   let snapshotLost: string | null = null;
   let snapshotText: Buffer | null = null;
   try {
-    snapshotText = await readFile(join(dir, SNAPSHOT));
+    snapshotText = readFileSync(join(dir, SNAPSHOT));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (code === 'EISDIR') {
@@ -235,7 +239,7 @@ export async function readStart(dir: string): Promise<StartRead> {
     }
     let bytes: Buffer;
     try {
-      bytes = await readFile(join(dir, name));
+      bytes = readFileSync(join(dir, name));
     } catch (err) {
       // A journal that cannot be read as a file (a directory in its place): lost, as if missing.
       unreadable ??= `${name} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;

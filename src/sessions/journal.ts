@@ -16,8 +16,8 @@
  * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
-import { constants as fsConstants } from 'node:fs';
-import { copyFile, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { constants as fsConstants, rmSync, statSync } from 'node:fs';
+import { copyFile, open, rename, rm, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
@@ -174,7 +174,7 @@ export class JournalStore implements SessionStore {
     try {
       await ensureDir(this.dir);
       // One daemon per state_dir, before anything is read: a second one must not replay or rewrite a live journal.
-      this.unlock = await lockStateDir(this.dir);
+      this.unlock = lockStateDir(this.dir);
     } catch (err) {
       throw stateDirError(this.dir, err);
     }
@@ -188,19 +188,22 @@ export class JournalStore implements SessionStore {
   }
 
   private async loadLocked(): Promise<LoadResult> {
-    const read = await readStart(this.dir);
+    const read = readStart(this.dir);
     const { warnings, damaged, journals } = read;
     // State files older than their seal (cut below what was acknowledged, an older copy put back) are a loss like a
     // missing journal; a first start (nothing there) ignores a seal left from an earlier state_dir.
-    const seals = await readJournalSeals(this.sealPaths);
+    const seals = readJournalSeals(this.sealPaths);
     for (const why of seals.unreadable)
       warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `the journal's seal cannot be read, ignored (${why})`));
     const sealed = read.firstStart ? null : seals.mark;
     // The journal's length as found (a flipped bit keeps it; a cut or an older copy does not).
-    const found = await stat(join(this.dir, journalName(read.snapshotGen))).then(
-      (st) => st.size,
-      () => 0,
-    );
+    // Read synchronously, as readStart reads: the store loads once, at the start, before anything is served.
+    let found = 0;
+    try {
+      found = statSync(join(this.dir, journalName(read.snapshotGen))).size;
+    } catch {
+      // Missing or unreadable: nothing found.
+    }
     const older = sealed ? olderThanSeal({ gen: read.snapshotGen, bytes: found }, sealed) : null;
     if (older) damaged.add(sealed!.gen > read.snapshotGen ? SNAPSHOT : journalName(read.snapshotGen));
     const lost = read.lost ?? older;
@@ -255,7 +258,7 @@ export class JournalStore implements SessionStore {
         );
     }
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
-    await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
+    rmSync(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
     for (const t of read.torn) await truncate(join(this.dir, t.name), t.length);
     // The current journal has its header before an older one goes: a crash between never looks like a lost journal.
     this.handle = await this.openJournal(this.gen, this.now());

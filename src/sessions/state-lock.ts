@@ -4,16 +4,17 @@
  * first is appending to. Pure JS has no flock(2), so a stale lock (the owner was kill -9'd, or the router rebooted)
  * is recognised by its pid: not running, or running something that is not sluice (a pid reused after a reboot).
  */
-import { open, readFile, rm } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { processAlive as alive } from '../storage/index.ts';
 
 export const LOCK_FILE = 'sluice.lock';
 
-async function looksLikeSluice(pid: number): Promise<boolean> {
+function looksLikeSluice(pid: number): boolean {
   try {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return /sluice|node/.test(cmdline);
   } catch {
     // No /proc (not Linux) or it went away: trust kill(0).
@@ -21,17 +22,21 @@ async function looksLikeSluice(pid: number): Promise<boolean> {
   }
 }
 
-/** Takes the lock or throws ERR_STATE_LOCKED naming the owner. Returns the release function. */
-export async function lockStateDir(dir: string): Promise<() => Promise<void>> {
+/**
+ * Takes the lock or throws ERR_STATE_LOCKED naming the owner. Returns the release function. Taken synchronously: the
+ * journal store takes it once, at the daemon's start before anything is served, where each thread-pool hop only costs.
+ */
+export function lockStateDir(dir: string): () => Promise<void> {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const handle = await open(path, 'wx', 0o600);
+      const fd = openSync(path, 'wx', 0o600);
       try {
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.sync();
+        const pid = Buffer.from(`${process.pid}\n`);
+        if (writeSync(fd, pid) !== pid.length) throw new Error(`a short write of ${path}`);
+        fsyncSync(fd);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
       return async () => {
         const owner = await readFile(path, 'utf8').catch(() => '');
@@ -40,14 +45,20 @@ export async function lockStateDir(dir: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      // Gone or unreadable: stale, removed below.
+    }
+    const pid = Number.parseInt(text, 10);
     // Our own pid: a store reopened in this process (tests model a restart that way); an unreadable or stale lock.
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (await looksLikeSluice(pid))) {
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && looksLikeSluice(pid)) {
       throw new SluiceError('ERR_STATE_LOCKED', `state_dir ${dir} is in use by another sluice (pid ${pid})`, {
         details: { pid, dir },
       });
     }
-    await rm(path, { force: true });
+    rmSync(path, { force: true });
   }
   throw new SluiceError('ERR_STATE_LOCKED', `cannot take the lock ${path}`, { details: { dir } });
 }

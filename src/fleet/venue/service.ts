@@ -31,6 +31,8 @@ export const CLAIMS_PER_ROUTER = 64;
  * A flood of claims waits for these, never for the connections the collector stores payments with.
  */
 export const VENUE_CONNECTIONS = 3;
+/** The broker keeps what routers send while the service is away this long: a reconnect's or a restart's gap. */
+export const VENUE_SESSION_EXPIRY_S = 300;
 
 export interface VenueServiceOptions {
   db: Db;
@@ -89,7 +91,11 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   const client: MqttClient = mqtt.connect(o.url, {
     protocolVersion: 5,
     clientId: o.clientId ?? `sluice-fleet-venue-${process.pid}`,
-    clean: true,
+    // Persistent: what routers send while it is away waits at the broker (a sale lost would register no lease).
+    // Subscribed on every connect below: mqtt.js's own resubscribe skips topics it thinks the broker kept.
+    clean: false,
+    resubscribe: false,
+    properties: { sessionExpiryInterval: VENUE_SESSION_EXPIRY_S },
     reconnectPeriod: 1000,
     ...(o.username !== undefined && { username: o.username }),
     ...(o.password !== undefined && { password: o.password }),

@@ -53,6 +53,12 @@ test('a sale sent while the service was away from the broker registers its lease
       (await db.query('SELECT holder FROM venue_leases WHERE mac = $1', [D]))[0]?.['holder'] === 'ra';
     await waitFor(held, 20_000, 'the lease registered at ra');
     assert.ok(await held());
+    // The operator is told, once each way; the broker kept the session for it.
+    assert.is(lines.filter((l) => l.includes('broker connection lost')).length, 1, lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /broker connection back.*session_present.*true/.test(l)),
+      lines.join('\n'),
+    );
   } finally {
     await ra.close();
     await service.stop();

@@ -102,8 +102,21 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
   });
   client.on('error', (err) => o.log.warn('fleet venue: mqtt', { reason: err.message }));
   const topics = ['venue', 'cmd/reply', 'session', 'usage', 'status'].map((t) => `${prefix}/+/${t}`);
+  // Said once per outage: what routers send meanwhile waits at the broker only while the session lasts.
+  let away = false;
+  client.on('offline', () => {
+    if (away) return;
+    away = true;
+    o.log.warn("fleet venue: broker connection lost; the routers' messages wait at the broker", {
+      held_for_s: VENUE_SESSION_EXPIRY_S,
+    });
+  });
   const ready = new Promise<void>((resolve) => {
-    client.on('connect', () => {
+    client.on('connect', (ack) => {
+      if (away) {
+        away = false;
+        o.log.info('fleet venue: broker connection back', { session_present: ack.sessionPresent });
+      }
       client.subscribe(topics, { qos: 1 }, () => resolve());
     });
   });

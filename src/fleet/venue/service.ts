@@ -7,7 +7,6 @@
  * killed between a command and its reply picks the handover up from the row at the next claim.
  */
 import { randomBytes } from 'node:crypto';
-import type { MqttClient } from 'mqtt';
 import { signCommand } from '../../upstream/index.ts';
 import type { Log } from '../../log.ts';
 import { isReject, parseMessage, type Inbound } from '../collector/index.ts';
@@ -22,6 +21,7 @@ import { handedOver, listedCharges, sendCharges, settled } from './charges.ts';
 import type { Lease } from './leases.ts';
 import { decimal, decodeMap, figuresOf, MAC, openArgs } from './figures.ts';
 import { OVER_CLAIMS, OVER_MESSAGES, Overflow } from './overflow.ts';
+import { connectVenueBroker } from './broker.ts';
 
 /** Messages of one router waiting at the service (claims and everything else), and claims among them. */
 export const WAITING_PER_ROUTER = 512;
@@ -31,8 +31,6 @@ export const CLAIMS_PER_ROUTER = 64;
  * A flood of claims waits for these, never for the connections the collector stores payments with.
  */
 export const VENUE_CONNECTIONS = 3;
-/** The broker keeps what routers send while the service is away this long: a reconnect's or a restart's gap. */
-export const VENUE_SESSION_EXPIRY_S = 300;
 
 export interface VenueServiceOptions {
   db: Db;
@@ -87,39 +85,8 @@ export async function startVenueService(o: VenueServiceOptions): Promise<VenueSe
       o.log.warn('fleet venue: a message was not handled', { router, reason: (err as Error).message });
     },
   });
-  const mqtt = (await import('mqtt')).default;
-  const client: MqttClient = mqtt.connect(o.url, {
-    protocolVersion: 5,
-    clientId: o.clientId ?? `sluice-fleet-venue-${process.pid}`,
-    // Persistent: what routers send while it is away waits at the broker (a sale lost would register no lease).
-    // Subscribed on every connect below: mqtt.js's own resubscribe skips topics it thinks the broker kept.
-    clean: false,
-    resubscribe: false,
-    properties: { sessionExpiryInterval: VENUE_SESSION_EXPIRY_S },
-    reconnectPeriod: 1000,
-    ...(o.username !== undefined && { username: o.username }),
-    ...(o.password !== undefined && { password: o.password }),
-  });
-  client.on('error', (err) => o.log.warn('fleet venue: mqtt', { reason: err.message }));
   const topics = ['venue', 'cmd/reply', 'session', 'usage', 'status'].map((t) => `${prefix}/+/${t}`);
-  // Said once per outage: what routers send meanwhile waits at the broker only while the session lasts.
-  let away = false;
-  client.on('offline', () => {
-    if (away) return;
-    away = true;
-    o.log.warn("fleet venue: broker connection lost; the routers' messages wait at the broker", {
-      held_for_s: VENUE_SESSION_EXPIRY_S,
-    });
-  });
-  const ready = new Promise<void>((resolve) => {
-    client.on('connect', (ack) => {
-      if (away) {
-        away = false;
-        o.log.info('fleet venue: broker connection back', { session_present: ack.sessionPresent });
-      }
-      client.subscribe(topics, { qos: 1 }, () => resolve());
-    });
-  });
+  const { client, ready } = await connectVenueBroker({ ...o, topics });
 
   const send = (router: string, cmd: string, args: Record<string, unknown>, id: string): void => {
     const key = o.keys.get(router) ?? o.keys.get('*');

@@ -96,16 +96,16 @@ export function summary(
       "the goal of 40, most of it openNDS's own work for the auths and deauths (57-62 at 64): docs/performance.md;",
     // Measured in busy windows (bench portal-cpu): sluice with a 128 MB router's conntrack table, the portals earlier.
     "     with main.portal 'sluice' (sluice is the gate, no portal process) the same busy window cost the router " +
-      '12.0-16.2 ms a second at 8-64 clients from a fresh daemon (13.3 at 32, under the goal of 15; quiet, load ' +
-      '0.2-0.4) against 39.3-69.1 on openNDS 9.10 + sluice and 64.9-83.3 on 10.3.1 + sluice in an earlier quiet run)',
+      '10.7-14.7 ms a second at 8-64 clients (12.7 at 32, under the goal of 15; quiet, load 0.4-1.3) against ' +
+      '36.2-72.9 on openNDS 9.10 + sluice and 63.1-90.2 on 10.3.1 + sluice in the same run)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; with 32 clients listed, p99 one at a time and the last of 32 at once: main.portal " +
-      "'sluice' 32 ms and 72 ms in the latest quiet run (load 0.3): the goal of 50 ms is met one at a time, not " +
-      '32 at once; a real openNDS 9.10 233 ms and 5.6 s, 10.3.1 413 ms and 43 s in an earlier one, which serve ' +
-      'auths one at a time: docs/performance.md)',
+      "'sluice' 38 ms and 86 ms in the latest quiet runs (load 0.4-1.1): the goal of 50 ms is met one at a time, " +
+      'not 32 at once; a real openNDS 9.10 234 ms and 6.3 s, 10.3.1 359 ms and 53 s in the same side-by-side run, ' +
+      'which serve auths one at a time: docs/performance.md)',
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
     ...(cut.length > 0

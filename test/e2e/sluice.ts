@@ -16,6 +16,11 @@ import type { BlobmsgTable } from '../../src/ubus/index.ts';
 
 /** The bundle under test: dist/ by default; SLUICE_E2E_BUNDLE points at a copy (a bench comparing two builds). */
 export const SLUICE = process.env['SLUICE_E2E_BUNDLE'] ?? join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
+/**
+ * A real ubusd (openwrt/ubus built for this host, e.g. the procd lab's) to run as the lab's bus instead of sluice's
+ * embedded broker: a router's bus is that C daemon, so a bench of call latencies measures what a router pays.
+ */
+const REAL_UBUSD = process.env['SLUICE_E2E_UBUSD'];
 /** Node flags for the daemon alone (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: where a bench's CPU goes). */
 const DAEMON_NODE_ARGS = (process.env['SLUICE_E2E_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((w) => w !== '');
 
@@ -138,17 +143,20 @@ export class Sluice {
 
   static async start(lab: Lab, opts: SluiceOptions = {}): Promise<Sluice> {
     const s = new Sluice(lab, opts);
-    s.broker = s.spawnInRouter(['ubusd', '-s', s.socket], 'ubusd.log');
+    s.broker =
+      REAL_UBUSD === undefined
+        ? s.spawnInRouter(['ubusd', '-s', s.socket], 'ubusd.log')
+        : s.spawnInRouter([REAL_UBUSD, '-s', s.socket], 'ubusd.log', [], false);
     await waitFor('the ubus broker socket', 10_000, async () => (existsSync(s.socket) ? true : undefined), 100);
     await s.startDaemon();
     return s;
   }
 
-  private spawnInRouter(args: string[], log: string, nodeArgs: readonly string[] = []): ChildProcess {
+  /** `args` run by sluice's bundle, or as a command of their own (`viaSluice` false). */
+  private spawnInRouter(args: string[], log: string, nodeArgs: readonly string[] = [], viaSluice = true): ChildProcess {
     const fd = openSync(join(this.dir, log), 'a');
-    const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, ...nodeArgs, SLUICE, ...args], {
-      stdio: ['ignore', fd, fd],
-    });
+    const command = viaSluice ? [process.execPath, ...nodeArgs, SLUICE, ...args] : args;
+    const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, ...command], { stdio: ['ignore', fd, fd] });
     const forget = onProcessExit(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });

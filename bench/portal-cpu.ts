@@ -28,7 +28,7 @@
 // The modes run one after the other in the same lab (the same clients and sessions), each `--repeat` times in turn,
 // so today's figure stands beside the old path's from the same run.
 // SLUICE_E2E_BUNDLE runs another build of sluice.mjs (e.g. a copy of dist/ from before a change).
-// SLUICE_E2E_UBUSD=<path> runs OpenWrt's own ubusd (openwrt/ubus built for this host) as the lab's bus instead of
+// SLUICE_REAL_UBUSD=<path> runs OpenWrt's own ubusd (openwrt/ubus built for this host) as the lab's bus instead of
 // sluice's embedded one (test/e2e/sluice.ts).
 // --gate N (default 32 when --clients has it; `none`: no gate phase): in the lab of N clients (a lab of its own when
 // the metered, the busy windows' and the gate's clients are more than the lab's 99), also the gate-open latency on the

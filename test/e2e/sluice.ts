@@ -17,10 +17,11 @@ import type { BlobmsgTable } from '../../src/ubus/index.ts';
 /** The bundle under test: dist/ by default; SLUICE_E2E_BUNDLE points at a copy (a bench comparing two builds). */
 export const SLUICE = process.env['SLUICE_E2E_BUNDLE'] ?? join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
 /**
- * A real ubusd (openwrt/ubus built for this host, e.g. the procd lab's) to run as the lab's bus instead of sluice's
- * embedded broker: a router's bus is that C daemon, so a bench of call latencies measures what a router pays.
+ * A real ubusd (openwrt/ubus built for this host, e.g. the procd lab's; the variable the ubus client tests take too) to
+ * run as the lab's bus instead of sluice's embedded broker: a router's bus is that C daemon, so a bench of call
+ * latencies measures what a router pays.
  */
-const REAL_UBUSD = process.env['SLUICE_E2E_UBUSD'];
+const REAL_UBUSD = process.env['SLUICE_REAL_UBUSD'];
 /** Node flags for the daemon alone (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`: where a bench's CPU goes). */
 const DAEMON_NODE_ARGS = (process.env['SLUICE_E2E_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((w) => w !== '');
 

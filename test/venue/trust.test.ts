@@ -105,6 +105,16 @@ class Venued {
   }
 }
 
+/**
+ * A router an earlier test connected, by name: `routers` is in the order their connections completed, which
+ * connections begun together do not keep.
+ */
+function routerNamed(name: string): Venued {
+  const r = routers.find((v) => v.name === name);
+  if (r === undefined) throw new Error(`no router ${name} connected yet`);
+  return r;
+}
+
 /** A release's reply: the holder's figures of its session, as venue-roaming.ts gives them. */
 const figures = (session: string, used: number, remaining: number, allotment = used + remaining) => ({
   ok: true,
@@ -206,7 +216,7 @@ test('a release is answered only by its holder at its epoch, within what the lea
 });
 
 test('a report never raises what is left; a top-up does', async () => {
-  const [ra, rb] = [routers[0]!, routers[1]!];
+  const [ra, rb] = [routerNamed('ra'), routerNamed('rb')];
   await ra.sell('00000000000000a2', E, 8 * MiB);
   await waitFor(async () => (await leaseRow(E))?.['holder'] === 'ra', 20_000, 'the lease registered');
   await ra.usage('00000000000000a2', E, MiB, 7 * MiB);
@@ -232,7 +242,7 @@ test('a report never raises what is left; a top-up does', async () => {
 });
 
 test('a sale dated ahead, or of a device held elsewhere, registers nothing; claims follow the real lease', async () => {
-  const [ra, rb, rc, rf] = [routers[0]!, routers[1]!, routers[2]!, await Venued.connect('rf')];
+  const [ra, rb, rc, rf] = [routerNamed('ra'), routerNamed('rb'), routerNamed('rc'), await Venued.connect('rf')];
   const F = '02:00:00:00:5e:03';
   const G = '02:00:00:00:5e:04';
   await ra.sell('00000000000000a3', F, 8 * MiB);
@@ -263,7 +273,7 @@ test('a sale dated ahead, or of a device held elsewhere, registers nothing; clai
 });
 
 test('revoke and charge replies count only from the router sent to, for its move, once', async () => {
-  const [ra, rb, rc] = [routers[0]!, routers[1]!, routers[2]!];
+  const [ra, rb, rc] = [routerNamed('ra'), routerNamed('rb'), routerNamed('rc')];
   const stranger = await Venued.connect('x9');
   const H = '02:00:00:00:5e:05';
   await ra.sell('00000000000000a4', H, 8 * MiB);
@@ -321,7 +331,7 @@ test('revoke and charge replies count only from the router sent to, for its move
 });
 
 test('a refused claim is logged once per router, its venue text bounded; a flood of claims is bounded', async () => {
-  const stranger = routers.find((r) => r.name === 'x9')!;
+  const stranger = routerNamed('x9');
   const big = 'v'.repeat(256 * 1024);
   for (let i = 0; i < 50; i++) await stranger.claim(`02:00:00:00:6e:${i.toString(16).padStart(2, '0')}`, big);
   await waitFor(async () => (await breaches('x9')).includes('claim-venue'), 20_000, 'the stranger named');

@@ -6,8 +6,9 @@
  *
  * Only the order that cannot matter changes: an element added is held back to join the next ones of its set until a
  * line that is neither an element added nor a named quota or counter made (a delete, a flush, a table, set, chain
- * or rule), and then written, each set's where its first came. So it is made after the quotas and counters its
- * elements name (held back, never moved ahead) and before anything else that follows it. Pure: nft-batch.ts runs it.
+ * or rule), and then written just before that line, one command per set. So it is made after the quotas and counters
+ * its elements name (held back, never moved ahead) and before anything else that follows it. Pure: nft-batch.ts runs
+ * it.
  */
 
 /** `add element <family> <table> <set> { <elements> }`, one line. */

@@ -230,6 +230,7 @@ export class Valve {
     // is looked up first, by the token the BinAuth kept since its last deauth if any (the portal did that auth); only
     // then: a token kept without such an auth may be another of this MAC's clients (a device on a new address).
     const lookFirst = this.#authUnknown.delete(canonical);
+    // The token it notes (if kept) is what the lookup below goes by; whether one was kept decides nothing here.
     if (lookFirst && this.#flavour === 'opennds') await this.#byToken.keptAtAuth(canonical);
     const address = lookFirst ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
     const direct = address !== null;

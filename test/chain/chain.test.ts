@@ -3,7 +3,9 @@
 // tests rely on it refusing exactly what USDC refuses).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseSignature, toEventSelector, type Hex } from 'viem';
+import { createPublicClient, custom, parseSignature, toEventSelector, type Hex } from 'viem';
+import { waitForTransactionReceipt } from 'viem/actions';
+import { receiptOf } from './receipt.ts';
 import {
   cancelAuthorization,
   randomNonce,
@@ -203,6 +205,59 @@ test(
       assert.not.match(chain.anvil.output(), /automine left/);
       await rpc('evm_setAutomine', [true]); // anvil mines what is pending when automine comes back on
       assert.is((await chain.publicClient.waitForTransactionReceipt({ hash, timeout: 10_000 })).status, 'success');
+    } finally {
+      await rpc('evm_setAutomine', [true]);
+    }
+  },
+);
+
+test(
+  'a receipt wait finds a transaction mined while it looked for a replacement: ' +
+    'no second block needed (viem 2.57 skips that block and waits out its timeout)',
+  async () => {
+    const rpc = (method: string, params: unknown[] = []) =>
+      chain.publicClient.request({ method: method as never, params: params as never });
+    // A client whose block reads are slow, as under CI's load: the block that mines the transaction arrives while
+    // viem's wait is still reading the previous one.
+    let mineDuringBlockRead = false;
+    let mineAfterReceiptRead = false;
+    const slow = createPublicClient({
+      chain: chain.chain,
+      pollingInterval: 50,
+      transport: custom({
+        request: async ({ method, params }) => {
+          if (method === 'eth_getBlockByNumber' && mineDuringBlockRead) {
+            mineDuringBlockRead = false;
+            await rpc('evm_mine');
+            await new Promise((r) => setTimeout(r, 300));
+          }
+          const answer = await chain.publicClient.request({ method, params } as never);
+          if (method === 'eth_getTransactionReceipt' && mineAfterReceiptRead) {
+            mineAfterReceiptRead = false;
+            await rpc('evm_mine');
+          }
+          return answer;
+        },
+      }),
+    });
+    await rpc('evm_setAutomine', [false]);
+    try {
+      const send = () => chain.wallet(chain.deployer).sendTransaction({ to: chain.newAccount().address, value: 1n });
+      const viemHash = await send();
+      mineDuringBlockRead = true;
+      const viemWait = await waitForTransactionReceipt(slow, { hash: viemHash, timeout: 3000 }).then(
+        (r) => r.status,
+        (err: Error) => err.name,
+      );
+      console.log(`\n# viem's own wait on that block: ${viemWait}`);
+
+      // The wait here reads no blocks: its transaction is mined right after its first look found no receipt.
+      const hash = await send();
+      mineAfterReceiptRead = true;
+      const receipt = await receiptOf(slow, { hash, timeout: 3000 });
+      assert.is(receipt.status, 'success');
+      assert.ok(!mineAfterReceiptRead, 'mined after the first look');
+      assert.is((await chain.publicClient.waitForTransactionReceipt({ hash, timeout: 3000 })).status, 'success');
     } finally {
       await rpc('evm_setAutomine', [true]);
     }

@@ -18,6 +18,7 @@ import { UptoEvmScheme } from '@x402/evm/upto/facilitator';
 import { createWalletClient, http, publicActions } from 'viem';
 import { generatePrivateKey, nonceManager, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { TestChain } from './index.ts';
+import { receiptOf } from './receipt.ts';
 
 export interface FacilitatorFaults {
   settleFails?: boolean;
@@ -89,7 +90,7 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     verifyTypedData: (args: never) => client.verifyTypedData(args),
     writeContract: (args: never) => inTurn(() => client.writeContract(args)),
     sendTransaction: (args: never) => inTurn(() => client.sendTransaction(args)),
-    waitForTransactionReceipt: (args: never) => timedReceiptWait(args, () => client.waitForTransactionReceipt(args)),
+    waitForTransactionReceipt: (args: never) => timedReceiptWait(args, () => receiptOf(client, args)),
     getCode: (args: { address: `0x${string}` }) => client.getCode(args),
   } as never);
   const facilitator = new x402Facilitator();

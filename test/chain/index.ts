@@ -30,6 +30,7 @@ import {
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import { startAnvil, type AnvilProcess } from './anvil.ts';
 import { compileTestContracts, type Artifact } from './solc.ts';
+import { receiptOf, type ReceiptWait } from './receipt.ts';
 
 export { compileSolidity, compileTestContracts, type Artifact } from './solc.ts';
 export { startAnvil, anvilBinary } from './anvil.ts';
@@ -98,7 +99,10 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
     rpcUrls: { default: { http: [anvil.rpcUrl] } },
   });
   const transport = http(anvil.rpcUrl, { retryCount: 0 });
-  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 });
+  // Every receipt wait through this client asks for the receipt itself (receipt.ts says why).
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }).extend((client) => ({
+    waitForTransactionReceipt: (args: ReceiptWait) => receiptOf(client, args),
+  })) as unknown as PublicClient<Transport, Chain>;
   const deployer = privateKeyToAccount(DEPLOYER_KEY);
   const wallet = (account: Account): WalletClient<Transport, Chain, Account> =>
     createWalletClient({ chain, transport, account, pollingInterval: 50 });

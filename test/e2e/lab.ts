@@ -595,6 +595,21 @@ export class Lab {
     }
   }
 
+  /**
+   * The supervisor's own lines in opennds.log (an exit nobody asked for, with its status), wherever they are: a
+   * restarted portal prints dozens of start-up lines after them, past a log tail, and test/run.mjs reruns a file whose
+   * portal died of SIGFPE only when its output says so.
+   */
+  portalExits(): string[] {
+    try {
+      return readFileSync(join(this.dir, 'opennds.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('[lab] '));
+    } catch {
+      return [];
+    }
+  }
+
   logTail(name: string, lines = 40): string {
     try {
       return readFileSync(join(this.dir, name), 'utf8').split('\n').slice(-lines).join('\n');

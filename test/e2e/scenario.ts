@@ -192,8 +192,11 @@ export class Prober {
 /** Dumps what helps to understand a failure (the daemon's, the lab's and the portal's log tails). */
 export function dumpLogs(lab: Lab | null, daemonLog: (() => string) | null): void {
   if (daemonLog) console.log(`--- sluice daemon.log (tail) ---\n${daemonLog()}`);
-  if (lab)
+  if (lab) {
+    const exits = lab.portalExits();
     console.log(
-      `--- lab.log ---\n${lab.logTail('lab.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 40)}`,
+      `--- lab.log ---\n${lab.logTail('lab.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 40)}` +
+        (exits.length ? `\n--- the portal's exits (opennds.log) ---\n${exits.join('\n')}` : ''),
     );
+  }
 }

@@ -9,7 +9,6 @@
  * timeout (its own gate's set still holding it), and restarted with no fleet to confirm the lease keeps it stopped; a
  * router in no venue keeps its paid device passing after a kill -9 and its restart.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +16,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BUNDLE, DaemonLab } from '../daemon/harness.ts';
+import { deviceNetns, type DeviceNetns, type Probe } from '../helpers/device-netns.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
 import { until } from '../helpers/until.ts';
 import { leaseTimeoutMs } from '../../src/upstream/index.ts';
 
 const D = '02:00:00:00:5e:1d';
-const DEVICE_IP = '10.83.0.101';
 const ECHO_PORT = 7008;
 const TTL_S = 5;
 /** The kernel element's timeout for that TTL (4 s): what a venue device passes after its daemon's last round. */
@@ -36,80 +35,20 @@ if (lacks) {
     ciInstalls: true,
   });
 } else {
-  const id = randomBytes(3).toString('hex');
-  const [R, C, U] = ['r', 'c', 'u'].map((n) => `ol-${id}-${n}`) as [string, string, string];
   const dir = mkdtempSync(join(tmpdir(), 'own-lease-switch-'));
-  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-  const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
+  let net: DeviceNetns | undefined;
+  const inR = (...args: string[]): string => net!.inRouter(...args);
   let lab: DaemonLab | undefined;
   let probe: Probe | undefined;
 
-  /** The device's packets through the router: one UDP datagram every 10 ms to the upstream namespace, echoed back. */
-  class Probe {
-    lastReplyAt = -Infinity;
-    private constructor(private readonly procs: ChildProcess[]) {}
-
-    static start(): Probe {
-      const inNs = (ns: string, script: string): ChildProcess =>
-        spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-      const echo = inNs(
-        U,
-        `const s = require('node:dgram').createSocket('udp4');` +
-          `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.84.0.2');`,
-      );
-      const send = inNs(
-        C,
-        `const s = require('node:dgram').createSocket('udp4'); s.on('error', () => {});` +
-          `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
-          `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.84.0.2'), 10);`,
-      );
-      const p = new Probe([echo, send]);
-      send.stdout!.on('data', () => (p.lastReplyAt = performance.now()));
-      return p;
-    }
-
-    /** The device's packets pass the router: a reply within the last 100 ms (ten probes). */
-    passing(): boolean {
-      return performance.now() - this.lastReplyAt < 100;
-    }
-
-    async stop(): Promise<void> {
-      for (const p of this.procs) {
-        if (p.exitCode !== null || p.signalCode !== null) continue;
-        const exited = new Promise((r) => p.once('exit', r));
-        p.kill('SIGKILL');
-        await exited;
-      }
-    }
-  }
-
   test.before(() => {
-    for (const ns of [R, C, U]) ip('netns', 'add', ns);
-    ip('-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'dev0', 'netns', C);
-    ip('-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'up0', 'netns', U);
-    ip('-n', C, 'link', 'set', 'dev0', 'address', D);
-    ip('-n', R, 'addr', 'add', '10.83.0.1/24', 'dev', 'lan');
-    ip('-n', R, 'addr', 'add', '10.84.0.1/24', 'dev', 'wan');
-    ip('-n', C, 'addr', 'add', `${DEVICE_IP}/24`, 'dev', 'dev0');
-    ip('-n', U, 'addr', 'add', '10.84.0.2/24', 'dev', 'up0');
-    for (const [ns, dev] of [
-      [R, 'lan'],
-      [R, 'wan'],
-      [R, 'lo'],
-      [C, 'dev0'],
-      [C, 'lo'],
-      [U, 'up0'],
-      [U, 'lo'],
-    ] as const)
-      ip('-n', ns, 'link', 'set', dev, 'up');
-    ip('-n', C, 'route', 'add', 'default', 'via', '10.83.0.1');
-    ip('-n', U, 'route', 'add', '10.83.0.0/24', 'via', '10.84.0.1');
-    inR('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    net = deviceNetns('ol', D, '10.83.0', '10.84.0');
     // The daemon runs in the router's namespace (its nft, conntrack and /proc/net/arp are the router's): `ip netns
     // exec` execs in place, so the harness's SIGKILL reaches node itself.
+    const bundle = process.env.SLUICE_TEST_BUNDLE || BUNDLE;
     writeFileSync(
       join(dir, 'sluice'),
-      `#!/bin/sh\nexec ip netns exec ${R} "${process.execPath}" "${process.env.SLUICE_TEST_BUNDLE || BUNDLE}" "$@"\n`,
+      `#!/bin/sh\nexec ip netns exec ${net.router} "${process.execPath}" "${bundle}" "$@"\n`,
       { mode: 0o755 },
     );
   });
@@ -123,13 +62,7 @@ if (lacks) {
   });
 
   test.after(() => {
-    for (const ns of [R, C, U]) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
+    net?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -149,7 +82,7 @@ if (lacks) {
       extraConfig: `config http 'http'\n\toption listen '10.83.0.1:2123'\n`,
     });
     await lab.startDaemon();
-    probe = Probe.start();
+    probe = net!.startProbe(ECHO_PORT);
     // The device in the router's neighbour table (its probes' replies need it), where the own gate finds its address.
     const r = lab;
     await until(() => inR('ip', 'neigh', 'show', 'dev', 'lan').includes(D), 20_000, 'the device in the neighbours');

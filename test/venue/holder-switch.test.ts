@@ -9,20 +9,18 @@
  * the device before the lease expires at the fleet, and `rb` opens on the expiry only after that: never open at both.
  * A long session at a router that lives is never cut by its own switch (renewed over several TTLs).
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
+import { deviceNetns, type DeviceNetns, type Probe } from '../helpers/device-netns.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
 import {
   killedInRelease,
   lease,
   MiB,
-  nodeInNetns,
   routerConfig,
   sleep,
   startVenue,
@@ -43,82 +41,14 @@ if (lacks) {
     ciInstalls: true,
   });
 } else {
-  const id = randomBytes(3).toString('hex');
-  const [R, C, U] = ['r', 'c', 'u'].map((n) => `hs-${id}-${n}`) as [string, string, string];
   const dir = mkdtempSync(join(tmpdir(), 'holder-switch-'));
-  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+  let net: DeviceNetns | undefined;
   let venue: Venue | undefined;
   let probe: Probe | undefined;
 
-  /** The device's packets through `ra`: one UDP datagram every 10 ms to the upstream namespace, echoed back. */
-  class Probe {
-    lastReplyAt = -Infinity;
-    replies = 0;
-    private constructor(private readonly procs: ChildProcess[]) {}
-
-    static async start(): Promise<Probe> {
-      const echo = nodeInNetns(
-        U,
-        `const s = require('node:dgram').createSocket('udp4');` +
-          `s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(${ECHO_PORT}, '10.80.0.2');`,
-        'ignore',
-      );
-      const send = nodeInNetns(
-        C,
-        `const s = require('node:dgram').createSocket('udp4');` +
-          `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
-          `setInterval(() => s.send(String(n++), ${ECHO_PORT}, '10.80.0.2'), 10);`,
-        ['ignore', 'pipe', 'ignore'],
-      );
-      const p = new Probe([echo, send]);
-      send.stdout!.on('data', (d: Buffer) => {
-        p.replies += d
-          .toString()
-          .split('\n')
-          .filter((l) => l.startsWith('r ')).length;
-        p.lastReplyAt = performance.now();
-      });
-      return p;
-    }
-
-    /** The device's packets pass `ra`'s kernel: a reply within the last 100 ms (ten probes). */
-    passing(): boolean {
-      return performance.now() - this.lastReplyAt < 100;
-    }
-
-    async stop(): Promise<void> {
-      for (const p of this.procs) {
-        if (p.exitCode !== null || p.signalCode !== null) continue;
-        const exited = new Promise((r) => p.once('exit', r));
-        p.kill('SIGKILL');
-        await exited;
-      }
-    }
-  }
-
   test.before(() => {
-    for (const ns of [R, C, U]) ip('netns', 'add', ns);
-    ip('-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'dev0', 'netns', C);
-    ip('-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'up0', 'netns', U);
-    ip('-n', C, 'link', 'set', 'dev0', 'address', D);
-    ip('-n', R, 'addr', 'add', '10.79.0.1/24', 'dev', 'lan');
-    ip('-n', R, 'addr', 'add', '10.80.0.1/24', 'dev', 'wan');
-    ip('-n', C, 'addr', 'add', '10.79.0.101/24', 'dev', 'dev0');
-    ip('-n', U, 'addr', 'add', '10.80.0.2/24', 'dev', 'up0');
-    for (const [ns, dev] of [
-      [R, 'lan'],
-      [R, 'wan'],
-      [R, 'lo'],
-      [C, 'dev0'],
-      [C, 'lo'],
-      [U, 'up0'],
-      [U, 'lo'],
-    ] as const)
-      ip('-n', ns, 'link', 'set', dev, 'up');
-    ip('-n', C, 'route', 'add', 'default', 'via', '10.79.0.1');
-    ip('-n', U, 'route', 'add', '10.79.0.0/24', 'via', '10.80.0.1');
-    execFileSync('ip', ['netns', 'exec', R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    writeFileSync(join(dir, 'nft'), `#!/bin/sh\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
+    net = deviceNetns('hs', D, '10.79.0', '10.80.0');
+    writeFileSync(join(dir, 'nft'), `#!/bin/sh\nexec ip netns exec ${net.router} nft "$@"\n`, { mode: 0o755 });
   });
 
   test.after.each(async () => {
@@ -126,18 +56,18 @@ if (lacks) {
     probe = undefined;
     await venue?.close();
     venue = undefined;
-    execFileSync('ip', ['netns', 'exec', R, 'nft', 'flush', 'ruleset']);
+    net?.inRouter('nft', 'flush', 'ruleset');
   });
 
   test.after(() => {
-    for (const ns of [R, C, U]) spawnSyncQuiet('ip', ['netns', 'del', ns]);
+    net?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /**
-   * The venue with `ra` on the kernel in R (kernel_quota on, its table on `lan` through the nft wrapper; the daemon
-   * itself in the test's namespace, so the kernel's counters find no client of the portal on `lan` and the meter
-   * reads the portal's counters, as the other venue tests do) and `rb` on the portal stand-in alone.
+   * The venue with `ra` on the kernel in the router's namespace (kernel_quota on, its table on `lan` through the nft
+   * wrapper; the daemon itself in the test's namespace, so the kernel's counters find no client of the portal on `lan`
+   * and the meter reads the portal's counters, as the other venue tests do) and `rb` on the portal stand-in alone.
    */
   async function startRouters(): Promise<{ v: Venue; ra: DaemonLab; rb: DaemonLab }> {
     const v = await startVenue(['ra', 'rb'], [D], { ttlMs: TTL_S * 1000, elsewhere: ['ra'] });
@@ -156,9 +86,9 @@ if (lacks) {
       extraConfig: routerConfig(v.broker.url),
     });
     v.routers.set('ra', ra);
-    ra.portal.addClient(D, '10.79.0.101');
+    ra.portal.addClient(D, net!.deviceIp);
     await ra.startDaemon();
-    probe = await Probe.start();
+    probe = net!.startProbe(ECHO_PORT);
     return { v, ra, rb: v.routers.get('rb')! };
   }
 
@@ -253,14 +183,6 @@ if (lacks) {
     assert.is(stats.gate_table?.['leased'], 1, 'the device is leased');
     assert.ok(portalOpen(ra) && probe!.passing());
   });
-}
-
-function spawnSyncQuiet(cmd: string, args: string[]): void {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
 }
 
 test.run();

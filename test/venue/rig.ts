@@ -2,7 +2,6 @@
  * A venue of real routers for the roaming tests: sluice daemons (dist/sluice.mjs, one ubus broker and portal each)
  * on a real mosquitto, and the fleet's venue lease service on a real PostgreSQL 15 (docs/roaming.md).
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { request } from 'node:http';
 import type { Test } from 'uvu';
 import { DaemonLab } from '../daemon/harness.ts';
@@ -208,11 +207,6 @@ export async function killedInRelease(v: Venue, ra: DaemonLab, rb: DaemonLab, ma
   busy = false;
   await traffic;
   return added;
-}
-
-/** A node script run in the network namespace `ns` (`ip netns exec`): one end of a lab's real packets. */
-export function nodeInNetns(ns: string, script: string, stdio: StdioOptions): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio });
 }
 
 export async function lease(db: Db, mac: string): Promise<Record<string, unknown> | undefined> {

@@ -191,9 +191,6 @@ const SIZE_REASONS: Record<string, string> = {
   'src/meter/epochs.ts':
     'one class, the accountant: the per-MAC epoch rules over the shared table (observe, promote, finish) and ' +
     "a tick's undo around them, which read the same slots; the undo log is already apart (pending-log.ts)",
-  'src/portal/valve.ts':
-    "one class, the gate: each open and close and the kernel's parts that follow it (quota, shaper, counters, " +
-    "IPv6 gate) in the same turn of the portal's queue; token calls, verdicts and auth arguments are already apart",
   'src/radius/packet.ts':
     'one wire format (RFC 2865/2866/5176) and the authenticators it is checked with: the encoder, the ' +
     'decoder and the Message-Authenticator rules per packet type are read together when the RFC is',
@@ -233,10 +230,6 @@ const SIZE_REASONS: Record<string, string> = {
     "TollGate's one door: its routes (the 10021, the payment, whoami, usage, balance, CORS) share the per-IP " +
     "buckets, the connection bounds and the signing of every answer; the payment's parsing " +
     '(payment.ts), the event codes (events.ts) and its opening, moving and closing (keeper.ts) are apart',
-  'src/gate/gatekeeper.ts':
-    'the one owner of the gates: its session handlers, the opens with their listing retries, the closes and the ' +
-    'enforce pass share the gate states, the closes in flight and the holds; its ports and options (options.ts) ' +
-    'and the start-up restores of rates and quotas (startup.ts) are apart',
   'src/meter/cut-planner.ts':
     'one prediction per data session: the crossing, the aimed tick, the bill-ahead and the cut between ticks ' +
     'share its per-session state, and are read together',

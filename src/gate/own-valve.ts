@@ -6,7 +6,7 @@
  * made; the opening runs them through the daemon's batcher as one batch, which goes to nft with the other openings and
  * closes of that moment in one run (a batch nft refuses is run again alone: another's failure is not this one's).
  * Nothing waits in the portal's queue: sluice is the portal, and a device's openings and closes are in order by the
- * gate's own rules (a close in flight goes before the next opening of that MAC: gatekeeper.ts).
+ * gate's own rules (a close in flight goes before the next opening of that MAC: gate-opens.ts).
  *
  * When nft refuses the transaction, nothing of it was made, and each module's part runs alone (as the batcher splits a
  * merged run): a module whose part nft refuses alone rebuilds its table from what it knows. When the gate's own part

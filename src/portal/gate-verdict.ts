@@ -1,6 +1,6 @@
 /**
  * What the valve makes of a client's portal state before (and after a refused) auth: open already, to be authed, or
- * an error that says why not (valve.ts open()).
+ * an error that says why not (valve-open.ts).
  */
 import { SluiceError } from '../errors.ts';
 import { GATE_OPEN_STATES, type PortalClient } from './types.ts';

@@ -44,7 +44,7 @@ export async function lookAfterAuth(
 
 /**
  * The auth's error once no look answered: still ERR_NDSCTL_FAILED, with `details.outcome` 'unknown' (the gate retries
- * it as an auth that timed out: gate/gatekeeper.ts).
+ * it as an auth that timed out: gate/gate-opens.ts).
  */
 export function outcomeUnknown(auth: SluiceError, last: SluiceError): SluiceError {
   return new SluiceError('ERR_NDSCTL_FAILED', `${auth.message}; no look after it answered whether it took`, {

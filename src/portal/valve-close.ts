@@ -36,7 +36,8 @@ export async function closeInTurn(
   let result: CloseResult;
   // The portal's own Yes on its control socket: it deleted the client from its list (below).
   let portalYes = false;
-  // By token when known (see Valve.open), or as the BinAuth kept it at the auth; a no by token is asked again by MAC.
+  // By token when known (see valve-open.ts), or as the BinAuth kept it at the auth; a no by token is asked again by
+  // MAC.
   const token = p.flavour === 'opennds' ? await p.byToken.known(canonical) : undefined;
   await o.before?.(exec);
   try {

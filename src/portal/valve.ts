@@ -1,7 +1,11 @@
-import { SluiceError } from '../errors.ts';
+/**
+ * The captive-portal gate over ndsctl: the one serialized queue of portal calls (also lent to the usage engine via
+ * runExclusive), the reads of the portal (one client, a listing, a late answer) and what they teach the valve (the
+ * flavour, the clients' tokens and count). What an open decides in its turn is valve-open.ts, a close valve-close.ts;
+ * what it remembers of each client between calls, client-notes.ts.
+ */
 import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
-import { openNdsAuthArgs } from './auth-args.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { systemTimers, type Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
@@ -9,9 +13,9 @@ import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts'
 import { TokenCalls, type BinauthTokens } from './token-calls.ts';
 import { statusTokens } from './status-tokens.ts';
 import { openNdsVersion, statusIsSafe } from './portal-version.ts';
-import { classify, OPEN_STATES } from './gate-verdict.ts';
 import { closeInTurn, type CloseResult } from './valve-close.ts';
-import { lookAfterAuth, outcomeUnknown } from './look-after-auth.ts';
+import { openInTurn, statusFirst, type OpenParts, type OpenResult } from './valve-open.ts';
+import { ClientNotes } from './client-notes.ts';
 import {
   type PortalClient,
   type PortalFlavour,
@@ -69,15 +73,8 @@ export interface ValveOptions {
   lookAgainMs?: readonly number[];
 }
 
-export type OpenResult = 'opened' | 'already-open';
+export type { OpenResult } from './valve-open.ts';
 export type { CloseResult } from './valve-close.ts';
-
-/**
- * How long open() looks up first a client the portal did not know (the gate's retries of an unlisted client last a
- * minute: gate/gatekeeper.ts LISTING_WAIT_MS), and how many such clients it remembers.
- */
-const UNLISTED_LOOKUP_MS = 60_000;
-const UNLISTED_MAX = 256;
 
 /**
  * A listing's deadline grows by this per client it is expected to list: openNDS 10.3.1 runs a script for every listed
@@ -86,35 +83,18 @@ const UNLISTED_MAX = 256;
  */
 export const LISTING_MS_PER_CLIENT = 250;
 
-/**
- * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one
- * serialized ndsctl runner (also lent to the usage engine via runExclusive).
- */
 export class Valve {
   readonly runner: NdsctlRunner;
-  readonly #preemptive: boolean;
   readonly #log: Log;
   readonly #brake: GateBrake | undefined;
   readonly #shaper: GateShaper | undefined;
   readonly #counter: GateCounter | undefined;
   readonly #ipv6: GateIpv6 | undefined;
-  readonly #neighbour: ((mac: string, hint: string | null) => Promise<string | null>) | undefined;
-  /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
-  readonly #unlisted = new Map<string, number>();
-  /**
-   * Clients whose last auth's outcome is unknown (ERR_NDSCTL_TIMEOUT: openNDS still does a request whose caller left;
-   * an abnormal reply no look answered after): their next open asks first whether that auth took (#open). Bounded as
-   * #unlisted.
-   */
-  readonly #authUnknown = new Set<string>();
-  /** For the pauses between the looks after an abnormal answer to an auth (look-after-auth.ts). */
-  readonly #timers: Timers;
-  readonly #lookAgainMs: readonly number[] | undefined;
+  /** What the valve remembers of each client between its calls (client-notes.ts). */
+  readonly #notes = new ClientNotes();
+  /** What an open in its turn uses (valve-open.ts). */
+  readonly #openParts: OpenParts;
   #flavour: PortalFlavour | 'auto';
-  /**
-   * The address each client had when the valve last looked it up (open, close, client): what the gate tells a session.
-   */
-  readonly #ips = new Map<string, string>();
   /** openNDS only: auths, deauths and lookups by the token the portal showed for a MAC (token-calls.ts). */
   readonly #byToken: TokenCalls;
   /** Clients in the last listing read (this valve's or the meter's). */
@@ -141,16 +121,23 @@ export class Valve {
       onLateAnswer: (args, stdout) => this.#lateAnswer(args, stdout),
     });
     this.#flavour = opts.flavour ?? 'auto';
-    this.#preemptive = opts.preemptive ?? false;
     this.#log = opts.log ?? silentLogger;
     this.#brake = opts.brake;
     this.#shaper = opts.shaper;
     this.#counter = opts.counter;
     this.#ipv6 = opts.ipv6;
-    this.#neighbour = opts.neighbour;
     this.#byToken = new TokenCalls(opts.binauthTokens);
-    this.#timers = opts.timers ?? systemTimers;
-    this.#lookAgainMs = opts.lookAgainMs;
+    this.#openParts = {
+      ...{ flavour: () => this.#flavour, preemptive: opts.preemptive ?? false, log: this.#log },
+      ...{ brake: this.#brake, shaper: this.#shaper, counter: this.#counter, ipv6: this.#ipv6 },
+      ...{ neighbour: opts.neighbour, byToken: this.#byToken, notes: this.#notes },
+      ...{ timers: opts.timers ?? systemTimers, lookAgainMs: opts.lookAgainMs },
+      client: (exec, mac) => this.#client(exec, mac),
+      statusIsSafe: () => this.#statusIsSafe(),
+      listed: (clients) => {
+        this.#listed = clients;
+      },
+    };
     const socket = opts.socketPath;
     this.#version =
       opts.portalVersion ??
@@ -166,37 +153,10 @@ export class Valve {
   }
 
   /**
-   * Opens the gate for `mac`. Checks the client's state first, in the same queue slot as the auth:
-   * - Preauthenticated → `ndsctl auth` with the safety net → 'opened';
-   * - already open (Authenticated, AuthBlocked, Trusted) → 'already-open' and NO auth (openNDS refuses to auth an
-   *   authenticated client, and a re-auth would reset its counters: a top-up must never re-auth);
-   * - unknown MAC → ERR_PORTAL_CLIENT_UNKNOWN (openNDS 9 only auths clients it has seen: keep the session and open
-   *   again when the client shows up), unless `preemptive` is set;
-   * - Blocked → ERR_PORTAL_CLIENT_BLOCKED.
-   *
-   * The lookup before the auth is skipped on openNDS when the address the kernel counters, the quota and the speed
-   * tier need is known without it, and the auth goes at once: one portal call instead of two (each ≈ 28 ms + 2.5 ms
-   * per listed client of openNDS's time under its client-list lock), and openNDS's own auth is the same check (it
-   * auths only a Preauthenticated client and answers No to anything else, src/ndsctl_thread.c ndsctl_auth). A No is
-   * then looked up and classified as above, and what was set for the gate in the kernel is taken back unless it is
-   * open. The address is known when
-   * - nothing needs one (no kernel quota for this gate, no speed tier, no counters): `knownIp`, if given, is noted;
-   * - `knownIpListed`: `knownIp` (the client's address as the caller has it: a purchase through the LAN endpoint) is
-   *   what the portal's own list showed for this MAC moments ago (the list the meter's ticks read);
-   * - else the kernel's neighbour table holds one address for the MAC (`neighbour`, or `knownIp` among several):
-   *   openNDS took its address from that table (neighbours.ts).
-   * A client the portal did not know at its last open is looked up first (UNLISTED_LOOKUP_MS): the gate retries
-   * those every fraction of a second until the portal lists them, and a lookup is one call where a refused auth is two.
-   * nodogsplash keeps the lookup.
-   *
-   * On openNDS the auth and the lookup go by the client's token when the portal showed it beside this MAC (its
-   * listing, an earlier lookup: tokens.ts), ≈ 28 ms flat instead of 28 ms + 2.5 ms per listed client. A lookup by
-   * token answers for the MAC only if its answer names that MAC (else the MAC's is asked). A no to an auth by a token
-   * from an earlier reading is not taken as the client's answer (the portal may have re-listed the client under a new
-   * one): the token is dropped and the auth goes by the MAC as above; a no to the token the lookup just read is.
-   * When the gate's turn comes with its token unknown, on openNDS 10 one `ndsctl status` first (every client's token)
-   * may cost less than the auths by MAC of it and the gates waiting behind it (call-costs.ts decides on the durations
-   * seen). After an auth of this client whose outcome is unknown, its next open looks it up first (#open).
+   * Opens the gate for `mac` in one turn of the portal's queue: 'opened' by this auth, 'already-open' (no auth), or
+   * the error that says why not (the client unknown to the portal, blocked, the portal's failure). How the turn goes,
+   * with or without a lookup before the auth, by the client's token or its MAC, is valve-open.ts's. `knownIp`: the
+   * client's address as the caller has it; `knownIpListed`: the portal's own list showed it for this MAC moments ago.
    */
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
@@ -204,185 +164,14 @@ export class Valve {
     return this.runner
       .runExclusive(async (exec) => {
         leaveQueue();
-        await this.#statusFirst(exec, canonical);
-        const opened = await this.#open(exec, canonical, safetyNet, { ip: knownIp, listed: knownIpListed });
+        await statusFirst(this.#openParts, exec, canonical);
+        const known = { safetyNet, ip: knownIp, listed: knownIpListed };
+        const opened = await openInTurn(this.#openParts, exec, canonical, known);
         // Open (by this auth, an earlier run's, someone else's): its IPv6 follows the gate sluice now holds for it.
         await this.#ipv6?.open(canonical);
         return opened;
       })
       .finally(leaveQueue);
-  }
-
-  /** `known`: the client's address as the caller has it, and whether the portal's own list showed it (open()). */
-  async #open(
-    exec: NdsctlExec,
-    canonical: string,
-    safetyNet: SafetyNet | undefined,
-    known: { ip: string | null | undefined; listed: boolean },
-  ): Promise<OpenResult> {
-    const needsIp =
-      (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) ||
-      (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
-      this.#counter !== undefined;
-    const given = typeof known.ip === 'string' && known.ip !== '' ? known.ip : null;
-    // This client's last auth's outcome is unknown: the portal may have done it, the client passing bytes on the
-    // counters made for it, which an auth at once would make afresh (a new epoch from 0) before the portal's no. So it
-    // is looked up first, by the token the BinAuth kept since its last deauth if any (the portal did that auth); only
-    // then: a token kept without such an auth may be another of this MAC's clients (a device on a new address).
-    const lookFirst = this.#authUnknown.delete(canonical);
-    // The token it notes (if kept) is what the lookup below goes by; whether one was kept decides nothing here.
-    if (lookFirst && this.#flavour === 'opennds') await this.#byToken.keptAtAuth(canonical);
-    const address = lookFirst ? null : await this.#addressWithoutLookup(canonical, needsIp, given, known.listed);
-    const direct = address !== null;
-    let before: PortalClient | null = null;
-    if (!direct) {
-      before = await this.#client(exec, canonical);
-      const verdict = classify(canonical, before, this.#preemptive);
-      if (verdict !== 'auth') return verdict;
-    }
-    const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour; // detected by the lookup, if it was 'auto'
-    // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
-    const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
-    const token = flavour === 'opennds' ? this.#byToken.tokens.of(canonical) : undefined;
-    if (flavour === 'nodogsplash' && safetyNet !== undefined)
-      this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
-    // The portal's address for the client: its answer to the lookup, or on the direct path the one known without.
-    const ip = direct ? address : (before?.ip ?? null);
-    // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
-    if (safetyNet?.rates !== undefined && ip !== null)
-      await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
-    // Last before the auth, the quota, the counters and the client's IPv6 together (one nft run: nft-batch.ts): the
-    // counters start at 0 as close to the gate's opening as can be (a few packets of a client already let through, on
-    // the direct path's 'already-open', are a new epoch from 0: not billed twice). Its IPv6 passes from the portal's
-    // answer on, or a moment before it: the session is paid, and every byte is counted and braked from the first (the
-    // same transaction). An auth that does not open the gate takes it back.
-    const ipv6Ahead = this.#ipv6?.isOpen(canonical) === false;
-    await Promise.all([
-      safetyNet?.dataBytes === undefined ? undefined : this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes),
-      this.#counter?.beforeAuth(canonical, ip),
-      ipv6Ahead ? this.#ipv6?.open(canonical) : undefined,
-    ]);
-    return this.#auth(exec, canonical, { args, token, address, safetyNet }).catch(async (err: unknown) => {
-      if (ipv6Ahead) await this.#ipv6?.withdraw(canonical);
-      throw err;
-    });
-  }
-
-  /** The auth itself, and what a no or an abnormal answer to it means (open()). */
-  async #auth(
-    exec: NdsctlExec,
-    canonical: string,
-    a: { args: string[]; token: string | undefined; address: string | null; safetyNet: SafetyNet | undefined },
-  ): Promise<OpenResult> {
-    // `address`: the direct path's (no lookup before the auth), else null.
-    const { args, token, address, safetyNet } = a;
-    try {
-      // A token the lookup just read names this client: its no is the client's. One from an earlier reading may be
-      // spent: its no is asked again by MAC.
-      if (token === undefined) await this.#byToken.timed(exec, args, 'mac');
-      else if (address === null) await this.#byToken.timed(exec, openNdsAuthArgs(token, safetyNet), 'token');
-      else if (!(await this.#byToken.byToken(exec, canonical, openNdsAuthArgs(token, safetyNet))))
-        await this.#byToken.timed(exec, args, 'mac');
-      if (address !== null) this.#ips.set(canonical, address);
-      return 'opened';
-    } catch (err) {
-      if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') this.#noteAuthUnknown(canonical);
-      if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
-        // An abnormal reply (or a call cut short) does not say whether the auth took. Seen in the lab: openNDS 9.10
-        // and 10.3.1 authenticated the client while their reply to the auth was abnormal. A client open now is open by
-        // this auth (it was Preauthenticated, or the portal would have refused it with exit 1), on the counters made
-        // for it: 'opened', its first reading billed in full. The look is asked again while the portal answers nothing
-        // (restarting, its socket closed again): until its word, nothing of the gate's kernel side is taken back.
-        const look = await lookAfterAuth(() => this.#client(exec, canonical), this.#timers, this.#lookAgainMs);
-        if (!look.answered) {
-          this.#noteAuthUnknown(canonical);
-          throw outcomeUnknown(err, look.last);
-        }
-        const after = look.client;
-        if (after === null || !OPEN_STATES.has(after.state)) throw err;
-        this.#log.info('portal: auth answered abnormally but the client is open', {
-          mac: canonical,
-          reason: err.message,
-        });
-        if (address !== null) this.#ips.set(canonical, address);
-        return 'opened';
-      }
-      if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
-      // The portal may have changed the client between our look and our auth (splash page, departure), or, on
-      // the direct path, it was never Preauthenticated.
-      const after = await this.#client(exec, canonical);
-      if (after !== null && OPEN_STATES.has(after.state)) return 'already-open';
-      // The gate stays closed: what the direct path set for it in the kernel goes (the lookup path set it for a
-      // client the portal had just shown Preauthenticated, and its next try sets it afresh anyway).
-      if (address !== null) await this.#refused(canonical);
-      if (after === null) {
-        this.#noteUnlisted(canonical);
-        throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, {
-          cause: err,
-          details: { mac: canonical },
-        });
-      }
-      if (address !== null) classify(canonical, after, this.#preemptive, err);
-      throw err;
-    }
-  }
-
-  /**
-   * On openNDS 10 (9.x may exit at a status: portal-version.ts), with this gate's token unknown (and others waiting
-   * whose tokens are unknown too), one `ndsctl status` first when it and their auths by token cost less than their
-   * auths by MAC (call-costs.ts): it shows every client's token (status-tokens.ts). A failed status changes nothing.
-   */
-  async #statusFirst(exec: NdsctlExec, mac: string): Promise<void> {
-    const burst = this.#flavour === 'opennds' ? this.#byToken.statusFirst(mac) : null;
-    if (burst === null || !(await this.#statusIsSafe())) return;
-    const started = performance.now();
-    try {
-      const { stdout } = await exec(['status']);
-      const pairs = statusTokens(stdout);
-      this.#byToken.noteStatus(pairs, performance.now() - started);
-      this.#listed = pairs.length / 2;
-      this.#log.debug('portal: its status read first for gates whose tokens it shows', {
-        waiting: burst.waiting,
-        took_ms: Math.round(performance.now() - started),
-      });
-    } catch (err) {
-      this.#log.debug('portal: the status read first failed', { reason: (err as Error).message });
-    }
-  }
-
-  /** The address open() may auth with at once (see there), or null: look the client up first. */
-  async #addressWithoutLookup(
-    mac: string,
-    needsIp: boolean,
-    given: string | null,
-    givenListed: boolean,
-  ): Promise<string | null> {
-    if (this.#flavour !== 'opennds') return null;
-    if (given !== null && (!needsIp || givenListed)) return given;
-    const since = this.#unlisted.get(mac);
-    if (since !== undefined && Date.now() - since < UNLISTED_LOOKUP_MS) return null;
-    this.#unlisted.delete(mac);
-    return (await this.#neighbour?.(mac, given)) ?? null;
-  }
-
-  #noteAuthUnknown(mac: string): void {
-    if (this.#authUnknown.size >= UNLISTED_MAX) this.#authUnknown.delete(this.#authUnknown.values().next().value!);
-    this.#authUnknown.add(mac);
-  }
-
-  #noteUnlisted(mac: string): void {
-    // Bounded: the oldest go first (a Map keeps the order they were noted in).
-    if (this.#unlisted.size >= UNLISTED_MAX) this.#unlisted.delete(this.#unlisted.keys().next().value!);
-    this.#unlisted.set(mac, Date.now());
-  }
-
-  /** A direct auth refused and the gate not open: the kernel's side of it taken back. Never throws. */
-  async #refused(mac: string): Promise<void> {
-    await Promise.all([
-      this.#brake?.afterDeauth(mac),
-      (this.#counter?.afterRefusal ?? this.#counter?.afterDeauth)?.(mac),
-    ]);
-    await this.#shaper?.remove(mac);
   }
 
   /**
@@ -544,10 +333,9 @@ export class Valve {
       : await this.#read(exec, mac);
     // The first answer told the flavour ('auto'): an openNDS client's token is noted as the lookup by token would.
     if (!byToken && client !== null && this.#flavour === 'opennds') this.#byToken.tokens.note(mac, client.token);
-    if (client === null) this.#noteUnlisted(mac);
-    else this.#unlisted.delete(mac);
-    if (client?.ip) this.#ips.set(mac, client.ip);
-    else this.#ips.delete(mac);
+    if (client === null) this.#notes.unlisted(mac);
+    else this.#notes.listed(mac);
+    this.#notes.ip(mac, client?.ip);
     return client;
   }
 
@@ -595,6 +383,6 @@ export class Valve {
 
   /** The client's IPv4/IPv6 address at the valve's last look (an open, a close), or null. */
   lastIp(mac: string): string | null {
-    return this.#ips.get(normalizeMac(mac)) ?? null;
+    return this.#notes.lastIp(normalizeMac(mac));
   }
 }

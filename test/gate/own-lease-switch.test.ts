@@ -102,20 +102,28 @@ if (lacks) {
     const stats = (await r.call('stats')) as { gate_table?: Record<string, unknown> };
     assert.is(stats.gate_table?.['leased'], 1, `the device is leased: ${JSON.stringify(stats.gate_table)}`);
     // No broker, no fleet: three whole timeouts later the device passes, its element renewed by the daemon's timer.
+    const from = probe!.sent + 1;
     for (let i = 1; i <= 3; i++) {
       await sleep(TIMEOUT_MS);
       assert.ok(probe!.passing(), `passing after ${i} timeouts of its element, the daemon alive`);
     }
+    // Never cut meanwhile: a cut is a second's datagrams (a hundred) lost in a row.
+    const lost = probe!.longestLoss(from, probe!.lastDelivered);
+    assert.ok(lost < 100, `never cut while the daemon lives: ${lost} datagrams lost in a row`);
     await r.stopDaemon('SIGKILL');
     const killedAt = performance.now();
-    // Its element lapses within one timeout of the last round (the margin: the probe's 100 ms and a busy machine).
+    // Its element lapses within one timeout of the last round (the margin: the probe's ten datagrams and a busy
+    // machine).
     await until(() => !probe!.passing(), TIMEOUT_MS + 3000, 'the kernel to stop the venue device');
+    const stoppedAfter = probe!.sent;
     console.log(
       `# venue device stopped ${Math.round(performance.now() - killedAt)} ms after the kill (timeout ${TIMEOUT_MS} ms)`,
     );
     assert.ok(paidSetHolds(), "the own gate's set still holds it: the lease's element stopped it");
     await sleep(1000);
     assert.not.ok(probe!.passing(), 'it stays stopped');
+    const echoed = (): string => `the last echoed ${probe!.lastDelivered}, seen stopped at ${stoppedAfter}`;
+    assert.ok(probe!.lastDelivered <= stoppedAfter, `none sent since passed: ${echoed()}`);
     // Restarted with no fleet to ask: the lease may have moved meanwhile, so its element is not renewed until the fleet
     // says it is still this router's (docs/roaming.md, "Restarted").
     await r.startDaemon();
@@ -123,6 +131,7 @@ if (lacks) {
     assert.is(after.gate_table?.['lease_unconfirmed'], 1, `unconfirmed: ${JSON.stringify(after.gate_table)}`);
     await sleep(TIMEOUT_MS);
     assert.not.ok(probe!.passing(), 'still stopped after the restart, the fleet unreachable');
+    assert.ok(probe!.lastDelivered <= stoppedAfter, `none passed since it was stopped: ${echoed()}`);
     assert.ok(paidSetHolds(), "the restart kept the own gate's element of its live session");
   });
 

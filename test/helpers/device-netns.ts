@@ -7,6 +7,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
+/** The probes in a row the device may miss and still count as passing: a tenth of a second's worth. */
+const PASSING_WITHIN = 10;
+
 export interface DeviceNetns {
   /** The router's namespace: where the gate under test runs its nft. */
   readonly router: string;
@@ -82,10 +85,19 @@ export function deviceNetns(prefix: string, mac: string, lan: string, wan: strin
 const nodeIn = (ns: string, script: string, stdout: 'pipe' | 'ignore'): ChildProcess =>
   spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', stdout, 'ignore'] });
 
-/** The device's packets through the router: one UDP datagram every 10 ms to the upstream, echoed back. */
+/**
+ * The device's flow, told by sequence number: the sender numbers its datagrams from 0 and prints `s <n>` before it
+ * sends each and `r <n>` for each echo it hears. Both come down one pipe in the order the sender saw them, so what is
+ * counted here depends on what the sender sent and heard, not on when this process got round to reading it.
+ */
 export class Probe {
-  lastReplyAt = -Infinity;
+  /** The last datagram sent; -1 before the first. */
+  sent = -1;
+  /** The highest datagram echoed back; -1 before the first. */
+  lastDelivered = -1;
   replies = 0;
+  private readonly delivered = new Set<number>();
+  private partial = '';
 
   private constructor(private readonly procs: ChildProcess[]) {}
 
@@ -100,23 +112,43 @@ export class Probe {
       device,
       `const s = require('node:dgram').createSocket('udp4'); s.on('error', () => {});` +
         `s.on('message', (m) => process.stdout.write('r ' + m + '\\n')); let n = 0;` +
-        `setInterval(() => s.send(String(n++), ${port}, '${upstreamIp}'), 10);`,
+        `setInterval(() => { process.stdout.write('s ' + n + '\\n');` +
+        ` s.send(String(n++), ${port}, '${upstreamIp}'); }, 10);`,
       'pipe',
     );
     const p = new Probe([echo, send]);
-    send.stdout!.on('data', (d: Buffer) => {
-      p.replies += d
-        .toString()
-        .split('\n')
-        .filter((l) => l.startsWith('r ')).length;
-      p.lastReplyAt = performance.now();
-    });
+    send.stdout!.on('data', (d: Buffer) => p.heard(d.toString()));
     return p;
   }
 
-  /** The device's packets pass the router: a reply within the last 100 ms (ten probes). */
+  private heard(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const n = Number(line.slice(2));
+      if (line.startsWith('s ')) this.sent = n;
+      else if (line.startsWith('r ')) {
+        this.replies++;
+        this.delivered.add(n);
+        if (n > this.lastDelivered) this.lastDelivered = n;
+      }
+    }
+  }
+
+  /** The device's packets pass the router: one of the last PASSING_WITHIN datagrams sent was echoed back. */
   passing(): boolean {
-    return performance.now() - this.lastReplyAt < 100;
+    return this.lastDelivered >= 0 && this.sent - this.lastDelivered < PASSING_WITHIN;
+  }
+
+  /** The longest run of datagrams in `from`..`to` (sequence numbers, both included) that were not echoed back. */
+  longestLoss(from: number, to: number): number {
+    let longest = 0;
+    let run = 0;
+    for (let n = from; n <= to; n++) {
+      run = this.delivered.has(n) ? 0 : run + 1;
+      if (run > longest) longest = run;
+    }
+    return longest;
   }
 
   async stop(): Promise<void> {

@@ -98,12 +98,16 @@ test(
       await l.call('grant', { mac: A, seconds: 3600, user: 'pc-1' });
       await l.call('terminate', { mac: A });
     }
-    await l.waitFor(() => receiver!.posts.length === 10, 60_000, 'ten posts: no trickle held the ones after it');
+    // A delivery whose 200 had not reached sluice within the timeout (the receiver's process starved of a CPU: seen
+    // in a CI run at load 20) is sent again, at least once being the hook's promise; a repeat comes before the next
+    // event, never after it.
+    const events = (): number[] =>
+      receiver!.posts.map((p) => p.body.seq as number).filter((seq, i, all) => i === 0 || seq !== all[i - 1]);
+    await l.waitFor(() => events().length === 10, 60_000, 'ten events: no trickle held the ones after it');
     await l.waitFor(async () => (await hookStats(l))['pending'] === 0, 20_000, 'all acknowledged');
-    assert.equal(
-      receiver!.posts.map((p) => p.body.seq),
-      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-    );
+    assert.equal(events(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const repeats = receiver!.posts.length - 10;
+    if (repeats > 0) console.log(`\n# ${repeats} of the ten sent again after no answer within the timeout`);
     for (const p of receiver!.posts) assert.ok((await p.closed).cutByClient, 'sluice closed the trickling connection');
     assert.is(await stopsWithinWindow(l), 0);
   },

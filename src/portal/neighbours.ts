@@ -12,6 +12,7 @@
  * table does not hold is a disagreement: the caller then asks the portal, as it would without the table. IPv6 is not
  * here: the kernel counters and the quota are IPv4 (kernel-counters.ts).
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tryNormalizeMac } from '../mac.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
@@ -113,9 +114,20 @@ export function neighbourMac(table: string, ip: string, devices: readonly string
   return mac;
 }
 
-/** The table's text at each call: null when it cannot be read (another OS, a jail without /proc). */
+/**
+ * The table's text at each call: null when it cannot be read (another OS, a jail without /proc). Read at once, not on
+ * libuv's pool: the kernel writes the text from memory as it is read (tens of µs for a hotspot's table), while an
+ * asynchronous read is five pool round trips, each waiting for the main thread, which a burst of purchases keeps
+ * busy: the openings of that burst waited for them before their nft run.
+ */
 export function neighbourTable(path = NEIGHBOUR_TABLE): () => Promise<string | null> {
-  return () => readFile(path, 'utf8').catch(() => null);
+  return async () => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  };
 }
 
 /**
@@ -134,9 +146,8 @@ export const NEIGHBOUR_MAX_AGE_MS = 1000;
  * `read` shared by its callers: one read at a time, each caller of that moment given its text, and a table answered
  * again for `maxAgeMs` unless a caller's `accept` refuses it (the device or the address it looks for is not there:
  * a device that just joined, or took another address, is read anew at once). A purchase's opening reads the table
- * twice (its addresses, the metering guard's device check) and 32 purchases of one moment 64 times, each read a file
- * open and read on libuv's pool, finishing at 64 different moments: shared, the openings of one moment reach the nft
- * batcher together and go to nft in one run.
+ * twice (its addresses, the metering guard's device check) and 32 purchases of one moment 64 times: shared, that is
+ * one read and one parse, and the openings of one moment reach the nft batcher together and go to nft in one run.
  */
 export function sharedNeighbourTable(
   read: () => Promise<string | null> = neighbourTable(),

@@ -12,6 +12,7 @@ import {
   neighbourMacReader,
   neighbourParser,
   neighbourReader,
+  neighbourTable,
   sharedNeighbourTable,
 } from '../../src/portal/neighbours.ts';
 
@@ -113,6 +114,24 @@ test('the reader: the file read at each call; none readable → null', async () 
     assert.is(await read(A, null), null);
     writeFileSync(path, table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan'));
     assert.is(await read(A, null), '10.0.0.2');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the table read at once, not on libuv's pool: a burst's openings never wait a pool round trip", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-arp-'));
+  try {
+    const path = join(dir, 'arp');
+    const text = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+    writeFileSync(path, text);
+    const read = neighbourTable(path);
+    // An I/O turn of the event loop (setImmediate) comes only after the pool's callbacks: none is needed.
+    let turned = false;
+    setImmediate(() => (turned = true));
+    assert.is(await read(), text);
+    assert.not.ok(turned, 'answered within the turn it was asked in');
+    assert.is(await neighbourTable(join(dir, 'none'))(), null, 'none readable → null');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -30,6 +30,13 @@ export interface SessionManagerOptions {
 }
 
 export type SessionEvents = {
+  /**
+   * A new session's purchase is being written (the session PENDING): nobody may be told of it yet, but the gate may
+   * begin its kernel change now, to be done when `started` comes, and must undo it on `unsold`.
+   */
+  selling: [session: Session];
+  /** A purchase whose `selling` was emitted was refused by the store: its session is gone, it never started. */
+  unsold: [session: Session];
   started: [session: Session];
   topup: [session: Session, payment: PaymentRef];
   /** A live session's limits set anew (setLimits: a RADIUS CoA-Request or ubus `change`), not ended by them. */

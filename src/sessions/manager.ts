@@ -2,7 +2,9 @@
  * The single owner of sessions in memory, and the one place their state changes. Decisions (top-up or new, replay,
  * device limit) are made synchronously so concurrent purchases cannot race; durability is awaited afterwards, and only
  * then does anyone hear "yes" (`started`/`topup` events, the resolved promise). A new session is PENDING while its
- * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
+ * purchase is being written, ACTIVE once it is on flash; the gate alone hears of it meanwhile (`selling`, then `unsold`
+ * if the write fails), to change the kernel while the write runs and tell nobody. Every end goes through
+ * `end()`/`endNow()`, which emits `ended`
  * exactly once. What it decides with, and the parts that write one kind of change under it, are apart: admission.ts
  * (replays, purchases in flight, the session limit), purchase.ts and sales.ts (a sale or a top-up, and its writing),
  * limits.ts and changes.ts (CoA totals, rates, a clock's start, and their writing), reads.ts (lists, figures),
@@ -133,6 +135,8 @@ export class SessionManager extends SessionQueries {
       maxDevicesPerUser: () => this.limits.maxDevicesPerUser,
       planRates: (plan) => this.planRates(plan),
       endNow: (id, cause, now) => this.endNow(id, cause, now),
+      selling: (session) => this.events.emit('selling', session),
+      unsold: (session) => this.events.emit('unsold', session),
       started: (session) => {
         this.counters.started++;
         this.events.emit('started', session);

@@ -1,8 +1,9 @@
 /**
  * A sale written, the session manager's part: a top-up of the MAC's live session, or a new session (PENDING until its
  * `open` record is on flash, then ACTIVE). The registry changes first so that concurrent purchases see it, the record
- * is awaited, and a failed write undoes the change; only then does anyone hear `started` or `topup`. What a sale is
- * (grant checks, top-up arithmetic, the devices a user's new session ends) is apart: grant.ts, purchase.ts.
+ * is awaited, and a failed write undoes the change; only then does anyone hear `started` or `topup`. The gate hears a
+ * new session's `selling` as its write begins (it opens meanwhile) and `unsold` if that write fails (it closes). What a
+ * sale is (grant checks, top-up arithmetic, the devices a user's new session ends) is apart: grant.ts, purchase.ts.
  */
 import { toSluiceError } from '../errors.ts';
 import type { DeadlineScheduler } from './deadlines.ts';
@@ -25,6 +26,9 @@ export interface SessionSalesContext {
   /** A plan's speed tier, for a new session (null: the plan has none). */
   planRates(plan: string): SessionRates | null;
   endNow(id: string, cause: EndCause, now: number): Session | null;
+  /** A new session installed PENDING, its record about to be written (`selling`); `unsold`: that write failed. */
+  selling(session: Session): void;
+  unsold(session: Session): void;
   /** Counted and emitted once the record is on flash. */
   started(session: Session): void;
   toppedUp(session: Session, payment: PaymentRef): void;
@@ -80,12 +84,16 @@ export class SessionSales {
     );
     this.ctx.reg.install(session);
     for (const k of keys) this.ctx.reg.refs.set(k, now);
+    const write = this.ctx.store.append([{ t: 'open', session: { ...copySession(session), state: 'ACTIVE' }, keys }]);
+    // After the write is handed to the store, so that its kernel change runs while the write is on its way to flash.
+    this.ctx.selling(viewSession(session, now));
     try {
-      await this.ctx.store.append([{ t: 'open', session: { ...copySession(session), state: 'ACTIVE' }, keys }]);
+      await write;
     } catch (err) {
       for (const k of keys) this.ctx.reg.refs.delete(k);
       const current = this.ctx.reg.sessions.get(session.id);
       if (current?.state === 'PENDING') this.ctx.reg.remove(current);
+      this.ctx.unsold(viewSession(session, this.ctx.clock.now()));
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }
     // Sold once on flash, whatever happens to the session next (the journal's book adds it as it applies the record).

@@ -390,6 +390,43 @@ test('nobody hears "yes" before the purchase is durable: PENDING until then, no 
   await manager.close();
 });
 
+test('a sale being written is told to the gate (selling), and its refusal (unsold); nobody else hears', async () => {
+  const { MemoryStore } = await import('../../src/sessions/memory-store.ts');
+  let refuse = false;
+  const inner = new MemoryStore();
+  const store = new CountingStore({
+    load: () => inner.load(),
+    append: (records) => (refuse ? Promise.reject(new Error('EIO')) : inner.append(records)),
+    compact: (now) => inner.compact(now),
+    close: () => inner.close(),
+  });
+  const { manager, events } = await setup({ store });
+  const told: string[] = [];
+  for (const event of ['selling', 'unsold', 'started'] as const)
+    manager.on(event, (s: Session) => told.push(`${event} ${s.mac} ${s.state}`));
+  store.hold = true;
+  const sold = manager.activate({ mac: mac(71), metric: 'bytes', allotment: 1000n, payment: payment() });
+  await settle();
+  assert.equal(told, [`selling ${mac(71)} PENDING`], 'told while the record is written');
+  store.release();
+  await sold;
+  assert.equal(told, [`selling ${mac(71)} PENDING`, `started ${mac(71)} ACTIVE`]);
+  told.length = 0;
+  refuse = true;
+  await rejectsWithCode(
+    manager.activate({ mac: mac(72), metric: 'bytes', allotment: 1000n, payment: payment() }),
+    'ERR_JOURNAL_WRITE',
+  );
+  assert.equal(told, [`selling ${mac(72)} PENDING`, `unsold ${mac(72)} PENDING`], 'refused: unsold, never started');
+  assert.is(manager.byMac(mac(72)), null);
+  assert.equal(events.started.length, 1);
+  // A top-up is no sale of a new session: its gate is open already.
+  refuse = false;
+  await manager.activate({ mac: mac(71), metric: 'bytes', allotment: 500n, payment: payment() });
+  assert.equal(told, [`selling ${mac(72)} PENDING`, `unsold ${mac(72)} PENDING`]);
+  await manager.close();
+});
+
 test('a purchase on a spent session that has not ended yet starts a new session', async () => {
   const { time, manager } = await setup({ maxSleepMs: 30_000 });
   const { session } = await manager.activate({ mac: mac(80), metric: 'seconds', allotment: 10n, payment: payment() });

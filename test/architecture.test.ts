@@ -241,9 +241,6 @@ const SIZE_REASONS: Record<string, string> = {
     "one method's money path: precheck, authorize (the intent on flash, the swap, the proofs on flash) and the " +
     "late resolution share its swaps in flight, in the order of docs/tollgate.md's crash table; what a token buys " +
     '(token-pricing), what it waits on at the mint (mint-reads), the room (balance-room) and invoices are apart',
-  'src/payments/cashu/store.ts':
-    'the ecash ledger: one record log whose records (intents, proofs, takes, claimed quotes) are read back, ' +
-    'compacted and sealed together, so a record kind and its reading cannot live apart',
   'src/payments/batch-settlement/x402-batch.ts':
     "one money path's I/O: precheck, authorize (a deposit's /settle) and the charge at a session's end share the " +
     "channel locks and the store; what a voucher and a session's end decide is x402-batch-charges.ts, the rules, " +

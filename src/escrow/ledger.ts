@@ -155,8 +155,9 @@ export class EscrowLedger {
    * the router owes and may claim, so nothing here guesses or rewrites it (the daemon runs without escrow sessions
    * until it is mended).
    */
-  static async open(stateDir: string): Promise<EscrowLedger> {
-    return new EscrowLedger(await JsonTable.open(join(stateDir, 'escrow.json'), FORMAT));
+  /** `atStart`: opened at the daemon's start (storage/json-table.ts JsonTableOpen). */
+  static async open(stateDir: string, { atStart = false }: { atStart?: boolean } = {}): Promise<EscrowLedger> {
+    return new EscrowLedger(await JsonTable.open(join(stateDir, 'escrow.json'), FORMAT, { atStart }));
   }
 
   get(sessionId: string): EscrowEntry | undefined {

@@ -43,7 +43,10 @@ export interface SinkRegistrar {
 }
 
 /** What every plugin's host holds but its registrars and what PaymentPlugins itself answers. */
-export type HostParts = Omit<PluginHost, 'door' | 'sink' | 'methodBehind' | 'onSession' | 'stats' | 'background'> & {
+export type HostParts = Omit<
+  PluginHost,
+  'door' | 'sink' | 'methodBehind' | 'onSession' | 'stats' | 'background' | 'atStart'
+> & {
   sinks: SinkRegistrar;
 };
 
@@ -101,18 +104,26 @@ export class PaymentPlugins {
 
   /**
    * Opens one plugin on `config` with its registrars (a damaged state file or unloadable code: null, logged); its sinks
-   * join the upstream host. `recovered`: what its sinks announce when they start (a reload's: the sessions live now).
+   * join the upstream host. `live`: a reload's, what its sinks announce when they start (the sessions live now); none
+   * at the daemon's start (what recovery found).
    */
   private async openOne(
     o: OpenedPlugin,
     config: Config,
     log: Log,
-    recovered = this.parts.recovered,
+    live?: PluginHost['recovered'],
   ): Promise<PaymentPart | null> {
     // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
     const damaged = this.opened.flatMap((p) => (p.plugin.damagedState ? [p.plugin.damagedState] : []));
     const { sinks: _sinks, ...parts } = this.parts;
-    const base = { ...parts, config, recovered, methodBehind: (name: string) => this.methodBehind(name) };
+    const recovered = live ?? this.parts.recovered;
+    const base = {
+      ...parts,
+      config,
+      recovered,
+      atStart: !live,
+      methodBehind: (name: string) => this.methodBehind(name),
+    };
     const part = await o.open(base, damaged, log);
     for (const sink of o.sinks) await this.parts.sinks.join(sink);
     return part;

@@ -33,6 +33,11 @@ export type AdminCommand = (name: string, args: Record<string, unknown>, origin:
  */
 export interface PluginHost {
   config: Config;
+  /**
+   * Opened at the daemon's start, before anything is served (false: a reload switched it on while purchases are
+   * served): its state files may be read synchronously, where a thread-pool hop per open, stat and read only costs CPU.
+   */
+  atStart: boolean;
   sessions: SessionManager;
   /** The gate's holds (escrow credit), and a client's gate closed now (a RADIUS Disconnect). */
   gate: HoldingGate & { closed(mac: string): Promise<unknown> };

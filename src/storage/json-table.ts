@@ -66,6 +66,15 @@ export interface JsonTableOptions {
   fs?: AtomicWriteFs;
 }
 
+/** How `open` reads the file. */
+export interface JsonTableOpen extends JsonTableOptions {
+  /**
+   * Opened at the daemon's start, before anything is served: read synchronously (openSync), where a thread-pool hop
+   * per open, stat, read and close only costs CPU. Otherwise (a reload opens it while the daemon serves) on the pool.
+   */
+  atStart?: boolean;
+}
+
 export class JsonTable<Row, Extra = undefined> {
   private readonly rows = new Map<string, Row>();
   /** The owner's other fields; changed in place or replaced, written by the next flush. */
@@ -89,8 +98,9 @@ export class JsonTable<Row, Extra = undefined> {
   static async open<Row, Extra>(
     path: string,
     format: JsonTableFormat<Row, Extra>,
-    options: JsonTableOptions = {},
+    { atStart, ...options }: JsonTableOpen = {},
   ): Promise<JsonTable<Row, Extra>> {
+    if (atStart) return JsonTable.openSync(path, format, options);
     let text: Buffer | null;
     try {
       text = await readFile(path);

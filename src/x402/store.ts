@@ -100,8 +100,13 @@ export class X402Store {
    * Reads `<stateDir>/x402.json` (absent: empty); a damaged file is refused with ERR_X402_STORE
    * (storage/json-table.ts).
    */
-  static async open(stateDir: string, maxEntries = 4096): Promise<X402Store> {
-    return new X402Store(await JsonTable.open(join(stateDir, STORE_FILE), FORMAT), maxEntries);
+  /** `atStart`: opened at the daemon's start (storage/json-table.ts JsonTableOpen). */
+  static async open(
+    stateDir: string,
+    maxEntries = 4096,
+    { atStart = false }: { atStart?: boolean } = {},
+  ): Promise<X402Store> {
+    return new X402Store(await JsonTable.open(join(stateDir, STORE_FILE), FORMAT, { atStart }), maxEntries);
   }
 
   get(key: string): PurchaseRecord | undefined {

@@ -110,8 +110,9 @@ export class UptoStore {
    * Reads `<stateDir>/upto.json` (absent: empty); a damaged file is refused with ERR_UPTO_STORE
    * (storage/json-table.ts).
    */
-  static async open(stateDir: string): Promise<UptoStore> {
-    return new UptoStore(await JsonTable.open(join(stateDir, UPTO_STORE_FILE), FORMAT));
+  /** `atStart`: opened at the daemon's start (storage/json-table.ts JsonTableOpen). */
+  static async open(stateDir: string, { atStart = false }: { atStart?: boolean } = {}): Promise<UptoStore> {
+    return new UptoStore(await JsonTable.open(join(stateDir, UPTO_STORE_FILE), FORMAT, { atStart }));
   }
 
   get(reference: string): UptoRecord | undefined {

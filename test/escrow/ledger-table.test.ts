@@ -14,7 +14,7 @@ const id = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
 
 jsonTableSuite<EscrowLedger>('escrow.json (escrow ledger)', {
   file: 'escrow.json',
-  open: (dir) => EscrowLedger.open(dir),
+  open: (dir, atStart) => EscrowLedger.open(dir, { atStart: atStart === true }),
   put: (ledger, n) =>
     ledger.record({
       sessionId: id(n),

@@ -37,7 +37,7 @@ const channel = (n: number): ChannelRecord => ({
 
 jsonTableSuite<BatchChannelStore>('batch-channels.json (batch-settlement channels)', {
   file: 'batch-channels.json',
-  open: (dir) => BatchChannelStore.open(dir),
+  open: (dir, atStart) => BatchChannelStore.open(dir, { atStart: atStart === true }),
   put: (store, n) => store.put(channel(n)),
   get: (store, n) => store.get(`0xchan${n}`),
   damaged: { code: 'ERR_BATCH_STORE' },

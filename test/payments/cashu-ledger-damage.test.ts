@@ -30,7 +30,7 @@ durableFileSuite<CashuStore>('cashu/ledger.log', {
   kind: 'cashu-ledger',
   file: join('cashu', 'ledger.log'),
   code: 'ERR_CASHU_STORE_DAMAGED',
-  open: (dir) => CashuStore.open(dir),
+  open: (dir, atStart) => CashuStore.open(dir, { atStart }),
   close: (s) => s.close(),
   put: (s, n) => s.addProofs(MINT, [proof(n), proof(n + 100)], 'test'),
   holds: (s) => ({ total: String(s.total()), proofs: s.proofsOf(MINT).map((p) => p.secret) }),

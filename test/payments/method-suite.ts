@@ -150,6 +150,7 @@ async function openInProcess(
   const sinks: UpstreamSink[] = [];
   const part = await plugin.open({
     config,
+    atStart: true,
     sessions,
     log,
     endsWritten: new EndRecordsTap(store),

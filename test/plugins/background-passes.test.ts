@@ -177,4 +177,23 @@ test("batch-settlement's settler and watch: armed once the daemon runs, none lef
   }
 });
 
+test('a plugin the start opens is told so (it reads its state synchronously); one a reload opens is not', async () => {
+  const seen: Array<[string, boolean]> = [];
+  const plugin = (name: string, key: 'escrow' | 'upto'): PaymentPlugin => ({
+    name,
+    switch: key,
+    async open({ atStart }) {
+      seen.push([name, atStart]);
+      return { methods: [] };
+    },
+  });
+  const on = (upto: boolean): Config => ({ ...config, escrow: { enabled: true }, upto: { enabled: upto } }) as Config;
+  const list = await listOf([plugin('at-start', 'escrow'), plugin('by-a-reload', 'upto')], on(false));
+  await list.switchTo(on(true), quiet);
+  assert.equal(seen, [
+    ['at-start', true],
+    ['by-a-reload', false],
+  ]);
+});
+
 test.run();

@@ -5,31 +5,14 @@
  * is a hop there and back for every open, stat, read and close. What the load still asks of the pool is its writes
  * (the journal opened for appending, the directory fsynced), counted here by async_hooks: a count, not a time.
  */
-import { createHook } from 'node:async_hooks';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { makeSession, openRecord } from './store-suite.ts';
 import { tempDirs } from '../helpers/temp.ts';
+import { poolRequests } from '../helpers/pool-requests.ts';
 
 const tempDir = tempDirs('sluice-journal-load-', test.after);
-
-/** The fs/promises requests made while `run` runs (one each: an open, a stat, a read, a close…). */
-async function poolRequests(run: () => Promise<unknown>): Promise<number> {
-  let n = 0;
-  const hook = createHook({
-    init: (_id, type) => {
-      if (type === 'FSREQPROMISE') n++;
-    },
-  });
-  hook.enable();
-  try {
-    await run();
-  } finally {
-    hook.disable();
-  }
-  return n;
-}
 
 test('a restart reads the snapshot, the journal, the seals and the lock without the thread pool', async () => {
   const dir = tempDir();

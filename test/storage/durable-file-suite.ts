@@ -6,7 +6,7 @@
  * reads as holding less than it held unless the verdict says so (`new`, `unseen`, `read-past`): a refusal is
  * `refused` (the owner's code, `details.damaged`, counted in damaged_tables) or `refuses-held` (the nonce files).
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,7 +21,11 @@ export interface DurableOwner<O> {
   kind: FileKind;
   /** The file's path in the directory the owner is opened on. */
   file: string;
-  open(dir: string): Promise<O>;
+  /**
+   * Opens the owner on `dir`; `atStart`: as the daemon's start opens it (an owner that reads synchronously then), not
+   * as a reload does while the daemon serves. The harms at every byte open it as a start does; the others both ways.
+   */
+  open(dir: string, atStart: boolean): Promise<O>;
   close?(owner: O): Promise<void>;
   /** Change `n` made through the owner; resolves once it is durable. */
   put(owner: O, n: number): Promise<void>;
@@ -63,6 +67,7 @@ function restore(dir: string, snap: Snapshot, harmed?: string): void {
   const dirs = new Set<string>();
   for (const rel of snap.keys()) for (let d = dirname(rel); d !== '.'; d = dirname(d)) dirs.add(d);
   const kept = new Set<string>();
+  const present = new Set<string>(['.']);
   const walk = (under: string): void => {
     for (const entry of readdirSync(join(dir, under), { withFileTypes: true })) {
       const rel = join(under, entry.name);
@@ -70,22 +75,30 @@ function restore(dir: string, snap: Snapshot, harmed?: string): void {
       const want = snap.get(rel);
       if (entry.isDirectory() && dirs.has(rel)) {
         if ((statSync(path).mode & 0o7777) !== dirMode) chmodSync(path, dirMode);
+        present.add(rel);
         walk(rel);
       } else if (entry.isFile() && want && rel !== harmed) {
-        if ((statSync(path).mode & 0o7777) !== fileMode) rmSync(path);
+        if ((statSync(path).mode & 0o7777) !== fileMode) unlinkSync(path);
         else {
           if (!readFileSync(path).equals(want)) writeFileSync(path, want);
           kept.add(rel);
         }
-      } else rmSync(path, { recursive: true, force: true });
+      } else if (entry.isDirectory()) rmSync(path, { recursive: true, force: true });
+      // A file (or a link): one unlink, not rm's walk of what might be a tree.
+      else unlinkSync(path);
     }
   };
   walk('');
+  const parentOf = (rel: string): void => {
+    if (present.has(dirname(rel))) return;
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    for (let d = dirname(rel); d !== '.'; d = dirname(d)) present.add(d);
+  };
   // The harmed file is left for the caller to write (new, mode 0o600), so that it is not written twice.
-  if (harmed) mkdirSync(dirname(join(dir, harmed)), { recursive: true });
+  if (harmed) parentOf(harmed);
   for (const [rel, bytes] of snap) {
     if (kept.has(rel) || rel === harmed) continue;
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    parentOf(rel);
     writeFileSync(join(dir, rel), bytes, { mode: 0o600 });
   }
 }
@@ -98,7 +111,7 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
   /** A directory holding changes 1..3, with the bytes the file had after change 1, and what the owner held. */
   const build = async (): Promise<{ dir: string; older: Buffer; held: unknown; good: Snapshot }> => {
     const dir = tempDir();
-    const o = await owner.open(dir);
+    const o = await owner.open(dir, false);
     await owner.put(o, 1);
     const older = readFileSync(join(dir, owner.file));
     await owner.put(o, 2);
@@ -109,12 +122,12 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
   };
 
   /** Opens after a harm and asserts the verdict's outcome. `lossless`: the harm left the same content. */
-  const expect = async (harm: Harm, dir: string, held: unknown, what: string): Promise<void> => {
+  const expect = async (harm: Harm, dir: string, held: unknown, what: string, atStart = true): Promise<void> => {
     const outcome = verdict.on[harm];
     const counted = damagedTables()[basename(owner.file)] ?? 0;
     let o: O;
     try {
-      o = await owner.open(dir);
+      o = await owner.open(dir, atStart);
     } catch (err) {
       assert.is(outcome, 'refused', `${what}: refused (${String(err)}) where the verdict says ${outcome}`);
       assert.ok(isSluiceError(err, owner.code), `${what}: refused with ${owner.code}, got ${String(err)}`);
@@ -138,11 +151,13 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     }
   };
 
-  it(`a restart reads back what was written`, async () => {
+  it(`a restart reads back what was written, and a reload's open`, async () => {
     const { dir, held } = await build();
-    const o = await owner.open(dir);
-    assert.equal(await owner.holds(o), held);
-    await owner.close?.(o);
+    for (const atStart of [true, false]) {
+      const o = await owner.open(dir, atStart);
+      assert.equal(await owner.holds(o), held);
+      await owner.close?.(o);
+    }
   });
 
   it(`cut at every byte: ${verdict.on.cut}`, async () => {
@@ -181,10 +196,12 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     ],
   ];
   for (const [harm, what, spoil] of harms) {
-    it(`${what}: ${verdict.on[harm]}`, async () => {
-      const { dir, older, held } = await build();
-      spoil(dir, older);
-      await expect(harm, dir, held, what);
+    it(`${what}: ${verdict.on[harm]}, at a start and at a reload`, async () => {
+      for (const atStart of [true, false]) {
+        const { dir, older, held } = await build();
+        spoil(dir, older);
+        await expect(harm, dir, held, `${what} (${atStart ? 'a start' : 'a reload'})`, atStart);
+      }
     });
   }
 
@@ -196,7 +213,7 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
       await onFullFlash(async (mount, fill, free) => {
         const dir = join(mount, 'state');
         mkdirSync(dir);
-        const o = await owner.open(dir);
+        const o = await owner.open(dir, false);
         let reopened = false;
         try {
           await owner.put(o, 1);
@@ -215,7 +232,7 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
           reopened = true;
           let again: O;
           try {
-            again = await owner.open(dir);
+            again = await owner.open(dir, true);
           } catch (err) {
             assert.unreachable(`refused at the restart after a full flash: ${String(err)}`);
             return;

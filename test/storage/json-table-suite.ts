@@ -26,7 +26,8 @@ import { durableFileSuite } from './durable-file-suite.ts';
 export interface TableOwner<O> {
   /** The table's file name in the directory the owner is opened on. */
   file: string;
-  open(dir: string): Promise<O>;
+  /** `atStart`: opened as the daemon's start opens it (DurableOwner.open); absent, as a reload does. */
+  open(dir: string, atStart?: boolean): Promise<O>;
   close?(owner: O): Promise<void>;
   /** Stores row `n` through the owner's methods; resolves once it is durable, rejects when it could not be written. */
   put(owner: O, n: number): Promise<void>;
@@ -49,7 +50,7 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
   durableFileSuite<O>(name, {
     kind: refuses ? 'nonce-file' : 'money-table',
     file: owner.file,
-    open: (dir) => owner.open(dir),
+    open: (dir, atStart) => owner.open(dir, atStart),
     ...(owner.close && { close: owner.close }),
     put: (o, n) => owner.put(o, n),
     holds: async (o) => Promise.all([1, 2, 3].map((n) => owner.get(o, n))),

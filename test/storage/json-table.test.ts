@@ -11,6 +11,7 @@ import * as fsp from 'node:fs/promises';
 import { isSluiceError } from '../../src/errors.ts';
 import { JsonTable, type JsonTableFormat } from '../../src/storage/index.ts';
 import { tempDirs } from '../helpers/temp.ts';
+import { poolRequests } from '../helpers/pool-requests.ts';
 
 const tempDir = tempDirs('sluice-jsontable-', test.after);
 
@@ -60,6 +61,20 @@ test("a write that fails rejects with the owner's write code and leaves the file
   // The next flush is not stuck behind the failed one.
   await good.put({ id: 'c', n: 3 });
   assert.is((JSON.parse(readFileSync(path, 'utf8')) as Row[]).length, 2);
+});
+
+test("the start's open reads the table and its seal without the thread pool; a reload's on it", async () => {
+  const path = join(tempDir(), 't.json');
+  const table = await JsonTable.open(path, FORMAT);
+  await table.put({ id: 'a', n: 1 });
+  let rows: Row[] = [];
+  const atStart = await poolRequests(
+    async () => (rows = (await JsonTable.open(path, FORMAT, { atStart: true })).list()),
+  );
+  assert.equal(rows, [{ id: 'a', n: 1 }]);
+  assert.is(atStart, 0, 'no request at the start');
+  const atReload = await poolRequests(() => JsonTable.open(path, FORMAT));
+  assert.ok(atReload >= 2, `${atReload} requests at a reload`);
 });
 
 test.run();

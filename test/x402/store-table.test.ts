@@ -27,7 +27,7 @@ const record = (n: number): PurchaseRecord => ({
 
 jsonTableSuite<X402Store>('x402.json (x402 store)', {
   file: 'x402.json',
-  open: (dir) => X402Store.open(dir),
+  open: (dir, atStart) => X402Store.open(dir, undefined, { atStart: atStart === true }),
   put: (store, n) => store.put(record(n)),
   get: (store, n) => store.get(record(n).key),
   delete: (store, n) => store.remove(record(n).key),

@@ -28,7 +28,7 @@ const record = (n: number): UptoRecord => ({
 
 jsonTableSuite<UptoStore>('upto.json (upto store)', {
   file: 'upto.json',
-  open: (dir) => UptoStore.open(dir),
+  open: (dir, atStart) => UptoStore.open(dir, { atStart: atStart === true }),
   put: (store, n) => store.put(record(n)),
   get: (store, n) => store.get(record(n).reference),
   damaged: { code: 'ERR_UPTO_STORE' },

@@ -273,8 +273,9 @@ export class BatchChannelStore {
   }
 
   /** Reads the table (none yet: empty). A file that is not the table is refused, never overwritten. */
-  static async open(dir: string): Promise<BatchChannelStore> {
-    return new BatchChannelStore(await JsonTable.open(join(dir, BATCH_CHANNELS_FILE), FORMAT));
+  /** `atStart`: opened at the daemon's start (storage/json-table.ts JsonTableOpen). */
+  static async open(dir: string, { atStart = false }: { atStart?: boolean } = {}): Promise<BatchChannelStore> {
+    return new BatchChannelStore(await JsonTable.open(join(dir, BATCH_CHANNELS_FILE), FORMAT, { atStart }));
   }
 
   get(channelId: string): ChannelRecord | undefined {

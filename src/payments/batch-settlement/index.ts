@@ -73,7 +73,7 @@ export const batchSettlementPlugin: PaymentPlugin = {
       },
     });
   },
-  async open({ config, sessions, endsWritten, log, background }) {
+  async open({ config, sessions, endsWritten, log, background, atStart }) {
     const { openBatchSettlement } = await batchCode();
     const batch = await openBatchSettlement({
       config: config.batchSettlement,
@@ -81,6 +81,7 @@ export const batchSettlementPlugin: PaymentPlugin = {
       sessions,
       endsWritten,
       log,
+      atStart,
     });
     // The claim/refund passes and the withdrawal watch, once the reconcile has charged what ended while down.
     background(batch.settler.background);

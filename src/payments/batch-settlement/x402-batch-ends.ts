@@ -96,6 +96,8 @@ export interface OpenBatchSettlementOptions {
   sessions: SessionReadView & SessionEventsView & Pick<SessionControlPort, 'end'>;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
+  /** Opened at the daemon's start (PluginHost.atStart): its table is read synchronously. */
+  atStart?: boolean;
 }
 
 /**
@@ -104,7 +106,7 @@ export interface OpenBatchSettlementOptions {
 export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promise<BatchSettlementPart> {
   // viem, for the channel ids and digests hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
   await loadEvm();
-  const store = await BatchChannelStore.open(o.stateDir);
+  const store = await BatchChannelStore.open(o.stateDir, { atStart: o.atStart === true });
   let settler: BatchSettler | undefined;
   const method = new BatchSettlementMethod(o.config, {
     store,

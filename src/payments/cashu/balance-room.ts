@@ -7,7 +7,8 @@
 import { SluiceError } from '../../errors.ts';
 import type { IntentLooks } from './intent-looks.ts';
 import { isLightning, type InvoiceSlots } from './invoice-slots.ts';
-import type { CashuStore, SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
+import type { CashuStore } from './store.ts';
 
 export interface BalanceRoomOptions {
   store: CashuStore;

@@ -29,7 +29,8 @@ import { InvoiceSlots } from './invoice-slots.ts';
 import { isLightning, loggedRef, resolveQuote, type LightningPort } from './lightning.ts';
 import { MintReads } from './mint-reads.ts';
 import { pending, resolveOpen, swapRefusal, type SwapOutcome } from './resolve-intent.ts';
-import { CashuStore, type SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
+import { CashuStore } from './store.ts';
 import {
   acceptedMint,
   paymentOf,
@@ -60,6 +61,8 @@ export interface CashuMethodOptions {
   clock?: Clock;
   timers?: Timers;
   fetch?: typeof fetch;
+  /** Opened at the daemon's start (PluginHost.atStart): the ledger's reads are synchronous. */
+  atStart?: boolean;
 }
 
 export class CashuMethod implements PaymentMethod, LightningPort {
@@ -110,7 +113,7 @@ export class CashuMethod implements PaymentMethod, LightningPort {
     // resolved (the custody's payout and retirement too open after this); ERR_MODULE_LOAD leaves the method out.
     await loadCashuLib();
     const journal = options.sessions.paymentReferences('cashu'); // checked against the ledger (store.ts)
-    const store = await CashuStore.open(options.config.main.stateDir, { journal });
+    const store = await CashuStore.open(options.config.main.stateDir, { journal, atStart: options.atStart === true });
     return new CashuMethod(options.config, tollgate, store, options);
   }
 

@@ -58,9 +58,9 @@ export const cashuPlugin: PaymentPlugin = {
       handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
     });
   },
-  async open({ config, sessions, log, door, stats, background }) {
+  async open({ config, sessions, log, door, stats, background, atStart }) {
     const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();
-    const cashu = await CashuMethod.open({ config, sessions, log });
+    const cashu = await CashuMethod.open({ config, sessions, log, atStart });
     let current = config;
     // quoteFor prices a token with the mint's keysets (NUT-02 fees, V4 short ids): read them before the first purchase
     // (each mint bounded; one that does not answer is read again at its first token).

@@ -18,7 +18,8 @@ import type { Clock, Timers } from '../../time.ts';
 import type { BackgroundPass } from '../plugin.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { isLightning, type InvoiceSlots } from './invoice-slots.ts';
-import type { CashuStore, SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
+import type { CashuStore } from './store.ts';
 
 /** The resolver's pass: every 5 s while any intent is open (an intent not due is passed over). */
 export const RESOLVE_INTERVAL_MS = 5_000;

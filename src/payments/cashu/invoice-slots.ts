@@ -14,7 +14,8 @@
  * until the mint's expiry ends it. An intent stranded by a mint that does not answer holds no place either.
  */
 import { SluiceError } from '../../errors.ts';
-import type { CashuStore, SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
+import type { CashuStore } from './store.ts';
 
 export const LN_PREFIX = 'ln:';
 export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);

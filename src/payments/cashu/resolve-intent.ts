@@ -8,7 +8,8 @@
 import { SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { MintAnswer, MintClient } from '../../cashu/index.ts';
-import type { CashuStore, SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
+import type { CashuStore } from './store.ts';
 import { yOf, type StoredProof } from '../../cashu/index.ts';
 
 export type SwapOutcome =

@@ -1,7 +1,7 @@
 /**
- * Custody: the ecash the router holds, and every swap on its way to becoming it. Bearer money on
- * flash: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record per change
- * (storage/record-log.ts), each fsynced and sealed (`<state_dir>/cashu-ledger.seal`: its length and CRC,
+ * Custody on flash: the ecash the router holds, and every swap on its way to becoming it (what the records mean:
+ * ledger-state.ts). Bearer money: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record
+ * per change (storage/record-log.ts), each fsynced and sealed (`<state_dir>/cashu-ledger.seal`: its length and CRC,
  * storage/seal.ts) before the call returns, compacted now and then by an atomic whole-file rewrite. A torn last record
  * past the seal (a crash mid-append, never acknowledged) is cut; anything else — a cut or a flipped bit within the
  * sealed bytes, a damaged record, an emptied or deleted ledger that held records, an older copy — refuses to open
@@ -23,17 +23,20 @@
  * grant), markApplied (the session holds it), dropIntent (nothing moved, or nothing is owed); intent(ref),
  * openIntents(), isApplied(ref); markStranded (a silent mint's intent, or its end), strandedSince(ref).
  */
-import { open, readFile, chmod, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmod, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
 import {
   appendWhole,
   type AppendError,
   ensureDir,
+  ensureDirSync,
   fileDamage,
   FRAME_BYTES,
   matchSeal,
   readSeal,
+  readSealSync,
   scanRecords,
   sealOf,
   sealRecord,
@@ -41,61 +44,9 @@ import {
   writeSeal,
   type SealState,
 } from '../../storage/index.ts';
-import type { StoredProof, SwapOutput } from '../../cashu/index.ts';
+import type { StoredProof } from '../../cashu/index.ts';
+import { APPLIED_KEPT, CashuLedger, type LedgerRecord, type SwapIntent } from './ledger-state.ts';
 
-/** What a swap is for, and all it needs to finish or be undone after a crash. */
-export interface SwapIntent {
-  ref: string;
-  mint: string;
-  mac: string;
-  ip?: string;
-  at: number;
-  /** The quote granted: plan, metric, steps, allotment (bigint as decimal strings), price (sat). */
-  quote: {
-    plan: string;
-    metric: 'seconds' | 'bytes';
-    steps: string;
-    allotment: string;
-    price: string;
-    stepSize: string;
-  };
-  inputs: StoredProof[];
-  outputs: SwapOutput[];
-  /** A Lightning quote's NUT-20 secret key (hex): its mint signs the ecash only for a request signed with it. */
-  lock?: string;
-  /** A Lightning quote's expiry at the mint (unix seconds): past it, a quote the mint no longer knows is dropped. */
-  expiry?: number;
-}
-
-export type IntentState = 'open' | 'landed';
-export interface Take {
-  id: string;
-  mint: string;
-  proofs: StoredProof[];
-  purpose: string;
-  at: number;
-}
-
-type Rec =
-  | { t: 'intent'; intent: SwapIntent }
-  | { t: 'landed'; ref: string; proofs: StoredProof[] }
-  | { t: 'applied'; ref: string; at?: number }
-  | { t: 'sealed'; v: 1 }
-  | { t: 'forgot'; before: number }
-  | { t: 'accepted'; refs: string[]; at: number }
-  | { t: 'dropped'; ref: string; why: string }
-  | { t: 'stranded'; ref: string; since: number | null }
-  | { t: 'add'; mint: string; proofs: StoredProof[]; why: string }
-  | { t: 'take'; take: Take }
-  | { t: 'spent'; id: string; change: StoredProof[] }
-  | { t: 'return'; id: string };
-
-/** Applied references remembered (the sessions' journal keeps them too; this bounds the file). */
-const APPLIED_KEPT = 5000;
-/** A dropped intent's `why` when its Lightning quote was minted by someone else (the payer is told; lightning.ts). */
-export const CLAIMED = 'claimed: minted by someone else';
-/** Claimed quotes remembered, so the page still says so after a restart. */
-const CLAIMED_KEPT = 500;
 /** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
 const COMPACT_AFTER = 2000;
 
@@ -125,19 +76,40 @@ function missingWhy(missing: readonly string[]): string {
   );
 }
 
-export class CashuStore {
-  private readonly held = new Map<string, { mint: string; proof: StoredProof }>();
-  private readonly intents = new Map<string, { intent: SwapIntent; state: IntentState }>();
-  /** Applied references and when they were marked applied (what the journal holds is checked against them). */
-  private readonly applied = new Map<string, number>();
-  /** Applied references were forgotten (APPLIED_KEPT) up to this time: the journal's older ones are not checked. */
-  private forgottenBefore = 0;
-  /** The ledger's own mark that it was sealed (its first record): without its seal file it is damage. */
-  private marked = false;
-  private readonly claimed = new Set<string>();
-  /** Open intents a silent mint stranded, and since when (intent-looks.ts): on flash, so a restart keeps them so. */
-  private readonly stranded = new Map<string, number>();
-  private readonly takesById = new Map<string, Take>();
+/**
+ * The reads of an open, each answered now or later: at the daemon's start (before anything is served) synchronous,
+ * where a thread-pool hop per mkdir, stat, open, read and close only costs CPU; for a method a reload switches on, on
+ * the pool, while purchases are served.
+ */
+interface OpenReads {
+  ensureDir(dir: string, mode: number): void | Promise<void>;
+  chmod(path: string, mode: number): void | Promise<void>;
+  exists(path: string): boolean | Promise<boolean>;
+  seal(path: string): SealState[] | null | Promise<SealState[] | null>;
+  file(path: string): Buffer | Promise<Buffer>;
+}
+
+const START_READS: OpenReads = {
+  ensureDir: ensureDirSync,
+  chmod: chmodSync,
+  exists: (path) => statSync(path, { throwIfNoEntry: false }) !== undefined,
+  seal: readSealSync,
+  file: (path) => readFileSync(path),
+};
+
+const RUN_READS: OpenReads = {
+  ensureDir,
+  chmod,
+  exists: (path) =>
+    stat(path).then(
+      () => true,
+      () => false,
+    ),
+  seal: readSeal,
+  file: (path) => readFile(path),
+};
+
+export class CashuStore extends CashuLedger {
   private appended = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private takeSeq = 0;
@@ -153,36 +125,37 @@ export class CashuStore {
     private readonly compactAfter: number,
     /** The file's length and CRC as last made durable: what its seal says once written. */
     private sealed: SealState,
-  ) {}
+  ) {
+    super();
+  }
 
   /**
    * `compactAfter`: records appended before a rewrite (tests make it small). `journal`: the references of the Cashu
    * payments the session journal holds, and when each was applied (SessionManager.paymentReferences): a ledger that
    * knows none of one is refused, as damage (the journal is the later witness: a payment there was landed here first).
+   * `atStart`: opened at the daemon's start, before anything is served: its reads are synchronous (OpenReads).
    */
   static async open(
     stateDir: string,
-    options: { compactAfter?: number; journal?: ReadonlyMap<string, number> } = {},
+    options: { compactAfter?: number; journal?: ReadonlyMap<string, number>; atStart?: boolean } = {},
   ): Promise<CashuStore> {
+    const reads = options.atStart ? START_READS : RUN_READS;
     const dir = join(stateDir, 'cashu');
-    await ensureDir(dir, 0o700);
-    await chmod(dir, 0o700);
+    await reads.ensureDir(dir, 0o700);
+    await reads.chmod(dir, 0o700);
     const file = join(dir, 'ledger.log');
     const seal = join(stateDir, LEDGER_SEAL);
     const accept = join(stateDir, LEDGER_ACCEPT);
-    const accepted = await stat(accept).then(
-      () => true,
-      () => false,
-    );
+    const accepted = await reads.exists(accept);
     let states: SealState[] | null;
     try {
-      states = await readSeal(seal);
+      states = await reads.seal(seal);
     } catch (err) {
       throw damaged(file, (err as Error).message);
     }
     let data: Buffer | null = null;
     try {
-      data = await readFile(file);
+      data = await reads.file(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw damaged(file, `cannot be read (${(err as Error).message})`);
@@ -212,7 +185,7 @@ export class CashuStore {
       sealOf(bytes.subarray(0, scan.end)),
     );
     try {
-      for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as Rec);
+      for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as LedgerRecord);
     } catch (err) {
       throw damaged(file, `a record cannot be read back (${(err as Error).message.slice(0, 120)})`);
     }
@@ -226,7 +199,7 @@ export class CashuStore {
     }
     store.handle = await open(file, 'a', 0o600);
     try {
-      await store.handle.chmod(0o600);
+      await reads.chmod(file, 0o600);
       if (scan.problem === 'torn') {
         // A crash mid-append: that record was never acknowledged, so nothing promised is lost by cutting it.
         await store.handle.truncate(scan.end);
@@ -251,92 +224,11 @@ export class CashuStore {
   }
 
   /**
-   * The journal's references this ledger knows nothing of (not applied, not an intent, not forgotten), oldest first.
-   */
-  private missingOf(journal: ReadonlyMap<string, number>): string[] {
-    return [...journal]
-      .filter(([ref, at]) => at > this.forgottenBefore && !this.applied.has(ref) && !this.intents.has(ref))
-      .sort((a, b) => a[1] - b[1])
-      .map(([ref]) => ref);
-  }
-
-  private apply(r: Rec): void {
-    switch (r.t) {
-      case 'intent':
-        this.intents.set(r.intent.ref, { intent: r.intent, state: 'open' });
-        break;
-      case 'landed': {
-        const i = this.intents.get(r.ref);
-        if (!i) throw new Error(`landed without an intent`);
-        i.state = 'landed';
-        this.stranded.delete(r.ref);
-        for (const p of r.proofs) this.held.set(p.secret, { mint: i.intent.mint, proof: p });
-        break;
-      }
-      case 'applied':
-        this.intents.delete(r.ref);
-        this.stranded.delete(r.ref);
-        // Written before applied records kept their time: as of now, so forgetting one never checks older ones.
-        this.remember(r.ref, r.at ?? Date.now());
-        break;
-      case 'sealed':
-        this.marked = true;
-        break;
-      case 'forgot':
-        this.forgottenBefore = Math.max(this.forgottenBefore, r.before);
-        break;
-      case 'accepted':
-        for (const ref of r.refs) this.remember(ref, r.at);
-        break;
-      case 'dropped':
-        this.intents.delete(r.ref);
-        this.stranded.delete(r.ref);
-        if (r.why === CLAIMED) {
-          this.claimed.add(r.ref);
-          if (this.claimed.size > CLAIMED_KEPT) this.claimed.delete(this.claimed.values().next().value!);
-        }
-        break;
-      case 'stranded':
-        // Only an open intent is stranded: a mark that arrives after its intent ended (written while it ended) is moot.
-        if (r.since === null) this.stranded.delete(r.ref);
-        else if (this.intents.get(r.ref)?.state === 'open') this.stranded.set(r.ref, r.since);
-        break;
-      case 'add':
-        for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p });
-        break;
-      case 'take':
-        this.takesById.set(r.take.id, r.take);
-        break;
-      case 'spent': {
-        const take = this.takesById.get(r.id);
-        if (!take) throw new Error('spent without a take');
-        for (const p of take.proofs) this.held.delete(p.secret);
-        this.takesById.delete(r.id);
-        for (const p of r.change) this.held.set(p.secret, { mint: take.mint, proof: p });
-        break;
-      }
-      case 'return':
-        this.takesById.delete(r.id);
-        break;
-      default:
-        throw new Error(`unknown record ${(r as { t?: unknown }).t}`);
-    }
-  }
-
-  private remember(ref: string, at: number): void {
-    this.applied.set(ref, at);
-    if (this.applied.size <= APPLIED_KEPT) return;
-    const [oldest, when] = this.applied.entries().next().value!;
-    this.applied.delete(oldest);
-    this.forgottenBefore = Math.max(this.forgottenBefore, when);
-  }
-
-  /**
    * Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. A write or fsync
    * that falls short (a full flash) cuts the file back to its sealed length and rejects (ERR_CASHU_STORE_WRITE,
    * storage/append.ts): the change is not made, and the next append follows the last whole record.
    */
-  private append(r: Rec): Promise<void> {
+  private append(r: LedgerRecord): Promise<void> {
     const run = this.chain.then(async () => {
       if (this.broken) throw this.broken;
       const payload = Buffer.from(JSON.stringify(r), 'utf8');
@@ -370,21 +262,7 @@ export class CashuStore {
 
   /** The same state in fewest records, replacing the file atomically. */
   private async compact(): Promise<void> {
-    // The mark first: a ledger cut anywhere still says it was sealed.
-    const recs: Rec[] = [{ t: 'sealed', v: 1 }];
-    if (this.forgottenBefore > 0) recs.push({ t: 'forgot', before: this.forgottenBefore });
-    for (const [ref, at] of this.applied) recs.push({ t: 'applied', ref, at });
-    for (const ref of this.claimed) recs.push({ t: 'dropped', ref, why: CLAIMED });
-    for (const { intent, state } of this.intents.values()) {
-      recs.push({ t: 'intent', intent });
-      // The landed proofs are in the held set below (if still held): the record only keeps the state.
-      if (state === 'landed') recs.push({ t: 'landed', ref: intent.ref, proofs: [] });
-    }
-    for (const [ref, since] of this.stranded) recs.push({ t: 'stranded', ref, since });
-    const byMint = new Map<string, StoredProof[]>();
-    for (const { mint, proof } of this.held.values()) byMint.set(mint, [...(byMint.get(mint) ?? []), proof]);
-    for (const [mint, proofs] of byMint) recs.push({ t: 'add', mint, proofs, why: 'compacted' });
-    for (const take of this.takesById.values()) recs.push({ t: 'take', take });
+    const recs = this.records();
     const bytes = Buffer.concat(
       recs.map((r) => {
         const payload = Buffer.from(JSON.stringify(r), 'utf8');
@@ -404,33 +282,6 @@ export class CashuStore {
   }
 
   // ---- receive side (the cashu method)
-
-  intent(ref: string): { intent: SwapIntent; state: IntentState } | undefined {
-    return this.intents.get(ref);
-  }
-
-  openIntents(): Array<{ intent: SwapIntent; state: IntentState }> {
-    return [...this.intents.values()];
-  }
-
-  /** Whether `ref` is applied here (or was, before it was forgotten: APPLIED_KEPT). */
-  isApplied(ref: string): boolean {
-    return this.applied.has(ref);
-  }
-
-  /** A Lightning quote dropped because someone else minted it (the last CLAIMED_KEPT). */
-  wasClaimed(ref: string): boolean {
-    return this.claimed.has(ref);
-  }
-
-  claimedCount(): number {
-    return this.claimed.size;
-  }
-
-  /** When the open intent `ref` was stranded by a silent mint, or null (it is not). */
-  strandedSince(ref: string): number | null {
-    return this.stranded.get(ref) ?? null;
-  }
 
   /**
    * Marks the open intent `ref` stranded since `since` (null: its mint answers again), on flash before the call
@@ -460,54 +311,7 @@ export class CashuStore {
     return this.append({ t: 'dropped', ref, why });
   }
 
-  /** Sat the open (not yet landed) swaps and invoices will bring; `counts`: only those it says hold room. */
-  incoming(counts: (intent: SwapIntent) => boolean = () => true): bigint {
-    let sum = 0n;
-    for (const { intent, state } of this.intents.values())
-      if (state === 'open' && counts(intent)) for (const o of intent.outputs) sum += BigInt(o.amount);
-    return sum;
-  }
-
-  /**
-   * What counts against max_balance, the one rule (balance-room.ts): the proofs held, those taken (a payout or
-   * a keyset swap on its way out: a melt that fails or is found unpaid gives them back, so they leave the count only
-   * once the mint has them) and what open swaps and invoices will bring (`counts`: those that hold room: an invoice
-   * past its hold, or an intent its mint stranded, does not: invoice-slots.ts, intent-looks.ts).
-   */
-  exposure(counts?: (intent: SwapIntent) => boolean): bigint {
-    // `held` keeps taken proofs until their take ends.
-    let sum = this.incoming(counts);
-    for (const { proof } of this.held.values()) sum += BigInt(proof.amount);
-    return sum;
-  }
-
   // ---- custody
-
-  /** Held sat per mint; proofs taken (leaving) are not counted. */
-  balances(): Map<string, bigint> {
-    const taken = this.takenSecrets();
-    const out = new Map<string, bigint>();
-    for (const [secret, { mint, proof }] of this.held)
-      if (!taken.has(secret)) out.set(mint, (out.get(mint) ?? 0n) + BigInt(proof.amount));
-    return out;
-  }
-
-  total(): bigint {
-    let sum = 0n;
-    for (const v of this.balances().values()) sum += v;
-    return sum;
-  }
-
-  proofsOf(mint: string): StoredProof[] {
-    const taken = this.takenSecrets();
-    return [...this.held.entries()]
-      .filter(([s, h]) => h.mint === mint && !taken.has(s))
-      .map(([, h]) => ({ ...h.proof }));
-  }
-
-  takes(): Take[] {
-    return [...this.takesById.values()];
-  }
 
   /** Durable before the proofs go to a mint; refused if one is not held or already taken. */
   async take(mint: string, proofs: readonly StoredProof[], purpose: string): Promise<string> {
@@ -537,12 +341,6 @@ export class CashuStore {
 
   addProofs(mint: string, proofs: readonly StoredProof[], why: string): Promise<void> {
     return this.append({ t: 'add', mint, proofs: proofs.map((p) => ({ ...p })), why: why.slice(0, 64) });
-  }
-
-  private takenSecrets(): Set<string> {
-    const s = new Set<string>();
-    for (const t of this.takesById.values()) for (const p of t.proofs) s.add(p.secret);
-    return s;
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,7 @@ import {
   type KeysetEntry,
 } from '../../cashu/index.ts';
 import { stepsCap } from './steps.ts';
-import type { SwapIntent } from './store.ts';
+import type { SwapIntent } from './ledger-state.ts';
 
 /** A token decoded against its mint's keysets: what it is worth after fees, and its reference (one per proof set). */
 export interface PricedToken {

@@ -94,9 +94,9 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
     });
   },
-  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession, background }) {
+  async open({ config, sessions, gate, stepSizeOf, endsWritten, log, announce, onSession, background, atStart }) {
     const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
-    const ledger = await EscrowLedger.open(config.main.stateDir);
+    const ledger = await EscrowLedger.open(config.main.stateDir, { atStart });
     const escrow = await openEscrowCredit({
       config: config.escrow,
       ledger,

@@ -41,8 +41,9 @@ export const exactPlugin: PaymentPlugin = {
       }),
     );
   },
-  async open({ config, sessions, log, background }) {
-    const x402 = await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log });
+  async open({ config, sessions, log, background, atStart }) {
+    const stateDir = config.main.stateDir;
+    const x402 = await X402Method.open({ config: config.x402, stateDir, sessions, log, atStart });
     // The resolver of settles a crash left unanswered: a pass once the daemon runs, again while any is pending (a
     // failed pass is logged by the resolver and tried again).
     background({

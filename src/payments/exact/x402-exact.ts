@@ -104,7 +104,7 @@ export class X402Method implements PaymentMethod {
   }
 
   static async open(options: X402MethodOptions): Promise<X402Method> {
-    const store = await X402Store.open(options.stateDir);
+    const store = await X402Store.open(options.stateDir, undefined, { atStart: options.atStart === true });
     return new X402Method(options.config, store, options);
   }
 

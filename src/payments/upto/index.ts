@@ -16,9 +16,10 @@ export const uptoPlugin: PaymentPlugin = {
     add.x402Scheme(SCHEME);
     add.lanUse({ name: 'upto', on: (c) => c.upto.enabled });
   },
-  async open({ config, sessions, endsWritten, log, background }) {
+  async open({ config, sessions, endsWritten, log, background, atStart }) {
     const { openUpto } = await uptoCode();
-    const upto = await openUpto({ config: config.upto, stateDir: config.main.stateDir, sessions, endsWritten, log });
+    const stateDir = config.main.stateDir;
+    const upto = await openUpto({ config: config.upto, stateDir, sessions, endsWritten, log, atStart });
     // The sweep of due authorizations (once the reconcile settled what was due at start), and the asks again.
     background(upto.ends.background);
     for (const pass of upto.method.background) background(pass);

@@ -230,13 +230,15 @@ export interface OpenUptoOptions {
   sessions: UptoSessions;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
+  /** Opened at the daemon's start (PluginHost.atStart): its table is read synchronously. */
+  atStart?: boolean;
 }
 
 /** Opens the upto table (ERR_UPTO_STORE if it cannot be read back) and builds the method and its ends. */
 export async function openUpto(o: OpenUptoOptions): Promise<UptoPart> {
   // viem, for the Permit2 digest hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
   await loadEvm();
-  const store = await UptoStore.open(o.stateDir);
+  const store = await UptoStore.open(o.stateDir, { atStart: o.atStart === true });
   const method = new UptoMethod(o.config, { store, log: o.log, sessions: o.sessions });
   const ends = new UptoEnds({ method, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
   return { method, ends };

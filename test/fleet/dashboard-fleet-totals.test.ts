@@ -15,6 +15,7 @@ import * as store from '../../src/fleet/dashboard/store.ts';
 import { revenueSeries, daysBetween } from '../../src/fleet/dashboard/views.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { ALL, DAY, METHODS } from './dashboard-days.ts';
+import { until } from '../helpers/until.ts';
 
 const ROUTERS = 11;
 
@@ -87,10 +88,6 @@ const todayOf = (m: number): string => new Date(Date.now() + m * 60_000).toISOSt
 const waiting = async (): Promise<boolean> =>
   (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).length > 0;
 
-async function until(what: () => Promise<boolean>): Promise<void> {
-  while (!(await what())) await new Promise((r) => setTimeout(r, 10));
-}
-
 async function fill(...zones: string[]): Promise<void> {
   const f = new OffsetFill({ db, sliceDays: 5 });
   for (const z of zones) f.keep(z);
@@ -155,10 +152,15 @@ test('a payment open when a close begins is summed by it; one stored while it cl
     await pay(tx, 6, Date.parse(`${back}T00:01:00Z`), 17n, 0);
     await held;
   });
-  await until(async () => (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass`)).length > 0);
+  await until(
+    async () => (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass`)).length > 0,
+    60_000,
+    'the open transaction holding its lock on payments',
+    10,
+  );
   let closed = false;
   const close = db.query('SELECT revenue_totals_close(0, 2)').then(() => (closed = true));
-  await until(waiting);
+  await until(waiting, 60_000, 'a statement waiting on a lock', 10);
   assert.is(closed, false);
   release();
   await Promise.all([open, close]);
@@ -171,12 +173,12 @@ test('a payment open when a close begins is summed by it; one stored while it cl
     [{ to }] = (await tx.query('SELECT revenue_totals_close(0, 2)::text AS to')) as [{ to: string }];
     await held;
   });
-  await until(async () => to !== '');
+  await until(async () => to !== '', 60_000, 'the close begun, its day known', 10);
   let stored = false;
   const late = db
     .transaction((tx) => pay(tx, 7, Date.parse(`${to}T00:00:00Z`) - 1_000, 19n, 1))
     .then(() => (stored = true));
-  await until(waiting);
+  await until(waiting, 60_000, 'a statement waiting on a lock', 10);
   assert.is(stored, false);
   release();
   await Promise.all([closing, late]);

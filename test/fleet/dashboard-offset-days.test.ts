@@ -11,6 +11,7 @@ import { FLEET_MIGRATIONS, migrate, openPostgres, type Db, type Sql } from '../.
 import { OffsetFill, zoneOffsets } from '../../src/fleet/dashboard/offset-fill.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { lastAnalyzed } from './dashboard-days.ts';
+import { until } from '../helpers/until.ts';
 
 let pg: Postgres;
 let db: Db;
@@ -73,10 +74,6 @@ async function fillAll(m: number, days = 1): Promise<number> {
 const waiting = async (): Promise<boolean> =>
   (await db.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).length > 0;
 
-async function until(what: () => Promise<boolean>): Promise<void> {
-  while (!(await what())) await new Promise((r) => setTimeout(r, 10));
-}
-
 test('an offset kept is filled in slices from the payments before, kept by the trigger for those after', async () => {
   assert.equal((await days(330)).kept, []);
   const [first] = await db.query<{ kept: boolean }>('SELECT revenue_offset_keep(330) AS kept');
@@ -115,13 +112,13 @@ test('stored while a slice is open: a payment of a later day at once, of its day
     [{ from }] = (await tx.query('SELECT revenue_offset_fill(-300, 1)::text AS from')) as [{ from: string }];
     await held;
   });
-  await until(async () => from !== '');
+  await until(async () => from !== '', 60_000, 'the slice begun, its day known', 10);
   // A payment of today (above every slice) is stored while the slice is open: it does not wait for it.
   await pay(db, T0 + 5 * 86_400_000, 17n);
   // One of a day the open slice fills waits for that slice, then is counted by the trigger (the slice did not see it).
   let stored = false;
   const inSlice = pay(db, Date.parse(`${from}T12:00:00Z`), 19n).then(() => (stored = true));
-  await until(waiting);
+  await until(waiting, 60_000, 'a statement waiting on a lock', 10);
   assert.is(stored, false);
   release();
   await Promise.all([slice, inSlice]);
@@ -138,9 +135,14 @@ test('a payment transaction open when an offset is listed, or when a slice begin
     await pay(tx, T0 + 3_600_000, 11n);
     await held;
   });
-  await until(async () => (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass`)).length > 0);
+  await until(
+    async () => (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'payments'::regclass`)).length > 0,
+    60_000,
+    'the open transaction holding its lock on payments',
+    10,
+  );
   const keep = db.query('SELECT revenue_offset_keep(60)');
-  await until(waiting);
+  await until(waiting, 60_000, 'a statement waiting on a lock', 10);
   release();
   await Promise.all([open, keep]);
   // Open when a slice begins, its payment of a day below the fill's reach: the slice waits for it, then sums it.
@@ -154,10 +156,13 @@ test('a payment transaction open when an offset is listed, or when a slice begin
     async () =>
       (await db.query(`SELECT 1 FROM pg_locks WHERE relation = 'revenue_offsets'::regclass AND mode = 'RowShareLock'`))
         .length > 0,
+    60_000,
+    'the slice holding its row of revenue_offsets',
+    10,
   );
   let filled = false;
   const fill = fillAll(60).then(() => (filled = true));
-  await until(waiting);
+  await until(waiting, 60_000, 'a statement waiting on a lock', 10);
   assert.is(filled, false);
   release();
   await Promise.all([below, fill]);

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { BUNDLE, ensureBuilt } from '../daemon/harness.ts';
+import { until } from '../helpers/until.ts';
 
 function http(
   url: string,
@@ -26,17 +27,6 @@ function http(
     req.on('error', reject);
     req.end(body);
   });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` until it holds; generous: CI's machine may wait ~500 s for a CPU in a run. */
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await sleep(250);
-  }
 }
 
 for (const [how, toGroup] of [
@@ -69,6 +59,7 @@ async function demo(toGroup: boolean): Promise<void> {
       () => /password: \S+/.test(out) || child.exitCode !== null,
       300_000,
       () => `the login:\n${out}`,
+      250,
     );
     assert.is(child.exitCode, null, out);
     // Said, not hidden: the routers' usage reaches the dashboard at their checkpoint's pace (told once on flash).
@@ -91,6 +82,7 @@ async function demo(toGroup: boolean): Promise<void> {
       },
       300_000,
       () => `the three routers on the Routers page:\n${page}\n${out}`,
+      250,
     );
     if (toGroup) group('SIGINT');
     else process.kill(child.pid!, 'SIGINT');
@@ -104,6 +96,7 @@ async function demo(toGroup: boolean): Promise<void> {
       () => !groupAlive(child.pid!),
       60_000,
       () => `the demo's process group gone:\n${out}`,
+      250,
     );
   } finally {
     group('SIGKILL');

@@ -23,6 +23,7 @@ import { committedHalves } from './table-halves.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { Valve } from '../../src/portal/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
+import { until } from '../helpers/until.ts';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -47,14 +48,6 @@ interface Rig {
    *  (`withMarks` false: none, as after a crash before the session's first checkpoint). */
   restart(withMarks?: boolean | Array<[string, CounterMark]>): Promise<void>;
   close(): Promise<void>;
-}
-
-async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((res) => setTimeout(res, 2));
-  }
 }
 
 /** Fake timers for the meter's own scheduling: a test fires what it wants, when it wants. */
@@ -487,7 +480,7 @@ test(
     const first = pending.find((p) => !p.cleared && p.ms === 0)!;
     first.cleared = true;
     first.fn();
-    await waitUntil(() => pending.some((p) => !p.cleared && p.ms === 10_000));
+    await until(() => pending.some((p) => !p.cleared && p.ms === 10_000), 2000, 'the next tick planned in 10 s', 2);
     for (const mac of [A, B, C]) r.portal.addClient(mac, `10.0.0.${parseInt(mac.slice(-2), 16)}`);
     // A time session: it ends on its clock, and its first reading bills the same bytes at the poll interval.
     const { session: timed } = await r.manager.activate({
@@ -1229,7 +1222,12 @@ test(
     r.portal.addTraffic(A, 1.5 * MiB, 0);
     r.now.t += 187;
     dueCut().fn();
-    await waitUntil(() => reads.length === 1 && pending.some((p) => !p.cleared && p.ms > 0));
+    await until(
+      () => reads.length === 1 && pending.some((p) => !p.cleared && p.ms > 0),
+      2000,
+      () => `one reading (${reads.length}) and the next step planned`,
+      2,
+    );
     assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
     assert.is(r.manager.get(s.id)!.used, 8 * MiB, 'a final reading that does not end the session bills nothing');
     // The second: 8 KiB left, which pass within the close: the session ends at this reading, those 8 KiB billed ahead.
@@ -1238,7 +1236,12 @@ test(
     const next = pending.filter((p) => !p.cleared && p.ms > 0).at(-1)!;
     next.cleared = true;
     next.fn();
-    await waitUntil(() => r.manager.get(s.id)!.state !== 'ACTIVE');
+    await until(
+      () => r.manager.get(s.id)!.state !== 'ACTIVE',
+      2000,
+      () => `the session ended (${r.manager.get(s.id)!.state})`,
+      2,
+    );
     assert.equal(reads, [A, A], 'only A was read, by itself');
     assert.is(r.ticks.length, ticksBefore, 'no tick was taken for it');
     assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
@@ -1297,7 +1300,7 @@ test(
     assert.is(first.length, 1, 'a cut is planned');
     first[0]!.cleared = true; // it fires
     first[0]!.fn();
-    await waitUntil(() => release !== undefined);
+    await until(() => release !== undefined, 2000, 'the final reading asked of the portal', 2);
     // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
     await r.meter.tick();
     assert.is(r.manager.get(s.id)!.used, 9 * MiB);
@@ -1316,9 +1319,9 @@ test(
     release = undefined;
     const zeroTimers = pending.filter((p) => p.ms === 0).length;
     cuts[0]!.fn();
-    await waitUntil(() => release !== undefined);
+    await until(() => release !== undefined, 2000, 'the final reading asked of the portal', 2);
     release!();
-    await waitUntil(() => pending.filter((p) => p.ms === 0).length > zeroTimers);
+    await until(() => pending.filter((p) => p.ms === 0).length > zeroTimers, 2000, 'a step planned at once', 2);
     assert.is(r.manager.get(s.id)!.used, 9 * MiB);
     await r.close();
   },

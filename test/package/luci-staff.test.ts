@@ -17,6 +17,7 @@ import { BUNDLE, ensureBuilt } from '../daemon/harness.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Browser, browserUnavailableReason, type Page } from '../e2e/browser.ts';
 import { METHODS } from '../../src/api/methods.ts';
+import { until } from '../helpers/until.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const LUCI_ROOT = process.env.SLUICE_LUCI_ROOT ?? join(homedir(), '.cache/sluice-peers/luci/root');
@@ -73,14 +74,6 @@ async function login(username: string, password: string): Promise<string> {
   return sid as string;
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The ```sh block of docs/quickstart.md's "A staff login for the counter", as written. */
 function quickstartStaffBlock(): string {
   const doc = readFileSync(join(REPO, 'docs/quickstart.md'), 'utf8');
@@ -97,7 +90,7 @@ test.before(async () => {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
   });
-  await until('uhttpd answers', () => existsSync(join(work, 'ready')));
+  await until(() => existsSync(join(work, 'ready')), 20_000, 'uhttpd answers', 100);
   // The daemon on the lab's ubus socket, with the package's config file (no portal here: grants stay gate-pending).
   mkdirSync(join(work, 'state'));
   onRouter(
@@ -118,7 +111,7 @@ test.before(async () => {
   );
   daemon.stdout!.on('data', (d) => (daemonLog += d));
   daemon.stderr!.on('data', (d) => (daemonLog += d));
-  await until('sluice running', () => daemonLog.includes('sluice running'));
+  await until(() => daemonLog.includes('sluice running'), 20_000, 'sluice running', 100);
   // The admin makes the staff login as docs/quickstart.md says.
   onRouter(quickstartStaffBlock());
 });
@@ -175,7 +168,7 @@ labTest(
     assert.is((made.result?.[1]?.codes as string[]).length, 2);
     const ended = await rpc(staff, 'sluice', 'terminate', { mac: '02:00:00:00:0a:01' });
     assert.is((ended.result?.[1]?.session as Record<string, unknown>)?.state, 'TERMINATED');
-    await until('the acts are logged', () => daemonLog.includes('method=terminate'));
+    await until(() => daemonLog.includes('method=terminate'), 20_000, 'the acts are logged', 100);
     const acts = daemonLog.split('\n').filter((l) => l.includes('admin call'));
     assert.ok(
       acts.some((l) => /method=grant .*login=root result=ok/.test(l)),
@@ -299,7 +292,7 @@ labTest(
     await page.waitFor('the end', `document.body.textContent.includes('Session of 02:00:00:00:0a:02 ended')`);
     await page.click('#sluice-counter-batches .cbi-button-remove');
     await page.waitFor('the revocation', `document.body.textContent.includes('unused tickets no longer work')`);
-    await until('logged', () => daemonLog.includes('method=voucher_revoke'));
+    await until(() => daemonLog.includes('method=voucher_revoke'), 20_000, 'logged', 100);
     const acts = daemonLog.split('\n').filter((l) => l.includes('login=counter'));
     for (const m of ['extend mac=02:00:00:00:0a:02 seconds=600', 'voucher_create', 'terminate', 'voucher_revoke'])
       assert.ok(

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAcceptQueue, readAcceptQueue, type AcceptQueue } from '../../src/portal/accept-queue.ts';
 import { nudgeWhileSilent } from '../../src/portal/accept-nudge.ts';
+import { until } from '../helpers/until.ts';
 
 const capture = readFileSync(new URL('../fixtures/portal/proc-net-unix.txt', import.meta.url), 'utf8');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -74,15 +75,6 @@ function scripted(states: Array<AcceptQueue | undefined>): {
   return { read: async () => states[Math.min(i++, states.length - 1)], looks: () => i };
 }
 
-/** Polls until `check` holds (timers fire late on a loaded machine, never early). */
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 const LOOKING = { afterMs: 10, max: 5, lookEveryMs: 10, stableLooks: 3 };
 
 test('a portal serving a call is never nudged, however long the answer takes', async () => {
@@ -90,7 +82,7 @@ test('a portal serving a call is never nudged, however long the answer takes', a
     let nudges = 0;
     const queue = scripted([{ waiting: ['a'], serving: 1 }]);
     const n = nudgeWhileSilent(path, { ...LOOKING, onNudge: () => nudges++, readQueue: queue.read });
-    await until(() => queue.looks() >= 10, 'ten looks');
+    await until(() => queue.looks() >= 10, 30_000, 'ten looks', 5);
     n.stop();
     assert.is(nudges, 0);
     assert.is(connections(), 0);
@@ -111,10 +103,10 @@ test('a sleeping portal with a queue: one nudge per stable sighting, none while 
       { waiting: ['b'], serving: 1 },
     ]);
     const n = nudgeWhileSilent(path, { ...LOOKING, onNudge: () => nudges++, readQueue: queue.read });
-    await until(() => queue.looks() >= 12, 'the script and six looks more');
+    await until(() => queue.looks() >= 12, 30_000, 'the script and six looks more', 5);
     n.stop();
     assert.is(nudges, 1);
-    await until(() => connections() === 1, 'the nudge to connect');
+    await until(() => connections() === 1, 30_000, 'the nudge to connect', 5);
   });
 });
 
@@ -128,7 +120,7 @@ test('a queue that cannot be seen: blind nudges, the first after 1 s; stop ends 
       onNudge: () => at.push(Date.now() - started),
       readQueue: async () => undefined,
     });
-    await until(() => at.length === 1, 'the first blind nudge');
+    await until(() => at.length === 1, 30_000, 'the first blind nudge', 5);
     assert.ok(at[0]! >= 1000, `the first blind nudge came after ${at[0]} ms of silence`);
     n.stop();
     await sleep(2500);
@@ -148,7 +140,7 @@ test('max bounds the nudges of one call', async () => {
       onNudge: () => nudges++,
       readQueue: async () => ({ waiting: [`c${k++}`], serving: 0 }),
     });
-    await until(() => nudges === 2, 'two nudges');
+    await until(() => nudges === 2, 30_000, 'two nudges', 5);
     await sleep(100);
     n.stop();
     assert.is(nudges, 2);

@@ -7,16 +7,10 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BinauthWatch } from '../../src/portal/binauth-watch.ts';
+import { until } from '../helpers/until.ts';
 
 const A = '02:00:00:00:0e:01';
 const TOKEN = '0a1b2c3d';
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  for (const deadline = Date.now() + ms; !cond();) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /**
  * Runs `fn` with a started watch of a portal's directory (the BinAuth's records in it when `made`) and the MACs it
@@ -48,7 +42,7 @@ test('a deauth empties the record: reported once, with the MAC; an auth writes a
     writeFileSync(join(tokens, 'not-a-mac'), '', { mode: 0o644 });
     writeFileSync(join(tokens, A), '', { mode: 0o644 }); // the deauth: `printf '' > file`
     writeFileSync(join(tokens, A), '', { mode: 0o644 }); // more events of the same deauth
-    await until(() => heard.length > 0, 'the deauth reported');
+    await until(() => heard.length > 0, 5000, 'the deauth reported', 10);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(heard, [A], 'once');
     // An auth empties the record before it writes the token (`printf … > file`): not a deauth.
@@ -57,7 +51,7 @@ test('a deauth empties the record: reported once, with the MAC; an auth writes a
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(heard, [A], 'an auth is no deauth');
     writeFileSync(join(tokens, A), '', { mode: 0o644 }); // deauthed again after that auth: a new deauth
-    await until(() => heard.length > 1, 'the second deauth reported');
+    await until(() => heard.length > 1, 5000, 'the second deauth reported', 10);
     assert.equal(heard, [A, A]);
     assert.is(watch.deauths, 2);
   });
@@ -67,9 +61,9 @@ test('no directory yet (no BinAuth run): not live, and looked for again until it
   await watching(false, async ({ dir, watch, heard }) => {
     assert.is(watch.liveSince, undefined, 'nothing to watch: stalls are listed for');
     mkdirSync(join(dir, 'sluice-tokens'));
-    await until(() => watch.liveSince !== undefined, 'the directory found');
+    await until(() => watch.liveSince !== undefined, 5000, 'the directory found', 10);
     writeFileSync(join(dir, 'sluice-tokens', A), '', { mode: 0o644 });
-    await until(() => heard.length > 0, 'the deauth reported');
+    await until(() => heard.length > 0, 5000, 'the deauth reported', 10);
     assert.is(heard[0], A);
   });
 });
@@ -78,11 +72,11 @@ test('the directory removed: not live until the BinAuth makes it again, then its
   await watching(true, async ({ dir, tokens, watch, heard }) => {
     assert.ok(watch.liveSince !== undefined);
     rmSync(tokens, { recursive: true });
-    await until(() => watch.liveSince === undefined, 'the watch lost with its directory');
+    await until(() => watch.liveSince === undefined, 5000, 'the watch lost with its directory', 10);
     mkdirSync(tokens);
-    await until(() => watch.liveSince !== undefined, 'the new directory watched');
+    await until(() => watch.liveSince !== undefined, 5000, 'the new directory watched', 10);
     writeFileSync(join(tokens, A), '', { mode: 0o644 });
-    await until(() => heard.length > 0, 'a deauth in the new directory reported');
+    await until(() => heard.length > 0, 5000, 'a deauth in the new directory reported', 10);
     assert.equal(heard, [A]);
   });
 });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Ipv6Gate } from '../../src/portal/ipv6-gate.ts';
 import { nftRunner } from '../../src/portal/nft-run.ts';
 import { skipTest } from '../helpers/skip.ts';
+import { until } from '../helpers/until.ts';
 
 const MAC = '02:00:00:00:0c:01';
 const ROUTER = 'fd77::1';
@@ -68,13 +69,6 @@ if (!root || !haveNft) {
     };
     return { curl, size };
   };
-  const until = async (what: string, ok: () => boolean): Promise<void> => {
-    for (let i = 0; i < 100; i++) {
-      if (ok()) return;
-      await sleep(100);
-    }
-    assert.unreachable(`${what} never happened`);
-  };
   const gate = new Ipv6Gate({ run: nftRunner(['ip', 'netns', 'exec', rt, 'nft'], 5000), devices: ['lan'] });
 
   test.before(async () => {
@@ -113,8 +107,8 @@ if (!root || !haveNft) {
     serve(rt, ROUTER, 80);
     serve(rt, ROUTER4, 80);
     // Before the gate: the dual-stack LAN reaches the upstream over IPv6 (what a client that never paid got).
-    await until('the upstream answering over IPv6', () => get(`http://[${UPSTREAM}]/`) === 200);
-    await until("the router's own server answering", () => get(`http://[${ROUTER}]/`) === 200);
+    await until(() => get(`http://[${UPSTREAM}]/`) === 200, 60_000, 'the upstream answering over IPv6', 100);
+    await until(() => get(`http://[${ROUTER}]/`) === 200, 60_000, "the router's own server answering", 100);
   });
   test.after(() => {
     for (const s of servers) s.kill('SIGKILL');
@@ -152,7 +146,7 @@ if (!root || !haveNft) {
     assert.is(get(`http://[${UPSTREAM}]/`), 200);
     const { curl, size } = stream(`http://[${UPSTREAM}]/stream`, 'stream');
     try {
-      await until('the stream flowing', () => size() >= 32 * 1024);
+      await until(() => size() >= 32 * 1024, 60_000, 'the stream flowing', 100);
       await gate.close(MAC);
       const atClose = size();
       await sleep(2000);
@@ -170,7 +164,7 @@ if (!root || !haveNft) {
     assert.is(get(`http://${UPSTREAM4}/`), 200, 'IPv4 before the close');
     const { curl, size } = stream(`http://${UPSTREAM4}/stream`, 'stream4');
     try {
-      await until('the IPv4 stream flowing', () => size() >= 32 * 1024);
+      await until(() => size() >= 32 * 1024, 60_000, 'the IPv4 stream flowing', 100);
       // The portal does not answer (down, dead with its rules in place): only sluice's own stop holds the client.
       await gate.close(MAC);
       assert.ok(gate.isStopped(MAC));
@@ -201,7 +195,7 @@ if (!root || !haveNft) {
     await brief.close(MAC); // tried again: 4 s from now
     await sleep(5000 - (Date.now() - t0));
     assert.is(get(`http://${UPSTREAM4}/`, 1), 0, 'still stopped 5 s after the first close');
-    await until('the stop lapsing', () => get(`http://${UPSTREAM4}/`, 1) === 200);
+    await until(() => get(`http://${UPSTREAM4}/`, 1) === 200, 60_000, 'the stop lapsing', 100);
     assert.ok(await gate.start([]), "the test's gate back");
   });
 

@@ -13,6 +13,7 @@ import { KernelQuota } from '../../src/portal/kernel-quota.ts';
 import { nftRunner } from '../../src/portal/nft-run.ts';
 import { TableWatch } from '../../src/portal/table-watch.ts';
 import { skipTest } from '../helpers/skip.ts';
+import { until } from '../helpers/until.ts';
 
 const A = '02:00:00:00:0c:01';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -106,14 +107,15 @@ if (!root || !haveNft) {
       tables: ['netdev sluice_count', 'netdev sluice_quota'],
       onGone: (table) => void (table.endsWith('sluice_count') ? counters.rebuild('flushed') : quota.rebuild('flushed')),
     });
-  /** Polls the ruleset until `done` holds (a hang guard of 20 s, not a timing goal); the last listing. */
-  const until = async (done: (ruleset: string) => boolean): Promise<string> => {
+  /** The ruleset once both tables are back with the client in them (a hang guard, not a timing goal). */
+  const bothBackListed = async (): Promise<string> => {
     let ruleset = '';
-    for (let i = 0; i < 400; i++) {
-      ruleset = list();
-      if (done(ruleset)) break;
-      await sleep(50);
-    }
+    await until(
+      () => bothBack((ruleset = list())),
+      40_000,
+      () => `both tables back:\n${ruleset}`,
+      50,
+    );
     return ruleset;
   };
   const bothBack = (r: string): boolean => /counter cu_020000000c01/.test(r) && /q_020000000c01/.test(r);
@@ -128,7 +130,7 @@ if (!root || !haveNft) {
       assert.ok(bothBack(list()), 'nothing was reported before the flush');
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset'], { stdio: 'ignore' });
       // Both tables are made again before their entries are: wait for what the assertions read, not the tables alone.
-      const ruleset = await until(bothBack);
+      const ruleset = await bothBackListed();
       assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");
       assert.match(
         ruleset,
@@ -150,7 +152,7 @@ if (!root || !haveNft) {
     try {
       spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', 'sluice_count'], { stdio: 'ignore' });
       assert.not.match(list(), /sluice_count/, 'deleted before the monitor could hear it');
-      const ruleset = await until(bothBack);
+      const ruleset = await bothBackListed();
       assert.match(ruleset, /counter cu_020000000c01/, "the counters' table is back, the client's counters in it");
       assert.match(ruleset, /quota q_020000000c01 \{\s*over 5000 bytes/, 'the quota untouched');
       assert.is(watch.gone, 1);

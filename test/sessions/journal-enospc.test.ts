@@ -15,6 +15,7 @@ import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
 import type { Grant } from '../../src/sessions/grant.ts';
 import { SluiceError } from '../../src/errors.ts';
+import { until } from '../helpers/until.ts';
 
 const mount = mkdtempSync(join(tmpdir(), 'sluice-enospc-'));
 let mounted = false;
@@ -44,14 +45,6 @@ function fill(path: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
   } finally {
     closeSync(fd);
-  }
-}
-
-async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -92,8 +85,8 @@ test(
     assert.is(manager.byMac(grant(100).mac), null);
 
     rmSync(filler);
-    await until('the ends to be written after space returned', () => manager.stats().unwrittenEnds === 0);
-    await until('the journal to recover', () => store.stats().failing === null);
+    await until(() => manager.stats().unwrittenEnds === 0, 20_000, 'the ends to be written after space returned', 50);
+    await until(() => store.stats().failing === null, 20_000, 'the journal to recover', 50);
     assert.ok(store.stats().recoveries >= 1);
     const after = await manager.activate(grant(101));
     assert.is(after.session.state, 'ACTIVE', 'purchases accepted again without a restart');

@@ -18,6 +18,7 @@ import { HOOK_HEADERS, signedHeaders, verifyHookSignature } from '../../src/upst
 import type { HookConfig } from '../../src/config/hook.ts';
 import type { Config } from '../../src/config/types.ts';
 import { fakeSession, recordingLog, tempDir } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const SECRET = 'hook-test-secret-0123456789';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -88,17 +89,6 @@ function sinkFor(cfg: HookConfig, stateDir = tempDir('sluice-hook-'), extra: Par
     rmSync(stateDir, { recursive: true, force: true });
   });
   return { sink, lines, stateDir };
-}
-
-/**
- * Waits for a condition the sink reaches after the receiver answered (it reads the answer after the server wrote it).
- */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const json = (p: Post) => JSON.parse(p.body.toString('utf8')) as Record<string, any>;
@@ -185,7 +175,7 @@ test('started, topped up, ended: posted in order as JSON, each signed over times
     );
   }
   assert.is(new Set(r.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 3, 'a nonce per post');
-  await until(() => sink.stats()['pending'] === 0, 'all acknowledged');
+  await until(() => sink.stats()['pending'] === 0, 10_000, 'all acknowledged', 10);
   const st = sink.stats();
   assert.equal(
     [st['delivered'], st['pending'], st['url']],
@@ -222,7 +212,7 @@ test(
       at: Date.now(),
       session: { ...a, state: 'TERMINATED', endCause: 'admin', endedAt: Date.now(), used: 5000, bytes: 5000 },
     });
-    await until(() => Number(sink.stats()['failures']) >= 2, 'retried while refused');
+    await until(() => Number(sink.stats()['failures']) >= 2, 10_000, 'retried while refused', 10);
     assert.is(sink.stats()['pending'], 2);
     assert.match(String(sink.stats()['last_error']), /POST http:\/\/127\.0\.0\.1:\d+\/sluice failed/);
     assert.ok(
@@ -243,7 +233,7 @@ test(
     ]);
     assert.is(new Set(back.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 4, 'each attempt signed afresh');
     assert.equal(json(back.posts[3]!).event, 'ended');
-    await until(() => sink.stats()['pending'] === 0, 'all acknowledged');
+    await until(() => sink.stats()['pending'] === 0, 10_000, 'all acknowledged', 10);
     assert.equal([sink.stats()['pending'], sink.stats()['delivered'], sink.stats()['last_error']], [0, 3, null]);
   },
 );
@@ -288,7 +278,7 @@ test('reload switches the hook on and off; events of the time it was off are not
   sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'on' }) });
   await r.next(1);
   assert.equal([json(r.posts[0]!).session.user, json(r.posts[0]!).router], ['on', 'r2']);
-  await until(() => sink.stats()['pending'] === 0, 'acknowledged');
+  await until(() => sink.stats()['pending'] === 0, 10_000, 'acknowledged', 10);
   await sink.reload(config(hookConfig(r.port, { enabled: false })));
   sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'off again' }) });
   await sink.reload(config(hookConfig(r.port)));

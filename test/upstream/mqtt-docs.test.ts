@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 import { fakeSession, mqttConfig, recordingLog, rows, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
+import { until } from '../helpers/until.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DOC = readFileSync(join(ROOT, 'docs/mqtt.md'), 'utf8');
@@ -41,14 +42,6 @@ class Output {
   }
   lines(): string[] {
     return this.text.split('\n').filter((l) => l !== '');
-  }
-}
-
-async function until(cond: () => boolean, ms: number, what: string, show: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}\n${show()}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -107,14 +100,14 @@ test(
       await until(
         () => py.lines().some((l) => l.endsWith('status online ')),
         10_000,
-        'Python consumer subscribed',
-        () => py.text,
+        () => `Python consumer subscribed\n${py.text}`,
+        50,
       );
       await until(
         () => js.lines().includes('sluice/router1/status status online'),
         10_000,
-        'Node consumer subscribed',
-        () => js.text,
+        () => `Node consumer subscribed\n${js.text}`,
+        50,
       );
 
       // A session with a user, one past 2^32 bytes (a uint64 in msgpack), one without a user.
@@ -180,14 +173,14 @@ test(
       await until(
         () => after(py.lines()).length >= wantPy.length,
         10_000,
-        'Python consumer output',
-        () => py.text,
+        () => `Python consumer output\n${py.text}`,
+        50,
       );
       await until(
         () => after(js.lines()).length >= wantJs.length,
         10_000,
-        'Node consumer output',
-        () => js.text,
+        () => `Node consumer output\n${js.text}`,
+        50,
       );
       assert.equal(after(py.lines()), wantPy);
       assert.equal(after(js.lines()), wantJs);

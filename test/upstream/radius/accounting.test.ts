@@ -23,6 +23,7 @@ import type { NasIdentity } from '../../../src/radius/nas.ts';
 import { TERMINATE_CAUSES, LIMIT_CAUSES, type EndCause } from '../../../src/sessions/model.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
 import { useBytes } from '../../sessions/helpers.ts';
+import { until } from '../../helpers/until.ts';
 
 interface Ctx {
   radius: FreeRadius;
@@ -94,13 +95,6 @@ t.after.each(async (c) => {
 });
 
 const lines = (c: Ctx, kind: string) => c.radius.acctLines().filter((l) => l.startsWith(`${kind} `));
-const until = async (cond: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 t('in a venue, every record carries the venue session as Acct-Multi-Session-Id, sold here or moved in', async (c) => {
   await setup(c, { interimMs: 3_600_000, multiSessionOf: (s) => venueSessionOf('ra', s) });

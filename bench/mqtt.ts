@@ -21,7 +21,8 @@ import { loadMsgpack, RECORD_TYPE, usageParts } from '../src/upstream/mqtt/messa
 import { Outbox } from '../src/upstream/outbox.ts';
 import { MsgpackWriter, RowPrefixes } from '../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../src/meter/ports.ts';
-import { mqttConfig, tempDir } from '../test/upstream/mqtt-rig.ts';
+import { mqttConfig } from '../test/upstream/mqtt-config.ts';
+import { tempDir } from '../test/upstream/mqtt-rig.ts';
 
 // msgpackr is read when the MQTT sink opens its queue (messages.ts); the bench encodes without a sink.
 await loadMsgpack();

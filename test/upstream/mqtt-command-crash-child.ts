@@ -4,7 +4,8 @@
  * close, no pending write finished): the crash between "command verified" and "command done".
  */
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
-import { mqttConfig, recordingLog } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { recordingLog } from './mqtt-rig.ts';
 
 const [url, stateDir, secret] = process.argv.slice(2) as [string, string, string];
 const sink = new MqttSink(

@@ -15,7 +15,8 @@ import { Mosquitto } from '../peers/mosquitto.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 import { CommandChannel } from '../../src/upstream/mqtt/command-channel.ts';
 import { CommandVerifier, signCommand } from '../../src/upstream/mqtt/commands.ts';
-import { mqttConfig, recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const SECRET = 'a-long-shared-secret-1234';

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
-import { fakeSession, mqttConfig, recordingLog, rows, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { fakeSession, recordingLog, rows, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -11,32 +11,10 @@ import '../../src/daemon.ts';
 import type { MqttConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
+import { mqttConfig } from './mqtt-config.ts';
 
-// Not mqtt-rig.ts's helpers: the rig imports mqtt.js itself (its subscriber).
-const config = (enabled: boolean): MqttConfig => ({
-  enabled,
-  url: 'mqtt://127.0.0.1:1',
-  username: '',
-  password: '',
-  clientId: 'sluice-lazy',
-  keepaliveMs: 60_000,
-  protocol: 'auto',
-  caFile: '',
-  certFile: '',
-  keyFile: '',
-  topicPrefix: 'sluice',
-  qos: 1,
-  format: 'msgpack',
-  maxPayload: 65536,
-  maxInflight: 100,
-  queueDir: '',
-  queueMax: 1 << 20,
-  usageExpiryMs: 3_600_000,
-  statusIntervalMs: 60_000,
-  commands: false,
-  commandSecret: '',
-  commandWindowMs: 300_000,
-});
+// mqtt-config.ts, not mqtt-rig.ts: the rig imports mqtt.js itself (its subscriber).
+const config = (enabled: boolean): MqttConfig => mqttConfig('mqtt://127.0.0.1:1', { enabled, clientId: 'sluice-lazy' });
 const log = createLogger();
 log.level = 'error';
 

@@ -11,7 +11,8 @@ import { Mosquitto } from '../peers/mosquitto.ts';
 import { MqttSink, type MqttSinkDeps } from '../../src/upstream/mqtt/sink.ts';
 import type { MqttConfig } from '../../src/config/mqtt.ts';
 import type { PaidEvent } from '../../src/sessions/index.ts';
-import { fakeSession, mqttConfig, recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { fakeSession, recordingLog, Subscriber, tempDir } from './mqtt-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -1,9 +1,11 @@
-/** Shared setup for MQTT tests: a sink config, a recording subscriber on a real mosquitto, synthetic session events. */
+/**
+ * Shared setup for MQTT tests (their sink's config: mqtt-config.ts): a recording subscriber on a real mosquitto,
+ * synthetic session events.
+ */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MqttConfig } from '../../src/config/mqtt.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { decode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
 import type { SessionFigures, SinkEvent } from '../../src/upstream/sink.ts';
@@ -12,34 +14,6 @@ import type { Session } from '../../src/sessions/model.ts';
 
 // msgpackr is read when the MQTT sink opens its queue (messages.ts); this file decodes without a sink.
 await loadMsgpack();
-
-export function mqttConfig(url: string, overrides: Partial<MqttConfig> = {}): MqttConfig {
-  return {
-    enabled: true,
-    url,
-    username: '',
-    password: '',
-    clientId: `sluice-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-    keepaliveMs: 60_000,
-    protocol: 'auto',
-    caFile: '',
-    certFile: '',
-    keyFile: '',
-    topicPrefix: 'sluice',
-    qos: 1,
-    format: 'msgpack',
-    maxPayload: 65536,
-    maxInflight: 100,
-    queueDir: '',
-    queueMax: 1 << 20,
-    usageExpiryMs: 3_600_000,
-    statusIntervalMs: 60_000,
-    commands: false,
-    commandSecret: '',
-    commandWindowMs: 300_000,
-    ...overrides,
-  };
-}
 
 export function tempDir(prefix = 'sluice-mqtt-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -10,7 +10,8 @@ import { signCommand } from '../../src/upstream/mqtt/commands.ts';
 import { USAGE_FIELDS } from '../../src/upstream/mqtt/messages.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { MqttConfig } from '../../src/config/mqtt.ts';
-import { fakeSession, mqttConfig, recordingLog, rows, seqReport, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { fakeSession, recordingLog, rows, seqReport, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

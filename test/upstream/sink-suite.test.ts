@@ -15,7 +15,8 @@ import { RadiusAccounting } from '../../src/upstream/radius/accounting.ts';
 import { FreeRadius } from '../peers/freeradius.ts';
 import { HookReceiver } from '../peers/hook-receiver.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
-import { mqttConfig, Subscriber } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { Subscriber } from './mqtt-rig.ts';
 import type { UpstreamSink } from '../../src/upstream/sink.ts';
 import { upstreamSinkSuite } from './sink-suite.ts';
 

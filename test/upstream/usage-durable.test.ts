@@ -12,7 +12,8 @@ import { JournalStore } from '../../src/sessions/journal.ts';
 import { SinkHost } from '../../src/upstream/host.ts';
 import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 import { CountingStore, mac, payment, setup, useBytes } from '../sessions/helpers.ts';
-import { mqttConfig, recordingLog, rows, Subscriber, tempDir } from './mqtt-rig.ts';
+import { mqttConfig } from './mqtt-config.ts';
+import { recordingLog, rows, Subscriber, tempDir } from './mqtt-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -13,7 +13,8 @@ import { PortalStateFile } from '../peers/ndsctl-state.ts';
 import type { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';
-import { LogTail, logTails } from '../helpers/log-tails.ts';
+import { LogTail } from '../helpers/log-tails.ts';
+import { until } from '../helpers/until.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
@@ -250,13 +251,8 @@ ${extra}
     return model.get(mac)?.state;
   }
 
-  async waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}${logTails()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    return until(cond, timeoutMs, () => `waiting for ${what}\n--- daemon output ---\n${this.output}`, 50);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,8 @@ import { encode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
 import type { Log } from '../../src/log.ts';
 import { Postgres } from '../peers/postgres.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
-import { LogTail, logTails } from '../helpers/log-tails.ts';
+import { LogTail } from '../helpers/log-tails.ts';
+import { until } from '../helpers/until.ts';
 
 await loadMsgpack();
 
@@ -143,13 +144,8 @@ export class FakeRouter {
   }
 }
 
-export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${logTails()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export const waitFor = (cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> =>
+  until(cond, timeoutMs, `waiting for ${what}`, 50);
 
 export { Postgres };
 

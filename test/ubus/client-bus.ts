@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UbusBroker } from '../../src/ubus/broker/index.ts';
+import { until } from '../helpers/until.ts';
 
 export type BusKind = 'embedded' | 'real';
 
@@ -78,13 +79,8 @@ export async function startBus(kind: BusKind): Promise<TestBus> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` is true (events travel through a socket, so tests wait for them instead of sleeping blind). */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export const waitFor = (check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  until(check, timeoutMs, `waiting for ${what}`, 5);
 
 /** uvu has no async rejects(): awaits `p` and checks the rejection with `check`. */
 export async function rejects(

@@ -145,8 +145,12 @@ async function depositKilledAt(
   };
 }
 
-async function stranger(header: string, what: string): Promise<void> {
-  const before = { channel: await channel(decodeChannel(header)), receiver: await usdc.balanceOf(receiver) };
+/**
+ * Nothing moved: the channel's balance and claims, and the payer's wallet. Not the receiver's balance: a claim from an
+ * earlier test's channel (its session ended, the settler's pass) may land at any moment and move it.
+ */
+async function stranger(header: string, what: string, payer: Address): Promise<void> {
+  const before = { channel: await channel(decodeChannel(header)), payer: await usdc.balanceOf(payer) };
   const r = await get(`/buy?plan=wifi&steps=${STEPS}`, { 'payment-signature': header }, STRANGER_IP);
   assert.is(r.status, 409, `${what}: ${JSON.stringify(r.body)}`);
   assert.is(
@@ -156,7 +160,7 @@ async function stranger(header: string, what: string): Promise<void> {
   );
   assert.is(await strangerSession(), null, `${what}: the stranger has no session`);
   assert.equal(
-    { channel: await channel(decodeChannel(header)), receiver: await usdc.balanceOf(receiver) },
+    { channel: await channel(decodeChannel(header)), payer: await usdc.balanceOf(payer) },
     before,
     `${what}: nothing moved`,
   );
@@ -195,7 +199,7 @@ test(
     // The money moved before the kill: the customer's deposit is in their channel, sluice had written no voucher.
     assert.equal(await channel(channelId), [DEPOSIT, 0n]);
     // The stranger's resend finds the money in the channel: it must not get the session the customer paid for.
-    await stranger(header, 'the captured deposit payload');
+    await stranger(header, 'the captured deposit payload', customer.account.address);
     // The restart asked whether it landed, and wrote down that it did.
     await lab.waitFor(
       () => /purchase intent after a restart.*landed/.test(lab.output),
@@ -210,7 +214,7 @@ test(
     assert.is(intent.mac, MAC);
     assert.is(intent.ceiling, ceiling);
     assert.type(intent.landedAt, 'number');
-    await stranger(header, 'the same, once the restart knows the money landed');
+    await stranger(header, 'the same, once the restart knows the money landed', customer.account.address);
     await customerResends(header, channelId, ceiling, customer.account.address);
   },
 );
@@ -223,14 +227,14 @@ test(
     const { header, channelId, ceiling } = await depositKilledAt('settle-held', customer);
     assert.equal(await channel(channelId), [0n, 0n], 'nothing moved');
     // The stranger's resend could make the deposit land: it must not take the session the customer paid for.
-    await stranger(header, 'the captured deposit payload');
+    await stranger(header, 'the captured deposit payload', customer.account.address);
     // The restart asked: not landed, and the deposit may still land (its validBefore is ahead): the intent stands.
     await lab.waitFor(
       () => /purchase intent after a restart.*pending/.test(lab.output),
       30_000,
       'the intent reconciled',
     );
-    await stranger(header, 'the same, once the restart has asked');
+    await stranger(header, 'the same, once the restart has asked', customer.account.address);
     assert.is(await usdc.balanceOf(customer.account.address), FUNDS, "the customer's money is still theirs");
     await customerResends(header, channelId, ceiling, customer.account.address);
   },
@@ -249,7 +253,7 @@ test(
       30_000,
       'the intent reconciled',
     );
-    await stranger(header, 'the captured deposit payload after a SIGTERM');
+    await stranger(header, 'the captured deposit payload after a SIGTERM', customer.account.address);
     await customerResends(header, channelId, ceiling, customer.account.address);
   },
 );

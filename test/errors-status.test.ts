@@ -164,6 +164,7 @@ const UBUS: Record<keyof typeof Status, string[]> = {
   ],
   TIMEOUT: [
     'ERR_NDSCTL_TIMEOUT',
+    'ERR_PORTAL_AUTH_UNKNOWN',
     'ERR_X402_SETTLEMENT_PENDING',
     'ERR_ESCROW_CREATE_PENDING',
     'ERR_BATCH_CHANNEL_BUSY',
@@ -349,6 +350,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_SHAPER',
     'ERR_NDSCTL_MISSING',
     'ERR_PORTAL_DOWN',
+    'ERR_PORTAL_AUTH_UNKNOWN',
     'ERR_PORTAL_PARSE',
     'ERR_PORTAL_CLIENT_UNKNOWN',
     'ERR_PORTAL_CLIENT_BLOCKED',

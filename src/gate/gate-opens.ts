@@ -144,7 +144,7 @@ export class GateOpens {
       // restarting: procd brings it back in seconds), or of unknown outcome (the valve's next open looks first). Tried
       // again like an unlisted client's: with the kernel's counters no listing may come for minutes to reopen it.
       const late =
-        e.code === 'ERR_NDSCTL_TIMEOUT' || e.code === 'ERR_PORTAL_DOWN' || e.details?.['outcome'] === 'unknown';
+        e.code === 'ERR_NDSCTL_TIMEOUT' || e.code === 'ERR_PORTAL_DOWN' || e.code === 'ERR_PORTAL_AUTH_UNKNOWN';
       const retrying = (unknown || late) && this.unlisted.has(session.id);
       if (!retrying)
         options.log[unknown ? 'info' : 'warn']('gate pending', {

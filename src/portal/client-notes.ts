@@ -17,7 +17,8 @@ export class ClientNotes {
   readonly #unlisted = new Map<string, number>();
   /**
    * Clients whose last auth's outcome is unknown (ERR_NDSCTL_TIMEOUT: openNDS still does a request whose caller left;
-   * an abnormal reply no look answered after): their next open asks first whether that auth took. Bounded as
+   * ERR_PORTAL_AUTH_UNKNOWN: an abnormal reply or a dropped connection no look answered after): their next open asks
+   * first whether that auth took. Bounded as
    * #unlisted.
    */
   readonly #authUnknown = new Set<string>();

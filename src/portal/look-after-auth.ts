@@ -1,6 +1,7 @@
 /**
  * The look at a client after an auth whose outcome the portal did not say (an abnormal reply: its control socket
- * closed before the reply, a portal restarting). The auth may have taken: openNDS auths in its control thread before
+ * closed before the reply; the connection dropped after the request went out, ndsctl's "error reading"; a portal
+ * restarting). The auth may have taken: openNDS auths in its control thread before
  * it writes the reply, so a client let through and downloading may be behind it. What the caller does with the gate's
  * kernel side (its counters, made from 0 just before the auth) must wait for the portal's word, so the look is asked
  * again while the portal answers nothing useful, within a bound (a portal that stays silent leaves the outcome
@@ -43,12 +44,16 @@ export async function lookAfterAuth(
 }
 
 /**
- * The auth's error once no look answered: still ERR_NDSCTL_FAILED, with `details.outcome` 'unknown' (the gate retries
- * it as an auth that timed out: gate/gate-opens.ts).
+ * An auth whose outcome stays unknown once no look answered (ERR_PORTAL_AUTH_UNKNOWN): `cause` is the auth's own error,
+ * `details.look` the last look's. The gate tries it again as an auth that timed out (gate/gate-opens.ts), and the
+ * valve's next open of the client looks first (client-notes.ts).
  */
-export function outcomeUnknown(auth: SluiceError, last: SluiceError): SluiceError {
-  return new SluiceError('ERR_NDSCTL_FAILED', `${auth.message}; no look after it answered whether it took`, {
-    cause: auth,
-    details: { ...auth.details, outcome: 'unknown', look: last.message },
-  });
+export class AuthOutcomeUnknown extends SluiceError {
+  constructor(auth: SluiceError, last: SluiceError) {
+    super('ERR_PORTAL_AUTH_UNKNOWN', `${auth.message}; no look after it answered whether it took`, {
+      cause: auth,
+      details: { ...auth.details, look: last.message },
+    });
+    this.name = 'AuthOutcomeUnknown';
+  }
 }

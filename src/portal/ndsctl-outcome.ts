@@ -46,6 +46,11 @@ export function mapOutcome(args: readonly string[], o: RawOutcome, attempts: num
     case NDSCTL_EXIT.abnormalReply:
       return fail('ERR_NDSCTL_FAILED', `${what}: abnormal reply from the portal (exit 2)${said ? `: ${said}` : ''}`);
     case NDSCTL_EXIT.cannotConnect:
+      if (REPLY_LOST.test(o.stderr))
+        throw new PortalReplyLost(
+          `${what}: the portal dropped the connection before answering (exit 3): ${said}`,
+          details,
+        );
       return fail('ERR_PORTAL_DOWN', `${what}: cannot reach the portal (exit 3)${said ? `: ${said}` : ''}`);
     case 126:
     case 127:
@@ -59,6 +64,25 @@ export function mapOutcome(args: readonly string[], o: RawOutcome, attempts: num
   }
   function fail(code: ErrorCode, message: string): never {
     throw new SluiceError(code, message, { details });
+  }
+}
+
+/**
+ * How ndsctl says its read of the answer failed once the request was sent: openNDS's ndsctl "ndsctl: Error reading
+ * socket: …" (src/ndsctl.c ndsctl_do), the socket transport's "ndsctl: error reading <path>: …" (socket-transport.ts).
+ * A connection that never opened says "cannot connect" or "probably not yet started" instead.
+ */
+const REPLY_LOST = /\berror reading\b/i;
+
+/**
+ * Exit 3 after the request went out: the portal dropped the connection before its answer (a portal dying or
+ * restarting in the call). ERR_PORTAL_DOWN as any exit 3, but the portal may have done what it was asked: the outcome
+ * of a yes/no command is unknown (an auth's is looked up: valve-open.ts).
+ */
+export class PortalReplyLost extends SluiceError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super('ERR_PORTAL_DOWN', message, { details });
+    this.name = 'PortalReplyLost';
   }
 }
 

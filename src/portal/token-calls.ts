@@ -8,9 +8,9 @@
  *   longer holds answers no, and so does a client in another state: only the MAC's no is the client's).
  * A token no listing showed may come from the package's BinAuth, which keeps each client's token at its auth
  * (binauth-tokens.ts): asked for deauths and lookups, never for an auth. After an auth of the client whose outcome
- * is unknown (a timeout, an abnormal reply no look answered), a token kept there says the portal did that auth after
- * all (keptAtAuth, which notes it for the lookup; the valve asks only then: a device on a new address is a second
- * client of the same MAC, and the token kept may be the first's). It also times
+ * is unknown (a timeout; an abnormal reply or a dropped connection no look answered), a token kept there says the
+ * portal did that auth after all (keptAtAuth, which notes it for the lookup; the valve asks only then: a device on a
+ * new address is a second client of the same MAC, and the token kept may be the first's). It also times
  * the calls and, for gates whose tokens are unknown, says whether one `ndsctl status` first (every client's token)
  * costs less than their auths by MAC (call-costs.ts).
  */

@@ -41,7 +41,8 @@ import type { Timers } from '../time.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
 import type { ClientNotes } from './client-notes.ts';
 import { classify, OPEN_STATES } from './gate-verdict.ts';
-import { lookAfterAuth, outcomeUnknown } from './look-after-auth.ts';
+import { AuthOutcomeUnknown, lookAfterAuth } from './look-after-auth.ts';
+import { PortalReplyLost } from './ndsctl-outcome.ts';
 import type { NdsctlExec } from './runner.ts';
 import { statusTokens } from './status-tokens.ts';
 import type { TokenCalls } from './token-calls.ts';
@@ -175,16 +176,18 @@ async function auth(
     return 'opened';
   } catch (err) {
     if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_TIMEOUT') p.notes.authUnknown(canonical);
-    if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
-      // An abnormal reply (or a call cut short) does not say whether the auth took. Seen in the lab: openNDS 9.10
-      // and 10.3.1 authenticated the client while their reply to the auth was abnormal. A client open now is open by
-      // this auth (it was Preauthenticated, or the portal would have refused it with exit 1), on the counters made
-      // for it: 'opened', its first reading billed in full. The look is asked again while the portal answers nothing
-      // (restarting, its socket closed again): until its word, nothing of the gate's kernel side is taken back.
+    if (err instanceof PortalReplyLost || (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED')) {
+      // An abnormal reply, a call cut short, or a connection the portal dropped once the auth went out (exit 3,
+      // "error reading": not a portal that was down before it) does not say whether the auth took. Seen in the lab:
+      // openNDS 9.10 and 10.3.1 authenticated the client while their reply to the auth was abnormal. A client open now
+      // is open by this auth (it was Preauthenticated, or the portal would have refused it with exit 1), on the
+      // counters made for it: 'opened', its first reading billed in full. The look is asked again while the portal
+      // answers nothing (restarting, its socket closed again): until its word, nothing of the gate's kernel side is
+      // taken back.
       const look = await lookAfterAuth(() => p.client(exec, canonical), p.timers, p.lookAgainMs);
       if (!look.answered) {
         p.notes.authUnknown(canonical);
-        throw outcomeUnknown(err, look.last);
+        throw new AuthOutcomeUnknown(err, look.last);
       }
       const after = look.client;
       if (after === null || !OPEN_STATES.has(after.state)) throw err;

@@ -14,7 +14,7 @@ import { NdsctlRunner, portalSocketResolver, socketOutcome, socketRequest, Valve
 import { PortalModel } from '../../src/sim/index.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
-import { ipv6Recorder, rawNdsctlServer } from './raw-ndsctl.ts';
+import { droppingNdsctlServer, ipv6Recorder, rawNdsctlServer } from './raw-ndsctl.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -122,6 +122,34 @@ test('a socket nobody listens on is ERR_PORTAL_DOWN (ndsctl exit 3)', async () =
   writeFileSync(path, '');
   await rejectsWithCode(socketValve(path).close(A), 'ERR_PORTAL_DOWN');
 });
+
+test(
+  'a portal that reads an auth, does it and drops the connection before answering: the valve looks, and the gate ' +
+    'is open by that auth on the counters made for it',
+  async () => {
+    const model = new PortalModel({ flavour: 'opennds' });
+    model.addClient(A, '10.0.0.2');
+    const path = sockPath();
+    const server = await droppingNdsctlServer(path, portalRequestHandler(model), (line) => line.startsWith('auth '));
+    cleanups.push(() => server.close());
+    const counted: string[] = [];
+    const counter = {
+      beforeAuth: async (mac: string) => void counted.push(`count ${mac}`),
+      afterDeauth: async (mac: string) => void counted.push(`uncount ${mac}`),
+    };
+    const valve = socketValve(path, {
+      flavour: 'opennds',
+      counter,
+      neighbour: async () => '10.0.0.2',
+      lookAgainMs: [1, 1, 1, 1],
+    });
+    const opened = await valve.open(A).catch((e: unknown) => `error ${(e as { code?: string }).code ?? String(e)}`);
+    assert.is(opened, 'opened');
+    assert.is(server.dropped.length, 1, 'the auth went out and its connection was dropped');
+    assert.is(model.get(A)?.state, 'Authenticated');
+    assert.equal(counted, [`count ${A}`], 'the counters made before the auth are kept');
+  },
+);
 
 test('a portal that never answers is ERR_NDSCTL_TIMEOUT after timeoutMs, and the queue moves on', async () => {
   const { path } = await rawServer((req) => (req.startsWith('deauth') ? null : 'Yes'), 0);

@@ -478,7 +478,7 @@ test(
     const notTaken = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: preauth }]);
     await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: notTaken.spawn }).open(A), 'ERR_NDSCTL_FAILED');
     const noAnswer = fakeSpawn([{ stdout: preauth }, abnormal, { code: 3, stderr: 'ndsctl: cannot connect\n' }]);
-    await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: noAnswer.spawn }).open(A), 'ERR_NDSCTL_FAILED');
+    await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: noAnswer.spawn }).open(A), 'ERR_PORTAL_AUTH_UNKNOWN');
   },
 );
 

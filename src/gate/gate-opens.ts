@@ -2,9 +2,9 @@
  * The gate's opens: one auth of a session's device through the valve (its safety net, its rates, the address the
  * valve may skip its lookup with), what the answer makes of the gate, and the tries again while the portal does not
  * list the client or left an auth's outcome unknown (LISTING_RETRY_MS, up to LISTING_WAIT_MS). The gatekeeper decides
- * when a gate opens (a start, a move, a join, a re-open); this waits on the portal until it is open or pending. One
- * open of a MAC runs at a time; the numbering of the openings tells the start-up reconcile which ones its listing
- * cannot show (startup.ts listingMark).
+ * when a gate opens (a start, or its sale being written under a valve that opens early; a move, a join, a re-open);
+ * this waits on the portal until it is open or pending. One open of a MAC runs at a time; the numbering of the
+ * openings tells the start-up reconcile which ones its listing cannot show (startup.ts listingMark).
  */
 import { toSluiceError } from '../errors.ts';
 import { isLive, type Emitter, type Session } from '../sessions/index.ts';
@@ -49,18 +49,39 @@ export class GateOpens {
   /** Openings begun since start, and each MAC's latest number: a listing before or during it says nothing of it. */
   private opensBegun = 0;
   private readonly openBegun = new Map<string, number>();
+  /** Openings begun while their purchase is written (GateValve.opensEarly), by session id: `sold` tells the outcome. */
+  private readonly sales = new Map<string, { gate: Promise<GateState>; sold: (durable: boolean) => void }>();
 
   constructor(private readonly host: OpenHost) {}
 
-  /** Opens the session's device's gate, or joins the open of that MAC in flight. */
-  open(session: Session): Promise<GateState> {
+  /**
+   * Opens the session's device's gate, or joins the open of that MAC in flight. `durable`: an opening begun while its
+   * purchase is written, which goes on past the valve only once that purchase is on flash, and closes if it is not.
+   */
+  open(session: Session, durable?: Promise<boolean>): Promise<GateState> {
     const inFlight = this.inFlight.get(session.mac);
     if (inFlight) return inFlight;
-    const run = this.doOpen(session).finally(() => {
+    const run = this.doOpen(session, durable).finally(() => {
       this.inFlight.delete(session.mac);
     });
     this.inFlight.set(session.mac, run);
     return run;
+  }
+
+  /** A new session's sale is being written: a valve that opens early begins now (`sold` tells how the write went). */
+  selling(session: Session): void {
+    if (this.host.options.valve.opensEarly !== true) return;
+    let sold: (durable: boolean) => void = () => undefined;
+    const durable = new Promise<boolean>((resolve) => (sold = resolve));
+    this.sales.set(session.id, { gate: this.open(session, durable), sold });
+  }
+
+  /** The sale's write is done: on flash, its opening goes on (returned); refused, its gate closes again. */
+  sold(sessionId: string, durable: boolean): Promise<GateState> | undefined {
+    const sale = this.sales.get(sessionId);
+    this.sales.delete(sessionId);
+    sale?.sold(durable);
+    return sale?.gate;
   }
 
   /** The open of this MAC running now, if any. */
@@ -88,7 +109,7 @@ export class GateOpens {
     this.unlisted.delete(sessionId);
   }
 
-  private async doOpen(session: Session): Promise<GateState> {
+  private async doOpen(session: Session, durable?: Promise<boolean>): Promise<GateState> {
     const { options, clock, gates, counters, closes, events } = this.host;
     if (!isLive(session)) return 'pending';
     // A close in flight for this MAC (the previous session's end) goes first: opening now would race its deauth.
@@ -112,6 +133,8 @@ export class GateOpens {
         knownIp,
         listed,
       );
+      // Nothing of the sale goes on before it is on flash; a refused one leaves no gate open.
+      if (durable !== undefined && !(await durable)) return await this.unsold(session);
       const ip = options.valve.lastIp?.(session.mac);
       events.emit('auth-finished', session.mac, session.id, result, ip ?? null);
       closes.opened(session.mac);
@@ -135,6 +158,7 @@ export class GateOpens {
       });
       return result;
     } catch (err) {
+      if (durable !== undefined && !(await durable)) return await this.unsold(session);
       events.emit('auth-finished', session.mac, session.id, 'failed', null);
       const e = toSluiceError(err);
       gates.set(session.mac, 'pending');
@@ -157,6 +181,13 @@ export class GateOpens {
       else this.unlisted.delete(session.id);
       return 'pending';
     }
+  }
+
+  /** An opening begun while its purchase was written, which the store refused: the gate closes again. */
+  private async unsold(session: Session): Promise<GateState> {
+    this.host.events.emit('auth-finished', session.mac, session.id, 'failed', null);
+    await this.host.closes.close(session.mac);
+    return 'pending';
   }
 
   /**

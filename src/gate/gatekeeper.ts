@@ -98,11 +98,17 @@ export class Gatekeeper {
       openingOf: (mac) => this.opens.running(mac),
       passes: (mac) => this.gates.get(mac) === 'open' && !this.held.has(mac),
     });
+    // A valve whose opening is one kernel change it can take back (sluice's own gate) opens while the purchase's
+    // record goes to flash, not after it: the reply still waits for both (`started`, then opened()), and a refused
+    // write closes the gate again before anyone was told of the purchase.
+    sessions.on('selling', (s) => this.opens.selling(s));
+    sessions.on('unsold', (s) => void this.opens.sold(s.id, false));
     sessions.on('started', (s) => {
+      const early = this.opens.sold(s.id, true);
       // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
       this.starts.set(
         s.id,
-        this.opens.open(s).then((gate) => {
+        (early ?? this.opens.open(s)).then((gate) => {
           if (gate !== 'pending') this.events.emit('opened', s);
           return gate;
         }),

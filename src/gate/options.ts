@@ -10,7 +10,13 @@ import type { Clock, Timers } from '../time.ts';
 import type { Meter } from '../meter/index.ts';
 
 export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> &
-  Partial<Pick<Valve, 'lastIp' | 'closeAndLook' | 'closeAndCount' | 'callCounts' | 'released'>>;
+  Partial<Pick<Valve, 'lastIp' | 'closeAndLook' | 'closeAndCount' | 'callCounts' | 'released'>> & {
+    /**
+     * An opening is one change the valve makes or takes back whole (sluice's own gate: one nft transaction, a close
+     * undoes it): the gate begins it while the purchase is written, and closes it again if the write is refused.
+     */
+    readonly opensEarly?: boolean;
+  };
 
 /** What a close came to: the portal confirmed it (or answered it had nothing open), it failed, or it was not sluice's
  *  to close (a live session holds that gate). */

@@ -97,6 +97,7 @@ export function ownGateValve(
       const { result } = await close(p, settling, canonical, afterFlush);
       return { result, counted: counted!.v };
     },
+    opensEarly: true,
     snapshot: (...args) => p.valve.snapshot(...args),
     callCounts: () => p.valve.callCounts(),
     released: (mac) => p.valve.released(mac),

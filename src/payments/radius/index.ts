@@ -26,6 +26,7 @@ async function openRadius(host: PluginHost): Promise<PaymentPart> {
       stateDir: config.main.stateDir,
       sessions,
       recovered: host.recovered,
+      atStart: host.atStart,
       closeGate: (mac) => gate.closed(mac),
       voucher: (port) =>
         (voucher = new VoucherMethod({

@@ -86,6 +86,8 @@ export interface AccountingOptions {
   timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
+  /** Started at the daemon's start (PluginHost.atStart): `sessions.json` is read synchronously. */
+  atStart?: boolean;
 }
 
 export class RadiusAccounting {
@@ -163,7 +165,7 @@ export class RadiusAccounting {
     mkdirSync(this.options.dir, { recursive: true });
     // First, before anything is opened: a damaged file refuses the start (ERR_RADIUS_STATE), and the host runs without
     // accounting rather than report sessions from zero and never stop the ones it lost.
-    this.saved = await openTrackedState(this.options.dir);
+    this.saved = await openTrackedState(this.options.dir, { atStart: this.options.atStart === true });
     this.outbox = await Outbox.open({
       dir: join(this.options.dir, 'outbox'),
       maxBytes: this.options.maxBytes,

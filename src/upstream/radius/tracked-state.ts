@@ -91,6 +91,9 @@ const FORMAT: JsonTableFormat<TrackedState> = {
 };
 
 /** Reads `<dir>/sessions.json` (absent: nothing tracked); a damaged one throws ERR_RADIUS_STATE (details.damaged). */
-export function openTrackedState(dir: string): Promise<JsonTable<TrackedState>> {
-  return JsonTable.open(join(dir, TRACKED_STATE_FILE), FORMAT);
+export function openTrackedState(
+  dir: string,
+  { atStart = false }: { atStart?: boolean } = {},
+): Promise<JsonTable<TrackedState>> {
+  return JsonTable.open(join(dir, TRACKED_STATE_FILE), FORMAT, { atStart });
 }

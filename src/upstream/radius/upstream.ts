@@ -29,6 +29,8 @@ export interface RadiusDeps {
     setLimits(id: string, change: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
   };
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
+  /** Opened at the daemon's start (PluginHost.atStart): its accounting's state is read synchronously. */
+  atStart?: boolean;
   /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
   closeGate: (mac: string) => Promise<unknown>;
   /** Speed tiers, for a CoA-Request's rates (coa-rates.ts); absent: refused (Resources-Unavailable). */
@@ -92,6 +94,7 @@ export class RadiusUpstream implements UpstreamSink {
       log: deps.log,
       session: (id) => deps.sessions.get(id),
       recovered: deps.recovered,
+      atStart: deps.atStart === true,
       ...(multiSessionOf && { multiSessionOf }),
       ...(deps.timers && { timers: deps.timers }),
     });

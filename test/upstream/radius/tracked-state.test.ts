@@ -16,6 +16,7 @@ import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
 import { openTrackedState, type TrackedState } from '../../../src/upstream/radius/tracked-state.ts';
 import { recordingLog } from '../../helpers/log.ts';
 import { tempDirs } from '../../helpers/temp.ts';
+import { poolRequests } from '../../helpers/pool-requests.ts';
 import { FakeTime } from '../../helpers/fake-time.ts';
 import type { Session } from '../../../src/sessions/index.ts';
 import type { SinkEvent } from '../../../src/upstream/sink.ts';
@@ -35,7 +36,7 @@ const tracked = (n: number): TrackedState => ({
 
 jsonTableSuite('sessions.json (RADIUS accounting)', {
   file: 'sessions.json',
-  open: (dir) => openTrackedState(dir),
+  open: (dir, atStart) => openTrackedState(dir, { atStart: atStart === true }),
   put: async (table, n) => {
     table.set(tracked(n));
     await table.flush();
@@ -198,6 +199,28 @@ test('sessions.json is written a minute after a session starts, then octets alon
   await settle();
   assert.is.not(written(), first, 'octets alone are saved after an hour');
   await acct.close();
+});
+
+test("started at the daemon's start, accounting reads sessions.json without the thread pool", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'sessions.json'), '{"not":"the table"}');
+  const acct = new RadiusAccounting({
+    dir,
+    maxBytes: 1 << 20,
+    client: () => assert.unreachable('no request may be sent') as never,
+    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 300_000,
+    maxInFlight: 8,
+    log: recordingLog(() => undefined),
+    session: () => null,
+    recovered: () => ({ active: [], ended: [] }),
+    atStart: true,
+  });
+  // Refused on the table it read, before the outbox is opened: the read is all the start did.
+  let refused: unknown = null;
+  const n = await poolRequests(() => acct.start().catch((err: unknown) => (refused = err)));
+  assert.ok(isSluiceError(refused, 'ERR_RADIUS_STATE'), String(refused));
+  assert.is(n, 0);
 });
 
 test.run();

@@ -4,36 +4,14 @@
 // and the old MAC's are not. Without that the new MAC's traffic went unbilled and the data session never ended.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
-import { SessionManager } from '../../src/sessions/index.ts';
-import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { PortalModel } from '../../src/sim/portal.ts';
-import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+import { socketMeter } from './socket-meter.ts';
 
 const OLD = '02:00:00:00:00:2a';
 const NEW = '02:00:00:00:00:2b';
 const K = 1024; // openNDS counts KiB
 
 test('a moved data session is billed on its new MAC and ends at its allotment there', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-moved-'));
-  const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
-  const port = sessionManagerPort(sessions);
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path },
-    pollIntervalMs: 10_000,
-    sessions: port,
-    runner: createInlineRunner(),
-    clock: { now: () => now.t },
-    newSessionGraceMs: 0,
-    closeLatencyMs: () => 0,
-    timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-  });
+  const { now, portal, sessions, port, meter, close } = await socketMeter('moved');
   try {
     portal.addClient(OLD, '10.3.0.1');
     portal.addClient(NEW, '10.3.0.2');
@@ -71,10 +49,7 @@ test('a moved data session is billed on its new MAC and ends at its allotment th
     assert.is(ended.endCause, 'data-limit');
     assert.is(ended.mac, NEW);
   } finally {
-    await meter.close();
-    await sessions.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
 

@@ -4,14 +4,7 @@
 // session for every device at once (data-limit). Billing is checked, not timing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
-import { SessionManager } from '../../src/sessions/index.ts';
-import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { PortalModel } from '../../src/sim/portal.ts';
-import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+import { socketMeter } from './socket-meter.ts';
 
 const A = '02:00:00:00:00:1a';
 const B = '02:00:00:00:00:1b';
@@ -19,22 +12,7 @@ const B = '02:00:00:00:00:1b';
 const K = 1024;
 
 test('two devices of one purchase: the meter bills their sum to the one allotment and ends it for both', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-shared-devices-'));
-  const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
-  const port = sessionManagerPort(sessions);
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path },
-    pollIntervalMs: 10_000,
-    sessions: port,
-    runner: createInlineRunner(),
-    clock: { now: () => now.t },
-    newSessionGraceMs: 0,
-    closeLatencyMs: () => 0,
-    timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-  });
+  const { now, portal, sessions, port, meter, close } = await socketMeter('shared-devices');
   try {
     portal.addClient(A, '10.2.0.1');
     portal.addClient(B, '10.2.0.2');
@@ -80,10 +58,7 @@ test('two devices of one purchase: the meter bills their sum to the one allotmen
     assert.is(port.active(A), undefined);
     assert.is(port.active(B), undefined, 'neither device is billed after the end');
   } finally {
-    await meter.close();
-    await sessions.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
 

@@ -5,16 +5,9 @@
 // The kernel is a model here (count and limit per client); test/portal/kernel-quota-share.test.ts has the nft side.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
 import { KERNEL_AUDIT_MS } from '../../src/meter/brake-watch.ts';
 import { splitShares } from '../../src/meter/shared-quota.ts';
-import { SessionManager } from '../../src/sessions/index.ts';
-import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { PortalModel } from '../../src/sim/portal.ts';
-import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+import { socketMeter } from './socket-meter.ts';
 
 const A = '02:00:00:00:00:2a';
 const B = '02:00:00:00:00:2b';
@@ -82,33 +75,11 @@ function kernelModel() {
 type Rig = Awaited<ReturnType<typeof rig>>;
 
 async function rig() {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-shared-quota-'));
-  const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
-  const port = sessionManagerPort(sessions);
   const kernel = kernelModel();
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path },
-    pollIntervalMs: 10_000,
-    sessions: port,
-    runner: createInlineRunner(),
-    clock: { now: () => now.t },
-    newSessionGraceMs: 0,
-    kernelQuota: kernel.port,
-    closeLatencyMs: () => 0,
-    timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-  });
+  const r = await socketMeter('shared-quota', kernel.port);
   /** Traffic through the kernel first, as on a router: the portal counts only what the quota let through. */
-  const traffic = (mac: string, bytes: number) => portal.addTraffic(mac, kernel.pass(mac, bytes), 0);
-  const close = async () => {
-    await meter.close();
-    await sessions.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return { now, portal, sessions, port, kernel, meter, traffic, close };
+  const traffic = (mac: string, bytes: number) => r.portal.addTraffic(mac, kernel.pass(mac, bytes), 0);
+  return { ...r, kernel, traffic };
 }
 
 /** A and B listed by the portal, then a data purchase for two devices bought by A (B has not joined yet). */

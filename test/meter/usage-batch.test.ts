@@ -3,14 +3,10 @@
 // billing rules, and a Meter on it billing exactly what the portal counted after each purchase, across slices.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
+import { sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { PortalModel } from '../../src/sim/portal.ts';
-import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+import { socketMeter } from './socket-meter.ts';
 
 /** Two hex digits of a number's low byte, for a MAC's part. */
 const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
@@ -119,23 +115,7 @@ test('applyUsage does nothing after close', async () => {
 test(
   'a Meter bills, reports and ends exactly what the ' + 'portal counted after each purchase, across many slices',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
-    const now = { t: 1_795_221_800_000 };
-    const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
-    const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-    const sessions = await manager(now);
-    const meter = new Meter({
-      source: { kind: 'socket', path: server.path },
-      pollIntervalMs: 10_000,
-      sessions: sessionManagerPort(sessions),
-      runner: createInlineRunner(),
-      clock: { now: () => now.t },
-      newSessionGraceMs: 0,
-      // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
-      // ticks never fire.
-      closeLatencyMs: () => 0,
-      timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-    });
+    const { now, portal, sessions, meter, close } = await socketMeter('usage-batch');
     try {
       const macs: string[] = [];
       for (let i = 0; i < 1500; i++) {
@@ -208,10 +188,7 @@ test(
         'some sessions ran out',
       );
     } finally {
-      await meter.close();
-      await sessions.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   },
 );

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromUciPartial } from '../../src/config/load.ts';
@@ -24,6 +24,8 @@ import { SessionManager, type Grant, type Session } from '../../src/sessions/ind
 import { toSluiceError } from '../../src/errors.ts';
 import { CountingStore } from '../sessions/helpers.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
+import { netnsCommand } from '../helpers/netns-command.ts';
+import { until } from '../helpers/until.ts';
 
 const A = '02:00:00:00:0f:01';
 /** A burst bought together, their records one write: more than a page of the journal's tmpfs, so that write needs
@@ -42,14 +44,6 @@ const grant = (mac: string, reference: string): Grant => ({
 });
 
 /** Polls `check` until it holds (bounded generously: this waits for a state, it asserts no duration). */
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`never: ${what}`);
-}
-
 const lacks = lacking(['root', 'nft', 'ip', 'mount']);
 if (lacks) {
   skipTest(test, "portal 'sluice': a purchase's gate opens while its record is written", lacks, { ciInstalls: true });
@@ -73,10 +67,8 @@ if (lacks) {
     for (const dev of ['lan', 'lan1']) execFileSync('ip', ['-n', R, 'link', 'set', dev, 'up']);
     mkdirSync(disk);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]);
-    const wrapper = join(dir, 'nft');
-    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
-    const conntrack = join(dir, 'conntrack');
-    writeFileSync(conntrack, `#!/bin/sh\nexec ip netns exec ${R} conntrack "$@"\n`, { mode: 0o755 });
+    const wrapper = netnsCommand(dir, R, 'nft');
+    const conntrack = netnsCommand(dir, R, 'conntrack');
     const uci = [
       "config sluice 'main'",
       "\toption portal 'sluice'",
@@ -124,7 +116,7 @@ if (lacks) {
       answered = true;
       return r;
     });
-    await until('the gate open while the record is held', () => paid().includes(A));
+    await until(() => paid().includes(A), 30_000, 'the gate open while the record is held', 50);
     assert.not.ok(answered, 'not answered before the record is on flash');
     assert.equal(heard, [`selling ${A}`], 'nobody told of the sale yet');
     store.release();
@@ -143,7 +135,12 @@ if (lacks) {
         (err: unknown) => toSluiceError(err).code,
       ),
     );
-    await until('the gates open while their records are held', () => BURST.every((mac) => paid().includes(mac)));
+    await until(
+      () => BURST.every((mac) => paid().includes(mac)),
+      30_000,
+      'the gates open while their records are held',
+      50,
+    );
     // The journal's filesystem full: the records' write gets ENOSPC.
     const fill = openSync(join(disk, 'fill'), 'w');
     try {

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromUciPartial } from '../../src/config/load.ts';
@@ -23,6 +23,7 @@ import { Emitter, type Session } from '../../src/sessions/index.ts';
 import type { SessionEvents } from '../../src/sessions/manager-types.ts';
 import { addSinks, SinkHost } from '../../src/upstream/index.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
+import { netnsCommand } from '../helpers/netns-command.ts';
 
 const A = '02:00:00:00:0e:01';
 const ARP = [
@@ -55,10 +56,8 @@ if (lacks) {
       [C, 'lo'],
     ] as const)
       execFileSync('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    const wrapper = join(dir, 'nft');
-    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${R} nft "$@"\n`, { mode: 0o755 });
-    const conntrack = join(dir, 'conntrack');
-    writeFileSync(conntrack, `#!/bin/sh\nexec ip netns exec ${R} conntrack "$@"\n`, { mode: 0o755 });
+    const wrapper = netnsCommand(dir, R, 'nft');
+    const conntrack = netnsCommand(dir, R, 'conntrack');
     const uci = [
       "config sluice 'main'",
       "\toption portal 'sluice'",

@@ -9,7 +9,7 @@
  * the device before the lease expires at the fleet, and `rb` opens on the expiry only after that: never open at both.
  * A long session at a router that lives is never cut by its own switch (renewed over several TTLs).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -17,6 +17,7 @@ import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
 import { deviceNetns, type DeviceNetns, type Probe } from '../helpers/device-netns.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
+import { netnsCommand } from '../helpers/netns-command.ts';
 import {
   killedInRelease,
   lease,
@@ -48,7 +49,7 @@ if (lacks) {
 
   test.before(() => {
     net = deviceNetns('hs', D, '10.79.0', '10.80.0');
-    writeFileSync(join(dir, 'nft'), `#!/bin/sh\nexec ip netns exec ${net.router} nft "$@"\n`, { mode: 0o755 });
+    netnsCommand(dir, net.router, 'nft');
   });
 
   test.after.each(async () => {

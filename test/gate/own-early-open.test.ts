@@ -13,18 +13,15 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFromUciPartial } from '../../src/config/load.ts';
-import { parseUci } from '../../src/config/uci.ts';
-import { openPortal, startCounting, type Portal } from '../../src/gate/portal.ts';
+import type { Portal } from '../../src/gate/portal.ts';
 import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
 import { silentLogger } from '../../src/log.ts';
-import { sharedCommandShell } from '../../src/portal/command-shell.ts';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager, type Grant, type Session } from '../../src/sessions/index.ts';
 import { toSluiceError } from '../../src/errors.ts';
 import { CountingStore } from '../sessions/helpers.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
-import { netnsCommand } from '../helpers/netns-command.ts';
+import { startOwnGate, type OwnGate } from './own-gate-rig.ts';
 import { until } from '../helpers/until.ts';
 
 const A = '02:00:00:00:0f:01';
@@ -56,6 +53,7 @@ if (lacks) {
   const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
   const paid = (): string => inR('nft', 'list', 'set', 'inet', 'sluice_portal', 'paid');
   let portal: Portal;
+  let gate: OwnGate | undefined;
   let store: CountingStore;
   let sessions: SessionManager;
   let gates: Gatekeeper;
@@ -67,30 +65,8 @@ if (lacks) {
     for (const dev of ['lan', 'lan1']) execFileSync('ip', ['-n', R, 'link', 'set', dev, 'up']);
     mkdirSync(disk);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]);
-    const wrapper = netnsCommand(dir, R, 'nft');
-    const conntrack = netnsCommand(dir, R, 'conntrack');
-    const uci = [
-      "config sluice 'main'",
-      "\toption portal 'sluice'",
-      `\toption nft '${wrapper}'`,
-      "\toption shape_device 'lan'",
-      `\toption state_dir '${dir}'`,
-      `\toption ndsctl_socket '${join(dir, 'gate.sock')}'`,
-      "config pricing 'data'\n\toption metric 'bytes'\n\toption step_size '1'\n\toption price_per_step '1'",
-      '',
-    ].join('\n');
-    const config = configFromUciPartial(parseUci(uci), { hostname: 'ra' }).config;
-    const none = { byMac: () => null, list: () => [] } as never;
-    portal = openPortal(config, none, silentLogger, {
-      shaping: false,
-      hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
-      facts: { exists: () => true, masterOf: () => null },
-      neighbours: async () => ARP,
-      conntrack: [conntrack],
-    });
-    await portal.ownGate!.start();
-    await startCounting(portal, none, []);
-    assert.ok(await portal.kernelQuota!.start());
+    gate = await startOwnGate(dir, R, ARP);
+    portal = gate.portal;
     store = new CountingStore(new JournalStore({ dir: disk }));
     sessions = new SessionManager({ store, checkpointIntervalMs: 300_000 });
     await sessions.recover();
@@ -100,10 +76,7 @@ if (lacks) {
   });
   test.after(async () => {
     await sessions?.close().catch(() => undefined);
-    await portal?.closeWatches();
-    await portal?.valve.destroy();
-    sharedCommandShell().close();
-    sharedCommandShell('flows').close();
+    await gate?.close();
     spawnSync('umount', ['-l', disk]);
     spawnSync('ip', ['netns', 'del', R]);
     rmSync(dir, { recursive: true, force: true });

@@ -13,17 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFromUciPartial } from '../../src/config/load.ts';
-import { parseUci } from '../../src/config/uci.ts';
-import { openPortal, startCounting, type Portal } from '../../src/gate/portal.ts';
+import type { Portal } from '../../src/gate/portal.ts';
 import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
 import { silentLogger } from '../../src/log.ts';
-import { sharedCommandShell } from '../../src/portal/command-shell.ts';
 import { Emitter, type Session } from '../../src/sessions/index.ts';
 import type { SessionEvents } from '../../src/sessions/manager-types.ts';
 import { addSinks, SinkHost } from '../../src/upstream/index.ts';
 import { lacking, skipTest } from '../helpers/skip.ts';
-import { netnsCommand } from '../helpers/netns-command.ts';
+import { startOwnGate, type OwnGate, type OwnGateConfig } from './own-gate-rig.ts';
 
 const A = '02:00:00:00:0e:01';
 const ARP = [
@@ -41,6 +38,7 @@ if (lacks) {
   const dir = mkdtempSync(join(tmpdir(), 'own-handover-'));
   const inR = (...args: string[]): string => execFileSync('ip', ['netns', 'exec', R, ...args], { encoding: 'utf8' });
   let portal: Portal;
+  let gate: OwnGate | undefined;
 
   test.before(async () => {
     execFileSync('ip', ['netns', 'add', R]);
@@ -56,43 +54,19 @@ if (lacks) {
       [C, 'lo'],
     ] as const)
       execFileSync('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    const wrapper = netnsCommand(dir, R, 'nft');
-    const conntrack = netnsCommand(dir, R, 'conntrack');
-    const uci = [
-      "config sluice 'main'",
-      "\toption portal 'sluice'",
-      `\toption nft '${wrapper}'`,
-      "\toption shape_device 'lan'",
-      `\toption state_dir '${dir}'`,
-      `\toption ndsctl_socket '${join(dir, 'gate.sock')}'`,
-      "\toption venue 'hall'",
-      "config pricing 'data'\n\toption metric 'bytes'\n\toption step_size '1'\n\toption price_per_step '1'",
-      "config http 'http'\n\toption listen '10.79.0.1:2122'",
-      '',
-    ].join('\n');
-    config = configFromUciPartial(parseUci(uci), { hostname: 'ra' }).config;
-    const none = { byMac: () => null, list: () => [] } as never;
-    portal = openPortal(config, none, silentLogger, {
-      shaping: false,
-      hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
-      facts: { exists: () => true, masterOf: () => null },
-      neighbours: async () => ARP,
-      conntrack: [conntrack],
+    gate = await startOwnGate(dir, R, ARP, {
+      main: ["\toption venue 'hall'"],
+      sections: ["config http 'http'\n\toption listen '10.79.0.1:2122'"],
     });
-    await portal.ownGate!.start();
-    await startCounting(portal, none, []);
-    assert.ok(await portal.kernelQuota!.start());
+    ({ portal, config } = gate);
   });
   test.after(async () => {
-    await portal?.closeWatches();
-    await portal?.valve.destroy();
-    sharedCommandShell().close();
-    sharedCommandShell('flows').close();
+    await gate?.close();
     spawnSync('ip', ['netns', 'del', R]);
     spawnSync('ip', ['netns', 'del', C]);
     rmSync(dir, { recursive: true, force: true });
   });
-  let config: ReturnType<typeof configFromUciPartial>['config'];
+  let config: OwnGateConfig;
 
   const paid = (): string => inR('nft', 'list', 'set', 'inet', 'sluice_portal', 'paid');
   /**

@@ -1,15 +1,13 @@
 /**
- * Tokens for tests of the lab mint (test/peers/cashu-mint.ts): issuing proofs straight from a keyset's keys (for what
- * a wallet cannot ask a mint for: proofs on a keyset already rotated out, P2PK-locked secrets, a keyset the mint never
+ * Tokens for tests of the lab mint (test/peers/cashu-mint.ts): a wallet's side of minting (the outputs it asks the
+ * mint to sign, the proofs it unblinds from the signatures), issuing proofs straight from a keyset's keys (for what a
+ * wallet cannot ask a mint for: proofs on a keyset already rotated out, P2PK-locked secrets, a keyset the mint never
  * listed), forged proofs, and the two token encodings. cashu-ts 4.8.0 encodes only V4 (`cashuB`, CBOR, short keyset
  * ids), so V3 (`cashuA`, base64url JSON, full ids) is written here in the field order of cashubtc/nuts
  * tests/00-tests.md, which the test checks byte for byte.
  */
 import {
   Amount,
-  blindMessage,
-  constructUnblindedSignature,
-  createBlindSignature,
   createP2PKsecret,
   createRandomSecretKey,
   getEncodedToken,
@@ -19,6 +17,8 @@ import {
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { labMintKeys } from './cashu-mint-keys.ts';
+import { blindSecret, signSecret, unblindSignature } from './cashu-mint-sign.ts';
+import type { WireBlindedMessage, WireSignature } from './cashu-mint-wire.ts';
 
 export type TokenVersion = 3 | 4;
 
@@ -30,9 +30,55 @@ export function splitAmount(amount: number): number[] {
   return parts;
 }
 
+/** An output a wallet asks a mint to sign, with what it keeps to unblind the signature. */
+export interface WalletOutput {
+  wire: WireBlindedMessage;
+  secret: string;
+  r: bigint;
+}
+
 /**
- * Proofs signed by `privKeys` as a mint would: blind the secret, sign B_, unblind with r (NUT-00). `secret(i)` makes
- * the i-th secret (default: 32 random bytes, hex, as NUT-00 recommends).
+ * The outputs cashu-ts's Wallet asks a mint to sign for `amount`: split largest first (its default), each with 32
+ * random bytes, hex, as its secret and a random blinding factor.
+ */
+export function walletOutputs(amount: number, keysetId: string): WalletOutput[] {
+  return splitAmount(amount)
+    .reverse()
+    .map((a) => {
+      const secret = bytesToHex(randomBytes(32));
+      const { B_, r } = blindSecret(new TextEncoder().encode(secret));
+      return { wire: { amount: a, id: keysetId, B_: B_.toHex(true) }, secret, r };
+    });
+}
+
+/**
+ * The proofs a wallet makes of the mint's `signatures` on `outputs`: each C_ unblinded with the keyset's public key,
+ * the signature's NUT-12 DLEQ kept with the blinding factor r (a proof's DLEQ, as cashu-ts's `toProof` writes it).
+ */
+export function walletProofs(
+  signatures: readonly WireSignature[],
+  outputs: readonly WalletOutput[],
+  pubKeys: Readonly<Record<string, string>>,
+): Proof[] {
+  if (signatures.length !== outputs.length) throw new Error(`${signatures.length} signatures for ${outputs.length}`);
+  return signatures.map((sig, i) => {
+    const { secret, r } = outputs[i]!;
+    const K = pointFromHex(pubKeys[String(sig.amount)]!);
+    const C = unblindSignature(pointFromHex(sig.C_), r, K);
+    return {
+      id: sig.id,
+      amount: Amount.from(sig.amount),
+      C: C.toHex(true),
+      secret,
+      dleq: { s: sig.dleq.s, e: sig.dleq.e, r: r.toString(16).padStart(64, '0') },
+    };
+  });
+}
+
+/**
+ * Proofs signed by `privKeys` as a mint would: C = k·hash_to_curve(secret), what blinding the secret, signing B_ and
+ * unblinding with r come to (NUT-00). `secret(i)` makes the i-th secret (default: 32 random bytes, hex, as NUT-00
+ * recommends).
  */
 export function issueProofs(
   amount: number,
@@ -44,11 +90,8 @@ export function issueProofs(
     const key = privKeys[String(a)];
     if (!key) throw new Error(`keyset ${keysetId} has no key for ${a}`);
     const s = secret(i);
-    const blinded = blindMessage(new TextEncoder().encode(s));
-    const sig = createBlindSignature(blinded.B_, key, keysetId);
-    const K = pointFromHex(bytesToHex(getPubKeyFromPrivKey(key)));
-    const proof = constructUnblindedSignature(sig, blinded.r, blinded.secret, K);
-    return { id: keysetId, amount: Amount.from(a), secret: s, C: proof.C.toHex(true) };
+    const C = signSecret(new TextEncoder().encode(s), key);
+    return { id: keysetId, amount: Amount.from(a), secret: s, C: C.toHex(true) };
   });
 }
 

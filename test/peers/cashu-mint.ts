@@ -6,8 +6,7 @@
  *
  *   const mint = await startCashuMint({ inputFeePpk: 100 });
  *                                                        // also idVersion 0|1, finalExpiry, autoPay, feeReserve, now
- *   const token = await mint.fundToken(21);              // cashuB…, through a real cashu-ts Wallet
- *                                                        // (quote → paid → mint)
+ *   const token = await mint.fundToken(21);              // cashuB…, as a wallet mints it (quote → paid → mint)
  *   mint.url, mint.unit, mint.keysets()                  // [{ id, unit, active, inputFeePpk, finalExpiry }]
  *   await mint.fundToken(8, { version: 3 })             // cashuA…; { keyset } on an inactive (rotated) keyset too
  *   await mint.fundProofs(8); await mint.labWallet()     // the proofs themselves; the helpers' cashu-ts Wallet
@@ -65,6 +64,8 @@ import {
   forgedProofs,
   issueProofs,
   p2pkSecret,
+  walletOutputs,
+  walletProofs,
   type TokenVersion,
 } from './cashu-mint-tokens.ts';
 
@@ -180,21 +181,26 @@ export class CashuMint {
   // ---- tokens ----
 
   /**
-   * A customer's token of `amount`, funded the way a wallet does it: a cashu-ts Wallet asks for a bolt11 mint quote,
-   * the fake Lightning node pays it, the wallet mints. `keyset`: an active one is used through the wallet; an
-   * inactive one (after rotate) is issued from its keys, as the mint did before the rotation.
+   * A customer's token of `amount`, funded as a wallet funds it: a bolt11 mint quote, paid by the fake Lightning node,
+   * minted on outputs split and blinded as cashu-ts's Wallet makes them, and unblinded into proofs that keep each
+   * signature's DLEQ. The wallet's side is done here in variable time, without a Wallet's check of each signature's
+   * DLEQ (four constant-time multiplications a proof: through a Wallet, funding was most of each Cashu file's CPU);
+   * cashu-mint.test.ts mints through the Wallet itself, and its Wallet checks the DLEQ of every funded proof it
+   * receives. `keyset`: an active one is minted on; an inactive one (after rotate) is issued from its keys, as the mint
+   * did before the rotation.
    */
   async fundToken(amount: number, o: { version?: TokenVersion; keyset?: string; memo?: string } = {}): Promise<string> {
     return encodeToken(this.url, this.unit, await this.fundProofs(amount, o), o.version ?? 4, o.memo);
   }
 
   async fundProofs(amount: number, o: { keyset?: string } = {}): Promise<Proof[]> {
-    const keyset = o.keyset === undefined ? undefined : this.ledger.keyset(o.keyset);
-    if (keyset && !keyset.active) return issueProofs(amount, keyset.id, keyset.privKeys);
-    const wallet = await this.labWallet();
-    const quote = await wallet.createMintQuoteBolt11(amount);
-    this.ledger.payMintQuote(quote.quote);
-    return wallet.mintProofsBolt11(amount, quote.quote, keyset ? { keysetId: keyset.id } : {});
+    const keyset = o.keyset === undefined ? this.ledger.active(this.unit) : this.ledger.keyset(o.keyset);
+    if (!keyset.active) return issueProofs(amount, keyset.id, keyset.privKeys);
+    const { quote } = this.ledger.createMintQuote({ amount, unit: this.unit });
+    this.ledger.payMintQuote(quote);
+    const outputs = walletOutputs(amount, keyset.id);
+    const { signatures } = this.ledger.mint({ quote, outputs: outputs.map((out) => out.wire) });
+    return walletProofs(signatures, outputs, keyset.pubKeys);
   }
 
   /**

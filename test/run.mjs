@@ -125,6 +125,8 @@ function groupMembers(pgid) {
  */
 const runQueueNs = new Map(); // pgid → Map(pid → run_delay ns)
 function sampleRunQueue() {
+  // No file in a process of its own (the fast tier's threads report their own wait): nothing to scan /proc for.
+  if (runQueueNs.size === 0) return;
   let pids = [];
   try {
     pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
@@ -534,7 +536,10 @@ await Promise.all([
     labMs = Date.now() - runStarted;
   }),
 ]);
-await Promise.all((threads ?? []).map((t) => t.close()));
+/** The thread hosts' CPU, split by thread (ThreadHost.cpuSplitMs). */
+const hostCpu = { main: 0, helpers: 0, files: 0 };
+for (const split of await Promise.all((threads ?? []).map((t) => t.close())))
+  for (const key of Object.keys(hostCpu)) hostCpu[key] += split?.[key] ?? 0;
 if (failures.length) console.log(`\nfailed files: ${failures.map((f) => f.name).join(', ')}`);
 // Again at the end, each failure's own words: a failed lab file's output is long (its peers' logs), and a reader of
 // only the log's last lines (a CI summary) must still see which assertion failed and why.
@@ -545,5 +550,10 @@ console.log(
     `cpu ${wall(totals.cpuMs)}, ` +
     `waiting for a cpu ${wall(totals.runQueueMs)}; the run's cpu ${wall(ownCpuMs())} (runner, bundler, files)`,
 );
+if (threads)
+  console.log(
+    `[run] the fast files' hosts: cpu ${wall(hostCpu.files)} in the files' threads, ${wall(hostCpu.helpers)} in ` +
+      `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads`,
+  );
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -4,7 +4,7 @@
 // When the host itself dies (a crash no thread could contain), each file it was running fails with the host's last
 // words, and the next file starts a new host.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
 /** How much of the host's own output (there should be none) a failure quotes. */
@@ -53,13 +53,44 @@ export class ThreadHost {
     }
   }
 
-  /** Lets the host end (it exits once disconnected) and waits for it. */
+  /**
+   * The host's CPU time (user + sys, ms) so far, split: its main thread, the threads still running (V8's helper
+   * threads, for its collector and optimizing compiler, and libuv's pool) and the threads that ended (the files'). Read
+   * when no file runs, so that every file's thread has ended; null when the host is not running or there is no /proc.
+   */
+  cpuSplitMs() {
+    if (!this.current) return null;
+    const { pid } = this.current;
+    const ms = (stat) =>
+      stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .slice(11, 13)
+        .reduce((a, t) => a + Number(t), 0) * 10;
+    try {
+      const total = ms(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      let main = 0;
+      let helpers = 0;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const own = ms(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+        if (Number(tid) === pid) main = own;
+        else helpers += own;
+      }
+      return { main, helpers, files: total - main - helpers };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Lets the host end (it exits once disconnected) and waits for it; its CPU split as it ends (cpuSplitMs). */
   async close() {
     const host = this.current;
-    if (!host) return;
+    if (!host) return null;
+    const split = this.cpuSplitMs();
     const exited = new Promise((r) => host.child.once('exit', r));
     host.child.disconnect();
     await exited;
+    return split;
   }
 
   #host() {

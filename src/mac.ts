@@ -3,6 +3,8 @@ import { SluiceError } from './errors.ts';
 const SEPARATED = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/;
 const CISCO_DOTTED = /^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/;
 const BARE = /^[0-9a-fA-F]{12}$/;
+// What the portals print and sluice stores: copied as it is, without the rewrite (a 100k-client list's MACs each tick).
+const CANONICAL = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 
 /**
  * Canonical MAC form used everywhere in sluice and by the portals themselves: lowercase `aa:bb:cc:dd:ee:ff`
@@ -15,6 +17,8 @@ export function normalizeMac(input: string): string {
   if (typeof input !== 'string') {
     throw new SluiceError('ERR_INVALID_MAC', `MAC address must be a string, got ${typeof input}`);
   }
+  // A copy, not the input: that may be a match in a long text (a portal's output), which a kept MAC would keep alive.
+  if (CANONICAL.test(input)) return input.slice(0, 9) + input.slice(9);
   let hex: string;
   if (SEPARATED.test(input)) hex = input.replace(/[:-]/g, '');
   else if (CISCO_DOTTED.test(input)) hex = input.replace(/\./g, '');

@@ -22,7 +22,7 @@ test('a stack trace names the source file, function and line', () => {
     stack = (err as Error).stack ?? '';
   }
   assert.match(stack, /^SluiceError: not a MAC address/);
-  assert.match(stack, /\n {4}at normalizeMac \(\/\S+\/src\/mac\.ts:22:\d+\)/);
+  assert.match(stack, /\n {4}at normalizeMac \(\/\S+\/src\/mac\.ts:26:\d+\)/);
 });
 
 test('a bundled file reads no source map as its modules load', () => {

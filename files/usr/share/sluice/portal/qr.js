@@ -226,8 +226,10 @@
 				if (i < size && cells[i] === cells[i - 1]) run++;
 				else { if (run >= 5) s += 3 + run - 5; run = 1; }
 			}
+			/* Joined once a line: joined for each 11-module window, it was most of choosing a mask. */
+			var bits = cells.map(function(c) { return c ? 1 : 0; }).join('');
 			for (i = 0; i + 11 <= size; i++) {
-				var w = cells.slice(i, i + 11).map(function(c) { return c ? 1 : 0; }).join('');
+				var w = bits.slice(i, i + 11);
 				if (w === '10111010000' || w === '00001011101') s += 40;
 			}
 			return s;

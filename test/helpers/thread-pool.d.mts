@@ -1,0 +1,25 @@
+export interface ThreadRun {
+  text: string;
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cpuMs: number;
+  runqMs: number;
+}
+export interface CpuSplit {
+  main: number;
+  helpers: number;
+  files: number;
+}
+export declare class ThreadHost {
+  constructor(options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    started?: (pid: number) => void;
+    ended?: (pid: number) => void;
+  });
+  run(module: string, timeoutMs: number): Promise<ThreadRun>;
+  cpuMs(): number | null;
+  cpuSplitMs(): CpuSplit | null;
+  close(): Promise<CpuSplit | null>;
+}

@@ -40,7 +40,6 @@ const grant = (mac: string, reference: string): Grant => ({
   payment: { method: 'test', reference, amount: 1n, asset: 'USDC', at: Date.now() },
 });
 
-/** Polls `check` until it holds (bounded generously: this waits for a state, it asserts no duration). */
 const lacks = lacking(['root', 'nft', 'ip', 'mount']);
 if (lacks) {
   skipTest(test, "portal 'sluice': a purchase's gate opens while its record is written", lacks, { ciInstalls: true });

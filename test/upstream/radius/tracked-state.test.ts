@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { isSluiceError } from '../../../src/errors.ts';
 import { damagedTables } from '../../../src/storage/index.ts';
 import { SinkHost } from '../../../src/upstream/index.ts';
-import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
+import { RadiusAccounting, type AccountingOptions } from '../../../src/upstream/radius/accounting.ts';
 import { openTrackedState, type TrackedState } from '../../../src/upstream/radius/tracked-state.ts';
 import { recordingLog } from '../../helpers/log.ts';
 import { tempDirs } from '../../helpers/temp.ts';
@@ -49,6 +49,22 @@ jsonTableSuite('sessions.json (RADIUS accounting)', {
 });
 
 const tempDir = tempDirs('sluice-radius-state-', test.after);
+
+/** RADIUS accounting on `dir` with a lab NAS and no server; `options` adds to or replaces what a test needs. */
+function accountingOn(dir: string, options: Partial<AccountingOptions> = {}): RadiusAccounting {
+  return new RadiusAccounting({
+    dir,
+    maxBytes: 1 << 20,
+    client: () => assert.unreachable('no request may be sent') as never,
+    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 300_000,
+    maxInFlight: 8,
+    log: recordingLog(() => undefined),
+    session: () => null,
+    recovered: () => ({ active: [], ended: [] }),
+    ...options,
+  });
+}
 
 test('a sessions.json written by the code of 6ffb9b9 opens after the upgrade, octets past 2^32 exact', async () => {
   const dir = withOldFile(
@@ -94,18 +110,7 @@ test(
     const log = recordingLog((level, message, fields) =>
       lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
     );
-    const accounting = (): RadiusAccounting =>
-      new RadiusAccounting({
-        dir,
-        maxBytes: 1 << 20,
-        client: () => assert.unreachable('no request may be sent') as never,
-        nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
-        interimMs: () => 300_000,
-        maxInFlight: 8,
-        log,
-        session: () => null,
-        recovered: () => ({ active: [], ended: [] }),
-      });
+    const accounting = (): RadiusAccounting => accountingOn(dir, { log });
     const acct = accounting();
     const counted = damagedTables()['sessions.json'] ?? 0;
     await acct.start().then(
@@ -139,16 +144,8 @@ test(
 test('sessions.json is written a minute after a session starts, then octets alone only once an hour', async () => {
   const dir = tempDir();
   const time = new FakeTime();
-  const acct = new RadiusAccounting({
-    dir,
-    maxBytes: 1 << 20,
+  const acct = accountingOn(dir, {
     client: () => ({ request: () => Promise.reject(new Error('no server here')) }) as never,
-    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
-    interimMs: () => 300_000,
-    maxInFlight: 8,
-    log: recordingLog(() => undefined),
-    session: () => null,
-    recovered: () => ({ active: [], ended: [] }),
     clock: time,
     timers: time,
   });
@@ -191,7 +188,7 @@ test('sessions.json is written a minute after a session starts, then octets alon
     await time.advance(60_000);
   }
   await settle();
-  assert.is(written(), first, 'half an hour of octets alone: not written (was: once a minute)');
+  assert.is(written(), first, 'half an hour of octets alone: not written');
   for (let minute = 0; minute < 31; minute++) {
     acct.onEvent(usage());
     await time.advance(60_000);
@@ -204,18 +201,7 @@ test('sessions.json is written a minute after a session starts, then octets alon
 test("started at the daemon's start, accounting reads sessions.json without the thread pool", async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'sessions.json'), '{"not":"the table"}');
-  const acct = new RadiusAccounting({
-    dir,
-    maxBytes: 1 << 20,
-    client: () => assert.unreachable('no request may be sent') as never,
-    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
-    interimMs: () => 300_000,
-    maxInFlight: 8,
-    log: recordingLog(() => undefined),
-    session: () => null,
-    recovered: () => ({ active: [], ended: [] }),
-    atStart: true,
-  });
+  const acct = accountingOn(dir, { atStart: true });
   // Refused on the table it read, before the outbox is opened: the read is all the start did.
   let refused: unknown = null;
   const n = await poolRequests(() => acct.start().catch((err: unknown) => (refused = err)));

@@ -15,6 +15,15 @@ const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
  * use ~6 s less CPU and the files' own threads ~3 s more (docs/testing.md "The edit loop").
  */
 const HOST_FLAGS = ['--interrupt-budget=270336'];
+/**
+ * The CPU time (user + sys, ms) a /proc stat line gives: utime and stime are fields 14 and 15 after the comm's closing
+ * parenthesis, and with `reaped` cutime and cstime (16, 17) too; in USER_HZ ticks, 100 a second on Linux.
+ */
+function statMs(stat, reaped) {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return f.slice(11, reaped ? 15 : 13).reduce((a, t) => a + Number(t), 0) * 10;
+}
+
 /** How much of the host's own output (there should be none) a failure quotes. */
 const TAIL_CHARS = 4_000;
 
@@ -53,9 +62,7 @@ export class ThreadHost {
   cpuMs() {
     if (!this.current) return null;
     try {
-      const stat = readFileSync(`/proc/${this.current.pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return f.slice(11, 15).reduce((a, t) => a + Number(t), 0) * 10;
+      return statMs(readFileSync(`/proc/${this.current.pid}/stat`, 'utf8'), true);
     } catch {
       return null;
     }
@@ -69,12 +76,7 @@ export class ThreadHost {
   cpuSplitMs() {
     if (!this.current) return null;
     const { pid } = this.current;
-    const ms = (stat) =>
-      stat
-        .slice(stat.lastIndexOf(')') + 2)
-        .split(' ')
-        .slice(11, 13)
-        .reduce((a, t) => a + Number(t), 0) * 10;
+    const ms = (stat) => statMs(stat, false);
     try {
       const total = ms(readFileSync(`/proc/${pid}/stat`, 'utf8'));
       let main = 0;

@@ -53,6 +53,8 @@ export class FirstReadingWatch {
     private readonly planner: CutPlanner,
     /** Whether the kernel quota stops this MAC at its allotment (brake-watch.ts): no reading decides its cut. */
     private readonly braked: (mac: string) => boolean = () => false,
+    /** A session's first reading was billed (zero bytes too): the next delta is all its own (purchase-bases.ts). */
+    private readonly firstBilled: (mac: string, sessionId: string) => void = () => undefined,
   ) {}
 
   /** Gates watched: while there are any, a tick settles them. */
@@ -171,6 +173,7 @@ export class FirstReadingWatch {
     const out = new Float64Array(1);
     let next = Infinity;
     for (const f of firsts) {
+      this.firstBilled(f.session.mac, f.session.id);
       const bytes = f.down + f.up;
       if (bytes <= 0) continue;
       const session = f.session;

@@ -101,7 +101,12 @@ export class Meter {
       minIntervalMs,
       peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
     });
-    this.firsts = new FirstReadingWatch(this.ctx, this.planner, (mac) => this.brakes.braked(mac));
+    this.firsts = new FirstReadingWatch(
+      this.ctx,
+      this.planner,
+      (mac) => this.brakes.braked(mac),
+      (mac, sessionId) => this.loop.firstReadingBilled(mac, sessionId),
+    );
     this.gates = new GateChecks(options.sessions, clock, {
       reopenBackoffMs: options.reopenBackoffMs ?? 5000,
       graceMs: options.newSessionGraceMs ?? 0,

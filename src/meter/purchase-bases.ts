@@ -49,6 +49,16 @@ export class PurchaseBases {
     }
   }
 
+  /**
+   * The first-reading watch billed the first reading of this session's counters (they began at its auth, after its
+   * purchase): nothing in the next delta predates the purchase, whenever the tick that took that reading was
+   * dispatched. A tick dispatched just before a purchase whose gate opened before the tick read the counters (an
+   * opening while the sale is written) would otherwise have its next delta dropped as the session's base.
+   */
+  noteFirstReading(mac: string, sessionId: string): void {
+    this.#bases.set(mac, { sessionId, down: 0, up: 0 });
+  }
+
   /** The bases noted since the last committed tick, handed to that tick's billing and forgotten here. */
   take(): ReadonlyMap<string, PurchaseBase> {
     const bases = this.#bases;

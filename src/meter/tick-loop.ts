@@ -466,6 +466,11 @@ export class TickLoop {
     };
   }
 
+  /** The first-reading watch billed this session's first reading: its next delta is not held up as a base. */
+  firstReadingBilled(mac: string, sessionId: string): void {
+    this.purchaseBases.noteFirstReading(mac, sessionId);
+  }
+
   private syncSlots(): void {
     const count = this.view.slotCount;
     for (let slot = this.slotMacs.length; slot < count; slot++) {

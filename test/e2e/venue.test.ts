@@ -153,9 +153,22 @@ async function download(c: Client, bytes: number): Promise<void> {
   assert.is(r.http, 200, `the download passed openNDS (curl exit ${r.exit})`);
   assert.is(r.bytes, bytes);
   await S().meterCaughtUp();
-  await waitFor('the download billed at ra', 30_000, async () =>
-    (await S().session(c.mac))!.used >= before + bytes ? true : undefined,
-  );
+  try {
+    await waitFor('the download billed at ra', 30_000, async () =>
+      (await S().session(c.mac))!.used >= before + bytes ? true : undefined,
+    );
+  } catch (err) {
+    // What ra's kernel counted for the device and what its meter made of it: the two halves of a billing gap.
+    const nft = async (...args: string[]) =>
+      (await run('ip', ['netns', 'exec', L().rtNs, 'nft', ...args])).stdout.trim();
+    const stats = await S().call('stats', {});
+    throw new Error(
+      `${(err as Error).message} (used ${before} before, ${(await S().session(c.mac))!.used} now)\n` +
+        `counters:\n${await nft('list', 'table', 'netdev', 'sluice_count')}\n` +
+        `gate set:\n${await nft('list', 'table', 'inet', 'sluice_portal')}\n` +
+        `meter: ${JSON.stringify(stats['meter'])}\nlog:\n${S().logTail(30)}`,
+    );
+  }
 }
 
 /**

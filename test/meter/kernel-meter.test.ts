@@ -582,12 +582,15 @@ class Threads {
   current = 'T1';
   /** Run, one per listing task, after the thread read it and before its result reaches the meter. */
   readonly afterListing: Array<() => Promise<void>> = [];
+  /** Run, one per listing task, after the tick was dispatched and before the thread reads the listing. */
+  readonly beforeListing: Array<() => Promise<void>> = [];
   /** The runner the meter holds: each task goes to the `current` thread (a new runner for a name not seen yet). */
   readonly runner: UsageTaskRunner = {
     run: () => Promise.reject(new Error('a kernel meter runs kernel tasks')),
     runKernel: async (task) => {
       const name = this.current;
       const thread = this.threads.get(name) ?? this.threads.set(name, createInlineRunner()).get(name)!;
+      await (task.listing ? this.beforeListing.shift() : undefined)?.();
       const result = await thread.runKernel!(task);
       // What happens on the main thread while the tick is still running, once it read the listing (the portal's
       // queue is free again): an auth that goes through then.
@@ -770,6 +773,44 @@ test('the same with the first listing in flight (no roster yet): its roster keep
     await r.close();
   }
 });
+
+test(
+  'a purchase after a tick was dispatched, its gate open before that tick read the listing and the counters: the ' +
+    'next reading billed in full',
+  async () => {
+    const threads = new Threads();
+    const r = await rig(undefined, () => threads.runner);
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      // As a gate that opens while its sale is written: the session, its fresh counters and its auth all come after
+      // the tick's dispatch, before its thread reads the listing (which shows the gate open) and the counters (at 0).
+      threads.beforeListing.push(async () => {
+        r.now.t += 5;
+        const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
+        const { session } = await r.manager.activate({
+          mac: A,
+          metric: 'bytes',
+          allotment: BigInt(100 * MiB),
+          payment,
+        });
+        r.meter.authStarting(A, session.id);
+        await r.counters.count(A);
+        r.portal.auth(A);
+        r.meter.authFinished(A, session.id, 'opened');
+        r.meter.sessionStarted(A);
+      });
+      await r.step();
+      assert.is(r.portal.get(A)!.state, 'Authenticated');
+      r.counters.add(A, MiB);
+      await r.step();
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.is(r.billed(A), 2 * MiB, 'every byte through the gate opened for this session, the first MiB included');
+    } finally {
+      await r.close();
+    }
+  },
+);
 
 test('counters turned off: the first portal tick to commit is not billed, after one that failed too', async () => {
   const r = await rig();

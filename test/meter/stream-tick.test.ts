@@ -259,7 +259,8 @@ test('a streamed tick over the socket accounts exactly what the same snapshot gi
       // Under 64 KiB: a read that short finds the portal slower than the reader (snapshot-fetch.ts CAUGHT_UP_BELOW).
       pauseAt: 32 * 1024,
       paused: async () => {
-        await new Promise((res) => setTimeout(res, 50));
+        // Until the reader accounted the first half (a busy machine may take longer than a fixed wait), at most 5 s.
+        for (let i = 0; i < 500 && observed === 0; i++) await new Promise((res) => setTimeout(res, 10));
         beforeRest.push(observed);
       },
     });

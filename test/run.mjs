@@ -26,6 +26,7 @@ import {
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
+import { machineIdle, runLanes } from './helpers/lanes.mjs';
 import { ThreadHost } from './helpers/thread-pool.mjs';
 import { chooseFiles, declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
 
@@ -360,13 +361,12 @@ async function runFile(file, timeoutMs, nice = 0, rerun = false) {
   }
 }
 
-async function pool(files, concurrency, timeoutMs, nice = 0) {
-  const queue = [...files];
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let f = queue.shift(); f; f = queue.shift()) await runFile(f, timeoutMs, nice);
-    }),
-  );
+/**
+ * Runs `files` `concurrency` at a time; `beside`: which may run beside them while a core idles (lanes.mjs). Resolves
+ * with how many did.
+ */
+function pool(files, concurrency, timeoutMs, nice = 0, beside = null) {
+  return runLanes(files, { lanes: concurrency, run: (f) => runFile(f, timeoutMs, nice), ...beside });
 }
 
 // Before anything runs: a file that declares no tier fails (it would drop out of every tier run; picked by name, it
@@ -494,6 +494,9 @@ for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
 // cores. The lab's files, two at a time (labs coexist: random namespace ids) and beside the unit files from the start.
 const jobs = Number(process.env.SLUICE_TEST_JOBS ?? availableParallelism() + 1);
 const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
+// Beside those lanes, more fast files (threads of the hosts) while a core is idle, up to this many at once: a fast file
+// that waits on its timers then holds no core another could use (test/helpers/lanes.mjs).
+const mostJobs = Number(process.env.SLUICE_TEST_MAX_JOBS ?? 2 * jobs);
 // Beside the lab, the unit files run at a lower CPU priority (nice 5 on their sessions, lowerPriority: a third of a lab
 // session's weight when both want a core, 224:73 ticks in the measure above): the lab's openNDS, daemons and shaped
 // links keep closer to an idle router's timing, and the unit files still take every cycle the lab leaves (it mostly
@@ -528,9 +531,21 @@ const threads =
     : null;
 let unitMs = 0;
 let labMs = 0;
+let besideLanes = 0;
 await Promise.all([
-  pool(unit, jobs, FILE_TIMEOUT_MS, unitNice).then(() => {
+  pool(
+    unit,
+    jobs,
+    FILE_TIMEOUT_MS,
+    unitNice,
+    threads && {
+      most: mostJobs,
+      beside: (f) => bundled.has(f),
+      idle: machineIdle(availableParallelism()),
+    },
+  ).then((n) => {
     unitMs = Date.now() - runStarted;
+    besideLanes = n;
   }),
   pool(lab, labJobs, E2E_TIMEOUT_MS).then(() => {
     labMs = Date.now() - runStarted;
@@ -553,7 +568,8 @@ console.log(
 if (threads)
   console.log(
     `[run] the fast files' hosts: cpu ${wall(hostCpu.files)} in the files' threads, ${wall(hostCpu.helpers)} in ` +
-      `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads`,
+      `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads; ${besideLanes} files ` +
+      `started beside the ${jobs} lanes while a core idled`,
   );
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -31,6 +31,7 @@ function file(name: string, cpuMs: number): string {
       '  const f = s.slice(s.lastIndexOf(")") + 2).split(" "); return Number(f[11]) + Number(f[12]); };',
       'const start = ticks(); let n = 0;',
       `while ((ticks() - start) * 10 < ${cpuMs}) for (let i = 0; i < 1e5; i++) n += i;`,
+      'seen.after = { leftover: globalThis.__leftover, env: process.env.SLUICE_THREAD_MARK };',
       'console.log(JSON.stringify(seen));',
     ].join('\n'),
   );
@@ -38,7 +39,12 @@ function file(name: string, cpuMs: number): string {
 }
 
 const seen = (text: string) =>
-  JSON.parse(text.trim().split('\n').at(-1) as string) as { leftover: string; env: string; execArgv: string[] };
+  JSON.parse(text.trim().split('\n').at(-1) as string) as {
+    leftover: string;
+    env: string;
+    execArgv: string[];
+    after: { leftover: string; env: string };
+  };
 
 test("a file sees no global or env change of the file before it, and runs with the host's V8 flags", async () => {
   const host = new ThreadHost({ cwd: repo, env: { ...process.env } });
@@ -53,6 +59,25 @@ test("a file sees no global or env change of the file before it, and runs with t
       seen(second.text).execArgv.some((a) => a.startsWith('--interrupt-budget=')),
       `the host's V8 flags: ${seen(second.text).execArgv.join(' ')}`,
     );
+  } finally {
+    await host.close();
+  }
+});
+
+test('two files at once in one host (beside the lanes while a core idles): neither sees the other', async () => {
+  const host = new ThreadHost({ cwd: repo, env: { ...process.env } });
+  try {
+    const [a, b] = await Promise.all([host.run(file('a', 200), 30_000), host.run(file('b', 200), 30_000)]);
+    assert.is(a.code, 0, a.text);
+    assert.is(b.code, 0, b.text);
+    for (const [name, run] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      assert.equal(seen(run.text).leftover, null, `${name}: globals at its start`);
+      assert.equal(seen(run.text).env, null, `${name}: process.env at its start`);
+      assert.equal(seen(run.text).after, { leftover: name, env: name }, `${name}: its own at its end`);
+    }
   } finally {
     await host.close();
   }

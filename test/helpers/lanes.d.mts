@@ -1,0 +1,13 @@
+export declare function idleCores(before: string, after: string, cores: number): number | null;
+export declare function machineIdle(cores: number): () => number | null;
+export declare function runLanes<T>(
+  items: T[],
+  options: {
+    lanes: number;
+    run: (item: T) => Promise<void>;
+    most?: number;
+    beside?: (item: T) => boolean;
+    idle?: () => number | null;
+    sampleMs?: number;
+  },
+): Promise<number>;

@@ -89,6 +89,8 @@ export class EventPublisher {
   private readonly clock: Clock;
   /** Each session's `started` line and event not yet out, to tell now: a later one of its own tells them first. */
   private readonly starting = new Map<string, () => void>();
+  /** The `started` lines and events due, told together in one turn: their frames leave in one write. */
+  private readonly due: Array<() => void> = [];
 
   constructor(private readonly options: EventPublisherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -117,7 +119,7 @@ export class EventPublisher {
       void Promise.resolve()
         .then(() => waitForOpen(gates, s, waitMs))
         .catch(() => undefined)
-        .then(() => setImmediate(tell));
+        .then(() => this.tellSoon(tell));
     });
     sessions.on('topup', (s, payment: PaymentRef) => {
       this.startedFirst(s.id);
@@ -156,6 +158,12 @@ export class EventPublisher {
       });
     });
     sessions.on('usage', (batch) => this.usage(batch));
+  }
+
+  /** After the I/O due now (the replies of the moment go first), with the others due then. */
+  private tellSoon(tell: () => void): void {
+    this.due.push(tell);
+    if (this.due.length === 1) setImmediate(() => this.due.splice(0).forEach((t) => t()));
   }
 
   /** A session's `started` line and event, at once if not out yet: none of its own goes before them. */

@@ -151,6 +151,32 @@ test(
   },
 );
 
+test("started: the events of sessions sold in one moment leave in one write, after that moment's turn", async () => {
+  const r = rig();
+  // As the ubus connection writes: the frames sent before its next tick leave in one write (connection.ts flush).
+  let writes = 0;
+  let flushing = false;
+  const send = r.ubus.send;
+  r.ubus.send = async (event, data) => {
+    if (!flushing) {
+      flushing = true;
+      writes++;
+      process.nextTick(() => (flushing = false));
+    }
+    return send(event, data);
+  };
+  const sessions = await manager();
+  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+  const macs = Array.from({ length: 8 }, (_, i) => `02:00:00:00:0e:0${i}`);
+  await Promise.all(
+    macs.map((mac, i) => sessions.activate({ mac, metric: 'bytes', allotment: 1000n, payment: grant(`m${i}`) })),
+  );
+  assert.is(r.sent.length, 0, 'nothing in the turn the sales were answered in');
+  await startedOut(r.sent, macs.length);
+  assert.equal(r.sent.map((x) => (x.data.session as BlobmsgTable).mac).sort(), macs);
+  assert.is(writes, 1, 'one write for the eight');
+});
+
 test('started: an opening that failed outright sends it as well', async () => {
   const r = rig({ openOutcome: Promise.reject(new Error('the gate broke')) });
   const sessions = await manager();

@@ -147,6 +147,12 @@ export class UbusBroker {
     if (!conn || conn.socket.destroyed) return;
     // ubusd silently drops messages for a client that has more than 1 MiB queued: it has to keep reading.
     if (conn.socket.writableLength + frame.length > UBUS_CLIENT_MAX_TXQ_LEN) return;
+    // The frames for one client in one turn leave in one writev: a burst of 32 calls' replies wakes their caller once,
+    // not 64 times (a write each, a read each on its side).
+    if (conn.socket.writableCorked === 0) {
+      conn.socket.cork();
+      process.nextTick(() => conn.socket.uncork());
+    }
     conn.socket.write(frame);
   }
 

@@ -13,7 +13,8 @@
  *
  * One run at a time: the batches handed in while a run is in flight go together in the next one (the thread's shell
  * runs one command at a time anyway), so openings that arrive together share a run instead of queueing one behind
- * another's. A merged run adds each set's elements in one command (nft-coalesce.ts).
+ * another's; the run begins once the I/O of the next poll has been read too (#schedule). A merged run adds each set's
+ * elements in one command (nft-coalesce.ts).
  *
  * Anything but `-f -` (a listing, a delete) runs at once, alone.
  *
@@ -63,15 +64,19 @@ export class NftBatcher {
   #schedule(): void {
     if (this.#scheduled || this.#inFlight) return;
     this.#scheduled = true;
-    // After this turn's promise jobs: each module's queued change reaches here within them.
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.#inFlight = true;
-      void this.#flush().finally(() => {
-        this.#inFlight = false;
-        if (this.#pending.length > 0) this.#schedule();
-      });
-    });
+    // After this turn's promise jobs (each module's queued change reaches here within them) and the next poll's I/O
+    // callbacks: openings of the same moment whose calls came in two reads (the journal's write waits as long:
+    // sessions/journal.ts) share a run instead of the second read's waiting for the first's run to end.
+    setImmediate(() =>
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#inFlight = true;
+        void this.#flush().finally(() => {
+          this.#inFlight = false;
+          if (this.#pending.length > 0) this.#schedule();
+        });
+      }),
+    );
   }
 
   stats(): NftBatchStats {

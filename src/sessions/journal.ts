@@ -346,10 +346,13 @@ export class JournalStore implements SessionStore {
 
   private kick(): void {
     if (this.running) return;
-    // After the I/O callbacks already due (setImmediate): the purchases of one moment (32 grants read from one ubus
-    // message burst) share one write and one fdatasync, and then reach the gate together, where they share one nft
-    // run; alone, the first would go first and the rest would wait a whole fdatasync for the next write.
-    const turnEnd = new Promise<void>((resolve) => setImmediate(resolve));
+    // After the I/O callbacks already due and those of the next poll (setImmediate twice): the purchases of one
+    // moment share one write and one fdatasync, and then reach the gate together, where they share one nft run; alone,
+    // the first would go first and the rest would wait a whole fdatasync for the next write. The next poll as well:
+    // a burst of calls that the bus hands over in pieces arrives in two reads, the second while the first's grants
+    // run (32 grants in one burst: read as 20 and 12, or 4 and 28), and would otherwise wait for the first's write and
+    // nft run to end before its own began.
+    const turnEnd = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
     this.running = turnEnd
       .then(() => this.drain())
       .finally(() => {

@@ -10,6 +10,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn as nodeSpawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   COUNTER_TABLE,
   GATE_TABLE,
@@ -146,6 +150,43 @@ if (lacks) {
     assert.ok(merged.counters.has(A) && !merged.counters.has(B));
     assert.ok(merged.gate.isOpen(A) && !merged.gate.isOpen(B) && !merged.gate.isStopped(B));
     assert.equal(merged.batcher!.stats().split, 0);
+  });
+
+  test('real nft: batches whose calls came in two reads (the second while the first runs) share one run', async () => {
+    const runs: string[][] = [];
+    const spawn: SpawnFn = (file, args, options) => {
+      runs.push([...args]);
+      return nodeSpawn(file, args, options);
+    };
+    const batcher = new NftBatcher(nftRunner(['ip', 'netns', 'exec', R, 'nft'], 10_000, { spawn }));
+    inR('nft', 'add table netdev nb_two; add set netdev nb_two s { type ether_addr; }');
+    // A bus hands the calls over in pieces: B's is on the socket while A's is handled, read at the next poll.
+    const path = join(tmpdir(), `nb-${id}.sock`);
+    const made: Array<Promise<string>> = [];
+    const server = createServer((conn) =>
+      conn.on('data', (chunk) => {
+        for (const mac of chunk
+          .toString()
+          .split(' ')
+          .filter((x) => x !== '')) {
+          made.push(batcher.run(['-f', '-'], `add element netdev nb_two s { ${mac} }\n`));
+          if (mac === A) peer.write(B);
+        }
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const peer = connect(path);
+    await new Promise<void>((resolve) => peer.once('connect', resolve));
+    peer.write(`${A} `);
+    while (made.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await Promise.all(made);
+    peer.destroy();
+    server.close();
+    rmSync(path, { force: true });
+    assert.is(runs.length, 1, 'one nft run for both');
+    const set = inR('nft', 'list', 'set', 'netdev', 'nb_two', 's');
+    assert.ok(set.includes(A) && set.includes(B), set);
+    inR('nft', 'delete', 'table', 'netdev', 'nb_two');
   });
 
   test("real nft: a module's refused lines fail it alone; the others' changes in the same turn are made", async () => {

@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
@@ -234,6 +235,54 @@ test('32 purchases of one moment share one write and one fdatasync, the first in
   await manager.close();
   const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
   assert.is(reopened.list({ state: 'ACTIVE' }).length, 33);
+  await reopened.close();
+});
+
+/**
+ * A socket and its peer in this process: `send` writes to the peer's end, `received` gets each read on this end
+ * (one 'data' event, one read of the event loop's poll).
+ */
+async function socketPair(received: (chunk: Buffer) => void): Promise<{ send: (s: string) => void; end: () => void }> {
+  const path = join(tempDir(), 'pair.sock');
+  const server = createServer((conn) => conn.on('data', received));
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const peer = connect(path);
+  await new Promise<void>((resolve) => peer.once('connect', resolve));
+  return {
+    send: (s) => void peer.write(s),
+    end: () => {
+      peer.destroy();
+      server.close();
+    },
+  };
+}
+
+test('purchases of one moment read in two pieces (the second while the first runs) share one write', async () => {
+  const dir = tempDir();
+  const store = new JournalStore({ dir });
+  const manager = await SessionManager.open({ store });
+  const before = store.stats();
+  const done: Array<Promise<unknown>> = [];
+  // A bus hands a burst of calls over in pieces: the second piece is on the socket while the first's grants run,
+  // and the event loop reads it at its next poll.
+  const pair = await socketPair((chunk) => {
+    for (const mac of chunk
+      .toString()
+      .split(' ')
+      .filter((m) => m !== '')) {
+      done.push(manager.activate({ mac, metric: 'bytes', allotment: 1_000n, payment: pay(`two-${mac}`) }));
+      if (mac.endsWith(':00')) pair.send('02:00:00:00:0f:01 02:00:00:00:0f:02');
+    }
+  });
+  pair.send('02:00:00:00:0f:00');
+  while (done.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+  await Promise.all(done);
+  pair.end();
+  assert.is(store.stats().writes - before.writes, 1, 'one write for the three');
+  assert.is(store.stats().fsyncs - before.fsyncs, 1, 'one fdatasync for the three');
+  await manager.close();
+  const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
+  assert.is(reopened.list({ state: 'ACTIVE' }).length, 3);
   await reopened.close();
 });
 

@@ -22,6 +22,7 @@
  * several modules' changes one transaction (sluice's own gate: gate/own-valve.ts) runs what they kept as one batch,
  * and squares each module with the kernel itself when nft refuses it.
  */
+import { afterNextPoll } from '../time.ts';
 import { coalesceElements } from './nft-coalesce.ts';
 import type { NftRun } from './nft-run.ts';
 
@@ -64,19 +65,16 @@ export class NftBatcher {
   #schedule(): void {
     if (this.#scheduled || this.#inFlight) return;
     this.#scheduled = true;
-    // After this turn's promise jobs (each module's queued change reaches here within them) and the next poll's I/O
-    // callbacks: openings of the same moment whose calls came in two reads (the journal's write waits as long:
-    // sessions/journal.ts) share a run instead of the second read's waiting for the first's run to end.
-    setImmediate(() =>
-      setImmediate(() => {
-        this.#scheduled = false;
-        this.#inFlight = true;
-        void this.#flush().finally(() => {
-          this.#inFlight = false;
-          if (this.#pending.length > 0) this.#schedule();
-        });
-      }),
-    );
+    // After this turn's promise jobs (each module's queued change reaches here within them) and the moment's I/O:
+    // openings of the same moment share a run.
+    afterNextPoll(() => {
+      this.#scheduled = false;
+      this.#inFlight = true;
+      void this.#flush().finally(() => {
+        this.#inFlight = false;
+        if (this.#pending.length > 0) this.#schedule();
+      });
+    });
   }
 
   stats(): NftBatchStats {

@@ -21,6 +21,7 @@ import { copyFile, open, rename, rm, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
+import { afterNextPoll } from '../time.ts';
 import { appendWhole, countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
@@ -346,13 +347,9 @@ export class JournalStore implements SessionStore {
 
   private kick(): void {
     if (this.running) return;
-    // After the I/O callbacks already due and those of the next poll (setImmediate twice): the purchases of one
-    // moment share one write and one fdatasync, and then reach the gate together, where they share one nft run; alone,
-    // the first would go first and the rest would wait a whole fdatasync for the next write. The next poll as well:
-    // a burst of calls that the bus hands over in pieces arrives in two reads, the second while the first's grants
-    // run (32 grants in one burst: read as 20 and 12, or 4 and 28), and would otherwise wait for the first's write and
-    // nft run to end before its own began.
-    const turnEnd = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+    // The purchases of one moment share one write and one fdatasync, and then reach the gate together, where they
+    // share one nft run; alone, the first would go first and the rest would wait a whole fdatasync for the next write.
+    const turnEnd = new Promise<void>((resolve) => afterNextPoll(resolve));
     this.running = turnEnd
       .then(() => this.drain())
       .finally(() => {

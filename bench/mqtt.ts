@@ -42,10 +42,15 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
+/** Hang guards, not timing goals: a loaded machine (load 15) took more than 5 s to see the sink connected. */
+async function until(what: string, cond: () => boolean, ms: number, state: () => unknown): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out');
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${ms} ms waiting for ${what}; load ${loadavg()[0]!.toFixed(1)}; sink ${JSON.stringify(state())}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -59,15 +64,26 @@ async function throughput(messages: number): Promise<void> {
     stateDir: dir,
   });
   try {
-    await sink.start();
-    await until(() => (sink.stats() as { state: string }).state === 'ready', 5000);
     const sessions = await billedSessions(1);
     const host = new SinkHost({ log: quiet() });
     host.add(sink);
     host.attach(sessions.manager);
+    // The host holds every event until its start, which starts its sinks: the sink is never started on its own.
+    await host.start();
+    await until(
+      'the sink to connect',
+      () => (sink.stats() as { state: string }).state === 'ready',
+      30_000,
+      () => sink.stats(),
+    );
     const started = process.hrtime.bigint();
     for (let i = 0; i < messages; i++) host.usage(sessions.batch);
-    await until(() => (sink.stats() as { acknowledged: number }).acknowledged >= messages, 120_000);
+    await until(
+      `${messages} acknowledged`,
+      () => (sink.stats() as { acknowledged: number }).acknowledged >= messages,
+      300_000,
+      () => sink.stats(),
+    );
     const s = Number(process.hrtime.bigint() - started) / 1e9;
     const bytes = (sink.stats() as { queue: { bytes: number } }).queue.bytes;
     console.log(
@@ -127,13 +143,13 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
     routerId: 'bench',
     stateDir: dir,
   });
-  await sink.start();
   const { manager, batch } = await billedSessions(n);
   // Which sessions a tick billed varies from tick to tick: a few random subsets, used in turn.
   const batches = changed >= 1 ? [batch] : Array.from({ length: 8 }, () => batch.filter(() => Math.random() < changed));
   const host = new SinkHost({ log: quiet() });
   host.add(sink);
   host.attach(manager);
+  await host.start();
   const ms: number[] = [];
   const cpu: number[] = [];
   const buffers0 = process.memoryUsage().arrayBuffers;
@@ -148,6 +164,8 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   }
   const buffers1 = process.memoryUsage().arrayBuffers;
   const stats = sink.stats() as { usage_messages: number; queue: { bytes: number } };
+  if (stats.usage_messages === 0)
+    throw new Error(`no usage report reached the sink in ${ticks} ticks: nothing was measured`);
   const warm = ms.slice(Math.min(5, ms.length - 1)).sort((a, b) => a - b);
   const warmCpu = cpu.slice(Math.min(5, cpu.length - 1)).sort((a, b) => a - b);
   const rows = Math.round(batches.reduce((a, b) => a + b.length, 0) / batches.length);
@@ -259,11 +277,16 @@ async function connectedCost(n: number, ticks: number): Promise<void> {
   });
   const host = new SinkHost({ log: quiet() });
   try {
-    await sink.start();
-    await until(() => (sink.stats() as { state: string }).state === 'ready', 5000);
     const { manager, batch } = await billedSessions(n);
     host.add(sink);
     host.attach(manager);
+    await host.start();
+    await until(
+      'the sink to connect',
+      () => (sink.stats() as { state: string }).state === 'ready',
+      30_000,
+      () => sink.stats(),
+    );
     const tick: number[] = [];
     const total: number[] = [];
     const acked = (): number => (sink.stats() as { acknowledged: number }).acknowledged;
@@ -274,7 +297,12 @@ async function connectedCost(n: number, ticks: number): Promise<void> {
       host.usage(batch);
       const c1 = process.cpuUsage(c0);
       const target = before + messages() - queued;
-      await until(() => acked() >= target, 30_000);
+      await until(
+        `the tick's report acknowledged`,
+        () => acked() >= target,
+        60_000,
+        () => sink.stats(),
+      );
       const c2 = process.cpuUsage(c0);
       tick.push((c1.user + c1.system) / 1000);
       total.push((c2.user + c2.system) / 1000);

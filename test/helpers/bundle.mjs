@@ -34,7 +34,7 @@ import { pathToFileURL } from 'node:url';
 import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 /** Changes with this file's way of building: a new version never reads an older build. */
-const FORMAT = 2;
+const FORMAT = 3;
 /**
  * Large CommonJS packages the tests take whole (`import ts from 'typescript'`): a bundle requires them instead of
  * importing them, since Node's import of a CommonJS module first scans all of it for the names it exports
@@ -138,12 +138,15 @@ async function build(esbuild, entries, repo, cacheDir, key) {
       {
         name: 'sluice-tests',
         setup(b) {
-          // Packages stay imports of node_modules, uvu apart (its runner is mended as it is bundled), and the
-          // REQUIRED ones are required.
+          // Packages stay imports of node_modules, uvu and what it imports apart (its runner is mended as it is
+          // bundled; kleur, diff and dequal, which every file loads through it, cost a thread ~10 ms of CPU as
+          // packages of their own: Node's resolving of each through its package.json), and the REQUIRED ones are
+          // required.
           b.onResolve({ filter: /^[^./]/ }, (args) => {
             if (REQUIRED.includes(args.path) && args.namespace !== 'required')
               return { path: args.path, namespace: 'required' };
-            return /^uvu(\/|$)/.test(args.path) ? undefined : { path: args.path, external: true };
+            if (/^uvu(\/|$)/.test(args.path) || args.importer.includes('/node_modules/uvu/')) return undefined;
+            return { path: args.path, external: true };
           });
           const requireFrom = JSON.stringify(join(repo, 'package.json'));
           b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({

@@ -47,9 +47,8 @@ async function until(what: string, cond: () => boolean, ms: number, state: () =>
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${ms} ms waiting for ${what}; load ${loadavg()[0]!.toFixed(1)}; sink ${JSON.stringify(state())}`,
-      );
+      const load = loadavg()[0]!.toFixed(1);
+      throw new Error(`timed out after ${ms} ms waiting for ${what}; load ${load}; sink ${JSON.stringify(state())}`);
     }
     await new Promise((r) => setTimeout(r, 5));
   }

@@ -55,6 +55,8 @@ export function meterOver(
     log: deps.log,
   });
   gates.follow(meter);
+  // A quota table made again takes off what the counters counted past the meter's last billed reading.
+  kernelQuota?.rebuildWith(() => meter.sinceBilled());
   deps.marking.markWith({
     marks: () => meter.marks(),
     macOf: (id) => sessions.get(id)?.mac,

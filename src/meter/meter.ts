@@ -11,6 +11,7 @@
  * (MeterOptions.gate).
  */
 import { toSluiceError } from '../errors.ts';
+import type { KernelReading } from '../portal/index.ts';
 import { Emitter } from '../sessions/index.ts';
 import { systemClock, systemTimers } from '../time.ts';
 import { BlindWatch } from './blind-watch.ts';
@@ -24,6 +25,7 @@ import { createAdaptiveRunner } from './pool.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import type { MeterStats } from './stats.ts';
 import { committedMarks, type CounterMark } from './table.ts';
+import { countedSince } from './counted-since.ts';
 import { SharedQuota } from './shared-quota.ts';
 import { TickLoop } from './tick-loop.ts';
 import type { ListedAddress } from './address-book.ts';
@@ -249,6 +251,16 @@ export class Meter {
   /** The last committed reading of every present client (what a usage checkpoint persists). */
   marks(): Map<string, CounterMark> {
     return committedMarks(this.loop.counterTable);
+  }
+
+  /**
+   * The readings each client's session's bytes left are billed through, taken now, as what its kernel counters counted
+   * past them (counted-since.ts) by the readings handed later: the caller pairs them with the sessions' bytes left of
+   * this same moment. Null while the meter lists the portal (its readings are not the kernel's).
+   */
+  sinceBilled(): ((readings: readonly KernelReading[]) => Map<string, number>) | null {
+    const marks = this.loop.billedMarks();
+    return marks === null ? null : (readings) => countedSince(marks, readings);
   }
 
   /** The reading a session opened now for `mac` is billed from after a restart (TickLoop.openingMark). */

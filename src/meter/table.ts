@@ -101,15 +101,16 @@ export interface CounterMark {
 /**
  * The last committed reading of every present client. A checkpoint stores it next to the usage it already includes,
  * so a restarted meter bills from there instead of taking its first reading as a new base (which would forgive the
- * bytes that passed while sluice was down).
+ * bytes that passed while sluice was down). `asOf`: the readings as of that committed tick instead of the last one
+ * (a tick committed and not yet billed: TickLoop.billedMarks).
  */
-export function committedMarks(table: CounterTable): Map<string, CounterMark> {
+export function committedMarks(table: CounterTable, asOf?: number): Map<string, CounterMark> {
   const ints = new Int32Array(table.ints);
   const floats = new Float64Array(table.floats);
   const count = Atomics.load(ints, H_SLOT_COUNT);
   const marks = new Map<string, CounterMark>();
   for (let slot = 0; slot < count; slot++) {
-    const reading = readCommitted(ints, floats, slot);
+    const reading = readCommitted(ints, floats, slot, asOf);
     if (reading !== undefined)
       marks.set(
         macFromParts(
@@ -162,10 +163,11 @@ function readCommitted(
   ints: Int32Array,
   floats: Float64Array,
   slot: number,
+  asOf = Atomics.load(ints, H_COMMITTED_TICK),
 ): { mark: CounterMark; state: number } | undefined {
   const ib = HEADER_INTS + slot * INT_STRIDE;
   const fb = slot * FLOAT_STRIDE;
-  const pending = pendingCommitted(ints, ib, Atomics.load(ints, H_COMMITTED_TICK));
+  const pending = pendingCommitted(ints, ib, asOf);
   const tick = ints[ib + (pending ? I_P_TICK : I_C_TICK)]!;
   const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
   if (tick === 0 || (flags & FLAG_PRESENT) === 0) return undefined;

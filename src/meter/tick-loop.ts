@@ -27,6 +27,7 @@ import { SlotSessions } from './slot-sessions.ts';
 import { AddressBook } from './address-book.ts';
 import { MeterStatsRecorder } from './stats.ts';
 import {
+  committedMarks,
   committedReading,
   createTable,
   FLAG_PRESENT,
@@ -98,6 +99,11 @@ export class TickLoop {
   readonly scheduler: TickScheduler;
   /** What a tick waits on: the worker, and the portal's queue while it reads (tick-dispatch.ts). */
   private readonly dispatcher: TickDispatch;
+  /**
+   * While a committed tick's deltas are being billed: the tick committed before it, whose readings the sessions' bytes
+   * left are still billed through (billedMarks).
+   */
+  private billingAfter: number | undefined;
   /** Readings failed ticks took after a purchase, for the next committed tick's baseline (purchase-bases.ts). */
   private readonly purchaseBases = new PurchaseBases();
   /** One slice's billed clients, reused every slice (see apply). */
@@ -161,6 +167,17 @@ export class TickLoop {
     if (reading === undefined) return { token: 0, down: 0, up: 0 };
     if (OPEN_GATE_CODES.has(reading.state)) return reading.mark;
     return { token: reading.mark.token, down: 0, up: 0 };
+  }
+
+  /**
+   * The counter reading each present client's session is billed through, as kernel counter epochs (counted-since.ts);
+   * null while the table holds no kernel readings (the meter lists the portal). The last committed tick's, or while its
+   * deltas are being billed, the one's before: read in one go, it pairs with the sessions' bytes left of the same
+   * moment. A session's first reading held by the first-reading watch is not billed yet: its mark is ahead by it.
+   */
+  billedMarks(): Map<string, CounterMark> | null {
+    if (this.kernel?.on !== true || !this.lastFromKernel) return null;
+    return committedMarks(this.table, this.billingAfter);
   }
 
   private async runTick(): Promise<TickReport> {
@@ -260,6 +277,7 @@ export class TickLoop {
       } finally {
         // Committed (apply's first step, or it threw before: then this tick's readings stay pending for the next).
         if (this.view.committedTick === result.tick) this.view.settle(result.tick);
+        this.billingAfter = undefined; // an apply that threw mid-way lost the rest of its deltas: none to wait for
       }
     } else {
       report = this.skip(result);
@@ -324,13 +342,14 @@ export class TickLoop {
     unbilled: boolean,
     kernel: KernelMode | undefined,
   ): Promise<TickReport> {
-    const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
     if (result.table) {
       this.table = result.table;
       this.view = new TableView(result.table);
     }
     this.syncSlots();
+    this.billingAfter = this.view.committedTick;
     this.view.commit(result.tick);
+    const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
     blind.committed();
     const since = this.lastReadingAt;
     this.lastReadingAt = dispatchAt;
@@ -429,6 +448,7 @@ export class TickLoop {
     }
     if (ahead.length > 0) planner.billAhead(ahead);
     if (usage.length > 0) this.ctx.onUsage(usage);
+    this.billingAfter = undefined;
     if (brakes.size > 0) nextInMs = Math.min(nextInMs, await brakes.check(dispatchAt));
     await brakes.audit(this.ctx.clock.now());
     firstWatch.done(firsts);

@@ -17,6 +17,7 @@ import {
   type TableState,
 } from './kernel-quota-nft.ts';
 import { ShareLedger, type QuotaCount } from './kernel-quota-share.ts';
+import { catchUp, countedNow, type SinceBilled } from './kernel-quota-catch-up.ts';
 import type { NftRun } from './nft-run.ts';
 
 /**
@@ -83,6 +84,7 @@ export class KernelQuota {
   #changes = 0;
   /** Turned off for good (off()): start() no longer turns it on. */
   #retired = false;
+  #sinceBilled: SinceBilled | undefined;
 
   constructor(options: KernelQuotaOptions) {
     this.#run = options.run;
@@ -93,6 +95,14 @@ export class KernelQuota {
 
   get enabled(): boolean {
     return this.#enabled;
+  }
+
+  /**
+   * The meter's word on what passed since its last billed reading, which a rebuild takes off each session's bytes left
+   * (set once the meter runs; without it a rebuild lets those bytes through again).
+   */
+  rebuildWith(sinceBilled: SinceBilled): void {
+    this.#sinceBilled = sinceBilled;
   }
 
   /**
@@ -455,7 +465,9 @@ export class KernelQuota {
 
   /**
    * The table made again from the sessions (it was deleted behind sluice: portal/table-watch.ts), each client's quota
-   * its session's bytes left: what passed since the meter's last reading is let through again, at most once.
+   * what its session has left now: its bytes left less what its counters counted since the meter's last billed
+   * reading (rebuildWith). Without the meter's word (its counters unreadable, or the meter listing the portal), its
+   * bytes left alone: what passed since that reading is let through again, at most once.
    */
   rebuild(reason: string): Promise<void> {
     return this.#serial(async () => {
@@ -465,15 +477,29 @@ export class KernelQuota {
     });
   }
 
-  /** The whole table again, each client's quota set to its session's bytes left now. */
+  /**
+   * The whole table again, each client's quota set to what its session has left now: its bytes left less what its
+   * counters counted past the meter's billed reading, before the table is made and again after
+   * (kernel-quota-catch-up.ts).
+   */
   async #rebuild(): Promise<void> {
+    // The meter's billed readings and the sessions' bytes left are taken in one moment: they pair.
+    const since = this.#sinceBilled?.() ?? null;
     const entries: Installed[] = [];
-    for (const e of this.#entries.values()) {
+    for (const { inherited: _carried, ...e } of this.#entries.values()) {
+      // A fresh count: no longer the one carried over from an earlier run.
       const session = this.#session(e.mac);
-      // A fresh count from the journal's bytes left: no longer the one carried over from an earlier run.
-      const { inherited: _carried, ...rest } = e;
-      if (session !== null) entries.push({ ...rest, limitBytes: session.left, allotment: session.allotment });
+      if (session !== null) entries.push({ ...e, limitBytes: session.left, allotment: session.allotment });
     }
+    const left = new Map(entries.map((e) => [e.mac, e.limitBytes]));
+    const unread = (step: string) => (err: unknown) => {
+      this.#log.warn(`kernel quota: the counters cannot be read; the quotas made again not ${step}`, {
+        reason: toSluiceError(err).message,
+      });
+      return null;
+    };
+    const counted = since === null ? null : await countedNow(this.#run, since).catch(unread('lowered'));
+    for (const e of entries) e.limitBytes = Math.max(0, e.limitBytes - (counted?.get(e.mac) ?? 0));
     try {
       await this.#run(['-f', '-'], tableScript(this.#devices, entries));
       this.#entries.clear();
@@ -481,6 +507,12 @@ export class KernelQuota {
       for (const e of entries) this.#installed(e); // every count starts again
     } catch (err) {
       await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
+      return;
+    }
+    if (since === null || counted === null) return;
+    for (const { mac, limitBytes } of (await catchUp(this.#run, since, left).catch(unread('caught up'))) ?? []) {
+      const e = this.#entries.get(mac);
+      if (e !== undefined) this.#entries.set(mac, { ...e, limitBytes });
     }
   }
 

@@ -7,7 +7,7 @@
 // roster changed on the main thread). Fake time for the meter.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,6 +20,7 @@ import {
 import type { ExclusivePort, GateFacts, KernelCountersPort, PortalDeauthsPort } from '../../src/meter/ports.ts';
 import { Emitter, SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
+import { parseCounterTable, type KernelReading } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 
@@ -34,7 +35,7 @@ class DumpCounters implements KernelCountersPort {
   rebuilds: string[] = [];
   private handle = 10;
   readonly clients = new Map<string, { h: number; down: number; up: number; ip: string }>();
-  constructor(private readonly path: string) {
+  constructor(readonly path: string) {
     this.write();
   }
   get dumpArgv(): string[] {
@@ -152,6 +153,8 @@ async function rig(
   runner?: () => UsageTaskRunner,
   neighbours?: () => Promise<string | null>,
   portalDeauths?: PortalDeauthsPort,
+  /** The sessions as the meter sees them, changed (a hook into its reads). */
+  wrapSessions?: (port: ReturnType<typeof sessionManagerPort>) => ReturnType<typeof sessionManagerPort>,
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
   const now = { t: 1_795_221_800_000 };
@@ -174,7 +177,7 @@ async function rig(
     const meter = new Meter({
       source: { kind: 'socket', path: server.path },
       pollIntervalMs: 2000,
-      sessions: sessionManagerPort(manager),
+      sessions: wrapSessions ? wrapSessions(sessionManagerPort(manager)) : sessionManagerPort(manager),
       runner: runner?.() ?? createInlineRunner(),
       clock: { now: () => now.t },
       kernelCounters: counters,
@@ -651,6 +654,57 @@ test(
       assert.is(r.listings(), 1);
       assert.is(r.billed(A), 5 * MiB);
       assert.is(r.billed(B), 4 * MiB);
+    } finally {
+      await r.close();
+    }
+  },
+);
+
+test(
+  'what the counters counted past the reading a session is billed through (a quota table made again takes it ' +
+    'off): the last committed reading, or while a tick is billed, the one before',
+  async () => {
+    /** Set to run once inside the meter's next walk of the sessions: after its tick committed, before it billed. */
+    let inWalk: (() => void) | undefined;
+    const r = await rig(undefined, undefined, undefined, undefined, (port) => ({
+      ...port,
+      *activeSessions() {
+        const hook = inWalk;
+        inWalk = undefined;
+        hook?.();
+        yield* port.activeSessions();
+      },
+    }));
+    const read = (): KernelReading[] => parseCounterTable(readFileSync(r.counters.path)).readings;
+    const leftOf = (mac: string): number => Number(r.manager.remaining(r.manager.byMac(mac)!.id));
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      await r.step();
+      await r.buy(A, 100 * MiB);
+      r.counters.add(A, 2 * MiB);
+      await r.step();
+      assert.is(r.billed(A), 2 * MiB);
+      r.counters.add(A, MiB);
+      assert.equal(r.meter.sinceBilled()!(read()), new Map([[A, MiB]]), 'passed since the reading billed');
+      assert.is(leftOf(A) - MiB, 97 * MiB);
+      // The next tick reads that megabyte; asked between its commit and its billing, the marks are the reading
+      // before it, which the bytes left still pair with.
+      let during: { left: number; since: ReturnType<Meter['sinceBilled']> } | undefined;
+      inWalk = () => {
+        during = { left: leftOf(A), since: r.meter.sinceBilled() };
+      };
+      await r.buy(B, MiB); // a session started: the meter's index walks the sessions again
+      await r.step();
+      assert.ok(during, 'asked inside the tick');
+      assert.is(r.billed(A), 3 * MiB);
+      assert.is(during.left - during.since!(read()).get(A)!, 97 * MiB, 'what A has left, neither side ahead');
+      assert.equal(
+        r.meter.sinceBilled()!(read()),
+        new Map([
+          [A, 0],
+          [B, 0],
+        ]),
+      );
     } finally {
       await r.close();
     }

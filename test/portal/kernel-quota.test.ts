@@ -21,6 +21,9 @@ import {
   type BrakedSession,
 } from '../../src/portal/kernel-quota-nft.ts';
 import { nftRunner } from '../../src/portal/nft-run.ts';
+import { KernelCounters } from '../../src/portal/kernel-counting.ts';
+import { countedSince } from '../../src/meter/counted-since.ts';
+import type { CounterMark } from '../../src/meter/table.ts';
 import { recordingLog } from '../helpers/log.ts';
 import { skipTest } from '../helpers/skip.ts';
 
@@ -458,6 +461,63 @@ for i in range(${n}):
       assert.is(send(3), 1, "the rebuilt quota is the session's bytes left");
       const listed = inNs('nft', ['list', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
       assert.match(listed, /q_020000000c02/);
+    },
+  );
+
+  test(
+    'real kernel: the quota table deleted behind sluice is made again with what is left now, the bytes its ' +
+      "counters counted past the meter's last billed reading taken off (they would pass twice), those that pass " +
+      'while it is made too',
+    async () => {
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
+      const nft = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
+      /** Datagrams sent just before the next table is made: after the counters' first read, before the new quota. */
+      let whileMade = 0;
+      const run: typeof nft = async (args, stdin) => {
+        if (stdin.startsWith(`add table netdev ${KERNEL_QUOTA_TABLE}\ndelete table`)) whileMade -= send(whileMade);
+        return nft(args, stdin);
+      };
+      const counters = new KernelCounters({
+        command: ['ip', 'netns', 'exec', ns, 'nft'],
+        devices: ['lan'],
+        timeoutMs: 5000,
+      });
+      assert.ok(await counters.start(() => false));
+      await counters.count(A);
+      const ALLOTMENT = 10_000;
+      /** The meter's last billed reading of A's counters, and what it billed (the session's bytes left follow it). */
+      let mark: CounterMark = { token: 0, down: 0, up: 0 };
+      const reading = async (): Promise<CounterMark> => {
+        const r = (await counters.read(A))!;
+        return { token: r.epoch, down: r.down, up: r.up };
+      };
+      const kq = new KernelQuota({
+        devices: ['lan'],
+        run,
+        session: () => ({ left: ALLOTMENT - mark.down - mark.up, allotment: BigInt(ALLOTMENT) }),
+      });
+      // As the meter answers it (Meter.sinceBilled): the marks taken when asked.
+      kq.rebuildWith(() => {
+        const marks = new Map([[A, mark]]);
+        return (readings) => countedSince(marks, readings);
+      });
+      assert.ok(await kq.start());
+      await kq.set(A, ALLOTMENT);
+      assert.is(send(3), 3);
+      mark = await reading(); // billed: 3 datagrams
+      assert.is(send(2), 2, 'after the reading: not billed yet');
+      inNs('nft', ['delete', 'table', 'netdev', KERNEL_QUOTA_TABLE]);
+      assert.is(send(1), 1, 'no table: nothing braked, the counters count on');
+      whileMade = 2;
+      await kq.rebuild('table netdev sluice_quota deleted');
+      assert.is(whileMade, 0, 'sent while the table was made');
+      const now = await reading();
+      const left = ALLOTMENT - now.down - now.up;
+      // 8 datagrams of 986 IP bytes counted, 2112 B left: the quota (1000 B a frame as it counts) lets 2 more through.
+      assert.is(send(10), Math.floor(left / 1000), `${left} B left by the counters`);
+      await kq.remove(A);
+      await counters.uncount(A);
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'netdev', 'sluice_count']);
     },
   );
 

@@ -128,9 +128,18 @@ export class FirstReadingWatch {
   /**
    * The watched gates whose first open reading is in this tick: with the auth known to be sluice's, that reading is
    * returned to be billed in full; while the auth is still in flight it is held (finished bills it). A reading with the
-   * gate still closed is claimed too (owns), not billed: the counters it shows are in the first open one.
+   * gate still closed is claimed too (owns), not billed: the counters it shows are in the first open one. So is a
+   * later reading of a held epoch whose delta the tick would drop as the session's base (`previousAt`, when the last
+   * committed tick was dispatched, is before the purchase): the held reading moves up to it, and the auth's outcome
+   * decides for both. Counters that began at this session's own auth hold nothing from before its purchase, but until
+   * that outcome nothing says they did. `dispatchAt`: this tick's.
    */
-  settle(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): FirstReading[] {
+  settle(
+    view: TableView,
+    macToSlot: ReadonlyMap<string, number>,
+    tick: number,
+    { dispatchAt, previousAt }: { dispatchAt: number; previousAt: number | undefined },
+  ): FirstReading[] {
     const port = this.ctx.sessions;
     const firsts: FirstReading[] = [];
     this.claimed = new Set();
@@ -152,6 +161,11 @@ export class FirstReadingWatch {
       if (!view.startsEpoch(slot)) {
         // Open and continuing what an earlier reading saw: that reading (held, or billed) was the epoch's first.
         if (watch.held === undefined) this.watches.delete(mac);
+        else if (previousAt === undefined || previousAt < session.startedAt) {
+          const [down, up] = view.readingParts(slot);
+          watch.held = { down, up, at: dispatchAt };
+          this.claimed.add(mac);
+        }
         continue;
       }
       const [down, up] = view.readingParts(slot);

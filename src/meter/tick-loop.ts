@@ -367,7 +367,10 @@ export class TickLoop {
     const elapsed = since === undefined || this.restoredReadings ? 0 : dispatchAt - since;
     this.restoredReadings = false;
     const deltas = result.deltas;
-    const firsts = firstWatch.size > 0 ? firstWatch.settle(this.view, this.macToSlot, result.tick, dispatchAt) : [];
+    const firsts =
+      firstWatch.size > 0
+        ? firstWatch.settle(this.view, this.macToSlot, result.tick, { dispatchAt, previousAt: since })
+        : [];
     /** Reports of data sessions whose remainder passes while their gate closes: billed ahead below. */
     const ahead: UsageReport[] = [];
     // One slice at a time: look the sessions up, bill, report, then give the event loop a turn. A slice allocates

@@ -866,6 +866,46 @@ test(
   },
 );
 
+test(
+  "the same with the first reading held (the auth's outcome still on its way, a slow journal) while the next tick " +
+    "bills: that tick's delta is not dropped as a base, every byte billed once",
+  async () => {
+    const threads = new Threads();
+    const r = await rig(undefined, () => threads.runner);
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      let sessionId = '';
+      threads.beforeListing.push(async () => {
+        r.now.t += 5;
+        const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
+        const { session } = await r.manager.activate({
+          mac: A,
+          metric: 'bytes',
+          allotment: BigInt(100 * MiB),
+          payment,
+        });
+        sessionId = session.id;
+        r.meter.authStarting(A, session.id);
+        await r.counters.count(A);
+        r.portal.auth(A);
+        r.counters.add(A, MiB); // the first reading holds bytes, all of them this session's
+      });
+      await r.step();
+      assert.is(r.billed(A), 0, 'held: the outcome is not known yet');
+      r.counters.add(A, MiB);
+      await r.step(); // the outcome still on its way: its journal write outlasts a tick
+      r.meter.authFinished(A, sessionId, 'opened');
+      r.meter.sessionStarted(A);
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.is(r.billed(A), 3 * MiB, 'every byte through the gate opened for this session');
+      assert.is(r.billed(A), r.counters.clients.get(A)!.down);
+    } finally {
+      await r.close();
+    }
+  },
+);
+
 test('counters turned off: the first portal tick to commit is not billed, after one that failed too', async () => {
   const r = await rig();
   try {

@@ -187,9 +187,10 @@ export class BrakeWatch {
 
   /**
    * The verified sessions whose kernel quota was reset or replaced behind sluice: the kernel no longer lists it; its
-   * count went backwards under the same limit since the last look; or, at a first look at a limit (a quota made
-   * again from an older reading when its table was deleted), it lets more through than sluice has left by more than a
-   * segment (the kernel counts before sluice's counters and adds headers, so an untouched count is never behind).
+   * count went backwards under the same limit since the last look; or it lets more through than sluice has left by
+   * more than a segment (the kernel counts before sluice's counters and adds headers, so an untouched count is never
+   * behind): a quota made again from an older reading, or a reset whose new count grew past the last look's before
+   * this one (a slow tick).
    * Each gets a fresh quota of what is left, from the reading this tick just billed; counted
    * (`meter.kernel_quota_rearms`) and logged as ERR_KERNEL_QUOTA. A quota sluice re-armed is looked at next as the
    * fresh count it is: the bytes that passed between the reading and the re-arm (billed at the next reading, not
@@ -213,9 +214,8 @@ export class BrakeWatch {
       const kernelLeft = q === undefined ? Infinity : Math.max(0, q.limitBytes - q.usedBytes);
       const reset =
         q === undefined ||
-        (before !== undefined && before.limitBytes === q.limitBytes
-          ? q.usedBytes < before.usedBytes
-          : kernelLeft > left + KERNEL_SLACK_BYTES);
+        (before !== undefined && before.limitBytes === q.limitBytes && q.usedBytes < before.usedBytes) ||
+        kernelLeft > left + KERNEL_SLACK_BYTES;
       if (!reset || kernelLeft <= left) continue;
       this.rearms++;
       this.ctx.onError(

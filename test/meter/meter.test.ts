@@ -1103,6 +1103,48 @@ test(
 );
 
 test(
+  'kernel quota: a count reset (`nft reset quotas`) that grew past the last look before the next one is re-armed ' +
+    'all the same: the kernel lets more through than the session has left',
+  async () => {
+    const kernel = new Map<string, { limitBytes: number; usedBytes: number }>();
+    const rearms: Array<[string, number]> = [];
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => new Set<string>(),
+        quotas: async () => new Map(kernel),
+        refill: async (mac, bytes) => {
+          kernel.set(mac, { limitBytes: bytes, usedBytes: 0 });
+        },
+        rearm: async (mac, limitBytes) => {
+          const q = kernel.get(mac)!;
+          rearms.push([mac, limitBytes - q.usedBytes]);
+          kernel.set(mac, { ...q, limitBytes });
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    const left = () => 10 * MiB - r.manager.get(s.id)!.used;
+    const pass = async (bytes: number, kernelBytes = bytes + 1000) => {
+      r.portal.addTraffic(A, bytes, 0);
+      const q = kernel.get(A);
+      if (q !== undefined) kernel.set(A, { ...q, usedBytes: q.usedBytes + kernelBytes });
+      r.now.t += 1000;
+      await r.meter.tick();
+    };
+    kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
+    await pass(3 * MiB);
+    await pass(1 * MiB);
+    // Reset at 4 MiB; by the next look (a slow tick) the new count is past the last look's 4 MiB.
+    kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
+    await pass(5 * MiB);
+    assert.equal(rearms, [[A, left()]], 'its limit set to let through what is left');
+    assert.is(r.meter.stats().kernel_quota_rearms, 1);
+    await r.close();
+  },
+);
+
+test(
   'cut between ticks: when the next reading would come after the moment to start closing, a final reading is ' +
     'scheduled for that moment, and it ends the session',
   async () => {

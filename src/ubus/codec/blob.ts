@@ -63,7 +63,12 @@ export function readBlobAttrs(buf: Uint8Array, start: number, end: number): Blob
   return out;
 }
 
-/** Growable big-endian writer with libubox-style nest start/end (lengths patched when the nest closes). */
+/**
+ * Growable big-endian writer with libubox-style nest start/end (lengths patched when the nest closes). Its bytes past
+ * `pos` are always zero (each buffer is allocated zeroed and only ever written at `pos`), so aligning is moving `pos`.
+ * Integers are written byte by byte rather than through Buffer's writeUInt32BE and friends: a daemon's first burst of
+ * calls runs this code before V8 has optimized it, where each of those is a chain of JavaScript checks per call.
+ */
 export class BlobWriter {
   private buf: Buffer;
   private pos = 0;
@@ -82,7 +87,7 @@ export class BlobWriter {
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
     const next = Buffer.alloc(size);
-    this.buf.copy(next, 0, 0, this.pos);
+    next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
 
@@ -115,34 +120,47 @@ export class BlobWriter {
 
   u8(v: number): void {
     this.ensure(1);
-    this.buf[this.pos++] = v & 0xff;
+    this.buf[this.pos++] = v;
   }
 
+  // A Uint8Array keeps the low 8 bits of what is stored: no masks needed.
   u16(v: number): void {
     this.ensure(2);
-    this.buf.writeUInt16BE(v & 0xffff, this.pos);
-    this.pos += 2;
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = v >>> 8;
+    buf[p + 1] = v;
+    this.pos = p + 2;
   }
 
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
-    this.pos += 4;
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = v >>> 24;
+    buf[p + 1] = v >>> 16;
+    buf[p + 2] = v >>> 8;
+    buf[p + 3] = v;
+    this.pos = p + 4;
   }
 
-  /** Zero bytes up to the next multiple of 4. */
+  /** Zero bytes up to the next multiple of 4 (they are zero already: only `pos` moves). */
   align(): void {
     const target = pad4(this.pos);
     this.ensure(target - this.pos);
-    while (this.pos < target) this.buf[this.pos++] = 0;
+    this.pos = target;
   }
 
   /** Starts an attr; returns a token for `end()`. */
   start(id: number, extended: boolean): number {
-    if (!Number.isInteger(id) || id < 0 || id > 127) throw new UbusCodecError(`blob attr id ${id} out of range 0..127`);
+    // An integer in 0..127 is the only number equal to its low 7 bits.
+    if ((id & 0x7f) !== id) throw new UbusCodecError(`blob attr id ${id} out of range 0..127`);
     this.align();
     const at = this.pos;
-    this.u32((extended ? BLOB_ATTR_EXTENDED : 0) | (id << BLOB_ATTR_ID_SHIFT));
+    this.ensure(4);
+    // The header's length bytes stay zero until end() writes them.
+    this.buf[at] = (extended ? 0x80 : 0) | id;
+    this.pos = at + 4;
     return at;
   }
 
@@ -150,8 +168,10 @@ export class BlobWriter {
   end(token: number): void {
     const len = this.pos - token;
     if (len > BLOB_ATTR_LEN_MASK) throw new UbusCodecError(`blob attr too long (${len} bytes)`);
-    const word = this.buf.readUInt32BE(token);
-    this.buf.writeUInt32BE(((word & ~BLOB_ATTR_LEN_MASK) | len) >>> 0, token);
+    const buf = this.buf;
+    buf[token + 1] = len >>> 16;
+    buf[token + 2] = len >>> 8;
+    buf[token + 3] = len;
     this.align();
   }
 

@@ -5,7 +5,7 @@
  * - plain JS values (`BlobmsgTable`), mapped like the reference CLI (libubox blobmsg_json).
  * A "table body" is concatenated named elements with no outer header: what DATA carries.
  */
-import { BlobWriter, decodeUtf8, readBlobAttrs, readCString, readU16 } from './blob.ts';
+import { BlobWriter, decodeUtf8, pad4, readBlobAttrs, readCString, readU16 } from './blob.ts';
 import { BLOBMSG_TYPE_LAST, BlobmsgType, blobmsgTypeName } from './constants.ts';
 import { UbusCodecError } from './error.ts';
 
@@ -81,34 +81,41 @@ function decodeChildren(buf: Uint8Array, start: number, end: number, depth: numb
   return out;
 }
 
+/**
+ * A scalar's payload has its type's size. A function of its own, not a closure in decodeScalar: the bundle keeps
+ * function names (esbuild keepNames), which names each closure as it is made, a cost per scalar decoded.
+ */
+function need(p: Uint8Array, n: number, type: number, at: number): void {
+  if (p.length !== n)
+    throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
+}
+
+// Integers are read byte by byte, no DataView per scalar; the STRING case builds its error text only on an error.
 function decodeScalar(type: number, p: Uint8Array, at: number): BlobmsgScalar {
-  const need = (n: number): void => {
-    if (p.length !== n)
-      throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
-  };
-  const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
   switch (type) {
     case BlobmsgType.UNSPEC:
       return null;
     case BlobmsgType.STRING:
-      return readCString(p, 0, p.length, `blobmsg STRING at ${at}`);
+      if (p.length === 0 || p[p.length - 1] !== 0)
+        throw new UbusCodecError(`blobmsg STRING at ${at}: string is not NUL-terminated`);
+      return readCString(p, 0, p.length, 'blobmsg STRING');
     case BlobmsgType.INT8:
-      need(1);
-      return dv.getInt8(0);
+      need(p, 1, type, at);
+      return (p[0]! << 24) >> 24;
     case BlobmsgType.INT16:
-      need(2);
-      return dv.getInt16(0);
+      need(p, 2, type, at);
+      return (((p[0]! << 8) | p[1]!) << 16) >> 16;
     case BlobmsgType.INT32:
-      need(4);
-      return dv.getInt32(0);
+      need(p, 4, type, at);
+      return (p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!;
     case BlobmsgType.INT64: {
-      need(8);
-      const v = dv.getBigInt64(0);
+      need(p, 8, type, at);
+      const v = new DataView(p.buffer, p.byteOffset, p.byteLength).getBigInt64(0);
       return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
     }
     case BlobmsgType.DOUBLE:
-      need(8);
-      return dv.getFloat64(0);
+      need(p, 8, type, at);
+      return new DataView(p.buffer, p.byteOffset, p.byteLength).getFloat64(0);
     default:
       throw new UbusCodecError(`blobmsg type ${type} at ${at} is not a scalar`);
   }
@@ -126,8 +133,16 @@ export function nodeToValue(node: BlobmsgNode): BlobmsgValue {
 export function nodesToTable(nodes: readonly BlobmsgNode[]): BlobmsgTable {
   const out: BlobmsgTable = {};
   for (const n of nodes) {
-    // defineProperty so a key named "__proto__" stays data instead of replacing the prototype.
-    Object.defineProperty(out, n.name, { value: nodeToValue(n), enumerable: true, writable: true, configurable: true });
+    // defineProperty so a key named "__proto__" stays data instead of replacing the prototype; any other name is a
+    // plain store, several times cheaper before V8 has optimized this.
+    if (n.name === '__proto__')
+      Object.defineProperty(out, n.name, {
+        value: nodeToValue(n),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    else out[n.name] = nodeToValue(n);
   }
   return out;
 }
@@ -149,13 +164,32 @@ export function encodeBlobmsgNodes(nodes: readonly BlobmsgNode[]): Uint8Array {
   return w.finish();
 }
 
-function writeName(w: BlobWriter, name: string): void {
+/**
+ * Each name's header as it goes on the wire (u16 length, the UTF-8 bytes, NUL, zeros to 4): a daemon's replies and
+ * events carry the same few dozen names over and over, so each is encoded once and copied after. Bounded, for a peer
+ * that sends names of its own (a call's arguments forwarded, a listing of its data): past the bound, and for long
+ * names, they are encoded each time.
+ */
+const names = new Map<string, Uint8Array>();
+const NAMES_KEPT = 1024;
+/** Longer names are not kept: at most ~70 KiB for all of them. */
+const NAME_KEPT_BYTES = 64;
+
+function nameHeader(name: string): Uint8Array {
+  const kept = names.get(name);
+  if (kept !== undefined) return kept;
   const size = Buffer.byteLength(name, 'utf8');
   if (size > 0xffff) throw new UbusCodecError(`blobmsg name longer than 65535 bytes`);
-  w.u16(size);
-  w.utf8(name);
-  w.u8(0);
-  w.align();
+  const header = Buffer.alloc(pad4(2 + size + 1));
+  header[0] = size >>> 8;
+  header[1] = size & 0xff;
+  header.write(name, 2, size, 'utf8');
+  if (names.size < NAMES_KEPT && size <= NAME_KEPT_BYTES) names.set(name, header);
+  return header;
+}
+
+function writeName(w: BlobWriter, name: string): void {
+  w.bytes(nameHeader(name));
 }
 
 function writeNode(w: BlobWriter, n: BlobmsgNode, depth: number): void {
@@ -294,8 +328,10 @@ class ValueWriter {
   constructor(readonly w: BlobWriter) {}
 
   entries(table: BlobmsgTable, policy: BlobmsgPolicy | undefined, depth: number): void {
-    for (const key in table) {
-      if (!Object.hasOwn(table, key)) continue;
+    // Own enumerable keys, as for-in with hasOwn gives them, in one call rather than a check per key.
+    const keys = Object.keys(table);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const v = table[key];
       if (v === undefined) continue;
       const forced = policy !== undefined && Object.hasOwn(policy, key) ? policy[key] : undefined;

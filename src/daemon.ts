@@ -15,7 +15,7 @@ import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins } from './paymen
 import type { PaymentMethod, PaymentPlugin } from './payments/index.ts';
 import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
-import { adminCallLogging, DaemonPort, EventPublisher, sluiceObject } from './api/index.ts';
+import { adminCallLogging, DaemonPort, EventPublisher, sluiceObject, warmUpOnRelease } from './api/index.ts';
 import { meterOver, openGates, openWalledGarden, type Gatekeeper } from './gate/index.ts';
 import { SinkHost } from './upstream/index.ts';
 import { connectUbus } from './ubus-link.ts';
@@ -125,6 +125,7 @@ export class Daemon {
       sluiceObject(backend, { onError, methods, ...adminCallLogging(this.log, ubus) }),
     );
     this.log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+    warmUpOnRelease(this.log);
     await this.doors.follow(reloader.config);
     await gates.start(endedWhileDown);
     await upstream.start();

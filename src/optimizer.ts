@@ -18,6 +18,8 @@ import { setFlagsFromString } from 'node:v8';
 const HELD = ['--no-turbofan', '--no-sparkplug'];
 const RELEASED = ['--turbofan', '--sparkplug'];
 let held = false;
+/** What waits for the compilers: work run once they are let go (onOptimizerRelease). */
+let waiting: Array<() => void> = [];
 
 /** The compilers off until releaseOptimizer(): for the daemon's start, before its modules load. */
 export function holdOptimizer(): void {
@@ -30,6 +32,19 @@ export function releaseOptimizer(): void {
   if (!held) return;
   held = false;
   for (const flag of RELEASED) setFlagsFromString(flag);
+  const due = waiting;
+  waiting = [];
+  // After the work that let them go (a tick), not inside it.
+  if (due.length > 0) setImmediate(() => due.forEach((fn) => fn()));
+}
+
+/**
+ * `fn` runs once the held compilers are let go (on a later turn than the release): work that should be compiled
+ * before the traffic that would make it hot arrives (ubus/codec/warm-up.ts). Nothing runs when they are not held:
+ * a process that never held them has no such moment.
+ */
+export function onOptimizerRelease(fn: () => void): void {
+  if (held) waiting.push(fn);
 }
 
 export function optimizerHeld(): boolean {

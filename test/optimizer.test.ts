@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { holdOptimizer, optimizerHeld, releaseOptimizer } from '../src/optimizer.ts';
+import { holdOptimizer, onOptimizerRelease, optimizerHeld, releaseOptimizer } from '../src/optimizer.ts';
 
 /**
  * src/optimizer.ts as one plain JavaScript module the children import: no TypeScript loader in them (tsx's start was
@@ -98,6 +98,25 @@ test('release is a no-op unless held, and holds only once', () => {
   assert.is(optimizerHeld(), true);
   releaseOptimizer();
   assert.is(optimizerHeld(), false);
+});
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('work waiting for the release runs once, on a turn after it; none waits when nothing is held', async () => {
+  const ran: string[] = [];
+  onOptimizerRelease(() => ran.push('never held'));
+  holdOptimizer();
+  onOptimizerRelease(() => ran.push('warm'));
+  await nextTurn();
+  assert.equal(ran, [], 'nothing runs while held');
+  releaseOptimizer();
+  assert.equal(ran, [], 'not inside the work that let them go');
+  await nextTurn();
+  assert.equal(ran, ['warm']);
+  holdOptimizer();
+  releaseOptimizer();
+  await nextTurn();
+  assert.equal(ran, ['warm'], 'once');
 });
 
 test.run();

@@ -7,3 +7,4 @@ export { EventPublisher } from './events.ts';
 export { DaemonBackend } from './daemon-backend.ts';
 export { adminCallLogging } from './caller.ts';
 export { DaemonPort } from './daemon-port.ts';
+export { warmUpOnRelease } from './warm-up.ts';

@@ -8,4 +8,6 @@ export type { BlobmsgTable, BlobmsgValue } from './codec/index.ts';
 export { UbusClient } from './client.ts';
 export type { UbusObjectDef, UbusObjectHandle, UbusReply, UbusRequestContext } from './server.ts';
 export { UbusStatusError } from './errors.ts';
+export { warmUpCodec, WARM_UP_ROUNDS } from './codec/warm-up.ts';
+export type { WarmUpSample } from './codec/warm-up.ts';
 export { runUbusCli } from './cli.ts';

@@ -103,8 +103,9 @@ export function summary(
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; with 32 clients listed, p99 one at a time and the last of 32 at once: main.portal " +
-      "'sluice' 27 ms and 68 ms in the latest quiet runs (load 1.1-2.9): the goal of 50 ms is met one at a time, " +
-      'not 32 at once by a fresh daemon (40-52 ms for the bursts after its first); a real openNDS 9.10 234 ms ' +
+      "'sluice' 26 ms and 35 ms in the latest runs (SCHED_FIFO at load 8-13): the goal of 50 ms is met one at a " +
+      "time and 32 at once, a fresh daemon's first burst included (not at load 7-9 without SCHED_FIFO); a real " +
+      'openNDS 9.10 234 ms ' +
       'and 6.3 s, 10.3.1 359 ms and 53 s in the same side-by-side run, ' +
       'which serve auths one at a time: docs/performance.md)',
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,

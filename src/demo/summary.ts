@@ -103,8 +103,8 @@ export function summary(
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
     "    (sluice's part; with 32 clients listed, p99 one at a time and the last of 32 at once: main.portal " +
-      "'sluice' 26 ms and 35 ms in the latest runs (SCHED_FIFO at load 8-13): the goal of 50 ms is met one at a " +
-      "time and 32 at once, a fresh daemon's first burst included (not at load 7-9 without SCHED_FIFO); a real " +
+      "'sluice' 28 ms and 53 ms in the latest quiet runs (a fresh daemon's first burst; 36-53 ms for the " +
+      'bursts after it): the goal of 50 ms is met one at a time, not 32 at once; a real ' +
       'openNDS 9.10 234 ms ' +
       'and 6.3 s, 10.3.1 359 ms and 53 s in the same side-by-side run, ' +
       'which serve auths one at a time: docs/performance.md)',

@@ -54,6 +54,14 @@ async function until(what: string, cond: () => boolean, ms: number, state: () =>
   }
 }
 
+const connected = (sink: MqttSink): Promise<void> =>
+  until(
+    'the sink to connect',
+    () => (sink.stats() as { state: string }).state === 'ready',
+    30_000,
+    () => sink.stats(),
+  );
+
 async function throughput(messages: number): Promise<void> {
   const broker = await Mosquitto.create();
   const dir = tempDir('sluice-bench-mqtt-');
@@ -69,12 +77,7 @@ async function throughput(messages: number): Promise<void> {
     host.attach(sessions.manager);
     // The host holds every event until its start, which starts its sinks: the sink is never started on its own.
     await host.start();
-    await until(
-      'the sink to connect',
-      () => (sink.stats() as { state: string }).state === 'ready',
-      30_000,
-      () => sink.stats(),
-    );
+    await connected(sink);
     const started = process.hrtime.bigint();
     for (let i = 0; i < messages; i++) host.usage(sessions.batch);
     await until(
@@ -280,12 +283,7 @@ async function connectedCost(n: number, ticks: number): Promise<void> {
     host.add(sink);
     host.attach(manager);
     await host.start();
-    await until(
-      'the sink to connect',
-      () => (sink.stats() as { state: string }).state === 'ready',
-      30_000,
-      () => sink.stats(),
-    );
+    await connected(sink);
     const tick: number[] = [];
     const total: number[] = [];
     const acked = (): number => (sink.stats() as { acknowledged: number }).acknowledged;

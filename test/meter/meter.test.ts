@@ -1041,40 +1041,49 @@ test(
   },
 );
 
+/**
+ * A 10 MiB session of A on a kernel quota kept in a map: the refills and re-arms the meter asks for, and `pass`,
+ * traffic the meter bills and the kernel counts a little more of (headers), then a tick.
+ */
+async function kernelQuotaRig() {
+  const kernel = new Map<string, { limitBytes: number; usedBytes: number }>();
+  const refills: Array<[string, number]> = [];
+  /** In place: the MAC and what the new limit lets through from the kernel's count. */
+  const rearms: Array<[string, number]> = [];
+  const r = await rig('opennds', {
+    kernelQuota: {
+      has: (mac) => mac === A,
+      usedUp: async () => new Set<string>(),
+      quotas: async () => new Map(kernel),
+      refill: async (mac, bytes) => {
+        refills.push([mac, bytes]);
+        kernel.set(mac, { limitBytes: bytes, usedBytes: 0 });
+      },
+      rearm: async (mac, limitBytes) => {
+        const q = kernel.get(mac)!;
+        rearms.push([mac, limitBytes - q.usedBytes]);
+        kernel.set(mac, { ...q, limitBytes });
+      },
+    },
+  });
+  const s = await r.paying(A, 10 * MiB);
+  const left = () => 10 * MiB - r.manager.get(s.id)!.used;
+  const pass = async (bytes: number, kernelBytes = bytes + 1000) => {
+    r.portal.addTraffic(A, bytes, 0);
+    const q = kernel.get(A);
+    if (q !== undefined) kernel.set(A, { ...q, usedBytes: q.usedBytes + kernelBytes });
+    r.now.t += 1000;
+    await r.meter.tick();
+  };
+  return { r, s, kernel, refills, rearms, left, pass };
+}
+
 test(
   'kernel quota: a braked quota whose count went back (`nft reset quotas`), that the kernel no longer lists, or ' +
     'made again from an older reading is re-armed with what is left at the next reading, once',
   async () => {
-    const kernel = new Map<string, { limitBytes: number; usedBytes: number }>();
-    const refills: Array<[string, number]> = [];
-    /** In place: the MAC and what the new limit lets through from the kernel's count. */
-    const rearms: Array<[string, number]> = [];
-    const r = await rig('opennds', {
-      kernelQuota: {
-        has: (mac) => mac === A,
-        usedUp: async () => new Set<string>(),
-        quotas: async () => new Map(kernel),
-        refill: async (mac, bytes) => {
-          refills.push([mac, bytes]);
-          kernel.set(mac, { limitBytes: bytes, usedBytes: 0 });
-        },
-        rearm: async (mac, limitBytes) => {
-          const q = kernel.get(mac)!;
-          rearms.push([mac, limitBytes - q.usedBytes]);
-          kernel.set(mac, { ...q, limitBytes });
-        },
-      },
-    });
-    const s = await r.paying(A, 10 * MiB);
-    const left = () => 10 * MiB - r.manager.get(s.id)!.used;
+    const { r, s, kernel, refills, rearms, left, pass } = await kernelQuotaRig();
     // The kernel counts what the meter bills, and a little more (headers): untouched, nothing is re-armed.
-    const pass = async (bytes: number, kernelBytes = bytes + 1000) => {
-      r.portal.addTraffic(A, bytes, 0);
-      const q = kernel.get(A);
-      if (q !== undefined) kernel.set(A, { ...q, usedBytes: q.usedBytes + kernelBytes });
-      r.now.t += 1000;
-      await r.meter.tick();
-    };
     kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
     await pass(3 * MiB);
     await pass(1 * MiB);
@@ -1106,32 +1115,7 @@ test(
   'kernel quota: a count reset (`nft reset quotas`) that grew past the last look before the next one is re-armed ' +
     'all the same: the kernel lets more through than the session has left',
   async () => {
-    const kernel = new Map<string, { limitBytes: number; usedBytes: number }>();
-    const rearms: Array<[string, number]> = [];
-    const r = await rig('opennds', {
-      kernelQuota: {
-        has: (mac) => mac === A,
-        usedUp: async () => new Set<string>(),
-        quotas: async () => new Map(kernel),
-        refill: async (mac, bytes) => {
-          kernel.set(mac, { limitBytes: bytes, usedBytes: 0 });
-        },
-        rearm: async (mac, limitBytes) => {
-          const q = kernel.get(mac)!;
-          rearms.push([mac, limitBytes - q.usedBytes]);
-          kernel.set(mac, { ...q, limitBytes });
-        },
-      },
-    });
-    const s = await r.paying(A, 10 * MiB);
-    const left = () => 10 * MiB - r.manager.get(s.id)!.used;
-    const pass = async (bytes: number, kernelBytes = bytes + 1000) => {
-      r.portal.addTraffic(A, bytes, 0);
-      const q = kernel.get(A);
-      if (q !== undefined) kernel.set(A, { ...q, usedBytes: q.usedBytes + kernelBytes });
-      r.now.t += 1000;
-      await r.meter.tick();
-    };
+    const { r, kernel, rearms, left, pass } = await kernelQuotaRig();
     kernel.set(A, { limitBytes: 10 * MiB, usedBytes: 0 });
     await pass(3 * MiB);
     await pass(1 * MiB);

@@ -3,6 +3,7 @@
  * event, built by the functions that build the real ones, for a session that exists nowhere (ubus/codec/warm-up.ts
  * says why). Nothing is sold, written, opened or sent.
  */
+import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { onOptimizerRelease } from '../optimizer.ts';
 import type { Session } from '../sessions/index.ts';
@@ -70,6 +71,10 @@ export async function warmUpUbus(now = Date.now()): Promise<{ bytes: number; cpu
  */
 export function warmUpOnRelease(log: Log): void {
   onOptimizerRelease(() => {
-    void warmUpUbus().then(({ cpuMs }) => log.info('ubus codec warmed up', { cpu_ms: cpuMs }));
+    // Only a speed-up: whatever goes wrong in it is logged, never a rejection the process would die of.
+    warmUpUbus().then(
+      ({ cpuMs }) => log.info('ubus codec warmed up', { cpu_ms: cpuMs }),
+      (err: unknown) => log.warn('ubus codec warm-up failed', { reason: toSluiceError(err).message }),
+    );
   });
 }

@@ -32,6 +32,7 @@ import { normalizeMac } from '../mac.ts';
 import type { KernelReading } from './counter-dump.ts';
 import { EGRESS_HEADER_BYTES, scanCounterDump } from './nft-scan.ts';
 import { hookDevices } from './nft-devices.ts';
+import type { NftRun } from './nft-run.ts';
 
 export { EGRESS_HEADER_BYTES };
 
@@ -110,4 +111,12 @@ export function parseCounterDump(json: string | Uint8Array): KernelReading[] {
 export function parseCounterTable(json: string | Uint8Array): { readings: KernelReading[]; intact: boolean } {
   const dump = scanCounterDump(json);
   return { readings: dump.readings(), intact: dump.intact };
+}
+
+/** nft's arguments for one dump of every counter (`nft -j list table netdev sluice_count`). */
+export const COUNTER_DUMP_ARGS: readonly string[] = ['-j', 'list', 'table', 'netdev', COUNTER_TABLE];
+
+/** One dump of the counter table through `run`, parsed (throws when nft or the parse does). */
+export async function readCounterTable(run: NftRun): Promise<{ readings: KernelReading[]; intact: boolean }> {
+  return parseCounterTable(await run([...COUNTER_DUMP_ARGS], ''));
 }

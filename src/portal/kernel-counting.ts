@@ -20,7 +20,14 @@ import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
 import { nftRunner, type NftRun } from './nft-run.ts';
-import { COUNTER_TABLE, counterTableScript, countLines, parseCounterTable, uncountLines } from './kernel-counters.ts';
+import {
+  COUNTER_DUMP_ARGS,
+  COUNTER_TABLE,
+  counterTableScript,
+  countLines,
+  readCounterTable,
+  uncountLines,
+} from './kernel-counters.ts';
 
 export interface KernelCountersOptions {
   /** `main.nft` as argv (the worker reads the dump with the same command). */
@@ -84,7 +91,7 @@ export class KernelCounters {
 
   /** The argv of one dump of every counter (`nft -j list table netdev sluice_count`), for the usage worker. */
   get dumpArgv(): string[] {
-    return [...this.#command, '-j', 'list', 'table', 'netdev', COUNTER_TABLE];
+    return [...this.#command, ...COUNTER_DUMP_ARGS];
   }
 
   /** Asked for every live session on every tick: a canonical MAC (the sessions') is found without normalizing it. */
@@ -95,9 +102,9 @@ export class KernelCounters {
   start(keep: (mac: string) => boolean): Promise<boolean> {
     return this.#serial(async () => {
       if (this.#retired) return false;
-      let table: ReturnType<typeof parseCounterTable> | null = null;
+      let table: Awaited<ReturnType<typeof readCounterTable>> | null = null;
       try {
-        table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], ''));
+        table = await readCounterTable(this.#run);
       } catch {
         table = null; // none (a first start, a reboot), or nft without JSON: the fresh table's read below tells which
         this.#found = await this.#run(['list', 'table', 'netdev', COUNTER_TABLE], '').then(
@@ -121,8 +128,7 @@ export class KernelCounters {
           await this.#run(['-f', '-'], counterTableScript(this.#devices, []));
         }
         // The meter reads the counters only through `nft -j`: an nft without JSON output could count but never tell.
-        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '')).intact)
-          throw new Error('the table just made is not whole');
+        if (!(await readCounterTable(this.#run)).intact) throw new Error('the table just made is not whole');
       } catch (err) {
         await this.#turnOff('kernel counters unavailable: the meter lists the portal every tick', err);
         return false;
@@ -156,8 +162,7 @@ export class KernelCounters {
       const canonical = normalizeMac(mac);
       if (!this.#enabled || !this.#clients.has(canonical)) return null;
       try {
-        const dump = await this.#run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '');
-        const r = parseCounterTable(dump).readings.find((x) => x.mac === canonical);
+        const r = (await readCounterTable(this.#run)).readings.find((x) => x.mac === canonical);
         return r === undefined ? null : { down: r.downBytes, up: r.upBytes, epoch: r.epoch };
       } catch {
         return null;

@@ -9,7 +9,7 @@
  * what is left by the counters then: the bytes that passed between the first read and the new table (the new quotas
  * did not count them) are taken off too.
  */
-import { COUNTER_TABLE, parseCounterTable } from './kernel-counters.ts';
+import { parseCounterTable, readCounterTable } from './kernel-counters.ts';
 import type { KernelReading } from './counter-dump.ts';
 import { limitScript, parseQuotaList, quotaName, type KernelQuotaEntry } from './kernel-quota-nft.ts';
 import type { NftRun } from './nft-run.ts';
@@ -26,7 +26,7 @@ export async function countedNow(
   run: NftRun,
   since: (readings: readonly KernelReading[]) => ReadonlyMap<string, number>,
 ): Promise<ReadonlyMap<string, number>> {
-  return since(parseCounterTable(await run(['-j', 'list', 'table', 'netdev', COUNTER_TABLE], '')).readings);
+  return since((await readCounterTable(run)).readings);
 }
 
 /**

@@ -183,7 +183,7 @@ export class ObjectRegistry {
 
   private sendObject(client: BrokerClient, req: UbusMessage, obj: BrokerObject): void {
     if (!obj.type || obj.path === null) return;
-    const w = new BlobWriter();
+    const w = BlobWriter.reusing();
     for (const m of obj.type.methods) {
       w.bytes(m);
       w.align();

@@ -64,10 +64,28 @@ export function readBlobAttrs(buf: Uint8Array, start: number, end: number): Blob
 }
 
 /**
+ * The buffers finished writers leave behind, for the next writers (BlobWriter.reusing). A writer grows by doubling to
+ * its message's size, and each buffer it grows through is memory outside V8's heap that only a garbage collection
+ * frees. V8 collects by the garbage on its own heap, which these writers make little of: with the meter's usage event
+ * of 200 sessions written every tick, megabytes of dead buffers piled up in glibc's main heap between collections, and
+ * the few long-lived allocations made among them kept that heap resident once they were freed (docs/performance.md,
+ * "The leak check"). Two kept, at most 256 KiB: a message's writer and one nested in it (a signature, a table).
+ */
+const spares: Buffer[] = [];
+const SPARES_KEPT = 2;
+/**
+ * glibc's mmap threshold as the launcher holds it (files/usr/bin/sluice): a larger buffer is a mapping of its own,
+ * unmapped as it is freed, so keeping one would only hold memory the router gets back anyway.
+ */
+export const SPARE_MAX_BYTES = 128 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
  * Growable big-endian writer with libubox-style nest start/end (lengths patched when the nest closes). Its bytes past
- * `pos` are always zero (each buffer is allocated zeroed and only ever written at `pos`), so aligning is moving `pos`.
- * Integers are written byte by byte rather than through Buffer's writeUInt32BE and friends: a daemon's first burst of
- * calls runs this code before V8 has optimized it, where each of those is a chain of JavaScript checks per call.
+ * `pos` are always zero (each buffer is allocated zeroed, only ever written at `pos`, and zeroed again before another
+ * writer reuses it), so aligning is moving `pos`. Integers are written byte by byte rather than through Buffer's
+ * writeUInt32BE and friends: a daemon's first burst of calls runs this code before V8 has optimized it, where each of
+ * those is a chain of JavaScript checks per call.
  */
 export class BlobWriter {
   private buf: Buffer;
@@ -77,6 +95,20 @@ export class BlobWriter {
     this.buf = Buffer.alloc(initialSize);
   }
 
+  /** A writer on a buffer a finished writer left (all zeros), when one is kept; else on a new one. */
+  static reusing(initialSize = 256): BlobWriter {
+    const spare = spares.pop();
+    if (spare === undefined) return new BlobWriter(initialSize);
+    const w = new BlobWriter(0);
+    w.buf = spare;
+    return w;
+  }
+
+  /** How many buffers are kept for reuse now (tests). */
+  static sparesKept(): number {
+    return spares.length;
+  }
+
   get length(): number {
     return this.pos;
   }
@@ -84,7 +116,8 @@ export class BlobWriter {
   private ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    // A finished writer's buffer is empty.
+    let size = Math.max(this.buf.length * 2, 256);
     while (size < need) size *= 2;
     const next = Buffer.alloc(size);
     next.set(this.buf.subarray(0, this.pos));
@@ -200,9 +233,20 @@ export class BlobWriter {
     this.end(t);
   }
 
-  /** A copy of the bytes written so far. */
+  /**
+   * A copy of the bytes written; the writer's buffer, zeroed, is kept for the next writer (BlobWriter.reusing) and
+   * this one starts again empty.
+   */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    const buf = this.buf;
+    const out = Buffer.from(buf.subarray(0, this.pos));
+    if (buf.length > 0 && buf.length <= SPARE_MAX_BYTES && spares.length < SPARES_KEPT) {
+      buf.fill(0, 0, this.pos);
+      spares.push(buf);
+    }
+    this.buf = EMPTY;
+    this.pos = 0;
+    return out;
   }
 }
 

@@ -159,7 +159,7 @@ export function decodeBlobmsgArray(body: Uint8Array): BlobmsgValue[] {
 // ---------------------------------------------------------------------------------------------- encode
 
 export function encodeBlobmsgNodes(nodes: readonly BlobmsgNode[]): Uint8Array {
-  const w = new BlobWriter();
+  const w = BlobWriter.reusing();
   for (const n of nodes) writeNode(w, n, 0);
   return w.finish();
 }
@@ -311,14 +311,19 @@ export function autoBlobmsgType(v: unknown, key = ''): number {
  * with the automatic mapping (autoBlobmsgType), absent (undefined) fields are left out as JSON.stringify does.
  */
 export function encodeBlobmsgTable(table: BlobmsgTable, policy?: BlobmsgPolicy): Uint8Array {
-  const values = new ValueWriter(new BlobWriter(1024));
-  values.entries(table, policy, 0);
-  return values.w.finish();
+  const w = BlobWriter.reusing(1024);
+  writeBlobmsgTable(w, table, policy);
+  return w.finish();
+}
+
+/** encodeBlobmsgTable's bytes written into `w` (a message's DATA attr, written in place). */
+export function writeBlobmsgTable(w: BlobWriter, table: BlobmsgTable, policy?: BlobmsgPolicy): void {
+  new ValueWriter(w).entries(table, policy, 0);
 }
 
 /** JS array → ARRAY body (unnamed but EXTENDED elements). */
 export function encodeBlobmsgArray(items: readonly BlobmsgValue[]): Uint8Array {
-  const values = new ValueWriter(new BlobWriter());
+  const values = new ValueWriter(BlobWriter.reusing());
   for (const v of items) values.value('', v, autoBlobmsgType(v, ''), 0);
   return values.w.finish();
 }

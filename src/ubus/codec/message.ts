@@ -3,7 +3,7 @@
  * blob_attr (id 0) whose payload is the plain message attributes. All big-endian.
  */
 import { BlobWriter, pad4, readBlobAttrs, readCString, readU16, readU32 } from './blob.ts';
-import { encodeBlobmsgNodes, encodeBlobmsgTable, nodesToTable, tryDecodeBlobmsgNodes } from './blobmsg.ts';
+import { encodeBlobmsgNodes, nodesToTable, tryDecodeBlobmsgNodes, writeBlobmsgTable } from './blobmsg.ts';
 import type { BlobmsgNode, BlobmsgTable } from './blobmsg.ts';
 import {
   Attr,
@@ -247,7 +247,12 @@ function writeTypedAttrs(w: BlobWriter, type: number, a: UbusAttrs): void {
   if (a.user !== undefined) w.putString(Attr.USER, a.user);
   if (a.group !== undefined) w.putString(Attr.GROUP, a.group);
   if (a.dataRaw !== undefined) w.put(Attr.DATA, false, a.dataRaw);
-  else if (a.data !== undefined) w.put(Attr.DATA, false, encodeBlobmsgTable(a.data));
+  else if (a.data !== undefined) {
+    // Written in place: a table encoded apart would be one more buffer and one more copy of the message's bulk.
+    const t = w.start(Attr.DATA, false);
+    writeBlobmsgTable(w, a.data);
+    w.end(t);
+  }
 }
 
 function checkUint(v: number, max: number, what: string): void {
@@ -259,7 +264,7 @@ export function encodeMessage(msg: UbusMessage): Buffer {
   checkUint(msg.seq, 0xffff, 'seq');
   checkUint(msg.peer, 0xffffffff, 'peer');
   checkUint(msg.version ?? 0, 0xff, 'version');
-  const w = new BlobWriter();
+  const w = BlobWriter.reusing();
   w.u8(msg.version ?? 0);
   w.u8(msg.type);
   w.u16(msg.seq);

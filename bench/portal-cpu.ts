@@ -40,6 +40,9 @@
 // times, each time's p50/p99 printed after the first's: the first burst is the first time the daemon runs that work
 // so hard, and V8 compiles what it made hot (TurboFan, on V8's threads) while the replies go out; a router's daemon,
 // running for days, has done that long before (docs/performance.md).
+// With `portal 'sluice'` each of those figures also has the kernel's (`kernel p50 / p99`): from the grant's call until
+// `nft monitor` in the router's namespace showed the device's `paid_mac` element, the moment its packets pass
+// (bench/lib/gate-watch.ts); the reply comes after it (durable, then across the bus to the bench's client).
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
 // (gateLatency), each phase with the daemon's CPU over it (its main thread's, where every grant's own work runs one
 // after another, and all its threads', V8's GC and compiler threads too: schedstat, ns). `--modes none` skips the
@@ -60,6 +63,7 @@ import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { churn, CHURN_CLIENTS } from './lib/churn.ts';
+import { GateWatch } from './lib/gate-watch.ts';
 import { HTTP_SECTION, PAY_PAGE_LISTEN } from '../test/e2e/captive-api.ts';
 import { parseBuckets, ROUTER_BUCKETS, withConntrackBuckets } from './lib/conntrack-buckets.ts';
 
@@ -394,22 +398,35 @@ async function gateLatency(
   again: number,
 ): Promise<Record<string, number | string>> {
   const ubus = await connectUbus(s.socket, silentLogger);
+  // With sluice's own gate, the kernel's word on when each gate opened (bench/lib/gate-watch.ts).
+  const watch = lab.portal === 'sluice' ? await GateWatch.start(lab.rtNs) : undefined;
   try {
     const isOpen = async (mac: string): Promise<boolean> => {
       const r = (await ubus.call('sluice', 'session', { mac }).catch(() => undefined)) as
         { session?: { gate?: string } } | undefined;
       return r?.session?.gate === 'open';
     };
-    // The time until the gate is open, and what the reply said.
-    const grant = async (mac: string): Promise<[number, string]> => {
+    // The time until the gate is open as the grant's caller learns it, what the reply said, and with sluice's own gate
+    // the time until the kernel had the device's element (NaN if the monitor never showed it).
+    const grant = async (mac: string): Promise<[number, string, number]> => {
       const t = performance.now();
       const r = (await ubus.call('sluice', 'grant', { mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 })) as
         { gate?: string } | undefined;
       const reply = r?.gate ?? '?';
       if (reply !== 'opened' && reply !== 'already-open')
         await waitFor(`the gate of ${mac}`, 120_000, async () => ((await isOpen(mac)) ? true : undefined), 50);
-      return [performance.now() - t, reply];
+      const answered = performance.now() - t;
+      if (watch === undefined) return [answered, reply, NaN];
+      const opened = await waitFor(
+        `the kernel's element of ${mac}`,
+        5000,
+        async () => watch.openedAfter(mac, t),
+        5,
+      ).catch(() => NaN);
+      return [answered, reply, opened - t];
     };
+    const kernelP = (ms: number[]): string =>
+      watch === undefined || ms.some(Number.isNaN) ? '' : `${pct(ms, 0.5)} / ${pct(ms, 0.99)}`;
     const replies: Record<string, number> = {};
     const count = (r: string): void => {
       replies[r] = (replies[r] ?? 0) + 1;
@@ -420,10 +437,12 @@ async function gateLatency(
     await sleep(3000);
     const loadOne = Math.round(loadavg()[0]! * 100) / 100;
     const one: number[] = [];
+    const oneKernel: number[] = [];
     const cpuOne0 = threadsCpuMs(s.daemonPid);
     for (const c of oneAtATime) {
-      const [ms, r] = await grant(c.mac);
+      const [ms, r, kernel] = await grant(c.mac);
       one.push(ms);
+      oneKernel.push(kernel);
       count(r);
     }
     const cpuOne = cpuSince(s.daemonPid, cpuOne0, n);
@@ -460,6 +479,7 @@ async function gateLatency(
     const cpuAll = cpuSince(s.daemonPid, cpuAll0);
     // Each of the n granted at once: from its own grant call until its gate was open.
     const each = all.map(([ms]) => ms);
+    const eachKernel = kernelP(all.map(([, , k]) => k));
     all.forEach(([, r]) => count(r));
     const agains: string[] = [];
     for (let i = 0; lab.portal === 'sluice' && i < again; i++) {
@@ -469,7 +489,8 @@ async function gateLatency(
       const burst = await Promise.all(atOnce.map((c) => grant(c.mac)));
       burst.forEach(([, r]) => count(r));
       const ms = burst.map(([m]) => m);
-      agains.push(`${pct(ms, 0.5)} / ${pct(ms, 0.99)} ms (load ${load})`);
+      const kernel = kernelP(burst.map(([, , k]) => k));
+      agains.push(`${pct(ms, 0.5)} / ${pct(ms, 0.99)} ms${kernel === '' ? '' : ` (kernel ${kernel})`} (load ${load})`);
     }
     const firsts: number[] = [];
     const firstLoads: number[] = [];
@@ -499,6 +520,8 @@ async function gateLatency(
     return {
       p50: pct(one, 0.5),
       p99: pct(one, 0.99),
+      oneKernel: kernelP(oneKernel),
+      atOnceKernel: eachKernel,
       max: Math.round(Math.max(...one)),
       loadOne,
       cpuOne,
@@ -513,6 +536,7 @@ async function gateLatency(
       replies: JSON.stringify(replies),
     };
   } finally {
+    watch?.stop();
     await ubus.close();
   }
 }
@@ -870,9 +894,13 @@ async function run(argv: string[], buckets: string): Promise<void> {
           if (g !== null)
             console.log(
               `# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time ` +
-                `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}; the daemon's CPU, ` +
+                `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms` +
+                (g.oneKernel !== '' ? ` (kernel p50 / p99 ${g.oneKernel} ms)` : '') +
+                ` (load ${g.loadOne}; the daemon's CPU, ` +
                 `main thread/all, ${g.cpuOne} ms a grant); ` +
-                `${n} at once: each open p50 ${g.atOnceP50} ms, p99 ${g.atOnceP99} ms after its grant, ` +
+                `${n} at once: each open p50 ${g.atOnceP50} ms, p99 ${g.atOnceP99} ms after its grant` +
+                (g.atOnceKernel !== '' ? ` (kernel p50 / p99 ${g.atOnceKernel} ms)` : '') +
+                `, ` +
                 `all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, ` +
                 `load ${g.loadAll}; the daemon's CPU ${g.cpuAll} ms for the ${n})` +
                 (g.again !== '' ? `; again at once, each p50 / p99: ${g.again}` : '') +

@@ -1,0 +1,56 @@
+// The moment sluice's own gate opens for a device, as the kernel tells it: `nft monitor new elements` in the router's
+// namespace prints each element the moment its transaction commits, so the first `paid_mac` element of a MAC after a
+// grant's call is when that device's packets start to pass. A grant's reply comes later (the daemon answers once the
+// run ended and the journal is durable, and the reply crosses the bus), so the reply's time bounds the gate's from
+// above; this one is the gate itself, read a little late (the monitor's pipe and the bench's event loop).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { OWN_GATE_TABLE } from '../../src/portal/own-gate-nft.ts';
+import { createInterface } from 'node:readline';
+
+const PAID_MAC = new RegExp(`^add element inet ${OWN_GATE_TABLE} paid_mac \\{ (.+) \\}$`);
+
+/** The MACs an `nft monitor` line added to the own gate's `paid_mac` set, lower-case; none for any other line. */
+export function paidMacsOf(line: string): string[] {
+  const m = PAID_MAC.exec(line.trim());
+  if (m === null) return [];
+  return m[1]!.split(',').map((mac) => mac.trim().toLowerCase());
+}
+
+/** Each MAC's times (performance.now()) at which its element was added, in order. */
+export class GateWatch {
+  private readonly seen = new Map<string, number[]>();
+  private constructor(private readonly child: ChildProcess) {}
+
+  /** Watches the router namespace `ns`; resolves once nft runs (its first output is an element, so wait on spawn). */
+  static async start(ns: string): Promise<GateWatch> {
+    const child = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'new', 'elements'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const watch = new GateWatch(child);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const at = performance.now();
+      for (const mac of paidMacsOf(line)) {
+        const times = watch.seen.get(mac) ?? [];
+        times.push(at);
+        watch.seen.set(mac, times);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    // `ip netns exec` then nft's own start and its netlink subscription: nothing it could miss comes this early.
+    await new Promise((r) => setTimeout(r, 300));
+    if (child.exitCode !== null) throw new Error(`nft monitor in ${ns} exited (${child.exitCode})`);
+    return watch;
+  }
+
+  /** When the MAC's gate opened at or after `since`, or undefined if the kernel has not said so. */
+  openedAfter(mac: string, since: number): number | undefined {
+    return this.seen.get(mac.toLowerCase())?.find((t) => t >= since);
+  }
+
+  stop(): void {
+    this.child.kill('SIGTERM');
+  }
+}

@@ -5,14 +5,14 @@
  * whose fields are named at the call). Each function past a bound has its reason in LENGTH_REASONS or
  * PARAMETER_REASONS; an entry that no longer applies (the function split, converted, renamed or moved) fails the test,
  * so the lists only shrink. Splits follow responsibilities, not line counts. The measure is
- * test/helpers/function-budget.ts (TypeScript's own parser), tried first on a synthetic file so that this test can
+ * test/helpers/syntax-facts.ts (TypeScript's own parser), tried first on a synthetic file so that this test can
  * fail.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { functionsOf } from './helpers/function-budget.ts';
+import { functionsOf } from './helpers/syntax-facts.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const MAX_FUNCTION_LINES = 100;
@@ -132,7 +132,7 @@ test('the measure reads length and positional parameters as written (options obj
     '}',
     'const named = (a: number): number => a;',
   ].join('\n');
-  const seen = functionsOf('x.ts', source).map((f) => `${f.name} ${f.positional} ${f.lines}`);
+  const seen = functionsOf(source).map((f) => `${f.name} ${f.positional} ${f.lines}`);
   assert.equal(seen, [
     'five 5 1',
     'options 1 1',
@@ -151,7 +151,7 @@ test(`functions within ${MAX_FUNCTION_LINES} lines, ${MAX_POSITIONAL} positional
   const many = new Set<string>();
   for (const path of [...sourceFiles(join(ROOT, 'src')), ...sourceFiles(join(ROOT, 'workers'))]) {
     const file = relative(ROOT, path);
-    for (const f of functionsOf(path, readFileSync(path, 'utf8'))) {
+    for (const f of functionsOf(readFileSync(path, 'utf8'))) {
       const key = `${file} ${f.name}`;
       if (f.lines > MAX_FUNCTION_LINES) {
         long.add(key);

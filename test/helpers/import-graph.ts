@@ -5,8 +5,9 @@
  * src/daemon.ts) is not a folder: importing one is never deep, and it is no node of a cycle (it may still import deep
  * into a folder). Paths are relative to src/, with '/' separators.
  */
-import type ts from 'typescript';
-import { cachedFacts, typescript } from './syntax-cache.ts';
+import { syntaxFacts, type ImportedNames } from './syntax-facts.ts';
+
+export type { ImportedNames };
 
 export interface ImportEdge {
   /** The importing file, e.g. 'payments/voucher.ts'. */
@@ -32,7 +33,7 @@ export interface ImportReport {
 
 /**
  * The relative specifiers of a module, each once: import/export … from, bare import, import() (types too); comments
- * skipped. Read from the tree importedNames reads, so a file is parsed once for both.
+ * skipped (syntax-facts.ts: one parse of a file for every fact the architecture tests read).
  */
 export function relativeSpecifiers(source: string): string[] {
   return importedNames(source).map((i) => i.specifier);
@@ -180,114 +181,14 @@ export function describeCycle(cycle: FolderCycle): string {
 }
 
 /**
- * What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`).
- */
-export interface ImportedNames {
-  specifier: string;
-  names: Set<string> | '*';
-}
-
-function literalOf(node: ts.Node | undefined): string | null {
-  const ts = typescript();
-  return node !== undefined && ts.isStringLiteralLike(node) ? node.text : null;
-}
-
-/** The names a dynamic `import('x')` takes: `const { a } = await import(…)` or `(await import(…)).a`; else '*'. */
-function dynamicNames(call: ts.CallExpression): Set<string> | '*' {
-  const ts = typescript();
-  let node: ts.Node = call;
-  if (ts.isAwaitExpression(node.parent)) node = node.parent;
-  while (ts.isParenthesizedExpression(node.parent)) node = node.parent;
-  const parent = node.parent;
-  if (ts.isPropertyAccessExpression(parent) && parent.expression === node) return new Set([parent.name.text]);
-  if (ts.isVariableDeclaration(parent) && ts.isObjectBindingPattern(parent.name)) {
-    const names = new Set<string>();
-    for (const element of parent.name.elements) {
-      const name = element.propertyName ?? element.name;
-      if (element.dotDotDotToken || !ts.isIdentifier(name)) return '*';
-      names.add(name.text);
-    }
-    return names;
-  }
-  return '*';
-}
-
-/**
- * Each source's syntax tree, parsed once: the architecture test reads every file's imports and each index.ts's exports
- * too, and TypeScript's parser is most of its time (the trees are only read). What is read from them is cached by the
- * source's hash (test/helpers/syntax-cache.ts): a file unchanged since the last run is not parsed.
- */
-const trees = new Map<string, ts.SourceFile>();
-function parsed(source: string): ts.SourceFile {
-  const ts = typescript();
-  let file = trees.get(source);
-  if (file === undefined) trees.set(source, (file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true)));
-  return file;
-}
-
-/**
  * The names a module takes from each relative specifier (static and dynamic imports, re-exports, `import('x').T`
  * types); one entry per specifier. A whole-module use (`import * as`, `export *`, a dynamic import kept whole) is '*'.
  */
 export function importedNames(source: string): ImportedNames[] {
-  return cachedFacts('imported-names', import.meta.url, source, () =>
-    readImportedNames(source).map(({ specifier, names }) => ({
-      specifier,
-      names: names === '*' ? ('*' as const) : [...names],
-    })),
-  ).map(({ specifier, names }) => ({ specifier, names: names === '*' ? '*' : new Set(names) }));
-}
-
-function readImportedNames(source: string): ImportedNames[] {
-  const ts = typescript();
-  const file = parsed(source);
-  const out = new Map<string, Set<string> | '*'>();
-  const add = (specifier: string | null, names: Iterable<string> | '*'): void => {
-    if (specifier === null || !specifier.startsWith('.')) return;
-    const had = out.get(specifier);
-    if (had === '*') return;
-    if (names === '*') {
-      out.set(specifier, '*');
-      return;
-    }
-    const set = had ?? new Set<string>();
-    for (const n of names) set.add(n);
-    out.set(specifier, set);
-  };
-  const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node)) {
-      const clause = node.importClause;
-      const names: string[] = [];
-      if (clause?.name) names.push('default');
-      const bindings = clause?.namedBindings;
-      if (bindings && ts.isNamespaceImport(bindings)) add(literalOf(node.moduleSpecifier), '*');
-      else {
-        for (const e of bindings?.elements ?? []) names.push((e.propertyName ?? e.name).text);
-        add(literalOf(node.moduleSpecifier), names);
-      }
-    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
-      const clause = node.exportClause;
-      if (!clause || ts.isNamespaceExport(clause)) add(literalOf(node.moduleSpecifier), '*');
-      else
-        add(
-          literalOf(node.moduleSpecifier),
-          clause.elements.map((e) => (e.propertyName ?? e.name).text),
-        );
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
-      add(literalOf(node.arguments[0]), dynamicNames(node));
-    } else if (ts.isImportTypeNode(node)) {
-      const arg = node.argument;
-      const specifier = ts.isLiteralTypeNode(arg) ? literalOf(arg.literal) : null;
-      const qualifier = node.qualifier;
-      add(
-        specifier,
-        qualifier === undefined ? '*' : [ts.isIdentifier(qualifier) ? qualifier.text : qualifier.left.getText()],
-      );
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(file);
-  return [...out].map(([specifier, names]) => ({ specifier, names }));
+  return syntaxFacts(source).imports.map(({ specifier, names }) => ({
+    specifier,
+    names: names === '*' ? '*' : new Set(names),
+  }));
 }
 
 /**
@@ -296,52 +197,9 @@ function readImportedNames(source: string): ImportedNames[] {
  */
 export function exportedNames(source: string, starOf: (specifier: string) => Iterable<string> | null): Set<string> {
   const names = new Set<string>();
-  for (const entry of cachedFacts('exported-names', import.meta.url, source, () => readExports(source))) {
+  for (const entry of syntaxFacts(source).exports) {
     if (typeof entry === 'string') names.add(entry);
     else for (const n of (entry.star === null ? null : starOf(entry.star)) ?? []) if (n !== 'default') names.add(n);
   }
   return names;
-}
-
-/** The names a module exports as written, in order, and `{ star }` where it has `export * from star`. */
-function readExports(source: string): (string | { star: string | null })[] {
-  const ts = typescript();
-  const file = parsed(source);
-  const out: (string | { star: string | null })[] = [];
-  const add = (name: string): void => {
-    out.push(name);
-  };
-  for (const statement of file.statements) {
-    if (ts.isExportDeclaration(statement)) {
-      const clause = statement.exportClause;
-      if (clause && ts.isNamedExports(clause)) for (const e of clause.elements) add(e.name.text);
-      else if (clause && ts.isNamespaceExport(clause)) add(clause.name.text);
-      else out.push({ star: literalOf(statement.moduleSpecifier) });
-      continue;
-    }
-    if (ts.isExportAssignment(statement)) {
-      add('default');
-      continue;
-    }
-    const modifiers = ts.canHaveModifiers(statement) ? (ts.getModifiers(statement) ?? []) : [];
-    if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
-    if (modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) {
-      add('default');
-      continue;
-    }
-    if (ts.isVariableStatement(statement)) {
-      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) add(d.name.text);
-    } else if (
-      (ts.isFunctionDeclaration(statement) ||
-        ts.isClassDeclaration(statement) ||
-        ts.isInterfaceDeclaration(statement) ||
-        ts.isTypeAliasDeclaration(statement) ||
-        ts.isEnumDeclaration(statement) ||
-        ts.isModuleDeclaration(statement)) &&
-      statement.name &&
-      ts.isIdentifier(statement.name)
-    )
-      add(statement.name.text);
-  }
-  return out;
 }

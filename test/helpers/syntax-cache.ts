@@ -6,9 +6,15 @@
  * node_modules/.cache/sluice-syntax/, written at exit when anything was read anew (atomically: a run that reads it
  * meanwhile sees the old or the new one), holding what this run asked for; a fact of another kind or reader version
  * is another entry, so a change to the reading code reads every file anew.
+ *
+ * Both architecture tests read the same files and start together: on a fresh clone, or after an edit, each would parse
+ * the files the cache lacks. So a thread's first miss takes the parser's turn (`parsing.lock`, made exclusively); a
+ * thread that finds the turn taken waits, without CPU, until the holder has written what it read and ended, and reads
+ * that back. A holder that died (its process is gone, or it held the turn MAX_TURN_MS) loses the turn; a thread that
+ * waited MAX_WAIT_MS parses for itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +22,10 @@ import type ts from 'typescript';
 
 const require = createRequire(import.meta.url);
 const DIR = join(fileURLToPath(new URL('../../node_modules/.cache/sluice-syntax/', import.meta.url)));
+/** A turn held this long is a holder that died without its exit handler (a terminated thread). */
+const MAX_TURN_MS = 120_000;
+const MAX_WAIT_MS = 180_000;
+const POLL_MS = 50;
 
 let compiler: typeof ts | undefined;
 /** TypeScript's compiler, loaded when first needed (a cache miss). */
@@ -32,50 +42,120 @@ interface Kind {
   used: Map<string, unknown>;
   added: boolean;
 }
-const kinds = new Map<string, Kind>();
 
-function kindOf(name: string): Kind {
-  let kind = kinds.get(name);
-  if (kind !== undefined) return kind;
-  let stored = new Map<string, unknown>();
-  try {
-    stored = new Map(Object.entries(JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'))));
-  } catch {
-    /* none yet, or unreadable: every fact is read anew */
-  }
-  kinds.set(name, (kind = { stored, used: new Map(), added: false }));
-  return kind;
+export interface SyntaxCache {
+  /**
+   * The facts `read` gives for `source` (JSON-safe), from the cache when this reader (`readerUrl`: the module that
+   * holds `read`, whose own text is part of the key) read the same source before.
+   */
+  cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T;
+  /** Writes what was read anew and gives the parser's turn back (the default cache does it at exit). */
+  flush(): void;
 }
 
-process.on('exit', () => {
-  for (const [name, kind] of kinds) {
-    if (!kind.added) continue;
-    try {
-      mkdirSync(DIR, { recursive: true });
-      const tmp = join(DIR, `${name}.json.${process.pid}.${Math.random().toString(36).slice(2)}`);
-      writeFileSync(tmp, JSON.stringify(Object.fromEntries(kind.used)));
-      renameSync(tmp, join(DIR, `${name}.json`));
-    } catch {
-      /* a read-only tree: the next run parses again */
-    }
-  }
-});
+/** A cache in `dir` (the tests' own is node_modules/.cache/sluice-syntax/, flushed at exit). */
+export function syntaxCache(dir: string): SyntaxCache {
+  const lock = join(dir, 'parsing.lock');
+  const kinds = new Map<string, Kind>();
+  /** 'mine': this thread holds the parser's turn; 'alone': it parses without it. Unset before the first miss. */
+  let turn: 'mine' | 'alone' | undefined;
 
-/**
- * The facts `read` gives for `source` (JSON-safe), from the cache when this reader (`readerUrl`: the module that
- * holds `read`, whose own text is part of the key) read the same source before.
- */
+  const storedFacts = (name: string): Map<string, unknown> => {
+    try {
+      return new Map(Object.entries(JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'))));
+    } catch {
+      return new Map(); // none yet, or unreadable: every fact is read anew
+    }
+  };
+
+  const kindOf = (name: string): Kind => {
+    let kind = kinds.get(name);
+    if (kind === undefined) kinds.set(name, (kind = { stored: storedFacts(name), used: new Map(), added: false }));
+    return kind;
+  };
+
+  const holderDied = (): boolean => {
+    try {
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (Date.now() - statSync(lock).mtimeMs > MAX_TURN_MS) return true;
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      // ENOENT: the turn was just given back; ESRCH: its process is gone.
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+
+  /**
+   * On the first miss: the parser's turn, or a wait for the thread that holds it, after which what that thread wrote
+   * is read back (true: the stored facts were read again).
+   */
+  const takeTurn = (): boolean => {
+    if (turn !== undefined) return false;
+    const waitUntil = Date.now() + MAX_WAIT_MS;
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    let waited = false;
+    for (;;) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+        turn = 'mine';
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || Date.now() > waitUntil) {
+          turn = 'alone'; // a read-only tree, or a holder that takes too long: parse without the turn
+          break;
+        }
+      }
+      if (holderDied()) rmSync(lock, { force: true });
+      else {
+        waited = true;
+        Atomics.wait(sleeper, 0, 0, POLL_MS);
+      }
+    }
+    if (waited) for (const [name, kind] of kinds) kind.stored = storedFacts(name);
+    return waited;
+  };
+
+  return {
+    cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T {
+      const kind = kindOf(kindName);
+      const key = sha1(`${readerVersion(readerUrl)}\n${source}`);
+      if (kind.used.has(key)) return kind.used.get(key) as T;
+      let facts = kind.stored.get(key) as T | undefined;
+      if (facts === undefined && takeTurn()) facts = kind.stored.get(key) as T | undefined;
+      if (facts === undefined) {
+        facts = read();
+        kind.added = true;
+      }
+      kind.used.set(key, facts);
+      return facts;
+    },
+    flush(): void {
+      for (const [name, kind] of kinds) {
+        if (!kind.added) continue;
+        try {
+          mkdirSync(dir, { recursive: true });
+          const tmp = join(dir, `${name}.json.${process.pid}.${Math.random().toString(36).slice(2)}`);
+          writeFileSync(tmp, JSON.stringify(Object.fromEntries(kind.used)));
+          renameSync(tmp, join(dir, `${name}.json`));
+          kind.added = false;
+        } catch {
+          /* a read-only tree: the next run parses again */
+        }
+      }
+      if (turn === 'mine') rmSync(lock, { force: true });
+      turn = undefined;
+    },
+  };
+}
+
+const tests = syntaxCache(DIR);
+process.on('exit', () => tests.flush());
+
+/** The architecture tests' cache (syntaxCache): `cachedFacts` of node_modules/.cache/sluice-syntax/. */
 export function cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T {
-  const kind = kindOf(kindName);
-  const key = sha1(`${readerVersion(readerUrl)}\n${source}`);
-  if (kind.used.has(key)) return kind.used.get(key) as T;
-  let facts = kind.stored.get(key) as T | undefined;
-  if (facts === undefined) {
-    facts = read();
-    kind.added = true;
-  }
-  kind.used.set(key, facts);
-  return facts;
+  return tests.cachedFacts(kindName, readerUrl, source, read);
 }
 
 const versions = new Map<string, string>();

@@ -24,6 +24,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   initdb: 'postgresql-15',
   chromium: 'chromium',
   nft: 'nftables',
+  ip: 'iproute2',
   dnsmasq: 'dnsmasq-base',
   sendmail: 'exim4-daemon-light',
   exim4: 'exim4-daemon-light',

@@ -98,7 +98,7 @@ export class Daemon {
       ...{ meter, garden, closers },
     };
     const started = { config, problems, recovered: () => toAnnounce, port, startedAt };
-    const daemon = new Daemon(log, parts, openDoors(options, log, parts, started), port);
+    const daemon = new Daemon(log, parts, await openDoors(options, log, parts, started), port);
     watch?.start();
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
     // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).

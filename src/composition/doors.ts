@@ -29,10 +29,10 @@ export interface Started {
   startedAt: number;
 }
 
-export function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, started: Started): Doors {
+export async function openDoors(options: ReloaderOptions, log: Logger, parts: Parts, started: Started): Promise<Doors> {
   const { upstream, sessions, payments, events, garden, valve, meter, gates, merchant, pricing, store } = parts;
   const { port, config, recovered } = started;
-  const venue = addSinks(config, upstream, {
+  const venue = await addSinks(config, upstream, {
     ...{ log, recovered, sessions, meter, status: port.status, command: port.command },
     gateClosed: (mac) => gates.closed(mac),
     tail: { gate: gates, counters: parts.counters },

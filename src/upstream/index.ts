@@ -10,7 +10,7 @@ export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { signCommand } from './mqtt/commands.ts';
 export { signedHeaders } from './hook/signature.ts';
-export { VenueRoaming } from './venue-roaming.ts';
+export type { VenueRoaming } from './venue-roaming.ts';
 export { declaredLeaseTtlS, leaseTimeoutMs } from './venue-lease-time.ts';
 export type { TrialAsk } from './venue-trials.ts';
 export { arrivalOf } from './venue-args.ts';

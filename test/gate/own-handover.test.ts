@@ -132,7 +132,7 @@ if (lacks) {
       tick: async () => undefined,
       marks: () => new Map([[A, { token: last.epoch, down: last.down, up: last.up }]]),
     };
-    const venue = addSinks(config, new SinkHost({ log: silentLogger }), {
+    const venue = (await addSinks(config, new SinkHost({ log: silentLogger }), {
       ...{ log: silentLogger, recovered: () => ({ ended: [] }), status: () => null, command: async () => null },
       sessions: sessions as never,
       meter: meter as never,
@@ -149,7 +149,7 @@ if (lacks) {
         },
         counters: portal.counters!,
       },
-    })!;
+    }))!;
     const reply = await venue.release({ mac: A, venue: 'hall', session: s.id, epoch: '1', to: 'rb', revoke: true });
     assert.is(reopens, 1);
     assert.not.match(paid(), A, 'the gate closed and stayed closed');

@@ -1,4 +1,4 @@
-// tier: daemon; needs root nft ip
+// tier: daemon; needs root nft ip python3
 /**
  * bench/lib/gate-watch.ts, the portal-cpu bench's kernel-side reading of when sluice's own gate opened: against the
  * real kernel in a network namespace, an element added to the own gate's `paid_mac` set is seen for its MAC at or after

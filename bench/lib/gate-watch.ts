@@ -6,16 +6,17 @@
 // ordinary class read them up to 15 ms after the grant's reply had come (2 cores, load 2), the stamp taken where it
 // reads them, not in the bench's event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { parseAddElement } from '../../src/portal/nft-coalesce.ts';
 import { OWN_GATE_TABLE } from '../../src/portal/own-gate-nft.ts';
 import { createInterface } from 'node:readline';
 
-const PAID_MAC = new RegExp(`^add element inet ${OWN_GATE_TABLE} paid_mac \\{ (.+) \\}$`);
+const PAID_MAC_SET = `inet ${OWN_GATE_TABLE} paid_mac`;
 
 /** The MACs an `nft monitor` line added to the own gate's `paid_mac` set, lower-case; none for any other line. */
 export function paidMacsOf(line: string): string[] {
-  const m = PAID_MAC.exec(line.trim());
-  if (m === null) return [];
-  return m[1]!.split(',').map((mac) => mac.trim().toLowerCase());
+  const added = parseAddElement(line.trim());
+  if (added?.set !== PAID_MAC_SET) return [];
+  return added.elements.split(',').map((mac) => mac.trim().toLowerCase());
 }
 
 /** Each line read, stamped with the wall clock in ms as it is read, on stdout at once. */

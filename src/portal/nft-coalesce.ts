@@ -13,6 +13,12 @@
 
 /** `add element <family> <table> <set> { <elements> }`, one line. */
 const ADD_ELEMENT = /^add element (\S+ \S+ \S+) \{ (.+) \}$/;
+
+/** An `add element` line's set (`<family> <table> <set>`) and its elements as written, or null for any other line. */
+export function parseAddElement(line: string): { set: string; elements: string } | null {
+  const m = ADD_ELEMENT.exec(line);
+  return m === null ? null : { set: m[1]!, elements: m[2]! };
+}
 /** A named object made: an element held back past it may name it, and nothing of it depends on a set's elements. */
 const ADD_OBJECT = /^add (?:quota|counter) /;
 
@@ -26,11 +32,11 @@ export function coalesceElements(script: string): string {
   };
   for (const line of script.split('\n')) {
     if (line === '') continue;
-    const m = ADD_ELEMENT.exec(line);
-    if (m !== null) {
-      const elements = held.get(m[1]!);
-      if (elements === undefined) held.set(m[1]!, [m[2]!]);
-      else elements.push(m[2]!);
+    const added = parseAddElement(line);
+    if (added !== null) {
+      const elements = held.get(added.set);
+      if (elements === undefined) held.set(added.set, [added.elements]);
+      else elements.push(added.elements);
       continue;
     }
     if (!ADD_OBJECT.test(line)) release();

@@ -10,17 +10,15 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { GateWatch, paidMacsOf } from '../../bench/lib/gate-watch.ts';
 import { OWN_GATE_TABLE } from '../../src/portal/own-gate-nft.ts';
+import { until } from '../helpers/until.ts';
 
 const ns = `gw-${randomBytes(3).toString('hex')}`;
 const nft = (...args: string[]): string =>
   execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8' });
-const until = async (what: string, probe: () => number | undefined): Promise<number> => {
-  for (let i = 0; i < 200; i++) {
-    const v = probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no ${what} within 2 s`);
+/** When `mac`'s element was seen after `since`, once the watch has seen it (a hang guard of 5 s). */
+const openedAfter = async (watch: GateWatch, mac: string, since: number): Promise<number> => {
+  await until(() => watch.openedAfter(mac, since) !== undefined, 5000, `${mac}'s element after ${since}`);
+  return watch.openedAfter(mac, since)!;
 };
 
 test.before(() => {
@@ -43,14 +41,14 @@ test('the kernel tells when each MAC was added to paid_mac, after the moment ask
   const watch = await GateWatch.start(ns);
   try {
     nft('add', 'element', 'inet', OWN_GATE_TABLE, 'paid_mac', '{ 02:00:00:00:00:01 }');
-    const first = await until('first element', () => watch.openedAfter('02:00:00:00:00:01', 0));
+    const first = await openedAfter(watch, '02:00:00:00:00:01', 0);
     const since = performance.now();
     assert.ok(first < since);
     assert.is(watch.openedAfter('02:00:00:00:00:01', since), undefined, 'an add before the moment is not after it');
     nft('add', 'element', 'inet', OWN_GATE_TABLE, 'other', '{ 02:00:00:00:00:02 }');
     nft('delete', 'element', 'inet', OWN_GATE_TABLE, 'paid_mac', '{ 02:00:00:00:00:01 }');
     nft('add', 'element', 'inet', OWN_GATE_TABLE, 'paid_mac', '{ 02:00:00:00:00:01, 02:00:00:00:00:03 }');
-    const again = await until('the re-added element', () => watch.openedAfter('02:00:00:00:00:01', since));
+    const again = await openedAfter(watch, '02:00:00:00:00:01', since);
     assert.ok(again >= since);
     assert.ok(watch.openedAfter('02:00:00:00:00:03', since) !== undefined, 'both elements of one command');
     assert.is(watch.openedAfter('02:00:00:00:00:02', 0), undefined, 'another set is not the gate');

@@ -32,15 +32,24 @@ export type NftDumpReason =
 
 /**
  * A dump the scanner refuses. Its code is ERR_KERNEL_QUOTA, as when nft fails (docs/errors.md); `reason` is stable
- * (tests and logs key on it), `at` the byte it stopped at.
+ * (tests and logs key on it), `at` the byte it stopped at. Without a stack trace (errors.ts refusalWithoutStack): the
+ * reason and the byte say where, the frames would only name the scanner's own methods, and capturing them was as much
+ * CPU as the scan of a short dump it refuses (the cut and mutated dumps of test/portal/nft-scan.test.ts, ~13,000).
  */
 export class NftDumpError extends SluiceError {
-  constructor(
-    readonly reason: NftDumpReason,
-    message: string,
-    readonly at: number,
-  ) {
-    super('ERR_KERNEL_QUOTA', `nft's counter dump: ${message} (byte ${at})`, { details: { reason, at } });
+  readonly reason: NftDumpReason;
+  readonly at: number;
+
+  constructor(reason: NftDumpReason, message: string, at: number) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super('ERR_KERNEL_QUOTA', `nft's counter dump: ${message} (byte ${at})`, { details: { reason, at } });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.reason = reason;
+    this.at = at;
     this.name = 'NftDumpError';
   }
 }

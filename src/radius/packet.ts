@@ -40,6 +40,21 @@ export class RadiusPacketError extends SluiceError {
   }
 }
 
+/**
+ * Bytes from the wire that are not a RADIUS packet (or an attribute of the wrong size): refused without a stack trace,
+ * as errors.ts refusalWithoutStack refuses, since anyone on the network can send them by the thousand and the message
+ * says what was wrong. Capturing the frames was about half the CPU of refusing a short datagram.
+ */
+function malformed(message: string): RadiusPacketError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new RadiusPacketError(message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** One attribute as it was on the wire; vendor sub-attributes are unpacked (vendor > 0). */
 export interface RawAttribute {
   vendor: number;
@@ -249,21 +264,18 @@ export function encodeResponse(o: {
 
 /** Parses a datagram. Bytes past the Length field are ignored (RFC 2865 §3); everything else malformed is refused. */
 export function decodePacket(data: Buffer): RadiusPacket {
-  if (data.length < HEADER_LENGTH)
-    throw new RadiusPacketError(`packet of ${data.length} bytes is shorter than the 20-byte header`);
+  if (data.length < HEADER_LENGTH) throw malformed(`packet of ${data.length} bytes is shorter than the 20-byte header`);
   const length = data.readUInt16BE(2);
-  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) throw new RadiusPacketError(`bad Length field ${length}`);
-  if (length > data.length)
-    throw new RadiusPacketError(`Length field ${length} exceeds the ${data.length} bytes received`);
+  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) throw malformed(`bad Length field ${length}`);
+  if (length > data.length) throw malformed(`Length field ${length} exceeds the ${data.length} bytes received`);
   const raw = Buffer.from(data.subarray(0, length));
   const attributes: RawAttribute[] = [];
   let off = HEADER_LENGTH;
   while (off < length) {
-    if (off + 2 > length) throw new RadiusPacketError(`truncated attribute header at offset ${off}`);
+    if (off + 2 > length) throw malformed(`truncated attribute header at offset ${off}`);
     const type = raw[off]!;
     const len = raw[off + 1]!;
-    if (len < 2 || off + len > length)
-      throw new RadiusPacketError(`attribute ${type} has bad length ${len} at offset ${off}`);
+    if (len < 2 || off + len > length) throw malformed(`attribute ${type} has bad length ${len} at offset ${off}`);
     const value = raw.subarray(off + 2, off + len);
     if (type === VENDOR_SPECIFIC && value.length >= 4) {
       const vendor = value.readUInt32BE(0);
@@ -271,7 +283,7 @@ export function decodePacket(data: Buffer): RadiusPacket {
       if (subs) attributes.push(...subs);
       else attributes.push({ vendor: 0, type, value });
     } else {
-      if (type === MA_TYPE && len !== 18) throw new RadiusPacketError(`Message-Authenticator of ${len - 2} bytes`);
+      if (type === MA_TYPE && len !== 18) throw malformed(`Message-Authenticator of ${len - 2} bytes`);
       attributes.push({ vendor: 0, type, value });
     }
     off += len;
@@ -360,7 +372,7 @@ export function encryptPassword(password: string, secret: Buffer, authenticator:
 /** The reverse of encryptPassword (the test server and the tests use it). */
 export function decryptPassword(hidden: Buffer, secret: Buffer, authenticator: Buffer): string {
   if (hidden.length === 0 || hidden.length % 16 !== 0 || hidden.length > 128)
-    throw new RadiusPacketError('bad User-Password length');
+    throw malformed('bad User-Password length');
   const out = Buffer.alloc(hidden.length);
   let prev = authenticator;
   for (let i = 0; i < hidden.length; i += 16) {
@@ -397,14 +409,14 @@ export class AttributeReader {
   integer(name: string): number | undefined {
     const v = this.all(name)[0];
     if (v === undefined) return undefined;
-    if (v.length !== 4) throw new RadiusPacketError(`${name} has ${v.length} bytes, not 4`);
+    if (v.length !== 4) throw malformed(`${name} has ${v.length} bytes, not 4`);
     return v.readUInt32BE(0);
   }
 
   ipaddr(name: string): string | undefined {
     const v = this.all(name)[0];
     if (v === undefined) return undefined;
-    if (v.length !== 4) throw new RadiusPacketError(`${name} has ${v.length} bytes, not 4`);
+    if (v.length !== 4) throw malformed(`${name} has ${v.length} bytes, not 4`);
     return [...v].join('.');
   }
 

@@ -10,7 +10,7 @@ import {
   BLOB_ATTR_ID_SHIFT,
   BLOB_ATTR_LEN_MASK,
 } from './constants.ts';
-import { UbusCodecError } from './error.ts';
+import { UbusCodecError, undecodable } from './error.ts';
 
 export const pad4 = (n: number): number => (n + BLOB_ATTR_ALIGN - 1) & ~(BLOB_ATTR_ALIGN - 1);
 
@@ -27,12 +27,12 @@ export interface BlobAttrView {
 }
 
 export function readU32(buf: Uint8Array, off: number): number {
-  if (off < 0 || off + 4 > buf.length) throw new UbusCodecError(`read past end (u32 at ${off}, length ${buf.length})`);
+  if (off < 0 || off + 4 > buf.length) throw undecodable(`read past end (u32 at ${off}, length ${buf.length})`);
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
 export function readU16(buf: Uint8Array, off: number): number {
-  if (off < 0 || off + 2 > buf.length) throw new UbusCodecError(`read past end (u16 at ${off}, length ${buf.length})`);
+  if (off < 0 || off + 2 > buf.length) throw undecodable(`read past end (u16 at ${off}, length ${buf.length})`);
   return (buf[off]! << 8) | buf[off + 1]!;
 }
 
@@ -41,15 +41,15 @@ export function readU16(buf: Uint8Array, off: number): number {
  * a codec that hides truncation makes bugs invisible. The last attr may omit its padding.
  */
 export function readBlobAttrs(buf: Uint8Array, start: number, end: number): BlobAttrView[] {
-  if (start < 0 || end > buf.length || start > end) throw new UbusCodecError('blob range out of bounds');
+  if (start < 0 || end > buf.length || start > end) throw undecodable('blob range out of bounds');
   const out: BlobAttrView[] = [];
   let off = start;
   while (off < end) {
-    if (end - off < 4) throw new UbusCodecError(`truncated blob attr header at ${off}`);
+    if (end - off < 4) throw undecodable(`truncated blob attr header at ${off}`);
     const word = readU32(buf, off);
     const len = word & BLOB_ATTR_LEN_MASK;
-    if (len < 4) throw new UbusCodecError(`blob attr length ${len} < 4 at ${off}`);
-    if (off + len > end) throw new UbusCodecError(`blob attr at ${off} (length ${len}) runs past its container`);
+    if (len < 4) throw undecodable(`blob attr length ${len} < 4 at ${off}`);
+    if (off + len > end) throw undecodable(`blob attr at ${off} (length ${len}) runs past its container`);
     out.push({
       id: (word & BLOB_ATTR_ID_MASK) >>> BLOB_ATTR_ID_SHIFT,
       extended: (word & BLOB_ATTR_EXTENDED) !== 0,
@@ -257,7 +257,7 @@ export function decodeUtf8(buf: Uint8Array, start: number, end: number): string 
 
 /** A NUL-terminated string payload (libubox blob_check_type STRING: non-empty, last byte 0). */
 export function readCString(buf: Uint8Array, start: number, end: number, what: string): string {
-  if (end <= start || buf[end - 1] !== 0) throw new UbusCodecError(`${what}: string is not NUL-terminated`);
+  if (end <= start || buf[end - 1] !== 0) throw undecodable(`${what}: string is not NUL-terminated`);
   let nul = start;
   while (buf[nul] !== 0) nul++;
   return decodeUtf8(buf, start, nul);

@@ -7,7 +7,7 @@
  */
 import { BlobWriter, decodeUtf8, pad4, readBlobAttrs, readCString, readU16 } from './blob.ts';
 import { BLOBMSG_TYPE_LAST, BlobmsgType, blobmsgTypeName } from './constants.ts';
-import { UbusCodecError } from './error.ts';
+import { UbusCodecError, undecodable } from './error.ts';
 
 export type BlobmsgValue = null | boolean | number | bigint | string | BlobmsgValue[] | BlobmsgTable;
 export interface BlobmsgTable {
@@ -55,19 +55,18 @@ export function tryDecodeBlobmsgNodes(body: Uint8Array): BlobmsgNode[] | undefin
 const MAX_DEPTH = 64;
 
 function decodeChildren(buf: Uint8Array, start: number, end: number, depth: number): BlobmsgNode[] {
-  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+  if (depth > MAX_DEPTH) throw undecodable(`blobmsg nesting deeper than ${MAX_DEPTH}`);
   const out: BlobmsgNode[] = [];
   for (const a of readBlobAttrs(buf, start, end)) {
-    if (!a.extended) throw new UbusCodecError(`blobmsg element at ${a.start} lacks the EXTENDED bit`);
-    if (a.id > BLOBMSG_TYPE_LAST) throw new UbusCodecError(`blobmsg type ${a.id} at ${a.start} is unknown`);
+    if (!a.extended) throw undecodable(`blobmsg element at ${a.start} lacks the EXTENDED bit`);
+    if (a.id > BLOBMSG_TYPE_LAST) throw undecodable(`blobmsg type ${a.id} at ${a.start} is unknown`);
     if (a.payloadEnd - a.payloadStart < 4)
-      throw new UbusCodecError(`blobmsg element at ${a.start} too short for its name header`);
+      throw undecodable(`blobmsg element at ${a.start} too short for its name header`);
     const namelen = readU16(buf, a.payloadStart);
     const hdrlen = (2 + namelen + 1 + 3) & ~3;
     const nameStart = a.payloadStart + 2;
-    if (a.payloadStart + hdrlen > a.payloadEnd)
-      throw new UbusCodecError(`blobmsg name at ${a.start} runs past the element`);
-    if (buf[nameStart + namelen] !== 0) throw new UbusCodecError(`blobmsg name at ${a.start} is not NUL-terminated`);
+    if (a.payloadStart + hdrlen > a.payloadEnd) throw undecodable(`blobmsg name at ${a.start} runs past the element`);
+    if (buf[nameStart + namelen] !== 0) throw undecodable(`blobmsg name at ${a.start} is not NUL-terminated`);
     const name = decodeUtf8(buf, nameStart, nameStart + namelen);
     const ps = a.payloadStart + hdrlen;
     const pe = a.payloadEnd;
@@ -86,8 +85,7 @@ function decodeChildren(buf: Uint8Array, start: number, end: number, depth: numb
  * function names (esbuild keepNames), which names each closure as it is made, a cost per scalar decoded.
  */
 function need(p: Uint8Array, n: number, type: number, at: number): void {
-  if (p.length !== n)
-    throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
+  if (p.length !== n) throw undecodable(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
 }
 
 // Integers are read byte by byte, no DataView per scalar; the STRING case builds its error text only on an error.
@@ -97,7 +95,7 @@ function decodeScalar(type: number, p: Uint8Array, at: number): BlobmsgScalar {
       return null;
     case BlobmsgType.STRING:
       if (p.length === 0 || p[p.length - 1] !== 0)
-        throw new UbusCodecError(`blobmsg STRING at ${at}: string is not NUL-terminated`);
+        throw undecodable(`blobmsg STRING at ${at}: string is not NUL-terminated`);
       return readCString(p, 0, p.length, 'blobmsg STRING');
     case BlobmsgType.INT8:
       need(p, 1, type, at);
@@ -117,7 +115,7 @@ function decodeScalar(type: number, p: Uint8Array, at: number): BlobmsgScalar {
       need(p, 8, type, at);
       return new DataView(p.buffer, p.byteOffset, p.byteLength).getFloat64(0);
     default:
-      throw new UbusCodecError(`blobmsg type ${type} at ${at} is not a scalar`);
+      throw undecodable(`blobmsg type ${type} at ${at} is not a scalar`);
   }
 }
 

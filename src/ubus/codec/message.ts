@@ -15,7 +15,7 @@ import {
   UBUS_MAX_MSGLEN,
   UBUS_MSGHDR_LEN,
 } from './constants.ts';
-import { UbusCodecError } from './error.ts';
+import { UbusCodecError, undecodable } from './error.ts';
 
 /** method → argument → BlobmsgType number (informational; ubusd does not enforce it). */
 export type UbusSignature = Record<string, Record<string, number>>;
@@ -75,10 +75,9 @@ export interface UbusHeader {
  * at least its own 4-byte header and, padded, at most UBUS_MAX_MSGLEN.
  */
 export function decodeHeader(buf: Uint8Array): UbusHeader {
-  if (buf.length < UBUS_HEADER_LEN)
-    throw new UbusCodecError(`ubus header needs ${UBUS_HEADER_LEN} bytes, got ${buf.length}`);
+  if (buf.length < UBUS_HEADER_LEN) throw undecodable(`ubus header needs ${UBUS_HEADER_LEN} bytes, got ${buf.length}`);
   const blobLen = readU32(buf, 8) & BLOB_ATTR_LEN_MASK;
-  if (blobLen < 4) throw new UbusCodecError(`ubus message blob length ${blobLen} < 4`);
+  if (blobLen < 4) throw undecodable(`ubus message blob length ${blobLen} < 4`);
   if (pad4(blobLen) > UBUS_MAX_MSGLEN)
     throw new UbusCodecError(`ubus message blob length ${blobLen} exceeds ${UBUS_MAX_MSGLEN}`, {
       length: blobLen,
@@ -103,10 +102,8 @@ export interface DecodeOptions {
 
 export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): UbusMessage {
   const h = decodeHeader(buf);
-  if (buf.length < h.totalLength)
-    throw new UbusCodecError(`truncated ubus message: ${buf.length} of ${h.totalLength} bytes`);
-  if (buf.length > h.totalLength)
-    throw new UbusCodecError(`${buf.length - h.totalLength} bytes after the ubus message`);
+  if (buf.length < h.totalLength) throw undecodable(`truncated ubus message: ${buf.length} of ${h.totalLength} bytes`);
+  if (buf.length > h.totalLength) throw undecodable(`${buf.length - h.totalLength} bytes after the ubus message`);
   const rawAttrs: UbusRawAttr[] = [];
   for (const a of readBlobAttrs(buf, UBUS_HEADER_LEN, h.totalLength)) {
     const raw: UbusRawAttr = { id: a.id, payload: buf.slice(a.payloadStart, a.payloadEnd) };
@@ -119,12 +116,12 @@ export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): UbusMe
 }
 
 function u32Of(a: UbusRawAttr, what: string): number {
-  if (a.payload.length !== 4) throw new UbusCodecError(`${what} attr has ${a.payload.length} bytes, wants 4`);
+  if (a.payload.length !== 4) throw undecodable(`${what} attr has ${a.payload.length} bytes, wants 4`);
   return readU32(a.payload, 0);
 }
 
 function u8Of(a: UbusRawAttr, what: string): number {
-  if (a.payload.length !== 1) throw new UbusCodecError(`${what} attr has ${a.payload.length} bytes, wants 1`);
+  if (a.payload.length !== 1) throw undecodable(`${what} attr has ${a.payload.length} bytes, wants 1`);
   return a.payload[0]!;
 }
 
@@ -180,7 +177,7 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
         break;
       case Attr.SUBSCRIBERS:
         out.subscribers = readBlobAttrs(a.payload, 0, a.payload.length).map((s) => {
-          if (s.payloadEnd - s.payloadStart !== 4) throw new UbusCodecError('SUBSCRIBERS entry is not a u32');
+          if (s.payloadEnd - s.payloadStart !== 4) throw undecodable('SUBSCRIBERS entry is not a u32');
           return readU32(a.payload, s.payloadStart);
         });
         break;

@@ -6,7 +6,20 @@
  * reads as holding less than it held unless the verdict says so (`new`, `unseen`, `read-past`): a refusal is
  * `refused` (the owner's code, `details.damaged`, counted in damaged_tables) or `refuses-held` (the nonce files).
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -61,9 +74,28 @@ function snapshot(dir: string, into: Snapshot = new Map(), under = ''): Snapshot
  * differs: the owner's last open changed a file or two of it, and the harms run once per byte of the file, so
  * rewriting the whole directory each time was most of these suites' time (unlink, rmdir, mkdir, create).
  */
+/** A file's mode and bytes through one open (restore reads every kept file after every harm). */
+function modeAndBytes(path: string): { mode: number; bytes: Buffer } {
+  const fd = openSync(path, 'r');
+  try {
+    const { mode, size } = fstatSync(fd);
+    const bytes = Buffer.allocUnsafe(size);
+    let got = 0;
+    for (let n = -1; got < size && n !== 0; got += n) n = readSync(fd, bytes, got, size - got, got);
+    return { mode: mode & 0o7777, bytes: bytes.subarray(0, got) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The modes a new file and a new directory get (process.umask() reads it by setting it twice: once, here). */
+const UMASK = process.umask();
+const FILE_MODE = 0o600 & ~UMASK;
+const DIR_MODE = 0o777 & ~UMASK;
+
 function restore(dir: string, snap: Snapshot, harmed?: string): void {
-  const fileMode = 0o600 & ~process.umask();
-  const dirMode = 0o777 & ~process.umask();
+  const fileMode = FILE_MODE;
+  const dirMode = DIR_MODE;
   const dirs = new Set<string>();
   for (const rel of snap.keys()) for (let d = dirname(rel); d !== '.'; d = dirname(d)) dirs.add(d);
   const kept = new Set<string>();
@@ -78,9 +110,10 @@ function restore(dir: string, snap: Snapshot, harmed?: string): void {
         present.add(rel);
         walk(rel);
       } else if (entry.isFile() && want && rel !== harmed) {
-        if ((statSync(path).mode & 0o7777) !== fileMode) unlinkSync(path);
+        const now = modeAndBytes(path);
+        if (now.mode !== fileMode) unlinkSync(path);
         else {
-          if (!readFileSync(path).equals(want)) writeFileSync(path, want);
+          if (!now.bytes.equals(want)) writeFileSync(path, want);
           kept.add(rel);
         }
       } else if (entry.isDirectory()) rmSync(path, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  */
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { SluiceError, type ErrorCode } from '../errors.ts';
+import { refusalWithoutStack, type ErrorCode, type SluiceError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import { FILE_KINDS, type FileKind } from './verdicts.ts';
 
@@ -59,7 +59,8 @@ export function fileDamage(
     verdict.copy || bytes === null
       ? 'refused, never read as empty'
       : 'refused, never read as empty; no copy is kept (it holds money) and the file is left as it is';
-  return new SluiceError(
+  // Without its stack: its owner logs the code, the message and the details, never the frames.
+  return refusalWithoutStack(
     code,
     `${path} is not ${what} that can be read back: ${reason}; ${consequence}` +
       (kept ? ` (a copy is kept as ${basename(kept)})` : ''),

@@ -5,7 +5,6 @@
  * custody of ecash and TollGate's door are the cashu plugin's (src/payments/cashu/).
  */
 export { cashuLib, loadCashuLib } from './loader.ts';
-export { normalizeMintUrl } from './mint-url.ts';
 export {
   MAX_PROOFS,
   decodeToken,

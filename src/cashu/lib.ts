@@ -13,7 +13,7 @@ export {
   pointFromHex,
   unblindSignature,
 } from '@cashu/cashu-ts';
-// The pay page's NUT-18 payment request (payments/cashu/lan-routes.ts: `new (cashuLib().PaymentRequest)(…)`).
+// The pay page's NUT-18 payment request (payments/cashu/lan-face.ts: `new (cashuLib().PaymentRequest)(…)`).
 export { PaymentRequest } from '@cashu/cashu-ts';
 // secp256k1: the compressed public key a NUT-20 mint quote is locked to (quote-lock.ts).
 export { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';

@@ -5,7 +5,7 @@
  * is null when the section is absent, disabled, or has a problem (the partial loader disables it), so a running
  * method always has a whole section. docs/configuration.md and docs/tollgate.md explain the options.
  */
-import { normalizeMintUrl } from '../cashu/index.ts';
+import { normalizeMintUrl } from '../cashu/mint-url.ts';
 import type { SectionReader } from './reader.ts';
 import { parseListen } from './http.ts';
 import { parseUnsignedBigInt, parseHttpUrl, type Parsed } from './values.ts';

@@ -9,17 +9,10 @@ import { join } from 'node:path';
 import type { Config, MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { writeFileAtomic } from '../storage/index.ts';
-import {
-  DEFAULT_ROUTER_PORTS,
-  gateAnswer,
-  neighbourTable,
-  OWN_GATE_SOCKET,
-  OwnGate,
-  OwnGateServer,
-  ownGateScript,
-  type NftRun,
-  type OwnGateRuleset,
-} from '../portal/index.ts';
+import { neighbourTable, type NftRun, type OwnGateRuleset } from '../portal/index.ts';
+import { OwnGate } from '../portal/own-gate.ts';
+import { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, ownGateScript } from '../portal/own-gate-nft.ts';
+import { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from '../portal/own-gate-server.ts';
 
 export type OwnGateConfig = Pick<Config, 'main' | 'http' | 'tollgate'>;
 
@@ -60,6 +53,8 @@ export async function writeFw4Include(config: OwnGateConfig, devices: readonly s
 
 export interface OwnGatePart {
   gate: OwnGate;
+  /** Its nft table's name (family inet), for the watch that makes it again. */
+  table: string;
   socket: string;
   /** Installs the table (keeping the devices passing) and answers on the socket. */
   start(): Promise<void>;
@@ -79,6 +74,7 @@ export function ownGatePart(
   let server: OwnGateServer | undefined;
   return {
     gate,
+    table: OWN_GATE_TABLE,
     socket,
     async start() {
       await gate.start();

@@ -21,7 +21,6 @@ import { normalizeMac } from '../mac.ts';
 import type { Log } from '../log.ts';
 import {
   HeldRuns,
-  resolvedAddresses,
   type Ipv6Gate,
   type KernelCounters,
   type KernelQuota,
@@ -33,6 +32,7 @@ import {
   type Shaper,
   type Valve,
 } from '../portal/index.ts';
+import { resolvedAddresses } from '../portal/own-gate.ts';
 import type { SessionReadView } from '../sessions/index.ts';
 import type { GateValve } from './options.ts';
 import { brakeAtOpening } from './shared-brake.ts';

@@ -4,6 +4,7 @@
  * the valve's brake sets before an auth and removes after a deauth.
  */
 import type { MainConfig } from '../config/index.ts';
+import { lazyPart } from '../lazy.ts';
 import type { Log } from '../log.ts';
 import {
   binauthTokenReader,
@@ -24,7 +25,6 @@ import {
   portalSocketResolver,
   DEFAULT_HOLD_SECONDS,
   GATE_TABLE,
-  OWN_GATE_TABLE,
   Ipv6Gate,
   Shaper,
   TableWatch,
@@ -38,8 +38,7 @@ import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 import type { GatekeeperOptions } from './options.ts';
 import { Gatekeeper } from './gatekeeper.ts';
-import { ownGatePart, type OwnGateConfig, type OwnGatePart } from './own-gate.ts';
-import { ownGateValve } from './own-valve.ts';
+import type { OwnGateConfig, OwnGatePart } from './own-gate.ts';
 import { checkListedClients, findHotspot } from './hotspot.ts';
 
 export interface Portal {
@@ -95,7 +94,7 @@ function watchTables(
       ? counters
       : table.endsWith(GATE_TABLE)
         ? ipv6Gate
-        : table.endsWith(OWN_GATE_TABLE) && ownGate
+        : ownGate !== null && table.endsWith(ownGate.table)
           ? ownGate.gate
           : kernelQuota;
   return new TableWatch({
@@ -104,13 +103,13 @@ function watchTables(
       `netdev ${COUNTER_TABLE}`,
       `netdev ${KERNEL_QUOTA_TABLE}`,
       `netdev ${GATE_TABLE}`,
-      ...(ownGate ? [`inet ${OWN_GATE_TABLE}`] : []),
+      ...(ownGate ? [`inet ${ownGate.table}`] : []),
     ],
     run: nftRunner(main.nft, main.ndsctlTimeoutMs),
     // A table sluice turned off and deleted itself (nft cannot read it) is not made again.
     kept: (table) => partOf(table).enabled,
     // The own gate's script only adds its table: one deleted and added again was made by fw4's include, its set empty.
-    remadeByOthers: ownGate ? [`inet ${OWN_GATE_TABLE}`] : [],
+    remadeByOthers: ownGate ? [`inet ${ownGate.table}`] : [],
     log,
     onGone: (table) => void partOf(table).rebuild(`table ${table} deleted`),
   });
@@ -183,18 +182,34 @@ function shaperOf(main: MainConfig, devices: readonly string[], log: Log): Shape
 }
 
 /**
+ * sluice's own gate and the valve over it (own-gate.ts, own-valve.ts, and the nft table, state and socket under them in
+ * portal/), read only under `main.portal 'sluice'` (restart-only): a router whose portal is openNDS or nodogsplash
+ * never loads their chunks (docs/performance.md, "Idle memory").
+ */
+const ownGateCode = lazyPart("sluice's own gate", async () => {
+  const [{ ownGatePart }, { ownGateValve }] = await Promise.all([import('./own-gate.ts'), import('./own-valve.ts')]);
+  return { ownGatePart, ownGateValve };
+});
+
+/**
  * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
  * (portal/shaper.ts). `hotspot`: the device(s) it runs on (gate/hotspot.ts): every part hooks, shapes and gates on
  * all of them, so a client on any one is counted, braked and gated alike.
  */
-export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log: Log, where: PortalWhere): Portal {
+export async function openPortal(
+  config: OwnGateConfig,
+  sessions: SessionReadView,
+  log: Log,
+  where: PortalWhere,
+): Promise<Portal> {
   const { shaping, hotspot, neighbours = neighbourTable(), conntrack } = where;
   const { devices } = hotspot;
   const { main } = config;
   // One nft run for what a gate event changes in the quota's, the counters', the IPv6 gate's (and sluice's own
   // gate's) tables together.
   const nft = new NftBatcher(nftRunner(main.nft, main.ndsctlTimeoutMs)).run;
-  const ownGate = main.portal === 'sluice' ? ownGatePart(config, devices, nft, { log, neighbours }) : null;
+  const own = main.portal === 'sluice' ? await ownGateCode() : null;
+  const ownGate = own?.ownGatePart(config, devices, nft, { log, neighbours }) ?? null;
   // sluice's own gate answers on its socket in openNDS's form (portal/own-gate-server.ts).
   const socketPath = ownGate !== null ? () => ownGate.socket : portalSocketResolver(main);
   const socket = socketPath();
@@ -251,8 +266,8 @@ export function openPortal(config: OwnGateConfig, sessions: SessionReadView, log
   const confirmByLook = (): boolean => counters?.enabled === true;
   // sluice's own gate: each opening and close one nft transaction, none queued behind another (gate/own-valve.ts).
   const gateValve =
-    ownGate !== null && kernel !== null
-      ? ownGateValve({
+    own !== null && ownGate !== null && kernel !== null
+      ? own.ownGateValve({
           ...{ ...kernel, valve, gate: ownGate.gate, nft, neighbours: opening, devices },
           ...{ metering, shaper, flushFlows, sessions, log },
         })
@@ -319,7 +334,7 @@ export async function openGates(
 ): Promise<{ portal: Portal; counting: Awaited<ReturnType<typeof startCounting>>; gates: Gatekeeper }> {
   const { main } = config;
   const { decision, probe } = findHotspot(main);
-  const portal = openPortal(config, sessions, log, { shaping: true, hotspot: decision, facts: probe.facts });
+  const portal = await openPortal(config, sessions, log, { shaping: true, hotspot: decision, facts: probe.facts });
   // Before anything counts: a device that does not exist, or the portal's clients elsewhere, and the portal meters.
   const listed = main.kernelQuota && main.portal !== 'sluice';
   const problem = decision.problem ?? (listed ? await checkListedClients(portal.valve, decision, probe) : null);

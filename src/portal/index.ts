@@ -99,10 +99,11 @@ export {
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';
 export { systemLookup, WalledGarden } from './walled-garden.ts';
 export { GardenDnsmasq } from './garden-dnsmasq.ts';
-// sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers.
-export { OwnGate, resolvedAddresses } from './own-gate.ts';
-export { DEFAULT_ROUTER_PORTS, OWN_GATE_TABLE, ownGateScript, type OwnGateRuleset } from './own-gate-nft.ts';
-export { gateAnswer, OWN_GATE_SOCKET, OwnGateServer } from './own-gate-server.ts';
+// sluice's own gate (main.portal 'sluice'): its nft table, its state, the ndsctl protocol it answers. Only its types
+// here: gate/own-gate.ts and gate/own-valve.ts import its code from its files, read under that portal only (through
+// this index, esbuild's splitting would put them where every importer of portal/ reaches them, loaded at every start).
+export type { OwnGate } from './own-gate.ts';
+export type { OwnGateRuleset } from './own-gate-nft.ts';
 // Where the hotspot runs: the device(s) to meter on, and the guard that keeps the kernel's metering there.
 export {
   decideHotspot,

@@ -1,7 +1,7 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { normalizeMintUrl } from '../../src/cashu/index.ts';
+import { normalizeMintUrl } from '../../src/cashu/mint-url.ts';
 import { configFromUci, configFromUciPartial } from '../../src/config/load.ts';
 import { reloadDiff } from '../../src/config/reload-diff.ts';
 import { parseUci } from '../../src/config/uci.ts';

@@ -3,9 +3,11 @@
  * cashu-ts and noble's secp256k1 are a lazily loaded file of their own, dist/cashu.mjs
  * (src/cashu/lib.ts, src/cashu/loader.ts, scripts/build.mjs), as viem is evm.mjs (lazy-viem.test.ts): loaded when the
  * tollgate section opens its door (the router's Nostr key) or its cashu method, so a router without the section never
- * reads it. Checked: sluice.mjs holds none of their code and cashu.mjs no sluice code; with cashu.mjs missing, a daemon
- * without the section starts, serves and never tries the file (no ERR_MODULE_LOAD), and a daemon with the section
- * leaves the door and the method out with ERR_MODULE_LOAD, and the rest runs.
+ * reads it; nor sluice's own Cashu code (src/cashu/ but a mint URL's spelling, which the config reads; the method's
+ * files in src/payments/cashu/ but the plugin's entry and its LAN routes), in chunks of their own. Checked: sluice.mjs
+ * holds none of their code and cashu.mjs no sluice code; with cashu.mjs and those chunks missing, a daemon without the
+ * section starts, serves and never tries them (no ERR_MODULE_LOAD), and a daemon with the section leaves the door and
+ * the method out with ERR_MODULE_LOAD, and the rest runs.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +20,15 @@ import { BUNDLE, DaemonLab, ensureBuilt } from './harness.ts';
 
 const DIST = join(BUNDLE, '..');
 const CASHU = /node_modules\/(@cashu|@noble|@scure)\//;
+/** sluice's Cashu code that only the tollgate section runs. */
+const CASHU_CODE = /^src\/(cashu\/(?!mint-url\.ts)|payments\/cashu\/(?!index\.ts|lan-routes\.ts))/;
+
+/** The chunk files (sluice-*.mjs) that hold that code, by the build's meta.json. */
+function cashuChunks(meta: Record<string, string[]>): string[] {
+  return Object.entries(meta)
+    .filter(([out, inputs]) => /^dist\/sluice-.*\.mjs$/.test(out) && inputs.some((i) => CASHU_CODE.test(i)))
+    .map(([out]) => out.slice('dist/'.length));
+}
 
 test("sluice.mjs holds none of cashu-ts's or noble's code; cashu.mjs does, and no sluice code", () => {
   ensureBuilt();
@@ -41,11 +52,14 @@ test("sluice.mjs holds none of cashu-ts's or noble's code; cashu.mjs does, and n
   );
 });
 
-async function withoutCashuFile(extraConfig: string, check: (lab: DaemonLab) => Promise<void>): Promise<void> {
+async function withoutCashuCode(extraConfig: string, check: (lab: DaemonLab) => Promise<void>): Promise<void> {
   ensureBuilt();
   const copy = mkdtempSync(join(tmpdir(), 'sluice-nocashu-'));
   cpSync(DIST, copy, { recursive: true });
   rmSync(join(copy, 'cashu.mjs'));
+  const chunks = cashuChunks(JSON.parse(readFileSync(join(DIST, 'meta.json'), 'utf8')) as Record<string, string[]>);
+  assert.ok(chunks.length > 0, "no chunk holds sluice's Cashu code");
+  for (const chunk of chunks) rmSync(join(copy, chunk));
   const lab = await DaemonLab.create({
     bundle: join(copy, 'sluice.mjs'),
     pollInterval: 0.3,
@@ -66,12 +80,15 @@ async function withoutCashuFile(extraConfig: string, check: (lab: DaemonLab) => 
   }
 }
 
-test('cashu.mjs missing, no tollgate section: the daemon starts and serves, and never tries the file', async () => {
-  await withoutCashuFile('', async (lab) => {
-    assert.not.match(lab.output, /ERR_MODULE_LOAD/);
-    assert.not.match(lab.output, /cashu/i);
-  });
-});
+test(
+  'cashu.mjs and the Cashu chunks missing, no tollgate section: the daemon starts and serves, never trying ' + 'them',
+  async () => {
+    await withoutCashuCode('', async (lab) => {
+      assert.not.match(lab.output, /ERR_MODULE_LOAD/);
+      assert.not.match(lab.output, /cashu/i);
+    });
+  },
+);
 
 test(
   'cashu.mjs missing, tollgate section on: the door and the cashu method are left out with ERR_MODULE_LOAD, the ' +
@@ -79,7 +96,7 @@ test(
   async () => {
     const mint = await startCashuMint();
     try {
-      await withoutCashuFile(
+      await withoutCashuCode(
         `
 config tollgate 'tollgate'
 \toption enabled '1'

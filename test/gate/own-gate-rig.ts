@@ -40,7 +40,7 @@ export async function startOwnGate(
   ].join('\n');
   const config = configFromUciPartial(parseUci(text), { hostname: 'ra' }).config;
   const none = { byMac: () => null, list: () => [] } as never;
-  const portal = openPortal(config, none, silentLogger, {
+  const portal = await openPortal(config, none, silentLogger, {
     shaping: false,
     hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
     facts: { exists: () => true, masterOf: () => null },

@@ -96,7 +96,7 @@ if (lacks) {
     ].join('\n');
     const { config } = configFromUciPartial(parseUci(uci), { hostname: 'r' });
     const sessions = { byMac: () => null, list: () => [] } as unknown as SessionReadView;
-    portal = openPortal(config, sessions, silentLogger, {
+    portal = await openPortal(config, sessions, silentLogger, {
       shaping: false,
       hotspot: { devices: ['lan'], source: 'shape_device', problem: null },
       facts: { exists: () => true, masterOf: () => null },

@@ -16,7 +16,7 @@ import { CashuMethod } from '../../src/payments/cashu/cashu.ts';
 import { CashuCustody } from '../../src/payments/cashu/custody.ts';
 import { openQuote } from '../../src/payments/cashu/lightning.ts';
 import { INVOICE_ROOM_DIVISOR, MAX_OPEN_INVOICES } from '../../src/payments/cashu/invoice-slots.ts';
-import { cashuLanFace } from '../../src/payments/cashu/lan-routes.ts';
+import { cashuLanFace } from '../../src/payments/cashu/lan-face.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';

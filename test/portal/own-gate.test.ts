@@ -15,9 +15,10 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { HttpEndpoint } from '../../src/http/server.ts';
-import { OwnGate, gateAnswer, OwnGateServer, Valve } from '../../src/portal/index.ts';
+import { Valve } from '../../src/portal/index.ts';
+import { OwnGate } from '../../src/portal/own-gate.ts';
 import { ownCloseScript, ownGateScript, parsePaidSets } from '../../src/portal/own-gate-nft.ts';
-import { parseRequest } from '../../src/portal/own-gate-server.ts';
+import { gateAnswer, OwnGateServer, parseRequest } from '../../src/portal/own-gate-server.ts';
 
 const test = suite('own gate');
 const A = '02:00:00:00:0c:01';

@@ -9,11 +9,14 @@ import { lazyPart } from '../../lazy.ts';
 import type { PaymentPlugin } from '../plugin.ts';
 import type { UbusFace } from '../plugin-faces.ts';
 import type { CashuCustody, CashuCustodyFace } from './custody.ts';
-import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
+import { cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
 
-/** Its method and custody, in files of their own, read when it opens (docs/performance.md, "Idle memory"). */
+/**
+ * Its method, custody and the LAN routes' face, in files of their own, read when it opens (docs/performance.md, "Idle
+ * memory").
+ */
 const cashuCode = lazyPart('the cashu method', () =>
-  Promise.all([import('./cashu.ts'), import('./custody.ts'), import('./tollgate/keeper.ts')]),
+  Promise.all([import('./cashu.ts'), import('./custody.ts'), import('./tollgate/keeper.ts'), import('./lan-face.ts')]),
 );
 
 declare module '../plugin-faces.ts' {
@@ -59,7 +62,7 @@ export const cashuPlugin: PaymentPlugin = {
     });
   },
   async open({ config, sessions, log, door, stats, background, atStart }) {
-    const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }] = await cashuCode();
+    const [{ CashuMethod }, { CashuCustody }, { tollgateDoorKeeper }, { cashuLanFace }] = await cashuCode();
     const cashu = await CashuMethod.open({ config, sessions, log, atStart });
     let current = config;
     // quoteFor prices a token with the mint's keysets (NUT-02 fees, V4 short ids): read them before the first purchase

@@ -17,20 +17,9 @@
  * A refusal answers {error: {code, message, details?}}: the page words each ERR_CASHU_* for the customer; a pending
  * swap (ERR_CASHU_PENDING) is 202, "being confirmed, do not pay again".
  */
-import { cashuLib } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
-import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin-faces.ts';
-import {
-  LN_PREFIX,
-  loggedRef,
-  openQuote,
-  quoteState,
-  type LightningInvoice,
-  type LightningPort,
-  type LightningState,
-} from './lightning.ts';
-import { checkSteps, stepsCap } from './steps.ts';
+import type { LightningInvoice, LightningState } from './lightning.ts';
 
 /** A token is at most 48 KiB (token.ts); the JSON around it a little more. */
 const MAX_PAY_BYTES = 50 * 1024;
@@ -59,49 +48,11 @@ export interface CashuLanFace {
   offer(steps?: bigint): CashuOffer;
   lightning(mac: string, ip: string, steps: bigint): Promise<LightningInvoice>;
   lightningState(quote: string): Promise<LightningState>;
+  /** A quote as the log may name it (lightning.ts loggedRef): never the id, which mints the ecash. */
+  loggedQuote(quote: string): string;
 }
 
-/** The face over the current config (a reload's prices apply at once). */
-export function cashuLanFace(current: () => Config, method: LightningPort): CashuLanFace {
-  return {
-    lightning: (mac, ip, steps) => openQuote(method, mac, ip, steps),
-    lightningState: (quote) => quoteState(method, quote),
-    offer(steps) {
-      const config = current();
-      const t = config.tollgate;
-      const plan = t && config.pricing.find((p) => p.id === t.plan);
-      if (!t || !plan) throw notEnabled();
-      const cap = stepsCap(t, plan);
-      const n = steps ?? t.minSteps;
-      checkSteps(t.minSteps, cap, n);
-      // Single use, in-band (no transport): the wallet pays it by handing over a token, which the customer pastes.
-      const request = new (cashuLib().PaymentRequest)(
-        undefined,
-        undefined,
-        Number(n * t.pricePerStep),
-        t.unit,
-        [...t.mints],
-        `WiFi: ${n} × ${plan.stepSize} ${plan.metric}`,
-        true,
-      );
-      return {
-        plan: plan.id,
-        metric: plan.metric,
-        step_size: plan.stepSize.toString(),
-        unit: t.unit,
-        price_per_step: t.pricePerStep.toString(),
-        min_steps: t.minSteps.toString(),
-        max_steps: cap.toString(),
-        mints: [...t.mints],
-        steps: n.toString(),
-        payment_request: request.toEncodedCreqA(),
-        lightning: true,
-      };
-    },
-  };
-}
-
-const notEnabled = (): SluiceError =>
+export const notEnabled = (): SluiceError =>
   new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router does not take Cashu (the tollgate section is off)');
 
 /**
@@ -173,7 +124,7 @@ export const cashuLanRoutes: readonly LanRoute[] = [
       req.log?.info('http cashu lightning quote', {
         mac,
         ip: req.ip,
-        reference: loggedRef(`${LN_PREFIX}${invoice.quote}`),
+        reference: face.cashu.loggedQuote(invoice.quote),
         amount: invoice.amount,
       });
       return { status: 200, body: invoice };

@@ -1,6 +1,6 @@
 /**
  * How many steps one Cashu payment may buy: the one rule for a token (token-pricing.ts stepsFor), the NUT-18 offer
- * (lan-routes.ts) and a Lightning invoice (lightning.ts openQuote), so no door sells more than the others.
+ * (lan-face.ts) and a Lightning invoice (lightning.ts openQuote), so no door sells more than the others.
  */
 import { SluiceError } from '../../errors.ts';
 import type { PricingPlan, TollgateConfig } from '../../config/index.ts';

@@ -12,7 +12,8 @@ import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
 import { CURRENCY, MAX_DECIMALS, VoucherStore, type BatchPrice } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
-import { VoucherMethod } from '../voucher/voucher.ts';
+import type { VoucherMethod } from '../voucher/voucher.ts';
+import type { PaymentMethod } from '../types.ts';
 import { payPageUrl } from '../../config/index.ts';
 
 /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
@@ -24,6 +25,12 @@ declare module '../plugin-faces.ts' {
 
 /** The name logs and a left-out method say (the method it opens: a damaged book takes the `voucher` door down). */
 const NAME = VOUCHER_METHOD_NAME;
+
+/**
+ * The method behind of that name is RADIUS's voucher (payments/radius/: the one plugin standing behind this door),
+ * known by its name: its class is read only when RADIUS opens.
+ */
+const isRadiusVoucher = (m: PaymentMethod | null): m is VoucherMethod => m?.name === NAME;
 
 const unavailable = (): SluiceError =>
   new SluiceError(
@@ -126,8 +133,8 @@ export async function openLocalVouchers(
   const store = VoucherStore.open(config.main.stateDir);
   // The RADIUS voucher while RADIUS sells (a reload switches it on and off): codes not in the book go to it.
   const radius = (): VoucherMethod | null => {
-    const behind = methodBehind?.(NAME);
-    return behind instanceof VoucherMethod ? behind : null;
+    const behind = methodBehind?.(NAME) ?? null;
+    return isRadiusVoucher(behind) ? behind : null;
   };
   const method = new LocalVoucherMethod(store, radius);
   let current = config;

@@ -4,9 +4,15 @@
  * asks the server (../voucher/), standing behind printed vouchers (local-voucher/ passes the codes its book does not
  * hold on to it). Switched on or off by a reload, it opens or closes whole (PaymentPlugins.switchTo).
  */
+import { lazyPart } from '../../lazy.ts';
 import { openRadiusUpstream } from '../../upstream/index.ts';
 import type { PaymentPart, PaymentPlugin, PluginHost } from '../plugin.ts';
-import { VoucherMethod } from '../voucher/voucher.ts';
+import type { VoucherMethod } from '../voucher/voucher.ts';
+
+/**
+ * The voucher method and the RADIUS library under it, read when the plugin opens (docs/performance.md, "Idle memory").
+ */
+const voucherCode = lazyPart('the RADIUS voucher', () => import('../voucher/voucher.ts'));
 
 export const radiusPlugin: PaymentPlugin = {
   name: 'radius',
@@ -18,6 +24,7 @@ export const radiusPlugin: PaymentPlugin = {
 
 async function openRadius(host: PluginHost): Promise<PaymentPart> {
   const { config, log, sessions, gate, shaper } = host;
+  const { VoucherMethod } = await voucherCode();
   let voucher: VoucherMethod | undefined;
   const sink = await openRadiusUpstream(
     config,

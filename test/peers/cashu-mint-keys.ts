@@ -10,6 +10,7 @@
 import { createNewMintKeys, deriveKeysetId, serializeMintKeys } from '@cashu/cashu-ts';
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { rememberPublicPoint } from './cashu-mint-sign.ts';
 
 type MintKeys = ReturnType<typeof createNewMintKeys>;
 type MintKeyOptions = NonNullable<Parameters<typeof createNewMintKeys>[2]>;
@@ -31,6 +32,7 @@ export function labMintKeys(orders: number, options: MintKeyOptions = {}): MintK
     const amount = (2n ** BigInt(i)).toString();
     privKeys[amount] = Fn.toBytes(start + BigInt(i));
     pubKeys[amount] = affine[i]!.toBytes(true);
+    rememberPublicPoint(privKeys[amount], affine[i]!);
   }
   const { unit = 'sat', versionByte = 1 } = options;
   const keysetId = deriveKeysetId(serializeMintKeys(pubKeys), { ...options, unit, versionByte });

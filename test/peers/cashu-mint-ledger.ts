@@ -29,6 +29,7 @@ import {
   invoiceAmountMsat,
   object,
   positiveInt,
+  blindedPointOf,
   wireBlindedMessage,
   wireProof,
   type WireBlindedMessage,
@@ -37,7 +38,7 @@ import {
 } from './cashu-mint-wire.ts';
 
 import { checkQuoteSignature, quotePubkey, type QuoteSigFormat } from './cashu-mint-nut20.ts';
-import { signBlinded, signedBy } from './cashu-mint-sign.ts';
+import { signBlinded, signY } from './cashu-mint-sign.ts';
 
 export { CODES, MintError, fakeInvoice } from './cashu-mint-wire.ts';
 
@@ -218,12 +219,13 @@ export class MintLedger {
       throw new MintError(CODES.malformed, 'inputs: a non-empty array is required');
     if (raw.length > this.maxInputs) throw new MintError(CODES.maxInputs, `more than ${this.maxInputs} inputs`);
     const proofs = raw.map(wireProof);
-    const ys = proofs.map((p) => yOf(p.secret));
+    const points = proofs.map((p) => hashToCurve(utf8.encode(p.secret)));
+    const ys = points.map((Y) => Y.toHex(true));
     if (new Set(ys).size !== ys.length) throw new MintError(CODES.duplicateInputs, 'duplicate inputs provided');
     const keysets = proofs.map((p) => this.keyset(p.id));
     const units = new Set(keysets.map((k) => k.unit));
     if (units.size > 1) throw new MintError(CODES.multipleUnits, 'inputs of multiple units');
-    proofs.forEach((p, i) => this.verifyProof(p, keysets[i]!));
+    proofs.forEach((p, i) => this.verifyProof(p, points[i]!, keysets[i]!));
     for (const y of ys) {
       if (this.spent.has(y)) throw new MintError(CODES.spent, 'Token already spent.');
       if (this.pending.has(y)) throw new MintError(CODES.pending, 'Token is pending.');
@@ -237,14 +239,15 @@ export class MintLedger {
     };
   }
 
-  private verifyProof(p: WireProof, k: LabKeyset): void {
+  /** `Y`: hash_to_curve(p.secret), the point its C must be k times. */
+  private verifyProof(p: WireProof, Y: ReturnType<typeof hashToCurve>, k: LabKeyset): void {
     if (k.finalExpiry !== undefined && this.now() / 1000 >= k.finalExpiry)
       throw new MintError(CODES.keysetExpired, `keyset ${k.id} has expired`);
     const key = k.privKeys[String(p.amount)];
     if (!key) throw new MintError(CODES.proofInvalid, `no key for amount ${p.amount}`);
     let valid = false;
     try {
-      valid = signedBy(utf8.encode(p.secret), pointFromHex(p.C), key);
+      valid = signY(Y, key).equals(pointFromHex(p.C));
     } catch {
       /* an unparsable C is an invalid proof */
     }
@@ -305,8 +308,7 @@ export class MintLedger {
   private sign(outputs: readonly WireBlindedMessage[]): WireSignature[] {
     return outputs.map((o) => {
       const key = this.keyset(o.id).privKeys[String(o.amount)]!;
-      const B_ = pointFromHex(o.B_);
-      const { C_, ...dleq } = signBlinded(B_, key);
+      const { C_, ...dleq } = signBlinded(blindedPointOf(o), key);
       const sig: WireSignature = {
         amount: o.amount,
         id: o.id,

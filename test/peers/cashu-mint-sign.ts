@@ -14,19 +14,39 @@ type Point = ReturnType<typeof hashToCurve>;
 const { Point: P } = secp256k1;
 const Fn = P.Fn;
 
+// Each key's public point K = k·G, as its keyset was made with it (cashu-mint-keys.ts), or made at its first use.
+const publicPoints = new WeakMap<Uint8Array, Point>();
+
+/** Keeps K, already made, as the public point of `key` (K must be k·G). */
+export function rememberPublicPoint(key: Uint8Array, K: Point): void {
+  publicPoints.set(key, K);
+}
+
+/** K = k·G for a private key (the keyset's public key for its amount). */
+export function publicPointOf(key: Uint8Array): Point {
+  let K = publicPoints.get(key);
+  if (K === undefined) publicPoints.set(key, (K = P.BASE.multiplyUnsafe(Fn.fromBytes(key))));
+  return K;
+}
+
 /** C_ = k·B_ and its DLEQ proof (e, s) that the same k is behind the public key K = k·G. */
 export function signBlinded(B_: Point, key: Uint8Array): { C_: Point; e: Uint8Array; s: Uint8Array } {
   const k = Fn.fromBytes(key);
   const C_ = B_.multiplyUnsafe(k);
   const r = Fn.fromBytes(secp256k1.utils.randomSecretKey());
-  const e = hash_e([P.BASE.multiplyUnsafe(r), B_.multiplyUnsafe(r), P.BASE.multiplyUnsafe(k), C_]);
+  const e = hash_e([P.BASE.multiplyUnsafe(r), B_.multiplyUnsafe(r), publicPointOf(key), C_]);
   const s = Fn.toBytes(Fn.add(r, Fn.mul(Fn.fromBytes(e), k)));
   return { C_, e, s };
 }
 
 /** C = k·hash_to_curve(secret): the proof's C that blinding, signing and unblinding come to (NUT-00). */
 export function signSecret(secret: Uint8Array, key: Uint8Array): Point {
-  return hashToCurve(secret).multiplyUnsafe(Fn.fromBytes(key));
+  return signY(hashToCurve(secret), key);
+}
+
+/** C = k·Y for Y = hash_to_curve(secret), already mapped (the mint maps each input's secret once). */
+export function signY(Y: Point, key: Uint8Array): Point {
+  return Y.multiplyUnsafe(Fn.fromBytes(key));
 }
 
 /** Whether C is k·hash_to_curve(secret): the proof is one this key signed. */
@@ -40,7 +60,11 @@ export function blindSecret(secret: Uint8Array): { B_: Point; r: bigint } {
   return { B_: hashToCurve(secret).add(P.BASE.multiplyUnsafe(r)), r };
 }
 
-/** A wallet's unblinding of the mint's C_ with the key K it was signed by: C = C_ − r·K (NUT-00). */
-export function unblindSignature(C_: Point, r: bigint, K: Point): Point {
-  return C_.subtract(K.multiplyUnsafe(r));
+/**
+ * The unblinding C = C_ − r·K (NUT-00) where the mint funds its own tokens: it holds K's private key k, so r·K is
+ * (r·k)·G, a multiple of the generator (noble keeps a table of its multiples) rather than of an arbitrary point. The
+ * same C as a wallet's unblinding; a wallet's own is cashu-ts's, which the tests' wallets and the router run.
+ */
+export function unblindWithKey(C_: Point, r: bigint, key: Uint8Array): Point {
+  return C_.subtract(P.BASE.multiplyUnsafe(Fn.mul(r, Fn.fromBytes(key))));
 }

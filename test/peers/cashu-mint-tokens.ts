@@ -17,7 +17,7 @@ import {
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { labMintKeys } from './cashu-mint-keys.ts';
-import { blindSecret, signSecret, unblindSignature } from './cashu-mint-sign.ts';
+import { blindSecret, signSecret, unblindWithKey } from './cashu-mint-sign.ts';
 import type { WireBlindedMessage, WireSignature } from './cashu-mint-wire.ts';
 
 export type TokenVersion = 3 | 4;
@@ -52,19 +52,19 @@ export function walletOutputs(amount: number, keysetId: string): WalletOutput[] 
 }
 
 /**
- * The proofs a wallet makes of the mint's `signatures` on `outputs`: each C_ unblinded with the keyset's public key,
- * the signature's NUT-12 DLEQ kept with the blinding factor r (a proof's DLEQ, as cashu-ts's `toProof` writes it).
+ * The proofs a wallet makes of the mint's `signatures` on `outputs`: each C_ unblinded with the keyset's key for its
+ * amount, the signature's NUT-12 DLEQ kept with the blinding factor r (a proof's DLEQ, as cashu-ts's `toProof` writes
+ * it).
  */
 export function walletProofs(
   signatures: readonly WireSignature[],
   outputs: readonly WalletOutput[],
-  pubKeys: Readonly<Record<string, string>>,
+  privKeys: Readonly<Record<string, Uint8Array>>,
 ): Proof[] {
   if (signatures.length !== outputs.length) throw new Error(`${signatures.length} signatures for ${outputs.length}`);
   return signatures.map((sig, i) => {
     const { secret, r } = outputs[i]!;
-    const K = pointFromHex(pubKeys[String(sig.amount)]!);
-    const C = unblindSignature(pointFromHex(sig.C_), r, K);
+    const C = unblindWithKey(pointFromHex(sig.C_), r, privKeys[String(sig.amount)]!);
     return {
       id: sig.id,
       amount: Amount.from(sig.amount),

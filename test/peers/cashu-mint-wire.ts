@@ -117,16 +117,27 @@ export function wireProof(raw: unknown): WireProof {
   };
 }
 
+// The point each output's B_ was read as, kept for its signing: reading a compressed point is a square root.
+const blindedPoints = new WeakMap<WireBlindedMessage, ReturnType<typeof pointFromHex>>();
+
 export function wireBlindedMessage(raw: unknown, amountOpen = false): WireBlindedMessage {
   const o = object(raw);
   const amount = amountOpen && o.amount === 0 ? 0 : positiveInt(o.amount, 'output amount');
   const B_ = hexString(o.B_, 'output B_');
+  let point: ReturnType<typeof pointFromHex>;
   try {
-    pointFromHex(B_);
+    point = pointFromHex(B_);
   } catch {
     throw new MintError(CODES.malformed, 'output B_: not a point on secp256k1');
   }
-  return { amount, id: hexString(o.id, 'output id'), B_: B_.toLowerCase() };
+  const message = { amount, id: hexString(o.id, 'output id'), B_: B_.toLowerCase() };
+  blindedPoints.set(message, point);
+  return message;
+}
+
+/** The point of an output's B_: as wireBlindedMessage read it, or read now (an output copied since). */
+export function blindedPointOf(o: WireBlindedMessage): ReturnType<typeof pointFromHex> {
+  return blindedPoints.get(o) ?? pointFromHex(o.B_);
 }
 
 /** Every route the mint serves: method, path pattern (a parameter captured), the name faults and calls() use. */

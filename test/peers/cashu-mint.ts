@@ -200,7 +200,7 @@ export class CashuMint {
     this.ledger.payMintQuote(quote);
     const outputs = walletOutputs(amount, keyset.id);
     const { signatures } = this.ledger.mint({ quote, outputs: outputs.map((out) => out.wire) });
-    return walletProofs(signatures, outputs, keyset.pubKeys);
+    return walletProofs(signatures, outputs, keyset.privKeys);
   }
 
   /**

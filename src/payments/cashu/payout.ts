@@ -191,11 +191,13 @@ export async function giveBack<T>(
 ): Promise<T> {
   const proofs = port.store.takes().find((t) => t.id === take)?.proofs;
   if (!proofs) return done('already settled');
-  const states = await port.client(mint).checkstate(proofs.map((p) => yOf(p.secret)));
+  // Each Y once: hash_to_curve is a square root or two.
+  const ys = proofs.map((p) => yOf(p.secret));
+  const states = await port.client(mint).checkstate(ys);
   if (states.kind !== 'ok') return later();
-  const of = (p: StoredProof): string | undefined => states.value.get(yOf(p.secret).toLowerCase());
-  if (proofs.some((p) => of(p) === 'PENDING')) return later();
-  const unspent = proofs.filter((p) => of(p) === 'UNSPENT');
+  const found = ys.map((y) => states.value.get(y.toLowerCase()));
+  if (found.includes('PENDING')) return later();
+  const unspent = proofs.filter((_, i) => found[i] === 'UNSPENT');
   if (unspent.length === proofs.length) {
     await port.store.cancelTake(take);
     return done('the mint did not pay: the ecash is held again');

@@ -21,6 +21,13 @@ import {
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { CODES, feeFor, startCashuMint, yOf, type CashuMint, type CashuMintOptions } from './cashu-mint.ts';
 
+/**
+ * The funded tokens of the tests that are not about DLEQs carry none: the Wallet checks a funded token's DLEQs (NUT-12,
+ * reblinded: four constant-time multiplications a proof) in the first test and the rotation's, and every swap's new
+ * signatures in all of them.
+ */
+const NO_DLEQ = { dleq: false };
+
 let mint: CashuMint | undefined;
 test.after.each(async () => {
   await mint?.stop();
@@ -130,7 +137,7 @@ test(
   'fees: input_fee_ppk per input, rounded up (NUT-02); the ' + 'wallet and the mint agree; an unbalanced swap is 11005',
   async () => {
     const { mint, wallet } = await labMint({ inputFeePpk: 400 });
-    const token = await mint.fundToken(7); // 4 + 2 + 1: three inputs, 1200 ppk → 2 sat
+    const token = await mint.fundToken(7, NO_DLEQ); // 4 + 2 + 1: three inputs, 1200 ppk → 2 sat
     const customer = proofsOf(mint, token);
     assert.is(customer.length, 3);
     assert.is(feeFor(customer.map(() => ({ inputFeePpk: 400 }))), 2);
@@ -178,7 +185,7 @@ test(
 
 test('checkstate PENDING through the test hook; a pending input is refused with 11002 until cleared', async () => {
   const { mint, wallet } = await labMint();
-  const token = await mint.fundToken(5);
+  const token = await mint.fundToken(5, NO_DLEQ);
   mint.markPending(mint.tokenYs(token));
   assert.equal(await states(wallet, proofsOf(mint, token)), ['PENDING', 'PENDING']);
   assert.is(await codeOf(wallet.receive(token)), CODES.pending);
@@ -191,7 +198,7 @@ test(
     'a seeded wallet restores from its counters',
   async () => {
     const { mint, wallet } = await labMint();
-    const token = await mint.fundToken(13);
+    const token = await mint.fundToken(13, NO_DLEQ);
     const preview = await wallet.prepareSwapToReceive(token);
     const { keep } = await wallet.completeSwap(preview);
     const outputs = preview.keepOutputs!.map((o) => o.blindedMessage);
@@ -208,7 +215,7 @@ test(
     const seed = randomBytes(64);
     const seeded = await walletFor(mint, { bip39seed: seed });
     const got = await seeded.ops
-      .receive(await mint.fundToken(6))
+      .receive(await mint.fundToken(6, NO_DLEQ))
       .asDeterministic()
       .run();
     const again = await (await walletFor(mint, { bip39seed: seed })).restore(0, 10);
@@ -285,7 +292,7 @@ test(
 test('v1 keyset ids (`00…`, 8 bytes) when asked: the wallet derives the same id and swaps', async () => {
   const { mint, wallet } = await labMint({ idVersion: 0 });
   assert.match(mint.keysetId, /^00[0-9a-f]{14}$/);
-  assert.is(sum(await wallet.receive(await mint.fundToken(3))), 3);
+  assert.is(sum(await wallet.receive(await mint.fundToken(3, NO_DLEQ))), 3);
 });
 
 test('NUT-04 mint quotes paid on command: UNPAID → 20001, paid → PAID → minted ISSUED, again 20002', async () => {
@@ -306,7 +313,7 @@ test(
     'then SPENT)',
   async () => {
     const { mint, wallet } = await labMint({ feeReserve: 4 });
-    const funds = await wallet.receive(await mint.fundToken(64));
+    const funds = await wallet.receive(await mint.fundToken(64, NO_DLEQ));
 
     const quote = await wallet.createMeltQuoteBolt11(mint.invoice(20));
     assert.equal([quote.amount.toNumber(), quote.fee_reserve.toNumber(), quote.state], [20, 4, 'UNPAID']);
@@ -354,7 +361,7 @@ test(
   'a restart keeps the port, keys, spent set and signatures: ' + 'the old token is still 11001, the wallet still swaps',
   async () => {
     const { mint, wallet } = await labMint();
-    const token = await mint.fundToken(9);
+    const token = await mint.fundToken(9, NO_DLEQ);
     const received = await wallet.receive(token);
     const spentBefore = mint.spent();
     await mint.restart();

@@ -185,12 +185,18 @@ export class CashuMint {
    * minted on outputs split and blinded as cashu-ts's Wallet makes them, and unblinded into proofs that keep each
    * signature's DLEQ. The wallet's side is done here in variable time, without a Wallet's check of each signature's
    * DLEQ (four constant-time multiplications a proof: through a Wallet, funding was most of each Cashu file's CPU);
-   * cashu-mint.test.ts mints through the Wallet itself, and its Wallet checks the DLEQ of every funded proof it
+   * cashu-mint.test.ts mints through the Wallet itself, and its Wallet checks the DLEQ of the funded proofs it
    * receives. `keyset`: an active one is minted on; an inactive one (after rotate) is issued from its keys, as the mint
-   * did before the rotation.
+   * did before the rotation. `dleq: false`: the token carries no DLEQs, as a wallet that strips them sends it (NUT-12
+   * leaves them optional in a token), so a receiving Wallet checks only the swap's new signatures.
    */
-  async fundToken(amount: number, o: { version?: TokenVersion; keyset?: string; memo?: string } = {}): Promise<string> {
-    return encodeToken(this.url, this.unit, await this.fundProofs(amount, o), o.version ?? 4, o.memo);
+  async fundToken(
+    amount: number,
+    o: { version?: TokenVersion; keyset?: string; memo?: string; dleq?: boolean } = {},
+  ): Promise<string> {
+    const proofs = await this.fundProofs(amount, o);
+    if (o.dleq === false) for (const p of proofs) delete p.dleq;
+    return encodeToken(this.url, this.unit, proofs, o.version ?? 4, o.memo);
   }
 
   async fundProofs(amount: number, o: { keyset?: string } = {}): Promise<Proof[]> {

@@ -3,7 +3,7 @@
  * arrays (no object, string or boxed number per client: 10,000 clients are read every tick), a MAC index over them,
  * and NftDumpError.
  */
-import { SluiceError } from '../errors.ts';
+import { SluiceError, withoutStack } from '../errors.ts';
 import { macFromParts } from './mac-parts.ts';
 
 /** One client's counters as the kernel reported them. */
@@ -32,26 +32,24 @@ export type NftDumpReason =
 
 /**
  * A dump the scanner refuses. Its code is ERR_KERNEL_QUOTA, as when nft fails (docs/errors.md); `reason` is stable
- * (tests and logs key on it), `at` the byte it stopped at. Without a stack trace (errors.ts refusalWithoutStack): the
+ * (tests and logs key on it), `at` the byte it stopped at. Made without a stack trace (nftDumpRefusal): the
  * reason and the byte say where, the frames would only name the scanner's own methods, and capturing them was as much
  * CPU as the scan of a short dump it refuses (the cut and mutated dumps of test/portal/nft-scan.test.ts, ~13,000).
  */
 export class NftDumpError extends SluiceError {
-  readonly reason: NftDumpReason;
-  readonly at: number;
-
-  constructor(reason: NftDumpReason, message: string, at: number) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      super('ERR_KERNEL_QUOTA', `nft's counter dump: ${message} (byte ${at})`, { details: { reason, at } });
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
-    this.reason = reason;
-    this.at = at;
+  constructor(
+    readonly reason: NftDumpReason,
+    message: string,
+    readonly at: number,
+  ) {
+    super('ERR_KERNEL_QUOTA', `nft's counter dump: ${message} (byte ${at})`, { details: { reason, at } });
     this.name = 'NftDumpError';
   }
+}
+
+/** The scanner's refusal, made without a stack trace (errors.ts withoutStack). */
+export function nftDumpRefusal(reason: NftDumpReason, message: string, at: number): NftDumpError {
+  return withoutStack(() => new NftDumpError(reason, message, at));
 }
 
 /**

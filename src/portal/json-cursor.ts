@@ -3,7 +3,7 @@
  * (portal/nft-scan.ts): whitespace, strings (escapes checked), counts and any value checked and skipped, as RFC 8259
  * says; it stops with NftDumpError where JSON.parse would throw, and where a value it reads could be mis-read.
  */
-import { NftDumpError, type NftDumpReason } from './counter-dump.ts';
+import { nftDumpRefusal, type NftDumpReason } from './counter-dump.ts';
 import { hexValue } from './mac-parts.ts';
 
 /** Deeper than nft prints (its rules' expressions nest 7 deep); JSON.parse would take any depth. */
@@ -27,7 +27,7 @@ export class JsonCursor {
   }
 
   protected fail(reason: NftDumpReason, message: string, at = this.i): never {
-    throw new NftDumpError(reason, message, at);
+    throw nftDumpRefusal(reason, message, at);
   }
 
   /** Skips whitespace; returns the next byte, failing at the end. */

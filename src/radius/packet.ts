@@ -7,7 +7,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, withoutStack } from '../errors.ts';
 import { attributeByCode, attributeByName, VENDOR_SPECIFIC, type AttributeDef } from './dictionary.ts';
 
 export const CODE = {
@@ -41,18 +41,12 @@ export class RadiusPacketError extends SluiceError {
 }
 
 /**
- * Bytes from the wire that are not a RADIUS packet (or an attribute of the wrong size): refused without a stack trace,
- * as errors.ts refusalWithoutStack refuses, since anyone on the network can send them by the thousand and the message
- * says what was wrong. Capturing the frames was about half the CPU of refusing a short datagram.
+ * Bytes from the wire that are not a RADIUS packet (or an attribute of the wrong size): refused without a stack trace
+ * (errors.ts withoutStack), since anyone on the network can send them by the thousand and the message says what was
+ * wrong.
  */
 function malformed(message: string): RadiusPacketError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new RadiusPacketError(message);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return withoutStack(() => new RadiusPacketError(message));
 }
 
 /** One attribute as it was on the wire; vendor sub-attributes are unpacked (vendor > 0). */

@@ -1,4 +1,4 @@
-import { SluiceError } from '../../errors.ts';
+import { SluiceError, withoutStack } from '../../errors.ts';
 
 /** Any malformed, truncated or oversized ubus/blob/blobmsg input, or a value that cannot be encoded. */
 export class UbusCodecError extends SluiceError {
@@ -9,16 +9,10 @@ export class UbusCodecError extends SluiceError {
 }
 
 /**
- * Bytes that do not decode (a frame, a blob, a blobmsg body): refused without a stack trace, as errors.ts
- * refusalWithoutStack refuses; the message says where in the bytes, and the decoder's frames add nothing to it.
- * Capturing them was about a third of codec-fuzz.test's CPU, which refuses thousands of mutated frames.
+ * Bytes that do not decode (a frame, a blob, a blobmsg body): refused without a stack trace (errors.ts withoutStack);
+ * the message says where in the bytes. Capturing the frames was about a third of codec-fuzz.test's CPU, which refuses
+ * thousands of mutated frames.
  */
 export function undecodable(message: string): UbusCodecError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new UbusCodecError(message);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return withoutStack(() => new UbusCodecError(message));
 }

@@ -27,8 +27,8 @@ declare module '../plugin-faces.ts' {
 const NAME = VOUCHER_METHOD_NAME;
 
 /**
- * The method behind of that name is RADIUS's voucher (payments/radius/: the one plugin standing behind this door),
- * known by its name: its class is read only when RADIUS opens.
+ * The method behind this door is RADIUS's voucher (payments/radius/: the one plugin standing behind it), known by its
+ * name: its class is read only when RADIUS opens.
  */
 const isRadiusVoucher = (m: PaymentMethod | null): m is VoucherMethod => m?.name === NAME;
 

@@ -7,21 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { bundledModuleUrl } from './helpers/bundled-module.ts';
 
-/**
- * test/e2e/exit-cleanup.ts as one plain JavaScript module the child imports: no TypeScript loader in it (tsx's start
- * was ~0.45 s of the child's ~0.6 s of CPU).
- */
-const HELPER = `data:text/javascript;base64,${Buffer.from(
-  buildSync({
-    entryPoints: [fileURLToPath(new URL('./e2e/exit-cleanup.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    write: false,
-  }).outputFiles[0]!.text,
-).toString('base64')}`;
+/** test/e2e/exit-cleanup.ts, bundled for the child (no TypeScript loader in it). */
+const HELPER = bundledModuleUrl(fileURLToPath(new URL('./e2e/exit-cleanup.ts', import.meta.url)));
 
 /** A node process that registers `n` cleanups (each prints its number at exit), takes back the first, and exits. */
 function run(n: number): { stdout: string; stderr: string } {

@@ -4,24 +4,13 @@
 // which print each tier-up).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { bundledModuleUrl } from './helpers/bundled-module.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { holdOptimizer, onOptimizerRelease, optimizerHeld, releaseOptimizer } from '../src/optimizer.ts';
 
-/**
- * src/optimizer.ts as one plain JavaScript module the children import: no TypeScript loader in them (tsx's start was
- * ~1 s of this file's CPU in each of its three children).
- */
-const MODULE = `data:text/javascript;base64,${Buffer.from(
-  buildSync({
-    entryPoints: [fileURLToPath(new URL('../src/optimizer.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    write: false,
-  }).outputFiles[0]!.text,
-).toString('base64')}`;
+/** src/optimizer.ts, bundled for the children (no TypeScript loader in them: tsx's start was ~1 s of CPU in each). */
+const MODULE = bundledModuleUrl(fileURLToPath(new URL('../src/optimizer.ts', import.meta.url)));
 
 /**
  * How often a child calls `hot` while held: more than V8 needs to tier it up at this node's default budgets (the

@@ -49,131 +49,49 @@ function kbitAvg(bytes: number, seconds: number): string {
   return (bytes / 125 / seconds).toFixed(2);
 }
 
-/**
- * The text of a client's openNDS rendering around its values, for one gateway and indent: each piece closes the value
- * before it and opens the next, so a client is ~30 joins of these and its values, where a template of its 26 lines
- * was ~80 (the gateway's own lines are one piece). Made once per rendering of the list.
- */
-class OpenNdsLines {
-  readonly head: string;
-  readonly mac: string;
-  readonly ip: string;
-  readonly clientIf: string;
-  readonly sessionEnd: string;
-  readonly lastActive: string;
-  readonly token: string;
-  readonly state: string;
-  readonly custom: string;
-  readonly downNone: string;
-  readonly downRate: string;
-  readonly downPacket: string;
-  readonly downBucket: string;
-  readonly upNone: string;
-  readonly upRate: string;
-  readonly upPacket: string;
-  readonly upBucket: string;
-  readonly downQuota: string;
-  readonly upQuota: string;
-  readonly downSession: string;
-  readonly downAvg: string;
-  readonly upSession: string;
-  readonly upAvg: string;
-
-  constructor(gw: GatewayInfo, indent: string) {
-    const p = `  ${indent}"`;
-    const next = (key: string): string => `",\n${p}${key}":"`;
-    this.head =
-      `${p}gatewayname":"${gw.gatewayName}",\n` +
-      `${p}gatewayaddress":"${gw.gatewayAddress}",\n` +
-      `${p}gatewayfqdn":"${gw.gatewayFqdn}",\n` +
-      `${p}version":"${gw.version}",\n` +
-      `${p}client_type":"`;
-    this.mac = next('mac');
-    this.ip = next('ip');
-    this.clientIf = `${next('clientif')}${gw.clientIf}${next('session_start')}`;
-    this.sessionEnd = next('session_end');
-    this.lastActive = next('last_active');
-    this.token = next('token');
-    this.state = next('state');
-    this.custom = next('custom');
-    this.downRate = next('download_rate_limit_threshold');
-    this.downPacket = next('download_packet_rate');
-    this.downBucket = next('download_bucket_size');
-    this.downNone = `${this.downRate}null${this.downPacket}null${this.downBucket}null`;
-    this.upRate = next('upload_rate_limit_threshold');
-    this.upPacket = next('upload_packet_rate');
-    this.upBucket = next('upload_bucket_size');
-    this.upNone = `${this.upRate}null${this.upPacket}null${this.upBucket}null`;
-    this.downQuota = next('download_quota');
-    this.upQuota = next('upload_quota');
-    this.downSession = next('download_this_session');
-    this.downAvg = next('download_session_avg');
-    this.upSession = next('upload_this_session');
-    this.upAvg = next('upload_session_avg');
-  }
-
-  render(c: SimClient, now: number): string {
-    // durationsecs is unsigned and clamped to >= 1 (openNDS: "prevent division by 0").
-    const duration = Math.max(1, now - c.sessionStart);
-    const down =
-      c.downloadRate === 0
-        ? this.downNone
-        : this.downRate +
-          c.downloadRate +
-          this.downPacket +
-          orNull(c.downloadPacketRate) +
-          this.downBucket +
-          (c.downloadPacketRate === 0 ? 'null' : c.downloadBucketSize);
-    const up =
-      c.uploadRate === 0
-        ? this.upNone
-        : this.upRate +
-          c.uploadRate +
-          this.upPacket +
-          orNull(c.uploadPacketRate) +
-          this.upBucket +
-          (c.uploadPacketRate === 0 ? 'null' : c.uploadBucketSize);
-    return (
-      this.head +
-      (c.clientType === '' ? 'cpd_can' : c.clientType) +
-      this.mac +
-      c.mac +
-      this.ip +
-      c.ip +
-      this.clientIf +
-      c.sessionStart +
-      this.sessionEnd +
-      orNull(c.sessionEnd) +
-      this.lastActive +
-      c.lastActive +
-      this.token +
-      (c.token === '' ? 'none' : c.token) +
-      this.state +
-      c.state +
-      this.custom +
-      // Printed unescaped, as openNDS does: a quote in custom corrupts the real output too.
-      (c.custom === '' ? 'none' : c.custom) +
-      down +
-      up +
-      this.downQuota +
-      orNull(c.downloadQuota) +
-      this.upQuota +
-      orNull(c.uploadQuota) +
-      this.downSession +
-      Math.floor(c.downloadBytes / 1024) +
-      this.downAvg +
-      kbitAvg(c.downloadBytes, duration) +
-      this.upSession +
-      Math.floor(c.uploadBytes / 1024) +
-      this.upAvg +
-      kbitAvg(c.uploadBytes, duration) +
-      '"\n'
-    );
-  }
-}
-
 export function renderOpenNdsClient(c: SimClient, gw: GatewayInfo, now: number, indent: string): string {
-  return new OpenNdsLines(gw, indent).render(c, now);
+  const p = `  ${indent}"`;
+  // durationsecs is unsigned and clamped to >= 1 (openNDS: "prevent division by 0").
+  const duration = Math.max(1, now - c.sessionStart);
+  const down =
+    c.downloadRate === 0
+      ? `${p}download_rate_limit_threshold":"null",\n${p}download_packet_rate":"null",\n` +
+        `${p}download_bucket_size":"null",\n`
+      : `${p}download_rate_limit_threshold":"${c.downloadRate}",\n` +
+        `${p}download_packet_rate":"${orNull(c.downloadPacketRate)}",\n` +
+        `${p}download_bucket_size":"${c.downloadPacketRate === 0 ? 'null' : c.downloadBucketSize}",\n`;
+  const up =
+    c.uploadRate === 0
+      ? `${p}upload_rate_limit_threshold":"null",\n${p}upload_packet_rate":"null",\n` +
+        `${p}upload_bucket_size":"null",\n`
+      : `${p}upload_rate_limit_threshold":"${c.uploadRate}",\n` +
+        `${p}upload_packet_rate":"${orNull(c.uploadPacketRate)}",\n` +
+        `${p}upload_bucket_size":"${c.uploadPacketRate === 0 ? 'null' : c.uploadBucketSize}",\n`;
+  return (
+    `${p}gatewayname":"${gw.gatewayName}",\n` +
+    `${p}gatewayaddress":"${gw.gatewayAddress}",\n` +
+    `${p}gatewayfqdn":"${gw.gatewayFqdn}",\n` +
+    `${p}version":"${gw.version}",\n` +
+    `${p}client_type":"${c.clientType === '' ? 'cpd_can' : c.clientType}",\n` +
+    `${p}mac":"${c.mac}",\n` +
+    `${p}ip":"${c.ip}",\n` +
+    `${p}clientif":"${gw.clientIf}",\n` +
+    `${p}session_start":"${c.sessionStart}",\n` +
+    `${p}session_end":"${orNull(c.sessionEnd)}",\n` +
+    `${p}last_active":"${c.lastActive}",\n` +
+    `${p}token":"${c.token === '' ? 'none' : c.token}",\n` +
+    `${p}state":"${c.state}",\n` +
+    // Printed unescaped, as openNDS does: a quote in custom corrupts the real output too.
+    `${p}custom":"${c.custom === '' ? 'none' : c.custom}",\n` +
+    down +
+    up +
+    `${p}download_quota":"${orNull(c.downloadQuota)}",\n` +
+    `${p}upload_quota":"${orNull(c.uploadQuota)}",\n` +
+    `${p}download_this_session":"${Math.floor(c.downloadBytes / 1024)}",\n` +
+    `${p}download_session_avg":"${kbitAvg(c.downloadBytes, duration)}",\n` +
+    `${p}upload_this_session":"${Math.floor(c.uploadBytes / 1024)}",\n` +
+    `${p}upload_session_avg":"${kbitAvg(c.uploadBytes, duration)}"\n`
+  );
 }
 
 /**
@@ -212,11 +130,9 @@ export function renderOpenNdsAll(
 ): string {
   const indent = '    ';
   const parts = new FlatParts(`{\n  "client_list_length":"${count}",\n  "clients":{\n`);
-  const lines = new OpenNdsLines(gw, indent);
-  const between = `${indent}},\n${indent}"`;
   let first = true;
   for (const c of clients) {
-    parts.push(`${first ? `${indent}"` : between}${c.mac}":{\n`, lines.render(c, now));
+    parts.push(`${first ? '' : `${indent}},\n`}${indent}"${c.mac}":{\n`, renderOpenNdsClient(c, gw, now, indent));
     first = false;
   }
   if (!first) parts.push(`${indent}}\n`);

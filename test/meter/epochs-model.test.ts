@@ -106,8 +106,10 @@ function sameMarks(a: Map<string, CounterMark>, b: Map<string, CounterMark>): bo
   if (a.size !== b.size) return false;
   for (const [mac, mark] of a) {
     const other = b.get(mac);
-    if (other === undefined || other.token !== mark.token || other.down !== mark.down || other.up !== mark.up)
-      return false;
+    if (other === undefined) return false;
+    // Every field, so a field CounterMark gains is compared too.
+    const keys = Object.keys(mark) as (keyof CounterMark)[];
+    if (Object.keys(other).length !== keys.length || keys.some((k) => !Object.is(other[k], mark[k]))) return false;
   }
   return true;
 }

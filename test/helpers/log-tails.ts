@@ -57,3 +57,6 @@ export function logTails(): string {
   }
   return out;
 }
+
+/** uvu's report of a failing test appends these (test/helpers/uvu-mend.mjs). */
+(globalThis as { __sluiceLogTails?: () => string }).__sluiceLogTails = logTails;

@@ -1,13 +1,14 @@
 // uvu 0.5 loses the error of a throwing before/after hook: its runner's `finally` block returns, which discards the
 // exception, so a file whose setup failed reports "(0 / N)" and nothing else (test/run.mjs counts it failed, but
-// nobody can tell why: CI's upto-daemon run showed only a 180 s duration). mendUvu rewrites that one spot of uvu's
-// runner, so a hook's error is reported like a failing test's: test/helpers/uvu-hook-errors.mjs as uvu loads in a
-// file run through tsx, test/helpers/bundle.mjs as it bundles a fast file.
+// nobody can tell why: CI's upto-daemon run showed only a 180 s duration). mendUvu rewrites that spot of uvu's runner,
+// so a hook's error is reported like a failing test's, and each report ends with the peers' last log lines (below):
+// test/helpers/uvu-hook-errors.mjs as uvu loads in a file run through tsx, test/helpers/bundle.mjs as it bundles a
+// fast file.
 
 const RUNNER_FINALLY = "\t} finally {\n\t\tstate.__test__ = '';";
 const REPORTED =
   "\t} catch (err) {\n\t\tif (errors.length) errors += '\\n';\n\t\terrors += format(`${state.__test__ || 'a " +
-  "before hook'} (hook or setup)`, err, name);\n" +
+  "before hook'} (hook or setup)`, err, name);\n\t\terrors += globalThis.__sluiceLogTails?.() ?? '';\n" +
   RUNNER_FINALLY;
 
 // SLUICE_TEST_PROFILE=1: each test's and each suite's before/after hooks' wall time and the CPU time of the thread
@@ -29,6 +30,10 @@ const TIMED_BEFORE =
 const AFTER = '\t\tfor (hook of after) await hook(state);';
 const TIMED_AFTER =
   '\t\t{ const t0 = Date.now(), c0 = cpuMs(); for (hook of after) await hook(state);\n' + `\t\t${timed('after')} }`;
+// A failing test's report ends with the last lines of every peer log still open (test/helpers/log-tails.ts sets the
+// global as it loads): a daemon that left a method out at a restart says why there, and CI shows nothing else.
+const FAILED = '\t\t\t\terrors += format(test.name, err, name);';
+const FAILED_WITH_TAILS = `${FAILED}\n\t\t\t\terrors += globalThis.__sluiceLogTails?.() ?? '';`;
 const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
 
 /** uvu's runner module, the one file mendUvu rewrites. */
@@ -39,7 +44,9 @@ export function mendUvu(source, where) {
   // An uvu that no longer has this spot must be looked at again, not silently left as it was.
   if (!source.includes(RUNNER_FINALLY))
     throw new Error(`test/helpers/uvu-mend.mjs: uvu's runner changed (${where}); see that file`);
-  let mended = source.replace(RUNNER_FINALLY, REPORTED);
+  if (!source.includes(FAILED))
+    throw new Error(`test/helpers/uvu-mend.mjs: uvu's runner changed (${where}): ${FAILED}`);
+  let mended = source.replace(RUNNER_FINALLY, REPORTED).replace(FAILED, FAILED_WITH_TAILS);
   if (profile) {
     for (const spot of [HANDLER, BEFORE, AFTER]) {
       if (!mended.includes(spot)) throw new Error(`uvu-mend.mjs: uvu's runner changed (${where}): ${spot}`);

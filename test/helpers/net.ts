@@ -1,6 +1,8 @@
 /** Ports for the peers, daemons and servers a test starts. */
 import { createSocket } from 'node:dgram';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 
 /**
  * Where freePort picks: below Linux's ephemeral range (32768–60999 by default), so no outgoing connection's local port
@@ -11,6 +13,72 @@ import { createConnection, createServer } from 'node:net';
  */
 const LOW = 20_000;
 const HIGH = 32_767;
+
+/**
+ * The ports test files hold, machine-wide: a file per port, `<port>` holding the pid of the process whose test picked
+ * it. A port stays a file's from its pick to the end of that file's thread or process, bound or not: a daemon killed
+ * and restarted on its port (kill -9 tests) leaves it free for a moment, and another file picking it then took it (CI,
+ * a clean clone's full run: a daemon without Cashu answered a restarted one's pay page with 501).
+ */
+// /tmp itself, not os.tmpdir(): the fast files' TMPDIR is a tmpfs folder of their run's (test/run.mjs).
+export const HELD_DIR = '/tmp/sluice-test-ports';
+/** The ports this thread (a fast file's) or process picked, given back as it exits. */
+const held = new Set<number>();
+let givesBack = false;
+
+/** Whether a process `pid` runs (kill(pid, 0): EPERM is another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes `port` for this process unless a live one holds it (a holder that is gone leaves a stale file: taken over). */
+export function holdPort(port: number): boolean {
+  const file = join(HELD_DIR, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      held.add(port);
+      if (!givesBack) {
+        givesBack = true;
+        process.on('exit', () => {
+          for (const p of held) {
+            try {
+              unlinkSync(join(HELD_DIR, String(p)));
+            } catch {
+              // Gone already.
+            }
+          }
+        });
+      }
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        mkdirSync(HELD_DIR, { recursive: true });
+        continue;
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = NaN;
+    try {
+      holder = Number(readFileSync(file, 'utf8'));
+    } catch {
+      // Given back meanwhile: try again.
+    }
+    // The host of the fast files is one process for many files: its own pid's files are other threads' picks.
+    if (Number.isSafeInteger(holder) && holder > 0 && alive(holder)) return false;
+    try {
+      unlinkSync(file);
+    } catch {
+      // Taken over by another picker first: the next write sees its file.
+    }
+  }
+  return false;
+}
 
 /** True when `port` on 127.0.0.1 can be bound now for TCP and for UDP. */
 async function bindable(port: number): Promise<boolean> {
@@ -32,12 +100,13 @@ async function bindable(port: number): Promise<boolean> {
 
 /**
  * A port on 127.0.0.1 that is free for TCP and for UDP at the time of the call (RADIUS and the DAS listen on UDP,
- * HTTP and MQTT on TCP; one helper serves both), picked at random below the ephemeral range. Another test process may
- * pick the same one before the caller binds it: one chance in ~12,800 per pair of picks, and a bind error names it.
+ * HTTP and MQTT on TCP; one helper serves both), picked at random below the ephemeral range, and held for the caller's
+ * file (HELD_DIR): no other test file picks it while this one runs, whether or not it is bound at the moment.
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
+    if (held.has(port) || !holdPort(port)) continue;
     if (await bindable(port)) return port;
   }
   throw new Error(`no port free for both TCP and UDP in 50 tries between ${LOW} and ${HIGH}`);

@@ -18,11 +18,39 @@ export function macToParts(mac: string): [hi: number, lo: number] | undefined {
   return [hi, lo];
 }
 
+/** The character codes of the hex digits, lowercase. */
+const DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/**
+ * The colon form, made as one flat string from its 17 character codes: toString(16), padStart and six slices made
+ * eight strings on the way, ~6 times the CPU (a million MACs each way, node 20), and the usage worker and the meter
+ * make one per client each tick.
+ */
 export function macFromParts(hi: number, lo: number): string {
-  const hex = hi.toString(16).padStart(4, '0') + (lo >>> 0).toString(16).padStart(8, '0');
-  return (
-    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` +
-    `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+  const a = (hi >>> 8) & 255;
+  const b = hi & 255;
+  const c = lo >>> 24;
+  const d = (lo >>> 16) & 255;
+  const e = (lo >>> 8) & 255;
+  const f = lo & 255;
+  return String.fromCharCode(
+    DIGITS[a >> 4]!,
+    DIGITS[a & 15]!,
+    0x3a,
+    DIGITS[b >> 4]!,
+    DIGITS[b & 15]!,
+    0x3a,
+    DIGITS[c >> 4]!,
+    DIGITS[c & 15]!,
+    0x3a,
+    DIGITS[d >> 4]!,
+    DIGITS[d & 15]!,
+    0x3a,
+    DIGITS[e >> 4]!,
+    DIGITS[e & 15]!,
+    0x3a,
+    DIGITS[f >> 4]!,
+    DIGITS[f & 15]!,
   );
 }
 

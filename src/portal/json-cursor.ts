@@ -6,6 +6,9 @@
 import { nftDumpRefusal, type NftDumpReason } from './counter-dump.ts';
 import { hexValue } from './mac-parts.ts';
 
+/** The literal names JSON has. */
+const WORDS = ['true', 'false', 'null'] as const;
+
 /** Deeper than nft prints (its rules' expressions nest 7 deep); JSON.parse would take any depth. */
 const MAX_DEPTH = 32;
 
@@ -155,7 +158,7 @@ export class JsonCursor {
       return;
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
-    for (const word of ['true', 'false', 'null']) {
+    for (const word of WORDS) {
       if (c === word.charCodeAt(0)) {
         for (let k = 0; k < word.length; k++) {
           if (this.i + k >= this.n) this.fail('truncated', 'it ends too early', this.i + k);
@@ -172,26 +175,31 @@ export class JsonCursor {
   protected number(): void {
     const b = this.b;
     let i = this.i;
-    const digits = (what: string): void => {
-      const from = i;
-      while (i < this.n && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-      if (i >= this.n) this.fail('truncated', 'it ends too early', i);
-      if (i === from) this.fail('not-json', `a number without ${what}`, i);
-    };
     if (b[i] === 0x2d) i++;
     const first = i;
-    digits('digits');
+    i = this.digitsFrom(i, 'digits');
     if (b[first] === 0x30 && i - first > 1) this.fail('not-json', 'a leading zero', first);
-    if (b[i] === 0x2e) {
-      i++;
-      digits('a fraction');
-    }
+    if (b[i] === 0x2e) i = this.digitsFrom(i + 1, 'a fraction');
     if (b[i] === 0x65 || b[i] === 0x45) {
       i++;
       if (b[i] === 0x2b || b[i] === 0x2d) i++;
-      digits('an exponent');
+      i = this.digitsFrom(i, 'an exponent');
     }
     this.i = i;
+  }
+
+  /**
+   * The index past the digits from `from`, of which there must be one at least, followed by a byte. A method, not a
+   * closure made in each number(): with the build's keepNames each closure made is also a defineProperty of its name.
+   */
+  private digitsFrom(from: number, what: string): number {
+    const b = this.b;
+    const n = this.n;
+    let i = from;
+    while (i < n && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+    if (i >= n) this.fail('truncated', 'it ends too early', i);
+    if (i === from) this.fail('not-json', `a number without ${what}`, i);
+    return i;
   }
 
   /**

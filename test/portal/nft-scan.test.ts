@@ -169,7 +169,8 @@ function serialize(v: unknown, style: number, rnd: () => number): string {
         .join(`${ws()}${sep[0]}${ws()}`)}${ws()}}`;
     return JSON.stringify(x);
   };
-  return style === 2 ? JSON.stringify(v, null, 2) : go(v);
+  // Compact is JSON.stringify's own output (ws() draws nothing from rnd then): the same text, made natively.
+  return style === 2 ? JSON.stringify(v, null, 2) : style === 1 ? JSON.stringify(v) : go(v);
 }
 
 /** A random dump in nft's shape, with what nft could print around it and what a broken table could hold. */
@@ -185,7 +186,11 @@ function generate(rnd: () => number): unknown {
   };
   const object = (entries: Array<[string, unknown]>): Record<string, unknown> =>
     Object.fromEntries(chance(0.2) ? shuffle(entries) : entries);
-  const hex = (): string => Array.from({ length: 12 }, () => pick(HEX_DIGITS)).join('');
+  const hex = (): string => {
+    let h = '';
+    for (let k = 0; k < 12; k++) h += pick(HEX_DIGITS);
+    return h;
+  };
   const count = (): number =>
     pick([0, 1, Math.floor(rnd() * 1e6), Math.floor(rnd() * 2 ** 40), Number.MAX_SAFE_INTEGER]);
   const T = 'sluice_count';

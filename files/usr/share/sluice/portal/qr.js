@@ -211,31 +211,41 @@
 	];
 
 	function applyMask(s, mask) {
-		for (var y = 0; y < s.size; y++)
-			for (var x = 0; x < s.size; x++)
-				if (!s.isFunction[y][x] && MASKS[mask](x, y)) s.modules[y][x] = !s.modules[y][x];
+		var size = s.size, test = MASKS[mask];
+		for (var y = 0; y < size; y++) {
+			var row = s.modules[y], fixed = s.isFunction[y];
+			for (var x = 0; x < size; x++) if (!fixed[x] && test(x, y)) row[x] = !row[x];
+		}
+	}
+
+	/*
+	 * One row (`row` true) or column of the symbol: its runs of five or more, and its finder-like windows
+	 * (1011101 with four light modules on either side), read as an 11-bit number sliding along the line. A page
+	 * runs this cold, for each of the eight masks: a string of the line and a slice of it for each window were
+	 * most of choosing one.
+	 */
+	function linePenalty(m, k, row) {
+		var size = m.length, s = 0, run = 0, window = 0, prev, c;
+		for (var i = 0; i < size; i++) {
+			c = row ? m[k][i] : m[i][k];
+			if (i > 0 && c === prev) run++;
+			else {
+				if (run >= 5) s += 3 + run - 5;
+				run = 1;
+			}
+			prev = c;
+			window = ((window << 1) | (c ? 1 : 0)) & 0x7FF;
+			if (i >= 10 && (window === 0x5D0 || window === 0x05D)) s += 40;
+		}
+		if (run >= 5) s += 3 + run - 5;
+		return s;
 	}
 
 	/* ISO 18004 7.8.3's penalty: long runs, 2×2 blocks, finder-like patterns, dark/light balance. */
 	function penalty(m) {
 		var size = m.length, score = 0, x, y, dark = 0;
-		var line = function(get) {
-			var run = 1, s = 0, cells = [];
-			for (var i = 0; i < size; i++) cells.push(get(i));
-			for (i = 1; i <= size; i++) {
-				if (i < size && cells[i] === cells[i - 1]) run++;
-				else { if (run >= 5) s += 3 + run - 5; run = 1; }
-			}
-			/* Joined once a line: joined for each 11-module window, it was most of choosing a mask. */
-			var bits = cells.map(function(c) { return c ? 1 : 0; }).join('');
-			for (i = 0; i + 11 <= size; i++) {
-				var w = bits.slice(i, i + 11);
-				if (w === '10111010000' || w === '00001011101') s += 40;
-			}
-			return s;
-		};
-		for (y = 0; y < size; y++) score += line(function(i) { return m[y][i]; });
-		for (x = 0; x < size; x++) score += line(function(i) { return m[i][x]; });
+		for (y = 0; y < size; y++) score += linePenalty(m, y, true);
+		for (x = 0; x < size; x++) score += linePenalty(m, x, false);
 		for (y = 0; y + 1 < size; y++)
 			for (x = 0; x + 1 < size; x++)
 				if (m[y][x] === m[y][x + 1] && m[y][x] === m[y + 1][x] && m[y][x] === m[y + 1][x + 1]) score += 3;

@@ -6,13 +6,13 @@
  */
 import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
-import { toSluiceError } from '../errors.ts';
+import { toSluiceError, type SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { REGISTERED, type LanParts, type LanUse } from '../payments/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openFileLimit, totalConnectionBound } from '../listener/index.ts';
+import { BindAgain, openFileLimit, totalConnectionBound } from '../listener/index.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 
@@ -58,7 +58,7 @@ interface LanEndpointParts {
  * runs, stopped when nothing is served any more. Paid sessions live in the session manager, never here: starting or
  * stopping the endpoint touches none. Its address moves on reload (move); its rate limit and PC-sync secret are read
  * once, at the start of the daemon (a restart changes them: config/reload-diff.ts). One step at a time, in the order
- * asked.
+ * asked. An address it cannot bind (ERR_HTTP_LISTEN) is tried again on its own (listener/bind-again.ts).
  */
 export class LanEndpointKeeper {
   private endpoint: HttpEndpoint | null = null;
@@ -66,6 +66,11 @@ export class LanEndpointKeeper {
   private toldOff = false;
   private closed = false;
   private queue: Promise<void> = Promise.resolve();
+  /** What the last follow asked: what a try after a refused bind starts with. */
+  private latest: { config: Config; methods: LanMethods } | null = null;
+  private readonly again = new BindAgain(() => {
+    if (this.latest) void this.follow(this.latest.config, this.latest.methods).catch(() => undefined);
+  });
 
   constructor(private readonly parts: LanEndpointParts) {}
 
@@ -75,6 +80,7 @@ export class LanEndpointKeeper {
   }
 
   follow(config: Config, methods: LanMethods): Promise<void> {
+    this.latest = { config, methods };
     const step = this.queue.then(() => this.step(config, methods));
     this.queue = step.catch(() => undefined);
     return step;
@@ -93,6 +99,7 @@ export class LanEndpointKeeper {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.again.done();
     await this.queue;
     await this.endpoint?.close();
     this.endpoint = null;
@@ -114,10 +121,14 @@ export class LanEndpointKeeper {
   }
 
   private async step(config: Config, methods: LanMethods): Promise<void> {
-    if (this.closed || config.http.host === '') return;
+    if (this.closed || config.http.host === '') {
+      this.again.done();
+      return;
+    }
     const { log } = this.parts;
     const uses = lanEndpointUses(config, methods);
     const serves = uses.join(',');
+    if (uses.length === 0) this.again.done();
     if (this.endpoint && uses.length === 0) {
       await this.endpoint.close();
       this.endpoint = null;
@@ -149,9 +160,23 @@ export class LanEndpointKeeper {
       this.toldOff = true;
       return;
     }
-    this.endpoint = await startLanEndpoint(config, methods, this.parts);
+    try {
+      this.endpoint = await startLanEndpoint(config, methods, this.parts);
+    } catch (err) {
+      this.refused(toSluiceError(err));
+      return;
+    }
     if (this.endpoint) this.serving = serves;
+    this.again.done();
     this.toldOff = false;
+  }
+
+  /**
+   * Not started: an address it cannot bind is tried again (listener/bind-again.ts); anything else waits for a reload.
+   */
+  private refused(e: SluiceError): void {
+    if (e.code === 'ERR_HTTP_LISTEN') this.again.refused(this.parts.log, 'LAN endpoint', e);
+    else this.parts.log.error('LAN endpoint not started', { code: e.code, reason: e.message });
   }
 }
 
@@ -181,43 +206,37 @@ async function startLanEndpoint(
     return null;
   }
   const unavailable = methods.unavailable ?? [];
-  try {
-    const maxConnections = totalConnectionBound(openFileLimit());
-    const endpoint = await HttpEndpoint.start({
-      host: config.http.host,
-      port: config.http.port,
-      rateLimitPerMinute: config.http.rateLimit,
-      backend,
-      schemes: methods.schemes ?? [],
-      ...(methods.knownSchemes && { knownSchemes: methods.knownSchemes }),
-      forms: methods.forms ?? {},
-      unavailable,
-      ...(methods.methods && { methods: methods.methods }),
-      portalDir: portalDir(),
-      pcsync: pcsyncOn
-        ? {
-            secret: config.http.pcsyncSecret,
-            windowMs: config.http.pcsyncWindowMs,
-            nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log),
-          }
-        : null,
-      captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
-      answerProbes: config.main.portal === 'sluice',
-      macOf,
-      maxConnections,
-      log,
-    });
-    log.info('LAN endpoint listening', {
-      host: config.http.host,
-      port: endpoint.port,
-      max_connections: maxConnections,
-      serves: uses.join(','),
-      ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }),
-    });
-    return endpoint;
-  } catch (err) {
-    const e = toSluiceError(err);
-    log.error('LAN endpoint not started', { code: e.code, reason: e.message });
-    return null;
-  }
+  const maxConnections = totalConnectionBound(openFileLimit());
+  const endpoint = await HttpEndpoint.start({
+    host: config.http.host,
+    port: config.http.port,
+    rateLimitPerMinute: config.http.rateLimit,
+    backend,
+    schemes: methods.schemes ?? [],
+    ...(methods.knownSchemes && { knownSchemes: methods.knownSchemes }),
+    forms: methods.forms ?? {},
+    unavailable,
+    ...(methods.methods && { methods: methods.methods }),
+    portalDir: portalDir(),
+    pcsync: pcsyncOn
+      ? {
+          secret: config.http.pcsyncSecret,
+          windowMs: config.http.pcsyncWindowMs,
+          nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log),
+        }
+      : null,
+    captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
+    answerProbes: config.main.portal === 'sluice',
+    macOf,
+    maxConnections,
+    log,
+  });
+  log.info('LAN endpoint listening', {
+    host: config.http.host,
+    port: endpoint.port,
+    max_connections: maxConnections,
+    serves: uses.join(','),
+    ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }),
+  });
+  return endpoint;
 }

@@ -7,3 +7,4 @@ export { Listener } from './listener.ts';
 export { clientIpOf, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 export { DoorLimits } from './rate-limit.ts';
 export { parseJsonObject, readBodyBytes, readJsonBody } from './body.ts';
+export { BindAgain } from './bind-again.ts';

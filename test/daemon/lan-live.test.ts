@@ -117,6 +117,36 @@ test('a reload adds /trial and its endpoint, a reload takes them away; the trial
   }
 });
 
+test('a port another program holds at start: the endpoint binds on its own once it is free, no restart', async () => {
+  const port = await freePort();
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: TRIAL_PLAN + httpSection(port) });
+  try {
+    lab.portal.addClient(MAC, '127.0.0.1');
+    await lab.startDaemon();
+    assert.match(lab.output, /LAN endpoint not started: tried again until it binds.*ERR_HTTP_LISTEN/);
+    assert.equal((await lab.call('stats')).http, { listening: false }, 'stats: no endpoint yet');
+    await new Promise<void>((r) => holder.close(() => r()));
+    const answers: Array<Answer | 'refused'> = [];
+    await lab.waitFor(
+      async () =>
+        answers.push(await asker(port).post('/trial', { plan: 'try', device: DEVICE })) > 0 &&
+        answers.at(-1) !== 'refused',
+      30_000,
+      'the endpoint bound once the port was free',
+    );
+    const answer = answers.at(-1)!;
+    assert.ok(answer !== 'refused' && answer.status === 200, JSON.stringify(answer));
+    assert.match(lab.output, /LAN endpoint listening/);
+    assert.is(lab.output.match(/LAN endpoint not started/g)?.length, 1, 'said once, not at every try');
+    assert.not.match(lab.output, /sluice running[\s\S]*sluice running/, 'one start, no restart');
+  } finally {
+    holder.close();
+    await lab.close();
+  }
+});
+
 test('a reload moves http.listen: the new port answers, the old one stops, a port in use is a problem', async () => {
   const [first, second] = [await freePort(), await freePort()];
   const lab = await DaemonLab.create({ portalSocket: true, extraConfig: TRIAL_PLAN });

@@ -17,6 +17,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
@@ -471,5 +472,27 @@ test(
     assert.match((await http(ANDROID.ip, 'GET', '/usage')).text, new RegExp(`^\\d+/${ANDROID_STEPS * STEP_MS}$`));
   },
 );
+
+test('its port held by another program at start: the door opens on its own once the port is free', async () => {
+  const before = event(await http(IDLE.ip, 'GET', '/'));
+  await lab.stopDaemon();
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
+  try {
+    await lab.startDaemon();
+    assert.match(lab.output, /TollGate door not started: tried again until it binds.*ERR_HTTP_LISTEN/);
+  } finally {
+    await new Promise<void>((r) => holder.close(() => r()));
+  }
+  let answer: Answer | undefined;
+  await lab.waitFor(
+    async () => (answer = await http(IDLE.ip, 'GET', '/').catch(() => undefined)) !== undefined,
+    30_000,
+    'the door bound once its port was free',
+  );
+  assert.is(event(answer!).pubkey, before.pubkey);
+  assert.match(lab.output, /TollGate door listening/);
+  assert.is(lab.output.match(/TollGate door not started/g)?.length, 1, 'said once, not at every try');
+});
 
 test.run();

@@ -3,12 +3,13 @@
  * address, moved when the address changes (the new socket bound first: listener/), closed when the section goes off
  * or the address is cleared; no restart. It opens with the router's Nostr key (made at the first start) and the
  * accepted mints' health for the advertisement; a reload's prices and mints apply to the next answer. A key that cannot
- * be read back, or a port that cannot be bound, keeps the door off (logged); the rest of the daemon runs. The mints'
+ * be read back keeps the door off (logged); an address that cannot be bound is tried again on its own until it binds
+ * (listener/bind-again.ts); the rest of the daemon runs meanwhile. The mints'
  * probes are a background pass of the plugin's (`probes`): they ask only while the door is open.
  */
 import type { Config } from '../../../config/index.ts';
 import { toSluiceError } from '../../../errors.ts';
-import { openFileLimit, totalConnectionBound } from '../../../listener/index.ts';
+import { BindAgain, openFileLimit, totalConnectionBound } from '../../../listener/index.ts';
 import type { Log } from '../../../log.ts';
 import type { BackgroundPass, DoorServices, PluginDoor } from '../../plugin.ts';
 import { openRouterKey } from '../nostr/index.ts';
@@ -28,6 +29,12 @@ const listenOf = (config: Config): { host: string; port: number } | null => {
 export function tollgateDoorKeeper(log: Log): PluginDoor & { probes: BackgroundPass } {
   let current: Config | undefined;
   let open: Open | null = null;
+  let services: DoorServices | undefined;
+  /** One follow at a time: a try after a refused bind and a reload's follow never both start a door. */
+  let queue: Promise<void> = Promise.resolve();
+  const again = new BindAgain(() => {
+    if (current && services) void keeper.follow(current, services).catch(() => undefined);
+  });
   const settings = (): Config['tollgate'] => current?.tollgate ?? null;
   // The accepted mints, while the door is open (closed: nothing to advertise, nothing asked).
   const health = new MintHealth(() => (open ? (settings()?.mints ?? []) : []));
@@ -49,10 +56,12 @@ export function tollgateDoorKeeper(log: Log): PluginDoor & { probes: BackgroundP
         log,
       });
       log.info('TollGate door listening', { host: listen.host, port: door.port, pubkey: key.pubkey });
+      again.done();
       return { door, at };
     } catch (err) {
       const e = toSluiceError(err);
-      log.error('TollGate door not started', { code: e.code, reason: e.message });
+      if (e.code === 'ERR_HTTP_LISTEN') again.refused(log, 'TollGate door', e);
+      else log.error('TollGate door not started', { code: e.code, reason: e.message });
       return null;
     }
   }
@@ -68,34 +77,47 @@ export function tollgateDoorKeeper(log: Log): PluginDoor & { probes: BackgroundP
     const listen = listenOf(config);
     return listen ? `${listen.host}:${listen.port}` : '';
   };
-  return {
+  const keeper: PluginDoor & { probes: BackgroundPass } = {
     option: 'tollgate.listen',
     at: addressOf,
-    async follow(config, services) {
-      current = config;
-      const listen = listenOf(config);
-      const at = addressOf(config) || null;
-      if (at === (open?.at ?? null)) return;
-      if (at === null) {
-        await stop();
-        log.info('TollGate door closed (tollgate off, or no listen address)');
-        return;
-      }
-      if (open) {
-        try {
-          await open.door.moveTo(listen!.host, listen!.port);
-          open.at = at;
-          log.info('TollGate door moved', { host: listen!.host, port: open.door.port });
-        } catch (err) {
-          const e = toSluiceError(err);
-          log.error('TollGate door not moved: it listens where it was', { code: e.code, reason: e.message });
-        }
-        return;
-      }
-      open = await start(config, services, at);
-      if (open) void health.probeNow().catch(() => undefined);
+    follow(config, doorServices) {
+      const step = queue.then(() => followNow(config, doorServices));
+      queue = step.catch(() => undefined);
+      return step;
     },
-    close: stop,
+    async close() {
+      again.done();
+      await queue;
+      await stop();
+    },
     probes: health.background,
   };
+  return keeper;
+
+  async function followNow(config: Config, doorServices: DoorServices): Promise<void> {
+    current = config;
+    services = doorServices;
+    const listen = listenOf(config);
+    const at = addressOf(config) || null;
+    if (at === (open?.at ?? null)) return;
+    if (at === null) {
+      again.done();
+      await stop();
+      log.info('TollGate door closed (tollgate off, or no listen address)');
+      return;
+    }
+    if (open) {
+      try {
+        await open.door.moveTo(listen!.host, listen!.port);
+        open.at = at;
+        log.info('TollGate door moved', { host: listen!.host, port: open.door.port });
+      } catch (err) {
+        const e = toSluiceError(err);
+        log.error('TollGate door not moved: it listens where it was', { code: e.code, reason: e.message });
+      }
+      return;
+    }
+    open = await start(config, doorServices, at);
+    if (open) void health.probeNow().catch(() => undefined);
+  }
 }

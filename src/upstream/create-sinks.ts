@@ -3,12 +3,16 @@
  * (RadiusUpstream.fromConfig): it also owns the voucher payment method, which the merchant needs first.
  */
 import type { Config } from '../config/index.ts';
+import { lazyPart } from '../lazy.ts';
 import type { Log } from '../log.ts';
 import type { PaidEvent, Session } from '../sessions/index.ts';
 import type { StatusInfo } from './mqtt/messages.ts';
-import { MqttSink } from './mqtt/sink.ts';
-import { HookSink } from './hook/sink.ts';
+import { SectionSink } from './section-sink.ts';
 import type { UpstreamSink } from './sink.ts';
+
+/** Each sink's code (with the outbox it queues through), read when its section is on (section-sink.ts). */
+const mqttCode = lazyPart('the MQTT upstream', () => import('./mqtt/sink.ts'));
+const hookCode = lazyPart('the hook upstream', () => import('./hook/sink.ts'));
 
 export interface SinkDeps {
   log: Log;
@@ -24,31 +28,40 @@ export interface SinkDeps {
   moved?: (session: Session) => Record<string, unknown> | null;
 }
 
-/** The sinks the config enables, not started yet (the daemon adds them to its SinkHost). One line per upstream. */
+/**
+ * The config's sinks, not started yet (the daemon adds them to its SinkHost). One line per upstream; each is present
+ * with its section off, so a reload can switch it on.
+ */
 export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
-  const sinks: UpstreamSink[] = [];
-  // Always present (idle while disabled), so a reload can switch it on.
-  sinks.push(
-    new MqttSink(config.mqtt, {
-      log: deps.log,
-      routerId: config.main.routerId,
-      stateDir: config.main.stateDir,
-      ...(deps.status && { status: deps.status }),
-      ...(deps.command && { command: deps.command }),
-      ...(deps.recovered && { recovered: deps.recovered }),
-      ...(deps.session && { session: deps.session }),
-      ...(deps.moved && { moved: deps.moved }),
-    }),
-  );
-  // Always present too (idle while disabled): the PC-sync webhook.
-  sinks.push(
-    new HookSink(config.hook, {
-      log: deps.log,
-      routerId: config.main.routerId,
-      stateDir: config.main.stateDir,
-      ...(deps.recovered && { recovered: deps.recovered }),
-      ...(deps.session && { session: deps.session }),
-    }),
-  );
-  return sinks;
+  // The queue's directory is the start's: main.state_dir takes a restart.
+  const stateDir = config.main.stateDir;
+  const mqtt = new SectionSink(config, {
+    name: 'mqtt',
+    on: (c) => c.mqtt.enabled,
+    open: async (c) =>
+      new (await mqttCode()).MqttSink(c.mqtt, {
+        log: deps.log,
+        routerId: c.main.routerId,
+        stateDir,
+        ...(deps.status && { status: deps.status }),
+        ...(deps.command && { command: deps.command }),
+        ...(deps.recovered && { recovered: deps.recovered }),
+        ...(deps.session && { session: deps.session }),
+        ...(deps.moved && { moved: deps.moved }),
+      }),
+  });
+  // The PC-sync webhook.
+  const hook = new SectionSink(config, {
+    name: 'hook',
+    on: (c) => c.hook.enabled,
+    open: async (c) =>
+      new (await hookCode()).HookSink(c.hook, {
+        log: deps.log,
+        routerId: c.main.routerId,
+        stateDir,
+        ...(deps.recovered && { recovered: deps.recovered }),
+        ...(deps.session && { session: deps.session }),
+      }),
+  });
+  return [mqtt, hook];
 }

@@ -8,7 +8,7 @@ export { openRadiusUpstream } from './radius-open.ts';
 export type { UpstreamSink } from './sink.ts';
 export type { ShaperFigures } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
-export { signCommand } from './mqtt/commands.ts';
+export { signCommand } from './mqtt/command-mac.ts';
 export { signedHeaders } from './hook/signature.ts';
 export type { VenueRoaming } from './venue-roaming.ts';
 export { declaredLeaseTtlS, leaseTimeoutMs } from './venue-lease-time.ts';

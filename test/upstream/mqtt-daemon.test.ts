@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
-import { signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { signCommand } from '../../src/upstream/mqtt/command-mac.ts';
 import { rows, seqReport, Subscriber } from './mqtt-rig.ts';
 
 const A = '02:00:00:00:0b:01';

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
-import { signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { signCommand } from '../../src/upstream/mqtt/command-mac.ts';
 import { Subscriber } from './mqtt-rig.ts';
 
 const A = '02:00:00:00:0d:01';

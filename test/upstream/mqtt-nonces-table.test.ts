@@ -8,7 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CommandChannel } from '../../src/upstream/mqtt/command-channel.ts';
-import { CommandVerifier, signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { CommandVerifier } from '../../src/upstream/mqtt/commands.ts';
+import { signCommand } from '../../src/upstream/mqtt/command-mac.ts';
 import { recordingLog } from '../helpers/log.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { jsonTableSuite, withOldFile } from '../storage/json-table-suite.ts';

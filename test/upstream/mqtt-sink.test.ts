@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { Mosquitto, type MosquittoOptions } from '../peers/mosquitto.ts';
 import { readFileSync } from 'node:fs';
 import { MqttSink, type MqttSinkDeps } from '../../src/upstream/mqtt/sink.ts';
-import { signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { signCommand } from '../../src/upstream/mqtt/command-mac.ts';
 import { USAGE_FIELDS } from '../../src/upstream/mqtt/messages.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { MqttConfig } from '../../src/config/mqtt.ts';

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { radclient } from '../peers/freeradius.ts';
 import { HookReceiver } from '../peers/hook-receiver.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
-import { signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { signCommand } from '../../src/upstream/mqtt/command-mac.ts';
 import { mac, radiusDaemonSuite, type RadiusLab } from './radius/daemon-lab.ts';
 import { Subscriber } from './mqtt-rig.ts';
 

@@ -8,10 +8,11 @@
  * (replay), an unknown command. The nonces seen are returned for the caller to persist, so a replay after a restart
  * is refused too.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
 import type { SeenNonces } from '../../storage/index.ts';
 import { systemClock, type Clock } from '../../time.ts';
+import { signCommand } from './command-mac.ts';
 import { decode } from './messages.ts';
 
 /** Commands the channel accepts: the admin ubus methods of the same names (same arguments). */
@@ -47,10 +48,6 @@ export class CommandError extends SluiceError {
     super(code, message);
     this.name = 'CommandError';
   }
-}
-
-export function signCommand(secret: string, text: string): string {
-  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
 }
 
 export class CommandVerifier {

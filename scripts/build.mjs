@@ -152,9 +152,10 @@ const cashuApart = {
  * class) exists twice. The chunks sit next to sluice.mjs (`sluice-*.mjs`), where the files every part finds beside
  * its own code are (evm.mjs, usage-worker.mjs, Piscina's worker.js, the pay page). They are removed first: a chunk's
  * name carries its content's hash, and the package installs every one. RADIUS's code is read the same way when
- * radius.enabled (upstream/radius-open.ts), msgpackr's when the MQTT sink opens its queue, sluice's own gate under
- * main.portal 'sluice' (gate/portal.ts). The idle daemon of `bench -- rss` (x402 + LAN endpoint, openNDS) loads 32 of
- * the 62 files, 612 KiB of 969 (2026-11-30). Before msgpackr's cut, the split
+ * radius.enabled (upstream/radius-open.ts), the MQTT sink's and the hook's with their outbox when their section is on
+ * (upstream/section-sink.ts), msgpackr's when the MQTT sink opens its queue, sluice's own gate under main.portal
+ * 'sluice' (gate/portal.ts). The idle daemon of `bench -- rss` (x402 + LAN endpoint, openNDS) loads 35 of the 69
+ * files, 556 KiB of 977 (2026-11-30; 613 KiB before the sinks' cut). Before msgpackr's cut, the split
  * was 0.2–0.5 MB less resident than the same code in one file (four runs each, interleaved: docs/performance.md,
  * "Idle memory"). The 2026-11-24 measurement that kept one file split nothing off but main.ts's own dynamic imports.
  */

@@ -1,8 +1,9 @@
 /**
  * Code the daemon loads when it is first used, not at start: viem (x402/evm-loader.ts), mqtt.js (the MQTT sink) and
  * cashu-ts with secp256k1 (cashu/loader.ts: the tollgate section), in the package files of their own next to
- * sluice.mjs (evm.mjs, mqtt.mjs, cashu.mjs: scripts/build.mjs), and sluice's own code for a payment method or RADIUS
- * when the config switches it on (its chunk, sluice-*.mjs), so an idle router never reads, parses or keeps them
+ * sluice.mjs (evm.mjs, mqtt.mjs, cashu.mjs: scripts/build.mjs), and sluice's own code for a payment method, RADIUS,
+ * the MQTT sink or the hook when the config switches it on (its chunk, sluice-*.mjs: upstream/section-sink.ts for the
+ * sinks, on by a reload with no restart), so an idle router never reads, parses or keeps them
  * (docs/performance.md, "Idle memory"). A file that cannot be loaded (a package
  * installed without it, a file removed, a module that throws as it loads) is ERR_MODULE_LOAD naming the part, thrown
  * where the part is used — a purchase refused with that code, a method or sink left out at start — and not kept:

@@ -2,8 +2,9 @@
 /**
  * The Cashu ledger (bearer money) and the book of ecash on its way out against the shared damage suite, and the crash
  * leftovers it must still read: a torn last record past the seal, a record whose seal was not written yet, a compaction
- * cut on either side of its rename, and a ledger written before it was sealed. The store keeps proofs as opaque
- * records: the proofs here are shaped as a mint's are, and no mint is asked.
+ * cut on either side of its rename, and a ledger written before it was sealed; and a record that no longer applies when
+ * its turn to be written comes, never written. The store keeps proofs as opaque records: the proofs here are shaped as
+ * a mint's are, and no mint is asked.
  */
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,6 +164,41 @@ test('a compaction cut on either side of its rename opens; an older pre-compacti
   assert.is(again.proofsOf(MINT).length, 5, 'the rename done: the compacted ledger');
   await again.close();
 });
+
+test(
+  'a record that no longer applies when its turn to be written comes (its intent ended by the append queued before ' +
+    'it) is refused unwritten: the ledger opens again, and holds what it said',
+  async () => {
+    const dir = tempDir();
+    const store = await CashuStore.open(dir);
+    const output = { amount: 2, id: '00ad268c4d1f5826', B_: `02${'b'.repeat(64)}`, secret: 's'.repeat(64), r: 'f' };
+    const quote = { plan: 'time', metric: 'seconds', steps: '1', allotment: '60', price: '2', stepSize: '60' } as const;
+    await store.beginSwap({
+      ref: 'r1',
+      mint: MINT,
+      mac: '02:00:00:00:00:01',
+      at: 1,
+      inputs: [],
+      outputs: [output],
+      quote,
+    });
+    // Both asked for before either is written: the landing is checked against the state it is written onto.
+    const dropped = store.dropIntent('r1', 'refused');
+    const landed = store.landSwap('r1', [proof(1)]).then(
+      () => 'landed',
+      (err: unknown) => (isSluiceError(err, 'ERR_INTERNAL') ? 'refused' : String(err)),
+    );
+    await dropped;
+    assert.is(await landed, 'refused');
+    await store.addProofs(MINT, [proof(2)], 'test');
+    const held = store.total();
+    await store.close();
+    const again = await CashuStore.open(dir);
+    assert.is(again.total(), held, 'reopened with what it held');
+    assert.is(again.openIntents().length, 0);
+    await again.close();
+  },
+);
 
 test('its seal deleted, a whole ledger is refused: it says it was sealed', async () => {
   const dir = tempDir();

@@ -84,6 +84,17 @@ export class CashuLedger {
       .map(([ref]) => ref);
   }
 
+  /**
+   * Why `r` cannot be applied to the state as it is now (apply would throw), or null. Asked as the record's turn to be
+   * written comes, not when it was asked for: a record queued behind the one that ends its intent or take must not
+   * reach the file, which every later start reads back through apply.
+   */
+  protected unappliable(r: LedgerRecord): string | null {
+    if (r.t === 'landed' && !this.intents.has(r.ref)) return `no swap intent ${r.ref} to land`;
+    if (r.t === 'spent' && !this.takesById.has(r.id)) return `no take ${r.id} to spend`;
+    return null;
+  }
+
   protected apply(r: LedgerRecord): void {
     switch (r.t) {
       case 'intent':

@@ -226,11 +226,17 @@ export class CashuStore extends CashuLedger {
   /**
    * Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. A write or fsync
    * that falls short (a full flash) cuts the file back to its sealed length and rejects (ERR_CASHU_STORE_WRITE,
-   * storage/append.ts): the change is not made, and the next append follows the last whole record.
+   * storage/append.ts): the change is not made, and the next append follows the last whole record. A record that does
+   * not apply when its turn comes (an append queued before it ended its intent or take) is refused unwritten
+   * (ERR_INTERNAL): on flash, every later start would fail to read the ledger back.
    */
   private append(r: LedgerRecord): Promise<void> {
     const run = this.chain.then(async () => {
       if (this.broken) throw this.broken;
+      // Checked again now: an append queued before this one may have ended its intent or take.
+      const unappliable = this.unappliable(r);
+      if (unappliable !== null)
+        throw new SluiceError('ERR_INTERNAL', `not written to the Cashu ledger: ${unappliable}`);
       const payload = Buffer.from(JSON.stringify(r), 'utf8');
       const head = sealRecord(Buffer.alloc(FRAME_BYTES), payload);
       const record = Buffer.concat([head, payload]);

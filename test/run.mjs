@@ -159,6 +159,8 @@ process.on('exit', () => {
 });
 
 const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0, runQueueMs: 0 };
+/** The fast files' threads: files that ran in a thread another file had run, and what files left behind. */
+const reuse = { reused: 0, left: [] };
 const runStarted = Date.now();
 /** The failed files with their reasons, named and said again at the end of the run (whyFailed). */
 const failures = [];
@@ -321,6 +323,8 @@ async function runFile(file, timeoutMs, nice = 0, rerun = false) {
   const { code, signal, timedOut, cpuMs, runqMs } = run;
   totals.cpuMs += cpuMs ?? 0;
   totals.runQueueMs += runqMs;
+  if (run.files > 1) reuse.reused++;
+  if (run.left) reuse.left.push(`${relative(root, file)}: ${run.left.join(', ')}`);
   const text = strip(run.text);
   const n = (label) => {
     const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))];
@@ -405,12 +409,15 @@ const unit = runnable.filter((f) => !lab.includes(f));
 // syntax error) leaves every file to tsx, so each reports its own failure.
 /** Each fast file's bundled module. */
 const bundled = new Map();
+/** A bundle's path in each slot of its build (bundleTests), for a thread's later files. */
+let slotsOf = () => [];
 const fast = unit.filter((f) => !('error' in declared.get(f)) && declared.get(f).tier === 'fast');
 if (fast.length > 0 && process.env.SLUICE_TEST_LOADER !== 'tsx') {
   const started = Date.now();
   try {
-    const { outputs, built } = await bundleTests(fast, join(root, '..'));
+    const { outputs, built, slots } = await bundleTests(fast, join(root, '..'));
     for (const [file, out] of outputs) bundled.set(file, out);
+    slotsOf = slots;
     console.log(`[run] ${fast.length} fast files ${built ? 'bundled' : 'bundle reused'} in ${Date.now() - started} ms`);
   } catch (err) {
     console.log(`[run] bundling the fast files failed, they run through tsx:\n${String(err?.message ?? err)}`);
@@ -525,6 +532,7 @@ const threads =
           new ThreadHost({
             cwd: join(root, '..'),
             env: { ...process.env, ...fastEnv, NO_COLOR: '1', FORCE_COLOR: '0' },
+            slots: process.env.SLUICE_TEST_REUSE === '0' ? () => [] : slotsOf,
             started(pid) {
               if (unitNice > 0) lowerPriority(pid, unitNice);
               liveGroups.add(pid);
@@ -579,7 +587,9 @@ if (threads)
   console.log(
     `[run] the fast files' hosts: cpu ${wall(hostCpu.files)} in the files' threads, ${wall(hostCpu.helpers)} in ` +
       `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads; ${besideLanes} files ` +
-      `started beside the ${jobs} lanes while a core idled`,
+      `started beside the ${jobs} lanes while a core idled; ${reuse.reused} files ran in a thread that had run ` +
+      `another, ${reuse.left.length} left something behind and ended theirs` +
+      (process.env.SLUICE_TEST_VERBOSE ? `:\n${reuse.left.map((l) => `     ${l}`).join('\n')}` : ''),
   );
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -1,18 +1,25 @@
 // tier: fast
-// The fast tier's thread hosts (test/helpers/thread-pool.mjs, thread-host.mjs; docs/testing.md "The edit loop"): each
-// file in a worker thread of its own, which sees none of another file's globals or module state, runs with the hosts'
-// V8 flags, and whose CPU the host's split counts in the files' threads, apart from V8's and libuv's helper threads.
+// The fast tier's thread hosts (test/helpers/thread-pool.mjs, thread-host.mjs, thread-file.mjs; docs/testing.md "The
+// edit loop"): files run one after another in a worker thread, each with module instances of its own (src/'s and the
+// test helpers'), until one leaves something behind (a global, a listener, process.env, an unref'd timer), after which
+// the next file gets a new thread; each file's output and exit status are its own, a file past its timeout has its
+// thread terminated, files run at once see none of each other's globals, the threads run with the hosts' V8 flags,
+// and the host's split counts a file's CPU in the files' threads, apart from V8's and libuv's helper threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ThreadHost } from './helpers/thread-pool.mjs';
+import { bundleTests } from './helpers/bundle.mjs';
+import { ThreadHost, type ThreadRun } from './helpers/thread-pool.mjs';
 
 const repo = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'sluice-thread-host-'));
-/** One host for the tests, as a run's lane is: each file a thread of it, one after another or at once. */
-const host = new ThreadHost({ cwd: repo, env: { ...process.env } });
+/** test/helpers/thread-probe.ts bundled as a fast file is, with its build's slots. */
+const probeBuild = await bundleTests([join(repo, 'test', 'helpers', 'thread-probe.ts')], repo);
+const probe = [...probeBuild.outputs.values()][0] as string;
+/** One host for the tests, as a run's lane is: files one after another in a thread, or at once in threads of it. */
+const host = new ThreadHost({ cwd: repo, env: { ...process.env }, slots: probeBuild.slots });
 test.after(async () => {
   await host.close();
   rmSync(dir, { recursive: true, force: true });
@@ -97,6 +104,96 @@ test("the host's CPU split: a busy file's CPU is counted in the files' threads, 
   assert.ok(split.helpers < split.files, `helpers ${split.helpers} ms`);
   const closed = await host.close();
   assert.ok(closed !== null && closed.files >= split.files, 'close hands back the split');
+});
+
+/** A module for a thread: `lines` of JavaScript in a file of the test's directory. */
+function script(name: string, ...lines: string[]): string {
+  const path = join(dir, `${name}.mjs`);
+  writeFileSync(path, lines.join('\n'));
+  return path;
+}
+
+/** What the probe printed: the module state it found, and its thread. */
+const probed = (run: ThreadRun) =>
+  JSON.parse(run.text.trim().split('\n').at(-1) as string) as {
+    thread: number;
+    damaged: Record<string, number>;
+    tails: string;
+  };
+
+test("files one after another in a thread: each imports src/'s and the test helpers' modules anew", async () => {
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push(await host.run(probe, 30_000));
+  for (const [i, run] of runs.entries()) {
+    assert.is(run.code, 0, run.text);
+    assert.is(run.left, null, `the probe leaves nothing behind: ${run.left}`);
+    assert.equal(probed(run), { thread: runs[0]!.thread, damaged: {}, tails: '' }, `file ${i + 1}: ${run.text}`);
+  }
+  assert.equal(
+    runs.map((r) => r.files),
+    [runs[0]!.files, runs[0]!.files + 1, runs[0]!.files + 2],
+    'one thread ran the three',
+  );
+});
+
+const leavers = {
+  'a global': ['globalThis.leftBehind = 1;', 'globalThis.leftBehind added'],
+  'a process listener': ["process.on('SIGUSR2', () => {});", "a process 'SIGUSR2' listener"],
+  'a change to process.env': ["process.env.SLUICE_LEFT_BEHIND = '1';", 'process.env.SLUICE_LEFT_BEHIND'],
+  "an unref'd timer": ['setTimeout(() => {}, 60_000).unref();', "an unref'd Timeout still running"],
+  'Math.random replaced': ['Math.random = () => 0.5;', 'Math.random changed'],
+} as const;
+
+for (const [what, [line, reported]] of Object.entries(leavers)) {
+  test(`a file that leaves ${what} behind ends its thread: the next file gets a new one`, async () => {
+    // A file that leaves nothing: the next file runs in its thread.
+    const clean = await host.run(script('clean', "console.log('clean');"), 30_000);
+    const afterClean = await host.run(probe, 30_000);
+    assert.is(afterClean.thread, clean.thread, 'the thread of a file that left nothing runs the next');
+    const leaver = await host.run(script('leaver', line, "console.log('left');"), 30_000);
+    assert.is(leaver.code, 0, leaver.text);
+    assert.is(leaver.text, 'left\n');
+    assert.equal(leaver.left, [reported]);
+    const next = await host.run(probe, 30_000);
+    assert.is(next.code, 0, next.text);
+    assert.is.not(next.thread, leaver.thread, `the file after it ran in its thread (${what})`);
+  });
+}
+
+test('each file gets its own output and exit status, in a thread that ran another file', async () => {
+  const failing = await host.run(
+    script(
+      'failing',
+      "console.log('one');",
+      "process.stdout.write('two\\n');",
+      'await new Promise((r) => setTimeout(r, 20));',
+      "console.error('three');",
+      // uvu's way to fail a file: the status it exits with, unless the thread is reused.
+      'process.exitCode = 3;',
+    ),
+    30_000,
+  );
+  assert.is(failing.code, 3, failing.text);
+  assert.is(failing.text, 'one\ntwo\nthree\n');
+  assert.is(failing.left, null);
+  const next = await host.run(probe, 30_000);
+  assert.is(next.thread, failing.thread, 'the same thread');
+  assert.is(next.code, 0, 'exit status');
+  assert.is(next.text, `${JSON.stringify(probed(next))}\n`, 'output');
+  const thrown = await host.run(script('thrown', "console.log('before');", "throw new Error('at load');"), 30_000);
+  assert.is(thrown.code, 1);
+  assert.match(thrown.text, /^before\n[^]*Error: at load/);
+});
+
+test("a file past the runner's timeout has its thread terminated, and the next file runs", async () => {
+  const before = await host.run(probe, 30_000);
+  const hung = await host.run(script('hung', "console.log('spinning');", 'for (;;);'), 500);
+  assert.ok(hung.timedOut, 'timed out');
+  assert.match(hung.text, /^spinning\n[^]*timed out after 500 ms: its thread was terminated/);
+  const next = await host.run(probe, 30_000);
+  assert.is(next.code, 0, next.text);
+  assert.is.not(next.thread, hung.thread);
+  assert.ok(before.code === 0);
 });
 
 test.run();

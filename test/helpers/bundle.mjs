@@ -17,8 +17,16 @@
 // input (each module's bytes, as esbuild read them) hashes the same: a run after an edit rebuilds (~2 s of CPU for the
 // whole tier, esbuild's own threads), a run after none only hashes the inputs (~0.1 s). A build goes to a folder of
 // its own and is renamed into place, so a run that still reads an older build is not cut off.
+//
+// Slots: a build folder `<out>` has links beside it, `<out>-1` … `<out>-SLOTS`, each to `<out>`, and a link
+// `<out>/node_modules` to the repository's node_modules. A worker thread that runs several files one after another
+// (test/helpers/thread-file.mjs) imports its k-th file through slot k - 1: the hosts run with --preserve-symlinks, so
+// every chunk the file imports resolves under that slot's path and is a module instance of its own, and so is every
+// package (a bare import resolves through the slot's node_modules link). The links are made as a build is used, and
+// removed with it.
 import { createHash } from 'node:crypto';
 import {
+  lstatSync,
   mkdirSync,
   readFileSync,
   readdirSync,
@@ -26,6 +34,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -34,13 +43,15 @@ import { pathToFileURL } from 'node:url';
 import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 /** Changes with this file's way of building: a new version never reads an older build. */
-const FORMAT = 3;
+const FORMAT = 4;
 /**
  * Large CommonJS packages the tests take whole (`import ts from 'typescript'`): a bundle requires them instead of
  * importing them, since Node's import of a CommonJS module first scans all of it for the names it exports
  * (cjs-module-lexer: ~0.7 s of CPU for typescript's 9 MB, in each of the two architecture tests).
  */
 const REQUIRED = ['typescript'];
+/** Slots of a build (above): a thread runs at most 1 + SLOTS files. */
+export const SLOTS = 15;
 /** An older build of the same entry files is removed once it is this old (a run may still be reading it). */
 const STALE_MS = 60 * 60 * 1000;
 /** The builds of another set of entry files (one file's, the watch mode's) are removed once unused for this long. */
@@ -73,10 +84,26 @@ function freshManifest(cacheDir, repo) {
   return manifest;
 }
 
+/** A link at `path` to `target`, unless there is one (made by another run, or before). */
+function link(target, path) {
+  try {
+    symlinkSync(target, path);
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+  }
+}
+
+/** The build's slots and its node_modules link (above). */
+function makeSlots(cacheDir, out, repo) {
+  link(join(repo, 'node_modules'), join(cacheDir, out, 'node_modules'));
+  for (let k = 1; k <= SLOTS; k++) link(out, join(cacheDir, `${out}-${k}`));
+}
+
 /**
  * Bundles `files` (absolute paths of test files under `repo`) or reuses the cached bundle of them.
- * @returns {Promise<{ outputs: Map<string, string>, imports: Map<string, string[]>, built: boolean }>} each file's
- *   bundle, and each input's imports (paths relative to `repo`) for the watch mode
+ * @returns {Promise<{ outputs: Map<string, string>, imports: Map<string, string[]>, built: boolean,
+ *   slots: (bundle: string) => string[] }>} each file's bundle, each input's imports (paths relative to `repo`) for the
+ *   watch mode, and a bundle's path in each of the build's slots
  */
 export async function bundleTests(files, repo) {
   const entries = files.map((f) => relative(repo, f)).sort();
@@ -98,7 +125,10 @@ export async function bundleTests(files, repo) {
     utimesSync(cacheDir, new Date(), new Date()); // in use: not removed as unused
   else manifest = await build(await import('esbuild'), entries, repo, cacheDir, key);
   const outDir = join(cacheDir, manifest.out);
+  makeSlots(cacheDir, manifest.out, repo);
+  const slotDirs = Array.from({ length: SLOTS }, (_, i) => `${outDir}-${i + 1}`);
   return {
+    slots: (bundle) => (bundle.startsWith(`${outDir}/`) ? slotDirs.map((d) => d + bundle.slice(outDir.length)) : []),
     outputs: new Map(Object.entries(manifest.outputs).map(([entry, out]) => [resolve(repo, entry), join(outDir, out)])),
     imports: new Map(Object.entries(manifest.imports)),
     built,
@@ -148,11 +178,11 @@ async function build(esbuild, entries, repo, cacheDir, key) {
             if (/^uvu(\/|$)/.test(args.path) || args.importer.includes('/node_modules/uvu/')) return undefined;
             return { path: args.path, external: true };
           });
-          const requireFrom = JSON.stringify(join(repo, 'package.json'));
+          // Required from the chunk's own path, so that a thread's file in a slot requires its own instance.
           b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
             contents:
               "import { createRequire } from 'node:module';\n" +
-              `export default createRequire(${requireFrom})(${JSON.stringify(args.path)});`,
+              `export default createRequire(import.meta.url)(${JSON.stringify(args.path)});`,
             loader: 'js',
           }));
           b.onLoad({ filter: /\.(ts|mts|mjs|js)$/ }, (args) => {
@@ -187,17 +217,23 @@ async function build(esbuild, entries, repo, cacheDir, key) {
   const written = join(cacheDir, `manifest.json.${process.pid}`);
   writeFileSync(written, JSON.stringify(manifest));
   renameSync(written, join(cacheDir, 'manifest.json'));
-  removeOlder(cacheDir, STALE_MS, [out, 'manifest.json']);
+  removeOlder(cacheDir, STALE_MS, [
+    out,
+    'manifest.json',
+    ...Array.from({ length: SLOTS }, (_, i) => `${out}-${i + 1}`),
+  ]);
   removeOlder(dirname(cacheDir), UNUSED_MS, [key]);
   return manifest;
 }
 
-/** Removes what `dir` holds that was last changed longer than `ms` ago, but the names `kept`. */
+/**
+ * Removes what `dir` holds that was last changed longer than `ms` ago (a link by its own time), but the names `kept`.
+ */
 function removeOlder(dir, ms, kept) {
   for (const name of readdirSync(dir)) {
     if (kept.includes(name)) continue;
     try {
-      if (Date.now() - statSync(join(dir, name)).mtimeMs > ms)
+      if (Date.now() - lstatSync(join(dir, name)).mtimeMs > ms)
         rmSync(join(dir, name), { recursive: true, force: true });
     } catch {
       /* removed meanwhile */

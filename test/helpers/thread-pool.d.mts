@@ -5,6 +5,9 @@ export interface ThreadRun {
   timedOut: boolean;
   cpuMs: number;
   runqMs: number;
+  thread: number;
+  files: number;
+  left: string[] | null;
 }
 export interface CpuSplit {
   main: number;
@@ -15,6 +18,7 @@ export declare class ThreadHost {
   constructor(options: {
     cwd: string;
     env: NodeJS.ProcessEnv;
+    slots?: (module: string) => string[];
     started?: (pid: number) => void;
     ended?: (pid: number) => void;
   });

@@ -33,20 +33,25 @@ const TAIL_CHARS = 4_000;
 
 export class ThreadHost {
   /**
-   * @param {{ cwd: string, env: NodeJS.ProcessEnv, started?: (pid: number) => void, ended?: (pid: number) => void }} o
-   *   started/ended: the host's pid (= its process group) as it starts and after it exited
+   * @param {{ cwd: string, env: NodeJS.ProcessEnv, slots?: (module: string) => string[],
+   *   started?: (pid: number) => void, ended?: (pid: number) => void }} o
+   *   slots: a bundle's path in each of its build's slots (bundleTests), for a thread's later files; without them each
+   *   file gets a new thread. started/ended: the host's pid (= its process group) as it starts and after it exited
    */
-  constructor({ cwd, env, started, ended }) {
-    Object.assign(this, { cwd, env, started, ended });
+  constructor({ cwd, env, slots = () => [], started, ended }) {
+    Object.assign(this, { cwd, env, slots, started, ended });
     this.current = null;
     this.pending = new Map();
     this.nextId = 0;
+    /** The Linux tids of the files' threads, which a thread may outlive its file by, waiting for the next. */
+    this.fileTids = new Set();
   }
 
   /**
    * Runs one bundled file in a thread of the host.
    * @returns {Promise<{ text: string, code: number | null, signal: string | null, timedOut: boolean, cpuMs: number,
-   *   runqMs: number }>}
+   *   runqMs: number, thread: number, files: number, left: string[] | null }>} thread: the worker's threadId; files:
+   *   how many files that thread ran, this one included; left: what the file left behind (its thread then ended)
    */
   run(module, timeoutMs) {
     const host = this.#host();
@@ -58,7 +63,7 @@ export class ThreadHost {
         host.child.send({ stop: id });
       }, timeoutMs);
       this.pending.set(id, job);
-      host.child.send({ run: { id, module, env: {} } });
+      host.child.send({ run: { id, module, slots: this.slots(module) } });
     });
   }
 
@@ -74,8 +79,9 @@ export class ThreadHost {
 
   /**
    * The host's CPU time (user + sys, ms) so far, split: its main thread, the threads still running (V8's helper
-   * threads, for its collector and optimizing compiler, and libuv's pool) and the threads that ended (the files'). Read
-   * when no file runs, so that every file's thread has ended; null when the host is not running or there is no /proc.
+   * threads, for its collector and optimizing compiler, and libuv's pool) and the files' threads, those that ended and
+   * those that wait for a file (their tids, as results gave them). Read when no file runs; null when the host is not
+   * running or there is no /proc.
    */
   cpuSplitMs() {
     if (!this.current) return null;
@@ -88,7 +94,7 @@ export class ThreadHost {
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const own = ms(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
         if (Number(tid) === pid) main = own;
-        else helpers += own;
+        else if (!this.fileTids.has(Number(tid))) helpers += own;
       }
       return { main, helpers, files: total - main - helpers };
     } catch {
@@ -119,7 +125,8 @@ export class ThreadHost {
     const keep = (d) => (host.tail = (host.tail + d).slice(-TAIL_CHARS));
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    child.on('message', ({ id, code, out, cpuMs, runqMs }) => {
+    child.on('message', ({ id, code, out, cpuMs, runqMs, thread, tid, files, left }) => {
+      if (tid) this.fileTids.add(tid);
       const job = this.pending.get(id);
       if (!job) return;
       this.pending.delete(id);
@@ -136,6 +143,9 @@ export class ThreadHost {
         timedOut,
         cpuMs: hostCpu ?? Math.round(cpuMs),
         runqMs: Math.round(runqMs),
+        thread,
+        files,
+        left,
       });
     });
     child.once('exit', (code, signal) => {
@@ -152,6 +162,9 @@ export class ThreadHost {
           timedOut: job.timedOut,
           cpuMs: 0,
           runqMs: 0,
+          thread: -1,
+          files: 0,
+          left: null,
         });
       }
       this.ended?.(host.pid);

@@ -36,6 +36,22 @@ const FAILED = '\t\t\t\terrors += format(test.name, err, name);';
 const FAILED_WITH_TAILS = `${FAILED}\n\t\t\t\terrors += globalThis.__sluiceLogTails?.() ?? '';`;
 const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
 
+// A file's uvu keeps its queue of suites to itself and takes its exit listener (which reports a run cut short) off
+// once its run ended, when the listener has nothing left to say: uvu's own queue is a global, and a worker thread that
+// runs several files one after another (test/helpers/thread-file.mjs) would run the first file's suites again in the
+// second, and count each file's listener as something it left behind.
+const QUEUE = 'globalThis.UVU_QUEUE = globalThis.UVU_QUEUE || [];';
+const OWN_QUEUE = 'const UVU_QUEUE = globalThis.UVU_QUEUE || [];';
+const EXIT_LISTENER =
+  "if (isNode) process.on('exit', () => {\n\tif (!isRunning) return; // okay to exit\n" +
+  "\tprocess.exitCode = process.exitCode || 1;\n\tconsole.error('Exiting early before testing is finished.');\n});";
+const NAMED_EXIT_LISTENER =
+  'function exitedEarly() {\n\tif (!isRunning) return; // okay to exit\n' +
+  "\tprocess.exitCode = process.exitCode || 1;\n\tconsole.error('Exiting early before testing is finished.');\n}\n" +
+  "if (isNode) process.on('exit', exitedEarly);";
+const RUN_END = '\tif (isNode) process.exitCode = code;';
+const RUN_END_UNLISTENED = `${RUN_END}\n\tif (isNode) process.off('exit', exitedEarly);`;
+
 /** uvu's runner module, the one file mendUvu rewrites. */
 export const UVU_RUNNER = /\/uvu\/dist\/index\.mjs$/;
 
@@ -46,7 +62,14 @@ export function mendUvu(source, where) {
     throw new Error(`test/helpers/uvu-mend.mjs: uvu's runner changed (${where}); see that file`);
   if (!source.includes(FAILED))
     throw new Error(`test/helpers/uvu-mend.mjs: uvu's runner changed (${where}): ${FAILED}`);
-  let mended = source.replace(RUNNER_FINALLY, REPORTED).replace(FAILED, FAILED_WITH_TAILS);
+  for (const spot of [QUEUE, EXIT_LISTENER, RUN_END])
+    if (!source.includes(spot)) throw new Error(`test/helpers/uvu-mend.mjs: uvu's runner changed (${where}): ${spot}`);
+  let mended = source
+    .replace(RUNNER_FINALLY, REPORTED)
+    .replace(FAILED, FAILED_WITH_TAILS)
+    .replace(QUEUE, OWN_QUEUE)
+    .replace(EXIT_LISTENER, NAMED_EXIT_LISTENER)
+    .replace(RUN_END, RUN_END_UNLISTENED);
   if (profile) {
     for (const spot of [HANDLER, BEFORE, AFTER]) {
       if (!mended.includes(spot)) throw new Error(`uvu-mend.mjs: uvu's runner changed (${where}): ${spot}`);

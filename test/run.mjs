@@ -520,10 +520,11 @@ const mostJobs = Number(process.env.SLUICE_TEST_MAX_JOBS ?? 2 * jobs);
 // waits on its 8 Mbit/s links). At equal weight the lab's waits ran out, a different lab file each run; at nice 10
 // (a tenth) a unit file waited 67 s for a CPU in 77 s and its 2 s facilitator timeout ran out.
 const unitNice = lab.length > 0 ? Number(process.env.SLUICE_UNIT_NICE ?? 5) : 0;
-// The bundled files run in worker threads (test/helpers/thread-host.mjs: a fresh module graph, globals and timers per
-// file, without a node process's start and exit per file): one long-lived process per lane of the unit pool, each a
-// session and process group of its own at the unit files' priority, as a file's own process was;
-// SLUICE_TEST_THREADS=0 runs each file in a process of its own instead.
+// The bundled files run in worker threads (test/helpers/thread-host.mjs: a fresh module graph per file, a thread run
+// on by the next file while each leaves nothing behind, without a node process's start and exit per file): one
+// long-lived process per lane of the unit pool, each a session and process group of its own at the unit files'
+// priority, as a file's own process was; SLUICE_TEST_THREADS=0 runs each file in a process of its own instead, and
+// SLUICE_TEST_REUSE=0 each in a new thread.
 const threads =
   bundled.size > 0 && process.env.SLUICE_TEST_THREADS !== '0'
     ? Array.from(
@@ -571,8 +572,11 @@ await Promise.all([
 ]);
 /** The thread hosts' CPU, split by thread (ThreadHost.cpuSplitMs). */
 const hostCpu = { main: 0, helpers: 0, files: 0 };
-for (const split of await Promise.all((threads ?? []).map((t) => t.close())))
+let peakRssKb = 0;
+for (const split of await Promise.all((threads ?? []).map((t) => t.close()))) {
   for (const key of Object.keys(hostCpu)) hostCpu[key] += split?.[key] ?? 0;
+  peakRssKb = Math.max(peakRssKb, split?.peakRssKb ?? 0);
+}
 if (failures.length) console.log(`\nfailed files: ${failures.map((f) => f.name).join(', ')}`);
 // Again at the end, each failure's own words: a failed lab file's output is long (its peers' logs), and a reader of
 // only the log's last lines (a CI summary) must still see which assertion failed and why.
@@ -588,7 +592,8 @@ if (threads)
     `[run] the fast files' hosts: cpu ${wall(hostCpu.files)} in the files' threads, ${wall(hostCpu.helpers)} in ` +
       `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads; ${besideLanes} files ` +
       `started beside the ${jobs} lanes while a core idled; ${reuse.reused} files ran in a thread that had run ` +
-      `another, ${reuse.left.length} left something behind and ended theirs` +
+      `another, ${reuse.left.length} left something behind and ended theirs; a host's peak RSS ` +
+      `${Math.round(peakRssKb / 1024)} MB` +
       (process.env.SLUICE_TEST_VERBOSE ? `:\n${reuse.left.map((l) => `     ${l}`).join('\n')}` : ''),
   );
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

@@ -25,5 +25,5 @@ export declare class ThreadHost {
   run(module: string, timeoutMs: number): Promise<ThreadRun>;
   cpuMs(): number | null;
   cpuSplitMs(): CpuSplit | null;
-  close(): Promise<CpuSplit | null>;
+  close(): Promise<(CpuSplit & { peakRssKb: number }) | null>;
 }

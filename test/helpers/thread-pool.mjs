@@ -102,15 +102,24 @@ export class ThreadHost {
     }
   }
 
-  /** Lets the host end (it exits once disconnected) and waits for it; its CPU split as it ends (cpuSplitMs). */
+  /**
+   * Lets the host end (it exits once disconnected) and waits for it; its CPU split as it ends (cpuSplitMs), with its
+   * peak resident memory (kB, /proc's VmHWM; 0 without it).
+   */
   async close() {
     const host = this.current;
     if (!host) return null;
     const split = this.cpuSplitMs();
+    let peakRssKb = 0;
+    try {
+      peakRssKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${host.pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* no /proc */
+    }
     const exited = new Promise((r) => host.child.once('exit', r));
     host.child.disconnect();
     await exited;
-    return split;
+    return split && { ...split, peakRssKb };
   }
 
   #host() {

@@ -1,4 +1,6 @@
 // tier: fast
+// thread: its own (it measures its isolate's old generation, which the modules of the files a thread ran before hold
+// part of; test/run.mjs gives it a new thread)
 // The daemon lets go of the heap V8 grew into once it is idle again (src/heap-release.ts): a full collection, made
 // without `--expose-gc` and without giving sluice's own context a `gc`.
 import { test } from 'uvu';

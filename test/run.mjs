@@ -315,11 +315,18 @@ function runProcess(file, timeoutMs, nice) {
   });
 }
 
+/**
+ * Whether a fast file declares, among its first lines, that it needs a thread of its own (`// thread: its own`): one
+ * that measures its isolate as a whole (its heap), where the files a reused thread ran before would count.
+ */
+const ownThread = (file) => /^\/\/ thread: its own\b/m.test(readFileSync(file, 'utf8').slice(0, 1000));
+
 async function runFile(file, timeoutMs, nice = 0, rerun = false) {
   const started = Date.now();
   const bundle = bundled.get(file);
   const host = threads?.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-  const run = bundle && host ? await host.run(bundle, timeoutMs) : await runProcess(file, timeoutMs, nice);
+  const run =
+    bundle && host ? await host.run(bundle, timeoutMs, ownThread(file)) : await runProcess(file, timeoutMs, nice);
   const { code, signal, timedOut, cpuMs, runqMs } = run;
   totals.cpuMs += cpuMs ?? 0;
   totals.runQueueMs += runqMs;

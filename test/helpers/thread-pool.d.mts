@@ -22,7 +22,7 @@ export declare class ThreadHost {
     started?: (pid: number) => void;
     ended?: (pid: number) => void;
   });
-  run(module: string, timeoutMs: number): Promise<ThreadRun>;
+  run(module: string, timeoutMs: number, ownThread?: boolean): Promise<ThreadRun>;
   cpuMs(): number | null;
   cpuSplitMs(): CpuSplit | null;
   close(): Promise<(CpuSplit & { peakRssKb: number }) | null>;

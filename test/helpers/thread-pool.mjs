@@ -48,12 +48,12 @@ export class ThreadHost {
   }
 
   /**
-   * Runs one bundled file in a thread of the host.
+   * Runs one bundled file in a thread of the host (`ownThread`: a new one, not one that ran another file).
    * @returns {Promise<{ text: string, code: number | null, signal: string | null, timedOut: boolean, cpuMs: number,
    *   runqMs: number, thread: number, files: number, left: string[] | null }>} thread: the worker's threadId; files:
    *   how many files that thread ran, this one included; left: what the file left behind (its thread then ended)
    */
-  run(module, timeoutMs) {
+  run(module, timeoutMs, ownThread = false) {
     const host = this.#host();
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -63,7 +63,7 @@ export class ThreadHost {
         host.child.send({ stop: id });
       }, timeoutMs);
       this.pending.set(id, job);
-      host.child.send({ run: { id, module, slots: this.slots(module) } });
+      host.child.send({ run: { id, module, slots: ownThread ? [] : this.slots(module) } });
     });
   }
 

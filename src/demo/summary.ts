@@ -119,7 +119,7 @@ export function summary(
     // The demo runs the daemon in its own process, beside the simulated portal, its traffic and this view.
     `  metered ${formatAmount('bytes', totals.meteredBytes)}, RSS ${totals.rssMb.toFixed(0)} MB ` +
       `with ${totals.clients} clients under way (the daemon, the simulated portal and this view in one process; ` +
-      'the daemon alone, idle as a router starts: ≈ 50.4 MB, over the goal of 50, docs/performance.md)',
+      'the daemon alone, idle as a router starts: ≈ 50.9 MB, over the goal of 50, docs/performance.md)',
     '',
   ].join('\n');
 }

@@ -26,6 +26,7 @@ import {
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
+import { cpuMs, statFields } from './helpers/proc-stat.mjs';
 import { machineIdle, runLanes } from './helpers/lanes.mjs';
 import { ThreadHost } from './helpers/thread-pool.mjs';
 import { chooseFiles, declaration, inCI, lacking, testFiles, tierArgs } from './helpers/prerequisites.mjs';
@@ -109,7 +110,7 @@ function groupMembers(pgid) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'.
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const [state, , pgrp] = statFields(stat);
       if (Number(pgrp) !== pgid || state === 'Z' || Number(pid) === pgid) continue;
       out.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 160)}`);
     } catch {
@@ -137,7 +138,7 @@ function sampleRunQueue() {
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      const pgrp = Number(statFields(stat)[2]);
       const group = runQueueNs.get(pgrp);
       if (!group) continue;
       group.set(pid, Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]));
@@ -208,14 +209,7 @@ function cpuOf(cpuFile) {
 /** The CPU time (ms) of this process and of the children it reaped: every file, the bundler, the fast files' host. */
 function ownCpuMs() {
   try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    return (
-      stat
-        .slice(stat.lastIndexOf(')') + 2)
-        .split(' ')
-        .slice(11, 15)
-        .reduce((a, t) => a + Number(t), 0) * 10
-    );
+    return cpuMs(readFileSync('/proc/self/stat', 'utf8'), true);
   } catch {
     return NaN;
   }

@@ -19,10 +19,9 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 // Stack traces name the sources (the bundle's linked source maps, each read when a trace first needs it).
 import './lazy-source-maps.mjs';
+import { cpuMs } from './proc-stat.mjs';
 import { leftovers, snapshot, trackUnrefs } from './thread-leftovers.mjs';
 
-/** USER_HZ: 100 on every Linux this runs on (the kernel's ABI for /proc/<pid>/stat). */
-const TICKS_PER_S = 100;
 /**
  * The one global the test helpers set for their file's uvu (test/helpers/log-tails.ts, read by uvu-mend.mjs's
  * report): each file's own helper sets it again as it loads, so it is removed as a file ends, not counted as left.
@@ -33,15 +32,9 @@ const { module, figures, control } = workerData;
 /** The thread's CPU so far: [user + sys ms, ms runnable but waiting]; zeros without /proc. */
 function threadCpu() {
   try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    // After the comm's closing parenthesis: utime and stime are fields 14 and 15 (the thread's own).
-    const [utime, stime] = stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .split(' ')
-      .slice(11, 13)
-      .map(Number);
+    const cpu = cpuMs(readFileSync('/proc/thread-self/stat', 'utf8'));
     const runq = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6;
-    return [((utime + stime) * 1000) / TICKS_PER_S, runq];
+    return [cpu, runq];
   } catch {
     return [0, 0];
   }

@@ -5,6 +5,7 @@
 // words, and the next file starts a new host.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { cpuMs } from './proc-stat.mjs';
 
 const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
 /**
@@ -19,14 +20,6 @@ const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
  * `npm ci`; a worktree whose node_modules is one loads packages by the worktree's path.
  */
 const HOST_FLAGS = ['--interrupt-budget=270336', '--preserve-symlinks'];
-/**
- * The CPU time (user + sys, ms) a /proc stat line gives: utime and stime are fields 14 and 15 after the comm's closing
- * parenthesis, and with `reaped` cutime and cstime (16, 17) too; in USER_HZ ticks, 100 a second on Linux.
- */
-function statMs(stat, reaped) {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return f.slice(11, reaped ? 15 : 13).reduce((a, t) => a + Number(t), 0) * 10;
-}
 
 /** How much of the host's own output (there should be none) a failure quotes. */
 const TAIL_CHARS = 4_000;
@@ -71,7 +64,7 @@ export class ThreadHost {
   cpuMs() {
     if (!this.current) return null;
     try {
-      return statMs(readFileSync(`/proc/${this.current.pid}/stat`, 'utf8'), true);
+      return cpuMs(readFileSync(`/proc/${this.current.pid}/stat`, 'utf8'), true);
     } catch {
       return null;
     }
@@ -86,7 +79,7 @@ export class ThreadHost {
   cpuSplitMs() {
     if (!this.current) return null;
     const { pid } = this.current;
-    const ms = (stat) => statMs(stat, false);
+    const ms = (stat) => cpuMs(stat);
     try {
       const total = ms(readFileSync(`/proc/${pid}/stat`, 'utf8'));
       let main = 0;

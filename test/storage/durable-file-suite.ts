@@ -6,21 +6,8 @@
  * reads as holding less than it held unless the verdict says so (`new`, `unseen`, `read-past`): a refusal is
  * `refused` (the owner's code, `details.damaged`, counted in damaged_tables) or `refuses-held` (the nonce files).
  */
-import {
-  chmodSync,
-  closeSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
@@ -28,6 +15,7 @@ import { damagedTables } from '../../src/storage/index.ts';
 import { FILE_KINDS, HARMS, type FileKind, type Harm } from '../../src/storage/verdicts.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { testNeeding } from '../helpers/skip.ts';
+import { DirSnapshot } from './dir-snapshot.ts';
 import { onFullFlash } from './full-flash.ts';
 
 export interface DurableOwner<O> {
@@ -57,92 +45,14 @@ export interface DurableOwner<O> {
   changesWrite?: boolean;
 }
 
-type Snapshot = Map<string, Buffer>;
-
-function snapshot(dir: string, into: Snapshot = new Map(), under = ''): Snapshot {
-  for (const name of readdirSync(join(dir, under))) {
-    const rel = join(under, name);
-    if (statSync(join(dir, rel)).isDirectory()) snapshot(dir, into, rel);
-    else into.set(rel, readFileSync(join(dir, rel)));
-  }
-  return into;
-}
-
-/**
- * Puts `dir` back to the snapshot exactly as emptying it and writing every file anew would (each snapshot file with
- * its bytes and mode 0o600, each directory holding one with mkdir's default mode, nothing else), touching only what
- * differs: the owner's last open changed a file or two of it, and the harms run once per byte of the file, so
- * rewriting the whole directory each time was most of these suites' time (unlink, rmdir, mkdir, create).
- */
-/** A file's mode and bytes through one open (restore reads every kept file after every harm). */
-function modeAndBytes(path: string): { mode: number; bytes: Buffer } {
-  const fd = openSync(path, 'r');
-  try {
-    const { mode, size } = fstatSync(fd);
-    const bytes = Buffer.allocUnsafe(size);
-    let got = 0;
-    for (let n = -1; got < size && n !== 0; got += n) n = readSync(fd, bytes, got, size - got, got);
-    return { mode: mode & 0o7777, bytes: bytes.subarray(0, got) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The modes a new file and a new directory get (process.umask() reads it by setting it twice: once, here). */
-const UMASK = process.umask();
-const FILE_MODE = 0o600 & ~UMASK;
-const DIR_MODE = 0o777 & ~UMASK;
-
-function restore(dir: string, snap: Snapshot, harmed?: string): void {
-  const fileMode = FILE_MODE;
-  const dirMode = DIR_MODE;
-  const dirs = new Set<string>();
-  for (const rel of snap.keys()) for (let d = dirname(rel); d !== '.'; d = dirname(d)) dirs.add(d);
-  const kept = new Set<string>();
-  const present = new Set<string>(['.']);
-  const walk = (under: string): void => {
-    for (const entry of readdirSync(join(dir, under), { withFileTypes: true })) {
-      const rel = join(under, entry.name);
-      const path = join(dir, rel);
-      const want = snap.get(rel);
-      if (entry.isDirectory() && dirs.has(rel)) {
-        if ((statSync(path).mode & 0o7777) !== dirMode) chmodSync(path, dirMode);
-        present.add(rel);
-        walk(rel);
-      } else if (entry.isFile() && want && rel !== harmed) {
-        const now = modeAndBytes(path);
-        if (now.mode !== fileMode) unlinkSync(path);
-        else {
-          if (!now.bytes.equals(want)) writeFileSync(path, want);
-          kept.add(rel);
-        }
-      } else if (entry.isDirectory()) rmSync(path, { recursive: true, force: true });
-      // A file (or a link): one unlink, not rm's walk of what might be a tree.
-      else unlinkSync(path);
-    }
-  };
-  walk('');
-  const parentOf = (rel: string): void => {
-    if (present.has(dirname(rel))) return;
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    for (let d = dirname(rel); d !== '.'; d = dirname(d)) present.add(d);
-  };
-  // The harmed file is left for the caller to write (new, mode 0o600), so that it is not written twice.
-  if (harmed) parentOf(harmed);
-  for (const [rel, bytes] of snap) {
-    if (kept.has(rel) || rel === harmed) continue;
-    parentOf(rel);
-    writeFileSync(join(dir, rel), bytes, { mode: 0o600 });
-  }
-}
-
 export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void {
   const verdict = FILE_KINDS[owner.kind];
   const it = suite(`durable file: ${name} (${owner.kind})`);
   const tempDir = tempDirs('sluice-durable-', it.after);
+  const fileName = basename(owner.file);
 
   /** A directory holding changes 1..3, with the bytes the file had after change 1, and what the owner held. */
-  const build = async (): Promise<{ dir: string; older: Buffer; held: unknown; good: Snapshot }> => {
+  const build = async (): Promise<{ dir: string; older: Buffer; held: unknown; good: DirSnapshot }> => {
     const dir = tempDir();
     const o = await owner.open(dir, false);
     await owner.put(o, 1);
@@ -151,13 +61,13 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     await owner.put(o, 3);
     const held = await owner.holds(o);
     await owner.close?.(o);
-    return { dir, older, held, good: snapshot(dir) };
+    return { dir, older, held, good: new DirSnapshot(dir) };
   };
 
-  /** Opens after a harm and asserts the verdict's outcome. `lossless`: the harm left the same content. */
+  /** Opens after a harm and asserts the verdict's outcome. */
   const expect = async (harm: Harm, dir: string, held: unknown, what: string, atStart = true): Promise<void> => {
     const outcome = verdict.on[harm];
-    const counted = damagedTables()[basename(owner.file)] ?? 0;
+    const counted = damagedTables()[fileName] ?? 0;
     let o: O;
     try {
       o = await owner.open(dir, atStart);
@@ -165,14 +75,14 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
       assert.is(outcome, 'refused', `${what}: refused (${String(err)}) where the verdict says ${outcome}`);
       assert.ok(isSluiceError(err, owner.code), `${what}: refused with ${owner.code}, got ${String(err)}`);
       assert.is(err.details?.['damaged'], true, `${what}: details.damaged`);
-      assert.is(damagedTables()[basename(owner.file)], counted + 1, `${what}: counted in damaged_tables`);
+      assert.is(damagedTables()[fileName], counted + 1, `${what}: counted in damaged_tables`);
       return;
     }
     try {
       if (outcome === 'refuses-held') {
         assert.ok(owner.refuses, 'a refuses-held owner says how it refuses');
         await owner.refuses(o, 1, harm !== 'directory');
-        assert.is(damagedTables()[basename(owner.file)], counted + 1, `${what}: counted in damaged_tables`);
+        assert.is(damagedTables()[fileName], counted + 1, `${what}: counted in damaged_tables`);
         return;
       }
       const now = await owner.holds(o);
@@ -195,22 +105,25 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
 
   it(`cut at every byte: ${verdict.on.cut}`, async () => {
     const { dir, held, good } = await build();
-    const bytes = good.get(owner.file)!;
+    const bytes = good.files.get(owner.file)!;
+    const path = join(dir, owner.file);
     for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
-      restore(dir, good, owner.file);
-      writeFileSync(join(dir, owner.file), bytes.subarray(0, at), { mode: 0o600 });
+      good.restore(owner.file);
+      writeFileSync(path, bytes.subarray(0, at), { mode: 0o600 });
       await expect(at === 0 ? 'empty' : 'cut', dir, held, `cut at byte ${at} of ${bytes.length}`);
     }
   });
 
   it(`a bit flipped in every byte: ${verdict.on.flip}`, async () => {
     const { dir, held, good } = await build();
-    const bytes = good.get(owner.file)!;
-    for (let at = 0; at < bytes.length; at += owner.stride ?? 1) {
-      restore(dir, good, owner.file);
-      const flipped = Buffer.from(bytes);
+    const path = join(dir, owner.file);
+    // One copy, each bit flipped for its write and back after it.
+    const flipped = Buffer.from(good.files.get(owner.file)!);
+    for (let at = 0; at < flipped.length; at += owner.stride ?? 1) {
+      good.restore(owner.file);
       flipped[at] = flipped[at]! ^ (1 << (at % 8));
-      writeFileSync(join(dir, owner.file), flipped, { mode: 0o600 });
+      writeFileSync(path, flipped, { mode: 0o600 });
+      flipped[at] = flipped[at]! ^ (1 << (at % 8));
       await expect('flip', dir, held, `bit ${at % 8} of byte ${at} flipped`);
     }
   });

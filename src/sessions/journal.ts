@@ -22,7 +22,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { afterNextPoll } from '../time.ts';
-import { appendWhole, countDamaged, ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
+import { appendWhole, countDamaged, ensureDirSync, fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
 import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals, SEAL_SPACING_MS } from './journal-seal.ts';
@@ -173,7 +173,8 @@ export class JournalStore implements SessionStore {
   async load(): Promise<LoadResult> {
     if (this.phase !== 'new') throw new SluiceError('ERR_STORE_CLOSED', 'journal store can only be loaded once');
     try {
-      await ensureDir(this.dir);
+      // Synchronous, as the lock and the reads after it: the store loads once, at the start, before anything is served.
+      ensureDirSync(this.dir);
       // One daemon per state_dir, before anything is read: a second one must not replay or rewrite a live journal.
       this.unlock = lockStateDir(this.dir);
     } catch (err) {

@@ -5,7 +5,6 @@
  * is recognised by its pid: not running, or running something that is not sluice (a pid reused after a reboot).
  */
 import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { processAlive as alive } from '../storage/index.ts';
@@ -38,9 +37,16 @@ export function lockStateDir(dir: string): () => Promise<void> {
       } finally {
         closeSync(fd);
       }
+      // Released at the stop, after the journal's last write: a small read and an unlink, synchronous as the lock was
+      // taken, where fs/promises took a thread-pool hop for each open, stat, read, close and unlink, which only costs.
       return async () => {
-        const owner = await readFile(path, 'utf8').catch(() => '');
-        if (Number.parseInt(owner, 10) === process.pid) await rm(path, { force: true });
+        let owner = '';
+        try {
+          owner = readFileSync(path, 'utf8');
+        } catch {
+          // Gone or unreadable: not ours to remove.
+        }
+        if (Number.parseInt(owner, 10) === process.pid) rmSync(path, { force: true });
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

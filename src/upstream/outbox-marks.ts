@@ -48,12 +48,16 @@ export async function writeCursor(dir: string, consumer: string, floor: number):
   await writeFileAtomic(join(dir, cursorName(consumer)), `${JSON.stringify({ floor })}\n`, { mode: 0o644 });
 }
 
+/** This boot's id, read once per process: a process outlives no boot. */
+let bootId: Promise<string> | undefined;
+
 /** This boot's id ('' where the kernel does not say). */
 export function readBootId(): Promise<string> {
-  return readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+  bootId ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
     (t) => t.trim(),
     () => '',
   );
+  return bootId;
 }
 
 /**

@@ -25,9 +25,10 @@ export function countDamaged(path: string): void {
 /**
  * Keeps `bytes` beside `path` as `<file>.damaged-<crc32>`: one copy per distinct damage, so a respawn loop does not
  * fill the flash. Its name, or null when it could not be written (a full or read-only flash: the refusal stands).
+ * `crc`: the bytes' CRC-32, when the reader made it already (checking them against their seal).
  */
-export function keepAside(path: string, bytes: Uint8Array): string | null {
-  const kept = `${path}.damaged-${crc32(bytes).toString(16).padStart(8, '0')}`;
+export function keepAside(path: string, bytes: Uint8Array, crc = crc32(bytes)): string | null {
+  const kept = `${path}.damaged-${crc.toString(16).padStart(8, '0')}`;
   try {
     // Synchronous (a start, rarely): the copy is there when the refusal is logged. Temp and rename: never a torn copy.
     if (!existsSync(kept)) {
@@ -42,7 +43,7 @@ export function keepAside(path: string, bytes: Uint8Array): string | null {
 
 /**
  * The refusal of a damaged file of `kind`: counted, a copy kept aside where the verdict allows (and there are bytes),
- * thrown by the caller with the owner's `code`.
+ * thrown by the caller with the owner's `code`. `crc`: the bytes' CRC-32, when the reader made it already.
  */
 export function fileDamage(
   kind: FileKind,
@@ -51,10 +52,11 @@ export function fileDamage(
   what: string,
   reason: string,
   bytes: Uint8Array | null,
+  crc?: number,
 ): SluiceError {
   countDamaged(path);
   const verdict = FILE_KINDS[kind];
-  const kept = verdict.copy && bytes !== null && bytes.length > 0 ? keepAside(path, bytes) : null;
+  const kept = verdict.copy && bytes !== null && bytes.length > 0 ? keepAside(path, bytes, crc) : null;
   const consequence =
     verdict.copy || bytes === null
       ? 'refused, never read as empty'

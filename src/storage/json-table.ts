@@ -29,7 +29,7 @@ import { readFile } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { fileDamage } from './damage.ts';
-import { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
+import { readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
 import type { FileKind } from './verdicts.ts';
 
 /** How an owner's file is laid out and checked. `Extra` is what the file holds beside its rows (a floor, intents). */
@@ -111,7 +111,7 @@ export class JsonTable<Row, Extra = undefined> {
     try {
       states = await readSeal(sealPath(path));
     } catch (err) {
-      throw damage(path, format, (err as Error).message, text);
+      throw damage(path, format, (err as Error).message, { bytes: text });
     }
     return new JsonTable(path, format, options).load(text, states);
   }
@@ -145,7 +145,7 @@ export class JsonTable<Row, Extra = undefined> {
     try {
       states = readSealSync(sealPath(path));
     } catch (err) {
-      throw damage(path, format, (err as Error).message, text);
+      throw damage(path, format, (err as Error).message, { bytes: text });
     }
     return new JsonTable(path, format, options).load(text, states);
   }
@@ -153,15 +153,17 @@ export class JsonTable<Row, Extra = undefined> {
   /** The rows of the file's bytes as read (null: no file), checked against its seal's states first. */
   private load(bytes: Buffer | null, states: SealState[] | null): this {
     const { path, format } = this;
-    if (states) sealed(path, format, bytes, states);
-    this.sealed = bytes === null ? NOTHING : sealOf(bytes);
+    // The file's CRC once, for its seal, the check against it and a damaged copy's name alike.
+    const found = bytes === null ? NOTHING : sealOf(bytes);
+    if (states) sealed(path, format, { bytes, crc: found.crc }, states);
+    this.sealed = found;
     if (bytes === null) return this;
     const text = bytes;
     let json: unknown;
     try {
       json = JSON.parse(bytes.toString('utf8'));
     } catch (err) {
-      throw damage(path, format, `not valid JSON (${(err as Error).message})`, text);
+      throw damage(path, format, `not valid JSON (${(err as Error).message})`, { bytes: text, crc: found.crc });
     }
     try {
       const { rows, extra } = format.split(json);
@@ -171,7 +173,8 @@ export class JsonTable<Row, Extra = undefined> {
       });
       this.extra = extra;
     } catch (err) {
-      throw damage(path, format, err instanceof Error ? err.message : String(err), text);
+      const why = err instanceof Error ? err.message : String(err);
+      throw damage(path, format, why, { bytes: text, crc: found.crc });
     }
     return this;
   }
@@ -281,16 +284,25 @@ const NOTHING: SealState = { bytes: 0, crc: 0 };
 
 const sameState = (a: SealState, b: SealState): boolean => a.bytes === b.bytes && a.crc === b.crc;
 
+/** A file's bytes as read (null: no file), and their CRC-32 when it was made already. */
+interface FileRead {
+  bytes: Buffer | null;
+  crc?: number;
+}
+
 /**
  * Checks what is at `path` against its seal: damage when it is missing, emptied, cut, flipped or an older copy of what
  * the seal says was last written.
  */
-function sealed(path: string, format: FormatNames, bytes: Buffer | null, states: readonly SealState[]): void {
+function sealed(path: string, format: FormatNames, file: FileRead, states: readonly SealState[]): void {
+  const { bytes } = file;
   if (bytes === null) {
     if (states.some((s) => s.bytes === 0)) return;
-    throw damage(path, format, `it is missing, while its seal says it held ${states[0]!.bytes} bytes`, null);
+    throw damage(path, format, `it is missing, while its seal says it held ${states[0]!.bytes} bytes`, file);
   }
-  if (matchSeal(bytes, states, 'whole')) return;
+  // matchSeal's `whole`, on the CRC already made.
+  const crc = file.crc ?? sealOf(bytes).crc;
+  if (states.some((s) => s.bytes === bytes.length && s.crc === crc)) return;
   const held = states.map((s) => s.bytes).join(' or ');
   throw damage(
     path,
@@ -299,7 +311,7 @@ function sealed(path: string, format: FormatNames, bytes: Buffer | null, states:
       ? `it is empty, while its seal says it held ${held} bytes`
       : `it is not what it was last written as (${bytes.length} bytes where its seal says ${held}, or another CRC: ` +
           'cut, a flipped bit, or an older copy)',
-    bytes,
+    { bytes, crc },
   );
 }
 
@@ -309,10 +321,10 @@ type FormatNames = Pick<JsonTableFormat<unknown, unknown>, 'code' | 'what' | 'ki
 function absentOr(err: unknown, path: string, format: FormatNames): null {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-  throw damage(path, format, `cannot read it (${(err as Error).message})`, null);
+  throw damage(path, format, `cannot read it (${(err as Error).message})`, { bytes: null });
 }
 
 /** Counts the damage, keeps a copy of the bytes beside the file, and says so in the owner's error. */
-function damage(path: string, format: FormatNames, reason: string, text: Buffer | null): SluiceError {
-  return fileDamage(format.kind ?? 'money-table', path, format.code, format.what, reason, text);
+function damage(path: string, format: FormatNames, reason: string, file: FileRead): SluiceError {
+  return fileDamage(format.kind ?? 'money-table', path, format.code, format.what, reason, file.bytes, file.crc);
 }

@@ -9,7 +9,11 @@
  * crash in the same boot (the page cache kept every write) after the last record found; after a power cut (another
  * boot, or no boot id) past the block reserved ahead, since records appended after the last fsync may have been
  * delivered and then lost from flash.
+ *
+ * The two files are read synchronously: each is a line, read once as the outbox opens, where fs/promises took a
+ * thread-pool hop for each open, stat, read and close.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
@@ -28,7 +32,7 @@ export async function readCursor(
   warn: (code: ErrorCode, message: string, cause?: unknown) => void,
 ): Promise<number> {
   try {
-    const parsed = JSON.parse(await readFile(join(dir, cursorName(consumer)), 'utf8')) as { floor?: unknown };
+    const parsed = JSON.parse(readFileSync(join(dir, cursorName(consumer)), 'utf8')) as { floor?: unknown };
     if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0)
       return parsed.floor;
     countDamaged(join(dir, cursorName(consumer)));
@@ -69,15 +73,13 @@ export async function readSeqMark(
   dir: string,
   bootId: string,
 ): Promise<{ resumeAt: number; lastDurable: number; clean: boolean }> {
-  const mark = await readFile(join(dir, SEQ_FILE), 'utf8')
-    .then((t): Record<string, unknown> => {
-      const parsed: unknown = JSON.parse(t);
-      return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
-    })
-    .catch((err: unknown): Record<string, unknown> => {
-      if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw err;
-      return {};
-    });
+  let mark: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(join(dir, SEQ_FILE), 'utf8'));
+    if (parsed !== null && typeof parsed === 'object') mark = parsed as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw err;
+  }
   const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
   const lastDurable = num(mark['last_durable']);
   if (mark['clean'] === true) return { resumeAt: num(mark['next']), lastDurable, clean: true };

@@ -60,7 +60,8 @@ export function parseOpenNdsClientObject(o: unknown, key?: string): PortalClient
   const rawMac = o['mac'];
   const mac = typeof rawMac === 'string' ? tryNormalizeMac(rawMac) : null;
   if (mac === null) throw new PortalParseError(`openNDS client has no valid mac: ${JSON.stringify(rawMac)}`, { key });
-  if (key !== undefined && tryNormalizeMac(key) !== mac) {
+  // A key that is the client's own mac text (what the portal prints) names the same MAC without a second reading.
+  if (key !== undefined && key !== rawMac && tryNormalizeMac(key) !== mac) {
     throw new PortalParseError(`openNDS client listed under ${key} reports mac ${mac}`, { key, mac });
   }
   const state = field(o, 'state', mac);

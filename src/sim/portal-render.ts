@@ -116,8 +116,11 @@ class FlatParts {
     }
   }
 
+  /** One flat string: the last batch joined with the others, not `+` to their join (read, that flattens: a copy). */
   join(): string {
-    return this.#done.join('') + this.#batch.join('');
+    this.#done.push(this.#batch.join(''));
+    this.#batch = [];
+    return this.#done.join('');
   }
 }
 

@@ -5,37 +5,44 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { runInNewContext } from 'node:vm';
+import { createContext, Script } from 'node:vm';
 import { webcrypto } from 'node:crypto';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 export const PORTAL_DIR = `${ROOT}files/usr/share/sluice/portal`;
-const PORTAL_JS = readFileSync(`${PORTAL_DIR}/portal.js`, 'utf8');
-const BATCH_PAGE_JS = readFileSync(`${PORTAL_DIR}/batch-page.js`, 'utf8');
+/**
+ * A page script, compiled once for all the pages a file loads: each page runs it in a context of its own, as a browser
+ * runs it in each tab, without compiling it again.
+ */
+const pageScript = (file: string): Script =>
+  new Script(readFileSync(`${PORTAL_DIR}/${file}`, 'utf8'), { filename: `${PORTAL_DIR}/${file}` });
+const PORTAL_JS = pageScript('portal.js');
+const BATCH_PAGE_JS = pageScript('batch-page.js');
 /**
  * The batch-settlement signing bundle is built (scripts/build-batch.mjs), not kept in git: a fresh clone's first run
  * builds it here, so the fast tier needs nothing but `npm ci`.
  */
-function batchJs(): string {
+let batchScript: Script | undefined;
+function batchJs(): Script {
   const file = `${PORTAL_DIR}/batch.js`;
+  if (batchScript !== undefined) return batchScript;
   if (!existsSync(file)) {
     // Test files run side by side: each builds its own copy and renames it in, so no reader sees half a file.
     const own = `${file}.${process.pid}.tmp`;
     execFileSync(process.execPath, ['scripts/build-batch.mjs', own], { cwd: ROOT, stdio: 'inherit' });
     renameSync(own, file);
   }
-  return readFileSync(file, 'utf8');
+  batchScript = pageScript('batch.js');
+  return batchScript;
 }
 const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
 /** The page's scripts after portal.js (restore.js, qr.js, elsewhere.js), in the order index.html loads them. */
 const SCRIPT_NAMES = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><\/script>/g)].map((m) => m[1]!);
-const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) =>
-  readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'),
-);
+const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) => pageScript(f));
 /** The scripts before portal.js other than the batch-settlement pair (loaded below, optionally): cashu-page.js. */
 const EARLY_SCRIPTS = SCRIPT_NAMES.slice(0, SCRIPT_NAMES.indexOf('portal.js'))
   .filter((f) => f !== 'batch.js' && f !== 'batch-page.js')
-  .map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
+  .map((f) => pageScript(f));
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -239,14 +246,15 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     }),
   };
   sandbox.window = sandbox;
+  const context = createContext(sandbox);
   // In index.html's order: the batch-settlement bundle and its page logic, then portal.js.
   if (o.batch !== false) {
-    runInNewContext(batchJs(), sandbox);
-    runInNewContext(BATCH_PAGE_JS, sandbox);
+    batchJs().runInContext(context);
+    BATCH_PAGE_JS.runInContext(context);
   }
-  for (const script of EARLY_SCRIPTS) runInNewContext(script, sandbox);
-  runInNewContext(PORTAL_JS, sandbox);
-  for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
+  for (const script of EARLY_SCRIPTS) script.runInContext(context);
+  PORTAL_JS.runInContext(context);
+  for (const script of OTHER_SCRIPTS) script.runInContext(context);
   const portal = sandbox.SluicePortal as Record<string, any>;
   await portal.started;
   await (sandbox.SluiceRestore as { started?: Promise<unknown> } | undefined)?.started;

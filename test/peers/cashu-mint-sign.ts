@@ -8,11 +8,22 @@
  * functions against the spec's vectors.
  */
 import { hash_e, hashToCurve } from '@cashu/cashu-ts';
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 
 type Point = ReturnType<typeof hashToCurve>;
 const { Point: P } = secp256k1;
 const Fn = P.Fn;
+
+/**
+ * k·G through noble's constant-time multiply: its table of the generator's multiples (for blinded scalars) is the one
+ * cashu-ts and the router build anyway (NUT-00 blinding, keys, Nostr signatures). multiplyUnsafe of the generator
+ * builds a second table, for unblinded scalars, that only the lab mint would use: 66–87 ms of CPU in each file, for a
+ * multiplication 0.5–0.9 ms faster, where a Cashu test file multiplies the generator 5 to 200 times.
+ */
+function timesG(k: bigint): Point {
+  return P.BASE.multiply(k);
+}
 
 // Each key's public point K = k·G, as its keyset was made with it (cashu-mint-keys.ts), or made at its first use.
 const publicPoints = new WeakMap<Uint8Array, Point>();
@@ -25,16 +36,20 @@ export function rememberPublicPoint(key: Uint8Array, K: Point): void {
 /** K = k·G for a private key (the keyset's public key for its amount). */
 export function publicPointOf(key: Uint8Array): Point {
   let K = publicPoints.get(key);
-  if (K === undefined) publicPoints.set(key, (K = P.BASE.multiplyUnsafe(Fn.fromBytes(key))));
+  if (K === undefined) publicPoints.set(key, (K = timesG(Fn.fromBytes(key))));
   return K;
 }
 
-/** C_ = k·B_ and its DLEQ proof (e, s) that the same k is behind the public key K = k·G. */
+/**
+ * C_ = k·B_ and its DLEQ proof (e, s) that the same k is behind the public key K = k·G. C_ and r·B_ come out of the
+ * multiplication in projective form; one shared inversion makes them affine, where each serialization (hash_e's, the
+ * answer's) would otherwise invert Z twice (its validity check, then its encoding).
+ */
 export function signBlinded(B_: Point, key: Uint8Array): { C_: Point; e: Uint8Array; s: Uint8Array } {
   const k = Fn.fromBytes(key);
-  const C_ = B_.multiplyUnsafe(k);
   const r = Fn.fromBytes(secp256k1.utils.randomSecretKey());
-  const e = hash_e([P.BASE.multiplyUnsafe(r), B_.multiplyUnsafe(r), publicPointOf(key), C_]);
+  const [C_, rB_] = normalizeZ(P, [B_.multiplyUnsafe(k), B_.multiplyUnsafe(r)]) as [Point, Point];
+  const e = hash_e([timesG(r), rB_, publicPointOf(key), C_]);
   const s = Fn.toBytes(Fn.add(r, Fn.mul(Fn.fromBytes(e), k)));
   return { C_, e, s };
 }
@@ -57,7 +72,7 @@ export function signedBy(secret: Uint8Array, C: Point, key: Uint8Array): boolean
 /** A wallet's blinded message for `secret` (NUT-00): B_ = hash_to_curve(secret) + r·G, and its blinding factor r. */
 export function blindSecret(secret: Uint8Array): { B_: Point; r: bigint } {
   const r = Fn.fromBytes(secp256k1.utils.randomSecretKey());
-  return { B_: hashToCurve(secret).add(P.BASE.multiplyUnsafe(r)), r };
+  return { B_: hashToCurve(secret).add(timesG(r)), r };
 }
 
 /**
@@ -66,5 +81,5 @@ export function blindSecret(secret: Uint8Array): { B_: Point; r: bigint } {
  * same C as a wallet's unblinding; a wallet's own is cashu-ts's, which the tests' wallets and the router run.
  */
 export function unblindWithKey(C_: Point, r: bigint, key: Uint8Array): Point {
-  return C_.subtract(P.BASE.multiplyUnsafe(Fn.mul(r, Fn.fromBytes(key))));
+  return C_.subtract(timesG(Fn.mul(r, Fn.fromBytes(key))));
 }

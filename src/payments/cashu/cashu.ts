@@ -38,6 +38,7 @@ import {
   satQuote,
   stepsFor,
   storedQuote,
+  tokenValue,
   tollgatePlan,
   type PricedToken,
 } from './token-pricing.ts';
@@ -155,7 +156,7 @@ export class CashuMethod implements PaymentMethod, LightningPort {
     }
     let net: bigint;
     try {
-      net = pricedToken(request.payment.token, keysets, this.tollgate.unit).net;
+      net = tokenValue(request.payment.token, keysets, this.tollgate.unit).net;
     } catch (err) {
       // A keyset the cache does not know may be one the mint made since (a rotation): read them again for the retry.
       if (toSluiceError(err).code === 'ERR_CASHU_KEYSET_UNKNOWN')

@@ -41,14 +41,23 @@ export function acceptedMint(text: unknown, t: Pick<TollgateConfig, 'mints' | 'u
   return header.mint;
 }
 
-/** The token decoded against `keysets` and priced: its value less the input fees, every proof in `unit`. */
-export function pricedToken(text: unknown, keysets: KeysetEntry[], unit: string): PricedToken {
+/**
+ * The token decoded against `keysets`, and its value less the input fees, every proof in `unit`: what a quote needs.
+ * Not its reference, a hash_to_curve of each proof's secret (a square root in the curve's field each, and more when a
+ * hash misses the curve): that is made once, when the payment is checked (pricedToken).
+ */
+export function tokenValue(text: unknown, keysets: KeysetEntry[], unit: string): { token: DecodedToken; net: bigint } {
   const token = decodeToken(text, keysets);
   for (const p of token.proofs) {
     if (keysets.find((k) => k.id === p.id)?.unit !== unit)
       throw new SluiceError('ERR_CASHU_UNIT', `keyset ${p.id} is not a ${unit} keyset`);
   }
-  const net = token.value - inputFee(token.proofs, keysets);
+  return { token, net: token.value - inputFee(token.proofs, keysets) };
+}
+
+/** The token decoded against `keysets` and priced (tokenValue), with its reference. */
+export function pricedToken(text: unknown, keysets: KeysetEntry[], unit: string): PricedToken {
+  const { token, net } = tokenValue(text, keysets, unit);
   return { token, keysets, net, ref: referenceOf(token.proofs) };
 }
 

@@ -533,7 +533,10 @@ const threads =
         () =>
           new ThreadHost({
             cwd: join(root, '..'),
-            env: { ...process.env, ...fastEnv, NO_COLOR: '1', FORCE_COLOR: '0' },
+            // ESBUILD_WORKER_THREADS=0: esbuild's synchronous API (test/helpers/bundled-module.ts) runs its binary
+            // for each call, where it would keep a worker thread of its own, unref'd, for the next: a leftover that
+            // ended the file's thread (test/helpers/thread-leftovers.mjs).
+            env: { ...process.env, ...fastEnv, ESBUILD_WORKER_THREADS: '0', NO_COLOR: '1', FORCE_COLOR: '0' },
             slots: process.env.SLUICE_TEST_REUSE === '0' ? () => [] : slotsOf,
             started(pid) {
               if (unitNice > 0) lowerPriority(pid, unitNice);

@@ -2,12 +2,14 @@
 // The fast tier's thread hosts (test/helpers/thread-pool.mjs, thread-host.mjs, thread-file.mjs; docs/testing.md "The
 // edit loop"): files run one after another in a worker thread, each with module instances of its own (src/'s and the
 // test helpers'), until one leaves something behind (a global, a listener, process.env, an unref'd timer), after which
-// the next file gets a new thread; each file's output and exit status are its own, a file past its timeout has its
-// thread terminated, files run at once see none of each other's globals, the threads run with the hosts' V8 flags,
-// and the host's split counts a file's CPU in the files' threads, apart from V8's and libuv's helper threads.
+// the next file gets a new thread; what the thread can make new itself (Node's fetch dispatcher, its connections kept
+// alive) it puts back, and what a helper gives back as its file ends (test/helpers/file-end.mjs) is given back before
+// the thread looks; each file's output and exit status are its own, a file past its timeout has its thread terminated,
+// files run at once see none of each other's globals, the threads run with the hosts' V8 flags, and the host's split
+// counts a file's CPU in the files' threads, apart from V8's and libuv's helper threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
@@ -18,8 +20,17 @@ const dir = mkdtempSync(join(tmpdir(), 'sluice-thread-host-'));
 /** test/helpers/thread-probe.ts bundled as a fast file is, with its build's slots. */
 const probeBuild = await bundleTests([join(repo, 'test', 'helpers', 'thread-probe.ts')], repo);
 const probe = [...probeBuild.outputs.values()][0] as string;
+/** A slotted script's path for a thread's k-th file (k ≥ 2): a copy of it, as a bundle's slots are. */
+const copies = (path: string): string[] =>
+  Array.from({ length: 15 }, (_, i) => path.replace(/\.mjs$/, `-${i + 1}.mjs`));
+/** The scripts with copies (slotted); any other runs as a new thread's first file. */
+const withCopies = new Set<string>();
 /** One host for the tests, as a run's lane is: files one after another in a thread, or at once in threads of it. */
-const host = new ThreadHost({ cwd: repo, env: { ...process.env }, slots: probeBuild.slots });
+const host = new ThreadHost({
+  cwd: repo,
+  env: { ...process.env },
+  slots: (module) => (withCopies.has(module) ? copies(module) : probeBuild.slots(module)),
+});
 test.after(async () => {
   await host.close();
   rmSync(dir, { recursive: true, force: true });
@@ -113,6 +124,14 @@ function script(name: string, ...lines: string[]): string {
   return path;
 }
 
+/** A module for a thread, as script(), with a copy for each slot: a thread runs it after another file. */
+function slotted(name: string, ...lines: string[]): string {
+  const path = script(name, ...lines);
+  for (const copy of copies(path)) writeFileSync(copy, lines.join('\n'));
+  withCopies.add(path);
+  return path;
+}
+
 /** What the probe printed: the module state it found, and its thread. */
 const probed = (run: ThreadRun) =>
   JSON.parse(run.text.trim().split('\n').at(-1) as string) as {
@@ -142,6 +161,10 @@ const leavers = {
   'a change to process.env': ["process.env.SLUICE_LEFT_BEHIND = '1';", 'process.env.SLUICE_LEFT_BEHIND'],
   "an unref'd timer": ['setTimeout(() => {}, 60_000).unref();', "an unref'd Timeout still running"],
   'Math.random replaced': ['Math.random = () => 0.5;', 'Math.random changed'],
+  "a fetch dispatcher not Node's own": [
+    "globalThis[Symbol.for('undici.globalDispatcher.1')] = { dispatch: () => true, destroy: async () => {} };",
+    'globalThis.Symbol(undici.globalDispatcher.1) added',
+  ],
 } as const;
 
 for (const [what, [line, reported]] of Object.entries(leavers)) {
@@ -159,6 +182,48 @@ for (const [what, [line, reported]] of Object.entries(leavers)) {
     assert.is.not(next.thread, leaver.thread, `the file after it ran in its thread (${what})`);
   });
 }
+
+test(
+  "a file that fetched (Node's dispatcher, its connection kept alive): its thread puts a new dispatcher in its " +
+    'place and runs the next file, whose fetch goes through it',
+  async () => {
+    const fetcher = slotted(
+      'fetcher',
+      "import { createServer } from 'node:http';",
+      "const server = createServer((_, res) => res.end('hi'));",
+      "await new Promise((r) => server.listen(0, '127.0.0.1', r));",
+      'const url = `http://127.0.0.1:${server.address().port}/`;',
+      'const texts = [await (await fetch(url)).text(), await (await fetch(url)).text()];',
+      "const kept = Object.getOwnPropertySymbols(globalThis).some((s) => String(s).includes('globalDispatcher'));",
+      'server.close();',
+      'console.log(JSON.stringify({ texts, kept }));',
+    );
+    const first = await host.run(fetcher, 30_000);
+    const second = await host.run(fetcher, 30_000);
+    for (const run of [first, second]) {
+      assert.is(run.code, 0, run.text);
+      assert.is(run.left, null, `left: ${run.left}`);
+      assert.is(run.text, `${JSON.stringify({ texts: ['hi', 'hi'], kept: true })}\n`);
+    }
+    assert.is(second.thread, first.thread, 'one thread ran both');
+  },
+);
+
+test('what a helper gives back as its file ends (helpers/file-end.mjs) is given back before the check', async () => {
+  const given = join(dir, 'given-back');
+  const giver = script(
+    'giver',
+    `import { atFileEnd } from ${JSON.stringify(join(repo, 'test', 'helpers', 'file-end.mjs'))};`,
+    "import { writeFileSync } from 'node:fs';",
+    `atFileEnd(() => writeFileSync(${JSON.stringify(given)}, 'yes'));`,
+  );
+  const run = await host.run(giver, 30_000);
+  assert.is(run.code, 0, run.text);
+  assert.is(run.left, null, `left: ${run.left}`);
+  assert.is(readFileSync(given, 'utf8'), 'yes');
+  const next = await host.run(probe, 30_000);
+  assert.is(next.thread, run.thread, 'the thread runs the next file');
+});
 
 test('each file gets its own output and exit status, in a thread that ran another file', async () => {
   const failing = await host.run(

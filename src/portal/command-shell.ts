@@ -72,11 +72,17 @@ export class CommandShell {
     });
   }
 
-  /** Ends the shell (tests; the daemon's ends with it). */
-  close(): void {
+  /** Ends the shell (tests; the daemon's ends with it): resolved once it has exited. */
+  close(): Promise<void> {
     const child = this.#child;
     this.#child = null;
-    child?.stdin?.end();
+    if (child === null) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    // Unref'd while it idled: its end is waited for.
+    child.ref();
+    for (const s of [child.stdout, child.stderr]) (s as unknown as { ref?: () => void }).ref?.();
+    child.stdin?.end();
+    return closed;
   }
 
   #next(): void {

@@ -134,7 +134,8 @@ test(
     assert.ok(r.lines.some((l) => l.includes('session started')));
 
     // A session whose gate is still opening: a top-up sends its `started` first, then its own, and once.
-    const slow = rig({ openOutcome: new Promise(() => undefined) });
+    let opening: (gate: 'opened') => void = () => undefined;
+    const slow = rig({ openOutcome: new Promise((resolve) => (opening = resolve)) });
     const other = await manager();
     new EventPublisher({ ubus: slow.ubus, sessions: other, gates: slow.gates, log: slow.log, gateWaitMs: 10_000 });
     await other.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('o2') });
@@ -146,6 +147,8 @@ test(
       slow.sent.map((x) => x.data.event),
       ['started', 'topup'],
     );
+    opening('opened'); // the wait ends with the test, not in a later file's time
+    await settle();
     await sessions.close();
     await other.close();
   },

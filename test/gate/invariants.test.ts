@@ -72,6 +72,7 @@ async function rig(opts: { leaveForeign?: boolean; graceMs?: number } = {}) {
     sessions,
     log: createLogger({ write: () => undefined }),
     clock: time,
+    timers: time,
     kernelQuota,
     ...(opts.leaveForeign !== undefined && { leaveForeign: opts.leaveForeign }),
     ...(opts.graceMs !== undefined && { portalLostGraceMs: opts.graceMs }),

@@ -15,6 +15,7 @@ import { Gatekeeper, type RateShaper } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
 import { CountingStore } from '../sessions/helpers.ts';
+import { OwnedTimers } from '../helpers/owned-timers.ts';
 import { modelSpawn } from './model-spawn.ts';
 
 const A = '02:00:00:00:0e:01';
@@ -53,7 +54,8 @@ async function rig(portal: PortalModel, store: CountingStore) {
   const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal), shaper });
   const sessions = await SessionManager.open({ store, planRates });
   const log = createLogger({ write: () => undefined });
-  const gates = new Gatekeeper({ valve, sessions, log, shaper });
+  const timers = new OwnedTimers();
+  const gates = new Gatekeeper({ valve, sessions, log, shaper, timers });
   const backend = new DaemonBackend({
     merchant: () => {
       throw new Error('not used');
@@ -70,6 +72,7 @@ async function rig(portal: PortalModel, store: CountingStore) {
     gates,
     backend,
     async close() {
+      timers.stop();
       await sessions.close();
       await valve.shutdown();
     },

@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import { atFileEnd } from './file-end.mjs';
 
 /**
  * Where freePort picks: below Linux's ephemeral range (32768–60999 by default), so no outgoing connection's local port
@@ -16,13 +17,13 @@ const HIGH = 32_767;
 
 /**
  * The ports test files hold, machine-wide: a file per port, `<port>` holding the pid of the process whose test picked
- * it. A port stays a file's from its pick to the end of that file's thread or process, bound or not: a daemon killed
- * and restarted on its port (kill -9 tests) leaves it free for a moment, and another file picking it then took it (CI,
- * a clean clone's full run: a daemon without Cashu answered a restarted one's pay page with 501).
+ * it. A port stays a file's from its pick to the end of that file (test/helpers/file-end.mjs), bound or not: a daemon
+ * killed and restarted on its port (kill -9 tests) leaves it free for a moment, and another file picking it then took
+ * it (CI, a clean clone's full run: a daemon without Cashu answered a restarted one's pay page with 501).
  */
 // /tmp itself, not os.tmpdir(): the fast files' TMPDIR is a tmpfs folder of their run's (test/run.mjs).
 export const HELD_DIR = '/tmp/sluice-test-ports';
-/** The ports this thread (a fast file's) or process picked, given back as it exits. */
+/** The ports this file picked, given back as it ends. */
 const held = new Set<number>();
 let givesBack = false;
 
@@ -45,7 +46,7 @@ export function holdPort(port: number): boolean {
       held.add(port);
       if (!givesBack) {
         givesBack = true;
-        process.on('exit', () => {
+        atFileEnd(() => {
           for (const p of held) {
             try {
               unlinkSync(join(HELD_DIR, String(p)));
@@ -53,6 +54,7 @@ export function holdPort(port: number): boolean {
               // Gone already.
             }
           }
+          held.clear();
         });
       }
       return true;

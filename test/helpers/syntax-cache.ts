@@ -3,9 +3,9 @@
  * source's hash, so that a file unchanged since the last run is not parsed again, and TypeScript's compiler is loaded
  * only when some file did change: loading it and parsing src/ with it was most of those tests' CPU (~5 s each, the
  * parser's code compiled by V8 and its trees collected). One JSON file per kind of fact in
- * node_modules/.cache/sluice-syntax/, written at exit when anything was read anew (atomically: a run that reads it
- * meanwhile sees the old or the new one), holding what this run asked for; a fact of another kind or reader version
- * is another entry, so a change to the reading code reads every file anew.
+ * node_modules/.cache/sluice-syntax/, written as the test file ends when anything was read anew (atomically: a run that
+ * reads it meanwhile sees the old or the new one), holding what this run asked for; a fact of another kind or reader
+ * version is another entry, so a change to the reading code reads every file anew.
  *
  * Both architecture tests read the same files and start together: on a fresh clone, or after an edit, each would parse
  * the files the cache lacks. So a thread's first miss takes the parser's turn (`parsing.lock`, made exclusively); a
@@ -19,10 +19,11 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type ts from 'typescript';
+import { atFileEnd } from './file-end.mjs';
 
 const require = createRequire(import.meta.url);
 const DIR = join(fileURLToPath(new URL('../../node_modules/.cache/sluice-syntax/', import.meta.url)));
-/** A turn held this long is a holder that died without its exit handler (a terminated thread). */
+/** A turn held this long is a holder that died without giving it back (a terminated thread). */
 const MAX_TURN_MS = 120_000;
 const MAX_WAIT_MS = 180_000;
 const POLL_MS = 50;
@@ -49,11 +50,14 @@ export interface SyntaxCache {
    * holds `read`, whose own text is part of the key) read the same source before.
    */
   cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T;
-  /** Writes what was read anew and gives the parser's turn back (the default cache does it at exit). */
+  /**
+   * Writes what was read anew and gives the parser's turn back (the default cache does it as the test file ends:
+   * test/helpers/file-end.mjs).
+   */
   flush(): void;
 }
 
-/** A cache in `dir` (the tests' own is node_modules/.cache/sluice-syntax/, flushed at exit). */
+/** A cache in `dir` (the tests' own is node_modules/.cache/sluice-syntax/, flushed as the test file ends). */
 export function syntaxCache(dir: string): SyntaxCache {
   const lock = join(dir, 'parsing.lock');
   const kinds = new Map<string, Kind>();
@@ -151,7 +155,7 @@ export function syntaxCache(dir: string): SyntaxCache {
 }
 
 const tests = syntaxCache(DIR);
-process.on('exit', () => tests.flush());
+atFileEnd(() => tests.flush());
 
 /** The architecture tests' cache (syntaxCache): `cachedFacts` of node_modules/.cache/sluice-syntax/. */
 export function cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T {

@@ -20,7 +20,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 // Stack traces name the sources (the bundle's linked source maps, each read when a trace first needs it).
 import './lazy-source-maps.mjs';
 import { cpuMs } from './proc-stat.mjs';
+import { FILE_END } from './file-end.mjs';
 import { leftovers, snapshot, trackUnrefs } from './thread-leftovers.mjs';
+import { putBack } from './thread-putback.mjs';
 
 /**
  * The one global the test helpers set for their file's uvu (test/helpers/log-tails.ts, read by uvu-mend.mjs's
@@ -56,9 +58,13 @@ for (const stream of [process.stdout, process.stderr]) {
 
 /** The CPU figures when the running file started; null between files. */
 let started = null;
+/** Whether the running file's end has had what the thread puts back put back (thread-putback.mjs), and is it done. */
+let putBackDone = false;
+let puttingBack = false;
 
 function run(path) {
   started = threadCpu();
+  putBackDone = false;
   // A rejection (the file threw as it loaded) is left unhandled: the thread ends with it, as a process would.
   import(path);
 }
@@ -73,9 +79,27 @@ try {
 figures[2] = tid;
 
 process.on('beforeExit', () => {
-  if (started === null) return;
-  const code = process.exitCode ?? 0;
+  if (started === null || puttingBack) return;
   for (const key of HARNESS_GLOBALS) delete globalThis[key];
+  if (!putBackDone) {
+    putBackDone = true;
+    process.emit(FILE_END);
+    const settling = putBack(before);
+    if (settling) {
+      // The loop waits for it (it may settle at once, in this emit's microtasks: the interval goes in a later turn of
+      // the loop, so that 'beforeExit' comes back here once the loop is empty again).
+      puttingBack = true;
+      const alive = setInterval(() => {}, 60_000);
+      void settling.finally(() =>
+        setImmediate(() => {
+          puttingBack = false;
+          clearInterval(alive);
+        }),
+      );
+      return;
+    }
+  }
+  const code = process.exitCode ?? 0;
   const left = leftovers(before);
   if (left.length > 0) {
     parentPort.postMessage({ left });

@@ -29,8 +29,9 @@ function after(proto, key, then) {
 
 /**
  * Starts keeping track of what is unref'd in this thread (call once, before any file runs): a Timeout's or
- * Immediate's unref (Node's timers and timers/promises, unref'd, go through them), a libuv handle's (sockets,
- * servers, child processes, watchers, signals: HandleWrap's, whose close ends the tracking) and a Worker's.
+ * Immediate's unref (Node's timers and timers/promises, unref'd, go through them), an unref'd Timeout's refresh (it
+ * runs again after it fired or was found ended), a libuv handle's (sockets, servers, child processes, watchers,
+ * signals: HandleWrap's, whose close ends the tracking) and a Worker's.
  */
 export function trackUnrefs() {
   const timer = setTimeout(() => {}, 0);
@@ -41,12 +42,29 @@ export function trackUnrefs() {
     after(proto, 'unref', (o) => unrefd.add(o));
     after(proto, 'ref', (o) => unrefd.delete(o));
   }
+  after(owner(timer, 'refresh'), 'refresh', (t) => t.hasRef() || unrefd.add(t));
   // process.binding is Node's documented (deprecated, still supported) way to a handle class; TCP's prototypes lead
   // to HandleWrap's, which every libuv handle's wrap shares.
   const handleWrap = owner(process.binding('tcp_wrap').TCP.prototype, 'unref');
   after(handleWrap, 'unref', (h) => unrefd.add(h));
   after(handleWrap, 'ref', (h) => unrefd.delete(h));
   after(handleWrap, 'close', (h) => unrefd.delete(h));
+}
+
+/**
+ * The ms until Node's undici's clock tick fires (its fast timers' `onTick`, every 499 ms while one of them is
+ * armed, unref'd), or null when it is not pending.
+ */
+export function undiciTickDueMs() {
+  const probe = setTimeout(() => {}, 0);
+  const now = probe._idleStart; // the loop's time, as Node's timers count it
+  clearTimeout(probe);
+  let due = null;
+  for (const o of unrefd) {
+    if (o._onTimeout?.name !== 'onTick' || !stillRuns(o)) continue;
+    due = Math.max(due ?? 0, o._idleStart + o._idleTimeout - now);
+  }
+  return due === null ? null : Math.max(0, due);
 }
 
 /** Whether something unref'd still runs (a timer not fired or cleared, a worker not exited, a handle not closed). */
@@ -135,6 +153,16 @@ export function snapshot() {
     listeners: new Map(o.eventNames().map((e) => [e, o.rawListeners(e)])),
   }));
   return { props, listeners, env: { ...process.env }, settings: settings() };
+}
+
+/** Whether `o` had its own property `key` in `before` (a snapshot). */
+export function found(before, o, key) {
+  return before.props.find((p) => p.o === o)?.descriptors.has(key) ?? false;
+}
+
+/** Takes `o[key]` as it is now as what the thread found (`before`: a snapshot): a value the thread set itself. */
+export function adopt(before, o, key) {
+  before.props.find((p) => p.o === o)?.descriptors.set(key, Object.getOwnPropertyDescriptor(o, key));
 }
 
 const label = (key) => (typeof key === 'symbol' ? key.toString() : key);

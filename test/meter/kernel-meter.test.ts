@@ -20,13 +20,16 @@ import {
 import type { ExclusivePort, GateFacts, KernelCountersPort, PortalDeauthsPort } from '../../src/meter/ports.ts';
 import { Emitter, SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { parseCounterTable, type KernelReading } from '../../src/portal/index.ts';
+import { parseCounterTable, sharedCommandShell, type KernelReading } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
 const MiB = 1024 * 1024;
+
+// The kernel task reads the counters through a long-lived shell (src/portal/command-shell.ts): it ends with the file.
+test.after(() => sharedCommandShell('counters').close());
 
 /** sluice_count as nft 1.0.6 prints it, from what the test says passed: a file `cat` prints for the worker. */
 class DumpCounters implements KernelCountersPort {

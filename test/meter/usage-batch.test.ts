@@ -213,6 +213,7 @@ test(
       [out.allotment, out.used, out.remaining],
       [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
     );
+    await m.close();
   },
 );
 
@@ -252,6 +253,7 @@ test(
     assert.equal([out.allotment, out.remaining], [9000, 8800]);
     assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
     port.dispose();
+    await m.close();
   },
 );
 

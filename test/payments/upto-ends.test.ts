@@ -27,7 +27,10 @@ let dir: string;
 test.before.each(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-upto-ends-'));
 });
-test.after.each(() => {
+/** The sweeps the test's set-ups made, stopped as it ends: a sweep's next pass would come after the file ended. */
+const sweeps: UptoEnds[] = [];
+test.after.each(async () => {
+  for (const ends of sweeps.splice(0)) await ends.background.stop();
   removeTempDir(dir);
 });
 
@@ -225,6 +228,7 @@ async function setup(list: Session[] = [], answers: Array<{ status: number; body
     },
     log,
   });
+  sweeps.push(ends);
   const settled = (n: number) =>
     new Promise<void>((resolve) => {
       const check = () => {

@@ -129,6 +129,7 @@ test(
     const after = await open(dir, { slow: SLOW });
     assert.equal(after.get(s2.id)!.rates, { downBps: null, upBps: 512_000 });
     await after.close();
+    await m.close();
   },
 );
 

@@ -2,11 +2,13 @@
 // What a bundled fast file loads as it starts (test/helpers/bundle.mjs): a file whose imports are uvu, src/ and the
 // MQTT rig's plain helpers loads no package from node_modules, uvu's own kleur, diff and dequal being in the bundle
 // and mqtt.js loaded by the rig's subscriber only. Each package a thread loads costs it CPU as it starts (~10 ms for
-// uvu's three, in each of the tier's ~200 threads; ~0.16 s for mqtt.js).
+// uvu's three, in each of the tier's ~200 threads; ~0.16 s for mqtt.js). The packages a thread's files share (SHARED)
+// import only each other, so that none of a file's own packages is shared through them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { SHARED } from './helpers/bundle.mjs';
 import { normalizeMac } from '../src/mac.ts';
 import { rows } from './upstream/mqtt-rig.ts';
 
@@ -43,6 +45,30 @@ test("a bundled file whose imports are uvu, src/ and the MQTT rig's rows() loads
   const entry = runningFrom().replace(/^file:\/\//, '');
   if (!entry.includes('/.cache/sluice-test/')) return; // from the sources (tsx): no bundle
   assert.equal(packagesLoaded(entry), []);
+});
+
+/** The names of the packages `dir` (a package) depends on, and those its own node_modules' packages depend on. */
+function dependencies(dir: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const names = ['dependencies', 'peerDependencies', 'optionalDependencies'].flatMap((field) =>
+    Object.keys((manifest[field] as Record<string, string> | undefined) ?? {}),
+  );
+  const nested = join(dir, 'node_modules');
+  const inside = existsSync(nested)
+    ? readdirSync(nested)
+        .filter((n) => !n.startsWith('.'))
+        .flatMap((n) => (n.startsWith('@') ? readdirSync(join(nested, n)).map((p) => `${n}/${p}`) : [n]))
+    : [];
+  return [...names, ...inside.flatMap((n) => dependencies(join(nested, n)))];
+}
+
+test("what a shared package imports is shared too: a thread's files share no package through it that is theirs", () => {
+  const modules = new URL('../node_modules/', import.meta.url).pathname;
+  for (const name of SHARED) {
+    assert.ok(existsSync(join(modules, name, 'package.json')), `${name} is installed`);
+    const outside = dependencies(join(modules, name)).filter((d) => !SHARED.includes(d));
+    assert.equal(outside, [], `${name} depends on packages that are not shared`);
+  }
 });
 
 test.run();

@@ -1,12 +1,13 @@
 // tier: fast
 // The fast tier's thread hosts (test/helpers/thread-pool.mjs, thread-host.mjs, thread-file.mjs; docs/testing.md "The
-// edit loop"): files run one after another in a worker thread, each with module instances of its own (src/'s and the
-// test helpers'), until one leaves something behind (a global, a listener, process.env, an unref'd timer), after which
-// the next file gets a new thread; what the thread can make new itself (Node's fetch dispatcher, its connections kept
-// alive) it puts back, and what a helper gives back as its file ends (test/helpers/file-end.mjs) is given back before
-// the thread looks; each file's output and exit status are its own, a file past its timeout has its thread terminated,
-// files run at once see none of each other's globals, the threads run with the hosts' V8 flags, and the host's split
-// counts a file's CPU in the files' threads, apart from V8's and libuv's helper threads.
+// edit loop"): files run one after another in a worker thread, each with module instances of its own (src/'s, the
+// test helpers' and the packages', but for the few packages a thread's files share: test/helpers/bundle.mjs), until one
+// leaves something behind (a global, a listener, process.env, an unref'd timer), after which the next file gets a new
+// thread; what the thread can make new itself (Node's fetch dispatcher, its connections kept alive) it puts back, and
+// what a helper gives back as its file ends (test/helpers/file-end.mjs) is given back before the thread looks; each
+// file's output and exit status are its own, a file past its timeout has its thread terminated, files run at once see
+// none of each other's globals, the threads run with the hosts' V8 flags, and the host's split counts a file's CPU in
+// the files' threads, apart from V8's and libuv's helper threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -138,15 +139,21 @@ const probed = (run: ThreadRun) =>
     thread: number;
     damaged: Record<string, number>;
     tails: string;
+    packageMarks: number;
+    sharedMarks: number;
   };
 
-test("files one after another in a thread: each imports src/'s and the test helpers' modules anew", async () => {
+test('files one after another in a thread: each imports its modules anew, packages too, but the shared ones', async () => {
   const runs = [];
   for (let i = 0; i < 3; i++) runs.push(await host.run(probe, 30_000));
   for (const [i, run] of runs.entries()) {
     assert.is(run.code, 0, run.text);
     assert.is(run.left, null, `the probe leaves nothing behind: ${run.left}`);
-    assert.equal(probed(run), { thread: runs[0]!.thread, damaged: {}, tails: '' }, `file ${i + 1}: ${run.text}`);
+    assert.equal(
+      probed(run),
+      { thread: runs[0]!.thread, damaged: {}, tails: '', packageMarks: 0, sharedMarks: i },
+      `file ${i + 1}: ${run.text}`,
+    );
   }
   assert.equal(
     runs.map((r) => r.files),

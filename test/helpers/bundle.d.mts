@@ -8,3 +8,4 @@ export declare function bundleTests(
   built: boolean;
   slots: (bundle: string) => string[];
 }>;
+export declare const SHARED: string[];

@@ -18,12 +18,14 @@
 // whole tier, esbuild's own threads), a run after none only hashes the inputs (~0.1 s). A build goes to a folder of
 // its own and is renamed into place, so a run that still reads an older build is not cut off.
 //
-// Slots: a build folder `<out>` has links beside it, `<out>-1` … `<out>-SLOTS`, each to `<out>`, and a link
-// `<out>/node_modules` to the repository's node_modules. A worker thread that runs several files one after another
+// Slots: a build folder `<out>` has links beside it, `<out>-1` … `<out>-SLOTS`, each to `<out>`, and in it a folder
+// `<out>/node_modules` of links to the repository's packages. A worker thread that runs several files one after another
 // (test/helpers/thread-file.mjs) imports its k-th file through slot k - 1: the hosts run with --preserve-symlinks, so
 // every chunk the file imports resolves under that slot's path and is a module instance of its own, and so is every
-// package (a bare import resolves through the slot's node_modules link). The links are made as a build is used, and
-// removed with it.
+// package (a bare import resolves through the slot's node_modules links). The SHARED packages have no link there but
+// one beside the build (`<cacheDir>/node_modules`), where a bare import from any slot finds them next: one path, so one
+// instance for every file of a thread, and so is what they import (their own dependencies are SHARED too). The links
+// are made as a build is used (and made again for a package installed since), and removed with it.
 import { createHash } from 'node:crypto';
 import {
   lstatSync,
@@ -43,7 +45,23 @@ import { pathToFileURL } from 'node:url';
 import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 /** Changes with this file's way of building: a new version never reads an older build. */
-const FORMAT = 4;
+const FORMAT = 5;
+/**
+ * Packages a thread's files share, one instance for all of them, where every other package is each file's own (above).
+ * Each keeps nothing a file could set or see from another (docs/testing.md "The edit loop"): functions of their input
+ * and constants (noble's secp256k1 and hashes, scure's encodings and BIP-32/39), frozen exports (noble 2), randomness
+ * read from `globalThis.crypto` at each call, and, as module state, only tables a result does not depend on (noble's
+ * multiples of a point, built on its first multiplication: 40–60 ms of CPU for secp256k1's generator, which a thread's
+ * later files then skip, as they skip the packages' load). What one imports is in this list too (bundle-imports.test).
+ */
+export const SHARED = [
+  '@noble/ciphers',
+  '@noble/curves',
+  '@noble/hashes',
+  '@scure/base',
+  '@scure/bip32',
+  '@scure/bip39',
+];
 /**
  * Large CommonJS packages the tests take whole (`import ts from 'typescript'`): a bundle requires them instead of
  * importing them, since Node's import of a CommonJS module first scans all of it for the names it exports
@@ -93,9 +111,29 @@ function link(target, path) {
   }
 }
 
-/** The build's slots and its node_modules link (above). */
+/**
+ * Links in `dir` to the packages of `modules` (a node_modules folder; a scope's packages in a folder of the scope's
+ * name), those named by `which` (a package's name: `pkg` or `@scope/pkg`).
+ */
+function linkPackages(modules, dir, which) {
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(modules)) {
+    if (name.startsWith('.')) continue; // .bin, .cache (the builds themselves), npm's lock
+    if (!name.startsWith('@')) {
+      if (which(name)) link(join(modules, name), join(dir, name));
+      continue;
+    }
+    const scoped = readdirSync(join(modules, name)).filter((p) => which(`${name}/${p}`));
+    if (scoped.length > 0) mkdirSync(join(dir, name), { recursive: true });
+    for (const p of scoped) link(join(modules, name, p), join(dir, name, p));
+  }
+}
+
+/** The build's slots and its packages' links (above). */
 function makeSlots(cacheDir, out, repo) {
-  link(join(repo, 'node_modules'), join(cacheDir, out, 'node_modules'));
+  const modules = join(repo, 'node_modules');
+  linkPackages(modules, join(cacheDir, out, 'node_modules'), (name) => !SHARED.includes(name));
+  linkPackages(modules, join(cacheDir, 'node_modules'), (name) => SHARED.includes(name));
   for (let k = 1; k <= SLOTS; k++) link(out, join(cacheDir, `${out}-${k}`));
 }
 
@@ -220,6 +258,7 @@ async function build(esbuild, entries, repo, cacheDir, key) {
   removeOlder(cacheDir, STALE_MS, [
     out,
     'manifest.json',
+    'node_modules',
     ...Array.from({ length: SLOTS }, (_, i) => `${out}-${i + 1}`),
   ]);
   removeOlder(dirname(cacheDir), UNUSED_MS, [key]);

@@ -143,7 +143,7 @@ const probed = (run: ThreadRun) =>
     sharedMarks: number;
   };
 
-test('files one after another in a thread: each imports its modules anew, packages too, but the shared ones', async () => {
+test('files one after another in a thread: each imports its modules anew, packages but the shared too', async () => {
   const runs = [];
   for (let i = 0; i < 3; i++) runs.push(await host.run(probe, 30_000));
   for (const [i, run] of runs.entries()) {

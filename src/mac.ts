@@ -41,6 +41,15 @@ export function tryNormalizeMac(input: string): string | null {
 }
 
 /**
+ * tryNormalizeMac for a string that is a value of its own, as JSON.parse makes them (never a part of its text): one
+ * already canonical is returned as it is, with no copy made (each MAC of a 100k-client listing, each reading), and
+ * hashed as it is by a Map (a copy made of two parts is flattened first).
+ */
+export function tryNormalizeOwnMac(input: string): string | null {
+  return CANONICAL.test(input) ? input : tryNormalizeMac(input);
+}
+
+/**
  * The policy half of a client MAC: a session is sold only to a unicast station address. The all-zero address,
  * broadcast and every multicast address (the low bit of the first octet set) name no single client; a portal would
  * never report one as its client, and a grant to one is free access nobody can meter. Takes the normal form.

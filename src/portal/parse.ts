@@ -53,8 +53,13 @@ export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'a
   const byMac = new Map<string, PortalClient>();
   for (const [key, client] of list.entries) {
     const c = parseClientObject(client, clientKeyMac(key));
-    byMac.delete(c.mac);
+    const size = byMac.size;
     byMac.set(c.mac, c);
+    // A MAC seen before kept its first place: moved to its last (one lookup a client, not a delete's and a set's).
+    if (byMac.size === size) {
+      byMac.delete(c.mac);
+      byMac.set(c.mac, c);
+    }
   }
   const clients = [...byMac.values()];
   const trusted = new Set<string>();

@@ -41,12 +41,17 @@ export function tryNormalizeMac(input: string): string | null {
 }
 
 /**
- * tryNormalizeMac for a string that is a value of its own, as JSON.parse makes them (never a part of its text): one
- * already canonical is returned as it is, with no copy made (each MAC of a 100k-client listing, each reading), and
- * hashed as it is by a Map (a copy made of two parts is flattened first).
+ * normalizeMac for a string that is a value of its own (JSON.parse's values, a caller's argument; never a part of a
+ * longer text): one already canonical is returned as it is, with no copy made (each MAC of a 100k-client listing,
+ * each reading), and a Map hashes it as it is (a copy made of two parts is flattened first).
  */
+export function normalizeOwnMac(input: string): string {
+  return typeof input === 'string' && CANONICAL.test(input) ? input : normalizeMac(input);
+}
+
+/** tryNormalizeMac for a string that is a value of its own (normalizeOwnMac). */
 export function tryNormalizeOwnMac(input: string): string | null {
-  return CANONICAL.test(input) ? input : tryNormalizeMac(input);
+  return typeof input === 'string' && CANONICAL.test(input) ? input : tryNormalizeMac(input);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.ts';
-import { normalizeMac } from '../mac.ts';
+import { normalizeOwnMac } from '../mac.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { PortalFlavour } from '../portal/index.ts';
 import {
@@ -107,7 +107,7 @@ export class PortalModel {
 
   /** A client reaching the portal (DHCP + first packet): Preauthenticated, new token, zero counters. */
   addClient(mac: string, ip: string): SimClient {
-    const key = normalizeMac(mac);
+    const key = normalizeOwnMac(mac);
     const existing = this.#clients.get(key);
     if (existing !== undefined) return { ...existing };
     const c = this.#newClient(key, ip, 'cpd_can');
@@ -117,7 +117,7 @@ export class PortalModel {
 
   /** The client leaves (idle timeout, departure): gone from the list. */
   remove(mac: string): boolean {
-    return this.#clients.delete(normalizeMac(mac));
+    return this.#clients.delete(normalizeOwnMac(mac));
   }
 
   /** `ndsctl auth`. Returns the portal's Yes/No. */
@@ -127,7 +127,7 @@ export class PortalModel {
     if (c === undefined && this.config.preemptive && this.config.flavour === 'opennds') {
       let key: string;
       try {
-        key = normalizeMac(target);
+        key = normalizeOwnMac(target);
       } catch {
         return false;
       }
@@ -187,7 +187,7 @@ export class PortalModel {
     ) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'traffic must be non-negative integer bytes');
     }
-    const c = this.#clients.get(normalizeMac(mac));
+    const c = this.#clients.get(normalizeOwnMac(mac));
     if (c === undefined || !this.running) return false;
     c.lastActive = this.#now();
     if (c.state !== 'Authenticated') return false;
@@ -360,9 +360,12 @@ export class PortalModel {
     x ^= x << 5;
     x >>>= 0;
     this.#seed = x;
-    return x.toString(16).padStart(8, '0');
+    return HEX_BYTE[x >>> 24]! + HEX_BYTE[(x >>> 16) & 255]! + HEX_BYTE[(x >>> 8) & 255]! + HEX_BYTE[x & 255]!;
   }
 }
+
+/** Two hex digits of each byte value: a token is four of them (toString(16) and padStart cost more, a client each). */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 function orDefault(value: number | undefined, fallback: number): number {
   return value === undefined || value === 0 ? fallback : value;

@@ -27,7 +27,7 @@ export function evm(): Evm {
   // router there is no node_modules: a path that forgot loadEvm() is this error, not a crash.
   try {
     const require = createRequire(import.meta.url);
-    return (loaded = { ...require('viem'), ...require('viem/accounts') } as Evm);
+    return (loaded = { ...require('viem/utils'), ...require('viem/accounts') } as Evm);
   } catch (err) {
     throw new SluiceError(
       'ERR_MODULE_LOAD',

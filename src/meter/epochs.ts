@@ -111,7 +111,9 @@ export class EpochAccountant {
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
   attach(table: CounterTable): void {
-    const id = tableId(table);
+    // The object this thread attached (a tick run on the main thread) is that generation: its id is read only from an
+    // object new here, as a worker's task brings each time.
+    const id = this.table === table ? this.attachedId : tableId(table);
     if (this.table !== undefined && this.attachedId === id) {
       this.indexNewSlots();
       return;

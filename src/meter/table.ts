@@ -108,16 +108,17 @@ export function committedMarks(table: CounterTable, asOf?: number): Map<string, 
   const ints = new Int32Array(table.ints);
   const floats = new Float64Array(table.floats);
   const count = Atomics.load(ints, H_SLOT_COUNT);
+  const committed = asOf ?? Atomics.load(ints, H_COMMITTED_TICK);
   const marks = new Map<string, CounterMark>();
   for (let slot = 0; slot < count; slot++) {
-    const reading = readCommitted(ints, floats, slot, asOf);
-    if (reading !== undefined)
+    const half = committedHalf(ints, slot, committed);
+    if (half !== NO_HALF)
       marks.set(
         macFromParts(
           ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_HI]!,
           ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_LO]!,
         ),
-        reading.mark,
+        markOf(ints, floats, slot, half),
       );
   }
   return marks;
@@ -165,19 +166,40 @@ function readCommitted(
   slot: number,
   asOf = Atomics.load(ints, H_COMMITTED_TICK),
 ): { mark: CounterMark; state: number } | undefined {
+  const half = committedHalf(ints, slot, asOf);
+  if (half === NO_HALF) return undefined;
+  const flags = ints[HEADER_INTS + slot * INT_STRIDE + (half === PENDING_HALF ? I_P_FLAGS : I_C_FLAGS)]!;
+  return { mark: markOf(ints, floats, slot, half), state: (flags >> 1) & 7 };
+}
+
+const NO_HALF = 0;
+const COMMITTED_HALF = 1;
+const PENDING_HALF = 2;
+type Half = typeof NO_HALF | typeof COMMITTED_HALF | typeof PENDING_HALF;
+
+/**
+ * Which half of a slot holds its last reading committed as of tick `asOf` (the pending one once its tick was
+ * committed); NO_HALF when nothing is committed for it or the client was absent then. A checkpoint's committedMarks
+ * asks it of every slot, making no object for a slot it lists none for.
+ */
+function committedHalf(ints: Int32Array, slot: number, asOf: number): Half {
   const ib = HEADER_INTS + slot * INT_STRIDE;
-  const fb = slot * FLOAT_STRIDE;
   const pending = pendingCommitted(ints, ib, asOf);
   const tick = ints[ib + (pending ? I_P_TICK : I_C_TICK)]!;
   const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
-  if (tick === 0 || (flags & FLAG_PRESENT) === 0) return undefined;
+  if (tick === 0 || (flags & FLAG_PRESENT) === 0) return NO_HALF;
+  return pending ? PENDING_HALF : COMMITTED_HALF;
+}
+
+/** The reading in a slot's half (committedHalf's). */
+function markOf(ints: Int32Array, floats: Float64Array, slot: number, half: Half): CounterMark {
+  const ib = HEADER_INTS + slot * INT_STRIDE;
+  const fb = slot * FLOAT_STRIDE;
+  const pending = half === PENDING_HALF;
   return {
-    mark: {
-      token: ints[ib + (pending ? I_P_TOKEN : I_C_TOKEN)]!,
-      down: floats[fb + (pending ? F_P_DOWN : F_C_DOWN)]!,
-      up: floats[fb + (pending ? F_P_UP : F_C_UP)]!,
-    },
-    state: (flags >> 1) & 7,
+    token: ints[ib + (pending ? I_P_TOKEN : I_C_TOKEN)]!,
+    down: floats[fb + (pending ? F_P_DOWN : F_C_DOWN)]!,
+    up: floats[fb + (pending ? F_P_UP : F_C_UP)]!,
   };
 }
 

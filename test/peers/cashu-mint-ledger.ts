@@ -30,6 +30,7 @@ import {
   object,
   positiveInt,
   blindedPointOf,
+  rememberSignedPoint,
   wireBlindedMessage,
   wireProof,
   type WireBlindedMessage,
@@ -315,6 +316,7 @@ export class MintLedger {
         C_: C_.toHex(true),
         dleq: { e: bytesToHex(dleq.e), s: bytesToHex(dleq.s) },
       };
+      rememberSignedPoint(sig, C_);
       this.issued.set(o.B_, sig);
       return sig;
     });

@@ -59,6 +59,14 @@ export function signSecret(secret: Uint8Array, key: Uint8Array): Point {
   return signY(hashToCurve(secret), key);
 }
 
+/** signSecret for each of `signed`, made affine with one shared inversion (each C would invert twice to encode). */
+export function signSecrets(signed: ReadonlyArray<{ secret: Uint8Array; key: Uint8Array }>): Point[] {
+  return normalizeZ(
+    P,
+    signed.map(({ secret, key }) => signSecret(secret, key)),
+  );
+}
+
 /** C = k·Y for Y = hash_to_curve(secret), already mapped (the mint maps each input's secret once). */
 export function signY(Y: Point, key: Uint8Array): Point {
   return Y.multiplyUnsafe(Fn.fromBytes(key));
@@ -69,17 +77,31 @@ export function signedBy(secret: Uint8Array, C: Point, key: Uint8Array): boolean
   return signSecret(secret, key).equals(C);
 }
 
-/** A wallet's blinded message for `secret` (NUT-00): B_ = hash_to_curve(secret) + r·G, and its blinding factor r. */
-export function blindSecret(secret: Uint8Array): { B_: Point; r: bigint } {
-  const r = Fn.fromBytes(secp256k1.utils.randomSecretKey());
-  return { B_: hashToCurve(secret).add(timesG(r)), r };
+/**
+ * A wallet's blinded messages for `secrets` (NUT-00): B_ = hash_to_curve(secret) + r·G, and each blinding factor r.
+ * The factors of one call are consecutive from a random start, r, r+1, …, so each r·G is the one before plus G (one
+ * multiplication a call, not one an output), and the B_ are made affine with one shared inversion. A wallet of a
+ * real payer draws each factor on its own so that a mint cannot link its outputs; the lab wallet funds tests, and each
+ * B_ is still a point its mint reads, signs and checks as any other.
+ */
+export function blindSecrets(secrets: readonly Uint8Array[]): { B_: Point; r: bigint }[] {
+  let start = Fn.fromBytes(secp256k1.utils.randomSecretKey());
+  if (start > Fn.ORDER - BigInt(secrets.length) - 1n) start -= BigInt(secrets.length) + 1n;
+  const blinded: Point[] = [];
+  let rG = timesG(start);
+  for (let i = 0; i < secrets.length; i++, rG = rG.add(P.BASE)) blinded.push(hashToCurve(secrets[i]!).add(rG));
+  return normalizeZ(P, blinded).map((B_, i) => ({ B_, r: start + BigInt(i) }));
 }
 
 /**
- * The unblinding C = C_ − r·K (NUT-00) where the mint funds its own tokens: it holds K's private key k, so r·K is
+ * The unblindings C = C_ − r·K (NUT-00) where the mint funds its own tokens: it holds K's private key k, so r·K is
  * (r·k)·G, a multiple of the generator (noble keeps a table of its multiples) rather than of an arbitrary point. The
- * same C as a wallet's unblinding; a wallet's own is cashu-ts's, which the tests' wallets and the router run.
+ * same C as a wallet's unblinding, made affine with one shared inversion; a wallet's own is cashu-ts's, which the
+ * tests' wallets and the router run.
  */
-export function unblindWithKey(C_: Point, r: bigint, key: Uint8Array): Point {
-  return C_.subtract(timesG(Fn.mul(r, Fn.fromBytes(key))));
+export function unblindWithKeys(signed: ReadonlyArray<{ C_: Point; r: bigint; key: Uint8Array }>): Point[] {
+  return normalizeZ(
+    P,
+    signed.map(({ C_, r, key }) => C_.subtract(timesG(Fn.mul(r, Fn.fromBytes(key))))),
+  );
 }

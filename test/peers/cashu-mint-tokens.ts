@@ -12,15 +12,16 @@ import {
   createRandomSecretKey,
   getEncodedToken,
   getPubKeyFromPrivKey,
-  pointFromHex,
   type Proof,
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { labMintKeys } from './cashu-mint-keys.ts';
-import { blindSecret, signSecret, unblindWithKey } from './cashu-mint-sign.ts';
-import type { WireBlindedMessage, WireSignature } from './cashu-mint-wire.ts';
+import { blindSecrets, signSecrets, unblindWithKeys } from './cashu-mint-sign.ts';
+import { signedPointOf, type WireBlindedMessage, type WireSignature } from './cashu-mint-wire.ts';
 
 export type TokenVersion = 3 | 4;
+
+const utf8 = new TextEncoder();
 
 /** The powers of two that make `amount`, smallest first (how mints and wallets split amounts). */
 export function splitAmount(amount: number): number[] {
@@ -39,16 +40,16 @@ export interface WalletOutput {
 
 /**
  * The outputs cashu-ts's Wallet asks a mint to sign for `amount`: split largest first (its default), each with 32
- * random bytes, hex, as its secret and a random blinding factor.
+ * random bytes, hex, as its secret and a blinding factor (blindSecrets: consecutive from a random start).
  */
 export function walletOutputs(amount: number, keysetId: string): WalletOutput[] {
-  return splitAmount(amount)
-    .reverse()
-    .map((a) => {
-      const secret = bytesToHex(randomBytes(32));
-      const { B_, r } = blindSecret(new TextEncoder().encode(secret));
-      return { wire: { amount: a, id: keysetId, B_: B_.toHex(true) }, secret, r };
-    });
+  const amounts = splitAmount(amount).reverse();
+  const secrets = amounts.map(() => bytesToHex(randomBytes(32)));
+  const blinded = blindSecrets(secrets.map((s) => utf8.encode(s)));
+  return amounts.map((a, i) => {
+    const { B_, r } = blinded[i]!;
+    return { wire: { amount: a, id: keysetId, B_: B_.toHex(true) }, secret: secrets[i]!, r };
+  });
 }
 
 /**
@@ -62,13 +63,15 @@ export function walletProofs(
   privKeys: Readonly<Record<string, Uint8Array>>,
 ): Proof[] {
   if (signatures.length !== outputs.length) throw new Error(`${signatures.length} signatures for ${outputs.length}`);
+  const Cs = unblindWithKeys(
+    signatures.map((sig, i) => ({ C_: signedPointOf(sig), r: outputs[i]!.r, key: privKeys[String(sig.amount)]! })),
+  );
   return signatures.map((sig, i) => {
     const { secret, r } = outputs[i]!;
-    const C = unblindWithKey(pointFromHex(sig.C_), r, privKeys[String(sig.amount)]!);
     return {
       id: sig.id,
       amount: Amount.from(sig.amount),
-      C: C.toHex(true),
+      C: Cs[i]!.toHex(true),
       secret,
       dleq: { s: sig.dleq.s, e: sig.dleq.e, r: r.toString(16).padStart(64, '0') },
     };
@@ -86,13 +89,16 @@ export function issueProofs(
   privKeys: Record<string, Uint8Array>,
   secret: (i: number) => string = () => bytesToHex(randomBytes(32)),
 ): Proof[] {
-  return splitAmount(amount).map((a, i) => {
-    const key = privKeys[String(a)];
-    if (!key) throw new Error(`keyset ${keysetId} has no key for ${a}`);
-    const s = secret(i);
-    const C = signSecret(new TextEncoder().encode(s), key);
-    return { id: keysetId, amount: Amount.from(a), secret: s, C: C.toHex(true) };
-  });
+  const amounts = splitAmount(amount);
+  const secrets = amounts.map((_, i) => secret(i));
+  const Cs = signSecrets(
+    amounts.map((a, i) => {
+      const key = privKeys[String(a)];
+      if (!key) throw new Error(`keyset ${keysetId} has no key for ${a}`);
+      return { secret: utf8.encode(secrets[i]!), key };
+    }),
+  );
+  return amounts.map((a, i) => ({ id: keysetId, amount: Amount.from(a), secret: secrets[i]!, C: Cs[i]!.toHex(true) }));
 }
 
 /** A P2PK (NUT-11) secret per proof, each with its own nonce, locked to `pubkey` (33-byte compressed hex). */

@@ -140,6 +140,19 @@ export function blindedPointOf(o: WireBlindedMessage): ReturnType<typeof pointFr
   return blindedPoints.get(o) ?? pointFromHex(o.B_);
 }
 
+// The point each signature's C_ was made as, kept for the funding wallet that unblinds it in the same process.
+const signedPoints = new WeakMap<WireSignature, ReturnType<typeof pointFromHex>>();
+
+/** Keeps C_, already made, as the point of `signature`'s C_ (its hex must be C_'s). */
+export function rememberSignedPoint(signature: WireSignature, C_: ReturnType<typeof pointFromHex>): void {
+  signedPoints.set(signature, C_);
+}
+
+/** The point of a signature's C_: as the mint made it, or read now (a signature that came over the wire). */
+export function signedPointOf(signature: WireSignature): ReturnType<typeof pointFromHex> {
+  return signedPoints.get(signature) ?? pointFromHex(signature.C_);
+}
+
 /** Every route the mint serves: method, path pattern (a parameter captured), the name faults and calls() use. */
 export const ROUTES: Array<[method: string, pattern: RegExp, key: string]> = [
   ['GET', /^\/v1\/info$/, 'GET /v1/info'],

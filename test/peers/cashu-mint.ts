@@ -10,6 +10,7 @@
  *   mint.url, mint.unit, mint.keysets()                  // [{ id, unit, active, inputFeePpk, finalExpiry }]
  *   await mint.fundToken(8, { version: 3 })             // cashuA…; { keyset } on an inactive (rotated) keyset too
  *   await mint.fundProofs(8); await mint.labWallet()     // the proofs themselves; the helpers' cashu-ts Wallet
+ *   mint.issuedProofs(8, { keyset? })                    // ecash in hand, signed from the keys (no quote, no blinding)
  *   mint.lockedToken(8, { pubkey? })                     // NUT-11 P2PK-locked: the mint refuses it without the witness
  *   mint.forgedToken(8)                                  // random secret, random C: UNSPENT at checkstate,
  *                                                        // refused at swap
@@ -207,6 +208,17 @@ export class CashuMint {
     const outputs = walletOutputs(amount, keyset.id);
     const { signatures } = this.ledger.mint({ quote, outputs: outputs.map((out) => out.wire) });
     return walletProofs(signatures, outputs, keyset.privKeys);
+  }
+
+  /**
+   * Ecash in hand: proofs of `amount` signed straight from the keys of the unit's active keyset (or of `keyset`), C =
+   * k·hash_to_curve(secret), with no quote and no blinding, signing and unblinding round (a third of fundProofs's
+   * work): for a test whose subject is what is done with ecash already held, not how it was minted. The mint checks
+   * them as it checks any proof.
+   */
+  issuedProofs(amount: number, o: { keyset?: string } = {}): Proof[] {
+    const keyset = o.keyset === undefined ? this.ledger.active(this.unit) : this.ledger.keyset(o.keyset);
+    return issueProofs(amount, keyset.id, keyset.privKeys);
   }
 
   /**

@@ -14,6 +14,7 @@ export {
   splitAmount,
   tokenHeader,
   unblind,
+  unblindAll,
   yOf,
   type DecodedToken,
   type KeysetEntry,

@@ -17,3 +17,5 @@ export {
 export { PaymentRequest } from '@cashu/cashu-ts';
 // secp256k1: the compressed public key a NUT-20 mint quote is locked to (quote-lock.ts).
 export { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
+// One inversion for a batch of points made affine before encoding (token.ts: outputs, unblinded proofs).
+export { normalizeZ } from '@noble/curves/abstract/curve.js';

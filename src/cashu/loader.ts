@@ -26,7 +26,11 @@ export function cashuLib(): CashuLib {
   // synchronously. On a router there is no node_modules: a path that forgot the load is this error, not a crash.
   try {
     const require = createRequire(import.meta.url);
-    return (loaded = { ...require('@cashu/cashu-ts'), ...require('@noble/curves/secp256k1.js') } as CashuLib);
+    return (loaded = {
+      ...require('@cashu/cashu-ts'),
+      ...require('@noble/curves/secp256k1.js'),
+      ...require('@noble/curves/abstract/curve.js'),
+    } as CashuLib);
   } catch (err) {
     throw new SluiceError(
       'ERR_MODULE_LOAD',

@@ -58,6 +58,8 @@ export interface DecodedToken {
   value: bigint;
 }
 
+const utf8 = new TextEncoder();
+
 const invalid = (message: string): SluiceError => new SluiceError('ERR_CASHU_TOKEN_INVALID', message);
 
 /**
@@ -158,7 +160,7 @@ export function isSpendingCondition(secret: string): boolean {
 
 /** NUT-00 Y = hash_to_curve(secret), compressed hex: how a mint names a proof in its spent set. */
 export function yOf(secret: string): string {
-  return cashuLib().hashToCurve(new TextEncoder().encode(secret)).toHex(true);
+  return cashuLib().hashToCurve(utf8.encode(secret)).toHex(true);
 }
 
 /** The payment's reference: one per set of proofs, whatever token encodes them (V3 or V4, any order). */
@@ -192,25 +194,72 @@ export function splitAmount(amount: bigint, available: readonly bigint[]): numbe
 
 /**
  * Fresh outputs for `amounts` on keyset `id`: random secrets (32 bytes, hex, as wallets make them) and blinding
- * factors.
+ * factors. The B_ are made affine with one shared inversion: encoding a projective point inverts its Z twice (its
+ * validity check, then its encoding).
  */
 export function makeOutputs(amounts: readonly number[], id: string): SwapOutput[] {
-  return amounts.map((amount) => {
-    const secret = randomBytes(32).toString('hex');
-    const b = cashuLib().blindMessage(new TextEncoder().encode(secret));
-    return { amount, id, B_: b.B_.toHex(true), secret, r: b.r.toString(16).padStart(64, '0') };
-  });
+  const { blindMessage, normalizeZ, secp256k1 } = cashuLib();
+  const secrets = amounts.map(() => randomBytes(32).toString('hex'));
+  const blinded = secrets.map((secret) => blindMessage(utf8.encode(secret)));
+  const points = normalizeZ(
+    secp256k1.Point,
+    blinded.map((b) => b.B_),
+  );
+  return amounts.map((amount, i) => ({
+    amount,
+    id,
+    B_: points[i]!.toHex(true),
+    secret: secrets[i]!,
+    r: blinded[i]!.r.toString(16).padStart(64, '0'),
+  }));
 }
 
-/** A mint's blind signature on one of our outputs → the proof (C = C_ − r·K, K the keyset's key for the amount). */
+type CurvePoint = ReturnType<CashuLib['pointFromHex']>;
+
+/**
+ * Each keyset's keys read as points, kept while its record is (MintReads keeps a keyset's keys once read): reading a
+ * compressed point is a square root, and every swap unblinds with the same few keys.
+ */
+const keyPoints = new WeakMap<Readonly<Record<string, string>>, Map<string, CurvePoint>>();
+
+function keyPoint(keys: Readonly<Record<string, string>>, output: SwapOutput): CurvePoint {
+  const amount = String(output.amount);
+  let points = keyPoints.get(keys);
+  if (points === undefined) keyPoints.set(keys, (points = new Map()));
+  let K = points.get(amount);
+  if (K === undefined) {
+    const key = keys[amount];
+    if (key === undefined)
+      throw new SluiceError(
+        'ERR_CASHU_MINT_UNAVAILABLE',
+        `the mint's keyset ${output.id} has no key for ${output.amount}`,
+      );
+    points.set(amount, (K = cashuLib().pointFromHex(key)));
+  }
+  return K;
+}
+
+/**
+ * A mint's blind signatures on our outputs → the proofs (C = C_ − r·K, K the keyset's key for the amount), made affine
+ * with one shared inversion.
+ */
+export function unblindAll(
+  outputs: readonly SwapOutput[],
+  signatures: readonly string[],
+  keys: Readonly<Record<string, string>>,
+): StoredProof[] {
+  const { unblindSignature, pointFromHex, normalizeZ, secp256k1 } = cashuLib();
+  const Cs = normalizeZ(
+    secp256k1.Point,
+    outputs.map((o, i) => {
+      const K = keyPoint(keys, o);
+      return unblindSignature(pointFromHex(signatures[i]!), BigInt(`0x${o.r}`), K);
+    }),
+  );
+  return outputs.map((o, i) => ({ id: o.id, amount: o.amount, secret: o.secret, C: Cs[i]!.toHex(true) }));
+}
+
+/** A mint's blind signature on one of our outputs → the proof (unblindAll). */
 export function unblind(output: SwapOutput, C_: string, keys: Readonly<Record<string, string>>): StoredProof {
-  const key = keys[String(output.amount)];
-  if (key === undefined)
-    throw new SluiceError(
-      'ERR_CASHU_MINT_UNAVAILABLE',
-      `the mint's keyset ${output.id} has no key for ${output.amount}`,
-    );
-  const { unblindSignature, pointFromHex } = cashuLib();
-  const C = unblindSignature(pointFromHex(C_), BigInt(`0x${output.r}`), pointFromHex(key));
-  return { id: output.id, amount: output.amount, secret: output.secret, C: C.toHex(true) };
+  return unblindAll([output], [C_], keys)[0]!;
 }

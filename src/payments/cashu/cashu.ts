@@ -14,7 +14,7 @@
  * goes on, and its session is granted late when it lands. Every open intent is resolved at start and every few
  * seconds while any is open (resolve-intent.ts: the crash table).
  */
-import { loadCashuLib, unblind } from '../../cashu/index.ts';
+import { loadCashuLib, unblindAll } from '../../cashu/index.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Config, PricingPlan, TollgateConfig } from '../../config/index.ts';
@@ -303,7 +303,7 @@ export class CashuMethod implements PaymentMethod, LightningPort {
 
   private async land(intent: SwapIntent, signatures: readonly string[]): Promise<SwapOutcome> {
     const keys = await this.mints.keysOf(intent.mint, intent.outputs[0]!.id);
-    const proofs = intent.outputs.map((o, i) => unblind(o, signatures[i]!, keys));
+    const proofs = unblindAll(intent.outputs, signatures, keys);
     await this.store.landSwap(intent.ref, proofs);
     return { kind: 'landed', proofs };
   }

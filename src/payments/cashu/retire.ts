@@ -10,7 +10,15 @@
 import type { CustodyPort } from './payout.ts';
 import type { SwapOut } from './outgoing.ts';
 import { giveBack } from './payout.ts';
-import { MAX_PROOFS, inputFee, makeOutputs, splitAmount, unblind, yOf, type StoredProof } from '../../cashu/index.ts';
+import {
+  MAX_PROOFS,
+  inputFee,
+  makeOutputs,
+  splitAmount,
+  unblindAll,
+  yOf,
+  type StoredProof,
+} from '../../cashu/index.ts';
 
 /** Swaps one batch of a mint's held proofs off its inactive keysets; how many sat were moved (0: none to move). */
 export async function retireKeysets(mint: string, port: CustodyPort): Promise<number> {
@@ -64,7 +72,7 @@ export async function retireKeysets(mint: string, port: CustodyPort): Promise<nu
 
 async function land(record: SwapOut, signatures: readonly string[], port: CustodyPort): Promise<void> {
   const keys = await port.keysOf(record.mint, record.outputs[0]!.id);
-  const proofs: StoredProof[] = record.outputs.map((o, i) => unblind(o, signatures[i]!, keys));
+  const proofs: StoredProof[] = unblindAll(record.outputs, signatures, keys);
   await port.store.finishTake(record.take, proofs);
   await port.book.end(record.take);
 }

@@ -122,6 +122,8 @@ export class MintLedger {
   readonly pending = new Set<string>();
   /** B_ → the signature issued for it (NUT-09). */
   readonly issued = new Map<string, WireSignature>();
+  /** Proofs whose C this mint found to be k·hash_to_curve(secret): `${keyset} ${amount} ${C} ${secret}`. */
+  private readonly verified = new Set<string>();
   readonly mintQuotes = new Map<string, MintQuote>();
   readonly meltQuotes = new Map<string, MeltQuote>();
   readonly paidInvoices = new Set<string>();
@@ -246,13 +248,18 @@ export class MintLedger {
       throw new MintError(CODES.keysetExpired, `keyset ${k.id} has expired`);
     const key = k.privKeys[String(p.amount)];
     if (!key) throw new MintError(CODES.proofInvalid, `no key for amount ${p.amount}`);
-    let valid = false;
-    try {
-      valid = signY(Y, key).equals(pointFromHex(p.C));
-    } catch {
-      /* an unparsable C is an invalid proof */
+    // A proof presented again (a double spend, a retried or replayed swap) was checked already: k·Y is the same.
+    const signed = `${k.id} ${p.amount} ${p.C.toLowerCase()} ${p.secret}`;
+    if (!this.verified.has(signed)) {
+      let valid = false;
+      try {
+        valid = signY(Y, key).equals(pointFromHex(p.C));
+      } catch {
+        /* an unparsable C is an invalid proof */
+      }
+      if (!valid) throw new MintError(CODES.proofInvalid, 'could not verify proofs.');
+      this.verified.add(signed);
     }
-    if (!valid) throw new MintError(CODES.proofInvalid, 'could not verify proofs.');
     this.checkSpendingConditions(p);
   }
 

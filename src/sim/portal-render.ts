@@ -134,6 +134,29 @@ function openNdsFrame(gw: GatewayInfo, indent: string) {
 }
 type OpenNdsFrame = ReturnType<typeof openNdsFrame>;
 
+/** The last frame made, with what it was made from: a caller rendering client by client reuses it. */
+let lastFrame: { gw: GatewayInfo; indent: string; frame: OpenNdsFrame } | undefined;
+
+/** openNdsFrame, made again only when the gateway's fields or the indent differ from the last one's. */
+function frameFor(gw: GatewayInfo, indent: string): OpenNdsFrame {
+  const last = lastFrame;
+  if (
+    last !== undefined &&
+    last.indent === indent &&
+    last.gw.gatewayName === gw.gatewayName &&
+    last.gw.gatewayAddress === gw.gatewayAddress &&
+    last.gw.gatewayFqdn === gw.gatewayFqdn &&
+    last.gw.version === gw.version &&
+    last.gw.clientIf === gw.clientIf
+  )
+    return last.frame;
+  const frame = openNdsFrame(gw, indent);
+  // A copy of the fields: the caller's object (a model's config) may change after.
+  const { gatewayName, gatewayAddress, gatewayFqdn, version, clientIf } = gw;
+  lastFrame = { gw: { gatewayName, gatewayAddress, gatewayFqdn, version, clientIf }, indent, frame };
+  return frame;
+}
+
 /** One openNDS client object's fields (ndsctl_json_client), after its key. */
 function openNdsFields(c: SimClient, f: OpenNdsFrame, now: number): string {
   // durationsecs is unsigned and clamped to >= 1 (openNDS: "prevent division by 0").
@@ -161,7 +184,7 @@ function openNdsFields(c: SimClient, f: OpenNdsFrame, now: number): string {
 }
 
 export function renderOpenNdsClient(c: SimClient, gw: GatewayInfo, now: number, indent: string): string {
-  return openNdsFields(c, openNdsFrame(gw, indent), now);
+  return openNdsFields(c, frameFor(gw, indent), now);
 }
 
 export function renderOpenNdsAll(
@@ -172,7 +195,7 @@ export function renderOpenNdsAll(
   trusted: readonly string[],
 ): string {
   const indent = '    ';
-  const frame = openNdsFrame(gw, indent);
+  const frame = frameFor(gw, indent);
   const text = new Text(`{\n  "client_list_length":"${count}",\n  "clients":{\n`);
   const open = `${indent}"`;
   const between = `${indent}},\n${indent}"`;

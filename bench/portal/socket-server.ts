@@ -22,9 +22,10 @@ const answer = portalRequestHandler(portal);
 let last = performance.now();
 // `live`: traffic steps and the full list is re-rendered continuously in the background, at most every LIVE_FRAME_MS,
 // in slices of 50 clients with an event-loop turn between them (a reply of 8.9 MB goes out in ~45 socket writes, each
-// waiting for a slice), and `json` answers the latest complete frame. Rendering 10k clients in JavaScript takes 250–600
-// ms on this shared VM: done in one piece per request (or per frame) it blocked the socket, so the ticks' fetches and
-// the purchases' auths measured the simulator, not sluice. Counters (and gates opened or closed since) show up one
+// waiting for a slice), and `json` answers the latest complete frame. Rendering 10k clients one by one in JavaScript
+// takes 30–160 ms on this shared VM (the first of eight renders the slowest; 2026-11-30, load 0.5): done in one piece
+// per request (or per frame) it would block the socket, so the ticks' fetches and the purchases' auths would measure
+// the simulator, not sluice. Counters (and gates opened or closed since) show up one
 // frame late, as if the portal sampled its counters that often; `json <mac>`, auth and deauth are answered live.
 const LIVE_FRAME_MS = 500;
 let frame: Buffer = Buffer.alloc(0);

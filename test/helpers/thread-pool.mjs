@@ -50,7 +50,18 @@ export class ThreadHost {
     const host = this.#host();
     const id = this.nextId++;
     return new Promise((resolve) => {
-      const job = { resolve, timeoutMs, timedOut: false, timer: null, cpuBefore: this.cpuMs() };
+      // Alone: no other file ran in the host at any time of this one's run. A file beside the lanes that starts and
+      // ends within a long file's run leaves the host without others at both its ends, and the host's CPU over the
+      // long file would count both files' work.
+      const job = {
+        resolve,
+        timeoutMs,
+        timedOut: false,
+        timer: null,
+        cpuBefore: this.cpuMs(),
+        alone: this.pending.size === 0,
+      };
+      for (const other of this.pending.values()) other.alone = false;
       job.timer = setTimeout(() => {
         job.timedOut = true;
         host.child.send({ stop: id });
@@ -136,8 +147,9 @@ export class ThreadHost {
       const timedOut = job.timedOut;
       const text = timedOut ? `${out}\n[run] timed out after ${job.timeoutMs} ms: its thread was terminated\n` : out;
       // The host's own CPU over the file (its threads, V8's helper threads, the worker's start) when it ran this file
-      // alone, as test/run.mjs uses it: the figure a file's own process gave. Else the file's thread alone.
-      const hostCpu = this.pending.size === 0 && job.cpuBefore !== null ? this.cpuMs() - job.cpuBefore : null;
+      // alone from its start to its end, as test/run.mjs uses it: the figure a file's own process gave. Else the file's
+      // thread alone.
+      const hostCpu = job.alone && job.cpuBefore !== null ? this.cpuMs() - job.cpuBefore : null;
       job.resolve({
         text,
         code,

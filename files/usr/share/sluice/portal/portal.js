@@ -264,18 +264,27 @@
 
 	/* ---- numbers ---- */
 
+	/* An Intl.NumberFormat of the language in use, made once per options: making one costs many formats with it, and the
+	   status box formats its time left every second. */
+	var numberFormats = {};
+
+	function numberFormat(options) {
+		var key = locale + ' ' + JSON.stringify(options);
+		return numberFormats[key] || (numberFormats[key] = new Intl.NumberFormat(locale, options));
+	}
+
 	/* A whole number or a decimal string ("1234.5") in the locale's digits and separators, every digit kept. */
 	function formatNumber(text) {
 		var m = /^(\d+)(?:\.(\d+))?$/.exec(String(text));
 		if (!m || typeof Intl === 'undefined')
 			return String(text);
-		var nf = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+		var nf = numberFormat({ maximumFractionDigits: 0 });
 		var whole = typeof BigInt === 'function' ? nf.format(BigInt(m[1])) : nf.format(Number(m[1]));
 		if (!m[2])
 			return whole;
 		var sep = '.';
 		try {
-			new Intl.NumberFormat(locale).formatToParts(1.5).forEach(function(p) { if (p.type === 'decimal') sep = p.value; });
+			numberFormat({}).formatToParts(1.5).forEach(function(p) { if (p.type === 'decimal') sep = p.value; });
 		} catch (e) { /* formatToParts is missing only in very old browsers: keep the dot */ }
 		return whole + sep + m[2];
 	}
@@ -302,10 +311,10 @@
 	function unitText(n, unit) {
 		if (TIME_UNITS[unit] && typeof Intl !== 'undefined') {
 			try {
-				return new Intl.NumberFormat(locale, { style: 'unit', unit: TIME_UNITS[unit], unitDisplay: 'short', maximumFractionDigits: 1 }).format(n);
+				return numberFormat({ style: 'unit', unit: TIME_UNITS[unit], unitDisplay: 'short', maximumFractionDigits: 1 }).format(n);
 			} catch (e) { /* a browser without unit formatting */ }
 		}
-		var text = typeof Intl !== 'undefined' ? new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(n) : String(n);
+		var text = typeof Intl !== 'undefined' ? numberFormat({ maximumFractionDigits: 1 }).format(n) : String(n);
 		return text + '\u00a0' + unit;
 	}
 

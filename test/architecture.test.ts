@@ -285,12 +285,22 @@ const OVER_LIMIT: Record<string, string> = {};
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...sourceFiles(path));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
+  // The listing's own entry types: no stat per entry (a link would be neither, as statSync's isDirectory followed it).
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const path = join(dir, entry.name);
+    const kind = entry.isSymbolicLink() ? statSync(path) : entry;
+    if (kind.isDirectory()) out.push(...sourceFiles(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) out.push(path);
   }
   return out;
+}
+
+/** Each file's text, read once for the tests that read it (read-only: nothing here writes a source). */
+const texts = new Map<string, string>();
+function sourceText(path: string): string {
+  let text = texts.get(path);
+  if (text === undefined) texts.set(path, (text = readFileSync(path, 'utf8')));
+  return text;
 }
 
 /**
@@ -304,15 +314,24 @@ function keyOf(path: string): string | null {
 }
 const shown = (key: string): string => (key.startsWith('workers/') ? key : `src/${key}`);
 
+/** What each resolved path names, looked up once: the tests read ~6,000 specifiers, most of them several times. */
+const resolved = new Map<string, string | null>();
 function resolveFile(from: string, specifier: string): string | null {
   const base = resolve(dirname(from), specifier);
-  const candidates = [base, base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts')];
-  return candidates.find((c) => existsSync(c) && statSync(c).isFile()) ?? null;
+  let file = resolved.get(base);
+  if (file === undefined) {
+    const candidates = [base, base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts')];
+    file = candidates.find((c) => statSync(c, { throwIfNoEntry: false })?.isFile() === true) ?? null;
+    resolved.set(base, file);
+  }
+  return file;
 }
 
+/** The files of src/ and workers/, listed once for the tests that read them all. */
+let house: string[] | undefined;
 function houseFiles(): string[] {
   assert.not.ok(existsSync(join(SRC, 'workers')), 'src/workers would share its key with workers/');
-  return [...sourceFiles(SRC), ...sourceFiles(WORKERS)];
+  return (house ??= [...sourceFiles(SRC), ...sourceFiles(WORKERS)]);
 }
 
 /** The import graph of src/ and workers/, read once for the tests that check it (read-only). */
@@ -326,7 +345,7 @@ function readSrcEdges(): { edges: ImportEdge[]; unresolved: string[] } {
   const unresolved: string[] = [];
   for (const path of houseFiles()) {
     const from = keyOf(path)!;
-    for (const specifier of relativeSpecifiers(readFileSync(path, 'utf8'))) {
+    for (const specifier of relativeSpecifiers(sourceText(path))) {
       const target = resolve(dirname(path), specifier);
       // A data file outside src/ and workers/ (luci-app's rules.json) is no part of the folder graph.
       if (keyOf(target) === null && keyOf(`${target}/`) === null) continue;
@@ -494,7 +513,7 @@ function exportsOf(path: string): Set<string> {
   if (names === undefined) {
     exportsRead.set(
       path,
-      (names = exportedNames(readFileSync(path, 'utf8'), (specifier) => {
+      (names = exportedNames(sourceText(path), (specifier) => {
         const file = resolveFile(path, specifier);
         return file === null ? null : exportsOf(file);
       })),
@@ -512,7 +531,7 @@ test(
       .filter((p) => existsSync(p));
     const used = new Map(indexes.map((p) => [p, new Set<string>()]));
     for (const path of houseFiles()) {
-      for (const { specifier, names } of importedNames(readFileSync(path, 'utf8'))) {
+      for (const { specifier, names } of importedNames(sourceText(path))) {
         const target = resolveFile(path, specifier);
         const into = target === null ? undefined : used.get(target);
         if (into === undefined || path.startsWith(dirname(target!) + sep)) continue;
@@ -548,9 +567,7 @@ test(
 
 test('no file of src/ or workers/ is over 600 lines, and one of 400 to 600 lines has a reason', () => {
   const problems: string[] = [];
-  const lines = new Map(
-    houseFiles().map((path) => [shown(keyOf(path)!), readFileSync(path, 'utf8').split('\n').length - 1]),
-  );
+  const lines = new Map(houseFiles().map((path) => [shown(keyOf(path)!), sourceText(path).split('\n').length - 1]));
   for (const [file, n] of lines) {
     if (n > MAX_LINES && !(file in OVER_LIMIT)) problems.push(`${file} has ${n} lines (over ${MAX_LINES}): split it`);
     if (n >= REASON_LINES && n <= MAX_LINES && !(file in SIZE_REASONS)) {
@@ -591,9 +608,7 @@ function nearLimitNamed(): Map<string, string> {
 test(`a file over ${NEAR_LINES} lines is named in docs/architecture.md with why it is one idea`, () => {
   const named = nearLimitNamed();
   const problems: string[] = [];
-  const lines = new Map(
-    houseFiles().map((path) => [shown(keyOf(path)!), readFileSync(path, 'utf8').split('\n').length - 1]),
-  );
+  const lines = new Map(houseFiles().map((path) => [shown(keyOf(path)!), sourceText(path).split('\n').length - 1]));
   for (const [file, n] of lines) {
     if (n > NEAR_LINES && !named.has(file))
       problems.push(
@@ -626,7 +641,7 @@ function rootFiles(): string[] {
 }
 
 test(`the composition root (daemon.ts and composition/) keeps to ${ROOT_BUDGET} lines`, () => {
-  const n = rootFiles().reduce((sum, f) => sum + readFileSync(f, 'utf8').split('\n').length - 1, 0);
+  const n = rootFiles().reduce((sum, f) => sum + sourceText(f).split('\n').length - 1, 0);
   assert.ok(n <= ROOT_BUDGET, `the root has ${n} lines (budget ${ROOT_BUDGET}): move a job to the part it belongs to`);
 });
 
@@ -656,7 +671,7 @@ test("the composition root names no payment method: the core does not know its e
   const problems: string[] = [];
   const said = new Set<string>();
   for (const file of rootFiles()) {
-    const words = codeWords(readFileSync(file, 'utf8'));
+    const words = codeWords(sourceText(file));
     for (const name of names) {
       if (!words.some((w) => w.includes(name))) continue;
       said.add(name);

@@ -4,7 +4,10 @@
  * holding one with mkdir's default mode, nothing else), touching only what differs. The owner's last open changed a
  * file or two of it, and the harms run once per byte of the file, so rewriting the whole directory each time was most
  * of these suites' time (unlink, rmdir, mkdir, create). Everything a put-back needs but the listing and the kept
- * files' bytes is worked out once, from the snapshot: paths, the directories, one read buffer.
+ * files' bytes is worked out once, from the snapshot: paths, the directories, one read buffer. The harmed file's new
+ * bytes are written by the put-back too: on a tmpfs over the file there (a plain file of its mode, truncated), where
+ * an unlink and a create cost twice a truncated write; on a disk as a new file, since ext4 flushes a file truncated
+ * and written again when it is closed.
  */
 import {
   chmodSync,
@@ -18,9 +21,11 @@ import {
   readFileSync,
   readSync,
   rmSync,
+  statfsSync,
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -30,6 +35,10 @@ const FILE_MODE = 0o600 & ~UMASK;
 const DIR_MODE = 0o777 & ~UMASK;
 /** A kept file is read as it is: a link is not followed (ELOOP: removed), a FIFO does not block the open. */
 const READ_AS_FOUND = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** The harmed file written over as it is found: the same, and a FIFO without a reader refused (ENXIO: removed). */
+const WRITE_AS_FOUND = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** statfs's f_type of a tmpfs (linux/magic.h). */
+const TMPFS_MAGIC = 0x01021994;
 
 interface KeptFile {
   path: string;
@@ -52,8 +61,11 @@ export class DirSnapshot {
   /** As long as the longest file: a kept file is read into it, never into a buffer of its own. */
   private readonly buffer: Buffer;
   private putBacks = 0;
+  /** Whether the harmed file is written over in place (a tmpfs) rather than anew (see above). */
+  private readonly inPlace: boolean;
 
   constructor(readonly dir: string) {
+    this.inPlace = statfsSync(dir).type === TMPFS_MAGIC;
     this.read('');
     for (const [rel, bytes] of this.files) {
       this.kept.set(rel, { path: join(dir, rel), bytes, keptAt: 0 });
@@ -71,14 +83,14 @@ export class DirSnapshot {
     }
   }
 
-  /**
-   * Puts the directory back. `harmed`: a file left for the caller to write (new, mode 0o600; its directory made), so
-   * that it is not written twice.
-   */
-  restore(harmed?: string): void {
+  /** Puts the directory back, but for `harmed`, which then holds `bytes` (mode 0o600, as a new file would). */
+  restore(harmed: string, bytes: Uint8Array): void {
     const at = ++this.putBacks;
-    this.walk('', at, harmed);
-    if (harmed !== undefined) this.parentOf(harmed, at);
+    const written = this.walk('', at, harmed, bytes);
+    if (!written) {
+      this.parentOf(harmed, at);
+      writeFileSync(join(this.dir, harmed), bytes, { mode: 0o600 });
+    }
     for (const [rel, file] of this.kept) {
       if (file.keptAt === at || rel === harmed) continue;
       this.parentOf(rel, at);
@@ -86,7 +98,9 @@ export class DirSnapshot {
     }
   }
 
-  private walk(under: string, at: number, harmed: string | undefined): void {
+  /** Whether it wrote `bytes` over the harmed file where it found it. */
+  private walk(under: string, at: number, harmed: string, bytes: Uint8Array): boolean {
+    let written = false;
     const top = this.dirs.get(under)!;
     top.seenAt = at;
     for (const name of readdirSync(top.path)) {
@@ -98,12 +112,14 @@ export class DirSnapshot {
         const stat = lstatSync(path);
         if (stat.isDirectory()) {
           if ((stat.mode & 0o7777) !== DIR_MODE) chmodSync(path, DIR_MODE);
-          this.walk(rel, at, harmed);
+          if (this.walk(rel, at, harmed, bytes)) written = true;
         } else unlinkSync(path);
       } else if (file) {
         if (this.whole(file)) file.keptAt = at;
-      } else remove(path);
+      } else if (rel === harmed && this.inPlace && writeOver(path, bytes)) written = true;
+      else remove(path);
     }
+    return written;
   }
 
   /** Whether a kept file stays (its bytes mended in place when only they differ); otherwise it is removed. */
@@ -140,6 +156,27 @@ export class DirSnapshot {
     if (parent === '.' || this.dirs.get(parent)!.seenAt === at) return;
     mkdirSync(this.dirs.get(parent)!.path, { recursive: true });
     for (let d = parent; d !== '.'; d = dirname(d)) this.dirs.get(d)!.seenAt = at;
+  }
+}
+
+/**
+ * Writes `bytes` over the file at `path` when it is a plain file of a new file's mode (true); anything else is left
+ * for the caller to remove (false), truncated or not.
+ */
+function writeOver(path: string, bytes: Uint8Array): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, WRITE_AS_FOUND);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || (stat.mode & 0o7777) !== FILE_MODE) return false;
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    return true;
+  } finally {
+    closeSync(fd);
   }
 }
 

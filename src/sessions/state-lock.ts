@@ -4,7 +4,7 @@
  * first is appending to. Pure JS has no flock(2), so a stale lock (the owner was kill -9'd, or the router rebooted)
  * is recognised by its pid: not running, or running something that is not sluice (a pid reused after a reboot).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { processAlive as alive } from '../storage/index.ts';
@@ -31,9 +31,11 @@ export function lockStateDir(dir: string): () => Promise<void> {
     try {
       const fd = openSync(path, 'wx', 0o600);
       try {
+        // Not fsynced: the lock speaks only for a live owner, and every process that could read it sees it at once
+        // through the page cache. What a power cut leaves of it (nothing, an empty file, the pid) names no live
+        // owner after the reboot and is taken over as stale below; a flash sync at each start would only cost.
         const pid = Buffer.from(`${process.pid}\n`);
         if (writeSync(fd, pid) !== pid.length) throw new Error(`a short write of ${path}`);
-        fsyncSync(fd);
       } finally {
         closeSync(fd);
       }

@@ -12,13 +12,25 @@ export interface ReferenceDump {
 }
 
 const NAME = /^c([ud])_([0-9a-f]{12})$/;
+const DOWN_NAME = /^cd_[0-9a-f]{12}$/;
 const TABLE = 'sluice_count';
+const ITEM_KEYS = ['counter', 'table', 'map', 'chain'];
+const COUNTER_STRINGS = ['family', 'name', 'table'];
+const TABLE_STRINGS = ['name', 'family'];
+const MAP_STRINGS = ['name', 'table'];
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && !Object.is(v, -0);
 
+/** 12 hex digits in their colon form. */
+const colons = (hex: string): string =>
+  `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10)}`;
+
 class Refused extends Error {}
+function strings(o: Json, keys: readonly string[]): void {
+  for (const k of keys) if (typeof o[k] !== 'string') refuse(`${k} missing or not a string`);
+}
 const refuse = (why: string): never => {
   throw new Refused(why);
 };
@@ -40,16 +52,13 @@ function read(text: string): ReferenceDump {
   const parts = new Set<string>();
   const pairs = new Map<string, { up?: [number, number]; down?: [number, number] }>();
   const keyOf = new Map<string, string>();
-  const strings = (o: Json, keys: string[]): void => {
-    for (const k of keys) if (typeof o[k] !== 'string') refuse(`${k} missing or not a string`);
-  };
   for (const item of doc['nftables'] as unknown[]) {
     if (!isObject(item)) refuse('an item that is not an object');
     const it = item as Json;
-    for (const key of ['counter', 'table', 'map', 'chain']) if (key in it && !isObject(it[key])) refuse('not object');
+    for (const key of ITEM_KEYS) if (key in it && !isObject(it[key])) refuse('not object');
     const c = it['counter'] as Json | undefined;
     if (c !== undefined) {
-      strings(c, ['family', 'name', 'table']);
+      strings(c, COUNTER_STRINGS);
       if (!isCount(c['handle']) || !isCount(c['packets']) || !isCount(c['bytes'])) refuse('a bad count');
       const m = NAME.exec(c['name'] as string);
       if (c['table'] === TABLE && m !== null) {
@@ -64,7 +73,7 @@ function read(text: string): ReferenceDump {
     }
     const t = it['table'] as Json | undefined;
     if (t !== undefined) {
-      strings(t, ['name', 'family']);
+      strings(t, TABLE_STRINGS);
       if ('handle' in t && !isCount(t['handle'])) refuse('a bad table handle');
       if (t['name'] === TABLE && t['family'] === 'netdev') {
         if (!('handle' in t)) refuse('the table without a handle');
@@ -75,11 +84,11 @@ function read(text: string): ReferenceDump {
     for (const kind of ['map', 'chain'] as const) {
       const o = it[kind] as Json | undefined;
       if (o === undefined) continue;
-      strings(o, ['name', 'table']);
+      strings(o, MAP_STRINGS);
       if (kind === 'map' && Array.isArray(o['elem']))
         for (const e of o['elem'] as unknown[])
           if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string' && o['name'] === 'cdown')
-            if (o['table'] === TABLE && /^cd_[0-9a-f]{12}$/.test(e[1])) keyOf.set(e[1], e[0]);
+            if (o['table'] === TABLE && DOWN_NAME.test(e[1])) keyOf.set(e[1], e[0]);
       if (o['table'] === TABLE) parts.add(`${kind} ${o['name'] as string}`);
     }
   }
@@ -88,7 +97,7 @@ function read(text: string): ReferenceDump {
   for (const [hex, { up, down }] of pairs) {
     if (up === undefined || down === undefined) continue;
     const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down[0], 0x85ebca6b) ^ up[0]) | 1;
-    const mac = hex.replace(/(..)(?!$)/g, '$1:');
+    const mac = colons(hex);
     clients.push({ mac, epoch, downBytes: down[1], upBytes: up[1], key: keyOf.get(`cd_${hex}`) ?? '' });
   }
   const intact = ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p));

@@ -10,7 +10,7 @@
  * lists only shrink.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REGISTERED } from '../src/payments/plugins.ts';
@@ -308,8 +308,9 @@ function sourceText(path: string): string {
  * ('workers/usage.ts', so workers/ is one more folder); null outside both.
  */
 function keyOf(path: string): string | null {
-  if (path.startsWith(SRC)) return relative(SRC, path).split(sep).join('/');
-  if (path.startsWith(WORKERS)) return relative(ROOT, path).split(sep).join('/');
+  // Every path asked is absolute and normalized (join, resolve): its key is what follows the folder's own path.
+  if (path.startsWith(SRC)) return path.slice(SRC.length);
+  if (path.startsWith(WORKERS)) return path.slice(ROOT.length);
   return null;
 }
 const shown = (key: string): string => (key.startsWith('workers/') ? key : `src/${key}`);

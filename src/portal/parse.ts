@@ -51,8 +51,8 @@ export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'a
   // A MAC listed more than once (openNDS: one client per MAC and address) is its last listing, the address it moved
   // to (meter/kernel-task.ts scanRoster reads it the same way).
   const byMac = new Map<string, PortalClient>();
-  for (const [key, client] of list.entries) {
-    const c = parseClientObject(client, clientKeyMac(key));
+  for (const key of list.keys) {
+    const c = parseClientObject(list.clients[key], clientKeyMac(key));
     const size = byMac.size;
     byMac.set(c.mac, c);
     // A MAC seen before kept its first place: moved to its last (one lookup a client, not a delete's and a set's).

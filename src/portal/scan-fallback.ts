@@ -28,12 +28,13 @@ export function parseSnapshotFallback(
   const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
   const list = readClientList(text, expected);
   if (!list.ok) return { ok: false, problem: list.problem, message: list.message };
-  const { flavour, declared, entries } = list;
+  const { flavour, declared, keys, clients } = list;
   const { downloadKey, uploadKey } = FORMATS[flavour];
   // Validate everything before feeding the sink: a snapshot is used whole or not at all.
   const rows: Array<[number, number, number, number, number, number]> = [];
   const addresses: string[] = [];
-  for (const [key, client] of entries) {
+  for (const key of keys) {
+    const client = clients[key];
     const mac = clientKeyMac(key);
     const parts = macToParts(mac.toLowerCase());
     if (parts === undefined) return malformed(`client key ${JSON.stringify(mac.slice(0, 40))} is not a MAC`);
@@ -58,7 +59,7 @@ export function parseSnapshotFallback(
   }
   for (let i = 0; addressSink !== undefined && i < addresses.length; i += 3)
     addressSink(addresses[i]!, addresses[i + 1]!, addresses[i + 2]!);
-  return { ok: true, flavour, clients: entries.length, declared };
+  return { ok: true, flavour, clients: keys.length, declared };
 }
 
 function malformed(message: string): FallbackOutcome {

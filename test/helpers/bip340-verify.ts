@@ -8,14 +8,19 @@ import { createHash } from 'node:crypto';
 
 const P = 2n ** 256n - 0x1000003d1n;
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const G: Point = [
+const G: Affine = [
   0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798n,
   0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8n,
 ];
 
-type Point = readonly [bigint, bigint] | null;
+type Affine = readonly [bigint, bigint];
+type Point = Affine | null;
 
-const mod = (a: bigint, m = P): bigint => ((a % m) + m) % m;
+/** a mod m in [0, m): one division (a bigint's % keeps the dividend's sign). */
+function mod(a: bigint, m = P): bigint {
+  const r = a % m;
+  return r < 0n ? r + m : r;
+}
 
 function pow(b: bigint, e: bigint, m = P): bigint {
   let r = 1n;
@@ -71,13 +76,21 @@ function affine([X, Y, Z]: Jacobian): Point {
   return [mod(X * zi * zi), mod(Y * zi * zi * zi)];
 }
 
-function mul(p: Point, n: bigint): Jacobian {
-  if (p === null) return INFINITY;
-  const base: Jacobian = [p[0], p[1], 1n];
+/**
+ * a·p + b·q in one pass (Shamir's trick): one doubling a bit for both, and an addition of p, q or p + q where a bit of
+ * a or b is set, in place of two multiplications and their doublings each.
+ */
+function mulAdd(p: Affine, a: bigint, q: Affine, b: bigint): Jacobian {
+  const pj: Jacobian = [p[0], p[1], 1n];
+  const qj: Jacobian = [q[0], q[1], 1n];
+  const both = addJ(pj, qj);
   let r = INFINITY;
   for (let i = 255n; i >= 0n; i--) {
     r = double(r);
-    if ((n >> i) & 1n) r = addJ(r, base);
+    const bits = (((a >> i) & 1n) << 1n) | ((b >> i) & 1n);
+    if (bits === 3n) r = addJ(r, both);
+    else if (bits === 2n) r = addJ(r, pj);
+    else if (bits === 1n) r = addJ(r, qj);
   }
   return r;
 }
@@ -111,6 +124,6 @@ export function bip340Verify(pubkeyHex: string, messageHex: string, sigHex: stri
   const s = int(sig.subarray(32));
   if (r >= P || s >= N) return false;
   const e = mod(int(taggedHash('BIP0340/challenge', sig.subarray(0, 32), pk, m)), N);
-  const R = affine(addJ(mul(G, s), mul(point, N - e)));
+  const R = affine(mulAdd(G, s, point, N - e));
   return R !== null && R[1] % 2n === 0n && R[0] === r;
 }

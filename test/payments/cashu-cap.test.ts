@@ -95,19 +95,19 @@ test('a payout in flight counts against max_balance until the mint says paid: to
   mint.setAutoPay(false);
   const r = await rig(mint);
   try {
-    await r.buy(await mint.fundToken(40));
+    await r.buy(mint.issuedToken(40));
     mint.meltOutcome('pending');
     const out = await r.custody.payout();
     assert.is(out.state, 'pending');
     assert.is(r.cashu.store.total(), 0n, 'the taken proofs are out of the spendable balance');
     // 40 sat on their way out + 40 would pass 60: if the melt failed, the router would hold 80.
-    const token = await mint.fundToken(40);
+    const token = mint.issuedToken(40);
     assert.is(await codeOf(r.buy(token, OTHER)), 'ERR_CASHU_BALANCE_FULL');
     assert.is(await codeOf(openQuote(r.cashu, OTHER, undefined, 20n)), 'ERR_CASHU_BALANCE_FULL', '40 sat invoice');
     assert.is(mint.calls('POST /v1/swap'), 1, 'the refused token was not swapped');
     assert.is(mint.calls('POST /v1/mint/quote/bolt11'), 0, 'no invoice asked of the mint');
     // What still fits beside the payout is taken: 40 + 10 ≤ 60.
-    await r.buy(await mint.fundToken(10), OTHER);
+    await r.buy(mint.issuedToken(10), OTHER);
 
     mint.settleMelt(out.quote as string, 'paid');
     await r.custody.runPass();
@@ -129,11 +129,11 @@ test('a payout that fails gives its ecash back: the cap held all along, so the r
   const mint = await CashuMint.start();
   const r = await rig(mint);
   try {
-    await r.buy(await mint.fundToken(50));
+    await r.buy(mint.issuedToken(50));
     mint.meltOutcome('pending');
     const out = await r.custody.payout();
     assert.is(out.state, 'pending');
-    assert.is(await codeOf(r.buy(await mint.fundToken(20), OTHER)), 'ERR_CASHU_BALANCE_FULL');
+    assert.is(await codeOf(r.buy(mint.issuedToken(20), OTHER)), 'ERR_CASHU_BALANCE_FULL');
     mint.settleMelt(out.quote as string, 'failed');
     await r.custody.runPass();
     assert.is(r.cashu.store.total(), 50n, 'held again');
@@ -149,7 +149,7 @@ test('payments at once are each counted as they are let in: never two that pass 
   const r = await rig(mint);
   try {
     // 40 + 40 would pass 60: whichever comes second is refused, though neither is on flash when the other is checked.
-    const tokens = [await mint.fundToken(40), await mint.fundToken(40)];
+    const tokens = [mint.issuedToken(40), mint.issuedToken(40)];
     const codes = await Promise.all([r.buy(tokens[0]!), r.buy(tokens[1]!, OTHER)].map((p) => outcomeOf(p)));
     assert.equal(codes.sort(), ['ERR_CASHU_BALANCE_FULL', 'ok']);
     assert.is(r.cashu.store.exposure(), 40n);
@@ -225,7 +225,7 @@ test("an invoice buys no more steps than a token or the offer: the plan's max_st
     assert.is(offer.max_steps, '100');
     assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 2380n)), 'ERR_INVALID_ARGUMENT');
     assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 101n)), 'ERR_INVALID_ARGUMENT');
-    assert.is(await codeOf(r.buy(await mint.fundToken(202))), 'ERR_CASHU_TOO_LARGE');
+    assert.is(await codeOf(r.buy(mint.issuedToken(202))), 'ERR_CASHU_TOO_LARGE');
     assert.throws(() => cashuLanFace(() => r.config, r.cashu).offer(101n), /steps: from 2 to 100/);
     assert.is(mint.calls('POST /v1/mint/quote/bolt11'), 0, 'the mint was never asked');
     assert.is((await openQuote(r.cashu, MAC, undefined, 100n)).amount, '200');
@@ -250,7 +250,7 @@ test('invoices from many MACs hold at most their share of max_balance: tokens ke
     // And one by one afterwards, the same: the share is full.
     assert.is(await codeOf(openQuote(r.cashu, '02:00:00:00:cd:01', undefined, 2n)), 'ERR_PAYMENT_IN_PROGRESS');
     // Tokens still have the rest of max_balance (each within the cap of 100 steps, 200 sat).
-    for (const [i, sat] of [200, 200, 100].entries()) await r.buy(await mint.fundToken(sat), `02:00:00:00:cd:0${i}`);
+    for (const [i, sat] of [200, 200, 100].entries()) await r.buy(mint.issuedToken(sat), `02:00:00:00:cd:0${i}`);
     assert.is(r.cashu.store.exposure(), 1000n);
   } finally {
     await r.close();

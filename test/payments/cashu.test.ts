@@ -114,13 +114,13 @@ test("every refusal before the swap leaves the customer's proofs UNSPENT at the 
   const r = await rig(mint, { extra: "\toption max_steps '20'\n\toption max_balance '60'\n" });
   try {
     const cases: Array<[string, string, CashuMint]> = [
-      ['ERR_CASHU_MINT_NOT_ACCEPTED', await other.fundToken(8), other],
+      ['ERR_CASHU_MINT_NOT_ACCEPTED', other.issuedToken(8), other],
       ['ERR_CASHU_TOKEN_LOCKED', mint.lockedToken(8), mint],
       ['ERR_CASHU_KEYSET_UNKNOWN', mint.unknownKeysetToken(8, { version: 3 }), mint],
       ['ERR_CASHU_KEYSET_UNKNOWN', mint.unknownKeysetToken(8, { version: 4 }), mint],
-      ['ERR_CASHU_UNIT', encodeToken(mint.url, 'usd', await mint.fundProofs(8)), mint],
-      ['ERR_CASHU_UNDERPAID', await mint.fundToken(3), mint],
-      ['ERR_CASHU_TOO_LARGE', await mint.fundToken(50), mint],
+      ['ERR_CASHU_UNIT', encodeToken(mint.url, 'usd', mint.issuedProofs(8)), mint],
+      ['ERR_CASHU_UNDERPAID', mint.issuedToken(3), mint],
+      ['ERR_CASHU_TOO_LARGE', mint.issuedToken(50), mint],
     ];
     for (const [code, token, m] of cases) {
       assert.is(await codeOf(r.buy(token)), code, code);
@@ -132,8 +132,8 @@ test("every refusal before the swap leaves the customer's proofs UNSPENT at the 
     assert.is(await codeOf(r.buy('cashuBnotatoken')), 'ERR_CASHU_TOKEN_INVALID');
     assert.is(await codeOf(r.buy('x'.repeat(10))), 'ERR_CASHU_TOKEN_INVALID');
     // max_balance: 60 sat held at most. 40 fits; another 40 would pass it.
-    await r.buy(await mint.fundToken(40));
-    const full = await mint.fundToken(40);
+    await r.buy(mint.issuedToken(40));
+    const full = mint.issuedToken(40);
     assert.is(await codeOf(r.buy(full, OTHER)), 'ERR_CASHU_BALANCE_FULL');
     assert.ok(unspent(mint, full));
     // A forged token passes everything local; the mint refuses it at the swap: nothing granted, nothing held.
@@ -147,7 +147,7 @@ test("every refusal before the swap leaves the customer's proofs UNSPENT at the 
       "the refused swap's intent is closed",
     );
     // A token spent elsewhere first: the mint's 11001.
-    const proofs = await mint.fundProofs(8);
+    const proofs = mint.issuedProofs(8);
     const spentElsewhere = encodeToken(mint.url, mint.unit, proofs);
     await (await mint.labWallet()).receive(proofs);
     assert.is(await codeOf(r.buy(spentElsewhere, OTHER)), 'ERR_CASHU_TOKEN_SPENT');
@@ -163,7 +163,7 @@ test('a mint that does not answer: pending within the wait, then the session lan
   const mint = await CashuMint.start();
   const r = await rig(mint);
   try {
-    const token = await mint.fundToken(10);
+    const token = mint.issuedToken(10);
     const held = mint.fault('POST /v1/swap', 'hold', { times: 1 });
     const buying = codeOf(r.buy(token));
     await held.arrived;
@@ -198,7 +198,7 @@ test(
       const mint = await CashuMint.start({ cachedResponses: cached });
       const r = await rig(mint);
       try {
-        const token = await mint.fundToken(16);
+        const token = mint.issuedToken(16);
         mint.fault('POST /v1/swap', 'commit-then-drop', { times: 1 });
         assert.is(
           await codeOf(r.buy(token)),
@@ -227,7 +227,7 @@ test(
     const mint = await CashuMint.start();
     const r = await rig(mint);
     try {
-      const token = await mint.fundToken(6);
+      const token = mint.issuedToken(6);
       mint.fault('POST /v1/swap', 'drop', { times: 1 });
       assert.is(await codeOf(r.buy(token)), 'ERR_CASHU_PENDING', 'no answer: the outcome is not known');
       assert.ok(unspent(mint, token), 'the mint applied nothing');
@@ -259,7 +259,7 @@ test(
     const r = await rig(mint);
     const file = join(r.dir, 'cashu', 'ledger.log');
     try {
-      await r.buy(await mint.fundToken(12));
+      await r.buy(mint.issuedToken(12));
       assert.is(statSync(join(r.dir, 'cashu')).mode & 0o777, 0o700);
       assert.is(statSync(file).mode & 0o777, 0o600);
     } finally {
@@ -295,12 +295,12 @@ test(
     const mint = await CashuMint.start();
     const r = await rig(mint);
     try {
-      const first = await r.buy(await mint.fundToken(20));
+      const first = await r.buy(mint.issuedToken(20));
       assert.is(first.session.allotment, 600n, '10 steps of 60 s');
       await r.time.advance(200_000);
       const before = remaining(r.manager.byMac(MAC)!, r.time.now());
       assert.is(before, 400n);
-      const topped = await r.buy(await mint.fundToken(10));
+      const topped = await r.buy(mint.issuedToken(10));
       assert.ok(topped.toppedUp);
       assert.is(topped.session.id, first.session.id);
       assert.is(
@@ -329,7 +329,7 @@ test(
     const dir = mkdtempSync(join(tmpdir(), 'sluice-cashu-store-'));
     try {
       const store = await CashuStore.open(dir, { compactAfter: 4 });
-      const proofs = (await mint.fundProofs(15)).map((p) => ({
+      const proofs = mint.issuedProofs(15).map((p) => ({
         id: p.id,
         amount: p.amount.toNumber(),
         secret: p.secret,

@@ -21,13 +21,6 @@ import {
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { CODES, feeFor, startCashuMint, yOf, type CashuMint, type CashuMintOptions } from './cashu-mint.ts';
 
-/**
- * The funded tokens of the tests that are not about DLEQs carry none: the Wallet checks a funded token's DLEQs (NUT-12,
- * reblinded: four constant-time multiplications a proof) in the first test and the rotation's, and every swap's new
- * signatures in all of them.
- */
-const NO_DLEQ = { dleq: false };
-
 let mint: CashuMint | undefined;
 test.after.each(async () => {
   await mint?.stop();
@@ -137,7 +130,7 @@ test(
   'fees: input_fee_ppk per input, rounded up (NUT-02); the ' + 'wallet and the mint agree; an unbalanced swap is 11005',
   async () => {
     const { mint, wallet } = await labMint({ inputFeePpk: 400 });
-    const token = await mint.fundToken(7, NO_DLEQ); // 4 + 2 + 1: three inputs, 1200 ppk → 2 sat
+    const token = mint.issuedToken(7); // 4 + 2 + 1: three inputs, 1200 ppk → 2 sat
     const customer = proofsOf(mint, token);
     assert.is(customer.length, 3);
     assert.is(feeFor(customer.map(() => ({ inputFeePpk: 400 }))), 2);
@@ -160,7 +153,7 @@ test(
     const forgedSwap = await post(mint, '/v1/swap', swapBody(wallet, forged, 8).body);
     assert.equal([forgedSwap.status, forgedSwap.json.code], [400, CODES.proofInvalid]);
 
-    const real = proofsOf(mint, await mint.fundToken(8));
+    const real = mint.issuedProofs(8);
     const dup = await post(mint, '/v1/swap', swapBody(wallet, [...real, ...real], 16).body);
     assert.is(dup.json.code, CODES.duplicateInputs);
 
@@ -185,7 +178,7 @@ test(
 
 test('checkstate PENDING through the test hook; a pending input is refused with 11002 until cleared', async () => {
   const { mint, wallet } = await labMint();
-  const token = await mint.fundToken(5, NO_DLEQ);
+  const token = mint.issuedToken(5);
   mint.markPending(mint.tokenYs(token));
   assert.equal(await states(wallet, proofsOf(mint, token)), ['PENDING', 'PENDING']);
   assert.is(await codeOf(wallet.receive(token)), CODES.pending);
@@ -198,7 +191,7 @@ test(
     'a seeded wallet restores from its counters',
   async () => {
     const { mint, wallet } = await labMint();
-    const token = await mint.fundToken(13, NO_DLEQ);
+    const token = mint.issuedToken(13);
     const preview = await wallet.prepareSwapToReceive(token);
     const { keep } = await wallet.completeSwap(preview);
     const outputs = preview.keepOutputs!.map((o) => o.blindedMessage);
@@ -214,10 +207,7 @@ test(
 
     const seed = randomBytes(64);
     const seeded = await walletFor(mint, { bip39seed: seed });
-    const got = await seeded.ops
-      .receive(await mint.fundToken(6, NO_DLEQ))
-      .asDeterministic()
-      .run();
+    const got = await seeded.ops.receive(mint.issuedToken(6)).asDeterministic().run();
     const again = await (await walletFor(mint, { bip39seed: seed })).restore(0, 10);
     assert.equal(again.proofs.map((p) => p.secret).sort(), got.map((p) => p.secret).sort());
   },
@@ -228,7 +218,7 @@ test(
     '/v1/info drops nut 19',
   async () => {
     const { mint, wallet } = await labMint();
-    const inputs = proofsOf(mint, await mint.fundToken(4));
+    const inputs = mint.issuedProofs(4);
     const { body } = swapBody(wallet, inputs, 4);
     const first = await post(mint, '/v1/swap', body);
     const replay = await post(mint, '/v1/swap', body);
@@ -239,7 +229,7 @@ test(
     assert.ok((await info())['19']);
 
     mint.setCachedResponses(false);
-    const second = proofsOf(mint, await mint.fundToken(4));
+    const second = mint.issuedProofs(4);
     const body2 = swapBody(wallet, second, 4).body;
     assert.is((await post(mint, '/v1/swap', body2)).status, 200);
     assert.is((await post(mint, '/v1/swap', body2)).json.code, CODES.spent);
@@ -292,7 +282,7 @@ test(
 test('v1 keyset ids (`00…`, 8 bytes) when asked: the wallet derives the same id and swaps', async () => {
   const { mint, wallet } = await labMint({ idVersion: 0 });
   assert.match(mint.keysetId, /^00[0-9a-f]{14}$/);
-  assert.is(sum(await wallet.receive(await mint.fundToken(3, NO_DLEQ))), 3);
+  assert.is(sum(await wallet.receive(mint.issuedToken(3))), 3);
 });
 
 test('NUT-04 mint quotes paid on command: UNPAID → 20001, paid → PAID → minted ISSUED, again 20002', async () => {
@@ -313,7 +303,7 @@ test(
     'then SPENT)',
   async () => {
     const { mint, wallet } = await labMint({ feeReserve: 4 });
-    const funds = await wallet.receive(await mint.fundToken(64, NO_DLEQ));
+    const funds = await wallet.receive(mint.issuedToken(64));
 
     const quote = await wallet.createMeltQuoteBolt11(mint.invoice(20));
     assert.equal([quote.amount.toNumber(), quote.fee_reserve.toNumber(), quote.state], [20, 4, 'UNPAID']);
@@ -361,7 +351,7 @@ test(
   'a restart keeps the port, keys, spent set and signatures: ' + 'the old token is still 11001, the wallet still swaps',
   async () => {
     const { mint, wallet } = await labMint();
-    const token = await mint.fundToken(9, NO_DLEQ);
+    const token = mint.issuedToken(9);
     const received = await wallet.receive(token);
     const spentBefore = mint.spent();
     await mint.restart();

@@ -11,6 +11,7 @@
  *   await mint.fundToken(8, { version: 3 })             // cashuA…; { keyset } on an inactive (rotated) keyset too
  *   await mint.fundProofs(8); await mint.labWallet()     // the proofs themselves; the helpers' cashu-ts Wallet
  *   mint.issuedProofs(8, { keyset? })                    // ecash in hand, signed from the keys (no quote, no blinding)
+ *   mint.issuedToken(8, { version?, keyset? })           // the same as a token, without DLEQs
  *   mint.lockedToken(8, { pubkey? })                     // NUT-11 P2PK-locked: the mint refuses it without the witness
  *   mint.forgedToken(8)                                  // random secret, random C: UNSPENT at checkstate,
  *                                                        // refused at swap
@@ -186,18 +187,11 @@ export class CashuMint {
    * minted on outputs split and blinded as cashu-ts's Wallet makes them, and unblinded into proofs that keep each
    * signature's DLEQ. The wallet's side is done here in variable time, without a Wallet's check of each signature's
    * DLEQ (four constant-time multiplications a proof: through a Wallet, funding was most of each Cashu file's CPU);
-   * cashu-mint.test.ts mints through the Wallet itself, and its Wallet checks the DLEQ of the funded proofs it
-   * receives. `keyset`: an active one is minted on; an inactive one (after rotate) is issued from its keys, as the mint
-   * did before the rotation. `dleq: false`: the token carries no DLEQs, as a wallet that strips them sends it (NUT-12
-   * leaves them optional in a token), so a receiving Wallet checks only the swap's new signatures.
+   * cashu-mint.test.ts's Wallet checks the DLEQs of the funded proofs it receives. `keyset`: an active one is minted
+   * on; an inactive one (after rotate) is issued from its keys, as the mint did before the rotation.
    */
-  async fundToken(
-    amount: number,
-    o: { version?: TokenVersion; keyset?: string; memo?: string; dleq?: boolean } = {},
-  ): Promise<string> {
-    const proofs = await this.fundProofs(amount, o);
-    if (o.dleq === false) for (const p of proofs) delete p.dleq;
-    return encodeToken(this.url, this.unit, proofs, o.version ?? 4, o.memo);
+  async fundToken(amount: number, o: { version?: TokenVersion; keyset?: string; memo?: string } = {}): Promise<string> {
+    return encodeToken(this.url, this.unit, await this.fundProofs(amount, o), o.version ?? 4, o.memo);
   }
 
   async fundProofs(amount: number, o: { keyset?: string } = {}): Promise<Proof[]> {
@@ -219,6 +213,16 @@ export class CashuMint {
   issuedProofs(amount: number, o: { keyset?: string } = {}): Proof[] {
     const keyset = o.keyset === undefined ? this.ledger.active(this.unit) : this.ledger.keyset(o.keyset);
     return issueProofs(amount, keyset.id, keyset.privKeys);
+  }
+
+  /**
+   * issuedProofs as a customer's token, carrying no DLEQs (NUT-12 leaves them optional in a token, and a wallet may
+   * strip them): for a test whose subject is what is done with a token, not how it was minted (fundToken's
+   * quote, blinding, signing with a DLEQ and unblinding are three times the work). A receiving Wallet checks only the
+   * swap's new signatures; the mint checks each proof as it checks any.
+   */
+  issuedToken(amount: number, o: { version?: TokenVersion; keyset?: string } = {}): string {
+    return encodeToken(this.url, this.unit, this.issuedProofs(amount, o), o.version ?? 4);
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * The lab mint's own signing (NUT-00 blind signature with a NUT-12 DLEQ) and proof check, in variable time, and the
- * blinding and unblinding its funding helpers do in a wallet's place (cashu-mint-tokens.ts). cashu-ts's
+ * blinding and unblinding its funding helpers do in a wallet's place (cashu-mint-tokens.ts), and a proof's DLEQ checked
+ * as a wallet checks it (cashu-mint.test.ts, on the proofs its Wallet unblinded). cashu-ts's
  * mint-side primitives multiply in constant time with a blinded scalar (a real mint's key must not leak through
  * timing), ~3× the work of noble's variable-time multiply: the lab mint's keys are test keys, and its signing was most
  * of the Cashu test files' CPU. The DLEQ nonce is random (NUT-12 asks only that it be secret and new); the wallet
@@ -10,10 +11,12 @@
 import { hash_e, hashToCurve } from '@cashu/cashu-ts';
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 
 type Point = ReturnType<typeof hashToCurve>;
 const { Point: P } = secp256k1;
 const Fn = P.Fn;
+const utf8 = new TextEncoder();
 
 /**
  * k·G through noble's constant-time multiply: its table of the generator's multiples (for blinded scalars) is the one
@@ -52,6 +55,32 @@ export function signBlinded(B_: Point, key: Uint8Array): { C_: Point; e: Uint8Ar
   const e = hash_e([timesG(r), rB_, publicPointOf(key), C_]);
   const s = Fn.toBytes(Fn.add(r, Fn.mul(Fn.fromBytes(e), k)));
   return { C_, e, s };
+}
+
+/**
+ * Whether a proof's DLEQ (NUT-12, as a wallet keeps it with its blinding factor r) shows that the key of K signed it:
+ * B_ = Y + r·G and C_ = C + r·K made again, then e = hash_e(s·G − e·K, s·B_ − e·C_, K, C_). What cashu-ts's
+ * hasValidDleq checks, in variable time (every value in it is public): each R one double multiplication sharing its
+ * doublings, where hasValidDleq multiplies six times in constant time. A proof without a DLEQ has none that holds.
+ */
+export function dleqHolds(
+  proof: { secret: string; C: string; dleq?: { e: string; s: string; r?: string } | undefined },
+  keyHex: string,
+): boolean {
+  const { dleq } = proof;
+  if (dleq?.r === undefined) return false;
+  try {
+    const K = P.fromHex(keyHex);
+    const r = Fn.fromBytes(hexToBytes(dleq.r));
+    const minusE = Fn.neg(Fn.fromBytes(hexToBytes(dleq.e)));
+    const s = Fn.fromBytes(hexToBytes(dleq.s));
+    const B_ = hashToCurve(utf8.encode(proof.secret)).add(timesG(r));
+    const C_ = P.fromHex(proof.C).add(K.multiplyUnsafe(r));
+    const e = hash_e([P.BASE.mulAddUnsafe(s, K, minusE), B_.mulAddUnsafe(s, C_, minusE), K, C_]);
+    return bytesToHex(e) === dleq.e.toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /** C = k·hash_to_curve(secret): the proof's C that blinding, signing and unblinding come to (NUT-00). */

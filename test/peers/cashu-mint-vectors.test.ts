@@ -30,7 +30,7 @@ import {
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { pbkdf2Sync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { signBlinded, signedBy } from './cashu-mint-sign.ts';
+import { dleqHolds, signBlinded, signedBy } from './cashu-mint-sign.ts';
 import { encodeToken } from './cashu-mint-tokens.ts';
 import { checkQuoteSignature, nut20Message } from './cashu-mint-nut20.ts';
 import { MintError } from './cashu-mint-wire.ts';
@@ -289,6 +289,13 @@ test('NUT-12 DLEQ on a BlindSignature and on a Proof: the spec proofs verify, al
   const keyset = { id: p.id, keys: { [String(p.amount)]: Ahex } };
   assert.ok(hasValidDleq({ ...p, amount: Amount.from(p.amount) }, keyset));
   assert.not.ok(hasValidDleq({ ...p, amount: Amount.from(p.amount), secret: p.secret.replace(/^./, '0') }, keyset));
+  // The lab's own check (cashu-mint.test.ts's), the same verdicts: the spec's proof, its secret, r, e or s altered.
+  assert.ok(dleqHolds(p, Ahex));
+  const altered = (hex: string): string => `${hex[0] === '1' ? '2' : '1'}${hex.slice(1)}`;
+  assert.not.ok(dleqHolds({ ...p, secret: p.secret.replace(/^./, '0') }, Ahex));
+  for (const field of ['r', 'e', 's'] as const)
+    assert.not.ok(dleqHolds({ ...p, dleq: { ...p.dleq, [field]: altered(p.dleq[field]) } }, Ahex), field);
+  assert.not.ok(dleqHolds({ ...p, dleq: { e: p.dleq.e, s: p.dleq.s } }, Ahex), 'no r: nothing to check against');
 });
 
 /** BIP-39 seed: PBKDF2-HMAC-SHA512 of the NFKD mnemonic, salt "mnemonic", 2048 rounds. */

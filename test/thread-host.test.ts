@@ -10,10 +10,11 @@
 // the files' threads, apart from V8's and libuv's helper threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleTests } from './helpers/bundle.mjs';
+import { cacheFile } from './helpers/bundle-linker.mjs';
 import { ThreadHost, type ThreadRun } from './helpers/thread-pool.mjs';
 
 const repo = new URL('..', import.meta.url).pathname;
@@ -141,9 +142,17 @@ const probed = (run: ThreadRun) =>
     tails: string;
     packageMarks: number;
     sharedMarks: number;
+    lazyImports: number;
   };
 
 test('files one after another in a thread: each imports its modules anew, packages but the shared too', async () => {
+  const root = probe.slice(0, probe.lastIndexOf('/test/'));
+  const cached = readdirSync(join(root, 'chunks'))
+    .filter((name) => name.endsWith('.mjs'))
+    .map((name) => cacheFile(root, readFileSync(join(root, 'chunks', name), 'utf8')))
+    .filter((f) => f !== null);
+  assert.ok(cached.length > 0, 'the probe has chunks without an import()');
+  for (const f of cached) rmSync(f, { force: true });
   const runs = [];
   for (let i = 0; i < 3; i++) runs.push(await host.run(probe, 30_000));
   for (const [i, run] of runs.entries()) {
@@ -151,7 +160,7 @@ test('files one after another in a thread: each imports its modules anew, packag
     assert.is(run.left, null, `the probe leaves nothing behind: ${run.left}`);
     assert.equal(
       probed(run),
-      { thread: runs[0]!.thread, damaged: {}, tails: '', packageMarks: 0, sharedMarks: i },
+      { thread: runs[0]!.thread, damaged: {}, tails: '', packageMarks: 0, sharedMarks: i, lazyImports: 1 },
       `file ${i + 1}: ${run.text}`,
     );
   }
@@ -159,6 +168,11 @@ test('files one after another in a thread: each imports its modules anew, packag
     runs.map((r) => r.files),
     [runs[0]!.files, runs[0]!.files + 1, runs[0]!.files + 2],
     'one thread ran the three',
+  );
+  assert.equal(
+    cached.filter((f) => !existsSync(f)),
+    [],
+    "V8's code cache of each chunk without an import(), written for the next thread and run (bundle-linker.mjs)",
   );
 });
 

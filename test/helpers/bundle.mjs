@@ -1,7 +1,8 @@
 // The fast tier's files, compiled ahead for test/run.mjs: one esbuild build bundles them all (code splitting: the
-// modules two files share are one chunk), and each file then runs as plain JavaScript in its own node process, with
-// no TypeScript loader in it. Under tsx a file paid ~0.5 s of CPU for the loader and ~0.5–1.5 s more to transpile,
-// resolve and link its ~270 modules of src/ one by one through the loader's thread; bundled, a file starts in ~0.1 s.
+// modules two files share are one chunk), and each file then runs as plain JavaScript in a worker thread of the
+// thread hosts (test/helpers/thread-host.mjs) or a node process of its own, with no TypeScript loader in it. Under tsx
+// a file paid ~0.5 s of CPU for the loader and ~0.5–1.5 s more to transpile, resolve and link its ~270 modules of src/
+// one by one through the loader's thread; bundled, a file starts in ~0.1 s.
 //
 // What a bundle must keep of running from the sources:
 // - import.meta.url, .dirname and .filename are each module's own source path (fixtures, child scripts and package.json
@@ -20,14 +21,16 @@
 //
 // Slots: a build folder `<out>` has links beside it, `<out>-1` … `<out>-SLOTS`, each to `<out>`, and in it a folder
 // `<out>/node_modules` of links to the repository's packages. A worker thread that runs several files one after another
-// (test/helpers/thread-file.mjs) imports its k-th file through slot k - 1: the hosts run with --preserve-symlinks, so
-// every chunk the file imports resolves under that slot's path and is a module instance of its own, and so is every
-// package (a bare import resolves through the slot's node_modules links). The SHARED packages have no link there but
+// (test/helpers/thread-file.mjs) imports its k-th file through slot k - 1: its chunks are linked anew
+// (bundle-linker.mjs), and the packages they import are imported from the slot's path (`load-package.mjs` at the
+// build's root); the hosts run with --preserve-symlinks, so each is a module instance of its own (a bare import
+// resolves through the slot's node_modules links). The SHARED packages have no link there but
 // one beside the build (`<cacheDir>/node_modules`), where a bare import from any slot finds them next: one path, so one
 // instance for every file of a thread, and so is what they import (their own dependencies are SHARED too). The links
 // are made as a build is used (and made again for a package installed since), and removed with it.
 import { createHash } from 'node:crypto';
 import {
+  existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -42,10 +45,11 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CACHE_DIR, PACKAGE_LOADER } from './bundle-linker.mjs';
 import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 /** Changes with this file's way of building: a new version never reads an older build. */
-const FORMAT = 5;
+const FORMAT = 6;
 /**
  * Packages a thread's files share, one instance for all of them, where every other package is each file's own (above).
  * Each keeps nothing a file could set or see from another (docs/testing.md "The edit loop"): functions of their input
@@ -246,6 +250,14 @@ async function build(esbuild, entries, repo, cacheDir, key) {
   for (const [path, input] of Object.entries(result.metafile.inputs)) {
     imports[path] = input.imports.filter((i) => !i.external).map((i) => i.path);
   }
+  // What a thread's linker (bundle-linker.mjs) leaves to Node's loader is imported from here, so from the slot's path
+  // the file runs in: its packages are its own instances.
+  writeFileSync(
+    join(tmp, PACKAGE_LOADER),
+    "// test/helpers/bundle-linker.mjs: what Node's loader imports for a file of this build, from its slot.\n" +
+      'export const loadPackage = (spec, attributes) =>\n' +
+      '  import(spec, attributes && Object.keys(attributes).length > 0 ? { with: attributes } : undefined);\n',
+  );
   try {
     renameSync(tmp, join(cacheDir, out));
   } catch {
@@ -255,10 +267,14 @@ async function build(esbuild, entries, repo, cacheDir, key) {
   const written = join(cacheDir, `manifest.json.${process.pid}`);
   writeFileSync(written, JSON.stringify(manifest));
   renameSync(written, join(cacheDir, 'manifest.json'));
+  // A chunk's code cache is kept while an edit leaves the chunk as it was: a day after it was written (a build is
+  // made at most that often in an edit loop), it is written again by the next run that compiles the chunk.
+  if (existsSync(join(cacheDir, CACHE_DIR))) removeOlder(join(cacheDir, CACHE_DIR), UNUSED_MS, []);
   removeOlder(cacheDir, STALE_MS, [
     out,
     'manifest.json',
     'node_modules',
+    CACHE_DIR,
     ...Array.from({ length: SLOTS }, (_, i) => `${out}-${i + 1}`),
   ]);
   removeOlder(dirname(cacheDir), UNUSED_MS, [key]);

@@ -1,8 +1,8 @@
 // Fast test files, one after another, in a worker thread of test/helpers/thread-host.mjs. workerData.module is the
 // first file's bundle (test/helpers/bundle.mjs); each later one comes on workerData.control as { module }, the same
-// bundle's path through a slot of its own (a directory link to the build), so that every module of it, its packages
-// too, is a new instance in this thread: Node keys a module by its path, and with --preserve-symlinks the path a
-// module is imported by is the one its own imports resolve under.
+// bundle's path through a slot of its own (a directory link to the build). Every module of it is a new instance in
+// this thread (bundle-linker.mjs links a file's chunks anew), and so is every package it imports: Node keys a module
+// by its path, and with --preserve-symlinks the path a package is imported from is the one it resolves under.
 // A file ends as its process would: when nothing is left for the loop (process 'beforeExit'). Then, when it left
 // nothing behind (test/helpers/thread-leftovers.mjs), its result goes to the host as { done: { code, cpuMs, runqMs,
 // heapBytes } } (code: process.exitCode, which uvu sets when a test failed; it is reset for the next file) and the
@@ -19,6 +19,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 // Stack traces name the sources (the bundle's linked source maps, each read when a trace first needs it).
 import './lazy-source-maps.mjs';
+import { importBundle } from './bundle-linker.mjs';
 import { cpuMs } from './proc-stat.mjs';
 import { FILE_END } from './file-end.mjs';
 import { leftovers, snapshot, trackUnrefs } from './thread-leftovers.mjs';
@@ -66,7 +67,7 @@ function run(path) {
   started = threadCpu();
   putBackDone = false;
   // A rejection (the file threw as it loaded) is left unhandled: the thread ends with it, as a process would.
-  import(path);
+  importBundle(path);
 }
 
 /** This thread's id in Linux's task list (/proc/<pid>/task/<tid>): the host's CPU split counts it as a file's. */

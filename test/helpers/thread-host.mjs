@@ -17,8 +17,9 @@ const FILE = new URL('./thread-file.mjs', import.meta.url);
 /** How long a thread's output streams may take to end after the thread did. */
 const DRAIN_MS = 2_000;
 /**
- * A thread keeps the modules of every file it ran (a module is never freed while its isolate lives): past this much
- * heap in use as a file ends, the thread ends and the next file gets a new one.
+ * A thread keeps the packages every file of it loaded (Node's loader frees no module while its isolate lives; a file's
+ * chunks, bundle-linker.mjs's, are freed with the file): past this much heap in use as a file ends, the thread ends and
+ * the next file gets a new one.
  */
 const HEAP_BYTES = 160 * 1024 * 1024;
 /** Threads kept waiting for a file: one per file the host runs at once is enough (two while a core idles). */

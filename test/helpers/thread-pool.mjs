@@ -18,8 +18,16 @@ const HOST = new URL('./thread-host.mjs', import.meta.url).pathname;
  * instead of asking realpath for it and making its URL again, at each of a file's ~300 imports between its bundle's
  * chunks (~30 ms of CPU of `merchant/pricing`'s ~240 in a thread). Nothing under node_modules is a symlink after
  * `npm ci`; a worktree whose node_modules is one loads packages by the worktree's path.
+ * `--experimental-vm-modules`: a file's chunks are vm.SourceTextModules (bundle-linker.mjs); its warning, which each
+ * thread would print into its first file's output, is the one ExperimentalWarning the hosts leave out.
  */
-const HOST_FLAGS = ['--interrupt-budget=270336', '--preserve-symlinks'];
+const HOST_FLAGS = [
+  '--interrupt-budget=270336',
+  '--preserve-symlinks',
+  '--experimental-vm-modules',
+  // Node 20.11 on; an older Node prints the warning, once a thread.
+  ...(process.allowedNodeEnvironmentFlags.has('--disable-warning') ? ['--disable-warning=ExperimentalWarning'] : []),
+];
 
 /** How much of the host's own output (there should be none) a failure quotes. */
 const TAIL_CHARS = 4_000;

@@ -1,0 +1,208 @@
+// How a fast file's bundle (test/helpers/bundle.mjs) is imported in a worker thread of test/helpers/thread-host.mjs:
+// its chunks are compiled and linked here, as vm.SourceTextModules (the hosts run with --experimental-vm-modules),
+// not by Node's loader. Each file still gets a new instance of every module of its bundle (a file's module state never
+// reaches the next file), but what is the same for every file of a thread is kept by the thread, none of it state a
+// file can see: each chunk's text (a build never changes; a new build is a new folder) and V8's code cache of it,
+// taken as the thread first compiles the chunk (before it runs: the cache holds no value of a run) and given to V8
+// for each later file, which then deserializes the chunk's compiled top level instead of parsing its text again.
+// Node's loader resolves, stats and reads each of a file's ~90 chunks again through the file's own path, and V8
+// parses each again: `api/args`'s bundle, imported twelve times in one thread, took ~100 ms of the thread's CPU each
+// time through Node's loader, ~30 ms here (load ~5, 10 ms ticks).
+// What is not a chunk of the build goes to Node's loader, imported from the file's own slot (bundle.mjs's
+// load-package.mjs), so that a package is the file's own instance as before: a package (a bare import, through a
+// module re-exporting its namespace), a built-in, and what a dynamic import names outside the build.
+// A module's import.meta.url is its own path (the slot's), as under Node's loader.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import nodeModule, { isBuiltin } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
+import { threadId } from 'node:worker_threads';
+
+/** The file a build has at its root that imports what Node's loader loads, from that slot's path (bundle.mjs). */
+export const PACKAGE_LOADER = 'load-package.mjs';
+
+/** A build folder's name without a slot's suffix: the same build in every slot. */
+const buildName = (root) => basename(root).replace(/-\d+$/, '');
+
+/**
+ * Each chunk a thread has compiled, by `<build>/<path in the build>`: { source, cachedData } (cachedData: V8's code
+ * cache of it, or undefined where it has none).
+ */
+const chunks = new Map();
+
+/**
+ * V8's code caches, one file per chunk text (named by its hash, so a chunk an edit did not change keeps its cache
+ * from build to build), in `<the builds' folder>/v8-cache`: a thread's first compile of a chunk is then the run's
+ * first, not each thread's. Written once, atomically; one V8 rejects (another Node or flags) is written again.
+ */
+export const CACHE_DIR = 'v8-cache';
+
+/**
+ * The file of V8's code cache of a chunk of `source` in the build (or slot) at `root`; null for a chunk with an
+ * import(): V8 gives a module compiled from a code cache no host options, so an import() in it would find no callback
+ * ("A dynamic import callback was not specified"), and such a chunk is compiled from its text each time.
+ */
+export const cacheFile = (root, source) =>
+  source.includes('import(')
+    ? null
+    : join(dirname(root), CACHE_DIR, `${createHash('sha1').update(source).digest('hex')}.bin`);
+
+function readCache(file) {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(file, data) {
+  const tmp = `${file}.${process.pid}-${threadId}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  } catch {
+    rmSync(tmp, { force: true }); // a cache not written is compiled again next time
+  }
+}
+
+/**
+ * The running file's modules. A module's wrapper (Node's ModuleWrap) is weakly held: with nothing else holding it, a
+ * module whose evaluation waits (top-level await) could be collected in the middle of it, and a synthetic module's
+ * evaluation then finds no wrapper (a segfault, seen under --gc-interval). They are let go as the next file starts.
+ */
+let held = null;
+/** A build root (a slot) by a folder in it. */
+const roots = new Map();
+
+/** The build root (slot) a chunk at `path` is in: the nearest folder up with the package loader; null if none. */
+function rootOf(path) {
+  const dir = dirname(path);
+  if (dir === path) return null;
+  let root = roots.get(dir);
+  if (root !== undefined) return root;
+  root = existsSync(resolve(dir, PACKAGE_LOADER)) ? dir : rootOf(dir);
+  roots.set(dir, root);
+  return root;
+}
+
+/**
+ * A module exporting `names` from the namespace its import.meta is given: a package's exports as they were when it
+ * loaded (a vm.SyntheticModule would say it without a module's text, but its evaluation in Node 20 can find its
+ * wrapper collected: a segfault, seen with --gc-interval). A built-in's namespace is live (module.syncBuiltinESMExports
+ * writes a built-in's changed properties into it): `live` modules take it again at each sync (below).
+ */
+function reexport(names, live) {
+  const lines = ['const namespace = import.meta.namespace;'];
+  const copies = [];
+  const exported = names.map((name, i) => {
+    const key = JSON.stringify(name);
+    lines.push(`let export${i} = namespace[${key}];`);
+    copies.push(`export${i} = namespace[${key}];`);
+    return `export${i} as ${key}`;
+  });
+  if (live) lines.push(`import.meta.synced(() => { ${copies.join(' ')} });`);
+  lines.push(`export { ${exported.join(', ')} };`);
+  return lines.join('\n');
+}
+
+/** What the running file's built-ins' modules take again as the built-ins' exports are synced. */
+let syncs = [];
+const syncBuiltins = nodeModule.syncBuiltinESMExports;
+nodeModule.syncBuiltinESMExports = function syncBuiltinESMExports() {
+  syncBuiltins();
+  for (const sync of syncs) sync();
+};
+// node:module's own namespace now exports the function above.
+syncBuiltins();
+
+/**
+ * Imports the bundle at `entry` (a path in a build or a slot of it): resolves once its every module has run (with its
+ * top-level await), rejects with what a module threw. A module not in a build is Node's loader's to import.
+ */
+export async function importBundle(entry) {
+  const root = rootOf(entry);
+  if (root === null) return import(pathToFileURL(entry).href);
+  const build = buildName(root);
+  /** @type {(spec: string, attributes?: object) => Promise<object>} */
+  const { loadPackage } = await import(pathToFileURL(resolve(root, PACKAGE_LOADER)).href);
+  /** This file's instance of each chunk, and each module's path. */
+  const modules = new Map();
+  const pathOf = new WeakMap();
+  /** This file's synthetic module of each package it imports statically. */
+  const packages = new Map();
+  held = { modules, packages };
+  syncs = [];
+
+  const inBuild = (path) => path.startsWith(`${root}/`) && path.endsWith('.mjs');
+  const chunk = (path) => {
+    let module = modules.get(path);
+    if (module) return module;
+    const key = `${build}/${path.slice(root.length + 1)}`;
+    let known = chunks.get(key);
+    if (known === undefined) {
+      const source = readFileSync(path, 'utf8');
+      const file = cacheFile(root, source);
+      known = { source, file, cachedData: file === null ? undefined : readCache(file) };
+      chunks.set(key, known);
+    }
+    const url = pathToFileURL(path).href;
+    module = new vm.SourceTextModule(known.source, {
+      identifier: url,
+      cachedData: known.cachedData,
+      initializeImportMeta: (meta) => {
+        meta.url = url;
+      },
+      importModuleDynamically: (spec, _referrer, attributes) => dynamicImport(spec, path, attributes),
+    });
+    if (known.file !== null && (known.cachedData === undefined || module.cachedDataRejected)) {
+      known.cachedData = module.createCachedData();
+      writeCache(known.file, known.cachedData);
+    }
+    modules.set(path, module);
+    pathOf.set(module, path);
+    return module;
+  };
+  const packageModule = async (spec, attributes) => {
+    const id = attributes && Object.keys(attributes).length > 0 ? `${spec} ${JSON.stringify(attributes)}` : spec;
+    let module = packages.get(id);
+    if (module) return module;
+    const namespace = await loadPackage(spec, attributes);
+    const live = isBuiltin(spec);
+    module = new vm.SourceTextModule(reexport(Object.keys(namespace), live), {
+      identifier: `${spec} (through bundle-linker.mjs)`,
+      initializeImportMeta: (meta) => {
+        meta.namespace = namespace;
+        if (live) meta.synced = (sync) => syncs.push(sync);
+      },
+    });
+    packages.set(id, module);
+    return module;
+  };
+  const link = (spec, referrer, extra) => {
+    if (spec.startsWith('./') || spec.startsWith('../')) {
+      const path = resolve(dirname(pathOf.get(referrer)), spec);
+      if (inBuild(path)) return chunk(path);
+    }
+    return packageModule(spec, extra?.attributes);
+  };
+  const dynamicImport = async (spec, from, attributes) => {
+    if (spec.startsWith('./') || spec.startsWith('../')) {
+      const path = resolve(dirname(from), spec);
+      if (inBuild(path)) {
+        const module = chunk(path);
+        await module.link(link);
+        await module.evaluate();
+        return module;
+      }
+      return loadPackage(pathToFileURL(path).href, attributes);
+    }
+    return loadPackage(spec, attributes);
+  };
+
+  const module = chunk(entry);
+  await module.link(link);
+  await module.evaluate();
+}

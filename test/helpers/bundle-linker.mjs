@@ -27,8 +27,8 @@ export const PACKAGE_LOADER = 'load-package.mjs';
 const buildName = (root) => basename(root).replace(/-\d+$/, '');
 
 /**
- * Each chunk a thread has compiled, by `<build>/<path in the build>`: { source, cachedData } (cachedData: V8's code
- * cache of it, or undefined where it has none).
+ * Each chunk a thread has compiled, by `<build>/<path in the build>`: { source, file, cachedData } (file: where its
+ * code cache is kept, null if nowhere; cachedData: the cache, undefined until there is one).
  */
 const chunks = new Map();
 
@@ -69,9 +69,8 @@ function writeCache(file, data) {
 }
 
 /**
- * The running file's modules. A module's wrapper (Node's ModuleWrap) is weakly held: with nothing else holding it, a
- * module whose evaluation waits (top-level await) could be collected in the middle of it, and a synthetic module's
- * evaluation then finds no wrapper (a segfault, seen under --gc-interval). They are let go as the next file starts.
+ * The running file's modules, held until the next file starts, as Node's loader holds its own: Node holds a module's
+ * wrapper (its ModuleWrap) weakly, and a module whose evaluation waits (top-level await) must not lose it meanwhile.
  */
 let held = null;
 /** A build root (a slot) by a folder in it. */
@@ -131,7 +130,7 @@ export async function importBundle(entry) {
   /** This file's instance of each chunk, and each module's path. */
   const modules = new Map();
   const pathOf = new WeakMap();
-  /** This file's synthetic module of each package it imports statically. */
+  /** This file's module re-exporting each package it imports statically. */
   const packages = new Map();
   held = { modules, packages };
   syncs = [];
@@ -184,7 +183,7 @@ export async function importBundle(entry) {
   const link = (spec, referrer, extra) => {
     if (spec.startsWith('./') || spec.startsWith('../')) {
       const path = resolve(dirname(pathOf.get(referrer)), spec);
-      if (inBuild(path)) return chunk(path);
+      return inBuild(path) ? chunk(path) : packageModule(pathToFileURL(path).href, extra?.attributes);
     }
     return packageModule(spec, extra?.attributes);
   };

@@ -65,9 +65,14 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
   };
 
   /**
-   * Opens after a harm and asserts the verdict's outcome. `what` names the harm in a failure's message: made only
-   * for a check that fails (the harms at every byte call this a thousand times a file).
+   * assert.is with its message made only when the check fails: the harms at every byte check a thousand times a file,
+   * and a message names its harm.
    */
+  const is = (actual: unknown, expected: unknown, message: () => string): void => {
+    if (actual !== expected) assert.is(actual, expected, message());
+  };
+
+  /** Opens after a harm and asserts the verdict's outcome. `what` names the harm in a failure's message. */
   const expect = async (harm: Harm, dir: string, held: unknown, what: () => string, atStart = true): Promise<void> => {
     const outcome = verdict.on[harm];
     const counted = damagedTables()[fileName] ?? 0;
@@ -75,21 +80,18 @@ export function durableFileSuite<O>(name: string, owner: DurableOwner<O>): void 
     try {
       o = await owner.open(dir, atStart);
     } catch (err) {
-      if (outcome !== 'refused')
-        assert.is(outcome, 'refused', `${what()}: refused (${String(err)}) where the verdict says ${outcome}`);
+      is(outcome, 'refused', () => `${what()}: refused (${String(err)}) where the verdict says ${outcome}`);
       if (!isSluiceError(err, owner.code))
         assert.ok(false, `${what()}: refused with ${owner.code}, got ${String(err)}`);
-      if (err.details?.['damaged'] !== true) assert.is(err.details?.['damaged'], true, `${what()}: details.damaged`);
-      const now = damagedTables()[fileName];
-      if (now !== counted + 1) assert.is(now, counted + 1, `${what()}: counted in damaged_tables`);
+      is(err.details?.['damaged'], true, () => `${what()}: details.damaged`);
+      is(damagedTables()[fileName], counted + 1, () => `${what()}: counted in damaged_tables`);
       return;
     }
     try {
       if (outcome === 'refuses-held') {
         assert.ok(owner.refuses, 'a refuses-held owner says how it refuses');
         await owner.refuses(o, 1, harm !== 'directory');
-        const now = damagedTables()[fileName];
-        if (now !== counted + 1) assert.is(now, counted + 1, `${what()}: counted in damaged_tables`);
+        is(damagedTables()[fileName], counted + 1, () => `${what()}: counted in damaged_tables`);
         return;
       }
       const now = await owner.holds(o);

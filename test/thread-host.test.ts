@@ -10,11 +10,12 @@
 // the files' threads, apart from V8's and libuv's helper threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { bundleTests } from './helpers/bundle.mjs';
-import { cacheFile } from './helpers/bundle-linker.mjs';
+import { CACHE_DIR, cacheFile } from './helpers/bundle-linker.mjs';
 import { ThreadHost, type ThreadRun } from './helpers/thread-pool.mjs';
 
 const repo = new URL('..', import.meta.url).pathname;
@@ -143,13 +144,25 @@ const probed = (run: ThreadRun) =>
     packageMarks: number;
     sharedMarks: number;
     lazyImports: number;
+    lazyFrom: string;
   };
 
+/** The probe's build, and the URL of its dynamically imported chunk in `root` (that build or a copy of it). */
+const probeRoot = probe.slice(0, probe.lastIndexOf('/test/'));
+const lazyChunk = (root: string) =>
+  pathToFileURL(
+    join(
+      root,
+      'chunks',
+      readdirSync(join(probeRoot, 'chunks')).find((n) => n.startsWith('thread-probe-lazy-') && n.endsWith('.mjs'))!,
+    ),
+  ).href;
+
 test('files one after another in a thread: each imports its modules anew, packages but the shared too', async () => {
-  const root = probe.slice(0, probe.lastIndexOf('/test/'));
+  const root = probeRoot;
   const cached = readdirSync(join(root, 'chunks'))
     .filter((name) => name.endsWith('.mjs'))
-    .map((name) => cacheFile(root, readFileSync(join(root, 'chunks', name), 'utf8')))
+    .map((name) => cacheFile(join(root, 'chunks', name), readFileSync(join(root, 'chunks', name), 'utf8')))
     .filter((f) => f !== null);
   assert.ok(cached.length > 0, 'the probe has chunks without an import()');
   for (const f of cached) rmSync(f, { force: true });
@@ -160,7 +173,15 @@ test('files one after another in a thread: each imports its modules anew, packag
     assert.is(run.left, null, `the probe leaves nothing behind: ${run.left}`);
     assert.equal(
       probed(run),
-      { thread: runs[0]!.thread, damaged: {}, tails: '', packageMarks: 0, sharedMarks: i, lazyImports: 1 },
+      {
+        thread: runs[0]!.thread,
+        damaged: {},
+        tails: '',
+        packageMarks: 0,
+        sharedMarks: i,
+        lazyImports: 1,
+        lazyFrom: lazyChunk(root),
+      },
       `file ${i + 1}: ${run.text}`,
     );
   }
@@ -174,6 +195,25 @@ test('files one after another in a thread: each imports its modules anew, packag
     [],
     "V8's code cache of each chunk without an import(), written for the next thread and run (bundle-linker.mjs)",
   );
+});
+
+test("a stack trace names the build a file ran from, when another build's chunk had the same text", async () => {
+  // An older build of the same files, as an edit leaves beside the new one: its chunk is compiled first.
+  const older = `${probeRoot}older`;
+  cpSync(probeRoot, older, { recursive: true, verbatimSymlinks: true });
+  rmSync(join(older, CACHE_DIR), { recursive: true, force: true });
+  try {
+    const first = await host.run(older + probe.slice(probeRoot.length), 30_000);
+    assert.is(first.code, 0, first.text);
+    assert.is(probed(first).lazyFrom, lazyChunk(older));
+  } finally {
+    rmSync(older, { recursive: true, force: true });
+  }
+  for (let i = 0; i < 2; i++) {
+    const run = await host.run(probe, 30_000);
+    assert.is(run.code, 0, run.text);
+    assert.is(probed(run).lazyFrom, lazyChunk(probeRoot), `file ${i + 1} after the older build's`);
+  }
 });
 
 const leavers = {

@@ -11,7 +11,7 @@
 // What is not a chunk of the build goes to Node's loader, imported from the file's own slot (bundle.mjs's
 // load-package.mjs), so that a package is the file's own instance as before: a package (a bare import, through a
 // module re-exporting its namespace), a built-in, and what a dynamic import names outside the build.
-// A module's import.meta.url is its own path (the slot's), as under Node's loader.
+// A module's import.meta.url is its own path (the slot's), as under Node's loader; a stack trace names the build's.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import nodeModule, { isBuiltin } from 'node:module';
@@ -27,27 +27,37 @@ export const PACKAGE_LOADER = 'load-package.mjs';
 const buildName = (root) => basename(root).replace(/-\d+$/, '');
 
 /**
- * Each chunk a thread has compiled, by `<build>/<path in the build>`: { source, file, cachedData } (file: where its
- * code cache is kept, null if nowhere; cachedData: the cache, undefined until there is one).
+ * Each chunk a thread has compiled, by its path in the build (not a slot): { source, file, cachedData } (file: where
+ * its code cache is kept, null if nowhere; cachedData: the cache, undefined until there is one).
  */
 const chunks = new Map();
 
 /**
- * V8's code caches, one file per chunk text (named by its hash, so a chunk an edit did not change keeps its cache
- * from build to build), in `<the builds' folder>/v8-cache`: a thread's first compile of a chunk is then the run's
- * first, not each thread's. Written once, atomically; one V8 rejects (another Node or flags) is written again.
+ * V8's code caches of a build's chunks, one file per chunk, in `<build>/v8-cache` (removed with the build): a thread's
+ * first compile of a chunk is then the run's first, not each thread's. Written once, atomically; one V8 rejects
+ * (another Node or flags) is written again. A cache is the build's own: in Node 20, a module compiled from a code cache
+ * keeps the name of the script the cache was taken from, whatever identifier it is given, and a stack trace through it
+ * names that file (its source map is read from there).
  */
 export const CACHE_DIR = 'v8-cache';
 
 /**
- * The file of V8's code cache of a chunk of `source` in the build (or slot) at `root`; null for a chunk with an
- * import(): V8 gives a module compiled from a code cache no host options, so an import() in it would find no callback
- * ("A dynamic import callback was not specified"), and such a chunk is compiled from its text each time.
+ * The file of V8's code cache of the chunk at `path` (in a build, not a slot: bundle.mjs's build folder) of `source`;
+ * null for a chunk with an import(): V8 gives a module compiled from a code cache no host options, so an import() in it
+ * would find no callback ("A dynamic import callback was not specified"), and such a chunk is compiled from its text
+ * each time.
  */
-export const cacheFile = (root, source) =>
-  source.includes('import(')
-    ? null
-    : join(dirname(root), CACHE_DIR, `${createHash('sha1').update(source).digest('hex')}.bin`);
+export function cacheFile(path, source) {
+  if (source.includes('import(')) return null;
+  const root = rootOf(path);
+  return join(
+    root,
+    CACHE_DIR,
+    `${createHash('sha1')
+      .update(path.slice(root.length + 1))
+      .digest('hex')}.bin`,
+  );
+}
 
 function readCache(file) {
   try {
@@ -139,17 +149,18 @@ export async function importBundle(entry) {
   const chunk = (path) => {
     let module = modules.get(path);
     if (module) return module;
-    const key = `${build}/${path.slice(root.length + 1)}`;
-    let known = chunks.get(key);
+    // Every slot's copy is compiled under the build's own path: the name a code cache keeps (CACHE_DIR).
+    const built = join(dirname(root), build, path.slice(root.length + 1));
+    let known = chunks.get(built);
     if (known === undefined) {
       const source = readFileSync(path, 'utf8');
-      const file = cacheFile(root, source);
+      const file = cacheFile(built, source);
       known = { source, file, cachedData: file === null ? undefined : readCache(file) };
-      chunks.set(key, known);
+      chunks.set(built, known);
     }
     const url = pathToFileURL(path).href;
     module = new vm.SourceTextModule(known.source, {
-      identifier: url,
+      identifier: pathToFileURL(built).href,
       cachedData: known.cachedData,
       initializeImportMeta: (meta) => {
         meta.url = url;

@@ -45,11 +45,11 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE_DIR, PACKAGE_LOADER } from './bundle-linker.mjs';
+import { PACKAGE_LOADER } from './bundle-linker.mjs';
 import { UVU_RUNNER, mendUvu } from './uvu-mend.mjs';
 
 /** Changes with this file's way of building: a new version never reads an older build. */
-const FORMAT = 6;
+const FORMAT = 7;
 /**
  * Packages a thread's files share, one instance for all of them, where every other package is each file's own (above).
  * Each keeps nothing a file could set or see from another (docs/testing.md "The edit loop"): functions of their input
@@ -267,14 +267,10 @@ async function build(esbuild, entries, repo, cacheDir, key) {
   const written = join(cacheDir, `manifest.json.${process.pid}`);
   writeFileSync(written, JSON.stringify(manifest));
   renameSync(written, join(cacheDir, 'manifest.json'));
-  // A chunk's code cache is kept while an edit leaves the chunk as it was: a day after it was written (a build is
-  // made at most that often in an edit loop), it is written again by the next run that compiles the chunk.
-  if (existsSync(join(cacheDir, CACHE_DIR))) removeOlder(join(cacheDir, CACHE_DIR), UNUSED_MS, []);
   removeOlder(cacheDir, STALE_MS, [
     out,
     'manifest.json',
     'node_modules',
-    CACHE_DIR,
     ...Array.from({ length: SLOTS }, (_, i) => `${out}-${i + 1}`),
   ]);
   removeOlder(dirname(cacheDir), UNUSED_MS, [key]);

@@ -2,8 +2,9 @@
 // of src/ (the damaged-file counts, src/storage/damage.ts), in a test helper (the open peer logs, log-tails.ts), in a
 // package (a mark on dequal's export) and in a package the thread's files share (a mark on noble's bytesToHex,
 // test/helpers/bundle.mjs SHARED), in a module it imports dynamically (a chunk loaded when reached), and the worker
-// thread it ran in, then changes each: a file that ran after it in the same thread finds the shared package's mark,
-// and would find the others changed if it had their instances too.
+// thread it ran in and the file V8 names as the dynamically imported module's, then changes each: a file that ran after
+// it in the same thread finds the shared package's mark, and would find the others changed if it had their instances
+// too.
 import { threadId } from 'node:worker_threads';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { dequal } from 'dequal';
@@ -19,7 +20,10 @@ const seen = {
   tails: logTails(),
   packageMarks: own.sluiceProbeMarks ?? 0,
   sharedMarks: shared.sluiceProbeMarks ?? 0,
-  lazyImports: (await import('./thread-probe-lazy.ts')).imported(),
+  ...(await import('./thread-probe-lazy.ts').then((lazy) => ({
+    lazyImports: lazy.imported(),
+    lazyFrom: lazy.ranFrom(),
+  }))),
 };
 countDamaged('/probe/state.json');
 tailOf('probe', () => 'a line of the probe');

@@ -216,6 +216,29 @@ test("a stack trace names the build a file ran from, when another build's chunk 
   }
 });
 
+test("a code cache V8 will not take (another Node's, other flags', torn) is compiled without, and written again", async () => {
+  const caches = readdirSync(join(probeRoot, CACHE_DIR)).map((name) => join(probeRoot, CACHE_DIR, name));
+  assert.ok(caches.length > 0, 'the probe has code caches');
+  const torn = Buffer.from('not a cache V8 made for this build');
+  for (const f of caches) writeFileSync(f, torn);
+  // A host of its own: its threads' first compile of each chunk reads the files above.
+  const fresh = new ThreadHost({ cwd: repo, env: { ...process.env }, slots: probeBuild.slots });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const run = await fresh.run(probe, 30_000);
+      assert.is(run.code, 0, run.text);
+      assert.is(probed(run).lazyImports, 1, run.text);
+    }
+  } finally {
+    await fresh.close();
+  }
+  assert.equal(
+    caches.filter((f) => readFileSync(f).equals(torn)),
+    [],
+    'each rejected cache written again',
+  );
+});
+
 const leavers = {
   'a global': ['globalThis.leftBehind = 1;', 'globalThis.leftBehind added'],
   'a process listener': ["process.on('SIGUSR2', () => {});", "a process 'SIGUSR2' listener"],

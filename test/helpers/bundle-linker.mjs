@@ -35,9 +35,9 @@ const chunks = new Map();
 /**
  * V8's code caches of a build's chunks, one file per chunk, in `<build>/v8-cache` (removed with the build): a thread's
  * first compile of a chunk is then the run's first, not each thread's. Written once, atomically; one V8 rejects
- * (another Node or flags) is written again. A cache is the build's own: in Node 20, a module compiled from a code cache
- * keeps the name of the script the cache was taken from, whatever identifier it is given, and a stack trace through it
- * names that file (its source map is read from there).
+ * (another Node's or other flags', or a torn file) is compiled without and written again. A cache is the build's own:
+ * in Node 20, a module compiled from a code cache keeps the name of the script the cache was taken from, whatever
+ * identifier it is given, and a stack trace through it names that file (its source map is read from there).
  */
 export const CACHE_DIR = 'v8-cache';
 
@@ -159,15 +159,24 @@ export async function importBundle(entry) {
       chunks.set(built, known);
     }
     const url = pathToFileURL(path).href;
-    module = new vm.SourceTextModule(known.source, {
-      identifier: pathToFileURL(built).href,
-      cachedData: known.cachedData,
-      initializeImportMeta: (meta) => {
-        meta.url = url;
-      },
-      importModuleDynamically: (spec, _referrer, attributes) => dynamicImport(spec, path, attributes),
-    });
-    if (known.file !== null && (known.cachedData === undefined || module.cachedDataRejected)) {
+    const compile = (cachedData) =>
+      new vm.SourceTextModule(known.source, {
+        identifier: pathToFileURL(built).href,
+        cachedData,
+        initializeImportMeta: (meta) => {
+          meta.url = url;
+        },
+        importModuleDynamically: (spec, _referrer, attributes) => dynamicImport(spec, path, attributes),
+      });
+    try {
+      module = compile(known.cachedData);
+    } catch (err) {
+      // A cache V8 will not take (another Node's, other flags', a torn file): a SourceTextModule throws on it.
+      if (known.cachedData === undefined || err?.code !== 'ERR_VM_MODULE_CACHED_DATA_REJECTED') throw err;
+      known.cachedData = undefined;
+      module = compile(undefined);
+    }
+    if (known.file !== null && known.cachedData === undefined) {
       known.cachedData = module.createCachedData();
       writeCache(known.file, known.cachedData);
     }

@@ -179,7 +179,7 @@ test('files one after another in a thread: each imports its modules anew, packag
         tails: '',
         packageMarks: 0,
         sharedMarks: i,
-        lazyImports: 1,
+        lazyImports: 3,
         lazyFrom: lazyChunk(root),
       },
       `file ${i + 1}: ${run.text}`,
@@ -227,7 +227,7 @@ test("a code cache V8 will not take (another Node's, other flags', torn) is comp
     for (let i = 0; i < 2; i++) {
       const run = await fresh.run(probe, 30_000);
       assert.is(run.code, 0, run.text);
-      assert.is(probed(run).lazyImports, 1, run.text);
+      assert.is(probed(run).lazyImports, 3, run.text);
     }
   } finally {
     await fresh.close();

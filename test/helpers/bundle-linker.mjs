@@ -207,12 +207,22 @@ export async function importBundle(entry) {
     }
     return packageModule(spec, extra?.attributes);
   };
+  /** Each import()'s link of a chunk: one a static import or an earlier import() reached is linked already. */
+  const links = new WeakMap();
+  const linkOnce = (module) => {
+    let linking = links.get(module);
+    if (linking === undefined) {
+      linking = module.status === 'unlinked' ? module.link(link) : Promise.resolve();
+      links.set(module, linking);
+    }
+    return linking;
+  };
   const dynamicImport = async (spec, from, attributes) => {
     if (spec.startsWith('./') || spec.startsWith('../')) {
       const path = resolve(dirname(from), spec);
       if (inBuild(path)) {
         const module = chunk(path);
-        await module.link(link);
+        await linkOnce(module);
         await module.evaluate();
         return module;
       }

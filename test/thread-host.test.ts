@@ -216,7 +216,7 @@ test("a stack trace names the build a file ran from, when another build's chunk 
   }
 });
 
-test("a code cache V8 will not take (another Node's, other flags', torn) is compiled without, and written again", async () => {
+test("a code cache V8 rejects (another Node's, other flags', torn) is compiled without and written again", async () => {
   const caches = readdirSync(join(probeRoot, CACHE_DIR)).map((name) => join(probeRoot, CACHE_DIR, name));
   assert.ok(caches.length > 0, 'the probe has code caches');
   const torn = Buffer.from('not a cache V8 made for this build');

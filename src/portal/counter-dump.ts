@@ -66,8 +66,9 @@ class MacIndex {
 
   /** `expected`: about how many MACs it will hold (it grows past that). */
   constructor(expected = 32) {
-    let size = 64;
-    while (size < expected * 2) size *= 2;
+    // The least power of two ≥ 64 and ≥ expected·2, in one step: a doubling loop that runs only once a table passes 32
+    // clients is a path first reached late, which deopted the scan that inlines it (a router's table grows so).
+    const size = 2 ** (32 - Math.clz32(Math.max(64, Math.ceil(expected * 2)) - 1));
     this.slots = new Int32Array(size * 3);
     this.mask = size - 1;
   }
@@ -152,6 +153,16 @@ export class Slots {
 }
 
 /**
+ * The entries of a slot array for the slots with both counters: a function, not a closure made in each dump's read
+ * (with the build's keepNames a closure made is also a defineProperty of its name).
+ */
+function withBothCounters(slots: Slots, from: readonly number[]): number[] {
+  const kept: number[] = [];
+  for (let s = 0; s < from.length; s++) if (slots.upHandle[s]! >= 0 && slots.downHandle[s]! >= 0) kept.push(from[s]!);
+  return kept;
+}
+
+/**
  * The dump, read: `count` clients with both counters, as parallel arrays, in the order nft lists their counters (half
  * pairs left out).
  */
@@ -178,17 +189,15 @@ export class CounterDump {
     let k = 0;
     while (k < slots.hi.length && slots.upHandle[k]! >= 0 && slots.downHandle[k]! >= 0) k++;
     const whole = k === slots.hi.length;
-    const pick = (from: readonly number[]): number[] =>
-      from.filter((_, s) => slots.upHandle[s]! >= 0 && slots.downHandle[s]! >= 0);
     this.whole = whole ? slots : undefined;
-    this.macHi = whole ? slots.hi : pick(slots.hi);
-    this.macLo = whole ? slots.lo : pick(slots.lo);
-    this.downBytes = whole ? slots.downBytes : pick(slots.downBytes);
-    this.upBytes = whole ? slots.upBytes : pick(slots.upBytes);
-    this.ipStart = whole ? slots.ipStart : pick(slots.ipStart);
-    this.ipEnd = whole ? slots.ipEnd : pick(slots.ipEnd);
-    const ups = whole ? slots.upHandle : pick(slots.upHandle);
-    const downs = whole ? slots.downHandle : pick(slots.downHandle);
+    this.macHi = whole ? slots.hi : withBothCounters(slots, slots.hi);
+    this.macLo = whole ? slots.lo : withBothCounters(slots, slots.lo);
+    this.downBytes = whole ? slots.downBytes : withBothCounters(slots, slots.downBytes);
+    this.upBytes = whole ? slots.upBytes : withBothCounters(slots, slots.upBytes);
+    this.ipStart = whole ? slots.ipStart : withBothCounters(slots, slots.ipStart);
+    this.ipEnd = whole ? slots.ipEnd : withBothCounters(slots, slots.ipEnd);
+    const ups = whole ? slots.upHandle : withBothCounters(slots, slots.upHandle);
+    const downs = whole ? slots.downHandle : withBothCounters(slots, slots.downHandle);
     for (let c = 0; c < ups.length; c++) {
       // Never 0 (a portal's "no token"); the table's handle too, so a table made again with the same counter handles
       // is still a new epoch.

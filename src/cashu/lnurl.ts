@@ -22,7 +22,6 @@ export interface PayRequest {
 export interface LnurlOptions {
   timeoutMs: number;
   signal: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 /** The LUD-06 pay URL a payout address names. */
@@ -53,7 +52,6 @@ async function getJson(url: URL, o: LnurlOptions): Promise<Record<string, unknow
     maxBytes: MAX_ANSWER_BYTES,
     signal: o.signal,
     headers: { accept: 'application/json' },
-    ...(o.fetch && { fetch: o.fetch }),
   });
   if (answer.kind !== 'answer')
     throw lnurlError(`the Lightning address server ${url.host} did not answer (${answer.message})`);

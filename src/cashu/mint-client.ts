@@ -33,7 +33,6 @@ export interface MintClientOptions {
   /** A swap's own deadline: longer than the purchase waits (it goes on in the background, ERR_CASHU_PENDING). */
   swapTimeoutMs: number;
   signal: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 const isHex = (v: unknown, len?: number): v is string =>
@@ -58,7 +57,6 @@ export class MintClient {
       timeoutMs,
       maxBytes: MAX_ANSWER_BYTES,
       signal: this.options.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }),
       ...(body !== undefined && { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
     if (answer.kind === 'none')

@@ -19,7 +19,6 @@ export interface EscrowClientOptions {
   retryDelayMs?: number;
   /** Ends the exchanges in flight, and any further attempt, at once (the method stopping). */
   signal?: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 export type Outcome<T> =

@@ -97,7 +97,6 @@ export interface RpcReaderOptions {
   timeoutMs: number;
   /** Ends the lookups in flight (the payment method closing). */
   signal?: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 /** A ChainReader over JSON-RPC 2.0 (POST to the URL as configured, bounded answer, no redirects). */

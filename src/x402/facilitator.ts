@@ -36,7 +36,6 @@ export interface FacilitatorClientOptions {
   timeoutMs: number;
   /** Ends the exchanges in flight (the payment method closing). */
   signal?: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 function str(v: unknown): string | undefined {

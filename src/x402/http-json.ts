@@ -23,7 +23,6 @@ export interface JsonClientOptions {
   maxBytes?: number;
   /** Ends the client's exchanges in flight (its owner closing). */
   signal?: AbortSignal;
-  fetch?: typeof fetch;
 }
 
 /**
@@ -46,7 +45,6 @@ export function jsonClient(
           : { 'content-type': 'application/json', accept: 'application/json' },
       ...(body !== undefined && { body: JSON.stringify(body) }),
       ...(options.signal && { signal: options.signal }),
-      ...(options.fetch && { fetch: options.fetch }),
     });
     if (a.kind === 'none')
       return { kind: 'none', message: a.message, ...(a.why === 'unsent' && { unsent: true as const }) };

@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SluiceError } from '../../src/errors.ts';
 import { BatchFacilitatorClient, parseBatchPayment } from '../../src/x402/index.ts';
+import { JsonPeer } from '../peers/json-peer.ts';
 
 const test = suite('batch-settlement pure');
 const A = (c: string) => `0x${c.repeat(40)}`;
@@ -128,8 +129,18 @@ test('a refund payload parses only where refunds are taken; its amount is a posi
     );
 });
 
-function answering(status: number, body: string): typeof fetch {
-  return (async () => new Response(body, { status, headers: { 'content-type': 'application/json' } })) as typeof fetch;
+/** A facilitator answering `answer` to anything, on loopback. */
+let answer = { status: 200, body: '' };
+let facilitator: JsonPeer | undefined;
+test.before(async () => {
+  facilitator = await JsonPeer.listen(() => answer);
+});
+test.after(async () => {
+  await facilitator?.close();
+});
+function answering(status: number, body: string): { url: string; timeoutMs: number } {
+  answer = { status, body };
+  return { url: facilitator!.url, timeoutMs: 1000 };
 }
 
 test(
@@ -145,7 +156,7 @@ test(
       [200, '{"isValid":true}'],
       [200, '{"isValid":true,"extra":{"balance":"x","totalClaimed":"0","refundNonce":"0","withdrawRequestedAt":0}}'],
     ] as const) {
-      const client = new BatchFacilitatorClient({ url: 'http://f', timeoutMs: 1000, fetch: answering(status, body) });
+      const client = new BatchFacilitatorClient(answering(status, body));
       try {
         await client.verify(req);
         assert.unreachable(`verify accepted ${body}`);
@@ -159,14 +170,12 @@ test(
       '{"success":true,"transaction":"0x12"}',
       '{"success":"maybe"}',
     ]) {
-      const client = new BatchFacilitatorClient({ url: 'http://f', timeoutMs: 1000, fetch: answering(200, body) });
+      const client = new BatchFacilitatorClient(answering(200, body));
       assert.is((await client.settle(req)).status, 'unknown', body);
     }
-    const refusing = new BatchFacilitatorClient({
-      url: 'http://f',
-      timeoutMs: 1000,
-      fetch: answering(200, '{"isValid":false,"invalidReason":"invalid_batch_settlement_evm_voucher_signature"}'),
-    });
+    const refusing = new BatchFacilitatorClient(
+      answering(200, '{"isValid":false,"invalidReason":"invalid_batch_settlement_evm_voucher_signature"}'),
+    );
     assert.equal(await refusing.verify(req), {
       ok: false,
       reason: 'invalid_batch_settlement_evm_voucher_signature',

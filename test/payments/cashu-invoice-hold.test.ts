@@ -15,6 +15,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,18 +60,19 @@ config tollgate 'tollgate'
 `),
     { hostname: 'r' },
   );
-  // Every request the router sends its mint, answered or not (a closed port counts too).
+  // Every request the router sends its mint, answered or not (a closed port counts too): Node publishes each client
+  // request as it is made, before it connects.
   let asked = 0;
-  const counting: typeof fetch = (input, init) => {
-    asked++;
-    return fetch(input, init);
+  const mintHost = new URL(mint.url).host;
+  const counting = (message: unknown): void => {
+    if ((message as { request: ClientRequest }).request.getHeader('host') === mintHost) asked++;
   };
+  subscribe('http.client.request.start', counting);
   const env = await setup({ time });
   const errors: string[] = [];
   const quiet = () => undefined;
   const log: Log = { debug: quiet, info: quiet, warn: quiet, error: (msg) => errors.push(msg) };
-  const open = () =>
-    CashuMethod.open({ config, sessions: env.manager, clock: time, timers: time, fetch: counting, log });
+  const open = () => CashuMethod.open({ config, sessions: env.manager, clock: time, timers: time, log });
   let cashu = await open();
   await cashu.refreshKeysets();
   /** A restart of the method: the old one closed, a new one reads the state directory (the daemon's start order). */
@@ -91,6 +94,7 @@ config tollgate 'tollgate'
     }
   };
   const close = async () => {
+    unsubscribe('http.client.request.start', counting);
     await cashu.close();
     await env.manager.close();
     await mint.stop();

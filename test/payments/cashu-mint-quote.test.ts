@@ -13,6 +13,7 @@ import { MintQuoteClient } from '../../src/cashu/mint-quote-client.ts';
 import { MintClient } from '../../src/cashu/mint-client.ts';
 import { makeOutputs, splitAmount, unblind, yOf, type SwapOutput } from '../../src/cashu/token.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
+import { JsonPeer } from '../peers/json-peer.ts';
 
 let mint: CashuMint;
 const options = () => ({ timeoutMs: 5_000, swapTimeoutMs: 5_000, signal: new AbortController().signal });
@@ -94,12 +95,16 @@ test(
 test('a quote the mint does not know, and an answer that is not NUT-04: refused / unknown, never ok', async () => {
   const client = new MintQuoteClient(mint.url, options());
   assert.is((await client.mintQuoteState('no-such-quote')).kind, 'refused');
-  const fake = new MintQuoteClient('http://127.0.0.1:9', {
-    ...options(),
-    fetch: (async () =>
-      new Response(JSON.stringify({ quote: 'q', request: 'not an invoice', state: 'PAID' }))) as typeof fetch,
-  });
-  assert.is((await fake.mintQuoteState('q')).kind, 'unknown');
+  const liar = await JsonPeer.listen(() => ({
+    status: 200,
+    body: { quote: 'q', request: 'not an invoice', state: 'PAID' },
+  }));
+  try {
+    const fake = new MintQuoteClient(liar.url, options());
+    assert.is((await fake.mintQuoteState('q')).kind, 'unknown');
+  } finally {
+    await liar.close();
+  }
 });
 
 test.run();

@@ -18,6 +18,7 @@ import type { Session } from '../../src/sessions/index.ts';
 import type { Log } from '../../src/log.ts';
 import { SluiceError } from '../../src/errors.ts';
 import { removeTempDir } from '../helpers/temp.ts';
+import { JsonPeer } from '../peers/json-peer.ts';
 
 const test = suite('upto: payload, table, session ends');
 const log = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Log;
@@ -29,8 +30,10 @@ test.before.each(() => {
 });
 /** The sweeps the test's set-ups made, stopped as it ends: a sweep's next pass would come after the file ended. */
 const sweeps: UptoEnds[] = [];
+const facilitators: JsonPeer[] = [];
 test.after.each(async () => {
   for (const ends of sweeps.splice(0)) await ends.background.stop();
+  for (const f of facilitators.splice(0)) await f.close();
   removeTempDir(dir);
 });
 
@@ -180,24 +183,24 @@ async function setup(list: Session[] = [], answers: Array<{ status: number; body
   const store = await UptoStore.open(dir);
   const settles: Array<{ amount: string }> = [];
   let wake: () => void = () => {};
-  const fakeFetch = (async (_url: string, init: { body: string }) => {
-    const body = JSON.parse(init.body) as { paymentRequirements: { amount: string } };
+  const facilitator = await JsonPeer.listen(({ body: text }) => {
+    const body = JSON.parse(text) as { paymentRequirements: { amount: string } };
     settles.push({ amount: body.paymentRequirements.amount });
     queueMicrotask(() => wake());
-    const a = answers.shift() ?? SETTLED;
-    return new Response(JSON.stringify(a.body), { status: a.status, headers: { 'content-type': 'application/json' } });
-  }) as unknown as typeof fetch;
+    return answers.shift() ?? SETTLED;
+  });
+  facilitators.push(facilitator);
   const method = new UptoMethod(
     {
       enabled: true,
       network: 'eip155:84532',
       chainId: 84532,
-      facilitatorUrl: 'http://127.0.0.1:9',
+      facilitatorUrl: facilitator.url,
       payTo: ADDR(4),
       maxTimeoutSeconds: 86_400,
       timeoutMs: 1000,
     },
-    { store, fetch: fakeFetch, timers: { setTimeout: () => 0, clearTimeout: () => {} } },
+    { store, timers: { setTimeout: () => 0, clearTimeout: () => {} } },
   );
   const ended: Array<(s: Session) => void> = [];
   let written: (ids: readonly string[]) => void = () => {};
@@ -451,12 +454,20 @@ test(
       }
     ).client;
     const settle = inner.settle.bind(inner);
+    // The due one's answer, taken by the method (it comes over HTTP, some turns of the loop after the peer sent it).
+    let dueAnswered: () => void = () => {};
+    const dueTaken = new Promise<void>((resolve) => {
+      dueAnswered = resolve;
+    });
     inner.settle = async (r) => {
       if (r.paymentRequirements.amount === '30000') await held;
-      return settle(r);
+      const answer = await settle(r);
+      if (r.paymentRequirements.amount === '70000') dueAnswered();
+      return answer;
     };
     const done = t.ends.reconcile();
     await t.settled(1);
+    await dueTaken;
     await new Promise((r) => setImmediate(r));
     assert.equal(t.settles, [{ amount: '70000' }], 'the due authorization is settled while the ended one is held');
     assert.is(t.store.get('0x1:1')?.state, 'settled');

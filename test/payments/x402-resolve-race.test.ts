@@ -22,12 +22,12 @@ import type { PaymentContext } from '../../src/payments/types.ts';
 import type { Grant, Session } from '../../src/sessions/index.ts';
 import type { PurchaseRecord } from '../../src/x402/index.ts';
 import { STORE_FILE } from '../../src/x402/store.ts';
+import { JsonPeer } from '../peers/json-peer.ts';
 import { signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken } from '../chain/index.ts';
 
 const test = suite('x402: the resolver and a retry deciding one settle at once');
 const PRICE = 10_000n;
 const MAC = '02:00:00:00:0e:01';
-const FACILITATOR = 'http://127.0.0.1:4';
 let chain: TestChain;
 let usdc: TestToken;
 let payTo: Address;
@@ -45,7 +45,7 @@ test.after(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-const configText = (rpc: string): string => `
+const configText = (rpc: string, facilitator: string): string => `
 config sluice 'main'
 \toption state_dir '/tmp/unused'
 
@@ -58,7 +58,7 @@ config pricing 'wifi'
 
 config x402 'x402'
 \toption enabled '1'
-\toption facilitator_url '${FACILITATOR}/'
+\toption facilitator_url '${facilitator}/'
 \toption network 'eip155:84532'
 \toption pay_to '${payTo}'
 \toption token_name 'USDC'
@@ -112,12 +112,9 @@ test('the retry while the resolver settles: not refused as "no money moved"; gra
   const second = new Promise<void>((r) => (secondIn = r));
   let landed: () => void = () => {};
   const mined = new Promise<void>((r) => (landed = r));
-  const json = (body: unknown): Response =>
-    new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
-  const fakeFetch: typeof fetch = async (input, init) => {
-    const url = String(input instanceof Request ? input.url : input);
-    if (!url.startsWith(FACILITATOR)) return fetch(input, init);
-    if (!url.endsWith('/settle')) return json({ isValid: true, payer: buyer.address });
+  const json = (body: unknown) => ({ status: 200, body });
+  const facilitator = await JsonPeer.listen(async ({ path }) => {
+    if (!path.endsWith('/settle')) return json({ isValid: true, payer: buyer.address });
     settles++;
     if (settles === 1) {
       // Bounded: a method that never sends the second settle (the fix) must not hang here.
@@ -129,7 +126,7 @@ test('the retry while the resolver settles: not refused as "no money moved"; gra
     secondIn();
     await mined;
     return json({ success: false, errorReason: 'transaction_failed', payer: buyer.address });
-  };
+  });
 
   const grants: Grant[] = [];
   let applied = false;
@@ -141,8 +138,8 @@ test('the retry while the resolver settles: not refused as "no money moved"; gra
     },
     isApplied: () => applied,
   };
-  const config = configFromUci(parseUci(configText(chain.rpcUrl), 'test')).x402;
-  const method = await X402Method.open({ config, stateDir, sessions, fetch: fakeFetch });
+  const config = configFromUci(parseUci(configText(chain.rpcUrl, facilitator.url), 'test')).x402;
+  const method = await X402Method.open({ config, stateDir, sessions });
   try {
     const resolving = method.resolvePending();
     // The retry arrives while the resolver's /settle is out.
@@ -180,6 +177,7 @@ test('the retry while the resolver settles: not refused as "no money moved"; gra
     assert.is(method.settlementOf(key)?.success, true, 'the settlement is remembered, not removed');
   } finally {
     await method.close();
+    await facilitator.close();
   }
 });
 

@@ -82,7 +82,6 @@ export interface BatchMethodOptions {
   /** Overrides MIRROR_FRESH_MS (tests: 0, always /verify). */
   mirrorFreshMs?: number;
   log?: Log;
-  fetch?: typeof fetch;
   timeoutMs?: number;
   clock?: Clock;
   /** A charge was written: the settler batches its claim. */
@@ -170,7 +169,6 @@ export class BatchSettlementMethod implements PaymentMethod {
       url: config.facilitatorUrl,
       timeoutMs: this.options.timeoutMs ?? config.timeoutMs,
       signal: this.stopping.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 

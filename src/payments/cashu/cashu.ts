@@ -61,7 +61,6 @@ export interface CashuMethodOptions {
   log?: Log;
   clock?: Clock;
   timers?: Timers;
-  fetch?: typeof fetch;
   /** Opened at the daemon's start (PluginHost.atStart): the ledger's reads are synchronous. */
   atStart?: boolean;
 }
@@ -98,8 +97,8 @@ export class CashuMethod implements PaymentMethod, LightningPort {
   ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    const [clock, signal, log, fetch] = [this.clock, this.stopping.signal, options.log, options.fetch];
-    this.mints = new MintReads({ clock, signal, log, fetch });
+    const [clock, signal, log] = [this.clock, this.stopping.signal, options.log];
+    this.mints = new MintReads({ clock, signal, log });
     const [looks, slots] = [this.looks, this.invoiceSlots];
     const [maxBalance, now] = [() => this.tollgate.maxBalance, () => this.clock.now()];
     this.room = new BalanceRoom({ store, looks, slots, maxBalance, now });

@@ -43,7 +43,6 @@ export interface CashuCustodyOptions {
   log?: Log;
   clock?: Clock;
   timers?: Timers;
-  fetch?: typeof fetch;
   /**
    * The cashu method's reads of its mints: one cache of keyset keys (immutable) and one MintHealth for both (its
    * keyset reads at start and before a token count too). Without it (the custody alone) the custody reads its own.
@@ -90,7 +89,6 @@ export class CashuCustody implements CashuCustodyFace {
         clock: this.clock,
         signal,
         log: options.log,
-        ...(options.fetch && { fetch: options.fetch }),
       });
     this.health = this.reads.health;
     this.port = {
@@ -101,7 +99,7 @@ export class CashuCustody implements CashuCustodyFace {
       client: (mint) => this.client(mint),
       keysets: (mint) => this.keysetsOf(mint),
       keysOf: (mint, id) => this.reads.keysOf(mint, id),
-      lnurl: () => ({ timeoutMs: READ_TIMEOUT_MS, signal, ...(options.fetch && { fetch: options.fetch }) }),
+      lnurl: () => ({ timeoutMs: READ_TIMEOUT_MS, signal }),
     };
   }
 
@@ -120,7 +118,6 @@ export class CashuCustody implements CashuCustodyFace {
         timeoutMs: READ_TIMEOUT_MS,
         swapTimeoutMs: 60_000,
         signal: this.pass.signal,
-        ...(this.options.fetch && { fetch: this.options.fetch }),
       });
       this.clients.set(mint, c);
     }

@@ -19,7 +19,6 @@ export interface MintReadsOptions {
   clock: Clock;
   signal: AbortSignal;
   log?: Log | undefined;
-  fetch?: typeof fetch | undefined;
 }
 
 export class MintReads {
@@ -38,7 +37,6 @@ export class MintReads {
         timeoutMs: READ_TIMEOUT_MS,
         swapTimeoutMs: SWAP_TIMEOUT_MS,
         signal: this.options.signal,
-        ...(this.options.fetch && { fetch: this.options.fetch }),
       });
       this.clients.set(mint, c);
     }

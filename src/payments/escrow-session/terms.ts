@@ -42,7 +42,6 @@ export interface X402SessionOptions {
   /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
   ledger?: EscrowLedger;
   log?: Log;
-  fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
   /** Sessions: the resolver grants purchases whose create was confirmed late. */

@@ -107,7 +107,6 @@ export class X402SessionMethod implements PaymentMethod {
       timeoutMs: this.options.timeoutMs ?? 10_000,
       retries: 2,
       signal: this.closes.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 

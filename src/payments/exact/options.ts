@@ -25,7 +25,6 @@ export interface X402MethodOptions {
   clock?: Clock;
   /** The resolver's retry timer; by default one that never keeps the daemon alive on its own. */
   timers?: Timers;
-  fetch?: typeof fetch;
   /** Opened at the daemon's start (PluginHost.atStart): its store is read synchronously. */
   atStart?: boolean;
 }

@@ -87,7 +87,6 @@ export class X402Method implements PaymentMethod {
       url: config.facilitatorUrl,
       timeoutMs: config.timeoutMs,
       signal: this.resolver.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 
@@ -99,7 +98,6 @@ export class X402Method implements PaymentMethod {
           url: config.rpcUrl,
           timeoutMs: config.timeoutMs,
           signal: this.resolver.signal,
-          ...(this.options.fetch && { fetch: this.options.fetch }),
         });
   }
 

@@ -50,7 +50,6 @@ export const UPTO_SETTLE_RETRY_MS = 30_000;
 export interface UptoMethodOptions {
   store: UptoStore;
   log?: Log;
-  fetch?: typeof fetch;
   clock?: Clock;
   timers?: Timers;
   retryMs?: number;
@@ -135,7 +134,6 @@ export class UptoMethod implements PaymentMethod {
       url: config.facilitatorUrl,
       timeoutMs: config.timeoutMs,
       signal: this.stopping.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 

@@ -24,7 +24,6 @@ export class MintHealth {
   constructor(
     private readonly mints: () => readonly string[],
     timers: Timers = backgroundTimers,
-    private readonly fetchFn: typeof fetch = fetch,
   ) {
     this.#probes = new ScheduledPass({
       run: () => this.probeAll(),
@@ -63,7 +62,6 @@ export class MintHealth {
       method: 'GET',
       timeoutMs: PROBE_TIMEOUT_MS,
       maxBytes: PROBE_MAX_BYTES,
-      fetch: this.fetchFn,
       signal: this.#probes.signal,
     });
     if (answer.kind !== 'answer' || answer.status !== 200) return false;

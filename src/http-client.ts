@@ -112,13 +112,15 @@ export function boundedFetch(url: string, request: BoundedRequest): Promise<Boun
     const fromOutside = (): void => stop('aborted', 'aborted: sluice is closing');
     const timer = setTimeout(() => stop('timeout', `no complete answer in ${request.timeoutMs} ms`), request.timeoutMs);
     outer?.addEventListener('abort', fromOutside, { once: true });
-    const read = (res: IncomingMessage): void => {
+    let res: IncomingMessage | undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const read = (answer: IncomingMessage): void => {
+      res = answer;
       status = res.statusCode ?? 0;
       const tooLarge = `answer larger than ${request.maxBytes} bytes (HTTP ${status})`;
       const declared = Number(res.headers['content-length'] ?? '');
       if (Number.isFinite(declared) && declared > request.maxBytes) return stop('too-large', tooLarge);
-      const chunks: Buffer[] = [];
-      let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.byteLength;
         if (size > request.maxBytes) stop('too-large', tooLarge);
@@ -128,7 +130,7 @@ export function boundedFetch(url: string, request: BoundedRequest): Promise<Boun
       // A body that stops short of its length or its last chunk: the peer closed the connection mid-answer.
       res.on('error', (err) => stop('failed', err.message));
       res.on('close', () => {
-        if (!res.complete) stop('failed', 'the connection closed before the answer ended');
+        if (!answer.complete) stop('failed', 'the connection closed before the answer ended');
       });
     };
     try {
@@ -141,8 +143,11 @@ export function boundedFetch(url: string, request: BoundedRequest): Promise<Boun
       // An invalid header name or value, refused before anything is sent.
       return stop('failed', (err as Error).message);
     }
-    // Kept for the request's life: a peer sending more than it declared errs after the answer was taken.
-    req.on('error', (err) => stop(unsent(err) ? 'unsent' : 'failed', err.message));
+    // A peer sending more than it declared: the parser errs on the extra bytes once the declared body is complete,
+    // and Node destroys the socket; the body's 'end' still comes, and it is the answer (the rest is never read).
+    req.on('error', (err) => {
+      if (!res?.complete) stop(unsent(err) ? 'unsent' : 'failed', err.message);
+    });
     req.on('response', read);
     req.end(request.body);
   });

@@ -6,13 +6,13 @@
  * the body is read up to `maxBytes`, and at either limit the request is destroyed, which closes its socket: nothing
  * of the peer's stays in memory or keeps the process alive.
  *
- * Built on node:http and node:https rather than fetch: fetch (undici) cost ~3 times the CPU of node:http per exchange
- * and some 30 MB more RSS (bench/http-client.ts), and a router pays both. TLS is verified as fetch verifies it:
- * Node's CA store (NODE_EXTRA_CA_CERTS added), the host name checked. Each exchange has its own connection, closed
- * at its end (`Connection: close`): sluice calls a peer every few seconds at most, so a kept connection would mostly
- * sit idle, holding a socket and its buffers on the router, and a POST that moves money (a settle, a melt) sent on a
- * kept connection the peer is closing at that moment fails with no way to tell whether the peer saw it. TLS sessions
- * are kept (the agent's session cache), so a call to the same peer resumes its session instead of a full handshake.
+ * Built on node:http and node:https rather than fetch: fetch (undici) cost 2–4 times the CPU of node:http per exchange
+ * and some 20 MB more RSS over 200 exchanges (bench/http-client.ts), and a router pays both. TLS is verified as fetch
+ * verifies it: Node's CA store (NODE_EXTRA_CA_CERTS added), the host name checked. A connection is kept for the next
+ * exchange with the same peer, idle at most KEEP_IDLE_MS, as fetch kept them: a router polls a mint or a facilitator
+ * every few seconds, and a new TLS connection each time cost ~5 times the CPU of a kept one (bench/http-client.ts
+ * --tls); after a few idle seconds it is closed, so an idle router holds no socket. A connection cut at a limit is
+ * never kept.
  *
  * Redirects are not followed: a 3xx is an answer like any other status, from the URL configured.
  */
@@ -47,8 +47,20 @@ export interface BoundedRequest {
 /** Errors of the connection before any byte of the request could reach the peer. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-// keepAlive off: the agent closes each socket once its answer is read. The https agent keeps TLS sessions to resume.
-const agents = { 'http:': new HttpAgent({ keepAlive: false }), 'https:': new HttpsAgent({ keepAlive: false }) };
+/**
+ * How long a kept connection may idle (undici's default, which fetch used). Below the 5 s servers built on Node close
+ * theirs at: the router closes first, so a request is seldom sent on a connection the peer is closing (a peer's
+ * shorter `Keep-Alive: timeout=` hint is followed). A few kept per peer: sluice's calls to one peer are few at once.
+ */
+const KEEP_IDLE_MS = 4000;
+const kept = { keepAlive: true, timeout: KEEP_IDLE_MS, maxFreeSockets: 4 };
+const agents = { 'http:': new HttpAgent(kept), 'https:': new HttpsAgent(kept) };
+
+/** Closes the connections kept idle now (what stops with nothing more to ask: a test file ending). */
+export function closeKeptConnections(): void {
+  for (const agent of Object.values(agents))
+    for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
 
 /** Whether `err` (or, for a host with several addresses tried in turn, each of its errors) left the peer unasked. */
 function unsent(err: unknown): boolean {
@@ -133,22 +145,31 @@ export function boundedFetch(url: string, request: BoundedRequest): Promise<Boun
         if (!answer.complete) stop('failed', 'the connection closed before the answer ended');
       });
     };
-    try {
-      req = (https ? httpsRequest : httpRequest)(target, {
-        method: request.method,
-        headers: headersOf(request),
-        agent: agents[target.protocol as 'http:' | 'https:'],
+    const send = (again: boolean): void => {
+      let sent: ClientRequest;
+      try {
+        sent = (https ? httpsRequest : httpRequest)(target, {
+          method: request.method,
+          headers: headersOf(request),
+          agent: agents[target.protocol as 'http:' | 'https:'],
+        });
+      } catch (err) {
+        // An invalid header name or value, refused before anything is sent.
+        return stop('failed', (err as Error).message);
+      }
+      req = sent;
+      sent.on('error', (err) => {
+        // A peer sending more than it declared: the parser errs on the extra bytes once the declared body is complete,
+        // and Node destroys the socket; the body's 'end' still comes, and it is the answer (the rest is never read).
+        if (res?.complete || settled) return;
+        // A kept connection the peer closed as it was reused. A GET is asked again once on a new connection (RFC 9110
+        // §9.2.2: a client may retry an idempotent request); a POST may have reached the peer, so it fails.
+        if (!again && res === undefined && sent.reusedSocket && request.method === 'GET') return send(true);
+        stop(unsent(err) ? 'unsent' : 'failed', err.message);
       });
-    } catch (err) {
-      // An invalid header name or value, refused before anything is sent.
-      return stop('failed', (err as Error).message);
-    }
-    // A peer sending more than it declared: the parser errs on the extra bytes once the declared body is complete,
-    // and Node destroys the socket; the body's 'end' still comes, and it is the answer (the rest is never read).
-    req.on('error', (err) => {
-      if (!res?.complete) stop(unsent(err) ? 'unsent' : 'failed', err.message);
-    });
-    req.on('response', read);
-    req.end(request.body);
+      sent.on('response', read);
+      sent.end(request.body);
+    };
+    send(false);
   });
 }

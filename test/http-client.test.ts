@@ -3,9 +3,9 @@
  * src/http-client.ts, the bounded exchange every outbound HTTP call of sluice goes through (the hook, the x402 and
  * escrow facilitators, the chain's JSON-RPC, the Cashu mints), against real node:http and raw TCP servers: the body
  * is cut at its bound and the connection closed, the deadline covers the body, a declared over-long body is not read,
- * the owner's signal ends it (connecting too), a chunked body is read whole, a peer closing mid-body or sending more
- * than it declared is no answer, a 3xx is an answer not followed, and after each exchange the server holds no
- * connection of the client's. The JSON client on top refuses an over-long answer without reading it all.
+ * the owner's signal ends it (connecting too), a chunked body is read whole, a peer closing mid-body is no answer and
+ * one sending more than it declared gives no more, a 3xx is an answer not followed; a connection is kept for the next
+ * exchange, and after each one cut the server holds no connection of the client's. The JSON client on top refuses an over-long answer without reading it all.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -154,7 +154,7 @@ test('a redirect is an answer, not followed; a refused connection is `unsent`', 
   assert.equal([refused.kind, refused.kind === 'none' && refused.why], ['none', 'unsent']);
 });
 
-test('a chunked body is read whole; the connection is closed after the answer', async () => {
+test('a chunked body is read whole; the connection is kept for the next exchange', async () => {
   const url = await serve((_req, res) => {
     res.writeHead(200);
     let n = 0;
@@ -165,9 +165,11 @@ test('a chunked body is read whole; the connection is closed after the answer', 
     };
     more();
   });
-  const a = await boundedFetch(url, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
-  assert.equal([a.kind, a.kind === 'answer' && a.body.toString()], ['answer', 'part0;part1;part2;part3;part4;']);
-  assert.is(await connectionsLeft(), 0);
+  for (let i = 0; i < 2; i++) {
+    const a = await boundedFetch(url, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
+    assert.equal([a.kind, a.kind === 'answer' && a.body.toString()], ['answer', 'part0;part1;part2;part3;part4;']);
+  }
+  assert.is(accepted.length, 1, 'one connection for both');
 });
 
 test('a body as bytes or as text goes with its length in bytes', async () => {
@@ -187,7 +189,6 @@ test('a body as bytes or as text goes with its length in bytes', async () => {
     ['11', 'prix: 5 €'],
     ['0', ''],
   ]);
-  assert.is(await connectionsLeft(), 0);
 });
 
 test('a peer sending more than its Content-Length: the declared body is the answer, the rest is not read', async () => {

@@ -70,6 +70,7 @@ import {
   walletProofs,
   type TokenVersion,
 } from './cashu-mint-tokens.ts';
+import '../helpers/kept-connections.ts';
 
 export { MintError, CODES, feeFor, yOf } from './cashu-mint-ledger.ts';
 export type { TokenVersion } from './cashu-mint-tokens.ts';

@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import '../helpers/kept-connections.ts';
 
 export type ReceiverMode = 'ok' | 'stream' | 'trickle' | 'silent';
 

@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import '../helpers/kept-connections.ts';
 
 export interface PeerRequest {
   method: string;

@@ -12,6 +12,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { bech32Encode } from '../../src/cashu/lnurl.ts';
+import '../helpers/kept-connections.ts';
 
 export interface LnurlServer {
   readonly url: string;

@@ -179,16 +179,6 @@ export function parseUrl(text: string, schemes: readonly string[]): Parsed<strin
     return bad(reason);
   }
   if (!schemes.includes(url.protocol) || url.hostname === '' || /\s/.test(text)) return bad(reason);
-  if (
-    (url.protocol === 'http:' || url.protocol === 'https:') &&
-    url.port !== '' &&
-    FETCH_BAD_PORTS.has(Number(url.port))
-  ) {
-    return bad(
-      `port ${url.port} is on the Fetch standard's "bad port" list: Node's fetch refuses it before sending ` +
-        'anything; use another port',
-    );
-  }
   return ok(text);
 }
 
@@ -196,18 +186,6 @@ export function parseUrl(text: string, schemes: readonly string[]): Parsed<strin
 export function parseHttpUrl(text: string): Parsed<string> {
   return parseUrl(text, ['http:', 'https:']);
 }
-
-/**
- * Ports fetch() refuses to connect to (WHATWG Fetch "bad port"; the list Node 20's fetch applies, read off by trying
- * each port up to 11000). sluice's x402 and escrow facilitators are reached with fetch: a URL on one of these would
- * fail every call as "never sent".
- */
-const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110,
-  111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532,
-  540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
-  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
-]);
 
 export function isAbsolutePath(text: string): boolean {
   return text.startsWith('/') && !text.includes('\0');

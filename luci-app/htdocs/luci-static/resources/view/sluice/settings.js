@@ -173,20 +173,12 @@ function validatePlanRules(option) {
 	};
 }
 
-/* Ports the daemon's fetch refuses (the WHATWG Fetch "bad port" list; src/config/values.ts FETCH_BAD_PORTS). */
-var FETCH_BAD_PORTS = [ 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103,
-	104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530,
-	531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
-	5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080 ];
-
 function validateUrl(schemes, required) {
 	return function(section_id, value) {
 		if (value === '' || value == null)
 			return required ? _('Required') : true;
 		try {
 			var u = new URL(value);
-			if ((u.protocol === 'http:' || u.protocol === 'https:') && u.port !== '' && FETCH_BAD_PORTS.indexOf(Number(u.port)) >= 0)
-				return _('Port %s is one fetch refuses to connect to: use another port').format(u.port);
 			if (schemes.indexOf(u.protocol) >= 0 && u.hostname !== '' && !/\s/.test(value))
 				return true;
 		}

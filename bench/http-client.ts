@@ -1,12 +1,12 @@
 // `npm run bench -- http-client [--requests N] [--runs N] [--tls]`
-// The outbound HTTP client (src/http-client.ts) against fetch (undici, the read loop boundedFetch had on it) and
-// node:http over one kept connection: each design in a fresh process (designs alternating, `--runs` rounds) POSTs a
-// facilitator-sized JSON body (~220 bytes) `--requests` times in a row to a loopback server of this process that
-// answers ~1 kB of JSON. Prints each process's CPU per request (user + system, the first request included: it loads
-// what the design loads), wall per request, and RSS before the first request and after the last (the process runs
-// under tsx: the RSS figures carry its loader, the same for every design). --tls: https, the server's certificate a
-// fresh self-signed one given to the child as NODE_EXTRA_CA_CERTS (openssl needed); boundedFetch resumes its TLS
-// session on each new connection, the kept connection does one handshake.
+// The outbound HTTP client (src/http-client.ts, node:http, a connection kept for the next exchange) against fetch
+// (undici, with the read loop boundedFetch had on it) and node:http with a new connection for each exchange: each design
+// in a fresh process (designs alternating, `--runs` rounds) POSTs a facilitator-sized JSON body (~220 bytes)
+// `--requests` times in a row to a loopback server of this process that answers ~1 kB of JSON. Prints each process's
+// CPU per request (user + system, the first request included: it loads what the design loads), wall per request, and
+// RSS before the first request and after the last (the process runs under tsx: the RSS figures carry its loader, the
+// same for every design). --tls: https, the server's certificate a fresh self-signed one given to the child as
+// NODE_EXTRA_CA_CERTS (openssl needed).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CHILD = fileURLToPath(new URL('./http-client/child.ts', import.meta.url));
-const DESIGNS = ['fetch', 'node-http', 'node-http-keepalive'] as const;
+const DESIGNS = ['fetch', 'boundedFetch', 'node-http-close'] as const;
 
 interface Figures {
   design: string;

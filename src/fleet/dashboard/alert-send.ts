@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Db } from '../db/index.ts';
+import { boundedFetch } from '../../http-client.ts';
 import { signedHeaders } from '../../upstream/index.ts';
 import { ALERT_LABELS, alertLine } from './alert-rules.ts';
 import { alertSettings, evaluateAlerts, sendDue, type Delivery } from './alert-store.ts';
@@ -17,6 +18,8 @@ import { zoneTime } from './zone.ts';
 
 export const DEFAULT_SENDMAIL = '/usr/sbin/sendmail';
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/** A webhook's answer is not read: this much of it is taken before the connection is closed. */
+const WEBHOOK_ANSWER_MAX_BYTES = 4096;
 const MAIL_TIMEOUT_MS = 30_000;
 
 /** Whether the host has a mail transport at `path` (an executable sendmail). */
@@ -44,17 +47,20 @@ export function alertPayload(d: Delivery): Record<string, unknown> {
   };
 }
 
-/** POSTs the body signed with `secret`; only a 2xx answer is a delivery. */
+/**
+ * POSTs the body signed with `secret`; only a 2xx status is a delivery (the receiver said it has it, whatever its
+ * body: one too long or too slow still counts, as for the router's hook).
+ */
 export async function postWebhook(url: string, secret: string, body: Uint8Array): Promise<void> {
-  const r = await fetch(url, {
+  const a = await boundedFetch(url, {
     method: 'POST',
     headers: signedHeaders(secret, body, Date.now()),
     body,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+    timeoutMs: WEBHOOK_TIMEOUT_MS,
+    maxBytes: WEBHOOK_ANSWER_MAX_BYTES,
   });
-  await r.body?.cancel();
-  if (r.status < 200 || r.status > 299) throw new Error(`the webhook answered ${r.status}`);
+  if (a.kind === 'none') throw new Error(`the webhook did not answer: ${a.message}`);
+  if (a.status < 200 || a.status > 299) throw new Error(`the webhook answered ${a.status}`);
 }
 
 /** Text safe in a mail header: no line breaks (a router's words cannot add a header). */

@@ -1,7 +1,7 @@
 // `npm run bench -- http-client [--requests N] [--runs N] [--tls]`
 // The outbound HTTP client (src/http-client.ts, node:http, a connection kept for the next exchange) against fetch
-// (undici, with the read loop boundedFetch had on it) and node:http with a new connection for each exchange: each design
-// in a fresh process (designs alternating, `--runs` rounds) POSTs a facilitator-sized JSON body (~220 bytes)
+// (undici, with the read loop boundedFetch had on it) and node:http with a new connection for each exchange: each
+// design in a fresh process (designs alternating, `--runs` rounds) POSTs a facilitator-sized JSON body (~220 bytes)
 // `--requests` times in a row to a loopback server of this process that answers ~1 kB of JSON. Prints each process's
 // CPU per request (user + system, the first request included: it loads what the design loads), wall per request, and
 // RSS before the first request and after the last (the process runs under tsx: the RSS figures carry its loader, the

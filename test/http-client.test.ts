@@ -5,7 +5,8 @@
  * is cut at its bound and the connection closed, the deadline covers the body, a declared over-long body is not read,
  * the owner's signal ends it (connecting too), a chunked body is read whole, a peer closing mid-body is no answer and
  * one sending more than it declared gives no more, a 3xx is an answer not followed; a connection is kept for the next
- * exchange, and after each one cut the server holds no connection of the client's. The JSON client on top refuses an over-long answer without reading it all.
+ * exchange, and after each one cut the server holds no connection of the client's. The JSON client on top refuses an
+ * over-long answer without reading it all.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -216,7 +217,7 @@ test('a peer closing mid-body is a cut answer, whether it declared a length or s
   }
 });
 
-test("the owner's abort and the deadline end an exchange still connecting (a TLS handshake never answered)", async () => {
+test("the owner's abort and the deadline end an exchange still connecting (a TLS handshake unanswered)", async () => {
   // A TCP peer that reads and never speaks: an https request waits for its TLS handshake.
   const silent = createTcpServer((socket) => socket.on('error', () => undefined).resume());
   const url = (await listen(silent)).replace('http:', 'https:');

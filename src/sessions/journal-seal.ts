@@ -18,9 +18,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../storage/index.ts';
+import { atomicWriteFs, ensureDir, ensureDirSync, poolCalls, syncCalls, writeFileAtomic } from '../storage/index.ts';
+import type { FileCalls } from '../storage/index.ts';
 
 export const JOURNAL_SEAL = 'sessions.seal';
 /** The least time between two seal writes: one small flash write per 10 s of commits at most. */
@@ -97,23 +97,24 @@ function sealText(mark: JournalMark): string {
  * lie in one sector and one page; should a power cut tear them anyway, the seal reads as unreadable, which is ignored
  * with a warning like any lag. A missing seal, or one of another length (an older one), is replaced atomically.
  */
-async function writeSealFile(path: string, text: string): Promise<void> {
+async function writeSealFile(calls: FileCalls, path: string, text: string): Promise<void> {
   const data = Buffer.from(text);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let fd: number | undefined;
   try {
-    handle = await open(path, 'r+');
-    if ((await handle.stat()).size === data.length && data.length === SEAL_BYTES) {
-      const { bytesWritten } = await handle.write(data, 0, data.length, 0);
-      if (bytesWritten !== data.length) throw new Error(`a seal write took ${bytesWritten} of ${data.length} bytes`);
-      await handle.datasync();
+    fd = await calls.open(path, 'r+');
+    if ((await calls.size(fd)) === data.length && data.length === SEAL_BYTES) {
+      // At offset 0: the descriptor was just opened.
+      const wrote = await calls.write(fd, data, 0, data.length);
+      if (wrote !== data.length) throw new Error(`a seal write took ${wrote} of ${data.length} bytes`);
+      await calls.fdatasync(fd);
       return;
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   } finally {
-    await handle?.close().catch(() => undefined);
+    if (fd !== undefined) await calls.close(fd).catch(() => undefined);
   }
-  await writeFileAtomic(path, text, { mode: 0o600 });
+  await writeFileAtomic(path, text, { mode: 0o600, fs: atomicWriteFs(calls) });
 }
 
 /**
@@ -133,6 +134,14 @@ export class JournalSealWriter {
     private readonly paths: readonly string[],
     private readonly spacingMs = 0,
   ) {}
+
+  /**
+   * Writes `mark` at once with synchronous calls: the store's start, before anything is served (where each call's hop
+   * through the thread pool only costs CPU) and before any other write of the seal. Failures are left, as the loop's.
+   */
+  async writeAtStart(mark: JournalMark): Promise<void> {
+    await this.writeMark(mark, syncCalls);
+  }
 
   set(mark: JournalMark): void {
     this.wanted = mark;
@@ -169,17 +178,24 @@ export class JournalSealWriter {
       const mark = this.wanted;
       if (!mark) break;
       this.wanted = null;
-      const text = sealText(mark);
-      for (const path of this.paths) {
-        try {
-          if (!this.made.has(path)) await ensureDir(dirname(path));
-          this.made.add(path);
-          await writeSealFile(path, text);
-        } catch {
-          // Left as it was: an older seal accepts more, never less.
-        }
-      }
-      this.lastWrite = Date.now();
+      await this.writeMark(mark, poolCalls);
     }
+  }
+
+  private async writeMark(mark: JournalMark, calls: FileCalls): Promise<void> {
+    const text = sealText(mark);
+    for (const path of this.paths) {
+      try {
+        if (!this.made.has(path)) {
+          if (calls === syncCalls) ensureDirSync(dirname(path));
+          else await ensureDir(dirname(path));
+        }
+        this.made.add(path);
+        await writeSealFile(calls, path, text);
+      } catch {
+        // Left as it was: an older seal accepts more, never less.
+      }
+    }
+    this.lastWrite = Date.now();
   }
 }

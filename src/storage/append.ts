@@ -11,7 +11,7 @@
  * to it (a reopen reads it and cuts a torn tail as a crash's leftover).
  */
 import { fdatasyncSync, fsyncSync, ftruncateSync, writeSync, writevSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import type { FileCalls } from './file-calls.ts';
 
 /** After the bytes: `data` fdatasync (the length is metadata fdatasync keeps), `full` fsync, `none` (a later one). */
 export type AppendSync = 'data' | 'full' | 'none';
@@ -43,12 +43,30 @@ function failure(err: unknown, whole: number, cut: unknown): AppendError {
 const nothingWritten = (): Error =>
   Object.assign(new Error('a write took no bytes (the flash is full?)'), { code: 'ENOSPC' });
 
+/** What `appendWhole` writes to: a FileHandle, or a descriptor and the calls it is written with (`fdAppendTarget`). */
+export interface AppendTarget {
+  write(data: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  sync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+}
+
+/** The descriptor `fd` as an append's target, written with `calls` (on the pool, or at once at the start). */
+export function fdAppendTarget(calls: FileCalls, fd: number): AppendTarget {
+  return {
+    write: async (data, offset, length) => ({ bytesWritten: await calls.write(fd, data, offset, length) }),
+    datasync: () => calls.fdatasync(fd),
+    sync: () => calls.fsync(fd),
+    truncate: (length) => calls.ftruncate(fd, length),
+  };
+}
+
 /**
  * Appends `data` to the file open for appending at `handle`, which is `whole` bytes long now; resolves with its new
  * length once the bytes (and, per `sync`, their fsync) are done. Rejects with an AppendError after cutting back.
  */
 export async function appendWhole(
-  handle: FileHandle,
+  handle: AppendTarget,
   data: Uint8Array,
   whole: number,
   sync: AppendSync,

@@ -6,11 +6,10 @@
  * A temp file a crash left mid-write (`.name.tmp-<pid>-<hex>`) is removed by the next process's first write of that
  * file (sweepStaleTemps): flash is small, and nothing else would ever remove it.
  */
-import * as fsCalls from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { SluiceError } from '../errors.ts';
+import { poolCalls, writeAll, type FileCalls } from './file-calls.ts';
 
 export interface AtomicFileHandle {
   writeFile(data: string | Uint8Array): Promise<void>;
@@ -34,38 +33,32 @@ export interface WriteFileAtomicOptions {
   fs?: AtomicWriteFs;
 }
 
-/** A node callback's result as a promise. */
-function settle<T>(call: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => call((err, value) => (err ? reject(err) : resolve(value as T))));
-}
-
-/**
- * A file descriptor through fs's callback calls: a FileHandle's promise machinery cost a table's write (a seal and its
- * file, each open, write, sync, close, and the directory's open, sync, close) a fifth more CPU, in the router as here.
- */
-function fdHandle(fd: number): AtomicFileHandle {
+/** A file descriptor written with `calls`. */
+function fdHandle(calls: FileCalls, fd: number): AtomicFileHandle {
   return {
-    async writeFile(data) {
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      // write(2) may write less than asked: on until every byte is in.
-      for (let at = 0; at < bytes.length;) {
-        const wrote = await settle<number>((done) => fsCalls.write(fd, bytes, at, bytes.length - at, null, done));
-        if (wrote === 0) throw Object.assign(new Error('write(2) wrote nothing'), { code: 'EIO' });
-        at += wrote;
-      }
-    },
-    sync: () => settle<void>((done) => fsCalls.fsync(fd, done)),
-    close: () => settle<void>((done) => fsCalls.close(fd, done)),
+    writeFile: (data) => writeAll(calls, fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data),
+    sync: () => calls.fsync(fd),
+    close: () => calls.close(fd),
   };
 }
 
-const nodeFs: AtomicWriteFs = {
-  open: async (path, flags, mode) => fdHandle(await settle<number>((done) => fsCalls.open(path, flags, mode, done))),
-  rename: (from, to) => settle<void>((done) => fsCalls.rename(from, to, done)),
-  unlink: (path) => settle<void>((done) => fsCalls.unlink(path, done)),
-  stat: (path) => settle<fsCalls.Stats>((done) => fsCalls.stat(path, done)),
-  readdir: (path) => fsp.readdir(path),
-};
+/**
+ * writeFileAtomic's file system made of `calls`: on the thread pool (the default), or at once, synchronously, for a
+ * write at the daemon's start (storage/file-calls.ts). Descriptors, not FileHandles: a FileHandle's promise machinery
+ * cost a table's write (a seal and its file, each open, write, sync, close, and the directory's open, sync, close) a
+ * fifth more CPU, in the router as here.
+ */
+export function atomicWriteFs(calls: FileCalls): AtomicWriteFs {
+  return {
+    open: async (path, flags, mode) => fdHandle(calls, await calls.open(path, flags, mode)),
+    rename: (from, to) => calls.rename(from, to),
+    unlink: (path) => calls.unlink(path),
+    stat: (path) => calls.stat(path),
+    readdir: (path) => calls.readdir(path),
+  };
+}
+
+const nodeFs = atomicWriteFs(poolCalls);
 
 /** A temp file older than this is no write in flight, whichever process its name says wrote it. */
 export const STALE_TEMP_MS = 60 * 60_000;

@@ -1,14 +1,14 @@
 import { createHook } from 'node:async_hooks';
 
 /**
- * The fs/promises requests of the thread pool made while `run` runs (one each: an open, a stat, a read, a close…),
- * counted by async_hooks: a count, not a time.
+ * The file system requests of the thread pool made while `run` runs (one each: an open, a stat, a read, a close…),
+ * fs/promises' and fs's callback calls alike, counted by async_hooks: a count, not a time.
  */
 export async function poolRequests(run: () => Promise<unknown>): Promise<number> {
   let n = 0;
   const hook = createHook({
     init: (_id, type) => {
-      if (type === 'FSREQPROMISE') n++;
+      if (type === 'FSREQPROMISE' || type === 'FSREQCALLBACK') n++;
     },
   });
   hook.enable();

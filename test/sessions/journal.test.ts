@@ -2,7 +2,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
@@ -152,6 +163,36 @@ for (const step of ['snapshot-temp-written', 'snapshot-renamed', 'journal-switch
     const again = await loadAt(dir);
     assert.is(again.loaded.sessions.size, 51);
     await again.store.close();
+  });
+}
+
+for (const step of ['snapshot-temp-written', 'snapshot-renamed', 'journal-switched'] as const) {
+  test(`a start killed as it compacts damage (${step}) loses nothing, and the next start finishes it`, async () => {
+    const dir = tempDir();
+    const { store } = await loadAt(dir);
+    const sessions = Array.from({ length: 20 }, () => makeSession());
+    for (const s of sessions) await store.append([openRecord(s)]);
+    await store.close();
+    // A record written twice: damage the start reads past (applied once) and compacts away.
+    const path = join(dir, 'sessions.0.journal');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, [...lines.slice(0, 6), lines[5], ...lines.slice(6)].join('\n'));
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), dir, step, '0', 'start'],
+      { encoding: 'utf8' },
+    );
+    assert.is(child.signal, 'SIGKILL', child.stderr);
+    assert.not.match(child.stdout, 'started');
+    const { store: again, loaded } = await loadAt(dir);
+    assert.equal([...loaded.sessions.keys()].sort(), sessions.map((s) => s.id).sort());
+    assert.not.ok(existsSync(join(dir, 'sessions.snapshot.tmp')), 'the temp snapshot is ignored and removed');
+    await again.close();
+    const last = await loadAt(dir);
+    assert.equal(last.loaded.warnings, [], 'the damage is gone after the start that finished');
+    assert.is(last.loaded.sessions.size, 20);
+    assert.is(readdirSync(dir).filter((n) => n.endsWith('.journal')).length, 1, 'one journal in use');
+    await last.store.close();
   });
 }
 
@@ -316,8 +357,11 @@ test('a failed journal write grants nothing, says no, and refuses further append
   const manager = await SessionManager.open({ store });
   const started: string[] = [];
   manager.on('started', (s) => started.push(s.id));
-  // Pull the file out from under the store: the next write fails like a dying flash chip would.
-  await (store as unknown as { handle: { close(): Promise<void> } }).handle.close();
+  // Pull the file out from under the store: the next write fails like a dying flash chip would. Its descriptor is
+  // replaced by a read-only one of the same file (a descriptor only closed could be reused by the next open).
+  const held = store as unknown as { fd: number };
+  closeSync(held.fd);
+  held.fd = openSync(join(dir, 'sessions.0.journal'), 'r');
   for (const mac of ['02:00:00:00:00:0a', '02:00:00:00:00:0b']) {
     try {
       await manager.activate({ mac, metric: 'bytes', allotment: 10n, payment: pay(mac) });

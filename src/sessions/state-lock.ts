@@ -4,12 +4,24 @@
  * first is appending to. Pure JS has no flock(2), so a stale lock (the owner was kill -9'd, or the router rebooted)
  * is recognised by its pid: not running, or running something that is not sluice (a pid reused after a reboot).
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { processAlive as alive } from '../storage/index.ts';
 
 export const LOCK_FILE = 'sluice.lock';
+
+/**
+ * Removes the lock file; gone already is no failure. One unlink: rmSync walks its path first (an lstat, and its own
+ * checks), at each start and stop.
+ */
+function removeLock(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
 
 function looksLikeSluice(pid: number): boolean {
   try {
@@ -48,7 +60,7 @@ export function lockStateDir(dir: string): () => Promise<void> {
         } catch {
           // Gone or unreadable: not ours to remove.
         }
-        if (Number.parseInt(owner, 10) === process.pid) rmSync(path, { force: true });
+        if (Number.parseInt(owner, 10) === process.pid) removeLock(path);
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -66,7 +78,7 @@ export function lockStateDir(dir: string): () => Promise<void> {
         details: { pid, dir },
       });
     }
-    rmSync(path, { force: true });
+    removeLock(path);
   }
   throw new SluiceError('ERR_STATE_LOCKED', `cannot take the lock ${path}`, { details: { dir } });
 }

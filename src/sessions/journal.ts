@@ -16,25 +16,18 @@
  * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
-import { constants as fsConstants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { afterNextPoll } from '../time.ts';
-import {
-  appendWhole,
-  countDamaged,
-  ensureDirSync,
-  fdAppendTarget,
-  fsyncDirWith,
-  poolCalls,
-  syncCalls,
-  writeAll,
-} from '../storage/index.ts';
+import { appendWhole, countDamaged, ensureDirSync, fdAppendTarget, poolCalls, syncCalls } from '../storage/index.ts';
 import type { FileCalls } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
 import { JOURNAL_SEAL, JournalSealWriter, olderThanSeal, readJournalSeals, SEAL_SPACING_MS } from './journal-seal.ts';
 import { SNAPSHOT, journalName, readStart } from './journal-start.ts';
+import type { StartRead } from './journal-start.ts';
+import { keepCopy, openJournalFile, replaceSnapshot, unlinkIfThere, writeSnapshotTemp } from './journal-files.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
 
@@ -106,33 +99,6 @@ interface Pending {
   records: StoreRecord[];
   resolve: () => void;
   reject: (err: unknown) => void;
-}
-
-/** How many evidence copies of one file are kept (a flash partition is small; the first ones tell the story). */
-const MAX_COPIES = 5;
-
-/** Copies `name` to `name.corrupt` (or `.corrupt-2`…), never over an earlier copy; null when none was made. */
-async function keepCopy(calls: FileCalls, dir: string, name: string): Promise<string | null> {
-  for (let n = 1; n <= MAX_COPIES; n++) {
-    const copy = n === 1 ? `${name}.corrupt` : `${name}.corrupt-${n}`;
-    try {
-      await calls.copyFile(join(dir, name), join(dir, copy), fsConstants.COPYFILE_EXCL);
-      return copy;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      if (code !== 'EEXIST') return null;
-    }
-  }
-  return null;
-}
-
-/** Removes `path`; nothing there is no failure. */
-async function unlinkIfThere(calls: FileCalls, path: string): Promise<void> {
-  try {
-    await calls.unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }
 
 export class JournalStore implements SessionStore {
@@ -207,14 +173,8 @@ export class JournalStore implements SessionStore {
     }
   }
 
-  /**
-   * Every change a start makes (the damaged files' copies, a torn tail cut, the journal opened, the stale ones deleted,
-   * a first snapshot, the compaction of damage) is made with synchronous calls, as the reads before it: the store loads
-   * once, at the daemon's start before anything is served, where each call's hop through the thread pool only cost CPU
-   * (a start that compacted made ~30). The steps and their order are the ones a compaction makes while serving.
-   */
+  /** Reads the files, tells what they lost, and refuses or makes the start's changes (changeAtStart). */
   private async loadLocked(): Promise<LoadResult> {
-    const calls = syncCalls;
     const read = readStart(this.dir);
     const { warnings, damaged, journals } = read;
     // State files older than their seal (cut below what was acknowledged, an older copy put back) are a loss like a
@@ -274,7 +234,20 @@ export class JournalStore implements SessionStore {
       );
     }
 
-    // Now the changes, evidence first: never delete or overwrite what a post-mortem needs.
+    await this.changeAtStart(syncCalls, read, needsRewrite);
+    return { ...copyState(this.state), warnings };
+  }
+
+  /**
+   * What a start changes, in this order, once it read the files and found them fit to start from: the damaged files'
+   * copies, a torn tail cut, the journal opened, the stale ones deleted, a first snapshot, the compaction of damage,
+   * the seal. `calls`: synchronous ones, as the reads before them are; the store loads once, at the daemon's start
+   * before anything is served, where each call's hop through the thread pool only cost CPU (a start that compacted
+   * made ~30). The compaction's steps and their order are the ones it makes while serving.
+   */
+  private async changeAtStart(calls: FileCalls, read: StartRead, needsRewrite: boolean): Promise<void> {
+    const { warnings, damaged } = read;
+    // Evidence first: never delete or overwrite what a post-mortem needs.
     for (const name of damaged) {
       const copy = await keepCopy(calls, this.dir, name);
       if (copy)
@@ -294,12 +267,8 @@ export class JournalStore implements SessionStore {
     if (read.firstStart) {
       // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first
       // start.
-      await this.replaceSnapshot(
-        calls,
-        await this.writeSnapshotTemp(calls, [
-          encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true, body: 0 }),
-        ]),
-      );
+      const header = encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true, body: 0 });
+      await replaceSnapshot(calls, this.dir, await writeSnapshotTemp(calls, this.dir, [header]));
     }
     this.phase = 'open';
     // Damage is rewritten away at once so that new appends do not sit behind it.
@@ -312,7 +281,6 @@ export class JournalStore implements SessionStore {
     }
     // Once, after the start's changes, at once as they were made.
     await this.seal.writeAtStart({ gen: this.gen, bytes: this.fileBytes });
-    return { ...copyState(this.state), warnings };
   }
 
   /**
@@ -320,21 +288,12 @@ export class JournalStore implements SessionStore {
    * its header, on flash before the directory entry is made durable.
    */
   private async openJournal(calls: FileCalls, gen: number, now: number): Promise<number> {
-    const fd = await calls.open(join(this.dir, journalName(gen)), 'a', 0o600);
-    try {
-      let size = await calls.size(fd);
-      if (size === 0) {
-        const header = Buffer.from(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0));
-        size = await appendWhole(fdAppendTarget(calls, fd), header, 0, 'data');
-        this.seq = 0;
-        this.counters.journalRecords = 0;
-      }
-      this.fileBytes = size;
-      await fsyncDirWith(calls, this.dir);
-    } catch (err) {
-      await calls.close(fd).catch(() => undefined);
-      throw err;
+    const { fd, size, fresh } = await openJournalFile(calls, this.dir, gen, now);
+    if (fresh) {
+      this.seq = 0;
+      this.counters.journalRecords = 0;
     }
+    this.fileBytes = size;
     return fd;
   }
 
@@ -499,25 +458,6 @@ export class JournalStore implements SessionStore {
     for (const p of batch) p.resolve();
   }
 
-  /** Writes the snapshot's lines to its temp file, on flash (nothing replaced yet); its path. */
-  private async writeSnapshotTemp(calls: FileCalls, lines: string[]): Promise<string> {
-    const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
-    const fd = await calls.open(tmp, 'w', 0o600);
-    try {
-      await writeAll(calls, fd, Buffer.from(lines.join('')));
-      await calls.fsync(fd);
-    } finally {
-      await calls.close(fd);
-    }
-    return tmp;
-  }
-
-  /** Renames the temp snapshot over the snapshot, the rename made durable. */
-  private async replaceSnapshot(calls: FileCalls, tmp: string): Promise<void> {
-    await calls.rename(tmp, join(this.dir, SNAPSHOT));
-    await fsyncDirWith(calls, this.dir);
-  }
-
   /** A compaction while serving: its calls on the thread pool, the seal set after it. */
   private async compactServing(now: number): Promise<void> {
     await this.compactNow(now, poolCalls);
@@ -540,7 +480,7 @@ export class JournalStore implements SessionStore {
     lines.unshift(encodeLine({ t: 'snap', v: 1, gen: next, at: now, headed: true, body }));
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
     try {
-      await this.writeSnapshotTemp(calls, lines);
+      await writeSnapshotTemp(calls, this.dir, lines);
       await this.options.crashPoint?.('snapshot-temp-written');
     } catch (err) {
       // Nothing was replaced: the current snapshot + journal are intact, keep appending to them.
@@ -548,7 +488,7 @@ export class JournalStore implements SessionStore {
       throw new SluiceError('ERR_JOURNAL_COMPACT', `cannot write the snapshot: ${String(err)}`, { cause: err });
     }
     try {
-      await this.replaceSnapshot(calls, tmp);
+      await replaceSnapshot(calls, this.dir, tmp);
       await this.options.crashPoint?.('snapshot-renamed');
       const previous = this.fd;
       this.fd = await this.openJournal(calls, next, now);

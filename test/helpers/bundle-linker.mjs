@@ -117,6 +117,28 @@ function reexport(names, live) {
   return lines.join('\n');
 }
 
+/** V8's code cache of each re-exporting module's text (the same for a package in every file of the thread). */
+const reexports = new Map();
+
+/** A module re-exporting `namespace`, the one of the package or built-in `spec` (reexport(), above). */
+function reexporting(spec, namespace) {
+  const live = isBuiltin(spec);
+  const source = reexport(Object.keys(namespace), live);
+  const options = (cachedData) => ({
+    identifier: `${spec} (through bundle-linker.mjs)`,
+    cachedData,
+    initializeImportMeta: (meta) => {
+      meta.namespace = namespace;
+      if (live) meta.synced = (sync) => syncs.push(sync);
+    },
+  });
+  const cachedData = reexports.get(source);
+  if (cachedData !== undefined) return new vm.SourceTextModule(source, options(cachedData));
+  const module = new vm.SourceTextModule(source, options(undefined));
+  reexports.set(source, module.createCachedData());
+  return module;
+}
+
 /** What the running file's built-ins' modules take again as the built-ins' exports are synced. */
 let syncs = [];
 const syncBuiltins = nodeModule.syncBuiltinESMExports;
@@ -184,20 +206,14 @@ export async function importBundle(entry) {
     pathOf.set(module, path);
     return module;
   };
-  const packageModule = async (spec, attributes) => {
+  const packageModule = (spec, attributes) => {
     const id = attributes && Object.keys(attributes).length > 0 ? `${spec} ${JSON.stringify(attributes)}` : spec;
+    // Set before it is loaded: the chunks' imports of one package are linked at once, and each is to get this one.
     let module = packages.get(id);
-    if (module) return module;
-    const namespace = await loadPackage(spec, attributes);
-    const live = isBuiltin(spec);
-    module = new vm.SourceTextModule(reexport(Object.keys(namespace), live), {
-      identifier: `${spec} (through bundle-linker.mjs)`,
-      initializeImportMeta: (meta) => {
-        meta.namespace = namespace;
-        if (live) meta.synced = (sync) => syncs.push(sync);
-      },
-    });
-    packages.set(id, module);
+    if (module === undefined) {
+      module = loadPackage(spec, attributes).then((namespace) => reexporting(spec, namespace));
+      packages.set(id, module);
+    }
     return module;
   };
   const link = (spec, referrer, extra) => {

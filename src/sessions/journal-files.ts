@@ -6,7 +6,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
-import { appendWhole, fdAppendTarget, fsyncDirWith, writeAll } from '../storage/index.ts';
+import { appendWhole, atomicWriteFs, fdAppendTarget, fsyncDir, writeAll } from '../storage/index.ts';
 import type { FileCalls } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import { SNAPSHOT, journalName } from './journal-start.ts';
@@ -56,7 +56,7 @@ export async function openJournalFile(
       const header = Buffer.from(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0));
       size = await appendWhole(fdAppendTarget(calls, fd), header, 0, 'data');
     }
-    await fsyncDirWith(calls, dir);
+    await fsyncDir(dir, atomicWriteFs(calls));
     return { fd, size, fresh };
   } catch (err) {
     await calls.close(fd).catch(() => undefined);
@@ -80,5 +80,5 @@ export async function writeSnapshotTemp(calls: FileCalls, dir: string, lines: st
 /** Renames the temp snapshot over the snapshot, the rename made durable. */
 export async function replaceSnapshot(calls: FileCalls, dir: string, tmp: string): Promise<void> {
   await calls.rename(tmp, join(dir, SNAPSHOT));
-  await fsyncDirWith(calls, dir);
+  await fsyncDir(dir, atomicWriteFs(calls));
 }

@@ -11,7 +11,7 @@
  * to it (a reopen reads it and cuts a torn tail as a crash's leftover).
  */
 import { fdatasyncSync, fsyncSync, ftruncateSync, writeSync, writevSync } from 'node:fs';
-import type { FileCalls } from './file-calls.ts';
+import { nothingWritten, type FileCalls } from './file-calls.ts';
 
 /** After the bytes: `data` fdatasync (the length is metadata fdatasync keeps), `full` fsync, `none` (a later one). */
 export type AppendSync = 'data' | 'full' | 'none';
@@ -39,9 +39,6 @@ function failure(err: unknown, whole: number, cut: unknown): AppendError {
         cause: err,
       });
 }
-
-const nothingWritten = (): Error =>
-  Object.assign(new Error('a write took no bytes (the flash is full?)'), { code: 'ENOSPC' });
 
 /** What `appendWhole` writes to: a FileHandle, or a descriptor and the calls it is written with (`fdAppendTarget`). */
 export interface AppendTarget {

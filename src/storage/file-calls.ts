@@ -65,22 +65,15 @@ export const syncCalls: FileCalls = {
   readdir: async (path) => fs.readdirSync(path),
 };
 
+/** A write that took none of the bytes it was given, which only a full flash explains. */
+export const nothingWritten = (): Error =>
+  Object.assign(new Error('a write took no bytes (the flash is full?)'), { code: 'ENOSPC' });
+
 /** Writes every byte of `data` at the descriptor's offset (a write may take fewer than it was given). */
 export async function writeAll(calls: FileCalls, fd: number, data: Uint8Array): Promise<void> {
   for (let at = 0; at < data.length;) {
     const wrote = await calls.write(fd, data, at, data.length - at);
-    if (wrote <= 0) throw Object.assign(new Error('a write took no bytes (the flash is full?)'), { code: 'ENOSPC' });
+    if (wrote <= 0) throw nothingWritten();
     at += wrote;
-  }
-}
-
-/** fsync of a directory: makes a rename or a new file in it survive a power cut. */
-export async function fsyncDirWith(calls: FileCalls, dir: string): Promise<void> {
-  const fd = await calls.open(dir, 'r');
-  try {
-    await calls.fsync(fd);
-  } finally {
-    // After a successful sync the entry is durable; a failing close of a read-only directory handle changes nothing.
-    await calls.close(fd).catch(() => undefined);
   }
 }

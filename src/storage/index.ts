@@ -10,7 +10,7 @@
 export { atomicWriteFs, fsyncDir, processAlive, writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
 export * from './ensure-dir.ts';
 export { AppendError, appendWhole, appendWholeSyncv, fdAppendTarget } from './append.ts';
-export { fsyncDirWith, poolCalls, syncCalls, writeAll, type FileCalls } from './file-calls.ts';
+export { poolCalls, syncCalls, writeAll, type FileCalls } from './file-calls.ts';
 export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';

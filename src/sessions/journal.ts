@@ -16,7 +16,7 @@
  * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { afterNextPoll } from '../time.ts';
@@ -259,7 +259,7 @@ export class JournalStore implements SessionStore {
     }
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
-    if (existsSync(tmp)) await calls.unlink(tmp);
+    await unlinkIfThere(calls, tmp);
     for (const t of read.torn) await calls.truncate(join(this.dir, t.name), t.length);
     // The current journal has its header before an older one goes: a crash between never looks like a lost journal.
     this.fd = await this.openJournal(calls, this.gen, this.now());

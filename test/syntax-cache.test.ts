@@ -82,4 +82,33 @@ test('a turn whose holder is gone is taken, and given back at the flush', () => 
   assert.not.ok(existsSync(lock));
 });
 
+test("a flush keeps what another thread wrote (the other test's own sources); an entry long unasked is dropped", () => {
+  const dir = tempDir();
+  // The two architecture tests: each reads a source of its own (the turn taken and given back at its flush).
+  const one = syntaxCache(dir);
+  one.cachedFacts('k', READER, 'const one = 1;', () => ({ n: 'one' }));
+  one.flush();
+  const two = syntaxCache(dir);
+  two.cachedFacts('k', READER, 'const two = 2;', () => ({ n: 'two' }));
+  two.flush();
+  const next = syntaxCache(dir);
+  const read = counted({ n: 'again' });
+  assert.equal(next.cachedFacts('k', READER, 'const one = 1;', read.read), { n: 'one' }, 'the first flush kept');
+  assert.equal(next.cachedFacts('k', READER, 'const two = 2;', read.read), { n: 'two' });
+  assert.is(read.calls(), 0);
+
+  // An entry last asked for eight days ago (a source as it was before an edit) goes at the next write.
+  const file = join(dir, 'k.json');
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, { t: number }> };
+  const [oldKey] = Object.keys(stored.entries);
+  stored.entries[oldKey!]!.t = Date.now() - 8 * 24 * 60 * 60 * 1000;
+  writeFileSync(file, JSON.stringify(stored));
+  const writer = syntaxCache(dir);
+  writer.cachedFacts('k', READER, 'const three = 3;', () => ({ n: 'three' }));
+  writer.flush();
+  const kept = Object.keys((JSON.parse(readFileSync(file, 'utf8')) as typeof stored).entries);
+  assert.is(kept.length, 2, 'the old entry dropped, the recent and the new kept');
+  assert.not.ok(kept.includes(oldKey!));
+});
+
 test.run();

@@ -4,8 +4,10 @@
  * only when some file did change: loading it and parsing src/ with it was most of those tests' CPU (~5 s each, the
  * parser's code compiled by V8 and its trees collected). One JSON file per kind of fact in
  * node_modules/.cache/sluice-syntax/, written as the test file ends when anything was read anew (atomically: a run that
- * reads it meanwhile sees the old or the new one), holding what this run asked for; a fact of another kind or reader
- * version is another entry, so a change to the reading code reads every file anew.
+ * reads it meanwhile sees the old or the new one): what this thread asked for, and what the file holds then that was
+ * asked for within MAX_AGE_MS (the other test's own sources, such as its fixtures: a write of only what one test asked
+ * for dropped the other's, and every run loaded the compiler again for them); a fact of another kind or reader version
+ * is another entry, so a change to the reading code reads every file anew.
  *
  * Both architecture tests read the same files and start together: on a fresh clone, or after an edit, each would parse
  * the files the cache lacks. So a thread's first miss takes the parser's turn (`parsing.lock`, made exclusively); a
@@ -27,6 +29,15 @@ const DIR = join(fileURLToPath(new URL('../../node_modules/.cache/sluice-syntax/
 const MAX_TURN_MS = 120_000;
 const MAX_WAIT_MS = 180_000;
 const POLL_MS = 50;
+/** An entry no run asked for in this long is dropped at the next write (a source as it was before an edit). */
+const MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+/** The files' layout: `{ format, entries: { [key]: { t, facts } } }`, t the time the entry was last asked for. */
+const FORMAT = 2;
+
+interface StoredEntry {
+  t: number;
+  facts: unknown;
+}
 
 let compiler: typeof ts | undefined;
 /** TypeScript's compiler, loaded when first needed (a cache miss). */
@@ -64,13 +75,19 @@ export function syntaxCache(dir: string): SyntaxCache {
   /** 'mine': this thread holds the parser's turn; 'alone': it parses without it. Unset before the first miss. */
   let turn: 'mine' | 'alone' | undefined;
 
-  const storedFacts = (name: string): Map<string, unknown> => {
+  const storedEntries = (name: string): Map<string, StoredEntry> => {
     try {
-      return new Map(Object.entries(JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'))));
+      const file = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as {
+        format?: number;
+        entries?: Record<string, StoredEntry>;
+      };
+      return file.format === FORMAT && file.entries !== undefined ? new Map(Object.entries(file.entries)) : new Map();
     } catch {
       return new Map(); // none yet, or unreadable: every fact is read anew
     }
   };
+  const storedFacts = (name: string): Map<string, unknown> =>
+    new Map([...storedEntries(name)].map(([key, entry]) => [key, entry.facts]));
 
   const kindOf = (name: string): Kind => {
     let kind = kinds.get(name);
@@ -140,8 +157,13 @@ export function syntaxCache(dir: string): SyntaxCache {
         if (!kind.added) continue;
         try {
           mkdirSync(dir, { recursive: true });
+          const now = Date.now();
+          // Read again: the other test may have written since this one read.
+          const entries: Record<string, StoredEntry> = {};
+          for (const [key, entry] of storedEntries(name)) if (now - entry.t <= MAX_AGE_MS) entries[key] = entry;
+          for (const [key, facts] of kind.used) entries[key] = { t: now, facts };
           const tmp = join(dir, `${name}.json.${process.pid}.${Math.random().toString(36).slice(2)}`);
-          writeFileSync(tmp, JSON.stringify(Object.fromEntries(kind.used)));
+          writeFileSync(tmp, JSON.stringify({ format: FORMAT, entries }));
           renameSync(tmp, join(dir, `${name}.json`));
           kind.added = false;
         } catch {

@@ -108,18 +108,6 @@ test('two files at once in one host (beside the lanes while a core idles): neith
   }
 });
 
-test("the host's CPU split: a busy file's CPU is counted in the files' threads, not in the helpers", async () => {
-  const before = host.cpuSplitMs();
-  const run = await host.run(file('busy', 300), 30_000);
-  assert.is(run.code, 0, run.text);
-  const split = host.cpuSplitMs();
-  assert.ok(before !== null && split !== null, 'split read from /proc');
-  assert.ok(split.files - before.files >= 300, `files' threads ${split.files - before.files} ms`);
-  assert.ok(split.helpers < split.files, `helpers ${split.helpers} ms`);
-  const closed = await host.close();
-  assert.ok(closed !== null && closed.files >= split.files, 'close hands back the split');
-});
-
 /** A module for a thread: `lines` of JavaScript in a file of the test's directory. */
 function script(name: string, ...lines: string[]): string {
   const path = join(dir, `${name}.mjs`);
@@ -255,13 +243,13 @@ for (const [what, [line, reported]] of Object.entries(leavers)) {
   test(`a file that leaves ${what} behind ends its thread: the next file gets a new one`, async () => {
     // A file that leaves nothing: the next file runs in its thread.
     const clean = await host.run(script('clean', "console.log('clean');"), 30_000);
-    const afterClean = await host.run(probe, 30_000);
+    const afterClean = await host.run(slotted('after-clean', "console.log('after');"), 30_000);
     assert.is(afterClean.thread, clean.thread, 'the thread of a file that left nothing runs the next');
     const leaver = await host.run(script('leaver', line, "console.log('left');"), 30_000);
     assert.is(leaver.code, 0, leaver.text);
     assert.is(leaver.text, 'left\n');
     assert.equal(leaver.left, [reported]);
-    const next = await host.run(probe, 30_000);
+    const next = await host.run(slotted('next', "console.log('next');"), 30_000);
     assert.is(next.code, 0, next.text);
     assert.is.not(next.thread, leaver.thread, `the file after it ran in its thread (${what})`);
   });
@@ -343,6 +331,18 @@ test("a file past the runner's timeout has its thread terminated, and the next f
   assert.is(next.code, 0, next.text);
   assert.is.not(next.thread, hung.thread);
   assert.ok(before.code === 0);
+});
+
+test("the host's CPU split: a busy file's CPU is counted in the files' threads, not in the helpers", async () => {
+  const before = host.cpuSplitMs();
+  const run = await host.run(file('busy', 300), 30_000);
+  assert.is(run.code, 0, run.text);
+  const split = host.cpuSplitMs();
+  assert.ok(before !== null && split !== null, 'split read from /proc');
+  assert.ok(split.files - before.files >= 300, `files' threads ${split.files - before.files} ms`);
+  assert.ok(split.helpers < split.files, `helpers ${split.helpers} ms`);
+  const closed = await host.close();
+  assert.ok(closed !== null && closed.files >= split.files, 'close hands back the split');
 });
 
 test.run();

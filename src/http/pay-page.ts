@@ -1,9 +1,9 @@
 /**
  * The customer's pay page (GET /portal and its scripts): files from `portalDir` (/usr/share/sluice/portal on the
- * router), only the page's own and the methods' scripts, served uncached under a CSP that keeps the page talking to
- * this endpoint alone.
+ * router), only the page's own and the methods' scripts, served with `no-store` under a CSP that keeps the page talking
+ * to this endpoint alone.
  */
-import { readFile } from 'node:fs';
+import { readFile, stat, type Stats } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { LanMethod } from '../payments/index.ts';
@@ -29,19 +29,61 @@ export function portalFilesOf(methods: readonly LanMethod[]): Record<string, [st
   return { ...PORTAL_FILES, ...Object.fromEntries(scripts) };
 }
 
+/** A file's bytes as read, under the identity it had then. */
+interface Kept {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  bytes: Buffer;
+}
+
+/**
+ * The pay page's files kept in memory once served, each checked by one stat at every request and read again when its
+ * inode, size or modification time differs from the ones its bytes were read under: an owner's edit of index.html
+ * (in place, or a new file renamed over it) shows at the next page load. A stat is one request on libuv's pool where
+ * a read was four (open, fstat, read, close), and a page load asks for the page and up to eight scripts. forget()
+ * drops them all (the endpoint's serve(), at each reload): on a file system whose times count whole seconds (jffs2),
+ * an edit in place that keeps the size within the second of the read shows after a reload. Holds the files served
+ * only: ~90 KB for the page and its own scripts, ~110 KB more with the Cashu and batch-settlement scripts.
+ */
+export class PortalFiles {
+  private readonly kept = new Map<string, Kept>();
+
+  forget(): void {
+    this.kept.clear();
+  }
+
+  /** The file's bytes; rejects as fs does (missing, unreadable). */
+  async bytes(path: string): Promise<Buffer> {
+    const now = await new Promise<Stats>((resolve, reject) =>
+      stat(path, (err, s) => (err ? reject(err) : resolve(s))),
+    ).catch((err: unknown) => {
+      this.kept.delete(path);
+      throw err;
+    });
+    const kept = this.kept.get(path);
+    if (kept && kept.ino === now.ino && kept.size === now.size && kept.mtimeMs === now.mtimeMs) return kept.bytes;
+    // fs's callback readFile, not fs/promises': a FileHandle's promise machinery (its open, stat, reads and close) cost
+    // a read of index.html a quarter more CPU.
+    const bytes = await new Promise<Buffer>((resolve, reject) =>
+      readFile(path, (err, b) => (err ? reject(err) : resolve(b))),
+    );
+    // Kept under the identity stat saw before the read: a change during the read is seen at the next request.
+    this.kept.set(path, { ino: now.ino, size: now.size, mtimeMs: now.mtimeMs, bytes });
+    return bytes;
+  }
+}
+
 export async function portalFile(
   res: ServerResponse,
+  files: PortalFiles,
   dir: string | null | undefined,
   [file, type]: [string, string],
 ): Promise<void> {
   let text: Buffer;
   try {
     if (!dir) throw new Error('no portal directory');
-    // fs's callback readFile, not fs/promises': a FileHandle's promise machinery (its open, stat, reads and close) cost
-    // a read of index.html a quarter more CPU, and a page load reads it and its eight scripts.
-    text = await new Promise<Buffer>((resolve, reject) =>
-      readFile(join(dir, file), (err, bytes) => (err ? reject(err) : resolve(bytes))),
-    );
+    text = await files.bytes(join(dir, file));
   } catch {
     return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'the pay page is not installed' } });
   }

@@ -39,7 +39,7 @@ import {
   restoreRoute,
   sessionRoute,
 } from './own-routes.ts';
-import { portalFile, portalFilesOf } from './pay-page.ts';
+import { portalFile, portalFilesOf, PortalFiles } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
 import { formOffered } from './pay-forms.ts';
@@ -78,6 +78,8 @@ export class HttpEndpoint {
   private readonly restorer: RestoreDesk;
   /** The pay page's files by path: its own and the methods' scripts. */
   private portalFiles: Record<string, [string, string]>;
+  /** Their bytes as last read (PortalFiles), dropped at each serve(): a reload reads them anew. */
+  private readonly portalBytes = new PortalFiles();
   /** The methods' routes by `METHOD path`, each with its method (payments' LanRoute). */
   private routes = new Map<string, { route: LanRoute; method: LanMethod }>();
   /** Each method with its running face, as served now (serve() replaces them). */
@@ -111,6 +113,7 @@ export class HttpEndpoint {
    */
   serve(parts: Pick<HttpEndpointOptions, 'schemes' | 'knownSchemes' | 'forms' | 'unavailable' | 'methods'>): void {
     this.options = { ...this.options, ...parts };
+    this.portalBytes.forget();
     if (parts.methods) this.adopt(parts.methods);
   }
 
@@ -222,7 +225,7 @@ export class HttpEndpoint {
       if (url.pathname === DEVICES_PATHS.list) return await devicesRoute(this.options, { ...call, path: url.pathname });
       if (url.pathname === '/captive') return await captiveRoute(this.options, this.port, res, ip);
       const file = this.portalFiles[url.pathname];
-      if (file) return await portalFile(res, this.options.portalDir, file);
+      if (file) return await portalFile(res, this.portalBytes, this.options.portalDir, file);
       return send(res, 404, {
         error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' },
       });

@@ -6,7 +6,9 @@
  * signature is said before one; the voucher form only where vouchers are taken; the status box counts down, keeps a
  * live session through a 429, and explains a device the portal forgot.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
@@ -147,6 +149,7 @@ async function start(
     x402?: boolean;
     faces?: X402Face[];
     macOf?: (ip: string) => Promise<string | null>;
+    portalDir?: string;
   } = {},
 ) {
   const stage: Stage = {
@@ -164,7 +167,7 @@ async function start(
     backend: stubBackend(stage),
     schemes: o.faces ?? (o.x402 === false ? [] : [exactFace(x402Stub)]),
     forms: { voucher: o.vouchers ?? true },
-    portalDir: PORTAL_DIR,
+    portalDir: o.portalDir ?? PORTAL_DIR,
     macOf: o.macOf ?? (async (ip) => (ip === '127.0.0.1' ? MAC : null)),
     log: captureLog(lines),
   });
@@ -373,6 +376,43 @@ test('a flood of page loads is still bounded; a refused page load is a calm HTML
   } finally {
     connection.close();
     await endpoint.close();
+  }
+});
+
+test("an owner's edit of the page shows at the next load; a reload reads the files anew", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pay-page-'));
+  const page = join(dir, 'index.html');
+  writeFileSync(page, '<p>Cafe Alpha</p>');
+  const { endpoint, base } = await start({ portalDir: dir });
+  try {
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Alpha</p>');
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Alpha</p>', 'served again from what was read');
+    // Written in place, one byte longer.
+    writeFileSync(page, '<p>Cafe Alpha!</p>');
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Alpha!</p>', 'an edit in place');
+    // A new file renamed over it, as an editor saves: the same size, another inode; its time in whole seconds, as
+    // jffs2 keeps it.
+    writeFileSync(join(dir, 'next.html'), '<p>Cafe Omega!</p>');
+    renameSync(join(dir, 'next.html'), page);
+    utimesSync(page, 1_764_000_000, 1_764_000_000);
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Omega!</p>', 'a file renamed over it');
+    // An edit in place within the same second that keeps the size: nothing tells it, the bytes read before are
+    // served until a reload.
+    writeFileSync(page, '<p>Cafe Sigma!</p>');
+    utimesSync(page, 1_764_000_000, 1_764_000_000);
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Omega!</p>', 'nothing tells the edit');
+    endpoint.serve({ schemes: [exactFace(x402Stub)], forms: { voucher: true }, unavailable: [] });
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Sigma!</p>', 'after a reload');
+    unlinkSync(page);
+    const gone = await http(base, '/portal');
+    assert.is(gone.status, 404, 'removed');
+    assert.is(gone.json().error.code, 'ERR_HTTP_NOT_FOUND');
+    writeFileSync(page, '<p>Cafe Alpha</p>');
+    assert.is((await http(base, '/portal')).text, '<p>Cafe Alpha</p>', 'put back');
+    assert.is((await http(base, '/portal.js')).status, 404, 'a file the directory does not hold');
+  } finally {
+    await endpoint.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -14,10 +14,13 @@ export interface ReferenceDump {
 const NAME = /^c([ud])_([0-9a-f]{12})$/;
 const DOWN_NAME = /^cd_[0-9a-f]{12}$/;
 const TABLE = 'sluice_count';
-const ITEM_KEYS = ['counter', 'table', 'map', 'chain'];
 const COUNTER_STRINGS = ['family', 'name', 'table'];
 const TABLE_STRINGS = ['name', 'family'];
 const MAP_STRINGS = ['name', 'table'];
+/** The table's maps and chains, each a bit: all four, and it is intact. */
+const MAP_PARTS: Readonly<Record<string, number>> = { cup: 1, cdown: 2 };
+const CHAIN_PARTS: Readonly<Record<string, number>> = { count_up: 4, count_down: 8 };
+const ALL_PARTS = 15;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -47,50 +50,35 @@ export function referenceDump(text: string): ReferenceDump | 'refused' {
 function read(text: string): ReferenceDump {
   const doc: unknown = JSON.parse(text);
   if (!isObject(doc)) return refuse('not an object');
-  if (Object.keys(doc).some((k) => k !== 'nftables') || !Array.isArray(doc['nftables'])) refuse('no nftables array');
+  for (const k in doc) if (k !== 'nftables') refuse('no nftables array');
+  const items = doc['nftables'];
+  if (!Array.isArray(items)) refuse('no nftables array');
   let tableHandle = -1;
-  const parts = new Set<string>();
+  let parts = 0;
   const pairs = new Map<string, { up?: [number, number]; down?: [number, number] }>();
   const keyOf = new Map<string, string>();
-  for (const item of doc['nftables'] as unknown[]) {
+  for (const item of items as unknown[]) {
     if (!isObject(item)) refuse('an item that is not an object');
-    const it = item as Json;
-    for (const key of ITEM_KEYS) if (key in it && !isObject(it[key])) refuse('not object');
-    const c = it['counter'] as Json | undefined;
-    if (c !== undefined) {
-      strings(c, COUNTER_STRINGS);
-      if (!isCount(c['handle']) || !isCount(c['packets']) || !isCount(c['bytes'])) refuse('a bad count');
-      const m = NAME.exec(c['name'] as string);
-      if (c['table'] === TABLE && m !== null) {
-        const pair = pairs.get(m[2]!) ?? {};
-        const side = m[1] === 'u' ? 'up' : 'down';
-        if (pair[side] !== undefined) refuse('a counter twice');
-        // A download counter counts at egress, with the 14-byte Ethernet header of each packet.
-        const bytes = (c['bytes'] as number) - (side === 'down' ? 14 * (c['packets'] as number) : 0);
-        pair[side] = [c['handle'] as number, Math.max(0, bytes)];
-        pairs.set(m[2]!, pair);
-      }
-    }
-    const t = it['table'] as Json | undefined;
+    // A JSON.parse object's keys are its own, and none is on Object.prototype: `in` is a value not undefined.
+    const c = (item as Json)['counter'];
+    const t = (item as Json)['table'];
+    const map = (item as Json)['map'];
+    const chain = (item as Json)['chain'];
+    if ((c !== undefined && !isObject(c)) || (t !== undefined && !isObject(t))) refuse('not object');
+    if ((map !== undefined && !isObject(map)) || (chain !== undefined && !isObject(chain))) refuse('not object');
+    if (c !== undefined) counter(c as Json, pairs);
     if (t !== undefined) {
-      strings(t, TABLE_STRINGS);
-      if ('handle' in t && !isCount(t['handle'])) refuse('a bad table handle');
-      if (t['name'] === TABLE && t['family'] === 'netdev') {
-        if (!('handle' in t)) refuse('the table without a handle');
+      const table = t as Json;
+      strings(table, TABLE_STRINGS);
+      if ('handle' in table && !isCount(table['handle'])) refuse('a bad table handle');
+      if (table['name'] === TABLE && table['family'] === 'netdev') {
+        if (!('handle' in table)) refuse('the table without a handle');
         if (tableHandle >= 0) refuse('the table twice');
-        tableHandle = t['handle'] as number;
+        tableHandle = table['handle'] as number;
       }
     }
-    for (const kind of ['map', 'chain'] as const) {
-      const o = it[kind] as Json | undefined;
-      if (o === undefined) continue;
-      strings(o, MAP_STRINGS);
-      if (kind === 'map' && Array.isArray(o['elem']))
-        for (const e of o['elem'] as unknown[])
-          if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string' && o['name'] === 'cdown')
-            if (o['table'] === TABLE && DOWN_NAME.test(e[1])) keyOf.set(e[1], e[0]);
-      if (o['table'] === TABLE) parts.add(`${kind} ${o['name'] as string}`);
-    }
+    if (map !== undefined) parts |= part(map as Json, MAP_PARTS, keyOf);
+    if (chain !== undefined) parts |= part(chain as Json, CHAIN_PARTS, undefined);
   }
   if (tableHandle < 0) refuse('no table');
   const clients: ReferenceDump['clients'] = [];
@@ -100,6 +88,34 @@ function read(text: string): ReferenceDump {
     const mac = colons(hex);
     clients.push({ mac, epoch, downBytes: down[1], upBytes: up[1], key: keyOf.get(`cd_${hex}`) ?? '' });
   }
-  const intact = ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p));
-  return { tableHandle, intact, clients };
+  return { tableHandle, intact: parts === ALL_PARTS, clients };
+}
+
+/** A counter: a client's, of the table, named after its MAC, is kept as its handle and IP-level bytes. */
+function counter(c: Json, pairs: Map<string, { up?: [number, number]; down?: [number, number] }>): void {
+  strings(c, COUNTER_STRINGS);
+  if (!isCount(c['handle']) || !isCount(c['packets']) || !isCount(c['bytes'])) refuse('a bad count');
+  const m = NAME.exec(c['name'] as string);
+  if (c['table'] !== TABLE || m === null) return;
+  const pair = pairs.get(m[2]!) ?? {};
+  const side = m[1] === 'u' ? 'up' : 'down';
+  if (pair[side] !== undefined) refuse('a counter twice');
+  // A download counter counts at egress, with the 14-byte Ethernet header of each packet.
+  const bytes = (c['bytes'] as number) - (side === 'down' ? 14 * (c['packets'] as number) : 0);
+  pair[side] = [c['handle'] as number, Math.max(0, bytes)];
+  pairs.set(m[2]!, pair);
+}
+
+/**
+ * A map or chain: the part of the table it is (a bit of `names`, 0 for none), and, for cdown, its elements' keys by
+ * counter name (the last one for a name wins).
+ */
+function part(o: Json, names: Readonly<Record<string, number>>, keyOf: Map<string, string> | undefined): number {
+  strings(o, MAP_STRINGS);
+  const elem = o['elem'];
+  if (keyOf !== undefined && o['name'] === 'cdown' && o['table'] === TABLE && Array.isArray(elem))
+    for (const e of elem as unknown[])
+      if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string' && DOWN_NAME.test(e[1]))
+        keyOf.set(e[1], e[0]);
+  return o['table'] === TABLE && Object.hasOwn(names, o['name'] as string) ? names[o['name'] as string]! : 0;
 }

@@ -110,6 +110,11 @@ export function feeFor(keysets: readonly Pick<LabKeyset, 'inputFeePpk'>[]): numb
   return Math.floor((ppk + 999) / 1000);
 }
 
+/** A proof's entry in MintLedger's set of proofs known to be signed by the key of their keyset and amount. */
+function verifiedKey(keyset: string, amount: number, C: string, secret: string): string {
+  return `${keyset} ${amount} ${C.toLowerCase()} ${secret}`;
+}
+
 function decompose(amount: number): number[] {
   const parts: number[] = [];
   for (let bit = 0; amount > 0; bit++, amount = Math.floor(amount / 2)) if (amount % 2) parts.push(2 ** bit);
@@ -122,7 +127,10 @@ export class MintLedger {
   readonly pending = new Set<string>();
   /** B_ → the signature issued for it (NUT-09). */
   readonly issued = new Map<string, WireSignature>();
-  /** Proofs whose C this mint found to be k·hash_to_curve(secret): `${keyset} ${amount} ${C} ${secret}`. */
+  /**
+   * Proofs whose C this mint found, or made, to be k·hash_to_curve(secret): `${keyset} ${amount} ${C} ${secret}`
+   * (verifiedKey). k·Y is the same each time it is made: a proof checked before, or made here, is not multiplied again.
+   */
   private readonly verified = new Set<string>();
   readonly mintQuotes = new Map<string, MintQuote>();
   readonly meltQuotes = new Map<string, MeltQuote>();
@@ -242,14 +250,23 @@ export class MintLedger {
     };
   }
 
+  /**
+   * Proofs this mint's own keys made, C = k·hash_to_curve(secret) (issued from the keys, or unblinded from its own
+   * signatures where it funds a token): the mint checks them at a swap as a proof it has checked before (verifyProof).
+   */
+  signedHere(proofs: readonly Proof[]): void {
+    for (const p of proofs) this.verified.add(verifiedKey(p.id, p.amount.toNumber(), p.C, p.secret));
+  }
+
   /** `Y`: hash_to_curve(p.secret), the point its C must be k times. */
   private verifyProof(p: WireProof, Y: ReturnType<typeof hashToCurve>, k: LabKeyset): void {
     if (k.finalExpiry !== undefined && this.now() / 1000 >= k.finalExpiry)
       throw new MintError(CODES.keysetExpired, `keyset ${k.id} has expired`);
     const key = k.privKeys[String(p.amount)];
     if (!key) throw new MintError(CODES.proofInvalid, `no key for amount ${p.amount}`);
-    // A proof presented again (a double spend, a retried or replayed swap) was checked already: k·Y is the same.
-    const signed = `${k.id} ${p.amount} ${p.C.toLowerCase()} ${p.secret}`;
+    // A proof presented again (a double spend, a retried or replayed swap) was checked already, and one the mint made
+    // itself (signedHere) is k·Y by its making: k·Y is the same each time.
+    const signed = verifiedKey(k.id, p.amount, p.C, p.secret);
     if (!this.verified.has(signed)) {
       let valid = false;
       try {

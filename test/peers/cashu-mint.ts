@@ -197,30 +197,41 @@ export class CashuMint {
 
   async fundProofs(amount: number, o: { keyset?: string } = {}): Promise<Proof[]> {
     const keyset = o.keyset === undefined ? this.ledger.active(this.unit) : this.ledger.keyset(o.keyset);
-    if (!keyset.active) return issueProofs(amount, keyset.id, keyset.privKeys);
+    if (!keyset.active) return this.signedHere(issueProofs(amount, keyset.id, keyset.privKeys));
     const { quote } = this.ledger.createMintQuote({ amount, unit: this.unit });
     this.ledger.payMintQuote(quote);
     const outputs = walletOutputs(amount, keyset.id);
     const { signatures } = this.ledger.mint({ quote, outputs: outputs.map((out) => out.wire) });
-    return walletProofs(signatures, outputs, keyset.privKeys);
+    return this.signedHere(walletProofs(signatures, outputs, keyset.privKeys));
   }
 
   /**
    * Ecash in hand: proofs of `amount` signed straight from the keys of the unit's active keyset (or of `keyset`), C =
    * k·hash_to_curve(secret), with no quote and no blinding, signing and unblinding round (a third of fundProofs's
-   * work): for a test whose subject is what is done with ecash already held, not how it was minted. The mint checks
-   * them as it checks any proof.
+   * work): for a test whose subject is what is done with ecash already held, not how it was minted. The mint knows
+   * them for its own at a swap (signedHere) and checks their keyset, amount, spent state and spending conditions as
+   * any proof's.
    */
   issuedProofs(amount: number, o: { keyset?: string } = {}): Proof[] {
     const keyset = o.keyset === undefined ? this.ledger.active(this.unit) : this.ledger.keyset(o.keyset);
-    return issueProofs(amount, keyset.id, keyset.privKeys);
+    return this.signedHere(issueProofs(amount, keyset.id, keyset.privKeys));
+  }
+
+  /**
+   * Proofs made here from the mint's own keys: their C is k·hash_to_curve(secret) by their making, so the mint's check
+   * at a swap finds them as proofs it checked before and does not multiply again (the forged, altered and foreign
+   * proofs of the tests are made elsewhere and are multiplied and refused as any).
+   */
+  private signedHere(proofs: Proof[]): Proof[] {
+    this.ledger.signedHere(proofs);
+    return proofs;
   }
 
   /**
    * issuedProofs as a customer's token, carrying no DLEQs (NUT-12 leaves them optional in a token, and a wallet may
    * strip them): for a test whose subject is what is done with a token, not how it was minted (fundToken's
    * quote, blinding, signing with a DLEQ and unblinding are three times the work). A receiving Wallet checks only the
-   * swap's new signatures; the mint checks each proof as it checks any.
+   * swap's new signatures; the mint checks each proof as issuedProofs says.
    */
   issuedToken(amount: number, o: { version?: TokenVersion; keyset?: string } = {}): string {
     return encodeToken(this.url, this.unit, this.issuedProofs(amount, o), o.version ?? 4);
@@ -244,7 +255,8 @@ export class CashuMint {
   lockedToken(amount: number, o: { pubkey?: string; version?: TokenVersion } = {}): string {
     const k = this.ledger.active(this.unit);
     const pubkey = o.pubkey ?? bytesToHex(getPubKeyFromPrivKey(createRandomSecretKey()));
-    return encodeToken(this.url, this.unit, issueProofs(amount, k.id, k.privKeys, p2pkSecret(pubkey)), o.version ?? 4);
+    const proofs = this.signedHere(issueProofs(amount, k.id, k.privKeys, p2pkSecret(pubkey)));
+    return encodeToken(this.url, this.unit, proofs, o.version ?? 4);
   }
 
   forgedToken(amount: number, o: { version?: TokenVersion } = {}): string {

@@ -57,11 +57,10 @@ export class LocalVoucherMethod implements PaymentMethod {
   async precheck(ctx: PaymentContext): Promise<PrecheckResult | void> {
     const code = typedCode(ctx.request.payment);
     const keys = this.clientKeys(ctx);
-    try {
-      this.guesses.check(keys, ctx.now);
-    } catch (err) {
+    const limited = this.guesses.refusal(keys, ctx.now);
+    if (limited) {
       this.figures.limited++;
-      throw err;
+      throw limited;
     }
     const found = this.store.find(code);
     if (found) {

@@ -70,22 +70,33 @@ export class GuessLimiter {
    * router's bound has none for it (its turn has not come).
    */
   check(keys: readonly string[], now: number): void {
+    const refused = this.refusal(keys, now);
+    if (refused) throw refused;
+  }
+
+  /**
+   * check's verdict, returned rather than thrown (undefined: the client may guess now): a door that counts its
+   * refusals before throwing throws once, where catching check's to count it and throwing again was a second throw a
+   * refused guess (a flood's thousands a minute).
+   */
+  refusal(keys: readonly string[], now: number): SluiceError | undefined {
     let waitMs = 0;
     for (const k of keys) {
       const b = this.current(k, now);
       if (b.tokens < 1) waitMs = Math.max(waitMs, Math.ceil((1 - b.tokens) * REFILL_MS));
     }
     if (waitMs > 0) {
-      throw refusal(`too many wrong voucher codes from this device: please wait ${seconds(waitMs)} seconds`, waitMs);
+      return refusal(`too many wrong voucher codes from this device: please wait ${seconds(waitMs)} seconds`, waitMs);
     }
     const routerWait = this.turn(keys, now);
     if (routerWait > 0) {
-      throw refusal(
+      return refusal(
         `too many wrong voucher codes on this network right now: please wait ${seconds(routerWait)} seconds`,
         routerWait,
         'router',
       );
     }
+    return undefined;
   }
 
   /** A wrong code: one guess less for each key (the router's was taken by the check). */

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { ROUTER_DEBT_MAX, ROUTER_GUESSES_PER_MINUTE } from '../../src/payments/voucher/guesses.ts';
+import { PlaceCounts } from '../../src/payments/voucher/place-counts.ts';
 import type { SluiceError } from '../../src/errors.ts';
 import { codeOf, rig } from './voucher-rig.ts';
 
@@ -221,6 +222,23 @@ test("a refused guess's error is built without a stack trace (a flood makes thou
   assert.is(Error.stackTraceLimit, 10, "every other error's stack is captured as before");
   await r.close();
   rmSync(r.dir, { recursive: true, force: true });
+});
+
+test("the waiters' places: how many are held before a place, as places are taken and given up", () => {
+  const places = new PlaceCounts(100);
+  const held = new Set<number>();
+  const before = (place: number) => [...held].filter((p) => p < place).length;
+  for (const p of [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 100]) {
+    places.add(p, 1);
+    held.add(p);
+  }
+  for (const p of [2, 21, 100]) {
+    places.add(p, -1);
+    held.delete(p);
+  }
+  for (let p = 1; p <= 100; p++) assert.is(places.before(p), before(p), `before ${p}`);
+  places.clear();
+  assert.is(places.before(100), 0);
 });
 
 test.run();

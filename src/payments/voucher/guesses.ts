@@ -27,6 +27,7 @@
  * sends the code again when the wait is over).
  */
 import { refusalWithoutStack, type SluiceError } from '../../errors.ts';
+import { PlaceCounts } from './place-counts.ts';
 
 export const GUESSES_PER_MINUTE = 5;
 /** Wrong codes a minute on the whole router: 60 spread over a minute, one more each second. */
@@ -37,6 +38,8 @@ const REFILL_MS = 60_000 / GUESSES_PER_MINUTE;
 const ROUTER_REFILL_MS = 60_000 / ROUTER_GUESSES_PER_MINUTE;
 /** A client refused by the router's bound keeps its place until the wait it was told is over and this long more. */
 const WAITER_GRACE_MS = 30_000;
+/** Place numbers in the waiters' order before they are renumbered from 1: twice the waiters there can be. */
+const PLACES = 2 * (MAX_CLIENTS + 1);
 /** How long a wrong code puts a client behind those who typed none. */
 const MARK_MS = 10 * 60_000;
 /** The router's guesses clean clients may take on credit: ten minutes of the bound. */
@@ -47,14 +50,23 @@ interface Bucket {
   at: number;
 }
 
+interface Waiter {
+  until: number;
+  clean: boolean;
+  place: number;
+}
+
 export class GuessLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly router: Bucket = { tokens: ROUTER_GUESSES_PER_MINUTE, at: -Infinity };
   /**
    * Clients refused by the router's bound, in the order of their first refusal: until when its place is kept, and
-   * whether it had typed no wrong code then (it goes first).
+   * whether it had typed no wrong code then (it goes first); its place number, increasing along the order.
    */
-  private readonly waiting = new Map<string, { until: number; clean: boolean }>();
+  private readonly waiting = new Map<string, Waiter>();
+  /** The places `waiting` holds, clean and marked apart: how many of a kind are ahead of a waiter, without a walk. */
+  private places: { clean: PlaceCounts; marked: PlaceCounts } | undefined;
+  private nextPlace = 1;
   /** How many of `waiting` are clean: a client not waiting is behind them (clean) or all of them (marked). */
   private cleanWaiting = 0;
   /**
@@ -155,12 +167,26 @@ export class GuessLimiter {
   private ahead(client: string, clean: boolean): number {
     const own = this.waiting.get(client);
     if (own === undefined) return clean ? this.cleanWaiting : this.waiting.size;
-    let ahead = clean ? 0 : this.cleanWaiting - (own.clean ? 1 : 0);
-    for (const [k, w] of this.waiting) {
-      if (k === client) break;
-      if (w.clean === clean) ahead++;
+    return (clean ? 0 : this.cleanWaiting - (own.clean ? 1 : 0)) + this.placesOf(clean).before(own.place);
+  }
+
+  private placesOf(clean: boolean): PlaceCounts {
+    this.places ??= { clean: new PlaceCounts(PLACES), marked: new PlaceCounts(PLACES) };
+    return clean ? this.places.clean : this.places.marked;
+  }
+
+  /** The next place at the end of the order; when the numbers run out, the waiters are renumbered from 1 first. */
+  private newPlace(): number {
+    if (this.nextPlace > PLACES) {
+      this.placesOf(true).clear();
+      this.placesOf(false).clear();
+      this.nextPlace = 1;
+      for (const w of this.waiting.values()) {
+        w.place = this.nextPlace++;
+        this.placesOf(w.clean).add(w.place, 1);
+      }
     }
-    return ahead;
+    return this.nextPlace++;
   }
 
   private dropExpiredWaiters(now: number): void {
@@ -176,7 +202,18 @@ export class GuessLimiter {
   private setWaiter(client: string, until: number, clean: boolean): void {
     const was = this.waiting.get(client);
     this.cleanWaiting += (clean ? 1 : 0) - (was?.clean ? 1 : 0);
-    this.waiting.set(client, { until, clean });
+    if (was === undefined) {
+      const place = this.newPlace();
+      this.waiting.set(client, { until, clean, place });
+      this.placesOf(clean).add(place, 1);
+    } else {
+      if (was.clean !== clean) {
+        this.placesOf(was.clean).add(was.place, -1);
+        this.placesOf(clean).add(was.place, 1);
+      }
+      was.until = until;
+      was.clean = clean;
+    }
     this.waitingUntil = Math.min(this.waitingUntil, until);
   }
 
@@ -184,6 +221,7 @@ export class GuessLimiter {
     const was = this.waiting.get(client);
     if (was === undefined) return;
     if (was.clean) this.cleanWaiting--;
+    this.placesOf(was.clean).add(was.place, -1);
     this.waiting.delete(client);
   }
 

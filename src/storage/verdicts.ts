@@ -59,7 +59,7 @@ export const FILE_KINDS = {
     seal: 'state-dir',
   },
   'money-table': {
-    files: 'x402.json, upto.json, escrow.json, batch-channels.json, trials.json, vouchers.json, radius/sessions.json',
+    files: 'x402.json, upto.json, escrow.json, batch-channels.json, trials.json, radius/sessions.json',
     on: REFUSED_ALL,
     door: 'closed',
     why:
@@ -67,6 +67,18 @@ export const FILE_KINDS = {
       'replay, a ticket sell twice, a debt be forgotten. The method it belongs to is left out until it is mended. ' +
       'Sealed beside (<file>.seal, one more small write per write): the copy from just before the last write is ' +
       'taken for a crash in that write; two writes back or more is refused',
+    copy: true,
+    seal: 'beside',
+  },
+  'money-log': {
+    files: 'vouchers.log (seal: vouchers.log.seal)',
+    on: REFUSED_ALL,
+    door: 'closed',
+    why:
+      'the printed voucher book, a log of batches and uses: read as less, a ticket would sell twice. Each change is ' +
+      'one record appended, fsynced and sealed (one small write more), so a sale writes the flash in proportion to ' +
+      'itself, not to the book; the book is rewritten whole only when compacted. Only a torn record past the seal ' +
+      '(an append a crash cut, never acknowledged) is cut; a log without its seal is refused',
     copy: true,
     seal: 'beside',
   },

@@ -43,7 +43,7 @@ test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used
     const made = await lab.call('voucher_create', { plan: 'time', count: 3, steps: 30, note: 'counter' });
     const codes = made.codes as string[];
     assert.is(codes.length, 3);
-    assert.is(statSync(join(lab.dir, 'state', 'vouchers.json')).mode & 0o777, 0o600);
+    assert.is(statSync(join(lab.dir, 'state', 'vouchers.log')).mode & 0o777, 0o600);
 
     // kill -9 before any redemption: the batch is on flash, every code sells.
     await lab.stopDaemon('SIGKILL');
@@ -117,8 +117,8 @@ test(
       await lab.startDaemon();
       const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 })).codes as string[];
       await lab.stopDaemon('SIGTERM');
-      const book = join(lab.dir, 'state', 'vouchers.json');
-      writeFileSync(book, readFileSync(book, 'utf8').slice(0, -3));
+      const book = join(lab.dir, 'state', 'vouchers.log');
+      writeFileSync(book, readFileSync(book).subarray(0, -3));
       await lab.startDaemon();
       assert.match(lab.output, /payment method voucher unavailable/);
       const plans = (await (await fetch(`${base}/`)).json()) as {

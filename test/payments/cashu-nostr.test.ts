@@ -234,7 +234,7 @@ test(
     assert.ok(keep.includes(`/etc/sluice/${NOSTR_KEY_FILE}`), keep.join(' '));
     assert.ok(keep.includes('/etc/sluice/cashu/'), 'and the ecash the router holds');
     assert.ok(
-      keep.includes('/etc/sluice/vouchers.json') && keep.includes('/etc/sluice/voucher.key'),
+      keep.includes('/etc/sluice/vouchers.log') && keep.includes('/etc/sluice/voucher.key'),
       'and the printed-voucher book',
     );
     assert.match(readFileSync(new URL('files/etc/config/sluice', root), 'utf8'), "option state_dir '/etc/sluice'");

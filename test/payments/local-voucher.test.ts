@@ -14,7 +14,19 @@ import { VoucherStore, VOUCHERS_FILE, VOUCHER_KEY_FILE } from '../../src/payment
 import { CODE_ALPHABET, CODE_BITS, normalizeCode } from '../../src/payments/local-voucher/codes.ts';
 import { SluiceError } from '../../src/errors.ts';
 import type { Config } from '../../src/config/index.ts';
+import { encodeRecord, scanRecords, sealOf, sealPath, writeSeal } from '../../src/storage/index.ts';
 import { codeOf, hour, rig, START } from './voucher-rig.ts';
+
+/** The records of a book's log, as JSON. */
+const records = (log: Buffer): Array<Record<string, unknown>> =>
+  scanRecords(log, 0).records.map((rec) => JSON.parse(rec.payload.toString('utf8')) as Record<string, unknown>);
+
+/** Writes a book of `recs` and its seal, as the store would have. */
+async function sealedBook(path: string, recs: readonly unknown[]): Promise<void> {
+  const bytes = Buffer.concat(recs.map((rec) => encodeRecord(Buffer.from(JSON.stringify(rec)))));
+  writeFileSync(path, bytes);
+  await writeSeal(sealPath(path), [sealOf(bytes)]);
+}
 
 test(
   'a batch: codes of 10 unambiguous letters in XXXX-XXXX-XX, 50 bits, shown once; only keyed hashes on flash, ' +
@@ -28,7 +40,7 @@ test(
     for (const c of codes) assert.match(c, /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{2}$/);
     assert.not.match(CODE_ALPHABET, /[01OIl]/);
     assert.ok(CODE_BITS >= 40, `${CODE_BITS} bits`);
-    const text = readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8');
+    const text = readFileSync(join(r.dir, VOUCHERS_FILE), 'latin1');
     for (const c of codes) assert.not.ok(text.includes(normalizeCode(c)!) || text.includes(c), 'no code in the book');
     assert.is(statSync(join(r.dir, VOUCHERS_FILE)).mode & 0o777, 0o600);
     assert.is(statSync(join(r.dir, VOUCHER_KEY_FILE)).mode & 0o777, 0o600);
@@ -173,24 +185,24 @@ test(
     const r = await rig();
     await r.book.create({ plan: 'hour', count: 1n, steps: 1n });
     const path = join(r.dir, VOUCHERS_FILE);
-    const good = readFileSync(path, 'utf8');
-    writeFileSync(path, good.slice(0, good.length - 5));
+    const good = readFileSync(path);
+    writeFileSync(path, good.subarray(0, good.length - 5));
     assert.throws(
       () => VoucherStore.open(r.dir),
       (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE',
     );
     assert.ok(
       readdirSync(r.dir).some((f) => f.startsWith(`${VOUCHERS_FILE}.damaged-`)),
-      'a copy kept aside for support (storage/json-table)',
+      'a copy kept aside for support (storage/sealed-log)',
     );
-    assert.is(readFileSync(path, 'utf8'), good.slice(0, good.length - 5), 'the book itself left as it is');
-    writeFileSync(path, JSON.stringify({ version: 1, batches: [], codes: { ['a'.repeat(32)]: { b: 'NOPE22' } } }));
+    assert.equal(readFileSync(path), good.subarray(0, good.length - 5), 'the book itself left as it is');
+    await sealedBook(path, [...records(good), { t: 'sold', h: 'a'.repeat(32), u: START, m: '02:00:00:00:0e:01' }]);
     assert.throws(
       () => VoucherStore.open(r.dir),
       (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE',
-      'a code of no batch',
+      'a use of no code',
     );
-    writeFileSync(path, good);
+    await sealedBook(path, records(good));
     rmSync(join(r.dir, VOUCHER_KEY_FILE));
     assert.throws(
       () => VoucherStore.open(r.dir),
@@ -251,16 +263,19 @@ test(
   async () => {
     const r = await rig();
     const [lost, kept] = (await r.book.create({ plan: 'hour', count: 2n, steps: 1n })).codes as string[];
+    // Sold for real (the journal holds it), but its confirmation not written (the kill came first).
+    await r.redeem('02:00:00:00:0f:02', kept!);
+    await r.part.close!();
     // As a kill -9 between the book's write and the journal's: the use is on flash, no session holds it.
     const store = VoucherStore.open(r.dir);
     await store.redeem(store.find(lost!)!.hash, '02:00:00:00:0f:01', START);
-    // Sold for real (the journal holds it), but its confirmation not written (the kill came first).
-    await r.redeem('02:00:00:00:0f:02', kept!);
-    const book = JSON.parse(readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8')) as {
-      codes: Record<string, { c?: true }>;
-    };
-    for (const e of Object.values(book.codes)) delete e.c;
-    writeFileSync(join(r.dir, VOUCHERS_FILE), JSON.stringify(book));
+    await store.close();
+    const book = join(r.dir, VOUCHERS_FILE);
+    await sealedBook(
+      book,
+      records(readFileSync(book)).filter((rec) => rec.t !== 'confirmed'),
+    );
+    assert.is(VoucherStore.open(r.dir).unconfirmed().length, 2, 'both uses on flash, neither confirmed');
     const http = { host: '', port: 0, portalUrl: '' };
     const config = { main: { stateDir: r.dir }, pricing: [hour], http } as unknown as Config;
     const restarted = await openLocalVouchers(

@@ -6,11 +6,11 @@
 // merchant and session manager (voucher-rig.ts); the sales reply the ubus method sends.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { salesReply } from '../../src/api/sales.ts';
-import { VoucherStore, VOUCHERS_FILE } from '../../src/payments/local-voucher/store.ts';
+import { LEGACY_VOUCHERS_FILE, VoucherStore, VOUCHERS_FILE } from '../../src/payments/local-voucher/store.ts';
 import { sealOf, sealPath, writeSeal } from '../../src/storage/index.ts';
 import { codeOf, rig } from './voucher-rig.ts';
 
@@ -83,7 +83,7 @@ test('voucher_create refuses a price without a currency, a currency without a pr
   rmSync(r.dir, { recursive: true, force: true });
 });
 
-test('a book written before batches had prices loads, its batches unpriced (0, as they were sold)', async () => {
+test('a book written before batches had prices (vouchers.json) loads, its batches unpriced (0, as they were sold)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-lv-old-'));
   // As an earlier release wrote it: no `price` on the batch.
   const r0 = await rig(dir);
@@ -109,13 +109,21 @@ test('a book written before batches had prices loads, its batches unpriced (0, a
     codes: Object.fromEntries([[VoucherStore.open(dir).find((made.codes as string[])[0]!)!.hash, { b: made.batch }]]),
   };
   const text = JSON.stringify(old);
-  writeFileSync(join(dir, VOUCHERS_FILE), text);
-  await writeSeal(sealPath(join(dir, VOUCHERS_FILE)), [sealOf(Buffer.from(text))]);
+  const legacy = join(dir, LEGACY_VOUCHERS_FILE);
+  writeFileSync(legacy, text);
+  await writeSeal(sealPath(legacy), [sealOf(Buffer.from(text))]);
+  for (const f of [VOUCHERS_FILE, `${VOUCHERS_FILE}.seal`]) rmSync(join(dir, f));
   const r = await rig(dir);
   const sold = await r.redeem('02:00:00:00:2b:01', (made.codes as string[])[0]!);
   assert.equal([sold.receipt.paid, sold.receipt.asset], [0n, '']);
   assert.is((r.book.list().batches as Array<Record<string, unknown>>)[0]!.price, null);
   await r.close();
+  // Its first change wrote it as a log: the old file and its seal are gone, the sale kept.
+  assert.equal(
+    [existsSync(legacy), existsSync(sealPath(legacy)), existsSync(join(dir, VOUCHERS_FILE))],
+    [false, false, true],
+  );
+  assert.ok(VoucherStore.open(dir).find((made.codes as string[])[0]!)!.used, 'the sale read back from the log');
   rmSync(dir, { recursive: true, force: true });
 });
 

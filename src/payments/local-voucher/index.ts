@@ -10,7 +10,8 @@ import { systemClock, type Clock } from '../../time.ts';
 import { SluiceError } from '../../errors.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
-import { CURRENCY, MAX_DECIMALS, VoucherStore, type BatchPrice } from './store.ts';
+import { CURRENCY, MAX_DECIMALS, type BatchPrice } from './book.ts';
+import { VoucherStore } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
 import type { VoucherMethod } from '../voucher/voucher.ts';
 import type { PaymentMethod } from '../types.ts';
@@ -213,7 +214,7 @@ export async function openLocalVouchers(
     },
     close: async () => {
       for (const off of unsubscribe) off();
-      await store.settled();
+      await store.close();
     },
     ubus: { vouchers },
   };

@@ -116,7 +116,7 @@ export async function voucherRig(): Promise<MethodRig> {
     // The state as the daemon wrote it, the key's seal included: a key without one is sealed by the store's open in
     // the background, a write that would land in the middle of a test's before-and-after look at the files.
     seedState: (stateDir) => {
-      for (const f of ['vouchers.json', 'voucher.key', 'voucher.key.seal'])
+      for (const f of ['vouchers.log', 'vouchers.log.seal', 'voucher.key', 'voucher.key.seal'])
         copyFileSync(join(state, f), join(stateDir, f));
     },
     close: () => lab.close(),

@@ -4,13 +4,14 @@
 // never got is given back at the next start. Fake time, temp files, the real merchant and session manager.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Merchant, Pricing } from '../../src/merchant/index.ts';
 import { createPaymentRegistry } from '../../src/payments/index.ts';
 import { VoucherMethod } from '../../src/payments/voucher/voucher.ts';
 import { openLocalVouchers } from '../../src/payments/local-voucher/index.ts';
-import { VoucherStore, VOUCHERS_FILE, VOUCHER_KEY_FILE } from '../../src/payments/local-voucher/store.ts';
+import { RETAIN_MS, VoucherStore, VOUCHERS_FILE, VOUCHER_KEY_FILE } from '../../src/payments/local-voucher/store.ts';
 import { CODE_ALPHABET, CODE_BITS, normalizeCode } from '../../src/payments/local-voucher/codes.ts';
 import { SluiceError } from '../../src/errors.ts';
 import type { Config } from '../../src/config/index.ts';
@@ -295,6 +296,79 @@ test(
     await restarted.close!();
     await r.close();
     rmSync(r.dir, { recursive: true, force: true });
+  },
+);
+
+test(
+  'a sale writes one small record, not the book: the log grows by it in place (same file), a crash mid-append is ' +
+    'cut at the next start, and a compaction rewrites the book as it stood',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-lv-log-'));
+    const path = join(dir, VOUCHERS_FILE);
+    const terms = { plan: 'hour', metric: 'seconds', steps: 1n, allotment: 3600n } as const;
+    const print = { count: 1000, expires: null, note: '', now: START };
+    let book = VoucherStore.open(dir);
+    const codes = [...(await book.create(terms, print)).codes, ...(await book.create(terms, print)).codes];
+    const before = statSync(path);
+    await book.redeem(book.find(codes[0]!)!.hash, '02:00:00:00:0a:01', START);
+    const after = statSync(path);
+    assert.is(after.ino, before.ino, 'appended in place, not renamed over');
+    assert.ok(after.size - before.size < 128, `${after.size - before.size} bytes for a sale in a book of 2000 codes`);
+    await book.close();
+    // A crash between an append and its seal: a torn record past the sealed bytes, never acknowledged.
+    const sealed = readFileSync(path);
+    appendFileSync(
+      path,
+      encodeRecord(Buffer.from(JSON.stringify({ t: 'revoked', id: 'x', at: START }))).subarray(0, 9),
+    );
+    book = VoucherStore.open(dir);
+    assert.equal(readFileSync(path), sealed, 'the torn tail cut');
+    assert.is(book.find(codes[0]!)!.used, true);
+    await book.close();
+    // Sales until the log passes twice the book (no slack): compacted, then read back the same.
+    const small = mkdtempSync(join(tmpdir(), 'sluice-lv-log-'));
+    book = VoucherStore.open(small, { compactSlack: 0 });
+    const few = (await book.create(terms, { ...print, count: 8 })).codes;
+    const first = statSync(join(small, VOUCHERS_FILE)).ino;
+    let sold = 0;
+    while (statSync(join(small, VOUCHERS_FILE)).ino === first && sold < few.length)
+      await book.redeem(book.find(few[sold++]!)!.hash, '02:00:00:00:0a:02', START);
+    assert.ok(sold < few.length, 'compacted (a new file renamed in)');
+    await book.redeem(book.find(few[sold]!)!.hash, '02:00:00:00:0a:03', START);
+    const held = [book.list(START), book.unconfirmed()];
+    await book.close();
+    const again = VoucherStore.open(small);
+    assert.equal([again.list(START), again.unconfirmed()], held);
+    assert.is(again.unconfirmed().length, sold + 1);
+    // A batch revoked RETAIN_MS ago: its codes dropped at the next write but a use still unconfirmed, its figures kept.
+    const pending = again.find(few[0]!)!.hash;
+    await again.confirm(
+      again
+        .unconfirmed()
+        .map((u) => u.hash)
+        .filter((h) => h !== pending),
+      START,
+    );
+    await again.revoke(again.list(START)[0]!.id, START);
+    const later = START + RETAIN_MS + 1;
+    await again.create(terms, { ...print, count: 1, now: later });
+    await again.close();
+    for (const reread of [again, VoucherStore.open(small)]) {
+      assert.equal(
+        few.map((c) => reread.find(c)?.used ?? null),
+        few.map((_, i) => (i === 0 ? true : null)),
+        'only the unconfirmed use is still known',
+      );
+      assert.equal(
+        reread.list(later).map((b) => [b.count, b.used, b.revoked]),
+        [
+          [1, 0, false],
+          [8, sold + 1, true],
+        ],
+      );
+    }
+    rmSync(small, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   },
 );
 

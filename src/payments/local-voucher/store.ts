@@ -92,6 +92,8 @@ export class VoucherStore {
     private key: Buffer | null,
     private readonly log: SealedLog,
     legacy: boolean,
+    /** Bytes the log may pass twice the book by before it is compacted (tests make it small). */
+    private readonly compactSlack: number,
   ) {
     this.legacy = legacy;
   }
@@ -103,7 +105,7 @@ export class VoucherStore {
   /**
    * Reads the book and its key; ERR_VOUCHER_STORE when either is there but damaged, or the book has codes and no key.
    */
-  static open(stateDir: string): VoucherStore {
+  static open(stateDir: string, options: { compactSlack?: number } = {}): VoucherStore {
     const keyPath = join(stateDir, VOUCHER_KEY_FILE);
     // Sealed beside (storage/key-file.ts): a key deleted or changed after it was made is refused, never made anew.
     const key = readKeyFile(keyPath, 'ERR_VOUCHER_STORE', (text) => /^[0-9a-f]{64}\n?$/.test(text));
@@ -117,7 +119,13 @@ export class VoucherStore {
     });
     const legacyPath = join(stateDir, LEGACY_VOUCHERS_FILE);
     const legacy = records === null && existsSync(legacyPath);
-    const store = new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'), log, legacy);
+    const store = new VoucherStore(
+      stateDir,
+      keyText === null ? null : Buffer.from(keyText.trim(), 'hex'),
+      log,
+      legacy,
+      options.compactSlack ?? COMPACT_SLACK,
+    );
     if (legacy) {
       const table = JsonTable.openSync(legacyPath, LEGACY_FORMAT);
       for (const b of table.extra) store.book.batches.set(b.id, b);
@@ -355,7 +363,7 @@ export class VoucherStore {
       }
       applyRecord(this.book, r);
       // The change is on flash: a compaction that fails must not tell its caller otherwise (tried again next time).
-      if (this.log.bytes > 2 * this.base + COMPACT_SLACK || this.droppable(now))
+      if (this.log.bytes > 2 * this.base + this.compactSlack || this.droppable(now))
         await this.compact(now).catch(() => undefined);
     });
     this.chain = run.catch(() => undefined);

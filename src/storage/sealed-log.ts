@@ -16,7 +16,7 @@
  */
 import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync } from 'node:fs';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { appendWhole, fdAppendTarget, type AppendError } from './append.ts';
+import { AppendError, appendWhole, fdAppendTarget } from './append.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { fileDamage } from './damage.ts';
 import { poolCalls } from './file-calls.ts';
@@ -40,12 +40,25 @@ export interface SealedLogOpen {
 
 const NOTHING: SealState = { bytes: 0, crc: 0 };
 
+/** The errno code of a failure (ENOSPC, EIO…), if it has one. */
+const errnoOf = (err: unknown): string | undefined =>
+  err instanceof AppendError
+    ? err.errno
+    : /^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException)?.code))
+      ? (err as NodeJS.ErrnoException).code
+      : undefined;
+
+const same = (a: SealState, b: SealState): boolean => a.bytes === b.bytes && a.crc === b.crc;
+
 export class SealedLog {
   /** Open for appending from the first append on (a log only read holds no descriptor). */
   private fd: number | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   /** Set when a failed append could not be cut back: every later change is refused with it. */
   private broken: SluiceError | null = null;
+  /** Whether a seal is on flash: the first append of a log never sealed seals it empty first (a crash between that
+   * append and its seal then leaves a record past the seal, not a log without one). */
+  private hasSeal = false;
 
   private constructor(
     readonly path: string,
@@ -100,6 +113,7 @@ export class SealedLog {
     if (scan.problem === 'corrupt' || scan.end < from.bytes)
       throw damaged(`a damaged record at byte ${scan.end}`, data);
     const log = new SealedLog(path, format, sealOf(bytes.subarray(0, scan.end)));
+    log.hasSeal = states !== null;
     if (scan.problem === 'torn') {
       // Never acknowledged: nothing promised is lost by cutting it, and the next append follows the last whole record.
       const fd = openSync(path, 'r+');
@@ -121,14 +135,21 @@ export class SealedLog {
     return this.serial(async () => {
       const record = encodeRecord(payload);
       const whole = this.sealed.bytes;
+      if (!this.hasSeal) {
+        try {
+          await writeSeal(sealPath(this.path), [this.sealed]);
+        } catch (err) {
+          throw this.refusal((err as Error).message, err, true);
+        }
+        this.hasSeal = true;
+      }
       this.fd ??= await poolCalls.open(this.path, 'a', 0o600);
       const target = fdAppendTarget(poolCalls, this.fd);
       const next = sealOf(record, this.sealed);
       try {
         await appendWhole(target, record, whole, 'full');
       } catch (err) {
-        const e = err as AppendError;
-        throw this.refusal(e.message, err, e.cut);
+        throw this.refusal((err as Error).message, err, (err as AppendError).cut);
       }
       try {
         await writeSeal(sealPath(this.path), [next]);
@@ -157,9 +178,17 @@ export class SealedLog {
       const next = sealOf(bytes);
       try {
         await writeSeal(sealPath(this.path), [this.sealed, next]);
+        this.hasSeal = true;
         await writeFileAtomic(this.path, bytes, { mode: 0o600 });
       } catch (err) {
-        throw this.refusal((err as Error).message, err, true);
+        // The rename may be done (a directory fsync failed after it): the next append opens whichever file is there,
+        // and knows which it is.
+        if (this.fd !== null) await poolCalls.close(this.fd).catch(() => undefined);
+        this.fd = null;
+        const found = this.found();
+        const cut = found !== null && (same(found, this.sealed) || same(found, next));
+        if (cut) this.sealed = found!;
+        throw this.refusal((err as Error).message, err, cut);
       }
       if (this.fd !== null) await poolCalls.close(this.fd).catch(() => undefined);
       this.fd = null;
@@ -176,6 +205,15 @@ export class SealedLog {
     this.fd = null;
   }
 
+  /** The seal of the file as it is now; null: it cannot be read. */
+  private found(): SealState | null {
+    try {
+      return sealOf(readFileSync(this.path));
+    } catch {
+      return null;
+    }
+  }
+
   private serial(step: () => Promise<void>): Promise<void> {
     const run = this.chain.then(() => {
       if (this.broken) throw this.broken;
@@ -190,7 +228,7 @@ export class SealedLog {
       cause,
       details: {
         path: this.path,
-        ...((cause as NodeJS.ErrnoException)?.code && { errno: (cause as NodeJS.ErrnoException).code }),
+        ...(errnoOf(cause) && { errno: errnoOf(cause) }),
       },
     });
     if (!cut) this.broken = refused;

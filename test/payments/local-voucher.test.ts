@@ -325,6 +325,14 @@ test(
     assert.equal(readFileSync(path), sealed, 'the torn tail cut');
     assert.is(book.find(codes[0]!)!.used, true);
     await book.close();
+    // A crash between a new book's first append and its seal: the record past the empty book's seal is kept.
+    const fresh = mkdtempSync(join(tmpdir(), 'sluice-lv-log-'));
+    const firstBook = VoucherStore.open(fresh);
+    const [one] = (await firstBook.create(terms, { ...print, count: 1 })).codes;
+    await firstBook.close();
+    await writeSeal(sealPath(join(fresh, VOUCHERS_FILE)), [{ bytes: 0, crc: 0 }]);
+    assert.is(VoucherStore.open(fresh).find(one!)?.used, false, 'the batch read back');
+    rmSync(fresh, { recursive: true, force: true });
     // Sales until the log passes twice the book (no slack): compacted, then read back the same.
     const small = mkdtempSync(join(tmpdir(), 'sluice-lv-log-'));
     book = VoucherStore.open(small, { compactSlack: 0 });

@@ -257,9 +257,6 @@ const SIZE_REASONS: Record<string, string> = {
     "one money path's I/O: precheck, authorize (a deposit's /settle) and the charge at a session's end share the " +
     "channel locks and the store; what a voucher and a session's end decide is x402-batch-charges.ts, the rules, " +
     'the intent, the refund request, the answers and the settler are apart',
-  'src/payments/local-voucher/store.ts':
-    "the vouchers' one book: batches, the codes' keyed hashes and their uses, written and confirmed in the " +
-    'order its crash argument needs; the codes and their key are apart (codes.ts)',
   'src/portal/kernel-quota.ts':
     "the kernel quota's keeper: the installed quotas, the serialised batches and the rebuild after a failed " +
     'one share its one view of the table; the nft scripts and parsers (kernel-quota-nft.ts), the shared ' +

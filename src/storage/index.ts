@@ -11,7 +11,7 @@ export { atomicWriteFs, fsyncDir, processAlive, writeFileAtomic, type WriteFileA
 export * from './ensure-dir.ts';
 export { AppendError, appendWhole, appendWholeSyncv, fdAppendTarget } from './append.ts';
 export { poolCalls, syncCalls, writeAll, type FileCalls } from './file-calls.ts';
-export { encodeRecord, FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
+export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';
 export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './nonce-file.ts';
@@ -19,4 +19,4 @@ export { JsonTable, type JsonTableFormat } from './json-table.ts';
 export { countDamaged, damagedTables, fileDamage } from './damage.ts';
 export { readKeyFile, sealKey, writeKeyFile } from './key-file.ts';
 export { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
-export { SealedLog, type SealedLogFormat } from './sealed-log.ts';
+export { SealedLog } from './sealed-log.ts';

@@ -15,7 +15,8 @@ import { RETAIN_MS, VoucherStore, VOUCHERS_FILE, VOUCHER_KEY_FILE } from '../../
 import { CODE_ALPHABET, CODE_BITS, normalizeCode } from '../../src/payments/local-voucher/codes.ts';
 import { SluiceError } from '../../src/errors.ts';
 import type { Config } from '../../src/config/index.ts';
-import { encodeRecord, scanRecords, sealOf, sealPath, writeSeal } from '../../src/storage/index.ts';
+import { scanRecords, sealOf, sealPath, writeSeal } from '../../src/storage/index.ts';
+import { encodeRecord } from '../../src/storage/record-log.ts';
 import { codeOf, hour, rig, START } from './voucher-rig.ts';
 
 /** The records of a book's log, as JSON. */

@@ -83,7 +83,7 @@ test('voucher_create refuses a price without a currency, a currency without a pr
   rmSync(r.dir, { recursive: true, force: true });
 });
 
-test('a book written before batches had prices (vouchers.json) loads, its batches unpriced (0, as they were sold)', async () => {
+test('a book written before batches had prices (vouchers.json) loads, its batches unpriced (0, as sold)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-lv-old-'));
   // As an earlier release wrote it: no `price` on the batch.
   const r0 = await rig(dir);

@@ -86,16 +86,17 @@ export class VoucherStore {
   private base = 0;
   /** The book is still the legacy vouchers.json: its first change writes the log whole first. */
   private legacy: boolean;
+  /** Bytes the log may pass twice the book by before it is compacted (tests make it small). */
+  private readonly compactSlack: number;
 
   private constructor(
     private readonly dir: string,
     private key: Buffer | null,
     private readonly log: SealedLog,
-    legacy: boolean,
-    /** Bytes the log may pass twice the book by before it is compacted (tests make it small). */
-    private readonly compactSlack: number,
+    how: { legacy: boolean; compactSlack: number },
   ) {
-    this.legacy = legacy;
+    this.legacy = how.legacy;
+    this.compactSlack = how.compactSlack;
   }
 
   get path(): string {
@@ -119,13 +120,10 @@ export class VoucherStore {
     });
     const legacyPath = join(stateDir, LEGACY_VOUCHERS_FILE);
     const legacy = records === null && existsSync(legacyPath);
-    const store = new VoucherStore(
-      stateDir,
-      keyText === null ? null : Buffer.from(keyText.trim(), 'hex'),
-      log,
+    const store = new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'), log, {
       legacy,
-      options.compactSlack ?? COMPACT_SLACK,
-    );
+      compactSlack: options.compactSlack ?? COMPACT_SLACK,
+    });
     if (legacy) {
       const table = JsonTable.openSync(legacyPath, LEGACY_FORMAT);
       for (const b of table.extra) store.book.batches.set(b.id, b);

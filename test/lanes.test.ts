@@ -78,6 +78,36 @@ test('no core idle, or a file not allowed beside: no more than the lanes at once
   }
 });
 
+test('a file that waits takes no lane: it starts beside them at once, the lanes run the others', async () => {
+  // Items 0-2 wait (the gatekeeper's retry timers): each ends only once the last other item (9) started, which would
+  // never happen if they held the two lanes. No core is ever idle: only their waiting puts them beside.
+  const waits = (i: number): boolean => i < 3;
+  const r = rig(10, (i, started) => !waits(i) || started.includes(9));
+  const beside = await runLanes(r.items, { lanes: 2, most: 4, run: r.run, beside: () => true, waits, idle: () => 0 });
+  assert.equal(r.started.slice(0, 4), [3, 4, 0, 1], 'the lanes take the first others, two waiting ones start beside');
+  assert.equal(
+    [...r.started].sort((a, b) => a - b),
+    r.items,
+    'each once',
+  );
+  assert.equal(
+    r.started.filter((i) => !waits(i)),
+    [3, 4, 5, 6, 7, 8, 9],
+    'the others in order',
+  );
+  assert.equal(r.started.filter(waits), [0, 1, 2], 'the waiting ones in order');
+  assert.ok(r.most() <= 4, `at most 4 at once: ${r.most()}`);
+  assert.is(beside, 2, 'two waiting ones beside the lanes (most - lanes); the third in a lane, once the others ran');
+});
+
+test('once only waiting files are left, the lanes take them too', async () => {
+  const r = rig(4, () => true);
+  const beside = await runLanes(r.items, { lanes: 2, most: 3, run: r.run, beside: () => true, waits: () => true });
+  assert.equal([...r.started].sort(), [0, 1, 2, 3]);
+  assert.ok(beside >= 1 && beside <= 2, `${beside} beside`);
+  assert.ok(r.most() <= 3, `at most 3 at once: ${r.most()}`);
+});
+
 test('an empty list resolves at once; a failing run rejects the pool', async () => {
   assert.is(await runLanes([], { lanes: 2, run: async () => {} }), 0);
   let failed: unknown = null;

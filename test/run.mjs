@@ -503,6 +503,25 @@ const SLOW_FIRST = [
   'http/pay-page',
   'payments/cashu.test',
 ];
+// The fast files that wait on the timers or peers they assert for most of their wall, with little CPU (quiet whole
+// runs, 2026-11-30 18:29-18:34: wall/CPU in s): gatekeeper 9.6/0.4, accept-nudge 3.9/0.1, theme-claim 3.2/0.4, socket
+// 2.9/0.1, http-client 2.6/0.1, ubus/client 2.4/0.2, address-book 2.3/0.1, stream-tick 1.7/0.2, binauth-watch 1.3/0.1,
+// mac-resolver 1.2/0.2, endpoint-limits 1.2/0.2. In a lane, two of them at once left a core idle; they run beside the
+// lanes instead (test/helpers/lanes.mjs `waits`), the lanes kept for the files that compute.
+const WAITING = [
+  'gate/gatekeeper',
+  'portal/accept-nudge',
+  'venue/theme-claim',
+  'portal/socket',
+  'http-client',
+  'ubus/client.test',
+  'meter/address-book',
+  'meter/stream-tick',
+  'portal/binauth-watch',
+  'gate/mac-resolver',
+  'http/endpoint-limits',
+];
+const waits = (f) => WAITING.some((w) => relative(root, f).startsWith(w));
 const rank = (f) => {
   const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s));
   return i < 0 ? SLOW_FIRST.length : i;
@@ -564,6 +583,7 @@ await Promise.all([
     threads && {
       most: mostJobs,
       beside: (f) => bundled.has(f),
+      waits,
       idle: machineIdle(availableParallelism()),
     },
   ).then((n) => {
@@ -595,8 +615,8 @@ if (threads)
   console.log(
     `[run] the fast files' hosts: cpu ${wall(hostCpu.files)} in the files' threads, ${wall(hostCpu.helpers)} in ` +
       `V8's and libuv's helper threads, ${wall(hostCpu.main)} in their main threads; ${besideLanes} files ` +
-      `started beside the ${jobs} lanes while a core idled; ${reuse.reused} files ran in a thread that had run ` +
-      `another, ${reuse.left.length} left something behind and ended theirs; a host's peak RSS ` +
+      `started beside the ${jobs} lanes (waiting ones, or while a core idled); ${reuse.reused} files ran in a thread ` +
+      `that had run another, ${reuse.left.length} left something behind and ended theirs; a host's peak RSS ` +
       `${Math.round(peakRssKb / 1024)} MB` +
       (process.env.SLUICE_TEST_VERBOSE ? `:\n${reuse.left.map((l) => `     ${l}`).join('\n')}` : ''),
   );

@@ -43,30 +43,42 @@ export function machineIdle(cores) {
 
 /**
  * Runs each item once through `run`, `lanes` at a time; and while an item `beside(item)` is next, one more whenever
- * `idle()` (cores idle since its previous call) is at least IDLE_CORES, up to `most` at once. Resolves when all ran,
- * with how many items started beside the lanes.
+ * `idle()` (cores idle since its previous call) is at least IDLE_CORES, up to `most` at once. An item that waits
+ * (`waits(item)`: on timers or peers, with little CPU) and may run beside takes no lane: it starts beside them as soon
+ * as fewer than `most - lanes` run beside, in its order among the waiting ones; once no other item is left, the lanes
+ * take such items too. Resolves when all ran, with how many items started beside the lanes.
  * @template T
  * @param {T[]} items in the order they start
  * @param {{ lanes: number, run: (item: T) => Promise<void>, most?: number, beside?: (item: T) => boolean,
- *   idle?: () => number | null, sampleMs?: number }} o
+ *   waits?: (item: T) => boolean, idle?: () => number | null, sampleMs?: number }} o
  */
-export function runLanes(items, { lanes, run, most = lanes, beside = () => false, idle = () => null, sampleMs }) {
-  const queue = [...items];
-  let running = 0;
+export function runLanes(
+  items,
+  { lanes, run, most = lanes, beside = () => false, waits = () => false, idle = () => null, sampleMs },
+) {
+  const waiting = items.filter((item) => waits(item) && beside(item));
+  const others = items.filter((item) => !waiting.includes(item));
+  let inLanes = 0;
+  let besideNow = 0;
   let besides = 0;
+  let left = items.length;
   return new Promise((resolve, reject) => {
     let timer = null;
-    const finish = () => {
-      clearInterval(timer);
-      resolve(besides);
-    };
-    const start = () => {
-      running++;
-      run(queue.shift()).then(
+    const start = (item, inLane) => {
+      if (inLane) inLanes++;
+      else {
+        besideNow++;
+        besides++;
+      }
+      run(item).then(
         () => {
-          running--;
-          if (queue.length > 0 && running < lanes) start();
-          else if (queue.length === 0 && running === 0) finish();
+          if (inLane) inLanes--;
+          else besideNow--;
+          left--;
+          if (left === 0) {
+            clearInterval(timer);
+            resolve(besides);
+          } else fill();
         },
         (err) => {
           clearInterval(timer);
@@ -74,16 +86,19 @@ export function runLanes(items, { lanes, run, most = lanes, beside = () => false
         },
       );
     };
-    while (queue.length > 0 && running < lanes) start();
-    if (running === 0) return finish();
+    const fill = () => {
+      while (inLanes < lanes && others.length + waiting.length > 0) start(others.shift() ?? waiting.shift(), true);
+      while (waiting.length > 0 && besideNow < most - lanes) start(waiting.shift(), false);
+    };
+    if (left === 0) return resolve(0);
+    fill();
     if (most <= lanes) return;
     idle(); // the window starts now
     timer = setInterval(() => {
       const cores = idle();
-      if (queue.length === 0) return clearInterval(timer);
-      if (cores === null || cores < IDLE_CORES || running >= most || !beside(queue[0])) return;
-      besides++;
-      start();
+      if (others.length === 0) return clearInterval(timer);
+      if (cores === null || cores < IDLE_CORES || inLanes + besideNow >= most || !beside(others[0])) return;
+      start(others.shift(), false);
       idle(); // the next window starts with this file, which takes a moment to use its core
     }, sampleMs ?? SAMPLE_MS);
     timer.unref?.();

@@ -72,9 +72,11 @@ function startThread(job) {
       while (idle.length > IDLE_MOST) end(idle.shift());
     }
   });
-  // An exception nothing caught, or a rejection nothing handled: the thread ends with it, as a process would.
+  // An exception nothing caught, or a rejection nothing handled: the thread ends with it, as a process would. Said
+  // after what the file wrote before it, which the streams may still be carrying when the error comes.
+  let thrown = '';
   worker.on('error', (err) => {
-    if (thread.job) thread.job.out += `\n[run] the file threw and nothing caught it:\n${err?.stack ?? err}\n`;
+    thrown = `\n[run] the file threw and nothing caught it:\n${err?.stack ?? err}\n`;
   });
   worker.once('exit', async (code) => {
     const i = idle.indexOf(thread);
@@ -82,6 +84,7 @@ function startThread(job) {
     port1.close();
     if (!thread.job) return;
     await Promise.race([Promise.all(drained), new Promise((r) => setTimeout(r, DRAIN_MS))]);
+    thread.job.out += thrown;
     send(thread, { code, cpuMs: figures[0], runqMs: figures[1], tid: figures[2], left: thread.left });
   });
   return thread;

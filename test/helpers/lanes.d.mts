@@ -7,6 +7,7 @@ export declare function runLanes<T>(
     run: (item: T) => Promise<void>;
     most?: number;
     beside?: (item: T) => boolean;
+    waits?: (item: T) => boolean;
     idle?: () => number | null;
     sampleMs?: number;
   },

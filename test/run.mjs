@@ -480,8 +480,8 @@ const SLOW_FIRST = [
   'demo/demo',
   'http/cashu-pay-page',
   // the fast tier's longest by their idle times (wall less the wait for a CPU, at least the CPU; medians of five whole
-  // runs, load 2-12: 8.9 s down to 1.9 s), waiting files and computing ones alike, so that a fast run does not end on
-  // one of them; the waiting ones then wait beside the others, which take the cores (test/helpers/lanes.mjs). The
+  // runs, load 2-12: 8.9 s down to 1.9 s), so that a fast run does not end on one of them; the waiting ones among
+  // them (WAITING below) take this order among themselves, beside the lanes (test/helpers/lanes.mjs). The
   // architecture tests come early as one of them parses src/ with TypeScript after an edit (~5 s of CPU; the other
   // waits for its facts: test/helpers/syntax-cache.ts).
   'gate/gatekeeper',

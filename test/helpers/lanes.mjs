@@ -1,8 +1,8 @@
-// test/run.mjs's pool: runs its files a fixed number at a time (its lanes), and one more beside them whenever the
-// machine has had a core idle since the last one started. A file of the fast tier that waits on the retry timers it
-// asserts (gate/gatekeeper: ~9 s of wall for 0.4 s of CPU) holds a lane and no CPU; with three lanes on two cores, two
-// such files at once left a core idle for seconds, ~9 s of a quiet run's 44 s of wall. What may run beside the lanes
-// is the caller's choice (the fast tier's threads: a thread more costs no process start).
+// test/run.mjs's pool: runs its files a fixed number at a time (its lanes), the files that wait beside them from the
+// start, and one more beside them whenever the machine has had a core idle since the last one started. A file of the
+// fast tier that waits on the retry timers it asserts (gate/gatekeeper: ~9 s of wall for 0.4 s of CPU) held a lane and
+// no CPU: with three lanes on two cores, two such files at once left a core idle until the sampler saw it. What may run
+// beside the lanes is the caller's choice (the fast tier's threads: a thread more costs no process start).
 import { readFileSync } from 'node:fs';
 
 /** How often the machine's idle time is read while files wait to start. */
@@ -56,8 +56,9 @@ export function runLanes(
   items,
   { lanes, run, most = lanes, beside = () => false, waits = () => false, idle = () => null, sampleMs },
 ) {
-  const waiting = items.filter((item) => waits(item) && beside(item));
-  const others = items.filter((item) => !waiting.includes(item));
+  const waiting = [];
+  const others = [];
+  for (const item of items) (waits(item) && beside(item) ? waiting : others).push(item);
   let inLanes = 0;
   let besideNow = 0;
   let besides = 0;

@@ -324,9 +324,12 @@ test('each file gets its own output and exit status, in a thread that ran anothe
 
 test("a file past the runner's timeout has its thread terminated, and the next file runs", async () => {
   const before = await host.run(probe, 30_000);
-  const hung = await host.run(script('hung', "console.log('spinning');", 'for (;;);'), 500);
+  // Hung without spinning: a thread blocked for good is terminated the same way, and 2 s of it cost no CPU (a busy
+  // machine took more than 500 ms to start a file that spun, which then timed out before its first line).
+  const hang = 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);';
+  const hung = await host.run(script('hung', "console.log('hanging');", hang), 2000);
   assert.ok(hung.timedOut, 'timed out');
-  assert.match(hung.text, /^spinning\n[^]*timed out after 500 ms: its thread was terminated/);
+  assert.match(hung.text, /^hanging\n[^]*timed out after 2000 ms: its thread was terminated/);
   const next = await host.run(probe, 30_000);
   assert.is(next.code, 0, next.text);
   assert.is.not(next.thread, hung.thread);

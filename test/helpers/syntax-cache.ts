@@ -1,13 +1,12 @@
 /**
- * What the architecture tests read from a source's syntax tree (its imports, exports, functions), kept on disk by the
- * source's hash, so that a file unchanged since the last run is not parsed again, and TypeScript's compiler is loaded
- * only when some file did change: loading it and parsing src/ with it was most of those tests' CPU (~5 s each, the
- * parser's code compiled by V8 and its trees collected). One JSON file per kind of fact in
- * node_modules/.cache/sluice-syntax/, written as the test file ends when anything was read anew (atomically: a run that
- * reads it meanwhile sees the old or the new one): what this thread asked for, and what the file holds then that was
- * asked for within MAX_AGE_MS (the other test's own sources, such as its fixtures: a write of only what one test asked
- * for dropped the other's, and every run loaded the compiler again for them); a fact of another kind or reader version
- * is another entry, so a change to the reading code reads every file anew.
+ * What the architecture tests read from a source's syntax (its imports, exports, functions), kept on disk by the
+ * source's hash, so that a file unchanged since the last run is not read again (reading src/ cold is ~1 s of CPU with
+ * the token scan, 3.4–4.4 s with TypeScript's parser, which the scan leaves only what it does not read). One JSON file
+ * per kind of fact in node_modules/.cache/sluice-syntax/, written as the test file ends when anything was read anew
+ * (atomically: a run that reads it meanwhile sees the old or the new one): what this thread asked for, and what the
+ * file holds then that was asked for within MAX_AGE_MS (the other test's own sources, such as its fixtures: a write of
+ * only what one test asked for dropped the other's, and every run read them again); a fact of another kind or reader
+ * version is another entry, so a change to the reading code reads every file anew.
  *
  * Both architecture tests read the same files and start together: on a fresh clone, or after an edit, each would parse
  * the files the cache lacks. So a thread's first miss takes the parser's turn (`parsing.lock`, made exclusively); a
@@ -60,7 +59,7 @@ export interface SyntaxCache {
    * The facts `read` gives for `source` (JSON-safe), from the cache when this reader (`readerUrl`: the module that
    * holds `read`, whose own text is part of the key) read the same source before.
    */
-  cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T;
+  cachedFacts<T>(kindName: string, readerUrl: string | readonly string[], source: string, read: () => T): T;
   /**
    * Writes what was read anew and gives the parser's turn back (the default cache does it as the test file ends:
    * test/helpers/file-end.mjs).
@@ -139,7 +138,7 @@ export function syntaxCache(dir: string): SyntaxCache {
   };
 
   return {
-    cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T {
+    cachedFacts<T>(kindName: string, readerUrl: string | readonly string[], source: string, read: () => T): T {
       const kind = kindOf(kindName);
       const key = sha1(`${readerVersion(readerUrl)}\n${source}`);
       if (kind.used.has(key)) return kind.used.get(key) as T;
@@ -180,19 +179,27 @@ const tests = syntaxCache(DIR);
 atFileEnd(() => tests.flush());
 
 /** The architecture tests' cache (syntaxCache): `cachedFacts` of node_modules/.cache/sluice-syntax/. */
-export function cachedFacts<T>(kindName: string, readerUrl: string, source: string, read: () => T): T {
+export function cachedFacts<T>(
+  kindName: string,
+  readerUrl: string | readonly string[],
+  source: string,
+  read: () => T,
+): T {
   return tests.cachedFacts(kindName, readerUrl, source, read);
 }
 
 const versions = new Map<string, string>();
-/** A reader module's text and TypeScript's version, hashed: what else its facts depend on. */
-function readerVersion(url: string): string {
-  let version = versions.get(url);
+/** The reader modules' texts and TypeScript's version, hashed: what else their facts depend on. */
+function readerVersion(urls: string | readonly string[]): string {
+  const list = typeof urls === 'string' ? [urls] : urls;
+  const key = list.join('\n');
+  let version = versions.get(key);
   if (version === undefined) {
     const tsVersion = (
       JSON.parse(readFileSync(require.resolve('typescript/package.json'), 'utf8')) as { version: string }
     ).version;
-    versions.set(url, (version = sha1(`${tsVersion}\n${readFileSync(fileURLToPath(url), 'utf8')}`)));
+    const texts = list.map((url) => readFileSync(fileURLToPath(url), 'utf8'));
+    versions.set(key, (version = sha1([tsVersion, ...texts].join('\n'))));
   }
   return version;
 }

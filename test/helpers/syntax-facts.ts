@@ -1,9 +1,11 @@
 /**
- * What the architecture tests read from a TypeScript file's syntax tree, all of it from one parse: the names it takes
- * from each relative specifier and the names it exports (test/helpers/import-graph.ts's rules), and its functions with
- * their length and positional parameters (the function budget, test/architecture-functions.test.ts). Both tests read
- * the same files; a file's facts are kept by its hash (syntax-cache.ts), so whichever test parses a changed file
- * first parses it for both.
+ * What the architecture tests read from a TypeScript file's syntax, all of it from one read: the names it takes from
+ * each relative specifier and the names it exports (test/helpers/import-graph.ts's rules), and its functions with
+ * their length and positional parameters (the function budget, test/architecture-functions.test.ts). The facts come
+ * from a scan of the file's tokens (syntax-scan.ts), or from TypeScript's tree (tsFacts, the readers below) for a file
+ * the scan does not read; the two agree on every source of the repository (test/syntax-scan-typescript.test.ts). Both
+ * tests read the same files; a file's facts are kept by its hash (syntax-cache.ts), so whichever test reads a changed
+ * file first reads it for both.
  *
  * Functions: declarations, methods, constructors, accessors, and function expressions and arrows (named by the
  * variable, property or call they are given to). A parameter is positional unless it is a destructured object (an
@@ -12,6 +14,10 @@
  */
 import type ts from 'typescript';
 import { cachedFacts, typescript } from './syntax-cache.ts';
+import { scanFacts, UnsupportedSyntax } from './syntax-scan.ts';
+
+const SCAN_URL = new URL('./syntax-scan.ts', import.meta.url).href;
+const TOKENS_URL = new URL('./syntax-tokens.ts', import.meta.url).href;
 
 /**
  * What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`).
@@ -40,20 +46,33 @@ export interface SyntaxFacts {
   functions: FunctionFacts[];
 }
 
-/** The facts of `source`: from the cache when it was read before, else from one parse of it. */
+/**
+ * The facts of `source`: from the cache when it was read before, else from its tokens (syntax-scan.ts), or from
+ * TypeScript's parse of it where that reader meets syntax it does not read.
+ */
 export function syntaxFacts(source: string): SyntaxFacts {
-  return cachedFacts('syntax', import.meta.url, source, () => {
-    const ts = typescript();
-    const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
-    return {
-      imports: readImportedNames(file).map(({ specifier, names }) => ({
-        specifier,
-        names: names === '*' ? ('*' as const) : [...names],
-      })),
-      exports: readExports(file),
-      functions: readFunctions(file),
-    };
+  return cachedFacts('syntax', [import.meta.url, SCAN_URL, TOKENS_URL], source, () => {
+    try {
+      return scanFacts(source);
+    } catch (err) {
+      if (err instanceof UnsupportedSyntax) return tsFacts(source);
+      throw err;
+    }
   });
+}
+
+/** The facts of `source` from one parse of it by TypeScript (what syntax-scan.ts is checked against). */
+export function tsFacts(source: string): SyntaxFacts {
+  const ts = typescript();
+  const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  return {
+    imports: readImportedNames(file).map(({ specifier, names }) => ({
+      specifier,
+      names: names === '*' ? ('*' as const) : [...names],
+    })),
+    exports: readExports(file),
+    functions: readFunctions(file),
+  };
 }
 
 /** The functions of `source`, as the function budget measures them. */

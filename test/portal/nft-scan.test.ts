@@ -342,9 +342,10 @@ function mutated(text: string, at: number, op: number, b: string): string {
 }
 
 /**
- * mutated()'s UTF-8 bytes: the text's bytes with the character at `at` changed (op 0: to `b`), removed (1) or doubled (2), written into the
- * reused scratch buffer straight from the text's bytes, for a text of ASCII only (byte = character): the string of the
- * mutated text is then made only for the scans that accept it, where the reference and the message need it.
+ * mutated()'s UTF-8 bytes: the text's bytes with the character at `at` changed (op 0: to `b`), removed (1) or doubled
+ * (2), written into the reused scratch buffer straight from the text's bytes, for a text of ASCII only (byte =
+ * character): the string of the mutated text is then made only for the scans that accept it, where the reference and
+ * the message need it.
  */
 function mutatedBytes(text: Buffer, at: number, op: number, b: string): Buffer {
   if (text.length + 4 > scratch.length) scratch = Buffer.alloc(text.length * 3);

@@ -38,6 +38,7 @@ import { quoteSigMessage, signQuote } from '../../src/cashu/quote-lock.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { signMintQuote, verifyMintQuoteSignature } from '@cashu/cashu-ts';
 import { startCashuMint } from './cashu-mint.ts';
+import { jsonExchange } from './cashu-request.ts';
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/cashu-nuts/${name}`, import.meta.url), 'utf8');
@@ -209,7 +210,7 @@ test(
     assert.is(sets[3]!['9223372036854775808']?.length, 66, 'the 2^63 key is read (no 64-bit overflow in the parser)');
     const mint = await startCashuMint();
     try {
-      const { keysets } = (await (await fetch(`${mint.url}/v1/keys`)).json()) as {
+      const { keysets } = (await jsonExchange(`${mint.url}/v1/keys`)).json as {
         keysets: Array<{ keys: Record<string, string> }>;
       };
       assert.ok(keysets.length > 0 && keysets.every((k) => validKeys(k.keys)));

@@ -9,10 +9,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Amount, OutputData, Wallet, getDecodedToken, getPubKeyFromPrivKey, type Proof } from '@cashu/cashu-ts';
+import { Amount, Mint, OutputData, Wallet, getDecodedToken, getPubKeyFromPrivKey, type Proof } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { CODES, feeFor, startCashuMint, yOf, type CashuMint, type CashuMintOptions } from './cashu-mint.ts';
 import { dleqHolds } from './cashu-mint-sign.ts';
+import { exchange, jsonExchange, labRequest } from './cashu-request.ts';
 
 let mint: CashuMint | undefined;
 test.after.each(async () => {
@@ -26,7 +27,7 @@ async function labMint(opts: CashuMintOptions = {}): Promise<{ mint: CashuMint; 
 }
 
 async function walletFor(m: CashuMint, opts: { bip39seed?: Uint8Array } = {}): Promise<Wallet> {
-  const wallet = new Wallet(m.url, { unit: m.unit, ...opts });
+  const wallet = new Wallet(new Mint(m.url, { customRequest: labRequest }), { unit: m.unit, ...opts });
   await wallet.loadMint();
   return wallet;
 }
@@ -46,12 +47,7 @@ async function post(
   path: string,
   body: unknown,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${m.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  return jsonExchange(`${m.url}${path}`, { body });
 }
 
 const wire = (proofs: Proof[]): unknown[] =>
@@ -218,7 +214,7 @@ test(
     assert.is(first.status, 200);
     assert.equal(replay, first);
     const info = async (): Promise<Record<string, unknown>> =>
-      ((await (await fetch(`${mint.url}/v1/info`)).json()) as { nuts: Record<string, unknown> }).nuts;
+      ((await jsonExchange(`${mint.url}/v1/info`)).json as { nuts: Record<string, unknown> }).nuts;
     assert.ok((await info())['19']);
 
     mint.setCachedResponses(false);
@@ -240,9 +236,8 @@ test(
     const oldToken = await mint.fundToken(8);
     const expiry = Math.floor(now / 1000) + 3600;
     const fresh = mint.rotate({ inputFeePpk: 100, finalExpiry: expiry });
-    const listed = (
-      (await (await fetch(`${mint.url}/v1/keysets`)).json()) as { keysets: Array<Record<string, unknown>> }
-    ).keysets;
+    const listed = ((await jsonExchange(`${mint.url}/v1/keysets`)).json as { keysets: Array<Record<string, unknown>> })
+      .keysets;
     assert.equal(
       listed.map((k) => [k.id, k.active, k.input_fee_ppk, k.final_expiry]),
       [
@@ -360,15 +355,15 @@ test(
   'bad requests get NUT-00 errors, not crashes: not ' + 'JSON, not an object, a bad point, an unknown route',
   async () => {
     const { mint } = await labMint();
-    const notJson = await fetch(`${mint.url}/v1/swap`, { method: 'POST', body: '{' });
-    assert.equal([notJson.status, ((await notJson.json()) as { code: number }).code], [400, 0]);
+    const notJson = await jsonExchange(`${mint.url}/v1/swap`, { method: 'POST', rawBody: '{' });
+    assert.equal([notJson.status, notJson.json.code], [400, 0]);
     assert.is((await post(mint, '/v1/swap', [1])).json.code, 0);
     const badPoint = await post(mint, '/v1/restore', {
       outputs: [{ amount: 1, id: mint.keysetId, B_: '02' + '00'.repeat(32) }],
     });
     assert.is(badPoint.status, 400);
-    assert.is((await fetch(`${mint.url}/v1/nothing`)).status, 404);
-    assert.is((await fetch(`${mint.url}/v1/keys/00ffffffffffffff`)).status, 400);
+    assert.is((await exchange(`${mint.url}/v1/nothing`)).status, 404);
+    assert.is((await exchange(`${mint.url}/v1/keys/00ffffffffffffff`)).status, 400);
   },
 );
 

@@ -45,7 +45,14 @@
  *   refuse                the port closed (route must be '*'): connection refused until `await handle.clear()`
  * `times` limits a fault to the next n matching requests (default: until cleared).
  */
-import { Wallet, getDecodedToken, getPubKeyFromPrivKey, createRandomSecretKey, type Proof } from '@cashu/cashu-ts';
+import {
+  Mint,
+  Wallet,
+  getDecodedToken,
+  getPubKeyFromPrivKey,
+  createRandomSecretKey,
+  type Proof,
+} from '@cashu/cashu-ts';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { freePort } from '../helpers/net.ts';
@@ -70,6 +77,7 @@ import {
   walletProofs,
   type TokenVersion,
 } from './cashu-mint-tokens.ts';
+import { labRequest } from './cashu-request.ts';
 import '../helpers/kept-connections.ts';
 
 export { MintError, CODES, feeFor, yOf } from './cashu-mint-ledger.ts';
@@ -244,7 +252,9 @@ export class CashuMint {
   async labWallet(): Promise<Wallet> {
     const keysets = this.ledger.keysets.map((k) => `${k.id}:${k.active}`).join();
     if (this.wallet?.keysets !== keysets || this.wallet.port !== this.labPort) {
-      const wallet = new Wallet(`http://127.0.0.1:${this.labPort}`, { unit: this.unit });
+      const wallet = new Wallet(new Mint(`http://127.0.0.1:${this.labPort}`, { customRequest: labRequest }), {
+        unit: this.unit,
+      });
       await wallet.loadMint();
       this.wallet = { wallet, keysets, port: this.labPort };
     }

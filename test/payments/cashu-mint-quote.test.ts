@@ -14,6 +14,12 @@ import { MintClient } from '../../src/cashu/mint-client.ts';
 import { makeOutputs, splitAmount, unblind, yOf, type SwapOutput } from '../../src/cashu/token.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
 import { JsonPeer } from '../peers/json-peer.ts';
+import { loadCashuLib } from '../../src/cashu/loader.ts';
+
+// cashu-ts and secp256k1 loaded as the daemon loads them before any of sluice's Cashu code runs: without it, that code
+// would reach them through the loader's synchronous fallback, a second copy beside this file's, which compiles anew
+// and builds its own base-point tables (~0.1-0.2 s of CPU a file).
+await loadCashuLib();
 
 let mint: CashuMint;
 const options = () => ({ timeoutMs: 5_000, swapTimeoutMs: 5_000, signal: new AbortController().signal });

@@ -22,6 +22,12 @@ import {
 import { NOSTR_KEY_FILE, openRouterKey } from '../../src/payments/cashu/nostr/key.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { bip340Verify } from '../helpers/bip340-verify.ts';
+import { loadCashuLib } from '../../src/cashu/loader.ts';
+
+// cashu-ts and secp256k1 loaded as the daemon loads them before any of sluice's Cashu code runs: without it, that code
+// would reach them through the loader's synchronous fallback, a second copy beside this file's, which compiles anew
+// and builds its own base-point tables (~0.1-0.2 s of CPU a file).
+await loadCashuLib();
 
 interface Vector {
   index: string;

@@ -39,6 +39,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { signMintQuote, verifyMintQuoteSignature } from '@cashu/cashu-ts';
 import { startCashuMint } from './cashu-mint.ts';
 import { jsonExchange } from './cashu-request.ts';
+import { loadCashuLib } from '../../src/cashu/loader.ts';
+
+// cashu-ts and secp256k1 loaded as the daemon loads them before any of sluice's Cashu code runs: without it, that code
+// would reach them through the loader's synchronous fallback, a second copy beside this file's, which compiles anew
+// and builds its own base-point tables (~0.1-0.2 s of CPU a file).
+await loadCashuLib();
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/cashu-nuts/${name}`, import.meta.url), 'utf8');

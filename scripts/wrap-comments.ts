@@ -11,7 +11,10 @@
  */
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import ts from 'typescript';
+import { createRequire } from 'node:module';
+import { tokenize, UnsupportedSyntax, type CommentRange } from './ts-tokens.ts';
+
+const require = createRequire(import.meta.url);
 
 export const WIDTH = 120;
 
@@ -191,14 +194,34 @@ function render(lines: Line[], limit: number): string {
   return out.join('\n');
 }
 
-/** Every comment of a TypeScript or JavaScript source, by position (leading and trailing trivia of every token). */
-export function commentRanges(source: string, fileName = 'file.ts'): ts.CommentRange[] {
+/**
+ * Every comment of a TypeScript or JavaScript source, by position: from its tokens (ts-tokens.ts), or from TypeScript's
+ * tree for a source those do not read (tsCommentRanges; the two agree on every source of the repository,
+ * test/syntax-scan-typescript.test.ts). Loading TypeScript was most of this script's and its test's CPU.
+ */
+export function commentRanges(source: string, fileName = 'file.ts'): CommentRange[] {
+  const comments: CommentRange[] = [];
+  try {
+    tokenize(source, 0, false, comments);
+    return comments;
+  } catch (err) {
+    if (err instanceof UnsupportedSyntax) return tsCommentRanges(source, fileName);
+    throw err;
+  }
+}
+
+/** Every comment of a source as TypeScript's tree has it (leading and trailing trivia of every token). */
+export function tsCommentRanges(source: string, fileName = 'file.ts'): CommentRange[] {
+  const ts = require('typescript') as typeof import('typescript');
   const kind = /\.m?js$/.test(fileName) ? ts.ScriptKind.JS : ts.ScriptKind.TS;
   const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true, kind);
-  const found = new Map<number, ts.CommentRange>();
-  const visit = (node: ts.Node): void => {
-    for (const r of ts.getLeadingCommentRanges(source, node.getFullStart()) ?? []) found.set(r.pos, r);
-    for (const r of ts.getTrailingCommentRanges(source, node.getEnd()) ?? []) found.set(r.pos, r);
+  const found = new Map<number, CommentRange>();
+  const add = (r: import('typescript').CommentRange): void => {
+    found.set(r.pos, { pos: r.pos, end: r.end, single: r.kind === ts.SyntaxKind.SingleLineCommentTrivia });
+  };
+  const visit = (node: import('typescript').Node): void => {
+    for (const r of ts.getLeadingCommentRanges(source, node.getFullStart()) ?? []) add(r);
+    for (const r of ts.getTrailingCommentRanges(source, node.getEnd()) ?? []) add(r);
     for (const child of node.getChildren(file)) visit(child);
   };
   visit(file);
@@ -212,7 +235,7 @@ interface Run {
   column: number;
 }
 
-function runsOf(source: string, ranges: ts.CommentRange[]): Run[] {
+function runsOf(source: string, ranges: CommentRange[]): Run[] {
   const runs: Run[] = [];
   for (const r of ranges) {
     const lineStart = source.lastIndexOf('\n', r.pos - 1) + 1;
@@ -220,7 +243,7 @@ function runsOf(source: string, ranges: ts.CommentRange[]): Run[] {
     if (before.trim() !== '') continue; // after code on its line: left as written
     const column = width(before);
     const last = runs[runs.length - 1];
-    const single = r.kind === ts.SyntaxKind.SingleLineCommentTrivia;
+    const single = r.single;
     if (
       single &&
       last !== undefined &&

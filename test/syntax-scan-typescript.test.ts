@@ -2,13 +2,15 @@
 // The syntax facts the architecture tests read from tokens (test/helpers/syntax-scan.ts) against those TypeScript's
 // own parser gives (syntax-facts.ts's tsFacts), on every TypeScript source of the repository: the same imports with the
 // same names, in the same order, the same exports and the same functions with their lines and positional parameters.
-// A source the scan does not read is left to TypeScript by syntaxFacts; this file names those it meets. It loads
-// TypeScript, which the fast tier's architecture tests no longer do: a peer of the reader, in the tier that runs it.
+// A source the scan does not read is left to TypeScript by syntaxFacts; this file names those it meets. And the
+// comments scripts/wrap-comments.ts finds from tokens are those TypeScript's tree has. It loads TypeScript, which the
+// fast tier no longer does: the reference the readers are held to, in a tier that runs it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commentRanges, tsCommentRanges } from '../scripts/wrap-comments.ts';
 import { syntaxFacts, tsFacts } from './helpers/syntax-facts.ts';
 import { scanFacts, UnsupportedSyntax } from './helpers/syntax-scan.ts';
 
@@ -21,8 +23,12 @@ function sources(dir: string): string[] {
       const path = join(dir, name);
       if (name === 'node_modules' || name === 'fixtures') return [];
       if (statSync(path).isDirectory()) return sources(path);
-      return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [path] : [];
+      return /\.(ts|mts|mjs|js)$/.test(name) && !name.endsWith('.d.ts') ? [path] : [];
     });
+}
+
+function everySource(): string[] {
+  return ['src', 'workers', 'test', 'bench', 'scripts'].flatMap((d) => sources(join(ROOT, d)));
 }
 
 /** The first place two lists of facts part, as one line. */
@@ -36,7 +42,7 @@ function firstDifference(kind: string, scanned: unknown[], parsed: unknown[]): s
 }
 
 test("the scan's facts are TypeScript's on every source of src/, workers/, test/, bench/ and scripts/", () => {
-  const files = ['src', 'workers', 'test', 'bench', 'scripts'].flatMap((d) => sources(join(ROOT, d)));
+  const files = everySource().filter((path) => path.endsWith('.ts'));
   assert.ok(files.length > 1000, `${files.length} sources`);
   const problems: string[] = [];
   const left: string[] = [];
@@ -58,6 +64,18 @@ test("the scan's facts are TypeScript's on every source of src/, workers/, test/
     }
   }
   console.log(`# ${files.length} sources, ${left.length} left to TypeScript${left.map((l) => `\n#   ${l}`).join('')}`);
+  assert.ok(problems.length === 0, `\n${problems.join('\n')}\n`);
+});
+
+test("the comments read from tokens are TypeScript's on every source, .mjs and .js included", () => {
+  const problems: string[] = [];
+  for (const path of everySource()) {
+    const source = readFileSync(path, 'utf8');
+    const scanned = JSON.stringify(commentRanges(source, path));
+    const parsed = JSON.stringify(tsCommentRanges(source, path));
+    if (scanned !== parsed)
+      problems.push(`${relative(ROOT, path)}: ${scanned.length} against ${parsed.length} characters`);
+  }
   assert.ok(problems.length === 0, `\n${problems.join('\n')}\n`);
 });
 

@@ -17,7 +17,7 @@ import { cachedFacts, typescript } from './syntax-cache.ts';
 import { scanFacts, UnsupportedSyntax } from './syntax-scan.ts';
 
 const SCAN_URL = new URL('./syntax-scan.ts', import.meta.url).href;
-const TOKENS_URL = new URL('./syntax-tokens.ts', import.meta.url).href;
+const TOKENS_URL = new URL('../../scripts/ts-tokens.ts', import.meta.url).href;
 
 /**
  * What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`).

@@ -1,6 +1,6 @@
 /**
  * The syntax facts of a TypeScript source (syntax-facts.ts: its relative imports with the names taken, its exports,
- * its functions with their length and positional parameters) read from its tokens (syntax-tokens.ts) by a reader of
+ * its functions with their length and positional parameters) read from its tokens (scripts/ts-tokens.ts) by a reader of
  * statements and declarations that skims expressions and types, without TypeScript's compiler: loading that compiler
  * and parsing src/ with it cold took ~4 s of CPU, this reader ~0.2 s. It gives the facts TypeScript's tree gives, as
  * syntax-facts.ts's readers take them (test/syntax-scan.test.ts compares the two on every source of the repository);
@@ -8,7 +8,7 @@
  * refuses with UnsupportedSyntax, and syntax-facts.ts then parses that file with TypeScript.
  */
 import type { ExportEntry, FunctionFacts, SyntaxFacts } from './syntax-facts.ts';
-import { matchBrackets, tokenize, UnsupportedSyntax, type Token } from './syntax-tokens.ts';
+import { matchBrackets, tokenize, UnsupportedSyntax, type Token } from '../../scripts/ts-tokens.ts';
 
 export { UnsupportedSyntax };
 

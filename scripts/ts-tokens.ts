@@ -1,9 +1,10 @@
 /**
- * A TypeScript source as tokens, for syntax-scan.ts: names, literals and punctuation with their offsets, comments and
- * white space dropped. A template literal is one token whose `${…}` parts are token lists of their own; `>` is always a
- * token alone (`Map<string, Set<number>>` closes two lists of type arguments), so `>>` and `>=` come as two tokens.
- * A `/` starts a regular expression where an operand is expected, from the token before it (a `/` after a `}` is a
- * division: code that starts a statement with a regular expression literal is read wrong).
+ * A TypeScript or JavaScript source as tokens, for test/helpers/syntax-scan.ts: names, literals and punctuation with
+ * their offsets, white space dropped, and its comments' ranges for wrap-comments.ts. A template literal is one token
+ * whose `${…}` parts are token lists of their own; `>` is always a token alone (`Map<string, Set<number>>` closes two
+ * lists of type arguments), so `>>` and `>=` come as two tokens. A `/` starts a regular expression where an operand is
+ * expected, from the token before it (a `/` after a `}` is a division: code that starts a statement with a regular
+ * expression literal is read wrong).
  */
 export type TokenKind = 'name' | 'private' | 'string' | 'number' | 'template' | 'regex' | 'punct';
 
@@ -18,6 +19,13 @@ export interface Token {
   parts: Token[][] | undefined;
   /** What a string literal, or a template without parts, says (escapes kept as written). */
   value: string | undefined;
+}
+
+/** A comment's range: `//` to its line's end, or `/*` to its `*\/`. */
+export interface CommentRange {
+  pos: number;
+  end: number;
+  single: boolean;
 }
 
 /** A source this reader does not read (syntax-scan.ts then leaves the file to TypeScript's parser). */
@@ -129,10 +137,20 @@ function regexAllowed(tokens: readonly Token[]): boolean {
   return before.kind === 'name' && BEFORE_OPERAND.has(before.text);
 }
 
-/** The tokens of `source` from `from`; with `inTemplate`, up to the `}` that closes a template's `${`. */
-export function tokenize(source: string, from = 0, inTemplate = false): { tokens: Token[]; end: number } {
+/**
+ * The tokens of `source` from `from`; with `inTemplate`, up to the `}` that closes a template's `${`. Its comments are
+ * added to `comments` when given.
+ */
+export function tokenize(
+  source: string,
+  from = 0,
+  inTemplate = false,
+  comments?: CommentRange[],
+): { tokens: Token[]; end: number } {
   const tokens: Token[] = [];
   let i = from;
+  // A shebang line is no token and no comment.
+  if (from === 0 && source.startsWith('#!')) i = source.indexOf('\n') < 0 ? source.length : source.indexOf('\n');
   let newline = false;
   let braces = 0;
   const n = source.length;
@@ -152,6 +170,8 @@ export function tokenize(source: string, from = 0, inTemplate = false): { tokens
     if (ch === '/' && source[i + 1] === '/') {
       const eol = source.indexOf('\n', i);
       i = eol < 0 ? n : eol;
+      if (source.charCodeAt(i - 1) === 13) i--;
+      comments?.push({ pos: start, end: i, single: true });
       continue;
     }
     if (ch === '/' && source[i + 1] === '*') {
@@ -159,6 +179,7 @@ export function tokenize(source: string, from = 0, inTemplate = false): { tokens
       if (close < 0) throw new UnsupportedSyntax('an unclosed comment', i);
       if (/[\n\r\u2028\u2029]/.test(source.slice(i, close))) newline = true;
       i = close + 2;
+      comments?.push({ pos: start, end: i, single: false });
       continue;
     }
     NAME.lastIndex = i;
@@ -202,7 +223,7 @@ export function tokenize(source: string, from = 0, inTemplate = false): { tokens
         if (d === '\\') j += 2;
         else if (d === '`') break;
         else if (d === '$' && source[j + 1] === '{') {
-          const part = tokenize(source, j + 2, true);
+          const part = tokenize(source, j + 2, true, comments);
           parts.push(part.tokens);
           j = part.end + 1;
         } else j++;

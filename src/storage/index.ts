@@ -19,5 +19,5 @@ export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './n
 export { JsonTable, type JsonTableFormat } from './json-table.ts';
 export { countDamaged, damagedTables, fileDamage } from './damage.ts';
 export { readKeyFile, sealKey, writeKeyFile } from './key-file.ts';
-export { matchSeal, readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
+export { matchSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
 export { SealedLog, type SealedLogFormat } from './sealed-log.ts';

@@ -5,7 +5,8 @@
  * remembers what that was.
  *
  * The seal holds one or two states, each the file's length and the CRC-32 of those bytes:
- *   - an append-only log (the Cashu ledger) reseals after each append is on flash: the file must begin with the
+ *   - an append-only log (sealed-log.ts: the Cashu ledger, the voucher book) reseals after each append is on flash: the
+ *     file must begin with the
  *     sealed bytes (`prefix`); whatever follows is appended since (a crash between the append and its seal) and may
  *     end in a torn record. A cut below the sealed length is damage, never a torn write.
  *   - a whole-file rewrite (the log's compaction, a table) seals the old and the new state first, then renames the new

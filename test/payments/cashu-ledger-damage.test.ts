@@ -2,11 +2,23 @@
 /**
  * The Cashu ledger (bearer money) and the book of ecash on its way out against the shared damage suite, and the crash
  * leftovers it must still read: a torn last record past the seal, a record whose seal was not written yet, a compaction
- * cut on either side of its rename, and a ledger written before it was sealed; and a record that no longer applies when
- * its turn to be written comes, never written. The store keeps proofs as opaque records: the proofs here are shaped as
- * a mint's are, and no mint is asked.
+ * cut on either side of its rename, and a ledger written before it was sealed; a record that no longer applies when its
+ * turn to be written comes, never written; a full flash (root); and a ledger as routers hold it, written by the
+ * store's code of 4063c86 (test/storage/fixtures/4063c86/cashu-ledger: a compacted part, then appended records), which
+ * opens as it is. The store keeps proofs as opaque records: the proofs here are shaped as a mint's are, and no mint is
+ * asked.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +29,8 @@ import { isSluiceError } from '../../src/errors.ts';
 import { damagedTables, scanRecords } from '../../src/storage/index.ts';
 import { encodeSeal, sealOf, type SealState } from '../../src/storage/seal.ts';
 import { durableFileSuite } from '../storage/durable-file-suite.ts';
+import { onFullFlash } from '../storage/full-flash.ts';
+import { testNeeding } from '../helpers/skip.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const MINT = 'https://mint.example';
@@ -103,14 +117,16 @@ test('cut to half, the ledger is refused (never read as holding less), counted, 
   assert.equal(readdirSync(join(dir, 'cashu')), ['ledger.log'], 'no copy of bearer money kept aside');
 });
 
-test('emptied or deleted after it held ecash: refused, not a new store', async () => {
-  for (const spoil of ['empty', 'delete'] as const) {
+test('emptied, deleted, or its custody directory removed after it held ecash: refused, not a new store', async () => {
+  for (const spoil of ['empty', 'delete', 'custody'] as const) {
     const dir = tempDir();
     await filled(dir, 3);
     const file = join(dir, LEDGER);
     if (spoil === 'empty') writeFileSync(file, '');
-    else rmSync(file);
-    assert.match(await refusal(dir), spoil === 'empty' ? /is empty/ : /is missing/);
+    else if (spoil === 'delete') rmSync(file);
+    // The seal is out of the custody directory: it still says what the ledger held.
+    else rmSync(join(dir, 'cashu'), { recursive: true });
+    assert.match(await refusal(dir), spoil === 'empty' ? /is empty/ : /is missing/, spoil);
   }
 });
 
@@ -207,5 +223,100 @@ test('its seal deleted, a whole ledger is refused: it says it was sealed', async
   rmSync(join(dir, LEDGER_SEAL));
   assert.match(await refusal(dir), /is missing, while the ledger says it was sealed/);
 });
+
+test('a ledger as routers hold it (its file, its seal, its framing) opens unchanged, and grows in place', async () => {
+  const dir = tempDir();
+  cpSync(new URL('../storage/fixtures/4063c86/cashu-ledger/', import.meta.url).pathname, dir, { recursive: true });
+  const file = join(dir, LEDGER);
+  const bytes = readFileSync(file);
+  const seal = readFileSync(join(dir, LEDGER_SEAL));
+  const A = 'https://mint-a.example';
+  const ref = (n: number): string => `${n}`.padStart(64, 'e');
+  for (const atStart of [true, false]) {
+    const store = await CashuStore.open(dir, { atStart });
+    assert.equal(
+      [...store.balances()].map(([mint, sat]) => `${mint} ${sat}`),
+      [`${A} 28`, 'https://mint-b.example 8'],
+    );
+    assert.is(store.exposure(), 70n, 'held, taken and incoming');
+    assert.equal(
+      store.takes().map((t) => [t.mint, t.purpose]),
+      [['https://mint-b.example', 'melt']],
+    );
+    assert.equal(
+      store.openIntents().map((i) => [i.intent.ref, i.state]),
+      [
+        [ref(2), 'open'],
+        [ref(5), 'landed'],
+      ],
+    );
+    assert.ok(store.isApplied(ref(1)));
+    assert.ok(store.wasClaimed(ref(3)));
+    assert.is(store.strandedSince(ref(2)), 1_750_000_500_000);
+    await store.close();
+    assert.equal(readFileSync(file), bytes, 'the ledger as it was');
+    assert.equal(readFileSync(join(dir, LEDGER_SEAL)), seal, 'its seal as it was');
+  }
+  const store = await CashuStore.open(dir);
+  const ino = statSync(file).ino;
+  await store.addProofs(A, [proof(77)], 'test');
+  await store.close();
+  assert.is(statSync(file).ino, ino, 'appended in place');
+  assert.equal(readFileSync(file).subarray(0, bytes.length), bytes, 'after the bytes it held');
+  const again = await CashuStore.open(dir, { atStart: true });
+  assert.is(again.balances().get(A), 28n + 32n);
+  await again.close();
+});
+
+testNeeding(
+  test,
+  ['root'],
+  'a full flash: the append that falls short is cut back and refused (ERR_CASHU_STORE_WRITE), the ledger goes on ' +
+    'after the last whole record, and a restart holds every change told yes',
+  async () => {
+    await onFullFlash(async (mount, fill, free) => {
+      const dir = join(mount, 'state');
+      mkdirSync(dir);
+      const store = await CashuStore.open(dir);
+      const told: string[] = [];
+      let refused: unknown = null;
+      try {
+        await store.addProofs(MINT, [proof(1)], 'test');
+        told.push(proof(1).secret);
+        fill();
+        for (let n = 2; n < 2000 && refused === null; n++) {
+          await store.addProofs(MINT, [proof(n), proof(n + 5000)], 'test').then(
+            () => told.push(proof(n).secret, proof(n + 5000).secret),
+            (err: unknown) => (refused = err),
+          );
+        }
+        assert.ok(isSluiceError(refused, 'ERR_CASHU_STORE_WRITE'), String(refused));
+        assert.equal(
+          store.proofsOf(MINT).map((p) => p.secret),
+          told,
+          'the refused change is not made',
+        );
+        // Cut back: the file is its whole records, as its seal says (a torn record would hide every later one).
+        const bytes = readFileSync(join(dir, LEDGER));
+        const scan = scanRecords(bytes, 0);
+        assert.is(scan.problem, null, 'no torn tail left');
+        const sealed = JSON.parse(readFileSync(join(dir, LEDGER_SEAL), 'utf8')) as { states: SealState[] };
+        assert.equal(sealed.states, [sealOf(bytes)], 'the seal names the file as it is');
+        free();
+        await store.addProofs(MINT, [proof(4999)], 'test');
+        told.push(proof(4999).secret);
+      } finally {
+        await store.close();
+      }
+      const again = await CashuStore.open(dir, { atStart: true });
+      assert.equal(
+        again.proofsOf(MINT).map((p) => p.secret),
+        told,
+        'the restart holds what was told yes, no less, no more',
+      );
+      await again.close();
+    });
+  },
+);
 
 test.run();

@@ -1,12 +1,12 @@
 /**
  * Custody on flash: the ecash the router holds, and every swap on its way to becoming it (what the records mean:
- * ledger-state.ts). Bearer money: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record
- * per change (storage/record-log.ts), each fsynced and sealed (`<state_dir>/cashu-ledger.seal`: its length and CRC,
- * storage/seal.ts) before the call returns, compacted now and then by an atomic whole-file rewrite. A torn last record
- * past the seal (a crash mid-append, never acknowledged) is cut; anything else — a cut or a flipped bit within the
- * sealed bytes, a damaged record, an emptied or deleted ledger that held records, an older copy — refuses to open
- * (ERR_CASHU_STORE_DAMAGED, the `cashu-ledger` verdict of storage/verdicts.ts): the method stays off and the file is
- * left for the operator — never read as holding less.
+ * ledger-state.ts). Bearer money: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, a storage/sealed-log:
+ * one record per change, fsynced and sealed before the call returns, compacted now and then by an atomic whole-file
+ * rewrite. Its seal is `<state_dir>/cashu-ledger.seal`, out of the custody directory, so that removing that directory
+ * whole is seen too. A torn last record past the seal (a crash mid-append, never acknowledged) is cut; anything else —
+ * a cut or a flipped bit within the sealed bytes, a damaged record, an emptied or deleted ledger that held records, an
+ * older copy — refuses to open (ERR_CASHU_STORE_DAMAGED, the `cashu-ledger` verdict of storage/verdicts.ts): the
+ * method stays off and the file is left for the operator — never read as holding less, never copied aside.
  * Proofs never leave this file for a log, a stat or a reply: only amounts and counts do.
  *
  * API (the payout, keyset-retirement and ubus `cashu_balance`/`cashu_payout` work builds on it):
@@ -23,27 +23,11 @@
  * grant), markApplied (the session holds it), dropIntent (nothing moved, or nothing is owed); intent(ref),
  * openIntents(), isApplied(ref); markStranded (a silent mint's intent, or its end), strandedSince(ref).
  */
-import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { chmod, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmodSync, statSync } from 'node:fs';
+import { chmod, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
-import {
-  appendWhole,
-  type AppendError,
-  ensureDir,
-  ensureDirSync,
-  fileDamage,
-  FRAME_BYTES,
-  matchSeal,
-  readSeal,
-  readSealSync,
-  scanRecords,
-  sealOf,
-  sealRecord,
-  writeFileAtomic,
-  writeSeal,
-  type SealState,
-} from '../../storage/index.ts';
+import { ensureDir, ensureDirSync, fileDamage, SealedLog, type SealedLogFormat } from '../../storage/index.ts';
 import type { StoredProof } from '../../cashu/index.ts';
 import { APPLIED_KEPT, CashuLedger, type LedgerRecord, type SwapIntent } from './ledger-state.ts';
 
@@ -62,6 +46,18 @@ export const LEDGER_ACCEPT = 'cashu-ledger.accept-loss';
 /** How many of the journal's references a refusal names. */
 const NAMED = 3;
 
+/**
+ * A ledger without its seal is read (one written before seals were kept is taken as it reads and sealed then); its
+ * first record says whether it was sealed, and one that was is refused without it (CashuStore.open).
+ */
+const FORMAT: SealedLogFormat = {
+  kind: 'cashu-ledger',
+  code: 'ERR_CASHU_STORE_DAMAGED',
+  writeCode: 'ERR_CASHU_STORE_WRITE',
+  what: 'a Cashu ledger',
+  unsealed: 'read',
+};
+
 /** The ledger's damage, by its kind's verdict (storage/verdicts.ts `cashu-ledger`): counted, no copy, refused. */
 function damaged(file: string, why: string): SluiceError {
   return fileDamage('cashu-ledger', file, 'ERR_CASHU_STORE_DAMAGED', 'a Cashu ledger', why, null);
@@ -77,24 +73,20 @@ function missingWhy(missing: readonly string[]): string {
 }
 
 /**
- * The reads of an open, each answered now or later: at the daemon's start (before anything is served) synchronous,
- * where a thread-pool hop per mkdir, stat, open, read and close only costs CPU; for a method a reload switches on, on
- * the pool, while purchases are served.
+ * The reads of an open besides the ledger's own (SealedLog.open), each answered now or later: at the daemon's start
+ * (before anything is served) synchronous, where a thread-pool hop per mkdir, stat and chmod only costs CPU; for a
+ * method a reload switches on, on the pool, while purchases are served.
  */
 interface OpenReads {
   ensureDir(dir: string, mode: number): void | Promise<void>;
   chmod(path: string, mode: number): void | Promise<void>;
   exists(path: string): boolean | Promise<boolean>;
-  seal(path: string): SealState[] | null | Promise<SealState[] | null>;
-  file(path: string): Buffer | Promise<Buffer>;
 }
 
 const START_READS: OpenReads = {
   ensureDir: ensureDirSync,
   chmod: chmodSync,
   exists: (path) => statSync(path, { throwIfNoEntry: false }) !== undefined,
-  seal: readSealSync,
-  file: (path) => readFileSync(path),
 };
 
 const RUN_READS: OpenReads = {
@@ -105,26 +97,19 @@ const RUN_READS: OpenReads = {
       () => true,
       () => false,
     ),
-  seal: readSeal,
-  file: (path) => readFile(path),
 };
 
+const encode = (r: LedgerRecord): Buffer => Buffer.from(JSON.stringify(r), 'utf8');
+
 export class CashuStore extends CashuLedger {
+  /** Records in the file since it was last rewritten whole. */
   private appended = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private takeSeq = 0;
-  /** Set when a failed append could not be cut back: every later append is refused with it. */
-  private broken: SluiceError | null = null;
-
-  /** Open for appending once the ledger read back passed every check (CashuStore.open). */
-  private handle!: FileHandle;
 
   private constructor(
-    private readonly file: string,
-    private readonly seal: string,
+    private readonly log: SealedLog,
     private readonly compactAfter: number,
-    /** The file's length and CRC as last made durable: what its seal says once written. */
-    private sealed: SealState,
   ) {
     super();
   }
@@ -139,72 +124,30 @@ export class CashuStore extends CashuLedger {
     stateDir: string,
     options: { compactAfter?: number; journal?: ReadonlyMap<string, number>; atStart?: boolean } = {},
   ): Promise<CashuStore> {
-    const reads = options.atStart ? START_READS : RUN_READS;
+    const atStart = options.atStart === true;
+    const reads = atStart ? START_READS : RUN_READS;
     const dir = join(stateDir, 'cashu');
-    await reads.ensureDir(dir, 0o700);
-    await reads.chmod(dir, 0o700);
     const file = join(dir, 'ledger.log');
-    const seal = join(stateDir, LEDGER_SEAL);
-    const accept = join(stateDir, LEDGER_ACCEPT);
-    const accepted = await reads.exists(accept);
-    let states: SealState[] | null;
+    // Nothing is made or written before every check below passed: a refused ledger is left exactly as it was found.
+    const { log, records, sealed } = await SealedLog.open(file, FORMAT, { seal: join(stateDir, LEDGER_SEAL), atStart });
+    const store = new CashuStore(log, options.compactAfter ?? COMPACT_AFTER);
     try {
-      states = await reads.seal(seal);
-    } catch (err) {
-      throw damaged(file, (err as Error).message);
-    }
-    let data: Buffer | null = null;
-    try {
-      data = await reads.file(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw damaged(file, `cannot be read (${(err as Error).message})`);
-    }
-    const bytes = data ?? Buffer.alloc(0);
-    if (states) {
-      const held = Math.min(...states.map((s) => s.bytes));
-      if (held > 0 && bytes.length === 0)
-        throw damaged(file, `is ${data ? 'empty' : 'missing'}, while its seal says it held ${held} bytes`);
-      if (!matchSeal(bytes, states, 'prefix')) {
-        throw damaged(
-          file,
-          bytes.length < held
-            ? `ends at byte ${bytes.length}, before the ${held} bytes it was sealed with (cut short, or an older copy)`
-            : 'its sealed bytes changed (a flipped bit, another file, or an older copy)',
-        );
-      }
-    }
-    // Past the seal (appended since, its seal not yet written when the daemon stopped) a torn last record is a crash's
-    // leftover; within it, no crash can have cut anything, and the seal matched.
-    const scan = scanRecords(bytes, 0);
-    if (scan.problem === 'corrupt') throw damaged(file, `a damaged record at byte ${scan.end}`);
-    const store = new CashuStore(
-      file,
-      seal,
-      options.compactAfter ?? COMPACT_AFTER,
-      sealOf(bytes.subarray(0, scan.end)),
-    );
-    try {
-      for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as LedgerRecord);
+      for (const r of records ?? []) store.apply(JSON.parse(r.toString('utf8')) as LedgerRecord);
     } catch (err) {
       throw damaged(file, `a record cannot be read back (${(err as Error).message.slice(0, 120)})`);
     }
-    store.appended = scan.records.length;
+    store.appended = records?.length ?? 0;
+    const accept = join(stateDir, LEDGER_ACCEPT);
+    const accepted = await reads.exists(accept);
     const missing = store.missingOf(options.journal ?? new Map());
     if (!accepted) {
-      // Checked before anything is written: a refused ledger is left exactly as it was found.
-      if (!states && store.marked)
+      if (!sealed && store.marked)
         throw damaged(file, `its seal ${LEDGER_SEAL} is missing, while the ledger says it was sealed`);
       if (missing.length > 0) throw damaged(file, missingWhy(missing));
     }
-    store.handle = await open(file, 'a', 0o600);
+    await reads.ensureDir(dir, 0o700);
+    await reads.chmod(dir, 0o700);
     try {
-      await reads.chmod(file, 0o600);
-      if (scan.problem === 'torn') {
-        // A crash mid-append: that record was never acknowledged, so nothing promised is lost by cutting it.
-        await store.handle.truncate(scan.end);
-        await store.handle.sync();
-      }
       if (accepted) {
         // The operator's decision: what the journal holds beyond this ledger is known from now on, not owed.
         if (missing.length > 0)
@@ -212,52 +155,32 @@ export class CashuStore extends CashuLedger {
         await rm(accept, { force: true });
       }
       // A ledger without its mark (new, or written before the mark was) is rewritten with it first: from then on a
-      // ledger whose seal is gone is seen, however it was cut.
+      // ledger whose seal is gone is seen, however it was cut. A marked one has a torn tail cut and its seal made to
+      // name what it read (records appended since the seal, or a compaction's two states).
       if (!store.marked) await store.compact();
-      else if (states?.length !== 1 || states[0]!.bytes !== store.sealed.bytes || states[0]!.crc !== store.sealed.crc)
-        await writeSeal(seal, [store.sealed]);
+      else await log.settle();
+      await reads.chmod(file, 0o600);
     } catch (err) {
-      await store.handle.close();
+      await log.close();
       throw err;
     }
     return store;
   }
 
   /**
-   * Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. A write or fsync
-   * that falls short (a full flash) cuts the file back to its sealed length and rejects (ERR_CASHU_STORE_WRITE,
-   * storage/append.ts): the change is not made, and the next append follows the last whole record. A record that does
-   * not apply when its turn comes (an append queued before it ended its intent or take) is refused unwritten
-   * (ERR_INTERNAL): on flash, every later start would fail to read the ledger back.
+   * Appends, fsyncs, seals, then applies: a caller that gets a resolved promise has the change on flash. A change not
+   * written whole (a full flash) is cut back and rejects (ERR_CASHU_STORE_WRITE, storage/sealed-log.ts): the change is
+   * not made, and the next append follows the last whole record. A record that does not apply when its turn comes (an
+   * append queued before it ended its intent or take) is refused unwritten (ERR_INTERNAL): on flash, every later start
+   * would fail to read the ledger back.
    */
   private append(r: LedgerRecord): Promise<void> {
     const run = this.chain.then(async () => {
-      if (this.broken) throw this.broken;
-      // Checked again now: an append queued before this one may have ended its intent or take.
       const unappliable = this.unappliable(r);
       if (unappliable !== null)
         throw new SluiceError('ERR_INTERNAL', `not written to the Cashu ledger: ${unappliable}`);
-      const payload = Buffer.from(JSON.stringify(r), 'utf8');
-      const head = sealRecord(Buffer.alloc(FRAME_BYTES), payload);
-      const record = Buffer.concat([head, payload]);
-      try {
-        await appendWhole(this.handle, record, this.sealed.bytes, 'full');
-      } catch (err) {
-        const e = err as AppendError;
-        const refused = new SluiceError(
-          'ERR_CASHU_STORE_WRITE',
-          `the Cashu ledger could not be written, nothing changed: ${e.message}`,
-          { cause: err, details: { errno: e.errno } },
-        );
-        // A tail that could not be cut is unknown: nothing more is appended after it until a restart reads it.
-        if (!e.cut) this.broken = refused;
-        throw refused;
-      }
+      await this.log.append(encode(r));
       this.apply(r);
-      this.sealed = sealOf(record, this.sealed);
-      // A seal that could not be written leaves the older one, which the longer file still begins with: the record
-      // stands; only the check of what was appended since waits for the next seal.
-      await writeSeal(this.seal, [this.sealed]).catch(() => undefined);
       // The record is on flash already: a failed rewrite must not make its caller think otherwise (tried again next
       // time).
       if (++this.appended >= this.compactAfter) await this.compact().catch(() => undefined);
@@ -269,22 +192,9 @@ export class CashuStore extends CashuLedger {
   /** The same state in fewest records, replacing the file atomically. */
   private async compact(): Promise<void> {
     const recs = this.records();
-    const bytes = Buffer.concat(
-      recs.map((r) => {
-        const payload = Buffer.from(JSON.stringify(r), 'utf8');
-        return Buffer.concat([sealRecord(Buffer.alloc(FRAME_BYTES), payload), payload]);
-      }),
-    );
-    // Both states are sealed before the rename: a crash on either side of it leaves a file the seal accepts.
-    const next = sealOf(bytes);
-    await writeSeal(this.seal, [this.sealed, next]);
-    await writeFileAtomic(this.file, bytes, { mode: 0o600 });
-    await this.handle.close();
-    this.handle = await open(this.file, 'a', 0o600);
+    await this.log.rewrite(recs.map(encode));
     this.appended = recs.length;
-    this.sealed = next;
     this.marked = true;
-    await writeSeal(this.seal, [next]).catch(() => undefined);
   }
 
   // ---- receive side (the cashu method)
@@ -351,6 +261,6 @@ export class CashuStore extends CashuLedger {
 
   async close(): Promise<void> {
     await this.chain;
-    await this.handle.close().catch(() => undefined);
+    await this.log.close();
   }
 }

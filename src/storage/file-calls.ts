@@ -24,6 +24,8 @@ export interface FileCalls {
   copyFile(from: string, to: string, mode: number): Promise<void>;
   stat(path: string): Promise<fs.Stats>;
   readdir(path: string): Promise<string[]>;
+  /** The whole file's bytes. */
+  readFile(path: string): Promise<Buffer>;
 }
 
 /** A node callback's result as a promise. */
@@ -46,6 +48,7 @@ export const poolCalls: FileCalls = {
   copyFile: (from, to, mode) => settle<void>((done) => fs.copyFile(from, to, mode, done)),
   stat: (path) => settle<fs.Stats>((done) => fs.stat(path, done)),
   readdir: (path) => settle<string[]>((done) => fs.readdir(path, done)),
+  readFile: (path) => settle<Buffer>((done) => fs.readFile(path, done)),
 };
 
 /** At once, synchronously: each call is made before it returns (its promise settled already). */
@@ -63,6 +66,7 @@ export const syncCalls: FileCalls = {
   copyFile: async (from, to, mode) => fs.copyFileSync(from, to, mode),
   stat: async (path) => fs.statSync(path),
   readdir: async (path) => fs.readdirSync(path),
+  readFile: async (path) => fs.readFileSync(path),
 };
 
 /** A write that took none of the bytes it was given, which only a full flash explains. */

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
-import { countDamaged, writeFileAtomic } from '../storage/index.ts';
+import { atomicWriteFs, countDamaged, poolCalls, writeFileAtomic, type FileCalls } from '../storage/index.ts';
 
 const SEQ_FILE = 'seq';
 const cursorName = (consumer: string): string => `cursor-${consumer}`;
@@ -87,13 +87,17 @@ export async function readSeqMark(
   return { resumeAt: 0, lastDurable, clean: false };
 }
 
-/** Reserves sequence numbers up to `reserved` (clean: also records `next`, the exact next one, at close). */
+/**
+ * Reserves sequence numbers up to `reserved` (clean: also records `next`, the exact next one, at close). `calls`: the
+ * thread pool's, or synchronous at the daemon's start (storage/file-calls.ts).
+ */
 export async function writeSeqMark(
   dir: string,
   mark: { next: number; reserved: number; boot: string; clean: boolean; lastDurable: number },
+  calls: FileCalls = poolCalls,
 ): Promise<void> {
   const { next, reserved, boot, clean } = mark;
   const last_durable = mark.lastDurable;
   const body = clean ? { next, reserved, boot, clean, last_durable } : { reserved, boot, clean, last_durable };
-  await writeFileAtomic(join(dir, SEQ_FILE), `${JSON.stringify(body)}\n`, { mode: 0o644 });
+  await writeFileAtomic(join(dir, SEQ_FILE), `${JSON.stringify(body)}\n`, { mode: 0o644, fs: atomicWriteFs(calls) });
 }

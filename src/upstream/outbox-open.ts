@@ -5,10 +5,9 @@
  * record, past every floor, and after a power cut past the block reserved ahead in `seq` (outbox-marks.ts).
  */
 import { readdirSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { countDamaged, ensureDir, fileDamage } from '../storage/index.ts';
+import { countDamaged, ensureDir, ensureDirSync, fileDamage, syncCalls, type FileCalls } from '../storage/index.ts';
 import { readBootId, readCursor, readSeqMark } from './outbox-marks.ts';
 import { recoverSegments, SEGMENT_RE, type Entry, type Segment } from './outbox-segments.ts';
 
@@ -28,18 +27,20 @@ export interface OutboxDir {
 
 /**
  * What the outbox's directory holds: its segments read back, each consumer's cursor, the seq mark. `consumers.each`:
- * their names and bits, `consumers.allMask`: every bit; `trustPageCache`: the seq mark of this boot may be trusted.
+ * their names and bits, `consumers.allMask`: every bit; `trustPageCache`: the seq mark of this boot may be trusted;
+ * `calls`: on the thread pool, or synchronous at the daemon's start (storage/file-calls.ts).
  */
 export async function readOutboxDir(
   dir: string,
   consumers: { each: readonly { name: string; bit: number }[]; allMask: number },
   warn: (code: ErrorCode, message: string, cause?: unknown) => void,
-  trustPageCache = true,
+  { trustPageCache, calls }: { trustPageCache: boolean; calls: FileCalls },
 ): Promise<OutboxDir> {
   // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).
-  await ensureDir(dir);
-  const names = await readdir(dir);
-  for (const n of names) if (n.includes('.tmp')) await unlink(join(dir, n)).catch(() => undefined);
+  if (calls === syncCalls) ensureDirSync(dir);
+  else await ensureDir(dir);
+  const names = await calls.readdir(dir);
+  for (const n of names) if (n.includes('.tmp')) await calls.unlink(join(dir, n)).catch(() => undefined);
   const floors = new Map<string, number>();
   for (const c of consumers.each) floors.set(c.name, await readCursor(dir, c.name, warn));
   const ackedBits = (seq: number): number => {
@@ -48,7 +49,11 @@ export async function readOutboxDir(
     return acked;
   };
   const segments = names.filter((n) => SEGMENT_RE.test(n)).sort();
-  const found = await recoverSegments(dir, segments, { bits: ackedBits, all: consumers.allMask }, warn);
+  const found = await recoverSegments(dir, segments, {
+    acks: { bits: ackedBits, all: consumers.allMask },
+    warn,
+    calls,
+  });
   const bootId = await readBootId();
   const mark = await readSeqMark(dir, trustPageCache ? bootId : '');
   const nextSeq = Math.max(found.lastSeq + 1, mark.resumeAt, ...[...floors.values()].map((f) => f + 1), 1);

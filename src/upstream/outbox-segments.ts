@@ -5,10 +5,9 @@
  * garbage in the middle reported and copied aside).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { copyFile, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorCode } from '../errors.ts';
-import { AppendError, appendWholeSyncv, countDamaged } from '../storage/index.ts';
+import { AppendError, appendWholeSyncv, countDamaged, type FileCalls } from '../storage/index.ts';
 import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export interface Segment {
@@ -198,14 +197,18 @@ export interface Recovered {
  * Reads every segment file (`names`, sorted) back into the index. `acks.bits(seq)` says which consumers' cursors cover
  * a record; a record all of them acknowledged (`acks.all`) is counted as finished bytes, not indexed. A torn last
  * record of the last segment (a crash mid-append) is cut off; a bad record anywhere else is reported, the file copied
- * aside and cut there.
+ * aside and cut there. `calls`: the file calls it reads and cuts with (outbox-open.ts).
  */
 export async function recoverSegments(
   dir: string,
   names: readonly string[],
-  acks: { bits: (seq: number) => number; all: number },
-  warn: (code: ErrorCode, message: string) => void,
+  how: {
+    acks: { bits: (seq: number) => number; all: number };
+    warn: (code: ErrorCode, message: string) => void;
+    calls: FileCalls;
+  },
 ): Promise<Recovered> {
+  const { acks, warn, calls } = how;
   const segments: Segment[] = [];
   const entries: Entry[] = [];
   let lastSeq = 0;
@@ -214,21 +217,21 @@ export async function recoverSegments(
     const name = names[i]!;
     const path = join(dir, name);
     const firstSeq = Number(SEGMENT_RE.exec(name)![1]);
-    const data = await readFile(path);
+    const data = await calls.readFile(path);
     const decoded = decodeSegment(data, lastSeq);
     if (!decoded.ok) {
       if (decoded.reason === 'torn' && i === names.length - 1) {
         warn('ERR_OUTBOX_TORN', `${name}: a torn last record (crash mid-append) was cut off at byte ${decoded.end}`);
       } else {
         countDamaged(path);
-        await copyFile(path, `${path}.corrupt`).catch(() => undefined);
+        await calls.copyFile(path, `${path}.corrupt`, 0).catch(() => undefined);
         warn(
           'ERR_OUTBOX_CORRUPT',
           `${name}: ${decoded.reason} record at byte ${decoded.end}; ${data.length - decoded.end} bytes after ` +
             `it skipped (copy in ${name}.corrupt)`,
         );
       }
-      await truncate(path, decoded.end);
+      await calls.truncate(path, decoded.end);
     }
     const seg: Segment = {
       firstSeq,

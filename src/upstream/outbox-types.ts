@@ -25,6 +25,12 @@ export interface OutboxOptions {
   droppableInRam?: boolean;
   /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
   onWarning?: (err: SluiceError) => void;
+  /**
+   * Opened at the daemon's start, before anything is served: the directory is read and the seq mark written
+   * synchronously (storage/file-calls.ts syncCalls), where each thread-pool hop only costs CPU. Otherwise (a reload,
+   * a sink started while the daemon serves) on the pool.
+   */
+  atStart?: boolean;
 }
 
 /**

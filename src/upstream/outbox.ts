@@ -37,6 +37,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
+import { poolCalls, syncCalls, type FileCalls } from '../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
@@ -131,7 +132,8 @@ export class Outbox {
     const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
     // Records in RAM make a process crash like a power cut: resume past the block reserved ahead.
     const consumers = { each: [...this.consumers.each()], allMask: this.consumers.allMask };
-    const found = await readOutboxDir(this.dir, consumers, warn, this.ram === null);
+    const calls = this.options.atStart === true ? syncCalls : poolCalls;
+    const found = await readOutboxDir(this.dir, consumers, warn, { trustPageCache: this.ram === null, calls });
     this.consumers.recovered(found.floors, found.entries);
     this.segments = found.segments;
     this.index = new RecordIndex(found.entries);
@@ -139,7 +141,7 @@ export class Outbox {
     this.bootId = found.bootId;
     this.seq = found.nextSeq;
     this.lastDurable = found.lastDurableSeq;
-    await this.reserveSeq(false);
+    await this.reserveSeq(false, calls);
     const last = this.segments.at(-1);
     if (last && last.bytes < this.segmentBytes && last.firstSeq <= this.seq) {
       last.fd = openSync(last.path, 'a');
@@ -535,9 +537,10 @@ export class Outbox {
   }
 
   /** Reserves the next SEQ_RESERVE sequence numbers (clean: records the exact next one at close). */
-  private async reserveSeq(clean: boolean): Promise<void> {
+  private async reserveSeq(clean: boolean, calls: FileCalls = poolCalls): Promise<void> {
     const reserved = this.seq + SEQ_RESERVE;
-    await writeSeqMark(this.dir, { next: this.seq, reserved, boot: this.bootId, clean, lastDurable: this.lastDurable });
+    const mark = { next: this.seq, reserved, boot: this.bootId, clean, lastDurable: this.lastDurable };
+    await writeSeqMark(this.dir, mark, calls);
     this.reservedUntil = reserved;
   }
 

@@ -20,7 +20,7 @@ durableFileSuite<Outbox>('outbox segment (reports on their way upstream)', {
   kind: 'outbox',
   file: segmentName(1),
   code: 'ERR_OUTBOX_OPEN',
-  open: (dir) => Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['up'] }),
+  open: (dir, atStart) => Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['up'], atStart }),
   put: async (box, n) => {
     await box.append(Buffer.from(`report ${n}`), { durable: true });
   },
@@ -33,7 +33,7 @@ durableFileSuite<Outbox>('outbox segment (reports on their way upstream)', {
 const acking = {
   kind: 'outbox' as const,
   code: 'ERR_OUTBOX_OPEN' as const,
-  open: (dir: string) => Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['up'] }),
+  open: (dir: string, atStart: boolean) => Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['up'], atStart }),
   put: async (box: Outbox, n: number) => {
     box.ack('up', await box.append(Buffer.from(`report ${n}`), { durable: true }));
     await box.flush();

@@ -86,7 +86,7 @@ export interface AccountingOptions {
   timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
-  /** Started at the daemon's start (PluginHost.atStart): `sessions.json` is read synchronously. */
+  /** Started at the daemon's start (PluginHost.atStart): `sessions.json` and the outbox are read synchronously. */
   atStart?: boolean;
 }
 
@@ -173,6 +173,7 @@ export class RadiusAccounting {
       // Interim-Updates stay in RAM: each carries the session's totals, so losing one in a crash loses nothing in sum
       // and the flash is not written on every interim; Start and Stop are durable on file.
       droppableInRam: true,
+      atStart: this.options.atStart === true,
       clock: this.clock,
       timers: this.timers,
       ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),

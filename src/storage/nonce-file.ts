@@ -62,15 +62,17 @@ function format(code: ErrorCode, name: string): JsonTableFormat<Pair, number | n
  * Reads `file` (named `name` in reasons; `code` names the damage in the table's count and error). Missing (or a path
  * whose directory is not one: no save can succeed there either, so nothing runs that would need one) reads as
  * nothing seen; damage gives `damaged` (the reason) and an empty table whose first save replaces the damaged file.
+ * `atStart`: read synchronously (json-table.ts JsonTableOpen).
  */
 export async function openNonceFile(
   file: string,
   name: string,
   code: ErrorCode,
+  { atStart = false }: { atStart?: boolean } = {},
 ): Promise<{ table: NonceTable; seen: SeenNonces; damaged: string | null }> {
   const f = format(code, name);
   try {
-    const table = await JsonTable.open(file, f);
+    const table = await JsonTable.open(file, f, { atStart });
     return { table, seen: { nonces: table.list(), refusedUpTo: table.extra }, damaged: null };
   } catch (err) {
     if (!isSluiceError(err, code) || err.details?.['damaged'] !== true) throw err;

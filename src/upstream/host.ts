@@ -100,7 +100,7 @@ export class SinkHost {
    */
   async join(sink: UpstreamSink): Promise<void> {
     this.add(sink);
-    if (this.state === 'running') await this.startEach([sink]);
+    if (this.state === 'running') await this.startEach([sink], false);
   }
 
   /** A sink whose plugin a reload switched off: it hears no more events and is drained (its outbox stays on flash). */
@@ -189,17 +189,17 @@ export class SinkHost {
   /** Starts every sink; one that cannot start is logged and left out (the daemon runs without it). */
   async start(): Promise<void> {
     this.state = 'running';
-    await this.startEach([...this.sinks]);
+    await this.startEach([...this.sinks], true);
     const held = this.early ?? [];
     this.early = null;
     for (const event of held) this.emit(event);
   }
 
-  private async startEach(sinks: readonly UpstreamSink[]): Promise<void> {
+  private async startEach(sinks: readonly UpstreamSink[], atStart: boolean): Promise<void> {
     const failed: UpstreamSink[] = [];
     for (const sink of sinks) {
       try {
-        await sink.start();
+        await sink.start({ atStart });
         // A sink kept for a reload to switch on (mqtt with `enabled 0`) says so instead of claiming to run.
         if (sink.stats()['state'] === 'disabled') this.options.log.debug('upstream sink disabled', { sink: sink.name });
         else this.options.log.info('upstream sink started', { sink: sink.name });

@@ -30,17 +30,17 @@ export class SectionSink implements UpstreamSink {
     this.name = options.name;
   }
 
-  async start(): Promise<void> {
+  async start(options: { atStart?: boolean } = {}): Promise<void> {
     this.state = 'running';
-    if (this.options.on(this.config)) await this.load(this.config);
+    if (this.options.on(this.config)) await this.load(this.config, options.atStart === true);
   }
 
-  private async load(config: Config): Promise<void> {
+  private async load(config: Config, atStart: boolean): Promise<void> {
     const sink = await this.options.open(config);
     // Closed while its code loaded: the daemon is stopping, it must not start now.
     if (this.isClosed()) return sink.destroy();
     try {
-      await sink.start();
+      await sink.start({ atStart });
     } catch (err) {
       sink.destroy();
       throw err;
@@ -61,7 +61,7 @@ export class SectionSink implements UpstreamSink {
   async reload(config: Config): Promise<readonly ConfigProblem[] | void> {
     this.config = config;
     if (this.sink) return this.sink.reload?.(config);
-    if (this.state === 'running' && this.options.on(config)) await this.load(config);
+    if (this.state === 'running' && this.options.on(config)) await this.load(config, false);
   }
 
   stats(): SinkStats {

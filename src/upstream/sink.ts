@@ -57,8 +57,12 @@ export type SinkStats = Record<string, unknown>;
 export interface UpstreamSink {
   /** Short and stable: the key under `stats.upstream` and in log lines (`mqtt`, `radius`). */
   readonly name: string;
-  /** Opens local state (its outbox) and starts connecting in the background; an unreachable peer is not an error. */
-  start(): Promise<void>;
+  /**
+   * Opens local state (its outbox) and starts connecting in the background; an unreachable peer is not an error.
+   * `atStart`: started with the daemon, not by a reload: its local state is read synchronously (storage/file-calls.ts),
+   * where each thread-pool hop only costs CPU.
+   */
+  start(options?: { atStart?: boolean }): Promise<void>;
   /** Hears every session event once, in order. Must return at once; a throw is logged and ignored by the host. */
   onEvent(event: SinkEvent): void;
   /**

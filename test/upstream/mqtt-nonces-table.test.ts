@@ -24,13 +24,13 @@ function message(n: number, ts = T + n): Buffer {
   return Buffer.from(JSON.stringify({ command, sig: signCommand(SECRET, command) }));
 }
 
-async function channel(dir: string, now = T + 100): Promise<CommandChannel> {
+async function channel(dir: string, now = T + 100, atStart = false): Promise<CommandChannel> {
   const c = new CommandChannel({
     verifier: new CommandVerifier(SECRET, WINDOW, { now: () => now }),
     log: quiet,
     command: async () => 'ran',
   });
-  await c.open(dir);
+  await c.open(dir, { atStart });
   return c;
 }
 
@@ -42,7 +42,7 @@ async function answer(c: CommandChannel, n: number): Promise<string | null> {
 
 jsonTableSuite<CommandChannel>('nonces.json (MQTT command nonces)', {
   file: 'nonces.json',
-  open: (dir) => channel(dir),
+  open: (dir, atStart) => channel(dir, T + 100, atStart),
   put: async (c, n) => {
     const code = await answer(c, n);
     if (code !== null) throw new Error(code);

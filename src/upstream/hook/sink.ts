@@ -81,21 +81,23 @@ export class HookSink implements UpstreamSink {
     this.backoff = new Backoff({ minMs: deps.backoffMinMs ?? BACKOFF_MIN_MS, maxMs: config.backoffMaxMs, jitter: 0.2 });
   }
 
-  async start(): Promise<void> {
+  async start(options: { atStart?: boolean } = {}): Promise<void> {
     if (!this.config.enabled) {
       this.state = 'disabled';
       return;
     }
-    await this.open();
+    await this.open(options.atStart === true);
   }
 
-  private async open(): Promise<void> {
+  /** `atStart`: the daemon's start, where the queue is read synchronously (UpstreamSink.start). */
+  private async open(atStart = false): Promise<void> {
     if (!this.outbox) {
       const dir = join(this.deps.stateDir, 'hook-outbox');
       this.outbox = await Outbox.open({
         dir,
         maxBytes: this.config.queueMax,
         consumers: [CONSUMER],
+        atStart,
         clock: this.clock,
         timers: this.timers,
         onWarning: (w) => this.deps.log.warn('hook queue', { code: w.code, reason: w.message }),

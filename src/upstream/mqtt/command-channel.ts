@@ -30,9 +30,12 @@ export class CommandChannel {
 
   constructor(private readonly deps: CommandChannelDeps) {}
 
-  /** Restores the nonces saved in `dir` and saves them there from now on. */
-  async open(dir: string): Promise<void> {
-    const read = await openNonceFile(join(dir, NONCES_FILE), NONCES_FILE, 'ERR_STATE_LOST');
+  /**
+   * Restores the nonces saved in `dir` and saves them there from now on. `atStart`: the daemon's start, where the file
+   * is read synchronously (storage/json-table.ts JsonTableOpen).
+   */
+  async open(dir: string, { atStart = false }: { atStart?: boolean } = {}): Promise<void> {
+    const read = await openNonceFile(join(dir, NONCES_FILE), NONCES_FILE, 'ERR_STATE_LOST', { atStart });
     this.file = read.table;
     if (read.damaged !== null) return this.lost(read.damaged);
     this.deps.verifier.restore(read.seen.nonces);

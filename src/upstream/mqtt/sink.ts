@@ -139,17 +139,17 @@ export class MqttSink implements UpstreamSink {
 
   // ---- lifecycle ----
 
-  async start(): Promise<void> {
+  async start(options: { atStart?: boolean } = {}): Promise<void> {
     if (!this.config.enabled) {
       this.state = 'disabled';
       return;
     }
-    await this.openQueue();
+    await this.openQueue(options.atStart === true);
     await loadMqttJs();
     this.connect();
   }
 
-  private async openQueue(): Promise<void> {
+  private async openQueue(atStart = false): Promise<void> {
     if (this.outbox) return;
     await loadMsgpack();
     this.queueDir = this.config.queueDir || join(this.deps.stateDir, 'mqtt-outbox');
@@ -159,6 +159,7 @@ export class MqttSink implements UpstreamSink {
       consumers: [CONSUMER],
       // Usage reports in RAM, not on flash every tick (docs/mqtt.md "Flash writes"); session events on file.
       droppableInRam: true,
+      atStart,
       clock: this.clock,
       timers: this.timers,
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
@@ -177,7 +178,7 @@ export class MqttSink implements UpstreamSink {
       onFailure: (err) => this.fail(`publish failed: ${toSluiceError(err).message}`),
     });
     this.reports.open(this.outbox, this.queueDir);
-    await this.commands.open(this.queueDir);
+    await this.commands.open(this.queueDir, { atStart });
   }
 
   async reload(config: Config): Promise<void> {

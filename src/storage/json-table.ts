@@ -25,10 +25,10 @@
  * owner that batches by time (RADIUS accounting) changes rows without flushing and flushes on its own schedule.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { fileDamage } from './damage.ts';
+import { poolCalls } from './file-calls.ts';
 import { readSeal, readSealSync, sealOf, sealPath, writeSeal, type SealState } from './seal.ts';
 import type { FileKind } from './verdicts.ts';
 
@@ -103,7 +103,7 @@ export class JsonTable<Row, Extra = undefined> {
     if (atStart) return JsonTable.openSync(path, format, options);
     let text: Buffer | null;
     try {
-      text = await readFile(path);
+      text = await poolCalls.readFile(path);
     } catch (err) {
       text = absentOr(err, path, format);
     }

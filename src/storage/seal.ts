@@ -21,10 +21,10 @@
  * unless it says itself that it was sealed (the Cashu ledger's first record: payments/cashu/store.ts).
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { crc32 } from './crc32.ts';
+import { poolCalls } from './file-calls.ts';
 
 /** A file's length and the CRC-32 of its bytes. */
 export interface SealState {
@@ -100,7 +100,7 @@ function sealRead(seal: string, read: () => string): SealState[] | null {
 export async function readSeal(seal: string): Promise<SealState[] | null> {
   let text: string | Error;
   try {
-    text = await readFile(seal, 'utf8');
+    text = (await poolCalls.readFile(seal)).toString('utf8');
   } catch (err) {
     text = err as Error;
   }

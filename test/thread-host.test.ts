@@ -227,6 +227,29 @@ test("a code cache V8 rejects (another Node's, other flags', torn) is compiled w
   );
 });
 
+test("a file that changes V8's flags while a thread holds code caches: the next file compiles what V8 rejects", async () => {
+  // V8's flags are the process's, and one of them is in every code cache's check (src/heap-release.ts sets
+  // --expose-gc for a moment, beside the other lanes' files): a cache taken before is rejected until they are back.
+  const first = await host.run(probe, 30_000);
+  assert.is(first.code, 0, first.text);
+  const setter = await host.run(
+    slotted('flag-set', "import { setFlagsFromString } from 'node:v8';", "setFlagsFromString('--expose-gc');"),
+    30_000,
+  );
+  assert.is(setter.thread, first.thread, 'the same thread');
+  const under = await host.run(probe, 30_000);
+  assert.is(under.code, 0, under.text);
+  assert.is(under.thread, first.thread, 'the same thread, its caches taken under the other flags');
+  assert.is(probed(under).lazyImports, 3, under.text);
+  const reset = await host.run(
+    slotted('flag-reset', "import { setFlagsFromString } from 'node:v8';", "setFlagsFromString('--no-expose-gc');"),
+    30_000,
+  );
+  assert.is(reset.code, 0, reset.text);
+  const after = await host.run(probe, 30_000);
+  assert.is(after.code, 0, after.text);
+});
+
 const leavers = {
   'a global': ['globalThis.leftBehind = 1;', 'globalThis.leftBehind added'],
   'a process listener': ["process.on('SIGUSR2', () => {});", "a process 'SIGUSR2' listener"],

@@ -133,7 +133,15 @@ function reexporting(spec, namespace) {
     },
   });
   const cachedData = reexports.get(source);
-  if (cachedData !== undefined) return new vm.SourceTextModule(source, options(cachedData));
+  if (cachedData !== undefined) {
+    try {
+      return new vm.SourceTextModule(source, options(cachedData));
+    } catch (err) {
+      // V8's flags are the process's, and a file may change them while another thread runs (src/heap-release.ts's
+      // --expose-gc): a cache taken under the others is rejected, and a SourceTextModule throws on it.
+      if (err?.code !== 'ERR_VM_MODULE_CACHED_DATA_REJECTED') throw err;
+    }
+  }
   const module = new vm.SourceTextModule(source, options(undefined));
   reexports.set(source, module.createCachedData());
   return module;

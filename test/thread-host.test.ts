@@ -227,7 +227,7 @@ test("a code cache V8 rejects (another Node's, other flags', torn) is compiled w
   );
 });
 
-test("a file that changes V8's flags while a thread holds code caches: the next file compiles what V8 rejects", async () => {
+test("a file changes V8's flags while a thread holds code caches: the next file compiles what V8 rejects", async () => {
   // V8's flags are the process's, and one of them is in every code cache's check (src/heap-release.ts sets
   // --expose-gc for a moment, beside the other lanes' files): a cache taken before is rejected until they are back.
   const first = await host.run(probe, 30_000);

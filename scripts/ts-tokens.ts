@@ -70,8 +70,8 @@ const PUNCTUATION = [
 const LONG = new Map<string, string[]>();
 for (const p of PUNCTUATION) LONG.set(p[0]!, [...(LONG.get(p[0]!) ?? []), p]);
 const SINGLE = new Set('{}()[];,<>=+-*/%&|^!~?:.@');
-/** Names after which a `/` starts a regular expression. */
-const BEFORE_OPERAND = new Set([
+/** Names after which an operand comes, not an operator: a `/` there starts a regular expression. */
+export const BEFORE_OPERAND: ReadonlySet<string> = new Set([
   'return',
   'typeof',
   'instanceof',

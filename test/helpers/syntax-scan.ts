@@ -8,7 +8,7 @@
  * refuses with UnsupportedSyntax, and syntax-facts.ts then parses that file with TypeScript.
  */
 import type { ExportEntry, FunctionFacts, SyntaxFacts } from './syntax-facts.ts';
-import { matchBrackets, tokenize, UnsupportedSyntax, type Token } from '../../scripts/ts-tokens.ts';
+import { BEFORE_OPERAND, matchBrackets, tokenize, UnsupportedSyntax, type Token } from '../../scripts/ts-tokens.ts';
 
 export { UnsupportedSyntax };
 
@@ -26,25 +26,13 @@ const MODIFIERS = new Set([
   'accessor',
 ]);
 const PARAMETER_MODIFIERS = new Set(['public', 'private', 'protected', 'readonly', 'override']);
-/** Names that are operators, after which an operand is expected. */
-const OPERATOR_NAMES = new Set([
-  'return',
-  'typeof',
-  'instanceof',
-  'in',
-  'of',
-  'new',
-  'delete',
-  'void',
-  'throw',
-  'case',
-  'yield',
-  'await',
-  'as',
-  'satisfies',
-  'keyof',
-  'extends',
-]);
+/**
+ * Names that are operators, after which an operand is expected: ts-tokens.ts's, and the type operators, but for `do`
+ * and `else`, which start a statement where a line break ends an expression.
+ */
+const OPERATOR_NAMES = new Set(
+  [...BEFORE_OPERAND, 'as', 'satisfies', 'keyof', 'extends'].filter((n) => n !== 'do' && n !== 'else'),
+);
 /** Tokens that cannot be in a list of type arguments: a `<` before one is a comparison. */
 const NOT_IN_TYPES = new Set([
   ';',

@@ -18,7 +18,6 @@
  * change until a restart reads it.
  */
 import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { AppendError, appendWhole, fdAppendTarget } from './append.ts';
 import { atomicWriteFs, writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
@@ -154,7 +153,11 @@ export class SealedLog {
     const where = whereOf(path, options);
     if (options.atStart)
       return SealedLog.check(where, format, [() => readSealSync(where.seal), () => readFileSync(path)]);
-    return SealedLog.check(where, format, await Promise.all([later(readSeal(where.seal)), later(readFile(path))]));
+    return SealedLog.check(
+      where,
+      format,
+      await Promise.all([later(readSeal(where.seal)), later(poolCalls.readFile(path))]),
+    );
   }
 
   private static check(
